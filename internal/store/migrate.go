@@ -1,0 +1,138 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"testing/fstest"
+	"text/template"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// The migrations are written once for all dialects; the few differences
+// (MySQL's table options) are template fields filled in per dialect.
+//
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// migrationTable is goose's version table.
+const migrationTable = "schema_migrations"
+
+// MigrationStatus is one migration and whether it has been applied.
+type MigrationStatus struct {
+	Version int64
+	Name    string
+	Applied bool
+}
+
+func (db *DB) provider() (*goose.Provider, error) {
+	fsys, err := renderMigrations(db.dialect)
+	if err != nil {
+		return nil, err
+	}
+	opts := []goose.ProviderOption{goose.WithTableName(migrationTable), goose.WithDisableGlobalRegistry(true)}
+	// Several replicas may start at once against a shared server: a lock
+	// makes one of them migrate while the others wait.
+	// (MySQL takes its named lock in Migrate: goose's MySQL table locker
+	// did not work against MariaDB.)
+	if db.dialect.Name() == "postgres" {
+		l, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(l))
+	}
+	return goose.NewProvider(db.dialect.goose(), db.DB, fsys, opts...)
+}
+
+// Migrate applies every pending migration embedded in the binary and returns
+// how many it applied.
+func (db *DB) Migrate(ctx context.Context) (int, error) {
+	p, err := db.provider()
+	if err != nil {
+		return 0, fmt.Errorf("store: migrations: %w", err)
+	}
+	if db.dialect.Name() == "mysql" {
+		unlock, err := db.mysqlLock(ctx, "tianshu_migrate")
+		if err != nil {
+			return 0, err
+		}
+		defer unlock()
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return len(res), fmt.Errorf("store: migrate %s: %w", db.dialect.Name(), err)
+	}
+	for _, r := range res {
+		db.log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	return len(res), nil
+}
+
+// MigrationStatus lists the embedded migrations and which are applied.
+func (db *DB) MigrationStatus(ctx context.Context) ([]MigrationStatus, error) {
+	p, err := db.provider()
+	if err != nil {
+		return nil, err
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: migration status: %w", err)
+	}
+	out := make([]MigrationStatus, 0, len(st))
+	for _, s := range st {
+		out = append(out, MigrationStatus{Version: s.Source.Version, Name: s.Source.Path, Applied: s.State == goose.StateApplied})
+	}
+	return out, nil
+}
+
+func renderMigrations(d Dialect) (fs.FS, error) {
+	files, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	out := fstest.MapFS{}
+	data := struct{ TableOptions string }{d.tableOptions()}
+	for _, f := range files {
+		src, err := migrationFS.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		t, err := template.New(f).Option("missingkey=error").Parse(string(src))
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: %w", f, err)
+		}
+		var b bytes.Buffer
+		if err := t.Execute(&b, data); err != nil {
+			return nil, fmt.Errorf("migration %s: %w", f, err)
+		}
+		out[f[len("migrations/"):]] = &fstest.MapFile{Data: b.Bytes(), Mode: 0o444}
+	}
+	return out, nil
+}
+
+// mysqlLock holds a MySQL named lock on a dedicated connection until unlock.
+func (db *DB) mysqlLock(ctx context.Context, name string) (unlock func(), err error) {
+	conn, err := db.DB.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: lock %s: %w", name, err)
+	}
+	var got sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 120)", name).Scan(&got); err != nil || got.Int64 != 1 {
+		_ = conn.Close()
+		if err == nil {
+			err = errors.New("timed out after 120 s")
+		}
+		return nil, fmt.Errorf("store: lock %s: %w", name, err)
+	}
+	return func() {
+		_, _ = conn.ExecContext(context.Background(), "SELECT RELEASE_LOCK(?)", name)
+		_ = conn.Close()
+	}, nil
+}

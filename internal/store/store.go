@@ -1,0 +1,233 @@
+// Package store is Tianshu's metadata store: one SQL schema over SQLite (the
+// embedded default), MySQL/MariaDB and PostgreSQL, chosen by URL. It knows no
+// domain: centers write their own queries against DB, using the dialect only
+// for the few places where the engines differ (placeholders, locking, errors).
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	// Drivers, registered with database/sql by import.
+	_ "github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+)
+
+// ErrUnsupportedURL is returned by Open for a URL whose scheme names no dialect.
+var ErrUnsupportedURL = errors.New("store: unsupported database URL")
+
+// Options configures Open.
+type Options struct {
+	// Logger receives the store's logs; nil discards them.
+	Logger *slog.Logger
+	// MaxOpenConns bounds the connection pool; 0 picks a default per dialect.
+	MaxOpenConns int
+}
+
+// DB is an open metadata store. It embeds *sql.DB, so callers use the
+// standard API; queries are written with `?` placeholders and passed through
+// Rebind (or the Exec/Query helpers below) so that they run on every dialect.
+type DB struct {
+	*sql.DB
+	dialect Dialect
+	log     *slog.Logger
+}
+
+// Open connects to the database named by rawURL:
+//
+//	sqlite:///abs/path/tianshu.db   (or sqlite://relative/path.db)
+//	mysql://user:pass@host:3306/db?param=value
+//	postgres://user:pass@host:5432/db?sslmode=disable
+//
+// It does not migrate; call Migrate.
+func Open(ctx context.Context, rawURL string, o Options) (*DB, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: parse URL: %w", err)
+	}
+	var (
+		d        Dialect
+		dsn      string
+		maxConns = o.MaxOpenConns
+	)
+	switch u.Scheme {
+	case "sqlite", "sqlite3":
+		d = sqliteDialect{}
+		path := u.Host + u.Path
+		if path == "" {
+			return nil, fmt.Errorf("%w: sqlite URL needs a path, e.g. sqlite:///var/lib/tianshu/tianshu.db", ErrUnsupportedURL)
+		}
+		if path != ":memory:" {
+			if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+				return nil, fmt.Errorf("store: create directory for %s: %w", path, err)
+			}
+		}
+		// WAL lets readers proceed during a write; busy_timeout makes
+		// concurrent writers wait instead of failing; _txlock=immediate takes
+		// the write lock at BEGIN so read-then-write transactions cannot
+		// deadlock on lock upgrade.
+		dsn = "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	case "mysql", "mariadb":
+		d = mysqlDialect{}
+		dsn, err = mysqlDSN(u)
+		if err != nil {
+			return nil, err
+		}
+	case "postgres", "postgresql":
+		d = postgresDialect{}
+		dsn = rawURL
+	default:
+		return nil, fmt.Errorf("%w: scheme %q (want sqlite, mysql or postgres)", ErrUnsupportedURL, u.Scheme)
+	}
+	db, err := sql.Open(d.driver(), dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", d.Name(), err)
+	}
+	if maxConns == 0 {
+		maxConns = 16
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: connect to %s at %s: %w", d.Name(), redact(u), err)
+	}
+	log.Info("store opened", "dialect", d.Name(), "url", redact(u))
+	return &DB{DB: db, dialect: d, log: log}, nil
+}
+
+// Dialect returns the SQL dialect of the database.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Rebind rewrites `?` placeholders for the dialect.
+func (db *DB) Rebind(query string) string { return db.dialect.Rebind(query) }
+
+// Exec runs a statement written with `?` placeholders.
+func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return db.DB.ExecContext(ctx, db.dialect.Rebind(query), args...)
+}
+
+// Query runs a query written with `?` placeholders.
+func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return db.DB.QueryContext(ctx, db.dialect.Rebind(query), args...)
+}
+
+// QueryRow runs a single-row query written with `?` placeholders.
+func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return db.DB.QueryRowContext(ctx, db.dialect.Rebind(query), args...)
+}
+
+// Tx is a transaction whose helpers take `?` placeholders, like DB's.
+type Tx struct {
+	*sql.Tx
+	dialect Dialect
+}
+
+// Exec runs a statement in the transaction.
+func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return tx.Tx.ExecContext(ctx, tx.dialect.Rebind(query), args...)
+}
+
+// Query runs a query in the transaction.
+func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return tx.Tx.QueryContext(ctx, tx.dialect.Rebind(query), args...)
+}
+
+// QueryRow runs a single-row query in the transaction.
+func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return tx.Tx.QueryRowContext(ctx, tx.dialect.Rebind(query), args...)
+}
+
+// Dialect returns the transaction's dialect.
+func (tx *Tx) Dialect() Dialect { return tx.dialect }
+
+// InTx runs fn in a transaction, committing when it returns nil and rolling
+// back otherwise (and on panic, which is re-raised).
+func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	stx, err := db.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	tx := &Tx{Tx: stx, dialect: db.dialect}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = stx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(tx); err != nil {
+		_ = stx.Rollback()
+		return err
+	}
+	if err := stx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// IsUniqueViolation reports whether err is a unique or primary key conflict.
+func (db *DB) IsUniqueViolation(err error) bool {
+	return err != nil && db.dialect.isUniqueViolation(err)
+}
+
+func mysqlDSN(u *url.URL) (string, error) {
+	var b strings.Builder
+	if u.User != nil {
+		b.WriteString(u.User.Username())
+		if p, ok := u.User.Password(); ok {
+			b.WriteString(":" + p)
+		}
+		b.WriteString("@")
+	}
+	host := u.Host
+	if host == "" {
+		host = "127.0.0.1:3306"
+	}
+	if u.Port() == "" {
+		host += ":3306"
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	if db == "" {
+		return "", fmt.Errorf("%w: mysql URL needs a database name, e.g. mysql://root@127.0.0.1:3306/tianshu", ErrUnsupportedURL)
+	}
+	q := u.Query()
+	// utf8mb4 so that every Unicode name round-trips; multiStatements so a
+	// migration file can hold several statements.
+	if q.Get("charset") == "" {
+		q.Set("charset", "utf8mb4")
+	}
+	if q.Get("collation") == "" {
+		q.Set("collation", "utf8mb4_bin")
+	}
+	q.Set("multiStatements", "true")
+	q.Set("parseTime", "true") // goose scans its version table into time.Time
+	fmt.Fprintf(&b, "tcp(%s)/%s?%s", host, db, q.Encode())
+	return b.String(), nil
+}
+
+// redact returns u without its password, for logs and errors.
+func redact(u *url.URL) string {
+	c := *u
+	if c.User != nil {
+		if _, ok := c.User.Password(); ok {
+			c.User = url.UserPassword(c.User.Username(), "xxxxx")
+		}
+	}
+	return c.String()
+}

@@ -1,0 +1,70 @@
+// Package testenv gives tests one way to find the real services and tools they
+// need, and one rule for what happens when one is missing: skip with a clear
+// reason on a developer's machine, fail in CI (TIANSHU_CI=1), where .ci/run is
+// responsible for installing and starting everything.
+package testenv
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// InCI reports whether missing services and tools must fail tests instead of
+// skipping them. .ci/run sets TIANSHU_CI=1.
+func InCI() bool { return os.Getenv("TIANSHU_CI") == "1" }
+
+// Unavailable skips the test with reason, or fails it in CI.
+func Unavailable(t testing.TB, reason string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("required in CI (TIANSHU_CI=1): %s", reason)
+	}
+	t.Skip(reason)
+}
+
+// Getenv returns the environment variable key, or def when it is unset.
+func Getenv(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// NeedTCP checks that addr (host:port) accepts connections, and otherwise
+// calls Unavailable naming what is missing.
+func NeedTCP(t testing.TB, what, addr string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		Unavailable(t, what+" not reachable at "+addr+": "+err.Error())
+		return
+	}
+	_ = c.Close()
+}
+
+// NeedCommand returns the path of a program on PATH, or calls Unavailable.
+func NeedCommand(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Unavailable(t, name+" not found on PATH: "+err.Error())
+	}
+	return p
+}
+
+// PostgresURL is the PostgreSQL server tests use (database "test").
+func PostgresURL() string {
+	return Getenv("TIANSHU_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+}
+
+// MySQLURL is the MariaDB/MySQL server tests use (database "test").
+func MySQLURL() string { return Getenv("TIANSHU_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test") }
+
+// NATSURL is the external NATS server with JetStream tests use.
+func NATSURL() string { return Getenv("TIANSHU_TEST_NATS", "nats://127.0.0.1:4222") }
+
+// RedisURL is the Redis server tests use.
+func RedisURL() string { return Getenv("TIANSHU_TEST_REDIS", "redis://127.0.0.1:6379/0") }
