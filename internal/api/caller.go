@@ -1,0 +1,93 @@
+package api
+
+import (
+	"context"
+	"strings"
+)
+
+// Role names. Until the management center brings project roles, every app
+// carries one of these, chosen at creation.
+const (
+	RoleAdmin  = "admin"  // every action
+	RoleViewer = "viewer" // read (Describe*) actions only
+)
+
+// Roles lists the built-in roles.
+func Roles() []string { return []string{RoleAdmin, RoleViewer} }
+
+// Caller is who is calling: the app behind the SecretId, or a console user.
+type Caller struct {
+	AppID     string
+	ProjectID string // the app's own project
+	Role      string
+	SecretID  string
+	UserName  string // set for console sessions
+	RequestID string
+	SourceIP  string
+	Action    string
+
+	resource string
+}
+
+// Allowed reports whether the caller's role grants p.
+func (c *Caller) Allowed(p Permission) bool {
+	switch c.Role {
+	case RoleAdmin:
+		return true
+	case RoleViewer:
+		return p.Access == Read
+	}
+	return false
+}
+
+// Actor names the caller for logs and audit events.
+func (c *Caller) Actor() string {
+	if c.UserName != "" {
+		return "user:" + c.UserName
+	}
+	return "app:" + c.AppID
+}
+
+// SetResource records which resource the call acted on, for its audit event
+// (e.g. the id a Create action made).
+func (c *Caller) SetResource(id string) { c.resource = id }
+
+// Resource returns what SetResource recorded.
+func (c *Caller) Resource() string { return c.resource }
+
+// Credential is what a SecretId resolves to.
+type Credential struct {
+	SecretKey string
+	AppID     string
+	ProjectID string
+	Role      string
+}
+
+// KeyResolver finds the credential of a SecretId. It returns an error
+// wrapping ErrKeyNotFound for unknown or deleted keys.
+type KeyResolver interface {
+	ResolveKey(ctx context.Context, secretID string) (Credential, error)
+}
+
+// AuditEvent is one audited call.
+type AuditEvent struct {
+	ProjectID string
+	Actor     string
+	Action    string
+	Resource  string
+	Result    string // "OK" or an error code
+	SourceIP  string
+	RequestID string
+	Detail    string // the request with secrets redacted
+}
+
+// Auditor records audit events durably.
+type Auditor interface {
+	Record(ctx context.Context, e AuditEvent) error
+}
+
+// sensitive reports field names whose values never reach logs or audit.
+func sensitive(field string) bool {
+	f := strings.ToLower(field)
+	return strings.Contains(f, "password") || strings.Contains(f, "secretkey") || strings.Contains(f, "token") || strings.Contains(f, "credential")
+}

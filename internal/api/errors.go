@@ -1,0 +1,105 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is an API error code, e.g. "AuthFailure.SignatureFailure".
+type Code string
+
+// The error codes of the action API. CodeTable describes each one; the API
+// documentation is generated from it.
+const (
+	AuthFailureSignatureFailure      Code = "AuthFailure.SignatureFailure"
+	AuthFailureSignatureExpire       Code = "AuthFailure.SignatureExpire"
+	AuthFailureSecretIDNotFound      Code = "AuthFailure.SecretIdNotFound"
+	AuthFailureInvalidAuthorization  Code = "AuthFailure.InvalidAuthorization"
+	AuthFailureUnauthorizedOperation Code = "AuthFailure.UnauthorizedOperation"
+	RequestLimitExceeded             Code = "RequestLimitExceeded"
+	RequestSizeLimitExceeded         Code = "RequestSizeLimitExceeded"
+	InvalidAction                    Code = "InvalidAction"
+	NoSuchVersion                    Code = "NoSuchVersion"
+	UnsupportedProtocol              Code = "UnsupportedProtocol"
+	MissingParameter                 Code = "MissingParameter"
+	UnknownParameter                 Code = "UnknownParameter"
+	InvalidParameter                 Code = "InvalidParameter"
+	InvalidParameterValue            Code = "InvalidParameterValue"
+	ResourceNotFound                 Code = "ResourceNotFound"
+	ResourceInUse                    Code = "ResourceInUse"
+	ResourceUnavailable              Code = "ResourceUnavailable"
+	LimitExceeded                    Code = "LimitExceeded"
+	FailedOperation                  Code = "FailedOperation"
+	InternalError                    Code = "InternalError"
+)
+
+// CodeInfo documents one error code.
+type CodeInfo struct {
+	Code        Code
+	Description string
+}
+
+// CodeTable lists every error code with what it means and what the caller
+// should do. It is the single source of the error table in docs/api.md.
+func CodeTable() []CodeInfo {
+	return []CodeInfo{
+		{AuthFailureSignatureFailure, "The TC3-HMAC-SHA256 signature does not match: wrong SecretKey, or the request was changed after signing. Do not retry unchanged."},
+		{AuthFailureSignatureExpire, "X-TC-Timestamp is more than 300 s away from the server's clock. Fix the client's clock and sign again."},
+		{AuthFailureSecretIDNotFound, "The SecretId in the credential does not exist or its key was deleted."},
+		{AuthFailureInvalidAuthorization, "The Authorization or X-TC-Timestamp header is missing or malformed."},
+		{AuthFailureUnauthorizedOperation, "The caller's role does not grant the action's permission."},
+		{RequestLimitExceeded, "The app's request rate limit was exceeded. Retry later with backoff."},
+		{RequestSizeLimitExceeded, "The request body is larger than the gateway accepts."},
+		{InvalidAction, "X-TC-Action names no action."},
+		{NoSuchVersion, "X-TC-Version names an API version this server does not serve."},
+		{UnsupportedProtocol, "The request is not a POST with a JSON body."},
+		{MissingParameter, "A required field is missing; the message names it."},
+		{UnknownParameter, "The body has a field the action does not take; the message names it."},
+		{InvalidParameter, "The body is not a valid JSON object, or a header is wrong."},
+		{InvalidParameterValue, "A field's value is out of range or of the wrong type; the message names the field."},
+		{ResourceNotFound, "The resource named in the request does not exist (or is not visible to the caller)."},
+		{ResourceInUse, "The resource cannot be changed or deleted while something uses it."},
+		{ResourceUnavailable, "The resource exists but cannot serve the request now (stopped, unhealthy)."},
+		{LimitExceeded, "A quota would be exceeded (e.g. more than two active keys per app)."},
+		{FailedOperation, "The operation was valid but failed; the message says why."},
+		{InternalError, "An unexpected server error; the RequestId finds it in the logs. Safe to retry idempotent actions."},
+	}
+}
+
+// Error is an error answered to the caller with a code and a message.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+// Error implements error.
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Missing reports a missing required field.
+func Missing(field string) *Error {
+	return &Error{Code: MissingParameter, Message: field + ": required"}
+}
+
+// InvalidValue reports a bad value of a field.
+func InvalidValue(field, format string, args ...any) *Error {
+	return &Error{Code: InvalidParameterValue, Message: field + ": " + fmt.Sprintf(format, args...)}
+}
+
+// NotFound reports a resource that does not exist.
+func NotFound(kind, id string) *Error {
+	return &Error{Code: ResourceNotFound, Message: fmt.Sprintf("%s %q not found", kind, id)}
+}
+
+// AsError returns err as an *Error when it is (or wraps) one.
+func AsError(err error) (*Error, bool) {
+	var e *Error
+	if errors.As(err, &e) {
+		return e, true
+	}
+	return nil, false
+}

@@ -1,0 +1,307 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tianshu-ai/tianshu/internal/api/tc3"
+)
+
+// ErrKeyNotFound is wrapped by KeyResolver errors for unknown SecretIds.
+var ErrKeyNotFound = errors.New("api: SecretId not found")
+
+// Config configures the gateway.
+type Config struct {
+	// MaxBodyBytes bounds a request body.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// SignatureWindow is how far X-TC-Timestamp may be from the server's clock.
+	SignatureWindow time.Duration `yaml:"signature_window"`
+}
+
+// DefaultConfig returns the gateway's defaults.
+func DefaultConfig() Config {
+	return Config{MaxBodyBytes: 4 << 20, SignatureWindow: 300 * time.Second}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<30 {
+		return errors.New("api.max_body_bytes: must be between 1 KiB and 1 GiB")
+	}
+	if c.SignatureWindow < time.Second || c.SignatureWindow > time.Hour {
+		return errors.New("api.signature_window: must be between 1s and 1h")
+	}
+	return nil
+}
+
+// Gateway serves the action API at POST /.
+type Gateway struct {
+	cfg      Config
+	reg      *Registry
+	keys     KeyResolver
+	audit    Auditor
+	log      *slog.Logger
+	now      func() time.Time
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// GatewayOptions are the gateway's collaborators.
+type GatewayOptions struct {
+	Keys       KeyResolver
+	Auditor    Auditor // nil: nothing is audited
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// NewGateway returns a gateway over reg.
+func NewGateway(cfg Config, reg *Registry, o GatewayOptions) *Gateway {
+	g := &Gateway{cfg: cfg, reg: reg, keys: o.Keys, audit: o.Auditor, log: o.Logger, now: o.Now}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	g.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tianshu_api_requests_total",
+		Help: "Action API requests by action and result code (OK for success).",
+	}, []string{"action", "code"})
+	g.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tianshu_api_request_duration_seconds",
+		Help:    "Action API latency by action, from the first byte read to the response written.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+	}, []string{"action"})
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(g.requests, g.latency)
+	}
+	return g
+}
+
+// Registry returns the gateway's registry.
+func (g *Gateway) Registry() *Registry { return g.reg }
+
+// ServeHTTP implements the action API endpoint.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := g.now()
+	c := &Caller{RequestID: uuid.NewString(), SourceIP: sourceIP(r)}
+	resp, action, err := g.serve(r, c)
+	code := "OK"
+	if err != nil {
+		e, ok := AsError(err)
+		if !ok {
+			g.log.Error("action failed", "action", action, "request_id", c.RequestID, "app", c.AppID, "err", err)
+			e = Errorf(InternalError, "internal error; quote RequestId %s", c.RequestID)
+		}
+		code = string(e.Code)
+		writeError(w, c.RequestID, e)
+	} else {
+		writeResponse(w, c.RequestID, resp)
+	}
+	label := action
+	if _, known := g.reg.Lookup(action); !known {
+		label = "unknown" // bounded metric cardinality for junk action names
+	}
+	d := g.now().Sub(start)
+	g.requests.WithLabelValues(label, code).Inc()
+	g.latency.WithLabelValues(label).Observe(d.Seconds())
+	g.log.Info("action served", "action", label, "code", code, "request_id", c.RequestID, "app", c.AppID, "duration_ms", float64(d.Microseconds())/1000)
+}
+
+// serve authenticates, authorizes, decodes and runs one call.
+func (g *Gateway) serve(r *http.Request, c *Caller) (any, string, error) {
+	action := r.Header.Get("X-TC-Action")
+	c.Action = action
+	if r.Method != http.MethodPost {
+		return nil, action, Errorf(UnsupportedProtocol, "method %s: the action API takes POST with a JSON body", r.Method)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return nil, action, Errorf(UnsupportedProtocol, "Content-Type %q: want application/json", ct)
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, g.cfg.MaxBodyBytes))
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return nil, action, Errorf(RequestSizeLimitExceeded, "body: larger than %d bytes", g.cfg.MaxBodyBytes)
+		}
+		return nil, action, Errorf(InvalidParameter, "body: %v", err)
+	}
+	if action == "" {
+		return nil, action, Missing("X-TC-Action")
+	}
+	a, ok := g.reg.Lookup(action)
+	if !ok {
+		return nil, action, Errorf(InvalidAction, "X-TC-Action: no action named %q", truncate(action, 64))
+	}
+	if v := r.Header.Get("X-TC-Version"); v != "" && v != Version {
+		return nil, action, Errorf(NoSuchVersion, "X-TC-Version: %q is not served; use %s", truncate(v, 32), Version)
+	}
+	if err := g.authenticate(r, body, c); err != nil {
+		return nil, action, err
+	}
+	if !c.Allowed(a.Permission) {
+		err := Errorf(AuthFailureUnauthorizedOperation, "role %q does not grant %s (needed by %s)", c.Role, a.Permission, a.Name)
+		g.record(r.Context(), a, c, body, err)
+		return nil, action, err
+	}
+	resp, err := a.call(r.Context(), c, body)
+	g.record(r.Context(), a, c, body, err)
+	return resp, action, err
+}
+
+func (g *Gateway) authenticate(r *http.Request, body []byte, c *Caller) error {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return Errorf(AuthFailureInvalidAuthorization, "Authorization: required (TC3-HMAC-SHA256)")
+	}
+	auth, err := tc3.ParseAuthorization(h)
+	if err != nil {
+		return Errorf(AuthFailureInvalidAuthorization, "Authorization: %v", err)
+	}
+	ts, err := strconv.ParseInt(r.Header.Get("X-TC-Timestamp"), 10, 64)
+	if err != nil {
+		return Errorf(AuthFailureInvalidAuthorization, "X-TC-Timestamp: want Unix seconds")
+	}
+	if skew := g.now().Sub(time.Unix(ts, 0)); skew > g.cfg.SignatureWindow || skew < -g.cfg.SignatureWindow {
+		return Errorf(AuthFailureSignatureExpire, "X-TC-Timestamp %d is %s from the server's clock; the window is ±%s", ts, skew.Round(time.Second), g.cfg.SignatureWindow)
+	}
+	cred, err := g.keys.ResolveKey(r.Context(), auth.SecretID)
+	if err != nil {
+		if errors.Is(err, ErrKeyNotFound) {
+			return Errorf(AuthFailureSecretIDNotFound, "SecretId %q not found", truncate(auth.SecretID, 64))
+		}
+		return err
+	}
+	if !tc3.Verify(r, body, auth, cred.SecretKey, ts) {
+		return Errorf(AuthFailureSignatureFailure, "signature does not match for SecretId %s", auth.SecretID)
+	}
+	c.AppID, c.ProjectID, c.Role, c.SecretID = cred.AppID, cred.ProjectID, cred.Role, auth.SecretID
+	return nil
+}
+
+func (g *Gateway) record(ctx context.Context, a *Action, c *Caller, body []byte, err error) {
+	if g.audit == nil || !a.Audit {
+		return
+	}
+	result := "OK"
+	if err != nil {
+		if e, ok := AsError(err); ok {
+			result = string(e.Code)
+		} else {
+			result = string(InternalError)
+		}
+	}
+	ev := AuditEvent{
+		ProjectID: c.ProjectID, Actor: c.Actor(), Action: a.Name, Resource: c.Resource(),
+		Result: result, SourceIP: c.SourceIP, RequestID: c.RequestID, Detail: RedactJSON(body, 2048),
+	}
+	// The audit write must not be cancelled by a client that hangs up.
+	if aerr := g.audit.Record(context.WithoutCancel(ctx), ev); aerr != nil {
+		g.log.Error("audit record failed", "action", a.Name, "request_id", c.RequestID, "err", aerr)
+	}
+}
+
+// RedactJSON returns body with the values of sensitive fields replaced,
+// truncated to max bytes, for audit events and logs.
+func RedactJSON(body []byte, max int) string {
+	var v any
+	if json.Unmarshal(body, &v) != nil {
+		return ""
+	}
+	redact(v)
+	out, _ := json.Marshal(v)
+	return truncate(string(out), max)
+}
+
+func redact(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if sensitive(k) {
+				x[k] = "***"
+			} else {
+				redact(e)
+			}
+		}
+	case []any:
+		for _, e := range x {
+			redact(e)
+		}
+	}
+}
+
+type errorBody struct {
+	Code    Code   `json:"Code"`
+	Message string `json:"Message"`
+}
+
+func writeError(w http.ResponseWriter, requestID string, e *Error) {
+	b, _ := json.Marshal(struct {
+		Response struct {
+			Error     errorBody `json:"Error"`
+			RequestID string    `json:"RequestId"`
+		} `json:"Response"`
+	}{Response: struct {
+		Error     errorBody `json:"Error"`
+		RequestID string    `json:"RequestId"`
+	}{errorBody{e.Code, e.Message}, requestID}})
+	writeJSON(w, b)
+}
+
+// writeResponse writes {"Response": {...resp fields..., "RequestId": id}}.
+func writeResponse(w http.ResponseWriter, requestID string, resp any) {
+	b, err := json.Marshal(resp)
+	if err != nil || len(b) < 2 || b[0] != '{' {
+		writeError(w, requestID, Errorf(InternalError, "response encoding failed; quote RequestId %s", requestID))
+		return
+	}
+	var out bytes.Buffer
+	out.Grow(len(b) + 64)
+	out.WriteString(`{"Response":`)
+	out.Write(b[:len(b)-1])
+	if len(b) > 2 {
+		out.WriteByte(',')
+	}
+	out.WriteString(`"RequestId":"`)
+	out.WriteString(requestID)
+	out.WriteString(`"}}`)
+	writeJSON(w, out.Bytes())
+}
+
+func writeJSON(w http.ResponseWriter, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+func sourceIP(r *http.Request) string {
+	h, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return h
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

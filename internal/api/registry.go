@@ -1,0 +1,200 @@
+// Package api is Tianshu's action API: a registry where every action is
+// described once (name, request and response types, permission, audit), and
+// the gateway that serves them over POST / in the "API 3.0" envelope with
+// TC3-HMAC-SHA256 signatures. Docs, the CLI and the console's client all come
+// from the same registry.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Version is the API version this server serves (X-TC-Version).
+const Version = "2026-11-28"
+
+// Service is the service name in TC3 credential scopes.
+const Service = "tianshu"
+
+// Access is what an action does to its resource.
+type Access string
+
+// Accesses. Read actions are Describe*; everything else writes.
+const (
+	Read  Access = "read"
+	Write Access = "write"
+)
+
+// Permission is what a caller must be granted to run an action: a resource
+// kind and an access, written "app:write".
+type Permission struct {
+	Resource string
+	Access   Access
+}
+
+// String returns "resource:access".
+func (p Permission) String() string { return p.Resource + ":" + string(p.Access) }
+
+// Spec describes an action.
+type Spec struct {
+	// Name is the VerbNoun action name, e.g. "CreateApp".
+	Name string
+	// Summary is one sentence for the docs and the CLI's help.
+	Summary string
+	// Permission must be granted to the caller.
+	Permission Permission
+	// Audit records every call (successful or not) in the audit log.
+	Audit bool
+}
+
+// Action is a registered action.
+type Action struct {
+	Spec
+	Request, Response reflect.Type
+	call              func(ctx context.Context, c *Caller, body []byte) (any, error)
+}
+
+// Handler serves one action.
+type Handler[Req, Resp any] func(ctx context.Context, c *Caller, req *Req) (*Resp, error)
+
+// Registry holds actions by name. Register all actions before serving; the
+// registry is read-only afterwards.
+type Registry struct {
+	actions map[string]*Action
+	v       validators
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{actions: map[string]*Action{}} }
+
+var actionName = regexp.MustCompile(`^[A-Z][A-Za-z0-9]{2,63}$`)
+
+// Register adds an action. It panics on a duplicate or malformed name, since
+// both are programming errors found by the first test that builds the
+// registry.
+func Register[Req, Resp any](r *Registry, s Spec, h Handler[Req, Resp]) {
+	if !actionName.MatchString(s.Name) {
+		panic("api: malformed action name " + s.Name)
+	}
+	if _, dup := r.actions[s.Name]; dup {
+		panic("api: duplicate action " + s.Name)
+	}
+	if s.Permission.Resource == "" || (s.Permission.Access != Read && s.Permission.Access != Write) {
+		panic("api: action " + s.Name + " has no permission")
+	}
+	rt := reflect.TypeFor[Req]()
+	if rt.Kind() != reflect.Struct {
+		panic("api: request of " + s.Name + " is not a struct")
+	}
+	rules := r.v.rules(rt)
+	r.actions[s.Name] = &Action{
+		Spec:     s,
+		Request:  rt,
+		Response: reflect.TypeFor[Resp](),
+		call: func(ctx context.Context, c *Caller, body []byte) (any, error) {
+			req := new(Req)
+			if err := decodeStrict(body, req); err != nil {
+				return nil, err
+			}
+			if err := rules.validate("", reflect.ValueOf(req).Elem()); err != nil {
+				return nil, err
+			}
+			resp, err := h(ctx, c, req)
+			if err != nil {
+				return nil, err
+			}
+			return resp, nil
+		},
+	}
+}
+
+// Lookup returns the action named name.
+func (r *Registry) Lookup(name string) (*Action, bool) {
+	a, ok := r.actions[name]
+	return a, ok
+}
+
+// Actions returns every action, sorted by name.
+func (r *Registry) Actions() []*Action {
+	out := make([]*Action, 0, len(r.actions))
+	for _, a := range r.actions {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Call runs an action in-process with a JSON body, as the gateway does after
+// authentication. The console's server side and tests use it too.
+func (a *Action) Call(ctx context.Context, c *Caller, body []byte) (any, error) {
+	return a.call(ctx, c, body)
+}
+
+// decodeStrict decodes a JSON object into v, refusing unknown fields and
+// trailing data, and turns decoding errors into API errors naming the field.
+func decodeStrict(body []byte, v any) error {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		body = []byte("{}")
+	}
+	if body[0] != '{' {
+		return Errorf(InvalidParameter, "body: must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Errorf(InvalidParameter, "body: unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "body"
+		}
+		return InvalidValue(field, "want %s, got JSON %s", typeName(te.Type), te.Value)
+	case errors.As(err, &se):
+		return Errorf(InvalidParameter, "body: malformed JSON at byte %d: %s", se.Offset, se.Error())
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return Errorf(UnknownParameter, "%s: the action takes no such field", f)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return Errorf(InvalidParameter, "body: truncated JSON")
+	}
+	return Errorf(InvalidParameter, "body: %v", err)
+}
+
+func typeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint64, reflect.Uint32:
+		return "an integer"
+	case reflect.Float64, reflect.Float32:
+		return "a number"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return fmt.Sprint(t)
+}

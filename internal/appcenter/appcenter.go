@@ -1,0 +1,229 @@
+// Package appcenter keeps applications and their key pairs: the identities
+// that call the action API. A SecretKey is stored encrypted under the master
+// key (the gateway needs it back to verify TC3 signatures) and is shown to
+// people exactly once, when it is created.
+package appcenter
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/secrets"
+	"github.com/tianshu-ai/tianshu/internal/store"
+)
+
+// MaxActiveKeys is how many active key pairs an app may hold: two, so that
+// a key can be rotated without downtime.
+const MaxActiveKeys = 2
+
+// keyCacheTTL bounds how long a replica may keep accepting a key that
+// another replica deleted; this replica forgets it at once.
+const keyCacheTTL = 10 * time.Second
+
+// App is an application.
+type App struct {
+	ID, ProjectID, Name, Description, Role, Status string
+	CreatedAt                                      time.Time
+	ActiveKeys                                     int
+}
+
+// Service is the application center.
+type Service struct {
+	db  *store.DB
+	box *secrets.Box
+	log *slog.Logger
+	now func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cachedKey
+}
+
+type cachedKey struct {
+	cred    api.Credential
+	expires time.Time
+}
+
+// New returns the application center over db.
+func New(db *store.DB, box *secrets.Box, log *slog.Logger, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{db: db, box: box, log: log, now: now, cache: map[string]cachedKey{}}
+}
+
+// CreateApp creates an app in a project.
+func (s *Service) CreateApp(ctx context.Context, projectID, name, description, role string) (*App, error) {
+	if projectID == "" {
+		projectID = "default"
+	}
+	if role == "" {
+		role = api.RoleViewer
+	}
+	if err := s.projectExists(ctx, projectID); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	a := &App{ID: ids.New("app"), ProjectID: projectID, Name: name, Description: description, Role: role, Status: "active", CreatedAt: now}
+	_, err := s.db.Exec(ctx, `INSERT INTO apps (id, project_id, name, description, role, status, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.ProjectID, a.Name, a.Description, a.Role, a.Status, now.UnixMilli(), now.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("appcenter: insert app: %w", err)
+	}
+	s.log.Info("app created", "app", a.ID, "project", projectID, "role", role)
+	return a, nil
+}
+
+func (s *Service) projectExists(ctx context.Context, id string) error {
+	var one int
+	err := s.db.QueryRow(ctx, "SELECT 1 FROM projects WHERE id = ?", id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return api.NotFound("ProjectId", id)
+	}
+	return err
+}
+
+// CreateKey creates a key pair for an app and returns the SecretId and the
+// SecretKey; the SecretKey cannot be read back later. A fixed pair may be
+// given (bootstrap from the environment); otherwise one is generated.
+func (s *Service) CreateKey(ctx context.Context, appID, secretID, secretKey string) (string, string, error) {
+	if secretID == "" {
+		secretID = "AKID" + ids.Random(32, ids.Alnum)
+	}
+	if secretKey == "" {
+		secretKey = ids.Random(32, ids.Alnum)
+	}
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var projectID string
+		err := tx.QueryRow(ctx, "SELECT project_id FROM apps WHERE id = ?"+tx.Dialect().ForUpdate(), appID).Scan(&projectID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return api.NotFound("AppId", appID)
+		} else if err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM app_keys WHERE app_id = ? AND status = 'active'", appID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= MaxActiveKeys {
+			return api.Errorf(api.LimitExceeded, "AppId: app %s already has %d active key pairs; delete one first", appID, n)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO app_keys (secret_id, app_id, project_id, secret_key_enc, status, created_at, last_used_at)
+			VALUES (?, ?, ?, ?, 'active', ?, 0)`, secretID, appID, projectID, s.box.Seal(secretKey), s.now().UnixMilli())
+		if s.db.IsUniqueViolation(err) {
+			return api.Errorf(api.ResourceInUse, "SecretId: %s already exists", secretID)
+		}
+		return err
+	})
+	if err != nil {
+		return "", "", err
+	}
+	s.log.Info("app key created", "app", appID, "secret_id", secretID)
+	return secretID, secretKey, nil
+}
+
+// DeleteKey deletes one of an app's key pairs. Calls signed with it fail
+// from then on (on other replicas within keyCacheTTL).
+func (s *Service) DeleteKey(ctx context.Context, appID, secretID string) error {
+	res, err := s.db.Exec(ctx, "DELETE FROM app_keys WHERE app_id = ? AND secret_id = ?", appID, secretID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return api.NotFound("SecretId", secretID)
+	}
+	s.mu.Lock()
+	delete(s.cache, secretID)
+	s.mu.Unlock()
+	s.log.Info("app key deleted", "app", appID, "secret_id", secretID)
+	return nil
+}
+
+// ResolveKey implements api.KeyResolver, with a short cache so that the
+// signature check does not cost a query and a decryption per request.
+func (s *Service) ResolveKey(ctx context.Context, secretID string) (api.Credential, error) {
+	now := s.now()
+	s.mu.Lock()
+	c, ok := s.cache[secretID]
+	s.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.cred, nil
+	}
+	var enc, appID, projectID, role, status string
+	err := s.db.QueryRow(ctx, `SELECT k.secret_key_enc, k.app_id, a.project_id, a.role, a.status
+		FROM app_keys k JOIN apps a ON a.id = k.app_id WHERE k.secret_id = ? AND k.status = 'active'`, secretID).
+		Scan(&enc, &appID, &projectID, &role, &status)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && status != "active") {
+		return api.Credential{}, fmt.Errorf("%w: %s", api.ErrKeyNotFound, secretID)
+	}
+	if err != nil {
+		return api.Credential{}, fmt.Errorf("appcenter: resolve key: %w", err)
+	}
+	key, err := s.box.Open(enc)
+	if err != nil {
+		return api.Credential{}, fmt.Errorf("appcenter: key %s: %w", secretID, err)
+	}
+	cred := api.Credential{SecretKey: key, AppID: appID, ProjectID: projectID, Role: role}
+	s.mu.Lock()
+	if len(s.cache) > 10000 { // bounded: drop everything rather than track age
+		s.cache = map[string]cachedKey{}
+	}
+	s.cache[secretID] = cachedKey{cred: cred, expires: now.Add(keyCacheTTL)}
+	s.mu.Unlock()
+	return cred, nil
+}
+
+// ListApps returns apps matching the filters, newest first, and the total.
+func (s *Service) ListApps(ctx context.Context, projectID string, appIDs, names, roles []string, offset, limit int) ([]App, int, error) {
+	var where []string
+	var args []any
+	if projectID != "" {
+		where = append(where, "a.project_id = ?")
+		args = append(args, projectID)
+	}
+	for _, f := range []struct {
+		col  string
+		vals []string
+	}{{"a.id", appIDs}, {"a.name", names}, {"a.role", roles}} {
+		if len(f.vals) == 0 {
+			continue
+		}
+		where = append(where, f.col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.vals)), ",")+")")
+		for _, v := range f.vals {
+			args = append(args, v)
+		}
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM apps a"+cond, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("appcenter: count apps: %w", err)
+	}
+	rows, err := s.db.Query(ctx, `SELECT a.id, a.project_id, a.name, a.description, a.role, a.status, a.created_at,
+		(SELECT COUNT(*) FROM app_keys k WHERE k.app_id = a.id AND k.status = 'active')
+		FROM apps a`+cond+` ORDER BY a.created_at DESC, a.id DESC LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("appcenter: list apps: %w", err)
+	}
+	defer rows.Close()
+	var out []App
+	for rows.Next() {
+		var a App
+		var created int64
+		if err := rows.Scan(&a.ID, &a.ProjectID, &a.Name, &a.Description, &a.Role, &a.Status, &created, &a.ActiveKeys); err != nil {
+			return nil, 0, err
+		}
+		a.CreatedAt = time.UnixMilli(created).UTC()
+		out = append(out, a)
+	}
+	return out, total, rows.Err()
+}

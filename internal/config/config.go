@@ -1,0 +1,255 @@
+// Package config is Tianshu's one configuration tree. Values come from, in
+// increasing precedence:
+//
+//  1. defaults (DefaultConfig),
+//  2. a YAML file (--config or TIANSHU_CONFIG),
+//  3. environment variables: TIANSHU_ + the flag name upper-cased with
+//     dashes and dots as underscores (--http-addr → TIANSHU_HTTP_ADDR,
+//     --api.max-body-bytes → TIANSHU_API_MAX_BODY_BYTES),
+//  4. command-line flags.
+//
+// Embedded and scaled-out installations share this schema; they differ only
+// in the backend URLs (db, bus, blob, cache).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tianshu-ai/tianshu/internal/api"
+)
+
+// Config is the root of the configuration tree.
+type Config struct {
+	// DataDir holds everything the embedded backends keep.
+	DataDir string `yaml:"data_dir"`
+	// HTTPAddr is where the HTTP server listens.
+	HTTPAddr string `yaml:"http_addr"`
+	// PublicURL is how clients reach the server (signed object URLs);
+	// derived from HTTPAddr when empty.
+	PublicURL string `yaml:"public_url"`
+	// Targets are the modules this process runs ("all" for every one).
+	Targets []string `yaml:"targets"`
+	// DB, Bus, Blob and Cache are backend URLs; empty means the embedded
+	// default under DataDir.
+	DB    string `yaml:"db"`
+	Bus   string `yaml:"bus"`
+	Blob  string `yaml:"blob"`
+	Cache string `yaml:"cache"`
+	// ShutdownTimeout bounds a graceful stop.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	Log LogConfig  `yaml:"log"`
+	API api.Config `yaml:"api"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json or text
+}
+
+// Default returns the defaults: an embedded platform under ./tianshu-data
+// listening on 127.0.0.1:8080.
+func Default() Config {
+	return Config{
+		DataDir:         "./tianshu-data",
+		HTTPAddr:        "127.0.0.1:8080",
+		Targets:         []string{"all"},
+		ShutdownTimeout: 15 * time.Second,
+		Log:             LogConfig{Level: "info", Format: "json"},
+		API:             api.DefaultConfig(),
+	}
+}
+
+// RegisterFlags binds every field to a flag on fs, with the current values
+// as defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the embedded backends' data")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address the HTTP server listens on (host:port; port 0 picks one)")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL clients use to reach this server (default http://<http-addr>)")
+	fs.Func("target", "comma-separated modules to run (default all)", func(s string) error {
+		c.Targets = splitList(s)
+		return nil
+	})
+	fs.StringVar(&c.DB, "db", c.DB, "metadata store URL: sqlite:///path, mysql://user:pass@host:3306/db, postgres://... (default sqlite under data-dir)")
+	fs.StringVar(&c.Bus, "bus", c.Bus, "bus URL: nats://embedded or nats://host:4222 (default nats://embedded)")
+	fs.StringVar(&c.Blob, "blob", c.Blob, "object store URL: file:///dir or s3://bucket?endpoint=... (default file under data-dir)")
+	fs.StringVar(&c.Cache, "cache", c.Cache, "cache URL for rate limits and sessions: memory:// or redis://host:6379 (default memory://)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful stop may take")
+	fs.StringVar(&c.Log.Level, "log.level", c.Log.Level, "log level: debug, info, warn, error")
+	fs.StringVar(&c.Log.Format, "log.format", c.Log.Format, "log format: json or text")
+	fs.Int64Var(&c.API.MaxBodyBytes, "api.max-body-bytes", c.API.MaxBodyBytes, "largest action request body accepted")
+	fs.DurationVar(&c.API.SignatureWindow, "api.signature-window", c.API.SignatureWindow, "allowed clock skew of signed requests")
+}
+
+// Load builds the configuration from args (flags, without the subcommand)
+// and the environment, in the precedence the package documents.
+func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
+	c := Default()
+	file := getenv("TIANSHU_CONFIG")
+	if f := preScan(args, "config"); f != "" {
+		file = f
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("config: %s: %w", file, err)
+		}
+	}
+	fs.String("config", file, "YAML configuration file (env TIANSHU_CONFIG)")
+	c.RegisterFlags(fs)
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "config" {
+			return
+		}
+		if v := getenv(EnvName(f.Name)); v != "" && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("config: %s=%q: %w", EnvName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
+	}
+	c.applyDefaults()
+	return c, c.Validate()
+}
+
+// EnvName returns the environment variable for a flag name.
+func EnvName(flagName string) string {
+	return "TIANSHU_" + strings.NewReplacer("-", "_", ".", "_").Replace(strings.ToUpper(flagName))
+}
+
+func preScan(args []string, name string) string {
+	for i, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if a == name && i+1 < len(args) {
+			return args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v
+		}
+		if a == "" { // "--" ends flags
+			break
+		}
+	}
+	return ""
+}
+
+func (c *Config) applyDefaults() {
+	if abs, err := filepath.Abs(c.DataDir); err == nil {
+		c.DataDir = abs
+	}
+	if c.DB == "" {
+		c.DB = "sqlite://" + filepath.Join(c.DataDir, "tianshu.db")
+	}
+	if c.Bus == "" {
+		c.Bus = "nats://embedded"
+	}
+	if c.Blob == "" {
+		c.Blob = "file://" + filepath.Join(c.DataDir, "objects")
+	}
+	if c.Cache == "" {
+		c.Cache = "memory://"
+	}
+}
+
+// Validate checks every field, naming the bad one.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("http_addr", "%q is not host:port", c.HTTPAddr)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("public_url", "%q is not an http(s) URL", c.PublicURL)
+		}
+	}
+	for field, v := range map[string]struct {
+		url     string
+		schemes []string
+	}{
+		"db":    {c.DB, []string{"sqlite", "sqlite3", "mysql", "mariadb", "postgres", "postgresql"}},
+		"bus":   {c.Bus, []string{"nats"}},
+		"blob":  {c.Blob, []string{"file", "s3"}},
+		"cache": {c.Cache, []string{"memory", "redis"}},
+	} {
+		u, err := url.Parse(v.url)
+		if err != nil {
+			bad(field, "%v", err)
+			continue
+		}
+		if !slices.Contains(v.schemes, u.Scheme) {
+			bad(field, "scheme %q is not one of %s", u.Scheme, strings.Join(v.schemes, ", "))
+		}
+	}
+	if len(c.Targets) == 0 {
+		bad("targets", "at least one target is required")
+	}
+	if c.ShutdownTimeout <= 0 || c.ShutdownTimeout > 10*time.Minute {
+		bad("shutdown_timeout", "must be between 0 and 10m")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		bad("log.format", "%q is not json or text", c.Log.Format)
+	}
+	if err := c.API.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("config: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// PublicBase returns PublicURL, or one derived from HTTPAddr.
+func (c *Config) PublicBase(listenAddr string) string {
+	if c.PublicURL != "" {
+		return strings.TrimSuffix(c.PublicURL, "/")
+	}
+	host, port, _ := net.SplitHostPort(listenAddr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
