@@ -1,0 +1,86 @@
+package flow
+
+import (
+	"context"
+	"time"
+)
+
+// AlgorithmRef names one algorithm version. An empty Version means the
+// algorithm's current version, resolved by the Algorithms implementation.
+type AlgorithmRef struct {
+	ID      string `json:"id"`
+	Version string `json:"version,omitempty"`
+}
+
+// Field is one input or output of an algorithm's contract. Type is one of
+// image, string, number, integer, bool, object, list, any (or empty).
+type Field struct {
+	Name     string
+	Type     string
+	Required bool
+}
+
+// Contract is what an algorithm version declares about its inputs and
+// outputs; validation uses it to refuse missing or unknown inputs,
+// literals of the wrong type, and paths into outputs that do not exist.
+type Contract struct {
+	Inputs  []Field
+	Outputs []Field // empty: outputs are not declared and not checked
+}
+
+// Algorithms is how the flow engine reaches algorithm versions; the
+// algorithm center implements it (tests use in-process fakes). Invoke
+// owns retries of transport failures below the node's own retry policy
+// and must honour ctx. Contract returns ErrUnknownAlgorithm (wrapped or
+// not) for a reference that does not exist.
+type Algorithms interface {
+	Invoke(ctx context.Context, ref AlgorithmRef, inputs map[string]any) (map[string]any, error)
+	Contract(ref AlgorithmRef) (*Contract, error)
+}
+
+// FlowRef names one flow version for a subflow node.
+type FlowRef struct {
+	ID      string `json:"id"`
+	Version string `json:"version,omitempty"`
+}
+
+// Flows resolves subflow references at compile time (the studio
+// implements it over the store). Versions are immutable, so the compiled
+// plan embeds the subflow and needs no lookup at run time.
+type Flows interface {
+	Flow(ref FlowRef) (*Spec, error)
+}
+
+// Record is what a store node hands to Sinks.Store: a structured result
+// the tasks layer writes to the data center, adding task and project.
+type Record struct {
+	Type string         // from the node's config, e.g. "face"
+	Key  string         // the message's Input.Key (device), for indexing
+	Time time.Time      // the message time
+	Data map[string]any // the node's mapped inputs
+}
+
+// Event is what a publish node hands to Sinks.Publish; the tasks layer
+// wraps it into a CloudEvent with a stable id.
+type Event struct {
+	Type    string // e.g. "tianshu.face.captured"
+	Subject string // the node's subject input, else Input.Key
+	Time    time.Time
+	Data    map[string]any
+}
+
+// Sinks is where store and publish nodes deliver; the tasks layer
+// implements it per task. Store returns the new record's id, so later
+// nodes can refer to it ($store.recordId).
+type Sinks interface {
+	Store(ctx context.Context, rec Record) (string, error)
+	Publish(ctx context.Context, ev Event) error
+}
+
+// Tracer is an optional hook for tracing spans per node, kept free of any
+// tracing library: the caller adapts it to OpenTelemetry or anything else.
+// StartNode returns the context the node runs with and a function called
+// with the node's result.
+type Tracer interface {
+	StartNode(ctx context.Context, flow, node, kind string) (context.Context, func(err error))
+}

@@ -1,0 +1,102 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sort"
+)
+
+func kindAlgorithm() *Kind {
+	return &Kind{
+		Name:     "algorithm",
+		Doc:      "Calls an algorithm version with the mapped inputs; outputs its result.",
+		Blocking: true,
+		Compile:  compileAlgorithm,
+	}
+}
+
+type algorithmConfig struct {
+	Algorithm string `json:"algorithm"`
+	Version   string `json:"version"`
+}
+
+func compileAlgorithm(b *Builder) Node {
+	var cfg algorithmConfig
+	if !b.Config(&cfg) {
+		return nil
+	}
+	if cfg.Algorithm == "" {
+		b.Errorf("config.algorithm", "missing algorithm id")
+		return nil
+	}
+	algos := b.Algorithms()
+	if algos == nil {
+		b.Errorf("config.algorithm", "algorithms are not available here")
+		return nil
+	}
+	ref := AlgorithmRef{ID: cfg.Algorithm, Version: cfg.Version}
+	contract, err := algos.Contract(ref)
+	if err != nil {
+		if errors.Is(err, ErrUnknownAlgorithm) {
+			if ref.Version != "" {
+				b.Errorf("config.algorithm", "unknown algorithm %q version %q", ref.ID, ref.Version)
+			} else {
+				b.Errorf("config.algorithm", "unknown algorithm %q", ref.ID)
+			}
+		} else {
+			b.Errorf("config.algorithm", "%v", err)
+		}
+		return nil
+	}
+	if contract != nil {
+		declared := map[string]Field{}
+		for _, f := range contract.Inputs {
+			declared[f.Name] = f
+			if f.Required {
+				b.RequireArg(f.Name)
+			}
+		}
+		if len(contract.Inputs) > 0 {
+			names := b.ArgNames()
+			sort.Strings(names)
+			for _, name := range names {
+				f, ok := declared[name]
+				if !ok {
+					known := make([]string, 0, len(declared))
+					for k := range declared {
+						known = append(known, k)
+					}
+					sort.Strings(known)
+					b.Errorf("inputs."+name, "algorithm %s has no input %q; it takes %v", ref.ID, name, known)
+					continue
+				}
+				if lit, ok := b.Literal(name); ok && !checkType(f.Type, lit) {
+					b.Errorf("inputs."+name, "literal %v is not a %s, as algorithm %s declares", lit, f.Type, ref.ID)
+				}
+			}
+		}
+		if len(contract.Outputs) > 0 {
+			outs := make([]string, len(contract.Outputs))
+			for i, f := range contract.Outputs {
+				outs[i] = f.Name
+			}
+			slices.Sort(outs)
+			b.DeclareOutputs(outs)
+		}
+	}
+	return &algorithmNode{algos: algos, ref: ref}
+}
+
+type algorithmNode struct {
+	algos Algorithms
+	ref   AlgorithmRef
+}
+
+func (n *algorithmNode) Run(ctx context.Context, c *Call) (any, error) {
+	out, err := n.algos.Invoke(ctx, n.ref, c.Args())
+	if err != nil || out == nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,44 @@
+package flow
+
+import (
+	"context"
+
+	"github.com/tianshu-ai/tianshu/internal/function"
+)
+
+func kindFunction() *Kind {
+	return &Kind{
+		Name:    "function",
+		Doc:     "Runs a Starlark script's main(input, params); input is the mapped inputs (or $input if none).",
+		Compile: compileFunction,
+	}
+}
+
+type functionConfig struct {
+	Script string `json:"script"`
+}
+
+func compileFunction(b *Builder) Node {
+	var cfg functionConfig
+	if !b.Config(&cfg) {
+		return nil
+	}
+	prog := b.Script("config.script", cfg.Script)
+	if prog == nil {
+		return nil
+	}
+	return &functionNode{prog: prog}
+}
+
+type functionNode struct{ prog *function.Program }
+
+func (n *functionNode) Run(ctx context.Context, c *Call) (any, error) {
+	var in any
+	if len(c.n.args) == 0 {
+		in = c.Input()
+	} else {
+		in = c.Args()
+	}
+	// Script failures are deterministic: never retried (see retryable).
+	return n.prog.Call(ctx, in, c.Params())
+}

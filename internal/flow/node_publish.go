@@ -1,0 +1,49 @@
+package flow
+
+import (
+	"context"
+	"fmt"
+)
+
+func kindPublish() *Kind {
+	return &Kind{
+		Name:     "publish",
+		Doc:      "Publishes the mapped inputs as an event of config.type through Sinks; input subject, if mapped, is the event subject.",
+		Blocking: true,
+		Compile: func(b *Builder) Node {
+			var cfg struct {
+				Type string `json:"type"`
+			}
+			if !b.Config(&cfg) {
+				return nil
+			}
+			if cfg.Type == "" {
+				b.Errorf("config.type", "missing event type")
+			}
+			b.DeclareOutputs([]string{"published"})
+			return &publishNode{typ: cfg.Type, subject: b.Arg("subject")}
+		},
+	}
+}
+
+type publishNode struct {
+	typ     string
+	subject int
+}
+
+func (n *publishNode) Run(ctx context.Context, c *Call) (any, error) {
+	s := c.Sinks()
+	if s == nil {
+		return nil, ErrNoSinks
+	}
+	data := c.Args()
+	subject := c.Key()
+	if n.subject >= 0 {
+		subject = fmt.Sprint(data["subject"])
+		delete(data, "subject")
+	}
+	if err := s.Publish(ctx, Event{Type: n.typ, Subject: subject, Time: c.Time(), Data: data}); err != nil {
+		return nil, err
+	}
+	return map[string]any{"published": true}, nil
+}

@@ -1,0 +1,191 @@
+package flow
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+)
+
+func kindZone() *Kind {
+	return &Kind{
+		Name: "zone",
+		Doc: "Keeps objects (box [x,y,w,h]) inside or outside config.polygon, entering or leaving it, or crossing config.line " +
+			"(enter, leave and cross need trackId); outputs {objects}, and stops the branch when none is left.",
+		Compile: compileZone,
+	}
+}
+
+type zoneConfig struct {
+	streamCommon
+	Polygon [][2]float64 `json:"polygon"`
+	Line    [][2]float64 `json:"line"`
+	Mode    string       `json:"mode"`
+	Anchor  string       `json:"anchor"`
+}
+
+func compileZone(b *Builder) Node {
+	var cfg zoneConfig
+	if !b.Config(&cfg) {
+		return nil
+	}
+	if cfg.Key != "" {
+		b.Errorf("config.key", "zone partitions by the message key and trackId")
+	}
+	_, maxKeys, idle := cfg.streamCommon.compile(b, false)
+	n := &zoneNode{objects: b.RequireArg("objects"), poly: cfg.Polygon, line: cfg.Line, mode: cfg.Mode, maxKeys: maxKeys, idle: idle}
+	switch {
+	case len(cfg.Polygon) > 0 && len(cfg.Line) > 0:
+		b.Errorf("config", "set polygon or line, not both")
+	case len(cfg.Line) > 0:
+		if len(cfg.Line) != 2 {
+			b.Errorf("config.line", "a line is two points, got %d", len(cfg.Line))
+		}
+		if n.mode == "" {
+			n.mode = "cross"
+		}
+		if n.mode != "cross" {
+			b.Errorf("config.mode", "a line supports mode cross only")
+		}
+	case len(cfg.Polygon) > 0:
+		if len(cfg.Polygon) < 3 {
+			b.Errorf("config.polygon", "a polygon needs at least 3 points, got %d", len(cfg.Polygon))
+		}
+		if n.mode == "" {
+			n.mode = "inside"
+		}
+		switch n.mode {
+		case "inside", "outside", "enter", "leave":
+		default:
+			b.Errorf("config.mode", "unknown mode %q for a polygon; use inside, outside, enter or leave", n.mode)
+		}
+	default:
+		b.Errorf("config", "missing polygon or line")
+	}
+	switch cfg.Anchor {
+	case "", "bottom":
+		n.bottom = true
+	case "center":
+	default:
+		b.Errorf("config.anchor", "unknown anchor %q; use bottom or center", cfg.Anchor)
+	}
+	b.DeclareOutputs([]string{"objects"})
+	return n
+}
+
+type zoneNode struct {
+	objects int
+	poly    [][2]float64
+	line    [][2]float64
+	mode    string
+	bottom  bool
+	maxKeys int
+	idle    time.Duration
+}
+
+type zoneState struct {
+	mu   sync.Mutex
+	prev *keyed[*[2]float64]
+}
+
+func (n *zoneNode) anchor(b [4]float64) [2]float64 {
+	if n.bottom {
+		return [2]float64{b[0] + b[2]/2, b[1] + b[3]}
+	}
+	return [2]float64{b[0] + b[2]/2, b[1] + b[3]/2}
+}
+
+func inside(poly [][2]float64, p [2]float64) bool {
+	in := false
+	for i, j := 0, len(poly)-1; i < len(poly); j, i = i, i+1 {
+		a, b := poly[i], poly[j]
+		if (a[1] > p[1]) != (b[1] > p[1]) && p[0] < (b[0]-a[0])*(p[1]-a[1])/(b[1]-a[1])+a[0] {
+			in = !in
+		}
+	}
+	return in
+}
+
+func side(a, b, p [2]float64) float64 {
+	return (b[0]-a[0])*(p[1]-a[1]) - (b[1]-a[1])*(p[0]-a[0])
+}
+
+// crosses reports whether the move p->q crosses segment a-b, and to which
+// side of a->b it went.
+func crosses(a, b, p, q [2]float64) (bool, string) {
+	d1, d2 := side(a, b, p), side(a, b, q)
+	d3, d4 := side(p, q, a), side(p, q, b)
+	if (d1 > 0) != (d2 > 0) && d1 != 0 && d2 != 0 && (d3 > 0) != (d4 > 0) {
+		if d2 > 0 {
+			return true, "left"
+		}
+		return true, "right"
+	}
+	return false, ""
+}
+
+func (n *zoneNode) Run(_ context.Context, c *Call) (any, error) {
+	objs, err := listArg(c, n.objects, "objects")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, 0, len(objs))
+	stateful := n.mode == "enter" || n.mode == "leave" || n.mode == "cross"
+	var st *zoneState
+	now := c.Time()
+	if stateful {
+		st = c.NodeState(func() any { return &zoneState{prev: newKeyed[*[2]float64](n.maxKeys, n.idle)} }).(*zoneState)
+		st.mu.Lock()
+		defer st.mu.Unlock()
+	}
+	for _, o := range objs {
+		b, ok := boxOf(o)
+		if !ok {
+			continue
+		}
+		p := n.anchor(b)
+		switch n.mode {
+		case "inside":
+			if inside(n.poly, p) {
+				out = append(out, with(o, "zone", "inside"))
+			}
+		case "outside":
+			if !inside(n.poly, p) {
+				out = append(out, with(o, "zone", "outside"))
+			}
+		default:
+			id, ok := trackIDOf(o)
+			if !ok {
+				continue
+			}
+			key := c.Key() + "\x00" + strconv.FormatInt(id, 10)
+			e, seen := st.prev.m[key]
+			var prev [2]float64
+			if seen {
+				prev = *e.v
+			}
+			*st.prev.get(key, now, func() *[2]float64 { return new([2]float64) }, nil) = p
+			if !seen {
+				continue
+			}
+			switch n.mode {
+			case "enter":
+				if !inside(n.poly, prev) && inside(n.poly, p) {
+					out = append(out, with(o, "zone", "enter"))
+				}
+			case "leave":
+				if inside(n.poly, prev) && !inside(n.poly, p) {
+					out = append(out, with(o, "zone", "leave"))
+				}
+			case "cross":
+				if ok, dir := crosses(n.line[0], n.line[1], prev, p); ok {
+					out = append(out, with(o, "zone", "cross", "direction", dir))
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		c.SelectNone()
+	}
+	return map[string]any{"objects": out}, nil
+}

@@ -1,0 +1,90 @@
+package flow
+
+import (
+	"context"
+	"fmt"
+	"sort"
+)
+
+// Node is a compiled node, ready to run once per message. Run must be safe
+// for concurrent calls (many messages are in flight on one plan) and must
+// honour ctx. Its result becomes the node's output, addressed by paths
+// ($id.field); a map[string]any is the usual shape.
+type Node interface {
+	Run(ctx context.Context, c *Call) (any, error)
+}
+
+// NodeFunc adapts a function to Node.
+type NodeFunc func(ctx context.Context, c *Call) (any, error)
+
+// Run calls f.
+func (f NodeFunc) Run(ctx context.Context, c *Call) (any, error) { return f(ctx, c) }
+
+// Kind describes a node kind, the unit of extension: each built-in kind
+// lives in its own node_<name>.go file, and callers may register more
+// (sources, HTTP sinks) on their own Registry.
+type Kind struct {
+	// Name is what documents write in "kind".
+	Name string
+	// Doc is one line for the editor's palette and generated docs.
+	Doc string
+	// Blocking marks kinds that wait on I/O (algorithms, sinks): in a
+	// fan-out each gets its own goroutine. Other kinds are cheap CPU work
+	// and run inline, one after another, which costs far less than a
+	// goroutine.
+	Blocking bool
+	// Edges, when set, returns successor ids implied by the config (switch
+	// case targets), so authors need not repeat them as edges.
+	Edges func(config map[string]any) []string
+	// Compile checks the node (config, inputs) and returns its runnable
+	// form. Problems are reported through b.Errorf, and as many as can be
+	// found; the returned Node is ignored when any was reported.
+	Compile func(b *Builder) Node
+}
+
+// Registry maps kind names to kinds. It is built per use (NewRegistry),
+// never global, so tests and embedders can add kinds freely.
+type Registry struct {
+	kinds map[string]*Kind
+}
+
+// NewRegistry returns a registry holding every built-in kind.
+func NewRegistry() *Registry {
+	r := &Registry{kinds: map[string]*Kind{}}
+	for _, k := range []*Kind{
+		kindNoop(), kindPassthrough(), kindAlgorithm(), kindFunction(), kindSwitch(), kindJoin(),
+		kindForeach(), kindSubflow(), kindStore(), kindPublish(),
+		kindTrack(), kindBestshot(), kindDedup(), kindThrottle(), kindWindow(), kindZone(),
+	} {
+		r.Register(k)
+	}
+	return r
+}
+
+// Register adds a kind; it panics on a duplicate or incomplete kind,
+// which is a programming error.
+func (r *Registry) Register(k *Kind) {
+	if k.Name == "" || k.Compile == nil {
+		panic("flow: kind needs a name and a Compile function")
+	}
+	if _, dup := r.kinds[k.Name]; dup {
+		panic(fmt.Sprintf("flow: kind %q registered twice", k.Name))
+	}
+	r.kinds[k.Name] = k
+}
+
+// Lookup returns the kind named name.
+func (r *Registry) Lookup(name string) (*Kind, bool) {
+	k, ok := r.kinds[name]
+	return k, ok
+}
+
+// Kinds returns the registered kinds sorted by name.
+func (r *Registry) Kinds() []*Kind {
+	out := make([]*Kind, 0, len(r.kinds))
+	for _, k := range r.kinds {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
