@@ -1,0 +1,8 @@
+package app
+
+// The backends the binary supports, registered by URL scheme.
+import (
+	_ "github.com/tianshu-ai/tianshu/internal/blob/fileblob" // file://
+	_ "github.com/tianshu-ai/tianshu/internal/blob/s3blob"   // s3://
+	_ "github.com/tianshu-ai/tianshu/internal/bus/natsbus"   // nats://
+)

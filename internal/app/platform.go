@@ -1,0 +1,297 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/appcenter"
+	"github.com/tianshu-ai/tianshu/internal/blob"
+	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/config"
+	"github.com/tianshu-ai/tianshu/internal/iam"
+	"github.com/tianshu-ai/tianshu/internal/secrets"
+	"github.com/tianshu-ai/tianshu/internal/store"
+)
+
+// Options are the platform's process-level collaborators.
+type Options struct {
+	Logger *slog.Logger
+	// Getenv reads the environment (bootstrap credentials, master key);
+	// os.Getenv when nil.
+	Getenv func(string) string
+	Now    func() time.Time
+}
+
+// Platform is one Tianshu process: the modules of its targets and the HTTP
+// server in front of them. Two platforms can run in one test process.
+type Platform struct {
+	cfg    config.Config
+	log    *slog.Logger
+	getenv func(string) string
+	now    func() time.Time
+	order  []string
+
+	// Metrics is this platform's Prometheus registry, served at /metrics.
+	Metrics *prometheus.Registry
+
+	DB       *store.DB
+	Bus      bus.Bus
+	Blob     blob.Store
+	Box      *secrets.Box
+	Apps     *appcenter.Service
+	Users    *iam.Users
+	Audit    *iam.Audit
+	Registry *api.Registry
+	Gateway  *api.Gateway
+
+	mux      *http.ServeMux
+	server   *http.Server
+	listener net.Listener
+	stops    []namedStop
+	ready    atomic.Bool
+	serveErr chan error
+}
+
+type namedStop struct {
+	name string
+	stop func(context.Context) error
+}
+
+// New returns a platform for cfg; Start runs it.
+func New(cfg config.Config, o Options) (*Platform, error) {
+	order, err := resolve(cfg.Targets)
+	if err != nil {
+		return nil, fmt.Errorf("config: targets: %w", err)
+	}
+	p := &Platform{cfg: cfg, log: o.Logger, getenv: o.Getenv, now: o.Now, order: order, mux: http.NewServeMux(), serveErr: make(chan error, 1)}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.getenv == nil {
+		p.getenv = os.Getenv
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	p.Metrics = prometheus.NewRegistry()
+	p.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return p, nil
+}
+
+// Start listens, initialises every module in dependency order, then serves.
+// The listener is opened first so that a port in use fails fast, before any
+// module has touched its backend. On error, what was started is stopped.
+func (p *Platform) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("http_addr %s: port already in use (another tianshu running? choose one with --http-addr): %w", p.cfg.HTTPAddr, err)
+		}
+		return fmt.Errorf("http_addr %s: %w", p.cfg.HTTPAddr, err)
+	}
+	p.listener = ln
+	if err := os.MkdirAll(p.cfg.DataDir, 0o750); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("data_dir %s: %w", p.cfg.DataDir, err)
+	}
+	inits := p.initFuncs()
+	for _, name := range p.order {
+		t0 := time.Now()
+		stop, err := inits[name](ctx)
+		if err != nil {
+			_ = ln.Close()
+			p.stopModules(context.Background())
+			return fmt.Errorf("module %s: %w", name, err)
+		}
+		if stop != nil {
+			p.stops = append(p.stops, namedStop{name, stop})
+		}
+		p.log.Debug("module started", "module", name, "duration_ms", time.Since(t0).Milliseconds())
+	}
+	p.routes()
+	p.server = &http.Server{
+		Handler:           p.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := p.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.serveErr <- err
+		}
+	}()
+	p.ready.Store(true)
+	p.log.Info("tianshu ready", "addr", p.Addr(), "targets", p.order, "db", p.DBDialect())
+	return nil
+}
+
+// Err returns a channel that receives an error if the HTTP server fails.
+func (p *Platform) Err() <-chan error { return p.serveErr }
+
+// Addr returns the address the server listens on.
+func (p *Platform) Addr() string {
+	if p.listener == nil {
+		return ""
+	}
+	return p.listener.Addr().String()
+}
+
+// BaseURL returns the URL clients use to reach this platform.
+func (p *Platform) BaseURL() string { return p.cfg.PublicBase(p.Addr()) }
+
+// DBDialect names the store's dialect ("" when the store is not running).
+func (p *Platform) DBDialect() string {
+	if p.DB == nil {
+		return ""
+	}
+	return p.DB.Dialect().Name()
+}
+
+// Stop stops serving (finishing requests in flight) and stops the modules
+// in reverse order, within ctx's deadline.
+func (p *Platform) Stop(ctx context.Context) error {
+	p.ready.Store(false)
+	var errs []error
+	if p.server != nil {
+		if err := p.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http server: %w", err))
+			_ = p.server.Close()
+		}
+	}
+	errs = append(errs, p.stopModules(ctx)...)
+	p.log.Info("tianshu stopped")
+	return errors.Join(errs...)
+}
+
+func (p *Platform) stopModules(ctx context.Context) []error {
+	var errs []error
+	for i := len(p.stops) - 1; i >= 0; i-- {
+		s := p.stops[i]
+		if err := s.stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("module %s: %w", s.name, err))
+		}
+	}
+	p.stops = nil
+	return errs
+}
+
+func (p *Platform) routes() {
+	p.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	p.mux.HandleFunc("GET /readyz", p.readyz)
+	p.mux.Handle("GET /metrics", promhttp.HandlerFor(p.Metrics, promhttp.HandlerOpts{Registry: p.Metrics}))
+	if p.Gateway != nil {
+		p.mux.Handle("/{$}", p.Gateway)
+	}
+	if p.Blob != nil {
+		if h, ok := blob.Handler(p.Blob); ok {
+			p.mux.Handle("/objects/", h)
+		}
+	}
+}
+
+// readyz answers 200 when every module started and the store answers.
+func (p *Platform) readyz(w http.ResponseWriter, r *http.Request) {
+	if !p.ready.Load() {
+		http.Error(w, "starting or stopping\n", http.StatusServiceUnavailable)
+		return
+	}
+	if p.DB != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := p.DB.PingContext(ctx); err != nil {
+			http.Error(w, "store: "+err.Error()+"\n", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func (p *Platform) initStore(ctx context.Context) (func(context.Context) error, error) {
+	db, err := store.Open(ctx, p.cfg.DB, store.Options{Logger: p.log})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	p.DB = db
+	return func(context.Context) error { return db.Close() }, nil
+}
+
+func (p *Platform) initBus(ctx context.Context) (func(context.Context) error, error) {
+	b, err := bus.Open(ctx, p.cfg.Bus, bus.Options{DataDir: p.cfg.DataDir, Logger: p.log, Registerer: p.Metrics})
+	if err != nil {
+		return nil, err
+	}
+	p.Bus = b
+	return func(context.Context) error { return b.Close() }, nil
+}
+
+func (p *Platform) initSecrets(context.Context) (func(context.Context) error, error) {
+	key, err := secrets.LoadKey(p.getenv("TIANSHU_MASTER_KEY"), filepath.Join(p.cfg.DataDir, "master.key"))
+	if err != nil {
+		return nil, err
+	}
+	p.Box, err = secrets.New(key)
+	return nil, err
+}
+
+func (p *Platform) initBlob(ctx context.Context) (func(context.Context) error, error) {
+	// Signed object URLs are keyed by a value derived from the master key,
+	// so every replica signs and verifies alike.
+	signing := p.Box.DeriveKey("blob-url-signing")
+	s, err := blob.Open(ctx, p.cfg.Blob, blob.Options{DataDir: p.cfg.DataDir, PublicURL: p.cfg.PublicBase(p.Addr()),
+		SigningKey: signing, Logger: p.log, Registerer: p.Metrics, Now: p.now})
+	if err != nil {
+		return nil, err
+	}
+	p.Blob = s
+	return func(context.Context) error { return s.Close() }, nil
+}
+
+func (p *Platform) initCenters(context.Context) (func(context.Context) error, error) {
+	p.Apps = appcenter.New(p.DB, p.Box, p.log, p.now)
+	p.Users = iam.NewUsers(p.DB, p.now)
+	p.Audit = iam.NewAudit(p.DB, p.now)
+	return nil, nil
+}
+
+func (p *Platform) initAPI(context.Context) (func(context.Context) error, error) {
+	p.Registry = NewRegistry(p)
+	p.Gateway = api.NewGateway(p.cfg.API, p.Registry, api.GatewayOptions{
+		Keys: p.Apps, Auditor: p.Audit, Logger: p.log, Registerer: p.Metrics, Now: p.now,
+	})
+	return nil, nil
+}
+
+// NewRegistry returns the registry of every action. p may be nil when the
+// registry only feeds the docs or the CLI.
+func NewRegistry(p *Platform) *api.Registry {
+	reg := api.NewRegistry()
+	var apps *appcenter.Service
+	var audit *iam.Audit
+	if p != nil {
+		apps, audit = p.Apps, p.Audit
+	}
+	appcenter.RegisterActions(reg, apps)
+	iam.RegisterActions(reg, audit)
+	return reg
+}

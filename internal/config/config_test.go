@@ -1,0 +1,60 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// defaults < file < env < flags, as the package documents.
+func TestPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tianshu.yaml")
+	if err := os.WriteFile(file, []byte("http_addr: 127.0.0.1:1111\ndata_dir: "+dir+"\nlog:\n  level: warn\napi:\n  max_body_bytes: 2048\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TIANSHU_CONFIG": file, "TIANSHU_HTTP_ADDR": "127.0.0.1:2222", "TIANSHU_LOG_LEVEL": "error"}
+	c, err := Load(flag.NewFlagSet("t", flag.ContinueOnError), []string{"--log.level", "debug"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != "127.0.0.1:2222" { // env beats file
+		t.Errorf("http_addr = %s", c.HTTPAddr)
+	}
+	if c.Log.Level != "debug" { // flag beats env
+		t.Errorf("log.level = %s", c.Log.Level)
+	}
+	if c.API.MaxBodyBytes != 2048 { // file beats default
+		t.Errorf("api.max_body_bytes = %d", c.API.MaxBodyBytes)
+	}
+	if c.DB != "sqlite://"+filepath.Join(dir, "tianshu.db") || c.Bus != "nats://embedded" || !strings.HasPrefix(c.Blob, "file://") {
+		t.Errorf("embedded defaults: db %s bus %s blob %s", c.DB, c.Bus, c.Blob)
+	}
+}
+
+func TestUnknownFileFieldIsRefused(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	_ = os.WriteFile(file, []byte("htp_addr: x\n"), 0o600)
+	_, err := Load(flag.NewFlagSet("t", flag.ContinueOnError), []string{"--config", file}, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "htp_addr") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestValidateNamesEveryBadField(t *testing.T) {
+	env := map[string]string{"TIANSHU_BUS": "amqp://x", "TIANSHU_API_MAX_BODY_BYTES": "10"}
+	_, err := Load(flag.NewFlagSet("t", flag.ContinueOnError), []string{"--data-dir", t.TempDir(), "--blob", "ftp://y"}, func(k string) string { return env[k] })
+	for _, want := range []string{"bus:", "blob:", "api.max_body_bytes"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	if got := EnvName("api.max-body-bytes"); got != "TIANSHU_API_MAX_BODY_BYTES" {
+		t.Fatal(got)
+	}
+}
