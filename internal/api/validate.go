@@ -99,7 +99,9 @@ func (v *validators) build(t reflect.Type) *structRules {
 				fr.max = DefaultMaxString
 			}
 		case reflect.Slice:
-			if fr.max < 0 {
+			// Raw JSON and bytes are bounded by the body limit unless the
+			// field sets max (in bytes).
+			if fr.max < 0 && ft.Elem().Kind() != reflect.Uint8 {
 				fr.max = DefaultMaxItems
 			}
 			if et := ft.Elem(); et.Kind() == reflect.Struct {
@@ -157,6 +159,9 @@ func (r *structRules) validate(prefix string, v reflect.Value) *Error {
 			}
 			if f.max >= 0 && float64(n) > f.max {
 				return InvalidValue(path, "%d items; at most %g allowed", n, f.max)
+			}
+			if fv.Type().Elem().Kind() == reflect.Uint8 {
+				continue
 			}
 			for i := 0; i < n; i++ {
 				ev := fv.Index(i)

@@ -22,9 +22,11 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/config"
+	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/iam"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store"
+	"github.com/tianshu-ai/tianshu/internal/studio"
 )
 
 // Options are the platform's process-level collaborators.
@@ -55,6 +57,7 @@ type Platform struct {
 	Apps     *appcenter.Service
 	Users    *iam.Users
 	Audit    *iam.Audit
+	Studio   *studio.Service
 	Registry *api.Registry
 	Gateway  *api.Gateway
 
@@ -271,6 +274,11 @@ func (p *Platform) initCenters(context.Context) (func(context.Context) error, er
 	p.Apps = appcenter.New(p.DB, p.Box, p.log, p.now)
 	p.Users = iam.NewUsers(p.DB, p.now)
 	p.Audit = iam.NewAudit(p.DB, p.now)
+	fm, err := flow.NewMetrics(p.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	p.Studio = studio.New(p.DB, studio.Options{Logger: p.log, Now: p.now, Metrics: fm})
 	return nil, nil
 }
 
@@ -288,10 +296,12 @@ func NewRegistry(p *Platform) *api.Registry {
 	reg := api.NewRegistry()
 	var apps *appcenter.Service
 	var audit *iam.Audit
+	var flows *studio.Service
 	if p != nil {
-		apps, audit = p.Apps, p.Audit
+		apps, audit, flows = p.Apps, p.Audit, p.Studio
 	}
 	appcenter.RegisterActions(reg, apps)
 	iam.RegisterActions(reg, audit)
+	studio.RegisterActions(reg, flows)
 	return reg
 }

@@ -245,7 +245,9 @@ func TestEveryActionNeedsItsPermission(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out struct{ Response struct{ Error struct{ Code string } } }
+		var out struct {
+			Response struct{ Error struct{ Code string } }
+		}
 		_ = json.NewDecoder(resp.Body).Decode(&out)
 		resp.Body.Close()
 		if out.Response.Error.Code != "AuthFailure.InvalidAuthorization" {

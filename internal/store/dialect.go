@@ -23,6 +23,7 @@ type Dialect interface {
 	driver() string
 	goose() goose.Dialect
 	tableOptions() string
+	largeText() string // a column type for documents up to 16 MiB
 	isUniqueViolation(err error) bool
 }
 
@@ -34,6 +35,7 @@ func (sqliteDialect) ForUpdate() string      { return "" }
 func (sqliteDialect) driver() string         { return "sqlite" }
 func (sqliteDialect) goose() goose.Dialect   { return goose.DialectSQLite3 }
 func (sqliteDialect) tableOptions() string   { return "" }
+func (sqliteDialect) largeText() string      { return "TEXT" }
 func (sqliteDialect) isUniqueViolation(err error) bool {
 	// modernc.org/sqlite reports SQLITE_CONSTRAINT_UNIQUE (2067) and
 	// SQLITE_CONSTRAINT_PRIMARYKEY (1555) in the message.
@@ -51,6 +53,7 @@ func (mysqlDialect) goose() goose.Dialect   { return goose.DialectMySQL }
 func (mysqlDialect) tableOptions() string {
 	return " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 }
+func (mysqlDialect) largeText() string { return "MEDIUMTEXT" }
 func (mysqlDialect) isUniqueViolation(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.Number == 1062
@@ -63,6 +66,7 @@ func (postgresDialect) ForUpdate() string    { return " FOR UPDATE" }
 func (postgresDialect) driver() string       { return "pgx" }
 func (postgresDialect) goose() goose.Dialect { return goose.DialectPostgres }
 func (postgresDialect) tableOptions() string { return "" }
+func (postgresDialect) largeText() string    { return "TEXT" }
 func (postgresDialect) isUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"

@@ -98,7 +98,7 @@ func renderMigrations(d Dialect) (fs.FS, error) {
 		return nil, err
 	}
 	out := fstest.MapFS{}
-	data := struct{ TableOptions string }{d.tableOptions()}
+	data := struct{ TableOptions, LargeText string }{d.tableOptions(), d.largeText()}
 	for _, f := range files {
 		src, err := migrationFS.ReadFile(f)
 		if err != nil {

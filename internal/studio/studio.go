@@ -1,0 +1,457 @@
+// Package studio keeps flows: versioned flow documents, each version
+// immutable, validated against the node kinds and the algorithms the
+// platform knows, compiled once per version for InvokeFlow and tasks.
+package studio
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/flow"
+	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/store"
+)
+
+// InUseFunc reports whether something (a task) uses a flow, which then
+// cannot be deleted. The tasks module provides it.
+type InUseFunc func(ctx context.Context, flowID string) (bool, error)
+
+// Options are the studio's collaborators; every field is optional.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Algorithms checks algorithm nodes and runs them in InvokeFlow; nil
+	// refuses algorithm nodes as unknown.
+	Algorithms flow.Algorithms
+	// Metrics receives per-node metrics of InvokeFlow runs.
+	Metrics *flow.Metrics
+	// InUse guards DeleteFlow; nil means nothing uses flows yet.
+	InUse InUseFunc
+}
+
+// Service is the flow studio.
+type Service struct {
+	db  *store.DB
+	o   Options
+	reg *flow.Registry
+
+	mu    sync.Mutex
+	plans map[string]*flow.Plan // "flowID@version" → compiled plan
+}
+
+// maxCachedPlans bounds the plan cache; versions are immutable, so an
+// entry never goes stale, only cold.
+const maxCachedPlans = 256
+
+// New returns the studio over db.
+func New(db *store.DB, o Options) *Service {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Service{db: db, o: o, reg: flow.NewRegistry(), plans: map[string]*flow.Plan{}}
+}
+
+// Flow is a flow and its latest version number.
+type Flow struct {
+	ID, ProjectID, Name, Description string
+	LatestVersion                    int64
+	CreatedAt, UpdatedAt             time.Time
+}
+
+// Version is one immutable version of a flow.
+type Version struct {
+	FlowID, ProjectID string
+	Version           int64
+	Document          json.RawMessage // normalised JSON
+	Digest            string
+	Comment           string
+	CreatedBy         string
+	CreatedAt         time.Time
+}
+
+// ValidationError carries every problem of a document.
+type ValidationError struct{ Errs flow.Errors }
+
+func (e *ValidationError) Error() string { return e.Errs.Error() }
+
+// parse reads a JSON or YAML document and validates it in the context of a
+// project (subflows resolve within the project). It returns the spec and
+// the normalised JSON stored as the version's document.
+func (s *Service) parse(ctx context.Context, projectID string, doc []byte) (*flow.Spec, []byte, error) {
+	spec, err := flow.Parse(doc, flow.Limits{})
+	if err != nil {
+		var fe flow.Errors
+		if errors.As(err, &fe) {
+			return nil, nil, &ValidationError{Errs: fe}
+		}
+		var one *flow.Error
+		if errors.As(err, &one) {
+			return nil, nil, &ValidationError{Errs: flow.Errors{one}}
+		}
+		return nil, nil, &ValidationError{Errs: flow.Errors{{Field: "document", Msg: err.Error()}}}
+	}
+	if errs := flow.Validate(spec, s.options(ctx, projectID)); len(errs) > 0 {
+		return nil, nil, &ValidationError{Errs: errs}
+	}
+	norm, err := json.Marshal(spec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("studio: normalise document: %w", err)
+	}
+	return spec, norm, nil
+}
+
+func (s *Service) options(ctx context.Context, projectID string) flow.Options {
+	return flow.Options{Registry: s.reg, Algorithms: s.o.Algorithms, Flows: &projectFlows{s: s, ctx: ctx, projectID: projectID},
+		Metrics: s.o.Metrics, Logger: s.o.Logger}
+}
+
+// Validate checks a document without storing it.
+func (s *Service) Validate(ctx context.Context, projectID string, doc []byte) flow.Errors {
+	_, _, err := s.parse(ctx, projectID, doc)
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return ve.Errs
+	}
+	if err != nil {
+		return flow.Errors{{Field: "document", Msg: err.Error()}}
+	}
+	return nil
+}
+
+// Create stores a new flow with version 1.
+func (s *Service) Create(ctx context.Context, projectID, name, description string, doc []byte, actor string) (*Flow, error) {
+	if projectID == "" {
+		projectID = "default"
+	}
+	if err := s.projectExists(ctx, projectID); err != nil {
+		return nil, err
+	}
+	spec, norm, err := s.parse(ctx, projectID, doc)
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		name = spec.Name
+	}
+	if name == "" {
+		return nil, api.Missing("Name")
+	}
+	if len([]rune(name)) > 128 {
+		return nil, api.InvalidValue("Name", "at most 128 characters")
+	}
+	now := s.o.Now()
+	f := &Flow{ID: ids.New("flow"), ProjectID: projectID, Name: name, Description: description, LatestVersion: 1, CreatedAt: now, UpdatedAt: now}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO flows (id, project_id, name, description, latest_version, created_at, updated_at)
+			VALUES (?, ?, ?, ?, 1, ?, ?)`, f.ID, projectID, name, description, now.UnixMilli(), now.UnixMilli())
+		if s.db.IsUniqueViolation(err) {
+			return api.Errorf(api.ResourceInUse, "Name: a flow named %q already exists in project %s", name, projectID)
+		}
+		if err != nil {
+			return err
+		}
+		return insertVersion(ctx, tx, f.ID, 1, norm, "", actor, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.o.Logger.Info("flow created", "flow", f.ID, "project", projectID, "nodes", len(spec.Nodes))
+	return f, nil
+}
+
+func insertVersion(ctx context.Context, tx *store.Tx, flowID string, v int64, doc []byte, comment, actor string, now time.Time) error {
+	sum := sha256.Sum256(doc)
+	_, err := tx.Exec(ctx, `INSERT INTO flow_versions (flow_id, version, document, digest, comment, created_by, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, flowID, v, string(doc), hex.EncodeToString(sum[:]), comment, actor, now.UnixMilli())
+	return err
+}
+
+// Modify changes a flow's name or description, and with a document makes a
+// new version (returned). An identical document makes no new version.
+func (s *Service) Modify(ctx context.Context, flowID string, name, description *string, doc []byte, comment, actor string) (int64, error) {
+	f, err := s.Get(ctx, flowID)
+	if err != nil {
+		return 0, err
+	}
+	var norm []byte
+	if doc != nil {
+		if _, norm, err = s.parse(ctx, f.ProjectID, doc); err != nil {
+			return 0, err
+		}
+	}
+	now := s.o.Now()
+	version := f.LatestVersion
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		var latest int64
+		if err := tx.QueryRow(ctx, "SELECT latest_version FROM flows WHERE id = ?"+tx.Dialect().ForUpdate(), flowID).Scan(&latest); err != nil {
+			return err
+		}
+		version = latest
+		if norm != nil {
+			var digest string
+			if err := tx.QueryRow(ctx, "SELECT digest FROM flow_versions WHERE flow_id = ? AND version = ?", flowID, latest).Scan(&digest); err != nil {
+				return err
+			}
+			sum := sha256.Sum256(norm)
+			if hex.EncodeToString(sum[:]) != digest {
+				version = latest + 1
+				if err := insertVersion(ctx, tx, flowID, version, norm, comment, actor, now); err != nil {
+					return err
+				}
+			}
+		}
+		sets := []string{"latest_version = ?", "updated_at = ?"}
+		args := []any{version, now.UnixMilli()}
+		if name != nil {
+			sets, args = append(sets, "name = ?"), append(args, *name)
+		}
+		if description != nil {
+			sets, args = append(sets, "description = ?"), append(args, *description)
+		}
+		_, err := tx.Exec(ctx, "UPDATE flows SET "+strings.Join(sets, ", ")+" WHERE id = ?", append(args, flowID)...)
+		if s.db.IsUniqueViolation(err) {
+			return api.Errorf(api.ResourceInUse, "Name: a flow named %q already exists in project %s", *name, f.ProjectID)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.o.Logger.Info("flow modified", "flow", flowID, "version", version)
+	return version, nil
+}
+
+// Delete removes a flow and all its versions, unless something uses it.
+func (s *Service) Delete(ctx context.Context, flowID string) error {
+	if _, err := s.Get(ctx, flowID); err != nil {
+		return err
+	}
+	if s.o.InUse != nil {
+		used, err := s.o.InUse(ctx, flowID)
+		if err != nil {
+			return err
+		}
+		if used {
+			return api.Errorf(api.ResourceInUse, "FlowId: flow %s is used by a task; delete the task first", flowID)
+		}
+	}
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM flow_versions WHERE flow_id = ?", flowID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "DELETE FROM flows WHERE id = ?", flowID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for k := range s.plans {
+		if strings.HasPrefix(k, flowID+"@") {
+			delete(s.plans, k)
+		}
+	}
+	s.mu.Unlock()
+	s.o.Logger.Info("flow deleted", "flow", flowID)
+	return nil
+}
+
+// Get returns a flow.
+func (s *Service) Get(ctx context.Context, flowID string) (*Flow, error) {
+	var f Flow
+	var c, u int64
+	err := s.db.QueryRow(ctx, `SELECT id, project_id, name, description, latest_version, created_at, updated_at FROM flows WHERE id = ?`, flowID).
+		Scan(&f.ID, &f.ProjectID, &f.Name, &f.Description, &f.LatestVersion, &c, &u)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, api.NotFound("FlowId", flowID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.CreatedAt, f.UpdatedAt = time.UnixMilli(c).UTC(), time.UnixMilli(u).UTC()
+	return &f, nil
+}
+
+// GetVersion returns one version (0: the latest).
+func (s *Service) GetVersion(ctx context.Context, flowID string, version int64) (*Version, error) {
+	f, err := s.Get(ctx, flowID)
+	if err != nil {
+		return nil, err
+	}
+	if version == 0 {
+		version = f.LatestVersion
+	}
+	v := Version{FlowID: flowID, ProjectID: f.ProjectID, Version: version}
+	var doc string
+	var created int64
+	err = s.db.QueryRow(ctx, `SELECT document, digest, comment, created_by, created_at FROM flow_versions WHERE flow_id = ? AND version = ?`, flowID, version).
+		Scan(&doc, &v.Digest, &v.Comment, &v.CreatedBy, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, api.NotFound("Version", flowID+"@"+strconv.FormatInt(version, 10))
+	}
+	if err != nil {
+		return nil, err
+	}
+	v.Document = json.RawMessage(doc)
+	v.CreatedAt = time.UnixMilli(created).UTC()
+	return &v, nil
+}
+
+// ListVersions returns a flow's versions, newest first (documents omitted).
+func (s *Service) ListVersions(ctx context.Context, flowID string, offset, limit int) ([]Version, int, error) {
+	f, err := s.Get(ctx, flowID)
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.db.Query(ctx, `SELECT version, digest, comment, created_by, created_at FROM flow_versions WHERE flow_id = ?
+		ORDER BY version DESC LIMIT ? OFFSET ?`, flowID, limit, offset)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []Version
+	for rows.Next() {
+		v := Version{FlowID: flowID, ProjectID: f.ProjectID}
+		var created int64
+		if err := rows.Scan(&v.Version, &v.Digest, &v.Comment, &v.CreatedBy, &created); err != nil {
+			return nil, 0, err
+		}
+		v.CreatedAt = time.UnixMilli(created).UTC()
+		out = append(out, v)
+	}
+	var total int
+	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM flow_versions WHERE flow_id = ?", flowID).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	return out, total, rows.Err()
+}
+
+// List returns flows, most recently updated first.
+func (s *Service) List(ctx context.Context, projectID string, flowIDs, names []string, offset, limit int) ([]Flow, int, error) {
+	var where []string
+	var args []any
+	if projectID != "" {
+		where, args = append(where, "project_id = ?"), append(args, projectID)
+	}
+	for _, f := range []struct {
+		col  string
+		vals []string
+	}{{"id", flowIDs}, {"name", names}} {
+		if len(f.vals) > 0 {
+			where = append(where, f.col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.vals)), ",")+")")
+			for _, v := range f.vals {
+				args = append(args, v)
+			}
+		}
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM flows"+cond, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.db.Query(ctx, `SELECT id, project_id, name, description, latest_version, created_at, updated_at FROM flows`+cond+
+		` ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []Flow
+	for rows.Next() {
+		var f Flow
+		var c, u int64
+		if err := rows.Scan(&f.ID, &f.ProjectID, &f.Name, &f.Description, &f.LatestVersion, &c, &u); err != nil {
+			return nil, 0, err
+		}
+		f.CreatedAt, f.UpdatedAt = time.UnixMilli(c).UTC(), time.UnixMilli(u).UTC()
+		out = append(out, f)
+	}
+	return out, total, rows.Err()
+}
+
+// Plan returns the compiled plan of a version (0: latest), compiling it
+// once; tasks and InvokeFlow share it.
+func (s *Service) Plan(ctx context.Context, flowID string, version int64) (*flow.Plan, *Version, error) {
+	v, err := s.GetVersion(ctx, flowID, version)
+	if err != nil {
+		return nil, nil, err
+	}
+	key := flowID + "@" + strconv.FormatInt(v.Version, 10)
+	s.mu.Lock()
+	p, ok := s.plans[key]
+	s.mu.Unlock()
+	if ok {
+		return p, v, nil
+	}
+	spec, err := flow.Parse(v.Document, flow.Limits{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("studio: stored version %s no longer parses: %w", key, err)
+	}
+	p, err = flow.Compile(spec, s.options(ctx, v.ProjectID))
+	if err != nil {
+		var fe flow.Errors
+		if errors.As(err, &fe) {
+			// e.g. an algorithm it calls was deleted since.
+			return nil, nil, &ValidationError{Errs: fe}
+		}
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	if len(s.plans) >= maxCachedPlans {
+		s.plans = map[string]*flow.Plan{}
+	}
+	s.plans[key] = p
+	s.mu.Unlock()
+	return p, v, nil
+}
+
+func (s *Service) projectExists(ctx context.Context, id string) error {
+	var one int
+	err := s.db.QueryRow(ctx, "SELECT 1 FROM projects WHERE id = ?", id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return api.NotFound("ProjectId", id)
+	}
+	return err
+}
+
+// projectFlows resolves subflow references within one project.
+type projectFlows struct {
+	s         *Service
+	ctx       context.Context
+	projectID string
+}
+
+// Flow implements flow.Flows.
+func (pf *projectFlows) Flow(ref flow.FlowRef) (*flow.Spec, error) {
+	var v int64
+	if ref.Version != "" {
+		n, err := strconv.ParseInt(ref.Version, 10, 64)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%w: version %q is not a positive integer", flow.ErrUnknownFlow, ref.Version)
+		}
+		v = n
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(pf.ctx), 10*time.Second)
+	defer cancel()
+	ver, err := pf.s.GetVersion(ctx, ref.ID, v)
+	if err != nil || ver.ProjectID != pf.projectID {
+		return nil, fmt.Errorf("%w: %s", flow.ErrUnknownFlow, ref.ID)
+	}
+	return flow.Parse(ver.Document, flow.Limits{})
+}
