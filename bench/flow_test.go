@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tianshu-ai/tianshu/bench/benchtable"
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/function"
 )
@@ -30,9 +31,9 @@ func compile(b *testing.B, doc string, reg *flow.Registry) *flow.Plan {
 }
 
 // report runs the plan and the direct Go version in sub-benchmarks of one
-// run and reports the executor's overhead per node and the ratio.
-func report(b *testing.B, nodes int, plan func(), direct func()) {
-	var flowNs, directNs float64
+// run, reports the executor's overhead per node and the ratio, and returns
+// the ns/op of each (0 for one the -bench pattern left out).
+func report(b *testing.B, nodes int, plan func(), direct func()) (flowNs, directNs float64) {
 	b.Run("direct", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -51,6 +52,19 @@ func report(b *testing.B, nodes int, plan func(), direct func()) {
 			b.ReportMetric(flowNs/directNs, "x-direct")
 		}
 		b.ReportMetric(float64(nodes)*1e9/flowNs, "node-execs/s")
+	})
+	return flowNs, directNs
+}
+
+// recordPerNode adds the time per node through the executor beside the
+// same work in Go to the benchmark table. The target is on the difference.
+func recordPerNode(b *testing.B, nodes int, flowNs, directNs float64) {
+	if flowNs == 0 || directNs == 0 {
+		return
+	}
+	benchtable.Record(b, benchtable.Row{
+		Metric: "flow " + strings.TrimPrefix(b.Name(), "Benchmark") + " per node", Unit: "ns/node",
+		Target: "overhead ≤ 2 µs/node", Tianshu: flowNs / float64(nodes), Baseline: directNs / float64(nodes),
 	})
 }
 
@@ -71,7 +85,7 @@ func BenchmarkLinear10(b *testing.B) {
 	p := compile(b, linearDoc(10), nil)
 	ctx := context.Background()
 	in := flow.Input{Data: map[string]any{"x": 1}}
-	report(b, 10, func() {
+	f, d := report(b, 10, func() {
 		if _, err := p.Run(ctx, in); err != nil {
 			b.Fatal(err)
 		}
@@ -82,6 +96,7 @@ func BenchmarkLinear10(b *testing.B) {
 		}
 		_ = v
 	})
+	recordPerNode(b, 10, f, d)
 }
 
 func fanDoc(kind string) string {
@@ -111,7 +126,7 @@ func BenchmarkFanOut8Join(b *testing.B) {
 	names := []string{"b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7"}
 	b.Run("inline", func(b *testing.B) {
 		p := compile(b, fanDoc("noop"), nil)
-		report(b, 10, func() {
+		f, d := report(b, 10, func() {
 			if _, err := p.Run(ctx, flow.Input{}); err != nil {
 				b.Fatal(err)
 			}
@@ -124,6 +139,7 @@ func BenchmarkFanOut8Join(b *testing.B) {
 			m2 := make(map[string]any, 1)
 			m2["j"] = m
 		})
+		recordPerNode(b, 10, f, d)
 		_ = merge
 	})
 	b.Run("goroutines", func(b *testing.B) {
@@ -132,7 +148,7 @@ func BenchmarkFanOut8Join(b *testing.B) {
 			return flow.NodeFunc(func(ctx context.Context, _ *flow.Call) (any, error) { return noop(ctx, nil) })
 		}})
 		p := compile(b, fanDoc("io"), reg)
-		report(b, 10, func() {
+		f, d := report(b, 10, func() {
 			if _, err := p.Run(ctx, flow.Input{}); err != nil {
 				b.Fatal(err)
 			}
@@ -155,6 +171,7 @@ func BenchmarkFanOut8Join(b *testing.B) {
 			m2 := make(map[string]any, 1)
 			m2["j"] = m
 		})
+		recordPerNode(b, 10, f, d)
 	})
 }
 
@@ -169,7 +186,7 @@ func BenchmarkForeach16(b *testing.B) {
 	}
 	ctx := context.Background()
 	in := flow.Input{Data: map[string]any{"items": items}}
-	report(b, 17, func() {
+	f, d := report(b, 17, func() {
 		if _, err := p.Run(ctx, in); err != nil {
 			b.Fatal(err)
 		}
@@ -181,6 +198,7 @@ func BenchmarkForeach16(b *testing.B) {
 		}
 		_ = map[string]any{"r": results}
 	})
+	recordPerNode(b, 17, f, d)
 }
 
 const mapping10 = `def main(input, params):
@@ -223,19 +241,27 @@ func BenchmarkFunction10Fields(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("call", func(b *testing.B) {
-		report(b, 1, func() {
+		f, d := report(b, 1, func() {
 			if _, err := prog.Call(ctx, in, nil); err != nil {
 				b.Fatal(err)
 			}
 		}, func() { mapGo(in) })
+		if f > 0 && d > 0 {
+			benchtable.Record(b, benchtable.Row{Metric: "function call, 10-field mapping", Unit: "ns",
+				Target: "≤ 10 µs", Tianshu: f, Baseline: d})
+		}
 	})
 	doc := fmt.Sprintf(`{"name": "fn", "nodes": [{"id": "f", "kind": "function", "config": {"script": %q}}], "output": {"r": "$f"}}`, mapping10)
 	p := compile(b, doc, nil)
 	b.Run("flow", func(b *testing.B) {
-		report(b, 1, func() {
+		f, d := report(b, 1, func() {
 			if _, err := p.Run(ctx, flow.Input{Data: in}); err != nil {
 				b.Fatal(err)
 			}
 		}, func() { _ = map[string]any{"r": mapGo(in)} })
+		if f > 0 && d > 0 {
+			benchtable.Record(b, benchtable.Row{Metric: "flow with one function node, 10-field mapping", Unit: "ns",
+				Tianshu: f, Baseline: d})
+		}
 	})
 }

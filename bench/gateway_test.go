@@ -1,0 +1,282 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/bench/benchtable"
+	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/api/tc3"
+	"github.com/tianshu-ai/tianshu/internal/app"
+	"github.com/tianshu-ai/tianshu/internal/config"
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
+)
+
+// Fixed bootstrap credentials of the benchmark platform.
+const (
+	benchSecretID  = "AKIDbenchmark0000000000000000000"
+	benchSecretKey = "benchmark-secret-key-000000000000"
+	benchPassword  = "benchmark-password"
+	// gatewayClients is the number of concurrent keep-alive clients.
+	gatewayClients = 8
+	// gatewayRounds alternates the two sides, so that load from elsewhere
+	// on the machine falls on both alike.
+	gatewayRounds = 3
+)
+
+// startPlatform runs an embedded-default platform in-process on a loopback
+// port with a fresh data dir and fixed admin credentials, stopped at cleanup.
+func startPlatform(b *testing.B) *app.Platform {
+	b.Helper()
+	getenv := func(k string) string {
+		switch k {
+		case "TIANSHU_ADMIN_SECRET_ID":
+			return benchSecretID
+		case "TIANSHU_ADMIN_SECRET_KEY":
+			return benchSecretKey
+		case "TIANSHU_ADMIN_PASSWORD":
+			return benchPassword
+		}
+		return "" // nothing else from the caller's environment
+	}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg, err := config.Load(fs, []string{"--data-dir", b.TempDir(), "--http-addr", "127.0.0.1:0", "--log.level", "error"}, getenv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := telemetry.NewLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format) // as tianshu serve builds it
+	p, err := app.New(cfg, app.Options{Logger: log, Getenv: getenv})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := p.Stop(ctx); err != nil {
+			b.Errorf("stop platform: %v", err)
+		}
+	})
+	return p
+}
+
+// loadResult is what one side's load produced.
+type loadResult struct {
+	lat     []time.Duration
+	errs    int
+	elapsed time.Duration
+	lastErr error
+}
+
+func (r *loadResult) add(o loadResult) {
+	r.lat = append(r.lat, o.lat...)
+	r.errs += o.errs
+	r.elapsed += o.elapsed
+	if o.lastErr != nil {
+		r.lastErr = o.lastErr
+	}
+}
+
+func (r *loadResult) rps() float64 { return float64(len(r.lat)) / r.elapsed.Seconds() }
+
+// quantile returns the q-quantile of the sorted latencies in seconds.
+func (r *loadResult) quantile(q float64) float64 {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := min(len(r.lat)-1, int(q*float64(len(r.lat))))
+	return r.lat[i].Seconds()
+}
+
+// runLoad keeps c clients calling newReq back to back for d and returns
+// each successful call's latency: from building (and signing) the request
+// to the last byte of the response.
+func runLoad(hc *http.Client, c int, d time.Duration, newReq func() *http.Request) loadResult {
+	var mu sync.Mutex
+	var res loadResult
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for range c {
+		wg.Go(func() {
+			var my loadResult
+			my.lat = make([]time.Duration, 0, 4096)
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				err := do(hc, newReq())
+				if err != nil {
+					my.errs++
+					my.lastErr = err
+					continue
+				}
+				my.lat = append(my.lat, time.Since(t0))
+			}
+			mu.Lock()
+			res.add(my)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	return res
+}
+
+// do sends req and reads the whole response, which must be a 200 without
+// an API error.
+func do(hc *http.Client, req *http.Request) error {
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || bytes.Contains(body, []byte(`"Error":`)) {
+		return errors.New(resp.Status + ": " + string(body))
+	}
+	return nil
+}
+
+func benchDuration(b *testing.B) time.Duration {
+	s := os.Getenv("BENCH_DURATION")
+	if s == "" {
+		return 3 * time.Second
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		b.Fatalf("BENCH_DURATION=%q: want a positive duration such as 3s", s)
+	}
+	return d
+}
+
+// BenchmarkGateway measures a trivial signed action (DescribeApps, Limit 1)
+// through the whole gateway — TC3 signature made by the client and checked
+// by the server, key lookup, envelope, metrics, access log — against the
+// same handler served over plain HTTP without any of that, in one run:
+// 8 keep-alive clients for BENCH_DURATION (default 3s) a side, in
+// alternating rounds after a warm-up. It times itself, so run it at the
+// default -benchtime or -benchtime=1x.
+func BenchmarkGateway(b *testing.B) {
+	p := startPlatform(b)
+	ctx := context.Background()
+	apps, _, err := p.Apps.ListApps(ctx, "", nil, []string{"admin"}, []string{api.RoleAdmin}, 0, 1)
+	if err != nil || len(apps) == 0 {
+		b.Fatalf("bootstrap admin app: %v (%d apps)", err, len(apps))
+	}
+	action, ok := p.Registry.Lookup("DescribeApps")
+	if !ok {
+		b.Fatal("no action DescribeApps")
+	}
+	caller := api.Caller{Role: api.RoleAdmin, AppID: apps[0].ID, ProjectID: apps[0].ProjectID}
+
+	// The direct side: the same registry action behind a bare handler,
+	// with no authentication, envelope or metrics.
+	direct := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			c := caller
+			resp, err := action.Call(r.Context(), &c, body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			out, _ := json.Marshal(resp)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(out)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = direct.Serve(ln) }()
+	b.Cleanup(func() { _ = direct.Close() })
+	directURL := "http://" + ln.Addr().String() + "/"
+
+	body := []byte(`{"Limit":1}`)
+	signer := tc3.Signer{SecretID: benchSecretID, SecretKey: benchSecretKey}
+	gatewayReq := func() *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, p.BaseURL()+"/", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-TC-Action", "DescribeApps")
+		req.Header.Set("X-TC-Version", api.Version)
+		signer.Sign(req, body, time.Now())
+		return req
+	}
+	directReq := func() *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, directURL, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	}
+	client := func() *http.Client {
+		tr := &http.Transport{MaxIdleConns: 2 * gatewayClients, MaxIdleConnsPerHost: 2 * gatewayClients,
+			IdleConnTimeout: time.Minute, DisableCompression: true}
+		b.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	}
+	gwClient, directClient := client(), client()
+	for name, f := range map[string]func() error{
+		"gateway": func() error { return do(gwClient, gatewayReq()) },
+		"direct":  func() error { return do(directClient, directReq()) },
+	} {
+		if err := f(); err != nil {
+			b.Fatalf("%s: first call: %v", name, err)
+		}
+	}
+
+	d := benchDuration(b)
+	warm := min(500*time.Millisecond, d/4)
+	runLoad(directClient, gatewayClients, warm, directReq)
+	runLoad(gwClient, gatewayClients, warm, gatewayReq)
+	var gw, dr loadResult
+	b.ResetTimer()
+	for range gatewayRounds {
+		dr.add(runLoad(directClient, gatewayClients, d/gatewayRounds, directReq))
+		gw.add(runLoad(gwClient, gatewayClients, d/gatewayRounds, gatewayReq))
+	}
+	b.StopTimer()
+	for name, r := range map[string]*loadResult{"gateway": &gw, "direct": &dr} {
+		if r.errs > 0 {
+			b.Fatalf("%s: %d failed calls, last: %v", name, r.errs, r.lastErr)
+		}
+		if len(r.lat) == 0 {
+			b.Fatalf("%s: no call completed", name)
+		}
+		slices.Sort(r.lat)
+	}
+
+	b.ReportMetric(gw.rps(), "gw-req/s")
+	b.ReportMetric(dr.rps(), "direct-req/s")
+	b.ReportMetric(gw.rps()/dr.rps(), "x-direct")
+	b.ReportMetric(gw.quantile(0.5)*1e6, "gw-p50-µs")
+	b.ReportMetric(gw.quantile(0.99)*1e6, "gw-p99-µs")
+	b.ReportMetric(dr.quantile(0.5)*1e6, "direct-p50-µs")
+	b.ReportMetric(dr.quantile(0.99)*1e6, "direct-p99-µs")
+	benchtable.Record(b, benchtable.Row{Metric: "gateway DescribeApps req/s (8 clients)", Unit: "req/s",
+		Target: "≥ 0.7× direct", Tianshu: gw.rps(), Baseline: dr.rps()})
+	benchtable.Record(b, benchtable.Row{Metric: "gateway DescribeApps p50", Unit: "s",
+		Tianshu: gw.quantile(0.5), Baseline: dr.quantile(0.5)})
+	benchtable.Record(b, benchtable.Row{Metric: "gateway DescribeApps p99", Unit: "s",
+		Tianshu: gw.quantile(0.99), Baseline: dr.quantile(0.99)})
+}
