@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"strings"
+	"time"
 )
 
 // Role names. Until the management center brings project roles, every app
@@ -61,6 +62,16 @@ type Credential struct {
 	AppID     string
 	ProjectID string
 	Role      string
+	// ReadRPS, WriteRPS and Burst are the app's own rate limits; 0 takes the
+	// gateway's defaults.
+	ReadRPS, WriteRPS float64
+	Burst             int
+}
+
+// RateLimiter decides whether one more request under key is allowed
+// (implemented by internal/ratelimit, in memory or in Redis).
+type RateLimiter interface {
+	Allow(ctx context.Context, key string, rate float64, burst int) (ok bool, retryAfter time.Duration, err error)
 }
 
 // KeyResolver finds the credential of a SecretId. It returns an error

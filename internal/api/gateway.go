@@ -29,6 +29,12 @@ type Config struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// SignatureWindow is how far X-TC-Timestamp may be from the server's clock.
 	SignatureWindow time.Duration `yaml:"signature_window"`
+	// DefaultReadRPS and DefaultWriteRPS limit each app's read and write
+	// actions per second unless the app sets its own; 0 is unlimited.
+	DefaultReadRPS  float64 `yaml:"default_read_rps"`
+	DefaultWriteRPS float64 `yaml:"default_write_rps"`
+	// DefaultBurst is the burst allowed above the rate (default 2 s worth).
+	DefaultBurst int `yaml:"default_burst"`
 }
 
 // DefaultConfig returns the gateway's defaults.
@@ -44,6 +50,9 @@ func (c Config) Validate() error {
 	if c.SignatureWindow < time.Second || c.SignatureWindow > time.Hour {
 		return errors.New("api.signature_window: must be between 1s and 1h")
 	}
+	if c.DefaultReadRPS < 0 || c.DefaultWriteRPS < 0 || c.DefaultBurst < 0 {
+		return errors.New("api.default_read_rps, default_write_rps, default_burst: must not be negative")
+	}
 	return nil
 }
 
@@ -53,6 +62,7 @@ type Gateway struct {
 	reg      *Registry
 	keys     KeyResolver
 	audit    Auditor
+	limiter  RateLimiter
 	log      *slog.Logger
 	now      func() time.Time
 	requests *prometheus.CounterVec
@@ -62,7 +72,8 @@ type Gateway struct {
 // GatewayOptions are the gateway's collaborators.
 type GatewayOptions struct {
 	Keys       KeyResolver
-	Auditor    Auditor // nil: nothing is audited
+	Auditor    Auditor     // nil: nothing is audited
+	Limiter    RateLimiter // nil: no rate limits
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -70,7 +81,7 @@ type GatewayOptions struct {
 
 // NewGateway returns a gateway over reg.
 func NewGateway(cfg Config, reg *Registry, o GatewayOptions) *Gateway {
-	g := &Gateway{cfg: cfg, reg: reg, keys: o.Keys, audit: o.Auditor, log: o.Logger, now: o.Now}
+	g := &Gateway{cfg: cfg, reg: reg, keys: o.Keys, audit: o.Auditor, limiter: o.Limiter, log: o.Logger, now: o.Now}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -152,7 +163,11 @@ func (g *Gateway) serve(r *http.Request, c *Caller) (any, string, error) {
 	if v := r.Header.Get("X-TC-Version"); v != "" && v != Version {
 		return nil, action, Errorf(NoSuchVersion, "X-TC-Version: %q is not served; use %s", truncate(v, 32), Version)
 	}
-	if err := g.authenticate(r, body, c); err != nil {
+	cred, err := g.authenticate(r, body, c)
+	if err != nil {
+		return nil, action, err
+	}
+	if err := g.limit(r.Context(), a, cred); err != nil {
 		return nil, action, err
 	}
 	if !c.Allowed(a.Permission) {
@@ -165,34 +180,73 @@ func (g *Gateway) serve(r *http.Request, c *Caller) (any, string, error) {
 	return resp, action, err
 }
 
-func (g *Gateway) authenticate(r *http.Request, body []byte, c *Caller) error {
+// limit applies the app's rate limit for the action's class. A limiter
+// failure (Redis down) lets the request through: availability of the API
+// matters more than an exact limit, and the failure is logged.
+func (g *Gateway) limit(ctx context.Context, a *Action, cred Credential) error {
+	if g.limiter == nil {
+		return nil
+	}
+	rate := cred.ReadRPS
+	if rate == 0 {
+		rate = g.cfg.DefaultReadRPS
+	}
+	if a.Permission.Access == Write {
+		rate = cred.WriteRPS
+		if rate == 0 {
+			rate = g.cfg.DefaultWriteRPS
+		}
+	}
+	if rate <= 0 {
+		return nil
+	}
+	burst := cred.Burst
+	if burst == 0 {
+		burst = g.cfg.DefaultBurst
+	}
+	if burst == 0 {
+		burst = max(1, int(2*rate))
+	}
+	ok, retry, err := g.limiter.Allow(ctx, "app:"+cred.AppID+":"+string(a.Permission.Access), rate, burst)
+	if err != nil {
+		g.log.Warn("rate limiter unavailable", "app", cred.AppID, "err", err)
+		return nil
+	}
+	if !ok {
+		return Errorf(RequestLimitExceeded, "app %s exceeded %g %s requests/s (burst %d); retry after %d ms",
+			cred.AppID, rate, a.Permission.Access, burst, retry.Milliseconds()+1)
+	}
+	return nil
+}
+
+func (g *Gateway) authenticate(r *http.Request, body []byte, c *Caller) (Credential, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return Errorf(AuthFailureInvalidAuthorization, "Authorization: required (TC3-HMAC-SHA256)")
+		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "Authorization: required (TC3-HMAC-SHA256)")
 	}
 	auth, err := tc3.ParseAuthorization(h)
 	if err != nil {
-		return Errorf(AuthFailureInvalidAuthorization, "Authorization: %v", err)
+		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "Authorization: %v", err)
 	}
 	ts, err := strconv.ParseInt(r.Header.Get("X-TC-Timestamp"), 10, 64)
 	if err != nil {
-		return Errorf(AuthFailureInvalidAuthorization, "X-TC-Timestamp: want Unix seconds")
+		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "X-TC-Timestamp: want Unix seconds")
 	}
 	if skew := g.now().Sub(time.Unix(ts, 0)); skew > g.cfg.SignatureWindow || skew < -g.cfg.SignatureWindow {
-		return Errorf(AuthFailureSignatureExpire, "X-TC-Timestamp %d is %s from the server's clock; the window is ±%s", ts, skew.Round(time.Second), g.cfg.SignatureWindow)
+		return Credential{}, Errorf(AuthFailureSignatureExpire, "X-TC-Timestamp %d is %s from the server's clock; the window is ±%s", ts, skew.Round(time.Second), g.cfg.SignatureWindow)
 	}
 	cred, err := g.keys.ResolveKey(r.Context(), auth.SecretID)
 	if err != nil {
 		if errors.Is(err, ErrKeyNotFound) {
-			return Errorf(AuthFailureSecretIDNotFound, "SecretId %q not found", truncate(auth.SecretID, 64))
+			return Credential{}, Errorf(AuthFailureSecretIDNotFound, "SecretId %q not found", truncate(auth.SecretID, 64))
 		}
-		return err
+		return Credential{}, err
 	}
 	if !tc3.Verify(r, body, auth, cred.SecretKey, ts) {
-		return Errorf(AuthFailureSignatureFailure, "signature does not match for SecretId %s", auth.SecretID)
+		return Credential{}, Errorf(AuthFailureSignatureFailure, "signature does not match for SecretId %s", auth.SecretID)
 	}
 	c.AppID, c.ProjectID, c.Role, c.SecretID = cred.AppID, cred.ProjectID, cred.Role, auth.SecretID
-	return nil
+	return cred, nil
 }
 
 func (g *Gateway) record(ctx context.Context, a *Action, c *Caller, body []byte, err error) {

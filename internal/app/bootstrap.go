@@ -91,7 +91,7 @@ func (p *Platform) initBootstrap(ctx context.Context) (func(context.Context) err
 		}
 	}
 	if _, err := p.DB.Exec(ctx, "INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?)",
-		bootstrapMarker, time.Now().UTC().Format(time.RFC3339), time.Now().UnixMilli()); err != nil && !p.DB.IsUniqueViolation(err) {
+		bootstrapMarker, p.now().UTC().Format(time.RFC3339), p.now().UnixMilli()); err != nil && !p.DB.IsUniqueViolation(err) {
 		return nil, err
 	}
 	p.log.Info("bootstrap complete", "user", "admin", "app", appID, "secret_id", secretID,

@@ -24,6 +24,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/config"
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/iam"
+	"github.com/tianshu-ai/tianshu/internal/ratelimit"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/studio"
@@ -236,6 +237,8 @@ func (p *Platform) initStore(ctx context.Context) (func(context.Context) error, 
 		return nil, err
 	}
 	p.DB = db
+	// go_sql_* metrics: pool size, waits, connections in use.
+	p.Metrics.MustRegister(collectors.NewDBStatsCollector(db.DB, "tianshu"))
 	return func(context.Context) error { return db.Close() }, nil
 }
 
@@ -282,12 +285,16 @@ func (p *Platform) initCenters(context.Context) (func(context.Context) error, er
 	return nil, nil
 }
 
-func (p *Platform) initAPI(context.Context) (func(context.Context) error, error) {
+func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, error) {
+	lim, err := ratelimit.Open(ctx, p.cfg.Cache)
+	if err != nil {
+		return nil, err
+	}
 	p.Registry = NewRegistry(p)
 	p.Gateway = api.NewGateway(p.cfg.API, p.Registry, api.GatewayOptions{
-		Keys: p.Apps, Auditor: p.Audit, Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		Keys: p.Apps, Auditor: p.Audit, Limiter: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
 	})
-	return nil, nil
+	return func(context.Context) error { return lim.Close() }, nil
 }
 
 // NewRegistry returns the registry of every action. p may be nil when the

@@ -33,16 +33,63 @@ type DescribeAppsRequest struct {
 	api.Paging
 }
 
+// RateLimit is an app's own request rate limits; 0 takes the gateway's
+// defaults.
+type RateLimit struct {
+	ReadRps  float64 `json:"ReadRps" validate:"min=0,max=1000000"`
+	WriteRps float64 `json:"WriteRps" validate:"min=0,max=1000000"`
+	Burst    int     `json:"Burst" validate:"min=0,max=10000000"`
+}
+
 // AppInfo is an app as Describe actions return it.
 type AppInfo struct {
-	AppId          string `json:"AppId"`
-	ProjectId      string `json:"ProjectId"`
-	Name           string `json:"Name"`
-	Description    string `json:"Description"`
-	Role           string `json:"Role"`
-	Status         string `json:"Status"`
-	ActiveKeyCount int    `json:"ActiveKeyCount"`
-	CreatedTime    string `json:"CreatedTime"`
+	AppId          string    `json:"AppId"`
+	ProjectId      string    `json:"ProjectId"`
+	Name           string    `json:"Name"`
+	Description    string    `json:"Description"`
+	Role           string    `json:"Role"`
+	Status         string    `json:"Status"`
+	ActiveKeyCount int       `json:"ActiveKeyCount"`
+	RateLimit      RateLimit `json:"RateLimit"`
+	CreatedTime    string    `json:"CreatedTime"`
+}
+
+// ModifyAppRequest is the request of ModifyApp; absent fields stay as they are.
+type ModifyAppRequest struct {
+	AppId       string     `json:"AppId" validate:"required,max=64"`
+	Name        *string    `json:"Name" validate:"min=1,max=64"`
+	Description *string    `json:"Description" validate:"max=1024"`
+	Role        *string    `json:"Role" validate:"oneof=admin viewer"`
+	RateLimit   *RateLimit `json:"RateLimit"`
+}
+
+// DeleteAppRequest is the request of DeleteApp.
+type DeleteAppRequest struct {
+	AppId string `json:"AppId" validate:"required,max=64"`
+}
+
+// DescribeAppKeysRequest is the request of DescribeAppKeys.
+type DescribeAppKeysRequest struct {
+	AppId string `json:"AppId" validate:"required,max=64"`
+}
+
+// AppKeyInfo is a key pair without its SecretKey.
+type AppKeyInfo struct {
+	SecretId    string `json:"SecretId"`
+	Status      string `json:"Status"`
+	CreatedTime string `json:"CreatedTime"`
+}
+
+// DescribeAppKeysResponse is the response of DescribeAppKeys.
+type DescribeAppKeysResponse struct {
+	TotalCount int          `json:"TotalCount"`
+	KeySet     []AppKeyInfo `json:"KeySet"`
+}
+
+// AppKeyRequest names one key pair of an app.
+type AppKeyRequest struct {
+	AppId    string `json:"AppId" validate:"required,max=64"`
+	SecretId string `json:"SecretId" validate:"required,max=64"`
 }
 
 // DescribeAppsResponse is the response of DescribeApps.
@@ -99,7 +146,8 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			out := &DescribeAppsResponse{TotalCount: total, AppSet: make([]AppInfo, 0, len(apps))}
 			for _, a := range apps {
 				out.AppSet = append(out.AppSet, AppInfo{AppId: a.ID, ProjectId: a.ProjectID, Name: a.Name, Description: a.Description,
-					Role: a.Role, Status: a.Status, ActiveKeyCount: a.ActiveKeys, CreatedTime: a.CreatedAt.Format(time.RFC3339)})
+					Role: a.Role, Status: a.Status, ActiveKeyCount: a.ActiveKeys, CreatedTime: a.CreatedAt.Format(time.RFC3339),
+					RateLimit: RateLimit{ReadRps: a.ReadRPS, WriteRps: a.WriteRPS, Burst: a.Burst}})
 			}
 			return out, nil
 		})
@@ -116,5 +164,47 @@ func RegisterActions(reg *api.Registry, s *Service) {
 		func(ctx context.Context, c *api.Caller, r *DeleteAppKeyRequest) (*Empty, error) {
 			c.SetResource(r.AppId + "/" + r.SecretId)
 			return &Empty{}, s.DeleteKey(ctx, r.AppId, r.SecretId)
+		})
+	api.Register(reg, api.Spec{Name: "ModifyApp", Summary: "Change an app's name, description, role or rate limits.", Permission: appWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *ModifyAppRequest) (*Empty, error) {
+			c.SetResource(r.AppId)
+			ch := AppChange{Name: r.Name, Description: r.Description, Role: r.Role}
+			if r.RateLimit != nil {
+				ch.ReadRPS, ch.WriteRPS, ch.Burst = &r.RateLimit.ReadRps, &r.RateLimit.WriteRps, &r.RateLimit.Burst
+			}
+			return &Empty{}, s.ModifyApp(ctx, r.AppId, ch)
+		})
+	api.Register(reg, api.Spec{Name: "DeleteApp", Summary: "Delete an app and its key pairs. The app whose key signs the request cannot delete itself.", Permission: appWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *DeleteAppRequest) (*Empty, error) {
+			c.SetResource(r.AppId)
+			if r.AppId == c.AppID {
+				return nil, api.Errorf(api.ResourceInUse, "AppId: %s signs this request; delete it with another admin app's key", r.AppId)
+			}
+			return &Empty{}, s.DeleteApp(ctx, r.AppId)
+		})
+	api.Register(reg, api.Spec{Name: "DescribeAppKeys", Summary: "List an app's key pairs (SecretIds and status; a SecretKey is shown only when created).", Permission: appRead},
+		func(ctx context.Context, c *api.Caller, r *DescribeAppKeysRequest) (*DescribeAppKeysResponse, error) {
+			keys, err := s.Keys(ctx, r.AppId)
+			if err != nil {
+				return nil, err
+			}
+			out := &DescribeAppKeysResponse{TotalCount: len(keys), KeySet: make([]AppKeyInfo, 0, len(keys))}
+			for _, k := range keys {
+				out.KeySet = append(out.KeySet, AppKeyInfo{SecretId: k.SecretID, Status: k.Status, CreatedTime: k.CreatedAt.Format(time.RFC3339)})
+			}
+			return out, nil
+		})
+	api.Register(reg, api.Spec{Name: "DisableAppKey", Summary: "Disable a key pair: calls signed with it fail until it is enabled again. Rotate a key by creating a second one, moving clients, then disabling and deleting the old one.", Permission: appWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *AppKeyRequest) (*Empty, error) {
+			c.SetResource(r.AppId + "/" + r.SecretId)
+			if r.SecretId == c.SecretID {
+				return nil, api.Errorf(api.ResourceInUse, "SecretId: %s signs this request; disable it with another key", r.SecretId)
+			}
+			return &Empty{}, s.SetKeyStatus(ctx, r.AppId, r.SecretId, "disabled")
+		})
+	api.Register(reg, api.Spec{Name: "EnableAppKey", Summary: "Enable a disabled key pair.", Permission: appWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *AppKeyRequest) (*Empty, error) {
+			c.SetResource(r.AppId + "/" + r.SecretId)
+			return &Empty{}, s.SetKeyStatus(ctx, r.AppId, r.SecretId, "active")
 		})
 }

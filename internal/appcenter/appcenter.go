@@ -20,8 +20,8 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
 
-// MaxActiveKeys is how many active key pairs an app may hold: two, so that
-// a key can be rotated without downtime.
+// MaxActiveKeys is how many key pairs (enabled or disabled) an app may
+// hold: two, so that a key can be rotated without downtime.
 const MaxActiveKeys = 2
 
 // keyCacheTTL bounds how long a replica may keep accepting a key that
@@ -33,6 +33,8 @@ type App struct {
 	ID, ProjectID, Name, Description, Role, Status string
 	CreatedAt                                      time.Time
 	ActiveKeys                                     int
+	ReadRPS, WriteRPS                              float64
+	Burst                                          int
 }
 
 // Service is the application center.
@@ -109,11 +111,11 @@ func (s *Service) CreateKey(ctx context.Context, appID, secretID, secretKey stri
 			return err
 		}
 		var n int
-		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM app_keys WHERE app_id = ? AND status = 'active'", appID).Scan(&n); err != nil {
+		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM app_keys WHERE app_id = ?", appID).Scan(&n); err != nil {
 			return err
 		}
 		if n >= MaxActiveKeys {
-			return api.Errorf(api.LimitExceeded, "AppId: app %s already has %d active key pairs; delete one first", appID, n)
+			return api.Errorf(api.LimitExceeded, "AppId: app %s already has %d key pairs; delete one first", appID, n)
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO app_keys (secret_id, app_id, project_id, secret_key_enc, status, created_at, last_used_at)
 			VALUES (?, ?, ?, ?, 'active', ?, 0)`, secretID, appID, projectID, s.box.Seal(secretKey), s.now().UnixMilli())
@@ -139,9 +141,7 @@ func (s *Service) DeleteKey(ctx context.Context, appID, secretID string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return api.NotFound("SecretId", secretID)
 	}
-	s.mu.Lock()
-	delete(s.cache, secretID)
-	s.mu.Unlock()
+	s.forget(secretID)
 	s.log.Info("app key deleted", "app", appID, "secret_id", secretID)
 	return nil
 }
@@ -157,9 +157,11 @@ func (s *Service) ResolveKey(ctx context.Context, secretID string) (api.Credenti
 		return c.cred, nil
 	}
 	var enc, appID, projectID, role, status string
-	err := s.db.QueryRow(ctx, `SELECT k.secret_key_enc, k.app_id, a.project_id, a.role, a.status
+	var readRPS, writeRPS float64
+	var burst int
+	err := s.db.QueryRow(ctx, `SELECT k.secret_key_enc, k.app_id, a.project_id, a.role, a.status, a.read_rps, a.write_rps, a.burst
 		FROM app_keys k JOIN apps a ON a.id = k.app_id WHERE k.secret_id = ? AND k.status = 'active'`, secretID).
-		Scan(&enc, &appID, &projectID, &role, &status)
+		Scan(&enc, &appID, &projectID, &role, &status, &readRPS, &writeRPS, &burst)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && status != "active") {
 		return api.Credential{}, fmt.Errorf("%w: %s", api.ErrKeyNotFound, secretID)
 	}
@@ -170,7 +172,7 @@ func (s *Service) ResolveKey(ctx context.Context, secretID string) (api.Credenti
 	if err != nil {
 		return api.Credential{}, fmt.Errorf("appcenter: key %s: %w", secretID, err)
 	}
-	cred := api.Credential{SecretKey: key, AppID: appID, ProjectID: projectID, Role: role}
+	cred := api.Credential{SecretKey: key, AppID: appID, ProjectID: projectID, Role: role, ReadRPS: readRPS, WriteRPS: writeRPS, Burst: burst}
 	s.mu.Lock()
 	if len(s.cache) > 10000 { // bounded: drop everything rather than track age
 		s.cache = map[string]cachedKey{}
@@ -208,7 +210,7 @@ func (s *Service) ListApps(ctx context.Context, projectID string, appIDs, names,
 	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM apps a"+cond, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("appcenter: count apps: %w", err)
 	}
-	rows, err := s.db.Query(ctx, `SELECT a.id, a.project_id, a.name, a.description, a.role, a.status, a.created_at,
+	rows, err := s.db.Query(ctx, `SELECT a.id, a.project_id, a.name, a.description, a.role, a.status, a.created_at, a.read_rps, a.write_rps, a.burst,
 		(SELECT COUNT(*) FROM app_keys k WHERE k.app_id = a.id AND k.status = 'active')
 		FROM apps a`+cond+` ORDER BY a.created_at DESC, a.id DESC LIMIT ? OFFSET ?`, append(args, limit, offset)...)
 	if err != nil {
@@ -219,11 +221,138 @@ func (s *Service) ListApps(ctx context.Context, projectID string, appIDs, names,
 	for rows.Next() {
 		var a App
 		var created int64
-		if err := rows.Scan(&a.ID, &a.ProjectID, &a.Name, &a.Description, &a.Role, &a.Status, &created, &a.ActiveKeys); err != nil {
+		if err := rows.Scan(&a.ID, &a.ProjectID, &a.Name, &a.Description, &a.Role, &a.Status, &created, &a.ReadRPS, &a.WriteRPS, &a.Burst, &a.ActiveKeys); err != nil {
 			return nil, 0, err
 		}
 		a.CreatedAt = time.UnixMilli(created).UTC()
 		out = append(out, a)
 	}
 	return out, total, rows.Err()
+}
+
+// forget drops cached credentials of the given SecretIds (all when none).
+func (s *Service) forget(secretIDs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(secretIDs) == 0 {
+		s.cache = map[string]cachedKey{}
+		return
+	}
+	for _, id := range secretIDs {
+		delete(s.cache, id)
+	}
+}
+
+// AppChange is what ModifyApp changes; nil fields stay as they are.
+type AppChange struct {
+	Name, Description, Role *string
+	ReadRPS, WriteRPS       *float64
+	Burst                   *int
+}
+
+// ModifyApp changes an app. A role or limit change applies to calls signed
+// with its keys at once on this replica (within keyCacheTTL elsewhere).
+func (s *Service) ModifyApp(ctx context.Context, appID string, ch AppChange) error {
+	sets := []string{"updated_at = ?"}
+	args := []any{s.now().UnixMilli()}
+	add := func(col string, v any) { sets, args = append(sets, col+" = ?"), append(args, v) }
+	if ch.Name != nil {
+		add("name", *ch.Name)
+	}
+	if ch.Description != nil {
+		add("description", *ch.Description)
+	}
+	if ch.Role != nil {
+		add("role", *ch.Role)
+	}
+	if ch.ReadRPS != nil {
+		add("read_rps", *ch.ReadRPS)
+	}
+	if ch.WriteRPS != nil {
+		add("write_rps", *ch.WriteRPS)
+	}
+	if ch.Burst != nil {
+		add("burst", *ch.Burst)
+	}
+	res, err := s.db.Exec(ctx, "UPDATE apps SET "+strings.Join(sets, ", ")+" WHERE id = ?", append(args, appID)...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return api.NotFound("AppId", appID)
+	}
+	s.forget()
+	s.log.Info("app modified", "app", appID)
+	return nil
+}
+
+// DeleteApp deletes an app and its keys.
+func (s *Service) DeleteApp(ctx context.Context, appID string) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.Exec(ctx, "DELETE FROM apps WHERE id = ?", appID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return api.NotFound("AppId", appID)
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM app_keys WHERE app_id = ?", appID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.forget()
+	s.log.Info("app deleted", "app", appID)
+	return nil
+}
+
+// Key is a key pair without its secret.
+type Key struct {
+	SecretID, Status string
+	CreatedAt        time.Time
+}
+
+// Keys lists an app's key pairs.
+func (s *Service) Keys(ctx context.Context, appID string) ([]Key, error) {
+	var one int
+	if err := s.db.QueryRow(ctx, "SELECT 1 FROM apps WHERE id = ?", appID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+		return nil, api.NotFound("AppId", appID)
+	} else if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Query(ctx, "SELECT secret_id, status, created_at FROM app_keys WHERE app_id = ? ORDER BY created_at, secret_id", appID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Key
+	for rows.Next() {
+		var k Key
+		var c int64
+		if err := rows.Scan(&k.SecretID, &k.Status, &c); err != nil {
+			return nil, err
+		}
+		k.CreatedAt = time.UnixMilli(c).UTC()
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// SetKeyStatus enables ("active") or disables ("disabled") a key pair. A
+// disabled key signs nothing until it is enabled again.
+func (s *Service) SetKeyStatus(ctx context.Context, appID, secretID, status string) error {
+	res, err := s.db.Exec(ctx, "UPDATE app_keys SET status = ? WHERE app_id = ? AND secret_id = ?", status, appID, secretID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		var one int
+		if err := s.db.QueryRow(ctx, "SELECT 1 FROM app_keys WHERE app_id = ? AND secret_id = ?", appID, secretID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+			return api.NotFound("SecretId", secretID)
+		}
+	}
+	s.forget(secretID)
+	s.log.Info("app key status changed", "app", appID, "secret_id", secretID, "status", status)
+	return nil
 }

@@ -93,6 +93,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Log.Format, "log.format", c.Log.Format, "log format: json or text")
 	fs.Int64Var(&c.API.MaxBodyBytes, "api.max-body-bytes", c.API.MaxBodyBytes, "largest action request body accepted")
 	fs.DurationVar(&c.API.SignatureWindow, "api.signature-window", c.API.SignatureWindow, "allowed clock skew of signed requests")
+	fs.Float64Var(&c.API.DefaultReadRPS, "api.default-read-rps", c.API.DefaultReadRPS, "per-app limit of read actions per second unless the app sets one (0: unlimited)")
+	fs.Float64Var(&c.API.DefaultWriteRPS, "api.default-write-rps", c.API.DefaultWriteRPS, "per-app limit of write actions per second unless the app sets one (0: unlimited)")
+	fs.IntVar(&c.API.DefaultBurst, "api.default-burst", c.API.DefaultBurst, "requests allowed in a burst above the rate (0: two seconds' worth)")
 }
 
 // Load builds the configuration from args (flags, without the subcommand)

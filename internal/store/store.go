@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	// Drivers, registered with database/sql by import.
@@ -40,6 +41,40 @@ type DB struct {
 	*sql.DB
 	dialect Dialect
 	log     *slog.Logger
+
+	stmtMu sync.RWMutex
+	stmts  map[string]*sql.Stmt // prepared once per query text
+}
+
+// maxStmts bounds the statement cache; queries beyond it (e.g. IN lists of
+// many lengths) run unprepared.
+const maxStmts = 256
+
+// stmt returns a cached prepared statement for query, or nil when the
+// cache is full or preparing fails (the caller then runs it directly).
+// Preparing once saves the engine's parse on every call, which dominates
+// small lookups on SQLite.
+func (db *DB) stmt(ctx context.Context, query string) *sql.Stmt {
+	db.stmtMu.RLock()
+	st, ok := db.stmts[query]
+	db.stmtMu.RUnlock()
+	if ok {
+		return st
+	}
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if st, ok := db.stmts[query]; ok {
+		return st
+	}
+	if len(db.stmts) >= maxStmts {
+		return nil
+	}
+	st, err := db.DB.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	db.stmts[query] = st
+	return st
 }
 
 // Open connects to the database named by rawURL:
@@ -109,7 +144,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("store: connect to %s at %s: %w", d.Name(), redact(u), err)
 	}
 	log.Info("store opened", "dialect", d.Name(), "url", redact(u))
-	return &DB{DB: db, dialect: d, log: log}, nil
+	return &DB{DB: db, dialect: d, log: log, stmts: map[string]*sql.Stmt{}}, nil
 }
 
 // Dialect returns the SQL dialect of the database.
@@ -120,17 +155,40 @@ func (db *DB) Rebind(query string) string { return db.dialect.Rebind(query) }
 
 // Exec runs a statement written with `?` placeholders.
 func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return db.DB.ExecContext(ctx, db.dialect.Rebind(query), args...)
+	q := db.dialect.Rebind(query)
+	if st := db.stmt(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return db.DB.ExecContext(ctx, q, args...)
 }
 
 // Query runs a query written with `?` placeholders.
 func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return db.DB.QueryContext(ctx, db.dialect.Rebind(query), args...)
+	q := db.dialect.Rebind(query)
+	if st := db.stmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return db.DB.QueryContext(ctx, q, args...)
 }
 
 // QueryRow runs a single-row query written with `?` placeholders.
 func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return db.DB.QueryRowContext(ctx, db.dialect.Rebind(query), args...)
+	q := db.dialect.Rebind(query)
+	if st := db.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return db.DB.QueryRowContext(ctx, q, args...)
+}
+
+// Close closes the cached statements and the database.
+func (db *DB) Close() error {
+	db.stmtMu.Lock()
+	for _, st := range db.stmts {
+		_ = st.Close()
+	}
+	db.stmts = map[string]*sql.Stmt{}
+	db.stmtMu.Unlock()
+	return db.DB.Close()
 }
 
 // Tx is a transaction whose helpers take `?` placeholders, like DB's.

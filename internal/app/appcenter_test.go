@@ -1,0 +1,94 @@
+package app_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tianshu-ai/tianshu/internal/app/apptest"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
+)
+
+func TestAppLifecycle(t *testing.T) {
+	e := apptest.Start(t, apptest.Options{})
+	admin := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	id := admin.mustCall("CreateApp", map[string]any{"Name": "cam-wall", "Role": "admin"})["AppId"].(string)
+	k := admin.mustCall("CreateAppKey", map[string]any{"AppId": id})
+	app := newSDK(t, e.Host, k["SecretId"].(string), k["SecretKey"].(string))
+	app.mustCall("CreateApp", map[string]any{"Name": "child"})
+
+	// Role changes apply at once.
+	admin.mustCall("ModifyApp", map[string]any{"AppId": id, "Role": "viewer", "Description": "wall"})
+	if _, c := app.call("CreateApp", map[string]any{"Name": "child2"}); c != "AuthFailure.UnauthorizedOperation" {
+		t.Errorf("after demotion: %q", c)
+	}
+	// Keys are listed without secrets; disabled keys sign nothing until enabled.
+	keys := admin.mustCall("DescribeAppKeys", map[string]any{"AppId": id})
+	if keys["TotalCount"].(float64) != 1 || toJSON(keys["KeySet"]) == "" || strings.Contains(toJSON(keys), k["SecretKey"].(string)) {
+		t.Fatalf("DescribeAppKeys = %v", keys)
+	}
+	admin.mustCall("DisableAppKey", map[string]any{"AppId": id, "SecretId": k["SecretId"]})
+	if _, c := app.call("DescribeApps", nil); c != "AuthFailure.SecretIdNotFound" {
+		t.Errorf("disabled key: %q", c)
+	}
+	admin.mustCall("EnableAppKey", map[string]any{"AppId": id, "SecretId": k["SecretId"]})
+	app.mustCall("DescribeApps", nil)
+	if _, c := admin.call("DisableAppKey", map[string]any{"AppId": "app-x", "SecretId": apptest.AdminSecretID}); c != "ResourceInUse" {
+		t.Errorf("disabling the signing key: %q", c)
+	}
+	// An app cannot delete itself; another admin app can.
+	admin.mustCall("ModifyApp", map[string]any{"AppId": id, "Role": "admin"})
+	if _, c := app.call("DeleteApp", map[string]any{"AppId": id}); c != "ResourceInUse" {
+		t.Errorf("self delete: %q", c)
+	}
+	admin.mustCall("DeleteApp", map[string]any{"AppId": id})
+	if _, c := app.call("DescribeApps", nil); c != "AuthFailure.SecretIdNotFound" {
+		t.Errorf("key of a deleted app: %q", c)
+	}
+	if _, c := admin.call("ModifyApp", map[string]any{"AppId": id, "Name": "x"}); c != "ResourceNotFound" {
+		t.Errorf("modify deleted app: %q", c)
+	}
+}
+
+// rateLimited makes an app limited to 0.2 reads/s with a burst of 3, and
+// returns a client for it.
+func rateLimited(t *testing.T, admin *sdk, host string) (*sdk, string) {
+	t.Helper()
+	id := admin.mustCall("CreateApp", map[string]any{"Name": "limited", "Role": "viewer"})["AppId"].(string)
+	admin.mustCall("ModifyApp", map[string]any{"AppId": id, "RateLimit": map[string]any{"ReadRps": 0.2, "Burst": 3}})
+	k := admin.mustCall("CreateAppKey", map[string]any{"AppId": id})
+	return newSDK(t, host, k["SecretId"].(string), k["SecretKey"].(string)), k["SecretId"].(string)
+}
+
+func TestRateLimitInMemory(t *testing.T) {
+	e := apptest.Start(t, apptest.Options{})
+	admin := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	c, _ := rateLimited(t, admin, e.Host)
+	for i := 0; i < 3; i++ {
+		c.mustCall("DescribeApps", nil)
+	}
+	if _, code := c.call("DescribeApps", nil); code != "RequestLimitExceeded" {
+		t.Fatalf("4th call in a burst of 3: %q", code)
+	}
+	admin.mustCall("DescribeApps", nil) // other apps are not affected
+}
+
+// With --cache redis://, replicas share one limit.
+func TestRateLimitSharedInRedis(t *testing.T) {
+	testenv.NeedTCP(t, "Redis", "127.0.0.1:6379")
+	args := []string{"--cache", testenv.RedisURL()}
+	db := []string{"--db", "sqlite://" + t.TempDir() + "/shared.db"}
+	key := map[string]string{"TIANSHU_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+	a := apptest.Start(t, apptest.Options{Args: append(args, db...), Env: key})
+	b := apptest.Start(t, apptest.Options{Args: append(args, db...), Env: key})
+	admin := newSDK(t, a.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	ca, _ := rateLimited(t, admin, a.Host)
+	ca.mustCall("DescribeApps", nil)
+	ca.mustCall("DescribeApps", nil)
+	ca.mustCall("DescribeApps", nil)
+	// The same app through replica b is over the shared limit.
+	cred := ca.client.GetCredential()
+	cb := newSDK(t, b.Host, cred.GetSecretId(), cred.GetSecretKey())
+	if _, code := cb.call("DescribeApps", nil); code != "RequestLimitExceeded" {
+		t.Fatalf("through replica b: %q, want RequestLimitExceeded", code)
+	}
+}
