@@ -25,6 +25,8 @@ const (
 	ModCenters   = "centers"   // app center, users, audit: the domain services
 	ModAPI       = "api"       // action gateway at POST /
 	ModBootstrap = "bootstrap" // first admin user and key on an empty store
+	ModScheduler = "scheduler" // places tasks on workers (one active, elected)
+	ModWorker    = "worker"    // runs the tasks placed on this node
 	ModAll       = "all"       // every module
 )
 
@@ -37,7 +39,9 @@ var deps = map[string][]string{
 	ModCenters:   {ModStore, ModSecrets},
 	ModAPI:       {ModCenters, ModBlob},
 	ModBootstrap: {ModCenters},
-	ModAll:       {ModAPI, ModBus, ModBootstrap},
+	ModScheduler: {ModCenters},
+	ModWorker:    {ModCenters, ModBus},
+	ModAll:       {ModAPI, ModBus, ModBootstrap, ModScheduler, ModWorker},
 }
 
 // ModuleNames lists every module name, sorted.
@@ -95,6 +99,8 @@ func (p *Platform) initFuncs() map[string]func(context.Context) (func(context.Co
 		ModCenters:   p.initCenters,
 		ModAPI:       p.initAPI,
 		ModBootstrap: p.initBootstrap,
+		ModScheduler: p.initScheduler,
+		ModWorker:    p.initWorker,
 		ModAll:       func(context.Context) (func(context.Context) error, error) { return nil, nil },
 	}
 }

@@ -24,10 +24,12 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/config"
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/iam"
+	"github.com/tianshu-ai/tianshu/internal/ids"
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/studio"
+	"github.com/tianshu-ai/tianshu/internal/task"
 )
 
 // Options are the platform's process-level collaborators.
@@ -59,6 +61,8 @@ type Platform struct {
 	Users    *iam.Users
 	Audit    *iam.Audit
 	Studio   *studio.Service
+	Tasks    *task.Service
+	Worker   *task.Worker
 	Registry *api.Registry
 	Gateway  *api.Gateway
 
@@ -281,7 +285,14 @@ func (p *Platform) initCenters(context.Context) (func(context.Context) error, er
 	if err != nil {
 		return nil, err
 	}
-	p.Studio = studio.New(p.DB, studio.Options{Logger: p.log, Now: p.now, Metrics: fm})
+	p.Tasks = task.NewService(p.DB, func(ctx context.Context, flowID string, version int64) (int64, string, error) {
+		v, err := p.Studio.GetVersion(ctx, flowID, version)
+		if err != nil {
+			return 0, "", err
+		}
+		return v.Version, v.ProjectID, nil
+	}, p.log, p.now)
+	p.Studio = studio.New(p.DB, studio.Options{Logger: p.log, Now: p.now, Metrics: fm, InUse: p.Tasks.UsesFlow})
 	return nil, nil
 }
 
@@ -304,11 +315,58 @@ func NewRegistry(p *Platform) *api.Registry {
 	var apps *appcenter.Service
 	var audit *iam.Audit
 	var flows *studio.Service
+	var tasks *task.Service
 	if p != nil {
-		apps, audit, flows = p.Apps, p.Audit, p.Studio
+		apps, audit, flows, tasks = p.Apps, p.Audit, p.Studio, p.Tasks
 	}
 	appcenter.RegisterActions(reg, apps)
 	iam.RegisterActions(reg, audit)
 	studio.RegisterActions(reg, flows)
+	task.RegisterActions(reg, tasks)
 	return reg
+}
+
+// background runs fn until the module stops, and waits for it to return.
+func background(fn func(ctx context.Context)) func(context.Context) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ctx)
+	}()
+	return func(stopCtx context.Context) error {
+		cancel()
+		select {
+		case <-done:
+			return nil
+		case <-stopCtx.Done():
+			return stopCtx.Err()
+		}
+	}
+}
+
+func (p *Platform) initScheduler(context.Context) (func(context.Context) error, error) {
+	holder := p.cfg.Worker.Name + "/" + ids.New("sched")
+	s := task.NewScheduler(p.DB, p.Tasks, task.DefaultSchedulerConfig(), holder, p.log, p.Metrics, p.now)
+	return background(s.Run), nil
+}
+
+func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error, error) {
+	cfg := task.DefaultWorkerConfig()
+	if p.cfg.Worker.Name != "" {
+		cfg.Name = p.cfg.Worker.Name
+	}
+	cfg.Labels, cfg.Capacity, cfg.InFlight = p.cfg.Worker.Labels, p.cfg.Worker.Capacity, p.cfg.Worker.InFlight
+	p.Worker = task.NewWorker(cfg, task.WorkerDeps{
+		DB: p.DB, Service: p.Tasks, Bus: p.Bus, Logger: p.log, Metrics: p.Metrics, Now: p.now,
+		Plan: func(ctx context.Context, flowID string, version int64, tr flow.Tracer) (*flow.Plan, error) {
+			return p.Studio.Compile(ctx, flowID, version, tr)
+		},
+		Sources: map[string]task.SourceFactory{"topic": task.NewTopicSource},
+	})
+	return background(func(ctx context.Context) {
+		if err := p.Worker.Run(ctx); err != nil {
+			p.log.Error("worker failed", "err", err)
+		}
+	}), nil
 }

@@ -51,8 +51,21 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful stop.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
-	Log LogConfig  `yaml:"log"`
-	API api.Config `yaml:"api"`
+	Log    LogConfig    `yaml:"log"`
+	API    api.Config   `yaml:"api"`
+	Worker WorkerConfig `yaml:"worker"`
+}
+
+// WorkerConfig configures the worker module of this process.
+type WorkerConfig struct {
+	// Name identifies the node in DescribeTasks (default: the host name).
+	Name string `yaml:"name"`
+	// Labels are matched by tasks' placement constraints.
+	Labels map[string]string `yaml:"labels"`
+	// Capacity is how many tasks the node runs at once.
+	Capacity int `yaml:"capacity"`
+	// InFlight is how many messages of one task run concurrently.
+	InFlight int `yaml:"in_flight"`
 }
 
 // LogConfig configures logging.
@@ -71,6 +84,7 @@ func Default() Config {
 		ShutdownTimeout: 15 * time.Second,
 		Log:             LogConfig{Level: "info", Format: "json"},
 		API:             api.DefaultConfig(),
+		Worker:          WorkerConfig{Capacity: 16, InFlight: 4},
 	}
 }
 
@@ -93,6 +107,20 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Log.Format, "log.format", c.Log.Format, "log format: json or text")
 	fs.Int64Var(&c.API.MaxBodyBytes, "api.max-body-bytes", c.API.MaxBodyBytes, "largest action request body accepted")
 	fs.DurationVar(&c.API.SignatureWindow, "api.signature-window", c.API.SignatureWindow, "allowed clock skew of signed requests")
+	fs.StringVar(&c.Worker.Name, "worker.name", c.Worker.Name, "this worker node's name (default: host name)")
+	fs.Func("worker.labels", "this worker's labels, k=v,k=v (matched by task constraints)", func(s string) error {
+		c.Worker.Labels = map[string]string{}
+		for _, kv := range splitList(s) {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return fmt.Errorf("label %q is not k=v", kv)
+			}
+			c.Worker.Labels[k] = v
+		}
+		return nil
+	})
+	fs.IntVar(&c.Worker.Capacity, "worker.capacity", c.Worker.Capacity, "tasks this worker runs at once")
+	fs.IntVar(&c.Worker.InFlight, "worker.in-flight", c.Worker.InFlight, "messages of one task processed concurrently")
 	fs.Float64Var(&c.API.DefaultReadRPS, "api.default-read-rps", c.API.DefaultReadRPS, "per-app limit of read actions per second unless the app sets one (0: unlimited)")
 	fs.Float64Var(&c.API.DefaultWriteRPS, "api.default-write-rps", c.API.DefaultWriteRPS, "per-app limit of write actions per second unless the app sets one (0: unlimited)")
 	fs.IntVar(&c.API.DefaultBurst, "api.default-burst", c.API.DefaultBurst, "requests allowed in a burst above the rate (0: two seconds' worth)")
@@ -228,6 +256,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		bad("log.format", "%q is not json or text", c.Log.Format)
+	}
+	if c.Worker.Capacity < 1 || c.Worker.Capacity > 10000 {
+		bad("worker.capacity", "must be between 1 and 10000")
+	}
+	if c.Worker.InFlight < 1 || c.Worker.InFlight > 1024 {
+		bad("worker.in_flight", "must be between 1 and 1024")
 	}
 	if err := c.API.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("config: %w", err))

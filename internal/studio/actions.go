@@ -314,7 +314,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			if err != nil {
 				return nil, apiError(err)
 			}
-			params := normalize(r.Parameters).(map[string]any)
+			params := api.NormalizeMap(r.Parameters)
 			if err := plan.CheckParams(params); err != nil {
 				return nil, api.InvalidValue("Parameters", "%v", err)
 			}
@@ -326,7 +326,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			defer cancel()
 			sinks := &captureSinks{}
 			start := time.Now()
-			res, err := plan.Run(ctx, flow.Input{Data: normalize(r.Input), Params: params, Sinks: sinks, Trace: r.Trace, Key: "invoke"})
+			res, err := plan.Run(ctx, flow.Input{Data: api.NormalizeMap(r.Input), Params: params, Sinks: sinks, Trace: r.Trace, Key: "invoke"})
 			if err != nil {
 				if errors.Is(err, flow.ErrBadInput) {
 					return nil, api.InvalidValue("Input", "%v", err)
@@ -378,35 +378,4 @@ func (c *captureSinks) Publish(_ context.Context, e flow.Event) error {
 	}
 	c.events = append(c.events, CapturedEvent{Type: e.Type, Subject: e.Subject, Data: e.Data})
 	return nil
-}
-
-// normalize turns the json.Numbers the strict decoder produces into int64
-// or float64, the number types flows and scripts work with.
-func normalize(v any) any {
-	switch x := v.(type) {
-	case nil:
-		return map[string]any{}
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			if e == nil {
-				continue
-			}
-			x[k] = normalize(e)
-		}
-		return x
-	case []any:
-		for i, e := range x {
-			if e != nil {
-				x[i] = normalize(e)
-			}
-		}
-		return x
-	}
-	return v
 }

@@ -421,6 +421,23 @@ func (s *Service) Plan(ctx context.Context, flowID string, version int64) (*flow
 	return p, v, nil
 }
 
+// Compile compiles a version (0: latest) afresh with a tracer of the
+// caller's: each running task gets its own plan so its per-node latencies
+// are its own.
+func (s *Service) Compile(ctx context.Context, flowID string, version int64, tr flow.Tracer) (*flow.Plan, error) {
+	v, err := s.GetVersion(ctx, flowID, version)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := flow.Parse(v.Document, flow.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	o := s.options(ctx, v.ProjectID)
+	o.Tracer = tr
+	return flow.Compile(spec, o)
+}
+
 func (s *Service) projectExists(ctx context.Context, id string) error {
 	var one int
 	err := s.db.QueryRow(ctx, "SELECT 1 FROM projects WHERE id = ?", id).Scan(&one)

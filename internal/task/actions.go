@@ -1,0 +1,191 @@
+package task
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/api"
+)
+
+var (
+	taskRead  = api.Permission{Resource: "task", Access: api.Read}
+	taskWrite = api.Permission{Resource: "task", Access: api.Write}
+)
+
+// CreateTaskRequest is the request of CreateTask.
+type CreateTaskRequest struct {
+	ProjectId   string `json:"ProjectId" validate:"max=64"`
+	Name        string `json:"Name" validate:"required,max=128"`
+	Description string `json:"Description" validate:"max=1024"`
+	FlowId      string `json:"FlowId" validate:"required,max=64"`
+	// FlowVersion 0 (or absent) pins the flow's latest version now.
+	FlowVersion int64          `json:"FlowVersion" validate:"min=0"`
+	Sources     []SourceSpec   `json:"Sources" validate:"required,max=64"`
+	Parameters  map[string]any `json:"Parameters"`
+	Constraints *Constraints   `json:"Constraints"`
+	// Start places the task at once (otherwise call StartTask).
+	Start bool `json:"Start"`
+}
+
+// CreateTaskResponse is the response of CreateTask.
+type CreateTaskResponse struct {
+	TaskId      string `json:"TaskId"`
+	FlowVersion int64  `json:"FlowVersion"`
+}
+
+// TaskIdRequest names one task.
+type TaskIdRequest struct {
+	TaskId string `json:"TaskId" validate:"required,max=64"`
+}
+
+// DescribeTasksRequest is the request of DescribeTasks.
+type DescribeTasksRequest struct {
+	ProjectId string       `json:"ProjectId" validate:"max=64"`
+	TaskIds   []string     `json:"TaskIds" validate:"max=100"`
+	Filters   []api.Filter `json:"Filters" validate:"max=10"`
+	api.Paging
+}
+
+// TaskInfo is a task as DescribeTasks returns it.
+type TaskInfo struct {
+	TaskId       string         `json:"TaskId"`
+	ProjectId    string         `json:"ProjectId"`
+	Name         string         `json:"Name"`
+	Description  string         `json:"Description"`
+	FlowId       string         `json:"FlowId"`
+	FlowVersion  int64          `json:"FlowVersion"`
+	Sources      []SourceSpec   `json:"Sources"`
+	Parameters   map[string]any `json:"Parameters"`
+	Constraints  Constraints    `json:"Constraints"`
+	DesiredState string         `json:"DesiredState"`
+	Status       string         `json:"Status"`
+	Reason       string         `json:"Reason"`
+	NodeId       string         `json:"NodeId"`
+	CreatedTime  string         `json:"CreatedTime"`
+	UpdatedTime  string         `json:"UpdatedTime"`
+}
+
+// DescribeTasksResponse is the response of DescribeTasks.
+type DescribeTasksResponse struct {
+	TotalCount int        `json:"TotalCount"`
+	TaskSet    []TaskInfo `json:"TaskSet"`
+}
+
+// DescribeTaskStatsResponse is the response of DescribeTaskStats.
+type DescribeTaskStatsResponse struct {
+	TaskId string `json:"TaskId"`
+	Status string `json:"Status"`
+	Stats
+}
+
+// DescribeTaskEventsRequest is the request of DescribeTaskEvents.
+type DescribeTaskEventsRequest struct {
+	TaskId string `json:"TaskId" validate:"required,max=64"`
+	Limit  int    `json:"Limit" validate:"min=0,max=100"`
+}
+
+// TaskEventInfo is one task event.
+type TaskEventInfo struct {
+	Time    string `json:"Time"`
+	Type    string `json:"Type"`
+	NodeId  string `json:"NodeId"`
+	Message string `json:"Message"`
+}
+
+// DescribeTaskEventsResponse is the response of DescribeTaskEvents.
+type DescribeTaskEventsResponse struct {
+	EventSet []TaskEventInfo `json:"EventSet"`
+}
+
+// Empty is the response of actions that return only a RequestId.
+type Empty struct{}
+
+func taskInfo(t *Task) TaskInfo {
+	if t.Parameters == nil {
+		t.Parameters = map[string]any{}
+	}
+	return TaskInfo{TaskId: t.ID, ProjectId: t.ProjectID, Name: t.Name, Description: t.Description, FlowId: t.FlowID,
+		FlowVersion: t.FlowVersion, Sources: t.Sources, Parameters: t.Parameters, Constraints: t.Constraints,
+		DesiredState: t.Desired, Status: t.Status, Reason: t.Reason, NodeId: t.NodeID,
+		CreatedTime: t.CreatedAt.Format(time.RFC3339), UpdatedTime: t.UpdatedAt.Format(time.RFC3339)}
+}
+
+// RegisterActions adds the task actions to reg; s may be nil for docs.
+func RegisterActions(reg *api.Registry, s *Service) {
+	api.Register(reg, api.Spec{Name: "CreateTask", Summary: "Create a task: a flow version bound to sources (device, upload, topic), parameters and placement constraints.", Permission: taskWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *CreateTaskRequest) (*CreateTaskResponse, error) {
+			t := &Task{ProjectID: r.ProjectId, Name: r.Name, Description: r.Description, FlowID: r.FlowId, FlowVersion: r.FlowVersion,
+				Sources: r.Sources, Parameters: api.NormalizeMap(r.Parameters)}
+			if r.Constraints != nil {
+				t.Constraints = *r.Constraints
+			}
+			if err := s.Create(ctx, t, r.Start); err != nil {
+				return nil, err
+			}
+			c.SetResource(t.ID)
+			return &CreateTaskResponse{TaskId: t.ID, FlowVersion: t.FlowVersion}, nil
+		})
+	api.Register(reg, api.Spec{Name: "StartTask", Summary: "Ask for a task to run; the scheduler places it on a worker.", Permission: taskWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *TaskIdRequest) (*Empty, error) {
+			c.SetResource(r.TaskId)
+			return &Empty{}, s.Start(ctx, r.TaskId)
+		})
+	api.Register(reg, api.Spec{Name: "StopTask", Summary: "Ask for a task to stop; its worker stops it (Stopping, then Stopped).", Permission: taskWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *TaskIdRequest) (*Empty, error) {
+			c.SetResource(r.TaskId)
+			return &Empty{}, s.Stop(ctx, r.TaskId)
+		})
+	api.Register(reg, api.Spec{Name: "DeleteTask", Summary: "Delete a task that is not running.", Permission: taskWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *TaskIdRequest) (*Empty, error) {
+			c.SetResource(r.TaskId)
+			return &Empty{}, s.Delete(ctx, r.TaskId)
+		})
+	api.Register(reg, api.Spec{Name: "DescribeTasks", Summary: "List tasks, newest first. Filters: Status, FlowId, NodeId.", Permission: taskRead},
+		func(ctx context.Context, c *api.Caller, r *DescribeTasksRequest) (*DescribeTasksResponse, error) {
+			f, err := api.ParseFilters(r.Filters, "Status", "FlowId", "NodeId")
+			if err != nil {
+				return nil, err
+			}
+			off, lim := r.Page()
+			ts, total, err := s.List(ctx, r.ProjectId, r.TaskIds, f["Status"], f["FlowId"], f["NodeId"], off, lim)
+			if err != nil {
+				return nil, err
+			}
+			out := &DescribeTasksResponse{TotalCount: total, TaskSet: make([]TaskInfo, 0, len(ts))}
+			for _, t := range ts {
+				out.TaskSet = append(out.TaskSet, taskInfo(t))
+			}
+			return out, nil
+		})
+	api.Register(reg, api.Spec{Name: "DescribeTaskStats", Summary: "A task's fps in and out, drops, errors, records, events and per-node latency p50/p99, and the worker it runs on.", Permission: taskRead},
+		func(ctx context.Context, c *api.Caller, r *TaskIdRequest) (*DescribeTaskStatsResponse, error) {
+			t, err := s.Get(ctx, r.TaskId)
+			if err != nil {
+				return nil, err
+			}
+			out := &DescribeTaskStatsResponse{TaskId: t.ID, Status: t.Status}
+			_ = json.Unmarshal(t.Stats, &out.Stats)
+			out.NodeId = t.NodeID
+			if out.NodeLatency == nil {
+				out.NodeLatency = []NodeStats{}
+			}
+			return out, nil
+		})
+	api.Register(reg, api.Spec{Name: "DescribeTaskEvents", Summary: "A task's recent events (state changes, node moves, failures), newest first.", Permission: taskRead},
+		func(ctx context.Context, c *api.Caller, r *DescribeTaskEventsRequest) (*DescribeTaskEventsResponse, error) {
+			lim := r.Limit
+			if lim == 0 {
+				lim = 20
+			}
+			evs, err := s.Events(ctx, r.TaskId, lim)
+			if err != nil {
+				return nil, err
+			}
+			out := &DescribeTaskEventsResponse{EventSet: make([]TaskEventInfo, 0, len(evs))}
+			for _, e := range evs {
+				out.EventSet = append(out.EventSet, TaskEventInfo{Time: e.Time.Format(time.RFC3339Nano), Type: e.Type, NodeId: e.Node, Message: e.Message})
+			}
+			return out, nil
+		})
+}

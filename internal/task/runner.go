@@ -1,0 +1,317 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/flow"
+)
+
+// runner runs one task on this worker: its sources feed a bounded set of
+// flow executions whose results go to the sinks.
+type runner struct {
+	task    *Task
+	plan    *flow.Plan
+	state   *flow.State
+	sources []Source
+	records RecordStore
+	bus     bus.Bus
+	log     *slog.Logger
+	stats   *taskStats
+
+	inflight int
+	queue    chan *Message // back-pressured sources
+	latest   chan *Message // live sources: one slot, newest wins
+	cancel   context.CancelFunc
+	done     chan struct{}
+	// result is why the runner ended: nil (stopped), ErrSourceDone
+	// (completed) or a failure.
+	result error
+}
+
+// taskStats are a task's counters and per-node latencies on this worker.
+type taskStats struct {
+	received, completed, dropped, failed, records, events atomic.Int64
+	mu                                                    sync.Mutex
+	nodes                                                 map[string]*nodeStats
+	lastError                                             string
+	windowStart                                           time.Time
+	windowIn, windowOut                                   int64
+	fpsIn, fpsOut                                         float64
+}
+
+type nodeStats struct {
+	count, errors int64
+	ring          [512]time.Duration
+	n             int
+}
+
+// tracer records each node's duration for DescribeTaskStats.
+type tracer struct{ s *taskStats }
+
+func (t tracer) StartNode(ctx context.Context, _, node, _ string) (context.Context, func(error)) {
+	start := time.Now()
+	return ctx, func(err error) {
+		d := time.Since(start)
+		t.s.mu.Lock()
+		ns := t.s.nodes[node]
+		if ns == nil {
+			ns = &nodeStats{}
+			t.s.nodes[node] = ns
+		}
+		ns.count++
+		if err != nil {
+			ns.errors++
+		}
+		ns.ring[ns.n%len(ns.ring)] = d
+		ns.n++
+		t.s.mu.Unlock()
+	}
+}
+
+// Stats is a task's statistics as stored and as DescribeTaskStats returns.
+type Stats struct {
+	NodeId       string      `json:"NodeId"`
+	FpsIn        float64     `json:"FpsIn"`
+	FpsOut       float64     `json:"FpsOut"`
+	Received     int64       `json:"Received"`
+	Completed    int64       `json:"Completed"`
+	Dropped      int64       `json:"Dropped"`
+	Failed       int64       `json:"Failed"`
+	Records      int64       `json:"Records"`
+	Events       int64       `json:"Events"`
+	LastError    string      `json:"LastError,omitempty"`
+	NodeLatency  []NodeStats `json:"NodeLatency"`
+	UpdatedTime  string      `json:"UpdatedTime"`
+	RunningSince string      `json:"RunningSince,omitempty"`
+}
+
+// NodeStats is one flow node's latency on a task.
+type NodeStats struct {
+	NodeId string  `json:"NodeId"`
+	Count  int64   `json:"Count"`
+	Errors int64   `json:"Errors"`
+	P50Ms  float64 `json:"P50Ms"`
+	P99Ms  float64 `json:"P99Ms"`
+}
+
+func (s *taskStats) snapshot(now time.Time) Stats {
+	in, out := s.received.Load(), s.completed.Load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if el := now.Sub(s.windowStart).Seconds(); el >= 1 {
+		s.fpsIn, s.fpsOut = float64(in-s.windowIn)/el, float64(out-s.windowOut)/el
+		s.windowStart, s.windowIn, s.windowOut = now, in, out
+	}
+	st := Stats{FpsIn: round2(s.fpsIn), FpsOut: round2(s.fpsOut), Received: in, Completed: out, Dropped: s.dropped.Load(),
+		Failed: s.failed.Load(), Records: s.records.Load(), Events: s.events.Load(), LastError: s.lastError,
+		UpdatedTime: now.UTC().Format(time.RFC3339Nano), NodeLatency: []NodeStats{}}
+	for id, ns := range s.nodes {
+		n := min(ns.n, len(ns.ring))
+		d := append([]time.Duration(nil), ns.ring[:n]...)
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		st.NodeLatency = append(st.NodeLatency, NodeStats{NodeId: id, Count: ns.count, Errors: ns.errors,
+			P50Ms: ms(quantile(d, 0.5)), P99Ms: ms(quantile(d, 0.99))})
+	}
+	sort.Slice(st.NodeLatency, func(i, j int) bool { return st.NodeLatency[i].NodeId < st.NodeLatency[j].NodeId })
+	return st
+}
+
+func quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	return d[min(len(d)-1, int(q*float64(len(d))))]
+}
+
+func ms(d time.Duration) float64 { return round2(float64(d.Microseconds()) / 1000) }
+
+func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+func (r *runner) start(parent context.Context) {
+	ctx, cancel := context.WithCancel(parent)
+	r.cancel = cancel
+	r.done = make(chan struct{})
+	r.queue = make(chan *Message, r.inflight)
+	r.latest = make(chan *Message, 1)
+	var workers sync.WaitGroup
+	for i := 0; i < r.inflight; i++ {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			r.work(ctx)
+		}()
+	}
+	var srcs sync.WaitGroup
+	var finished atomic.Int64
+	fatal := make(chan error, 1)
+	for _, src := range r.sources {
+		srcs.Add(1)
+		go func() {
+			defer srcs.Done()
+			err := r.runSource(ctx, src)
+			if errors.Is(err, ErrSourceDone) {
+				if finished.Add(1) == int64(len(r.sources)) {
+					select {
+					case fatal <- ErrSourceDone:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	go func() {
+		defer close(r.done)
+		select {
+		case <-ctx.Done():
+		case err := <-fatal:
+			// Batch sources are done: let the workers drain what was
+			// queued, then end.
+			r.drain()
+			r.result = err
+			cancel()
+		}
+		srcs.Wait()
+		workers.Wait()
+		r.ackRemaining(context.Canceled)
+	}()
+}
+
+// drain waits until queued messages are processed.
+func (r *runner) drain() {
+	for len(r.queue) > 0 || len(r.latest) > 0 || r.stats.received.Load() > r.stats.completed.Load()+r.stats.failed.Load()+r.stats.dropped.Load() {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ackRemaining hands back messages still queued when the runner stops, so
+// the bus redelivers them to whoever runs the task next.
+func (r *runner) ackRemaining(err error) {
+	for {
+		select {
+		case m := <-r.queue:
+			if m.Ack != nil {
+				m.Ack(err)
+			}
+		case m := <-r.latest:
+			if m.Ack != nil {
+				m.Ack(err)
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (r *runner) stop() {
+	r.cancel()
+	<-r.done
+}
+
+// runSource runs one source, restarting it with exponential backoff when
+// it fails, until ctx ends or it reports ErrSourceDone.
+func (r *runner) runSource(ctx context.Context, src Source) error {
+	backoff := 200 * time.Millisecond
+	emit := r.emitQueued
+	if src.Live() {
+		emit = r.emitLatest
+	}
+	for {
+		start := time.Now()
+		err := src.Run(ctx, emit)
+		if ctx.Err() != nil || errors.Is(err, ErrSourceDone) {
+			return err
+		}
+		if err == nil {
+			err = errors.New("source ended")
+		}
+		r.noteError(fmt.Sprintf("source failed: %v", err))
+		r.log.Warn("task source failed", "task", r.task.ID, "err", err, "retry_in", backoff)
+		if time.Since(start) > time.Minute {
+			backoff = 200 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+func (r *runner) emitQueued(ctx context.Context, m Message) error {
+	r.stats.received.Add(1)
+	select {
+	case r.queue <- &m:
+		return nil
+	case <-ctx.Done():
+		r.stats.dropped.Add(1)
+		return ctx.Err()
+	}
+}
+
+// emitLatest never blocks: if a frame is still waiting, the new one
+// replaces it and the old one counts as dropped.
+func (r *runner) emitLatest(_ context.Context, m Message) error {
+	r.stats.received.Add(1)
+	for {
+		select {
+		case r.latest <- &m:
+			return nil
+		default:
+		}
+		select {
+		case old := <-r.latest:
+			r.stats.dropped.Add(1)
+			if old.Ack != nil {
+				old.Ack(nil)
+			}
+		default:
+		}
+	}
+}
+
+func (r *runner) work(ctx context.Context) {
+	for {
+		var m *Message
+		select {
+		case <-ctx.Done():
+			return
+		case m = <-r.queue:
+		case m = <-r.latest:
+		}
+		sinks := &messageSinks{r: r, msg: m}
+		_, err := r.plan.Run(ctx, flow.Input{Data: m.Data, Params: r.task.Parameters, Time: m.Time, Key: m.Key, State: r.state, Sinks: sinks})
+		if err != nil {
+			r.stats.failed.Add(1)
+			if ctx.Err() == nil {
+				r.noteError(err.Error())
+			}
+		} else {
+			r.stats.completed.Add(1)
+		}
+		if m.Ack != nil {
+			switch {
+			case ctx.Err() != nil:
+				m.Ack(ctx.Err())
+			case sinks.failed.Load():
+				m.Ack(errors.New("a sink failed; redeliver"))
+			default:
+				m.Ack(nil) // a message the flow itself failed on is not retried forever
+			}
+		}
+	}
+}
+
+func (r *runner) noteError(msg string) {
+	r.stats.mu.Lock()
+	r.stats.lastError = msg
+	r.stats.mu.Unlock()
+}

@@ -1,0 +1,305 @@
+// Package task runs flows continuously: tasks bind a flow version to
+// sources and parameters; the scheduler (one active instance, elected
+// through a lease row in the store) places them on worker nodes; workers run
+// each task as source → flow → sinks and report status and stats. Roles
+// meet only through the store and the bus, so each can run as N replicas.
+package task
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/store"
+)
+
+// Task states (DESIGN §8).
+const (
+	StatusPending   = "Pending"   // wants to run, not placed yet
+	StatusScheduled = "Scheduled" // placed on a node, not running yet
+	StatusRunning   = "Running"
+	StatusStopping  = "Stopping"
+	StatusStopped   = "Stopped"
+	StatusFailed    = "Failed"
+	StatusCompleted = "Completed" // a batch source (uploads) ran to its end
+)
+
+// Desired states.
+const (
+	DesiredRunning = "running"
+	DesiredStopped = "stopped"
+)
+
+// SourceSpec names one source of a task.
+type SourceSpec struct {
+	// Type is device, upload or topic.
+	Type string `json:"Type" validate:"required,oneof=device upload topic"`
+	// Id is the device id, upload id or bus topic.
+	Id string `json:"Id" validate:"required,max=128"`
+}
+
+// Constraints restrict where a task may run.
+type Constraints struct {
+	// Labels must all be present on the node (e.g. site=gate, gpu=t4).
+	Labels map[string]string `json:"Labels,omitempty"`
+}
+
+// Task is a task row.
+type Task struct {
+	ID, ProjectID, Name, Description string
+	FlowID                           string
+	FlowVersion                      int64
+	Sources                          []SourceSpec
+	Parameters                       map[string]any
+	Constraints                      Constraints
+	Desired, Status, Reason, NodeID  string
+	Epoch                            int64
+	Stats                            json.RawMessage
+	CreatedAt, UpdatedAt             time.Time
+}
+
+// Service is the task center's control side: the rows and their state
+// transitions. The scheduler and the workers drive the rest.
+type Service struct {
+	db  *store.DB
+	log *slog.Logger
+	now func() time.Time
+	// Flows checks that a flow version exists and returns its latest
+	// version number (0: latest wanted).
+	flows FlowLookup
+}
+
+// FlowLookup resolves a flow version (0 = latest) to its number.
+type FlowLookup func(ctx context.Context, flowID string, version int64) (int64, string, error)
+
+// NewService returns the task service.
+func NewService(db *store.DB, flows FlowLookup, log *slog.Logger, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{db: db, log: log, now: now, flows: flows}
+}
+
+// Create stores a task in state Stopped (or Pending when start is set).
+func (s *Service) Create(ctx context.Context, t *Task, start bool) error {
+	if t.ProjectID == "" {
+		t.ProjectID = "default"
+	}
+	v, flowProject, err := s.flows(ctx, t.FlowID, t.FlowVersion)
+	if err != nil {
+		return err
+	}
+	if flowProject != t.ProjectID {
+		return api.Errorf(api.InvalidParameterValue, "FlowId: flow %s belongs to project %s, not %s", t.FlowID, flowProject, t.ProjectID)
+	}
+	t.FlowVersion = v
+	t.ID = ids.New("task")
+	t.Desired, t.Status = DesiredStopped, StatusStopped
+	if start {
+		t.Desired, t.Status = DesiredRunning, StatusPending
+	}
+	now := s.now()
+	t.CreatedAt, t.UpdatedAt = now, now
+	src, _ := json.Marshal(t.Sources)
+	par, _ := json.Marshal(t.Parameters)
+	con, _ := json.Marshal(t.Constraints)
+	_, err = s.db.Exec(ctx, `INSERT INTO tasks (id, project_id, name, description, flow_id, flow_version, sources, parameters, constraints,
+		desired_state, status, reason, node_id, epoch, stats, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', 0, '{}', ?, ?)`,
+		t.ID, t.ProjectID, t.Name, t.Description, t.FlowID, t.FlowVersion, string(src), string(par), string(con),
+		t.Desired, t.Status, now.UnixMilli(), now.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("task: insert: %w", err)
+	}
+	s.Event(ctx, t.ID, "created", "", fmt.Sprintf("flow %s version %d", t.FlowID, t.FlowVersion))
+	s.log.Info("task created", "task", t.ID, "flow", t.FlowID, "version", t.FlowVersion, "start", start)
+	return nil
+}
+
+const taskColumns = `id, project_id, name, description, flow_id, flow_version, sources, parameters, constraints,
+	desired_state, status, reason, node_id, epoch, stats, created_at, updated_at`
+
+func scanTask(sc interface{ Scan(...any) error }) (*Task, error) {
+	var t Task
+	var src, par, con, stats string
+	var c, u int64
+	if err := sc.Scan(&t.ID, &t.ProjectID, &t.Name, &t.Description, &t.FlowID, &t.FlowVersion, &src, &par, &con,
+		&t.Desired, &t.Status, &t.Reason, &t.NodeID, &t.Epoch, &stats, &c, &u); err != nil {
+		return nil, err
+	}
+	_ = json.Unmarshal([]byte(src), &t.Sources)
+	_ = json.Unmarshal([]byte(par), &t.Parameters)
+	_ = json.Unmarshal([]byte(con), &t.Constraints)
+	t.Stats = json.RawMessage(stats)
+	t.CreatedAt, t.UpdatedAt = time.UnixMilli(c).UTC(), time.UnixMilli(u).UTC()
+	return &t, nil
+}
+
+// Get returns a task.
+func (s *Service) Get(ctx context.Context, id string) (*Task, error) {
+	t, err := scanTask(s.db.QueryRow(ctx, "SELECT "+taskColumns+" FROM tasks WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, api.NotFound("TaskId", id)
+	}
+	return t, err
+}
+
+// Start asks for a task to run; the scheduler places it.
+func (s *Service) Start(ctx context.Context, id string) error {
+	t, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if t.Desired == DesiredRunning && t.Status != StatusFailed {
+		return nil // already starting or running
+	}
+	if t.Status == StatusStopping {
+		return api.Errorf(api.ResourceInUse, "TaskId: task %s is stopping; start it again once it is Stopped", id)
+	}
+	_, err = s.db.Exec(ctx, `UPDATE tasks SET desired_state = ?, status = ?, reason = '', node_id = '', updated_at = ? WHERE id = ?`,
+		DesiredRunning, StatusPending, s.now().UnixMilli(), id)
+	if err == nil {
+		s.Event(ctx, id, "start_requested", "", "")
+	}
+	return err
+}
+
+// Stop asks for a task to stop; its worker stops it.
+func (s *Service) Stop(ctx context.Context, id string) error {
+	t, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	status := StatusStopping
+	if t.NodeID == "" {
+		status = StatusStopped
+	}
+	if t.Status == StatusStopped || t.Status == StatusCompleted || t.Status == StatusFailed {
+		status = t.Status
+	}
+	_, err = s.db.Exec(ctx, `UPDATE tasks SET desired_state = ?, status = ?, updated_at = ? WHERE id = ?`,
+		DesiredStopped, status, s.now().UnixMilli(), id)
+	if err == nil {
+		s.Event(ctx, id, "stop_requested", "", "")
+	}
+	return err
+}
+
+// Delete removes a stopped task.
+func (s *Service) Delete(ctx context.Context, id string) error {
+	t, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if t.Desired == DesiredRunning || t.Status == StatusStopping {
+		return api.Errorf(api.ResourceInUse, "TaskId: task %s is %s; stop it first", id, t.Status)
+	}
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM task_events WHERE task_id = ?", id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "DELETE FROM tasks WHERE id = ?", id)
+		return err
+	})
+}
+
+// UsesFlow reports whether any task uses a flow (it then cannot be deleted).
+func (s *Service) UsesFlow(ctx context.Context, flowID string) (bool, error) {
+	var n int
+	err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM tasks WHERE flow_id = ?", flowID).Scan(&n)
+	return n > 0, err
+}
+
+// List returns tasks, newest first.
+func (s *Service) List(ctx context.Context, projectID string, taskIDs, statuses, flowIDs, nodeIDs []string, offset, limit int) ([]*Task, int, error) {
+	var where []string
+	var args []any
+	if projectID != "" {
+		where, args = append(where, "project_id = ?"), append(args, projectID)
+	}
+	for _, f := range []struct {
+		col  string
+		vals []string
+	}{{"id", taskIDs}, {"status", statuses}, {"flow_id", flowIDs}, {"node_id", nodeIDs}} {
+		if len(f.vals) > 0 {
+			where = append(where, f.col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.vals)), ",")+")")
+			for _, v := range f.vals {
+				args = append(args, v)
+			}
+		}
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM tasks"+cond, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.db.Query(ctx, "SELECT "+taskColumns+" FROM tasks"+cond+" ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []*Task
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, t)
+	}
+	return out, total, rows.Err()
+}
+
+// Event records a task event; failures are logged, not returned, since
+// events explain state and must not change it.
+func (s *Service) Event(ctx context.Context, taskID, typ, nodeID, msg string) {
+	if len(msg) > 2000 {
+		msg = msg[:2000]
+	}
+	_, err := s.db.Exec(ctx, "INSERT INTO task_events (id, task_id, time_ms, type, node_id, message) VALUES (?, ?, ?, ?, ?, ?)",
+		ids.New("tev"), taskID, s.now().UnixMilli(), typ, nodeID, msg)
+	if err != nil {
+		s.log.Warn("task event not recorded", "task", taskID, "type", typ, "err", err)
+	}
+}
+
+// EventRow is one task event.
+type EventRow struct {
+	Time                time.Time
+	Type, Node, Message string
+}
+
+// Events returns a task's most recent events, newest first.
+func (s *Service) Events(ctx context.Context, taskID string, limit int) ([]EventRow, error) {
+	if _, err := s.Get(ctx, taskID); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Query(ctx, "SELECT time_ms, type, node_id, message FROM task_events WHERE task_id = ? ORDER BY time_ms DESC, id DESC LIMIT ?", taskID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []EventRow
+	for rows.Next() {
+		var e EventRow
+		var ms int64
+		if err := rows.Scan(&ms, &e.Type, &e.Node, &e.Message); err != nil {
+			return nil, err
+		}
+		e.Time = time.UnixMilli(ms).UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,312 @@
+package task
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/flow"
+	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/store"
+)
+
+// PlanFunc compiles a task's flow version with a tracer of its own, so the
+// task's per-node latencies are its own.
+type PlanFunc func(ctx context.Context, flowID string, version int64, tr flow.Tracer) (*flow.Plan, error)
+
+// WorkerConfig configures a worker node.
+type WorkerConfig struct {
+	Name     string
+	Labels   map[string]string
+	Capacity int // tasks at once
+	// InFlight is how many messages of one task run concurrently.
+	InFlight int
+	// LeaseTTL is how long the node counts as alive without a heartbeat.
+	LeaseTTL time.Duration
+	// Interval is how often the worker heartbeats and reconciles.
+	Interval time.Duration
+}
+
+// DefaultWorkerConfig returns the defaults.
+func DefaultWorkerConfig() WorkerConfig {
+	host, _ := os.Hostname()
+	return WorkerConfig{Name: host, Capacity: 16, InFlight: 4, LeaseTTL: 10 * time.Second, Interval: time.Second}
+}
+
+// WorkerDeps are what a worker runs tasks with.
+type WorkerDeps struct {
+	DB      *store.DB
+	Service *Service
+	Plan    PlanFunc
+	Sources map[string]SourceFactory
+	Records RecordStore // nil: store nodes fail
+	Bus     bus.Bus     // nil: topic sources and publish nodes fail
+	Logger  *slog.Logger
+	Metrics prometheus.Registerer
+	Now     func() time.Time
+}
+
+// Worker is one node that runs tasks placed on it. Tasks are added and
+// removed while it runs; nothing restarts.
+type Worker struct {
+	cfg WorkerConfig
+	d   WorkerDeps
+	id  string
+
+	mu      sync.Mutex
+	runners map[string]*runner // by task id
+	epochs  map[string]int64
+
+	running prometheus.Gauge
+}
+
+// NewWorker returns a worker with a fresh node id.
+func NewWorker(cfg WorkerConfig, d WorkerDeps) *Worker {
+	w := &Worker{cfg: cfg, d: d, id: ids.New("node"), runners: map[string]*runner{}, epochs: map[string]int64{},
+		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tianshu_worker_tasks_running", Help: "Tasks running on this worker."})}
+	if d.Metrics != nil {
+		d.Metrics.MustRegister(w.running)
+	}
+	return w
+}
+
+// ID returns the worker's node id.
+func (w *Worker) ID() string { return w.id }
+
+// Run registers the node and runs its tasks until ctx ends; then it stops
+// them and hands them back for placement elsewhere.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.register(ctx); err != nil {
+		return err
+	}
+	w.d.Logger.Info("worker registered", "node", w.id, "name", w.cfg.Name, "capacity", w.cfg.Capacity, "labels", w.cfg.Labels)
+	t := time.NewTicker(w.cfg.Interval)
+	defer t.Stop()
+	lastBeat := w.d.Now()
+	for {
+		if err := w.heartbeat(ctx); err != nil {
+			if ctx.Err() == nil {
+				w.d.Logger.Warn("worker heartbeat failed", "node", w.id, "err", err)
+			}
+			// Without a heartbeat for a whole lease the scheduler has moved
+			// our tasks: stop them here to bound duplicates.
+			if w.d.Now().Sub(lastBeat) > w.cfg.LeaseTTL {
+				w.stopAll("lost lease")
+			}
+		} else {
+			lastBeat = w.d.Now()
+			if err := w.reconcile(ctx); err != nil && ctx.Err() == nil {
+				w.d.Logger.Warn("worker reconcile failed", "node", w.id, "err", err)
+			}
+			w.saveStats(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			w.shutdown()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (w *Worker) register(ctx context.Context) error {
+	labels, _ := json.Marshal(w.cfg.Labels)
+	now := w.d.Now().UnixMilli()
+	_, err := w.d.DB.Exec(ctx, `INSERT INTO nodes (id, name, labels, capacity, gpus, lease_expires_ms, started_at, heartbeat_ms)
+		VALUES (?, ?, ?, ?, '[]', ?, ?, ?)`, w.id, w.cfg.Name, string(labels), w.cfg.Capacity, now+w.cfg.LeaseTTL.Milliseconds(), now, now)
+	if err != nil {
+		return fmt.Errorf("worker: register node: %w", err)
+	}
+	return nil
+}
+
+func (w *Worker) heartbeat(ctx context.Context) error {
+	now := w.d.Now().UnixMilli()
+	res, err := w.d.DB.Exec(ctx, "UPDATE nodes SET lease_expires_ms = ?, heartbeat_ms = ? WHERE id = ?", now+w.cfg.LeaseTTL.Milliseconds(), now, w.id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		// The scheduler expired us (a long pause): our tasks are gone;
+		// come back as a fresh node.
+		w.stopAll("node expired")
+		return w.register(ctx)
+	}
+	return nil
+}
+
+// reconcile makes the runners match the tasks assigned to this node.
+func (w *Worker) reconcile(ctx context.Context) error {
+	tasks, _, err := w.d.Service.List(ctx, "", nil, nil, nil, []string{w.id}, 0, 10000)
+	if err != nil {
+		return err
+	}
+	assigned := map[string]*Task{}
+	for _, t := range tasks {
+		assigned[t.ID] = t
+	}
+	w.mu.Lock()
+	var stale []string
+	for id := range w.runners {
+		if t, ok := assigned[id]; !ok || t.Desired != DesiredRunning || t.Epoch != w.epochs[id] {
+			stale = append(stale, id)
+		}
+	}
+	w.mu.Unlock()
+	for _, id := range stale {
+		w.stopRunner(id)
+	}
+	for _, t := range tasks {
+		switch {
+		case t.Desired != DesiredRunning:
+			// Asked to stop: the runner is gone; report it and let go.
+			w.finish(ctx, t, StatusStopped, "")
+		case t.Status == StatusScheduled || t.Status == StatusRunning:
+			w.mu.Lock()
+			r, ok := w.runners[t.ID]
+			w.mu.Unlock()
+			if !ok {
+				w.startRunner(ctx, t)
+			} else {
+				select {
+				case <-r.done: // the runner ended by itself
+					res := r.result
+					w.stopRunner(t.ID)
+					if errors.Is(res, ErrSourceDone) {
+						w.finish(ctx, t, StatusCompleted, "every source delivered everything")
+					}
+				default:
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (w *Worker) startRunner(ctx context.Context, t *Task) {
+	st := &taskStats{nodes: map[string]*nodeStats{}, windowStart: w.d.Now()}
+	plan, err := w.d.Plan(ctx, t.FlowID, t.FlowVersion, tracer{st})
+	if err == nil {
+		err = plan.CheckParams(t.Parameters)
+	}
+	if err != nil {
+		w.finish(ctx, t, StatusFailed, fmt.Sprintf("flow %s version %d: %v", t.FlowID, t.FlowVersion, err))
+		return
+	}
+	env := SourceEnv{TaskID: t.ID, ProjectID: t.ProjectID, NodeID: w.id, Bus: w.d.Bus}
+	var sources []Source
+	for i, spec := range t.Sources {
+		f, ok := w.d.Sources[spec.Type]
+		if !ok {
+			w.finish(ctx, t, StatusFailed, fmt.Sprintf("Sources[%d]: no %q source on this worker", i, spec.Type))
+			return
+		}
+		src, err := f(ctx, spec, env)
+		if err != nil {
+			w.finish(ctx, t, StatusFailed, fmt.Sprintf("Sources[%d] (%s %s): %v", i, spec.Type, spec.Id, err))
+			return
+		}
+		sources = append(sources, src)
+	}
+	r := &runner{task: t, plan: plan, state: flow.NewState(w.d.Now), sources: sources, records: w.d.Records, bus: w.d.Bus,
+		log: w.d.Logger, stats: st, inflight: max(1, w.cfg.InFlight)}
+	// The runner outlives this reconcile pass: it stops with the worker.
+	r.start(context.WithoutCancel(ctx))
+	w.mu.Lock()
+	w.runners[t.ID] = r
+	w.epochs[t.ID] = t.Epoch
+	w.running.Set(float64(len(w.runners)))
+	w.mu.Unlock()
+	res, err := w.d.DB.Exec(ctx, "UPDATE tasks SET status = ?, reason = '', updated_at = ? WHERE id = ? AND node_id = ? AND epoch = ?",
+		StatusRunning, w.d.Now().UnixMilli(), t.ID, w.id, t.Epoch)
+	if err == nil {
+		if n, _ := res.RowsAffected(); n == 1 && t.Status != StatusRunning {
+			w.d.Service.Event(ctx, t.ID, "running", w.id, "started on "+w.cfg.Name)
+		}
+	}
+	w.d.Logger.Info("task started", "task", t.ID, "node", w.id, "epoch", t.Epoch)
+}
+
+func (w *Worker) stopRunner(id string) {
+	w.mu.Lock()
+	r, ok := w.runners[id]
+	delete(w.runners, id)
+	delete(w.epochs, id)
+	w.running.Set(float64(len(w.runners)))
+	w.mu.Unlock()
+	if ok {
+		r.stop()
+		w.d.Logger.Info("task stopped", "task", id, "node", w.id)
+	}
+}
+
+func (w *Worker) stopAll(reason string) {
+	w.mu.Lock()
+	var all []string
+	for id := range w.runners {
+		all = append(all, id)
+	}
+	w.mu.Unlock()
+	for _, id := range all {
+		w.stopRunner(id)
+	}
+	if len(all) > 0 {
+		w.d.Logger.Warn("worker stopped all tasks", "node", w.id, "reason", reason, "tasks", len(all))
+	}
+}
+
+// finish sets a final state for a task on this node and lets it go.
+func (w *Worker) finish(ctx context.Context, t *Task, status, reason string) {
+	res, err := w.d.DB.Exec(ctx, `UPDATE tasks SET status = ?, desired_state = ?, reason = ?, node_id = '', updated_at = ?
+		WHERE id = ? AND node_id = ?`, status, DesiredStopped, reason, w.d.Now().UnixMilli(), t.ID, w.id)
+	if err != nil {
+		w.d.Logger.Warn("task state not saved", "task", t.ID, "status", status, "err", err)
+		return
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		w.d.Service.Event(ctx, t.ID, strings.ToLower(status), w.id, reason)
+		w.d.Logger.Info("task finished", "task", t.ID, "status", status, "reason", reason)
+	}
+}
+
+// shutdown stops every runner and hands the tasks back as Pending so the
+// scheduler places them elsewhere at once instead of waiting for the lease.
+func (w *Worker) shutdown() {
+	w.stopAll("worker stopping")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	now := w.d.Now().UnixMilli()
+	_, _ = w.d.DB.Exec(ctx, "UPDATE tasks SET status = ?, node_id = '', updated_at = ? WHERE node_id = ? AND desired_state = ?", StatusPending, now, w.id, DesiredRunning)
+	_, _ = w.d.DB.Exec(ctx, "UPDATE tasks SET status = ?, node_id = '', updated_at = ? WHERE node_id = ?", StatusStopped, now, w.id)
+	_, _ = w.d.DB.Exec(ctx, "DELETE FROM nodes WHERE id = ?", w.id)
+	w.d.Logger.Info("worker stopped", "node", w.id)
+}
+
+// saveStats writes each running task's stats to its row, where any replica
+// answers DescribeTaskStats from.
+func (w *Worker) saveStats(ctx context.Context) {
+	w.mu.Lock()
+	rs := make([]*runner, 0, len(w.runners))
+	for _, r := range w.runners {
+		rs = append(rs, r)
+	}
+	w.mu.Unlock()
+	now := w.d.Now()
+	for _, r := range rs {
+		st := r.stats.snapshot(now)
+		st.NodeId = w.id
+		b, _ := json.Marshal(st)
+		if _, err := w.d.DB.Exec(ctx, "UPDATE tasks SET stats = ? WHERE id = ? AND node_id = ?", string(b), r.task.ID, w.id); err != nil && ctx.Err() == nil {
+			w.d.Logger.Warn("task stats not saved", "task", r.task.ID, "err", err)
+		}
+	}
+}
