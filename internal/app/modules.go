@@ -27,6 +27,7 @@ const (
 	ModBootstrap = "bootstrap" // first admin user and key on an empty store
 	ModScheduler = "scheduler" // places tasks on workers (one active, elected)
 	ModWorker    = "worker"    // runs the tasks placed on this node
+	ModControl   = "control"   // every module but the worker: the control plane
 	ModAll       = "all"       // every module
 )
 
@@ -41,7 +42,8 @@ var deps = map[string][]string{
 	ModBootstrap: {ModCenters},
 	ModScheduler: {ModCenters},
 	ModWorker:    {ModCenters, ModBus},
-	ModAll:       {ModAPI, ModBus, ModBootstrap, ModScheduler, ModWorker},
+	ModControl:   {ModAPI, ModBus, ModBootstrap, ModScheduler},
+	ModAll:       {ModControl, ModWorker},
 }
 
 // ModuleNames lists every module name, sorted.
@@ -101,6 +103,7 @@ func (p *Platform) initFuncs() map[string]func(context.Context) (func(context.Co
 		ModBootstrap: p.initBootstrap,
 		ModScheduler: p.initScheduler,
 		ModWorker:    p.initWorker,
+		ModControl:   func(context.Context) (func(context.Context) error, error) { return nil, nil },
 		ModAll:       func(context.Context) (func(context.Context) error, error) { return nil, nil },
 	}
 }

@@ -357,6 +357,8 @@ func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error,
 		cfg.Name = p.cfg.Worker.Name
 	}
 	cfg.Labels, cfg.Capacity, cfg.InFlight = p.cfg.Worker.Labels, p.cfg.Worker.Capacity, p.cfg.Worker.InFlight
+	cfg.LeaseTTL = p.cfg.Worker.LeaseTTL
+	cfg.Interval = min(time.Second, cfg.LeaseTTL/4)
 	p.Worker = task.NewWorker(cfg, task.WorkerDeps{
 		DB: p.DB, Service: p.Tasks, Bus: p.Bus, Logger: p.log, Metrics: p.Metrics, Now: p.now,
 		Plan: func(ctx context.Context, flowID string, version int64, tr flow.Tracer) (*flow.Plan, error) {

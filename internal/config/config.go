@@ -66,6 +66,9 @@ type WorkerConfig struct {
 	Capacity int `yaml:"capacity"`
 	// InFlight is how many messages of one task run concurrently.
 	InFlight int `yaml:"in_flight"`
+	// LeaseTTL is how long the node counts as alive without a heartbeat:
+	// after it, the scheduler moves the node's tasks elsewhere.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 
 // LogConfig configures logging.
@@ -84,7 +87,7 @@ func Default() Config {
 		ShutdownTimeout: 15 * time.Second,
 		Log:             LogConfig{Level: "info", Format: "json"},
 		API:             api.DefaultConfig(),
-		Worker:          WorkerConfig{Capacity: 16, InFlight: 4},
+		Worker:          WorkerConfig{Capacity: 16, InFlight: 4, LeaseTTL: 6 * time.Second},
 	}
 }
 
@@ -121,6 +124,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	})
 	fs.IntVar(&c.Worker.Capacity, "worker.capacity", c.Worker.Capacity, "tasks this worker runs at once")
 	fs.IntVar(&c.Worker.InFlight, "worker.in-flight", c.Worker.InFlight, "messages of one task processed concurrently")
+	fs.DurationVar(&c.Worker.LeaseTTL, "worker.lease-ttl", c.Worker.LeaseTTL, "how long a silent worker keeps its tasks before they move")
 	fs.Float64Var(&c.API.DefaultReadRPS, "api.default-read-rps", c.API.DefaultReadRPS, "per-app limit of read actions per second unless the app sets one (0: unlimited)")
 	fs.Float64Var(&c.API.DefaultWriteRPS, "api.default-write-rps", c.API.DefaultWriteRPS, "per-app limit of write actions per second unless the app sets one (0: unlimited)")
 	fs.IntVar(&c.API.DefaultBurst, "api.default-burst", c.API.DefaultBurst, "requests allowed in a burst above the rate (0: two seconds' worth)")
@@ -262,6 +266,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Worker.InFlight < 1 || c.Worker.InFlight > 1024 {
 		bad("worker.in_flight", "must be between 1 and 1024")
+	}
+	if c.Worker.LeaseTTL < 2*time.Second || c.Worker.LeaseTTL > 10*time.Minute {
+		bad("worker.lease_ttl", "must be between 2s and 10m")
 	}
 	if err := c.API.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("config: %w", err))

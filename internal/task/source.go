@@ -77,7 +77,7 @@ func (s *TopicSource) Live() bool { return false }
 
 // Run implements Source.
 func (s *TopicSource) Run(ctx context.Context, emit Emit) error {
-	sub, err := s.Bus.Subscribe(ctx, s.Topic, s.Durable, bus.SubscribeOptions{MaxInFlight: 4, AckWait: 30 * time.Second},
+	sub, err := s.Bus.Subscribe(ctx, s.Topic, s.Durable, bus.SubscribeOptions{MaxInFlight: 4, AckWait: 10 * time.Second},
 		func(hctx context.Context, bm bus.Message) error {
 			data, err := decodeJSONObject(bm.Data)
 			if err != nil {
