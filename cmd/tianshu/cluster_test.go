@@ -220,7 +220,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	}
 	// Which process is the victim: ask its /metrics? Node ids are per
 	// process; find the process whose logs name the node.
-	if !bytes.Contains([]byte(w1.logs.String()), []byte(victimNode)) {
+	if !bytes.Contains(w1.logs.Bytes(), []byte(victimNode)) {
 		victim = w2
 	}
 	// Publish while the worker dies, so messages are in flight at the kill.

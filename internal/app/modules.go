@@ -18,17 +18,18 @@ import (
 
 // Module names.
 const (
-	ModStore     = "store"     // metadata store, migrated on start
-	ModBus       = "bus"       // event and data bus
-	ModBlob      = "blob"      // object store
-	ModSecrets   = "secrets"   // master key for secrets at rest
-	ModCenters   = "centers"   // app center, users, audit: the domain services
-	ModAPI       = "api"       // action gateway at POST /
-	ModBootstrap = "bootstrap" // first admin user and key on an empty store
-	ModScheduler = "scheduler" // places tasks on workers (one active, elected)
-	ModWorker    = "worker"    // runs the tasks placed on this node
-	ModControl   = "control"   // every module but the worker: the control plane
-	ModAll       = "all"       // every module
+	ModStore     = "store"      // metadata store, migrated on start
+	ModBus       = "bus"        // event and data bus
+	ModBlob      = "blob"       // object store
+	ModSecrets   = "secrets"    // master key for secrets at rest
+	ModCenters   = "centers"    // app center, users, audit, flows, tasks: the domain services
+	ModAlgos     = "algorithms" // algorithm repository and this process's algorithm runtime
+	ModAPI       = "api"        // action gateway at POST /
+	ModBootstrap = "bootstrap"  // first admin user and key on an empty store
+	ModScheduler = "scheduler"  // places tasks on workers (one active, elected)
+	ModWorker    = "worker"     // runs the tasks placed on this node
+	ModControl   = "control"    // every module but the worker: the control plane
+	ModAll       = "all"        // every module
 )
 
 // deps is the dependency map: a module runs only after its dependencies.
@@ -37,7 +38,8 @@ var deps = map[string][]string{
 	ModBus:       nil,
 	ModBlob:      {ModSecrets},
 	ModSecrets:   nil,
-	ModCenters:   {ModStore, ModSecrets},
+	ModCenters:   {ModStore, ModSecrets, ModAlgos},
+	ModAlgos:     {ModStore, ModBlob},
 	ModAPI:       {ModCenters, ModBlob},
 	ModBootstrap: {ModCenters},
 	ModScheduler: {ModCenters},
@@ -99,6 +101,7 @@ func (p *Platform) initFuncs() map[string]func(context.Context) (func(context.Co
 		ModBlob:      p.initBlob,
 		ModSecrets:   p.initSecrets,
 		ModCenters:   p.initCenters,
+		ModAlgos:     p.initAlgorithms,
 		ModAPI:       p.initAPI,
 		ModBootstrap: p.initBootstrap,
 		ModScheduler: p.initScheduler,

@@ -1,12 +1,15 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -17,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tianshu-ai/tianshu/internal/algorepo"
+	"github.com/tianshu-ai/tianshu/internal/algorithm"
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/appcenter"
 	"github.com/tianshu-ai/tianshu/internal/blob"
@@ -62,6 +67,7 @@ type Platform struct {
 	Audit    *iam.Audit
 	Studio   *studio.Service
 	Tasks    *task.Service
+	Algos    *algorepo.Service
 	Worker   *task.Worker
 	Registry *api.Registry
 	Gateway  *api.Gateway
@@ -292,7 +298,7 @@ func (p *Platform) initCenters(context.Context) (func(context.Context) error, er
 		}
 		return v.Version, v.ProjectID, nil
 	}, p.log, p.now)
-	p.Studio = studio.New(p.DB, studio.Options{Logger: p.log, Now: p.now, Metrics: fm, InUse: p.Tasks.UsesFlow})
+	p.Studio = studio.New(p.DB, studio.Options{Logger: p.log, Now: p.now, Metrics: fm, InUse: p.Tasks.UsesFlow, Algorithms: p.Algos})
 	return nil, nil
 }
 
@@ -316,13 +322,17 @@ func NewRegistry(p *Platform) *api.Registry {
 	var audit *iam.Audit
 	var flows *studio.Service
 	var tasks *task.Service
+	var algos *algorepo.Service
+	var pkgs algorepo.PackageStore
 	if p != nil {
-		apps, audit, flows, tasks = p.Apps, p.Audit, p.Studio, p.Tasks
+		apps, audit, flows, tasks, algos = p.Apps, p.Audit, p.Studio, p.Tasks, p.Algos
+		pkgs = blobPackages{p.Blob}
 	}
 	appcenter.RegisterActions(reg, apps)
 	iam.RegisterActions(reg, audit)
 	studio.RegisterActions(reg, flows)
 	task.RegisterActions(reg, tasks)
+	algorepo.RegisterActions(reg, algos, pkgs)
 	return reg
 }
 
@@ -371,4 +381,56 @@ func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error,
 			p.log.Error("worker failed", "err", err)
 		}
 	}), nil
+}
+
+// Builtins are the algorithms compiled into the binary.
+func Builtins() map[string]algorithm.Builtin { return map[string]algorithm.Builtin{} }
+
+func (p *Platform) initAlgorithms(ctx context.Context) (func(context.Context) error, error) {
+	m, err := algorithm.New(algorithm.Options{
+		Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		WorkDir: filepath.Join(p.cfg.DataDir, "algorithms"),
+		OpenPackage: func(ctx context.Context, key string) (io.ReadCloser, error) {
+			rc, _, err := p.Blob.Get(ctx, key)
+			return rc, err
+		},
+		CheckEndpoint: outboundPolicy,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.Algos = algorepo.New(p.DB, m, Builtins(), p.log, p.now)
+	if err := p.Algos.Start(ctx); err != nil {
+		_ = m.Close(ctx)
+		return nil, err
+	}
+	stopLoop := background(func(ctx context.Context) { p.Algos.Run(ctx, 2*time.Second) })
+	return func(ctx context.Context) error {
+		_ = stopLoop(ctx)
+		return m.Close(ctx)
+	}, nil
+}
+
+// outboundPolicy refuses algorithm endpoints on link-local and cloud
+// metadata addresses; private networks are normal in private deployments.
+func outboundPolicy(u *url.URL) error {
+	host := u.Hostname()
+	if ip := net.ParseIP(host); ip != nil && (ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.Equal(net.ParseIP("fd00:ec2::254"))) {
+		return fmt.Errorf("endpoint %s: link-local and cloud-metadata addresses are refused", host)
+	}
+	if host == "metadata.google.internal" {
+		return fmt.Errorf("endpoint %s: cloud-metadata hosts are refused", host)
+	}
+	return nil
+}
+
+// blobPackages keeps uploaded algorithm packages in the blob store.
+type blobPackages struct{ b blob.Store }
+
+func (bp blobPackages) PutPackage(ctx context.Context, algID, version string, data []byte) (string, error) {
+	key := "packages/" + algID + "/" + ids.New("pkg") + ".pkg"
+	if _, err := bp.b.Put(ctx, key, bytes.NewReader(data), blob.PutOptions{ContentType: "application/octet-stream", Size: int64(len(data))}); err != nil {
+		return "", err
+	}
+	return key, nil
 }

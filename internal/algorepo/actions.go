@@ -1,0 +1,309 @@
+package algorepo
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/algorithm"
+	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/flow"
+)
+
+var (
+	algRead  = api.Permission{Resource: "algorithm", Access: api.Read}
+	algWrite = api.Permission{Resource: "algorithm", Access: api.Write}
+)
+
+// CreateAlgorithmRequest is the request of CreateAlgorithm.
+type CreateAlgorithmRequest struct {
+	ProjectId   string `json:"ProjectId" validate:"max=64"`
+	Name        string `json:"Name" validate:"required,max=128"`
+	Description string `json:"Description" validate:"max=1024"`
+}
+
+// CreateAlgorithmResponse is the response of CreateAlgorithm.
+type CreateAlgorithmResponse struct {
+	AlgorithmId string `json:"AlgorithmId"`
+}
+
+// DescribeAlgorithmsRequest is the request of DescribeAlgorithms.
+type DescribeAlgorithmsRequest struct {
+	ProjectId    string       `json:"ProjectId" validate:"max=64"`
+	AlgorithmIds []string     `json:"AlgorithmIds" validate:"max=100"`
+	Filters      []api.Filter `json:"Filters" validate:"max=10"`
+	api.Paging
+}
+
+// AlgorithmInfo is an algorithm as DescribeAlgorithms returns it.
+type AlgorithmInfo struct {
+	AlgorithmId    string `json:"AlgorithmId"`
+	ProjectId      string `json:"ProjectId"`
+	Name           string `json:"Name"`
+	Description    string `json:"Description"`
+	CurrentVersion string `json:"CurrentVersion"`
+	Builtin        bool   `json:"Builtin"`
+	CreatedTime    string `json:"CreatedTime,omitempty"`
+}
+
+// DescribeAlgorithmsResponse is the response of DescribeAlgorithms.
+type DescribeAlgorithmsResponse struct {
+	TotalCount   int             `json:"TotalCount"`
+	AlgorithmSet []AlgorithmInfo `json:"AlgorithmSet"`
+}
+
+// CreateAlgorithmVersionRequest is the request of CreateAlgorithmVersion.
+type CreateAlgorithmVersionRequest struct {
+	AlgorithmId string `json:"AlgorithmId" validate:"required,max=64"`
+	// Version names the version; default: the next number.
+	Version string `json:"Version" validate:"max=64"`
+	// Definition is the version: contract, protocol (tianshu-v1, oip-v2,
+	// http-mapped), runtime (endpoint, process, container), endpoints,
+	// package, replicas, resources, batch, timeout, mapping scripts. See
+	// docs/algorithms.md.
+	Definition json.RawMessage `json:"Definition" validate:"required"`
+	// PackageBase64 is an install package (tar.gz or zip with a manifest)
+	// for the process runtime, up to the request size limit; larger ones
+	// are uploaded first and named by Definition.package (a blob key).
+	PackageBase64 string `json:"PackageBase64" validate:"max=4194304"`
+	// Start runs the version at once.
+	Start bool `json:"Start"`
+}
+
+// CreateAlgorithmVersionResponse is the response of CreateAlgorithmVersion.
+type CreateAlgorithmVersionResponse struct {
+	AlgorithmId string `json:"AlgorithmId"`
+	Version     string `json:"Version"`
+}
+
+// AlgorithmIdRequest names an algorithm.
+type AlgorithmIdRequest struct {
+	AlgorithmId string `json:"AlgorithmId" validate:"required,max=64"`
+}
+
+// AlgorithmVersionInfo is one version.
+type AlgorithmVersionInfo struct {
+	AlgorithmId  string          `json:"AlgorithmId"`
+	Version      string          `json:"Version"`
+	DesiredState string          `json:"DesiredState"`
+	Definition   json.RawMessage `json:"Definition"`
+	CreatedTime  string          `json:"CreatedTime,omitempty"`
+}
+
+// DescribeAlgorithmVersionsResponse is the response of DescribeAlgorithmVersions.
+type DescribeAlgorithmVersionsResponse struct {
+	TotalCount int                    `json:"TotalCount"`
+	VersionSet []AlgorithmVersionInfo `json:"VersionSet"`
+}
+
+// AlgorithmVersionRequest names a version ("" = current).
+type AlgorithmVersionRequest struct {
+	AlgorithmId string `json:"AlgorithmId" validate:"required,max=64"`
+	Version     string `json:"Version" validate:"max=64"`
+}
+
+// InstanceInfo is one running instance on the answering node.
+type InstanceInfo struct {
+	Version     string   `json:"Version"`
+	InstanceId  string   `json:"InstanceId"`
+	Address     string   `json:"Address"`
+	Status      string   `json:"Status"`
+	Since       string   `json:"Since"`
+	Restarts    int      `json:"Restarts"`
+	LastError   string   `json:"LastError"`
+	Pid         int      `json:"Pid"`
+	Gpus        []int    `json:"Gpus"`
+	Outstanding int64    `json:"Outstanding"`
+	Breaker     string   `json:"Breaker"`
+	LogLines    []string `json:"LogLines"`
+}
+
+// DescribeAlgorithmInstancesResponse is the response of DescribeAlgorithmInstances.
+type DescribeAlgorithmInstancesResponse struct {
+	InstanceSet []InstanceInfo `json:"InstanceSet"`
+}
+
+// InvokeAlgorithmRequest is the request of InvokeAlgorithm.
+type InvokeAlgorithmRequest struct {
+	AlgorithmId string `json:"AlgorithmId" validate:"required,max=64"`
+	Version     string `json:"Version" validate:"max=64"`
+	// Image is an encoded image (JPEG, PNG) in base64, passed as the
+	// "image" input.
+	Image string `json:"Image" validate:"max=4194304"`
+	// Inputs are the other inputs, by name.
+	Inputs    map[string]any `json:"Inputs"`
+	TimeoutMs int            `json:"TimeoutMs" validate:"min=0,max=300000"`
+}
+
+// InvokeAlgorithmResponse is the response of InvokeAlgorithm.
+type InvokeAlgorithmResponse struct {
+	Outputs    map[string]any `json:"Outputs"`
+	DurationUs int64          `json:"DurationUs"`
+}
+
+// Empty is the response of actions that return only a RequestId.
+type Empty struct{}
+
+// PackageStore keeps uploaded install packages (the blob store).
+type PackageStore interface {
+	PutPackage(ctx context.Context, algID, version string, data []byte) (key string, err error)
+}
+
+// RegisterActions adds the repository's actions to reg; s and pkgs may be
+// nil for docs.
+func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
+	api.Register(reg, api.Spec{Name: "CreateAlgorithm", Summary: "Create an algorithm; its versions are added with CreateAlgorithmVersion.", Permission: algWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *CreateAlgorithmRequest) (*CreateAlgorithmResponse, error) {
+			a, err := s.Create(ctx, r.ProjectId, r.Name, r.Description)
+			if err != nil {
+				return nil, err
+			}
+			c.SetResource(a.ID)
+			return &CreateAlgorithmResponse{AlgorithmId: a.ID}, nil
+		})
+	api.Register(reg, api.Spec{Name: "DescribeAlgorithms", Summary: "List the built-in algorithms and a project's own. Filters: Name.", Permission: algRead},
+		func(ctx context.Context, c *api.Caller, r *DescribeAlgorithmsRequest) (*DescribeAlgorithmsResponse, error) {
+			f, err := api.ParseFilters(r.Filters, "Name")
+			if err != nil {
+				return nil, err
+			}
+			off, lim := r.Page()
+			as, total, err := s.List(ctx, r.ProjectId, r.AlgorithmIds, f["Name"], off, lim)
+			if err != nil {
+				return nil, err
+			}
+			out := &DescribeAlgorithmsResponse{TotalCount: total, AlgorithmSet: make([]AlgorithmInfo, 0, len(as))}
+			for _, a := range as {
+				info := AlgorithmInfo{AlgorithmId: a.ID, ProjectId: a.ProjectID, Name: a.Name, Description: a.Description, CurrentVersion: a.CurrentVersion, Builtin: a.Builtin}
+				if !a.CreatedAt.IsZero() {
+					info.CreatedTime = a.CreatedAt.Format(time.RFC3339)
+				}
+				out.AlgorithmSet = append(out.AlgorithmSet, info)
+			}
+			return out, nil
+		})
+	api.Register(reg, api.Spec{Name: "CreateAlgorithmVersion", Summary: "Add an immutable version: contract, protocol, runtime and resources; with a package for the process runtime. Start runs it.", Permission: algWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *CreateAlgorithmVersionRequest) (*CreateAlgorithmVersionResponse, error) {
+			def, err := decodeDefinition(r.Definition)
+			if err != nil {
+				return nil, err
+			}
+			c.SetResource(r.AlgorithmId)
+			if r.PackageBase64 != "" {
+				data, err := base64.StdEncoding.DecodeString(r.PackageBase64)
+				if err != nil {
+					return nil, api.InvalidValue("PackageBase64", "not base64: %v", err)
+				}
+				if def.Runtime != algorithm.RuntimeProcess {
+					return nil, api.InvalidValue("PackageBase64", "only the process runtime takes a package")
+				}
+				if _, err := s.Get(ctx, r.AlgorithmId); err != nil {
+					return nil, err
+				}
+				key, err := pkgs.PutPackage(ctx, r.AlgorithmId, r.Version, data)
+				if err != nil {
+					return nil, err
+				}
+				def.Package = key
+			}
+			v, err := s.CreateVersion(ctx, r.AlgorithmId, r.Version, def, r.Start)
+			if err != nil {
+				return nil, err
+			}
+			return &CreateAlgorithmVersionResponse{AlgorithmId: r.AlgorithmId, Version: v}, nil
+		})
+	api.Register(reg, api.Spec{Name: "DescribeAlgorithmVersions", Summary: "List an algorithm's versions with their definitions, newest first.", Permission: algRead},
+		func(ctx context.Context, c *api.Caller, r *AlgorithmIdRequest) (*DescribeAlgorithmVersionsResponse, error) {
+			vs, err := s.Versions(ctx, r.AlgorithmId)
+			if err != nil {
+				return nil, err
+			}
+			out := &DescribeAlgorithmVersionsResponse{TotalCount: len(vs), VersionSet: make([]AlgorithmVersionInfo, 0, len(vs))}
+			for _, v := range vs {
+				b, _ := json.Marshal(v.Def)
+				info := AlgorithmVersionInfo{AlgorithmId: r.AlgorithmId, Version: v.Def.Version, DesiredState: v.Desired, Definition: b}
+				if !v.CreatedAt.IsZero() {
+					info.CreatedTime = v.CreatedAt.Format(time.RFC3339)
+				}
+				out.VersionSet = append(out.VersionSet, info)
+			}
+			return out, nil
+		})
+	api.Register(reg, api.Spec{Name: "DeleteAlgorithm", Summary: "Delete an algorithm and stop its versions; refused while a flow calls it.", Permission: algWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *AlgorithmIdRequest) (*Empty, error) {
+			c.SetResource(r.AlgorithmId)
+			return &Empty{}, s.Delete(ctx, r.AlgorithmId)
+		})
+	api.Register(reg, api.Spec{Name: "StartAlgorithmVersion", Summary: "Run a version on every node with an algorithm runtime.", Permission: algWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *AlgorithmVersionRequest) (*Empty, error) {
+			c.SetResource(r.AlgorithmId + "@" + r.Version)
+			return &Empty{}, s.SetDesired(ctx, r.AlgorithmId, r.Version, Running)
+		})
+	api.Register(reg, api.Spec{Name: "StopAlgorithmVersion", Summary: "Stop a version's instances everywhere.", Permission: algWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *AlgorithmVersionRequest) (*Empty, error) {
+			c.SetResource(r.AlgorithmId + "@" + r.Version)
+			return &Empty{}, s.SetDesired(ctx, r.AlgorithmId, r.Version, Stopped)
+		})
+	api.Register(reg, api.Spec{Name: "DescribeAlgorithmInstances", Summary: "The instances on the answering node: status, health, address, restarts, last error, recent log lines.", Permission: algRead},
+		func(ctx context.Context, c *api.Caller, r *AlgorithmVersionRequest) (*DescribeAlgorithmInstancesResponse, error) {
+			st, err := s.Instances(ctx, r.AlgorithmId, r.Version)
+			if err != nil {
+				return nil, err
+			}
+			out := &DescribeAlgorithmInstancesResponse{InstanceSet: make([]InstanceInfo, 0, len(st))}
+			for _, i := range st {
+				info := InstanceInfo{Version: i.Version, InstanceId: i.ID, Address: i.Address, Status: i.Status, Since: i.Since.Format(time.RFC3339Nano),
+					Restarts: i.Restarts, LastError: i.LastError, Pid: i.PID, Gpus: i.GPUs, Outstanding: i.Outstanding, Breaker: i.Breaker, LogLines: []string{}}
+				if info.Gpus == nil {
+					info.Gpus = []int{}
+				}
+				for _, l := range i.Logs {
+					info.LogLines = append(info.LogLines, l.Time.UTC().Format("15:04:05.000")+" "+l.Stream+" "+l.Text)
+				}
+				out.InstanceSet = append(out.InstanceSet, info)
+			}
+			return out, nil
+		})
+	api.Register(reg, api.Spec{Name: "InvokeAlgorithm", Summary: "Call a version once with an image (base64) and other inputs, for tests and the console.", Permission: algWrite},
+		func(ctx context.Context, c *api.Caller, r *InvokeAlgorithmRequest) (*InvokeAlgorithmResponse, error) {
+			inputs := api.NormalizeMap(r.Inputs)
+			if r.Image != "" {
+				b, err := base64.StdEncoding.DecodeString(r.Image)
+				if err != nil {
+					return nil, api.InvalidValue("Image", "not base64: %v", err)
+				}
+				inputs["image"] = algorithm.Image{Bytes: b}
+			}
+			if _, err := s.Get(ctx, r.AlgorithmId); err != nil {
+				return nil, err
+			}
+			timeout := 30 * time.Second
+			if r.TimeoutMs > 0 {
+				timeout = time.Duration(r.TimeoutMs) * time.Millisecond
+			}
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			start := time.Now()
+			out, err := s.Invoke(ctx, flow.AlgorithmRef{ID: r.AlgorithmId, Version: r.Version}, inputs)
+			if err != nil {
+				return nil, invokeError(err)
+			}
+			return &InvokeAlgorithmResponse{Outputs: out, DurationUs: time.Since(start).Microseconds()}, nil
+		})
+}
+
+// invokeError maps runtime failures to API codes.
+func invokeError(err error) error {
+	var ie *algorithm.InvokeError
+	switch {
+	case errors.Is(err, algorithm.ErrUnknownAlgorithm):
+		return api.Errorf(api.ResourceUnavailable, "version is not running: %v", err)
+	case errors.Is(err, algorithm.ErrBadInput), errors.Is(err, algorithm.ErrInputTooLarge):
+		return api.Errorf(api.InvalidParameterValue, "Inputs: %v", err)
+	case errors.As(err, &ie) && (ie.Reason == "unavailable" || ie.Reason == "connection"):
+		return api.Errorf(api.ResourceUnavailable, "%v", err)
+	}
+	return api.Errorf(api.FailedOperation, "%v", err)
+}

@@ -1,0 +1,506 @@
+// Package algorepo is the algorithm repository: algorithms and their
+// versions kept in the store, applied to the local algorithm runtime
+// (internal/algorithm) by every process that runs one, and exposed to the
+// flow engine with contracts that are known even while a version is stopped.
+package algorepo
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/algorithm"
+	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/flow"
+	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/store"
+)
+
+// Desired states of a version.
+const (
+	Running = "running"
+	Stopped = "stopped"
+)
+
+// BuiltinProject marks the built-in algorithms, visible in every project.
+const BuiltinProject = "*"
+
+// Algorithm is an algorithm row.
+type Algorithm struct {
+	ID, ProjectID, Name, Description, CurrentVersion string
+	CreatedAt                                        time.Time
+	Builtin                                          bool
+}
+
+// VersionRow is a stored version.
+type VersionRow struct {
+	Def       algorithm.Version
+	Desired   string
+	CreatedAt time.Time
+}
+
+// Service is the repository.
+type Service struct {
+	db  *store.DB
+	m   *algorithm.Manager
+	log *slog.Logger
+	now func() time.Time
+
+	mu       sync.Mutex
+	builtins map[string]algorithm.Builtin // by algorithm id
+	applied  map[string]string            // "id@version" → definition JSON applied locally
+}
+
+// New returns the repository over db driving the local runtime m. The
+// builtins are offered as algorithms of every project, running always.
+func New(db *store.DB, m *algorithm.Manager, builtins map[string]algorithm.Builtin, log *slog.Logger, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{db: db, m: m, log: log, now: now, builtins: builtins, applied: map[string]string{}}
+}
+
+// BuiltinID is the algorithm id of a builtin.
+func BuiltinID(name string) string { return "alg-" + name }
+
+// Start applies the builtins and every version desired running, then keeps
+// the local runtime in step with the store until ctx ends (other replicas
+// start and stop versions too).
+func (s *Service) Start(ctx context.Context) error {
+	for name, b := range s.builtins {
+		s.m.RegisterBuiltin(name, b)
+		v := algorithm.Version{AlgorithmID: BuiltinID(name), Version: "1", Runtime: algorithm.RuntimeBuiltin, Package: name, Contract: b.Contract}
+		if err := s.m.Apply(ctx, v); err != nil {
+			return fmt.Errorf("algorepo: builtin %s: %w", name, err)
+		}
+	}
+	s.Reconcile(ctx)
+	return nil
+}
+
+// Run reconciles every interval until ctx ends.
+func (s *Service) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Reconcile(ctx)
+		}
+	}
+}
+
+// Reconcile applies versions desired running and stops the others.
+func (s *Service) Reconcile(ctx context.Context) {
+	rows, err := s.db.Query(ctx, "SELECT algorithm_id, version, definition, desired_state FROM algorithm_versions")
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("algorithm reconcile failed", "err", err)
+		}
+		return
+	}
+	type row struct{ id, version, def, desired string }
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.version, &r.def, &r.desired); err == nil {
+			all = append(all, r)
+		}
+	}
+	rows.Close()
+	want := map[string]bool{}
+	for _, r := range all {
+		key := r.id + "@" + r.version
+		if r.desired != Running {
+			continue
+		}
+		want[key] = true
+		s.mu.Lock()
+		same := s.applied[key] == r.def
+		s.mu.Unlock()
+		if same {
+			continue
+		}
+		var v algorithm.Version
+		if err := json.Unmarshal([]byte(r.def), &v); err != nil {
+			s.log.Warn("algorithm definition unreadable", "algorithm", r.id, "version", r.version, "err", err)
+			continue
+		}
+		if err := s.m.Apply(ctx, v); err != nil {
+			s.log.Warn("algorithm version not applied", "algorithm", r.id, "version", r.version, "err", err)
+			continue
+		}
+		s.mu.Lock()
+		s.applied[key] = r.def
+		s.mu.Unlock()
+		s.log.Info("algorithm version applied", "algorithm", r.id, "version", r.version, "runtime", v.Runtime)
+	}
+	s.mu.Lock()
+	var stop []string
+	for key := range s.applied {
+		if !want[key] {
+			stop = append(stop, key)
+		}
+	}
+	s.mu.Unlock()
+	for _, key := range stop {
+		id, version, _ := strings.Cut(key, "@")
+		if err := s.m.Stop(ctx, flow.AlgorithmRef{ID: id, Version: version}); err != nil && !errors.Is(err, algorithm.ErrUnknownAlgorithm) {
+			s.log.Warn("algorithm version not stopped", "algorithm", id, "version", version, "err", err)
+			continue
+		}
+		s.mu.Lock()
+		delete(s.applied, key)
+		s.mu.Unlock()
+		s.log.Info("algorithm version stopped", "algorithm", id, "version", version)
+	}
+}
+
+// Create adds an algorithm (without versions).
+func (s *Service) Create(ctx context.Context, projectID, name, description string) (*Algorithm, error) {
+	if projectID == "" {
+		projectID = "default"
+	}
+	var one int
+	if err := s.db.QueryRow(ctx, "SELECT 1 FROM projects WHERE id = ?", projectID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+		return nil, api.NotFound("ProjectId", projectID)
+	}
+	if _, ok := s.builtins[name]; ok {
+		return nil, api.Errorf(api.ResourceInUse, "Name: %q is a built-in algorithm's name", name)
+	}
+	now := s.now()
+	a := &Algorithm{ID: ids.New("alg"), ProjectID: projectID, Name: name, Description: description, CreatedAt: now}
+	_, err := s.db.Exec(ctx, `INSERT INTO algorithms (id, project_id, name, description, current_version, created_at, updated_at)
+		VALUES (?, ?, ?, ?, '', ?, ?)`, a.ID, projectID, name, description, now.UnixMilli(), now.UnixMilli())
+	if s.db.IsUniqueViolation(err) {
+		return nil, api.Errorf(api.ResourceInUse, "Name: an algorithm named %q exists in project %s", name, projectID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("algorithm created", "algorithm", a.ID, "project", projectID)
+	return a, nil
+}
+
+// Get returns an algorithm (builtins included).
+func (s *Service) Get(ctx context.Context, id string) (*Algorithm, error) {
+	for name := range s.builtins {
+		if BuiltinID(name) == id {
+			return &Algorithm{ID: id, ProjectID: BuiltinProject, Name: name, Description: "Built into Tianshu; needs no download and no GPU.", CurrentVersion: "1", Builtin: true}, nil
+		}
+	}
+	var a Algorithm
+	var c int64
+	err := s.db.QueryRow(ctx, "SELECT id, project_id, name, description, current_version, created_at FROM algorithms WHERE id = ?", id).
+		Scan(&a.ID, &a.ProjectID, &a.Name, &a.Description, &a.CurrentVersion, &c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, api.NotFound("AlgorithmId", id)
+	}
+	a.CreatedAt = time.UnixMilli(c).UTC()
+	return &a, err
+}
+
+// List returns the builtins and a project's algorithms.
+func (s *Service) List(ctx context.Context, projectID string, algIDs, names []string, offset, limit int) ([]Algorithm, int, error) {
+	var out []Algorithm
+	for _, name := range sortedKeys(s.builtins) {
+		a, _ := s.Get(ctx, BuiltinID(name))
+		if (len(algIDs) == 0 || contains(algIDs, a.ID)) && (len(names) == 0 || contains(names, a.Name)) {
+			out = append(out, *a)
+		}
+	}
+	var where []string
+	var args []any
+	if projectID != "" {
+		where, args = append(where, "project_id = ?"), append(args, projectID)
+	}
+	for _, f := range []struct {
+		col  string
+		vals []string
+	}{{"id", algIDs}, {"name", names}} {
+		if len(f.vals) > 0 {
+			where = append(where, f.col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.vals)), ",")+")")
+			for _, v := range f.vals {
+				args = append(args, v)
+			}
+		}
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	rows, err := s.db.Query(ctx, "SELECT id, project_id, name, description, current_version, created_at FROM algorithms"+cond+" ORDER BY created_at DESC, id", args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a Algorithm
+		var c int64
+		if err := rows.Scan(&a.ID, &a.ProjectID, &a.Name, &a.Description, &a.CurrentVersion, &c); err != nil {
+			return nil, 0, err
+		}
+		a.CreatedAt = time.UnixMilli(c).UTC()
+		out = append(out, a)
+	}
+	total := len(out)
+	if offset > len(out) {
+		offset = len(out)
+	}
+	out = out[offset:]
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, total, rows.Err()
+}
+
+// CreateVersion stores a version; start makes it desired running (and
+// applies it here at once, reporting a start failure).
+func (s *Service) CreateVersion(ctx context.Context, algID, version string, def algorithm.Version, start bool) (string, error) {
+	a, err := s.Get(ctx, algID)
+	if err != nil {
+		return "", err
+	}
+	if a.Builtin {
+		return "", api.Errorf(api.InvalidParameterValue, "AlgorithmId: %s is built in and has no other versions", algID)
+	}
+	if version == "" {
+		var n int
+		if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM algorithm_versions WHERE algorithm_id = ?", algID).Scan(&n); err != nil {
+			return "", err
+		}
+		version = strconv.Itoa(n + 1)
+	}
+	def.AlgorithmID, def.Version = algID, version
+	if err := def.Validate(); err != nil {
+		var fe *algorithm.FieldError
+		if errors.As(err, &fe) {
+			return "", api.InvalidValue("Definition."+fe.Field, "%s", fe.Msg)
+		}
+		return "", api.InvalidValue("Definition", "%v", err)
+	}
+	b, _ := json.Marshal(def)
+	desired := Stopped
+	if start {
+		desired = Running
+	}
+	now := s.now().UnixMilli()
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO algorithm_versions (algorithm_id, version, definition, desired_state, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, algID, version, string(b), desired, now, now)
+		if s.db.IsUniqueViolation(err) {
+			return api.Errorf(api.ResourceInUse, "Version: %s@%s exists; versions are immutable", algID, version)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "UPDATE algorithms SET current_version = ?, updated_at = ? WHERE id = ?", version, now, algID)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	s.log.Info("algorithm version created", "algorithm", algID, "version", version, "runtime", def.Runtime)
+	if start {
+		return version, s.applyNow(ctx, def)
+	}
+	return version, nil
+}
+
+// applyNow applies a version in this process at once, so the caller learns
+// about a bad package or a process that cannot start.
+func (s *Service) applyNow(ctx context.Context, def algorithm.Version) error {
+	if err := s.m.Apply(ctx, def); err != nil {
+		return api.Errorf(api.FailedOperation, "version %s@%s saved but could not start here: %v", def.AlgorithmID, def.Version, err)
+	}
+	b, _ := json.Marshal(def)
+	s.mu.Lock()
+	s.applied[def.AlgorithmID+"@"+def.Version] = string(b)
+	s.mu.Unlock()
+	return nil
+}
+
+// Versions lists an algorithm's versions, newest first.
+func (s *Service) Versions(ctx context.Context, algID string) ([]VersionRow, error) {
+	a, err := s.Get(ctx, algID)
+	if err != nil {
+		return nil, err
+	}
+	if a.Builtin {
+		name := strings.TrimPrefix(algID, "alg-")
+		return []VersionRow{{Def: algorithm.Version{AlgorithmID: algID, Version: "1", Runtime: algorithm.RuntimeBuiltin, Package: name,
+			Contract: s.builtins[name].Contract}, Desired: Running}}, nil
+	}
+	rows, err := s.db.Query(ctx, "SELECT definition, desired_state, created_at FROM algorithm_versions WHERE algorithm_id = ? ORDER BY created_at DESC", algID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []VersionRow
+	for rows.Next() {
+		var def string
+		var v VersionRow
+		var c int64
+		if err := rows.Scan(&def, &v.Desired, &c); err != nil {
+			return nil, err
+		}
+		_ = json.Unmarshal([]byte(def), &v.Def)
+		v.CreatedAt = time.UnixMilli(c).UTC()
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// version returns one stored version ("" = current).
+func (s *Service) version(ctx context.Context, algID, version string) (*VersionRow, error) {
+	vs, err := s.Versions(ctx, algID)
+	if err != nil {
+		return nil, err
+	}
+	if version == "" {
+		a, _ := s.Get(ctx, algID)
+		version = a.CurrentVersion
+	}
+	for i := range vs {
+		if vs[i].Def.Version == version {
+			return &vs[i], nil
+		}
+	}
+	return nil, api.NotFound("Version", algID+"@"+version)
+}
+
+// SetDesired starts or stops a version everywhere; here at once, on other
+// processes at their next reconcile.
+func (s *Service) SetDesired(ctx context.Context, algID, version, desired string) error {
+	v, err := s.version(ctx, algID, version)
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(algID, "alg-") && v.Def.Runtime == algorithm.RuntimeBuiltin && s.isBuiltin(algID) {
+		return api.Errorf(api.InvalidParameterValue, "AlgorithmId: built-in algorithms always run")
+	}
+	if _, err := s.db.Exec(ctx, "UPDATE algorithm_versions SET desired_state = ?, updated_at = ? WHERE algorithm_id = ? AND version = ?",
+		desired, s.now().UnixMilli(), algID, v.Def.Version); err != nil {
+		return err
+	}
+	if desired == Running {
+		return s.applyNow(ctx, v.Def)
+	}
+	s.Reconcile(ctx)
+	return nil
+}
+
+func (s *Service) isBuiltin(id string) bool {
+	_, ok := s.builtins[strings.TrimPrefix(id, "alg-")]
+	return ok
+}
+
+// Delete removes an algorithm and its versions, unless a flow refers to it.
+func (s *Service) Delete(ctx context.Context, algID string) error {
+	a, err := s.Get(ctx, algID)
+	if err != nil {
+		return err
+	}
+	if a.Builtin {
+		return api.Errorf(api.InvalidParameterValue, "AlgorithmId: built-in algorithms cannot be deleted")
+	}
+	var n int
+	// Flow documents are normalised JSON: the id appears quoted.
+	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM flow_versions WHERE document LIKE ?", "%\""+algID+"\"%").Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return api.Errorf(api.ResourceInUse, "AlgorithmId: %d flow version(s) call %s; change or delete them first", n, algID)
+	}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM algorithm_versions WHERE algorithm_id = ?", algID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "DELETE FROM algorithms WHERE id = ?", algID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.Reconcile(ctx)
+	return nil
+}
+
+// Contract implements flow.Algorithms: from the running version when there
+// is one, else from the store, so flows validate against stopped versions.
+func (s *Service) Contract(ref flow.AlgorithmRef) (*flow.Contract, error) {
+	if c, err := s.m.Contract(ref); err == nil {
+		return c, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := s.version(ctx, ref.ID, ref.Version)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", flow.ErrUnknownAlgorithm, ref.ID)
+	}
+	return v.Def.Contract.Flow(), nil
+}
+
+// Invoke implements flow.Algorithms through the local runtime.
+func (s *Service) Invoke(ctx context.Context, ref flow.AlgorithmRef, inputs map[string]any) (map[string]any, error) {
+	return s.m.Invoke(ctx, ref, inputs)
+}
+
+// Instances returns the local runtime's instances of a version ("" = all).
+func (s *Service) Instances(ctx context.Context, algID, version string) ([]algorithm.InstanceStatus, error) {
+	if _, err := s.Get(ctx, algID); err != nil {
+		return nil, err
+	}
+	st, err := s.m.Instances(flow.AlgorithmRef{ID: algID, Version: version})
+	if errors.Is(err, algorithm.ErrUnknownAlgorithm) {
+		return nil, nil
+	}
+	return st, err
+}
+
+// decodeDefinition reads a version definition strictly, naming bad fields.
+func decodeDefinition(raw json.RawMessage) (algorithm.Version, error) {
+	var v algorithm.Version
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return v, api.InvalidValue("Definition."+te.Field, "wrong type (%s)", te.Value)
+		}
+		if s, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return v, api.Errorf(api.UnknownParameter, "Definition.%s: no such field", strings.Trim(s, `"`))
+		}
+		return v, api.InvalidValue("Definition", "%v", err)
+	}
+	return v, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys(m map[string]algorithm.Builtin) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,522 @@
+package algorithm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tianshu-ai/tianshu/internal/flow"
+)
+
+// Options configure a Manager. Zero fields take the defaults noted.
+type Options struct {
+	Logger     *slog.Logger          // default: discard
+	Registerer prometheus.Registerer // nil: metrics are not registered
+	Now        func() time.Time      // default time.Now; breakers use it
+
+	// WorkDir receives unpacked packages (default: a directory under
+	// os.TempDir()).
+	WorkDir string
+	// OpenPackage reads a package from the blob store by key; a Package
+	// that is not a local path is looked up here.
+	OpenPackage func(ctx context.Context, key string) (io.ReadCloser, error)
+	// PackageLimits bound unpacking.
+	PackageLimits PackageLimits
+	// GPUs are the node's GPU indices for CUDA_VISIBLE_DEVICES; empty
+	// when the node has none.
+	GPUs []int
+	// ProcessEnv adds KEY=VALUE pairs to every process's environment
+	// (which otherwise holds only PATH, HOME, LANG, TZ, TMPDIR and the
+	// manifest's env, so that platform secrets never leak).
+	ProcessEnv []string
+	// CheckEndpoint vets endpoint URLs on Apply (the outbound allow/deny
+	// policy); nil allows all.
+	CheckEndpoint func(u *url.URL) error
+
+	MaxImageBytes    int64         // per image input (default 32 MiB)
+	MaxResponseBytes int64         // per response (default 16 MiB)
+	DefaultTimeout   time.Duration // per call when the version sets none (default 30s)
+	HealthInterval   time.Duration // between health checks (default 5s)
+	StartupTimeout   time.Duration // to become healthy (default 60s)
+	RestartBackoff   time.Duration // first restart delay, doubled per failure (default 500ms)
+	// MaxRestartBackoff caps the restart delay (default 30s).
+	MaxRestartBackoff time.Duration
+	// MaxStartFailures is how many failed starts in a row (without 10s
+	// of readiness between them) turn an instance failed (default 5).
+	MaxStartFailures int
+	BreakerFailures  int           // consecutive failures that open a breaker (default 5)
+	BreakerCooldown  time.Duration // before a half-open probe (default 5s)
+	// Transport overrides the shared HTTP transport (tests, proxies).
+	Transport http.RoundTripper
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.WorkDir == "" {
+		o.WorkDir = filepath.Join(os.TempDir(), "tianshu-algorithms")
+	}
+	set := func(p *time.Duration, d time.Duration) {
+		if *p <= 0 {
+			*p = d
+		}
+	}
+	set(&o.DefaultTimeout, 30*time.Second)
+	set(&o.HealthInterval, 5*time.Second)
+	set(&o.StartupTimeout, 60*time.Second)
+	set(&o.RestartBackoff, 500*time.Millisecond)
+	set(&o.MaxRestartBackoff, 30*time.Second)
+	set(&o.BreakerCooldown, 5*time.Second)
+	if o.MaxImageBytes <= 0 {
+		o.MaxImageBytes = 32 << 20
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = 16 << 20
+	}
+	if o.MaxStartFailures <= 0 {
+		o.MaxStartFailures = 5
+	}
+	if o.BreakerFailures <= 0 {
+		o.BreakerFailures = 5
+	}
+}
+
+// Manager runs algorithm versions and calls them. It implements
+// flow.Algorithms. All methods are safe for concurrent use.
+type Manager struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+	client  *http.Client
+	gpus    *gpuAllocator
+
+	lifecycle sync.Mutex // serialises Apply and Stop
+
+	mu       sync.RWMutex
+	deps     map[flow.AlgorithmRef]*deployment
+	current  map[string]string // algorithm id → version for refs without one
+	builtins map[string]Builtin
+}
+
+var _ flow.Algorithms = (*Manager)(nil)
+
+// New creates a Manager and registers its metrics.
+func New(opts Options) (*Manager, error) {
+	opts.defaults()
+	met, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	rt := opts.Transport
+	if rt == nil {
+		rt = &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        1024,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true, // images do not compress; save the CPU
+			TLSHandshakeTimeout: 10 * time.Second,
+		}
+	}
+	return &Manager{
+		opts:     opts,
+		log:      opts.Logger,
+		now:      opts.Now,
+		metrics:  met,
+		client:   &http.Client{Transport: rt},
+		gpus:     newGPUAllocator(opts.GPUs),
+		deps:     map[flow.AlgorithmRef]*deployment{},
+		current:  map[string]string{},
+		builtins: map[string]Builtin{},
+	}, nil
+}
+
+// RegisterBuiltin makes a Go algorithm available to versions with runtime
+// "builtin" under name. Registering a name twice is an error.
+func (m *Manager) RegisterBuiltin(name string, b Builtin) error {
+	if b.Func == nil {
+		return fmt.Errorf("builtin %q: Func is nil", name)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.builtins[name]; ok {
+		return fmt.Errorf("builtin %q is already registered", name)
+	}
+	m.builtins[name] = b
+	return nil
+}
+
+// Builtins lists the registered builtin names, sorted.
+func (m *Manager) Builtins() []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	names := make([]string, 0, len(m.builtins))
+	for n := range m.builtins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Apply validates v and starts it, replacing a running version of the
+// same id and version whose definition differs (an identical one is left
+// alone). The version becomes its algorithm's current one. Apply returns
+// once instances are starting, not ready: Instances tells their progress,
+// and calls made meanwhile wait for the first ready instance. Errors are
+// *FieldError for a bad definition or package, ErrContainerRuntime, or
+// others for I/O failures.
+func (m *Manager) Apply(ctx context.Context, v Version) error {
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	if v.Runtime == RuntimeContainer {
+		return ErrContainerRuntime
+	}
+	v.Endpoints = slices.Clone(v.Endpoints)
+	m.lifecycle.Lock()
+	defer m.lifecycle.Unlock()
+	ref := flow.AlgorithmRef{ID: v.AlgorithmID, Version: v.Version}
+	m.mu.RLock()
+	old := m.deps[ref]
+	m.mu.RUnlock()
+	if old != nil && reflect.DeepEqual(old.v, v) {
+		m.mu.Lock()
+		m.current[v.AlgorithmID] = v.Version
+		m.mu.Unlock()
+		return nil
+	}
+	if old != nil {
+		// Stop first: the new definition may need the same GPUs, and
+		// both would share metric series.
+		m.mu.Lock()
+		delete(m.deps, ref)
+		m.mu.Unlock()
+		if err := m.stopDeployment(ctx, old, false); err != nil {
+			return err
+		}
+	}
+	d, err := m.build(ctx, v)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.deps[ref] = d
+	m.current[v.AlgorithmID] = v.Version
+	m.mu.Unlock()
+	m.log.Info("algorithm version applied", "algorithm", v.AlgorithmID, "version", v.Version, "runtime", v.Runtime, "instances", len(d.insts))
+	return nil
+}
+
+// build creates the deployment and starts its runtime.
+func (m *Manager) build(ctx context.Context, v Version) (*deployment, error) {
+	d := &deployment{
+		m:         m,
+		v:         v,
+		timeout:   v.Timeout.Std(),
+		readyCh:   make(chan struct{}),
+		duration:  m.metrics.duration.WithLabelValues(v.AlgorithmID, v.Version),
+		batchSize: m.metrics.batchSize.WithLabelValues(v.AlgorithmID, v.Version),
+		stopRT:    func() {},
+	}
+	if d.timeout == 0 {
+		d.timeout = m.opts.DefaultTimeout
+	}
+	if v.Sticky != "" {
+		d.sticky = strings.Split(v.Sticky, ".")
+	}
+	base := httpBase{client: m.client, maxResp: m.opts.MaxResponseBytes, idempotent: v.Idempotent}
+	switch v.protocol() {
+	case "":
+		d.proto = builtinProto{}
+	case ProtocolTianshuV1:
+		d.proto = &tianshuV1{httpBase: base, healthPath: healthPathOf(&v)}
+	case ProtocolOIPV2:
+		d.proto = newOIP(base, &v)
+	case ProtocolHTTPMapped:
+		p, err := newMapped(base, &v, m.opts.MaxImageBytes)
+		if err != nil {
+			return nil, err
+		}
+		d.proto = p
+	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	switch v.Runtime {
+	case RuntimeBuiltin:
+		name := v.Package
+		if name == "" {
+			name = v.AlgorithmID
+		}
+		m.mu.RLock()
+		b, ok := m.builtins[name]
+		m.mu.RUnlock()
+		if !ok {
+			d.cancel()
+			return nil, &FieldError{Field: "package", Msg: fmt.Sprintf("no builtin algorithm %q is registered", name)}
+		}
+		in := d.newInstance("0", "")
+		in.builtin = &b
+		d.insts = []*instance{in}
+		in.setStatus(StatusReady, "")
+	case RuntimeEndpoint:
+		for i, e := range v.Endpoints {
+			u, _ := url.Parse(e)
+			if m.opts.CheckEndpoint != nil {
+				if err := m.opts.CheckEndpoint(u); err != nil {
+					d.cancel()
+					return nil, &FieldError{Field: fmt.Sprintf("endpoints[%d]", i), Msg: err.Error()}
+				}
+			}
+			d.insts = append(d.insts, d.newInstance(e, strings.TrimSuffix(e, "/")))
+		}
+		for _, in := range d.insts {
+			d.wg.Add(1)
+			go d.watchEndpoint(in)
+		}
+	case RuntimeProcess:
+		spec, gpus, cleanup, err := m.prepareProcess(ctx, d)
+		if err != nil {
+			d.cancel()
+			return nil, err
+		}
+		d.stopRT = cleanup
+		for i := range v.replicas() {
+			in := d.newInstance(itoa(i), "")
+			in.logs = newLogRing(200, m.now)
+			d.insts = append(d.insts, in)
+		}
+		for i, in := range d.insts {
+			d.wg.Add(1)
+			go d.supervise(in, spec, gpus[i])
+		}
+	}
+	if v.Batch.Max > 1 {
+		wait := v.Batch.Wait.Std()
+		if wait <= 0 {
+			wait = 5 * time.Millisecond
+		}
+		d.batcher = newBatcher(d, v.Batch.Max, wait)
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.batcher.run()
+		}()
+	}
+	return d, nil
+}
+
+// healthPathOf is the version's health path: its own, else the
+// protocol's ("" for http-mapped: no check).
+func healthPathOf(v *Version) string {
+	if v.HealthPath != "" {
+		return v.HealthPath
+	}
+	switch v.protocol() {
+	case ProtocolTianshuV1:
+		return TianshuHealthPath
+	case ProtocolOIPV2:
+		return newOIP(httpBase{}, v).healthPath
+	}
+	return ""
+}
+
+// watchEndpoint health-checks one endpoint until the version stops: ready
+// after a passing check, unhealthy after two failures in a row (or the
+// first, while starting).
+func (d *deployment) watchEndpoint(in *instance) {
+	defer d.wg.Done()
+	t := time.NewTicker(d.m.opts.HealthInterval)
+	defer t.Stop()
+	fails := 0
+	for {
+		ctx, cancel := context.WithTimeout(d.ctx, min(d.m.opts.HealthInterval, 5*time.Second))
+		err := d.proto.health(ctx, in)
+		cancel()
+		if d.ctx.Err() != nil {
+			in.setStatus(StatusStopped, "")
+			return
+		}
+		switch {
+		case err == nil || errors.Is(err, errNoHealthCheck):
+			fails = 0
+			in.setStatus(StatusReady, "")
+		default:
+			fails++
+			if fails >= 2 || in.statusOf() == StatusStarting {
+				in.setStatus(StatusUnhealthy, "health check: "+err.Error())
+			}
+		}
+		select {
+		case <-t.C:
+		case <-d.ctx.Done():
+			in.setStatus(StatusStopped, "")
+			return
+		}
+	}
+}
+
+// Stop stops a version (or, when ref.Version is empty, every version of
+// the algorithm): new calls fail with ErrUnknownAlgorithm, processes are
+// terminated (their process groups killed after a grace period), and
+// Stop returns when they are gone or ctx ends. Stopping what is not
+// running is not an error.
+func (m *Manager) Stop(ctx context.Context, ref flow.AlgorithmRef) error {
+	m.lifecycle.Lock()
+	defer m.lifecycle.Unlock()
+	var stop []*deployment
+	m.mu.Lock()
+	for r, d := range m.deps {
+		if r.ID == ref.ID && (ref.Version == "" || r.Version == ref.Version) {
+			stop = append(stop, d)
+			delete(m.deps, r)
+		}
+	}
+	if cur, ok := m.current[ref.ID]; ok && (ref.Version == "" || cur == ref.Version) {
+		delete(m.current, ref.ID)
+	}
+	m.mu.Unlock()
+	var errs []error
+	for _, d := range stop {
+		if err := m.stopDeployment(ctx, d, true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops every version.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.RLock()
+	ids := map[string]bool{}
+	for r := range m.deps {
+		ids[r.ID] = true
+	}
+	m.mu.RUnlock()
+	var errs []error
+	for id := range ids {
+		errs = append(errs, m.Stop(ctx, flow.AlgorithmRef{ID: id}))
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Manager) stopDeployment(ctx context.Context, d *deployment, forget bool) error {
+	d.cancel()
+	done := make(chan struct{})
+	go func() {
+		d.wg.Wait()
+		d.stopRT()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("stopping %s: %w", d.v.ref(), ctx.Err())
+	}
+	for _, in := range d.insts {
+		in.setStatus(StatusStopped, "")
+	}
+	if forget {
+		for _, in := range d.insts {
+			m.metrics.forget(d.v.AlgorithmID, d.v.Version, in.id)
+		}
+		m.metrics.forgetVersion(d.v.AlgorithmID, d.v.Version)
+	}
+	m.log.Info("algorithm version stopped", "algorithm", d.v.AlgorithmID, "version", d.v.Version)
+	return nil
+}
+
+// lookup finds the deployment for ref; an empty version means the
+// algorithm's current one.
+func (m *Manager) lookup(ref flow.AlgorithmRef) (*deployment, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if ref.Version == "" {
+		ref.Version = m.current[ref.ID]
+	}
+	d, ok := m.deps[ref]
+	if !ok {
+		if ref.Version == "" {
+			return nil, fmt.Errorf("%w %q: no version is running", ErrUnknownAlgorithm, ref.ID)
+		}
+		return nil, fmt.Errorf("%w %q version %q: not running", ErrUnknownAlgorithm, ref.ID, ref.Version)
+	}
+	return d, nil
+}
+
+// Invoke calls a running version with inputs (images as Image, []byte or
+// ImageSource values) and returns its outputs. Failures are *InvokeError
+// values wrapping the cause (ErrNoInstance, ErrInputTooLarge,
+// ErrBadResponse, *RemoteError, context errors, ...); an unknown
+// reference wraps ErrUnknownAlgorithm.
+func (m *Manager) Invoke(ctx context.Context, ref flow.AlgorithmRef, inputs map[string]any) (map[string]any, error) {
+	d, err := m.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	return d.invoke(ctx, inputs)
+}
+
+// Contract returns a running version's contract in the flow engine's
+// form. Versions that are registered but not running are unknown here;
+// the caller answers those from its store.
+func (m *Manager) Contract(ref flow.AlgorithmRef) (*flow.Contract, error) {
+	d, err := m.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	return d.v.Contract.Flow(), nil
+}
+
+// Version returns the definition a running version was applied with.
+func (m *Manager) Version(ref flow.AlgorithmRef) (Version, error) {
+	d, err := m.lookup(ref)
+	if err != nil {
+		return Version{}, err
+	}
+	return d.v, nil
+}
+
+// Instances reports the instances of a running version (every running
+// version of the algorithm when ref.Version is empty), with recent log
+// lines for process instances.
+func (m *Manager) Instances(ref flow.AlgorithmRef) ([]InstanceStatus, error) {
+	m.mu.RLock()
+	var ds []*deployment
+	for r, d := range m.deps {
+		if r.ID == ref.ID && (ref.Version == "" || r.Version == ref.Version) {
+			ds = append(ds, d)
+		}
+	}
+	m.mu.RUnlock()
+	if len(ds) == 0 {
+		return nil, fmt.Errorf("%w %q: not running", ErrUnknownAlgorithm, ref.ID)
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i].v.Version < ds[j].v.Version })
+	var out []InstanceStatus
+	for _, d := range ds {
+		for _, in := range d.insts {
+			out = append(out, in.snapshot(d.v.AlgorithmID, d.v.Version))
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,18 @@
+//go:build !unix
+
+package algorithm
+
+import (
+	"os"
+	"os/exec"
+)
+
+func setProcessGroup(*exec.Cmd) {}
+
+// signalGroup kills the process itself; without process groups its
+// children may survive.
+func signalGroup(pid int, _ bool) {
+	if p, err := os.FindProcess(pid); err == nil {
+		_ = p.Kill()
+	}
+}

@@ -1,0 +1,312 @@
+package algorithm
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Protocol names accepted in Version.Protocol.
+const (
+	ProtocolTianshuV1  = "tianshu-v1"
+	ProtocolOIPV2      = "oip-v2"
+	ProtocolHTTPMapped = "http-mapped"
+)
+
+// Runtime names accepted in Version.Runtime.
+const (
+	RuntimeBuiltin   = "builtin"
+	RuntimeEndpoint  = "endpoint"
+	RuntimeProcess   = "process"
+	RuntimeContainer = "container"
+)
+
+// Limits on a version definition.
+const (
+	maxReplicas  = 64
+	maxEndpoints = 64
+	maxBatch     = 1024
+	maxBatchWait = time.Second
+	maxTimeout   = 10 * time.Minute
+	maxScript    = 64 << 10
+)
+
+// Version is the definition of one algorithm version: what it takes and
+// returns, how to reach it and where it runs. It is plain data, meant to
+// be stored as JSON and handed to Manager.Apply unchanged.
+type Version struct {
+	// AlgorithmID and Version name the version; together they are unique.
+	AlgorithmID string `json:"algorithmId"`
+	Version     string `json:"version"`
+	// Contract declares inputs and outputs; flow validation uses it.
+	Contract Contract `json:"contract"`
+	// Protocol is the wire protocol (tianshu-v1, oip-v2, http-mapped);
+	// empty for the builtin runtime, tianshu-v1 by default otherwise.
+	Protocol string `json:"protocol,omitempty"`
+	// Runtime is where the version runs: builtin, endpoint, process or
+	// container.
+	Runtime string `json:"runtime"`
+	// Endpoints are the base URLs of an endpoint runtime, one instance
+	// each (e.g. "http://10.0.0.5:8080").
+	Endpoints []string `json:"endpoints,omitempty"`
+	// Package is, for the process runtime, a local directory holding the
+	// unpacked package, a local .tar.gz/.tgz/.zip file, or a blob key read
+	// through Options.OpenPackage; for the builtin runtime, the registered
+	// builtin name (default AlgorithmID).
+	Package string `json:"package,omitempty"`
+	// Image is the OCI image reference of a container runtime version.
+	Image string `json:"image,omitempty"`
+	// Model and ModelVersion name the model on an oip-v2 server (Model
+	// defaults to AlgorithmID; ModelVersion may be empty).
+	Model        string `json:"model,omitempty"`
+	ModelVersion string `json:"modelVersion,omitempty"`
+	// Replicas is the number of process instances (default 1).
+	Replicas int `json:"replicas,omitempty"`
+	// Resources are what one replica needs.
+	Resources Resources `json:"resources"`
+	// Sticky, when set, is the input path (e.g. "camera" or "meta.device")
+	// whose value routes calls consistently to the same instance.
+	Sticky string `json:"sticky,omitempty"`
+	// Batch configures micro-batching (Max > 1 enables it).
+	Batch Batch `json:"batch"`
+	// Timeout bounds one call (default Options.DefaultTimeout).
+	Timeout Duration `json:"timeout,omitempty"`
+	// Idempotent says a call may be repeated without harm, which allows
+	// retrying after a request may already have been processed (a reset
+	// connection, a 502/504).
+	Idempotent bool `json:"idempotent,omitempty"`
+	// Mapping holds the scripts of the http-mapped protocol.
+	Mapping Mapping `json:"mapping"`
+	// HealthPath overrides the protocol's health check path; for
+	// http-mapped an empty path means no health check.
+	HealthPath string `json:"healthPath,omitempty"`
+}
+
+// Resources are what one replica of a version needs. GPU may be a
+// fraction; fractional sharing is accounted but not isolated.
+type Resources struct {
+	CPU         float64 `json:"cpu,omitempty"`
+	MemoryMB    int     `json:"memoryMB,omitempty"`
+	GPU         float64 `json:"gpu,omitempty"`
+	GPUMemoryMB int     `json:"gpuMemoryMB,omitempty"`
+}
+
+// Batch configures micro-batching: up to Max requests, or what arrived
+// within Wait of the first one, go to the algorithm in one call.
+type Batch struct {
+	Max  int      `json:"max,omitempty"`
+	Wait Duration `json:"wait,omitempty"`
+}
+
+// Mapping holds the Starlark scripts of the http-mapped protocol. Request
+// defines main(input) returning {method, path, query, headers, json |
+// body | bodyInput}; Response defines main(response) turning
+// {status, headers, json, text} into the version's outputs.
+type Mapping struct {
+	Request  string `json:"request,omitempty"`
+	Response string `json:"response,omitempty"`
+}
+
+// Duration is a time.Duration that reads and writes JSON as a Go duration
+// string ("250ms", "30s"); a JSON number is read as milliseconds.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string such as "1.5s".
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads a duration string or a number of milliseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("invalid duration %q", s)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var ms float64
+	if err := json.Unmarshal(b, &ms); err != nil {
+		return fmt.Errorf("invalid duration %s", b)
+	}
+	*d = Duration(ms * float64(time.Millisecond))
+	return nil
+}
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// FieldError is one problem in a version definition, located by a field
+// path such as "contract.inputs[1].type" or "batch.max".
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+// Error formats as "field: message".
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// Validate checks the definition and returns the first problem as a
+// *FieldError naming the field; errors.As finds it.
+func (v *Version) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	if !idPattern.MatchString(v.AlgorithmID) {
+		return bad("algorithmId", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	if !idPattern.MatchString(v.Version) {
+		return bad("version", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	if err := v.Contract.validate("contract"); err != nil {
+		return err
+	}
+	switch v.Runtime {
+	case RuntimeBuiltin:
+		if v.Protocol != "" {
+			return bad("protocol", "must be empty for the builtin runtime")
+		}
+	case RuntimeEndpoint, RuntimeProcess, RuntimeContainer:
+		switch v.Protocol {
+		case "", ProtocolTianshuV1, ProtocolOIPV2, ProtocolHTTPMapped:
+		default:
+			return bad("protocol", "unknown protocol %q; use tianshu-v1, oip-v2 or http-mapped", v.Protocol)
+		}
+	case "":
+		return bad("runtime", "required: builtin, endpoint, process or container")
+	default:
+		return bad("runtime", "unknown runtime %q; use builtin, endpoint, process or container", v.Runtime)
+	}
+	switch v.Runtime {
+	case RuntimeEndpoint:
+		if len(v.Endpoints) == 0 {
+			return bad("endpoints", "the endpoint runtime needs at least one URL")
+		}
+		if len(v.Endpoints) > maxEndpoints {
+			return bad("endpoints", "at most %d endpoints", maxEndpoints)
+		}
+		for i, e := range v.Endpoints {
+			u, err := url.Parse(e)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return bad(fmt.Sprintf("endpoints[%d]", i), "must be an http or https URL, got %q", e)
+			}
+			if u.RawQuery != "" || u.Fragment != "" {
+				return bad(fmt.Sprintf("endpoints[%d]", i), "must not carry a query or fragment")
+			}
+		}
+	case RuntimeProcess:
+		if v.Package == "" {
+			return bad("package", "the process runtime needs a package")
+		}
+	case RuntimeContainer:
+		if v.Image == "" {
+			return bad("image", "the container runtime needs an image reference")
+		}
+	}
+	if v.Runtime != RuntimeEndpoint && len(v.Endpoints) > 0 {
+		return bad("endpoints", "only the endpoint runtime takes endpoints")
+	}
+	if v.Replicas < 0 || v.Replicas > maxReplicas {
+		return bad("replicas", "must be between 0 (meaning 1) and %d", maxReplicas)
+	}
+	if v.Replicas > 1 && v.Runtime != RuntimeProcess && v.Runtime != RuntimeContainer {
+		return bad("replicas", "only process and container runtimes run replicas")
+	}
+	r := v.Resources
+	switch {
+	case r.CPU < 0 || r.CPU > 1024:
+		return bad("resources.cpu", "must be between 0 and 1024")
+	case r.MemoryMB < 0:
+		return bad("resources.memoryMB", "must not be negative")
+	case r.GPU < 0 || r.GPU > 64:
+		return bad("resources.gpu", "must be between 0 and 64")
+	case r.GPU > 1 && r.GPU != float64(int(r.GPU)):
+		return bad("resources.gpu", "above 1 must be a whole number of GPUs")
+	case r.GPUMemoryMB < 0:
+		return bad("resources.gpuMemoryMB", "must not be negative")
+	}
+	if v.Sticky != "" {
+		for _, part := range strings.Split(v.Sticky, ".") {
+			if part == "" {
+				return bad("sticky", "must be an input path such as \"camera\" or \"meta.device\"")
+			}
+		}
+	}
+	if v.Batch.Max < 0 || v.Batch.Max > maxBatch {
+		return bad("batch.max", "must be between 0 and %d", maxBatch)
+	}
+	if v.Batch.Max > 1 {
+		if !v.Contract.Batch {
+			return bad("batch.max", "the contract does not declare batching")
+		}
+		if v.Contract.MaxBatch > 0 && v.Batch.Max > v.Contract.MaxBatch {
+			return bad("batch.max", "%d is over the contract's maxBatch %d", v.Batch.Max, v.Contract.MaxBatch)
+		}
+		if v.Runtime != RuntimeBuiltin && v.protocol() != ProtocolTianshuV1 {
+			return bad("batch.max", "micro-batching needs the tianshu-v1 protocol or a builtin")
+		}
+		if v.Sticky != "" {
+			return bad("batch.max", "cannot batch a sticky version")
+		}
+	}
+	if v.Batch.Wait < 0 || v.Batch.Wait.Std() > maxBatchWait {
+		return bad("batch.wait", "must be between 0 and %v", maxBatchWait)
+	}
+	if v.Timeout < 0 || v.Timeout.Std() > maxTimeout {
+		return bad("timeout", "must be between 0 (the default) and %v", maxTimeout)
+	}
+	if v.protocol() == ProtocolHTTPMapped && v.Runtime != RuntimeBuiltin {
+		if strings.TrimSpace(v.Mapping.Request) == "" {
+			return bad("mapping.request", "http-mapped needs a request script")
+		}
+		if strings.TrimSpace(v.Mapping.Response) == "" {
+			return bad("mapping.response", "http-mapped needs a response script")
+		}
+	} else if v.Mapping.Request != "" || v.Mapping.Response != "" {
+		return bad("mapping", "only the http-mapped protocol takes scripts")
+	}
+	if len(v.Mapping.Request) > maxScript {
+		return bad("mapping.request", "longer than %d bytes", maxScript)
+	}
+	if len(v.Mapping.Response) > maxScript {
+		return bad("mapping.response", "longer than %d bytes", maxScript)
+	}
+	if v.HealthPath != "" && !strings.HasPrefix(v.HealthPath, "/") {
+		return bad("healthPath", "must start with '/'")
+	}
+	return nil
+}
+
+// protocol is the effective protocol: tianshu-v1 when empty, except for
+// builtins which speak none.
+func (v *Version) protocol() string {
+	if v.Runtime == RuntimeBuiltin {
+		return ""
+	}
+	if v.Protocol == "" {
+		return ProtocolTianshuV1
+	}
+	return v.Protocol
+}
+
+// replicas is the effective replica count.
+func (v *Version) replicas() int {
+	if v.Replicas < 1 {
+		return 1
+	}
+	return v.Replicas
+}
+
+// ref names the version for logs and errors, "id@version".
+func (v *Version) ref() string { return v.AlgorithmID + "@" + v.Version }
+
+// itoa is strconv.Itoa, kept short for labels.
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,98 @@
+package algorithm
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+)
+
+func validVersion() Version {
+	return Version{AlgorithmID: "face", Version: "1", Contract: imageContract(), Runtime: RuntimeEndpoint, Endpoints: []string{"http://127.0.0.1:9"}}
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	cases := []struct {
+		field string
+		edit  func(v *Version)
+	}{
+		{"algorithmId", func(v *Version) { v.AlgorithmID = "" }},
+		{"version", func(v *Version) { v.Version = "../x" }},
+		{"contract.inputs", func(v *Version) { v.Contract.Inputs = nil }},
+		{"contract.inputs[0].type", func(v *Version) { v.Contract.Inputs[0].Type = "blob" }},
+		{"contract.outputs[0].name", func(v *Version) { v.Contract.Outputs[0].Name = "bad name" }},
+		{"runtime", func(v *Version) { v.Runtime = "vm" }},
+		{"protocol", func(v *Version) { v.Protocol = "grpc" }},
+		{"endpoints", func(v *Version) { v.Endpoints = nil }},
+		{"endpoints[0]", func(v *Version) { v.Endpoints = []string{"ftp://x"} }},
+		{"package", func(v *Version) { v.Runtime, v.Endpoints = RuntimeProcess, nil }},
+		{"image", func(v *Version) { v.Runtime, v.Endpoints = RuntimeContainer, nil }},
+		{"replicas", func(v *Version) { v.Replicas = 3 }},
+		{"resources.gpu", func(v *Version) { v.Resources.GPU = 1.5 }},
+		{"resources.cpu", func(v *Version) { v.Resources.CPU = -1 }},
+		{"batch.max", func(v *Version) { v.Batch.Max = 8 }},
+		{"batch.wait", func(v *Version) { v.Batch.Wait = Duration(time.Hour) }},
+		{"timeout", func(v *Version) { v.Timeout = -1 }},
+		{"sticky", func(v *Version) { v.Sticky = "a..b" }},
+		{"mapping.request", func(v *Version) { v.Protocol = ProtocolHTTPMapped }},
+		{"mapping", func(v *Version) { v.Mapping.Request = "def main(i): return {}" }},
+		{"healthPath", func(v *Version) { v.HealthPath = "health" }},
+	}
+	for _, c := range cases {
+		v := validVersion()
+		v.Contract.Outputs = []Field{{Name: "objects", Type: TypeObjects}}
+		c.edit(&v)
+		err := v.Validate()
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%s: got %v", c.field, err)
+		}
+	}
+	v := validVersion()
+	if err := v.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	v.Contract.Batch, v.Contract.MaxBatch, v.Batch.Max = true, 4, 8
+	var fe *FieldError
+	if err := v.Validate(); !errors.As(err, &fe) || fe.Field != "batch.max" {
+		t.Fatalf("batch over contract max: %v", err)
+	}
+}
+
+func TestVersionJSONRoundTrip(t *testing.T) {
+	v := validVersion()
+	v.Timeout = Duration(1500 * time.Millisecond)
+	v.Batch = Batch{Max: 0, Wait: Duration(5 * time.Millisecond)}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Version
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Timeout != v.Timeout || back.Batch.Wait != v.Batch.Wait || back.Endpoints[0] != v.Endpoints[0] {
+		t.Fatalf("round trip: %s -> %+v", b, back)
+	}
+	if err := json.Unmarshal([]byte(`{"timeout": 250}`), &back); err != nil || back.Timeout.Std() != 250*time.Millisecond {
+		t.Fatalf("milliseconds: %v %v", back.Timeout, err)
+	}
+}
+
+func TestContractToFlow(t *testing.T) {
+	c := Contract{
+		Inputs:  []Field{{Name: "image", Type: TypeImage, Required: true}, {Name: "hint", Type: TypeText}},
+		Outputs: []Field{{Name: "objects", Type: TypeObjects}, {Name: "vec", Type: TypeEmbedding}, {Name: "raw", Type: TypeJSON}},
+	}
+	fc := c.Flow()
+	got := []string{fc.Inputs[0].Type, fc.Inputs[1].Type, fc.Outputs[0].Type, fc.Outputs[1].Type, fc.Outputs[2].Type}
+	want := []string{"image", "string", "list", "list", "any"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("types %v, want %v", got, want)
+		}
+	}
+	if !fc.Inputs[0].Required {
+		t.Fatal("required lost")
+	}
+}
