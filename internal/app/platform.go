@@ -28,6 +28,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/config"
 	"github.com/tianshu-ai/tianshu/internal/flow"
+	"github.com/tianshu-ai/tianshu/internal/gpu"
 	"github.com/tianshu-ai/tianshu/internal/iam"
 	"github.com/tianshu-ai/tianshu/internal/ids"
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
@@ -72,6 +73,7 @@ type Platform struct {
 	Registry *api.Registry
 	Gateway  *api.Gateway
 
+	gpus     []gpu.GPU
 	mux      *http.ServeMux
 	server   *http.Server
 	listener net.Listener
@@ -368,6 +370,7 @@ func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error,
 	}
 	cfg.Labels, cfg.Capacity, cfg.InFlight = p.cfg.Worker.Labels, p.cfg.Worker.Capacity, p.cfg.Worker.InFlight
 	cfg.LeaseTTL = p.cfg.Worker.LeaseTTL
+	cfg.GPUs = p.gpus
 	cfg.Interval = min(time.Second, cfg.LeaseTTL/4)
 	p.Worker = task.NewWorker(cfg, task.WorkerDeps{
 		DB: p.DB, Service: p.Tasks, Bus: p.Bus, Logger: p.log, Metrics: p.Metrics, Now: p.now,
@@ -387,7 +390,14 @@ func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error,
 func Builtins() map[string]algorithm.Builtin { return map[string]algorithm.Builtin{} }
 
 func (p *Platform) initAlgorithms(ctx context.Context) (func(context.Context) error, error) {
+	gpus, err := gpu.Detect(ctx, "")
+	if err != nil {
+		p.log.Warn("gpu detection failed", "err", err)
+	}
+	p.gpus = gpus
+	p.log.Info("gpus detected", "count", len(gpus))
 	m, err := algorithm.New(algorithm.Options{
+		GPUs:   gpu.Indices(gpus),
 		Logger: p.log, Registerer: p.Metrics, Now: p.now,
 		WorkDir: filepath.Join(p.cfg.DataDir, "algorithms"),
 		OpenPackage: func(ctx context.Context, key string) (io.ReadCloser, error) {

@@ -34,6 +34,8 @@ type WorkerConfig struct {
 	LeaseTTL time.Duration
 	// Interval is how often the worker heartbeats and reconciles.
 	Interval time.Duration
+	// GPUs are the node's GPUs, reported with its registration.
+	GPUs any
 }
 
 // DefaultWorkerConfig returns the defaults.
@@ -120,9 +122,13 @@ func (w *Worker) Run(ctx context.Context) error {
 
 func (w *Worker) register(ctx context.Context) error {
 	labels, _ := json.Marshal(w.cfg.Labels)
+	gpus, _ := json.Marshal(w.cfg.GPUs)
+	if string(gpus) == "null" {
+		gpus = []byte("[]")
+	}
 	now := w.d.Now().UnixMilli()
 	_, err := w.d.DB.Exec(ctx, `INSERT INTO nodes (id, name, labels, capacity, gpus, lease_expires_ms, started_at, heartbeat_ms)
-		VALUES (?, ?, ?, ?, '[]', ?, ?, ?)`, w.id, w.cfg.Name, string(labels), w.cfg.Capacity, now+w.cfg.LeaseTTL.Milliseconds(), now, now)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, w.id, w.cfg.Name, string(labels), w.cfg.Capacity, string(gpus), now+w.cfg.LeaseTTL.Milliseconds(), now, now)
 	if err != nil {
 		return fmt.Errorf("worker: register node: %w", err)
 	}
