@@ -24,6 +24,7 @@ const (
 	ModSecrets   = "secrets"    // master key for secrets at rest
 	ModCenters   = "centers"    // app center, users, audit, flows, tasks: the domain services
 	ModAlgos     = "algorithms" // algorithm repository and this process's algorithm runtime
+	ModData      = "data"       // records, objects, resumable uploads, retention
 	ModAPI       = "api"        // action gateway at POST /
 	ModBootstrap = "bootstrap"  // first admin user and key on an empty store
 	ModScheduler = "scheduler"  // places tasks on workers (one active, elected)
@@ -38,7 +39,8 @@ var deps = map[string][]string{
 	ModBus:       nil,
 	ModBlob:      {ModSecrets},
 	ModSecrets:   nil,
-	ModCenters:   {ModStore, ModSecrets, ModAlgos},
+	ModCenters:   {ModStore, ModSecrets, ModAlgos, ModData},
+	ModData:      {ModStore, ModBlob},
 	ModAlgos:     {ModStore, ModBlob},
 	ModAPI:       {ModCenters, ModBlob},
 	ModBootstrap: {ModCenters},
@@ -102,6 +104,7 @@ func (p *Platform) initFuncs() map[string]func(context.Context) (func(context.Co
 		ModSecrets:   p.initSecrets,
 		ModCenters:   p.initCenters,
 		ModAlgos:     p.initAlgorithms,
+		ModData:      p.initData,
 		ModAPI:       p.initAPI,
 		ModBootstrap: p.initBootstrap,
 		ModScheduler: p.initScheduler,

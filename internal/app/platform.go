@@ -27,6 +27,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/config"
+	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/gpu"
 	"github.com/tianshu-ai/tianshu/internal/iam"
@@ -69,6 +70,7 @@ type Platform struct {
 	Studio   *studio.Service
 	Tasks    *task.Service
 	Algos    *algorepo.Service
+	Data     *data.Service
 	Worker   *task.Worker
 	Registry *api.Registry
 	Gateway  *api.Gateway
@@ -220,6 +222,11 @@ func (p *Platform) routes() {
 			p.mux.Handle("/objects/", h)
 		}
 	}
+	if p.Data != nil {
+		// tus takes every method and streams large bodies: it sits beside
+		// the gateway, outside its body limit, behind its own upload tokens.
+		p.mux.Handle("/files/", p.Data.Handler())
+	}
 }
 
 // readyz answers 200 when every module started and the store answers.
@@ -326,8 +333,9 @@ func NewRegistry(p *Platform) *api.Registry {
 	var tasks *task.Service
 	var algos *algorepo.Service
 	var pkgs algorepo.PackageStore
+	var records *data.Service
 	if p != nil {
-		apps, audit, flows, tasks, algos = p.Apps, p.Audit, p.Studio, p.Tasks, p.Algos
+		apps, audit, flows, tasks, algos, records = p.Apps, p.Audit, p.Studio, p.Tasks, p.Algos, p.Data
 		pkgs = blobPackages{p.Blob}
 	}
 	appcenter.RegisterActions(reg, apps)
@@ -335,6 +343,7 @@ func NewRegistry(p *Platform) *api.Registry {
 	studio.RegisterActions(reg, flows)
 	task.RegisterActions(reg, tasks)
 	algorepo.RegisterActions(reg, algos, pkgs)
+	data.RegisterActions(reg, records)
 	return reg
 }
 
@@ -371,19 +380,36 @@ func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error,
 	cfg.Labels, cfg.Capacity, cfg.InFlight = p.cfg.Worker.Labels, p.cfg.Worker.Capacity, p.cfg.Worker.InFlight
 	cfg.LeaseTTL = p.cfg.Worker.LeaseTTL
 	cfg.GPUs = p.gpus
+	writer := p.Data.NewWriter(data.WriterOptions{})
 	cfg.Interval = min(time.Second, cfg.LeaseTTL/4)
 	p.Worker = task.NewWorker(cfg, task.WorkerDeps{
 		DB: p.DB, Service: p.Tasks, Bus: p.Bus, Logger: p.log, Metrics: p.Metrics, Now: p.now,
 		Plan: func(ctx context.Context, flowID string, version int64, tr flow.Tracer) (*flow.Plan, error) {
 			return p.Studio.Compile(ctx, flowID, version, tr)
 		},
-		Sources: map[string]task.SourceFactory{"topic": task.NewTopicSource},
+		Sources: map[string]task.SourceFactory{"topic": task.NewTopicSource, "upload": p.newUploadSource},
+		Records: recordStore{d: p.Data, w: writer},
 	})
-	return background(func(ctx context.Context) {
+	stop := background(func(ctx context.Context) {
 		if err := p.Worker.Run(ctx); err != nil {
 			p.log.Error("worker failed", "err", err)
 		}
-	}), nil
+	})
+	return func(ctx context.Context) error {
+		err := stop(ctx)
+		return errors.Join(err, writer.Close(ctx))
+	}, nil
+}
+
+func (p *Platform) initData(ctx context.Context) (func(context.Context) error, error) {
+	svc, err := data.New(p.DB, p.Blob, data.Options{Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		TokenKey: p.Box.DeriveKey("upload-token"), StagingDir: filepath.Join(p.cfg.DataDir, "uploads"), PublicURL: p.cfg.PublicBase(p.Addr())})
+	if err != nil {
+		return nil, err
+	}
+	p.Data = svc
+	ret := svc.NewRetention(data.RetentionOptions{Interval: time.Minute})
+	return background(func(ctx context.Context) { _ = ret.Run(ctx) }), nil
 }
 
 // Builtins are the algorithms compiled into the binary.

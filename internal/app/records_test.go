@@ -1,0 +1,95 @@
+package app_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"path"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/app/apptest"
+)
+
+// tusUpload uploads body in two PATCHes with a tus 1.0 client's requests.
+func tusUpload(t *testing.T, endpoint, token, name string, body []byte) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, endpoint, nil)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Upload-Length", strconv.Itoa(len(body)))
+	req.Header.Set("Upload-Metadata", "filename "+base64.StdEncoding.EncodeToString([]byte(name))+",filetype "+base64.StdEncoding.EncodeToString([]byte("image/png")))
+	req.Header.Set("Upload-Token", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("tus create: %s", resp.Status)
+	}
+	loc := resp.Header.Get("Location")
+	half := len(body) / 2
+	for _, part := range []struct{ off, end int }{{0, half}, {half, len(body)}} {
+		req, _ := http.NewRequest(http.MethodPatch, loc, bytes.NewReader(body[part.off:part.end]))
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Offset", strconv.Itoa(part.off))
+		req.Header.Set("Content-Type", "application/offset+octet-stream")
+		req.Header.Set("Upload-Token", token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("tus patch at %d: %s", part.off, resp.Status)
+		}
+	}
+	return path.Base(loc)
+}
+
+// A picture uploaded with tus becomes a batch task's source; the store node
+// writes a record with the picture as an object; the task ends Completed;
+// DescribeRecords returns the record with a signed URL that serves it.
+func TestUploadTaskStoresRecords(t *testing.T) {
+	e := apptest.Start(t, apptest.Options{})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	tok := c.mustCall("CreateUploadToken", map[string]any{})
+	img := pngImage(40, 30)
+	uploadID := tusUpload(t, tok["Endpoint"].(string), tok["Token"].(string), "shot.png", img)
+
+	doc := `{"name": "keep", "nodes": [{"id": "save", "kind": "store", "config": {"type": "picture"},
+	  "inputs": {"image": "$input.image", "name": "$input.name"}}]}`
+	flowID := c.mustCall("CreateFlow", map[string]any{"Document": doc})["FlowId"].(string)
+	taskID := c.mustCall("CreateTask", map[string]any{"Name": "archive", "FlowId": flowID, "Start": true,
+		"Sources": []any{map[string]any{"Type": "upload", "Id": uploadID}}})["TaskId"].(string)
+	eventually(t, 60*time.Second, "task Completed", func() bool {
+		r := c.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any)
+		if r["Status"] == "Failed" {
+			t.Fatalf("task failed: %v", r["Reason"])
+		}
+		return r["Status"] == "Completed"
+	})
+	recs := c.mustCall("DescribeRecords", map[string]any{"TaskIds": []string{taskID}})
+	if recs["TotalCount"].(float64) != 1 {
+		t.Fatalf("DescribeRecords = %v", recs)
+	}
+	rec := recs["RecordSet"].([]any)[0].(map[string]any)
+	if toJSON(rec["Data"]) == "" || rec["Type"] != "picture" {
+		t.Fatalf("record %v", rec)
+	}
+	urls, _ := rec["ObjectUrls"].([]any)
+	if len(urls) != 1 {
+		t.Fatalf("record objects: %v", rec)
+	}
+	resp, err := http.Get(urls[0].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(got, img) {
+		t.Fatalf("object from the signed URL: %d bytes, %s", len(got), resp.Status)
+	}
+}

@@ -1,0 +1,95 @@
+package data
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the data center's tianshu_data_* metrics.
+type metrics struct {
+	written      prometheus.Counter     // records committed
+	writeErrors  prometheus.Counter     // records whose batch failed
+	batchSize    prometheus.Histogram   // records per committed batch
+	flushLatency prometheus.Histogram   // seconds per batch transaction
+	deleted      *prometheus.CounterVec // reason: retention, api
+	uploads      *prometheus.CounterVec // result: created, completed, terminated, expired, failed
+	uploadBytes  prometheus.Counter     // bytes moved into the blob store
+	objects      prometheus.Counter     // objects put through PutObject
+}
+
+func newMetrics(r prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		written: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tianshu_data_records_written_total", Help: "Records committed to the store.",
+		}),
+		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tianshu_data_record_write_errors_total", Help: "Records whose batch failed to commit (reported to the writer's caller, not retried).",
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tianshu_data_record_batch_size", Help: "Records per committed batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}),
+		flushLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tianshu_data_record_flush_duration_seconds", Help: "Time to insert and commit one batch of records.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9),
+		}),
+		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tianshu_data_records_deleted_total", Help: "Records deleted, by reason (retention, api).",
+		}, []string{"reason"}),
+		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tianshu_data_uploads_total", Help: "tus uploads by event (created, completed, terminated, expired, failed).",
+		}, []string{"event"}),
+		uploadBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tianshu_data_upload_bytes_total", Help: "Bytes of completed uploads moved into the blob store.",
+		}),
+		objects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tianshu_data_objects_written_total", Help: "Objects (crops, frames) stored through PutObject.",
+		}),
+	}
+	if r == nil {
+		return m, nil
+	}
+	var err error
+	if m.written, err = register(r, m.written); err != nil {
+		return nil, err
+	}
+	if m.writeErrors, err = register(r, m.writeErrors); err != nil {
+		return nil, err
+	}
+	if m.batchSize, err = register(r, m.batchSize); err != nil {
+		return nil, err
+	}
+	if m.flushLatency, err = register(r, m.flushLatency); err != nil {
+		return nil, err
+	}
+	if m.deleted, err = register(r, m.deleted); err != nil {
+		return nil, err
+	}
+	if m.uploads, err = register(r, m.uploads); err != nil {
+		return nil, err
+	}
+	if m.uploadBytes, err = register(r, m.uploadBytes); err != nil {
+		return nil, err
+	}
+	if m.objects, err = register(r, m.objects); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register registers c, or returns the identical collector already there,
+// so that several services (two platforms in one test) can share a
+// Registerer.
+func register[C prometheus.Collector](r prometheus.Registerer, c C) (C, error) {
+	if err := r.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
+}
