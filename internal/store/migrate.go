@@ -36,7 +36,9 @@ func (db *DB) provider() (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []goose.ProviderOption{goose.WithTableName(migrationTable), goose.WithDisableGlobalRegistry(true)}
+	// Out-of-order is allowed: migrations are numbered per component when they
+	// are written, and one that lands after a higher number must still apply.
+	opts := []goose.ProviderOption{goose.WithTableName(migrationTable), goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true)}
 	// Several replicas may start at once against a shared server: a lock
 	// makes one of them migrate while the others wait.
 	// (MySQL takes its named lock in Migrate: goose's MySQL table locker
