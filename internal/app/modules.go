@@ -25,6 +25,7 @@ const (
 	ModCenters   = "centers"    // app center, users, audit, flows, tasks: the domain services
 	ModAlgos     = "algorithms" // algorithm repository and this process's algorithm runtime
 	ModData      = "data"       // records, objects, resumable uploads, retention
+	ModDevices   = "devices"    // device center: drivers, status, snapshots
 	ModAPI       = "api"        // action gateway at POST /
 	ModBootstrap = "bootstrap"  // first admin user and key on an empty store
 	ModScheduler = "scheduler"  // places tasks on workers (one active, elected)
@@ -39,7 +40,8 @@ var deps = map[string][]string{
 	ModBus:       nil,
 	ModBlob:      {ModSecrets},
 	ModSecrets:   nil,
-	ModCenters:   {ModStore, ModSecrets, ModAlgos, ModData},
+	ModCenters:   {ModStore, ModSecrets, ModAlgos, ModData, ModDevices},
+	ModDevices:   {ModStore, ModSecrets, ModBlob, ModBus},
 	ModData:      {ModStore, ModBlob},
 	ModAlgos:     {ModStore, ModBlob},
 	ModAPI:       {ModCenters, ModBlob},
@@ -105,6 +107,7 @@ func (p *Platform) initFuncs() map[string]func(context.Context) (func(context.Co
 		ModCenters:   p.initCenters,
 		ModAlgos:     p.initAlgorithms,
 		ModData:      p.initData,
+		ModDevices:   p.initDevices,
 		ModAPI:       p.initAPI,
 		ModBootstrap: p.initBootstrap,
 		ModScheduler: p.initScheduler,

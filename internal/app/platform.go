@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,8 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/config"
 	"github.com/tianshu-ai/tianshu/internal/data"
+	"github.com/tianshu-ai/tianshu/internal/device"
+	"github.com/tianshu-ai/tianshu/internal/devicecenter"
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/gpu"
 	"github.com/tianshu-ai/tianshu/internal/iam"
@@ -71,6 +74,7 @@ type Platform struct {
 	Tasks    *task.Service
 	Algos    *algorepo.Service
 	Data     *data.Service
+	Devices  *devicecenter.Service
 	Worker   *task.Worker
 	Registry *api.Registry
 	Gateway  *api.Gateway
@@ -334,9 +338,11 @@ func NewRegistry(p *Platform) *api.Registry {
 	var algos *algorepo.Service
 	var pkgs algorepo.PackageStore
 	var records *data.Service
+	var devices *devicecenter.Service
+	var snaps devicecenter.SnapshotStore
 	if p != nil {
-		apps, audit, flows, tasks, algos, records = p.Apps, p.Audit, p.Studio, p.Tasks, p.Algos, p.Data
-		pkgs = blobPackages{p.Blob}
+		apps, audit, flows, tasks, algos, records, devices = p.Apps, p.Audit, p.Studio, p.Tasks, p.Algos, p.Data, p.Devices
+		pkgs, snaps = blobPackages{p.Blob}, blobSnapshots{p.Blob}
 	}
 	appcenter.RegisterActions(reg, apps)
 	iam.RegisterActions(reg, audit)
@@ -344,6 +350,7 @@ func NewRegistry(p *Platform) *api.Registry {
 	task.RegisterActions(reg, tasks)
 	algorepo.RegisterActions(reg, algos, pkgs)
 	data.RegisterActions(reg, records)
+	devicecenter.RegisterActions(reg, devices, snaps)
 	return reg
 }
 
@@ -387,7 +394,7 @@ func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error,
 		Plan: func(ctx context.Context, flowID string, version int64, tr flow.Tracer) (*flow.Plan, error) {
 			return p.Studio.Compile(ctx, flowID, version, tr)
 		},
-		Sources: map[string]task.SourceFactory{"topic": task.NewTopicSource, "upload": p.newUploadSource},
+		Sources: map[string]task.SourceFactory{"topic": task.NewTopicSource, "upload": p.newUploadSource, "device": p.Devices.NewTaskSource},
 		Records: recordStore{d: p.Data, w: writer},
 	})
 	stop := background(func(ctx context.Context) {
@@ -469,4 +476,62 @@ func (bp blobPackages) PutPackage(ctx context.Context, algID, version string, da
 		return "", err
 	}
 	return key, nil
+}
+
+func (p *Platform) initDevices(context.Context) (func(context.Context) error, error) {
+	rt, err := device.NewRuntime(device.Options{Logger: p.log, Registerer: p.Metrics})
+	if err != nil {
+		return nil, err
+	}
+	p.Devices = devicecenter.New(p.DB, p.Box, rt, p.publishDeviceStatus, p.log, p.now)
+	stops := []func(context.Context) error{}
+	if p.Running(ModScheduler) {
+		// The control plane probes devices that no running task reports on.
+		stops = append(stops, background(func(ctx context.Context) {
+			t := time.NewTicker(30 * time.Second)
+			defer t.Stop()
+			for {
+				p.Devices.ProbeAll(ctx, 2*time.Minute, 4)
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}))
+	}
+	return func(ctx context.Context) error {
+		for _, s := range stops {
+			_ = s(ctx)
+		}
+		return rt.Close()
+	}, nil
+}
+
+// publishDeviceStatus announces a device going online or offline as a
+// CloudEvent on its project's events topic, where subscriptions see it.
+func (p *Platform) publishDeviceStatus(ctx context.Context, d *devicecenter.Device, previous string) {
+	if p.Bus == nil {
+		return
+	}
+	now := p.now().UTC()
+	ce := task.CloudEvent{SpecVersion: "1.0", ID: fmt.Sprintf("%s:status:%d", d.ID, now.UnixNano()), Source: "/tianshu/devices/" + d.ID,
+		Type: "tianshu.device." + d.Status, Subject: d.ID, Time: now.Format(time.RFC3339Nano), DataContentType: "application/json",
+		ProjectID: d.ProjectID, Data: map[string]any{"DeviceId": d.ID, "Name": d.Name, "Status": d.Status, "Previous": previous,
+			"Reason": d.Reason, "LastError": d.LastError}}
+	b, _ := json.Marshal(ce)
+	if _, err := p.Bus.Publish(ctx, task.EventsTopic(d.ProjectID), d.ID, b, map[string]string{bus.HeaderID: ce.ID}); err != nil {
+		p.log.Warn("device status not published", "device", d.ID, "err", err)
+	}
+}
+
+// blobSnapshots keeps device snapshots in the blob store behind signed URLs.
+type blobSnapshots struct{ b blob.Store }
+
+func (bs blobSnapshots) PutSnapshot(ctx context.Context, projectID, deviceID string, jpeg []byte) (string, error) {
+	key := fmt.Sprintf("projects/%s/devices/%s/snapshots/%d.jpg", projectID, deviceID, time.Now().UnixNano())
+	if _, err := bs.b.Put(ctx, key, bytes.NewReader(jpeg), blob.PutOptions{ContentType: "image/jpeg", Size: int64(len(jpeg))}); err != nil {
+		return "", err
+	}
+	return bs.b.PresignGet(ctx, key, time.Hour)
 }

@@ -1,0 +1,236 @@
+package device
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+)
+
+// Limits on Config fields.
+const (
+	MaxFPS   = 120
+	MinWidth = 16
+	MaxWidth = 7680
+)
+
+// Config is one device as the device center stores it. Everything a driver
+// needs beyond the common fields goes in Options, whose keys each driver
+// documents (see docs/device-adapter.md and the driver files).
+type Config struct {
+	// ID is the device's id; frames, events and statuses carry it.
+	ID string `json:"id"`
+	// Driver names a registered driver: replay, http-snapshot, rtsp, onvif,
+	// mqtt, adapter.
+	Driver string `json:"driver"`
+	// Address is where the device is: a URL (http://, rtsp://, tcp:// for an
+	// MQTT broker, the ONVIF device service) or, for replay and adapter, a
+	// path the driver interprets.
+	Address string `json:"address"`
+	// Username and Password are the device's credentials; the device center
+	// encrypts them at rest.
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	// Options are driver-specific settings (JSON values: string, number,
+	// bool, list, object).
+	Options map[string]any `json:"options,omitempty"`
+	// FPS is the frame rate to deliver; 0 means the driver's default (every
+	// frame for streams, 1/s for snapshots and replay).
+	FPS float64 `json:"fps,omitempty"`
+	// Width is the width to scale frames to, keeping the aspect ratio; 0
+	// keeps the device's size.
+	Width int `json:"width,omitempty"`
+}
+
+// FieldError reports an invalid Config field; Field is the field's name as
+// the API shows it (Options keys as "Options.key").
+type FieldError struct {
+	Field string
+	Msg   string
+	// Err is a sentinel the failure matches (ErrUnsupportedDriver), or nil.
+	Err error
+}
+
+// Error names the field and what is wrong with it.
+func (e *FieldError) Error() string { return "device: " + e.Field + ": " + e.Msg }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// planned lists drivers the design names but this version does not ship.
+func planned(name string) bool { return name == "gb28181" }
+
+// Validate checks the common fields and the driver's own, and names the first
+// bad field. A planned or unknown driver is refused with an error wrapping
+// ErrUnsupportedDriver.
+func (c Config) Validate() error {
+	if c.ID == "" {
+		return fieldErr("ID", "required")
+	}
+	if c.Driver == "" {
+		return fieldErr("Driver", "required")
+	}
+	if planned(c.Driver) {
+		return &FieldError{Field: "Driver", Msg: fmt.Sprintf("%v: %s is planned", ErrUnsupportedDriver, c.Driver), Err: ErrUnsupportedDriver}
+	}
+	d, ok := lookup(c.Driver)
+	if !ok {
+		return &FieldError{Field: "Driver", Msg: fmt.Sprintf("%v: %q (known: %v)", ErrUnsupportedDriver, c.Driver, Drivers()), Err: ErrUnsupportedDriver}
+	}
+	if math.IsNaN(c.FPS) || c.FPS < 0 || c.FPS > MaxFPS {
+		return fieldErr("FPS", "must be between 0 and %d", MaxFPS)
+	}
+	if c.Width != 0 && (c.Width < MinWidth || c.Width > MaxWidth) {
+		return fieldErr("Width", "must be 0 or between %d and %d", MinWidth, MaxWidth)
+	}
+	return d.Validate(c)
+}
+
+// Unwrap returns the sentinel the failure matches, if any.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Option accessors: each returns def when the key is absent and a FieldError
+// naming Options.key when the value has the wrong type.
+
+func (c Config) optString(key, def string) (string, error) {
+	v, ok := c.Options[key]
+	if !ok || v == nil {
+		return def, nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fieldErr("Options."+key, "must be a string")
+	}
+	return s, nil
+}
+
+func (c Config) optBool(key string, def bool) (bool, error) {
+	v, ok := c.Options[key]
+	if !ok || v == nil {
+		return def, nil
+	}
+	switch b := v.(type) {
+	case bool:
+		return b, nil
+	case string:
+		if p, err := strconv.ParseBool(b); err == nil {
+			return p, nil
+		}
+	}
+	return false, fieldErr("Options."+key, "must be a boolean")
+}
+
+func (c Config) optFloat(key string, def float64) (float64, error) {
+	v, ok := c.Options[key]
+	if !ok || v == nil {
+		return def, nil
+	}
+	switch n := v.(type) {
+	case float64:
+		return n, nil
+	case float32:
+		return float64(n), nil
+	case int:
+		return float64(n), nil
+	case int64:
+		return float64(n), nil
+	case string:
+		if f, err := strconv.ParseFloat(n, 64); err == nil {
+			return f, nil
+		}
+	}
+	return 0, fieldErr("Options."+key, "must be a number")
+}
+
+func (c Config) optInt(key string, def, lo, hi int) (int, error) {
+	f, err := c.optFloat(key, float64(def))
+	if err != nil {
+		return 0, err
+	}
+	if f != math.Trunc(f) || f < float64(lo) || f > float64(hi) {
+		return 0, fieldErr("Options."+key, "must be an integer between %d and %d", lo, hi)
+	}
+	return int(f), nil
+}
+
+// optDuration accepts a Go duration string ("5s", "250ms") or a number of seconds.
+func (c Config) optDuration(key string, def, lo, hi time.Duration) (time.Duration, error) {
+	v, ok := c.Options[key]
+	if !ok || v == nil {
+		return def, nil
+	}
+	var d time.Duration
+	switch x := v.(type) {
+	case string:
+		p, err := time.ParseDuration(x)
+		if err != nil {
+			return 0, fieldErr("Options."+key, "must be a duration such as \"5s\"")
+		}
+		d = p
+	default:
+		f, err := c.optFloat(key, 0)
+		if err != nil {
+			return 0, fieldErr("Options."+key, "must be a duration such as \"5s\" or a number of seconds")
+		}
+		d = time.Duration(f * float64(time.Second))
+	}
+	if d < lo || d > hi {
+		return 0, fieldErr("Options."+key, "must be between %v and %v", lo, hi)
+	}
+	return d, nil
+}
+
+func (c Config) optStrings(key string) ([]string, error) {
+	v, ok := c.Options[key]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	switch l := v.(type) {
+	case []string:
+		return l, nil
+	case []any:
+		out := make([]string, len(l))
+		for i, x := range l {
+			s, ok := x.(string)
+			if !ok {
+				return nil, fieldErr("Options."+key, "must be a list of strings")
+			}
+			out[i] = s
+		}
+		return out, nil
+	}
+	return nil, fieldErr("Options."+key, "must be a list of strings")
+}
+
+// optOneOf returns the option, which must be one of allowed (the first is the default).
+func (c Config) optOneOf(key string, allowed ...string) (string, error) {
+	s, err := c.optString(key, allowed[0])
+	if err != nil {
+		return "", err
+	}
+	for _, a := range allowed {
+		if s == a {
+			return s, nil
+		}
+	}
+	return "", fieldErr("Options."+key, "must be one of %v", allowed)
+}
+
+// checkOptions refuses option keys the driver does not know, so a typo is an
+// error rather than a silently ignored setting.
+func (c Config) checkOptions(known ...string) error {
+	for k := range c.Options {
+		found := false
+		for _, n := range known {
+			if k == n {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return fieldErr("Options."+k, "unknown option for driver %s (known: %v)", c.Driver, known)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,321 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	adapterv1 "github.com/tianshu-ai/tianshu/api/adapter/v1"
+)
+
+// adapterDriver runs an out-of-process vendor adapter (api/adapter/v1,
+// docs/device-adapter.md): it starts the adapter's command with
+// TIANSHU_ADAPTER_ADDR naming a unix socket in a private temp dir, waits for
+// Health, opens the device's stream, health-checks the adapter while it
+// runs, and restarts it (with the stream's backoff) when it exits or stops
+// answering. One adapter process per open device.
+//
+// Address: passed to the adapter as is.
+// Options: command (required), args (list of strings), env (list of
+// "KEY=value"), start_timeout (default 15s), health_interval (default 5s);
+// every other option is passed to the adapter in Device.options.
+type adapterDriver struct{}
+
+func init() { Register("adapter", adapterDriver{}) }
+
+// EnvAdapterAddr is the environment variable holding the address an adapter
+// must serve its gRPC service on, as unix:///path/to/socket.
+const EnvAdapterAddr = "TIANSHU_ADAPTER_ADDR"
+
+var adapterOwnOptions = []string{"command", "args", "env", "start_timeout", "health_interval"}
+
+func (adapterDriver) Validate(cfg Config) error {
+	cmd, err := cfg.optString("command", "")
+	if err != nil {
+		return err
+	}
+	if cmd == "" {
+		return fieldErr("Options.command", "required: the adapter executable")
+	}
+	if _, err := cfg.optStrings("args"); err != nil {
+		return err
+	}
+	env, err := cfg.optStrings("env")
+	if err != nil {
+		return err
+	}
+	for _, kv := range env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || k == EnvAdapterAddr {
+			return fieldErr("Options.env", "entries must be KEY=value (and not %s): %q", EnvAdapterAddr, kv)
+		}
+	}
+	if _, err := cfg.optDuration("start_timeout", 15*time.Second, 100*time.Millisecond, 5*time.Minute); err != nil {
+		return err
+	}
+	if _, err := cfg.optDuration("health_interval", 5*time.Second, 100*time.Millisecond, 5*time.Minute); err != nil {
+		return err
+	}
+	_, err = adapterDevice(cfg)
+	return err
+}
+
+// adapterDevice is the Device message for cfg, less the driver's own options.
+func adapterDevice(cfg Config) (*adapterv1.Device, error) {
+	opts := map[string]any{}
+	for k, v := range cfg.Options {
+		own := false
+		for _, o := range adapterOwnOptions {
+			own = own || k == o
+		}
+		if !own {
+			opts[k] = v
+		}
+	}
+	st, err := structpb.NewStruct(opts)
+	if err != nil {
+		return nil, fieldErr("Options", "cannot pass to the adapter: %v", err)
+	}
+	return &adapterv1.Device{Id: cfg.ID, Address: cfg.Address, Username: cfg.Username, Password: cfg.Password,
+		Options: st, Fps: cfg.FPS, Width: int32(cfg.Width)}, nil
+}
+
+// adapterProc is one running adapter process and its client.
+type adapterProc struct {
+	cmd    *exec.Cmd
+	dir    string
+	conn   *grpc.ClientConn
+	client adapterv1.AdapterClient
+	tail   *tailBuffer
+	exited chan struct{} // closed when the process has exited
+	werr   error
+	health *adapterv1.HealthResponse
+}
+
+// startAdapter starts the adapter and waits until Health says serving.
+func startAdapter(ctx context.Context, cfg Config) (*adapterProc, error) {
+	command, _ := cfg.optString("command", "")
+	args, _ := cfg.optStrings("args")
+	extra, _ := cfg.optStrings("env")
+	startTimeout, _ := cfg.optDuration("start_timeout", 15*time.Second, 100*time.Millisecond, 5*time.Minute)
+	dir, err := os.MkdirTemp("", "tianshu-adapter-")
+	if err != nil {
+		return nil, statusErr(ReasonProcess, err)
+	}
+	sock := filepath.Join(dir, "adapter.sock")
+	p := &adapterProc{dir: dir, tail: newTailBuffer(16, 4096), exited: make(chan struct{})}
+	p.cmd = exec.Command(command, args...)
+	p.cmd.Env = append(append(os.Environ(), extra...), EnvAdapterAddr+"=unix://"+sock)
+	p.cmd.Stdout, p.cmd.Stderr = p.tail, p.tail
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.cmd.WaitDelay = 3 * time.Second
+	if err := p.cmd.Start(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, statusErrf(ReasonProcess, "start adapter %s: %w", command, err)
+	}
+	go func() { p.werr = p.cmd.Wait(); close(p.exited) }()
+	p.conn, err = grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	if err != nil {
+		p.stop()
+		return nil, statusErr(ReasonProcess, err)
+	}
+	p.client = adapterv1.NewAdapterClient(p.conn)
+	deadline := time.Now().Add(startTimeout)
+	for {
+		hctx, cancel := context.WithTimeout(ctx, time.Second)
+		h, err := p.client.Health(hctx, &adapterv1.HealthRequest{})
+		cancel()
+		if err == nil && h.GetServing() {
+			p.health = h
+			return p, nil
+		}
+		select {
+		case <-p.exited:
+			p.stop()
+			return nil, p.exitErr("adapter exited during start")
+		case <-ctx.Done():
+			p.stop()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, statusErrf(ReasonTimeout, "adapter not serving after %v (last: %v): %s", startTimeout, err, orNone(p.tail.String()))
+		}
+	}
+}
+
+func (p *adapterProc) exitErr(what string) error {
+	return statusErrf(ReasonProcess, "%s (%v): %s", what, p.werr, orNone(strings.TrimSpace(p.tail.String())))
+}
+
+// stop closes the connection and kills the adapter's process group.
+func (p *adapterProc) stop() {
+	if p.conn != nil {
+		_ = p.conn.Close()
+	}
+	select {
+	case <-p.exited:
+	default:
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(2 * time.Second):
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.exited
+		}
+	}
+	_ = os.RemoveAll(p.dir)
+}
+
+// rpcErr turns a gRPC failure into a StatusError.
+func rpcErr(what string, err error) error {
+	if s, ok := status.FromError(err); ok {
+		return statusErrf(ReasonBadResponse, "%s: %s: %s", what, s.Code(), s.Message())
+	}
+	return statusErrf(ReasonError, "%s: %v", what, err)
+}
+
+func (adapterDriver) Probe(ctx context.Context, env *Env, cfg Config) (ProbeResult, error) {
+	dev, err := adapterDevice(cfg)
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	p, err := startAdapter(ctx, cfg)
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	defer p.stop()
+	r, err := p.client.Probe(ctx, &adapterv1.ProbeRequest{Device: dev})
+	if err != nil {
+		return ProbeResult{}, rpcErr("adapter Probe", err)
+	}
+	info := r.GetInfo().AsMap()
+	info["adapter_vendor"], info["adapter_version"] = p.health.GetVendor(), p.health.GetVersion()
+	res := ProbeResult{Online: r.GetOnline(), Info: info, Snapshot: r.GetSnapshot()}
+	if !r.GetOnline() {
+		reason := r.GetReason()
+		if reason == "" {
+			reason = ReasonError
+		}
+		return res, statusErrf(reason, "adapter: %s", orNone(r.GetError()))
+	}
+	return res, nil
+}
+
+func (adapterDriver) Open(_ context.Context, env *Env, cfg Config, sink Sink) (Source, error) {
+	dev, err := adapterDevice(cfg)
+	if err != nil {
+		return nil, err
+	}
+	interval, _ := cfg.optDuration("health_interval", 5*time.Second, 100*time.Millisecond, 5*time.Minute)
+	return startStream(env, cfg, sink, func(ctx context.Context, em *emitter) error {
+		p, err := startAdapter(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		pid := p.cmd.Process.Pid
+		em.process(pid, true)
+		defer em.process(pid, false)
+		defer p.stop()
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		go func() {
+			select {
+			case <-p.exited:
+				cancel(p.exitErr("adapter exited"))
+			case <-ctx.Done():
+			}
+		}()
+		go func() {
+			failures := 0
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-env.Clock.After(interval):
+				}
+				hctx, hcancel := context.WithTimeout(ctx, max(interval, time.Second))
+				h, err := p.client.Health(hctx, &adapterv1.HealthRequest{})
+				hcancel()
+				if err == nil && h.GetServing() {
+					failures = 0
+					continue
+				}
+				if failures++; failures >= 3 {
+					cancel(statusErrf(ReasonTimeout, "adapter failed 3 health checks: %v", err))
+					return
+				}
+			}
+		}()
+		stream, err := p.client.OpenStream(ctx, &adapterv1.OpenStreamRequest{Device: dev})
+		if err != nil {
+			return rpcErr("adapter OpenStream", err)
+		}
+		var reported error // the adapter's last trouble report, kept if it then ends the stream
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+					return cause
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if errors.Is(err, io.EOF) {
+					if reported != nil {
+						return reported
+					}
+					return statusErrf(ReasonStreamEnded, "adapter ended the stream")
+				}
+				return rpcErr("adapter stream", err)
+			}
+			switch k := m.GetKind().(type) {
+			case *adapterv1.StreamMessage_Frame:
+				f := k.Frame
+				fr := Frame{Image: f.GetJpeg(), Pixels: f.GetPixels(), Format: PixelFormat(f.GetPixelFormat()),
+					Width: int(f.GetWidth()), Height: int(f.GetHeight())}
+				if f.GetTimeUnixNano() != 0 {
+					fr.Time = time.Unix(0, f.GetTimeUnixNano())
+				}
+				if fr.Pixels == nil {
+					fr.Format = ""
+				}
+				em.frame(fr)
+			case *adapterv1.StreamMessage_Event:
+				e := k.Event
+				ev := Event{Type: e.GetType(), Data: e.GetData().AsMap(), Snapshot: e.GetSnapshot()}
+				if e.GetTimeUnixNano() != 0 {
+					ev.Time = time.Unix(0, e.GetTimeUnixNano())
+				}
+				em.event(ev)
+			case *adapterv1.StreamMessage_Status:
+				s := k.Status
+				if State(s.GetState()) == StateOnline {
+					reported = nil
+					em.online()
+				} else {
+					reason := s.GetReason()
+					if reason == "" {
+						reason = ReasonError
+					}
+					reported = statusErrf(reason, "adapter: %s", orNone(s.GetMessage()))
+					em.status(State(s.GetState()), reason, s.GetMessage())
+				}
+			default:
+				return statusErrf(ReasonBadResponse, "adapter sent an unknown message %T", k)
+			}
+		}
+	}), nil
+}

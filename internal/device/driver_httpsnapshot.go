@@ -1,0 +1,204 @@
+package device
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// httpSnapshotDriver polls a JPEG snapshot URL at Config.FPS (default 1/s)
+// with Basic or Digest authentication. An answer that is not a JPEG is a
+// bad_image error, a refused password auth_failed, a slow camera a timeout:
+// each bounded by the timeout option, never a hang.
+//
+// Address: http(s)://host/path.
+// Options: auth (auto, basic, digest; default auto), timeout (per request,
+// default 5s), max_bytes (default 16 MiB).
+type httpSnapshotDriver struct{}
+
+func init() { Register("http-snapshot", httpSnapshotDriver{}) }
+
+var httpSnapshotOptions = []string{"auth", "timeout", "max_bytes"}
+
+func (httpSnapshotDriver) Validate(cfg Config) error {
+	if err := validateHTTPURL(cfg.Address); err != nil {
+		return err
+	}
+	if err := cfg.checkOptions(httpSnapshotOptions...); err != nil {
+		return err
+	}
+	return validateSnapshotOptions(cfg)
+}
+
+func validateHTTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fieldErr("Address", "must be an http:// or https:// URL")
+	}
+	return nil
+}
+
+func validateSnapshotOptions(cfg Config) error {
+	if _, err := cfg.optOneOf("auth", "auto", "basic", "digest"); err != nil {
+		return err
+	}
+	if _, err := cfg.optDuration("timeout", 5*time.Second, 100*time.Millisecond, 5*time.Minute); err != nil {
+		return err
+	}
+	_, err := cfg.optInt("max_bytes", 16<<20, 1024, 256<<20)
+	return err
+}
+
+// snapshotter fetches one device's snapshots.
+type snapshotter struct {
+	ac       *authClient
+	url      string
+	timeout  time.Duration
+	maxBytes int
+	width    int
+}
+
+func newSnapshotter(cfg Config) *snapshotter {
+	mode, _ := cfg.optOneOf("auth", "auto", "basic", "digest")
+	timeout, _ := cfg.optDuration("timeout", 5*time.Second, 100*time.Millisecond, 5*time.Minute)
+	maxBytes, _ := cfg.optInt("max_bytes", 16<<20, 1024, 256<<20)
+	return &snapshotter{
+		ac:       &authClient{hc: newHTTPClient(timeout), user: cfg.Username, pass: cfg.Password, mode: mode},
+		url:      cfg.Address,
+		timeout:  timeout,
+		maxBytes: maxBytes,
+		width:    cfg.Width,
+	}
+}
+
+// newHTTPClient returns a client whose every phase is bounded by timeout.
+func newHTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: timeout}).DialContext,
+			TLSHandshakeTimeout:   timeout,
+			ResponseHeaderTimeout: timeout,
+			MaxIdleConnsPerHost:   2,
+			IdleConnTimeout:       90 * time.Second,
+		},
+		// Cameras redirect to login pages; following them only yields HTML.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func (s *snapshotter) close() { s.ac.hc.CloseIdleConnections() }
+
+// fetch GETs one snapshot and checks that it is a JPEG.
+func (s *snapshotter) fetch(ctx context.Context) (Frame, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	resp, err := s.ac.do(ctx, http.MethodGet, s.url, nil, http.Header{"Accept": {"image/jpeg"}})
+	if err != nil {
+		return Frame{}, err
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusForbidden:
+		return Frame{}, statusErrf(ReasonAuthFailed, "snapshot: %s", resp.Status)
+	case resp.StatusCode != http.StatusOK:
+		return Frame{}, statusErrf(ReasonBadResponse, "snapshot: %s", resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(s.maxBytes)+1))
+	if err != nil {
+		return Frame{}, statusErr(classifyNetErr(err), fmt.Errorf("snapshot body: %w", err))
+	}
+	if len(body) > s.maxBytes {
+		return Frame{}, statusErrf(ReasonBadImage, "snapshot larger than %d bytes", s.maxBytes)
+	}
+	return jpegFrame(body, s.width, resp.Header.Get("Content-Type"))
+}
+
+// jpegFrame checks that data is a JPEG and makes a frame of it, scaled to
+// width when set and different.
+func jpegFrame(data []byte, width int, contentType string) (Frame, error) {
+	if len(data) < 4 || data[0] != 0xFF || data[1] != 0xD8 {
+		return Frame{}, statusErrf(ReasonBadImage, "not a JPEG (Content-Type %q, %d bytes, starts %q)",
+			contentType, len(data), printable(data[:min(len(data), 16)]))
+	}
+	c, err := jpeg.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return Frame{}, statusErrf(ReasonBadImage, "broken JPEG: %v", err)
+	}
+	if width == 0 || width == c.Width {
+		return Frame{Image: data, Width: c.Width, Height: c.Height}, nil
+	}
+	img, err := jpeg.Decode(bytes.NewReader(data))
+	if err != nil {
+		return Frame{}, statusErrf(ReasonBadImage, "broken JPEG: %v", err)
+	}
+	return encodeFrame(scaleNearest(img, width))
+}
+
+func encodeFrame(img image.Image) (Frame, error) {
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 85}); err != nil {
+		return Frame{}, statusErr(ReasonBadImage, err)
+	}
+	b := img.Bounds()
+	return Frame{Image: buf.Bytes(), Width: b.Dx(), Height: b.Dy()}, nil
+}
+
+func printable(b []byte) string {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			c = '.'
+		}
+		out[i] = c
+	}
+	return string(out)
+}
+
+func (httpSnapshotDriver) Probe(ctx context.Context, env *Env, cfg Config) (ProbeResult, error) {
+	s := newSnapshotter(cfg)
+	defer s.close()
+	f, err := s.fetch(ctx)
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	return ProbeResult{Online: true, Snapshot: f.Image, Info: map[string]any{
+		"width": f.Width, "height": f.Height, "auth": s.ac.lastScheme(), "snapshot_uri": cfg.Address,
+	}}, nil
+}
+
+func (httpSnapshotDriver) Open(_ context.Context, env *Env, cfg Config, sink Sink) (Source, error) {
+	return startStream(env, cfg, sink, snapshotSession(env, cfg)), nil
+}
+
+// snapshotSession polls until a fetch fails; the stream then backs off and
+// starts a new session (keeping nothing but the learnt challenge).
+func snapshotSession(env *Env, cfg Config) session {
+	s := newSnapshotter(cfg)
+	fps := cfg.FPS
+	if fps == 0 {
+		fps = 1
+	}
+	return func(ctx context.Context, em *emitter) error {
+		defer s.close()
+		pace := newPacer(env.Clock, fps)
+		for {
+			if err := pace.wait(ctx); err != nil {
+				return err
+			}
+			f, err := s.fetch(ctx)
+			if err != nil {
+				return err
+			}
+			em.frame(f)
+		}
+	}
+}

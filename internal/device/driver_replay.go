@@ -1,0 +1,236 @@
+package device
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/jpeg"
+	_ "image/png" // replay folders may hold PNGs
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// replayDriver plays a folder of images (sorted by name; JPEG and PNG) or a
+// video file (through ffmpeg), looped, at Config.FPS (default 1 for folders,
+// the video's own rate for videos). It is the embedded demo's camera. Image
+// folders need no ffmpeg.
+//
+// Address: the folder or the video file.
+// Options: loop (bool, default true), ffmpeg (path), format (jpeg, rgb24,
+// gray; videos only), quality (2-31, mjpeg).
+type replayDriver struct{}
+
+func init() { Register("replay", replayDriver{}) }
+
+var replayOptions = []string{"loop", "ffmpeg", "format", "quality"}
+
+func (replayDriver) Validate(cfg Config) error {
+	if cfg.Address == "" {
+		return fieldErr("Address", "required: a folder of images or a video file")
+	}
+	if err := cfg.checkOptions(replayOptions...); err != nil {
+		return err
+	}
+	if _, err := cfg.optBool("loop", true); err != nil {
+		return err
+	}
+	if _, err := cfg.optString("ffmpeg", ""); err != nil {
+		return err
+	}
+	if _, err := cfg.optOneOf("format", string(FormatJPEG), string(FormatRGB24), string(FormatGray)); err != nil {
+		return err
+	}
+	_, err := cfg.optInt("quality", 5, 2, 31)
+	return err
+}
+
+func isImageFile(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".jpg", ".jpeg", ".png":
+		return true
+	}
+	return false
+}
+
+// listImages returns the folder's image files, sorted by name.
+func listImages(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, statusErr(ReasonConfig, err)
+	}
+	var out []string
+	for _, e := range ents {
+		if e.Type().IsRegular() && isImageFile(e.Name()) {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return nil, statusErrf(ReasonConfig, "no .jpg, .jpeg or .png files in %s", dir)
+	}
+	return out, nil
+}
+
+func (d replayDriver) Probe(ctx context.Context, env *Env, cfg Config) (ProbeResult, error) {
+	fi, err := os.Stat(cfg.Address)
+	if err != nil {
+		return ProbeResult{}, statusErr(ReasonConfig, err)
+	}
+	if fi.IsDir() {
+		files, err := listImages(cfg.Address)
+		if err != nil {
+			return ProbeResult{}, err
+		}
+		f, err := loadImage(files[0], cfg.Width)
+		if err != nil {
+			return ProbeResult{}, err
+		}
+		return ProbeResult{Online: true, Snapshot: f.Image, Info: map[string]any{
+			"kind": "folder", "images": len(files), "width": f.Width, "height": f.Height,
+		}}, nil
+	}
+	// One frame through ffmpeg proves the file decodes.
+	bin := ffmpegBin(env, cfg)
+	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-i", cfg.Address, "-frames:v", "1"}
+	if cfg.Width > 0 {
+		args = append(args, "-vf", fmt.Sprintf("scale=%d:-2", cfg.Width))
+	}
+	args = append(args, "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "5", "pipe:1")
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.WaitDelay = time.Second
+	out, err := cmd.Output()
+	if err != nil {
+		return ProbeResult{}, statusErrf(ffmpegReason(stderr.String(), false), "ffmpeg: %v: %s", err, orNone(strings.TrimSpace(stderr.String())))
+	}
+	img, err := readJPEG(bufio.NewReader(bytes.NewReader(out)), 32<<20)
+	if err != nil {
+		return ProbeResult{}, statusErrf(ReasonBadImage, "ffmpeg output: %v", err)
+	}
+	c, _ := jpeg.DecodeConfig(bytes.NewReader(img))
+	return ProbeResult{Online: true, Snapshot: img, Info: map[string]any{
+		"kind": "video", "width": c.Width, "height": c.Height,
+	}}, nil
+}
+
+func ffmpegBin(env *Env, cfg Config) string {
+	if b, _ := cfg.optString("ffmpeg", ""); b != "" {
+		return b
+	}
+	return env.FFmpeg
+}
+
+func (d replayDriver) Open(_ context.Context, env *Env, cfg Config, sink Sink) (Source, error) {
+	loop, _ := cfg.optBool("loop", true)
+	return startStream(env, cfg, sink, func(ctx context.Context, em *emitter) error {
+		fi, err := os.Stat(cfg.Address)
+		if err != nil {
+			return statusErr(ReasonConfig, err)
+		}
+		if fi.IsDir() {
+			return replayFolder(ctx, em, cfg, loop)
+		}
+		format, _ := cfg.optOneOf("format", string(FormatJPEG), string(FormatRGB24), string(FormatGray))
+		quality, _ := cfg.optInt("quality", 5, 2, 31)
+		input := []string{}
+		if loop {
+			input = append(input, "-stream_loop", "-1")
+		}
+		var pace *pacer
+		if cfg.FPS > 0 {
+			// Paced here; the pipe holds ffmpeg back in between.
+			pace = newPacer(env.Clock, cfg.FPS)
+		} else {
+			input = append(input, "-re")
+		}
+		input = append(input, "-i", cfg.Address)
+		err = runFFmpeg(ctx, em, ffmpegJob{
+			bin: ffmpegBin(env, cfg), input: input, fps: cfg.FPS, width: cfg.Width,
+			format: PixelFormat(format), quality: quality, pace: pace,
+			firstFrame: 30 * time.Second, stall: 30 * time.Second,
+		})
+		if !loop && ReasonOf(err) == ReasonStreamEnded {
+			return errFinished
+		}
+		return err
+	}), nil
+}
+
+// replayFolder plays the folder once (or forever when loop is set). A file
+// that does not decode is skipped; a pass with no good file fails.
+func replayFolder(ctx context.Context, em *emitter, cfg Config, loop bool) error {
+	fps := cfg.FPS
+	if fps == 0 {
+		fps = 1
+	}
+	pace := newPacer(em.s.env.Clock, fps)
+	for {
+		files, err := listImages(cfg.Address)
+		if err != nil {
+			return err
+		}
+		good := 0
+		var lastErr error
+		for _, name := range files {
+			f, err := loadImage(name, cfg.Width)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			if err := pace.wait(ctx); err != nil {
+				return err
+			}
+			good++
+			em.frame(f)
+		}
+		if good == 0 {
+			return statusErrf(ReasonBadImage, "no file in %s decodes: %v", cfg.Address, lastErr)
+		}
+		if !loop {
+			return errFinished
+		}
+	}
+}
+
+// loadImage reads a picture file as a JPEG frame, scaled to width when it is
+// set and differs; a JPEG at the right size is passed through untouched.
+func loadImage(name string, width int) (Frame, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return Frame{}, statusErr(ReasonConfig, err)
+	}
+	if f, err := jpegFrame(data, width, ""); err == nil {
+		return f, nil
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return Frame{}, statusErrf(ReasonBadImage, "%s: %v", filepath.Base(name), err)
+	}
+	if width > 0 && width != img.Bounds().Dx() {
+		img = scaleNearest(img, width)
+	}
+	return encodeFrame(img)
+}
+
+// scaleNearest resizes img to width, keeping the aspect ratio (height even,
+// as ffmpeg's scale=W:-2 does). Nearest neighbour: cheap, and good enough for
+// a demo camera.
+func scaleNearest(img image.Image, width int) image.Image {
+	b := img.Bounds()
+	height := max(2, (b.Dy()*width/b.Dx()+1)&^1)
+	dst := image.NewRGBA(image.Rect(0, 0, width, height))
+	for y := range height {
+		sy := b.Min.Y + y*b.Dy()/height
+		for x := range width {
+			dst.Set(x, y, img.At(b.Min.X+x*b.Dx()/width, sy))
+		}
+	}
+	return dst
+}

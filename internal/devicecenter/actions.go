@@ -1,0 +1,303 @@
+package devicecenter
+
+import (
+	"context"
+	"encoding/base64"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/device"
+)
+
+var (
+	devRead  = api.Permission{Resource: "device", Access: api.Read}
+	devWrite = api.Permission{Resource: "device", Access: api.Write}
+)
+
+// DeviceSpec is a device's configuration in requests.
+type DeviceSpec struct {
+	// Driver is replay, http-snapshot, rtsp, onvif, mqtt or adapter
+	// (gb28181 is planned and refused).
+	Driver  string `json:"Driver" validate:"required,max=32"`
+	Address string `json:"Address" validate:"required,max=2048"`
+	// Username and Password are encrypted at rest and never returned.
+	Username string         `json:"Username" validate:"max=256"`
+	Password string         `json:"Password" validate:"max=256"`
+	Options  map[string]any `json:"Options"`
+	Fps      float64        `json:"Fps" validate:"min=0,max=120"`
+	Width    int            `json:"Width" validate:"min=0,max=7680"`
+}
+
+func (s DeviceSpec) config() device.Config {
+	return device.Config{Driver: s.Driver, Address: s.Address, Username: s.Username, Password: s.Password,
+		Options: api.NormalizeMap(s.Options), FPS: s.Fps, Width: s.Width}
+}
+
+// CreateDeviceRequest is the request of CreateDevice.
+type CreateDeviceRequest struct {
+	ProjectId   string `json:"ProjectId" validate:"max=64"`
+	Name        string `json:"Name" validate:"required,max=128"`
+	Description string `json:"Description" validate:"max=1024"`
+	Group       string `json:"Group" validate:"max=128"`
+	EdgeNode    string `json:"EdgeNode" validate:"max=128"`
+	DeviceSpec
+}
+
+// CreateDeviceResponse is the response of CreateDevice.
+type CreateDeviceResponse struct {
+	DeviceId string `json:"DeviceId"`
+}
+
+// DescribeDevicesRequest is the request of DescribeDevices.
+type DescribeDevicesRequest struct {
+	ProjectId string       `json:"ProjectId" validate:"max=64"`
+	DeviceIds []string     `json:"DeviceIds" validate:"max=100"`
+	Filters   []api.Filter `json:"Filters" validate:"max=10"`
+	api.Paging
+}
+
+// DeviceInfo is a device as DescribeDevices returns it (no credentials).
+type DeviceInfo struct {
+	DeviceId      string         `json:"DeviceId"`
+	ProjectId     string         `json:"ProjectId"`
+	Name          string         `json:"Name"`
+	Description   string         `json:"Description"`
+	Driver        string         `json:"Driver"`
+	Address       string         `json:"Address"`
+	Username      string         `json:"Username"`
+	HasPassword   bool           `json:"HasPassword"`
+	Options       map[string]any `json:"Options"`
+	Fps           float64        `json:"Fps"`
+	Width         int            `json:"Width"`
+	Group         string         `json:"Group"`
+	EdgeNode      string         `json:"EdgeNode"`
+	Status        string         `json:"Status"`
+	Reason        string         `json:"Reason"`
+	LastError     string         `json:"LastError"`
+	LastFrameTime string         `json:"LastFrameTime"`
+	MeasuredFps   float64        `json:"MeasuredFps"`
+	CreatedTime   string         `json:"CreatedTime"`
+}
+
+// DescribeDevicesResponse is the response of DescribeDevices.
+type DescribeDevicesResponse struct {
+	TotalCount int          `json:"TotalCount"`
+	DeviceSet  []DeviceInfo `json:"DeviceSet"`
+}
+
+// ModifyDeviceRequest is the request of ModifyDevice; absent fields stay.
+type ModifyDeviceRequest struct {
+	DeviceId    string         `json:"DeviceId" validate:"required,max=64"`
+	Name        *string        `json:"Name" validate:"min=1,max=128"`
+	Description *string        `json:"Description" validate:"max=1024"`
+	Address     *string        `json:"Address" validate:"max=2048"`
+	Username    *string        `json:"Username" validate:"max=256"`
+	Password    *string        `json:"Password" validate:"max=256"`
+	Options     map[string]any `json:"Options"`
+	Fps         *float64       `json:"Fps" validate:"min=0,max=120"`
+	Width       *int           `json:"Width" validate:"min=0,max=7680"`
+	Group       *string        `json:"Group" validate:"max=128"`
+	EdgeNode    *string        `json:"EdgeNode" validate:"max=128"`
+}
+
+// DeviceIdRequest names a device.
+type DeviceIdRequest struct {
+	DeviceId string `json:"DeviceId" validate:"required,max=64"`
+}
+
+// ProbeDeviceRequest is the request of ProbeDevice: a saved device, or a
+// configuration to test before saving it.
+type ProbeDeviceRequest struct {
+	DeviceId string      `json:"DeviceId" validate:"max=64"`
+	Device   *DeviceSpec `json:"Device"`
+}
+
+// ProbeDeviceResponse is what a probe found.
+type ProbeDeviceResponse struct {
+	Online      bool           `json:"Online"`
+	Reason      string         `json:"Reason"`
+	Message     string         `json:"Message"`
+	Info        map[string]any `json:"Info"`
+	HasSnapshot bool           `json:"HasSnapshot"`
+}
+
+// DescribeDeviceSnapshotRequest is the request of DescribeDeviceSnapshot.
+type DescribeDeviceSnapshotRequest struct {
+	DeviceId string `json:"DeviceId" validate:"required,max=64"`
+	// Format is "url" (a signed object URL, default) or "base64".
+	Format string `json:"Format" validate:"oneof=url base64"`
+}
+
+// DescribeDeviceSnapshotResponse is a current picture of a device.
+type DescribeDeviceSnapshotResponse struct {
+	DeviceId    string `json:"DeviceId"`
+	Url         string `json:"Url,omitempty"`
+	ImageBase64 string `json:"ImageBase64,omitempty"`
+	Time        string `json:"Time"`
+}
+
+// DiscoverDevicesRequest is the request of DiscoverDevices.
+type DiscoverDevicesRequest struct {
+	// TimeoutMs bounds the search (default 3000, at most 30000).
+	TimeoutMs int `json:"TimeoutMs" validate:"min=0,max=30000"`
+	// Target overrides the WS-Discovery multicast address (host:port).
+	Target string `json:"Target" validate:"max=256"`
+}
+
+// DiscoveredDevice is one device that answered.
+type DiscoveredDevice struct {
+	Endpoint string   `json:"Endpoint"`
+	XAddrs   []string `json:"XAddrs"`
+	Types    []string `json:"Types"`
+	Scopes   []string `json:"Scopes"`
+	From     string   `json:"From"`
+}
+
+// DiscoverDevicesResponse is the response of DiscoverDevices.
+type DiscoverDevicesResponse struct {
+	DeviceSet []DiscoveredDevice `json:"DeviceSet"`
+}
+
+// Empty is the response of actions that return only a RequestId.
+type Empty struct{}
+
+// SnapshotStore keeps snapshots and signs URLs for them.
+type SnapshotStore interface {
+	PutSnapshot(ctx context.Context, projectID, deviceID string, jpeg []byte) (url string, err error)
+}
+
+func info(d *Device) DeviceInfo {
+	di := DeviceInfo{DeviceId: d.ID, ProjectId: d.ProjectID, Name: d.Name, Description: d.Description, Driver: d.Config.Driver,
+		Address: d.Config.Address, Username: d.Config.Username, HasPassword: d.Config.Password != "", Options: d.Config.Options,
+		Fps: d.Config.FPS, Width: d.Config.Width, Group: d.Group, EdgeNode: d.EdgeNode, Status: d.Status, Reason: d.Reason,
+		LastError: d.LastError, MeasuredFps: d.MeasuredFPS, CreatedTime: d.CreatedAt.Format(time.RFC3339)}
+	if di.Options == nil {
+		di.Options = map[string]any{}
+	}
+	if !d.LastFrame.IsZero() {
+		di.LastFrameTime = d.LastFrame.Format(time.RFC3339Nano)
+	}
+	return di
+}
+
+// RegisterActions adds the device center's actions to reg; s may be nil
+// for docs.
+func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
+	api.Register(reg, api.Spec{Name: "CreateDevice", Summary: "Add a camera or sensor: driver, address, credentials (encrypted at rest), frame rate, group, edge node.", Permission: devWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *CreateDeviceRequest) (*CreateDeviceResponse, error) {
+			d := &Device{ProjectID: r.ProjectId, Name: r.Name, Description: r.Description, Group: r.Group, EdgeNode: r.EdgeNode, Config: r.config()}
+			if err := s.Create(ctx, d); err != nil {
+				return nil, err
+			}
+			c.SetResource(d.ID)
+			return &CreateDeviceResponse{DeviceId: d.ID}, nil
+		})
+	api.Register(reg, api.Spec{Name: "DescribeDevices", Summary: "List devices with their status. Filters: Status, Driver, Group, EdgeNode, Name.", Permission: devRead},
+		func(ctx context.Context, c *api.Caller, r *DescribeDevicesRequest) (*DescribeDevicesResponse, error) {
+			f, err := api.ParseFilters(r.Filters, "Status", "Driver", "Group", "EdgeNode", "Name")
+			if err != nil {
+				return nil, err
+			}
+			off, lim := r.Page()
+			ds, total, err := s.List(ctx, Filter{ProjectID: r.ProjectId, IDs: r.DeviceIds, Statuses: f["Status"], Drivers: f["Driver"],
+				Groups: f["Group"], EdgeNodes: f["EdgeNode"], Names: f["Name"]}, off, lim)
+			if err != nil {
+				return nil, err
+			}
+			out := &DescribeDevicesResponse{TotalCount: total, DeviceSet: make([]DeviceInfo, 0, len(ds))}
+			for _, d := range ds {
+				out.DeviceSet = append(out.DeviceSet, info(d))
+			}
+			return out, nil
+		})
+	api.Register(reg, api.Spec{Name: "ModifyDevice", Summary: "Change a device's configuration; the whole new configuration is validated.", Permission: devWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *ModifyDeviceRequest) (*Empty, error) {
+			c.SetResource(r.DeviceId)
+			ch := Change{Name: r.Name, Description: r.Description, Address: r.Address, Username: r.Username, Password: r.Password,
+				Group: r.Group, EdgeNode: r.EdgeNode, FPS: r.Fps, Width: r.Width}
+			if r.Options != nil {
+				ch.Options = api.NormalizeMap(r.Options)
+			}
+			return &Empty{}, s.Modify(ctx, r.DeviceId, ch)
+		})
+	api.Register(reg, api.Spec{Name: "DeleteDevice", Summary: "Delete a device; refused while a task reads from it.", Permission: devWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *DeviceIdRequest) (*Empty, error) {
+			c.SetResource(r.DeviceId)
+			return &Empty{}, s.Delete(ctx, r.DeviceId)
+		})
+	api.Register(reg, api.Spec{Name: "ProbeDevice", Summary: "Test a device's address and credentials (saved, or given before saving) and return what was found.", Permission: devWrite},
+		func(ctx context.Context, c *api.Caller, r *ProbeDeviceRequest) (*ProbeDeviceResponse, error) {
+			var cfg device.Config
+			switch {
+			case r.DeviceId != "":
+				d, err := s.Get(ctx, r.DeviceId)
+				if err != nil {
+					return nil, err
+				}
+				cfg = d.Config
+			case r.Device != nil:
+				cfg = r.Device.config()
+				cfg.ID = "probe"
+			default:
+				return nil, api.Missing("DeviceId or Device")
+			}
+			res, err := s.Probe(ctx, cfg)
+			if e, ok := api.AsError(err); ok {
+				return nil, e
+			}
+			out := &ProbeDeviceResponse{Online: res.Online, Info: res.Info, HasSnapshot: len(res.Snapshot) > 0}
+			if out.Info == nil {
+				out.Info = map[string]any{}
+			}
+			if err != nil {
+				out.Online, out.Reason, out.Message = false, device.ReasonOf(err), err.Error()
+			}
+			if r.DeviceId != "" {
+				st := device.Status{DeviceID: r.DeviceId, Driver: cfg.Driver, State: "online"}
+				if !out.Online {
+					st.State, st.Reason, st.LastError = "offline", out.Reason, out.Message
+				}
+				s.ReportStatus(ctx, st)
+			}
+			return out, nil
+		})
+	api.Register(reg, api.Spec{Name: "DescribeDeviceSnapshot", Summary: "Take a current JPEG from a device, as a signed object URL or base64.", Permission: devRead},
+		func(ctx context.Context, c *api.Caller, r *DescribeDeviceSnapshotRequest) (*DescribeDeviceSnapshotResponse, error) {
+			d, err := s.Get(ctx, r.DeviceId)
+			if err != nil {
+				return nil, err
+			}
+			res, err := s.Probe(ctx, d.Config)
+			if err != nil {
+				return nil, api.Errorf(api.ResourceUnavailable, "device %s: %v", d.ID, err)
+			}
+			if len(res.Snapshot) == 0 {
+				return nil, api.Errorf(api.ResourceUnavailable, "device %s (%s) gave no picture", d.ID, d.Config.Driver)
+			}
+			out := &DescribeDeviceSnapshotResponse{DeviceId: d.ID, Time: time.Now().UTC().Format(time.RFC3339Nano)}
+			if r.Format == "base64" {
+				out.ImageBase64 = base64.StdEncoding.EncodeToString(res.Snapshot)
+				return out, nil
+			}
+			if out.Url, err = snaps.PutSnapshot(ctx, d.ProjectID, d.ID, res.Snapshot); err != nil {
+				return nil, err
+			}
+			return out, nil
+		})
+	api.Register(reg, api.Spec{Name: "DiscoverDevices", Summary: "Find ONVIF cameras on the local network with WS-Discovery, bounded in time.", Permission: devRead},
+		func(ctx context.Context, c *api.Caller, r *DiscoverDevicesRequest) (*DiscoverDevicesResponse, error) {
+			timeout := 3 * time.Second
+			if r.TimeoutMs > 0 {
+				timeout = time.Duration(r.TimeoutMs) * time.Millisecond
+			}
+			found, err := device.Discover(ctx, device.DiscoverOptions{Timeout: timeout, Target: r.Target})
+			if err != nil {
+				return nil, api.Errorf(api.FailedOperation, "discovery: %v", err)
+			}
+			out := &DiscoverDevicesResponse{DeviceSet: make([]DiscoveredDevice, 0, len(found))}
+			for _, f := range found {
+				out.DeviceSet = append(out.DeviceSet, DiscoveredDevice{Endpoint: f.Endpoint, XAddrs: f.XAddrs, Types: f.Types, Scopes: f.Scopes, From: f.From})
+			}
+			return out, nil
+		})
+}

@@ -1,0 +1,366 @@
+// Package devicecenter keeps devices: their driver configuration (with
+// credentials sealed at rest), their status as running sources and probes
+// report it, snapshots, discovery, and the device source that tasks read
+// frames from. The drivers themselves live in internal/device.
+package devicecenter
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/device"
+	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/secrets"
+	"github.com/tianshu-ai/tianshu/internal/store"
+)
+
+// Device is a device row; Password is the plaintext only inside the
+// process (decrypted on read), never in API responses.
+type Device struct {
+	ID, ProjectID, Name, Description string
+	Config                           device.Config
+	Group, EdgeNode                  string
+	Status, Reason, LastError        string
+	LastFrame, StatusTime            time.Time
+	MeasuredFPS                      float64
+	CreatedAt, UpdatedAt             time.Time
+}
+
+// StatusPublisher announces status changes (the platform publishes them on
+// the bus as CloudEvents).
+type StatusPublisher func(ctx context.Context, d *Device, previous string)
+
+// Service is the device center.
+type Service struct {
+	db      *store.DB
+	box     *secrets.Box
+	rt      *device.Runtime
+	log     *slog.Logger
+	now     func() time.Time
+	publish StatusPublisher
+
+	mu       sync.Mutex
+	lastSeen map[string]string // device id → last published status
+}
+
+// New returns the device center.
+func New(db *store.DB, box *secrets.Box, rt *device.Runtime, publish StatusPublisher, log *slog.Logger, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{db: db, box: box, rt: rt, publish: publish, log: log, now: now, lastSeen: map[string]string{}}
+}
+
+// Runtime returns the driver runtime.
+func (s *Service) Runtime() *device.Runtime { return s.rt }
+
+// validate checks a configuration with the driver layer, naming fields as
+// the API does.
+func validate(cfg device.Config) error {
+	if err := cfg.Validate(); err != nil {
+		var fe *device.FieldError
+		if errors.As(err, &fe) {
+			return api.InvalidValue(apiField(fe.Field), "%s", fe.Msg)
+		}
+		if errors.Is(err, device.ErrUnsupportedDriver) {
+			return api.InvalidValue("Driver", "%v", err)
+		}
+		return api.InvalidValue("Device", "%v", err)
+	}
+	return nil
+}
+
+// apiField maps the driver layer's field names to the API's.
+func apiField(f string) string {
+	switch f {
+	case "FPS":
+		return "Fps"
+	case "ID":
+		return "DeviceId"
+	}
+	return f
+}
+
+// Create stores a device after validating its configuration.
+func (s *Service) Create(ctx context.Context, d *Device) error {
+	if d.ProjectID == "" {
+		d.ProjectID = "default"
+	}
+	var one int
+	if err := s.db.QueryRow(ctx, "SELECT 1 FROM projects WHERE id = ?", d.ProjectID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+		return api.NotFound("ProjectId", d.ProjectID)
+	}
+	d.ID = ids.New("dev")
+	d.Config.ID = d.ID
+	if err := validate(d.Config); err != nil {
+		return err
+	}
+	now := s.now()
+	d.Status, d.CreatedAt, d.UpdatedAt = "unknown", now, now
+	opts, _ := json.Marshal(d.Config.Options)
+	if d.Config.Options == nil {
+		opts = []byte("{}")
+	}
+	_, err := s.db.Exec(ctx, `INSERT INTO devices (id, project_id, name, description, driver, address, username, password_enc, options, fps, width,
+		device_group, edge_node, status, reason, last_error, last_frame_ms, measured_fps, status_ms, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unknown', '', '', 0, 0, 0, ?, ?)`,
+		d.ID, d.ProjectID, d.Name, d.Description, d.Config.Driver, d.Config.Address, d.Config.Username, s.seal(d.Config.Password),
+		string(opts), d.Config.FPS, d.Config.Width, d.Group, d.EdgeNode, now.UnixMilli(), now.UnixMilli())
+	if s.db.IsUniqueViolation(err) {
+		return api.Errorf(api.ResourceInUse, "Name: a device named %q exists in project %s", d.Name, d.ProjectID)
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("device created", "device", d.ID, "driver", d.Config.Driver, "project", d.ProjectID)
+	return nil
+}
+
+func (s *Service) seal(p string) string {
+	if p == "" {
+		return ""
+	}
+	return s.box.Seal(p)
+}
+
+const deviceColumns = `id, project_id, name, description, driver, address, username, password_enc, options, fps, width,
+	device_group, edge_node, status, reason, last_error, last_frame_ms, measured_fps, status_ms, created_at, updated_at`
+
+func (s *Service) scan(sc interface{ Scan(...any) error }) (*Device, error) {
+	var d Device
+	var pw, opts string
+	var lf, st, c, u int64
+	if err := sc.Scan(&d.ID, &d.ProjectID, &d.Name, &d.Description, &d.Config.Driver, &d.Config.Address, &d.Config.Username, &pw, &opts,
+		&d.Config.FPS, &d.Config.Width, &d.Group, &d.EdgeNode, &d.Status, &d.Reason, &d.LastError, &lf, &d.MeasuredFPS, &st, &c, &u); err != nil {
+		return nil, err
+	}
+	d.Config.ID = d.ID
+	if pw != "" {
+		p, err := s.box.Open(pw)
+		if err != nil {
+			return nil, fmt.Errorf("devicecenter: device %s credentials: %w", d.ID, err)
+		}
+		d.Config.Password = p
+	}
+	_ = json.Unmarshal([]byte(opts), &d.Config.Options)
+	if lf > 0 {
+		d.LastFrame = time.UnixMilli(lf).UTC()
+	}
+	if st > 0 {
+		d.StatusTime = time.UnixMilli(st).UTC()
+	}
+	d.CreatedAt, d.UpdatedAt = time.UnixMilli(c).UTC(), time.UnixMilli(u).UTC()
+	return &d, nil
+}
+
+// Get returns a device with its credentials decrypted.
+func (s *Service) Get(ctx context.Context, id string) (*Device, error) {
+	d, err := s.scan(s.db.QueryRow(ctx, "SELECT "+deviceColumns+" FROM devices WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, api.NotFound("DeviceId", id)
+	}
+	return d, err
+}
+
+// Filter selects devices.
+type Filter struct {
+	ProjectID                                     string
+	IDs, Statuses, Drivers, Groups, EdgeNodes, Names []string
+}
+
+// List returns devices, newest first, and the total.
+func (s *Service) List(ctx context.Context, f Filter, offset, limit int) ([]*Device, int, error) {
+	var where []string
+	var args []any
+	if f.ProjectID != "" {
+		where, args = append(where, "project_id = ?"), append(args, f.ProjectID)
+	}
+	for _, c := range []struct {
+		col  string
+		vals []string
+	}{{"id", f.IDs}, {"status", f.Statuses}, {"driver", f.Drivers}, {"device_group", f.Groups}, {"edge_node", f.EdgeNodes}, {"name", f.Names}} {
+		if len(c.vals) > 0 {
+			where = append(where, c.col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(c.vals)), ",")+")")
+			for _, v := range c.vals {
+				args = append(args, v)
+			}
+		}
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM devices"+cond, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.db.Query(ctx, "SELECT "+deviceColumns+" FROM devices"+cond+" ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []*Device
+	for rows.Next() {
+		d, err := s.scan(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, d)
+	}
+	return out, total, rows.Err()
+}
+
+// Change is what Modify changes; nil fields stay.
+type Change struct {
+	Name, Description, Address, Username, Password, Group, EdgeNode *string
+	Options                                                         map[string]any
+	FPS                                                             *float64
+	Width                                                           *int
+}
+
+// Modify changes a device; the new configuration is validated whole.
+func (s *Service) Modify(ctx context.Context, id string, ch Change) error {
+	d, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&d.Name, ch.Name)
+	set(&d.Description, ch.Description)
+	set(&d.Config.Address, ch.Address)
+	set(&d.Config.Username, ch.Username)
+	set(&d.Config.Password, ch.Password)
+	set(&d.Group, ch.Group)
+	set(&d.EdgeNode, ch.EdgeNode)
+	if ch.Options != nil {
+		d.Config.Options = ch.Options
+	}
+	if ch.FPS != nil {
+		d.Config.FPS = *ch.FPS
+	}
+	if ch.Width != nil {
+		d.Config.Width = *ch.Width
+	}
+	if err := validate(d.Config); err != nil {
+		return err
+	}
+	opts, _ := json.Marshal(d.Config.Options)
+	_, err = s.db.Exec(ctx, `UPDATE devices SET name = ?, description = ?, address = ?, username = ?, password_enc = ?, options = ?, fps = ?, width = ?,
+		device_group = ?, edge_node = ?, updated_at = ? WHERE id = ?`, d.Name, d.Description, d.Config.Address, d.Config.Username,
+		s.seal(d.Config.Password), string(opts), d.Config.FPS, d.Config.Width, d.Group, d.EdgeNode, s.now().UnixMilli(), id)
+	if s.db.IsUniqueViolation(err) {
+		return api.Errorf(api.ResourceInUse, "Name: a device named %q exists in project %s", d.Name, d.ProjectID)
+	}
+	return err
+}
+
+// Delete removes a device unless a task reads from it.
+func (s *Service) Delete(ctx context.Context, id string) error {
+	if _, err := s.Get(ctx, id); err != nil {
+		return err
+	}
+	var n int
+	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM tasks WHERE sources LIKE ?", "%\""+id+"\"%").Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return api.Errorf(api.ResourceInUse, "DeviceId: %d task(s) read from %s; delete them first", n, id)
+	}
+	_, err := s.db.Exec(ctx, "DELETE FROM devices WHERE id = ?", id)
+	return err
+}
+
+// ReportStatus records a source's or a probe's view of a device and
+// publishes a change of online/offline state.
+func (s *Service) ReportStatus(ctx context.Context, st device.Status) {
+	status := string(st.State)
+	if status == "closed" || status == "" {
+		return // the source stopped; probes take over
+	}
+	now := s.now().UnixMilli()
+	var lf int64
+	if !st.LastFrameTime.IsZero() {
+		lf = st.LastFrameTime.UnixMilli()
+	}
+	_, err := s.db.Exec(ctx, `UPDATE devices SET status = ?, reason = ?, last_error = ?, last_frame_ms = CASE WHEN ? > last_frame_ms THEN ? ELSE last_frame_ms END,
+		measured_fps = ?, status_ms = ? WHERE id = ?`, status, st.Reason, clip(st.LastError, 2000), lf, lf, st.MeasuredFPS, now, st.DeviceID)
+	if err != nil {
+		s.log.Warn("device status not saved", "device", st.DeviceID, "err", err)
+		return
+	}
+	s.mu.Lock()
+	prev := s.lastSeen[st.DeviceID]
+	s.lastSeen[st.DeviceID] = status
+	s.mu.Unlock()
+	if prev != status && s.publish != nil && (status == "online" || status == "offline" || status == "error") {
+		if d, err := s.Get(ctx, st.DeviceID); err == nil {
+			s.publish(ctx, d, prev)
+		}
+	}
+}
+
+// Probe looks at a configuration (saved or not) with its driver.
+func (s *Service) Probe(ctx context.Context, cfg device.Config) (device.ProbeResult, error) {
+	if err := validate(cfg); err != nil {
+		return device.ProbeResult{}, err
+	}
+	return s.rt.Probe(ctx, cfg)
+}
+
+// ProbeAll probes every device whose status nobody reported for maxAge
+// (devices no task reads from), at most parallel at once.
+func (s *Service) ProbeAll(ctx context.Context, maxAge time.Duration, parallel int) {
+	cutoff := s.now().Add(-maxAge).UnixMilli()
+	rows, err := s.db.Query(ctx, "SELECT "+deviceColumns+" FROM devices WHERE status_ms < ? LIMIT 1000", cutoff)
+	if err != nil {
+		return
+	}
+	var ds []*Device
+	for rows.Next() {
+		if d, err := s.scan(rows); err == nil {
+			ds = append(ds, d)
+		}
+	}
+	rows.Close()
+	sem := make(chan struct{}, max(1, parallel))
+	var wg sync.WaitGroup
+	for _, d := range ds {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			res, err := s.rt.Probe(pctx, d.Config)
+			st := device.Status{DeviceID: d.ID, Driver: d.Config.Driver, State: device.State("online")}
+			if err != nil || !res.Online {
+				st.State = device.State("offline")
+				st.Reason = device.ReasonOf(err)
+				if err != nil {
+					st.LastError = err.Error()
+				}
+			}
+			s.ReportStatus(ctx, st)
+		}()
+	}
+	wg.Wait()
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
