@@ -70,6 +70,7 @@ type Platform struct {
 	Apps     *appcenter.Service
 	Users    *iam.Users
 	Audit    *iam.Audit
+	Projects *iam.Projects
 	Studio   *studio.Service
 	Tasks    *task.Service
 	Algos    *algorepo.Service
@@ -300,6 +301,7 @@ func (p *Platform) initCenters(context.Context) (func(context.Context) error, er
 	p.Apps = appcenter.New(p.DB, p.Box, p.log, p.now)
 	p.Users = iam.NewUsers(p.DB, p.now)
 	p.Audit = iam.NewAudit(p.DB, p.now)
+	p.Projects = iam.NewProjects(p.DB, p.now)
 	fm, err := flow.NewMetrics(p.Metrics)
 	if err != nil {
 		return nil, err
@@ -333,6 +335,7 @@ func NewRegistry(p *Platform) *api.Registry {
 	reg := api.NewRegistry()
 	var apps *appcenter.Service
 	var audit *iam.Audit
+	var projects *iam.Projects
 	var flows *studio.Service
 	var tasks *task.Service
 	var algos *algorepo.Service
@@ -341,11 +344,12 @@ func NewRegistry(p *Platform) *api.Registry {
 	var devices *devicecenter.Service
 	var snaps devicecenter.SnapshotStore
 	if p != nil {
-		apps, audit, flows, tasks, algos, records, devices = p.Apps, p.Audit, p.Studio, p.Tasks, p.Algos, p.Data, p.Devices
+		apps, audit, flows, tasks, algos, records, devices, projects = p.Apps, p.Audit, p.Studio, p.Tasks, p.Algos, p.Data, p.Devices, p.Projects
 		pkgs, snaps = blobPackages{p.Blob}, blobSnapshots{p.Blob}
 	}
 	appcenter.RegisterActions(reg, apps)
 	iam.RegisterActions(reg, audit)
+	iam.RegisterProjectActions(reg, projects)
 	studio.RegisterActions(reg, flows)
 	task.RegisterActions(reg, tasks)
 	algorepo.RegisterActions(reg, algos, pkgs)

@@ -172,7 +172,7 @@ func (s *Service) Get(ctx context.Context, id string) (*Device, error) {
 
 // Filter selects devices.
 type Filter struct {
-	ProjectID                                     string
+	ProjectID                                        string
 	IDs, Statuses, Drivers, Groups, EdgeNodes, Names []string
 }
 
