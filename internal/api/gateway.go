@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -133,8 +135,20 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.log.Info("action served", "action", label, "code", code, "request_id", c.RequestID, "app", c.AppID, "duration_ms", float64(d.Microseconds())/1000)
 }
 
-// serve authenticates, authorizes, decodes and runs one call.
-func (g *Gateway) serve(r *http.Request, c *Caller) (any, string, error) {
+// serve authenticates, authorizes, decodes and runs one call. A panic in
+// a handler becomes an InternalError for that call, not a dropped
+// connection.
+func (g *Gateway) serve(r *http.Request, c *Caller) (resp any, action string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			g.log.Error("action panicked", "action", action, "request_id", c.RequestID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			resp, err = nil, Errorf(InternalError, "internal error; quote RequestId %s", c.RequestID)
+		}
+	}()
+	return g.serveAction(r, c)
+}
+
+func (g *Gateway) serveAction(r *http.Request, c *Caller) (any, string, error) {
 	action := r.Header.Get("X-TC-Action")
 	c.Action = action
 	if r.Method != http.MethodPost {

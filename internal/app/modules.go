@@ -30,6 +30,7 @@ const (
 	ModBootstrap = "bootstrap"  // first admin user and key on an empty store
 	ModScheduler = "scheduler"  // places tasks on workers (one active, elected)
 	ModWorker    = "worker"     // runs the tasks placed on this node
+	ModPush      = "push"       // message gateway: subscriptions over webhook, gRPC, SSE
 	ModControl   = "control"    // every module but the worker: the control plane
 	ModAll       = "all"        // every module
 )
@@ -48,7 +49,8 @@ var deps = map[string][]string{
 	ModBootstrap: {ModCenters},
 	ModScheduler: {ModCenters},
 	ModWorker:    {ModCenters, ModBus},
-	ModControl:   {ModAPI, ModBus, ModBootstrap, ModScheduler},
+	ModPush:      {ModCenters, ModBus},
+	ModControl:   {ModAPI, ModBus, ModBootstrap, ModScheduler, ModPush},
 	ModAll:       {ModControl, ModWorker},
 }
 
@@ -112,6 +114,7 @@ func (p *Platform) initFuncs() map[string]func(context.Context) (func(context.Co
 		ModBootstrap: p.initBootstrap,
 		ModScheduler: p.initScheduler,
 		ModWorker:    p.initWorker,
+		ModPush:      p.initPush,
 		ModControl:   func(context.Context) (func(context.Context) error, error) { return nil, nil },
 		ModAll:       func(context.Context) (func(context.Context) error, error) { return nil, nil },
 	}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
 
 	"github.com/tianshu-ai/tianshu/internal/algorepo"
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
@@ -35,6 +37,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/gpu"
 	"github.com/tianshu-ai/tianshu/internal/iam"
 	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/push"
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store"
@@ -76,11 +79,13 @@ type Platform struct {
 	Algos    *algorepo.Service
 	Data     *data.Service
 	Devices  *devicecenter.Service
+	Push     *push.Service
 	Worker   *task.Worker
 	Registry *api.Registry
 	Gateway  *api.Gateway
 
 	gpus     []gpu.GPU
+	grpc     *grpc.Server
 	mux      *http.ServeMux
 	server   *http.Server
 	listener net.Listener
@@ -145,9 +150,28 @@ func (p *Platform) Start(ctx context.Context) error {
 		}
 		p.log.Debug("module started", "module", name, "duration_ms", time.Since(t0).Milliseconds())
 	}
+	if p.Registry != nil {
+		registerActions(p.Registry, p)
+	}
 	p.routes()
+	var handler http.Handler = p.mux
+	if p.grpc != nil {
+		// gRPC (push subscriptions) shares the main port: HTTP/2 requests
+		// with a gRPC content type go to the gRPC server, the rest to the mux.
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+				p.grpc.ServeHTTP(w, r)
+				return
+			}
+			p.mux.ServeHTTP(w, r)
+		})
+	}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
 	p.server = &http.Server{
-		Handler:           p.mux,
+		Handler:           handler,
+		Protocols:         protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -226,6 +250,9 @@ func (p *Platform) routes() {
 		if h, ok := blob.Handler(p.Blob); ok {
 			p.mux.Handle("/objects/", h)
 		}
+	}
+	if p.Push != nil {
+		p.mux.Handle(push.SSEPath, p.Push.SSEHandler())
 	}
 	if p.Data != nil {
 		// tus takes every method and streams large bodies: it sits beside
@@ -322,7 +349,9 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	if err != nil {
 		return nil, err
 	}
-	p.Registry = NewRegistry(p)
+	// The actions are registered in Start, once every module of this
+	// process exists (modules after api in start order included).
+	p.Registry = api.NewRegistry()
 	p.Gateway = api.NewGateway(p.cfg.API, p.Registry, api.GatewayOptions{
 		Keys: p.Apps, Auditor: p.Audit, Limiter: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
 	})
@@ -333,6 +362,11 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 // registry only feeds the docs or the CLI.
 func NewRegistry(p *Platform) *api.Registry {
 	reg := api.NewRegistry()
+	registerActions(reg, p)
+	return reg
+}
+
+func registerActions(reg *api.Registry, p *Platform) {
 	var apps *appcenter.Service
 	var audit *iam.Audit
 	var projects *iam.Projects
@@ -343,7 +377,9 @@ func NewRegistry(p *Platform) *api.Registry {
 	var records *data.Service
 	var devices *devicecenter.Service
 	var snaps devicecenter.SnapshotStore
+	var subs *push.Service
 	if p != nil {
+		subs = p.Push
 		apps, audit, flows, tasks, algos, records, devices, projects = p.Apps, p.Audit, p.Studio, p.Tasks, p.Algos, p.Data, p.Devices, p.Projects
 		pkgs, snaps = blobPackages{p.Blob}, blobSnapshots{p.Blob}
 	}
@@ -355,7 +391,7 @@ func NewRegistry(p *Platform) *api.Registry {
 	algorepo.RegisterActions(reg, algos, pkgs)
 	data.RegisterActions(reg, records)
 	devicecenter.RegisterActions(reg, devices, snaps)
-	return reg
+	push.RegisterActions(reg, subs)
 }
 
 // background runs fn until the module stops, and waits for it to return.
@@ -538,4 +574,22 @@ func (bs blobSnapshots) PutSnapshot(ctx context.Context, projectID, deviceID str
 		return "", err
 	}
 	return bs.b.PresignGet(ctx, key, time.Hour)
+}
+
+func (p *Platform) initPush(ctx context.Context) (func(context.Context) error, error) {
+	svc, err := push.New(push.Config{DB: p.DB, Bus: p.Bus, Box: p.Box, Keys: p.Apps, Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		NodeID: p.cfg.Worker.Name + "/" + ids.New("push")})
+	if err != nil {
+		return nil, err
+	}
+	if err := svc.Start(ctx); err != nil {
+		return nil, err
+	}
+	p.Push = svc
+	p.grpc = svc.GRPCServer()
+	return func(context.Context) error {
+		svc.Stop()
+		p.grpc.Stop()
+		return nil
+	}, nil
 }

@@ -521,3 +521,27 @@ func (b *Bus) kill() {
 		b.srv.WaitForShutdown()
 	}
 }
+
+// LastSeq returns the sequence of the newest message on a topic (0 when
+// the topic is empty or does not exist yet); subscribers' lag is measured
+// against it.
+func (b *Bus) LastSeq(ctx context.Context, topic string) (uint64, error) {
+	if b.isClosed() {
+		return 0, bus.ErrClosed
+	}
+	if err := bus.ValidateTopic(topic); err != nil {
+		return 0, err
+	}
+	s, err := b.js.Stream(ctx, streamName(topic))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("natsbus: topic %q: %w", topic, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("natsbus: topic %q: %w", topic, err)
+	}
+	return info.State.LastSeq, nil
+}

@@ -284,3 +284,26 @@ func TestRetryDelay(t *testing.T) {
 		}
 	}
 }
+
+func TestLastSeq(t *testing.T) {
+	ctx := context.Background()
+	b, err := bus.Open(ctx, "nats://embedded", bus.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	h := b.(interface {
+		LastSeq(context.Context, string) (uint64, error)
+	})
+	if n, err := h.LastSeq(ctx, "empty.topic"); err != nil || n != 0 {
+		t.Fatalf("unknown topic: %d %v", n, err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := b.Publish(ctx, "head.topic", "k", []byte("x"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := h.LastSeq(ctx, "head.topic"); err != nil || n != 3 {
+		t.Fatalf("LastSeq = %d %v, want 3", n, err)
+	}
+}

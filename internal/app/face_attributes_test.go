@@ -1,0 +1,166 @@
+package app_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"image"
+	"image/draw"
+	"image/jpeg"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/app/apptest"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
+)
+
+const faceAttributesDir = "../../examples/algorithms/face-attributes-node"
+
+// astronautFace returns the face of skimage's astronaut photo (Eileen
+// Collins, NASA, public domain) as a JPEG crop with a margin of 40% of the
+// face box on each side: the box [177 66 95 95] is what OpenCV's default
+// Haar cascade finds (internal/vision/cascade/testdata/reference.json).
+func astronautFace(t *testing.T) []byte {
+	t.Helper()
+	var src string
+	for _, p := range []string{
+		"../vision/cascade/testdata/astronaut.png",
+		"/usr/lib/python3/dist-packages/skimage/data/astronaut.png", // Debian's python3-skimage
+	} {
+		if _, err := os.Stat(p); err == nil {
+			src = p
+			break
+		}
+	}
+	if src == "" {
+		testenv.Unavailable(t, "no astronaut.png: install Debian's python3-skimage")
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const x, y, s, margin = 177, 66, 95, 0.4
+	m := int(margin * s)
+	r := image.Rect(x-m, y-m, x+s+m, y+s+m)
+	if !r.In(img.Bounds()) {
+		t.Fatalf("crop %v outside the %v photo", r, img.Bounds())
+	}
+	crop := image.NewRGBA(image.Rect(0, 0, r.Dx(), r.Dy()))
+	draw.Draw(crop, crop.Bounds(), img, r.Min, draw.Src)
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, crop, &jpeg.Options{Quality: 92}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// A third-party algorithm written in Node.js (TF.js on the CPU, models from
+// npm) is packed with its node_modules, onboarded through the process
+// runtime and describes a real face.
+func TestFaceAttributesNodePackage(t *testing.T) {
+	testenv.NeedCommand(t, "node")
+	if _, err := os.Stat(filepath.Join(faceAttributesDir, "node_modules", "@vladmandic", "human-models")); err != nil {
+		testenv.Unavailable(t, "face-attributes-node has no node_modules: run npm ci --omit=dev --ignore-scripts --prefix examples/algorithms/face-attributes-node")
+	}
+	face := astronautFace(t)
+
+	pkgPath := filepath.Join(t.TempDir(), "face-attributes-node.tar.gz")
+	t0 := time.Now()
+	if out, err := exec.Command("bash", filepath.Join(faceAttributesDir, "pack.sh"), pkgPath).CombinedOutput(); err != nil {
+		t.Fatalf("pack.sh: %v\n%s", err, out)
+	}
+	pkg, err := os.ReadFile(pkgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("packed %d bytes in %s", len(pkg), time.Since(t0))
+	if len(pkg) > 3<<20 {
+		t.Fatalf("package is %d bytes, over the 3 MiB a CreateAlgorithmVersion request can carry", len(pkg))
+	}
+
+	e := apptest.Start(t, apptest.Options{})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	algID := c.mustCall("CreateAlgorithm", map[string]any{"Name": "face-attributes"})["AlgorithmId"].(string)
+	def := map[string]any{"runtime": "process", "protocol": "tianshu-v1", "replicas": 1, "timeout": "20s",
+		"contract": map[string]any{
+			"inputs": []any{map[string]any{"name": "image", "type": "image", "required": true},
+				map[string]any{"name": "margin", "type": "number"}},
+			"outputs": []any{map[string]any{"name": "objects", "type": "objects"}}}}
+	c.mustCall("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Definition": def,
+		"PackageBase64": base64.StdEncoding.EncodeToString(pkg), "Start": true})
+	t0 = time.Now()
+	eventually(t, 90*time.Second, "face-attributes instance ready", func() bool {
+		is := c.mustCall("DescribeAlgorithmInstances", map[string]any{"AlgorithmId": algID})["InstanceSet"].([]any)
+		return len(is) == 1 && is[0].(map[string]any)["Status"] == "ready"
+	})
+	t.Logf("ready after %s", time.Since(t0))
+
+	img := base64.StdEncoding.EncodeToString(face)
+	t0 = time.Now()
+	out := c.mustCall("InvokeAlgorithm", map[string]any{"AlgorithmId": algID, "Image": img,
+		"Inputs": map[string]any{"margin": 0.4}})
+	t.Logf("first call %s", time.Since(t0))
+	objs, _ := out["Outputs"].(map[string]any)["objects"].([]any)
+	if len(objs) != 1 {
+		t.Fatalf("InvokeAlgorithm = %v", out)
+	}
+	obj := objs[0].(map[string]any)
+	t.Logf("astronaut: %v", obj)
+	if obj["label"] != "face" {
+		t.Errorf("label = %v", obj["label"])
+	}
+	if box, _ := obj["box"].([]any); len(box) != 4 || box[2] != float64(171) || box[3] != float64(171) {
+		t.Errorf("box = %v, want [0 0 171 171]", obj["box"])
+	}
+	attrs, _ := obj["attributes"].(map[string]any)
+	if age, ok := attrs["age"].(float64); !ok || age < 1 || age > 100 {
+		t.Errorf("age = %v, want a number in 1..100", attrs["age"])
+	}
+	// Eileen Collins: SSR-Net's gender model is sure of it on this crop.
+	if attrs["gender"] != "female" {
+		t.Errorf("gender = %v, want female", attrs["gender"])
+	}
+	if s, ok := attrs["genderScore"].(float64); !ok || s < 0.5 || s > 1 {
+		t.Errorf("genderScore = %v, want a number in [0.5, 1]", attrs["genderScore"])
+	}
+	emotions := []string{"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+	if e, _ := attrs["emotion"].(string); !slices.Contains(emotions, e) {
+		t.Errorf("emotion = %v, want one of %v", attrs["emotion"], emotions)
+	}
+	if s, ok := attrs["emotionScore"].(float64); !ok || s < 0 || s > 1 {
+		t.Errorf("emotionScore = %v, want a number in [0, 1]", attrs["emotionScore"])
+	}
+
+	const calls = 10
+	t0 = time.Now()
+	for range calls {
+		c.mustCall("InvokeAlgorithm", map[string]any{"AlgorithmId": algID, "Image": img})
+	}
+	t.Logf("%s per call through the platform (%d calls)", time.Since(t0)/calls, calls)
+
+	// A truncated JPEG: the algorithm answers 400 with a reason (the
+	// platform reports an algorithm's 4xx as FailedOperation today).
+	bad := base64.StdEncoding.EncodeToString(face[:len(face)/3])
+	if _, code := c.call("InvokeAlgorithm", map[string]any{"AlgorithmId": algID, "Image": bad}); code == "" {
+		t.Errorf("truncated JPEG: no error")
+	} else {
+		t.Logf("truncated JPEG: %s", code)
+	}
+	// The instance is still there and answers.
+	c.mustCall("InvokeAlgorithm", map[string]any{"AlgorithmId": algID, "Image": img})
+
+	c.mustCall("StopAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Version": "1"})
+	eventually(t, 30*time.Second, "instances gone", func() bool {
+		return len(c.mustCall("DescribeAlgorithmInstances", map[string]any{"AlgorithmId": algID})["InstanceSet"].([]any)) == 0
+	})
+	c.mustCall("DeleteAlgorithm", map[string]any{"AlgorithmId": algID})
+}

@@ -1,0 +1,127 @@
+package app_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	pushv1 "github.com/tianshu-ai/tianshu/api/push/v1"
+	"github.com/tianshu-ai/tianshu/internal/app/apptest"
+	"github.com/tianshu-ai/tianshu/internal/push"
+)
+
+// A task's events reach an app through all three channels of the message
+// gateway: a signed webhook, SSE on the main port, and a stock gRPC client
+// on the same port.
+func TestPushChannels(t *testing.T) {
+	e := apptest.Start(t, apptest.Options{})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	ctx := context.Background()
+
+	var mu sync.Mutex
+	var hooked []string
+	var secret string
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if err := push.VerifyWebhook(secret, r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), body, time.Now(), 5*time.Minute); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		hooked = append(hooked, r.Header.Get("webhook-id"))
+	}))
+	defer receiver.Close()
+
+	wh := c.mustCall("CreateSubscription", map[string]any{"Name": "hook", "Channel": map[string]any{"Type": "webhook", "Webhook": map[string]any{"Url": receiver.URL}},
+		"Filter": map[string]any{"Types": []string{"tianshu.test.*"}}})
+	mu.Lock()
+	secret = wh["Secret"].(string)
+	mu.Unlock()
+	sseID := c.mustCall("CreateSubscription", map[string]any{"Name": "browser", "Channel": map[string]any{"Type": "sse"}})["SubscriptionId"].(string)
+	grpcID := c.mustCall("CreateSubscription", map[string]any{"Name": "backend", "Channel": map[string]any{"Type": "grpc"}})["SubscriptionId"].(string)
+
+	flowID := c.mustCall("CreateFlow", map[string]any{"Document": echoFlow})["FlowId"].(string)
+	c.mustCall("CreateTask", map[string]any{"Name": "d", "FlowId": flowID, "Start": true, "Sources": []any{map[string]any{"Type": "topic", "Id": "in.push"}}})
+	for i := 0; i < 5; i++ {
+		if _, err := e.P.Bus.Publish(ctx, "in.push", "cam", []byte(fmt.Sprintf(`{"n": %d}`, i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 60*time.Second, "5 signed webhooks", func() bool { mu.Lock(); defer mu.Unlock(); return len(hooked) >= 5 })
+
+	// SSE with a signed URL, as a browser's EventSource would use.
+	exp := time.Now().Add(time.Hour).Unix()
+	u := fmt.Sprintf("%s%s?subscription=%s&secret_id=%s&expires=%d&signature=%s", e.Endpoint, push.SSEPath, sseID, apptest.AdminSecretID, exp,
+		push.SignStream(apptest.AdminSecretKey, sseID, exp))
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(sctx, http.MethodGet, u, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("SSE: %s %s", resp.Status, b)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sse := 0
+	for sse < 5 && sc.Scan() {
+		if line, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			var ce map[string]any
+			if json.Unmarshal([]byte(line), &ce) != nil || ce["specversion"] != "1.0" {
+				t.Fatalf("SSE data %q", line)
+			}
+			sse++
+		}
+	}
+	resp.Body.Close()
+	if sse < 5 {
+		t.Fatalf("SSE delivered %d events", sse)
+	}
+
+	// gRPC on the main port (h2c), signed metadata.
+	conn, err := grpc.NewClient(e.Host, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ts := time.Now().Unix()
+	md := metadata.Pairs(push.MetaSecretID, apptest.AdminSecretID, push.MetaTimestamp, strconv.FormatInt(ts, 10),
+		push.MetaSignature, push.SignStream(apptest.AdminSecretKey, grpcID, ts))
+	gctx, gcancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, md), 30*time.Second)
+	defer gcancel()
+	cl := pushv1.NewPushClient(conn)
+	stream, err := cl.Subscribe(gctx, &pushv1.SubscribeRequest{SubscriptionId: grpcID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		ev, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("gRPC event %d: %v", i, err)
+		}
+		if _, err := cl.Ack(gctx, &pushv1.AckRequest{SubscriptionId: grpcID, Seq: ev.GetSeq()}); err != nil {
+			t.Fatalf("ack: %v", err)
+		}
+	}
+	// Counters are flushed to the store every second.
+	eventually(t, 30*time.Second, "webhook stats", func() bool {
+		st := c.mustCall("DescribeSubscriptionStats", map[string]any{"SubscriptionId": wh["SubscriptionId"]})
+		return st["Delivered"].(float64) >= 5 && st["Lag"].(float64) == 0
+	})
+}

@@ -1,0 +1,462 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/store"
+)
+
+// counters are a deliverer's counts since they were last flushed to the
+// store, and its acknowledgement floor.
+type counters struct {
+	delivered, failed, retried, dead atomic.Int64
+
+	mu        sync.Mutex
+	lastErr   string
+	lastErrAt time.Time
+	// The floor: every event with a sequence up to floor has been handled
+	// (delivered, filtered out or dead-lettered). known is false until it
+	// is: after a start by time, until the first event. ordered says that
+	// events are handled one at a time in sequence order (one worker), so
+	// each one handled is the new floor; otherwise events done above the
+	// floor wait in above until the gap below them closes.
+	floor   uint64
+	known   bool
+	ordered bool
+	above   map[uint64]struct{}
+}
+
+func (c *counters) ack(seq uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.ordered || !c.known:
+		c.floor, c.known = max(c.floor, seq), true
+	case seq == c.floor+1:
+		c.floor++
+		for {
+			if _, ok := c.above[c.floor+1]; !ok {
+				break
+			}
+			delete(c.above, c.floor+1)
+			c.floor++
+		}
+	case seq > c.floor:
+		if c.above == nil {
+			c.above = map[uint64]struct{}{}
+		}
+		c.above[seq] = struct{}{}
+	}
+}
+
+func (c *counters) note(err error, now time.Time) {
+	c.mu.Lock()
+	c.lastErr, c.lastErrAt = truncate(err.Error(), 1024), now
+	c.mu.Unlock()
+}
+
+// flush adds the counts to the subscription's row and resets them, and
+// saves the floor: where the next deliverer restarts. A replay asked for
+// since (start_pending set by a newer generation) is left alone.
+func (s *Service) flush(ctx context.Context, sub *Subscription, c *counters) {
+	d, f, r, dead := c.delivered.Swap(0), c.failed.Swap(0), c.retried.Swap(0), c.dead.Swap(0)
+	c.mu.Lock()
+	lastErr, at := c.lastErr, c.lastErrAt
+	c.lastErr = ""
+	floor, known := c.floor, c.known
+	c.mu.Unlock()
+	if d != 0 || f != 0 || r != 0 || dead != 0 || lastErr != "" {
+		q := "UPDATE subscriptions SET delivered = delivered + ?, failed = failed + ?, retried = retried + ?, dead_lettered = dead_lettered + ?"
+		args := []any{d, f, r, dead}
+		if lastErr != "" {
+			q += ", last_error = ?, last_error_ms = ?"
+			args = append(args, lastErr, at.UnixMilli())
+		}
+		if _, err := s.db.Exec(ctx, q+" WHERE id = ?", append(args, sub.ID)...); err != nil {
+			s.log.Warn("subscription counters not saved", "subscription", sub.ID, "err", err)
+		}
+	}
+	if known {
+		if _, err := s.db.Exec(ctx, "UPDATE subscriptions SET acked_seq = ?, start_pending = 0 WHERE id = ? AND (start_pending = 0 OR generation = ?)",
+			int64(floor), sub.ID, sub.Generation); err != nil {
+			s.log.Warn("subscription position not saved", "subscription", sub.ID, "err", err)
+		}
+	}
+}
+
+// subscribe starts the bus subscription of sub. Every start re-creates the
+// durable: at the start position a Create or Replay asked for, else just
+// after the saved floor. So events come in sequence order whatever the
+// previous subscriber held when it stopped or died (the bus hands such
+// events back in no particular order); events above the floor that were
+// already delivered come again (at least once). It sets c's floor to match.
+func (s *Service) subscribe(ctx context.Context, sub *Subscription, opts bus.SubscribeOptions, c *counters, h bus.Handler) (bus.Subscription, error) {
+	opts.AckWait = s.cfg.AckWait
+	c.mu.Lock()
+	c.above = nil
+	switch {
+	case sub.StartPending && sub.StartSeq == 0:
+		// By time: the first sequence is unknown until the first event,
+		// so handle events one at a time until the next start.
+		opts.StartTime = sub.StartTime
+		opts.MaxInFlight = 1
+		c.floor, c.known, c.ordered = 0, false, true
+	case sub.StartPending:
+		opts.StartSeq = sub.StartSeq
+		c.floor, c.known, c.ordered = sub.StartSeq-1, true, opts.MaxInFlight <= 1
+	default:
+		opts.StartSeq = sub.Stats.AckedSeq + 1
+		c.floor, c.known, c.ordered = sub.Stats.AckedSeq, true, opts.MaxInFlight <= 1
+	}
+	c.mu.Unlock()
+	if err := s.bus.DeleteConsumer(ctx, sub.Topic(), sub.ID); err != nil && !errors.Is(err, bus.ErrNotFound) {
+		return nil, err
+	}
+	return s.bus.Subscribe(ctx, sub.Topic(), sub.ID, opts, h)
+}
+
+// claim takes or renews the lease of subscription id for this replica.
+func (s *Service) claim(ctx context.Context, id string) (bool, error) {
+	now := s.now()
+	res, err := s.db.Exec(ctx, `UPDATE subscriptions SET lease_holder = ?, lease_until_ms = ?
+		WHERE id = ? AND (lease_holder = '' OR lease_holder = ? OR lease_until_ms < ?)`,
+		s.cfg.NodeID, now.Add(s.cfg.LeaseTTL).UnixMilli(), id, s.cfg.NodeID, now.UnixMilli())
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// release gives up this replica's lease of id, so that another replica
+// need not wait for it to expire.
+func (s *Service) release(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.db.Exec(ctx, "UPDATE subscriptions SET lease_holder = '', lease_until_ms = 0 WHERE id = ? AND lease_holder = ?", id, s.cfg.NodeID); err != nil {
+		s.log.Warn("subscription lease not released", "subscription", id, "err", err)
+	}
+}
+
+// runner delivers one webhook subscription on this replica.
+type runner struct {
+	s      *Service
+	sub    *Subscription
+	key    []byte
+	match  *matcher
+	c      counters
+	cancel context.CancelFunc
+	done   chan struct{}
+	// replaying is set while dead letters are being redelivered.
+	replaying atomic.Bool
+}
+
+func (s *Service) startRunner(sub *Subscription) (*runner, error) {
+	key, err := secretKey(sub.Secret)
+	if err != nil {
+		return nil, err
+	}
+	m, err := compileFilter(sub.Filter)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runner{s: s, sub: sub, key: key, match: m, cancel: cancel, done: make(chan struct{})}
+	go r.run(ctx)
+	return r, nil
+}
+
+func (r *runner) run(ctx context.Context) {
+	defer close(r.done)
+	s := r.s
+	opts := bus.SubscribeOptions{MaxInFlight: s.cfg.MaxInFlight, MaxDeliver: -1, RetryDelay: s.cfg.RetryDelay}
+	for {
+		bs, err := s.subscribe(ctx, r.sub, opts, &r.c, r.handle)
+		if err == nil {
+			s.log.Info("subscription delivery started", "subscription", r.sub.ID, "url", r.sub.URL)
+			<-ctx.Done()
+			if err := bs.Stop(); err != nil {
+				s.log.Warn("subscription delivery stop failed", "subscription", r.sub.ID, "err", err)
+			}
+			return
+		}
+		s.log.Warn("subscription delivery not started", "subscription", r.sub.ID, "err", err)
+		r.c.note(err, s.now())
+		select {
+		case <-time.After(s.cfg.Reconcile):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// needsRestart reports a runner started by time (one worker) whose floor
+// is now known.
+func (r *runner) needsRestart() bool {
+	r.c.mu.Lock()
+	defer r.c.mu.Unlock()
+	return r.c.ordered && r.c.known && r.s.cfg.MaxInFlight > 1
+}
+
+func (r *runner) stop() {
+	r.cancel()
+	<-r.done
+}
+
+// handle delivers one event. An error makes the bus retry it in place
+// (after a growing, jittered delay), so later events of its key wait.
+func (r *runner) handle(ctx context.Context, m bus.Message) error {
+	s := r.s
+	ok, ferr := r.match.match(ctx, m.Data)
+	if ferr != nil {
+		r.c.note(ferr, s.now())
+	}
+	if !ok {
+		r.c.ack(m.Seq)
+		return nil
+	}
+	g := s.met.inFlight.WithLabelValues(ChannelWebhook)
+	g.Inc()
+	err := s.post(ctx, r.sub.URL, r.key, eventID(m), m.Data)
+	g.Dec()
+	if err == nil {
+		r.c.delivered.Add(1)
+		r.c.ack(m.Seq)
+		s.met.delivered.WithLabelValues(ChannelWebhook).Inc()
+		s.met.latency.WithLabelValues(ChannelWebhook).Observe(s.now().Sub(m.Time).Seconds())
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err() // stopping: not the receiver's failure
+	}
+	r.c.failed.Add(1)
+	r.c.note(err, s.now())
+	s.met.failed.WithLabelValues(ChannelWebhook).Inc()
+	if m.Attempt >= r.sub.MaxAttempts || s.now().Sub(m.Time) >= r.sub.MaxAge {
+		if derr := s.deadLetter(ctx, r.sub.ID, m, err); derr != nil {
+			s.log.Error("dead letter not stored", "subscription", r.sub.ID, "seq", m.Seq, "err", derr)
+			return err
+		}
+		r.c.dead.Add(1)
+		r.c.ack(m.Seq)
+		s.met.dead.WithLabelValues(ChannelWebhook).Inc()
+		s.log.Warn("webhook event dead-lettered", "subscription", r.sub.ID, "seq", m.Seq, "attempts", m.Attempt, "err", err)
+		return nil
+	}
+	r.c.retried.Add(1)
+	s.met.retried.WithLabelValues(ChannelWebhook).Inc()
+	s.log.Debug("webhook failed, will retry", "subscription", r.sub.ID, "seq", m.Seq, "attempt", m.Attempt, "err", err)
+	return err
+}
+
+func (s *Service) deadLetter(ctx context.Context, subID string, m bus.Message, cause error) error {
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM subscription_dead_letters WHERE subscription_id = ? AND seq = ?", subID, int64(m.Seq)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO subscription_dead_letters (subscription_id, seq, event_id, subject, data, attempts, last_error, dead_at_ms, replay)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)`, subID, int64(m.Seq), truncate(eventID(m), 512), truncate(m.Key, 512), string(m.Data),
+			m.Attempt, truncate(cause.Error(), 1024), s.now().UnixMilli())
+		return err
+	})
+}
+
+// replayDeadLetters delivers the dead letters marked for replay, oldest
+// first; each is deleted once delivered, or stays dead (unmarked) when it
+// fails again.
+func (r *runner) replayDeadLetters(ctx context.Context) {
+	s := r.s
+	defer r.replaying.Store(false)
+	for ctx.Err() == nil {
+		dls, err := s.deadLetters(ctx, r.sub.ID, true, 0, 100)
+		if err != nil || len(dls) == 0 {
+			return
+		}
+		for _, d := range dls {
+			err := s.post(ctx, r.sub.URL, r.key, d.EventID, d.Data)
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				if _, err := s.db.Exec(ctx, "DELETE FROM subscription_dead_letters WHERE subscription_id = ? AND seq = ?", r.sub.ID, int64(d.Seq)); err != nil {
+					return // delivered again on the next replay: at least once
+				}
+				r.c.delivered.Add(1)
+				s.met.delivered.WithLabelValues(ChannelWebhook).Inc()
+				continue
+			}
+			r.c.failed.Add(1)
+			r.c.note(err, s.now())
+			s.met.failed.WithLabelValues(ChannelWebhook).Inc()
+			if _, err := s.db.Exec(ctx, `UPDATE subscription_dead_letters SET replay = 0, attempts = attempts + 1, last_error = ?
+				WHERE subscription_id = ? AND seq = ?`, truncate(err.Error(), 1024), r.sub.ID, int64(d.Seq)); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// loop runs tick every Reconcile until ctx ends, then stops every runner.
+func (s *Service) loop(ctx context.Context) {
+	defer close(s.done)
+	t := time.NewTicker(s.cfg.Reconcile)
+	defer t.Stop()
+	lastRenew := s.now()
+	for {
+		s.tick(ctx, &lastRenew)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			s.mu.Lock()
+			runners := s.runners
+			s.runners = map[string]*runner{}
+			s.mu.Unlock()
+			for id, r := range runners {
+				s.stopRunner(id, r, true)
+			}
+			return
+		}
+	}
+}
+
+func (s *Service) stopRunner(id string, r *runner, release bool) {
+	r.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	s.flush(ctx, r.sub, &r.c)
+	cancel()
+	if release {
+		s.release(id)
+	}
+	s.log.Info("subscription delivery stopped", "subscription", id)
+}
+
+// tick renews this replica's webhook leases, reconciles its runners with
+// the subscriptions table, flushes counters and starts dead-letter replays.
+func (s *Service) tick(ctx context.Context, lastRenew *time.Time) {
+	now := s.now()
+	_, err := s.db.Exec(ctx, "UPDATE subscriptions SET lease_until_ms = ? WHERE lease_holder = ? AND channel = ?",
+		now.Add(s.cfg.LeaseTTL).UnixMilli(), s.cfg.NodeID, ChannelWebhook)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("subscription leases not renewed", "err", err)
+		if now.Sub(*lastRenew) > s.cfg.LeaseTTL/2 {
+			// Others may take our leases soon: stop before they can.
+			s.mu.Lock()
+			runners := s.runners
+			s.runners = map[string]*runner{}
+			s.mu.Unlock()
+			for id, r := range runners {
+				s.stopRunner(id, r, false)
+			}
+		}
+		return
+	}
+	*lastRenew = now
+	rows, err := s.db.Query(ctx, "SELECT "+subColumns+" FROM subscriptions WHERE channel = ?", ChannelWebhook)
+	if err != nil {
+		s.log.Warn("subscriptions not loaded", "err", err)
+		return
+	}
+	subs := map[string]*Subscription{}
+	for rows.Next() {
+		sub, err := s.scanSub(rows)
+		if err != nil {
+			s.log.Warn("subscription not loaded", "err", err)
+			continue
+		}
+		subs[sub.ID] = sub
+	}
+	_ = rows.Close()
+	replays := map[string]bool{}
+	if rr, err := s.db.Query(ctx, "SELECT DISTINCT subscription_id FROM subscription_dead_letters WHERE replay = 1"); err == nil {
+		for rr.Next() {
+			var id string
+			if rr.Scan(&id) == nil {
+				replays[id] = true
+			}
+		}
+		_ = rr.Close()
+	}
+
+	s.mu.Lock()
+	running := make(map[string]*runner, len(s.runners))
+	for id, r := range s.runners {
+		running[id] = r
+	}
+	s.mu.Unlock()
+	for id, r := range running {
+		sub := subs[id]
+		switch {
+		case sub == nil || sub.Status != StatusActive || sub.LeaseHolder != s.cfg.NodeID:
+			s.stopRunner(id, r, sub != nil && sub.LeaseHolder == s.cfg.NodeID)
+			delete(running, id)
+		case sub.Generation != r.sub.Generation:
+			s.stopRunner(id, r, false)
+			delete(running, id)
+			if nr, err := s.startRunner(sub); err == nil {
+				running[id] = nr
+			} else {
+				s.log.Warn("subscription delivery not started", "subscription", id, "err", err)
+				s.release(id)
+			}
+		case r.needsRestart():
+			// Started by time and now at a known position: restart with
+			// every worker.
+			s.stopRunner(id, r, false)
+			sub.StartPending, sub.Stats.AckedSeq = false, r.c.floor
+			delete(running, id)
+			if nr, err := s.startRunner(sub); err == nil {
+				running[id] = nr
+			} else {
+				s.release(id)
+			}
+		default:
+			s.flush(ctx, r.sub, &r.c)
+		}
+	}
+	for id, sub := range subs {
+		if sub.Status != StatusActive || running[id] != nil {
+			continue
+		}
+		if sub.LeaseHolder != "" && sub.LeaseHolder != s.cfg.NodeID && !sub.LeaseUntil.Before(now) {
+			continue
+		}
+		ok, err := s.claim(ctx, id)
+		if err != nil || !ok {
+			continue
+		}
+		r, err := s.startRunner(sub)
+		if err != nil {
+			s.log.Warn("subscription delivery not started", "subscription", id, "err", err)
+			s.release(id)
+			continue
+		}
+		running[id] = r
+	}
+	for id, r := range running {
+		if replays[id] && r.replaying.CompareAndSwap(false, true) {
+			go func() {
+				rctx, cancel := context.WithCancel(context.Background())
+				go func() {
+					select {
+					case <-r.done:
+					case <-rctx.Done():
+					}
+					cancel()
+				}()
+				r.replayDeadLetters(rctx)
+				cancel()
+			}()
+		}
+	}
+	s.mu.Lock()
+	s.runners = running
+	s.mu.Unlock()
+}

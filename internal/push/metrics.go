@@ -1,0 +1,72 @@
+package push
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the tianshu_push_ metrics, labelled by channel.
+type metrics struct {
+	delivered, failed, retried, dead *prometheus.CounterVec
+	latency                          *prometheus.HistogramVec
+	inFlight                         *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	ch := []string{"channel"}
+	m := &metrics{
+		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_push_delivered_total",
+			Help: "Events delivered (acknowledged by the receiver), per channel."}, ch),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_push_failed_total",
+			Help: "Delivery attempts that failed, per channel."}, ch),
+		retried: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_push_retried_total",
+			Help: "Failed attempts that will be retried, per channel."}, ch),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_push_dead_total",
+			Help: "Events given up and dead-lettered, per channel."}, ch),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tianshu_push_latency_seconds",
+			Help:    "Time from an event's publication to its acknowledgement by the receiver, per channel.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}}, ch),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tianshu_push_in_flight",
+			Help: "Events sent and not yet acknowledged, per channel."}, ch),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	if m.delivered, err = register(reg, m.delivered); err != nil {
+		return nil, err
+	}
+	if m.failed, err = register(reg, m.failed); err != nil {
+		return nil, err
+	}
+	if m.retried, err = register(reg, m.retried); err != nil {
+		return nil, err
+	}
+	if m.dead, err = register(reg, m.dead); err != nil {
+		return nil, err
+	}
+	if m.latency, err = register(reg, m.latency); err != nil {
+		return nil, err
+	}
+	if m.inFlight, err = register(reg, m.inFlight); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register registers c, or returns the collector already registered under
+// its name, so that two services (two platforms in a test) share a registry.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
+}

@@ -1,0 +1,78 @@
+package push
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/bus"
+)
+
+// ContentTypeCloudEvents is the content type of a structured-mode
+// CloudEvent, the body of every webhook.
+const ContentTypeCloudEvents = "application/cloudevents+json"
+
+func newWebhookClient(p *URLPolicy, timeout time.Duration, perHost int) *http.Client {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: p.dialControl}
+	tr := &http.Transport{
+		// No proxy: the policy must judge the receiver's address, not a
+		// proxy's.
+		Proxy:                 nil,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   max(perHost, 2),
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{Transport: tr, Timeout: timeout,
+		// A redirect is not an acknowledgement, and following it would
+		// reach an address nobody checked at creation.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// post sends one signed webhook and returns nil on a 2xx answer.
+func (s *Service) post(ctx context.Context, url string, key []byte, id string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	ts := s.now().Unix()
+	req.Header.Set("Content-Type", ContentTypeCloudEvents)
+	req.Header.Set("User-Agent", "tianshu-push/1")
+	req.Header.Set(HeaderWebhookID, id)
+	req.Header.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(HeaderWebhookSignature, SignWebhook(key, id, ts, body))
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("receiver answered %s", resp.Status)
+	}
+	return nil
+}
+
+// eventID returns a message's CloudEvent id: the bus id header the tasks
+// set, else the id in the JSON, else one made from the sequence.
+func eventID(m bus.Message) string {
+	if id := m.Header[bus.HeaderID]; id != "" {
+		return id
+	}
+	var ev struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(m.Data, &ev) == nil && ev.ID != "" {
+		return ev.ID
+	}
+	return "seq-" + strconv.FormatUint(m.Seq, 10)
+}
