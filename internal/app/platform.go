@@ -25,6 +25,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/algorepo"
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
+	"github.com/tianshu-ai/tianshu/internal/algorithm/builtin"
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/appcenter"
 	"github.com/tianshu-ai/tianshu/internal/blob"
@@ -459,9 +460,6 @@ func (p *Platform) initData(ctx context.Context) (func(context.Context) error, e
 	return background(func(ctx context.Context) { _ = ret.Run(ctx) }), nil
 }
 
-// Builtins are the algorithms compiled into the binary.
-func Builtins() map[string]algorithm.Builtin { return map[string]algorithm.Builtin{} }
-
 func (p *Platform) initAlgorithms(ctx context.Context) (func(context.Context) error, error) {
 	gpus, err := gpu.Detect(ctx, "")
 	if err != nil {
@@ -482,7 +480,12 @@ func (p *Platform) initAlgorithms(ctx context.Context) (func(context.Context) er
 	if err != nil {
 		return nil, err
 	}
-	p.Algos = algorepo.New(p.DB, m, Builtins(), p.log, p.now)
+	builtins, err := builtin.All()
+	if err != nil {
+		_ = m.Close(ctx)
+		return nil, err
+	}
+	p.Algos = algorepo.New(p.DB, m, builtins, p.log, p.now)
 	if err := p.Algos.Start(ctx); err != nil {
 		_ = m.Close(ctx)
 		return nil, err

@@ -1,0 +1,341 @@
+package cascade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"math"
+)
+
+// Params are detectMultiScale's parameters, with OpenCV's meaning.
+type Params struct {
+	// ScaleFactor is how much the window grows from one pyramid level to
+	// the next; it must be > 1. 1.1 is OpenCV's default.
+	ScaleFactor float64
+	// MinNeighbors is how many overlapping raw windows a group needs to be
+	// reported (a group of n+1 or more is kept). 0 returns every raw window
+	// ungrouped, as OpenCV does.
+	MinNeighbors int
+	// MinSize is the smallest window considered; zero means the cascade's
+	// training window.
+	MinSize image.Point
+	// MaxSize is the largest window considered; zero means the image size.
+	MaxSize image.Point
+}
+
+// DefaultParams returns OpenCV's defaults: scale factor 1.1, 3 neighbours,
+// no size limits.
+func DefaultParams() Params { return Params{ScaleFactor: 1.1, MinNeighbors: 3} }
+
+// Detection is one object found.
+type Detection struct {
+	// Rect is the object's box in the coordinates of the image passed in.
+	Rect image.Rectangle
+	// Neighbors is how many raw windows were merged into this box (1 when
+	// MinNeighbors is 0): a rough confidence.
+	Neighbors int
+}
+
+// MaxPixels bounds the images Detect accepts; decode with a pixel limit
+// (see imageops) long before this one is reached.
+const MaxPixels = 100 << 20
+
+// ErrImageTooLarge is returned for images over MaxPixels.
+var ErrImageTooLarge = errors.New("cascade: image too large")
+
+// Detect finds objects in img at every scale, like OpenCV's
+// CascadeClassifier.detectMultiScale on a grayscale image: for each scale
+// s = ScaleFactor^k whose window fits MinSize..MaxSize, the image is
+// resized (bilinear) by 1/s, a window of the training size is slid over it
+// in steps of 2 pixels (1 pixel once s ≥ 2; a window rejected by the first
+// stage also skips the next position), and the hits, scaled back, are
+// grouped by GroupRectangles(hits, MinNeighbors, 0.2). It checks ctx
+// between pyramid levels.
+//
+// Detect allocates about 9 bytes per pixel of img (13 for cascades with
+// tilted features) for the resized image and its integral images, reused
+// across levels; downscale very large frames first when faces are known
+// to be big.
+func (c *Cascade) Detect(ctx context.Context, img *image.Gray, p Params) ([]Detection, error) {
+	raw, err := c.detectRaw(ctx, img, p)
+	if err != nil {
+		return nil, err
+	}
+	if p.MinNeighbors <= 0 {
+		out := make([]Detection, len(raw))
+		for i, r := range raw {
+			out[i] = Detection{Rect: r, Neighbors: 1}
+		}
+		return out, nil
+	}
+	return GroupRectangles(raw, p.MinNeighbors, 0.2), nil
+}
+
+// scales lists the pyramid's scale factors for an image of w×h, as float32
+// like OpenCV keeps them.
+func (c *Cascade) scales(w, h int, p Params) []float32 {
+	maxSz := p.MaxSize
+	if maxSz.X <= 0 || maxSz.Y <= 0 {
+		maxSz = image.Pt(w, h)
+	}
+	var out []float32
+	for factor := 1.0; ; factor *= p.ScaleFactor {
+		ww := roundHalfEven(float64(c.winW) * factor)
+		wh := roundHalfEven(float64(c.winH) * factor)
+		if ww > maxSz.X || wh > maxSz.Y {
+			break
+		}
+		if ww < p.MinSize.X || wh < p.MinSize.Y {
+			continue
+		}
+		out = append(out, float32(factor))
+	}
+	return out
+}
+
+// workspace holds one call's buffers, all rows `stride` apart so feature
+// offsets are computed once per call and hold at every pyramid level.
+type workspace struct {
+	small []uint8 // the resized image, rows of width w
+	// sum is the integral image, (H+1) rows of stride; for cascades with
+	// tilted features the tilted integral follows it at offset tiltOff,
+	// so a tilted rectangle's corners are plain offsets into sum too.
+	sum     []int32
+	tiltOff int
+	sq      []uint32 // integral of squares, modulo 2³² (window sums stay exact)
+}
+
+func (c *Cascade) detectRaw(ctx context.Context, img *image.Gray, p Params) ([]image.Rectangle, error) {
+	if img == nil {
+		return nil, errors.New("cascade: nil image")
+	}
+	if !(p.ScaleFactor > 1) || math.IsInf(p.ScaleFactor, 0) {
+		return nil, fmt.Errorf("cascade: scale factor %v, want > 1", p.ScaleFactor)
+	}
+	W, H := img.Rect.Dx(), img.Rect.Dy()
+	if W <= 0 || H <= 0 {
+		return nil, nil
+	}
+	if int64(W)*int64(H) > MaxPixels {
+		return nil, fmt.Errorf("%w: %dx%d", ErrImageTooLarge, W, H)
+	}
+	scales := c.scales(W, H, p)
+	if len(scales) == 0 {
+		return nil, nil
+	}
+	stride := W + 1
+	plane := stride * (H + 1)
+	ws := &workspace{small: make([]uint8, W*H)}
+	if c.tilted {
+		ws.sum = make([]int32, 2*plane)
+		ws.tiltOff = plane
+	} else {
+		ws.sum = make([]int32, plane)
+	}
+	if c.feature == Haar {
+		ws.sq = make([]uint32, plane)
+	}
+	var ev evaluator
+	if c.feature == Haar {
+		ev = c.newHaarEval(stride, ws)
+	} else {
+		ev = c.newLBPEval(stride, ws)
+	}
+	ox, oy := img.Rect.Min.X, img.Rect.Min.Y
+	var out []image.Rectangle
+	for _, sc := range scales {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		w := roundHalfEven32(float32(W) / sc)
+		h := roundHalfEven32(float32(H) / sc)
+		if w < c.winW || h < c.winH {
+			continue
+		}
+		resizeBilinear(img, w, h, ws.small)
+		integral(ws.small, w, h, stride, ws.sum, ws.sq)
+		if c.tilted {
+			tiltedIntegral(ws.small, w, h, stride, ws.sum[ws.tiltOff:])
+		}
+		step := 2
+		if sc >= 2 {
+			step = 1
+		}
+		winW := roundHalfEven32(float32(c.winW) * sc)
+		winH := roundHalfEven32(float32(c.winH) * sc)
+		for y := 0; y+c.winH <= h; y += step {
+			row := y * stride
+			for x := 0; x+c.winW <= w; x += step {
+				r := ev.run(row + x)
+				if r > 0 {
+					rx := roundHalfEven32(float32(x) * sc)
+					ry := roundHalfEven32(float32(y) * sc)
+					out = append(out, image.Rect(ox+rx, oy+ry, ox+rx+winW, oy+ry+winH))
+				} else if r == 0 {
+					x += step
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// evaluator runs the cascade on the window whose top-left corner is at
+// integral-image offset p: 1 when every stage passes, -k when stage k
+// rejects (0 for the first stage), -1 when the window is not evaluated.
+type evaluator interface {
+	run(p int) int
+}
+
+// roundHalfEven rounds like C's lrint in the default rounding mode.
+func roundHalfEven(v float64) int { return int(math.RoundToEven(v)) }
+
+func roundHalfEven32(v float32) int { return int(math.RoundToEven(float64(v))) }
+
+// resizeBilinear resizes src to w×h into dst (w*h bytes, rows w apart)
+// with bilinear interpolation at pixel centres, in 8-bit fixed point
+// weights with round-to-nearest, the bit-exact form of OpenCV's
+// INTER_LINEAR_EXACT.
+func resizeBilinear(src *image.Gray, w, h int, dst []uint8) {
+	sw, sh := src.Rect.Dx(), src.Rect.Dy()
+	pix, sstride := src.Pix[src.PixOffset(src.Rect.Min.X, src.Rect.Min.Y):], src.Stride
+	if w == sw && h == sh {
+		for y := 0; y < h; y++ {
+			copy(dst[y*w:(y+1)*w], pix[y*sstride:y*sstride+w])
+		}
+		return
+	}
+	xo, xa := linearTable(sw, w)
+	yo, ya := linearTable(sh, h)
+	r0 := make([]uint32, w)
+	r1 := make([]uint32, w)
+	for y := 0; y < h; y++ {
+		a := ya[y]
+		s0 := pix[int(yo[y])*sstride:]
+		hrow(s0, xo, xa, r0)
+		out := dst[y*w : (y+1)*w]
+		if a == 0 {
+			for x := range out {
+				out[x] = uint8((r0[x]*256 + 1<<15) >> 16)
+			}
+			continue
+		}
+		hrow(pix[(int(yo[y])+1)*sstride:], xo, xa, r1)
+		b := 256 - a
+		for x := range out {
+			out[x] = uint8((r0[x]*b + r1[x]*a + 1<<15) >> 16)
+		}
+	}
+}
+
+// hrow interpolates one source row horizontally into 8.8 fixed point.
+func hrow(src []uint8, xo []int32, xa []uint32, out []uint32) {
+	out = out[:len(xo)]
+	xa = xa[:len(xo)]
+	for x, o := range xo {
+		a := xa[x]
+		if a == 0 {
+			out[x] = uint32(src[o]) << 8
+			continue
+		}
+		out[x] = uint32(src[o])*(256-a) + uint32(src[o+1])*a
+	}
+}
+
+// linearTable maps each destination index to its left source index and
+// the 8-bit weight of the right neighbour; at the edges it clamps to the
+// border pixel with weight 0.
+func linearTable(sn, dn int) ([]int32, []uint32) {
+	scale := 1 / (float64(dn) / float64(sn))
+	off := make([]int32, dn)
+	alpha := make([]uint32, dn)
+	for d := 0; d < dn; d++ {
+		f := (float64(d)+0.5)*scale - 0.5
+		i := int(math.Floor(f))
+		f -= float64(i)
+		if i < 0 {
+			i, f = 0, 0
+		}
+		if i >= sn-1 {
+			i, f = sn-1, 0
+		}
+		a := uint32(math.RoundToEven(f * 256))
+		if a >= 256 { // f just under 1: the right pixel alone
+			i, a = i+1, 0
+		}
+		off[d], alpha[d] = int32(i), a
+	}
+	return off, alpha
+}
+
+// integral fills sum (and sq when non-nil) with the integral image of the
+// w×h image img: sum[(y+1)*stride+(x+1)] is the sum of img over [0,x]×[0,y];
+// row 0 and column 0 are zero.
+func integral(img []uint8, w, h, stride int, sum []int32, sq []uint32) {
+	clear(sum[:stride])
+	if sq != nil {
+		clear(sq[:stride])
+	}
+	for y := 0; y < h; y++ {
+		src := img[y*w : (y+1)*w]
+		prev := sum[y*stride : y*stride+w+1]
+		cur := sum[(y+1)*stride : (y+1)*stride+w+1]
+		cur[0] = 0
+		var run int32
+		if sq == nil {
+			for x, v := range src {
+				run += int32(v)
+				cur[x+1] = prev[x+1] + run
+			}
+			continue
+		}
+		qprev := sq[y*stride : y*stride+w+1]
+		qcur := sq[(y+1)*stride : (y+1)*stride+w+1]
+		qcur[0] = 0
+		var qrun uint32
+		for x, v := range src {
+			run += int32(v)
+			qrun += uint32(v) * uint32(v)
+			cur[x+1] = prev[x+1] + run
+			qcur[x+1] = qprev[x+1] + qrun
+		}
+	}
+}
+
+// tiltedIntegral fills t with the 45° integral image of the w×h image img:
+// t[Y*stride+X] is the sum of img(x, y) over y < Y and |x − X + 1| ≤ Y − y − 1,
+// the triangle opening upwards from (X−1, Y−1), for 0 ≤ X ≤ w, 0 ≤ Y ≤ h.
+//
+// With P_y(k) the sum of row y's first k pixels (k clamped to [0, w]),
+// t(X, Y) = Σ_{y<Y} P_y(X+Y−1−y) − Σ_{y<Y} P_y(X−Y+y); both sums run along
+// diagonals, so each row of them is the previous row's, shifted by one,
+// plus one prefix sum: a single pass with two rows of state.
+func tiltedIntegral(img []uint8, w, h, stride int, t []int32) {
+	clear(t[:stride])
+	pre := make([]int32, w+1)
+	d1 := make([]int32, w+2) // Σ P_y(X+Y−1−y); column w+1 stands for every X ≥ w
+	d2 := make([]int32, w+1) // Σ P_y(X−Y+y)
+	n1 := make([]int32, w+2)
+	n2 := make([]int32, w+1)
+	for Y := 1; Y <= h; Y++ {
+		row := img[(Y-1)*w : Y*w]
+		for x, v := range row {
+			pre[x+1] = pre[x] + int32(v)
+		}
+		for X := 0; X <= w; X++ {
+			n1[X] = d1[X+1] + pre[X]
+		}
+		n1[w+1] = d1[w+1] + pre[w]
+		n2[0] = 0
+		for X := 1; X <= w; X++ {
+			n2[X] = d2[X-1] + pre[X-1]
+		}
+		out := t[Y*stride : Y*stride+w+1]
+		for X := range out {
+			out[X] = n1[X] - n2[X]
+		}
+		d1, n1 = n1, d1
+		d2, n2 = n2, d2
+	}
+}
