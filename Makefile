@@ -1,9 +1,11 @@
 # The two commands of the README, and a few helpers.
 .PHONY: run test bench build docs
 
-# Run the whole platform on the embedded backends (./tianshu-data).
+# Run the whole platform on the embedded backends (./tianshu-data), with the
+# face structuring demo: a replay camera, a flow, a running task, an app and
+# an SSE subscription, created once.
 run: build
-	./bin/tianshu serve
+	./bin/tianshu serve --demo
 
 # Run every check and test (see scripts/test.sh).
 test:

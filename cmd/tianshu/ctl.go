@@ -98,9 +98,13 @@ func ctl(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	return 0
 }
 
+// mustJSON encodes without HTML escaping, so URLs print as they are.
 func mustJSON(v any) []byte {
-	b, _ := json.Marshal(v)
-	return b
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	_ = e.Encode(v)
+	return bytes.TrimRight(b.Bytes(), "\n")
 }
 
 func envOr(getenv func(string) string, k, def string) string {

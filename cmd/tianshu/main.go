@@ -53,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	}
 	switch args[0] {
 	case "serve":
-		return serve(args[1:], stderr, getenv)
+		return serve(args[1:], stdout, stderr, getenv)
 	case "ctl":
 		return ctl(args[1:], stdout, stderr, getenv)
 	case "migrate":
@@ -99,7 +99,7 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 	return cfg, -1
 }
 
-func serve(args []string, stderr io.Writer, getenv func(string) string) int {
+func serve(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	cfg, code := loadConfig("serve", args, stderr, getenv)
 	if code >= 0 {
 		return code
@@ -116,6 +116,18 @@ func serve(args []string, stderr io.Writer, getenv func(string) string) int {
 		log.Error("start failed", "err", err)
 		fmt.Fprintf(stderr, "tianshu serve: %v\n", err)
 		return 1
+	}
+	if cfg.Demo {
+		d, err := p.SetupDemo(ctx)
+		if err != nil {
+			log.Error("demo setup failed", "err", err)
+			fmt.Fprintf(stderr, "tianshu serve --demo: %v\n", err)
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			_ = p.Stop(sctx)
+			return 1
+		}
+		fmt.Fprint(stdout, app.DemoInstructions(d, cfg.DataDir, time.Now()))
 	}
 	exit := 0
 	select {

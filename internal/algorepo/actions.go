@@ -297,7 +297,11 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 // invokeError maps runtime failures to API codes.
 func invokeError(err error) error {
 	var ie *algorithm.InvokeError
+	var re *algorithm.RemoteError
 	switch {
+	case errors.As(err, &re) && re.Status >= 400 && re.Status < 500 && re.Status != 429 && re.Status != 408:
+		// The algorithm refused the input (undecodable image, bad params).
+		return api.Errorf(api.InvalidParameterValue, "Inputs: the algorithm answered %d: %s", re.Status, re.Message)
 	case errors.Is(err, algorithm.ErrUnknownAlgorithm):
 		return api.Errorf(api.ResourceUnavailable, "version is not running: %v", err)
 	case errors.Is(err, algorithm.ErrBadInput), errors.Is(err, algorithm.ErrInputTooLarge):

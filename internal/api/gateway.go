@@ -334,7 +334,13 @@ func writeError(w http.ResponseWriter, requestID string, e *Error) {
 
 // writeResponse writes {"Response": {...resp fields..., "RequestId": id}}.
 func writeResponse(w http.ResponseWriter, requestID string, resp any) {
-	b, err := json.Marshal(resp)
+	// No HTML escaping: answers are JSON for programs, and signed URLs
+	// should read as they are ("&", not "\u0026").
+	var enc bytes.Buffer
+	e := json.NewEncoder(&enc)
+	e.SetEscapeHTML(false)
+	err := e.Encode(resp)
+	b := bytes.TrimRight(enc.Bytes(), "\n")
 	if err != nil || len(b) < 2 || b[0] != '{' {
 		writeError(w, requestID, Errorf(InternalError, "response encoding failed; quote RequestId %s", requestID))
 		return

@@ -50,6 +50,8 @@ type Config struct {
 	Cache string `yaml:"cache"`
 	// ShutdownTimeout bounds a graceful stop.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Demo sets up (once) and runs the face structuring quickstart.
+	Demo bool `yaml:"demo"`
 
 	Log    LogConfig    `yaml:"log"`
 	API    api.Config   `yaml:"api"`
@@ -105,6 +107,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Bus, "bus", c.Bus, "bus URL: nats://embedded or nats://host:4222 (default nats://embedded)")
 	fs.StringVar(&c.Blob, "blob", c.Blob, "object store URL: file:///dir or s3://bucket?endpoint=... (default file under data-dir)")
 	fs.StringVar(&c.Cache, "cache", c.Cache, "cache URL for rate limits and sessions: memory:// or redis://host:6379 (default memory://)")
+	fs.BoolVar(&c.Demo, "demo", c.Demo, "set up (once) and run the face structuring demo: a replay camera, a flow, a task, an app and an SSE subscription")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful stop may take")
 	fs.StringVar(&c.Log.Level, "log.level", c.Log.Level, "log level: debug, info, warn, error")
 	fs.StringVar(&c.Log.Format, "log.format", c.Log.Format, "log format: json or text")
