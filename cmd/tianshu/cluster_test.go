@@ -164,8 +164,11 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	defer sub.Stop()
 	t.Cleanup(func() { _ = b.DeleteConsumer(context.Background(), task.EventsTopic(project), "cluster-"+run) })
 
-	flow := `{"name": "relay-` + run + `", "nodes": [{"id": "tell", "kind": "publish", "config": {"type": "tianshu.test.relay"},
-	  "inputs": {"n": "$input.n", "src": "$input.src", "run": "$input.run"}}]}`
+	flow := `{"name": "relay-` + run + `", "nodes": [
+	  {"id": "save", "kind": "store", "config": {"type": "relay"}, "inputs": {"n": "$input.n", "src": "$input.src"}},
+	  {"id": "tell", "kind": "publish", "config": {"type": "tianshu.test.relay"},
+	   "inputs": {"n": "$input.n", "src": "$input.src", "run": "$input.run", "record": "$save.recordId"}}],
+	  "edges": [{"from": "save", "to": "tell"}]}`
 	flowID := call(t, ep, "CreateFlow", map[string]any{"Document": flow})["FlowId"].(string)
 	const tasks = 4
 	var topics, taskIDs []string
@@ -275,6 +278,14 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	}
 	if len(nodes()) != tasks {
 		t.Fatalf("tasks not running after the control plane restart: %v", nodes())
+	}
+	// Every message's record is stored exactly once: record ids derive from
+	// the message, so a redelivery rewrites the same record.
+	for _, id := range taskIDs {
+		r := call(t, ep, "DescribeRecords", map[string]any{"TaskIds": []string{id}, "Limit": 1})
+		if r["TotalCount"].(float64) != 600 {
+			t.Errorf("task %s: %v records, want 600", id, r["TotalCount"])
+		}
 	}
 }
 

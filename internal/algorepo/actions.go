@@ -68,6 +68,9 @@ type CreateAlgorithmVersionRequest struct {
 	// for the process runtime, up to the request size limit; larger ones
 	// are uploaded first and named by Definition.package (a blob key).
 	PackageBase64 string `json:"PackageBase64" validate:"max=4194304"`
+	// PackageUploadId names a package uploaded with tus (CreateUploadToken,
+	// then /files/), for packages of any size.
+	PackageUploadId string `json:"PackageUploadId" validate:"max=64"`
 	// Start runs the version at once.
 	Start bool `json:"Start"`
 }
@@ -146,9 +149,11 @@ type InvokeAlgorithmResponse struct {
 // Empty is the response of actions that return only a RequestId.
 type Empty struct{}
 
-// PackageStore keeps uploaded install packages (the blob store).
+// PackageStore keeps install packages: sent inline (PutPackage) or
+// uploaded with tus (UploadedPackage returns the upload's blob key).
 type PackageStore interface {
 	PutPackage(ctx context.Context, algID, version string, data []byte) (key string, err error)
+	UploadedPackage(ctx context.Context, projectID, uploadID string) (key string, err error)
 }
 
 // RegisterActions adds the repository's actions to reg; s and pkgs may be
@@ -203,6 +208,23 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 					return nil, err
 				}
 				key, err := pkgs.PutPackage(ctx, r.AlgorithmId, r.Version, data)
+				if err != nil {
+					return nil, err
+				}
+				def.Package = key
+			}
+			if r.PackageUploadId != "" {
+				if r.PackageBase64 != "" {
+					return nil, api.InvalidValue("PackageUploadId", "give PackageBase64 or PackageUploadId, not both")
+				}
+				if def.Runtime != algorithm.RuntimeProcess {
+					return nil, api.InvalidValue("PackageUploadId", "only the process runtime takes a package")
+				}
+				a, err := s.Get(ctx, r.AlgorithmId)
+				if err != nil {
+					return nil, err
+				}
+				key, err := pkgs.UploadedPackage(ctx, a.ProjectID, r.PackageUploadId)
 				if err != nil {
 					return nil, err
 				}

@@ -88,6 +88,7 @@ func TestAlgorithmPackageEndToEnd(t *testing.T) {
 	if r["Version"] != "1" {
 		t.Fatalf("CreateAlgorithmVersion = %v", r)
 	}
+
 	instances := func() []any {
 		return c.mustCall("DescribeAlgorithmInstances", map[string]any{"AlgorithmId": algID})["InstanceSet"].([]any)
 	}
@@ -144,6 +145,18 @@ func TestAlgorithmPackageEndToEnd(t *testing.T) {
 	if _, code := c.call("InvokeAlgorithm", map[string]any{"AlgorithmId": algID, "Image": img}); code != "ResourceUnavailable" {
 		t.Errorf("invoking a stopped version: %q", code)
 	}
+
+	// The same package uploaded with tus makes version 2 (packages of any
+	// size), which becomes the current version.
+	tok := c.mustCall("CreateUploadToken", map[string]any{})
+	up := tusUpload(t, tok["Endpoint"].(string), tok["Token"].(string), "v1server.tar.gz", pkg)
+	if r := c.mustCall("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Definition": def, "PackageUploadId": up, "Start": true}); r["Version"] != "2" {
+		t.Fatalf("CreateAlgorithmVersion from an upload = %v", r)
+	}
+	eventually(t, 60*time.Second, "version 2 ready", func() bool { _, ok := ready(); return ok })
+	c.mustCall("InvokeAlgorithm", map[string]any{"AlgorithmId": algID, "Image": img})
+	c.mustCall("StopAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Version": "2"})
+
 	c.mustCall("DeleteFlow", map[string]any{"FlowId": flowID})
 	c.mustCall("DeleteAlgorithm", map[string]any{"AlgorithmId": algID})
 }

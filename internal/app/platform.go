@@ -382,7 +382,7 @@ func registerActions(reg *api.Registry, p *Platform) {
 	if p != nil {
 		subs = p.Push
 		apps, audit, flows, tasks, algos, records, devices, projects = p.Apps, p.Audit, p.Studio, p.Tasks, p.Algos, p.Data, p.Devices, p.Projects
-		pkgs, snaps = blobPackages{p.Blob}, blobSnapshots{p.Blob}
+		pkgs, snaps = blobPackages{b: p.Blob, d: p.Data}, blobSnapshots{p.Blob}
 	}
 	appcenter.RegisterActions(reg, apps)
 	iam.RegisterActions(reg, audit)
@@ -428,7 +428,9 @@ func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error,
 	cfg.Labels, cfg.Capacity, cfg.InFlight = p.cfg.Worker.Labels, p.cfg.Worker.Capacity, p.cfg.Worker.InFlight
 	cfg.LeaseTTL = p.cfg.Worker.LeaseTTL
 	cfg.GPUs = p.gpus
-	writer := p.Data.NewWriter(data.WriterOptions{})
+	// Store nodes wait for their batch to commit: a short interval keeps
+	// that wait small when traffic is light; under load batches fill first.
+	writer := p.Data.NewWriter(data.WriterOptions{FlushInterval: 10 * time.Millisecond})
 	cfg.Interval = min(time.Second, cfg.LeaseTTL/4)
 	p.Worker = task.NewWorker(cfg, task.WorkerDeps{
 		DB: p.DB, Service: p.Tasks, Bus: p.Bus, Logger: p.log, Metrics: p.Metrics, Now: p.now,
@@ -510,8 +512,26 @@ func outboundPolicy(u *url.URL) error {
 	return nil
 }
 
-// blobPackages keeps uploaded algorithm packages in the blob store.
-type blobPackages struct{ b blob.Store }
+// blobPackages keeps algorithm packages in the blob store.
+type blobPackages struct {
+	b blob.Store
+	d *data.Service
+}
+
+// UploadedPackage returns the blob key of a completed upload of the project.
+func (bp blobPackages) UploadedPackage(ctx context.Context, projectID, uploadID string) (string, error) {
+	u, err := bp.d.Upload(ctx, uploadID)
+	if err != nil {
+		return "", err
+	}
+	if u.ProjectID != projectID {
+		return "", api.NotFound("PackageUploadId", uploadID)
+	}
+	if u.BlobKey == "" {
+		return "", api.InvalidValue("PackageUploadId", "upload %s is %s, not completed", uploadID, u.State)
+	}
+	return u.BlobKey, nil
+}
 
 func (bp blobPackages) PutPackage(ctx context.Context, algID, version string, data []byte) (string, error) {
 	key := "packages/" + algID + "/" + ids.New("pkg") + ".pkg"

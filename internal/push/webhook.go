@@ -23,11 +23,14 @@ func newWebhookClient(p *URLPolicy, timeout time.Duration, perHost int) *http.Cl
 	tr := &http.Transport{
 		// No proxy: the policy must judge the receiver's address, not a
 		// proxy's.
-		Proxy:                 nil,
-		DialContext:           d.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   max(perHost, 2),
+		Proxy:             nil,
+		DialContext:       d.DialContext,
+		ForceAttemptHTTP2: true,
+		MaxIdleConns:      1024,
+		// Many subscriptions often point at one receiver: keep enough idle
+		// connections for all their in-flight requests, or most requests
+		// pay a new TCP (and TLS) handshake.
+		MaxIdleConnsPerHost:   max(perHost, 256),
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,

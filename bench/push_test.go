@@ -1,0 +1,592 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	pushv1 "github.com/tianshu-ai/tianshu/api/push/v1"
+	"github.com/tianshu-ai/tianshu/bench/benchtable"
+	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/app"
+	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/push"
+	"github.com/tianshu-ai/tianshu/internal/task"
+)
+
+const (
+	// pushEventSize is the size of every published CloudEvent.
+	pushEventSize = 1024
+	// pushKeys is how many devices (event subjects, the bus ordering keys)
+	// the events come from. Delivery is in order per key, with at most one
+	// event per key unacknowledged, so the key count bounds parallelism.
+	pushKeys = 64
+	// pushKeys is how many devices (event subjects, the bus ordering keys)
+	// the events come from. Delivery is in order per key, with at most one
+	// event per key unacknowledged, so the key count bounds parallelism.
+	// pushPublishers publish concurrently, each for its own keys, so that
+	// per-key publish order is kept.
+	pushPublishers = 8
+	// pushWindow bounds, at maximum load, how many events per subscriber
+	// are published but not yet received: enough to keep every stage busy
+	// without an unbounded backlog. Latency at maximum load is about
+	// pushWindow divided by the rate.
+	pushWindow = 256
+	// pushAckEvery is the most events a gRPC client receives before it
+	// acknowledges (cumulatively); it acknowledges sooner whenever its
+	// receive buffer is drained.
+	pushAckEvery = 32
+	// pushSubs is the subscriber count of the fan-out cases.
+	pushSubs = 10
+	// pushBaselineClients is the concurrency of the raw POST loop.
+	pushBaselineClients = 16
+)
+
+// pushRecorder counts what the receivers got and keeps the publish→receive
+// latencies of what arrived inside the measuring window.
+type pushRecorder struct {
+	n   atomic.Int64 // every event received, measured or not
+	bad atomic.Int64 // refused signatures, unparsable bodies
+	mu  sync.Mutex
+	on  bool
+	lat []time.Duration
+	t0  time.Time
+}
+
+// publishedMarker precedes the publish time (unix ns) in an event's data.
+var publishedMarker = []byte(`"PublishedNs":`)
+
+// observe records one received event (CloudEvent JSON).
+func (r *pushRecorder) observe(ev []byte) {
+	now := time.Now()
+	r.n.Add(1)
+	i := bytes.Index(ev, publishedMarker)
+	if i < 0 {
+		r.bad.Add(1)
+		return
+	}
+	rest := ev[i+len(publishedMarker):]
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	ns, err := strconv.ParseInt(string(rest[:j]), 10, 64)
+	if err != nil {
+		r.bad.Add(1)
+		return
+	}
+	lat := now.Sub(time.Unix(0, ns))
+	r.mu.Lock()
+	if r.on {
+		r.lat = append(r.lat, lat)
+	}
+	r.mu.Unlock()
+}
+
+func (r *pushRecorder) start() {
+	r.mu.Lock()
+	r.on, r.lat, r.t0 = true, make([]time.Duration, 0, 1<<16), time.Now()
+	r.mu.Unlock()
+}
+
+// stop ends the window and returns its latencies, sorted, and its length.
+func (r *pushRecorder) stop() ([]time.Duration, time.Duration) {
+	r.mu.Lock()
+	lat, d := r.lat, time.Since(r.t0)
+	r.on, r.lat = false, nil
+	r.mu.Unlock()
+	slices.Sort(lat)
+	return lat, d
+}
+
+// pushResult is one measured run.
+type pushResult struct {
+	received  int           // events received in the window, all subscribers
+	published int           // events published in the window
+	window    time.Duration // the window's length
+	lat       []time.Duration
+}
+
+func (r pushResult) rate() float64    { return float64(r.received) / r.window.Seconds() }
+func (r pushResult) pubRate() float64 { return float64(r.published) / r.window.Seconds() }
+
+func (r pushResult) quantile(q float64) float64 {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	return r.lat[min(len(r.lat)-1, int(q*float64(len(r.lat))))].Seconds()
+}
+
+type pushBench struct {
+	b      *testing.B
+	p      *app.Platform
+	caller api.Caller
+	topic  string
+	rec    pushRecorder
+	ids    atomic.Int64
+	seqs   [pushKeys]atomic.Int64
+}
+
+// event returns a 1 KB CloudEvent for device key, stamped with now.
+func (pb *pushBench) event(key int, now time.Time) (id, subject string, data []byte) {
+	id = "evt-bench-" + strconv.FormatInt(pb.ids.Add(1), 10)
+	subject = fmt.Sprintf("dev-%02d", key)
+	data = fmt.Appendf(make([]byte, 0, pushEventSize), `{"specversion":"1.0","id":%q,"source":"tianshu/task/task-bench","type":"tianshu.bench.detection",`+
+		`"subject":%q,"time":%q,"datacontenttype":"application/json","taskid":"task-bench","projectid":%q,`+
+		`"data":{"PublishedNs":%d,"Seq":%d,"Pad":"`, id, subject, now.UTC().Format(time.RFC3339Nano), pb.caller.ProjectID,
+		now.UnixNano(), pb.seqs[key].Add(1))
+	for len(data) < pushEventSize-3 {
+		data = append(data, 'x')
+	}
+	return id, subject, append(data, `"}}`...)
+}
+
+// publish publishes one event of device key on the project's events topic,
+// as a task does, and returns its bus sequence.
+func (pb *pushBench) publish(ctx context.Context, key int) (uint64, error) {
+	id, subject, data := pb.event(key, time.Now())
+	return pb.p.Bus.Publish(ctx, pb.topic, subject, data, map[string]string{bus.HeaderID: id})
+}
+
+// call runs a registry action as the bootstrap admin app.
+func (pb *pushBench) call(ctx context.Context, action string, req, resp any) {
+	pb.b.Helper()
+	a, ok := pb.p.Registry.Lookup(action)
+	if !ok {
+		pb.b.Fatalf("no action %s", action)
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		pb.b.Fatal(err)
+	}
+	c := pb.caller
+	out, err := a.Call(ctx, &c, body)
+	if err != nil {
+		pb.b.Fatalf("%s: %v", action, err)
+	}
+	if resp != nil {
+		raw, err := json.Marshal(out)
+		if err == nil {
+			err = json.Unmarshal(raw, resp)
+		}
+		if err != nil {
+			pb.b.Fatalf("%s response: %v", action, err)
+		}
+	}
+}
+
+// subscribe creates a subscription with channel ch and returns its id and
+// generated secret (webhooks).
+func (pb *pushBench) subscribe(ctx context.Context, name string, ch map[string]any) (id, secret string) {
+	var resp push.CreateSubscriptionResponse
+	pb.call(ctx, "CreateSubscription", map[string]any{"Name": name, "Channel": ch}, &resp)
+	return resp.SubscriptionId, resp.Secret
+}
+
+func (pb *pushBench) unsubscribe(ctx context.Context, id string) {
+	pb.call(ctx, "DeleteSubscription", map[string]any{"SubscriptionId": id}, nil)
+}
+
+// waitReceived waits until the recorder has counted at least n events.
+func (pb *pushBench) waitReceived(n int64, timeout time.Duration, what string) {
+	pb.b.Helper()
+	deadline := time.Now().Add(timeout)
+	for pb.rec.n.Load() < n {
+		if time.Now().After(deadline) {
+			pb.b.Fatalf("%s: %d of %d events received after %s", what, pb.rec.n.Load(), n, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// load publishes for warm+d from pushPublishers goroutines, measuring the
+// last d, and waits until every subscriber has received everything. With
+// rate 0 it publishes as fast as the subscribers take events (at most
+// pushWindow per subscriber outstanding); otherwise it paces publishing at
+// rate events/s in all.
+func (pb *pushBench) load(ctx context.Context, subs int, warm, d time.Duration, rate float64) pushResult {
+	pb.b.Helper()
+	recv0 := pb.rec.n.Load()
+	var published, measuredPub atomic.Int64
+	var measuring atomic.Bool
+	var pubErr atomic.Value
+	start := time.Now()
+	end := start.Add(warm + d)
+	var wg sync.WaitGroup
+	for w := range pushPublishers {
+		wg.Go(func() {
+			var interval time.Duration
+			if rate > 0 {
+				interval = time.Duration(float64(pushPublishers) / rate * float64(time.Second))
+			}
+			next := start
+			for k := 0; ; k++ {
+				now := time.Now()
+				if !now.Before(end) {
+					return
+				}
+				if rate > 0 {
+					if wait := next.Sub(now); wait > 0 {
+						time.Sleep(wait)
+					}
+					next = next.Add(interval)
+				} else {
+					for published.Load()*int64(subs)-(pb.rec.n.Load()-recv0) > pushWindow*int64(subs) && time.Now().Before(end) {
+						time.Sleep(50 * time.Microsecond)
+					}
+				}
+				key := w + (k%(pushKeys/pushPublishers))*pushPublishers
+				if _, err := pb.publish(ctx, key); err != nil {
+					pubErr.Store(err)
+					return
+				}
+				published.Add(1)
+				if measuring.Load() {
+					measuredPub.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(warm)
+	pb.rec.start()
+	measuring.Store(true)
+	time.Sleep(time.Until(end))
+	measuring.Store(false)
+	lat, window := pb.rec.stop()
+	wg.Wait()
+	if err, _ := pubErr.Load().(error); err != nil {
+		pb.b.Fatalf("publish: %v", err)
+	}
+	// Drain, so that nothing of this run arrives during the next one.
+	pb.waitReceived(recv0+published.Load()*int64(subs), 60*time.Second, "drain")
+	if n := pb.rec.bad.Load(); n > 0 {
+		pb.b.Fatalf("%d events refused or unparsable at the receiver", n)
+	}
+	return pushResult{received: len(lat), published: int(measuredPub.Load()), window: window, lat: lat}
+}
+
+// waitAcked waits until subscription id has saved a position at or
+// after seq.
+func (pb *pushBench) waitAcked(ctx context.Context, id string, seq uint64) {
+	pb.b.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var st push.DescribeSubscriptionStatsResponse
+		pb.call(ctx, "DescribeSubscriptionStats", map[string]any{"SubscriptionId": id}, &st)
+		if st.AckedSeq >= seq {
+			return
+		}
+		if time.Now().After(deadline) {
+			pb.b.Fatalf("subscription %s: position %d not saved after 30s (at %d)", id, seq, st.AckedSeq)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// grpcSubscriber is one stock grpc-go client streaming a subscription.
+type grpcSubscriber struct {
+	conn   *grpc.ClientConn
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    atomic.Value
+}
+
+// connect opens a Subscribe stream for subscription id from bus sequence
+// fromSeq, on the platform's main port (h2c), with signed metadata. It
+// records every event received and acknowledges cumulatively: the last
+// event received whenever its buffer is drained, at most every
+// pushAckEvery events.
+func (pb *pushBench) connect(id string, fromSeq uint64) *grpcSubscriber {
+	pb.b.Helper()
+	conn, err := grpc.NewClient(pb.p.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		pb.b.Fatal(err)
+	}
+	ts := time.Now().Unix()
+	md := metadata.Pairs(push.MetaSecretID, benchSecretID, push.MetaTimestamp, strconv.FormatInt(ts, 10),
+		push.MetaSignature, push.SignStream(benchSecretKey, id, ts))
+	ctx, cancel := context.WithCancel(metadata.NewOutgoingContext(context.Background(), md))
+	cl := pushv1.NewPushClient(conn)
+	stream, err := cl.Subscribe(ctx, &pushv1.SubscribeRequest{SubscriptionId: id, FromSeq: fromSeq})
+	if err != nil {
+		cancel()
+		pb.b.Fatal(err)
+	}
+	s := &grpcSubscriber{conn: conn, cancel: cancel, done: make(chan struct{})}
+	acks := make(chan uint64, 4*push.DefaultStreamInFlight)
+	go func() {
+		defer close(acks)
+		for {
+			ev, err := stream.Recv()
+			if err != nil {
+				if ctx.Err() == nil {
+					s.err.Store(err)
+				}
+				return
+			}
+			pb.rec.observe(ev.GetJson())
+			acks <- ev.GetSeq()
+		}
+	}()
+	go func() {
+		defer close(s.done)
+		for seq := range acks {
+			last, n := seq, 1
+		drain:
+			for n < pushAckEvery {
+				select {
+				case q, ok := <-acks:
+					if !ok {
+						break drain
+					}
+					last, n = q, n+1
+				default:
+					break drain
+				}
+			}
+			if _, err := cl.Ack(ctx, &pushv1.AckRequest{SubscriptionId: id, Seq: last}); err != nil && ctx.Err() == nil &&
+				status.Code(err) != codes.Canceled {
+				s.err.Store(fmt.Errorf("ack: %w", err))
+			}
+		}
+	}()
+	return s
+}
+
+func (s *grpcSubscriber) close() error {
+	s.cancel()
+	<-s.done
+	_ = s.conn.Close()
+	err, _ := s.err.Load().(error)
+	return err
+}
+
+// runGRPC measures n gRPC subscribers at maximum load and, for one,
+// also at half of it.
+func (pb *pushBench) runGRPC(ctx context.Context, n int, warm, d time.Duration, half bool) (maxRes, halfRes pushResult) {
+	pb.b.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i], _ = pb.subscribe(ctx, fmt.Sprintf("bench-grpc-%d-%d", n, i), map[string]any{"Type": "grpc"})
+	}
+	// A new subscription starts by time, and a stream started so handles
+	// one event at a time until it reconnects at a known position. So a
+	// first event fixes the position: once its acknowledgement is saved,
+	// every client reconnects, to stream with every worker.
+	seq, err := pb.publish(ctx, 0)
+	if err != nil {
+		pb.b.Fatal(err)
+	}
+	base := pb.rec.n.Load()
+	subs := make([]*grpcSubscriber, n)
+	for i, id := range ids {
+		subs[i] = pb.connect(id, 0)
+	}
+	pb.waitReceived(base+int64(n), 30*time.Second, "gRPC first event")
+	for i, id := range ids {
+		pb.waitAcked(ctx, id, seq)
+		if err := subs[i].close(); err != nil {
+			pb.b.Fatalf("gRPC subscriber %d: %v", i, err)
+		}
+		subs[i] = pb.connect(id, 0)
+	}
+	maxRes = pb.load(ctx, n, warm, d, 0)
+	if half {
+		halfRes = pb.load(ctx, n, warm, d, maxRes.pubRate()/2)
+	}
+	for i, s := range subs {
+		if err := s.close(); err != nil {
+			pb.b.Fatalf("gRPC subscriber %d: %v", i, err)
+		}
+	}
+	for _, id := range ids {
+		pb.unsubscribe(ctx, id)
+	}
+	return maxRes, halfRes
+}
+
+// BenchmarkPush measures the message gateway with 1 KB CloudEvents
+// published on a project's events topic (durable embedded NATS, SQLite
+// store), from pushKeys devices, with publish→receive latency taken from
+// the publish time inside each event:
+//
+//   - gRPC, 1 subscriber: events/s at maximum load, p50/p99, and p99 at
+//     half that load;
+//   - gRPC, 10 subscribers each receiving every event: aggregate events/s;
+//   - webhooks, 10 subscriptions to one local receiver that verifies every
+//     signature: aggregate webhooks/s and p50/p99, beside a raw HTTP POST
+//     loop of the same signed 1 KB bodies to the same receiver with
+//     pushBaselineClients goroutines; then p99 at half the measured load.
+//
+// Each case publishes for BENCH_DURATION (default 3s) after a short
+// warm-up. It times itself, so run it with -benchtime=1x.
+func BenchmarkPush(b *testing.B) {
+	p := startPlatform(b)
+	ctx := context.Background()
+	apps, _, err := p.Apps.ListApps(ctx, "", nil, []string{"admin"}, []string{api.RoleAdmin}, 0, 1)
+	if err != nil || len(apps) == 0 {
+		b.Fatalf("bootstrap admin app: %v (%d apps)", err, len(apps))
+	}
+	pb := &pushBench{b: b, p: p, caller: api.Caller{Role: api.RoleAdmin, AppID: apps[0].ID, ProjectID: apps[0].ProjectID},
+		topic: task.EventsTopic(apps[0].ProjectID)}
+	d := benchDuration(b)
+	warm := min(time.Second, d/3)
+	b.ResetTimer()
+
+	// 1 and 2: gRPC.
+	g1, g1half := pb.runGRPC(ctx, 1, warm, d, true)
+	g10, _ := pb.runGRPC(ctx, pushSubs, warm, d, false)
+
+	// 3: webhooks, 10 subscriptions to one receiver.
+	secrets := make([]string, pushSubs)
+	var conns atomic.Int64
+	receiver := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		i, err := strconv.Atoi(r.PathValue("i"))
+		if err != nil || i < 0 || i >= len(secrets) {
+			http.NotFound(w, r)
+			return
+		}
+		if err := push.VerifyWebhook(secrets[i], r.Header.Get(push.HeaderWebhookID), r.Header.Get(push.HeaderWebhookTimestamp),
+			r.Header.Get(push.HeaderWebhookSignature), body, time.Now(), 5*time.Minute); err != nil {
+			pb.rec.bad.Add(1)
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		pb.rec.observe(body)
+	}))
+	mux := http.NewServeMux()
+	mux.Handle("POST /hook/{i}", receiver.Config.Handler)
+	receiver.Config.Handler = mux
+	receiver.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	receiver.Start()
+	b.Cleanup(receiver.Close)
+
+	hookIDs := make([]string, pushSubs)
+	for i := range hookIDs {
+		hookIDs[i], secrets[i] = pb.subscribe(ctx, fmt.Sprintf("bench-hook-%d", i), map[string]any{"Type": "webhook",
+			"Webhook": map[string]any{"Url": fmt.Sprintf("%s/hook/%d", receiver.URL, i)}})
+	}
+	// New webhook subscriptions start by time with one worker; once the
+	// first event fixes their position the next reconcile (every second)
+	// restarts them with every worker.
+	base := pb.rec.n.Load()
+	if _, err := pb.publish(ctx, 0); err != nil {
+		b.Fatal(err)
+	}
+	pb.waitReceived(base+pushSubs, 30*time.Second, "first webhook")
+	time.Sleep(2*push.DefaultReconcile + 200*time.Millisecond)
+	conns0 := conns.Load()
+	wh := pb.load(ctx, pushSubs, warm, d, 0)
+	whConns := conns.Load() - conns0
+
+	// 4: the raw POST loop of the same signed bodies to the same receiver.
+	key, err := base64Key(secrets[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := &http.Transport{MaxIdleConns: 2 * pushBaselineClients, MaxIdleConnsPerHost: 2 * pushBaselineClients,
+		IdleConnTimeout: time.Minute, DisableCompression: true}
+	b.Cleanup(tr.CloseIdleConnections)
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var rawKey atomic.Int64
+	rawReq := func() *http.Request {
+		now := time.Now()
+		id, _, body := pb.event(int(rawKey.Add(1)%pushKeys), now)
+		req, _ := http.NewRequest(http.MethodPost, receiver.URL+"/hook/0", bytes.NewReader(body))
+		req.Header.Set("Content-Type", push.ContentTypeCloudEvents)
+		req.Header.Set(push.HeaderWebhookID, id)
+		req.Header.Set(push.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
+		req.Header.Set(push.HeaderWebhookSignature, push.SignWebhook(key, id, now.Unix(), body))
+		return req
+	}
+	runLoad(hc, pushBaselineClients, warm, rawReq)
+	raw := runLoad(hc, pushBaselineClients, d, rawReq)
+	if raw.errs > 0 || len(raw.lat) == 0 {
+		b.Fatalf("raw POST loop: %d failed, %d done, last: %v", raw.errs, len(raw.lat), raw.lastErr)
+	}
+	slices.Sort(raw.lat)
+
+	// 5: webhooks at half the measured load.
+	conns0 = conns.Load()
+	whHalf := pb.load(ctx, pushSubs, warm, d, wh.pubRate()/2)
+	whHalfConns := conns.Load() - conns0
+	var failed, retried int64
+	for _, id := range hookIDs {
+		var st push.DescribeSubscriptionStatsResponse
+		pb.call(ctx, "DescribeSubscriptionStats", map[string]any{"SubscriptionId": id}, &st)
+		failed, retried = failed+st.Failed, retried+st.Retried
+		pb.unsubscribe(ctx, id)
+	}
+	b.StopTimer()
+
+	for name, r := range map[string]pushResult{"gRPC 1": g1, "gRPC 1 half": g1half, "gRPC 10": g10, "webhook": wh, "webhook half": whHalf} {
+		if r.received == 0 {
+			b.Fatalf("%s: nothing received in the window", name)
+		}
+	}
+	b.ReportMetric(g1.rate(), "grpc1-ev/s")
+	b.ReportMetric(g1.quantile(0.5)*1e3, "grpc1-p50-ms")
+	b.ReportMetric(g1.quantile(0.99)*1e3, "grpc1-p99-ms")
+	b.ReportMetric(g1half.quantile(0.99)*1e3, "grpc1-half-p99-ms")
+	b.ReportMetric(g10.rate(), "grpc10-ev/s")
+	b.ReportMetric(wh.rate(), "hook10-ev/s")
+	b.ReportMetric(wh.quantile(0.5)*1e3, "hook10-p50-ms")
+	b.ReportMetric(wh.quantile(0.99)*1e3, "hook10-p99-ms")
+	b.ReportMetric(whHalf.rate(), "hook10-half-ev/s")
+	b.ReportMetric(whHalf.quantile(0.99)*1e3, "hook10-half-p99-ms")
+	b.ReportMetric(raw.rps(), "raw-post/s")
+	b.ReportMetric(raw.quantile(0.5)*1e3, "raw-p50-ms")
+	b.ReportMetric(raw.quantile(0.99)*1e3, "raw-p99-ms")
+	b.Logf("published/s: gRPC 1 %.0f, gRPC 10 %.0f, webhook %.0f (half: gRPC 1 %.0f, webhook %.0f); receiver connections opened during the webhook runs: %d (max), %d (half); webhook attempts failed %d, retried %d",
+		g1.pubRate(), g10.pubRate(), wh.pubRate(), g1half.pubRate(), whHalf.pubRate(), whConns, whHalfConns, failed, retried)
+
+	rec := func(r benchtable.Row) { benchtable.Record(b, r) }
+	rec(benchtable.Row{Metric: "push gRPC 1 subscriber events/s", Unit: "events/s", Target: "≥ 20k events/s", Tianshu: g1.rate()})
+	rec(benchtable.Row{Metric: "push gRPC 1 subscriber p50 (max load)", Unit: "s", Tianshu: g1.quantile(0.5)})
+	rec(benchtable.Row{Metric: "push gRPC 1 subscriber p99 (max load)", Unit: "s", Tianshu: g1.quantile(0.99)})
+	rec(benchtable.Row{Metric: "push gRPC 1 subscriber p99 at half load", Unit: "s", Target: "p99 ≤ 50 ms at half load", Tianshu: g1half.quantile(0.99)})
+	rec(benchtable.Row{Metric: "push gRPC 10 subscribers events/s (all)", Unit: "events/s", Target: "≥ 20k events/s", Tianshu: g10.rate()})
+	rec(benchtable.Row{Metric: "push webhook 10 subscriptions webhooks/s (raw: POST loop)", Unit: "webhooks/s", Target: "≥ 5k signed webhooks/s",
+		Tianshu: wh.rate(), Baseline: raw.rps()})
+	rec(benchtable.Row{Metric: "push webhook p50 (max load)", Unit: "s", Tianshu: wh.quantile(0.5), Baseline: raw.quantile(0.5)})
+	rec(benchtable.Row{Metric: "push webhook p99 (max load)", Unit: "s", Tianshu: wh.quantile(0.99), Baseline: raw.quantile(0.99)})
+	rec(benchtable.Row{Metric: "push webhook p99 at half load", Unit: "s", Target: "p99 ≤ 50 ms at half load", Tianshu: whHalf.quantile(0.99)})
+}
+
+// base64Key returns the key bytes of a whsec_ secret.
+func base64Key(secret string) ([]byte, error) {
+	s, ok := strings.CutPrefix(secret, push.SecretPrefix)
+	if !ok {
+		return nil, errors.New("webhook secret without the whsec_ prefix")
+	}
+	return base64.StdEncoding.DecodeString(s)
+}
