@@ -220,26 +220,8 @@ func (s *Service) List(ctx context.Context, projectID string, algIDs, names []st
 			out = append(out, *a)
 		}
 	}
-	var where []string
-	var args []any
-	if projectID != "" {
-		where, args = append(where, "project_id = ?"), append(args, projectID)
-	}
-	for _, f := range []struct {
-		col  string
-		vals []string
-	}{{"id", algIDs}, {"name", names}} {
-		if len(f.vals) > 0 {
-			where = append(where, f.col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.vals)), ",")+")")
-			for _, v := range f.vals {
-				args = append(args, v)
-			}
-		}
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
+	var w store.Where
+	cond, args := w.Eq("project_id", projectID).In("id", algIDs).In("name", names).SQL()
 	rows, err := s.db.Query(ctx, "SELECT id, project_id, name, description, current_version, created_at FROM algorithms"+cond+" ORDER BY created_at DESC, id", args...)
 	if err != nil {
 		return nil, 0, err

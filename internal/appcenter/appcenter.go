@@ -184,28 +184,8 @@ func (s *Service) ResolveKey(ctx context.Context, secretID string) (api.Credenti
 
 // ListApps returns apps matching the filters, newest first, and the total.
 func (s *Service) ListApps(ctx context.Context, projectID string, appIDs, names, roles []string, offset, limit int) ([]App, int, error) {
-	var where []string
-	var args []any
-	if projectID != "" {
-		where = append(where, "a.project_id = ?")
-		args = append(args, projectID)
-	}
-	for _, f := range []struct {
-		col  string
-		vals []string
-	}{{"a.id", appIDs}, {"a.name", names}, {"a.role", roles}} {
-		if len(f.vals) == 0 {
-			continue
-		}
-		where = append(where, f.col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.vals)), ",")+")")
-		for _, v := range f.vals {
-			args = append(args, v)
-		}
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
+	var w store.Where
+	cond, args := w.Eq("a.project_id", projectID).In("a.id", appIDs).In("a.name", names).In("a.role", roles).SQL()
 	var total int
 	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM apps a"+cond, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("appcenter: count apps: %w", err)

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -178,26 +177,9 @@ type Filter struct {
 
 // List returns devices, newest first, and the total.
 func (s *Service) List(ctx context.Context, f Filter, offset, limit int) ([]*Device, int, error) {
-	var where []string
-	var args []any
-	if f.ProjectID != "" {
-		where, args = append(where, "project_id = ?"), append(args, f.ProjectID)
-	}
-	for _, c := range []struct {
-		col  string
-		vals []string
-	}{{"id", f.IDs}, {"status", f.Statuses}, {"driver", f.Drivers}, {"device_group", f.Groups}, {"edge_node", f.EdgeNodes}, {"name", f.Names}} {
-		if len(c.vals) > 0 {
-			where = append(where, c.col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(c.vals)), ",")+")")
-			for _, v := range c.vals {
-				args = append(args, v)
-			}
-		}
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
+	var w store.Where
+	cond, args := w.Eq("project_id", f.ProjectID).In("id", f.IDs).In("status", f.Statuses).In("driver", f.Drivers).
+		In("device_group", f.Groups).In("edge_node", f.EdgeNodes).In("name", f.Names).SQL()
 	var total int
 	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM devices"+cond, args...).Scan(&total); err != nil {
 		return nil, 0, err

@@ -342,26 +342,8 @@ func (s *Service) ListVersions(ctx context.Context, flowID string, offset, limit
 
 // List returns flows, most recently updated first.
 func (s *Service) List(ctx context.Context, projectID string, flowIDs, names []string, offset, limit int) ([]Flow, int, error) {
-	var where []string
-	var args []any
-	if projectID != "" {
-		where, args = append(where, "project_id = ?"), append(args, projectID)
-	}
-	for _, f := range []struct {
-		col  string
-		vals []string
-	}{{"id", flowIDs}, {"name", names}} {
-		if len(f.vals) > 0 {
-			where = append(where, f.col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.vals)), ",")+")")
-			for _, v := range f.vals {
-				args = append(args, v)
-			}
-		}
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
+	var w store.Where
+	cond, args := w.Eq("project_id", projectID).In("id", flowIDs).In("name", names).SQL()
 	var total int
 	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM flows"+cond, args...).Scan(&total); err != nil {
 		return nil, 0, err

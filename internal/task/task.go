@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
@@ -222,26 +221,8 @@ func (s *Service) UsesFlow(ctx context.Context, flowID string) (bool, error) {
 
 // List returns tasks, newest first.
 func (s *Service) List(ctx context.Context, projectID string, taskIDs, statuses, flowIDs, nodeIDs []string, offset, limit int) ([]*Task, int, error) {
-	var where []string
-	var args []any
-	if projectID != "" {
-		where, args = append(where, "project_id = ?"), append(args, projectID)
-	}
-	for _, f := range []struct {
-		col  string
-		vals []string
-	}{{"id", taskIDs}, {"status", statuses}, {"flow_id", flowIDs}, {"node_id", nodeIDs}} {
-		if len(f.vals) > 0 {
-			where = append(where, f.col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(f.vals)), ",")+")")
-			for _, v := range f.vals {
-				args = append(args, v)
-			}
-		}
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
+	var w store.Where
+	cond, args := w.Eq("project_id", projectID).In("id", taskIDs).In("status", statuses).In("flow_id", flowIDs).In("node_id", nodeIDs).SQL()
 	var total int
 	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM tasks"+cond, args...).Scan(&total); err != nil {
 		return nil, 0, err
