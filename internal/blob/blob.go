@@ -17,6 +17,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -133,3 +134,46 @@ func Handler(s Store) (h http.Handler, ok bool) {
 		}
 	}
 }
+
+// Adopt makes the local file at path the object key, moving it rather than
+// copying it when the backend keeps objects on the same file system (the
+// file backend), and otherwise streaming it with Put. The file is consumed
+// either way: on success it no longer exists at path. Finished resumable
+// uploads take this path, so a large upload is not written twice.
+func Adopt(ctx context.Context, s Store, key, path, contentType string) (Info, error) {
+	for inner := s; ; {
+		if a, ok := inner.(interface {
+			Adopt(ctx context.Context, key, path, contentType string) (Info, error)
+		}); ok {
+			info, err := a.Adopt(ctx, key, path, contentType)
+			if !errors.Is(err, ErrCannotAdopt) {
+				return info, err
+			}
+			break
+		}
+		u, ok := inner.(interface{ Unwrap() Store })
+		if !ok {
+			break
+		}
+		inner = u.Unwrap()
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Info{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return Info{}, err
+	}
+	info, err := s.Put(ctx, key, f, PutOptions{ContentType: contentType, Size: st.Size()})
+	if err != nil {
+		return Info{}, err
+	}
+	_ = os.Remove(path)
+	return info, nil
+}
+
+// ErrCannotAdopt is returned by a backend's Adopt when the file cannot be
+// moved in (another file system); Adopt then copies it.
+var ErrCannotAdopt = errors.New("blob: cannot adopt the file")

@@ -321,17 +321,20 @@ func (u *uploads) complete(ctx context.Context, info tusd.FileInfo) error {
 	if up.State != UploadUploading {
 		return fmt.Errorf("upload %s is %s", info.ID, up.State)
 	}
-	f, err := os.Open(info.Storage[filestore.StorageKeyPath])
-	if err != nil {
-		return err
-	}
-	defer f.Close()
 	key := "uploads/" + up.ProjectID + "/" + up.ID + "/" + up.Name
-	h := sha256.New()
-	if _, err := s.blobs.Put(ctx, key, io.TeeReader(f, h), blob.PutOptions{ContentType: up.ContentType, Size: info.Size}); err != nil {
+	// Adopt moves the staged file into the file backend (one read to hash
+	// it, no copy) and streams it to other backends; either way the object's
+	// ETag is its SHA-256.
+	obj, err := blob.Adopt(ctx, s.blobs, key, info.Storage[filestore.StorageKeyPath], up.ContentType)
+	if err != nil {
 		return fmt.Errorf("move upload %s into the blob store: %w", up.ID, err)
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
+	sum := obj.ETag
+	if len(sum) != 64 { // a backend whose ETag is not the SHA-256 (S3)
+		if sum, err = s.objectSHA256(ctx, key); err != nil {
+			return fmt.Errorf("hash upload %s: %w", up.ID, err)
+		}
+	}
 	res, err := s.db.Exec(ctx, "UPDATE uploads SET state = ?, blob_key = ?, sha256 = ?, size = ? WHERE id = ? AND state = ?",
 		UploadCompleted, key, sum, info.Size, up.ID, UploadUploading)
 	if err != nil {
@@ -636,3 +639,17 @@ func newHash(alg string) hash.Hash {
 }
 
 func hashEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
+
+// objectSHA256 hashes a stored object.
+func (s *Service) objectSHA256(ctx context.Context, key string) (string, error) {
+	rc, _, err := s.blobs.Get(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -175,17 +175,6 @@ func (s *Service) Create(ctx context.Context, sc Scope, sub *Subscription) error
 	now := s.now()
 	sub.ID, sub.ProjectID, sub.AppID, sub.Status, sub.Generation = ids.New("sub"), sc.ProjectID, sc.AppID, StatusActive, 1
 	sub.StartPending, sub.StartTime, sub.CreatedAt, sub.UpdatedAt = true, now, now, now
-	// Start just after the topic's newest event when the bus can tell it:
-	// a start by sequence knows its floor at once and delivers with full
-	// parallelism from the first event, where a start by time must take
-	// events one at a time until it learns the first sequence.
-	startSeq, startMs := uint64(0), now.UnixMilli()
-	if h, ok := s.bus.(TopicHead); ok {
-		if last, err := h.LastSeq(ctx, sub.Topic()); err == nil {
-			startSeq, startMs = last+1, 0
-			sub.StartSeq, sub.StartTime = startSeq, time.Time{}
-		}
-	}
 	filter, _ := json.Marshal(sub.Filter)
 	secretEnc := ""
 	if sub.Secret != "" {
@@ -193,7 +182,7 @@ func (s *Service) Create(ctx context.Context, sc Scope, sub *Subscription) error
 	}
 	_, err := s.db.Exec(ctx, `INSERT INTO subscriptions (`+subColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, '', 0, ?, ?)`,
 		sub.ID, sub.ProjectID, sub.AppID, sub.Name, sub.Channel, sub.URL, secretEnc, string(filter), sub.MaxAttempts,
-		sub.MaxAge.Milliseconds(), sub.Status, sub.Generation, 1, startSeq, startMs, "", 0, now.UnixMilli(), now.UnixMilli())
+		sub.MaxAge.Milliseconds(), sub.Status, sub.Generation, 1, 0, now.UnixMilli(), "", 0, now.UnixMilli(), now.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("push: insert subscription: %w", err)
 	}

@@ -425,3 +425,74 @@ func (s *Store) walkDir(ctx context.Context, dir, keyPrefix, partial string, fn 
 
 // Close implements blob.Store; the file backend holds nothing open.
 func (s *Store) Close() error { return nil }
+
+// Adopt moves the file at path in as object key (see blob.Adopt): it hashes
+// the content, appends the trailer, fsyncs and renames, so a large finished
+// upload is read once and never copied. A file on another file system is
+// refused with blob.ErrCannotAdopt before anything is changed.
+func (s *Store) Adopt(ctx context.Context, key, path, contentType string) (blob.Info, error) {
+	if err := blob.ValidateKey(key); err != nil {
+		return blob.Info{}, err
+	}
+	if err := blob.ValidateContentType(contentType); err != nil {
+		return blob.Info{}, err
+	}
+	if contentType == "" {
+		contentType = blob.DefaultContentType
+	}
+	final := s.path(key)
+	dir := filepath.Dir(final)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return blob.Info{}, fmt.Errorf("fileblob: adopt %q: %w", key, err)
+	}
+	if !sameDevice(path, dir) {
+		return blob.Info{}, blob.ErrCannotAdopt
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return blob.Info{}, fmt.Errorf("fileblob: adopt %q: %w", key, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, ctxReader{ctx, f}, make([]byte, copyBuf))
+	if err != nil {
+		return blob.Info{}, fmt.Errorf("fileblob: adopt %q: %w", key, err)
+	}
+	m := meta{ContentType: contentType, ETag: hex.EncodeToString(h.Sum(nil))}
+	if _, err := f.Seek(n, io.SeekStart); err != nil {
+		return blob.Info{}, err
+	}
+	if err := appendTrailer(f, m); err != nil {
+		_ = f.Truncate(n)
+		return blob.Info{}, fmt.Errorf("fileblob: adopt %q: %w", key, err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Truncate(n)
+		return blob.Info{}, fmt.Errorf("fileblob: adopt %q: %w", key, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return blob.Info{}, err
+	}
+	if err := os.Rename(path, final); err != nil {
+		_ = f.Truncate(n)
+		return blob.Info{}, fmt.Errorf("fileblob: adopt %q: %w", key, err)
+	}
+	if err := syncDir(dir); err != nil {
+		s.log.Warn("blob directory sync failed", "dir", dir, "err", err)
+	}
+	return blob.Info{Key: key, Size: n, ContentType: contentType, ModTime: fi.ModTime(), ETag: m.ETag}, nil
+}
+
+// sameDevice reports whether two paths are on one file system, where a
+// rename moves a file without copying it.
+func sameDevice(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	da, ok1 := sa.Sys().(*syscall.Stat_t)
+	db, ok2 := sb.Sys().(*syscall.Stat_t)
+	return ok1 && ok2 && da.Dev == db.Dev
+}

@@ -3,6 +3,8 @@ package fileblob_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -282,5 +284,43 @@ func TestSigningKeyMatters(t *testing.T) {
 	s2.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, u, nil))
 	if rec.Code != http.StatusForbidden {
 		t.Fatalf("GET with another store's URL = %d, want 403", rec.Code)
+	}
+}
+
+func TestAdoptMovesTheFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := blob.Open(ctx, "file://"+filepath.Join(dir, "objects"), blob.Options{DataDir: dir, PublicURL: "http://127.0.0.1:1", SigningKey: []byte("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	src := filepath.Join(dir, "staged.bin")
+	content := bytes.Repeat([]byte("tianshu "), 100000)
+	if err := os.WriteFile(src, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	info, err := blob.Adopt(ctx, s, "uploads/p/u1/file.bin", src, "application/octet-stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(content)
+	if info.Size != int64(len(content)) || info.ETag != hex.EncodeToString(sum[:]) {
+		t.Fatalf("info %+v", info)
+	}
+	if _, err := os.Stat(src); !os.IsNotExist(err) {
+		t.Fatalf("staged file still there: %v", err)
+	}
+	rc, got, err := s.Get(ctx, "uploads/p/u1/file.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(b, content) || got.ETag != info.ETag {
+		t.Fatalf("adopted object: %d bytes, etag %s", len(b), got.ETag)
+	}
+	if _, err := blob.Adopt(ctx, s, "../escape", src, ""); err == nil {
+		t.Fatal("invalid key adopted")
 	}
 }
