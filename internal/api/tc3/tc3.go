@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -167,11 +169,33 @@ func Verify(r *http.Request, body []byte, a Authorization, secretKey string, tim
 
 // SigningKey derives the per-day, per-service key of the specification:
 // HMAC chained over "TC3"+secretKey, the date, the service, "tc3_request".
+// The key changes once a day, so it is remembered: three HMACs fewer per
+// request on both the signing and the verifying side.
 func SigningKey(secretKey, date, service string) []byte {
+	id := date + "\x00" + service + "\x00" + secretKey
+	if k, ok := signingKeys.Load(id); ok {
+		return k.([]byte)
+	}
 	k := hmacSHA256([]byte("TC3"+secretKey), date)
 	k = hmacSHA256(k, service)
-	return hmacSHA256(k, "tc3_request")
+	k = hmacSHA256(k, "tc3_request")
+	if signingKeyCount.Add(1) > maxSigningKeys {
+		signingKeys.Clear() // bounded: yesterday's keys go too
+		signingKeyCount.Store(0)
+	}
+	signingKeys.Store(id, k)
+	return k
 }
+
+// signingKeys memoizes derived keys. It is package state only as a cache of
+// a pure function: any process, any test sees the same keys it would have
+// computed.
+var (
+	signingKeys     sync.Map
+	signingKeyCount atomic.Int64
+)
+
+const maxSigningKeys = 10000
 
 func signWithKey(key []byte, date, service string, timestamp int64, canonical string) []byte {
 	h := sha256.Sum256([]byte(canonical))
