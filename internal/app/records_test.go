@@ -5,21 +5,30 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"path"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/app/apptest"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 // tusUpload uploads body in two PATCHes with a tus 1.0 client's requests.
 func tusUpload(t *testing.T, endpoint, token, name string, body []byte) string {
 	t.Helper()
+	return tusUploadType(t, endpoint, token, name, "image/png", body)
+}
+
+func tusUploadType(t *testing.T, endpoint, token, name, ctype string, body []byte) string {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, endpoint, nil)
 	req.Header.Set("Tus-Resumable", "1.0.0")
 	req.Header.Set("Upload-Length", strconv.Itoa(len(body)))
-	req.Header.Set("Upload-Metadata", "filename "+base64.StdEncoding.EncodeToString([]byte(name))+",filetype "+base64.StdEncoding.EncodeToString([]byte("image/png")))
+	req.Header.Set("Upload-Metadata", "filename "+base64.StdEncoding.EncodeToString([]byte(name))+",filetype "+base64.StdEncoding.EncodeToString([]byte(ctype)))
 	req.Header.Set("Upload-Token", token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -91,5 +100,39 @@ func TestUploadTaskStoresRecords(t *testing.T) {
 	resp.Body.Close()
 	if !bytes.Equal(got, img) {
 		t.Fatalf("object from the signed URL: %d bytes, %s", len(got), resp.Status)
+	}
+}
+
+// An uploaded video is decoded with ffmpeg and every frame goes through the
+// task's flow: stored data loses nothing, and the task ends Completed.
+func TestUploadedVideoTask(t *testing.T) {
+	ffmpeg := testenv.NeedCommand(t, "ffmpeg")
+	video := filepath.Join(t.TempDir(), "clip.mp4")
+	if out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=5",
+		"-t", "2", "-pix_fmt", "yuv420p", video).CombinedOutput(); err != nil {
+		t.Fatalf("make a clip: %v\n%s", err, out)
+	}
+	clip, err := os.ReadFile(video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := apptest.Start(t, apptest.Options{})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	tok := c.mustCall("CreateUploadToken", map[string]any{})
+	uploadID := tusUploadType(t, tok["Endpoint"].(string), tok["Token"].(string), "clip.mp4", "video/mp4", clip)
+	doc := `{"name": "frames", "nodes": [{"id": "save", "kind": "store", "config": {"type": "frame"},
+	  "inputs": {"frame": "$input.frame", "width": "$input.width"}}]}`
+	flowID := c.mustCall("CreateFlow", map[string]any{"Document": doc})["FlowId"].(string)
+	taskID := c.mustCall("CreateTask", map[string]any{"Name": "clip", "FlowId": flowID, "Start": true,
+		"Sources": []any{map[string]any{"Type": "upload", "Id": uploadID}}})["TaskId"].(string)
+	eventually(t, 60*time.Second, "task Completed", func() bool {
+		r := c.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any)
+		if r["Status"] == "Failed" {
+			t.Fatalf("task failed: %v", r["Reason"])
+		}
+		return r["Status"] == "Completed"
+	})
+	if n := c.mustCall("DescribeRecords", map[string]any{"TaskIds": []string{taskID}})["TotalCount"].(float64); n != 10 {
+		t.Fatalf("%v frame records, want 10 (2 s at 5 fps)", n)
 	}
 }

@@ -1,0 +1,72 @@
+package device
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// DecodeVideo decodes a stored video (a path or a URL ffmpeg can read) into
+// JPEG frames, calling fn for each in order. Unlike a live source nothing is
+// dropped: fn blocks ffmpeg through the pipe. fps > 0 resamples the frame
+// rate, width > 0 scales keeping the aspect ratio. It returns nil at the end
+// of the video, fn's error if fn fails, or ffmpeg's failure with the tail of
+// its stderr.
+func DecodeVideo(ctx context.Context, bin, input string, fps float64, width int, fn func(Frame) error) error {
+	if bin == "" {
+		bin = "ffmpeg"
+	}
+	j := ffmpegJob{bin: bin, input: []string{"-i", input}, fps: fps, width: width, format: FormatJPEG}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, bin, j.args()...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 3 * time.Second
+	tail := newTailBuffer(16, 4096)
+	cmd.Stderr = tail
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", bin, err)
+	}
+	r := bufio.NewReaderSize(stdout, 1<<20)
+	var fnErr, readErr error
+	var seq uint64
+	for {
+		f, err := readFrame(r, FormatJPEG)
+		if err != nil {
+			readErr = err
+			break
+		}
+		seq++
+		f.Seq, f.Time = seq, time.Now()
+		if fnErr = fn(f); fnErr != nil {
+			cancel()
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	waitErr := cmd.Wait()
+	switch {
+	case fnErr != nil:
+		return fnErr
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case readErr != nil && !errors.Is(readErr, io.EOF):
+		return fmt.Errorf("ffmpeg output: %w", readErr)
+	case waitErr != nil:
+		return fmt.Errorf("ffmpeg %v after %d frames: %s", waitErr, seq, orNone(strings.TrimSpace(tail.String())))
+	case seq == 0:
+		return fmt.Errorf("ffmpeg found no video frame: %s", orNone(strings.TrimSpace(tail.String())))
+	}
+	return nil
+}
