@@ -42,6 +42,10 @@ func TestPushChannels(t *testing.T) {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
+		if len(r.Header.Get("traceparent")) != 55 {
+			http.Error(w, "no traceparent", http.StatusBadRequest)
+			return
+		}
 		hooked = append(hooked, r.Header.Get("webhook-id"))
 	}))
 	defer receiver.Close()

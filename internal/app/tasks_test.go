@@ -75,7 +75,8 @@ func TestTaskOverBusTopic(t *testing.T) {
 	eventually(t, 30*time.Second, "20 events", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 20 })
 	mu.Lock()
 	for id, ce := range got {
-		if ce.TaskID != taskID || ce.Type != "tianshu.test.doubled" || ce.SpecVersion != "1.0" || ce.Data["label"] != "L" || ce.Subject != "cam-1" {
+		if ce.TaskID != taskID || ce.Type != "tianshu.test.doubled" || ce.SpecVersion != "1.0" || ce.Data["label"] != "L" || ce.Subject != "cam-1" ||
+			len(ce.TraceParent) != 55 {
 			t.Fatalf("event %s = %+v", id, ce)
 		}
 	}

@@ -222,7 +222,7 @@ func (r *runner) handle(ctx context.Context, m bus.Message) error {
 	}
 	g := s.met.inFlight.WithLabelValues(ChannelWebhook)
 	g.Inc()
-	err := s.post(ctx, r.sub.URL, r.key, eventID(m), m.Data)
+	err := s.post(ctx, r.sub.URL, r.key, eventID(m), m.Data, m.Header["traceparent"])
 	g.Dec()
 	if err == nil {
 		r.c.delivered.Add(1)
@@ -278,7 +278,7 @@ func (r *runner) replayDeadLetters(ctx context.Context) {
 			return
 		}
 		for _, d := range dls {
-			err := s.post(ctx, r.sub.URL, r.key, d.EventID, d.Data)
+			err := s.post(ctx, r.sub.URL, r.key, d.EventID, d.Data, "")
 			if ctx.Err() != nil {
 				return
 			}

@@ -42,7 +42,7 @@ func newWebhookClient(p *URLPolicy, timeout time.Duration, perHost int) *http.Cl
 }
 
 // post sends one signed webhook and returns nil on a 2xx answer.
-func (s *Service) post(ctx context.Context, url string, key []byte, id string, body []byte) error {
+func (s *Service) post(ctx context.Context, url string, key []byte, id string, body []byte, traceparent string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -53,6 +53,10 @@ func (s *Service) post(ctx context.Context, url string, key []byte, id string, b
 	req.Header.Set(HeaderWebhookID, id)
 	req.Header.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts, 10))
 	req.Header.Set(HeaderWebhookSignature, SignWebhook(key, id, ts, body))
+	if traceparent != "" {
+		// The receiver continues the trace the event began at its source.
+		req.Header.Set("traceparent", traceparent)
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return err

@@ -2,8 +2,11 @@ package task
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +59,9 @@ type messageSinks struct {
 	// failed is set when a sink could not write: the message is then handed
 	// back for redelivery instead of acknowledged, so nothing is lost.
 	failed atomic.Bool
+
+	traceOnce sync.Once
+	trace     string
 }
 
 func (s *messageSinks) nextID(kind string) string {
@@ -89,18 +95,45 @@ func (s *messageSinks) Publish(ctx context.Context, ev flow.Event) error {
 	}
 	ce := CloudEvent{SpecVersion: "1.0", ID: s.nextID("evt"), Source: "/tianshu/tasks/" + s.r.task.ID, Type: ev.Type,
 		Subject: ev.Subject, Time: t.UTC().Format(time.RFC3339Nano), DataContentType: "application/json",
-		TaskID: s.r.task.ID, ProjectID: s.r.task.ProjectID, Data: ev.Data}
+		TraceParent: childSpan(s.traceID()), TaskID: s.r.task.ID, ProjectID: s.r.task.ProjectID, Data: ev.Data}
 	b, err := json.Marshal(ce)
 	if err != nil {
 		return err
 	}
-	_, err = s.r.bus.Publish(ctx, EventsTopic(s.r.task.ProjectID), ev.Subject, b, map[string]string{bus.HeaderID: ce.ID})
+	_, err = s.r.bus.Publish(ctx, EventsTopic(s.r.task.ProjectID), ev.Subject, b, map[string]string{bus.HeaderID: ce.ID, HeaderTraceParent: ce.TraceParent})
 	if err != nil {
 		s.failed.Store(true)
 		return err
 	}
 	s.r.stats.events.Add(1)
 	return nil
+}
+
+// HeaderTraceParent carries the W3C trace context on the bus, beside the
+// CloudEvent's own traceparent attribute.
+const HeaderTraceParent = "traceparent"
+
+// traceID is the message's trace: the one it arrived with, or a new one,
+// so every event a message causes shares its trace from source to
+// subscriber.
+func (s *messageSinks) traceID() string {
+	s.traceOnce.Do(func() {
+		if p := s.msg.TraceParent; len(p) == 55 && p[2] == '-' && p[35] == '-' {
+			s.trace = p[3:35]
+			return
+		}
+		s.trace = randomHex(16)
+	})
+	return s.trace
+}
+
+// childSpan returns a traceparent for a new span of trace.
+func childSpan(trace string) string { return "00-" + trace + "-" + randomHex(8) + "-01" }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func decodeJSONObject(b []byte) (map[string]any, error) {

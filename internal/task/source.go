@@ -18,6 +18,9 @@ type Message struct {
 	Key  string // partitions stream state: the device id
 	Time time.Time
 	Data map[string]any
+	// TraceParent is the W3C trace context the message arrived with (a
+	// CloudEvent from another task); empty starts a new trace.
+	TraceParent string
 	// Ack is called once the flow and its sinks finished with the message
 	// (err nil) or gave up on it; sources that need acknowledgement (the
 	// bus) set it, others leave it nil.
@@ -85,7 +88,7 @@ func (s *TopicSource) Run(ctx context.Context, emit Emit) error {
 			}
 			done := make(chan error, 1)
 			m := Message{ID: fmt.Sprintf("%s-%d", s.Topic, bm.Seq), Key: bm.Key, Time: bm.Time, Data: data,
-				Ack: func(err error) { done <- err }}
+				TraceParent: bm.Header[HeaderTraceParent], Ack: func(err error) { done <- err }}
 			if err := emit(hctx, m); err != nil {
 				return err
 			}
