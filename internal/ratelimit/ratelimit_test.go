@@ -16,18 +16,18 @@ func conformance(t *testing.T, a, b Limiter) {
 	ctx := context.Background()
 	key := fmt.Sprintf("test-%d", rand.Int64())
 	for i := 0; i < 3; i++ {
-		ok, _, err := a.Allow(ctx, key, 2, 3)
+		ok, _, err := a.Allow(ctx, key, 0.5, 3)
 		if err != nil || !ok {
 			t.Fatalf("burst request %d refused: %v", i, err)
 		}
 	}
-	ok, retry, err := b.Allow(ctx, key, 2, 3) // the other instance sees the same key
-	if err != nil || ok || retry <= 0 || retry > time.Second {
-		t.Fatalf("4th request: ok=%v retry=%v err=%v; want refused with retry in (0, 1s]", ok, retry, err)
+	ok, retry, err := b.Allow(ctx, key, 0.5, 3) // the other instance sees the same key
+	if err != nil || ok || retry <= 0 || retry > 2*time.Second {
+		t.Fatalf("4th request: ok=%v retry=%v err=%v; want refused with retry in (0, 2s]", ok, retry, err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if ok, _, _ := a.Allow(ctx, key, 2, 3); ok {
+		if ok, _, _ := a.Allow(ctx, key, 0.5, 3); ok {
 			break
 		}
 		if time.Now().After(deadline) {
