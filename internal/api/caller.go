@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -101,4 +102,29 @@ type Auditor interface {
 func sensitive(field string) bool {
 	f := strings.ToLower(field)
 	return strings.Contains(f, "password") || strings.Contains(f, "secretkey") || strings.Contains(f, "token") || strings.Contains(f, "credential")
+}
+
+// PlatformAdmin reports whether the caller administers every project: a
+// console user or the platform itself (no app), or an admin app of the
+// default project (the bootstrap admin). Other apps act within their own
+// project.
+func (c *Caller) PlatformAdmin() bool {
+	return c.AppID == "" || (c.Role == RoleAdmin && (c.ProjectID == "" || c.ProjectID == "default"))
+}
+
+// scopeProject keeps an app inside its project: an empty ProjectId becomes
+// the app's own, and another project is refused. Platform admins may name
+// any project (and an empty one still means "every project" for lists).
+func scopeProject(c *Caller, field reflect.Value) error {
+	if c == nil || c.PlatformAdmin() {
+		return nil
+	}
+	switch p := field.String(); p {
+	case "":
+		field.SetString(c.ProjectID)
+	case c.ProjectID:
+	default:
+		return Errorf(AuthFailureUnauthorizedOperation, "ProjectId: app %s belongs to project %s and cannot act on project %s", c.AppID, c.ProjectID, p)
+	}
+	return nil
 }

@@ -16,7 +16,9 @@ func Markdown(reg *Registry) string {
 	fmt.Fprintf(&b, "Every action is `POST /` with `Content-Type: application/json`, headers `X-TC-Action: <Action>`, "+
 		"`X-TC-Version: %s`, `X-TC-Timestamp: <unix seconds>` and a TC3-HMAC-SHA256 `Authorization` for service `%s`. "+
 		"Answers are HTTP 200 with `{\"Response\": {...}}`; errors carry `Response.Error.Code` and `Message`, and every answer a `RequestId`.\n\n", Version, Service)
-	b.WriteString("Roles: `admin` may call every action; `viewer` only actions whose permission is `*:read`.\n")
+	b.WriteString("Roles: `admin` may call every action; `viewer` only actions whose permission is `*:read`. ")
+	b.WriteString("An app acts within its own project: a missing `ProjectId` means the app's project and another project is refused, ")
+	b.WriteString("except for admin apps of the `default` project, which administer every project (an empty `ProjectId` in a list then means all of them).\n")
 	b.WriteString("Strings are limited to 4096 characters and lists to 100 items unless a field says otherwise; unknown fields are refused (`UnknownParameter`).\n\n")
 	b.WriteString("## Actions\n\n| Action | Permission | Audited | Summary |\n|---|---|---|---|\n")
 	for _, a := range reg.Actions() {

@@ -95,6 +95,10 @@ func Register[Req, Resp any](r *Registry, s Spec, h Handler[Req, Resp]) {
 		panic("api: request of " + s.Name + " is not a struct")
 	}
 	rules := r.v.rules(rt)
+	projectField := -1
+	if f, ok := rt.FieldByName("ProjectId"); ok && f.Type.Kind() == reflect.String && len(f.Index) == 1 {
+		projectField = f.Index[0]
+	}
 	r.actions[s.Name] = &Action{
 		Spec:     s,
 		Request:  rt,
@@ -106,6 +110,11 @@ func Register[Req, Resp any](r *Registry, s Spec, h Handler[Req, Resp]) {
 			}
 			if err := rules.validate("", reflect.ValueOf(req).Elem()); err != nil {
 				return nil, err
+			}
+			if projectField >= 0 {
+				if err := scopeProject(c, reflect.ValueOf(req).Elem().Field(projectField)); err != nil {
+					return nil, err
+				}
 			}
 			resp, err := h(ctx, c, req)
 			if err != nil {

@@ -92,3 +92,34 @@ func TestRateLimitSharedInRedis(t *testing.T) {
 		t.Fatalf("through replica b: %q, want RequestLimitExceeded", code)
 	}
 }
+
+// An app acts within its own project: lists default to it, other projects
+// are refused, and only the default project's admin apps see everything.
+func TestProjectScope(t *testing.T) {
+	e := apptest.Start(t, apptest.Options{})
+	admin := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	prj := admin.mustCall("CreateProject", map[string]any{"Name": "site-b"})["ProjectId"].(string)
+	id := admin.mustCall("CreateApp", map[string]any{"ProjectId": prj, "Name": "site-b-admin", "Role": "admin"})["AppId"].(string)
+	k := admin.mustCall("CreateAppKey", map[string]any{"AppId": id})
+	b := newSDK(t, e.Host, k["SecretId"].(string), k["SecretKey"].(string))
+
+	r := b.mustCall("DescribeApps", nil)
+	for _, a := range r["AppSet"].([]any) {
+		if a.(map[string]any)["ProjectId"] != prj {
+			t.Fatalf("app of %s sees another project's app: %v", prj, a)
+		}
+	}
+	if _, c := b.call("DescribeApps", map[string]any{"ProjectId": "default"}); c != "AuthFailure.UnauthorizedOperation" {
+		t.Errorf("listing another project: %q", c)
+	}
+	if _, c := b.call("CreateFlow", map[string]any{"ProjectId": "default", "Document": echoFlow}); c != "AuthFailure.UnauthorizedOperation" {
+		t.Errorf("creating in another project: %q", c)
+	}
+	f := b.mustCall("CreateFlow", map[string]any{"Document": echoFlow})
+	if fl := admin.mustCall("DescribeFlows", map[string]any{"FlowIds": []string{f["FlowId"].(string)}})["FlowSet"].([]any); len(fl) != 1 || fl[0].(map[string]any)["ProjectId"] != prj {
+		t.Fatalf("a flow created without ProjectId lands in the app's project: %v", fl)
+	}
+	if n := admin.mustCall("DescribeApps", nil)["TotalCount"].(float64); n < 2 {
+		t.Errorf("the platform admin sees every project: %v apps", n)
+	}
+}
