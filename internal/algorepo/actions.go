@@ -191,6 +191,9 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 		})
 	api.Register(reg, api.Spec{Name: "CreateAlgorithmVersion", Summary: "Add an immutable version: contract, protocol, runtime and resources; with a package for the process runtime. Start runs it.", Permission: algWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *CreateAlgorithmVersionRequest) (*CreateAlgorithmVersionResponse, error) {
+			if err := s.visible(ctx, c, r.AlgorithmId); err != nil {
+				return nil, err
+			}
 			def, err := decodeDefinition(r.Definition)
 			if err != nil {
 				return nil, err
@@ -238,6 +241,9 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 		})
 	api.Register(reg, api.Spec{Name: "DescribeAlgorithmVersions", Summary: "List an algorithm's versions with their definitions, newest first.", Permission: algRead},
 		func(ctx context.Context, c *api.Caller, r *AlgorithmIdRequest) (*DescribeAlgorithmVersionsResponse, error) {
+			if err := s.visible(ctx, c, r.AlgorithmId); err != nil {
+				return nil, err
+			}
 			vs, err := s.Versions(ctx, r.AlgorithmId)
 			if err != nil {
 				return nil, err
@@ -255,21 +261,33 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 		})
 	api.Register(reg, api.Spec{Name: "DeleteAlgorithm", Summary: "Delete an algorithm and stop its versions; refused while a flow calls it.", Permission: algWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *AlgorithmIdRequest) (*Empty, error) {
+			if err := s.visible(ctx, c, r.AlgorithmId); err != nil {
+				return nil, err
+			}
 			c.SetResource(r.AlgorithmId)
 			return &Empty{}, s.Delete(ctx, r.AlgorithmId)
 		})
 	api.Register(reg, api.Spec{Name: "StartAlgorithmVersion", Summary: "Run a version on every node with an algorithm runtime.", Permission: algWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *AlgorithmVersionRequest) (*Empty, error) {
+			if err := s.visible(ctx, c, r.AlgorithmId); err != nil {
+				return nil, err
+			}
 			c.SetResource(r.AlgorithmId + "@" + r.Version)
 			return &Empty{}, s.SetDesired(ctx, r.AlgorithmId, r.Version, Running)
 		})
 	api.Register(reg, api.Spec{Name: "StopAlgorithmVersion", Summary: "Stop a version's instances everywhere.", Permission: algWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *AlgorithmVersionRequest) (*Empty, error) {
+			if err := s.visible(ctx, c, r.AlgorithmId); err != nil {
+				return nil, err
+			}
 			c.SetResource(r.AlgorithmId + "@" + r.Version)
 			return &Empty{}, s.SetDesired(ctx, r.AlgorithmId, r.Version, Stopped)
 		})
 	api.Register(reg, api.Spec{Name: "DescribeAlgorithmInstances", Summary: "The instances on the answering node: status, health, address, restarts, last error, recent log lines.", Permission: algRead},
 		func(ctx context.Context, c *api.Caller, r *AlgorithmVersionRequest) (*DescribeAlgorithmInstancesResponse, error) {
+			if err := s.visible(ctx, c, r.AlgorithmId); err != nil {
+				return nil, err
+			}
 			st, err := s.Instances(ctx, r.AlgorithmId, r.Version)
 			if err != nil {
 				return nil, err
@@ -290,6 +308,9 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 		})
 	api.Register(reg, api.Spec{Name: "InvokeAlgorithm", Summary: "Call a version once with an image (base64) and other inputs, for tests and the console.", Permission: algWrite},
 		func(ctx context.Context, c *api.Caller, r *InvokeAlgorithmRequest) (*InvokeAlgorithmResponse, error) {
+			if err := s.visible(ctx, c, r.AlgorithmId); err != nil {
+				return nil, err
+			}
 			inputs := api.NormalizeMap(r.Inputs)
 			if r.Image != "" {
 				b, err := base64.StdEncoding.DecodeString(r.Image)
@@ -332,4 +353,17 @@ func invokeError(err error) error {
 		return api.Errorf(api.ResourceUnavailable, "%v", err)
 	}
 	return api.Errorf(api.FailedOperation, "%v", err)
+}
+
+// visible checks that the caller may act on an algorithm; algorithms of
+// other projects are "not found" (built-ins belong to every project).
+func (s *Service) visible(ctx context.Context, c *api.Caller, id string) error {
+	a, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !c.Sees(a.ProjectID) {
+		return api.NotFound("AlgorithmId", id)
+	}
+	return nil
 }

@@ -128,3 +128,11 @@ func scopeProject(c *Caller, field reflect.Value) error {
 	}
 	return nil
 }
+
+// Sees reports whether the caller may act on a resource of projectID
+// ("*" marks resources of every project, such as built-in algorithms).
+// Callers answer ResourceNotFound otherwise, so ids in other projects are
+// indistinguishable from ids that do not exist.
+func (c *Caller) Sees(projectID string) bool {
+	return c == nil || c.PlatformAdmin() || projectID == c.ProjectID || projectID == "*"
+}

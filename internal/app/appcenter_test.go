@@ -119,7 +119,24 @@ func TestProjectScope(t *testing.T) {
 	if fl := admin.mustCall("DescribeFlows", map[string]any{"FlowIds": []string{f["FlowId"].(string)}})["FlowSet"].([]any); len(fl) != 1 || fl[0].(map[string]any)["ProjectId"] != prj {
 		t.Fatalf("a flow created without ProjectId lands in the app's project: %v", fl)
 	}
+	// Resources of another project are "not found" to it, by id too.
+	other := admin.mustCall("CreateFlow", map[string]any{"Document": strings.Replace(echoFlow, `"echo"`, `"echo-default"`, 1)})["FlowId"].(string)
+	for action, req := range map[string]map[string]any{
+		"DescribeFlowVersion": {"FlowId": other},
+		"DeleteFlow":          {"FlowId": other},
+		"InvokeFlow":          {"FlowId": other},
+		"CreateAppKey":        {"AppId": firstAppOf(t, admin, "default")},
+	} {
+		if _, c := b.call(action, req); c != "ResourceNotFound" {
+			t.Errorf("%s on another project's resource: %q", action, c)
+		}
+	}
 	if n := admin.mustCall("DescribeApps", nil)["TotalCount"].(float64); n < 2 {
 		t.Errorf("the platform admin sees every project: %v apps", n)
 	}
+}
+
+func firstAppOf(t *testing.T, c *sdk, project string) string {
+	t.Helper()
+	return c.mustCall("DescribeApps", map[string]any{"ProjectId": project, "Limit": 1})["AppSet"].([]any)[0].(map[string]any)["AppId"].(string)
 }

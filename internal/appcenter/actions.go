@@ -153,6 +153,9 @@ func RegisterActions(reg *api.Registry, s *Service) {
 		})
 	api.Register(reg, api.Spec{Name: "CreateAppKey", Summary: "Create a key pair for an app (at most two active). The SecretKey is returned once.", Permission: appWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *CreateAppKeyRequest) (*CreateAppKeyResponse, error) {
+			if err := s.visible(ctx, c, r.AppId); err != nil {
+				return nil, err
+			}
 			id, key, err := s.CreateKey(ctx, r.AppId, "", "")
 			if err != nil {
 				return nil, err
@@ -162,11 +165,17 @@ func RegisterActions(reg *api.Registry, s *Service) {
 		})
 	api.Register(reg, api.Spec{Name: "DeleteAppKey", Summary: "Delete one of an app's key pairs; calls signed with it fail from then on.", Permission: appWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *DeleteAppKeyRequest) (*Empty, error) {
+			if err := s.visible(ctx, c, r.AppId); err != nil {
+				return nil, err
+			}
 			c.SetResource(r.AppId + "/" + r.SecretId)
 			return &Empty{}, s.DeleteKey(ctx, r.AppId, r.SecretId)
 		})
 	api.Register(reg, api.Spec{Name: "ModifyApp", Summary: "Change an app's name, description, role or rate limits.", Permission: appWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *ModifyAppRequest) (*Empty, error) {
+			if err := s.visible(ctx, c, r.AppId); err != nil {
+				return nil, err
+			}
 			c.SetResource(r.AppId)
 			ch := AppChange{Name: r.Name, Description: r.Description, Role: r.Role}
 			if r.RateLimit != nil {
@@ -180,10 +189,16 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			if r.AppId == c.AppID {
 				return nil, api.Errorf(api.ResourceInUse, "AppId: %s signs this request; delete it with another admin app's key", r.AppId)
 			}
+			if err := s.visible(ctx, c, r.AppId); err != nil {
+				return nil, err
+			}
 			return &Empty{}, s.DeleteApp(ctx, r.AppId)
 		})
 	api.Register(reg, api.Spec{Name: "DescribeAppKeys", Summary: "List an app's key pairs (SecretIds and status; a SecretKey is shown only when created).", Permission: appRead},
 		func(ctx context.Context, c *api.Caller, r *DescribeAppKeysRequest) (*DescribeAppKeysResponse, error) {
+			if err := s.visible(ctx, c, r.AppId); err != nil {
+				return nil, err
+			}
 			keys, err := s.Keys(ctx, r.AppId)
 			if err != nil {
 				return nil, err
@@ -200,11 +215,30 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			if r.SecretId == c.SecretID {
 				return nil, api.Errorf(api.ResourceInUse, "SecretId: %s signs this request; disable it with another key", r.SecretId)
 			}
+			if err := s.visible(ctx, c, r.AppId); err != nil {
+				return nil, err
+			}
 			return &Empty{}, s.SetKeyStatus(ctx, r.AppId, r.SecretId, "disabled")
 		})
 	api.Register(reg, api.Spec{Name: "EnableAppKey", Summary: "Enable a disabled key pair.", Permission: appWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *AppKeyRequest) (*Empty, error) {
+			if err := s.visible(ctx, c, r.AppId); err != nil {
+				return nil, err
+			}
 			c.SetResource(r.AppId + "/" + r.SecretId)
 			return &Empty{}, s.SetKeyStatus(ctx, r.AppId, r.SecretId, "active")
 		})
+}
+
+// visible checks that the caller may act on an app; apps of other projects
+// are "not found".
+func (s *Service) visible(ctx context.Context, c *api.Caller, id string) error {
+	apps, _, err := s.ListApps(ctx, "", []string{id}, nil, nil, 0, 1)
+	if err != nil {
+		return err
+	}
+	if len(apps) == 0 || !c.Sees(apps[0].ProjectID) {
+		return api.NotFound("AppId", id)
+	}
+	return nil
 }

@@ -212,6 +212,9 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 		})
 	api.Register(reg, api.Spec{Name: "ModifyDevice", Summary: "Change a device's configuration; the whole new configuration is validated.", Permission: devWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *ModifyDeviceRequest) (*Empty, error) {
+			if err := s.visible(ctx, c, r.DeviceId); err != nil {
+				return nil, err
+			}
 			c.SetResource(r.DeviceId)
 			ch := Change{Name: r.Name, Description: r.Description, Address: r.Address, Username: r.Username, Password: r.Password,
 				Group: r.Group, EdgeNode: r.EdgeNode, FPS: r.Fps, Width: r.Width}
@@ -222,6 +225,9 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 		})
 	api.Register(reg, api.Spec{Name: "DeleteDevice", Summary: "Delete a device; refused while a task reads from it.", Permission: devWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *DeviceIdRequest) (*Empty, error) {
+			if err := s.visible(ctx, c, r.DeviceId); err != nil {
+				return nil, err
+			}
 			c.SetResource(r.DeviceId)
 			return &Empty{}, s.Delete(ctx, r.DeviceId)
 		})
@@ -230,6 +236,9 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 			var cfg device.Config
 			switch {
 			case r.DeviceId != "":
+				if err := s.visible(ctx, c, r.DeviceId); err != nil {
+					return nil, err
+				}
 				d, err := s.Get(ctx, r.DeviceId)
 				if err != nil {
 					return nil, err
@@ -263,6 +272,9 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 		})
 	api.Register(reg, api.Spec{Name: "DescribeDeviceSnapshot", Summary: "Take a current JPEG from a device, as a signed object URL or base64.", Permission: devRead},
 		func(ctx context.Context, c *api.Caller, r *DescribeDeviceSnapshotRequest) (*DescribeDeviceSnapshotResponse, error) {
+			if err := s.visible(ctx, c, r.DeviceId); err != nil {
+				return nil, err
+			}
 			d, err := s.Get(ctx, r.DeviceId)
 			if err != nil {
 				return nil, err
@@ -300,4 +312,17 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 			}
 			return out, nil
 		})
+}
+
+// visible checks that the caller may act on a device; devices of other
+// projects are "not found".
+func (s *Service) visible(ctx context.Context, c *api.Caller, id string) error {
+	d, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !c.Sees(d.ProjectID) {
+		return api.NotFound("DeviceId", id)
+	}
+	return nil
 }

@@ -237,6 +237,9 @@ func RegisterActions(reg *api.Registry, s *Service) {
 		})
 	api.Register(reg, api.Spec{Name: "ModifyFlow", Summary: "Rename a flow or change its description; a changed Document makes a new immutable version.", Permission: flowWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *ModifyFlowRequest) (*ModifyFlowResponse, error) {
+			if err := s.visible(ctx, c, r.FlowId); err != nil {
+				return nil, err
+			}
 			var doc []byte
 			if len(r.Document) > 0 {
 				var err error
@@ -270,6 +273,9 @@ func RegisterActions(reg *api.Registry, s *Service) {
 		})
 	api.Register(reg, api.Spec{Name: "DescribeFlowVersion", Summary: "Get one version of a flow with its document (Version 0: the latest).", Permission: flowRead},
 		func(ctx context.Context, c *api.Caller, r *DescribeFlowVersionRequest) (*FlowVersionInfo, error) {
+			if err := s.visible(ctx, c, r.FlowId); err != nil {
+				return nil, err
+			}
 			v, err := s.GetVersion(ctx, r.FlowId, r.Version)
 			if err != nil {
 				return nil, err
@@ -279,6 +285,9 @@ func RegisterActions(reg *api.Registry, s *Service) {
 		})
 	api.Register(reg, api.Spec{Name: "DescribeFlowVersions", Summary: "List a flow's versions, newest first (without documents).", Permission: flowRead},
 		func(ctx context.Context, c *api.Caller, r *DescribeFlowVersionsRequest) (*DescribeFlowVersionsResponse, error) {
+			if err := s.visible(ctx, c, r.FlowId); err != nil {
+				return nil, err
+			}
 			off, lim := r.Page()
 			vs, total, err := s.ListVersions(ctx, r.FlowId, off, lim)
 			if err != nil {
@@ -292,6 +301,9 @@ func RegisterActions(reg *api.Registry, s *Service) {
 		})
 	api.Register(reg, api.Spec{Name: "DeleteFlow", Summary: "Delete a flow and its versions; refused with ResourceInUse while a task uses it.", Permission: flowWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *DeleteFlowRequest) (*struct{}, error) {
+			if err := s.visible(ctx, c, r.FlowId); err != nil {
+				return nil, err
+			}
 			c.SetResource(r.FlowId)
 			return &struct{}{}, s.Delete(ctx, r.FlowId)
 		})
@@ -310,6 +322,9 @@ func RegisterActions(reg *api.Registry, s *Service) {
 		})
 	api.Register(reg, api.Spec{Name: "InvokeFlow", Summary: "Run a flow version once on an input and return its output and, with Trace, every node's output and timing. Sinks are captured, not written.", Permission: flowWrite},
 		func(ctx context.Context, c *api.Caller, r *InvokeFlowRequest) (*InvokeFlowResponse, error) {
+			if err := s.visible(ctx, c, r.FlowId); err != nil {
+				return nil, err
+			}
 			plan, v, err := s.Plan(ctx, r.FlowId, r.Version)
 			if err != nil {
 				return nil, apiError(err)
@@ -377,5 +392,18 @@ func (c *captureSinks) Publish(_ context.Context, e flow.Event) error {
 		return errors.New("test run published more than 1000 events")
 	}
 	c.events = append(c.events, CapturedEvent{Type: e.Type, Subject: e.Subject, Data: e.Data})
+	return nil
+}
+
+// visible checks that the caller may act on a flow; flows of other
+// projects are "not found".
+func (s *Service) visible(ctx context.Context, c *api.Caller, id string) error {
+	f, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !c.Sees(f.ProjectID) {
+		return api.NotFound("FlowId", id)
+	}
 	return nil
 }

@@ -129,16 +129,25 @@ func RegisterActions(reg *api.Registry, s *Service) {
 	api.Register(reg, api.Spec{Name: "StartTask", Summary: "Ask for a task to run; the scheduler places it on a worker.", Permission: taskWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *TaskIdRequest) (*Empty, error) {
 			c.SetResource(r.TaskId)
+			if _, err := s.visible(ctx, c, r.TaskId); err != nil {
+				return nil, err
+			}
 			return &Empty{}, s.Start(ctx, r.TaskId)
 		})
 	api.Register(reg, api.Spec{Name: "StopTask", Summary: "Ask for a task to stop; its worker stops it (Stopping, then Stopped).", Permission: taskWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *TaskIdRequest) (*Empty, error) {
 			c.SetResource(r.TaskId)
+			if _, err := s.visible(ctx, c, r.TaskId); err != nil {
+				return nil, err
+			}
 			return &Empty{}, s.Stop(ctx, r.TaskId)
 		})
 	api.Register(reg, api.Spec{Name: "DeleteTask", Summary: "Delete a task that is not running.", Permission: taskWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *TaskIdRequest) (*Empty, error) {
 			c.SetResource(r.TaskId)
+			if _, err := s.visible(ctx, c, r.TaskId); err != nil {
+				return nil, err
+			}
 			return &Empty{}, s.Delete(ctx, r.TaskId)
 		})
 	api.Register(reg, api.Spec{Name: "DescribeTasks", Summary: "List tasks, newest first. Filters: Status, FlowId, NodeId.", Permission: taskRead},
@@ -160,7 +169,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 		})
 	api.Register(reg, api.Spec{Name: "DescribeTaskStats", Summary: "A task's fps in and out, drops, errors, records, events and per-node latency p50/p99, and the worker it runs on.", Permission: taskRead},
 		func(ctx context.Context, c *api.Caller, r *TaskIdRequest) (*DescribeTaskStatsResponse, error) {
-			t, err := s.Get(ctx, r.TaskId)
+			t, err := s.visible(ctx, c, r.TaskId)
 			if err != nil {
 				return nil, err
 			}
@@ -178,6 +187,9 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			if lim == 0 {
 				lim = 20
 			}
+			if _, err := s.visible(ctx, c, r.TaskId); err != nil {
+				return nil, err
+			}
 			evs, err := s.Events(ctx, r.TaskId, lim)
 			if err != nil {
 				return nil, err
@@ -188,4 +200,17 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			}
 			return out, nil
 		})
+}
+
+// visible returns a task the caller may act on; tasks of other projects
+// are "not found".
+func (s *Service) visible(ctx context.Context, c *api.Caller, id string) (*Task, error) {
+	t, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Sees(t.ProjectID) {
+		return nil, api.NotFound("TaskId", id)
+	}
+	return t, nil
 }
