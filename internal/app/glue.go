@@ -86,12 +86,22 @@ const maxUploadSourceBytes = 64 << 20
 // uploadSource feeds a task one uploaded picture and then ends, so the
 // task completes (batch tasks over stored data).
 type uploadSource struct {
-	p  *Platform
-	id string
+	p         *Platform
+	id        string
+	projectID string
 }
 
-func (p *Platform) newUploadSource(_ context.Context, spec task.SourceSpec, _ task.SourceEnv) (task.Source, error) {
-	return &uploadSource{p: p, id: spec.Id}, nil
+// newUploadSource checks the upload when the task starts, so a wrong one
+// fails the task with a reason instead of being retried.
+func (p *Platform) newUploadSource(ctx context.Context, spec task.SourceSpec, env task.SourceEnv) (task.Source, error) {
+	u, err := p.Data.Upload(ctx, spec.Id)
+	if err != nil {
+		return nil, err
+	}
+	if u.ProjectID != env.ProjectID {
+		return nil, fmt.Errorf("upload %s is not in the task's project", spec.Id)
+	}
+	return &uploadSource{p: p, id: spec.Id, projectID: env.ProjectID}, nil
 }
 
 func (s *uploadSource) Live() bool { return false }
@@ -100,6 +110,9 @@ func (s *uploadSource) Run(ctx context.Context, emit task.Emit) error {
 	u, err := s.p.Data.Upload(ctx, s.id)
 	if err != nil {
 		return err
+	}
+	if u.ProjectID != s.projectID {
+		return fmt.Errorf("upload %s belongs to project %s, not the task's %s", s.id, u.ProjectID, s.projectID)
 	}
 	if u.BlobKey == "" {
 		return fmt.Errorf("upload %s is %s, not completed", s.id, u.State)
