@@ -486,3 +486,35 @@ func sortedKeys(m map[string]algorithm.Builtin) []string {
 	sort.Strings(out)
 	return out
 }
+
+// ForProject returns the algorithms a flow of projectID may call: its own
+// project's and the built-ins. Others are unknown to it.
+func (s *Service) ForProject(projectID string) flow.Algorithms {
+	return projectAlgorithms{s: s, projectID: projectID}
+}
+
+type projectAlgorithms struct {
+	s         *Service
+	projectID string
+}
+
+func (p projectAlgorithms) allowed(id string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := p.s.Get(ctx, id)
+	return err == nil && (a.ProjectID == p.projectID || a.ProjectID == BuiltinProject)
+}
+
+// Contract implements flow.Algorithms.
+func (p projectAlgorithms) Contract(ref flow.AlgorithmRef) (*flow.Contract, error) {
+	if !p.allowed(ref.ID) {
+		return nil, fmt.Errorf("%w: %s", flow.ErrUnknownAlgorithm, ref.ID)
+	}
+	return p.s.Contract(ref)
+}
+
+// Invoke implements flow.Algorithms. Plans are compiled per project, where
+// Contract already refused other projects' algorithms.
+func (p projectAlgorithms) Invoke(ctx context.Context, ref flow.AlgorithmRef, inputs map[string]any) (map[string]any, error) {
+	return p.s.Invoke(ctx, ref, inputs)
+}

@@ -131,6 +131,19 @@ func TestProjectScope(t *testing.T) {
 			t.Errorf("%s on another project's resource: %q", action, c)
 		}
 	}
+	// A flow cannot call another project's algorithm; built-ins it can.
+	alg := admin.mustCall("CreateAlgorithm", map[string]any{"Name": "default-only"})["AlgorithmId"].(string)
+	admin.mustCall("CreateAlgorithmVersion", map[string]any{"AlgorithmId": alg, "Definition": map[string]any{"runtime": "endpoint",
+		"endpoints": []string{"http://127.0.0.1:9"}, "contract": map[string]any{"inputs": []any{map[string]any{"name": "image", "type": "image"}}}}})
+	uses := func(id string) string {
+		return `{"nodes": [{"id": "a", "kind": "algorithm", "config": {"algorithm": "` + id + `"}, "inputs": {"image": "$input.image"}}]}`
+	}
+	if v := b.mustCall("ValidateFlow", map[string]any{"Document": uses(alg)}); v["Valid"] != false {
+		t.Errorf("a flow of %s validated with another project's algorithm", prj)
+	}
+	if v := b.mustCall("ValidateFlow", map[string]any{"Document": uses("alg-face-detect")}); v["Valid"] != true {
+		t.Errorf("built-in algorithm refused: %v", v["ErrorSet"])
+	}
 	if n := admin.mustCall("DescribeApps", nil)["TotalCount"].(float64); n < 2 {
 		t.Errorf("the platform admin sees every project: %v apps", n)
 	}

@@ -341,7 +341,8 @@ func (p *Platform) initCenters(context.Context) (func(context.Context) error, er
 		}
 		return v.Version, v.ProjectID, nil
 	}, p.log, p.now)
-	p.Studio = studio.New(p.DB, studio.Options{Logger: p.log, Now: p.now, Metrics: fm, InUse: p.Tasks.UsesFlow, Algorithms: p.Algos})
+	p.Studio = studio.New(p.DB, studio.Options{Logger: p.log, Now: p.now, Metrics: fm, InUse: p.Tasks.UsesFlow, Algorithms: p.Algos,
+		AlgorithmsFor: p.Algos.ForProject})
 	return nil, nil
 }
 

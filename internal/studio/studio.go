@@ -31,6 +31,9 @@ type InUseFunc func(ctx context.Context, flowID string) (bool, error)
 type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
+	// AlgorithmsFor returns the algorithms a flow of a project may call
+	// (its project's and the built-ins); nil falls back to Algorithms.
+	AlgorithmsFor func(projectID string) flow.Algorithms
 	// Algorithms checks algorithm nodes and runs them in InvokeFlow; nil
 	// refuses algorithm nodes as unknown.
 	Algorithms flow.Algorithms
@@ -115,12 +118,19 @@ func (s *Service) parse(ctx context.Context, projectID string, doc []byte) (*flo
 }
 
 func (s *Service) options(ctx context.Context, projectID string) flow.Options {
-	return flow.Options{Registry: s.reg, Algorithms: s.o.Algorithms, Flows: &projectFlows{s: s, ctx: ctx, projectID: projectID},
+	algs := s.o.Algorithms
+	if s.o.AlgorithmsFor != nil {
+		algs = s.o.AlgorithmsFor(projectID)
+	}
+	return flow.Options{Registry: s.reg, Algorithms: algs, Flows: &projectFlows{s: s, ctx: ctx, projectID: projectID},
 		Metrics: s.o.Metrics, Logger: s.o.Logger}
 }
 
 // Validate checks a document without storing it.
 func (s *Service) Validate(ctx context.Context, projectID string, doc []byte) flow.Errors {
+	if projectID == "" {
+		projectID = "default"
+	}
 	_, _, err := s.parse(ctx, projectID, doc)
 	var ve *ValidationError
 	if errors.As(err, &ve) {
