@@ -460,7 +460,10 @@ func (p *Platform) initData(ctx context.Context) (func(context.Context) error, e
 	}
 	p.Data = svc
 	ret := svc.NewRetention(data.RetentionOptions{Interval: time.Minute})
-	return background(func(ctx context.Context) { _ = ret.Run(ctx) }), nil
+	return background(func(ctx context.Context) {
+		go svc.RunDigests(ctx)
+		_ = ret.Run(ctx)
+	}), nil
 }
 
 func (p *Platform) initAlgorithms(ctx context.Context) (func(context.Context) error, error) {

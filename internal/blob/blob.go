@@ -140,12 +140,17 @@ func Handler(s Store) (h http.Handler, ok bool) {
 // file backend), and otherwise streaming it with Put. The file is consumed
 // either way: on success it no longer exists at path. Finished resumable
 // uploads take this path, so a large upload is not written twice.
-func Adopt(ctx context.Context, s Store, key, path, contentType string) (Info, error) {
+//
+// etag, when not empty, is the object's ETag for a backend that keeps its
+// own (the file backend; others derive it from the content): an id that no
+// other content under key ever has, which spares the backend a pass over
+// the file to hash it. Empty means the backend's usual ETag.
+func Adopt(ctx context.Context, s Store, key, path, contentType, etag string) (Info, error) {
 	for inner := s; ; {
 		if a, ok := inner.(interface {
-			Adopt(ctx context.Context, key, path, contentType string) (Info, error)
+			Adopt(ctx context.Context, key, path, contentType, etag string) (Info, error)
 		}); ok {
-			info, err := a.Adopt(ctx, key, path, contentType)
+			info, err := a.Adopt(ctx, key, path, contentType, etag)
 			if !errors.Is(err, ErrCannotAdopt) {
 				return info, err
 			}
@@ -177,3 +182,19 @@ func Adopt(ctx context.Context, s Store, key, path, contentType string) (Info, e
 // ErrCannotAdopt is returned by a backend's Adopt when the file cannot be
 // moved in (another file system); Adopt then copies it.
 var ErrCannotAdopt = errors.New("blob: cannot adopt the file")
+
+// ContextReader returns a reader that stops between reads once ctx ends, so
+// that copying a slow or endless stream returns promptly when cancelled.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

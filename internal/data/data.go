@@ -72,6 +72,8 @@ type Service struct {
 	m     *metrics
 	json  jsonDialect
 	up    *uploads // nil without TokenKey and StagingDir
+	// digests holds completed uploads waiting for their SHA-256.
+	digests chan string
 
 	stmtMu  sync.Mutex
 	insStmt *sql.Stmt // see fullInsert
@@ -106,7 +108,8 @@ func New(db *store.DB, blobs blob.Store, o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{db: db, blobs: blobs, o: o, log: o.Logger, m: m, json: jsonDialectFor(db.Dialect().Name())}
+	s := &Service{db: db, blobs: blobs, o: o, log: o.Logger, m: m, json: jsonDialectFor(db.Dialect().Name()),
+		digests: make(chan string, digestQueue)}
 	if len(o.TokenKey) > 0 && o.StagingDir != "" {
 		if s.up, err = s.newUploads(); err != nil {
 			return nil, err

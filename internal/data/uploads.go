@@ -8,7 +8,6 @@ import (
 	"crypto/subtle"
 	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -43,8 +42,9 @@ const (
 )
 
 // Upload is a tus upload. Once Completed, BlobKey names the object in the
-// blob store (uploads/<project>/<id>/<name>) and SHA256 its content's hash:
-// tasks read it as a source.
+// blob store (uploads/<project>/<id>/<name>), which tasks read as a source;
+// SHA256, its content's hash, follows shortly after (empty until then; see
+// RunDigests).
 type Upload struct {
 	ID, ProjectID, Name, ContentType string
 	Size                             int64
@@ -322,21 +322,14 @@ func (u *uploads) complete(ctx context.Context, info tusd.FileInfo) error {
 		return fmt.Errorf("upload %s is %s", info.ID, up.State)
 	}
 	key := "uploads/" + up.ProjectID + "/" + up.ID + "/" + up.Name
-	// Adopt moves the staged file into the file backend (one read to hash
-	// it, no copy) and streams it to other backends; either way the object's
-	// ETag is its SHA-256.
-	obj, err := blob.Adopt(ctx, s.blobs, key, info.Storage[filestore.StorageKeyPath], up.ContentType)
-	if err != nil {
+	// Adopt moves the staged file into the file backend (no copy, and no
+	// read: the upload id is the ETag of an object that never changes) and
+	// streams it to other backends. The SHA-256 follows (see RunDigests).
+	if _, err := blob.Adopt(ctx, s.blobs, key, info.Storage[filestore.StorageKeyPath], up.ContentType, up.ID); err != nil {
 		return fmt.Errorf("move upload %s into the blob store: %w", up.ID, err)
 	}
-	sum := obj.ETag
-	if len(sum) != 64 { // a backend whose ETag is not the SHA-256 (S3)
-		if sum, err = s.objectSHA256(ctx, key); err != nil {
-			return fmt.Errorf("hash upload %s: %w", up.ID, err)
-		}
-	}
-	res, err := s.db.Exec(ctx, "UPDATE uploads SET state = ?, blob_key = ?, sha256 = ?, size = ? WHERE id = ? AND state = ?",
-		UploadCompleted, key, sum, info.Size, up.ID, UploadUploading)
+	res, err := s.db.Exec(ctx, "UPDATE uploads SET state = ?, blob_key = ?, size = ? WHERE id = ? AND state = ?",
+		UploadCompleted, key, info.Size, up.ID, UploadUploading)
 	if err != nil {
 		return fmt.Errorf("mark upload %s completed: %w", up.ID, err)
 	}
@@ -346,6 +339,7 @@ func (u *uploads) complete(ctx context.Context, info tusd.FileInfo) error {
 		return fmt.Errorf("upload %s expired before it completed", up.ID)
 	}
 	u.removeStaged(info.ID)
+	s.queueDigest(up.ID)
 	s.m.uploads.WithLabelValues("completed").Inc()
 	s.m.uploadBytes.Add(float64(info.Size))
 	s.log.Info("upload completed", "upload", up.ID, "project", up.ProjectID, "size", info.Size, "key", key)
@@ -475,7 +469,7 @@ func (s *Service) expireUploads(ctx context.Context) error {
 	if s.up == nil {
 		return nil
 	}
-	return s.up.sweep(ctx)
+	return errors.Join(s.up.sweep(ctx), s.queueMissingDigests(ctx))
 }
 
 func (u *uploads) sweep(ctx context.Context) error {
@@ -549,13 +543,16 @@ func (c checksumStore) AsTerminatableUpload(up tusd.Upload) tusd.TerminatableUpl
 
 type checksumUpload struct{ tusd.Upload }
 
+// WriteChunk stores a PATCH's bytes. When the request carries
+// Upload-Checksum, a chunk whose digest differs is cut off again and
+// answered with 460, as if it had never arrived.
 func (c checksumUpload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
 	want, ok := ctx.Value(checksumKey{}).(checksum)
 	if !ok {
-		return c.Upload.WriteChunk(ctx, offset, src)
+		return c.Upload.WriteChunk(ctx, offset, bodyReader{src})
 	}
 	h := newHash(want.alg)
-	n, err := c.Upload.WriteChunk(ctx, offset, io.TeeReader(src, h))
+	n, err := c.Upload.WriteChunk(ctx, offset, bodyReader{io.TeeReader(src, h)})
 	if err == nil && hashEqual(h.Sum(nil), want.sum) {
 		return n, nil
 	}
@@ -639,17 +636,3 @@ func newHash(alg string) hash.Hash {
 }
 
 func hashEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
-
-// objectSHA256 hashes a stored object.
-func (s *Service) objectSHA256(ctx context.Context, key string) (string, error) {
-	rc, _, err := s.blobs.Get(ctx, key)
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, rc); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}

@@ -188,12 +188,29 @@ func TestUploadResumesAfterRestart(t *testing.T) {
 			t.Errorf("last PATCH: Upload-Offset %q", resp.Header.Get("Upload-Offset"))
 		}
 
-		// The object is in the blob store with the content's hash, and
-		// the staging area is empty.
+		// The object is in the blob store and the staging area is empty.
+		// The content's hash follows the 204: this process stops before it
+		// computes it, and the next one finds it missing in its retention
+		// round.
 		id := strings.TrimPrefix(path, "/files/")
 		up, err := svc2.Upload(ctx, id)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if up.State != data.UploadCompleted || up.SHA256 != "" {
+			t.Fatalf("upload right after its last PATCH: %+v", up)
+		}
+		svc3 := e.service(t)
+		if _, err := svc3.NewRetention(data.RetentionOptions{}).RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		dctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go svc3.RunDigests(dctx)
+		for deadline := time.Now().Add(30 * time.Second); up.SHA256 == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if up, err = svc3.Upload(ctx, id); err != nil {
+				t.Fatal(err)
+			}
 		}
 		want := sha256.Sum256(content)
 		if up.State != data.UploadCompleted || up.SHA256 != hex.EncodeToString(want[:]) || up.Size != int64(len(content)) ||

@@ -154,7 +154,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, o blob.PutOpti
 		}
 	}()
 
-	var src io.Reader = ctxReader{ctx, r}
+	var src io.Reader = blob.ContextReader(ctx, r)
 	if o.Size >= 0 {
 		src = io.LimitReader(src, o.Size+1) // one more byte reveals an over-long reader
 	}
@@ -230,20 +230,6 @@ func syncDir(dir string) error {
 		err = cerr
 	}
 	return err
-}
-
-// ctxReader stops a streaming Put between reads once ctx ends, so that a
-// cancelled upload of a slow or endless body returns promptly.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // object is an open object file limited to its content; it is an
@@ -426,11 +412,12 @@ func (s *Store) walkDir(ctx context.Context, dir, keyPrefix, partial string, fn 
 // Close implements blob.Store; the file backend holds nothing open.
 func (s *Store) Close() error { return nil }
 
-// Adopt moves the file at path in as object key (see blob.Adopt): it hashes
-// the content, appends the trailer, fsyncs and renames, so a large finished
-// upload is read once and never copied. A file on another file system is
-// refused with blob.ErrCannotAdopt before anything is changed.
-func (s *Store) Adopt(ctx context.Context, key, path, contentType string) (blob.Info, error) {
+// Adopt moves the file at path in as object key (see blob.Adopt): unless
+// etag is given it hashes the content for the ETag; it appends the trailer,
+// fsyncs and renames, so a large finished upload is never copied. A file on
+// another file system is refused with blob.ErrCannotAdopt before anything
+// is changed.
+func (s *Store) Adopt(ctx context.Context, key, path, contentType, etag string) (blob.Info, error) {
 	if err := blob.ValidateKey(key); err != nil {
 		return blob.Info{}, err
 	}
@@ -439,6 +426,9 @@ func (s *Store) Adopt(ctx context.Context, key, path, contentType string) (blob.
 	}
 	if contentType == "" {
 		contentType = blob.DefaultContentType
+	}
+	if len(etag) > 128 || strings.ContainsFunc(etag, func(r rune) bool { return r <= ' ' || r == '"' || r >= 0x7f }) {
+		return blob.Info{}, fmt.Errorf("fileblob: adopt %q: ETag %q: want up to 128 visible ASCII characters without quotes", key, etag)
 	}
 	final := s.path(key)
 	dir := filepath.Dir(final)
@@ -453,12 +443,11 @@ func (s *Store) Adopt(ctx context.Context, key, path, contentType string) (blob.
 		return blob.Info{}, fmt.Errorf("fileblob: adopt %q: %w", key, err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	n, err := io.CopyBuffer(h, ctxReader{ctx, f}, make([]byte, copyBuf))
+	n, err := adoptedSize(ctx, f, &etag)
 	if err != nil {
 		return blob.Info{}, fmt.Errorf("fileblob: adopt %q: %w", key, err)
 	}
-	m := meta{ContentType: contentType, ETag: hex.EncodeToString(h.Sum(nil))}
+	m := meta{ContentType: contentType, ETag: etag}
 	if _, err := f.Seek(n, io.SeekStart); err != nil {
 		return blob.Info{}, err
 	}
@@ -482,6 +471,25 @@ func (s *Store) Adopt(ctx context.Context, key, path, contentType string) (blob.
 		s.log.Warn("blob directory sync failed", "dir", dir, "err", err)
 	}
 	return blob.Info{Key: key, Size: n, ContentType: contentType, ModTime: fi.ModTime(), ETag: m.ETag}, nil
+}
+
+// adoptedSize returns the size of the file to adopt and, when *etag is
+// empty, hashes the file into it.
+func adoptedSize(ctx context.Context, f *os.File, etag *string) (int64, error) {
+	if *etag != "" {
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		return fi.Size(), nil
+	}
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, blob.ContextReader(ctx, f), make([]byte, copyBuf))
+	if err != nil {
+		return 0, err
+	}
+	*etag = hex.EncodeToString(h.Sum(nil))
+	return n, nil
 }
 
 // sameDevice reports whether two paths are on one file system, where a

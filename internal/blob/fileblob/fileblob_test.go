@@ -300,7 +300,7 @@ func TestAdoptMovesTheFile(t *testing.T) {
 	if err := os.WriteFile(src, content, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	info, err := blob.Adopt(ctx, s, "uploads/p/u1/file.bin", src, "application/octet-stream")
+	info, err := blob.Adopt(ctx, s, "uploads/p/u1/file.bin", src, "application/octet-stream", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +320,22 @@ func TestAdoptMovesTheFile(t *testing.T) {
 	if !bytes.Equal(b, content) || got.ETag != info.ETag {
 		t.Fatalf("adopted object: %d bytes, etag %s", len(b), got.ETag)
 	}
-	if _, err := blob.Adopt(ctx, s, "../escape", src, ""); err == nil {
+	if _, err := blob.Adopt(ctx, s, "../escape", src, "", ""); err == nil {
 		t.Fatal("invalid key adopted")
+	}
+
+	// A caller-named ETag is kept, and the file is not read for a hash.
+	if err := os.WriteFile(src, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := blob.Adopt(ctx, s, "uploads/p/u2/file.bin", src, "", `bad"etag`); err == nil {
+		t.Fatal("an ETag with a quote was accepted")
+	}
+	info, err = blob.Adopt(ctx, s, "uploads/p/u2/file.bin", src, "", "upl-u2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err = s.Get(ctx, "uploads/p/u2/file.bin"); err != nil || got.ETag != "upl-u2" || got.Size != int64(len(content)) || info.ETag != "upl-u2" {
+		t.Fatalf("adopted with an ETag: %+v %+v %v", info, got, err)
 	}
 }

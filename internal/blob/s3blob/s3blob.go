@@ -229,7 +229,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, o blob.PutOpti
 	if ct == "" {
 		ct = blob.DefaultContentType
 	}
-	var src io.Reader = ctxReader{ctx, r}
+	var src io.Reader = blob.ContextReader(ctx, r)
 	if o.Size >= 0 {
 		src = io.LimitReader(src, o.Size+1) // one more byte reveals an over-long reader
 	}
@@ -339,20 +339,6 @@ func (s *Store) putMultipart(ctx context.Context, key, objKey, ct string, src io
 		return blob.Info{}, mapErr("put", key, err)
 	}
 	return blob.Info{Key: key, Size: total, ContentType: ct, ModTime: time.Now(), ETag: etag(out.ETag)}, nil
-}
-
-// ctxReader stops reading the body once ctx ends, so that a cancelled Put
-// of a slow or endless body returns promptly.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // Get implements blob.Store.
