@@ -40,7 +40,33 @@ type Config struct {
 	// Width is the width to scale frames to, keeping the aspect ratio; 0
 	// keeps the device's size.
 	Width int `json:"width,omitempty"`
+	// Delivery is how this open source hands frames over. It belongs to the
+	// consumer (a task's source), not to the stored device, so it is never
+	// serialised.
+	Delivery Delivery `json:"-"`
 }
+
+// Delivery says how a source hands frames to its sink. The zero value is
+// the live default: latest-frame-wins, frames numbered from 1.
+type Delivery struct {
+	// Backpressure makes the source wait for the sink to take a frame
+	// instead of replacing it, so no frame is dropped and a slow sink slows
+	// the device down (replay paces itself from then on; a live stream's
+	// pipe fills). Frames then reach the sink from a goroutine of their own,
+	// so statuses and events are not held up behind a slow Frame.
+	Backpressure bool
+	// After is the Seq of the last frame the consumer is done with: the
+	// source numbers frames from After+1, and a driver that can seek
+	// (replay) starts with the frame that has that number. Drivers that
+	// cannot seek number from After+1 all the same, so a resumed consumer
+	// never sees a frame number twice for different pictures.
+	After uint64
+}
+
+// resumes reports whether the consumer asked for a resumable sequence:
+// drivers that pay to seek (video replay decodes the frames it skips) seek
+// only then.
+func (d Delivery) resumes() bool { return d.Backpressure || d.After > 0 }
 
 // FieldError reports an invalid Config field; Field is the field's name as
 // the API shows it (Options keys as "Options.key").

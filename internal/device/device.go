@@ -8,8 +8,10 @@
 // produces frames and events, reconnects with exponential backoff when the
 // device goes away, and hands frames to the consumer through a one-slot
 // mailbox, so a slow consumer always gets the newest frame and older ones are
-// counted as drops (latest-frame-wins). Close stops everything the source
-// started, child processes included.
+// counted as drops (latest-frame-wins). A consumer that must see every frame
+// asks for back-pressure instead (Config.Delivery), and one that resumes
+// says which frame it finished last: replay then continues from there.
+// Close stops everything the source started, child processes included.
 //
 // The package knows no store and no bus: the device center persists Configs
 // and publishes the Status changes a Sink receives.
@@ -65,8 +67,11 @@ type Frame struct {
 	DeviceID string
 	// Time is when the frame was received (the platform's clock).
 	Time time.Time
-	// Seq counts frames produced by the source from 1, including frames later
-	// dropped, so a gap in Seq shows drops.
+	// Seq counts frames produced by the source from 1 (from
+	// Config.Delivery.After+1 when resuming), including frames later dropped
+	// and replay files that did not decode, so a gap in Seq shows drops. A
+	// replayed folder's frame n is the folder's file n-1 (modulo the number
+	// of files when looping).
 	Seq uint64
 	// Image is the JPEG-encoded picture, or nil.
 	Image []byte
@@ -168,8 +173,12 @@ type ProbeResult struct {
 
 // Sink receives what a Source produces. Frame, Event and Status are called
 // from one goroutine per source, never concurrently for the same source, so a
-// slow Frame makes the source drop frames (not queue them). Implementations
-// must not block for long in Status.
+// slow Frame makes the source drop frames (not queue them). With
+// Config.Delivery.Backpressure a slow Frame holds the source back instead,
+// and Frame is called from a goroutine of its own, concurrently with Event
+// and Status; Close then waits for a Frame in progress, so Frame must return
+// once its consumer goes away. Implementations must not block for long in
+// Status.
 type Sink interface {
 	Frame(Frame)
 	Event(Event)

@@ -21,6 +21,13 @@ import (
 // the video's own rate for videos). It is the embedded demo's camera. Image
 // folders need no ffmpeg.
 //
+// Replay can seek: frame Seq n of a folder is its file n-1 (modulo the
+// number of files when looping), so a reconnect continues with the next file
+// and a source opened with Delivery.After = n starts with file n. A video
+// opened with Delivery.After or Backpressure skips the frames before
+// After+1 exactly, by decoding and discarding them (fast, unpaced); without
+// either, a reconnect starts the video over as a live camera would.
+//
 // Address: the folder or the video file.
 // Options: loop (bool, default true), ffmpeg (path), format (jpeg, rgb24,
 // gray; videos only), quality (2-31, mjpeg).
@@ -151,9 +158,13 @@ func (d replayDriver) Open(_ context.Context, env *Env, cfg Config, sink Sink) (
 			input = append(input, "-re")
 		}
 		input = append(input, "-i", cfg.Address)
+		var skip uint64
+		if cfg.Delivery.resumes() {
+			skip = em.nextSeq() - 1
+		}
 		err = runFFmpeg(ctx, em, ffmpegJob{
 			bin: ffmpegBin(env, cfg), input: input, fps: cfg.FPS, width: cfg.Width,
-			format: PixelFormat(format), quality: quality, pace: pace,
+			format: PixelFormat(format), quality: quality, pace: pace, skip: skip,
 			firstFrame: 30 * time.Second, stall: 30 * time.Second,
 		})
 		if !loop && ReasonOf(err) == ReasonStreamEnded {
@@ -163,38 +174,49 @@ func (d replayDriver) Open(_ context.Context, env *Env, cfg Config, sink Sink) (
 	}), nil
 }
 
-// replayFolder plays the folder once (or forever when loop is set). A file
-// that does not decode is skipped; a pass with no good file fails.
+// replayFolder plays the folder once (or forever when loop is set), from
+// the file the next Seq names. A file that does not decode is skipped (its
+// Seq is left out); a whole pass with no good file fails. The folder is
+// listed again at the start of every pass.
 func replayFolder(ctx context.Context, em *emitter, cfg Config, loop bool) error {
 	fps := cfg.FPS
 	if fps == 0 {
 		fps = 1
 	}
 	pace := newPacer(em.s.env.Clock, fps)
+	bad := 0
+	var lastErr error
 	for {
 		files, err := listImages(cfg.Address)
 		if err != nil {
 			return err
 		}
-		good := 0
-		var lastErr error
-		for _, name := range files {
-			f, err := loadImage(name, cfg.Width)
+		n := uint64(len(files))
+		for {
+			i := em.nextSeq() - 1
+			if !loop && i >= n {
+				return errFinished
+			}
+			f, err := loadImage(files[i%n], cfg.Width)
 			if err != nil {
 				lastErr = err
-				continue
+				if bad++; bad >= len(files) {
+					return statusErrf(ReasonBadImage, "no file in %s decodes: %v", cfg.Address, lastErr)
+				}
+				em.skip()
+			} else {
+				if err := pace.wait(ctx); err != nil {
+					return err
+				}
+				bad = 0
+				em.frame(f)
 			}
-			if err := pace.wait(ctx); err != nil {
-				return err
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
-			good++
-			em.frame(f)
-		}
-		if good == 0 {
-			return statusErrf(ReasonBadImage, "no file in %s decodes: %v", cfg.Address, lastErr)
-		}
-		if !loop {
-			return errFinished
+			if i%n == n-1 {
+				break // end of a pass: list the folder again
+			}
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -29,6 +30,9 @@ type ffmpegJob struct {
 	// pace, when set, spaces delivered frames (replay); ffmpeg is held back
 	// by the pipe meanwhile.
 	pace *pacer
+	// skip is how many frames to read and discard before the first one
+	// delivered (a replay resuming at a frame number).
+	skip uint64
 	// firstFrame bounds the wait for the first frame, stall the gap between
 	// frames; past either, ffmpeg is killed and the session fails.
 	firstFrame time.Duration
@@ -90,7 +94,10 @@ func runFFmpeg(parent context.Context, em *emitter, j ffmpegJob) error {
 
 	// The watchdog kills ffmpeg when no frame arrives in time: a stream that
 	// stops without closing (UDP, a frozen camera) must not hang the session.
+	// Time spent waiting on our side (pacing, a sink applying back-pressure)
+	// is not ffmpeg's stall: the watchdog waits again meanwhile.
 	progress := make(chan struct{}, 1)
+	var holding atomic.Bool
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
@@ -102,6 +109,9 @@ func runFFmpeg(parent context.Context, em *emitter, j ffmpegJob) error {
 			case <-progress:
 				limit = j.stall
 			case <-em.s.env.Clock.After(limit):
+				if holding.Load() {
+					continue
+				}
 				cancel(errStalled{limit})
 				return
 			}
@@ -109,6 +119,7 @@ func runFFmpeg(parent context.Context, em *emitter, j ffmpegJob) error {
 	}()
 
 	frames := 0
+	skipped := uint64(0)
 	r := bufio.NewReaderSize(stdout, 1<<20)
 	var readErr error
 	for {
@@ -122,12 +133,23 @@ func runFFmpeg(parent context.Context, em *emitter, j ffmpegJob) error {
 		case progress <- struct{}{}:
 		default:
 		}
+		if skipped < j.skip {
+			skipped++
+			continue
+		}
+		holding.Store(true)
 		if j.pace != nil {
 			if err := j.pace.wait(ctx); err != nil {
+				holding.Store(false)
 				break
 			}
 		}
 		em.frame(f)
+		holding.Store(false)
+		select { // the wait was ours: give ffmpeg a whole stall period again
+		case progress <- struct{}{}:
+		default:
+		}
 	}
 	// Drain so ffmpeg can exit on its own; Wait kills it when ctx ends.
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()

@@ -28,7 +28,9 @@ const (
 )
 
 // stream is the Source every driver returns: a connect loop with backoff, a
-// status, and a delivery goroutine with a latest-frame-wins mailbox.
+// status, and a delivery goroutine with a one-frame mailbox: latest-frame-wins
+// by default; with Delivery.Backpressure the producer waits for the slot
+// instead, and frames go out from a goroutine of their own.
 type stream struct {
 	env     *Env
 	cfg     Config
@@ -36,9 +38,14 @@ type stream struct {
 	run     session
 	onClose func()
 
-	cancel    context.CancelFunc
-	done      chan struct{}
-	wake      chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+	wake   chan struct{}
+	// frameWake and taken are used with Delivery.Backpressure only: the
+	// frame goroutine waits on frameWake, a producer waiting for the
+	// mailbox on taken.
+	frameWake chan struct{}
+	taken     chan struct{}
 	closeOnce sync.Once
 
 	mu         sync.Mutex
@@ -63,6 +70,10 @@ func startStream(env *Env, cfg Config, sink Sink, run session) *stream {
 		cancel: cancel,
 		done:   make(chan struct{}),
 		wake:   make(chan struct{}, 1),
+		seq:    cfg.Delivery.After,
+	}
+	if cfg.Delivery.Backpressure {
+		s.frameWake, s.taken = make(chan struct{}, 1), make(chan struct{}, 1)
 	}
 	now := env.Clock.Now()
 	s.st = Status{DeviceID: cfg.ID, Driver: cfg.Driver, State: StateConnecting, Since: now}
@@ -72,6 +83,10 @@ func startStream(env *Env, cfg Config, sink Sink, run session) *stream {
 	wg.Add(2)
 	go func() { defer wg.Done(); s.loop(ctx) }()
 	go func() { defer wg.Done(); s.deliver(ctx) }()
+	if cfg.Delivery.Backpressure {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.deliverFrames(ctx) }()
+	}
 	go func() { wg.Wait(); close(s.done) }()
 	return s
 }
@@ -111,7 +126,7 @@ func (s *stream) loop(ctx context.Context) {
 			s.mu.Unlock()
 			s.env.m.reconnects.WithLabelValues(s.cfg.Driver).Inc()
 		}
-		em := &emitter{s: s}
+		em := &emitter{s: s, ctx: ctx}
 		err := s.run(ctx, em)
 		if ctx.Err() != nil {
 			return
@@ -213,8 +228,10 @@ func (s *stream) signal() {
 }
 
 // deliver hands statuses, events and the latest frame to the sink, in that
-// order, from one goroutine.
+// order, from one goroutine. With back-pressure, frames are deliverFrames'
+// job, so a sink that blocks in Frame does not hold statuses back.
 func (s *stream) deliver(ctx context.Context) {
+	frames := !s.cfg.Delivery.Backpressure
 	for {
 		select {
 		case <-ctx.Done():
@@ -236,7 +253,7 @@ func (s *stream) deliver(ctx context.Context) {
 				ev = &s.events[0]
 				s.events = s.events[1:]
 				s.st.Events++
-			case s.pending != nil:
+			case frames && s.pending != nil:
 				frame, s.pending = s.pending, nil
 				s.st.FramesDelivered++
 			}
@@ -259,9 +276,59 @@ func (s *stream) deliver(ctx context.Context) {
 	}
 }
 
+// deliverFrames hands frames to the sink one by one (Delivery.Backpressure):
+// freeing the mailbox lets the producer read the next frame while the sink
+// works on this one; the producer waits while the mailbox is full.
+func (s *stream) deliverFrames(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.frameWake:
+		}
+		for {
+			s.mu.Lock()
+			frame := s.pending
+			s.pending = nil
+			if frame != nil {
+				s.st.FramesDelivered++
+			}
+			s.mu.Unlock()
+			if frame == nil || ctx.Err() != nil {
+				break
+			}
+			select {
+			case s.taken <- struct{}{}:
+			default:
+			}
+			s.sink.Frame(*frame)
+		}
+	}
+}
+
 // emitter is what a session uses to hand over what it produced.
 type emitter struct {
 	s *stream
+	// ctx is the session's: a producer waiting for the mailbox
+	// (back-pressure) gives up when it ends.
+	ctx context.Context
+}
+
+// nextSeq is the Seq the next frame will get. Drivers that can seek (replay)
+// start a session at the picture with that number, so a reconnect or a
+// resumed consumer (Delivery.After) continues where the last one stopped.
+func (e *emitter) nextSeq() uint64 {
+	e.s.mu.Lock()
+	defer e.s.mu.Unlock()
+	return e.s.seq + 1
+}
+
+// skip gives up the next Seq without a frame (a replay file that does not
+// decode), so that Seq keeps naming the same picture.
+func (e *emitter) skip() {
+	e.s.mu.Lock()
+	e.s.seq++
+	e.s.mu.Unlock()
 }
 
 func (e *emitter) now() time.Time { return e.s.env.Clock.Now() }
@@ -293,7 +360,8 @@ func (e *emitter) status(state State, reason, msg string) {
 }
 
 // frame puts f in the mailbox, replacing (and counting as dropped) a frame
-// the sink has not taken yet.
+// the sink has not taken yet; with back-pressure it waits for the mailbox to
+// be empty instead, and drops f only when the session ends meanwhile.
 func (e *emitter) frame(f Frame) {
 	s := e.s
 	if f.Time.IsZero() {
@@ -305,6 +373,15 @@ func (e *emitter) frame(f Frame) {
 		return
 	}
 	s.mu.Lock()
+	for s.cfg.Delivery.Backpressure && s.pending != nil {
+		s.mu.Unlock()
+		select {
+		case <-s.taken:
+		case <-e.ctx.Done():
+			return
+		}
+		s.mu.Lock()
+	}
 	s.seq++
 	f.Seq = s.seq
 	s.frameTimes[s.nTimes%fpsWindow] = f.Time
@@ -321,7 +398,13 @@ func (e *emitter) frame(f Frame) {
 	if dropped {
 		s.env.m.drops.WithLabelValues(s.cfg.Driver).Inc()
 	}
-	s.signal()
+	if s.cfg.Delivery.Backpressure {
+		select {
+		case s.frameWake <- struct{}{}:
+		default:
+		}
+	}
+	s.signal() // the status may have changed (online)
 }
 
 // event queues ev, dropping the oldest queued event when the queue is full.
@@ -376,7 +459,7 @@ func (s *stream) Processes() []int {
 // probeEmitter returns an emitter that hands frames to tap and keeps no
 // status, for probes that run a session briefly.
 func probeEmitter(env *Env, cfg Config, tap func(Frame)) *emitter {
-	return &emitter{s: &stream{env: env, cfg: cfg, tap: tap, wake: make(chan struct{}, 1)}}
+	return &emitter{s: &stream{env: env, cfg: cfg, tap: tap, wake: make(chan struct{}, 1)}, ctx: context.Background()}
 }
 
 // pacer spaces work at a fixed rate on the runtime's clock, without drift and

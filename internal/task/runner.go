@@ -25,6 +25,8 @@ type runner struct {
 	bus     bus.Bus
 	log     *slog.Logger
 	stats   *taskStats
+	// checkpoints are the sources' positions the worker has yet to write.
+	checkpoints *checkpoints
 
 	inflight int
 	queue    chan *Message // back-pressured sources

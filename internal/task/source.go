@@ -42,7 +42,8 @@ type Source interface {
 	// restarted with backoff), or it returns ErrSourceDone.
 	Run(ctx context.Context, emit Emit) error
 	// Live reports whether stale messages should be dropped rather than
-	// queued (latest-frame-wins for cameras).
+	// queued (latest-frame-wins for cameras, SourceSpec.DropPolicy
+	// "latest").
 	Live() bool
 }
 
@@ -50,6 +51,19 @@ type Source interface {
 type SourceEnv struct {
 	TaskID, ProjectID, NodeID string
 	Bus                       bus.Bus
+	// Index is the source's position in the task's Sources.
+	Index int
+	// Position is the checkpoint this source saved last, on any worker and
+	// in any earlier run of the task; empty when it never saved one. Its
+	// format is the source's own.
+	Position string
+	// SavePosition records the source's progress: the position up to which
+	// every message was acknowledged, so a resumed source loses nothing.
+	// It does not block: the worker writes the newest position about once
+	// a second (its reconcile interval) and when the task stops, and only
+	// while it still owns the task (same node and placement epoch). A
+	// source must only ever save positions that move forward.
+	SavePosition func(ctx context.Context, pos string) error
 }
 
 // SourceFactory builds the source for one SourceSpec of a task.

@@ -42,6 +42,31 @@ type SourceSpec struct {
 	Type string `json:"Type" validate:"required,oneof=device upload topic"`
 	// Id is the device id, upload id or bus topic.
 	Id string `json:"Id" validate:"required,max=128"`
+	// DropPolicy says what happens to frames the flow is too busy for.
+	// "latest" (the default for devices) keeps only the newest waiting
+	// frame and drops the others, as a live camera should. "none" applies
+	// back-pressure so every frame goes through the flow, and a source that
+	// can resume (a replay device) continues from its last checkpoint when
+	// the task restarts or moves to another worker. Topic and upload sources
+	// never drop: "none" is what they do, and "latest" is refused for them.
+	DropPolicy string `json:"DropPolicy,omitempty" validate:"omitempty,oneof=latest none"`
+}
+
+// Drop policies of a SourceSpec.
+const (
+	DropLatest = "latest"
+	DropNone   = "none"
+)
+
+// checkSources refuses drop policies a source type cannot follow.
+func checkSources(sources []SourceSpec) error {
+	for i, src := range sources {
+		if src.Type != "device" && src.DropPolicy == DropLatest {
+			return api.InvalidValue(fmt.Sprintf("Sources[%d].DropPolicy", i),
+				"%q applies to device sources only; a %s source never drops (omit DropPolicy or use %q)", DropLatest, src.Type, DropNone)
+		}
+	}
+	return nil
 }
 
 // Constraints restrict where a task may run.
@@ -93,6 +118,9 @@ func NewService(db *store.DB, flows FlowLookup, log *slog.Logger, now func() tim
 func (s *Service) Create(ctx context.Context, t *Task, start bool) error {
 	if t.ProjectID == "" {
 		t.ProjectID = "default"
+	}
+	if err := checkSources(t.Sources); err != nil {
+		return err
 	}
 	v, flowProject, err := s.flows(ctx, t.FlowID, t.FlowVersion)
 	if err != nil {
@@ -194,7 +222,7 @@ func (s *Service) Stop(ctx context.Context, id string) error {
 	return err
 }
 
-// Delete removes a stopped task.
+// Delete removes a stopped task, its events and its sources' checkpoints.
 func (s *Service) Delete(ctx context.Context, id string) error {
 	t, err := s.Get(ctx, id)
 	if err != nil {
@@ -205,6 +233,9 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	}
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM task_events WHERE task_id = ?", id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM task_checkpoints WHERE task_id = ?", id); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, "DELETE FROM tasks WHERE id = ?", id)

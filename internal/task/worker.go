@@ -102,7 +102,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			// Without a heartbeat for a whole lease the scheduler has moved
 			// our tasks: stop them here to bound duplicates.
 			if w.d.Now().Sub(lastBeat) > w.cfg.LeaseTTL {
-				w.stopAll("lost lease")
+				w.stopAll("lost lease", false)
 			}
 		} else {
 			lastBeat = w.d.Now()
@@ -110,6 +110,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				w.d.Logger.Warn("worker reconcile failed", "node", w.id, "err", err)
 			}
 			w.saveStats(ctx)
+			w.saveCheckpoints(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -144,7 +145,7 @@ func (w *Worker) heartbeat(ctx context.Context) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		// The scheduler expired us (a long pause): our tasks are gone;
 		// come back as a fresh node.
-		w.stopAll("node expired")
+		w.stopAll("node expired", false)
 		return w.register(ctx)
 	}
 	return nil
@@ -169,7 +170,7 @@ func (w *Worker) reconcile(ctx context.Context) error {
 	}
 	w.mu.Unlock()
 	for _, id := range stale {
-		w.stopRunner(id)
+		w.stopRunner(id, true)
 	}
 	for _, t := range tasks {
 		switch {
@@ -186,7 +187,7 @@ func (w *Worker) reconcile(ctx context.Context) error {
 				select {
 				case <-r.done: // the runner ended by itself
 					res := r.result
-					w.stopRunner(t.ID)
+					w.stopRunner(t.ID, true)
 					if errors.Is(res, ErrSourceDone) {
 						w.finish(ctx, t, StatusCompleted, "every source delivered everything")
 					}
@@ -208,7 +209,12 @@ func (w *Worker) startRunner(ctx context.Context, t *Task) {
 		w.finish(ctx, t, StatusFailed, fmt.Sprintf("flow %s version %d: %v", t.FlowID, t.FlowVersion, err))
 		return
 	}
-	env := SourceEnv{TaskID: t.ID, ProjectID: t.ProjectID, NodeID: w.id, Bus: w.d.Bus}
+	saved, err := loadCheckpoints(ctx, w.d.DB, t.ID)
+	if err != nil {
+		w.d.Logger.Warn("task not started: checkpoints unreadable; retrying", "task", t.ID, "err", err)
+		return // the next reconcile tries again
+	}
+	cps := newCheckpoints()
 	var sources []Source
 	for i, spec := range t.Sources {
 		f, ok := w.d.Sources[spec.Type]
@@ -216,6 +222,8 @@ func (w *Worker) startRunner(ctx context.Context, t *Task) {
 			w.finish(ctx, t, StatusFailed, fmt.Sprintf("Sources[%d]: no %q source on this worker", i, spec.Type))
 			return
 		}
+		env := SourceEnv{TaskID: t.ID, ProjectID: t.ProjectID, NodeID: w.id, Bus: w.d.Bus,
+			Index: i, Position: saved[i], SavePosition: cps.saver(i)}
 		src, err := f(ctx, spec, env)
 		if err != nil {
 			w.finish(ctx, t, StatusFailed, fmt.Sprintf("Sources[%d] (%s %s): %v", i, spec.Type, spec.Id, err))
@@ -224,7 +232,7 @@ func (w *Worker) startRunner(ctx context.Context, t *Task) {
 		sources = append(sources, src)
 	}
 	r := &runner{task: t, plan: plan, state: flow.NewState(w.d.Now), sources: sources, records: w.d.Records, bus: w.d.Bus,
-		log: w.d.Logger, stats: st, inflight: max(1, w.cfg.InFlight)}
+		log: w.d.Logger, stats: st, inflight: max(1, w.cfg.InFlight), checkpoints: cps}
 	// The runner outlives this reconcile pass: it stops with the worker.
 	r.start(context.WithoutCancel(ctx))
 	w.mu.Lock()
@@ -239,10 +247,13 @@ func (w *Worker) startRunner(ctx context.Context, t *Task) {
 			w.d.Service.Event(ctx, t.ID, "running", w.id, "started on "+w.cfg.Name)
 		}
 	}
-	w.d.Logger.Info("task started", "task", t.ID, "node", w.id, "epoch", t.Epoch)
+	w.d.Logger.Info("task started", "task", t.ID, "node", w.id, "epoch", t.Epoch, "checkpoints", len(saved))
 }
 
-func (w *Worker) stopRunner(id string) {
+// stopRunner stops a task's runner; with flush it then writes the sources'
+// last positions (a clean stop), which the fence refuses when the task has
+// moved meanwhile.
+func (w *Worker) stopRunner(id string, flush bool) {
 	w.mu.Lock()
 	r, ok := w.runners[id]
 	delete(w.runners, id)
@@ -251,11 +262,18 @@ func (w *Worker) stopRunner(id string) {
 	w.mu.Unlock()
 	if ok {
 		r.stop()
+		if flush {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			w.flushCheckpoints(ctx, r)
+			cancel()
+		}
 		w.d.Logger.Info("task stopped", "task", id, "node", w.id)
 	}
 }
 
-func (w *Worker) stopAll(reason string) {
+// stopAll stops every runner; flush as in stopRunner (not when the node lost
+// its lease: its tasks are someone else's by now).
+func (w *Worker) stopAll(reason string, flush bool) {
 	w.mu.Lock()
 	var all []string
 	for id := range w.runners {
@@ -263,7 +281,7 @@ func (w *Worker) stopAll(reason string) {
 	}
 	w.mu.Unlock()
 	for _, id := range all {
-		w.stopRunner(id)
+		w.stopRunner(id, flush)
 	}
 	if len(all) > 0 {
 		w.d.Logger.Warn("worker stopped all tasks", "node", w.id, "reason", reason, "tasks", len(all))
@@ -287,7 +305,7 @@ func (w *Worker) finish(ctx context.Context, t *Task, status, reason string) {
 // shutdown stops every runner and hands the tasks back as Pending so the
 // scheduler places them elsewhere at once instead of waiting for the lease.
 func (w *Worker) shutdown() {
-	w.stopAll("worker stopping")
+	w.stopAll("worker stopping", true)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	now := w.d.Now().UnixMilli()
@@ -314,5 +332,36 @@ func (w *Worker) saveStats(ctx context.Context) {
 		if _, err := w.d.DB.Exec(ctx, "UPDATE tasks SET stats = ? WHERE id = ? AND node_id = ?", string(b), r.task.ID, w.id); err != nil && ctx.Err() == nil {
 			w.d.Logger.Warn("task stats not saved", "task", r.task.ID, "err", err)
 		}
+	}
+}
+
+// saveCheckpoints writes the positions running tasks' sources saved since the
+// last pass: one fenced write per task and interval at most.
+func (w *Worker) saveCheckpoints(ctx context.Context) {
+	w.mu.Lock()
+	rs := make([]*runner, 0, len(w.runners))
+	for _, r := range w.runners {
+		rs = append(rs, r)
+	}
+	w.mu.Unlock()
+	for _, r := range rs {
+		w.flushCheckpoints(ctx, r)
+	}
+}
+
+func (w *Worker) flushCheckpoints(ctx context.Context, r *runner) {
+	pos := r.checkpoints.take()
+	if len(pos) == 0 {
+		return
+	}
+	owner, err := writeCheckpoints(ctx, w.d.DB, r.task.ID, w.id, r.task.Epoch, pos, w.d.Now().UnixMilli())
+	switch {
+	case err != nil:
+		r.checkpoints.putBack(pos)
+		if ctx.Err() == nil {
+			w.d.Logger.Warn("task checkpoint not saved", "task", r.task.ID, "err", err)
+		}
+	case !owner:
+		w.d.Logger.Info("task checkpoint not saved: the task is no longer placed here", "task", r.task.ID, "node", w.id, "epoch", r.task.Epoch)
 	}
 }
