@@ -3,6 +3,9 @@ package push
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +57,64 @@ func (c *counters) ack(seq uint64) {
 	}
 }
 
+// done reports whether the event with seq was handled already: at or
+// below the floor, or acknowledged above it.
+func (c *counters) done(seq uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.known {
+		return false
+	}
+	_, ok := c.above[seq]
+	return ok || seq <= c.floor
+}
+
+// maxAbove bounds the acknowledged events above the floor that are saved;
+// beyond it the rest are sent again after a restart (at least once). A
+// deliverer holds at most its in-flight limit of them in practice.
+const maxAbove = 4096
+
+// encodeAbove writes the events acknowledged above floor as comma-separated
+// offsets from it, in order.
+func encodeAbove(floor uint64, above map[uint64]struct{}) string {
+	if len(above) == 0 {
+		return ""
+	}
+	seqs := make([]uint64, 0, len(above))
+	for q := range above {
+		seqs = append(seqs, q)
+	}
+	slices.Sort(seqs)
+	if len(seqs) > maxAbove {
+		seqs = seqs[:maxAbove]
+	}
+	b := make([]byte, 0, 4*len(seqs))
+	for i, q := range seqs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, q-floor, 10)
+	}
+	return string(b)
+}
+
+// decodeAbove reads what encodeAbove wrote; what does not parse is
+// dropped (those events are sent again).
+func decodeAbove(floor uint64, v string) map[uint64]struct{} {
+	if v == "" {
+		return nil
+	}
+	out := map[uint64]struct{}{}
+	for f := range strings.SplitSeq(v, ",") {
+		d, err := strconv.ParseUint(f, 10, 64)
+		if err != nil || d == 0 || len(out) == maxAbove {
+			continue
+		}
+		out[floor+d] = struct{}{}
+	}
+	return out
+}
+
 func (c *counters) note(err error, now time.Time) {
 	c.mu.Lock()
 	c.lastErr, c.lastErrAt = truncate(err.Error(), 1024), now
@@ -69,6 +130,10 @@ func (s *Service) flush(ctx context.Context, sub *Subscription, c *counters) {
 	lastErr, at := c.lastErr, c.lastErrAt
 	c.lastErr = ""
 	floor, known := c.floor, c.known
+	above := ""
+	if known && !c.ordered {
+		above = encodeAbove(floor, c.above)
+	}
 	c.mu.Unlock()
 	if d != 0 || f != 0 || r != 0 || dead != 0 || lastErr != "" {
 		q := "UPDATE subscriptions SET delivered = delivered + ?, failed = failed + ?, retried = retried + ?, dead_lettered = dead_lettered + ?"
@@ -82,8 +147,8 @@ func (s *Service) flush(ctx context.Context, sub *Subscription, c *counters) {
 		}
 	}
 	if known {
-		if _, err := s.db.Exec(ctx, "UPDATE subscriptions SET acked_seq = ?, start_pending = 0 WHERE id = ? AND (start_pending = 0 OR generation = ?)",
-			int64(floor), sub.ID, sub.Generation); err != nil {
+		if _, err := s.db.Exec(ctx, "UPDATE subscriptions SET acked_seq = ?, acked_above = ?, start_pending = 0 WHERE id = ? AND (start_pending = 0 OR generation = ?)",
+			int64(floor), above, sub.ID, sub.Generation); err != nil {
 			s.log.Warn("subscription position not saved", "subscription", sub.ID, "err", err)
 		}
 	}
@@ -93,12 +158,23 @@ func (s *Service) flush(ctx context.Context, sub *Subscription, c *counters) {
 // durable: at the start position a Create or Replay asked for, else just
 // after the saved floor. So events come in sequence order whatever the
 // previous subscriber held when it stopped or died (the bus hands such
-// events back in no particular order); events above the floor that were
-// already delivered come again (at least once). It sets c's floor to match.
+// events back in no particular order). Events above the floor that were
+// acknowledged already are skipped, as long as the saved list of them
+// matches the floor; others that were sent come again (at least once). It
+// sets c's floor to match.
 func (s *Service) subscribe(ctx context.Context, sub *Subscription, opts bus.SubscribeOptions, c *counters, h bus.Handler) (bus.Subscription, error) {
 	opts.AckWait = s.cfg.AckWait
+	var above map[uint64]struct{}
+	if !sub.StartPending {
+		var saved int64
+		var list string
+		err := s.db.QueryRow(ctx, "SELECT acked_seq, COALESCE(acked_above, '') FROM subscriptions WHERE id = ?", sub.ID).Scan(&saved, &list)
+		if err == nil && uint64(saved) == sub.Stats.AckedSeq {
+			above = decodeAbove(sub.Stats.AckedSeq, list)
+		}
+	}
 	c.mu.Lock()
-	c.above = nil
+	c.above = above
 	switch {
 	case sub.StartPending && sub.StartSeq == 0:
 		// By time: the first sequence is unknown until the first event,
@@ -117,7 +193,12 @@ func (s *Service) subscribe(ctx context.Context, sub *Subscription, opts bus.Sub
 	if err := s.bus.DeleteConsumer(ctx, sub.Topic(), sub.ID); err != nil && !errors.Is(err, bus.ErrNotFound) {
 		return nil, err
 	}
-	return s.bus.Subscribe(ctx, sub.Topic(), sub.ID, opts, h)
+	return s.bus.Subscribe(ctx, sub.Topic(), sub.ID, opts, func(ctx context.Context, m bus.Message) error {
+		if c.done(m.Seq) {
+			return nil // acknowledged before a restart, or a late redelivery
+		}
+		return h(ctx, m)
+	})
 }
 
 // claim takes or renews the lease of subscription id for this replica.

@@ -123,6 +123,9 @@ type session struct {
 	autoAck bool // SSE: an event is acknowledged once written
 	out     chan *pending
 	c       counters
+	// window holds a token per event sent and not yet acknowledged
+	// (gRPC): the stream's in-flight limit.
+	window chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -177,7 +180,7 @@ func (s *Service) openSession(ctx context.Context, sub *Subscription, channel st
 	}
 	sctx, cancel := context.WithCancelCause(context.Background())
 	ss := &session{s: s, sub: sub, channel: channel, match: m, autoAck: channel == ChannelSSE,
-		out: make(chan *pending), ctx: sctx, cancel: cancel, done: make(chan struct{})}
+		out: make(chan *pending), window: make(chan struct{}, max(inFlight, 1)), ctx: sctx, cancel: cancel, done: make(chan struct{})}
 	s.mu.Lock()
 	s.sessions[sub.ID] = ss
 	s.mu.Unlock()
@@ -194,7 +197,12 @@ func (s *Service) openSession(ctx context.Context, sub *Subscription, channel st
 	return ss, nil
 }
 
-// handle hands one event to the client and waits for its acknowledgement.
+// handle hands one event to the client. An SSE session waits until it is
+// written. A gRPC session returns as soon as the event is on its way,
+// within the stream's in-flight window: one ordered stream keeps the
+// events of a key in order however many are in flight, and the client's
+// acknowledgements, not the bus's, move the subscription's position (every
+// session restarts the bus durable there), so the bus may forget the event.
 func (ss *session) handle(ctx context.Context, m bus.Message) error {
 	ok, ferr := ss.match.match(ctx, m.Data)
 	if ferr != nil {
@@ -205,20 +213,30 @@ func (ss *session) handle(ctx context.Context, m bus.Message) error {
 		return nil
 	}
 	p := &pending{m: m, id: eventID(m), acked: make(chan struct{})}
+	if !ss.autoAck {
+		select {
+		case ss.window <- struct{}{}:
+		case <-ss.ctx.Done():
+			<-ctx.Done() // end stops the bus subscription right after
+			return ctx.Err()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	select {
 	case ss.out <- p:
 	case <-ss.ctx.Done():
-		<-ctx.Done() // end stops the bus subscription right after
+		<-ctx.Done()
 		return ctx.Err()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if !ss.autoAck {
+		return nil // see ack
+	}
 	select {
 	case <-p.acked:
-		ss.c.delivered.Add(1)
-		ss.c.ack(m.Seq)
-		ss.s.met.delivered.WithLabelValues(ss.channel).Inc()
-		ss.s.met.latency.WithLabelValues(ss.channel).Observe(ss.s.now().Sub(m.Time).Seconds())
+		ss.delivered(p)
 		return nil
 	case <-ss.ctx.Done():
 		<-ctx.Done()
@@ -226,6 +244,14 @@ func (ss *session) handle(ctx context.Context, m bus.Message) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// delivered counts an event the client has.
+func (ss *session) delivered(p *pending) {
+	ss.c.delivered.Add(1)
+	ss.c.ack(p.m.Seq)
+	ss.s.met.delivered.WithLabelValues(ss.channel).Inc()
+	ss.s.met.latency.WithLabelValues(ss.channel).Observe(ss.s.now().Sub(p.m.Time).Seconds())
 }
 
 // next returns the next event to send, recording it as sent.
@@ -256,7 +282,8 @@ func (ss *session) ack(seq uint64) int {
 			continue
 		}
 		for _, q := range ss.sent[:i+1] {
-			close(q.acked)
+			ss.delivered(q)
+			<-ss.window
 		}
 		n := i + 1
 		ss.sent = ss.sent[n:]

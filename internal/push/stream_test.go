@@ -248,3 +248,82 @@ func TestSSEResumesWithLastEventID(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPCStreamWindow: a stream sends up to StreamInFlight events ahead of
+// the client's acknowledgements, even all of one key (one camera), in
+// order; no more until it acknowledges; and what it acknowledged does not
+// come again on the next connection.
+func TestGRPCStreamWindow(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.StreamInFlight = 5 })
+	client := e.grpcClient()
+	id := e.mustCall(callerA, "CreateSubscription", map[string]any{"Channel": map[string]any{"Type": "grpc"}})["SubscriptionId"].(string)
+	ids := publish(t, e.bus, "pa", "one", "t.x", 12, 1, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := client.Subscribe(signed(ctx, "AKIDa", "key-a", id), &pushv1.SubscribeRequest{SubscriptionId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan *pushv1.Event, 100)
+	go func() {
+		for {
+			ev, err := st.Recv()
+			if err != nil {
+				close(events)
+				return
+			}
+			events <- ev
+		}
+	}()
+	recv := func(n int) []*pushv1.Event {
+		t.Helper()
+		var out []*pushv1.Event
+		for range n {
+			select {
+			case ev := <-events:
+				out = append(out, ev)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("received %d events, want %d", len(out), n)
+			}
+		}
+		return out
+	}
+	got := recv(5)
+	select {
+	case ev := <-events:
+		t.Fatalf("a sixth event (seq %d) beyond the window of 5", ev.Seq)
+	case <-time.After(300 * time.Millisecond):
+	}
+	ack := func(seq uint64, want uint32) {
+		t.Helper()
+		r, err := client.Ack(signed(context.Background(), "AKIDa", "key-a", id), &pushv1.AckRequest{SubscriptionId: id, Seq: seq})
+		if err != nil || r.Acked != want {
+			t.Fatalf("ack %d: %v %v, want %d acknowledged", seq, r, err, want)
+		}
+	}
+	ack(got[2].Seq, 3) // three slots free up
+	got = append(got, recv(3)...)
+	for i, ev := range got {
+		if eid, _ := subjectOf(t, ev.Json); eid != ids[i] {
+			t.Fatalf("event %d is %s, want %s (in order)", i, eid, ids[i])
+		}
+	}
+	ack(got[6].Seq, 4)
+	cancel()
+	eventually(t, 10*time.Second, "stream closed", func() bool { return e.svc.session(id) == nil })
+
+	// The next connection starts after the acknowledged 7: the 8th was
+	// sent but not acknowledged, so it comes again.
+	st2, err := client.Subscribe(signed(context.Background(), "AKIDa", "key-a", id), &pushv1.SubscribeRequest{SubscriptionId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 7; i < 12; i++ {
+		ev, err := st2.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if eid, _ := subjectOf(t, ev.Json); eid != ids[i] {
+			t.Fatalf("after reconnecting: %s, want %s", eid, ids[i])
+		}
+	}
+}

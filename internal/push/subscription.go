@@ -175,6 +175,14 @@ func (s *Service) Create(ctx context.Context, sc Scope, sub *Subscription) error
 	now := s.now()
 	sub.ID, sub.ProjectID, sub.AppID, sub.Status, sub.Generation = ids.New("sub"), sc.ProjectID, sc.AppID, StatusActive, 1
 	sub.StartPending, sub.StartTime, sub.CreatedAt, sub.UpdatedAt = true, now, now, now
+	// Start after the topic's newest event when the bus tells it: from a
+	// known sequence the first deliverer runs every worker at once, where a
+	// start by time must take events one at a time until the first.
+	if h, ok := s.bus.(TopicHead); ok {
+		if last, err := h.LastSeq(ctx, sub.Topic()); err == nil {
+			sub.StartSeq = last + 1
+		}
+	}
 	filter, _ := json.Marshal(sub.Filter)
 	secretEnc := ""
 	if sub.Secret != "" {
@@ -182,7 +190,7 @@ func (s *Service) Create(ctx context.Context, sc Scope, sub *Subscription) error
 	}
 	_, err := s.db.Exec(ctx, `INSERT INTO subscriptions (`+subColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, '', 0, ?, ?)`,
 		sub.ID, sub.ProjectID, sub.AppID, sub.Name, sub.Channel, sub.URL, secretEnc, string(filter), sub.MaxAttempts,
-		sub.MaxAge.Milliseconds(), sub.Status, sub.Generation, 1, 0, now.UnixMilli(), "", 0, now.UnixMilli(), now.UnixMilli())
+		sub.MaxAge.Milliseconds(), sub.Status, sub.Generation, 1, int64(sub.StartSeq), now.UnixMilli(), "", 0, now.UnixMilli(), now.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("push: insert subscription: %w", err)
 	}
