@@ -53,9 +53,14 @@ const (
 	// pushWindow divided by the rate.
 	pushWindow = 256
 	// pushAckEvery is the most events a gRPC client receives before it
-	// acknowledges (cumulatively); it acknowledges sooner whenever its
-	// receive buffer is drained.
+	// acknowledges (cumulatively); it acknowledges sooner once pushAckDelay
+	// has passed since the first event it has not acknowledged. Each Ack
+	// is a call, so a client that acknowledges in batches spends less; the
+	// stream keeps sending meanwhile (up to its in-flight window).
 	pushAckEvery = 32
+	// pushAckDelay is the longest a gRPC client holds an acknowledgement
+	// back while gathering pushAckEvery events.
+	pushAckDelay = 2 * time.Millisecond
 	// pushSubs is the subscriber count of the fan-out cases.
 	pushSubs = 10
 	// pushBaselineClients is the concurrency of the raw POST loop.
@@ -145,6 +150,8 @@ type pushBench struct {
 	rec    pushRecorder
 	ids    atomic.Int64
 	seqs   [pushKeys]atomic.Int64
+	// ackCalls counts the gRPC clients' Ack calls.
+	ackCalls atomic.Int64
 }
 
 // event returns a 1 KB CloudEvent for device key, stamped with now.
@@ -296,8 +303,8 @@ type grpcSubscriber struct {
 // connect opens a Subscribe stream for subscription id from bus sequence
 // fromSeq, on the platform's main port (h2c), with signed metadata. It
 // records every event received and acknowledges cumulatively: the last
-// event received whenever its buffer is drained, at most every
-// pushAckEvery events.
+// event received, every pushAckEvery events or pushAckDelay after the
+// first one not yet acknowledged, whichever comes first.
 func (pb *pushBench) connect(id string, fromSeq uint64) *grpcSubscriber {
 	pb.b.Helper()
 	conn, err := grpc.NewClient(pb.p.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -334,18 +341,21 @@ func (pb *pushBench) connect(id string, fromSeq uint64) *grpcSubscriber {
 		defer close(s.done)
 		for seq := range acks {
 			last, n := seq, 1
-		drain:
+			wait := time.NewTimer(pushAckDelay)
+		gather:
 			for n < pushAckEvery {
 				select {
 				case q, ok := <-acks:
 					if !ok {
-						break drain
+						break gather
 					}
 					last, n = q, n+1
-				default:
-					break drain
+				case <-wait.C:
+					break gather
 				}
 			}
+			wait.Stop()
+			pb.ackCalls.Add(1)
 			if _, err := cl.Ack(ctx, &pushv1.AckRequest{SubscriptionId: id, Seq: last}); err != nil && ctx.Err() == nil &&
 				status.Code(err) != codes.Canceled {
 				s.err.Store(fmt.Errorf("ack: %w", err))

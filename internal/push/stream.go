@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/bus"
 )
@@ -126,6 +128,10 @@ type session struct {
 	// window holds a token per event sent and not yet acknowledged
 	// (gRPC): the stream's in-flight limit.
 	window chan struct{}
+	// The channel's metric series, looked up once.
+	mDelivered prometheus.Counter
+	mInFlight  prometheus.Gauge
+	mLatency   prometheus.Observer
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -180,7 +186,9 @@ func (s *Service) openSession(ctx context.Context, sub *Subscription, channel st
 	}
 	sctx, cancel := context.WithCancelCause(context.Background())
 	ss := &session{s: s, sub: sub, channel: channel, match: m, autoAck: channel == ChannelSSE,
-		out: make(chan *pending), window: make(chan struct{}, max(inFlight, 1)), ctx: sctx, cancel: cancel, done: make(chan struct{})}
+		out: make(chan *pending), window: make(chan struct{}, max(inFlight, 1)), ctx: sctx, cancel: cancel, done: make(chan struct{}),
+		mDelivered: s.met.delivered.WithLabelValues(channel), mInFlight: s.met.inFlight.WithLabelValues(channel),
+		mLatency: s.met.latency.WithLabelValues(channel)}
 	s.mu.Lock()
 	s.sessions[sub.ID] = ss
 	s.mu.Unlock()
@@ -212,8 +220,10 @@ func (ss *session) handle(ctx context.Context, m bus.Message) error {
 		ss.c.ack(m.Seq)
 		return nil
 	}
-	p := &pending{m: m, id: eventID(m), acked: make(chan struct{})}
-	if !ss.autoAck {
+	p := &pending{m: m, id: eventID(m)}
+	if ss.autoAck {
+		p.acked = make(chan struct{})
+	} else {
 		select {
 		case ss.window <- struct{}{}:
 		case <-ss.ctx.Done():
@@ -250,8 +260,8 @@ func (ss *session) handle(ctx context.Context, m bus.Message) error {
 func (ss *session) delivered(p *pending) {
 	ss.c.delivered.Add(1)
 	ss.c.ack(p.m.Seq)
-	ss.s.met.delivered.WithLabelValues(ss.channel).Inc()
-	ss.s.met.latency.WithLabelValues(ss.channel).Observe(ss.s.now().Sub(p.m.Time).Seconds())
+	ss.mDelivered.Inc()
+	ss.mLatency.Observe(ss.s.now().Sub(p.m.Time).Seconds())
 }
 
 // next returns the next event to send, recording it as sent.
@@ -262,7 +272,7 @@ func (ss *session) next(ctx context.Context) (*pending, error) {
 			ss.mu.Lock()
 			ss.sent = append(ss.sent, p)
 			ss.mu.Unlock()
-			ss.s.met.inFlight.WithLabelValues(ss.channel).Inc()
+			ss.mInFlight.Inc()
 		}
 		return p, nil
 	case <-ss.ctx.Done():
@@ -287,7 +297,7 @@ func (ss *session) ack(seq uint64) int {
 		}
 		n := i + 1
 		ss.sent = ss.sent[n:]
-		ss.s.met.inFlight.WithLabelValues(ss.channel).Sub(float64(n))
+		ss.mInFlight.Sub(float64(n))
 		return n
 	}
 	return 0
@@ -339,7 +349,7 @@ func (ss *session) end(cause error) {
 			}
 		}
 		ss.mu.Lock()
-		s.met.inFlight.WithLabelValues(ss.channel).Sub(float64(len(ss.sent)))
+		ss.mInFlight.Sub(float64(len(ss.sent)))
 		ss.sent = nil
 		ss.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
