@@ -375,8 +375,8 @@ func (s *grpcSubscriber) close() error {
 
 // runBus measures the bus alone, the ceiling of a single subscriber on
 // this machine: the same publishers and load loop, with one durable
-// consumer of the events topic (as a subscription has, with a stream's
-// in-flight limit) that only records each event.
+// consumer of the events topic (untracked, with a stream's in-flight
+// limit, as a subscription has) that only records each event.
 func (pb *pushBench) runBus(ctx context.Context, warm, d time.Duration) pushResult {
 	pb.b.Helper()
 	var start uint64
@@ -387,7 +387,7 @@ func (pb *pushBench) runBus(ctx context.Context, warm, d time.Duration) pushResu
 		}
 		start = last + 1
 	}
-	sub, err := pb.p.Bus.Subscribe(ctx, pb.topic, "bench-bus-alone", bus.SubscribeOptions{MaxInFlight: push.DefaultStreamInFlight, StartSeq: start},
+	sub, err := pb.p.Bus.Subscribe(ctx, pb.topic, "bench-bus-alone", bus.SubscribeOptions{MaxInFlight: push.DefaultStreamInFlight, StartSeq: start, Untracked: true},
 		func(_ context.Context, m bus.Message) error {
 			pb.rec.observe(m.Data)
 			return nil

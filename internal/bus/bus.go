@@ -131,6 +131,16 @@ type SubscribeOptions struct {
 	// message is given up after MaxDeliver attempts, with the last error.
 	// Dead messages are also counted in tianshu_bus_dead_total.
 	OnDead func(m Message, err error)
+	// Untracked makes the backend forget a message once it hands it to a
+	// subscription: nothing is acknowledged, and a message whose handler
+	// did not finish (the subscription stopped, the process died) is not
+	// delivered again; AckWait does not apply. Handler errors are still
+	// retried in place up to MaxDeliver. It is for subscribers that keep
+	// their own position and re-create the durable from it on every start
+	// (push deliverers), which spares the backend a round of
+	// acknowledgement work per message. A durable's tracking is fixed when
+	// it is created.
+	Untracked bool
 }
 
 // Bus publishes to topics and runs durable subscriptions on them.

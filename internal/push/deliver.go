@@ -154,16 +154,18 @@ func (s *Service) flush(ctx context.Context, sub *Subscription, c *counters) {
 	}
 }
 
-// subscribe starts the bus subscription of sub. Every start re-creates the
-// durable: at the start position a Create or Replay asked for, else just
-// after the saved floor. So events come in sequence order whatever the
+// subscribe starts the bus subscription of sub, untracked by the bus.
+// Every start re-creates the durable: at the start position a Create or
+// Replay asked for, else just after the saved floor. So events come in sequence order whatever the
 // previous subscriber held when it stopped or died (the bus hands such
 // events back in no particular order). Events above the floor that were
 // acknowledged already are skipped, as long as the saved list of them
 // matches the floor; others that were sent come again (at least once). It
 // sets c's floor to match.
 func (s *Service) subscribe(ctx context.Context, sub *Subscription, opts bus.SubscribeOptions, c *counters, h bus.Handler) (bus.Subscription, error) {
-	opts.AckWait = s.cfg.AckWait
+	// The floor, not the bus, is where delivery resumes: the bus need not
+	// track acknowledgements.
+	opts.AckWait, opts.Untracked = s.cfg.AckWait, true
 	var above map[uint64]struct{}
 	if !sub.StartPending {
 		var saved int64

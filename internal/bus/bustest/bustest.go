@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) bus.Bus) {
 		{"InvalidNames", testInvalidNames},
 		{"Closed", testClosed},
 		{"LargeMessage", testLargeMessage},
+		{"Untracked", testUntracked},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -216,6 +217,53 @@ func testRedeliveryAfterCrash(t *testing.T, open func(t *testing.T) bus.Bus) {
 	subscribe(t, b2, topic, "crash", opts, rec.handle)
 	if m := rec.waitN(t, 1)[0]; m.Seq != first.Seq || m.Seq != seq || m.Attempt < 2 {
 		t.Fatalf("after the crash got %s, want seq %d attempt >= 2", show(m), seq)
+	}
+}
+
+// testUntracked: an untracked durable delivers in order per key and
+// retries a failing handler in place, but what it handed out is not
+// delivered again after a Stop: the subscriber keeps its own position.
+func testUntracked(t *testing.T, open func(t *testing.T) bus.Bus) {
+	b := open(t)
+	topic := newTopic(t, b)
+	for i := range 4 {
+		publish(t, b, topic, "k", fmt.Sprint(i), nil)
+	}
+	opts := bus.SubscribeOptions{Untracked: true, MaxInFlight: 2, RetryDelay: 10 * time.Millisecond}
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	stuck := make(chan struct{}, 1)
+	sub := subscribe(t, b, topic, "untracked", opts, func(ctx context.Context, m bus.Message) error {
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s/%d", m.Data, m.Attempt))
+		mu.Unlock()
+		switch {
+		case string(m.Data) == "1" && m.Attempt < 2:
+			return errors.New("transient failure")
+		case string(m.Data) == "3":
+			stuck <- struct{}{}
+			<-ctx.Done() // never finishes
+			return ctx.Err()
+		}
+		return nil
+	})
+	wait(t, stuck, "the last message")
+	if err := sub.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	mu.Lock()
+	got := fmt.Sprint(seen)
+	mu.Unlock()
+	if want := "[0/1 1/1 1/2 2/1 3/1]"; got != want {
+		t.Fatalf("handler calls %s, want %s", got, want)
+	}
+	var rec recorder
+	subscribe(t, b, topic, "untracked", opts, rec.handle)
+	next := publish(t, b, topic, "k", "4", nil)
+	if m := rec.waitN(t, 1)[0]; m.Seq != next {
+		t.Fatalf("after Stop got %s, want only the new seq %d", show(m), next)
 	}
 }
 

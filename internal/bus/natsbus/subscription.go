@@ -126,6 +126,9 @@ func (b *Bus) ensureConsumer(ctx context.Context, topic, durable string, opts bu
 			MaxAckPending: max(1000, 4*prefetch*opts.MaxInFlight),
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 		}
+		if opts.Untracked {
+			cfg.AckPolicy, cfg.AckWait, cfg.MaxDeliver, cfg.MaxAckPending = jetstream.AckNonePolicy, 0, 0, 0
+		}
 		switch {
 		case opts.StartSeq > 0:
 			cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
@@ -145,6 +148,9 @@ func (b *Bus) ensureConsumer(ctx context.Context, topic, durable string, opts bu
 		return nil, err
 	}
 	cur := cons.CachedInfo().Config
+	if cur.AckPolicy == jetstream.AckNonePolicy {
+		return cons, nil
+	}
 	if cur.AckWait != opts.AckWait || cur.MaxDeliver != opts.MaxDeliver {
 		cur.AckWait, cur.MaxDeliver = opts.AckWait, opts.MaxDeliver
 		return b.js.UpdateConsumer(ctx, stream, cur)
@@ -161,6 +167,7 @@ type subscription struct {
 	h           bus.Handler
 	opts        bus.SubscribeOptions
 	ackWait     time.Duration // the durable's, which may differ from opts'
+	untracked   bool          // the durable acknowledges nothing (Untracked)
 	log         *slog.Logger
 	delivered   prometheusCounter
 	redelivered prometheusCounter
@@ -205,6 +212,7 @@ func newSubscription(b *Bus, topic, durable string, cons jetstream.Consumer, opt
 	s := &subscription{
 		b: b, topic: topic, durable: durable, cons: cons, h: h, opts: opts,
 		ackWait:     cons.CachedInfo().Config.AckWait,
+		untracked:   cons.CachedInfo().Config.AckPolicy == jetstream.AckNonePolicy,
 		log:         b.log.With("topic", topic, "durable", durable),
 		delivered:   b.met.delivered.WithLabelValues(topic, durable),
 		redelivered: b.met.redelivered.WithLabelValues(topic, durable),
@@ -525,7 +533,7 @@ func (s *subscription) resolve(d *delivery, ack func() error) {
 	s.mu.Lock()
 	delete(s.held, d)
 	s.mu.Unlock()
-	if !s.abandoned.Load() {
+	if !s.abandoned.Load() && !s.untracked {
 		if err := ack(); err != nil {
 			// The server redelivers after AckWait; at least once holds.
 			s.log.Warn("bus acknowledgement failed", "seq", d.m.Seq, "err", err)
@@ -537,6 +545,9 @@ func (s *subscription) resolve(d *delivery, ack func() error) {
 // heartbeat tells the server, every AckWait/3, that the messages this
 // subscription holds are still being worked on.
 func (s *subscription) heartbeat() {
+	if s.untracked {
+		return
+	}
 	t := time.NewTicker(max(s.ackWait/3, 10*time.Millisecond))
 	defer t.Stop()
 	for {
