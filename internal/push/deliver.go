@@ -32,6 +32,22 @@ type counters struct {
 	known   bool
 	ordered bool
 	above   map[uint64]struct{}
+	// streamed says acknowledgements come from a gRPC client, for events
+	// handed over earlier, while later ones may already be done (filtered
+	// out): the floor must never jump to an acknowledgement, so events are
+	// never treated as ordered, and after a start by time the floor is
+	// fixed by the first event the bus hands over (see first).
+	streamed bool
+}
+
+// first fixes an unknown floor just below the first event handed over,
+// which after a start by time (one worker, sequence order) is the lowest.
+func (c *counters) first(seq uint64) {
+	c.mu.Lock()
+	if !c.known {
+		c.floor, c.known = seq-1, true
+	}
+	c.mu.Unlock()
 }
 
 func (c *counters) ack(seq uint64) {
@@ -191,11 +207,17 @@ func (s *Service) subscribe(ctx context.Context, sub *Subscription, opts bus.Sub
 		opts.StartSeq = sub.Stats.AckedSeq + 1
 		c.floor, c.known, c.ordered = sub.Stats.AckedSeq, true, opts.MaxInFlight <= 1
 	}
+	if c.streamed {
+		c.ordered = false
+	}
 	c.mu.Unlock()
 	if err := s.bus.DeleteConsumer(ctx, sub.Topic(), sub.ID); err != nil && !errors.Is(err, bus.ErrNotFound) {
 		return nil, err
 	}
 	return s.bus.Subscribe(ctx, sub.Topic(), sub.ID, opts, func(ctx context.Context, m bus.Message) error {
+		if c.streamed {
+			c.first(m.Seq)
+		}
 		if c.done(m.Seq) {
 			return nil // acknowledged before a restart, or a late redelivery
 		}

@@ -196,6 +196,7 @@ func (s *Service) openSession(ctx context.Context, sub *Subscription, channel st
 		ss.end(err)
 		return nil, err
 	}
+	ss.c.streamed = !ss.autoAck
 	ss.bs, err = s.subscribe(ctx, sub, bus.SubscribeOptions{MaxInFlight: inFlight, MaxDeliver: -1}, &ss.c, ss.handle)
 	if err != nil {
 		return fail(err)

@@ -327,3 +327,43 @@ func TestGRPCStreamWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPCReplayByTimeKeepsUnacknowledged: after a replay from a time, the
+// stream's position is fixed by its first event; an event filtered out
+// while an earlier one is still unacknowledged does not move the position
+// past it, so the earlier one comes again on the next connection.
+func TestGRPCReplayByTimeKeepsUnacknowledged(t *testing.T) {
+	e := newEnv(t, nil)
+	client := e.grpcClient()
+	id := e.mustCall(callerA, "CreateSubscription", map[string]any{"Channel": map[string]any{"Type": "grpc"},
+		"Filter": map[string]any{"Types": []string{"t.keep"}}})["SubscriptionId"].(string)
+	before := time.Now().Add(-time.Second)
+	a := publish(t, e.bus, "pa", "a", "t.keep", 1, 1, nil)[0]
+	publish(t, e.bus, "pa", "b", "t.drop", 1, 1, nil)
+	c := publish(t, e.bus, "pa", "c", "t.keep", 1, 1, nil)[0]
+	e.mustCall(callerA, "ReplaySubscription", map[string]any{"SubscriptionId": id, "StartTime": before.UTC().Format(time.RFC3339Nano)})
+
+	recv := func(ctx context.Context, want ...string) {
+		t.Helper()
+		st, err := client.Subscribe(signed(ctx, "AKIDa", "key-a", id), &pushv1.SubscribeRequest{SubscriptionId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			ev, err := st.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if eid, _ := subjectOf(t, ev.Json); eid != w {
+				t.Fatalf("got %s, want %s", eid, w)
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	recv(ctx, a, c) // neither acknowledged; b is filtered out meanwhile
+	cancel()
+	eventually(t, 10*time.Second, "stream closed", func() bool { return e.svc.session(id) == nil })
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	recv(ctx2, a, c)
+}
