@@ -32,6 +32,9 @@ type counters struct {
 	known   bool
 	ordered bool
 	above   map[uint64]struct{}
+	// moved says the floor or the events above it changed since the
+	// position was last saved.
+	moved bool
 	// streamed says acknowledgements come from a gRPC client, for events
 	// handed over earlier, while later ones may already be done (filtered
 	// out): the floor must never jump to an acknowledgement, so events are
@@ -53,6 +56,7 @@ func (c *counters) first(seq uint64) {
 func (c *counters) ack(seq uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.moved = true
 	switch {
 	case c.ordered || !c.known:
 		c.floor, c.known = max(c.floor, seq), true
@@ -138,18 +142,12 @@ func (c *counters) note(err error, now time.Time) {
 }
 
 // flush adds the counts to the subscription's row and resets them, and
-// saves the floor: where the next deliverer restarts. A replay asked for
-// since (start_pending set by a newer generation) is left alone.
+// saves the position (savePosition).
 func (s *Service) flush(ctx context.Context, sub *Subscription, c *counters) {
 	d, f, r, dead := c.delivered.Swap(0), c.failed.Swap(0), c.retried.Swap(0), c.dead.Swap(0)
 	c.mu.Lock()
 	lastErr, at := c.lastErr, c.lastErrAt
 	c.lastErr = ""
-	floor, known := c.floor, c.known
-	above := ""
-	if known && !c.ordered {
-		above = encodeAbove(floor, c.above)
-	}
 	c.mu.Unlock()
 	if d != 0 || f != 0 || r != 0 || dead != 0 || lastErr != "" {
 		q := "UPDATE subscriptions SET delivered = delivered + ?, failed = failed + ?, retried = retried + ?, dead_lettered = dead_lettered + ?"
@@ -162,11 +160,33 @@ func (s *Service) flush(ctx context.Context, sub *Subscription, c *counters) {
 			s.log.Warn("subscription counters not saved", "subscription", sub.ID, "err", err)
 		}
 	}
-	if known {
-		if _, err := s.db.Exec(ctx, "UPDATE subscriptions SET acked_seq = ?, acked_above = ?, start_pending = 0 WHERE id = ? AND (start_pending = 0 OR generation = ?)",
-			int64(floor), above, sub.ID, sub.Generation); err != nil {
-			s.log.Warn("subscription position not saved", "subscription", sub.ID, "err", err)
-		}
+	s.savePosition(ctx, sub, c, true)
+}
+
+// savePosition saves the floor and the events acknowledged above it, where
+// the next deliverer restarts, if they moved since the last save (always
+// with force). A replay asked for since (start_pending set by a newer
+// generation) is left alone. Deliverers save every SavePosition, so a crash
+// sends again only what was delivered in that last moment and what was in
+// flight.
+func (s *Service) savePosition(ctx context.Context, sub *Subscription, c *counters, force bool) {
+	c.mu.Lock()
+	if !c.known || (!c.moved && !force) {
+		c.mu.Unlock()
+		return
+	}
+	floor, above := c.floor, ""
+	if !c.ordered {
+		above = encodeAbove(floor, c.above)
+	}
+	c.moved = false
+	c.mu.Unlock()
+	if _, err := s.db.Exec(ctx, "UPDATE subscriptions SET acked_seq = ?, acked_above = ?, start_pending = 0 WHERE id = ? AND (start_pending = 0 OR generation = ?)",
+		int64(floor), above, sub.ID, sub.Generation); err != nil {
+		c.mu.Lock()
+		c.moved = true // try again next time
+		c.mu.Unlock()
+		s.log.Warn("subscription position not saved", "subscription", sub.ID, "err", err)
 	}
 }
 
@@ -411,20 +431,44 @@ func (s *Service) loop(ctx context.Context) {
 	defer close(s.done)
 	t := time.NewTicker(s.cfg.Reconcile)
 	defer t.Stop()
+	save := time.NewTicker(s.cfg.SavePosition)
+	defer save.Stop()
 	lastRenew := s.now()
 	for {
 		s.tick(ctx, &lastRenew)
+		if !s.awaitTick(ctx, t.C, save.C) {
+			break
+		}
+	}
+	s.mu.Lock()
+	runners := s.runners
+	s.runners = map[string]*runner{}
+	s.mu.Unlock()
+	for id, r := range runners {
+		s.stopRunner(id, r, true)
+	}
+}
+
+// awaitTick waits for the next reconcile tick, saving the running
+// deliverers' positions at every save tick meanwhile. It reports false
+// when ctx ended.
+func (s *Service) awaitTick(ctx context.Context, tick, save <-chan time.Time) bool {
+	for {
 		select {
-		case <-t.C:
-		case <-ctx.Done():
+		case <-tick:
+			return true
+		case <-save:
 			s.mu.Lock()
-			runners := s.runners
-			s.runners = map[string]*runner{}
-			s.mu.Unlock()
-			for id, r := range runners {
-				s.stopRunner(id, r, true)
+			runners := make([]*runner, 0, len(s.runners))
+			for _, r := range s.runners {
+				runners = append(runners, r)
 			}
-			return
+			s.mu.Unlock()
+			for _, r := range runners {
+				s.savePosition(ctx, r.sub, &r.c, false)
+			}
+		case <-ctx.Done():
+			return false
 		}
 	}
 }

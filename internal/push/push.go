@@ -66,6 +66,7 @@ const (
 	DefaultAckWait         = 10 * time.Second
 	DefaultLeaseTTL        = 15 * time.Second
 	DefaultReconcile       = time.Second
+	DefaultSavePosition    = 50 * time.Millisecond
 	DefaultMaxInFlight     = 16
 	DefaultStreamInFlight  = 256
 	DefaultMaxAttempts     = 15
@@ -112,6 +113,10 @@ type Config struct {
 	// Reconcile is how often Start's loop renews leases, picks up changed
 	// subscriptions and flushes counters. Default 1s.
 	Reconcile time.Duration
+	// SavePosition is how often a deliverer saves its position when it
+	// moved: after a crash, what was delivered since the last save is sent
+	// again. Default 50ms.
+	SavePosition time.Duration
 	// MaxInFlight is how many webhook requests a subscription has in flight
 	// (for different keys). Default 16.
 	MaxInFlight int
@@ -142,6 +147,7 @@ func (c *Config) withDefaults() {
 	def(&c.AckWait, DefaultAckWait)
 	def(&c.LeaseTTL, DefaultLeaseTTL)
 	def(&c.Reconcile, DefaultReconcile)
+	def(&c.SavePosition, DefaultSavePosition)
 	def(&c.Heartbeat, DefaultHeartbeat)
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = DefaultMaxInFlight

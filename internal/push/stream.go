@@ -310,10 +310,17 @@ func (ss *session) renew() {
 	s := ss.s
 	t := time.NewTicker(s.cfg.Reconcile)
 	defer t.Stop()
+	save := time.NewTicker(s.cfg.SavePosition)
+	defer save.Stop()
 	lastRenew := s.now()
 	for {
 		select {
 		case <-t.C:
+		case <-save.C:
+			ctx, cancel := context.WithTimeout(ss.ctx, 5*time.Second)
+			s.savePosition(ctx, ss.sub, &ss.c, false)
+			cancel()
+			continue
 		case <-ss.ctx.Done():
 			return
 		}
