@@ -440,12 +440,17 @@ func (s *Service) loop(ctx context.Context) {
 			break
 		}
 	}
+	s.stopRunners(true)
+}
+
+// stopRunners stops every webhook runner of this replica.
+func (s *Service) stopRunners(release bool) {
 	s.mu.Lock()
 	runners := s.runners
 	s.runners = map[string]*runner{}
 	s.mu.Unlock()
 	for id, r := range runners {
-		s.stopRunner(id, r, true)
+		s.stopRunner(id, r, release)
 	}
 }
 
@@ -497,13 +502,7 @@ func (s *Service) tick(ctx context.Context, lastRenew *time.Time) {
 		s.log.Warn("subscription leases not renewed", "err", err)
 		if now.Sub(*lastRenew) > s.cfg.LeaseTTL/2 {
 			// Others may take our leases soon: stop before they can.
-			s.mu.Lock()
-			runners := s.runners
-			s.runners = map[string]*runner{}
-			s.mu.Unlock()
-			for id, r := range runners {
-				s.stopRunner(id, r, false)
-			}
+			s.stopRunners(false)
 		}
 		return
 	}
