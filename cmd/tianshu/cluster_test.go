@@ -256,7 +256,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 		}
 		return out
 	}
-	waitFor(t, 60*time.Second, "all tasks running", func() bool { return len(nodes()) == 2*tasks })
+	testenv.Eventually(t, 60*time.Second, "all tasks running", func() bool { return len(nodes()) == 2*tasks })
 	// lastFrame is the highest frame a task has published an event for.
 	lastFrame := func(id string) int64 {
 		mu.Lock()
@@ -267,7 +267,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 		}
 		return hi
 	}
-	waitFor(t, 30*time.Second, "frames from every replay task", func() bool {
+	testenv.Eventually(t, 30*time.Second, "frames from every replay task", func() bool {
 		for _, id := range replayTasks {
 			if lastFrame(id) < 2*fps {
 				return false
@@ -340,7 +340,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 		resumeAt[id], _ = strconv.ParseInt(pos, 10, 64)
 		atKill[id] = lastFrame(id)
 	}
-	waitFor(t, 30*time.Second, "tasks moved to the survivor", func() bool {
+	testenv.Eventually(t, 30*time.Second, "tasks moved to the survivor", func() bool {
 		now := nodes()
 		if len(now) != 2*tasks {
 			return false
@@ -355,7 +355,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	placed := time.Since(killed)
 	// Running means frames again: each moved replay task publishes frames
 	// past the ones it had published when its worker died.
-	waitFor(t, 30*time.Second, "frames from the moved replay tasks", func() bool {
+	testenv.Eventually(t, 30*time.Second, "frames from the moved replay tasks", func() bool {
 		for _, id := range moved {
 			if lastFrame(id) <= atKill[id]+fps/2 {
 				return false
@@ -377,7 +377,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	publish(400, 500)
 	cp.start()
 	publish(500, 600)
-	waitFor(t, 60*time.Second, "every message processed at least once", func() bool {
+	testenv.Eventually(t, 60*time.Second, "every message processed at least once", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(seen) == 600*tasks
@@ -388,7 +388,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	for _, id := range replayTasks {
 		call(t, ep, "StopTask", map[string]any{"TaskId": id})
 	}
-	waitFor(t, 30*time.Second, "the replay tasks stopped", func() bool {
+	testenv.Eventually(t, 30*time.Second, "the replay tasks stopped", func() bool {
 		r := call(t, ep, "DescribeTasks", map[string]any{"TaskIds": replayTasks})
 		for _, x := range r["TaskSet"].([]any) {
 			if x.(map[string]any)["Status"] != "Stopped" {
@@ -492,15 +492,4 @@ func head(s []int64, n int) []int64 {
 		return s[:n]
 	}
 	return s
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/api/tc3"
 	"github.com/tianshu-ai/tianshu/internal/app"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 // The quickstart: `serve --demo` on an empty data dir shows face records
@@ -36,7 +37,7 @@ func TestDemoSmoke(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = cmd.Process.Kill() })
-		waitFor(t, 60*time.Second, "demo instructions", func() bool { return strings.Contains(out.String(), "curl -N") })
+		testenv.Eventually(t, 60*time.Second, "demo instructions", func() bool { return strings.Contains(out.String(), "curl -N") })
 		return cmd, &out, logs, addr
 	}
 	cmd, out, logs, addr := start()
@@ -71,7 +72,7 @@ func TestDemoSmoke(t *testing.T) {
 	}()
 	signer := tc3.Signer{SecretID: d.SecretId, SecretKey: d.SecretKey}
 	var rec map[string]any
-	waitFor(t, 30*time.Second, "a face record with a crop and quality", func() bool {
+	testenv.Eventually(t, 30*time.Second, "a face record with a crop and quality", func() bool {
 		body, _ := json.Marshal(map[string]any{"ProjectId": "demo", "Types": []string{"face"}, "Limit": 1})
 		raw, err := Call(ctx, http.DefaultClient, endpoint, signer, "DescribeRecords", body)
 		if err != nil {

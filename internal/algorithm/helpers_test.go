@@ -69,18 +69,6 @@ func newManager(t *testing.T, opts Options) *Manager {
 	return m
 }
 
-// eventually polls cond until it holds or the (generous) timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func pngImage(t testing.TB, w, h int) Image {
 	t.Helper()
 	var buf bytes.Buffer

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm/algotest"
 	"github.com/tianshu-ai/tianshu/internal/flow"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 func endpointVersion(id string, urls ...string) Version {
@@ -27,7 +28,7 @@ func applyReady(t *testing.T, m *Manager, v Version) {
 	if err := m.Apply(context.Background(), v); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, v.AlgorithmID+" ready", allReady(t, m, ref(v.AlgorithmID, v.Version)))
+	testenv.Eventually(t, 30*time.Second, v.AlgorithmID+" ready", allReady(t, m, ref(v.AlgorithmID, v.Version)))
 }
 
 func TestBuiltin(t *testing.T) {
@@ -243,7 +244,7 @@ func TestRetriesOnlyWhenSafe(t *testing.T) {
 	if err := m.Apply(context.Background(), v); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "good endpoint ready", func() bool {
+	testenv.Eventually(t, 30*time.Second, "good endpoint ready", func() bool {
 		for _, s := range statuses(t, m, ref("two", "1")) {
 			if s.ID == good.URL && s.Status == StatusReady {
 				return true
@@ -288,7 +289,7 @@ func TestBreakerOpensAndProbes(t *testing.T) {
 	m := newManager(t, Options{Now: clock, BreakerFailures: 3, BreakerCooldown: time.Minute})
 	applyReady(t, m, endpointVersion("br", failing.URL, good.URL))
 	in := map[string]any{"image": pngImage(t, 2, 2)}
-	eventually(t, 30*time.Second, "breaker open", func() bool {
+	testenv.Eventually(t, 30*time.Second, "breaker open", func() bool {
 		_, _ = m.Invoke(context.Background(), ref("br", ""), in)
 		for _, s := range statuses(t, m, ref("br", "1")) {
 			if s.ID == failing.URL {
@@ -311,7 +312,7 @@ func TestBreakerOpensAndProbes(t *testing.T) {
 	mu.Lock()
 	now = now.Add(2 * time.Minute)
 	mu.Unlock()
-	eventually(t, 30*time.Second, "breaker closed", func() bool {
+	testenv.Eventually(t, 30*time.Second, "breaker closed", func() bool {
 		_, _ = m.Invoke(context.Background(), ref("br", ""), in)
 		for _, s := range statuses(t, m, ref("br", "1")) {
 			if s.ID == failing.URL {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 func processVersion(id, pkg string, replicas int) Version {
@@ -40,7 +42,7 @@ func TestProcessReplicasRestartAfterKill(t *testing.T) {
 	// Both replicas get traffic, each with its own GPU.
 	pids := map[float64]bool{}
 	cuda := map[string]bool{}
-	eventually(t, 30*time.Second, "both replicas answering", func() bool {
+	testenv.Eventually(t, 30*time.Second, "both replicas answering", func() bool {
 		out, err := m.Invoke(context.Background(), r, map[string]any{"image": img})
 		if err != nil {
 			t.Fatal(err)
@@ -81,7 +83,7 @@ func TestProcessReplicasRestartAfterKill(t *testing.T) {
 			calls++
 		}
 	}()
-	eventually(t, 60*time.Second, "killed replica restarted and ready", func() bool {
+	testenv.Eventually(t, 60*time.Second, "killed replica restarted and ready", func() bool {
 		for _, s := range statuses(t, m, r) {
 			if s.ID == victim.ID {
 				return s.Restarts >= 1 && s.Status == StatusReady && s.PID != victim.PID
@@ -169,11 +171,11 @@ func TestProcessBadPackages(t *testing.T) {
 			t.Fatal(err)
 		}
 		echo()
-		eventually(t, 60*time.Second, "crash reported", func() bool {
+		testenv.Eventually(t, 60*time.Second, "crash reported", func() bool {
 			s := statuses(t, m, ref("crash", "1"))[0]
 			return (s.Status == StatusRestarting || s.Status == StatusFailed) && strings.Contains(s.LastError, "model weights missing") && strings.Contains(s.LastError, "exit status 3")
 		})
-		eventually(t, 60*time.Second, "gave up", func() bool {
+		testenv.Eventually(t, 60*time.Second, "gave up", func() bool {
 			s := statuses(t, m, ref("crash", "1"))[0]
 			return s.Status == StatusFailed && s.Restarts == 2
 		})
@@ -198,7 +200,7 @@ func TestProcessBadPackages(t *testing.T) {
 			t.Fatalf("invoke while starting: %v", err)
 		}
 		echo()
-		eventually(t, 60*time.Second, "unhealthy reported", func() bool {
+		testenv.Eventually(t, 60*time.Second, "unhealthy reported", func() bool {
 			s := statuses(t, m, ref("sick", "1"))[0]
 			return s.Status != StatusReady && strings.Contains(s.LastError, "not healthy within 1s") && strings.Contains(s.LastError, "not ready")
 		})

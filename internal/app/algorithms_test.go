@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/app/apptest"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 // v1Package builds the tianshu-v1 test server of the algorithm runtime and
@@ -101,7 +102,7 @@ func TestAlgorithmPackageEndToEnd(t *testing.T) {
 		return i["Pid"].(float64), i["Status"] == "ready"
 	}
 	t0 := time.Now()
-	eventually(t, 60*time.Second, "instance ready", func() bool { _, ok := ready(); return ok })
+	testenv.Eventually(t, 60*time.Second, "instance ready", func() bool { _, ok := ready(); return ok })
 	t.Logf("ready after %s", time.Since(t0))
 
 	img := base64.StdEncoding.EncodeToString(pngImage(64, 48))
@@ -131,7 +132,7 @@ func TestAlgorithmPackageEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 = time.Now()
-	eventually(t, 60*time.Second, "instance restarted", func() bool {
+	testenv.Eventually(t, 60*time.Second, "instance restarted", func() bool {
 		p, ok := ready()
 		return ok && p != pid
 	})
@@ -140,7 +141,7 @@ func TestAlgorithmPackageEndToEnd(t *testing.T) {
 
 	c.mustCall("StopAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Version": "1"})
 	t0 = time.Now()
-	eventually(t, 30*time.Second, "instances gone", func() bool { return len(instances()) == 0 })
+	testenv.Eventually(t, 30*time.Second, "instances gone", func() bool { return len(instances()) == 0 })
 	t.Logf("stopped after %s", time.Since(t0))
 	if _, code := c.call("InvokeAlgorithm", map[string]any{"AlgorithmId": algID, "Image": img}); code != "ResourceUnavailable" {
 		t.Errorf("invoking a stopped version: %q", code)
@@ -153,7 +154,7 @@ func TestAlgorithmPackageEndToEnd(t *testing.T) {
 	if r := c.mustCall("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Definition": def, "PackageUploadId": up, "Start": true}); r["Version"] != "2" {
 		t.Fatalf("CreateAlgorithmVersion from an upload = %v", r)
 	}
-	eventually(t, 60*time.Second, "version 2 ready", func() bool { _, ok := ready(); return ok })
+	testenv.Eventually(t, 60*time.Second, "version 2 ready", func() bool { _, ok := ready(); return ok })
 	c.mustCall("InvokeAlgorithm", map[string]any{"AlgorithmId": algID, "Image": img})
 	c.mustCall("StopAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Version": "2"})
 

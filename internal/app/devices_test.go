@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/app/apptest"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 func jpegImage(t *testing.T, w, h int, shade uint8) []byte {
@@ -110,7 +111,7 @@ func TestReplayDeviceTask(t *testing.T) {
 	flowID := c.mustCall("CreateFlow", map[string]any{"Document": doc})["FlowId"].(string)
 	taskID := c.mustCall("CreateTask", map[string]any{"Name": "watch", "FlowId": flowID, "Start": true,
 		"Sources": []any{map[string]any{"Type": "device", "Id": devID}}})["TaskId"].(string)
-	eventually(t, 60*time.Second, "10 frame records", func() bool {
+	testenv.Eventually(t, 60*time.Second, "10 frame records", func() bool {
 		r := c.mustCall("DescribeRecords", map[string]any{"TaskIds": []string{taskID}, "DeviceIds": []string{devID}, "Limit": 1})
 		return r["TotalCount"].(float64) >= 10
 	})
@@ -118,19 +119,19 @@ func TestReplayDeviceTask(t *testing.T) {
 	if !strings.Contains(toJSON(rec["Data"]), `"width":32`) {
 		t.Errorf("record data %v", rec["Data"])
 	}
-	eventually(t, 30*time.Second, "device online", func() bool {
+	testenv.Eventually(t, 30*time.Second, "device online", func() bool {
 		d := c.mustCall("DescribeDevices", map[string]any{"DeviceIds": []string{devID}})["DeviceSet"].([]any)[0].(map[string]any)
 		return d["Status"] == "online" && d["LastFrameTime"] != ""
 	})
 	if _, code := c.call("DeleteDevice", map[string]any{"DeviceId": devID}); code != "ResourceInUse" {
 		t.Errorf("DeleteDevice while a task reads it: %q", code)
 	}
-	eventually(t, 30*time.Second, "task stats", func() bool {
+	testenv.Eventually(t, 30*time.Second, "task stats", func() bool {
 		s := c.mustCall("DescribeTaskStats", map[string]any{"TaskId": taskID})
 		return s["Completed"].(float64) >= 10 && len(s["NodeLatency"].([]any)) == 1
 	})
 	c.mustCall("StopTask", map[string]any{"TaskId": taskID})
-	eventually(t, 30*time.Second, "task Stopped", func() bool {
+	testenv.Eventually(t, 30*time.Second, "task Stopped", func() bool {
 		r := c.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any)
 		return r["Status"] == "Stopped"
 	})

@@ -98,7 +98,7 @@ func TestFaceAttributesNodePackage(t *testing.T) {
 	c.mustCall("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Definition": def,
 		"PackageBase64": base64.StdEncoding.EncodeToString(pkg), "Start": true})
 	t0 = time.Now()
-	eventually(t, 90*time.Second, "face-attributes instance ready", func() bool {
+	testenv.Eventually(t, 90*time.Second, "face-attributes instance ready", func() bool {
 		is := c.mustCall("DescribeAlgorithmInstances", map[string]any{"AlgorithmId": algID})["InstanceSet"].([]any)
 		return len(is) == 1 && is[0].(map[string]any)["Status"] == "ready"
 	})
@@ -159,7 +159,7 @@ func TestFaceAttributesNodePackage(t *testing.T) {
 	c.mustCall("InvokeAlgorithm", map[string]any{"AlgorithmId": algID, "Image": img})
 
 	c.mustCall("StopAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Version": "1"})
-	eventually(t, 30*time.Second, "instances gone", func() bool {
+	testenv.Eventually(t, 30*time.Second, "instances gone", func() bool {
 		return len(c.mustCall("DescribeAlgorithmInstances", map[string]any{"AlgorithmId": algID})["InstanceSet"].([]any)) == 0
 	})
 	c.mustCall("DeleteAlgorithm", map[string]any{"AlgorithmId": algID})

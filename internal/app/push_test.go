@@ -21,6 +21,7 @@ import (
 	pushv1 "github.com/tianshu-ai/tianshu/api/push/v1"
 	"github.com/tianshu-ai/tianshu/internal/app/apptest"
 	"github.com/tianshu-ai/tianshu/internal/push"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 // A task's events reach an app through all three channels of the message
@@ -65,7 +66,7 @@ func TestPushChannels(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 60*time.Second, "5 signed webhooks", func() bool { mu.Lock(); defer mu.Unlock(); return len(hooked) >= 5 })
+	testenv.Eventually(t, 60*time.Second, "5 signed webhooks", func() bool { mu.Lock(); defer mu.Unlock(); return len(hooked) >= 5 })
 
 	// SSE with a signed URL, as a browser's EventSource would use.
 	exp := time.Now().Add(time.Hour).Unix()
@@ -124,7 +125,7 @@ func TestPushChannels(t *testing.T) {
 		}
 	}
 	// Counters are flushed to the store every second.
-	eventually(t, 30*time.Second, "webhook stats", func() bool {
+	testenv.Eventually(t, 30*time.Second, "webhook stats", func() bool {
 		st := c.mustCall("DescribeSubscriptionStats", map[string]any{"SubscriptionId": wh["SubscriptionId"]})
 		return st["Delivered"].(float64) >= 5 && st["Lag"].(float64) == 0
 	})

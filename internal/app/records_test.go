@@ -73,7 +73,7 @@ func TestUploadTaskStoresRecords(t *testing.T) {
 	flowID := c.mustCall("CreateFlow", map[string]any{"Document": doc})["FlowId"].(string)
 	taskID := c.mustCall("CreateTask", map[string]any{"Name": "archive", "FlowId": flowID, "Start": true,
 		"Sources": []any{map[string]any{"Type": "upload", "Id": uploadID}}})["TaskId"].(string)
-	eventually(t, 60*time.Second, "task Completed", func() bool {
+	testenv.Eventually(t, 60*time.Second, "task Completed", func() bool {
 		r := c.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any)
 		if r["Status"] == "Failed" {
 			t.Fatalf("task failed: %v", r["Reason"])
@@ -125,7 +125,7 @@ func TestUploadedVideoTask(t *testing.T) {
 	flowID := c.mustCall("CreateFlow", map[string]any{"Document": doc})["FlowId"].(string)
 	taskID := c.mustCall("CreateTask", map[string]any{"Name": "clip", "FlowId": flowID, "Start": true,
 		"Sources": []any{map[string]any{"Type": "upload", "Id": uploadID}}})["TaskId"].(string)
-	eventually(t, 60*time.Second, "task Completed", func() bool {
+	testenv.Eventually(t, 60*time.Second, "task Completed", func() bool {
 		r := c.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any)
 		if r["Status"] == "Failed" {
 			t.Fatalf("task failed: %v", r["Reason"])

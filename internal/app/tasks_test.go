@@ -11,19 +11,8 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/app/apptest"
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/task"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
-
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 const echoFlow = `{"name": "echo", "nodes": [
   {"id": "shape", "kind": "function", "inputs": {"n": "$input.n"},
@@ -65,14 +54,14 @@ func TestTaskOverBusTopic(t *testing.T) {
 		r := c.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})
 		return r["TaskSet"].([]any)[0].(map[string]any)["Status"].(string)
 	}
-	eventually(t, 30*time.Second, "task Running", func() bool { return status() == "Running" })
+	testenv.Eventually(t, 30*time.Second, "task Running", func() bool { return status() == "Running" })
 
 	for i := 0; i < 20; i++ {
 		if _, err := e.P.Bus.Publish(ctx, "in.numbers", "cam-1", []byte(fmt.Sprintf(`{"n": %d}`, i)), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 30*time.Second, "20 events", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 20 })
+	testenv.Eventually(t, 30*time.Second, "20 events", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 20 })
 	mu.Lock()
 	for id, ce := range got {
 		if ce.TaskID != taskID || ce.Type != "tianshu.test.doubled" || ce.SpecVersion != "1.0" || ce.Data["label"] != "L" || ce.Subject != "cam-1" ||
@@ -82,7 +71,7 @@ func TestTaskOverBusTopic(t *testing.T) {
 	}
 	mu.Unlock()
 
-	eventually(t, 30*time.Second, "stats saved", func() bool {
+	testenv.Eventually(t, 30*time.Second, "stats saved", func() bool {
 		s := c.mustCall("DescribeTaskStats", map[string]any{"TaskId": taskID})
 		return s["Completed"].(float64) == 20 && len(s["NodeLatency"].([]any)) == 2 && s["NodeId"] != ""
 	})
@@ -93,7 +82,7 @@ func TestTaskOverBusTopic(t *testing.T) {
 		t.Errorf("DeleteTask while running: %q", code)
 	}
 	c.mustCall("StopTask", map[string]any{"TaskId": taskID})
-	eventually(t, 30*time.Second, "task Stopped", func() bool { return status() == "Stopped" })
+	testenv.Eventually(t, 30*time.Second, "task Stopped", func() bool { return status() == "Stopped" })
 	evs := c.mustCall("DescribeTaskEvents", map[string]any{"TaskId": taskID})["EventSet"].([]any)
 	types := map[string]bool{}
 	for _, ev := range evs {
@@ -106,13 +95,13 @@ func TestTaskOverBusTopic(t *testing.T) {
 	}
 	// Restarting resumes the durable consumer: new messages only.
 	c.mustCall("StartTask", map[string]any{"TaskId": taskID})
-	eventually(t, 30*time.Second, "task Running again", func() bool { return status() == "Running" })
+	testenv.Eventually(t, 30*time.Second, "task Running again", func() bool { return status() == "Running" })
 	if _, err := e.P.Bus.Publish(ctx, "in.numbers", "cam-1", []byte(`{"n": 100}`), nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "21 events", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 21 })
+	testenv.Eventually(t, 30*time.Second, "21 events", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 21 })
 	c.mustCall("StopTask", map[string]any{"TaskId": taskID})
-	eventually(t, 30*time.Second, "task Stopped", func() bool { return status() == "Stopped" })
+	testenv.Eventually(t, 30*time.Second, "task Stopped", func() bool { return status() == "Stopped" })
 	c.mustCall("DeleteTask", map[string]any{"TaskId": taskID})
 	c.mustCall("DeleteFlow", map[string]any{"FlowId": flowID})
 }
@@ -130,7 +119,7 @@ func TestTaskFailsClearly(t *testing.T) {
 	// A topic name the bus refuses fails the task with the reason.
 	id := c.mustCall("CreateTask", map[string]any{"Name": "bad", "FlowId": flowID, "Start": true,
 		"Sources": []any{map[string]any{"Type": "topic", "Id": "Not A Topic"}}})["TaskId"].(string)
-	eventually(t, 30*time.Second, "task Failed", func() bool {
+	testenv.Eventually(t, 30*time.Second, "task Failed", func() bool {
 		r := c.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{id}})["TaskSet"].([]any)[0].(map[string]any)
 		return r["Status"] == "Failed" && r["Reason"] != ""
 	})

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 // buildSampleAdapter builds examples/adapters/sample into a temp dir.
@@ -43,7 +45,7 @@ func TestAdapterSample(t *testing.T) {
 	}
 	defer src.Close()
 	waitStatus(t, src, waitLong, "frames", func(s Status) bool { return s.FramesDelivered >= 5 })
-	waitFor(t, waitLong, "motion event", func() bool { return len(rec.eventList()) > 0 })
+	testenv.Eventually(t, waitLong, "motion event", func() bool { return len(rec.eventList()) > 0 })
 	if ev := rec.eventList()[0]; ev.Type != "motion" || ev.DeviceID != "ad" {
 		t.Fatalf("event %+v", ev)
 	}

@@ -72,8 +72,8 @@ func TestMQTTEvents(t *testing.T) {
 	if tok := pub.Publish(topic, 1, false, "not json"); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	waitFor(t, waitLong, "mapped event", func() bool { return len(rec.eventList()) >= 1 })
-	waitFor(t, waitLong, "raw events", func() bool { return len(raw.eventList()) >= 3 })
+	testenv.Eventually(t, waitLong, "mapped event", func() bool { return len(rec.eventList()) >= 1 })
+	testenv.Eventually(t, waitLong, "raw events", func() bool { return len(raw.eventList()) >= 3 })
 	ev := rec.eventList()[0]
 	if ev.Type != "face.captured" || ev.Data["age"] != float64(31) || ev.Data["topic"] != topic || string(ev.Snapshot) != string(img) || ev.DeviceID != "mq" {
 		t.Fatalf("event %+v", ev)

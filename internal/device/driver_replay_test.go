@@ -78,7 +78,7 @@ func TestReplayFolderResumesAfter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	waitFor(t, waitLong, "12 frames", func() bool { s, _ := sink.snapshot(); return len(s) >= 12 })
+	testenv.Eventually(t, waitLong, "12 frames", func() bool { s, _ := sink.snapshot(); return len(s) >= 12 })
 	_ = src.Close()
 	seqs, widths := sink.snapshot()
 	for i, seq := range seqs {
@@ -147,7 +147,7 @@ func TestBackpressureHoldsReplay(t *testing.T) {
 	defer src.Close()
 	// The first frame is held: the source goes online and says so while
 	// Frame blocks.
-	waitFor(t, waitLong, "an online status while Frame is held", func() bool {
+	testenv.Eventually(t, waitLong, "an online status while Frame is held", func() bool {
 		sink.mu.Lock()
 		defer sink.mu.Unlock()
 		for _, st := range sink.statuses {
@@ -166,7 +166,7 @@ func TestBackpressureHoldsReplay(t *testing.T) {
 	sink.mu.Unlock()
 	released := time.Now()
 	close(hold)
-	waitFor(t, waitLong, "10 frames", func() bool { s, _ := sink.snapshot(); return len(s) >= 10 })
+	testenv.Eventually(t, waitLong, "10 frames", func() bool { s, _ := sink.snapshot(); return len(s) >= 10 })
 	sink.mu.Lock()
 	times := append([]time.Time(nil), sink.times...)
 	sink.mu.Unlock()

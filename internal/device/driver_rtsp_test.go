@@ -63,7 +63,7 @@ func TestRTSPDropAndRecover(t *testing.T) {
 		t.Fatalf("no ffmpeg error: %+v", st)
 	}
 	t.Logf("after the drop: %s %s: %s", st.State, st.Reason, st.LastError)
-	waitFor(t, waitLong, "old ffmpeg gone", func() bool { return !processAlive(pids[0]) })
+	testenv.Eventually(t, waitLong, "old ffmpeg gone", func() bool { return !processAlive(pids[0]) })
 
 	before := st.FramesDelivered
 	startRTSPServer(t, srv.Port, "--width", "640", "--height", "360", "--fps", "15")

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
@@ -99,23 +100,11 @@ func (r *recorder) sawState(s State, reason string) bool {
 	return false
 }
 
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // waitStatus polls src until pred holds and returns that status.
 func waitStatus(t *testing.T, src Source, d time.Duration, what string, pred func(Status) bool) Status {
 	t.Helper()
 	var st Status
-	waitFor(t, d, what, func() bool { st = src.Status(); return pred(st) })
+	testenv.Eventually(t, d, what, func() bool { st = src.Status(); return pred(st) })
 	return st
 }
 

@@ -270,18 +270,6 @@ func (r *receiver) checkOrder(t testing.TB, ids []string) {
 	}
 }
 
-// eventually polls cond until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func apiCode(err error) string {
 	var ae *api.Error
 	if errors.As(err, &ae) {

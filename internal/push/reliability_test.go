@@ -161,7 +161,7 @@ func TestReliabilityKill9(t *testing.T) {
 	}
 	p := start(0)
 	for k, frac := range []int{4, 2} {
-		eventually(t, 120*time.Second, "deliveries before kill", func() bool { return r.distinct() >= n/frac })
+		testenv.Eventually(t, 120*time.Second, "deliveries before kill", func() bool { return r.distinct() >= n/frac })
 		if err := p.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +173,7 @@ func TestReliabilityKill9(t *testing.T) {
 	if pubErr != nil {
 		t.Fatal(pubErr)
 	}
-	eventually(t, 180*time.Second, "every event", func() bool { return r.distinct() == n })
+	testenv.Eventually(t, 180*time.Second, "every event", func() bool { return r.distinct() == n })
 	r.checkOrder(t, evIDs)
 	r.mu.Lock()
 	dups := r.total - len(r.seen)

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pushv1 "github.com/tianshu-ai/tianshu/api/push/v1"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 // grpcClient starts the service's gRPC server and returns a stock client.
@@ -115,7 +116,7 @@ func TestGRPCStreamAckResume(t *testing.T) {
 	// unacknowledged events come again, first for their keys.
 	var ctx2 context.Context
 	var cancel2 context.CancelFunc
-	eventually(t, 10*time.Second, "stream closed", func() bool { return e.svc.session(id) == nil })
+	testenv.Eventually(t, 10*time.Second, "stream closed", func() bool { return e.svc.session(id) == nil })
 	ctx2, cancel2 = context.WithCancel(context.Background())
 	defer cancel2()
 	recv(ctx2, 20, true)
@@ -143,7 +144,7 @@ func TestGRPCStreamAckResume(t *testing.T) {
 	// Cumulative ack: with several events in flight, acking the last one
 	// acknowledges them all.
 	cancel2()
-	eventually(t, 10*time.Second, "stream closed", func() bool { return e.svc.session(id) == nil })
+	testenv.Eventually(t, 10*time.Second, "stream closed", func() bool { return e.svc.session(id) == nil })
 	more := publish(t, e.bus, "pa", "mo", "t.x", 6, 3, nil)
 	ctx3, cancel3 := context.WithCancel(context.Background())
 	defer cancel3()
@@ -235,7 +236,7 @@ func TestSSEResumesWithLastEventID(t *testing.T) {
 	}
 	first := readSSE(t, resp, 6)
 	_ = resp.Body.Close()
-	eventually(t, 10*time.Second, "stream closed", func() bool { return e.svc.session(id) == nil })
+	testenv.Eventually(t, 10*time.Second, "stream closed", func() bool { return e.svc.session(id) == nil })
 	// The client processed only 4 of the 6 it was sent.
 	resp = open(first[3].id, "key-a")
 	defer resp.Body.Close()
@@ -309,7 +310,7 @@ func TestGRPCStreamWindow(t *testing.T) {
 	}
 	ack(got[6].Seq, 4)
 	cancel()
-	eventually(t, 10*time.Second, "stream closed", func() bool { return e.svc.session(id) == nil })
+	testenv.Eventually(t, 10*time.Second, "stream closed", func() bool { return e.svc.session(id) == nil })
 
 	// The next connection starts after the acknowledged 7: the 8th was
 	// sent but not acknowledged, so it comes again.
@@ -362,7 +363,7 @@ func TestGRPCReplayByTimeKeepsUnacknowledged(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	recv(ctx, a, c) // neither acknowledged; b is filtered out meanwhile
 	cancel()
-	eventually(t, 10*time.Second, "stream closed", func() bool { return e.svc.session(id) == nil })
+	testenv.Eventually(t, 10*time.Second, "stream closed", func() bool { return e.svc.session(id) == nil })
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	recv(ctx2, a, c)

@@ -2,12 +2,13 @@ package push
 
 import (
 	"context"
-
-	"github.com/tianshu-ai/tianshu/internal/api"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 func (e *env) createWebhook(c *api.Caller, url string, extra map[string]any) (id, secret string) {
@@ -32,9 +33,9 @@ func TestWebhookDeliversEverythingSignedInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := publish(t, e.bus, "pa", "ev", "tianshu.face.captured", 600, 7, map[string]any{"n": 1})
-	eventually(t, 60*time.Second, "every event", func() bool { return r.distinct() == len(ids) })
+	testenv.Eventually(t, 60*time.Second, "every event", func() bool { return r.distinct() == len(ids) })
 	r.checkOrder(t, ids)
-	eventually(t, 10*time.Second, "stats", func() bool {
+	testenv.Eventually(t, 10*time.Second, "stats", func() bool {
 		st := e.mustCall(callerA, "DescribeSubscriptionStats", map[string]any{"SubscriptionId": id})
 		return st["Delivered"].(float64) >= float64(len(ids)) && st["AckedSeq"].(float64) >= float64(len(ids))
 	})
@@ -59,9 +60,9 @@ func TestWebhookRecoversAfterFailures(t *testing.T) {
 	}
 	ids := publish(t, e.bus, "pa", "ev", "t.x", 200, 5, nil)
 	// Fail until several retries have happened, then recover.
-	eventually(t, 30*time.Second, "retries", func() bool { return e.svc.met != nil && retried(e) >= 5 })
+	testenv.Eventually(t, 30*time.Second, "retries", func() bool { return e.svc.met != nil && retried(e) >= 5 })
 	failing.Store(false)
-	eventually(t, 60*time.Second, "every event", func() bool { return r.distinct() == len(ids) })
+	testenv.Eventually(t, 60*time.Second, "every event", func() bool { return r.distinct() == len(ids) })
 	r.checkOrder(t, ids)
 }
 
@@ -76,7 +77,7 @@ func TestWebhookDeadLettersThenReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := publish(t, e.bus, "pa", "ev", "t.x", 30, 3, nil)
-	eventually(t, 30*time.Second, "dead letters", func() bool {
+	testenv.Eventually(t, 30*time.Second, "dead letters", func() bool {
 		st := e.mustCall(callerA, "DescribeSubscriptionStats", map[string]any{"SubscriptionId": id})
 		return st["DeadLetterCount"].(float64) == float64(len(ids)) && st["DeadLettered"].(float64) == float64(len(ids))
 	})
@@ -94,9 +95,9 @@ func TestWebhookDeadLettersThenReplay(t *testing.T) {
 	if out["DeadLetterCount"].(float64) != float64(len(ids)) {
 		t.Fatalf("replay: %v", out)
 	}
-	eventually(t, 30*time.Second, "replayed events", func() bool { return r.distinct() == len(ids) })
+	testenv.Eventually(t, 30*time.Second, "replayed events", func() bool { return r.distinct() == len(ids) })
 	r.checkOrder(t, ids)
-	eventually(t, 10*time.Second, "dead letters gone", func() bool {
+	testenv.Eventually(t, 10*time.Second, "dead letters gone", func() bool {
 		st := e.mustCall(callerA, "DescribeSubscriptionStats", map[string]any{"SubscriptionId": id})
 		return st["DeadLetterCount"].(float64) == 0
 	})
@@ -111,9 +112,9 @@ func TestPauseResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := publish(t, e.bus, "pa", "a", "t.x", 20, 2, nil)
-	eventually(t, 20*time.Second, "first events", func() bool { return r.distinct() == len(first) })
+	testenv.Eventually(t, 20*time.Second, "first events", func() bool { return r.distinct() == len(first) })
 	e.mustCall(callerA, "PauseSubscription", map[string]any{"SubscriptionId": id})
-	eventually(t, 10*time.Second, "delivery stopped", func() bool {
+	testenv.Eventually(t, 10*time.Second, "delivery stopped", func() bool {
 		e.svc.mu.Lock()
 		defer e.svc.mu.Unlock()
 		return e.svc.runners[id] == nil
@@ -124,7 +125,7 @@ func TestPauseResume(t *testing.T) {
 		t.Fatalf("paused subscription delivered %d events", n-len(first))
 	}
 	e.mustCall(callerA, "ResumeSubscription", map[string]any{"SubscriptionId": id})
-	eventually(t, 20*time.Second, "events after resume", func() bool { return r.distinct() == len(first)+len(second) })
+	testenv.Eventually(t, 20*time.Second, "events after resume", func() bool { return r.distinct() == len(first)+len(second) })
 	r.checkOrder(t, append(first, second...))
 }
 
@@ -146,7 +147,7 @@ func TestFilters(t *testing.T) {
 	}
 	face := publish(t, e.bus, "pa", "f", "tianshu.face.captured", 10, 2, map[string]any{"q": 0.9})
 	body := publish(t, e.bus, "pa", "g", "tianshu.body.captured", 10, 2, map[string]any{"q": 0.1})
-	eventually(t, 20*time.Second, "face events", func() bool { return r1.distinct() == len(face) })
+	testenv.Eventually(t, 20*time.Second, "face events", func() bool { return r1.distinct() == len(face) })
 	// dev-1 gets odd indexes of both; the expression takes face events of dev-1.
 	var dev1, expr []string
 	for i := range 10 {
@@ -155,11 +156,11 @@ func TestFilters(t *testing.T) {
 			expr = append(expr, face[i])
 		}
 	}
-	eventually(t, 20*time.Second, "dev-1 events", func() bool { return r2.distinct() == len(dev1) })
-	eventually(t, 20*time.Second, "expression events", func() bool { return r3.distinct() == len(expr) })
+	testenv.Eventually(t, 20*time.Second, "dev-1 events", func() bool { return r2.distinct() == len(dev1) })
+	testenv.Eventually(t, 20*time.Second, "expression events", func() bool { return r3.distinct() == len(expr) })
 	// Marker: once it arrives everything before it has been filtered.
 	marker := publish(t, e.bus, "pa", "z", "tianshu.face.captured", 2, 2, map[string]any{"q": 0.9})
-	eventually(t, 20*time.Second, "marker", func() bool { return r1.has(marker[1]) && r2.has(marker[1]) && r3.has(marker[1]) })
+	testenv.Eventually(t, 20*time.Second, "marker", func() bool { return r1.has(marker[1]) && r2.has(marker[1]) && r3.has(marker[1]) })
 	r1.checkOrder(t, append(face, marker...))
 	r2.checkOrder(t, append(dev1, marker[1]))
 	r3.checkOrder(t, append(expr, marker[1]))
@@ -175,7 +176,7 @@ func TestScope(t *testing.T) {
 	}
 	publish(t, e.bus, "pb", "other", "t.x", 20, 2, nil)
 	mine := publish(t, e.bus, "pa", "mine", "t.x", 5, 1, nil)
-	eventually(t, 20*time.Second, "own events", func() bool { return r.distinct() == len(mine) })
+	testenv.Eventually(t, 20*time.Second, "own events", func() bool { return r.distinct() == len(mine) })
 	r.checkOrder(t, mine)
 	// Another app of the project, and an app of another project, see nothing.
 	for _, c := range []*api.Caller{callerB, callerC} {
@@ -211,7 +212,7 @@ func TestURLPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish(t, e.bus, "pa", "ev", "t.x", 1, 1, nil)
-	eventually(t, 20*time.Second, "refusal", func() bool {
+	testenv.Eventually(t, 20*time.Second, "refusal", func() bool {
 		st := e.mustCall(callerA, "DescribeSubscriptionStats", map[string]any{"SubscriptionId": id})
 		return strings.Contains(st["LastError"].(string), "refused by the outbound URL policy")
 	})
@@ -239,9 +240,9 @@ func TestReplayFromSeq(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := publish(t, e.bus, "pa", "ev", "t.x", 10, 2, nil)
-	eventually(t, 20*time.Second, "events", func() bool { return r.distinct() == len(ids) })
+	testenv.Eventually(t, 20*time.Second, "events", func() bool { return r.distinct() == len(ids) })
 	e.mustCall(callerA, "ReplaySubscription", map[string]any{"SubscriptionId": id, "StartSeq": 6})
-	eventually(t, 20*time.Second, "replayed events", func() bool {
+	testenv.Eventually(t, 20*time.Second, "replayed events", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		return r.total == len(ids)+5

@@ -13,6 +13,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/store/storetest"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 // counterSource is a resumable source like a replay device read without
@@ -114,17 +115,6 @@ func checkpointOf(t *testing.T, db *store.DB, taskID string) string {
 	return cps[0]
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // A task with a resumable source that stops on one worker continues on
 // another from the checkpoint the first saved: nothing is skipped and only
 // the messages in flight at the stop are processed twice.
@@ -184,7 +174,7 @@ func TestResumableSourceMovesWithItsCheckpoint(t *testing.T) {
 	if err := svc.Create(ctx, tk, true); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 30*time.Second, "100 records on worker a", func() bool { c, _, _ := records.stats(); return c >= 100 })
+	testenv.Eventually(t, 30*time.Second, "100 records on worker a", func() bool { c, _, _ := records.stats(); return c >= 100 })
 	if got := <-lastSource().first; got != 1 {
 		t.Fatalf("a fresh task started at %d, want 1", got)
 	}
@@ -202,7 +192,7 @@ func TestResumableSourceMovesWithItsCheckpoint(t *testing.T) {
 
 	b, stopB := startWorker("b")
 	defer stopB()
-	waitUntil(t, 30*time.Second, "the task on worker b", func() bool {
+	testenv.Eventually(t, 30*time.Second, "the task on worker b", func() bool {
 		got, err := svc.Get(ctx, tk.ID)
 		return err == nil && got.NodeID == b.ID() && got.Status == StatusRunning
 	})
@@ -212,9 +202,9 @@ func TestResumableSourceMovesWithItsCheckpoint(t *testing.T) {
 	if got := <-lastSource().first; got != p+1 {
 		t.Fatalf("worker b's source started at %d, want %d (after the checkpoint)", got, p+1)
 	}
-	waitUntil(t, 30*time.Second, "100 more records on worker b", func() bool { c, _, _ := records.stats(); return uint64(c) >= p+100 })
+	testenv.Eventually(t, 30*time.Second, "100 more records on worker b", func() bool { c, _, _ := records.stats(); return uint64(c) >= p+100 })
 	// b saves as it goes, at its interval.
-	waitUntil(t, 5*time.Second, "b's checkpoint", func() bool {
+	testenv.Eventually(t, 5*time.Second, "b's checkpoint", func() bool {
 		n, _ := strconv.ParseUint(checkpointOf(t, db, tk.ID), 10, 64)
 		return n > p+50
 	})
@@ -222,7 +212,7 @@ func TestResumableSourceMovesWithItsCheckpoint(t *testing.T) {
 	if err := svc.Stop(ctx, tk.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 30*time.Second, "the task stopped", func() bool {
+	testenv.Eventually(t, 30*time.Second, "the task stopped", func() bool {
 		got, err := svc.Get(ctx, tk.ID)
 		return err == nil && got.Status == StatusStopped
 	})

@@ -68,3 +68,17 @@ func NATSURL() string { return Getenv("TIANSHU_TEST_NATS", "nats://127.0.0.1:422
 
 // RedisURL is the Redis server tests use.
 func RedisURL() string { return Getenv("TIANSHU_TEST_REDIS", "redis://127.0.0.1:6379/0") }
+
+// Eventually polls cond every 20 ms until it holds, failing the test with
+// what it waited for once d has passed. Tests wait for conditions this way
+// rather than for fixed times, which are flaky on a shared machine.
+func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
