@@ -39,18 +39,8 @@ type counters struct {
 	// handed over earlier, while later ones may already be done (filtered
 	// out): the floor must never jump to an acknowledgement, so events are
 	// never treated as ordered, and after a start by time the floor is
-	// fixed by the first event the bus hands over (see first).
+	// fixed by the first event the bus hands over (see done).
 	streamed bool
-}
-
-// first fixes an unknown floor just below the first event handed over,
-// which after a start by time (one worker, sequence order) is the lowest.
-func (c *counters) first(seq uint64) {
-	c.mu.Lock()
-	if !c.known {
-		c.floor, c.known = seq-1, true
-	}
-	c.mu.Unlock()
 }
 
 func (c *counters) ack(seq uint64) {
@@ -78,12 +68,17 @@ func (c *counters) ack(seq uint64) {
 }
 
 // done reports whether the event with seq was handled already: at or
-// below the floor, or acknowledged above it.
+// below the floor, or acknowledged above it. For a stream it first fixes an
+// unknown floor just below seq: after a start by time (one worker, sequence
+// order) the first event handed over is the lowest.
 func (c *counters) done(seq uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.known {
-		return false
+		if !c.streamed {
+			return false
+		}
+		c.floor, c.known = seq-1, true
 	}
 	_, ok := c.above[seq]
 	return ok || seq <= c.floor
@@ -235,9 +230,6 @@ func (s *Service) subscribe(ctx context.Context, sub *Subscription, opts bus.Sub
 		return nil, err
 	}
 	return s.bus.Subscribe(ctx, sub.Topic(), sub.ID, opts, func(ctx context.Context, m bus.Message) error {
-		if c.streamed {
-			c.first(m.Seq)
-		}
 		if c.done(m.Seq) {
 			return nil // acknowledged before a restart, or a late redelivery
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -209,10 +210,14 @@ func (w *Worker) startRunner(ctx context.Context, t *Task) {
 		w.finish(ctx, t, StatusFailed, fmt.Sprintf("flow %s version %d: %v", t.FlowID, t.FlowVersion, err))
 		return
 	}
-	saved, err := loadCheckpoints(ctx, w.d.DB, t.ID)
-	if err != nil {
-		w.d.Logger.Warn("task not started: checkpoints unreadable; retrying", "task", t.ID, "err", err)
-		return // the next reconcile tries again
+	// Only sources read without drops save positions: skip the query for
+	// the rest.
+	var saved map[int]string
+	if slices.ContainsFunc(t.Sources, func(s SourceSpec) bool { return s.DropPolicy == DropNone }) {
+		if saved, err = loadCheckpoints(ctx, w.d.DB, t.ID); err != nil {
+			w.d.Logger.Warn("task not started: checkpoints unreadable; retrying", "task", t.ID, "err", err)
+			return // the next reconcile tries again
+		}
 	}
 	cps := newCheckpoints()
 	var sources []Source
