@@ -324,7 +324,7 @@ func (b *Bus) Publish(ctx context.Context, topic, key string, data []byte, heade
 	if err := b.ensureStream(ctx, topic); err != nil {
 		return 0, err
 	}
-	ack, err := b.js.PublishMsg(ctx, msg, popts...)
+	ack, err := b.publish(ctx, msg, popts...)
 	if errors.Is(err, jetstream.ErrNoStreamResponse) {
 		// The stream was deleted behind our back (DeleteTopic from another
 		// client): create it again and retry once.
@@ -332,7 +332,7 @@ func (b *Bus) Publish(ctx context.Context, topic, key string, data []byte, heade
 		if err := b.ensureStream(ctx, topic); err != nil {
 			return 0, err
 		}
-		ack, err = b.js.PublishMsg(ctx, msg, popts...)
+		ack, err = b.publish(ctx, msg, popts...)
 	}
 	if err != nil {
 		return 0, b.publishError(topic, err)
@@ -544,4 +544,36 @@ func (b *Bus) LastSeq(ctx context.Context, topic string) (uint64, error) {
 		return 0, fmt.Errorf("natsbus: topic %q: %w", topic, err)
 	}
 	return info.State.LastSeq, nil
+}
+
+// publishTimeout bounds a Publish whose context has no deadline, as
+// jetstream.PublishMsg's default does.
+const publishTimeout = 5 * time.Second
+
+// publish sends msg and waits for the stream's acknowledgement. It goes
+// through JetStream's asynchronous publisher, whose one reply subscription
+// and table of pending acknowledgements cost less per message than a
+// request each; concurrent Publish calls share it and the connection's
+// writes.
+func (b *Bus) publish(ctx context.Context, msg *nats.Msg, popts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	f, err := b.js.PublishMsgAsync(msg, popts...)
+	if err != nil {
+		return nil, err
+	}
+	var timeout <-chan time.Time
+	if _, ok := ctx.Deadline(); !ok {
+		t := time.NewTimer(publishTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-timeout:
+		return nil, fmt.Errorf("no acknowledgement from the stream within %s: %w", publishTimeout, context.DeadlineExceeded)
+	}
 }

@@ -25,9 +25,8 @@ const (
 	defaultRetryDelay = 100 * time.Millisecond
 	maxRetryDelay     = 30 * time.Second
 	// prefetch is how many messages a subscription holds per worker
-	// (running or waiting their turn). A little more than one keeps
-	// workers busy between pulls; not much more, so that several
-	// subscribers on one durable share the work.
+	// (running or waiting their turn) unless SubscribeOptions.Prefetch
+	// says otherwise.
 	prefetch = 4
 	// fetchWait is how long one pull request may stay open. Stop abandons
 	// the open one rather than wait for it, so it is also the longest
@@ -98,6 +97,9 @@ func withDefaults(o bus.SubscribeOptions) bus.SubscribeOptions {
 	if o.MaxInFlight < 1 {
 		o.MaxInFlight = 1
 	}
+	if o.Prefetch < o.MaxInFlight {
+		o.Prefetch = prefetch * o.MaxInFlight
+	}
 	switch {
 	case o.MaxDeliver == 0:
 		o.MaxDeliver = defaultMaxDeliver
@@ -123,7 +125,7 @@ func (b *Bus) ensureConsumer(ctx context.Context, topic, durable string, opts bu
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       opts.AckWait,
 			MaxDeliver:    opts.MaxDeliver,
-			MaxAckPending: max(1000, 4*prefetch*opts.MaxInFlight),
+			MaxAckPending: max(1000, 4*opts.Prefetch),
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 		}
 		if opts.Untracked {
@@ -222,7 +224,7 @@ func newSubscription(b *Bus, topic, durable string, cons jetstream.Consumer, opt
 		latency:     b.met.handler.WithLabelValues(topic, durable),
 		ctx:         ctx,
 		cancel:      cancel,
-		slots:       make(chan struct{}, prefetch*opts.MaxInFlight),
+		slots:       make(chan struct{}, opts.Prefetch),
 		queues:      make([]chan *delivery, opts.MaxInFlight),
 		done:        make(chan struct{}),
 		held:        map[*delivery]struct{}{},
@@ -414,9 +416,11 @@ func (s *subscription) dispatch(msg jetstream.Msg) {
 	if md.NumDelivered > 1 {
 		s.redelivered.Inc()
 	}
-	s.mu.Lock()
-	s.held[d] = struct{}{}
-	s.mu.Unlock()
+	if !s.untracked { // nothing to keep in progress otherwise
+		s.mu.Lock()
+		s.held[d] = struct{}{}
+		s.mu.Unlock()
+	}
 	s.queues[s.worker(d.m)] <- d // never blocks: each queue can take every slot
 }
 
@@ -424,6 +428,9 @@ func (s *subscription) dispatch(msg jetstream.Msg) {
 // messages queue behind each other, or by sequence when there is no key.
 func (s *subscription) worker(m bus.Message) int {
 	n := uint64(len(s.queues))
+	if n == 1 {
+		return 0
+	}
 	if m.Key == "" {
 		return int(m.Seq % n)
 	}
@@ -530,10 +537,14 @@ func (s *subscription) giveBack(d *delivery) {
 // resolve stops keeping d in progress, answers the server with ack (an
 // Ack, Nak or Term) and frees d's slot.
 func (s *subscription) resolve(d *delivery, ack func() error) {
+	if s.untracked {
+		<-s.slots
+		return
+	}
 	s.mu.Lock()
 	delete(s.held, d)
 	s.mu.Unlock()
-	if !s.abandoned.Load() && !s.untracked {
+	if !s.abandoned.Load() {
 		if err := ack(); err != nil {
 			// The server redelivers after AckWait; at least once holds.
 			s.log.Warn("bus acknowledgement failed", "seq", d.m.Seq, "err", err)
