@@ -90,6 +90,7 @@ type Platform struct {
 	mux      *http.ServeMux
 	server   *http.Server
 	listener net.Listener
+	grpcLn   net.Listener // GRPCAddr's, when set
 	stops    []namedStop
 	ready    atomic.Bool
 	serveErr chan error
@@ -133,8 +134,23 @@ func (p *Platform) Start(ctx context.Context) error {
 		return fmt.Errorf("http_addr %s: %w", p.cfg.HTTPAddr, err)
 	}
 	p.listener = ln
-	if err := os.MkdirAll(p.cfg.DataDir, 0o750); err != nil {
+	closeListeners := func() {
 		_ = ln.Close()
+		if p.grpcLn != nil {
+			_ = p.grpcLn.Close()
+		}
+	}
+	if p.cfg.GRPCAddr != "" {
+		if p.grpcLn, err = net.Listen("tcp", p.cfg.GRPCAddr); err != nil {
+			_ = ln.Close()
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("grpc_addr %s: port already in use (choose one with --grpc-addr): %w", p.cfg.GRPCAddr, err)
+			}
+			return fmt.Errorf("grpc_addr %s: %w", p.cfg.GRPCAddr, err)
+		}
+	}
+	if err := os.MkdirAll(p.cfg.DataDir, 0o750); err != nil {
+		closeListeners()
 		return fmt.Errorf("data_dir %s: %w", p.cfg.DataDir, err)
 	}
 	inits := p.initFuncs()
@@ -142,7 +158,7 @@ func (p *Platform) Start(ctx context.Context) error {
 		t0 := time.Now()
 		stop, err := inits[name](ctx)
 		if err != nil {
-			_ = ln.Close()
+			closeListeners()
 			p.stopModules(context.Background())
 			return fmt.Errorf("module %s: %w", name, err)
 		}
@@ -183,9 +199,43 @@ func (p *Platform) Start(ctx context.Context) error {
 			p.serveErr <- err
 		}
 	}()
+	p.serveGRPC()
 	p.ready.Store(true)
-	p.log.Info("tianshu ready", "addr", p.Addr(), "targets", p.order, "db", p.DBDialect())
+	p.log.Info("tianshu ready", "addr", p.Addr(), "grpc_addr", p.GRPCAddr(), "targets", p.order, "db", p.DBDialect())
 	return nil
+}
+
+// serveGRPC serves gRPC on GRPCAddr's listener with gRPC's own HTTP/2
+// transport, which writes a stream's events in batches where h2c on the
+// main port writes and flushes each one.
+func (p *Platform) serveGRPC() {
+	if p.grpcLn == nil {
+		return
+	}
+	if p.grpc == nil {
+		p.log.Warn("grpc_addr set but no gRPC service runs here (targets without push); not listening", "grpc_addr", p.cfg.GRPCAddr)
+		_ = p.grpcLn.Close()
+		p.grpcLn = nil
+		return
+	}
+	ln, gs := p.grpcLn, p.grpc
+	go func() {
+		// Serve returns nil after the push module's stop calls Stop.
+		if err := gs.Serve(ln); err != nil {
+			select {
+			case p.serveErr <- fmt.Errorf("grpc server: %w", err):
+			default:
+			}
+		}
+	}()
+}
+
+// GRPCAddr returns the address of gRPC's own listener ("" without one).
+func (p *Platform) GRPCAddr() string {
+	if p.grpcLn == nil {
+		return ""
+	}
+	return p.grpcLn.Addr().String()
 }
 
 // Err returns a channel that receives an error if the HTTP server fails.

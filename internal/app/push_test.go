@@ -26,9 +26,9 @@ import (
 
 // A task's events reach an app through all three channels of the message
 // gateway: a signed webhook, SSE on the main port, and a stock gRPC client
-// on the same port.
+// on the same port and on gRPC's own listener.
 func TestPushChannels(t *testing.T) {
-	e := apptest.Start(t, apptest.Options{})
+	e := apptest.Start(t, apptest.Options{Args: []string{"--grpc-addr", "127.0.0.1:0"}})
 	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 	ctx := context.Background()
 
@@ -99,34 +99,58 @@ func TestPushChannels(t *testing.T) {
 		t.Fatalf("SSE delivered %d events", sse)
 	}
 
-	// gRPC on the main port (h2c), signed metadata.
-	conn, err := grpc.NewClient(e.Host, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// gRPC on the main port (h2c), then on its own listener, signed
+	// metadata; the second stream resumes after what the first acknowledged.
+	var last uint64
+	for i, addr := range []string{e.Host, e.P.GRPCAddr()} {
+		if i > 0 {
+			for n := range 5 {
+				if _, err := e.P.Bus.Publish(ctx, "in.push", "cam", fmt.Appendf(nil, `{"n": %d}`, 5*i+n), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		last = streamGRPC(t, ctx, addr, grpcID, last, 5)
+	}
+	// Counters are flushed to the store every second.
+	testenv.Eventually(t, 30*time.Second, "webhook stats", func() bool {
+		st := c.mustCall("DescribeSubscriptionStats", map[string]any{"SubscriptionId": wh["SubscriptionId"]})
+		return st["Delivered"].(float64) >= 10 && st["Lag"].(float64) == 0
+	})
+}
+
+// streamGRPC receives n events of subscription id over a stock gRPC client
+// connected to addr, acknowledging each, checks that they come after
+// sequence after, and returns the last one's sequence.
+func streamGRPC(t *testing.T, ctx context.Context, addr, id string, after uint64, n int) uint64 {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	ts := time.Now().Unix()
 	md := metadata.Pairs(push.MetaSecretID, apptest.AdminSecretID, push.MetaTimestamp, strconv.FormatInt(ts, 10),
-		push.MetaSignature, push.SignStream(apptest.AdminSecretKey, grpcID, ts))
-	gctx, gcancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, md), 30*time.Second)
-	defer gcancel()
+		push.MetaSignature, push.SignStream(apptest.AdminSecretKey, id, ts))
+	gctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, md), 30*time.Second)
+	defer cancel()
 	cl := pushv1.NewPushClient(conn)
-	stream, err := cl.Subscribe(gctx, &pushv1.SubscribeRequest{SubscriptionId: grpcID})
+	stream, err := cl.Subscribe(gctx, &pushv1.SubscribeRequest{SubscriptionId: id})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", addr, err)
 	}
-	for i := 0; i < 5; i++ {
+	for i := range n {
 		ev, err := stream.Recv()
 		if err != nil {
-			t.Fatalf("gRPC event %d: %v", i, err)
+			t.Fatalf("%s: gRPC event %d: %v", addr, i, err)
 		}
-		if _, err := cl.Ack(gctx, &pushv1.AckRequest{SubscriptionId: grpcID, Seq: ev.GetSeq()}); err != nil {
-			t.Fatalf("ack: %v", err)
+		if ev.GetSeq() <= after {
+			t.Fatalf("%s: event %d has sequence %d, not after %d", addr, i, ev.GetSeq(), after)
+		}
+		after = ev.GetSeq()
+		if _, err := cl.Ack(gctx, &pushv1.AckRequest{SubscriptionId: id, Seq: after}); err != nil {
+			t.Fatalf("%s: ack: %v", addr, err)
 		}
 	}
-	// Counters are flushed to the store every second.
-	testenv.Eventually(t, 30*time.Second, "webhook stats", func() bool {
-		st := c.mustCall("DescribeSubscriptionStats", map[string]any{"SubscriptionId": wh["SubscriptionId"]})
-		return st["Delivered"].(float64) >= 5 && st["Lag"].(float64) == 0
-	})
+	return after
 }

@@ -37,6 +37,10 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// HTTPAddr is where the HTTP server listens.
 	HTTPAddr string `yaml:"http_addr"`
+	// GRPCAddr, when set, is where a listener of its own serves gRPC (push
+	// subscriptions) with gRPC's native HTTP/2 transport. gRPC is always
+	// served on HTTPAddr too (h2c); its own listener streams faster.
+	GRPCAddr string `yaml:"grpc_addr"`
 	// PublicURL is how clients reach the server (signed object URLs);
 	// derived from HTTPAddr when empty.
 	PublicURL string `yaml:"public_url"`
@@ -98,6 +102,7 @@ func Default() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the embedded backends' data")
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address the HTTP server listens on (host:port; port 0 picks one)")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "address of a listener of its own for gRPC push streams (host:port; port 0 picks one; default: gRPC on --http-addr only)")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL clients use to reach this server (default http://<http-addr>)")
 	fs.Func("target", "comma-separated modules to run (default all)", func(s string) error {
 		c.Targets = splitList(s)
@@ -228,6 +233,11 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("http_addr", "%q is not host:port", c.HTTPAddr)
+	}
+	if c.GRPCAddr != "" {
+		if _, _, err := net.SplitHostPort(c.GRPCAddr); err != nil {
+			bad("grpc_addr", "%q is not host:port", c.GRPCAddr)
+		}
 	}
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -45,8 +45,8 @@ func TestUnknownFileFieldIsRefused(t *testing.T) {
 
 func TestValidateNamesEveryBadField(t *testing.T) {
 	env := map[string]string{"TIANSHU_BUS": "amqp://x", "TIANSHU_API_MAX_BODY_BYTES": "10"}
-	_, err := Load(flag.NewFlagSet("t", flag.ContinueOnError), []string{"--data-dir", t.TempDir(), "--blob", "ftp://y"}, func(k string) string { return env[k] })
-	for _, want := range []string{"bus:", "blob:", "api.max_body_bytes"} {
+	_, err := Load(flag.NewFlagSet("t", flag.ContinueOnError), []string{"--data-dir", t.TempDir(), "--blob", "ftp://y", "--grpc-addr", "9090"}, func(k string) string { return env[k] })
+	for _, want := range []string{"bus:", "blob:", "api.max_body_bytes", "grpc_addr"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
 		}

@@ -64,19 +64,25 @@ func (g *grpcPush) Subscribe(req *pushv1.SubscribeRequest, stream grpc.ServerStr
 	if err != nil {
 		return grpcError(err)
 	}
-	ss, err := g.s.openSession(ctx, sub, ChannelGRPC, req.GetFromSeq(), g.s.cfg.StreamInFlight)
+	// The session's bus handler sends; it is the stream's only sender,
+	// and ends before this returns (end stops the bus subscription).
+	send := func(p *pending) error {
+		return stream.Send(&pushv1.Event{Seq: p.m.Seq, Id: p.id, Json: p.m.Data})
+	}
+	ss, err := g.s.openSession(ctx, sub, ChannelGRPC, req.GetFromSeq(), g.s.cfg.StreamInFlight, send)
 	if err != nil {
 		return grpcError(err)
 	}
 	defer ss.end(errors.New("client disconnected"))
-	for {
-		p, err := ss.next(ctx)
-		if err != nil {
-			return grpcError(err)
+	select {
+	case <-ss.ctx.Done():
+		cause := context.Cause(ss.ctx)
+		if sf, ok := errors.AsType[sendFailed](cause); ok {
+			return sf.err // the stream's own error
 		}
-		if err := stream.Send(&pushv1.Event{Seq: p.m.Seq, Id: p.id, Json: p.m.Data}); err != nil {
-			return err
-		}
+		return grpcError(cause)
+	case <-ctx.Done():
+		return grpcError(ctx.Err())
 	}
 }
 

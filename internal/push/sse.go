@@ -67,7 +67,7 @@ func (s *Service) serveSSE(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
-	ss, err := s.openSession(r.Context(), sub, ChannelSSE, from, 1)
+	ss, err := s.openSession(r.Context(), sub, ChannelSSE, from, 1, nil)
 	if err != nil {
 		code := http.StatusInternalServerError
 		if errors.Is(err, ErrBusyElsewhere) || errors.Is(err, ErrChanged) {

@@ -109,6 +109,12 @@ func (s *Service) authenticate(ctx context.Context, id, channel string, creds Cr
 	return sub, nil
 }
 
+// sendFailed ends a session whose send failed: the connection is gone.
+type sendFailed struct{ err error }
+
+func (e sendFailed) Error() string { return "push: send failed: " + e.err.Error() }
+func (e sendFailed) Unwrap() error { return e.err }
+
 // pending is an event handed to a stream, waiting for its acknowledgement.
 type pending struct {
 	m     bus.Message
@@ -122,9 +128,13 @@ type session struct {
 	sub     *Subscription
 	channel string
 	match   *matcher
-	autoAck bool // SSE: an event is acknowledged once written
-	out     chan *pending
-	c       counters
+	// send, when set (gRPC), sends an event to the client from the bus
+	// handler itself, in sequence order (the session's one handler);
+	// otherwise (SSE) events go through out to the connection's
+	// goroutine, which closes their acked once written.
+	send func(*pending) error
+	out  chan *pending
+	c    counters
 	// window holds a token per event sent and not yet acknowledged
 	// (gRPC): the stream's in-flight limit.
 	window chan struct{}
@@ -147,8 +157,10 @@ type session struct {
 // openSession takes the subscription's lease for this replica (replacing a
 // connection to the same subscription here) and starts its bus
 // subscription. fromSeq > 0 restarts the durable there, unless a replay is
-// pending, which wins.
-func (s *Service) openSession(ctx context.Context, sub *Subscription, channel string, fromSeq uint64, inFlight int) (*session, error) {
+// pending, which wins. With send, up to inFlight events are sent ahead of
+// the client's acknowledgements; without, each waits until it is written
+// (next hands it over).
+func (s *Service) openSession(ctx context.Context, sub *Subscription, channel string, fromSeq uint64, inFlight int, send func(*pending) error) (*session, error) {
 	if sub.Status != StatusActive {
 		return nil, fmt.Errorf("%w: subscription %s is paused", ErrChanged, sub.ID)
 	}
@@ -185,7 +197,7 @@ func (s *Service) openSession(ctx context.Context, sub *Subscription, channel st
 		return nil, ErrBusyElsewhere
 	}
 	sctx, cancel := context.WithCancelCause(context.Background())
-	ss := &session{s: s, sub: sub, channel: channel, match: m, autoAck: channel == ChannelSSE,
+	ss := &session{s: s, sub: sub, channel: channel, match: m, send: send,
 		out: make(chan *pending), window: make(chan struct{}, max(inFlight, 1)), ctx: sctx, cancel: cancel, done: make(chan struct{}),
 		mDelivered: s.met.delivered.WithLabelValues(channel), mInFlight: s.met.inFlight.WithLabelValues(channel),
 		mLatency: s.met.latency.WithLabelValues(channel)}
@@ -196,8 +208,14 @@ func (s *Service) openSession(ctx context.Context, sub *Subscription, channel st
 		ss.end(err)
 		return nil, err
 	}
-	ss.c.streamed = !ss.autoAck
-	ss.bs, err = s.subscribe(ctx, sub, bus.SubscribeOptions{MaxInFlight: inFlight, MaxDeliver: -1}, &ss.c, ss.handle)
+	ss.c.streamed = send != nil
+	// One handler: events reach the client in sequence order; a stream
+	// takes them ahead of its handler up to its window.
+	opts := bus.SubscribeOptions{MaxInFlight: 1, MaxDeliver: -1}
+	if send != nil {
+		opts.Prefetch = max(inFlight, 1)
+	}
+	ss.bs, err = s.subscribe(ctx, sub, opts, &ss.c, ss.handle)
 	if err != nil {
 		return fail(err)
 	}
@@ -207,11 +225,11 @@ func (s *Service) openSession(ctx context.Context, sub *Subscription, channel st
 }
 
 // handle hands one event to the client. An SSE session waits until it is
-// written. A gRPC session returns as soon as the event is on its way,
-// within the stream's in-flight window: one ordered stream keeps the
-// events of a key in order however many are in flight, and the client's
-// acknowledgements, not the bus's, move the subscription's position (every
-// session restarts the bus durable there), so the bus may forget the event.
+// written. A gRPC session sends it and returns, within the stream's
+// in-flight window: one ordered stream keeps the events of a key in order
+// however many are in flight, and the client's acknowledgements, not the
+// bus's, move the subscription's position (every session restarts the bus
+// durable there), so the bus may forget the event.
 func (ss *session) handle(ctx context.Context, m bus.Message) error {
 	ok, ferr := ss.match.match(ctx, m.Data)
 	if ferr != nil {
@@ -222,28 +240,17 @@ func (ss *session) handle(ctx context.Context, m bus.Message) error {
 		return nil
 	}
 	p := &pending{m: m, id: eventID(m)}
-	if ss.autoAck {
-		p.acked = make(chan struct{})
-	} else {
-		select {
-		case ss.window <- struct{}{}:
-		case <-ss.ctx.Done():
-			<-ctx.Done() // end stops the bus subscription right after
-			return ctx.Err()
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if ss.send != nil {
+		return ss.stream(ctx, p)
 	}
+	p.acked = make(chan struct{})
 	select {
 	case ss.out <- p:
 	case <-ss.ctx.Done():
-		<-ctx.Done()
+		<-ctx.Done() // end stops the bus subscription right after
 		return ctx.Err()
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-	if !ss.autoAck {
-		return nil // see ack
 	}
 	select {
 	case <-p.acked:
@@ -257,30 +264,35 @@ func (ss *session) handle(ctx context.Context, m bus.Message) error {
 	}
 }
 
+// stream sends p once the in-flight window has room, and records it as
+// sent until the client acknowledges it (see ack).
+func (ss *session) stream(ctx context.Context, p *pending) error {
+	select {
+	case ss.window <- struct{}{}:
+	case <-ss.ctx.Done():
+		<-ctx.Done()
+		return ctx.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	ss.mu.Lock()
+	ss.sent = append(ss.sent, p)
+	ss.mu.Unlock()
+	ss.mInFlight.Inc()
+	if err := ss.send(p); err != nil {
+		ss.cancel(sendFailed{err}) // the connection's goroutine returns; end follows
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return nil
+}
+
 // delivered counts an event the client has.
 func (ss *session) delivered(p *pending) {
 	ss.c.delivered.Add(1)
 	ss.c.ack(p.m.Seq)
 	ss.mDelivered.Inc()
 	ss.mLatency.Observe(ss.s.now().Sub(p.m.Time).Seconds())
-}
-
-// next returns the next event to send, recording it as sent.
-func (ss *session) next(ctx context.Context) (*pending, error) {
-	select {
-	case p := <-ss.out:
-		if !ss.autoAck {
-			ss.mu.Lock()
-			ss.sent = append(ss.sent, p)
-			ss.mu.Unlock()
-			ss.mInFlight.Inc()
-		}
-		return p, nil
-	case <-ss.ctx.Done():
-		return nil, context.Cause(ss.ctx)
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 // ack acknowledges the event with seq and every event sent before it, and
