@@ -52,7 +52,7 @@ func startPlatform(b *testing.B) *app.Platform {
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	cfg, err := config.Load(fs, []string{"--data-dir", b.TempDir(), "--http-addr", "127.0.0.1:0", "--log.level", "error"}, getenv)
+	cfg, err := config.Load(fs, []string{"--data-dir", b.TempDir(), "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--log.level", "error"}, getenv)
 	if err != nil {
 		b.Fatal(err)
 	}
