@@ -404,7 +404,7 @@ func (s *subscription) dispatch(msg jetstream.Msg) {
 			d.m.Key = v[0]
 			continue
 		}
-		if l := strings.ToLower(k); strings.HasPrefix(l, "nats-") || strings.HasPrefix(l, "tianshu-") {
+		if hasPrefixFold(k, "nats-") || hasPrefixFold(k, "tianshu-") {
 			continue
 		}
 		if d.m.Header == nil {
@@ -422,6 +422,11 @@ func (s *subscription) dispatch(msg jetstream.Msg) {
 		s.mu.Unlock()
 	}
 	s.queues[s.worker(d.m)] <- d // never blocks: each queue can take every slot
+}
+
+// hasPrefixFold reports whether s begins with prefix, ignoring case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // worker picks the worker for a message: by key, so that a key's
