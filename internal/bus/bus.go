@@ -115,10 +115,11 @@ type SubscribeOptions struct {
 	MaxInFlight int
 	// Prefetch is how many messages the subscription takes from the
 	// backend ahead of its handlers, running or waiting their turn.
-	// Default 4 × MaxInFlight: a little more than one per handler keeps
-	// them busy, not much more, so that subscriptions sharing a durable
-	// share the work. A subscriber whose handler only hands messages on
-	// (a stream to a client) prefetches more with one handler.
+	// Default, and for values below MaxInFlight, 4 × MaxInFlight: a little
+	// more than one per handler keeps them busy, not much more, so that
+	// subscriptions sharing a durable share the work. A subscriber whose
+	// handler only hands messages on (a stream to a client) prefetches
+	// more with one handler.
 	Prefetch int
 	// MaxDeliver is how many attempts a message gets before it is given up
 	// as dead: it is not delivered again and OnDead is called. Default 10;

@@ -307,3 +307,45 @@ func TestLastSeq(t *testing.T) {
 		t.Fatalf("LastSeq = %d %v, want 3", n, err)
 	}
 }
+
+// A subscription takes Prefetch messages ahead of its one handler, and no
+// more, while the handler is held.
+func TestPrefetch(t *testing.T) {
+	ctx := context.Background()
+	b := openURL(t, "nats://embedded", bus.Options{DataDir: t.TempDir()})
+	defer closeBus(t, b)
+	const topic, prefetch = "prefetch.topic", 20
+	for i := range 50 {
+		if _, err := b.Publish(ctx, topic, strconv.Itoa(i), []byte("x"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release := make(chan struct{})
+	sub, err := b.Subscribe(ctx, topic, "held", bus.SubscribeOptions{MaxInFlight: 1, Prefetch: prefetch}, func(ctx context.Context, _ bus.Message) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := func() int {
+		cons, err := b.js.Consumer(ctx, streamName(topic), "held")
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.NumAckPending
+	}
+	testenv.Eventually(t, 10*time.Second, "prefetched messages", func() bool { return pending() == prefetch })
+	close(release)
+	testenv.Eventually(t, 10*time.Second, "every message handled", func() bool { return pending() == 0 })
+	if err := sub.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
