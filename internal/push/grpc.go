@@ -49,6 +49,8 @@ func grpcError(err error) error {
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, ErrChanged), errors.Is(err, ErrReplaced):
 		return status.Error(codes.Aborted, err.Error())
+	case errors.Is(err, errAckedUnseen):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, ErrStopped):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.Canceled):
@@ -57,6 +59,10 @@ func grpcError(err error) error {
 	return status.Error(codes.Internal, err.Error())
 }
 
+// errAckedUnseen ends a stream whose client acknowledged events it cannot
+// have received yet.
+var errAckedUnseen = errors.New("push: acknowledged events not yet sent on the stream; ack the seq of a received event")
+
 // Subscribe implements pushv1.PushServer.
 func (g *grpcPush) Subscribe(req *pushv1.SubscribeRequest, stream grpc.ServerStreamingServer[pushv1.Event]) error {
 	ctx := stream.Context()
@@ -64,25 +70,35 @@ func (g *grpcPush) Subscribe(req *pushv1.SubscribeRequest, stream grpc.ServerStr
 	if err != nil {
 		return grpcError(err)
 	}
-	// The session's bus handler sends; it is the stream's only sender,
-	// and ends before this returns (end stops the bus subscription).
-	send := func(p *pending) error {
-		return stream.Send(&pushv1.Event{Seq: p.m.Seq, Id: p.id, Json: p.m.Data})
-	}
-	ss, err := g.s.openSession(ctx, sub, ChannelGRPC, req.GetFromSeq(), g.s.cfg.StreamInFlight, send)
+	// The session's bus handler queues each event for this goroutine, the
+	// stream's only sender. The window bounds what is queued, so queueing
+	// never blocks the handler: a client that stops reading holds up this
+	// goroutine's Send, never the session's end. Only acknowledgements of
+	// events not yet received could overfill it.
+	ready := make(chan *pending, g.s.cfg.StreamInFlight)
+	ss, err := g.s.openSession(ctx, sub, ChannelGRPC, req.GetFromSeq(), g.s.cfg.StreamInFlight, func(p *pending) error {
+		select {
+		case ready <- p:
+			return nil
+		default:
+			return errAckedUnseen
+		}
+	})
 	if err != nil {
 		return grpcError(err)
 	}
 	defer ss.end(errors.New("client disconnected"))
-	select {
-	case <-ss.ctx.Done():
-		cause := context.Cause(ss.ctx)
-		if sf, ok := errors.AsType[sendFailed](cause); ok {
-			return sf.err // the stream's own error
+	for {
+		select {
+		case p := <-ready:
+			if err := stream.Send(&pushv1.Event{Seq: p.m.Seq, Id: p.id, Json: p.m.Data}); err != nil {
+				return err
+			}
+		case <-ss.ctx.Done():
+			return grpcError(context.Cause(ss.ctx))
+		case <-ctx.Done():
+			return grpcError(ctx.Err())
 		}
-		return grpcError(cause)
-	case <-ctx.Done():
-		return grpcError(ctx.Err())
 	}
 }
 

@@ -56,6 +56,8 @@ type env struct {
 	box *secrets.Box
 	svc *Service
 	reg *api.Registry
+	// grpcAddr is where the last grpcClient started the gRPC server.
+	grpcAddr string
 }
 
 func testLogger() *slog.Logger {

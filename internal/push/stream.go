@@ -109,12 +109,6 @@ func (s *Service) authenticate(ctx context.Context, id, channel string, creds Cr
 	return sub, nil
 }
 
-// sendFailed ends a session whose send failed: the connection is gone.
-type sendFailed struct{ err error }
-
-func (e sendFailed) Error() string { return "push: send failed: " + e.err.Error() }
-func (e sendFailed) Unwrap() error { return e.err }
-
 // pending is an event handed to a stream, waiting for its acknowledgement.
 type pending struct {
 	m     bus.Message
@@ -128,10 +122,11 @@ type session struct {
 	sub     *Subscription
 	channel string
 	match   *matcher
-	// send, when set (gRPC), sends an event to the client from the bus
-	// handler itself, in sequence order (the session's one handler);
-	// otherwise (SSE) events go through out to the connection's
-	// goroutine, which closes their acked once written.
+	// send, when set (gRPC), hands an event on to the connection's
+	// goroutine without waiting for it to be written: the session's one
+	// bus handler calls it in sequence order, within the window.
+	// Otherwise (SSE) events go through out to the connection's goroutine,
+	// which closes their acked once written.
 	send func(*pending) error
 	out  chan *pending
 	c    counters
@@ -157,9 +152,9 @@ type session struct {
 // openSession takes the subscription's lease for this replica (replacing a
 // connection to the same subscription here) and starts its bus
 // subscription. fromSeq > 0 restarts the durable there, unless a replay is
-// pending, which wins. With send, up to inFlight events are sent ahead of
-// the client's acknowledgements; without, each waits until it is written
-// (next hands it over).
+// pending, which wins. With send, up to inFlight events are handed on
+// ahead of the client's acknowledgements; without, each waits on out until
+// it is written.
 func (s *Service) openSession(ctx context.Context, sub *Subscription, channel string, fromSeq uint64, inFlight int, send func(*pending) error) (*session, error) {
 	if sub.Status != StatusActive {
 		return nil, fmt.Errorf("%w: subscription %s is paused", ErrChanged, sub.ID)
@@ -225,7 +220,7 @@ func (s *Service) openSession(ctx context.Context, sub *Subscription, channel st
 }
 
 // handle hands one event to the client. An SSE session waits until it is
-// written. A gRPC session sends it and returns, within the stream's
+// written. A gRPC session hands it on and returns, within the stream's
 // in-flight window: one ordered stream keeps the events of a key in order
 // however many are in flight, and the client's acknowledgements, not the
 // bus's, move the subscription's position (every session restarts the bus
@@ -264,7 +259,7 @@ func (ss *session) handle(ctx context.Context, m bus.Message) error {
 	}
 }
 
-// stream sends p once the in-flight window has room, and records it as
+// stream hands p on once the in-flight window has room, and records it as
 // sent until the client acknowledges it (see ack).
 func (ss *session) stream(ctx context.Context, p *pending) error {
 	select {
@@ -280,7 +275,7 @@ func (ss *session) stream(ctx context.Context, p *pending) error {
 	ss.mu.Unlock()
 	ss.mInFlight.Inc()
 	if err := ss.send(p); err != nil {
-		ss.cancel(sendFailed{err}) // the connection's goroutine returns; end follows
+		ss.cancel(err) // the connection's goroutine returns; end follows
 		<-ctx.Done()
 		return ctx.Err()
 	}

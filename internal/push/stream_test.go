@@ -33,7 +33,8 @@ func (e *env) grpcClient() pushv1.PushClient {
 	gs := e.svc.GRPCServer()
 	go func() { _ = gs.Serve(lis) }()
 	e.t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	e.grpcAddr = lis.Addr().String()
+	conn, err := grpc.NewClient(e.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -367,4 +368,54 @@ func TestGRPCReplayByTimeKeepsUnacknowledged(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	recv(ctx2, a, c)
+}
+
+// A client that stops reading holds up only its own stream: a new
+// connection to the subscription replaces it at once and gets every
+// unacknowledged event, in order.
+func TestGRPCStalledClientIsReplaced(t *testing.T) {
+	e := newEnv(t, nil)
+	e.grpcClient() // starts the server
+	id := e.mustCall(callerA, "CreateSubscription", map[string]any{"Channel": map[string]any{"Type": "grpc"}})["SubscriptionId"].(string)
+	// 2 KB events, far more than the stalled client's 64 KB flow-control
+	// window (a fixed window: no growth by bandwidth estimation) and the
+	// server's per-stream write quota hold.
+	ids := publish(t, e.bus, "pa", "big", "t.x", 200, 4, map[string]any{"Pad": strings.Repeat("x", 2048)})
+	stalled, err := grpc.NewClient(e.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := pushv1.NewPushClient(stalled).Subscribe(signed(ctx, "AKIDa", "key-a", id), &pushv1.SubscribeRequest{SubscriptionId: id}); err != nil {
+		t.Fatal(err)
+	}
+	// Never read: the server's sends back up behind the window.
+	testenv.Eventually(t, 10*time.Second, "events sent to the stalled client", func() bool {
+		ss := e.svc.session(id)
+		if ss == nil {
+			return false
+		}
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		return len(ss.sent) >= 20
+	})
+
+	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer rcancel()
+	st, err := e.grpcClient().Subscribe(signed(rctx, "AKIDa", "key-a", id), &pushv1.SubscribeRequest{SubscriptionId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range ids {
+		ev, err := st.Recv()
+		if err != nil {
+			t.Fatalf("replacement stream, event %d: %v", i, err)
+		}
+		if eid, _ := subjectOf(t, ev.Json); eid != want {
+			t.Fatalf("replacement stream, event %d is %s, want %s", i, eid, want)
+		}
+	}
 }
