@@ -54,6 +54,7 @@ type stream struct {
 	frameTimes [fpsWindow]time.Time
 	nTimes     int
 	pending    *Frame
+	inFrame    bool // the sink is in Frame (back-pressure)
 	events     []Event
 	statuses   []Status
 	onlineAt   time.Time
@@ -132,6 +133,9 @@ func (s *stream) loop(ctx context.Context) {
 			return
 		}
 		if errors.Is(err, errFinished) {
+			if s.cfg.Delivery.Backpressure {
+				s.drainFrames(ctx)
+			}
 			s.fail(statusErrf(ReasonStreamEnded, "replay finished"))
 			log.Info("device source finished")
 			return
@@ -292,16 +296,46 @@ func (s *stream) deliverFrames(ctx context.Context) {
 			s.pending = nil
 			if frame != nil {
 				s.st.FramesDelivered++
+				s.inFrame = true
 			}
 			s.mu.Unlock()
 			if frame == nil || ctx.Err() != nil {
 				break
 			}
-			select {
-			case s.taken <- struct{}{}:
-			default:
-			}
+			s.notifyTaken()
 			s.sink.Frame(*frame)
+			s.mu.Lock()
+			s.inFrame = false
+			s.mu.Unlock()
+			s.notifyTaken()
+		}
+	}
+}
+
+// notifyTaken wakes whoever waits on the mailbox: a producer for room, or
+// drainFrames for the sink to be done.
+func (s *stream) notifyTaken() {
+	select {
+	case s.taken <- struct{}{}:
+	default:
+	}
+}
+
+// drainFrames waits (back-pressure) until the sink has returned from every
+// frame handed over, so that a finished replay says so only after its last
+// frame.
+func (s *stream) drainFrames(ctx context.Context) {
+	for {
+		s.mu.Lock()
+		idle := s.pending == nil && !s.inFrame
+		s.mu.Unlock()
+		if idle {
+			return
+		}
+		select {
+		case <-s.taken:
+		case <-ctx.Done():
+			return
 		}
 	}
 }
