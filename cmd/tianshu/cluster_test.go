@@ -170,16 +170,34 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	project := "default"
 	// Count processed messages from the published events: topic messages
 	// by (topic, n), frames by (task, frame).
+	// The counter starts after what the topic held before this run, and
+	// notes every sequence it handled, so the test can wait until it has
+	// counted everything stored up to a moment.
+	topicHead := b.(interface {
+		LastSeq(context.Context, string) (uint64, error)
+	})
+	events := task.EventsTopic(project)
+	startSeq, err := topicHead.LastSeq(ctx, events)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var mu sync.Mutex
 	seen := map[string]int{}
 	frameEvents := map[string]map[int64]int{} // task → frame → events
-	sub, err := b.Subscribe(ctx, task.EventsTopic(project), "cluster-"+run, bus.SubscribeOptions{MaxInFlight: 8}, func(_ context.Context, m bus.Message) error {
+	handled := map[uint64]bool{}
+	countedUpTo := func(seq uint64) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return uint64(len(handled)) >= seq-startSeq
+	}
+	sub, err := b.Subscribe(ctx, events, "cluster-"+run, bus.SubscribeOptions{MaxInFlight: 8, StartSeq: startSeq + 1}, func(_ context.Context, m bus.Message) error {
 		var ce task.CloudEvent
+		mu.Lock()
+		defer mu.Unlock()
+		handled[m.Seq] = true
 		if json.Unmarshal(m.Data, &ce) != nil {
 			return nil
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		switch {
 		case ce.Data["run"] == run:
 			seen[fmt.Sprintf("%v/%v", ce.Data["src"], ce.Data["n"])]++
@@ -329,8 +347,13 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	killed := time.Now()
 	// Where the moved replay tasks will resume: their checkpoints, which
 	// nobody writes until the survivor runs them (not before the victim's
-	// lease lapses), and the last frame the victim published.
-	time.Sleep(time.Second)
+	// lease lapses), and the last frame the victim published: once the
+	// counter has handled every event stored by now.
+	atKillSeq, err := topicHead.LastSeq(ctx, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "events stored before the kill counted", func() bool { return countedUpTo(atKillSeq) })
 	resumeAt, atKill := map[string]int64{}, map[string]int64{}
 	for _, id := range moved {
 		var pos string

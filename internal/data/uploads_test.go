@@ -22,6 +22,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/store/storetest"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 // tusClient speaks tus 1.0 the way the reference clients do.
@@ -207,11 +208,12 @@ func TestUploadResumesAfterRestart(t *testing.T) {
 		dctx, stop := context.WithCancel(ctx)
 		defer stop()
 		go svc3.RunDigests(dctx)
-		for deadline := time.Now().Add(30 * time.Second); up.SHA256 == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		testenv.Eventually(t, 30*time.Second, "the digest after the restart", func() bool {
 			if up, err = svc3.Upload(ctx, id); err != nil {
 				t.Fatal(err)
 			}
-		}
+			return up.SHA256 != ""
+		})
 		want := sha256.Sum256(content)
 		if up.State != data.UploadCompleted || up.SHA256 != hex.EncodeToString(want[:]) || up.Size != int64(len(content)) ||
 			up.BlobKey != "uploads/default/"+id+"/clip 1.mp4" || up.ContentType != "video/mp4" {

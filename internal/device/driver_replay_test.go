@@ -157,7 +157,14 @@ func TestBackpressureHoldsReplay(t *testing.T) {
 		}
 		return false
 	})
-	time.Sleep(600 * time.Millisecond) // 12 frame periods
+	// The producer, with the mailbox full, waits for the sink rather than
+	// replace the frame there: for 12 frame periods.
+	str := src.(*stream)
+	testenv.Eventually(t, waitLong, "the producer waiting 12 frame periods", func() bool {
+		str.mu.Lock()
+		defer str.mu.Unlock()
+		return !str.waitingSince.IsZero() && str.env.Clock.Now().Sub(str.waitingSince) >= 12*time.Second/fps
+	})
 	if st := src.Status(); st.Drops != 0 || st.FramesDelivered > 2 {
 		t.Fatalf("while held: %+v", st)
 	}

@@ -55,10 +55,13 @@ type stream struct {
 	nTimes     int
 	pending    *Frame
 	inFrame    bool // the sink is in Frame (back-pressure)
-	events     []Event
-	statuses   []Status
-	onlineAt   time.Time
-	pids       map[int]struct{}
+	// waitingSince is when the producer began waiting for the mailbox
+	// (back-pressure); zero while it is not waiting.
+	waitingSince time.Time
+	events       []Event
+	statuses     []Status
+	onlineAt     time.Time
+	pids         map[int]struct{}
 	// tap, when set, takes every frame instead of the mailbox (probes).
 	tap func(Frame)
 }
@@ -408,14 +411,21 @@ func (e *emitter) frame(f Frame) {
 	}
 	s.mu.Lock()
 	for s.cfg.Delivery.Backpressure && s.pending != nil {
+		if s.waitingSince.IsZero() {
+			s.waitingSince = s.env.Clock.Now()
+		}
 		s.mu.Unlock()
 		select {
 		case <-s.taken:
 		case <-e.ctx.Done():
+			s.mu.Lock()
+			s.waitingSince = time.Time{}
+			s.mu.Unlock()
 			return
 		}
 		s.mu.Lock()
 	}
+	s.waitingSince = time.Time{}
 	s.seq++
 	f.Seq = s.seq
 	s.frameTimes[s.nTimes%fpsWindow] = f.Time

@@ -58,8 +58,15 @@ func TestWebhookRecoversAfterFailures(t *testing.T) {
 	e := newEnv(t, nil)
 	r := newReceiver(t)
 	var failing atomic.Bool
+	var firstRefused atomic.Int64 // unix ns
 	failing.Store(true)
-	f := func() bool { return failing.Load() }
+	f := func() bool {
+		if !failing.Load() {
+			return false
+		}
+		firstRefused.CompareAndSwap(0, time.Now().UnixNano())
+		return true
+	}
 	r.fail.Store(&f)
 	_, secret := e.createWebhook(callerA, r.srv.URL, map[string]any{"MaxAttempts": 1000})
 	r.setSecret(secret)
@@ -67,15 +74,22 @@ func TestWebhookRecoversAfterFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := publish(t, e.bus, "pa", "ev", "t.x", 200, 5, nil)
-	down := time.Now()
-	testenv.Eventually(t, 30*time.Second, "retries", func() bool { return e.svc.met != nil && retried(e) >= 5 })
-	time.Sleep(time.Until(down.Add(outage))) // the outage itself: nothing to poll
+	refusedFor := func() time.Duration {
+		if ns := firstRefused.Load(); ns != 0 {
+			return time.Since(time.Unix(0, ns))
+		}
+		return 0
+	}
+	testenv.Eventually(t, outage+30*time.Second, "30 s of refused deliveries, retried", func() bool {
+		return refusedFor() >= outage && retried(e) >= 5
+	})
+	down := refusedFor()
 	failing.Store(false)
 	// Backoff is capped at 30 s (jittered), so the next attempt comes
 	// within about that.
 	testenv.Eventually(t, 90*time.Second, "every event", func() bool { return r.distinct() == len(ids) })
 	r.checkOrder(t, ids)
-	t.Logf("outage %s, %d attempts refused, every event delivered %s after it ended", outage, retried(e), time.Since(down.Add(outage)).Round(time.Millisecond))
+	t.Logf("outage %s, %d attempts refused, every event delivered %s after it ended", down.Round(time.Millisecond), retried(e), (refusedFor() - down).Round(time.Millisecond))
 }
 
 func TestWebhookDeadLettersThenReplay(t *testing.T) {

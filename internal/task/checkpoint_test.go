@@ -46,6 +46,8 @@ func (c *counterSource) Run(ctx context.Context, emit Emit) error {
 	n := c.next
 	c.mu.Unlock()
 	c.first <- n
+	pace := time.NewTicker(2 * time.Millisecond)
+	defer pace.Stop()
 	for ; ; n++ {
 		m := Message{ID: fmt.Sprintf("c-%d", n), Key: "c", Time: time.Now(), Data: map[string]any{"n": int64(n)}}
 		m.Ack = func(err error) {
@@ -56,7 +58,11 @@ func (c *counterSource) Run(ctx context.Context, emit Emit) error {
 		if err := emit(ctx, m); err != nil {
 			return err
 		}
-		time.Sleep(2 * time.Millisecond)
+		select {
+		case <-pace.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
