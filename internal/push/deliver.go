@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -456,10 +457,7 @@ func (s *Service) awaitTick(ctx context.Context, tick, save <-chan time.Time) bo
 			return true
 		case <-save:
 			s.mu.Lock()
-			runners := make([]*runner, 0, len(s.runners))
-			for _, r := range s.runners {
-				runners = append(runners, r)
-			}
+			runners := slices.Collect(maps.Values(s.runners))
 			s.mu.Unlock()
 			for _, r := range runners {
 				s.savePosition(ctx, r.sub, &r.c, false)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -320,15 +321,17 @@ func (w *Worker) shutdown() {
 	w.d.Logger.Info("worker stopped", "node", w.id)
 }
 
+// runnersNow returns the runners of this worker's tasks.
+func (w *Worker) runnersNow() []*runner {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Collect(maps.Values(w.runners))
+}
+
 // saveStats writes each running task's stats to its row, where any replica
 // answers DescribeTaskStats from.
 func (w *Worker) saveStats(ctx context.Context) {
-	w.mu.Lock()
-	rs := make([]*runner, 0, len(w.runners))
-	for _, r := range w.runners {
-		rs = append(rs, r)
-	}
-	w.mu.Unlock()
+	rs := w.runnersNow()
 	now := w.d.Now()
 	for _, r := range rs {
 		st := r.stats.snapshot(now)
@@ -343,12 +346,7 @@ func (w *Worker) saveStats(ctx context.Context) {
 // saveCheckpoints writes the positions running tasks' sources saved since the
 // last pass: one fenced write per task and interval at most.
 func (w *Worker) saveCheckpoints(ctx context.Context) {
-	w.mu.Lock()
-	rs := make([]*runner, 0, len(w.runners))
-	for _, r := range w.runners {
-		rs = append(rs, r)
-	}
-	w.mu.Unlock()
+	rs := w.runnersNow()
 	for _, r := range rs {
 		w.flushCheckpoints(ctx, r)
 	}
