@@ -20,6 +20,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
 	"github.com/tianshu-ai/tianshu/internal/algorithm/algotest"
 	"github.com/tianshu-ai/tianshu/internal/flow"
+	"github.com/tianshu-ai/tianshu/internal/media"
 )
 
 func benchPNG(b *testing.B, w, h int) []byte {
@@ -69,7 +70,7 @@ func BenchmarkAlgorithmInvoke(b *testing.B) {
 	applyEndpoint(b, m, algorithm.Version{AlgorithmID: "det", Version: "1", Contract: contract,
 		Runtime: algorithm.RuntimeEndpoint, Endpoints: []string{srv.URL}})
 	ref := flow.AlgorithmRef{ID: "det"}
-	inputs := map[string]any{"image": algorithm.Image{Bytes: img, ContentType: "image/png"}}
+	inputs := map[string]any{"image": media.Image{Bytes: img, ContentType: "image/png"}}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}}
 	direct := func() error {
 		req, err := http.NewRequest(http.MethodPost, srv.URL+algorithm.TianshuInferPath, bytes.NewReader(img))
@@ -138,7 +139,7 @@ func BenchmarkAlgorithmBatching(b *testing.B) {
 		applyEndpoint(b, m, algorithm.Version{AlgorithmID: "slow", Version: "1", Contract: contract,
 			Runtime: algorithm.RuntimeEndpoint, Endpoints: []string{srv.URL}, Batch: batch})
 		ref := flow.AlgorithmRef{ID: "slow"}
-		inputs := map[string]any{"image": algorithm.Image{Bytes: img, ContentType: "image/png"}}
+		inputs := map[string]any{"image": media.Image{Bytes: img, ContentType: "image/png"}}
 		const callers = 32
 		work := make(chan struct{})
 		var wg sync.WaitGroup

@@ -31,8 +31,8 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/app"
 	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/push"
-	"github.com/tianshu-ai/tianshu/internal/task"
 )
 
 const (
@@ -514,7 +514,7 @@ func newPushBench(b *testing.B) *pushBench {
 	}
 	d := benchDuration(b)
 	return &pushBench{b: b, p: p, caller: api.Caller{Role: api.RoleAdmin, AppID: apps[0].ID, ProjectID: apps[0].ProjectID},
-		topic: task.EventsTopic(apps[0].ProjectID), d: d, warm: min(time.Second, d/3)}
+		topic: event.Topic(apps[0].ProjectID), d: d, warm: min(time.Second, d/3)}
 }
 
 // requireReceived fails the benchmark for a case whose window saw nothing.
@@ -633,7 +633,7 @@ func benchPushWebhook(b *testing.B) {
 		now := time.Now()
 		id, _, body := pb.event(int(rawKey.Add(1)%pushKeys), now)
 		req, _ := http.NewRequest(http.MethodPost, receiver.URL+"/hook/0", bytes.NewReader(body))
-		req.Header.Set("Content-Type", push.ContentTypeCloudEvents)
+		req.Header.Set("Content-Type", event.ContentType)
 		req.Header.Set(push.HeaderWebhookID, id)
 		req.Header.Set(push.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
 		req.Header.Set(push.HeaderWebhookSignature, push.SignWebhook(key, id, now.Unix(), body))

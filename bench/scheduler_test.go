@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tianshu-ai/tianshu/bench/benchtable"
+	"github.com/tianshu-ai/tianshu/internal/pipeline"
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/store/storetest"
 	"github.com/tianshu-ai/tianshu/internal/task"
@@ -33,7 +34,7 @@ func BenchmarkSchedulerPlace1000(b *testing.B) {
 			create := func() []string {
 				ids := make([]string, 0, 1000)
 				for i := 0; i < 1000; i++ {
-					t := &task.Task{Name: "t", FlowID: "flow-x", Sources: []task.SourceSpec{{Type: "topic", Id: "x"}}}
+					t := &task.Task{Name: "t", FlowID: "flow-x", Sources: []pipeline.SourceSpec{{Type: "topic", Id: "x"}}}
 					if err := svc.Create(ctx, t, true); err != nil {
 						b.Fatal(err)
 					}

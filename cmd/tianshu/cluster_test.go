@@ -21,9 +21,9 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/api/tc3"
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	_ "github.com/tianshu-ai/tianshu/internal/bus/natsbus"
+	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/store/storetest"
-	"github.com/tianshu-ai/tianshu/internal/task"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
@@ -176,7 +176,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	topicHead := b.(interface {
 		LastSeq(context.Context, string) (uint64, error)
 	})
-	events := task.EventsTopic(project)
+	events := event.Topic(project)
 	startSeq, err := topicHead.LastSeq(ctx, events)
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +191,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 		return uint64(len(handled)) >= seq-startSeq
 	}
 	sub, err := b.Subscribe(ctx, events, "cluster-"+run, bus.SubscribeOptions{MaxInFlight: 8, StartSeq: startSeq + 1}, func(_ context.Context, m bus.Message) error {
-		var ce task.CloudEvent
+		var ce event.Event
 		mu.Lock()
 		defer mu.Unlock()
 		handled[m.Seq] = true
@@ -214,7 +214,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Stop()
-	t.Cleanup(func() { _ = b.DeleteConsumer(context.Background(), task.EventsTopic(project), "cluster-"+run) })
+	t.Cleanup(func() { _ = b.DeleteConsumer(context.Background(), event.Topic(project), "cluster-"+run) })
 
 	relay := `{"name": "relay-` + run + `", "nodes": [
 	  {"id": "save", "kind": "store", "config": {"type": "relay"}, "inputs": {"n": "$input.n", "src": "$input.src"}},

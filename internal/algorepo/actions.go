@@ -10,6 +10,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/flow"
+	"github.com/tianshu-ai/tianshu/internal/media"
 )
 
 var (
@@ -317,7 +318,7 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 				if err != nil {
 					return nil, api.InvalidValue("Image", "not base64: %v", err)
 				}
-				inputs["image"] = algorithm.Image{Bytes: b}
+				inputs["image"] = media.Image{Bytes: b}
 			}
 			if _, err := s.Get(ctx, r.AlgorithmId); err != nil {
 				return nil, err

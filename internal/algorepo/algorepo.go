@@ -1,7 +1,10 @@
 // Package algorepo is the algorithm repository: algorithms and their
-// versions kept in the store, applied to the local algorithm runtime
-// (internal/algorithm) by every process that runs one, and exposed to the
-// flow engine with contracts that are known even while a version is stopped.
+// versions kept in the store (the control plane's side), applied to the
+// local algorithm runtime (internal/algorithm) by every process that runs
+// one (the workers' side, attached with StartRuntime), and exposed to the
+// flow engine with contracts that are known even while a version is
+// stopped. A process without a runtime (an api or push replica) starts no
+// algorithm instance.
 package algorepo
 
 import (
@@ -50,7 +53,9 @@ type VersionRow struct {
 
 // Service is the repository.
 type Service struct {
-	db  *store.DB
+	db *store.DB
+	// m is this process's algorithm runtime; nil until StartRuntime, and
+	// for good in processes that run none.
 	m   *algorithm.Manager
 	log *slog.Logger
 	now func() time.Time
@@ -60,22 +65,28 @@ type Service struct {
 	applied  map[string]string            // "id@version" → definition JSON applied locally
 }
 
-// New returns the repository over db driving the local runtime m. The
-// builtins are offered as algorithms of every project, running always.
-func New(db *store.DB, m *algorithm.Manager, builtins map[string]algorithm.Builtin, log *slog.Logger, now func() time.Time) *Service {
+// New returns the repository over db. The builtins are offered as
+// algorithms of every project, running always wherever a runtime runs.
+func New(db *store.DB, builtins map[string]algorithm.Builtin, log *slog.Logger, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{db: db, m: m, log: log, now: now, builtins: builtins, applied: map[string]string{}}
+	return &Service{db: db, log: log, now: now, builtins: builtins, applied: map[string]string{}}
 }
+
+// ErrNoRuntime means this process runs no algorithm instances (it was
+// started without the runtime module): calls go to a process that does.
+var ErrNoRuntime = errors.New("algorepo: no algorithm runtime in this process (run it with the runtime or worker target)")
 
 // BuiltinID is the algorithm id of a builtin.
 func BuiltinID(name string) string { return "alg-" + name }
 
-// Start applies the builtins and every version desired running, then keeps
-// the local runtime in step with the store until ctx ends (other replicas
-// start and stop versions too).
-func (s *Service) Start(ctx context.Context) error {
+// StartRuntime makes m this process's algorithm runtime and applies the
+// builtins and every version desired running to it; Run then keeps it in
+// step with the store (other replicas start and stop versions too). It is
+// called once, before the process serves.
+func (s *Service) StartRuntime(ctx context.Context, m *algorithm.Manager) error {
+	s.m = m
 	for name, b := range s.builtins {
 		s.m.RegisterBuiltin(name, b)
 		v := algorithm.Version{AlgorithmID: BuiltinID(name), Version: "1", Runtime: algorithm.RuntimeBuiltin, Package: name, Contract: b.Contract}
@@ -101,8 +112,12 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Reconcile applies versions desired running and stops the others.
+// Reconcile applies versions desired running to the local runtime and
+// stops the others; without a runtime it does nothing.
 func (s *Service) Reconcile(ctx context.Context) {
+	if s.m == nil {
+		return
+	}
 	rows, err := s.db.Query(ctx, "SELECT algorithm_id, version, definition, desired_state FROM algorithm_versions")
 	if err != nil {
 		if ctx.Err() == nil {
@@ -303,6 +318,9 @@ func (s *Service) CreateVersion(ctx context.Context, algID, version string, def 
 // applyNow applies a version in this process at once, so the caller learns
 // about a bad package or a process that cannot start.
 func (s *Service) applyNow(ctx context.Context, def algorithm.Version) error {
+	if s.m == nil {
+		return nil // the workers' runtimes apply it on their next reconcile
+	}
 	if err := s.m.Apply(ctx, def); err != nil {
 		return api.Errorf(api.FailedOperation, "version %s@%s saved but could not start here: %v", def.AlgorithmID, def.Version, err)
 	}
@@ -422,8 +440,10 @@ func (s *Service) Delete(ctx context.Context, algID string) error {
 // Contract implements flow.Algorithms: from the running version when there
 // is one, else from the store, so flows validate against stopped versions.
 func (s *Service) Contract(ref flow.AlgorithmRef) (*flow.Contract, error) {
-	if c, err := s.m.Contract(ref); err == nil {
-		return c, nil
+	if s.m != nil {
+		if c, err := s.m.Contract(ref); err == nil {
+			return c, nil
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -436,6 +456,9 @@ func (s *Service) Contract(ref flow.AlgorithmRef) (*flow.Contract, error) {
 
 // Invoke implements flow.Algorithms through the local runtime.
 func (s *Service) Invoke(ctx context.Context, ref flow.AlgorithmRef, inputs map[string]any) (map[string]any, error) {
+	if s.m == nil {
+		return nil, api.Errorf(api.FailedOperation, "%v", ErrNoRuntime)
+	}
 	return s.m.Invoke(ctx, ref, inputs)
 }
 
@@ -443,6 +466,9 @@ func (s *Service) Invoke(ctx context.Context, ref flow.AlgorithmRef, inputs map[
 func (s *Service) Instances(ctx context.Context, algID, version string) ([]algorithm.InstanceStatus, error) {
 	if _, err := s.Get(ctx, algID); err != nil {
 		return nil, err
+	}
+	if s.m == nil {
+		return nil, nil
 	}
 	st, err := s.m.Instances(flow.AlgorithmRef{ID: algID, Version: version})
 	if errors.Is(err, algorithm.ErrUnknownAlgorithm) {

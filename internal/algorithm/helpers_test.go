@@ -20,6 +20,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm/algotest"
 	"github.com/tianshu-ai/tianshu/internal/flow"
+	"github.com/tianshu-ai/tianshu/internal/media"
 )
 
 // v1serverBin is the test program built once by TestMain.
@@ -69,13 +70,13 @@ func newManager(t *testing.T, opts Options) *Manager {
 	return m
 }
 
-func pngImage(t testing.TB, w, h int) Image {
+func pngImage(t testing.TB, w, h int) media.Image {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
 		t.Fatal(err)
 	}
-	return Image{Bytes: buf.Bytes(), ContentType: "image/png"}
+	return media.Image{Bytes: buf.Bytes(), ContentType: "image/png"}
 }
 
 func ref(id, ver string) flow.AlgorithmRef { return flow.AlgorithmRef{ID: id, Version: ver} }

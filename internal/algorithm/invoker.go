@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tianshu-ai/tianshu/internal/function"
+	"github.com/tianshu-ai/tianshu/internal/media"
 )
 
 // maxAttempts bounds the tries of one call, first included.
@@ -90,7 +91,7 @@ func (d *deployment) invoke(ctx context.Context, inputs map[string]any) (map[str
 func (d *deployment) checkInputs(inputs map[string]any) error {
 	limit := d.m.opts.MaxImageBytes
 	for k, v := range inputs {
-		if data, _, ok := asImage(v); ok && int64(len(data)) > limit {
+		if data, _, ok := media.AsImage(v); ok && int64(len(data)) > limit {
 			return fmt.Errorf("%w: input %q is %d bytes, over the %d byte limit", ErrInputTooLarge, k, len(data), limit)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm/algotest"
 	"github.com/tianshu-ai/tianshu/internal/flow"
+	"github.com/tianshu-ai/tianshu/internal/media"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
@@ -110,7 +111,7 @@ func TestTianshuV1EndpointAndParams(t *testing.T) {
 		t.Fatalf("json: %v %v", out, err)
 	}
 	// A 4xx is the caller's problem: not retried, instance stays healthy.
-	_, err = m.Invoke(context.Background(), ref("det", ""), map[string]any{"image": Image{Bytes: []byte("nope"), ContentType: "image/jpeg"}})
+	_, err = m.Invoke(context.Background(), ref("det", ""), map[string]any{"image": media.Image{Bytes: []byte("nope"), ContentType: "image/jpeg"}})
 	var re *RemoteError
 	if !errors.As(err, &re) || re.Status != http.StatusUnsupportedMediaType || re.Retryable() {
 		t.Fatalf("415: %v", err)
@@ -129,7 +130,7 @@ func TestOversizedImageIsRefusedBeforeSending(t *testing.T) {
 	srv := v1Endpoint(t, s)
 	m := newManager(t, Options{MaxImageBytes: 1000})
 	applyReady(t, m, endpointVersion("det", srv.URL))
-	_, err := m.Invoke(context.Background(), ref("det", ""), map[string]any{"image": Image{Bytes: make([]byte, 2000)}})
+	_, err := m.Invoke(context.Background(), ref("det", ""), map[string]any{"image": media.Image{Bytes: make([]byte, 2000)}})
 	var ie *InvokeError
 	if !errors.Is(err, ErrInputTooLarge) || !errors.As(err, &ie) || ie.Reason != ReasonBadInput {
 		t.Fatalf("got %v", err)

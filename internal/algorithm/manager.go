@@ -463,8 +463,8 @@ func (m *Manager) lookup(ref flow.AlgorithmRef) (*deployment, error) {
 	return d, nil
 }
 
-// Invoke calls a running version with inputs (images as Image, []byte or
-// ImageSource values) and returns its outputs. Failures are *InvokeError
+// Invoke calls a running version with inputs (images as media.Image, []byte or
+// media.Encoded values) and returns its outputs. Failures are *InvokeError
 // values wrapping the cause (ErrNoInstance, ErrInputTooLarge,
 // ErrBadResponse, *RemoteError, context errors, ...); an unknown
 // reference wraps ErrUnknownAlgorithm.

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm/algotest"
+	"github.com/tianshu-ai/tianshu/internal/media"
 )
 
 func TestMetricsPerVersionAndInstance(t *testing.T) {
@@ -25,7 +26,7 @@ func TestMetricsPerVersionAndInstance(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, _ = m.Invoke(context.Background(), ref("met", ""), map[string]any{"image": Image{Bytes: []byte("x"), ContentType: "image/png"}})
+	_, _ = m.Invoke(context.Background(), ref("met", ""), map[string]any{"image": media.Image{Bytes: []byte("x"), ContentType: "image/png"}})
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/media"
 )
 
 // protocol is the client side of one wire protocol (or a builtin's direct
@@ -146,7 +148,7 @@ func snippet(b []byte) string {
 // body, the other inputs the parameters. More than one image is refused.
 func splitImage(inputs map[string]any) (name string, data []byte, contentType string, err error) {
 	for k, v := range inputs {
-		d, ct, ok := asImage(v)
+		d, ct, ok := media.AsImage(v)
 		if !ok {
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/tianshu-ai/tianshu/internal/function"
+	"github.com/tianshu-ai/tianshu/internal/media"
 )
 
 // httpMapped calls any vendor HTTP API: a request script turns the inputs
@@ -62,7 +63,7 @@ func newMapped(h httpBase, v *Version, maxImage int64) (*httpMapped, error) {
 func (p *httpMapped) infer(ctx context.Context, in *instance, inputs map[string]any) (map[string]any, error) {
 	script := make(map[string]any, len(inputs))
 	for k, v := range inputs {
-		if data, ct, ok := asImage(v); ok {
+		if data, ct, ok := media.AsImage(v); ok {
 			script[k] = map[string]any{
 				"base64":      base64.StdEncoding.EncodeToString(data),
 				"contentType": ct,
@@ -160,7 +161,7 @@ func (p *httpMapped) build(ctx context.Context, base string, spec map[string]any
 		}
 	case spec["bodyInput"] != nil:
 		name, _ := spec["bodyInput"].(string)
-		data, t, ok := asImage(inputs[name])
+		data, t, ok := media.AsImage(inputs[name])
 		if !ok {
 			return nil, fmt.Errorf("bodyInput %q is not an image input", name)
 		}

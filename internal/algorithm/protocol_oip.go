@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+
+	"github.com/tianshu-ai/tianshu/internal/media"
 )
 
 // oipV2 is a client of the Open Inference Protocol (KServe v2) over REST:
@@ -109,7 +111,7 @@ func (p *oipV2) health(ctx context.Context, in *instance) error {
 // numbers as FP64 or INT64 tensors of their shape, anything else as a
 // BYTES element of its JSON.
 func toTensor(name string, v any) (Tensor, error) {
-	if data, ct, ok := asImage(v); ok {
+	if data, ct, ok := media.AsImage(v); ok {
 		return Tensor{Name: name, Shape: []int{1}, Datatype: "BYTES",
 			Parameters: map[string]any{"content_type": "base64", "mime_type": ct},
 			Data:       []string{base64.StdEncoding.EncodeToString(data)}}, nil

@@ -3,9 +3,15 @@
 // function that builds it. `tianshu serve --target=a,b` runs the listed
 // modules plus their dependencies; the default target "all" runs every one.
 //
-// Modules are initialised in dependency order and stopped in reverse. Roles
-// coordinate only through the store and the bus, never through memory, so
-// any module can run as N replicas in separate processes.
+// Modules are initialised in dependency order and stopped in reverse. Each
+// goes through the states Starting → Running → Stopping → Terminated, or
+// Failed when it cannot start or a loop of it ends with an error; /readyz
+// answers 200 only while every module runs. Roles coordinate only through
+// the store and the bus, never through memory, so any module can run as N
+// replicas in separate processes.
+//
+// This package constructs and connects; it decides nothing about records,
+// images or events. Those belong to the centers and the task runtime.
 package app
 
 import (
@@ -18,41 +24,91 @@ import (
 
 // Module names.
 const (
-	ModStore     = "store"      // metadata store, migrated on start
-	ModBus       = "bus"        // event and data bus
-	ModBlob      = "blob"       // object store
-	ModSecrets   = "secrets"    // master key for secrets at rest
-	ModCenters   = "centers"    // app center, users, audit, flows, tasks: the domain services
-	ModAlgos     = "algorithms" // algorithm repository and this process's algorithm runtime
-	ModData      = "data"       // records, objects, resumable uploads, retention
-	ModDevices   = "devices"    // device center: drivers, status, snapshots
-	ModAPI       = "api"        // action gateway at POST /
-	ModBootstrap = "bootstrap"  // first admin user and key on an empty store
-	ModScheduler = "scheduler"  // places tasks on workers (one active, elected)
-	ModWorker    = "worker"     // runs the tasks placed on this node
-	ModPush      = "push"       // message gateway: subscriptions over webhook, gRPC, SSE
-	ModControl   = "control"    // every module but the worker: the control plane
-	ModAll       = "all"        // every module
+	// Backends.
+	ModStore   = "store"   // metadata store, migrated on start
+	ModBus     = "bus"     // event and data bus
+	ModBlob    = "blob"    // object store
+	ModSecrets = "secrets" // master key for secrets at rest
+
+	// Centers: the control plane's services over the store.
+	ModApps    = "apps"       // app center: apps and their keys
+	ModIAM     = "iam"        // users, projects, audit
+	ModAlgos   = "algorithms" // algorithm repository: algorithms and versions (no instances)
+	ModFlows   = "flows"      // studio: flows and their versions
+	ModTasks   = "tasks"      // task service: tasks and their state
+	ModData    = "data"       // records, objects, resumable uploads, retention
+	ModDevices = "devices"    // device center: drivers, status, snapshots
+
+	// Roles.
+	ModRuntime   = "runtime"   // this process's algorithm instances (worker side)
+	ModAPI       = "api"       // action gateway at POST /
+	ModBootstrap = "bootstrap" // first admin user and key on an empty store
+	ModScheduler = "scheduler" // places tasks on workers (one active, elected)
+	ModWorker    = "worker"    // runs the tasks placed on this node
+	ModPush      = "push"      // message gateway: subscriptions over webhook, gRPC, SSE
+
+	// Groups.
+	ModControl = "control" // every module but the worker and the runtime: the control plane
+	ModAll     = "all"     // every module
 )
 
 // deps is the dependency map: a module runs only after its dependencies.
 var deps = map[string][]string{
-	ModStore:     nil,
-	ModBus:       nil,
-	ModBlob:      {ModSecrets},
-	ModSecrets:   nil,
-	ModCenters:   {ModStore, ModSecrets, ModAlgos, ModData, ModDevices},
-	ModDevices:   {ModStore, ModSecrets, ModBlob, ModBus},
-	ModData:      {ModStore, ModBlob},
-	ModAlgos:     {ModStore, ModBlob},
-	ModAPI:       {ModCenters, ModBlob},
-	ModBootstrap: {ModCenters},
-	ModScheduler: {ModCenters},
-	ModWorker:    {ModCenters, ModBus},
-	ModPush:      {ModCenters, ModBus},
-	ModControl:   {ModAPI, ModBus, ModBootstrap, ModScheduler, ModPush},
-	ModAll:       {ModControl, ModWorker},
+	ModStore:   nil,
+	ModBus:     nil,
+	ModSecrets: nil,
+	ModBlob:    {ModSecrets},
+
+	ModApps:    {ModStore, ModSecrets},
+	ModIAM:     {ModStore},
+	ModAlgos:   {ModStore},
+	ModFlows:   {ModStore, ModAlgos},
+	ModTasks:   {ModStore, ModFlows},
+	ModData:    {ModStore, ModBlob},
+	ModDevices: {ModStore, ModSecrets, ModBlob, ModBus},
+
+	ModRuntime:   {ModAlgos, ModBlob},
+	ModAPI:       {ModApps, ModIAM, ModAlgos, ModFlows, ModTasks, ModData, ModDevices, ModBlob},
+	ModBootstrap: {ModApps, ModIAM},
+	ModScheduler: {ModTasks},
+	ModWorker:    {ModTasks, ModFlows, ModRuntime, ModData, ModDevices, ModBus},
+	ModPush:      {ModApps, ModStore, ModSecrets, ModBus},
+
+	ModControl: {ModAPI, ModBus, ModBootstrap, ModScheduler, ModPush},
+	ModAll:     {ModControl, ModWorker},
 }
+
+// initFuncs maps each module to the method that builds it (inits.go). An
+// init returns a stop function (nil when there is nothing to stop).
+func (p *Platform) initFuncs() map[string]initFunc {
+	return map[string]initFunc{
+		ModStore:     p.initStore,
+		ModBus:       p.initBus,
+		ModSecrets:   p.initSecrets,
+		ModBlob:      p.initBlob,
+		ModApps:      p.initApps,
+		ModIAM:       p.initIAM,
+		ModAlgos:     p.initAlgorithms,
+		ModFlows:     p.initFlows,
+		ModTasks:     p.initTasks,
+		ModData:      p.initData,
+		ModDevices:   p.initDevices,
+		ModRuntime:   p.initRuntime,
+		ModAPI:       p.initAPI,
+		ModBootstrap: p.initBootstrap,
+		ModScheduler: p.initScheduler,
+		ModWorker:    p.initWorker,
+		ModPush:      p.initPush,
+		ModControl:   nothing,
+		ModAll:       nothing,
+	}
+}
+
+// initFunc builds a module and returns how to stop it.
+type initFunc func(context.Context) (stop func(context.Context) error, err error)
+
+// nothing is the init of a group: its dependencies are the work.
+func nothing(context.Context) (func(context.Context) error, error) { return nil, nil }
 
 // ModuleNames lists every module name, sorted.
 func ModuleNames() []string {
@@ -96,28 +152,6 @@ func resolve(targets []string) ([]string, error) {
 		}
 	}
 	return order, nil
-}
-
-// initFuncs maps each module to the method that builds it. An init returns
-// a stop function (nil when there is nothing to stop).
-func (p *Platform) initFuncs() map[string]func(context.Context) (func(context.Context) error, error) {
-	return map[string]func(context.Context) (func(context.Context) error, error){
-		ModStore:     p.initStore,
-		ModBus:       p.initBus,
-		ModBlob:      p.initBlob,
-		ModSecrets:   p.initSecrets,
-		ModCenters:   p.initCenters,
-		ModAlgos:     p.initAlgorithms,
-		ModData:      p.initData,
-		ModDevices:   p.initDevices,
-		ModAPI:       p.initAPI,
-		ModBootstrap: p.initBootstrap,
-		ModScheduler: p.initScheduler,
-		ModWorker:    p.initWorker,
-		ModPush:      p.initPush,
-		ModControl:   func(context.Context) (func(context.Context) error, error) { return nil, nil },
-		ModAll:       func(context.Context) (func(context.Context) error, error) { return nil, nil },
-	}
 }
 
 // Running reports whether module name runs in this process.

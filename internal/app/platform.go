@@ -1,18 +1,13 @@
 package app
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -24,22 +19,16 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tianshu-ai/tianshu/internal/algorepo"
-	"github.com/tianshu-ai/tianshu/internal/algorithm"
-	"github.com/tianshu-ai/tianshu/internal/algorithm/builtin"
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/appcenter"
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/config"
 	"github.com/tianshu-ai/tianshu/internal/data"
-	"github.com/tianshu-ai/tianshu/internal/device"
 	"github.com/tianshu-ai/tianshu/internal/devicecenter"
-	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/gpu"
 	"github.com/tianshu-ai/tianshu/internal/iam"
-	"github.com/tianshu-ai/tianshu/internal/ids"
 	"github.com/tianshu-ai/tianshu/internal/push"
-	"github.com/tianshu-ai/tianshu/internal/ratelimit"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/studio"
@@ -92,6 +81,7 @@ type Platform struct {
 	listener net.Listener
 	grpcLn   net.Listener // GRPCAddr's, when set
 	stops    []namedStop
+	states   *moduleStates
 	ready    atomic.Bool
 	serveErr chan error
 }
@@ -107,7 +97,8 @@ func New(cfg config.Config, o Options) (*Platform, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: targets: %w", err)
 	}
-	p := &Platform{cfg: cfg, log: o.Logger, getenv: o.Getenv, now: o.Now, order: order, mux: http.NewServeMux(), serveErr: make(chan error, 1)}
+	p := &Platform{cfg: cfg, log: o.Logger, getenv: o.Getenv, now: o.Now, order: order, mux: http.NewServeMux(), serveErr: make(chan error, 1),
+		states: newModuleStates(order)}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -156,15 +147,16 @@ func (p *Platform) Start(ctx context.Context) error {
 	inits := p.initFuncs()
 	for _, name := range p.order {
 		t0 := time.Now()
+		p.states.set(name, StateStarting)
 		stop, err := inits[name](ctx)
 		if err != nil {
+			p.states.fail(name, err)
 			closeListeners()
 			p.stopModules(context.Background())
 			return fmt.Errorf("module %s: %w", name, err)
 		}
-		if stop != nil {
-			p.stops = append(p.stops, namedStop{name, stop})
-		}
+		p.stops = append(p.stops, namedStop{name, stop})
+		p.states.set(name, StateRunning)
 		p.log.Debug("module started", "module", name, "duration_ms", time.Since(t0).Milliseconds())
 	}
 	if p.Registry != nil {
@@ -280,9 +272,15 @@ func (p *Platform) stopModules(ctx context.Context) []error {
 	var errs []error
 	for i := len(p.stops) - 1; i >= 0; i-- {
 		s := p.stops[i]
-		if err := s.stop(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("module %s: %w", s.name, err))
+		p.states.set(s.name, StateStopping)
+		if s.stop != nil {
+			if err := s.stop(ctx); err != nil {
+				p.states.fail(s.name, fmt.Errorf("stop: %w", err))
+				errs = append(errs, fmt.Errorf("module %s: %w", s.name, err))
+				continue
+			}
 		}
+		p.states.set(s.name, StateTerminated)
 	}
 	p.stops = nil
 	return errs
@@ -312,10 +310,15 @@ func (p *Platform) routes() {
 	}
 }
 
-// readyz answers 200 when every module started and the store answers.
+// readyz answers 200 when every module runs and the store answers;
+// otherwise 503 with the modules that do not run and their states.
 func (p *Platform) readyz(w http.ResponseWriter, r *http.Request) {
 	if !p.ready.Load() {
-		http.Error(w, "starting or stopping\n", http.StatusServiceUnavailable)
+		http.Error(w, "starting or stopping\n"+p.states.notRunning()+"\n", http.StatusServiceUnavailable)
+		return
+	}
+	if bad := p.states.notRunning(); bad != "" {
+		http.Error(w, bad+"\n", http.StatusServiceUnavailable)
 		return
 	}
 	if p.DB != nil {
@@ -327,346 +330,4 @@ func (p *Platform) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	_, _ = w.Write([]byte("ready\n"))
-}
-
-func (p *Platform) initStore(ctx context.Context) (func(context.Context) error, error) {
-	db, err := store.Open(ctx, p.cfg.DB, store.Options{Logger: p.log})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := db.Migrate(ctx); err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	p.DB = db
-	// go_sql_* metrics: pool size, waits, connections in use.
-	p.Metrics.MustRegister(collectors.NewDBStatsCollector(db.DB, "tianshu"))
-	return func(context.Context) error { return db.Close() }, nil
-}
-
-func (p *Platform) initBus(ctx context.Context) (func(context.Context) error, error) {
-	b, err := bus.Open(ctx, p.cfg.Bus, bus.Options{DataDir: p.cfg.DataDir, Logger: p.log, Registerer: p.Metrics})
-	if err != nil {
-		return nil, err
-	}
-	p.Bus = b
-	return func(context.Context) error { return b.Close() }, nil
-}
-
-func (p *Platform) initSecrets(context.Context) (func(context.Context) error, error) {
-	key, err := secrets.LoadKey(p.getenv("TIANSHU_MASTER_KEY"), filepath.Join(p.cfg.DataDir, "master.key"))
-	if err != nil {
-		return nil, err
-	}
-	p.Box, err = secrets.New(key)
-	return nil, err
-}
-
-func (p *Platform) initBlob(ctx context.Context) (func(context.Context) error, error) {
-	// Signed object URLs are keyed by a value derived from the master key,
-	// so every replica signs and verifies alike.
-	signing := p.Box.DeriveKey("blob-url-signing")
-	s, err := blob.Open(ctx, p.cfg.Blob, blob.Options{DataDir: p.cfg.DataDir, PublicURL: p.cfg.PublicBase(p.Addr()),
-		SigningKey: signing, Logger: p.log, Registerer: p.Metrics, Now: p.now})
-	if err != nil {
-		return nil, err
-	}
-	p.Blob = s
-	return func(context.Context) error { return s.Close() }, nil
-}
-
-func (p *Platform) initCenters(context.Context) (func(context.Context) error, error) {
-	p.Apps = appcenter.New(p.DB, p.Box, p.log, p.now)
-	p.Users = iam.NewUsers(p.DB, p.now)
-	p.Audit = iam.NewAudit(p.DB, p.now)
-	p.Projects = iam.NewProjects(p.DB, p.now)
-	fm, err := flow.NewMetrics(p.Metrics)
-	if err != nil {
-		return nil, err
-	}
-	p.Tasks = task.NewService(p.DB, func(ctx context.Context, flowID string, version int64) (int64, string, error) {
-		v, err := p.Studio.GetVersion(ctx, flowID, version)
-		if err != nil {
-			return 0, "", err
-		}
-		return v.Version, v.ProjectID, nil
-	}, p.log, p.now)
-	p.Studio = studio.New(p.DB, studio.Options{Logger: p.log, Now: p.now, Metrics: fm, InUse: p.Tasks.UsesFlow, Algorithms: p.Algos,
-		AlgorithmsFor: p.Algos.ForProject})
-	return nil, nil
-}
-
-func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, error) {
-	lim, err := ratelimit.Open(ctx, p.cfg.Cache)
-	if err != nil {
-		return nil, err
-	}
-	// The actions are registered in Start, once every module of this
-	// process exists (modules after api in start order included).
-	p.Registry = api.NewRegistry()
-	p.Gateway = api.NewGateway(p.cfg.API, p.Registry, api.GatewayOptions{
-		Keys: p.Apps, Auditor: p.Audit, Limiter: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
-	})
-	return func(context.Context) error { return lim.Close() }, nil
-}
-
-// NewRegistry returns the registry of every action. p may be nil when the
-// registry only feeds the docs or the CLI.
-func NewRegistry(p *Platform) *api.Registry {
-	reg := api.NewRegistry()
-	registerActions(reg, p)
-	return reg
-}
-
-func registerActions(reg *api.Registry, p *Platform) {
-	var apps *appcenter.Service
-	var audit *iam.Audit
-	var projects *iam.Projects
-	var flows *studio.Service
-	var tasks *task.Service
-	var algos *algorepo.Service
-	var pkgs algorepo.PackageStore
-	var records *data.Service
-	var devices *devicecenter.Service
-	var snaps devicecenter.SnapshotStore
-	var subs *push.Service
-	if p != nil {
-		subs = p.Push
-		apps, audit, flows, tasks, algos, records, devices, projects = p.Apps, p.Audit, p.Studio, p.Tasks, p.Algos, p.Data, p.Devices, p.Projects
-		pkgs, snaps = blobPackages{b: p.Blob, d: p.Data}, blobSnapshots{p.Blob}
-	}
-	appcenter.RegisterActions(reg, apps)
-	iam.RegisterActions(reg, audit)
-	iam.RegisterProjectActions(reg, projects)
-	studio.RegisterActions(reg, flows)
-	task.RegisterActions(reg, tasks)
-	algorepo.RegisterActions(reg, algos, pkgs)
-	data.RegisterActions(reg, records)
-	devicecenter.RegisterActions(reg, devices, snaps)
-	push.RegisterActions(reg, subs)
-}
-
-// background runs fn until the module stops, and waits for it to return.
-func background(fn func(ctx context.Context)) func(context.Context) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn(ctx)
-	}()
-	return func(stopCtx context.Context) error {
-		cancel()
-		select {
-		case <-done:
-			return nil
-		case <-stopCtx.Done():
-			return stopCtx.Err()
-		}
-	}
-}
-
-func (p *Platform) initScheduler(context.Context) (func(context.Context) error, error) {
-	holder := p.cfg.Worker.Name + "/" + ids.New("sched")
-	s := task.NewScheduler(p.DB, p.Tasks, task.DefaultSchedulerConfig(), holder, p.log, p.Metrics, p.now)
-	return background(s.Run), nil
-}
-
-func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error, error) {
-	cfg := task.DefaultWorkerConfig()
-	if p.cfg.Worker.Name != "" {
-		cfg.Name = p.cfg.Worker.Name
-	}
-	cfg.Labels, cfg.Capacity, cfg.InFlight = p.cfg.Worker.Labels, p.cfg.Worker.Capacity, p.cfg.Worker.InFlight
-	cfg.LeaseTTL = p.cfg.Worker.LeaseTTL
-	cfg.GPUs = p.gpus
-	// Store nodes wait for their batch to commit: a short interval keeps
-	// that wait small when traffic is light; under load batches fill first.
-	writer := p.Data.NewWriter(data.WriterOptions{FlushInterval: 10 * time.Millisecond})
-	cfg.Interval = min(time.Second, cfg.LeaseTTL/4)
-	p.Worker = task.NewWorker(cfg, task.WorkerDeps{
-		DB: p.DB, Service: p.Tasks, Bus: p.Bus, Logger: p.log, Metrics: p.Metrics, Now: p.now,
-		Plan: func(ctx context.Context, flowID string, version int64, tr flow.Tracer) (*flow.Plan, error) {
-			return p.Studio.Compile(ctx, flowID, version, tr)
-		},
-		Sources: map[string]task.SourceFactory{"topic": task.NewTopicSource, "upload": p.newUploadSource, "device": p.Devices.NewTaskSource},
-		Records: recordStore{d: p.Data, w: writer},
-	})
-	stop := background(func(ctx context.Context) {
-		if err := p.Worker.Run(ctx); err != nil {
-			p.log.Error("worker failed", "err", err)
-		}
-	})
-	return func(ctx context.Context) error {
-		err := stop(ctx)
-		return errors.Join(err, writer.Close(ctx))
-	}, nil
-}
-
-func (p *Platform) initData(ctx context.Context) (func(context.Context) error, error) {
-	svc, err := data.New(p.DB, p.Blob, data.Options{Logger: p.log, Registerer: p.Metrics, Now: p.now,
-		TokenKey: p.Box.DeriveKey("upload-token"), StagingDir: filepath.Join(p.cfg.DataDir, "uploads"), PublicURL: p.cfg.PublicBase(p.Addr())})
-	if err != nil {
-		return nil, err
-	}
-	p.Data = svc
-	ret := svc.NewRetention(data.RetentionOptions{Interval: time.Minute})
-	return background(func(ctx context.Context) {
-		go svc.RunDigests(ctx)
-		_ = ret.Run(ctx)
-	}), nil
-}
-
-func (p *Platform) initAlgorithms(ctx context.Context) (func(context.Context) error, error) {
-	gpus, err := gpu.Detect(ctx, "")
-	if err != nil {
-		p.log.Warn("gpu detection failed", "err", err)
-	}
-	p.gpus = gpus
-	p.log.Info("gpus detected", "count", len(gpus))
-	m, err := algorithm.New(algorithm.Options{
-		GPUs:   gpu.Indices(gpus),
-		Logger: p.log, Registerer: p.Metrics, Now: p.now,
-		WorkDir: filepath.Join(p.cfg.DataDir, "algorithms"),
-		OpenPackage: func(ctx context.Context, key string) (io.ReadCloser, error) {
-			rc, _, err := p.Blob.Get(ctx, key)
-			return rc, err
-		},
-		CheckEndpoint: outboundPolicy,
-	})
-	if err != nil {
-		return nil, err
-	}
-	builtins, err := builtin.All()
-	if err != nil {
-		_ = m.Close(ctx)
-		return nil, err
-	}
-	p.Algos = algorepo.New(p.DB, m, builtins, p.log, p.now)
-	if err := p.Algos.Start(ctx); err != nil {
-		_ = m.Close(ctx)
-		return nil, err
-	}
-	stopLoop := background(func(ctx context.Context) { p.Algos.Run(ctx, 2*time.Second) })
-	return func(ctx context.Context) error {
-		_ = stopLoop(ctx)
-		return m.Close(ctx)
-	}, nil
-}
-
-// outboundPolicy refuses algorithm endpoints on link-local and cloud
-// metadata addresses; private networks are normal in private deployments.
-func outboundPolicy(u *url.URL) error {
-	host := u.Hostname()
-	if ip := net.ParseIP(host); ip != nil && (ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.Equal(net.ParseIP("fd00:ec2::254"))) {
-		return fmt.Errorf("endpoint %s: link-local and cloud-metadata addresses are refused", host)
-	}
-	if host == "metadata.google.internal" {
-		return fmt.Errorf("endpoint %s: cloud-metadata hosts are refused", host)
-	}
-	return nil
-}
-
-// blobPackages keeps algorithm packages in the blob store.
-type blobPackages struct {
-	b blob.Store
-	d *data.Service
-}
-
-// UploadedPackage returns the blob key of a completed upload of the project.
-func (bp blobPackages) UploadedPackage(ctx context.Context, projectID, uploadID string) (string, error) {
-	u, err := bp.d.Upload(ctx, uploadID)
-	if err != nil {
-		return "", err
-	}
-	if u.ProjectID != projectID {
-		return "", api.NotFound("PackageUploadId", uploadID)
-	}
-	if u.BlobKey == "" {
-		return "", api.InvalidValue("PackageUploadId", "upload %s is %s, not completed", uploadID, u.State)
-	}
-	return u.BlobKey, nil
-}
-
-func (bp blobPackages) PutPackage(ctx context.Context, algID, version string, data []byte) (string, error) {
-	key := "packages/" + algID + "/" + ids.New("pkg") + ".pkg"
-	if _, err := bp.b.Put(ctx, key, bytes.NewReader(data), blob.PutOptions{ContentType: "application/octet-stream", Size: int64(len(data))}); err != nil {
-		return "", err
-	}
-	return key, nil
-}
-
-func (p *Platform) initDevices(context.Context) (func(context.Context) error, error) {
-	rt, err := device.NewRuntime(device.Options{Logger: p.log, Registerer: p.Metrics})
-	if err != nil {
-		return nil, err
-	}
-	p.Devices = devicecenter.New(p.DB, p.Box, rt, p.publishDeviceStatus, p.log, p.now)
-	stops := []func(context.Context) error{}
-	if p.Running(ModScheduler) {
-		// The control plane probes devices that no running task reports on.
-		stops = append(stops, background(func(ctx context.Context) {
-			t := time.NewTicker(30 * time.Second)
-			defer t.Stop()
-			for {
-				p.Devices.ProbeAll(ctx, 2*time.Minute, 4)
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-			}
-		}))
-	}
-	return func(ctx context.Context) error {
-		for _, s := range stops {
-			_ = s(ctx)
-		}
-		return rt.Close()
-	}, nil
-}
-
-// publishDeviceStatus announces a device going online or offline as a
-// CloudEvent on its project's events topic, where subscriptions see it.
-func (p *Platform) publishDeviceStatus(ctx context.Context, d *devicecenter.Device, previous string) {
-	if p.Bus == nil {
-		return
-	}
-	now := p.now().UTC()
-	ce := task.CloudEvent{SpecVersion: "1.0", ID: fmt.Sprintf("%s:status:%d", d.ID, now.UnixNano()), Source: "/tianshu/devices/" + d.ID,
-		Type: "tianshu.device." + d.Status, Subject: d.ID, Time: now.Format(time.RFC3339Nano), DataContentType: "application/json",
-		ProjectID: d.ProjectID, Data: map[string]any{"DeviceId": d.ID, "Name": d.Name, "Status": d.Status, "Previous": previous,
-			"Reason": d.Reason, "LastError": d.LastError}}
-	b, _ := json.Marshal(ce)
-	if _, err := p.Bus.Publish(ctx, task.EventsTopic(d.ProjectID), d.ID, b, map[string]string{bus.HeaderID: ce.ID}); err != nil {
-		p.log.Warn("device status not published", "device", d.ID, "err", err)
-	}
-}
-
-// blobSnapshots keeps device snapshots in the blob store behind signed URLs.
-type blobSnapshots struct{ b blob.Store }
-
-func (bs blobSnapshots) PutSnapshot(ctx context.Context, projectID, deviceID string, jpeg []byte) (string, error) {
-	key := fmt.Sprintf("projects/%s/devices/%s/snapshots/%d.jpg", projectID, deviceID, time.Now().UnixNano())
-	if _, err := bs.b.Put(ctx, key, bytes.NewReader(jpeg), blob.PutOptions{ContentType: "image/jpeg", Size: int64(len(jpeg))}); err != nil {
-		return "", err
-	}
-	return bs.b.PresignGet(ctx, key, time.Hour)
-}
-
-func (p *Platform) initPush(ctx context.Context) (func(context.Context) error, error) {
-	svc, err := push.New(push.Config{DB: p.DB, Bus: p.Bus, Box: p.Box, Keys: p.Apps, Logger: p.log, Registerer: p.Metrics, Now: p.now,
-		NodeID: p.cfg.Worker.Name + "/" + ids.New("push")})
-	if err != nil {
-		return nil, err
-	}
-	if err := svc.Start(ctx); err != nil {
-		return nil, err
-	}
-	p.Push = svc
-	p.grpc = svc.GRPCServer()
-	return func(context.Context) error {
-		svc.Stop()
-		p.grpc.Stop()
-		return nil
-	}, nil
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/app/apptest"
 	"github.com/tianshu-ai/tianshu/internal/bus"
-	"github.com/tianshu-ai/tianshu/internal/task"
+	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
@@ -30,9 +30,9 @@ func TestTaskOverBusTopic(t *testing.T) {
 	ctx := context.Background()
 
 	var mu sync.Mutex
-	got := map[string]task.CloudEvent{}
-	sub, err := e.P.Bus.Subscribe(ctx, task.EventsTopic("default"), "test-reader", bus.SubscribeOptions{}, func(_ context.Context, m bus.Message) error {
-		var ce task.CloudEvent
+	got := map[string]event.Event{}
+	sub, err := e.P.Bus.Subscribe(ctx, event.Topic("default"), "test-reader", bus.SubscribeOptions{}, func(_ context.Context, m bus.Message) error {
+		var ce event.Event
 		if err := json.Unmarshal(m.Data, &ce); err != nil {
 			return err
 		}

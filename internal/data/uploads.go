@@ -636,3 +636,21 @@ func newHash(alg string) hash.Hash {
 }
 
 func hashEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
+
+// CompletedUpload returns the blob key of a completed upload of the
+// project, for actions that take an upload id as input (algorithm
+// packages); its errors name field. Another project's upload is reported
+// as not found.
+func (s *Service) CompletedUpload(ctx context.Context, projectID, uploadID, field string) (string, error) {
+	u, err := s.Upload(ctx, uploadID)
+	if err != nil {
+		return "", err
+	}
+	if u.ProjectID != projectID {
+		return "", api.NotFound(field, uploadID)
+	}
+	if u.BlobKey == "" {
+		return "", api.InvalidValue(field, "upload %s is %s, not completed", uploadID, u.State)
+	}
+	return u.BlobKey, nil
+}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/media"
 )
 
 // DecodeVideo decodes a stored video (a path or a URL ffmpeg can read) into
@@ -69,4 +71,13 @@ func DecodeVideo(ctx context.Context, bin, input string, fps float64, width int,
 		return fmt.Errorf("ffmpeg found no video frame: %s", orNone(strings.TrimSpace(tail.String())))
 	}
 	return nil
+}
+
+// DecodeVideoFrames is DecodeVideo at the video's own rate and size, with
+// the frames handed over as media frames: what a consumer that knows no
+// device types (the data center's upload source) takes as its decoder.
+func DecodeVideoFrames(ctx context.Context, input string, fn func(media.Frame) error) error {
+	return DecodeVideo(ctx, "", input, 0, 0, func(f Frame) error {
+		return fn(media.Frame{Seq: f.Seq, Time: f.Time, Image: media.Image{Bytes: f.Image, ContentType: "image/jpeg"}, Width: f.Width, Height: f.Height})
+	})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/device"
+	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/ids"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store"
@@ -33,29 +34,33 @@ type Device struct {
 	CreatedAt, UpdatedAt             time.Time
 }
 
-// StatusPublisher announces status changes (the platform publishes them on
-// the bus as CloudEvents).
-type StatusPublisher func(ctx context.Context, d *Device, previous string)
+// Publisher is where the device center announces status changes: the bus,
+// in one process or across many (bus.Bus implements it).
+type Publisher interface {
+	Publish(ctx context.Context, topic, key string, data []byte, header map[string]string) (uint64, error)
+}
 
 // Service is the device center.
 type Service struct {
-	db      *store.DB
-	box     *secrets.Box
-	rt      *device.Runtime
-	log     *slog.Logger
-	now     func() time.Time
-	publish StatusPublisher
+	db     *store.DB
+	box    *secrets.Box
+	rt     *device.Runtime
+	log    *slog.Logger
+	now    func() time.Time
+	events Publisher
 
 	mu       sync.Mutex
 	lastSeen map[string]string // device id → last published status
 }
 
 // New returns the device center.
-func New(db *store.DB, box *secrets.Box, rt *device.Runtime, publish StatusPublisher, log *slog.Logger, now func() time.Time) *Service {
+// Status changes are published to events, which may be nil (no bus in this
+// process: changes are only saved).
+func New(db *store.DB, box *secrets.Box, rt *device.Runtime, events Publisher, log *slog.Logger, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{db: db, box: box, rt: rt, publish: publish, log: log, now: now, lastSeen: map[string]string{}}
+	return &Service{db: db, box: box, rt: rt, events: events, log: log, now: now, lastSeen: map[string]string{}}
 }
 
 // Runtime returns the driver runtime.
@@ -286,10 +291,43 @@ func (s *Service) ReportStatus(ctx context.Context, st device.Status) {
 	prev := s.lastSeen[st.DeviceID]
 	s.lastSeen[st.DeviceID] = status
 	s.mu.Unlock()
-	if prev != status && s.publish != nil && (status == "online" || status == "offline" || status == "error") {
+	if prev != status && s.events != nil && (status == "online" || status == "offline" || status == "error") {
 		if d, err := s.Get(ctx, st.DeviceID); err == nil {
-			s.publish(ctx, d, prev)
+			s.publishStatus(ctx, d, prev)
 		}
+	}
+}
+
+// RunProber probes, every interval, the devices that nothing reported on
+// for staleAfter (no running task reads them), parallel at a time, until
+// ctx ends. The control plane runs it so that idle devices still show
+// whether they are reachable.
+func (s *Service) RunProber(ctx context.Context, interval, staleAfter time.Duration, parallel int) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.ProbeAll(ctx, staleAfter, parallel)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// publishStatus announces a device going online or offline as a
+// CloudEvent on its project's events topic, where subscriptions see it.
+func (s *Service) publishStatus(ctx context.Context, d *Device, previous string) {
+	now := s.now()
+	ev := event.New(event.DeviceStatusID(d.ID, now), event.DeviceSource(d.ID), event.DeviceStatusType(d.Status), d.ID, now,
+		map[string]any{"DeviceId": d.ID, "Name": d.Name, "Status": d.Status, "Previous": previous, "Reason": d.Reason, "LastError": d.LastError})
+	ev.ProjectID = d.ProjectID
+	b, err := ev.Marshal()
+	if err == nil {
+		_, err = s.events.Publish(ctx, event.Topic(d.ProjectID), d.ID, b, ev.Headers())
+	}
+	if err != nil {
+		s.log.Warn("device status not published", "device", d.ID, "err", err)
 	}
 }
 

@@ -7,9 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tianshu-ai/tianshu/internal/algorithm"
 	"github.com/tianshu-ai/tianshu/internal/device"
-	"github.com/tianshu-ai/tianshu/internal/task"
+	"github.com/tianshu-ai/tianshu/internal/media"
+	"github.com/tianshu-ai/tianshu/internal/pipeline"
 )
 
 // TaskSource is the task source of type "device": frames and events from a
@@ -34,8 +34,8 @@ type TaskSource struct {
 	done uint64
 }
 
-// NewTaskSource is the task.SourceFactory for type "device".
-func (s *Service) NewTaskSource(ctx context.Context, spec task.SourceSpec, env task.SourceEnv) (task.Source, error) {
+// NewTaskSource is the pipeline.SourceFactory for type "device".
+func (s *Service) NewTaskSource(ctx context.Context, spec pipeline.SourceSpec, env pipeline.SourceEnv) (pipeline.Source, error) {
 	d, err := s.Get(ctx, spec.Id)
 	if err != nil {
 		return nil, err
@@ -43,7 +43,7 @@ func (s *Service) NewTaskSource(ctx context.Context, spec task.SourceSpec, env t
 	if d.ProjectID != env.ProjectID {
 		return nil, fmt.Errorf("device %s belongs to project %s, not %s", d.ID, d.ProjectID, env.ProjectID)
 	}
-	ts := &TaskSource{s: s, dev: d, taskID: env.TaskID, lossless: spec.DropPolicy == task.DropNone, save: env.SavePosition}
+	ts := &TaskSource{s: s, dev: d, taskID: env.TaskID, lossless: spec.DropPolicy == pipeline.DropNone, save: env.SavePosition}
 	if ts.lossless && env.Position != "" {
 		if ts.done, err = strconv.ParseUint(env.Position, 10, 64); err != nil {
 			return nil, fmt.Errorf("device %s: checkpoint %q is not a frame number", d.ID, env.Position)
@@ -52,14 +52,14 @@ func (s *Service) NewTaskSource(ctx context.Context, spec task.SourceSpec, env t
 	return ts, nil
 }
 
-// Live implements task.Source: latest-frame-wins unless DropPolicy is "none".
+// Live implements pipeline.Source: latest-frame-wins unless DropPolicy is "none".
 func (ts *TaskSource) Live() bool { return !ts.lossless }
 
-// Run implements task.Source: it opens the device and forwards what it
+// Run implements pipeline.Source: it opens the device and forwards what it
 // produces until ctx ends. The driver reconnects by itself. A lossless
 // source whose frame a sink could not write ends Run with an error, and the
 // runner's restart resumes after the last frame fully acknowledged.
-func (ts *TaskSource) Run(ctx context.Context, emit task.Emit) error {
+func (ts *TaskSource) Run(ctx context.Context, emit pipeline.Emit) error {
 	// emit blocks with back-pressure: the source's Close must first end
 	// those waits, so the device works on a context of its own.
 	rctx, stop := context.WithCancelCause(ctx)
@@ -76,9 +76,9 @@ func (ts *TaskSource) Run(ctx context.Context, emit task.Emit) error {
 		OnFrame: func(f device.Frame) {
 			data := map[string]any{"device": ts.dev.ID, "frame": int64(f.Seq), "width": int64(f.Width), "height": int64(f.Height)}
 			if f.Image != nil {
-				data["image"] = algorithm.Image{Bytes: f.Image, ContentType: "image/jpeg"}
+				data["image"] = media.Image{Bytes: f.Image, ContentType: "image/jpeg"}
 			}
-			m := task.Message{ID: fmt.Sprintf("%s-%d-%d", ts.dev.ID, f.Time.UnixNano(), f.Seq), Key: ts.dev.ID, Time: f.Time, Data: data}
+			m := pipeline.Message{ID: fmt.Sprintf("%s-%d-%d", ts.dev.ID, f.Time.UnixNano(), f.Seq), Key: ts.dev.ID, Time: f.Time, Data: data}
 			if acks != nil {
 				m.ID = fmt.Sprintf("%s-%d", ts.dev.ID, f.Seq)
 				acks.sent(f.Seq)
@@ -89,9 +89,9 @@ func (ts *TaskSource) Run(ctx context.Context, emit task.Emit) error {
 		OnEvent: func(e device.Event) {
 			data := map[string]any{"device": ts.dev.ID, "event": e.Type, "data": e.Data}
 			if e.Snapshot != nil {
-				data["image"] = algorithm.Image{Bytes: e.Snapshot, ContentType: "image/jpeg"}
+				data["image"] = media.Image{Bytes: e.Snapshot, ContentType: "image/jpeg"}
 			}
-			_ = emit(rctx, task.Message{ID: fmt.Sprintf("%s-ev-%d", ts.dev.ID, e.Time.UnixNano()), Key: ts.dev.ID, Time: e.Time, Data: data})
+			_ = emit(rctx, pipeline.Message{ID: fmt.Sprintf("%s-ev-%d", ts.dev.ID, e.Time.UnixNano()), Key: ts.dev.ID, Time: e.Time, Data: data})
 		},
 		OnStatus: func(st device.Status) {
 			// Status calls must not block the source: save it aside.

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/device"
+	"github.com/tianshu-ai/tianshu/internal/pipeline"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store/storetest"
-	"github.com/tianshu-ai/tianshu/internal/task"
 )
 
 func TestAckTracker(t *testing.T) {
@@ -71,7 +71,7 @@ func TestLosslessDeviceSourceResumes(t *testing.T) {
 
 	var mu sync.Mutex
 	var saved []string
-	env := task.SourceEnv{TaskID: "task-1", ProjectID: "default", SavePosition: func(_ context.Context, p string) error {
+	env := pipeline.SourceEnv{TaskID: "task-1", ProjectID: "default", SavePosition: func(_ context.Context, p string) error {
 		mu.Lock()
 		saved = append(saved, p)
 		mu.Unlock()
@@ -79,9 +79,9 @@ func TestLosslessDeviceSourceResumes(t *testing.T) {
 	}}
 	// run reads n frames from a source built with the given checkpoint and
 	// acknowledges them (out of order in pairs), then stops it.
-	run := func(position string, n int) []task.Message {
+	run := func(position string, n int) []pipeline.Message {
 		env.Position = position
-		src, err := svc.NewTaskSource(ctx, task.SourceSpec{Type: "device", Id: d.ID, DropPolicy: task.DropNone}, env)
+		src, err := svc.NewTaskSource(ctx, pipeline.SourceSpec{Type: "device", Id: d.ID, DropPolicy: pipeline.DropNone}, env)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,11 +89,11 @@ func TestLosslessDeviceSourceResumes(t *testing.T) {
 			t.Fatal("a DropPolicy none source is live")
 		}
 		rctx, cancel := context.WithCancel(ctx)
-		var got []task.Message
-		var held *task.Message
+		var got []pipeline.Message
+		var held *pipeline.Message
 		errc := make(chan error, 1)
 		go func() {
-			errc <- src.Run(rctx, func(_ context.Context, m task.Message) error {
+			errc <- src.Run(rctx, func(_ context.Context, m pipeline.Message) error {
 				if rctx.Err() != nil {
 					return rctx.Err()
 				}

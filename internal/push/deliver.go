@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
 
@@ -340,7 +341,7 @@ func (r *runner) handle(ctx context.Context, m bus.Message) error {
 	}
 	g := s.met.inFlight.WithLabelValues(ChannelWebhook)
 	g.Inc()
-	err := s.post(ctx, r.sub.URL, r.key, eventID(m), m.Data, m.Header["traceparent"])
+	err := s.post(ctx, r.sub.URL, r.key, eventID(m), m.Data, m.Header[event.HeaderTraceParent])
 	g.Dec()
 	if err == nil {
 		r.c.delivered.Add(1)

@@ -7,17 +7,9 @@ import (
 	"slices"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/function"
 )
-
-// event is the part of a CloudEvent a filter looks at.
-type event struct {
-	ID      string         `json:"id"`
-	Type    string         `json:"type"`
-	Subject string         `json:"subject"`
-	TaskID  string         `json:"taskid"`
-	Data    map[string]any `json:"data"`
-}
 
 // matcher is a compiled Filter; safe for concurrent use.
 type matcher struct {
@@ -52,7 +44,7 @@ func (m *matcher) match(ctx context.Context, data []byte) (bool, error) {
 	if len(f.TaskIds) == 0 && len(f.Types) == 0 && len(f.DeviceIds) == 0 && m.expr == nil {
 		return true, nil
 	}
-	var ev event
+	var ev event.Event
 	if err := json.Unmarshal(data, &ev); err != nil {
 		return false, err
 	}

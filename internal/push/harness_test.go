@@ -19,6 +19,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	_ "github.com/tianshu-ai/tianshu/internal/bus/natsbus"
+	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/store/storetest"
@@ -161,7 +162,7 @@ func publish(t testing.TB, b bus.Bus, project, prefix, typ string, n, keys int, 
 		ev := testEvent{SpecVersion: "1.0", ID: fmt.Sprintf("%s-%06d", prefix, i), Source: "/tianshu/tasks/task-t", Type: typ,
 			Subject: fmt.Sprintf("dev-%d", i%keys), Time: time.Now().UTC().Format(time.RFC3339Nano), TaskID: "task-t", ProjectID: project, Data: data}
 		body, _ := json.Marshal(ev)
-		if _, err := b.Publish(context.Background(), EventsTopic(project), ev.Subject, body, map[string]string{bus.HeaderID: ev.ID}); err != nil {
+		if _, err := b.Publish(context.Background(), event.Topic(project), ev.Subject, body, map[string]string{event.HeaderID: ev.ID}); err != nil {
 			t.Fatal(err)
 		}
 		out[i] = ev.ID
@@ -200,7 +201,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	sec := r.secret.Load()
-	if sec == nil || req.Header.Get("Content-Type") != ContentTypeCloudEvents ||
+	if sec == nil || req.Header.Get("Content-Type") != event.ContentType ||
 		VerifyWebhook(*sec, req.Header.Get(HeaderWebhookID), req.Header.Get(HeaderWebhookTimestamp), req.Header.Get(HeaderWebhookSignature), body, time.Now(), 5*time.Minute) != nil {
 		r.mu.Lock()
 		r.badSigs++

@@ -54,11 +54,6 @@ const (
 	StatusPaused = "paused"
 )
 
-// EventsTopic is the bus topic of a project's events, where tasks publish
-// their CloudEvents keyed by subject (the same name as task.EventsTopic;
-// push does not import the task package).
-func EventsTopic(projectID string) string { return "events." + projectID }
-
 // Defaults of Config.
 const (
 	DefaultWebhookTimeout  = 10 * time.Second

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/ids"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store"
@@ -104,7 +105,7 @@ func TestReliabilityKill9(t *testing.T) {
 	}
 	defer b.Close()
 	project := "rel" + ids.Random(8, "abcdefghijklmnopqrstuvwxyz0123456789")
-	defer func() { _ = b.DeleteTopic(context.Background(), EventsTopic(project)) }()
+	defer func() { _ = b.DeleteTopic(context.Background(), event.Topic(project)) }()
 	key := make([]byte, secrets.KeySize)
 	for i := range key {
 		key[i] = byte(i * 7)
@@ -152,7 +153,7 @@ func TestReliabilityKill9(t *testing.T) {
 				ev := testEvent{SpecVersion: "1.0", ID: fmt.Sprintf("rel-%07d", i), Source: "/tianshu/tasks/task-rel", Type: "tianshu.test",
 					Subject: fmt.Sprintf("dev-%03d", i%keys), Time: time.Now().UTC().Format(time.RFC3339Nano), TaskID: "task-rel", ProjectID: project}
 				body := []byte(toJSON(ev))
-				if _, err := b.Publish(ctx, EventsTopic(project), ev.Subject, body, map[string]string{bus.HeaderID: ev.ID}); err != nil {
+				if _, err := b.Publish(ctx, event.Topic(project), ev.Subject, body, map[string]string{event.HeaderID: ev.ID}); err != nil {
 					pubErr = err
 					return
 				}

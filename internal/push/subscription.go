@@ -13,6 +13,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/ids"
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
@@ -64,7 +65,7 @@ type Stats struct {
 }
 
 // Topic returns the bus topic the subscription reads.
-func (s *Subscription) Topic() string { return EventsTopic(s.ProjectID) }
+func (s *Subscription) Topic() string { return event.Topic(s.ProjectID) }
 
 // NewSecret returns a fresh webhook secret: "whsec_" + base64 of 32 random
 // bytes.

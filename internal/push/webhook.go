@@ -12,11 +12,8 @@ import (
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/event"
 )
-
-// ContentTypeCloudEvents is the content type of a structured-mode
-// CloudEvent, the body of every webhook.
-const ContentTypeCloudEvents = "application/cloudevents+json"
 
 func newWebhookClient(p *URLPolicy, timeout time.Duration, perHost int) *http.Client {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: p.dialControl}
@@ -48,14 +45,14 @@ func (s *Service) post(ctx context.Context, url string, key []byte, id string, b
 		return err
 	}
 	ts := s.now().Unix()
-	req.Header.Set("Content-Type", ContentTypeCloudEvents)
+	req.Header.Set("Content-Type", event.ContentType)
 	req.Header.Set("User-Agent", "tianshu-push/1")
 	req.Header.Set(HeaderWebhookID, id)
 	req.Header.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts, 10))
 	req.Header.Set(HeaderWebhookSignature, SignWebhook(key, id, ts, body))
 	if traceparent != "" {
 		// The receiver continues the trace the event began at its source.
-		req.Header.Set("traceparent", traceparent)
+		req.Header.Set(event.HeaderTraceParent, traceparent)
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -72,7 +69,7 @@ func (s *Service) post(ctx context.Context, url string, key []byte, id string, b
 // eventID returns a message's CloudEvent id: the bus id header the tasks
 // set, else the id in the JSON, else one made from the sequence.
 func eventID(m bus.Message) string {
-	if id := m.Header[bus.HeaderID]; id != "" {
+	if id := m.Header[event.HeaderID]; id != "" {
 		return id
 	}
 	var ev struct {

@@ -296,6 +296,21 @@ func (s *Service) Get(ctx context.Context, flowID string) (*Flow, error) {
 	return &f, nil
 }
 
+// SetInUse sets the guard of DeleteFlow after construction: the tasks
+// service, which answers it, is built after the studio because it resolves
+// flow versions through it. Call it before the studio serves.
+func (s *Service) SetInUse(f InUseFunc) { s.o.InUse = f }
+
+// ResolveVersion returns the number and project of a flow version (0: the
+// flow's current version), in the form the tasks service looks flows up.
+func (s *Service) ResolveVersion(ctx context.Context, flowID string, version int64) (int64, string, error) {
+	v, err := s.GetVersion(ctx, flowID, version)
+	if err != nil {
+		return 0, "", err
+	}
+	return v.Version, v.ProjectID, nil
+}
+
 // GetVersion returns one version (0: the latest).
 func (s *Service) GetVersion(ctx context.Context, flowID string, version int64) (*Version, error) {
 	f, err := s.Get(ctx, flowID)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/pipeline"
 )
 
 var (
@@ -20,10 +21,10 @@ type CreateTaskRequest struct {
 	Description string `json:"Description" validate:"max=1024"`
 	FlowId      string `json:"FlowId" validate:"required,max=64"`
 	// FlowVersion 0 (or absent) pins the flow's latest version now.
-	FlowVersion int64          `json:"FlowVersion" validate:"min=0"`
-	Sources     []SourceSpec   `json:"Sources" validate:"required,max=64"`
-	Parameters  map[string]any `json:"Parameters"`
-	Constraints *Constraints   `json:"Constraints"`
+	FlowVersion int64                 `json:"FlowVersion" validate:"min=0"`
+	Sources     []pipeline.SourceSpec `json:"Sources" validate:"required,max=64"`
+	Parameters  map[string]any        `json:"Parameters"`
+	Constraints *Constraints          `json:"Constraints"`
 	// Start places the task at once (otherwise call StartTask).
 	Start bool `json:"Start"`
 }
@@ -49,21 +50,21 @@ type DescribeTasksRequest struct {
 
 // TaskInfo is a task as DescribeTasks returns it.
 type TaskInfo struct {
-	TaskId       string         `json:"TaskId"`
-	ProjectId    string         `json:"ProjectId"`
-	Name         string         `json:"Name"`
-	Description  string         `json:"Description"`
-	FlowId       string         `json:"FlowId"`
-	FlowVersion  int64          `json:"FlowVersion"`
-	Sources      []SourceSpec   `json:"Sources"`
-	Parameters   map[string]any `json:"Parameters"`
-	Constraints  Constraints    `json:"Constraints"`
-	DesiredState string         `json:"DesiredState"`
-	Status       string         `json:"Status"`
-	Reason       string         `json:"Reason"`
-	NodeId       string         `json:"NodeId"`
-	CreatedTime  string         `json:"CreatedTime"`
-	UpdatedTime  string         `json:"UpdatedTime"`
+	TaskId       string                `json:"TaskId"`
+	ProjectId    string                `json:"ProjectId"`
+	Name         string                `json:"Name"`
+	Description  string                `json:"Description"`
+	FlowId       string                `json:"FlowId"`
+	FlowVersion  int64                 `json:"FlowVersion"`
+	Sources      []pipeline.SourceSpec `json:"Sources"`
+	Parameters   map[string]any        `json:"Parameters"`
+	Constraints  Constraints           `json:"Constraints"`
+	DesiredState string                `json:"DesiredState"`
+	Status       string                `json:"Status"`
+	Reason       string                `json:"Reason"`
+	NodeId       string                `json:"NodeId"`
+	CreatedTime  string                `json:"CreatedTime"`
+	UpdatedTime  string                `json:"UpdatedTime"`
 }
 
 // DescribeTasksResponse is the response of DescribeTasks.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/flow"
+	"github.com/tianshu-ai/tianshu/internal/pipeline"
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/store/storetest"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
@@ -20,7 +21,7 @@ import (
 // drops: it emits n = checkpoint+1, +2, … and saves the last n up to which
 // every message was acknowledged.
 type counterSource struct {
-	env   SourceEnv
+	env   pipeline.SourceEnv
 	first chan uint64 // the first n each Run emits
 
 	mu   sync.Mutex
@@ -28,7 +29,7 @@ type counterSource struct {
 	done map[uint64]bool
 }
 
-func newCounterSource(env SourceEnv) (*counterSource, error) {
+func newCounterSource(env pipeline.SourceEnv) (*counterSource, error) {
 	var after uint64
 	if env.Position != "" {
 		var err error
@@ -41,7 +42,7 @@ func newCounterSource(env SourceEnv) (*counterSource, error) {
 
 func (c *counterSource) Live() bool { return false }
 
-func (c *counterSource) Run(ctx context.Context, emit Emit) error {
+func (c *counterSource) Run(ctx context.Context, emit pipeline.Emit) error {
 	c.mu.Lock()
 	n := c.next
 	c.mu.Unlock()
@@ -49,7 +50,7 @@ func (c *counterSource) Run(ctx context.Context, emit Emit) error {
 	pace := time.NewTicker(2 * time.Millisecond)
 	defer pace.Stop()
 	for ; ; n++ {
-		m := Message{ID: fmt.Sprintf("c-%d", n), Key: "c", Time: time.Now(), Data: map[string]any{"n": int64(n)}}
+		m := pipeline.Message{ID: fmt.Sprintf("c-%d", n), Key: "c", Time: time.Now(), Data: map[string]any{"n": int64(n)}}
 		m.Ack = func(err error) {
 			if err == nil {
 				c.ack(ctx, m.Data["n"].(int64))
@@ -88,7 +89,7 @@ type countingRecords struct {
 	ns     map[int64]bool
 }
 
-func (r *countingRecords) StoreRecord(_ context.Context, rec StoredRecord) (string, error) {
+func (r *countingRecords) StoreRecord(_ context.Context, rec pipeline.Record) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.writes[rec.EventID]++
@@ -140,8 +141,8 @@ func TestResumableSourceMovesWithItsCheckpoint(t *testing.T) {
 	records := &countingRecords{writes: map[string]int{}, ns: map[int64]bool{}}
 	var smu sync.Mutex
 	var sources []*counterSource
-	factory := func(_ context.Context, spec SourceSpec, env SourceEnv) (Source, error) {
-		if spec.DropPolicy != DropNone {
+	factory := func(_ context.Context, spec pipeline.SourceSpec, env pipeline.SourceEnv) (pipeline.Source, error) {
+		if spec.DropPolicy != pipeline.DropNone {
 			return nil, fmt.Errorf("DropPolicy %q", spec.DropPolicy)
 		}
 		src, err := newCounterSource(env)
@@ -163,7 +164,7 @@ func TestResumableSourceMovesWithItsCheckpoint(t *testing.T) {
 	const inflight = 2
 	startWorker := func(name string) (*Worker, func()) {
 		w := NewWorker(WorkerConfig{Name: name, Capacity: 4, InFlight: inflight, LeaseTTL: 2 * time.Second, Interval: 100 * time.Millisecond},
-			WorkerDeps{DB: db, Service: svc, Plan: plan, Sources: map[string]SourceFactory{"device": factory}, Records: records, Logger: log, Now: time.Now})
+			WorkerDeps{DB: db, Service: svc, Plan: plan, Sources: map[string]pipeline.SourceFactory{"device": factory}, Records: records, Logger: log, Now: time.Now})
 		wctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); _ = w.Run(wctx) }()
@@ -176,7 +177,7 @@ func TestResumableSourceMovesWithItsCheckpoint(t *testing.T) {
 	defer func() { stopSched(); <-schedDone }()
 
 	a, stopA := startWorker("a")
-	tk := &Task{Name: "count", FlowID: "flow-x", Sources: []SourceSpec{{Type: "device", Id: "dev-x", DropPolicy: DropNone}}}
+	tk := &Task{Name: "count", FlowID: "flow-x", Sources: []pipeline.SourceSpec{{Type: "device", Id: "dev-x", DropPolicy: pipeline.DropNone}}}
 	if err := svc.Create(ctx, tk, true); err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +251,7 @@ func TestCheckpointWritesAreFenced(t *testing.T) {
 func testCheckpointWritesAreFenced(t *testing.T, db *store.DB) {
 	ctx := context.Background()
 	svc := NewService(db, func(context.Context, string, int64) (int64, string, error) { return 1, "default", nil }, nil, time.Now)
-	tk := &Task{Name: "t", FlowID: "f", Sources: []SourceSpec{{Type: "device", Id: "d", DropPolicy: DropNone}, {Type: "device", Id: "e", DropPolicy: DropNone}}}
+	tk := &Task{Name: "t", FlowID: "f", Sources: []pipeline.SourceSpec{{Type: "device", Id: "d", DropPolicy: pipeline.DropNone}, {Type: "device", Id: "e", DropPolicy: pipeline.DropNone}}}
 	if err := svc.Create(ctx, tk, true); err != nil {
 		t.Fatal(err)
 	}
@@ -293,13 +294,13 @@ func TestDropPolicyPerSourceType(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.Open(t, "sqlite")
 	svc := NewService(db, func(context.Context, string, int64) (int64, string, error) { return 1, "default", nil }, nil, time.Now)
-	err := svc.Create(ctx, &Task{Name: "t", FlowID: "f", Sources: []SourceSpec{{Type: "device", Id: "d", DropPolicy: DropLatest}, {Type: "topic", Id: "x", DropPolicy: DropLatest}}}, false)
+	err := svc.Create(ctx, &Task{Name: "t", FlowID: "f", Sources: []pipeline.SourceSpec{{Type: "device", Id: "d", DropPolicy: pipeline.DropLatest}, {Type: "topic", Id: "x", DropPolicy: pipeline.DropLatest}}}, false)
 	if err == nil || !strings.Contains(err.Error(), "Sources[1].DropPolicy") {
 		t.Fatalf("latest on a topic: %v, want an error naming Sources[1].DropPolicy", err)
 	}
-	for _, srcs := range [][]SourceSpec{
-		{{Type: "device", Id: "d"}, {Type: "device", Id: "d", DropPolicy: DropLatest}, {Type: "device", Id: "d", DropPolicy: DropNone}},
-		{{Type: "topic", Id: "x", DropPolicy: DropNone}, {Type: "upload", Id: "u"}},
+	for _, srcs := range [][]pipeline.SourceSpec{
+		{{Type: "device", Id: "d"}, {Type: "device", Id: "d", DropPolicy: pipeline.DropLatest}, {Type: "device", Id: "d", DropPolicy: pipeline.DropNone}},
+		{{Type: "topic", Id: "x", DropPolicy: pipeline.DropNone}, {Type: "upload", Id: "u"}},
 	} {
 		if err := svc.Create(ctx, &Task{Name: "t", FlowID: "f", Sources: srcs}, false); err != nil {
 			t.Fatalf("%+v: %v", srcs, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/flow"
+	"github.com/tianshu-ai/tianshu/internal/pipeline"
 )
 
 // runner runs one task on this worker: its sources feed a bounded set of
@@ -20,8 +21,8 @@ type runner struct {
 	task    *Task
 	plan    *flow.Plan
 	state   *flow.State
-	sources []Source
-	records RecordStore
+	sources []pipeline.Source
+	records pipeline.RecordStore
 	bus     bus.Bus
 	log     *slog.Logger
 	stats   *taskStats
@@ -29,8 +30,8 @@ type runner struct {
 	checkpoints *checkpoints
 
 	inflight int
-	queue    chan *Message // back-pressured sources
-	latest   chan *Message // live sources: one slot, newest wins
+	queue    chan *pipeline.Message // back-pressured sources
+	latest   chan *pipeline.Message // live sources: one slot, newest wins
 	cancel   context.CancelFunc
 	done     chan struct{}
 	// result is why the runner ended: nil (stopped), ErrSourceDone
@@ -141,8 +142,8 @@ func (r *runner) start(parent context.Context) {
 	ctx, cancel := context.WithCancel(parent)
 	r.cancel = cancel
 	r.done = make(chan struct{})
-	r.queue = make(chan *Message, r.inflight)
-	r.latest = make(chan *Message, 1)
+	r.queue = make(chan *pipeline.Message, r.inflight)
+	r.latest = make(chan *pipeline.Message, 1)
 	var workers sync.WaitGroup
 	for i := 0; i < r.inflight; i++ {
 		workers.Add(1)
@@ -159,10 +160,10 @@ func (r *runner) start(parent context.Context) {
 		go func() {
 			defer srcs.Done()
 			err := r.runSource(ctx, src)
-			if errors.Is(err, ErrSourceDone) {
+			if errors.Is(err, pipeline.ErrSourceDone) {
 				if finished.Add(1) == int64(len(r.sources)) {
 					select {
-					case fatal <- ErrSourceDone:
+					case fatal <- pipeline.ErrSourceDone:
 					default:
 					}
 				}
@@ -219,7 +220,7 @@ func (r *runner) stop() {
 
 // runSource runs one source, restarting it with exponential backoff when
 // it fails, until ctx ends or it reports ErrSourceDone.
-func (r *runner) runSource(ctx context.Context, src Source) error {
+func (r *runner) runSource(ctx context.Context, src pipeline.Source) error {
 	backoff := 200 * time.Millisecond
 	emit := r.emitQueued
 	if src.Live() {
@@ -228,7 +229,7 @@ func (r *runner) runSource(ctx context.Context, src Source) error {
 	for {
 		start := time.Now()
 		err := src.Run(ctx, emit)
-		if ctx.Err() != nil || errors.Is(err, ErrSourceDone) {
+		if ctx.Err() != nil || errors.Is(err, pipeline.ErrSourceDone) {
 			return err
 		}
 		if err == nil {
@@ -248,7 +249,7 @@ func (r *runner) runSource(ctx context.Context, src Source) error {
 	}
 }
 
-func (r *runner) emitQueued(ctx context.Context, m Message) error {
+func (r *runner) emitQueued(ctx context.Context, m pipeline.Message) error {
 	r.stats.received.Add(1)
 	select {
 	case r.queue <- &m:
@@ -261,7 +262,7 @@ func (r *runner) emitQueued(ctx context.Context, m Message) error {
 
 // emitLatest never blocks: if a frame is still waiting, the new one
 // replaces it and the old one counts as dropped.
-func (r *runner) emitLatest(_ context.Context, m Message) error {
+func (r *runner) emitLatest(_ context.Context, m pipeline.Message) error {
 	r.stats.received.Add(1)
 	for {
 		select {
@@ -282,7 +283,7 @@ func (r *runner) emitLatest(_ context.Context, m Message) error {
 
 func (r *runner) work(ctx context.Context) {
 	for {
-		var m *Message
+		var m *pipeline.Message
 		select {
 		case <-ctx.Done():
 			return

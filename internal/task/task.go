@@ -16,6 +16,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/pipeline"
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
 
@@ -36,34 +37,12 @@ const (
 	DesiredStopped = "stopped"
 )
 
-// SourceSpec names one source of a task.
-type SourceSpec struct {
-	// Type is device, upload or topic.
-	Type string `json:"Type" validate:"required,oneof=device upload topic"`
-	// Id is the device id, upload id or bus topic.
-	Id string `json:"Id" validate:"required,max=128"`
-	// DropPolicy says what happens to frames the flow is too busy for.
-	// "latest" (the default for devices) keeps only the newest waiting
-	// frame and drops the others, as a live camera should. "none" applies
-	// back-pressure so every frame goes through the flow, and a source that
-	// can resume (a replay device) continues from its last checkpoint when
-	// the task restarts or moves to another worker. Topic and upload sources
-	// never drop: "none" is what they do, and "latest" is refused for them.
-	DropPolicy string `json:"DropPolicy,omitempty" validate:"omitempty,oneof=latest none"`
-}
-
-// Drop policies of a SourceSpec.
-const (
-	DropLatest = "latest"
-	DropNone   = "none"
-)
-
 // checkSources refuses drop policies a source type cannot follow.
-func checkSources(sources []SourceSpec) error {
+func checkSources(sources []pipeline.SourceSpec) error {
 	for i, src := range sources {
-		if src.Type != "device" && src.DropPolicy == DropLatest {
+		if src.Type != "device" && src.DropPolicy == pipeline.DropLatest {
 			return api.InvalidValue(fmt.Sprintf("Sources[%d].DropPolicy", i),
-				"%q applies to device sources only; a %s source never drops (omit DropPolicy or use %q)", DropLatest, src.Type, DropNone)
+				"%q applies to device sources only; a %s source never drops (omit DropPolicy or use %q)", pipeline.DropLatest, src.Type, pipeline.DropNone)
 		}
 	}
 	return nil
@@ -80,7 +59,7 @@ type Task struct {
 	ID, ProjectID, Name, Description string
 	FlowID                           string
 	FlowVersion                      int64
-	Sources                          []SourceSpec
+	Sources                          []pipeline.SourceSpec
 	Parameters                       map[string]any
 	Constraints                      Constraints
 	Desired, Status, Reason, NodeID  string

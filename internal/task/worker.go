@@ -18,6 +18,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/pipeline"
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
 
@@ -51,9 +52,9 @@ type WorkerDeps struct {
 	DB      *store.DB
 	Service *Service
 	Plan    PlanFunc
-	Sources map[string]SourceFactory
-	Records RecordStore // nil: store nodes fail
-	Bus     bus.Bus     // nil: topic sources and publish nodes fail
+	Sources map[string]pipeline.SourceFactory
+	Records pipeline.RecordStore // nil: store nodes fail
+	Bus     bus.Bus              // nil: topic sources and publish nodes fail
 	Logger  *slog.Logger
 	Metrics prometheus.Registerer
 	Now     func() time.Time
@@ -190,7 +191,7 @@ func (w *Worker) reconcile(ctx context.Context) error {
 				case <-r.done: // the runner ended by itself
 					res := r.result
 					w.stopRunner(t.ID, true)
-					if errors.Is(res, ErrSourceDone) {
+					if errors.Is(res, pipeline.ErrSourceDone) {
 						w.finish(ctx, t, StatusCompleted, "every source delivered everything")
 					}
 				default:
@@ -214,21 +215,21 @@ func (w *Worker) startRunner(ctx context.Context, t *Task) {
 	// Only sources read without drops save positions: skip the query for
 	// the rest.
 	var saved map[int]string
-	if slices.ContainsFunc(t.Sources, func(s SourceSpec) bool { return s.DropPolicy == DropNone }) {
+	if slices.ContainsFunc(t.Sources, func(s pipeline.SourceSpec) bool { return s.DropPolicy == pipeline.DropNone }) {
 		if saved, err = loadCheckpoints(ctx, w.d.DB, t.ID); err != nil {
 			w.d.Logger.Warn("task not started: checkpoints unreadable; retrying", "task", t.ID, "err", err)
 			return // the next reconcile tries again
 		}
 	}
 	cps := newCheckpoints()
-	var sources []Source
+	var sources []pipeline.Source
 	for i, spec := range t.Sources {
 		f, ok := w.d.Sources[spec.Type]
 		if !ok {
 			w.finish(ctx, t, StatusFailed, fmt.Sprintf("Sources[%d]: no %q source on this worker", i, spec.Type))
 			return
 		}
-		env := SourceEnv{TaskID: t.ID, ProjectID: t.ProjectID, NodeID: w.id, Bus: w.d.Bus,
+		env := pipeline.SourceEnv{TaskID: t.ID, ProjectID: t.ProjectID, NodeID: w.id, Bus: w.d.Bus,
 			Index: i, Position: saved[i], SavePosition: cps.saver(i)}
 		src, err := f(ctx, spec, env)
 		if err != nil {

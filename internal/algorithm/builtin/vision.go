@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
+	"github.com/tianshu-ai/tianshu/internal/media"
 	"github.com/tianshu-ai/tianshu/internal/vision/faces"
 	"github.com/tianshu-ai/tianshu/internal/vision/imageops"
 	"github.com/tianshu-ai/tianshu/internal/vision/motion"
@@ -57,13 +58,13 @@ func All() (map[string]algorithm.Builtin, error) {
 // imageBytes takes the encoded image from an inputs map.
 func imageBytes(in map[string]any) ([]byte, error) {
 	switch v := in["image"].(type) {
-	case algorithm.Image:
+	case media.Image:
 		return v.Bytes, nil
-	case *algorithm.Image:
+	case *media.Image:
 		return v.Bytes, nil
 	case []byte:
 		return v, nil
-	case algorithm.ImageSource:
+	case media.Encoded:
 		b, _ := v.EncodedImage()
 		return b, nil
 	case nil:
@@ -255,7 +256,7 @@ func imageOps(_ context.Context, in map[string]any) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out["image"] = algorithm.Image{Bytes: b, ContentType: "image/jpeg"}
+	out["image"] = media.Image{Bytes: b, ContentType: "image/jpeg"}
 	out["width"], out["height"] = int64(img.Bounds().Dx()), int64(img.Bounds().Dy())
 	return out, nil
 }

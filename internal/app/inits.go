@@ -1,0 +1,294 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/tianshu-ai/tianshu/internal/algorepo"
+	"github.com/tianshu-ai/tianshu/internal/algorithm"
+	"github.com/tianshu-ai/tianshu/internal/algorithm/builtin"
+	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/appcenter"
+	"github.com/tianshu-ai/tianshu/internal/blob"
+	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/data"
+	"github.com/tianshu-ai/tianshu/internal/device"
+	"github.com/tianshu-ai/tianshu/internal/devicecenter"
+	"github.com/tianshu-ai/tianshu/internal/flow"
+	"github.com/tianshu-ai/tianshu/internal/gpu"
+	"github.com/tianshu-ai/tianshu/internal/iam"
+	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/pipeline"
+	"github.com/tianshu-ai/tianshu/internal/push"
+	"github.com/tianshu-ai/tianshu/internal/ratelimit"
+	"github.com/tianshu-ai/tianshu/internal/secrets"
+	"github.com/tianshu-ai/tianshu/internal/store"
+	"github.com/tianshu-ai/tianshu/internal/studio"
+	"github.com/tianshu-ai/tianshu/internal/task"
+)
+
+func (p *Platform) initStore(ctx context.Context) (func(context.Context) error, error) {
+	db, err := store.Open(ctx, p.cfg.DB, store.Options{Logger: p.log})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	p.DB = db
+	// go_sql_* metrics: pool size, waits, connections in use.
+	p.Metrics.MustRegister(collectors.NewDBStatsCollector(db.DB, "tianshu"))
+	return func(context.Context) error { return db.Close() }, nil
+}
+
+func (p *Platform) initBus(ctx context.Context) (func(context.Context) error, error) {
+	b, err := bus.Open(ctx, p.cfg.Bus, bus.Options{DataDir: p.cfg.DataDir, Logger: p.log, Registerer: p.Metrics})
+	if err != nil {
+		return nil, err
+	}
+	p.Bus = b
+	return func(context.Context) error { return b.Close() }, nil
+}
+
+func (p *Platform) initSecrets(context.Context) (func(context.Context) error, error) {
+	key, err := secrets.LoadKey(p.getenv("TIANSHU_MASTER_KEY"), filepath.Join(p.cfg.DataDir, "master.key"))
+	if err != nil {
+		return nil, err
+	}
+	p.Box, err = secrets.New(key)
+	return nil, err
+}
+
+func (p *Platform) initBlob(ctx context.Context) (func(context.Context) error, error) {
+	// Signed object URLs are keyed by a value derived from the master key,
+	// so every replica signs and verifies alike.
+	signing := p.Box.DeriveKey("blob-url-signing")
+	s, err := blob.Open(ctx, p.cfg.Blob, blob.Options{DataDir: p.cfg.DataDir, PublicURL: p.cfg.PublicBase(p.Addr()),
+		SigningKey: signing, Logger: p.log, Registerer: p.Metrics, Now: p.now})
+	if err != nil {
+		return nil, err
+	}
+	p.Blob = s
+	return func(context.Context) error { return s.Close() }, nil
+}
+
+func (p *Platform) initApps(context.Context) (func(context.Context) error, error) {
+	p.Apps = appcenter.New(p.DB, p.Box, p.log, p.now)
+	return nil, nil
+}
+
+func (p *Platform) initIAM(context.Context) (func(context.Context) error, error) {
+	p.Users = iam.NewUsers(p.DB, p.now)
+	p.Audit = iam.NewAudit(p.DB, p.now)
+	p.Projects = iam.NewProjects(p.DB, p.now)
+	return nil, nil
+}
+
+func (p *Platform) initFlows(context.Context) (func(context.Context) error, error) {
+	fm, err := flow.NewMetrics(p.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	// Whether a task uses a flow is the tasks module's to say; it starts
+	// after this one and connects itself (initTasks).
+	p.Studio = studio.New(p.DB, studio.Options{Logger: p.log, Now: p.now, Metrics: fm, Algorithms: p.Algos, AlgorithmsFor: p.Algos.ForProject})
+	return nil, nil
+}
+
+func (p *Platform) initTasks(context.Context) (func(context.Context) error, error) {
+	p.Tasks = task.NewService(p.DB, p.Studio.ResolveVersion, p.log, p.now)
+	p.Studio.SetInUse(p.Tasks.UsesFlow)
+	return nil, nil
+}
+
+func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, error) {
+	lim, err := ratelimit.Open(ctx, p.cfg.Cache)
+	if err != nil {
+		return nil, err
+	}
+	// The actions are registered in Start, once every module of this
+	// process exists (modules after api in start order included).
+	p.Registry = api.NewRegistry()
+	p.Gateway = api.NewGateway(p.cfg.API, p.Registry, api.GatewayOptions{
+		Keys: p.Apps, Auditor: p.Audit, Limiter: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
+	})
+	return func(context.Context) error { return lim.Close() }, nil
+}
+
+// NewRegistry returns the registry of every action. p may be nil when the
+// registry only feeds the docs or the CLI.
+func NewRegistry(p *Platform) *api.Registry {
+	reg := api.NewRegistry()
+	registerActions(reg, p)
+	return reg
+}
+
+func registerActions(reg *api.Registry, p *Platform) {
+	var apps *appcenter.Service
+	var audit *iam.Audit
+	var projects *iam.Projects
+	var flows *studio.Service
+	var tasks *task.Service
+	var algos *algorepo.Service
+	var pkgs algorepo.PackageStore
+	var records *data.Service
+	var devices *devicecenter.Service
+	var snaps devicecenter.SnapshotStore
+	var subs *push.Service
+	if p != nil {
+		subs = p.Push
+		apps, audit, flows, tasks, algos, records, devices, projects = p.Apps, p.Audit, p.Studio, p.Tasks, p.Algos, p.Data, p.Devices, p.Projects
+		pkgs, snaps = algorepo.BlobPackages{Blob: p.Blob, Uploaded: p.Data.CompletedUpload}, devicecenter.BlobSnapshots{Blob: p.Blob}
+	}
+	appcenter.RegisterActions(reg, apps)
+	iam.RegisterActions(reg, audit)
+	iam.RegisterProjectActions(reg, projects)
+	studio.RegisterActions(reg, flows)
+	task.RegisterActions(reg, tasks)
+	algorepo.RegisterActions(reg, algos, pkgs)
+	data.RegisterActions(reg, records)
+	devicecenter.RegisterActions(reg, devices, snaps)
+	push.RegisterActions(reg, subs)
+}
+
+func (p *Platform) initScheduler(context.Context) (func(context.Context) error, error) {
+	holder := p.cfg.Worker.Name + "/" + ids.New("sched")
+	s := task.NewScheduler(p.DB, p.Tasks, task.DefaultSchedulerConfig(), holder, p.log, p.Metrics, p.now)
+	return p.loop(ModScheduler, func(ctx context.Context) error {
+		s.Run(ctx)
+		return nil
+	}), nil
+}
+
+func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error, error) {
+	cfg := task.DefaultWorkerConfig()
+	if p.cfg.Worker.Name != "" {
+		cfg.Name = p.cfg.Worker.Name
+	}
+	cfg.Labels, cfg.Capacity, cfg.InFlight = p.cfg.Worker.Labels, p.cfg.Worker.Capacity, p.cfg.Worker.InFlight
+	cfg.LeaseTTL = p.cfg.Worker.LeaseTTL
+	cfg.GPUs = p.gpus
+	// Store nodes wait for their batch to commit: a short interval keeps
+	// that wait small when traffic is light; under load batches fill first.
+	writer := p.Data.NewWriter(data.WriterOptions{FlushInterval: 10 * time.Millisecond})
+	cfg.Interval = min(time.Second, cfg.LeaseTTL/4)
+	p.Worker = task.NewWorker(cfg, task.WorkerDeps{
+		DB: p.DB, Service: p.Tasks, Bus: p.Bus, Logger: p.log, Metrics: p.Metrics, Now: p.now,
+		Plan: func(ctx context.Context, flowID string, version int64, tr flow.Tracer) (*flow.Plan, error) {
+			return p.Studio.Compile(ctx, flowID, version, tr)
+		},
+		Sources: map[string]pipeline.SourceFactory{"topic": task.NewTopicSource, "upload": p.Data.UploadSources(device.DecodeVideoFrames), "device": p.Devices.NewTaskSource},
+		Records: p.Data.NewRecordSink(writer),
+	})
+	stop := p.loop(ModWorker, p.Worker.Run)
+	return func(ctx context.Context) error {
+		err := stop(ctx)
+		return errors.Join(err, writer.Close(ctx))
+	}, nil
+}
+
+func (p *Platform) initData(ctx context.Context) (func(context.Context) error, error) {
+	svc, err := data.New(p.DB, p.Blob, data.Options{Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		TokenKey: p.Box.DeriveKey("upload-token"), StagingDir: filepath.Join(p.cfg.DataDir, "uploads"), PublicURL: p.cfg.PublicBase(p.Addr())})
+	if err != nil {
+		return nil, err
+	}
+	p.Data = svc
+	ret := svc.NewRetention(data.RetentionOptions{Interval: time.Minute})
+	return p.loop(ModData, func(ctx context.Context) error {
+		go svc.RunDigests(ctx)
+		return ret.Run(ctx)
+	}), nil
+}
+
+func (p *Platform) initAlgorithms(context.Context) (func(context.Context) error, error) {
+	builtins, err := builtin.All()
+	if err != nil {
+		return nil, err
+	}
+	p.Algos = algorepo.New(p.DB, builtins, p.log, p.now)
+	return nil, nil
+}
+
+// initRuntime starts this process's algorithm instances: the builtins and
+// every version desired running, kept in step with the repository.
+func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error, error) {
+	gpus, err := gpu.Detect(ctx, "")
+	if err != nil {
+		p.log.Warn("gpu detection failed", "err", err)
+	}
+	p.gpus = gpus
+	p.log.Info("gpus detected", "count", len(gpus))
+	m, err := algorithm.New(algorithm.Options{
+		GPUs:   gpu.Indices(gpus),
+		Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		WorkDir: filepath.Join(p.cfg.DataDir, "algorithms"),
+		OpenPackage: func(ctx context.Context, key string) (io.ReadCloser, error) {
+			rc, _, err := p.Blob.Get(ctx, key)
+			return rc, err
+		},
+		CheckEndpoint: algorithm.DefaultEndpointPolicy,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Algos.StartRuntime(ctx, m); err != nil {
+		_ = m.Close(ctx)
+		return nil, err
+	}
+	stopLoop := p.loop(ModRuntime, func(ctx context.Context) error {
+		p.Algos.Run(ctx, 2*time.Second)
+		return nil
+	})
+	return func(ctx context.Context) error {
+		_ = stopLoop(ctx)
+		return m.Close(ctx)
+	}, nil
+}
+
+func (p *Platform) initDevices(context.Context) (func(context.Context) error, error) {
+	rt, err := device.NewRuntime(device.Options{Logger: p.log, Registerer: p.Metrics})
+	if err != nil {
+		return nil, err
+	}
+	var events devicecenter.Publisher
+	if p.Bus != nil {
+		events = p.Bus
+	}
+	p.Devices = devicecenter.New(p.DB, p.Box, rt, events, p.log, p.now)
+	stopProber := func(context.Context) error { return nil }
+	if p.Running(ModScheduler) {
+		// The control plane probes devices that no running task reports on.
+		stopProber = p.loop(ModDevices, func(ctx context.Context) error {
+			return p.Devices.RunProber(ctx, 30*time.Second, 2*time.Minute, 4)
+		})
+	}
+	return func(ctx context.Context) error {
+		_ = stopProber(ctx)
+		return rt.Close()
+	}, nil
+}
+
+func (p *Platform) initPush(ctx context.Context) (func(context.Context) error, error) {
+	svc, err := push.New(push.Config{DB: p.DB, Bus: p.Bus, Box: p.Box, Keys: p.Apps, Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		NodeID: p.cfg.Worker.Name + "/" + ids.New("push")})
+	if err != nil {
+		return nil, err
+	}
+	if err := svc.Start(ctx); err != nil {
+		return nil, err
+	}
+	p.Push = svc
+	p.grpc = svc.GRPCServer()
+	return func(context.Context) error {
+		svc.Stop()
+		p.grpc.Stop()
+		return nil
+	}, nil
+}
