@@ -421,17 +421,27 @@ func (s *Service) Delete(ctx context.Context, algID string) error {
 
 // Contract implements flow.Algorithms: from the running version when there
 // is one, else from the store, so flows validate against stopped versions.
-func (s *Service) Contract(ref flow.AlgorithmRef) (*flow.Contract, error) {
+// A reference the store does not know wraps flow.ErrUnknownAlgorithm;
+// other store failures (ctx's included) are returned as they are.
+func (s *Service) Contract(ctx context.Context, ref flow.AlgorithmRef) (*flow.Contract, error) {
 	if c, err := s.m.Contract(ref); err == nil {
 		return c, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	v, err := s.version(ctx, ref.ID, ref.Version)
-	if err != nil {
+	if isNotFound(err) {
 		return nil, fmt.Errorf("%w: %s", flow.ErrUnknownAlgorithm, ref.ID)
 	}
+	if err != nil {
+		return nil, err
+	}
 	return v.Def.Contract.Flow(), nil
+}
+
+// isNotFound reports whether err is the API's "not found" answer, which
+// Get and version give for ids and versions the store does not hold.
+func isNotFound(err error) bool {
+	e, ok := api.AsError(err)
+	return ok && e.Code == api.ResourceNotFound
 }
 
 // Invoke implements flow.Algorithms through the local runtime.
@@ -498,19 +508,30 @@ type projectAlgorithms struct {
 	projectID string
 }
 
-func (p projectAlgorithms) allowed(id string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+// allowed reports whether the project may call algorithm id; an id the
+// store does not hold is not allowed, and a store failure is an error.
+func (p projectAlgorithms) allowed(ctx context.Context, id string) (bool, error) {
 	a, err := p.s.Get(ctx, id)
-	return err == nil && (a.ProjectID == p.projectID || a.ProjectID == BuiltinProject)
+	if isNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return a.ProjectID == p.projectID || a.ProjectID == BuiltinProject, nil
 }
 
-// Contract implements flow.Algorithms.
-func (p projectAlgorithms) Contract(ref flow.AlgorithmRef) (*flow.Contract, error) {
-	if !p.allowed(ref.ID) {
+// Contract implements flow.Algorithms: other projects' algorithms are
+// unknown.
+func (p projectAlgorithms) Contract(ctx context.Context, ref flow.AlgorithmRef) (*flow.Contract, error) {
+	ok, err := p.allowed(ctx, ref.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
 		return nil, fmt.Errorf("%w: %s", flow.ErrUnknownAlgorithm, ref.ID)
 	}
-	return p.s.Contract(ref)
+	return p.s.Contract(ctx, ref)
 }
 
 // Invoke implements flow.Algorithms. Plans are compiled per project, where

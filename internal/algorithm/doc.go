@@ -6,7 +6,7 @@
 // (builtin Go functions, static endpoints, supervised processes unpacked
 // from an install package; containers are recorded only), Stop stops it,
 // Instances reports each instance's status, and Invoke calls a version the
-// way the flow engine expects (Manager implements flow.Algorithms).
+// way the flow engine expects (algorepo adapts it to flow.Algorithms).
 //
 // Calls go through one shared HTTP transport, are balanced over ready
 // instances by least outstanding requests (or by rendezvous hashing of a

@@ -100,7 +100,7 @@ func (o *Options) defaults() {
 	}
 }
 
-// Manager runs algorithm versions and calls them. It implements
+// Manager runs algorithm versions and calls them; algorepo adapts it to
 // flow.Algorithms. All methods are safe for concurrent use.
 type Manager struct {
 	opts    Options
@@ -117,8 +117,6 @@ type Manager struct {
 	current  map[string]string // algorithm id → version for refs without one
 	builtins map[string]Builtin
 }
-
-var _ flow.Algorithms = (*Manager)(nil)
 
 // New creates a Manager and registers its metrics.
 func New(opts Options) (*Manager, error) {
