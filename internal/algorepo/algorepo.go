@@ -156,7 +156,7 @@ func (s *Service) Reconcile(ctx context.Context) {
 	s.mu.Unlock()
 	for _, key := range stop {
 		id, version, _ := strings.Cut(key, "@")
-		if err := s.m.Stop(ctx, flow.AlgorithmRef{ID: id, Version: version}); err != nil && !errors.Is(err, algorithm.ErrUnknownAlgorithm) {
+		if err := s.m.Stop(ctx, algorithm.Ref{ID: id, Version: version}); err != nil && !errors.Is(err, algorithm.ErrUnknownAlgorithm) {
 			s.log.Warn("algorithm version not stopped", "algorithm", id, "version", version, "err", err)
 			continue
 		}
@@ -424,8 +424,8 @@ func (s *Service) Delete(ctx context.Context, algID string) error {
 // A reference the store does not know wraps flow.ErrUnknownAlgorithm;
 // other store failures (ctx's included) are returned as they are.
 func (s *Service) Contract(ctx context.Context, ref flow.AlgorithmRef) (*flow.Contract, error) {
-	if c, err := s.m.Contract(ref); err == nil {
-		return c, nil
+	if c, err := s.m.Contract(runtimeRef(ref)); err == nil {
+		return flowContract(c), nil
 	}
 	v, err := s.version(ctx, ref.ID, ref.Version)
 	if isNotFound(err) {
@@ -434,7 +434,7 @@ func (s *Service) Contract(ctx context.Context, ref flow.AlgorithmRef) (*flow.Co
 	if err != nil {
 		return nil, err
 	}
-	return v.Def.Contract.Flow(), nil
+	return flowContract(&v.Def.Contract), nil
 }
 
 // isNotFound reports whether err is the API's "not found" answer, which
@@ -444,9 +444,12 @@ func isNotFound(err error) bool {
 	return ok && e.Code == api.ResourceNotFound
 }
 
-// Invoke implements flow.Algorithms through the local runtime.
+// Invoke implements flow.Algorithms through the local runtime; a version
+// not running here wraps both algorithm.ErrUnknownAlgorithm and
+// flow.ErrUnknownAlgorithm.
 func (s *Service) Invoke(ctx context.Context, ref flow.AlgorithmRef, inputs map[string]any) (map[string]any, error) {
-	return s.m.Invoke(ctx, ref, inputs)
+	out, err := s.m.Invoke(ctx, runtimeRef(ref), inputs)
+	return out, flowError(err)
 }
 
 // Instances returns the local runtime's instances of a version ("" = all).
@@ -454,7 +457,7 @@ func (s *Service) Instances(ctx context.Context, algID, version string) ([]algor
 	if _, err := s.Get(ctx, algID); err != nil {
 		return nil, err
 	}
-	st, err := s.m.Instances(flow.AlgorithmRef{ID: algID, Version: version})
+	st, err := s.m.Instances(algorithm.Ref{ID: algID, Version: version})
 	if errors.Is(err, algorithm.ErrUnknownAlgorithm) {
 		return nil, nil
 	}
