@@ -19,7 +19,6 @@ import (
 	"github.com/tianshu-ai/tianshu/bench/benchtable"
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
 	"github.com/tianshu-ai/tianshu/internal/algorithm/algotest"
-	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/media"
 )
 
@@ -46,7 +45,7 @@ func applyEndpoint(b *testing.B, m *algorithm.Manager, v algorithm.Version) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		st, err := m.Instances(flow.AlgorithmRef{ID: v.AlgorithmID, Version: v.Version})
+		st, err := m.Instances(algorithm.Ref{ID: v.AlgorithmID, Version: v.Version})
 		if err == nil && st[0].Status == algorithm.StatusReady {
 			return
 		}
@@ -69,7 +68,7 @@ func BenchmarkAlgorithmInvoke(b *testing.B) {
 	m := benchManager(b)
 	applyEndpoint(b, m, algorithm.Version{AlgorithmID: "det", Version: "1", Contract: contract,
 		Runtime: algorithm.RuntimeEndpoint, Endpoints: []string{srv.URL}})
-	ref := flow.AlgorithmRef{ID: "det"}
+	ref := algorithm.Ref{ID: "det"}
 	inputs := map[string]any{"image": media.Image{Bytes: img, ContentType: "image/png"}}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}}
 	direct := func() error {
@@ -138,7 +137,7 @@ func BenchmarkAlgorithmBatching(b *testing.B) {
 		m := benchManager(b)
 		applyEndpoint(b, m, algorithm.Version{AlgorithmID: "slow", Version: "1", Contract: contract,
 			Runtime: algorithm.RuntimeEndpoint, Endpoints: []string{srv.URL}, Batch: batch})
-		ref := flow.AlgorithmRef{ID: "slow"}
+		ref := algorithm.Ref{ID: "slow"}
 		inputs := map[string]any{"image": media.Image{Bytes: img, ContentType: "image/png"}}
 		const callers = 32
 		work := make(chan struct{})

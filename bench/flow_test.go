@@ -23,7 +23,7 @@ func compile(b *testing.B, doc string, reg *flow.Registry) *flow.Plan {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := flow.Compile(spec, flow.Options{Registry: reg})
+	p, err := flow.Compile(context.Background(), spec, flow.Options{Registry: reg})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -171,7 +171,7 @@ func (s *Service) Reconcile(ctx context.Context) {
 	s.mu.Unlock()
 	for _, key := range stop {
 		id, version, _ := strings.Cut(key, "@")
-		if err := s.m.Stop(ctx, flow.AlgorithmRef{ID: id, Version: version}); err != nil && !errors.Is(err, algorithm.ErrUnknownAlgorithm) {
+		if err := s.m.Stop(ctx, algorithm.Ref{ID: id, Version: version}); err != nil && !errors.Is(err, algorithm.ErrUnknownAlgorithm) {
 			s.log.Warn("algorithm version not stopped", "algorithm", id, "version", version, "err", err)
 			continue
 		}
@@ -439,27 +439,40 @@ func (s *Service) Delete(ctx context.Context, algID string) error {
 
 // Contract implements flow.Algorithms: from the running version when there
 // is one, else from the store, so flows validate against stopped versions.
-func (s *Service) Contract(ref flow.AlgorithmRef) (*flow.Contract, error) {
+// A reference the store does not know wraps flow.ErrUnknownAlgorithm;
+// other store failures (ctx's included) are returned as they are.
+func (s *Service) Contract(ctx context.Context, ref flow.AlgorithmRef) (*flow.Contract, error) {
 	if s.m != nil {
-		if c, err := s.m.Contract(ref); err == nil {
-			return c, nil
+		if c, err := s.m.Contract(runtimeRef(ref)); err == nil {
+			return flowContract(c), nil
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	v, err := s.version(ctx, ref.ID, ref.Version)
-	if err != nil {
+	if isNotFound(err) {
 		return nil, fmt.Errorf("%w: %s", flow.ErrUnknownAlgorithm, ref.ID)
 	}
-	return v.Def.Contract.Flow(), nil
+	if err != nil {
+		return nil, err
+	}
+	return flowContract(&v.Def.Contract), nil
 }
 
-// Invoke implements flow.Algorithms through the local runtime.
+// isNotFound reports whether err is the API's "not found" answer, which
+// Get and version give for ids and versions the store does not hold.
+func isNotFound(err error) bool {
+	e, ok := api.AsError(err)
+	return ok && e.Code == api.ResourceNotFound
+}
+
+// Invoke implements flow.Algorithms through the local runtime; a version
+// not running here wraps both algorithm.ErrUnknownAlgorithm and
+// flow.ErrUnknownAlgorithm.
 func (s *Service) Invoke(ctx context.Context, ref flow.AlgorithmRef, inputs map[string]any) (map[string]any, error) {
 	if s.m == nil {
 		return nil, api.Errorf(api.FailedOperation, "%v", ErrNoRuntime)
 	}
-	return s.m.Invoke(ctx, ref, inputs)
+	out, err := s.m.Invoke(ctx, runtimeRef(ref), inputs)
+	return out, flowError(err)
 }
 
 // Instances returns the local runtime's instances of a version ("" = all).
@@ -470,7 +483,7 @@ func (s *Service) Instances(ctx context.Context, algID, version string) ([]algor
 	if s.m == nil {
 		return nil, nil
 	}
-	st, err := s.m.Instances(flow.AlgorithmRef{ID: algID, Version: version})
+	st, err := s.m.Instances(algorithm.Ref{ID: algID, Version: version})
 	if errors.Is(err, algorithm.ErrUnknownAlgorithm) {
 		return nil, nil
 	}
@@ -524,19 +537,30 @@ type projectAlgorithms struct {
 	projectID string
 }
 
-func (p projectAlgorithms) allowed(id string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+// allowed reports whether the project may call algorithm id; an id the
+// store does not hold is not allowed, and a store failure is an error.
+func (p projectAlgorithms) allowed(ctx context.Context, id string) (bool, error) {
 	a, err := p.s.Get(ctx, id)
-	return err == nil && (a.ProjectID == p.projectID || a.ProjectID == BuiltinProject)
+	if isNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return a.ProjectID == p.projectID || a.ProjectID == BuiltinProject, nil
 }
 
-// Contract implements flow.Algorithms.
-func (p projectAlgorithms) Contract(ref flow.AlgorithmRef) (*flow.Contract, error) {
-	if !p.allowed(ref.ID) {
+// Contract implements flow.Algorithms: other projects' algorithms are
+// unknown.
+func (p projectAlgorithms) Contract(ctx context.Context, ref flow.AlgorithmRef) (*flow.Contract, error) {
+	ok, err := p.allowed(ctx, ref.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
 		return nil, fmt.Errorf("%w: %s", flow.ErrUnknownAlgorithm, ref.ID)
 	}
-	return p.s.Contract(ref)
+	return p.s.Contract(ctx, ref)
 }
 
 // Invoke implements flow.Algorithms. Plans are compiled per project, where

@@ -2,8 +2,7 @@ package algorithm
 
 import (
 	"fmt"
-
-	"github.com/tianshu-ai/tianshu/internal/flow"
+	"slices"
 )
 
 // Field types of a contract. Objects are lists of
@@ -22,19 +21,14 @@ const (
 	TypeList      = "list"
 )
 
-// flowTypes maps contract types to the flow engine's field types.
-var flowTypes = map[string]string{
-	TypeImage:     "image",
-	TypeObjects:   "list",
-	TypeEmbedding: "list",
-	TypeText:      "string",
-	TypeJSON:      "any",
-	TypeNumber:    "number",
-	TypeInteger:   "integer",
-	TypeBool:      "bool",
-	TypeObject:    "object",
-	TypeList:      "list",
-}
+// types lists the field types a contract may declare, in the order the
+// validation message names them.
+var types = []string{TypeImage, TypeObjects, TypeEmbedding, TypeText, TypeJSON, TypeNumber, TypeInteger, TypeBool, TypeObject, TypeList}
+
+// Types returns the field types a contract may declare. Adapters that
+// translate contracts for other components (algorepo, for the flow
+// engine) check in their tests that they map every one.
+func Types() []string { return slices.Clone(types) }
 
 const maxFields = 64
 
@@ -78,7 +72,7 @@ func (c *Contract) validate(prefix string) error {
 				return &FieldError{Field: at + ".name", Msg: fmt.Sprintf("duplicate name %q", f.Name)}
 			}
 			seen[f.Name] = true
-			if _, ok := flowTypes[f.Type]; !ok {
+			if !slices.Contains(types, f.Type) {
 				return &FieldError{Field: at + ".type", Msg: fmt.Sprintf("unknown type %q; use image, objects, embedding, text, json, number, integer, bool, object or list", f.Type)}
 			}
 		}
@@ -92,19 +86,11 @@ func (c *Contract) validate(prefix string) error {
 	return nil
 }
 
-// Flow converts the contract to the flow engine's form, mapping the
-// algorithm types onto flow field types (objects and embedding become
-// list, text string, json any).
-func (c *Contract) Flow() *flow.Contract {
-	fc := &flow.Contract{
-		Inputs:  make([]flow.Field, len(c.Inputs)),
-		Outputs: make([]flow.Field, len(c.Outputs)),
-	}
-	for i, f := range c.Inputs {
-		fc.Inputs[i] = flow.Field{Name: f.Name, Type: flowTypes[f.Type], Required: f.Required}
-	}
-	for i, f := range c.Outputs {
-		fc.Outputs[i] = flow.Field{Name: f.Name, Type: flowTypes[f.Type], Required: f.Required}
-	}
-	return fc
+// clone returns a copy that shares no slices with c, so callers cannot
+// change a running version's contract.
+func (c *Contract) clone() *Contract {
+	out := *c
+	out.Inputs = slices.Clone(c.Inputs)
+	out.Outputs = slices.Clone(c.Outputs)
+	return &out
 }

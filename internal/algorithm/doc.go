@@ -5,8 +5,10 @@
 // A Manager owns everything: Apply starts a version on its runtime
 // (builtin Go functions, static endpoints, supervised processes unpacked
 // from an install package; containers are recorded only), Stop stops it,
-// Instances reports each instance's status, and Invoke calls a version the
-// way the flow engine expects (Manager implements flow.Algorithms).
+// Instances reports each instance's status, Invoke calls a version and
+// Contract returns what it declares. The package knows nothing of flows:
+// internal/algorepo adapts the Manager to the flow engine's Algorithms
+// interface.
 //
 // Calls go through one shared HTTP transport, are balanced over ready
 // instances by least outstanding requests (or by rendezvous hashing of a

@@ -4,15 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/tianshu-ai/tianshu/internal/flow"
 )
 
 // Sentinel errors; match them with errors.Is.
 var (
-	// ErrUnknownAlgorithm: no applied version matches the reference. It
-	// wraps flow.ErrUnknownAlgorithm, so flow validation recognises it.
-	ErrUnknownAlgorithm = fmt.Errorf("algorithm: %w", flow.ErrUnknownAlgorithm)
+	// ErrUnknownAlgorithm: no applied version matches the reference.
+	// Adapters to other components translate it to their own sentinel
+	// (algorepo to flow.ErrUnknownAlgorithm).
+	ErrUnknownAlgorithm = errors.New("algorithm: unknown algorithm")
 	// ErrNoInstance: the version has no instance that can take the call
 	// now (none ready, or every breaker open). Retrying later may help.
 	ErrNoInstance = errors.New("algorithm: no ready instance")

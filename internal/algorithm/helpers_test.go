@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm/algotest"
-	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/media"
 )
 
@@ -79,7 +78,7 @@ func pngImage(t testing.TB, w, h int) media.Image {
 	return media.Image{Bytes: buf.Bytes(), ContentType: "image/png"}
 }
 
-func ref(id, ver string) flow.AlgorithmRef { return flow.AlgorithmRef{ID: id, Version: ver} }
+func ref(id, ver string) Ref { return Ref{ID: id, Version: ver} }
 
 func imageContract() Contract {
 	return Contract{
@@ -157,7 +156,7 @@ func v1Package(t *testing.T, manifest map[string]any) string {
 	})
 }
 
-func statuses(t *testing.T, m *Manager, r flow.AlgorithmRef) []InstanceStatus {
+func statuses(t *testing.T, m *Manager, r Ref) []InstanceStatus {
 	t.Helper()
 	st, err := m.Instances(r)
 	if err != nil {
@@ -166,7 +165,7 @@ func statuses(t *testing.T, m *Manager, r flow.AlgorithmRef) []InstanceStatus {
 	return st
 }
 
-func allReady(t *testing.T, m *Manager, r flow.AlgorithmRef) func() bool {
+func allReady(t *testing.T, m *Manager, r Ref) func() bool {
 	return func() bool {
 		for _, s := range statuses(t, m, r) {
 			if s.Status != StatusReady {

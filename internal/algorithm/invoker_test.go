@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm/algotest"
-	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/media"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
@@ -65,7 +64,11 @@ func TestBuiltin(t *testing.T) {
 	if err != nil || c.Inputs[0].Type != "number" {
 		t.Fatalf("contract: %+v %v", c, err)
 	}
-	if _, err := m.Contract(ref("nope", "")); !errors.Is(err, flow.ErrUnknownAlgorithm) {
+	c.Inputs[0].Type = TypeText
+	if c, _ := m.Contract(ref("double", "")); c.Inputs[0].Type != "number" {
+		t.Fatalf("a caller changed the running version's contract: %+v", c)
+	}
+	if _, err := m.Contract(ref("nope", "")); !errors.Is(err, ErrUnknownAlgorithm) {
 		t.Fatalf("unknown: %v", err)
 	}
 	v2 := v

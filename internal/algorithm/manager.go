@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/tianshu-ai/tianshu/internal/flow"
 )
 
 // Options configure a Manager. Zero fields take the defaults noted.
@@ -100,8 +98,16 @@ func (o *Options) defaults() {
 	}
 }
 
-// Manager runs algorithm versions and calls them. It implements
-// flow.Algorithms. All methods are safe for concurrent use.
+// Ref names one algorithm version. An empty Version means the
+// algorithm's current version: the one applied last.
+type Ref struct {
+	ID      string
+	Version string
+}
+
+// Manager runs algorithm versions and calls them. It knows nothing of
+// flows: algorepo adapts it to the flow engine. All methods are safe for
+// concurrent use.
 type Manager struct {
 	opts    Options
 	log     *slog.Logger
@@ -113,12 +119,10 @@ type Manager struct {
 	lifecycle sync.Mutex // serialises Apply and Stop
 
 	mu       sync.RWMutex
-	deps     map[flow.AlgorithmRef]*deployment
+	deps     map[Ref]*deployment
 	current  map[string]string // algorithm id → version for refs without one
 	builtins map[string]Builtin
 }
-
-var _ flow.Algorithms = (*Manager)(nil)
 
 // New creates a Manager and registers its metrics.
 func New(opts Options) (*Manager, error) {
@@ -146,7 +150,7 @@ func New(opts Options) (*Manager, error) {
 		metrics:  met,
 		client:   &http.Client{Transport: rt},
 		gpus:     newGPUAllocator(opts.GPUs),
-		deps:     map[flow.AlgorithmRef]*deployment{},
+		deps:     map[Ref]*deployment{},
 		current:  map[string]string{},
 		builtins: map[string]Builtin{},
 	}, nil
@@ -196,7 +200,7 @@ func (m *Manager) Apply(ctx context.Context, v Version) error {
 	v.Endpoints = slices.Clone(v.Endpoints)
 	m.lifecycle.Lock()
 	defer m.lifecycle.Unlock()
-	ref := flow.AlgorithmRef{ID: v.AlgorithmID, Version: v.Version}
+	ref := Ref{ID: v.AlgorithmID, Version: v.Version}
 	m.mu.RLock()
 	old := m.deps[ref]
 	m.mu.RUnlock()
@@ -380,7 +384,7 @@ func (d *deployment) watchEndpoint(in *instance) {
 // terminated (their process groups killed after a grace period), and
 // Stop returns when they are gone or ctx ends. Stopping what is not
 // running is not an error.
-func (m *Manager) Stop(ctx context.Context, ref flow.AlgorithmRef) error {
+func (m *Manager) Stop(ctx context.Context, ref Ref) error {
 	m.lifecycle.Lock()
 	defer m.lifecycle.Unlock()
 	var stop []*deployment
@@ -414,7 +418,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.mu.RUnlock()
 	var errs []error
 	for id := range ids {
-		errs = append(errs, m.Stop(ctx, flow.AlgorithmRef{ID: id}))
+		errs = append(errs, m.Stop(ctx, Ref{ID: id}))
 	}
 	return errors.Join(errs...)
 }
@@ -447,7 +451,7 @@ func (m *Manager) stopDeployment(ctx context.Context, d *deployment, forget bool
 
 // lookup finds the deployment for ref; an empty version means the
 // algorithm's current one.
-func (m *Manager) lookup(ref flow.AlgorithmRef) (*deployment, error) {
+func (m *Manager) lookup(ref Ref) (*deployment, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if ref.Version == "" {
@@ -468,7 +472,7 @@ func (m *Manager) lookup(ref flow.AlgorithmRef) (*deployment, error) {
 // values wrapping the cause (ErrNoInstance, ErrInputTooLarge,
 // ErrBadResponse, *RemoteError, context errors, ...); an unknown
 // reference wraps ErrUnknownAlgorithm.
-func (m *Manager) Invoke(ctx context.Context, ref flow.AlgorithmRef, inputs map[string]any) (map[string]any, error) {
+func (m *Manager) Invoke(ctx context.Context, ref Ref, inputs map[string]any) (map[string]any, error) {
 	d, err := m.lookup(ref)
 	if err != nil {
 		return nil, err
@@ -476,19 +480,19 @@ func (m *Manager) Invoke(ctx context.Context, ref flow.AlgorithmRef, inputs map[
 	return d.invoke(ctx, inputs)
 }
 
-// Contract returns a running version's contract in the flow engine's
-// form. Versions that are registered but not running are unknown here;
-// the caller answers those from its store.
-func (m *Manager) Contract(ref flow.AlgorithmRef) (*flow.Contract, error) {
+// Contract returns a copy of a running version's contract; an unknown
+// reference wraps ErrUnknownAlgorithm. Versions that are registered but
+// not running are unknown here; the caller answers those from its store.
+func (m *Manager) Contract(ref Ref) (*Contract, error) {
 	d, err := m.lookup(ref)
 	if err != nil {
 		return nil, err
 	}
-	return d.v.Contract.Flow(), nil
+	return d.v.Contract.clone(), nil
 }
 
 // Version returns the definition a running version was applied with.
-func (m *Manager) Version(ref flow.AlgorithmRef) (Version, error) {
+func (m *Manager) Version(ref Ref) (Version, error) {
 	d, err := m.lookup(ref)
 	if err != nil {
 		return Version{}, err
@@ -499,7 +503,7 @@ func (m *Manager) Version(ref flow.AlgorithmRef) (Version, error) {
 // Instances reports the instances of a running version (every running
 // version of the algorithm when ref.Version is empty), with recent log
 // lines for process instances.
-func (m *Manager) Instances(ref flow.AlgorithmRef) ([]InstanceStatus, error) {
+func (m *Manager) Instances(ref Ref) ([]InstanceStatus, error) {
 	m.mu.RLock()
 	var ds []*deployment
 	for r, d := range m.deps {

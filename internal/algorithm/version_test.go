@@ -78,21 +78,3 @@ func TestVersionJSONRoundTrip(t *testing.T) {
 		t.Fatalf("milliseconds: %v %v", back.Timeout, err)
 	}
 }
-
-func TestContractToFlow(t *testing.T) {
-	c := Contract{
-		Inputs:  []Field{{Name: "image", Type: TypeImage, Required: true}, {Name: "hint", Type: TypeText}},
-		Outputs: []Field{{Name: "objects", Type: TypeObjects}, {Name: "vec", Type: TypeEmbedding}, {Name: "raw", Type: TypeJSON}},
-	}
-	fc := c.Flow()
-	got := []string{fc.Inputs[0].Type, fc.Inputs[1].Type, fc.Outputs[0].Type, fc.Outputs[1].Type, fc.Outputs[2].Type}
-	want := []string{"image", "string", "list", "list", "any"}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("types %v, want %v", got, want)
-		}
-	}
-	if !fc.Inputs[0].Required {
-		t.Fatal("required lost")
-	}
-}

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,9 +36,10 @@ type Options struct {
 }
 
 // Compile validates spec and compiles it into a Plan. The error, when not
-// nil, is an Errors listing every problem found.
-func Compile(spec *Spec, opts Options) (*Plan, error) {
-	c := newCompiler(opts, spec.Name)
+// nil, is an Errors listing every problem found. ctx bounds the lookups
+// made while compiling (algorithm contracts), not the plan's runs.
+func Compile(ctx context.Context, spec *Spec, opts Options) (*Plan, error) {
+	c := newCompiler(ctx, opts, spec.Name)
 	p := c.compileFlow(spec, "", 0, scope{params: spec.Parameters, inputs: spec.Inputs})
 	if len(c.errs) > 0 {
 		return nil, c.errs
@@ -45,14 +47,16 @@ func Compile(spec *Spec, opts Options) (*Plan, error) {
 	return p, nil
 }
 
-// Validate returns every problem in spec, or nil when it compiles.
-func Validate(spec *Spec, opts Options) Errors {
-	c := newCompiler(opts, spec.Name)
+// Validate returns every problem in spec, or nil when it compiles. ctx
+// bounds the lookups made while validating, as for Compile.
+func Validate(ctx context.Context, spec *Spec, opts Options) Errors {
+	c := newCompiler(ctx, opts, spec.Name)
 	c.compileFlow(spec, "", 0, scope{params: spec.Parameters, inputs: spec.Inputs})
 	return c.errs
 }
 
 type compiler struct {
+	ctx   context.Context
 	opts  Options
 	reg   *Registry
 	lim   Limits
@@ -62,7 +66,7 @@ type compiler struct {
 	stack []FlowRef
 }
 
-func newCompiler(opts Options, name string) *compiler {
+func newCompiler(ctx context.Context, opts Options, name string) *compiler {
 	reg := opts.Registry
 	if reg == nil {
 		reg = NewRegistry()
@@ -74,7 +78,7 @@ func newCompiler(opts Options, name string) *compiler {
 	if opts.FunctionLimits.MaxSourceBytes == 0 {
 		opts.FunctionLimits.MaxSourceBytes = lim.MaxScriptBytes
 	}
-	return &compiler{opts: opts, reg: reg, lim: lim, flow: name}
+	return &compiler{ctx: ctx, opts: opts, reg: reg, lim: lim, flow: name}
 }
 
 // scope is what paths of one (possibly nested) flow may refer to besides
@@ -889,6 +893,10 @@ func (b *Builder) Expr(field, src string, vars []string) *function.Expr {
 
 // Algorithms returns the algorithm interface, or nil if none was given.
 func (b *Builder) Algorithms() Algorithms { return b.c.opts.Algorithms }
+
+// Context returns the context Compile or Validate was called with; pass
+// it to lookups made while compiling, such as Algorithms().Contract.
+func (b *Builder) Context() context.Context { return b.c.ctx }
 
 // Body compiles a nested flow (a foreach body) whose $input is this node's
 // mapped inputs and, when item is true, which sees $item and $index.

@@ -12,8 +12,8 @@
 // # API
 //
 //	spec, err := flow.Parse(doc, flow.Limits{})            // JSON or YAML
-//	errs := flow.Validate(spec, opts)                     // every problem, each naming node and field
-//	plan, err := flow.Compile(spec, opts)                 // once per flow version; err is flow.Errors
+//	errs := flow.Validate(ctx, spec, opts)                // every problem, each naming node and field
+//	plan, err := flow.Compile(ctx, spec, opts)            // once per flow version; err is flow.Errors
 //	err = plan.CheckParams(taskParams)                    // once per task
 //	res, err := plan.Run(ctx, flow.Input{Data: msg, Params: taskParams, State: taskState, Sinks: sinks})
 //

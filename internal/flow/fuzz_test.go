@@ -83,7 +83,7 @@ func FuzzParseDocument(f *testing.F) {
 		if err != nil {
 			return
 		}
-		p, err := Compile(spec, opts)
+		p, err := Compile(t.Context(), spec, opts)
 		if err != nil {
 			if _, ok := err.(Errors); !ok {
 				t.Fatalf("Compile returned %T, want Errors", err)

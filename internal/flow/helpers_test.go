@@ -56,7 +56,10 @@ func (a *fakeAlgos) Invoke(ctx context.Context, ref AlgorithmRef, in map[string]
 	return fn(ctx, in)
 }
 
-func (a *fakeAlgos) Contract(ref AlgorithmRef) (*Contract, error) {
+func (a *fakeAlgos) Contract(ctx context.Context, ref AlgorithmRef) (*Contract, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	c, ok := a.contracts[ref.ID]
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownAlgorithm, ref.ID)
@@ -104,7 +107,7 @@ func compileDoc(t testing.TB, doc string, opts Options) *Plan {
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	p, err := Compile(spec, opts)
+	p, err := Compile(t.Context(), spec, opts)
 	if err != nil {
 		t.Fatalf("Compile:\n%v", err)
 	}
@@ -117,7 +120,7 @@ func validateDoc(t testing.TB, doc string, opts Options) Errors {
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	return Validate(spec, opts)
+	return Validate(t.Context(), spec, opts)
 }
 
 func runMsg(t testing.TB, p *Plan, in Input) Result {

@@ -29,13 +29,16 @@ type Contract struct {
 }
 
 // Algorithms is how the flow engine reaches algorithm versions; the
-// algorithm center implements it (tests use in-process fakes). Invoke
-// owns retries of transport failures below the node's own retry policy
-// and must honour ctx. Contract returns ErrUnknownAlgorithm (wrapped or
-// not) for a reference that does not exist.
+// algorithm repository (internal/algorepo) implements it over the
+// algorithm runtime (tests use in-process fakes). Invoke owns retries of
+// transport failures below the node's own retry policy and must honour
+// ctx. Contract is called while compiling, with the ctx given to Compile
+// or Validate, and may read a store; it returns ErrUnknownAlgorithm
+// (wrapped or not) for a reference that does not exist, and other errors
+// (ctx's included) when it cannot tell.
 type Algorithms interface {
 	Invoke(ctx context.Context, ref AlgorithmRef, inputs map[string]any) (map[string]any, error)
-	Contract(ref AlgorithmRef) (*Contract, error)
+	Contract(ctx context.Context, ref AlgorithmRef) (*Contract, error)
 }
 
 // FlowRef names one flow version for a subflow node.

@@ -588,7 +588,7 @@ output:
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Compile(spec, Options{})
+	p, err := Compile(t.Context(), spec, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func compileAlgorithm(b *Builder) Node {
 		return nil
 	}
 	ref := AlgorithmRef{ID: cfg.Algorithm, Version: cfg.Version}
-	contract, err := algos.Contract(ref)
+	contract, err := algos.Contract(b.Context(), ref)
 	if err != nil {
 		if errors.Is(err, ErrUnknownAlgorithm) {
 			if ref.Version != "" {

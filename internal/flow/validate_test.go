@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -30,7 +31,7 @@ func TestValidateGolden(t *testing.T) {
 			if err != nil {
 				got = "parse: " + err.Error() + "\n"
 			} else {
-				for _, e := range Validate(spec, opts) {
+				for _, e := range Validate(t.Context(), spec, opts) {
 					got += e.Error() + "\n"
 				}
 			}
@@ -49,5 +50,20 @@ func TestValidateGolden(t *testing.T) {
 				t.Errorf("errors differ from %s\n--- got\n%s--- want\n%s", golden, got, want)
 			}
 		})
+	}
+}
+
+// TestValidatePassesContextToContract checks that the contract lookup runs
+// under Validate's ctx, so a store-backed lookup stops with its caller.
+func TestValidatePassesContextToContract(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	spec, err := Parse([]byte(`{"nodes": [{"id": "d", "kind": "algorithm", "config": {"algorithm": "alg-detect"}, "inputs": {"image": "$input.image"}}]}`), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := Validate(ctx, spec, testOptions())
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), context.Canceled.Error()) {
+		t.Fatalf("errors %v, want one naming %v", errs, context.Canceled)
 	}
 }

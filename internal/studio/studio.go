@@ -107,7 +107,7 @@ func (s *Service) parse(ctx context.Context, projectID string, doc []byte) (*flo
 		}
 		return nil, nil, &ValidationError{Errs: flow.Errors{{Field: "document", Msg: err.Error()}}}
 	}
-	if errs := flow.Validate(spec, s.options(ctx, projectID)); len(errs) > 0 {
+	if errs := flow.Validate(ctx, spec, s.options(ctx, projectID)); len(errs) > 0 {
 		return nil, nil, &ValidationError{Errs: errs}
 	}
 	norm, err := json.Marshal(spec)
@@ -410,7 +410,7 @@ func (s *Service) Plan(ctx context.Context, flowID string, version int64) (*flow
 	if err != nil {
 		return nil, nil, fmt.Errorf("studio: stored version %s no longer parses: %w", key, err)
 	}
-	p, err = flow.Compile(spec, s.options(ctx, v.ProjectID))
+	p, err = flow.Compile(ctx, spec, s.options(ctx, v.ProjectID))
 	if err != nil {
 		var fe flow.Errors
 		if errors.As(err, &fe) {
@@ -442,7 +442,7 @@ func (s *Service) Compile(ctx context.Context, flowID string, version int64, tr 
 	}
 	o := s.options(ctx, v.ProjectID)
 	o.Tracer = tr
-	return flow.Compile(spec, o)
+	return flow.Compile(ctx, spec, o)
 }
 
 func (s *Service) projectExists(ctx context.Context, id string) error {

@@ -131,12 +131,12 @@ func TestResumableSourceMovesWithItsCheckpoint(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	svc := NewService(db, func(context.Context, string, int64) (int64, string, error) { return 1, "default", nil }, log, time.Now)
 	doc := `{"name": "count", "nodes": [{"id": "save", "kind": "store", "config": {"type": "count"}, "inputs": {"n": "$input.n"}}]}`
-	plan := func(_ context.Context, _ string, _ int64, tr flow.Tracer) (*flow.Plan, error) {
+	plan := func(ctx context.Context, _ string, _ int64, tr flow.Tracer) (*flow.Plan, error) {
 		spec, err := flow.Parse([]byte(doc), flow.Limits{})
 		if err != nil {
 			return nil, err
 		}
-		return flow.Compile(spec, flow.Options{Tracer: tr})
+		return flow.Compile(ctx, spec, flow.Options{Tracer: tr})
 	}
 	records := &countingRecords{writes: map[string]int{}, ns: map[int64]bool{}}
 	var smu sync.Mutex

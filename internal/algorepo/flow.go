@@ -1,0 +1,65 @@
+package algorepo
+
+import (
+	"errors"
+
+	"github.com/tianshu-ai/tianshu/internal/algorithm"
+	"github.com/tianshu-ai/tianshu/internal/flow"
+)
+
+// This file adapts the algorithm runtime to the flow engine, which owns
+// the interface (flow.Algorithms) and its types; internal/algorithm knows
+// nothing of flows.
+
+// flowTypes maps contract field types to the flow engine's field types.
+var flowTypes = map[string]string{
+	algorithm.TypeImage:     "image",
+	algorithm.TypeObjects:   "list",
+	algorithm.TypeEmbedding: "list",
+	algorithm.TypeText:      "string",
+	algorithm.TypeJSON:      "any",
+	algorithm.TypeNumber:    "number",
+	algorithm.TypeInteger:   "integer",
+	algorithm.TypeBool:      "bool",
+	algorithm.TypeObject:    "object",
+	algorithm.TypeList:      "list",
+}
+
+// flowContract converts a contract to the flow engine's form, mapping the
+// algorithm types onto flow field types (objects and embedding become
+// list, text string, json any).
+func flowContract(c *algorithm.Contract) *flow.Contract {
+	fc := &flow.Contract{
+		Inputs:  make([]flow.Field, len(c.Inputs)),
+		Outputs: make([]flow.Field, len(c.Outputs)),
+	}
+	for i, f := range c.Inputs {
+		fc.Inputs[i] = flow.Field{Name: f.Name, Type: flowTypes[f.Type], Required: f.Required}
+	}
+	for i, f := range c.Outputs {
+		fc.Outputs[i] = flow.Field{Name: f.Name, Type: flowTypes[f.Type], Required: f.Required}
+	}
+	return fc
+}
+
+// runtimeRef converts a flow reference to the runtime's.
+func runtimeRef(ref flow.AlgorithmRef) algorithm.Ref {
+	return algorithm.Ref{ID: ref.ID, Version: ref.Version}
+}
+
+// flowError makes a runtime error that wraps algorithm.ErrUnknownAlgorithm
+// match flow.ErrUnknownAlgorithm too, so flow validation reports the node
+// and API callers still see the runtime's sentinel and message.
+func flowError(err error) error {
+	if err != nil && errors.Is(err, algorithm.ErrUnknownAlgorithm) && !errors.Is(err, flow.ErrUnknownAlgorithm) {
+		return unknownAlgorithm{err}
+	}
+	return err
+}
+
+// unknownAlgorithm is a runtime error that also matches
+// flow.ErrUnknownAlgorithm; its message is the runtime error's.
+type unknownAlgorithm struct{ err error }
+
+func (e unknownAlgorithm) Error() string   { return e.err.Error() }
+func (e unknownAlgorithm) Unwrap() []error { return []error{e.err, flow.ErrUnknownAlgorithm} }

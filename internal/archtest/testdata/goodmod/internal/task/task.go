@@ -1,0 +1,3 @@
+package task
+
+import _ "example.com/fake/internal/store"

@@ -1,0 +1,3 @@
+package gpu
+
+import _ "example.com/fake/internal/task"
