@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tianshu-ai/tianshu/internal/api/tc3"
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
 // ErrKeyNotFound is wrapped by KeyResolver errors for unknown SecretIds.
@@ -99,9 +100,8 @@ func NewGateway(cfg Config, reg *Registry, o GatewayOptions) *Gateway {
 		Help:    "Action API latency by action, from the first byte read to the response written.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
 	}, []string{"action"})
-	if o.Registerer != nil {
-		o.Registerer.MustRegister(g.requests, g.latency)
-	}
+	g.requests = telemetry.MustRegister(o.Registerer, g.requests)
+	g.latency = telemetry.MustRegister(o.Registerer, g.latency)
 	return g
 }
 

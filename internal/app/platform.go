@@ -44,6 +44,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/studio"
 	"github.com/tianshu-ai/tianshu/internal/task"
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
 // Options are the platform's process-level collaborators.
@@ -118,7 +119,11 @@ func New(cfg config.Config, o Options) (*Platform, error) {
 		p.now = time.Now
 	}
 	p.Metrics = prometheus.NewRegistry()
-	p.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if _, err := telemetry.Register[prometheus.Collector](p.Metrics, c); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
 	return p, nil
 }
 
@@ -338,9 +343,12 @@ func (p *Platform) initStore(ctx context.Context) (func(context.Context) error, 
 		_ = db.Close()
 		return nil, err
 	}
-	p.DB = db
 	// go_sql_* metrics: pool size, waits, connections in use.
-	p.Metrics.MustRegister(collectors.NewDBStatsCollector(db.DB, "tianshu"))
+	if _, err := telemetry.Register(p.Metrics, collectors.NewDBStatsCollector(db.DB, "tianshu")); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: metrics: %w", err)
+	}
+	p.DB = db
 	return func(context.Context) error { return db.Close() }, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/ids"
 	"github.com/tianshu-ai/tianshu/internal/store"
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
 // PlanFunc compiles a task's flow version with a tracer of its own, so the
@@ -77,9 +78,7 @@ type Worker struct {
 func NewWorker(cfg WorkerConfig, d WorkerDeps) *Worker {
 	w := &Worker{cfg: cfg, d: d, id: ids.New("node"), runners: map[string]*runner{}, epochs: map[string]int64{},
 		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tianshu_worker_tasks_running", Help: "Tasks running on this worker."})}
-	if d.Metrics != nil {
-		d.Metrics.MustRegister(w.running)
-	}
+	w.running = telemetry.MustRegister(d.Metrics, w.running)
 	return w
 }
 
