@@ -480,12 +480,7 @@ func (p *Platform) initScheduler(context.Context) (func(context.Context) error, 
 }
 
 func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error, error) {
-	cfg := task.DefaultWorkerConfig()
-	if p.cfg.Worker.Name != "" {
-		cfg.Name = p.cfg.Worker.Name
-	}
-	cfg.Labels, cfg.Capacity, cfg.InFlight = p.cfg.Worker.Labels, p.cfg.Worker.Capacity, p.cfg.Worker.InFlight
-	cfg.LeaseTTL = p.cfg.Worker.LeaseTTL
+	cfg := p.cfg.Worker
 	cfg.GPUs = p.gpus
 	// Store nodes wait for their batch to commit: a short interval keeps
 	// that wait small when traffic is light; under load batches fill first.
