@@ -1,9 +1,9 @@
 package algorithm
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
 // metrics are the invoker's and runtimes' metrics, labelled by algorithm,
@@ -62,46 +62,31 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.requests, err = register(r, m.requests); err != nil {
+	if m.requests, err = telemetry.Register(r, m.requests); err != nil {
 		return nil, err
 	}
-	if m.errors, err = register(r, m.errors); err != nil {
+	if m.errors, err = telemetry.Register(r, m.errors); err != nil {
 		return nil, err
 	}
-	if m.duration, err = register(r, m.duration); err != nil {
+	if m.duration, err = telemetry.Register(r, m.duration); err != nil {
 		return nil, err
 	}
-	if m.inFlight, err = register(r, m.inFlight); err != nil {
+	if m.inFlight, err = telemetry.Register(r, m.inFlight); err != nil {
 		return nil, err
 	}
-	if m.breaker, err = register(r, m.breaker); err != nil {
+	if m.breaker, err = telemetry.Register(r, m.breaker); err != nil {
 		return nil, err
 	}
-	if m.ready, err = register(r, m.ready); err != nil {
+	if m.ready, err = telemetry.Register(r, m.ready); err != nil {
 		return nil, err
 	}
-	if m.restarts, err = register(r, m.restarts); err != nil {
+	if m.restarts, err = telemetry.Register(r, m.restarts); err != nil {
 		return nil, err
 	}
-	if m.batchSize, err = register(r, m.batchSize); err != nil {
+	if m.batchSize, err = telemetry.Register(r, m.batchSize); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the identical collector already there,
-// so that several managers can share a Registerer.
-func register[C prometheus.Collector](r prometheus.Registerer, c C) (C, error) {
-	if err := r.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 // forget removes an instance's series when its version stops.

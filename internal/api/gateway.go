@@ -19,44 +19,21 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tianshu-ai/tianshu/internal/api/apiconfig"
 	"github.com/tianshu-ai/tianshu/internal/api/tc3"
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
 // ErrKeyNotFound is wrapped by KeyResolver errors for unknown SecretIds.
 var ErrKeyNotFound = errors.New("api: SecretId not found")
 
-// Config configures the gateway.
-type Config struct {
-	// MaxBodyBytes bounds a request body.
-	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-	// SignatureWindow is how far X-TC-Timestamp may be from the server's clock.
-	SignatureWindow time.Duration `yaml:"signature_window"`
-	// DefaultReadRPS and DefaultWriteRPS limit each app's read and write
-	// actions per second unless the app sets its own; 0 is unlimited.
-	DefaultReadRPS  float64 `yaml:"default_read_rps"`
-	DefaultWriteRPS float64 `yaml:"default_write_rps"`
-	// DefaultBurst is the burst allowed above the rate (default 2 s worth).
-	DefaultBurst int `yaml:"default_burst"`
-}
+// Config configures the gateway. It is defined in the leaf package
+// apiconfig, with its flags and validation, so that the root configuration
+// can nest it without importing the gateway.
+type Config = apiconfig.Config
 
 // DefaultConfig returns the gateway's defaults.
-func DefaultConfig() Config {
-	return Config{MaxBodyBytes: 4 << 20, SignatureWindow: 300 * time.Second}
-}
-
-// Validate checks the configuration.
-func (c Config) Validate() error {
-	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<30 {
-		return errors.New("api.max_body_bytes: must be between 1 KiB and 1 GiB")
-	}
-	if c.SignatureWindow < time.Second || c.SignatureWindow > time.Hour {
-		return errors.New("api.signature_window: must be between 1s and 1h")
-	}
-	if c.DefaultReadRPS < 0 || c.DefaultWriteRPS < 0 || c.DefaultBurst < 0 {
-		return errors.New("api.default_read_rps, default_write_rps, default_burst: must not be negative")
-	}
-	return nil
-}
+func DefaultConfig() Config { return apiconfig.Default() }
 
 // Gateway serves the action API at POST /.
 type Gateway struct {
@@ -99,9 +76,8 @@ func NewGateway(cfg Config, reg *Registry, o GatewayOptions) *Gateway {
 		Help:    "Action API latency by action, from the first byte read to the response written.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
 	}, []string{"action"})
-	if o.Registerer != nil {
-		o.Registerer.MustRegister(g.requests, g.latency)
-	}
+	g.requests = telemetry.MustRegister(o.Registerer, g.requests)
+	g.latency = telemetry.MustRegister(o.Registerer, g.latency)
 	return g
 }
 

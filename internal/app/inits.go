@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"time"
@@ -30,6 +31,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/studio"
 	"github.com/tianshu-ai/tianshu/internal/task"
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
 func (p *Platform) initStore(ctx context.Context) (func(context.Context) error, error) {
@@ -41,9 +43,12 @@ func (p *Platform) initStore(ctx context.Context) (func(context.Context) error, 
 		_ = db.Close()
 		return nil, err
 	}
-	p.DB = db
 	// go_sql_* metrics: pool size, waits, connections in use.
-	p.Metrics.MustRegister(collectors.NewDBStatsCollector(db.DB, "tianshu"))
+	if _, err := telemetry.Register(p.Metrics, collectors.NewDBStatsCollector(db.DB, "tianshu")); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: metrics: %w", err)
+	}
+	p.DB = db
 	return func(context.Context) error { return db.Close() }, nil
 }
 
@@ -167,12 +172,7 @@ func (p *Platform) initScheduler(context.Context) (func(context.Context) error, 
 }
 
 func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error, error) {
-	cfg := task.DefaultWorkerConfig()
-	if p.cfg.Worker.Name != "" {
-		cfg.Name = p.cfg.Worker.Name
-	}
-	cfg.Labels, cfg.Capacity, cfg.InFlight = p.cfg.Worker.Labels, p.cfg.Worker.Capacity, p.cfg.Worker.InFlight
-	cfg.LeaseTTL = p.cfg.Worker.LeaseTTL
+	cfg := p.cfg.Worker
 	cfg.GPUs = p.gpus
 	// Store nodes wait for their batch to commit: a short interval keeps
 	// that wait small when traffic is light; under load batches fill first.

@@ -33,6 +33,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/studio"
 	"github.com/tianshu-ai/tianshu/internal/task"
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
 // Options are the platform's process-level collaborators.
@@ -109,7 +110,11 @@ func New(cfg config.Config, o Options) (*Platform, error) {
 		p.now = time.Now
 	}
 	p.Metrics = prometheus.NewRegistry()
-	p.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if _, err := telemetry.Register[prometheus.Collector](p.Metrics, c); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
 	return p, nil
 }
 

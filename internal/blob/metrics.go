@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
 // metrics are shared by every store opened with the same Registerer; the
@@ -41,37 +43,19 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		}, []string{"backend"}),
 	}
 	var err error
-	if m.ops, err = register(r, m.ops); err != nil {
+	if m.ops, err = telemetry.Register(r, m.ops); err != nil {
 		return nil, err
 	}
-	if m.duration, err = register(r, m.duration); err != nil {
+	if m.duration, err = telemetry.Register(r, m.duration); err != nil {
 		return nil, err
 	}
-	if m.bytesIn, err = register(r, m.bytesIn); err != nil {
+	if m.bytesIn, err = telemetry.Register(r, m.bytesIn); err != nil {
 		return nil, err
 	}
-	if m.bytesOut, err = register(r, m.bytesOut); err != nil {
+	if m.bytesOut, err = telemetry.Register(r, m.bytesOut); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the identical collector already there,
-// so that several stores (or platforms in one test) can share a Registerer.
-func register[C prometheus.Collector](r prometheus.Registerer, c C) (C, error) {
-	if r == nil {
-		return c, nil
-	}
-	if err := r.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 func result(err error) string {

@@ -10,6 +10,11 @@
 //
 // Embedded and scaled-out installations share this schema; they differ only
 // in the backend URLs (db, bus, blob, cache).
+//
+// Each component owns its part of the tree (a Config with RegisterFlags and
+// Validate) and the root nests them. Config imports only backends (to ask
+// their registries which URL schemes exist) and components' leaf config
+// packages (apiconfig, workerconfig), never a domain package.
 package config
 
 import (
@@ -28,7 +33,12 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/api/apiconfig"
+	"github.com/tianshu-ai/tianshu/internal/blob"
+	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/ratelimit"
+	"github.com/tianshu-ai/tianshu/internal/store"
+	"github.com/tianshu-ai/tianshu/internal/task/workerconfig"
 )
 
 // Config is the root of the configuration tree.
@@ -57,24 +67,9 @@ type Config struct {
 	// Demo sets up (once) and runs the face structuring quickstart.
 	Demo bool `yaml:"demo"`
 
-	Log    LogConfig    `yaml:"log"`
-	API    api.Config   `yaml:"api"`
-	Worker WorkerConfig `yaml:"worker"`
-}
-
-// WorkerConfig configures the worker module of this process.
-type WorkerConfig struct {
-	// Name identifies the node in DescribeTasks (default: the host name).
-	Name string `yaml:"name"`
-	// Labels are matched by tasks' placement constraints.
-	Labels map[string]string `yaml:"labels"`
-	// Capacity is how many tasks the node runs at once.
-	Capacity int `yaml:"capacity"`
-	// InFlight is how many messages of one task run concurrently.
-	InFlight int `yaml:"in_flight"`
-	// LeaseTTL is how long the node counts as alive without a heartbeat:
-	// after it, the scheduler moves the node's tasks elsewhere.
-	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	Log    LogConfig           `yaml:"log"`
+	API    apiconfig.Config    `yaml:"api"`
+	Worker workerconfig.Config `yaml:"worker"`
 }
 
 // LogConfig configures logging.
@@ -92,13 +87,13 @@ func Default() Config {
 		Targets:         []string{"all"},
 		ShutdownTimeout: 15 * time.Second,
 		Log:             LogConfig{Level: "info", Format: "json"},
-		API:             api.DefaultConfig(),
-		Worker:          WorkerConfig{Capacity: 16, InFlight: 4, LeaseTTL: 6 * time.Second},
+		API:             apiconfig.Default(),
+		Worker:          workerconfig.Default(),
 	}
 }
 
 // RegisterFlags binds every field to a flag on fs, with the current values
-// as defaults.
+// as defaults; components register their own, prefixed with their name.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the embedded backends' data")
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address the HTTP server listens on (host:port; port 0 picks one)")
@@ -116,26 +111,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful stop may take")
 	fs.StringVar(&c.Log.Level, "log.level", c.Log.Level, "log level: debug, info, warn, error")
 	fs.StringVar(&c.Log.Format, "log.format", c.Log.Format, "log format: json or text")
-	fs.Int64Var(&c.API.MaxBodyBytes, "api.max-body-bytes", c.API.MaxBodyBytes, "largest action request body accepted")
-	fs.DurationVar(&c.API.SignatureWindow, "api.signature-window", c.API.SignatureWindow, "allowed clock skew of signed requests")
-	fs.StringVar(&c.Worker.Name, "worker.name", c.Worker.Name, "this worker node's name (default: host name)")
-	fs.Func("worker.labels", "this worker's labels, k=v,k=v (matched by task constraints)", func(s string) error {
-		c.Worker.Labels = map[string]string{}
-		for _, kv := range splitList(s) {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok || k == "" {
-				return fmt.Errorf("label %q is not k=v", kv)
-			}
-			c.Worker.Labels[k] = v
-		}
-		return nil
-	})
-	fs.IntVar(&c.Worker.Capacity, "worker.capacity", c.Worker.Capacity, "tasks this worker runs at once")
-	fs.IntVar(&c.Worker.InFlight, "worker.in-flight", c.Worker.InFlight, "messages of one task processed concurrently")
-	fs.DurationVar(&c.Worker.LeaseTTL, "worker.lease-ttl", c.Worker.LeaseTTL, "how long a silent worker keeps its tasks before they move")
-	fs.Float64Var(&c.API.DefaultReadRPS, "api.default-read-rps", c.API.DefaultReadRPS, "per-app limit of read actions per second unless the app sets one (0: unlimited)")
-	fs.Float64Var(&c.API.DefaultWriteRPS, "api.default-write-rps", c.API.DefaultWriteRPS, "per-app limit of write actions per second unless the app sets one (0: unlimited)")
-	fs.IntVar(&c.API.DefaultBurst, "api.default-burst", c.API.DefaultBurst, "requests allowed in a burst above the rate (0: two seconds' worth)")
+	c.API.RegisterFlags(fs)
+	c.Worker.RegisterFlags(fs)
 }
 
 // Load builds the configuration from args (flags, without the subcommand)
@@ -244,22 +221,28 @@ func (c *Config) Validate() error {
 			bad("public_url", "%q is not an http(s) URL", c.PublicURL)
 		}
 	}
-	for field, v := range map[string]struct {
-		url     string
-		schemes []string
+	// The backends' registries say which schemes this binary has: the
+	// blank imports of internal/app register them.
+	for _, v := range []struct {
+		field, url string
+		schemes    []string
 	}{
-		"db":    {c.DB, []string{"sqlite", "sqlite3", "mysql", "mariadb", "postgres", "postgresql"}},
-		"bus":   {c.Bus, []string{"nats"}},
-		"blob":  {c.Blob, []string{"file", "s3"}},
-		"cache": {c.Cache, []string{"memory", "redis"}},
+		{"db", c.DB, store.Schemes()},
+		{"bus", c.Bus, bus.Schemes()},
+		{"blob", c.Blob, blob.Schemes()},
+		{"cache", c.Cache, ratelimit.Schemes()},
 	} {
 		u, err := url.Parse(v.url)
 		if err != nil {
-			bad(field, "%v", err)
+			bad(v.field, "%v", err)
 			continue
 		}
 		if !slices.Contains(v.schemes, u.Scheme) {
-			bad(field, "scheme %q is not one of %s", u.Scheme, strings.Join(v.schemes, ", "))
+			have := strings.Join(v.schemes, ", ")
+			if have == "" {
+				have = "none (no backend is linked into this binary)"
+			}
+			bad(v.field, "scheme %q is not one of %s", u.Scheme, have)
 		}
 	}
 	if len(c.Targets) == 0 {
@@ -274,17 +257,15 @@ func (c *Config) Validate() error {
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		bad("log.format", "%q is not json or text", c.Log.Format)
 	}
-	if c.Worker.Capacity < 1 || c.Worker.Capacity > 10000 {
-		bad("worker.capacity", "must be between 1 and 10000")
-	}
-	if c.Worker.InFlight < 1 || c.Worker.InFlight > 1024 {
-		bad("worker.in_flight", "must be between 1 and 1024")
-	}
-	if c.Worker.LeaseTTL < 2*time.Second || c.Worker.LeaseTTL > 10*time.Minute {
-		bad("worker.lease_ttl", "must be between 2s and 10m")
-	}
-	if err := c.API.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("config: %w", err))
+	for _, part := range []interface{ Validate() error }{c.API, c.Worker} {
+		err := part.Validate()
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				errs = append(errs, fmt.Errorf("config: %w", e))
+			}
+		} else if err != nil {
+			errs = append(errs, fmt.Errorf("config: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

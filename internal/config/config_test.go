@@ -6,6 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	// The backends a binary links in; Validate asks their registries.
+	_ "github.com/tianshu-ai/tianshu/internal/blob/fileblob"
+	_ "github.com/tianshu-ai/tianshu/internal/blob/s3blob"
+	_ "github.com/tianshu-ai/tianshu/internal/bus/natsbus"
+	_ "github.com/tianshu-ai/tianshu/internal/store/mysql"
+	_ "github.com/tianshu-ai/tianshu/internal/store/postgres"
+	_ "github.com/tianshu-ai/tianshu/internal/store/sqlite"
 )
 
 // defaults < file < env < flags, as the package documents.
@@ -44,9 +53,10 @@ func TestUnknownFileFieldIsRefused(t *testing.T) {
 }
 
 func TestValidateNamesEveryBadField(t *testing.T) {
-	env := map[string]string{"TIANSHU_BUS": "amqp://x", "TIANSHU_API_MAX_BODY_BYTES": "10"}
-	_, err := Load(flag.NewFlagSet("t", flag.ContinueOnError), []string{"--data-dir", t.TempDir(), "--blob", "ftp://y", "--grpc-addr", "9090"}, func(k string) string { return env[k] })
-	for _, want := range []string{"bus:", "blob:", "api.max_body_bytes", "grpc_addr"} {
+	env := map[string]string{"TIANSHU_BUS": "amqp://x", "TIANSHU_API_MAX_BODY_BYTES": "10", "TIANSHU_WORKER_CAPACITY": "0"}
+	args := []string{"--data-dir", t.TempDir(), "--blob", "ftp://y", "--grpc-addr", "9090", "--db", "oracle://z", "--cache", "memcache://c", "--worker.lease-ttl", "1s"}
+	_, err := Load(flag.NewFlagSet("t", flag.ContinueOnError), args, func(k string) string { return env[k] })
+	for _, want := range []string{"config: bus:", "config: blob:", "config: db:", "config: cache:", "config: api.max_body_bytes", "config: grpc_addr", "config: worker.capacity", "config: worker.lease_ttl"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
 		}
@@ -56,5 +66,28 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 func TestEnvName(t *testing.T) {
 	if got := EnvName("api.max-body-bytes"); got != "TIANSHU_API_MAX_BODY_BYTES" {
 		t.Fatal(got)
+	}
+}
+
+// The schemes come from the backends' registries, so every registered one
+// is accepted, aliases included.
+func TestValidateAcceptsRegisteredSchemes(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"--data-dir", dir, "--db", "mariadb://root@127.0.0.1:3306/x", "--bus", "nats://127.0.0.1:4222", "--blob", "s3://bucket", "--cache", "rediss://127.0.0.1:6380"}
+	if _, err := Load(flag.NewFlagSet("t", flag.ContinueOnError), args, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWorkerConfigFromFlagsAndDefaults(t *testing.T) {
+	c, err := Load(flag.NewFlagSet("t", flag.ContinueOnError), []string{"--data-dir", t.TempDir(), "--worker.labels", "zone=a, gpu=1"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Worker.Labels["zone"] != "a" || c.Worker.Labels["gpu"] != "1" || len(c.Worker.Labels) != 2 {
+		t.Errorf("labels = %v", c.Worker.Labels)
+	}
+	if c.Worker.LeaseTTL != 6*time.Second || c.Worker.Capacity != 16 || c.Worker.InFlight != 4 || c.Worker.Interval != time.Second {
+		t.Errorf("worker defaults = %+v", c.Worker)
 	}
 }

@@ -70,7 +70,6 @@ type Service struct {
 	o     Options
 	log   *slog.Logger
 	m     *metrics
-	json  jsonDialect
 	up    *uploads // nil without TokenKey and StagingDir
 	// digests holds completed uploads waiting for their SHA-256.
 	digests chan string
@@ -108,7 +107,7 @@ func New(db *store.DB, blobs blob.Store, o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{db: db, blobs: blobs, o: o, log: o.Logger, m: m, json: jsonDialectFor(db.Dialect().Name()),
+	s := &Service{db: db, blobs: blobs, o: o, log: o.Logger, m: m,
 		digests: make(chan string, digestQueue)}
 	if len(o.TokenKey) > 0 && o.StagingDir != "" {
 		if s.up, err = s.newUploads(); err != nil {

@@ -1,9 +1,9 @@
 package data
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
 // metrics are the data center's tianshu_data_* metrics.
@@ -51,45 +51,29 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.written, err = register(r, m.written); err != nil {
+	if m.written, err = telemetry.Register(r, m.written); err != nil {
 		return nil, err
 	}
-	if m.writeErrors, err = register(r, m.writeErrors); err != nil {
+	if m.writeErrors, err = telemetry.Register(r, m.writeErrors); err != nil {
 		return nil, err
 	}
-	if m.batchSize, err = register(r, m.batchSize); err != nil {
+	if m.batchSize, err = telemetry.Register(r, m.batchSize); err != nil {
 		return nil, err
 	}
-	if m.flushLatency, err = register(r, m.flushLatency); err != nil {
+	if m.flushLatency, err = telemetry.Register(r, m.flushLatency); err != nil {
 		return nil, err
 	}
-	if m.deleted, err = register(r, m.deleted); err != nil {
+	if m.deleted, err = telemetry.Register(r, m.deleted); err != nil {
 		return nil, err
 	}
-	if m.uploads, err = register(r, m.uploads); err != nil {
+	if m.uploads, err = telemetry.Register(r, m.uploads); err != nil {
 		return nil, err
 	}
-	if m.uploadBytes, err = register(r, m.uploadBytes); err != nil {
+	if m.uploadBytes, err = telemetry.Register(r, m.uploadBytes); err != nil {
 		return nil, err
 	}
-	if m.objects, err = register(r, m.objects); err != nil {
+	if m.objects, err = telemetry.Register(r, m.objects); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the identical collector already there,
-// so that several services (two platforms in one test) can share a
-// Registerer.
-func register[C prometheus.Collector](r prometheus.Registerer, c C) (C, error) {
-	if err := r.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }

@@ -199,11 +199,7 @@ func (s *Service) insertSQL(rows int) string {
 		}
 		b.WriteString("(?,?,?,?,?,?,?,?,?)")
 	}
-	if s.db.Dialect().Name() == "mysql" {
-		b.WriteString(" ON DUPLICATE KEY UPDATE id = id")
-	} else {
-		b.WriteString(" ON CONFLICT (id) DO NOTHING")
-	}
+	b.WriteString(s.db.Dialect().OnConflict([]string{"id"}))
 	return b.String()
 }
 
@@ -258,7 +254,7 @@ func (s *Service) where(q Query) (string, []any, error) {
 		if !attrName.MatchString(a.Name) {
 			return "", nil, api.InvalidValue(fmt.Sprintf("Attributes[%d].Name", i), "%q: a top-level field name of letters, digits and _", a.Name)
 		}
-		where = append(where, s.json(a.Name)+" = ?")
+		where = append(where, s.db.Dialect().JSONText("data", a.Name)+" = ?")
 		args = append(args, a.Value)
 	}
 	if len(where) == 0 {

@@ -26,15 +26,8 @@ func (s *Service) SetRetention(ctx context.Context, projectID, taskID string, p 
 		return fmt.Errorf("data: retention of task %s: negative limit", taskID)
 	}
 	now := s.o.Now().UnixMilli()
-	var q string
-	switch s.db.Dialect().Name() {
-	case "mysql":
-		q = `INSERT INTO record_retention (task_id, project_id, max_age_ms, max_count, updated_at) VALUES (?, ?, ?, ?, ?)
-			ON DUPLICATE KEY UPDATE project_id = VALUES(project_id), max_age_ms = VALUES(max_age_ms), max_count = VALUES(max_count), updated_at = VALUES(updated_at)`
-	default:
-		q = `INSERT INTO record_retention (task_id, project_id, max_age_ms, max_count, updated_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (task_id) DO UPDATE SET project_id = excluded.project_id, max_age_ms = excluded.max_age_ms, max_count = excluded.max_count, updated_at = excluded.updated_at`
-	}
+	q := "INSERT INTO record_retention (task_id, project_id, max_age_ms, max_count, updated_at) VALUES (?, ?, ?, ?, ?)" +
+		s.db.Dialect().OnConflict([]string{"task_id"}, "project_id", "max_age_ms", "max_count", "updated_at")
 	if _, err := s.db.Exec(ctx, q, taskID, projectID, p.MaxAge.Milliseconds(), p.MaxCount, now); err != nil {
 		return fmt.Errorf("data: set retention of task %s: %w", taskID, err)
 	}

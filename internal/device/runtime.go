@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
 // Clock is the time source of a Runtime; tests may pass a fake.
@@ -216,43 +218,25 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		}, []string{"driver", "state"}),
 	}
 	var err error
-	if m.frames, err = register(r, m.frames); err != nil {
-		return nil, err
+	if m.frames, err = telemetry.Register(r, m.frames); err != nil {
+		return nil, fmt.Errorf("device: register metrics: %w", err)
 	}
-	if m.drops, err = register(r, m.drops); err != nil {
-		return nil, err
+	if m.drops, err = telemetry.Register(r, m.drops); err != nil {
+		return nil, fmt.Errorf("device: register metrics: %w", err)
 	}
-	if m.events, err = register(r, m.events); err != nil {
-		return nil, err
+	if m.events, err = telemetry.Register(r, m.events); err != nil {
+		return nil, fmt.Errorf("device: register metrics: %w", err)
 	}
-	if m.reconnects, err = register(r, m.reconnects); err != nil {
-		return nil, err
+	if m.reconnects, err = telemetry.Register(r, m.reconnects); err != nil {
+		return nil, fmt.Errorf("device: register metrics: %w", err)
 	}
-	if m.errors, err = register(r, m.errors); err != nil {
-		return nil, err
+	if m.errors, err = telemetry.Register(r, m.errors); err != nil {
+		return nil, fmt.Errorf("device: register metrics: %w", err)
 	}
-	if m.sources, err = register(r, m.sources); err != nil {
-		return nil, err
+	if m.sources, err = telemetry.Register(r, m.sources); err != nil {
+		return nil, fmt.Errorf("device: register metrics: %w", err)
 	}
 	return m, nil
-}
-
-// register registers c, or returns the identical collector already there,
-// so that several runtimes (or platforms in one test) can share a Registerer.
-func register[C prometheus.Collector](r prometheus.Registerer, c C) (C, error) {
-	if r == nil {
-		return c, nil
-	}
-	if err := r.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, fmt.Errorf("device: register metrics: %w", err)
-	}
-	return c, nil
 }
 
 // classifyNetErr maps network failures to a Reason.

@@ -7,6 +7,8 @@ import (
 	"sort"
 )
 
+func init() { builtinKinds = append(builtinKinds, kindAlgorithm) }
+
 func kindAlgorithm() *Kind {
 	return &Kind{
 		Name:     "algorithm",

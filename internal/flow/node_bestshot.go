@@ -10,6 +10,8 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/function"
 )
 
+func init() { builtinKinds = append(builtinKinds, kindBestshot) }
+
 func kindBestshot() *Kind {
 	return &Kind{
 		Name: "bestshot",

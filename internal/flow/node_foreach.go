@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 )
 
+func init() { builtinKinds = append(builtinKinds, kindForeach) }
+
 func kindForeach() *Kind {
 	return &Kind{
 		Name:     "foreach",

@@ -6,6 +6,8 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/function"
 )
 
+func init() { builtinKinds = append(builtinKinds, kindFunction) }
+
 func kindFunction() *Kind {
 	return &Kind{
 		Name:    "function",

@@ -6,6 +6,8 @@ import (
 	"time"
 )
 
+func init() { builtinKinds = append(builtinKinds, kindJoin) }
+
 func kindJoin() *Kind {
 	return &Kind{
 		Name: "join",

@@ -2,6 +2,8 @@ package flow
 
 import "context"
 
+func init() { builtinKinds = append(builtinKinds, kindNoop) }
+
 func kindNoop() *Kind {
 	return &Kind{
 		Name: "noop",

@@ -2,6 +2,8 @@ package flow
 
 import "context"
 
+func init() { builtinKinds = append(builtinKinds, kindPassthrough) }
+
 func kindPassthrough() *Kind {
 	return &Kind{
 		Name: "passthrough",

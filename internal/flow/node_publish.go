@@ -5,6 +5,8 @@ import (
 	"fmt"
 )
 
+func init() { builtinKinds = append(builtinKinds, kindPublish) }
+
 func kindPublish() *Kind {
 	return &Kind{
 		Name:     "publish",

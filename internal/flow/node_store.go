@@ -2,6 +2,8 @@ package flow
 
 import "context"
 
+func init() { builtinKinds = append(builtinKinds, kindStore) }
+
 func kindStore() *Kind {
 	return &Kind{
 		Name:     "store",

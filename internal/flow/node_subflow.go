@@ -2,6 +2,8 @@ package flow
 
 import "context"
 
+func init() { builtinKinds = append(builtinKinds, kindSubflow) }
+
 func kindSubflow() *Kind {
 	return &Kind{
 		Name:     "subflow",

@@ -7,6 +7,8 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/function"
 )
 
+func init() { builtinKinds = append(builtinKinds, kindSwitch) }
+
 func kindSwitch() *Kind {
 	return &Kind{
 		Name:    "switch",

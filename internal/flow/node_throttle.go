@@ -9,6 +9,8 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/function"
 )
 
+func init() { builtinKinds = append(builtinKinds, kindThrottle) }
+
 func kindThrottle() *Kind {
 	return &Kind{
 		Name: "throttle",

@@ -7,6 +7,8 @@ import (
 	"time"
 )
 
+func init() { builtinKinds = append(builtinKinds, kindTrack) }
+
 func kindTrack() *Kind {
 	return &Kind{
 		Name: "track",

@@ -9,6 +9,8 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/function"
 )
 
+func init() { builtinKinds = append(builtinKinds, kindWindow) }
+
 func kindWindow() *Kind {
 	return &Kind{
 		Name: "window",

@@ -7,6 +7,8 @@ import (
 	"time"
 )
 
+func init() { builtinKinds = append(builtinKinds, kindZone) }
+
 func kindZone() *Kind {
 	return &Kind{
 		Name: "zone",

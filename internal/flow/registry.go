@@ -48,14 +48,23 @@ type Registry struct {
 	kinds map[string]*Kind
 }
 
+// builtinKinds are the constructors of the built-in kinds. Each
+// node_<name>.go file appends its own from init, so adding a kind is one new
+// file. The table is written only during package initialisation and never
+// exported; every Registry gets fresh Kinds from it.
+var builtinKinds []func() *Kind
+
 // NewRegistry returns a registry holding every built-in kind.
 func NewRegistry() *Registry {
 	r := &Registry{kinds: map[string]*Kind{}}
-	for _, k := range []*Kind{
-		kindNoop(), kindPassthrough(), kindAlgorithm(), kindFunction(), kindSwitch(), kindJoin(),
-		kindForeach(), kindSubflow(), kindStore(), kindPublish(),
-		kindTrack(), kindBestshot(), kindDedup(), kindThrottle(), kindWindow(), kindZone(),
-	} {
+	kinds := make([]*Kind, len(builtinKinds))
+	for i, newKind := range builtinKinds {
+		kinds[i] = newKind()
+	}
+	// By name, so that which of two clashing kinds panics does not depend
+	// on the order files are initialised in.
+	sort.SliceStable(kinds, func(i, j int) bool { return kinds[i].Name < kinds[j].Name })
+	for _, k := range kinds {
 		r.Register(k)
 	}
 	return r

@@ -1,9 +1,9 @@
 package push
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
 // metrics are the tianshu_push_ metrics, labelled by channel.
@@ -34,39 +34,23 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.delivered, err = register(reg, m.delivered); err != nil {
+	if m.delivered, err = telemetry.Register(reg, m.delivered); err != nil {
 		return nil, err
 	}
-	if m.failed, err = register(reg, m.failed); err != nil {
+	if m.failed, err = telemetry.Register(reg, m.failed); err != nil {
 		return nil, err
 	}
-	if m.retried, err = register(reg, m.retried); err != nil {
+	if m.retried, err = telemetry.Register(reg, m.retried); err != nil {
 		return nil, err
 	}
-	if m.dead, err = register(reg, m.dead); err != nil {
+	if m.dead, err = telemetry.Register(reg, m.dead); err != nil {
 		return nil, err
 	}
-	if m.latency, err = register(reg, m.latency); err != nil {
+	if m.latency, err = telemetry.Register(reg, m.latency); err != nil {
 		return nil, err
 	}
-	if m.inFlight, err = register(reg, m.inFlight); err != nil {
+	if m.inFlight, err = telemetry.Register(reg, m.inFlight); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// its name, so that two services (two platforms in a test) share a registry.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }

@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,31 +24,54 @@ type Limiter interface {
 	Close() error
 }
 
+// openers are the cache backends by URL scheme. The table is fixed: both
+// backends live in this package, so there is nothing to register.
+var openers = map[string]func(ctx context.Context, rawURL string) (Limiter, error){
+	"memory": openMemory,
+	"redis":  openRedis,
+	"rediss": openRedis,
+}
+
+// Schemes lists the cache URL schemes Open accepts, sorted, for config
+// validation.
+func Schemes() []string {
+	return slices.Sorted(maps.Keys(openers))
+}
+
 // Open returns the limiter for a cache URL: memory:// or
-// redis://[user:pass@]host:port[/db].
+// redis://[user:pass@]host:port[/db] (rediss:// for TLS). An empty URL is
+// memory://.
 func Open(ctx context.Context, rawURL string) (Limiter, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("ratelimit: %w", err)
 	}
-	switch u.Scheme {
-	case "memory", "":
-		return NewMemory(time.Now), nil
-	case "redis", "rediss":
-		opt, err := redis.ParseURL(rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("ratelimit: %w", err)
-		}
-		c := redis.NewClient(opt)
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if err := c.Ping(pctx).Err(); err != nil {
-			_ = c.Close()
-			return nil, fmt.Errorf("ratelimit: connect to redis at %s: %w", opt.Addr, err)
-		}
-		return &Redis{c: c, prefix: "tianshu:rl:"}, nil
+	scheme := u.Scheme
+	if scheme == "" {
+		scheme = "memory"
 	}
-	return nil, fmt.Errorf("ratelimit: unsupported cache URL scheme %q", u.Scheme)
+	open := openers[scheme]
+	if open == nil {
+		return nil, fmt.Errorf("ratelimit: unsupported cache URL scheme %q (want one of %v)", u.Scheme, Schemes())
+	}
+	return open(ctx, rawURL)
+}
+
+func openMemory(context.Context, string) (Limiter, error) { return NewMemory(time.Now), nil }
+
+func openRedis(ctx context.Context, rawURL string) (Limiter, error) {
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("ratelimit: %w", err)
+	}
+	c := redis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("ratelimit: connect to redis at %s: %w", opt.Addr, err)
+	}
+	return &Redis{c: c, prefix: "tianshu:rl:"}, nil
 }
 
 func check(rate float64, burst int) error {

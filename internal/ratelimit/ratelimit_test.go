@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -69,4 +70,18 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := Open(ctx, "redis://127.0.0.1:1/0"); err == nil {
 		t.Fatal("unreachable redis accepted")
 	}
+}
+
+func TestSchemes(t *testing.T) {
+	if got, want := Schemes(), []string{"memory", "redis", "rediss"}; !slices.Equal(got, want) {
+		t.Fatalf("Schemes() = %v, want %v", got, want)
+	}
+	if _, err := Open(t.Context(), "memcache://x"); err == nil {
+		t.Fatal("Open accepted memcache://")
+	}
+	l, err := Open(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = l.Close()
 }

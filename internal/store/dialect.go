@@ -1,99 +1,129 @@
 package store
 
 import (
-	"errors"
-	"strconv"
+	"net/url"
+	"sort"
 	"strings"
+	"sync"
 
-	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 )
 
-// Dialect is what differs between the SQL engines Tianshu supports.
+// Dialect is what differs between the SQL engines in the queries centers
+// write. Callers spell a difference through a method here rather than by
+// switching on Name, so that an engine is added by one plugin package.
 type Dialect interface {
-	// Name is "sqlite", "mysql" or "postgres".
+	// Name names the engine ("sqlite", "mysql", "postgres") for logs and
+	// messages; code must not branch on it.
 	Name() string
 	// Rebind rewrites `?` placeholders to the dialect's form.
 	Rebind(query string) string
 	// ForUpdate is the suffix that locks selected rows for the rest of the
 	// transaction ("" where the whole database is locked by the transaction).
 	ForUpdate() string
-
-	driver() string
-	goose() goose.Dialect
-	tableOptions() string
-	largeText() string // a column type for documents up to 16 MiB
-	isUniqueViolation(err error) bool
+	// JSONText is an expression for the text of the top-level field of the
+	// JSON document in column. Every dialect yields the same text for the
+	// same JSON value: strings unquoted, numbers as written, true and false
+	// as words, null as SQL NULL; comparisons with it are byte-exact. Both
+	// names are written into the SQL text, so callers must pass identifiers
+	// they have checked, never user input as is.
+	JSONText(column, field string) string
+	// OnConflict is the suffix of an INSERT ... VALUES statement that, where
+	// a row with the same key (the columns of a primary or unique key)
+	// exists, sets the update columns to the inserted values instead of
+	// failing; with no update columns it leaves the existing row as it is.
+	// Like ForUpdate, it starts with a space.
+	OnConflict(key []string, update ...string) string
 }
 
-type sqliteDialect struct{}
-
-func (sqliteDialect) Name() string           { return "sqlite" }
-func (sqliteDialect) Rebind(q string) string { return q }
-func (sqliteDialect) ForUpdate() string      { return "" }
-func (sqliteDialect) driver() string         { return "sqlite" }
-func (sqliteDialect) goose() goose.Dialect   { return goose.DialectSQLite3 }
-func (sqliteDialect) tableOptions() string   { return "" }
-func (sqliteDialect) largeText() string      { return "TEXT" }
-func (sqliteDialect) isUniqueViolation(err error) bool {
-	// modernc.org/sqlite reports SQLITE_CONSTRAINT_UNIQUE (2067) and
-	// SQLITE_CONSTRAINT_PRIMARYKEY (1555) in the message.
-	s := err.Error()
-	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "(2067)") || strings.Contains(s, "(1555)")
+// Plugin is one SQL engine: its Dialect, and how to connect to and migrate
+// it. Implementations live in subpackages (store/sqlite, store/mysql,
+// store/postgres) and call Register from init; a binary chooses its engines
+// with blank imports.
+type Plugin interface {
+	Dialect
+	// DataSource returns the database/sql driver name and data source name
+	// for u, a URL of one of the schemes the plugin registered. Errors for
+	// URLs that lack something wrap ErrUnsupportedURL. It may prepare the
+	// location (SQLite creates the file's directory).
+	DataSource(u *url.URL) (driver, dsn string, err error)
+	// IsUniqueViolation reports whether a non-nil err is a unique or
+	// primary key conflict.
+	IsUniqueViolation(err error) bool
+	// GooseDialect is the migration tool's name for the engine.
+	GooseDialect() goose.Dialect
+	// TableOptions is appended to CREATE TABLE in migrations ("" for none).
+	TableOptions() string
+	// LargeText is a column type for documents up to 16 MiB.
+	LargeText() string
+	// MigrationLocker returns the lock that lets one of several replicas
+	// starting together against a shared server migrate while the others
+	// wait; nil where no lock is needed (SQLite: the write transaction
+	// already serialises).
+	MigrationLocker() (lock.SessionLocker, error)
 }
 
-type mysqlDialect struct{}
+// The plugin registry is the package's one piece of state, kept for the
+// same reason database/sql keeps its drivers: engines register themselves
+// from init in the package that implements them.
+var (
+	pluginsMu sync.RWMutex
+	plugins   = map[string]Plugin{}
+)
 
-func (mysqlDialect) Name() string           { return "mysql" }
-func (mysqlDialect) Rebind(q string) string { return q }
-func (mysqlDialect) ForUpdate() string      { return " FOR UPDATE" }
-func (mysqlDialect) driver() string         { return "mysql" }
-func (mysqlDialect) goose() goose.Dialect   { return goose.DialectMySQL }
-func (mysqlDialect) tableOptions() string {
-	return " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
-}
-func (mysqlDialect) largeText() string { return "MEDIUMTEXT" }
-func (mysqlDialect) isUniqueViolation(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && me.Number == 1062
-}
-
-type postgresDialect struct{}
-
-func (postgresDialect) Name() string         { return "postgres" }
-func (postgresDialect) ForUpdate() string    { return " FOR UPDATE" }
-func (postgresDialect) driver() string       { return "pgx" }
-func (postgresDialect) goose() goose.Dialect { return goose.DialectPostgres }
-func (postgresDialect) tableOptions() string { return "" }
-func (postgresDialect) largeText() string    { return "TEXT" }
-func (postgresDialect) isUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
-}
-
-// Rebind turns `?` into `$1, $2, …`, leaving quoted strings alone.
-func (postgresDialect) Rebind(q string) string {
-	if !strings.Contains(q, "?") {
-		return q
+// Register makes an engine available to Open under a URL scheme; an engine
+// with several schemes ("postgres", "postgresql") registers each. It panics
+// when the scheme is empty, the plugin nil or the scheme already taken,
+// since each of those is a wiring bug to catch at start-up.
+func Register(scheme string, p Plugin) {
+	pluginsMu.Lock()
+	defer pluginsMu.Unlock()
+	if scheme == "" || p == nil {
+		panic("store: Register needs a scheme and a plugin")
 	}
+	if _, dup := plugins[scheme]; dup {
+		panic("store: Register called twice for scheme " + scheme)
+	}
+	plugins[scheme] = p
+}
+
+// Schemes lists the registered URL schemes, sorted, for error messages and
+// config validation.
+func Schemes() []string {
+	pluginsMu.RLock()
+	defer pluginsMu.RUnlock()
+	s := make([]string, 0, len(plugins))
+	for k := range plugins {
+		s = append(s, k)
+	}
+	sort.Strings(s)
+	return s
+}
+
+func lookup(scheme string) Plugin {
+	pluginsMu.RLock()
+	defer pluginsMu.RUnlock()
+	return plugins[scheme]
+}
+
+// OnConflictExcluded is the standard SQL upsert suffix that SQLite and
+// PostgreSQL share: ON CONFLICT (key) DO UPDATE SET col = excluded.col, or
+// DO NOTHING without update columns. Plugins implement
+// Dialect.OnConflict with it.
+func OnConflictExcluded(key []string, update []string) string {
 	var b strings.Builder
-	b.Grow(len(q) + 8)
-	n := 0
-	inQuote := false
-	for i := 0; i < len(q); i++ {
-		c := q[i]
-		switch {
-		case c == '\'':
-			inQuote = !inQuote
-			b.WriteByte(c)
-		case c == '?' && !inQuote:
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-		default:
-			b.WriteByte(c)
+	b.WriteString(" ON CONFLICT (" + strings.Join(key, ", ") + ") DO ")
+	if len(update) == 0 {
+		b.WriteString("NOTHING")
+		return b.String()
+	}
+	b.WriteString("UPDATE SET ")
+	for i, c := range update {
+		if i > 0 {
+			b.WriteString(", ")
 		}
+		b.WriteString(c + " = excluded." + c)
 	}
 	return b.String()
 }

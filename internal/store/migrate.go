@@ -3,16 +3,13 @@ package store
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"testing/fstest"
 	"text/template"
 
 	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 )
 
 // The migrations are written once for all dialects; the few differences
@@ -41,16 +38,14 @@ func (db *DB) provider() (*goose.Provider, error) {
 	opts := []goose.ProviderOption{goose.WithTableName(migrationTable), goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true)}
 	// Several replicas may start at once against a shared server: a lock
 	// makes one of them migrate while the others wait.
-	// (MySQL takes its named lock in Migrate: goose's MySQL table locker
-	// did not work against MariaDB.)
-	if db.dialect.Name() == "postgres" {
-		l, err := lock.NewPostgresSessionLocker()
-		if err != nil {
-			return nil, err
-		}
+	l, err := db.dialect.MigrationLocker()
+	if err != nil {
+		return nil, err
+	}
+	if l != nil {
 		opts = append(opts, goose.WithSessionLocker(l))
 	}
-	return goose.NewProvider(db.dialect.goose(), db.DB, fsys, opts...)
+	return goose.NewProvider(db.dialect.GooseDialect(), db.DB, fsys, opts...)
 }
 
 // Migrate applies every pending migration embedded in the binary and returns
@@ -59,13 +54,6 @@ func (db *DB) Migrate(ctx context.Context) (int, error) {
 	p, err := db.provider()
 	if err != nil {
 		return 0, fmt.Errorf("store: migrations: %w", err)
-	}
-	if db.dialect.Name() == "mysql" {
-		unlock, err := db.mysqlLock(ctx, "tianshu_migrate")
-		if err != nil {
-			return 0, err
-		}
-		defer unlock()
 	}
 	res, err := p.Up(ctx)
 	if err != nil {
@@ -94,13 +82,13 @@ func (db *DB) MigrationStatus(ctx context.Context) ([]MigrationStatus, error) {
 	return out, nil
 }
 
-func renderMigrations(d Dialect) (fs.FS, error) {
+func renderMigrations(d Plugin) (fs.FS, error) {
 	files, err := fs.Glob(migrationFS, "migrations/*.sql")
 	if err != nil {
 		return nil, err
 	}
 	out := fstest.MapFS{}
-	data := struct{ TableOptions, LargeText string }{d.tableOptions(), d.largeText()}
+	data := struct{ TableOptions, LargeText string }{d.TableOptions(), d.LargeText()}
 	for _, f := range files {
 		src, err := migrationFS.ReadFile(f)
 		if err != nil {
@@ -117,24 +105,4 @@ func renderMigrations(d Dialect) (fs.FS, error) {
 		out[f[len("migrations/"):]] = &fstest.MapFile{Data: b.Bytes(), Mode: 0o444}
 	}
 	return out, nil
-}
-
-// mysqlLock holds a MySQL named lock on a dedicated connection until unlock.
-func (db *DB) mysqlLock(ctx context.Context, name string) (unlock func(), err error) {
-	conn, err := db.DB.Conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("store: lock %s: %w", name, err)
-	}
-	var got sql.NullInt64
-	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 120)", name).Scan(&got); err != nil || got.Int64 != 1 {
-		_ = conn.Close()
-		if err == nil {
-			err = errors.New("timed out after 120 s")
-		}
-		return nil, fmt.Errorf("store: lock %s: %w", name, err)
-	}
-	return func() {
-		_, _ = conn.ExecContext(context.Background(), "SELECT RELEASE_LOCK(?)", name)
-		_ = conn.Close()
-	}, nil
 }

@@ -1,7 +1,9 @@
 // Package store is Tianshu's metadata store: one SQL schema over SQLite (the
 // embedded default), MySQL/MariaDB and PostgreSQL, chosen by URL. It knows no
 // domain: centers write their own queries against DB, using the dialect only
-// for the few places where the engines differ (placeholders, locking, errors).
+// for the few places where the engines differ (placeholders, locking, upserts,
+// JSON fields, errors). The engines are plugins in subpackages that register
+// by URL scheme (see Register).
 package store
 
 import (
@@ -11,19 +13,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
-
-	// Drivers, registered with database/sql by import.
-	_ "github.com/go-sql-driver/mysql"
-	_ "github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite"
 )
 
-// ErrUnsupportedURL is returned by Open for a URL whose scheme names no dialect.
+// ErrUnsupportedURL is returned by Open for a URL whose scheme names no
+// registered engine, or that the engine cannot use.
 var ErrUnsupportedURL = errors.New("store: unsupported database URL")
 
 // Options configures Open.
@@ -39,7 +34,7 @@ type Options struct {
 // Rebind (or the Exec/Query helpers below) so that they run on every dialect.
 type DB struct {
 	*sql.DB
-	dialect Dialect
+	dialect Plugin
 	log     *slog.Logger
 
 	stmtMu sync.RWMutex
@@ -77,7 +72,8 @@ func (db *DB) stmt(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
-// Open connects to the database named by rawURL:
+// Open connects to the database named by rawURL, with the engine
+// registered for its scheme:
 //
 //	sqlite:///abs/path/tianshu.db   (or sqlite://relative/path.db)
 //	mysql://user:pass@host:3306/db?param=value
@@ -93,44 +89,19 @@ func Open(ctx context.Context, rawURL string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: parse URL: %w", err)
 	}
-	var (
-		d        Dialect
-		dsn      string
-		maxConns = o.MaxOpenConns
-	)
-	switch u.Scheme {
-	case "sqlite", "sqlite3":
-		d = sqliteDialect{}
-		path := u.Host + u.Path
-		if path == "" {
-			return nil, fmt.Errorf("%w: sqlite URL needs a path, e.g. sqlite:///var/lib/tianshu/tianshu.db", ErrUnsupportedURL)
-		}
-		if path != ":memory:" {
-			if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-				return nil, fmt.Errorf("store: create directory for %s: %w", path, err)
-			}
-		}
-		// WAL lets readers proceed during a write; busy_timeout makes
-		// concurrent writers wait instead of failing; _txlock=immediate takes
-		// the write lock at BEGIN so read-then-write transactions cannot
-		// deadlock on lock upgrade.
-		dsn = "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	case "mysql", "mariadb":
-		d = mysqlDialect{}
-		dsn, err = mysqlDSN(u)
-		if err != nil {
-			return nil, err
-		}
-	case "postgres", "postgresql":
-		d = postgresDialect{}
-		dsn = rawURL
-	default:
-		return nil, fmt.Errorf("%w: scheme %q (want sqlite, mysql or postgres)", ErrUnsupportedURL, u.Scheme)
+	d := lookup(u.Scheme)
+	if d == nil {
+		return nil, fmt.Errorf("%w: scheme %q (registered: %v)", ErrUnsupportedURL, u.Scheme, Schemes())
 	}
-	db, err := sql.Open(d.driver(), dsn)
+	driver, dsn, err := d.DataSource(u)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", d.Name(), err)
 	}
+	maxConns := o.MaxOpenConns
 	if maxConns == 0 {
 		maxConns = 16
 	}
@@ -241,42 +212,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 
 // IsUniqueViolation reports whether err is a unique or primary key conflict.
 func (db *DB) IsUniqueViolation(err error) bool {
-	return err != nil && db.dialect.isUniqueViolation(err)
-}
-
-func mysqlDSN(u *url.URL) (string, error) {
-	var b strings.Builder
-	if u.User != nil {
-		b.WriteString(u.User.Username())
-		if p, ok := u.User.Password(); ok {
-			b.WriteString(":" + p)
-		}
-		b.WriteString("@")
-	}
-	host := u.Host
-	if host == "" {
-		host = "127.0.0.1:3306"
-	}
-	if u.Port() == "" {
-		host += ":3306"
-	}
-	db := strings.TrimPrefix(u.Path, "/")
-	if db == "" {
-		return "", fmt.Errorf("%w: mysql URL needs a database name, e.g. mysql://root@127.0.0.1:3306/tianshu", ErrUnsupportedURL)
-	}
-	q := u.Query()
-	// utf8mb4 so that every Unicode name round-trips; multiStatements so a
-	// migration file can hold several statements.
-	if q.Get("charset") == "" {
-		q.Set("charset", "utf8mb4")
-	}
-	if q.Get("collation") == "" {
-		q.Set("collation", "utf8mb4_bin")
-	}
-	q.Set("multiStatements", "true")
-	q.Set("parseTime", "true") // goose scans its version table into time.Time
-	fmt.Fprintf(&b, "tcp(%s)/%s?%s", host, db, q.Encode())
-	return b.String(), nil
+	return err != nil && db.dialect.IsUniqueViolation(err)
 }
 
 // redact returns u without its password, for logs and errors.

@@ -3,9 +3,11 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/tianshu-ai/tianshu/internal/store"
+	"github.com/tianshu-ai/tianshu/internal/store/sqlite"
 	"github.com/tianshu-ai/tianshu/internal/store/storetest"
 )
 
@@ -22,9 +24,24 @@ func TestOpenRejectsUnknownScheme(t *testing.T) {
 	}
 }
 
-func TestPostgresRebind(t *testing.T) {
+func TestSchemesAreRegistered(t *testing.T) {
+	want := []string{"mariadb", "mysql", "postgres", "postgresql", "sqlite", "sqlite3"}
+	if got := store.Schemes(); !slices.Equal(got, want) {
+		t.Fatalf("Schemes() = %v, want %v", got, want)
+	}
+}
+
+func TestRegisterPanicsOnDuplicate(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("second Register of sqlite did not panic")
+		}
+	}()
+	store.Register("sqlite", sqlite.Dialect{})
+}
+
+func TestSQLiteRebindIsIdentity(t *testing.T) {
 	db := storetest.Open(t, "sqlite")
-	_ = db // Rebind for sqlite is the identity
 	if got := db.Rebind("a = ? AND b = '?'"); got != "a = ? AND b = '?'" {
 		t.Fatalf("sqlite rebind changed query: %q", got)
 	}

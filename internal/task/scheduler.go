@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tianshu-ai/tianshu/internal/store"
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
 // The scheduler is elected through a lease row in the store rather than a
@@ -58,9 +59,11 @@ func NewScheduler(db *store.DB, svc *Service, cfg SchedulerConfig, holder string
 		pending:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "tianshu_scheduler_pending_tasks", Help: "Tasks waiting for a node at the last tick."}),
 		tickTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tianshu_scheduler_tick_seconds", Help: "Duration of one scheduling pass."}),
 	}
-	if reg != nil {
-		reg.MustRegister(s.placed, s.moved, s.leader, s.pending, s.tickTime)
-	}
+	s.placed = telemetry.MustRegister(reg, s.placed)
+	s.moved = telemetry.MustRegister(reg, s.moved)
+	s.leader = telemetry.MustRegister(reg, s.leader)
+	s.pending = telemetry.MustRegister(reg, s.pending)
+	s.tickTime = telemetry.MustRegister(reg, s.tickTime)
 	return s
 }
 

@@ -20,32 +20,21 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/ids"
 	"github.com/tianshu-ai/tianshu/internal/pipeline"
 	"github.com/tianshu-ai/tianshu/internal/store"
+	"github.com/tianshu-ai/tianshu/internal/task/workerconfig"
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
 // PlanFunc compiles a task's flow version with a tracer of its own, so the
 // task's per-node latencies are its own.
 type PlanFunc func(ctx context.Context, flowID string, version int64, tr flow.Tracer) (*flow.Plan, error)
 
-// WorkerConfig configures a worker node.
-type WorkerConfig struct {
-	Name     string
-	Labels   map[string]string
-	Capacity int // tasks at once
-	// InFlight is how many messages of one task run concurrently.
-	InFlight int
-	// LeaseTTL is how long the node counts as alive without a heartbeat.
-	LeaseTTL time.Duration
-	// Interval is how often the worker heartbeats and reconciles.
-	Interval time.Duration
-	// GPUs are the node's GPUs, reported with its registration.
-	GPUs any
-}
+// WorkerConfig configures a worker node. It is defined in the leaf package
+// workerconfig, with its flags, defaults and validation, so that the root
+// configuration can nest it without importing the task engine.
+type WorkerConfig = workerconfig.Config
 
-// DefaultWorkerConfig returns the defaults.
-func DefaultWorkerConfig() WorkerConfig {
-	host, _ := os.Hostname()
-	return WorkerConfig{Name: host, Capacity: 16, InFlight: 4, LeaseTTL: 10 * time.Second, Interval: time.Second}
-}
+// DefaultWorkerConfig returns the defaults (workerconfig.Default).
+func DefaultWorkerConfig() WorkerConfig { return workerconfig.Default() }
 
 // WorkerDeps are what a worker runs tasks with.
 type WorkerDeps struct {
@@ -74,13 +63,15 @@ type Worker struct {
 	running prometheus.Gauge
 }
 
-// NewWorker returns a worker with a fresh node id.
+// NewWorker returns a worker with a fresh node id. An empty cfg.Name is
+// the host name.
 func NewWorker(cfg WorkerConfig, d WorkerDeps) *Worker {
+	if cfg.Name == "" {
+		cfg.Name, _ = os.Hostname()
+	}
 	w := &Worker{cfg: cfg, d: d, id: ids.New("node"), runners: map[string]*runner{}, epochs: map[string]int64{},
 		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tianshu_worker_tasks_running", Help: "Tasks running on this worker."})}
-	if d.Metrics != nil {
-		d.Metrics.MustRegister(w.running)
-	}
+	w.running = telemetry.MustRegister(d.Metrics, w.running)
 	return w
 }
 

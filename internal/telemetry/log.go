@@ -1,4 +1,6 @@
-// Package telemetry sets up logging (and, later, tracing) for a process.
+// Package telemetry sets up logging and metrics registration (and, later,
+// tracing) for a process. It is a leaf: it imports nothing of Tianshu's, so
+// every package may use it.
 package telemetry
 
 import (

@@ -1,10 +1,11 @@
 package natsbus
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
 // metrics are the bus's Prometheus series. Consumer-side series carry the
@@ -55,32 +56,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	var err error
 	for _, c := range []**prometheus.CounterVec{&m.published, &m.delivered, &m.redelivered, &m.acked, &m.failed, &m.dead} {
-		if *c, err = register(reg, *c); err != nil {
-			return nil, err
+		if *c, err = telemetry.Register(reg, *c); err != nil {
+			return nil, fmt.Errorf("natsbus: register metrics: %w", err)
 		}
 	}
-	if m.handler, err = register(reg, m.handler); err != nil {
-		return nil, err
+	if m.handler, err = telemetry.Register(reg, m.handler); err != nil {
+		return nil, fmt.Errorf("natsbus: register metrics: %w", err)
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same name, so that several buses (an embedded server's clients, two
-// platforms in one test) can share one registry.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if reg == nil {
-		return c, nil
-	}
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("natsbus: register metrics: %w", err)
 }

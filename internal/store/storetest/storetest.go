@@ -15,6 +15,12 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
+
+	// Every engine, so that tests opening a store through storetest get
+	// them without importing the platform's backend list.
+	_ "github.com/tianshu-ai/tianshu/internal/store/mysql"
+	_ "github.com/tianshu-ai/tianshu/internal/store/postgres"
+	_ "github.com/tianshu-ai/tianshu/internal/store/sqlite"
 )
 
 // Dialects lists the dialects that ForEach runs.
@@ -239,6 +245,53 @@ func Run(t *testing.T, dialect string) {
 		}
 		if n != workers*each {
 			t.Fatalf("counter = %d, want %d", n, workers*each)
+		}
+	})
+
+	t.Run("OnConflict", func(t *testing.T) {
+		db := Open(t, dialect)
+		d := db.Dialect()
+		ins := "INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?)"
+		for i, q := range []string{ins, ins + d.OnConflict([]string{"name"}, "value", "updated_at"), ins + d.OnConflict([]string{"name"})} {
+			if _, err := db.Exec(ctx, q, "k", "v"+string(rune('0'+i)), i); err != nil {
+				t.Fatalf("insert %d: %v", i, err)
+			}
+		}
+		var v string
+		var at int
+		if err := db.QueryRow(ctx, "SELECT value, updated_at FROM settings WHERE name = ?", "k").Scan(&v, &at); err != nil {
+			t.Fatal(err)
+		}
+		if v != "v1" || at != 1 {
+			t.Fatalf("row = %q, %d; want the update's v1, 1 (and the do-nothing insert ignored)", v, at)
+		}
+	})
+
+	t.Run("JSONText", func(t *testing.T) {
+		db := Open(t, dialect)
+		doc := `{"s":"天枢 'q'","sn":"null","i":7,"n":1.5,"t":true,"f":false,"z":null}`
+		if _, err := db.Exec(ctx, "INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?)", "doc", doc, 0); err != nil {
+			t.Fatal(err)
+		}
+		for field, want := range map[string]sql.NullString{
+			"s": {String: "天枢 'q'", Valid: true}, "sn": {String: "null", Valid: true}, "i": {String: "7", Valid: true}, "n": {String: "1.5", Valid: true},
+			"t": {String: "true", Valid: true}, "f": {String: "false", Valid: true}, "z": {}, "missing": {},
+		} {
+			var got sql.NullString
+			q := "SELECT " + db.Dialect().JSONText("value", field) + " FROM settings WHERE name = ?"
+			if err := db.QueryRow(ctx, q, "doc").Scan(&got); err != nil {
+				t.Fatalf("%s: %v", field, err)
+			}
+			if got != want {
+				t.Errorf("%s: got %+v, want %+v", field, got, want)
+			}
+			var n int
+			if want.Valid {
+				q := "SELECT COUNT(*) FROM settings WHERE " + db.Dialect().JSONText("value", field) + " = ?"
+				if err := db.QueryRow(ctx, q, want.String).Scan(&n); err != nil || n != 1 {
+					t.Errorf("%s = %q matched %d rows, err %v", field, want.String, n, err)
+				}
+			}
 		}
 	})
 

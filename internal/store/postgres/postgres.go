@@ -1,0 +1,94 @@
+// Package postgres is the store's PostgreSQL engine. Importing it registers
+// the schemes postgres and postgresql.
+package postgres
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver "pgx"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/tianshu-ai/tianshu/internal/store"
+)
+
+func init() {
+	store.Register("postgres", Dialect{})
+	store.Register("postgresql", Dialect{})
+}
+
+// Dialect is PostgreSQL's store.Plugin.
+type Dialect struct{}
+
+// Name implements store.Dialect.
+func (Dialect) Name() string { return "postgres" }
+
+// ForUpdate implements store.Dialect.
+func (Dialect) ForUpdate() string { return " FOR UPDATE" }
+
+// JSONText implements store.Dialect.
+func (Dialect) JSONText(column, field string) string {
+	return fmt.Sprintf("(%s::jsonb)->>'%s'", column, field)
+}
+
+// OnConflict implements store.Dialect.
+func (Dialect) OnConflict(key []string, update ...string) string {
+	return store.OnConflictExcluded(key, update)
+}
+
+// Rebind implements store.Dialect: it turns `?` into `$1, $2, …`, leaving
+// quoted strings alone.
+func (Dialect) Rebind(q string) string {
+	if !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 8)
+	n := 0
+	inQuote := false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			inQuote = !inQuote
+			b.WriteByte(c)
+		case c == '?' && !inQuote:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// DataSource implements store.Plugin: pgx takes the URL as it is.
+func (Dialect) DataSource(u *url.URL) (string, string, error) {
+	return "pgx", u.String(), nil
+}
+
+// IsUniqueViolation implements store.Plugin.
+func (Dialect) IsUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// GooseDialect implements store.Plugin.
+func (Dialect) GooseDialect() goose.Dialect { return goose.DialectPostgres }
+
+// TableOptions implements store.Plugin.
+func (Dialect) TableOptions() string { return "" }
+
+// LargeText implements store.Plugin.
+func (Dialect) LargeText() string { return "TEXT" }
+
+// MigrationLocker implements store.Plugin with an advisory session lock.
+func (Dialect) MigrationLocker() (lock.SessionLocker, error) {
+	return lock.NewPostgresSessionLocker()
+}
