@@ -63,8 +63,8 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.s = algorepo.New(e.db, e.m, builtins, slog.New(slog.DiscardHandler), e.clk.now)
-	if err := e.s.Start(ctx); err != nil {
+	e.s = algorepo.New(e.db, builtins, slog.New(slog.DiscardHandler), e.clk.now)
+	if err := e.s.StartRuntime(ctx, e.m); err != nil {
 		t.Fatal(err)
 	}
 	e.reg = api.NewRegistry()
@@ -218,14 +218,14 @@ func TestVersions(t *testing.T) {
 	}
 
 	// Contracts are known for stopped versions too, from the store.
-	c, err := e.s.Contract(flow.AlgorithmRef{ID: a.ID, Version: "1"})
+	c, err := e.s.Contract(ctx, flow.AlgorithmRef{ID: a.ID, Version: "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Inputs) != 2 || c.Inputs[0] != (flow.Field{Name: "image", Type: "image", Required: true}) || c.Outputs[0] != (flow.Field{Name: "plates", Type: "list"}) {
 		t.Errorf("contract of version 1 = %+v", c)
 	}
-	if _, err := e.s.Contract(flow.AlgorithmRef{ID: a.ID, Version: "9"}); !errors.Is(err, flow.ErrUnknownAlgorithm) {
+	if _, err := e.s.Contract(ctx, flow.AlgorithmRef{ID: a.ID, Version: "9"}); !errors.Is(err, flow.ErrUnknownAlgorithm) {
 		t.Errorf("contract of a missing version: %v", err)
 	}
 
@@ -330,11 +330,11 @@ func TestProjectScoping(t *testing.T) {
 	// A flow of prj-a may call its own algorithms and the built-ins only.
 	algs := e.s.ForProject("prj-a")
 	for _, id := range []string{mine.ID, "alg-motion", "alg-face-detect"} {
-		if _, err := algs.Contract(flow.AlgorithmRef{ID: id}); err != nil {
+		if _, err := algs.Contract(ctx, flow.AlgorithmRef{ID: id}); err != nil {
 			t.Errorf("prj-a cannot see %s: %v", id, err)
 		}
 	}
-	if _, err := algs.Contract(flow.AlgorithmRef{ID: theirs.ID}); !errors.Is(err, flow.ErrUnknownAlgorithm) {
+	if _, err := algs.Contract(ctx, flow.AlgorithmRef{ID: theirs.ID}); !errors.Is(err, flow.ErrUnknownAlgorithm) {
 		t.Errorf("prj-a sees default's algorithm: %v", err)
 	}
 

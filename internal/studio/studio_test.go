@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tianshu-ai/tianshu/internal/algorepo"
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/flow"
@@ -73,13 +75,13 @@ func newEnv(t *testing.T) *env {
 		}
 		return nil, fmt.Errorf("%w: x: not a number", algorithm.ErrBadInput)
 	}
-	if err := m.RegisterBuiltin("alg-double", algorithm.Builtin{Func: double, Contract: contract}); err != nil {
+	// The algorithm repository adapts the runtime to the flow engine, as
+	// in the platform; its one builtin "double" is the algorithm alg-double.
+	repo := algorepo.New(e.db, map[string]algorithm.Builtin{"double": {Func: double, Contract: contract}}, slog.New(slog.DiscardHandler), e.clk.now)
+	if err := repo.StartRuntime(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Apply(ctx, algorithm.Version{AlgorithmID: "alg-double", Version: "1", Runtime: algorithm.RuntimeBuiltin, Contract: contract}); err != nil {
-		t.Fatal(err)
-	}
-	e.s = studio.New(e.db, studio.Options{Now: e.clk.now, Algorithms: m,
+	e.s = studio.New(e.db, studio.Options{Now: e.clk.now, Algorithms: repo,
 		InUse: func(_ context.Context, flowID string) (bool, error) { return e.inUse.Load(), nil }})
 	e.reg = api.NewRegistry()
 	studio.RegisterActions(e.reg, e.s)
