@@ -81,32 +81,69 @@ func LoadKey(envValue, file string) ([]byte, error) {
 		}
 		return k, nil
 	}
-	if b, err := os.ReadFile(file); err == nil {
-		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || len(k) != KeySize {
-			return nil, fmt.Errorf("secrets: %s does not hold a %d-byte base64 key", file, KeySize)
-		}
-		return k, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("secrets: read master key: %w", err)
+	k, err := readKey(file)
+	if !errors.Is(err, os.ErrNotExist) {
+		return k, err
 	}
-	k := make([]byte, KeySize)
+	k = make([]byte, KeySize)
 	_, _ = rand.Read(k)
-	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := publishKey(file, k); err != nil {
 		if errors.Is(err, os.ErrExist) { // another process won the race
-			return LoadKey("", file)
+			return readKey(file)
 		}
 		return nil, fmt.Errorf("secrets: create master key: %w", err)
 	}
-	defer f.Close()
-	if _, err := f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n"); err != nil {
-		return nil, err
+	return k, nil
+}
+
+// readKey reads the master key from file; the error wraps os.ErrNotExist
+// when there is no file.
+func readKey(file string) ([]byte, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("secrets: read master key: %w", err)
 	}
-	return k, f.Sync()
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(k) != KeySize {
+		return nil, fmt.Errorf("secrets: %s does not hold a %d-byte base64 key", file, KeySize)
+	}
+	return k, nil
+}
+
+// publishKey writes k to a temporary file beside file and links it into
+// place, so file appears whole or not at all: a process that loses the
+// creation race never reads a half-written key. It returns an error
+// wrapping os.ErrExist, and leaves the file alone, when file already exists.
+func publishKey(file string, k []byte) error {
+	dir := filepath.Dir(file)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(file)+".tmp*") // mode 0600
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	// Unlike rename, link fails when file exists, so a key already in use
+	// is never replaced.
+	if err := os.Link(f.Name(), file); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil { // make the new name durable
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
 }
 
 // DeriveKey returns a 32-byte key for one purpose, derived from the master
