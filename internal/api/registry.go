@@ -161,7 +161,7 @@ func decodeStrict(body []byte, v any) error {
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+		return jsonError(body, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return Errorf(InvalidParameter, "body: unexpected data after the JSON object")
@@ -169,12 +169,17 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
-func jsonError(err error) error {
+func jsonError(body []byte, err error) error {
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &te):
-		field := te.Field
+		// te.Field is a Go path: it names embedded structs and drops list
+		// indexes, so name the field from where the value sits in the body.
+		field := pathAt(body, te.Offset)
+		if field == "" {
+			field = te.Field
+		}
 		if field == "" {
 			field = "body"
 		}
@@ -188,6 +193,67 @@ func jsonError(err error) error {
 		return Errorf(InvalidParameter, "body: truncated JSON")
 	}
 	return Errorf(InvalidParameter, "body: %v", err)
+}
+
+// pathAt returns the path of the value in body (a JSON object) that ends at
+// offset, or whose opening bracket does, as the client sent it and as the
+// validator writes it: Inner.Kinds[0]. It returns "" when no value there
+// belongs to a field.
+func pathAt(body []byte, offset int64) string {
+	type frame struct {
+		prefix  string // what the paths of the children start with
+		array   bool
+		n       int    // the next index in an array
+		wantKey bool   // an object's next token is a key
+		key     string // the key of an object's current value
+	}
+	var stack []*frame
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		var path string
+		switch {
+		case top == nil: // the body itself
+		case top.array:
+			path = indexPath(top.prefix, top.n)
+			top.n++
+		case top.wantKey: // an object key: a bad map key is named by it
+			top.key, _ = tok.(string)
+			top.wantKey = false
+			if dec.InputOffset() >= offset {
+				return top.prefix + top.key
+			}
+			continue
+		default:
+			path = top.prefix + top.key
+			top.wantKey = true
+		}
+		if dec.InputOffset() >= offset {
+			return path
+		}
+		switch tok {
+		case json.Delim('{'):
+			prefix := ""
+			if top != nil {
+				prefix = path + "."
+			}
+			stack = append(stack, &frame{prefix: prefix, wantKey: true})
+		case json.Delim('['):
+			stack = append(stack, &frame{prefix: path, array: true})
+		}
+	}
 }
 
 func typeName(t reflect.Type) string {

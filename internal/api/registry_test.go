@@ -203,9 +203,6 @@ func TestDecodeAndValidate(t *testing.T) {
 // validator names fields: with list indexes, and without the Go name of an
 // embedded struct.
 func TestTypeErrorsNameTheFieldAsSent(t *testing.T) {
-	t.Skip("bug: jsonError names fields by encoding/json's UnmarshalTypeError.Field, a Go path: " +
-		"a wrong-typed Limit is reported as \"Paging.Limit\" and Filters[0].Name as \"Filters.Name\", " +
-		"unlike the validator's \"Limit\" and \"Filters[0].Name\"")
 	for body, msg := range map[string]string{
 		`{"Name": "a", "Limit": "20"}`:              "Limit: want an integer, got JSON string",
 		`{"Name": "a", "Filters": [{"Name": 1}]}`:   "Filters[0].Name: want a string, got JSON number",

@@ -165,7 +165,7 @@ func (r *structRules) validate(prefix string, v reflect.Value) *Error {
 			}
 			for i := 0; i < n; i++ {
 				ev := fv.Index(i)
-				ep := fmt.Sprintf("%s[%d]", path, i)
+				ep := indexPath(path, i)
 				switch {
 				case f.elem != nil:
 					if err := f.elem.validate(ep+".", ev); err != nil {
@@ -211,6 +211,11 @@ func (r *structRules) validate(prefix string, v reflect.Value) *Error {
 		}
 	}
 	return nil
+}
+
+// indexPath names item i of the list at path, as the client sent it.
+func indexPath(path string, i int) string {
+	return fmt.Sprintf("%s[%d]", path, i)
 }
 
 func contains(list []string, s string) bool {
