@@ -176,6 +176,7 @@ func TestDecodeAndValidate(t *testing.T) {
 		{"float over max", `{"Name": "a", "Ratio": 1.5}`, api.InvalidParameterValue, "Ratio: 1.5 is more than the maximum 1"},
 		{"too many items", `{"Name": "a", "Tags": ["1", "2", "3", "4"]}`, api.InvalidParameterValue, "Tags: 4 items; at most 3 allowed"},
 		{"pointer too short", `{"Name": "a", "Note": "x"}`, api.InvalidParameterValue, "Note: 1 characters; at least 2 required"},
+		{"pointer set to empty", `{"Name": "a", "Note": ""}`, api.InvalidParameterValue, "Note: 0 characters; at least 2 required"},
 		{"nested missing", `{"Name": "a", "Inner": {}}`, api.MissingParameter, "Inner.Id: required"},
 		{"nested slice oneof", `{"Name": "a", "Inner": {"Id": "i", "Kinds": ["a", "c"]}}`, api.InvalidParameterValue, `Inner.Kinds[1]: "c" is not one of a, b`},
 		{"filter missing values", `{"Name": "a", "Filters": [{"Name": "x", "Values": ["v"]}, {"Name": "y"}]}`, api.MissingParameter, "Filters[1].Values: required"},

@@ -18,7 +18,9 @@ import (
 //
 // max and min bound a string's length in characters, a slice's length, or a
 // number's value. Every string field without a max gets DefaultMaxString, and
-// every slice DefaultMaxItems: no input is unbounded.
+// every slice DefaultMaxItems: no input is unbounded. A plain string field
+// that is empty counts as absent and is checked only by required; a pointer
+// field set to "" is present and must meet min and oneof too.
 const (
 	DefaultMaxString = 4096
 	DefaultMaxItems  = 100
@@ -121,6 +123,9 @@ func (r *structRules) validate(prefix string, v reflect.Value) *Error {
 	for _, f := range r.fields {
 		fv := v.Field(f.index)
 		path := prefix + f.name
+		// A pointer field is absent when nil; a plain one cannot tell absent
+		// from empty, so only a present value is held to min and oneof.
+		present := false
 		if fv.Kind() == reflect.Pointer {
 			if fv.IsNil() {
 				if f.required {
@@ -128,15 +133,15 @@ func (r *structRules) validate(prefix string, v reflect.Value) *Error {
 				}
 				continue
 			}
-			fv = fv.Elem()
+			fv, present = fv.Elem(), true
 		}
 		switch fv.Kind() {
 		case reflect.String:
 			s := fv.String()
-			if s == "" {
-				if f.required {
-					return Missing(path)
-				}
+			if s == "" && f.required {
+				return Missing(path)
+			}
+			if s == "" && !present {
 				continue
 			}
 			if !utf8.ValidString(s) {

@@ -443,8 +443,6 @@ func TestActionsAndProjectScoping(t *testing.T) {
 // ModifyApp's Name is `validate:"min=1,max=64"`: a rename to the empty
 // string must be refused, not stored.
 func TestModifyAppRefusesEmptyName(t *testing.T) {
-	t.Skip("bug: the api validator skips every rule but required for an empty string, so min=1 on ModifyApp's " +
-		"Name never fires and ModifyApp{\"Name\": \"\"} renames the app to the empty string")
 	e := newEnv(t, storetest.Open(t, "sqlite"))
 	root := &api.Caller{AppID: "app-root", ProjectID: "default", Role: api.RoleAdmin}
 	a := mustApp(t, e, "default", "cam", api.RoleViewer)
