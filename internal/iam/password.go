@@ -24,6 +24,19 @@ const (
 	argonKeyLen  = 32
 )
 
+// Bounds on the parameters CheckPassword accepts from a stored hash. They
+// leave room for stronger settings later (RFC 9106's second choice is 64 MiB)
+// while keeping a damaged or planted users row from making one login take
+// gigabytes or minutes; argon2 itself panics on t=0, p=0 or an empty key.
+const (
+	maxArgonMemory  = 256 * 1024 // KiB
+	maxArgonTime    = 16
+	maxArgonThreads = 16
+	minArgonSaltLen = 8 // argon2's minimum
+	minArgonKeyLen  = 16
+	maxArgonDataLen = 64 // for salt and key
+)
+
 // HashPassword returns the PHC-format argon2id hash of password.
 func HashPassword(password string) string {
 	salt := make([]byte, 16)
@@ -44,6 +57,9 @@ func CheckPassword(hash, password string) (bool, error) {
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
 		return false, fmt.Errorf("iam: hash parameters: %w", err)
 	}
+	if m < 8*uint32(p) || m > maxArgonMemory || t < 1 || t > maxArgonTime || p < 1 || p > maxArgonThreads {
+		return false, fmt.Errorf("iam: hash parameters m=%d,t=%d,p=%d out of range", m, t, p)
+	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
 	if err != nil {
 		return false, err
@@ -51,6 +67,9 @@ func CheckPassword(hash, password string) (bool, error) {
 	want, err := base64.RawStdEncoding.DecodeString(parts[5])
 	if err != nil {
 		return false, err
+	}
+	if len(salt) < minArgonSaltLen || len(salt) > maxArgonDataLen || len(want) < minArgonKeyLen || len(want) > maxArgonDataLen {
+		return false, fmt.Errorf("iam: hash has a %d-byte salt and a %d-byte key", len(salt), len(want))
 	}
 	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
