@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -272,28 +273,30 @@ func (s *Service) CreateVersion(ctx context.Context, algID, version string, def 
 	if a.Builtin {
 		return "", api.Errorf(api.InvalidParameterValue, "AlgorithmId: %s is built in and has no other versions", algID)
 	}
-	if version == "" {
-		var n int
-		if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM algorithm_versions WHERE algorithm_id = ?", algID).Scan(&n); err != nil {
-			return "", err
-		}
-		version = strconv.Itoa(n + 1)
-	}
-	def.AlgorithmID, def.Version = algID, version
-	if err := def.Validate(); err != nil {
-		var fe *algorithm.FieldError
-		if errors.As(err, &fe) {
-			return "", api.InvalidValue("Definition."+fe.Field, "%s", fe.Msg)
-		}
-		return "", api.InvalidValue("Definition", "%v", err)
-	}
-	b, _ := json.Marshal(def)
 	desired := Stopped
 	if start {
 		desired = Running
 	}
 	now := s.now().UnixMilli()
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if version == "" {
+			// Numbered in the transaction that inserts it; should a
+			// concurrent call take the same number, the key refuses one.
+			v, err := nextVersion(ctx, tx, algID)
+			if err != nil {
+				return err
+			}
+			version = v
+		}
+		def.AlgorithmID, def.Version = algID, version
+		if err := def.Validate(); err != nil {
+			var fe *algorithm.FieldError
+			if errors.As(err, &fe) {
+				return api.InvalidValue("Definition."+fe.Field, "%s", fe.Msg)
+			}
+			return api.InvalidValue("Definition", "%v", err)
+		}
+		b, _ := json.Marshal(def)
 		_, err := tx.Exec(ctx, `INSERT INTO algorithm_versions (algorithm_id, version, definition, desired_state, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?)`, algID, version, string(b), desired, now, now)
 		if s.db.IsUniqueViolation(err) {
@@ -313,6 +316,31 @@ func (s *Service) CreateVersion(ctx context.Context, algID, version string, def 
 		return version, s.applyNow(ctx, def)
 	}
 	return version, nil
+}
+
+// nextVersion returns the name for an unnamed version of algID: one more
+// than the highest version named by a number, so that versions named by
+// hand ("2", "v2-beta") never make the next number one that is taken.
+func nextVersion(ctx context.Context, tx *store.Tx, algID string) (string, error) {
+	rows, err := tx.Query(ctx, "SELECT version FROM algorithm_versions WHERE algorithm_id = ?", algID)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	highest := 0
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return "", err
+		}
+		if n, err := strconv.Atoi(v); err == nil && n > highest && n < math.MaxInt {
+			highest = n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	return strconv.Itoa(highest + 1), nil
 }
 
 // applyNow applies a version in this process at once, so the caller learns
