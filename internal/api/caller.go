@@ -23,7 +23,8 @@ type Caller struct {
 	ProjectID string // the app's own project
 	Role      string
 	SecretID  string
-	UserName  string // set for console sessions
+	UserID    string // set for people (console sessions)
+	UserName  string // set for people (console sessions)
 	RequestID string
 	SourceIP  string
 	Action    string
@@ -40,6 +41,15 @@ func (c *Caller) Allowed(p Permission) bool {
 		return p.Access == Read
 	}
 	return false
+}
+
+// Principal is the id roles are bound to: the user's for people, the
+// app's for apps.
+func (c *Caller) Principal() string {
+	if c.UserID != "" {
+		return c.UserID
+	}
+	return c.AppID
 }
 
 // Actor names the caller for logs and audit events.
