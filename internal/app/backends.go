@@ -4,5 +4,6 @@ package app
 import (
 	_ "github.com/tianshu-ai/tianshu/internal/blob/fileblob" // file://
 	_ "github.com/tianshu-ai/tianshu/internal/blob/s3blob"   // s3://
+	_ "github.com/tianshu-ai/tianshu/internal/bus/kafkabus"  // kafka://
 	_ "github.com/tianshu-ai/tianshu/internal/bus/natsbus"   // nats://
 )
