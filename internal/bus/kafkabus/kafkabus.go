@@ -80,7 +80,8 @@
 // in this process are stopped from receiving first; Kafka refuses to
 // delete a group with members in other processes, and DeleteConsumer then
 // fails. DeleteTopic deletes the Kafka topic and the groups of its
-// durables.
+// durables; a group with members in other processes stays until they stop
+// (Kafka has already dropped its offsets of the deleted topic).
 package kafkabus
 
 import (
@@ -564,8 +565,8 @@ func (b *Bus) DeleteTopic(ctx context.Context, topic string) error {
 	if err != nil {
 		return fmt.Errorf("kafkabus: delete topic %q: %w", topic, err)
 	}
-	// The durables' groups outlive the topic in Kafka; a new topic of the
-	// same name must not find their old offsets.
+	// The durables' groups outlive the topic in Kafka (only their offsets
+	// of it go); delete them so that the durables are gone as on NATS.
 	if err := b.deleteGroups(ctx, groupPrefix(b.cfg.prefix, topic)); err != nil {
 		return fmt.Errorf("kafkabus: delete durables of topic %q: %w", topic, err)
 	}
@@ -592,7 +593,15 @@ func (b *Bus) deleteGroups(ctx context.Context, prefix string) error {
 	}
 	var errs []error
 	for g, r := range resps {
-		if r.Err != nil && !errors.Is(r.Err, kerr.GroupIDNotFound) {
+		switch {
+		case r.Err == nil || errors.Is(r.Err, kerr.GroupIDNotFound):
+		case errors.Is(r.Err, kerr.NonEmptyGroup):
+			// Subscriptions in another process (or one of ours still
+			// leaving) hold it. The topic is gone, and Kafka drops the
+			// group's offsets of it, so a new topic of the same name
+			// starts afresh; the group goes once they stop.
+			b.log.Warn("bus durable still in use, not deleted", "group", g)
+		default:
 			errs = append(errs, fmt.Errorf("group %s: %w", g, r.Err))
 		}
 	}
