@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -150,5 +151,75 @@ func TestHanded(t *testing.T) {
 		if upTo, _ := parseHanded(bad); upTo != -1 {
 			t.Errorf("parseHanded(%q) = %d, want -1", bad, upTo)
 		}
+	}
+}
+
+// TestDeliveriesCountAcrossSubscriptions checks the commit metadata that
+// carries Attempt from one subscription to the next: a record handed back
+// by Stop comes back with its Attempt counted up, and one that comes back
+// more than MaxDeliver times is dead without another handler call.
+func TestDeliveriesCountAcrossSubscriptions(t *testing.T) {
+	t.Parallel()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	b, err := bus.Open(t.Context(), "kafka://"+strings.Join(c.ListenAddrs(), ","), bus.Options{Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeBus(t, b) })
+	const topic = "attempts.test"
+	seq, err := b.Publish(t.Context(), topic, "k", []byte("stuck"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := make(chan bus.Message, 1)
+	opts := bus.SubscribeOptions{MaxDeliver: 2, OnDead: func(m bus.Message, err error) {
+		if errors.Is(err, errTooManyDeliveries) {
+			dead <- m
+		}
+	}}
+	for want := 1; want <= 2; want++ {
+		got := make(chan bus.Message, 1)
+		sub, err := b.Subscribe(t.Context(), topic, "d", opts, func(ctx context.Context, m bus.Message) error {
+			got <- m
+			<-ctx.Done() // never finishes: Stop hands it back
+			return ctx.Err()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := receive(t, got); m.Seq != seq || m.Attempt != want {
+			t.Fatalf("delivery %d: seq %d attempt %d, want seq %d attempt %d", want, m.Seq, m.Attempt, seq, want)
+		}
+		if err := sub.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub, err := b.Subscribe(t.Context(), topic, "d", opts, func(ctx context.Context, m bus.Message) error {
+		t.Errorf("handler called for %d after MaxDeliver deliveries", m.Seq)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Stop() })
+	if m := receive(t, dead); m.Seq != seq || m.Attempt != 3 {
+		t.Fatalf("dead: seq %d attempt %d, want seq %d attempt 3", m.Seq, m.Attempt, seq)
+	}
+}
+
+// receive receives from c, failing the test after a generous limit that
+// only a broken backend reaches.
+func receive[T any](t *testing.T, c <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatal("timed out after 30s waiting for a delivery")
+		panic("unreachable")
 	}
 }
