@@ -514,20 +514,41 @@ func (b *Bus) DeleteConsumer(ctx context.Context, topic, durable string) error {
 	}
 	detached := b.detach(func(s *subscription) bool { return s.topic == topic && s.durable == durable })
 	group := groupID(b.cfg.prefix, topic, durable)
+	// The durable's group first: Kafka refuses while members in other
+	// processes use it, and then the slots' positions must stay.
 	_, err := b.adm.DeleteGroup(ctx, group)
+	found := err == nil
 	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, kerr.GroupIDNotFound) && detached > 0:
-		// The durable had subscriptions but no committed offset yet, and
-		// Kafka dropped the group when they left.
-		return nil
-	case errors.Is(err, kerr.GroupIDNotFound):
-		return fmt.Errorf("%w: durable %q on topic %q", bus.ErrNotFound, durable, topic)
+	case err == nil || errors.Is(err, kerr.GroupIDNotFound):
+		// Not found: no subscription is running (Kafka drops a group
+		// without members or offsets), but the slots' side groups may
+		// hold the durable's positions.
 	case errors.Is(err, kerr.NonEmptyGroup):
 		return fmt.Errorf("kafkabus: delete durable %q on topic %q: subscriptions in other processes still use it; stop them first: %w", durable, topic, err)
+	default:
+		return fmt.Errorf("kafkabus: delete durable %q on topic %q: %w", durable, topic, err)
 	}
-	return fmt.Errorf("kafkabus: delete durable %q on topic %q: %w", durable, topic, err)
+	resps, err := b.adm.DeleteGroups(ctx, slotGroups(group)...)
+	if err != nil {
+		return fmt.Errorf("kafkabus: delete durable %q on topic %q: %w", durable, topic, err)
+	}
+	var errs []error
+	for g, r := range resps {
+		switch {
+		case r.Err == nil:
+			found = true
+		case errors.Is(r.Err, kerr.GroupIDNotFound):
+		default:
+			errs = append(errs, fmt.Errorf("group %s: %w", g, r.Err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("kafkabus: delete durable %q on topic %q: %w", durable, topic, errors.Join(errs...))
+	}
+	if !found && detached == 0 {
+		return fmt.Errorf("%w: durable %q on topic %q", bus.ErrNotFound, durable, topic)
+	}
+	return nil
 }
 
 // detach makes this Bus's subscriptions that match leave their group and
