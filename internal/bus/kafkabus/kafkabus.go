@@ -33,34 +33,64 @@
 // The ordering key is the Kafka record key; headers are record headers.
 //
 // A durable is a consumer group, named prefix + topic + "/" + durable, in
-// which each subscription is a member. The group's committed offset is the
-// durable's position: everything before it has been handled. Since the
-// topic has one partition, one member of a group receives messages at a
-// time; the others are standbys that take over when it stops or dies
-// (Kafka's rebalance). Subscriptions sharing a durable therefore do not
-// share the load, unlike on NATS; scale one subscription with MaxInFlight.
+// which each subscription is a member, plus one side group per slot (see
+// below), named after the durable's group + "#" + slot number.
 //
-// A subscription takes up to Prefetch records at a time, hands them to up
-// to MaxInFlight handlers (one key to one handler, in order, retrying in
-// place with backoff), and commits the offset after the last one once all
-// are resolved. Before handling a batch it commits, with the unchanged
-// offset, metadata saying how far records were handed out and at which
-// attempt; a member that takes over after a crash, or after Stop handed
-// messages back, reads it and counts those records' Attempt up. So Attempt
-// counts redeliveries per batch, not per message, as bus.Message allows.
-// MaxDeliver holds across crashes: a record redelivered past it is dead
-// without another call.
+// # Sharing a durable
+//
+// Subscriptions sharing a durable share its work although the topic has
+// one partition: every record falls into one of 16 slots (by a hash of
+// its key, or by its offset when it has none), and the durable's group
+// divides the slots among its members with a balancer of this package
+// (protocol "tianshu-slots1"; the group leader computes the plan, as
+// Kafka's client-side protocol has it). Each member is assigned the
+// partition, as Kafka's tools see it, and its slots in the assignment's
+// user data. Each slot has its own position, committed as the offset of
+// its side group (a group without members): the slot's records before it
+// are resolved. A member reads the partition with a second client, not
+// the group's, from the lowest position of its slots, and handles only
+// its slots' records from each slot's position on. A key's records share
+// a slot, so they go to one subscription at a time, and a slot changes
+// hands only between records (see below), so a key's order mostly holds
+// across subscriptions too; the bus contract promises it only within one,
+// and a crash breaks it here (the next holder starts while the dead one's
+// handler may still run). At most 16 subscriptions share one durable's
+// work; more are standbys.
+//
+// A subscription takes up to Prefetch records at a time, hands those of
+// its slots to up to MaxInFlight handlers (one key to one handler, in
+// order, retrying in place with backoff), and once they are resolved
+// commits each slot with records in the batch past them. Before handling
+// a batch it commits, with each slot's unchanged position, metadata saying
+// how far the slot's records were handed out and at which attempt; a
+// member that takes the slot over after a crash, or after Stop handed
+// messages back, reads it and counts those records' Attempt up. So
+// Attempt counts redeliveries per batch, not per message, as bus.Message
+// allows. MaxDeliver holds across crashes: a record redelivered past it is
+// dead without another call.
+//
+// A rebalance (a subscription joining or leaving) does not wait for the
+// batch in hand: a member gives up at once the slots without a running
+// handler, committing their positions and dropping their records still
+// waiting in the batch (with every later record of the slot there, to
+// keep a key's order), and keeps the slots whose handlers run, which it
+// claims in its join metadata; the leader leaves those with it. So a
+// message is handled by one subscription, and twice only after a crash.
+// A member that is dropped from the group (its session expired) gives up
+// everything without committing.
 //
 // AckWait becomes the group session timeout, raised to six seconds and
 // cut to five minutes, the bounds brokers accept by default: a member that
-// stops heartbeating is removed after it, and its uncommitted records go
-// to the next member. A member keeps
-// heartbeating while its handlers run, so a handler may take longer; a
-// rebalance (another subscription joining) waits for the batch in hand, up
-// to the rebalance timeout of one minute.
+// stops heartbeating is removed after it, and its slots, with their
+// uncommitted records, go to the other members. A member keeps
+// heartbeating while its handlers run, so a handler may take longer.
 //
-// Untracked durables commit a batch's end before handling it, so what they
-// were handed is not delivered again.
+// Untracked durables commit their slots past a batch before handling it,
+// so what they were handed is not delivered again.
+//
+// In Kafka's tools, a durable's lag is that of its side groups (the
+// largest of them is how far the durable is behind); its group shows the
+// running subscriptions as members, each assigned partition 0.
 //
 // # Deduplication
 //
@@ -76,12 +106,13 @@
 //
 // # Deletion
 //
-// DeleteConsumer deletes the durable's consumer group. Subscriptions on it
-// in this process are stopped from receiving first; Kafka refuses to
-// delete a group with members in other processes, and DeleteConsumer then
-// fails. DeleteTopic deletes the Kafka topic and the groups of its
-// durables; a group with members in other processes stays until they stop
-// (Kafka has already dropped its offsets of the deleted topic).
+// DeleteConsumer deletes the durable's consumer group, then its slots'
+// side groups. Subscriptions on it in this process are stopped from
+// receiving first; Kafka refuses to delete a group with members in other
+// processes, and DeleteConsumer then fails and keeps the side groups.
+// DeleteTopic deletes the Kafka topic and the groups of its durables, side
+// groups included; a group with members in other processes stays until
+// they stop (Kafka has already dropped its offsets of the deleted topic).
 package kafkabus
 
 import (
