@@ -234,3 +234,78 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestDeleteRemovesSideGroups checks that DeleteConsumer and DeleteTopic
+// leave none of a durable's groups behind in Kafka.
+func TestDeleteRemovesSideGroups(t *testing.T) {
+	t.Parallel()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	bb, err := bus.Open(t.Context(), "kafka://"+strings.Join(c.ListenAddrs(), ","), bus.Options{Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeBus(t, bb) })
+	b := bb.(*Bus)
+	const topic = "side.groups"
+	groups := func() []string {
+		listed, err := b.adm.ListGroups(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gs []string
+		for _, g := range listed.Groups() {
+			if strings.HasPrefix(g, groupPrefix(b.cfg.prefix, topic)) {
+				gs = append(gs, g)
+			}
+		}
+		slices.Sort(gs)
+		return gs
+	}
+	for _, durable := range []string{"a", "b"} {
+		for i := range 20 {
+			if _, err := b.Publish(t.Context(), topic, "", []byte(strconv.Itoa(i)), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var mu sync.Mutex
+		n := 0
+		sub, err := b.Subscribe(t.Context(), topic, durable, bus.SubscribeOptions{}, func(context.Context, bus.Message) error {
+			mu.Lock()
+			n++
+			mu.Unlock()
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "messages handled", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return n > 0
+		})
+		if err := sub.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := groups(); len(got) < 2*numSlots {
+		t.Fatalf("groups after two durables: %v, want at least their %d side groups", got, 2*numSlots)
+	}
+	if err := b.DeleteConsumer(t.Context(), topic, "a"); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range groups() {
+		if strings.HasPrefix(g, groupID(b.cfg.prefix, topic, "a")) {
+			t.Errorf("group %s left after DeleteConsumer", g)
+		}
+	}
+	if err := b.DeleteTopic(t.Context(), topic); err != nil {
+		t.Fatal(err)
+	}
+	if got := groups(); len(got) > 0 {
+		t.Errorf("groups left after DeleteTopic: %v", got)
+	}
+}
