@@ -4,6 +4,7 @@ package app
 import (
 	_ "github.com/tianshu-ai/tianshu/internal/blob/fileblob"  // file://
 	_ "github.com/tianshu-ai/tianshu/internal/blob/s3blob"    // s3://
+	_ "github.com/tianshu-ai/tianshu/internal/bus/kafkabus"   // kafka://
 	_ "github.com/tianshu-ai/tianshu/internal/bus/natsbus"    // nats://
 	_ "github.com/tianshu-ai/tianshu/internal/store/mysql"    // mysql://, mariadb://
 	_ "github.com/tianshu-ai/tianshu/internal/store/postgres" // postgres://, postgresql://

@@ -104,7 +104,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.StringVar(&c.DB, "db", c.DB, "metadata store URL: sqlite:///path, mysql://user:pass@host:3306/db, postgres://... (default sqlite under data-dir)")
-	fs.StringVar(&c.Bus, "bus", c.Bus, "bus URL: nats://embedded or nats://host:4222 (default nats://embedded)")
+	fs.StringVar(&c.Bus, "bus", c.Bus, "bus URL: nats://embedded, nats://host:4222 or kafka://host:9092[,host2:9092] (default nats://embedded)")
 	fs.StringVar(&c.Blob, "blob", c.Blob, "object store URL: file:///dir or s3://bucket?endpoint=... (default file under data-dir)")
 	fs.StringVar(&c.Cache, "cache", c.Cache, "cache URL for rate limits and sessions: memory:// or redis://host:6379 (default memory://)")
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "set up (once) and run the face structuring demo: a replay camera, a flow, a task, an app and an SSE subscription")
