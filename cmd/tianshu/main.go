@@ -3,6 +3,7 @@
 //	tianshu serve [--target=all] [flags]   run the platform (every module by default)
 //	tianshu ctl ACTION [--Field value ...]  call any action of a running platform
 //	tianshu migrate [flags]                 apply the store's migrations and exit
+//	tianshu secrets stage|rotate|status     rotate the master key (docs/secrets.md)
 //	tianshu version                         print the version
 //	tianshu docs                            print the API reference (docs/api.md)
 package main
@@ -40,6 +41,7 @@ commands:
   serve     run the platform (all modules by default; --target=a,b for a subset)
   ctl       call an action: tianshu ctl ACTION [--Field value ...] [--json '{...}']
   migrate   apply the metadata store's migrations and exit
+  secrets   rotate the master key: tianshu secrets stage|rotate|status
   version   print the version
   docs      print the API reference
 
@@ -58,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		return ctl(args[1:], stdout, stderr, getenv)
 	case "migrate":
 		return migrate(args[1:], stdout, stderr, getenv)
+	case "secrets":
+		return secretsCmd(args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "tianshu %s (%s, %s/%s%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, vcsRevision())
 		return 0

@@ -62,11 +62,14 @@ func (p *Platform) initBus(ctx context.Context) (func(context.Context) error, er
 }
 
 func (p *Platform) initSecrets(context.Context) (func(context.Context) error, error) {
-	key, err := secrets.LoadKey(p.getenv("TIANSHU_MASTER_KEY"), filepath.Join(p.cfg.DataDir, "master.key"))
+	ring, err := secrets.LoadKeyring(p.getenv("TIANSHU_MASTER_KEY"), filepath.Join(p.cfg.DataDir, "master.key"))
 	if err != nil {
 		return nil, err
 	}
-	p.Box, err = secrets.New(key)
+	p.Box, err = secrets.NewKeyring(ring)
+	if err == nil {
+		p.log.Info("master keys loaded", "keys", ring.Describe())
+	}
 	return nil, err
 }
 

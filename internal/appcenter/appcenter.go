@@ -17,6 +17,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/ids"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
+	"github.com/tianshu-ai/tianshu/internal/secrets/reseal"
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
 
@@ -335,4 +336,11 @@ func (s *Service) SetKeyStatus(ctx context.Context, appID, secretID, status stri
 	s.forget(secretID)
 	s.log.Info("app key status changed", "app", appID, "secret_id", secretID, "status", status)
 	return nil
+}
+
+// SealedColumns lists the columns that hold values sealed under the master
+// key, for a rotation to re-encrypt (tianshu secrets rotate): the apps'
+// SecretKeys.
+func SealedColumns() []reseal.Column {
+	return []reseal.Column{{Table: "app_keys", Key: "secret_id", Column: "secret_key_enc"}}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/ids"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
+	"github.com/tianshu-ai/tianshu/internal/secrets/reseal"
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
 
@@ -383,4 +384,11 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[len(s)-n:]
+}
+
+// SealedColumns lists the columns that hold values sealed under the master
+// key, for a rotation to re-encrypt (tianshu secrets rotate): device
+// passwords (empty when a device has none).
+func SealedColumns() []reseal.Column {
+	return []reseal.Column{{Table: "devices", Key: "id", Column: "password_enc"}}
 }

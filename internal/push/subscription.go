@@ -15,6 +15,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/secrets/reseal"
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
 
@@ -506,4 +507,11 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// SealedColumns lists the columns that hold values sealed under the master
+// key, for a rotation to re-encrypt (tianshu secrets rotate): webhook
+// signing secrets (empty for gRPC and SSE subscriptions).
+func SealedColumns() []reseal.Column {
+	return []reseal.Column{{Table: "subscriptions", Key: "id", Column: "secret_enc"}}
 }

@@ -15,6 +15,15 @@ import (
 
 func key(b byte) []byte { return bytes.Repeat([]byte{b}, secrets.KeySize) }
 
+// loadKey is LoadKeyring for the single-key case: the current key.
+func loadKey(env, file string) ([]byte, error) {
+	k, err := secrets.LoadKeyring(env, file)
+	if err != nil {
+		return nil, err
+	}
+	return k.Keys[0], nil
+}
+
 func newBox(t *testing.T, k []byte) *secrets.Box {
 	t.Helper()
 	b, err := secrets.New(k)
@@ -30,7 +39,7 @@ func TestLoadKeyFromEnv(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "master.key")
 	// Surrounding whitespace (a trailing newline from a secret file mounted
 	// into the environment) is accepted.
-	got, err := secrets.LoadKey("  "+enc+"\n", file)
+	got, err := loadKey("  "+enc+"\n", file)
 	if err != nil {
 		t.Fatalf("LoadKey: %v", err)
 	}
@@ -52,7 +61,7 @@ func TestLoadKeyFromEnvRefusesBadValues(t *testing.T) {
 		"raw url":    base64.RawURLEncoding.EncodeToString(key(0xfb)), // wrong alphabet and no padding
 	} {
 		t.Run(name, func(t *testing.T) {
-			k, err := secrets.LoadKey(v, file)
+			k, err := loadKey(v, file)
 			if err == nil {
 				t.Fatalf("LoadKey(%q) = %x, nil; want an error", v, k)
 			}
@@ -67,7 +76,7 @@ func TestLoadKeyCreatesFileOnce(t *testing.T) {
 	// The directory does not exist yet: LoadKey makes it.
 	dir := filepath.Join(t.TempDir(), "state", "keys")
 	file := filepath.Join(dir, "master.key")
-	k1, err := secrets.LoadKey("", file)
+	k1, err := loadKey("", file)
 	if err != nil {
 		t.Fatalf("first LoadKey: %v", err)
 	}
@@ -101,7 +110,7 @@ func TestLoadKeyCreatesFileOnce(t *testing.T) {
 		t.Errorf("file holds %q, want the key in base64", got)
 	}
 
-	k2, err := secrets.LoadKey("", file)
+	k2, err := loadKey("", file)
 	if err != nil {
 		t.Fatalf("second LoadKey: %v", err)
 	}
@@ -127,7 +136,7 @@ func TestLoadKeyRefusesBadFile(t *testing.T) {
 			if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			k, err := secrets.LoadKey("", file)
+			k, err := loadKey("", file)
 			if err == nil {
 				t.Fatalf("LoadKey = %x, nil; want an error for %q", k, content)
 			}
@@ -150,7 +159,7 @@ func TestLoadKeyUnreadableFile(t *testing.T) {
 	if err := os.WriteFile(parent, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if k, err := secrets.LoadKey("", filepath.Join(parent, "master.key")); err == nil {
+	if k, err := loadKey("", filepath.Join(parent, "master.key")); err == nil {
 		t.Fatalf("LoadKey under a regular file = %x, nil; want an error", k)
 	}
 }
@@ -211,7 +220,8 @@ func TestOpenRefusesTamperingAndWrongKeys(t *testing.T) {
 		"shorter than IV": {"v1:" + base64.RawStdEncoding.EncodeToString(raw[:5]), "malformed sealed value"},
 		"not base64":      {"v1:***", "malformed sealed value"},
 		"no prefix":       {strings.TrimPrefix(sealed, "v1:"), "unknown sealed format"},
-		"future version":  {"v2:" + strings.TrimPrefix(sealed, "v1:"), "unknown sealed format"},
+		"future version":  {"v3:" + strings.TrimPrefix(sealed, "v1:"), "unknown sealed format"},
+		"v2 without id":   {"v2:" + strings.TrimPrefix(sealed, "v1:"), "malformed sealed value"},
 		"empty":           {"", "unknown sealed format"},
 	}
 	for name, c := range cases {
@@ -275,7 +285,7 @@ func TestLoadKeyConcurrentFirstUse(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				keys[i], errs[i] = secrets.LoadKey("", file)
+				keys[i], errs[i] = loadKey("", file)
 			}()
 		}
 		wg.Wait()
