@@ -90,9 +90,11 @@ func (p *Platform) initApps(context.Context) (func(context.Context) error, error
 
 func (p *Platform) initIAM(context.Context) (func(context.Context) error, error) {
 	p.Users = iam.NewUsers(p.DB, p.now)
-	p.Audit = iam.NewAudit(p.DB, p.now)
+	p.Audit = iam.NewAudit(p.DB, p.now, iam.WithCheckpointKey(p.Box.DeriveKey("audit-checkpoint")))
 	p.Projects = iam.NewProjects(p.DB, p.now)
-	return nil, nil
+	return p.loop(ModIAM, func(ctx context.Context) error {
+		return p.Audit.RunRetention(ctx, p.cfg.Audit, p.log)
+	}), nil
 }
 
 func (p *Platform) initFlows(context.Context) (func(context.Context) error, error) {
