@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
@@ -25,6 +26,8 @@ type Audit struct {
 	db   *store.DB
 	now  func() time.Time
 	keys [][]byte // checkpoint keys: the first signs, every one verifies
+	// queue, once started, is what reads wait for (StartQueue).
+	queue atomic.Pointer[AuditQueue]
 }
 
 // AuditOption configures an Audit.
@@ -99,6 +102,37 @@ func (a *Audit) Record(ctx context.Context, e api.AuditEvent) error {
 
 // appendTx appends e after h, the locked head, and moves the head.
 func (a *Audit) appendTx(ctx context.Context, tx *store.Tx, h head, e api.AuditEvent) (head, error) {
+	h, err := a.insertTx(ctx, tx, h, e)
+	if err != nil {
+		return h, err
+	}
+	return h, setHead(ctx, tx, h)
+}
+
+func setHead(ctx context.Context, tx *store.Tx, h head) error {
+	if _, err := tx.Exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", h.seq, h.hash); err != nil {
+		return fmt.Errorf("iam: audit head: %w", err)
+	}
+	return nil
+}
+
+// insertTx inserts e after h without moving the stored head; the caller
+// sets it once it has appended all it will.
+func (a *Audit) insertTx(ctx context.Context, tx *store.Tx, h head, e api.AuditEvent) (head, error) {
+	e = normalize(e)
+	seq := h.seq + 1
+	ms := a.now().UnixMilli()
+	hash := eventHash(h.hash, seq, ms, e)
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_events (seq, time_ms, project_id, actor, action, resource, result, source_ip, request_id, detail, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, seq, ms, e.ProjectID, e.Actor, e.Action, e.Resource, e.Result, e.SourceIP, e.RequestID, e.Detail, h.hash, hash); err != nil {
+		return h, fmt.Errorf("iam: audit insert: %w", err)
+	}
+	return head{seq, hash}, nil
+}
+
+// normalize fills in the default project and clips fields to their
+// columns.
+func normalize(e api.AuditEvent) api.AuditEvent {
 	if e.ProjectID == "" {
 		e.ProjectID = "default"
 	}
@@ -109,17 +143,7 @@ func (a *Audit) appendTx(ctx context.Context, tx *store.Tx, h head, e api.AuditE
 	e.Result = clip(e.Result, 128)
 	e.SourceIP = clip(e.SourceIP, 64)
 	e.RequestID = clip(e.RequestID, 64)
-	seq := h.seq + 1
-	ms := a.now().UnixMilli()
-	hash := eventHash(h.hash, seq, ms, e)
-	if _, err := tx.Exec(ctx, `INSERT INTO audit_events (seq, time_ms, project_id, actor, action, resource, result, source_ip, request_id, detail, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, seq, ms, e.ProjectID, e.Actor, e.Action, e.Resource, e.Result, e.SourceIP, e.RequestID, e.Detail, h.hash, hash); err != nil {
-		return h, fmt.Errorf("iam: audit insert: %w", err)
-	}
-	if _, err := tx.Exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", seq, hash); err != nil {
-		return h, fmt.Errorf("iam: audit head: %w", err)
-	}
-	return head{seq, hash}, nil
+	return e
 }
 
 // AuditQuery selects events for Search. Empty fields select everything.
@@ -139,6 +163,9 @@ const auditColumns = "seq, time_ms, project_id, actor, action, resource, result,
 // Search returns the events q selects, oldest first, and how many there
 // are in all (before Offset and Limit).
 func (a *Audit) Search(ctx context.Context, q AuditQuery) ([]AuditRecord, int, error) {
+	if err := a.sync(ctx); err != nil {
+		return nil, 0, err
+	}
 	var w store.Where
 	w.Eq("project_id", q.ProjectID).In("actor", q.Actors).In("action", q.Actions).In("resource", q.Resources).In("result", q.Results)
 	if q.AfterSeq > 0 {
@@ -161,6 +188,13 @@ func (a *Audit) Search(ctx context.Context, q AuditQuery) ([]AuditRecord, int, e
 
 // List returns events with seq > after, oldest first, at most limit.
 func (a *Audit) List(ctx context.Context, projectID string, after int64, limit int) ([]AuditRecord, error) {
+	if err := a.sync(ctx); err != nil {
+		return nil, err
+	}
+	return a.list(ctx, projectID, after, limit)
+}
+
+func (a *Audit) list(ctx context.Context, projectID string, after int64, limit int) ([]AuditRecord, error) {
 	var w store.Where
 	cond, args := w.Add("seq > ?", after).Eq("project_id", projectID).SQL()
 	return a.query(ctx, "SELECT "+auditColumns+" FROM audit_events"+cond+" ORDER BY seq LIMIT ?", append(args, limit)...)
@@ -288,6 +322,9 @@ func (a *Audit) Check(ctx context.Context) (VerifyResult, error) {
 
 func (a *Audit) check(ctx context.Context) (VerifyResult, error) {
 	var res VerifyResult
+	if err := a.sync(ctx); err != nil {
+		return res, err
+	}
 	// The head first: rows appended during the walk are checked too, but
 	// the head must be reached.
 	if err := a.db.QueryRow(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&res.HeadSeq, &res.HeadHash); err != nil {
@@ -312,7 +349,7 @@ func (a *Audit) check(ctx context.Context) (VerifyResult, error) {
 	}
 	prev, after := cp.Hash, cp.Seq
 	for {
-		batch, err := a.List(ctx, "", after, verifyPage)
+		batch, err := a.list(ctx, "", after, verifyPage)
 		if err != nil {
 			return res, err
 		}
