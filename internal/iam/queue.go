@@ -237,7 +237,11 @@ func (a *Audit) insertBatchTx(ctx context.Context, tx *store.Tx, h head, events 
 	return h, nil
 }
 
-// sync waits for the events queued before a read.
+// Sync waits until the events this process queued so far are appended.
+// Reads through this Audit do it themselves; another replica's reads see
+// them once they are (within queueLinger).
+func (a *Audit) Sync(ctx context.Context) error { return a.sync(ctx) }
+
 func (a *Audit) sync(ctx context.Context) error {
 	if q := a.queue.Load(); q != nil {
 		return q.Sync(ctx)
