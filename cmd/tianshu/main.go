@@ -2,6 +2,7 @@
 //
 //	tianshu serve [--target=all] [flags]   run the platform (every module by default)
 //	tianshu ctl ACTION [--Field value ...]  call any action of a running platform
+//	tianshu audit export|verify [flags]     export the audit log as JSON lines, or verify its chain
 //	tianshu migrate [flags]                 apply the store's migrations and exit
 //	tianshu secrets stage|rotate|status     rotate the master key (docs/secrets.md)
 //	tianshu version                         print the version
@@ -40,6 +41,7 @@ const usage = `usage: tianshu COMMAND [flags]
 commands:
   serve     run the platform (all modules by default; --target=a,b for a subset)
   ctl       call an action: tianshu ctl ACTION [--Field value ...] [--json '{...}']
+  audit     export the audit log as JSON lines (audit export --since T > f.jsonl) or verify it (audit verify)
   migrate   apply the metadata store's migrations and exit
   secrets   rotate the master key: tianshu secrets stage|rotate|status
   version   print the version
@@ -58,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		return serve(args[1:], stdout, stderr, getenv)
 	case "ctl":
 		return ctl(args[1:], stdout, stderr, getenv)
+	case "audit":
+		return auditCmd(args[1:], stdout, stderr, getenv)
 	case "migrate":
 		return migrate(args[1:], stdout, stderr, getenv)
 	case "secrets":

@@ -46,6 +46,7 @@ type Gateway struct {
 	now      func() time.Time
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	authFail failureGate
 }
 
 // GatewayOptions are the gateway's collaborators.
@@ -155,6 +156,7 @@ func (g *Gateway) serveAction(r *http.Request, c *Caller) (any, string, error) {
 	}
 	cred, err := g.authenticate(r, body, c)
 	if err != nil {
+		g.recordAuthFailure(r, a, c, err)
 		return nil, action, err
 	}
 	if err := g.limit(r.Context(), a, cred); err != nil {
@@ -239,26 +241,79 @@ func (g *Gateway) authenticate(r *http.Request, body []byte, c *Caller) (Credent
 	return cred, nil
 }
 
+// record appends the call's audit event: for audited actions whatever
+// their result, and for every action when the caller was refused
+// permission, so that probing shows up whatever it probes.
 func (g *Gateway) record(ctx context.Context, a *Action, c *Caller, body []byte, err error) {
-	if g.audit == nil || !a.Audit {
+	result := resultOf(err)
+	if g.audit == nil || !(a.Audit || result == string(AuthFailureUnauthorizedOperation)) {
 		return
 	}
-	result := "OK"
-	if err != nil {
-		if e, ok := AsError(err); ok {
-			result = string(e.Code)
-		} else {
-			result = string(InternalError)
-		}
-	}
-	ev := AuditEvent{
+	g.append(ctx, AuditEvent{
 		ProjectID: c.ProjectID, Actor: c.Actor(), Action: a.Name, Resource: c.Resource(),
 		Result: result, SourceIP: c.SourceIP, RequestID: c.RequestID, Detail: RedactJSON(body, 2048),
+	})
+}
+
+// recordAuthFailure appends an event for a failed authentication that
+// names a principal (an unknown SecretId, a bad signature, a timestamp
+// outside the window), for any action; failures without one (no or a
+// malformed Authorization) are only counted in the metrics. The actor is
+// the SecretId presented; the source address's allowance (failureGate)
+// bounds how many such events one address adds.
+func (g *Gateway) recordAuthFailure(r *http.Request, a *Action, c *Caller, err error) {
+	e, ok := AsError(err)
+	if g.audit == nil || !ok {
+		return
 	}
+	switch e.Code {
+	case AuthFailureSecretIDNotFound, AuthFailureSignatureFailure, AuthFailureSignatureExpire:
+	default:
+		return
+	}
+	auth, perr := tc3.ParseAuthorization(r.Header.Get("Authorization"))
+	if perr != nil {
+		return
+	}
+	ok, suppressed := g.authFail.admit(c.SourceIP, g.now())
+	if !ok {
+		return
+	}
+	// The key's project, where the key exists, so that the project's
+	// auditors see attempts on their keys.
+	var project string
+	if e.Code != AuthFailureSecretIDNotFound {
+		if cred, err := g.keys.ResolveKey(r.Context(), auth.SecretID); err == nil {
+			project = cred.ProjectID
+		}
+	}
+	detail := struct {
+		Message    string `json:"Message"`
+		Suppressed int    `json:"Suppressed,omitempty"`
+	}{e.Message, suppressed}
+	b, _ := json.Marshal(detail)
+	g.append(r.Context(), AuditEvent{
+		ProjectID: project, Actor: "secret:" + truncate(auth.SecretID, 64), Action: a.Name,
+		Result: string(e.Code), SourceIP: c.SourceIP, RequestID: c.RequestID, Detail: string(b),
+	})
+}
+
+func (g *Gateway) append(ctx context.Context, ev AuditEvent) {
 	// The audit write must not be cancelled by a client that hangs up.
 	if aerr := g.audit.Record(context.WithoutCancel(ctx), ev); aerr != nil {
-		g.log.Error("audit record failed", "action", a.Name, "request_id", c.RequestID, "err", aerr)
+		g.log.Error("audit record failed", "action", ev.Action, "request_id", ev.RequestID, "err", aerr)
 	}
+}
+
+// resultOf is an audit event's Result for a call's error.
+func resultOf(err error) string {
+	if err == nil {
+		return "OK"
+	}
+	if e, ok := AsError(err); ok {
+		return string(e.Code)
+	}
+	return string(InternalError)
 }
 
 // RedactJSON returns body with the values of sensitive fields replaced,

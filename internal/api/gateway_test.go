@@ -552,3 +552,96 @@ func TestGatewayMetrics(t *testing.T) {
 		}
 	}
 }
+
+// Refusals are audited for every action, read or write, and failed
+// authentications that present a SecretId are audited under it.
+func TestGatewayAuditsDenialsAndAuthFailures(t *testing.T) {
+	e := newGateway(t)
+	ctx := context.Background()
+	viewer, viewerID := e.newApp(t, "peeker", api.RoleViewer)
+	// Not an audited action, but refused: recorded.
+	denied := e.post(t, viewer, "DescribeAuditEvents", `{"ProjectId": "prj-other"}`, nil)
+	wantCode(t, denied, api.AuthFailureUnauthorizedOperation)
+	// A write refused by role: recorded (CreateApp is audited anyway).
+	wantCode(t, e.post(t, viewer, "CreateApp", `{"Name": "x"}`, nil), api.AuthFailureUnauthorizedOperation)
+	// Reads that succeed are not.
+	if r := e.post(t, viewer, "DescribeAuditEvents", `{}`, nil); r.code() != "" {
+		t.Fatal(r.raw)
+	}
+	unknown := e.post(t, tc3.Signer{SecretID: "AKIDnobody", SecretKey: "k"}, "DescribeApps", `{}`, nil)
+	wantCode(t, unknown, api.AuthFailureSecretIDNotFound)
+	badSig := e.post(t, tc3.Signer{SecretID: e.admin.SecretID, SecretKey: "guess"}, "DeleteApp", `{"AppId": "x"}`, nil)
+	wantCode(t, badSig, api.AuthFailureSignatureFailure)
+	// No principal named: nothing to attribute, not recorded.
+	wantCode(t, e.post(t, e.admin, "DescribeApps", `{}`, func(r *http.Request) { r.Header.Del("Authorization") }), api.AuthFailureInvalidAuthorization)
+
+	recs, err := e.audit.List(ctx, "", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct{ actor, action, result, project, requestID string }
+	var got []row
+	for _, r := range recs {
+		got = append(got, row{r.Actor, r.Action, r.Result, r.ProjectID, r.RequestID})
+		if r.SourceIP != "127.0.0.1" {
+			t.Errorf("event %d from %q", r.Seq, r.SourceIP)
+		}
+	}
+	want := []row{
+		{"app:" + viewerID, "DescribeAuditEvents", "AuthFailure.UnauthorizedOperation", "default", denied.resp["RequestId"].(string)},
+		{"app:" + viewerID, "CreateApp", "AuthFailure.UnauthorizedOperation", "default", ""},
+		{"secret:AKIDnobody", "DescribeApps", "AuthFailure.SecretIdNotFound", "default", unknown.resp["RequestId"].(string)},
+		{"secret:" + e.admin.SecretID, "DeleteApp", "AuthFailure.SignatureFailure", "default", badSig.resp["RequestId"].(string)},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("audit events %+v; want %+v", got, want)
+	}
+	for i := range want {
+		if want[i].requestID == "" {
+			want[i].requestID = got[i].requestID
+		}
+		if got[i] != want[i] {
+			t.Errorf("event %d = %+v; want %+v", i, got[i], want[i])
+		}
+	}
+	if recs[2].Detail != `{"Message":"SecretId \"AKIDnobody\" not found"}` {
+		t.Errorf("detail %q", recs[2].Detail)
+	}
+}
+
+// A flood of failed authentications from one address adds a bounded number
+// of events; the ones left out are counted in the next one recorded.
+func TestGatewayCoalescesAuthFailures(t *testing.T) {
+	e := newGateway(t)
+	ctx := context.Background()
+	junk := tc3.Signer{SecretID: "AKIDjunk", SecretKey: "k"}
+	for range 25 {
+		wantCode(t, e.post(t, junk, "DescribeApps", `{}`, nil), api.AuthFailureSecretIDNotFound)
+	}
+	recs, err := e.audit.List(ctx, "", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 10 {
+		t.Fatalf("%d events for 25 failures in a minute; want 10", len(recs))
+	}
+	// Permission denials are not bounded by it.
+	for range 12 {
+		wantCode(t, e.post(t, e.viewer, "CreateApp", `{"Name": "x"}`, nil), api.AuthFailureUnauthorizedOperation)
+	}
+	e.clk.add(time.Minute)
+	wantCode(t, e.post(t, junk, "DescribeApps", `{}`, nil), api.AuthFailureSecretIDNotFound)
+	recs, err = e.audit.List(ctx, "", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 23 {
+		t.Fatalf("%d events; want 10 + 12 denials + 1", len(recs))
+	}
+	if last := recs[22]; last.Actor != "secret:AKIDjunk" || last.Detail != `{"Message":"SecretId \"AKIDjunk\" not found","Suppressed":15}` {
+		t.Errorf("first event of the next minute: %+v", last)
+	}
+	if n, err := e.audit.Verify(ctx); err != nil || n != 23 {
+		t.Errorf("Verify = %d, %v", n, err)
+	}
+}

@@ -33,6 +33,11 @@ func TestReplicasOnSharedBackends(t *testing.T) {
 			if len(set) != 1 || set[0].(map[string]any)["Name"] != "天枢-"+dialect {
 				t.Fatalf("replica b sees %v", r)
 			}
+			// Replica a appends its events in batches (iam.AuditQueue); once
+			// they are in, replica b verifies them.
+			if err := a.P.Audit.Sync(t.Context()); err != nil {
+				t.Fatal(err)
+			}
 			if n, err := b.P.Audit.Verify(t.Context()); err != nil || n < 2 {
 				t.Fatalf("audit chain on %s: %d events, %v", dialect, n, err)
 			}

@@ -93,9 +93,17 @@ func (p *Platform) initApps(context.Context) (func(context.Context) error, error
 
 func (p *Platform) initIAM(context.Context) (func(context.Context) error, error) {
 	p.Users = iam.NewUsers(p.DB, p.now)
-	p.Audit = iam.NewAudit(p.DB, p.now)
+	p.Audit = iam.NewAudit(p.DB, p.now, iam.WithCheckpointKey(p.Box.DeriveKey("audit-checkpoint")))
 	p.Projects = iam.NewProjects(p.DB, p.now)
-	return nil, nil
+	// The gateway records through the queue (Audit.Auditor): batched
+	// appends keep the audit log off a call's own time.
+	q := p.Audit.StartQueue(p.log)
+	stop := p.loop(ModIAM, func(ctx context.Context) error {
+		return p.Audit.RunRetention(ctx, p.cfg.Audit, p.log)
+	})
+	return func(ctx context.Context) error {
+		return errors.Join(stop(ctx), q.Close(ctx))
+	}, nil
 }
 
 func (p *Platform) initFlows(context.Context) (func(context.Context) error, error) {
@@ -124,7 +132,7 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	// process exists (modules after api in start order included).
 	p.Registry = api.NewRegistry()
 	p.Gateway = api.NewGateway(p.cfg.API, p.Registry, api.GatewayOptions{
-		Keys: p.Apps, Auditor: p.Audit, Limiter: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		Keys: p.Apps, Auditor: p.Audit.Auditor(), Limiter: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
 	})
 	return func(context.Context) error { return lim.Close() }, nil
 }

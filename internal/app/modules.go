@@ -60,7 +60,7 @@ var deps = map[string][]string{
 	ModBlob:    {ModSecrets},
 
 	ModApps:    {ModStore, ModSecrets},
-	ModIAM:     {ModStore},
+	ModIAM:     {ModStore, ModSecrets}, // secrets: the key that signs audit checkpoints
 	ModAlgos:   {ModStore},
 	ModFlows:   {ModStore, ModAlgos},
 	ModTasks:   {ModStore, ModFlows},

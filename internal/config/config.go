@@ -14,7 +14,7 @@
 // Each component owns its part of the tree (a Config with RegisterFlags and
 // Validate) and the root nests them. Config imports only backends (to ask
 // their registries which URL schemes exist) and components' leaf config
-// packages (apiconfig, workerconfig), never a domain package.
+// packages (apiconfig, workerconfig, auditconfig), never a domain package.
 package config
 
 import (
@@ -36,6 +36,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/api/apiconfig"
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/iam/auditconfig"
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/task/workerconfig"
@@ -70,6 +71,7 @@ type Config struct {
 	Log    LogConfig           `yaml:"log"`
 	API    apiconfig.Config    `yaml:"api"`
 	Worker workerconfig.Config `yaml:"worker"`
+	Audit  auditconfig.Config  `yaml:"audit"`
 }
 
 // LogConfig configures logging.
@@ -89,6 +91,7 @@ func Default() Config {
 		Log:             LogConfig{Level: "info", Format: "json"},
 		API:             apiconfig.Default(),
 		Worker:          workerconfig.Default(),
+		Audit:           auditconfig.Default(),
 	}
 }
 
@@ -113,6 +116,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Log.Format, "log.format", c.Log.Format, "log format: json or text")
 	c.API.RegisterFlags(fs)
 	c.Worker.RegisterFlags(fs)
+	c.Audit.RegisterFlags(fs)
 }
 
 // Load builds the configuration from args (flags, without the subcommand)
@@ -257,7 +261,7 @@ func (c *Config) Validate() error {
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		bad("log.format", "%q is not json or text", c.Log.Format)
 	}
-	for _, part := range []interface{ Validate() error }{c.API, c.Worker} {
+	for _, part := range []interface{ Validate() error }{c.API, c.Worker, c.Audit} {
 		err := part.Validate()
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
 			for _, e := range j.Unwrap() {

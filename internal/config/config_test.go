@@ -91,3 +91,26 @@ func TestWorkerConfigFromFlagsAndDefaults(t *testing.T) {
 		t.Errorf("worker defaults = %+v", c.Worker)
 	}
 }
+
+func TestAuditConfig(t *testing.T) {
+	load := func(args []string, env map[string]string) (Config, error) {
+		return Load(flag.NewFlagSet("t", flag.ContinueOnError), append([]string{"--data-dir", t.TempDir()}, args...), func(k string) string { return env[k] })
+	}
+	c, err := load(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Audit.Retention != 0 || c.Audit.RetentionInterval != 10*time.Minute {
+		t.Errorf("audit defaults = %+v; want keep forever, every 10m", c.Audit)
+	}
+	c, err = load([]string{"--audit.retention", "2160h"}, map[string]string{"TIANSHU_AUDIT_RETENTION_INTERVAL": "1h"})
+	if err != nil || c.Audit.Retention != 2160*time.Hour || c.Audit.RetentionInterval != time.Hour {
+		t.Errorf("audit from flags and env = %+v, %v", c.Audit, err)
+	}
+	_, err = load([]string{"--audit.retention", "5m", "--audit.retention-interval", "0s"}, nil)
+	for _, want := range []string{"config: audit.retention: must be 0 (forever) or at least 1h", "config: audit.retention_interval"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}

@@ -344,7 +344,7 @@ func TestAudit(t *testing.T) {
 		if _, err := db.Exec(ctx, "UPDATE audit_events SET result = ? WHERE seq = ?", "AuthFailure.UnauthorizedOperation", 3); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := a.Verify(ctx); err == nil || err.Error() != "iam: audit chain broken at event 3" || n != 2 {
+		if n, err := a.Verify(ctx); err == nil || err.Error() != "iam: audit chain broken at event 3: hash mismatch" || n != 2 {
 			t.Errorf("Verify after an edit = %d, %v", n, err)
 		}
 		if _, err := db.Exec(ctx, "UPDATE audit_events SET result = ? WHERE seq = ?", "OK", 3); err != nil {
@@ -354,7 +354,7 @@ func TestAudit(t *testing.T) {
 		if _, err := db.Exec(ctx, "DELETE FROM audit_events WHERE seq = ?", 4); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := a.Verify(ctx); err == nil || err.Error() != "iam: audit chain broken: event 4 missing" || n != 3 {
+		if n, err := a.Verify(ctx); err == nil || err.Error() != "iam: audit chain broken at event 4: missing row" || n != 3 {
 			t.Errorf("Verify after a removal = %d, %v", n, err)
 		}
 	})
