@@ -22,7 +22,7 @@ import (
 // BenchmarkAuditAppend measures what the audit append adds to a write
 // action: ModifyApp (an audited write: key lookup, signature check, one
 // UPDATE) served by the gateway in-process on SQLite, with the audit log
-// as the platform wires it (the batching queue), with no auditor, and,
+// as the platform wires it (the group-commit queue), with no auditor, and,
 // for reference, with each event appended in a transaction of its own
 // before the answer; same store, same run, in alternating rounds so that
 // load from elsewhere falls on all alike. One client calls at a time. It

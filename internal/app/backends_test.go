@@ -33,8 +33,8 @@ func TestReplicasOnSharedBackends(t *testing.T) {
 			if len(set) != 1 || set[0].(map[string]any)["Name"] != "天枢-"+dialect {
 				t.Fatalf("replica b sees %v", r)
 			}
-			// Replica a appends its events in batches (iam.AuditQueue); once
-			// they are in, replica b verifies them.
+			// Replica a appends its events by group commit (iam.AuditQueue),
+			// before each call answers; replica b verifies them.
 			if err := a.P.Audit.Sync(t.Context()); err != nil {
 				t.Fatal(err)
 			}

@@ -95,8 +95,9 @@ func (p *Platform) initIAM(context.Context) (func(context.Context) error, error)
 	p.Users = iam.NewUsers(p.DB, p.now)
 	p.Audit = iam.NewAudit(p.DB, p.now, iam.WithCheckpointKey(p.Box.DeriveKey("audit-checkpoint")))
 	p.Projects = iam.NewProjects(p.DB, p.now)
-	// The gateway records through the queue (Audit.Auditor): batched
-	// appends keep the audit log off a call's own time.
+	// The gateway records through the queue (Audit.Auditor): a group
+	// commit that answers once the event is in, sharing transactions
+	// between concurrent calls.
 	q := p.Audit.StartQueue(p.log)
 	stop := p.loop(ModIAM, func(ctx context.Context) error {
 		return p.Audit.RunRetention(ctx, p.cfg.Audit, p.log)

@@ -13,27 +13,25 @@ import (
 )
 
 // queueBatch bounds the events one append transaction carries, and
-// queueLinger how long the queue gathers events after the first before it
-// appends them: a crash loses at most that much.
+// queueTries how often a batch is tried before its callers get the error.
 const (
-	queueBatch  = 256
-	queueLinger = 10 * time.Millisecond
+	queueBatch = 256
+	queueTries = 3
 )
 
-// AuditQueue is the api.Auditor the gateway uses: Record hands the event
-// to a goroutine that appends whatever has queued meanwhile in one
-// transaction, so a call waits for neither the append nor its commit.
-// A transaction costs as much as a small write action's own (on SQLite,
-// every index page touched is written to the WAL at commit), so appending
-// each event in a transaction of its own would add several times the
-// action's time; a batch costs about one.
+// AuditQueue is the api.Auditor the gateway uses: a group commit. Record
+// hands the event to one goroutine and waits until it is committed; that
+// goroutine appends, in one transaction, every event that queued while the
+// previous transaction ran. A transaction costs about as much as a small
+// write action's own (on SQLite, every index page touched is written to
+// the WAL at commit), so under concurrency many callers share one, and
+// an answered call's event is never lost in a crash: the gateway answers
+// after Record returns.
 //
-// The trade: an event is committed a moment after the answer, so a crash
-// in between loses the events still queued (a batch at most, usually one
-// or none). Record blocks when the queue is full, so a slow store slows
-// callers instead of dropping events; Close appends what is queued.
-// Reads through the same Audit (Search, List, Check) first wait for the
-// events queued before them, so a caller reads its own events.
+// Record blocks when the queue is full, so a slow store slows callers
+// instead of dropping events; Close appends what is queued. Reads through
+// the same Audit (Search, List, Check) first wait for the events queued
+// before them, so a caller reads its own events.
 type AuditQueue struct {
 	a    *Audit
 	log  *slog.Logger
@@ -44,6 +42,7 @@ type AuditQueue struct {
 
 type queued struct {
 	e    api.AuditEvent
+	done chan error    // an event's: receives the outcome of its append
 	sync chan struct{} // a marker: closed once everything before it is appended
 }
 
@@ -70,18 +69,26 @@ func (a *Audit) Auditor() api.Auditor {
 
 var errQueueClosed = errors.New("iam: audit queue closed")
 
-// Record queues e; it blocks while the queue is full.
+// Record queues e and returns once it is committed, or with the error
+// that kept its batch from being appended; it blocks while the queue is
+// full.
 func (q *AuditQueue) Record(ctx context.Context, e api.AuditEvent) error {
 	select {
 	case <-q.stop:
 		return errQueueClosed
 	default:
 	}
+	done := make(chan error, 1)
 	select {
-	case q.ch <- queued{e: e}:
-		return nil
+	case q.ch <- queued{e: e, done: done}:
 	case <-q.stop:
 		return errQueueClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -121,8 +128,7 @@ func (q *AuditQueue) Close(ctx context.Context) error {
 
 func (q *AuditQueue) run() {
 	defer close(q.done)
-	batch := make([]api.AuditEvent, 0, queueBatch)
-	var markers []chan struct{}
+	var batch []queued
 	for {
 		var first queued
 		select {
@@ -131,72 +137,64 @@ func (q *AuditQueue) run() {
 			// Drain: Record no longer adds, so the channel empties.
 			for {
 				select {
-				case first = <-q.ch:
+				case it := <-q.ch:
+					batch = append(batch, it)
+					if len(batch) == queueBatch {
+						q.flush(batch)
+						batch = batch[:0]
+					}
+					continue
 				default:
-					q.flush(batch, markers)
-					return
 				}
-				if first.sync != nil {
-					markers = append(markers, first.sync)
-				} else {
-					batch = append(batch, first.e)
-				}
-				if len(batch) == queueBatch {
-					q.flush(batch, markers)
-					batch, markers = batch[:0], nil
-				}
+				q.flush(batch)
+				return
 			}
 		}
-		take := func(it queued) {
-			if it.sync != nil {
-				markers = append(markers, it.sync)
-			} else {
-				batch = append(batch, it.e)
-			}
-		}
-		take(first)
-		// Gather for a moment: one transaction of many events costs about
-		// what one of a single event does. A reader waiting (a marker) or
-		// a stop cuts the wait short.
-		linger := time.NewTimer(queueLinger)
+		// A group commit: take what queued while the last transaction
+		// ran, without waiting for more. One transaction of many events
+		// costs about what one of a single event does.
+		batch = append(batch[:0], first)
 	gather:
-		for len(batch) < queueBatch && len(markers) == 0 {
+		for len(batch) < queueBatch {
 			select {
 			case it := <-q.ch:
-				take(it)
-			case <-linger.C:
-				break gather
-			case <-q.stop:
+				batch = append(batch, it)
+			default:
 				break gather
 			}
 		}
-		linger.Stop()
-		q.flush(batch, markers)
-		batch, markers = batch[:0], nil
+		q.flush(batch)
+		batch = batch[:0]
 	}
 }
 
-// flush appends batch, retrying while the store fails (the events are
-// the record of changes already made), then releases the markers.
-func (q *AuditQueue) flush(batch []api.AuditEvent, markers []chan struct{}) {
-	for wait := 100 * time.Millisecond; len(batch) > 0; wait = min(2*wait, 10*time.Second) {
-		err := q.a.appendBatch(context.Background(), batch)
-		if err == nil {
-			break
-		}
-		q.log.Error("audit append failed; retrying", "events", len(batch), "err", err)
-		select {
-		case <-time.After(wait):
-		case <-q.stop:
-			// Stopping: one last try, then the events are lost and said so.
-			if err := q.a.appendBatch(context.Background(), batch); err != nil {
-				q.log.Error("audit events lost", "events", len(batch), "err", err)
-			}
-			batch = nil
+// flush appends the batch's events, trying a few times, tells each event's
+// caller the outcome and then releases the markers (which readers wait on
+// whatever the outcome: a failed append is reported to its callers).
+func (q *AuditQueue) flush(batch []queued) {
+	events := make([]api.AuditEvent, 0, len(batch))
+	for _, it := range batch {
+		if it.sync == nil {
+			events = append(events, it.e)
 		}
 	}
-	for _, m := range markers {
-		close(m)
+	var err error
+	for try, wait := 1, 50*time.Millisecond; len(events) > 0; try, wait = try+1, 2*wait {
+		if err = q.a.appendBatch(context.Background(), events); err == nil || try == queueTries {
+			break
+		}
+		q.log.Warn("audit append failed; retrying", "events", len(events), "try", try, "err", err)
+		time.Sleep(wait)
+	}
+	if err != nil {
+		q.log.Error("audit events not appended", "events", len(events), "err", err)
+	}
+	for _, it := range batch {
+		if it.sync != nil {
+			close(it.sync)
+		} else {
+			it.done <- err
+		}
 	}
 }
 
@@ -239,7 +237,7 @@ func (a *Audit) insertBatchTx(ctx context.Context, tx *store.Tx, h head, events 
 
 // Sync waits until the events this process queued so far are appended.
 // Reads through this Audit do it themselves; another replica's reads see
-// them once they are (within queueLinger).
+// them once they are, which is before the call that recorded them answers.
 func (a *Audit) Sync(ctx context.Context) error { return a.sync(ctx) }
 
 func (a *Audit) sync(ctx context.Context) error {
