@@ -25,6 +25,7 @@ type Caller struct {
 	SecretID  string
 	UserID    string // set for people (console sessions)
 	UserName  string // set for people (console sessions)
+	SessionID string // the session a person calls with (its public id)
 	RequestID string
 	SourceIP  string
 	Action    string
