@@ -33,6 +33,7 @@ func TestSessionsAndLockout(t *testing.T) {
 	db := storetest.Open(t, "sqlite")
 	cfg := apiconfig.DefaultSessions()
 	cfg.UserFailures, cfg.AddressFailures, cfg.LockBase = 3, 100, time.Minute
+	cfg.CacheTTL = 0 // every lookup reaches the store; TestSessionCache covers the cache
 	users := iam.NewUsers(db, clk.now)
 	sessions := iam.NewSessions(db, cfg, clk.now)
 	l := iam.NewLogins(users, sessions, ratelimit.NewMemory(clk.now), cfg, nil)
@@ -125,5 +126,51 @@ func TestSessionsAndLockout(t *testing.T) {
 	}
 	if _, err := sessions.ResolveSession(ctx, s2.Token); !errors.Is(err, api.ErrSessionNotFound) {
 		t.Fatalf("session of a disabled user: %v", err)
+	}
+}
+
+// A replica trusts a session it looked up for CacheTTL; ending it through
+// this replica takes effect at once, through another within CacheTTL.
+func TestSessionCache(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	db := storetest.Open(t, "sqlite")
+	cfg := apiconfig.DefaultSessions()
+	users := iam.NewUsers(db, clk.now)
+	here, there := iam.NewSessions(db, cfg, clk.now), iam.NewSessions(db, cfg, clk.now)
+	id, err := users.Create(ctx, "gus", "a long unusual phrase", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, _ := here.Create(ctx, id, "10.0.0.1")
+	s2, _ := here.Create(ctx, id, "10.0.0.1")
+	for _, s := range []iam.NewSession{s1, s2} {
+		if _, err := here.ResolveSession(ctx, s.Token); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := there.ResolveSession(ctx, s.Token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := here.Delete(ctx, id, s1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := here.ResolveSession(ctx, s1.Token); !errors.Is(err, api.ErrSessionNotFound) {
+		t.Fatalf("deleted session on this replica: %v", err)
+	}
+	if _, err := there.ResolveSession(ctx, s1.Token); err != nil {
+		t.Fatalf("deleted session on the other replica within CacheTTL: %v; want it still cached", err)
+	}
+	clk.add(cfg.CacheTTL)
+	if _, err := there.ResolveSession(ctx, s1.Token); !errors.Is(err, api.ErrSessionNotFound) {
+		t.Fatalf("deleted session on the other replica after CacheTTL: %v", err)
+	}
+	// Expiry is checked on cached sessions too.
+	if _, err := here.ResolveSession(ctx, s2.Token); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(cfg.IdleTimeout)
+	if _, err := here.ResolveSession(ctx, s2.Token); !errors.Is(err, api.ErrSessionExpired) {
+		t.Fatalf("idle session: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
@@ -27,18 +28,34 @@ const keepExpired = 24 * time.Hour
 
 // Sessions keeps people's login sessions. Tokens are stored as SHA-256
 // hashes: a copy of the store does not let anyone log in.
+//
+// Resolved sessions are cached for cfg.CacheTTL, as app keys are, so that a
+// person's call costs no more than an app's; ending a session drops it from
+// this replica's cache at once.
 type Sessions struct {
 	db  *store.DB
 	cfg apiconfig.Sessions
 	now func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cachedSession // by token hash
 }
+
+type cachedSession struct {
+	s                 api.Session
+	lastSeen, expires int64 // ms
+	fetched           time.Time
+}
+
+// maxCachedSessions bounds the cache; past it the cache starts over.
+const maxCachedSessions = 10000
 
 // NewSessions returns the session store over db.
 func NewSessions(db *store.DB, cfg apiconfig.Sessions, now func() time.Time) *Sessions {
 	if now == nil {
 		now = time.Now
 	}
-	return &Sessions{db: db, cfg: cfg, now: now}
+	return &Sessions{db: db, cfg: cfg, now: now, cache: map[string]cachedSession{}}
 }
 
 // SessionInfo describes a session to its owner.
@@ -88,11 +105,22 @@ func (s *Sessions) Create(ctx context.Context, userID, sourceIP string) (NewSess
 // token, checks its idle and absolute expiry and its user's status, and
 // moves last_seen_at when it is more than a minute old.
 func (s *Sessions) ResolveSession(ctx context.Context, token string) (api.Session, error) {
+	th := hashHex(token)
+	now := s.now()
+	if s.cfg.CacheTTL > 0 {
+		s.mu.Lock()
+		c, ok := s.cache[th]
+		s.mu.Unlock()
+		ms := now.UnixMilli()
+		if ok && now.Sub(c.fetched) < s.cfg.CacheTTL && ms < c.expires && ms-c.lastSeen < lastSeenStep.Milliseconds() {
+			return c.s, nil
+		}
+	}
 	var out api.Session
 	var csrf, status string
 	var lastSeen, expires int64
 	err := s.db.QueryRow(ctx, `SELECT s.id, s.csrf_hash, s.user_id, s.last_seen_at, s.expires_at, u.name, u.role, u.status
-		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`, hashHex(token)).
+		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`, th).
 		Scan(&out.ID, &csrf, &out.UserID, &lastSeen, &expires, &out.UserName, &out.Role, &status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return api.Session{}, api.ErrSessionNotFound
@@ -103,7 +131,6 @@ func (s *Sessions) ResolveSession(ctx context.Context, token string) (api.Sessio
 	if status != UserActive {
 		return out, fmt.Errorf("%w: user %s is %s", api.ErrSessionNotFound, out.UserName, status)
 	}
-	now := s.now()
 	if ms := now.UnixMilli(); ms >= expires || ms-lastSeen >= s.cfg.IdleTimeout.Milliseconds() {
 		return out, api.ErrSessionExpired
 	}
@@ -115,8 +142,28 @@ func (s *Sessions) ResolveSession(ctx context.Context, token string) (api.Sessio
 			now.UnixMilli(), out.ID, now.UnixMilli()); err != nil {
 			return api.Session{}, fmt.Errorf("iam: touch session: %w", err)
 		}
+		lastSeen = now.UnixMilli()
+	}
+	if s.cfg.CacheTTL > 0 {
+		s.mu.Lock()
+		if len(s.cache) >= maxCachedSessions {
+			s.cache = map[string]cachedSession{}
+		}
+		s.cache[th] = cachedSession{s: out, lastSeen: lastSeen, expires: expires, fetched: now}
+		s.mu.Unlock()
 	}
 	return out, nil
+}
+
+// forget drops cached sessions that match.
+func (s *Sessions) forget(match func(api.Session) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, c := range s.cache {
+		if match(c.s) {
+			delete(s.cache, k)
+		}
+	}
 }
 
 // List returns the live sessions of a user, newest first.
@@ -144,6 +191,7 @@ func (s *Sessions) List(ctx context.Context, userID string) ([]SessionInfo, erro
 // Delete ends one session of a user; it returns api.ErrSessionNotFound
 // when the user has no session with that id.
 func (s *Sessions) Delete(ctx context.Context, userID, id string) error {
+	s.forget(func(c api.Session) bool { return c.ID == id })
 	res, err := s.db.Exec(ctx, "DELETE FROM sessions WHERE id = ? AND user_id = ?", id, userID)
 	if err != nil {
 		return fmt.Errorf("iam: delete session: %w", err)
@@ -157,6 +205,7 @@ func (s *Sessions) Delete(ctx context.Context, userID, id string) error {
 // DeleteUser ends every session of a user but except (a session id, or
 // ""), and returns how many it ended.
 func (s *Sessions) DeleteUser(ctx context.Context, userID, except string) (int, error) {
+	s.forget(func(c api.Session) bool { return c.UserID == userID && c.ID != except })
 	res, err := s.db.Exec(ctx, "DELETE FROM sessions WHERE user_id = ? AND id <> ?", userID, except)
 	if err != nil {
 		return 0, fmt.Errorf("iam: delete sessions: %w", err)

@@ -23,12 +23,18 @@ type Sessions struct {
 	FailureWindow   time.Duration `yaml:"failure_window"`
 	LockBase        time.Duration `yaml:"lock_base"`
 	LockMax         time.Duration `yaml:"lock_max"`
+	// CacheTTL is how long a replica trusts a session it looked up without
+	// asking the store again (0: ask on every call). A logout or revocation
+	// takes effect at once on the replica that served it and within
+	// CacheTTL on the others.
+	CacheTTL time.Duration `yaml:"cache_ttl"`
 }
 
 // DefaultSessions returns the session defaults.
 func DefaultSessions() Sessions {
 	return Sessions{IdleTimeout: time.Hour, MaxAge: 12 * time.Hour,
-		UserFailures: 5, AddressFailures: 20, FailureWindow: 15 * time.Minute, LockBase: 30 * time.Second, LockMax: 15 * time.Minute}
+		UserFailures: 5, AddressFailures: 20, FailureWindow: 15 * time.Minute, LockBase: 30 * time.Second, LockMax: 15 * time.Minute,
+		CacheTTL: 2 * time.Second}
 }
 
 // RegisterFlags binds the fields to flags prefixed "api.sessions.".
@@ -40,6 +46,7 @@ func (c *Sessions) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.FailureWindow, "api.sessions.failure-window", c.FailureWindow, "how long failed logins are remembered after the last one")
 	fs.DurationVar(&c.LockBase, "api.sessions.lock-base", c.LockBase, "first lockout after too many failed logins; doubles with each further failure")
 	fs.DurationVar(&c.LockMax, "api.sessions.lock-max", c.LockMax, "longest lockout")
+	fs.DurationVar(&c.CacheTTL, "api.sessions.cache-ttl", c.CacheTTL, "how long a replica trusts a session it looked up before asking the store again; revocation reaches other replicas within it (0: every call asks)")
 }
 
 // Validate checks the configuration.
@@ -56,6 +63,9 @@ func (c Sessions) Validate() error {
 	}
 	if c.FailureWindow < time.Second || c.LockBase < time.Millisecond || c.LockMax < c.LockBase {
 		errs = append(errs, errors.New("api.sessions.failure_window, lock_base, lock_max: need failure_window >= 1s and 1ms <= lock_base <= lock_max"))
+	}
+	if c.CacheTTL < 0 || c.CacheTTL > time.Minute {
+		errs = append(errs, errors.New("api.sessions.cache_ttl: must be between 0 and 1m"))
 	}
 	return errors.Join(errs...)
 }
