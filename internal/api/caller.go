@@ -58,6 +58,9 @@ func (c *Caller) Actor() string {
 	if c.UserName != "" {
 		return "user:" + c.UserName
 	}
+	if c.AppID == "" {
+		return "anonymous" // e.g. a forged or revoked session cookie
+	}
 	return "app:" + c.AppID
 }
 

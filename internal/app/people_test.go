@@ -201,7 +201,7 @@ func TestPeopleSessions(t *testing.T) {
 		"user:admin CreateUser AuthFailure.InvalidCSRFToken", "user:admin DescribeApps AuthFailure.InvalidCSRFToken",
 		"user:admin CreateUser InvalidParameterValue", "user:erin CreateUser AuthFailure.UnauthorizedOperation",
 		"user:erin ModifyMyPassword OK", "user:erin Logout OK", "user:erin LogoutEverywhere OK",
-		"user:admin DescribeApps AuthFailure.SessionExpired", "app: DescribeApps AuthFailure.InvalidSession",
+		"user:admin DescribeApps AuthFailure.SessionExpired", "anonymous DescribeApps AuthFailure.InvalidSession",
 	} {
 		if !seen[want] {
 			t.Errorf("no audit event %q", want)
