@@ -3,6 +3,7 @@ package iam_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -172,5 +173,36 @@ func TestSessionCache(t *testing.T) {
 	clk.add(cfg.IdleTimeout)
 	if _, err := here.ResolveSession(ctx, s2.Token); !errors.Is(err, api.ErrSessionExpired) {
 		t.Fatalf("idle session: %v", err)
+	}
+}
+
+// An unknown user name costs the same argon2id work as a wrong password,
+// so timing does not tell which names exist.
+func TestUnknownUserTakesAsLongAsWrongPassword(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, "sqlite")
+	users := iam.NewUsers(db, nil)
+	if _, err := users.Create(ctx, "hal", "a long unusual phrase", "viewer"); err != nil {
+		t.Fatal(err)
+	}
+	var unknown, wrong []time.Duration
+	for i := 0; i < 7; i++ { // interleaved, so load elsewhere falls on both
+		t0 := time.Now()
+		if _, ok, err := users.Verify(ctx, "nobody", "a guess at it"); ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		unknown = append(unknown, time.Since(t0))
+		t0 = time.Now()
+		if _, ok, err := users.Verify(ctx, "hal", "a guess at it"); ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		wrong = append(wrong, time.Since(t0))
+	}
+	slices.Sort(unknown)
+	slices.Sort(wrong)
+	u, w := unknown[3], wrong[3]
+	t.Logf("median unknown user %v, wrong password %v", u, w)
+	if u < w/2 || u > 2*w {
+		t.Fatalf("median unknown user %v vs wrong password %v: want within 2x", u, w)
 	}
 }
