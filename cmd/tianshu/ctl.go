@@ -18,13 +18,18 @@ import (
 )
 
 const ctlUsage = `usage: tianshu ctl [--endpoint URL] [--secret-id ID] [--secret-key KEY] ACTION [--Field value ...] [--json '{...}']
+       tianshu ctl login [--endpoint URL] --user NAME
+       tianshu ctl logout
 
 Calls ACTION and prints its Response as JSON. Field values are typed from the
 action's request (strings stay strings; numbers, booleans, arrays and objects
 are JSON). --json gives the whole body; --Field flags override its fields.
 Credentials come from flags or TIANSHU_ENDPOINT, TIANSHU_SECRET_ID,
-TIANSHU_SECRET_KEY. Exits 1 on an error response (its code on stderr), 2 on a
-usage or transport error.
+TIANSHU_SECRET_KEY. Without a key, ctl calls as the person that
+'ctl login' logged in (password from TIANSHU_PASSWORD or a prompt; the
+session is kept in TIANSHU_SESSION_FILE or ~/.config/tianshu/session.json,
+mode 0600) until 'ctl logout'. Exits 1 on an error response (its code on
+stderr), 2 on a usage or transport error.
 
 Actions:
 `
@@ -32,6 +37,14 @@ Actions:
 // ctl is a thin client: it signs like the official SDKs and types field
 // flags from the same registry the server uses.
 func ctl(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "login":
+			return ctlLogin(args[1:], stdout, stderr, getenv)
+		case "logout":
+			return ctlLogout(stdout, stderr, getenv)
+		}
+	}
 	fs := flag.NewFlagSet("tianshu ctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	endpoint := fs.String("endpoint", envOr(getenv, "TIANSHU_ENDPOINT", "http://127.0.0.1:8080"), "platform URL (env TIANSHU_ENDPOINT)")
@@ -63,23 +76,63 @@ func ctl(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		fmt.Fprintf(stderr, "tianshu ctl: %v\n", err)
 		return 2
 	}
-	if *secretID == "" || *secretKey == "" {
-		fmt.Fprintln(stderr, "tianshu ctl: --secret-id and --secret-key (or TIANSHU_SECRET_ID and TIANSHU_SECRET_KEY) are required")
+	// A key signs; without one, the session 'ctl login' kept is used.
+	var authorize func(*http.Request, []byte)
+	switch {
+	case *secretID != "" && *secretKey != "":
+		signer := tc3.Signer{SecretID: *secretID, SecretKey: *secretKey}
+		authorize = func(r *http.Request, b []byte) { signer.Sign(r, b, time.Now()) }
+	case *secretID == "" && *secretKey == "":
+		s, err := loadSession(getenv)
+		if err != nil {
+			fmt.Fprintf(stderr, "tianshu ctl: no key and no session: set --secret-id and --secret-key (or TIANSHU_SECRET_ID and TIANSHU_SECRET_KEY), or run 'tianshu ctl login' (%v)\n", err)
+			return 2
+		}
+		authorize = s.authorize
+		if !endpointSet(fs, getenv) {
+			*endpoint = s.Endpoint
+		}
+	default:
+		fmt.Fprintln(stderr, "tianshu ctl: --secret-id and --secret-key (or TIANSHU_SECRET_ID and TIANSHU_SECRET_KEY) go together")
 		return 2
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	resp, err := Call(ctx, http.DefaultClient, *endpoint, tc3.Signer{SecretID: *secretID, SecretKey: *secretKey}, action, body)
+	resp, _, err := post(ctx, http.DefaultClient, *endpoint, action, body, authorize)
 	if err != nil {
 		fmt.Fprintf(stderr, "tianshu ctl: %v\n", err)
 		return 2
 	}
+	r, code := decodeResponse(resp, stderr)
+	if code != 0 {
+		return code
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, mustJSON(r), "", "  "); err != nil {
+		return 2
+	}
+	out.WriteByte('\n')
+	_, _ = stdout.Write(out.Bytes())
+	return 0
+}
+
+// endpointSet reports whether the endpoint was chosen by flag or
+// environment rather than defaulted.
+func endpointSet(fs *flag.FlagSet, getenv func(string) string) bool {
+	set := getenv("TIANSHU_ENDPOINT") != ""
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "endpoint" })
+	return set
+}
+
+// decodeResponse returns an answer's Response fields, or prints its error
+// and returns the exit code (1 for an error answer, 2 for a malformed one).
+func decodeResponse(resp []byte, stderr io.Writer) (map[string]json.RawMessage, int) {
 	var env struct {
 		Response map[string]json.RawMessage `json:"Response"`
 	}
 	if err := json.Unmarshal(resp, &env); err != nil || env.Response == nil {
 		fmt.Fprintf(stderr, "tianshu ctl: not an action API response: %.200s\n", resp)
-		return 2
+		return nil, 2
 	}
 	if raw, ok := env.Response["Error"]; ok {
 		var e struct{ Code, Message string }
@@ -87,15 +140,9 @@ func ctl(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		var rid string
 		_ = json.Unmarshal(env.Response["RequestId"], &rid)
 		fmt.Fprintf(stderr, "%s: %s (RequestId %s)\n", e.Code, e.Message, rid)
-		return 1
+		return nil, 1
 	}
-	var out bytes.Buffer
-	if err := json.Indent(&out, mustJSON(env.Response), "", "  "); err != nil {
-		return 2
-	}
-	out.WriteByte('\n')
-	_, _ = stdout.Write(out.Bytes())
-	return 0
+	return env.Response, 0
 }
 
 // mustJSON encodes without HTML escaping, so URLs print as they are.
@@ -193,25 +240,34 @@ func fieldType(t reflect.Type, name string) (reflect.Type, bool) {
 
 // Call signs and posts one action and returns the raw response body.
 func Call(ctx context.Context, hc *http.Client, endpoint string, s tc3.Signer, action string, body []byte) ([]byte, error) {
+	b, _, err := post(ctx, hc, endpoint, action, body, func(r *http.Request, b []byte) { s.Sign(r, b, time.Now()) })
+	return b, err
+}
+
+// post posts one action, authorized by authorize (nil for Login), and
+// returns the raw response body and the cookies it set.
+func post(ctx context.Context, hc *http.Client, endpoint, action string, body []byte, authorize func(*http.Request, []byte)) ([]byte, []*http.Cookie, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(endpoint, "/")+"/", bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-TC-Action", action)
 	req.Header.Set("X-TC-Version", api.Version)
-	s.Sign(req, body, time.Now())
+	if authorize != nil {
+		authorize(req, body)
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, b)
+		return nil, nil, fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, b)
 	}
-	return b, nil
+	return b, resp.Cookies(), nil
 }

@@ -124,6 +124,38 @@ func TestServeCtlAndSignal(t *testing.T) {
 		t.Fatalf("ctl with a wrong key: %v\n%s", err, out)
 	}
 
+	// ctl login keeps a session; calls without a key use it; logout ends it.
+	sessionPath := filepath.Join(t.TempDir(), "cli", "session.json")
+	person := cleanEnv("TIANSHU_ENDPOINT=http://"+addr, "TIANSHU_SESSION_FILE="+sessionPath)
+	if out, err := runCmd(append(person, "TIANSHU_PASSWORD=wrong password"), "ctl", "login", "--user", "admin"); err == nil || !strings.Contains(string(out), "AuthFailure.LoginFailed") {
+		t.Fatalf("ctl login with a wrong password: %v\n%s", err, out)
+	}
+	if out, err := runCmd(append(person, "TIANSHU_PASSWORD="+cred.Password), "ctl", "login", "--user", "admin"); err != nil {
+		t.Fatalf("ctl login: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(sessionPath); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("session file: %v, mode %v", err, fi.Mode())
+	}
+	if kept, _ := os.ReadFile(sessionPath); strings.Contains(string(kept), cred.Password) {
+		t.Fatal("the session file holds the password")
+	}
+	noEndpoint := cleanEnv("TIANSHU_SESSION_FILE=" + sessionPath) // the session knows its endpoint
+	if out, err := runCmd(noEndpoint, "ctl", "DescribeMySessions"); err != nil || !strings.Contains(string(out), `"Current": true`) {
+		t.Fatalf("ctl with the session: %v\n%s", err, out)
+	}
+	if out, err := runCmd(append(person, "TIANSHU_SECRET_ID="+cred.SecretId, "TIANSHU_SECRET_KEY="+cred.SecretKey), "ctl", "DescribeApps", "--Limit", "1"); err != nil {
+		t.Fatalf("a key still signs beside a kept session: %v\n%s", err, out)
+	}
+	if out, err := runCmd(person, "ctl", "logout"); err != nil {
+		t.Fatalf("ctl logout: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(sessionPath); !os.IsNotExist(err) {
+		t.Fatalf("session file after logout: %v", err)
+	}
+	if out, err := runCmd(person, "ctl", "DescribeApps"); err == nil || !strings.Contains(string(out), "ctl login") {
+		t.Fatalf("ctl without key or session: %v\n%s", err, out)
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ type Caller struct {
 	SecretID  string
 	UserID    string // set for people (console sessions)
 	UserName  string // set for people (console sessions)
+	SessionID string // the session a person calls with (its public id)
 	RequestID string
 	SourceIP  string
 	Action    string
@@ -56,6 +57,9 @@ func (c *Caller) Principal() string {
 func (c *Caller) Actor() string {
 	if c.UserName != "" {
 		return "user:" + c.UserName
+	}
+	if c.AppID == "" {
+		return "anonymous" // e.g. a forged or revoked session cookie
 	}
 	return "app:" + c.AppID
 }

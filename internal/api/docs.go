@@ -19,13 +19,15 @@ func Markdown(reg *Registry) string {
 	b.WriteString("Roles: `admin` may call every action; `viewer` only actions whose permission is `*:read`. ")
 	b.WriteString("An app acts within its own project: a missing `ProjectId` means the app's project and another project is refused, ")
 	b.WriteString("except for admin apps of the `default` project, which administer every project (an empty `ProjectId` in a list then means all of them).\n")
+	fmt.Fprintf(&b, "People call the same actions with a session instead of a signature: `Login` (the one action that needs neither) sets the `%s` cookie "+
+		"(HttpOnly, SameSite=Strict, Secure over https) and answers a `CsrfToken`, which every call with the cookie must send in the `%s` header.\n", SessionCookie, CSRFHeader)
 	b.WriteString("Strings are limited to 4096 characters and lists to 100 items unless a field says otherwise; unknown fields are refused (`UnknownParameter`).\n\n")
 	b.WriteString("## Actions\n\n| Action | Permission | Audited | Summary |\n|---|---|---|---|\n")
 	for _, a := range reg.Actions() {
-		fmt.Fprintf(&b, "| [%s](#%s) | `%s` | %s | %s |\n", a.Name, strings.ToLower(a.Name), a.Permission, yesNo(a.Audit), a.Summary)
+		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s | %s |\n", a.Name, strings.ToLower(a.Name), permissionText(a), yesNo(a.Audit), a.Summary)
 	}
 	for _, a := range reg.Actions() {
-		fmt.Fprintf(&b, "\n### %s\n\n%s\n\nPermission `%s`; audited: %s.\n\n", a.Name, a.Summary, a.Permission, yesNo(a.Audit))
+		fmt.Fprintf(&b, "\n### %s\n\n%s\n\nPermission %s; audited: %s.\n\n", a.Name, a.Summary, permissionText(a), yesNo(a.Audit))
 		b.WriteString("Request:\n\n")
 		fields(&b, a.Request, "")
 		b.WriteString("\nResponse (plus `RequestId`):\n\n")
@@ -36,6 +38,17 @@ func Markdown(reg *Registry) string {
 		fmt.Fprintf(&b, "| `%s` | %s |\n", c.Code, c.Description)
 	}
 	return b.String()
+}
+
+// permissionText is an action's permission as the docs show it.
+func permissionText(a *Action) string {
+	switch {
+	case a.Public:
+		return "none (public)"
+	case a.Self:
+		return "own account (people only)"
+	}
+	return "`" + a.Permission.String() + "`"
 }
 
 func yesNo(v bool) string {

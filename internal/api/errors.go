@@ -16,6 +16,11 @@ const (
 	AuthFailureSecretIDNotFound      Code = "AuthFailure.SecretIdNotFound"
 	AuthFailureInvalidAuthorization  Code = "AuthFailure.InvalidAuthorization"
 	AuthFailureUnauthorizedOperation Code = "AuthFailure.UnauthorizedOperation"
+	AuthFailureLoginFailed           Code = "AuthFailure.LoginFailed"
+	AuthFailureLoginLocked           Code = "AuthFailure.LoginLocked"
+	AuthFailureInvalidSession        Code = "AuthFailure.InvalidSession"
+	AuthFailureSessionExpired        Code = "AuthFailure.SessionExpired"
+	AuthFailureInvalidCSRFToken      Code = "AuthFailure.InvalidCSRFToken"
 	RequestLimitExceeded             Code = "RequestLimitExceeded"
 	RequestSizeLimitExceeded         Code = "RequestSizeLimitExceeded"
 	InvalidAction                    Code = "InvalidAction"
@@ -48,6 +53,11 @@ func CodeTable() []CodeInfo {
 		{AuthFailureSecretIDNotFound, "The SecretId in the credential does not exist or its key was deleted."},
 		{AuthFailureInvalidAuthorization, "The Authorization or X-TC-Timestamp header is missing or malformed."},
 		{AuthFailureUnauthorizedOperation, "The caller's role does not grant the action's permission."},
+		{AuthFailureLoginFailed, "Login: the user name or password is wrong, or the user is disabled (one answer for all three, so that names cannot be probed)."},
+		{AuthFailureLoginLocked, "Login: too many failed logins for this user name or from this address; the message says when to retry. Each further failure locks longer."},
+		{AuthFailureInvalidSession, "The session cookie names no session: it was logged out, revoked, or never issued. Log in again."},
+		{AuthFailureSessionExpired, "The session was idle too long or reached its maximum age. Log in again."},
+		{AuthFailureInvalidCSRFToken, "A call with a session cookie lacks the X-Tianshu-CSRF header, or it is not the CsrfToken that Login returned for this session."},
 		{RequestLimitExceeded, "The app's request rate limit was exceeded. Retry later with backoff."},
 		{RequestSizeLimitExceeded, "The request body is larger than the gateway accepts."},
 		{InvalidAction, "X-TC-Action names no action."},

@@ -40,6 +40,7 @@ type Gateway struct {
 	cfg      Config
 	reg      *Registry
 	keys     KeyResolver
+	sessions SessionResolver
 	audit    Auditor
 	limiter  RateLimiter
 	log      *slog.Logger
@@ -47,21 +48,29 @@ type Gateway struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	authFail failureGate
+	// secureCookies marks session cookies Secure even over plain HTTP (a
+	// TLS-terminating proxy in front; the public URL is https).
+	secureCookies bool
 }
 
 // GatewayOptions are the gateway's collaborators.
 type GatewayOptions struct {
 	Keys       KeyResolver
-	Auditor    Auditor     // nil: nothing is audited
-	Limiter    RateLimiter // nil: no rate limits
+	Sessions   SessionResolver // nil: people cannot call (only keys)
+	Auditor    Auditor         // nil: nothing is audited
+	Limiter    RateLimiter     // nil: no rate limits
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+	// SecureCookies marks the session cookie Secure on every response, for
+	// a platform served over https behind a proxy.
+	SecureCookies bool
 }
 
 // NewGateway returns a gateway over reg.
 func NewGateway(cfg Config, reg *Registry, o GatewayOptions) *Gateway {
-	g := &Gateway{cfg: cfg, reg: reg, keys: o.Keys, audit: o.Auditor, limiter: o.Limiter, log: o.Logger, now: o.Now}
+	g := &Gateway{cfg: cfg, reg: reg, keys: o.Keys, sessions: o.Sessions, audit: o.Auditor, limiter: o.Limiter, log: o.Logger, now: o.Now,
+		secureCookies: o.SecureCookies}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -100,6 +109,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		code = string(e.Code)
 		writeError(w, c.RequestID, e)
 	} else {
+		g.setSessionCookie(w, r, resp)
 		writeResponse(w, c.RequestID, resp)
 	}
 	label := action
@@ -109,7 +119,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d := g.now().Sub(start)
 	g.requests.WithLabelValues(label, code).Inc()
 	g.latency.WithLabelValues(label).Observe(d.Seconds())
-	g.log.Info("action served", "action", label, "code", code, "request_id", c.RequestID, "app", c.AppID, "duration_ms", float64(d.Microseconds())/1000)
+	g.log.Info("action served", "action", label, "code", code, "request_id", c.RequestID, "app", c.AppID, "user", c.UserName, "duration_ms", float64(d.Microseconds())/1000)
 }
 
 // serve authenticates, authorizes, decodes and runs one call. A panic in
@@ -154,15 +164,26 @@ func (g *Gateway) serveAction(r *http.Request, c *Caller) (any, string, error) {
 	if v := r.Header.Get("X-TC-Version"); v != "" && v != Version {
 		return nil, action, Errorf(NoSuchVersion, "X-TC-Version: %q is not served; use %s", truncate(v, 32), Version)
 	}
-	cred, err := g.authenticate(r, body, c)
+	if a.Public {
+		resp, err := a.call(r.Context(), c, body)
+		g.record(r.Context(), a, c, body, err)
+		return resp, action, err
+	}
+	cred, err := g.authenticate(r, a, body, c)
 	if err != nil {
 		g.recordAuthFailure(r, a, c, err)
 		return nil, action, err
 	}
-	if err := g.limit(r.Context(), a, cred); err != nil {
+	if err := g.limit(r.Context(), a, c, cred); err != nil {
 		return nil, action, err
 	}
-	if !c.Allowed(a.Permission) {
+	if a.Self {
+		if c.UserID == "" {
+			err := Errorf(AuthFailureUnauthorizedOperation, "%s acts on the calling person's own account: call it with a session from Login, not an app's key", a.Name)
+			g.record(r.Context(), a, c, body, err)
+			return nil, action, err
+		}
+	} else if !c.Allowed(a.Permission) {
 		err := Errorf(AuthFailureUnauthorizedOperation, "role %q does not grant %s (needed by %s)", c.Role, a.Permission, a.Name)
 		g.record(r.Context(), a, c, body, err)
 		return nil, action, err
@@ -175,7 +196,7 @@ func (g *Gateway) serveAction(r *http.Request, c *Caller) (any, string, error) {
 // limit applies the app's rate limit for the action's class. A limiter
 // failure (Redis down) lets the request through: availability of the API
 // matters more than an exact limit, and the failure is logged.
-func (g *Gateway) limit(ctx context.Context, a *Action, cred Credential) error {
+func (g *Gateway) limit(ctx context.Context, a *Action, c *Caller, cred Credential) error {
 	if g.limiter == nil {
 		return nil
 	}
@@ -199,22 +220,32 @@ func (g *Gateway) limit(ctx context.Context, a *Action, cred Credential) error {
 	if burst == 0 {
 		burst = max(1, int(2*rate))
 	}
-	ok, retry, err := g.limiter.Allow(ctx, "app:"+cred.AppID+":"+string(a.Permission.Access), rate, burst)
+	who := "app " + cred.AppID
+	key := "app:" + cred.AppID
+	if c.UserID != "" {
+		who, key = "user "+c.UserName, "user:"+c.UserID
+	}
+	ok, retry, err := g.limiter.Allow(ctx, key+":"+string(a.Permission.Access), rate, burst)
 	if err != nil {
-		g.log.Warn("rate limiter unavailable", "app", cred.AppID, "err", err)
+		g.log.Warn("rate limiter unavailable", "caller", who, "err", err)
 		return nil
 	}
 	if !ok {
-		return Errorf(RequestLimitExceeded, "app %s exceeded %g %s requests/s (burst %d); retry after %d ms",
-			cred.AppID, rate, a.Permission.Access, burst, retry.Milliseconds()+1)
+		return Errorf(RequestLimitExceeded, "%s exceeded %g %s requests/s (burst %d); retry after %d ms",
+			who, rate, a.Permission.Access, burst, retry.Milliseconds()+1)
 	}
 	return nil
 }
 
-func (g *Gateway) authenticate(r *http.Request, body []byte, c *Caller) (Credential, error) {
+// authenticate finds who calls: an app by its TC3 signature, or a person
+// by the session cookie (when there is no Authorization header).
+func (g *Gateway) authenticate(r *http.Request, a *Action, body []byte, c *Caller) (Credential, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "Authorization: required (TC3-HMAC-SHA256)")
+		if ck, err := r.Cookie(SessionCookie); err == nil && ck.Value != "" {
+			return g.authenticateSession(r, a, body, c, ck.Value)
+		}
+		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "Authorization: required (TC3-HMAC-SHA256), or the session cookie from Login")
 	}
 	auth, err := tc3.ParseAuthorization(h)
 	if err != nil {

@@ -276,7 +276,7 @@ func TestGatewayAuthentication(t *testing.T) {
 		{name: "unknown SecretId", signer: tc3.Signer{SecretID: "AKIDnobody", SecretKey: "k"},
 			code: api.AuthFailureSecretIDNotFound, msg: `SecretId "AKIDnobody" not found`},
 		{name: "no Authorization", signer: e.admin, change: func(r *http.Request) { r.Header.Del("Authorization") },
-			code: api.AuthFailureInvalidAuthorization, msg: "Authorization: required (TC3-HMAC-SHA256)"},
+			code: api.AuthFailureInvalidAuthorization, msg: "Authorization: required (TC3-HMAC-SHA256), or the session cookie from Login"},
 		{name: "other algorithm", signer: e.admin, change: func(r *http.Request) { r.Header.Set("Authorization", "Basic YTpi") },
 			code: api.AuthFailureInvalidAuthorization},
 		{name: "no timestamp", signer: e.admin, change: func(r *http.Request) { r.Header.Del("X-TC-Timestamp") },

@@ -53,6 +53,13 @@ type Spec struct {
 	Permission Permission
 	// Audit records every call (successful or not) in the audit log.
 	Audit bool
+	// Public actions need no key and no session (Login is the one): the
+	// gateway skips authentication and the permission check.
+	Public bool
+	// Self actions act only on the calling person's own account and
+	// sessions (Logout, ModifyMyPassword): any person with a session may
+	// call them whatever their role, and apps may not.
+	Self bool
 }
 
 // Action is a registered action.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -93,6 +94,7 @@ func (p *Platform) initApps(context.Context) (func(context.Context) error, error
 
 func (p *Platform) initIAM(context.Context) (func(context.Context) error, error) {
 	p.Users = iam.NewUsers(p.DB, p.now)
+	p.Sessions = iam.NewSessions(p.DB, p.cfg.API.Sessions, p.now)
 	p.Audit = iam.NewAudit(p.DB, p.now, iam.WithCheckpointKey(p.Box.DeriveKey("audit-checkpoint")))
 	p.Projects = iam.NewProjects(p.DB, p.now)
 	// The gateway records through the queue (Audit.Auditor): a group
@@ -129,11 +131,15 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	if err != nil {
 		return nil, err
 	}
+	// Failed logins are counted in the same cache as rate limits, so
+	// replicas sharing Redis share the lockout.
+	p.Logins = iam.NewLogins(p.Users, p.Sessions, lim, p.cfg.API.Sessions, p.log)
 	// The actions are registered in Start, once every module of this
 	// process exists (modules after api in start order included).
 	p.Registry = api.NewRegistry()
 	p.Gateway = api.NewGateway(p.cfg.API, p.Registry, api.GatewayOptions{
-		Keys: p.Apps, Auditor: p.Audit.Auditor(), Limiter: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		Keys: p.Apps, Sessions: p.Sessions, Auditor: p.Audit.Auditor(), Limiter: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		SecureCookies: strings.HasPrefix(p.cfg.PublicURL, "https://"),
 	})
 	return func(context.Context) error { return lim.Close() }, nil
 }
@@ -150,6 +156,7 @@ func registerActions(reg *api.Registry, p *Platform) {
 	var apps *appcenter.Service
 	var audit *iam.Audit
 	var projects *iam.Projects
+	var logins *iam.Logins
 	var flows *studio.Service
 	var tasks *task.Service
 	var algos *algorepo.Service
@@ -159,13 +166,14 @@ func registerActions(reg *api.Registry, p *Platform) {
 	var snaps devicecenter.SnapshotStore
 	var subs *push.Service
 	if p != nil {
-		subs = p.Push
+		subs, logins = p.Push, p.Logins
 		apps, audit, flows, tasks, algos, records, devices, projects = p.Apps, p.Audit, p.Studio, p.Tasks, p.Algos, p.Data, p.Devices, p.Projects
 		pkgs, snaps = algorepo.BlobPackages{Blob: p.Blob, Uploaded: p.Data.CompletedUpload}, devicecenter.BlobSnapshots{Blob: p.Blob}
 	}
 	appcenter.RegisterActions(reg, apps)
 	iam.RegisterActions(reg, audit)
 	iam.RegisterProjectActions(reg, projects)
+	iam.RegisterUserActions(reg, logins)
 	studio.RegisterActions(reg, flows)
 	task.RegisterActions(reg, tasks)
 	algorepo.RegisterActions(reg, algos, pkgs)

@@ -63,6 +63,8 @@ type Platform struct {
 	Box      *secrets.Box
 	Apps     *appcenter.Service
 	Users    *iam.Users
+	Sessions *iam.Sessions
+	Logins   *iam.Logins
 	Audit    *iam.Audit
 	Projects *iam.Projects
 	Studio   *studio.Service

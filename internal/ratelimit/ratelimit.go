@@ -26,7 +26,7 @@ type Limiter interface {
 
 // openers are the cache backends by URL scheme. The table is fixed: both
 // backends live in this package, so there is nothing to register.
-var openers = map[string]func(ctx context.Context, rawURL string) (Limiter, error){
+var openers = map[string]func(ctx context.Context, rawURL string) (Cache, error){
 	"memory": openMemory,
 	"redis":  openRedis,
 	"rediss": openRedis,
@@ -38,10 +38,11 @@ func Schemes() []string {
 	return slices.Sorted(maps.Keys(openers))
 }
 
-// Open returns the limiter for a cache URL: memory:// or
+// Open returns the cache for a cache URL: memory:// or
 // redis://[user:pass@]host:port[/db] (rediss:// for TLS). An empty URL is
-// memory://.
-func Open(ctx context.Context, rawURL string) (Limiter, error) {
+// memory://. Replicas that open the same Redis share their limits and
+// attempt counts.
+func Open(ctx context.Context, rawURL string) (Cache, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("ratelimit: %w", err)
@@ -57,9 +58,9 @@ func Open(ctx context.Context, rawURL string) (Limiter, error) {
 	return open(ctx, rawURL)
 }
 
-func openMemory(context.Context, string) (Limiter, error) { return NewMemory(time.Now), nil }
+func openMemory(context.Context, string) (Cache, error) { return NewMemory(time.Now), nil }
 
-func openRedis(ctx context.Context, rawURL string) (Limiter, error) {
+func openRedis(ctx context.Context, rawURL string) (Cache, error) {
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("ratelimit: %w", err)
@@ -81,11 +82,12 @@ func check(rate float64, burst int) error {
 	return nil
 }
 
-// Memory is an in-process limiter.
+// Memory is an in-process limiter and attempt counter.
 type Memory struct {
 	now func() time.Time
 	mu  sync.Mutex
 	tat map[string]time.Time // theoretical arrival time per key
+	att memAttempts
 }
 
 // NewMemory returns an in-process limiter with the given clock.
@@ -127,7 +129,7 @@ func (m *Memory) Allow(_ context.Context, key string, rate float64, burst int) (
 // Close implements Limiter.
 func (m *Memory) Close() error { return nil }
 
-// Redis is a limiter shared through a Redis server. The decision runs as one
+// Redis is a limiter and attempt counter shared through a Redis server. The decision runs as one
 // Lua script on the server's clock, so replicas with skewed clocks agree.
 type Redis struct {
 	c      *redis.Client

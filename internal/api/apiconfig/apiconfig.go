@@ -21,11 +21,13 @@ type Config struct {
 	DefaultWriteRPS float64 `yaml:"default_write_rps"`
 	// DefaultBurst is the burst allowed above the rate (default 2 s worth).
 	DefaultBurst int `yaml:"default_burst"`
+	// Sessions configures people's logins and sessions.
+	Sessions Sessions `yaml:"sessions"`
 }
 
 // Default returns the gateway's defaults.
 func Default() Config {
-	return Config{MaxBodyBytes: 4 << 20, SignatureWindow: 300 * time.Second}
+	return Config{MaxBodyBytes: 4 << 20, SignatureWindow: 300 * time.Second, Sessions: DefaultSessions()}
 }
 
 // RegisterFlags binds the fields to flags prefixed "api.", with the current
@@ -36,6 +38,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.DefaultReadRPS, "api.default-read-rps", c.DefaultReadRPS, "per-app limit of read actions per second unless the app sets one (0: unlimited)")
 	fs.Float64Var(&c.DefaultWriteRPS, "api.default-write-rps", c.DefaultWriteRPS, "per-app limit of write actions per second unless the app sets one (0: unlimited)")
 	fs.IntVar(&c.DefaultBurst, "api.default-burst", c.DefaultBurst, "requests allowed in a burst above the rate (0: two seconds' worth)")
+	c.Sessions.RegisterFlags(fs)
 }
 
 // Validate checks the configuration; errors name the field as the YAML
@@ -50,5 +53,5 @@ func (c Config) Validate() error {
 	if c.DefaultReadRPS < 0 || c.DefaultWriteRPS < 0 || c.DefaultBurst < 0 {
 		return errors.New("api.default_read_rps, default_write_rps, default_burst: must not be negative")
 	}
-	return nil
+	return c.Sessions.Validate()
 }

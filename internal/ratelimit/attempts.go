@@ -1,0 +1,186 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Backoff is how Attempts answers repeated attempts under one key: Free
+// attempts pass; each one after them passes too but holds the key for
+// Base, doubling with every further attempt up to Max, so that only one
+// attempt per hold gets through. A key's count is forgotten Window after
+// its last attempt.
+type Backoff struct {
+	Free   int
+	Window time.Duration
+	Base   time.Duration
+	Max    time.Duration
+}
+
+func (b Backoff) check() error {
+	if b.Free < 1 || b.Window <= 0 || b.Base <= 0 || b.Max < b.Base {
+		return errors.New("ratelimit: backoff needs Free >= 1, Window > 0 and 0 < Base <= Max")
+	}
+	return nil
+}
+
+// hold returns how long the count-th attempt holds its key (0 for a free one).
+func (b Backoff) hold(count int64) time.Duration {
+	over := count - int64(b.Free)
+	if over <= 0 {
+		return 0
+	}
+	d := b.Base
+	for i := int64(1); i < over && d < b.Max; i++ {
+		d *= 2
+	}
+	return min(d, b.Max)
+}
+
+// Attempts counts attempts per key (failed logins, per user and per source
+// address) and holds keys that had too many, with a back-off that grows.
+// Attempts are counted when they start, before the caller knows whether
+// they succeed, so that a burst of concurrent attempts, on one process or
+// on replicas sharing Redis, gets at most Free of them through before the
+// first hold; Reset or Refund gives back what a success should not cost.
+type Attempts interface {
+	// Attempt counts one attempt under key. ok is false while the key is
+	// held; retryAfter then says for how long. A passing attempt may start
+	// a hold for the attempts after it.
+	Attempt(ctx context.Context, key string, b Backoff) (ok bool, retryAfter time.Duration, err error)
+	// Refund takes back one counted attempt (a success that should not count
+	// against a shared key, such as a source address).
+	Refund(ctx context.Context, key string) error
+	// Reset forgets key: its count and any hold.
+	Reset(ctx context.Context, key string) error
+}
+
+// Cache is what a cache URL opens: request rate limits and attempt counts.
+type Cache interface {
+	Limiter
+	Attempts
+}
+
+type attemptState struct {
+	count  int64
+	until  time.Time // held until
+	expire time.Time // forgotten at
+}
+
+// memAttempts is the in-process Attempts of Memory.
+type memAttempts struct {
+	mu sync.Mutex
+	m  map[string]*attemptState
+}
+
+// Attempt implements Attempts.
+func (m *Memory) Attempt(_ context.Context, key string, b Backoff) (bool, time.Duration, error) {
+	if err := b.check(); err != nil {
+		return false, 0, err
+	}
+	now := m.now()
+	m.att.mu.Lock()
+	defer m.att.mu.Unlock()
+	if m.att.m == nil {
+		m.att.m = map[string]*attemptState{}
+	}
+	s := m.att.m[key]
+	if s == nil || !now.Before(s.expire) {
+		if len(m.att.m) >= maxKeys {
+			for k, v := range m.att.m {
+				if !now.Before(v.expire) {
+					delete(m.att.m, k)
+				}
+			}
+		}
+		s = &attemptState{}
+		m.att.m[key] = s
+	}
+	if now.Before(s.until) {
+		return false, s.until.Sub(now), nil
+	}
+	s.count++
+	hold := b.hold(s.count)
+	s.until = now.Add(hold)
+	s.expire = now.Add(max(b.Window, hold))
+	return true, 0, nil
+}
+
+// Refund implements Attempts.
+func (m *Memory) Refund(_ context.Context, key string) error {
+	m.att.mu.Lock()
+	defer m.att.mu.Unlock()
+	if s := m.att.m[key]; s != nil && s.count > 0 {
+		s.count--
+	}
+	return nil
+}
+
+// Reset implements Attempts.
+func (m *Memory) Reset(_ context.Context, key string) error {
+	m.att.mu.Lock()
+	defer m.att.mu.Unlock()
+	delete(m.att.m, key)
+	return nil
+}
+
+// attempt: KEYS[1] the key (a hash: c the count, u held-until µs);
+// ARGV free, window µs, base µs, max µs. Returns {ok 0|1, retry-after µs}.
+// It runs on the server's clock, so replicas with skewed clocks agree.
+var attempt = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local free, window, base, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local held = tonumber(redis.call('HGET', KEYS[1], 'u') or '0')
+if held > now then return {0, held - now} end
+local c = redis.call('HINCRBY', KEYS[1], 'c', 1)
+local hold = 0
+if c > free then
+  hold = base
+  local i = 1
+  while i < c - free and hold < cap do hold = hold * 2; i = i + 1 end
+  if hold > cap then hold = cap end
+end
+redis.call('HSET', KEYS[1], 'u', string.format('%.0f', now + hold))
+redis.call('PEXPIRE', KEYS[1], math.ceil(math.max(window, hold) / 1000))
+return {1, 0}
+`)
+
+var refund = redis.NewScript(`
+local c = tonumber(redis.call('HGET', KEYS[1], 'c') or '0')
+if c > 0 then redis.call('HINCRBY', KEYS[1], 'c', -1) end
+return 0
+`)
+
+// Attempt implements Attempts.
+func (r *Redis) Attempt(ctx context.Context, key string, b Backoff) (bool, time.Duration, error) {
+	if err := b.check(); err != nil {
+		return false, 0, err
+	}
+	res, err := attempt.Run(ctx, r.c, []string{r.prefix + "att:" + key}, b.Free, b.Window.Microseconds(), b.Base.Microseconds(), b.Max.Microseconds()).Int64Slice()
+	if err != nil {
+		return false, 0, fmt.Errorf("ratelimit: redis: %w", err)
+	}
+	return res[0] == 1, time.Duration(res[1]) * time.Microsecond, nil
+}
+
+// Refund implements Attempts.
+func (r *Redis) Refund(ctx context.Context, key string) error {
+	if err := refund.Run(ctx, r.c, []string{r.prefix + "att:" + key}).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("ratelimit: redis: %w", err)
+	}
+	return nil
+}
+
+// Reset implements Attempts.
+func (r *Redis) Reset(ctx context.Context, key string) error {
+	if err := r.c.Del(ctx, r.prefix+"att:"+key).Err(); err != nil {
+		return fmt.Errorf("ratelimit: redis: %w", err)
+	}
+	return nil
+}
