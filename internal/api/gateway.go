@@ -40,6 +40,7 @@ type Gateway struct {
 	cfg      Config
 	reg      *Registry
 	keys     KeyResolver
+	authz    Authorizer
 	audit    Auditor
 	limiter  RateLimiter
 	log      *slog.Logger
@@ -50,7 +51,10 @@ type Gateway struct {
 
 // GatewayOptions are the gateway's collaborators.
 type GatewayOptions struct {
-	Keys       KeyResolver
+	Keys KeyResolver
+	// Authorizer resolves callers' role bindings; nil: each app's Role in
+	// its own project is its one binding.
+	Authorizer Authorizer
 	Auditor    Auditor     // nil: nothing is audited
 	Limiter    RateLimiter // nil: no rate limits
 	Logger     *slog.Logger
@@ -60,7 +64,7 @@ type GatewayOptions struct {
 
 // NewGateway returns a gateway over reg.
 func NewGateway(cfg Config, reg *Registry, o GatewayOptions) *Gateway {
-	g := &Gateway{cfg: cfg, reg: reg, keys: o.Keys, audit: o.Auditor, limiter: o.Limiter, log: o.Logger, now: o.Now}
+	g := &Gateway{cfg: cfg, reg: reg, keys: o.Keys, authz: o.Authorizer, audit: o.Auditor, limiter: o.Limiter, log: o.Logger, now: o.Now}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -160,14 +164,34 @@ func (g *Gateway) serveAction(r *http.Request, c *Caller) (any, string, error) {
 	if err := g.limit(r.Context(), a, cred); err != nil {
 		return nil, action, err
 	}
-	if !c.Allowed(a.Permission) {
-		err := Errorf(AuthFailureUnauthorizedOperation, "role %q does not grant %s (needed by %s)", c.Role, a.Permission, a.Name)
+	if err := g.authorize(r.Context(), a, c); err != nil {
 		g.record(r.Context(), a, c, body, err)
 		return nil, action, err
 	}
 	resp, err := a.call(r.Context(), c, body)
 	g.record(r.Context(), a, c, body, err)
 	return resp, action, err
+}
+
+// authorize resolves the caller's grants and runs the pre-check: does any
+// role of the caller, in any project, grant the action? The decision for
+// one project is taken where the project becomes known (scopeProject for
+// ProjectId fields, Caller.Sees for resources named by id).
+func (g *Gateway) authorize(ctx context.Context, a *Action, c *Caller) error {
+	if g.authz != nil {
+		gr, err := g.authz.Grants(ctx, c)
+		if err != nil {
+			return err
+		}
+		c.grants = gr
+	}
+	if c.MayRun(a) {
+		return nil
+	}
+	if c.grants == nil {
+		return Errorf(AuthFailureUnauthorizedOperation, "role %q does not grant %s (needed by %s)", c.Role, a.Permission, a.Name)
+	}
+	return Errorf(AuthFailureUnauthorizedOperation, "%s holds no role that grants %s (permission %s)", c.Actor(), a.Name, a.Permission)
 }
 
 // limit applies the app's rate limit for the action's class. A limiter
