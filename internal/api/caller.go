@@ -195,6 +195,9 @@ func scopeProject(c *Caller, a *Action, field reflect.Value) error {
 	if c.MayRunIn(a, p) {
 		return nil
 	}
+	if c.grants == nil && p == c.ProjectID {
+		return Errorf(AuthFailureUnauthorizedOperation, "ProjectId: role %q does not grant %s in project %s", c.Role, a.Name, p)
+	}
 	if c.grants == nil {
 		return Errorf(AuthFailureUnauthorizedOperation, "ProjectId: app %s belongs to project %s and cannot act on project %s", c.AppID, c.ProjectID, p)
 	}

@@ -393,7 +393,7 @@ func TestGatewayRequestChecks(t *testing.T) {
 		}
 		r = e.post(t, e.admin, "CreateApp", `{"Name": "x", "Role": "root"}`, nil)
 		wantCode(t, r, api.InvalidParameterValue)
-		if r.message() != `Role: "root" is not one of admin, viewer` {
+		if r.message() != `Role: "root" is not one of owner, admin, operator, viewer, auditor` {
 			t.Errorf("message %q", r.message())
 		}
 		wantCode(t, e.post(t, e.admin, "DescribeApps", `{"Limit": 101}`, nil), api.InvalidParameterValue)

@@ -85,6 +85,7 @@ func (p *Platform) initBlob(ctx context.Context) (func(context.Context) error, e
 
 func (p *Platform) initApps(context.Context) (func(context.Context) error, error) {
 	p.Apps = appcenter.New(p.DB, p.Box, p.log, p.now)
+	p.Apps.UseBindings(p.Access) // apps' roles are project role bindings
 	return nil, nil
 }
 
@@ -92,6 +93,7 @@ func (p *Platform) initIAM(context.Context) (func(context.Context) error, error)
 	p.Users = iam.NewUsers(p.DB, p.now)
 	p.Audit = iam.NewAudit(p.DB, p.now)
 	p.Projects = iam.NewProjects(p.DB, p.now)
+	p.Access = iam.NewAccess(p.DB, p.now)
 	return nil, nil
 }
 
@@ -120,8 +122,9 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	// The actions are registered in Start, once every module of this
 	// process exists (modules after api in start order included).
 	p.Registry = api.NewRegistry()
+	p.Access.UseRegistry(p.Registry)
 	p.Gateway = api.NewGateway(p.cfg.API, p.Registry, api.GatewayOptions{
-		Keys: p.Apps, Auditor: p.Audit, Limiter: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		Keys: p.Apps, Authorizer: p.Access, Auditor: p.Audit, Limiter: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
 	})
 	return func(context.Context) error { return lim.Close() }, nil
 }
@@ -138,6 +141,7 @@ func registerActions(reg *api.Registry, p *Platform) {
 	var apps *appcenter.Service
 	var audit *iam.Audit
 	var projects *iam.Projects
+	var access *iam.Access
 	var flows *studio.Service
 	var tasks *task.Service
 	var algos *algorepo.Service
@@ -149,11 +153,13 @@ func registerActions(reg *api.Registry, p *Platform) {
 	if p != nil {
 		subs = p.Push
 		apps, audit, flows, tasks, algos, records, devices, projects = p.Apps, p.Audit, p.Studio, p.Tasks, p.Algos, p.Data, p.Devices, p.Projects
+		access = p.Access
 		pkgs, snaps = algorepo.BlobPackages{Blob: p.Blob, Uploaded: p.Data.CompletedUpload}, devicecenter.BlobSnapshots{Blob: p.Blob}
 	}
 	appcenter.RegisterActions(reg, apps)
 	iam.RegisterActions(reg, audit)
 	iam.RegisterProjectActions(reg, projects)
+	iam.RegisterAccessActions(reg, access)
 	studio.RegisterActions(reg, flows)
 	task.RegisterActions(reg, tasks)
 	algorepo.RegisterActions(reg, algos, pkgs)

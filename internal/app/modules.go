@@ -59,7 +59,7 @@ var deps = map[string][]string{
 	ModSecrets: nil,
 	ModBlob:    {ModSecrets},
 
-	ModApps:    {ModStore, ModSecrets},
+	ModApps:    {ModStore, ModSecrets, ModIAM},
 	ModIAM:     {ModStore},
 	ModAlgos:   {ModStore},
 	ModFlows:   {ModStore, ModAlgos},

@@ -65,6 +65,7 @@ type Platform struct {
 	Users    *iam.Users
 	Audit    *iam.Audit
 	Projects *iam.Projects
+	Access   *iam.Access
 	Studio   *studio.Service
 	Tasks    *task.Service
 	Algos    *algorepo.Service
