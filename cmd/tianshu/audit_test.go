@@ -36,7 +36,7 @@ func TestAuditExportAndVerify(t *testing.T) {
 	iam.RegisterActions(reg, audit)
 	srv := httptest.NewServer(api.NewGateway(api.DefaultConfig(), reg, api.GatewayOptions{Keys: apps, Auditor: audit, Logger: log}))
 	t.Cleanup(srv.Close)
-	a, err := apps.CreateApp(ctx, "default", "auditor", "", api.RoleViewer)
+	a, err := apps.CreateApp(ctx, "default", "auditor", "", api.RoleAuditor)
 	if err != nil {
 		t.Fatal(err)
 	}

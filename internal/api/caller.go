@@ -3,19 +3,10 @@ package api
 import (
 	"context"
 	"reflect"
+	"sort"
 	"strings"
 	"time"
 )
-
-// Role names. Until the management center brings project roles, every app
-// carries one of these, chosen at creation.
-const (
-	RoleAdmin  = "admin"  // every action
-	RoleViewer = "viewer" // read (Describe*) actions only
-)
-
-// Roles lists the built-in roles.
-func Roles() []string { return []string{RoleAdmin, RoleViewer} }
 
 // Caller is who is calling: the app behind the SecretId, or a console user.
 type Caller struct {
@@ -31,17 +22,66 @@ type Caller struct {
 	Action    string
 
 	resource string
+	act      *Action // the action being served (set when it is called)
+	grants   *Grants // nil: the caller's Role in ProjectID is its one binding
 }
 
-// Allowed reports whether the caller's role grants p.
+// Allowed reports whether the caller's built-in Role grants actions of
+// permission p. It is the whole check for an in-process caller that carries
+// a Role but no grants (SetGrants); the gateway checks grants with MayRun.
 func (c *Caller) Allowed(p Permission) bool {
-	switch c.Role {
-	case RoleAdmin:
+	return c == nil || BuiltinAllows(c.Role, p)
+}
+
+// SetGrants gives the caller what its principal's bindings grant; from then
+// on every check consults them instead of Role and ProjectID.
+func (c *Caller) SetGrants(g *Grants) { c.grants = g }
+
+// MayRun reports whether some role of the caller, in some project, grants
+// a: the gateway's cheap pre-check. Where the project becomes known
+// (ProjectId fields, and Sees for resources named by id), the check is
+// repeated for that project.
+func (c *Caller) MayRun(a *Action) bool {
+	switch {
+	case c == nil || c.PlatformAdmin():
 		return true
-	case RoleViewer:
-		return p.Access == Read
+	case c.grants != nil:
+		return c.grants.any.Has(a)
 	}
-	return false
+	return BuiltinAllows(c.Role, a.Permission)
+}
+
+// MayRunIn reports whether the caller may run a in project projectID.
+func (c *Caller) MayRunIn(a *Action, projectID string) bool {
+	switch {
+	case c == nil || c.PlatformAdmin():
+		return true
+	case c.grants != nil:
+		for _, r := range c.grants.projects[projectID] {
+			if r.Actions.Has(a) {
+				return true
+			}
+		}
+		return false
+	}
+	return projectID == c.ProjectID && BuiltinAllows(c.Role, a.Permission)
+}
+
+// HasRole reports whether the caller holds role in projectID (platform
+// admins hold every role everywhere).
+func (c *Caller) HasRole(projectID, role string) bool {
+	switch {
+	case c == nil || c.PlatformAdmin():
+		return true
+	case c.grants != nil:
+		for _, r := range c.grants.projects[projectID] {
+			if r.Name == role {
+				return true
+			}
+		}
+		return false
+	}
+	return projectID == c.ProjectID && c.Role == role
 }
 
 // Principal is the id roles are bound to: the user's for people, the
@@ -118,35 +158,139 @@ func sensitive(field string) bool {
 	return strings.Contains(f, "password") || strings.Contains(f, "secretkey") || strings.Contains(f, "token") || strings.Contains(f, "credential")
 }
 
-// PlatformAdmin reports whether the caller administers every project: a
-// console user or the platform itself (no app), or an admin app of the
-// default project (the bootstrap admin). Other apps act within their own
-// project.
+// PlatformAdmin reports whether the caller administers every project.
+// With grants (every call through the gateway) that is what the IAM center
+// decided: a user whose account role is "admin", or a principal holding
+// owner or admin in project "default" (the bootstrap admin app). Without
+// grants: the platform itself (no app, no user), or an admin app of the
+// default project.
 func (c *Caller) PlatformAdmin() bool {
-	return c.AppID == "" || (c.Role == RoleAdmin && (c.ProjectID == "" || c.ProjectID == "default"))
+	switch {
+	case c == nil:
+		return true
+	case c.grants != nil:
+		return c.grants.platform
+	}
+	return (c.AppID == "" && c.UserID == "") || ((c.Role == RoleAdmin || c.Role == RoleOwner) && (c.ProjectID == "" || c.ProjectID == "default"))
 }
 
-// scopeProject keeps an app inside its project: an empty ProjectId becomes
-// the app's own, and another project is refused. Platform admins may name
-// any project (and an empty one still means "every project" for lists).
-func scopeProject(c *Caller, field reflect.Value) error {
+// scopeProject keeps a caller inside the projects where it holds a role
+// granting a: an empty ProjectId becomes the caller's own project (an app's;
+// for a user, the first project, by id, where a is granted), and a project
+// without such a role is refused. Platform admins may name any project (and
+// an empty one still means "every project" for lists).
+func scopeProject(c *Caller, a *Action, field reflect.Value) error {
 	if c == nil || c.PlatformAdmin() {
 		return nil
 	}
-	switch p := field.String(); p {
-	case "":
-		field.SetString(c.ProjectID)
-	case c.ProjectID:
-	default:
+	p := field.String()
+	if p == "" {
+		p = c.ProjectID
+		if p == "" && c.grants != nil {
+			for _, q := range c.grants.sorted {
+				if c.MayRunIn(a, q) {
+					p = q
+					break
+				}
+			}
+		}
+		field.SetString(p)
+	}
+	if c.MayRunIn(a, p) {
+		return nil
+	}
+	if c.grants == nil && p == c.ProjectID {
+		return Errorf(AuthFailureUnauthorizedOperation, "ProjectId: role %q does not grant %s in project %s", c.Role, a.Name, p)
+	}
+	if c.grants == nil {
 		return Errorf(AuthFailureUnauthorizedOperation, "ProjectId: app %s belongs to project %s and cannot act on project %s", c.AppID, c.ProjectID, p)
 	}
-	return nil
+	return Errorf(AuthFailureUnauthorizedOperation, "ProjectId: %s holds no role in project %q that grants %s", c.Actor(), p, a.Name)
 }
 
-// Sees reports whether the caller may act on a resource of projectID
-// ("*" marks resources of every project, such as built-in algorithms).
+// Sees reports whether the caller may run the action it is calling on a
+// resource of projectID ("*" marks resources of every project, such as
+// built-in algorithms, which every caller allowed the action sees).
 // Callers answer ResourceNotFound otherwise, so ids in other projects are
-// indistinguishable from ids that do not exist.
+// indistinguishable from ids that do not exist. Outside an action call it
+// reports whether the caller holds any role in projectID.
 func (c *Caller) Sees(projectID string) bool {
-	return c == nil || c.PlatformAdmin() || projectID == c.ProjectID || projectID == "*"
+	switch {
+	case c == nil || c.PlatformAdmin() || projectID == "*":
+		return true
+	case c.act != nil:
+		return c.MayRunIn(c.act, projectID)
+	case c.grants != nil:
+		return len(c.grants.projects[projectID]) > 0
+	}
+	return projectID == c.ProjectID
+}
+
+// SeesDevice is Sees for one device (with its group): a role narrowed to
+// devices reaches only those it names. Resource scopes are documented in
+// docs/iam.md.
+func (c *Caller) SeesDevice(projectID, deviceID, group string) bool {
+	return c.seesResource(projectID, KindDevice, deviceID, group)
+}
+
+// SeesTask is Sees for one task.
+func (c *Caller) SeesTask(projectID, taskID string) bool {
+	return c.seesResource(projectID, KindTask, taskID, "")
+}
+
+func (c *Caller) seesResource(projectID, kind, id, group string) bool {
+	if c == nil || c.PlatformAdmin() || c.grants == nil || c.act == nil {
+		return c.Sees(projectID)
+	}
+	for _, r := range c.grants.projects[projectID] {
+		if r.Actions.Has(c.act) && r.reaches(kind, id, group) {
+			return true
+		}
+	}
+	return false
+}
+
+// DeviceScope tells a list which devices of projectID the caller's action
+// reaches: every one (all), or those with one of ids or in one of groups.
+func (c *Caller) DeviceScope(projectID string) (all bool, ids, groups []string) {
+	if c == nil || c.PlatformAdmin() || c.grants == nil || c.act == nil {
+		return true, nil, nil
+	}
+	for _, r := range c.grants.projects[projectID] {
+		if !r.Actions.Has(c.act) {
+			continue
+		}
+		if !r.scoped || (r.devices == nil && r.groups == nil) {
+			return true, nil, nil
+		}
+		for id := range r.devices {
+			ids = append(ids, id)
+		}
+		for g := range r.groups {
+			groups = append(groups, g)
+		}
+	}
+	sort.Strings(ids)
+	sort.Strings(groups)
+	return false, ids, groups
+}
+
+// TaskScope is DeviceScope for tasks.
+func (c *Caller) TaskScope(projectID string) (all bool, ids []string) {
+	if c == nil || c.PlatformAdmin() || c.grants == nil || c.act == nil {
+		return true, nil
+	}
+	for _, r := range c.grants.projects[projectID] {
+		if !r.Actions.Has(c.act) {
+			continue
+		}
+		if !r.scoped || r.tasks == nil {
+			return true, nil
+		}
+		for id := range r.tasks {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return false, ids
 }

@@ -41,6 +41,7 @@ type Gateway struct {
 	reg      *Registry
 	keys     KeyResolver
 	sessions SessionResolver
+	authz    Authorizer
 	audit    Auditor
 	limiter  RateLimiter
 	log      *slog.Logger
@@ -55,10 +56,13 @@ type Gateway struct {
 
 // GatewayOptions are the gateway's collaborators.
 type GatewayOptions struct {
-	Keys       KeyResolver
-	Sessions   SessionResolver // nil: people cannot call (only keys)
-	Auditor    Auditor         // nil: nothing is audited
-	Limiter    RateLimiter     // nil: no rate limits
+	Keys     KeyResolver
+	Sessions SessionResolver // nil: people cannot call (only keys)
+	// Authorizer resolves callers' role bindings; nil: each app's Role in
+	// its own project is its one binding.
+	Authorizer Authorizer
+	Auditor    Auditor     // nil: nothing is audited
+	Limiter    RateLimiter // nil: no rate limits
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -69,7 +73,7 @@ type GatewayOptions struct {
 
 // NewGateway returns a gateway over reg.
 func NewGateway(cfg Config, reg *Registry, o GatewayOptions) *Gateway {
-	g := &Gateway{cfg: cfg, reg: reg, keys: o.Keys, sessions: o.Sessions, audit: o.Auditor, limiter: o.Limiter, log: o.Logger, now: o.Now,
+	g := &Gateway{cfg: cfg, reg: reg, keys: o.Keys, sessions: o.Sessions, authz: o.Authorizer, audit: o.Auditor, limiter: o.Limiter, log: o.Logger, now: o.Now,
 		secureCookies: o.SecureCookies}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -183,14 +187,34 @@ func (g *Gateway) serveAction(r *http.Request, c *Caller) (any, string, error) {
 			g.record(r.Context(), a, c, body, err)
 			return nil, action, err
 		}
-	} else if !c.Allowed(a.Permission) {
-		err := Errorf(AuthFailureUnauthorizedOperation, "role %q does not grant %s (needed by %s)", c.Role, a.Permission, a.Name)
+	} else if err := g.authorize(r.Context(), a, c); err != nil {
 		g.record(r.Context(), a, c, body, err)
 		return nil, action, err
 	}
 	resp, err := a.call(r.Context(), c, body)
 	g.record(r.Context(), a, c, body, err)
 	return resp, action, err
+}
+
+// authorize resolves the caller's grants and runs the pre-check: does any
+// role of the caller, in any project, grant the action? The decision for
+// one project is taken where the project becomes known (scopeProject for
+// ProjectId fields, Caller.Sees for resources named by id).
+func (g *Gateway) authorize(ctx context.Context, a *Action, c *Caller) error {
+	if g.authz != nil {
+		gr, err := g.authz.Grants(ctx, c)
+		if err != nil {
+			return err
+		}
+		c.grants = gr
+	}
+	if c.MayRun(a) {
+		return nil
+	}
+	if c.grants == nil {
+		return Errorf(AuthFailureUnauthorizedOperation, "role %q does not grant %s (needed by %s)", c.Role, a.Permission, a.Name)
+	}
+	return Errorf(AuthFailureUnauthorizedOperation, "%s holds no role that grants %s (permission %s)", c.Actor(), a.Name, a.Permission)
 }
 
 // limit applies the app's rate limit for the action's class. A limiter

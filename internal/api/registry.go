@@ -67,6 +67,7 @@ type Action struct {
 	Spec
 	Request, Response reflect.Type
 	call              func(ctx context.Context, c *Caller, body []byte) (any, error)
+	index             int // in Registry.list, the bit of the action in an ActionSet
 }
 
 // Handler serves one action.
@@ -76,6 +77,8 @@ type Handler[Req, Resp any] func(ctx context.Context, c *Caller, req *Req) (*Res
 // registry is read-only afterwards.
 type Registry struct {
 	actions map[string]*Action
+	list    []*Action // in registration order: ActionSet bits
+	builtin [5]ActionSet
 	v       validators
 }
 
@@ -106,29 +109,37 @@ func Register[Req, Resp any](r *Registry, s Spec, h Handler[Req, Resp]) {
 	if f, ok := rt.FieldByName("ProjectId"); ok && f.Type.Kind() == reflect.String && len(f.Index) == 1 {
 		projectField = f.Index[0]
 	}
-	r.actions[s.Name] = &Action{
-		Spec:     s,
-		Request:  rt,
-		Response: reflect.TypeFor[Resp](),
-		call: func(ctx context.Context, c *Caller, body []byte) (any, error) {
-			req := new(Req)
-			if err := decodeStrict(body, req); err != nil {
+	a := &Action{Spec: s, Request: rt, Response: reflect.TypeFor[Resp](), index: len(r.list)}
+	// The project is checked before the rest of the request is validated,
+	// so that a caller learns nothing about a project it has no role in.
+	a.call = func(ctx context.Context, c *Caller, body []byte) (any, error) {
+		if c != nil {
+			c.act = a
+		}
+		req := new(Req)
+		if err := decodeStrict(body, req); err != nil {
+			return nil, err
+		}
+		if projectField >= 0 {
+			if err := scopeProject(c, a, reflect.ValueOf(req).Elem().Field(projectField)); err != nil {
 				return nil, err
 			}
-			if err := rules.validate("", reflect.ValueOf(req).Elem()); err != nil {
-				return nil, err
-			}
-			if projectField >= 0 {
-				if err := scopeProject(c, reflect.ValueOf(req).Elem().Field(projectField)); err != nil {
-					return nil, err
-				}
-			}
-			resp, err := h(ctx, c, req)
-			if err != nil {
-				return nil, err
-			}
-			return resp, nil
-		},
+		}
+		if err := rules.validate("", reflect.ValueOf(req).Elem()); err != nil {
+			return nil, err
+		}
+		resp, err := h(ctx, c, req)
+		if err != nil {
+			return nil, err
+		}
+		return resp, nil
+	}
+	r.actions[s.Name] = a
+	r.list = append(r.list, a)
+	for i, role := range Roles() {
+		if BuiltinAllows(role, s.Permission) {
+			r.builtin[i].add(a.index)
+		}
 	}
 }
 

@@ -322,7 +322,8 @@ func TestCallerPermissions(t *testing.T) {
 	for _, c := range []struct {
 		role        string
 		read, write bool
-	}{{api.RoleAdmin, true, true}, {api.RoleViewer, true, false}, {"", false, false}, {"owner", false, false}} {
+	}{{api.RoleOwner, true, true}, {api.RoleAdmin, true, true}, {api.RoleOperator, true, true},
+		{api.RoleViewer, true, false}, {api.RoleAuditor, false, false}, {"", false, false}, {"nobody", false, false}} {
 		caller := &api.Caller{Role: c.role}
 		if got := caller.Allowed(read); got != c.read {
 			t.Errorf("role %q Allowed(read) = %v", c.role, got)

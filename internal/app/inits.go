@@ -89,6 +89,7 @@ func (p *Platform) initBlob(ctx context.Context) (func(context.Context) error, e
 
 func (p *Platform) initApps(context.Context) (func(context.Context) error, error) {
 	p.Apps = appcenter.New(p.DB, p.Box, p.log, p.now)
+	p.Apps.UseBindings(p.Access) // apps' roles are project role bindings
 	return nil, nil
 }
 
@@ -97,6 +98,7 @@ func (p *Platform) initIAM(context.Context) (func(context.Context) error, error)
 	p.Sessions = iam.NewSessions(p.DB, p.cfg.API.Sessions, p.now)
 	p.Audit = iam.NewAudit(p.DB, p.now, iam.WithCheckpointKey(p.Box.DeriveKey("audit-checkpoint")))
 	p.Projects = iam.NewProjects(p.DB, p.now)
+	p.Access = iam.NewAccess(p.DB, p.now)
 	// The gateway records through the queue (Audit.Auditor): a group
 	// commit that answers once the event is in, sharing transactions
 	// between concurrent calls.
@@ -137,8 +139,9 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	// The actions are registered in Start, once every module of this
 	// process exists (modules after api in start order included).
 	p.Registry = api.NewRegistry()
+	p.Access.UseRegistry(p.Registry)
 	p.Gateway = api.NewGateway(p.cfg.API, p.Registry, api.GatewayOptions{
-		Keys: p.Apps, Sessions: p.Sessions, Auditor: p.Audit.Auditor(), Limiter: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		Keys: p.Apps, Sessions: p.Sessions, Authorizer: p.Access, Auditor: p.Audit.Auditor(), Limiter: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
 		SecureCookies: strings.HasPrefix(p.cfg.PublicURL, "https://"),
 	})
 	return func(context.Context) error { return lim.Close() }, nil
@@ -157,6 +160,7 @@ func registerActions(reg *api.Registry, p *Platform) {
 	var audit *iam.Audit
 	var projects *iam.Projects
 	var logins *iam.Logins
+	var access *iam.Access
 	var flows *studio.Service
 	var tasks *task.Service
 	var algos *algorepo.Service
@@ -168,12 +172,14 @@ func registerActions(reg *api.Registry, p *Platform) {
 	if p != nil {
 		subs, logins = p.Push, p.Logins
 		apps, audit, flows, tasks, algos, records, devices, projects = p.Apps, p.Audit, p.Studio, p.Tasks, p.Algos, p.Data, p.Devices, p.Projects
+		access = p.Access
 		pkgs, snaps = algorepo.BlobPackages{Blob: p.Blob, Uploaded: p.Data.CompletedUpload}, devicecenter.BlobSnapshots{Blob: p.Blob}
 	}
 	appcenter.RegisterActions(reg, apps)
 	iam.RegisterActions(reg, audit)
 	iam.RegisterProjectActions(reg, projects)
 	iam.RegisterUserActions(reg, logins)
+	iam.RegisterAccessActions(reg, access)
 	studio.RegisterActions(reg, flows)
 	task.RegisterActions(reg, tasks)
 	algorepo.RegisterActions(reg, algos, pkgs)

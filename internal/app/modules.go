@@ -59,7 +59,7 @@ var deps = map[string][]string{
 	ModSecrets: nil,
 	ModBlob:    {ModSecrets},
 
-	ModApps:    {ModStore, ModSecrets},
+	ModApps:    {ModStore, ModSecrets, ModIAM},
 	ModIAM:     {ModStore, ModSecrets}, // secrets: the key that signs audit checkpoints
 	ModAlgos:   {ModStore},
 	ModFlows:   {ModStore, ModAlgos},

@@ -143,7 +143,14 @@ func TestPeopleSessions(t *testing.T) {
 	id := admin.mustCall("CreateUser", map[string]any{"UserName": "erin", "DisplayName": "Erin", "Password": "erin's first phrase"})["UserId"].(string)
 	wantCall(t, admin, "CreateUser", map[string]any{"UserName": "erin", "Password": "another long phrase"}, "ResourceInUse")
 	erin := login(t, e.Endpoint, "erin", "erin's first phrase")
-	erin.mustCall("DescribeApps", nil)
+	// A person who is not a platform admin holds no project role until
+	// one is bound.
+	wantCall(t, erin, "DescribeApps", nil, "AuthFailure.UnauthorizedOperation")
+	admin.mustCall("CreateProjectMember", map[string]any{"ProjectId": "default", "PrincipalId": id, "Role": "viewer"})
+	testenv.Eventually(t, 10*time.Second, "erin's viewer role applies", func() bool {
+		_, code := erin.call("DescribeApps", nil)
+		return code == ""
+	})
 	wantCall(t, erin, "CreateUser", map[string]any{"UserName": "frank", "Password": "a long unusual phrase"}, "AuthFailure.UnauthorizedOperation")
 	// Viewers manage their own account all the same.
 	wantCall(t, erin, "ModifyMyPassword", map[string]any{"CurrentPassword": "wrong one!!", "NewPassword": "erin's second phrase"}, "InvalidParameterValue")

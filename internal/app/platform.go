@@ -67,6 +67,7 @@ type Platform struct {
 	Logins   *iam.Logins
 	Audit    *iam.Audit
 	Projects *iam.Projects
+	Access   *iam.Access
 	Studio   *studio.Service
 	Tasks    *task.Service
 	Algos    *algorepo.Service

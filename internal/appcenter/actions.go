@@ -17,7 +17,7 @@ type CreateAppRequest struct {
 	ProjectId   string `json:"ProjectId" validate:"max=64"`
 	Name        string `json:"Name" validate:"required,max=64"`
 	Description string `json:"Description" validate:"max=1024"`
-	Role        string `json:"Role" validate:"oneof=admin viewer"`
+	Role        string `json:"Role" validate:"max=64"`
 }
 
 // CreateAppResponse is the response of CreateApp.
@@ -59,7 +59,7 @@ type ModifyAppRequest struct {
 	AppId       string     `json:"AppId" validate:"required,max=64"`
 	Name        *string    `json:"Name" validate:"min=1,max=64"`
 	Description *string    `json:"Description" validate:"max=1024"`
-	Role        *string    `json:"Role" validate:"oneof=admin viewer"`
+	Role        *string    `json:"Role" validate:"min=1,max=64"`
 	RateLimit   *RateLimit `json:"RateLimit"`
 }
 
@@ -123,8 +123,11 @@ type Empty struct{}
 // RegisterActions adds the application center's actions to reg. s may be
 // nil when the registry only feeds docs or the CLI.
 func RegisterActions(reg *api.Registry, s *Service) {
-	api.Register(reg, api.Spec{Name: "CreateApp", Summary: "Create an application with a built-in role (admin or viewer; default viewer).", Permission: appWrite, Audit: true},
+	api.Register(reg, api.Spec{Name: "CreateApp", Summary: "Create an application with a role in its project: built-in (owner, admin, operator, viewer, auditor; default viewer) or custom.", Permission: appWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *CreateAppRequest) (*CreateAppResponse, error) {
+			if err := guardOwner(c, r.ProjectId, r.Role); err != nil {
+				return nil, err
+			}
 			a, err := s.CreateApp(ctx, r.ProjectId, r.Name, r.Description, r.Role)
 			if err != nil {
 				return nil, err
@@ -177,6 +180,15 @@ func RegisterActions(reg *api.Registry, s *Service) {
 				return nil, err
 			}
 			c.SetResource(r.AppId)
+			if r.Role != nil {
+				apps, _, err := s.ListApps(ctx, "", []string{r.AppId}, nil, nil, 0, 1)
+				if err != nil || len(apps) == 0 {
+					return nil, api.NotFound("AppId", r.AppId)
+				}
+				if err := guardOwner(c, apps[0].ProjectID, *r.Role, apps[0].Role); err != nil {
+					return nil, err
+				}
+			}
 			ch := AppChange{Name: r.Name, Description: r.Description, Role: r.Role}
 			if r.RateLimit != nil {
 				ch.ReadRPS, ch.WriteRPS, ch.Burst = &r.RateLimit.ReadRps, &r.RateLimit.WriteRps, &r.RateLimit.Burst
@@ -228,6 +240,20 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			c.SetResource(r.AppId + "/" + r.SecretId)
 			return &Empty{}, s.SetKeyStatus(ctx, r.AppId, r.SecretId, "active")
 		})
+}
+
+// guardOwner keeps the owner role for owners: an admin of a project may
+// not make an app its owner, nor change an owner app's role.
+func guardOwner(c *api.Caller, projectID string, roles ...string) error {
+	if projectID == "" {
+		projectID = "default"
+	}
+	for _, r := range roles {
+		if r == api.RoleOwner && !c.HasRole(projectID, api.RoleOwner) {
+			return api.Errorf(api.AuthFailureUnauthorizedOperation, "Role: only an owner of project %s gives or takes the owner role", projectID)
+		}
+	}
+	return nil
 }
 
 // visible checks that the caller may act on an app; apps of other projects

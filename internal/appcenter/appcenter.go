@@ -45,8 +45,43 @@ type Service struct {
 	log *slog.Logger
 	now func() time.Time
 
-	mu    sync.Mutex
-	cache map[string]cachedKey
+	mu       sync.Mutex
+	cache    map[string]cachedKey
+	bindings Bindings
+}
+
+// Bindings keeps an app's roles as project role bindings (implemented by
+// the IAM center). An app's role in its own project (apps.role, shown by
+// DescribeApps) is kept there as a binding too, which is what the gateway
+// checks; other projects' roles are given with CreateProjectMember.
+type Bindings interface {
+	// SetAppRole makes role the app's one role in its project; it answers
+	// InvalidParameterValue for a role that is neither built-in nor a
+	// custom role of the project.
+	SetAppRole(ctx context.Context, appID, projectID, role string) error
+	// Forget removes every binding of a deleted app.
+	Forget(ctx context.Context, principal string) error
+}
+
+// UseBindings makes the service keep apps' roles as bindings in b. Without
+// it only the built-in roles are accepted and apps.role is the only record.
+func (s *Service) UseBindings(b Bindings) {
+	s.mu.Lock()
+	s.bindings = b
+	s.mu.Unlock()
+}
+
+func (s *Service) binder() Bindings {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bindings
+}
+
+func (s *Service) checkRole(role string) error {
+	if s.binder() == nil && !api.IsBuiltinRole(role) {
+		return api.InvalidValue("Role", "%q is not one of %s", role, strings.Join(api.Roles(), ", "))
+	}
+	return nil
 }
 
 type cachedKey struct {
@@ -70,6 +105,9 @@ func (s *Service) CreateApp(ctx context.Context, projectID, name, description, r
 	if role == "" {
 		role = api.RoleViewer
 	}
+	if err := s.checkRole(role); err != nil {
+		return nil, err
+	}
 	if err := s.projectExists(ctx, projectID); err != nil {
 		return nil, err
 	}
@@ -79,6 +117,15 @@ func (s *Service) CreateApp(ctx context.Context, projectID, name, description, r
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.ProjectID, a.Name, a.Description, a.Role, a.Status, now.UnixMilli(), now.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("appcenter: insert app: %w", err)
+	}
+	if b := s.binder(); b != nil {
+		if err := b.SetAppRole(ctx, a.ID, projectID, role); err != nil {
+			// No app without its binding: undo the insert.
+			if _, derr := s.db.Exec(ctx, "DELETE FROM apps WHERE id = ?", a.ID); derr != nil {
+				s.log.Error("app insert not undone", "app", a.ID, "err", derr)
+			}
+			return nil, err
+		}
 	}
 	s.log.Info("app created", "app", a.ID, "project", projectID, "role", role)
 	return a, nil
@@ -244,6 +291,20 @@ func (s *Service) ModifyApp(ctx context.Context, appID string, ch AppChange) err
 		add("description", *ch.Description)
 	}
 	if ch.Role != nil {
+		if err := s.checkRole(*ch.Role); err != nil {
+			return err
+		}
+		if b := s.binder(); b != nil {
+			var projectID string
+			if err := s.db.QueryRow(ctx, "SELECT project_id FROM apps WHERE id = ?", appID).Scan(&projectID); errors.Is(err, sql.ErrNoRows) {
+				return api.NotFound("AppId", appID)
+			} else if err != nil {
+				return err
+			}
+			if err := b.SetAppRole(ctx, appID, projectID, *ch.Role); err != nil {
+				return err
+			}
+		}
 		add("role", *ch.Role)
 	}
 	if ch.ReadRPS != nil {
@@ -282,6 +343,11 @@ func (s *Service) DeleteApp(ctx context.Context, appID string) error {
 	})
 	if err != nil {
 		return err
+	}
+	if b := s.binder(); b != nil {
+		if err := b.Forget(ctx, appID); err != nil {
+			return err
+		}
 	}
 	s.forget()
 	s.log.Info("app deleted", "app", appID)

@@ -199,8 +199,9 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 				return nil, err
 			}
 			off, lim := r.Page()
+			all, scopeIDs, scopeGroups := c.DeviceScope(r.ProjectId)
 			ds, total, err := s.List(ctx, Filter{ProjectID: r.ProjectId, IDs: r.DeviceIds, Statuses: f["Status"], Drivers: f["Driver"],
-				Groups: f["Group"], EdgeNodes: f["EdgeNode"], Names: f["Name"]}, off, lim)
+				Groups: f["Group"], EdgeNodes: f["EdgeNode"], Names: f["Name"], Scoped: !all, ScopeIDs: scopeIDs, ScopeGroups: scopeGroups}, off, lim)
 			if err != nil {
 				return nil, err
 			}
@@ -315,13 +316,13 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 }
 
 // visible checks that the caller may act on a device; devices of other
-// projects are "not found".
+// projects, and those outside a role narrowed to devices, are "not found".
 func (s *Service) visible(ctx context.Context, c *api.Caller, id string) error {
 	d, err := s.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	if !c.Sees(d.ProjectID) {
+	if !c.SeesDevice(d.ProjectID, d.ID, d.Group) {
 		return api.NotFound("DeviceId", id)
 	}
 	return nil

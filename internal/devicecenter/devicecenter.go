@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -179,6 +180,10 @@ func (s *Service) Get(ctx context.Context, id string) (*Device, error) {
 type Filter struct {
 	ProjectID                                        string
 	IDs, Statuses, Drivers, Groups, EdgeNodes, Names []string
+	// Scoped keeps only the devices with one of ScopeIDs or in one of
+	// ScopeGroups: those a role narrowed to devices reaches.
+	Scoped                bool
+	ScopeIDs, ScopeGroups []string
 }
 
 // List returns devices, newest first, and the total.
@@ -186,6 +191,33 @@ func (s *Service) List(ctx context.Context, f Filter, offset, limit int) ([]*Dev
 	var w store.Where
 	cond, args := w.Eq("project_id", f.ProjectID).In("id", f.IDs).In("status", f.Statuses).In("driver", f.Drivers).
 		In("device_group", f.Groups).In("edge_node", f.EdgeNodes).In("name", f.Names).SQL()
+	if f.Scoped {
+		var or []string
+		var sargs []any
+		for _, in := range []struct {
+			col  string
+			vals []string
+		}{{"id", f.ScopeIDs}, {"device_group", f.ScopeGroups}} {
+			col, vals := in.col, in.vals
+			if len(vals) == 0 {
+				continue
+			}
+			or = append(or, col+" IN (?"+strings.Repeat(", ?", len(vals)-1)+")")
+			for _, v := range vals {
+				sargs = append(sargs, v)
+			}
+		}
+		if len(or) == 0 {
+			return nil, 0, nil
+		}
+		if cond == "" {
+			cond = " WHERE "
+		} else {
+			cond += " AND "
+		}
+		cond += "(" + strings.Join(or, " OR ") + ")"
+		args = append(args, sargs...)
+	}
 	var total int
 	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM devices"+cond, args...).Scan(&total); err != nil {
 		return nil, 0, err

@@ -440,11 +440,15 @@ func TestDescribeAuditEvents(t *testing.T) {
 	_, err = callAction(reg, root, "DescribeAuditEvents", `{"AfterSeq": -1}`)
 	wantCode(t, err, api.InvalidParameterValue, "AfterSeq: -1 is less than the minimum 0")
 
-	// An app of prj-a reads its own project's events only.
-	app := &api.Caller{AppID: "app-a", ProjectID: "prj-a", Role: api.RoleViewer}
+	// An auditor app of prj-a reads its own project's events only; a
+	// viewer reads none (the audit log is the auditor's).
+	app := &api.Caller{AppID: "app-a", ProjectID: "prj-a", Role: api.RoleAuditor}
 	if got := list(app, `{"Limit": 100}`); len(got) != 3 || got[0].Seq != 23 || got[0].ProjectId != "prj-a" {
 		t.Errorf("prj-a's events: %+v", got)
 	}
 	_, err = callAction(reg, app, "DescribeAuditEvents", `{"ProjectId": "default"}`)
 	wantCode(t, err, api.AuthFailureUnauthorizedOperation, "")
+	app.Role = api.RoleViewer
+	_, err = callAction(reg, app, "DescribeAuditEvents", `{}`)
+	wantCode(t, err, api.AuthFailureUnauthorizedOperation, `ProjectId: role "viewer" does not grant DescribeAuditEvents in project prj-a`)
 }

@@ -113,11 +113,15 @@ func RegisterProjectActions(reg *api.Registry, p *Projects) {
 			if err != nil {
 				return nil, err
 			}
-			out := &DescribeProjectsResponse{TotalCount: len(ps), ProjectSet: make([]ProjectInfo, 0, len(ps))}
+			out := &DescribeProjectsResponse{ProjectSet: make([]ProjectInfo, 0, len(ps))}
 			for _, pr := range ps {
+				if !c.Sees(pr.ID) { // only the projects the caller holds a role in
+					continue
+				}
 				out.ProjectSet = append(out.ProjectSet, ProjectInfo{ProjectId: pr.ID, Name: pr.Name, Description: pr.Description,
 					CreatedTime: pr.CreatedAt.Format(time.RFC3339)})
 			}
+			out.TotalCount = len(out.ProjectSet)
 			return out, nil
 		})
 }

@@ -43,7 +43,8 @@ type CreateUserRequest struct {
 	UserName    string `json:"UserName" validate:"required,max=64"`
 	DisplayName string `json:"DisplayName" validate:"max=128"`
 	Password    string `json:"Password" validate:"required,max=256"`
-	// Role is admin or viewer (default viewer).
+	// Role is admin (a platform admin) or viewer (the default: no role of
+	// its own; CreateProjectMember binds the user's roles per project).
 	Role string `json:"Role" validate:"oneof=admin viewer"`
 }
 

@@ -3,6 +3,7 @@ package task
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
@@ -158,7 +159,13 @@ func RegisterActions(reg *api.Registry, s *Service) {
 				return nil, err
 			}
 			off, lim := r.Page()
-			ts, total, err := s.List(ctx, r.ProjectId, r.TaskIds, f["Status"], f["FlowId"], f["NodeId"], off, lim)
+			ids := r.TaskIds
+			if all, scope := c.TaskScope(r.ProjectId); !all {
+				if ids = narrowTo(ids, scope); len(ids) == 0 {
+					return &DescribeTasksResponse{TaskSet: []TaskInfo{}}, nil
+				}
+			}
+			ts, total, err := s.List(ctx, r.ProjectId, ids, f["Status"], f["FlowId"], f["NodeId"], off, lim)
 			if err != nil {
 				return nil, err
 			}
@@ -203,14 +210,29 @@ func RegisterActions(reg *api.Registry, s *Service) {
 		})
 }
 
-// visible returns a task the caller may act on; tasks of other projects
-// are "not found".
+// narrowTo returns the ids asked for that scope holds, or scope when none
+// were asked for.
+func narrowTo(asked, scope []string) []string {
+	if len(asked) == 0 {
+		return scope
+	}
+	var out []string
+	for _, id := range asked {
+		if slices.Contains(scope, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// visible returns a task the caller may act on; tasks of other projects,
+// and those outside a role narrowed to tasks, are "not found".
 func (s *Service) visible(ctx context.Context, c *api.Caller, id string) (*Task, error) {
 	t, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if !c.Sees(t.ProjectID) {
+	if !c.SeesTask(t.ProjectID, t.ID) {
 		return nil, api.NotFound("TaskId", id)
 	}
 	return t, nil
