@@ -21,6 +21,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/api/apiconfig"
 	"github.com/tianshu-ai/tianshu/internal/api/tc3"
+	redactpkg "github.com/tianshu-ai/tianshu/internal/redact"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
@@ -378,26 +379,35 @@ func RedactJSON(body []byte, max int) string {
 	if json.Unmarshal(body, &v) != nil {
 		return ""
 	}
-	redact(v)
+	v = redact(v)
 	out, _ := json.Marshal(v)
 	return truncate(string(out), max)
 }
 
-func redact(v any) {
+// redact masks, in place, the values of sensitive fields, entries marked
+// secret ({"name", "value", "secret": true}) and the userinfo of URLs in
+// any string.
+func redact(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
+		if redactpkg.IsSecretEntry(x) {
+			redactpkg.Entries(x)
+		}
 		for k, e := range x {
 			if sensitive(k) {
-				x[k] = "***"
+				x[k] = redactpkg.Mask
 			} else {
-				redact(e)
+				x[k] = redact(e)
 			}
 		}
 	case []any:
-		for _, e := range x {
-			redact(e)
+		for i, e := range x {
+			x[i] = redact(e)
 		}
+	case string:
+		return redactpkg.URLs(x)
 	}
+	return v
 }
 
 type errorBody struct {

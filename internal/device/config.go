@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/redact"
 )
 
 // Limits on Config fields.
@@ -28,7 +30,9 @@ type Config struct {
 	// path the driver interprets.
 	Address string `json:"address"`
 	// Username and Password are the device's credentials; the device center
-	// encrypts them at rest.
+	// encrypts the password at rest and takes credentials out of Address
+	// into them. Credentials still inside Address (a Config built by other
+	// code) are used when Username is empty, and masked all the same.
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
 	// Options are driver-specific settings (JSON values: string, number,
@@ -67,6 +71,74 @@ type Delivery struct {
 // drivers that pay to seek (video replay decodes the frames it skips) seek
 // only then.
 func (d Delivery) resumes() bool { return d.Backpressure || d.After > 0 }
+
+// credentials returns the address without userinfo and the user name and
+// password to use: Username/Password when Username is set, else those of
+// the URL.
+func (c Config) credentials() (addr, user, pass string) {
+	addr, u, p, _ := redact.SplitUserinfo(c.Address)
+	if c.Username != "" || addr == c.Address {
+		return addr, c.Username, c.Password
+	}
+	return addr, u, p
+}
+
+// Secrets returns the values this configuration must never show: its
+// password (from the field or the URL) and the values of Options entries
+// marked secret.
+func (c Config) Secrets() []string {
+	_, _, p, _ := redact.SplitUserinfo(c.Address)
+	out := []string{c.Password, p}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if redact.IsSecretEntry(x) {
+				if s, ok := x["value"].(string); ok {
+					out = append(out, s)
+				}
+				return
+			}
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(map[string]any(c.Options))
+	return out
+}
+
+// Scrub masks in s the credentials of URLs and this configuration's
+// secrets: for text from a driver or a child process (ffmpeg echoes its
+// input URL in errors) before it becomes a status, an error or a log line.
+func (c Config) Scrub(s string) string { return redact.Text(s, c.Secrets()...) }
+
+// scrubbed is an error whose text is masked; errors.As and errors.Is still
+// see the error it wraps (its StatusError reason).
+type scrubbed struct {
+	msg string
+	err error
+}
+
+func (e *scrubbed) Error() string { return e.msg }
+func (e *scrubbed) Unwrap() error { return e.err }
+
+// scrubErr returns err with its text masked by c.Scrub (nil stays nil, an
+// error without secrets stays as it is).
+func (c Config) scrubErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if m := c.Scrub(msg); m != msg {
+		return &scrubbed{msg: m, err: err}
+	}
+	return err
+}
 
 // FieldError reports an invalid Config field; Field is the field's name as
 // the API shows it (Options keys as "Options.key").

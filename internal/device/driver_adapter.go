@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -28,7 +29,9 @@ import (
 //
 // Address: passed to the adapter as is.
 // Options: command (required), args (list of strings), env (list of
-// "KEY=value"), start_timeout (default 15s), health_interval (default 5s);
+// "KEY=value" strings or {"name": KEY, "value": value, "secret": true}
+// objects; the device center keeps a secret entry's value write-only and
+// sealed), start_timeout (default 15s), health_interval (default 5s);
 // every other option is passed to the adapter in Device.options.
 type adapterDriver struct{}
 
@@ -51,14 +54,8 @@ func (adapterDriver) Validate(cfg Config) error {
 	if _, err := cfg.optStrings("args"); err != nil {
 		return err
 	}
-	env, err := cfg.optStrings("env")
-	if err != nil {
+	if _, err := adapterEnv(cfg); err != nil {
 		return err
-	}
-	for _, kv := range env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || k == EnvAdapterAddr {
-			return fieldErr("Options.env", "entries must be KEY=value (and not %s): %q", EnvAdapterAddr, kv)
-		}
 	}
 	if _, err := cfg.optDuration("start_timeout", 15*time.Second, 100*time.Millisecond, 5*time.Minute); err != nil {
 		return err
@@ -68,6 +65,57 @@ func (adapterDriver) Validate(cfg Config) error {
 	}
 	_, err = adapterDevice(cfg)
 	return err
+}
+
+// adapterEnv returns the env option as KEY=value strings. An entry is a
+// "KEY=value" string or an object {"name", "value", "secret"}.
+func adapterEnv(cfg Config) ([]string, error) {
+	v, ok := cfg.Options["env"]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	var list []any
+	switch l := v.(type) {
+	case []any:
+		list = l
+	case []string:
+		for _, s := range l {
+			list = append(list, s)
+		}
+	default:
+		return nil, fieldErr("Options.env", "must be a list of KEY=value strings or {name, value, secret} objects")
+	}
+	out := make([]string, 0, len(list))
+	for i, e := range list {
+		var k, val string
+		switch x := e.(type) {
+		case string:
+			var ok bool
+			if k, val, ok = strings.Cut(x, "="); !ok {
+				k = ""
+			}
+		case map[string]any:
+			for key := range x {
+				if key != "name" && key != "value" && key != "secret" {
+					return nil, fieldErr(fmt.Sprintf("Options.env[%d].%s", i, key), "unknown field (known: name, value, secret)")
+				}
+			}
+			k, _ = x["name"].(string)
+			val, _ = x["value"].(string)
+			if s, ok := x["secret"]; ok {
+				if _, isBool := s.(bool); !isBool {
+					return nil, fieldErr(fmt.Sprintf("Options.env[%d].secret", i), "must be a boolean")
+				}
+			}
+		default:
+			return nil, fieldErr(fmt.Sprintf("Options.env[%d]", i), "must be a KEY=value string or a {name, value, secret} object")
+		}
+		if k == "" || k == EnvAdapterAddr || strings.Contains(k, "=") {
+			return nil, fieldErr(fmt.Sprintf("Options.env[%d]", i), "entries must be KEY=value (and not %s)", EnvAdapterAddr)
+		}
+		out = append(out, k+"="+val)
+	}
+	return out, nil
 }
 
 // adapterDevice is the Device message for cfg, less the driver's own options.
@@ -86,7 +134,8 @@ func adapterDevice(cfg Config) (*adapterv1.Device, error) {
 	if err != nil {
 		return nil, fieldErr("Options", "cannot pass to the adapter: %v", err)
 	}
-	return &adapterv1.Device{Id: cfg.ID, Address: cfg.Address, Username: cfg.Username, Password: cfg.Password,
+	addr, user, pass := cfg.credentials()
+	return &adapterv1.Device{Id: cfg.ID, Address: addr, Username: user, Password: pass,
 		Options: st, Fps: cfg.FPS, Width: int32(cfg.Width)}, nil
 }
 
@@ -106,7 +155,7 @@ type adapterProc struct {
 func startAdapter(ctx context.Context, cfg Config) (*adapterProc, error) {
 	command, _ := cfg.optString("command", "")
 	args, _ := cfg.optStrings("args")
-	extra, _ := cfg.optStrings("env")
+	extra, _ := adapterEnv(cfg)
 	startTimeout, _ := cfg.optDuration("start_timeout", 15*time.Second, 100*time.Millisecond, 5*time.Minute)
 	dir, err := os.MkdirTemp("", "tianshu-adapter-")
 	if err != nil {
@@ -157,6 +206,8 @@ func startAdapter(ctx context.Context, cfg Config) (*adapterProc, error) {
 }
 
 func (p *adapterProc) exitErr(what string) error {
+	// The stream's fail and Probe mask the device's secrets in this text
+	// (an adapter may print its environment).
 	return statusErrf(ReasonProcess, "%s (%v): %s", what, p.werr, orNone(strings.TrimSpace(p.tail.String())))
 }
 

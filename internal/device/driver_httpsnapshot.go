@@ -69,9 +69,10 @@ func newSnapshotter(cfg Config) *snapshotter {
 	mode, _ := cfg.optOneOf("auth", "auto", "basic", "digest")
 	timeout, _ := cfg.optDuration("timeout", 5*time.Second, 100*time.Millisecond, 5*time.Minute)
 	maxBytes, _ := cfg.optInt("max_bytes", 16<<20, 1024, 256<<20)
+	addr, user, pass := cfg.credentials()
 	return &snapshotter{
-		ac:       &authClient{hc: newHTTPClient(timeout), user: cfg.Username, pass: cfg.Password, mode: mode},
-		url:      cfg.Address,
+		ac:       &authClient{hc: newHTTPClient(timeout), user: user, pass: pass, mode: mode},
+		url:      addr,
 		timeout:  timeout,
 		maxBytes: maxBytes,
 		width:    cfg.Width,

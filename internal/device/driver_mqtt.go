@@ -85,9 +85,10 @@ func mqttClient(cfg Config, timeout time.Duration, lost func(error)) mqtt.Client
 	if clientID == "" {
 		clientID = "tianshu-" + cfg.ID
 	}
-	addr := strings.Replace(cfg.Address, "mqtt://", "tcp://", 1)
+	addr, user, pass := cfg.credentials()
+	addr = strings.Replace(addr, "mqtt://", "tcp://", 1)
 	opts := mqtt.NewClientOptions().AddBroker(addr).SetClientID(clientID).
-		SetUsername(cfg.Username).SetPassword(cfg.Password).
+		SetUsername(user).SetPassword(pass).
 		SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false).
 		SetConnectTimeout(timeout).SetWriteTimeout(timeout).SetKeepAlive(30 * time.Second).
 		SetOrderMatters(true) // events keep the order the device sent them in

@@ -54,6 +54,7 @@ func onvifResolve(ctx context.Context, env *Env, cfg Config) (onvifDevice, error
 func onvifUnderlying(cfg Config, d onvifDevice) (Config, error) {
 	mode, _ := cfg.optOneOf("mode", "stream", "snapshot")
 	sub := cfg
+	_, sub.Username, sub.Password = cfg.credentials()
 	sub.Options = map[string]any{}
 	keep := rtspOptions
 	if mode == "snapshot" {

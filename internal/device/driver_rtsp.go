@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -15,8 +16,9 @@ import (
 // exits (or the stall watchdog kills it) and the source restarts it with
 // backoff; the tail of its stderr is the status's LastError.
 //
-// Address: rtsp://host[:port]/path; Username/Password, when set, are put in
-// the URL.
+// Address: rtsp://host[:port]/path; Username/Password (or credentials
+// inside the URL) are given to ffmpeg through a pipe, never on its command
+// line, and masked in LastError.
 // Options: transport (tcp, udp; default tcp), ffmpeg (path), format,
 // quality (2-31, mjpeg), timeout (socket I/O timeout, default 10s), stall
 // (longest gap between frames before a restart, default 15s).
@@ -57,18 +59,9 @@ func validateFFmpegOptions(cfg Config) error {
 	return err
 }
 
-// withCredentials puts username and password in a URL that has none.
-func withCredentials(raw, user, pass string) string {
-	if user == "" {
-		return raw
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.User != nil {
-		return raw
-	}
-	u.User = url.UserPassword(user, pass)
-	return u.String()
-}
+// rtspProtocols are the protocols an RTSP input may use, named for
+// ffmpeg's protocol whitelist when the input comes through a concat script.
+const rtspProtocols = "pipe,rtsp,rtsps,rtp,srtp,tcp,udp,tls,http,https,httpproxy,crypto,data"
 
 func rtspJob(env *Env, cfg Config) ffmpegJob {
 	transport, _ := cfg.optOneOf("transport", "tcp", "udp")
@@ -76,24 +69,55 @@ func rtspJob(env *Env, cfg Config) ffmpegJob {
 	quality, _ := cfg.optInt("quality", 5, 2, 31)
 	timeout, _ := cfg.optDuration("timeout", 10*time.Second, time.Second, 5*time.Minute)
 	stall, _ := cfg.optDuration("stall", 15*time.Second, time.Second, 10*time.Minute)
-	return ffmpegJob{
+	opts := [][2]string{
+		{"rtsp_transport", transport},
+		{"timeout", strconv.FormatInt(timeout.Microseconds(), 10)},
+		{"fflags", "nobuffer"}, {"analyzeduration", "2000000"},
+	}
+	job := ffmpegJob{
 		bin: ffmpegBin(env, cfg),
-		input: []string{
-			"-rtsp_transport", transport,
-			"-timeout", strconv.FormatInt(timeout.Microseconds(), 10),
-			"-fflags", "nobuffer", "-analyzeduration", "2000000",
-			"-i", withCredentials(cfg.Address, cfg.Username, cfg.Password),
-		},
 		fps: cfg.FPS, width: cfg.Width, format: PixelFormat(format), quality: quality,
 		firstFrame: timeout + 10*time.Second, stall: stall,
 	}
+	addr, user, pass := cfg.credentials()
+	if user == "" {
+		for _, o := range opts {
+			job.input = append(job.input, "-"+o[0], o[1])
+		}
+		job.input = append(job.input, "-i", addr)
+		return job
+	}
+	// ffmpeg takes RTSP credentials only inside the URL, and its command
+	// line is world-readable (ps, /proc/<pid>/cmdline). The URL goes to it
+	// through a pipe instead: a concat script naming the one input, with
+	// the input's options, read from file descriptor 3.
+	u, err := url.Parse(addr)
+	if err != nil {
+		u = &url.URL{}
+	}
+	u.User = url.UserPassword(user, pass)
+	var script strings.Builder
+	script.WriteString("ffconcat version 1.0\nfile " + ffconcatQuote(u.String()) + "\n")
+	for _, o := range opts {
+		script.WriteString("option " + o[0] + " " + ffconcatQuote(o[1]) + "\n")
+	}
+	job.input = []string{"-protocol_whitelist", rtspProtocols, "-f", "concat", "-safe", "0", "-i", "pipe:3"}
+	job.inputScript = script.String()
+	return job
+}
+
+// ffconcatQuote quotes s for a concat script: single quotes, with each
+// single quote inside written as '\”.
+func ffconcatQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // Probe grabs one frame, bounded by ctx.
 func (rtspDriver) Probe(ctx context.Context, env *Env, cfg Config) (ProbeResult, error) {
 	cfg.FPS = 0
 	cfg.Options = withOption(cfg.Options, "format", string(FormatJPEG))
-	return probeOneFrame(ctx, env, cfg, rtspJob(env, cfg), map[string]any{"uri": cfg.Address})
+	addr, _, _ := cfg.credentials()
+	return probeOneFrame(ctx, env, cfg, rtspJob(env, cfg), map[string]any{"uri": addr})
 }
 
 func (rtspDriver) Open(_ context.Context, env *Env, cfg Config, sink Sink) (Source, error) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image/jpeg"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -22,6 +23,9 @@ import (
 type ffmpegJob struct {
 	bin   string
 	input []string // everything up to and including "-i", url
+	// inputScript, when set, is written to the child's file descriptor 3
+	// (the input is then "pipe:3"): what must stay off the command line.
+	inputScript string
 	// fps > 0 adds an fps filter; width > 0 a scale filter keeping the aspect.
 	fps     float64
 	width   int
@@ -85,8 +89,28 @@ func runFFmpeg(parent context.Context, em *emitter, j ffmpegJob) error {
 	if err != nil {
 		return statusErr(ReasonProcess, err)
 	}
+	var script *os.File
+	if j.inputScript != "" {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return statusErr(ReasonProcess, err)
+		}
+		defer r.Close()
+		cmd.ExtraFiles, script = []*os.File{r}, w
+	}
 	if err := cmd.Start(); err != nil {
+		if script != nil {
+			_ = script.Close()
+		}
 		return statusErrf(ReasonProcess, "start %s: %w", j.bin, err)
+	}
+	if script != nil {
+		// The script is far below a pipe's buffer: the write does not wait
+		// for ffmpeg, and closing marks its end.
+		go func() {
+			_, _ = io.WriteString(script, j.inputScript)
+			_ = script.Close()
+		}()
 	}
 	pid := cmd.Process.Pid
 	em.process(pid, true)

@@ -66,10 +66,10 @@ func (a *authClient) do(ctx context.Context, method, rawURL string, body []byte,
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 		if a.user == "" {
-			return nil, statusErrf(ReasonAuthFailed, "%s: 401 Unauthorized and no credentials configured", redact(u))
+			return nil, statusErrf(ReasonAuthFailed, "%s: 401 Unauthorized and no credentials configured", redactURL(u))
 		}
 		if attempt > 0 || !a.learn(resp.Header.Values("WWW-Authenticate"), sent) {
-			return nil, statusErrf(ReasonAuthFailed, "%s: credentials refused (401 Unauthorized, %s)", redact(u), orNone(sent))
+			return nil, statusErrf(ReasonAuthFailed, "%s: credentials refused (401 Unauthorized, %s)", redactURL(u), orNone(sent))
 		}
 	}
 }
@@ -141,7 +141,7 @@ func (a *authClient) lastScheme() string {
 	return a.scheme
 }
 
-func redact(u *url.URL) string {
+func redactURL(u *url.URL) string {
 	c := *u
 	c.User = nil
 	c.RawQuery = ""

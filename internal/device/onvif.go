@@ -41,10 +41,11 @@ type onvifClient struct {
 }
 
 func newONVIFClient(cfg Config, clock Clock, timeout time.Duration) *onvifClient {
+	addr, user, pass := cfg.credentials()
 	return &onvifClient{
-		ac:     &authClient{hc: newHTTPClient(timeout), user: cfg.Username, pass: cfg.Password, mode: "auto"},
-		device: cfg.Address, media: cfg.Address,
-		user: cfg.Username, pass: cfg.Password, clock: clock,
+		ac:     &authClient{hc: newHTTPClient(timeout), user: user, pass: pass, mode: "auto"},
+		device: addr, media: addr,
+		user: user, pass: pass, clock: clock,
 	}
 }
 

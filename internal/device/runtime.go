@@ -119,6 +119,12 @@ func (r *Runtime) Probe(ctx context.Context, cfg Config) (ProbeResult, error) {
 	}
 	d, _ := lookup(cfg.Driver)
 	res, err := d.Probe(ctx, r.env, cfg)
+	err = cfg.scrubErr(err)
+	for k, v := range res.Info {
+		if s, ok := v.(string); ok {
+			res.Info[k] = cfg.Scrub(s)
+		}
+	}
 	if err != nil {
 		r.env.m.errors.WithLabelValues(cfg.Driver, ReasonOf(err)).Inc()
 		res.Online = false

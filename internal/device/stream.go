@@ -146,6 +146,7 @@ func (s *stream) loop(ctx context.Context) {
 		if err == nil {
 			err = statusErrf(ReasonStreamEnded, "stream ended")
 		}
+		err = s.cfg.scrubErr(err)
 		reason := s.fail(err)
 		log.Warn("device session ended", "reason", reason, "err", err)
 
@@ -179,7 +180,7 @@ func (s *stream) fail(err error) string {
 	reason := ReasonOf(err)
 	s.env.m.errors.WithLabelValues(s.cfg.Driver, reason).Inc()
 	s.mu.Lock()
-	s.st.LastError = err.Error()
+	s.st.LastError = s.cfg.Scrub(err.Error())
 	s.setStateLocked(stateFor(reason), reason)
 	s.mu.Unlock()
 	s.signal()
@@ -389,7 +390,7 @@ func (e *emitter) status(state State, reason, msg string) {
 	}
 	e.s.mu.Lock()
 	if msg != "" {
-		e.s.st.LastError = reason + ": " + msg
+		e.s.st.LastError = e.s.cfg.Scrub(reason + ": " + msg)
 	}
 	e.s.setStateLocked(state, reason)
 	e.s.mu.Unlock()

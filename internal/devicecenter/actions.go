@@ -7,6 +7,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/device"
+	"github.com/tianshu-ai/tianshu/internal/redact"
 )
 
 var (
@@ -20,7 +21,11 @@ type DeviceSpec struct {
 	// (gb28181 is planned and refused).
 	Driver  string `json:"Driver" validate:"required,max=32"`
 	Address string `json:"Address" validate:"required,max=2048"`
-	// Username and Password are encrypted at rest and never returned.
+	// Credentials inside Address (rtsp://user:pass@host/…) are taken out
+	// into Username and Password; the password is encrypted at rest and
+	// never returned. Options entries {"name", "value", "secret": true}
+	// (an adapter's env) are write-only: responses show "***", and a
+	// change that sends "***" back keeps the value.
 	Username string         `json:"Username" validate:"max=256"`
 	Password string         `json:"Password" validate:"max=256"`
 	Options  map[string]any `json:"Options"`
@@ -166,14 +171,14 @@ type SnapshotStore interface {
 	PutSnapshot(ctx context.Context, projectID, deviceID string, jpeg []byte) (url string, err error)
 }
 
+// info is a device as responses show it: no password, secret Options
+// entries masked, and URL credentials and secrets masked wherever text
+// could carry them (a LastError saved by an older version).
 func info(d *Device) DeviceInfo {
 	di := DeviceInfo{DeviceId: d.ID, ProjectId: d.ProjectID, Name: d.Name, Description: d.Description, Driver: d.Config.Driver,
-		Address: d.Config.Address, Username: d.Config.Username, HasPassword: d.Config.Password != "", Options: d.Config.Options,
+		Address: redact.URLs(d.Config.Address), Username: d.Config.Username, HasPassword: d.Config.Password != "", Options: maskedOptions(d.Config.Options),
 		Fps: d.Config.FPS, Width: d.Config.Width, Group: d.Group, EdgeNode: d.EdgeNode, Status: d.Status, Reason: d.Reason,
-		LastError: d.LastError, MeasuredFps: d.MeasuredFPS, CreatedTime: d.CreatedAt.Format(time.RFC3339)}
-	if di.Options == nil {
-		di.Options = map[string]any{}
-	}
+		LastError: d.Config.Scrub(d.LastError), MeasuredFps: d.MeasuredFPS, CreatedTime: d.CreatedAt.Format(time.RFC3339)}
 	if !d.LastFrame.IsZero() {
 		di.LastFrameTime = d.LastFrame.Format(time.RFC3339Nano)
 	}
@@ -255,12 +260,12 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 			if e, ok := api.AsError(err); ok {
 				return nil, e
 			}
-			out := &ProbeDeviceResponse{Online: res.Online, Info: res.Info, HasSnapshot: len(res.Snapshot) > 0}
+			out := &ProbeDeviceResponse{Online: res.Online, Info: maskedOptions(res.Info), HasSnapshot: len(res.Snapshot) > 0}
 			if out.Info == nil {
 				out.Info = map[string]any{}
 			}
 			if err != nil {
-				out.Online, out.Reason, out.Message = false, device.ReasonOf(err), err.Error()
+				out.Online, out.Reason, out.Message = false, device.ReasonOf(err), cfg.Scrub(err.Error())
 			}
 			if r.DeviceId != "" {
 				st := device.Status{DeviceID: r.DeviceId, Driver: cfg.Driver, State: "online"}

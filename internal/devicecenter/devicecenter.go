@@ -19,6 +19,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/device"
 	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/redact"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/secrets/reseal"
 	"github.com/tianshu-ai/tianshu/internal/store"
@@ -106,20 +107,25 @@ func (s *Service) Create(ctx context.Context, d *Device) error {
 	}
 	d.ID = ids.New("dev")
 	d.Config.ID = d.ID
+	addr, user, pass, err := takeCredentials(d.Config.Address, &d.Config.Username, &d.Config.Password)
+	if err != nil {
+		return err
+	}
+	d.Config.Address, d.Config.Username, d.Config.Password = addr, *user, *pass
 	if err := validate(d.Config); err != nil {
+		return err
+	}
+	opts, secretsEnc, err := s.storedOptions(d.Config.Options, nil)
+	if err != nil {
 		return err
 	}
 	now := s.now()
 	d.Status, d.CreatedAt, d.UpdatedAt = "unknown", now, now
-	opts, _ := json.Marshal(d.Config.Options)
-	if d.Config.Options == nil {
-		opts = []byte("{}")
-	}
-	_, err := s.db.Exec(ctx, `INSERT INTO devices (id, project_id, name, description, driver, address, username, password_enc, options, fps, width,
+	_, err = s.db.Exec(ctx, `INSERT INTO devices (id, project_id, name, description, driver, address, username, password_enc, options, secrets_enc, fps, width,
 		device_group, edge_node, status, reason, last_error, last_frame_ms, measured_fps, status_ms, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unknown', '', '', 0, 0, 0, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unknown', '', '', 0, 0, 0, ?, ?)`,
 		d.ID, d.ProjectID, d.Name, d.Description, d.Config.Driver, d.Config.Address, d.Config.Username, s.seal(d.Config.Password),
-		string(opts), d.Config.FPS, d.Config.Width, d.Group, d.EdgeNode, now.UnixMilli(), now.UnixMilli())
+		opts, secretsEnc, d.Config.FPS, d.Config.Width, d.Group, d.EdgeNode, now.UnixMilli(), now.UnixMilli())
 	if s.db.IsUniqueViolation(err) {
 		return api.Errorf(api.ResourceInUse, "Name: a device named %q exists in project %s", d.Name, d.ProjectID)
 	}
@@ -130,6 +136,24 @@ func (s *Service) Create(ctx context.Context, d *Device) error {
 	return nil
 }
 
+// storedOptions returns the options as stored, the values of entries
+// marked secret taken out, and those values sealed; masked entries keep
+// their value in old.
+func (s *Service) storedOptions(opts map[string]any, old map[string]string) (string, string, error) {
+	if opts == nil {
+		return "{}", "", nil
+	}
+	b, _ := json.Marshal(opts)
+	var cp map[string]any
+	_ = json.Unmarshal(b, &cp)
+	vals, err := splitSecretOptions(cp, old)
+	if err != nil {
+		return "", "", err
+	}
+	b, _ = json.Marshal(cp)
+	return string(b), s.sealSecrets(vals), nil
+}
+
 func (s *Service) seal(p string) string {
 	if p == "" {
 		return ""
@@ -137,14 +161,14 @@ func (s *Service) seal(p string) string {
 	return s.box.Seal(p)
 }
 
-const deviceColumns = `id, project_id, name, description, driver, address, username, password_enc, options, fps, width,
+const deviceColumns = `id, project_id, name, description, driver, address, username, password_enc, options, COALESCE(secrets_enc, ''), fps, width,
 	device_group, edge_node, status, reason, last_error, last_frame_ms, measured_fps, status_ms, created_at, updated_at`
 
 func (s *Service) scan(sc interface{ Scan(...any) error }) (*Device, error) {
 	var d Device
-	var pw, opts string
+	var pw, opts, sealedOpts string
 	var lf, st, c, u int64
-	if err := sc.Scan(&d.ID, &d.ProjectID, &d.Name, &d.Description, &d.Config.Driver, &d.Config.Address, &d.Config.Username, &pw, &opts,
+	if err := sc.Scan(&d.ID, &d.ProjectID, &d.Name, &d.Description, &d.Config.Driver, &d.Config.Address, &d.Config.Username, &pw, &opts, &sealedOpts,
 		&d.Config.FPS, &d.Config.Width, &d.Group, &d.EdgeNode, &d.Status, &d.Reason, &d.LastError, &lf, &d.MeasuredFPS, &st, &c, &u); err != nil {
 		return nil, err
 	}
@@ -157,6 +181,18 @@ func (s *Service) scan(sc interface{ Scan(...any) error }) (*Device, error) {
 		d.Config.Password = p
 	}
 	_ = json.Unmarshal([]byte(opts), &d.Config.Options)
+	vals, err := s.openSecrets(sealedOpts)
+	if err != nil {
+		return nil, fmt.Errorf("devicecenter: device %s secret options: %w", d.ID, err)
+	}
+	joinSecretOptions(d.Config.Options, vals)
+	if d.Config.Username == "" {
+		// A row from before credentials were taken out of addresses: the
+		// driver uses them from the URL; responses mask them.
+		if addr, u, p, _ := redact.SplitUserinfo(d.Config.Address); addr != d.Config.Address {
+			d.Config.Address, d.Config.Username, d.Config.Password = addr, u, p
+		}
+	}
 	if lf > 0 {
 		d.LastFrame = time.UnixMilli(lf).UTC()
 	}
@@ -252,6 +288,14 @@ func (s *Service) Modify(ctx context.Context, id string, ch Change) error {
 	if err != nil {
 		return err
 	}
+	if ch.Address != nil {
+		addr, user, pass, err := takeCredentials(*ch.Address, ch.Username, ch.Password)
+		if err != nil {
+			return err
+		}
+		ch.Address, ch.Username, ch.Password = &addr, user, pass
+	}
+	oldSecrets := secretValues(d.Config.Options)
 	set := func(dst *string, v *string) {
 		if v != nil {
 			*dst = *v
@@ -273,13 +317,21 @@ func (s *Service) Modify(ctx context.Context, id string, ch Change) error {
 	if ch.Width != nil {
 		d.Config.Width = *ch.Width
 	}
+	opts, secretsEnc, err := s.storedOptions(d.Config.Options, oldSecrets)
+	if err != nil {
+		return err
+	}
+	// Validate with the secret values the masks stand for.
+	var full map[string]any
+	_ = json.Unmarshal([]byte(opts), &full)
+	joinSecretOptions(full, mustOpen(s.openSecrets(secretsEnc)))
+	d.Config.Options = full
 	if err := validate(d.Config); err != nil {
 		return err
 	}
-	opts, _ := json.Marshal(d.Config.Options)
-	_, err = s.db.Exec(ctx, `UPDATE devices SET name = ?, description = ?, address = ?, username = ?, password_enc = ?, options = ?, fps = ?, width = ?,
+	_, err = s.db.Exec(ctx, `UPDATE devices SET name = ?, description = ?, address = ?, username = ?, password_enc = ?, options = ?, secrets_enc = ?, fps = ?, width = ?,
 		device_group = ?, edge_node = ?, updated_at = ? WHERE id = ?`, d.Name, d.Description, d.Config.Address, d.Config.Username,
-		s.seal(d.Config.Password), string(opts), d.Config.FPS, d.Config.Width, d.Group, d.EdgeNode, s.now().UnixMilli(), id)
+		s.seal(d.Config.Password), opts, secretsEnc, d.Config.FPS, d.Config.Width, d.Group, d.EdgeNode, s.now().UnixMilli(), id)
 	if s.db.IsUniqueViolation(err) {
 		return api.Errorf(api.ResourceInUse, "Name: a device named %q exists in project %s", d.Name, d.ProjectID)
 	}
@@ -315,7 +367,7 @@ func (s *Service) ReportStatus(ctx context.Context, st device.Status) {
 		lf = st.LastFrameTime.UnixMilli()
 	}
 	_, err := s.db.Exec(ctx, `UPDATE devices SET status = ?, reason = ?, last_error = ?, last_frame_ms = CASE WHEN ? > last_frame_ms THEN ? ELSE last_frame_ms END,
-		measured_fps = ?, status_ms = ? WHERE id = ?`, status, st.Reason, clip(st.LastError, 2000), lf, lf, st.MeasuredFPS, now, st.DeviceID)
+		measured_fps = ?, status_ms = ? WHERE id = ?`, status, st.Reason, clip(redact.URLs(st.LastError), 2000), lf, lf, st.MeasuredFPS, now, st.DeviceID)
 	if err != nil {
 		s.log.Warn("device status not saved", "device", st.DeviceID, "err", err)
 		return
@@ -420,7 +472,12 @@ func clip(s string, n int) string {
 
 // SealedColumns lists the columns that hold values sealed under the master
 // key, for a rotation to re-encrypt (tianshu secrets rotate): device
-// passwords (empty when a device has none).
+// passwords and the values of secret Options entries (empty when a device
+// has none).
 func SealedColumns() []reseal.Column {
-	return []reseal.Column{{Table: "devices", Key: "id", Column: "password_enc"}}
+	return []reseal.Column{{Table: "devices", Key: "id", Column: "password_enc"}, {Table: "devices", Key: "id", Column: "secrets_enc"}}
 }
+
+// mustOpen drops the error of opening values this process sealed a moment
+// ago, which cannot fail.
+func mustOpen(vals map[string]string, _ error) map[string]string { return vals }

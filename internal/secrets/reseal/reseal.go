@@ -51,7 +51,9 @@ const batch = 100
 // A value that box cannot open stops Run with an error naming the row.
 func Run(ctx context.Context, db *store.DB, box *secrets.Box, col Column, onRow func(Counts)) (Counts, error) {
 	var n Counts
-	sel := fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s > ? ORDER BY %s LIMIT %d", col.Key, col.Column, col.Table, col.Key, col.Key, batch)
+	// COALESCE: a column added by a later migration is NULL in rows that
+	// binaries from before it wrote.
+	sel := fmt.Sprintf("SELECT %s, COALESCE(%s, '') FROM %s WHERE %s > ? ORDER BY %s LIMIT %d", col.Key, col.Column, col.Table, col.Key, col.Key, batch)
 	upd := fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s = ? AND %s = ?", col.Table, col.Column, col.Key, col.Column)
 	after := ""
 	for {
@@ -111,7 +113,7 @@ func Run(ctx context.Context, db *store.DB, box *secrets.Box, col Column, onRow 
 // ("" for empty values), so an operator can tell when no value needs an
 // old key any more.
 func Status(ctx context.Context, db *store.DB, box *secrets.Box, col Column) (map[string]int, error) {
-	rows, err := db.Query(ctx, fmt.Sprintf("SELECT %s FROM %s", col.Column, col.Table))
+	rows, err := db.Query(ctx, fmt.Sprintf("SELECT COALESCE(%s, '') FROM %s", col.Column, col.Table))
 	if err != nil {
 		return nil, fmt.Errorf("reseal %s: %w", col, err)
 	}
