@@ -140,6 +140,9 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	// process exists (modules after api in start order included).
 	p.Registry = api.NewRegistry()
 	p.Access.UseRegistry(p.Registry)
+	// CreateTask checks the devices a task reads from against the caller's
+	// reach; the device center knows them.
+	p.Tasks.SetDeviceLocator(p.Devices.Locate)
 	p.Gateway = api.NewGateway(p.cfg.API, p.Registry, api.GatewayOptions{
 		Keys: p.Apps, Sessions: p.Sessions, Authorizer: p.Access, Auditor: p.Audit.Auditor(), Limiter: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
 		SecureCookies: strings.HasPrefix(p.cfg.PublicURL, "https://"),

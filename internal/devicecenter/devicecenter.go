@@ -203,6 +203,16 @@ func (s *Service) scan(sc interface{ Scan(...any) error }) (*Device, error) {
 	return &d, nil
 }
 
+// Locate returns a device's project and group, for the task service's
+// check of the devices a task reads from.
+func (s *Service) Locate(ctx context.Context, id string) (projectID, group string, err error) {
+	d, err := s.Get(ctx, id)
+	if err != nil {
+		return "", "", err
+	}
+	return d.ProjectID, d.Group, nil
+}
+
 // Get returns a device with its credentials decrypted.
 func (s *Service) Get(ctx context.Context, id string) (*Device, error) {
 	d, err := s.scan(s.db.QueryRow(ctx, "SELECT "+deviceColumns+" FROM devices WHERE id = ?", id))

@@ -3,6 +3,7 @@ package task
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 
@@ -117,6 +118,9 @@ func taskInfo(t *Task) TaskInfo {
 func RegisterActions(reg *api.Registry, s *Service) {
 	api.Register(reg, api.Spec{Name: "CreateTask", Summary: "Create a task: a flow version bound to sources (device, upload, topic), parameters and placement constraints.", Permission: taskWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *CreateTaskRequest) (*CreateTaskResponse, error) {
+			if err := s.checkDevices(ctx, c, r.Sources); err != nil {
+				return nil, err
+			}
 			t := &Task{ProjectID: r.ProjectId, Name: r.Name, Description: r.Description, FlowID: r.FlowId, FlowVersion: r.FlowVersion,
 				Sources: r.Sources, Parameters: api.NormalizeMap(r.Parameters)}
 			if r.Constraints != nil {
@@ -227,6 +231,32 @@ func narrowTo(asked, scope []string) []string {
 
 // visible returns a task the caller may act on; tasks of other projects,
 // and those outside a role narrowed to tasks, are "not found".
+// checkDevices refuses device sources the caller cannot see: another
+// project's, or, for a role narrowed to some devices, any other device.
+// Both answer as if the device did not exist.
+func (s *Service) checkDevices(ctx context.Context, c *api.Caller, sources []pipeline.SourceSpec) error {
+	if s.devices == nil {
+		return nil
+	}
+	for i, src := range sources {
+		if src.Type != "device" {
+			continue
+		}
+		field := fmt.Sprintf("Sources[%d].Id", i)
+		projectID, group, err := s.devices(ctx, src.Id)
+		if e, ok := api.AsError(err); ok && e.Code == api.ResourceNotFound {
+			return api.NotFound(field, src.Id)
+		}
+		if err != nil {
+			return err
+		}
+		if !c.SeesDevice(projectID, src.Id, group) {
+			return api.NotFound(field, src.Id)
+		}
+	}
+	return nil
+}
+
 func (s *Service) visible(ctx context.Context, c *api.Caller, id string) (*Task, error) {
 	t, err := s.Get(ctx, id)
 	if err != nil {

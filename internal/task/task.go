@@ -77,10 +77,22 @@ type Service struct {
 	// Flows checks that a flow version exists and returns its latest
 	// version number (0: latest wanted).
 	flows FlowLookup
+	// devices finds the devices tasks read from; nil until
+	// SetDeviceLocator.
+	devices DeviceLocator
 }
 
 // FlowLookup resolves a flow version (0 = latest) to its number.
 type FlowLookup func(ctx context.Context, flowID string, version int64) (int64, string, error)
+
+// DeviceLocator returns a device's project and group; the device center
+// provides it. Its error for an unknown id is the center's ResourceNotFound.
+type DeviceLocator func(ctx context.Context, deviceID string) (projectID, group string, err error)
+
+// SetDeviceLocator lets CreateTask check the devices a task reads from
+// against the caller's reach (a role narrowed to some devices may start
+// tasks only on those). Call it before the service serves.
+func (s *Service) SetDeviceLocator(f DeviceLocator) { s.devices = f }
 
 // NewService returns the task service.
 func NewService(db *store.DB, flows FlowLookup, log *slog.Logger, now func() time.Time) *Service {
