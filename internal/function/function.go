@@ -287,16 +287,18 @@ func reservedIdent(f *syntax.File) *syntax.Ident {
 // load statements and main's signature are checked, and top-level code is
 // not run, so its errors and limits show only at Compile. It is for
 // callers that may not spend the server's resources on a script (a
-// read-only validation).
-func Check(name, src string, limits Limits) error {
+// read-only validation). The Program it returns has the name and limits
+// but cannot be called: Call answers a ScriptError.
+func Check(name, src string, limits Limits) (*Program, error) {
 	limits = limits.withDefaults()
 	if _, _, err := parse(name, src, limits); err != nil {
-		return err
+		return nil, err
 	}
 	f, err := fileOptions().Parse(name, src, 0)
 	if err != nil {
-		return fmt.Errorf("function %q: %w", name, err)
+		return nil, fmt.Errorf("function %q: %w", name, err)
 	}
+	checked := &Program{name: name, limits: limits}
 	for _, st := range f.Stmts {
 		switch s := st.(type) {
 		case *syntax.DefStmt:
@@ -310,16 +312,16 @@ func Check(name, src string, limits Limits) error {
 				}
 			}
 			if n < 1 || n > 2 {
-				return fmt.Errorf("function %q: main must take (input) or (input, params)", name)
+				return nil, fmt.Errorf("function %q: main must take (input) or (input, params)", name)
 			}
-			return nil
+			return checked, nil
 		case *syntax.AssignStmt:
 			if id, ok := s.LHS.(*syntax.Ident); ok && id.Name == "main" {
-				return nil // bound at run time; its signature is checked by Compile
+				return checked, nil // bound at run time; Compile checks its signature
 			}
 		}
 	}
-	return fmt.Errorf("function %q: the script must define main(input, params)", name)
+	return nil, fmt.Errorf("function %q: the script must define main(input, params)", name)
 }
 
 // enter takes one of the gate's slots for this program's key, waiting up
@@ -354,6 +356,9 @@ func noRelease() {}
 // time.Time, time.Duration, or a Go value that passed through opaque).
 // Cancelling ctx stops the script within a few thousand steps.
 func (p *Program) Call(ctx context.Context, input any, params map[string]any) (any, error) {
+	if p.main == nil {
+		return nil, &ScriptError{Program: p.name, Err: errors.New("the program was only checked, not compiled")}
+	}
 	release, err := p.enter(ctx)
 	if err != nil {
 		return nil, err

@@ -54,8 +54,13 @@ func TestCheckRunsNothing(t *testing.T) {
 		"while True:\n    pass\ndef main(input, params):\n    return 1",
 		"def f(input):\n    return 1\nmain = f",
 	} {
-		if err := Check("t", src, Limits{}); err != nil {
+		if _, err := Check("t", src, Limits{}); err != nil {
 			t.Errorf("Check(%q) = %v", src, err)
+		}
+		p, _ := Check("t", src, Limits{})
+		var se *ScriptError
+		if _, err := p.Call(context.Background(), nil, nil); !errors.As(err, &se) {
+			t.Errorf("calling a checked program: %v", err)
 		}
 	}
 	for src, want := range map[string]string{
@@ -66,7 +71,7 @@ func TestCheckRunsNothing(t *testing.T) {
 		"def main(*args):\n    return 1":                  "main must take",
 		"__add = 1\ndef main(input):\n    return 1":       "reserved",
 	} {
-		if err := Check("t", src, Limits{}); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := Check("t", src, Limits{}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Check(%q) = %v, want %q", src, err, want)
 		}
 	}
