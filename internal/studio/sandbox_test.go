@@ -66,4 +66,15 @@ func TestValidateFlowRunsNoUserCode(t *testing.T) {
 	if ae, ok := api.AsError(err); !ok || !strings.Contains(ae.Message, "steps limit exceeded") || !strings.Contains(ae.Message, `"fn"`) {
 		t.Errorf("CreateFlow of a spinning top level: %v", err)
 	}
+	// InvokeFlow answers a script over its limits with LimitExceeded,
+	// naming the node and the limit.
+	b, _ := json.Marshal("def main(input):\n    return len(['a' * 1000000 for i in range(300)])")
+	var created studio.CreateFlowResponse
+	if err := call(t, e, admin, "CreateFlow", map[string]any{"Name": "hog", "Document": `{"nodes": [{"id": "fn", "kind": "function", "config": {"script": ` + string(b) + `}}]}`}, &created); err != nil {
+		t.Fatal(err)
+	}
+	err = call(t, e, admin, "InvokeFlow", map[string]any{"FlowId": created.FlowId, "Input": map[string]any{}}, nil)
+	if ae, ok := api.AsError(err); !ok || ae.Code != api.LimitExceeded || !strings.Contains(ae.Message, "memory limit exceeded") || !strings.Contains(ae.Message, `"fn"`) {
+		t.Errorf("InvokeFlow of a memory hog: %v", err)
+	}
 }
