@@ -123,7 +123,7 @@ func TestFlowActions(t *testing.T) {
 	loop := `{"name": "loop", "nodes": [{"id": "spin", "kind": "function",
 	  "config": {"script": "def main(input, params):\n    n = 0\n    for i in range(100000000):\n        n += i\n    return {\"n\": n}"}}]}`
 	l := c.mustCall("CreateFlow", map[string]any{"Document": loop})
-	if _, code := c.call("InvokeFlow", map[string]any{"FlowId": l["FlowId"]}); code != "FailedOperation" {
+	if _, code := c.call("InvokeFlow", map[string]any{"FlowId": l["FlowId"]}); code != "LimitExceeded" {
 		t.Errorf("runaway script: %q", code)
 	}
 

@@ -22,6 +22,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/device"
 	"github.com/tianshu-ai/tianshu/internal/devicecenter"
 	"github.com/tianshu-ai/tianshu/internal/flow"
+	"github.com/tianshu-ai/tianshu/internal/function"
 	"github.com/tianshu-ai/tianshu/internal/gpu"
 	"github.com/tianshu-ai/tianshu/internal/iam"
 	"github.com/tianshu-ai/tianshu/internal/ids"
@@ -118,7 +119,8 @@ func (p *Platform) initFlows(context.Context) (func(context.Context) error, erro
 	}
 	// Whether a task uses a flow is the tasks module's to say; it starts
 	// after this one and connects itself (initTasks).
-	p.Studio = studio.New(p.DB, studio.Options{Logger: p.log, Now: p.now, Metrics: fm, Algorithms: p.Algos, AlgorithmsFor: p.Algos.ForProject})
+	p.Studio = studio.New(p.DB, studio.Options{Logger: p.log, Now: p.now, Metrics: fm, Algorithms: p.Algos, AlgorithmsFor: p.Algos.ForProject,
+		ScriptGate: function.NewGate(function.DefaultGatePerKey)})
 	return nil, nil
 }
 

@@ -31,6 +31,11 @@ type Options struct {
 	Limits Limits
 	// FunctionLimits bound every script and expression call.
 	FunctionLimits function.Limits
+	// CheckScripts compiles function scripts without running their
+	// top-level code (function.Check): for validation on behalf of a caller
+	// who may only read, whose request must not spend the server's CPU and
+	// memory. The plan it gives cannot run function nodes.
+	CheckScripts bool
 	// Logger receives warnings (a retry, a recovered panic); nil discards.
 	Logger *slog.Logger
 }
@@ -869,7 +874,13 @@ func (b *Builder) Script(field, src string) *function.Program {
 		b.Errorf(field, "missing script")
 		return nil
 	}
-	p, err := function.Compile(b.n.path, src, b.c.opts.FunctionLimits)
+	var p *function.Program
+	var err error
+	if b.c.opts.CheckScripts {
+		p, err = function.Check(b.n.path, src, b.c.opts.FunctionLimits)
+	} else {
+		p, err = function.CompileContext(b.c.ctx, b.n.path, src, b.c.opts.FunctionLimits)
+	}
 	if err != nil {
 		b.Errorf(field, "%v", err)
 		return nil

@@ -159,7 +159,9 @@
 //
 // Scripts are bounded per call by function.Limits: steps (1,000,000), wall
 // time (1s), input (8 MiB), output (1 MiB), any single value built (4 MiB),
-// nesting (64); recursion is off.
+// memory allocated (64 MiB), integer size (65536 bits), nesting (64);
+// recursion is off. Options.CheckScripts compiles scripts without running
+// their top-level code, for validation on a read-only caller's behalf.
 //
 // # Observability
 //

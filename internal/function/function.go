@@ -9,11 +9,14 @@
 // time and re. load() is refused at compile time.
 //
 // Starlark has no memory accounting of its own, so the sandbox rewrites the
-// operators and methods that can amplify memory in one step (+, *, %,
-// augmented assignment, str.join, str.replace, str.format, list.extend,
-// str(), repr(), json.encode, range) into checked calls that refuse to build
-// a value larger than Limits.MaxValueBytes. Everything else grows at most a
-// bounded amount per step, which the step limit bounds.
+// operators, slices and methods that can build a large value in one step
+// into checked calls, and replaces the builtins that can (int, list, dict,
+// sorted, json.decode, ...) with checked versions. Each refuses a single
+// value larger than Limits.MaxValueBytes or an integer wider than
+// Limits.MaxIntBits, and charges what it builds to the call's memory
+// budget, Limits.MaxMemoryBytes; each step is charged a little for the
+// growth no guard sees. A timer and the caller's context cancel a call
+// between any two steps; every step is bounded in size, so it is short.
 //
 // The package imports nothing else of Tianshu's, so any part of the
 // platform (flows, device and algorithm HTTP mappings) can use it.
@@ -26,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -55,6 +59,20 @@ type Limits struct {
 	// MaxDepth bounds the nesting depth of converted input and output values;
 	// it also stops self-referencing structures from looping the converter.
 	MaxDepth int
+	// MaxMemoryBytes bounds the bytes one call allocates: every string,
+	// bytes, list, tuple, dict, set and big integer a guarded operation or
+	// builtin makes is charged before it is made, and every step is charged
+	// 16 bytes for the small growth no guard sees (one appended element).
+	// Garbage counts too: it is a budget of allocation, not of live memory.
+	MaxMemoryBytes int
+	// MaxIntBits bounds the size of an integer made by *, <<, +, -, int()
+	// or json.decode, so that no arithmetic step runs for long.
+	MaxIntBits int
+	// Gate, when set, caps how many calls of programs compiled with the same
+	// GateKey (a project) run at once; a call over the cap waits up to
+	// MaxDuration for a slot, then fails with the concurrency limit.
+	Gate    *Gate
+	GateKey string
 }
 
 // DefaultLimits returns the limits a zero Limits stands for.
@@ -67,6 +85,8 @@ func DefaultLimits() Limits {
 		MaxValueBytes:  4 << 20,
 		MaxSourceBytes: 64 << 10,
 		MaxDepth:       64,
+		MaxMemoryBytes: 64 << 20,
+		MaxIntBits:     1 << 16,
 	}
 }
 
@@ -93,6 +113,12 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxDepth <= 0 {
 		l.MaxDepth = d.MaxDepth
 	}
+	if l.MaxMemoryBytes <= 0 {
+		l.MaxMemoryBytes = d.MaxMemoryBytes
+	}
+	if l.MaxIntBits <= 0 {
+		l.MaxIntBits = d.MaxIntBits
+	}
 	return l
 }
 
@@ -106,6 +132,9 @@ const (
 	LimitSourceSize  = "source-size"
 	LimitDepth       = "depth"
 	LimitRecursion   = "recursion"
+	LimitMemory      = "memory"
+	LimitIntSize     = "int-size"
+	LimitConcurrency = "concurrency"
 	limitCheckPeriod = 1 << 12
 )
 
@@ -154,6 +183,7 @@ type Program struct {
 	limits  Limits
 	env     *env
 	threads sync.Pool
+	slots   chan struct{} // the gate's slots of this program's key; nil: no gate
 }
 
 // Name returns the name given to Compile.
@@ -170,34 +200,34 @@ func fileOptions() *syntax.FileOptions {
 
 // Compile parses, checks and initialises src, which must define
 // main(input) or main(input, params). Top-level code runs once here, under
-// the same step and time limits as a call. Syntax errors, undefined names
-// (open, sys, ...) and load statements are reported as errors.
+// the same limits as a call. Syntax errors, undefined names (open, sys,
+// ...) and load statements are reported as errors.
 func Compile(name, src string, limits Limits) (*Program, error) {
+	return CompileContext(context.Background(), name, src, limits)
+}
+
+// CompileContext is Compile whose top-level code stops when ctx ends.
+func CompileContext(ctx context.Context, name, src string, limits Limits) (*Program, error) {
 	limits = limits.withDefaults()
-	if len(src) > limits.MaxSourceBytes {
-		return nil, &LimitError{Program: name, Limit: LimitSourceSize, Max: strconv.Itoa(limits.MaxSourceBytes) + " bytes"}
-	}
-	f, err := fileOptions().Parse(name, src, 0)
+	prog, e, err := parse(name, src, limits)
 	if err != nil {
-		return nil, fmt.Errorf("function %q: %w", name, err)
-	}
-	for _, st := range f.Stmts {
-		if l, ok := st.(*syntax.LoadStmt); ok {
-			return nil, fmt.Errorf("function %q: %s: load() is not allowed; json, math, time and re are predeclared", name, l.Load)
-		}
-	}
-	guardFile(f)
-	e := newEnv(limits)
-	prog, err := starlark.FileProgram(f, e.predeclared.Has)
-	if err != nil {
-		return nil, fmt.Errorf("function %q: %w", name, err)
+		return nil, err
 	}
 	p := &Program{name: name, limits: limits, env: e}
+	if limits.Gate != nil {
+		p.slots = limits.Gate.slots(limits.GateKey)
+	}
 	p.threads.New = func() any { return p.newWorker() }
+	release, err := p.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
 	w := p.newWorker()
-	w.begin(context.Background(), limits)
+	w.begin(ctx, limits)
 	globals, err := prog.Init(&w.th, e.predeclared)
-	if err = w.end(err); err != nil {
+	err = w.end(err)
+	release()
+	if err != nil {
 		return nil, err
 	}
 	globals.Freeze()
@@ -213,11 +243,127 @@ func Compile(name, src string, limits Limits) (*Program, error) {
 	return p, nil
 }
 
+// parse parses, guards and resolves src without running any of it.
+func parse(name, src string, limits Limits) (*starlark.Program, *env, error) {
+	if len(src) > limits.MaxSourceBytes {
+		return nil, nil, &LimitError{Program: name, Limit: LimitSourceSize, Max: strconv.Itoa(limits.MaxSourceBytes) + " bytes"}
+	}
+	f, err := fileOptions().Parse(name, src, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("function %q: %w", name, err)
+	}
+	for _, st := range f.Stmts {
+		if l, ok := st.(*syntax.LoadStmt); ok {
+			return nil, nil, fmt.Errorf("function %q: %s: load() is not allowed; json, math, time and re are predeclared", name, l.Load)
+		}
+	}
+	if id := reservedIdent(f); id != nil {
+		return nil, nil, fmt.Errorf("function %q: %s: names starting with __ are reserved", name, id.NamePos)
+	}
+	guardFile(f)
+	e := newEnv(limits)
+	prog, err := starlark.FileProgram(f, e.predeclared.Has)
+	if err != nil {
+		return nil, nil, fmt.Errorf("function %q: %w", name, err)
+	}
+	return prog, e, nil
+}
+
+// reservedIdent returns the first identifier of f that starts with "__":
+// the guards' builtins have such names, and a script must not rebind them.
+// __args is CompileExpr's wrapper's parameter, not a builtin.
+func reservedIdent(f *syntax.File) *syntax.Ident {
+	var found *syntax.Ident
+	syntax.Walk(f, func(n syntax.Node) bool {
+		if id, ok := n.(*syntax.Ident); ok && found == nil && strings.HasPrefix(id.Name, "__") && id.Name != "__args" {
+			found = id
+		}
+		return found == nil
+	})
+	return found
+}
+
+// Check compiles src as Compile does but runs none of it: syntax, names,
+// load statements and main's signature are checked, and top-level code is
+// not run, so its errors and limits show only at Compile. It is for
+// callers that may not spend the server's resources on a script (a
+// read-only validation). The Program it returns has the name and limits
+// but cannot be called: Call answers a ScriptError.
+func Check(name, src string, limits Limits) (*Program, error) {
+	limits = limits.withDefaults()
+	if _, _, err := parse(name, src, limits); err != nil {
+		return nil, err
+	}
+	f, err := fileOptions().Parse(name, src, 0)
+	if err != nil {
+		return nil, fmt.Errorf("function %q: %w", name, err)
+	}
+	checked := &Program{name: name, limits: limits}
+	for _, st := range f.Stmts {
+		switch s := st.(type) {
+		case *syntax.DefStmt:
+			if s.Name.Name != "main" {
+				continue
+			}
+			n := len(s.Params)
+			for _, p := range s.Params {
+				if _, ok := p.(*syntax.UnaryExpr); ok { // *args, **kwargs, or *
+					n = -1
+				}
+			}
+			if n < 1 || n > 2 {
+				return nil, fmt.Errorf("function %q: main must take (input) or (input, params)", name)
+			}
+			return checked, nil
+		case *syntax.AssignStmt:
+			if id, ok := s.LHS.(*syntax.Ident); ok && id.Name == "main" {
+				return checked, nil // bound at run time; Compile checks its signature
+			}
+		}
+	}
+	return nil, fmt.Errorf("function %q: the script must define main(input, params)", name)
+}
+
+// enter takes one of the gate's slots for this program's key, waiting up
+// to MaxDuration; release gives it back.
+func (p *Program) enter(ctx context.Context) (release func(), err error) {
+	if p.slots == nil {
+		return noRelease, nil
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return p.release, nil
+	default:
+	}
+	t := time.NewTimer(p.limits.MaxDuration)
+	defer t.Stop()
+	select {
+	case p.slots <- struct{}{}:
+		return p.release, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("function %q: %w", p.name, context.Cause(ctx))
+	case <-t.C:
+		return nil, &LimitError{Program: p.name, Limit: LimitConcurrency, Max: strconv.Itoa(cap(p.slots)) + " calls at once per project"}
+	}
+}
+
+func (p *Program) release() { <-p.slots }
+
+func noRelease() {}
+
 // Call runs main(input, params) and returns its result converted to Go
 // values (nil, bool, int64, float64, string, []byte, []any, map[string]any,
 // time.Time, time.Duration, or a Go value that passed through opaque).
 // Cancelling ctx stops the script within a few thousand steps.
 func (p *Program) Call(ctx context.Context, input any, params map[string]any) (any, error) {
+	if p.main == nil {
+		return nil, &ScriptError{Program: p.name, Err: errors.New("the program was only checked, not compiled")}
+	}
+	release, err := p.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	w := p.threads.Get().(*worker)
 	defer p.threads.Put(w)
 	budget := p.limits.MaxInputBytes
@@ -270,9 +416,19 @@ type worker struct {
 	ctx      context.Context
 	deadline time.Time
 	maxSteps uint64
-	hit      string // limit that cancelled the thread, "" if none
+	hit      atomic.Pointer[string] // why the thread was cancelled; nil if not
 	valueErr *LimitError
+	alloc    int // bytes charged to the memory budget
 	args     [2]starlark.Value
+
+	// The timer and the context's AfterFunc cancel the thread between any
+	// two steps, not only every limitCheckPeriod steps: one step of a
+	// guarded builtin may take milliseconds. mu orders them against the
+	// worker's reuse by the next call.
+	mu      sync.Mutex
+	running bool
+	timer   *time.Timer
+	stopCtx func() bool
 }
 
 func (p *Program) newWorker() *worker {
@@ -290,39 +446,103 @@ func (p *Program) newWorker() *worker {
 const workerKey = "tianshu.worker"
 
 func (w *worker) begin(ctx context.Context, l Limits) {
+	w.mu.Lock()
 	w.ctx = ctx
 	w.deadline = time.Now().Add(l.MaxDuration)
 	w.maxSteps = l.MaxSteps
-	w.hit = ""
+	w.hit.Store(nil)
 	w.valueErr = nil
+	w.alloc = 0
 	w.th.Steps = 0
 	w.th.Uncancel()
 	w.th.SetMaxExecutionSteps(min(limitCheckPeriod, l.MaxSteps))
+	w.running = true
+	if w.timer == nil {
+		w.timer = time.AfterFunc(l.MaxDuration, w.onTimer)
+	} else {
+		w.timer.Reset(l.MaxDuration)
+	}
+	w.mu.Unlock()
+	if ctx.Done() != nil {
+		w.stopCtx = context.AfterFunc(ctx, func() { w.onContext(ctx) })
+	}
 }
 
-// onSteps runs every limitCheckPeriod steps: it is where the time limit and
-// ctx are checked, so no timer or goroutine is needed per call.
+func (w *worker) onTimer() {
+	w.mu.Lock()
+	if w.running && !time.Now().Before(w.deadline) {
+		w.stop(LimitTime)
+	}
+	w.mu.Unlock()
+}
+
+func (w *worker) onContext(ctx context.Context) {
+	w.mu.Lock()
+	if w.running && w.ctx == ctx {
+		w.stop("context")
+	}
+	w.mu.Unlock()
+}
+
+// stop cancels the thread for reason unless it was already stopped.
+func (w *worker) stop(reason string) {
+	if w.hit.CompareAndSwap(nil, &reason) {
+		w.th.Cancel(reason)
+	}
+}
+
+// limitErr records that the script passed limit and returns the error a
+// guard gives back to the interpreter.
+func (w *worker) limitErr(limit string) *LimitError {
+	l := w.p.limits
+	le := &LimitError{Program: w.p.name, Limit: limit}
+	switch limit {
+	case LimitMemory:
+		le.Max = strconv.Itoa(l.MaxMemoryBytes) + " bytes"
+	case LimitIntSize:
+		le.Max = strconv.Itoa(l.MaxIntBits) + " bits"
+	}
+	w.valueErr = le
+	return le
+}
+
+// onSteps runs every limitCheckPeriod steps: it checks the step limit and
+// the steps' share of the memory budget, and, as a backstop to the timer,
+// the time limit and ctx.
 func (w *worker) onSteps(th *starlark.Thread) {
 	switch {
 	case th.Steps >= w.maxSteps:
-		w.hit = LimitSteps
+		w.stop(LimitSteps)
+	case w.alloc+int(th.Steps)*stepCost > w.p.limits.MaxMemoryBytes:
+		w.limitErr(LimitMemory)
+		th.Cancel(LimitMemory)
 	case w.ctx.Err() != nil:
-		w.hit = "context"
+		w.stop("context")
 	case time.Now().After(w.deadline):
-		w.hit = LimitTime
+		w.stop(LimitTime)
 	default:
 		th.SetMaxExecutionSteps(min(th.Steps+limitCheckPeriod, w.maxSteps))
-		return
 	}
-	th.Cancel(w.hit)
 }
 
 func (w *worker) end(err error) error {
+	w.mu.Lock()
+	w.running = false
+	w.timer.Stop()
+	w.mu.Unlock()
+	if w.stopCtx != nil {
+		w.stopCtx()
+		w.stopCtx = nil
+	}
 	if err == nil {
 		return nil
 	}
 	name := w.p.name
-	switch w.hit {
+	hit := ""
+	if h := w.hit.Load(); h != nil {
+		hit = *h
+	}
+	switch hit {
 	case LimitSteps:
 		return &LimitError{Program: name, Limit: LimitSteps, Max: strconv.FormatUint(w.maxSteps, 10)}
 	case LimitTime:

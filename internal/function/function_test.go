@@ -105,7 +105,7 @@ func TestLimits(t *testing.T) {
 		{"percent amplification", "def main(input):\n    s = 'x' * 3000000\n    return len('%s%s' % (s, s))", nil, Limits{}, LimitValueSize},
 		{"replace amplification", "def main(input):\n    s = 'x' * 1000000\n    return len(s.replace('x', 'yyyyyy'))", nil, Limits{}, LimitValueSize},
 		{"huge range", "def main(input):\n    return len(list(range(1 << 40)))", nil, Limits{}, LimitValueSize},
-		{"bigint squaring", "def main(input):\n    x = 3\n    for i in range(100):\n        x = x * x\n    return 1", nil, Limits{}, LimitValueSize},
+		{"bigint squaring", "def main(input):\n    x = 3\n    for i in range(100):\n        x = x * x\n    return 1", nil, Limits{}, LimitIntSize},
 		{"recursion", "def f(n):\n    return f(n)\ndef main(input):\n    return f(1)", nil, Limits{}, LimitRecursion},
 		{"huge output", "def main(input):\n    return 'x' * 2000000", nil, Limits{}, LimitOutputSize},
 		{"huge input", "def main(input):\n    return 1", strings.Repeat("x", 9<<20), Limits{}, LimitInputSize},
@@ -151,7 +151,7 @@ func TestRuntimeErrorIsScriptError(t *testing.T) {
 
 // A runaway script must not stop other calls of the same program.
 func TestConcurrentWithRunaway(t *testing.T) {
-	p := mustCompile(t, "def main(input):\n    if input['spin']:\n        while True:\n            pass\n    return {'v': input['v'] + 1}", Limits{MaxSteps: 1 << 62, MaxDuration: 200 * time.Millisecond})
+	p := mustCompile(t, "def main(input):\n    if input['spin']:\n        while True:\n            pass\n    return {'v': input['v'] + 1}", Limits{MaxSteps: 1 << 62, MaxDuration: 200 * time.Millisecond, MaxMemoryBytes: 1 << 40})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	var spinErr error

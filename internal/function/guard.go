@@ -29,31 +29,55 @@ func newEnv(l Limits) *env {
 	}
 	jsonMembers["encode"] = e.checked("encode", sjson.Module.Members["encode"])
 	jsonMembers["indent"] = e.checked("indent", sjson.Module.Members["indent"])
+	jsonMembers["decode"] = starlark.NewBuiltin("decode", e.jsonDecode)
 	e.predeclared = starlark.StringDict{
-		"json":  &starlarkstruct.Module{Name: "json", Members: jsonMembers},
-		"math":  smath.Module,
-		"time":  stime.Module,
-		"re":    newReModule(e),
-		"str":   e.checked("str", starlark.Universe["str"]),
-		"repr":  e.checked("repr", starlark.Universe["repr"]),
-		"range": starlark.NewBuiltin("range", e.rangeFn),
+		"json":      &starlarkstruct.Module{Name: "json", Members: jsonMembers},
+		"math":      smath.Module,
+		"time":      stime.Module,
+		"re":        newReModule(e),
+		"str":       e.checked("str", starlark.Universe["str"]),
+		"repr":      e.checked("repr", starlark.Universe["repr"]),
+		"range":     starlark.NewBuiltin("range", e.rangeFn),
+		"int":       starlark.NewBuiltin("int", e.intFn),
+		"list":      e.sized(builtin("list"), elemCost),
+		"tuple":     e.sized(builtin("tuple"), elemCost),
+		"sorted":    e.sized(builtin("sorted"), elemCost),
+		"reversed":  e.sized(builtin("reversed"), elemCost),
+		"set":       e.sized(builtin("set"), entryCost),
+		"dict":      e.sized(builtin("dict"), entryCost),
+		"enumerate": e.sized(builtin("enumerate"), elemCost+tupleCost),
+		"zip":       e.sized(builtin("zip"), elemCost+tupleCost),
+		"bytes":     e.sized(builtin("bytes"), 1),
+		"__slice":   starlark.NewBuiltin("slice", e.slice),
+		"__none":    starlark.None,
 		"print": starlark.NewBuiltin("print", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
 			return starlark.None, nil
 		}),
-		"__add":       starlark.NewBuiltin("+", e.binop(syntax.PLUS, false)),
-		"__mul":       starlark.NewBuiltin("*", e.binop(syntax.STAR, false)),
-		"__mod":       starlark.NewBuiltin("%", e.binop(syntax.PERCENT, false)),
-		"__aug_add":   starlark.NewBuiltin("+=", e.binop(syntax.PLUS, true)),
-		"__aug_mul":   starlark.NewBuiltin("*=", e.binop(syntax.STAR, true)),
-		"__aug_mod":   starlark.NewBuiltin("%=", e.binop(syntax.PERCENT, true)),
-		"__aug_size":  starlark.NewBuiltin("+=", e.augSize),
-		"__m_join":    starlark.NewBuiltin("join", e.method("join")),
-		"__m_replace": starlark.NewBuiltin("replace", e.method("replace")),
-		"__m_format":  starlark.NewBuiltin("format", e.method("format")),
-		"__m_extend":  starlark.NewBuiltin("extend", e.method("extend")),
+		"__add":      starlark.NewBuiltin("+", e.binop(syntax.PLUS, false)),
+		"__mul":      starlark.NewBuiltin("*", e.binop(syntax.STAR, false)),
+		"__mod":      starlark.NewBuiltin("%", e.binop(syntax.PERCENT, false)),
+		"__aug_add":  starlark.NewBuiltin("+=", e.binop(syntax.PLUS, true)),
+		"__aug_mul":  starlark.NewBuiltin("*=", e.binop(syntax.STAR, true)),
+		"__aug_mod":  starlark.NewBuiltin("%=", e.binop(syntax.PERCENT, true)),
+		"__sub":      starlark.NewBuiltin("-", e.binop(syntax.MINUS, false)),
+		"__or":       starlark.NewBuiltin("|", e.binop(syntax.PIPE, false)),
+		"__and":      starlark.NewBuiltin("&", e.binop(syntax.AMP, false)),
+		"__xor":      starlark.NewBuiltin("^", e.binop(syntax.CIRCUMFLEX, false)),
+		"__shl":      starlark.NewBuiltin("<<", e.binop(syntax.LTLT, false)),
+		"__aug_sub":  starlark.NewBuiltin("-=", e.binop(syntax.MINUS, true)),
+		"__aug_or":   starlark.NewBuiltin("|=", e.binop(syntax.PIPE, true)),
+		"__aug_and":  starlark.NewBuiltin("&=", e.binop(syntax.AMP, true)),
+		"__aug_xor":  starlark.NewBuiltin("^=", e.binop(syntax.CIRCUMFLEX, true)),
+		"__aug_shl":  starlark.NewBuiltin("<<=", e.binop(syntax.LTLT, true)),
+		"__aug_size": starlark.NewBuiltin("+=", e.augSize),
+	}
+	for name := range guardedMethods {
+		e.predeclared["__m_"+name] = starlark.NewBuiltin(name, e.method(name))
 	}
 	return e
 }
+
+func builtin(name string) *starlark.Builtin { return starlark.Universe[name].(*starlark.Builtin) }
 
 func (e *env) tooBig(th *starlark.Thread) error {
 	le := &LimitError{Limit: LimitValueSize, Max: strconv.Itoa(e.limits.MaxValueBytes) + " bytes"}
@@ -77,7 +101,7 @@ func sizeOf(v starlark.Value, budget, depth int) int {
 	case starlark.Bytes:
 		return len(x) + 3
 	case starlark.Int:
-		return x.BigInt().BitLen()/3 + 1
+		return intBits(x)/3 + 1
 	case starlark.Indexable: // list, tuple, range
 		n := 2
 		if r, ok := x.(starlark.Sequence); ok && x.Type() == "range" {
@@ -103,8 +127,12 @@ func sizeOf(v starlark.Value, budget, depth int) int {
 func (e *env) checked(name string, fn starlark.Value) starlark.Value {
 	return starlark.NewBuiltin(name, func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 		for _, a := range args {
-			if sizeOf(a, e.limits.MaxValueBytes, 64) > e.limits.MaxValueBytes {
+			n := sizeOf(a, e.limits.MaxValueBytes, 64)
+			if n > e.limits.MaxValueBytes {
 				return nil, e.tooBig(th)
+			}
+			if err := e.charge(th, n); err != nil {
+				return nil, err
 			}
 		}
 		return starlark.Call(th, fn, args, kw)
@@ -164,9 +192,6 @@ func resultSize(op syntax.Token, x, y starlark.Value) (int, bool) {
 		if !ok {
 			return 0, false
 		}
-		if m, ok := other.(starlark.Int); ok {
-			return (n.BigInt().BitLen() + m.BigInt().BitLen()) / 8, true
-		}
 		c, ok := n.Int64()
 		if !ok {
 			return 1 << 62, true
@@ -195,6 +220,12 @@ func resultSize(op syntax.Token, x, y starlark.Value) (int, bool) {
 		if f, ok := x.(starlark.String); ok {
 			return len(f) + strings.Count(string(f), "%")*sizeOf(y, 1<<62, 64), true
 		}
+	case syntax.PIPE, syntax.AMP, syntax.CIRCUMFLEX, syntax.MINUS:
+		switch x.(type) {
+		case *starlark.Dict, *starlark.Set:
+			// Unions and differences make a new table of at most both sizes.
+			return (max(starlark.Len(x), 0) + max(starlark.Len(y), 0)) * entryCost, true
+		}
 	}
 	return 0, false
 }
@@ -205,8 +236,19 @@ func resultSize(op syntax.Token, x, y starlark.Value) (int, bool) {
 func (e *env) binop(op syntax.Token, aug bool) func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
 	return func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw []starlark.Tuple) (starlark.Value, error) {
 		x, y := args[0], args[1]
-		if n, ok := resultSize(op, x, y); ok && n > e.limits.MaxValueBytes {
-			return nil, e.tooBig(th)
+		xi, xok := x.(starlark.Int)
+		yi, yok := y.(starlark.Int)
+		if xok && yok {
+			if err := e.checkInt(th, op, xi, yi); err != nil {
+				return nil, err
+			}
+		} else if n, ok := resultSize(op, x, y); ok {
+			if n > e.limits.MaxValueBytes {
+				return nil, e.tooBig(th)
+			}
+			if err := e.charge(th, n); err != nil {
+				return nil, err
+			}
 		}
 		if aug {
 			return y, nil
@@ -232,7 +274,8 @@ func (e *env) method(name string) func(*starlark.Thread, *starlark.Builtin, star
 		}
 		recv, rest := args[0], args[1:]
 		limit := e.limits.MaxValueBytes
-		size := 0
+		size := 0 // bytes of a value the value-size limit bounds
+		mem := 0  // bytes of other values the call's memory budget pays for
 		switch r := recv.(type) {
 		case starlark.String:
 			switch name {
@@ -266,6 +309,18 @@ func (e *env) method(name string) func(*starlark.Thread, *starlark.Builtin, star
 					biggest = max(biggest, sizeOf(kv[1], limit, 64))
 				}
 				size = len(r) + strings.Count(string(r), "{")*biggest
+			case "split", "rsplit":
+				n := len(r)/2 + 1 // whitespace: at most every other byte starts a field
+				if len(rest) > 0 {
+					if sep, ok := rest[0].(starlark.String); ok && len(sep) > 0 {
+						n = strings.Count(string(r), string(sep)) + 1
+					}
+				}
+				mem = n * strCost
+			case "splitlines":
+				mem = (strings.Count(string(r), "\n") + 1) * strCost
+			case "upper", "lower", "title", "capitalize":
+				mem = len(r)
 			}
 		case *starlark.List:
 			if name == "extend" && len(rest) == 1 {
@@ -273,9 +328,27 @@ func (e *env) method(name string) func(*starlark.Thread, *starlark.Builtin, star
 					size = (r.Len() + n.Len()) * elemCost
 				}
 			}
+		case *starlark.Dict:
+			switch name {
+			case "items":
+				mem = r.Len() * (elemCost + tupleCost)
+			case "keys", "values":
+				mem = r.Len() * elemCost
+			}
+		case *starlark.Set:
+			switch name {
+			case "union", "difference", "intersection", "symmetric_difference":
+				mem = r.Len() * entryCost
+				for _, a := range rest {
+					mem += max(length(a), 0) * entryCost
+				}
+			}
 		}
 		if size > limit {
 			return nil, e.tooBig(th)
+		}
+		if err := e.charge(th, size+mem); err != nil {
+			return nil, err
 		}
 		fn, err := getAttr(recv, name)
 		if err != nil {
@@ -323,16 +396,7 @@ func rwStmt(s syntax.Stmt) {
 	case *syntax.AssignStmt:
 		rwTarget(x.LHS)
 		x.RHS = rwExpr(x.RHS)
-		var name string
-		switch x.Op {
-		case syntax.PLUS_EQ:
-			name = "__aug_add"
-		case syntax.STAR_EQ:
-			name = "__aug_mul"
-		case syntax.PERCENT_EQ:
-			name = "__aug_mod"
-		}
-		if name != "" {
+		if name := augNames[x.Op]; name != "" {
 			if lhs, ok := clone(x.LHS); ok {
 				x.RHS = call(name, x.OpPos, lhs, x.RHS)
 			} else {
@@ -415,20 +479,36 @@ func clone(e syntax.Expr) (syntax.Expr, bool) {
 	return nil, false
 }
 
-var guardedMethods = map[string]bool{"join": true, "replace": true, "format": true, "extend": true}
+// guardedMethods are the methods that can build a large value in one step;
+// calls of them are rewritten into checked builtins.
+var guardedMethods = map[string]bool{
+	"join": true, "replace": true, "format": true, "extend": true,
+	"split": true, "rsplit": true, "splitlines": true,
+	"upper": true, "lower": true, "title": true, "capitalize": true,
+	"items": true, "keys": true, "values": true,
+	"union": true, "difference": true, "intersection": true, "symmetric_difference": true,
+}
+
+// binopNames are the operators rewritten into checked builtins, and
+// augNames their augmented assignments.
+var (
+	binopNames = map[syntax.Token]string{
+		syntax.PLUS: "__add", syntax.STAR: "__mul", syntax.PERCENT: "__mod", syntax.MINUS: "__sub",
+		syntax.PIPE: "__or", syntax.AMP: "__and", syntax.CIRCUMFLEX: "__xor", syntax.LTLT: "__shl",
+	}
+	augNames = map[syntax.Token]string{
+		syntax.PLUS_EQ: "__aug_add", syntax.STAR_EQ: "__aug_mul", syntax.PERCENT_EQ: "__aug_mod", syntax.MINUS_EQ: "__aug_sub",
+		syntax.PIPE_EQ: "__aug_or", syntax.AMP_EQ: "__aug_and", syntax.CIRCUMFLEX_EQ: "__aug_xor", syntax.LTLT_EQ: "__aug_shl",
+	}
+)
 
 func rwExpr(e syntax.Expr) syntax.Expr {
 	switch x := e.(type) {
 	case *syntax.BinaryExpr:
 		x.X = rwExpr(x.X)
 		x.Y = rwExpr(x.Y)
-		switch x.Op {
-		case syntax.PLUS:
-			return call("__add", x.OpPos, x.X, x.Y)
-		case syntax.STAR:
-			return call("__mul", x.OpPos, x.X, x.Y)
-		case syntax.PERCENT:
-			return call("__mod", x.OpPos, x.X, x.Y)
+		if name := binopNames[x.Op]; name != "" {
+			return call(name, x.OpPos, x.X, x.Y)
 		}
 	case *syntax.CallExpr:
 		for i, a := range x.Args {
@@ -494,16 +574,17 @@ func rwExpr(e syntax.Expr) syntax.Expr {
 	case *syntax.ParenExpr:
 		x.X = rwExpr(x.X)
 	case *syntax.SliceExpr:
-		x.X = rwExpr(x.X)
-		if x.Lo != nil {
-			x.Lo = rwExpr(x.Lo)
+		// x[lo:hi:step] becomes __slice(x, lo, hi, step), None for a
+		// missing bound, so the copy is charged before it is made.
+		parts := []syntax.Expr{rwExpr(x.X), x.Lo, x.Hi, x.Step}
+		for i, p := range parts[1:] {
+			if p == nil {
+				parts[i+1] = &syntax.Ident{NamePos: x.Lbrack, Name: "__none"}
+			} else {
+				parts[i+1] = rwExpr(p)
+			}
 		}
-		if x.Hi != nil {
-			x.Hi = rwExpr(x.Hi)
-		}
-		if x.Step != nil {
-			x.Step = rwExpr(x.Step)
-		}
+		return call("__slice", x.Lbrack, parts...)
 	case *syntax.UnaryExpr:
 		if x.X != nil {
 			x.X = rwExpr(x.X)

@@ -112,7 +112,11 @@ func (m *reModule) findall(th *starlark.Thread, b *starlark.Builtin, args starla
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
-	all := re.FindAllStringSubmatch(s, -1)
+	n := m.env.remaining(th)/strCost + 1
+	all := re.FindAllStringSubmatch(s, n)
+	if err := m.env.charge(th, len(all)*strCost*max(1, re.NumSubexp())); err != nil {
+		return nil, err
+	}
 	out := make([]starlark.Value, len(all))
 	for i, g := range all {
 		switch len(g) {
@@ -201,6 +205,9 @@ func (m *reModule) sub(th *starlark.Thread, b *starlark.Builtin, args starlark.T
 		last = mi[1]
 	}
 	out = append(out, s[last:]...)
+	if err := m.env.charge(th, len(out)); err != nil {
+		return nil, err
+	}
 	return starlark.String(out), nil
 }
 
@@ -218,7 +225,13 @@ func (m *reModule) split(th *starlark.Thread, b *starlark.Builtin, args starlark
 	if maxsplit > 0 {
 		n = maxsplit + 1
 	}
+	if limit := m.env.remaining(th)/strCost + 1; n < 0 || n > limit {
+		n = limit
+	}
 	parts := re.Split(s, n)
+	if err := m.env.charge(th, len(parts)*strCost); err != nil {
+		return nil, err
+	}
 	out := make([]starlark.Value, len(parts))
 	for i, x := range parts {
 		out[i] = starlark.String(x)

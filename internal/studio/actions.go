@@ -11,6 +11,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/flow"
+	"github.com/tianshu-ai/tianshu/internal/function"
 )
 
 var (
@@ -348,6 +349,10 @@ func RegisterActions(reg *api.Registry, s *Service) {
 				}
 				if errors.Is(err, context.DeadlineExceeded) {
 					return nil, api.Errorf(api.FailedOperation, "flow run exceeded %s", timeout)
+				}
+				var le *function.LimitError
+				if errors.As(err, &le) {
+					return nil, api.Errorf(api.LimitExceeded, "flow run failed: %v", err)
 				}
 				return nil, api.Errorf(api.FailedOperation, "flow run failed: %v", err)
 			}

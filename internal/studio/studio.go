@@ -19,6 +19,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/flow"
+	"github.com/tianshu-ai/tianshu/internal/function"
 	"github.com/tianshu-ai/tianshu/internal/ids"
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
@@ -41,6 +42,9 @@ type Options struct {
 	Metrics *flow.Metrics
 	// InUse guards DeleteFlow; nil means nothing uses flows yet.
 	InUse InUseFunc
+	// ScriptGate caps the script calls of one project that run at once
+	// (InvokeFlow and tasks alike); nil leaves them uncapped.
+	ScriptGate *function.Gate
 }
 
 // Service is the flow studio.
@@ -95,6 +99,12 @@ func (e *ValidationError) Error() string { return e.Errs.Error() }
 // project (subflows resolve within the project). It returns the spec and
 // the normalised JSON stored as the version's document.
 func (s *Service) parse(ctx context.Context, projectID string, doc []byte) (*flow.Spec, []byte, error) {
+	return s.parseWith(ctx, projectID, doc, false)
+}
+
+// parseWith is parse; checkOnly compiles scripts without running their
+// top-level code, for ValidateFlow, which a viewer may call.
+func (s *Service) parseWith(ctx context.Context, projectID string, doc []byte, checkOnly bool) (*flow.Spec, []byte, error) {
 	spec, err := flow.Parse(doc, flow.Limits{})
 	if err != nil {
 		var fe flow.Errors
@@ -107,7 +117,9 @@ func (s *Service) parse(ctx context.Context, projectID string, doc []byte) (*flo
 		}
 		return nil, nil, &ValidationError{Errs: flow.Errors{{Field: "document", Msg: err.Error()}}}
 	}
-	if errs := flow.Validate(ctx, spec, s.options(ctx, projectID)); len(errs) > 0 {
+	opts := s.options(ctx, projectID)
+	opts.CheckScripts = checkOnly
+	if errs := flow.Validate(ctx, spec, opts); len(errs) > 0 {
 		return nil, nil, &ValidationError{Errs: errs}
 	}
 	norm, err := json.Marshal(spec)
@@ -123,7 +135,7 @@ func (s *Service) options(ctx context.Context, projectID string) flow.Options {
 		algs = s.o.AlgorithmsFor(projectID)
 	}
 	return flow.Options{Registry: s.reg, Algorithms: algs, Flows: &projectFlows{s: s, ctx: ctx, projectID: projectID},
-		Metrics: s.o.Metrics, Logger: s.o.Logger}
+		Metrics: s.o.Metrics, Logger: s.o.Logger, FunctionLimits: function.Limits{Gate: s.o.ScriptGate, GateKey: projectID}}
 }
 
 // Validate checks a document without storing it.
@@ -131,7 +143,7 @@ func (s *Service) Validate(ctx context.Context, projectID string, doc []byte) fl
 	if projectID == "" {
 		projectID = "default"
 	}
-	_, _, err := s.parse(ctx, projectID, doc)
+	_, _, err := s.parseWith(ctx, projectID, doc, true)
 	var ve *ValidationError
 	if errors.As(err, &ve) {
 		return ve.Errs
