@@ -253,7 +253,7 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 			rc, _, err := p.Blob.Get(ctx, key)
 			return rc, err
 		},
-		CheckEndpoint: algorithm.DefaultEndpointPolicy,
+		Outbound: p.outbound,
 	})
 	if err != nil {
 		return nil, err

@@ -41,14 +41,14 @@ func Default() Config { return Config{} }
 
 // RegisterFlags binds the fields to flags prefixed "outbound.", with the
 // current values as defaults. The list flags take comma-separated rules and
-// may be repeated.
+// replace the list (as every source of a higher precedence does).
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.Func("outbound.allow", "comma-separated addresses the platform may connect to despite the builtin denials: IP, CIDR, IP:port, CIDR:port or CIDR:port-port (may be repeated)", func(s string) error {
-		c.Allow = append(c.Allow, splitList(s)...)
+	fs.Func("outbound.allow", "comma-separated addresses the platform may connect to despite the builtin denials: IP, CIDR, IP:port, CIDR:port or CIDR:port-port", func(s string) error {
+		c.Allow = splitList(s)
 		return nil
 	})
-	fs.Func("outbound.deny", "comma-separated addresses the platform never connects to, in the forms of --outbound.allow; deny wins over allow (may be repeated)", func(s string) error {
-		c.Deny = append(c.Deny, splitList(s)...)
+	fs.Func("outbound.deny", "comma-separated addresses the platform never connects to, in the forms of --outbound.allow; deny wins over allow", func(s string) error {
+		c.Deny = splitList(s)
 		return nil
 	})
 	fs.BoolVar(&c.AllowLoopback, "outbound.allow-loopback", c.AllowLoopback, "let algorithm endpoints, devices and webhooks reach loopback addresses (tests, single-host setups); the server's own listen addresses stay refused")

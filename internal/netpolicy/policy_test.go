@@ -120,7 +120,7 @@ func TestConfig(t *testing.T) {
 	var c Config
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	c.RegisterFlags(fs)
-	if err := fs.Parse([]string{"--outbound.allow", "127.0.0.1:9000, 10.0.0.0/8", "--outbound.allow", "::1", "--outbound.deny", "10.9.0.0/16:1-1024", "--outbound.allow-loopback"}); err != nil {
+	if err := fs.Parse([]string{"--outbound.allow", "1.2.3.4", "--outbound.allow", "127.0.0.1:9000, 10.0.0.0/8,::1", "--outbound.deny", "10.9.0.0/16:1-1024", "--outbound.allow-loopback"}); err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Allow) != 3 || len(c.Deny) != 1 || !c.AllowLoopback {
