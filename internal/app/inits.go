@@ -273,7 +273,7 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 }
 
 func (p *Platform) initDevices(context.Context) (func(context.Context) error, error) {
-	rt, err := device.NewRuntime(device.Options{Logger: p.log, Registerer: p.Metrics})
+	rt, err := device.NewRuntime(device.Options{Logger: p.log, Registerer: p.Metrics, Outbound: p.outbound})
 	if err != nil {
 		return nil, err
 	}

@@ -2,9 +2,12 @@ package device
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 )
 
 // rtspDriver pulls an RTSP stream through an ffmpeg child process that
@@ -77,7 +80,8 @@ func rtspJob(env *Env, cfg Config) ffmpegJob {
 	timeout, _ := cfg.optDuration("timeout", 10*time.Second, time.Second, 5*time.Minute)
 	stall, _ := cfg.optDuration("stall", 15*time.Second, time.Second, 10*time.Minute)
 	return ffmpegJob{
-		bin: ffmpegBin(env, cfg),
+		bin:   ffmpegBin(env, cfg),
+		check: checkURLFor(env, cfg.Address),
 		input: []string{
 			"-rtsp_transport", transport,
 			"-timeout", strconv.FormatInt(timeout.Microseconds(), 10),
@@ -136,4 +140,27 @@ func probeOneFrame(ctx context.Context, env *Env, cfg Config, job ffmpegJob, inf
 		err = statusErrf(ReasonTimeout, "no frame before the probe's deadline")
 	}
 	return ProbeResult{Info: info}, err
+}
+
+// checkURLFor returns the check run before each ffmpeg start: ffmpeg
+// connects by itself, out of reach of the policy's dialer, so the address
+// is resolved and checked here. ffmpeg resolves the name again; a name
+// that changes its answer in between (DNS rebinding) is the gap left.
+func checkURLFor(env *Env, address string) func(context.Context) error {
+	if env.Outbound == nil {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		u, err := url.Parse(address)
+		if err != nil {
+			return statusErr(ReasonConfig, errors.New("address is not a URL"))
+		}
+		if err := env.Outbound.CheckResolved(ctx, u); err != nil {
+			if errors.Is(err, netpolicy.ErrRefused) {
+				return statusErr(ReasonPolicy, err)
+			}
+			return statusErr(ReasonUnreachable, err)
+		}
+		return nil
+	}
 }
