@@ -297,7 +297,8 @@ func (p *Platform) initDevices(context.Context) (func(context.Context) error, er
 
 func (p *Platform) initPush(ctx context.Context) (func(context.Context) error, error) {
 	svc, err := push.New(push.Config{DB: p.DB, Bus: p.Bus, Box: p.Box, Keys: p.Apps, Logger: p.log, Registerer: p.Metrics, Now: p.now,
-		NodeID: p.cfg.Worker.Name + "/" + ids.New("push")})
+		Outbound: p.outbound,
+		NodeID:   p.cfg.Worker.Name + "/" + ids.New("push")})
 	if err != nil {
 		return nil, err
 	}
