@@ -265,3 +265,23 @@ func TestOutboundDiscovery(t *testing.T) {
 		t.Fatalf("allowed target: %v %v", got, err)
 	}
 }
+
+// TestOutboundAdapterAddress: an adapter connects by itself, so the address
+// it is handed is checked before it starts (the adapter command does not
+// exist: a start would fail as a process error).
+func TestOutboundAdapterAddress(t *testing.T) {
+	rt := policyRuntime(t)
+	ctx := context.Background()
+	cfg := func(addr string) Config {
+		return Config{ID: "a", Driver: "adapter", Address: addr, Options: map[string]any{"command": "/nonexistent/adapter"}}
+	}
+	for _, a := range []string{"127.0.0.1", "localhost:8000", "http://169.254.169.254/", "rtsp://[::1]/live", "[fe80::1]:80"} {
+		_, err := rt.Probe(ctx, cfg(a))
+		refusedProbe(t, a, err)
+	}
+	for _, a := range []string{"10.1.2.3:8000", "rtsp://192.168.1.64/live", "SN-0042", ""} {
+		if _, err := rt.Probe(ctx, cfg(a)); ReasonOf(err) != ReasonProcess {
+			t.Errorf("%s: got %v; want the adapter started (and failing)", a, err)
+		}
+	}
+}

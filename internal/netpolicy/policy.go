@@ -192,14 +192,16 @@ func New(cfg Config, self ...string) (*Policy, error) {
 // Check returns nil when ap may be reached, else an error wrapping
 // ErrRefused that names the address and the rule. Order: the operator's
 // deny rules, the server's own addresses, the operator's allow rules, the
-// builtin ranges, then AllowOnly.
+// builtin ranges, then AllowOnly. Port 0 stands for a port not known
+// (an address handed to an adapter): deny rules match it whatever their
+// ports, allow rules with ports do not.
 func (p *Policy) Check(ap netip.AddrPort) error {
 	if p == nil {
 		return nil
 	}
 	ap = netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
 	for _, r := range p.deny {
-		if r.Match(ap) {
+		if r.Match(ap) || (ap.Port() == 0 && r.Prefix.Contains(ap.Addr())) {
 			return refused(ap, "deny rule "+r.text)
 		}
 	}
@@ -223,6 +225,9 @@ func (p *Policy) Check(ap netip.AddrPort) error {
 }
 
 func refused(ap netip.AddrPort, why string) error {
+	if ap.Port() == 0 {
+		return fmt.Errorf("outbound %s: %w (%s)", ap.Addr(), ErrRefused, why)
+	}
 	return fmt.Errorf("outbound %s: %w (%s)", ap, ErrRefused, why)
 }
 
@@ -333,6 +338,16 @@ func (p *Policy) CheckHostPort(ctx context.Context, hostport string) error {
 		return err
 	}
 	return p.checkHost(ctx, host, n)
+}
+
+// CheckHost resolves host and checks every address on port (0: not
+// known), as CheckResolved does. An error that does not wrap ErrRefused is
+// a failed lookup.
+func (p *Policy) CheckHost(ctx context.Context, host string, port uint16) error {
+	if p == nil {
+		return nil
+	}
+	return p.checkHost(ctx, host, port)
 }
 
 func (p *Policy) checkHost(ctx context.Context, host string, port uint16) error {

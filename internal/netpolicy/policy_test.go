@@ -159,6 +159,18 @@ func TestCheckURLAndResolved(t *testing.T) {
 	if err := p.CheckHostPort(context.Background(), "localhost:3702"); !errors.Is(err, ErrRefused) {
 		t.Errorf("host port: %v", err)
 	}
+	// Port 0, not known: deny rules with ports still refuse, allow rules
+	// with ports do not allow.
+	p = mustNew(t, Config{Allow: []string{"127.0.0.3:80"}, Deny: []string{"10.0.0.0/8:22"}})
+	if err := p.CheckHost(context.Background(), "10.1.1.1", 0); !errors.Is(err, ErrRefused) || strings.Contains(err.Error(), ":0") {
+		t.Errorf("deny rule with a port, port unknown: %v", err)
+	}
+	if err := p.CheckHost(context.Background(), "127.0.0.3", 0); !errors.Is(err, ErrRefused) {
+		t.Errorf("allow rule with a port, port unknown: %v", err)
+	}
+	if err := p.CheckHost(context.Background(), "192.168.0.1", 0); err != nil {
+		t.Error(err)
+	}
 }
 
 // listen127 starts a server on 127.0.0.2 (every 127/8 address is this host
