@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 )
 
 // Options configure a Manager. Zero fields take the defaults noted.
@@ -42,9 +44,6 @@ type Options struct {
 	// (which otherwise holds only PATH, HOME, LANG, TZ, TMPDIR and the
 	// manifest's env, so that platform secrets never leak).
 	ProcessEnv []string
-	// CheckEndpoint vets endpoint URLs on Apply (the outbound allow/deny
-	// policy); nil allows all.
-	CheckEndpoint func(u *url.URL) error
 
 	MaxImageBytes    int64         // per image input (default 32 MiB)
 	MaxResponseBytes int64         // per response (default 16 MiB)
@@ -59,8 +58,15 @@ type Options struct {
 	MaxStartFailures int
 	BreakerFailures  int           // consecutive failures that open a breaker (default 5)
 	BreakerCooldown  time.Duration // before a half-open probe (default 5s)
-	// Transport overrides the shared HTTP transport (tests, proxies).
+	// Transport overrides the shared HTTP transport (tests, proxies);
+	// it replaces the dialer, and with it Outbound's connect-time check.
 	Transport http.RoundTripper
+	// Outbound is the outbound network policy for endpoint algorithms:
+	// Apply refuses endpoints on refused IP literals, and every connection
+	// to an endpoint is checked on its resolved address. Redirects are not
+	// followed. Process algorithms, which the platform starts on loopback
+	// itself, are not subject to it. Nil checks nothing.
+	Outbound *netpolicy.Policy
 }
 
 func (o *Options) defaults() {
@@ -113,8 +119,10 @@ type Manager struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
-	client  *http.Client
-	gpus    *gpuAllocator
+	client  *http.Client // to endpoints, through the outbound policy
+	// procClient reaches the processes this manager started on loopback.
+	procClient *http.Client
+	gpus       *gpuAllocator
 
 	lifecycle sync.Mutex // serialises Apply and Stop
 
@@ -131,11 +139,13 @@ func New(opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := opts.Transport
-	if rt == nil {
-		rt = &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	transport := func(p *netpolicy.Policy) http.RoundTripper {
+		if opts.Transport != nil {
+			return opts.Transport
+		}
+		return &http.Transport{
+			Proxy:               nil, // a proxy would hide the endpoint from the policy
+			DialContext:         p.Guard(&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConns:        1024,
 			MaxIdleConnsPerHost: 256,
 			IdleConnTimeout:     90 * time.Second,
@@ -144,15 +154,19 @@ func New(opts Options) (*Manager, error) {
 		}
 	}
 	return &Manager{
-		opts:     opts,
-		log:      opts.Logger,
-		now:      opts.Now,
-		metrics:  met,
-		client:   &http.Client{Transport: rt},
-		gpus:     newGPUAllocator(opts.GPUs),
-		deps:     map[Ref]*deployment{},
-		current:  map[string]string{},
-		builtins: map[string]Builtin{},
+		opts:    opts,
+		log:     opts.Logger,
+		now:     opts.Now,
+		metrics: met,
+		// An endpoint has no reason to redirect, and a redirect could
+		// point a call somewhere the version never named.
+		client: &http.Client{Transport: transport(opts.Outbound),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		procClient: &http.Client{Transport: transport(nil)},
+		gpus:       newGPUAllocator(opts.GPUs),
+		deps:       map[Ref]*deployment{},
+		current:    map[string]string{},
+		builtins:   map[string]Builtin{},
 	}, nil
 }
 
@@ -250,6 +264,9 @@ func (m *Manager) build(ctx context.Context, v Version) (*deployment, error) {
 		d.sticky = strings.Split(v.Sticky, ".")
 	}
 	base := httpBase{client: m.client, maxResp: m.opts.MaxResponseBytes, idempotent: v.Idempotent}
+	if v.Runtime == RuntimeProcess {
+		base.client = m.procClient
+	}
 	switch v.protocol() {
 	case "":
 		d.proto = builtinProto{}
@@ -285,11 +302,9 @@ func (m *Manager) build(ctx context.Context, v Version) (*deployment, error) {
 	case RuntimeEndpoint:
 		for i, e := range v.Endpoints {
 			u, _ := url.Parse(e)
-			if m.opts.CheckEndpoint != nil {
-				if err := m.opts.CheckEndpoint(u); err != nil {
-					d.cancel()
-					return nil, &FieldError{Field: fmt.Sprintf("endpoints[%d]", i), Msg: err.Error()}
-				}
+			if err := m.opts.Outbound.CheckURL(u); err != nil {
+				d.cancel()
+				return nil, &FieldError{Field: fmt.Sprintf("endpoints[%d]", i), Msg: err.Error()}
 			}
 			d.insts = append(d.insts, d.newInstance(e, strings.TrimSuffix(e, "/")))
 		}

@@ -270,7 +270,7 @@ func (d *deployment) runOnce(in *instance, spec *procSpec, gpus []int) runResult
 			}
 			return err
 		}
-		return httpHealth(ctx, &httpBase{client: d.m.client}, addr+spec.healthPath)
+		return httpHealth(ctx, &httpBase{client: d.m.procClient}, addr+spec.healthPath)
 	}
 
 	// Starting: poll health until ready, bounded by the startup timeout.

@@ -264,7 +264,7 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 			rc, _, err := p.Blob.Get(ctx, key)
 			return rc, err
 		},
-		CheckEndpoint: algorithm.DefaultEndpointPolicy,
+		Outbound: p.outbound,
 	})
 	if err != nil {
 		return nil, err
@@ -284,7 +284,7 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 }
 
 func (p *Platform) initDevices(context.Context) (func(context.Context) error, error) {
-	rt, err := device.NewRuntime(device.Options{Logger: p.log, Registerer: p.Metrics})
+	rt, err := device.NewRuntime(device.Options{Logger: p.log, Registerer: p.Metrics, Outbound: p.outbound})
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +308,8 @@ func (p *Platform) initDevices(context.Context) (func(context.Context) error, er
 
 func (p *Platform) initPush(ctx context.Context) (func(context.Context) error, error) {
 	svc, err := push.New(push.Config{DB: p.DB, Bus: p.Bus, Box: p.Box, Keys: p.Apps, Logger: p.log, Registerer: p.Metrics, Now: p.now,
-		NodeID: p.cfg.Worker.Name + "/" + ids.New("push")})
+		Outbound: p.outbound,
+		NodeID:   p.cfg.Worker.Name + "/" + ids.New("push")})
 	if err != nil {
 		return nil, err
 	}

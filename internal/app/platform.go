@@ -28,6 +28,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/devicecenter"
 	"github.com/tianshu-ai/tianshu/internal/gpu"
 	"github.com/tianshu-ai/tianshu/internal/iam"
+	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 	"github.com/tianshu-ai/tianshu/internal/push"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store"
@@ -84,6 +85,9 @@ type Platform struct {
 	server   *http.Server
 	listener net.Listener
 	grpcLn   net.Listener // GRPCAddr's, when set
+	// outbound is the policy every connection made on a tenant's behalf
+	// goes through; built once the listen addresses are known.
+	outbound *netpolicy.Policy
 	stops    []namedStop
 	states   *moduleStates
 	ready    atomic.Bool
@@ -147,6 +151,12 @@ func (p *Platform) Start(ctx context.Context) error {
 			}
 			return fmt.Errorf("grpc_addr %s: %w", p.cfg.GRPCAddr, err)
 		}
+	}
+	// The server's own addresses are refused to outbound connections, so
+	// that no tenant can point an algorithm or webhook back at its API.
+	if p.outbound, err = netpolicy.New(p.cfg.Outbound, p.Addr(), p.GRPCAddr()); err != nil {
+		closeListeners()
+		return fmt.Errorf("outbound: %w", err)
 	}
 	if err := os.MkdirAll(p.cfg.DataDir, 0o750); err != nil {
 		closeListeners()

@@ -14,7 +14,8 @@
 // Each component owns its part of the tree (a Config with RegisterFlags and
 // Validate) and the root nests them. Config imports only backends (to ask
 // their registries which URL schemes exist) and components' leaf config
-// packages (apiconfig, workerconfig, auditconfig), never a domain package.
+// packages (apiconfig, workerconfig, auditconfig, netpolicy), never a domain
+// package.
 package config
 
 import (
@@ -37,6 +38,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/iam/auditconfig"
+	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/task/workerconfig"
@@ -72,6 +74,9 @@ type Config struct {
 	API    apiconfig.Config    `yaml:"api"`
 	Worker workerconfig.Config `yaml:"worker"`
 	Audit  auditconfig.Config  `yaml:"audit"`
+	// Outbound is the network policy for connections made on a tenant's
+	// behalf (algorithm endpoints, devices, webhooks, discovery).
+	Outbound netpolicy.Config `yaml:"outbound"`
 }
 
 // LogConfig configures logging.
@@ -92,6 +97,7 @@ func Default() Config {
 		API:             apiconfig.Default(),
 		Worker:          workerconfig.Default(),
 		Audit:           auditconfig.Default(),
+		Outbound:        netpolicy.Default(),
 	}
 }
 
@@ -117,6 +123,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.API.RegisterFlags(fs)
 	c.Worker.RegisterFlags(fs)
 	c.Audit.RegisterFlags(fs)
+	c.Outbound.RegisterFlags(fs)
 }
 
 // Load builds the configuration from args (flags, without the subcommand)
@@ -261,7 +268,7 @@ func (c *Config) Validate() error {
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		bad("log.format", "%q is not json or text", c.Log.Format)
 	}
-	for _, part := range []interface{ Validate() error }{c.API, c.Worker, c.Audit} {
+	for _, part := range []interface{ Validate() error }{c.API, c.Worker, c.Audit, c.Outbound} {
 		err := part.Validate()
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
 			for _, e := range j.Unwrap() {

@@ -114,3 +114,24 @@ func TestAuditConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestOutboundConfig(t *testing.T) {
+	load := func(args []string, env map[string]string) (Config, error) {
+		return Load(flag.NewFlagSet("t", flag.ContinueOnError), append([]string{"--data-dir", t.TempDir()}, args...), func(k string) string { return env[k] })
+	}
+	c, err := load(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Outbound.AllowLoopback || c.Outbound.AllowOnly || len(c.Outbound.Allow)+len(c.Outbound.Deny) != 0 {
+		t.Errorf("outbound defaults = %+v; want no rules and loopback refused", c.Outbound)
+	}
+	c, err = load([]string{"--outbound.deny", "10.9.0.0/16,10.8.0.1:22"}, map[string]string{"TIANSHU_OUTBOUND_ALLOW_LOOPBACK": "true", "TIANSHU_OUTBOUND_ALLOW": "127.0.0.1:9000"})
+	if err != nil || !c.Outbound.AllowLoopback || len(c.Outbound.Deny) != 2 || c.Outbound.Allow[0] != "127.0.0.1:9000" {
+		t.Errorf("outbound from flags and env = %+v, %v", c.Outbound, err)
+	}
+	_, err = load([]string{"--outbound.allow", "example.com"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "config: outbound.allow: ") {
+		t.Errorf("bad rule: %v", err)
+	}
+}

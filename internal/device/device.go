@@ -57,6 +57,7 @@ const (
 	ReasonStreamEnded = "stream_ended" // a stream stopped or stalled
 	ReasonProcess     = "process"      // a child process failed (ffmpeg, adapter)
 	ReasonConfig      = "config"       // the configuration cannot work
+	ReasonPolicy      = "policy"       // the outbound policy refuses the address
 	ReasonError       = "error"        // anything else
 )
 

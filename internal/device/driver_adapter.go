@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	adapterv1 "github.com/tianshu-ai/tianshu/api/adapter/v1"
+	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 )
 
 // adapterDriver runs an out-of-process vendor adapter (api/adapter/v1,
@@ -152,7 +157,10 @@ type adapterProc struct {
 }
 
 // startAdapter starts the adapter and waits until Health says serving.
-func startAdapter(ctx context.Context, cfg Config) (*adapterProc, error) {
+func startAdapter(ctx context.Context, env *Env, cfg Config) (*adapterProc, error) {
+	if err := checkAdapterAddress(ctx, env.Outbound, cfg.Address); err != nil {
+		return nil, err
+	}
 	command, _ := cfg.optString("command", "")
 	args, _ := cfg.optStrings("args")
 	extra, _ := adapterEnv(cfg)
@@ -243,7 +251,7 @@ func (adapterDriver) Probe(ctx context.Context, env *Env, cfg Config) (ProbeResu
 	if err != nil {
 		return ProbeResult{}, err
 	}
-	p, err := startAdapter(ctx, cfg)
+	p, err := startAdapter(ctx, env, cfg)
 	if err != nil {
 		return ProbeResult{}, err
 	}
@@ -272,7 +280,7 @@ func (adapterDriver) Open(_ context.Context, env *Env, cfg Config, sink Sink) (S
 	}
 	interval, _ := cfg.optDuration("health_interval", 5*time.Second, 100*time.Millisecond, 5*time.Minute)
 	return startStream(env, cfg, sink, func(ctx context.Context, em *emitter) error {
-		p, err := startAdapter(ctx, cfg)
+		p, err := startAdapter(ctx, env, cfg)
 		if err != nil {
 			return err
 		}
@@ -369,4 +377,35 @@ func (adapterDriver) Open(_ context.Context, env *Env, cfg Config, sink Sink) (S
 			}
 		}
 	}), nil
+}
+
+// checkAdapterAddress checks the address an adapter is handed, which the
+// adapter connects to by itself: as a URL with a host, a host:port, or a
+// bare IP address or host name. The port is the URL's (or its scheme's
+// default) when known. A name that does not resolve may mean something
+// to the adapter alone (a serial number), and passes; other free-form
+// addresses are the adapter's business. The adapter resolves names again,
+// the DNS-rebinding gap of every child process.
+func checkAdapterAddress(ctx context.Context, p *netpolicy.Policy, address string) error {
+	if p == nil || address == "" {
+		return nil
+	}
+	var err error
+	if u, perr := url.Parse(address); perr == nil && u.Host != "" {
+		if err = p.CheckResolved(ctx, u); err != nil && !errors.Is(err, netpolicy.ErrRefused) && u.Port() == "" {
+			// A scheme without a default port: check the host alone.
+			err = p.CheckHost(ctx, u.Hostname(), 0)
+		}
+	} else if host, port, serr := net.SplitHostPort(address); serr == nil {
+		n, _ := strconv.ParseUint(port, 10, 16)
+		err = p.CheckHost(ctx, host, uint16(n))
+	} else if !strings.ContainsAny(address, " /\\:@") {
+		err = p.CheckHost(ctx, address, 0)
+	} else if a, aerr := netip.ParseAddr(address); aerr == nil {
+		err = p.Check(netip.AddrPortFrom(a, 0))
+	}
+	if errors.Is(err, netpolicy.ErrRefused) {
+		return statusErr(ReasonPolicy, err)
+	}
+	return nil
 }

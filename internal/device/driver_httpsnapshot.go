@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 )
 
 // httpSnapshotDriver polls a JPEG snapshot URL at Config.FPS (default 1/s)
@@ -65,13 +67,13 @@ type snapshotter struct {
 	width    int
 }
 
-func newSnapshotter(cfg Config) *snapshotter {
+func newSnapshotter(env *Env, cfg Config) *snapshotter {
 	mode, _ := cfg.optOneOf("auth", "auto", "basic", "digest")
 	timeout, _ := cfg.optDuration("timeout", 5*time.Second, 100*time.Millisecond, 5*time.Minute)
 	maxBytes, _ := cfg.optInt("max_bytes", 16<<20, 1024, 256<<20)
 	addr, user, pass := cfg.credentials()
 	return &snapshotter{
-		ac:       &authClient{hc: newHTTPClient(timeout), user: user, pass: pass, mode: mode},
+		ac:       &authClient{hc: newHTTPClient(env.Outbound, timeout), user: user, pass: pass, mode: mode},
 		url:      addr,
 		timeout:  timeout,
 		maxBytes: maxBytes,
@@ -79,13 +81,19 @@ func newSnapshotter(cfg Config) *snapshotter {
 	}
 }
 
-// newHTTPClient returns a client whose every phase is bounded by timeout.
-func newHTTPClient(timeout time.Duration) *http.Client {
+// newHTTPClient returns a client whose every phase is bounded by timeout
+// and whose connections p checks. With a policy no proxy is used: the
+// policy would see the proxy's address instead of the camera's.
+func newHTTPClient(p *netpolicy.Policy, timeout time.Duration) *http.Client {
+	proxy := http.ProxyFromEnvironment
+	if p != nil {
+		proxy = nil
+	}
 	return &http.Client{
 		Timeout: timeout,
 		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: timeout}).DialContext,
+			Proxy:                 proxy,
+			DialContext:           p.Guard(&net.Dialer{Timeout: timeout}).DialContext,
 			TLSHandshakeTimeout:   timeout,
 			ResponseHeaderTimeout: timeout,
 			MaxIdleConnsPerHost:   2,
@@ -120,15 +128,15 @@ func (s *snapshotter) fetch(ctx context.Context) (Frame, error) {
 	if len(body) > s.maxBytes {
 		return Frame{}, statusErrf(ReasonBadImage, "snapshot larger than %d bytes", s.maxBytes)
 	}
-	return jpegFrame(body, s.width, resp.Header.Get("Content-Type"))
+	return jpegFrame(body, s.width)
 }
 
 // jpegFrame checks that data is a JPEG and makes a frame of it, scaled to
-// width when set and different.
-func jpegFrame(data []byte, width int, contentType string) (Frame, error) {
+// width when set and different. The error says what failed and nothing of
+// what the peer sent: a probe must not read other services for a caller.
+func jpegFrame(data []byte, width int) (Frame, error) {
 	if len(data) < 4 || data[0] != 0xFF || data[1] != 0xD8 {
-		return Frame{}, statusErrf(ReasonBadImage, "not a JPEG (Content-Type %q, %d bytes, starts %q)",
-			contentType, len(data), printable(data[:min(len(data), 16)]))
+		return Frame{}, statusErrf(ReasonBadImage, "the answer is not a JPEG")
 	}
 	c, err := jpeg.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
@@ -153,19 +161,8 @@ func encodeFrame(img image.Image) (Frame, error) {
 	return Frame{Image: buf.Bytes(), Width: b.Dx(), Height: b.Dy()}, nil
 }
 
-func printable(b []byte) string {
-	out := make([]byte, len(b))
-	for i, c := range b {
-		if c < 0x20 || c > 0x7e {
-			c = '.'
-		}
-		out[i] = c
-	}
-	return string(out)
-}
-
 func (httpSnapshotDriver) Probe(ctx context.Context, env *Env, cfg Config) (ProbeResult, error) {
-	s := newSnapshotter(cfg)
+	s := newSnapshotter(env, cfg)
 	defer s.close()
 	f, err := s.fetch(ctx)
 	if err != nil {
@@ -183,7 +180,7 @@ func (httpSnapshotDriver) Open(_ context.Context, env *Env, cfg Config, sink Sin
 // snapshotSession polls until a fetch fails; the stream then backs off and
 // starts a new session (keeping nothing but the learnt challenge).
 func snapshotSession(env *Env, cfg Config) session {
-	s := newSnapshotter(cfg)
+	s := newSnapshotter(env, cfg)
 	fps := cfg.FPS
 	if fps == 0 {
 		fps = 1

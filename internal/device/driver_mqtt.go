@@ -2,10 +2,13 @@ package device
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/tianshu-ai/tianshu/internal/function"
+	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 )
 
 // mqttDriver subscribes to a broker topic where AI cameras push events and
@@ -80,7 +84,7 @@ func mqttScript(cfg Config) (*function.Program, error) {
 	return p, nil
 }
 
-func mqttClient(cfg Config, timeout time.Duration, lost func(error)) mqtt.Client {
+func mqttClient(env *Env, cfg Config, timeout time.Duration, lost func(error)) mqtt.Client {
 	clientID, _ := cfg.optString("client_id", "")
 	if clientID == "" {
 		clientID = "tianshu-" + cfg.ID
@@ -92,6 +96,9 @@ func mqttClient(cfg Config, timeout time.Duration, lost func(error)) mqtt.Client
 		SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false).
 		SetConnectTimeout(timeout).SetWriteTimeout(timeout).SetKeepAlive(30 * time.Second).
 		SetOrderMatters(true) // events keep the order the device sent them in
+	if env.Outbound != nil {
+		opts.SetCustomOpenConnectionFn(mqttOpen(env.Outbound, timeout))
+	}
 	if lost != nil {
 		opts.SetConnectionLostHandler(func(_ mqtt.Client, err error) { lost(err) })
 	}
@@ -114,7 +121,7 @@ func mqttConnect(ctx context.Context, c mqtt.Client, timeout time.Duration) erro
 			return statusErrf(ReasonAuthFailed, "mqtt connect: %v", err)
 		}
 		if r := classifyNetErr(err); r != ReasonError {
-			return statusErrf(r, "mqtt connect: %v", err)
+			return statusErrf(r, "mqtt connect: %w", err)
 		}
 		if strings.Contains(err.Error(), "connection refused") {
 			return statusErrf(ReasonUnreachable, "mqtt connect: %v", err)
@@ -127,7 +134,7 @@ func mqttConnect(ctx context.Context, c mqtt.Client, timeout time.Duration) erro
 func (mqttDriver) Probe(ctx context.Context, env *Env, cfg Config) (ProbeResult, error) {
 	timeout, _ := cfg.optDuration("timeout", 10*time.Second, 100*time.Millisecond, 5*time.Minute)
 	cfg.Options = withOption(cfg.Options, "client_id", fmt.Sprintf("tianshu-probe-%s-%s", cfg.ID, newCnonce()[:8]))
-	c := mqttClient(cfg, timeout, nil)
+	c := mqttClient(env, cfg, timeout, nil)
 	if err := mqttConnect(ctx, c, timeout); err != nil {
 		return ProbeResult{}, err
 	}
@@ -148,7 +155,7 @@ func (mqttDriver) Open(_ context.Context, env *Env, cfg Config, sink Sink) (Sour
 	log := env.Logger.With("device", cfg.ID, "driver", "mqtt")
 	return startStream(env, cfg, sink, func(ctx context.Context, em *emitter) error {
 		lost := make(chan error, 1)
-		c := mqttClient(cfg, timeout, func(err error) {
+		c := mqttClient(env, cfg, timeout, func(err error) {
 			select {
 			case lost <- err:
 			default:
@@ -168,7 +175,7 @@ func (mqttDriver) Open(_ context.Context, env *Env, cfg Config, sink Sink) (Sour
 			for _, ev := range evs {
 				ev.Time = em.now()
 				if frames && ev.Snapshot != nil {
-					if f, err := jpegFrame(ev.Snapshot, cfg.Width, ""); err == nil {
+					if f, err := jpegFrame(ev.Snapshot, cfg.Width); err == nil {
 						f.Time = ev.Time
 						em.frame(f)
 					}
@@ -292,4 +299,39 @@ func eventFromMap(m map[string]any, scripted bool) (Event, error) {
 		}
 	}
 	return ev, nil
+}
+
+// mqttOpen connects to a broker through the outbound policy, replacing
+// Paho's own connection code, which would use a proxy from the environment
+// (hiding the broker from the policy). Websockets are dialled by Paho's
+// websocket library: their host is resolved and checked first, and the
+// library resolves it again, the DNS-rebinding gap of child processes.
+func mqttOpen(p *netpolicy.Policy, timeout time.Duration) mqtt.OpenConnectionFunc {
+	return func(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		d := p.Guard(&net.Dialer{Timeout: timeout})
+		host := uri.Host
+		switch uri.Scheme {
+		case "tcp", "mqtt":
+			if uri.Port() == "" {
+				host = net.JoinHostPort(uri.Hostname(), "1883")
+			}
+			return d.DialContext(ctx, "tcp", host)
+		case "ssl", "tls", "mqtts":
+			if uri.Port() == "" {
+				host = net.JoinHostPort(uri.Hostname(), "8883")
+			}
+			return (&tls.Dialer{NetDialer: d, Config: o.TLSConfig}).DialContext(ctx, "tcp", host)
+		case "ws", "wss":
+			if err := p.CheckResolved(ctx, uri); err != nil {
+				return nil, err
+			}
+			u := *uri
+			u.User = nil
+			noProxy := func(*http.Request) (*url.URL, error) { return nil, nil }
+			return mqtt.NewWebsocket(u.String(), o.TLSConfig, timeout, o.HTTPHeaders, &mqtt.WebsocketOptions{Proxy: noProxy})
+		}
+		return nil, fmt.Errorf("mqtt: unsupported scheme %q", uri.Scheme)
+	}
 }

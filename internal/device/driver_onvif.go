@@ -45,7 +45,7 @@ func (onvifDriver) Validate(cfg Config) error {
 func onvifResolve(ctx context.Context, env *Env, cfg Config) (onvifDevice, error) {
 	timeout, _ := cfg.optDuration("timeout", 5*time.Second, 100*time.Millisecond, 5*time.Minute)
 	profile, _ := cfg.optString("profile", "")
-	c := newONVIFClient(cfg, env.Clock, timeout)
+	c := newONVIFClient(env, cfg, timeout)
 	defer c.ac.hc.CloseIdleConnections()
 	return c.resolve(ctx, profile)
 }
@@ -89,7 +89,7 @@ func (onvifDriver) Probe(ctx context.Context, env *Env, cfg Config) (ProbeResult
 		snapCfg := cfg
 		snapCfg.Options = withOption(cfg.Options, "mode", "snapshot")
 		if sub, err := onvifUnderlying(snapCfg, d); err == nil {
-			if f, err := newSnapshotter(sub).fetch(ctx); err == nil {
+			if f, err := newSnapshotter(env, sub).fetch(ctx); err == nil {
 				res.Snapshot = f.Image
 			} else {
 				d.info["snapshot_error"] = err.Error()

@@ -228,7 +228,7 @@ func loadImage(name string, width int) (Frame, error) {
 	if err != nil {
 		return Frame{}, statusErr(ReasonConfig, err)
 	}
-	if f, err := jpegFrame(data, width, ""); err == nil {
+	if f, err := jpegFrame(data, width); err == nil {
 		return f, nil
 	}
 	img, _, err := image.Decode(bytes.NewReader(data))

@@ -2,10 +2,13 @@ package device
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 )
 
 // rtspDriver pulls an RTSP stream through an ffmpeg child process that
@@ -75,8 +78,9 @@ func rtspJob(env *Env, cfg Config) ffmpegJob {
 		{"fflags", "nobuffer"}, {"analyzeduration", "2000000"},
 	}
 	job := ffmpegJob{
-		bin: ffmpegBin(env, cfg),
-		fps: cfg.FPS, width: cfg.Width, format: PixelFormat(format), quality: quality,
+		bin:   ffmpegBin(env, cfg),
+		check: checkURLFor(env, cfg.Address),
+		fps:   cfg.FPS, width: cfg.Width, format: PixelFormat(format), quality: quality,
 		firstFrame: timeout + 10*time.Second, stall: stall,
 	}
 	addr, user, pass := cfg.credentials()
@@ -160,4 +164,27 @@ func probeOneFrame(ctx context.Context, env *Env, cfg Config, job ffmpegJob, inf
 		err = statusErrf(ReasonTimeout, "no frame before the probe's deadline")
 	}
 	return ProbeResult{Info: info}, err
+}
+
+// checkURLFor returns the check run before each ffmpeg start: ffmpeg
+// connects by itself, out of reach of the policy's dialer, so the address
+// is resolved and checked here. ffmpeg resolves the name again; a name
+// that changes its answer in between (DNS rebinding) is the gap left.
+func checkURLFor(env *Env, address string) func(context.Context) error {
+	if env.Outbound == nil {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		u, err := url.Parse(address)
+		if err != nil {
+			return statusErr(ReasonConfig, errors.New("address is not a URL"))
+		}
+		if err := env.Outbound.CheckResolved(ctx, u); err != nil {
+			if errors.Is(err, netpolicy.ErrRefused) {
+				return statusErr(ReasonPolicy, err)
+			}
+			return statusErr(ReasonUnreachable, err)
+		}
+		return nil
+	}
 }

@@ -21,7 +21,9 @@ import (
 // ffmpegJob describes one ffmpeg child: its input arguments and the frames
 // it must write to stdout.
 type ffmpegJob struct {
-	bin   string
+	bin string
+	// check, when set, vets the input's address before every start.
+	check func(ctx context.Context) error
 	input []string // everything up to and including "-i", url
 	// inputScript, when set, is written to the child's file descriptor 3
 	// (the input is then "pipe:3"): what must stay off the command line.
@@ -77,6 +79,11 @@ func (j ffmpegJob) args() []string {
 // hands each frame it writes to em. The child runs in its own process group,
 // killed whole when the session ends, so nothing it spawned outlives it.
 func runFFmpeg(parent context.Context, em *emitter, j ffmpegJob) error {
+	if j.check != nil {
+		if err := j.check(parent); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	cmd := exec.CommandContext(ctx, j.bin, j.args()...)

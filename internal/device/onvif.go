@@ -11,8 +11,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 )
 
 // ONVIF namespaces and the WS-Security token types.
@@ -40,12 +43,12 @@ type onvifClient struct {
 	offset time.Duration // device clock minus ours, from GetSystemDateAndTime
 }
 
-func newONVIFClient(cfg Config, clock Clock, timeout time.Duration) *onvifClient {
+func newONVIFClient(env *Env, cfg Config, timeout time.Duration) *onvifClient {
 	addr, user, pass := cfg.credentials()
 	return &onvifClient{
-		ac:     &authClient{hc: newHTTPClient(timeout), user: user, pass: pass, mode: "auto"},
+		ac:     &authClient{hc: newHTTPClient(env.Outbound, timeout), user: user, pass: pass, mode: "auto"},
 		device: addr, media: addr,
-		user: user, pass: pass, clock: clock,
+		user: user, pass: pass, clock: env.Clock,
 	}
 }
 
@@ -106,7 +109,7 @@ func (c *onvifClient) call(ctx context.Context, url, action, body string, auth b
 		if resp.StatusCode != http.StatusOK {
 			return statusErrf(ReasonBadResponse, "onvif %s: %s", action, resp.Status)
 		}
-		return statusErrf(ReasonBadResponse, "onvif %s: not a SOAP envelope: %v", action, err)
+		return statusErrf(ReasonBadResponse, "onvif %s: the answer is not a SOAP envelope", action)
 	}
 	if f := doc.Body.Fault; f != nil {
 		reason := ReasonBadResponse
@@ -249,6 +252,9 @@ func xmlEscape(s string) string {
 	return b.String()
 }
 
+// wsDiscoveryGroup is where WS-Discovery probes go by default.
+const wsDiscoveryGroup = "239.255.255.250:3702"
+
 // DiscoverOptions bound a WS-Discovery probe.
 type DiscoverOptions struct {
 	// Timeout is how long to collect answers; default 3s, at most 30s.
@@ -259,6 +265,8 @@ type DiscoverOptions struct {
 	Target string
 	// Types filters devices by type; default dn:NetworkVideoTransmitter.
 	Types string
+	// Outbound checks Target; nil checks nothing.
+	Outbound *netpolicy.Policy
 }
 
 // Discovered is one device that answered a WS-Discovery probe.
@@ -283,7 +291,7 @@ func Discover(ctx context.Context, opts DiscoverOptions) ([]Discovered, error) {
 	}
 	opts.Timeout = min(opts.Timeout, 30*time.Second)
 	if opts.Target == "" {
-		opts.Target = "239.255.255.250:3702"
+		opts.Target = wsDiscoveryGroup
 	}
 	if opts.Types == "" {
 		opts.Types = "dn:NetworkVideoTransmitter"
@@ -291,6 +299,15 @@ func Discover(ctx context.Context, opts DiscoverOptions) ([]Discovered, error) {
 	target, err := net.ResolveUDPAddr("udp4", opts.Target)
 	if err != nil {
 		return nil, fmt.Errorf("device: discover target: %w", err)
+	}
+	// The default multicast group is the platform's own choice; a target
+	// given by a caller is an address like any other. The check is on the
+	// resolved address the probe is sent to.
+	if opts.Target != wsDiscoveryGroup {
+		ap := target.AddrPort()
+		if err := opts.Outbound.Check(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())); err != nil {
+			return nil, fmt.Errorf("device: discover target: %w", err)
+		}
 	}
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{})
 	if err != nil {

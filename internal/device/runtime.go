@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
@@ -52,6 +53,9 @@ type Options struct {
 	// ProbeTimeout bounds Probe when the caller's context has no deadline;
 	// default 15s.
 	ProbeTimeout time.Duration
+	// Outbound is the outbound network policy every device connection
+	// goes through; nil checks nothing.
+	Outbound *netpolicy.Policy
 }
 
 // Env is what a Runtime shares with the drivers it runs.
@@ -60,7 +64,10 @@ type Env struct {
 	Clock   Clock
 	FFmpeg  string
 	Backoff Backoff
-	m       *metrics
+	// Outbound checks every connection the drivers make, and the
+	// addresses they hand to ffmpeg; nil checks nothing.
+	Outbound *netpolicy.Policy
+	m        *metrics
 }
 
 // Runtime opens and probes devices with shared logger, metrics and clock,
@@ -100,11 +107,15 @@ func NewRuntime(opts Options) (*Runtime, error) {
 		return nil, err
 	}
 	return &Runtime{
-		env:          &Env{Logger: opts.Logger, Clock: opts.Clock, FFmpeg: opts.FFmpeg, Backoff: opts.Backoff, m: m},
+		env:          &Env{Logger: opts.Logger, Clock: opts.Clock, FFmpeg: opts.FFmpeg, Backoff: opts.Backoff, Outbound: opts.Outbound, m: m},
 		probeTimeout: opts.ProbeTimeout,
 		sources:      map[*stream]struct{}{},
 	}, nil
 }
+
+// Outbound returns the outbound policy the runtime's drivers use (nil:
+// none), for callers that reach devices themselves, such as discovery.
+func (r *Runtime) Outbound() *netpolicy.Policy { return r.env.Outbound }
 
 // Probe validates cfg and looks at the device once. Without a deadline on
 // ctx it is bounded by Options.ProbeTimeout.
@@ -249,6 +260,10 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 func classifyNetErr(err error) string {
 	if err == nil {
 		return ""
+	}
+	// Refused before any packet was sent: nothing about the peer is known.
+	if errors.Is(err, netpolicy.ErrRefused) {
+		return ReasonPolicy
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 		return ReasonTimeout

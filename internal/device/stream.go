@@ -160,9 +160,10 @@ func (s *stream) loop(ctx context.Context) {
 		default:
 			delay = min(2*delay, s.env.Backoff.Max)
 		}
-		if reason == ReasonAuthFailed || reason == ReasonConfig {
+		if reason == ReasonAuthFailed || reason == ReasonConfig || reason == ReasonPolicy {
 			// Retrying refused credentials fast can lock the account on
-			// some cameras; a fixed password is picked up within Max/2.
+			// some cameras; a fixed password (or policy) is picked up
+			// within Max/2.
 			delay = max(delay, s.env.Backoff.Max/2)
 		}
 		jittered := time.Duration(float64(delay) * (0.8 + 0.4*rand.Float64()))

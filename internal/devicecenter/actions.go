@@ -3,10 +3,12 @@ package devicecenter
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/device"
+	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 	"github.com/tianshu-ai/tianshu/internal/redact"
 )
 
@@ -145,7 +147,8 @@ type DescribeDeviceSnapshotResponse struct {
 type DiscoverDevicesRequest struct {
 	// TimeoutMs bounds the search (default 3000, at most 30000).
 	TimeoutMs int `json:"TimeoutMs" validate:"min=0,max=30000"`
-	// Target overrides the WS-Discovery multicast address (host:port).
+	// Target overrides the WS-Discovery multicast address (host:port);
+	// the outbound policy decides whether it may be reached.
 	Target string `json:"Target" validate:"max=256"`
 }
 
@@ -308,7 +311,10 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 			if r.TimeoutMs > 0 {
 				timeout = time.Duration(r.TimeoutMs) * time.Millisecond
 			}
-			found, err := device.Discover(ctx, device.DiscoverOptions{Timeout: timeout, Target: r.Target})
+			found, err := device.Discover(ctx, device.DiscoverOptions{Timeout: timeout, Target: r.Target, Outbound: s.rt.Outbound()})
+			if errors.Is(err, netpolicy.ErrRefused) {
+				return nil, api.Errorf(api.InvalidParameterValue, "Target: %v", err)
+			}
 			if err != nil {
 				return nil, api.Errorf(api.FailedOperation, "discovery: %v", err)
 			}

@@ -37,6 +37,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
@@ -94,8 +95,10 @@ type Config struct {
 	// NodeID names this replica in lease rows; empty picks a random one.
 	// Give every replica its own.
 	NodeID string
-	// Policy decides which addresses webhooks may reach.
-	Policy URLPolicy
+	// Outbound is the outbound network policy webhooks go through; nil
+	// is netpolicy's defaults with loopback allowed (link-local and
+	// metadata addresses refused).
+	Outbound *netpolicy.Policy
 	// WebhookTimeout bounds one webhook request. Default 10s.
 	WebhookTimeout time.Duration
 	// RetryDelay is the pause before a webhook's second attempt; it doubles
@@ -177,8 +180,12 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("push: New needs DB, Bus and Box")
 	}
 	cfg.withDefaults()
-	if err := cfg.Policy.compile(); err != nil {
-		return nil, err
+	if cfg.Outbound == nil {
+		p, err := netpolicy.New(netpolicy.Config{AllowLoopback: true})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Outbound = p
 	}
 	met, err := newMetrics(cfg.Registerer)
 	if err != nil {
@@ -186,7 +193,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, db: cfg.DB, bus: cfg.Bus, log: cfg.Logger.With("component", "push"), met: met,
 		runners: map[string]*runner{}, sessions: map[string]*session{}}
-	s.client = newWebhookClient(&s.cfg.Policy, cfg.WebhookTimeout, cfg.MaxInFlight)
+	s.client = newWebhookClient(cfg.Outbound, cfg.WebhookTimeout, cfg.MaxInFlight)
 	return s, nil
 }
 

@@ -208,7 +208,7 @@ func (s *Service) check(sub *Subscription) error {
 		if sub.URL == "" {
 			return api.Missing("Channel.Webhook.Url")
 		}
-		if err := s.cfg.Policy.CheckURL(sub.URL); err != nil {
+		if err := checkWebhookURL(s.cfg.Outbound, sub.URL); err != nil {
 			return api.InvalidValue("Channel.Webhook.Url", "%v", err)
 		}
 		if sub.Secret != "" {

@@ -13,10 +13,13 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/event"
+	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 )
 
-func newWebhookClient(p *URLPolicy, timeout time.Duration, perHost int) *http.Client {
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: p.dialControl}
+// newWebhookClient returns the client webhooks are posted with: every
+// connection is checked by p on the address it is about to reach.
+func newWebhookClient(p *netpolicy.Policy, timeout time.Duration, perHost int) *http.Client {
+	d := p.Guard(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
 	tr := &http.Transport{
 		// No proxy: the policy must judge the receiver's address, not a
 		// proxy's.

@@ -2,12 +2,15 @@ package push
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
@@ -225,40 +228,51 @@ func TestScope(t *testing.T) {
 	}
 }
 
-func TestURLPolicy(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.Policy.Deny = []string{"127.0.0.0/8", "::1/128"} })
-	for _, u := range []string{"http://169.254.169.254/latest/meta-data", "http://[fe80::1]/", "ftp://example.com/", "http://127.0.0.1:9/"} {
+// TestWebhookOutboundPolicy: webhooks go through the platform's outbound
+// policy. Refused IP literals fail at creation; a host name resolving to a
+// refused address, and a redirect to one, deliver nothing; an allowed
+// receiver gets its events.
+func TestWebhookOutboundPolicy(t *testing.T) {
+	ok := newReceiver(t)
+	refused := newReceiver(t)
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, refused.srv.URL, http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	hostPort := func(u string) string { return strings.TrimPrefix(u, "http://") }
+	pol, err := netpolicy.New(netpolicy.Config{Allow: []string{hostPort(ok.srv.URL), hostPort(redirector.URL)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *Config) { c.Outbound = pol })
+	for _, u := range []string{"http://169.254.169.254/latest/meta-data", "http://[fe80::1]/", "http://[fd00:ec2::254]/", "ftp://example.com/", "http://127.0.0.1:9/", "http://[::1]:9/", refused.srv.URL} {
 		if _, err := e.call(callerA, "CreateSubscription", map[string]any{"Channel": map[string]any{"Type": "webhook", "Webhook": map[string]any{"Url": u}}}); apiCode(err) != "InvalidParameterValue" {
 			t.Errorf("%s: %v", u, err)
 		}
 	}
-	// A host name is checked when dialled: localhost resolves to a denied
-	// address, so nothing is delivered and the error says why.
-	r := newReceiver(t)
-	port := r.srv.URL[strings.LastIndex(r.srv.URL, ":")+1:]
-	id, secret := e.createWebhook(callerA, "http://localhost:"+port+"/", nil)
-	r.setSecret(secret)
+	port := refused.srv.URL[strings.LastIndex(refused.srv.URL, ":")+1:]
+	byName, secret := e.createWebhook(callerA, "http://localhost:"+port+"/", nil)
+	refused.setSecret(secret)
+	redirected, _ := e.createWebhook(callerA, redirector.URL, nil)
+	allowed, secret := e.createWebhook(callerA, ok.srv.URL, nil)
+	ok.setSecret(secret)
 	if err := e.svc.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, e.bus, "pa", "ev", "t.x", 1, 1, nil)
+	testenv.Eventually(t, 20*time.Second, "delivery to the allowed receiver", func() bool { return ok.distinct() == 1 })
 	testenv.Eventually(t, 20*time.Second, "refusal", func() bool {
-		st := e.mustCall(callerA, "DescribeSubscriptionStats", map[string]any{"SubscriptionId": id})
-		return strings.Contains(st["LastError"].(string), "refused by the outbound URL policy")
+		st := e.mustCall(callerA, "DescribeSubscriptionStats", map[string]any{"SubscriptionId": byName})
+		return strings.Contains(st["LastError"].(string), "refused by the outbound policy")
 	})
-	if r.distinct() != 0 {
-		t.Fatal("delivered to a denied address")
+	testenv.Eventually(t, 20*time.Second, "redirect not taken for delivery", func() bool {
+		st := e.mustCall(callerA, "DescribeSubscriptionStats", map[string]any{"SubscriptionId": redirected})
+		return strings.Contains(st["LastError"].(string), "307")
+	})
+	if refused.distinct() != 0 {
+		t.Fatal("delivered to a refused address")
 	}
-	var p URLPolicy
-	if err := p.compile(); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.dialControl("tcp4", "169.254.169.254:80", nil); err == nil {
-		t.Error("default policy allows 169.254.169.254")
-	}
-	if err := p.dialControl("tcp4", "10.1.2.3:80", nil); err != nil {
-		t.Errorf("default policy refuses a private address: %v", err)
-	}
+	_ = allowed
 }
 
 func TestReplayFromSeq(t *testing.T) {

@@ -57,7 +57,9 @@ func Start(t testing.TB, o Options) *Env {
 		env[k] = v
 	}
 	getenv := func(k string) string { return env[k] }
-	args := append([]string{"--data-dir", dir, "--http-addr", "127.0.0.1:0", "--log.level", "debug"}, o.Args...)
+	// Test algorithms, cameras and webhook receivers listen on loopback,
+	// which a real server's outbound policy refuses.
+	args := append([]string{"--data-dir", dir, "--http-addr", "127.0.0.1:0", "--log.level", "debug", "--outbound.allow-loopback"}, o.Args...)
 	cfg, err := config.Load(flag.NewFlagSet("serve", flag.ContinueOnError), args, getenv)
 	if err != nil {
 		t.Fatalf("config: %v", err)
