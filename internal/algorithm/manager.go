@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 )
 
 // Options configure a Manager. Zero fields take the defaults noted.
@@ -39,9 +41,15 @@ type Options struct {
 	// when the node has none.
 	GPUs []int
 	// ProcessEnv adds KEY=VALUE pairs to every process's environment
-	// (which otherwise holds only PATH, HOME, LANG, TZ, TMPDIR and the
-	// manifest's env, so that platform secrets never leak).
+	// (which otherwise holds only the manifest's env and the exec policy's
+	// own PATH, HOME and TMPDIR: nothing of the server's, so that platform
+	// secrets never leak).
 	ProcessEnv []string
+	// Exec is the exec policy processes run under: a package's command runs
+	// only from inside the package, or, named bare, from a directory the
+	// operator allowed. nil allows nothing but commands inside packages and
+	// sets no limits.
+	Exec *execpolicy.Policy
 	// CheckEndpoint vets endpoint URLs on Apply (the outbound allow/deny
 	// policy); nil allows all.
 	CheckEndpoint func(u *url.URL) error

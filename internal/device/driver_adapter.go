@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	adapterv1 "github.com/tianshu-ai/tianshu/api/adapter/v1"
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 )
 
 // adapterDriver runs an out-of-process vendor adapter (api/adapter/v1,
@@ -27,7 +27,9 @@ import (
 // answering. One adapter process per open device.
 //
 // Address: passed to the adapter as is.
-// Options: command (required), args (list of strings), env (list of
+// Options: command (required: a program under the exec policy's allowed
+// directories, run with a clean environment, a directory of its own, the
+// policy's limits and user), args (list of strings), env (list of
 // "KEY=value"), start_timeout (default 15s), health_interval (default 5s);
 // every other option is passed to the adapter in Device.options.
 type adapterDriver struct{}
@@ -70,6 +72,15 @@ func (adapterDriver) Validate(cfg Config) error {
 	return err
 }
 
+// check refuses a command outside the exec policy's allowed directories.
+func (adapterDriver) check(env *Env, cfg Config) (Config, error) {
+	command, _ := cfg.optString("command", "")
+	if _, err := env.Exec.Resolve(command); err != nil {
+		return cfg, fieldErr("Options.command", "%v", err)
+	}
+	return cfg, nil
+}
+
 // adapterDevice is the Device message for cfg, less the driver's own options.
 func adapterDevice(cfg Config) (*adapterv1.Device, error) {
 	opts := map[string]any{}
@@ -93,7 +104,7 @@ func adapterDevice(cfg Config) (*adapterv1.Device, error) {
 // adapterProc is one running adapter process and its client.
 type adapterProc struct {
 	cmd    *exec.Cmd
-	dir    string
+	child  *execpolicy.Child
 	conn   *grpc.ClientConn
 	client adapterv1.AdapterClient
 	tail   *tailBuffer
@@ -103,24 +114,30 @@ type adapterProc struct {
 }
 
 // startAdapter starts the adapter and waits until Health says serving.
-func startAdapter(ctx context.Context, cfg Config) (*adapterProc, error) {
+// The adapter gets only the device's env entries and its socket's
+// address: the socket lies in the directory of its own the exec policy
+// makes (owned by the children's user), removed when it stops.
+func startAdapter(ctx context.Context, env *Env, cfg Config) (*adapterProc, error) {
 	command, _ := cfg.optString("command", "")
+	bin, err := env.Exec.Resolve(command)
+	if err != nil {
+		return nil, fieldErr("Options.command", "%v", err)
+	}
 	args, _ := cfg.optStrings("args")
 	extra, _ := cfg.optStrings("env")
 	startTimeout, _ := cfg.optDuration("start_timeout", 15*time.Second, 100*time.Millisecond, 5*time.Minute)
-	dir, err := os.MkdirTemp("", "tianshu-adapter-")
+	child, err := env.Exec.Command(context.Background(), execpolicy.Spec{Path: bin, Args: args})
 	if err != nil {
 		return nil, statusErr(ReasonProcess, err)
 	}
-	sock := filepath.Join(dir, "adapter.sock")
-	p := &adapterProc{dir: dir, tail: newTailBuffer(16, 4096), exited: make(chan struct{})}
-	p.cmd = exec.Command(command, args...)
-	p.cmd.Env = append(append(os.Environ(), extra...), EnvAdapterAddr+"=unix://"+sock)
+	sock := filepath.Join(child.Home, "adapter.sock")
+	child.Cmd.Env = append(child.Cmd.Env, extra...)
+	child.Cmd.Env = append(child.Cmd.Env, EnvAdapterAddr+"=unix://"+sock)
+	p := &adapterProc{cmd: child.Cmd, child: child, tail: newTailBuffer(16, 4096), exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.tail, p.tail
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p.cmd.WaitDelay = 3 * time.Second
-	if err := p.cmd.Start(); err != nil {
-		_ = os.RemoveAll(dir)
+	if err := child.Start(); err != nil {
+		child.Cleanup()
 		return nil, statusErrf(ReasonProcess, "start adapter %s: %w", command, err)
 	}
 	go func() { p.werr = p.cmd.Wait(); close(p.exited) }()
@@ -176,7 +193,7 @@ func (p *adapterProc) stop() {
 			<-p.exited
 		}
 	}
-	_ = os.RemoveAll(p.dir)
+	p.child.Cleanup()
 }
 
 // rpcErr turns a gRPC failure into a StatusError.
@@ -192,7 +209,7 @@ func (adapterDriver) Probe(ctx context.Context, env *Env, cfg Config) (ProbeResu
 	if err != nil {
 		return ProbeResult{}, err
 	}
-	p, err := startAdapter(ctx, cfg)
+	p, err := startAdapter(ctx, env, cfg)
 	if err != nil {
 		return ProbeResult{}, err
 	}
@@ -221,7 +238,7 @@ func (adapterDriver) Open(_ context.Context, env *Env, cfg Config, sink Sink) (S
 	}
 	interval, _ := cfg.optDuration("health_interval", 5*time.Second, 100*time.Millisecond, 5*time.Minute)
 	return startStream(env, cfg, sink, func(ctx context.Context, em *emitter) error {
-		p, err := startAdapter(ctx, cfg)
+		p, err := startAdapter(ctx, env, cfg)
 		if err != nil {
 			return err
 		}

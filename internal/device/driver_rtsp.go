@@ -22,6 +22,12 @@ import (
 // (longest gap between frames before a restart, default 15s).
 type rtspDriver struct{}
 
+// check refuses a device's own ffmpeg outside the exec policy.
+func (rtspDriver) check(env *Env, cfg Config) (Config, error) {
+	_, err := resolveFFmpeg(env, ffmpegBin(cfg))
+	return cfg, err
+}
+
 func init() { Register("rtsp", rtspDriver{}) }
 
 var rtspOptions = []string{"transport", "ffmpeg", "format", "quality", "timeout", "stall"}
@@ -77,7 +83,7 @@ func rtspJob(env *Env, cfg Config) ffmpegJob {
 	timeout, _ := cfg.optDuration("timeout", 10*time.Second, time.Second, 5*time.Minute)
 	stall, _ := cfg.optDuration("stall", 15*time.Second, time.Second, 10*time.Minute)
 	return ffmpegJob{
-		bin: ffmpegBin(env, cfg),
+		bin: ffmpegBin(cfg),
 		input: []string{
 			"-rtsp_transport", transport,
 			"-timeout", strconv.FormatInt(timeout.Microseconds(), 10),

@@ -8,18 +8,21 @@ import (
 	"fmt"
 	"image/jpeg"
 	"io"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 )
 
 // ffmpegJob describes one ffmpeg child: its input arguments and the frames
 // it must write to stdout.
 type ffmpegJob struct {
+	// bin is the device's own ffmpeg (Options.ffmpeg), resolved under the
+	// exec policy when the job runs; empty runs the Runtime's.
 	bin   string
 	input []string // everything up to and including "-i", url
 	// fps > 0 adds an fps filter; width > 0 a scale filter keeping the aspect.
@@ -75,18 +78,24 @@ func (j ffmpegJob) args() []string {
 func runFFmpeg(parent context.Context, em *emitter, j ffmpegJob) error {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
-	cmd := exec.CommandContext(ctx, j.bin, j.args()...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 3 * time.Second
+	bin, err := resolveFFmpeg(em.s.env, j.bin)
+	if err != nil {
+		return err
+	}
+	child, err := newChild(ctx, em.s.env.Exec, bin, j.args())
+	if err != nil {
+		return statusErr(ReasonProcess, err)
+	}
+	defer child.Cleanup()
+	cmd := child.Cmd
 	tail := newTailBuffer(16, 4096)
 	cmd.Stderr = tail
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return statusErr(ReasonProcess, err)
 	}
-	if err := cmd.Start(); err != nil {
-		return statusErrf(ReasonProcess, "start %s: %w", j.bin, err)
+	if err := child.Start(); err != nil {
+		return statusErrf(ReasonProcess, "start %s: %w", bin, err)
 	}
 	pid := cmd.Process.Pid
 	em.process(pid, true)
@@ -178,6 +187,34 @@ func runFFmpeg(parent context.Context, em *emitter, j ffmpegJob) error {
 		return statusErrf(reason, "ffmpeg ended after %d frames: %s", frames, orNone(msg))
 	}
 	return statusErrf(reason, "ffmpeg %v after %d frames: %s", waitErr, frames, orNone(msg))
+}
+
+// resolveFFmpeg returns the ffmpeg to run: the Runtime's (the operator's,
+// found on PATH at start) when the device names none, else the device's
+// own, only from a directory the exec policy allows.
+func resolveFFmpeg(env *Env, bin string) (string, error) {
+	if bin == "" {
+		return env.FFmpeg, nil
+	}
+	real, err := env.Exec.Resolve(bin)
+	if err != nil {
+		return "", fieldErr("Options.ffmpeg", "%v", err)
+	}
+	return real, nil
+}
+
+// newChild builds an ffmpeg child under the exec policy (a clean
+// environment, a directory of its own, limits, the children's user), in
+// its own process group, killed whole when ctx ends.
+func newChild(ctx context.Context, pol *execpolicy.Policy, bin string, args []string) (*execpolicy.Child, error) {
+	child, err := pol.Command(ctx, execpolicy.Spec{Path: bin, Args: args})
+	if err != nil {
+		return nil, err
+	}
+	cmd := child.Cmd
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 3 * time.Second
+	return child, nil
 }
 
 type errStalled struct{ d time.Duration }

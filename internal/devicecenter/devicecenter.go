@@ -67,10 +67,15 @@ func New(db *store.DB, box *secrets.Box, rt *device.Runtime, events Publisher, l
 // Runtime returns the driver runtime.
 func (s *Service) Runtime() *device.Runtime { return s.rt }
 
-// validate checks a configuration with the driver layer, naming fields as
-// the API does.
-func validate(cfg device.Config) error {
-	if err := cfg.Validate(); err != nil {
+// validate checks a configuration with the driver layer, and against the
+// exec policy and media roots (an adapter's command, a device's ffmpeg, a
+// replay folder), naming fields as the API does.
+func (s *Service) validate(cfg device.Config) error {
+	check := cfg.Validate
+	if s.rt != nil {
+		check = func() error { return s.rt.Check(cfg) }
+	}
+	if err := check(); err != nil {
 		var fe *device.FieldError
 		if errors.As(err, &fe) {
 			return api.InvalidValue(apiField(fe.Field), "%s", fe.Msg)
@@ -105,7 +110,7 @@ func (s *Service) Create(ctx context.Context, d *Device) error {
 	}
 	d.ID = ids.New("dev")
 	d.Config.ID = d.ID
-	if err := validate(d.Config); err != nil {
+	if err := s.validate(d.Config); err != nil {
 		return err
 	}
 	now := s.now()
@@ -241,7 +246,7 @@ func (s *Service) Modify(ctx context.Context, id string, ch Change) error {
 	if ch.Width != nil {
 		d.Config.Width = *ch.Width
 	}
-	if err := validate(d.Config); err != nil {
+	if err := s.validate(d.Config); err != nil {
 		return err
 	}
 	opts, _ := json.Marshal(d.Config.Options)
@@ -334,7 +339,7 @@ func (s *Service) publishStatus(ctx context.Context, d *Device, previous string)
 
 // Probe looks at a configuration (saved or not) with its driver.
 func (s *Service) Probe(ctx context.Context, cfg device.Config) (device.ProbeResult, error) {
-	if err := validate(cfg); err != nil {
+	if err := s.validate(cfg); err != nil {
 		return device.ProbeResult{}, err
 	}
 	return s.rt.Probe(ctx, cfg)
