@@ -149,7 +149,11 @@ func TestClusterSurvivesKill9(t *testing.T) {
 		inFlight        = 4 // the worker's default per task
 		fps             = 20
 	)
-	shared := []string{"--db", dbURL, "--bus", testenv.NATSURL(), "--worker.lease-ttl", leaseTTL.String(), "--log.level", "info"}
+	// Every replay device plays one folder of small JPEGs, the media root
+	// of every process (all run on this machine).
+	folder := t.TempDir()
+	shared := []string{"--db", dbURL, "--bus", testenv.NATSURL(), "--worker.lease-ttl", leaseTTL.String(), "--log.level", "info",
+		"--media.root", folder}
 	cp := startProc(t, "control", env, append([]string{"--target", "control", "--data-dir", t.TempDir()}, shared...)...)
 	w1 := startProc(t, "worker-1", env, append([]string{"--target", "worker", "--worker.name", "w1", "--data-dir", t.TempDir()}, shared...)...)
 	w2 := startProc(t, "worker-2", env, append([]string{"--target", "worker", "--worker.name", "w2", "--data-dir", t.TempDir()}, shared...)...)
@@ -230,9 +234,6 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	  "edges": [{"from": "save", "to": "tell"}]}`
 	framesID := call(t, ep, "CreateFlow", map[string]any{"Document": frames})["FlowId"].(string)
 
-	// Every replay device plays the same folder of small JPEGs: all the
-	// processes run on this machine.
-	folder := t.TempDir()
 	for i := 0; i < 5; i++ {
 		img := image.NewGray(image.Rect(0, 0, 32, 24))
 		for p := range img.Pix {

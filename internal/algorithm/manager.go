@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tianshu-ai/tianshu/internal/netpolicy"
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 )
 
 // Options configure a Manager. Zero fields take the defaults noted.
@@ -41,9 +42,15 @@ type Options struct {
 	// when the node has none.
 	GPUs []int
 	// ProcessEnv adds KEY=VALUE pairs to every process's environment
-	// (which otherwise holds only PATH, HOME, LANG, TZ, TMPDIR and the
-	// manifest's env, so that platform secrets never leak).
+	// (which otherwise holds only the manifest's env and the exec policy's
+	// own PATH, HOME and TMPDIR: nothing of the server's, so that platform
+	// secrets never leak).
 	ProcessEnv []string
+	// Exec is the exec policy processes run under: a package's command runs
+	// only from inside the package, or, named bare, from a directory the
+	// operator allowed. nil allows nothing but commands inside packages and
+	// sets no limits.
+	Exec *execpolicy.Policy
 
 	MaxImageBytes    int64         // per image input (default 32 MiB)
 	MaxResponseBytes int64         // per response (default 16 MiB)

@@ -12,12 +12,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 )
 
 // ManifestNames are the file names a package's manifest may have, in the
@@ -29,8 +30,11 @@ type Manifest struct {
 	Name    string `json:"name,omitempty"`
 	Version string `json:"version,omitempty"`
 	// Command is the program to run: a path inside the package ("./bin/srv"
-	// or "bin/srv"), an absolute path, or a name looked up in PATH
-	// ("python3"). Args may use $PORT (or the PortEnv name) and $PACKAGE_DIR.
+	// or "bin/srv"), or a bare name ("python3") found at the package's root
+	// or else in a directory the operator allowed (--exec.allow). Absolute
+	// paths and paths out of the package (by "..", or by symbolic links)
+	// are refused. Args may use $PORT (or the PortEnv name) and
+	// $PACKAGE_DIR; the process runs in the package's directory.
 	Command string   `json:"command"`
 	Args    []string `json:"args,omitempty"`
 	// PortEnv is the environment variable receiving the assigned port
@@ -52,9 +56,13 @@ type Manifest struct {
 var ErrNoManifest = errors.New("package has no manifest.json or manifest.yaml at its root")
 
 // ReadManifest reads and checks the manifest of an unpacked package: the
-// command must exist (and be executable) and every model file must be
-// there. Errors name the offending manifest field.
-func ReadManifest(dir string) (*Manifest, error) {
+// command must exist (and be executable) inside the package and every
+// model file must be there. Errors name the offending manifest field.
+func ReadManifest(dir string) (*Manifest, error) { return readManifest(dir, nil) }
+
+// readManifest is ReadManifest that also finds a bare command in the exec
+// policy's allowed directories.
+func readManifest(dir string, pol *execpolicy.Policy) (*Manifest, error) {
 	var raw []byte
 	var name string
 	for _, n := range ManifestNames {
@@ -94,7 +102,7 @@ func ReadManifest(dir string) (*Manifest, error) {
 	if m.Command == "" {
 		return nil, bad("command", "required")
 	}
-	if _, err := m.resolveCommand(dir); err != nil {
+	if _, err := m.resolveCommand(dir, pol); err != nil {
 		return nil, bad("command", "%v", err)
 	}
 	if m.PortEnv == "" {
@@ -137,36 +145,23 @@ func envName(s string) bool {
 	return true
 }
 
-// resolveCommand finds the executable: inside the package when the
-// command has a slash and is relative, else absolute or in PATH.
-func (m *Manifest) resolveCommand(dir string) (string, error) {
+// resolveCommand returns the real path of the command: inside the
+// package, or for a bare name not at the package's root, in a directory
+// the exec policy allows. The server's PATH is never searched.
+func (m *Manifest) resolveCommand(dir string, pol *execpolicy.Policy) (string, error) {
 	c := m.Command
-	var p string
-	switch {
-	case filepath.IsAbs(c):
-		p = c
-	case strings.ContainsAny(c, `/\`):
-		if !filepath.IsLocal(filepath.FromSlash(strings.TrimPrefix(c, "./"))) {
-			return "", fmt.Errorf("%q points outside the package", c)
-		}
-		p = filepath.Join(dir, filepath.FromSlash(c))
-	default:
-		if _, err := os.Stat(filepath.Join(dir, c)); err == nil {
-			p = filepath.Join(dir, c)
-			break
-		}
-		lp, err := exec.LookPath(c)
-		if err != nil {
-			return "", fmt.Errorf("command %q not found in the package or in PATH", c)
-		}
-		return lp, nil
+	if filepath.IsAbs(c) || strings.HasPrefix(c, `\`) {
+		return "", fmt.Errorf("%q is absolute: the command must be a path inside the package (or a bare name the operator allowed)", c)
 	}
-	st, err := os.Stat(p)
+	if strings.ContainsAny(c, `/\`) {
+		return execpolicy.ResolveIn(dir, c)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, c)); err == nil {
+		return execpolicy.ResolveIn(dir, c)
+	}
+	p, err := pol.Resolve(c)
 	if err != nil {
-		return "", fmt.Errorf("command %q not found in the package", c)
-	}
-	if st.IsDir() || st.Mode()&0o111 == 0 {
-		return "", fmt.Errorf("command %q is not an executable file", c)
+		return "", fmt.Errorf("command %q is not in the package: %w", c, err)
 	}
 	return p, nil
 }

@@ -2,12 +2,7 @@
 
 package algorithm
 
-import (
-	"os"
-	"os/exec"
-)
-
-func setProcessGroup(*exec.Cmd) {}
+import "os"
 
 // signalGroup kills the process itself; without process groups its
 // children may survive.

@@ -2,16 +2,7 @@
 
 package algorithm
 
-import (
-	"os/exec"
-	"syscall"
-)
-
-// setProcessGroup starts the command in its own process group, so that
-// Stop can signal everything it spawned.
-func setProcessGroup(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-}
+import "syscall"
 
 // signalGroup signals the process group led by pid.
 func signalGroup(pid int, kill bool) {

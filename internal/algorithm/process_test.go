@@ -249,7 +249,11 @@ func TestUnpackRefusesEscapes(t *testing.T) {
 		var buf bytes.Buffer
 		zw := zip.NewWriter(&buf)
 		w, _ := zw.Create("manifest.json")
-		w.Write([]byte(`{"command": "sh"}`))
+		w.Write([]byte(`{"command": "run.sh"}`))
+		h := &zip.FileHeader{Name: "run.sh"}
+		h.SetMode(0o755)
+		w, _ = zw.CreateHeader(h)
+		w.Write([]byte("#!/bin/sh\n"))
 		w, _ = zw.Create("sub/model.bin")
 		w.Write([]byte("m"))
 		zw.Close()

@@ -7,11 +7,12 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 )
 
 // procSpec is how to start one replica of a process version.
@@ -24,10 +25,6 @@ type procSpec struct {
 	healthPath string // empty: the port accepting connections is enough
 	startup    time.Duration
 }
-
-// baseEnv is what a process inherits from the platform: enough to run,
-// nothing secret.
-var baseEnvNames = []string{"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT"}
 
 // prepareProcess resolves the package to an unpacked directory, reads its
 // manifest and reserves GPUs; the returned cleanup undoes both.
@@ -42,12 +39,19 @@ func (m *Manager) prepareProcess(ctx context.Context, d *deployment) (*procSpec,
 			_ = os.RemoveAll(dir)
 		}
 	}
-	man, err := ReadManifest(dir)
+	man, err := readManifest(dir, m.opts.Exec)
 	if err != nil {
 		cleanup()
 		return nil, nil, nil, fmt.Errorf("package %s: %w", v.Package, err)
 	}
-	cmd, _ := man.resolveCommand(dir)
+	cmd, _ := man.resolveCommand(dir, m.opts.Exec)
+	if unpacked {
+		// A process running as --exec.user must be able to read its package.
+		if err := m.opts.Exec.Share(dir); err != nil {
+			cleanup()
+			return nil, nil, nil, fmt.Errorf("package %s: %w", v.Package, err)
+		}
+	}
 	spec := &procSpec{
 		dir:     dir,
 		command: cmd,
@@ -58,11 +62,6 @@ func (m *Manager) prepareProcess(ctx context.Context, d *deployment) (*procSpec,
 	}
 	if man.StartupTimeout > 0 {
 		spec.startup = man.StartupTimeout.Std()
-	}
-	for _, k := range baseEnvNames {
-		if val, ok := os.LookupEnv(k); ok {
-			spec.env[k] = val
-		}
 	}
 	for _, kv := range m.opts.ProcessEnv {
 		if k, val, ok := strings.Cut(kv, "="); ok {
@@ -230,17 +229,23 @@ func (d *deployment) runOnce(in *instance, spec *procSpec, gpus []int) runResult
 			return "$" + k
 		})
 	}
-	cmd := exec.Command(spec.command, args...)
-	cmd.Dir = spec.dir
-	cmd.Env = make([]string, 0, len(env))
+	// Under the exec policy: only this environment (nothing of the
+	// server's), a home of its own, limits, the children's user.
+	envList := make([]string, 0, len(env))
 	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		envList = append(envList, k+"="+v)
 	}
+	child, err := d.m.opts.Exec.Command(context.Background(), execpolicy.Spec{Path: spec.command, Args: args, Env: envList,
+		Dir: spec.dir, NoAddressSpaceLimit: len(gpus) > 0})
+	if err != nil {
+		return runResult{reason: "cannot start " + spec.command + ": " + err.Error(), fatal: true}
+	}
+	defer child.Cleanup()
+	cmd := child.Cmd
 	stdout, stderr := in.logs.writer("stdout"), in.logs.writer("stderr")
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = 2 * time.Second
-	setProcessGroup(cmd)
-	if err := cmd.Start(); err != nil {
+	if err := child.Start(); err != nil {
 		return runResult{reason: "cannot start " + spec.command + ": " + err.Error(), fatal: true}
 	}
 	pid := cmd.Process.Pid
@@ -254,7 +259,10 @@ func (d *deployment) runOnce(in *instance, spec *procSpec, gpus []int) runResult
 	exitReason := func(prefix string, err error) string {
 		stdout.flush()
 		stderr.flush()
-		s := prefix + ": " + err.Error()
+		s := prefix + " with status 0" // a server must not end at all
+		if err != nil {
+			s = prefix + ": " + err.Error()
+		}
 		if tail := in.logs.tail("stderr", 5); tail != "" {
 			s += ": " + tail
 		}

@@ -97,9 +97,9 @@ func TestDeviceCenter(t *testing.T) {
 // carry each frame; the device reports online while the task runs and
 // cannot be deleted meanwhile.
 func TestReplayDeviceTask(t *testing.T) {
-	e := apptest.Start(t, apptest.Options{})
-	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 	dir := t.TempDir()
+	e := apptest.Start(t, apptest.Options{Args: []string{"--media.root", dir}})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 	for i := 0; i < 3; i++ {
 		if err := os.WriteFile(filepath.Join(dir, string(rune('a'+i))+".jpg"), jpegImage(t, 32, 24, uint8(60*i)), 0o644); err != nil {
 			t.Fatal(err)

@@ -23,7 +23,8 @@ func readExample(t *testing.T, name string) map[string]any {
 
 // The examples are real requests: they are accepted as they stand.
 func TestExamplesAreValid(t *testing.T) {
-	e := apptest.Start(t, apptest.Options{})
+	media := t.TempDir()
+	e := apptest.Start(t, apptest.Options{Args: []string{"--media.root", media}})
 	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 	flow, _ := os.ReadFile("../../examples/flows/face-structuring.json")
 	if v := c.mustCall("ValidateFlow", map[string]any{"Document": string(flow)}); v["Valid"] != true {
@@ -31,7 +32,7 @@ func TestExamplesAreValid(t *testing.T) {
 	}
 	c.mustCall("CreateDevice", readExample(t, "devices/gate-camera-rtsp.json"))
 	dev := readExample(t, "devices/demo-camera.json")
-	dev["Address"] = t.TempDir()
+	dev["Address"] = media
 	c.mustCall("CreateDevice", dev)
 	c.mustCall("CreateSubscription", readExample(t, "subscriptions/faces-webhook.json"))
 	sse := readExample(t, "subscriptions/faces-sse.json")

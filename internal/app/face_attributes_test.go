@@ -67,7 +67,7 @@ func astronautFace(t *testing.T) []byte {
 // npm) is packed with its node_modules, onboarded through the process
 // runtime and describes a real face.
 func TestFaceAttributesNodePackage(t *testing.T) {
-	testenv.NeedCommand(t, "node")
+	node := testenv.NeedCommand(t, "node")
 	if _, err := os.Stat(filepath.Join(faceAttributesDir, "node_modules", "@vladmandic", "human-models")); err != nil {
 		testenv.Unavailable(t, "face-attributes-node has no node_modules: run npm ci --omit=dev --ignore-scripts --prefix examples/algorithms/face-attributes-node")
 	}
@@ -87,7 +87,12 @@ func TestFaceAttributesNodePackage(t *testing.T) {
 		t.Fatalf("package is %d bytes, over the 3 MiB a CreateAlgorithmVersion request can carry", len(pkg))
 	}
 
-	e := apptest.Start(t, apptest.Options{})
+	// The manifest's command is "node": the operator allows where it lives.
+	realNode, err := filepath.EvalSymlinks(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := apptest.Start(t, apptest.Options{Args: []string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode)}})
 	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 	algID := c.mustCall("CreateAlgorithm", map[string]any{"Name": "face-attributes"})["AlgorithmId"].(string)
 	def := map[string]any{"runtime": "process", "protocol": "tianshu-v1", "replicas": 1, "timeout": "20s",

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/device"
 	"github.com/tianshu-ai/tianshu/internal/devicecenter"
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/function"
 	"github.com/tianshu-ai/tianshu/internal/gpu"
@@ -256,10 +259,26 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 	}
 	p.gpus = gpus
 	p.log.Info("gpus detected", "count", len(gpus))
+	pol, _, err := p.execPolicies()
+	if err != nil {
+		return nil, err
+	}
+	workDir := filepath.Join(p.cfg.DataDir, "algorithms")
+	if pol.SwitchesUser() {
+		// Processes run as --exec.user cannot reach into the data dir:
+		// their packages are unpacked (and handed to them) outside it.
+		if workDir, err = os.MkdirTemp(p.cfg.Exec.WorkDir, "tianshu-algorithms-"); err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(workDir, 0o755); err != nil {
+			return nil, err
+		}
+	}
 	m, err := algorithm.New(algorithm.Options{
 		GPUs:   gpu.Indices(gpus),
 		Logger: p.log, Registerer: p.Metrics, Now: p.now,
-		WorkDir: filepath.Join(p.cfg.DataDir, "algorithms"),
+		WorkDir: workDir,
+		Exec:    pol,
 		OpenPackage: func(ctx context.Context, key string) (io.ReadCloser, error) {
 			rc, _, err := p.Blob.Get(ctx, key)
 			return rc, err
@@ -283,8 +302,34 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 	}, nil
 }
 
+// execPolicies returns the exec policy and media roots of the
+// configuration, built once; the first call warns when children would run
+// as root.
+func (p *Platform) execPolicies() (*execpolicy.Policy, *execpolicy.Media, error) {
+	p.execOnce.Do(func() {
+		p.execPol, p.execErr = execpolicy.New(p.cfg.Exec)
+		if p.execErr != nil {
+			return
+		}
+		p.media, p.execErr = execpolicy.NewMedia(p.cfg.Media)
+		if p.execPol.RunsAsRoot() {
+			p.log.Warn("adapters, ffmpeg and algorithm processes run as root: set --exec.user")
+		}
+	})
+	return p.execPol, p.media, p.execErr
+}
+
 func (p *Platform) initDevices(context.Context) (func(context.Context) error, error) {
-	rt, err := device.NewRuntime(device.Options{Logger: p.log, Registerer: p.Metrics, Outbound: p.outbound})
+	pol, media, err := p.execPolicies()
+	if err != nil {
+		return nil, err
+	}
+	// The default ffmpeg is the operator's, fixed at start: the one on PATH.
+	ffmpeg := "ffmpeg"
+	if lp, err := exec.LookPath("ffmpeg"); err == nil {
+		ffmpeg = lp
+	}
+	rt, err := device.NewRuntime(device.Options{Logger: p.log, Registerer: p.Metrics, Outbound: p.outbound, FFmpeg: ffmpeg, Exec: pol, Media: media})
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/config"
 	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/devicecenter"
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/gpu"
 	"github.com/tianshu-ai/tianshu/internal/iam"
 	"github.com/tianshu-ai/tianshu/internal/netpolicy"
@@ -80,6 +82,10 @@ type Platform struct {
 	Gateway  *api.Gateway
 
 	gpus     []gpu.GPU
+	execOnce sync.Once
+	execPol  *execpolicy.Policy
+	media    *execpolicy.Media
+	execErr  error
 	grpc     *grpc.Server
 	mux      *http.ServeMux
 	server   *http.Server

@@ -14,8 +14,8 @@
 // Each component owns its part of the tree (a Config with RegisterFlags and
 // Validate) and the root nests them. Config imports only backends (to ask
 // their registries which URL schemes exist) and components' leaf config
-// packages (apiconfig, workerconfig, auditconfig, netpolicy), never a domain
-// package.
+// packages (apiconfig, workerconfig, auditconfig, netpolicy, execpolicy), never a
+// domain package.
 package config
 
 import (
@@ -37,6 +37,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/api/apiconfig"
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/iam/auditconfig"
 	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
@@ -77,6 +78,10 @@ type Config struct {
 	// Outbound is the network policy for connections made on a tenant's
 	// behalf (algorithm endpoints, devices, webhooks, discovery).
 	Outbound netpolicy.Config `yaml:"outbound"`
+	// Exec is which programs users may have run and how children run;
+	// Media where replay devices may read.
+	Exec  execpolicy.Config      `yaml:"exec"`
+	Media execpolicy.MediaConfig `yaml:"media"`
 }
 
 // LogConfig configures logging.
@@ -98,6 +103,7 @@ func Default() Config {
 		Worker:          workerconfig.Default(),
 		Audit:           auditconfig.Default(),
 		Outbound:        netpolicy.Default(),
+		Exec:            execpolicy.Default(),
 	}
 }
 
@@ -124,6 +130,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Worker.RegisterFlags(fs)
 	c.Audit.RegisterFlags(fs)
 	c.Outbound.RegisterFlags(fs)
+	c.Exec.RegisterFlags(fs)
+	c.Media.RegisterFlags(fs)
 }
 
 // Load builds the configuration from args (flags, without the subcommand)
@@ -208,6 +216,15 @@ func (c *Config) applyDefaults() {
 	if c.Cache == "" {
 		c.Cache = "memory://"
 	}
+	if len(c.Media.Root) == 0 {
+		c.Media.Root = DefaultMediaRoots(c.DataDir)
+	}
+}
+
+// DefaultMediaRoots are the media roots when none is configured: the data
+// dir's media folder and the demo's bundled photos.
+func DefaultMediaRoots(dataDir string) []string {
+	return []string{filepath.Join(dataDir, "media"), filepath.Join(dataDir, "demo")}
 }
 
 // Validate checks every field, naming the bad one.
@@ -268,7 +285,7 @@ func (c *Config) Validate() error {
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		bad("log.format", "%q is not json or text", c.Log.Format)
 	}
-	for _, part := range []interface{ Validate() error }{c.API, c.Worker, c.Audit, c.Outbound} {
+	for _, part := range []interface{ Validate() error }{c.API, c.Worker, c.Audit, c.Outbound, c.Exec, c.Media} {
 		err := part.Validate()
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
 			for _, e := range j.Unwrap() {

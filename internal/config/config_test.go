@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -133,5 +134,33 @@ func TestOutboundConfig(t *testing.T) {
 	_, err = load([]string{"--outbound.allow", "example.com"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "config: outbound.allow: ") {
 		t.Errorf("bad rule: %v", err)
+	}
+}
+func TestExecAndMediaConfig(t *testing.T) {
+	dir := t.TempDir()
+	load := func(args []string, env map[string]string) (Config, error) {
+		return Load(flag.NewFlagSet("t", flag.ContinueOnError), append([]string{"--data-dir", dir}, args...), func(k string) string { return env[k] })
+	}
+	c, err := load(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Exec.Allow) != 0 || c.Exec.User != "" || c.Exec.Limits.OpenFiles != 4096 || c.Exec.Limits.AddressSpace != 16<<30 {
+		t.Errorf("exec defaults = %+v; want nothing allowed and the default limits", c.Exec)
+	}
+	if want := []string{filepath.Join(dir, "media"), filepath.Join(dir, "demo")}; !slices.Equal(c.Media.Root, want) {
+		t.Errorf("media roots = %v; want %v", c.Media.Root, want)
+	}
+	c, err = load([]string{"--exec.allow", "/opt/a,/opt/b", "--exec.allow", "/opt/c", "--exec.user", "nobody", "--exec.rlimit-nofile", "256", "--media.root", "/srv/media"},
+		map[string]string{"TIANSHU_EXEC_RLIMIT_CPU": "3600"})
+	if err != nil || !slices.Equal(c.Exec.Allow, []string{"/opt/a", "/opt/b", "/opt/c"}) || c.Exec.User != "nobody" ||
+		c.Exec.Limits.OpenFiles != 256 || c.Exec.Limits.CPUSeconds != 3600 || !slices.Equal(c.Media.Root, []string{"/srv/media"}) {
+		t.Errorf("exec from flags and env = %+v %+v, %v", c.Exec, c.Media, err)
+	}
+	_, err = load([]string{"--exec.allow", "bin", "--exec.allow", "/", "--media.root", "/"}, nil)
+	for _, want := range []string{"config: exec.allow: \"bin\" is not an absolute path", "config: exec.allow: / would allow", "config: media.root: /"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
 	}
 }

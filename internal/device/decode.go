@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/media"
@@ -27,17 +25,21 @@ func DecodeVideo(ctx context.Context, bin, input string, fps float64, width int,
 	j := ffmpegJob{bin: bin, input: []string{"-i", input}, fps: fps, width: width, format: FormatJPEG}
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, bin, j.args()...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 3 * time.Second
+	// The operator's ffmpeg on a stored upload: a clean environment and a
+	// directory of its own, though no Runtime's limits or user.
+	child, err := newChild(cctx, nil, bin, j.args())
+	if err != nil {
+		return err
+	}
+	defer child.Cleanup()
+	cmd := child.Cmd
 	tail := newTailBuffer(16, 4096)
 	cmd.Stderr = tail
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
+	if err := child.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", bin, err)
 	}
 	r := bufio.NewReaderSize(stdout, 1<<20)

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	adapterv1 "github.com/tianshu-ai/tianshu/api/adapter/v1"
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 )
 
@@ -33,7 +33,9 @@ import (
 // answering. One adapter process per open device.
 //
 // Address: passed to the adapter as is.
-// Options: command (required), args (list of strings), env (list of
+// Options: command (required: a program under the exec policy's allowed
+// directories, run with a clean environment, a directory of its own, the
+// policy's limits and user), args (list of strings), env (list of
 // "KEY=value" strings or {"name": KEY, "value": value, "secret": true}
 // objects; the device center keeps a secret entry's value write-only and
 // sealed), start_timeout (default 15s), health_interval (default 5s);
@@ -123,6 +125,15 @@ func adapterEnv(cfg Config) ([]string, error) {
 	return out, nil
 }
 
+// check refuses a command outside the exec policy's allowed directories.
+func (adapterDriver) check(env *Env, cfg Config) (Config, error) {
+	command, _ := cfg.optString("command", "")
+	if _, err := env.Exec.Resolve(command); err != nil {
+		return cfg, fieldErr("Options.command", "%v", err)
+	}
+	return cfg, nil
+}
+
 // adapterDevice is the Device message for cfg, less the driver's own options.
 func adapterDevice(cfg Config) (*adapterv1.Device, error) {
 	opts := map[string]any{}
@@ -147,7 +158,7 @@ func adapterDevice(cfg Config) (*adapterv1.Device, error) {
 // adapterProc is one running adapter process and its client.
 type adapterProc struct {
 	cmd    *exec.Cmd
-	dir    string
+	child  *execpolicy.Child
 	conn   *grpc.ClientConn
 	client adapterv1.AdapterClient
 	tail   *tailBuffer
@@ -157,27 +168,33 @@ type adapterProc struct {
 }
 
 // startAdapter starts the adapter and waits until Health says serving.
+// The adapter gets only the device's env entries and its socket's
+// address: the socket lies in the directory of its own the exec policy
+// makes (owned by the children's user), removed when it stops.
 func startAdapter(ctx context.Context, env *Env, cfg Config) (*adapterProc, error) {
 	if err := checkAdapterAddress(ctx, env.Outbound, cfg.Address); err != nil {
 		return nil, err
 	}
 	command, _ := cfg.optString("command", "")
+	bin, err := env.Exec.Resolve(command)
+	if err != nil {
+		return nil, fieldErr("Options.command", "%v", err)
+	}
 	args, _ := cfg.optStrings("args")
 	extra, _ := adapterEnv(cfg)
 	startTimeout, _ := cfg.optDuration("start_timeout", 15*time.Second, 100*time.Millisecond, 5*time.Minute)
-	dir, err := os.MkdirTemp("", "tianshu-adapter-")
+	child, err := env.Exec.Command(context.Background(), execpolicy.Spec{Path: bin, Args: args})
 	if err != nil {
 		return nil, statusErr(ReasonProcess, err)
 	}
-	sock := filepath.Join(dir, "adapter.sock")
-	p := &adapterProc{dir: dir, tail: newTailBuffer(16, 4096), exited: make(chan struct{})}
-	p.cmd = exec.Command(command, args...)
-	p.cmd.Env = append(append(os.Environ(), extra...), EnvAdapterAddr+"=unix://"+sock)
+	sock := filepath.Join(child.Home, "adapter.sock")
+	child.Cmd.Env = append(child.Cmd.Env, extra...)
+	child.Cmd.Env = append(child.Cmd.Env, EnvAdapterAddr+"=unix://"+sock)
+	p := &adapterProc{cmd: child.Cmd, child: child, tail: newTailBuffer(16, 4096), exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.tail, p.tail
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p.cmd.WaitDelay = 3 * time.Second
-	if err := p.cmd.Start(); err != nil {
-		_ = os.RemoveAll(dir)
+	if err := child.Start(); err != nil {
+		child.Cleanup()
 		return nil, statusErrf(ReasonProcess, "start adapter %s: %w", command, err)
 	}
 	go func() { p.werr = p.cmd.Wait(); close(p.exited) }()
@@ -235,7 +252,7 @@ func (p *adapterProc) stop() {
 			<-p.exited
 		}
 	}
-	_ = os.RemoveAll(p.dir)
+	p.child.Cleanup()
 }
 
 // rpcErr turns a gRPC failure into a StatusError.

@@ -2,8 +2,10 @@ package device
 
 import (
 	"context"
+	"errors"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -85,10 +87,11 @@ func TestAdapterSample(t *testing.T) {
 		t.Fatalf("after the adapter ended its stream: %+v", st)
 	}
 
-	// A command that does not exist fails clearly.
+	// A command that does not exist fails clearly, before anything starts.
 	missing := cfg
 	missing.Options = map[string]any{"command": filepath.Join(t.TempDir(), "nope")}
-	if _, err := rt.Probe(context.Background(), missing); ReasonOf(err) != ReasonProcess {
+	var fe *FieldError
+	if _, err := rt.Probe(context.Background(), missing); !errors.As(err, &fe) || fe.Field != "Options.command" || !strings.Contains(fe.Msg, "not found") {
 		t.Fatalf("missing command: %v", err)
 	}
 }

@@ -19,6 +19,12 @@ import (
 // ffmpeg for stream; auth, max_bytes for snapshot).
 type onvifDriver struct{}
 
+// check refuses a device's own ffmpeg outside the exec policy.
+func (onvifDriver) check(env *Env, cfg Config) (Config, error) {
+	_, err := resolveFFmpeg(env, ffmpegBin(cfg))
+	return cfg, err
+}
+
 func init() { Register("onvif", onvifDriver{}) }
 
 var onvifOptions = []string{"mode", "profile", "timeout", "transport", "ffmpeg", "format", "quality", "stall", "auth", "max_bytes"}

@@ -9,7 +9,6 @@ import (
 	"image/jpeg"
 	_ "image/png" // replay folders may hold PNGs
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -28,9 +27,11 @@ import (
 // After+1 exactly, by decoding and discarding them (fast, unpaced); without
 // either, a reconnect starts the video over as a live camera would.
 //
-// Address: the folder or the video file.
-// Options: loop (bool, default true), ffmpeg (path), format (jpeg, rgb24,
-// gray; videos only), quality (2-31, mjpeg).
+// Address: the folder or the video file, under one of the Runtime's media
+// roots (Options.Media); any other path is refused alike, existing or not.
+// Options: loop (bool, default true), ffmpeg (a program under the exec
+// policy's allowed directories), format (jpeg, rgb24, gray; videos only),
+// quality (2-31, mjpeg).
 type replayDriver struct{}
 
 func init() { Register("replay", replayDriver{}) }
@@ -84,7 +85,23 @@ func listImages(dir string) ([]string, error) {
 	return out, nil
 }
 
+// check refuses an address outside the media roots and a device's own
+// ffmpeg outside the exec policy. An address under a root that does not
+// exist yet passes (Probe and each connection attempt resolve it again).
+func (replayDriver) check(env *Env, cfg Config) (Config, error) {
+	if err := env.Media.Check(cfg.Address); err != nil {
+		return cfg, fieldErr("Address", "%v", err)
+	}
+	_, err := resolveFFmpeg(env, ffmpegBin(cfg))
+	return cfg, err
+}
+
 func (d replayDriver) Probe(ctx context.Context, env *Env, cfg Config) (ProbeResult, error) {
+	real, err := env.Media.Resolve(cfg.Address)
+	if err != nil {
+		return ProbeResult{}, fieldErr("Address", "%v", err)
+	}
+	cfg.Address = real
 	fi, err := os.Stat(cfg.Address)
 	if err != nil {
 		return ProbeResult{}, statusErr(ReasonConfig, err)
@@ -103,17 +120,26 @@ func (d replayDriver) Probe(ctx context.Context, env *Env, cfg Config) (ProbeRes
 		}}, nil
 	}
 	// One frame through ffmpeg proves the file decodes.
-	bin := ffmpegBin(env, cfg)
+	bin, err := resolveFFmpeg(env, ffmpegBin(cfg))
+	if err != nil {
+		return ProbeResult{}, err
+	}
 	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-i", cfg.Address, "-frames:v", "1"}
 	if cfg.Width > 0 {
 		args = append(args, "-vf", fmt.Sprintf("scale=%d:-2", cfg.Width))
 	}
 	args = append(args, "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "5", "pipe:1")
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = time.Second
-	out, err := cmd.Output()
+	child, err := newChild(ctx, env.Exec, bin, args)
+	if err != nil {
+		return ProbeResult{}, statusErr(ReasonProcess, err)
+	}
+	defer child.Cleanup()
+	var stdout, stderr bytes.Buffer
+	child.Cmd.Stdout, child.Cmd.Stderr = &stdout, &stderr
+	if err = child.Start(); err == nil {
+		err = child.Cmd.Wait()
+	}
+	out := stdout.Bytes()
 	if err != nil {
 		return ProbeResult{}, statusErrf(ffmpegReason(stderr.String(), false), "ffmpeg: %v: %s", err, orNone(strings.TrimSpace(stderr.String())))
 	}
@@ -127,16 +153,21 @@ func (d replayDriver) Probe(ctx context.Context, env *Env, cfg Config) (ProbeRes
 	}}, nil
 }
 
-func ffmpegBin(env *Env, cfg Config) string {
-	if b, _ := cfg.optString("ffmpeg", ""); b != "" {
-		return b
-	}
-	return env.FFmpeg
+// ffmpegBin is the device's own ffmpeg (Options.ffmpeg), or empty.
+func ffmpegBin(cfg Config) string {
+	b, _ := cfg.optString("ffmpeg", "")
+	return b
 }
 
 func (d replayDriver) Open(_ context.Context, env *Env, cfg Config, sink Sink) (Source, error) {
 	loop, _ := cfg.optBool("loop", true)
 	return startStream(env, cfg, sink, func(ctx context.Context, em *emitter) error {
+		real, err := env.Media.Resolve(cfg.Address)
+		if err != nil {
+			return statusErr(ReasonConfig, err)
+		}
+		cfg := cfg
+		cfg.Address = real
 		fi, err := os.Stat(cfg.Address)
 		if err != nil {
 			return statusErr(ReasonConfig, err)
@@ -163,7 +194,7 @@ func (d replayDriver) Open(_ context.Context, env *Env, cfg Config, sink Sink) (
 			skip = em.nextSeq() - 1
 		}
 		err = runFFmpeg(ctx, em, ffmpegJob{
-			bin: ffmpegBin(env, cfg), input: input, fps: cfg.FPS, width: cfg.Width,
+			bin: ffmpegBin(cfg), input: input, fps: cfg.FPS, width: cfg.Width,
 			format: PixelFormat(format), quality: quality, pace: pace, skip: skip,
 			firstFrame: 30 * time.Second, stall: 30 * time.Second,
 		})

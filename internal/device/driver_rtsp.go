@@ -27,6 +27,12 @@ import (
 // (longest gap between frames before a restart, default 15s).
 type rtspDriver struct{}
 
+// check refuses a device's own ffmpeg outside the exec policy.
+func (rtspDriver) check(env *Env, cfg Config) (Config, error) {
+	_, err := resolveFFmpeg(env, ffmpegBin(cfg))
+	return cfg, err
+}
+
 func init() { Register("rtsp", rtspDriver{}) }
 
 var rtspOptions = []string{"transport", "ffmpeg", "format", "quality", "timeout", "stall"}
@@ -78,7 +84,7 @@ func rtspJob(env *Env, cfg Config) ffmpegJob {
 		{"fflags", "nobuffer"}, {"analyzeduration", "2000000"},
 	}
 	job := ffmpegJob{
-		bin:   ffmpegBin(env, cfg),
+		bin:   ffmpegBin(cfg),
 		check: checkURLFor(env, cfg.Address),
 		fps:   cfg.FPS, width: cfg.Width, format: PixelFormat(format), quality: quality,
 		firstFrame: timeout + 10*time.Second, stall: stall,

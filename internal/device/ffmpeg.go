@@ -9,18 +9,21 @@ import (
 	"image/jpeg"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 )
 
 // ffmpegJob describes one ffmpeg child: its input arguments and the frames
 // it must write to stdout.
 type ffmpegJob struct {
+	// bin is the device's own ffmpeg (Options.ffmpeg), resolved under the
+	// exec policy when the job runs; empty runs the Runtime's.
 	bin string
 	// check, when set, vets the input's address before every start.
 	check func(ctx context.Context) error
@@ -86,10 +89,16 @@ func runFFmpeg(parent context.Context, em *emitter, j ffmpegJob) error {
 	}
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
-	cmd := exec.CommandContext(ctx, j.bin, j.args()...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 3 * time.Second
+	bin, err := resolveFFmpeg(em.s.env, j.bin)
+	if err != nil {
+		return err
+	}
+	child, err := newChild(ctx, em.s.env.Exec, bin, j.args())
+	if err != nil {
+		return statusErr(ReasonProcess, err)
+	}
+	defer child.Cleanup()
+	cmd := child.Cmd
 	tail := newTailBuffer(16, 4096)
 	cmd.Stderr = tail
 	stdout, err := cmd.StdoutPipe()
@@ -105,11 +114,11 @@ func runFFmpeg(parent context.Context, em *emitter, j ffmpegJob) error {
 		defer r.Close()
 		cmd.ExtraFiles, script = []*os.File{r}, w
 	}
-	if err := cmd.Start(); err != nil {
+	if err := child.Start(); err != nil {
 		if script != nil {
 			_ = script.Close()
 		}
-		return statusErrf(ReasonProcess, "start %s: %w", j.bin, err)
+		return statusErrf(ReasonProcess, "start %s: %w", bin, err)
 	}
 	if script != nil {
 		// The script is far below a pipe's buffer: the write does not wait
@@ -209,6 +218,34 @@ func runFFmpeg(parent context.Context, em *emitter, j ffmpegJob) error {
 		return statusErrf(reason, "ffmpeg ended after %d frames: %s", frames, orNone(msg))
 	}
 	return statusErrf(reason, "ffmpeg %v after %d frames: %s", waitErr, frames, orNone(msg))
+}
+
+// resolveFFmpeg returns the ffmpeg to run: the Runtime's (the operator's,
+// found on PATH at start) when the device names none, else the device's
+// own, only from a directory the exec policy allows.
+func resolveFFmpeg(env *Env, bin string) (string, error) {
+	if bin == "" {
+		return env.FFmpeg, nil
+	}
+	real, err := env.Exec.Resolve(bin)
+	if err != nil {
+		return "", fieldErr("Options.ffmpeg", "%v", err)
+	}
+	return real, nil
+}
+
+// newChild builds an ffmpeg child under the exec policy (a clean
+// environment, a directory of its own, limits, the children's user), in
+// its own process group, killed whole when ctx ends.
+func newChild(ctx context.Context, pol *execpolicy.Policy, bin string, args []string) (*execpolicy.Child, error) {
+	child, err := pol.Command(ctx, execpolicy.Spec{Path: bin, Args: args})
+	if err != nil {
+		return nil, err
+	}
+	cmd := child.Cmd
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 3 * time.Second
+	return child, nil
 }
 
 type errStalled struct{ d time.Duration }

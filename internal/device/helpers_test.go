@@ -20,19 +20,32 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 // Generous: the CI machine has two loaded cores.
 const waitLong = 60 * time.Second
 
+// newTestRuntime is a Runtime whose exec policy allows, and whose media
+// root is, the temp dir the tests build adapters and write pictures in.
 func newTestRuntime(t *testing.T) (*Runtime, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
+	pol, err := execpolicy.New(execpolicy.Config{Allow: []string{os.TempDir()}, Limits: execpolicy.Default().Limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	media, err := execpolicy.NewMedia(execpolicy.MediaConfig{Root: []string{os.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rt, err := NewRuntime(Options{
 		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		Registerer: reg,
 		Backoff:    Backoff{Initial: 100 * time.Millisecond, Max: time.Second},
+		Exec:       pol,
+		Media:      media,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -9,11 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
@@ -22,7 +25,7 @@ const secretBody = "tianshu_secret_metric 42"
 
 // policyRuntime returns a runtime whose outbound policy refuses loopback
 // but for the given host:port addresses, as a real server's does.
-func policyRuntime(t *testing.T, allow ...string) *Runtime {
+func outboundRuntime(t *testing.T, allow ...string) *Runtime {
 	t.Helper()
 	p, err := netpolicy.New(netpolicy.Config{Allow: allow})
 	if err != nil {
@@ -74,7 +77,7 @@ func TestOutboundHTTPSnapshot(t *testing.T) {
 	secret, hits := secretServer(t)
 	cam := httptest.NewServer(newCamera("basic", "admin", "pw", testJPEG(t, 32, 24, 1)))
 	defer cam.Close()
-	rt := policyRuntime(t, hostPort(cam.URL))
+	rt := outboundRuntime(t, hostPort(cam.URL))
 	ctx := context.Background()
 
 	for _, addr := range []string{secret.URL + "/metrics", "http://localhost:" + portOf(hostPort(secret.URL)) + "/metrics", "http://169.254.169.254/latest/meta-data/"} {
@@ -94,7 +97,7 @@ func TestOutboundHTTPSnapshot(t *testing.T) {
 // something other than a JPEG is reported without its bytes.
 func TestProbeErrorsDoNotEchoThePeer(t *testing.T) {
 	secret, _ := secretServer(t)
-	rt := policyRuntime(t, hostPort(secret.URL))
+	rt := outboundRuntime(t, hostPort(secret.URL))
 	_, err := rt.Probe(context.Background(), Config{ID: "c", Driver: "http-snapshot", Address: secret.URL + "/metrics"})
 	if ReasonOf(err) != ReasonBadImage {
 		t.Fatalf("got %v", err)
@@ -110,7 +113,7 @@ func TestOutboundONVIF(t *testing.T) {
 	secret, hits := secretServer(t)
 	o, addr := startONVIF(t, "rtsp://127.0.0.1:1/none")
 	snap := hostPort(strings.TrimPrefix(o.snapshotURI, "http://"))
-	rt := policyRuntime(t, hostPort(addr), snap)
+	rt := outboundRuntime(t, hostPort(addr), snap)
 	ctx := context.Background()
 	for _, a := range []string{secret.URL + "/onvif/device_service", "http://localhost:" + portOf(hostPort(secret.URL)) + "/onvif/device_service"} {
 		_, err := rt.Probe(ctx, Config{ID: "o", Driver: "onvif", Address: a, Username: "admin", Password: "12345"})
@@ -139,7 +142,7 @@ func TestOutboundONVIF(t *testing.T) {
 // runtime's ffmpeg does not exist, so a start would fail differently).
 func TestOutboundRTSP(t *testing.T) {
 	free := freePort(t)
-	rt := policyRuntime(t, fmt.Sprintf("127.0.0.1:%d", free))
+	rt := outboundRuntime(t, fmt.Sprintf("127.0.0.1:%d", free))
 	ctx := context.Background()
 	for _, a := range []string{"rtsp://127.0.0.1:554/live", "rtsp://localhost/live", "rtsp://[::1]:8554/x", "rtsp://169.254.169.254/x"} {
 		_, err := rt.Probe(ctx, Config{ID: "r", Driver: "rtsp", Address: a})
@@ -192,7 +195,7 @@ func TestOutboundMQTT(t *testing.T) {
 	if broker != "" {
 		allow = append(allow, hostPort(broker))
 	}
-	rt := policyRuntime(t, allow...)
+	rt := outboundRuntime(t, allow...)
 	ctx := context.Background()
 	for _, a := range []string{"tcp://" + ln.Addr().String(), "tcp://localhost:" + port, "ws://localhost:" + port + "/mqtt"} {
 		_, err := rt.Probe(ctx, Config{ID: "m", Driver: "mqtt", Address: a, Options: map[string]any{"topic": "x", "timeout": "2s"}})
@@ -270,10 +273,29 @@ func TestOutboundDiscovery(t *testing.T) {
 // it is handed is checked before it starts (the adapter command does not
 // exist: a start would fail as a process error).
 func TestOutboundAdapterAddress(t *testing.T) {
-	rt := policyRuntime(t)
+	// The adapter is a program the exec policy allows that exits at once:
+	// a start fails as a process error.
+	dir := t.TempDir()
+	adapter := filepath.Join(dir, "adapter")
+	if err := os.WriteFile(adapter, []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := netpolicy.New(netpolicy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := execpolicy.New(execpolicy.Config{Allow: []string{dir}, Limits: execpolicy.Default().Limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := NewRuntime(Options{Outbound: out, Exec: pol, ProbeTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close() })
 	ctx := context.Background()
 	cfg := func(addr string) Config {
-		return Config{ID: "a", Driver: "adapter", Address: addr, Options: map[string]any{"command": "/nonexistent/adapter"}}
+		return Config{ID: "a", Driver: "adapter", Address: addr, Options: map[string]any{"command": adapter}}
 	}
 	for _, a := range []string{"127.0.0.1", "localhost:8000", "http://169.254.169.254/", "rtsp://[::1]/live", "[fe80::1]:80"} {
 		_, err := rt.Probe(ctx, cfg(a))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
@@ -46,8 +47,15 @@ type Options struct {
 	// Clock is the time source; nil is the system clock.
 	Clock Clock
 	// FFmpeg is the ffmpeg binary for rtsp and video replay, unless a
-	// device's Options.ffmpeg names another; default "ffmpeg" on PATH.
+	// device's Options.ffmpeg names another; default "ffmpeg" on PATH. It
+	// is the operator's choice and needs no --exec.allow entry.
 	FFmpeg string
+	// Exec is the exec policy: the programs adapters and Options.ffmpeg may
+	// name, and how children run. nil allows none of them.
+	Exec *execpolicy.Policy
+	// Media holds the roots replay addresses must lie under; nil allows
+	// none.
+	Media *execpolicy.Media
 	// Backoff is the reconnect schedule; default 500ms doubling to 30s.
 	Backoff Backoff
 	// ProbeTimeout bounds Probe when the caller's context has no deadline;
@@ -63,6 +71,8 @@ type Env struct {
 	Logger  *slog.Logger
 	Clock   Clock
 	FFmpeg  string
+	Exec    *execpolicy.Policy
+	Media   *execpolicy.Media
 	Backoff Backoff
 	// Outbound checks every connection the drivers make, and the
 	// addresses they hand to ffmpeg; nil checks nothing.
@@ -107,7 +117,8 @@ func NewRuntime(opts Options) (*Runtime, error) {
 		return nil, err
 	}
 	return &Runtime{
-		env:          &Env{Logger: opts.Logger, Clock: opts.Clock, FFmpeg: opts.FFmpeg, Backoff: opts.Backoff, Outbound: opts.Outbound, m: m},
+		env: &Env{Logger: opts.Logger, Clock: opts.Clock, FFmpeg: opts.FFmpeg, Exec: opts.Exec, Media: opts.Media,
+			Backoff: opts.Backoff, Outbound: opts.Outbound, m: m},
 		probeTimeout: opts.ProbeTimeout,
 		sources:      map[*stream]struct{}{},
 	}, nil
@@ -117,10 +128,31 @@ func NewRuntime(opts Options) (*Runtime, error) {
 // none), for callers that reach devices themselves, such as discovery.
 func (r *Runtime) Outbound() *netpolicy.Policy { return r.env.Outbound }
 
+// Check validates cfg, and checks it against the exec policy and the media
+// roots, without starting anything: what saving a device must pass.
+func (r *Runtime) Check(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	d, _ := lookup(cfg.Driver)
+	if c, ok := d.(policyChecker); ok {
+		_, err := c.check(r.env, cfg)
+		return err
+	}
+	return nil
+}
+
+// policyChecker is a driver that runs programs or reads files the exec
+// policy and media roots govern. check refuses what they forbid, before
+// anything starts, and returns cfg with the resolved paths.
+type policyChecker interface {
+	check(env *Env, cfg Config) (Config, error)
+}
+
 // Probe validates cfg and looks at the device once. Without a deadline on
 // ctx it is bounded by Options.ProbeTimeout.
 func (r *Runtime) Probe(ctx context.Context, cfg Config) (ProbeResult, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := r.Check(cfg); err != nil {
 		return ProbeResult{}, err
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -146,7 +178,7 @@ func (r *Runtime) Probe(ctx context.Context, cfg Config) (ProbeResult, error) {
 // Open validates cfg and starts a source delivering to sink. The source
 // runs until its Close or the Runtime's Close.
 func (r *Runtime) Open(ctx context.Context, cfg Config, sink Sink) (Source, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := r.Check(cfg); err != nil {
 		return nil, err
 	}
 	if sink == nil {

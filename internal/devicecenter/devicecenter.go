@@ -69,10 +69,15 @@ func New(db *store.DB, box *secrets.Box, rt *device.Runtime, events Publisher, l
 // Runtime returns the driver runtime.
 func (s *Service) Runtime() *device.Runtime { return s.rt }
 
-// validate checks a configuration with the driver layer, naming fields as
-// the API does.
-func validate(cfg device.Config) error {
-	if err := cfg.Validate(); err != nil {
+// validate checks a configuration with the driver layer, and against the
+// exec policy and media roots (an adapter's command, a device's ffmpeg, a
+// replay folder), naming fields as the API does.
+func (s *Service) validate(cfg device.Config) error {
+	check := cfg.Validate
+	if s.rt != nil {
+		check = func() error { return s.rt.Check(cfg) }
+	}
+	if err := check(); err != nil {
 		var fe *device.FieldError
 		if errors.As(err, &fe) {
 			return api.InvalidValue(apiField(fe.Field), "%s", fe.Msg)
@@ -112,7 +117,7 @@ func (s *Service) Create(ctx context.Context, d *Device) error {
 		return err
 	}
 	d.Config.Address, d.Config.Username, d.Config.Password = addr, *user, *pass
-	if err := validate(d.Config); err != nil {
+	if err := s.validate(d.Config); err != nil {
 		return err
 	}
 	opts, secretsEnc, err := s.storedOptions(d.Config.Options, nil)
@@ -336,7 +341,7 @@ func (s *Service) Modify(ctx context.Context, id string, ch Change) error {
 	_ = json.Unmarshal([]byte(opts), &full)
 	joinSecretOptions(full, mustOpen(s.openSecrets(secretsEnc)))
 	d.Config.Options = full
-	if err := validate(d.Config); err != nil {
+	if err := s.validate(d.Config); err != nil {
 		return err
 	}
 	_, err = s.db.Exec(ctx, `UPDATE devices SET name = ?, description = ?, address = ?, username = ?, password_enc = ?, options = ?, secrets_enc = ?, fps = ?, width = ?,
@@ -428,7 +433,7 @@ func (s *Service) publishStatus(ctx context.Context, d *Device, previous string)
 
 // Probe looks at a configuration (saved or not) with its driver.
 func (s *Service) Probe(ctx context.Context, cfg device.Config) (device.ProbeResult, error) {
-	if err := validate(cfg); err != nil {
+	if err := s.validate(cfg); err != nil {
 		return device.ProbeResult{}, err
 	}
 	return s.rt.Probe(ctx, cfg)

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"os"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/device"
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store/storetest"
 )
@@ -25,7 +27,12 @@ func TestDeviceScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := device.NewRuntime(device.Options{})
+	// Replay devices read folders under the test's temporary directory.
+	media, err := execpolicy.NewMedia(execpolicy.MediaConfig{Root: []string{os.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := device.NewRuntime(device.Options{Media: media})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/device"
 	"github.com/tianshu-ai/tianshu/internal/devicecenter"
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store/storetest"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
@@ -54,7 +55,12 @@ func newSecretsEnv(t *testing.T) *secretsEnv {
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	rt, err := device.NewRuntime(device.Options{Logger: log})
+	// The adapter test runs /bin/true: the exec policy allows that one file.
+	pol, err := execpolicy.New(execpolicy.Config{Allow: []string{"/bin/true"}, Limits: execpolicy.Default().Limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := device.NewRuntime(device.Options{Logger: log, Exec: pol})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/device"
+	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/pipeline"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store/storetest"
@@ -48,13 +49,17 @@ func TestLosslessDeviceSourceResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := device.NewRuntime(device.Options{})
+	dir := t.TempDir()
+	media, err := execpolicy.NewMedia(execpolicy.MediaConfig{Root: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := device.NewRuntime(device.Options{Media: media})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rt.Close()
 	svc := New(db, box, rt, nil, slog.New(slog.DiscardHandler), time.Now)
-	dir := t.TempDir()
 	for i := range 3 {
 		var b bytes.Buffer
 		if err := jpeg.Encode(&b, image.NewGray(image.Rect(0, 0, 16+8*i, 16)), nil); err != nil {
