@@ -200,6 +200,12 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 				return nil, err
 			}
 			c.SetResource(r.AlgorithmId)
+			// A process version runs a program of the package on the
+			// server: a platform privilege no project role holds.
+			if def.Runtime == algorithm.RuntimeProcess && !c.PlatformAdmin() {
+				return nil, api.Errorf(api.AuthFailureUnauthorizedOperation,
+					"Definition.runtime: versions that run a program on the server (runtime %q) are created by platform admins only", algorithm.RuntimeProcess)
+			}
 			if r.PackageBase64 != "" {
 				data, err := base64.StdEncoding.DecodeString(r.PackageBase64)
 				if err != nil {

@@ -20,8 +20,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 	"github.com/tianshu-ai/tianshu/internal/execpolicy"
+	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 )
 
 // Options configure a Manager. Zero fields take the defaults noted.

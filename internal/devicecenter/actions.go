@@ -177,6 +177,29 @@ type SnapshotStore interface {
 // info is a device as responses show it: no password, secret Options
 // entries masked, and URL credentials and secrets masked wherever text
 // could carry them (a LastError saved by an older version).
+// programField names what makes a device configuration run a program on
+// the server (the adapter driver, a device's own ffmpeg), or is "".
+func programField(cfg device.Config) string {
+	if cfg.Driver == "adapter" {
+		return "Driver"
+	}
+	if _, ok := cfg.Options["ffmpeg"]; ok {
+		return "Options.ffmpeg"
+	}
+	return ""
+}
+
+// mayRunPrograms refuses a configuration that runs a program on the
+// server to anyone but a platform admin: running code there is a platform
+// privilege that no project role holds, whatever the exec policy allows.
+func mayRunPrograms(c *api.Caller, cfg device.Config) error {
+	if f := programField(cfg); f != "" && !c.PlatformAdmin() {
+		return api.Errorf(api.AuthFailureUnauthorizedOperation,
+			"%s: devices that run a program on the server (the adapter driver, a device's own ffmpeg) are created, changed and probed by platform admins only", f)
+	}
+	return nil
+}
+
 func info(d *Device) DeviceInfo {
 	di := DeviceInfo{DeviceId: d.ID, ProjectId: d.ProjectID, Name: d.Name, Description: d.Description, Driver: d.Config.Driver,
 		Address: redact.URLs(d.Config.Address), Username: d.Config.Username, HasPassword: d.Config.Password != "", Options: maskedOptions(d.Config.Options),
@@ -194,6 +217,9 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 	api.Register(reg, api.Spec{Name: "CreateDevice", Summary: "Add a camera or sensor: driver, address, credentials (encrypted at rest), frame rate, group, edge node.", Permission: devWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *CreateDeviceRequest) (*CreateDeviceResponse, error) {
 			d := &Device{ProjectID: r.ProjectId, Name: r.Name, Description: r.Description, Group: r.Group, EdgeNode: r.EdgeNode, Config: r.config()}
+			if err := mayRunPrograms(c, d.Config); err != nil {
+				return nil, err
+			}
 			if err := s.Create(ctx, d); err != nil {
 				return nil, err
 			}
@@ -230,6 +256,22 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 			if r.Options != nil {
 				ch.Options = api.NormalizeMap(r.Options)
 			}
+			// A device that runs a program, or a change that makes it run
+			// one, is a platform admin's to change.
+			d, err := s.Get(ctx, r.DeviceId)
+			if err != nil {
+				return nil, err
+			}
+			next := d.Config
+			if ch.Options != nil {
+				next.Options = ch.Options
+			}
+			if err := mayRunPrograms(c, d.Config); err != nil {
+				return nil, err
+			}
+			if err := mayRunPrograms(c, next); err != nil {
+				return nil, err
+			}
 			return &Empty{}, s.Modify(ctx, r.DeviceId, ch)
 		})
 	api.Register(reg, api.Spec{Name: "DeleteDevice", Summary: "Delete a device; refused while a task reads from it.", Permission: devWrite, Audit: true},
@@ -258,6 +300,9 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 				cfg.ID = "probe"
 			default:
 				return nil, api.Missing("DeviceId or Device")
+			}
+			if err := mayRunPrograms(c, cfg); err != nil {
+				return nil, err
 			}
 			res, err := s.Probe(ctx, cfg)
 			if e, ok := api.AsError(err); ok {
