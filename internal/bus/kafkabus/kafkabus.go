@@ -271,7 +271,7 @@ func parseURL(u *url.URL) (config, error) {
 type Bus struct {
 	cfg   config
 	log   *slog.Logger
-	met   *metrics
+	met   *bus.Metrics
 	conns *conns
 	cl    *kgo.Client // produces, and carries the admin requests
 	adm   *kadm.Client
@@ -298,7 +298,7 @@ func Open(ctx context.Context, u *url.URL, opts bus.Options) (*Bus, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "bus")
-	met, err := newMetrics(opts.Registerer)
+	met, err := bus.NewMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
 	}
@@ -490,7 +490,7 @@ func (b *Bus) produce(ctx context.Context, topic string, rec *kgo.Record) (uint6
 	default:
 		return 0, fmt.Errorf("kafkabus: publish to topic %q: %w", topic, err)
 	}
-	b.met.published.WithLabelValues(topic).Inc()
+	b.met.Published.WithLabelValues(topic).Inc()
 	return uint64(r.Offset) + 1, nil
 }
 

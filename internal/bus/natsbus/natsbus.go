@@ -167,7 +167,7 @@ func parseURL(u *url.URL) (config, error) {
 type Bus struct {
 	cfg config
 	log *slog.Logger
-	met *metrics
+	met *bus.Metrics
 
 	srv       *server.Server // the embedded server, nil for an external one
 	ownServer bool           // Close stops srv
@@ -197,7 +197,7 @@ func Open(ctx context.Context, u *url.URL, opts bus.Options) (*Bus, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "bus")
-	met, err := newMetrics(opts.Registerer)
+	met, err := bus.NewMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
 	}
@@ -337,7 +337,7 @@ func (b *Bus) Publish(ctx context.Context, topic, key string, data []byte, heade
 	if err != nil {
 		return 0, b.publishError(topic, err)
 	}
-	b.met.published.WithLabelValues(topic).Inc()
+	b.met.Published.WithLabelValues(topic).Inc()
 	return ack.Sequence, nil
 }
 
