@@ -350,7 +350,7 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 			}
 			return out, nil
 		})
-	api.Register(reg, api.Spec{Name: "DiscoverDevices", Summary: "Find ONVIF cameras on the local network with WS-Discovery, bounded in time.", Permission: devRead},
+	api.Register(reg, api.Spec{Name: "DiscoverDevices", Summary: "Find ONVIF cameras on the local network with WS-Discovery, bounded in time. It sends packets on the caller's behalf, so it takes the write permission.", Permission: devWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *DiscoverDevicesRequest) (*DiscoverDevicesResponse, error) {
 			timeout := 3 * time.Second
 			if r.TimeoutMs > 0 {
