@@ -453,3 +453,34 @@ func TestModifyAppRefusesEmptyName(t *testing.T) {
 		t.Errorf("app after the refused rename: %+v", apps)
 	}
 }
+
+// Rate limits are the platform's to set (issue #26, part 6): a project
+// admin may rename its apps but not lift their limits.
+func TestRateLimitsOnlyByPlatformAdmin(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, "sqlite"))
+	root := &api.Caller{AppID: "app-root", ProjectID: "default", Role: api.RoleAdmin}
+	admin := mustApp(t, e, "prj-a", "a-admin", api.RoleAdmin)
+	child := mustApp(t, e, "prj-a", "child", api.RoleViewer)
+	a := &api.Caller{AppID: admin.ID, ProjectID: "prj-a", Role: api.RoleAdmin}
+
+	for _, id := range []string{admin.ID, child.ID} {
+		err := call(t, e, a, "ModifyApp", map[string]any{"AppId": id, "RateLimit": map[string]any{"ReadRps": 1e6, "WriteRps": 1e6, "Burst": 1e7}}, nil)
+		wantCode(t, err, api.AuthFailureUnauthorizedOperation, "RateLimit: only a platform admin sets an app's rate limits")
+	}
+	if err := call(t, e, a, "ModifyApp", map[string]any{"AppId": child.ID, "Description": "fine"}, nil); err != nil {
+		t.Errorf("project admin's ModifyApp without RateLimit: %v", err)
+	}
+	if err := call(t, e, root, "ModifyApp", map[string]any{"AppId": child.ID, "RateLimit": map[string]any{"ReadRps": 5}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	apps, _, _ := e.s.ListApps(context.Background(), "", []string{admin.ID, child.ID}, nil, nil, 0, 10)
+	for _, x := range apps {
+		want := 0.0
+		if x.ID == child.ID {
+			want = 5
+		}
+		if x.ReadRPS != want || x.WriteRPS != 0 || x.Burst != 0 {
+			t.Errorf("app %s limits %g/%g/%d after the refused changes", x.Name, x.ReadRPS, x.WriteRPS, x.Burst)
+		}
+	}
+}

@@ -452,3 +452,44 @@ func TestDescribeAuditEvents(t *testing.T) {
 	_, err = callAction(reg, app, "DescribeAuditEvents", `{}`)
 	wantCode(t, err, api.AuthFailureUnauthorizedOperation, `ProjectId: role "viewer" does not grant DescribeAuditEvents in project prj-a`)
 }
+
+// DescribeProjects lists only the caller's projects (issue #26, part 6):
+// an app of project A, even an owner, does not learn that B exists.
+func TestDescribeProjectsListsOnlyTheCallersProjects(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	p := iam.NewProjects(db, newClock().now)
+	ctx := context.Background()
+	for _, id := range []string{"prj-a", "prj-b"} {
+		if _, err := p.Create(ctx, id, strings.ToUpper(id), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := api.NewRegistry()
+	iam.RegisterProjectActions(reg, p)
+	list := func(c *api.Caller) string {
+		t.Helper()
+		resp, err := callAction(reg, c, "DescribeProjects", `{}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, pr := range resp.(*iam.DescribeProjectsResponse).ProjectSet {
+			got = append(got, pr.ProjectId)
+		}
+		return fmt.Sprintf("%d %s", resp.(*iam.DescribeProjectsResponse).TotalCount, strings.Join(got, ","))
+	}
+	for _, role := range []string{api.RoleOwner, api.RoleAdmin, api.RoleViewer} {
+		if got := list(&api.Caller{AppID: "app-a", ProjectID: "prj-a", Role: role}); got != "1 prj-a" {
+			t.Errorf("DescribeProjects for a %s app of prj-a = %s, want 1 prj-a", role, got)
+		}
+	}
+	viewer, _ := reg.BuiltinRole(api.RoleViewer)
+	bound := &api.Caller{UserID: "usr-1", UserName: "bob"}
+	bound.SetGrants(api.NewGrants(false, []api.Binding{{ProjectID: "prj-b", Role: viewer}}))
+	if got := list(bound); got != "1 prj-b" {
+		t.Errorf("DescribeProjects for a viewer of prj-b = %s", got)
+	}
+	if got := list(&api.Caller{AppID: "app-root", ProjectID: "default", Role: api.RoleAdmin}); got != "3 default,prj-a,prj-b" {
+		t.Errorf("DescribeProjects for the platform admin = %s", got)
+	}
+}
