@@ -218,9 +218,12 @@ func (g *Gateway) authorize(ctx context.Context, a *Action, c *Caller) error {
 	return Errorf(AuthFailureUnauthorizedOperation, "%s holds no role that grants %s (permission %s)", c.Actor(), a.Name, a.Permission)
 }
 
-// limit applies the app's rate limit for the action's class. A limiter
-// failure (Redis down) lets the request through: availability of the API
-// matters more than an exact limit, and the failure is logged.
+// limit applies the caller's rate limit for the action's class, then its
+// project's: an app's own limit (or the default) bounds one key, the
+// project's bounds all of a project's apps together, so that a project
+// does not raise its allowance by creating apps. A limiter failure (Redis
+// down) lets the request through: availability of the API matters more
+// than an exact limit, and the failure is logged.
 func (g *Gateway) limit(ctx context.Context, a *Action, c *Caller, cred Credential) error {
 	if g.limiter == nil {
 		return nil
@@ -235,29 +238,45 @@ func (g *Gateway) limit(ctx context.Context, a *Action, c *Caller, cred Credenti
 			rate = g.cfg.DefaultWriteRPS
 		}
 	}
-	if rate <= 0 {
-		return nil
-	}
 	burst := cred.Burst
 	if burst == 0 {
 		burst = g.cfg.DefaultBurst
-	}
-	if burst == 0 {
-		burst = max(1, int(2*rate))
 	}
 	who := "app " + cred.AppID
 	key := "app:" + cred.AppID
 	if c.UserID != "" {
 		who, key = "user "+c.UserName, "user:"+c.UserID
 	}
-	ok, retry, err := g.limiter.Allow(ctx, key+":"+string(a.Permission.Access), rate, burst)
+	if err := g.allow(ctx, who, key+":"+string(a.Permission.Access), string(a.Permission.Access)+" ", rate, burst); err != nil {
+		return err
+	}
+	// A person's request is not charged to a project here: which project
+	// it acts on is known only once its body is decoded, and the person's
+	// own bucket above bounds it.
+	if c.UserID != "" || c.ProjectID == "" {
+		return nil
+	}
+	return g.allow(ctx, "project "+c.ProjectID, "project:"+c.ProjectID, "", g.cfg.ProjectRPS, g.cfg.ProjectBurst)
+}
+
+// allow takes one request from the bucket key (rate per second, burst;
+// rate 0 is unlimited, burst 0 two seconds' worth); who and class name it
+// in the refusal.
+func (g *Gateway) allow(ctx context.Context, who, key, class string, rate float64, burst int) error {
+	if rate <= 0 {
+		return nil
+	}
+	if burst == 0 {
+		burst = max(1, int(2*rate))
+	}
+	ok, retry, err := g.limiter.Allow(ctx, key, rate, burst)
 	if err != nil {
 		g.log.Warn("rate limiter unavailable", "caller", who, "err", err)
 		return nil
 	}
 	if !ok {
-		return Errorf(RequestLimitExceeded, "%s exceeded %g %s requests/s (burst %d); retry after %d ms",
-			who, rate, a.Permission.Access, burst, retry.Milliseconds()+1)
+		return Errorf(RequestLimitExceeded, "%s exceeded %g %srequests/s (burst %d); retry after %d ms",
+			who, rate, class, burst, retry.Milliseconds()+1)
 	}
 	return nil
 }

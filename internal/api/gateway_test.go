@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/iam"
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
+	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/store/storetest"
 )
 
@@ -52,6 +54,7 @@ func (c *clock) add(d time.Duration) {
 // SQLite store.
 type gatewayEnv struct {
 	srv     *httptest.Server
+	db      *store.DB
 	clk     *clock
 	apps    *appcenter.Service
 	audit   *iam.Audit
@@ -65,12 +68,17 @@ const maxBody = 4096
 
 func newGateway(t *testing.T) *gatewayEnv {
 	t.Helper()
+	return newGatewayWith(t, api.DefaultConfig())
+}
+
+func newGatewayWith(t *testing.T, cfg api.Config) *gatewayEnv {
+	t.Helper()
 	db := storetest.Open(t, "sqlite")
 	box, err := secrets.New(bytes.Repeat([]byte{9}, secrets.KeySize))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &gatewayEnv{clk: &clock{t: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)}, metrics: prometheus.NewRegistry()}
+	e := &gatewayEnv{clk: &clock{t: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)}, metrics: prometheus.NewRegistry(), db: db}
 	log := slog.New(slog.DiscardHandler)
 	e.apps = appcenter.New(db, box, log, e.clk.now)
 	e.audit = iam.NewAudit(db, e.clk.now)
@@ -85,7 +93,6 @@ func newGateway(t *testing.T) *gatewayEnv {
 			return nil, errors.New("disk on fire")
 		})
 
-	cfg := api.DefaultConfig()
 	cfg.MaxBodyBytes = maxBody
 	gw := api.NewGateway(cfg, reg, api.GatewayOptions{
 		Keys: e.apps, Auditor: e.audit, Limiter: ratelimit.NewMemory(e.clk.now),
@@ -643,5 +650,74 @@ func TestGatewayCoalescesAuthFailures(t *testing.T) {
 	}
 	if n, err := e.audit.Verify(ctx); err != nil || n != 23 {
 		t.Errorf("Verify = %d, %v", n, err)
+	}
+}
+
+// With no limits of its own an app is still limited: the gateway's
+// defaults are not "unlimited" (issue #26, part 6).
+func TestGatewayDefaultRateLimit(t *testing.T) {
+	cfg := api.DefaultConfig()
+	if cfg.DefaultReadRPS <= 0 || cfg.DefaultWriteRPS <= 0 || cfg.ProjectRPS <= 0 {
+		t.Fatalf("default limits read %g/s, write %g/s, project %g/s: want all limited", cfg.DefaultReadRPS, cfg.DefaultWriteRPS, cfg.ProjectRPS)
+	}
+	e := newGateway(t)
+	s, appID := e.newApp(t, "plain", api.RoleViewer)
+	// The clock stands still: the default burst (two seconds' worth of
+	// reads) passes, the next read is refused.
+	burst := int(2 * cfg.DefaultReadRPS)
+	for i := range burst + 1 {
+		r := e.post(t, s, "FailThing", `{}`, nil)
+		if r.code() == string(api.RequestLimitExceeded) {
+			if i != burst {
+				t.Fatalf("refused after %d reads; want %d", i, burst)
+			}
+			if want := fmt.Sprintf("app %s exceeded %g read requests/s (burst %d)", appID, cfg.DefaultReadRPS, burst); !strings.HasPrefix(r.message(), want) {
+				t.Errorf("message %q, want prefix %q", r.message(), want)
+			}
+			return
+		}
+	}
+	t.Fatalf("%d reads at one instant all passed the default limit", burst+1)
+}
+
+// A project's apps share one project-wide limit: more apps do not buy a
+// project more requests (issue #26, part 6).
+func TestGatewayProjectRateLimit(t *testing.T) {
+	cfg := api.DefaultConfig()
+	cfg.ProjectRPS, cfg.ProjectBurst = 1, 3
+	e := newGatewayWith(t, cfg)
+	a, _ := e.newApp(t, "a", api.RoleViewer)
+	b, _ := e.newApp(t, "b", api.RoleViewer)
+	for i, s := range []tc3.Signer{a, b, a} {
+		if r := e.post(t, s, "DescribeApps", `{}`, nil); r.code() != "" {
+			t.Fatalf("request %d within the project's burst: %s", i, r.raw)
+		}
+	}
+	// Setup used no requests; the fourth of either app is refused.
+	for _, s := range []tc3.Signer{a, b} {
+		r := e.post(t, s, "DescribeApps", `{}`, nil)
+		wantCode(t, r, api.RequestLimitExceeded)
+		if want := "project default exceeded 1 requests/s (burst 3); retry after 1001 ms"; r.message() != want {
+			t.Errorf("message %q, want %q", r.message(), want)
+		}
+	}
+	// Another project has its own allowance.
+	if _, err := iam.NewProjects(e.db, e.clk.now).Create(context.Background(), "prj-other", "Other", ""); err != nil {
+		t.Fatal(err)
+	}
+	other, err := e.apps.CreateApp(context.Background(), "prj-other", "o", "", api.RoleViewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, key, err := e.apps.CreateKey(context.Background(), other.ID, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := e.post(t, tc3.Signer{SecretID: id, SecretKey: key}, "DescribeApps", `{}`, nil); r.code() != "" {
+		t.Fatalf("app of another project: %s", r.raw)
+	}
+	e.clk.add(time.Second)
+	if r := e.post(t, b, "DescribeApps", `{}`, nil); r.code() != "" {
+		t.Fatalf("a second later: %s", r.raw)
 	}
 }

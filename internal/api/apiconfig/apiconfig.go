@@ -15,19 +15,29 @@ type Config struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// SignatureWindow is how far X-TC-Timestamp may be from the server's clock.
 	SignatureWindow time.Duration `yaml:"signature_window"`
-	// DefaultReadRPS and DefaultWriteRPS limit each app's read and write
-	// actions per second unless the app sets its own; 0 is unlimited.
+	// DefaultReadRPS and DefaultWriteRPS limit each app's (and person's)
+	// read and write actions per second unless a platform admin set the
+	// app's own; 0 is unlimited. The defaults are generous for a program
+	// and still bound what one stolen or runaway key can cost.
 	DefaultReadRPS  float64 `yaml:"default_read_rps"`
 	DefaultWriteRPS float64 `yaml:"default_write_rps"`
 	// DefaultBurst is the burst allowed above the rate (default 2 s worth).
 	DefaultBurst int `yaml:"default_burst"`
+	// ProjectRPS limits the requests per second of all of a project's apps
+	// together, whatever each app's own limit, so that a project cannot
+	// buy more by making more apps; 0 is unlimited. ProjectBurst is its
+	// burst (0: two seconds' worth).
+	ProjectRPS   float64 `yaml:"project_rps"`
+	ProjectBurst int     `yaml:"project_burst"`
 	// Sessions configures people's logins and sessions.
 	Sessions Sessions `yaml:"sessions"`
 }
 
 // Default returns the gateway's defaults.
 func Default() Config {
-	return Config{MaxBodyBytes: 4 << 20, SignatureWindow: 300 * time.Second, Sessions: DefaultSessions()}
+	return Config{MaxBodyBytes: 4 << 20, SignatureWindow: 300 * time.Second,
+		DefaultReadRPS: 200, DefaultWriteRPS: 50, ProjectRPS: 1000,
+		Sessions: DefaultSessions()}
 }
 
 // RegisterFlags binds the fields to flags prefixed "api.", with the current
@@ -38,6 +48,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.DefaultReadRPS, "api.default-read-rps", c.DefaultReadRPS, "per-app limit of read actions per second unless the app sets one (0: unlimited)")
 	fs.Float64Var(&c.DefaultWriteRPS, "api.default-write-rps", c.DefaultWriteRPS, "per-app limit of write actions per second unless the app sets one (0: unlimited)")
 	fs.IntVar(&c.DefaultBurst, "api.default-burst", c.DefaultBurst, "requests allowed in a burst above the rate (0: two seconds' worth)")
+	fs.Float64Var(&c.ProjectRPS, "api.project-rps", c.ProjectRPS, "limit of requests per second of all of one project's apps together (0: unlimited)")
+	fs.IntVar(&c.ProjectBurst, "api.project-burst", c.ProjectBurst, "requests a project may burst above api.project-rps (0: two seconds' worth)")
 	c.Sessions.RegisterFlags(fs)
 }
 
@@ -50,8 +62,8 @@ func (c Config) Validate() error {
 	if c.SignatureWindow < time.Second || c.SignatureWindow > time.Hour {
 		return errors.New("api.signature_window: must be between 1s and 1h")
 	}
-	if c.DefaultReadRPS < 0 || c.DefaultWriteRPS < 0 || c.DefaultBurst < 0 {
-		return errors.New("api.default_read_rps, default_write_rps, default_burst: must not be negative")
+	if c.DefaultReadRPS < 0 || c.DefaultWriteRPS < 0 || c.DefaultBurst < 0 || c.ProjectRPS < 0 || c.ProjectBurst < 0 {
+		return errors.New("api.default_read_rps, default_write_rps, default_burst, project_rps, project_burst: must not be negative")
 	}
 	return c.Sessions.Validate()
 }
