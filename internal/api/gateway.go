@@ -45,6 +45,7 @@ type Gateway struct {
 	authz    Authorizer
 	audit    Auditor
 	limiter  RateLimiter
+	failures FailureCounter
 	log      *slog.Logger
 	now      func() time.Time
 	requests *prometheus.CounterVec
@@ -64,6 +65,9 @@ type GatewayOptions struct {
 	Authorizer Authorizer
 	Auditor    Auditor     // nil: nothing is audited
 	Limiter    RateLimiter // nil: no rate limits
+	// Failures counts failed authentications per source address and per
+	// SecretId (cfg.AuthFailures); nil: they are not limited.
+	Failures   FailureCounter
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -74,7 +78,7 @@ type GatewayOptions struct {
 
 // NewGateway returns a gateway over reg.
 func NewGateway(cfg Config, reg *Registry, o GatewayOptions) *Gateway {
-	g := &Gateway{cfg: cfg, reg: reg, keys: o.Keys, sessions: o.Sessions, authz: o.Authorizer, audit: o.Auditor, limiter: o.Limiter, log: o.Logger, now: o.Now,
+	g := &Gateway{cfg: cfg, reg: reg, keys: o.Keys, sessions: o.Sessions, authz: o.Authorizer, audit: o.Auditor, limiter: o.Limiter, failures: o.Failures, log: o.Logger, now: o.Now,
 		secureCookies: o.SecureCookies}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -174,8 +178,12 @@ func (g *Gateway) serveAction(r *http.Request, c *Caller) (any, string, error) {
 		g.record(r.Context(), a, c, body, err)
 		return resp, action, err
 	}
+	if err := g.checkAuthHold(r.Context(), r, c); err != nil {
+		return nil, action, err
+	}
 	cred, err := g.authenticate(r, a, body, c)
 	if err != nil {
+		g.countAuthFailure(r.Context(), r, c, err)
 		g.recordAuthFailure(r, a, c, err)
 		return nil, action, err
 	}

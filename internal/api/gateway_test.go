@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/api/apiconfig"
 	"github.com/tianshu-ai/tianshu/internal/api/tc3"
 	"github.com/tianshu-ai/tianshu/internal/appcenter"
 	"github.com/tianshu-ai/tianshu/internal/iam"
@@ -94,8 +95,9 @@ func newGatewayWith(t *testing.T, cfg api.Config) *gatewayEnv {
 		})
 
 	cfg.MaxBodyBytes = maxBody
+	lim := ratelimit.NewMemory(e.clk.now)
 	gw := api.NewGateway(cfg, reg, api.GatewayOptions{
-		Keys: e.apps, Auditor: e.audit, Limiter: ratelimit.NewMemory(e.clk.now),
+		Keys: e.apps, Auditor: e.audit, Limiter: lim, Failures: lim,
 		Logger: log, Registerer: e.metrics, Now: e.clk.now,
 	})
 	e.srv = httptest.NewServer(gw)
@@ -619,7 +621,11 @@ func TestGatewayAuditsDenialsAndAuthFailures(t *testing.T) {
 // A flood of failed authentications from one address adds a bounded number
 // of events; the ones left out are counted in the next one recorded.
 func TestGatewayCoalescesAuthFailures(t *testing.T) {
-	e := newGateway(t)
+	// The subject is the audit log's allowance, not the failure holds
+	// (TestGatewayHolds*): they are off here.
+	cfg := api.DefaultConfig()
+	cfg.AuthFailures.AddressFailures, cfg.AuthFailures.SecretFailures = 1000, 0
+	e := newGatewayWith(t, cfg)
 	ctx := context.Background()
 	junk := tc3.Signer{SecretID: "AKIDjunk", SecretKey: "k"}
 	for range 25 {
@@ -719,5 +725,74 @@ func TestGatewayProjectRateLimit(t *testing.T) {
 	e.clk.add(time.Second)
 	if r := e.post(t, b, "DescribeApps", `{}`, nil); r.code() != "" {
 		t.Fatalf("a second later: %s", r.raw)
+	}
+}
+
+// badSignature breaks a request's signature after signing: its last hex
+// digit changes.
+func badSignature(r *http.Request) {
+	h := r.Header.Get("Authorization")
+	last := byte('0')
+	if h[len(h)-1] == '0' {
+		last = '1'
+	}
+	r.Header.Set("Authorization", h[:len(h)-1]+string(last))
+}
+
+// Failed authentications are limited per SecretId: past the threshold the
+// SecretId is held, good signature or not, until the hold ends (issue
+// #26, part 6).
+func TestGatewayHoldsSecretIdAfterFailedSignatures(t *testing.T) {
+	cfg := api.DefaultConfig()
+	cfg.AuthFailures = apiconfig.AuthFailures{AddressFailures: 100, SecretFailures: 2, FailureWindow: time.Minute, LockBase: 10 * time.Second, LockMax: time.Minute}
+	e := newGatewayWith(t, cfg)
+	s, _ := e.newApp(t, "victim", api.RoleViewer)
+	bad := badSignature
+	// Two free failures and the one that starts the hold.
+	for range 3 {
+		wantCode(t, e.post(t, s, "DescribeApps", `{}`, bad), api.AuthFailureSignatureFailure)
+	}
+	for _, change := range []func(*http.Request){bad, nil} {
+		r := e.post(t, s, "DescribeApps", `{}`, change)
+		wantCode(t, r, api.RequestLimitExceeded)
+		if want := "SecretId " + s.SecretID + ": too many failed authentications; retry after 10000 ms"; r.message() != want {
+			t.Errorf("message %q, want %q", r.message(), want)
+		}
+	}
+	// The same address with another key is not held.
+	if r := e.post(t, e.viewer, "DescribeApps", `{}`, nil); r.code() != "" {
+		t.Fatalf("another SecretId from the same address: %s", r.raw)
+	}
+	e.clk.add(10 * time.Second)
+	if r := e.post(t, s, "DescribeApps", `{}`, nil); r.code() != "" {
+		t.Fatalf("after the hold: %s", r.raw)
+	}
+}
+
+// Failed authentications are limited per source address, whatever
+// SecretIds they name: unknown ones, expired timestamps, no Authorization.
+func TestGatewayHoldsAddressAfterFailedAuthentications(t *testing.T) {
+	cfg := api.DefaultConfig()
+	cfg.AuthFailures = apiconfig.AuthFailures{AddressFailures: 3, SecretFailures: 100, FailureWindow: time.Minute, LockBase: 5 * time.Second, LockMax: time.Minute}
+	e := newGatewayWith(t, cfg)
+	for i := range 4 {
+		ghost := tc3.Signer{SecretID: fmt.Sprintf("AKIDghost%d", i), SecretKey: "x"}
+		wantCode(t, e.post(t, ghost, "DescribeApps", `{}`, nil), api.AuthFailureSecretIDNotFound)
+	}
+	r := e.post(t, e.admin, "DescribeApps", `{}`, nil)
+	wantCode(t, r, api.RequestLimitExceeded)
+	if want := "source address 127.0.0.1: too many failed authentications; retry after 5000 ms"; r.message() != want {
+		t.Errorf("message %q, want %q", r.message(), want)
+	}
+	e.clk.add(5 * time.Second)
+	if r := e.post(t, e.admin, "DescribeApps", `{}`, nil); r.code() != "" {
+		t.Fatalf("after the hold: %s", r.raw)
+	}
+	// The next failure doubles the hold.
+	wantCode(t, e.post(t, e.admin, "DescribeApps", `{}`, badSignature), api.AuthFailureSignatureFailure)
+	r = e.post(t, e.admin, "DescribeApps", `{}`, nil)
+	wantCode(t, r, api.RequestLimitExceeded)
+	if want := "source address 127.0.0.1: too many failed authentications; retry after 10000 ms"; r.message() != want {
+		t.Errorf("message %q, want %q", r.message(), want)
 	}
 }

@@ -29,6 +29,9 @@ type Config struct {
 	// burst (0: two seconds' worth).
 	ProjectRPS   float64 `yaml:"project_rps"`
 	ProjectBurst int     `yaml:"project_burst"`
+	// AuthFailures limits failed authentications per source address and
+	// per SecretId.
+	AuthFailures AuthFailures `yaml:"auth_failures"`
 	// Sessions configures people's logins and sessions.
 	Sessions Sessions `yaml:"sessions"`
 }
@@ -37,7 +40,7 @@ type Config struct {
 func Default() Config {
 	return Config{MaxBodyBytes: 4 << 20, SignatureWindow: 300 * time.Second,
 		DefaultReadRPS: 200, DefaultWriteRPS: 50, ProjectRPS: 1000,
-		Sessions: DefaultSessions()}
+		AuthFailures: DefaultAuthFailures(), Sessions: DefaultSessions()}
 }
 
 // RegisterFlags binds the fields to flags prefixed "api.", with the current
@@ -50,6 +53,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.DefaultBurst, "api.default-burst", c.DefaultBurst, "requests allowed in a burst above the rate (0: two seconds' worth)")
 	fs.Float64Var(&c.ProjectRPS, "api.project-rps", c.ProjectRPS, "limit of requests per second of all of one project's apps together (0: unlimited)")
 	fs.IntVar(&c.ProjectBurst, "api.project-burst", c.ProjectBurst, "requests a project may burst above api.project-rps (0: two seconds' worth)")
+	c.AuthFailures.RegisterFlags(fs)
 	c.Sessions.RegisterFlags(fs)
 }
 
@@ -65,5 +69,5 @@ func (c Config) Validate() error {
 	if c.DefaultReadRPS < 0 || c.DefaultWriteRPS < 0 || c.DefaultBurst < 0 || c.ProjectRPS < 0 || c.ProjectBurst < 0 {
 		return errors.New("api.default_read_rps, default_write_rps, default_burst, project_rps, project_burst: must not be negative")
 	}
-	return c.Sessions.Validate()
+	return errors.Join(c.AuthFailures.Validate(), c.Sessions.Validate())
 }
