@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -106,6 +107,15 @@ func (g *Gateway) Registry() *Registry { return g.reg }
 // ServeHTTP implements the action API endpoint.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := g.now()
+	// The body must arrive within BodyReadTimeout (a network deadline, on
+	// the real clock). Servers that cannot set one (ErrNotSupported) keep
+	// their own timeouts.
+	if g.cfg.BodyReadTimeout > 0 {
+		rc := http.NewResponseController(w)
+		if rc.SetReadDeadline(time.Now().Add(g.cfg.BodyReadTimeout)) == nil {
+			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+		}
+	}
 	c := &Caller{RequestID: uuid.NewString(), SourceIP: sourceIP(r)}
 	resp, action, err := g.serve(r, c)
 	code := "OK"
@@ -129,6 +139,27 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.requests.WithLabelValues(label, code).Inc()
 	g.latency.WithLabelValues(label).Observe(d.Seconds())
 	g.log.Info("action served", "action", label, "code", code, "request_id", c.RequestID, "app", c.AppID, "user", c.UserName, "duration_ms", float64(d.Microseconds())/1000)
+}
+
+// deadlineBody lifts the body's read deadline once the whole body has
+// been read, so that the deadline bounds the body only and nothing the
+// connection reads later (the server's check for a client hanging up
+// during a long action, the next request) runs under it.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	// Only a body read to its end lifts it: after a timeout the server
+	// must not wait for the rest while it discards it.
+	if err == io.EOF && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // serve authenticates, authorizes, decodes and runs one call. A panic in
@@ -160,6 +191,9 @@ func (g *Gateway) serveAction(r *http.Request, c *Caller) (any, string, error) {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
 			return nil, action, Errorf(RequestSizeLimitExceeded, "body: larger than %d bytes", g.cfg.MaxBodyBytes)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, action, Errorf(InvalidParameter, "body: not received within %s", g.cfg.BodyReadTimeout)
 		}
 		return nil, action, Errorf(InvalidParameter, "body: %v", err)
 	}

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -89,6 +91,15 @@ func newGatewayWith(t *testing.T, cfg api.Config) *gatewayEnv {
 	iam.RegisterActions(reg, e.audit)
 	api.Register(reg, api.Spec{Name: "PanicThing", Summary: "Panics.", Permission: api.Permission{Resource: "thing", Access: api.Read}},
 		func(context.Context, *api.Caller, *struct{}) (*struct{}, error) { panic("boom") })
+	api.Register(reg, api.Spec{Name: "SlowThing", Summary: "Outlasts a short body read deadline.", Permission: api.Permission{Resource: "thing", Access: api.Read}},
+		func(ctx context.Context, _ *api.Caller, _ *struct{}) (*struct{}, error) {
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("context ended after the body was read: %w", ctx.Err())
+			case <-time.After(600 * time.Millisecond):
+				return &struct{}{}, nil
+			}
+		})
 	api.Register(reg, api.Spec{Name: "FailThing", Summary: "Fails with a plain error.", Permission: api.Permission{Resource: "thing", Access: api.Read}},
 		func(context.Context, *api.Caller, *struct{}) (*struct{}, error) {
 			return nil, errors.New("disk on fire")
@@ -794,5 +805,59 @@ func TestGatewayHoldsAddressAfterFailedAuthentications(t *testing.T) {
 	wantCode(t, r, api.RequestLimitExceeded)
 	if want := "source address 127.0.0.1: too many failed authentications; retry after 10000 ms"; r.message() != want {
 		t.Errorf("message %q, want %q", r.message(), want)
+	}
+}
+
+// A client that sends its headers and then trickles the body is cut off
+// after api.body-read-timeout, not held open indefinitely (issue #26,
+// part 6).
+func TestGatewayBodyReadDeadline(t *testing.T) {
+	cfg := api.DefaultConfig()
+	if cfg.BodyReadTimeout <= 0 || cfg.BodyReadTimeout > time.Minute {
+		t.Errorf("default body read timeout %v: want a bound of at most a minute", cfg.BodyReadTimeout)
+	}
+	cfg.BodyReadTimeout = 300 * time.Millisecond
+	e := newGatewayWith(t, cfg)
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	if _, err := fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-TC-Action: DescribeApps\r\nContent-Length: 1000\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	// One byte every 100 ms: always something coming, never the whole body.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+				if _, err := conn.Write([]byte(" ")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer %v after the headers: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("answered after %v; want about the 300ms deadline", d)
+	}
+	if !strings.Contains(string(b), `"Code":"InvalidParameter"`) || !strings.Contains(string(b), "body: not received within 300ms") {
+		t.Errorf("answer %s", b)
+	}
+	// The deadline bounds the body, not the action: one that runs past it
+	// keeps its context.
+	if r := e.post(t, e.admin, "SlowThing", `{}`, nil); r.code() != "" {
+		t.Errorf("action outlasting the body deadline: %s", r.raw)
 	}
 }

@@ -13,6 +13,11 @@ import (
 type Config struct {
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// BodyReadTimeout bounds how long the gateway waits for an action
+	// request's body once its headers arrived, so that a client trickling
+	// a body cannot hold a connection and a handler open indefinitely.
+	// Uploads at /files/ (tus) stream large bodies and are not under it.
+	BodyReadTimeout time.Duration `yaml:"body_read_timeout"`
 	// SignatureWindow is how far X-TC-Timestamp may be from the server's clock.
 	SignatureWindow time.Duration `yaml:"signature_window"`
 	// DefaultReadRPS and DefaultWriteRPS limit each app's (and person's)
@@ -38,7 +43,7 @@ type Config struct {
 
 // Default returns the gateway's defaults.
 func Default() Config {
-	return Config{MaxBodyBytes: 4 << 20, SignatureWindow: 300 * time.Second,
+	return Config{MaxBodyBytes: 4 << 20, BodyReadTimeout: 30 * time.Second, SignatureWindow: 300 * time.Second,
 		DefaultReadRPS: 200, DefaultWriteRPS: 50, ProjectRPS: 1000,
 		AuthFailures: DefaultAuthFailures(), Sessions: DefaultSessions()}
 }
@@ -47,6 +52,7 @@ func Default() Config {
 // values as defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxBodyBytes, "api.max-body-bytes", c.MaxBodyBytes, "largest action request body accepted")
+	fs.DurationVar(&c.BodyReadTimeout, "api.body-read-timeout", c.BodyReadTimeout, "longest wait for an action request's body after its headers (uploads at /files/ are not under it)")
 	fs.DurationVar(&c.SignatureWindow, "api.signature-window", c.SignatureWindow, "allowed clock skew of signed requests")
 	fs.Float64Var(&c.DefaultReadRPS, "api.default-read-rps", c.DefaultReadRPS, "per-app limit of read actions per second unless the app sets one (0: unlimited)")
 	fs.Float64Var(&c.DefaultWriteRPS, "api.default-write-rps", c.DefaultWriteRPS, "per-app limit of write actions per second unless the app sets one (0: unlimited)")
@@ -62,6 +68,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 func (c Config) Validate() error {
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<30 {
 		return errors.New("api.max_body_bytes: must be between 1 KiB and 1 GiB")
+	}
+	if c.BodyReadTimeout < 100*time.Millisecond || c.BodyReadTimeout > 10*time.Minute {
+		return errors.New("api.body_read_timeout: must be between 100ms and 10m")
 	}
 	if c.SignatureWindow < time.Second || c.SignatureWindow > time.Hour {
 		return errors.New("api.signature_window: must be between 1s and 1h")
