@@ -18,6 +18,10 @@ type Config struct {
 	// a body cannot hold a connection and a handler open indefinitely.
 	// Uploads at /files/ (tus) stream large bodies and are not under it.
 	BodyReadTimeout time.Duration `yaml:"body_read_timeout"`
+	// MaxConnections caps the HTTP server's open connections (and the gRPC
+	// listener's, separately); a connection beyond it waits in the
+	// kernel's accept queue until another closes. 0 is no cap.
+	MaxConnections int `yaml:"max_connections"`
 	// SignatureWindow is how far X-TC-Timestamp may be from the server's clock.
 	SignatureWindow time.Duration `yaml:"signature_window"`
 	// DefaultReadRPS and DefaultWriteRPS limit each app's (and person's)
@@ -43,7 +47,7 @@ type Config struct {
 
 // Default returns the gateway's defaults.
 func Default() Config {
-	return Config{MaxBodyBytes: 4 << 20, BodyReadTimeout: 30 * time.Second, SignatureWindow: 300 * time.Second,
+	return Config{MaxBodyBytes: 4 << 20, BodyReadTimeout: 30 * time.Second, MaxConnections: 1024, SignatureWindow: 300 * time.Second,
 		DefaultReadRPS: 200, DefaultWriteRPS: 50, ProjectRPS: 1000,
 		AuthFailures: DefaultAuthFailures(), Sessions: DefaultSessions()}
 }
@@ -53,6 +57,7 @@ func Default() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxBodyBytes, "api.max-body-bytes", c.MaxBodyBytes, "largest action request body accepted")
 	fs.DurationVar(&c.BodyReadTimeout, "api.body-read-timeout", c.BodyReadTimeout, "longest wait for an action request's body after its headers (uploads at /files/ are not under it)")
+	fs.IntVar(&c.MaxConnections, "api.max-connections", c.MaxConnections, "most connections the HTTP server (and the gRPC listener) hold open; more wait to be accepted (0: no cap)")
 	fs.DurationVar(&c.SignatureWindow, "api.signature-window", c.SignatureWindow, "allowed clock skew of signed requests")
 	fs.Float64Var(&c.DefaultReadRPS, "api.default-read-rps", c.DefaultReadRPS, "per-app limit of read actions per second unless the app sets one (0: unlimited)")
 	fs.Float64Var(&c.DefaultWriteRPS, "api.default-write-rps", c.DefaultWriteRPS, "per-app limit of write actions per second unless the app sets one (0: unlimited)")
@@ -71,6 +76,9 @@ func (c Config) Validate() error {
 	}
 	if c.BodyReadTimeout < 100*time.Millisecond || c.BodyReadTimeout > 10*time.Minute {
 		return errors.New("api.body_read_timeout: must be between 100ms and 10m")
+	}
+	if c.MaxConnections < 0 {
+		return errors.New("api.max_connections: must not be negative")
 	}
 	if c.SignatureWindow < time.Second || c.SignatureWindow > time.Hour {
 		return errors.New("api.signature_window: must be between 1s and 1h")
