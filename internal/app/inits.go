@@ -264,7 +264,8 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 			rc, _, err := p.Blob.Get(ctx, key)
 			return rc, err
 		},
-		Outbound: p.outbound,
+		Outbound:      p.outbound,
+		PackageLimits: algorithm.PackageLimits{MaxBytes: p.cfg.Worker.MaxPackageBytes},
 	})
 	if err != nil {
 		return nil, err
