@@ -493,3 +493,44 @@ func TestDescribeProjectsListsOnlyTheCallersProjects(t *testing.T) {
 		t.Errorf("DescribeProjects for the platform admin = %s", got)
 	}
 }
+
+// Project quotas have defaults and are set per project only by a platform
+// admin (issue #26, part 6).
+func TestProjectQuotas(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	ctx := context.Background()
+	p := iam.NewProjects(db, newClock().now)
+	p.SetDefaultQuotas(iam.Quotas{Apps: 100, Devices: 1000, Tasks: 1000})
+	if _, err := p.Create(ctx, "prj-a", "A", ""); err != nil {
+		t.Fatal(err)
+	}
+	for kind, want := range map[string]int{"apps": 100, "devices": 1000, "tasks": 1000} {
+		if n, err := p.Quota(ctx, "prj-a", kind); err != nil || n != want {
+			t.Errorf("default quota of %s = %d, %v; want %d", kind, n, err, want)
+		}
+	}
+	reg := api.NewRegistry()
+	iam.RegisterProjectActions(reg, p)
+	admin := &api.Caller{AppID: "app-a", ProjectID: "prj-a", Role: api.RoleOwner}
+	_, err := callAction(reg, admin, "ModifyProjectQuota", `{"ProjectId": "prj-a", "MaxApps": 100000}`)
+	wantCode(t, err, api.AuthFailureUnauthorizedOperation, "")
+	root := &api.Caller{AppID: "app-root", ProjectID: "default", Role: api.RoleAdmin}
+	if _, err := callAction(reg, root, "ModifyProjectQuota", `{"ProjectId": "prj-a", "MaxApps": 3, "MaxTasks": 7}`); err != nil {
+		t.Fatal(err)
+	}
+	for kind, want := range map[string]int{"apps": 3, "devices": 1000, "tasks": 7} {
+		if n, err := p.Quota(ctx, "prj-a", kind); err != nil || n != want {
+			t.Errorf("quota of %s after ModifyProjectQuota = %d, %v; want %d", kind, n, err, want)
+		}
+	}
+	_, err = callAction(reg, root, "ModifyProjectQuota", `{"ProjectId": "prj-nope", "MaxApps": 3}`)
+	wantCode(t, err, api.ResourceNotFound, "")
+	// DescribeProjects shows the quotas in force.
+	resp, err := callAction(reg, admin, "DescribeProjects", `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.(*iam.DescribeProjectsResponse).ProjectSet[0].Quota; got != (iam.ProjectQuota{MaxApps: 3, MaxDevices: 1000, MaxTasks: 7}) {
+		t.Errorf("DescribeProjects quota = %+v", got)
+	}
+}

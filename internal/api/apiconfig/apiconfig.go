@@ -38,6 +38,10 @@ type Config struct {
 	// burst (0: two seconds' worth).
 	ProjectRPS   float64 `yaml:"project_rps"`
 	ProjectBurst int     `yaml:"project_burst"`
+	// Quotas are how many apps, devices and tasks a project may hold
+	// unless a platform admin set its own (ModifyProjectQuota); 0 is no
+	// quota.
+	Quotas Quotas `yaml:"quotas"`
 	// AuthFailures limits failed authentications per source address and
 	// per SecretId.
 	AuthFailures AuthFailures `yaml:"auth_failures"`
@@ -49,6 +53,7 @@ type Config struct {
 func Default() Config {
 	return Config{MaxBodyBytes: 4 << 20, BodyReadTimeout: 30 * time.Second, MaxConnections: 1024, SignatureWindow: 300 * time.Second,
 		DefaultReadRPS: 200, DefaultWriteRPS: 50, ProjectRPS: 1000,
+		Quotas:       Quotas{Apps: 100, Devices: 1000, Tasks: 1000},
 		AuthFailures: DefaultAuthFailures(), Sessions: DefaultSessions()}
 }
 
@@ -64,6 +69,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.DefaultBurst, "api.default-burst", c.DefaultBurst, "requests allowed in a burst above the rate (0: two seconds' worth)")
 	fs.Float64Var(&c.ProjectRPS, "api.project-rps", c.ProjectRPS, "limit of requests per second of all of one project's apps together (0: unlimited)")
 	fs.IntVar(&c.ProjectBurst, "api.project-burst", c.ProjectBurst, "requests a project may burst above api.project-rps (0: two seconds' worth)")
+	fs.IntVar(&c.Quotas.Apps, "api.quotas.apps", c.Quotas.Apps, "apps a project may hold unless a platform admin set its own quota (0: no quota)")
+	fs.IntVar(&c.Quotas.Devices, "api.quotas.devices", c.Quotas.Devices, "devices a project may hold unless a platform admin set its own quota (0: no quota)")
+	fs.IntVar(&c.Quotas.Tasks, "api.quotas.tasks", c.Quotas.Tasks, "tasks a project may hold unless a platform admin set its own quota (0: no quota)")
 	c.AuthFailures.RegisterFlags(fs)
 	c.Sessions.RegisterFlags(fs)
 }
@@ -77,6 +85,9 @@ func (c Config) Validate() error {
 	if c.BodyReadTimeout < 100*time.Millisecond || c.BodyReadTimeout > 10*time.Minute {
 		return errors.New("api.body_read_timeout: must be between 100ms and 10m")
 	}
+	if c.Quotas.Apps < 0 || c.Quotas.Devices < 0 || c.Quotas.Tasks < 0 {
+		return errors.New("api.quotas.apps, devices, tasks: must not be negative")
+	}
 	if c.MaxConnections < 0 {
 		return errors.New("api.max_connections: must not be negative")
 	}
@@ -87,4 +98,11 @@ func (c Config) Validate() error {
 		return errors.New("api.default_read_rps, default_write_rps, default_burst, project_rps, project_burst: must not be negative")
 	}
 	return errors.Join(c.AuthFailures.Validate(), c.Sessions.Validate())
+}
+
+// Quotas are a project's default quotas.
+type Quotas struct {
+	Apps    int `yaml:"apps"`
+	Devices int `yaml:"devices"`
+	Tasks   int `yaml:"tasks"`
 }
