@@ -514,6 +514,16 @@ func TestProjectQuotas(t *testing.T) {
 	admin := &api.Caller{AppID: "app-a", ProjectID: "prj-a", Role: api.RoleOwner}
 	_, err := callAction(reg, admin, "ModifyProjectQuota", `{"ProjectId": "prj-a", "MaxApps": 100000}`)
 	wantCode(t, err, api.AuthFailureUnauthorizedOperation, "")
+	// Nor a custom role of every action: project writes are platform-only,
+	// no role grants them (and the handler asks for a platform admin too).
+	all, err := reg.MatchActions("Actions", []string{"*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	custom := &api.Caller{UserID: "usr-1", UserName: "mallory"}
+	custom.SetGrants(api.NewGrants(false, []api.Binding{{ProjectID: "prj-a", Role: &api.Role{Name: "everything", Actions: all}}}))
+	_, err = callAction(reg, custom, "ModifyProjectQuota", `{"ProjectId": "prj-a", "MaxApps": 100000}`)
+	wantCode(t, err, api.AuthFailureUnauthorizedOperation, "")
 	root := &api.Caller{AppID: "app-root", ProjectID: "default", Role: api.RoleAdmin}
 	if _, err := callAction(reg, root, "ModifyProjectQuota", `{"ProjectId": "prj-a", "MaxApps": 3, "MaxTasks": 7}`); err != nil {
 		t.Fatal(err)
