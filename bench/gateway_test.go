@@ -52,7 +52,10 @@ func startPlatform(b *testing.B) *app.Platform {
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	cfg, err := config.Load(fs, []string{"--data-dir", b.TempDir(), "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--log.level", "error"}, getenv)
+	// The benchmarks measure the gateway's own cost at full speed: the
+	// default rate limits (which they would trip at once) are off.
+	cfg, err := config.Load(fs, []string{"--data-dir", b.TempDir(), "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--log.level", "error",
+		"--api.default-read-rps", "0", "--api.default-write-rps", "0", "--api.project-rps", "0"}, getenv)
 	if err != nil {
 		b.Fatal(err)
 	}

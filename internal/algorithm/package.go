@@ -166,15 +166,20 @@ func (m *Manifest) resolveCommand(dir string, pol *execpolicy.Policy) (string, e
 	return p, nil
 }
 
+// DefaultMaxUnpackedBytes is the default bound of a package's unpacked
+// size: room for large models, while a small archive that expands to fill
+// the node's disk is refused.
+const DefaultMaxUnpackedBytes = 2 << 30
+
 // PackageLimits bound what unpacking a package may write.
 type PackageLimits struct {
-	MaxBytes int64 // total uncompressed bytes (default 8 GiB)
+	MaxBytes int64 // total uncompressed bytes (default DefaultMaxUnpackedBytes)
 	MaxFiles int   // entries (default 20000)
 }
 
 func (l PackageLimits) withDefaults() PackageLimits {
 	if l.MaxBytes <= 0 {
-		l.MaxBytes = 8 << 30
+		l.MaxBytes = DefaultMaxUnpackedBytes
 	}
 	if l.MaxFiles <= 0 {
 		l.MaxFiles = 20000
@@ -292,7 +297,7 @@ func (t *safeTree) file(name string, mode fs.FileMode, r io.Reader) error {
 		return fmt.Errorf("unpack %s: %w", name, err)
 	}
 	if n > left {
-		return fmt.Errorf("unpack: package is larger than %d bytes unpacked", t.limits.MaxBytes)
+		return fmt.Errorf("unpack: package unpacks to more than %d bytes (%s), the limit for unpacked packages", t.limits.MaxBytes, sizeString(t.limits.MaxBytes))
 	}
 	return nil
 }
@@ -420,4 +425,18 @@ func unpackZip(f io.ReaderAt, size int64, dst string, limits PackageLimits) erro
 		return errors.New("unpack: empty package")
 	}
 	return nil
+}
+
+// sizeString writes n bytes in the largest binary unit that divides it
+// (1 MiB, 2 GiB), or in bytes.
+func sizeString(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d %s", n/u.size, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

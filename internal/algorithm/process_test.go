@@ -235,7 +235,7 @@ func TestUnpackRefusesEscapes(t *testing.T) {
 	}
 	t.Run("size limit", func(t *testing.T) {
 		err := UnpackFile(tarGz(t, t.TempDir(), []tarEntry{{name: "big", body: strings.Repeat("x", 5000)}}), filepath.Join(t.TempDir(), "p"), PackageLimits{MaxBytes: 1000})
-		if err == nil || !strings.Contains(err.Error(), "larger than 1000 bytes") {
+		if err == nil || !strings.Contains(err.Error(), "more than 1000 bytes (1000 bytes)") {
 			t.Fatalf("got %v", err)
 		}
 	})

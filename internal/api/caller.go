@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/ratelimit"
 )
 
 // Caller is who is calling: the app behind the SecretId, or a console user.
@@ -127,6 +129,18 @@ type Credential struct {
 // (implemented by internal/ratelimit, in memory or in Redis).
 type RateLimiter interface {
 	Allow(ctx context.Context, key string, rate float64, burst int) (ok bool, retryAfter time.Duration, err error)
+}
+
+// FailureCounter counts failed authentications per key and holds keys
+// that had too many (implemented by internal/ratelimit's Attempts, in
+// memory or in Redis, so that replicas sharing Redis share the holds).
+type FailureCounter interface {
+	// Attempt counts one failure under key; a failure past b.Free starts
+	// a hold.
+	Attempt(ctx context.Context, key string, b ratelimit.Backoff) (ok bool, retryAfter time.Duration, err error)
+	// Held returns how much longer the longest hold of keys lasts (0: none
+	// is held), without counting anything.
+	Held(ctx context.Context, keys ...string) (time.Duration, error)
 }
 
 // KeyResolver finds the credential of a SecretId. It returns an error

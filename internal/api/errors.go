@@ -58,7 +58,7 @@ func CodeTable() []CodeInfo {
 		{AuthFailureInvalidSession, "The session cookie names no session: it was logged out, revoked, or never issued. Log in again."},
 		{AuthFailureSessionExpired, "The session was idle too long or reached its maximum age. Log in again."},
 		{AuthFailureInvalidCSRFToken, "A call with a session cookie lacks the X-Tianshu-CSRF header, or it is not the CsrfToken that Login returned for this session."},
-		{RequestLimitExceeded, "The app's request rate limit was exceeded. Retry later with backoff."},
+		{RequestLimitExceeded, "A request rate limit (the app's, the person's or the project's) was exceeded, or the source address or SecretId is held after too many failed authentications. The message says when to retry."},
 		{RequestSizeLimitExceeded, "The request body is larger than the gateway accepts."},
 		{InvalidAction, "X-TC-Action names no action."},
 		{NoSuchVersion, "X-TC-Version names an API version this server does not serve."},
@@ -70,7 +70,7 @@ func CodeTable() []CodeInfo {
 		{ResourceNotFound, "The resource named in the request does not exist (or is not visible to the caller)."},
 		{ResourceInUse, "The resource cannot be changed or deleted while something uses it."},
 		{ResourceUnavailable, "The resource exists but cannot serve the request now (stopped, unhealthy)."},
-		{LimitExceeded, "A quota would be exceeded (e.g. more than two active keys per app)."},
+		{LimitExceeded, "A quota would be exceeded (e.g. more than two active keys per app, or a project's quota of apps, devices or tasks); the message names it."},
 		{FailedOperation, "The operation was valid but failed; the message says why."},
 		{InternalError, "An unexpected server error; the RequestId finds it in the logs. Safe to retry idempotent actions."},
 	}

@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -45,6 +46,7 @@ type Gateway struct {
 	authz    Authorizer
 	audit    Auditor
 	limiter  RateLimiter
+	failures FailureCounter
 	log      *slog.Logger
 	now      func() time.Time
 	requests *prometheus.CounterVec
@@ -64,6 +66,9 @@ type GatewayOptions struct {
 	Authorizer Authorizer
 	Auditor    Auditor     // nil: nothing is audited
 	Limiter    RateLimiter // nil: no rate limits
+	// Failures counts failed authentications per source address and per
+	// SecretId (cfg.AuthFailures); nil: they are not limited.
+	Failures   FailureCounter
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -74,7 +79,7 @@ type GatewayOptions struct {
 
 // NewGateway returns a gateway over reg.
 func NewGateway(cfg Config, reg *Registry, o GatewayOptions) *Gateway {
-	g := &Gateway{cfg: cfg, reg: reg, keys: o.Keys, sessions: o.Sessions, authz: o.Authorizer, audit: o.Auditor, limiter: o.Limiter, log: o.Logger, now: o.Now,
+	g := &Gateway{cfg: cfg, reg: reg, keys: o.Keys, sessions: o.Sessions, authz: o.Authorizer, audit: o.Auditor, limiter: o.Limiter, failures: o.Failures, log: o.Logger, now: o.Now,
 		secureCookies: o.SecureCookies}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -102,6 +107,15 @@ func (g *Gateway) Registry() *Registry { return g.reg }
 // ServeHTTP implements the action API endpoint.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := g.now()
+	// The body must arrive within BodyReadTimeout (a network deadline, on
+	// the real clock). Servers that cannot set one (ErrNotSupported) keep
+	// their own timeouts.
+	if g.cfg.BodyReadTimeout > 0 {
+		rc := http.NewResponseController(w)
+		if rc.SetReadDeadline(time.Now().Add(g.cfg.BodyReadTimeout)) == nil {
+			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+		}
+	}
 	c := &Caller{RequestID: uuid.NewString(), SourceIP: sourceIP(r)}
 	resp, action, err := g.serve(r, c)
 	code := "OK"
@@ -125,6 +139,27 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.requests.WithLabelValues(label, code).Inc()
 	g.latency.WithLabelValues(label).Observe(d.Seconds())
 	g.log.Info("action served", "action", label, "code", code, "request_id", c.RequestID, "app", c.AppID, "user", c.UserName, "duration_ms", float64(d.Microseconds())/1000)
+}
+
+// deadlineBody lifts the body's read deadline once the whole body has
+// been read, so that the deadline bounds the body only and nothing the
+// connection reads later (the server's check for a client hanging up
+// during a long action, the next request) runs under it.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	// Only a body read to its end lifts it: after a timeout the server
+	// must not wait for the rest while it discards it.
+	if err == io.EOF && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // serve authenticates, authorizes, decodes and runs one call. A panic in
@@ -157,6 +192,9 @@ func (g *Gateway) serveAction(r *http.Request, c *Caller) (any, string, error) {
 		if errors.As(err, &mb) {
 			return nil, action, Errorf(RequestSizeLimitExceeded, "body: larger than %d bytes", g.cfg.MaxBodyBytes)
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, action, Errorf(InvalidParameter, "body: not received within %s", g.cfg.BodyReadTimeout)
+		}
 		return nil, action, Errorf(InvalidParameter, "body: %v", err)
 	}
 	if action == "" {
@@ -174,8 +212,12 @@ func (g *Gateway) serveAction(r *http.Request, c *Caller) (any, string, error) {
 		g.record(r.Context(), a, c, body, err)
 		return resp, action, err
 	}
+	if err := g.checkAuthHold(r.Context(), r, c); err != nil {
+		return nil, action, err
+	}
 	cred, err := g.authenticate(r, a, body, c)
 	if err != nil {
+		g.countAuthFailure(r.Context(), r, c, err)
 		g.recordAuthFailure(r, a, c, err)
 		return nil, action, err
 	}
@@ -218,9 +260,12 @@ func (g *Gateway) authorize(ctx context.Context, a *Action, c *Caller) error {
 	return Errorf(AuthFailureUnauthorizedOperation, "%s holds no role that grants %s (permission %s)", c.Actor(), a.Name, a.Permission)
 }
 
-// limit applies the app's rate limit for the action's class. A limiter
-// failure (Redis down) lets the request through: availability of the API
-// matters more than an exact limit, and the failure is logged.
+// limit applies the caller's rate limit for the action's class, then its
+// project's: an app's own limit (or the default) bounds one key, the
+// project's bounds all of a project's apps together, so that a project
+// does not raise its allowance by creating apps. A limiter failure (Redis
+// down) lets the request through: availability of the API matters more
+// than an exact limit, and the failure is logged.
 func (g *Gateway) limit(ctx context.Context, a *Action, c *Caller, cred Credential) error {
 	if g.limiter == nil {
 		return nil
@@ -235,29 +280,45 @@ func (g *Gateway) limit(ctx context.Context, a *Action, c *Caller, cred Credenti
 			rate = g.cfg.DefaultWriteRPS
 		}
 	}
-	if rate <= 0 {
-		return nil
-	}
 	burst := cred.Burst
 	if burst == 0 {
 		burst = g.cfg.DefaultBurst
-	}
-	if burst == 0 {
-		burst = max(1, int(2*rate))
 	}
 	who := "app " + cred.AppID
 	key := "app:" + cred.AppID
 	if c.UserID != "" {
 		who, key = "user "+c.UserName, "user:"+c.UserID
 	}
-	ok, retry, err := g.limiter.Allow(ctx, key+":"+string(a.Permission.Access), rate, burst)
+	if err := g.allow(ctx, who, key+":"+string(a.Permission.Access), string(a.Permission.Access)+" ", rate, burst); err != nil {
+		return err
+	}
+	// A person's request is not charged to a project here: which project
+	// it acts on is known only once its body is decoded, and the person's
+	// own bucket above bounds it.
+	if c.UserID != "" || c.ProjectID == "" {
+		return nil
+	}
+	return g.allow(ctx, "project "+c.ProjectID, "project:"+c.ProjectID, "", g.cfg.ProjectRPS, g.cfg.ProjectBurst)
+}
+
+// allow takes one request from the bucket key (rate per second, burst;
+// rate 0 is unlimited, burst 0 two seconds' worth); who and class name it
+// in the refusal.
+func (g *Gateway) allow(ctx context.Context, who, key, class string, rate float64, burst int) error {
+	if rate <= 0 {
+		return nil
+	}
+	if burst == 0 {
+		burst = max(1, int(2*rate))
+	}
+	ok, retry, err := g.limiter.Allow(ctx, key, rate, burst)
 	if err != nil {
 		g.log.Warn("rate limiter unavailable", "caller", who, "err", err)
 		return nil
 	}
 	if !ok {
-		return Errorf(RequestLimitExceeded, "%s exceeded %g %s requests/s (burst %d); retry after %d ms",
-			who, rate, a.Permission.Access, burst, retry.Milliseconds()+1)
+		return Errorf(RequestLimitExceeded, "%s exceeded %g %srequests/s (burst %d); retry after %d ms",
+			who, rate, class, burst, retry.Milliseconds()+1)
 	}
 	return nil
 }

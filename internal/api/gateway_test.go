@@ -1,12 +1,15 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -19,11 +22,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/api/apiconfig"
 	"github.com/tianshu-ai/tianshu/internal/api/tc3"
 	"github.com/tianshu-ai/tianshu/internal/appcenter"
 	"github.com/tianshu-ai/tianshu/internal/iam"
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
+	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/store/storetest"
 )
 
@@ -52,6 +57,7 @@ func (c *clock) add(d time.Duration) {
 // SQLite store.
 type gatewayEnv struct {
 	srv     *httptest.Server
+	db      *store.DB
 	clk     *clock
 	apps    *appcenter.Service
 	audit   *iam.Audit
@@ -65,12 +71,17 @@ const maxBody = 4096
 
 func newGateway(t *testing.T) *gatewayEnv {
 	t.Helper()
+	return newGatewayWith(t, api.DefaultConfig())
+}
+
+func newGatewayWith(t *testing.T, cfg api.Config) *gatewayEnv {
+	t.Helper()
 	db := storetest.Open(t, "sqlite")
 	box, err := secrets.New(bytes.Repeat([]byte{9}, secrets.KeySize))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &gatewayEnv{clk: &clock{t: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)}, metrics: prometheus.NewRegistry()}
+	e := &gatewayEnv{clk: &clock{t: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)}, metrics: prometheus.NewRegistry(), db: db}
 	log := slog.New(slog.DiscardHandler)
 	e.apps = appcenter.New(db, box, log, e.clk.now)
 	e.audit = iam.NewAudit(db, e.clk.now)
@@ -80,15 +91,24 @@ func newGateway(t *testing.T) *gatewayEnv {
 	iam.RegisterActions(reg, e.audit)
 	api.Register(reg, api.Spec{Name: "PanicThing", Summary: "Panics.", Permission: api.Permission{Resource: "thing", Access: api.Read}},
 		func(context.Context, *api.Caller, *struct{}) (*struct{}, error) { panic("boom") })
+	api.Register(reg, api.Spec{Name: "SlowThing", Summary: "Outlasts a short body read deadline.", Permission: api.Permission{Resource: "thing", Access: api.Read}},
+		func(ctx context.Context, _ *api.Caller, _ *struct{}) (*struct{}, error) {
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("context ended after the body was read: %w", ctx.Err())
+			case <-time.After(600 * time.Millisecond):
+				return &struct{}{}, nil
+			}
+		})
 	api.Register(reg, api.Spec{Name: "FailThing", Summary: "Fails with a plain error.", Permission: api.Permission{Resource: "thing", Access: api.Read}},
 		func(context.Context, *api.Caller, *struct{}) (*struct{}, error) {
 			return nil, errors.New("disk on fire")
 		})
 
-	cfg := api.DefaultConfig()
 	cfg.MaxBodyBytes = maxBody
+	lim := ratelimit.NewMemory(e.clk.now)
 	gw := api.NewGateway(cfg, reg, api.GatewayOptions{
-		Keys: e.apps, Auditor: e.audit, Limiter: ratelimit.NewMemory(e.clk.now),
+		Keys: e.apps, Auditor: e.audit, Limiter: lim, Failures: lim,
 		Logger: log, Registerer: e.metrics, Now: e.clk.now,
 	})
 	e.srv = httptest.NewServer(gw)
@@ -612,7 +632,11 @@ func TestGatewayAuditsDenialsAndAuthFailures(t *testing.T) {
 // A flood of failed authentications from one address adds a bounded number
 // of events; the ones left out are counted in the next one recorded.
 func TestGatewayCoalescesAuthFailures(t *testing.T) {
-	e := newGateway(t)
+	// The subject is the audit log's allowance, not the failure holds
+	// (TestGatewayHolds*): they are off here.
+	cfg := api.DefaultConfig()
+	cfg.AuthFailures.AddressFailures, cfg.AuthFailures.SecretFailures = 1000, 0
+	e := newGatewayWith(t, cfg)
 	ctx := context.Background()
 	junk := tc3.Signer{SecretID: "AKIDjunk", SecretKey: "k"}
 	for range 25 {
@@ -643,5 +667,197 @@ func TestGatewayCoalescesAuthFailures(t *testing.T) {
 	}
 	if n, err := e.audit.Verify(ctx); err != nil || n != 23 {
 		t.Errorf("Verify = %d, %v", n, err)
+	}
+}
+
+// With no limits of its own an app is still limited: the gateway's
+// defaults are not "unlimited" (issue #26, part 6).
+func TestGatewayDefaultRateLimit(t *testing.T) {
+	cfg := api.DefaultConfig()
+	if cfg.DefaultReadRPS <= 0 || cfg.DefaultWriteRPS <= 0 || cfg.ProjectRPS <= 0 {
+		t.Fatalf("default limits read %g/s, write %g/s, project %g/s: want all limited", cfg.DefaultReadRPS, cfg.DefaultWriteRPS, cfg.ProjectRPS)
+	}
+	e := newGateway(t)
+	s, appID := e.newApp(t, "plain", api.RoleViewer)
+	// The clock stands still: the default burst (two seconds' worth of
+	// reads) passes, the next read is refused.
+	burst := int(2 * cfg.DefaultReadRPS)
+	for i := range burst + 1 {
+		r := e.post(t, s, "FailThing", `{}`, nil)
+		if r.code() == string(api.RequestLimitExceeded) {
+			if i != burst {
+				t.Fatalf("refused after %d reads; want %d", i, burst)
+			}
+			if want := fmt.Sprintf("app %s exceeded %g read requests/s (burst %d)", appID, cfg.DefaultReadRPS, burst); !strings.HasPrefix(r.message(), want) {
+				t.Errorf("message %q, want prefix %q", r.message(), want)
+			}
+			return
+		}
+	}
+	t.Fatalf("%d reads at one instant all passed the default limit", burst+1)
+}
+
+// A project's apps share one project-wide limit: more apps do not buy a
+// project more requests (issue #26, part 6).
+func TestGatewayProjectRateLimit(t *testing.T) {
+	cfg := api.DefaultConfig()
+	cfg.ProjectRPS, cfg.ProjectBurst = 1, 3
+	e := newGatewayWith(t, cfg)
+	a, _ := e.newApp(t, "a", api.RoleViewer)
+	b, _ := e.newApp(t, "b", api.RoleViewer)
+	for i, s := range []tc3.Signer{a, b, a} {
+		if r := e.post(t, s, "DescribeApps", `{}`, nil); r.code() != "" {
+			t.Fatalf("request %d within the project's burst: %s", i, r.raw)
+		}
+	}
+	// Setup used no requests; the fourth of either app is refused.
+	for _, s := range []tc3.Signer{a, b} {
+		r := e.post(t, s, "DescribeApps", `{}`, nil)
+		wantCode(t, r, api.RequestLimitExceeded)
+		if want := "project default exceeded 1 requests/s (burst 3); retry after 1001 ms"; r.message() != want {
+			t.Errorf("message %q, want %q", r.message(), want)
+		}
+	}
+	// Another project has its own allowance.
+	if _, err := iam.NewProjects(e.db, e.clk.now).Create(context.Background(), "prj-other", "Other", ""); err != nil {
+		t.Fatal(err)
+	}
+	other, err := e.apps.CreateApp(context.Background(), "prj-other", "o", "", api.RoleViewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, key, err := e.apps.CreateKey(context.Background(), other.ID, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := e.post(t, tc3.Signer{SecretID: id, SecretKey: key}, "DescribeApps", `{}`, nil); r.code() != "" {
+		t.Fatalf("app of another project: %s", r.raw)
+	}
+	e.clk.add(time.Second)
+	if r := e.post(t, b, "DescribeApps", `{}`, nil); r.code() != "" {
+		t.Fatalf("a second later: %s", r.raw)
+	}
+}
+
+// badSignature breaks a request's signature after signing: its last hex
+// digit changes.
+func badSignature(r *http.Request) {
+	h := r.Header.Get("Authorization")
+	last := byte('0')
+	if h[len(h)-1] == '0' {
+		last = '1'
+	}
+	r.Header.Set("Authorization", h[:len(h)-1]+string(last))
+}
+
+// Failed authentications are limited per SecretId: past the threshold the
+// SecretId is held, good signature or not, until the hold ends (issue
+// #26, part 6).
+func TestGatewayHoldsSecretIdAfterFailedSignatures(t *testing.T) {
+	cfg := api.DefaultConfig()
+	cfg.AuthFailures = apiconfig.AuthFailures{AddressFailures: 100, SecretFailures: 2, FailureWindow: time.Minute, LockBase: 10 * time.Second, LockMax: time.Minute}
+	e := newGatewayWith(t, cfg)
+	s, _ := e.newApp(t, "victim", api.RoleViewer)
+	bad := badSignature
+	// Two free failures and the one that starts the hold.
+	for range 3 {
+		wantCode(t, e.post(t, s, "DescribeApps", `{}`, bad), api.AuthFailureSignatureFailure)
+	}
+	for _, change := range []func(*http.Request){bad, nil} {
+		r := e.post(t, s, "DescribeApps", `{}`, change)
+		wantCode(t, r, api.RequestLimitExceeded)
+		if want := "SecretId " + s.SecretID + ": too many failed authentications; retry after 10000 ms"; r.message() != want {
+			t.Errorf("message %q, want %q", r.message(), want)
+		}
+	}
+	// The same address with another key is not held.
+	if r := e.post(t, e.viewer, "DescribeApps", `{}`, nil); r.code() != "" {
+		t.Fatalf("another SecretId from the same address: %s", r.raw)
+	}
+	e.clk.add(10 * time.Second)
+	if r := e.post(t, s, "DescribeApps", `{}`, nil); r.code() != "" {
+		t.Fatalf("after the hold: %s", r.raw)
+	}
+}
+
+// Failed authentications are limited per source address, whatever
+// SecretIds they name: unknown ones, expired timestamps, no Authorization.
+func TestGatewayHoldsAddressAfterFailedAuthentications(t *testing.T) {
+	cfg := api.DefaultConfig()
+	cfg.AuthFailures = apiconfig.AuthFailures{AddressFailures: 3, SecretFailures: 100, FailureWindow: time.Minute, LockBase: 5 * time.Second, LockMax: time.Minute}
+	e := newGatewayWith(t, cfg)
+	for i := range 4 {
+		ghost := tc3.Signer{SecretID: fmt.Sprintf("AKIDghost%d", i), SecretKey: "x"}
+		wantCode(t, e.post(t, ghost, "DescribeApps", `{}`, nil), api.AuthFailureSecretIDNotFound)
+	}
+	r := e.post(t, e.admin, "DescribeApps", `{}`, nil)
+	wantCode(t, r, api.RequestLimitExceeded)
+	if want := "source address 127.0.0.1: too many failed authentications; retry after 5000 ms"; r.message() != want {
+		t.Errorf("message %q, want %q", r.message(), want)
+	}
+	e.clk.add(5 * time.Second)
+	if r := e.post(t, e.admin, "DescribeApps", `{}`, nil); r.code() != "" {
+		t.Fatalf("after the hold: %s", r.raw)
+	}
+	// The next failure doubles the hold.
+	wantCode(t, e.post(t, e.admin, "DescribeApps", `{}`, badSignature), api.AuthFailureSignatureFailure)
+	r = e.post(t, e.admin, "DescribeApps", `{}`, nil)
+	wantCode(t, r, api.RequestLimitExceeded)
+	if want := "source address 127.0.0.1: too many failed authentications; retry after 10000 ms"; r.message() != want {
+		t.Errorf("message %q, want %q", r.message(), want)
+	}
+}
+
+// A client that sends its headers and then trickles the body is cut off
+// after api.body-read-timeout, not held open indefinitely (issue #26,
+// part 6).
+func TestGatewayBodyReadDeadline(t *testing.T) {
+	cfg := api.DefaultConfig()
+	if cfg.BodyReadTimeout <= 0 || cfg.BodyReadTimeout > time.Minute {
+		t.Errorf("default body read timeout %v: want a bound of at most a minute", cfg.BodyReadTimeout)
+	}
+	cfg.BodyReadTimeout = 300 * time.Millisecond
+	e := newGatewayWith(t, cfg)
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	if _, err := fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-TC-Action: DescribeApps\r\nContent-Length: 1000\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	// One byte every 100 ms: always something coming, never the whole body.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+				if _, err := conn.Write([]byte(" ")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer %v after the headers: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("answered after %v; want about the 300ms deadline", d)
+	}
+	if !strings.Contains(string(b), `"Code":"InvalidParameter"`) || !strings.Contains(string(b), "body: not received within 300ms") {
+		t.Errorf("answer %s", b)
+	}
+	// The deadline bounds the body, not the action: one that runs past it
+	// keeps its context.
+	if r := e.post(t, e.admin, "SlowThing", `{}`, nil); r.code() != "" {
+		t.Errorf("action outlasting the body deadline: %s", r.raw)
 	}
 }

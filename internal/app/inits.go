@@ -102,6 +102,8 @@ func (p *Platform) initIAM(context.Context) (func(context.Context) error, error)
 	p.Sessions = iam.NewSessions(p.DB, p.cfg.API.Sessions, p.now)
 	p.Audit = iam.NewAudit(p.DB, p.now, iam.WithCheckpointKey(p.Box.DeriveKey("audit-checkpoint")))
 	p.Projects = iam.NewProjects(p.DB, p.now)
+	quota := p.cfg.API.Quotas
+	p.Projects.SetDefaultQuotas(iam.Quotas{Apps: quota.Apps, Devices: quota.Devices, Tasks: quota.Tasks})
 	p.Access = iam.NewAccess(p.DB, p.now)
 	// The gateway records through the queue (Audit.Auditor): a group
 	// commit that answers once the event is in, sharing transactions
@@ -148,8 +150,13 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	// CreateTask checks the devices a task reads from against the caller's
 	// reach; the device center knows them.
 	p.Tasks.SetDeviceLocator(p.Devices.Locate)
+	// Creates come through the action API, which runs where the projects
+	// (and their quotas) are: the centers check them from here.
+	p.Apps.UseQuotas(p.Projects)
+	p.Tasks.UseQuotas(p.Projects)
+	p.Devices.UseQuotas(p.Projects)
 	p.Gateway = api.NewGateway(p.cfg.API, p.Registry, api.GatewayOptions{
-		Keys: p.Apps, Sessions: p.Sessions, Authorizer: p.Access, Auditor: p.Audit.Auditor(), Limiter: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		Keys: p.Apps, Sessions: p.Sessions, Authorizer: p.Access, Auditor: p.Audit.Auditor(), Limiter: lim, Failures: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
 		SecureCookies: strings.HasPrefix(p.cfg.PublicURL, "https://"),
 	})
 	return func(context.Context) error { return lim.Close() }, nil
@@ -283,7 +290,8 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 			rc, _, err := p.Blob.Get(ctx, key)
 			return rc, err
 		},
-		Outbound: p.outbound,
+		Outbound:      p.outbound,
+		PackageLimits: algorithm.PackageLimits{MaxBytes: p.cfg.Worker.MaxPackageBytes},
 	})
 	if err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 
 	"github.com/tianshu-ai/tianshu/internal/algorepo"
@@ -142,6 +143,12 @@ func (p *Platform) Start(ctx context.Context) error {
 		}
 		return fmt.Errorf("http_addr %s: %w", p.cfg.HTTPAddr, err)
 	}
+	// The cap wraps the listener: a connection over it is not accepted
+	// until another closes, so a flood of slow clients queues in the
+	// kernel instead of holding goroutines and file descriptors.
+	if n := p.cfg.API.MaxConnections; n > 0 {
+		ln = netutil.LimitListener(ln, n)
+	}
 	p.listener = ln
 	closeListeners := func() {
 		_ = ln.Close()
@@ -156,6 +163,9 @@ func (p *Platform) Start(ctx context.Context) error {
 				return fmt.Errorf("grpc_addr %s: port already in use (choose one with --grpc-addr): %w", p.cfg.GRPCAddr, err)
 			}
 			return fmt.Errorf("grpc_addr %s: %w", p.cfg.GRPCAddr, err)
+		}
+		if n := p.cfg.API.MaxConnections; n > 0 {
+			p.grpcLn = netutil.LimitListener(p.grpcLn, n)
 		}
 	}
 	// The server's own addresses are refused to outbound connections, so

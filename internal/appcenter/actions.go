@@ -33,7 +33,8 @@ type DescribeAppsRequest struct {
 	api.Paging
 }
 
-// RateLimit is an app's own request rate limits; 0 takes the gateway's
+// RateLimit is an app's own request rate limits, set only by platform
+// admins (a project admin could otherwise lift them); 0 takes the gateway's
 // defaults.
 type RateLimit struct {
 	ReadRps  float64 `json:"ReadRps" validate:"min=0,max=1000000"`
@@ -174,12 +175,17 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			c.SetResource(r.AppId + "/" + r.SecretId)
 			return &Empty{}, s.DeleteKey(ctx, r.AppId, r.SecretId)
 		})
-	api.Register(reg, api.Spec{Name: "ModifyApp", Summary: "Change an app's name, description, role or rate limits.", Permission: appWrite, Audit: true},
+	api.Register(reg, api.Spec{Name: "ModifyApp", Summary: "Change an app's name, description, role or rate limits (RateLimit: platform admins only).", Permission: appWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *ModifyAppRequest) (*Empty, error) {
 			if err := s.visible(ctx, c, r.AppId); err != nil {
 				return nil, err
 			}
 			c.SetResource(r.AppId)
+			// An app's limits bound its project's use of the platform: a
+			// project admin who could set them could lift them.
+			if r.RateLimit != nil && !c.PlatformAdmin() {
+				return nil, api.Errorf(api.AuthFailureUnauthorizedOperation, "RateLimit: only a platform admin sets an app's rate limits")
+			}
 			if r.Role != nil {
 				apps, _, err := s.ListApps(ctx, "", []string{r.AppId}, nil, nil, 0, 1)
 				if err != nil || len(apps) == 0 {

@@ -48,6 +48,15 @@ type Service struct {
 	mu       sync.Mutex
 	cache    map[string]cachedKey
 	bindings Bindings
+	quotas   api.Quotas
+}
+
+// UseQuotas makes CreateApp refuse an app beyond its project's quota of
+// apps. Without it projects hold any number.
+func (s *Service) UseQuotas(q api.Quotas) {
+	s.mu.Lock()
+	s.quotas = q
+	s.mu.Unlock()
 }
 
 // Bindings keeps an app's roles as project role bindings (implemented by
@@ -109,6 +118,15 @@ func (s *Service) CreateApp(ctx context.Context, projectID, name, description, r
 		return nil, err
 	}
 	if err := s.projectExists(ctx, projectID); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	q := s.quotas
+	s.mu.Unlock()
+	if err := api.CheckQuota(ctx, q, projectID, api.QuotaApps, func(ctx context.Context) (n int, err error) {
+		err = s.db.QueryRow(ctx, "SELECT COUNT(*) FROM apps WHERE project_id = ?", projectID).Scan(&n)
+		return n, err
+	}); err != nil {
 		return nil, err
 	}
 	now := s.now()

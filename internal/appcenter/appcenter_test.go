@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -451,5 +452,70 @@ func TestModifyAppRefusesEmptyName(t *testing.T) {
 	apps, _, _ := e.s.ListApps(context.Background(), "", []string{a.ID}, nil, nil, 0, 1)
 	if len(apps) != 1 || apps[0].Name != "cam" {
 		t.Errorf("app after the refused rename: %+v", apps)
+	}
+}
+
+// Rate limits are the platform's to set (issue #26, part 6): a project
+// admin may rename its apps but not lift their limits.
+func TestRateLimitsOnlyByPlatformAdmin(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, "sqlite"))
+	root := &api.Caller{AppID: "app-root", ProjectID: "default", Role: api.RoleAdmin}
+	admin := mustApp(t, e, "prj-a", "a-admin", api.RoleAdmin)
+	child := mustApp(t, e, "prj-a", "child", api.RoleViewer)
+	a := &api.Caller{AppID: admin.ID, ProjectID: "prj-a", Role: api.RoleAdmin}
+
+	for _, id := range []string{admin.ID, child.ID} {
+		err := call(t, e, a, "ModifyApp", map[string]any{"AppId": id, "RateLimit": map[string]any{"ReadRps": 1e6, "WriteRps": 1e6, "Burst": 1e7}}, nil)
+		wantCode(t, err, api.AuthFailureUnauthorizedOperation, "RateLimit: only a platform admin sets an app's rate limits")
+	}
+	if err := call(t, e, a, "ModifyApp", map[string]any{"AppId": child.ID, "Description": "fine"}, nil); err != nil {
+		t.Errorf("project admin's ModifyApp without RateLimit: %v", err)
+	}
+	if err := call(t, e, root, "ModifyApp", map[string]any{"AppId": child.ID, "RateLimit": map[string]any{"ReadRps": 5}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	apps, _, _ := e.s.ListApps(context.Background(), "", []string{admin.ID, child.ID}, nil, nil, 0, 10)
+	for _, x := range apps {
+		want := 0.0
+		if x.ID == child.ID {
+			want = 5
+		}
+		if x.ReadRPS != want || x.WriteRPS != 0 || x.Burst != 0 {
+			t.Errorf("app %s limits %g/%g/%d after the refused changes", x.Name, x.ReadRPS, x.WriteRPS, x.Burst)
+		}
+	}
+}
+
+// quotas is a fixed table of project quotas.
+type quotas map[string]int
+
+func (q quotas) Quota(_ context.Context, projectID, kind string) (int, error) {
+	return q[projectID+"/"+kind], nil
+}
+
+// A project holds at most its quota of apps (issue #26, part 6): admin
+// apps cannot multiply a project's allowance without bound.
+func TestCreateAppWithinProjectQuota(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, "sqlite"))
+	e.s.UseQuotas(quotas{"prj-a/apps": 2})
+	a := &api.Caller{AppID: "app-a", ProjectID: "prj-a", Role: api.RoleAdmin}
+	for i := range 2 {
+		if err := call(t, e, a, "CreateApp", map[string]any{"Name": fmt.Sprintf("a%d", i)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := call(t, e, a, "CreateApp", map[string]any{"Name": "a2"}, nil)
+	wantCode(t, err, api.LimitExceeded, "project prj-a holds 2 apps, its quota of apps; a platform admin raises it with ModifyProjectQuota")
+	// Other projects are not counted against it (default: no quota here).
+	if _, err := e.s.CreateApp(context.Background(), "default", "d", "", api.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	// Deleting one makes room.
+	apps, _, _ := e.s.ListApps(context.Background(), "prj-a", nil, nil, nil, 0, 10)
+	if err := e.s.DeleteApp(context.Background(), apps[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := call(t, e, a, "CreateApp", map[string]any{"Name": "a2"}, nil); err != nil {
+		t.Fatalf("after a delete: %v", err)
 	}
 }

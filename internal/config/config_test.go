@@ -164,3 +164,21 @@ func TestExecAndMediaConfig(t *testing.T) {
 		}
 	}
 }
+
+// The unpacked-size limit of algorithm packages is the node's to set
+// (issue #26, part 6), 2 GiB by default.
+func TestMaxPackageBytes(t *testing.T) {
+	load := func(args ...string) (Config, error) {
+		return Load(flag.NewFlagSet("t", flag.ContinueOnError), append([]string{"--data-dir", t.TempDir()}, args...), func(string) string { return "" })
+	}
+	c, err := load()
+	if err != nil || c.Worker.MaxPackageBytes != 2<<30 {
+		t.Fatalf("default max_package_bytes = %d, %v", c.Worker.MaxPackageBytes, err)
+	}
+	if c, err = load("--worker.max-package-bytes", "1048576"); err != nil || c.Worker.MaxPackageBytes != 1<<20 {
+		t.Fatalf("--worker.max-package-bytes 1048576 = %d, %v", c.Worker.MaxPackageBytes, err)
+	}
+	if _, err = load("--worker.max-package-bytes", "0"); err == nil || !strings.Contains(err.Error(), "worker.max_package_bytes") {
+		t.Fatalf("max_package_bytes 0: %v", err)
+	}
+}

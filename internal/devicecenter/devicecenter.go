@@ -54,6 +54,15 @@ type Service struct {
 
 	mu       sync.Mutex
 	lastSeen map[string]string // device id → last published status
+	quotas   api.Quotas
+}
+
+// UseQuotas makes Create refuse a device beyond its project's quota of
+// devices. Without it projects hold any number.
+func (s *Service) UseQuotas(q api.Quotas) {
+	s.mu.Lock()
+	s.quotas = q
+	s.mu.Unlock()
 }
 
 // New returns the device center.
@@ -109,6 +118,15 @@ func (s *Service) Create(ctx context.Context, d *Device) error {
 	var one int
 	if err := s.db.QueryRow(ctx, "SELECT 1 FROM projects WHERE id = ?", d.ProjectID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
 		return api.NotFound("ProjectId", d.ProjectID)
+	}
+	s.mu.Lock()
+	q := s.quotas
+	s.mu.Unlock()
+	if err := api.CheckQuota(ctx, q, d.ProjectID, api.QuotaDevices, func(ctx context.Context) (n int, err error) {
+		err = s.db.QueryRow(ctx, "SELECT COUNT(*) FROM devices WHERE project_id = ?", d.ProjectID).Scan(&n)
+		return n, err
+	}); err != nil {
+		return err
 	}
 	d.ID = ids.New("dev")
 	d.Config.ID = d.ID

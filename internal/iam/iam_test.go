@@ -452,3 +452,95 @@ func TestDescribeAuditEvents(t *testing.T) {
 	_, err = callAction(reg, app, "DescribeAuditEvents", `{}`)
 	wantCode(t, err, api.AuthFailureUnauthorizedOperation, `ProjectId: role "viewer" does not grant DescribeAuditEvents in project prj-a`)
 }
+
+// DescribeProjects lists only the caller's projects (issue #26, part 6):
+// an app of project A, even an owner, does not learn that B exists.
+func TestDescribeProjectsListsOnlyTheCallersProjects(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	p := iam.NewProjects(db, newClock().now)
+	ctx := context.Background()
+	for _, id := range []string{"prj-a", "prj-b"} {
+		if _, err := p.Create(ctx, id, strings.ToUpper(id), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := api.NewRegistry()
+	iam.RegisterProjectActions(reg, p)
+	list := func(c *api.Caller) string {
+		t.Helper()
+		resp, err := callAction(reg, c, "DescribeProjects", `{}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, pr := range resp.(*iam.DescribeProjectsResponse).ProjectSet {
+			got = append(got, pr.ProjectId)
+		}
+		return fmt.Sprintf("%d %s", resp.(*iam.DescribeProjectsResponse).TotalCount, strings.Join(got, ","))
+	}
+	for _, role := range []string{api.RoleOwner, api.RoleAdmin, api.RoleViewer} {
+		if got := list(&api.Caller{AppID: "app-a", ProjectID: "prj-a", Role: role}); got != "1 prj-a" {
+			t.Errorf("DescribeProjects for a %s app of prj-a = %s, want 1 prj-a", role, got)
+		}
+	}
+	viewer, _ := reg.BuiltinRole(api.RoleViewer)
+	bound := &api.Caller{UserID: "usr-1", UserName: "bob"}
+	bound.SetGrants(api.NewGrants(false, []api.Binding{{ProjectID: "prj-b", Role: viewer}}))
+	if got := list(bound); got != "1 prj-b" {
+		t.Errorf("DescribeProjects for a viewer of prj-b = %s", got)
+	}
+	if got := list(&api.Caller{AppID: "app-root", ProjectID: "default", Role: api.RoleAdmin}); got != "3 default,prj-a,prj-b" {
+		t.Errorf("DescribeProjects for the platform admin = %s", got)
+	}
+}
+
+// Project quotas have defaults and are set per project only by a platform
+// admin (issue #26, part 6).
+func TestProjectQuotas(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	ctx := context.Background()
+	p := iam.NewProjects(db, newClock().now)
+	p.SetDefaultQuotas(iam.Quotas{Apps: 100, Devices: 1000, Tasks: 1000})
+	if _, err := p.Create(ctx, "prj-a", "A", ""); err != nil {
+		t.Fatal(err)
+	}
+	for kind, want := range map[string]int{"apps": 100, "devices": 1000, "tasks": 1000} {
+		if n, err := p.Quota(ctx, "prj-a", kind); err != nil || n != want {
+			t.Errorf("default quota of %s = %d, %v; want %d", kind, n, err, want)
+		}
+	}
+	reg := api.NewRegistry()
+	iam.RegisterProjectActions(reg, p)
+	admin := &api.Caller{AppID: "app-a", ProjectID: "prj-a", Role: api.RoleOwner}
+	_, err := callAction(reg, admin, "ModifyProjectQuota", `{"ProjectId": "prj-a", "MaxApps": 100000}`)
+	wantCode(t, err, api.AuthFailureUnauthorizedOperation, "")
+	// Nor a custom role of every action: project writes are platform-only,
+	// no role grants them (and the handler asks for a platform admin too).
+	all, err := reg.MatchActions("Actions", []string{"*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	custom := &api.Caller{UserID: "usr-1", UserName: "mallory"}
+	custom.SetGrants(api.NewGrants(false, []api.Binding{{ProjectID: "prj-a", Role: &api.Role{Name: "everything", Actions: all}}}))
+	_, err = callAction(reg, custom, "ModifyProjectQuota", `{"ProjectId": "prj-a", "MaxApps": 100000}`)
+	wantCode(t, err, api.AuthFailureUnauthorizedOperation, "")
+	root := &api.Caller{AppID: "app-root", ProjectID: "default", Role: api.RoleAdmin}
+	if _, err := callAction(reg, root, "ModifyProjectQuota", `{"ProjectId": "prj-a", "MaxApps": 3, "MaxTasks": 7}`); err != nil {
+		t.Fatal(err)
+	}
+	for kind, want := range map[string]int{"apps": 3, "devices": 1000, "tasks": 7} {
+		if n, err := p.Quota(ctx, "prj-a", kind); err != nil || n != want {
+			t.Errorf("quota of %s after ModifyProjectQuota = %d, %v; want %d", kind, n, err, want)
+		}
+	}
+	_, err = callAction(reg, root, "ModifyProjectQuota", `{"ProjectId": "prj-nope", "MaxApps": 3}`)
+	wantCode(t, err, api.ResourceNotFound, "")
+	// DescribeProjects shows the quotas in force.
+	resp, err := callAction(reg, admin, "DescribeProjects", `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.(*iam.DescribeProjectsResponse).ProjectSet[0].Quota; got != (iam.ProjectQuota{MaxApps: 3, MaxDevices: 1000, MaxTasks: 7}) {
+		t.Errorf("DescribeProjects quota = %+v", got)
+	}
+}

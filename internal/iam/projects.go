@@ -2,6 +2,9 @@ package iam
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"sync"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
@@ -14,6 +17,92 @@ import (
 type Projects struct {
 	db  *store.DB
 	now func() time.Time
+
+	mu       sync.Mutex
+	defaults Quotas
+}
+
+// Quotas are how many apps, devices and tasks a project may hold; 0 is no
+// quota (as a default) or "the default" (as a project's own).
+type Quotas struct {
+	Apps, Devices, Tasks int
+}
+
+// SetDefaultQuotas sets the quotas of projects that have none of their
+// own. Without it projects have no quotas.
+func (p *Projects) SetDefaultQuotas(q Quotas) {
+	p.mu.Lock()
+	p.defaults = q
+	p.mu.Unlock()
+}
+
+func (p *Projects) defaultQuotas() Quotas {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.defaults
+}
+
+// effective fills a project's unset quotas from the defaults.
+func (p *Projects) effective(own Quotas) Quotas {
+	d := p.defaultQuotas()
+	if own.Apps == 0 {
+		own.Apps = d.Apps
+	}
+	if own.Devices == 0 {
+		own.Devices = d.Devices
+	}
+	if own.Tasks == 0 {
+		own.Tasks = d.Tasks
+	}
+	return own
+}
+
+// Quota implements api.Quotas: the project's own quota of kind, else the
+// default. An unknown project or kind has none (the create that asks
+// fails on the project anyway).
+func (p *Projects) Quota(ctx context.Context, projectID, kind string) (int, error) {
+	var own Quotas
+	err := p.db.QueryRow(ctx, "SELECT max_apps, max_devices, max_tasks FROM projects WHERE id = ?", projectID).Scan(&own.Apps, &own.Devices, &own.Tasks)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	q := p.effective(own)
+	switch kind {
+	case api.QuotaApps:
+		return q.Apps, nil
+	case api.QuotaDevices:
+		return q.Devices, nil
+	case api.QuotaTasks:
+		return q.Tasks, nil
+	}
+	return 0, nil
+}
+
+// SetQuotas changes the quotas a project names (nil: unchanged; 0: back to
+// the default).
+func (p *Projects) SetQuotas(ctx context.Context, id string, apps, devices, tasks *int) error {
+	var cur Quotas
+	err := p.db.QueryRow(ctx, "SELECT max_apps, max_devices, max_tasks FROM projects WHERE id = ?", id).Scan(&cur.Apps, &cur.Devices, &cur.Tasks)
+	if errors.Is(err, sql.ErrNoRows) {
+		return api.NotFound("ProjectId", id)
+	}
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		v   *int
+		dst *int
+	}{{apps, &cur.Apps}, {devices, &cur.Devices}, {tasks, &cur.Tasks}} {
+		if f.v != nil {
+			*f.dst = *f.v
+		}
+	}
+	_, err = p.db.Exec(ctx, "UPDATE projects SET max_apps = ?, max_devices = ?, max_tasks = ?, updated_at = ? WHERE id = ?",
+		cur.Apps, cur.Devices, cur.Tasks, p.now().UnixMilli(), id)
+	return err
 }
 
 // NewProjects returns the project store over db.
@@ -28,6 +117,8 @@ func NewProjects(db *store.DB, now func() time.Time) *Projects {
 type Project struct {
 	ID, Name, Description string
 	CreatedAt             time.Time
+	// Quotas are the project's own (0: the default).
+	Quotas Quotas
 }
 
 // Create adds a project; id may be given (e.g. "demo"), else one is made.
@@ -49,7 +140,7 @@ func (p *Projects) Create(ctx context.Context, id, name, description string) (*P
 
 // List returns every project, oldest first.
 func (p *Projects) List(ctx context.Context) ([]Project, error) {
-	rows, err := p.db.Query(ctx, "SELECT id, name, description, created_at FROM projects ORDER BY created_at, id")
+	rows, err := p.db.Query(ctx, "SELECT id, name, description, created_at, max_apps, max_devices, max_tasks FROM projects ORDER BY created_at, id")
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +149,7 @@ func (p *Projects) List(ctx context.Context) ([]Project, error) {
 	for rows.Next() {
 		var pr Project
 		var c int64
-		if err := rows.Scan(&pr.ID, &pr.Name, &pr.Description, &c); err != nil {
+		if err := rows.Scan(&pr.ID, &pr.Name, &pr.Description, &c, &pr.Quotas.Apps, &pr.Quotas.Devices, &pr.Quotas.Tasks); err != nil {
 			return nil, err
 		}
 		pr.CreatedAt = time.UnixMilli(c).UTC()
@@ -83,11 +174,33 @@ type DescribeProjectsRequest struct{}
 
 // ProjectInfo is one project.
 type ProjectInfo struct {
-	ProjectId   string `json:"ProjectId"`
-	Name        string `json:"Name"`
-	Description string `json:"Description"`
-	CreatedTime string `json:"CreatedTime"`
+	ProjectId   string       `json:"ProjectId"`
+	Name        string       `json:"Name"`
+	Description string       `json:"Description"`
+	CreatedTime string       `json:"CreatedTime"`
+	Quota       ProjectQuota `json:"Quota"`
 }
+
+// ProjectQuota is how many apps, devices and tasks a project may hold (0:
+// no quota). In ModifyProjectQuota, 0 returns a quota to the platform's
+// default.
+type ProjectQuota struct {
+	MaxApps    int `json:"MaxApps"`
+	MaxDevices int `json:"MaxDevices"`
+	MaxTasks   int `json:"MaxTasks"`
+}
+
+// ModifyProjectQuotaRequest is the request of ModifyProjectQuota; absent
+// fields stay as they are.
+type ModifyProjectQuotaRequest struct {
+	ProjectId  string `json:"ProjectId" validate:"required,max=64"`
+	MaxApps    *int   `json:"MaxApps" validate:"min=0,max=1000000"`
+	MaxDevices *int   `json:"MaxDevices" validate:"min=0,max=1000000"`
+	MaxTasks   *int   `json:"MaxTasks" validate:"min=0,max=1000000"`
+}
+
+// ModifyProjectQuotaResponse is the response of ModifyProjectQuota.
+type ModifyProjectQuotaResponse struct{}
 
 // DescribeProjectsResponse is the response of DescribeProjects.
 type DescribeProjectsResponse struct {
@@ -107,7 +220,18 @@ func RegisterProjectActions(reg *api.Registry, p *Projects) {
 			c.SetResource(pr.ID)
 			return &CreateProjectResponse{ProjectId: pr.ID}, nil
 		})
-	api.Register(reg, api.Spec{Name: "DescribeProjects", Summary: "List projects.", Permission: api.Permission{Resource: "project", Access: api.Read}},
+	api.Register(reg, api.Spec{Name: "ModifyProjectQuota", Summary: "Set how many apps, devices and tasks a project may hold (0: the platform's default). Platform admins only.",
+		Permission: api.Permission{Resource: "project", Access: api.Write}, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *ModifyProjectQuotaRequest) (*ModifyProjectQuotaResponse, error) {
+			c.SetResource(r.ProjectId)
+			// A project's quotas bound it on a shared platform: its own
+			// owners and admins must not be able to lift them.
+			if !c.PlatformAdmin() {
+				return nil, api.Errorf(api.AuthFailureUnauthorizedOperation, "ModifyProjectQuota: only a platform admin sets a project's quotas")
+			}
+			return &ModifyProjectQuotaResponse{}, p.SetQuotas(ctx, r.ProjectId, r.MaxApps, r.MaxDevices, r.MaxTasks)
+		})
+	api.Register(reg, api.Spec{Name: "DescribeProjects", Summary: "List the projects where the caller holds a role (every project for platform admins), with their quotas.", Permission: api.Permission{Resource: "project", Access: api.Read}},
 		func(ctx context.Context, c *api.Caller, r *DescribeProjectsRequest) (*DescribeProjectsResponse, error) {
 			ps, err := p.List(ctx)
 			if err != nil {
@@ -118,8 +242,9 @@ func RegisterProjectActions(reg *api.Registry, p *Projects) {
 				if !c.Sees(pr.ID) { // only the projects the caller holds a role in
 					continue
 				}
+				q := p.effective(pr.Quotas)
 				out.ProjectSet = append(out.ProjectSet, ProjectInfo{ProjectId: pr.ID, Name: pr.Name, Description: pr.Description,
-					CreatedTime: pr.CreatedAt.Format(time.RFC3339)})
+					CreatedTime: pr.CreatedAt.Format(time.RFC3339), Quota: ProjectQuota{MaxApps: q.Apps, MaxDevices: q.Devices, MaxTasks: q.Tasks}})
 			}
 			out.TotalCount = len(out.ProjectSet)
 			return out, nil

@@ -58,6 +58,10 @@ type Attempts interface {
 	Refund(ctx context.Context, key string) error
 	// Reset forgets key: its count and any hold.
 	Reset(ctx context.Context, key string) error
+	// Held returns how much longer the longest hold of keys lasts (0 when
+	// none is held), counting nothing: a check that may come before every
+	// request without costing it an attempt.
+	Held(ctx context.Context, keys ...string) (time.Duration, error)
 }
 
 // Cache is what a cache URL opens: request rate limits and attempt counts.
@@ -121,6 +125,20 @@ func (m *Memory) Refund(_ context.Context, key string) error {
 	return nil
 }
 
+// Held implements Attempts.
+func (m *Memory) Held(_ context.Context, keys ...string) (time.Duration, error) {
+	now := m.now()
+	m.att.mu.Lock()
+	defer m.att.mu.Unlock()
+	var d time.Duration
+	for _, k := range keys {
+		if s := m.att.m[k]; s != nil && now.Before(s.until) {
+			d = max(d, s.until.Sub(now))
+		}
+	}
+	return d, nil
+}
+
 // Reset implements Attempts.
 func (m *Memory) Reset(_ context.Context, key string) error {
 	m.att.mu.Lock()
@@ -156,6 +174,34 @@ local c = tonumber(redis.call('HGET', KEYS[1], 'c') or '0')
 if c > 0 then redis.call('HINCRBY', KEYS[1], 'c', -1) end
 return 0
 `)
+
+// held: KEYS the keys; returns the longest remaining hold in µs (0: none).
+var held = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local d = 0
+for _, k in ipairs(KEYS) do
+  local u = tonumber(redis.call('HGET', k, 'u') or '0')
+  if u - now > d then d = u - now end
+end
+return d
+`)
+
+// Held implements Attempts. The keys go in one script, one round trip.
+func (r *Redis) Held(ctx context.Context, keys ...string) (time.Duration, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	ks := make([]string, len(keys))
+	for i, k := range keys {
+		ks[i] = r.prefix + "att:" + k
+	}
+	d, err := held.Run(ctx, r.c, ks).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("ratelimit: redis: %w", err)
+	}
+	return time.Duration(d) * time.Microsecond, nil
+}
 
 // Attempt implements Attempts.
 func (r *Redis) Attempt(ctx context.Context, key string, b Backoff) (bool, time.Duration, error) {

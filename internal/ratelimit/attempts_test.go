@@ -85,6 +85,15 @@ func attemptsConformance(t *testing.T, a, b Cache) {
 	if ok, _, _ := b.Attempt(ctx, key, bo); ok {
 		t.Fatal("attempt during the hold passed")
 	}
+	// Held sees the hold from either instance and counts nothing.
+	for _, c := range []Cache{a, b, a} {
+		if d, err := c.Held(ctx, "unheld-"+key, key); err != nil || d <= 0 || d > bo.Max {
+			t.Fatalf("Held during the hold = %v, %v", d, err)
+		}
+	}
+	if d, err := b.Held(ctx, "unheld-"+key); err != nil || d != 0 {
+		t.Fatalf("Held of a fresh key = %v, %v", d, err)
+	}
 	if _, _, err := a.Attempt(ctx, key, Backoff{}); err == nil {
 		t.Fatal("zero backoff accepted")
 	}

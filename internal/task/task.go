@@ -80,7 +80,13 @@ type Service struct {
 	// devices finds the devices tasks read from; nil until
 	// SetDeviceLocator.
 	devices DeviceLocator
+	// quotas bounds a project's tasks; nil until UseQuotas.
+	quotas api.Quotas
 }
+
+// UseQuotas makes Create refuse a task beyond its project's quota of
+// tasks. Call it before the service serves (like SetDeviceLocator).
+func (s *Service) UseQuotas(q api.Quotas) { s.quotas = q }
 
 // FlowLookup resolves a flow version (0 = latest) to its number.
 type FlowLookup func(ctx context.Context, flowID string, version int64) (int64, string, error)
@@ -121,6 +127,12 @@ func (s *Service) Create(ctx context.Context, t *Task, start bool) error {
 		return api.Errorf(api.InvalidParameterValue, "FlowId: flow %s belongs to project %s, not %s", t.FlowID, flowProject, t.ProjectID)
 	}
 	t.FlowVersion = v
+	if err := api.CheckQuota(ctx, s.quotas, t.ProjectID, api.QuotaTasks, func(ctx context.Context) (n int, err error) {
+		err = s.db.QueryRow(ctx, "SELECT COUNT(*) FROM tasks WHERE project_id = ?", t.ProjectID).Scan(&n)
+		return n, err
+	}); err != nil {
+		return err
+	}
 	t.ID = ids.New("task")
 	t.Desired, t.Status = DesiredStopped, StatusStopped
 	if start {

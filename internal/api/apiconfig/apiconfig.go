@@ -13,31 +13,66 @@ import (
 type Config struct {
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// BodyReadTimeout bounds how long the gateway waits for an action
+	// request's body once its headers arrived, so that a client trickling
+	// a body cannot hold a connection and a handler open indefinitely.
+	// Uploads at /files/ (tus) stream large bodies and are not under it.
+	BodyReadTimeout time.Duration `yaml:"body_read_timeout"`
+	// MaxConnections caps the HTTP server's open connections (and the gRPC
+	// listener's, separately); a connection beyond it waits in the
+	// kernel's accept queue until another closes. 0 is no cap.
+	MaxConnections int `yaml:"max_connections"`
 	// SignatureWindow is how far X-TC-Timestamp may be from the server's clock.
 	SignatureWindow time.Duration `yaml:"signature_window"`
-	// DefaultReadRPS and DefaultWriteRPS limit each app's read and write
-	// actions per second unless the app sets its own; 0 is unlimited.
+	// DefaultReadRPS and DefaultWriteRPS limit each app's (and person's)
+	// read and write actions per second unless a platform admin set the
+	// app's own; 0 is unlimited. The defaults are generous for a program
+	// and still bound what one stolen or runaway key can cost.
 	DefaultReadRPS  float64 `yaml:"default_read_rps"`
 	DefaultWriteRPS float64 `yaml:"default_write_rps"`
 	// DefaultBurst is the burst allowed above the rate (default 2 s worth).
 	DefaultBurst int `yaml:"default_burst"`
+	// ProjectRPS limits the requests per second of all of a project's apps
+	// together, whatever each app's own limit, so that a project cannot
+	// buy more by making more apps; 0 is unlimited. ProjectBurst is its
+	// burst (0: two seconds' worth).
+	ProjectRPS   float64 `yaml:"project_rps"`
+	ProjectBurst int     `yaml:"project_burst"`
+	// Quotas are how many apps, devices and tasks a project may hold
+	// unless a platform admin set its own (ModifyProjectQuota); 0 is no
+	// quota.
+	Quotas Quotas `yaml:"quotas"`
+	// AuthFailures limits failed authentications per source address and
+	// per SecretId.
+	AuthFailures AuthFailures `yaml:"auth_failures"`
 	// Sessions configures people's logins and sessions.
 	Sessions Sessions `yaml:"sessions"`
 }
 
 // Default returns the gateway's defaults.
 func Default() Config {
-	return Config{MaxBodyBytes: 4 << 20, SignatureWindow: 300 * time.Second, Sessions: DefaultSessions()}
+	return Config{MaxBodyBytes: 4 << 20, BodyReadTimeout: 30 * time.Second, MaxConnections: 1024, SignatureWindow: 300 * time.Second,
+		DefaultReadRPS: 200, DefaultWriteRPS: 50, ProjectRPS: 1000,
+		Quotas:       Quotas{Apps: 100, Devices: 1000, Tasks: 1000},
+		AuthFailures: DefaultAuthFailures(), Sessions: DefaultSessions()}
 }
 
 // RegisterFlags binds the fields to flags prefixed "api.", with the current
 // values as defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxBodyBytes, "api.max-body-bytes", c.MaxBodyBytes, "largest action request body accepted")
+	fs.DurationVar(&c.BodyReadTimeout, "api.body-read-timeout", c.BodyReadTimeout, "longest wait for an action request's body after its headers (uploads at /files/ are not under it)")
+	fs.IntVar(&c.MaxConnections, "api.max-connections", c.MaxConnections, "most connections the HTTP server (and the gRPC listener) hold open; more wait to be accepted (0: no cap)")
 	fs.DurationVar(&c.SignatureWindow, "api.signature-window", c.SignatureWindow, "allowed clock skew of signed requests")
 	fs.Float64Var(&c.DefaultReadRPS, "api.default-read-rps", c.DefaultReadRPS, "per-app limit of read actions per second unless the app sets one (0: unlimited)")
 	fs.Float64Var(&c.DefaultWriteRPS, "api.default-write-rps", c.DefaultWriteRPS, "per-app limit of write actions per second unless the app sets one (0: unlimited)")
 	fs.IntVar(&c.DefaultBurst, "api.default-burst", c.DefaultBurst, "requests allowed in a burst above the rate (0: two seconds' worth)")
+	fs.Float64Var(&c.ProjectRPS, "api.project-rps", c.ProjectRPS, "limit of requests per second of all of one project's apps together (0: unlimited)")
+	fs.IntVar(&c.ProjectBurst, "api.project-burst", c.ProjectBurst, "requests a project may burst above api.project-rps (0: two seconds' worth)")
+	fs.IntVar(&c.Quotas.Apps, "api.quotas.apps", c.Quotas.Apps, "apps a project may hold unless a platform admin set its own quota (0: no quota)")
+	fs.IntVar(&c.Quotas.Devices, "api.quotas.devices", c.Quotas.Devices, "devices a project may hold unless a platform admin set its own quota (0: no quota)")
+	fs.IntVar(&c.Quotas.Tasks, "api.quotas.tasks", c.Quotas.Tasks, "tasks a project may hold unless a platform admin set its own quota (0: no quota)")
+	c.AuthFailures.RegisterFlags(fs)
 	c.Sessions.RegisterFlags(fs)
 }
 
@@ -47,11 +82,27 @@ func (c Config) Validate() error {
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<30 {
 		return errors.New("api.max_body_bytes: must be between 1 KiB and 1 GiB")
 	}
+	if c.BodyReadTimeout < 100*time.Millisecond || c.BodyReadTimeout > 10*time.Minute {
+		return errors.New("api.body_read_timeout: must be between 100ms and 10m")
+	}
+	if c.Quotas.Apps < 0 || c.Quotas.Devices < 0 || c.Quotas.Tasks < 0 {
+		return errors.New("api.quotas.apps, devices, tasks: must not be negative")
+	}
+	if c.MaxConnections < 0 {
+		return errors.New("api.max_connections: must not be negative")
+	}
 	if c.SignatureWindow < time.Second || c.SignatureWindow > time.Hour {
 		return errors.New("api.signature_window: must be between 1s and 1h")
 	}
-	if c.DefaultReadRPS < 0 || c.DefaultWriteRPS < 0 || c.DefaultBurst < 0 {
-		return errors.New("api.default_read_rps, default_write_rps, default_burst: must not be negative")
+	if c.DefaultReadRPS < 0 || c.DefaultWriteRPS < 0 || c.DefaultBurst < 0 || c.ProjectRPS < 0 || c.ProjectBurst < 0 {
+		return errors.New("api.default_read_rps, default_write_rps, default_burst, project_rps, project_burst: must not be negative")
 	}
-	return c.Sessions.Validate()
+	return errors.Join(c.AuthFailures.Validate(), c.Sessions.Validate())
+}
+
+// Quotas are a project's default quotas.
+type Quotas struct {
+	Apps    int `yaml:"apps"`
+	Devices int `yaml:"devices"`
+	Tasks   int `yaml:"tasks"`
 }

@@ -26,6 +26,9 @@ type Config struct {
 	// after it, the scheduler moves the node's tasks elsewhere, and the
 	// worker stops them itself.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// MaxPackageBytes bounds an algorithm package's unpacked size on this
+	// node: a small archive that unpacks beyond it is refused.
+	MaxPackageBytes int64 `yaml:"max_package_bytes"`
 
 	// Interval is how often the worker heartbeats and reconciles. The
 	// process sets it (from LeaseTTL); it is not read from the file.
@@ -36,9 +39,9 @@ type Config struct {
 }
 
 // Default returns the defaults: 16 tasks of 4 messages in flight each, a
-// 6 s lease and a 1 s heartbeat.
+// 6 s lease, a 1 s heartbeat and packages of up to 2 GiB unpacked.
 func Default() Config {
-	return Config{Capacity: 16, InFlight: 4, LeaseTTL: 6 * time.Second, Interval: time.Second}
+	return Config{Capacity: 16, InFlight: 4, LeaseTTL: 6 * time.Second, Interval: time.Second, MaxPackageBytes: 2 << 30}
 }
 
 // RegisterFlags binds the file's fields to flags prefixed "worker.", with
@@ -62,6 +65,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Capacity, "worker.capacity", c.Capacity, "tasks this worker runs at once")
 	fs.IntVar(&c.InFlight, "worker.in-flight", c.InFlight, "messages of one task processed concurrently")
 	fs.DurationVar(&c.LeaseTTL, "worker.lease-ttl", c.LeaseTTL, "how long a silent worker keeps its tasks before they move")
+	fs.Int64Var(&c.MaxPackageBytes, "worker.max-package-bytes", c.MaxPackageBytes, "largest unpacked size of an algorithm package on this node, in bytes")
 }
 
 // Validate checks the file's fields; errors name them as the YAML file
@@ -76,6 +80,9 @@ func (c Config) Validate() error {
 	}
 	if c.LeaseTTL < 2*time.Second || c.LeaseTTL > 10*time.Minute {
 		errs = append(errs, errors.New("worker.lease_ttl: must be between 2s and 10m"))
+	}
+	if c.MaxPackageBytes < 1<<20 || c.MaxPackageBytes > 1<<40 {
+		errs = append(errs, errors.New("worker.max_package_bytes: must be between 1 MiB and 1 TiB"))
 	}
 	return errors.Join(errs...)
 }
