@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,6 +74,24 @@ func startPlatform(b *testing.B) *app.Platform {
 		}
 	})
 	return p
+}
+
+// signedRequests returns a maker of fresh signed requests. Each signs a
+// distinct X-TC-TraceId: the gateway accepts a signature once, and
+// identical requests signed in the same second would share one.
+func signedRequests(url, action string, body []byte) func() *http.Request {
+	signer := tc3.Signer{SecretID: benchSecretID, SecretKey: benchSecretKey, Headers: []string{"x-tc-traceid"}}
+	var n atomic.Uint64
+	prefix := strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
+	return func() *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-TC-Action", action)
+		req.Header.Set("X-TC-Version", api.Version)
+		req.Header.Set("X-TC-TraceId", prefix+strconv.FormatUint(n.Add(1), 10))
+		signer.Sign(req, body, time.Now())
+		return req
+	}
 }
 
 // loadResult is what one side's load produced.
@@ -215,15 +235,7 @@ func BenchmarkGateway(b *testing.B) {
 	directURL := "http://" + ln.Addr().String() + "/"
 
 	body := []byte(`{"Limit":1}`)
-	signer := tc3.Signer{SecretID: benchSecretID, SecretKey: benchSecretKey}
-	gatewayReq := func() *http.Request {
-		req, _ := http.NewRequest(http.MethodPost, p.BaseURL()+"/", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-TC-Action", "DescribeApps")
-		req.Header.Set("X-TC-Version", api.Version)
-		signer.Sign(req, body, time.Now())
-		return req
-	}
+	gatewayReq := signedRequests(p.BaseURL()+"/", "DescribeApps", body)
 	directReq := func() *http.Request {
 		req, _ := http.NewRequest(http.MethodPost, directURL, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

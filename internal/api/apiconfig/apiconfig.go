@@ -15,6 +15,10 @@ type Config struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// SignatureWindow is how far X-TC-Timestamp may be from the server's clock.
 	SignatureWindow time.Duration `yaml:"signature_window"`
+	// SignatureReplayFailOpen accepts signed requests unchecked for replay
+	// while the replay cache cannot answer (Redis down); by default they
+	// are refused with ResourceUnavailable.
+	SignatureReplayFailOpen bool `yaml:"signature_replay_fail_open"`
 	// DefaultReadRPS and DefaultWriteRPS limit each app's read and write
 	// actions per second unless the app sets its own; 0 is unlimited.
 	DefaultReadRPS  float64 `yaml:"default_read_rps"`
@@ -35,6 +39,7 @@ func Default() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxBodyBytes, "api.max-body-bytes", c.MaxBodyBytes, "largest action request body accepted")
 	fs.DurationVar(&c.SignatureWindow, "api.signature-window", c.SignatureWindow, "allowed clock skew of signed requests")
+	fs.BoolVar(&c.SignatureReplayFailOpen, "api.signature-replay-fail-open", c.SignatureReplayFailOpen, "accept signed requests unchecked for replay while the replay cache (--cache) cannot answer, instead of refusing them")
 	fs.Float64Var(&c.DefaultReadRPS, "api.default-read-rps", c.DefaultReadRPS, "per-app limit of read actions per second unless the app sets one (0: unlimited)")
 	fs.Float64Var(&c.DefaultWriteRPS, "api.default-write-rps", c.DefaultWriteRPS, "per-app limit of write actions per second unless the app sets one (0: unlimited)")
 	fs.IntVar(&c.DefaultBurst, "api.default-burst", c.DefaultBurst, "requests allowed in a burst above the rate (0: two seconds' worth)")
