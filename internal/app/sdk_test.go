@@ -26,6 +26,13 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
+// nextSecond waits until the wall clock's second changes, so that the
+// next call is signed with another timestamp than the last.
+func nextSecond() {
+	now := time.Now()
+	time.Sleep(now.Truncate(time.Second).Add(time.Second).Sub(now))
+}
+
 // sdk calls actions through the official Go SDK's common client, exactly as
 // an application would.
 type sdk struct {
@@ -203,7 +210,13 @@ func TestGoSDK(t *testing.T) {
 	}
 
 	// Key lifecycle: two active keys at most; a deleted key stops working.
+	// The SDK signs the body and the time in seconds, not the action or a
+	// nonce, so identical calls in one second share a signature, which the
+	// gateway accepts once (docs/security.md, Signatures): a client that
+	// repeats a call waits for the next second.
+	nextSecond()
 	k2 := admin.mustCall("CreateAppKey", map[string]any{"AppId": vid})
+	nextSecond()
 	if _, c := admin.call("CreateAppKey", map[string]any{"AppId": vid}); c != "LimitExceeded" {
 		t.Errorf("third key: %q, want LimitExceeded", c)
 	}
@@ -212,6 +225,7 @@ func TestGoSDK(t *testing.T) {
 		t.Errorf("deleted key: %q", c)
 	}
 	newSDK(t, e.Host, k2["SecretId"].(string), k2["SecretKey"].(string)).mustCall("DescribeApps", nil)
+	nextSecond() // in the same second, the same call is a replay
 	if _, c := admin.call("DeleteAppKey", map[string]any{"AppId": vid, "SecretId": k["SecretId"]}); c != "ResourceNotFound" {
 		t.Errorf("delete twice: %q", c)
 	}
