@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -242,4 +244,26 @@ func TestGatewayKeyRequiresSignedAction(t *testing.T) {
 	wantOK(t, e.send(t, e.signRaw(t, strict, "DescribeApps", `{}`, api.Service, "content-type;host;x-tc-action", now), nil))
 	// The app's other key, created without the setting, is unaffected.
 	wantOK(t, e.send(t, e.signRaw(t, e.admin, "DescribeApps", `{}`, api.Service, "content-type;host", now), nil))
+}
+
+// brokenReplays is a replay cache that cannot answer (Redis down).
+type brokenReplays struct{}
+
+func (brokenReplays) Remember(context.Context, string, time.Duration) (bool, error) {
+	return false, errors.New("redis: connection refused")
+}
+
+// When the replay cache cannot answer, signed requests are refused (fail
+// closed) unless the gateway is configured to fail open.
+func TestGatewayReplayCacheOutage(t *testing.T) {
+	e := newGatewayWith(t, func(_ *api.Config, o *api.GatewayOptions) { o.Replays = brokenReplays{} })
+	r := e.post(t, e.admin, "DescribeApps", `{}`, nil)
+	wantCode(t, r, api.ResourceUnavailable)
+	wantMessageHas(t, r, "replay")
+
+	open := newGatewayWith(t, func(c *api.Config, o *api.GatewayOptions) {
+		o.Replays = brokenReplays{}
+		c.SignatureReplayFailOpen = true
+	})
+	wantOK(t, open.post(t, open.admin, "DescribeApps", `{}`, nil))
 }

@@ -66,6 +66,13 @@ const maxBody = 4096
 
 func newGateway(t *testing.T) *gatewayEnv {
 	t.Helper()
+	return newGatewayWith(t, nil)
+}
+
+// newGatewayWith is newGateway with change applied to the gateway's
+// configuration and options before it is made.
+func newGatewayWith(t *testing.T, change func(*api.Config, *api.GatewayOptions)) *gatewayEnv {
+	t.Helper()
 	db := storetest.Open(t, "sqlite")
 	box, err := secrets.New(bytes.Repeat([]byte{9}, secrets.KeySize))
 	if err != nil {
@@ -89,10 +96,14 @@ func newGateway(t *testing.T) *gatewayEnv {
 	cfg := api.DefaultConfig()
 	cfg.MaxBodyBytes = maxBody
 	lim := ratelimit.NewMemory(e.clk.now)
-	gw := api.NewGateway(cfg, reg, api.GatewayOptions{
+	opt := api.GatewayOptions{
 		Keys: e.apps, Auditor: e.audit, Limiter: lim, Replays: lim,
 		Logger: log, Registerer: e.metrics, Now: e.clk.now,
-	})
+	}
+	if change != nil {
+		change(&cfg, &opt)
+	}
+	gw := api.NewGateway(cfg, reg, opt)
 	e.srv = httptest.NewServer(gw)
 	t.Cleanup(e.srv.Close)
 
