@@ -80,7 +80,7 @@ func auditCmd(args []string, stdout, stderr io.Writer, getenv func(string) strin
 		fmt.Fprintln(stderr, "tianshu audit: --secret-id and --secret-key (or TIANSHU_SECRET_ID and TIANSHU_SECRET_KEY) are required")
 		return 2
 	}
-	c := actionClient{endpoint: *endpoint, signer: tc3.Signer{SecretID: *secretID, SecretKey: *secretKey, Headers: []string{"x-tc-action", "x-tc-traceid"}}, timeout: *timeout}
+	c := actionClient{endpoint: *endpoint, signer: tc3.Signer{SecretID: *secretID, SecretKey: *secretKey}, timeout: *timeout}
 	var err error
 	if args[0] == "verify" {
 		var res struct {

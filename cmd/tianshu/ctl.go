@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/api/tc3"
 	"github.com/tianshu-ai/tianshu/internal/app"
@@ -82,7 +80,7 @@ func ctl(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	var authorize func(*http.Request, []byte)
 	switch {
 	case *secretID != "" && *secretKey != "":
-		signer := tc3.Signer{SecretID: *secretID, SecretKey: *secretKey, Headers: []string{"x-tc-action", "x-tc-traceid"}}
+		signer := tc3.Signer{SecretID: *secretID, SecretKey: *secretKey}
 		authorize = func(r *http.Request, b []byte) { signer.Sign(r, b, time.Now()) }
 	case *secretID == "" && *secretKey == "":
 		s, err := loadSession(getenv)
@@ -256,10 +254,6 @@ func post(ctx context.Context, hc *http.Client, endpoint, action string, body []
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-TC-Action", action)
 	req.Header.Set("X-TC-Version", api.Version)
-	// A trace id per request: signed (tc3.Signer.Headers), it keeps two
-	// identical calls in one second from sharing a signature, which the
-	// gateway accepts once.
-	req.Header.Set("X-TC-TraceId", uuid.NewString())
 	if authorize != nil {
 		authorize(req, body)
 	}

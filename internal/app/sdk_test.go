@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,10 +35,16 @@ func nextSecond() {
 }
 
 // sdk calls actions through the official Go SDK's common client, exactly as
-// an application would.
+// an application would. The SDK signs the body and the time in seconds,
+// not the action or a nonce, so identical calls in one second share a
+// signature, which the gateway accepts once (docs/security.md,
+// Signatures); like any client that repeats a call (polling), call waits
+// for the next second before sending one it sent in this second.
 type sdk struct {
 	t      *testing.T
 	client *common.Client
+	mu     sync.Mutex
+	sent   map[string]int64 // action and params → Unix second last sent
 }
 
 func newSDK(t *testing.T, host, secretID, secretKey string) *sdk {
@@ -58,6 +65,7 @@ func (s *sdk) call(action string, params map[string]any) (map[string]any, string
 	if err := req.SetActionParameters(params); err != nil {
 		s.t.Fatal(err)
 	}
+	s.spaceRepeat(action, params)
 	resp := tchttp.NewCommonResponse()
 	err := s.client.Send(req, resp)
 	var se *tcerr.TencentCloudSDKError
@@ -80,6 +88,22 @@ func (s *sdk) call(action string, params map[string]any) (map[string]any, string
 		s.t.Errorf("%s: response without RequestId", action)
 	}
 	return out.Response, ""
+}
+
+// spaceRepeat waits for the next second when action was called with the
+// same params in this one.
+func (s *sdk) spaceRepeat(action string, params map[string]any) {
+	b, _ := json.Marshal(params)
+	id := action + " " + string(b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sent == nil {
+		s.sent = map[string]int64{}
+	}
+	if s.sent[id] == time.Now().Unix() {
+		nextSecond()
+	}
+	s.sent[id] = time.Now().Unix()
 }
 
 func (s *sdk) mustCall(action string, params map[string]any) map[string]any {
@@ -210,13 +234,7 @@ func TestGoSDK(t *testing.T) {
 	}
 
 	// Key lifecycle: two active keys at most; a deleted key stops working.
-	// The SDK signs the body and the time in seconds, not the action or a
-	// nonce, so identical calls in one second share a signature, which the
-	// gateway accepts once (docs/security.md, Signatures): a client that
-	// repeats a call waits for the next second.
-	nextSecond()
 	k2 := admin.mustCall("CreateAppKey", map[string]any{"AppId": vid})
-	nextSecond()
 	if _, c := admin.call("CreateAppKey", map[string]any{"AppId": vid}); c != "LimitExceeded" {
 		t.Errorf("third key: %q, want LimitExceeded", c)
 	}
@@ -225,7 +243,6 @@ func TestGoSDK(t *testing.T) {
 		t.Errorf("deleted key: %q", c)
 	}
 	newSDK(t, e.Host, k2["SecretId"].(string), k2["SecretKey"].(string)).mustCall("DescribeApps", nil)
-	nextSecond() // in the same second, the same call is a replay
 	if _, c := admin.call("DeleteAppKey", map[string]any{"AppId": vid, "SecretId": k["SecretId"]}); c != "ResourceNotFound" {
 		t.Errorf("delete twice: %q", c)
 	}

@@ -7,6 +7,7 @@ package tc3
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -235,17 +236,18 @@ func hostForms(host string) []string {
 type Signer struct {
 	SecretID, SecretKey string
 	Service             string // "tianshu" when empty
-	// Headers names more headers to sign, lower case, besides content-type
-	// and host: "x-tc-action" binds the signature to the action (keys
-	// created with RequireSignedAction need it), and a header that differs
-	// per request (such as "x-tc-traceid") keeps identical requests signed
-	// in the same second from sharing a signature, which the gateway would
-	// accept once.
+	// Headers names more headers to sign, lower case, besides those Sign
+	// always signs.
 	Headers []string
 }
 
-// Sign sets X-TC-Timestamp and Authorization on r for body, signing
-// content-type and host as the official SDKs do, and s.Headers.
+// Sign sets X-TC-Timestamp and Authorization on r for body. It signs
+// content-type and host as the official SDKs do, and more: X-TC-Action
+// when r has one, binding the signature to the action (keys created with
+// RequireSignedAction need it), and X-TC-TraceId, set to a random value
+// when r has none, so that identical requests signed in one second do not
+// share a signature, which the gateway accepts once. s.Headers are signed
+// too.
 func (s Signer) Sign(r *http.Request, body []byte, now time.Time) {
 	service := s.Service
 	if service == "" {
@@ -260,9 +262,21 @@ func (s Signer) Sign(r *http.Request, body []byte, now time.Time) {
 	if host == "" {
 		host = r.URL.Host
 	}
-	signed := []string{"content-type", "host"}
-	values := map[string]string{"content-type": r.Header.Get("Content-Type"), "host": host}
+	if r.Header.Get("X-TC-TraceId") == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		r.Header.Set("X-TC-TraceId", hex.EncodeToString(b[:]))
+	}
+	signed := []string{"content-type", "host", "x-tc-traceid"}
+	values := map[string]string{"content-type": r.Header.Get("Content-Type"), "host": host, "x-tc-traceid": r.Header.Get("X-TC-TraceId")}
+	if a := r.Header.Get("X-TC-Action"); a != "" {
+		signed = append(signed, "x-tc-action")
+		values["x-tc-action"] = a
+	}
 	for _, h := range s.Headers {
+		if _, dup := values[h]; dup {
+			continue
+		}
 		signed = append(signed, h)
 		values[h] = r.Header.Get(h)
 	}
