@@ -244,6 +244,14 @@ func TestGatewayKeyRequiresSignedAction(t *testing.T) {
 	wantOK(t, e.send(t, e.signRaw(t, strict, "DescribeApps", `{}`, api.Service, "content-type;host;x-tc-action", now), nil))
 	// The app's other key, created without the setting, is unaffected.
 	wantOK(t, e.send(t, e.signRaw(t, e.admin, "DescribeApps", `{}`, api.Service, "content-type;host", now), nil))
+
+	// ModifyAppKey turns it on for an existing key, and off again.
+	wantOK(t, e.post(t, e.admin, "ModifyAppKey", `{"AppId": "`+e.adminID+`", "SecretId": "`+e.admin.SecretID+`", "RequireSignedAction": true}`, nil))
+	wantCode(t, e.send(t, e.signRaw(t, e.admin, "DescribeApps", `{}`, api.Service, "content-type;host", now.Add(time.Second)), nil), api.AuthFailureInvalidAuthorization)
+	wantOK(t, e.send(t, e.signRaw(t, e.admin, "ModifyAppKey", `{"AppId": "`+e.adminID+`", "SecretId": "`+e.admin.SecretID+`", "RequireSignedAction": false}`,
+		api.Service, "content-type;host;x-tc-action", now.Add(time.Second)), nil))
+	wantOK(t, e.send(t, e.signRaw(t, e.admin, "DescribeApps", `{}`, api.Service, "content-type;host", now.Add(2*time.Second)), nil))
+	wantCode(t, e.post(t, e.admin, "ModifyAppKey", `{"AppId": "`+e.adminID+`", "SecretId": "AKIDnone", "RequireSignedAction": true}`, nil), api.ResourceNotFound)
 }
 
 // brokenReplays is a replay cache that cannot answer (Redis down).

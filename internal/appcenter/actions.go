@@ -248,6 +248,26 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			c.SetResource(r.AppId + "/" + r.SecretId)
 			return &Empty{}, s.SetKeyStatus(ctx, r.AppId, r.SecretId, "active")
 		})
+	api.Register(reg, api.Spec{Name: "ModifyAppKey", Summary: "Change a key pair's settings: RequireSignedAction refuses requests signed with it unless they sign X-TC-Action.", Permission: appWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *ModifyAppKeyRequest) (*Empty, error) {
+			if err := s.visible(ctx, c, r.AppId); err != nil {
+				return nil, err
+			}
+			c.SetResource(r.AppId + "/" + r.SecretId)
+			if r.RequireSignedAction == nil {
+				return &Empty{}, nil
+			}
+			return &Empty{}, s.SetKeyRequireSignedAction(ctx, r.AppId, r.SecretId, *r.RequireSignedAction)
+		})
+}
+
+// ModifyAppKeyRequest is the request of ModifyAppKey; absent fields are
+// left as they are.
+type ModifyAppKeyRequest struct {
+	AppId    string `json:"AppId" validate:"required,max=64"`
+	SecretId string `json:"SecretId" validate:"required,max=64"`
+	// RequireSignedAction: see CreateAppKey.
+	RequireSignedAction *bool `json:"RequireSignedAction"`
 }
 
 // guardOwner keeps the owner role for owners: an admin of a project may

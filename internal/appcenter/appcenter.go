@@ -430,6 +430,25 @@ func (s *Service) SetKeyStatus(ctx context.Context, appID, secretID, status stri
 	return nil
 }
 
+// SetKeyRequireSignedAction turns on or off a key pair's requirement that
+// its signatures cover X-TC-Action. It takes effect at once on this
+// replica, and on others within keyCacheTTL.
+func (s *Service) SetKeyRequireSignedAction(ctx context.Context, appID, secretID string, on bool) error {
+	res, err := s.db.Exec(ctx, "UPDATE app_keys SET require_signed_action = ? WHERE app_id = ? AND secret_id = ?", boolInt(on), appID, secretID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		var one int
+		if err := s.db.QueryRow(ctx, "SELECT 1 FROM app_keys WHERE app_id = ? AND secret_id = ?", appID, secretID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+			return api.NotFound("SecretId", secretID)
+		}
+	}
+	s.forget(secretID)
+	s.log.Info("app key changed", "app", appID, "secret_id", secretID, "require_signed_action", on)
+	return nil
+}
+
 // SealedColumns lists the columns that hold values sealed under the master
 // key, for a rotation to re-encrypt (tianshu secrets rotate): the apps'
 // SecretKeys.
