@@ -289,6 +289,9 @@ func (g *Gateway) authenticate(r *http.Request, a *Action, body []byte, c *Calle
 	if !auth.Signs("content-type") || !auth.Signs("host") {
 		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "SignedHeaders %q: must include content-type and host", truncate(strings.Join(auth.SignedHeaders, ";"), 64))
 	}
+	if !g.hostServed(r.Host) {
+		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "Host %q: signed requests are served at %s (api.signed_hosts)", truncate(r.Host, 64), strings.Join(g.cfg.SignedHosts, ", "))
+	}
 	if !scopeServiceOK(auth.Service, r.Host) {
 		return Credential{}, Errorf(AuthFailureSignatureFailure, "credential scope %q: service %q is not %q", truncate(auth.Scope(), 64), truncate(auth.Service, 32), Service)
 	}
@@ -317,6 +320,25 @@ func (g *Gateway) authenticate(r *http.Request, a *Action, body []byte, c *Calle
 	}
 	c.AppID, c.ProjectID, c.Role, c.SecretID = cred.AppID, cred.ProjectID, cred.Role, auth.SecretID
 	return cred, nil
+}
+
+// hostServed reports whether host, as the request names it and as it is
+// signed, is one of api.signed_hosts (any, when none are configured). A
+// configured name without a port matches that name on any port.
+func (g *Gateway) hostServed(host string) bool {
+	if len(g.cfg.SignedHosts) == 0 {
+		return true
+	}
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	for _, s := range g.cfg.SignedHosts {
+		if strings.EqualFold(s, host) || strings.EqualFold(s, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // scopeServiceOK reports whether a credential scope's service is one this

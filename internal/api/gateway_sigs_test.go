@@ -275,3 +275,17 @@ func TestGatewayReplayCacheOutage(t *testing.T) {
 	})
 	wantOK(t, open.post(t, open.admin, "DescribeApps", `{}`, nil))
 }
+
+// With api.signed_hosts set, a signed request addressed to another host
+// name is refused, whatever its signature.
+func TestGatewaySignedHosts(t *testing.T) {
+	e := newGatewayWith(t, func(c *api.Config, _ *api.GatewayOptions) { c.SignedHosts = []string{"tianshu.example.com"} })
+	r := e.post(t, e.admin, "DescribeApps", `{}`, nil)
+	wantCode(t, r, api.AuthFailureInvalidAuthorization)
+	wantMessageHas(t, r, "Host", "tianshu.example.com")
+
+	ok := newGatewayWith(t, func(c *api.Config, _ *api.GatewayOptions) {
+		c.SignedHosts = []string{"tianshu.example.com", "127.0.0.1"}
+	})
+	wantOK(t, ok.post(t, ok.admin, "DescribeApps", `{}`, nil))
+}

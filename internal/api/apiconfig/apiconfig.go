@@ -6,6 +6,7 @@ package apiconfig
 import (
 	"errors"
 	"flag"
+	"strings"
 	"time"
 )
 
@@ -19,6 +20,10 @@ type Config struct {
 	// while the replay cache cannot answer (Redis down); by default they
 	// are refused with ResourceUnavailable.
 	SignatureReplayFailOpen bool `yaml:"signature_replay_fail_open"`
+	// SignedHosts, when set, are the host names (port optional) signed
+	// requests may be addressed to; others are refused. Empty accepts any
+	// Host the signature covers.
+	SignedHosts []string `yaml:"signed_hosts"`
 	// DefaultReadRPS and DefaultWriteRPS limit each app's read and write
 	// actions per second unless the app sets its own; 0 is unlimited.
 	DefaultReadRPS  float64 `yaml:"default_read_rps"`
@@ -40,6 +45,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxBodyBytes, "api.max-body-bytes", c.MaxBodyBytes, "largest action request body accepted")
 	fs.DurationVar(&c.SignatureWindow, "api.signature-window", c.SignatureWindow, "allowed clock skew of signed requests")
 	fs.BoolVar(&c.SignatureReplayFailOpen, "api.signature-replay-fail-open", c.SignatureReplayFailOpen, "accept signed requests unchecked for replay while the replay cache (--cache) cannot answer, instead of refusing them")
+	fs.Func("api.signed-hosts", "comma-separated host names (port optional) that signed requests may be addressed to (default: any)", func(s string) error {
+		c.SignedHosts = nil
+		for _, h := range strings.Split(s, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				c.SignedHosts = append(c.SignedHosts, h)
+			}
+		}
+		return nil
+	})
 	fs.Float64Var(&c.DefaultReadRPS, "api.default-read-rps", c.DefaultReadRPS, "per-app limit of read actions per second unless the app sets one (0: unlimited)")
 	fs.Float64Var(&c.DefaultWriteRPS, "api.default-write-rps", c.DefaultWriteRPS, "per-app limit of write actions per second unless the app sets one (0: unlimited)")
 	fs.IntVar(&c.DefaultBurst, "api.default-burst", c.DefaultBurst, "requests allowed in a burst above the rate (0: two seconds' worth)")
