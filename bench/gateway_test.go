@@ -77,6 +77,20 @@ func startPlatform(b *testing.B) *app.Platform {
 	return p
 }
 
+// signedRequests returns a maker of requests, each signed fresh (the
+// gateway accepts a signature once; tc3.Signer signs a random trace id).
+func signedRequests(url, action string, body []byte) func() *http.Request {
+	signer := tc3.Signer{SecretID: benchSecretID, SecretKey: benchSecretKey}
+	return func() *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-TC-Action", action)
+		req.Header.Set("X-TC-Version", api.Version)
+		signer.Sign(req, body, time.Now())
+		return req
+	}
+}
+
 // loadResult is what one side's load produced.
 type loadResult struct {
 	lat     []time.Duration
@@ -218,15 +232,7 @@ func BenchmarkGateway(b *testing.B) {
 	directURL := "http://" + ln.Addr().String() + "/"
 
 	body := []byte(`{"Limit":1}`)
-	signer := tc3.Signer{SecretID: benchSecretID, SecretKey: benchSecretKey}
-	gatewayReq := func() *http.Request {
-		req, _ := http.NewRequest(http.MethodPost, p.BaseURL()+"/", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-TC-Action", "DescribeApps")
-		req.Header.Set("X-TC-Version", api.Version)
-		signer.Sign(req, body, time.Now())
-		return req
-	}
+	gatewayReq := signedRequests(p.BaseURL()+"/", "DescribeApps", body)
 	directReq := func() *http.Request {
 		req, _ := http.NewRequest(http.MethodPost, directURL, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

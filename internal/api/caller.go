@@ -123,6 +123,16 @@ type Credential struct {
 	// gateway's defaults.
 	ReadRPS, WriteRPS float64
 	Burst             int
+	// RequireSignedAction refuses requests whose signature does not cover
+	// X-TC-Action (a per-key setting).
+	RequireSignedAction bool
+}
+
+// ReplayCache remembers accepted signatures so that each is accepted
+// once (implemented by internal/ratelimit, in memory or in Redis).
+// Remember reports fresh false for a key already remembered.
+type ReplayCache interface {
+	Remember(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error)
 }
 
 // RateLimiter decides whether one more request under key is allowed

@@ -13,6 +13,7 @@ type Code string
 const (
 	AuthFailureSignatureFailure      Code = "AuthFailure.SignatureFailure"
 	AuthFailureSignatureExpire       Code = "AuthFailure.SignatureExpire"
+	AuthFailureSignatureReplayed     Code = "AuthFailure.SignatureReplayed"
 	AuthFailureSecretIDNotFound      Code = "AuthFailure.SecretIdNotFound"
 	AuthFailureInvalidAuthorization  Code = "AuthFailure.InvalidAuthorization"
 	AuthFailureUnauthorizedOperation Code = "AuthFailure.UnauthorizedOperation"
@@ -50,8 +51,9 @@ func CodeTable() []CodeInfo {
 	return []CodeInfo{
 		{AuthFailureSignatureFailure, "The TC3-HMAC-SHA256 signature does not match: wrong SecretKey, or the request was changed after signing. Do not retry unchanged."},
 		{AuthFailureSignatureExpire, "X-TC-Timestamp is more than 300 s away from the server's clock. Fix the client's clock and sign again."},
+		{AuthFailureSignatureReplayed, "This signature was already accepted once: each signed request is accepted once within the signature window, so a copy sent again (a replay, or a retry of a request that went through) is refused. Sign the request again; identical requests signed in the same second share a signature, so send them a second apart or sign a header that differs (X-TC-TraceId)."},
 		{AuthFailureSecretIDNotFound, "The SecretId in the credential does not exist or its key was deleted."},
-		{AuthFailureInvalidAuthorization, "The Authorization or X-TC-Timestamp header is missing or malformed."},
+		{AuthFailureInvalidAuthorization, "The Authorization or X-TC-Timestamp header is missing or malformed, or SignedHeaders lacks a header that must be signed (content-type and host; x-tc-action too for a key created with RequireSignedAction)."},
 		{AuthFailureUnauthorizedOperation, "The caller's role does not grant the action's permission."},
 		{AuthFailureLoginFailed, "Login: the user name or password is wrong, or the user is disabled (one answer for all three, so that names cannot be probed)."},
 		{AuthFailureLoginLocked, "Login: too many failed logins for this user name or from this address; the message says when to retry. Each further failure locks longer."},

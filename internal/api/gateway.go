@@ -47,6 +47,7 @@ type Gateway struct {
 	audit    Auditor
 	limiter  RateLimiter
 	failures FailureCounter
+	replays  ReplayCache
 	log      *slog.Logger
 	now      func() time.Time
 	requests *prometheus.CounterVec
@@ -68,7 +69,10 @@ type GatewayOptions struct {
 	Limiter    RateLimiter // nil: no rate limits
 	// Failures counts failed authentications per source address and per
 	// SecretId (cfg.AuthFailures); nil: they are not limited.
-	Failures   FailureCounter
+	Failures FailureCounter
+	// Replays remembers accepted signatures; nil accepts a signature any
+	// number of times within the window (benchmarks, tests).
+	Replays    ReplayCache
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -79,7 +83,7 @@ type GatewayOptions struct {
 
 // NewGateway returns a gateway over reg.
 func NewGateway(cfg Config, reg *Registry, o GatewayOptions) *Gateway {
-	g := &Gateway{cfg: cfg, reg: reg, keys: o.Keys, sessions: o.Sessions, authz: o.Authorizer, audit: o.Auditor, limiter: o.Limiter, failures: o.Failures, log: o.Logger, now: o.Now,
+	g := &Gateway{cfg: cfg, reg: reg, keys: o.Keys, sessions: o.Sessions, authz: o.Authorizer, audit: o.Auditor, limiter: o.Limiter, failures: o.Failures, replays: o.Replays, log: o.Logger, now: o.Now,
 		secureCookies: o.SecureCookies}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -337,6 +341,21 @@ func (g *Gateway) authenticate(r *http.Request, a *Action, body []byte, c *Calle
 	if err != nil {
 		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "Authorization: %v", err)
 	}
+	// Signed calls name the version they were written for (the official
+	// SDKs always send it), so that a change of version cannot silently
+	// change what an old signature means.
+	if r.Header.Get("X-TC-Version") == "" {
+		return Credential{}, Missing("X-TC-Version")
+	}
+	if !auth.Signs("content-type") || !auth.Signs("host") {
+		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "SignedHeaders %q: must include content-type and host", truncate(strings.Join(auth.SignedHeaders, ";"), 64))
+	}
+	if !g.hostServed(r.Host) {
+		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "Host %q: signed requests are served at %s (api.signed_hosts)", truncate(r.Host, 64), strings.Join(g.cfg.SignedHosts, ", "))
+	}
+	if !scopeServiceOK(auth.Service, r.Host) {
+		return Credential{}, Errorf(AuthFailureSignatureFailure, "credential scope %q: service %q is not %q", truncate(auth.Scope(), 64), truncate(auth.Service, 32), Service)
+	}
 	ts, err := strconv.ParseInt(r.Header.Get("X-TC-Timestamp"), 10, 64)
 	if err != nil {
 		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "X-TC-Timestamp: want Unix seconds")
@@ -354,8 +373,86 @@ func (g *Gateway) authenticate(r *http.Request, a *Action, body []byte, c *Calle
 	if !tc3.Verify(r, body, auth, cred.SecretKey, ts) {
 		return Credential{}, Errorf(AuthFailureSignatureFailure, "signature does not match for SecretId %s", auth.SecretID)
 	}
+	if cred.RequireSignedAction && !auth.Signs("x-tc-action") {
+		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "SignedHeaders: key %s requires x-tc-action to be signed", auth.SecretID)
+	}
+	if err := g.remember(r.Context(), auth, ts, r.Header.Get("X-TC-Action")); err != nil {
+		return Credential{}, err
+	}
 	c.AppID, c.ProjectID, c.Role, c.SecretID = cred.AppID, cred.ProjectID, cred.Role, auth.SecretID
 	return cred, nil
+}
+
+// hostServed reports whether host, as the request names it and as it is
+// signed, is one of api.signed_hosts (any, when none are configured). A
+// configured name without a port matches that name on any port.
+func (g *Gateway) hostServed(host string) bool {
+	if len(g.cfg.SignedHosts) == 0 {
+		return true
+	}
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	for _, s := range g.cfg.SignedHosts {
+		if strings.EqualFold(s, host) || strings.EqualFold(s, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// scopeServiceOK reports whether a credential scope's service is one this
+// server accepts: "tianshu", or the first label of the Host the request was
+// sent to, which is how the official Node.js SDK names the service
+// (endpoint.split(".")[0]: "127" for 127.0.0.1:8080). Host is signed, so
+// the second form still binds the signature to a request aimed at this
+// server under that name.
+func scopeServiceOK(service, host string) bool {
+	if service == Service {
+		return true
+	}
+	first, _, _ := strings.Cut(host, ".")
+	return service == first
+}
+
+// remember records an accepted signature in the replay cache until its
+// timestamp leaves the window, and refuses one recorded before. When the
+// cache cannot answer (Redis down, or the memory cache full of live
+// signatures) the request is refused with ResourceUnavailable unless
+// api.signature_replay_fail_open is set: letting it through would accept
+// replays for as long as the outage lasts.
+//
+// When X-TC-Action is not signed (the official SDKs' default), the action
+// is part of the key: those SDKs sign only content-type, host, the body and
+// the timestamp in seconds, so calls of two actions with the same body in
+// one second share a signature, and refusing the second would break them.
+// Such a signature is therefore accepted once per action: a replay is
+// refused, and re-aiming it is bounded to one call of each other action
+// whose request accepts the same body. Keys created with
+// RequireSignedAction close that too.
+func (g *Gateway) remember(ctx context.Context, auth tc3.Authorization, ts int64, action string) error {
+	if g.replays == nil {
+		return nil
+	}
+	key := auth.SecretID + ":" + auth.Signature
+	if !auth.Signs("x-tc-action") {
+		key += ":" + action
+	}
+	ttl := time.Unix(ts, 0).Add(g.cfg.SignatureWindow).Sub(g.now()) + time.Second
+	fresh, err := g.replays.Remember(ctx, key, ttl)
+	if err != nil {
+		if g.cfg.SignatureReplayFailOpen {
+			g.log.Warn("replay cache unavailable; accepting the signature unchecked", "secret_id", auth.SecretID, "err", err)
+			return nil
+		}
+		g.log.Error("replay cache unavailable; refusing signed requests", "secret_id", auth.SecretID, "err", err)
+		return Errorf(ResourceUnavailable, "signature replay check unavailable; retry shortly with a new signature")
+	}
+	if !fresh {
+		return Errorf(AuthFailureSignatureReplayed, "signature already accepted once for SecretId %s; sign each request anew, retries included", auth.SecretID)
+	}
+	return nil
 }
 
 // record appends the call's audit event: for audited actions whatever
@@ -384,7 +481,7 @@ func (g *Gateway) recordAuthFailure(r *http.Request, a *Action, c *Caller, err e
 		return
 	}
 	switch e.Code {
-	case AuthFailureSecretIDNotFound, AuthFailureSignatureFailure, AuthFailureSignatureExpire:
+	case AuthFailureSecretIDNotFound, AuthFailureSignatureFailure, AuthFailureSignatureExpire, AuthFailureSignatureReplayed:
 	default:
 		return
 	}

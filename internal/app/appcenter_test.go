@@ -63,8 +63,8 @@ func TestRateLimitInMemory(t *testing.T) {
 	e := apptest.Start(t, apptest.Options{})
 	admin := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 	c, _ := rateLimited(t, admin, e.Host)
-	for i := 0; i < 3; i++ {
-		c.mustCall("DescribeApps", nil)
+	for i := 0; i < 3; i++ { // distinct calls: identical ones in a second share a signature
+		c.mustCall("DescribeApps", map[string]any{"Limit": i + 1})
 	}
 	if _, code := c.call("DescribeApps", nil); code != "RequestLimitExceeded" {
 		t.Fatalf("4th call in a burst of 3: %q", code)
@@ -82,9 +82,10 @@ func TestRateLimitSharedInRedis(t *testing.T) {
 	b := apptest.Start(t, apptest.Options{Args: append(args, db...), Env: key})
 	admin := newSDK(t, a.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 	ca, _ := rateLimited(t, admin, a.Host)
-	ca.mustCall("DescribeApps", nil)
-	ca.mustCall("DescribeApps", nil)
-	ca.mustCall("DescribeApps", nil)
+	// Distinct calls: identical ones in one second share a signature.
+	ca.mustCall("DescribeApps", map[string]any{"Limit": 1})
+	ca.mustCall("DescribeApps", map[string]any{"Limit": 2})
+	ca.mustCall("DescribeApps", map[string]any{"Limit": 3})
 	// The same app through replica b is over the shared limit.
 	cred := ca.client.GetCredential()
 	cb := newSDK(t, b.Host, cred.GetSecretId(), cred.GetSecretKey())

@@ -156,7 +156,7 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	p.Tasks.UseQuotas(p.Projects)
 	p.Devices.UseQuotas(p.Projects)
 	p.Gateway = api.NewGateway(p.cfg.API, p.Registry, api.GatewayOptions{
-		Keys: p.Apps, Sessions: p.Sessions, Authorizer: p.Access, Auditor: p.Audit.Auditor(), Limiter: lim, Failures: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		Keys: p.Apps, Sessions: p.Sessions, Authorizer: p.Access, Auditor: p.Audit.Auditor(), Limiter: lim, Failures: lim, Replays: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
 		SecureCookies: strings.HasPrefix(p.cfg.PublicURL, "https://"),
 	})
 	return func(context.Context) error { return lim.Close() }, nil

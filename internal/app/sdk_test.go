@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,11 +27,24 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
+// nextSecond waits until the wall clock's second changes, so that the
+// next call is signed with another timestamp than the last.
+func nextSecond() {
+	now := time.Now()
+	time.Sleep(now.Truncate(time.Second).Add(time.Second).Sub(now))
+}
+
 // sdk calls actions through the official Go SDK's common client, exactly as
-// an application would.
+// an application would. The SDK signs the body and the time in seconds,
+// not the action or a nonce, so identical calls in one second share a
+// signature, which the gateway accepts once (docs/security.md,
+// Signatures); like any client that repeats a call (polling), call waits
+// for the next second before sending one it sent in this second.
 type sdk struct {
 	t      *testing.T
 	client *common.Client
+	mu     sync.Mutex
+	sent   map[string]int64 // action and params → Unix second last sent
 }
 
 func newSDK(t *testing.T, host, secretID, secretKey string) *sdk {
@@ -51,6 +65,7 @@ func (s *sdk) call(action string, params map[string]any) (map[string]any, string
 	if err := req.SetActionParameters(params); err != nil {
 		s.t.Fatal(err)
 	}
+	s.spaceRepeat(action, params)
 	resp := tchttp.NewCommonResponse()
 	err := s.client.Send(req, resp)
 	var se *tcerr.TencentCloudSDKError
@@ -73,6 +88,22 @@ func (s *sdk) call(action string, params map[string]any) (map[string]any, string
 		s.t.Errorf("%s: response without RequestId", action)
 	}
 	return out.Response, ""
+}
+
+// spaceRepeat waits for the next second when action was called with the
+// same params in this one.
+func (s *sdk) spaceRepeat(action string, params map[string]any) {
+	b, _ := json.Marshal(params)
+	id := action + " " + string(b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sent == nil {
+		s.sent = map[string]int64{}
+	}
+	if s.sent[id] == time.Now().Unix() {
+		nextSecond()
+	}
+	s.sent[id] = time.Now().Unix()
 }
 
 func (s *sdk) mustCall(action string, params map[string]any) map[string]any {

@@ -162,6 +162,21 @@ func (s *Service) projectExists(ctx context.Context, id string) error {
 // SecretKey; the SecretKey cannot be read back later. A fixed pair may be
 // given (bootstrap from the environment); otherwise one is generated.
 func (s *Service) CreateKey(ctx context.Context, appID, secretID, secretKey string) (string, string, error) {
+	return s.CreateKeyWith(ctx, appID, KeyOptions{SecretID: secretID, SecretKey: secretKey})
+}
+
+// KeyOptions are a new key pair's settings.
+type KeyOptions struct {
+	// SecretID and SecretKey fix the pair; empty ones are generated.
+	SecretID, SecretKey string
+	// RequireSignedAction refuses requests whose signature does not cover
+	// X-TC-Action.
+	RequireSignedAction bool
+}
+
+// CreateKeyWith is CreateKey with the key's settings.
+func (s *Service) CreateKeyWith(ctx context.Context, appID string, o KeyOptions) (string, string, error) {
+	secretID, secretKey := o.SecretID, o.SecretKey
 	if secretID == "" {
 		secretID = "AKID" + ids.Random(32, ids.Alnum)
 	}
@@ -183,8 +198,8 @@ func (s *Service) CreateKey(ctx context.Context, appID, secretID, secretKey stri
 		if n >= MaxActiveKeys {
 			return api.Errorf(api.LimitExceeded, "AppId: app %s already has %d key pairs; delete one first", appID, n)
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO app_keys (secret_id, app_id, project_id, secret_key_enc, status, created_at, last_used_at)
-			VALUES (?, ?, ?, ?, 'active', ?, 0)`, secretID, appID, projectID, s.box.Seal(secretKey), s.now().UnixMilli())
+		_, err = tx.Exec(ctx, `INSERT INTO app_keys (secret_id, app_id, project_id, secret_key_enc, status, created_at, last_used_at, require_signed_action)
+			VALUES (?, ?, ?, ?, 'active', ?, 0, ?)`, secretID, appID, projectID, s.box.Seal(secretKey), s.now().UnixMilli(), boolInt(o.RequireSignedAction))
 		if s.db.IsUniqueViolation(err) {
 			return api.Errorf(api.ResourceInUse, "SecretId: %s already exists", secretID)
 		}
@@ -193,7 +208,7 @@ func (s *Service) CreateKey(ctx context.Context, appID, secretID, secretKey stri
 	if err != nil {
 		return "", "", err
 	}
-	s.log.Info("app key created", "app", appID, "secret_id", secretID)
+	s.log.Info("app key created", "app", appID, "secret_id", secretID, "require_signed_action", o.RequireSignedAction)
 	return secretID, secretKey, nil
 }
 
@@ -224,10 +239,10 @@ func (s *Service) ResolveKey(ctx context.Context, secretID string) (api.Credenti
 	}
 	var enc, appID, projectID, role, status string
 	var readRPS, writeRPS float64
-	var burst int
-	err := s.db.QueryRow(ctx, `SELECT k.secret_key_enc, k.app_id, a.project_id, a.role, a.status, a.read_rps, a.write_rps, a.burst
+	var burst, signedAction int
+	err := s.db.QueryRow(ctx, `SELECT k.secret_key_enc, k.app_id, a.project_id, a.role, a.status, a.read_rps, a.write_rps, a.burst, k.require_signed_action
 		FROM app_keys k JOIN apps a ON a.id = k.app_id WHERE k.secret_id = ? AND k.status = 'active'`, secretID).
-		Scan(&enc, &appID, &projectID, &role, &status, &readRPS, &writeRPS, &burst)
+		Scan(&enc, &appID, &projectID, &role, &status, &readRPS, &writeRPS, &burst, &signedAction)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && status != "active") {
 		return api.Credential{}, fmt.Errorf("%w: %s", api.ErrKeyNotFound, secretID)
 	}
@@ -238,7 +253,8 @@ func (s *Service) ResolveKey(ctx context.Context, secretID string) (api.Credenti
 	if err != nil {
 		return api.Credential{}, fmt.Errorf("appcenter: key %s: %w", secretID, err)
 	}
-	cred := api.Credential{SecretKey: key, AppID: appID, ProjectID: projectID, Role: role, ReadRPS: readRPS, WriteRPS: writeRPS, Burst: burst}
+	cred := api.Credential{SecretKey: key, AppID: appID, ProjectID: projectID, Role: role, ReadRPS: readRPS, WriteRPS: writeRPS, Burst: burst,
+		RequireSignedAction: signedAction != 0}
 	s.mu.Lock()
 	if len(s.cache) > 10000 { // bounded: drop everything rather than track age
 		s.cache = map[string]cachedKey{}
@@ -374,8 +390,16 @@ func (s *Service) DeleteApp(ctx context.Context, appID string) error {
 
 // Key is a key pair without its secret.
 type Key struct {
-	SecretID, Status string
-	CreatedAt        time.Time
+	SecretID, Status    string
+	CreatedAt           time.Time
+	RequireSignedAction bool
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Keys lists an app's key pairs.
@@ -386,7 +410,7 @@ func (s *Service) Keys(ctx context.Context, appID string) ([]Key, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(ctx, "SELECT secret_id, status, created_at FROM app_keys WHERE app_id = ? ORDER BY created_at, secret_id", appID)
+	rows, err := s.db.Query(ctx, "SELECT secret_id, status, created_at, require_signed_action FROM app_keys WHERE app_id = ? ORDER BY created_at, secret_id", appID)
 	if err != nil {
 		return nil, err
 	}
@@ -395,9 +419,11 @@ func (s *Service) Keys(ctx context.Context, appID string) ([]Key, error) {
 	for rows.Next() {
 		var k Key
 		var c int64
-		if err := rows.Scan(&k.SecretID, &k.Status, &c); err != nil {
+		var signedAction int
+		if err := rows.Scan(&k.SecretID, &k.Status, &c, &signedAction); err != nil {
 			return nil, err
 		}
+		k.RequireSignedAction = signedAction != 0
 		k.CreatedAt = time.UnixMilli(c).UTC()
 		out = append(out, k)
 	}
@@ -419,6 +445,25 @@ func (s *Service) SetKeyStatus(ctx context.Context, appID, secretID, status stri
 	}
 	s.forget(secretID)
 	s.log.Info("app key status changed", "app", appID, "secret_id", secretID, "status", status)
+	return nil
+}
+
+// SetKeyRequireSignedAction turns on or off a key pair's requirement that
+// its signatures cover X-TC-Action. It takes effect at once on this
+// replica, and on others within keyCacheTTL.
+func (s *Service) SetKeyRequireSignedAction(ctx context.Context, appID, secretID string, on bool) error {
+	res, err := s.db.Exec(ctx, "UPDATE app_keys SET require_signed_action = ? WHERE app_id = ? AND secret_id = ?", boolInt(on), appID, secretID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		var one int
+		if err := s.db.QueryRow(ctx, "SELECT 1 FROM app_keys WHERE app_id = ? AND secret_id = ?", appID, secretID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+			return api.NotFound("SecretId", secretID)
+		}
+	}
+	s.forget(secretID)
+	s.log.Info("app key changed", "app", appID, "secret_id", secretID, "require_signed_action", on)
 	return nil
 }
 

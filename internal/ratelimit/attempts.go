@@ -64,10 +64,12 @@ type Attempts interface {
 	Held(ctx context.Context, keys ...string) (time.Duration, error)
 }
 
-// Cache is what a cache URL opens: request rate limits and attempt counts.
+// Cache is what a cache URL opens: request rate limits, attempt counts
+// and the replay cache of request signatures.
 type Cache interface {
 	Limiter
 	Attempts
+	Replays
 }
 
 type attemptState struct {

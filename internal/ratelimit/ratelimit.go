@@ -82,17 +82,21 @@ func check(rate float64, burst int) error {
 	return nil
 }
 
-// Memory is an in-process limiter and attempt counter.
+// Memory is an in-process limiter, attempt counter and replay cache.
 type Memory struct {
 	now func() time.Time
 	mu  sync.Mutex
 	tat map[string]time.Time // theoretical arrival time per key
 	att memAttempts
+	rep memReplays
+	// replayShardCap bounds each replay shard (replayShardCap unless a
+	// test shrinks it).
+	replayShardCap int
 }
 
 // NewMemory returns an in-process limiter with the given clock.
 func NewMemory(now func() time.Time) *Memory {
-	return &Memory{now: now, tat: map[string]time.Time{}}
+	return &Memory{now: now, tat: map[string]time.Time{}, replayShardCap: replayShardCap}
 }
 
 // maxKeys bounds the memory limiter's map.
@@ -129,7 +133,7 @@ func (m *Memory) Allow(_ context.Context, key string, rate float64, burst int) (
 // Close implements Limiter.
 func (m *Memory) Close() error { return nil }
 
-// Redis is a limiter and attempt counter shared through a Redis server. The decision runs as one
+// Redis is a limiter, attempt counter and replay cache shared through a Redis server. The decision runs as one
 // Lua script on the server's clock, so replicas with skewed clocks agree.
 type Redis struct {
 	c      *redis.Client

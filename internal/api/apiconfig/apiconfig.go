@@ -6,6 +6,7 @@ package apiconfig
 import (
 	"errors"
 	"flag"
+	"strings"
 	"time"
 )
 
@@ -24,6 +25,14 @@ type Config struct {
 	MaxConnections int `yaml:"max_connections"`
 	// SignatureWindow is how far X-TC-Timestamp may be from the server's clock.
 	SignatureWindow time.Duration `yaml:"signature_window"`
+	// SignatureReplayFailOpen accepts signed requests unchecked for replay
+	// while the replay cache cannot answer (Redis down); by default they
+	// are refused with ResourceUnavailable.
+	SignatureReplayFailOpen bool `yaml:"signature_replay_fail_open"`
+	// SignedHosts, when set, are the host names (port optional) signed
+	// requests may be addressed to; others are refused. Empty accepts any
+	// Host the signature covers.
+	SignedHosts []string `yaml:"signed_hosts"`
 	// DefaultReadRPS and DefaultWriteRPS limit each app's (and person's)
 	// read and write actions per second unless a platform admin set the
 	// app's own; 0 is unlimited. The defaults are generous for a program
@@ -64,6 +73,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BodyReadTimeout, "api.body-read-timeout", c.BodyReadTimeout, "longest wait for an action request's body after its headers (uploads at /files/ are not under it)")
 	fs.IntVar(&c.MaxConnections, "api.max-connections", c.MaxConnections, "most connections the HTTP server (and the gRPC listener) hold open; more wait to be accepted (0: no cap)")
 	fs.DurationVar(&c.SignatureWindow, "api.signature-window", c.SignatureWindow, "allowed clock skew of signed requests")
+	fs.BoolVar(&c.SignatureReplayFailOpen, "api.signature-replay-fail-open", c.SignatureReplayFailOpen, "accept signed requests unchecked for replay while the replay cache (--cache) cannot answer, instead of refusing them")
+	fs.Func("api.signed-hosts", "comma-separated host names (port optional) that signed requests may be addressed to (default: any)", func(s string) error {
+		c.SignedHosts = nil
+		for _, h := range strings.Split(s, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				c.SignedHosts = append(c.SignedHosts, h)
+			}
+		}
+		return nil
+	})
 	fs.Float64Var(&c.DefaultReadRPS, "api.default-read-rps", c.DefaultReadRPS, "per-app limit of read actions per second unless the app sets one (0: unlimited)")
 	fs.Float64Var(&c.DefaultWriteRPS, "api.default-write-rps", c.DefaultWriteRPS, "per-app limit of write actions per second unless the app sets one (0: unlimited)")
 	fs.IntVar(&c.DefaultBurst, "api.default-burst", c.DefaultBurst, "requests allowed in a burst above the rate (0: two seconds' worth)")

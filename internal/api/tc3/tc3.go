@@ -7,6 +7,7 @@ package tc3
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -35,6 +36,16 @@ type Authorization struct {
 	Service       string // from the credential scope
 	SignedHeaders []string
 	Signature     string // lower-case hex
+}
+
+// Signs reports whether the lower-case header name is among SignedHeaders.
+func (a Authorization) Signs(name string) bool {
+	for _, h := range a.SignedHeaders {
+		if h == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Scope returns the credential scope "date/service/tc3_request".
@@ -225,10 +236,18 @@ func hostForms(host string) []string {
 type Signer struct {
 	SecretID, SecretKey string
 	Service             string // "tianshu" when empty
+	// Headers names more headers to sign, lower case, besides those Sign
+	// always signs.
+	Headers []string
 }
 
-// Sign sets X-TC-Timestamp and Authorization on r for body, signing
-// content-type and host as the official SDKs do.
+// Sign sets X-TC-Timestamp and Authorization on r for body. It signs
+// content-type and host as the official SDKs do, and more: X-TC-Action
+// when r has one, binding the signature to the action (keys created with
+// RequireSignedAction need it), and X-TC-TraceId, set to a random value
+// when r has none, so that identical requests signed in one second do not
+// share a signature, which the gateway accepts once. s.Headers are signed
+// too.
 func (s Signer) Sign(r *http.Request, body []byte, now time.Time) {
 	service := s.Service
 	if service == "" {
@@ -243,9 +262,26 @@ func (s Signer) Sign(r *http.Request, body []byte, now time.Time) {
 	if host == "" {
 		host = r.URL.Host
 	}
-	signed := []string{"content-type", "host"}
-	c := CanonicalRequest(r.Method, canonicalURI(r), r.URL.RawQuery,
-		map[string]string{"content-type": r.Header.Get("Content-Type"), "host": host}, signed, body)
+	if r.Header.Get("X-TC-TraceId") == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		r.Header.Set("X-TC-TraceId", hex.EncodeToString(b[:]))
+	}
+	signed := []string{"content-type", "host", "x-tc-traceid"}
+	values := map[string]string{"content-type": r.Header.Get("Content-Type"), "host": host, "x-tc-traceid": r.Header.Get("X-TC-TraceId")}
+	if a := r.Header.Get("X-TC-Action"); a != "" {
+		signed = append(signed, "x-tc-action")
+		values["x-tc-action"] = a
+	}
+	for _, h := range s.Headers {
+		if _, dup := values[h]; dup {
+			continue
+		}
+		signed = append(signed, h)
+		values[h] = r.Header.Get(h)
+	}
+	sort.Strings(signed)
+	c := CanonicalRequest(r.Method, canonicalURI(r), r.URL.RawQuery, values, signed, body)
 	date := Date(ts)
 	sig := Signature(s.SecretKey, date, service, ts, c)
 	r.Header.Set("Authorization", fmt.Sprintf("%s Credential=%s/%s/%s/tc3_request, SignedHeaders=%s, Signature=%s",
