@@ -89,9 +89,12 @@ func (m *Memory) Attempt(_ context.Context, key string, b Backoff) (bool, time.D
 	if err := b.check(); err != nil {
 		return false, 0, err
 	}
-	now := m.now()
+	// The clock is read under the lock: a time read before it could be
+	// older than a hold another attempt set meanwhile, and see a free
+	// attempt as held.
 	m.att.mu.Lock()
 	defer m.att.mu.Unlock()
+	now := m.now()
 	if m.att.m == nil {
 		m.att.m = map[string]*attemptState{}
 	}
@@ -129,9 +132,9 @@ func (m *Memory) Refund(_ context.Context, key string) error {
 
 // Held implements Attempts.
 func (m *Memory) Held(_ context.Context, keys ...string) (time.Duration, error) {
-	now := m.now()
 	m.att.mu.Lock()
 	defer m.att.mu.Unlock()
+	now := m.now()
 	var d time.Duration
 	for _, k := range keys {
 		if s := m.att.m[k]; s != nil && now.Before(s.until) {

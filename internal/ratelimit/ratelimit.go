@@ -108,9 +108,9 @@ func (m *Memory) Allow(_ context.Context, key string, rate float64, burst int) (
 		return false, 0, err
 	}
 	interval := time.Duration(float64(time.Second) / rate)
-	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	now := m.now() // under the lock, so that times only move forward
 	tat, ok := m.tat[key]
 	if !ok || tat.Before(now) {
 		tat = now

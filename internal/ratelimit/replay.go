@@ -67,9 +67,9 @@ func (m *Memory) Remember(_ context.Context, key string, ttl time.Duration) (boo
 	m.rep.init(m.replayShardCap)
 	h := sha256.Sum256([]byte(key))
 	s := &m.rep.shards[h[0]%replayShards]
-	now := m.now().UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := m.now().UnixNano()
 	if exp, ok := s.m[h]; ok && exp > now {
 		return false, nil
 	}
