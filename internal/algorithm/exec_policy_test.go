@@ -49,7 +49,14 @@ func TestProcessCommandOutsidePackageIsRefused(t *testing.T) {
 			t.Errorf("%s: got %v; want a refusal of manifest.command", name, err)
 		}
 	}
-	time.Sleep(500 * time.Millisecond)
+	// A refused Apply starts no instance (Apply starts them before it
+	// returns), so nothing can have run the command.
+	for name := range pkgs {
+		id := "p-" + strings.ReplaceAll(name, " ", "-")
+		if st, err := m.Instances(Ref{ID: id}); !errors.Is(err, ErrUnknownAlgorithm) {
+			t.Fatalf("%s: instances after its refusal: %v, %v", name, st, err)
+		}
+	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatal("a command outside the package ran")
 	}

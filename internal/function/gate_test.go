@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 // A project's calls beyond the gate's cap wait, then fail with the
@@ -21,7 +23,8 @@ func TestGateCapsCallsPerProject(t *testing.T) {
 	for range 2 {
 		go func() { _, err := a.Call(context.Background(), nil, nil); done <- err }()
 	}
-	time.Sleep(50 * time.Millisecond) // let both spinners take their slots
+	// Wait until both spinners hold their slots.
+	testenv.Eventually(t, 5*time.Second, "both spinners hold a slot", func() bool { return len(g.slots("prj-a")) == 2 })
 	if _, err := quickB.Call(context.Background(), nil, nil); err != nil {
 		t.Fatalf("another project's call: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 func TestAssignSlots(t *testing.T) {
@@ -188,7 +189,7 @@ func TestSharedDurableThree(t *testing.T) {
 		t.Cleanup(func() { _ = sub.Stop() })
 		subs[i] = sub
 	}
-	waitFor(t, "a third of the messages handled", func() bool {
+	testenv.Eventually(t, 30*time.Second, "a third of the messages handled", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(owners) >= before/3
@@ -200,7 +201,7 @@ func TestSharedDurableThree(t *testing.T) {
 	stopped = true
 	mu.Unlock()
 	publish(after)
-	waitFor(t, "every message handled", func() bool {
+	testenv.Eventually(t, 30*time.Second, "every message handled", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(owners) >= before+after
@@ -220,19 +221,6 @@ func TestSharedDurableThree(t *testing.T) {
 		t.Errorf("the stopped subscription handled %v after Stop", late)
 	}
 	t.Logf("handled per subscription: %v", handled)
-}
-
-// waitFor polls cond until it holds, failing the test after a generous
-// limit that only a broken backend reaches.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after 30s waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestDeleteRemovesSideGroups checks that DeleteConsumer and DeleteTopic
@@ -282,7 +270,7 @@ func TestDeleteRemovesSideGroups(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "messages handled", func() bool {
+		testenv.Eventually(t, 30*time.Second, "messages handled", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return n > 0
