@@ -198,6 +198,13 @@ func TestDiskFull(t *testing.T) {
 		l := readyzLine(body, "disk")
 		return code == http.StatusServiceUnavailable && l != "" && !strings.HasPrefix(l, "disk: ok")
 	})
+	_, body := readyz(t, e)
+	t.Logf("/readyz on a full disk:\n%s", body)
+	// Readiness's small write probe may still fit on the full disk; the
+	// flag stays up until there is room again.
+	if v := metricValue(t, e, "tianshu_store_storage_full", nil); v != 1 {
+		t.Errorf("tianshu_store_storage_full after readiness probes on a full disk = %v, want 1", v)
+	}
 
 	if err := os.Remove(fill); err != nil {
 		t.Fatal(err)
@@ -207,6 +214,8 @@ func TestDiskFull(t *testing.T) {
 		return code == http.StatusOK && strings.HasPrefix(readyzLine(body, "disk"), "disk: ok") &&
 			strings.HasPrefix(readyzLine(body, "store_write"), "store_write: ok")
 	})
+	_, body = readyz(t, e)
+	t.Logf("/readyz after space is freed:\n%s", body)
 	acked = append(acked, c.mustCall("CreateFlow", map[string]any{"Document": flowDoc("after-"+randName(), 1000)})["FlowId"].(string))
 	if v := metricValue(t, e, "tianshu_store_storage_full", nil); v != 0 {
 		t.Errorf("tianshu_store_storage_full after a write succeeded = %v, want 0", v)
@@ -329,6 +338,8 @@ func TestBusDownReadiness(t *testing.T) {
 		return code == http.StatusServiceUnavailable && l != "" && !strings.HasPrefix(l, "bus: ok")
 	})
 
+	_, body := readyz(t, e)
+	t.Logf("/readyz with the bus down:\n%s", body)
 	srv = startNATS(t, port, dir)
 	testenv.Eventually(t, 30*time.Second, "/readyz 200 once the bus is back", func() bool {
 		code, body := readyz(t, e)

@@ -187,9 +187,20 @@ func (db *DB) classify(err error) error {
 	return err
 }
 
-// wrote notes a successful write: the storage is no longer full.
+// wrote notes a successful write: the storage is no longer full. On a
+// local database the file system must have room again too, since SQLite
+// rewrites pages of its write-ahead log in place and so takes a small
+// write (readiness's probe) on a disk that refuses the next larger one.
 func (db *DB) wrote() {
-	if db.faults.isFull.Load() && db.faults.isFull.Swap(false) {
+	if !db.faults.isFull.Load() {
+		return
+	}
+	if dir := db.LocalDir(); dir != "" {
+		if free, err := FreeBytes(dir); err == nil && free < nearlyFull {
+			return
+		}
+	}
+	if db.faults.isFull.Swap(false) {
 		db.faults.full.Set(0)
 		db.log.Info("store storage writable again", "dialect", db.dialect.Name())
 	}
