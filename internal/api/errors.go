@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is an API error code, e.g. "AuthFailure.SignatureFailure".
@@ -34,6 +35,7 @@ const (
 	ResourceNotFound                 Code = "ResourceNotFound"
 	ResourceInUse                    Code = "ResourceInUse"
 	ResourceUnavailable              Code = "ResourceUnavailable"
+	ResourceInsufficientStorageFull  Code = "ResourceInsufficient.StorageFull"
 	LimitExceeded                    Code = "LimitExceeded"
 	FailedOperation                  Code = "FailedOperation"
 	InternalError                    Code = "InternalError"
@@ -71,7 +73,8 @@ func CodeTable() []CodeInfo {
 		{InvalidParameterValue, "A field's value is out of range or of the wrong type; the message names the field."},
 		{ResourceNotFound, "The resource named in the request does not exist (or is not visible to the caller)."},
 		{ResourceInUse, "The resource cannot be changed or deleted while something uses it."},
-		{ResourceUnavailable, "The resource exists but cannot serve the request now (stopped, unhealthy)."},
+		{ResourceUnavailable, "The resource exists but cannot serve the request now (stopped, unhealthy), or a component the platform needs cannot be reached now; the message names it (store: the database; bus: the message bus). Retry after the Retry-After header's seconds: nothing was changed, except that a write whose connection was lost at its commit may have been applied, so check or retry only what is safe to repeat."},
+		{ResourceInsufficientStorageFull, "The platform's storage is full (the message names the component, e.g. store): writes fail until an operator frees space, reads still work. Retrying helps only after space is freed."},
 		{LimitExceeded, "A quota would be exceeded (e.g. more than two active keys per app, or a project's quota of apps, devices or tasks); the message names it."},
 		{FailedOperation, "The operation was valid but failed; the message says why."},
 		{InternalError, "An unexpected server error; the RequestId finds it in the logs. Safe to retry idempotent actions."},
@@ -82,6 +85,9 @@ func CodeTable() []CodeInfo {
 type Error struct {
 	Code    Code
 	Message string
+	// RetryAfter, when positive, is sent as the Retry-After header (in
+	// whole seconds, rounded up): when the caller may try again.
+	RetryAfter time.Duration
 }
 
 // Error implements error.
@@ -105,6 +111,39 @@ func InvalidValue(field, format string, args ...any) *Error {
 // NotFound reports a resource that does not exist.
 func NotFound(kind, id string) *Error {
 	return &Error{Code: ResourceNotFound, Message: fmt.Sprintf("%s %q not found", kind, id)}
+}
+
+// faultRetryAfter is the Retry-After of an answer to a backend that cannot
+// be reached: long enough for a connection to be made again, short enough
+// that a client does not wait after a blip.
+const faultRetryAfter = 2 * time.Second
+
+// backendFault is what an error of a backend (the store's, the bus's)
+// implements when it is the backend's fault rather than the request's or a
+// bug: the component ("store", "bus") and the kind of fault
+// ("unavailable", "storage_full"). The gateway answers it without
+// importing the backends.
+type backendFault interface {
+	Fault() (component, kind string)
+}
+
+// FaultError returns the answer for err when it is (or wraps) a backend's
+// fault: ResourceInsufficient.StorageFull for a full disk, otherwise
+// ResourceUnavailable naming the component, with a Retry-After. It
+// returns false for other errors. requestID goes into the message so that
+// the logs can be found.
+func FaultError(err error, requestID string) (*Error, bool) {
+	var f backendFault
+	if !errors.As(err, &f) {
+		return nil, false
+	}
+	component, kind := f.Fault()
+	if kind == "storage_full" {
+		return &Error{Code: ResourceInsufficientStorageFull,
+			Message: fmt.Sprintf("%s: storage full; writes fail until space is freed (quote RequestId %s)", component, requestID)}, true
+	}
+	return &Error{Code: ResourceUnavailable, RetryAfter: faultRetryAfter,
+		Message: fmt.Sprintf("%s: unavailable now; retry after %d s (quote RequestId %s)", component, int(faultRetryAfter.Seconds()), requestID)}, true
 }
 
 // AsError returns err as an *Error when it is (or wraps) one.

@@ -126,8 +126,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		e, ok := AsError(err)
 		if !ok {
-			g.log.Error("action failed", "action", action, "request_id", c.RequestID, "app", c.AppID, "err", err)
-			e = Errorf(InternalError, "internal error; quote RequestId %s", c.RequestID)
+			if e, ok = FaultError(err, c.RequestID); ok {
+				g.log.Warn("action failed: a backend cannot serve", "action", action, "code", e.Code, "request_id", c.RequestID, "app", c.AppID, "err", err)
+			} else {
+				g.log.Error("action failed", "action", action, "request_id", c.RequestID, "app", c.AppID, "err", err)
+				e = Errorf(InternalError, "internal error; quote RequestId %s", c.RequestID)
+			}
 		}
 		code = string(e.Code)
 		writeError(w, c.RequestID, e)
@@ -527,6 +531,9 @@ func resultOf(err error) string {
 	if e, ok := AsError(err); ok {
 		return string(e.Code)
 	}
+	if e, ok := FaultError(err, ""); ok {
+		return string(e.Code)
+	}
 	return string(InternalError)
 }
 
@@ -574,6 +581,9 @@ type errorBody struct {
 }
 
 func writeError(w http.ResponseWriter, requestID string, e *Error) {
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
 	b, _ := json.Marshal(struct {
 		Response struct {
 			Error     errorBody `json:"Error"`

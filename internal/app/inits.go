@@ -40,7 +40,7 @@ import (
 )
 
 func (p *Platform) initStore(ctx context.Context) (func(context.Context) error, error) {
-	db, err := store.Open(ctx, p.cfg.DB, store.Options{Logger: p.log})
+	db, err := store.Open(ctx, p.cfg.DB, store.Options{Logger: p.log, Registerer: p.Metrics})
 	if err != nil {
 		return nil, err
 	}

@@ -98,7 +98,9 @@ type Platform struct {
 	stops    []namedStop
 	states   *moduleStates
 	ready    atomic.Bool
-	serveErr chan error
+	// readiness caches /readyz's checks.
+	readiness readiness
+	serveErr  chan error
 }
 
 type namedStop struct {
@@ -342,26 +344,4 @@ func (p *Platform) routes() {
 		// the gateway, outside its body limit, behind its own upload tokens.
 		p.mux.Handle("/files/", p.Data.Handler())
 	}
-}
-
-// readyz answers 200 when every module runs and the store answers;
-// otherwise 503 with the modules that do not run and their states.
-func (p *Platform) readyz(w http.ResponseWriter, r *http.Request) {
-	if !p.ready.Load() {
-		http.Error(w, "starting or stopping\n"+p.states.notRunning()+"\n", http.StatusServiceUnavailable)
-		return
-	}
-	if bad := p.states.notRunning(); bad != "" {
-		http.Error(w, bad+"\n", http.StatusServiceUnavailable)
-		return
-	}
-	if p.DB != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := p.DB.PingContext(ctx); err != nil {
-			http.Error(w, "store: "+err.Error()+"\n", http.StatusServiceUnavailable)
-			return
-		}
-	}
-	_, _ = w.Write([]byte("ready\n"))
 }

@@ -62,8 +62,23 @@ var (
 	// ErrNotFound means the topic or durable consumer does not exist.
 	ErrNotFound = errors.New("bus: not found")
 	// ErrClosed means the Bus was closed; the caller must open a new one.
-	ErrClosed = errors.New("bus: closed")
+	ErrClosed error = &faultSentinel{"bus: closed"}
+	// ErrUnavailable means the backend cannot be reached now (the
+	// connection is down and the backend keeps reconnecting): retry later.
+	// A Publish that fails with it may still have stored the message, as
+	// with any failed Publish.
+	ErrUnavailable error = &faultSentinel{"bus: unavailable"}
 )
+
+// faultSentinel is a sentinel error that tells the API gateway, which
+// knows no backend, that the bus cannot serve now: it answers such an
+// error ResourceUnavailable naming the bus instead of InternalError.
+type faultSentinel struct{ msg string }
+
+func (e *faultSentinel) Error() string { return e.msg }
+
+// Fault names the component and the kind of fault.
+func (e *faultSentinel) Fault() (component, kind string) { return "bus", "unavailable" }
 
 // Message is one message as a handler receives it.
 type Message struct {
@@ -174,6 +189,11 @@ type Bus interface {
 	// DeleteTopic deletes a topic with its messages and durables. It
 	// returns an error wrapping ErrNotFound when there is no such topic.
 	DeleteTopic(ctx context.Context, topic string) error
+	// Ping checks that the backend is reachable and serving now (readiness
+	// asks it): nil when it is, an error wrapping ErrUnavailable when the
+	// connection is down, ErrClosed after Close. It is cheap enough to
+	// call every second.
+	Ping(ctx context.Context) error
 	// Close stops all subscriptions as Stop does, flushes what is pending
 	// and releases the backend (for the embedded one, stops the server
 	// after its data is on disk). Later calls return ErrClosed.

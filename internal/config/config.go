@@ -72,6 +72,7 @@ type Config struct {
 	Demo bool `yaml:"demo"`
 
 	Log    LogConfig           `yaml:"log"`
+	Store  StoreConfig         `yaml:"store"`
 	API    apiconfig.Config    `yaml:"api"`
 	Worker workerconfig.Config `yaml:"worker"`
 	Audit  auditconfig.Config  `yaml:"audit"`
@@ -90,6 +91,18 @@ type LogConfig struct {
 	Format string `yaml:"format"` // json or text
 }
 
+// StoreConfig configures what readiness asks of the machine's disk.
+type StoreConfig struct {
+	// MinFreeBytes is the free space below which the process is not
+	// ready: on the data dir's file system and, for SQLite, the
+	// database's. 0 turns the check off.
+	MinFreeBytes int64 `yaml:"min_free_bytes"`
+}
+
+// DefaultMinFreeBytes is the default free-space floor: room for the store
+// to finish what it has started and for an operator to act.
+const DefaultMinFreeBytes = 512 << 20
+
 // Default returns the defaults: an embedded platform under ./tianshu-data
 // listening on 127.0.0.1:8080.
 func Default() Config {
@@ -99,6 +112,7 @@ func Default() Config {
 		Targets:         []string{"all"},
 		ShutdownTimeout: 15 * time.Second,
 		Log:             LogConfig{Level: "info", Format: "json"},
+		Store:           StoreConfig{MinFreeBytes: DefaultMinFreeBytes},
 		API:             apiconfig.Default(),
 		Worker:          workerconfig.Default(),
 		Audit:           auditconfig.Default(),
@@ -126,6 +140,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful stop may take")
 	fs.StringVar(&c.Log.Level, "log.level", c.Log.Level, "log level: debug, info, warn, error")
 	fs.StringVar(&c.Log.Format, "log.format", c.Log.Format, "log format: json or text")
+	fs.Int64Var(&c.Store.MinFreeBytes, "store.min-free-bytes", c.Store.MinFreeBytes, "free space (bytes) below which /readyz fails the disk check, on the data dir and the SQLite database's file system (0: no check)")
 	c.API.RegisterFlags(fs)
 	c.Worker.RegisterFlags(fs)
 	c.Audit.RegisterFlags(fs)
@@ -284,6 +299,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		bad("log.format", "%q is not json or text", c.Log.Format)
+	}
+	if c.Store.MinFreeBytes < 0 {
+		bad("store.min_free_bytes", "%d must not be negative", c.Store.MinFreeBytes)
 	}
 	for _, part := range []interface{ Validate() error }{c.API, c.Worker, c.Audit, c.Outbound, c.Exec, c.Media} {
 		err := part.Validate()

@@ -258,7 +258,7 @@ func (a *Audit) signed(c Checkpoint) bool {
 }
 
 type queryRower interface {
-	QueryRow(ctx context.Context, query string, args ...any) *sql.Row
+	QueryRow(ctx context.Context, query string, args ...any) *store.Row
 }
 
 func readCheckpoint(ctx context.Context, q queryRower) (Checkpoint, error) {

@@ -51,6 +51,11 @@ type Plugin interface {
 	// IsUniqueViolation reports whether a non-nil err is a unique or
 	// primary key conflict.
 	IsUniqueViolation(err error) bool
+	// Fault tells whether a non-nil err is the database's fault rather
+	// than the query's: a lost connection or a full disk. It reports the
+	// engine's own codes; the store adds what every driver shares
+	// (driver.ErrBadConn, a reset socket, ENOSPC).
+	Fault(err error) Fault
 	// GooseDialect is the migration tool's name for the engine.
 	GooseDialect() goose.Dialect
 	// TableOptions is appended to CREATE TABLE in migrations ("" for none).

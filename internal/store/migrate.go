@@ -57,7 +57,7 @@ func (db *DB) Migrate(ctx context.Context) (int, error) {
 	}
 	res, err := p.Up(ctx)
 	if err != nil {
-		return len(res), fmt.Errorf("store: migrate %s: %w", db.dialect.Name(), err)
+		return len(res), fmt.Errorf("store: migrate %s: %w", db.dialect.Name(), db.classify(err))
 	}
 	for _, r := range res {
 		db.log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)

@@ -13,8 +13,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ErrUnsupportedURL is returned by Open for a URL whose scheme names no
@@ -27,6 +30,9 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxOpenConns bounds the connection pool; 0 picks a default per dialect.
 	MaxOpenConns int
+	// Registerer receives the store's metrics (tianshu_store_faults_total,
+	// tianshu_store_storage_full); nil leaves them unregistered.
+	Registerer prometheus.Registerer
 }
 
 // DB is an open metadata store. It embeds *sql.DB, so callers use the
@@ -36,6 +42,9 @@ type DB struct {
 	*sql.DB
 	dialect Plugin
 	log     *slog.Logger
+	url     *url.URL
+	maxIdle int
+	faults  *faults
 
 	stmtMu sync.RWMutex
 	stmts  map[string]*sql.Stmt // prepared once per query text
@@ -110,12 +119,18 @@ func Open(ctx context.Context, rawURL string, o Options) (*DB, error) {
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	f, err := newFaults(o.Registerer)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: metrics: %w", err)
+	}
+	sdb := &DB{DB: db, dialect: d, log: log, url: u, maxIdle: maxConns, faults: f, stmts: map[string]*sql.Stmt{}}
 	if err := db.PingContext(pctx); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("store: connect to %s at %s: %w", d.Name(), redact(u), err)
+		return nil, fmt.Errorf("store: connect to %s at %s: %w", d.Name(), redact(u), sdb.classify(err))
 	}
 	log.Info("store opened", "dialect", d.Name(), "url", redact(u))
-	return &DB{DB: db, dialect: d, log: log, stmts: map[string]*sql.Stmt{}}, nil
+	return sdb, nil
 }
 
 // Dialect returns the SQL dialect of the database.
@@ -124,27 +139,72 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 // Rebind rewrites `?` placeholders for the dialect.
 func (db *DB) Rebind(query string) string { return db.dialect.Rebind(query) }
 
-// Exec runs a statement written with `?` placeholders.
+// Exec runs a statement written with `?` placeholders. It is not run a
+// second time when the connection is lost: the statement may have been
+// applied, so the error wraps ErrUnavailable and the caller decides
+// (database/sql itself retries where the driver knows nothing was sent).
 func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	q := db.dialect.Rebind(query)
+	var res sql.Result
+	var err error
 	if st := db.stmt(ctx, q); st != nil {
-		return st.ExecContext(ctx, args...)
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = db.DB.ExecContext(ctx, q, args...)
 	}
-	return db.DB.ExecContext(ctx, q, args...)
+	if err != nil {
+		return nil, db.classify(err)
+	}
+	db.wrote()
+	return res, nil
 }
 
-// Query runs a query written with `?` placeholders.
+// Query runs a query written with `?` placeholders. A query that fails
+// because its connection was lost runs once more on a fresh one; errors
+// that remain wrap ErrUnavailable or ErrStorageFull where they are the
+// database's. Errors met while iterating the rows are the driver's.
 func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	q := db.dialect.Rebind(query)
+	rows, err := db.query(ctx, q, args)
+	if db.lostConnection(ctx, err) {
+		rows, err = db.query(ctx, q, args)
+	}
+	return rows, db.classify(err)
+}
+
+func (db *DB) query(ctx context.Context, q string, args []any) (*sql.Rows, error) {
 	if st := db.stmt(ctx, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
 	return db.DB.QueryContext(ctx, q, args...)
 }
 
-// QueryRow runs a single-row query written with `?` placeholders.
-func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+// Row is the result of QueryRow: *sql.Row's Scan and Err, with the
+// database's faults wrapped as Query wraps them.
+type Row struct {
+	row *sql.Row
+	db  *DB
+}
+
+// Scan copies the row's columns into dest; it returns sql.ErrNoRows when
+// there was no row.
+func (r *Row) Scan(dest ...any) error { return r.db.classify(r.row.Scan(dest...)) }
+
+// Err returns the error of running the query, if any.
+func (r *Row) Err() error { return r.db.classify(r.row.Err()) }
+
+// QueryRow runs a single-row query written with `?` placeholders, once
+// more on a fresh connection when the first lost its connection.
+func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *Row {
 	q := db.dialect.Rebind(query)
+	row := db.queryRow(ctx, q, args)
+	if db.lostConnection(ctx, row.Err()) {
+		row = db.queryRow(ctx, q, args)
+	}
+	return &Row{row: row, db: db}
+}
+
+func (db *DB) queryRow(ctx context.Context, q string, args []any) *sql.Row {
 	if st := db.stmt(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -159,13 +219,19 @@ func (db *DB) Close() error {
 	}
 	db.stmts = map[string]*sql.Stmt{}
 	db.stmtMu.Unlock()
-	return db.DB.Close()
+	err := db.DB.Close()
+	if db.fault(err) == FaultConnection {
+		// A connection the server already closed has nothing to release.
+		return nil
+	}
+	return err
 }
 
 // Tx is a transaction whose helpers take `?` placeholders, like DB's.
 type Tx struct {
 	*sql.Tx
 	dialect Dialect
+	db      *DB
 }
 
 // Exec runs a statement in the transaction.
@@ -179,8 +245,8 @@ func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 }
 
 // QueryRow runs a single-row query in the transaction.
-func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return tx.Tx.QueryRowContext(ctx, tx.dialect.Rebind(query), args...)
+func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *Row {
+	return &Row{row: tx.Tx.QueryRowContext(ctx, tx.dialect.Rebind(query), args...), db: tx.db}
 }
 
 // Dialect returns the transaction's dialect.
@@ -188,12 +254,33 @@ func (tx *Tx) Dialect() Dialect { return tx.dialect }
 
 // InTx runs fn in a transaction, committing when it returns nil and rolling
 // back otherwise (and on panic, which is re-raised).
-func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+//
+// When the connection is lost before the commit (at BEGIN or in one of
+// fn's statements), nothing was applied, and InTx runs fn once more in a
+// transaction on a fresh connection: fn must therefore do nothing but
+// through tx, or only what may be done twice. A lost connection at COMMIT
+// is not retried, since the commit may have been applied; its error, like
+// every fault that remains, wraps ErrUnavailable or ErrStorageFull.
+func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	committing, err := db.inTx(ctx, fn)
+	if !committing && db.lostConnection(ctx, err) {
+		_, err = db.inTx(ctx, fn)
+	}
+	if err != nil {
+		return db.classify(err)
+	}
+	db.wrote()
+	return nil
+}
+
+// inTx runs one transaction; committing reports whether an error came
+// from COMMIT.
+func (db *DB) inTx(ctx context.Context, fn func(tx *Tx) error) (committing bool, err error) {
 	stx, err := db.DB.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
+		return false, fmt.Errorf("store: begin: %w", err)
 	}
-	tx := &Tx{Tx: stx, dialect: db.dialect}
+	tx := &Tx{Tx: stx, dialect: db.dialect, db: db}
 	defer func() {
 		if p := recover(); p != nil {
 			_ = stx.Rollback()
@@ -202,12 +289,12 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	}()
 	if err := fn(tx); err != nil {
 		_ = stx.Rollback()
-		return err
+		return false, err
 	}
 	if err := stx.Commit(); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
+		return true, fmt.Errorf("store: commit: %w", err)
 	}
-	return nil
+	return false, nil
 }
 
 // IsUniqueViolation reports whether err is a unique or primary key conflict.
@@ -224,4 +311,24 @@ func redact(u *url.URL) string {
 		}
 	}
 	return c.String()
+}
+
+// ProbeWrite writes the one row of the store_heartbeat table, to tell
+// whether the store takes writes (readiness). Its error is classified like
+// any other write's.
+func (db *DB) ProbeWrite(ctx context.Context) error {
+	_, err := db.Exec(ctx, "UPDATE store_heartbeat SET beat_ms = ? WHERE id = 1", time.Now().UnixMilli())
+	return err
+}
+
+// LocalDir returns the directory of the database's files when they are
+// on this machine (SQLite), and "" for a database behind a server. The
+// platform watches its free space.
+func (db *DB) LocalDir() string {
+	if l, ok := db.dialect.(interface{ LocalPath(u *url.URL) string }); ok {
+		if p := l.LocalPath(db.url); p != "" {
+			return filepath.Dir(p)
+		}
+	}
+	return ""
 }

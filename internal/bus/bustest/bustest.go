@@ -558,8 +558,14 @@ func testClosed(t *testing.T, open func(t *testing.T) bus.Bus) {
 	topic := newTopic(t, other)
 	ctx := t.Context()
 	publish(t, b, topic, "", "before", nil)
+	if err := b.Ping(ctx); err != nil {
+		t.Fatalf("Ping of an open bus: %v", err)
+	}
 	if err := b.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
+	}
+	if err := b.Ping(ctx); !errors.Is(err, bus.ErrClosed) {
+		t.Errorf("Ping after Close: %v, want ErrClosed", err)
 	}
 	if _, err := b.Publish(ctx, topic, "", []byte("after"), nil); !errors.Is(err, bus.ErrClosed) {
 		t.Errorf("Publish after Close: %v, want ErrClosed", err)

@@ -599,6 +599,17 @@ func (b *Bus) detach(match func(*subscription) bool) int {
 	return len(subs)
 }
 
+// Ping implements bus.Bus: a broker of the cluster must answer.
+func (b *Bus) Ping(ctx context.Context) error {
+	if b.isClosed() {
+		return bus.ErrClosed
+	}
+	if err := b.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("%w: %w", bus.ErrUnavailable, err)
+	}
+	return nil
+}
+
 // DeleteTopic implements bus.Bus.
 func (b *Bus) DeleteTopic(ctx context.Context, topic string) error {
 	if b.isClosed() {

@@ -348,8 +348,25 @@ func (b *Bus) publishError(topic string, err error) error {
 			bus.ErrMessageTooLarge, b.nc.MaxPayload(), err)
 	case b.isClosed() && (errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionDraining)):
 		return bus.ErrClosed
+	case b.nc.Status() != nats.CONNECTED:
+		return fmt.Errorf("%w: publish to topic %q while the connection is %s: %w", bus.ErrUnavailable, topic, b.nc.Status(), err)
 	}
 	return fmt.Errorf("natsbus: publish to topic %q: %w", topic, err)
+}
+
+// Ping implements bus.Bus: the connection must be up and JetStream must
+// answer a request for the account's information.
+func (b *Bus) Ping(ctx context.Context) error {
+	if b.isClosed() {
+		return bus.ErrClosed
+	}
+	if st := b.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("%w: connection %s", bus.ErrUnavailable, st)
+	}
+	if _, err := b.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("%w: JetStream: %w", bus.ErrUnavailable, err)
+	}
+	return nil
 }
 
 // validateHeader adds to bus.ValidateHeader the two names nats.go reads as

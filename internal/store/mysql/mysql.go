@@ -99,6 +99,31 @@ func (Dialect) IsUniqueViolation(err error) bool {
 	return errors.As(err, &me) && me.Number == 1062
 }
 
+// Fault implements store.Plugin. The server shutting down (1053), a
+// killed connection (1927), a server gone away or lost during a query
+// (2006, 2013) and the driver's own invalid-connection error lose the
+// connection; disk full (1021) and a table that cannot grow (1114) are
+// a full disk, as are write errors with errno 28 (ENOSPC).
+func (Dialect) Fault(err error) store.Fault {
+	if errors.Is(err, mysql.ErrInvalidConn) {
+		return store.FaultConnection
+	}
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return store.FaultNone
+	}
+	switch me.Number {
+	case 1053, 1927, 2006, 2013:
+		return store.FaultConnection
+	case 1021, 1114:
+		return store.FaultStorageFull
+	}
+	if strings.Contains(me.Message, "errno: 28") || strings.Contains(me.Message, "No space left") {
+		return store.FaultStorageFull
+	}
+	return store.FaultNone
+}
+
 // GooseDialect implements store.Plugin.
 func (Dialect) GooseDialect() goose.Dialect { return goose.DialectMySQL }
 

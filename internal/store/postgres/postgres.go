@@ -79,6 +79,29 @@ func (Dialect) IsUniqueViolation(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
+// Fault implements store.Plugin. Class 57P (the server shutting down or
+// an administrator terminating the session) and class 08 (connection
+// exceptions) lose the connection; 53100 (disk_full) is a full disk. pgx
+// reports a connection it closed with its own errors, which the store
+// recognises.
+func (Dialect) Fault(err error) store.Fault {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		var ce *pgconn.ConnectError
+		if errors.As(err, &ce) {
+			return store.FaultConnection
+		}
+		return store.FaultNone
+	}
+	switch {
+	case pe.Code == "53100":
+		return store.FaultStorageFull
+	case strings.HasPrefix(pe.Code, "57P"), strings.HasPrefix(pe.Code, "08"):
+		return store.FaultConnection
+	}
+	return store.FaultNone
+}
+
 // GooseDialect implements store.Plugin.
 func (Dialect) GooseDialect() goose.Dialect { return goose.DialectPostgres }
 

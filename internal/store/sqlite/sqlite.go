@@ -3,6 +3,7 @@
 package sqlite
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -11,7 +12,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
-	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+	"modernc.org/sqlite" // also the database/sql driver "sqlite"
 
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
@@ -72,6 +73,33 @@ func (Dialect) DataSource(u *url.URL) (string, string, error) {
 func (Dialect) IsUniqueViolation(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "(2067)") || strings.Contains(s, "(1555)")
+}
+
+// Fault implements store.Plugin: SQLITE_FULL (13, with its extended
+// codes) is a full disk, SQLITE_IOERR (10, with its extended codes) an
+// I/O error on the database's files, which the store looks into. An
+// SQLite database has no connection to lose.
+func (Dialect) Fault(err error) store.Fault {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return store.FaultNone
+	}
+	switch se.Code() & 0xff {
+	case 13:
+		return store.FaultStorageFull
+	case 10:
+		return store.FaultLocalIO
+	}
+	return store.FaultNone
+}
+
+// LocalPath returns the database file of u, for the store to watch the
+// free space of its directory.
+func (Dialect) LocalPath(u *url.URL) string {
+	if p := u.Host + u.Path; p != ":memory:" {
+		return p
+	}
+	return ""
 }
 
 // GooseDialect implements store.Plugin.

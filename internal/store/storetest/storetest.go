@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -318,4 +319,53 @@ func trunc(s string) string {
 		return s[:40] + "…"
 	}
 	return s
+}
+
+// Terminating creates a fresh empty database of the dialect ("postgres"
+// or "mysql") like URL, and returns its URL with a function that makes the
+// server end every connection to it, as an operator's
+// pg_terminate_backend or KILL (or a failover) would. Only the
+// connections of that URL are ended, found by an application name
+// (PostgreSQL) or the database's name (MariaDB/MySQL), so that tests
+// sharing the server keep theirs.
+func Terminating(t testing.TB, dialect string) (string, func(t testing.TB)) {
+	t.Helper()
+	raw := URL(t, dialect)
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := OpenEmpty(t, dialect)
+	ctx := context.Background()
+	if dialect == "postgres" {
+		app := "ts_term_" + randHex(6)
+		q := u.Query()
+		q.Set("application_name", app)
+		u.RawQuery = q.Encode()
+		return u.String(), func(t testing.TB) {
+			if _, err := admin.ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()", app); err != nil {
+				t.Fatalf("terminate connections: %v", err)
+			}
+		}
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	return raw, func(t testing.TB) {
+		rows, err := admin.QueryContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()", name)
+		if err != nil {
+			t.Fatalf("list connections: %v", err)
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		_ = rows.Close()
+		for _, id := range ids {
+			// A connection may have ended by itself meanwhile.
+			_, _ = admin.ExecContext(ctx, fmt.Sprintf("KILL %d", id))
+		}
+	}
 }
