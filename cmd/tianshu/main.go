@@ -135,7 +135,7 @@ func serve(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 			_ = p.Stop(sctx)
 			return 1
 		}
-		fmt.Fprint(stdout, app.DemoInstructions(d, cfg.DataDir, time.Now()))
+		fmt.Fprint(stdout, app.DemoInstructions(d, cfg.DataDir, os.Args[0], time.Now()))
 	}
 	exit := 0
 	select {
