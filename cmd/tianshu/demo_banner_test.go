@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func TestDemoBannerCommandsRunAsPrinted(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	testenv.Eventually(t, 60*time.Second, "the demo banner", func() bool { return strings.Contains(out.String(), "curl -N") })
 
 	var export string
@@ -109,4 +110,24 @@ func TestDemoBannerCommandsRunAsPrinted(t *testing.T) {
 	if !crop {
 		t.Errorf("the banner has no crop download (README promises one):\n%s", out.String())
 	}
+
+	// Ctrl-C ends the demo as an ordinary event, with a running task.
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var exitErr error
+	testenv.Eventually(t, 60*time.Second, "exit after SIGINT", func() bool {
+		select {
+		case exitErr = <-done:
+			return true
+		default:
+			return false
+		}
+	})
+	if exitErr != nil {
+		t.Errorf("exit after SIGINT: %v", exitErr)
+	}
+	checkStopLoggedAtInfo(t, logs.String())
 }

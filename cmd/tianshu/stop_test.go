@@ -125,9 +125,16 @@ func TestSIGTERMAnswersWhatItAccepted(t *testing.T) {
 	if exitErr != nil {
 		t.Errorf("exit after SIGTERM: %v", exitErr)
 	}
-	// The stop is an ordinary event: INFO lines only, from "stopping" on.
+	checkStopLoggedAtInfo(t, out)
+	t.Logf("%d answered, %d refused before being accepted", answered.Load(), refused.Load())
+}
+
+// checkStopLoggedAtInfo fails t unless logs, a serve process's JSON log,
+// show a stop logged at INFO only, from "stopping" to "tianshu stopped".
+func checkStopLoggedAtInfo(t *testing.T, logs string) {
+	t.Helper()
 	stopping, stopped := false, false
-	sc := bufio.NewScanner(strings.NewReader(out))
+	sc := bufio.NewScanner(strings.NewReader(logs))
 	for sc.Scan() {
 		var line struct{ Level, Msg string }
 		if json.Unmarshal(sc.Bytes(), &line) != nil {
@@ -144,9 +151,8 @@ func TestSIGTERMAnswersWhatItAccepted(t *testing.T) {
 		}
 	}
 	if !stopping || !stopped {
-		t.Errorf("stop not logged at INFO (stopping %v, stopped %v):\n%s", stopping, stopped, tail(out, 3000))
+		t.Errorf("stop not logged at INFO (stopping %v, stopped %v):\n%s", stopping, stopped, tail(logs, 3000))
 	}
-	t.Logf("%d answered, %d refused before being accepted", answered.Load(), refused.Load())
 }
 
 // String returns what was written so far.

@@ -50,32 +50,28 @@ func newDrainListener(ln *net.TCPListener) *drainListener {
 // connection is waiting for drainQuiet.
 func (l *drainListener) Accept() (net.Conn, error) {
 	l.mu.Lock()
-	draining := l.draining
-	if draining {
+	if l.draining {
 		_ = l.SetDeadline(time.Now().Add(drainQuiet))
 	}
 	l.mu.Unlock()
 	c, err := l.TCPListener.Accept()
+	if err == nil {
+		return c, nil
+	}
+	// The drain may have begun while this Accept waited: its deadline
+	// (set by drain) is what ended the wait.
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	var ne net.Error
-	if err != nil && draining && errors.As(err, &ne) && ne.Timeout() {
-		l.mu.Lock()
+	if l.draining && (errors.As(err, &ne) && ne.Timeout() || errors.Is(err, net.ErrClosed)) {
 		select {
 		case <-l.drained:
 		default:
 			close(l.drained)
 		}
-		l.mu.Unlock()
 		return nil, errDrained
 	}
-	if err != nil {
-		l.mu.Lock()
-		draining = l.draining
-		l.mu.Unlock()
-		if draining && errors.Is(err, net.ErrClosed) {
-			return nil, errDrained
-		}
-	}
-	return c, err
+	return nil, err
 }
 
 // drain stops new connections and returns a channel closed once the
