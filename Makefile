@@ -25,7 +25,7 @@ SOURCES := go.mod go.sum $(shell find cmd internal api examples -type f -not -na
 
 bin/tianshu: $(SOURCES)
 	@if [ -e bin/tianshu ]; then echo "building bin/tianshu (sources changed)…"; \
-	else echo "building bin/tianshu (the first build compiles every dependency and takes about 3 minutes; later ones take seconds)…"; fi
+	else echo "building bin/tianshu (a first build compiles every dependency: several minutes, about 20 on a busy 2-core machine; later ones take seconds)…"; fi
 	go build -o bin/tianshu ./cmd/tianshu
 	@touch bin/tianshu
 
