@@ -115,18 +115,7 @@ func TestDemoBannerCommandsRunAsPrinted(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var exitErr error
-	testenv.Eventually(t, 60*time.Second, "exit after SIGINT", func() bool {
-		select {
-		case exitErr = <-done:
-			return true
-		default:
-			return false
-		}
-	})
-	if exitErr != nil {
+	if exitErr := waitExit(t, cmd); exitErr != nil {
 		t.Errorf("exit after SIGINT: %v", exitErr)
 	}
 	checkStopLoggedAtInfo(t, logs.String())

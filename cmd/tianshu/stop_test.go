@@ -41,14 +41,7 @@ func TestSIGTERMAnswersWhatItAccepted(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	base := "http://" + addr
-	testenv.Eventually(t, 60*time.Second, "ready", func() bool {
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	waitReady(t, addr)
 
 	const workers, perWorker = 100, 4 // 400 requests
 	keepAlive := &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: 20}
@@ -103,17 +96,7 @@ func TestSIGTERMAnswersWhatItAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var exitErr error
-	testenv.Eventually(t, 90*time.Second, "exit after SIGTERM", func() bool {
-		select {
-		case exitErr = <-done:
-			return true
-		default:
-			return false
-		}
-	})
+	exitErr := waitExit(t, cmd)
 	out := logs.String()
 	if len(cut) > 0 {
 		t.Errorf("%d of %d requests lost their connection without an answer (%d answered, %d refused); first: %s",
@@ -127,6 +110,36 @@ func TestSIGTERMAnswersWhatItAccepted(t *testing.T) {
 	}
 	checkStopLoggedAtInfo(t, out)
 	t.Logf("%d answered, %d refused before being accepted", answered.Load(), refused.Load())
+}
+
+// waitReady waits until the server at addr answers /readyz with 200.
+func waitReady(t *testing.T, addr string) {
+	t.Helper()
+	testenv.Eventually(t, 60*time.Second, "ready", func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
+// waitExit waits for cmd, signalled to stop, to exit and returns how.
+func waitExit(t *testing.T, cmd *exec.Cmd) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	testenv.Eventually(t, 90*time.Second, "exit after the stop signal", func() bool {
+		select {
+		case err = <-done:
+			return true
+		default:
+			return false
+		}
+	})
+	return err
 }
 
 // checkStopLoggedAtInfo fails t unless logs, a serve process's JSON log,
@@ -160,4 +173,39 @@ func (l *lockedWriter) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.String()
+}
+
+// The grace period bounds the stop: a request still unfinished when it
+// ends (here its body never comes) is closed, and the log says how many
+// connections were still open.
+func TestSIGTERMGraceBoundsTheStop(t *testing.T) {
+	addr := freeAddr(t)
+	logs := &lockedWriter{w: &bytes.Buffer{}}
+	cmd := exec.Command(binary, "serve", "--data-dir", t.TempDir(), "--http-addr", addr, "--shutdown-grace", "1s")
+	cmd.Env = cleanEnv()
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	waitReady(t, addr)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: "+addr+"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exitErr := waitExit(t, cmd)
+	out := logs.String()
+	if !strings.Contains(out, `"msg":"shutdown grace ended; closing connections still open","open_connections":1`) {
+		t.Errorf("no WARN for the connection closed at the end of the grace period:\n%s", tail(out, 3000))
+	}
+	if exitErr == nil || !strings.Contains(out, `"msg":"stop incomplete"`) {
+		t.Errorf("a stop cut short by its grace period exited %v", exitErr)
+	}
 }

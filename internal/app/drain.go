@@ -104,9 +104,11 @@ func (t *connTracker) track(c net.Conn, s http.ConnState) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch s {
-	case http.StateIdle:
+	case http.StateNew, http.StateIdle:
+		// A new connection's request is in the kernel's buffer when it
+		// is accepted: one that stays silent is as good as idle.
 		t.idleSince[c] = time.Now()
-	case http.StateNew, http.StateActive:
+	case http.StateActive:
 		t.idleSince[c] = time.Time{}
 	case http.StateHijacked, http.StateClosed:
 		delete(t.idleSince, c)
