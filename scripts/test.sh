@@ -14,7 +14,8 @@ if [ -n "$unformatted" ]; then
 fi
 
 # The module's packages, without anything npm put under node_modules.
-mapfile -t pkgs < <(bash scripts/packages.sh)
+pkg_list=$(bash scripts/packages.sh) # a failing go list stops here (set -e)
+mapfile -t pkgs <<< "$pkg_list"
 
 echo "== go vet"
 go vet "${pkgs[@]}"
