@@ -4,8 +4,8 @@
 # Run the whole platform on the embedded backends (./tianshu-data), with the
 # face structuring demo: a replay camera, a flow, a running task, an app and
 # an SSE subscription, created once.
-run: build
-	./bin/tianshu serve --demo
+run: bin/tianshu
+	bin/tianshu serve --demo
 
 # Run every check and test (see scripts/test.sh).
 test:
@@ -15,8 +15,19 @@ test:
 bench:
 	bash scripts/bench.sh
 
-build:
+build: bin/tianshu
+
+# The binary's inputs: the Go sources and the files they embed (examples,
+# migrations, cascades). make builds only when one of them is newer than
+# the binary, and says so first: a first build compiles every dependency.
+SOURCES := go.mod go.sum $(shell find cmd internal api examples -type f -not -name '*_test.go' \
+	-not -path '*/testdata/*' -not -path '*/node_modules/*' 2>/dev/null)
+
+bin/tianshu: $(SOURCES)
+	@if [ -e bin/tianshu ]; then echo "building bin/tianshu (sources changed)…"; \
+	else echo "building bin/tianshu (a first build compiles every dependency: several minutes, about 20 on a busy 2-core machine; later ones take seconds)…"; fi
 	go build -o bin/tianshu ./cmd/tianshu
+	@touch bin/tianshu
 
 # Regenerate the API reference from the action registry.
 docs:

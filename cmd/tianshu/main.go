@@ -135,7 +135,7 @@ func serve(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 			_ = p.Stop(sctx)
 			return 1
 		}
-		fmt.Fprint(stdout, app.DemoInstructions(d, cfg.DataDir, time.Now()))
+		fmt.Fprint(stdout, app.DemoInstructions(d, cfg.DataDir, os.Args[0], time.Now()))
 	}
 	exit := 0
 	select {
@@ -145,7 +145,9 @@ func serve(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 		log.Error("http server failed", "err", err)
 		exit = 1
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	// The grace period is for the HTTP server's last answers, the timeout
+	// for the modules after it (Platform.Stop).
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace+cfg.ShutdownTimeout)
 	defer cancel()
 	if err := p.Stop(sctx); err != nil {
 		log.Error("stop incomplete", "err", err)

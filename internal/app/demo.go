@@ -185,26 +185,31 @@ func writeCredentials0600(path string, b []byte) error {
 	return os.WriteFile(path, append(b, '\n'), 0o600)
 }
 
-// DemoInstructions is what `serve --demo` prints once it is up.
-func DemoInstructions(d *Demo, dataDir string, now time.Time) string {
+// DemoInstructions is what `serve --demo` prints once it is up. program
+// is how the binary was invoked (bin/tianshu under `make run`), so that
+// every command line runs as printed, from the directory it started in.
+func DemoInstructions(d *Demo, dataDir, program string, now time.Time) string {
 	exp := now.Add(24 * time.Hour).Unix()
 	sse := fmt.Sprintf("%s%s?subscription=%s&secret_id=%s&expires=%d&signature=%s", d.Endpoint, push.SSEPath, d.SubscriptionId, d.SecretId, exp,
 		push.SignStream(d.SecretKey, d.SubscriptionId, exp))
 	return fmt.Sprintf(`
-Tianshu is running at %s with the face structuring demo (project %q).
-A replay camera (%s) feeds task %s: faces are detected, scored and cropped,
+Tianshu is running at %[1]s with the face structuring demo (project %[2]q).
+A replay camera (%[3]s) feeds task %[4]s: faces are detected, scored and cropped,
 followed across frames, and the best shot of each person is stored and pushed.
 
-See the stored faces (the demo app's key is in %s):
+See the stored faces (the demo app's key is in %[5]s):
 
-  export TIANSHU_ENDPOINT=%s TIANSHU_SECRET_ID=%s TIANSHU_SECRET_KEY=%s
-  tianshu ctl DescribeRecords --ProjectId %s --Types '["face"]' --Limit 5
-  tianshu ctl DescribeTaskStats --TaskId %s
+  export TIANSHU_ENDPOINT=%[1]s TIANSHU_SECRET_ID=%[6]s TIANSHU_SECRET_KEY=%[7]s
+  %[8]s ctl DescribeRecords --ProjectId %[2]s --Types '["face"]' --Limit 5
+  %[8]s ctl DescribeTaskStats --TaskId %[4]s
+
+Download the newest best shot (a signed URL of the record) to face.jpg:
+
+  curl -so face.jpg "$(%[8]s ctl DescribeRecords --ProjectId %[2]s --Types '["face"]' --Limit 1 | sed -n 's/^ *"\(http[^"]*\)".*/\1/p' | head -1)"
 
 Watch them arrive (Server-Sent Events; the URL is signed for 24 hours):
 
-  curl -N '%s'
+  curl -N '%[9]s'
 
-`, d.Endpoint, d.ProjectId, d.DeviceId, d.TaskId, filepath.Join(dataDir, DemoFile), d.Endpoint, d.SecretId, d.SecretKey,
-		d.ProjectId, d.TaskId, sse)
+`, d.Endpoint, d.ProjectId, d.DeviceId, d.TaskId, filepath.Join(dataDir, DemoFile), d.SecretId, d.SecretKey, program, sse)
 }

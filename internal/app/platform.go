@@ -101,6 +101,15 @@ type Platform struct {
 	// readiness caches /readyz's checks.
 	readiness readiness
 	serveErr  chan error
+
+	// The graceful stop (drain.go): the listener that empties its queue,
+	// every connection's idle time, whether a stop began, and the context
+	// of streaming requests, cancelled when it does.
+	drainLn    *drainListener
+	conns      *connTracker
+	stopping   atomic.Bool
+	streams    context.Context
+	endStreams context.CancelFunc
 }
 
 type namedStop struct {
@@ -115,7 +124,8 @@ func New(cfg config.Config, o Options) (*Platform, error) {
 		return nil, fmt.Errorf("config: targets: %w", err)
 	}
 	p := &Platform{cfg: cfg, log: o.Logger, getenv: o.Getenv, now: o.Now, order: order, mux: http.NewServeMux(), serveErr: make(chan error, 1),
-		states: newModuleStates(order)}
+		states: newModuleStates(order), conns: newConnTracker()}
+	p.streams, p.endStreams = context.WithCancel(context.Background())
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -144,6 +154,11 @@ func (p *Platform) Start(ctx context.Context) error {
 			return fmt.Errorf("http_addr %s: port already in use (another tianshu running? choose one with --http-addr): %w", p.cfg.HTTPAddr, err)
 		}
 		return fmt.Errorf("http_addr %s: %w", p.cfg.HTTPAddr, err)
+	}
+	// A stop empties the accept queue instead of resetting it (drain.go).
+	if tl, ok := ln.(*net.TCPListener); ok {
+		p.drainLn = newDrainListener(tl)
+		ln = p.drainLn
 	}
 	// The cap wraps the listener: a connection over it is not accepted
 	// until another closes, so a flood of slow clients queues in the
@@ -203,14 +218,16 @@ func (p *Platform) Start(ctx context.Context) error {
 	if p.grpc != nil {
 		// gRPC (push subscriptions) shares the main port: HTTP/2 requests
 		// with a gRPC content type go to the gRPC server, the rest to the mux.
+		grpcStreams := p.endOnStop(p.grpc)
 		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
-				p.grpc.ServeHTTP(w, r)
+				grpcStreams.ServeHTTP(w, r)
 				return
 			}
 			p.mux.ServeHTTP(w, r)
 		})
 	}
+	handler = p.closeOnStop(handler)
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
@@ -221,9 +238,10 @@ func (p *Platform) Start(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+		ConnState:         p.conns.track,
 	}
 	go func() {
-		if err := p.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := p.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, errDrained) {
 			p.serveErr <- err
 		}
 	}()
@@ -288,17 +306,25 @@ func (p *Platform) DBDialect() string {
 	return p.DB.Dialect().Name()
 }
 
-// Stop stops serving (finishing requests in flight) and stops the modules
-// in reverse order, within ctx's deadline.
+// Stop stops serving gracefully (drain.go: no new connection, the
+// accepted ones answered, requests in flight finished) within the grace
+// period, then stops the modules in reverse order, within ctx's deadline.
 func (p *Platform) Stop(ctx context.Context) error {
 	p.ready.Store(false)
 	var errs []error
 	if p.server != nil {
-		if err := p.server.Shutdown(ctx); err != nil {
+		grace := p.cfg.ShutdownGrace
+		if grace <= 0 {
+			grace = config.Default().ShutdownGrace
+		}
+		gctx, cancel := context.WithTimeout(ctx, grace)
+		err := p.stopHTTP(gctx)
+		cancel()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("http server: %w", err))
-			_ = p.server.Close()
 		}
 	}
+	p.endStreams()
 	errs = append(errs, p.stopModules(ctx)...)
 	p.log.Info("tianshu stopped")
 	return errors.Join(errs...)
@@ -337,7 +363,7 @@ func (p *Platform) routes() {
 		}
 	}
 	if p.Push != nil {
-		p.mux.Handle(push.SSEPath, p.Push.SSEHandler())
+		p.mux.Handle(push.SSEPath, p.endOnStop(p.Push.SSEHandler()))
 	}
 	if p.Data != nil {
 		// tus takes every method and streams large bodies: it sits beside

@@ -66,7 +66,12 @@ type Config struct {
 	Bus   string `yaml:"bus"`
 	Blob  string `yaml:"blob"`
 	Cache string `yaml:"cache"`
-	// ShutdownTimeout bounds a graceful stop.
+	// ShutdownGrace bounds the first part of a graceful stop: the HTTP
+	// server answers what it accepted and requests in flight finish; what
+	// is still open then is closed.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// ShutdownTimeout bounds the second part: the modules (tasks, push,
+	// backends) stopping, after the HTTP server.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Demo sets up (once) and runs the face structuring quickstart.
 	Demo bool `yaml:"demo"`
@@ -110,6 +115,7 @@ func Default() Config {
 		DataDir:         "./tianshu-data",
 		HTTPAddr:        "127.0.0.1:8080",
 		Targets:         []string{"all"},
+		ShutdownGrace:   20 * time.Second,
 		ShutdownTimeout: 15 * time.Second,
 		Log:             LogConfig{Level: "info", Format: "json"},
 		Store:           StoreConfig{MinFreeBytes: DefaultMinFreeBytes},
@@ -137,7 +143,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Blob, "blob", c.Blob, "object store URL: file:///dir or s3://bucket?endpoint=... (default file under data-dir)")
 	fs.StringVar(&c.Cache, "cache", c.Cache, "cache URL for rate limits and sessions: memory:// or redis://host:6379 (default memory://)")
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "set up (once) and run the face structuring demo: a replay camera, a flow, a task, an app and an SSE subscription")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful stop may take")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "on SIGTERM, how long requests already accepted may take to be answered before their connections are closed")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "after the grace period, how long the modules (tasks, push, backends) may take to stop")
 	fs.StringVar(&c.Log.Level, "log.level", c.Log.Level, "log level: debug, info, warn, error")
 	fs.StringVar(&c.Log.Format, "log.format", c.Log.Format, "log format: json or text")
 	fs.Int64Var(&c.Store.MinFreeBytes, "store.min-free-bytes", c.Store.MinFreeBytes, "free space (bytes) below which /readyz fails the disk check, on the data dir and the SQLite database's file system (0: no check)")
@@ -290,6 +297,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Targets) == 0 {
 		bad("targets", "at least one target is required")
+	}
+	if c.ShutdownGrace <= 0 || c.ShutdownGrace > 10*time.Minute {
+		bad("shutdown_grace", "must be between 0 and 10m")
 	}
 	if c.ShutdownTimeout <= 0 || c.ShutdownTimeout > 10*time.Minute {
 		bad("shutdown_timeout", "must be between 0 and 10m")

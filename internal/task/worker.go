@@ -282,7 +282,12 @@ func (w *Worker) stopAll(reason string, flush bool) {
 		w.stopRunner(id, flush)
 	}
 	if len(all) > 0 {
-		w.d.Logger.Warn("worker stopped all tasks", "node", w.id, "reason", reason, "tasks", len(all))
+		// Handing tasks back on a normal stop is routine; losing them is not.
+		level := slog.LevelWarn
+		if flush {
+			level = slog.LevelInfo
+		}
+		w.d.Logger.Log(context.Background(), level, "worker stopped all tasks", "node", w.id, "reason", reason, "tasks", len(all))
 	}
 }
 
