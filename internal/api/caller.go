@@ -182,7 +182,7 @@ type Auditor interface {
 // sensitive reports field names whose values never reach logs or audit.
 func sensitive(field string) bool {
 	f := strings.ToLower(field)
-	return strings.Contains(f, "password") || strings.Contains(f, "secretkey") || strings.Contains(f, "token") || strings.Contains(f, "credential")
+	return strings.Contains(f, "password") || strings.Contains(f, "secretkey") || strings.Contains(f, "token") || strings.Contains(f, "credential") || f == "secrets"
 }
 
 // PlatformAdmin reports whether the caller administers every project.

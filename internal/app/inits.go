@@ -254,6 +254,7 @@ func (p *Platform) initAlgorithms(context.Context) (func(context.Context) error,
 		return nil, err
 	}
 	p.Algos = algorepo.New(p.DB, builtins, p.log, p.now)
+	p.Algos.UseSecrets(p.Box)
 	return nil, nil
 }
 
