@@ -13,6 +13,8 @@ const (
 	QuotaApps    = "apps"
 	QuotaDevices = "devices"
 	QuotaTasks   = "tasks"
+	// QuotaStorage is bytes of records and uploads (see data's quota.go).
+	QuotaStorage = "storage"
 )
 
 // Quotas answers a project's quota of a kind of resource (implemented by
