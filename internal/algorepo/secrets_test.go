@@ -158,10 +158,15 @@ func TestVersionSecretsWriteOnly(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), vendorKey) || !strings.Contains(err.Error(), "key *** is not valid") {
 		t.Fatalf("failing call's error: %v", err)
 	}
+	// The action shows the vendor's answer on its own: masked too.
+	err = call(t, e, admin, "InvokeAlgorithm", map[string]any{"AlgorithmId": alg.AlgorithmId, "Inputs": map[string]any{"mode": "fail"}}, nil)
+	if err == nil || strings.Contains(err.Error(), vendorKey) || !strings.Contains(err.Error(), "key *** is not valid") {
+		t.Fatalf("InvokeAlgorithm's error: %v", err)
+	}
 	ven.mu.Lock()
 	defer ven.mu.Unlock()
 	want := vendorKey + " | Bearer " + vendorKey
-	if len(ven.keys) != 3 || ven.keys[0] != want || ven.keys[1] != want || ven.keys[2] != want {
+	if len(ven.keys) != 4 || ven.keys[0] != want || ven.keys[3] != want {
 		t.Fatalf("the vendor received %q; want %q each time", ven.keys, want)
 	}
 	st, _ := e.s.Instances(ctx, alg.AlgorithmId, "")

@@ -102,8 +102,13 @@ func (e *maskedError) Error() string { return e.msg }
 func (e *maskedError) Unwrap() error { return e.err }
 
 // maskSecrets masks the values of secrets in err's message (a vendor's
-// error answer may echo the header it was sent).
+// error answer may echo the header it was sent), and in the message of the
+// RemoteError it wraps, which callers show on their own.
 func maskSecrets(err error, secrets []string) error {
+	var re *RemoteError
+	if errors.As(err, &re) {
+		re.Message = redact.Text(re.Message, secrets...)
+	}
 	msg := redact.Text(err.Error(), secrets...)
 	if msg == err.Error() {
 		return err
