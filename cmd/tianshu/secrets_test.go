@@ -103,7 +103,7 @@ func TestSecretsRotateEndToEnd(t *testing.T) {
 
 	// 2. Rotate while it serves.
 	out := secretsRun("rotate")
-	if !strings.Contains(out, "app_keys.secret_key_enc: 1 rows, 1 re-encrypted") {
+	if !strings.Contains(out, "app_keys.secret_key_enc: 1 rows, 1 re-encrypted") || !strings.Contains(out, "algorithm_secrets.secrets_enc: 0 rows") {
 		t.Fatalf("rotate said %s", out)
 	}
 	srv.ctlWorks(t, "during", cred.SecretId, cred.SecretKey)

@@ -74,6 +74,13 @@ type CreateAlgorithmVersionRequest struct {
 	PackageUploadId string `json:"PackageUploadId" validate:"max=64"`
 	// Start runs the version at once.
 	Start bool `json:"Start"`
+	// Secrets are values the version uses without showing them: an
+	// http-mapped request script names one in a header value as
+	// ${secret:NAME} (put in after the script ran), a process receives
+	// NAME in its environment. At most 16, values up to 4096 bytes; they
+	// are sealed, never returned, and masked in errors and logs. A
+	// version is immutable: new values take a new version.
+	Secrets []Secret `json:"Secrets" validate:"max=16"`
 }
 
 // CreateAlgorithmVersionResponse is the response of CreateAlgorithmVersion.
@@ -93,7 +100,9 @@ type AlgorithmVersionInfo struct {
 	Version      string          `json:"Version"`
 	DesiredState string          `json:"DesiredState"`
 	Definition   json.RawMessage `json:"Definition"`
-	CreatedTime  string          `json:"CreatedTime,omitempty"`
+	// Secrets names the version's secrets; each Value shows "***".
+	Secrets     []Secret `json:"Secrets"`
+	CreatedTime string   `json:"CreatedTime,omitempty"`
 }
 
 // DescribeAlgorithmVersionsResponse is the response of DescribeAlgorithmVersions.
@@ -199,6 +208,9 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 			if err != nil {
 				return nil, err
 			}
+			if err := SetSecrets(&def, r.Secrets); err != nil {
+				return nil, err
+			}
 			c.SetResource(r.AlgorithmId)
 			// A process version runs a program of the package on the
 			// server: a platform privilege no project role holds.
@@ -258,7 +270,7 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 			out := &DescribeAlgorithmVersionsResponse{TotalCount: len(vs), VersionSet: make([]AlgorithmVersionInfo, 0, len(vs))}
 			for _, v := range vs {
 				b, _ := json.Marshal(v.Def)
-				info := AlgorithmVersionInfo{AlgorithmId: r.AlgorithmId, Version: v.Def.Version, DesiredState: v.Desired, Definition: b}
+				info := AlgorithmVersionInfo{AlgorithmId: r.AlgorithmId, Version: v.Def.Version, DesiredState: v.Desired, Definition: b, Secrets: MaskedSecrets(v.Def)}
 				if !v.CreatedAt.IsZero() {
 					info.CreatedTime = v.CreatedAt.Format(time.RFC3339)
 				}

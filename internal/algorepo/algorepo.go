@@ -26,6 +26,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
 
@@ -54,7 +55,8 @@ type VersionRow struct {
 
 // Service is the repository.
 type Service struct {
-	db *store.DB
+	db  *store.DB
+	box *secrets.Box // seals versions' secrets; nil: none are taken
 	// m is this process's algorithm runtime; nil until StartRuntime, and
 	// for good in processes that run none.
 	m   *algorithm.Manager
@@ -151,6 +153,10 @@ func (s *Service) Reconcile(ctx context.Context) {
 		var v algorithm.Version
 		if err := json.Unmarshal([]byte(r.def), &v); err != nil {
 			s.log.Warn("algorithm definition unreadable", "algorithm", r.id, "version", r.version, "err", err)
+			continue
+		}
+		if err := s.loadSecrets(ctx, &v); err != nil {
+			s.log.Warn("algorithm secrets unreadable", "algorithm", r.id, "version", r.version, "err", err)
 			continue
 		}
 		if err := s.m.Apply(ctx, v); err != nil {
@@ -305,6 +311,9 @@ func (s *Service) CreateVersion(ctx context.Context, algID, version string, def 
 		if err != nil {
 			return err
 		}
+		if err := s.insertSecrets(ctx, tx, def); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, "UPDATE algorithms SET current_version = ?, updated_at = ? WHERE id = ?", version, now, algID)
 		return err
 	})
@@ -348,6 +357,9 @@ func nextVersion(ctx context.Context, tx *store.Tx, algID string) (string, error
 func (s *Service) applyNow(ctx context.Context, def algorithm.Version) error {
 	if s.m == nil {
 		return nil // the workers' runtimes apply it on their next reconcile
+	}
+	if err := s.loadSecrets(ctx, &def); err != nil {
+		return err
 	}
 	if err := s.m.Apply(ctx, def); err != nil {
 		return api.Errorf(api.FailedOperation, "version %s@%s saved but could not start here: %v", def.AlgorithmID, def.Version, err)
@@ -453,6 +465,9 @@ func (s *Service) Delete(ctx context.Context, algID string) error {
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM algorithm_versions WHERE algorithm_id = ?", algID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM algorithm_secrets WHERE algorithm_id = ?", algID); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, "DELETE FROM algorithms WHERE id = ?", algID)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tianshu-ai/tianshu/internal/redact"
 )
 
 // Instance statuses.
@@ -59,6 +61,7 @@ type instance struct {
 	since     time.Time
 	restarts  int
 	lastError string
+	secrets   []string // values masked in lastError and logs
 	pid       int
 	gpus      []int
 	logs      *logRing
@@ -82,6 +85,7 @@ func (d *deployment) newInstance(id, addr string) *instance {
 		status:   StatusStarting,
 		now:      d.m.now,
 		onReady:  d.notifyReady,
+		secrets:  d.v.secretValues(),
 	}
 	in.since = in.now()
 	in.br = breaker{
@@ -105,7 +109,7 @@ func (in *instance) setStatus(status, lastError string) {
 	}
 	in.status = status
 	if lastError != "" {
-		in.lastError = lastError
+		in.lastError = redact.Text(lastError, in.secrets...)
 	}
 	in.mu.Unlock()
 	ready := status == StatusReady

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/function"
 	"github.com/tianshu-ai/tianshu/internal/media"
+	"github.com/tianshu-ai/tianshu/internal/redact"
 )
 
 // maxAttempts bounds the tries of one call, first included.
@@ -84,7 +85,35 @@ func (d *deployment) invoke(ctx context.Context, inputs map[string]any) (map[str
 		})
 	}
 	d.duration.Observe(time.Since(start).Seconds())
+	if err != nil && len(d.v.Secrets) > 0 {
+		err = maskSecrets(err, d.v.secretValues())
+	}
 	return out, err
+}
+
+// maskedError is an error whose message shows the version's secrets
+// masked; errors.Is and As still see the error it wraps.
+type maskedError struct {
+	err error
+	msg string
+}
+
+func (e *maskedError) Error() string { return e.msg }
+func (e *maskedError) Unwrap() error { return e.err }
+
+// maskSecrets masks the values of secrets in err's message (a vendor's
+// error answer may echo the header it was sent), and in the message of the
+// RemoteError it wraps, which callers show on their own.
+func maskSecrets(err error, secrets []string) error {
+	var re *RemoteError
+	if errors.As(err, &re) {
+		re.Message = redact.Text(re.Message, secrets...)
+	}
+	msg := redact.Text(err.Error(), secrets...)
+	if msg == err.Error() {
+		return err
+	}
+	return &maskedError{err: err, msg: msg}
 }
 
 // checkInputs enforces the image size limit before anything is sent.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/redact"
 )
 
 const maxLogLine = 4 << 10
@@ -25,6 +27,9 @@ type logRing struct {
 	full  bool
 	now   func() time.Time
 	limit int
+	// secrets are masked in every line (a process may print its
+	// environment).
+	secrets []string
 }
 
 func newLogRing(n int, now func() time.Time) *logRing {
@@ -32,6 +37,9 @@ func newLogRing(n int, now func() time.Time) *logRing {
 }
 
 func (r *logRing) add(stream, text string) {
+	if len(r.secrets) > 0 {
+		text = redact.Text(text, r.secrets...)
+	}
 	r.mu.Lock()
 	r.buf[r.next] = LogLine{Time: r.now(), Stream: stream, Text: text}
 	r.next++

@@ -329,6 +329,7 @@ func (m *Manager) build(ctx context.Context, v Version) (*deployment, error) {
 		for i := range v.replicas() {
 			in := d.newInstance(itoa(i), "")
 			in.logs = newLogRing(200, m.now)
+			in.logs.secrets = in.secrets
 			d.insts = append(d.insts, in)
 		}
 		for i, in := range d.insts {

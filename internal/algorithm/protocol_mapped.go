@@ -35,10 +35,15 @@ import (
 // {lower-case name: value}, "json": the parsed body or None, "text": the
 // body when it is not JSON} for 2xx answers and returns the outputs dict;
 // other statuses are errors before the script runs.
+//
+// A header value may name the version's secrets as ${secret:NAME}; they
+// are put in after the request script has run, so the script never sees
+// a secret's value (nor can return it as a path, query or body).
 type httpMapped struct {
 	httpBase
 	req, resp  *function.Program
 	healthPath string
+	secrets    map[string]string
 }
 
 func newMapped(h httpBase, v *Version, maxImage int64) (*httpMapped, error) {
@@ -57,7 +62,7 @@ func newMapped(h httpBase, v *Version, maxImage int64) (*httpMapped, error) {
 	if err != nil {
 		return nil, &FieldError{Field: "mapping.response", Msg: err.Error()}
 	}
-	return &httpMapped{httpBase: h, req: req, resp: resp, healthPath: v.HealthPath}, nil
+	return &httpMapped{httpBase: h, req: req, resp: resp, healthPath: v.HealthPath, secrets: v.Secrets}, nil
 }
 
 func (p *httpMapped) infer(ctx context.Context, in *instance, inputs map[string]any) (map[string]any, error) {
@@ -180,10 +185,40 @@ func (p *httpMapped) build(ctx context.Context, base string, spec map[string]any
 	}
 	if h, ok := spec["headers"].(map[string]any); ok {
 		for k, v := range h {
-			req.Header.Set(k, scalarString(v))
+			val, err := withSecrets(scalarString(v), p.secrets)
+			if err != nil {
+				return nil, fmt.Errorf("headers[%q]: %w", k, err)
+			}
+			req.Header.Set(k, val)
 		}
 	}
 	return req, nil
+}
+
+// secretRef opens a reference to a secret in a header value.
+const secretRef = "${secret:"
+
+// withSecrets replaces every ${secret:NAME} in s by the secret's value.
+func withSecrets(s string, secrets map[string]string) (string, error) {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, secretRef)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		name, rest, ok := strings.Cut(s[i+len(secretRef):], "}")
+		if !ok {
+			return "", fmt.Errorf("%s without its closing }", secretRef)
+		}
+		val, ok := secrets[name]
+		if !ok {
+			return "", fmt.Errorf("the version has no secret named %q", name)
+		}
+		b.WriteString(s[:i])
+		b.WriteString(val)
+		s = rest
+	}
 }
 
 func scalarString(v any) string {

@@ -21,6 +21,7 @@ type procSpec struct {
 	command    string
 	args       []string
 	env        map[string]string
+	secrets    map[string]string // added to env, never to the arguments
 	portEnv    string
 	healthPath string // empty: the port accepting connections is enough
 	startup    time.Duration
@@ -57,6 +58,7 @@ func (m *Manager) prepareProcess(ctx context.Context, d *deployment) (*procSpec,
 		command: cmd,
 		args:    man.Args,
 		env:     map[string]string{},
+		secrets: v.Secrets,
 		portEnv: man.PortEnv,
 		startup: m.opts.StartupTimeout,
 	}
@@ -228,6 +230,14 @@ func (d *deployment) runOnce(in *instance, spec *procSpec, gpus []int) runResult
 			}
 			return "$" + k
 		})
+	}
+	// Secrets are added after $VAR in the arguments was expanded, so that
+	// none reaches the command line (readable by every local user); the
+	// platform's own variables win over a secret of the same name.
+	for k, v := range spec.secrets {
+		if _, taken := env[k]; !taken {
+			env[k] = v
+		}
 	}
 	// Under the exec policy: only this environment (nothing of the
 	// server's), a home of its own, limits, the children's user.

@@ -84,6 +84,24 @@ type Version struct {
 	// HealthPath overrides the protocol's health check path; for
 	// http-mapped an empty path means no health check.
 	HealthPath string `json:"healthPath,omitempty"`
+	// SecretNames names the version's secrets; the repository sets it from
+	// the secrets given when the version was created.
+	SecretNames []string `json:"secretNames,omitempty"`
+	// Secrets are the secrets' values by name, given to the runtime when
+	// the version is applied and never written with the definition: an
+	// http-mapped request's header values name them as ${secret:NAME}, a
+	// process receives them in its environment. Errors, LastError and
+	// process logs show them masked.
+	Secrets map[string]string `json:"-"`
+}
+
+// secretValues returns the values of the version's secrets, for masking.
+func (v *Version) secretValues() []string {
+	out := make([]string, 0, len(v.Secrets))
+	for _, val := range v.Secrets {
+		out = append(out, val)
+	}
+	return out
 }
 
 // Resources are what one replica of a version needs. GPU may be a

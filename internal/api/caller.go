@@ -26,6 +26,9 @@ type Caller struct {
 	resource string
 	act      *Action // the action being served (set when it is called)
 	grants   *Grants // nil: the caller's Role in ProjectID is its one binding
+	// charge takes a person's request from the budget of the project it
+	// acts on, once that is known (set by the gateway for sessions).
+	charge func(ctx context.Context, projectID string) error
 }
 
 // Allowed reports whether the caller's built-in Role grants actions of
@@ -179,7 +182,7 @@ type Auditor interface {
 // sensitive reports field names whose values never reach logs or audit.
 func sensitive(field string) bool {
 	f := strings.ToLower(field)
-	return strings.Contains(f, "password") || strings.Contains(f, "secretkey") || strings.Contains(f, "token") || strings.Contains(f, "credential")
+	return strings.Contains(f, "password") || strings.Contains(f, "secretkey") || strings.Contains(f, "token") || strings.Contains(f, "credential") || f == "secrets"
 }
 
 // PlatformAdmin reports whether the caller administers every project.
@@ -209,15 +212,7 @@ func scopeProject(c *Caller, a *Action, field reflect.Value) error {
 	}
 	p := field.String()
 	if p == "" {
-		p = c.ProjectID
-		if p == "" && c.grants != nil {
-			for _, q := range c.grants.sorted {
-				if c.MayRunIn(a, q) {
-					p = q
-					break
-				}
-			}
-		}
+		p = c.ownProject(a)
 		field.SetString(p)
 	}
 	if c.MayRunIn(a, p) {
@@ -230,6 +225,35 @@ func scopeProject(c *Caller, a *Action, field reflect.Value) error {
 		return Errorf(AuthFailureUnauthorizedOperation, "ProjectId: app %s belongs to project %s and cannot act on project %s", c.AppID, c.ProjectID, p)
 	}
 	return Errorf(AuthFailureUnauthorizedOperation, "ProjectId: %s holds no role in project %q that grants %s", c.Actor(), p, a.Name)
+}
+
+// ownProject is the project a request of a that names none acts on: an
+// app's own; for a person, the first project, by id, where a is granted.
+func (c *Caller) ownProject(a *Action) string {
+	if c.ProjectID != "" || c.grants == nil {
+		return c.ProjectID
+	}
+	for _, q := range c.grants.sorted {
+		if c.MayRunIn(a, q) {
+			return q
+		}
+	}
+	return ""
+}
+
+// chargeProject takes a person's request from the rate budget of the
+// project it acts on (projectID, or for an action that names no project
+// the person's own for it), once per request.
+func (c *Caller) chargeProject(ctx context.Context, a *Action, projectID string) error {
+	if c == nil || c.charge == nil || a.Self {
+		return nil
+	}
+	charge := c.charge
+	c.charge = nil
+	if projectID == "" {
+		projectID = c.ownProject(a)
+	}
+	return charge(ctx, projectID)
 }
 
 // Sees reports whether the caller may run the action it is calling on a

@@ -300,13 +300,22 @@ func (g *Gateway) limit(ctx context.Context, a *Action, c *Caller, cred Credenti
 	if err := g.allow(ctx, who, key+":"+string(a.Permission.Access), string(a.Permission.Access)+" ", rate, burst); err != nil {
 		return err
 	}
-	// A person's request is not charged to a project here: which project
-	// it acts on is known only once its body is decoded, and the person's
-	// own bucket above bounds it.
-	if c.UserID != "" || c.ProjectID == "" {
+	// A person's request is charged to its project once its body is
+	// decoded and the project it acts on known (Caller.chargeProject).
+	if c.UserID != "" {
+		c.charge = g.chargeProject
 		return nil
 	}
-	return g.allow(ctx, "project "+c.ProjectID, "project:"+c.ProjectID, "", g.cfg.ProjectRPS, g.cfg.ProjectBurst)
+	return g.chargeProject(ctx, c.ProjectID)
+}
+
+// chargeProject takes one request from the project's budget, which all
+// its apps and people share; "" is none.
+func (g *Gateway) chargeProject(ctx context.Context, projectID string) error {
+	if projectID == "" {
+		return nil
+	}
+	return g.allow(ctx, "project "+projectID, "project:"+projectID, "", g.cfg.ProjectRPS, g.cfg.ProjectBurst)
 }
 
 // allow takes one request from the bucket key (rate per second, burst;

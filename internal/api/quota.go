@@ -1,12 +1,20 @@
 package api
 
-import "context"
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/tianshu-ai/tianshu/internal/store"
+)
 
 // The kinds of resources a project's quotas count.
 const (
 	QuotaApps    = "apps"
 	QuotaDevices = "devices"
 	QuotaTasks   = "tasks"
+	// QuotaStorage is bytes of records and uploads (see data's quota.go).
+	QuotaStorage = "storage"
 )
 
 // Quotas answers a project's quota of a kind of resource (implemented by
@@ -18,21 +26,9 @@ type Quotas interface {
 	Quota(ctx context.Context, projectID, kind string) (int, error)
 }
 
-// CheckQuota answers LimitExceeded when the project already holds its
-// quota of kind; count returns how many it holds. q nil is no quota.
-//
-// The count and the insert that follows are not one transaction: two
-// creates racing on the last unit of a quota may both pass, so a project
-// can exceed its quota by the number of its concurrent creates. A quota
-// bounds growth; it is not an exact ceiling.
-func CheckQuota(ctx context.Context, q Quotas, projectID, kind string, count func(context.Context) (int, error)) error {
-	if q == nil {
-		return nil
-	}
-	max, err := q.Quota(ctx, projectID, kind)
-	if err != nil || max <= 0 {
-		return err
-	}
+// overQuota answers LimitExceeded when count says the project holds max
+// resources of kind or more.
+func overQuota(ctx context.Context, projectID, kind string, max int, count func(context.Context) (int, error)) error {
 	n, err := count(ctx)
 	if err != nil {
 		return err
@@ -41,4 +37,44 @@ func CheckQuota(ctx context.Context, q Quotas, projectID, kind string, count fun
 		return Errorf(LimitExceeded, "project %s holds %d %s, its quota of %s; a platform admin raises it with ModifyProjectQuota", projectID, n, kind, kind)
 	}
 	return nil
+}
+
+// InsertWithinQuota runs insert in a transaction of db in which the
+// project's quota of kind was checked: it locks the project's row (so the
+// creates of one project are decided one at a time; on SQLite the write
+// transaction already serialises them), counts with countQuery (one `?`,
+// the project) and answers LimitExceeded when the project holds its quota,
+// without inserting. Two creates racing on the last unit: one inserts, the
+// other sees its row. q nil, or no quota, runs insert alone in the
+// transaction.
+//
+// The quota is read before the transaction begins, so that no transaction
+// waits for a second connection of the pool.
+func InsertWithinQuota(ctx context.Context, db *store.DB, q Quotas, projectID, kind, countQuery string, insert func(tx *store.Tx) error) error {
+	max := 0
+	if q != nil {
+		var err error
+		if max, err = q.Quota(ctx, projectID, kind); err != nil {
+			return err
+		}
+	}
+	return db.InTx(ctx, func(tx *store.Tx) error {
+		if max > 0 {
+			var one int
+			err := tx.QueryRow(ctx, "SELECT 1 FROM projects WHERE id = ?"+tx.Dialect().ForUpdate(), projectID).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return NotFound("ProjectId", projectID)
+			}
+			if err != nil {
+				return err
+			}
+			if err := overQuota(ctx, projectID, kind, max, func(ctx context.Context) (n int, err error) {
+				err = tx.QueryRow(ctx, countQuery, projectID).Scan(&n)
+				return n, err
+			}); err != nil {
+				return err
+			}
+		}
+		return insert(tx)
+	})
 }

@@ -120,10 +120,16 @@ func Register[Req, Resp any](r *Registry, s Spec, h Handler[Req, Resp]) {
 		if err := decodeStrict(body, req); err != nil {
 			return nil, err
 		}
+		project := ""
 		if projectField >= 0 {
-			if err := scopeProject(c, a, reflect.ValueOf(req).Elem().Field(projectField)); err != nil {
+			field := reflect.ValueOf(req).Elem().Field(projectField)
+			if err := scopeProject(c, a, field); err != nil {
 				return nil, err
 			}
+			project = field.String()
+		}
+		if err := c.chargeProject(ctx, a, project); err != nil {
+			return nil, err
 		}
 		if err := rules.validate("", reflect.ValueOf(req).Elem()); err != nil {
 			return nil, err

@@ -101,9 +101,7 @@ func (p *Platform) initIAM(context.Context) (func(context.Context) error, error)
 	p.Users = iam.NewUsers(p.DB, p.now)
 	p.Sessions = iam.NewSessions(p.DB, p.cfg.API.Sessions, p.now)
 	p.Audit = iam.NewAudit(p.DB, p.now, iam.WithCheckpointKey(p.Box.DeriveKey("audit-checkpoint")))
-	p.Projects = iam.NewProjects(p.DB, p.now)
-	quota := p.cfg.API.Quotas
-	p.Projects.SetDefaultQuotas(iam.Quotas{Apps: quota.Apps, Devices: quota.Devices, Tasks: quota.Tasks})
+	p.Projects = p.projectQuotas()
 	p.Access = iam.NewAccess(p.DB, p.now)
 	// The gateway records through the queue (Audit.Auditor): a group
 	// commit that answers once the event is in, sharing transactions
@@ -234,6 +232,15 @@ func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error,
 	}, nil
 }
 
+// projectQuotas returns the projects' quotas over the store, with the
+// configured defaults.
+func (p *Platform) projectQuotas() *iam.Projects {
+	q := iam.NewProjects(p.DB, p.now)
+	d := p.cfg.API.Quotas
+	q.SetDefaultQuotas(iam.Quotas{Apps: d.Apps, Devices: d.Devices, Tasks: d.Tasks, StorageBytes: int(d.StorageBytes)})
+	return q
+}
+
 func (p *Platform) initData(ctx context.Context) (func(context.Context) error, error) {
 	svc, err := data.New(p.DB, p.Blob, data.Options{Logger: p.log, Registerer: p.Metrics, Now: p.now,
 		TokenKey: p.Box.DeriveKey("upload-token"), StagingDir: filepath.Join(p.cfg.DataDir, "uploads"), PublicURL: p.cfg.PublicBase(p.Addr())})
@@ -241,6 +248,9 @@ func (p *Platform) initData(ctx context.Context) (func(context.Context) error, e
 		return nil, err
 	}
 	p.Data = svc
+	// Records enter on workers, which may run without the IAM module:
+	// the storage quota is read from the store here.
+	svc.UseQuotas(p.projectQuotas())
 	ret := svc.NewRetention(data.RetentionOptions{Interval: time.Minute})
 	return p.loop(ModData, func(ctx context.Context) error {
 		go svc.RunDigests(ctx)
@@ -254,6 +264,7 @@ func (p *Platform) initAlgorithms(context.Context) (func(context.Context) error,
 		return nil, err
 	}
 	p.Algos = algorepo.New(p.DB, builtins, p.log, p.now)
+	p.Algos.UseSecrets(p.Box)
 	return nil, nil
 }
 

@@ -61,7 +61,7 @@ var deps = map[string][]string{
 
 	ModApps:    {ModStore, ModSecrets, ModIAM},
 	ModIAM:     {ModStore, ModSecrets}, // secrets: the key that signs audit checkpoints
-	ModAlgos:   {ModStore},
+	ModAlgos:   {ModStore, ModSecrets},
 	ModFlows:   {ModStore, ModAlgos},
 	ModTasks:   {ModStore, ModFlows},
 	ModData:    {ModStore, ModBlob},

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"github.com/tianshu-ai/tianshu/internal/algorepo"
 	"github.com/tianshu-ai/tianshu/internal/appcenter"
 	"github.com/tianshu-ai/tianshu/internal/devicecenter"
 	"github.com/tianshu-ai/tianshu/internal/push"
@@ -12,7 +13,7 @@ import (
 // starts keeping sealed values adds its columns here.
 func SealedColumns() []reseal.Column {
 	var out []reseal.Column
-	for _, cols := range [][]reseal.Column{appcenter.SealedColumns(), devicecenter.SealedColumns(), push.SealedColumns()} {
+	for _, cols := range [][]reseal.Column{algorepo.SealedColumns(), appcenter.SealedColumns(), devicecenter.SealedColumns(), push.SealedColumns()} {
 		out = append(out, cols...)
 	}
 	return out

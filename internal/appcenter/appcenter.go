@@ -123,16 +123,16 @@ func (s *Service) CreateApp(ctx context.Context, projectID, name, description, r
 	s.mu.Lock()
 	q := s.quotas
 	s.mu.Unlock()
-	if err := api.CheckQuota(ctx, q, projectID, api.QuotaApps, func(ctx context.Context) (n int, err error) {
-		err = s.db.QueryRow(ctx, "SELECT COUNT(*) FROM apps WHERE project_id = ?", projectID).Scan(&n)
-		return n, err
-	}); err != nil {
-		return nil, err
-	}
 	now := s.now()
 	a := &App{ID: ids.New("app"), ProjectID: projectID, Name: name, Description: description, Role: role, Status: "active", CreatedAt: now}
-	_, err := s.db.Exec(ctx, `INSERT INTO apps (id, project_id, name, description, role, status, created_at, updated_at)
+	err := api.InsertWithinQuota(ctx, s.db, q, projectID, api.QuotaApps, "SELECT COUNT(*) FROM apps WHERE project_id = ?", func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO apps (id, project_id, name, description, role, status, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.ProjectID, a.Name, a.Description, a.Role, a.Status, now.UnixMilli(), now.UnixMilli())
+		return err
+	})
+	if _, quota := api.AsError(err); quota {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("appcenter: insert app: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
@@ -76,6 +77,10 @@ type Service struct {
 
 	stmtMu  sync.Mutex
 	insStmt *sql.Stmt // see fullInsert
+
+	quotas  api.Quotas // nil: no storage quota; set before serving
+	quotaMu sync.Mutex
+	storage map[string]storageUse // by project; see admitStorage
 }
 
 // New returns the data center over db and blobs. It fails only when the
@@ -108,7 +113,7 @@ func New(db *store.DB, blobs blob.Store, o Options) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{db: db, blobs: blobs, o: o, log: o.Logger, m: m,
-		digests: make(chan string, digestQueue)}
+		digests: make(chan string, digestQueue), storage: map[string]storageUse{}}
 	if len(o.TokenKey) > 0 && o.StagingDir != "" {
 		if s.up, err = s.newUploads(); err != nil {
 			return nil, err

@@ -16,6 +16,7 @@ type metrics struct {
 	uploads      *prometheus.CounterVec // result: created, completed, terminated, expired, failed
 	uploadBytes  prometheus.Counter     // bytes moved into the blob store
 	objects      prometheus.Counter     // objects put through PutObject
+	refused      *prometheus.CounterVec // reason: storage_quota
 }
 
 func newMetrics(r prometheus.Registerer) (*metrics, error) {
@@ -46,6 +47,9 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		objects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tianshu_data_objects_written_total", Help: "Objects (crops, frames) stored through PutObject.",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tianshu_data_records_refused_total", Help: "Records of tasks' store nodes refused before anything was written, by reason (storage_quota).",
+		}, []string{"reason"}),
 	}
 	if r == nil {
 		return m, nil
@@ -70,6 +74,9 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.uploadBytes, err = telemetry.Register(r, m.uploadBytes); err != nil {
+		return nil, err
+	}
+	if m.refused, err = telemetry.Register(r, m.refused); err != nil {
 		return nil, err
 	}
 	if m.objects, err = telemetry.Register(r, m.objects); err != nil {

@@ -50,6 +50,10 @@ type Record struct {
 	// Objects are blob keys of crops and frames (see PutObject). Those under
 	// the record's own task prefix are deleted with the record.
 	Objects []string
+	// Bytes is what the record holds against its project's storage quota:
+	// its document and the objects stored with it. 0: the document's
+	// length.
+	Bytes int64
 	// CreatedAt is when the record was written; set by the store.
 	CreatedAt time.Time
 }
@@ -88,6 +92,9 @@ func (s *Service) prepare(r *Record) error {
 	if len(bytes.TrimSpace(r.Data)) == 0 {
 		r.Data = json.RawMessage("{}")
 	}
+	if r.Bytes <= 0 {
+		r.Bytes = int64(len(r.Data))
+	}
 	for _, f := range []struct {
 		name, v string
 		max     int
@@ -109,11 +116,11 @@ func (s *Service) prepare(r *Record) error {
 	return nil
 }
 
-// rowsPerStatement bounds one INSERT's rows: 9 parameters a row stays far
+// rowsPerStatement bounds one INSERT's rows: 10 parameters a row stays far
 // below every engine's parameter limit (SQLite's 32766).
 const rowsPerStatement = 500
 
-const recordColumns = "id, project_id, task_id, device_id, type, time_ms, data, objects, created_at"
+const recordColumns = "id, project_id, task_id, device_id, type, time_ms, data, objects, bytes, created_at"
 
 // Insert writes records in one transaction and returns once it has
 // committed. Records whose id already exists are skipped, so retrying a
@@ -137,7 +144,7 @@ func (s *Service) insert(ctx context.Context, recs []Record) error {
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		for lo := 0; lo < len(recs); lo += rowsPerStatement {
 			chunk := recs[lo:min(lo+rowsPerStatement, len(recs))]
-			args := make([]any, 0, len(chunk)*9)
+			args := make([]any, 0, len(chunk)*10)
 			for i := range chunk {
 				r := &chunk[i]
 				objs := "[]"
@@ -145,7 +152,7 @@ func (s *Service) insert(ctx context.Context, recs []Record) error {
 					b, _ := json.Marshal(r.Objects)
 					objs = string(b)
 				}
-				args = append(args, r.ID, r.ProjectID, r.TaskID, r.DeviceID, r.Type, r.Time.UnixMilli(), string(r.Data), objs, now)
+				args = append(args, r.ID, r.ProjectID, r.TaskID, r.DeviceID, r.Type, r.Time.UnixMilli(), string(r.Data), objs, r.Bytes, now)
 			}
 			var err error
 			if st := s.fullInsert(ctx); st != nil && len(chunk) == rowsPerStatement {
@@ -197,7 +204,7 @@ func (s *Service) insertSQL(rows int) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?)")
 	}
 	b.WriteString(s.db.Dialect().OnConflict([]string{"id"}))
 	return b.String()
@@ -312,7 +319,7 @@ func scanRecord(row interface{ Scan(...any) error }) (Record, error) {
 	var r Record
 	var t, created int64
 	var data, objs string
-	if err := row.Scan(&r.ID, &r.ProjectID, &r.TaskID, &r.DeviceID, &r.Type, &t, &data, &objs, &created); err != nil {
+	if err := row.Scan(&r.ID, &r.ProjectID, &r.TaskID, &r.DeviceID, &r.Type, &t, &data, &objs, &r.Bytes, &created); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return r, err
 		}
@@ -429,5 +436,8 @@ func (s *Service) deleteBatch(ctx context.Context, where string, args []any, rea
 	}
 	n, _ := res.RowsAffected()
 	s.m.deleted.WithLabelValues(reason).Add(float64(n))
+	s.quotaMu.Lock()
+	clear(s.storage) // counted again from the store at the next check
+	s.quotaMu.Unlock()
 	return len(recIDs), int(n), nil
 }

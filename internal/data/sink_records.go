@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/media"
 	"github.com/tianshu-ai/tianshu/internal/pipeline"
@@ -27,15 +28,53 @@ var _ pipeline.RecordStore = (*RecordSink)(nil)
 // StoreRecord writes a record and returns after its batch committed. The
 // record id derives from the event id, so a redelivered message writes the
 // same record again, which the store ignores.
+//
+// A record that would pass its project's storage quota is refused before
+// any of it is stored (LimitExceeded, counted in
+// tianshu_data_records_refused_total): the task's source is then not
+// acknowledged, and the task's LastError names the quota.
 func (rs *RecordSink) StoreRecord(ctx context.Context, r pipeline.Record) (string, error) {
+	objBytes := binaryBytes(r.Data)
+	if err := rs.s.admitStorage(ctx, r.ProjectID, objBytes); err != nil {
+		if _, ok := api.AsError(err); ok {
+			rs.s.m.refused.WithLabelValues("storage_quota").Inc()
+		}
+		return "", err
+	}
 	var objects []string
 	dataJSON, err := json.Marshal(rs.externalize(ctx, r, r.Data, &objects))
 	if err != nil {
 		return "", fmt.Errorf("record data: %w", err)
 	}
+	rs.s.chargeStorage(r.ProjectID, int64(len(dataJSON)))
 	rec := Record{ID: event.RecordID(r.EventID), ProjectID: r.ProjectID, TaskID: r.TaskID, DeviceID: r.DeviceID,
-		Type: r.Type, Time: r.Time, Data: dataJSON, Objects: objects}
+		Type: r.Type, Time: r.Time, Data: dataJSON, Objects: objects, Bytes: objBytes + int64(len(dataJSON))}
 	return rs.w.WriteSync(ctx, rec)
+}
+
+// binaryBytes is the size of the values externalize stores as objects.
+func binaryBytes(v any) int64 {
+	switch x := v.(type) {
+	case media.Image:
+		return int64(len(x.Bytes))
+	case *media.Image:
+		return int64(len(x.Bytes))
+	case []byte:
+		return int64(len(x))
+	case map[string]any:
+		var n int64
+		for _, e := range x {
+			n += binaryBytes(e)
+		}
+		return n
+	case []any:
+		var n int64
+		for _, e := range x {
+			n += binaryBytes(e)
+		}
+		return n
+	}
+	return 0
 }
 
 // externalize replaces images and byte slices by {"ObjectKey": key}.

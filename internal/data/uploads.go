@@ -161,6 +161,18 @@ func (u *uploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if n, err := strconv.ParseInt(r.Header.Get("Upload-Length"), 10, 64); err == nil && n > g.MaxSize {
 				tusError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Upload-Length %d is larger than the token allows (%d)", n, g.MaxSize))
 				return
+			} else if err == nil {
+				// The declared size counts against the storage quota from
+				// creation: an upload in progress reserves it.
+				if err := s.admitStorage(ctx, g.ProjectID, n); err != nil {
+					if e, ok := api.AsError(err); ok {
+						tusError(w, http.StatusRequestEntityTooLarge, e.Message)
+						return
+					}
+					s.log.Error("storage quota not checked", "project", g.ProjectID, "err", err)
+					tusError(w, http.StatusInternalServerError, "internal error")
+					return
+				}
 			}
 		}
 		u.tus.ServeHTTP(w, r.WithContext(ctx))
@@ -448,6 +460,7 @@ func (s *Service) DeleteUpload(ctx context.Context, id string) error {
 	if _, err := s.db.Exec(ctx, "DELETE FROM uploads WHERE id = ?", id); err != nil {
 		return fmt.Errorf("data: delete upload %s: %w", id, err)
 	}
+	s.recountStorage(up.ProjectID)
 	s.log.Info("upload deleted", "upload", id)
 	return nil
 }

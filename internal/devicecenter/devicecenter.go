@@ -119,15 +119,6 @@ func (s *Service) Create(ctx context.Context, d *Device) error {
 	if err := s.db.QueryRow(ctx, "SELECT 1 FROM projects WHERE id = ?", d.ProjectID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
 		return api.NotFound("ProjectId", d.ProjectID)
 	}
-	s.mu.Lock()
-	q := s.quotas
-	s.mu.Unlock()
-	if err := api.CheckQuota(ctx, q, d.ProjectID, api.QuotaDevices, func(ctx context.Context) (n int, err error) {
-		err = s.db.QueryRow(ctx, "SELECT COUNT(*) FROM devices WHERE project_id = ?", d.ProjectID).Scan(&n)
-		return n, err
-	}); err != nil {
-		return err
-	}
 	d.ID = ids.New("dev")
 	d.Config.ID = d.ID
 	addr, user, pass, err := takeCredentials(d.Config.Address, &d.Config.Username, &d.Config.Password)
@@ -144,11 +135,17 @@ func (s *Service) Create(ctx context.Context, d *Device) error {
 	}
 	now := s.now()
 	d.Status, d.CreatedAt, d.UpdatedAt = "unknown", now, now
-	_, err = s.db.Exec(ctx, `INSERT INTO devices (id, project_id, name, description, driver, address, username, password_enc, options, secrets_enc, fps, width,
+	s.mu.Lock()
+	q := s.quotas
+	s.mu.Unlock()
+	err = api.InsertWithinQuota(ctx, s.db, q, d.ProjectID, api.QuotaDevices, "SELECT COUNT(*) FROM devices WHERE project_id = ?", func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO devices (id, project_id, name, description, driver, address, username, password_enc, options, secrets_enc, fps, width,
 		device_group, edge_node, status, reason, last_error, last_frame_ms, measured_fps, status_ms, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unknown', '', '', 0, 0, 0, ?, ?)`,
-		d.ID, d.ProjectID, d.Name, d.Description, d.Config.Driver, d.Config.Address, d.Config.Username, s.seal(d.Config.Password),
-		opts, secretsEnc, d.Config.FPS, d.Config.Width, d.Group, d.EdgeNode, now.UnixMilli(), now.UnixMilli())
+			d.ID, d.ProjectID, d.Name, d.Description, d.Config.Driver, d.Config.Address, d.Config.Username, s.seal(d.Config.Password),
+			opts, secretsEnc, d.Config.FPS, d.Config.Width, d.Group, d.EdgeNode, now.UnixMilli(), now.UnixMilli())
+		return err
+	})
 	if s.db.IsUniqueViolation(err) {
 		return api.Errorf(api.ResourceInUse, "Name: a device named %q exists in project %s", d.Name, d.ProjectID)
 	}

@@ -26,6 +26,9 @@ type Projects struct {
 // quota (as a default) or "the default" (as a project's own).
 type Quotas struct {
 	Apps, Devices, Tasks int
+	// StorageBytes bounds the bytes of records and uploads (see the data
+	// center).
+	StorageBytes int
 }
 
 // SetDefaultQuotas sets the quotas of projects that have none of their
@@ -54,6 +57,9 @@ func (p *Projects) effective(own Quotas) Quotas {
 	if own.Tasks == 0 {
 		own.Tasks = d.Tasks
 	}
+	if own.StorageBytes == 0 {
+		own.StorageBytes = d.StorageBytes
+	}
 	return own
 }
 
@@ -62,7 +68,8 @@ func (p *Projects) effective(own Quotas) Quotas {
 // fails on the project anyway).
 func (p *Projects) Quota(ctx context.Context, projectID, kind string) (int, error) {
 	var own Quotas
-	err := p.db.QueryRow(ctx, "SELECT max_apps, max_devices, max_tasks FROM projects WHERE id = ?", projectID).Scan(&own.Apps, &own.Devices, &own.Tasks)
+	err := p.db.QueryRow(ctx, "SELECT max_apps, max_devices, max_tasks, max_storage_bytes FROM projects WHERE id = ?", projectID).
+		Scan(&own.Apps, &own.Devices, &own.Tasks, &own.StorageBytes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -77,6 +84,8 @@ func (p *Projects) Quota(ctx context.Context, projectID, kind string) (int, erro
 		return q.Devices, nil
 	case api.QuotaTasks:
 		return q.Tasks, nil
+	case api.QuotaStorage:
+		return q.StorageBytes, nil
 	}
 	return 0, nil
 }
@@ -102,6 +111,13 @@ func (p *Projects) SetQuotas(ctx context.Context, id string, apps, devices, task
 	}
 	_, err = p.db.Exec(ctx, "UPDATE projects SET max_apps = ?, max_devices = ?, max_tasks = ?, updated_at = ? WHERE id = ?",
 		cur.Apps, cur.Devices, cur.Tasks, p.now().UnixMilli(), id)
+	return err
+}
+
+// SetStorageQuota sets the bytes of records and uploads a project may hold
+// (0: back to the default); SetQuotas has checked that the project exists.
+func (p *Projects) SetStorageQuota(ctx context.Context, id string, bytes int64) error {
+	_, err := p.db.Exec(ctx, "UPDATE projects SET max_storage_bytes = ?, updated_at = ? WHERE id = ?", bytes, p.now().UnixMilli(), id)
 	return err
 }
 
@@ -140,7 +156,7 @@ func (p *Projects) Create(ctx context.Context, id, name, description string) (*P
 
 // List returns every project, oldest first.
 func (p *Projects) List(ctx context.Context) ([]Project, error) {
-	rows, err := p.db.Query(ctx, "SELECT id, name, description, created_at, max_apps, max_devices, max_tasks FROM projects ORDER BY created_at, id")
+	rows, err := p.db.Query(ctx, "SELECT id, name, description, created_at, max_apps, max_devices, max_tasks, max_storage_bytes FROM projects ORDER BY created_at, id")
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +165,7 @@ func (p *Projects) List(ctx context.Context) ([]Project, error) {
 	for rows.Next() {
 		var pr Project
 		var c int64
-		if err := rows.Scan(&pr.ID, &pr.Name, &pr.Description, &c, &pr.Quotas.Apps, &pr.Quotas.Devices, &pr.Quotas.Tasks); err != nil {
+		if err := rows.Scan(&pr.ID, &pr.Name, &pr.Description, &c, &pr.Quotas.Apps, &pr.Quotas.Devices, &pr.Quotas.Tasks, &pr.Quotas.StorageBytes); err != nil {
 			return nil, err
 		}
 		pr.CreatedAt = time.UnixMilli(c).UTC()
@@ -188,6 +204,9 @@ type ProjectQuota struct {
 	MaxApps    int `json:"MaxApps"`
 	MaxDevices int `json:"MaxDevices"`
 	MaxTasks   int `json:"MaxTasks"`
+	// MaxStorageBytes bounds the bytes of the project's records (documents
+	// and the objects stored with them) and uploads.
+	MaxStorageBytes int64 `json:"MaxStorageBytes"`
 }
 
 // ModifyProjectQuotaRequest is the request of ModifyProjectQuota; absent
@@ -197,6 +216,8 @@ type ModifyProjectQuotaRequest struct {
 	MaxApps    *int   `json:"MaxApps" validate:"min=0,max=1000000"`
 	MaxDevices *int   `json:"MaxDevices" validate:"min=0,max=1000000"`
 	MaxTasks   *int   `json:"MaxTasks" validate:"min=0,max=1000000"`
+	// MaxStorageBytes is the storage quota in bytes (0: the default).
+	MaxStorageBytes *int64 `json:"MaxStorageBytes" validate:"min=0"`
 }
 
 // ModifyProjectQuotaResponse is the response of ModifyProjectQuota.
@@ -220,7 +241,7 @@ func RegisterProjectActions(reg *api.Registry, p *Projects) {
 			c.SetResource(pr.ID)
 			return &CreateProjectResponse{ProjectId: pr.ID}, nil
 		})
-	api.Register(reg, api.Spec{Name: "ModifyProjectQuota", Summary: "Set how many apps, devices and tasks a project may hold (0: the platform's default). Platform admins only.",
+	api.Register(reg, api.Spec{Name: "ModifyProjectQuota", Summary: "Set how many apps, devices and tasks, and how many bytes of records and uploads, a project may hold (0: the platform's default). Platform admins only.",
 		Permission: api.Permission{Resource: "project", Access: api.Write}, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *ModifyProjectQuotaRequest) (*ModifyProjectQuotaResponse, error) {
 			c.SetResource(r.ProjectId)
@@ -229,7 +250,15 @@ func RegisterProjectActions(reg *api.Registry, p *Projects) {
 			if !c.PlatformAdmin() {
 				return nil, api.Errorf(api.AuthFailureUnauthorizedOperation, "ModifyProjectQuota: only a platform admin sets a project's quotas")
 			}
-			return &ModifyProjectQuotaResponse{}, p.SetQuotas(ctx, r.ProjectId, r.MaxApps, r.MaxDevices, r.MaxTasks)
+			if err := p.SetQuotas(ctx, r.ProjectId, r.MaxApps, r.MaxDevices, r.MaxTasks); err != nil {
+				return nil, err
+			}
+			if r.MaxStorageBytes != nil {
+				if err := p.SetStorageQuota(ctx, r.ProjectId, *r.MaxStorageBytes); err != nil {
+					return nil, err
+				}
+			}
+			return &ModifyProjectQuotaResponse{}, nil
 		})
 	api.Register(reg, api.Spec{Name: "DescribeProjects", Summary: "List the projects where the caller holds a role (every project for platform admins), with their quotas.", Permission: api.Permission{Resource: "project", Access: api.Read}},
 		func(ctx context.Context, c *api.Caller, r *DescribeProjectsRequest) (*DescribeProjectsResponse, error) {
@@ -244,7 +273,7 @@ func RegisterProjectActions(reg *api.Registry, p *Projects) {
 				}
 				q := p.effective(pr.Quotas)
 				out.ProjectSet = append(out.ProjectSet, ProjectInfo{ProjectId: pr.ID, Name: pr.Name, Description: pr.Description,
-					CreatedTime: pr.CreatedAt.Format(time.RFC3339), Quota: ProjectQuota{MaxApps: q.Apps, MaxDevices: q.Devices, MaxTasks: q.Tasks}})
+					CreatedTime: pr.CreatedAt.Format(time.RFC3339), Quota: ProjectQuota{MaxApps: q.Apps, MaxDevices: q.Devices, MaxTasks: q.Tasks, MaxStorageBytes: int64(q.StorageBytes)}})
 			}
 			out.TotalCount = len(out.ProjectSet)
 			return out, nil

@@ -304,6 +304,10 @@ func (r *runner) work(ctx context.Context) {
 			switch {
 			case ctx.Err() != nil:
 				m.Ack(ctx.Err())
+			case sinks.failed.Load() && err != nil:
+				// The sink's reason (a storage quota, a store outage) is
+				// what the source reports as the task's LastError.
+				m.Ack(fmt.Errorf("a sink failed; redeliver: %w", err))
 			case sinks.failed.Load():
 				m.Ack(errors.New("a sink failed; redeliver"))
 			default:

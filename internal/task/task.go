@@ -127,12 +127,6 @@ func (s *Service) Create(ctx context.Context, t *Task, start bool) error {
 		return api.Errorf(api.InvalidParameterValue, "FlowId: flow %s belongs to project %s, not %s", t.FlowID, flowProject, t.ProjectID)
 	}
 	t.FlowVersion = v
-	if err := api.CheckQuota(ctx, s.quotas, t.ProjectID, api.QuotaTasks, func(ctx context.Context) (n int, err error) {
-		err = s.db.QueryRow(ctx, "SELECT COUNT(*) FROM tasks WHERE project_id = ?", t.ProjectID).Scan(&n)
-		return n, err
-	}); err != nil {
-		return err
-	}
 	t.ID = ids.New("task")
 	t.Desired, t.Status = DesiredStopped, StatusStopped
 	if start {
@@ -140,20 +134,31 @@ func (s *Service) Create(ctx context.Context, t *Task, start bool) error {
 	}
 	now := s.now()
 	t.CreatedAt, t.UpdatedAt = now, now
-	src, _ := json.Marshal(t.Sources)
-	par, _ := json.Marshal(t.Parameters)
-	con, _ := json.Marshal(t.Constraints)
-	_, err = s.db.Exec(ctx, `INSERT INTO tasks (id, project_id, name, description, flow_id, flow_version, sources, parameters, constraints,
-		desired_state, status, reason, node_id, epoch, stats, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', 0, '{}', ?, ?)`,
-		t.ID, t.ProjectID, t.Name, t.Description, t.FlowID, t.FlowVersion, string(src), string(par), string(con),
-		t.Desired, t.Status, now.UnixMilli(), now.UnixMilli())
+	err = api.InsertWithinQuota(ctx, s.db, s.quotas, t.ProjectID, api.QuotaTasks, "SELECT COUNT(*) FROM tasks WHERE project_id = ?", func(tx *store.Tx) error {
+		return s.insertTask(ctx, tx, t)
+	})
+	if _, quota := api.AsError(err); quota {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("task: insert: %w", err)
 	}
 	s.Event(ctx, t.ID, "created", "", fmt.Sprintf("flow %s version %d", t.FlowID, t.FlowVersion))
 	s.log.Info("task created", "task", t.ID, "flow", t.FlowID, "version", t.FlowVersion, "start", start)
 	return nil
+}
+
+// insertTask writes the task's row in tx.
+func (s *Service) insertTask(ctx context.Context, tx *store.Tx, t *Task) error {
+	src, _ := json.Marshal(t.Sources)
+	par, _ := json.Marshal(t.Parameters)
+	con, _ := json.Marshal(t.Constraints)
+	_, err := tx.Exec(ctx, `INSERT INTO tasks (id, project_id, name, description, flow_id, flow_version, sources, parameters, constraints,
+		desired_state, status, reason, node_id, epoch, stats, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', 0, '{}', ?, ?)`,
+		t.ID, t.ProjectID, t.Name, t.Description, t.FlowID, t.FlowVersion, string(src), string(par), string(con),
+		t.Desired, t.Status, t.CreatedAt.UnixMilli(), t.UpdatedAt.UnixMilli())
+	return err
 }
 
 const taskColumns = `id, project_id, name, description, flow_id, flow_version, sources, parameters, constraints,

@@ -91,6 +91,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Quotas.Apps, "api.quotas.apps", c.Quotas.Apps, "apps a project may hold unless a platform admin set its own quota (0: no quota)")
 	fs.IntVar(&c.Quotas.Devices, "api.quotas.devices", c.Quotas.Devices, "devices a project may hold unless a platform admin set its own quota (0: no quota)")
 	fs.IntVar(&c.Quotas.Tasks, "api.quotas.tasks", c.Quotas.Tasks, "tasks a project may hold unless a platform admin set its own quota (0: no quota)")
+	fs.Int64Var(&c.Quotas.StorageBytes, "api.quotas.storage-bytes", c.Quotas.StorageBytes, "bytes of records and uploads a project may hold unless a platform admin set its own quota (0: no quota)")
 	c.AuthFailures.RegisterFlags(fs)
 	c.Sessions.RegisterFlags(fs)
 }
@@ -104,8 +105,8 @@ func (c Config) Validate() error {
 	if c.BodyReadTimeout < 100*time.Millisecond || c.BodyReadTimeout > 10*time.Minute {
 		return errors.New("api.body_read_timeout: must be between 100ms and 10m")
 	}
-	if c.Quotas.Apps < 0 || c.Quotas.Devices < 0 || c.Quotas.Tasks < 0 {
-		return errors.New("api.quotas.apps, devices, tasks: must not be negative")
+	if c.Quotas.Apps < 0 || c.Quotas.Devices < 0 || c.Quotas.Tasks < 0 || c.Quotas.StorageBytes < 0 {
+		return errors.New("api.quotas.apps, devices, tasks, storage-bytes: must not be negative")
 	}
 	if c.MaxConnections < 0 {
 		return errors.New("api.max_connections: must not be negative")
@@ -124,4 +125,6 @@ type Quotas struct {
 	Apps    int `yaml:"apps"`
 	Devices int `yaml:"devices"`
 	Tasks   int `yaml:"tasks"`
+	// StorageBytes bounds a project's records and uploads, in bytes.
+	StorageBytes int64 `yaml:"storage-bytes"`
 }
