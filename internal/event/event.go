@@ -120,10 +120,19 @@ func DeviceSource(deviceID string) string { return "/tianshu/devices/" + deviceI
 // message id (stable across redeliveries) and the origin, never on the
 // order in which concurrent items reached the sinks, so a redelivered
 // message yields the same id for the same output and the bus and the
-// records store drop what they already have.
+// records store drop what they already have. An origin longer than
+// maxOriginLen (bodies nested deep, with long node ids) is replaced by its
+// hash, so that ids stay short enough for the stores that keep them.
 func TaskEventID(taskID, messageID, kind, origin string) string {
+	if len(origin) > maxOriginLen {
+		sum := sha256.Sum256([]byte(origin))
+		origin = "~" + hex.EncodeToString(sum[:12])
+	}
 	return taskID + ":" + messageID + ":" + kind + "-" + origin
 }
+
+// maxOriginLen is the longest origin TaskEventID keeps as it is.
+const maxOriginLen = 128
 
 // DeviceStatusID is the id of a device's status change at t.
 func DeviceStatusID(deviceID string, t time.Time) string {

@@ -93,6 +93,12 @@ func TestIDsStableAcrossRedelivery(t *testing.T) {
 	if event.TaskEventID("task-1", "dev-1-42", "rec", "each/save[1]") == first[0] {
 		t.Error("two items share an id")
 	}
+	// A deep origin is hashed: still stable and distinct, but short.
+	deep := strings.Repeat("outer-foreach-node/", 8) + "save[1][2][3][4][5][6][7][8]"
+	a, b := event.TaskEventID("task-1", "dev-1-42", "rec", deep), event.TaskEventID("task-1", "dev-1-42", "rec", deep+"x")
+	if a != event.TaskEventID("task-1", "dev-1-42", "rec", deep) || a == b || len(a) > 80 {
+		t.Errorf("deep origins: %q, %q", a, b)
+	}
 }
 
 // TestHeaderIDIsTheBusDedupHeader: the event id header must be the one the
