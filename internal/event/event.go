@@ -113,14 +113,26 @@ func TaskSource(taskID string) string { return "/tianshu/tasks/" + taskID }
 // DeviceSource is the source attribute of a device's events.
 func DeviceSource(deviceID string) string { return "/tianshu/devices/" + deviceID }
 
-// TaskEventID is the id of the n-th output of the given kind ("evt",
-// "rec") that one message of a task produced. It depends only on the task,
-// the message id (stable across redeliveries) and the output's position,
-// so a redelivered message yields the same ids and consumers, the bus and
-// the records store can deduplicate.
-func TaskEventID(taskID, messageID, kind string, n int64) string {
-	return taskID + ":" + messageID + ":" + kind + "-" + strconv.FormatInt(n, 10)
+// TaskEventID is the id of the output of the given kind ("evt", "rec")
+// that one message of a task produced at origin, the output's place in the
+// flow (flow.Call.Origin: the node's path and the index of every foreach
+// item it ran for, e.g. "each/save[2]"). It depends only on the task, the
+// message id (stable across redeliveries) and the origin, never on the
+// order in which concurrent items reached the sinks, so a redelivered
+// message yields the same id for the same output and the bus and the
+// records store drop what they already have. An origin longer than
+// maxOriginLen (bodies nested deep, with long node ids) is replaced by its
+// hash, so that ids stay short enough for the stores that keep them.
+func TaskEventID(taskID, messageID, kind, origin string) string {
+	if len(origin) > maxOriginLen {
+		sum := sha256.Sum256([]byte(origin))
+		origin = "~" + hex.EncodeToString(sum[:12])
+	}
+	return taskID + ":" + messageID + ":" + kind + "-" + origin
 }
+
+// maxOriginLen is the longest origin TaskEventID keeps as it is.
+const maxOriginLen = 128
 
 // DeviceStatusID is the id of a device's status change at t.
 func DeviceStatusID(deviceID string, t time.Time) string {

@@ -16,7 +16,7 @@ import (
 // every CloudEvents 1.0 required attribute present on the wire.
 func TestRoundTrip(t *testing.T) {
 	at := time.Date(2026, 11, 29, 10, 27, 28, 512_000_000, time.FixedZone("CST", 8*3600))
-	e := event.New(event.TaskEventID("task-7f2a", "frame-000123", "evt", 2), event.TaskSource("task-7f2a"),
+	e := event.New(event.TaskEventID("task-7f2a", "frame-000123", "evt", "each/pub[2]"), event.TaskSource("task-7f2a"),
 		"tianshu.face.captured", "dev-3k9x2m7q", at, map[string]any{"RecordId": "rec-1", "Box": []any{412.0, 96.0, 88.0, 88.0}})
 	e.TaskID, e.ProjectID, e.TraceParent = "task-7f2a", "default", event.ChildOf(event.NewTraceID())
 	b, err := e.Marshal()
@@ -32,7 +32,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("attribute %q missing on the wire: %s", attr, b)
 		}
 	}
-	if wire["specversion"] != "1.0" || wire["time"] != "2026-11-29T02:27:28.512Z" || wire["id"] != "task-7f2a:frame-000123:evt-2" {
+	if wire["specversion"] != "1.0" || wire["time"] != "2026-11-29T02:27:28.512Z" || wire["id"] != "task-7f2a:frame-000123:evt-each/pub[2]" {
 		t.Errorf("wire form: %s", b)
 	}
 	got, err := event.Decode(b)
@@ -72,12 +72,12 @@ func TestDecodeRefusesNonEvents(t *testing.T) {
 }
 
 // TestIDsStableAcrossRedelivery: the ids of a message's outputs depend
-// only on the task, the message id and the output's position, so a
-// redelivered message makes the same event and record ids (the bus drops
+// only on the task, the message id and the output's place in the flow, so
+// a redelivered message makes the same event and record ids (the bus drops
 // the duplicate event by HeaderID, the store the duplicate record).
 func TestIDsStableAcrossRedelivery(t *testing.T) {
-	first := []string{event.TaskEventID("task-1", "dev-1-42", "rec", 1), event.TaskEventID("task-1", "dev-1-42", "evt", 2)}
-	again := []string{event.TaskEventID("task-1", "dev-1-42", "rec", 1), event.TaskEventID("task-1", "dev-1-42", "evt", 2)}
+	first := []string{event.TaskEventID("task-1", "dev-1-42", "rec", "each/save[0]"), event.TaskEventID("task-1", "dev-1-42", "evt", "each/pub[0]")}
+	again := []string{event.TaskEventID("task-1", "dev-1-42", "rec", "each/save[0]"), event.TaskEventID("task-1", "dev-1-42", "evt", "each/pub[0]")}
 	if !reflect.DeepEqual(first, again) {
 		t.Fatalf("ids differ across deliveries: %v vs %v", first, again)
 	}
@@ -87,8 +87,17 @@ func TestIDsStableAcrossRedelivery(t *testing.T) {
 	if r := event.RecordID(first[0]); !strings.HasPrefix(r, "rec-") || len(r) != 28 || r == event.RecordID(first[1]) {
 		t.Errorf("RecordID = %q", r)
 	}
-	if event.TaskEventID("task-1", "dev-1-43", "rec", 1) == first[0] {
+	if event.TaskEventID("task-1", "dev-1-43", "rec", "each/save[0]") == first[0] {
 		t.Error("two messages share an id")
+	}
+	if event.TaskEventID("task-1", "dev-1-42", "rec", "each/save[1]") == first[0] {
+		t.Error("two items share an id")
+	}
+	// A deep origin is hashed: still stable and distinct, but short.
+	deep := strings.Repeat("outer-foreach-node/", 8) + "save[1][2][3][4][5][6][7][8]"
+	a, b := event.TaskEventID("task-1", "dev-1-42", "rec", deep), event.TaskEventID("task-1", "dev-1-42", "rec", deep+"x")
+	if a != event.TaskEventID("task-1", "dev-1-42", "rec", deep) || a == b || len(a) > 80 {
+		t.Errorf("deep origins: %q, %q", a, b)
 	}
 }
 

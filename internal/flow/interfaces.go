@@ -61,6 +61,9 @@ type Record struct {
 	Key  string         // the message's Input.Key (device), for indexing
 	Time time.Time      // the message time
 	Data map[string]any // the node's mapped inputs
+	// Origin is the store node's place in the message's run (Call.Origin):
+	// the same on every run of the message, so the record's id can be.
+	Origin string
 }
 
 // Event is what a publish node hands to Sinks.Publish; the tasks layer
@@ -70,11 +73,18 @@ type Event struct {
 	Subject string // the node's subject input, else Input.Key
 	Time    time.Time
 	Data    map[string]any
+	// Origin is the publish node's place in the message's run
+	// (Call.Origin): the same on every run of the message, so the event's
+	// id can be, and a bus that has it already drops the repeat.
+	Origin string
 }
 
 // Sinks is where store and publish nodes deliver; the tasks layer
 // implements it per task. Store returns the new record's id, so later
-// nodes can refer to it ($store.recordId).
+// nodes can refer to it ($store.recordId). A message that is run again
+// (redelivered after a sink failed) hands each output with the Origin it
+// had the first time; ids derived from it let the store and the bus drop
+// what they already have and keep what they do not.
 type Sinks interface {
 	Store(ctx context.Context, rec Record) (string, error)
 	Publish(ctx context.Context, ev Event) error

@@ -44,7 +44,7 @@ func (n *publishNode) Run(ctx context.Context, c *Call) (any, error) {
 		subject = fmt.Sprint(data["subject"])
 		delete(data, "subject")
 	}
-	if err := s.Publish(ctx, Event{Type: n.typ, Subject: subject, Time: c.Time(), Data: data}); err != nil {
+	if err := s.Publish(ctx, Event{Type: n.typ, Subject: subject, Time: c.Time(), Data: data, Origin: c.Origin()}); err != nil {
 		return nil, err
 	}
 	return map[string]any{"published": true}, nil

@@ -35,7 +35,7 @@ func (n *storeNode) Run(ctx context.Context, c *Call) (any, error) {
 	if s == nil {
 		return nil, ErrNoSinks
 	}
-	id, err := s.Store(ctx, Record{Type: n.typ, Key: c.Key(), Time: c.Time(), Data: c.Args()})
+	id, err := s.Store(ctx, Record{Type: n.typ, Key: c.Key(), Time: c.Time(), Data: c.Args(), Origin: c.Origin()})
 	if err != nil {
 		return nil, err
 	}

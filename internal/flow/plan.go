@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -248,6 +249,7 @@ type run struct {
 	scope      any
 	item       any
 	index      int
+	isItem     bool // a foreach item's run: its index is part of Origin
 	parent     *run
 	slots      []slot
 	wg         sync.WaitGroup
@@ -282,7 +284,7 @@ func (p *Plan) put(r *run) {
 	for i := range r.slots {
 		r.slots[i].out, r.slots[i].err = nil, nil
 	}
-	r.ctx, r.cancel, r.input, r.scope, r.item, r.parent = nil, nil, Input{}, nil, nil, nil
+	r.ctx, r.cancel, r.input, r.scope, r.item, r.parent, r.isItem = nil, nil, Input{}, nil, nil, nil, false
 	r.err, r.merged, r.state = nil, nil, nil
 	r.failed.Store(false)
 	r.paramsOnce = sync.Once{}
@@ -764,13 +766,13 @@ func (r *run) traces() []NodeResult {
 
 // nested runs a body plan (foreach item, subflow) inside this message:
 // same deadline, sinks, state and time; its own $input, $item and params.
-func (r *run) nested(ctx context.Context, body *Plan, scope, item any, index int, params map[string]any) (any, error) {
+func (r *run) nested(ctx context.Context, body *Plan, scope, item any, index int, isItem bool, params map[string]any) (any, error) {
 	nr := body.get()
 	nr.ctx = ctx
 	nr.input = r.input
 	nr.input.Trace = false
 	nr.input.Params = params
-	nr.scope, nr.item, nr.index, nr.parent = scope, item, index, r
+	nr.scope, nr.item, nr.index, nr.isItem, nr.parent = scope, item, index, isItem, r
 	nr.runAll()
 	var out any
 	if nr.err == nil {
@@ -783,6 +785,32 @@ func (r *run) nested(ctx context.Context, body *Plan, scope, item any, index int
 
 // NodeID returns the node's id ("outer/inner" inside bodies).
 func (c *Call) NodeID() string { return c.n.path }
+
+// Origin names this call's place in its message's run: the node's path
+// followed by the index of every foreach item it runs for, outermost first
+// ("each/save[2]"). A rerun of the same message gives the same origin to
+// the same node and item, whatever order concurrent items and branches
+// run in, so sinks derive stable ids from it; counting outputs as they
+// arrive would not.
+func (c *Call) Origin() string {
+	var idx []int
+	for r := c.r; r != nil; r = r.parent {
+		if r.isItem {
+			idx = append(idx, r.index)
+		}
+	}
+	if len(idx) == 0 {
+		return c.n.path
+	}
+	b := make([]byte, 0, len(c.n.path)+4*len(idx))
+	b = append(b, c.n.path...)
+	for i := len(idx) - 1; i >= 0; i-- {
+		b = append(b, '[')
+		b = strconv.AppendInt(b, int64(idx[i]), 10)
+		b = append(b, ']')
+	}
+	return string(b)
+}
 
 // Arg returns mapped input i (see Builder.Arg), resolved for this message.
 func (c *Call) Arg(i int) any {
@@ -856,11 +884,11 @@ func (c *Call) Arrived() map[string]any {
 // RunBody runs a nested plan compiled with Builder.Body for one item;
 // $input in the body is input, $item is item and $index is index.
 func (c *Call) RunBody(ctx context.Context, body *Plan, input, item any, index int) (any, error) {
-	return c.r.nested(ctx, body, input, item, index, c.r.input.Params)
+	return c.r.nested(ctx, body, input, item, index, true, c.r.input.Params)
 }
 
 // RunSubflow runs a plan compiled with Builder.Subflow with its own
 // $input and parameter values.
 func (c *Call) RunSubflow(ctx context.Context, body *Plan, input any, params map[string]any) (any, error) {
-	return c.r.nested(ctx, body, input, nil, 0, params)
+	return c.r.nested(ctx, body, input, nil, 0, false, params)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -12,12 +13,18 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/pipeline"
 )
 
-// messageSinks implements flow.Sinks for one message: ids it makes are
-// derived from the message id and a per-message counter, so a redelivered
-// message produces the same ids.
+// messageSinks implements flow.Sinks for one message: the ids it makes
+// derive from the message id and the output's origin (its node and foreach
+// item), so a redelivered message produces the same id for the same output
+// however its concurrent items are ordered. That is what makes publishing
+// after storing one promise: a rerun after a failed store or publish writes
+// the records the store lacks, the store drops those it has, and the bus
+// drops the events it has while taking the ones it lacks.
 type messageSinks struct {
-	r     *runner
-	msg   *pipeline.Message
+	r   *runner
+	msg *pipeline.Message
+	// count numbers outputs handed without an origin (a Sinks caller that
+	// is not a flow node); their ids are stable only when the order is.
 	count atomic.Int64
 	// failed is set when a sink could not write: the message is then handed
 	// back for redelivery instead of acknowledged, so nothing is lost.
@@ -27,8 +34,11 @@ type messageSinks struct {
 	trace     string
 }
 
-func (s *messageSinks) nextID(kind string) string {
-	return event.TaskEventID(s.r.task.ID, s.msg.ID, kind, s.count.Add(1))
+func (s *messageSinks) id(kind, origin string) string {
+	if origin == "" {
+		origin = "#" + strconv.FormatInt(s.count.Add(1), 10)
+	}
+	return event.TaskEventID(s.r.task.ID, s.msg.ID, kind, origin)
 }
 
 // Store implements flow.Sinks.
@@ -37,7 +47,7 @@ func (s *messageSinks) Store(ctx context.Context, rec flow.Record) (string, erro
 		return "", fmt.Errorf("store node: this process has no record store")
 	}
 	id, err := s.r.records.StoreRecord(ctx, pipeline.Record{ProjectID: s.r.task.ProjectID, TaskID: s.r.task.ID, DeviceID: s.msg.Key,
-		Type: rec.Type, Time: rec.Time, Data: rec.Data, EventID: s.nextID("rec")})
+		Type: rec.Type, Time: rec.Time, Data: rec.Data, EventID: s.id("rec", rec.Origin)})
 	if err != nil {
 		s.failed.Store(true)
 		return "", err
@@ -56,7 +66,7 @@ func (s *messageSinks) Publish(ctx context.Context, ev flow.Event) error {
 	if t.IsZero() {
 		t = s.msg.Time
 	}
-	ce := event.New(s.nextID("evt"), event.TaskSource(s.r.task.ID), ev.Type, ev.Subject, t, ev.Data)
+	ce := event.New(s.id("evt", ev.Origin), event.TaskSource(s.r.task.ID), ev.Type, ev.Subject, t, ev.Data)
 	ce.TraceParent, ce.TaskID, ce.ProjectID = event.ChildOf(s.traceID()), s.r.task.ID, s.r.task.ProjectID
 	b, err := ce.Marshal()
 	if err != nil {
