@@ -176,6 +176,19 @@ type Auditor interface {
 	Record(ctx context.Context, e AuditEvent) error
 }
 
+// TxAuditor is an Auditor that can also write a call's event in the
+// transaction that makes the call's change, so that no crash keeps the
+// change and loses its event, and the event costs no transaction of its
+// own (internal/iam's audit log).
+type TxAuditor interface {
+	Auditor
+	// WithEvent returns ctx carrying event: the first store transaction
+	// under ctx that commits a change appends event() in it, unless event
+	// reports false (nothing to write yet). written reports, after the
+	// call, whether an event committed that way.
+	WithEvent(ctx context.Context, event func() (AuditEvent, bool)) (_ context.Context, written func() bool)
+}
+
 // sensitive reports field names whose values never reach logs or audit.
 func sensitive(field string) bool {
 	f := strings.ToLower(field)

@@ -126,6 +126,9 @@ func (db *DB) Rebind(query string) string { return db.dialect.Rebind(query) }
 
 // Exec runs a statement written with `?` placeholders.
 func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if pendingUnit(ctx, db) != nil {
+		return db.execInUnit(ctx, query, args)
+	}
 	q := db.dialect.Rebind(query)
 	if st := db.stmt(ctx, q); st != nil {
 		return st.ExecContext(ctx, args...)
@@ -166,6 +169,7 @@ func (db *DB) Close() error {
 type Tx struct {
 	*sql.Tx
 	dialect Dialect
+	db      *DB // for its statement cache (unit.go)
 }
 
 // Exec runs a statement in the transaction.
@@ -193,7 +197,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	tx := &Tx{Tx: stx, dialect: db.dialect}
+	tx := &Tx{Tx: stx, dialect: db.dialect, db: db}
 	defer func() {
 		if p := recover(); p != nil {
 			_ = stx.Rollback()
@@ -204,9 +208,16 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		_ = stx.Rollback()
 		return err
 	}
+	u, err := db.join(ctx, tx) // a Unit of ctx commits with this change
+	if err != nil {
+		_ = stx.Rollback()
+		return err
+	}
 	if err := stx.Commit(); err != nil {
+		u.end(false)
 		return fmt.Errorf("store: commit: %w", err)
 	}
+	u.end(true)
 	return nil
 }
 
