@@ -28,11 +28,7 @@ func TestAuditEventCommitsWithChange(t *testing.T) {
 		t.Cleanup(func() { _ = q.Close(context.Background()) })
 		ins := "INSERT INTO settings (name, value, updated_at) VALUES (?, 'v', 0)"
 		count := func(name string) int {
-			var n int
-			if err := db.QueryRow(ctx, "SELECT COUNT(*) FROM settings WHERE name = ?", name).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			return n
+			return storetest.Count(t, db, "SELECT COUNT(*) FROM settings WHERE name = ?", name)
 		}
 		events := func(resource string) int {
 			recs, _, err := a.Search(ctx, iam.AuditQuery{Resources: []string{resource}, Limit: 10})
