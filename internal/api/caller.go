@@ -221,6 +221,14 @@ func scopeProject(c *Caller, a *Action, field reflect.Value) error {
 		return nil
 	}
 	p := field.String()
+	if p == "" && a.Union && c.grants != nil {
+		// The handler lists the union (ListProjects); refuse only a
+		// caller that may run the action in no project at all.
+		if len(c.unionProjects(a)) == 0 {
+			return Errorf(AuthFailureUnauthorizedOperation, "ProjectId: %s holds no role that grants %s", c.Actor(), a.Name)
+		}
+		return nil
+	}
 	if p == "" {
 		p = c.ProjectID
 		if p == "" && c.grants != nil {
@@ -330,4 +338,32 @@ func (c *Caller) TaskScope(projectID string) (all bool, ids []string) {
 	}
 	sort.Strings(ids)
 	return false, ids
+}
+
+// ListProjects tells a list (an action registered with Union) which
+// projects it covers: the one it names; every project (every) for a
+// platform admin naming none; otherwise each project where one of the
+// caller's roles grants the action, sorted. Resource scopes apply per
+// project (DeviceScope, TaskScope of each).
+func (c *Caller) ListProjects(projectID string) (every bool, projects []string) {
+	switch {
+	case projectID != "":
+		return false, []string{projectID}
+	case c == nil || c.PlatformAdmin():
+		return true, nil
+	case c.grants == nil:
+		return false, []string{c.ProjectID}
+	}
+	return false, c.unionProjects(c.act)
+}
+
+// unionProjects returns the projects, sorted, where the caller may run a.
+func (c *Caller) unionProjects(a *Action) []string {
+	var out []string
+	for _, p := range c.grants.sorted {
+		if c.MayRunIn(a, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
