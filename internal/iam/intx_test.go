@@ -2,18 +2,27 @@ package iam_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/api/tc3"
+	"github.com/tianshu-ai/tianshu/internal/appcenter"
 	"github.com/tianshu-ai/tianshu/internal/iam"
+	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/store/storetest"
 )
@@ -228,5 +237,67 @@ func writeUntilKilled(t *testing.T, path string) {
 			t.Fatalf("change %d: %v (event written %v)", i, err, written())
 		}
 		fmt.Println(i)
+	}
+}
+
+// Through the gateway: an audited write whose event cannot be appended
+// makes no change (before, the change committed and was answered OK with
+// no event), and one whose event can be has exactly one event, written
+// with its change.
+func TestGatewayMakesNoChangeWithoutItsEvent(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, "sqlite")
+	box, err := secrets.New(bytes.Repeat([]byte{5}, secrets.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	apps := appcenter.New(db, box, log, nil)
+	audit := iam.NewAudit(db, nil)
+	q := audit.StartQueue(log)
+	t.Cleanup(func() { _ = q.Close(context.Background()) })
+	reg := api.NewRegistry()
+	appcenter.RegisterActions(reg, apps)
+	gw := api.NewGateway(api.DefaultConfig(), reg, api.GatewayOptions{Keys: apps, Auditor: audit.Auditor(), Logger: log})
+	a, err := apps.CreateApp(ctx, "default", "audited", "", api.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, key, err := apps.CreateKey(ctx, a.ID, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := tc3.Signer{SecretID: id, SecretKey: key}
+	modify := func(desc string) string {
+		body := []byte(`{"AppId": "` + a.ID + `", "Description": "` + desc + `"}`)
+		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-TC-Action", "ModifyApp")
+		req.Header.Set("X-TC-Version", api.Version)
+		signer.Sign(req, body, time.Now())
+		w := httptest.NewRecorder()
+		gw.ServeHTTP(w, req)
+		return w.Body.String()
+	}
+	description := func() string {
+		var d string
+		if err := db.QueryRow(ctx, "SELECT description FROM apps WHERE id = ?", a.ID).Scan(&d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+
+	if out := modify("first"); strings.Contains(out, `"Error"`) {
+		t.Fatalf("ModifyApp: %s", out)
+	}
+	recs, _, err := audit.Search(ctx, iam.AuditQuery{Actions: []string{"ModifyApp"}, Limit: 10})
+	if err != nil || len(recs) != 1 || recs[0].Resource != a.ID || recs[0].Result != "OK" {
+		t.Fatalf("events of one ModifyApp: %+v, %v; want one, OK, on %s", recs, err, a.ID)
+	}
+
+	exec(t, db, "DELETE FROM audit_head WHERE id = 1") // appends now fail
+	out := modify("unaudited")
+	if !strings.Contains(out, `"Error"`) || description() != "first" {
+		t.Errorf("ModifyApp while the audit log cannot be appended to: answered %s, description %q; want an error and no change", out, description())
 	}
 }
