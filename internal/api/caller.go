@@ -179,6 +179,19 @@ type Auditor interface {
 	Record(ctx context.Context, e AuditEvent) error
 }
 
+// TxAuditor is an Auditor that can also write a call's event in the
+// transaction that makes the call's change, so that no crash keeps the
+// change and loses its event, and the event costs no transaction of its
+// own (internal/iam's audit log).
+type TxAuditor interface {
+	Auditor
+	// WithEvent returns ctx carrying event: the first store transaction
+	// under ctx that commits a change appends event() in it, unless event
+	// reports false (nothing to write yet). written reports, after the
+	// call, whether an event committed that way.
+	WithEvent(ctx context.Context, event func() (AuditEvent, bool)) (_ context.Context, written func() bool)
+}
+
 // sensitive reports field names whose values never reach logs or audit.
 func sensitive(field string) bool {
 	f := strings.ToLower(field)
@@ -211,6 +224,14 @@ func scopeProject(c *Caller, a *Action, field reflect.Value) error {
 		return nil
 	}
 	p := field.String()
+	if p == "" && a.Union && c.grants != nil {
+		// The handler lists the union (ListProjects); refuse only a
+		// caller that may run the action in no project at all.
+		if len(c.unionProjects(a)) == 0 {
+			return Errorf(AuthFailureUnauthorizedOperation, "ProjectId: %s holds no role that grants %s", c.Actor(), a.Name)
+		}
+		return nil
+	}
 	if p == "" {
 		p = c.ownProject(a)
 		field.SetString(p)
@@ -341,4 +362,32 @@ func (c *Caller) TaskScope(projectID string) (all bool, ids []string) {
 	}
 	sort.Strings(ids)
 	return false, ids
+}
+
+// ListProjects tells a list (an action registered with Union) which
+// projects it covers: the one it names; every project (every) for a
+// platform admin naming none; otherwise each project where one of the
+// caller's roles grants the action, sorted. Resource scopes apply per
+// project (DeviceScope, TaskScope of each).
+func (c *Caller) ListProjects(projectID string) (every bool, projects []string) {
+	switch {
+	case projectID != "":
+		return false, []string{projectID}
+	case c == nil || c.PlatformAdmin():
+		return true, nil
+	case c.grants == nil:
+		return false, []string{c.ProjectID}
+	}
+	return false, c.unionProjects(c.act)
+}
+
+// unionProjects returns the projects, sorted, where the caller may run a.
+func (c *Caller) unionProjects(a *Action) []string {
+	var out []string
+	for _, p := range c.grants.sorted {
+		if c.MayRunIn(a, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

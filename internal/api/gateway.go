@@ -242,9 +242,43 @@ func (g *Gateway) serveAction(r *http.Request, c *Caller) (any, string, error) {
 		g.record(r.Context(), a, c, body, err)
 		return nil, action, err
 	}
-	resp, err := a.call(r.Context(), c, body)
-	g.record(r.Context(), a, c, body, err)
+	resp, err := g.callAudited(r.Context(), a, c, body)
 	return resp, action, err
+}
+
+// callAudited calls an authorized action and records its event. An
+// audited action's success event is bound to the call's context when the
+// auditor can write it in the action's own transaction (TxAuditor); it is
+// written there when the action names its resource before its change
+// commits (modifications and deletions do; creations learn their id at
+// the insert). Otherwise, on failure, or when the call's event changed
+// after it was written (say, a create named its resource later), the
+// event is recorded after the call, before the answer, as for any call.
+func (g *Gateway) callAudited(ctx context.Context, a *Action, c *Caller, body []byte) (any, error) {
+	ta, ok := g.audit.(TxAuditor)
+	if !ok || !a.Audit {
+		resp, err := a.call(ctx, c, body)
+		g.record(ctx, a, c, body, err)
+		return resp, err
+	}
+	var inTx AuditEvent
+	tctx, written := ta.WithEvent(ctx, func() (AuditEvent, bool) {
+		if c.Resource() == "" {
+			return AuditEvent{}, false
+		}
+		inTx = g.event(a, c, body, nil)
+		return inTx, true
+	})
+	resp, err := a.call(tctx, c, body)
+	if err == nil && written() {
+		now := inTx // the request's part (Detail) cannot have changed
+		now.ProjectID, now.Actor, now.Resource = c.ProjectID, c.Actor(), c.Resource()
+		if now == inTx {
+			return resp, nil
+		}
+	}
+	g.record(ctx, a, c, body, err)
+	return resp, err
 }
 
 // authorize resolves the caller's grants and runs the pre-check: does any
@@ -476,10 +510,15 @@ func (g *Gateway) record(ctx context.Context, a *Action, c *Caller, body []byte,
 	if g.audit == nil || !(a.Audit || result == string(AuthFailureUnauthorizedOperation)) {
 		return
 	}
-	g.append(ctx, AuditEvent{
+	g.append(ctx, g.event(a, c, body, err))
+}
+
+// event is the audit event of a call with result err.
+func (g *Gateway) event(a *Action, c *Caller, body []byte, err error) AuditEvent {
+	return AuditEvent{
 		ProjectID: c.ProjectID, Actor: c.Actor(), Action: a.Name, Resource: c.Resource(),
-		Result: result, SourceIP: c.SourceIP, RequestID: c.RequestID, Detail: RedactJSON(body, 2048),
-	})
+		Result: resultOf(err), SourceIP: c.SourceIP, RequestID: c.RequestID, Detail: RedactJSON(body, 2048),
+	}
 }
 
 // recordAuthFailure appends an event for a failed authentication that

@@ -60,6 +60,11 @@ type Spec struct {
 	// sessions (Logout, ModifyMyPassword): any person with a session may
 	// call them whatever their role, and apps may not.
 	Self bool
+	// Union marks a list whose handler covers several projects at once
+	// (Caller.ListProjects): a ProjectId left empty then lists the union
+	// of every project where the caller's roles grant the action, instead
+	// of one of them.
+	Union bool
 }
 
 // Action is a registered action.

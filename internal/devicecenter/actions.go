@@ -226,16 +226,21 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 			c.SetResource(d.ID)
 			return &CreateDeviceResponse{DeviceId: d.ID}, nil
 		})
-	api.Register(reg, api.Spec{Name: "DescribeDevices", Summary: "List devices with their status. Filters: Status, Driver, Group, EdgeNode, Name.", Permission: devRead},
+	api.Register(reg, api.Spec{Name: "DescribeDevices", Summary: "List devices with their status. Filters: Status, Driver, Group, EdgeNode, Name. Without ProjectId: every project where the caller's roles grant it.", Permission: devRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeDevicesRequest) (*DescribeDevicesResponse, error) {
 			f, err := api.ParseFilters(r.Filters, "Status", "Driver", "Group", "EdgeNode", "Name")
 			if err != nil {
 				return nil, err
 			}
 			off, lim := r.Page()
-			all, scopeIDs, scopeGroups := c.DeviceScope(r.ProjectId)
-			ds, total, err := s.List(ctx, Filter{ProjectID: r.ProjectId, IDs: r.DeviceIds, Statuses: f["Status"], Drivers: f["Driver"],
-				Groups: f["Group"], EdgeNodes: f["EdgeNode"], Names: f["Name"], Scoped: !all, ScopeIDs: scopeIDs, ScopeGroups: scopeGroups}, off, lim)
+			every, projects := c.ListProjects(r.ProjectId)
+			filter := Filter{IDs: r.DeviceIds, Statuses: f["Status"], Drivers: f["Driver"],
+				Groups: f["Group"], EdgeNodes: f["EdgeNode"], Names: f["Name"], Union: !every}
+			for _, p := range projects {
+				all, ids, groups := c.DeviceScope(p)
+				filter.Projects = append(filter.Projects, ProjectScope{ProjectID: p, All: all, IDs: ids, Groups: groups})
+			}
+			ds, total, err := s.List(ctx, filter, off, lim)
 			if err != nil {
 				return nil, err
 			}

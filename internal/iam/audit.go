@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,7 +28,8 @@ type Audit struct {
 	now  func() time.Time
 	keys [][]byte // checkpoint keys: the first signs, every one verifies
 	// queue, once started, is what reads wait for (StartQueue).
-	queue atomic.Pointer[AuditQueue]
+	queue   atomic.Pointer[AuditQueue]
+	prepare sync.Once
 }
 
 // AuditOption configures an Audit.
@@ -78,11 +80,22 @@ type head struct {
 	hash string
 }
 
+// The statements of an append, which WithEvent prepares once (before a
+// transaction: see store.DB.PrepareCached).
+const (
+	insertQuery  = "INSERT INTO audit_events (" + auditColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	setHeadQuery = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"
+)
+
+func headQuery(d store.Dialect) string {
+	return "SELECT seq, hash FROM audit_head WHERE id = 1" + d.ForUpdate()
+}
+
 // lockHead reads the chain head and locks it for the transaction, so that
 // appends and truncations from several replicas serialize.
 func lockHead(ctx context.Context, tx *store.Tx) (head, error) {
 	var h head
-	if err := tx.QueryRow(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1"+tx.Dialect().ForUpdate()).Scan(&h.seq, &h.hash); err != nil {
+	if err := tx.QueryRowCached(ctx, headQuery(tx.Dialect())).Scan(&h.seq, &h.hash); err != nil {
 		return h, fmt.Errorf("iam: audit head: %w", err)
 	}
 	return h, nil
@@ -100,6 +113,35 @@ func (a *Audit) Record(ctx context.Context, e api.AuditEvent) error {
 	})
 }
 
+// WithEvent implements api.TxAuditor: the first transaction of the store
+// that commits a change under the returned context appends event() in
+// it, after locking the chain head as every append does. The change and
+// its event then commit together or not at all, and the event costs no
+// commit of its own. The head is locked last, just before the commit, so
+// that audited writes hold it no longer than an append does.
+func (a *Audit) WithEvent(ctx context.Context, event func() (api.AuditEvent, bool)) (context.Context, func() bool) {
+	a.prepare.Do(func() { a.db.PrepareCached(ctx, headQuery(a.db.Dialect()), insertQuery, setHeadQuery) })
+	ctx, u := a.db.WithUnit(ctx, func(ctx context.Context, tx *store.Tx) (bool, error) {
+		e, ok := event()
+		if !ok {
+			return false, nil
+		}
+		h, err := lockHead(ctx, tx)
+		if err != nil {
+			return false, err
+		}
+		_, err = a.appendTx(ctx, tx, h, e)
+		return err == nil, err
+	})
+	return ctx, u.Committed
+}
+
+// WithEvent is the queue's Audit's WithEvent: an event written in the
+// change's transaction does not pass through the queue.
+func (q *AuditQueue) WithEvent(ctx context.Context, event func() (api.AuditEvent, bool)) (context.Context, func() bool) {
+	return q.a.WithEvent(ctx, event)
+}
+
 // appendTx appends e after h, the locked head, and moves the head.
 func (a *Audit) appendTx(ctx context.Context, tx *store.Tx, h head, e api.AuditEvent) (head, error) {
 	h, err := a.insertTx(ctx, tx, h, e)
@@ -110,7 +152,7 @@ func (a *Audit) appendTx(ctx context.Context, tx *store.Tx, h head, e api.AuditE
 }
 
 func setHead(ctx context.Context, tx *store.Tx, h head) error {
-	if _, err := tx.Exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", h.seq, h.hash); err != nil {
+	if _, err := tx.ExecCached(ctx, setHeadQuery, h.seq, h.hash); err != nil {
 		return fmt.Errorf("iam: audit head: %w", err)
 	}
 	return nil
@@ -123,8 +165,7 @@ func (a *Audit) insertTx(ctx context.Context, tx *store.Tx, h head, e api.AuditE
 	seq := h.seq + 1
 	ms := a.now().UnixMilli()
 	hash := eventHash(h.hash, seq, ms, e)
-	if _, err := tx.Exec(ctx, `INSERT INTO audit_events (seq, time_ms, project_id, actor, action, resource, result, source_ip, request_id, detail, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, seq, ms, e.ProjectID, e.Actor, e.Action, e.Resource, e.Result, e.SourceIP, e.RequestID, e.Detail, h.hash, hash); err != nil {
+	if _, err := tx.ExecCached(ctx, insertQuery, seq, ms, e.ProjectID, e.Actor, e.Action, e.Resource, e.Result, e.SourceIP, e.RequestID, e.Detail, h.hash, hash); err != nil {
 		return h, fmt.Errorf("iam: audit insert: %w", err)
 	}
 	return head{seq, hash}, nil

@@ -144,6 +144,9 @@ func (db *DB) Rebind(query string) string { return db.dialect.Rebind(query) }
 // applied, so the error wraps ErrUnavailable and the caller decides
 // (database/sql itself retries where the driver knows nothing was sent).
 func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if pendingUnit(ctx, db) != nil {
+		return db.execInUnit(ctx, query, args)
+	}
 	q := db.dialect.Rebind(query)
 	var res sql.Result
 	var err error
@@ -231,7 +234,7 @@ func (db *DB) Close() error {
 type Tx struct {
 	*sql.Tx
 	dialect Dialect
-	db      *DB
+	db      *DB // for fault classification and its statement cache (unit.go)
 }
 
 // Exec runs a statement in the transaction.
@@ -291,9 +294,16 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *Tx) error) (committing bool,
 		_ = stx.Rollback()
 		return false, err
 	}
+	u, err := db.join(ctx, tx) // a Unit of ctx commits with this change
+	if err != nil {
+		_ = stx.Rollback()
+		return false, err
+	}
 	if err := stx.Commit(); err != nil {
+		u.end(false)
 		return true, fmt.Errorf("store: commit: %w", err)
 	}
+	u.end(true)
 	return false, nil
 }
 

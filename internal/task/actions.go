@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
@@ -156,20 +155,25 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			}
 			return &Empty{}, s.Delete(ctx, r.TaskId)
 		})
-	api.Register(reg, api.Spec{Name: "DescribeTasks", Summary: "List tasks, newest first. Filters: Status, FlowId, NodeId.", Permission: taskRead},
+	api.Register(reg, api.Spec{Name: "DescribeTasks", Summary: "List tasks, newest first. Filters: Status, FlowId, NodeId. Without ProjectId: every project where the caller's roles grant it.", Permission: taskRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeTasksRequest) (*DescribeTasksResponse, error) {
 			f, err := api.ParseFilters(r.Filters, "Status", "FlowId", "NodeId")
 			if err != nil {
 				return nil, err
 			}
 			off, lim := r.Page()
-			ids := r.TaskIds
-			if all, scope := c.TaskScope(r.ProjectId); !all {
-				if ids = narrowTo(ids, scope); len(ids) == 0 {
-					return &DescribeTasksResponse{TaskSet: []TaskInfo{}}, nil
+			var ts []*Task
+			var total int
+			if every, projects := c.ListProjects(r.ProjectId); every {
+				ts, total, err = s.List(ctx, "", r.TaskIds, f["Status"], f["FlowId"], f["NodeId"], off, lim)
+			} else {
+				scopes := make([]ProjectScope, 0, len(projects))
+				for _, p := range projects {
+					all, ids := c.TaskScope(p)
+					scopes = append(scopes, ProjectScope{ProjectID: p, All: all, IDs: ids})
 				}
+				ts, total, err = s.ListUnion(ctx, scopes, r.TaskIds, f["Status"], f["FlowId"], f["NodeId"], off, lim)
 			}
-			ts, total, err := s.List(ctx, r.ProjectId, ids, f["Status"], f["FlowId"], f["NodeId"], off, lim)
 			if err != nil {
 				return nil, err
 			}
@@ -212,21 +216,6 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			}
 			return out, nil
 		})
-}
-
-// narrowTo returns the ids asked for that scope holds, or scope when none
-// were asked for.
-func narrowTo(asked, scope []string) []string {
-	if len(asked) == 0 {
-		return scope
-	}
-	var out []string
-	for _, id := range asked {
-		if slices.Contains(scope, id) {
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 // visible returns a task the caller may act on; tasks of other projects,

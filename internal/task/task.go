@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
@@ -261,7 +262,45 @@ func (s *Service) UsesFlow(ctx context.Context, flowID string) (bool, error) {
 // List returns tasks, newest first.
 func (s *Service) List(ctx context.Context, projectID string, taskIDs, statuses, flowIDs, nodeIDs []string, offset, limit int) ([]*Task, int, error) {
 	var w store.Where
-	cond, args := w.Eq("project_id", projectID).In("id", taskIDs).In("status", statuses).In("flow_id", flowIDs).In("node_id", nodeIDs).SQL()
+	w.Eq("project_id", projectID).In("id", taskIDs).In("status", statuses).In("flow_id", flowIDs).In("node_id", nodeIDs)
+	return s.list(ctx, &w, offset, limit)
+}
+
+// ProjectScope is one project a list covers and the tasks of it the
+// caller reaches: every one (All) or those of IDs.
+type ProjectScope struct {
+	ProjectID string
+	All       bool
+	IDs       []string
+}
+
+// ListUnion is List over several projects, each narrowed to its scope, in
+// one query, so that the total and the page are the union's.
+func (s *Service) ListUnion(ctx context.Context, projects []ProjectScope, taskIDs, statuses, flowIDs, nodeIDs []string, offset, limit int) ([]*Task, int, error) {
+	var or []string
+	var args []any
+	for _, p := range projects {
+		switch {
+		case p.All:
+			or, args = append(or, "project_id = ?"), append(args, p.ProjectID)
+		case len(p.IDs) > 0:
+			or = append(or, "(project_id = ? AND id IN (?"+strings.Repeat(", ?", len(p.IDs)-1)+"))")
+			args = append(args, p.ProjectID)
+			for _, id := range p.IDs {
+				args = append(args, id)
+			}
+		}
+	}
+	if len(or) == 0 {
+		return nil, 0, nil
+	}
+	var w store.Where
+	w.Add("("+strings.Join(or, " OR ")+")", args...).In("id", taskIDs).In("status", statuses).In("flow_id", flowIDs).In("node_id", nodeIDs)
+	return s.list(ctx, &w, offset, limit)
+}
+
+func (s *Service) list(ctx context.Context, w *store.Where, offset, limit int) ([]*Task, int, error) {
+	cond, args := w.SQL()
 	var total int
 	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM tasks"+cond, args...).Scan(&total); err != nil {
 		return nil, 0, err
