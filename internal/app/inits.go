@@ -125,7 +125,7 @@ func (p *Platform) initFlows(context.Context) (func(context.Context) error, erro
 	// Whether a task uses a flow is the tasks module's to say; it starts
 	// after this one and connects itself (initTasks).
 	p.Studio = studio.New(p.DB, studio.Options{Logger: p.log, Now: p.now, Metrics: fm, Algorithms: p.Algos, AlgorithmsFor: p.Algos.ForProject,
-		ScriptGate: function.NewGate(function.DefaultGatePerKey)})
+		ScriptGate: function.NewGate(function.DefaultGatePerKey), StoredAlgorithm: func(id string) bool { return !p.Algos.IsBuiltin(id) }})
 	return nil, nil
 }
 
@@ -150,6 +150,9 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	// CreateTask checks the devices a task reads from against the caller's
 	// reach; the device center knows them.
 	p.Tasks.SetDeviceLocator(p.Devices.Locate)
+	// A task's insert and a delete of its flow or a device it reads from
+	// lock the same row: one decision whatever the interleaving.
+	p.Tasks.SetUseLocks(p.Studio.LockForUse, p.Devices.LockForUse)
 	// Creates come through the action API, which runs where the projects
 	// (and their quotas) are: the centers check them from here.
 	p.Apps.UseQuotas(p.Projects)

@@ -25,8 +25,11 @@ import (
 )
 
 // InUseFunc reports whether something (a task) uses a flow, which then
-// cannot be deleted. The tasks module provides it.
-type InUseFunc func(ctx context.Context, flowID string) (bool, error)
+// cannot be deleted. The tasks module provides it. It runs in the
+// delete's transaction, tx, after the flow's row is locked: a user that
+// locks the row too (LockForUse) is then either committed and seen, or
+// finds the flow gone.
+type InUseFunc func(ctx context.Context, tx *store.Tx, flowID string) (bool, error)
 
 // Options are the studio's collaborators; every field is optional.
 type Options struct {
@@ -45,6 +48,12 @@ type Options struct {
 	// ScriptGate caps the script calls of one project that run at once
 	// (InvokeFlow and tasks alike); nil leaves them uncapped.
 	ScriptGate *function.Gate
+	// StoredAlgorithm reports whether an algorithm id names a row of the
+	// algorithms table (not a builtin). A new version locks those rows in
+	// its insert transaction, so that deleting an algorithm it calls (which
+	// locks the row too) is one decision with storing it; nil: the
+	// algorithms are not the store's, nothing is locked.
+	StoredAlgorithm func(id string) bool
 }
 
 // Service is the flow studio.
@@ -98,35 +107,55 @@ func (e *ValidationError) Error() string { return e.Errs.Error() }
 // parse reads a JSON or YAML document and validates it in the context of a
 // project (subflows resolve within the project). It returns the spec and
 // the normalised JSON stored as the version's document.
-func (s *Service) parse(ctx context.Context, projectID string, doc []byte) (*flow.Spec, []byte, error) {
+// It also returns the ids of the algorithms the document calls.
+func (s *Service) parse(ctx context.Context, projectID string, doc []byte) (*flow.Spec, []byte, []string, error) {
 	return s.parseWith(ctx, projectID, doc, false)
 }
 
 // parseWith is parse; checkOnly compiles scripts without running their
 // top-level code, for ValidateFlow, which a viewer may call.
-func (s *Service) parseWith(ctx context.Context, projectID string, doc []byte, checkOnly bool) (*flow.Spec, []byte, error) {
+func (s *Service) parseWith(ctx context.Context, projectID string, doc []byte, checkOnly bool) (*flow.Spec, []byte, []string, error) {
 	spec, err := flow.Parse(doc, flow.Limits{})
 	if err != nil {
 		var fe flow.Errors
 		if errors.As(err, &fe) {
-			return nil, nil, &ValidationError{Errs: fe}
+			return nil, nil, nil, &ValidationError{Errs: fe}
 		}
 		var one *flow.Error
 		if errors.As(err, &one) {
-			return nil, nil, &ValidationError{Errs: flow.Errors{one}}
+			return nil, nil, nil, &ValidationError{Errs: flow.Errors{one}}
 		}
-		return nil, nil, &ValidationError{Errs: flow.Errors{{Field: "document", Msg: err.Error()}}}
+		return nil, nil, nil, &ValidationError{Errs: flow.Errors{{Field: "document", Msg: err.Error()}}}
 	}
 	opts := s.options(ctx, projectID)
 	opts.CheckScripts = checkOnly
+	refs := &algorithmRefs{Algorithms: opts.Algorithms}
+	if opts.Algorithms != nil {
+		opts.Algorithms = refs
+	}
 	if errs := flow.Validate(ctx, spec, opts); len(errs) > 0 {
-		return nil, nil, &ValidationError{Errs: errs}
+		return nil, nil, nil, &ValidationError{Errs: errs}
 	}
 	norm, err := json.Marshal(spec)
 	if err != nil {
-		return nil, nil, fmt.Errorf("studio: normalise document: %w", err)
+		return nil, nil, nil, fmt.Errorf("studio: normalise document: %w", err)
 	}
-	return spec, norm, nil
+	return spec, norm, refs.ids, nil
+}
+
+// algorithmRefs records the algorithms that a validation looked up.
+type algorithmRefs struct {
+	flow.Algorithms
+	mu  sync.Mutex
+	ids []string
+}
+
+// Contract implements flow.Algorithms.
+func (r *algorithmRefs) Contract(ctx context.Context, ref flow.AlgorithmRef) (*flow.Contract, error) {
+	r.mu.Lock()
+	r.ids = append(r.ids, ref.ID)
+	r.mu.Unlock()
+	return r.Algorithms.Contract(ctx, ref)
 }
 
 func (s *Service) options(ctx context.Context, projectID string) flow.Options {
@@ -143,7 +172,7 @@ func (s *Service) Validate(ctx context.Context, projectID string, doc []byte) fl
 	if projectID == "" {
 		projectID = "default"
 	}
-	_, _, err := s.parseWith(ctx, projectID, doc, true)
+	_, _, _, err := s.parseWith(ctx, projectID, doc, true)
 	var ve *ValidationError
 	if errors.As(err, &ve) {
 		return ve.Errs
@@ -162,7 +191,7 @@ func (s *Service) Create(ctx context.Context, projectID, name, description strin
 	if err := s.projectExists(ctx, projectID); err != nil {
 		return nil, err
 	}
-	spec, norm, err := s.parse(ctx, projectID, doc)
+	spec, norm, algs, err := s.parse(ctx, projectID, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +215,7 @@ func (s *Service) Create(ctx context.Context, projectID, name, description strin
 		if err != nil {
 			return err
 		}
-		return insertVersion(ctx, tx, f.ID, 1, norm, "", actor, now)
+		return s.insertVersion(ctx, tx, f.ID, 1, norm, algs, "", actor, now)
 	})
 	if err != nil {
 		return nil, err
@@ -195,7 +224,22 @@ func (s *Service) Create(ctx context.Context, projectID, name, description strin
 	return f, nil
 }
 
-func insertVersion(ctx context.Context, tx *store.Tx, flowID string, v int64, doc []byte, comment, actor string, now time.Time) error {
+// insertVersion stores a version that calls the algorithms algs, with
+// their rows locked: DeleteAlgorithm, which locks the row before it looks
+// for versions that call it, then sees this one, or deleted first and
+// this insert answers ResourceNotFound.
+func (s *Service) insertVersion(ctx context.Context, tx *store.Tx, flowID string, v int64, doc []byte, algs []string, comment, actor string, now time.Time) error {
+	var stored []string
+	for _, id := range algs {
+		if s.o.StoredAlgorithm != nil && s.o.StoredAlgorithm(id) {
+			stored = append(stored, id)
+		}
+	}
+	if missing, err := tx.LockIDs(ctx, "algorithms", stored); err != nil {
+		return err
+	} else if missing != "" {
+		return api.NotFound("AlgorithmId", missing)
+	}
 	sum := sha256.Sum256(doc)
 	_, err := tx.Exec(ctx, `INSERT INTO flow_versions (flow_id, version, document, digest, comment, created_by, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, flowID, v, string(doc), hex.EncodeToString(sum[:]), comment, actor, now.UnixMilli())
@@ -210,8 +254,9 @@ func (s *Service) Modify(ctx context.Context, flowID string, name, description *
 		return 0, err
 	}
 	var norm []byte
+	var algs []string
 	if doc != nil {
-		if _, norm, err = s.parse(ctx, f.ProjectID, doc); err != nil {
+		if _, norm, algs, err = s.parse(ctx, f.ProjectID, doc); err != nil {
 			return 0, err
 		}
 	}
@@ -231,7 +276,7 @@ func (s *Service) Modify(ctx context.Context, flowID string, name, description *
 			sum := sha256.Sum256(norm)
 			if hex.EncodeToString(sum[:]) != digest {
 				version = latest + 1
-				if err := insertVersion(ctx, tx, flowID, version, norm, comment, actor, now); err != nil {
+				if err := s.insertVersion(ctx, tx, flowID, version, norm, algs, comment, actor, now); err != nil {
 					return err
 				}
 			}
@@ -258,20 +303,25 @@ func (s *Service) Modify(ctx context.Context, flowID string, name, description *
 }
 
 // Delete removes a flow and all its versions, unless something uses it.
+// The flow's row is locked while its users are looked for and it is
+// deleted; a task's creation locks it too (LockForUse), so a task created
+// at the same time is either seen here or finds the flow gone.
 func (s *Service) Delete(ctx context.Context, flowID string) error {
-	if _, err := s.Get(ctx, flowID); err != nil {
-		return err
-	}
-	if s.o.InUse != nil {
-		used, err := s.o.InUse(ctx, flowID)
-		if err != nil {
-			return err
-		}
-		if used {
-			return api.Errorf(api.ResourceInUse, "FlowId: flow %s is used by a task; delete the task first", flowID)
-		}
-	}
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if missing, err := tx.LockIDs(ctx, "flows", []string{flowID}); err != nil {
+			return err
+		} else if missing != "" {
+			return api.NotFound("FlowId", flowID)
+		}
+		if s.o.InUse != nil {
+			used, err := s.o.InUse(ctx, tx, flowID)
+			if err != nil {
+				return err
+			}
+			if used {
+				return api.Errorf(api.ResourceInUse, "FlowId: flow %s is used by a task; delete the task first", flowID)
+			}
+		}
 		if _, err := tx.Exec(ctx, "DELETE FROM flow_versions WHERE flow_id = ?", flowID); err != nil {
 			return err
 		}
@@ -289,6 +339,21 @@ func (s *Service) Delete(ctx context.Context, flowID string) error {
 	}
 	s.mu.Unlock()
 	s.o.Logger.Info("flow deleted", "flow", flowID)
+	return nil
+}
+
+// LockForUse locks the flows ids in tx, the transaction that stores
+// something using them (a task), and answers ResourceNotFound for one that
+// does not exist (or was just deleted). Delete then waits for tx and sees
+// the new user.
+func (s *Service) LockForUse(ctx context.Context, tx *store.Tx, ids []string) error {
+	missing, err := tx.LockIDs(ctx, "flows", ids)
+	if err != nil {
+		return err
+	}
+	if missing != "" {
+		return api.NotFound("FlowId", missing)
+	}
 	return nil
 }
 

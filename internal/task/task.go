@@ -82,7 +82,22 @@ type Service struct {
 	devices DeviceLocator
 	// quotas bounds a project's tasks; nil until UseQuotas.
 	quotas api.Quotas
+	// lockFlows and lockDevices lock what a new task uses in its insert
+	// transaction; nil until SetUseLocks.
+	lockFlows, lockDevices UseLock
 }
+
+// UseLock locks, in tx, the rows of the things a new task uses (its flow,
+// its devices), answering ResourceNotFound for one that is gone. The
+// center that owns them provides it and locks the row again when it
+// deletes one, so that the task's insert and the delete are one decision:
+// the delete sees the task, or the task finds the thing gone.
+type UseLock func(ctx context.Context, tx *store.Tx, ids []string) error
+
+// SetUseLocks makes Create lock the task's flow and devices in the
+// transaction that inserts it. Call it before the service serves.
+func (s *Service) SetUseLocks(flows, devices UseLock) { s.lockFlows, s.lockDevices = flows, devices }
+
 
 // UseQuotas makes Create refuse a task beyond its project's quota of
 // tasks. Call it before the service serves (like SetDeviceLocator).
@@ -127,12 +142,6 @@ func (s *Service) Create(ctx context.Context, t *Task, start bool) error {
 		return api.Errorf(api.InvalidParameterValue, "FlowId: flow %s belongs to project %s, not %s", t.FlowID, flowProject, t.ProjectID)
 	}
 	t.FlowVersion = v
-	if err := api.CheckQuota(ctx, s.quotas, t.ProjectID, api.QuotaTasks, func(ctx context.Context) (n int, err error) {
-		err = s.db.QueryRow(ctx, "SELECT COUNT(*) FROM tasks WHERE project_id = ?", t.ProjectID).Scan(&n)
-		return n, err
-	}); err != nil {
-		return err
-	}
 	t.ID = ids.New("task")
 	t.Desired, t.Status = DesiredStopped, StatusStopped
 	if start {
@@ -143,17 +152,52 @@ func (s *Service) Create(ctx context.Context, t *Task, start bool) error {
 	src, _ := json.Marshal(t.Sources)
 	par, _ := json.Marshal(t.Parameters)
 	con, _ := json.Marshal(t.Constraints)
-	_, err = s.db.Exec(ctx, `INSERT INTO tasks (id, project_id, name, description, flow_id, flow_version, sources, parameters, constraints,
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := s.lockUses(ctx, tx, t); err != nil {
+			return err
+		}
+		if err := api.CheckQuota(ctx, s.quotas, t.ProjectID, api.QuotaTasks, func(ctx context.Context) (n int, err error) {
+			err = tx.QueryRow(ctx, "SELECT COUNT(*) FROM tasks WHERE project_id = ?", t.ProjectID).Scan(&n)
+			return n, err
+		}); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO tasks (id, project_id, name, description, flow_id, flow_version, sources, parameters, constraints,
 		desired_state, status, reason, node_id, epoch, stats, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', 0, '{}', ?, ?)`,
-		t.ID, t.ProjectID, t.Name, t.Description, t.FlowID, t.FlowVersion, string(src), string(par), string(con),
-		t.Desired, t.Status, now.UnixMilli(), now.UnixMilli())
+			t.ID, t.ProjectID, t.Name, t.Description, t.FlowID, t.FlowVersion, string(src), string(par), string(con),
+			t.Desired, t.Status, now.UnixMilli(), now.UnixMilli())
+		if err != nil {
+			return fmt.Errorf("task: insert: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("task: insert: %w", err)
+		return err
 	}
 	s.Event(ctx, t.ID, "created", "", fmt.Sprintf("flow %s version %d", t.FlowID, t.FlowVersion))
 	s.log.Info("task created", "task", t.ID, "flow", t.FlowID, "version", t.FlowVersion, "start", start)
 	return nil
+}
+
+// lockUses locks the flow and the devices t uses (SetUseLocks), flow
+// first, in every task's creation alike.
+func (s *Service) lockUses(ctx context.Context, tx *store.Tx, t *Task) error {
+	if s.lockFlows != nil {
+		if err := s.lockFlows(ctx, tx, []string{t.FlowID}); err != nil {
+			return err
+		}
+	}
+	if s.lockDevices == nil {
+		return nil
+	}
+	var devices []string
+	for _, src := range t.Sources {
+		if src.Type == "device" {
+			devices = append(devices, src.Id)
+		}
+	}
+	return s.lockDevices(ctx, tx, devices)
 }
 
 const taskColumns = `id, project_id, name, description, flow_id, flow_version, sources, parameters, constraints,
@@ -246,10 +290,11 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	})
 }
 
-// UsesFlow reports whether any task uses a flow (it then cannot be deleted).
-func (s *Service) UsesFlow(ctx context.Context, flowID string) (bool, error) {
+// UsesFlow reports whether any task uses a flow (it then cannot be
+// deleted), in tx: the flow's delete transaction.
+func (s *Service) UsesFlow(ctx context.Context, tx *store.Tx, flowID string) (bool, error) {
 	var n int
-	err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM tasks WHERE flow_id = ?", flowID).Scan(&n)
+	err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM tasks WHERE flow_id = ?", flowID).Scan(&n)
 	return n > 0, err
 }
 
