@@ -132,6 +132,7 @@ func (p *Platform) initFlows(context.Context) (func(context.Context) error, erro
 func (p *Platform) initTasks(context.Context) (func(context.Context) error, error) {
 	p.Tasks = task.NewService(p.DB, p.Studio.ResolveVersion, p.log, p.now)
 	p.Studio.SetInUse(p.Tasks.UsesFlow)
+	p.Tasks.SetParamCheck(p.Studio.CheckParams)
 	return nil, nil
 }
 

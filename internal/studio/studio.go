@@ -505,6 +505,26 @@ func (s *Service) Plan(ctx context.Context, flowID string, version int64) (*flow
 	return p, v, nil
 }
 
+// CheckParams checks a task's parameter values against those a flow
+// version declares, as a task's creation needs them: an unknown name or a
+// wrong type answers InvalidParameterValue, a missing required one
+// MissingParameter, each naming Parameters.<name>.
+func (s *Service) CheckParams(ctx context.Context, flowID string, version int64, params map[string]any) error {
+	plan, _, err := s.Plan(ctx, flowID, version)
+	if err != nil {
+		return apiError(err)
+	}
+	var fe flow.Errors
+	if err := plan.CheckParams(params); !errors.As(err, &fe) || len(fe) == 0 {
+		return err
+	}
+	name := strings.TrimPrefix(fe[0].Field, "parameters.")
+	if _, given := params[name]; !given {
+		return api.Missing("Parameters." + name)
+	}
+	return api.InvalidValue("Parameters."+name, "%s", fe[0].Msg)
+}
+
 // Compile compiles a version (0: latest) afresh with a tracer of the
 // caller's: each running task gets its own plan so its per-node latencies
 // are its own.

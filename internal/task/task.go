@@ -85,6 +85,8 @@ type Service struct {
 	// lockFlows and lockDevices lock what a new task uses in its insert
 	// transaction; nil until SetUseLocks.
 	lockFlows, lockDevices UseLock
+	// params checks a new task's parameters; nil until SetParamCheck.
+	params ParamCheck
 }
 
 // UseLock locks, in tx, the rows of the things a new task uses (its flow,
@@ -98,6 +100,14 @@ type UseLock func(ctx context.Context, tx *store.Tx, ids []string) error
 // transaction that inserts it. Call it before the service serves.
 func (s *Service) SetUseLocks(flows, devices UseLock) { s.lockFlows, s.lockDevices = flows, devices }
 
+// ParamCheck checks a task's parameters against those its flow version
+// declares: unknown names and wrong types answer InvalidParameterValue,
+// missing required ones MissingParameter, each naming Parameters.<name>.
+type ParamCheck func(ctx context.Context, flowID string, version int64, params map[string]any) error
+
+// SetParamCheck makes Create check parameters when the task is created,
+// not when it starts. Call it before the service serves.
+func (s *Service) SetParamCheck(f ParamCheck) { s.params = f }
 
 // UseQuotas makes Create refuse a task beyond its project's quota of
 // tasks. Call it before the service serves (like SetDeviceLocator).
@@ -142,6 +152,11 @@ func (s *Service) Create(ctx context.Context, t *Task, start bool) error {
 		return api.Errorf(api.InvalidParameterValue, "FlowId: flow %s belongs to project %s, not %s", t.FlowID, flowProject, t.ProjectID)
 	}
 	t.FlowVersion = v
+	if s.params != nil {
+		if err := s.params(ctx, t.FlowID, v, t.Parameters); err != nil {
+			return err
+		}
+	}
 	t.ID = ids.New("task")
 	t.Desired, t.Status = DesiredStopped, StatusStopped
 	if start {

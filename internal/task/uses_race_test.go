@@ -42,6 +42,7 @@ func newWorld(t *testing.T, dialect string) *world {
 	w.flows.SetInUse(w.tasks.UsesFlow)
 	w.tasks.SetDeviceLocator(w.devices.Locate)
 	w.tasks.SetUseLocks(w.flows.LockForUse, w.devices.LockForUse)
+	w.tasks.SetParamCheck(w.flows.CheckParams)
 	return w
 }
 
