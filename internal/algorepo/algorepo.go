@@ -452,23 +452,20 @@ func (s *Service) Delete(ctx context.Context, algID string) error {
 		return api.Errorf(api.InvalidParameterValue, "AlgorithmId: built-in algorithms cannot be deleted")
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if missing, err := tx.LockIDs(ctx, "algorithms", []string{algID}); err != nil {
-			return err
-		} else if missing != "" {
-			return api.NotFound("AlgorithmId", algID)
-		}
-		var n int
 		// Flow documents are normalised JSON: the id appears quoted.
-		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM flow_versions WHERE document LIKE ?", "%\""+algID+"\"%").Scan(&n); err != nil {
+		found, n, err := tx.LockUsers(ctx, "algorithms", algID, "SELECT COUNT(*) FROM flow_versions WHERE document LIKE ?", "%\""+algID+"\"%")
+		switch {
+		case err != nil:
 			return err
-		}
-		if n > 0 {
+		case !found:
+			return api.NotFound("AlgorithmId", algID)
+		case n > 0:
 			return api.Errorf(api.ResourceInUse, "AlgorithmId: %d flow version(s) call %s; change or delete them first", n, algID)
 		}
 		if _, err := tx.Exec(ctx, "DELETE FROM algorithm_versions WHERE algorithm_id = ?", algID); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "DELETE FROM algorithms WHERE id = ?", algID)
+		_, err = tx.Exec(ctx, "DELETE FROM algorithms WHERE id = ?", algID)
 		return err
 	})
 	if err != nil {

@@ -377,19 +377,16 @@ func (s *Service) Modify(ctx context.Context, id string, ch Change) error {
 // either is counted here or finds the device gone.
 func (s *Service) Delete(ctx context.Context, id string) error {
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		if missing, err := tx.LockIDs(ctx, "devices", []string{id}); err != nil {
+		found, n, err := tx.LockUsers(ctx, "devices", id, "SELECT COUNT(*) FROM tasks WHERE sources LIKE ?", "%\""+id+"\"%")
+		switch {
+		case err != nil:
 			return err
-		} else if missing != "" {
+		case !found:
 			return api.NotFound("DeviceId", id)
-		}
-		var n int
-		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM tasks WHERE sources LIKE ?", "%\""+id+"\"%").Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
+		case n > 0:
 			return api.Errorf(api.ResourceInUse, "DeviceId: %d task(s) read from %s; delete them first", n, id)
 		}
-		_, err := tx.Exec(ctx, "DELETE FROM devices WHERE id = ?", id)
+		_, err = tx.Exec(ctx, "DELETE FROM devices WHERE id = ?", id)
 		return err
 	})
 }

@@ -51,3 +51,16 @@ func (tx *Tx) LockIDs(ctx context.Context, table string, ids []string) (missing 
 	}
 	return "", nil
 }
+
+// LockUsers is the deleter's side of LockIDs: it locks the row of table
+// with id, then counts the row's users with count (a SELECT COUNT(*) query
+// of args) in the same transaction. found is false when the row does not
+// exist, or was deleted before the lock was granted.
+func (tx *Tx) LockUsers(ctx context.Context, table, id, count string, args ...any) (found bool, users int, err error) {
+	missing, err := tx.LockIDs(ctx, table, []string{id})
+	if err != nil || missing != "" {
+		return false, 0, err
+	}
+	err = tx.QueryRow(ctx, count, args...).Scan(&users)
+	return true, users, err
+}
