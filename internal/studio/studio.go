@@ -107,14 +107,14 @@ func (e *ValidationError) Error() string { return e.Errs.Error() }
 // parse reads a JSON or YAML document and validates it in the context of a
 // project (subflows resolve within the project). It returns the spec and
 // the normalised JSON stored as the version's document.
-// It also returns the ids of the algorithms the document calls.
-func (s *Service) parse(ctx context.Context, projectID string, doc []byte) (*flow.Spec, []byte, []string, error) {
+// It also returns what the document uses.
+func (s *Service) parse(ctx context.Context, projectID string, doc []byte) (*flow.Spec, []byte, *uses, error) {
 	return s.parseWith(ctx, projectID, doc, false)
 }
 
 // parseWith is parse; checkOnly compiles scripts without running their
 // top-level code, for ValidateFlow, which a viewer may call.
-func (s *Service) parseWith(ctx context.Context, projectID string, doc []byte, checkOnly bool) (*flow.Spec, []byte, []string, error) {
+func (s *Service) parseWith(ctx context.Context, projectID string, doc []byte, checkOnly bool) (*flow.Spec, []byte, *uses, error) {
 	spec, err := flow.Parse(doc, flow.Limits{})
 	if err != nil {
 		var fe flow.Errors
@@ -133,6 +133,7 @@ func (s *Service) parseWith(ctx context.Context, projectID string, doc []byte, c
 	if opts.Algorithms != nil {
 		opts.Algorithms = refs
 	}
+	subflows := opts.Flows.(*projectFlows)
 	if errs := flow.Validate(ctx, spec, opts); len(errs) > 0 {
 		return nil, nil, nil, &ValidationError{Errs: errs}
 	}
@@ -140,7 +141,13 @@ func (s *Service) parseWith(ctx context.Context, projectID string, doc []byte, c
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("studio: normalise document: %w", err)
 	}
-	return spec, norm, refs.ids, nil
+	return spec, norm, &uses{algorithms: refs.ids, flows: subflows.ids}, nil
+}
+
+// uses are the ids of what a document uses: the algorithms it calls and
+// the flows it runs as subflows.
+type uses struct {
+	algorithms, flows []string
 }
 
 // algorithmRefs records the algorithms that a validation looked up.
@@ -191,7 +198,7 @@ func (s *Service) Create(ctx context.Context, projectID, name, description strin
 	if err := s.projectExists(ctx, projectID); err != nil {
 		return nil, err
 	}
-	spec, norm, algs, err := s.parse(ctx, projectID, doc)
+	spec, norm, used, err := s.parse(ctx, projectID, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +222,7 @@ func (s *Service) Create(ctx context.Context, projectID, name, description strin
 		if err != nil {
 			return err
 		}
-		return s.insertVersion(ctx, tx, f.ID, 1, norm, algs, "", actor, now)
+		return s.insertVersion(ctx, tx, f.ID, 1, norm, used, "", actor, now)
 	})
 	if err != nil {
 		return nil, err
@@ -224,13 +231,16 @@ func (s *Service) Create(ctx context.Context, projectID, name, description strin
 	return f, nil
 }
 
-// insertVersion stores a version that calls the algorithms algs, with
-// their rows locked: DeleteAlgorithm, which locks the row before it looks
-// for versions that call it, then sees this one, or deleted first and
-// this insert answers ResourceNotFound.
-func (s *Service) insertVersion(ctx context.Context, tx *store.Tx, flowID string, v int64, doc []byte, algs []string, comment, actor string, now time.Time) error {
+// insertVersion stores a version that uses the algorithms and subflows
+// in used, with their rows locked: DeleteAlgorithm and Delete, which lock
+// the row before they look for versions that use it, then see this one,
+// or deleted first and this insert answers ResourceNotFound.
+func (s *Service) insertVersion(ctx context.Context, tx *store.Tx, flowID string, v int64, doc []byte, used *uses, comment, actor string, now time.Time) error {
+	if err := s.LockForUse(ctx, tx, used.flows); err != nil {
+		return err
+	}
 	var stored []string
-	for _, id := range algs {
+	for _, id := range used.algorithms {
 		if s.o.StoredAlgorithm != nil && s.o.StoredAlgorithm(id) {
 			stored = append(stored, id)
 		}
@@ -254,9 +264,9 @@ func (s *Service) Modify(ctx context.Context, flowID string, name, description *
 		return 0, err
 	}
 	var norm []byte
-	var algs []string
+	var used *uses
 	if doc != nil {
-		if _, norm, algs, err = s.parse(ctx, f.ProjectID, doc); err != nil {
+		if _, norm, used, err = s.parse(ctx, f.ProjectID, doc); err != nil {
 			return 0, err
 		}
 	}
@@ -276,7 +286,7 @@ func (s *Service) Modify(ctx context.Context, flowID string, name, description *
 			sum := sha256.Sum256(norm)
 			if hex.EncodeToString(sum[:]) != digest {
 				version = latest + 1
-				if err := s.insertVersion(ctx, tx, flowID, version, norm, algs, comment, actor, now); err != nil {
+				if err := s.insertVersion(ctx, tx, flowID, version, norm, used, comment, actor, now); err != nil {
 					return err
 				}
 			}
@@ -308,10 +318,15 @@ func (s *Service) Modify(ctx context.Context, flowID string, name, description *
 // at the same time is either seen here or finds the flow gone.
 func (s *Service) Delete(ctx context.Context, flowID string) error {
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		if missing, err := tx.LockIDs(ctx, "flows", []string{flowID}); err != nil {
+		// Flow documents are normalised JSON: a subflow's id appears quoted.
+		found, n, err := tx.LockUsers(ctx, "flows", flowID, "SELECT COUNT(*) FROM flow_versions WHERE flow_id <> ? AND document LIKE ?", flowID, "%\""+flowID+"\"%")
+		switch {
+		case err != nil:
 			return err
-		} else if missing != "" {
+		case !found:
 			return api.NotFound("FlowId", flowID)
+		case n > 0:
+			return api.Errorf(api.ResourceInUse, "FlowId: %d version(s) of other flows run flow %s as a subflow; change or delete them first", n, flowID)
 		}
 		if s.o.InUse != nil {
 			used, err := s.o.InUse(ctx, tx, flowID)
@@ -325,7 +340,7 @@ func (s *Service) Delete(ctx context.Context, flowID string) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM flow_versions WHERE flow_id = ?", flowID); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "DELETE FROM flows WHERE id = ?", flowID)
+		_, err = tx.Exec(ctx, "DELETE FROM flows WHERE id = ?", flowID)
 		return err
 	})
 	if err != nil {
@@ -556,10 +571,15 @@ type projectFlows struct {
 	s         *Service
 	ctx       context.Context
 	projectID string
+	mu        sync.Mutex
+	ids       []string // the flows looked up
 }
 
-// Flow implements flow.Flows.
+// Flow implements flow.Flows, recording the ids it was asked for.
 func (pf *projectFlows) Flow(ref flow.FlowRef) (*flow.Spec, error) {
+	pf.mu.Lock()
+	pf.ids = append(pf.ids, ref.ID)
+	pf.mu.Unlock()
 	var v int64
 	if ref.Version != "" {
 		n, err := strconv.ParseInt(ref.Version, 10, 64)

@@ -80,6 +80,13 @@ func race(t *testing.T, rounds int, gone func(error) bool, setup func(i int) (us
 	}
 }
 
+// unknownFlow reports the validation's refusal of a subflow deleted
+// before the document was validated.
+func unknownFlow(err error) bool {
+	var ve *studio.ValidationError
+	return errors.As(err, &ve) && strings.Contains(err.Error(), "unknown flow")
+}
+
 func apiCode(err error) api.Code {
 	if e, ok := api.AsError(err); ok {
 		return e.Code
@@ -119,6 +126,20 @@ func TestDeleteAndUseAreOneDecision(t *testing.T) {
 						t.Fatal(err)
 					}
 					return func() error { return w.newTask(ctx, f.ID, cam) }, func() error { return w.flows.Delete(ctx, f.ID) }
+				})
+			})
+			t.Run("CreateFlowWithSubflow-DeleteFlow", func(t *testing.T) {
+				race(t, rounds, unknownFlow, func(i int) (func() error, func() error) {
+					sub, err := w.flows.Create(ctx, "", fmt.Sprintf("sub-%d", i), "", []byte(noopFlow), "")
+					if err != nil {
+						t.Fatal(err)
+					}
+					doc := `{"nodes": [{"id": "s", "kind": "subflow", "config": {"flow": "` + sub.ID + `"}}]}`
+					use := func() error {
+						_, err := w.flows.Create(ctx, "", fmt.Sprintf("runs-%d", i), "", []byte(doc), "")
+						return err
+					}
+					return use, func() error { return w.flows.Delete(ctx, sub.ID) }
 				})
 			})
 			// An algorithm deleted before the document is validated is
