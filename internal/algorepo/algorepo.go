@@ -409,7 +409,11 @@ func (s *Service) version(ctx context.Context, algID, version string) (*VersionR
 		return nil, err
 	}
 	if version == "" {
-		a, _ := s.Get(ctx, algID)
+		// The algorithm may have been deleted since its versions were read.
+		a, err := s.Get(ctx, algID)
+		if err != nil {
+			return nil, err
+		}
 		version = a.CurrentVersion
 	}
 	for i := range vs {
@@ -447,6 +451,10 @@ func (s *Service) isBuiltin(id string) bool {
 }
 
 // Delete removes an algorithm and its versions, unless a flow refers to it.
+// The algorithm's row is locked while the flow versions are searched and
+// it is deleted; storing a flow version locks the rows of the algorithms
+// it calls too, so a version stored at the same time is either found here
+// or finds the algorithm gone.
 func (s *Service) Delete(ctx context.Context, algID string) error {
 	a, err := s.Get(ctx, algID)
 	if err != nil {
@@ -455,22 +463,24 @@ func (s *Service) Delete(ctx context.Context, algID string) error {
 	if a.Builtin {
 		return api.Errorf(api.InvalidParameterValue, "AlgorithmId: built-in algorithms cannot be deleted")
 	}
-	var n int
-	// Flow documents are normalised JSON: the id appears quoted.
-	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM flow_versions WHERE document LIKE ?", "%\""+algID+"\"%").Scan(&n); err != nil {
-		return err
-	}
-	if n > 0 {
-		return api.Errorf(api.ResourceInUse, "AlgorithmId: %d flow version(s) call %s; change or delete them first", n, algID)
-	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		// Flow documents are normalised JSON: the id appears quoted.
+		found, n, err := tx.LockUsers(ctx, "algorithms", algID, "SELECT COUNT(*) FROM flow_versions WHERE document LIKE ?", "%\""+algID+"\"%")
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return api.NotFound("AlgorithmId", algID)
+		case n > 0:
+			return api.Errorf(api.ResourceInUse, "AlgorithmId: %d flow version(s) call %s; change or delete them first", n, algID)
+		}
 		if _, err := tx.Exec(ctx, "DELETE FROM algorithm_versions WHERE algorithm_id = ?", algID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, "DELETE FROM algorithm_secrets WHERE algorithm_id = ?", algID); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "DELETE FROM algorithms WHERE id = ?", algID)
+		_, err = tx.Exec(ctx, "DELETE FROM algorithms WHERE id = ?", algID)
 		return err
 	})
 	if err != nil {
@@ -479,6 +489,10 @@ func (s *Service) Delete(ctx context.Context, algID string) error {
 	s.Reconcile(ctx)
 	return nil
 }
+
+// IsBuiltin reports whether id names a builtin algorithm (one with no row
+// in the store).
+func (s *Service) IsBuiltin(id string) bool { return s.isBuiltin(id) }
 
 // Contract implements flow.Algorithms: from the running version when there
 // is one, else from the store, so flows validate against stopped versions.

@@ -176,10 +176,26 @@ func (a *Action) Call(ctx context.Context, c *Caller, body []byte) (any, error) 
 	return a.call(ctx, c, body)
 }
 
-// decodeStrict decodes a JSON object into v, refusing unknown fields and
-// trailing data, and turns decoding errors into API errors naming the field.
+// decodeStrict decodes a JSON object into v, refusing unknown fields,
+// trailing data, duplicate keys and NUL characters, and turns decoding
+// errors into API errors naming the field. It is the one decode path of
+// every action, so every backend sees the same inputs.
 func decodeStrict(body []byte, v any) error {
 	body = bytes.TrimSpace(body)
+	if err := decodeJSON(body, v); err != nil {
+		return err
+	}
+	if len(body) == 0 {
+		return nil
+	}
+	if err := checkJSON(body, reflect.TypeOf(v)); err != nil {
+		return err
+	}
+	return nil
+}
+
+// decodeJSON is decodeStrict without the checks of checkJSON.
+func decodeJSON(body []byte, v any) error {
 	if len(body) == 0 {
 		body = []byte("{}")
 	}

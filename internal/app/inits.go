@@ -123,13 +123,14 @@ func (p *Platform) initFlows(context.Context) (func(context.Context) error, erro
 	// Whether a task uses a flow is the tasks module's to say; it starts
 	// after this one and connects itself (initTasks).
 	p.Studio = studio.New(p.DB, studio.Options{Logger: p.log, Now: p.now, Metrics: fm, Algorithms: p.Algos, AlgorithmsFor: p.Algos.ForProject,
-		ScriptGate: function.NewGate(function.DefaultGatePerKey)})
+		ScriptGate: function.NewGate(function.DefaultGatePerKey), StoredAlgorithm: func(id string) bool { return !p.Algos.IsBuiltin(id) }})
 	return nil, nil
 }
 
 func (p *Platform) initTasks(context.Context) (func(context.Context) error, error) {
 	p.Tasks = task.NewService(p.DB, p.Studio.ResolveVersion, p.log, p.now)
 	p.Studio.SetInUse(p.Tasks.UsesFlow)
+	p.Tasks.SetParamCheck(p.Studio.CheckParams)
 	return nil, nil
 }
 
@@ -148,6 +149,9 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	// CreateTask checks the devices a task reads from against the caller's
 	// reach; the device center knows them.
 	p.Tasks.SetDeviceLocator(p.Devices.Locate)
+	// A task's insert and a delete of its flow or a device it reads from
+	// lock the same row: one decision whatever the interleaving.
+	p.Tasks.SetUseLocks(p.Studio.LockForUse, p.Devices.LockForUse)
 	// Creates come through the action API, which runs where the projects
 	// (and their quotas) are: the centers check them from here.
 	p.Apps.UseQuotas(p.Projects)

@@ -209,7 +209,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			}
 			return &Empty{}, s.ModifyApp(ctx, r.AppId, ch)
 		})
-	api.Register(reg, api.Spec{Name: "DeleteApp", Summary: "Delete an app and its key pairs. The app whose key signs the request cannot delete itself.", Permission: appWrite, Audit: true},
+	api.Register(reg, api.Spec{Name: "DeleteApp", Summary: "Delete an app and its key pairs; refused with ResourceInUse while it owns push subscriptions. The app whose key signs the request cannot delete itself.", Permission: appWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *DeleteAppRequest) (*Empty, error) {
 			c.SetResource(r.AppId)
 			if r.AppId == c.AppID {

@@ -362,15 +362,23 @@ func (s *Service) ModifyApp(ctx context.Context, appID string, ch AppChange) err
 	return nil
 }
 
-// DeleteApp deletes an app and its keys.
+// DeleteApp deletes an app and its keys, unless it owns push
+// subscriptions (they would go on delivering for an app that no longer
+// exists): the app's row is locked while they are counted and it is
+// deleted.
 func (s *Service) DeleteApp(ctx context.Context, appID string) error {
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		res, err := tx.Exec(ctx, "DELETE FROM apps WHERE id = ?", appID)
-		if err != nil {
+		found, n, err := tx.LockUsers(ctx, "apps", appID, "SELECT COUNT(*) FROM subscriptions WHERE app_id = ?", appID)
+		switch {
+		case err != nil:
 			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		case !found:
 			return api.NotFound("AppId", appID)
+		case n > 0:
+			return api.Errorf(api.ResourceInUse, "AppId: app %s owns %d subscription(s); delete them first (DeleteSubscription)", appID, n)
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM apps WHERE id = ?", appID); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, "DELETE FROM app_keys WHERE app_id = ?", appID)
 		return err

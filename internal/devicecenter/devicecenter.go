@@ -412,20 +412,39 @@ func (s *Service) Modify(ctx context.Context, id string, ch Change) error {
 	return err
 }
 
-// Delete removes a device unless a task reads from it.
+// Delete removes a device unless a task reads from it. The device row is
+// locked while the tasks are counted and it is deleted, and a task's
+// creation locks it too (LockForUse): a task created at the same time
+// either is counted here or finds the device gone.
 func (s *Service) Delete(ctx context.Context, id string) error {
-	if _, err := s.Get(ctx, id); err != nil {
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		found, n, err := tx.LockUsers(ctx, "devices", id, "SELECT COUNT(*) FROM tasks WHERE sources LIKE ?", "%\""+id+"\"%")
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return api.NotFound("DeviceId", id)
+		case n > 0:
+			return api.Errorf(api.ResourceInUse, "DeviceId: %d task(s) read from %s; delete them first", n, id)
+		}
+		_, err = tx.Exec(ctx, "DELETE FROM devices WHERE id = ?", id)
+		return err
+	})
+}
+
+// LockForUse locks the devices ids in tx, the transaction that stores
+// something reading from them (a task), and answers ResourceNotFound for
+// one that does not exist (or was just deleted). Delete then waits for tx
+// and sees the new user.
+func (s *Service) LockForUse(ctx context.Context, tx *store.Tx, ids []string) error {
+	missing, err := tx.LockIDs(ctx, "devices", ids)
+	if err != nil {
 		return err
 	}
-	var n int
-	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM tasks WHERE sources LIKE ?", "%\""+id+"\"%").Scan(&n); err != nil {
-		return err
+	if missing != "" {
+		return api.NotFound("DeviceId", missing)
 	}
-	if n > 0 {
-		return api.Errorf(api.ResourceInUse, "DeviceId: %d task(s) read from %s; delete them first", n, id)
-	}
-	_, err := s.db.Exec(ctx, "DELETE FROM devices WHERE id = ?", id)
-	return err
+	return nil
 }
 
 // ReportStatus records a source's or a probe's view of a device and

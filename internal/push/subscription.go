@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -339,9 +340,23 @@ func (s *Service) SetStatus(ctx context.Context, sc Scope, id, status string) er
 
 // Replay restarts a subscription at a bus sequence (seq > 0) or at the
 // first event stored at or after t: its durable is re-created there by
-// its next deliverer, so events are delivered again from that point.
+// its next deliverer, so events are delivered again from that point. A
+// sequence past the topic's next one is refused (where the bus tells its
+// head): the subscription would wait there for events that never come.
 func (s *Service) Replay(ctx context.Context, sc Scope, id string, seq uint64, t time.Time) error {
 	return s.update(ctx, sc, id, func(sub *Subscription) error {
+		if seq > math.MaxInt64 {
+			return api.InvalidValue("StartSeq", "%d is beyond any bus sequence (at most %d)", seq, int64(math.MaxInt64))
+		}
+		if h, ok := s.bus.(TopicHead); ok && seq > 0 {
+			last, err := h.LastSeq(ctx, sub.Topic())
+			if err != nil {
+				return fmt.Errorf("push: head of %s: %w", sub.Topic(), err)
+			}
+			if seq > last+1 {
+				return api.InvalidValue("StartSeq", "%d is past the newest event (%d); give at most %d to start at the next one", seq, last, last+1)
+			}
+		}
 		sub.StartPending, sub.StartSeq, sub.StartTime = true, seq, t
 		return nil
 	})

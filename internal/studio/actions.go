@@ -300,7 +300,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			}
 			return out, nil
 		})
-	api.Register(reg, api.Spec{Name: "DeleteFlow", Summary: "Delete a flow and its versions; refused with ResourceInUse while a task uses it.", Permission: flowWrite, Audit: true},
+	api.Register(reg, api.Spec{Name: "DeleteFlow", Summary: "Delete a flow and its versions; refused with ResourceInUse while a task, or a version of another flow (as a subflow), uses it.", Permission: flowWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *DeleteFlowRequest) (*struct{}, error) {
 			if err := s.visible(ctx, c, r.FlowId); err != nil {
 				return nil, err

@@ -25,8 +25,11 @@ import (
 )
 
 // InUseFunc reports whether something (a task) uses a flow, which then
-// cannot be deleted. The tasks module provides it.
-type InUseFunc func(ctx context.Context, flowID string) (bool, error)
+// cannot be deleted. The tasks module provides it. It runs in the
+// delete's transaction, tx, after the flow's row is locked: a user that
+// locks the row too (LockForUse) is then either committed and seen, or
+// finds the flow gone.
+type InUseFunc func(ctx context.Context, tx *store.Tx, flowID string) (bool, error)
 
 // Options are the studio's collaborators; every field is optional.
 type Options struct {
@@ -45,6 +48,12 @@ type Options struct {
 	// ScriptGate caps the script calls of one project that run at once
 	// (InvokeFlow and tasks alike); nil leaves them uncapped.
 	ScriptGate *function.Gate
+	// StoredAlgorithm reports whether an algorithm id names a row of the
+	// algorithms table (not a builtin). A new version locks those rows in
+	// its insert transaction, so that deleting an algorithm it calls (which
+	// locks the row too) is one decision with storing it; nil: the
+	// algorithms are not the store's, nothing is locked.
+	StoredAlgorithm func(id string) bool
 }
 
 // Service is the flow studio.
@@ -98,35 +107,62 @@ func (e *ValidationError) Error() string { return e.Errs.Error() }
 // parse reads a JSON or YAML document and validates it in the context of a
 // project (subflows resolve within the project). It returns the spec and
 // the normalised JSON stored as the version's document.
-func (s *Service) parse(ctx context.Context, projectID string, doc []byte) (*flow.Spec, []byte, error) {
+// It also returns what the document uses.
+func (s *Service) parse(ctx context.Context, projectID string, doc []byte) (*flow.Spec, []byte, *uses, error) {
 	return s.parseWith(ctx, projectID, doc, false)
 }
 
 // parseWith is parse; checkOnly compiles scripts without running their
 // top-level code, for ValidateFlow, which a viewer may call.
-func (s *Service) parseWith(ctx context.Context, projectID string, doc []byte, checkOnly bool) (*flow.Spec, []byte, error) {
+func (s *Service) parseWith(ctx context.Context, projectID string, doc []byte, checkOnly bool) (*flow.Spec, []byte, *uses, error) {
 	spec, err := flow.Parse(doc, flow.Limits{})
 	if err != nil {
 		var fe flow.Errors
 		if errors.As(err, &fe) {
-			return nil, nil, &ValidationError{Errs: fe}
+			return nil, nil, nil, &ValidationError{Errs: fe}
 		}
 		var one *flow.Error
 		if errors.As(err, &one) {
-			return nil, nil, &ValidationError{Errs: flow.Errors{one}}
+			return nil, nil, nil, &ValidationError{Errs: flow.Errors{one}}
 		}
-		return nil, nil, &ValidationError{Errs: flow.Errors{{Field: "document", Msg: err.Error()}}}
+		return nil, nil, nil, &ValidationError{Errs: flow.Errors{{Field: "document", Msg: err.Error()}}}
 	}
 	opts := s.options(ctx, projectID)
 	opts.CheckScripts = checkOnly
+	refs := &algorithmRefs{Algorithms: opts.Algorithms}
+	if opts.Algorithms != nil {
+		opts.Algorithms = refs
+	}
+	subflows := opts.Flows.(*projectFlows)
 	if errs := flow.Validate(ctx, spec, opts); len(errs) > 0 {
-		return nil, nil, &ValidationError{Errs: errs}
+		return nil, nil, nil, &ValidationError{Errs: errs}
 	}
 	norm, err := json.Marshal(spec)
 	if err != nil {
-		return nil, nil, fmt.Errorf("studio: normalise document: %w", err)
+		return nil, nil, nil, fmt.Errorf("studio: normalise document: %w", err)
 	}
-	return spec, norm, nil
+	return spec, norm, &uses{algorithms: refs.ids, flows: subflows.ids}, nil
+}
+
+// uses are the ids of what a document uses: the algorithms it calls and
+// the flows it runs as subflows.
+type uses struct {
+	algorithms, flows []string
+}
+
+// algorithmRefs records the algorithms that a validation looked up.
+type algorithmRefs struct {
+	flow.Algorithms
+	mu  sync.Mutex
+	ids []string
+}
+
+// Contract implements flow.Algorithms.
+func (r *algorithmRefs) Contract(ctx context.Context, ref flow.AlgorithmRef) (*flow.Contract, error) {
+	r.mu.Lock()
+	r.ids = append(r.ids, ref.ID)
+	r.mu.Unlock()
+	return r.Algorithms.Contract(ctx, ref)
 }
 
 func (s *Service) options(ctx context.Context, projectID string) flow.Options {
@@ -143,7 +179,7 @@ func (s *Service) Validate(ctx context.Context, projectID string, doc []byte) fl
 	if projectID == "" {
 		projectID = "default"
 	}
-	_, _, err := s.parseWith(ctx, projectID, doc, true)
+	_, _, _, err := s.parseWith(ctx, projectID, doc, true)
 	var ve *ValidationError
 	if errors.As(err, &ve) {
 		return ve.Errs
@@ -162,7 +198,7 @@ func (s *Service) Create(ctx context.Context, projectID, name, description strin
 	if err := s.projectExists(ctx, projectID); err != nil {
 		return nil, err
 	}
-	spec, norm, err := s.parse(ctx, projectID, doc)
+	spec, norm, used, err := s.parse(ctx, projectID, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +222,7 @@ func (s *Service) Create(ctx context.Context, projectID, name, description strin
 		if err != nil {
 			return err
 		}
-		return insertVersion(ctx, tx, f.ID, 1, norm, "", actor, now)
+		return s.insertVersion(ctx, tx, f.ID, 1, norm, used, "", actor, now)
 	})
 	if err != nil {
 		return nil, err
@@ -195,7 +231,25 @@ func (s *Service) Create(ctx context.Context, projectID, name, description strin
 	return f, nil
 }
 
-func insertVersion(ctx context.Context, tx *store.Tx, flowID string, v int64, doc []byte, comment, actor string, now time.Time) error {
+// insertVersion stores a version that uses the algorithms and subflows
+// in used, with their rows locked: DeleteAlgorithm and Delete, which lock
+// the row before they look for versions that use it, then see this one,
+// or deleted first and this insert answers ResourceNotFound.
+func (s *Service) insertVersion(ctx context.Context, tx *store.Tx, flowID string, v int64, doc []byte, used *uses, comment, actor string, now time.Time) error {
+	if err := s.LockForUse(ctx, tx, used.flows); err != nil {
+		return err
+	}
+	var stored []string
+	for _, id := range used.algorithms {
+		if s.o.StoredAlgorithm != nil && s.o.StoredAlgorithm(id) {
+			stored = append(stored, id)
+		}
+	}
+	if missing, err := tx.LockIDs(ctx, "algorithms", stored); err != nil {
+		return err
+	} else if missing != "" {
+		return api.NotFound("AlgorithmId", missing)
+	}
 	sum := sha256.Sum256(doc)
 	_, err := tx.Exec(ctx, `INSERT INTO flow_versions (flow_id, version, document, digest, comment, created_by, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, flowID, v, string(doc), hex.EncodeToString(sum[:]), comment, actor, now.UnixMilli())
@@ -210,8 +264,9 @@ func (s *Service) Modify(ctx context.Context, flowID string, name, description *
 		return 0, err
 	}
 	var norm []byte
+	var used *uses
 	if doc != nil {
-		if _, norm, err = s.parse(ctx, f.ProjectID, doc); err != nil {
+		if _, norm, used, err = s.parse(ctx, f.ProjectID, doc); err != nil {
 			return 0, err
 		}
 	}
@@ -231,7 +286,7 @@ func (s *Service) Modify(ctx context.Context, flowID string, name, description *
 			sum := sha256.Sum256(norm)
 			if hex.EncodeToString(sum[:]) != digest {
 				version = latest + 1
-				if err := insertVersion(ctx, tx, flowID, version, norm, comment, actor, now); err != nil {
+				if err := s.insertVersion(ctx, tx, flowID, version, norm, used, comment, actor, now); err != nil {
 					return err
 				}
 			}
@@ -258,24 +313,34 @@ func (s *Service) Modify(ctx context.Context, flowID string, name, description *
 }
 
 // Delete removes a flow and all its versions, unless something uses it.
+// The flow's row is locked while its users are looked for and it is
+// deleted; a task's creation locks it too (LockForUse), so a task created
+// at the same time is either seen here or finds the flow gone.
 func (s *Service) Delete(ctx context.Context, flowID string) error {
-	if _, err := s.Get(ctx, flowID); err != nil {
-		return err
-	}
-	if s.o.InUse != nil {
-		used, err := s.o.InUse(ctx, flowID)
-		if err != nil {
-			return err
-		}
-		if used {
-			return api.Errorf(api.ResourceInUse, "FlowId: flow %s is used by a task; delete the task first", flowID)
-		}
-	}
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		// Flow documents are normalised JSON: a subflow's id appears quoted.
+		found, n, err := tx.LockUsers(ctx, "flows", flowID, "SELECT COUNT(*) FROM flow_versions WHERE flow_id <> ? AND document LIKE ?", flowID, "%\""+flowID+"\"%")
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return api.NotFound("FlowId", flowID)
+		case n > 0:
+			return api.Errorf(api.ResourceInUse, "FlowId: %d version(s) of other flows run flow %s as a subflow; change or delete them first", n, flowID)
+		}
+		if s.o.InUse != nil {
+			used, err := s.o.InUse(ctx, tx, flowID)
+			if err != nil {
+				return err
+			}
+			if used {
+				return api.Errorf(api.ResourceInUse, "FlowId: flow %s is used by a task; delete the task first", flowID)
+			}
+		}
 		if _, err := tx.Exec(ctx, "DELETE FROM flow_versions WHERE flow_id = ?", flowID); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "DELETE FROM flows WHERE id = ?", flowID)
+		_, err = tx.Exec(ctx, "DELETE FROM flows WHERE id = ?", flowID)
 		return err
 	})
 	if err != nil {
@@ -289,6 +354,21 @@ func (s *Service) Delete(ctx context.Context, flowID string) error {
 	}
 	s.mu.Unlock()
 	s.o.Logger.Info("flow deleted", "flow", flowID)
+	return nil
+}
+
+// LockForUse locks the flows ids in tx, the transaction that stores
+// something using them (a task), and answers ResourceNotFound for one that
+// does not exist (or was just deleted). Delete then waits for tx and sees
+// the new user.
+func (s *Service) LockForUse(ctx context.Context, tx *store.Tx, ids []string) error {
+	missing, err := tx.LockIDs(ctx, "flows", ids)
+	if err != nil {
+		return err
+	}
+	if missing != "" {
+		return api.NotFound("FlowId", missing)
+	}
 	return nil
 }
 
@@ -440,6 +520,26 @@ func (s *Service) Plan(ctx context.Context, flowID string, version int64) (*flow
 	return p, v, nil
 }
 
+// CheckParams checks a task's parameter values against those a flow
+// version declares, as a task's creation needs them: an unknown name or a
+// wrong type answers InvalidParameterValue, a missing required one
+// MissingParameter, each naming Parameters.<name>.
+func (s *Service) CheckParams(ctx context.Context, flowID string, version int64, params map[string]any) error {
+	plan, _, err := s.Plan(ctx, flowID, version)
+	if err != nil {
+		return apiError(err)
+	}
+	var fe flow.Errors
+	if err := plan.CheckParams(params); !errors.As(err, &fe) || len(fe) == 0 {
+		return err
+	}
+	name := strings.TrimPrefix(fe[0].Field, "parameters.")
+	if _, given := params[name]; !given {
+		return api.Missing("Parameters." + name)
+	}
+	return api.InvalidValue("Parameters."+name, "%s", fe[0].Msg)
+}
+
 // Compile compiles a version (0: latest) afresh with a tracer of the
 // caller's: each running task gets its own plan so its per-node latencies
 // are its own.
@@ -471,10 +571,15 @@ type projectFlows struct {
 	s         *Service
 	ctx       context.Context
 	projectID string
+	mu        sync.Mutex
+	ids       []string // the flows looked up
 }
 
-// Flow implements flow.Flows.
+// Flow implements flow.Flows, recording the ids it was asked for.
 func (pf *projectFlows) Flow(ref flow.FlowRef) (*flow.Spec, error) {
+	pf.mu.Lock()
+	pf.ids = append(pf.ids, ref.ID)
+	pf.mu.Unlock()
 	var v int64
 	if ref.Version != "" {
 		n, err := strconv.ParseInt(ref.Version, 10, 64)

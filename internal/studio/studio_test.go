@@ -82,7 +82,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.s = studio.New(e.db, studio.Options{Now: e.clk.now, Algorithms: repo,
-		InUse: func(_ context.Context, flowID string) (bool, error) { return e.inUse.Load(), nil }})
+		InUse: func(context.Context, *store.Tx, string) (bool, error) { return e.inUse.Load(), nil }})
 	e.reg = api.NewRegistry()
 	studio.RegisterActions(e.reg, e.s)
 	if _, err := iam.NewProjects(e.db, e.clk.now).Create(ctx, "prj-a", "A", ""); err != nil {

@@ -83,7 +83,32 @@ type Service struct {
 	devices DeviceLocator
 	// quotas bounds a project's tasks; nil until UseQuotas.
 	quotas api.Quotas
+	// lockFlows and lockDevices lock what a new task uses in its insert
+	// transaction; nil until SetUseLocks.
+	lockFlows, lockDevices UseLock
+	// params checks a new task's parameters; nil until SetParamCheck.
+	params ParamCheck
 }
+
+// UseLock locks, in tx, the rows of the things a new task uses (its flow,
+// its devices), answering ResourceNotFound for one that is gone. The
+// center that owns them provides it and locks the row again when it
+// deletes one, so that the task's insert and the delete are one decision:
+// the delete sees the task, or the task finds the thing gone.
+type UseLock func(ctx context.Context, tx *store.Tx, ids []string) error
+
+// SetUseLocks makes Create lock the task's flow and devices in the
+// transaction that inserts it. Call it before the service serves.
+func (s *Service) SetUseLocks(flows, devices UseLock) { s.lockFlows, s.lockDevices = flows, devices }
+
+// ParamCheck checks a task's parameters against those its flow version
+// declares: unknown names and wrong types answer InvalidParameterValue,
+// missing required ones MissingParameter, each naming Parameters.<name>.
+type ParamCheck func(ctx context.Context, flowID string, version int64, params map[string]any) error
+
+// SetParamCheck makes Create check parameters when the task is created,
+// not when it starts. Call it before the service serves.
+func (s *Service) SetParamCheck(f ParamCheck) { s.params = f }
 
 // UseQuotas makes Create refuse a task beyond its project's quota of
 // tasks. Call it before the service serves (like SetDeviceLocator).
@@ -128,6 +153,11 @@ func (s *Service) Create(ctx context.Context, t *Task, start bool) error {
 		return api.Errorf(api.InvalidParameterValue, "FlowId: flow %s belongs to project %s, not %s", t.FlowID, flowProject, t.ProjectID)
 	}
 	t.FlowVersion = v
+	if s.params != nil {
+		if err := s.params(ctx, t.FlowID, v, t.Parameters); err != nil {
+			return err
+		}
+	}
 	t.ID = ids.New("task")
 	t.Desired, t.Status = DesiredStopped, StatusStopped
 	if start {
@@ -136,13 +166,16 @@ func (s *Service) Create(ctx context.Context, t *Task, start bool) error {
 	now := s.now()
 	t.CreatedAt, t.UpdatedAt = now, now
 	err = api.InsertWithinQuota(ctx, s.db, s.quotas, t.ProjectID, api.QuotaTasks, "SELECT COUNT(*) FROM tasks WHERE project_id = ?", func(tx *store.Tx) error {
-		return s.insertTask(ctx, tx, t)
+		if err := s.lockUses(ctx, tx, t); err != nil {
+			return err
+		}
+		if err := s.insertTask(ctx, tx, t); err != nil {
+			return fmt.Errorf("task: insert: %w", err)
+		}
+		return nil
 	})
-	if _, quota := api.AsError(err); quota {
-		return err
-	}
 	if err != nil {
-		return fmt.Errorf("task: insert: %w", err)
+		return err
 	}
 	s.Event(ctx, t.ID, "created", "", fmt.Sprintf("flow %s version %d", t.FlowID, t.FlowVersion))
 	s.log.Info("task created", "task", t.ID, "flow", t.FlowID, "version", t.FlowVersion, "start", start)
@@ -160,6 +193,26 @@ func (s *Service) insertTask(ctx context.Context, tx *store.Tx, t *Task) error {
 		t.ID, t.ProjectID, t.Name, t.Description, t.FlowID, t.FlowVersion, string(src), string(par), string(con),
 		t.Desired, t.Status, t.CreatedAt.UnixMilli(), t.UpdatedAt.UnixMilli())
 	return err
+}
+
+// lockUses locks the flow and the devices t uses (SetUseLocks), flow
+// first, in every task's creation alike.
+func (s *Service) lockUses(ctx context.Context, tx *store.Tx, t *Task) error {
+	if s.lockFlows != nil {
+		if err := s.lockFlows(ctx, tx, []string{t.FlowID}); err != nil {
+			return err
+		}
+	}
+	if s.lockDevices == nil {
+		return nil
+	}
+	var devices []string
+	for _, src := range t.Sources {
+		if src.Type == "device" {
+			devices = append(devices, src.Id)
+		}
+	}
+	return s.lockDevices(ctx, tx, devices)
 }
 
 const taskColumns = `id, project_id, name, description, flow_id, flow_version, sources, parameters, constraints,
@@ -252,10 +305,11 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	})
 }
 
-// UsesFlow reports whether any task uses a flow (it then cannot be deleted).
-func (s *Service) UsesFlow(ctx context.Context, flowID string) (bool, error) {
+// UsesFlow reports whether any task uses a flow (it then cannot be
+// deleted), in tx: the flow's delete transaction.
+func (s *Service) UsesFlow(ctx context.Context, tx *store.Tx, flowID string) (bool, error) {
 	var n int
-	err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM tasks WHERE flow_id = ?", flowID).Scan(&n)
+	err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM tasks WHERE flow_id = ?", flowID).Scan(&n)
 	return n > 0, err
 }
 
