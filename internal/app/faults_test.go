@@ -318,7 +318,8 @@ func startNATS(t *testing.T, port int, dir string) *natsserver.Server {
 }
 
 // TestBusDownReadiness: /readyz names the bus as failing while the NATS
-// server is down and is ready again by itself once it is back.
+// server is down, an action that needs the bus answers ResourceUnavailable
+// meanwhile, and the platform is ready again by itself once it is back.
 func TestBusDownReadiness(t *testing.T) {
 	dir := t.TempDir()
 	srv := startNATS(t, natsserver.RANDOM_PORT, dir)
@@ -329,6 +330,8 @@ func TestBusDownReadiness(t *testing.T) {
 		code, body := readyz(t, e)
 		return code == http.StatusOK && strings.HasPrefix(readyzLine(body, "bus"), "bus: ok")
 	})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	sub := c.mustCall("CreateSubscription", map[string]any{"Name": "browser", "Channel": map[string]any{"Type": "sse"}})["SubscriptionId"].(string)
 
 	srv.Shutdown()
 	srv.WaitForShutdown()
@@ -340,6 +343,11 @@ func TestBusDownReadiness(t *testing.T) {
 
 	_, body := readyz(t, e)
 	t.Logf("/readyz with the bus down:\n%s", body)
+	// An action that needs the bus answers the retryable code naming it.
+	_, code := c.call("ReplaySubscription", map[string]any{"SubscriptionId": sub, "StartSeq": 1})
+	if code != "ResourceUnavailable" {
+		t.Errorf("ReplaySubscription with the bus down answered %q, want ResourceUnavailable", code)
+	}
 	srv = startNATS(t, port, dir)
 	testenv.Eventually(t, 30*time.Second, "/readyz 200 once the bus is back", func() bool {
 		code, body := readyz(t, e)

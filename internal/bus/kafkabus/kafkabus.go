@@ -744,7 +744,8 @@ func (b *Bus) LastSeq(ctx context.Context, topic string) (uint64, error) {
 	name := kafkaTopic(b.cfg.prefix, topic)
 	ends, err := b.adm.ListEndOffsets(ctx, name)
 	if err != nil {
-		return 0, fmt.Errorf("kafkabus: topic %q: %w", topic, err)
+		// The request itself failed: no broker answered.
+		return 0, fmt.Errorf("%w: topic %q: %w", bus.ErrUnavailable, topic, err)
 	}
 	o, ok := ends.Lookup(name, 0)
 	if !ok || errors.Is(o.Err, kerr.UnknownTopicOrPartition) {

@@ -554,13 +554,24 @@ func (b *Bus) LastSeq(ctx context.Context, topic string) (uint64, error) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("natsbus: topic %q: %w", topic, err)
+		return 0, b.requestError(topic, err)
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("natsbus: topic %q: %w", topic, err)
+		return 0, b.requestError(topic, err)
 	}
 	return info.State.LastSeq, nil
+}
+
+// requestError is a failed JetStream request about topic: one made while
+// the connection is not up, or that no server answered, wraps
+// bus.ErrUnavailable, so callers answer a retryable fault.
+func (b *Bus) requestError(topic string, err error) error {
+	if st := b.nc.Status(); st != nats.CONNECTED || errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) {
+		return fmt.Errorf("%w: topic %q while the connection is %s: %w", bus.ErrUnavailable, topic, st, err)
+	}
+	return fmt.Errorf("natsbus: topic %q: %w", topic, err)
 }
 
 // publishTimeout bounds a Publish whose context has no deadline, as
