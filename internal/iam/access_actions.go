@@ -98,6 +98,7 @@ type DescribeProjectMembersRequest struct {
 
 // MemberInfo is a member of a project.
 type MemberInfo struct {
+	ProjectId   string   `json:"ProjectId"`
 	PrincipalId string   `json:"PrincipalId"`
 	Roles       []string `json:"Roles"`
 }
@@ -200,16 +201,16 @@ func RegisterAccessActions(reg *api.Registry, a *Access) {
 			}
 			return &Empty{}, a.AddRole(ctx, r.PrincipalId, project, r.Role)
 		})
-	api.Register(reg, api.Spec{Name: "DescribeProjectMembers", Summary: "List the members of a project and their roles, by principal id.", Permission: memberRead},
+	api.Register(reg, api.Spec{Name: "DescribeProjectMembers", Summary: "List the members of a project and their roles, by principal id. Without ProjectId: the members of every project where the caller's roles grant it, by project.", Permission: memberRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeProjectMembersRequest) (*DescribeProjectMembersResponse, error) {
 			off, lim := r.Page()
-			ms, total, err := a.Members(ctx, projectOf(r.ProjectId), r.PrincipalIds, off, lim)
+			ms, total, err := a.MembersIn(ctx, c.ListIn(r.ProjectId, nil), r.PrincipalIds, off, lim)
 			if err != nil {
 				return nil, err
 			}
 			out := &DescribeProjectMembersResponse{TotalCount: total, MemberSet: make([]MemberInfo, 0, len(ms))}
 			for _, m := range ms {
-				out.MemberSet = append(out.MemberSet, MemberInfo{PrincipalId: m.PrincipalID, Roles: m.Roles})
+				out.MemberSet = append(out.MemberSet, MemberInfo{ProjectId: m.ProjectID, PrincipalId: m.PrincipalID, Roles: m.Roles})
 			}
 			return out, nil
 		})
