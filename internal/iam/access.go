@@ -303,6 +303,10 @@ func scanRole(s interface{ Scan(...any) error }) (CustomRole, error) {
 func (a *Access) listRoles(ctx context.Context, projects, roleIDs []string) ([]CustomRole, error) {
 	var w store.Where
 	cond, args := w.In("project_id", projects).In("id", roleIDs).SQL()
+	return a.queryRoles(ctx, cond, args)
+}
+
+func (a *Access) queryRoles(ctx context.Context, cond string, args []any) ([]CustomRole, error) {
 	rows, err := a.db.Query(ctx, "SELECT "+roleColumns+" FROM roles"+cond+" ORDER BY project_id, name", args...)
 	if err != nil {
 		return nil, fmt.Errorf("iam: roles: %w", err)
@@ -326,6 +330,14 @@ func (a *Access) Roles(ctx context.Context, projectID string) ([]CustomRole, err
 		ps = []string{projectID}
 	}
 	return a.listRoles(ctx, ps, nil)
+}
+
+// RolesIn returns the custom roles of projects (a union list), by project
+// and name.
+func (a *Access) RolesIn(ctx context.Context, projects store.Projects) ([]CustomRole, error) {
+	var w store.Where
+	cond, args := w.InProjects("project_id", projects).SQL()
+	return a.queryRoles(ctx, cond, args)
 }
 
 // Role returns a custom role by id.

@@ -152,16 +152,20 @@ func RegisterAccessActions(reg *api.Registry, a *Access) {
 			c.SetResource(cr.ID)
 			return &CreateRoleResponse{RoleId: cr.ID}, nil
 		})
-	api.Register(reg, api.Spec{Name: "DescribeRoles", Summary: "List the roles of a project: the built-in ones, then its custom roles by name.", Permission: roleRead},
+	api.Register(reg, api.Spec{Name: "DescribeRoles", Summary: "List the roles of a project: the built-in ones, then its custom roles by name. Without ProjectId: the built-in ones once (ProjectId *), then the custom roles of every project where the caller's roles grant it, by project and name.",
+		Permission: roleRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeRolesRequest) (*DescribeRolesResponse, error) {
-			project := projectOf(r.ProjectId)
+			project := r.ProjectId
+			if project == "" {
+				project = "*" // the built-ins are every project's
+			}
 			out := &DescribeRolesResponse{RoleSet: []RoleInfo{}}
 			for _, name := range api.Roles() {
 				role, _ := reg.BuiltinRole(name)
 				out.RoleSet = append(out.RoleSet, RoleInfo{ProjectId: project, Name: name, Description: builtinSummaries[name], BuiltIn: true,
 					Actions: reg.Names(role.Actions), DeviceIds: []string{}, DeviceGroups: []string{}, TaskIds: []string{}})
 			}
-			rs, err := a.Roles(ctx, project)
+			rs, err := a.RolesIn(ctx, c.ListIn(r.ProjectId, nil))
 			if err != nil {
 				return nil, err
 			}

@@ -2,6 +2,7 @@ package iam_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
@@ -65,4 +66,51 @@ func TestMemberListUnion(t *testing.T) {
 		apitest.CheckUnion(t, reg, apitest.Union{Action: "DescribeProjectMembers", Key: "PrincipalId", Scope: api.Scope{TaskIDs: []string{"tsk-1"}},
 			WantA: []string{"usr-a1", "usr-a2"}, WantB: []string{"app-b3", "usr-a1", "usr-b2"}})
 	})
+}
+
+// DescribeRoles without ProjectId lists the built-in roles once (ProjectId
+// "*", every project) and the custom roles of every project where the
+// caller's roles grant it; with ProjectId, that project's.
+func TestRoleListUnion(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	ctx := context.Background()
+	a := iam.NewAccess(db, newClock().now)
+	reg := api.NewRegistry()
+	iam.RegisterAccessActions(reg, a)
+	a.UseRegistry(reg)
+	for _, p := range []string{apitest.ProjectB, apitest.ProjectC} {
+		exec(t, db, "INSERT INTO projects (id, name, description, created_at, updated_at) VALUES (?, ?, '', 0, 0)", p, p)
+	}
+	for _, r := range []struct{ project, name string }{{apitest.ProjectA, "a1"}, {apitest.ProjectB, "b1"}, {apitest.ProjectB, "b2"}, {apitest.ProjectC, "c1"}} {
+		if err := a.CreateRole(ctx, &iam.CustomRole{ProjectID: r.project, Name: r.name, Actions: []string{"Describe*"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acts, err := reg.MatchActions("Actions", []string{"DescribeRoles"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := &api.Role{Name: "roles", Actions: acts}
+	c := &api.Caller{UserID: "usr-r", UserName: "r"}
+	c.SetGrants(api.NewGrants(false, []api.Binding{{ProjectID: apitest.ProjectA, Role: role.Narrow(api.Scope{DeviceIDs: []string{"dev-1"}})}, {ProjectID: apitest.ProjectB, Role: role}}))
+	for _, x := range []struct{ body, project, want string }{
+		{``, "*", "a1,b1,b2"},
+		{`"ProjectId": "` + apitest.ProjectB + `"`, apitest.ProjectB, "b1,b2"},
+	} {
+		_, projects, err := apitest.List(c, reg, "DescribeRoles", "ProjectId", x.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, names, _ := apitest.List(c, reg, "DescribeRoles", "Name", x.body)
+		builtins := len(api.Roles())
+		if n != len(names) || len(names) < builtins || strings.Join(names[builtins:], ",") != x.want {
+			t.Errorf("DescribeRoles {%s} = %d %v; want the %d built-ins, then %s", x.body, n, names, builtins, x.want)
+			continue
+		}
+		for i := range builtins {
+			if projects[i] != x.project {
+				t.Errorf("DescribeRoles {%s}: built-in %s has ProjectId %q, want %q", x.body, names[i], projects[i], x.project)
+			}
+		}
+	}
 }
