@@ -45,13 +45,7 @@ func TestAuditListUnion(t *testing.T) {
 func TestMemberListUnion(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		a := iam.NewAccess(db, newClock().now)
-		reg := api.NewRegistry()
-		iam.RegisterAccessActions(reg, a)
-		a.UseRegistry(reg)
-		for _, p := range []string{apitest.ProjectB, apitest.ProjectC} {
-			exec(t, db, "INSERT INTO projects (id, name, description, created_at, updated_at) VALUES (?, ?, '', 0, 0)", p, p)
-		}
+		a, reg := unionAccess(t, db)
 		for _, u := range []string{"usr-a1", "usr-a2", "usr-b2", "usr-c1"} {
 			exec(t, db, "INSERT INTO users (id, name, password_hash, role, status, created_at, updated_at) VALUES (?, ?, 'x', 'user', 'active', 0, 0)", u, u)
 		}
@@ -74,13 +68,7 @@ func TestMemberListUnion(t *testing.T) {
 func TestRoleListUnion(t *testing.T) {
 	db := storetest.Open(t, "sqlite")
 	ctx := context.Background()
-	a := iam.NewAccess(db, newClock().now)
-	reg := api.NewRegistry()
-	iam.RegisterAccessActions(reg, a)
-	a.UseRegistry(reg)
-	for _, p := range []string{apitest.ProjectB, apitest.ProjectC} {
-		exec(t, db, "INSERT INTO projects (id, name, description, created_at, updated_at) VALUES (?, ?, '', 0, 0)", p, p)
-	}
+	a, reg := unionAccess(t, db)
 	for _, r := range []struct{ project, name string }{{apitest.ProjectA, "a1"}, {apitest.ProjectB, "b1"}, {apitest.ProjectB, "b2"}, {apitest.ProjectC, "c1"}} {
 		if err := a.CreateRole(ctx, &iam.CustomRole{ProjectID: r.project, Name: r.name, Actions: []string{"Describe*"}}); err != nil {
 			t.Fatal(err)
@@ -113,4 +101,16 @@ func TestRoleListUnion(t *testing.T) {
 			}
 		}
 	}
+}
+
+// unionAccess is the access center of a union check, with its projects.
+func unionAccess(t *testing.T, db *store.DB) (*iam.Access, *api.Registry) {
+	a := iam.NewAccess(db, newClock().now)
+	reg := api.NewRegistry()
+	iam.RegisterAccessActions(reg, a)
+	a.UseRegistry(reg)
+	for _, p := range []string{apitest.ProjectB, apitest.ProjectC} {
+		exec(t, db, "INSERT INTO projects (id, name, description, created_at, updated_at) VALUES (?, ?, '', 0, 0)", p, p)
+	}
+	return a, reg
 }
