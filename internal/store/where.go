@@ -96,8 +96,8 @@ func OneProject(projectID string) Projects {
 }
 
 // InProjects adds the condition that a row, whose project is column col,
-// is one p covers: one condition over every part, so that a count and
-// LIMIT/OFFSET page the union.
+// is one p covers: one condition over every part (the projects that are not
+// narrowed as one IN list), so that a count and LIMIT/OFFSET page the union.
 func (w *Where) InProjects(col string, p Projects) *Where {
 	if p.All {
 		return w
@@ -105,15 +105,20 @@ func (w *Where) InProjects(col string, p Projects) *Where {
 	if len(p.Parts) == 0 {
 		return w.Add("1 = 0")
 	}
-	or := make([]string, 0, len(p.Parts))
+	var whole []string
+	var or []string
 	var args []any
 	for _, part := range p.Parts {
-		args = append(args, part.ID)
 		if part.Cond == "" {
-			or = append(or, col+" = ?")
+			whole = append(whole, part.ID)
 			continue
 		}
-		or, args = append(or, "("+col+" = ? AND "+part.Cond+")"), append(args, part.Args...)
+		or, args = append(or, "("+col+" = ? AND "+part.Cond+")"), append(append(args, part.ID), part.Args...)
+	}
+	if len(whole) > 0 {
+		var in Where
+		c, a := in.In(col, whole).Cond()
+		or, args = append([]string{c}, or...), append(a, args...)
 	}
 	return w.Add("("+strings.Join(or, " OR ")+")", args...)
 }
