@@ -167,7 +167,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			}
 			return out, nil
 		})
-	api.Register(reg, api.Spec{Name: "DescribeRecord", Summary: "Return one record with signed URLs of its objects.", Permission: recordRead},
+	api.Register(reg, api.Spec{Name: "DescribeRecord", Summary: "Return one record with signed URLs of its objects (a role narrowed to devices or tasks reaches their records only).", Permission: recordRead},
 		func(ctx context.Context, c *api.Caller, r *DescribeRecordRequest) (*DescribeRecordResponse, error) {
 			rec, err := s.Record(ctx, r.RecordId)
 			if err != nil {
@@ -175,6 +175,14 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			}
 			if r.ProjectId != "" && rec.ProjectID != r.ProjectId {
 				return nil, api.NotFound("RecordId", r.RecordId)
+			}
+			// A role narrowed to devices or tasks reaches the records
+			// DescribeRecords lists to it, and no other.
+			if ok, err := s.reaches(ctx, c.ListIn(rec.ProjectID, recordReach), rec.ID); err != nil || !ok {
+				if err == nil {
+					err = api.NotFound("RecordId", r.RecordId)
+				}
+				return nil, err
 			}
 			info, err := s.recordInfo(ctx, rec)
 			if err != nil {

@@ -224,6 +224,7 @@ type Query struct {
 	// Projects, when set, replaces ProjectID: the records of several
 	// projects, each narrowed (a union list).
 	Projects                  *store.Projects
+	IDs                       []string
 	TaskIDs, DeviceIDs, Types []string
 	// Start (inclusive) and End (exclusive) bound the record's Time; zero
 	// leaves that side open.
@@ -240,7 +241,7 @@ func (s *Service) where(q Query) (string, []any, error) {
 	} else {
 		w.Eq("project_id", q.ProjectID)
 	}
-	w.In("task_id", q.TaskIDs).In("device_id", q.DeviceIDs).In("type", q.Types)
+	w.In("id", q.IDs).In("task_id", q.TaskIDs).In("device_id", q.DeviceIDs).In("type", q.Types)
 	if !q.Start.IsZero() {
 		w.Add("time_ms >= ?", q.Start.UnixMilli())
 	}
@@ -255,6 +256,19 @@ func (s *Service) where(q Query) (string, []any, error) {
 	}
 	cond, args := w.SQL()
 	return cond, args, nil
+}
+
+// reaches reports whether record id is one of those in covers.
+func (s *Service) reaches(ctx context.Context, in store.Projects, id string) (bool, error) {
+	cond, args, err := s.where(Query{Projects: &in, IDs: []string{id}})
+	if err != nil {
+		return false, err
+	}
+	var n int
+	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM records"+cond, args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("data: record reach: %w", err)
+	}
+	return n > 0, nil
 }
 
 // recordReach is what a role narrowed to sc reaches of projectID's

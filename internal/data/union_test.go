@@ -30,13 +30,16 @@ func TestRecordListUnion(t *testing.T) {
 			}
 		}
 		w := e.svc.NewWriter(data.WriterOptions{BatchSize: 10, FlushInterval: time.Hour})
+		ids := map[string]string{}
 		for i, r := range []struct{ project, device, typ string }{{apitest.ProjectA, "dev-1", "a-dev1"}, {apitest.ProjectA, "dev-2", "a-dev2"},
 			{apitest.ProjectA, "dev-3", "a-dev3"}, {apitest.ProjectA, "dev-x", "a-devx"}, {apitest.ProjectB, "dev-3", "b1"},
 			{apitest.ProjectB, "dev-4", "b2"}, {apitest.ProjectB, "dev-4", "b3"}, {apitest.ProjectC, "dev-1", "c1"}} {
-			if _, err := w.Write(ctx, data.Record{ProjectID: r.project, TaskID: "task-1", DeviceID: r.device, Type: r.typ,
-				Time: t0.Add(time.Duration(i) * time.Second), Data: doc("n", i)}); err != nil {
+			id, err := w.Write(ctx, data.Record{ProjectID: r.project, TaskID: "task-1", DeviceID: r.device, Type: r.typ,
+				Time: t0.Add(time.Duration(i) * time.Second), Data: doc("n", i)})
+			if err != nil {
 				t.Fatal(err)
 			}
+			ids[r.typ] = id
 		}
 		if err := w.Close(ctx); err != nil {
 			t.Fatal(err)
@@ -44,6 +47,21 @@ func TestRecordListUnion(t *testing.T) {
 		apitest.CheckUnion(t, registry(e.svc), apitest.Union{Action: "DescribeRecords", Key: "Type",
 			Scope: api.Scope{DeviceIDs: []string{"dev-1"}, DeviceGroups: []string{"site-a"}},
 			WantA: []string{"a-dev1", "a-dev2"}, WantB: []string{"b1", "b2", "b3"}})
+		// DescribeRecord by id reaches what the list does, and no more.
+		reg := registry(e.svc)
+		acts, err := reg.MatchActions("Actions", []string{"DescribeRecord"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := api.Caller{UserID: "usr-d", UserName: "d"}
+		c.SetGrants(api.NewGrants(false, []api.Binding{{ProjectID: apitest.ProjectA,
+			Role: (&api.Role{Name: "dev-1", Actions: acts}).Narrow(api.Scope{DeviceIDs: []string{"dev-1"}, DeviceGroups: []string{"site-a"}})}}))
+		for typ, found := range map[string]bool{"a-dev1": true, "a-dev2": true, "a-dev3": false, "a-devx": false, "b1": false} {
+			err := call(t, reg, c, "DescribeRecord", map[string]string{"RecordId": ids[typ]}, nil)
+			if e, ok := api.AsError(err); found && err != nil || !found && (!ok || e.Code != api.ResourceNotFound) {
+				t.Errorf("DescribeRecord of %s: %v; want found %v", typ, err, found)
+			}
+		}
 	})
 }
 
