@@ -178,14 +178,14 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 			c.SetResource(a.ID)
 			return &CreateAlgorithmResponse{AlgorithmId: a.ID}, nil
 		})
-	api.Register(reg, api.Spec{Name: "DescribeAlgorithms", Summary: "List the built-in algorithms and a project's own. Filters: Name.", Permission: algRead},
+	api.Register(reg, api.Spec{Name: "DescribeAlgorithms", Summary: "List the built-in algorithms and a project's own. Filters: Name. Without ProjectId: the built-ins and the own algorithms of every project where the caller's roles grant it.", Permission: algRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeAlgorithmsRequest) (*DescribeAlgorithmsResponse, error) {
 			f, err := api.ParseFilters(r.Filters, "Name")
 			if err != nil {
 				return nil, err
 			}
 			off, lim := r.Page()
-			as, total, err := s.List(ctx, r.ProjectId, r.AlgorithmIds, f["Name"], off, lim)
+			as, total, err := s.ListIn(ctx, c.ListIn(r.ProjectId, nil), r.AlgorithmIds, f["Name"], off, lim)
 			if err != nil {
 				return nil, err
 			}

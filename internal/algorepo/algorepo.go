@@ -235,6 +235,12 @@ func (s *Service) Get(ctx context.Context, id string) (*Algorithm, error) {
 
 // List returns the builtins and a project's algorithms.
 func (s *Service) List(ctx context.Context, projectID string, algIDs, names []string, offset, limit int) ([]Algorithm, int, error) {
+	return s.ListIn(ctx, store.OneProject(projectID), algIDs, names, offset, limit)
+}
+
+// ListIn is List over the own algorithms of projects (a union list); the
+// built-ins come once.
+func (s *Service) ListIn(ctx context.Context, projects store.Projects, algIDs, names []string, offset, limit int) ([]Algorithm, int, error) {
 	var out []Algorithm
 	for _, name := range sortedKeys(s.builtins) {
 		a, _ := s.Get(ctx, BuiltinID(name))
@@ -243,7 +249,7 @@ func (s *Service) List(ctx context.Context, projectID string, algIDs, names []st
 		}
 	}
 	var w store.Where
-	cond, args := w.Eq("project_id", projectID).In("id", algIDs).In("name", names).SQL()
+	cond, args := w.InProjects("project_id", projects).In("id", algIDs).In("name", names).SQL()
 	rows, err := s.db.Query(ctx, "SELECT id, project_id, name, description, current_version, created_at FROM algorithms"+cond+" ORDER BY created_at DESC, id", args...)
 	if err != nil {
 		return nil, 0, err

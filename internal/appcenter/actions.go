@@ -144,14 +144,14 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			c.SetResource(a.ID)
 			return &CreateAppResponse{AppId: a.ID}, nil
 		})
-	api.Register(reg, api.Spec{Name: "DescribeApps", Summary: "List applications, newest first. Filters: Name, Role.", Permission: appRead},
+	api.Register(reg, api.Spec{Name: "DescribeApps", Summary: "List applications, newest first. Filters: Name, Role. Without ProjectId: every project where the caller's roles grant it.", Permission: appRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeAppsRequest) (*DescribeAppsResponse, error) {
 			f, err := api.ParseFilters(r.Filters, "Name", "Role")
 			if err != nil {
 				return nil, err
 			}
 			off, lim := r.Page()
-			apps, total, err := s.ListApps(ctx, r.ProjectId, r.AppIds, f["Name"], f["Role"], off, lim)
+			apps, total, err := s.ListAppsIn(ctx, c.ListIn(r.ProjectId, nil), r.AppIds, f["Name"], f["Role"], off, lim)
 			if err != nil {
 				return nil, err
 			}

@@ -266,8 +266,13 @@ func (s *Service) ResolveKey(ctx context.Context, secretID string) (api.Credenti
 
 // ListApps returns apps matching the filters, newest first, and the total.
 func (s *Service) ListApps(ctx context.Context, projectID string, appIDs, names, roles []string, offset, limit int) ([]App, int, error) {
+	return s.ListAppsIn(ctx, store.OneProject(projectID), appIDs, names, roles, offset, limit)
+}
+
+// ListAppsIn is ListApps over the apps of projects (a union list).
+func (s *Service) ListAppsIn(ctx context.Context, projects store.Projects, appIDs, names, roles []string, offset, limit int) ([]App, int, error) {
 	var w store.Where
-	cond, args := w.Eq("a.project_id", projectID).In("a.id", appIDs).In("a.name", names).In("a.role", roles).SQL()
+	cond, args := w.InProjects("a.project_id", projects).In("a.id", appIDs).In("a.name", names).In("a.role", roles).SQL()
 	var total int
 	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM apps a"+cond, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("appcenter: count apps: %w", err)

@@ -137,7 +137,7 @@ type DescribeUploadsResponse struct {
 // RegisterActions adds the data center's actions to reg. s may be nil when
 // the registry only feeds docs or the CLI.
 func RegisterActions(reg *api.Registry, s *Service) {
-	api.Register(reg, api.Spec{Name: "DescribeRecords", Summary: "List records, newest first, filtered by task, device, type, time range (StartTime inclusive, EndTime exclusive, RFC 3339) and equality of top-level Data fields (Attributes); objects come with signed URLs.", Permission: recordRead},
+	api.Register(reg, api.Spec{Name: "DescribeRecords", Summary: "List records, newest first, filtered by task, device, type, time range (StartTime inclusive, EndTime exclusive, RFC 3339) and equality of top-level Data fields (Attributes); objects come with signed URLs. Without ProjectId: every project where the caller's roles grant it; a role narrowed to devices or tasks lists their records.", Permission: recordRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeRecordsRequest) (*DescribeRecordsResponse, error) {
 			start, err := parseTime("StartTime", r.StartTime)
 			if err != nil {
@@ -147,7 +147,8 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			if err != nil {
 				return nil, err
 			}
-			q := Query{ProjectID: r.ProjectId, TaskIDs: r.TaskIds, DeviceIDs: r.DeviceIds, Types: r.Types, Start: start, End: end}
+			in := c.ListIn(r.ProjectId, recordReach)
+			q := Query{Projects: &in, TaskIDs: r.TaskIds, DeviceIDs: r.DeviceIds, Types: r.Types, Start: start, End: end}
 			for _, a := range r.Attributes {
 				q.Attributes = append(q.Attributes, Attribute(a))
 			}
@@ -166,7 +167,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			}
 			return out, nil
 		})
-	api.Register(reg, api.Spec{Name: "DescribeRecord", Summary: "Return one record with signed URLs of its objects.", Permission: recordRead},
+	api.Register(reg, api.Spec{Name: "DescribeRecord", Summary: "Return one record with signed URLs of its objects (a role narrowed to devices or tasks reaches their records only).", Permission: recordRead},
 		func(ctx context.Context, c *api.Caller, r *DescribeRecordRequest) (*DescribeRecordResponse, error) {
 			rec, err := s.Record(ctx, r.RecordId)
 			if err != nil {
@@ -174,6 +175,14 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			}
 			if r.ProjectId != "" && rec.ProjectID != r.ProjectId {
 				return nil, api.NotFound("RecordId", r.RecordId)
+			}
+			// A role narrowed to devices or tasks reaches the records
+			// DescribeRecords lists to it, and no other.
+			if ok, err := s.reaches(ctx, c.ListIn(rec.ProjectID, recordReach), rec.ID); err != nil || !ok {
+				if err == nil {
+					err = api.NotFound("RecordId", r.RecordId)
+				}
+				return nil, err
 			}
 			info, err := s.recordInfo(ctx, rec)
 			if err != nil {
@@ -232,10 +241,10 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			return &CreateUploadTokenResponse{Token: tok, Endpoint: s.o.PublicURL + UploadPath, ProjectId: g.ProjectID, MaxSize: g.MaxSize,
 				ExpiredTime: g.Expires.UTC().Format(time.RFC3339)}, nil
 		})
-	api.Register(reg, api.Spec{Name: "DescribeUploads", Summary: "List tus uploads, newest first: state (uploading, completed, expired), size, and for completed ones the object key and SHA-256 (computed after the last PATCH is answered: empty for about a second per GB).", Permission: uploadRead},
+	api.Register(reg, api.Spec{Name: "DescribeUploads", Summary: "List tus uploads, newest first: state (uploading, completed, expired), size, and for completed ones the object key and SHA-256 (computed after the last PATCH is answered: empty for about a second per GB). Without ProjectId: every project where the caller's roles grant it.", Permission: uploadRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeUploadsRequest) (*DescribeUploadsResponse, error) {
 			off, lim := r.Page()
-			ups, total, err := s.Uploads(ctx, r.ProjectId, r.UploadIds, off, lim)
+			ups, total, err := s.Uploads(ctx, c.ListIn(r.ProjectId, nil), r.UploadIds, off, lim)
 			if err != nil {
 				return nil, err
 			}

@@ -220,7 +220,11 @@ type Attribute struct {
 // Query selects records. Empty fields do not filter; every list is an OR
 // of its values and the fields are ANDed.
 type Query struct {
-	ProjectID                 string
+	ProjectID string
+	// Projects, when set, replaces ProjectID: the records of several
+	// projects, each narrowed (a union list).
+	Projects                  *store.Projects
+	IDs                       []string
 	TaskIDs, DeviceIDs, Types []string
 	// Start (inclusive) and End (exclusive) bound the record's Time; zero
 	// leaves that side open.
@@ -231,43 +235,59 @@ type Query struct {
 }
 
 func (s *Service) where(q Query) (string, []any, error) {
-	var where []string
-	var args []any
-	if q.ProjectID != "" {
-		where = append(where, "project_id = ?")
-		args = append(args, q.ProjectID)
+	var w store.Where
+	if q.Projects != nil {
+		w.InProjects("project_id", *q.Projects)
+	} else {
+		w.Eq("project_id", q.ProjectID)
 	}
-	for _, f := range []struct {
-		col  string
-		vals []string
-	}{{"task_id", q.TaskIDs}, {"device_id", q.DeviceIDs}, {"type", q.Types}} {
-		if len(f.vals) == 0 {
-			continue
-		}
-		where = append(where, f.col+" IN ("+placeholders(len(f.vals))+")")
-		for _, v := range f.vals {
-			args = append(args, v)
-		}
-	}
+	w.In("id", q.IDs).In("task_id", q.TaskIDs).In("device_id", q.DeviceIDs).In("type", q.Types)
 	if !q.Start.IsZero() {
-		where = append(where, "time_ms >= ?")
-		args = append(args, q.Start.UnixMilli())
+		w.Add("time_ms >= ?", q.Start.UnixMilli())
 	}
 	if !q.End.IsZero() {
-		where = append(where, "time_ms < ?")
-		args = append(args, q.End.UnixMilli())
+		w.Add("time_ms < ?", q.End.UnixMilli())
 	}
 	for i, a := range q.Attributes {
 		if !attrName.MatchString(a.Name) {
 			return "", nil, api.InvalidValue(fmt.Sprintf("Attributes[%d].Name", i), "%q: a top-level field name of letters, digits and _", a.Name)
 		}
-		where = append(where, s.db.Dialect().JSONText("data", a.Name)+" = ?")
-		args = append(args, a.Value)
+		w.Add(s.db.Dialect().JSONText("data", a.Name)+" = ?", a.Value)
 	}
-	if len(where) == 0 {
-		return "", nil, nil
+	cond, args := w.SQL()
+	return cond, args, nil
+}
+
+// reaches reports whether record id is one of those in covers.
+func (s *Service) reaches(ctx context.Context, in store.Projects, id string) (bool, error) {
+	cond, args, err := s.where(Query{Projects: &in, IDs: []string{id}})
+	if err != nil {
+		return false, err
 	}
-	return " WHERE " + strings.Join(where, " AND "), args, nil
+	var n int
+	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM records"+cond, args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("data: record reach: %w", err)
+	}
+	return n > 0, nil
+}
+
+// recordReach is what a role narrowed to sc reaches of projectID's
+// records: those of its devices (by id, or by group among the project's
+// devices, which the device center keeps in the same store) and of its
+// tasks.
+func recordReach(projectID string, sc api.Scope) (string, []any) {
+	var ids, groups store.Where
+	ids.In("device_id", sc.DeviceIDs)
+	if len(sc.DeviceGroups) > 0 {
+		var in store.Where
+		c, a := in.Eq("project_id", projectID).In("device_group", sc.DeviceGroups).SQL()
+		groups.Add("device_id IN (SELECT id FROM devices"+c+")", a...)
+	}
+	var w store.Where
+	if c, a := store.Or(&ids, &groups); c != "" {
+		w.Add(c, a...)
+	}
+	return w.In("task_id", sc.TaskIDs).Cond()
 }
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }

@@ -29,6 +29,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/store"
 )
 
 // UploadPath is where Handler expects to be mounted.
@@ -403,25 +404,11 @@ func scanUpload(row interface{ Scan(...any) error }) (Upload, error) {
 	return up, nil
 }
 
-// Uploads lists a project's uploads (every project's when projectID is
-// empty), newest first, and how many there are.
-func (s *Service) Uploads(ctx context.Context, projectID string, uploadIDs []string, offset, limit int) ([]Upload, int, error) {
-	var where []string
-	var args []any
-	if projectID != "" {
-		where = append(where, "project_id = ?")
-		args = append(args, projectID)
-	}
-	if len(uploadIDs) > 0 {
-		where = append(where, "id IN ("+placeholders(len(uploadIDs))+")")
-		for _, id := range uploadIDs {
-			args = append(args, id)
-		}
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
+// Uploads lists the uploads of projects, newest first, and how many
+// there are.
+func (s *Service) Uploads(ctx context.Context, projects store.Projects, uploadIDs []string, offset, limit int) ([]Upload, int, error) {
+	var w store.Where
+	cond, args := w.InProjects("project_id", projects).In("id", uploadIDs).SQL()
 	var total int
 	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM uploads"+cond, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("data: count uploads: %w", err)

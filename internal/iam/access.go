@@ -303,6 +303,10 @@ func scanRole(s interface{ Scan(...any) error }) (CustomRole, error) {
 func (a *Access) listRoles(ctx context.Context, projects, roleIDs []string) ([]CustomRole, error) {
 	var w store.Where
 	cond, args := w.In("project_id", projects).In("id", roleIDs).SQL()
+	return a.queryRoles(ctx, cond, args)
+}
+
+func (a *Access) queryRoles(ctx context.Context, cond string, args []any) ([]CustomRole, error) {
 	rows, err := a.db.Query(ctx, "SELECT "+roleColumns+" FROM roles"+cond+" ORDER BY project_id, name", args...)
 	if err != nil {
 		return nil, fmt.Errorf("iam: roles: %w", err)
@@ -326,6 +330,14 @@ func (a *Access) Roles(ctx context.Context, projectID string) ([]CustomRole, err
 		ps = []string{projectID}
 	}
 	return a.listRoles(ctx, ps, nil)
+}
+
+// RolesIn returns the custom roles of projects (a union list), by project
+// and name.
+func (a *Access) RolesIn(ctx context.Context, projects store.Projects) ([]CustomRole, error) {
+	var w store.Where
+	cond, args := w.InProjects("project_id", projects).SQL()
+	return a.queryRoles(ctx, cond, args)
 }
 
 // Role returns a custom role by id.
@@ -542,6 +554,7 @@ func (a *Access) SetAppRole(ctx context.Context, appID, projectID, role string) 
 
 // Member is a principal and the roles it holds in a project.
 type Member struct {
+	ProjectID   string
 	PrincipalID string
 	Roles       []string
 }
@@ -549,30 +562,35 @@ type Member struct {
 // Members returns the members of project (only principals, when given),
 // by principal id, and their total.
 func (a *Access) Members(ctx context.Context, project string, principals []string, offset, limit int) ([]Member, int, error) {
+	return a.MembersIn(ctx, store.OneProject(project), principals, offset, limit)
+}
+
+// MembersIn is Members over projects (a union list): one member per
+// project and principal, by project, then principal id.
+func (a *Access) MembersIn(ctx context.Context, projects store.Projects, principals []string, offset, limit int) ([]Member, int, error) {
 	var w store.Where
-	cond, args := w.Eq("project_id", project).In("principal_id", principals).SQL()
+	cond, args := w.InProjects("project_id", projects).In("principal_id", principals).SQL()
 	var total int
-	if err := a.db.QueryRow(ctx, "SELECT COUNT(DISTINCT principal_id) FROM role_bindings"+cond, args...).Scan(&total); err != nil {
+	if err := a.db.QueryRow(ctx, "SELECT COUNT(*) FROM (SELECT DISTINCT project_id, principal_id FROM role_bindings"+cond+") m", args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
-	rows, err := a.db.Query(ctx, "SELECT principal_id, role FROM role_bindings"+cond+" ORDER BY principal_id, role", args...)
+	rows, err := a.db.Query(ctx, "SELECT project_id, principal_id, role FROM role_bindings"+cond+" ORDER BY project_id, principal_id, role", args...)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer rows.Close()
 	var out []Member
-	i := -1
 	for rows.Next() {
-		var p, r string
-		if err := rows.Scan(&p, &r); err != nil {
+		var m Member
+		var r string
+		if err := rows.Scan(&m.ProjectID, &m.PrincipalID, &r); err != nil {
 			return nil, 0, err
 		}
-		if len(out) == 0 || out[len(out)-1].PrincipalID != p {
-			i++
-			if i >= offset+limit {
+		if n := len(out); n == 0 || out[n-1].ProjectID != m.ProjectID || out[n-1].PrincipalID != m.PrincipalID {
+			if n >= offset+limit {
 				break
 			}
-			out = append(out, Member{PrincipalID: p})
+			out = append(out, m)
 		}
 		out[len(out)-1].Roles = append(out[len(out)-1].Roles, r)
 	}

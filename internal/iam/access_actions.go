@@ -98,6 +98,7 @@ type DescribeProjectMembersRequest struct {
 
 // MemberInfo is a member of a project.
 type MemberInfo struct {
+	ProjectId   string   `json:"ProjectId"`
 	PrincipalId string   `json:"PrincipalId"`
 	Roles       []string `json:"Roles"`
 }
@@ -151,16 +152,20 @@ func RegisterAccessActions(reg *api.Registry, a *Access) {
 			c.SetResource(cr.ID)
 			return &CreateRoleResponse{RoleId: cr.ID}, nil
 		})
-	api.Register(reg, api.Spec{Name: "DescribeRoles", Summary: "List the roles of a project: the built-in ones, then its custom roles by name.", Permission: roleRead},
+	api.Register(reg, api.Spec{Name: "DescribeRoles", Summary: "List the roles of a project: the built-in ones, then its custom roles by name. Without ProjectId: the built-in ones once (ProjectId *), then the custom roles of every project where the caller's roles grant it, by project and name.",
+		Permission: roleRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeRolesRequest) (*DescribeRolesResponse, error) {
-			project := projectOf(r.ProjectId)
+			project := r.ProjectId
+			if project == "" {
+				project = "*" // the built-ins are every project's
+			}
 			out := &DescribeRolesResponse{RoleSet: []RoleInfo{}}
 			for _, name := range api.Roles() {
 				role, _ := reg.BuiltinRole(name)
 				out.RoleSet = append(out.RoleSet, RoleInfo{ProjectId: project, Name: name, Description: builtinSummaries[name], BuiltIn: true,
 					Actions: reg.Names(role.Actions), DeviceIds: []string{}, DeviceGroups: []string{}, TaskIds: []string{}})
 			}
-			rs, err := a.Roles(ctx, project)
+			rs, err := a.RolesIn(ctx, c.ListIn(r.ProjectId, nil))
 			if err != nil {
 				return nil, err
 			}
@@ -200,16 +205,16 @@ func RegisterAccessActions(reg *api.Registry, a *Access) {
 			}
 			return &Empty{}, a.AddRole(ctx, r.PrincipalId, project, r.Role)
 		})
-	api.Register(reg, api.Spec{Name: "DescribeProjectMembers", Summary: "List the members of a project and their roles, by principal id.", Permission: memberRead},
+	api.Register(reg, api.Spec{Name: "DescribeProjectMembers", Summary: "List the members of a project and their roles, by principal id. Without ProjectId: the members of every project where the caller's roles grant it, by project.", Permission: memberRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeProjectMembersRequest) (*DescribeProjectMembersResponse, error) {
 			off, lim := r.Page()
-			ms, total, err := a.Members(ctx, projectOf(r.ProjectId), r.PrincipalIds, off, lim)
+			ms, total, err := a.MembersIn(ctx, c.ListIn(r.ProjectId, nil), r.PrincipalIds, off, lim)
 			if err != nil {
 				return nil, err
 			}
 			out := &DescribeProjectMembersResponse{TotalCount: total, MemberSet: make([]MemberInfo, 0, len(ms))}
 			for _, m := range ms {
-				out.MemberSet = append(out.MemberSet, MemberInfo{PrincipalId: m.PrincipalID, Roles: m.Roles})
+				out.MemberSet = append(out.MemberSet, MemberInfo{ProjectId: m.ProjectID, PrincipalId: m.PrincipalID, Roles: m.Roles})
 			}
 			return out, nil
 		})

@@ -149,7 +149,7 @@ func TestAccess(t *testing.T) {
 		} else {
 			ms = r.(*iam.DescribeProjectMembersResponse)
 		}
-		if got := fmt.Sprint(ms.TotalCount, ms.MemberSet); got != "3 [{app-cam [site-a-cameras]} {app-owner [owner]} {app-x [viewer]}]" {
+		if got := fmt.Sprint(ms.TotalCount, ms.MemberSet); got != "3 [{prj-a app-cam [site-a-cameras]} {prj-a app-owner [owner]} {prj-a app-x [viewer]}]" {
 			t.Errorf("members = %s", got)
 		}
 		if err := a.SetRoles(ctx, "app-x", "prj-a", []string{api.RoleAdmin}); err != nil {

@@ -74,14 +74,15 @@ var auditRead = api.Permission{Resource: "audit", Access: api.Read}
 
 // RegisterActions adds the IAM actions to reg; a may be nil for docs.
 func RegisterActions(reg *api.Registry, a *Audit) {
-	api.Register(reg, api.Spec{Name: "DescribeAuditEvents", Summary: "List audit events oldest first, filtered by time range (StartTime inclusive, EndTime exclusive, RFC 3339), project and Filters Actor, Action, Resource, Result; Offset/Limit or AfterSeq paging.",
-		Permission: auditRead},
+	api.Register(reg, api.Spec{Name: "DescribeAuditEvents", Summary: "List audit events oldest first, filtered by time range (StartTime inclusive, EndTime exclusive, RFC 3339), project and Filters Actor, Action, Resource, Result; Offset/Limit or AfterSeq paging. Without ProjectId: every project where the caller's roles grant it.",
+		Permission: auditRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeAuditEventsRequest) (*DescribeAuditEventsResponse, error) {
 			f, err := api.ParseFilters(r.Filters, auditFilters...)
 			if err != nil {
 				return nil, err
 			}
-			q := AuditQuery{ProjectID: r.ProjectId, Actors: f["Actor"], Actions: f["Action"], Resources: f["Resource"], Results: f["Result"], AfterSeq: r.AfterSeq}
+			in := c.ListIn(r.ProjectId, nil)
+			q := AuditQuery{Projects: &in, Actors: f["Actor"], Actions: f["Action"], Resources: f["Resource"], Results: f["Result"], AfterSeq: r.AfterSeq}
 			if q.Start, err = parseTime("StartTime", r.StartTime); err != nil {
 				return nil, err
 			}

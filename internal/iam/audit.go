@@ -190,6 +190,8 @@ func normalize(e api.AuditEvent) api.AuditEvent {
 // AuditQuery selects events for Search. Empty fields select everything.
 type AuditQuery struct {
 	ProjectID string
+	// Projects, when set, replaces ProjectID (a union list).
+	Projects *store.Projects
 	// Actors, Actions, Resources and Results each match any of their values.
 	Actors, Actions, Resources, Results []string
 	// Start is inclusive and End exclusive.
@@ -208,7 +210,12 @@ func (a *Audit) Search(ctx context.Context, q AuditQuery) ([]AuditRecord, int, e
 		return nil, 0, err
 	}
 	var w store.Where
-	w.Eq("project_id", q.ProjectID).In("actor", q.Actors).In("action", q.Actions).In("resource", q.Resources).In("result", q.Results)
+	if q.Projects != nil {
+		w.InProjects("project_id", *q.Projects)
+	} else {
+		w.Eq("project_id", q.ProjectID)
+	}
+	w.In("actor", q.Actors).In("action", q.Actions).In("resource", q.Resources).In("result", q.Results)
 	if q.AfterSeq > 0 {
 		w.Add("seq > ?", q.AfterSeq)
 	}

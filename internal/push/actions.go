@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/store"
 )
 
 var (
@@ -225,18 +226,22 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			}
 			return out, nil
 		})
-	api.Register(reg, api.Spec{Name: "DescribeSubscriptions", Summary: "List subscriptions, newest first (an app sees its own). Filters: Channel, Status.", Permission: subRead},
+	api.Register(reg, api.Spec{Name: "DescribeSubscriptions", Summary: "List subscriptions, newest first (an app sees its own). Filters: Channel, Status. Without ProjectId, for a person: every project where their roles grant it.", Permission: subRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeSubscriptionsRequest) (*DescribeSubscriptionsResponse, error) {
-			sc, err := ScopeOf(c, r.ProjectId)
-			if err != nil {
-				return nil, err
+			in, app := c.ListIn(r.ProjectId, nil), ""
+			if c.AppID != "" {
+				sc, err := ScopeOf(c, r.ProjectId)
+				if err != nil {
+					return nil, err
+				}
+				in, app = store.OneProject(sc.ProjectID), sc.AppID
 			}
 			f, err := api.ParseFilters(r.Filters, "Channel", "Status")
 			if err != nil {
 				return nil, err
 			}
 			off, lim := r.Page()
-			subs, total, err := s.List(ctx, sc, r.SubscriptionIds, f["Channel"], f["Status"], off, lim)
+			subs, total, err := s.ListIn(ctx, in, app, r.SubscriptionIds, f["Channel"], f["Status"], off, lim)
 			if err != nil {
 				return nil, err
 			}

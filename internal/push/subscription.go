@@ -255,27 +255,17 @@ func (s *Service) get(ctx context.Context, id string) (*Subscription, error) {
 	return sub, err
 }
 
-// List returns the subscriptions of sc, newest first, and their total.
-// ids, channels and statuses filter when not empty.
-func (s *Service) List(ctx context.Context, sc Scope, subIDs, channels, statuses []string, offset, limit int) ([]*Subscription, int, error) {
-	w, args := sc.where()
-	for _, f := range []struct {
-		col  string
-		vals []string
-	}{{"id", subIDs}, {"channel", channels}, {"status", statuses}} {
-		if len(f.vals) == 0 {
-			continue
-		}
-		w += " AND " + f.col + " IN (" + strings.TrimSuffix(strings.Repeat("?,", len(f.vals)), ",") + ")"
-		for _, v := range f.vals {
-			args = append(args, v)
-		}
-	}
+// ListIn returns the subscriptions of projects (a union list), only app
+// appID's when it is set, newest first, and their total. ids, channels and
+// statuses filter when not empty.
+func (s *Service) ListIn(ctx context.Context, projects store.Projects, appID string, subIDs, channels, statuses []string, offset, limit int) ([]*Subscription, int, error) {
+	var wh store.Where
+	w, args := wh.InProjects("project_id", projects).Eq("app_id", appID).In("id", subIDs).In("channel", channels).In("status", statuses).SQL()
 	var total int
-	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM subscriptions WHERE "+w, args...).Scan(&total); err != nil {
+	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM subscriptions"+w, args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
-	rows, err := s.db.Query(ctx, "SELECT "+subColumns+" FROM subscriptions WHERE "+w+" ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+	rows, err := s.db.Query(ctx, "SELECT "+subColumns+" FROM subscriptions"+w+" ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
 		append(args, limit, offset)...)
 	if err != nil {
 		return nil, 0, err

@@ -255,14 +255,14 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			}
 			return &ModifyFlowResponse{FlowId: r.FlowId, Version: v}, nil
 		})
-	api.Register(reg, api.Spec{Name: "DescribeFlows", Summary: "List flows, most recently changed first. Filters: Name.", Permission: flowRead},
+	api.Register(reg, api.Spec{Name: "DescribeFlows", Summary: "List flows, most recently changed first. Filters: Name. Without ProjectId: every project where the caller's roles grant it.", Permission: flowRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeFlowsRequest) (*DescribeFlowsResponse, error) {
 			f, err := api.ParseFilters(r.Filters, "Name")
 			if err != nil {
 				return nil, err
 			}
 			off, lim := r.Page()
-			flows, total, err := s.List(ctx, r.ProjectId, r.FlowIds, f["Name"], off, lim)
+			flows, total, err := s.List(ctx, c.ListIn(r.ProjectId, nil), r.FlowIds, f["Name"], off, lim)
 			if err != nil {
 				return nil, err
 			}

@@ -457,10 +457,10 @@ func (s *Service) ListVersions(ctx context.Context, flowID string, offset, limit
 	return out, total, rows.Err()
 }
 
-// List returns flows, most recently updated first.
-func (s *Service) List(ctx context.Context, projectID string, flowIDs, names []string, offset, limit int) ([]Flow, int, error) {
+// List returns the flows of projects, most recently updated first.
+func (s *Service) List(ctx context.Context, projects store.Projects, flowIDs, names []string, offset, limit int) ([]Flow, int, error) {
 	var w store.Where
-	cond, args := w.Eq("project_id", projectID).In("id", flowIDs).In("name", names).SQL()
+	cond, args := w.InProjects("project_id", projects).In("id", flowIDs).In("name", names).SQL()
 	var total int
 	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM flows"+cond, args...).Scan(&total); err != nil {
 		return nil, 0, err

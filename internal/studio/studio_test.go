@@ -230,7 +230,7 @@ func TestValidationNamesTheNode(t *testing.T) {
 		t.Errorf("Validate(truncated) = %v; want one document-level problem", errs)
 	}
 	// Nothing was stored.
-	if _, total, _ := e.s.List(ctx, "", nil, nil, 0, 10); total != 0 {
+	if _, total, _ := e.s.List(ctx, store.OneProject(""), nil, nil, 0, 10); total != 0 {
 		t.Errorf("%d flows stored after failed creates", total)
 	}
 	// Modify with a bad document keeps the flow as it was.
