@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"io/fs"
 	"net/http"
 	"path"
@@ -32,7 +33,22 @@ func Handler(files fs.FS, reserved ...string) http.Handler {
 	if err != nil {
 		index = []byte("<!doctype html><title>Tianshu</title><p>The console was not built: run make web.</p>")
 	}
-	return &handler{files: files, index: index, reserved: reserved, started: time.Now()}
+	h := &handler{files: files, index: index, reserved: reserved, started: time.Now(), gzipped: map[string][]byte{}}
+	// Text files are compressed once, here: the bundle is a few hundred
+	// kB, and browsers all take gzip.
+	_ = fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !compressible(name) {
+			return nil
+		}
+		if b, err := fs.ReadFile(files, name); err == nil && len(b) >= 1024 {
+			h.gzipped[name] = Gzip(b)
+		}
+		return nil
+	})
+	if len(index) >= 1024 {
+		h.gzipped["index.html"] = Gzip(index)
+	}
+	return h
 }
 
 type handler struct {
@@ -40,6 +56,46 @@ type handler struct {
 	index    []byte
 	reserved []string
 	started  time.Time
+	gzipped  map[string][]byte // by file name, for files worth it
+}
+
+func compressible(name string) bool {
+	switch path.Ext(name) {
+	case ".js", ".css", ".html", ".svg", ".json", ".txt", ".map":
+		return true
+	}
+	return false
+}
+
+// Gzip compresses b at the default level, as the handler serves it.
+func Gzip(b []byte) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	_, _ = w.Write(b) // a bytes.Buffer does not fail
+	_ = w.Close()
+	return buf.Bytes()
+}
+
+// serve answers name's content b, gzipped when the client takes it.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, name string, b []byte) {
+	w.Header().Add("Vary", "Accept-Encoding")
+	if gz, ok := h.gzipped[name]; ok && acceptsGzip(r) {
+		w.Header().Set("Content-Encoding", "gzip")
+		b = gz
+	}
+	// ServeContent sets Content-Type from the extension (when not set)
+	// and answers ranges and conditional requests.
+	http.ServeContent(w, r, name, h.started, bytes.NewReader(b))
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(enc) == "gzip" && strings.ReplaceAll(q, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -66,9 +122,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			} else {
 				hdr.Set("Cache-Control", "no-cache")
 			}
-			// ServeContent sets Content-Type from the extension and
-			// answers ranges and conditional requests.
-			http.ServeContent(w, r, name, h.started, bytes.NewReader(b))
+			h.serve(w, r, name, b)
 			return
 		}
 		if strings.HasPrefix(name, "assets/") {
@@ -80,5 +134,5 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// every load so that a new binary's console is picked up at once.
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
-	http.ServeContent(w, r, "index.html", h.started, bytes.NewReader(h.index))
+	h.serve(w, r, "index.html", h.index)
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -131,5 +132,31 @@ func TestDistIsBuilt(t *testing.T) {
 	r := get(t, h, http.MethodGet, src)
 	if r.StatusCode != http.StatusOK || r.Header.Get("Content-Type") != "text/javascript; charset=utf-8" || r.Header.Get("Cache-Control") != hashedCache {
 		t.Errorf("GET %s: %d %q %q", src, r.StatusCode, r.Header.Get("Content-Type"), r.Header.Get("Cache-Control"))
+	}
+}
+
+func TestHandlerGzipsForClientsThatTakeIt(t *testing.T) {
+	big := strings.Repeat("function f(){return 1}\n", 200)
+	h := Handler(fstest.MapFS{"index.html": {Data: []byte("<!doctype html>")}, "assets/app-1.js": {Data: []byte(big)}})
+	req := httptest.NewRequest(http.MethodGet, "/assets/app-1.js", nil)
+	req.Header.Set("Accept-Encoding", "br, gzip")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	r := rec.Result()
+	if r.Header.Get("Content-Encoding") != "gzip" || r.Header.Get("Content-Type") != "text/javascript; charset=utf-8" || !strings.Contains(r.Header.Get("Vary"), "Accept-Encoding") {
+		t.Fatalf("gzip answer headers: %v", r.Header)
+	}
+	zr, err := gzip.NewReader(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(zr); string(b) != big {
+		t.Errorf("gunzipped body differs")
+	}
+	req.Header.Set("Accept-Encoding", "gzip;q=0")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Header().Get("Content-Encoding") != "" || rec.Body.String() != big {
+		t.Errorf("gzip;q=0: Content-Encoding %q", rec.Header().Get("Content-Encoding"))
 	}
 }
