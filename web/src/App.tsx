@@ -56,6 +56,13 @@ export function App() {
     };
   }, [me, projectId]);
 
+  // / opens the overview of the first project.
+  const atRoot = route.path === "/" || route.path === "/index.html";
+  const firstProject = session?.project?.ProjectId;
+  useEffect(() => {
+    if (session && atRoot) navigate(withQuery({ project: firstProject }, "/overview"), true);
+  }, [session, atRoot, firstProject]);
+
   if (state.kind === "signedOut") return <SignIn onSignedIn={() => setState({ kind: "loading" })} />;
   if (state.kind === "failed")
     return (
@@ -68,11 +75,7 @@ export function App() {
         </button>
       </main>
     );
-  if (!session) return <p className="loading">Loading…</p>;
-  if (route.path === "/" || route.path === "/index.html") {
-    navigate(withQuery({ project: session.project?.ProjectId }, "/overview"), true);
-    return null;
-  }
+  if (!session || atRoot) return <p className="loading">Loading…</p>;
   const Page = components[route.path] ?? Planned;
   return (
     <SessionContext.Provider value={session}>
