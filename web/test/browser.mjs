@@ -57,6 +57,9 @@ async function shoot(page, name, mustSee) {
   for (const w of WIDTHS) {
     await page.setViewportSize({ width: w.width, height: w.height });
     for (const l of mustSee) await l.waitFor({ state: "visible" });
+    // The page's title is near the top at every width: no empty band pushes the page down.
+    const title = await page.locator("h1").first().boundingBox();
+    check(title !== null && title.y < 320, `${name} at ${w.name} px: the title is at y=${title?.y}`);
     await page.screenshot({ path: join(shots, `${name}-${w.name}.png`), fullPage: true });
   }
   await page.setViewportSize({ width: 1280, height: 800 });
