@@ -73,7 +73,7 @@ const browser = await chromium.launch({
 });
 try {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  ctx.setDefaultTimeout(20000);
+  ctx.setDefaultTimeout(30000);
   const page = await ctx.newPage();
   current = page;
   watch(page, "admin");
@@ -108,7 +108,8 @@ try {
   await page.waitForFunction((el) => el && /^\d+$/.test(el.textContent ?? ""), await online.elementHandle());
   check(Number(await online.textContent()) >= 0, "devices online counted");
   const running = page.locator(".stat", { hasText: "Tasks running" }).locator(".stat-value");
-  await page.waitForFunction((el) => el && Number(el.textContent) >= 1, await running.elementHandle());
+  // The demo's task is placed by the scheduler shortly after the platform starts.
+  await page.waitForFunction((el) => el && Number(el.textContent) >= 1, await running.elementHandle(), { timeout: 90000 });
   await shoot(page, "overview", [online, page.getByRole("button", { name: "Sign out" })]);
 
   step("the project switcher changes the URL");
@@ -159,7 +160,7 @@ try {
 
   step("a viewer sees no Add button and a write is refused");
   const vctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  vctx.setDefaultTimeout(20000);
+  vctx.setDefaultTimeout(30000);
   const vpage = await vctx.newPage();
   current = vpage;
   watch(vpage, "viewer");
