@@ -18,8 +18,16 @@ export default defineConfig({
     modulePreload: { polyfill: false },
   },
   server: {
-    // `npm run dev` proxies the action API to a running `tianshu serve`.
-    proxy: { "/api-proxy": "http://127.0.0.1:8080" },
+    // `npx vite` (development, hot reload) sends the action API (POST /)
+    // and the platform's other routes to a `tianshu serve` on :8080, and
+    // serves the console itself.
+    proxy: {
+      "^/(files|objects|push)/": "http://127.0.0.1:8080",
+      "^/$": {
+        target: "http://127.0.0.1:8080",
+        bypass: (req) => (req.method === "POST" ? undefined : req.url),
+      },
+    },
   },
   test: {
     environment: "jsdom",
