@@ -45,24 +45,23 @@ func RegisterMyPermissionsAction(reg *api.Registry, access *Access, projects *Pr
 			if err != nil {
 				return nil, err
 			}
-			held := map[string]bool{}
-			for _, id := range g.Projects() {
-				held[id] = true
+			// One query for the person's roles in every project (sorted by
+			// project and role), not one per project.
+			bs, err := access.bindingsOf(ctx, c.Principal())
+			if err != nil {
+				return nil, err
+			}
+			roles := map[string][]string{}
+			for _, b := range bs {
+				roles[b.project] = append(roles[b.project], b.role)
 			}
 			out := &DescribeMyPermissionsResponse{UserId: c.UserID, UserName: c.UserName, PlatformAdmin: g.PlatformAdmin(), ProjectSet: []MyProject{}}
 			actions := reg.Actions()
 			for _, pr := range all {
-				if !held[pr.ID] && !g.PlatformAdmin() {
+				if len(roles[pr.ID]) == 0 && !g.PlatformAdmin() {
 					continue
 				}
-				roles, err := access.RolesOf(ctx, c.Principal(), pr.ID)
-				if err != nil {
-					return nil, err
-				}
-				mp := MyProject{ProjectId: pr.ID, Name: pr.Name, Roles: roles, Actions: []string{}}
-				if mp.Roles == nil {
-					mp.Roles = []string{}
-				}
+				mp := MyProject{ProjectId: pr.ID, Name: pr.Name, Roles: append([]string{}, roles[pr.ID]...), Actions: []string{}}
 				for _, a := range actions {
 					if !a.Public && !a.Self && c.MayRunIn(a, pr.ID) {
 						mp.Actions = append(mp.Actions, a.Name)
