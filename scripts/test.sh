@@ -29,6 +29,19 @@ else
   echo "staticcheck not installed; skipped"
 fi
 
+echo "== console: eslint, tsc --noEmit, vitest"
+# The browser test and the check that web/dist is fresh are Go tests of
+# package web (go test below); they skip, or fail in CI, the same way.
+if ! command -v npm >/dev/null; then
+  [ "${TIANSHU_CI:-}" = 1 ] && { echo "npm missing in CI"; exit 1; }
+  echo "npm not installed; console checks skipped"
+elif [ ! -d web/node_modules ]; then
+  [ "${TIANSHU_CI:-}" = 1 ] && { echo "web/node_modules missing in CI (npm ci --prefix web)"; exit 1; }
+  echo "web/node_modules missing (run: npm ci --prefix web); console checks skipped"
+else
+  (cd web && npx --no-install eslint . && npx --no-install tsc --noEmit && npx --no-install vitest run)
+fi
+
 echo "== go test"
 # -json through scripts/testsummary: each package's result, the output of
 # failed tests, and at the end every skipped test by name with its reason.

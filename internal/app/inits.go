@@ -197,6 +197,7 @@ func registerActions(reg *api.Registry, p *Platform) {
 	iam.RegisterProjectActions(reg, projects)
 	iam.RegisterUserActions(reg, logins)
 	iam.RegisterAccessActions(reg, access)
+	iam.RegisterMyPermissionsAction(reg, access, projects)
 	studio.RegisterActions(reg, flows)
 	task.RegisterActions(reg, tasks)
 	algorepo.RegisterActions(reg, algos, pkgs)

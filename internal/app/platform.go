@@ -38,6 +38,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/studio"
 	"github.com/tianshu-ai/tianshu/internal/task"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
+	"github.com/tianshu-ai/tianshu/web"
 )
 
 // Options are the platform's process-level collaborators.
@@ -356,6 +357,12 @@ func (p *Platform) routes() {
 	p.mux.Handle("GET /metrics", promhttp.HandlerFor(p.Metrics, promhttp.HandlerOpts{Registry: p.Metrics}))
 	if p.Gateway != nil {
 		p.mux.Handle("/{$}", p.Gateway)
+		// The console: GET / and every other GET no route below claims
+		// answer the single-page app; the action API stays POST /. Server
+		// routes this process may not run answer 404, not the console.
+		console := web.Handler(web.Dist(), "/files/", "/objects/", "/push/", "/metrics/", "/healthz/", "/readyz/")
+		p.mux.Handle("GET /{$}", console)
+		p.mux.Handle("/", console)
 	}
 	if p.Blob != nil {
 		if h, ok := blob.Handler(p.Blob); ok {

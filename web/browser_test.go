@@ -1,0 +1,154 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/png"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/app/apptest"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
+)
+
+// TestConsoleInBrowser drives the console in Debian's Chromium through
+// playwright-core (test/browser.mjs) against a real platform with the demo:
+// sign in, the overview, the project switcher, add a replay device after a
+// probe, delete it, sign out; a viewer sees no Add button and a write is
+// refused. It fails on any browser console error, and checks the
+// screenshots the script saves at 1280 and 390 px ($TIANSHU_SCREENSHOTS, or
+// the test's temporary folder).
+func TestConsoleInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a platform and a browser; skipped with -short")
+	}
+	node := testenv.NeedCommand(t, "node")
+	chromium := testenv.Getenv("CHROMIUM", "/usr/bin/chromium")
+	if _, err := os.Stat(chromium); err != nil {
+		testenv.Unavailable(t, "Chromium not found (apt-get install chromium): "+err.Error())
+		return
+	}
+	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core")); err != nil {
+		testenv.Unavailable(t, "web/node_modules is not installed (run: npm ci --prefix web): "+err.Error())
+		return
+	}
+	e := apptest.Start(t, apptest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	if _, err := e.P.SetupDemo(ctx); err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	viewerPassword := "viewer-password-0123"
+	admin := session(t, e.Endpoint, "admin", apptest.AdminPassword)
+	u := admin.call(t, "CreateUser", map[string]any{"UserName": "vic", "Password": viewerPassword, "Role": "viewer"})
+	admin.call(t, "CreateProjectMember", map[string]any{"ProjectId": "demo", "PrincipalId": u["UserId"], "Role": "viewer"})
+
+	shots := os.Getenv("TIANSHU_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	cmd := exec.CommandContext(ctx, node, filepath.Join("test", "browser.mjs"))
+	cmd.Env = append(os.Environ(),
+		"TIANSHU_URL="+e.Endpoint,
+		"TIANSHU_ADMIN_PASSWORD="+apptest.AdminPassword,
+		"TIANSHU_VIEWER_USER=vic",
+		"TIANSHU_VIEWER_PASSWORD="+viewerPassword,
+		"TIANSHU_MEDIA="+filepath.Join(e.DataDir, "demo", "photos"),
+		"TIANSHU_SCREENSHOTS="+shots,
+		"CHROMIUM="+chromium,
+	)
+	out, err := cmd.CombinedOutput()
+	t.Logf("browser test:\n%s", out)
+	if err != nil {
+		t.Fatalf("browser test: %v", err)
+	}
+	for _, page := range []string{"signin", "overview", "devices", "devices-add", "devices-viewer"} {
+		for _, width := range []int{1280, 390} {
+			checkShot(t, filepath.Join(shots, page+"-"+strconv.Itoa(width)+".png"), width)
+		}
+	}
+	t.Logf("screenshots in %s", shots)
+}
+
+// checkShot checks that a screenshot is a PNG of the width it was taken at
+// and not one flat colour.
+func checkShot(t *testing.T, path string, width int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	r := img.Bounds()
+	if r.Dx() != width || r.Dy() < 200 {
+		t.Errorf("%s: %dx%d, want %d wide", path, r.Dx(), r.Dy(), width)
+	}
+	first := img.At(r.Min.X, r.Min.Y)
+	colours := 0
+	for y := r.Min.Y; y < r.Max.Y && colours == 0; y += 7 {
+		for x := r.Min.X; x < r.Max.X; x += 7 {
+			if img.At(x, y) != first {
+				colours++
+				break
+			}
+		}
+	}
+	if colours == 0 {
+		t.Errorf("%s: one flat colour", path)
+	}
+}
+
+type person struct {
+	endpoint string
+	cookie   *http.Cookie
+	csrf     string
+}
+
+func session(t *testing.T, endpoint, user, password string) *person {
+	t.Helper()
+	p := &person{endpoint: endpoint}
+	r := p.call(t, "Login", map[string]any{"UserName": user, "Password": password})
+	p.csrf = r["CsrfToken"].(string)
+	return p
+}
+
+func (p *person) call(t *testing.T, action string, params map[string]any) map[string]any {
+	t.Helper()
+	body, _ := json.Marshal(params)
+	req, _ := http.NewRequest(http.MethodPost, p.endpoint+"/", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-TC-Action", action)
+	if p.cookie != nil {
+		req.AddCookie(p.cookie)
+		req.Header.Set("X-Tianshu-CSRF", p.csrf)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == "tianshu_session" {
+			p.cookie = &http.Cookie{Name: c.Name, Value: c.Value}
+		}
+	}
+	var env struct {
+		Response map[string]any `json:"Response"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := env.Response["Error"]; ok {
+		t.Fatalf("%s: %v", action, e)
+	}
+	return env.Response
+}

@@ -1,0 +1,57 @@
+import { useId } from "react";
+import type { ReactNode } from "react";
+
+export interface FieldProps {
+  label: string;
+  name: string;
+  value: string;
+  onChange(value: string): void;
+  error?: string | undefined;
+  type?: string;
+  hint?: ReactNode;
+  required?: boolean;
+  autoComplete?: string;
+  options?: readonly string[];
+}
+
+/** Field is a labelled input (or select) with the server's error for it beside it. */
+export function Field(p: FieldProps) {
+  const id = useId();
+  const errId = `${id}-error`;
+  const hintId = `${id}-hint`;
+  const described = [p.error ? errId : "", p.hint ? hintId : ""].filter(Boolean).join(" ") || undefined;
+  const common = {
+    id,
+    name: p.name,
+    value: p.value,
+    required: p.required,
+    "aria-invalid": p.error ? true : undefined,
+    "aria-describedby": described,
+  };
+  return (
+    <div className={p.error ? "field field-invalid" : "field"}>
+      <label htmlFor={id}>{p.label}</label>
+      {p.options ? (
+        <select {...common} onChange={(e) => p.onChange(e.target.value)}>
+          {p.options.map((o) => (
+            <option key={o} value={o}>
+              {o}
+            </option>
+          ))}
+        </select>
+      ) : (
+        <input {...common} type={p.type ?? "text"} autoComplete={p.autoComplete} onChange={(e) => p.onChange(e.target.value)} />
+      )}
+      {p.hint && (
+        <div className="field-hint" id={hintId}>
+          {p.hint}
+        </div>
+      )}
+      {p.error && (
+        <div className="field-error" id={errId} role="alert" data-field-error={p.name}>
+          {p.error}
+        </div>
+      )}
+    </div>
+  );
+}
