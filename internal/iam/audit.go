@@ -36,6 +36,11 @@ type Audit struct {
 	idPrefix int64
 	idNext   atomic.Uint32
 	staged   chan struct{}
+	// inWriter: the store's write transactions lock the whole database
+	// (SQLite), so writers chain in their own transactions (chainer.go);
+	// unchained counts the events staged since one last did.
+	inWriter  bool
+	unchained atomic.Int64
 }
 
 // AuditOption configures an Audit.
@@ -54,7 +59,8 @@ func NewAudit(db *store.DB, now func() time.Time, opts ...AuditOption) *Audit {
 	if now == nil {
 		now = time.Now
 	}
-	a := &Audit{db: db, now: now, idPrefix: int64(rand.Uint32() >> 1), staged: make(chan struct{}, 1)}
+	a := &Audit{db: db, now: now, idPrefix: int64(rand.Uint32() >> 1), staged: make(chan struct{}, 1),
+		inWriter: db.Dialect().ForUpdate() == ""}
 	for _, o := range opts {
 		o(a)
 	}
@@ -143,8 +149,10 @@ func (a *Audit) WithEvent(ctx context.Context, event func() (api.AuditEvent, boo
 		if !ok {
 			return false, nil
 		}
-		err := a.stageTx(ctx, tx, e)
-		return err == nil, err
+		if err := a.stageTx(ctx, tx, e); err != nil {
+			return false, err
+		}
+		return true, a.chainInWriter(ctx, tx)
 	})
 	return ctx, func() bool {
 		ok := u.Committed()

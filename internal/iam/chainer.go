@@ -40,6 +40,9 @@ const (
 	// events staged by a process that died before its chainer ran).
 	chainDelay    = 50 * time.Millisecond
 	chainInterval = time.Second
+	// writerChainEvery is how many staged events a writer's transaction
+	// chains at once where writers chain (chainInWriter).
+	writerChainEvery = 64
 )
 
 // eventColumns are the columns an event has staged and chained.
@@ -96,12 +99,34 @@ func (a *Audit) stageBatch(ctx context.Context, events []api.AuditEvent) error {
 	return nil
 }
 
-// wake tells the chainer, if one runs, that events were staged.
+// wake tells the chainer, if one runs, that events were staged. Where
+// writers chain (chainInWriter) it lets the chainer sleep until its timer.
 func (a *Audit) wake() {
+	if a.inWriter {
+		return
+	}
 	select {
 	case a.staged <- struct{}{}:
 	default:
 	}
+}
+
+// chainInWriter chains what is staged in tx, a writer's transaction, once
+// every writerChainEvery events, where the store's write transactions lock
+// the whole database (SQLite): there chaining in the writer's transaction
+// waits for no one, while a chainer's own transaction would make the next
+// writer wait for it, and SQLite's busy wait sleeps whole milliseconds.
+func (a *Audit) chainInWriter(ctx context.Context, tx *store.Tx) error {
+	if !a.inWriter || a.unchained.Add(1) < writerChainEvery {
+		return nil
+	}
+	a.unchained.Store(0) // when tx rolls back, the chainer's timer or a read chains them
+	h, err := lockHead(ctx, tx)
+	if err != nil {
+		return err
+	}
+	_, _, err = a.chainTx(ctx, tx, h)
+	return err
 }
 
 // chainTx moves up to chainBatch staged events, oldest first, into the

@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	osexec "os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -128,7 +127,7 @@ func TestAuditEventCommitsWithChange(t *testing.T) {
 	})
 }
 
-// killEnv names the database of the writer process that
+// killEnv is the URL of the database of the writer process that
 // TestAuditEventSurvivesKill kills.
 const killEnv = "TIANSHU_TEST_AUDIT_KILL_DB"
 
@@ -136,7 +135,7 @@ const killEnv = "TIANSHU_TEST_AUDIT_KILL_DB"
 // every change that committed, acknowledged or not, has its event, no
 // event names a change that did not commit, and the chain verifies.
 func TestAuditEventSurvivesKill(t *testing.T) {
-	db, acked := killedWriter(t, true)
+	db, acked := killedWriter(t, "sqlite", true)
 	checkKilled(t, db, iam.NewAudit(db, nil), acked)
 }
 
@@ -145,13 +144,13 @@ func TestAuditEventSurvivesKill(t *testing.T) {
 // kills it with SIGKILL once it has acknowledged 300 of them while it
 // writes more, and returns its database and the last change it
 // acknowledged. In the child it writes until killed and never returns.
-func killedWriter(t *testing.T, chain bool) (*store.DB, int) {
-	if path := os.Getenv(killEnv); path != "" {
-		writeUntilKilled(t, path, chain) // returns only by failing the test
+func killedWriter(t *testing.T, dialect string, chain bool) (*store.DB, int) {
+	if u := os.Getenv(killEnv); u != "" {
+		writeUntilKilled(t, u, chain) // returns only by failing the test
 	}
-	path := filepath.Join(t.TempDir(), "kill.db")
+	u := storetest.URL(t, dialect)
 	cmd := osexec.Command(os.Args[0], "-test.run", "^"+t.Name()+"$")
-	cmd.Env = append(os.Environ(), killEnv+"="+path)
+	cmd.Env = append(os.Environ(), killEnv+"="+u)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +173,7 @@ func killedWriter(t *testing.T, chain bool) (*store.DB, int) {
 	if acked < 300 {
 		t.Fatalf("the writer acknowledged only %d changes before it ended", acked)
 	}
-	db, err := store.Open(context.Background(), "sqlite://"+path, store.Options{})
+	db, err := store.Open(context.Background(), u, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,9 +232,9 @@ func checkKilled(t *testing.T, db *store.DB, a *iam.Audit, acked int) {
 // writeUntilKilled is the writer process: audited changes, one after
 // another, each acknowledged on stdout once committed; with chain false it
 // runs no chainer, so that every event is still staged when it is killed.
-func writeUntilKilled(t *testing.T, path string, chain bool) {
+func writeUntilKilled(t *testing.T, u string, chain bool) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite://"+path, store.Options{})
+	db, err := store.Open(ctx, u, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
