@@ -116,17 +116,30 @@ func (a *Audit) wake() {
 // the whole database (SQLite): there chaining in the writer's transaction
 // waits for no one, while a chainer's own transaction would make the next
 // writer wait for it, and SQLite's busy wait sleeps whole milliseconds.
+// Chaining runs under a savepoint: when it fails, the write still commits
+// with its staged event, and the chainer's timer (which logs the error)
+// or a read chains them later.
 func (a *Audit) chainInWriter(ctx context.Context, tx *store.Tx) error {
 	if !a.inWriter || a.unchained.Add(1) < writerChainEvery {
 		return nil
 	}
 	a.unchained.Store(0) // when tx rolls back, the chainer's timer or a read chains them
-	h, err := lockHead(ctx, tx)
-	if err != nil {
-		return err
+	if _, err := tx.Exec(ctx, "SAVEPOINT audit_chain"); err != nil {
+		return fmt.Errorf("iam: audit chain: %w", err)
 	}
-	_, _, err = a.chainTx(ctx, tx, h)
-	return err
+	h, err := lockHead(ctx, tx)
+	if err == nil {
+		_, _, err = a.chainTx(ctx, tx, h)
+	}
+	if err != nil {
+		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT audit_chain"); err != nil {
+			return fmt.Errorf("iam: audit chain: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT audit_chain"); err != nil {
+		return fmt.Errorf("iam: audit chain: %w", err)
+	}
+	return nil
 }
 
 // chainTx moves up to chainBatch staged events, oldest first, into the

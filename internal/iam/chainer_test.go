@@ -205,3 +205,26 @@ func TestChainerCatchesUpAfterKill(t *testing.T) {
 		})
 	}
 }
+
+// On SQLite, where writers chain in their own transactions, a write whose
+// chaining fails (the head row is gone) still commits with its staged
+// event; once the head is back, a read chains every event.
+func TestWriterChainingFailureKeepsWrites(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, "sqlite")
+	a := iam.NewAudit(db, nil)
+	exec(t, db, "DELETE FROM audit_head WHERE id = 1") // chaining now fails
+	const n = 150                                      // more than twice the writes after which a writer chains
+	for i := range n {
+		if err := auditedInsert(ctx, db, a, i, fmt.Sprint("change-", i)); err != nil {
+			t.Fatalf("write %d while chaining fails: %v", i, err)
+		}
+	}
+	if p, c := pendingAndChained(t, db); p != n || c != 0 {
+		t.Fatalf("%d staged, %d chained; want %d staged", p, c, n)
+	}
+	exec(t, db, "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '')")
+	if got, err := a.Verify(ctx); err != nil || got != n {
+		t.Fatalf("Verify = %d, %v; want %d events, valid", got, err, n)
+	}
+}
