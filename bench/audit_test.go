@@ -25,10 +25,11 @@ import (
 // BenchmarkAuditAppend measures what the audit append adds to a write
 // action: ModifyApp (an audited write: key lookup, signature check, one
 // UPDATE) served by the gateway in-process on SQLite, with the audit log
-// as the platform wires it (the event written in the action's own
-// transaction), with no auditor, and, for reference, with the event
-// appended after the action through the group-commit queue in a
-// transaction of its own (the design before); same store, same run, in
+// as the platform wires it (the event staged in the action's own
+// transaction and chained in the background by the chainer, whose passes
+// run during the rounds), with no auditor, and, for reference, with the
+// event staged after the action through the group-commit queue in a
+// transaction of its own (an older design); same store, same run, in
 // alternating rounds so that load from elsewhere falls on all alike. One
 // client calls at a time unless -audit-clients says otherwise (times are
 // then elapsed time per call, the inverse of throughput), on SQLite unless
@@ -124,8 +125,8 @@ func BenchmarkAuditAppend(b *testing.B) {
 }
 
 // BenchmarkAuditAppend's store and concurrency: -audit-dialect postgres
-// -audit-clients 8 shows what serializing audited commits on the chain
-// head costs under concurrent writers.
+// -audit-clients 8 shows whether audited writes wait for one another
+// under concurrent writers.
 var (
 	auditDialect = flag.String("audit-dialect", "sqlite", "BenchmarkAuditAppend: the store (sqlite, mysql, postgres)")
 	auditClients = flag.Int("audit-clients", 1, "BenchmarkAuditAppend: clients calling at once")

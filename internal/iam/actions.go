@@ -65,6 +65,10 @@ type VerifyAuditLogResponse struct {
 	// or "checkpoint signature mismatch".
 	BrokenSeq int64  `json:"BrokenSeq"`
 	Reason    string `json:"Reason"`
+	// PendingCount is how many events were staged and not yet chained
+	// when a valid walk ended: events of writes committed while it ran
+	// (it chains those staged before it first).
+	PendingCount int64 `json:"PendingCount"`
 }
 
 // auditFilters are the filter names DescribeAuditEvents takes.
@@ -110,7 +114,7 @@ func RegisterActions(reg *api.Registry, a *Audit) {
 				return nil, err
 			}
 			out := &VerifyAuditLogResponse{Valid: res.Valid, CheckedCount: res.Checked, CheckpointSeq: res.Checkpoint.Seq,
-				HeadSeq: res.HeadSeq, HeadHash: res.HeadHash, BrokenSeq: res.BrokenSeq, Reason: res.Reason}
+				HeadSeq: res.HeadSeq, HeadHash: res.HeadHash, BrokenSeq: res.BrokenSeq, Reason: res.Reason, PendingCount: res.Pending}
 			if !res.Checkpoint.IsZero() {
 				out.CheckpointTime = res.Checkpoint.Time.Format(time.RFC3339Nano)
 			}

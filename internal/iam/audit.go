@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,16 @@ type Audit struct {
 	// queue, once started, is what reads wait for (StartQueue).
 	queue   atomic.Pointer[AuditQueue]
 	prepare sync.Once
+	// idPrefix and idNext make staging ids (Audit.stage); staged wakes
+	// the chainer.
+	idPrefix int64
+	idNext   atomic.Uint32
+	staged   chan struct{}
+	// inWriter: the store's write transactions lock the whole database
+	// (SQLite), so writers chain in their own transactions (chainer.go);
+	// unchained counts the events staged since one last did.
+	inWriter  bool
+	unchained atomic.Int64
 }
 
 // AuditOption configures an Audit.
@@ -48,7 +59,8 @@ func NewAudit(db *store.DB, now func() time.Time, opts ...AuditOption) *Audit {
 	if now == nil {
 		now = time.Now
 	}
-	a := &Audit{db: db, now: now}
+	a := &Audit{db: db, now: now, idPrefix: int64(rand.Uint32() >> 1), staged: make(chan struct{}, 1),
+		inWriter: db.Dialect().ForUpdate() == ""}
 	for _, o := range opts {
 		o(a)
 	}
@@ -80,8 +92,7 @@ type head struct {
 	hash string
 }
 
-// The statements of an append, which WithEvent prepares once (before a
-// transaction: see store.DB.PrepareCached).
+// The statements of an append.
 const (
 	insertQuery  = "INSERT INTO audit_events (" + auditColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	setHeadQuery = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"
@@ -101,10 +112,11 @@ func lockHead(ctx context.Context, tx *store.Tx) (head, error) {
 	return h, nil
 }
 
-// Record appends an event; it implements api.Auditor.
+// Record appends an event to the chain, after what is staged; it
+// implements api.Auditor.
 func (a *Audit) Record(ctx context.Context, e api.AuditEvent) error {
 	return a.db.InTx(ctx, func(tx *store.Tx) error {
-		h, err := lockHead(ctx, tx)
+		h, err := a.lockAndChain(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -113,27 +125,42 @@ func (a *Audit) Record(ctx context.Context, e api.AuditEvent) error {
 	})
 }
 
+// lockAndChain locks the head and chains a batch of what is staged, so
+// that an event appended next comes after the events staged before it.
+func (a *Audit) lockAndChain(ctx context.Context, tx *store.Tx) (head, error) {
+	h, err := lockHead(ctx, tx)
+	if err != nil {
+		return h, err
+	}
+	h, _, err = a.chainTx(ctx, tx, h)
+	return h, err
+}
+
 // WithEvent implements api.TxAuditor: the first transaction of the store
-// that commits a change under the returned context appends event() in
-// it, after locking the chain head as every append does. The change and
-// its event then commit together or not at all, and the event costs no
-// commit of its own. The head is locked last, just before the commit, so
-// that audited writes hold it no longer than an append does.
+// that commits a change under the returned context stages event() in it
+// (see chainer.go). The change and its event then commit together or not
+// at all; the event costs one row in the change's commit and takes no
+// lock that another write waits for. The returned func, once the event
+// has committed, wakes the chainer.
 func (a *Audit) WithEvent(ctx context.Context, event func() (api.AuditEvent, bool)) (context.Context, func() bool) {
-	a.prepare.Do(func() { a.db.PrepareCached(ctx, headQuery(a.db.Dialect()), insertQuery, setHeadQuery) })
+	a.prepare.Do(func() { a.db.PrepareCached(ctx, stageQuery) })
 	ctx, u := a.db.WithUnit(ctx, func(ctx context.Context, tx *store.Tx) (bool, error) {
 		e, ok := event()
 		if !ok {
 			return false, nil
 		}
-		h, err := lockHead(ctx, tx)
-		if err != nil {
+		if err := a.stageTx(ctx, tx, e); err != nil {
 			return false, err
 		}
-		_, err = a.appendTx(ctx, tx, h, e)
-		return err == nil, err
+		return true, a.chainInWriter(ctx, tx)
 	})
-	return ctx, u.Committed
+	return ctx, func() bool {
+		ok := u.Committed()
+		if ok {
+			a.wake()
+		}
+		return ok
+	}
 }
 
 // WithEvent is the queue's Audit's WithEvent: an event written in the
@@ -161,14 +188,29 @@ func setHead(ctx context.Context, tx *store.Tx, h head) error {
 // insertTx inserts e after h without moving the stored head; the caller
 // sets it once it has appended all it will.
 func (a *Audit) insertTx(ctx context.Context, tx *store.Tx, h head, e api.AuditEvent) (head, error) {
-	e = normalize(e)
-	seq := h.seq + 1
-	ms := a.now().UnixMilli()
-	hash := eventHash(h.hash, seq, ms, e)
-	if _, err := tx.ExecCached(ctx, insertQuery, seq, ms, e.ProjectID, e.Actor, e.Action, e.Resource, e.Result, e.SourceIP, e.RequestID, e.Detail, h.hash, hash); err != nil {
+	return a.insertBatchTx(ctx, tx, h, []stagedEvent{a.stage(e)})
+}
+
+// insertBatchTx inserts events after h with one multi-row INSERT, without
+// moving the stored head.
+func (a *Audit) insertBatchTx(ctx context.Context, tx *store.Tx, h head, events []stagedEvent) (head, error) {
+	var b strings.Builder
+	b.WriteString(insertQuery)
+	args := make([]any, 0, 12*len(events))
+	for i, s := range events {
+		e := s.e
+		seq := h.seq + 1
+		hash := eventHash(h.hash, seq, s.ms, e)
+		if i > 0 {
+			b.WriteString(", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		}
+		args = append(args, seq, s.ms, e.ProjectID, e.Actor, e.Action, e.Resource, e.Result, e.SourceIP, e.RequestID, e.Detail, h.hash, hash)
+		h = head{seq, hash}
+	}
+	if _, err := tx.Exec(ctx, b.String(), args...); err != nil {
 		return h, fmt.Errorf("iam: audit insert: %w", err)
 	}
-	return head{seq, hash}, nil
+	return h, nil
 }
 
 // normalize fills in the default project and clips fields to their
@@ -201,7 +243,7 @@ type AuditQuery struct {
 	Offset, Limit int
 }
 
-const auditColumns = "seq, time_ms, project_id, actor, action, resource, result, source_ip, request_id, detail, prev_hash, hash"
+const auditColumns = "seq, " + eventColumns + ", prev_hash, hash"
 
 // Search returns the events q selects, oldest first, and how many there
 // are in all (before Offset and Limit).
@@ -346,6 +388,9 @@ type VerifyResult struct {
 	// BrokenSeq and Reason name the first broken link when not Valid.
 	BrokenSeq int64
 	Reason    string
+	// Pending counts the events staged and not yet chained when the walk
+	// ended: those committed while it ran (it chains the others first).
+	Pending int64
 }
 
 // verifyPage is how many events Check reads at a time.
@@ -421,6 +466,9 @@ func (a *Audit) check(ctx context.Context) (VerifyResult, error) {
 	}
 	if after < res.HeadSeq {
 		return broken(after+1, BreakMissing) // rows at the end were removed
+	}
+	if res.Pending, err = a.Pending(ctx); err != nil {
+		return res, err
 	}
 	res.Valid = true
 	return res, nil

@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	osexec "os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -110,13 +109,13 @@ func TestAuditEventCommitsWithChange(t *testing.T) {
 			t.Fatalf("event not ready: written %v, rows %d; want false, 1", written(), count("not-ready"))
 		}
 
-		// When the event cannot be appended, the change is not made.
-		exec(t, db, "DELETE FROM audit_head WHERE id = 1")
+		// When the event cannot be staged, the change is not made.
+		exec(t, db, "ALTER TABLE audit_pending RENAME TO audit_pending_off")
 		c, written = bind("x")
 		if _, err := db.Exec(c, ins, "unaudited"); err == nil || written() || count("unaudited") != 0 {
-			t.Fatalf("append failed: err %v, written %v, rows %d; want an error and no row", err, written(), count("unaudited"))
+			t.Fatalf("staging failed: err %v, written %v, rows %d; want an error and no row", err, written(), count("unaudited"))
 		}
-		exec(t, db, "INSERT INTO audit_head (id, seq, hash) SELECT 1, seq, hash FROM audit_events WHERE seq = (SELECT MAX(seq) FROM audit_events)")
+		exec(t, db, "ALTER TABLE audit_pending_off RENAME TO audit_pending")
 
 		// In-transaction events and queued ones share one chain.
 		if err := q.Record(ctx, event(3, "default")); err != nil {
@@ -128,7 +127,7 @@ func TestAuditEventCommitsWithChange(t *testing.T) {
 	})
 }
 
-// killEnv names the database of the writer process that
+// killEnv is the URL of the database of the writer process that
 // TestAuditEventSurvivesKill kills.
 const killEnv = "TIANSHU_TEST_AUDIT_KILL_DB"
 
@@ -136,13 +135,22 @@ const killEnv = "TIANSHU_TEST_AUDIT_KILL_DB"
 // every change that committed, acknowledged or not, has its event, no
 // event names a change that did not commit, and the chain verifies.
 func TestAuditEventSurvivesKill(t *testing.T) {
-	if path := os.Getenv(killEnv); path != "" {
-		writeUntilKilled(t, path)
-		return
+	db, acked := killedWriter(t, "sqlite", true)
+	checkKilled(t, db, iam.NewAudit(db, nil), acked)
+}
+
+// killedWriter runs the calling test in a child process that writes
+// audited changes (writeUntilKilled, with a chainer when chain is set),
+// kills it with SIGKILL once it has acknowledged 300 of them while it
+// writes more, and returns its database and the last change it
+// acknowledged. In the child it writes until killed and never returns.
+func killedWriter(t *testing.T, dialect string, chain bool) (*store.DB, int) {
+	if u := os.Getenv(killEnv); u != "" {
+		writeUntilKilled(t, u, chain) // returns only by failing the test
 	}
-	path := filepath.Join(t.TempDir(), "kill.db")
-	cmd := osexec.Command(os.Args[0], "-test.run", "^TestAuditEventSurvivesKill$")
-	cmd.Env = append(os.Environ(), killEnv+"="+path)
+	u := storetest.URL(t, dialect)
+	cmd := osexec.Command(os.Args[0], "-test.run", "^"+t.Name()+"$")
+	cmd.Env = append(os.Environ(), killEnv+"="+u)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +159,6 @@ func TestAuditEventSurvivesKill(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Kill it once it has acknowledged 300 changes, while it writes more.
 	acked := -1
 	lines := bufio.NewScanner(out)
 	for lines.Scan() && acked < 300 {
@@ -166,14 +173,19 @@ func TestAuditEventSurvivesKill(t *testing.T) {
 	if acked < 300 {
 		t.Fatalf("the writer acknowledged only %d changes before it ended", acked)
 	}
-
-	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite://"+path, store.Options{})
+	db, err := store.Open(context.Background(), u, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	a := iam.NewAudit(db, nil)
+	t.Cleanup(func() { _ = db.Close() })
+	return db, acked
+}
+
+// checkKilled checks the killed writer's database through a: every
+// committed change has its event, no event names a change that did not
+// commit, every acknowledged change is there and the chain verifies.
+func checkKilled(t *testing.T, db *store.DB, a *iam.Audit, acked int) {
+	ctx := context.Background()
 	rows := map[string]bool{}
 	r, err := db.Query(ctx, "SELECT name FROM settings WHERE name LIKE 'change-%'")
 	if err != nil {
@@ -193,6 +205,9 @@ func TestAuditEventSurvivesKill(t *testing.T) {
 	}
 	evs := map[string]bool{}
 	for _, rec := range recs {
+		if evs[rec.Resource] {
+			t.Errorf("two events for %s", rec.Resource)
+		}
 		evs[rec.Resource] = true
 		if !rows[rec.Resource] {
 			t.Errorf("event for %s, a change that did not commit", rec.Resource)
@@ -215,32 +230,30 @@ func TestAuditEventSurvivesKill(t *testing.T) {
 }
 
 // writeUntilKilled is the writer process: audited changes, one after
-// another, each acknowledged on stdout once committed.
-func writeUntilKilled(t *testing.T, path string) {
+// another, each acknowledged on stdout once committed; with chain false it
+// runs no chainer, so that every event is still staged when it is killed.
+func writeUntilKilled(t *testing.T, u string, chain bool) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite://"+path, store.Options{})
+	db, err := store.Open(ctx, u, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	q := iam.NewAudit(db, nil).StartQueue(nil)
+	a := iam.NewAudit(db, nil)
+	if chain {
+		a.StartQueue(nil)
+	}
 	for i := 0; ; i++ {
-		name := fmt.Sprintf("change-%d", i)
-		c, written := q.WithEvent(ctx, func() (api.AuditEvent, bool) {
-			e := event(i, "default")
-			e.Resource = name
-			return e, true
-		})
-		if _, err := db.Exec(c, "INSERT INTO settings (name, value, updated_at) VALUES (?, 'v', 0)", name); err != nil || !written() {
-			t.Fatalf("change %d: %v (event written %v)", i, err, written())
+		if err := auditedInsert(ctx, db, a, i, fmt.Sprintf("change-%d", i)); err != nil {
+			t.Fatalf("change %d: %v", i, err)
 		}
 		fmt.Println(i)
 	}
 }
 
-// Through the gateway: an audited write whose event cannot be appended
+// Through the gateway: an audited write whose event cannot be staged
 // makes no change (before, the change committed and was answered OK with
 // no event), and one whose event can be has exactly one event, written
 // with its change.
@@ -295,9 +308,9 @@ func TestGatewayMakesNoChangeWithoutItsEvent(t *testing.T) {
 		t.Fatalf("events of one ModifyApp: %+v, %v; want one, OK, on %s", recs, err, a.ID)
 	}
 
-	exec(t, db, "DELETE FROM audit_head WHERE id = 1") // appends now fail
+	exec(t, db, "ALTER TABLE audit_pending RENAME TO audit_pending_off") // staging now fails
 	out := modify("unaudited")
 	if !strings.Contains(out, `"Error"`) || description() != "first" {
-		t.Errorf("ModifyApp while the audit log cannot be appended to: answered %s, description %q; want an error and no change", out, description())
+		t.Errorf("ModifyApp while its audit event cannot be staged: answered %s, description %q; want an error and no change", out, description())
 	}
 }

@@ -5,56 +5,59 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
-	"github.com/tianshu-ai/tianshu/internal/store"
 )
 
-// queueBatch bounds the events one append transaction carries, and
+// queueBatch bounds the events one staging transaction carries, and
 // queueTries how often a batch is tried before its callers get the error.
 const (
 	queueBatch = 256
 	queueTries = 3
 )
 
-// AuditQueue is the api.Auditor the gateway uses: a group commit. Record
+// AuditQueue is the api.Auditor the gateway uses for the events it records
+// after a call (creations, failures, denials): a group commit. Record
 // hands the event to one goroutine and waits until it is committed; that
-// goroutine appends, in one transaction, every event that queued while the
-// previous transaction ran. A transaction costs about as much as a small
-// write action's own (on SQLite, every index page touched is written to
-// the WAL at commit), so under concurrency many callers share one, and
-// an answered call's event is never lost in a crash: the gateway answers
-// after Record returns.
+// goroutine stages (chainer.go), in one transaction, every event that
+// queued while the previous transaction ran, so under concurrency many
+// callers share one commit, and an answered call's event is never lost in
+// a crash: the gateway answers after Record returns.
 //
-// Record blocks when the queue is full, so a slow store slows callers
-// instead of dropping events; Close appends what is queued. Reads through
-// the same Audit (Search, List, Check) first wait for the events queued
-// before them, so a caller reads its own events.
+// The queue also runs the process's chainer, which moves staged events
+// into the chain. Record blocks when the queue is full, so a slow store
+// slows callers instead of dropping events; Close stages what is queued
+// and chains what is staged. Reads through the same Audit (Search, List,
+// Check) first wait for the events queued before them and chain what is
+// staged, so a caller reads its own events.
 type AuditQueue struct {
-	a    *Audit
-	log  *slog.Logger
-	ch   chan queued
-	done chan struct{}
-	stop chan struct{}
+	a       *Audit
+	log     *slog.Logger
+	ch      chan queued
+	done    chan struct{} // closed once the queue has staged all it will
+	stop    chan struct{}
+	chained chan struct{} // closed once the chainer has made its last pass
 }
 
 type queued struct {
 	e    api.AuditEvent
-	done chan error    // an event's: receives the outcome of its append
-	sync chan struct{} // a marker: closed once everything before it is appended
+	done chan error    // an event's: receives the outcome of its staging
+	sync chan struct{} // a marker: closed once everything before it is staged
 }
 
-// StartQueue starts the audit log's queue; the Audit's reads wait for it
-// from now on. Call it once, before serving.
+// StartQueue starts the audit log's queue and the process's chainer; the
+// Audit's reads wait for the queue from now on. Call it once, before
+// serving.
 func (a *Audit) StartQueue(log *slog.Logger) *AuditQueue {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	q := &AuditQueue{a: a, log: log, ch: make(chan queued, 4*queueBatch), done: make(chan struct{}), stop: make(chan struct{})}
+	q := &AuditQueue{a: a, log: log, ch: make(chan queued, 4*queueBatch), done: make(chan struct{}), stop: make(chan struct{}),
+		chained: make(chan struct{})}
 	a.queue.Store(q)
 	go q.run()
+	go q.chain()
 	return q
 }
 
@@ -69,9 +72,8 @@ func (a *Audit) Auditor() api.Auditor {
 
 var errQueueClosed = errors.New("iam: audit queue closed")
 
-// Record queues e and returns once it is committed, or with the error
-// that kept its batch from being appended; it blocks while the queue is
-// full.
+// Record queues e and returns once it is staged, or with the error that
+// kept its batch from being staged; it blocks while the queue is full.
 func (q *AuditQueue) Record(ctx context.Context, e api.AuditEvent) error {
 	select {
 	case <-q.stop:
@@ -94,13 +96,13 @@ func (q *AuditQueue) Record(ctx context.Context, e api.AuditEvent) error {
 	}
 }
 
-// Sync waits until every event queued before it is appended.
+// Sync waits until every event queued before it is staged.
 func (q *AuditQueue) Sync(ctx context.Context) error {
 	m := queued{sync: make(chan struct{})}
 	select {
 	case q.ch <- m:
 	case <-q.done:
-		return nil // closed: everything was appended
+		return nil // closed: everything was staged
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -114,15 +116,21 @@ func (q *AuditQueue) Sync(ctx context.Context) error {
 	}
 }
 
-// Close stops taking events and appends the queued ones, or gives up when
-// ctx ends.
+// Close stops taking events, stages the queued ones and chains what is
+// staged, or gives up when ctx ends (what is staged is chained by the next
+// chainer or read).
 func (q *AuditQueue) Close(ctx context.Context) error {
 	close(q.stop)
 	select {
 	case <-q.done:
+	case <-ctx.Done():
+		return fmt.Errorf("iam: audit queue: %d events not staged: %w", len(q.ch), ctx.Err())
+	}
+	select {
+	case <-q.chained:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("iam: audit queue: %d events not appended: %w", len(q.ch), ctx.Err())
+		return fmt.Errorf("iam: audit chainer: %w", ctx.Err())
 	}
 }
 
@@ -168,9 +176,9 @@ func (q *AuditQueue) run() {
 	}
 }
 
-// flush appends the batch's events, trying a few times, tells each event's
+// flush stages the batch's events, trying a few times, tells each event's
 // caller the outcome and then releases the markers (which readers wait on
-// whatever the outcome: a failed append is reported to its callers).
+// whatever the outcome: a failed staging is reported to its callers).
 func (q *AuditQueue) flush(batch []queued) {
 	events := make([]api.AuditEvent, 0, len(batch))
 	for _, it := range batch {
@@ -180,14 +188,14 @@ func (q *AuditQueue) flush(batch []queued) {
 	}
 	var err error
 	for try, wait := 1, 50*time.Millisecond; len(events) > 0; try, wait = try+1, 2*wait {
-		if err = q.a.appendBatch(context.Background(), events); err == nil || try == queueTries {
+		if err = q.a.stageBatch(context.Background(), events); err == nil || try == queueTries {
 			break
 		}
-		q.log.Warn("audit append failed; retrying", "events", len(events), "try", try, "err", err)
+		q.log.Warn("audit staging failed; retrying", "events", len(events), "try", try, "err", err)
 		time.Sleep(wait)
 	}
 	if err != nil {
-		q.log.Error("audit events not appended", "events", len(events), "err", err)
+		q.log.Error("audit events not staged", "events", len(events), "err", err)
 	}
 	for _, it := range batch {
 		if it.sync != nil {
@@ -198,51 +206,18 @@ func (q *AuditQueue) flush(batch []queued) {
 	}
 }
 
-// appendBatch appends events in order in one transaction.
-func (a *Audit) appendBatch(ctx context.Context, events []api.AuditEvent) error {
-	return a.db.InTx(ctx, func(tx *store.Tx) error {
-		h, err := lockHead(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if h, err = a.insertBatchTx(ctx, tx, h, events); err != nil {
-			return err
-		}
-		return setHead(ctx, tx, h)
-	})
-}
-
-// insertBatchTx inserts events after h with one multi-row INSERT.
-func (a *Audit) insertBatchTx(ctx context.Context, tx *store.Tx, h head, events []api.AuditEvent) (head, error) {
-	var b strings.Builder
-	b.WriteString("INSERT INTO audit_events (" + auditColumns + ") VALUES ")
-	args := make([]any, 0, 12*len(events))
-	ms := a.now().UnixMilli()
-	for i, e := range events {
-		e = normalize(e)
-		seq := h.seq + 1
-		hash := eventHash(h.hash, seq, ms, e)
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, seq, ms, e.ProjectID, e.Actor, e.Action, e.Resource, e.Result, e.SourceIP, e.RequestID, e.Detail, h.hash, hash)
-		h = head{seq, hash}
-	}
-	if _, err := tx.Exec(ctx, b.String(), args...); err != nil {
-		return h, fmt.Errorf("iam: audit insert: %w", err)
-	}
-	return h, nil
-}
-
-// Sync waits until the events this process queued so far are appended.
-// Reads through this Audit do it themselves; another replica's reads see
-// them once they are, which is before the call that recorded them answers.
+// Sync waits until the events this process queued so far are staged, and
+// chains everything staged. Reads through this Audit do it themselves;
+// another replica's reads chain what is staged too, and events are staged
+// before the call that recorded them answers.
 func (a *Audit) Sync(ctx context.Context) error { return a.sync(ctx) }
 
 func (a *Audit) sync(ctx context.Context) error {
 	if q := a.queue.Load(); q != nil {
-		return q.Sync(ctx)
+		if err := q.Sync(ctx); err != nil {
+			return err
+		}
 	}
-	return nil
+	_, err := a.Chain(ctx)
+	return err
 }

@@ -43,7 +43,7 @@ func (a *Audit) Truncate(ctx context.Context, cutoff time.Time, batch int) (Trun
 		return out, errors.New("iam: audit truncation needs a checkpoint key")
 	}
 	err := a.db.InTx(ctx, func(tx *store.Tx) error {
-		h, err := lockHead(ctx, tx)
+		h, err := a.lockAndChain(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -130,7 +130,7 @@ const retentionSetting = "audit.retention"
 // erase history, say) is itself in the log.
 func (a *Audit) NoteRetention(ctx context.Context, retention time.Duration) error {
 	return a.db.InTx(ctx, func(tx *store.Tx) error {
-		h, err := lockHead(ctx, tx)
+		h, err := a.lockAndChain(ctx, tx)
 		if err != nil {
 			return err
 		}

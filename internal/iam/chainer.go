@@ -1,0 +1,267 @@
+package iam
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/store"
+)
+
+// Events reach the chain in two steps. A writer stages its event: one row
+// of audit_pending, unchained, in the transaction that makes its change
+// (WithEvent) or in a transaction of its own (the queue). Staging locks
+// nothing but the row it inserts, so audited writes on PostgreSQL and
+// MariaDB commit side by side, and it writes one row with no index, so on
+// SQLite it adds one page to the commit instead of five. Then the chainer
+// (one per process, started with the queue) moves staged events into the
+// chain in batches: in one transaction it locks the head, reads the staged
+// rows oldest first, appends them hashed and deletes them. It is woken by
+// every staging commit and by a timer, and waits chainDelay after a wake so
+// that one pass carries the events of many writes. Several chainers (one
+// per replica) may run at once: each pass holds the head, so passes take
+// turns, and a pass reads what is staged only once it holds the head, when
+// the pass before it has committed its deletions.
+//
+// Reads through an Audit chain what is staged first, so an event is
+// visible as soon as its call has answered; Record, truncation and
+// retention notes chain what is staged before they append, so the chain's
+// order stays the order in which events were staged wherever they come
+// from.
+const (
+	// chainBatch bounds the events one chaining transaction moves.
+	chainBatch = 500
+	// chainDelay is how long the chainer lets staged events gather after
+	// a wake, and chainInterval how often it looks without one (for
+	// events staged by a process that died before its chainer ran).
+	chainDelay    = 50 * time.Millisecond
+	chainInterval = time.Second
+	// writerChainEvery is how many staged events a writer's transaction
+	// chains at once where writers chain (chainInWriter).
+	writerChainEvery = 64
+)
+
+// eventColumns are the columns an event has staged and chained.
+const eventColumns = "time_ms, project_id, actor, action, resource, result, source_ip, request_id, detail"
+
+const stageQuery = "INSERT INTO audit_pending (id, " + eventColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+// stagedEvent is an event with its time and staging id.
+type stagedEvent struct {
+	id, ms int64
+	e      api.AuditEvent
+}
+
+// stage returns e normalized, timed now and with a fresh staging id: the
+// process's random prefix and a counter, so that ids are unique across
+// replicas and, ordered with the time, keep one process's staging order.
+func (a *Audit) stage(e api.AuditEvent) stagedEvent {
+	return stagedEvent{id: a.idPrefix<<32 | int64(a.idNext.Add(1)), ms: a.now().UnixMilli(), e: normalize(e)}
+}
+
+func (s stagedEvent) args() []any {
+	e := s.e
+	return []any{s.id, s.ms, e.ProjectID, e.Actor, e.Action, e.Resource, e.Result, e.SourceIP, e.RequestID, e.Detail}
+}
+
+// stageTx stages e in tx.
+func (a *Audit) stageTx(ctx context.Context, tx *store.Tx, e api.AuditEvent) error {
+	if _, err := tx.ExecCached(ctx, stageQuery, a.stage(e).args()...); err != nil {
+		return fmt.Errorf("iam: audit stage: %w", err)
+	}
+	return nil
+}
+
+// stageBatch stages events in order in one transaction, with one
+// multi-row INSERT.
+func (a *Audit) stageBatch(ctx context.Context, events []api.AuditEvent) error {
+	var b strings.Builder
+	b.WriteString(stageQuery)
+	args := make([]any, 0, 10*len(events))
+	for i, e := range events {
+		if i > 0 {
+			b.WriteString(", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		}
+		args = append(args, a.stage(e).args()...)
+	}
+	err := a.db.InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, b.String(), args...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("iam: audit stage: %w", err)
+	}
+	a.wake()
+	return nil
+}
+
+// wake tells the chainer, if one runs, that events were staged. Where
+// writers chain (chainInWriter) it lets the chainer sleep until its timer.
+func (a *Audit) wake() {
+	if a.inWriter {
+		return
+	}
+	select {
+	case a.staged <- struct{}{}:
+	default:
+	}
+}
+
+// chainInWriter chains what is staged in tx, a writer's transaction, once
+// every writerChainEvery events, where the store's write transactions lock
+// the whole database (SQLite): there chaining in the writer's transaction
+// waits for no one, while a chainer's own transaction would make the next
+// writer wait for it, and SQLite's busy wait sleeps whole milliseconds.
+// Chaining runs under a savepoint: when it fails, the write still commits
+// with its staged event, and the chainer's timer (which logs the error)
+// or a read chains them later.
+func (a *Audit) chainInWriter(ctx context.Context, tx *store.Tx) error {
+	if !a.inWriter || a.unchained.Add(1) < writerChainEvery {
+		return nil
+	}
+	a.unchained.Store(0) // when tx rolls back, the chainer's timer or a read chains them
+	if _, err := tx.Exec(ctx, "SAVEPOINT audit_chain"); err != nil {
+		return fmt.Errorf("iam: audit chain: %w", err)
+	}
+	h, err := lockHead(ctx, tx)
+	if err == nil {
+		_, _, err = a.chainTx(ctx, tx, h)
+	}
+	if err != nil {
+		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT audit_chain"); err != nil {
+			return fmt.Errorf("iam: audit chain: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT audit_chain"); err != nil {
+		return fmt.Errorf("iam: audit chain: %w", err)
+	}
+	return nil
+}
+
+// chainTx moves up to chainBatch staged events, oldest first, into the
+// chain after h, the head tx holds locked, and moves the head; it returns
+// the new head and how many it moved.
+func (a *Audit) chainTx(ctx context.Context, tx *store.Tx, h head) (head, int, error) {
+	batch, err := readStaged(ctx, tx)
+	if err != nil || len(batch) == 0 {
+		return h, 0, err
+	}
+	if h, err = a.insertBatchTx(ctx, tx, h, batch); err != nil {
+		return h, 0, err
+	}
+	var b strings.Builder
+	args := make([]any, len(batch))
+	b.WriteString("DELETE FROM audit_pending WHERE id IN (?")
+	for i, s := range batch {
+		if i > 0 {
+			b.WriteString(", ?")
+		}
+		args[i] = s.id
+	}
+	b.WriteString(")")
+	res, err := tx.Exec(ctx, b.String(), args...)
+	if err != nil {
+		return h, 0, fmt.Errorf("iam: audit chain: %w", err)
+	}
+	// Deleting another staged row than those chained would lose its
+	// event: roll back rather than commit that.
+	if n, err := res.RowsAffected(); err != nil || n != int64(len(batch)) {
+		return h, 0, fmt.Errorf("iam: audit chain: %d staged events chained but %d deleted (%v)", len(batch), n, err)
+	}
+	return h, len(batch), setHead(ctx, tx, h)
+}
+
+func readStaged(ctx context.Context, tx *store.Tx) ([]stagedEvent, error) {
+	rows, err := tx.Query(ctx, "SELECT id, "+eventColumns+" FROM audit_pending ORDER BY time_ms, id LIMIT ?", chainBatch)
+	if err != nil {
+		return nil, fmt.Errorf("iam: audit chain: %w", err)
+	}
+	defer rows.Close()
+	var out []stagedEvent
+	for rows.Next() {
+		var s stagedEvent
+		e := &s.e
+		if err := rows.Scan(&s.id, &s.ms, &e.ProjectID, &e.Actor, &e.Action, &e.Resource, &e.Result, &e.SourceIP, &e.RequestID, &e.Detail); err != nil {
+			return nil, fmt.Errorf("iam: audit chain: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// Chain moves every event staged so far into the chain and returns how
+// many it moved. Reads do it themselves; the chainer does it in the
+// background.
+func (a *Audit) Chain(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		// Look first, outside a transaction: with nothing staged, no
+		// transaction and no lock.
+		var id int64
+		err := a.db.QueryRow(ctx, "SELECT id FROM audit_pending LIMIT 1").Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return total, nil
+		}
+		if err != nil {
+			return total, fmt.Errorf("iam: audit chain: %w", err)
+		}
+		n := 0
+		err = a.db.InTx(ctx, func(tx *store.Tx) error {
+			h, err := lockHead(ctx, tx)
+			if err != nil {
+				return err
+			}
+			_, n, err = a.chainTx(ctx, tx, h)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < chainBatch {
+			return total, nil
+		}
+	}
+}
+
+// Pending counts the events staged and not yet chained.
+func (a *Audit) Pending(ctx context.Context) (int64, error) {
+	var n int64
+	if err := a.db.QueryRow(ctx, "SELECT COUNT(*) FROM audit_pending").Scan(&n); err != nil {
+		return 0, fmt.Errorf("iam: audit pending: %w", err)
+	}
+	return n, nil
+}
+
+// chain is the chainer's loop: a pass at once (what a process that died
+// left staged), then one after each wake (after chainDelay) or every
+// chainInterval, and a last one once the queue has staged all it had.
+func (q *AuditQueue) chain() {
+	defer close(q.chained)
+	tick := time.NewTicker(chainInterval)
+	defer tick.Stop()
+	for {
+		q.chainPass()
+		select {
+		case <-q.done:
+			q.chainPass()
+			return
+		case <-q.a.staged:
+		case <-tick.C:
+		}
+		select {
+		case <-time.After(chainDelay):
+		case <-q.done:
+		}
+	}
+}
+
+func (q *AuditQueue) chainPass() {
+	if _, err := q.a.Chain(context.Background()); err != nil {
+		q.log.Warn("audit events not chained; retrying", "err", err)
+	}
+}
