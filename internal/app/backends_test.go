@@ -33,8 +33,8 @@ func TestReplicasOnSharedBackends(t *testing.T) {
 			if len(set) != 1 || set[0].(map[string]any)["Name"] != "天枢-"+dialect {
 				t.Fatalf("replica b sees %v", r)
 			}
-			// Replica a appends its events by group commit (iam.AuditQueue),
-			// before each call answers; replica b verifies them.
+			// Replica a stages its events before each call answers and
+			// chains them (iam.AuditQueue); replica b verifies the chain.
 			if err := a.P.Audit.Sync(t.Context()); err != nil {
 				t.Fatal(err)
 			}

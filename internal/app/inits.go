@@ -103,9 +103,10 @@ func (p *Platform) initIAM(context.Context) (func(context.Context) error, error)
 	p.Audit = iam.NewAudit(p.DB, p.now, iam.WithCheckpointKey(p.Box.DeriveKey("audit-checkpoint")))
 	p.Projects = p.projectQuotas()
 	p.Access = iam.NewAccess(p.DB, p.now)
-	// The gateway records through the queue (Audit.Auditor): a group
-	// commit that answers once the event is in, sharing transactions
-	// between concurrent calls.
+	// The gateway records through the queue (Audit.Auditor): an audited
+	// change stages its event in its own transaction, other events are
+	// staged before the call answers, and the queue's chainer hashes staged
+	// events into the log in batches (docs/iam.md, The chain).
 	q := p.Audit.StartQueue(p.log)
 	stop := p.loop(ModIAM, func(ctx context.Context) error {
 		return p.Audit.RunRetention(ctx, p.cfg.Audit, p.log)

@@ -88,7 +88,13 @@ func renderMigrations(d Plugin) (fs.FS, error) {
 		return nil, err
 	}
 	out := fstest.MapFS{}
-	data := struct{ TableOptions, LargeText string }{d.TableOptions(), d.LargeText()}
+	// Int64Key is a 64-bit primary key column's type: on SQLite the
+	// rowid itself (INTEGER PRIMARY KEY adds no index of its own).
+	int64Key := "BIGINT NOT NULL PRIMARY KEY"
+	if d.Name() == "sqlite" {
+		int64Key = "INTEGER NOT NULL PRIMARY KEY"
+	}
+	data := struct{ TableOptions, LargeText, Int64Key string }{d.TableOptions(), d.LargeText(), int64Key}
 	for _, f := range files {
 		src, err := migrationFS.ReadFile(f)
 		if err != nil {

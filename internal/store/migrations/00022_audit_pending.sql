@@ -5,13 +5,15 @@
 -- chainer moves staged events into audit_events in batches (locking the head,
 -- hashing, deleting what it moved); reads chain what is staged first.
 --
--- No key and no index, so that staging writes one row and nothing else:
--- id is chosen by the writer (a random prefix per process and a counter, so
--- unique and, within one process, in staging order) and is how the chainer
--- deletes exactly what it moved; the table holds only what is not yet chained
--- and is read whole.
+-- No index but the key, so that staging writes one row and little else (on
+-- SQLite the key is the rowid itself): id is chosen by the writer (a random
+-- prefix per process and a counter, so unique and, within one process, in
+-- staging order) and is how the chainer deletes exactly what it moved (by
+-- key, so MariaDB locks those rows only); the key also satisfies servers that
+-- require one (sql_require_primary_key, Galera). The table holds only what is
+-- not yet chained and is read whole.
 CREATE TABLE audit_pending (
-    id          BIGINT        NOT NULL,
+    id          {{.Int64Key}},
     time_ms     BIGINT        NOT NULL,
     project_id  VARCHAR(64)   NOT NULL,
     actor       VARCHAR(128)  NOT NULL,
