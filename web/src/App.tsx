@@ -11,10 +11,12 @@ import { Devices } from "./pages/Devices";
 import { Overview } from "./pages/Overview";
 import { Planned } from "./pages/Planned";
 import { SignIn } from "./pages/SignIn";
+import { Tasks } from "./pages/Tasks";
 
 const components: Record<string, ComponentType> = {
   "/overview": Overview,
   "/devices": Devices,
+  "/tasks": Tasks,
 };
 
 type State = { kind: "signedOut" } | { kind: "loading" } | { kind: "failed"; error: string } | { kind: "ready"; me: MyPermissions };
@@ -46,7 +48,7 @@ export function App() {
     return {
       me,
       project,
-      setProject: (id) => navigate(withQuery({ project: id, offset: undefined, add: undefined })),
+      setProject: (id) => navigate(withQuery({ project: id, offset: undefined, add: undefined, task: undefined, record: undefined })),
       signOut: () => {
         void api.logout().finally(() => {
           setState({ kind: "signedOut" });
