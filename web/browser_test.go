@@ -21,10 +21,12 @@ import (
 // playwright-core (test/browser.mjs) against a real platform with the demo:
 // sign in, the overview, the project switcher, add a replay device after a
 // probe, delete it; the tasks page (the demo's task stopped and started
-// again, its detail, the create form), sign out; a viewer sees no Add, Start,
-// Stop or Delete button and a write is refused. It fails on any browser
-// console error, and checks the screenshots the script saves at 1280 and
-// 390 px ($TIANSHU_SCREENSHOTS, or the test's temporary folder).
+// again, its detail, the create form), the records page (the demo's faces
+// with thumbnails that load, a search, a CSV export, a record's detail),
+// sign out; a viewer sees no Add, Start, Stop or Delete button and a write
+// is refused. It fails on any browser console error, and checks the
+// screenshots the script saves at 1280 and 390 px ($TIANSHU_SCREENSHOTS, or
+// the test's temporary folder).
 func TestConsoleInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a platform and a browser; skipped with -short")
@@ -69,7 +71,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("browser test: %v", err)
 	}
-	for _, page := range []string{"signin", "overview", "devices", "devices-add", "devices-viewer", "tasks", "task-detail", "tasks-create"} {
+	for _, page := range []string{"signin", "overview", "devices", "devices-add", "devices-viewer", "tasks", "task-detail", "tasks-create", "records", "record-detail"} {
 		for _, width := range []int{1280, 390} {
 			checkShot(t, filepath.Join(shots, page+"-"+strconv.Itoa(width)+".png"), width)
 		}

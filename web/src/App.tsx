@@ -10,6 +10,7 @@ import type { MyPermissions } from "./types";
 import { Devices } from "./pages/Devices";
 import { Overview } from "./pages/Overview";
 import { Planned } from "./pages/Planned";
+import { Records } from "./pages/Records";
 import { SignIn } from "./pages/SignIn";
 import { Tasks } from "./pages/Tasks";
 
@@ -17,6 +18,7 @@ const components: Record<string, ComponentType> = {
   "/overview": Overview,
   "/devices": Devices,
   "/tasks": Tasks,
+  "/records": Records,
 };
 
 type State = { kind: "signedOut" } | { kind: "loading" } | { kind: "failed"; error: string } | { kind: "ready"; me: MyPermissions };
@@ -48,7 +50,7 @@ export function App() {
     return {
       me,
       project,
-      setProject: (id) => navigate(withQuery({ project: id, offset: undefined, add: undefined, task: undefined, record: undefined })),
+      setProject: (id) => navigate(withQuery({ project: id, offset: undefined, add: undefined, task: undefined, record: undefined, device: undefined })),
       signOut: () => {
         void api.logout().finally(() => {
           setState({ kind: "signedOut" });
