@@ -7,6 +7,7 @@ import { navigate, useRoute, withQuery } from "./router";
 import { SessionContext } from "./session";
 import type { Session } from "./session";
 import type { MyPermissions } from "./types";
+import { Audit } from "./pages/Audit";
 import { Devices } from "./pages/Devices";
 import { Overview } from "./pages/Overview";
 import { Planned } from "./pages/Planned";
@@ -19,6 +20,7 @@ const components: Record<string, ComponentType> = {
   "/devices": Devices,
   "/tasks": Tasks,
   "/records": Records,
+  "/audit": Audit,
 };
 
 type State = { kind: "signedOut" } | { kind: "loading" } | { kind: "failed"; error: string } | { kind: "ready"; me: MyPermissions };

@@ -213,6 +213,23 @@ try {
   check((await page.getByTestId("record-json").textContent()).includes('"Type": "face"'), "the record's JSON is shown");
   await shoot(page, "record-detail", [image]);
 
+  step("audit: the device added above is logged; filter by action and verify the chain");
+  // A person's call is logged under the caller's project, which a session does not carry: the
+  // "default" project holds it (internal/api/gateway.go, event).
+  await page.goto(`${base}/audit?project=default`);
+  const auditSearch = page.getByRole("form", { name: "Search audit events" });
+  await auditSearch.getByLabel("Action").fill("CreateDevice");
+  await auditSearch.getByRole("button", { name: "Search" }).click();
+  await page.waitForURL(/action=CreateDevice/);
+  const created = page.locator('tr[data-action="CreateDevice"]', { hasText: "OK" }).first();
+  await created.waitFor();
+  check((await page.locator("tr[data-action]").count()) === (await page.locator('tr[data-action="CreateDevice"]').count()), "only CreateDevice events listed");
+  await page.getByRole("button", { name: "Verify chain" }).click();
+  const verified = page.getByTestId("verify-result");
+  await verified.waitFor();
+  check((await verified.textContent()).startsWith("Valid:"), `verify: ${await verified.textContent()}`);
+  await shoot(page, "audit", [created, verified]);
+
   step("sign out");
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("heading", { name: "Sign in to Tianshu" }).waitFor();

@@ -11,7 +11,9 @@ import type { FormErrors } from "../errors";
 import { Link } from "../Layout";
 import { navigate, useRoute, withQuery } from "../router";
 import { can, useSession } from "../session";
+import { utcTime } from "../time";
 import type { Device, DescribeRecordsResponse, RecordInfo, TaskInfo } from "../types";
+import { useAction } from "../useAction";
 import { useLoad } from "../useLoad";
 import { usePolled } from "../usePoll";
 
@@ -37,16 +39,12 @@ function searchOf(q: URLSearchParams): Search {
 
 /** searchBody turns a search into DescribeRecords' filters; a time the browser cannot read goes as typed, for the server to name. */
 export function searchBody(projectId: string, s: Search): Record<string, unknown> {
-  const time = (v: string) => {
-    const d = new Date(v);
-    return Number.isNaN(d.getTime()) ? v : d.toISOString();
-  };
   const b: Record<string, unknown> = { ProjectId: projectId };
   if (s.task) b.TaskIds = [s.task];
   if (s.device) b.DeviceIds = [s.device];
   if (s.type) b.Types = [s.type];
-  if (s.from) b.StartTime = time(s.from);
-  if (s.to) b.EndTime = time(s.to);
+  if (s.from) b.StartTime = utcTime(s.from);
+  if (s.to) b.EndTime = utcTime(s.to);
   return b;
 }
 
@@ -215,11 +213,10 @@ export async function readAll(body: Record<string, unknown>, cap = EXPORT_CAP): 
 
 function Export(props: { body: Record<string, unknown> }) {
   const [note, setNote] = useState("");
-  const [busy, setBusy] = useState(false);
-  async function run(kind: "csv" | "jsonl") {
-    setBusy(true);
-    setNote("Exporting…");
-    try {
+  const { busy, error, run: act } = useAction();
+  const run = (kind: "csv" | "jsonl") =>
+    act(async () => {
+      setNote("Exporting…");
       const { records, total } = await readAll(props.body);
       const text = kind === "csv" ? toCsv(records) : toJsonLines(records);
       const url = URL.createObjectURL(new Blob([text], { type: kind === "csv" ? "text/csv" : "application/x-ndjson" }));
@@ -233,12 +230,7 @@ function Export(props: { body: Record<string, unknown> }) {
           ? `Exported the first ${records.length} of ${total} records (at most ${EXPORT_CAP}): narrow the search for the rest.`
           : `Exported ${records.length} records.`,
       );
-    } catch (e) {
-      setNote(describe(e));
-    } finally {
-      setBusy(false);
-    }
-  }
+    });
   return (
     <div className="buttons export">
       <button type="button" className="secondary" disabled={busy} onClick={() => void run("csv")}>
@@ -247,9 +239,9 @@ function Export(props: { body: Record<string, unknown> }) {
       <button type="button" className="secondary" disabled={busy} onClick={() => void run("jsonl")}>
         Export JSON lines
       </button>
-      {note && (
-        <span className="muted" role="status" data-testid="export-note">
-          {note}
+      {(error || note) && (
+        <span className={error ? "form-error" : "muted"} role="status" data-testid="export-note">
+          {error || note}
         </span>
       )}
     </div>

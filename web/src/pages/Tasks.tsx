@@ -13,6 +13,7 @@ import { useRoute, withQuery } from "../router";
 import { can, useSession } from "../session";
 import type { Device, Flow, FlowParameter, FlowVersion, TaskEvent, TaskInfo, TaskStats } from "../types";
 import { useLoad } from "../useLoad";
+import { useAction } from "../useAction";
 import { usePolled } from "../usePoll";
 
 const REFRESH_MS = 5000;
@@ -83,28 +84,19 @@ function TaskStatus(props: { status: string; detail: string }) {
 /** StartStop starts a task that does not want to run and stops one that does. */
 function StartStop(props: { task: TaskInfo; onChanged(): void }) {
   const s = useSession();
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
   const t = props.task;
   const active = ACTIVE.has(t.Status) || t.DesiredState === "Running";
   const action = active ? "StopTask" : "StartTask";
   if (!can(s, action)) return null;
-  async function run() {
-    setBusy(true);
-    setError("");
-    try {
-      await call(action, { TaskId: t.TaskId });
-      props.onChanged();
-    } catch (e) {
-      setError(describe(e));
-    } finally {
-      setBusy(false);
-    }
-  }
+  const go = () => run(async () => {
+    await call(action, { TaskId: t.TaskId });
+    props.onChanged();
+  });
   const verb = active ? "Stop" : "Start";
   return (
     <>
-      <button type="button" className="secondary" disabled={busy} onClick={() => void run()} aria-label={`${verb} ${t.Name}`}>
+      <button type="button" className="secondary" disabled={busy} onClick={() => void go()} aria-label={`${verb} ${t.Name}`}>
         {verb}
       </button>
       {error && (
