@@ -20,8 +20,13 @@ import (
 // TestConsoleInBrowser drives the console in Debian's Chromium through
 // playwright-core (test/browser.mjs) against a real platform with the demo:
 // sign in, the overview, the project switcher, add a replay device after a
-// probe, delete it, sign out; a viewer sees no Add button and a write is
-// refused. It fails on any browser console error, and checks the
+// probe, delete it; the tasks page (the demo's task stopped and started
+// again, its detail, the create form), the records page (the demo's faces
+// with thumbnails that load, a search, a CSV export, a record's detail),
+// the audit page (the device's creation found by action, the chain
+// verified),
+// sign out; a viewer sees no Add, Start, Stop or Delete button and a write
+// is refused. It fails on any browser console error, and checks the
 // screenshots the script saves at 1280 and 390 px ($TIANSHU_SCREENSHOTS, or
 // the test's temporary folder).
 func TestConsoleInBrowser(t *testing.T) {
@@ -68,7 +73,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("browser test: %v", err)
 	}
-	for _, page := range []string{"signin", "overview", "devices", "devices-add", "devices-viewer"} {
+	for _, page := range []string{"signin", "overview", "devices", "devices-add", "devices-viewer", "tasks", "task-detail", "tasks-create", "records", "record-detail", "audit"} {
 		for _, width := range []int{1280, 390} {
 			checkShot(t, filepath.Join(shots, page+"-"+strconv.Itoa(width)+".png"), width)
 		}

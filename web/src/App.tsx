@@ -7,14 +7,20 @@ import { navigate, useRoute, withQuery } from "./router";
 import { SessionContext } from "./session";
 import type { Session } from "./session";
 import type { MyPermissions } from "./types";
+import { Audit } from "./pages/Audit";
 import { Devices } from "./pages/Devices";
 import { Overview } from "./pages/Overview";
 import { Planned } from "./pages/Planned";
+import { Records } from "./pages/Records";
 import { SignIn } from "./pages/SignIn";
+import { Tasks } from "./pages/Tasks";
 
 const components: Record<string, ComponentType> = {
   "/overview": Overview,
   "/devices": Devices,
+  "/tasks": Tasks,
+  "/records": Records,
+  "/audit": Audit,
 };
 
 type State = { kind: "signedOut" } | { kind: "loading" } | { kind: "failed"; error: string } | { kind: "ready"; me: MyPermissions };
@@ -46,7 +52,7 @@ export function App() {
     return {
       me,
       project,
-      setProject: (id) => navigate(withQuery({ project: id, offset: undefined, add: undefined })),
+      setProject: (id) => navigate(withQuery({ project: id, offset: undefined, add: undefined, task: undefined, record: undefined, device: undefined })),
       signOut: () => {
         void api.logout().finally(() => {
           setState({ kind: "signedOut" });

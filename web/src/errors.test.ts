@@ -11,6 +11,11 @@ describe("formErrors", () => {
     const e = new ApiError("InvalidParameterValue", "Device.Address: no such folder");
     expect(formErrors(e, fields, "Device.")).toEqual({ fields: { Address: "no such folder" } });
   });
+  it("puts a nested field's error next to that field when the form has it, else next to its top", () => {
+    const e = new ApiError("InvalidParameterValue", "Parameters.minFaceSize: not an integer");
+    expect(formErrors(e, ["Parameters", "Parameters.minFaceSize"])).toEqual({ fields: { "Parameters.minFaceSize": "not an integer" } });
+    expect(formErrors(e, ["Parameters"])).toEqual({ fields: { Parameters: "not an integer" } });
+  });
   it("puts other errors above the form", () => {
     const e = new ApiError("ResourceInUse", "device \"d\" is used by a task");
     expect(formErrors(e, fields).form).toContain("ResourceInUse");

@@ -68,3 +68,86 @@ export interface ProbeResponse {
   Info: Record<string, unknown> | null;
   HasSnapshot: boolean;
 }
+
+export interface TaskSource {
+  Type: string;
+  Id: string;
+  DropPolicy?: string;
+}
+
+export interface TaskInfo extends Task {
+  ProjectId: string;
+  Description: string;
+  FlowId: string;
+  FlowVersion: number;
+  Sources: TaskSource[];
+  Parameters: Record<string, unknown> | null;
+  DesiredState: string;
+  Reason: string;
+  NodeId: string;
+  CreatedTime: string;
+  UpdatedTime: string;
+}
+
+export interface TaskStats {
+  TaskId: string;
+  Status: string;
+  NodeId: string;
+  FpsIn: number;
+  FpsOut: number;
+  Received: number;
+  Completed: number;
+  Dropped: number;
+  Failed: number;
+  Records: number;
+  Events: number;
+  LastError: string;
+  NodeLatency: { NodeId: string; Count: number; Errors: number; P50Ms: number; P99Ms: number }[] | null;
+  UpdatedTime: string;
+  RunningSince: string;
+}
+
+export interface TaskEvent {
+  Time: string;
+  Type: string;
+  NodeId: string;
+  Message: string;
+}
+
+export interface Flow {
+  FlowId: string;
+  Name: string;
+  LatestVersion: number;
+}
+
+export interface FlowVersion {
+  FlowId: string;
+  Version: number;
+  Comment: string;
+  Document: unknown;
+}
+
+/** FlowParameter is a parameter a flow document declares. */
+export interface FlowParameter {
+  type?: string;
+  default?: unknown;
+  description?: string;
+}
+
+export interface RecordInfo {
+  RecordId: string;
+  ProjectId: string;
+  TaskId: string;
+  DeviceId: string;
+  Type: string;
+  Time: string;
+  Data: unknown;
+  ObjectKeys: string[];
+  ObjectUrls: string[];
+  CreatedTime: string;
+}
+
+export interface DescribeRecordsResponse {
+  TotalCount: number;
+  RecordSet: RecordInfo[];
+}

@@ -1,18 +1,21 @@
 import { useState } from "react";
 import type { FormEvent } from "react";
 import { call } from "../api";
+import { ConfirmDelete } from "../components/ConfirmDelete";
 import { Field } from "../components/Field";
-import { describe, formErrors, noErrors } from "../errors";
+import { ErrorLine, ListTable } from "../components/ListTable";
+import { closeForm, PageHead } from "../components/PageHead";
+import { offsetOf, PAGE, Pager } from "../components/Pager";
+import { formErrors, noErrors } from "../errors";
 import type { FormErrors } from "../errors";
-import { Link } from "../Layout";
-import { navigate, useRoute, withQuery } from "../router";
+import { useRoute } from "../router";
 import { can, useSession } from "../session";
 import type { DescribeDevicesResponse, ProbeResponse } from "../types";
-import { usePoll } from "../usePoll";
+import { usePolled } from "../usePoll";
 
-const PAGE = 20;
 const REFRESH_MS = 5000;
 const DRIVERS = ["replay", "rtsp", "onvif", "http-snapshot", "mqtt", "adapter"] as const;
+const COLUMNS = [{ label: "Name" }, { label: "Status" }, { label: "Driver", wide: true }, { label: "Address" }, { label: "Group", wide: true }];
 const FIELDS = ["Name", "Driver", "Address", "Username", "Password", "Fps", "Group", "Description"] as const;
 
 const ADDRESS_HINT: Record<string, string> = {
@@ -29,90 +32,28 @@ export function Devices() {
   const s = useSession();
   const route = useRoute();
   const projectId = s.project?.ProjectId ?? "";
-  const offset = Math.max(0, Number(route.query.get("offset")) || 0);
+  const offset = offsetOf(route.query);
   const adding = route.query.get("add") === "1" && can(s, "CreateDevice");
-  const [list, setList] = useState<DescribeDevicesResponse | null>(null);
-  const [error, setError] = useState("");
-  const [reload, setReload] = useState(0);
-
-  usePoll(
-    async (signal) => {
-      try {
-        const r = await call<DescribeDevicesResponse>("DescribeDevices", { ProjectId: projectId, Offset: offset, Limit: PAGE });
-        if (!signal.stopped) {
-          setList(r);
-          setError("");
-        }
-      } catch (e) {
-        if (!signal.stopped) setError(describe(e));
-      }
-    },
+  const { value: list, error, reload } = usePolled(
+    () => call<DescribeDevicesResponse>("DescribeDevices", { ProjectId: projectId, Offset: offset, Limit: PAGE }),
     REFRESH_MS,
-    [projectId, offset, reload],
+    [projectId, offset],
   );
 
   const total = list?.TotalCount ?? 0;
   return (
     <section aria-labelledby="page-title">
-      <div className="page-head">
-        <h1 id="page-title">Devices</h1>
-        {can(s, "CreateDevice") && !adding && (
-          <button type="button" onClick={() => navigate(withQuery({ add: 1 }))}>
-            Add device
-          </button>
-        )}
-      </div>
-      {adding && (
-        <AddDevice
-          projectId={projectId}
-          mayProbe={can(s, "ProbeDevice")}
-          onDone={(added) => {
-            navigate(withQuery({ add: undefined }));
-            if (added) setReload((n) => n + 1);
-          }}
-        />
-      )}
-      {error && (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      )}
-      <div className="table-wrap">
-        <table>
-          <caption className="visually-hidden">Devices of project {projectId}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Status</th>
-              <th scope="col" className="wide-only">Driver</th>
-              <th scope="col">Address</th>
-              <th scope="col" className="wide-only">Group</th>
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {list?.DeviceSet.map((d) => (
-              <DeviceRow key={d.DeviceId} id={d.DeviceId} name={d.Name} status={d.Status} reason={d.Reason || d.LastError}
-                driver={d.Driver} address={d.Address} group={d.Group} mayDelete={can(s, "DeleteDevice")}
-                onDeleted={() => setReload((n) => n + 1)} />
-            ))}
-            {list && list.DeviceSet.length === 0 && (
-              <tr>
-                <td colSpan={6}>No devices yet.</td>
-              </tr>
-            )}
-          </tbody>
-        </table>
-      </div>
-      <nav className="pager" aria-label="Pages of devices">
-        <span>
-          {total === 0 ? "0" : `${offset + 1}–${Math.min(offset + PAGE, total)}`} of {total}
-        </span>
-        {offset > 0 && <Link to={withQuery({ offset: Math.max(0, offset - PAGE) || undefined })}>Previous</Link>}
-        {offset + PAGE < total && <Link to={withQuery({ offset: offset + PAGE })}>Next</Link>}
-      </nav>
+      <PageHead title="Devices" add={can(s, "CreateDevice") && !adding && "Add device"} />
+      {adding && <AddDevice projectId={projectId} mayProbe={can(s, "ProbeDevice")} onDone={closeForm(reload)} />}
+      <ErrorLine error={error} />
+      <ListTable caption={`Devices of project ${projectId}`} columns={COLUMNS} empty="No devices yet." isEmpty={list?.DeviceSet.length === 0}>
+        {list?.DeviceSet.map((d) => (
+          <DeviceRow key={d.DeviceId} id={d.DeviceId} name={d.Name} status={d.Status} reason={d.Reason || d.LastError}
+            driver={d.Driver} address={d.Address} group={d.Group} mayDelete={can(s, "DeleteDevice")}
+            onDeleted={reload} />
+        ))}
+      </ListTable>
+      <Pager label="Pages of devices" offset={offset} total={total} />
     </section>
   );
 }
@@ -130,17 +71,6 @@ interface RowProps {
 }
 
 function DeviceRow(p: RowProps) {
-  const [confirming, setConfirming] = useState(false);
-  const [error, setError] = useState("");
-  async function remove() {
-    try {
-      await call("DeleteDevice", { DeviceId: p.id });
-      p.onDeleted();
-    } catch (e) {
-      setError(describe(e));
-      setConfirming(false);
-    }
-  }
   return (
     <tr data-device={p.name}>
       <th scope="row">{p.name}</th>
@@ -153,27 +83,10 @@ function DeviceRow(p: RowProps) {
       <td className="wide-only">{p.group}</td>
       <td>
         <div className="row-actions">
-        {p.mayDelete && !confirming && (
-          <button type="button" className="secondary" onClick={() => setConfirming(true)} aria-label={`Delete ${p.name}`}>
-            Delete
-          </button>
-        )}
-        {confirming && (
-          <>
-            <button type="button" className="danger" onClick={() => void remove()} aria-label={`Confirm deleting ${p.name}`}>
-              Confirm delete
-            </button>
-            <button type="button" className="secondary" onClick={() => setConfirming(false)}>
-              Cancel
-            </button>
-          </>
-        )}
+          {p.mayDelete && (
+            <ConfirmDelete name={p.name} action="DeleteDevice" body={{ DeviceId: p.id }} onDeleted={p.onDeleted} />
+          )}
         </div>
-        {error && (
-          <div className="form-error" role="alert">
-            {error}
-          </div>
-        )}
       </td>
     </tr>
   );
@@ -232,11 +145,7 @@ function AddDevice(props: { projectId: string; mayProbe: boolean; onDone(added: 
   return (
     <form className="card" onSubmit={save} aria-labelledby="add-title" noValidate>
       <h2 id="add-title">Add a device</h2>
-      {errors.form && (
-        <p className="form-error" role="alert">
-          {errors.form}
-        </p>
-      )}
+      <ErrorLine error={errors.form} />
       <div className="form-grid">
         <Field label="Name" name="Name" value={form.Name} onChange={set("Name")} error={errors.fields.Name} required />
         <Field label="Driver" name="Driver" value={form.Driver} onChange={set("Driver")} error={errors.fields.Driver} options={DRIVERS} />

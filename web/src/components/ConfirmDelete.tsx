@@ -1,0 +1,42 @@
+import { useState } from "react";
+import { call } from "../api";
+import { describe } from "../errors";
+
+/** ConfirmDelete is a Delete button that asks once more, then calls action with body and shows its error. */
+export function ConfirmDelete(props: { name: string; action: string; body: object; onDeleted(): void }) {
+  const [confirming, setConfirming] = useState(false);
+  const [error, setError] = useState("");
+  async function run() {
+    try {
+      await call(props.action, props.body);
+      props.onDeleted();
+    } catch (e) {
+      setError(describe(e));
+      setConfirming(false);
+    }
+  }
+  return (
+    <>
+      {!confirming && (
+        <button type="button" className="secondary" onClick={() => setConfirming(true)} aria-label={`Delete ${props.name}`}>
+          Delete
+        </button>
+      )}
+      {confirming && (
+        <>
+          <button type="button" className="danger" onClick={() => void run()} aria-label={`Confirm deleting ${props.name}`}>
+            Confirm delete
+          </button>
+          <button type="button" className="secondary" onClick={() => setConfirming(false)}>
+            Cancel
+          </button>
+        </>
+      )}
+      {error && (
+        <div className="form-error" role="alert">
+          {error}
+        </div>
+      )}
+    </>
+  );
+}
