@@ -24,8 +24,12 @@ type Caller struct {
 	Action    string
 
 	resource string
-	act      *Action // the action being served (set when it is called)
-	grants   *Grants // nil: the caller's Role in ProjectID is its one binding
+	// project is the project the call acts on, once known (the ProjectId
+	// it names or defaults to, or the project of the resource it reaches):
+	// its audit event is that project's.
+	project string
+	act     *Action // the action being served (set when it is called)
+	grants  *Grants // nil: the caller's Role in ProjectID is its one binding
 	// charge takes a person's request from the budget of the project it
 	// acts on, once that is known (set by the gateway for sessions).
 	charge func(ctx context.Context, projectID string) error
@@ -115,6 +119,23 @@ func (c *Caller) SetResource(id string) { c.resource = id }
 
 // Resource returns what SetResource recorded.
 func (c *Caller) Resource() string { return c.resource }
+
+// ActedProject is the project the call acted on: the one scopeProject or
+// a resource check settled first, else the caller's own (an app's).
+func (c *Caller) ActedProject() string {
+	if c.project != "" {
+		return c.project
+	}
+	return c.ProjectID
+}
+
+// noteProject records p as the project the call acts on, unless one is
+// known already.
+func (c *Caller) noteProject(p string) {
+	if c.project == "" && p != "*" {
+		c.project = p
+	}
+}
 
 // Credential is what a SecretId resolves to.
 type Credential struct {
@@ -220,7 +241,11 @@ func (c *Caller) PlatformAdmin() bool {
 // without such a role is refused. Platform admins may name any project (and
 // an empty one still means "every project" for lists).
 func scopeProject(c *Caller, a *Action, field reflect.Value) error {
-	if c == nil || c.PlatformAdmin() {
+	if c == nil {
+		return nil
+	}
+	if c.PlatformAdmin() {
+		c.noteProject(field.String())
 		return nil
 	}
 	p := field.String()
@@ -237,6 +262,7 @@ func scopeProject(c *Caller, a *Action, field reflect.Value) error {
 		field.SetString(p)
 	}
 	if c.MayRunIn(a, p) {
+		c.noteProject(p)
 		return nil
 	}
 	if c.grants == nil && p == c.ProjectID {
@@ -284,6 +310,14 @@ func (c *Caller) chargeProject(ctx context.Context, a *Action, projectID string)
 // indistinguishable from ids that do not exist. Outside an action call it
 // reports whether the caller holds any role in projectID.
 func (c *Caller) Sees(projectID string) bool {
+	ok := c.sees(projectID)
+	if ok && c != nil {
+		c.noteProject(projectID)
+	}
+	return ok
+}
+
+func (c *Caller) sees(projectID string) bool {
 	switch {
 	case c == nil || c.PlatformAdmin() || projectID == "*":
 		return true
@@ -313,6 +347,7 @@ func (c *Caller) seesResource(projectID, kind, id, group string) bool {
 	}
 	for _, r := range c.grants.projects[projectID] {
 		if r.Actions.Has(c.act) && r.reaches(kind, id, group) {
+			c.noteProject(projectID)
 			return true
 		}
 	}

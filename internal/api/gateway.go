@@ -272,7 +272,7 @@ func (g *Gateway) callAudited(ctx context.Context, a *Action, c *Caller, body []
 	resp, err := a.call(tctx, c, body)
 	if err == nil && written() {
 		now := inTx // the request's part (Detail) cannot have changed
-		now.ProjectID, now.Actor, now.Resource = c.ProjectID, c.Actor(), c.Resource()
+		now.ProjectID, now.Actor, now.Resource = c.ActedProject(), c.Actor(), c.Resource()
 		if now == inTx {
 			return resp, nil
 		}
@@ -516,7 +516,7 @@ func (g *Gateway) record(ctx context.Context, a *Action, c *Caller, body []byte,
 // event is the audit event of a call with result err.
 func (g *Gateway) event(a *Action, c *Caller, body []byte, err error) AuditEvent {
 	return AuditEvent{
-		ProjectID: c.ProjectID, Actor: c.Actor(), Action: a.Name, Resource: c.Resource(),
+		ProjectID: c.ActedProject(), Actor: c.Actor(), Action: a.Name, Resource: c.Resource(),
 		Result: resultOf(err), SourceIP: c.SourceIP, RequestID: c.RequestID, Detail: RedactJSON(body, 2048),
 	}
 }

@@ -482,13 +482,16 @@ func TestGatewayPermissionAndAudit(t *testing.T) {
 	if len(recs) != 3 {
 		t.Fatalf("audit has %d events, want 3: %+v", len(recs), recs)
 	}
+	// Each event is the project's the call named (the failed one named a
+	// project that does not exist).
 	for i, c := range []struct {
-		r      reply
-		result string
-	}{{denied, "AuthFailure.UnauthorizedOperation"}, {ok, "OK"}, {failed, "ResourceNotFound"}} {
+		r       reply
+		result  string
+		project string
+	}{{denied, "AuthFailure.UnauthorizedOperation", "default"}, {ok, "OK", "default"}, {failed, "ResourceNotFound", "prj-nowhere"}} {
 		ev := recs[i]
 		if ev.Action != "CreateApp" || ev.Result != c.result || ev.RequestID != c.r.resp["RequestId"] ||
-			ev.SourceIP != "127.0.0.1" || ev.ProjectID != "default" || !ev.Time.Equal(e.clk.now()) {
+			ev.SourceIP != "127.0.0.1" || ev.ProjectID != c.project || !ev.Time.Equal(e.clk.now()) {
 			t.Errorf("event %d = %+v; want CreateApp %s with the answer's RequestId", i, ev, c.result)
 		}
 	}

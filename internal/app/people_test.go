@@ -275,3 +275,37 @@ func TestLoginLockoutAcrossReplicas(t *testing.T) {
 	// Other users are not affected.
 	login(t, b.Endpoint, "admin", apptest.AdminPassword)
 }
+
+// TestPersonAuditedInTheProjectActedOn: a person's call is audited under
+// the project it acted on, not the person's first project.
+func TestPersonAuditedInTheProjectActedOn(t *testing.T) {
+	e := apptest.Start(t, apptest.Options{})
+	admin := login(t, e.Endpoint, "admin", apptest.AdminPassword)
+	prj := admin.mustCall("CreateProject", map[string]any{"Name": "site-b"})["ProjectId"].(string)
+	id := admin.mustCall("CreateUser", map[string]any{"UserName": "gail", "Password": "gail's first phrase"})["UserId"].(string)
+	admin.mustCall("CreateProjectMember", map[string]any{"ProjectId": "default", "PrincipalId": id, "Role": "operator"})
+	admin.mustCall("CreateProjectMember", map[string]any{"ProjectId": prj, "PrincipalId": id, "Role": "operator"})
+	gail := login(t, e.Endpoint, "gail", "gail's first phrase")
+	var dev string
+	testenv.Eventually(t, 10*time.Second, "gail's role in site-b applies", func() bool {
+		r, code := gail.call("CreateDevice", map[string]any{"ProjectId": prj, "Name": "cam-b", "Driver": "http-snapshot",
+			"Address": "http://192.0.2.10/snapshot.jpg"})
+		if code == "" {
+			dev = r["DeviceId"].(string)
+		}
+		return code == ""
+	})
+	for _, project := range []string{prj, "default"} {
+		r := admin.mustCall("DescribeAuditEvents", map[string]any{"ProjectId": project,
+			"Filters": []map[string]any{{"Name": "Action", "Values": []string{"CreateDevice"}}}})
+		n := 0
+		for _, ev := range r["AuditEventSet"].([]any) {
+			if ev.(map[string]any)["Resource"] == dev {
+				n++
+			}
+		}
+		if want := map[bool]int{true: 1, false: 0}[project == prj]; n != want {
+			t.Errorf("CreateDevice of %s audited %d times under project %s, want %d: %v", dev, n, project, want, r["AuditEventSet"])
+		}
+	}
+}

@@ -214,9 +214,8 @@ try {
   await shoot(page, "record-detail", [image]);
 
   step("audit: the device added above is logged; filter by action and verify the chain");
-  // A person's call is logged under the caller's project, which a session does not carry: the
-  // "default" project holds it (internal/api/gateway.go, event).
-  await page.goto(`${base}/audit?project=default`);
+  // A person's call is logged under the project it acted on: the device was added in "demo".
+  await page.goto(`${base}/audit?project=demo`);
   const auditSearch = page.getByRole("form", { name: "Search audit events" });
   await auditSearch.getByLabel("Action").fill("CreateDevice");
   await auditSearch.getByRole("button", { name: "Search" }).click();
