@@ -52,6 +52,9 @@ func TestDemoBannerCommandsRunAsPrinted(t *testing.T) {
 	if export == "" || len(commands) < 3 {
 		t.Fatalf("banner without its commands:\n%s", out.String())
 	}
+	if !strings.Contains(out.String(), "http://"+addr+"/ ") || !strings.Contains(out.String(), filepath.Join(dir, "initial-credentials.json")) {
+		t.Errorf("the banner does not say where the console is and where its password is:\n%s", out.String())
+	}
 	work := t.TempDir() // the newcomer's shell, anywhere
 	shell := func(line string) *exec.Cmd {
 		c := exec.Command("bash", "-c", export+"\n"+line)

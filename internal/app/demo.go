@@ -197,6 +197,9 @@ Tianshu is running at %[1]s with the face structuring demo (project %[2]q).
 A replay camera (%[3]s) feeds task %[4]s: faces are detected, scored and cropped,
 followed across frames, and the best shot of each person is stored and pushed.
 
+Open the web console at %[1]s/ and sign in as admin with the Password in
+%[10]s (written on the first start).
+
 See the stored faces (the demo app's key is in %[5]s):
 
   export TIANSHU_ENDPOINT=%[1]s TIANSHU_SECRET_ID=%[6]s TIANSHU_SECRET_KEY=%[7]s
@@ -211,5 +214,6 @@ Watch them arrive (Server-Sent Events; the URL is signed for 24 hours):
 
   curl -N '%[9]s'
 
-`, d.Endpoint, d.ProjectId, d.DeviceId, d.TaskId, filepath.Join(dataDir, DemoFile), d.SecretId, d.SecretKey, program, sse)
+`, d.Endpoint, d.ProjectId, d.DeviceId, d.TaskId, filepath.Join(dataDir, DemoFile), d.SecretId, d.SecretKey, program, sse,
+		filepath.Join(dataDir, CredentialsFile))
 }
