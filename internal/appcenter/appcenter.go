@@ -446,17 +446,9 @@ func (s *Service) Keys(ctx context.Context, appID string) ([]Key, error) {
 // SetKeyStatus enables ("active") or disables ("disabled") a key pair. A
 // disabled key signs nothing until it is enabled again.
 func (s *Service) SetKeyStatus(ctx context.Context, appID, secretID, status string) error {
-	res, err := s.db.Exec(ctx, "UPDATE app_keys SET status = ? WHERE app_id = ? AND secret_id = ?", status, appID, secretID)
-	if err != nil {
+	if err := s.updateKey(ctx, appID, secretID, "status", status); err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		var one int
-		if err := s.db.QueryRow(ctx, "SELECT 1 FROM app_keys WHERE app_id = ? AND secret_id = ?", appID, secretID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
-			return api.NotFound("SecretId", secretID)
-		}
-	}
-	s.forget(secretID)
 	s.log.Info("app key status changed", "app", appID, "secret_id", secretID, "status", status)
 	return nil
 }
@@ -465,7 +457,17 @@ func (s *Service) SetKeyStatus(ctx context.Context, appID, secretID, status stri
 // its signatures cover X-TC-Action. It takes effect at once on this
 // replica, and on others within keyCacheTTL.
 func (s *Service) SetKeyRequireSignedAction(ctx context.Context, appID, secretID string, on bool) error {
-	res, err := s.db.Exec(ctx, "UPDATE app_keys SET require_signed_action = ? WHERE app_id = ? AND secret_id = ?", boolInt(on), appID, secretID)
+	if err := s.updateKey(ctx, appID, secretID, "require_signed_action", boolInt(on)); err != nil {
+		return err
+	}
+	s.log.Info("app key changed", "app", appID, "secret_id", secretID, "require_signed_action", on)
+	return nil
+}
+
+// updateKey sets one column (a constant of the caller's) of a key pair and
+// drops the key from this replica's cache.
+func (s *Service) updateKey(ctx context.Context, appID, secretID, column string, value any) error {
+	res, err := s.db.Exec(ctx, "UPDATE app_keys SET "+column+" = ? WHERE app_id = ? AND secret_id = ?", value, appID, secretID)
 	if err != nil {
 		return err
 	}
@@ -476,7 +478,6 @@ func (s *Service) SetKeyRequireSignedAction(ctx context.Context, appID, secretID
 		}
 	}
 	s.forget(secretID)
-	s.log.Info("app key changed", "app", appID, "secret_id", secretID, "require_signed_action", on)
 	return nil
 }
 
