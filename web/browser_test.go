@@ -18,17 +18,13 @@ import (
 )
 
 // TestConsoleInBrowser drives the console in Debian's Chromium through
-// playwright-core (test/browser.mjs) against a real platform with the demo:
-// sign in, the overview, the project switcher, add a replay device after a
-// probe, delete it; the tasks page (the demo's task stopped and started
-// again, its detail, the create form), the records page (the demo's faces
-// with thumbnails that load, a search, a CSV export, a record's detail),
-// the audit page (the device's creation found by action, the chain
-// verified),
-// sign out; a viewer sees no Add, Start, Stop or Delete button and a write
-// is refused. It fails on any browser console error, and checks the
-// screenshots the script saves at 1280 and 390 px ($TIANSHU_SCREENSHOTS, or
-// the test's temporary folder).
+// playwright-core against a real platform with the demo: test/browser.mjs
+// signs in (keyboard only, a field error first), runs every page's steps
+// in test/steps/ as the project admin, signs out, and runs them again as a
+// viewer of the demo project (what a viewer must not see or do). It fails
+// on any browser console error, and checks every screenshot the script
+// saved at 1280 and 390 px ($TIANSHU_SCREENSHOTS, or the test's temporary
+// folder), which must include consolePages.
 func TestConsoleInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a platform and a browser; skipped with -short")
@@ -73,12 +69,38 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("browser test: %v", err)
 	}
-	for _, page := range []string{"signin", "overview", "devices", "devices-add", "devices-viewer", "tasks", "task-detail", "tasks-create", "records", "record-detail", "audit"} {
+	// Every screenshot the script took is checked; the pages below must be among them.
+	b, err := os.ReadFile(filepath.Join(shots, "shots.json"))
+	if err != nil {
+		t.Fatalf("screenshot list: %v", err)
+	}
+	var taken []struct {
+		File  string `json:"file"`
+		Width int    `json:"width"`
+	}
+	if err := json.Unmarshal(b, &taken); err != nil {
+		t.Fatalf("screenshot list: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, s := range taken {
+		checkShot(t, filepath.Join(shots, s.File), s.Width)
+		seen[s.File] = true
+	}
+	for _, page := range consolePages {
 		for _, width := range []int{1280, 390} {
-			checkShot(t, filepath.Join(shots, page+"-"+strconv.Itoa(width)+".png"), width)
+			if name := page + "-" + strconv.Itoa(width) + ".png"; !seen[name] {
+				t.Errorf("no screenshot %s", name)
+			}
 		}
 	}
 	t.Logf("screenshots in %s", shots)
+}
+
+// consolePages are the screenshots the browser test must take, each at
+// 1280 and 390 px.
+var consolePages = []string{
+	"signin", "overview", "devices", "devices-add", "devices-viewer", "tasks", "task-detail", "tasks-create",
+	"records", "record-detail", "audit",
 }
 
 // checkShot checks that a screenshot is a PNG of the width it was taken at

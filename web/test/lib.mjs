@@ -1,0 +1,50 @@
+// Helpers shared by the browser test's harness (browser.mjs) and its steps
+// (steps/*.mjs).
+import { join } from "node:path";
+
+export const env = (k, def) => {
+  const v = process.env[k] ?? def;
+  if (v === undefined) throw new Error(`${k} is not set`);
+  return v;
+};
+
+export const WIDTHS = [
+  { name: "1280", width: 1280, height: 800 },
+  { name: "390", width: 390, height: 844 },
+];
+
+export function step(name) {
+  console.log(`-- ${name}`);
+}
+
+export function check(cond, what) {
+  if (!cond) throw new Error(`check failed: ${what}`);
+}
+
+/** loaded is a waitForFunction predicate: an <img> that has loaded a picture. */
+export const loaded = (el) => el?.complete === true && el.naturalWidth > 0;
+
+/** shooter returns shoot(page, name, mustSee): it saves the page at every
+ * width, each after the elements that prove the page is there are visible at
+ * that width, and records the name in taken. */
+export function shooter(dir, taken) {
+  return async function shoot(page, name, mustSee) {
+    for (const w of WIDTHS) {
+      await page.setViewportSize({ width: w.width, height: w.height });
+      for (const l of mustSee) await l.waitFor({ state: "visible" });
+      // The page's title is near the top at every width: no empty band pushes the page down.
+      const title = await page.locator("h1").first().boundingBox();
+      check(title !== null && title.y < 320, `${name} at ${w.name} px: the title is at y=${title?.y}`);
+      const file = `${name}-${w.name}.png`;
+      await page.screenshot({ path: join(dir, file), fullPage: true });
+      taken.push({ file, width: w.width });
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  };
+}
+
+/** goTo follows the navigation entry with the label and waits for the page's title. */
+export async function goTo(page, label, heading = label) {
+  await page.getByRole("navigation", { name: "Pages" }).getByRole("link", { name: label }).click();
+  await page.getByRole("heading", { name: heading, exact: true }).first().waitFor();
+}

@@ -1,0 +1,39 @@
+// Tasks: the demo's task stopped and started again, its detail, the create
+// form with the flow's parameters; a viewer sees no task buttons.
+
+export async function admin({ page, shoot, check, step, goTo }) {
+  step("tasks: the demo's task runs; stop it and start it again");
+  await goTo("Tasks");
+  const demoTask = page.locator('tr[data-task="demo-face-structuring"]');
+  const taskStatus = demoTask.getByTestId("task-status");
+  await page.waitForFunction((el) => el?.textContent === "Running", await taskStatus.elementHandle(), { timeout: 90000 });
+  await shoot(page, "tasks", [demoTask, page.getByRole("button", { name: "Create task" })]);
+  await demoTask.getByRole("button", { name: "Stop demo-face-structuring" }).click();
+  await page.waitForFunction((el) => el?.textContent === "Stopped", await taskStatus.elementHandle(), { timeout: 90000 });
+  await demoTask.getByRole("button", { name: "Start demo-face-structuring" }).click();
+  await page.waitForFunction((el) => el?.textContent === "Running", await taskStatus.elementHandle(), { timeout: 90000 });
+
+  step("a task's detail has its URL, counters and nodes");
+  await demoTask.getByRole("link", { name: "demo-face-structuring" }).click();
+  await page.getByRole("heading", { name: "Task demo-face-structuring" }).waitFor();
+  check(/[?&]task=/.test(page.url()), `task detail URL: ${page.url()}`);
+  await shoot(page, "task-detail", [page.getByTestId("task-stats")]);
+  await page.getByRole("link", { name: "← All tasks" }).click();
+
+  step("the create-task form offers the flow's parameters");
+  await page.getByRole("button", { name: "Create task" }).click();
+  const taskForm = page.locator("form", { has: page.getByRole("heading", { name: "Create a task" }) });
+  await taskForm.getByLabel("minFaceSize").waitFor();
+  await taskForm.getByRole("button", { name: "Save task" }).click();
+  await taskForm.locator('[data-field-error="Name"]').waitFor();
+  await shoot(page, "tasks-create", [taskForm.getByLabel("minFaceSize")]);
+  await taskForm.getByRole("button", { name: "Cancel" }).click();
+}
+
+export async function viewer({ page, base, check, step }) {
+  step("a viewer sees no task buttons");
+  await page.goto(`${base}/tasks?project=demo`);
+  await page.locator('tr[data-task="demo-face-structuring"]').waitFor();
+  check((await page.getByRole("button", { name: /^(Stop|Start|Delete) / }).count()) === 0, "no task buttons for a viewer");
+  check((await page.getByRole("button", { name: "Create task" }).count()) === 0, "no Create task button for a viewer");
+}
