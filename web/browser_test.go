@@ -39,7 +39,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		testenv.Unavailable(t, "web/node_modules is not installed (run: npm ci --prefix web): "+err.Error())
 		return
 	}
-	e := apptest.Start(t, apptest.Options{})
+	// The algorithms step onboards the bundled example package, whose
+	// manifest runs node: the operator allows where node lives.
+	pkg := examplePackage(t)
+	realNode, err := filepath.EvalSymlinks(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := apptest.Start(t, apptest.Options{Args: []string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode)}})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	if _, err := e.P.SetupDemo(ctx); err != nil {
@@ -62,6 +69,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		"TIANSHU_VIEWER_PASSWORD="+viewerPassword,
 		"TIANSHU_MEDIA="+filepath.Join(e.DataDir, "demo", "photos"),
 		"TIANSHU_SCREENSHOTS="+shots,
+		"TIANSHU_ALGORITHM_PACKAGE="+pkg,
 		"CHROMIUM="+chromium,
 	)
 	out, err := cmd.CombinedOutput()
@@ -100,7 +108,25 @@ func TestConsoleInBrowser(t *testing.T) {
 // 1280 and 390 px.
 var consolePages = []string{
 	"signin", "overview", "devices", "devices-add", "devices-viewer", "tasks", "task-detail", "tasks-create",
-	"records", "record-detail", "audit",
+	"records", "record-detail", "audit", "algorithms", "algorithm-onboard", "algorithm-detail", "algorithm-try",
+}
+
+// examplePackage packs the bundled example algorithm package
+// (examples/algorithms/face-attributes-node) for the algorithms step to
+// upload, without its self-check (its own test runs that).
+func examplePackage(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join("..", "examples", "algorithms", "face-attributes-node")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@vladmandic", "human-models")); err != nil {
+		testenv.Unavailable(t, "face-attributes-node has no node_modules: run npm ci --omit=dev --ignore-scripts --prefix examples/algorithms/face-attributes-node")
+	}
+	out := filepath.Join(t.TempDir(), "face-attributes-node.tar.gz")
+	cmd := exec.Command("bash", filepath.Join(dir, "pack.sh"), out)
+	cmd.Env = append(os.Environ(), "PACK_CHECK=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pack.sh: %v\n%s", err, b)
+	}
+	return out
 }
 
 // checkShot checks that a screenshot is a PNG of the width it was taken at

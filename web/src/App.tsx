@@ -7,6 +7,7 @@ import { navigate, useRoute, withQuery } from "./router";
 import { SessionContext } from "./session";
 import type { Session } from "./session";
 import type { MyPermissions } from "./types";
+import { Algorithms } from "./pages/Algorithms";
 import { Audit } from "./pages/Audit";
 import { Devices } from "./pages/Devices";
 import { Overview } from "./pages/Overview";
@@ -18,6 +19,7 @@ import { Tasks } from "./pages/Tasks";
 const components: Record<string, ComponentType> = {
   "/overview": Overview,
   "/devices": Devices,
+  "/algorithms": Algorithms,
   "/tasks": Tasks,
   "/records": Records,
   "/audit": Audit,
@@ -52,7 +54,7 @@ export function App() {
     return {
       me,
       project,
-      setProject: (id) => navigate(withQuery({ project: id, offset: undefined, add: undefined, task: undefined, record: undefined, device: undefined })),
+      setProject: (id) => navigate(withQuery({ project: id, offset: undefined, add: undefined, task: undefined, record: undefined, device: undefined, algorithm: undefined, try: undefined })),
       signOut: () => {
         void api.logout().finally(() => {
           setState({ kind: "signedOut" });

@@ -1,0 +1,119 @@
+// The onboarding form and the drawing helpers against answers shaped as the
+// gateway's (the browser test runs the page against a real platform, with a
+// real package upload); fetch is replaced because jsdom has no server.
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { cleanup, fireEvent, render, screen } from "@testing-library/react";
+import { SessionContext } from "../session";
+import type { Session } from "../session";
+import { caption, definitionOf, objectsOf, placeError, runtimes, VersionForm } from "./Algorithms";
+import { ApiError } from "../api";
+
+function session(platformAdmin: boolean): Session {
+  return {
+    me: { UserId: "usr-1", UserName: "admin", PlatformAdmin: platformAdmin, ProjectSet: [] },
+    project: { ProjectId: "demo", Name: "demo", Roles: ["admin"], Actions: ["CreateAlgorithm", "CreateAlgorithmVersion"] },
+    setProject: () => {},
+    signOut: () => {},
+  };
+}
+
+function server(answers: Record<string, (b: Record<string, unknown>) => object>) {
+  const calls: { action: string; body: Record<string, unknown> }[] = [];
+  vi.stubGlobal("fetch", async (_: string, init: RequestInit) => {
+    const action = (init.headers as Record<string, string>)["X-TC-Action"] ?? "";
+    const body = JSON.parse(String(init.body)) as Record<string, unknown>;
+    calls.push({ action, body });
+    return new Response(JSON.stringify({ Response: { RequestId: "r", ...answers[action]?.(body) } }));
+  });
+  return calls;
+}
+
+afterEach(() => {
+  cleanup();
+  vi.unstubAllGlobals();
+});
+
+function renderForm(platformAdmin: boolean, onDone = vi.fn()) {
+  render(
+    <SessionContext.Provider value={session(platformAdmin)}>
+      <VersionForm projectId="demo" onDone={onDone} />
+    </SessionContext.Provider>,
+  );
+  return onDone;
+}
+
+describe("VersionForm", () => {
+  it("offers the package runtime to platform admins only", () => {
+    expect(runtimes(session(false)).map((r) => r.name)).toEqual(["endpoint", "container"]);
+    expect(runtimes(session(true)).map((r) => r.name)).toEqual(["endpoint", "process", "container"]);
+    renderForm(false);
+    const options = Array.from((screen.getByLabelText("Runtime") as HTMLSelectElement).options).map((o) => o.value);
+    expect(options).toEqual(["endpoint", "container"]);
+  });
+
+  it("shows the server's Definition error next to its field, and does not create the algorithm twice", async () => {
+    let versionCalls = 0;
+    const calls = server({
+      CreateAlgorithm: () => ({ AlgorithmId: "alg-1" }),
+      CreateAlgorithmVersion: () => (++versionCalls === 1
+        ? { Error: { Code: "InvalidParameterValue", Message: "Definition.endpoints[0]: not an http(s) URL" } }
+        : { AlgorithmId: "alg-1", Version: "1" }),
+    });
+    const done = renderForm(false);
+    fireEvent.change(screen.getByLabelText("Name"), { target: { value: "plates" } });
+    fireEvent.change(screen.getByLabelText("Endpoints"), { target: { value: "ftp://x" } });
+    fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    const err = await screen.findByRole("alert");
+    expect(err.getAttribute("data-field-error")).toBe("endpoints");
+    expect(err.textContent).toBe("not an http(s) URL");
+    expect(screen.getByLabelText("Endpoints").getAttribute("aria-invalid")).toBe("true");
+
+    fireEvent.change(screen.getByLabelText("Endpoints"), { target: { value: "http://10.0.0.5:8080\nhttp://10.0.0.6:8080" } });
+    fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    await vi.waitFor(() => expect(done).toHaveBeenCalledWith("alg-1"));
+    expect(calls.map((c) => c.action)).toEqual(["CreateAlgorithm", "CreateAlgorithmVersion", "CreateAlgorithmVersion"]);
+    expect(calls[2]?.body).toEqual({ AlgorithmId: "alg-1", Start: true, Definition: {
+      runtime: "endpoint", protocol: "tianshu-v1", endpoints: ["http://10.0.0.5:8080", "http://10.0.0.6:8080"],
+      contract: { inputs: [{ name: "image", type: "image", required: true }], outputs: [{ name: "objects", type: "objects" }] },
+    } });
+  });
+
+  it("refuses contract text that is not JSON, and a package runtime without a file, before calling", () => {
+    const calls = server({});
+    renderForm(true);
+    fireEvent.change(screen.getByLabelText("Inputs"), { target: { value: "[{name}]" } });
+    fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    expect(screen.getByLabelText("Inputs").getAttribute("aria-invalid")).toBe("true");
+    expect(document.querySelector('[data-field-error="PackageUploadId"]')?.textContent).toBe("choose the package file");
+    expect(calls).toEqual([]);
+  });
+});
+
+describe("errors and drawing", () => {
+  it("keeps a contract error's path", () => {
+    const e = new ApiError("InvalidParameterValue", 'Definition.contract.outputs[0].type: unknown type "box"');
+    expect(placeError(e).fields).toEqual({ outputs: 'outputs[0].type: unknown type "box"' });
+    expect(placeError(new ApiError("MissingParameter", "Name: required")).fields).toEqual({ Name: "required" });
+  });
+
+  it("builds the definition the runtime asks for", () => {
+    const base = { Name: "", Description: "", protocol: "tianshu-v1", endpoints: "", image: " reg/x:1 ", inputs: "[]", outputs: "[]",
+      timeout: "2s", replicas: "2", Start: true };
+    expect(definitionOf({ ...base, runtime: "container" }).def).toEqual({ runtime: "container", protocol: "tianshu-v1", image: "reg/x:1",
+      timeout: "2s", contract: { inputs: [], outputs: [] } });
+    expect(definitionOf({ ...base, runtime: "process" }).def.replicas).toBe(2);
+  });
+
+  it("finds the boxes of every objects output and captions them", () => {
+    const outputs = {
+      objects: [{ box: [0, 0, 171, 171], label: "face", score: 1, attributes: { age: 30.4, gender: "female", genderScore: 0.9, emotions: {} } }],
+      faces: [{ box: [1, 2] }],
+      count: 1,
+    };
+    const objs = objectsOf(outputs);
+    expect(objs).toHaveLength(1);
+    const [first] = objs;
+    if (!first) throw new Error("no object");
+    expect(caption(first)).toBe("face · 1.00 · age 30.4 · gender female");
+  });
+});
