@@ -600,7 +600,7 @@ export function VersionForm(props: { projectId: string; algorithm?: AlgorithmInf
       </label>
       <div className="buttons">
         <button type="submit" disabled={busy}>
-          {busy && progress && pct < 100 ? `Uploading… ${pct}%` : "Save"}
+          {!busy ? "Save" : progress && pct < 100 ? `Uploading… ${pct}%` : "Saving…"}
         </button>
         <button type="button" className="secondary" onClick={() => props.onDone(created.current && !props.algorithm ? created.current : false)}>
           Cancel

@@ -2,7 +2,8 @@
 // face-attributes-node, packed by browser_test.go) into the demo project
 // with the tus upload's progress shown, see its contract, start it, see an
 // instance become ready with log lines, try it on a demo photo and see the
-// box drawn, then stop and delete it. A viewer sees no write buttons.
+// box drawn, then stop and delete it. One chunk of the upload is dropped on
+// the way: the upload goes on from where the server is. A viewer sees no write buttons.
 import { join } from "node:path";
 import { env } from "../lib.mjs";
 
@@ -48,13 +49,29 @@ export async function admin({ page, base, media, shoot, check, step, goTo }) {
     await route.continue();
   };
   await page.route(`${base}/`, hold);
+  // The connection drops during the second chunk: the client asks the
+  // server where it is (HEAD) and goes on.
+  const heads = [];
+  let dropped = false;
+  const drop = async (route) => {
+    const r = route.request();
+    if (r.method() === "HEAD") heads.push(r.url());
+    if (r.method() === "PATCH" && patches.length === 2 && !dropped) {
+      dropped = true;
+      await route.abort("aborted");
+      return;
+    }
+    await route.continue();
+  };
+  await page.route("**/files/**", drop);
   await form.getByRole("button", { name: /Save|Uploading/ }).click();
   await creating;
   const bar = form.getByTestId("upload-progress");
   const [value, max] = await bar.evaluate((el) => [el.value, el.max]);
   check(max > 0 && value === max, `progress ${value} of ${max}`);
   check((await form.getByTestId("upload-percent").textContent()) === "100%", "100% shown");
-  check(patches.length >= 2, `the package went in chunks: ${patches.length} PATCH requests`);
+  check(patches.length >= 3, `the package went in chunks: ${patches.length} PATCH requests`);
+  check(dropped && heads.length >= 1, `resumed after the dropped chunk: ${heads.length} HEAD requests`);
   await shoot(page, "algorithm-onboard", [bar, form.getByLabel("Name")]);
   release();
   page.off("request", onRequest);
