@@ -5,13 +5,16 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { cleanup, fireEvent, render, screen } from "@testing-library/react";
 import { SessionContext } from "../session";
 import type { Session } from "../session";
-import { caption, definitionOf, objectsOf, placeError, runtimes, VersionForm } from "./Algorithms";
+import { Algorithms, caption, definitionOf, objectsOf, placeError, runtimes, VersionForm } from "./Algorithms";
 import { ApiError } from "../api";
 
-function session(platformAdmin: boolean): Session {
+const READ = ["DescribeAlgorithms", "DescribeAlgorithmVersions", "DescribeAlgorithmInstances"];
+const WRITE = ["CreateAlgorithm", "CreateAlgorithmVersion", "StartAlgorithmVersion", "StopAlgorithmVersion", "DeleteAlgorithm", "InvokeAlgorithm"];
+
+function session(platformAdmin: boolean, actions = [...READ, ...WRITE]): Session {
   return {
     me: { UserId: "usr-1", UserName: "admin", PlatformAdmin: platformAdmin, ProjectSet: [] },
-    project: { ProjectId: "demo", Name: "demo", Roles: ["admin"], Actions: ["CreateAlgorithm", "CreateAlgorithmVersion"] },
+    project: { ProjectId: "demo", Name: "demo", Roles: ["admin"], Actions: actions },
     setProject: () => {},
     signOut: () => {},
   };
@@ -115,5 +118,47 @@ describe("errors and drawing", () => {
     const [first] = objs;
     if (!first) throw new Error("no object");
     expect(caption(first)).toBe("face · 1.00 · age 30.4 · gender female");
+  });
+});
+
+describe("an algorithm's page", () => {
+  const answers = {
+    DescribeAlgorithms: () => ({ TotalCount: 1, AlgorithmSet: [{ AlgorithmId: "alg-1", ProjectId: "demo", Name: "faces", Description: "",
+      CurrentVersion: "1", Builtin: false }] }),
+    DescribeAlgorithmVersions: () => ({ TotalCount: 1, VersionSet: [{ AlgorithmId: "alg-1", Version: "1", DesiredState: "running",
+      Definition: { runtime: "process", protocol: "tianshu-v1", package: "uploads/demo/upl-1/p.tar.gz",
+        contract: { inputs: [{ name: "image", type: "image", required: true }], outputs: [{ name: "objects", type: "objects" }] } } }] }),
+    DescribeAlgorithmInstances: () => ({ InstanceSet: [{ Version: "1", InstanceId: "0", Address: "http://127.0.0.1:4000", Status: "ready",
+      Since: "2026-12-06T14:00:00Z", Restarts: 2, LastError: "exited: exit status 1", Pid: 42, Gpus: [], Outstanding: 0, Breaker: "closed",
+      LogLines: ["14:00:00.000 stdout listening on 127.0.0.1:4000"] }] }),
+  };
+
+  function open(actions: string[]) {
+    server(answers);
+    window.history.pushState(null, "", "/algorithms?project=demo&algorithm=alg-1");
+    render(
+      <SessionContext.Provider value={session(true, actions)}>
+        <Algorithms />
+      </SessionContext.Provider>,
+    );
+  }
+
+  it("shows the contract, the instance's health, restarts and log lines, and the buttons an admin may use", async () => {
+    open([...READ, ...WRITE]);
+    expect(await screen.findByText("listening", { exact: false })).toBeTruthy();
+    expect(screen.getByRole("rowheader", { name: "image" })).toBeTruthy();
+    expect(screen.getByTestId("instance-status").textContent).toBe("ready");
+    expect(screen.getByTestId("instance-restarts").textContent).toBe("2");
+    expect(screen.getByText("exited: exit status 1")).toBeTruthy();
+    expect(screen.getByRole("button", { name: "Stop version 1" })).toBeTruthy();
+    expect(screen.getByRole("button", { name: "Add version" })).toBeTruthy();
+    expect(screen.getByRole("link", { name: "Try it" })).toBeTruthy();
+  });
+
+  it("shows a viewer no button that writes", async () => {
+    open(READ);
+    await screen.findByText("listening", { exact: false });
+    expect(screen.queryByRole("button", { name: /version/ })).toBeNull();
+    expect(screen.queryByRole("link", { name: "Try it" })).toBeNull();
   });
 });
