@@ -42,6 +42,7 @@ type Audit struct {
 	// unchained counts the events staged since one last did.
 	inWriter  bool
 	unchained atomic.Int64
+	metrics   auditMetrics
 }
 
 // AuditOption configures an Audit.

@@ -140,6 +140,7 @@ func (a *Audit) chainInWriter(ctx context.Context, tx *store.Tx) error {
 		_, _, err = a.chainTx(ctx, tx, h)
 	}
 	if err != nil {
+		a.metrics.failed("writer")
 		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT audit_chain"); err != nil {
 			return fmt.Errorf("iam: audit chain: %w", err)
 		}
@@ -180,7 +181,11 @@ func (a *Audit) chainTx(ctx context.Context, tx *store.Tx, h head) (head, int, e
 	if n, err := res.RowsAffected(); err != nil || n != int64(len(batch)) {
 		return h, 0, fmt.Errorf("iam: audit chain: %d staged events chained but %d deleted (%v)", len(batch), n, err)
 	}
-	return h, len(batch), setHead(ctx, tx, h)
+	if err := setHead(ctx, tx, h); err != nil {
+		return h, 0, err
+	}
+	a.metrics.moved(len(batch)) // counted before tx commits: a rare rollback counts them twice
+	return h, len(batch), nil
 }
 
 func readStaged(ctx context.Context, tx *store.Tx) ([]stagedEvent, error) {
@@ -267,6 +272,7 @@ func (q *AuditQueue) chain() {
 func (q *AuditQueue) chainPass() {
 	q.a.sinceChain.Store(0)
 	if _, err := q.a.Chain(context.Background()); err != nil {
+		q.a.metrics.failed("chainer")
 		q.log.Warn("audit events not chained; retrying", "err", err)
 	}
 }
