@@ -126,12 +126,17 @@ func TestGrantsPerProject(t *testing.T) {
 	if got := c.SeesTask("c", "task-1"); !got {
 		t.Error("a role narrowed to devices must still reach tasks")
 	}
-	all, ids, groups := c.DeviceScope("c")
-	if all || fmt.Sprint(ids, groups) != "[dev-1] [site-a]" {
-		t.Errorf("DeviceScope(c) = %v %v %v", all, ids, groups)
+	devices := func(_ string, s Scope) (string, []any) {
+		if len(s.DeviceIDs)+len(s.DeviceGroups) == 0 {
+			return "", nil
+		}
+		return "reach", []any{fmt.Sprint(s.DeviceIDs, s.DeviceGroups)}
 	}
-	if all, _, _ := c.DeviceScope("b"); !all {
-		t.Error("an operator's list is not narrowed")
+	if in := c.ListIn("c", devices); len(in.Parts) != 1 || fmt.Sprint(in.Parts[0].Args) != "[[dev-1] [site-a]]" {
+		t.Errorf("ListIn(c) = %+v", in)
+	}
+	if in := c.ListIn("b", devices); len(in.Parts) != 1 || in.Parts[0].Cond != "" {
+		t.Errorf("ListIn(b) = %+v: an operator's list is not narrowed", in)
 	}
 	// An empty ProjectId becomes the app's own project, and is checked.
 	_, err = write.Call(context.Background(), c, []byte(`{}`))

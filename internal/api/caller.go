@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"reflect"
-	"sort"
 	"strings"
 	"time"
 
@@ -354,56 +353,11 @@ func (c *Caller) seesResource(projectID, kind, id, group string) bool {
 	return false
 }
 
-// DeviceScope tells a list which devices of projectID the caller's action
-// reaches: every one (all), or those with one of ids or in one of groups.
-func (c *Caller) DeviceScope(projectID string) (all bool, ids, groups []string) {
-	if c == nil || c.PlatformAdmin() || c.grants == nil || c.act == nil {
-		return true, nil, nil
-	}
-	for _, r := range c.grants.projects[projectID] {
-		if !r.Actions.Has(c.act) {
-			continue
-		}
-		if !r.scoped || (r.devices == nil && r.groups == nil) {
-			return true, nil, nil
-		}
-		for id := range r.devices {
-			ids = append(ids, id)
-		}
-		for g := range r.groups {
-			groups = append(groups, g)
-		}
-	}
-	sort.Strings(ids)
-	sort.Strings(groups)
-	return false, ids, groups
-}
-
-// TaskScope is DeviceScope for tasks.
-func (c *Caller) TaskScope(projectID string) (all bool, ids []string) {
-	if c == nil || c.PlatformAdmin() || c.grants == nil || c.act == nil {
-		return true, nil
-	}
-	for _, r := range c.grants.projects[projectID] {
-		if !r.Actions.Has(c.act) {
-			continue
-		}
-		if !r.scoped || r.tasks == nil {
-			return true, nil
-		}
-		for id := range r.tasks {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	return false, ids
-}
-
 // ListProjects tells a list (an action registered with Union) which
 // projects it covers: the one it names; every project (every) for a
 // platform admin naming none; otherwise each project where one of the
 // caller's roles grants the action, sorted. Resource scopes apply per
-// project (DeviceScope, TaskScope of each).
+// project (ListIn).
 func (c *Caller) ListProjects(projectID string) (every bool, projects []string) {
 	switch {
 	case projectID != "":

@@ -101,6 +101,9 @@ func (p *Platform) initIAM(context.Context) (func(context.Context) error, error)
 	p.Users = iam.NewUsers(p.DB, p.now)
 	p.Sessions = iam.NewSessions(p.DB, p.cfg.API.Sessions, p.now)
 	p.Audit = iam.NewAudit(p.DB, p.now, iam.WithCheckpointKey(p.Box.DeriveKey("audit-checkpoint")))
+	if err := p.Audit.RegisterMetrics(p.Metrics); err != nil {
+		return nil, err
+	}
 	p.Projects = p.projectQuotas()
 	p.Access = iam.NewAccess(p.DB, p.now)
 	// The gateway records through the queue (Audit.Auditor): an audited

@@ -204,7 +204,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 					res += fmt.Sprintf(" (+%d more)", len(r.RecordIds)-1)
 				}
 				c.SetResource(res)
-				n, err := s.DeleteRecords(ctx, r.ProjectId, r.RecordIds)
+				n, err := s.DeleteRecords(ctx, c.ListIn(r.ProjectId, recordReach), r.RecordIds)
 				return &DeleteRecordsResponse{DeletedCount: n}, err
 			case r.TaskId != "":
 				start, err := parseTime("StartTime", r.StartTime)
@@ -216,7 +216,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 					return nil, err
 				}
 				c.SetResource(r.TaskId)
-				n, err := s.DeleteTaskRecords(ctx, r.ProjectId, r.TaskId, start, end)
+				n, err := s.DeleteTaskRecords(ctx, c.ListIn(r.ProjectId, recordReach), r.TaskId, start, end)
 				return &DeleteRecordsResponse{DeletedCount: n}, err
 			}
 			return nil, api.Missing("RecordIds or TaskId")

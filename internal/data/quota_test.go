@@ -120,7 +120,7 @@ func TestStorageQuota(t *testing.T) {
 		}
 
 		// Deleting the record makes room for the next one.
-		if _, err := svc.DeleteTaskRecords(ctx, "default", "task-q", time.Time{}, time.Time{}); err != nil {
+		if _, err := svc.DeleteTaskRecords(ctx, projectOf("default"), "task-q", time.Time{}, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := store("evt-2", 6000); err != nil {
@@ -131,3 +131,6 @@ func TestStorageQuota(t *testing.T) {
 		}
 	})
 }
+
+// projectOf is what a list or deletion naming projectID covers.
+func projectOf(projectID string) store.Projects { return store.OneProject(projectID) }

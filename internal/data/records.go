@@ -359,22 +359,17 @@ func scanRecord(row interface{ Scan(...any) error }) (Record, error) {
 // objects deleted and the ids in one DELETE.
 const deleteBatchSize = 500
 
-// DeleteRecords deletes records by id, with their objects, and returns how
-// many it deleted. projectID, when set, restricts deletion to that project.
-func (s *Service) DeleteRecords(ctx context.Context, projectID string, recordIDs []string) (int, error) {
+// DeleteRecords deletes the records of recordIDs that in covers, with
+// their objects, and returns how many it deleted: a caller's ListIn, so
+// that a role narrowed to devices or tasks deletes their records only.
+func (s *Service) DeleteRecords(ctx context.Context, in store.Projects, recordIDs []string) (int, error) {
 	total := 0
 	for lo := 0; lo < len(recordIDs); lo += deleteBatchSize {
-		chunk := recordIDs[lo:min(lo+deleteBatchSize, len(recordIDs))]
-		where := "id IN (" + placeholders(len(chunk)) + ")"
-		args := make([]any, 0, len(chunk)+1)
-		for _, id := range chunk {
-			args = append(args, id)
+		cond, args, err := s.where(Query{Projects: &in, IDs: recordIDs[lo:min(lo+deleteBatchSize, len(recordIDs))]})
+		if err != nil {
+			return total, err
 		}
-		if projectID != "" {
-			where += " AND project_id = ?"
-			args = append(args, projectID)
-		}
-		_, n, err := s.deleteBatch(ctx, where, args, "api")
+		_, n, err := s.deleteBatch(ctx, strings.TrimPrefix(cond, " WHERE "), args, "api")
 		total += n
 		if err != nil {
 			return total, err
@@ -383,10 +378,11 @@ func (s *Service) DeleteRecords(ctx context.Context, projectID string, recordIDs
 	return total, nil
 }
 
-// DeleteTaskRecords deletes a task's records whose Time is in [start, end)
-// (zero bounds are open), in bounded batches, and returns how many.
-func (s *Service) DeleteTaskRecords(ctx context.Context, projectID, taskID string, start, end time.Time) (int, error) {
-	cond, args, err := s.where(Query{ProjectID: projectID, TaskIDs: []string{taskID}, Start: start, End: end})
+// DeleteTaskRecords deletes a task's records in what in covers whose Time
+// is in [start, end) (zero bounds are open), in bounded batches, and
+// returns how many.
+func (s *Service) DeleteTaskRecords(ctx context.Context, in store.Projects, taskID string, start, end time.Time) (int, error) {
+	cond, args, err := s.where(Query{Projects: &in, TaskIDs: []string{taskID}, Start: start, End: end})
 	if err != nil {
 		return 0, err
 	}

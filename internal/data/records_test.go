@@ -383,12 +383,12 @@ func TestRetention(t *testing.T) {
 		}
 
 		// DeleteRecords by id and by task + time range.
-		n, err = e.svc.DeleteRecords(ctx, "", []string{gotCount[0].ID, "rec-nope"})
+		n, err = e.svc.DeleteRecords(ctx, store.OneProject(""), []string{gotCount[0].ID, "rec-nope"})
 		if err != nil || n != 1 {
 			t.Errorf("DeleteRecords: %d, %v", n, err)
 		}
 		// task-none now holds ages 0, 30, 60 min (the default 3 h, 2 h on).
-		n, err = e.svc.DeleteTaskRecords(ctx, "", "task-none", time.Time{}, t0)
+		n, err = e.svc.DeleteTaskRecords(ctx, store.OneProject(""), "task-none", time.Time{}, t0)
 		if err != nil || n != 2 {
 			t.Errorf("DeleteTaskRecords: %d, %v (want 2: all but the one at t0)", n, err)
 		}

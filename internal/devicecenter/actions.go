@@ -233,13 +233,8 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 				return nil, err
 			}
 			off, lim := r.Page()
-			every, projects := c.ListProjects(r.ProjectId)
-			filter := Filter{IDs: r.DeviceIds, Statuses: f["Status"], Drivers: f["Driver"],
-				Groups: f["Group"], EdgeNodes: f["EdgeNode"], Names: f["Name"], Union: !every}
-			for _, p := range projects {
-				all, ids, groups := c.DeviceScope(p)
-				filter.Projects = append(filter.Projects, ProjectScope{ProjectID: p, All: all, IDs: ids, Groups: groups})
-			}
+			filter := Filter{Projects: c.ListIn(r.ProjectId, deviceReach), IDs: r.DeviceIds, Statuses: f["Status"], Drivers: f["Driver"],
+				Groups: f["Group"], EdgeNodes: f["EdgeNode"], Names: f["Name"]}
 			ds, total, err := s.List(ctx, filter, off, lim)
 			if err != nil {
 				return nil, err

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -242,91 +241,28 @@ func (s *Service) Get(ctx context.Context, id string) (*Device, error) {
 	return d, err
 }
 
-// Filter selects devices.
+// Filter selects devices for List; empty fields select everything.
 type Filter struct {
-	ProjectID                                        string
+	// Projects is what the list covers: a caller's ListIn (narrowed by
+	// deviceReach), or store.OneProject.
+	Projects                                         store.Projects
 	IDs, Statuses, Drivers, Groups, EdgeNodes, Names []string
-	// Scoped keeps only the devices with one of ScopeIDs or in one of
-	// ScopeGroups: those a role narrowed to devices reaches.
-	Scoped                bool
-	ScopeIDs, ScopeGroups []string
-	// Union, when set, replaces ProjectID and the scope: the devices of
-	// each of Projects that its scope reaches (none when Projects is empty).
-	Union    bool
-	Projects []ProjectScope
 }
 
-// ProjectScope is one project a list covers and the devices of it the
-// caller reaches: every one (All), or those with one of IDs or in one of
-// Groups.
-type ProjectScope struct {
-	ProjectID   string
-	All         bool
-	IDs, Groups []string
+// deviceReach is what a role narrowed to sc reaches of a project's
+// devices: those of its ids and those in its groups; a role narrowed to
+// tasks only reaches every device.
+func deviceReach(_ string, sc api.Scope) (string, []any) {
+	var ids, groups store.Where
+	return store.Or(ids.In("id", sc.DeviceIDs), groups.In("device_group", sc.DeviceGroups))
 }
 
-// reachCond is the condition on a device that a scope narrowed to ids and
-// groups reaches, or false when it reaches none.
-func reachCond(ids, groups []string) (string, []any, bool) {
-	var or []string
-	var args []any
-	for _, in := range []struct {
-		col  string
-		vals []string
-	}{{"id", ids}, {"device_group", groups}} {
-		if len(in.vals) == 0 {
-			continue
-		}
-		or = append(or, in.col+" IN (?"+strings.Repeat(", ?", len(in.vals)-1)+")")
-		for _, v := range in.vals {
-			args = append(args, v)
-		}
-	}
-	return "(" + strings.Join(or, " OR ") + ")", args, len(or) > 0
-}
-
-// unionCond is the condition of a Union filter: a device of one of the
-// projects that the project's scope reaches.
-func unionCond(projects []ProjectScope) (string, []any, bool) {
-	var or []string
-	var args []any
-	for _, p := range projects {
-		if p.All {
-			or, args = append(or, "project_id = ?"), append(args, p.ProjectID)
-			continue
-		}
-		reach, rargs, ok := reachCond(p.IDs, p.Groups)
-		if !ok {
-			continue
-		}
-		or, args = append(or, "(project_id = ? AND "+reach+")"), append(append(args, p.ProjectID), rargs...)
-	}
-	return "(" + strings.Join(or, " OR ") + ")", args, len(or) > 0
-}
-
-// List returns devices, newest first, and the total.
+// List returns devices, newest first, and the total: one query over every
+// project f covers, so that the total and the page are the union's.
 func (s *Service) List(ctx context.Context, f Filter, offset, limit int) ([]*Device, int, error) {
 	var w store.Where
-	if !f.Union {
-		w.Eq("project_id", f.ProjectID)
-	}
-	w.In("id", f.IDs).In("status", f.Statuses).In("driver", f.Drivers).
+	w.InProjects("project_id", f.Projects).In("id", f.IDs).In("status", f.Statuses).In("driver", f.Drivers).
 		In("device_group", f.Groups).In("edge_node", f.EdgeNodes).In("name", f.Names)
-	var reach string
-	var rargs []any
-	ok := true
-	switch {
-	case f.Union:
-		reach, rargs, ok = unionCond(f.Projects)
-	case f.Scoped:
-		reach, rargs, ok = reachCond(f.ScopeIDs, f.ScopeGroups)
-	}
-	if !ok {
-		return nil, 0, nil
-	}
-	if reach != "" {
-		w.Add(reach, rargs...)
-	}
 	cond, args := w.SQL()
 	var total int
 	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM devices"+cond, args...).Scan(&total); err != nil {

@@ -32,15 +32,17 @@ type Audit struct {
 	queue   atomic.Pointer[AuditQueue]
 	prepare sync.Once
 	// idPrefix and idNext make staging ids (Audit.stage); staged wakes
-	// the chainer.
-	idPrefix int64
-	idNext   atomic.Uint32
-	staged   chan struct{}
+	// the chainer once sinceChain events were staged (chainAt).
+	idPrefix   int64
+	idNext     atomic.Uint32
+	staged     chan struct{}
+	sinceChain atomic.Int64
 	// inWriter: the store's write transactions lock the whole database
 	// (SQLite), so writers chain in their own transactions (chainer.go);
 	// unchained counts the events staged since one last did.
 	inWriter  bool
 	unchained atomic.Int64
+	metrics   auditMetrics
 }
 
 // AuditOption configures an Audit.
@@ -154,10 +156,21 @@ func (a *Audit) WithEvent(ctx context.Context, event func() (api.AuditEvent, boo
 		}
 		return true, a.chainInWriter(ctx, tx)
 	})
+	if !a.inWriter {
+		// Staging is then all the unit does: where the change is one
+		// statement, the store may fold the event's row into it.
+		u.SetRow(func() (store.UnitRow, bool) {
+			e, ok := event()
+			if !ok {
+				return store.UnitRow{}, false
+			}
+			return store.UnitRow{Into: stageInto, Args: a.stage(e).args()}, true
+		})
+	}
 	return ctx, func() bool {
 		ok := u.Committed()
 		if ok {
-			a.wake()
+			a.wake(1)
 		}
 		return ok
 	}

@@ -20,9 +20,12 @@ import (
 // SQLite it adds one page to the commit instead of five. Then the chainer
 // (one per process, started with the queue) moves staged events into the
 // chain in batches: in one transaction it locks the head, reads the staged
-// rows oldest first, appends them hashed and deletes them. It is woken by
-// every staging commit and by a timer, and waits chainDelay after a wake so
-// that one pass carries the events of many writes. Several chainers (one
+// rows oldest first, appends them hashed and deletes them. It runs once
+// chainAt events were staged since its last pass, and every chainInterval:
+// each pass is a transaction whose commit the writes beside it wait for
+// (one more WAL flush, on PostgreSQL an fsync that takes as long as a
+// write's own), so a pass carries many writes' events; visibility does not
+// wait for it, since reads chain first. Several chainers (one
 // per replica) may run at once: each pass holds the head, so passes take
 // turns, and a pass reads what is staged only once it holds the head, when
 // the pass before it has committed its deletions.
@@ -35,10 +38,11 @@ import (
 const (
 	// chainBatch bounds the events one chaining transaction moves.
 	chainBatch = 500
-	// chainDelay is how long the chainer lets staged events gather after
-	// a wake, and chainInterval how often it looks without one (for
-	// events staged by a process that died before its chainer ran).
-	chainDelay    = 50 * time.Millisecond
+	// chainAt is how many events this process stages before it wakes
+	// its chainer, and chainInterval how often the chainer looks without
+	// a wake (for fewer events, and for events staged by a process that
+	// died before its chainer ran).
+	chainAt       = 256
 	chainInterval = time.Second
 	// writerChainEvery is how many staged events a writer's transaction
 	// chains at once where writers chain (chainInWriter).
@@ -48,7 +52,10 @@ const (
 // eventColumns are the columns an event has staged and chained.
 const eventColumns = "time_ms, project_id, actor, action, resource, result, source_ip, request_id, detail"
 
-const stageQuery = "INSERT INTO audit_pending (id, " + eventColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+// stageInto is where an event is staged: the table and its columns.
+const stageInto = "audit_pending (id, " + eventColumns + ")"
+
+const stageQuery = "INSERT INTO " + stageInto + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 // stagedEvent is an event with its time and staging id.
 type stagedEvent struct {
@@ -95,14 +102,15 @@ func (a *Audit) stageBatch(ctx context.Context, events []api.AuditEvent) error {
 	if err != nil {
 		return fmt.Errorf("iam: audit stage: %w", err)
 	}
-	a.wake()
+	a.wake(len(events))
 	return nil
 }
 
-// wake tells the chainer, if one runs, that events were staged. Where
-// writers chain (chainInWriter) it lets the chainer sleep until its timer.
-func (a *Audit) wake() {
-	if a.inWriter {
+// wake tells the chainer, if one runs, that n events were staged; it
+// wakes it once chainAt were since its last pass. Where writers chain
+// (chainInWriter) it lets the chainer sleep until its timer.
+func (a *Audit) wake(n int) {
+	if a.inWriter || a.sinceChain.Add(int64(n)) < chainAt {
 		return
 	}
 	select {
@@ -132,6 +140,7 @@ func (a *Audit) chainInWriter(ctx context.Context, tx *store.Tx) error {
 		_, _, err = a.chainTx(ctx, tx, h)
 	}
 	if err != nil {
+		a.metrics.failed("writer")
 		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT audit_chain"); err != nil {
 			return fmt.Errorf("iam: audit chain: %w", err)
 		}
@@ -172,7 +181,11 @@ func (a *Audit) chainTx(ctx context.Context, tx *store.Tx, h head) (head, int, e
 	if n, err := res.RowsAffected(); err != nil || n != int64(len(batch)) {
 		return h, 0, fmt.Errorf("iam: audit chain: %d staged events chained but %d deleted (%v)", len(batch), n, err)
 	}
-	return h, len(batch), setHead(ctx, tx, h)
+	if err := setHead(ctx, tx, h); err != nil {
+		return h, 0, err
+	}
+	a.metrics.moved(len(batch)) // counted before tx commits: a rare rollback counts them twice
+	return h, len(batch), nil
 }
 
 func readStaged(ctx context.Context, tx *store.Tx) ([]stagedEvent, error) {
@@ -238,8 +251,8 @@ func (a *Audit) Pending(ctx context.Context) (int64, error) {
 }
 
 // chain is the chainer's loop: a pass at once (what a process that died
-// left staged), then one after each wake (after chainDelay) or every
-// chainInterval, and a last one once the queue has staged all it had.
+// left staged), then one after each wake or every chainInterval, and a
+// last one once the queue has staged all it had.
 func (q *AuditQueue) chain() {
 	defer close(q.chained)
 	tick := time.NewTicker(chainInterval)
@@ -253,15 +266,13 @@ func (q *AuditQueue) chain() {
 		case <-q.a.staged:
 		case <-tick.C:
 		}
-		select {
-		case <-time.After(chainDelay):
-		case <-q.done:
-		}
 	}
 }
 
 func (q *AuditQueue) chainPass() {
+	q.a.sinceChain.Store(0)
 	if _, err := q.a.Chain(context.Background()); err != nil {
+		q.a.metrics.failed("chainer")
 		q.log.Warn("audit events not chained; retrying", "err", err)
 	}
 }

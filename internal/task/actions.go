@@ -162,18 +162,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 				return nil, err
 			}
 			off, lim := r.Page()
-			var ts []*Task
-			var total int
-			if every, projects := c.ListProjects(r.ProjectId); every {
-				ts, total, err = s.List(ctx, "", r.TaskIds, f["Status"], f["FlowId"], f["NodeId"], off, lim)
-			} else {
-				scopes := make([]ProjectScope, 0, len(projects))
-				for _, p := range projects {
-					all, ids := c.TaskScope(p)
-					scopes = append(scopes, ProjectScope{ProjectID: p, All: all, IDs: ids})
-				}
-				ts, total, err = s.ListUnion(ctx, scopes, r.TaskIds, f["Status"], f["FlowId"], f["NodeId"], off, lim)
-			}
+			ts, total, err := s.List(ctx, c.ListIn(r.ProjectId, taskReach), r.TaskIds, f["Status"], f["FlowId"], f["NodeId"], off, lim)
 			if err != nil {
 				return nil, err
 			}

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
@@ -313,44 +312,21 @@ func (s *Service) UsesFlow(ctx context.Context, tx *store.Tx, flowID string) (bo
 	return n > 0, err
 }
 
-// List returns tasks, newest first.
-func (s *Service) List(ctx context.Context, projectID string, taskIDs, statuses, flowIDs, nodeIDs []string, offset, limit int) ([]*Task, int, error) {
+// List returns the tasks in what in covers (a caller's ListIn, or
+// store.OneProject), newest first, and how many there are in all: one
+// query over every project in it, so that the total and the page are the
+// union's.
+func (s *Service) List(ctx context.Context, in store.Projects, taskIDs, statuses, flowIDs, nodeIDs []string, offset, limit int) ([]*Task, int, error) {
 	var w store.Where
-	w.Eq("project_id", projectID).In("id", taskIDs).In("status", statuses).In("flow_id", flowIDs).In("node_id", nodeIDs)
+	w.InProjects("project_id", in).In("id", taskIDs).In("status", statuses).In("flow_id", flowIDs).In("node_id", nodeIDs)
 	return s.list(ctx, &w, offset, limit)
 }
 
-// ProjectScope is one project a list covers and the tasks of it the
-// caller reaches: every one (All) or those of IDs.
-type ProjectScope struct {
-	ProjectID string
-	All       bool
-	IDs       []string
-}
-
-// ListUnion is List over several projects, each narrowed to its scope, in
-// one query, so that the total and the page are the union's.
-func (s *Service) ListUnion(ctx context.Context, projects []ProjectScope, taskIDs, statuses, flowIDs, nodeIDs []string, offset, limit int) ([]*Task, int, error) {
-	var or []string
-	var args []any
-	for _, p := range projects {
-		switch {
-		case p.All:
-			or, args = append(or, "project_id = ?"), append(args, p.ProjectID)
-		case len(p.IDs) > 0:
-			or = append(or, "(project_id = ? AND id IN (?"+strings.Repeat(", ?", len(p.IDs)-1)+"))")
-			args = append(args, p.ProjectID)
-			for _, id := range p.IDs {
-				args = append(args, id)
-			}
-		}
-	}
-	if len(or) == 0 {
-		return nil, 0, nil
-	}
+// taskReach is what a role narrowed to sc reaches of a project's tasks:
+// those of its tasks; a role narrowed to devices only reaches every task.
+func taskReach(_ string, sc api.Scope) (string, []any) {
 	var w store.Where
-	w.Add("("+strings.Join(or, " OR ")+")", args...).In("id", taskIDs).In("status", statuses).In("flow_id", flowIDs).In("node_id", nodeIDs)
-	return s.list(ctx, &w, offset, limit)
+	return w.In("id", sc.TaskIDs).Cond()
 }
 
 func (s *Service) list(ctx context.Context, w *store.Where, offset, limit int) ([]*Task, int, error) {

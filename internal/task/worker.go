@@ -147,7 +147,7 @@ func (w *Worker) heartbeat(ctx context.Context) error {
 
 // reconcile makes the runners match the tasks assigned to this node.
 func (w *Worker) reconcile(ctx context.Context) error {
-	tasks, _, err := w.d.Service.List(ctx, "", nil, nil, nil, []string{w.id}, 0, 10000)
+	tasks, _, err := w.d.Service.List(ctx, store.Projects{All: true}, nil, nil, nil, []string{w.id}, 0, 10000)
 	if err != nil {
 		return err
 	}

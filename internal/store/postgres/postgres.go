@@ -36,6 +36,14 @@ func (Dialect) JSONText(column, field string) string {
 	return fmt.Sprintf("(%s::jsonb)->>'%s'", column, field)
 }
 
+// Fold lets the store run an audited change and its staged event in one
+// statement (see store.Unit.SetRow): data-modifying WITH clauses run
+// together, atomically, and the insert sees what the change returned.
+func (Dialect) Fold(change, insert string) string {
+	return "WITH changed AS (" + change + " RETURNING 1), unit AS (" + insert +
+		" WHERE EXISTS (SELECT 1 FROM changed)) SELECT COUNT(*) FROM changed"
+}
+
 // OnConflict implements store.Dialect.
 func (Dialect) OnConflict(key []string, update ...string) string {
 	return store.OnConflictExcluded(key, update)

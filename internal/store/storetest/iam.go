@@ -218,6 +218,61 @@ func unitCommitsWithChange(t *testing.T, db *store.DB) {
 	}
 }
 
+// unitRowCommitsWithChange checks a unit that offers its work as a row
+// (Unit.SetRow), which engines that can fold run in the change's own
+// statement: the same outcomes as unitCommitsWithChange, and the change's
+// rows affected as the statement's.
+func unitRowCommitsWithChange(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	ins := "INSERT INTO settings (name, value, updated_at) VALUES (?, 'v', ?)"
+	count := func(name string) int { return Count(t, db, "SELECT COUNT(*) FROM settings WHERE name = ?", name) }
+	withRow := func(name string, ready *bool) (context.Context, *store.Unit) {
+		ctx, u := db.WithUnit(ctx, func(ctx context.Context, tx *store.Tx) (bool, error) {
+			if !*ready {
+				return false, nil
+			}
+			_, err := tx.Exec(ctx, ins, name, 7)
+			return err == nil, err
+		})
+		u.SetRow(func() (store.UnitRow, bool) {
+			return store.UnitRow{Into: "settings (name, value, updated_at)", Args: []any{name, "v", int64(7)}}, *ready
+		})
+		return ctx, u
+	}
+	if _, err := db.Exec(ctx, ins, "a", 0); err != nil {
+		t.Fatal(err)
+	}
+	ready := true
+	c, u := withRow("row-1", &ready)
+	// A statement that changes nothing leaves the unit for the next.
+	res, err := db.Exec(c, "UPDATE settings SET updated_at = ? WHERE name = ?", 1, "none")
+	if n, _ := res.RowsAffected(); err != nil || n != 0 || u.Committed() || count("row-1") != 0 {
+		t.Fatalf("no change: err %v, rows %d, committed %v, unit rows %d", err, n, u.Committed(), count("row-1"))
+	}
+	res, err = db.Exec(c, "UPDATE settings SET updated_at = ? WHERE name = ?", 2, "a")
+	if n, _ := res.RowsAffected(); err != nil || n != 1 || !u.Committed() || count("row-1") != 1 {
+		t.Fatalf("change: err %v, rows %d, committed %v, unit rows %d", err, n, u.Committed(), count("row-1"))
+	}
+	if _, err := db.Exec(c, "DELETE FROM settings WHERE name = ?", "a"); err != nil || count("row-1") != 1 {
+		t.Fatalf("the unit ran twice: err %v, rows %d", err, count("row-1"))
+	}
+	// A row not ready yet: the statement commits alone and the unit waits.
+	ready = false
+	c, u = withRow("row-2", &ready)
+	if _, err := db.Exec(c, ins, "b", 0); err != nil || u.Committed() || count("b") != 1 || count("row-2") != 0 {
+		t.Fatalf("not ready: err %v, committed %v, change rows %d, unit rows %d", err, u.Committed(), count("b"), count("row-2"))
+	}
+	ready = true
+	if _, err := db.Exec(c, ins, "c", 0); err != nil || !u.Committed() || count("row-2") != 1 {
+		t.Fatalf("ready: err %v, committed %v, unit rows %d", err, u.Committed(), count("row-2"))
+	}
+	// A row that fails (a duplicate) keeps the change from committing.
+	c, u = withRow("row-1", &ready)
+	if _, err := db.Exec(c, ins, "d", 0); !db.IsUniqueViolation(err) || u.Committed() || count("d") != 0 {
+		t.Fatalf("failing unit: err %v, committed %v, change rows %d", err, u.Committed(), count("d"))
+	}
+}
+
 // Count runs a COUNT query and returns its result.
 func Count(t testing.TB, db *store.DB, q string, args ...any) int {
 	t.Helper()

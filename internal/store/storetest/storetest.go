@@ -299,6 +299,7 @@ func Run(t *testing.T, dialect string) {
 	t.Run("IAMTables", func(t *testing.T) { iamTables(t, Open(t, dialect)) })
 
 	t.Run("UnitCommitsWithChange", func(t *testing.T) { unitCommitsWithChange(t, Open(t, dialect)) })
+	t.Run("UnitRowCommitsWithChange", func(t *testing.T) { unitRowCommitsWithChange(t, Open(t, dialect)) })
 
 	t.Run("ManyPlaceholders", func(t *testing.T) {
 		db := Open(t, dialect)
