@@ -5,15 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"image/png"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/app/apptest"
+	"github.com/tianshu-ai/tianshu/internal/push"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
@@ -50,6 +54,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	u := admin.call(t, "CreateUser", map[string]any{"UserName": "vic", "Password": viewerPassword, "Role": "viewer"})
 	admin.call(t, "CreateProjectMember", map[string]any{"ProjectId": "demo", "PrincipalId": u["UserId"], "Role": "viewer"})
 
+	hook := startReceiver(t)
+
 	shots := os.Getenv("TIANSHU_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()
@@ -63,6 +69,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		"TIANSHU_MEDIA="+filepath.Join(e.DataDir, "demo", "photos"),
 		"TIANSHU_SCREENSHOTS="+shots,
 		"CHROMIUM="+chromium,
+		"TIANSHU_RECEIVER="+hook,
 	)
 	out, err := cmd.CombinedOutput()
 	t.Logf("browser test:\n%s", out)
@@ -100,7 +107,63 @@ func TestConsoleInBrowser(t *testing.T) {
 // 1280 and 390 px.
 var consolePages = []string{
 	"signin", "overview", "devices", "devices-add", "devices-viewer", "tasks", "task-detail", "tasks-create",
-	"records", "record-detail", "audit",
+	"records", "record-detail", "apps", "app-detail", "app-key-secret", "subscriptions", "subscription-detail", "audit",
+}
+
+// receiver is the far end of the subscriptions step's webhook: a real HTTP
+// server on loopback, which apptest's outbound policy lets the platform
+// reach. The step gives it the secret the console showed once (POST
+// /secret) and reads what arrived (GET /count): every delivery, those whose
+// Standard Webhooks signature holds under that secret, those whose does
+// not, and deliveries of an event id seen before (a replay's).
+type receiver struct {
+	mu                                  sync.Mutex
+	secret                              string
+	Received, Verified, Bad, Duplicates int
+	seen                                map[string]bool
+}
+
+// startReceiver starts a receiver and returns its base URL; the webhook
+// goes to /hook.
+func startReceiver(t *testing.T) string {
+	r := &receiver{seen: map[string]bool{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /hook", func(w http.ResponseWriter, req *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		id := req.Header.Get("webhook-id")
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.Received++
+		if r.seen[id] {
+			r.Duplicates++
+		}
+		r.seen[id] = true
+		if r.secret != "" {
+			if push.VerifyWebhook(r.secret, id, req.Header.Get("webhook-timestamp"), req.Header.Get("webhook-signature"), body, time.Now(), 5*time.Minute) == nil {
+				r.Verified++
+			} else {
+				r.Bad++
+			}
+		}
+	})
+	mux.HandleFunc("POST /secret", func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(io.LimitReader(req.Body, 256))
+		r.mu.Lock()
+		r.secret = string(b)
+		r.mu.Unlock()
+	})
+	mux.HandleFunc("GET /count", func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(r)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // checkShot checks that a screenshot is a PNG of the width it was taken at

@@ -7,11 +7,13 @@ import { navigate, useRoute, withQuery } from "./router";
 import { SessionContext } from "./session";
 import type { Session } from "./session";
 import type { MyPermissions } from "./types";
+import { Apps } from "./pages/Apps";
 import { Audit } from "./pages/Audit";
 import { Devices } from "./pages/Devices";
 import { Overview } from "./pages/Overview";
 import { Planned } from "./pages/Planned";
 import { Records } from "./pages/Records";
+import { Subscriptions } from "./pages/Subscriptions";
 import { SignIn } from "./pages/SignIn";
 import { Tasks } from "./pages/Tasks";
 
@@ -20,6 +22,8 @@ const components: Record<string, ComponentType> = {
   "/devices": Devices,
   "/tasks": Tasks,
   "/records": Records,
+  "/apps": Apps,
+  "/subscriptions": Subscriptions,
   "/audit": Audit,
 };
 
@@ -52,7 +56,7 @@ export function App() {
     return {
       me,
       project,
-      setProject: (id) => navigate(withQuery({ project: id, offset: undefined, add: undefined, task: undefined, record: undefined, device: undefined })),
+      setProject: (id) => navigate(withQuery({ project: id, offset: undefined, add: undefined, task: undefined, record: undefined, device: undefined, app: undefined, subscription: undefined, edit: undefined })),
       signOut: () => {
         void api.logout().finally(() => {
           setState({ kind: "signedOut" });
