@@ -115,7 +115,8 @@ var consolePages = []string{
 // reach. The step gives it the secret the console showed once (POST
 // /secret) and reads what arrived (GET /count): every delivery, those whose
 // Standard Webhooks signature holds under that secret, those whose does
-// not, and deliveries of an event id seen before (a replay's).
+// not, and deliveries of an event id seen before (a replay's). POST /fail
+// always answers 503.
 type receiver struct {
 	mu                                  sync.Mutex
 	secret                              string
@@ -149,6 +150,10 @@ func startReceiver(t *testing.T) string {
 				r.Bad++
 			}
 		}
+	})
+	// A webhook aimed here fails, so that its events are dead-lettered.
+	mux.HandleFunc("POST /fail", func(w http.ResponseWriter, req *http.Request) {
+		http.Error(w, "the receiver refuses this one", http.StatusServiceUnavailable)
 	})
 	mux.HandleFunc("POST /secret", func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(io.LimitReader(req.Body, 256))

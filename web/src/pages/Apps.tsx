@@ -363,7 +363,8 @@ function KeyRow(props: { app: AppInfo; k: AppKey; onChanged(): void }) {
       <td className="wide-only">
         {can(s, "ModifyAppKey") ? (
           <label className="check">
-            <input type="checkbox" checked={k.RequireSignedAction} disabled={signed.busy} onChange={(e) => void setSigned(e.target.checked)} />
+            <input type="checkbox" checked={k.RequireSignedAction} disabled={signed.busy} onChange={(e) => void setSigned(e.target.checked)}
+              aria-label={`Require a signed action for ${k.SecretId}`} />
             required
           </label>
         ) : k.RequireSignedAction ? "required" : "not required"}

@@ -395,7 +395,7 @@ function SubscriptionDetail(props: { id: string; projectId: string; offset: numb
             <Counter label="Lag (events)" value={lagText(st.Lag)} testId="lag" />
             <Counter label="Failed" value={st.Failed} />
             <Counter label="Retried" value={st.Retried} />
-            <Counter label="Dead letters" value={st.DeadLetterCount} />
+            <Counter label="Dead letters" value={st.DeadLetterCount} testId="dead" />
             <Counter label="Acknowledged up to" value={st.AckedSeq} testId="acked" />
           </div>
           <dl className="facts card">
@@ -421,7 +421,7 @@ function SubscriptionDetail(props: { id: string; projectId: string; offset: numb
               <>
                 <dt>Retries</dt>
                 <dd>
-                  {x.MaxAttempts} attempts, at most {x.MaxAge} s
+                  {x.MaxAttempts === 1 ? "1 attempt" : `${x.MaxAttempts} attempts`}, at most {x.MaxAge} s
                 </dd>
               </>
             )}
@@ -434,12 +434,12 @@ function SubscriptionDetail(props: { id: string; projectId: string; offset: numb
           </dl>
           {can(s, "ReplaySubscription") && <Replay sub={x} deadLetters={st.DeadLetterCount} onDone={reload} />}
           <h2 className="section-title">Dead letters</h2>
-          <ListTable caption="Dead-lettered events, oldest first" columns={[{ label: "Seq" }, { label: "Event" }, { label: "Attempts", wide: true },
+          <ListTable caption="Dead-lettered events, oldest first" columns={[{ label: "Seq" }, { label: "Event", wide: true }, { label: "Attempts", wide: true },
             { label: "Last error" }, { label: "Dead since", wide: true }]} empty="No dead letters." isEmpty={d.dead.DeadLetterSet.length === 0}>
             {d.dead.DeadLetterSet.map((l) => (
-              <tr key={l.Seq}>
+              <tr key={l.Seq} data-dead-letter={l.Seq}>
                 <th scope="row">{l.Seq}</th>
-                <td className="detail">
+                <td className="detail wide-only">
                   {l.EventId}
                   <div className="muted small">{l.Subject}</div>
                 </td>

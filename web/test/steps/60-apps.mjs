@@ -62,6 +62,13 @@ export async function admin({ page, base, shoot, check, step, goTo }) {
   check(!page.url().includes(secretKey), "the SecretKey is not in the URL");
   await shoot(page, "app-detail", [keyRow, page.getByRole("button", { name: "Create key" })]);
 
+  step("require a signed action for the key, then not");
+  const signed = keyRow.getByRole("checkbox", { name: `Require a signed action for ${secretId}` });
+  await signed.click();
+  await keyRow.locator("input[type=checkbox]:checked").waitFor();
+  await signed.click();
+  await keyRow.locator("input[type=checkbox]:checked").waitFor({ state: "detached" });
+
   step("disable, enable and delete the key");
   await keyRow.getByRole("button", { name: `Disable ${secretId}` }).click();
   await keyRow.getByText("disabled", { exact: true }).waitFor();

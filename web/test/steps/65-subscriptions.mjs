@@ -70,7 +70,6 @@ export async function admin({ page, shoot, check, step, goTo }) {
   const got = await received();
   check(got.Bad === 0, `every delivery after the secret was set is signed with it: ${JSON.stringify(got)}`);
   check(!(await page.content()).includes(secret), "the secret is not on the subscription's page");
-  await shoot(page, "subscription-detail", [page.getByTestId("subscription-stats"), page.getByRole("heading", { name: "Replay" })]);
 
   step("pause: events wait on the bus and the lag grows; resume: it falls to 0 again");
   await page.getByRole("button", { name: "Pause console-hook" }).click();
@@ -91,6 +90,31 @@ export async function admin({ page, shoot, check, step, goTo }) {
   await replay.getByRole("button", { name: "Confirm replay" }).click();
   await replay.getByRole("status").waitFor();
   await until("events delivered again", async () => (await received()).Duplicates > before);
+
+  step("aimed at a URL that fails, with one attempt, its events are dead-lettered and listed");
+  const edit = async (url, attempts) => {
+    await page.getByRole("button", { name: "Edit" }).click();
+    const f = page.locator("form", { has: page.getByRole("heading", { name: "Edit subscription console-hook" }) });
+    check(page.url().includes("edit=1"), "the edit form has its URL");
+    check((await f.getByLabel("Secret").inputValue()) === "", "the secret is write-only");
+    await f.getByLabel("URL").fill(url);
+    await f.getByLabel("Max attempts").fill(attempts);
+    await f.getByRole("button", { name: "Save subscription" }).click();
+    await f.waitFor({ state: "detached" });
+  };
+  await edit(`${receiver()}/fail`, "1");
+  await page.locator("tr[data-dead-letter]").first().waitFor();
+  check((await page.locator("tr[data-dead-letter]").first().textContent()).includes("503"), "a dead letter shows the receiver's answer");
+  await shoot(page, "subscription-detail", [page.getByTestId("subscription-stats"), page.getByRole("heading", { name: "Replay" }),
+    page.locator("tr[data-dead-letter]").first()]);
+
+  step("aimed back at the receiver, the dead letters are delivered again after a confirmation");
+  await edit(`${receiver()}/hook`, "5");
+  await replay.getByLabel("The dead letters").check();
+  await replay.getByRole("button", { name: "Replay…" }).click();
+  await replay.getByRole("button", { name: "Confirm replay" }).click();
+  await replay.getByText(/^\d+ dead letters queued for delivery\.$/).waitFor();
+  await until("no dead letters left", async () => (await value("dead").textContent()) === "0" && (await page.locator("tr[data-dead-letter]").count()) === 0);
 
   step("delete it");
   await page.getByRole("button", { name: "Delete console-hook" }).click();
