@@ -107,7 +107,7 @@ func TestConsoleInBrowser(t *testing.T) {
 // 1280 and 390 px.
 var consolePages = []string{
 	"signin", "overview", "devices", "devices-add", "devices-viewer", "tasks", "task-detail", "tasks-create",
-	"records", "record-detail", "apps", "app-detail", "app-key-secret", "subscriptions", "subscription-detail", "audit",
+	"records", "record-detail", "apps", "app-detail", "app-key-secret", "subscriptions", "subscriptions-create", "subscription-detail", "audit",
 }
 
 // receiver is the far end of the subscriptions step's webhook: a real HTTP

@@ -43,6 +43,7 @@ export async function admin({ page, shoot, check, step, goTo }) {
   await urlErr.waitFor();
   check((await urlErr.textContent()).includes("outbound policy"), `URL error: ${await urlErr.textContent()}`);
   check((await form.getByLabel("URL").getAttribute("aria-invalid")) === "true", "URL marked invalid");
+  await shoot(page, "subscriptions-create", [urlErr, form.getByRole("button", { name: "Save subscription" })]);
 
   step("save it with the receiver's URL: the generated secret is shown once");
   await form.getByLabel("URL").fill(`${receiver()}/hook`);
