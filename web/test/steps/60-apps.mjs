@@ -1,4 +1,5 @@
-// Apps: create an app (an empty name refused next to Name), edit it, create
+// Apps: create an app (an empty name refused next to Name), edit it and its
+// rate limits (a negative one refused next to its field), create
 // a key pair and see its SecretKey once (copied to the clipboard; gone after
 // the dialog closes and after a reload), disable, enable and delete the key,
 // delete the app. A viewer sees the demo app and its SecretIds but no button
@@ -34,6 +35,20 @@ export async function admin({ page, base, shoot, check, step, goTo }) {
   await edit.getByRole("button", { name: "Save app" }).click();
   await edit.waitFor({ state: "detached" });
   await page.getByText("Made by the browser test.").waitFor();
+
+  step("a platform admin sets its rate limits: a negative one is refused next to its field");
+  await page.getByRole("button", { name: "Edit" }).click();
+  await edit.getByLabel("Reads per second").fill("-1");
+  await edit.getByRole("button", { name: "Save app" }).click();
+  const rateErr = edit.locator('[data-field-error="RateLimit.ReadRps"]');
+  await rateErr.waitFor();
+  check((await edit.getByLabel("Reads per second").getAttribute("aria-invalid")) === "true", `ReadRps error: ${await rateErr.textContent()}`);
+  await edit.getByLabel("Reads per second").fill("50");
+  await edit.getByLabel("Writes per second").fill("10");
+  await edit.getByLabel("Burst").fill("20");
+  await edit.getByRole("button", { name: "Save app" }).click();
+  await edit.waitFor({ state: "detached" });
+  await page.getByText("50 reads/s, 10 writes/s, burst 20").waitFor();
 
   step("create a key: its SecretKey is shown once, with a copy button and a warning");
   await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
