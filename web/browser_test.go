@@ -5,15 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"image/png"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/app/apptest"
+	"github.com/tianshu-ai/tianshu/internal/push"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
@@ -47,7 +51,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := apptest.Start(t, apptest.Options{Args: []string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode)}})
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	if _, err := e.P.SetupDemo(ctx); err != nil {
 		t.Fatalf("demo: %v", err)
@@ -56,6 +60,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	admin := session(t, e.Endpoint, "admin", apptest.AdminPassword)
 	u := admin.call(t, "CreateUser", map[string]any{"UserName": "vic", "Password": viewerPassword, "Role": "viewer"})
 	admin.call(t, "CreateProjectMember", map[string]any{"ProjectId": "demo", "PrincipalId": u["UserId"], "Role": "viewer"})
+
+	hook := startReceiver(t)
 
 	shots := os.Getenv("TIANSHU_SCREENSHOTS")
 	if shots == "" {
@@ -71,6 +77,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		"TIANSHU_SCREENSHOTS="+shots,
 		"TIANSHU_ALGORITHM_PACKAGE="+pkg,
 		"CHROMIUM="+chromium,
+		"TIANSHU_RECEIVER="+hook,
 	)
 	out, err := cmd.CombinedOutput()
 	t.Logf("browser test:\n%s", out)
@@ -109,6 +116,7 @@ func TestConsoleInBrowser(t *testing.T) {
 var consolePages = []string{
 	"signin", "overview", "devices", "devices-add", "devices-viewer", "tasks", "task-detail", "tasks-create",
 	"records", "record-detail", "audit", "algorithms", "algorithm-onboard", "algorithm-detail", "algorithm-try",
+	"apps", "app-detail", "app-key-secret", "subscriptions", "subscriptions-create", "subscription-detail",
 }
 
 // examplePackage packs the bundled example algorithm package
@@ -127,6 +135,67 @@ func examplePackage(t *testing.T) string {
 		t.Fatalf("pack.sh: %v\n%s", err, b)
 	}
 	return out
+}
+
+// receiver is the far end of the subscriptions step's webhook: a real HTTP
+// server on loopback, which apptest's outbound policy lets the platform
+// reach. The step gives it the secret the console showed once (POST
+// /secret) and reads what arrived (GET /count): every delivery, those whose
+// Standard Webhooks signature holds under that secret, those whose does
+// not, and deliveries of an event id seen before (a replay's). POST /fail
+// always answers 503.
+type receiver struct {
+	mu                                  sync.Mutex
+	secret                              string
+	Received, Verified, Bad, Duplicates int
+	seen                                map[string]bool
+}
+
+// startReceiver starts a receiver and returns its base URL; the webhook
+// goes to /hook.
+func startReceiver(t *testing.T) string {
+	r := &receiver{seen: map[string]bool{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /hook", func(w http.ResponseWriter, req *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		id := req.Header.Get("webhook-id")
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.Received++
+		if r.seen[id] {
+			r.Duplicates++
+		}
+		r.seen[id] = true
+		if r.secret != "" {
+			if push.VerifyWebhook(r.secret, id, req.Header.Get("webhook-timestamp"), req.Header.Get("webhook-signature"), body, time.Now(), 5*time.Minute) == nil {
+				r.Verified++
+			} else {
+				r.Bad++
+			}
+		}
+	})
+	// A webhook aimed here fails, so that its events are dead-lettered.
+	mux.HandleFunc("POST /fail", func(w http.ResponseWriter, req *http.Request) {
+		http.Error(w, "the receiver refuses this one", http.StatusServiceUnavailable)
+	})
+	mux.HandleFunc("POST /secret", func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(io.LimitReader(req.Body, 256))
+		r.mu.Lock()
+		r.secret = string(b)
+		r.mu.Unlock()
+	})
+	mux.HandleFunc("GET /count", func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(r)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // checkShot checks that a screenshot is a PNG of the width it was taken at

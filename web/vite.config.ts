@@ -32,5 +32,8 @@ export default defineConfig({
   test: {
     environment: "jsdom",
     include: ["src/**/*.test.ts", "src/**/*.test.tsx"],
+    // jsdom tests of whole pages take seconds on a loaded 2-core machine; the
+    // default 5 s cuts them off there (a guard against a hang, not a speed check).
+    testTimeout: 30000,
   },
 });

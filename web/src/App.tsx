@@ -8,11 +8,13 @@ import { SessionContext } from "./session";
 import type { Session } from "./session";
 import type { MyPermissions } from "./types";
 import { Algorithms } from "./pages/Algorithms";
+import { Apps } from "./pages/Apps";
 import { Audit } from "./pages/Audit";
 import { Devices } from "./pages/Devices";
 import { Overview } from "./pages/Overview";
 import { Planned } from "./pages/Planned";
 import { Records } from "./pages/Records";
+import { Subscriptions } from "./pages/Subscriptions";
 import { SignIn } from "./pages/SignIn";
 import { Tasks } from "./pages/Tasks";
 
@@ -22,6 +24,8 @@ const components: Record<string, ComponentType> = {
   "/algorithms": Algorithms,
   "/tasks": Tasks,
   "/records": Records,
+  "/apps": Apps,
+  "/subscriptions": Subscriptions,
   "/audit": Audit,
 };
 
@@ -54,7 +58,8 @@ export function App() {
     return {
       me,
       project,
-      setProject: (id) => navigate(withQuery({ project: id, offset: undefined, add: undefined, task: undefined, record: undefined, device: undefined, algorithm: undefined, try: undefined })),
+      // Every other query key names something of the old project: switching drops them.
+      setProject: (id) => navigate(`${window.location.pathname}?${new URLSearchParams({ project: id }).toString()}`),
       signOut: () => {
         void api.logout().finally(() => {
           setState({ kind: "signedOut" });
