@@ -7,13 +7,17 @@ import { navigate, useRoute, withQuery } from "./router";
 import { SessionContext } from "./session";
 import type { Session } from "./session";
 import type { MyPermissions } from "./types";
+import { Account } from "./pages/Account";
 import { Audit } from "./pages/Audit";
 import { Devices } from "./pages/Devices";
+import { Members } from "./pages/Members";
 import { Overview } from "./pages/Overview";
 import { Planned } from "./pages/Planned";
 import { Records } from "./pages/Records";
+import { Roles } from "./pages/Roles";
 import { SignIn } from "./pages/SignIn";
 import { Tasks } from "./pages/Tasks";
+import { Users } from "./pages/Users";
 
 const components: Record<string, ComponentType> = {
   "/overview": Overview,
@@ -21,6 +25,10 @@ const components: Record<string, ComponentType> = {
   "/tasks": Tasks,
   "/records": Records,
   "/audit": Audit,
+  "/members": Members,
+  "/roles": Roles,
+  "/users": Users,
+  "/account": Account,
 };
 
 type State = { kind: "signedOut" } | { kind: "loading" } | { kind: "failed"; error: string } | { kind: "ready"; me: MyPermissions };
@@ -52,7 +60,8 @@ export function App() {
     return {
       me,
       project,
-      setProject: (id) => navigate(withQuery({ project: id, offset: undefined, add: undefined, task: undefined, record: undefined, device: undefined })),
+      setProject: (id) => navigate(withQuery({ project: id, offset: undefined, add: undefined, task: undefined, record: undefined, device: undefined,
+        member: undefined, role: undefined, reset: undefined })),
       signOut: () => {
         void api.logout().finally(() => {
           setState({ kind: "signedOut" });
