@@ -3,6 +3,7 @@ import { cleanup, fireEvent, render, screen } from "@testing-library/react";
 import type { ReactNode } from "react";
 import { SessionContext } from "../session";
 import { sessionFor, stubActions } from "../testServer";
+import { api } from "../api";
 import { Account } from "./Account";
 
 afterEach(() => {
@@ -40,5 +41,18 @@ describe("Account", () => {
     const err = await screen.findByRole("alert");
     expect(err.getAttribute("data-field-error")).toBe("CurrentPassword");
     expect(screen.getByLabelText("Current password").getAttribute("aria-invalid")).toBe("true");
+  });
+
+  it("signs out everywhere after a confirm, and the console then shows sign-in", async () => {
+    const sent = stubActions({ ...sessions, LogoutEverywhere: () => ({ EndedSessions: 2 }) });
+    const ended = vi.fn();
+    const off = api.onSessionEnded(ended);
+    render(<Account />, { wrapper: wrap });
+    fireEvent.click(screen.getByRole("button", { name: "Sign out everywhere" }));
+    expect(sent.some((s) => s.action === "LogoutEverywhere")).toBe(false);
+    fireEvent.click(screen.getByRole("button", { name: "Confirm: end every session" }));
+    await vi.waitFor(() => expect(ended).toHaveBeenCalled());
+    expect(sent.some((s) => s.action === "LogoutEverywhere")).toBe(true);
+    off();
   });
 });

@@ -51,6 +51,20 @@ describe("members", () => {
   });
 });
 
+describe("a member's roles", () => {
+  it("open from the URL (?member=) and are replaced by the ones checked", async () => {
+    window.history.replaceState(null, "", "/members?member=usr-1");
+    const sent = stubActions({ ...members, ModifyProjectMember: () => ({}) });
+    render(<Members />, { wrapper: wrap(["DescribeProjectMembers", "DescribeRoles", "ModifyProjectMember"]) });
+    await screen.findByRole("heading", { name: "Roles of alice" });
+    expect(sent.find((s) => s.body.PrincipalIds)?.body).toEqual({ ProjectId: "demo", PrincipalIds: ["usr-1"], Limit: 1 });
+    fireEvent.click(await screen.findByLabelText("viewer"));
+    fireEvent.click(screen.getByRole("button", { name: "Save roles" }));
+    await vi.waitFor(() => expect(sent.some((s) => s.action === "ModifyProjectMember")).toBe(true));
+    expect(sent.find((s) => s.action === "ModifyProjectMember")?.body).toEqual({ ProjectId: "demo", PrincipalId: "usr-1", Roles: ["operator", "viewer"] });
+  });
+});
+
 describe("AddMember", () => {
   it("shows the server's UserName error next to the field", async () => {
     stubActions({ CreateProjectMember: () => ({ Error: { Code: "ResourceNotFound", Message: "UserName: no nobody" } }) });

@@ -55,7 +55,14 @@ export function Members() {
   const [rolesError, setRolesError] = useState("");
   useLoad(() => (can(s, "DescribeRoles") ? loadRoles(projectId) : null), setRoles, (e) => setRolesError(describe(e)), [projectId]);
   const roleNames = roles.map((r) => r.Name);
-  const member = list?.MemberSet.find((m) => m.PrincipalId === editing);
+  // ?member= is loaded on its own, so that a shared URL opens it whatever page of the list it is on.
+  const [member, setMember] = useState<MemberInfo | undefined>();
+  useLoad(
+    () => (editing ? call<{ MemberSet: MemberInfo[] }>("DescribeProjectMembers", { ProjectId: projectId, PrincipalIds: [editing], Limit: 1 }) : null),
+    (r) => setMember(r.MemberSet[0]),
+    (e) => setRolesError(describe(e)),
+    [projectId, editing],
+  );
 
   return (
     <section aria-labelledby="page-title">
@@ -65,7 +72,7 @@ export function Members() {
         {can(s, "DescribeRoles") && <Link to={withQuery({ add: undefined, member: undefined, offset: undefined }, "/roles")}>What each role may do</Link>}
       </p>
       {adding && <AddMember projectId={projectId} roles={roleNames} onDone={closeForm(reload)} />}
-      {editing && member && (
+      {editing && member?.PrincipalId === editing && (
         <MemberRoles key={member.PrincipalId} member={member} roles={roleNames} onDone={(changed) => {
           navigate(withQuery({ member: undefined }));
           if (changed) reload();
