@@ -117,6 +117,7 @@ var consolePages = []string{
 	"signin", "overview", "devices", "devices-add", "devices-viewer", "tasks", "task-detail", "tasks-create",
 	"records", "record-detail", "audit", "algorithms", "algorithm-onboard", "algorithm-detail", "algorithm-try",
 	"apps", "app-detail", "app-key-secret", "subscriptions", "subscriptions-create", "subscription-detail",
+	"members", "roles", "role-edit", "users", "my-account",
 }
 
 // examplePackage packs the bundled example algorithm package

@@ -552,6 +552,62 @@ func (a *Access) SetAppRole(ctx context.Context, appID, projectID, role string) 
 	return a.SetRoles(ctx, appID, projectID, []string{role})
 }
 
+// Names returns the names of principals: a user's user name, an app's
+// name; a principal whose row is gone has none. Like checkPrincipal it
+// reads the app center's apps table, so that a member list names its
+// members in one query per kind instead of one call per member.
+func (a *Access) Names(ctx context.Context, principals []string) (map[string]string, error) {
+	var users, apps []string
+	for _, p := range principals {
+		switch {
+		case strings.HasPrefix(p, "usr-"):
+			users = append(users, p)
+		case strings.HasPrefix(p, "app-"):
+			apps = append(apps, p)
+		}
+	}
+	out := make(map[string]string, len(principals))
+	for _, k := range []struct {
+		table string
+		ids   []string
+	}{{"users", users}, {"apps", apps}} {
+		if len(k.ids) == 0 {
+			continue
+		}
+		var w store.Where
+		cond, args := w.In("id", k.ids).SQL()
+		rows, err := a.db.Query(ctx, "SELECT id, name FROM "+k.table+cond, args...)
+		if err != nil {
+			return nil, fmt.Errorf("iam: principal names: %w", err)
+		}
+		for rows.Next() {
+			var id, name string
+			if err := rows.Scan(&id, &name); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = name
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// UserID returns the id of the user named name, or ResourceNotFound
+// naming field.
+func (a *Access) UserID(ctx context.Context, field, name string) (string, error) {
+	var id string
+	err := a.db.QueryRow(ctx, "SELECT id FROM users WHERE name = ?", name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", api.NotFound(field, name)
+	}
+	return id, err
+}
+
 // Member is a principal and the roles it holds in a project.
 type Member struct {
 	ProjectID   string

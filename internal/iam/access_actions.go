@@ -82,6 +82,23 @@ type ProjectMemberRequest struct {
 	Role string `json:"Role" validate:"max=64"`
 }
 
+// CreateProjectMemberRequest gives a principal, named by id or (a user)
+// by user name, one more role in a project.
+type CreateProjectMemberRequest struct {
+	ProjectId string `json:"ProjectId" validate:"max=64"`
+	// PrincipalId is a user (usr-…) or an app (app-…); give it or UserName.
+	PrincipalId string `json:"PrincipalId" validate:"max=64"`
+	// UserName names a user instead of PrincipalId, so that a project
+	// admin, who may not list users, adds a person by the name they give.
+	UserName string `json:"UserName" validate:"max=64"`
+	Role     string `json:"Role" validate:"required,max=64"`
+}
+
+// CreateProjectMemberResponse is the response of CreateProjectMember.
+type CreateProjectMemberResponse struct {
+	PrincipalId string `json:"PrincipalId"`
+}
+
 // ModifyProjectMemberRequest replaces a member's roles in a project.
 type ModifyProjectMemberRequest struct {
 	ProjectId   string   `json:"ProjectId" validate:"max=64"`
@@ -98,9 +115,11 @@ type DescribeProjectMembersRequest struct {
 
 // MemberInfo is a member of a project.
 type MemberInfo struct {
-	ProjectId   string   `json:"ProjectId"`
-	PrincipalId string   `json:"PrincipalId"`
-	Roles       []string `json:"Roles"`
+	ProjectId   string `json:"ProjectId"`
+	PrincipalId string `json:"PrincipalId"`
+	// Name is the user's user name or the app's name.
+	Name  string   `json:"Name"`
+	Roles []string `json:"Roles"`
 }
 
 // DescribeProjectMembersResponse is the response of DescribeProjectMembers.
@@ -193,17 +212,30 @@ func RegisterAccessActions(reg *api.Registry, a *Access) {
 			c.SetResource(r.RoleId)
 			return &Empty{}, a.DeleteRole(ctx, r.RoleId)
 		})
-	api.Register(reg, api.Spec{Name: "CreateProjectMember", Summary: "Give a user (usr-…) or an app (app-…) a role in a project.", Permission: memberWrite, Audit: true},
-		func(ctx context.Context, c *api.Caller, r *ProjectMemberRequest) (*Empty, error) {
+	api.Register(reg, api.Spec{Name: "CreateProjectMember", Summary: "Give a user (usr-…, or by UserName) or an app (app-…) a role in a project.", Permission: memberWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *CreateProjectMemberRequest) (*CreateProjectMemberResponse, error) {
 			project := projectOf(r.ProjectId)
-			c.SetResource(project + "/" + r.PrincipalId)
-			if r.Role == "" {
-				return nil, api.Missing("Role")
+			principal := r.PrincipalId
+			switch {
+			case principal != "" && r.UserName != "":
+				return nil, api.InvalidValue("UserName", "give PrincipalId or UserName, not both")
+			case principal == "" && r.UserName == "":
+				return nil, api.Missing("PrincipalId")
+			case principal == "":
+				id, err := a.UserID(ctx, "UserName", r.UserName)
+				if err != nil {
+					return nil, err
+				}
+				principal = id
 			}
+			c.SetResource(project + "/" + principal)
 			if err := guardOwner(c, project, r.Role); err != nil {
 				return nil, err
 			}
-			return &Empty{}, a.AddRole(ctx, r.PrincipalId, project, r.Role)
+			if err := a.AddRole(ctx, principal, project, r.Role); err != nil {
+				return nil, err
+			}
+			return &CreateProjectMemberResponse{PrincipalId: principal}, nil
 		})
 	api.Register(reg, api.Spec{Name: "DescribeProjectMembers", Summary: "List the members of a project and their roles, by principal id. Without ProjectId: the members of every project where the caller's roles grant it, by project.", Permission: memberRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeProjectMembersRequest) (*DescribeProjectMembersResponse, error) {
@@ -212,9 +244,17 @@ func RegisterAccessActions(reg *api.Registry, a *Access) {
 			if err != nil {
 				return nil, err
 			}
+			principals := make([]string, 0, len(ms))
+			for _, m := range ms {
+				principals = append(principals, m.PrincipalID)
+			}
+			names, err := a.Names(ctx, principals)
+			if err != nil {
+				return nil, err
+			}
 			out := &DescribeProjectMembersResponse{TotalCount: total, MemberSet: make([]MemberInfo, 0, len(ms))}
 			for _, m := range ms {
-				out.MemberSet = append(out.MemberSet, MemberInfo{ProjectId: m.ProjectID, PrincipalId: m.PrincipalID, Roles: m.Roles})
+				out.MemberSet = append(out.MemberSet, MemberInfo{ProjectId: m.ProjectID, PrincipalId: m.PrincipalID, Name: names[m.PrincipalID], Roles: m.Roles})
 			}
 			return out, nil
 		})

@@ -110,6 +110,28 @@ func TestAccess(t *testing.T) {
 		wantCode(t, err, api.ResourceNotFound, "")
 		_, err = call(owner, "CreateProjectMember", `{"ProjectId": "prj-a", "PrincipalId": "app-cam", "Role": "nope"}`)
 		wantCode(t, err, api.InvalidParameterValue, "")
+		// A person is added by user name, named in the member list by it.
+		_, err = call(owner, "CreateProjectMember", `{"ProjectId": "prj-b", "UserName": "nobody", "Role": "viewer"}`)
+		wantCode(t, err, api.AuthFailureUnauthorizedOperation, "")
+		_, err = call(owner, "CreateProjectMember", `{"ProjectId": "prj-a", "UserName": "nobody", "Role": "viewer"}`)
+		wantCode(t, err, api.ResourceNotFound, "")
+		_, err = call(owner, "CreateProjectMember", `{"ProjectId": "prj-a", "UserName": "root", "PrincipalId": "usr-root", "Role": "viewer"}`)
+		wantCode(t, err, api.InvalidParameterValue, "UserName: give PrincipalId or UserName, not both")
+		_, err = call(owner, "CreateProjectMember", `{"ProjectId": "prj-a", "Role": "viewer"}`)
+		wantCode(t, err, api.MissingParameter, "")
+		if r, err := call(owner, "CreateProjectMember", `{"ProjectId": "prj-a", "UserName": "root", "Role": "auditor"}`); err != nil {
+			t.Fatal(err)
+		} else if id := r.(*iam.CreateProjectMemberResponse).PrincipalId; id != "usr-root" {
+			t.Errorf("added %s, want usr-root", id)
+		}
+		if r, err := call(owner, "DescribeProjectMembers", `{"ProjectId": "prj-a", "PrincipalIds": ["usr-root"]}`); err != nil {
+			t.Fatal(err)
+		} else if got := fmt.Sprint(r.(*iam.DescribeProjectMembersResponse).MemberSet); got != "[{prj-a usr-root root [auditor]}]" {
+			t.Errorf("member by name = %s", got)
+		}
+		if _, err := call(owner, "DeleteProjectMember", `{"ProjectId": "prj-a", "PrincipalId": "usr-root"}`); err != nil {
+			t.Fatal(err)
+		}
 		// app-cam's apps.role was never made a binding (SetAppRole), so the
 		// custom role is its one binding.
 		cam := caller("app-cam")
@@ -149,7 +171,7 @@ func TestAccess(t *testing.T) {
 		} else {
 			ms = r.(*iam.DescribeProjectMembersResponse)
 		}
-		if got := fmt.Sprint(ms.TotalCount, ms.MemberSet); got != "3 [{prj-a app-cam [site-a-cameras]} {prj-a app-owner [owner]} {prj-a app-x [viewer]}]" {
+		if got := fmt.Sprint(ms.TotalCount, ms.MemberSet); got != "3 [{prj-a app-cam app-cam [site-a-cameras]} {prj-a app-owner app-owner [owner]} {prj-a app-x app-x [viewer]}]" {
 			t.Errorf("members = %s", got)
 		}
 		if err := a.SetRoles(ctx, "app-x", "prj-a", []string{api.RoleAdmin}); err != nil {

@@ -9,14 +9,18 @@ import type { Session } from "./session";
 import type { MyPermissions } from "./types";
 import { Algorithms } from "./pages/Algorithms";
 import { Apps } from "./pages/Apps";
+import { Account } from "./pages/Account";
 import { Audit } from "./pages/Audit";
 import { Devices } from "./pages/Devices";
+import { Members } from "./pages/Members";
 import { Overview } from "./pages/Overview";
 import { Planned } from "./pages/Planned";
 import { Records } from "./pages/Records";
 import { Subscriptions } from "./pages/Subscriptions";
+import { Roles } from "./pages/Roles";
 import { SignIn } from "./pages/SignIn";
 import { Tasks } from "./pages/Tasks";
+import { Users } from "./pages/Users";
 
 const components: Record<string, ComponentType> = {
   "/overview": Overview,
@@ -27,6 +31,10 @@ const components: Record<string, ComponentType> = {
   "/apps": Apps,
   "/subscriptions": Subscriptions,
   "/audit": Audit,
+  "/members": Members,
+  "/roles": Roles,
+  "/users": Users,
+  "/account": Account,
 };
 
 type State = { kind: "signedOut" } | { kind: "loading" } | { kind: "failed"; error: string } | { kind: "ready"; me: MyPermissions };

@@ -40,9 +40,10 @@ export function Layout(props: { children: ReactNode }) {
             ))}
           </select>
         </label>
-        <span className="who" title={s.project?.Roles.join(", ")}>
+        <Link to={project ? `/account?project=${encodeURIComponent(project)}` : "/account"} className="who" current={route.path === "/account"}>
+          <span className="visually-hidden">My account: </span>
           {s.me.UserName}
-        </span>
+        </Link>
         <button type="button" className="secondary" onClick={s.signOut}>
           Sign out
         </button>

@@ -80,6 +80,12 @@ export class Client {
     return () => this.ended.delete(f);
   }
 
+  /** endSession forgets the token and tells every listener, for a session ended by a call that answered (LogoutEverywhere). */
+  endSession(): void {
+    this.store.removeItem(CSRF_KEY);
+    for (const f of this.ended) f();
+  }
+
   /** call runs action with body and answers its Response, or throws ApiError. */
   async call<T>(action: string, body: object = {}): Promise<T> {
     const headers: Record<string, string> = {
@@ -107,10 +113,7 @@ export class Client {
     const err = resp.Error as { Code?: string; Message?: string } | undefined;
     if (err) {
       const e = new ApiError(err.Code ?? "InternalError", err.Message ?? "", String(resp.RequestId ?? ""));
-      if (e.sessionEnded && action !== "Login") {
-        this.store.removeItem(CSRF_KEY);
-        for (const f of this.ended) f();
-      }
+      if (e.sessionEnded && action !== "Login") this.endSession();
       throw e;
     }
     return resp as T;

@@ -18,6 +18,8 @@ export const nav: readonly PageEntry[] = [
   { path: "/records", label: "Records", needs: "DescribeRecords" },
   { path: "/apps", label: "Apps", needs: "DescribeApps" },
   { path: "/subscriptions", label: "Subscriptions", needs: "DescribeSubscriptions" },
-  { path: "/members", label: "Users & roles", needs: "DescribeProjectMembers" },
+  { path: "/members", label: "Members", needs: "DescribeProjectMembers" },
+  { path: "/roles", label: "Roles", needs: "DescribeRoles" },
+  { path: "/users", label: "Users", needs: "DescribeUsers" },
   { path: "/audit", label: "Audit", needs: "DescribeAuditEvents" },
 ];

@@ -12,6 +12,8 @@ export interface FieldProps {
   required?: boolean;
   autoComplete?: string;
   options?: readonly string[];
+  /** suggestions are offered while typing (a datalist); anything may still be typed. */
+  suggestions?: readonly string[];
 }
 
 /** Field is a labelled input (or select) with the server's error for it beside it. */
@@ -19,6 +21,7 @@ export function Field(p: FieldProps) {
   const id = useId();
   const errId = `${id}-error`;
   const hintId = `${id}-hint`;
+  const listId = p.suggestions ? `${id}-list` : undefined;
   const described = [p.error ? errId : "", p.hint ? hintId : ""].filter(Boolean).join(" ") || undefined;
   const common = {
     id,
@@ -40,7 +43,14 @@ export function Field(p: FieldProps) {
           ))}
         </select>
       ) : (
-        <input {...common} type={p.type ?? "text"} autoComplete={p.autoComplete} onChange={(e) => p.onChange(e.target.value)} />
+        <input {...common} type={p.type ?? "text"} autoComplete={p.autoComplete} list={listId} onChange={(e) => p.onChange(e.target.value)} />
+      )}
+      {p.suggestions && (
+        <datalist id={listId}>
+          {p.suggestions.map((o) => (
+            <option key={o} value={o} />
+          ))}
+        </datalist>
       )}
       {p.hint && (
         <div className="field-hint" id={hintId}>
