@@ -14,7 +14,7 @@ import (
 // flowTypes maps contract field types to the flow engine's field types.
 var flowTypes = map[string]string{
 	algorithm.TypeImage:     "image",
-	algorithm.TypeObjects:   "list",
+	algorithm.TypeObjects:   "objects",
 	algorithm.TypeEmbedding: "list",
 	algorithm.TypeText:      "string",
 	algorithm.TypeJSON:      "any",
@@ -26,18 +26,19 @@ var flowTypes = map[string]string{
 }
 
 // flowContract converts a contract to the flow engine's form, mapping the
-// algorithm types onto flow field types (objects and embedding become
-// list, text string, json any).
+// algorithm types onto flow port types (embedding becomes list, text
+// string, json any; objects stay objects, which validation tells apart
+// from images and scalars).
 func flowContract(c *algorithm.Contract) *flow.Contract {
 	fc := &flow.Contract{
 		Inputs:  make([]flow.Field, len(c.Inputs)),
 		Outputs: make([]flow.Field, len(c.Outputs)),
 	}
 	for i, f := range c.Inputs {
-		fc.Inputs[i] = flow.Field{Name: f.Name, Type: flowTypes[f.Type], Required: f.Required}
+		fc.Inputs[i] = flow.Field{Name: f.Name, Type: flowTypes[f.Type], Required: f.Required, Doc: f.Doc}
 	}
 	for i, f := range c.Outputs {
-		fc.Outputs[i] = flow.Field{Name: f.Name, Type: flowTypes[f.Type], Required: f.Required}
+		fc.Outputs[i] = flow.Field{Name: f.Name, Type: flowTypes[f.Type], Required: f.Required, Doc: f.Doc}
 	}
 	return fc
 }

@@ -18,6 +18,7 @@ type Field struct {
 	Name     string
 	Type     string
 	Required bool
+	Doc      string
 }
 
 // Contract is what an algorithm version declares about its inputs and
