@@ -124,7 +124,8 @@ func (p *Platform) initFlows(context.Context) (func(context.Context) error, erro
 	// Whether a task uses a flow is the tasks module's to say; it starts
 	// after this one and connects itself (initTasks).
 	p.Studio = studio.New(p.DB, studio.Options{Logger: p.log, Now: p.now, Metrics: fm, Algorithms: p.Algos, AlgorithmsFor: p.Algos.ForProject,
-		ScriptGate: function.NewGate(function.DefaultGatePerKey), StoredAlgorithm: func(id string) bool { return !p.Algos.IsBuiltin(id) }})
+		ScriptGate: function.NewGate(function.DefaultGatePerKey), StoredAlgorithm: func(id string) bool { return !p.Algos.IsBuiltin(id) },
+		Catalog: p.Algos.Catalog})
 	return nil, nil
 }
 

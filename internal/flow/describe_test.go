@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -286,6 +287,41 @@ func TestCompatible(t *testing.T) {
 	} {
 		if got := Compatible(c.from, c.to); got != c.ok {
 			t.Errorf("Compatible(%q, %q) = %v", c.from, c.to, got)
+		}
+	}
+}
+
+// RunNode runs one node on pinned upstream outputs and nothing else: the
+// algorithm upstream is not called again, a node downstream does not run.
+func TestRunNodeWithPinnedInputs(t *testing.T) {
+	opts := testOptions()
+	algos := opts.Algorithms.(*fakeAlgos)
+	p := compileDoc(t, `{"nodes": [
+	  {"id": "detect", "kind": "algorithm", "config": {"algorithm": "alg-detect"}, "inputs": {"image": "$input.image"}, "next": ["track"]},
+	  {"id": "track", "kind": "track", "inputs": {"objects": "$detect.faces"}, "next": ["keep"]},
+	  {"id": "keep", "kind": "zone", "config": {"polygon": [[0,0],[100,0],[100,100],[0,100]]}, "inputs": {"objects": "$track.objects"}}
+	]}`, opts)
+	pinned := map[string]any{"detect": map[string]any{"faces": []any{
+		map[string]any{"box": []any{1.0, 2.0, 3.0, 4.0}}, map[string]any{"box": []any{50.0, 50.0, 3.0, 4.0}}}}}
+	res, err := p.RunNode(t.Context(), Input{Data: map[string]any{}}, "track", pinned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, _ := res.Output.(map[string]any)["objects"].([]any)
+	if res.ID != "track" || res.Status != StatusOK || len(objs) != 2 || objs[1].(map[string]any)["trackId"] != int64(2) || algos.calls.Load() != 0 {
+		t.Errorf("RunNode = %+v (algorithm calls %d)", res, algos.calls.Load())
+	}
+	// A failing node reports its error; an unknown id or pin is bad input.
+	res, err = p.RunNode(t.Context(), Input{}, "keep", map[string]any{"track": map[string]any{"objects": "not a list"}})
+	if err == nil || res.Status != StatusFailed || !strings.Contains(res.Error, "not a list") {
+		t.Errorf("RunNode on a bad pin = %+v, %v", res, err)
+	}
+	for _, c := range []struct {
+		id     string
+		pinned map[string]any
+	}{{"ghost", nil}, {"track", map[string]any{"ghost": 1}}, {"track", map[string]any{"track": 1}}} {
+		if _, err := p.RunNode(t.Context(), Input{}, c.id, c.pinned); !errors.Is(err, ErrBadInput) {
+			t.Errorf("RunNode(%q, %v) = %v; want ErrBadInput", c.id, c.pinned, err)
 		}
 	}
 }

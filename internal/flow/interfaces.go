@@ -98,3 +98,14 @@ type Sinks interface {
 type Tracer interface {
 	StartNode(ctx context.Context, flow, node, kind string) (context.Context, func(err error))
 }
+
+// AlgorithmEntry is one algorithm a flow may call, with the contract of
+// its current version, for an editor's palette (the studio lists a
+// project's through its caller's catalog; internal/algorepo provides it).
+type AlgorithmEntry struct {
+	ID, Name, Description string
+	// Version is the current version; empty when it has none yet, and
+	// then Contract is nil.
+	Version  string
+	Contract *Contract
+}

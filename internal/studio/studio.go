@@ -54,6 +54,9 @@ type Options struct {
 	// locks the row too) is one decision with storing it; nil: the
 	// algorithms are not the store's, nothing is locked.
 	StoredAlgorithm func(id string) bool
+	// Catalog lists the algorithms a flow of a project may call, with
+	// their current contracts, for DescribeFlowNodeKinds; nil lists none.
+	Catalog func(ctx context.Context, projectID string) ([]flow.AlgorithmEntry, error)
 }
 
 // Service is the flow studio.
