@@ -154,6 +154,8 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	// A task's insert and a delete of its flow or a device it reads from
 	// lock the same row: one decision whatever the interleaving.
 	p.Tasks.SetUseLocks(p.Studio.LockForUse, p.Devices.LockForUse)
+	// Flow test runs read their pictures from uploads, devices and records.
+	p.Studio.UseTestRuns(testImages{data: p.Data, devices: p.Devices}, p.Blob)
 	// Creates come through the action API, which runs where the projects
 	// (and their quotas) are: the centers check them from here.
 	p.Apps.UseQuotas(p.Projects)

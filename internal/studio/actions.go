@@ -235,6 +235,7 @@ func versionInfo(v Version) FlowVersionInfo {
 // RegisterActions adds the studio's actions to reg; s may be nil for docs.
 func RegisterActions(reg *api.Registry, s *Service) {
 	registerKindActions(reg, s)
+	registerTestRunAction(reg, s)
 	api.Register(reg, api.Spec{Name: "CreateFlow", Summary: "Create a flow from a JSON (or YAML) document; it becomes version 1.", Permission: flowWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *CreateFlowRequest) (*CreateFlowResponse, error) {
 			doc, err := document(r.Document)
