@@ -225,7 +225,7 @@ func tagValue(v string, t reflect.Type) any {
 func ContractPorts(fields []Field) []Port {
 	out := make([]Port, len(fields))
 	for i, f := range fields {
-		out[i] = Port{Name: f.Name, Type: f.Type, Required: f.Required, Doc: f.Doc}
+		out[i] = Port(f)
 	}
 	return out
 }
