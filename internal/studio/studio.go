@@ -140,6 +140,9 @@ func (s *Service) parseWith(ctx context.Context, projectID string, doc []byte, c
 	}
 	opts := s.options(ctx, projectID)
 	opts.CheckScripts = checkOnly
+	// This plan never runs: it must not add metric series per node of
+	// every document someone validates.
+	opts.Metrics = nil
 	refs := &algorithmRefs{Algorithms: opts.Algorithms}
 	if opts.Algorithms != nil {
 		opts.Algorithms = refs
