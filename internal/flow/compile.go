@@ -106,7 +106,8 @@ func (c *compiler) errf(node, field, format string, args ...any) {
 	c.errs = append(c.errs, &Error{Node: node, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
-// edgeErrf reports a problem of the edge from -> to (node ids).
+// edgeErrf reports a problem of the edge from -> to, named like nodes
+// ("outer/inner" inside bodies).
 func (c *compiler) edgeErrf(node, from, to, field, format string, args ...any) {
 	c.errs = append(c.errs, &Error{Node: node, Edge: &EdgeSpec{From: from, To: to}, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
@@ -249,7 +250,7 @@ func (c *compiler) compileFlow(spec *Spec, prefix string, depth int, sc scope) *
 			add(f, t, false)
 		}
 		for _, err := range c.errs[errsBefore:] {
-			err.Edge = &EdgeSpec{From: e.From, To: e.To}
+			err.Edge = &EdgeSpec{From: prefix + e.From, To: prefix + e.To}
 		}
 	}
 	for i := range spec.Nodes {
@@ -447,7 +448,7 @@ func (c *compiler) checkArgTypes(p *Plan, n *node, sc scope) {
 		case rootNode:
 			from := &p.nodes[cp.node]
 			if got := portType(from.outPorts, key); got != "" && !Compatible(got, want) {
-				c.edgeErrf(n.path, from.id, n.id, field, "%s is %s, but input %q takes %s", cp.src, article(got), a.name, article(want))
+				c.edgeErrf(n.path, from.path, n.path, field, "%s is %s, but input %q takes %s", cp.src, article(got), a.name, article(want))
 			}
 		case rootInput:
 			if is, ok := sc.inputs[key]; ok && is.Type != "" && !Compatible(is.Type, want) {

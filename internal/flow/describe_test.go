@@ -325,3 +325,14 @@ func TestRunNodeWithPinnedInputs(t *testing.T) {
 		}
 	}
 }
+
+// Inside a foreach body, a miswiring names its edge by node paths, as
+// NodeId names the node.
+func TestPortTypeErrorInBody(t *testing.T) {
+	errs := validateDoc(t, `{"nodes": [{"id": "each", "kind": "foreach", "inputs": {"items": "$input.list"}, "config": {"body": {
+	  "nodes": [{"id": "t", "kind": "track", "inputs": {"objects": "$item"}, "next": ["z"]},
+	            {"id": "z", "kind": "zone", "config": {"polygon": [[0,0],[1,0],[1,1]]}, "inputs": {"objects": "$t.active"}}]}}}]}`, testOptions())
+	if len(errs) != 1 || errs[0].Node != "each/z" || errs[0].Edge == nil || *errs[0].Edge != (EdgeSpec{From: "each/t", To: "each/z"}) {
+		t.Fatalf("errors %v", errs)
+	}
+}

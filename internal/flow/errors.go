@@ -11,7 +11,8 @@ import (
 // field inside that node ("config.cases[1].when", "inputs.image") and,
 // when the problem is a connection, the edge: an edge of the document, or
 // the data dependency from a node whose output a path reads to the node
-// that reads it. An editor pins each problem on the node or edge it names.
+// that reads it, its ends named like Node. An editor pins each problem on
+// the node or edge it names.
 type Error struct {
 	Node  string
 	Edge  *EdgeSpec
