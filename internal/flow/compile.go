@@ -2,11 +2,13 @@ package flow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -843,10 +845,26 @@ func (b *Builder) Config(dst any) bool {
 		return true
 	}
 	if err := decodeInto(b.spec.Config, dst); err != nil {
-		b.Errorf("config", "%s", strings.TrimPrefix(err.Error(), "json: "))
+		b.Errorf(configField(err), "%s", strings.TrimPrefix(err.Error(), "json: "))
 		return false
 	}
 	return true
+}
+
+// configField is the config field a decoding error is about, so an
+// editor shows it next to that field of its form: config.<name> for an
+// unknown field or a value of the wrong type, else config.
+func configField(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return "config." + te.Field
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if n, err := strconv.Unquote(name); err == nil && !strings.ContainsAny(n, ".[") {
+			return "config." + n
+		}
+	}
+	return "config"
 }
 
 // Arg returns the position of the mapped input name (for Call.Arg), or -1.

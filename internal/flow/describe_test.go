@@ -336,3 +336,18 @@ func TestPortTypeErrorInBody(t *testing.T) {
 		t.Fatalf("errors %v", errs)
 	}
 }
+
+// A config that does not decode names the field, so an editor shows the
+// error beside it.
+func TestConfigDecodeErrorsNameTheField(t *testing.T) {
+	for doc, field := range map[string]string{
+		`{"nodes": [{"id": "n", "kind": "track", "config": {"iou": "high"}, "inputs": {"objects": []}}]}`:    "config.iou",
+		`{"nodes": [{"id": "n", "kind": "track", "config": {"iuo": 0.5}, "inputs": {"objects": []}}]}`:       "config.iuo",
+		`{"nodes": [{"id": "n", "kind": "switch", "config": {"cases": [{"when": 1}]}, "inputs": {"a": 1}}]}`: "config.cases.when",
+	} {
+		errs := validateDoc(t, doc, testOptions())
+		if len(errs) != 1 || errs[0].Field != field {
+			t.Errorf("%s: errors %v; want one on %s", doc, errs, field)
+		}
+	}
+}
