@@ -265,3 +265,48 @@ func BenchmarkFunction10Fields(b *testing.B) {
 		}
 	})
 }
+
+// A single-node test run (Plan.RunNode, the editor's "run this node on
+// pinned inputs") beside the whole traced run of the same 10-node flow
+// (the baseline), measured in the same run: what rerunning one node saves
+// when its upstream outputs are pinned.
+func BenchmarkTestRunSingleNode(b *testing.B) {
+	var nodes []string
+	for i := range 10 {
+		next := ""
+		if i < 9 {
+			next = fmt.Sprintf(`, "next": ["n%d"]`, i+1)
+		}
+		nodes = append(nodes, fmt.Sprintf(`{"id": "n%d", "kind": "passthrough", "inputs": {"v": "$input.v"}%s}`, i, next))
+	}
+	p := compile(b, `{"name": "chain", "nodes": [`+strings.Join(nodes, ",")+`]}`, nil)
+	ctx := context.Background()
+	in := flow.Input{Data: map[string]any{"v": 1}, Trace: true}
+	pinned := map[string]any{"n8": map[string]any{"v": 1}}
+	var wholeNs, oneNs float64
+	b.Run("whole", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := p.Run(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+		wholeNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	})
+	b.Run("single", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := p.RunNode(ctx, in, "n9", pinned); err != nil {
+				b.Fatal(err)
+			}
+		}
+		oneNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+		if wholeNs > 0 {
+			b.ReportMetric(oneNs/wholeNs, "x-whole")
+		}
+	})
+	if wholeNs > 0 && oneNs > 0 {
+		benchtable.Record(b, benchtable.Row{Metric: "flow single-node test run of a 10-node flow (baseline: the whole traced run)", Unit: "ns",
+			Tianshu: oneNs, Baseline: wholeNs})
+	}
+}

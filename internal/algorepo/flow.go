@@ -1,6 +1,7 @@
 package algorepo
 
 import (
+	"context"
 	"errors"
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
@@ -14,7 +15,7 @@ import (
 // flowTypes maps contract field types to the flow engine's field types.
 var flowTypes = map[string]string{
 	algorithm.TypeImage:     "image",
-	algorithm.TypeObjects:   "list",
+	algorithm.TypeObjects:   "objects",
 	algorithm.TypeEmbedding: "list",
 	algorithm.TypeText:      "string",
 	algorithm.TypeJSON:      "any",
@@ -26,18 +27,19 @@ var flowTypes = map[string]string{
 }
 
 // flowContract converts a contract to the flow engine's form, mapping the
-// algorithm types onto flow field types (objects and embedding become
-// list, text string, json any).
+// algorithm types onto flow port types (embedding becomes list, text
+// string, json any; objects stay objects, which validation tells apart
+// from images and scalars).
 func flowContract(c *algorithm.Contract) *flow.Contract {
 	fc := &flow.Contract{
 		Inputs:  make([]flow.Field, len(c.Inputs)),
 		Outputs: make([]flow.Field, len(c.Outputs)),
 	}
 	for i, f := range c.Inputs {
-		fc.Inputs[i] = flow.Field{Name: f.Name, Type: flowTypes[f.Type], Required: f.Required}
+		fc.Inputs[i] = flow.Field{Name: f.Name, Type: flowTypes[f.Type], Required: f.Required, Doc: f.Doc}
 	}
 	for i, f := range c.Outputs {
-		fc.Outputs[i] = flow.Field{Name: f.Name, Type: flowTypes[f.Type], Required: f.Required}
+		fc.Outputs[i] = flow.Field{Name: f.Name, Type: flowTypes[f.Type], Required: f.Required, Doc: f.Doc}
 	}
 	return fc
 }
@@ -63,3 +65,35 @@ type unknownAlgorithm struct{ err error }
 
 func (e unknownAlgorithm) Error() string   { return e.err.Error() }
 func (e unknownAlgorithm) Unwrap() []error { return []error{e.err, flow.ErrUnknownAlgorithm} }
+
+// maxCatalog bounds the algorithms a palette lists: the builtins and a
+// project's own, which quotas keep far below it.
+const maxCatalog = 500
+
+// Catalog returns the algorithms a flow of projectID may call (the
+// builtins and its own), each with its current version's contract, for
+// the flow editor's palette. An algorithm without a version yet comes
+// without a contract; one whose contract cannot be read is left out.
+func (s *Service) Catalog(ctx context.Context, projectID string) ([]flow.AlgorithmEntry, error) {
+	algs, _, err := s.List(ctx, projectID, nil, nil, 0, maxCatalog)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]flow.AlgorithmEntry, 0, len(algs))
+	for _, a := range algs {
+		e := flow.AlgorithmEntry{ID: a.ID, Name: a.Name, Description: a.Description, Version: a.CurrentVersion}
+		if a.CurrentVersion != "" {
+			c, err := s.Contract(ctx, flow.AlgorithmRef{ID: a.ID, Version: a.CurrentVersion})
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, err
+				}
+				s.log.Warn("algorithm contract unreadable", "algorithm", a.ID, "version", a.CurrentVersion, "err", err)
+				continue
+			}
+			e.Contract = c
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

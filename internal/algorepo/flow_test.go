@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
@@ -19,7 +20,7 @@ func TestFlowContract(t *testing.T) {
 	}
 	fc := flowContract(c)
 	got := []string{fc.Inputs[0].Type, fc.Inputs[1].Type, fc.Outputs[0].Type, fc.Outputs[1].Type, fc.Outputs[2].Type}
-	want := []string{"image", "string", "list", "list", "any"}
+	want := []string{"image", "string", "objects", "list", "any"}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("types %v, want %v", got, want)
@@ -121,5 +122,15 @@ func TestContract(t *testing.T) {
 	_, err = s.Invoke(ctx, flow.AlgorithmRef{ID: a.ID}, map[string]any{"note": "hi"})
 	if !errors.Is(err, flow.ErrUnknownAlgorithm) || !errors.Is(err, algorithm.ErrUnknownAlgorithm) {
 		t.Fatalf("invoking a stopped version: %v, want both unknown-algorithm sentinels", err)
+	}
+}
+
+// Every flow type the mapping gives is a port type of the engine, so
+// validation compares it with the ports it feeds.
+func TestFlowTypesArePortTypes(t *testing.T) {
+	for typ, ft := range flowTypes {
+		if !slices.Contains(flow.PortTypes(), ft) {
+			t.Errorf("contract type %q maps to %q, not a flow port type %v", typ, ft, flow.PortTypes())
+		}
 	}
 }

@@ -127,7 +127,8 @@ func (p *Platform) initFlows(context.Context) (func(context.Context) error, erro
 	// Whether a task uses a flow is the tasks module's to say; it starts
 	// after this one and connects itself (initTasks).
 	p.Studio = studio.New(p.DB, studio.Options{Logger: p.log, Now: p.now, Metrics: fm, Algorithms: p.Algos, AlgorithmsFor: p.Algos.ForProject,
-		ScriptGate: function.NewGate(function.DefaultGatePerKey), StoredAlgorithm: func(id string) bool { return !p.Algos.IsBuiltin(id) }})
+		ScriptGate: function.NewGate(function.DefaultGatePerKey), StoredAlgorithm: func(id string) bool { return !p.Algos.IsBuiltin(id) },
+		Catalog: p.Algos.Catalog})
 	return nil, nil
 }
 
@@ -156,6 +157,8 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	// A task's insert and a delete of its flow or a device it reads from
 	// lock the same row: one decision whatever the interleaving.
 	p.Tasks.SetUseLocks(p.Studio.LockForUse, p.Devices.LockForUse)
+	// Flow test runs read their pictures from uploads, devices and records.
+	p.Studio.UseTestRuns(testImages{data: p.Data, devices: p.Devices}, p.Blob)
 	// Creates come through the action API, which runs where the projects
 	// (and their quotas) are: the centers check them from here.
 	p.Apps.UseQuotas(p.Projects)

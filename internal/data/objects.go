@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"mime"
 	"strings"
 
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/media"
 )
 
 // objectPrefix is where a task's objects live. Records delete only objects
@@ -28,30 +28,12 @@ func (s *Service) PutObject(ctx context.Context, projectID, taskID string, conte
 	if !validSegment(projectID) || !validSegment(taskID) {
 		return "", fmt.Errorf("data: put object: project %q or task %q cannot name a key segment", projectID, taskID)
 	}
-	key := objectPrefix(projectID, taskID) + s.o.Now().UTC().Format("2006/01/02/") + ids.Random(16, recordIDChars) + extension(contentType)
+	key := objectPrefix(projectID, taskID) + s.o.Now().UTC().Format("2006/01/02/") + ids.Random(16, recordIDChars) + media.Extension(contentType)
 	if _, err := s.blobs.Put(ctx, key, bytes.NewReader(content), blob.PutOptions{ContentType: contentType, Size: int64(len(content))}); err != nil {
 		return "", fmt.Errorf("data: put object: %w", err)
 	}
 	s.m.objects.Inc()
 	return key, nil
-}
-
-// extension returns a file extension for common media types, "" otherwise.
-func extension(contentType string) string {
-	mt, _, _ := mime.ParseMediaType(contentType)
-	switch mt {
-	case "image/jpeg":
-		return ".jpg"
-	case "image/png":
-		return ".png"
-	case "image/webp":
-		return ".webp"
-	case "video/mp4":
-		return ".mp4"
-	case "application/json":
-		return ".json"
-	}
-	return ""
 }
 
 // ObjectURLs returns a signed GET URL for each key, valid for the

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/device"
+	"github.com/tianshu-ai/tianshu/internal/media"
 	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 	"github.com/tianshu-ai/tianshu/internal/redact"
 )
@@ -333,19 +334,16 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 			if err != nil {
 				return nil, err
 			}
-			res, err := s.Probe(ctx, d.Config)
+			pic, err := s.snapshot(ctx, d)
 			if err != nil {
-				return nil, api.Errorf(api.ResourceUnavailable, "device %s: %v", d.ID, err)
-			}
-			if len(res.Snapshot) == 0 {
-				return nil, api.Errorf(api.ResourceUnavailable, "device %s (%s) gave no picture", d.ID, d.Config.Driver)
+				return nil, err
 			}
 			out := &DescribeDeviceSnapshotResponse{DeviceId: d.ID, Time: time.Now().UTC().Format(time.RFC3339Nano)}
 			if r.Format == "base64" {
-				out.ImageBase64 = base64.StdEncoding.EncodeToString(res.Snapshot)
+				out.ImageBase64 = base64.StdEncoding.EncodeToString(pic)
 				return out, nil
 			}
-			if out.Url, err = snaps.PutSnapshot(ctx, d.ProjectID, d.ID, res.Snapshot); err != nil {
+			if out.Url, err = snaps.PutSnapshot(ctx, d.ProjectID, d.ID, pic); err != nil {
 				return nil, err
 			}
 			return out, nil
@@ -369,6 +367,42 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 			}
 			return out, nil
 		})
+}
+
+// snapshot takes a device's current picture.
+func (s *Service) snapshot(ctx context.Context, d *Device) ([]byte, error) {
+	res, err := s.Probe(ctx, d.Config)
+	if err != nil {
+		return nil, api.Errorf(api.ResourceUnavailable, "device %s: %v", d.ID, err)
+	}
+	if len(res.Snapshot) == 0 {
+		return nil, api.Errorf(api.ResourceUnavailable, "device %s (%s) gave no picture", d.ID, d.Config.Driver)
+	}
+	return res.Snapshot, nil
+}
+
+// SnapshotImage takes the current picture of a device of projectID that c
+// reaches (a role narrowed to devices reaches those it names), for a flow
+// test run; errors name field, and a picture over max bytes is refused.
+func (s *Service) SnapshotImage(ctx context.Context, c *api.Caller, projectID, deviceID, field string, max int64) (media.Image, error) {
+	d, err := s.Get(ctx, deviceID)
+	if e, ok := api.AsError(err); ok && e.Code == api.ResourceNotFound {
+		return media.Image{}, api.NotFound(field, deviceID)
+	}
+	if err != nil {
+		return media.Image{}, err
+	}
+	if d.ProjectID != projectID || !c.SeesDevice(d.ProjectID, d.ID, d.Group) {
+		return media.Image{}, api.NotFound(field, deviceID)
+	}
+	pic, err := s.snapshot(ctx, d)
+	if err != nil {
+		return media.Image{}, err
+	}
+	if int64(len(pic)) > max {
+		return media.Image{}, api.Errorf(api.LimitExceeded, "%s: the snapshot is %d bytes; the limit is %d", field, len(pic), max)
+	}
+	return media.Image{Bytes: pic, ContentType: "image/jpeg"}, nil
 }
 
 // visible checks that the caller may act on a device; devices of other

@@ -2,11 +2,13 @@ package flow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -104,6 +106,12 @@ const (
 
 func (c *compiler) errf(node, field, format string, args ...any) {
 	c.errs = append(c.errs, &Error{Node: node, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// edgeErrf reports a problem of the edge from -> to, named like nodes
+// ("outer/inner" inside bodies).
+func (c *compiler) edgeErrf(node, from, to, field, format string, args ...any) {
+	c.errs = append(c.errs, &Error{Node: node, Edge: &EdgeSpec{From: from, To: to}, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (c *compiler) compileFlow(spec *Spec, prefix string, depth int, sc scope) *Plan {
@@ -237,10 +245,14 @@ func (c *compiler) compileFlow(spec *Spec, prefix string, depth int, sc scope) *
 		return i, ok
 	}
 	for i, e := range spec.Edges {
+		errsBefore := len(c.errs)
 		f, ok1 := lookup(where, fmt.Sprintf("edges[%d].from", i), e.From)
 		t, ok2 := lookup(where, fmt.Sprintf("edges[%d].to", i), e.To)
 		if ok1 && ok2 {
 			add(f, t, false)
+		}
+		for _, err := range c.errs[errsBefore:] {
+			err.Edge = &EdgeSpec{From: prefix + e.From, To: prefix + e.To}
 		}
 	}
 	for i := range spec.Nodes {
@@ -390,6 +402,15 @@ func (c *compiler) compileNode(p *Plan, i int, ns *NodeSpec, anc []bitset, index
 		n.args = append(n.args, arg{name: name, v: v})
 	}
 	n.m = c.opts.Metrics.forNode(c.flow, n.path, n.kindName)
+	n.inPorts = n.kind.Inputs
+	if n.kind.Outputs != nil {
+		n.outPorts = n.kind.Outputs
+		n.outputs = make([]string, len(n.kind.Outputs))
+		for j, o := range n.kind.Outputs {
+			n.outputs[j] = o.Name
+		}
+		slices.Sort(n.outputs)
+	}
 	b := &Builder{c: c, p: p, n: n, spec: ns, depth: depth, sc: sc, index: index}
 	errsBefore := len(c.errs)
 	impl := n.kind.Compile(b)
@@ -397,6 +418,72 @@ func (c *compiler) compileNode(p *Plan, i int, ns *NodeSpec, anc []bitset, index
 		c.errf(label, "", "kind %q compiled to nothing", n.kindName)
 	}
 	n.impl = impl
+	c.checkArgTypes(p, n, sc)
+}
+
+// checkArgTypes refuses a mapped input whose value cannot have the type of
+// the port it feeds: a path to a typed output field ($detect.faces) or to
+// a declared flow input ($input.image), or a literal. A path into a
+// node's output names the data edge from that node, so an editor marks the
+// wire. Paths deeper than one field, and untyped ports, are not checked.
+func (c *compiler) checkArgTypes(p *Plan, n *node, sc scope) {
+	for _, a := range n.args {
+		want := portType(n.inPorts, a.name)
+		if want == "" || want == TypeAny {
+			continue
+		}
+		field := "inputs." + a.name
+		if !a.v.dynamic() {
+			// Algorithm nodes check their literals against the contract
+			// themselves, naming the algorithm.
+			if !n.kind.FromContract && !checkType(want, a.v.lit) {
+				c.errf(n.path, field, "literal %v is not %s, which input %q takes", a.v.lit, article(want), a.name)
+			}
+			continue
+		}
+		cp := a.v.path
+		if cp == nil || len(cp.steps) != 1 || cp.steps[0].IsIndex {
+			continue
+		}
+		key := cp.steps[0].Key
+		switch cp.root {
+		case rootNode:
+			from := &p.nodes[cp.node]
+			if got := portType(from.outPorts, key); got != "" && !Compatible(got, want) {
+				c.edgeErrf(n.path, from.path, n.path, field, "%s is %s, but input %q takes %s", cp.src, article(got), a.name, article(want))
+			}
+		case rootInput:
+			if is, ok := sc.inputs[key]; ok && is.Type != "" && !Compatible(is.Type, want) {
+				c.errf(n.path, field, "%s is declared %s, but input %q takes %s", cp.src, article(is.Type), a.name, article(want))
+			}
+		}
+	}
+}
+
+// portType returns the type of the port named name, "" if none.
+func portType(ports []Port, name string) string {
+	for _, pt := range ports {
+		if pt.Name == name {
+			if pt.Type == "" {
+				return TypeAny
+			}
+			return pt.Type
+		}
+	}
+	return ""
+}
+
+// article names a type for messages: "an image", "a list of objects".
+func article(t string) string {
+	switch t {
+	case TypeImage, TypeInteger, TypeObject:
+		return "an " + t
+	case TypeObjects:
+		return "a list of objects"
+	case TypeAny:
+		return "anything"
+	}
+	return "a " + t
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -674,7 +761,7 @@ func (b bitset) or(o bitset) {
 	}
 }
 
-var typeNames = []string{"any", "string", "number", "integer", "bool", "object", "list", "image"}
+var typeNames = []string{"any", "string", "number", "integer", "bool", "object", "list", "objects", "image"}
 
 func knownType(t string) bool { return t == "" || slices.Contains(typeNames, t) }
 
@@ -708,7 +795,7 @@ func checkType(t string, v any) bool {
 	case "object":
 		_, ok := v.(map[string]any)
 		return ok
-	case "list":
+	case "list", "objects":
 		_, ok := v.([]any)
 		return ok
 	}
@@ -725,6 +812,9 @@ type Builder struct {
 	depth int
 	sc    scope
 	index map[string]int
+	// asked, when not nil, collects the input names the kind looked up:
+	// the descriptor test checks them against the kind's Inputs.
+	asked map[string]bool
 }
 
 // ID returns the node's id.
@@ -755,14 +845,33 @@ func (b *Builder) Config(dst any) bool {
 		return true
 	}
 	if err := decodeInto(b.spec.Config, dst); err != nil {
-		b.Errorf("config", "%s", strings.TrimPrefix(err.Error(), "json: "))
+		b.Errorf(configField(err), "%s", strings.TrimPrefix(err.Error(), "json: "))
 		return false
 	}
 	return true
 }
 
+// configField is the config field a decoding error is about, so an
+// editor shows it next to that field of its form: config.<name> for an
+// unknown field or a value of the wrong type, else config.
+func configField(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return "config." + te.Field
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if n, err := strconv.Unquote(name); err == nil && !strings.ContainsAny(n, ".[") {
+			return "config." + n
+		}
+	}
+	return "config"
+}
+
 // Arg returns the position of the mapped input name (for Call.Arg), or -1.
 func (b *Builder) Arg(name string) int {
+	if b.asked != nil {
+		b.asked[name] = true
+	}
 	for i, a := range b.n.args {
 		if a.name == name {
 			return i
@@ -860,12 +969,30 @@ func (b *Builder) WaitFor(need int, wait time.Duration) {
 func (b *Builder) Inputs() int { return int(b.n.inDeg) }
 
 // DeclareOutputs lists the output fields this node produces; paths into
-// it ($id.field) are then checked against the list.
+// it ($id.field) are then checked against the list. A kind with Outputs
+// need not call it: they are declared before its Compile runs.
 func (b *Builder) DeclareOutputs(names []string) {
 	if names == nil {
 		names = []string{}
 	}
 	b.n.outputs = names
+}
+
+// DeclarePorts sets this node's typed input ports and output fields, for a
+// kind whose ports depend on its config (an algorithm's contract): paths
+// into the node are checked against the outputs, and what feeds each
+// input against its type.
+func (b *Builder) DeclarePorts(inputs, outputs []Port) {
+	b.n.inPorts = inputs
+	if outputs != nil {
+		b.n.outPorts = outputs
+		names := make([]string, len(outputs))
+		for i, o := range outputs {
+			names[i] = o.Name
+		}
+		slices.Sort(names)
+		b.DeclareOutputs(names)
+	}
 }
 
 // Script compiles a function script, reporting errors on field.

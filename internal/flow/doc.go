@@ -65,8 +65,44 @@
 //   - output: name -> value; the flow's result. Without it the result is
 //     every successful node's output by id.
 //
-// Types (inputs, parameters, algorithm contracts): any, string, number,
-// integer, bool, object, list, image. Durations use Go syntax: 500ms, 2s, 1m.
+// Types (inputs, parameters, algorithm contracts, ports): any, string,
+// number, integer, bool, object, list, objects (a list of objects with
+// box), image. Durations use Go syntax: 500ms, 2s, 1m.
+//
+// # Descriptors and port types
+//
+// Every Kind describes itself for editors and generated docs: Doc, a
+// Category (algorithm, logic, stream, sink, utility), its input ports
+// (Inputs: name, type, required, doc; MoreInputs when it also takes inputs
+// of any name), its output fields (Outputs; nil when the shape is not
+// fixed, as a script's result), and Config, a zero value of the struct its
+// Compile decodes the config into. ConfigSchema derives the config's JSON
+// Schema from that struct by reflection, driven by tags: json (the name),
+// doc, default, example, enum ("a|b"), min, max, required, format
+// (duration, expression, script, flow), and on an embedded struct omit
+// and required. Algorithm nodes (FromContract) take their ports from the
+// algorithm version's contract. TestKindDescriptors walks every
+// registered kind and fails when a descriptor is missing or disagrees
+// with Compile: the defaults and examples must compile; an unknown field,
+// a missing required one, a value outside an enum or past a bound must
+// be refused; Compile may look up and require only declared inputs and
+// must declare the listed outputs.
+//
+// Ports are typed with a closed set (PortTypes): any, image, objects,
+// object, list, string, number, integer, bool. Compatible(from, to) is the
+// one connection rule: equal types, either side any (or undeclared), or
+// one family ({number, integer}, {list, objects}). Validation applies it
+// to every mapped input that reads a typed output field ($detect.faces),
+// a declared flow input ($input.image) or a literal, and reports a
+// miswiring with the Error's Edge (the producing node -> the reader) and
+// the field (inputs.<name>), so an editor pins it on the wire.
+//
+// # Test runs
+//
+// Plan.Run with Input.Trace returns every node's output, status and
+// duration; Plan.RunNode runs one node alone on pinned outputs of the
+// nodes upstream (not run again), for an editor's single-node test. The
+// studio's RunFlowTest action wraps both (docs/flows.md).
 //
 // # Values and paths
 //

@@ -7,19 +7,28 @@ import (
 )
 
 // Error is one validation problem, located by node id (empty for the
-// document itself; "outer/inner" inside a foreach or subflow body) and the
-// field inside that node ("config.cases[1].when", "inputs.image").
+// document itself; "outer/inner" inside a foreach or subflow body), the
+// field inside that node ("config.cases[1].when", "inputs.image") and,
+// when the problem is a connection, the edge: an edge of the document, or
+// the data dependency from a node whose output a path reads to the node
+// that reads it, its ends named like Node. An editor pins each problem on
+// the node or edge it names.
 type Error struct {
 	Node  string
+	Edge  *EdgeSpec
 	Field string
 	Msg   string
 }
 
-// Error formats as `node "det": config.algorithm: unknown algorithm "x"`.
+// Error formats as `node "det": config.algorithm: unknown algorithm "x"`,
+// with `edge "a" -> "b": ` after the node for edge problems.
 func (e *Error) Error() string {
 	var sb strings.Builder
 	if e.Node != "" {
 		fmt.Fprintf(&sb, "node %q: ", e.Node)
+	}
+	if e.Edge != nil {
+		fmt.Fprintf(&sb, "edge %q -> %q: ", e.Edge.From, e.Edge.To)
 	}
 	if e.Field != "" {
 		sb.WriteString(e.Field)

@@ -18,6 +18,7 @@ type Field struct {
 	Name     string
 	Type     string
 	Required bool
+	Doc      string
 }
 
 // Contract is what an algorithm version declares about its inputs and
@@ -96,4 +97,15 @@ type Sinks interface {
 // with the node's result.
 type Tracer interface {
 	StartNode(ctx context.Context, flow, node, kind string) (context.Context, func(err error))
+}
+
+// AlgorithmEntry is one algorithm a flow may call, with the contract of
+// its current version, for an editor's palette (the studio lists a
+// project's through its caller's catalog; internal/algorepo provides it).
+type AlgorithmEntry struct {
+	ID, Name, Description string
+	// Version is the current version; empty when it has none yet, and
+	// then Contract is nil.
+	Version  string
+	Contract *Contract
 }

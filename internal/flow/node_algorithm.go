@@ -3,7 +3,6 @@ package flow
 import (
 	"context"
 	"errors"
-	"slices"
 	"sort"
 )
 
@@ -14,13 +13,18 @@ func kindAlgorithm() *Kind {
 		Name:     "algorithm",
 		Doc:      "Calls an algorithm version with the mapped inputs; outputs its result.",
 		Blocking: true,
-		Compile:  compileAlgorithm,
+		Category: CategoryAlgorithm,
+		// The ports are the contract's: DescribeFlowNodeKinds lists each
+		// algorithm of the project with them.
+		FromContract: true,
+		Config:       algorithmConfig{},
+		Compile:      compileAlgorithm,
 	}
 }
 
 type algorithmConfig struct {
-	Algorithm string `json:"algorithm"`
-	Version   string `json:"version"`
+	Algorithm string `json:"algorithm" required:"true" example:"alg-face-detect" doc:"the algorithm's id"`
+	Version   string `json:"version" doc:"the version to call; empty: the algorithm's current version"`
 }
 
 func compileAlgorithm(b *Builder) Node {
@@ -78,14 +82,11 @@ func compileAlgorithm(b *Builder) Node {
 				}
 			}
 		}
+		var outs []Port
 		if len(contract.Outputs) > 0 {
-			outs := make([]string, len(contract.Outputs))
-			for i, f := range contract.Outputs {
-				outs[i] = f.Name
-			}
-			slices.Sort(outs)
-			b.DeclareOutputs(outs)
+			outs = ContractPorts(contract.Outputs)
 		}
+		b.DeclarePorts(ContractPorts(contract.Inputs), outs)
 	}
 	return &algorithmNode{algos: algos, ref: ref}
 }

@@ -17,16 +17,23 @@ func kindBestshot() *Kind {
 		Name: "bestshot",
 		Doc: "Keeps the best object per trackId by config.score; emits it when the track ends (input ended, or unseen for maxAge) " +
 			"or emitAfter after the track began; outputs {best: [...]}, and stops the branch when nothing is emitted.",
+		Category: CategoryStream,
+		Inputs: []Port{
+			{Name: "objects", Type: TypeObjects, Required: true, Doc: "this message's objects, each with a trackId (from a track node)"},
+			{Name: "ended", Type: TypeList, Doc: "track ids that ended (a track node's ended): their best is emitted now"},
+		},
+		Outputs: []Port{{Name: "best", Type: TypeObjects, Doc: "the best object of each emitted track, with trackId and score"}},
+		Config:  bestshotConfig{},
 		Compile: compileBestshot,
 	}
 }
 
 type bestshotConfig struct {
-	streamCommon
-	Score     string `json:"score"`
-	EmitAfter string `json:"emitAfter"`
-	MaxAge    string `json:"maxAge"`
-	MaxTracks int    `json:"maxTracks"`
+	streamCommon `omit:"key"`
+	Score        string `json:"score" format:"expression" default:"item.get(\"score\", 0)" doc:"Starlark expression over item scoring an object; the highest is kept"`
+	EmitAfter    string `json:"emitAfter" format:"duration" doc:"also emit a track's best this long after it began (empty: only when it ends)"`
+	MaxAge       string `json:"maxAge" format:"duration" default:"2s" doc:"a track unseen this long has ended"`
+	MaxTracks    int    `json:"maxTracks" default:"1000" doc:"most tracks followed per device (0: 1000)"`
 }
 
 func compileBestshot(b *Builder) Node {

@@ -13,13 +13,14 @@ func init() { builtinKinds = append(builtinKinds, kindDedup) }
 
 func kindDedup() *Kind {
 	return &Kind{
-		Name: "dedup",
-		Doc:  "Drops items whose config.key was already seen within config.window; outputs {items}, and stops the branch when none is left.",
+		Name:     "dedup",
+		Doc:      "Drops items whose config.key was already seen within config.window; outputs {items}, and stops the branch when none is left.",
+		Category: CategoryStream,
+		Inputs:   []Port{{Name: "items", Type: TypeList, Required: true, Doc: "the items to deduplicate"}},
+		Outputs:  []Port{{Name: "items", Type: TypeList, Doc: "the items not seen within the window"}},
+		Config:   dedupConfig{},
 		Compile: func(b *Builder) Node {
-			var cfg struct {
-				streamCommon
-				Window string `json:"window"`
-			}
+			var cfg dedupConfig
 			if !b.Config(&cfg) {
 				return nil
 			}
@@ -32,6 +33,11 @@ func kindDedup() *Kind {
 			return &dedupNode{items: b.RequireArg("items"), key: key, window: w, maxKeys: maxKeys}
 		},
 	}
+}
+
+type dedupConfig struct {
+	streamCommon `required:"key"`
+	Window       string `json:"window" format:"duration" required:"true" example:"1m" doc:"how long a key stays seen"`
 }
 
 type dedupNode struct {

@@ -15,15 +15,21 @@ func kindForeach() *Kind {
 		Name:     "foreach",
 		Doc:      "Runs config.body once per element of input items ($item, $index); outputs {results: [...]} in input order.",
 		Blocking: true,
-		Compile:  compileForeach,
+		Category: CategoryLogic,
+		Inputs:   []Port{{Name: "items", Type: TypeList, Required: true, Doc: "the list to run the body for, one element ($item) at a time"}},
+		// The other mapped inputs are the body's $input.
+		MoreInputs: true,
+		Outputs:    []Port{{Name: "results", Type: TypeList, Doc: "the body's output per element, in input order"}},
+		Config:     foreachConfig{},
+		Compile:    compileForeach,
 	}
 }
 
 type foreachConfig struct {
-	Body        *Spec `json:"body"`
-	Concurrency int   `json:"concurrency"`
-	MaxItems    int   `json:"maxItems"`
-	SkipFailed  bool  `json:"skipFailed"`
+	Body        *Spec `json:"body" required:"true" example:"{\"nodes\": [{\"id\": \"each\", \"kind\": \"passthrough\"}], \"output\": {\"item\": \"$item\"}}" doc:"the flow run per element: nodes, edges, output; it sees $item, $index and the mapped inputs as $input"`
+	Concurrency int   `json:"concurrency" min:"0" max:"256" default:"4" doc:"elements run at once (0: 4)"`
+	MaxItems    int   `json:"maxItems" default:"10000" doc:"more elements than this fail the node (0: 10000)"`
+	SkipFailed  bool  `json:"skipFailed" default:"false" doc:"leave a failed element's result null instead of failing the node"`
 }
 
 func compileForeach(b *Builder) Node {

@@ -10,14 +10,18 @@ func init() { builtinKinds = append(builtinKinds, kindFunction) }
 
 func kindFunction() *Kind {
 	return &Kind{
-		Name:    "function",
-		Doc:     "Runs a Starlark script's main(input, params); input is the mapped inputs (or $input if none).",
-		Compile: compileFunction,
+		Name:     "function",
+		Doc:      "Runs a Starlark script's main(input, params); input is the mapped inputs (or $input if none).",
+		Category: CategoryLogic,
+		// Every mapped input is a key of the script's input.
+		MoreInputs: true,
+		Config:     functionConfig{},
+		Compile:    compileFunction,
 	}
 }
 
 type functionConfig struct {
-	Script string `json:"script"`
+	Script string `json:"script" format:"script" required:"true" example:"def main(input, params):\n    return input" doc:"Starlark source defining main(input, params); its return value is the node's output"`
 }
 
 func compileFunction(b *Builder) Node {

@@ -10,13 +10,12 @@ func init() { builtinKinds = append(builtinKinds, kindJoin) }
 
 func kindJoin() *Kind {
 	return &Kind{
-		Name: "join",
-		Doc:  "Merges branches: waits for all, any, or n of them (timeout: the node's timeout); outputs {predecessor id: output}.",
+		Name:     "join",
+		Doc:      "Merges branches: waits for all, any, or n of them (timeout: the node's timeout); outputs {predecessor id: output}.",
+		Category: CategoryLogic,
+		Config:   joinConfig{},
 		Compile: func(b *Builder) Node {
-			var cfg struct {
-				Mode string `json:"mode"`
-				N    int    `json:"n"`
-			}
+			var cfg joinConfig
 			if !b.Config(&cfg) {
 				return nil
 			}
@@ -43,6 +42,11 @@ func kindJoin() *Kind {
 			return n
 		},
 	}
+}
+
+type joinConfig struct {
+	Mode string `json:"mode" enum:"all|any|n" default:"all" doc:"wait for all taken branches, any one, or n of them"`
+	N    int    `json:"n" doc:"with mode n: how many branches to wait for"`
 }
 
 type joinNode struct {

@@ -6,8 +6,10 @@ func init() { builtinKinds = append(builtinKinds, kindNoop) }
 
 func kindNoop() *Kind {
 	return &Kind{
-		Name: "noop",
-		Doc:  "Does nothing and outputs null; a placeholder and a benchmark baseline.",
+		Name:     "noop",
+		Doc:      "Does nothing and outputs null; a placeholder and a benchmark baseline.",
+		Category: CategoryUtility,
+		Config:   struct{}{},
 		Compile: func(b *Builder) Node {
 			b.Config(&struct{}{})
 			return noopNode{}

@@ -6,8 +6,11 @@ func init() { builtinKinds = append(builtinKinds, kindPassthrough) }
 
 func kindPassthrough() *Kind {
 	return &Kind{
-		Name: "passthrough",
-		Doc:  "Outputs its mapped inputs as a map, or $input when it maps none.",
+		Name:       "passthrough",
+		Doc:        "Outputs its mapped inputs as a map, or $input when it maps none.",
+		Category:   CategoryUtility,
+		MoreInputs: true,
+		Config:     struct{}{},
 		Compile: func(b *Builder) Node {
 			b.Config(&struct{}{})
 			return passthroughNode{}

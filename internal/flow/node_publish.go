@@ -12,10 +12,14 @@ func kindPublish() *Kind {
 		Name:     "publish",
 		Doc:      "Publishes the mapped inputs as an event of config.type through Sinks; input subject, if mapped, is the event subject.",
 		Blocking: true,
+		Category: CategorySink,
+		Inputs:   []Port{{Name: "subject", Type: TypeString, Doc: "the event's subject; default: the message key (the device)"}},
+		// The other mapped inputs are the event's data.
+		MoreInputs: true,
+		Outputs:    []Port{{Name: "published", Type: TypeBool, Doc: "true once the event is on the bus"}},
+		Config:     sinkConfig{},
 		Compile: func(b *Builder) Node {
-			var cfg struct {
-				Type string `json:"type"`
-			}
+			var cfg sinkConfig
 			if !b.Config(&cfg) {
 				return nil
 			}
@@ -26,6 +30,11 @@ func kindPublish() *Kind {
 			return &publishNode{typ: cfg.Type, subject: b.Arg("subject")}
 		},
 	}
+}
+
+// sinkConfig is the config of store and publish nodes.
+type sinkConfig struct {
+	Type string `json:"type" required:"true" example:"face" doc:"the record type (store) or event type (publish), e.g. face or tianshu.face.captured"`
 }
 
 type publishNode struct {

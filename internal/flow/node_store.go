@@ -9,10 +9,13 @@ func kindStore() *Kind {
 		Name:     "store",
 		Doc:      "Stores the mapped inputs as a record of config.type through Sinks; outputs {recordId}.",
 		Blocking: true,
+		Category: CategorySink,
+		// Every mapped input is a field of the record.
+		MoreInputs: true,
+		Outputs:    []Port{{Name: "recordId", Type: TypeString, Doc: "the stored record's id"}},
+		Config:     sinkConfig{},
 		Compile: func(b *Builder) Node {
-			var cfg struct {
-				Type string `json:"type"`
-			}
+			var cfg sinkConfig
 			if !b.Config(&cfg) {
 				return nil
 			}

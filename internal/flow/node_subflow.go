@@ -9,12 +9,12 @@ func kindSubflow() *Kind {
 		Name:     "subflow",
 		Doc:      "Runs another flow version with the mapped inputs as its $input; outputs that flow's output.",
 		Blocking: true,
+		Category: CategoryLogic,
+		// The mapped inputs are the subflow's $input.
+		MoreInputs: true,
+		Config:     subflowConfig{},
 		Compile: func(b *Builder) Node {
-			var cfg struct {
-				Flow    string         `json:"flow"`
-				Version string         `json:"version"`
-				Params  map[string]any `json:"params"`
-			}
+			var cfg subflowConfig
 			if !b.Config(&cfg) {
 				return nil
 			}
@@ -38,6 +38,12 @@ func kindSubflow() *Kind {
 			return &subflowNode{body: body, params: cfg.Params}
 		},
 	}
+}
+
+type subflowConfig struct {
+	Flow    string         `json:"flow" required:"true" example:"flow-example" doc:"the id of a flow of the same project"`
+	Version string         `json:"version" doc:"the version to run; empty: the flow's latest when this version was saved"`
+	Params  map[string]any `json:"params" doc:"the subflow's parameter values"`
 }
 
 type subflowNode struct {

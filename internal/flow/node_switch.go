@@ -11,21 +11,29 @@ func init() { builtinKinds = append(builtinKinds, kindSwitch) }
 
 func kindSwitch() *Kind {
 	return &Kind{
-		Name:    "switch",
-		Doc:     "Runs the successor of the first case whose expression is true, else the default (or none).",
+		Name:     "switch",
+		Doc:      "Runs the successor of the first case whose expression is true, else the default (or none).",
+		Category: CategoryLogic,
+		// Mapped inputs are variables of the case expressions.
+		MoreInputs: true,
+		Outputs: []Port{
+			{Name: "case", Type: TypeInteger, Doc: "the index of the case taken; -1: the default or none"},
+			{Name: "next", Type: TypeString, Doc: "the id of the successor that runs"},
+		},
+		Config:  switchConfig{},
 		Edges:   switchEdges,
 		Compile: compileSwitch,
 	}
 }
 
 type switchCase struct {
-	When string `json:"when"`
-	Next string `json:"next"`
+	When string `json:"when" format:"expression" required:"true" doc:"Starlark expression over the mapped inputs and params"`
+	Next string `json:"next" required:"true" doc:"the id of the node to run when it is true"`
 }
 
 type switchConfig struct {
-	Cases   []switchCase `json:"cases"`
-	Default string       `json:"default"`
+	Cases   []switchCase `json:"cases" required:"true" example:"[{\"when\": \"True\", \"next\": \"after\"}]" doc:"tried in order; the first true one wins"`
+	Default string       `json:"default" doc:"the id of the node to run when no case is true; empty: none"`
 }
 
 // switchEdges makes case targets successors without separate edges.

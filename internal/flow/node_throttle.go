@@ -16,12 +16,15 @@ func kindThrottle() *Kind {
 		Name: "throttle",
 		Doc: "Lets at most config.limit per config.interval through, per key: items of input items (outputs {items}), " +
 			"or, without items, the message itself (outputs {passed}); stops the branch when nothing passes.",
+		Category: CategoryStream,
+		Inputs:   []Port{{Name: "items", Type: TypeList, Doc: "items to let through; without it the message itself is throttled"}},
+		Outputs: []Port{
+			{Name: "items", Type: TypeList, Doc: "the items let through (with input items)"},
+			{Name: "passed", Type: TypeBool, Doc: "whether the message passed (without input items)"},
+		},
+		Config: throttleConfig{},
 		Compile: func(b *Builder) Node {
-			var cfg struct {
-				streamCommon
-				Limit    int    `json:"limit"`
-				Interval string `json:"interval"`
-			}
+			var cfg throttleConfig
 			if !b.Config(&cfg) {
 				return nil
 			}
@@ -41,6 +44,12 @@ func kindThrottle() *Kind {
 			return &throttleNode{items: items, key: key, limit: cfg.Limit, interval: iv, maxKeys: maxKeys}
 		},
 	}
+}
+
+type throttleConfig struct {
+	streamCommon
+	Limit    int    `json:"limit" required:"true" min:"1" example:"10" doc:"how many pass per interval and key"`
+	Interval string `json:"interval" format:"duration" required:"true" example:"1s" doc:"the length of a rate window"`
 }
 
 type throttleNode struct {

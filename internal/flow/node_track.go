@@ -14,15 +14,23 @@ func kindTrack() *Kind {
 		Name: "track",
 		Doc: "IoU tracker: gives each object in input objects (with box [x,y,w,h]) a trackId that persists across messages; " +
 			"outputs {objects, ended: [ids unseen for maxAge]}.",
+		Category: CategoryStream,
+		Inputs:   []Port{{Name: "objects", Type: TypeObjects, Required: true, Doc: "this message's objects, each with box [x, y, w, h]"}},
+		Outputs: []Port{
+			{Name: "active", Type: TypeInteger, Doc: "tracks followed on this device"},
+			{Name: "ended", Type: TypeList, Doc: "ids of the tracks unseen for maxAge"},
+			{Name: "objects", Type: TypeObjects, Doc: "the input objects, each with its trackId"},
+		},
+		Config:  trackConfig{},
 		Compile: compileTrack,
 	}
 }
 
 type trackConfig struct {
-	streamCommon
-	IoU       float64 `json:"iou"`
-	MaxAge    string  `json:"maxAge"`
-	MaxTracks int     `json:"maxTracks"`
+	streamCommon `omit:"key"`
+	IoU          float64 `json:"iou" min:"0" max:"1" default:"0.3" doc:"the least box overlap (intersection over union) that continues a track"`
+	MaxAge       string  `json:"maxAge" format:"duration" default:"1s" doc:"a track unseen this long ends"`
+	MaxTracks    int     `json:"maxTracks" default:"1000" doc:"most tracks per device (0: 1000)"`
 }
 
 func compileTrack(b *Builder) Node {

@@ -16,12 +16,17 @@ func kindWindow() *Kind {
 		Name: "window",
 		Doc: "Counts items (or messages, without input items) per config.key value in tumbling windows of config.interval; " +
 			"outputs {start, counts, total, closed}; with emit \"close\" the branch runs only when a window closes.",
+		Category: CategoryStream,
+		Inputs:   []Port{{Name: "items", Type: TypeList, Doc: "items to count by key; without it messages are counted"}},
+		Outputs: []Port{
+			{Name: "closed", Type: TypeObject, Doc: "the window that just closed ({start, counts, total}), or null"},
+			{Name: "counts", Type: TypeObject, Doc: "counts per key in the current window"},
+			{Name: "start", Type: TypeString, Doc: "the current window's start (RFC 3339)"},
+			{Name: "total", Type: TypeInteger, Doc: "the count in the current window"},
+		},
+		Config: windowConfig{},
 		Compile: func(b *Builder) Node {
-			var cfg struct {
-				streamCommon
-				Interval string `json:"interval"`
-				Emit     string `json:"emit"`
-			}
+			var cfg windowConfig
 			if !b.Config(&cfg) {
 				return nil
 			}
@@ -47,6 +52,12 @@ func kindWindow() *Kind {
 			return &windowNode{items: items, key: key, interval: iv, onClose: cfg.Emit == "close", maxKeys: maxKeys, idle: max(idle, 2*iv)}
 		},
 	}
+}
+
+type windowConfig struct {
+	streamCommon
+	Interval string `json:"interval" format:"duration" required:"true" example:"1m" doc:"the length of a tumbling window"`
+	Emit     string `json:"emit" enum:"every|close" default:"every" doc:"every: run the successors for every message; close: only when a window closes"`
 }
 
 type windowNode struct {

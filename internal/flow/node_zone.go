@@ -14,16 +14,20 @@ func kindZone() *Kind {
 		Name: "zone",
 		Doc: "Keeps objects (box [x,y,w,h]) inside or outside config.polygon, entering or leaving it, or crossing config.line " +
 			"(enter, leave and cross need trackId); outputs {objects}, and stops the branch when none is left.",
-		Compile: compileZone,
+		Category: CategoryStream,
+		Inputs:   []Port{{Name: "objects", Type: TypeObjects, Required: true, Doc: "objects with box [x, y, w, h] (and trackId for enter, leave and cross)"}},
+		Outputs:  []Port{{Name: "objects", Type: TypeObjects, Doc: "the objects kept, with zone (and direction for cross)"}},
+		Config:   zoneConfig{},
+		Compile:  compileZone,
 	}
 }
 
 type zoneConfig struct {
-	streamCommon
-	Polygon [][2]float64 `json:"polygon"`
-	Line    [][2]float64 `json:"line"`
-	Mode    string       `json:"mode"`
-	Anchor  string       `json:"anchor"`
+	streamCommon `omit:"key"`
+	Polygon      [][2]float64 `json:"polygon" example:"[[0, 0], [100, 0], [100, 100], [0, 100]]" doc:"the zone's corners in pixels [[x, y], ...], at least 3 (or set line)"`
+	Line         [][2]float64 `json:"line" doc:"two points [[x, y], [x, y]] that objects cross (or set polygon)"`
+	Mode         string       `json:"mode" enum:"inside|outside|enter|leave|cross" doc:"which objects to keep; default inside for a polygon, cross for a line"`
+	Anchor       string       `json:"anchor" enum:"bottom|center" default:"bottom" doc:"the point of a box that must be in the zone"`
 }
 
 func compileZone(b *Builder) Node {

@@ -60,6 +60,8 @@ type node struct {
 	blocking   bool
 	m          *nodeMetrics
 	outputs    []string
+	inPorts    []Port // typed input ports, for the type check of paths
+	outPorts   []Port // typed output fields, for the same
 }
 
 type edge struct {

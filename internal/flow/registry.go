@@ -36,6 +36,25 @@ type Kind struct {
 	// Edges, when set, returns successor ids implied by the config (switch
 	// case targets), so authors need not repeat them as edges.
 	Edges func(config map[string]any) []string
+	// Category groups the kind in an editor's palette (CategoryLogic, ...).
+	Category string
+	// Inputs are the input ports the kind reads by name (Builder.Arg,
+	// RequireArg); the Required ones it refuses to compile without. Their
+	// types are checked against what feeds them (Compatible).
+	Inputs []Port
+	// MoreInputs says the kind also takes mapped inputs of any other name
+	// (a script's input, a record's fields, a subflow's $input).
+	MoreInputs bool
+	// Outputs are the fields of the node's output, which paths into it
+	// ($id.field) are checked against; nil: the output's shape is not
+	// fixed (a script's result, a join's predecessors).
+	Outputs []Port
+	// FromContract says the ports come from the algorithm version the
+	// config names (its contract), not from Inputs and Outputs.
+	FromContract bool
+	// Config is a zero value of the struct Compile decodes the config
+	// into (Builder.Config); ConfigSchema derives its JSON Schema from it.
+	Config any
 	// Compile checks the node (config, inputs) and returns its runnable
 	// form. Problems are reported through b.Errorf, and as many as can be
 	// found; the returned Node is ignored when any was reported.

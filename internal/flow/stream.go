@@ -19,9 +19,9 @@ import (
 // expect the same reordering it would see from the network.
 
 type streamCommon struct {
-	Key     string `json:"key"`
-	MaxKeys int    `json:"maxKeys"`
-	Idle    string `json:"idle"`
+	Key     string `json:"key" format:"expression" example:"item[\"label\"]" doc:"Starlark expression over item giving the partition key within the device, e.g. item[\"label\"]"`
+	MaxKeys int    `json:"maxKeys" min:"0" max:"1000000" default:"10000" doc:"most partitions kept; the least recently used is evicted (0: 10000)"`
+	Idle    string `json:"idle" format:"duration" default:"1m" doc:"a partition unseen this long is dropped"`
 }
 
 const defaultIdle = time.Minute

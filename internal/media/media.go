@@ -7,6 +7,7 @@
 package media
 
 import (
+	"mime"
 	"net/http"
 	"time"
 )
@@ -66,4 +67,23 @@ type Frame struct {
 	// Image is the encoded picture (JPEG).
 	Image         Image
 	Width, Height int
+}
+
+// Extension returns the file extension of common media types (".jpg" for
+// image/jpeg), "" for others, for naming stored objects.
+func Extension(contentType string) string {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	switch mt {
+	case "image/jpeg":
+		return ".jpg"
+	case "image/png":
+		return ".png"
+	case "image/webp":
+		return ".webp"
+	case "video/mp4":
+		return ".mp4"
+	case "application/json":
+		return ".json"
+	}
+	return ""
 }

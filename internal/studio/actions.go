@@ -116,11 +116,22 @@ type ValidateFlowRequest struct {
 	Document  json.RawMessage `json:"Document" validate:"required"`
 }
 
-// FlowError is one problem found in a flow document.
+// FlowError is one problem found in a flow document, located so that an
+// editor can pin it: on node NodeId (empty: the document), on Edge when
+// the problem is a connection (an edge of the document, or the data
+// dependency from a node whose output a path reads to the reader), and at
+// Field inside the node ("config.cases[1].when", "inputs.image").
 type FlowError struct {
-	NodeId  string `json:"NodeId"`
-	Field   string `json:"Field"`
-	Message string `json:"Message"`
+	NodeId  string    `json:"NodeId"`
+	Edge    *FlowEdge `json:"Edge,omitempty"`
+	Field   string    `json:"Field"`
+	Message string    `json:"Message"`
+}
+
+// FlowEdge names an edge by the ids of its ends.
+type FlowEdge struct {
+	From string `json:"From"`
+	To   string `json:"To"`
 }
 
 // ValidateFlowResponse is the response of ValidateFlow.
@@ -223,6 +234,8 @@ func versionInfo(v Version) FlowVersionInfo {
 
 // RegisterActions adds the studio's actions to reg; s may be nil for docs.
 func RegisterActions(reg *api.Registry, s *Service) {
+	registerKindActions(reg, s)
+	registerTestRunAction(reg, s)
 	api.Register(reg, api.Spec{Name: "CreateFlow", Summary: "Create a flow from a JSON (or YAML) document; it becomes version 1.", Permission: flowWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *CreateFlowRequest) (*CreateFlowResponse, error) {
 			doc, err := document(r.Document)
@@ -317,7 +330,11 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			errs := s.Validate(ctx, r.ProjectId, doc)
 			out := &ValidateFlowResponse{Valid: len(errs) == 0, ErrorSet: make([]FlowError, 0, len(errs))}
 			for _, e := range errs {
-				out.ErrorSet = append(out.ErrorSet, FlowError{NodeId: e.Node, Field: e.Field, Message: e.Msg})
+				fe := FlowError{NodeId: e.Node, Field: e.Field, Message: e.Msg}
+				if e.Edge != nil {
+					fe.Edge = &FlowEdge{From: e.Edge.From, To: e.Edge.To}
+				}
+				out.ErrorSet = append(out.ErrorSet, fe)
 			}
 			return out, nil
 		})

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/function"
 	"github.com/tianshu-ai/tianshu/internal/ids"
@@ -54,6 +55,15 @@ type Options struct {
 	// locks the row too) is one decision with storing it; nil: the
 	// algorithms are not the store's, nothing is locked.
 	StoredAlgorithm func(id string) bool
+	// Catalog lists the algorithms a flow of a project may call, with
+	// their current contracts, for DescribeFlowNodeKinds; nil lists none.
+	Catalog func(ctx context.Context, projectID string) ([]flow.AlgorithmEntry, error)
+	// TestImages fetches the pictures RunFlowTest runs on; nil: it runs on
+	// Input alone.
+	TestImages TestImages
+	// Blob keeps the pictures test runs output, behind signed URLs; nil:
+	// they are described (type, size) but not stored.
+	Blob blob.Store
 }
 
 // Service is the flow studio.
@@ -64,6 +74,7 @@ type Service struct {
 
 	mu    sync.Mutex
 	plans map[string]*flow.Plan // "flowID@version" → compiled plan
+	swept map[string]time.Time  // project → last sweep of its test-run pictures
 }
 
 // maxCachedPlans bounds the plan cache; versions are immutable, so an
@@ -78,7 +89,7 @@ func New(db *store.DB, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{db: db, o: o, reg: flow.NewRegistry(), plans: map[string]*flow.Plan{}}
+	return &Service{db: db, o: o, reg: flow.NewRegistry(), plans: map[string]*flow.Plan{}, swept: map[string]time.Time{}}
 }
 
 // Flow is a flow and its latest version number.
@@ -129,6 +140,9 @@ func (s *Service) parseWith(ctx context.Context, projectID string, doc []byte, c
 	}
 	opts := s.options(ctx, projectID)
 	opts.CheckScripts = checkOnly
+	// This plan never runs: it must not add metric series per node of
+	// every document someone validates.
+	opts.Metrics = nil
 	refs := &algorithmRefs{Algorithms: opts.Algorithms}
 	if opts.Algorithms != nil {
 		opts.Algorithms = refs
@@ -392,6 +406,13 @@ func (s *Service) Get(ctx context.Context, flowID string) (*Flow, error) {
 // service, which answers it, is built after the studio because it resolves
 // flow versions through it. Call it before the studio serves.
 func (s *Service) SetInUse(f InUseFunc) { s.o.InUse = f }
+
+// UseTestRuns sets where RunFlowTest reads its pictures and keeps those
+// its nodes output, after construction: the data and device centers start
+// after the studio. Call it before the studio serves.
+func (s *Service) UseTestRuns(images TestImages, b blob.Store) {
+	s.o.TestImages, s.o.Blob = images, b
+}
 
 // ResolveVersion returns the number and project of a flow version (0: the
 // flow's current version), in the form the tasks service looks flows up.

@@ -81,7 +81,7 @@ func newEnv(t *testing.T) *env {
 	if err := repo.StartRuntime(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	e.s = studio.New(e.db, studio.Options{Now: e.clk.now, Algorithms: repo,
+	e.s = studio.New(e.db, studio.Options{Now: e.clk.now, Algorithms: repo, Catalog: repo.Catalog,
 		InUse: func(context.Context, *store.Tx, string) (bool, error) { return e.inUse.Load(), nil }})
 	e.reg = api.NewRegistry()
 	studio.RegisterActions(e.reg, e.s)

@@ -1,0 +1,182 @@
+package app_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/app/apptest"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
+)
+
+// testRunFlow finds faces with the built-in detector, follows them, and
+// crops the first one from the frame a passthrough node hands on: a
+// picture in, pictures and objects out.
+const testRunFlow = `{"name": "test-run",
+  "inputs": {"image": {"type": "image", "required": true}, "upload": {"type": "string"}},
+  "nodes": [
+    {"id": "frame", "kind": "passthrough", "inputs": {"image": "$input.image"}},
+    {"id": "detect", "kind": "algorithm", "config": {"algorithm": "alg-face-detect"}, "inputs": {"image": "$input.image"}},
+    {"id": "track", "kind": "track", "inputs": {"objects": "$detect.faces"}},
+    {"id": "crop", "kind": "algorithm", "config": {"algorithm": "alg-image-ops"},
+     "inputs": {"image": "$frame.image", "op": "crop", "box": "$detect.faces[0].box", "margin": 0.2}}
+  ],
+  "edges": [{"from": "detect", "to": "track"}, {"from": "frame", "to": "crop"}, {"from": "detect", "to": "crop"}]}`
+
+func fetch(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return b
+}
+
+func nodesByID(t *testing.T, run map[string]any) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for _, n := range run["NodeSet"].([]any) {
+		m := n.(map[string]any)
+		out[m["NodeId"].(string)] = m
+	}
+	return out
+}
+
+// RunFlowTest runs an unsaved flow on a bundled photo (uploaded with tus),
+// on a camera's current snapshot and on a stored record's picture, through
+// the signed action API with the real built-in detector; outputs come
+// with every node's timing and pictures as signed URLs; one node runs
+// alone on the outputs pinned from the first run.
+func TestRunFlowTestOnPictures(t *testing.T) {
+	photo, err := os.ReadFile("../vision/cascade/testdata/astronaut.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := apptest.Start(t, apptest.Options{})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	tok := c.mustCall("CreateUploadToken", map[string]any{})
+	uploadID := tusUpload(t, tok["Endpoint"].(string), tok["Token"].(string), "astronaut.png", photo)
+
+	run := c.mustCall("RunFlowTest", map[string]any{"Document": testRunFlow, "UploadId": uploadID})
+	if run["RunError"] != "" {
+		t.Fatalf("run failed: %v", run["RunError"])
+	}
+	nodes := nodesByID(t, run)
+	if len(nodes) != 4 {
+		t.Fatalf("nodes %v", run["NodeSet"])
+	}
+	for id, n := range nodes {
+		if n["Status"] != "ok" || n["DurationUs"] == nil {
+			t.Errorf("node %s: %v", id, n)
+		}
+	}
+	faces := nodes["detect"]["Output"].(map[string]any)["faces"].([]any)
+	if len(faces) != 1 {
+		t.Fatalf("faces in astronaut.png: %v", faces)
+	}
+	if box := faces[0].(map[string]any)["box"].([]any); box[0].(float64) < 150 || box[0].(float64) > 200 {
+		t.Errorf("face box %v", box)
+	}
+	if objs := nodes["track"]["Output"].(map[string]any)["objects"].([]any); objs[0].(map[string]any)["trackId"].(float64) != 1 {
+		t.Errorf("track %v", objs)
+	}
+	frame := nodes["frame"]["Output"].(map[string]any)["image"].(map[string]any)
+	if frame["ContentType"] != "image/png" || !bytes.Equal(fetch(t, frame["ObjectUrl"].(string)), photo) {
+		t.Errorf("frame reference %v does not serve the photo", frame)
+	}
+	crop := nodes["crop"]["Output"].(map[string]any)["image"].(map[string]any)
+	if b := fetch(t, crop["ObjectUrl"].(string)); len(b) == 0 || crop["Size"].(float64) != float64(len(b)) {
+		t.Errorf("crop reference %v", crop)
+	}
+
+	// One node alone, on the outputs pinned from that run: the frame's
+	// picture reference is read back, the detector does not run again.
+	pinned := map[string]any{"frame": nodes["frame"]["Output"], "detect": nodes["detect"]["Output"]}
+	one := c.mustCall("RunFlowTest", map[string]any{"Document": testRunFlow, "NodeId": "crop", "PinnedOutputs": pinned})
+	only := nodesByID(t, one)
+	if len(only) != 1 || only["crop"]["Status"] != "ok" || one["RunError"] != "" {
+		t.Fatalf("single-node run: %v", one)
+	}
+	if got := only["crop"]["Output"].(map[string]any)["image"].(map[string]any); got["ObjectKey"] != crop["ObjectKey"] {
+		t.Errorf("the pinned run cropped %v, the full run %v", got, crop)
+	}
+	if _, code := c.call("RunFlowTest", map[string]any{"Document": testRunFlow, "NodeId": "ghost"}); code != "InvalidParameterValue" {
+		t.Errorf("unknown NodeId: %q", code)
+	}
+	if _, code := c.call("RunFlowTest", map[string]any{"Document": testRunFlow, "UploadId": uploadID, "DeviceId": "dev-x"}); code != "InvalidParameterValue" {
+		t.Errorf("two pictures: %q", code)
+	}
+	if _, code := c.call("RunFlowTest", map[string]any{"Document": testRunFlow, "UploadId": "up-none"}); code != "ResourceNotFound" {
+		t.Errorf("unknown upload: %q", code)
+	}
+	if _, code := c.call("RunFlowTest", map[string]any{"Document": testRunFlow}); code != "InvalidParameterValue" {
+		t.Errorf("no picture for a flow that requires one: %q", code)
+	}
+	if _, code := c.call("RunFlowTest", map[string]any{"Document": strings.Replace(testRunFlow, `"$detect.faces"`, `"$input.image"`, 1), "UploadId": uploadID}); code != "InvalidParameterValue" {
+		t.Errorf("a miswired document: %q", code)
+	}
+
+	// A camera's current snapshot: the demo camera's JPEG of the same photo.
+	shot, err := os.ReadFile("../../examples/demo/photos/1-astronaut.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam := cameraEmulator(t, "admin", "pw", shot)
+	devID := c.mustCall("CreateDevice", map[string]any{"Name": "desk", "Driver": "http-snapshot", "Address": cam.URL + "/snap.jpg",
+		"Username": "admin", "Password": "pw"})["DeviceId"].(string)
+	run = c.mustCall("RunFlowTest", map[string]any{"Document": testRunFlow, "DeviceId": devID})
+	if faces := nodesByID(t, run)["detect"]["Output"].(map[string]any)["faces"].([]any); len(faces) != 1 || run["RunError"] != "" {
+		t.Errorf("snapshot run: %v", run)
+	}
+
+	// A stored record's picture: a store node keeps the photo, and a test
+	// run reads it back from the record.
+	keep := `{"name": "keep", "nodes": [{"id": "save", "kind": "store", "config": {"type": "picture"}, "inputs": {"image": "$input.image"}}]}`
+	flowID := c.mustCall("CreateFlow", map[string]any{"Document": keep})["FlowId"].(string)
+	taskID := c.mustCall("CreateTask", map[string]any{"Name": "archive", "FlowId": flowID, "Start": true,
+		"Sources": []any{map[string]any{"Type": "upload", "Id": uploadID}}})["TaskId"].(string)
+	var recID string
+	testenv.Eventually(t, 60*time.Second, "a record of the task", func() bool {
+		recs := c.mustCall("DescribeRecords", map[string]any{"TaskIds": []string{taskID}})["RecordSet"].([]any)
+		if len(recs) > 0 {
+			recID = recs[0].(map[string]any)["RecordId"].(string)
+		}
+		return recID != ""
+	})
+	run = c.mustCall("RunFlowTest", map[string]any{"Document": testRunFlow, "RecordId": recID})
+	if faces := nodesByID(t, run)["detect"]["Output"].(map[string]any)["faces"].([]any); len(faces) != 1 || run["RunError"] != "" {
+		t.Errorf("record run: %v", run)
+	}
+	// A saved flow runs by id too, and sinks are captured, not written.
+	run = c.mustCall("RunFlowTest", map[string]any{"FlowId": flowID, "UploadId": uploadID})
+	if recs := run["RecordSet"].([]any); len(recs) != 1 || recs[0].(map[string]any)["Data"].(map[string]any)["image"].(map[string]any)["ObjectUrl"] == nil {
+		t.Errorf("captured record %v", run["RecordSet"])
+	}
+
+	// A viewer may not run tests; an app of another project reaches none
+	// of this project's pictures.
+	vid := c.mustCall("CreateApp", map[string]any{"Name": "wall", "Role": "viewer"})["AppId"].(string)
+	vk := c.mustCall("CreateAppKey", map[string]any{"AppId": vid})
+	viewer := newSDK(t, e.Host, vk["SecretId"].(string), vk["SecretKey"].(string))
+	if _, code := viewer.call("RunFlowTest", map[string]any{"Document": testRunFlow, "UploadId": uploadID}); code != "AuthFailure.UnauthorizedOperation" {
+		t.Errorf("viewer: %q", code)
+	}
+	prj := c.mustCall("CreateProject", map[string]any{"Name": "other"})["ProjectId"].(string)
+	oid := c.mustCall("CreateApp", map[string]any{"Name": "other", "ProjectId": prj, "Role": "admin"})["AppId"].(string)
+	ok := c.mustCall("CreateAppKey", map[string]any{"AppId": oid})
+	other := newSDK(t, e.Host, ok["SecretId"].(string), ok["SecretKey"].(string))
+	for field, id := range map[string]string{"UploadId": uploadID, "DeviceId": devID, "RecordId": recID} {
+		if _, code := other.call("RunFlowTest", map[string]any{"Document": testRunFlow, field: id}); code != "ResourceNotFound" {
+			t.Errorf("%s of another project: %q", field, code)
+		}
+	}
+}
