@@ -65,6 +65,12 @@ func TestLiveView(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // polling the task's start
 	}
+	// The console's page is /live; the streams are beside it.
+	if r, err := http.Get(e.Endpoint + "/live?project=demo"); err != nil || r.StatusCode != http.StatusOK || r.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("GET /live: %v %v, want the console", err, r)
+	} else {
+		r.Body.Close()
+	}
 	ws := "ws" + strings.TrimPrefix(e.Endpoint, "http")
 	if _, resp, err := websocket.DefaultDialer.Dial(ws+task.LivePath+"?ticket=tsl1.forged.x", nil); err == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("forged ticket: %v %v, want 401", err, resp)
@@ -97,6 +103,10 @@ func TestLiveView(t *testing.T) {
 			t.Fatal(err)
 		}
 		jpeg := msg[4+n:]
+		// The next frame comes once this one is acknowledged.
+		if err := conn.WriteMessage(websocket.TextMessage, []byte("ack")); err != nil {
+			t.Fatal(err)
+		}
 		if h.TaskId != d.TaskId || h.Key != d.DeviceId || h.Width == 0 || h.CapturedMs == 0 || h.SentMs < h.CapturedMs || len(jpeg) < 3 || jpeg[0] != 0xFF || jpeg[1] != 0xD8 {
 			t.Fatalf("frame %+v with %d bytes of picture starting % x", h, len(jpeg), jpeg[:min(3, len(jpeg))])
 		}

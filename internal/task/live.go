@@ -23,8 +23,9 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
-// LivePath is where the live view's WebSocket streams are served.
-const LivePath = "/live/"
+// LivePath is where the live view's WebSocket streams are served (the
+// console's page is /live).
+const LivePath = "/livestream/"
 
 // Live view limits and timings.
 const (
@@ -156,6 +157,8 @@ type DescribeLiveStreamResponse struct {
 	// Url is the WebSocket path to open (on this server) within
 	// ExpiresTime; each binary message is one frame: a 4-byte big-endian
 	// length, that many bytes of JSON (LiveFrameHeader), then the JPEG.
+	// The viewer sends a message (any) for each frame it has shown; the
+	// next frame, the newest, comes after it.
 	Url         string `json:"Url"`
 	ExpiresTime string `json:"ExpiresTime"`
 	SourceType  string `json:"SourceType"`
@@ -185,7 +188,7 @@ type LiveFrameHeader struct {
 }
 
 func registerLiveAction(reg *api.Registry, s *Service) {
-	api.Register(reg, api.Spec{Name: "DescribeLiveStream", Summary: "A short-lived URL of a WebSocket stream of the frames one source of a running task processes, with the objects its flow found on each (box, track id, label, score) and the capture time. Open it within a minute; a stream lasts at most 10 minutes.", Permission: taskRead},
+	api.Register(reg, api.Spec{Name: "DescribeLiveStream", Summary: "A short-lived URL of a WebSocket stream of the frames one source of a running task processes, with the objects its flow found on each (box, track id, label, score) and the capture time. Each binary message is a frame (4-byte big-endian length, JSON header, JPEG); send a message back for each to get the next, newest one. Open it within a minute; a stream lasts at most 10 minutes.", Permission: taskRead},
 		func(ctx context.Context, c *api.Caller, r *DescribeLiveStreamRequest) (*DescribeLiveStreamResponse, error) {
 			t, err := s.visible(ctx, c, r.TaskId)
 			if err != nil {
@@ -248,7 +251,7 @@ func (l *Live) leave(project string) {
 	l.viewers.Set(float64(l.total))
 }
 
-// ServeHTTP serves one stream: GET /live/?ticket=… upgraded to WebSocket.
+// ServeHTTP serves one stream: GET /livestream/?ticket=… upgraded to WebSocket.
 func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", "GET")
@@ -279,15 +282,26 @@ func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // stream sends sub's frames to conn until the viewer leaves, the task
 // stops here, the stream's time is up or the server stops; it returns why.
+//
+// One frame is in flight at a time: the viewer answers each frame it drew
+// with a message (any), and only then is the next sent. Meanwhile newer
+// frames replace the one waiting in sub, so a slow viewer or a slow link
+// gets the newest frame next, never a backlog queued in socket buffers.
 func (l *Live) stream(ctx context.Context, conn *websocket.Conn, sub *PreviewSub, g liveGrant) string {
 	gone := make(chan struct{})
+	acks := make(chan struct{}, 1)
 	go func() {
-		// Reading answers pings and notices the viewer closing.
+		// Reading takes the acknowledgements, answers pings and notices
+		// the viewer closing.
 		defer close(gone)
 		conn.SetReadLimit(4096)
 		for {
 			if _, _, err := conn.NextReader(); err != nil {
 				return
+			}
+			select {
+			case acks <- struct{}{}:
+			default:
 			}
 		}
 	}()
@@ -301,6 +315,7 @@ func (l *Live) stream(ctx context.Context, conn *websocket.Conn, sub *PreviewSub
 	defer check.Stop()
 	var buf []byte
 	var reported int64
+	frames := sub.C
 	for {
 		select {
 		case <-ctx.Done():
@@ -313,7 +328,9 @@ func (l *Live) stream(ctx context.Context, conn *websocket.Conn, sub *PreviewSub
 			if !l.previews.Running(g.T) {
 				return closeWith(websocket.CloseNormalClosure, "task is not running here")
 			}
-		case f := <-sub.C:
+		case <-acks:
+			frames = sub.C
+		case f := <-frames:
 			d := sub.Dropped()
 			l.dropped.Add(float64(d - reported))
 			reported = d
@@ -323,6 +340,7 @@ func (l *Live) stream(ctx context.Context, conn *websocket.Conn, sub *PreviewSub
 				return "write failed: " + err.Error()
 			}
 			l.frames.Inc()
+			frames = nil // until the viewer acknowledges this one
 		}
 	}
 }

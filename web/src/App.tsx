@@ -9,6 +9,7 @@ import type { Session } from "./session";
 import type { MyPermissions } from "./types";
 import { Audit } from "./pages/Audit";
 import { Devices } from "./pages/Devices";
+import { Live } from "./pages/Live";
 import { Overview } from "./pages/Overview";
 import { Planned } from "./pages/Planned";
 import { Records } from "./pages/Records";
@@ -18,6 +19,7 @@ import { Tasks } from "./pages/Tasks";
 const components: Record<string, ComponentType> = {
   "/overview": Overview,
   "/devices": Devices,
+  "/live": Live,
   "/tasks": Tasks,
   "/records": Records,
   "/audit": Audit,
