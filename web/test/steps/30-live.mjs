@@ -27,7 +27,7 @@ async function watchDemo({ page, base, check, step }, who) {
     return seen.size;
   });
   check(colours >= 10, `the canvas shows a picture (${colours} colours sampled)`);
-  console.log(`   ${who}: ${await tile.getAttribute("data-frames")} frames, ${await tile.getAttribute("data-boxes")} boxes drawn, latency ${ms} ms of which the flow took ${await tile.getAttribute("data-flow-ms")} ms`);
+  console.log(`   ${who}: ${await tile.getAttribute("data-frames")} frames, ${await tile.getAttribute("data-boxes")} boxes drawn, latency ${ms} ms of which the flow took ${Math.round(Number(await tile.getAttribute("data-flow-ms")))} ms`);
   return tile;
 }
 
