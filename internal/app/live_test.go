@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tianshu-ai/tianshu/internal/app/apptest"
+	"github.com/tianshu-ai/tianshu/internal/store/storetest"
 	"github.com/tianshu-ai/tianshu/internal/task"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 // The live view streams the demo task's frames with the faces its flow
@@ -88,6 +91,13 @@ func TestLiveView(t *testing.T) {
 		t.Fatalf("second stream: %v %v, want 429", err, resp)
 	}
 
+	readFace(t, conn, d.TaskId, d.DeviceId)
+}
+
+// readFace reads frames until one has an object, checks it is a tracked
+// face, and acknowledges each frame as the console does.
+func readFace(t *testing.T, conn *websocket.Conn, taskID, deviceID string) {
+	t.Helper()
 	_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
 	for frames := 0; ; frames++ {
 		kind, msg, err := conn.ReadMessage()
@@ -107,7 +117,7 @@ func TestLiveView(t *testing.T) {
 		if err := conn.WriteMessage(websocket.TextMessage, []byte("ack")); err != nil {
 			t.Fatal(err)
 		}
-		if h.TaskId != d.TaskId || h.Key != d.DeviceId || h.Width == 0 || h.CapturedMs == 0 || h.SentMs < h.CapturedMs || len(jpeg) < 3 || jpeg[0] != 0xFF || jpeg[1] != 0xD8 {
+		if h.TaskId != taskID || h.Key != deviceID || h.Width == 0 || h.CapturedMs == 0 || h.SentMs < h.CapturedMs || len(jpeg) < 3 || jpeg[0] != 0xFF || jpeg[1] != 0xD8 {
 			t.Fatalf("frame %+v with %d bytes of picture starting % x", h, len(jpeg), jpeg[:min(3, len(jpeg))])
 		}
 		if len(h.Objects) > 0 {
@@ -119,4 +129,47 @@ func TestLiveView(t *testing.T) {
 			break
 		}
 	}
+}
+
+// Scaled out, the replica serving the console need not run the task: a
+// control-plane replica relays the frames of a task that a worker-only
+// replica runs, over ephemeral NATS subjects, on a shared PostgreSQL.
+func TestLiveViewAcrossReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo on two replicas; skipped with -short")
+	}
+	testenv.NeedTCP(t, "NATS", "127.0.0.1:4222")
+	dbURL := storetest.URL(t, "postgres")
+	key := map[string]string{"TIANSHU_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+	control := apptest.Start(t, apptest.Options{Args: []string{"--db", dbURL, "--bus", testenv.NATSURL(), "--target", "control"}, Env: key})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d, err := control.P.SetupDemo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker := apptest.Start(t, apptest.Options{Args: []string{"--db", dbURL, "--bus", testenv.NATSURL(), "--target", "worker",
+		"--media.root", filepath.Join(control.DataDir, "demo")}, Env: key})
+	admin := login(t, control.Endpoint, "admin", apptest.AdminPassword)
+	var url string
+	for deadline := time.Now().Add(time.Minute); ; {
+		r, code := admin.call("DescribeLiveStream", map[string]any{"TaskId": d.TaskId})
+		if code == "" {
+			if r["NodeId"] != worker.P.Worker.ID() {
+				t.Fatalf("task runs on %v, want the worker replica %s", r["NodeId"], worker.P.Worker.ID())
+			}
+			url = r["Url"].(string)
+			break
+		}
+		if code != "FailedOperation" || time.Now().After(deadline) {
+			t.Fatalf("DescribeLiveStream: %s %v", code, r["Error"])
+		}
+		time.Sleep(100 * time.Millisecond) // polling the task's start on the worker
+	}
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(control.Endpoint, "http")+url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	readFace(t, conn, d.TaskId, d.DeviceId)
 }

@@ -369,6 +369,9 @@ func (p *Platform) routes() {
 		p.mux.Handle("/", console)
 	}
 	if p.Live != nil {
+		if eph, ok := p.Bus.(bus.Ephemeral); ok {
+			p.Live.UseBus(eph) // tasks other workers run come over the bus
+		}
 		p.mux.Handle(task.LivePath, p.endOnStop(p.Live))
 	}
 	if p.Blob != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/ids"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
@@ -66,6 +67,9 @@ type Live struct {
 	log      *slog.Logger
 	now      func() time.Time
 	upgrader websocket.Upgrader
+	// eph carries frames of tasks other workers run; nil: only this
+	// process's tasks can be watched.
+	eph bus.Ephemeral
 
 	mu         sync.Mutex
 	total      int
@@ -96,6 +100,10 @@ func NewLive(svc *Service, previews *Previews, key []byte, cfg LiveConfig, log *
 	svc.live = l
 	return l
 }
+
+// UseBus lets the live view show tasks that other workers run, relayed
+// over eph (see relay.go).
+func (l *Live) UseBus(eph bus.Ephemeral) { l.eph = eph }
 
 // liveGrant is what a ticket allows: watching one source of one task.
 type liveGrant struct {
@@ -212,8 +220,8 @@ func registerLiveAction(reg *api.Registry, s *Service) {
 			if t.Status != StatusRunning {
 				return nil, api.Errorf(api.FailedOperation, "TaskId: task %s is %s; only a running task can be watched", t.ID, t.Status)
 			}
-			if !l.previews.Running(t.ID) {
-				return nil, api.Errorf(api.FailedOperation, "TaskId: task %s runs on node %s, and this server shows only the tasks of its own worker; open the console of the process that runs it (see docs/console.md, Live view)", t.ID, t.NodeID)
+			if !l.previews.Running(t.ID) && l.eph == nil {
+				return nil, api.Errorf(api.FailedOperation, "TaskId: task %s runs on node %s, and this server's bus cannot relay its frames (Kafka); open the console of the process that runs it (see docs/console.md, Live view)", t.ID, t.NodeID)
 			}
 			exp := l.now().Add(liveTicketTTL).Truncate(time.Second)
 			tok, err := l.ticket(liveGrant{T: t.ID, S: r.SourceIndex, P: t.ProjectID, E: exp.Unix()})
@@ -275,8 +283,24 @@ func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer conn.Close()
 	sub := l.previews.Subscribe(g.T, g.S)
 	defer sub.Stop()
-	l.log.Info("live stream opened", "task", g.T, "source", g.S, "project", g.P)
-	reason := l.stream(r.Context(), conn, sub, g)
+	var remote <-chan []byte
+	running := func() bool { return l.previews.Running(g.T) }
+	if !running() && l.eph != nil {
+		// Another worker runs the task: its frames come over the bus.
+		frames, stop, err := l.watchRemote(g)
+		if err != nil {
+			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "bus unavailable"), time.Now().Add(time.Second))
+			return
+		}
+		defer stop()
+		remote = frames
+		running = func() bool {
+			t, err := l.svc.Get(r.Context(), g.T)
+			return err != nil || t.Status == StatusRunning // a store hiccup does not end the stream
+		}
+	}
+	l.log.Info("live stream opened", "task", g.T, "source", g.S, "project", g.P, "relayed", remote != nil)
+	reason := l.stream(r.Context(), conn, sub, remote, running)
 	l.log.Info("live stream closed", "task", g.T, "source", g.S, "reason", reason, "dropped", sub.Dropped())
 }
 
@@ -287,7 +311,10 @@ func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // with a message (any), and only then is the next sent. Meanwhile newer
 // frames replace the one waiting in sub, so a slow viewer or a slow link
 // gets the newest frame next, never a backlog queued in socket buffers.
-func (l *Live) stream(ctx context.Context, conn *websocket.Conn, sub *PreviewSub, g liveGrant) string {
+//
+// Frames come from sub (this process runs the task) or, already encoded by
+// the worker that runs it, from remote.
+func (l *Live) stream(ctx context.Context, conn *websocket.Conn, sub *PreviewSub, remote <-chan []byte, running func() bool) string {
 	gone := make(chan struct{})
 	acks := make(chan struct{}, 1)
 	go func() {
@@ -315,7 +342,7 @@ func (l *Live) stream(ctx context.Context, conn *websocket.Conn, sub *PreviewSub
 	defer check.Stop()
 	var buf []byte
 	var reported int64
-	frames := sub.C
+	frames, relayed := sub.C, remote
 	for {
 		select {
 		case <-ctx.Done():
@@ -325,11 +352,18 @@ func (l *Live) stream(ctx context.Context, conn *websocket.Conn, sub *PreviewSub
 		case <-end.C:
 			return closeWith(websocket.CloseNormalClosure, "stream time is up; reconnect")
 		case <-check.C:
-			if !l.previews.Running(g.T) {
-				return closeWith(websocket.CloseNormalClosure, "task is not running here")
+			if !running() {
+				return closeWith(websocket.CloseNormalClosure, "task is not running")
 			}
 		case <-acks:
-			frames = sub.C
+			frames, relayed = sub.C, remote
+		case m := <-relayed:
+			_ = conn.SetWriteDeadline(time.Now().Add(liveWriteTimeout))
+			if err := conn.WriteMessage(websocket.BinaryMessage, m); err != nil {
+				return "write failed: " + err.Error()
+			}
+			l.frames.Inc()
+			frames, relayed = nil, nil // until the viewer acknowledges this one
 		case f := <-frames:
 			d := sub.Dropped()
 			l.dropped.Add(float64(d - reported))
@@ -340,7 +374,7 @@ func (l *Live) stream(ctx context.Context, conn *websocket.Conn, sub *PreviewSub
 				return "write failed: " + err.Error()
 			}
 			l.frames.Inc()
-			frames = nil // until the viewer acknowledges this one
+			frames, relayed = nil, nil // until the viewer acknowledges this one
 		}
 	}
 }

@@ -88,6 +88,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	w.d.Logger.Info("worker registered", "node", w.id, "name", w.cfg.Name, "capacity", w.cfg.Capacity, "labels", w.cfg.Labels)
+	relayCtx, stopRelay := context.WithCancel(ctx)
+	defer stopRelay()
+	go w.relayPreviews(relayCtx)
 	t := time.NewTicker(w.cfg.Interval)
 	defer t.Stop()
 	lastBeat := w.d.Now()
