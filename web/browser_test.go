@@ -114,7 +114,7 @@ func TestConsoleInBrowser(t *testing.T) {
 // consolePages are the screenshots the browser test must take, each at
 // 1280 and 390 px.
 var consolePages = []string{
-	"signin", "overview", "devices", "devices-add", "devices-viewer", "tasks", "task-detail", "tasks-create",
+	"signin", "overview", "devices", "devices-add", "devices-viewer", "live", "tasks", "task-detail", "tasks-create",
 	"records", "record-detail", "audit", "algorithms", "algorithm-onboard", "algorithm-detail", "algorithm-try",
 	"apps", "app-detail", "app-key-secret", "subscriptions", "subscriptions-create", "subscription-detail",
 	"members", "roles", "role-edit", "users", "my-account",
@@ -236,7 +236,7 @@ type person struct {
 	csrf     string
 }
 
-func session(t *testing.T, endpoint, user, password string) *person {
+func session(t testing.TB, endpoint, user, password string) *person {
 	t.Helper()
 	p := &person{endpoint: endpoint}
 	r := p.call(t, "Login", map[string]any{"UserName": user, "Password": password})
@@ -244,7 +244,7 @@ func session(t *testing.T, endpoint, user, password string) *person {
 	return p
 }
 
-func (p *person) call(t *testing.T, action string, params map[string]any) map[string]any {
+func (p *person) call(t testing.TB, action string, params map[string]any) map[string]any {
 	t.Helper()
 	body, _ := json.Marshal(params)
 	req, _ := http.NewRequest(http.MethodPost, p.endpoint+"/", bytes.NewReader(body))

@@ -18,6 +18,7 @@ export default tseslint.config(
   },
   {
     files: ["test/**/*.{js,mjs}"],
-    languageOptions: { globals: { ...globals.node } },
+    // Node scripts, whose page.evaluate callbacks run in the browser.
+    languageOptions: { globals: { ...globals.node, ...globals.browser } },
   },
 );

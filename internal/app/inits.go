@@ -134,6 +134,7 @@ func (p *Platform) initFlows(context.Context) (func(context.Context) error, erro
 
 func (p *Platform) initTasks(context.Context) (func(context.Context) error, error) {
 	p.Tasks = task.NewService(p.DB, p.Studio.ResolveVersion, p.log, p.now)
+	p.Previews = task.NewPreviews()
 	p.Studio.SetInUse(p.Tasks.UsesFlow)
 	p.Tasks.SetParamCheck(p.Studio.CheckParams)
 	return nil, nil
@@ -168,6 +169,9 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 		Keys: p.Apps, Sessions: p.Sessions, Authorizer: p.Access, Auditor: p.Audit.Auditor(), Limiter: lim, Failures: lim, Replays: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
 		SecureCookies: strings.HasPrefix(p.cfg.PublicURL, "https://"),
 	})
+	lv := p.cfg.API.Live
+	p.Live = task.NewLive(p.Tasks, p.Previews, p.Box.DeriveKey("live-ticket"),
+		task.LiveConfig{MaxViewers: lv.MaxViewers, MaxViewersPerProject: lv.MaxViewersPerProject}, p.log, p.Metrics)
 	return func(context.Context) error { return lim.Close() }, nil
 }
 
@@ -230,7 +234,7 @@ func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error,
 	writer := p.Data.NewWriter(data.WriterOptions{FlushInterval: 10 * time.Millisecond})
 	cfg.Interval = min(time.Second, cfg.LeaseTTL/4)
 	p.Worker = task.NewWorker(cfg, task.WorkerDeps{
-		DB: p.DB, Service: p.Tasks, Bus: p.Bus, Logger: p.log, Metrics: p.Metrics, Now: p.now,
+		DB: p.DB, Service: p.Tasks, Bus: p.Bus, Logger: p.log, Metrics: p.Metrics, Now: p.now, Previews: p.Previews,
 		Plan: func(ctx context.Context, flowID string, version int64, tr flow.Tracer) (*flow.Plan, error) {
 			return p.Studio.Compile(ctx, flowID, version, tr)
 		},

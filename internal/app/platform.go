@@ -80,6 +80,10 @@ type Platform struct {
 	Devices  *devicecenter.Service
 	Push     *push.Service
 	Worker   *task.Worker
+	// Previews taps the frames of this process's tasks for the live view;
+	// Live serves them (with the api module).
+	Previews *task.Previews
+	Live     *task.Live
 	Registry *api.Registry
 	Gateway  *api.Gateway
 
@@ -360,9 +364,15 @@ func (p *Platform) routes() {
 		// The console: GET / and every other GET no route below claims
 		// answer the single-page app; the action API stays POST /. Server
 		// routes this process may not run answer 404, not the console.
-		console := web.Handler(web.Dist(), "/files/", "/objects/", "/push/", "/metrics/", "/healthz/", "/readyz/")
+		console := web.Handler(web.Dist(), "/files/", "/objects/", "/push/", "/metrics/", "/healthz/", "/readyz/", task.LivePath)
 		p.mux.Handle("GET /{$}", console)
 		p.mux.Handle("/", console)
+	}
+	if p.Live != nil {
+		if eph, ok := p.Bus.(bus.Ephemeral); ok {
+			p.Live.UseBus(eph) // tasks other workers run come over the bus
+		}
+		p.mux.Handle(task.LivePath, p.endOnStop(p.Live))
 	}
 	if p.Blob != nil {
 		if h, ok := blob.Handler(p.Blob); ok {

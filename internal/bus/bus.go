@@ -200,6 +200,20 @@ type Bus interface {
 	Close() error
 }
 
+// Ephemeral is implemented by backends that can also carry messages that
+// nobody stores: delivered to whoever listens at that moment, at most once,
+// lost when nobody does (NATS core subjects). It serves streams that are
+// worth only while someone watches, such as the live view's frames. Use it
+// with a type assertion; a backend without it (Kafka) cannot carry them.
+type Ephemeral interface {
+	// Send hands data to the current listeners of subject (dot-separated
+	// tokens of letters, digits, '-' and '_'). It does not wait for them.
+	Send(subject string, data []byte) error
+	// Listen calls h with every message sent to subject from now on, one
+	// at a time, until stop is called.
+	Listen(subject string, h func(data []byte)) (stop func(), err error)
+}
+
 // Subscription is a running subscription.
 type Subscription interface {
 	// Stop stops delivery and waits for running handlers to return, after

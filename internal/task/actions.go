@@ -205,6 +205,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			}
 			return out, nil
 		})
+	registerLiveAction(reg, s)
 }
 
 // visible returns a task the caller may act on; tasks of other projects,

@@ -29,14 +29,23 @@ type runner struct {
 	// checkpoints are the sources' positions the worker has yet to write.
 	checkpoints *checkpoints
 
+	// tap hands frames to the live view while somebody watches.
+	tap *tap
+
 	inflight int
-	queue    chan *pipeline.Message // back-pressured sources
-	latest   chan *pipeline.Message // live sources: one slot, newest wins
+	queue    chan *item // back-pressured sources
+	latest   chan *item // live sources: one slot, newest wins
 	cancel   context.CancelFunc
 	done     chan struct{}
 	// result is why the runner ended: nil (stopped), ErrSourceDone
 	// (completed) or a failure.
 	result error
+}
+
+// item is a message with the index of the source that emitted it.
+type item struct {
+	pipeline.Message
+	source int
 }
 
 // taskStats are a task's counters and per-node latencies on this worker.
@@ -142,8 +151,8 @@ func (r *runner) start(parent context.Context) {
 	ctx, cancel := context.WithCancel(parent)
 	r.cancel = cancel
 	r.done = make(chan struct{})
-	r.queue = make(chan *pipeline.Message, r.inflight)
-	r.latest = make(chan *pipeline.Message, 1)
+	r.queue = make(chan *item, r.inflight)
+	r.latest = make(chan *item, 1)
 	var workers sync.WaitGroup
 	for i := 0; i < r.inflight; i++ {
 		workers.Add(1)
@@ -155,11 +164,11 @@ func (r *runner) start(parent context.Context) {
 	var srcs sync.WaitGroup
 	var finished atomic.Int64
 	fatal := make(chan error, 1)
-	for _, src := range r.sources {
+	for i, src := range r.sources {
 		srcs.Add(1)
 		go func() {
 			defer srcs.Done()
-			err := r.runSource(ctx, src)
+			err := r.runSource(ctx, i, src)
 			if errors.Is(err, pipeline.ErrSourceDone) {
 				if finished.Add(1) == int64(len(r.sources)) {
 					select {
@@ -220,11 +229,11 @@ func (r *runner) stop() {
 
 // runSource runs one source, restarting it with exponential backoff when
 // it fails, until ctx ends or it reports ErrSourceDone.
-func (r *runner) runSource(ctx context.Context, src pipeline.Source) error {
+func (r *runner) runSource(ctx context.Context, index int, src pipeline.Source) error {
 	backoff := 200 * time.Millisecond
-	emit := r.emitQueued
+	emit := func(ctx context.Context, m pipeline.Message) error { return r.emitQueued(ctx, &item{m, index}) }
 	if src.Live() {
-		emit = r.emitLatest
+		emit = func(ctx context.Context, m pipeline.Message) error { return r.emitLatest(&item{m, index}) }
 	}
 	for {
 		start := time.Now()
@@ -249,10 +258,10 @@ func (r *runner) runSource(ctx context.Context, src pipeline.Source) error {
 	}
 }
 
-func (r *runner) emitQueued(ctx context.Context, m pipeline.Message) error {
+func (r *runner) emitQueued(ctx context.Context, m *item) error {
 	r.stats.received.Add(1)
 	select {
-	case r.queue <- &m:
+	case r.queue <- m:
 		return nil
 	case <-ctx.Done():
 		r.stats.dropped.Add(1)
@@ -262,11 +271,11 @@ func (r *runner) emitQueued(ctx context.Context, m pipeline.Message) error {
 
 // emitLatest never blocks: if a frame is still waiting, the new one
 // replaces it and the old one counts as dropped.
-func (r *runner) emitLatest(_ context.Context, m pipeline.Message) error {
+func (r *runner) emitLatest(m *item) error {
 	r.stats.received.Add(1)
 	for {
 		select {
-		case r.latest <- &m:
+		case r.latest <- m:
 			return nil
 		default:
 		}
@@ -283,15 +292,24 @@ func (r *runner) emitLatest(_ context.Context, m pipeline.Message) error {
 
 func (r *runner) work(ctx context.Context) {
 	for {
-		var m *pipeline.Message
+		var it *item
 		select {
 		case <-ctx.Done():
 			return
-		case m = <-r.queue:
-		case m = <-r.latest:
+		case it = <-r.queue:
+		case it = <-r.latest:
 		}
+		m := &it.Message
 		sinks := &messageSinks{r: r, msg: m}
-		_, err := r.plan.Run(ctx, flow.Input{Data: m.Data, Params: r.task.Parameters, Time: m.Time, Key: m.Key, State: r.state, Sinks: sinks})
+		// Only while somebody watches is the run traced (the live view
+		// draws what its nodes found) and its frame handed over.
+		watched := r.tap.watched()
+		res, err := r.plan.Run(ctx, flow.Input{Data: m.Data, Params: r.task.Parameters, Time: m.Time, Key: m.Key, State: r.state, Sinks: sinks, Trace: watched})
+		if watched {
+			if f := previewOf(r.task.ID, it.source, m, res, time.Now()); f != nil {
+				r.tap.publish(f)
+			}
+		}
 		if err != nil {
 			r.stats.failed.Add(1)
 			if ctx.Err() == nil {

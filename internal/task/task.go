@@ -80,6 +80,8 @@ type Service struct {
 	// devices finds the devices tasks read from; nil until
 	// SetDeviceLocator.
 	devices DeviceLocator
+	// live serves the live view; nil until NewLive.
+	live *Live
 	// quotas bounds a project's tasks; nil until UseQuotas.
 	quotas api.Quotas
 	// lockFlows and lockDevices lock what a new task uses in its insert

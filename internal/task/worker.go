@@ -44,9 +44,12 @@ type WorkerDeps struct {
 	Sources map[string]pipeline.SourceFactory
 	Records pipeline.RecordStore // nil: store nodes fail
 	Bus     bus.Bus              // nil: topic sources and publish nodes fail
-	Logger  *slog.Logger
-	Metrics prometheus.Registerer
-	Now     func() time.Time
+	// Previews receives frames of tasks somebody watches (the live view);
+	// nil: nobody can watch this worker's tasks.
+	Previews *Previews
+	Logger   *slog.Logger
+	Metrics  prometheus.Registerer
+	Now      func() time.Time
 }
 
 // Worker is one node that runs tasks placed on it. Tasks are added and
@@ -85,6 +88,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	w.d.Logger.Info("worker registered", "node", w.id, "name", w.cfg.Name, "capacity", w.cfg.Capacity, "labels", w.cfg.Labels)
+	relayCtx, stopRelay := context.WithCancel(ctx)
+	defer stopRelay()
+	go w.relayPreviews(relayCtx)
 	t := time.NewTicker(w.cfg.Interval)
 	defer t.Stop()
 	lastBeat := w.d.Now()
@@ -231,6 +237,10 @@ func (w *Worker) startRunner(ctx context.Context, t *Task) {
 	}
 	r := &runner{task: t, plan: plan, state: flow.NewState(w.d.Now), sources: sources, records: w.d.Records, bus: w.d.Bus,
 		log: w.d.Logger, stats: st, inflight: max(1, w.cfg.InFlight), checkpoints: cps}
+	if w.d.Previews != nil {
+		r.tap = w.d.Previews.acquire(t.ID)
+		r.tap.running.Add(1)
+	}
 	// The runner outlives this reconcile pass: it stops with the worker.
 	r.start(context.WithoutCancel(ctx))
 	w.mu.Lock()
@@ -260,6 +270,10 @@ func (w *Worker) stopRunner(id string, flush bool) {
 	w.mu.Unlock()
 	if ok {
 		r.stop()
+		if r.tap != nil {
+			r.tap.running.Add(-1)
+			w.d.Previews.release(id, r.tap)
+		}
 		if flush {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			w.flushCheckpoints(ctx, r)

@@ -13,6 +13,7 @@ import { Account } from "./pages/Account";
 import { Audit } from "./pages/Audit";
 import { Devices } from "./pages/Devices";
 import { Members } from "./pages/Members";
+import { Live } from "./pages/Live";
 import { Overview } from "./pages/Overview";
 import { Planned } from "./pages/Planned";
 import { Records } from "./pages/Records";
@@ -26,6 +27,7 @@ const components: Record<string, ComponentType> = {
   "/overview": Overview,
   "/devices": Devices,
   "/algorithms": Algorithms,
+  "/live": Live,
   "/tasks": Tasks,
   "/records": Records,
   "/apps": Apps,

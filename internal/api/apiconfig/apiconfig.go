@@ -56,6 +56,8 @@ type Config struct {
 	AuthFailures AuthFailures `yaml:"auth_failures"`
 	// Sessions configures people's logins and sessions.
 	Sessions Sessions `yaml:"sessions"`
+	// Live limits the console's live view streams.
+	Live Live `yaml:"live"`
 }
 
 // Default returns the gateway's defaults.
@@ -63,7 +65,7 @@ func Default() Config {
 	return Config{MaxBodyBytes: 4 << 20, BodyReadTimeout: 30 * time.Second, MaxConnections: 1024, SignatureWindow: 300 * time.Second,
 		DefaultReadRPS: 200, DefaultWriteRPS: 50, ProjectRPS: 1000,
 		Quotas:       Quotas{Apps: 100, Devices: 1000, Tasks: 1000},
-		AuthFailures: DefaultAuthFailures(), Sessions: DefaultSessions()}
+		AuthFailures: DefaultAuthFailures(), Sessions: DefaultSessions(), Live: DefaultLive()}
 }
 
 // RegisterFlags binds the fields to flags prefixed "api.", with the current
@@ -94,6 +96,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.Quotas.StorageBytes, "api.quotas.storage-bytes", c.Quotas.StorageBytes, "bytes of records and uploads a project may hold unless a platform admin set its own quota (0: no quota)")
 	c.AuthFailures.RegisterFlags(fs)
 	c.Sessions.RegisterFlags(fs)
+	c.Live.RegisterFlags(fs)
 }
 
 // Validate checks the configuration; errors name the field as the YAML
@@ -117,7 +120,7 @@ func (c Config) Validate() error {
 	if c.DefaultReadRPS < 0 || c.DefaultWriteRPS < 0 || c.DefaultBurst < 0 || c.ProjectRPS < 0 || c.ProjectBurst < 0 {
 		return errors.New("api.default_read_rps, default_write_rps, default_burst, project_rps, project_burst: must not be negative")
 	}
-	return errors.Join(c.AuthFailures.Validate(), c.Sessions.Validate())
+	return errors.Join(c.AuthFailures.Validate(), c.Sessions.Validate(), c.Live.Validate())
 }
 
 // Quotas are a project's default quotas.

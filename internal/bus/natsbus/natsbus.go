@@ -183,6 +183,35 @@ type Bus struct {
 
 var _ bus.Bus = (*Bus)(nil)
 
+var _ bus.Ephemeral = (*Bus)(nil)
+
+// ephemeralPrefix keeps ephemeral subjects apart from the topics' stream
+// subjects ("tianshu.<topic>"): no stream captures them, nothing stores them.
+const ephemeralPrefix = "tianshu-ephemeral."
+
+// Send implements bus.Ephemeral with a NATS core publish.
+func (b *Bus) Send(subject string, data []byte) error {
+	if b.isClosed() {
+		return bus.ErrClosed
+	}
+	if len(data) > b.cfg.maxMsgBytes {
+		return fmt.Errorf("%w: %d bytes, limit %d", bus.ErrMessageTooLarge, len(data), b.cfg.maxMsgBytes)
+	}
+	return b.nc.Publish(ephemeralPrefix+subject, data)
+}
+
+// Listen implements bus.Ephemeral with a NATS core subscription.
+func (b *Bus) Listen(subject string, h func(data []byte)) (func(), error) {
+	if b.isClosed() {
+		return nil, bus.ErrClosed
+	}
+	sub, err := b.nc.Subscribe(ephemeralPrefix+subject, func(m *nats.Msg) { h(m.Data) })
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
 // Open connects to (or, for nats://embedded, starts) the NATS server that u
 // names; see the package documentation for the URL forms. It fails when
 // the server cannot be reached or has no JetStream, so that a

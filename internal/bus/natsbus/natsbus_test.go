@@ -349,3 +349,27 @@ func TestPrefetch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Ephemeral messages reach whoever listens at the moment and are not
+// stored (a late listener gets nothing); they have the bus's size limit.
+func TestEphemeral(t *testing.T) {
+	b := openURL(t, "nats://embedded", bus.Options{DataDir: t.TempDir()})
+	if err := b.Send("live.frames.task-1.0", []byte("lost")); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 4)
+	stop, err := b.Listen("live.frames.task-1.0", func(data []byte) { got <- string(data) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send("live.frames.task-1.0", []byte("seen")); err != nil {
+		t.Fatal(err)
+	}
+	if m := <-got; m != "seen" {
+		t.Fatalf("got %q, want the message sent while listening (not the one before)", m)
+	}
+	stop()
+	if err := b.Send("live.frames.task-1.0", make([]byte, 2<<20)); !errors.Is(err, bus.ErrMessageTooLarge) {
+		t.Fatalf("2 MiB: %v, want ErrMessageTooLarge", err)
+	}
+}
