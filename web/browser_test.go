@@ -100,7 +100,7 @@ func TestConsoleInBrowser(t *testing.T) {
 // 1280 and 390 px.
 var consolePages = []string{
 	"signin", "overview", "devices", "devices-add", "devices-viewer", "tasks", "task-detail", "tasks-create",
-	"records", "record-detail", "audit",
+	"records", "records-filtered", "records-bulk-delete", "record-detail", "audit",
 }
 
 // checkShot checks that a screenshot is a PNG of the width it was taken at

@@ -115,6 +115,7 @@ func taskInfo(t *Task) TaskInfo {
 
 // RegisterActions adds the task actions to reg; s may be nil for docs.
 func RegisterActions(reg *api.Registry, s *Service) {
+	registerOverview(reg, s)
 	api.Register(reg, api.Spec{Name: "CreateTask", Summary: "Create a task: a flow version bound to sources (device, upload, topic), parameters and placement constraints.", Permission: taskWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *CreateTaskRequest) (*CreateTaskResponse, error) {
 			if err := s.checkDevices(ctx, c, r.Sources); err != nil {
@@ -164,14 +165,9 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			off, lim := r.Page()
 			var ts []*Task
 			var total int
-			if every, projects := c.ListProjects(r.ProjectId); every {
+			if scopes := listScopes(c, r.ProjectId); scopes == nil {
 				ts, total, err = s.List(ctx, "", r.TaskIds, f["Status"], f["FlowId"], f["NodeId"], off, lim)
 			} else {
-				scopes := make([]ProjectScope, 0, len(projects))
-				for _, p := range projects {
-					all, ids := c.TaskScope(p)
-					scopes = append(scopes, ProjectScope{ProjectID: p, All: all, IDs: ids})
-				}
 				ts, total, err = s.ListUnion(ctx, scopes, r.TaskIds, f["Status"], f["FlowId"], f["NodeId"], off, lim)
 			}
 			if err != nil {
@@ -216,6 +212,22 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			}
 			return out, nil
 		})
+}
+
+// listScopes is what a list of c's covers: nil for every project (a
+// platform admin naming none), else each project with the tasks of it
+// that c's roles reach (never nil then, though perhaps empty).
+func listScopes(c *api.Caller, projectID string) []ProjectScope {
+	every, projects := c.ListProjects(projectID)
+	if every {
+		return nil
+	}
+	scopes := make([]ProjectScope, 0, len(projects))
+	for _, p := range projects {
+		all, ids := c.TaskScope(p)
+		scopes = append(scopes, ProjectScope{ProjectID: p, All: all, IDs: ids})
+	}
+	return scopes
 }
 
 // visible returns a task the caller may act on; tasks of other projects,

@@ -331,14 +331,29 @@ type ProjectScope struct {
 // ListUnion is List over several projects, each narrowed to its scope, in
 // one query, so that the total and the page are the union's.
 func (s *Service) ListUnion(ctx context.Context, projects []ProjectScope, taskIDs, statuses, flowIDs, nodeIDs []string, offset, limit int) ([]*Task, int, error) {
+	var w store.Where
+	if !inScopes(&w, "", projects) {
+		return nil, 0, nil
+	}
+	w.In("id", taskIDs).In("status", statuses).In("flow_id", flowIDs).In("node_id", nodeIDs)
+	return s.list(ctx, &w, offset, limit)
+}
+
+// inScopes adds to w the condition that a task (columns of table alias
+// prefix, "" or "t.") is in one of projects' scopes, and reports false when
+// the scopes reach no task at all. A nil projects means every project.
+func inScopes(w *store.Where, prefix string, projects []ProjectScope) bool {
+	if projects == nil {
+		return true
+	}
 	var or []string
 	var args []any
 	for _, p := range projects {
 		switch {
 		case p.All:
-			or, args = append(or, "project_id = ?"), append(args, p.ProjectID)
+			or, args = append(or, prefix+"project_id = ?"), append(args, p.ProjectID)
 		case len(p.IDs) > 0:
-			or = append(or, "(project_id = ? AND id IN (?"+strings.Repeat(", ?", len(p.IDs)-1)+"))")
+			or = append(or, "("+prefix+"project_id = ? AND "+prefix+"id IN (?"+strings.Repeat(", ?", len(p.IDs)-1)+"))")
 			args = append(args, p.ProjectID)
 			for _, id := range p.IDs {
 				args = append(args, id)
@@ -346,11 +361,10 @@ func (s *Service) ListUnion(ctx context.Context, projects []ProjectScope, taskID
 		}
 	}
 	if len(or) == 0 {
-		return nil, 0, nil
+		return false
 	}
-	var w store.Where
-	w.Add("("+strings.Join(or, " OR ")+")", args...).In("id", taskIDs).In("status", statuses).In("flow_id", flowIDs).In("node_id", nodeIDs)
-	return s.list(ctx, &w, offset, limit)
+	w.Add("("+strings.Join(or, " OR ")+")", args...)
+	return true
 }
 
 func (s *Service) list(ctx context.Context, w *store.Where, offset, limit int) ([]*Task, int, error) {
