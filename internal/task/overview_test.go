@@ -127,3 +127,59 @@ func TestTaskOverview(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkTaskOverview reads the overview of a project of 50 running tasks
+// with 20 events each on SQLite: DescribeTaskOverview's one call against
+// the baseline the console made before, measured in the same run: a
+// DescribeTasks, then a DescribeTaskStats and a DescribeTaskEvents per
+// task. It reports both per-overview times and their ratio.
+func BenchmarkTaskOverview(b *testing.B) {
+	ctx := context.Background()
+	db := storetest.Open(b, "sqlite")
+	svc := NewService(db, func(context.Context, string, int64) (int64, string, error) { return 1, "default", nil }, nil, time.Now)
+	reg := api.NewRegistry()
+	RegisterActions(reg, svc)
+	for i := range 50 {
+		tk := &Task{Name: "t" + strconv.Itoa(i), FlowID: "f", Sources: []pipeline.SourceSpec{{Type: "device", Id: "d"}}}
+		if err := svc.Create(ctx, tk, false); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, "UPDATE tasks SET status = ?, stats = ? WHERE id = ?", StatusRunning, `{"FpsIn": 2, "FpsOut": 2}`, tk.ID); err != nil {
+			b.Fatal(err)
+		}
+		for j := range 20 {
+			typ := "running"
+			if j%7 == 0 {
+				typ = "failed"
+			}
+			svc.Event(ctx, tk.ID, typ, "node-1", "event")
+		}
+	}
+	c := &api.Caller{Role: api.RoleAdmin}
+	run := func(action, body string) any {
+		a, _ := reg.Lookup(action)
+		r, err := a.Call(ctx, c, []byte(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}
+	n := b.N
+	start := time.Now()
+	for range n {
+		l := run("DescribeTasks", `{"ProjectId": "default", "Limit": 100}`).(*DescribeTasksResponse)
+		for _, t := range l.TaskSet {
+			run("DescribeTaskStats", `{"TaskId": "`+t.TaskId+`"}`)
+			run("DescribeTaskEvents", `{"TaskId": "`+t.TaskId+`", "Limit": 10}`)
+		}
+	}
+	perTask := time.Since(start)
+	start = time.Now()
+	for range n {
+		run("DescribeTaskOverview", `{"ProjectId": "default", "Limit": 100}`)
+	}
+	overview := time.Since(start)
+	b.ReportMetric(float64(perTask.Nanoseconds())/float64(n), "per-task-calls-ns/op")
+	b.ReportMetric(float64(overview.Nanoseconds())/float64(n), "overview-ns/op")
+	b.ReportMetric(float64(perTask)/float64(overview), "per-task/overview")
+}
