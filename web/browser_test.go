@@ -115,7 +115,7 @@ func TestConsoleInBrowser(t *testing.T) {
 // 1280 and 390 px.
 var consolePages = []string{
 	"signin", "overview", "devices", "devices-add", "devices-viewer", "live", "tasks", "task-detail", "tasks-create",
-	"records", "record-detail", "audit", "algorithms", "algorithm-onboard", "algorithm-detail", "algorithm-try",
+	"records", "records-filtered", "records-bulk-delete", "record-detail", "audit", "algorithms", "algorithm-onboard", "algorithm-detail", "algorithm-try",
 	"apps", "app-detail", "app-key-secret", "subscriptions", "subscriptions-create", "subscription-detail",
 	"members", "roles", "role-edit", "users", "my-account",
 }

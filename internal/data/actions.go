@@ -22,10 +22,11 @@ var (
 // milliseconds, the precision they are stored with.
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 
-// AttributeFilter is an equality filter on a top-level field of a record's
-// document.
+// AttributeFilter is a filter on a top-level field of a record's document
+// (see Attribute): equality of its text by default, or a comparison.
 type AttributeFilter struct {
 	Name  string `json:"Name" validate:"required,max=64"`
+	Op    string `json:"Op" validate:"max=2,oneof== != < <= > >="`
 	Value string `json:"Value" validate:"max=1024"`
 }
 
@@ -137,7 +138,7 @@ type DescribeUploadsResponse struct {
 // RegisterActions adds the data center's actions to reg. s may be nil when
 // the registry only feeds docs or the CLI.
 func RegisterActions(reg *api.Registry, s *Service) {
-	api.Register(reg, api.Spec{Name: "DescribeRecords", Summary: "List records, newest first, filtered by task, device, type, time range (StartTime inclusive, EndTime exclusive, RFC 3339) and equality of top-level Data fields (Attributes); objects come with signed URLs. Without ProjectId: every project where the caller's roles grant it; a role narrowed to devices or tasks lists their records.", Permission: recordRead, Union: true},
+	api.Register(reg, api.Spec{Name: "DescribeRecords", Summary: "List records, newest first, filtered by task, device, type, time range (StartTime inclusive, EndTime exclusive, RFC 3339) and top-level Data fields (Attributes: Op = or != compares the field's text, < <= > >= its number; a record without the field matches none); objects come with signed URLs. Without ProjectId: every project where the caller's roles grant it; a role narrowed to devices or tasks lists their records.", Permission: recordRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeRecordsRequest) (*DescribeRecordsResponse, error) {
 			start, err := parseTime("StartTime", r.StartTime)
 			if err != nil {

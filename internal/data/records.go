@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -210,11 +212,38 @@ func (s *Service) insertSQL(rows int) string {
 	return b.String()
 }
 
-// Attribute is an equality filter on a top-level field of the record's
-// document. Value is compared with the field's text: a string's content,
-// a number as written, true or false.
+// Attribute is a filter on a top-level field of the record's document.
+// With Op "=" (or empty) and "!=", Value is compared with the field's
+// text: a string's content, a number as written, true or false. With "<",
+// "<=", ">" and ">=", Value must be a number and the field matches only
+// when it is a JSON number in that range. A record without the field (or
+// with null) matches no filter on it, "!=" included.
 type Attribute struct {
-	Name, Value string
+	Name, Op, Value string
+}
+
+// AttributeOps are the comparisons an Attribute may make.
+var AttributeOps = []string{"=", "!=", "<", "<=", ">", ">="}
+
+// condition is the SQL condition of a on the JSON column and its argument;
+// i numbers the attribute in error messages.
+func (a Attribute) condition(d store.Dialect, column string, i int) (string, any, error) {
+	if !attrName.MatchString(a.Name) {
+		return "", nil, api.InvalidValue(fmt.Sprintf("Attributes[%d].Name", i), "%q: a top-level field name of letters, digits and _", a.Name)
+	}
+	switch a.Op {
+	case "", "=":
+		return d.JSONText(column, a.Name) + " = ?", a.Value, nil
+	case "!=":
+		return d.JSONText(column, a.Name) + " <> ?", a.Value, nil
+	case "<", "<=", ">", ">=":
+		n, err := strconv.ParseFloat(strings.TrimSpace(a.Value), 64)
+		if err != nil || math.IsInf(n, 0) || math.IsNaN(n) {
+			return "", nil, api.InvalidValue(fmt.Sprintf("Attributes[%d].Value", i), "%q is not a number; %s compares numbers", a.Value, a.Op)
+		}
+		return d.JSONNumber(column, a.Name) + " " + a.Op + " ?", n, nil
+	}
+	return "", nil, api.InvalidValue(fmt.Sprintf("Attributes[%d].Op", i), "%q is not one of %s", a.Op, strings.Join(AttributeOps, " "))
 }
 
 // Query selects records. Empty fields do not filter; every list is an OR
@@ -249,10 +278,11 @@ func (s *Service) where(q Query) (string, []any, error) {
 		w.Add("time_ms < ?", q.End.UnixMilli())
 	}
 	for i, a := range q.Attributes {
-		if !attrName.MatchString(a.Name) {
-			return "", nil, api.InvalidValue(fmt.Sprintf("Attributes[%d].Name", i), "%q: a top-level field name of letters, digits and _", a.Name)
+		cond, arg, err := a.condition(s.db.Dialect(), "data", i)
+		if err != nil {
+			return "", nil, err
 		}
-		w.Add(s.db.Dialect().JSONText("data", a.Name)+" = ?", a.Value)
+		w.Add(cond, arg)
 	}
 	cond, args := w.SQL()
 	return cond, args, nil

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	_ "github.com/tianshu-ai/tianshu/internal/blob/fileblob"
 	"github.com/tianshu-ai/tianshu/internal/data"
@@ -151,6 +152,24 @@ func TestRecordQueries(t *testing.T) {
 				func(i int, _ data.Record) bool { return i%4 == 0 }},
 			{"attr missing field", data.Query{Attributes: []data.Attribute{{Name: "nope", Value: "x"}}, Limit: 100},
 				func(int, data.Record) bool { return false }},
+			{"attr not equal", data.Query{Attributes: []data.Attribute{{Name: "color", Op: "!=", Value: "red"}}, Limit: 100},
+				func(i int, _ data.Record) bool { return i%3 != 0 }},
+			{"attr range", data.Query{Attributes: []data.Attribute{{Name: "n", Op: ">=", Value: "5"}, {Name: "n", Op: "<", Value: "8"}}, Limit: 100},
+				func(i int, _ data.Record) bool { return i >= 5 && i < 8 }},
+			{"attr range float", data.Query{Attributes: []data.Attribute{{Name: "n", Op: ">", Value: " 20.5 "}}, Limit: 100},
+				func(i int, _ data.Record) bool { return i > 20 }},
+			{"attr range le", data.Query{Attributes: []data.Attribute{{Name: "score", Op: "<=", Value: "0.5"}, {Name: "n", Op: "<=", Value: "1e0"}}, Limit: 100},
+				func(i int, _ data.Record) bool { return i <= 1 }},
+			// 9 < 10 as numbers, though "9" > "10" as text.
+			{"attr range numeric not text", data.Query{Attributes: []data.Attribute{{Name: "n", Op: "<", Value: "10"}, {Name: "n", Op: ">", Value: "8"}}, Limit: 100},
+				func(i int, _ data.Record) bool { return i == 9 }},
+			// A string or a boolean is not a number, whatever its text.
+			{"attr range on string", data.Query{Attributes: []data.Attribute{{Name: "color", Op: ">", Value: "-1"}}, Limit: 100},
+				func(int, data.Record) bool { return false }},
+			{"attr range on bool", data.Query{Attributes: []data.Attribute{{Name: "ok", Op: ">=", Value: "0"}}, Limit: 100},
+				func(int, data.Record) bool { return false }},
+			{"attr range missing field", data.Query{Attributes: []data.Attribute{{Name: "nope", Op: "<", Value: "1"}}, Limit: 100},
+				func(int, data.Record) bool { return false }},
 			{"combined", data.Query{TaskIDs: []string{"task-b"}, Types: []string{"face"}, DeviceIDs: []string{"dev-0"},
 				Attributes: []data.Attribute{{Name: "color", Value: "red"}, {Name: "ok", Value: "false"}}, Start: t0, Limit: 100},
 				func(i int, r data.Record) bool { return i%2 == 1 && i < 12 && i%3 == 0 }},
@@ -201,6 +220,21 @@ func TestRecordQueries(t *testing.T) {
 		// Field names go into SQL text, so anything but an identifier is refused.
 		if _, _, err := e.svc.Records(ctx, data.Query{Attributes: []data.Attribute{{Name: "a') OR 1=1 --", Value: "x"}}}); err == nil {
 			t.Error("attribute name with SQL: no error")
+		}
+		// A bad operator or a comparison with a non-number names the field.
+		for _, c := range []struct {
+			a     data.Attribute
+			field string
+		}{
+			{data.Attribute{Name: "n", Op: "~", Value: "1"}, "Attributes[0].Op"},
+			{data.Attribute{Name: "n", Op: ">", Value: "abc"}, "Attributes[0].Value"},
+			{data.Attribute{Name: "n", Op: "<", Value: "Inf"}, "Attributes[0].Value"},
+			{data.Attribute{Name: "n", Op: "<", Value: ""}, "Attributes[0].Value"},
+		} {
+			_, _, err := e.svc.Records(ctx, data.Query{Attributes: []data.Attribute{c.a}})
+			if e, ok := api.AsError(err); !ok || e.Code != api.InvalidParameterValue || !strings.HasPrefix(e.Message, c.field+": ") {
+				t.Errorf("%+v: %v; want InvalidParameterValue naming %s", c.a, err, c.field)
+			}
 		}
 	})
 }

@@ -29,6 +29,12 @@ type Dialect interface {
 	// names are written into the SQL text, so callers must pass identifiers
 	// they have checked, never user input as is.
 	JSONText(column, field string) string
+	// JSONNumber is an expression for the top-level field of the JSON
+	// document in column as a double when it is a JSON number, and SQL NULL
+	// otherwise (a string "7" is not a number), so that range comparisons
+	// mean the same on every engine. The names are written into the SQL
+	// text as with JSONText.
+	JSONNumber(column, field string) string
 	// OnConflict is the suffix of an INSERT ... VALUES statement that, where
 	// a row with the same key (the columns of a primary or unique key)
 	// exists, sets the update columns to the inserted values instead of

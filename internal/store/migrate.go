@@ -83,6 +83,13 @@ func (db *DB) MigrationStatus(ctx context.Context) ([]MigrationStatus, error) {
 }
 
 func renderMigrations(d Plugin) (fs.FS, error) {
+	// dropIndex writes DROP INDEX, which MySQL wants with its table.
+	dropIndex := func(index, table string) string {
+		if d.Name() == "mysql" {
+			return "DROP INDEX " + index + " ON " + table
+		}
+		return "DROP INDEX " + index
+	}
 	files, err := fs.Glob(migrationFS, "migrations/*.sql")
 	if err != nil {
 		return nil, err
@@ -100,7 +107,7 @@ func renderMigrations(d Plugin) (fs.FS, error) {
 		if err != nil {
 			return nil, err
 		}
-		t, err := template.New(f).Option("missingkey=error").Parse(string(src))
+		t, err := template.New(f).Option("missingkey=error").Funcs(template.FuncMap{"dropIndex": dropIndex}).Parse(string(src))
 		if err != nil {
 			return nil, fmt.Errorf("migration %s: %w", f, err)
 		}

@@ -115,6 +115,7 @@ func taskInfo(t *Task) TaskInfo {
 
 // RegisterActions adds the task actions to reg; s may be nil for docs.
 func RegisterActions(reg *api.Registry, s *Service) {
+	registerOverview(reg, s)
 	api.Register(reg, api.Spec{Name: "CreateTask", Summary: "Create a task: a flow version bound to sources (device, upload, topic), parameters and placement constraints.", Permission: taskWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *CreateTaskRequest) (*CreateTaskResponse, error) {
 			if err := s.checkDevices(ctx, c, r.Sources); err != nil {
@@ -162,7 +163,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 				return nil, err
 			}
 			off, lim := r.Page()
-			ts, total, err := s.List(ctx, c.ListIn(r.ProjectId, taskReach), r.TaskIds, f["Status"], f["FlowId"], f["NodeId"], off, lim)
+			ts, total, err := s.List(ctx, c.ListIn(r.ProjectId, taskReach("id")), r.TaskIds, f["Status"], f["FlowId"], f["NodeId"], off, lim)
 			if err != nil {
 				return nil, err
 			}

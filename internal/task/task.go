@@ -324,11 +324,14 @@ func (s *Service) List(ctx context.Context, in store.Projects, taskIDs, statuses
 	return s.list(ctx, &w, offset, limit)
 }
 
-// taskReach is what a role narrowed to sc reaches of a project's tasks:
-// those of its tasks; a role narrowed to devices only reaches every task.
-func taskReach(_ string, sc api.Scope) (string, []any) {
-	var w store.Where
-	return w.In("id", sc.TaskIDs).Cond()
+// taskReach is what a role narrowed to sc reaches of a project's tasks,
+// whose id is column col: those of its tasks; a role narrowed to devices
+// only reaches every task.
+func taskReach(col string) api.Reach {
+	return func(_ string, sc api.Scope) (string, []any) {
+		var w store.Where
+		return w.In(col, sc.TaskIDs).Cond()
+	}
 }
 
 func (s *Service) list(ctx context.Context, w *store.Where, offset, limit int) ([]*Task, int, error) {

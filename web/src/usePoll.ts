@@ -1,8 +1,21 @@
 import { useEffect, useRef, useState } from "react";
 import { describe } from "./errors";
 
-/** usePoll runs f now and every ms after the previous run ends, until unmounted. */
-export function usePoll(f: (signal: { stopped: boolean }) => Promise<void>, ms: number, deps: readonly unknown[]): void {
+/** MAX_BACKOFF_MS bounds the wait between polls after failures. */
+export const MAX_BACKOFF_MS = 60000;
+
+/** backoffDelay is the wait before the next poll: ms, doubled for each failure in a row, at most MAX_BACKOFF_MS. */
+export function backoffDelay(ms: number, failures: number): number {
+  return Math.min(ms * 2 ** Math.min(failures, 10), Math.max(ms, MAX_BACKOFF_MS));
+}
+
+/**
+ * usePoll runs f now and again ms after each run ends, until unmounted. A run
+ * that answers false (any other answer is success) failed: the next waits twice as long (backoffDelay), so
+ * a server in trouble is not hammered. While the tab is hidden nothing runs;
+ * showing it runs f at once.
+ */
+export function usePoll(f: (signal: { stopped: boolean }) => Promise<unknown>, ms: number, deps: readonly unknown[]): void {
   const fn = useRef(f);
   useEffect(() => {
     fn.current = f;
@@ -10,14 +23,27 @@ export function usePoll(f: (signal: { stopped: boolean }) => Promise<void>, ms: 
   useEffect(() => {
     const signal = { stopped: false };
     let timer = 0;
+    let failures = 0;
+    let paused = false;
     const tick = async () => {
-      await fn.current(signal);
-      if (!signal.stopped) timer = window.setTimeout(() => void tick(), ms);
+      const ok = await fn.current(signal);
+      failures = ok === false ? failures + 1 : 0;
+      if (signal.stopped) return;
+      if (document.hidden) paused = true;
+      else timer = window.setTimeout(() => void tick(), backoffDelay(ms, failures));
     };
+    const visibility = () => {
+      if (!document.hidden && paused && !signal.stopped) {
+        paused = false;
+        void tick();
+      }
+    };
+    document.addEventListener("visibilitychange", visibility);
     void tick();
     return () => {
       signal.stopped = true;
       window.clearTimeout(timer);
+      document.removeEventListener("visibilitychange", visibility);
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps -- deps are the caller's
   }, [ms, ...deps]);
@@ -30,7 +56,7 @@ export interface Polled<T> {
   reload(): void;
 }
 
-/** usePolled keeps load's answer, refreshed every ms and whenever deps change or reload is called. */
+/** usePolled keeps load's answer, refreshed every ms (backing off after errors) and whenever deps change or reload is called. */
 export function usePolled<T>(load: () => Promise<T>, ms: number, deps: readonly unknown[]): Polled<T> {
   const [value, setValue] = useState<T | null>(null);
   const [error, setError] = useState("");
@@ -43,8 +69,10 @@ export function usePolled<T>(load: () => Promise<T>, ms: number, deps: readonly 
           setValue(v);
           setError("");
         }
+        return true;
       } catch (e) {
         if (!signal.stopped) setError(describe(e));
+        return false;
       }
     },
     ms,

@@ -43,6 +43,14 @@ func (Dialect) JSONText(column, field string) string {
 		"ELSE JSON_UNQUOTE(JSON_EXTRACT(%[1]s, '$.%[2]s')) END) COLLATE utf8mb4_bin", column, field)
 }
 
+// JSONNumber implements store.Dialect. JSON_TYPE names numbers INTEGER,
+// UNSIGNED INTEGER, DOUBLE or DECIMAL (MariaDB: INTEGER or DOUBLE); adding
+// 0e0 turns the extracted text into a double on both engines.
+func (Dialect) JSONNumber(column, field string) string {
+	return fmt.Sprintf("(CASE WHEN JSON_TYPE(JSON_EXTRACT(%[1]s, '$.%[2]s')) IN ('INTEGER', 'UNSIGNED INTEGER', 'DOUBLE', 'DECIMAL') "+
+		"THEN JSON_UNQUOTE(JSON_EXTRACT(%[1]s, '$.%[2]s')) + 0e0 END)", column, field)
+}
+
 // OnConflict implements store.Dialect. MySQL's clause names no key: any
 // unique key conflict takes it, so key only picks the no-op assignment
 // when nothing is to be updated.

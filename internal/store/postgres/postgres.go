@@ -44,6 +44,12 @@ func (Dialect) Fold(change, insert string) string {
 		" WHERE EXISTS (SELECT 1 FROM changed)) SELECT COUNT(*) FROM changed"
 }
 
+// JSONNumber implements store.Dialect: the text of a jsonb number always
+// casts to double precision, and CASE evaluates the cast only for numbers.
+func (Dialect) JSONNumber(column, field string) string {
+	return fmt.Sprintf("(CASE WHEN jsonb_typeof((%[1]s::jsonb)->'%[2]s') = 'number' THEN ((%[1]s::jsonb)->>'%[2]s')::double precision END)", column, field)
+}
+
 // OnConflict implements store.Dialect.
 func (Dialect) OnConflict(key []string, update ...string) string {
 	return store.OnConflictExcluded(key, update)

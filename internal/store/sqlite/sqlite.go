@@ -42,6 +42,12 @@ func (Dialect) JSONText(column, field string) string {
 		"ELSE CAST(json_extract(%[1]s, '$.%[2]s') AS TEXT) END)", column, field)
 }
 
+// JSONNumber implements store.Dialect: json_extract yields an INTEGER or a
+// REAL for JSON numbers, which SQLite compares numerically with each other.
+func (Dialect) JSONNumber(column, field string) string {
+	return fmt.Sprintf("(CASE WHEN json_type(%[1]s, '$.%[2]s') IN ('integer', 'real') THEN json_extract(%[1]s, '$.%[2]s') END)", column, field)
+}
+
 // OnConflict implements store.Dialect with SQLite's upsert clause (3.24+).
 func (Dialect) OnConflict(key []string, update ...string) string {
 	return store.OnConflictExcluded(key, update)

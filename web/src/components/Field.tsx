@@ -11,9 +11,16 @@ export interface FieldProps {
   hint?: ReactNode;
   required?: boolean;
   autoComplete?: string;
-  options?: readonly string[];
+  /** options make a select; an option with a label shows the label (a name) and sends the value (an id). */
+  options?: readonly (string | Option)[];
   /** suggestions are offered while typing (a datalist); anything may still be typed. */
   suggestions?: readonly string[];
+}
+
+/** Option is a select's choice: the value sent and the label shown. */
+export interface Option {
+  value: string;
+  label: string;
 }
 
 /** Field is a labelled input (or select) with the server's error for it beside it. */
@@ -36,11 +43,14 @@ export function Field(p: FieldProps) {
       <label htmlFor={id}>{p.label}</label>
       {p.options ? (
         <select {...common} onChange={(e) => p.onChange(e.target.value)}>
-          {p.options.map((o) => (
-            <option key={o} value={o}>
-              {o}
-            </option>
-          ))}
+          {p.options.map((o) => {
+            const { value, label } = typeof o === "string" ? { value: o, label: o } : o;
+            return (
+              <option key={value} value={value}>
+                {label}
+              </option>
+            );
+          })}
         </select>
       ) : (
         <input {...common} type={p.type ?? "text"} autoComplete={p.autoComplete} list={listId} onChange={(e) => p.onChange(e.target.value)} />

@@ -6,12 +6,13 @@ import { Field } from "../components/Field";
 import { ErrorLine, ListTable } from "../components/ListTable";
 import { closeForm, PageHead } from "../components/PageHead";
 import { offsetOf, PAGE, Pager } from "../components/Pager";
+import { ApiError } from "../api";
 import { describe, formErrors, noErrors } from "../errors";
 import type { FormErrors } from "../errors";
 import { Link } from "../Layout";
-import { useRoute, withQuery } from "../router";
+import { navigate, useRoute, withQuery } from "../router";
 import { can, useSession } from "../session";
-import type { Device, Flow, FlowParameter, FlowVersion, TaskEvent, TaskInfo, TaskStats } from "../types";
+import type { Device, Flow, FlowParameter, FlowVersion, TaskEvent, TaskInfo, TaskSource, TaskStats } from "../types";
 import { useLoad } from "../useLoad";
 import { useAction } from "../useAction";
 import { usePolled } from "../usePoll";
@@ -29,8 +30,13 @@ interface Row {
 // A task wants to run while it is placed or running; Stop applies then, Start otherwise.
 const ACTIVE = new Set(["Pending", "Scheduled", "Running"]);
 
-async function loadRows(projectId: string, offset: number): Promise<{ total: number; rows: Row[] }> {
-  const r = await call<{ TotalCount: number; TaskSet: TaskInfo[] }>("DescribeTasks", { ProjectId: projectId, Offset: offset, Limit: PAGE });
+/** STATUSES are the states a task list can be narrowed to. */
+export const STATUSES = ["Pending", "Scheduled", "Running", "Stopping", "Stopped", "Failed", "Completed"];
+
+async function loadRows(projectId: string, offset: number, status: string): Promise<{ total: number; rows: Row[] }> {
+  const body: Record<string, unknown> = { ProjectId: projectId, Offset: offset, Limit: PAGE };
+  if (status) body.Filters = [{ Name: "Status", Values: [status] }];
+  const r = await call<{ TotalCount: number; TaskSet: TaskInfo[] }>("DescribeTasks", body);
   // A task's counters are in its stats; a task deleted meanwhile has none.
   const stats = await Promise.all(
     r.TaskSet.map((t) => call<TaskStats>("DescribeTaskStats", { TaskId: t.TaskId }).catch(() => undefined)),
@@ -45,21 +51,42 @@ export function Tasks() {
   const projectId = s.project?.ProjectId ?? "";
   const taskId = route.query.get("task") ?? "";
   if (taskId) return <TaskDetail taskId={taskId} />;
-  return <TaskList projectId={projectId} offset={offsetOf(route.query)} adding={route.query.get("add") === "1" && can(s, "CreateTask")} />;
+  return (
+    <TaskList projectId={projectId} offset={offsetOf(route.query)} status={route.query.get("status") ?? ""}
+      adding={route.query.get("add") === "1" && can(s, "CreateTask")} />
+  );
 }
 
-function TaskList(props: { projectId: string; offset: number; adding: boolean }) {
+/** useFlowNames answers the project's flows' names by id (the first 100 flows). */
+function useFlowNames(projectId: string): Record<string, string> {
+  const [names, setNames] = useState<Record<string, string>>({});
+  useLoad(
+    () => call<{ FlowSet: Flow[] }>("DescribeFlows", { ProjectId: projectId, Limit: 100 }),
+    (r) => setNames(Object.fromEntries(r.FlowSet.map((f) => [f.FlowId, f.Name]))),
+    () => setNames({}), // without names the ids are shown
+    [projectId],
+  );
+  return names;
+}
+
+function TaskList(props: { projectId: string; offset: number; status: string; adding: boolean }) {
   const s = useSession();
-  const { projectId, offset, adding } = props;
-  const { value: list, error, reload: refresh } = usePolled(() => loadRows(projectId, offset), REFRESH_MS, [projectId, offset]);
+  const { projectId, offset, status, adding } = props;
+  const { value: list, error, reload: refresh } = usePolled(() => loadRows(projectId, offset, status), REFRESH_MS, [projectId, offset, status]);
+  const flows = useFlowNames(projectId);
 
   return (
     <section aria-labelledby="page-title">
       <PageHead title="Tasks" add={can(s, "CreateTask") && !adding && "Create task"} />
       {adding && <CreateTask projectId={projectId} onDone={closeForm(refresh)} />}
+      <div className="filter-line">
+        <Field label="Status" name="Status" value={status} options={[{ value: "", label: "any" }, ...STATUSES]}
+          onChange={(v) => navigate(withQuery({ status: v, offset: undefined }))} />
+      </div>
       <ErrorLine error={error} />
-      <ListTable caption={`Tasks of project ${projectId}`} columns={COLUMNS} empty="No tasks yet." isEmpty={list?.rows.length === 0}>
-        {list?.rows.map((r) => <TaskRow key={r.task.TaskId} row={r} onChanged={refresh} />)}
+      <ListTable caption={`Tasks of project ${projectId}`} columns={COLUMNS} empty={status ? `No ${status} tasks.` : "No tasks yet."}
+        isEmpty={list?.rows.length === 0}>
+        {list?.rows.map((r) => <TaskRow key={r.task.TaskId} row={r} flowName={flows[r.task.FlowId]} onChanged={refresh} />)}
       </ListTable>
       <Pager label="Pages of tasks" offset={offset} total={list?.total ?? 0} />
     </section>
@@ -108,7 +135,7 @@ function StartStop(props: { task: TaskInfo; onChanged(): void }) {
   );
 }
 
-function TaskRow(props: { row: Row; onChanged(): void }) {
+function TaskRow(props: { row: Row; flowName: string | undefined; onChanged(): void }) {
   const s = useSession();
   const { task: t, stats } = props.row;
   return (
@@ -119,8 +146,8 @@ function TaskRow(props: { row: Row; onChanged(): void }) {
       <td>
         <TaskStatus status={t.Status} detail={stats?.LastError || t.Reason} />
       </td>
-      <td className="wide-only">
-        {t.FlowId} v{t.FlowVersion}
+      <td className="wide-only" title={t.FlowId}>
+        {props.flowName ?? t.FlowId} v{t.FlowVersion}
       </td>
       <td className="wide-only">
         {fps(stats?.FpsIn)} / {fps(stats?.FpsOut)}
@@ -161,6 +188,14 @@ function TaskDetail(props: { taskId: string }) {
   );
   const t = d?.task;
   const st = d?.stats;
+  const flows = useFlowNames(t?.ProjectId ?? "");
+  const [devices, setDevices] = useState<Record<string, string>>({});
+  useLoad(
+    () => (t ? call<{ DeviceSet: Device[] }>("DescribeDevices", { ProjectId: t.ProjectId, Limit: 100 }) : null),
+    (r) => setDevices(Object.fromEntries(r.DeviceSet.map((x) => [x.DeviceId, x.Name]))),
+    () => setDevices({}),
+    [t?.ProjectId],
+  );
   return (
     <section aria-labelledby="page-title">
       <p>
@@ -185,11 +220,15 @@ function TaskDetail(props: { taskId: string }) {
             <dt>Id</dt>
             <dd>{t.TaskId}</dd>
             <dt>Flow</dt>
-            <dd>
-              {t.FlowId} v{t.FlowVersion}
+            <dd title={t.FlowId}>
+              {flows[t.FlowId] ?? t.FlowId} v{t.FlowVersion}
             </dd>
             <dt>Sources</dt>
-            <dd>{t.Sources.map((x) => `${x.Type} ${x.Id}`).join(", ")}</dd>
+            <dd>{t.Sources.map((x) => `${x.Type} ${(x.Type === "device" && devices[x.Id]) || x.Id}`).join(", ")}</dd>
+            <dt>Records</dt>
+            <dd>
+              <Link to={withQuery({ task: t.TaskId }, "/records")}>the records it stored</Link>
+            </dd>
             <dt>Parameters</dt>
             <dd>
               <code>{JSON.stringify(t.Parameters ?? {})}</code>
@@ -291,9 +330,47 @@ interface Form {
   Description: string;
   FlowId: string;
   FlowVersion: string;
-  Sources: string[];
+  /** Sources are the chosen devices and uploads. */
+  Sources: TaskSource[];
+  /** Topics are bus topics, one per line or separated by commas or spaces. */
+  Topics: string;
   Parameters: Record<string, string>;
   Start: boolean;
+}
+
+/** Upload is a completed upload a task can read (DescribeUploads). */
+interface Upload {
+  UploadId: string;
+  Name: string;
+  Size: number;
+  ContentType: string;
+  State: string;
+}
+
+/** sourcesOf is the Sources a task is created with: the chosen devices and uploads, then each topic. */
+export function sourcesOf(chosen: readonly TaskSource[], topics: string): TaskSource[] {
+  const t = topics.split(/[\s,]+/).filter(Boolean).map((id) => ({ Type: "topic", Id: id }));
+  return [...chosen, ...t];
+}
+
+function SourceChecks(props: { legend: string; type: string; items: { id: string; label: string; note: string }[]; chosen: TaskSource[]; empty: string;
+  onChange(chosen: TaskSource[]): void }) {
+  const has = (id: string) => props.chosen.some((x) => x.Type === props.type && x.Id === id);
+  return (
+    <div className="source-kind">
+      <div className="source-kind-title">{props.legend}</div>
+      {props.items.length === 0 && <p className="muted small">{props.empty}</p>}
+      {props.items.map((it) => (
+        <label key={it.id} className="check">
+          <input type="checkbox" name="Sources" value={`${props.type}:${it.id}`} checked={has(it.id)}
+            onChange={(e) =>
+              props.onChange(e.target.checked ? [...props.chosen, { Type: props.type, Id: it.id }] : props.chosen.filter((x) => !(x.Type === props.type && x.Id === it.id)))
+            } />
+          {it.label} <span className="muted small">{it.note}</span>
+        </label>
+      ))}
+    </div>
+  );
 }
 
 /** CreateTask is the form that binds a flow version to devices and parameters. */
@@ -302,7 +379,8 @@ export function CreateTask(props: { projectId: string; onDone(created: boolean):
   const [versions, setVersions] = useState<FlowVersion[]>([]);
   const [params, setParams] = useState<Record<string, FlowParameter>>({});
   const [devices, setDevices] = useState<Device[]>([]);
-  const [form, setForm] = useState<Form>({ Name: "", Description: "", FlowId: "", FlowVersion: "", Sources: [], Parameters: {}, Start: true });
+  const [uploads, setUploads] = useState<Upload[] | null>(null);
+  const [form, setForm] = useState<Form>({ Name: "", Description: "", FlowId: "", FlowVersion: "", Sources: [], Topics: "", Parameters: {}, Start: true });
   const [errors, setErrors] = useState<FormErrors>(noErrors);
   const [busy, setBusy] = useState(false);
 
@@ -311,10 +389,16 @@ export function CreateTask(props: { projectId: string; onDone(created: boolean):
     () => Promise.all([
       call<{ FlowSet: Flow[] }>("DescribeFlows", { ProjectId: props.projectId, Limit: 100 }),
       call<{ DeviceSet: Device[] }>("DescribeDevices", { ProjectId: props.projectId, Limit: 100 }),
+      // A person who may not list uploads chooses devices and topics only.
+      call<{ UploadSet: Upload[] }>("DescribeUploads", { ProjectId: props.projectId, Limit: 100 }).catch((e: unknown) => {
+        if (e instanceof ApiError && e.code === "AuthFailure.UnauthorizedOperation") return null;
+        throw e;
+      }),
     ]),
-    ([f, d]) => {
+    ([f, d, u]) => {
       setFlows(f.FlowSet);
       setDevices(d.DeviceSet);
+      setUploads(u ? u.UploadSet.filter((x) => x.State === "completed") : null);
       setForm((x) => ({ ...x, FlowId: x.FlowId || (f.FlowSet[0]?.FlowId ?? "") }));
     },
     failed,
@@ -350,7 +434,7 @@ export function CreateTask(props: { projectId: string; onDone(created: boolean):
         ProjectId: props.projectId,
         Name: form.Name,
         FlowId: form.FlowId,
-        Sources: form.Sources.map((id) => ({ Type: "device", Id: id })),
+        Sources: sourcesOf(form.Sources, form.Topics),
         Parameters: parameters,
         Start: form.Start,
       };
@@ -365,7 +449,7 @@ export function CreateTask(props: { projectId: string; onDone(created: boolean):
     }
   }
 
-  const flowOptions = flows.map((f) => f.FlowId);
+  const flowOptions = flows.map((f) => ({ value: f.FlowId, label: f.Name }));
   const sourcesError = errors.fields.Sources;
   return (
     <form className="card" onSubmit={save} aria-labelledby="create-title" noValidate>
@@ -374,23 +458,23 @@ export function CreateTask(props: { projectId: string; onDone(created: boolean):
       <div className="form-grid">
         <Field label="Name" name="Name" value={form.Name} onChange={set("Name")} error={errors.fields.Name} required />
         <Field label="Flow" name="FlowId" value={form.FlowId} onChange={(v) => setForm((f) => ({ ...f, FlowId: v, FlowVersion: "" }))}
-          error={errors.fields.FlowId} options={flowOptions}
-          hint={flows.find((f) => f.FlowId === form.FlowId)?.Name} />
+          error={errors.fields.FlowId} options={flowOptions} hint={form.FlowId} />
         <Field label="Flow version" name="FlowVersion" value={form.FlowVersion} onChange={set("FlowVersion")}
           error={errors.fields.FlowVersion} options={["", ...versions.map((v) => String(v.Version))]} hint="Empty: the latest." />
         <Field label="Description" name="Description" value={form.Description} onChange={set("Description")}
           error={errors.fields.Description} />
       </div>
       <fieldset className={sourcesError ? "sources field-invalid" : "sources"} aria-describedby={sourcesError ? "sources-error" : undefined}>
-        <legend>Sources (devices)</legend>
-        {devices.length === 0 && <p className="muted">The project has no devices.</p>}
-        {devices.map((d) => (
-          <label key={d.DeviceId} className="check">
-            <input type="checkbox" name="Sources" value={d.DeviceId} checked={form.Sources.includes(d.DeviceId)}
-              onChange={(e) => set("Sources")(e.target.checked ? [...form.Sources, d.DeviceId] : form.Sources.filter((x) => x !== d.DeviceId))} />
-            {d.Name} <span className="muted small">{d.Status}</span>
-          </label>
-        ))}
+        <legend>Sources</legend>
+        <SourceChecks legend="Devices (live)" type="device" chosen={form.Sources} onChange={set("Sources")} empty="The project has no devices."
+          items={devices.map((d) => ({ id: d.DeviceId, label: d.Name, note: d.Status }))} />
+        {uploads && (
+          <SourceChecks legend="Uploads (read once, then the task completes)" type="upload" chosen={form.Sources} onChange={set("Sources")}
+            empty="No completed uploads in the project."
+            items={uploads.map((u) => ({ id: u.UploadId, label: u.Name || u.UploadId, note: `${u.ContentType}, ${(u.Size / 1024).toFixed(0)} KiB` }))} />
+        )}
+        <Field label="Topics (another task's output, a data channel)" name="Topics" value={form.Topics} onChange={set("Topics")}
+          hint="One or more bus topics, separated by spaces or commas; nothing on them is dropped." />
         {sourcesError && (
           <div className="field-error" id="sources-error" role="alert" data-field-error="Sources">
             {sourcesError}

@@ -24,6 +24,9 @@ export async function admin({ page, shoot, check, step, goTo }) {
   await page.getByRole("button", { name: "Create task" }).click();
   const taskForm = page.locator("form", { has: page.getByRole("heading", { name: "Create a task" }) });
   await taskForm.getByLabel("minFaceSize").waitFor();
+  check((await taskForm.getByLabel("Flow", { exact: true }).locator("option:checked").textContent()) === "face-structuring", "the flow is chosen by its name");
+  await taskForm.getByLabel("demo-camera").waitFor();
+  await taskForm.getByLabel(/^Topics/).waitFor();
   await taskForm.getByRole("button", { name: "Save task" }).click();
   await taskForm.locator('[data-field-error="Name"]').waitFor();
   await shoot(page, "tasks-create", [taskForm.getByLabel("minFaceSize")]);
