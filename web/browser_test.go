@@ -99,7 +99,7 @@ func TestConsoleInBrowser(t *testing.T) {
 // consolePages are the screenshots the browser test must take, each at
 // 1280 and 390 px.
 var consolePages = []string{
-	"signin", "overview", "devices", "devices-add", "devices-viewer", "tasks", "task-detail", "tasks-create",
+	"signin", "overview", "devices", "devices-add", "devices-viewer", "device-detail", "devices-discover", "tasks", "task-detail", "tasks-create",
 	"records", "record-detail", "audit",
 }
 
