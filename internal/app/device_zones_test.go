@@ -69,6 +69,15 @@ func TestDeviceZones(t *testing.T) {
 		t.Fatalf("zones after removing them: %s", got)
 	}
 
+	// Thumbnails: within MaxAgeMs the last snapshot URL is answered again, without asking the device.
+	first := c.mustCall("DescribeDeviceSnapshot", map[string]any{"DeviceId": id, "MaxAgeMs": 60000})["Url"]
+	if again := c.mustCall("DescribeDeviceSnapshot", map[string]any{"DeviceId": id, "MaxAgeMs": 60000})["Url"]; again != first {
+		t.Errorf("a snapshot within MaxAgeMs was taken again: %v then %v", first, again)
+	}
+	if fresh := c.mustCall("DescribeDeviceSnapshot", map[string]any{"DeviceId": id})["Url"]; fresh == first {
+		t.Errorf("a snapshot without MaxAgeMs came from the cache")
+	}
+
 	vid := c.mustCall("CreateApp", map[string]any{"Name": "wall", "Role": "viewer"})["AppId"].(string)
 	vk := c.mustCall("CreateAppKey", map[string]any{"AppId": vid})
 	drivers := signedRaw(t, e, vk["SecretId"].(string), vk["SecretKey"].(string), "DescribeDeviceDrivers", map[string]any{})
