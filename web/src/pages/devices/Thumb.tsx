@@ -9,12 +9,13 @@ import { sameOrigin } from "../Records";
 const LANES = 2;
 const CACHE_MS = 5 * 60_000;
 
+/** Snap is a device's cached thumbnail URL; "" when it gave no picture (asked again after CACHE_MS too). */
 interface Snap {
   url: string;
   at: number;
 }
 
-const cache = new Map<string, Snap | "none">();
+const cache = new Map<string, Snap>();
 const waiting: (() => void)[] = [];
 let running = 0;
 
@@ -28,7 +29,6 @@ function next() {
 /** snapshotUrl is a device's picture URL for a thumbnail, or "" when it has none; one call per device per CACHE_MS. */
 export async function snapshotUrl(deviceId: string, now = Date.now()): Promise<string> {
   const hit = cache.get(deviceId);
-  if (hit === "none") return "";
   if (hit && now - hit.at < CACHE_MS) return hit.url;
   await new Promise<void>((go) => {
     waiting.push(go);
@@ -39,7 +39,7 @@ export async function snapshotUrl(deviceId: string, now = Date.now()): Promise<s
     cache.set(deviceId, { url: sameOrigin(r.Url), at: now });
     return sameOrigin(r.Url);
   } catch {
-    cache.set(deviceId, "none");
+    cache.set(deviceId, { url: "", at: now });
     return "";
   } finally {
     running--;
