@@ -4,7 +4,7 @@ import { call } from "../api";
 import { ConfirmDelete } from "../components/ConfirmDelete";
 import { Field } from "../components/Field";
 import { ErrorLine, ListTable } from "../components/ListTable";
-import { closeForm, PageHead } from "../components/PageHead";
+import { PageHead } from "../components/PageHead";
 import { offsetOf, PAGE, Pager } from "../components/Pager";
 import { describe, formErrors, noErrors } from "../errors";
 import type { FormErrors } from "../errors";
@@ -76,7 +76,11 @@ function DeviceList() {
       {adding && drivers.length > 0 && (
         <DeviceForm key={`add-${route.query.get("driver") ?? ""}-${prefill.Address ?? ""}`} drivers={drivers} projectId={projectId}
           mayProbe={can(s, "ProbeDevice")} platformAdmin={s.me.PlatformAdmin} driver={route.query.get("driver") ?? "replay"} prefill={prefill}
-          onDone={closeForm(reload)} />
+          onDone={(changed) => {
+            // The discovery's prefill goes with the form.
+            navigate(withQuery({ add: undefined, driver: undefined, address: undefined, name: undefined }));
+            if (changed) reload();
+          }} />
       )}
       {editing && drivers.length > 0 && (
         <DeviceForm key={`edit-${editing.DeviceId}`} drivers={drivers} projectId={projectId} device={editing} mayProbe={can(s, "ProbeDevice")}

@@ -131,6 +131,7 @@ export async function admin({ page, media, shoot, check, step, goTo, loaded }) {
     check((await add.getByLabel("Name", { exact: true }).inputValue()) === "TestCam", "the name is prefilled");
     check((await add.getByLabel("Password").count()) === 1, "onvif takes a password");
     await add.getByRole("button", { name: "Cancel" }).click();
+    check(!page.url().includes("address="), "the prefill goes with the form");
   } finally {
     sock.close();
   }
