@@ -280,23 +280,39 @@ function OptionField(p: { o: OptionSpec; option: boolean; value: string; onChang
   const label = p.option ? o.Name : (LABELS[o.Name] ?? o.Name);
   const help = hint(o) + (p.saved ? " A password is saved." : "");
   if (o.Type === "text" || o.Type === "strings") {
-    return <TextAreaField label={label} name={name} value={p.value} onChange={p.onChange} error={p.error} hint={help} />;
+    return <ListOrTextField label={label} name={name} value={p.value} onChange={p.onChange} error={p.error} hint={help} />;
   }
-  const options = o.Enum ? ["", ...o.Enum] : o.Type === "boolean" ? ["", "true", "false"] : undefined;
+  const choices = o.Enum ?? (o.Type === "boolean" ? ["true", "false"] : undefined);
+  if (choices) {
+    const unset = o.Default !== undefined && o.Default !== null && o.Default !== "" ? `default (${String(o.Default)})` : "default";
+    return <ListOrTextField label={label} name={name} value={p.value} onChange={p.onChange} error={p.error} hint={help} choices={["", ...choices]} unset={unset} />;
+  }
   const type = o.Secret ? "password" : o.Type === "integer" || o.Type === "number" ? "number" : "text";
   return (
-    <Field label={label} name={name} value={p.value} onChange={p.onChange} error={p.error} hint={help} options={options} type={type}
+    <Field label={label} name={name} value={p.value} onChange={p.onChange} error={p.error} hint={help} type={type}
       required={o.Required} autoComplete={o.Secret ? "new-password" : "off"} />
   );
 }
 
-function TextAreaField(p: { label: string; name: string; value: string; onChange(v: string): void; error?: string | undefined; hint: string }) {
+/** ListOrTextField is a labelled text area, or a select of choices whose empty one reads unset, with its hint and the server's error. */
+function ListOrTextField(p: { label: string; name: string; value: string; onChange(v: string): void; error?: string | undefined; hint: string;
+  choices?: string[]; unset?: string }) {
   const id = `ta-${p.name}`;
+  const common = { id, name: p.name, value: p.value, "aria-describedby": `${id}-hint`, "aria-invalid": p.error ? true : undefined };
   return (
     <div className={p.error ? "field field-invalid" : "field"}>
       <label htmlFor={id}>{p.label}</label>
-      <textarea id={id} name={p.name} rows={3} value={p.value} onChange={(e) => p.onChange(e.target.value)} aria-describedby={`${id}-hint`}
-        aria-invalid={p.error ? true : undefined} />
+      {p.choices ? (
+        <select {...common} onChange={(e) => p.onChange(e.target.value)}>
+          {p.choices.map((c) => (
+            <option key={c} value={c}>
+              {c === "" ? p.unset : c}
+            </option>
+          ))}
+        </select>
+      ) : (
+        <textarea {...common} rows={3} onChange={(e) => p.onChange(e.target.value)} />
+      )}
       <div className="field-hint" id={`${id}-hint`}>{p.hint}</div>
       {p.error && <div className="field-error" role="alert" data-field-error={p.name}>{p.error}</div>}
     </div>
