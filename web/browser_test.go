@@ -114,7 +114,7 @@ func TestConsoleInBrowser(t *testing.T) {
 // consolePages are the screenshots the browser test must take, each at
 // 1280 and 390 px.
 var consolePages = []string{
-	"signin", "overview", "devices", "devices-add", "devices-viewer", "live", "tasks", "task-detail", "tasks-create",
+	"signin", "overview", "devices", "devices-add", "devices-viewer", "device-detail", "devices-discover", "live", "tasks", "task-detail", "tasks-create",
 	"records", "records-filtered", "records-bulk-delete", "record-detail", "audit", "algorithms", "algorithm-onboard", "algorithm-detail", "algorithm-try",
 	"apps", "app-detail", "app-key-secret", "subscriptions", "subscriptions-create", "subscription-detail",
 	"members", "roles", "role-edit", "users", "my-account",

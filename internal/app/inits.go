@@ -128,7 +128,16 @@ func (p *Platform) initFlows(context.Context) (func(context.Context) error, erro
 	// after this one and connects itself (initTasks).
 	p.Studio = studio.New(p.DB, studio.Options{Logger: p.log, Now: p.now, Metrics: fm, Algorithms: p.Algos, AlgorithmsFor: p.Algos.ForProject,
 		ScriptGate: function.NewGate(function.DefaultGatePerKey), StoredAlgorithm: func(id string) bool { return !p.Algos.IsBuiltin(id) },
-		Catalog: p.Algos.Catalog})
+		Catalog: p.Algos.Catalog,
+		// The devices module may start after this one, or not run in this
+		// process at all: zone nodes that name a device's zone then fail
+		// to compile, saying zones are not available.
+		ZonesFor: func(projectID string) flow.Zones {
+			if p.Devices == nil {
+				return nil
+			}
+			return p.Devices.ZonesFor(projectID)
+		}})
 	return nil, nil
 }
 

@@ -48,7 +48,19 @@ func init() { Register("adapter", adapterDriver{}) }
 // must serve its gRPC service on, as unix:///path/to/socket.
 const EnvAdapterAddr = "TIANSHU_ADAPTER_ADDR"
 
-var adapterOwnOptions = []string{"command", "args", "env", "start_timeout", "health_interval"}
+var adapterOwnOptions = []Option{
+	{Name: "command", Type: "string", Required: true, PlatformAdmin: true, Description: "The adapter executable, under the exec policy's allowed directories."},
+	{Name: "args", Type: "strings", Description: "Its arguments, one a line."},
+	{Name: "env", Type: "strings", Description: "Extra environment, KEY=value one a line."},
+	{Name: "start_timeout", Type: "duration", Default: "15s", Description: "How long the adapter may take to answer Health (100ms to 5m)."},
+	{Name: "health_interval", Type: "duration", Default: "5s", Description: "How often Health is called while streaming (100ms to 5m)."},
+}
+
+func (adapterDriver) Spec() DriverSpec {
+	return DriverSpec{Description: "Runs a vendor's out-of-process adapter (docs/device-adapter.md); other options are passed to it.",
+		Fields:  []Option{address("Passed to the adapter as is (host:port, a path, …)."), fieldUsername, fieldPassword, fieldFps, fieldWidth},
+		Options: adapterOwnOptions, OpenOptions: true, PlatformAdmin: true}
+}
 
 func (adapterDriver) Validate(cfg Config) error {
 	cmd, err := cfg.optString("command", "")
@@ -140,7 +152,7 @@ func adapterDevice(cfg Config) (*adapterv1.Device, error) {
 	for k, v := range cfg.Options {
 		own := false
 		for _, o := range adapterOwnOptions {
-			own = own || k == o
+			own = own || k == o.Name
 		}
 		if !own {
 			opts[k] = v

@@ -27,13 +27,19 @@ type httpSnapshotDriver struct{}
 
 func init() { Register("http-snapshot", httpSnapshotDriver{}) }
 
-var httpSnapshotOptions = []string{"auth", "timeout", "max_bytes"}
+var httpSnapshotOptions = []Option{optAuth, snapTimeout, optMaxBytes}
+
+func (httpSnapshotDriver) Spec() DriverSpec {
+	return DriverSpec{Description: "Polls a JPEG snapshot URL with Basic or Digest authentication.",
+		Fields:  []Option{address("http(s)://host/path of the snapshot."), fieldUsername, fieldPassword, fieldFps, fieldWidth},
+		Options: httpSnapshotOptions}
+}
 
 func (httpSnapshotDriver) Validate(cfg Config) error {
 	if err := validateHTTPURL(cfg.Address); err != nil {
 		return err
 	}
-	if err := cfg.checkOptions(httpSnapshotOptions...); err != nil {
+	if err := cfg.checkOptions(optionNames(httpSnapshotOptions)...); err != nil {
 		return err
 	}
 	return validateSnapshotOptions(cfg)

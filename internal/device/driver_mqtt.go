@@ -36,7 +36,20 @@ type mqttDriver struct{}
 
 func init() { Register("mqtt", mqttDriver{}) }
 
-var mqttOptions = []string{"topic", "qos", "script", "client_id", "timeout", "snapshot_frames"}
+var mqttOptions = []Option{
+	{Name: "topic", Type: "string", Required: true, Description: "Topic to subscribe to; wildcards allowed."},
+	{Name: "qos", Type: "integer", Default: 0, Min: num(0), Max: num(2), Description: "MQTT quality of service."},
+	{Name: "script", Type: "text", Description: "Starlark main(input) turning {topic, payload} into an event, a list of them, or None."},
+	{Name: "client_id", Type: "string", Description: "MQTT client id; empty: tianshu-<device id>."},
+	{Name: "timeout", Type: "duration", Default: "10s", Description: "Connect timeout (100ms to 5m)."},
+	{Name: "snapshot_frames", Type: "boolean", Default: false, Description: "Also deliver event snapshots as frames."},
+}
+
+func (mqttDriver) Spec() DriverSpec {
+	return DriverSpec{Description: "Subscribes to a broker topic where AI cameras push events and snapshots.",
+		Fields:  []Option{address("The broker, tcp://host:1883 (also ssl://, ws://, wss://)."), fieldUsername, fieldPassword, fieldFps, fieldWidth},
+		Options: mqttOptions}
+}
 
 func (mqttDriver) Validate(cfg Config) error {
 	u, err := url.Parse(cfg.Address)
@@ -48,7 +61,7 @@ func (mqttDriver) Validate(cfg Config) error {
 	default:
 		return fieldErr("Address", "scheme must be tcp, ssl, ws or wss")
 	}
-	if err := cfg.checkOptions(mqttOptions...); err != nil {
+	if err := cfg.checkOptions(optionNames(mqttOptions)...); err != nil {
 		return err
 	}
 	if topic, err := cfg.optString("topic", ""); err != nil {

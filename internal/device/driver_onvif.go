@@ -27,13 +27,24 @@ func (onvifDriver) check(env *Env, cfg Config) (Config, error) {
 
 func init() { Register("onvif", onvifDriver{}) }
 
-var onvifOptions = []string{"mode", "profile", "timeout", "transport", "ffmpeg", "format", "quality", "stall", "auth", "max_bytes"}
+var onvifOptions = []Option{
+	{Name: "mode", Type: "string", Default: "stream", Enum: []string{"stream", "snapshot"}, Description: "Read the profile's RTSP stream, or poll its snapshot URL."},
+	{Name: "profile", Type: "string", Description: "Media profile token or name; empty: the first."},
+	{Name: "timeout", Type: "duration", Default: "5s", Description: "Timeout of each SOAP call and snapshot request (100ms to 5m)."},
+	optTransport, optFFmpeg, optFormat, optQuality, optStall, optAuth, optMaxBytes,
+}
+
+func (onvifDriver) Spec() DriverSpec {
+	return DriverSpec{Description: "An ONVIF camera: finds its stream or snapshot URL through the device service.",
+		Fields:  []Option{address("The device service URL, http://host/onvif/device_service."), fieldUsername, fieldPassword, fieldFps, fieldWidth},
+		Options: onvifOptions}
+}
 
 func (onvifDriver) Validate(cfg Config) error {
 	if err := validateHTTPURL(cfg.Address); err != nil {
 		return err
 	}
-	if err := cfg.checkOptions(onvifOptions...); err != nil {
+	if err := cfg.checkOptions(optionNames(onvifOptions)...); err != nil {
 		return err
 	}
 	if _, err := cfg.optOneOf("mode", "stream", "snapshot"); err != nil {
@@ -69,8 +80,8 @@ func onvifUnderlying(cfg Config, d onvifDevice) (Config, error) {
 		sub.Driver, sub.Address = "rtsp", d.streamURI
 	}
 	for _, k := range keep {
-		if v, ok := cfg.Options[k]; ok {
-			sub.Options[k] = v
+		if v, ok := cfg.Options[k.Name]; ok {
+			sub.Options[k.Name] = v
 		}
 	}
 	if sub.Address == "" {

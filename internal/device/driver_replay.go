@@ -36,13 +36,22 @@ type replayDriver struct{}
 
 func init() { Register("replay", replayDriver{}) }
 
-var replayOptions = []string{"loop", "ffmpeg", "format", "quality"}
+var replayOptions = []Option{
+	{Name: "loop", Type: "boolean", Default: true, Description: "Start over at the end."},
+	optFFmpeg, optFormat, optQuality,
+}
+
+func (replayDriver) Spec() DriverSpec {
+	return DriverSpec{Description: "Plays a folder of images or a video file, looped: a camera for demos and tests.",
+		Fields:  []Option{address("A folder of JPEG or PNG images, or a video file, under one of the server's media roots."), fieldFps, fieldWidth},
+		Options: replayOptions}
+}
 
 func (replayDriver) Validate(cfg Config) error {
 	if cfg.Address == "" {
 		return fieldErr("Address", "required: a folder of images or a video file")
 	}
-	if err := cfg.checkOptions(replayOptions...); err != nil {
+	if err := cfg.checkOptions(optionNames(replayOptions)...); err != nil {
 		return err
 	}
 	if _, err := cfg.optBool("loop", true); err != nil {

@@ -35,14 +35,20 @@ func (rtspDriver) check(env *Env, cfg Config) (Config, error) {
 
 func init() { Register("rtsp", rtspDriver{}) }
 
-var rtspOptions = []string{"transport", "ffmpeg", "format", "quality", "timeout", "stall"}
+var rtspOptions = []Option{optTransport, optFFmpeg, optFormat, optQuality, streamTimeout, optStall}
+
+func (rtspDriver) Spec() DriverSpec {
+	return DriverSpec{Description: "Decodes an RTSP stream with ffmpeg.",
+		Fields:  []Option{address("rtsp://host:554/path; credentials in the URL are moved to User name and Password."), fieldUsername, fieldPassword, fieldFps, fieldWidth},
+		Options: rtspOptions}
+}
 
 func (rtspDriver) Validate(cfg Config) error {
 	u, err := url.Parse(cfg.Address)
 	if err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "" {
 		return fieldErr("Address", "must be an rtsp:// URL")
 	}
-	if err := cfg.checkOptions(rtspOptions...); err != nil {
+	if err := cfg.checkOptions(optionNames(rtspOptions)...); err != nil {
 		return err
 	}
 	return validateFFmpegOptions(cfg)

@@ -49,6 +49,9 @@ type CreateDeviceRequest struct {
 	Group       string `json:"Group" validate:"max=128"`
 	EdgeNode    string `json:"EdgeNode" validate:"max=128"`
 	DeviceSpec
+	// Zones are named polygons and lines in normalized coordinates (0..1
+	// of the frame) that flows' zone nodes use by name.
+	Zones []Zone `json:"Zones" validate:"max=32"`
 }
 
 // CreateDeviceResponse is the response of CreateDevice.
@@ -85,6 +88,7 @@ type DeviceInfo struct {
 	LastFrameTime string         `json:"LastFrameTime"`
 	MeasuredFps   float64        `json:"MeasuredFps"`
 	CreatedTime   string         `json:"CreatedTime"`
+	Zones         []Zone         `json:"Zones"`
 }
 
 // DescribeDevicesResponse is the response of DescribeDevices.
@@ -106,6 +110,8 @@ type ModifyDeviceRequest struct {
 	Width       *int           `json:"Width" validate:"min=0,max=7680"`
 	Group       *string        `json:"Group" validate:"max=128"`
 	EdgeNode    *string        `json:"EdgeNode" validate:"max=128"`
+	// Zones, when present, replaces every zone of the device.
+	Zones *[]Zone `json:"Zones" validate:"max=32"`
 }
 
 // DeviceIdRequest names a device.
@@ -134,6 +140,10 @@ type DescribeDeviceSnapshotRequest struct {
 	DeviceId string `json:"DeviceId" validate:"required,max=64"`
 	// Format is "url" (a signed object URL, default) or "base64".
 	Format string `json:"Format" validate:"oneof=url base64"`
+	// MaxAgeMs accepts a snapshot URL taken at most this long ago instead
+	// of asking the device again (a list's thumbnails); 0 takes a new one.
+	// Only with Format url.
+	MaxAgeMs int `json:"MaxAgeMs" validate:"min=0,max=600000"`
 }
 
 // DescribeDeviceSnapshotResponse is a current picture of a device.
@@ -165,6 +175,11 @@ type DiscoveredDevice struct {
 // DiscoverDevicesResponse is the response of DiscoverDevices.
 type DiscoverDevicesResponse struct {
 	DeviceSet []DiscoveredDevice `json:"DeviceSet"`
+}
+
+// DescribeDeviceDriversResponse lists the drivers and their options.
+type DescribeDeviceDriversResponse struct {
+	DriverSet []device.DriverSpec `json:"DriverSet"`
 }
 
 // Empty is the response of actions that return only a RequestId.
@@ -205,7 +220,10 @@ func info(d *Device) DeviceInfo {
 	di := DeviceInfo{DeviceId: d.ID, ProjectId: d.ProjectID, Name: d.Name, Description: d.Description, Driver: d.Config.Driver,
 		Address: redact.URLs(d.Config.Address), Username: d.Config.Username, HasPassword: d.Config.Password != "", Options: maskedOptions(d.Config.Options),
 		Fps: d.Config.FPS, Width: d.Config.Width, Group: d.Group, EdgeNode: d.EdgeNode, Status: d.Status, Reason: d.Reason,
-		LastError: d.Config.Scrub(d.LastError), MeasuredFps: d.MeasuredFPS, CreatedTime: d.CreatedAt.Format(time.RFC3339)}
+		LastError: d.Config.Scrub(d.LastError), MeasuredFps: d.MeasuredFPS, CreatedTime: d.CreatedAt.Format(time.RFC3339), Zones: d.Zones}
+	if di.Zones == nil {
+		di.Zones = []Zone{}
+	}
 	if !d.LastFrame.IsZero() {
 		di.LastFrameTime = d.LastFrame.Format(time.RFC3339Nano)
 	}
@@ -217,7 +235,7 @@ func info(d *Device) DeviceInfo {
 func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 	api.Register(reg, api.Spec{Name: "CreateDevice", Summary: "Add a camera or sensor: driver, address, credentials (encrypted at rest), frame rate, group, edge node.", Permission: devWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *CreateDeviceRequest) (*CreateDeviceResponse, error) {
-			d := &Device{ProjectID: r.ProjectId, Name: r.Name, Description: r.Description, Group: r.Group, EdgeNode: r.EdgeNode, Config: r.config()}
+			d := &Device{ProjectID: r.ProjectId, Name: r.Name, Description: r.Description, Group: r.Group, EdgeNode: r.EdgeNode, Config: r.config(), Zones: r.Zones}
 			if err := mayRunPrograms(c, d.Config); err != nil {
 				return nil, err
 			}
@@ -253,7 +271,7 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 			}
 			c.SetResource(r.DeviceId)
 			ch := Change{Name: r.Name, Description: r.Description, Address: r.Address, Username: r.Username, Password: r.Password,
-				Group: r.Group, EdgeNode: r.EdgeNode, FPS: r.Fps, Width: r.Width}
+				Group: r.Group, EdgeNode: r.EdgeNode, FPS: r.Fps, Width: r.Width, Zones: r.Zones}
 			if r.Options != nil {
 				ch.Options = api.NormalizeMap(r.Options)
 			}
@@ -334,6 +352,11 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 			if err != nil {
 				return nil, err
 			}
+			if r.MaxAgeMs > 0 && r.Format != "base64" {
+				if u, at, ok := s.snaps.get(d.ID, time.Duration(r.MaxAgeMs)*time.Millisecond, s.now()); ok {
+					return &DescribeDeviceSnapshotResponse{DeviceId: d.ID, Url: u, Time: at.UTC().Format(time.RFC3339Nano)}, nil
+				}
+			}
 			pic, err := s.snapshot(ctx, d)
 			if err != nil {
 				return nil, err
@@ -346,7 +369,12 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 			if out.Url, err = snaps.PutSnapshot(ctx, d.ProjectID, d.ID, pic); err != nil {
 				return nil, err
 			}
+			s.snaps.put(d.ID, out.Url, s.now())
 			return out, nil
+		})
+	api.Register(reg, api.Spec{Name: "DescribeDeviceDrivers", Summary: "List the device drivers with the fields and options each reads (name, type, required, default, description, enum, secret): the console builds its device forms from them.", Permission: devRead},
+		func(context.Context, *api.Caller, *Empty) (*DescribeDeviceDriversResponse, error) {
+			return &DescribeDeviceDriversResponse{DriverSet: device.Specs()}, nil
 		})
 	api.Register(reg, api.Spec{Name: "DiscoverDevices", Summary: "Find ONVIF cameras on the local network with WS-Discovery, bounded in time. It sends packets on the caller's behalf, so it takes the write permission.", Permission: devWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *DiscoverDevicesRequest) (*DiscoverDevicesResponse, error) {

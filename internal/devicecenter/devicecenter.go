@@ -29,6 +29,7 @@ import (
 type Device struct {
 	ID, ProjectID, Name, Description string
 	Config                           device.Config
+	Zones                            []Zone
 	Group, EdgeNode                  string
 	Status, Reason, LastError        string
 	LastFrame, StatusTime            time.Time
@@ -53,6 +54,8 @@ type Service struct {
 
 	mu       sync.Mutex
 	lastSeen map[string]string // device id → last published status
+	zones    zoneCache
+	snaps    snapshotURLs
 	quotas   api.Quotas
 }
 
@@ -128,6 +131,9 @@ func (s *Service) Create(ctx context.Context, d *Device) error {
 	if err := s.validate(d.Config); err != nil {
 		return err
 	}
+	if err := checkZones(d.Zones); err != nil {
+		return err
+	}
 	opts, secretsEnc, err := s.storedOptions(d.Config.Options, nil)
 	if err != nil {
 		return err
@@ -139,10 +145,10 @@ func (s *Service) Create(ctx context.Context, d *Device) error {
 	s.mu.Unlock()
 	err = api.InsertWithinQuota(ctx, s.db, q, d.ProjectID, api.QuotaDevices, "SELECT COUNT(*) FROM devices WHERE project_id = ?", func(tx *store.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO devices (id, project_id, name, description, driver, address, username, password_enc, options, secrets_enc, fps, width,
-		device_group, edge_node, status, reason, last_error, last_frame_ms, measured_fps, status_ms, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unknown', '', '', 0, 0, 0, ?, ?)`,
+		device_group, edge_node, status, reason, last_error, last_frame_ms, measured_fps, status_ms, created_at, updated_at, zones)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unknown', '', '', 0, 0, 0, ?, ?, ?)`,
 			d.ID, d.ProjectID, d.Name, d.Description, d.Config.Driver, d.Config.Address, d.Config.Username, s.seal(d.Config.Password),
-			opts, secretsEnc, d.Config.FPS, d.Config.Width, d.Group, d.EdgeNode, now.UnixMilli(), now.UnixMilli())
+			opts, secretsEnc, d.Config.FPS, d.Config.Width, d.Group, d.EdgeNode, now.UnixMilli(), now.UnixMilli(), zonesJSON(d.Zones))
 		return err
 	})
 	if s.db.IsUniqueViolation(err) {
@@ -181,17 +187,18 @@ func (s *Service) seal(p string) string {
 }
 
 const deviceColumns = `id, project_id, name, description, driver, address, username, password_enc, options, COALESCE(secrets_enc, ''), fps, width,
-	device_group, edge_node, status, reason, last_error, last_frame_ms, measured_fps, status_ms, created_at, updated_at`
+	device_group, edge_node, status, reason, last_error, last_frame_ms, measured_fps, status_ms, created_at, updated_at, COALESCE(zones, '')`
 
 func (s *Service) scan(sc interface{ Scan(...any) error }) (*Device, error) {
 	var d Device
-	var pw, opts, sealedOpts string
+	var pw, opts, sealedOpts, zones string
 	var lf, st, c, u int64
 	if err := sc.Scan(&d.ID, &d.ProjectID, &d.Name, &d.Description, &d.Config.Driver, &d.Config.Address, &d.Config.Username, &pw, &opts, &sealedOpts,
-		&d.Config.FPS, &d.Config.Width, &d.Group, &d.EdgeNode, &d.Status, &d.Reason, &d.LastError, &lf, &d.MeasuredFPS, &st, &c, &u); err != nil {
+		&d.Config.FPS, &d.Config.Width, &d.Group, &d.EdgeNode, &d.Status, &d.Reason, &d.LastError, &lf, &d.MeasuredFPS, &st, &c, &u, &zones); err != nil {
 		return nil, err
 	}
 	d.Config.ID = d.ID
+	d.Zones = parseZones(zones)
 	if pw != "" {
 		p, err := s.box.Open(pw)
 		if err != nil {
@@ -290,6 +297,9 @@ type Change struct {
 	Options                                                         map[string]any
 	FPS                                                             *float64
 	Width                                                           *int
+	// Zones, when not nil, replaces the device's zones (an empty list
+	// removes them all).
+	Zones *[]Zone
 }
 
 // Modify changes a device; the new configuration is validated whole.
@@ -327,6 +337,12 @@ func (s *Service) Modify(ctx context.Context, id string, ch Change) error {
 	if ch.Width != nil {
 		d.Config.Width = *ch.Width
 	}
+	if ch.Zones != nil {
+		if err := checkZones(*ch.Zones); err != nil {
+			return err
+		}
+		d.Zones = *ch.Zones
+	}
 	opts, secretsEnc, err := s.storedOptions(d.Config.Options, oldSecrets)
 	if err != nil {
 		return err
@@ -340,8 +356,9 @@ func (s *Service) Modify(ctx context.Context, id string, ch Change) error {
 		return err
 	}
 	_, err = s.db.Exec(ctx, `UPDATE devices SET name = ?, description = ?, address = ?, username = ?, password_enc = ?, options = ?, secrets_enc = ?, fps = ?, width = ?,
-		device_group = ?, edge_node = ?, updated_at = ? WHERE id = ?`, d.Name, d.Description, d.Config.Address, d.Config.Username,
-		s.seal(d.Config.Password), opts, secretsEnc, d.Config.FPS, d.Config.Width, d.Group, d.EdgeNode, s.now().UnixMilli(), id)
+		device_group = ?, edge_node = ?, zones = ?, updated_at = ? WHERE id = ?`, d.Name, d.Description, d.Config.Address, d.Config.Username,
+		s.seal(d.Config.Password), opts, secretsEnc, d.Config.FPS, d.Config.Width, d.Group, d.EdgeNode, zonesJSON(d.Zones), s.now().UnixMilli(), id)
+	s.zones.forget(id)
 	if s.db.IsUniqueViolation(err) {
 		return api.Errorf(api.ResourceInUse, "Name: a device named %q exists in project %s", d.Name, d.ProjectID)
 	}

@@ -151,7 +151,7 @@ func TestDeviceListUnion(t *testing.T) {
 
 // newTestService is a device center on a fresh SQLite store whose replay
 // devices may read folders under mediaRoot.
-func newTestService(t *testing.T, mediaRoot string) (*store.DB, *Service) {
+func newTestService(t testing.TB, mediaRoot string) (*store.DB, *Service) {
 	t.Helper()
 	db := storetest.Open(t, "sqlite")
 	box, err := secrets.New(bytes.Repeat([]byte{7}, 32))

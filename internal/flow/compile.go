@@ -24,6 +24,9 @@ type Options struct {
 	Algorithms Algorithms
 	// Flows resolves subflow nodes.
 	Flows Flows
+	// Zones resolves zone nodes that name a device's zone; nil refuses
+	// them at run time.
+	Zones Zones
 	// Metrics, when set, receives per-node metrics. Timing every node costs
 	// two clock reads per node.
 	Metrics *Metrics
@@ -1028,6 +1031,9 @@ func (b *Builder) Expr(field, src string, vars []string) *function.Expr {
 	}
 	return e
 }
+
+// Zones returns the device zones, or nil if none were given.
+func (b *Builder) Zones() Zones { return b.c.opts.Zones }
 
 // Algorithms returns the algorithm interface, or nil if none was given.
 func (b *Builder) Algorithms() Algorithms { return b.c.opts.Algorithms }

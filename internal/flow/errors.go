@@ -111,6 +111,9 @@ var (
 	// ErrUnknownAlgorithm is what Algorithms.Contract returns for an
 	// algorithm (or version) that does not exist; validation reports it.
 	ErrUnknownAlgorithm = errors.New("unknown algorithm")
+	// ErrUnknownZone is what Zones.Zone returns for a device without a
+	// zone of that name (or a device the flow's project does not have).
+	ErrUnknownZone = errors.New("unknown zone")
 	// ErrUnknownFlow is what Flows.Flow returns for a missing flow version.
 	ErrUnknownFlow = errors.New("unknown flow")
 	// ErrBadInput means the message lacks a required input; the caller

@@ -42,6 +42,22 @@ type Algorithms interface {
 	Contract(ctx context.Context, ref AlgorithmRef) (*Contract, error)
 }
 
+// Zones resolves the named zones drawn on devices (polygons and lines in
+// normalized coordinates, 0..1 of the frame's width and height) for zone
+// nodes that name one. It is called per message, so an implementation
+// caches; it must only see the devices of the flow's project.
+// ErrUnknownZone (wrapped or not) says the device has no zone of that name.
+type Zones interface {
+	Zone(ctx context.Context, deviceID, name string) (DeviceZone, error)
+}
+
+// DeviceZone is a zone drawn on a device: Kind polygon (3 or more points)
+// or line (2 points, crossing direction from Points[0] to Points[1]).
+type DeviceZone struct {
+	Kind   string
+	Points [][2]float64
+}
+
 // FlowRef names one flow version for a subflow node.
 type FlowRef struct {
 	ID      string `json:"id"`

@@ -42,6 +42,9 @@ type Options struct {
 	// Algorithms checks algorithm nodes and runs them in InvokeFlow; nil
 	// refuses algorithm nodes as unknown.
 	Algorithms flow.Algorithms
+	// ZonesFor returns the device zones a flow of a project may name in its
+	// zone nodes (its project's devices); nil: zone nodes cannot name one.
+	ZonesFor func(projectID string) flow.Zones
 	// Metrics receives per-node metrics of InvokeFlow runs.
 	Metrics *flow.Metrics
 	// InUse guards DeleteFlow; nil means nothing uses flows yet.
@@ -184,7 +187,11 @@ func (s *Service) options(ctx context.Context, projectID string) flow.Options {
 	if s.o.AlgorithmsFor != nil {
 		algs = s.o.AlgorithmsFor(projectID)
 	}
-	return flow.Options{Registry: s.reg, Algorithms: algs, Flows: &projectFlows{s: s, ctx: ctx, projectID: projectID},
+	var zones flow.Zones
+	if s.o.ZonesFor != nil {
+		zones = s.o.ZonesFor(projectID)
+	}
+	return flow.Options{Registry: s.reg, Algorithms: algs, Flows: &projectFlows{s: s, ctx: ctx, projectID: projectID}, Zones: zones,
 		Metrics: s.o.Metrics, Logger: s.o.Logger, FunctionLimits: function.Limits{Gate: s.o.ScriptGate, GateKey: projectID}}
 }
 

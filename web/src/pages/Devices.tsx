@@ -4,53 +4,99 @@ import { call } from "../api";
 import { ConfirmDelete } from "../components/ConfirmDelete";
 import { Field } from "../components/Field";
 import { ErrorLine, ListTable } from "../components/ListTable";
-import { closeForm, PageHead } from "../components/PageHead";
+import { PageHead } from "../components/PageHead";
 import { offsetOf, PAGE, Pager } from "../components/Pager";
-import { formErrors, noErrors } from "../errors";
+import { describe, formErrors, noErrors } from "../errors";
 import type { FormErrors } from "../errors";
-import { useRoute } from "../router";
+import { navigate, useRoute, withQuery } from "../router";
 import { can, useSession } from "../session";
-import type { DescribeDevicesResponse, ProbeResponse } from "../types";
+import type { ProbeResponse } from "../types";
+import { useLoad } from "../useLoad";
 import { usePolled } from "../usePoll";
+import { DeviceDetail } from "./devices/DeviceDetail";
+import { deviceBody, fieldNames, hint, initialValues, keyOf } from "./devices/driverForm";
+import type { DriverSpec, OptionSpec, Values } from "./devices/driverForm";
+import { forgetSnapshot, Thumb } from "./devices/Thumb";
+import type { DeviceInfo, Discovered } from "./devices/types";
 
 const REFRESH_MS = 5000;
-const DRIVERS = ["replay", "rtsp", "onvif", "http-snapshot", "mqtt", "adapter"] as const;
-const COLUMNS = [{ label: "Name" }, { label: "Status" }, { label: "Driver", wide: true }, { label: "Address" }, { label: "Group", wide: true }];
-const FIELDS = ["Name", "Driver", "Address", "Username", "Password", "Fps", "Group", "Description"] as const;
+const COLUMNS = [{ label: "Picture" }, { label: "Name" }, { label: "Status" }, { label: "Driver", wide: true }, { label: "Address", wide: true }, { label: "Group", wide: true }];
+const OWN_FIELDS = ["Name", "Driver", "Group", "Description"] as const;
 
-const ADDRESS_HINT: Record<string, string> = {
-  replay: "A folder of JPEG or PNG images, or a video file, under the server's media root.",
-  rtsp: "rtsp://host:554/path",
-  onvif: "http://host/onvif/device_service",
-  "http-snapshot": "http://host/snapshot.jpg",
-  mqtt: "mqtt://broker:1883/topic",
-  adapter: "host:port of the vendor adapter",
-};
-
-/** Devices lists the project's devices page by page, adds (after a probe) and deletes them. */
+/** Devices lists the project's devices with their status and last picture; adds (after a probe), edits, deletes and discovers them; ?device= opens one. */
 export function Devices() {
+  const route = useRoute();
+  const id = route.query.get("device");
+  if (id) return <DeviceDetail id={id} />;
+  return <DeviceList />;
+}
+
+function DeviceList() {
   const s = useSession();
   const route = useRoute();
   const projectId = s.project?.ProjectId ?? "";
   const offset = offsetOf(route.query);
   const adding = route.query.get("add") === "1" && can(s, "CreateDevice");
+  const editId = can(s, "ModifyDevice") ? (route.query.get("edit") ?? "") : "";
+  const discovering = route.query.get("discover") === "1" && can(s, "DiscoverDevices");
+  const [drivers, setDrivers] = useState<DriverSpec[]>([]);
+  const [driversError, setDriversError] = useState("");
+  useLoad(
+    () => (adding || editId ? call<{ DriverSet: DriverSpec[] }>("DescribeDeviceDrivers") : null),
+    (r) => setDrivers(r.DriverSet),
+    (e) => setDriversError(describe(e)),
+    [adding, editId],
+  );
   const { value: list, error, reload } = usePolled(
-    () => call<DescribeDevicesResponse>("DescribeDevices", { ProjectId: projectId, Offset: offset, Limit: PAGE }),
+    () => call<{ TotalCount: number; DeviceSet: DeviceInfo[] }>("DescribeDevices", { ProjectId: projectId, Offset: offset, Limit: PAGE }),
     REFRESH_MS,
     [projectId, offset],
   );
+  const editing = list?.DeviceSet.find((d) => d.DeviceId === editId);
+  const prefill: Values = {};
+  for (const k of ["Address", "Name"]) {
+    const v = route.query.get(k.toLowerCase());
+    if (v) prefill[k] = v;
+  }
+  const open = adding || !!editId || discovering;
 
   const total = list?.TotalCount ?? 0;
   return (
     <section aria-labelledby="page-title">
-      <PageHead title="Devices" add={can(s, "CreateDevice") && !adding && "Add device"} />
-      {adding && <AddDevice projectId={projectId} mayProbe={can(s, "ProbeDevice")} onDone={closeForm(reload)} />}
+      <PageHead title="Devices" add={can(s, "CreateDevice") && !open && "Add device"} />
+      {can(s, "DiscoverDevices") && !open && (
+        <div className="buttons head-extra">
+          <button type="button" className="secondary" onClick={() => navigate(withQuery({ discover: 1 }))}>
+            Discover ONVIF cameras
+          </button>
+        </div>
+      )}
+      <ErrorLine error={driversError} />
+      {discovering && <Discover onClose={() => navigate(withQuery({ discover: undefined }))} />}
+      {adding && drivers.length > 0 && (
+        <DeviceForm key={`add-${route.query.get("driver") ?? ""}-${prefill.Address ?? ""}`} drivers={drivers} projectId={projectId}
+          mayProbe={can(s, "ProbeDevice")} platformAdmin={s.me.PlatformAdmin} driver={route.query.get("driver") ?? "replay"} prefill={prefill}
+          onDone={(changed) => {
+            // The discovery's prefill goes with the form.
+            navigate(withQuery({ add: undefined, driver: undefined, address: undefined, name: undefined }));
+            if (changed) reload();
+          }} />
+      )}
+      {editing && drivers.length > 0 && (
+        <DeviceForm key={`edit-${editing.DeviceId}`} drivers={drivers} projectId={projectId} device={editing} mayProbe={can(s, "ProbeDevice")}
+          platformAdmin={s.me.PlatformAdmin} driver={editing.Driver} prefill={{}}
+          onDone={(changed) => {
+            navigate(withQuery({ edit: undefined }));
+            if (changed) {
+              forgetSnapshot(editing.DeviceId);
+              reload();
+            }
+          }} />
+      )}
       <ErrorLine error={error} />
       <ListTable caption={`Devices of project ${projectId}`} columns={COLUMNS} empty="No devices yet." isEmpty={list?.DeviceSet.length === 0}>
         {list?.DeviceSet.map((d) => (
-          <DeviceRow key={d.DeviceId} id={d.DeviceId} name={d.Name} status={d.Status} reason={d.Reason || d.LastError}
-            driver={d.Driver} address={d.Address} group={d.Group} mayDelete={can(s, "DeleteDevice")}
-            onDeleted={reload} />
+          <DeviceRow key={d.DeviceId} d={d} mayEdit={can(s, "ModifyDevice")} mayDelete={can(s, "DeleteDevice")} onDeleted={reload} />
         ))}
       </ListTable>
       <Pager label="Pages of devices" offset={offset} total={total} />
@@ -58,67 +104,96 @@ export function Devices() {
   );
 }
 
-interface RowProps {
-  id: string;
-  name: string;
-  status: string;
-  reason: string;
-  driver: string;
-  address: string;
-  group: string;
-  mayDelete: boolean;
-  onDeleted(): void;
-}
-
-function DeviceRow(p: RowProps) {
+function DeviceRow(p: { d: DeviceInfo; mayEdit: boolean; mayDelete: boolean; onDeleted(): void }) {
+  const d = p.d;
+  const zones = d.Zones?.length ?? 0;
   return (
-    <tr data-device={p.name}>
-      <th scope="row">{p.name}</th>
+    <tr data-device={d.Name}>
       <td>
-        <span className={`status status-${p.status || "unknown"}`}>{p.status || "unknown"}</span>
-        {p.reason && <div className="muted small">{p.reason}</div>}
+        <Thumb deviceId={d.DeviceId} name={d.Name} />
       </td>
-      <td className="wide-only">{p.driver}</td>
-      <td className="address">{p.address}</td>
-      <td className="wide-only">{p.group}</td>
+      <th scope="row">
+        <a href={withQuery({ device: d.DeviceId })} onClick={(e) => {
+          e.preventDefault();
+          navigate(withQuery({ device: d.DeviceId }));
+        }}>
+          {d.Name}
+        </a>
+        {zones > 0 && <div className="muted small">{zones} zone{zones === 1 ? "" : "s"}</div>}
+      </th>
+      <td>
+        <span className={`status status-${d.Status || "unknown"}`}>{d.Status || "unknown"}</span>
+        {(d.Reason || d.LastError) && <div className="muted small">{d.Reason || d.LastError}</div>}
+      </td>
+      <td className="wide-only">{d.Driver}</td>
+      <td className="address wide-only">{d.Address}</td>
+      <td className="wide-only">{d.Group}</td>
       <td>
         <div className="row-actions">
-          {p.mayDelete && (
-            <ConfirmDelete name={p.name} action="DeleteDevice" body={{ DeviceId: p.id }} onDeleted={p.onDeleted} />
+          {p.mayEdit && (
+            <button type="button" className="secondary" aria-label={`Edit ${d.Name}`} onClick={() => navigate(withQuery({ edit: d.DeviceId, add: undefined }))}>
+              Edit
+            </button>
           )}
+          {p.mayDelete && <ConfirmDelete name={d.Name} action="DeleteDevice" body={{ DeviceId: d.DeviceId }} onDeleted={p.onDeleted} />}
         </div>
       </td>
     </tr>
   );
 }
 
-type Form = Record<(typeof FIELDS)[number], string>;
+interface FormProps {
+  drivers: DriverSpec[];
+  projectId: string;
+  device?: DeviceInfo;
+  driver: string;
+  prefill: Values;
+  mayProbe: boolean;
+  platformAdmin: boolean;
+  onDone(changed: boolean): void;
+}
 
-function AddDevice(props: { projectId: string; mayProbe: boolean; onDone(added: boolean): void }) {
-  const [form, setForm] = useState<Form>({ Name: "", Driver: "replay", Address: "", Username: "", Password: "", Fps: "", Group: "", Description: "" });
+/** DeviceForm adds or edits a device; its driver fields come from the driver's schema (DescribeDeviceDrivers). */
+function DeviceForm(p: FormProps) {
+  const usable = p.drivers.filter((d) => p.platformAdmin || !d.PlatformAdmin || d.Name === p.driver);
+  const [driver, setDriver] = useState(usable.some((d) => d.Name === p.driver) ? p.driver : (usable[0]?.Name ?? ""));
+  const spec = p.drivers.find((d) => d.Name === driver);
+  const [own, setOwn] = useState<Record<(typeof OWN_FIELDS)[number], string>>({
+    Name: p.device?.Name ?? p.prefill.Name ?? "",
+    Driver: driver,
+    Group: p.device?.Group ?? "",
+    Description: p.device?.Description ?? "",
+  });
+  const [values, setValues] = useState<Values>(() => (spec ? initialValues(spec, p.device, p.prefill) : {}));
   const [errors, setErrors] = useState<FormErrors>(noErrors);
   const [probe, setProbe] = useState<ProbeResponse | null>(null);
   const [busy, setBusy] = useState("");
+  const fields = fieldNames(spec, OWN_FIELDS);
+  const edit = !!p.device;
 
-  const set = (k: keyof Form) => (v: string) => {
-    setForm((f) => ({ ...f, [k]: v }));
+  const setValue = (k: string) => (v: string) => {
+    setValues((f) => ({ ...f, [k]: v }));
     setProbe(null);
   };
-  const device = () => {
-    const d: Record<string, unknown> = { Driver: form.Driver, Address: form.Address };
-    if (form.Username) d.Username = form.Username;
-    if (form.Password) d.Password = form.Password;
-    if (form.Fps) d.Fps = Number(form.Fps);
-    return d;
-  };
+  function changeDriver(name: string) {
+    setDriver(name);
+    setOwn((f) => ({ ...f, Driver: name }));
+    const next = p.drivers.find((d) => d.Name === name);
+    if (next) setValues((old) => ({ ...initialValues(next), Address: old.Address ?? "" }));
+    setProbe(null);
+  }
+  const body = () => (spec ? deviceBody(spec, values, p.device) : {});
 
   async function runProbe() {
     setBusy("probe");
     setErrors(noErrors);
     try {
-      setProbe(await call<ProbeResponse>("ProbeDevice", { Device: device() }));
+      // A saved device's blank password is its stored one: probe the device itself then.
+      const changedSecret = spec?.Fields.some((f) => f.Secret && values[f.Name]);
+      const req = edit && !changedSecret && p.device ? { DeviceId: p.device.DeviceId } : { Device: { Driver: driver, ...body() } };
+      setProbe(await call<ProbeResponse>("ProbeDevice", req));
     } catch (e) {
-      setErrors(formErrors(e, FIELDS, "Device."));
+      setErrors(formErrors(e, fields, "Device."));
     } finally {
       setBusy("");
     }
@@ -129,60 +204,189 @@ function AddDevice(props: { projectId: string; mayProbe: boolean; onDone(added: 
     setBusy("save");
     setErrors(noErrors);
     try {
-      const body: Record<string, unknown> = { ProjectId: props.projectId, Name: form.Name, ...device() };
-      if (form.Group) body.Group = form.Group;
-      if (form.Description) body.Description = form.Description;
-      await call("CreateDevice", body);
-      props.onDone(true);
+      const common: Record<string, unknown> = { Name: own.Name, Group: own.Group, Description: own.Description };
+      if (p.device) await call("ModifyDevice", { DeviceId: p.device.DeviceId, ...common, ...body() });
+      else await call("CreateDevice", { ProjectId: p.projectId, Driver: driver, ...common, ...body() });
+      p.onDone(true);
     } catch (err) {
-      setErrors(formErrors(err, FIELDS));
+      setErrors(formErrors(err, fields));
     } finally {
       setBusy("");
     }
   }
 
-  const credentials = form.Driver !== "replay";
+  const title = edit ? `Edit ${p.device?.Name ?? ""}` : "Add a device";
   return (
-    <form className="card" onSubmit={save} aria-labelledby="add-title" noValidate>
-      <h2 id="add-title">Add a device</h2>
+    <form className="card" onSubmit={save} aria-labelledby="device-form-title" noValidate>
+      <h2 id="device-form-title">{title}</h2>
       <ErrorLine error={errors.form} />
       <div className="form-grid">
-        <Field label="Name" name="Name" value={form.Name} onChange={set("Name")} error={errors.fields.Name} required />
-        <Field label="Driver" name="Driver" value={form.Driver} onChange={set("Driver")} error={errors.fields.Driver} options={DRIVERS} />
-        <Field label="Address" name="Address" value={form.Address} onChange={set("Address")} error={errors.fields.Address}
-          hint={ADDRESS_HINT[form.Driver]} required />
-        {credentials && (
-          <>
-            <Field label="User name" name="Username" value={form.Username} onChange={set("Username")} error={errors.fields.Username}
-              autoComplete="off" />
-            <Field label="Password" name="Password" type="password" value={form.Password} onChange={set("Password")}
-              error={errors.fields.Password} autoComplete="new-password" />
-          </>
+        <Field label="Name" name="Name" value={own.Name} onChange={(v) => setOwn((f) => ({ ...f, Name: v }))} error={errors.fields.Name} required />
+        {edit ? (
+          <Field label="Driver" name="Driver" value={driver} onChange={() => undefined} options={[driver]} />
+        ) : (
+          <Field label="Driver" name="Driver" value={driver} onChange={changeDriver} error={errors.fields.Driver}
+            options={usable.map((d) => d.Name)} hint={spec?.Description} />
         )}
-        <Field label="Frames per second" name="Fps" type="number" value={form.Fps} onChange={set("Fps")} error={errors.fields.Fps} />
-        <Field label="Group" name="Group" value={form.Group} onChange={set("Group")} error={errors.fields.Group} />
-        <Field label="Description" name="Description" value={form.Description} onChange={set("Description")}
+        {spec?.Fields.map((f) => (
+          <OptionField key={f.Name} o={f} option={false} value={values[f.Name] ?? ""} onChange={setValue(f.Name)} error={errors.fields[f.Name]}
+            saved={edit && f.Secret && !!p.device?.HasPassword} />
+        ))}
+        <Field label="Group" name="Group" value={own.Group} onChange={(v) => setOwn((f) => ({ ...f, Group: v }))} error={errors.fields.Group} />
+        <Field label="Description" name="Description" value={own.Description} onChange={(v) => setOwn((f) => ({ ...f, Description: v }))}
           error={errors.fields.Description} />
       </div>
+      {spec && spec.Options.length > 0 && (
+        <fieldset>
+          <legend>{driver} options</legend>
+          <div className="form-grid">
+            {spec.Options.filter((o) => p.platformAdmin || !o.PlatformAdmin).map((o) => (
+              <OptionField key={o.Name} o={o} option value={values[keyOf(o, true)] ?? ""} onChange={setValue(keyOf(o, true))}
+                error={errors.fields[keyOf(o, true)]} saved={false} />
+            ))}
+          </div>
+        </fieldset>
+      )}
       {probe && (
         <p className={probe.Online ? "probe probe-ok" : "probe probe-bad"} role="status" data-testid="probe-result">
           {probe.Online ? "Probe: online." : `Probe: offline (${probe.Reason}) ${probe.Message}`}
           {probe.Info && Object.keys(probe.Info).length > 0 && ` ${JSON.stringify(probe.Info)}`}
         </p>
       )}
+      {busy === "probe" && <p role="status" className="muted">Probing the device…</p>}
       <div className="buttons">
-        {props.mayProbe && (
+        {p.mayProbe && (
           <button type="button" className="secondary" onClick={() => void runProbe()} disabled={busy !== ""}>
             Probe
           </button>
         )}
         <button type="submit" disabled={busy !== ""}>
-          Save device
+          {edit ? "Save changes" : "Save device"}
         </button>
-        <button type="button" className="secondary" onClick={() => props.onDone(false)}>
+        <button type="button" className="secondary" onClick={() => p.onDone(false)}>
           Cancel
         </button>
       </div>
+    </form>
+  );
+}
+
+const LABELS: Record<string, string> = { Address: "Address", Username: "User name", Password: "Password", Fps: "Frames per second", Width: "Width" };
+
+/** OptionField is one schema field: a select for an enum or a boolean, a text area for text and lists, else an input. */
+function OptionField(p: { o: OptionSpec; option: boolean; value: string; onChange(v: string): void; error?: string | undefined; saved: boolean }) {
+  const o = p.o;
+  const name = keyOf(o, p.option);
+  const label = p.option ? o.Name : (LABELS[o.Name] ?? o.Name);
+  const help = hint(o) + (p.saved ? " A password is saved." : "");
+  if (o.Type === "text" || o.Type === "strings") {
+    return <ListOrTextField label={label} name={name} value={p.value} onChange={p.onChange} error={p.error} hint={help} />;
+  }
+  const choices = o.Enum ?? (o.Type === "boolean" ? ["true", "false"] : undefined);
+  if (choices) {
+    const unset = o.Default !== undefined && o.Default !== null && o.Default !== "" ? `default (${String(o.Default)})` : "default";
+    return <ListOrTextField label={label} name={name} value={p.value} onChange={p.onChange} error={p.error} hint={help} choices={["", ...choices]} unset={unset} />;
+  }
+  const type = o.Secret ? "password" : o.Type === "integer" || o.Type === "number" ? "number" : "text";
+  return (
+    <Field label={label} name={name} value={p.value} onChange={p.onChange} error={p.error} hint={help} type={type}
+      required={o.Required} autoComplete={o.Secret ? "new-password" : "off"} />
+  );
+}
+
+/** ListOrTextField is a labelled text area, or a select of choices whose empty one reads unset, with its hint and the server's error. */
+function ListOrTextField(p: { label: string; name: string; value: string; onChange(v: string): void; error?: string | undefined; hint: string;
+  choices?: string[]; unset?: string }) {
+  const id = `ta-${p.name}`;
+  const common = { id, name: p.name, value: p.value, "aria-describedby": `${id}-hint`, "aria-invalid": p.error ? true : undefined };
+  return (
+    <div className={p.error ? "field field-invalid" : "field"}>
+      <label htmlFor={id}>{p.label}</label>
+      {p.choices ? (
+        <select {...common} onChange={(e) => p.onChange(e.target.value)}>
+          {p.choices.map((c) => (
+            <option key={c} value={c}>
+              {c === "" ? p.unset : c}
+            </option>
+          ))}
+        </select>
+      ) : (
+        <textarea {...common} rows={3} onChange={(e) => p.onChange(e.target.value)} />
+      )}
+      <div className="field-hint" id={`${id}-hint`}>{p.hint}</div>
+      {p.error && <div className="field-error" role="alert" data-field-error={p.name}>{p.error}</div>}
+    </div>
+  );
+}
+
+/** Discover finds ONVIF cameras with WS-Discovery and prefills the add form with one. */
+function Discover(props: { onClose(): void }) {
+  const [target, setTarget] = useState("");
+  const [timeout, setTimeoutS] = useState("3");
+  const [found, setFound] = useState<Discovered[] | null>(null);
+  const [errors, setErrors] = useState<FormErrors>(noErrors);
+  const [busy, setBusy] = useState(false);
+
+  async function search(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setErrors(noErrors);
+    setFound(null);
+    try {
+      const body: Record<string, unknown> = { TimeoutMs: Math.round(Number(timeout) * 1000) || 0 };
+      if (target) body.Target = target;
+      setFound((await call<{ DeviceSet: Discovered[] }>("DiscoverDevices", body)).DeviceSet);
+    } catch (err) {
+      setErrors(formErrors(err, ["Target", "TimeoutMs"]));
+    } finally {
+      setBusy(false);
+    }
+  }
+  const nameOf = (d: Discovered) => {
+    const s = d.Scopes?.find((x) => x.includes("/name/"));
+    return s ? decodeURIComponent(s.split("/name/")[1] ?? "") : "";
+  };
+  return (
+    <form className="card" onSubmit={search} aria-labelledby="discover-title" noValidate>
+      <h2 id="discover-title">Discover ONVIF cameras</h2>
+      <ErrorLine error={errors.form} />
+      <div className="form-grid">
+        <Field label="Target" name="Target" value={target} onChange={setTarget} error={errors.fields.Target}
+          hint="Empty: multicast on the local network. host:port asks one responder." />
+        <Field label="Seconds to listen" name="TimeoutMs" type="number" value={timeout} onChange={setTimeoutS} error={errors.fields.TimeoutMs} />
+      </div>
+      <div className="buttons">
+        <button type="submit" disabled={busy}>
+          Search
+        </button>
+        <button type="button" className="secondary" onClick={props.onClose}>
+          Close
+        </button>
+      </div>
+      {busy && (
+        <p role="status" className="muted">
+          <progress aria-label="Searching" /> Listening for answers for {timeout} s…
+        </p>
+      )}
+      {found && found.length === 0 && <p role="status">No camera answered.</p>}
+      {found && found.length > 0 && (
+        <ul className="events" aria-label="Cameras found">
+          {found.map((d) => {
+            const addr = d.XAddrs?.[0] ?? "";
+            return (
+              <li key={d.Endpoint} data-discovered={d.Endpoint}>
+                <strong>{nameOf(d) || d.Endpoint}</strong> <span className="muted small">{addr} from {d.From}</span>
+                {addr && (
+                  <button type="button" className="secondary small" aria-label={`Add ${nameOf(d) || d.Endpoint}`}
+                    onClick={() => navigate(withQuery({ discover: undefined, add: 1, driver: "onvif", address: addr, name: nameOf(d) }))}>
+                    Add
+                  </button>
+                )}
+              </li>
+            );
+          })}
+        </ul>
+      )}
     </form>
   );
 }
