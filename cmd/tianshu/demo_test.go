@@ -88,10 +88,18 @@ func TestDemoSmoke(t *testing.T) {
 		return true
 	})
 	data := rec["Data"].(map[string]any)
-	if data["Quality"].(float64) <= 0 || data["Crop"].(map[string]any)["ObjectKey"] == "" || len(rec["ObjectUrls"].([]any)) != 1 {
+	cropKey, _ := data["Crop"].(map[string]any)["ObjectKey"].(string)
+	// The record holds the crop and the frame it was found in (Data.Image).
+	var cropURL string
+	for _, u := range rec["ObjectUrls"].([]any) {
+		if strings.Contains(u.(string), "/objects/"+cropKey+"?") {
+			cropURL = u.(string)
+		}
+	}
+	if data["Quality"].(float64) <= 0 || cropKey == "" || data["Image"] == nil || len(rec["ObjectUrls"].([]any)) != 2 || cropURL == "" {
 		t.Fatalf("face record %v", rec)
 	}
-	crop, err := http.Get(rec["ObjectUrls"].([]any)[0].(string))
+	crop, err := http.Get(cropURL)
 	if err != nil || crop.StatusCode != 200 || crop.Header.Get("Content-Type") != "image/jpeg" {
 		t.Fatalf("crop: %v %v", err, crop)
 	}
