@@ -143,7 +143,7 @@ func (a *Audit) lockAndChain(ctx context.Context, tx *store.Tx) (head, error) {
 // (see chainer.go). The change and its event then commit together or not
 // at all; the event costs one row in the change's commit and takes no
 // lock that another write waits for. The returned func, once the event
-// has committed, wakes the chainer.
+// has committed, wakes the chainer (or, where writers chain, chains).
 func (a *Audit) WithEvent(ctx context.Context, event func() (api.AuditEvent, bool)) (context.Context, func() bool) {
 	a.prepare.Do(func() { a.db.PrepareCached(ctx, stageQuery) })
 	ctx, u := a.db.WithUnit(ctx, func(ctx context.Context, tx *store.Tx) (bool, error) {
@@ -151,26 +151,23 @@ func (a *Audit) WithEvent(ctx context.Context, event func() (api.AuditEvent, boo
 		if !ok {
 			return false, nil
 		}
-		if err := a.stageTx(ctx, tx, e); err != nil {
-			return false, err
-		}
-		return true, a.chainInWriter(ctx, tx)
+		return true, a.stageTx(ctx, tx, e)
 	})
-	if !a.inWriter {
-		// Staging is then all the unit does: where the change is one
-		// statement, the store may fold the event's row into it.
-		u.SetRow(func() (store.UnitRow, bool) {
-			e, ok := event()
-			if !ok {
-				return store.UnitRow{}, false
-			}
-			return store.UnitRow{Into: stageInto, Args: a.stage(e).args()}, true
-		})
-	}
+	// Staging is all the unit does: where the change is one statement,
+	// the store may run the event's row with it more cheaply than in a
+	// transaction of the caller's (store.Unit.SetRow).
+	u.SetRow(func() (store.UnitRow, bool) {
+		e, ok := event()
+		if !ok {
+			return store.UnitRow{}, false
+		}
+		return store.UnitRow{Into: stageInto, Args: a.stage(e).args()}, true
+	})
 	return ctx, func() bool {
 		ok := u.Committed()
 		if ok {
 			a.wake(1)
+			a.chainAfterWrite(ctx)
 		}
 		return ok
 	}

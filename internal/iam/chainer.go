@@ -44,8 +44,8 @@ const (
 	// died before its chainer ran).
 	chainAt       = 256
 	chainInterval = time.Second
-	// writerChainEvery is how many staged events a writer's transaction
-	// chains at once where writers chain (chainInWriter).
+	// writerChainEvery is how many events writers commit before one of
+	// them chains, where writers chain (chainAfterWrite).
 	writerChainEvery = 64
 )
 
@@ -119,36 +119,23 @@ func (a *Audit) wake(n int) {
 	}
 }
 
-// chainInWriter chains what is staged in tx, a writer's transaction, once
-// every writerChainEvery events, where the store's write transactions lock
-// the whole database (SQLite): there chaining in the writer's transaction
-// waits for no one, while a chainer's own transaction would make the next
-// writer wait for it, and SQLite's busy wait sleeps whole milliseconds.
-// Chaining runs under a savepoint: when it fails, the write still commits
-// with its staged event, and the chainer's timer (which logs the error)
-// or a read chains them later.
-func (a *Audit) chainInWriter(ctx context.Context, tx *store.Tx) error {
+// chainAfterWrite chains what is staged once every writerChainEvery
+// events committed by writers, where the store's write transactions lock
+// the whole database (SQLite): there a chainer's transaction would make
+// the next writer wait for it, and SQLite's busy wait sleeps whole
+// milliseconds, while the writer that chains waits for no one. It runs
+// after the writer's commit, so the write never waits for the chain
+// head's lock inside its own transaction, and a failure keeps the write:
+// the chainer's timer (which logs the error) or a read chains the events
+// later.
+func (a *Audit) chainAfterWrite(ctx context.Context) {
 	if !a.inWriter || a.unchained.Add(1) < writerChainEvery {
-		return nil
+		return
 	}
-	a.unchained.Store(0) // when tx rolls back, the chainer's timer or a read chains them
-	if _, err := tx.Exec(ctx, "SAVEPOINT audit_chain"); err != nil {
-		return fmt.Errorf("iam: audit chain: %w", err)
-	}
-	h, err := lockHead(ctx, tx)
-	if err == nil {
-		_, _, err = a.chainTx(ctx, tx, h)
-	}
-	if err != nil {
+	a.unchained.Store(0)
+	if _, err := a.Chain(ctx); err != nil {
 		a.metrics.failed("writer")
-		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT audit_chain"); err != nil {
-			return fmt.Errorf("iam: audit chain: %w", err)
-		}
 	}
-	if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT audit_chain"); err != nil {
-		return fmt.Errorf("iam: audit chain: %w", err)
-	}
-	return nil
 }
 
 // chainTx moves up to chainBatch staged events, oldest first, into the
