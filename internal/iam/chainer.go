@@ -149,24 +149,22 @@ func (a *Audit) chainTx(ctx context.Context, tx *store.Tx, h head) (head, int, e
 	if h, err = a.insertBatchTx(ctx, tx, h, batch); err != nil {
 		return h, 0, err
 	}
-	var b strings.Builder
-	args := make([]any, len(batch))
-	b.WriteString("DELETE FROM audit_pending WHERE id IN (?")
-	for i, s := range batch {
-		if i > 0 {
-			b.WriteString(", ?")
+	for rest := batch; len(rest) > 0; {
+		k := chunk(len(rest))
+		args := make([]any, k)
+		for i, s := range rest[:k] {
+			args[i] = s.id
 		}
-		args[i] = s.id
-	}
-	b.WriteString(")")
-	res, err := tx.Exec(ctx, b.String(), args...)
-	if err != nil {
-		return h, 0, fmt.Errorf("iam: audit chain: %w", err)
-	}
-	// Deleting another staged row than those chained would lose its
-	// event: roll back rather than commit that.
-	if n, err := res.RowsAffected(); err != nil || n != int64(len(batch)) {
-		return h, 0, fmt.Errorf("iam: audit chain: %d staged events chained but %d deleted (%v)", len(batch), n, err)
+		res, err := tx.ExecCached(ctx, deleteChunkQuery(k), args...)
+		if err != nil {
+			return h, 0, fmt.Errorf("iam: audit chain: %w", err)
+		}
+		// Deleting another staged row than those chained would lose its
+		// event: roll back rather than commit that.
+		if n, err := res.RowsAffected(); err != nil || n != int64(k) {
+			return h, 0, fmt.Errorf("iam: audit chain: %d staged events chained but %d deleted (%v)", k, n, err)
+		}
+		rest = rest[k:]
 	}
 	if err := setHead(ctx, tx, h); err != nil {
 		return h, 0, err
@@ -175,8 +173,10 @@ func (a *Audit) chainTx(ctx context.Context, tx *store.Tx, h head) (head, int, e
 	return h, len(batch), nil
 }
 
+const readStagedQuery = "SELECT id, " + eventColumns + " FROM audit_pending ORDER BY time_ms, id LIMIT ?"
+
 func readStaged(ctx context.Context, tx *store.Tx) ([]stagedEvent, error) {
-	rows, err := tx.Query(ctx, "SELECT id, "+eventColumns+" FROM audit_pending ORDER BY time_ms, id LIMIT ?", chainBatch)
+	rows, err := tx.QueryCached(ctx, readStagedQuery, chainBatch)
 	if err != nil {
 		return nil, fmt.Errorf("iam: audit chain: %w", err)
 	}
@@ -242,6 +242,7 @@ func (a *Audit) Pending(ctx context.Context) (int64, error) {
 // last one once the queue has staged all it had.
 func (q *AuditQueue) chain() {
 	defer close(q.chained)
+	q.a.prepare.Do(func() { q.a.db.PrepareCached(context.Background(), q.a.chainQueries()...) })
 	tick := time.NewTicker(chainInterval)
 	defer tick.Stop()
 	for {

@@ -268,6 +268,15 @@ func (tx *Tx) ExecCached(ctx context.Context, query string, args ...any) (sql.Re
 	return tx.Tx.ExecContext(ctx, q, args...)
 }
 
+// QueryCached is Query with the statement cached as ExecCached's.
+func (tx *Tx) QueryCached(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	q := tx.dialect.Rebind(query)
+	if st := tx.db.cached(q); st != nil {
+		return tx.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.Tx.QueryContext(ctx, q, args...)
+}
+
 // QueryRowCached is QueryRow with the statement cached as ExecCached's.
 func (tx *Tx) QueryRowCached(ctx context.Context, query string, args ...any) *sql.Row {
 	q := tx.dialect.Rebind(query)
