@@ -21,7 +21,7 @@ type auditMetrics struct {
 // tianshu_audit_pending_events, the events staged and not yet chained
 // (read from the store at each scrape, so every replica's);
 // tianshu_audit_chain_failures_total{where}, chaining passes that failed,
-// by the chainer ("chainer") or in a writer's transaction ("writer"); and
+// by the chainer ("chainer") or by a writer after its commit ("writer"); and
 // tianshu_audit_chained_events_total, the events this process chained
 // (counted as its chaining transactions append them).
 // Call it before StartQueue.

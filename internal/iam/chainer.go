@@ -44,8 +44,8 @@ const (
 	// died before its chainer ran).
 	chainAt       = 256
 	chainInterval = time.Second
-	// writerChainEvery is how many staged events a writer's transaction
-	// chains at once where writers chain (chainInWriter).
+	// writerChainEvery is how many events writers commit before one of
+	// them chains, where writers chain (chainAfterWrite).
 	writerChainEvery = 64
 )
 
@@ -119,36 +119,23 @@ func (a *Audit) wake(n int) {
 	}
 }
 
-// chainInWriter chains what is staged in tx, a writer's transaction, once
-// every writerChainEvery events, where the store's write transactions lock
-// the whole database (SQLite): there chaining in the writer's transaction
-// waits for no one, while a chainer's own transaction would make the next
-// writer wait for it, and SQLite's busy wait sleeps whole milliseconds.
-// Chaining runs under a savepoint: when it fails, the write still commits
-// with its staged event, and the chainer's timer (which logs the error)
-// or a read chains them later.
-func (a *Audit) chainInWriter(ctx context.Context, tx *store.Tx) error {
+// chainAfterWrite chains what is staged once every writerChainEvery
+// events committed by writers, where the store's write transactions lock
+// the whole database (SQLite): there a chainer's transaction would make
+// the next writer wait for it, and SQLite's busy wait sleeps whole
+// milliseconds, while the writer that chains waits for no one. It runs
+// after the writer's commit, so the write never waits for the chain
+// head's lock inside its own transaction, and a failure keeps the write:
+// the chainer's timer (which logs the error) or a read chains the events
+// later.
+func (a *Audit) chainAfterWrite(ctx context.Context) {
 	if !a.inWriter || a.unchained.Add(1) < writerChainEvery {
-		return nil
+		return
 	}
-	a.unchained.Store(0) // when tx rolls back, the chainer's timer or a read chains them
-	if _, err := tx.Exec(ctx, "SAVEPOINT audit_chain"); err != nil {
-		return fmt.Errorf("iam: audit chain: %w", err)
-	}
-	h, err := lockHead(ctx, tx)
-	if err == nil {
-		_, _, err = a.chainTx(ctx, tx, h)
-	}
-	if err != nil {
+	a.unchained.Store(0)
+	if _, err := a.Chain(ctx); err != nil {
 		a.metrics.failed("writer")
-		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT audit_chain"); err != nil {
-			return fmt.Errorf("iam: audit chain: %w", err)
-		}
 	}
-	if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT audit_chain"); err != nil {
-		return fmt.Errorf("iam: audit chain: %w", err)
-	}
-	return nil
 }
 
 // chainTx moves up to chainBatch staged events, oldest first, into the
@@ -162,24 +149,22 @@ func (a *Audit) chainTx(ctx context.Context, tx *store.Tx, h head) (head, int, e
 	if h, err = a.insertBatchTx(ctx, tx, h, batch); err != nil {
 		return h, 0, err
 	}
-	var b strings.Builder
-	args := make([]any, len(batch))
-	b.WriteString("DELETE FROM audit_pending WHERE id IN (?")
-	for i, s := range batch {
-		if i > 0 {
-			b.WriteString(", ?")
+	for rest := batch; len(rest) > 0; {
+		k := chunk(len(rest))
+		args := make([]any, k)
+		for i, s := range rest[:k] {
+			args[i] = s.id
 		}
-		args[i] = s.id
-	}
-	b.WriteString(")")
-	res, err := tx.Exec(ctx, b.String(), args...)
-	if err != nil {
-		return h, 0, fmt.Errorf("iam: audit chain: %w", err)
-	}
-	// Deleting another staged row than those chained would lose its
-	// event: roll back rather than commit that.
-	if n, err := res.RowsAffected(); err != nil || n != int64(len(batch)) {
-		return h, 0, fmt.Errorf("iam: audit chain: %d staged events chained but %d deleted (%v)", len(batch), n, err)
+		res, err := tx.ExecCached(ctx, deleteChunkQuery(k), args...)
+		if err != nil {
+			return h, 0, fmt.Errorf("iam: audit chain: %w", err)
+		}
+		// Deleting another staged row than those chained would lose its
+		// event: roll back rather than commit that.
+		if n, err := res.RowsAffected(); err != nil || n != int64(k) {
+			return h, 0, fmt.Errorf("iam: audit chain: %d staged events chained but %d deleted (%v)", k, n, err)
+		}
+		rest = rest[k:]
 	}
 	if err := setHead(ctx, tx, h); err != nil {
 		return h, 0, err
@@ -188,8 +173,10 @@ func (a *Audit) chainTx(ctx context.Context, tx *store.Tx, h head) (head, int, e
 	return h, len(batch), nil
 }
 
+const readStagedQuery = "SELECT id, " + eventColumns + " FROM audit_pending ORDER BY time_ms, id LIMIT ?"
+
 func readStaged(ctx context.Context, tx *store.Tx) ([]stagedEvent, error) {
-	rows, err := tx.Query(ctx, "SELECT id, "+eventColumns+" FROM audit_pending ORDER BY time_ms, id LIMIT ?", chainBatch)
+	rows, err := tx.QueryCached(ctx, readStagedQuery, chainBatch)
 	if err != nil {
 		return nil, fmt.Errorf("iam: audit chain: %w", err)
 	}
@@ -255,6 +242,7 @@ func (a *Audit) Pending(ctx context.Context) (int64, error) {
 // last one once the queue has staged all it had.
 func (q *AuditQueue) chain() {
 	defer close(q.chained)
+	q.a.prepare.Do(func() { q.a.db.PrepareCached(context.Background(), q.a.chainQueries()...) })
 	tick := time.NewTicker(chainInterval)
 	defer tick.Stop()
 	for {

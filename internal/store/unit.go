@@ -159,13 +159,25 @@ type folder interface {
 	Fold(change, insert string) string
 }
 
+// A rowUnit is a Plugin that runs a change and an insert in a
+// transaction of its own on one connection more cheaply than InTx
+// (SQLite: cached BEGIN and COMMIT, no database/sql transaction).
+type rowUnit interface {
+	// ExecWithRow runs change and then, only when change changed a row,
+	// insert, committing both or neither, on conn; it reports the rows
+	// change changed.
+	ExecWithRow(ctx context.Context, conn *sql.Conn, change string, args []any, insert string, insertArgs []any) (int64, error)
+}
+
 // execFolded runs query with ctx's pending unit folded in, where the
-// engine folds (folder), the unit offers its row (SetRow) and query is a
-// statement that can carry it; folded reports whether it ran.
+// engine folds (folder) or runs a row unit (rowUnit), the unit offers its
+// row (SetRow) and query is a statement that can carry it; folded
+// reports whether it ran.
 func (db *DB) execFolded(ctx context.Context, query string, args []any) (res sql.Result, folded bool, err error) {
-	f, ok := db.dialect.(folder)
+	f, fold := db.dialect.(folder)
+	r, rows := db.dialect.(rowUnit)
 	u := pendingUnit(ctx, db)
-	if !ok || u == nil || u.row == nil || !foldable(query) {
+	if !fold && !rows || u == nil || u.row == nil || !foldable(query) {
 		return nil, false, nil
 	}
 	u.mu.Lock()
@@ -181,18 +193,32 @@ func (db *DB) execFolded(ctx context.Context, query string, args []any) (res sql
 		return nil, false, nil
 	}
 	ph := strings.Repeat(", ?", len(row.Args))[2:]
-	q := db.dialect.Rebind(f.Fold(query, "INSERT INTO "+row.Into+" SELECT "+ph))
-	all := append(append(make([]any, 0, len(args)+len(row.Args)), args...), row.Args...)
-	// Not queried a second time on a lost connection, as Exec: the
-	// statement may have been applied.
 	var n int64
-	err = db.queryRow(ctx, q, all).Scan(&n)
+	if fold {
+		q := db.dialect.Rebind(f.Fold(query, "INSERT INTO "+row.Into+" SELECT "+ph))
+		all := append(append(make([]any, 0, len(args)+len(row.Args)), args...), row.Args...)
+		// Not queried a second time on a lost connection, as Exec: the
+		// statement may have been applied.
+		err = db.queryRow(ctx, q, all).Scan(&n)
+	} else {
+		n, err = db.execWithRow(ctx, r, query, args, "INSERT INTO "+row.Into+" VALUES ("+ph+")", row.Args)
+	}
 	u.end(err == nil && n > 0) // a statement that changed nothing inserted nothing
 	if err != nil {
 		return nil, true, db.classify(err)
 	}
 	db.wrote()
 	return foldedResult(n), true, nil
+}
+
+// execWithRow runs r's row unit on a connection of its own.
+func (db *DB) execWithRow(ctx context.Context, r rowUnit, query string, args []any, insert string, insertArgs []any) (int64, error) {
+	conn, err := db.DB.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	return r.ExecWithRow(ctx, conn, db.dialect.Rebind(query), args, db.dialect.Rebind(insert), insertArgs)
 }
 
 // foldable reports whether query is one INSERT, UPDATE or DELETE that a
@@ -240,6 +266,15 @@ func (tx *Tx) ExecCached(ctx context.Context, query string, args ...any) (sql.Re
 		return tx.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
 	return tx.Tx.ExecContext(ctx, q, args...)
+}
+
+// QueryCached is Query with the statement cached as ExecCached's.
+func (tx *Tx) QueryCached(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	q := tx.dialect.Rebind(query)
+	if st := tx.db.cached(q); st != nil {
+		return tx.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.Tx.QueryContext(ctx, q, args...)
 }
 
 // QueryRowCached is QueryRow with the statement cached as ExecCached's.

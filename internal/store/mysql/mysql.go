@@ -96,6 +96,10 @@ func (Dialect) DataSource(u *url.URL) (string, string, error) {
 		q.Set("collation", "utf8mb4_bin")
 	}
 	q.Set("multiStatements", "true")
+	// Rows matched, not rows changed, as SQLite and PostgreSQL count them:
+	// an UPDATE that writes the values a row already holds found it, and
+	// callers that answer NotFound for 0 rows must not for that.
+	q.Set("clientFoundRows", "true")
 	q.Set("parseTime", "true") // goose scans its version table into time.Time
 	fmt.Fprintf(&b, "tcp(%s)/%s?%s", host, db, q.Encode())
 	return "mysql", b.String(), nil

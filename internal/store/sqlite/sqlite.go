@@ -70,7 +70,7 @@ func (Dialect) DataSource(u *url.URL) (string, string, error) {
 	// concurrent writers wait instead of failing; _txlock=immediate takes
 	// the write lock at BEGIN so read-then-write transactions cannot
 	// deadlock on lock upgrade.
-	return "sqlite", "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate", nil
+	return driverName, "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate", nil
 }
 
 // IsUniqueViolation implements store.Plugin. modernc.org/sqlite reports

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tianshu-ai/tianshu/internal/store"
@@ -270,6 +271,18 @@ func unitRowCommitsWithChange(t *testing.T, db *store.DB) {
 	c, u = withRow("row-1", &ready)
 	if _, err := db.Exec(c, ins, "d", 0); !db.IsUniqueViolation(err) || u.Committed() || count("d") != 0 {
 		t.Fatalf("failing unit: err %v, committed %v, change rows %d", err, u.Committed(), count("d"))
+	}
+	// The failed unit left no transaction open on its connection: writes
+	// on every connection of the pool go on (SQLite: none waits for a
+	// write lock left held).
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = db.Exec(ctx, ins, fmt.Sprint("after-", i), 0) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil || Count(t, db, "SELECT COUNT(*) FROM settings WHERE name LIKE 'after-%'") != len(errs) {
+		t.Fatalf("writes after a failed unit: %v", err)
 	}
 }
 
