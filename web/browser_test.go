@@ -101,7 +101,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		checkShot(t, filepath.Join(shots, s.File), s.Width)
 		seen[s.File] = true
 	}
+	// TIANSHU_STEPS runs some steps only: the others' pages are not shot.
 	for _, page := range consolePages {
+		if os.Getenv("TIANSHU_STEPS") != "" {
+			break
+		}
 		for _, width := range []int{1280, 390} {
 			if name := page + "-" + strconv.Itoa(width) + ".png"; !seen[name] {
 				t.Errorf("no screenshot %s", name)

@@ -1,5 +1,6 @@
 // Tasks: the demo's task stopped and started again, its detail, the create
-// form with the flow's parameters; a viewer sees no task buttons.
+// form with the flow's parameters, a task created from it on the demo camera,
+// run, stopped and deleted; a viewer sees no task buttons.
 
 export async function admin({ page, shoot, check, step, goTo }) {
   step("tasks: the demo's task runs; stop it and start it again");
@@ -30,7 +31,22 @@ export async function admin({ page, shoot, check, step, goTo }) {
   await taskForm.getByRole("button", { name: "Save task" }).click();
   await taskForm.locator('[data-field-error="Name"]').waitFor();
   await shoot(page, "tasks-create", [taskForm.getByLabel("minFaceSize")]);
-  await taskForm.getByRole("button", { name: "Cancel" }).click();
+
+  step("create a task on the demo camera with a parameter, see it run, stop it and delete it");
+  await taskForm.getByLabel("Name").fill("console-task");
+  await taskForm.getByLabel("demo-camera").check();
+  await taskForm.getByLabel("minFaceSize").fill("48");
+  await taskForm.getByRole("button", { name: "Save task" }).click();
+  const created = page.locator('tr[data-task="console-task"]');
+  const createdStatus = created.getByTestId("task-status");
+  await createdStatus.waitFor();
+  check(!page.url().includes("add=1"), "the form closes after saving");
+  await page.waitForFunction((el) => el?.textContent === "Running", await createdStatus.elementHandle(), { timeout: 90000 });
+  await created.getByRole("button", { name: "Stop console-task" }).click();
+  await page.waitForFunction((el) => el?.textContent === "Stopped", await createdStatus.elementHandle(), { timeout: 90000 });
+  await created.getByRole("button", { name: "Delete console-task" }).click();
+  await created.getByRole("button", { name: "Confirm deleting console-task" }).click();
+  await created.waitFor({ state: "detached" });
 }
 
 export async function viewer({ page, base, check, step }) {
