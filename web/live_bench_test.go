@@ -38,7 +38,9 @@ func BenchmarkLiveViewInBrowser(b *testing.B) {
 		testenv.Unavailable(b, "web/node_modules is not installed: "+err.Error())
 		return
 	}
-	e := apptest.Start(b, apptest.Options{})
+	// TIANSHU_BENCH_LIVE_ARGS passes flags to the platform, e.g.
+	// "--worker.in-flight 1": one frame of a camera at a time, the newest.
+	e := apptest.Start(b, apptest.Options{Args: strings.Fields(os.Getenv("TIANSHU_BENCH_LIVE_ARGS"))})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	frames := filepath.Join(e.DataDir, "media", "live-720p") // under a media root
