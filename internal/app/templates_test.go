@@ -1,0 +1,176 @@
+package app_test
+
+import (
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/app/apptest"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
+)
+
+// movingSquare writes a clip as a folder of PNG frames: a 40×40 square with
+// 10 px vertical stripes crosses a 320×240 grey scene from left to right,
+// 10 px a frame. The stripes make the whole square change from one frame to
+// the next, so frame differencing sees one moving blob, not two edges.
+func movingSquare(t *testing.T, dir string) {
+	t.Helper()
+	for i := range 28 {
+		img := image.NewGray(image.Rect(0, 0, 320, 240))
+		for p := range img.Pix {
+			img.Pix[p] = 100 + uint8(p%5)
+		}
+		x0 := 10 + 10*i
+		for y := 100; y < 140; y++ {
+			for x := x0; x < x0+40; x++ {
+				v := uint8(20)
+				if ((x-x0)/10)%2 == 0 {
+					v = 235
+				}
+				img.SetGray(x, y, color.Gray{Y: v})
+			}
+		}
+		f, err := os.Create(filepath.Join(dir, "f"+string(rune('a'+i/10))+string(rune('0'+i%10))+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+		_ = f.Close()
+	}
+}
+
+// templateTask runs an example flow over a replay device of the moving
+// square with the given zones and returns a function listing the task's
+// records of one type (their Data as JSON).
+func templateTask(t *testing.T, c *sdk, dir, name string, zones []any) (taskID string, records func(typ string) []string) {
+	t.Helper()
+	doc, err := os.ReadFile("../../examples/flows/" + name + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	devID := c.mustCall("CreateDevice", map[string]any{"Name": name + "-" + filepath.Base(dir), "Driver": "replay", "Address": dir, "Fps": 10,
+		"Zones": zones})["DeviceId"].(string)
+	flowID := c.mustCall("CreateFlow", map[string]any{"Name": name + "-" + filepath.Base(dir), "Document": string(doc)})["FlowId"].(string)
+	taskID = c.mustCall("CreateTask", map[string]any{"Name": name + "-" + filepath.Base(dir), "FlowId": flowID, "Start": true,
+		"Sources": []any{map[string]any{"Type": "device", "Id": devID}}})["TaskId"].(string)
+	return taskID, func(typ string) []string {
+		r := c.mustCall("DescribeRecords", map[string]any{"TaskIds": []string{taskID}, "Types": []string{typ}, "Limit": 100})
+		var out []string
+		for _, rec := range r["RecordSet"].([]any) {
+			out = append(out, toJSON(rec.(map[string]any)["Data"]))
+		}
+		return out
+	}
+}
+
+// The square crosses the right half: entering a zone there is an
+// intrusion; a zone in the top strip, where nothing moves, sees none.
+func TestTemplateZoneIntrusion(t *testing.T) {
+	media := t.TempDir()
+	e := apptest.Start(t, apptest.Options{Args: []string{"--media.root", media}})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	hit, miss := filepath.Join(media, "hit"), filepath.Join(media, "miss")
+	for _, d := range []string{hit, miss} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		movingSquare(t, d)
+	}
+	zone := func(pts [][2]float64) []any {
+		return []any{map[string]any{"Name": "intrusion", "Kind": "polygon", "Points": pts}}
+	}
+	hitTask, hits := templateTask(t, c, hit, "zone-intrusion", zone([][2]float64{{0.6, 0}, {1, 0}, {1, 1}, {0.6, 1}}))
+	missTask, misses := templateTask(t, c, miss, "zone-intrusion", zone([][2]float64{{0, 0}, {1, 0}, {1, 0.2}, {0, 0.2}}))
+	testenv.Eventually(t, 60*time.Second, "an intrusion record", func() bool { return len(hits("intrusion")) > 0 })
+	if got := hits("intrusion")[0]; !strings.Contains(got, `"Zone":"intrusion"`) || !strings.Contains(got, `"TrackId":`) || !strings.Contains(got, `"Image":`) {
+		t.Errorf("intrusion record: %.400s", got)
+	}
+	// The other task has seen the square pass too: at least as many frames.
+	testenv.Eventually(t, 60*time.Second, "the miss task past a full pass", func() bool {
+		s := c.mustCall("DescribeTaskStats", map[string]any{"TaskId": missTask})
+		return s["Completed"].(float64) >= 30
+	})
+	if got := misses("intrusion"); len(got) != 0 {
+		t.Errorf("intrusion in a zone nothing entered: %v", got)
+	}
+	for _, id := range []string{hitTask, missTask} {
+		if s := c.mustCall("DescribeTaskStats", map[string]any{"TaskId": id}); s["Failed"].(float64) != 0 {
+			t.Errorf("task %s: messages failed: %v", id, toJSON(s))
+		}
+		c.mustCall("StopTask", map[string]any{"TaskId": id})
+	}
+}
+
+// The square crosses a vertical line left to right once a pass: crossing
+// records say "right" (the engine's side of the line's start → end), and a
+// window count record counts them by direction.
+func TestTemplateLineCrossingCount(t *testing.T) {
+	media := t.TempDir()
+	e := apptest.Start(t, apptest.Options{Args: []string{"--media.root", media}})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	movingSquare(t, media)
+	line := []any{map[string]any{"Name": "count-line", "Kind": "line", "Points": [][2]float64{{0.5, 0.1}, {0.5, 0.9}}}}
+	taskID, records := templateTask(t, c, media, "line-crossing-count", line)
+	testenv.Eventually(t, 60*time.Second, "a crossing record", func() bool { return len(records("line-crossing")) > 0 })
+	for _, r := range records("line-crossing") {
+		if !strings.Contains(r, `"Direction":"right"`) {
+			t.Errorf("crossing the wrong way: %s", r)
+		}
+	}
+	testenv.Eventually(t, 90*time.Second, "a line-count record of a closed window", func() bool { return len(records("line-count")) > 0 })
+	got := records("line-count")[0]
+	if !strings.Contains(got, `"Counts":{"right":`) || strings.Contains(got, `"left"`) {
+		t.Errorf("line-count record: %s", got)
+	}
+	if s := c.mustCall("DescribeTaskStats", map[string]any{"TaskId": taskID}); s["Failed"].(float64) != 0 {
+		t.Errorf("messages failed: %v", toJSON(s))
+	}
+	c.mustCall("StopTask", map[string]any{"TaskId": taskID})
+}
+
+// Occupancy: a zone over the square's path counts one object; a zone in
+// the top strip counts none.
+func TestTemplateZoneOccupancy(t *testing.T) {
+	media := t.TempDir()
+	e := apptest.Start(t, apptest.Options{Args: []string{"--media.root", media}})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	path, top := filepath.Join(media, "path"), filepath.Join(media, "top")
+	for _, d := range []string{path, top} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		movingSquare(t, d)
+	}
+	zone := func(pts [][2]float64) []any {
+		return []any{map[string]any{"Name": "occupancy", "Kind": "polygon", "Points": pts}}
+	}
+	pathTask, onPath := templateTask(t, c, path, "zone-occupancy", zone([][2]float64{{0, 0.3}, {1, 0.3}, {1, 0.7}, {0, 0.7}}))
+	topTask, onTop := templateTask(t, c, top, "zone-occupancy", zone([][2]float64{{0, 0}, {1, 0}, {1, 0.2}, {0, 0.2}}))
+	testenv.Eventually(t, 60*time.Second, "occupancy records with one object", func() bool {
+		for _, r := range onPath("occupancy") {
+			if strings.Contains(r, `"Count":1`) {
+				return true
+			}
+		}
+		return false
+	})
+	testenv.Eventually(t, 60*time.Second, "an occupancy record of the empty zone", func() bool { return len(onTop("occupancy")) > 0 })
+	for _, r := range onTop("occupancy") {
+		if !strings.Contains(r, `"Count":0`) {
+			t.Errorf("occupancy of a zone nothing entered: %s", r)
+		}
+	}
+	for _, id := range []string{pathTask, topTask} {
+		if s := c.mustCall("DescribeTaskStats", map[string]any{"TaskId": id}); s["Failed"].(float64) != 0 {
+			t.Errorf("task %s: messages failed: %v", id, toJSON(s))
+		}
+		c.mustCall("StopTask", map[string]any{"TaskId": id})
+	}
+}
