@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
@@ -172,5 +173,52 @@ func TestTemplateZoneOccupancy(t *testing.T) {
 			t.Errorf("task %s: messages failed: %v", id, toJSON(s))
 		}
 		c.mustCall("StopTask", map[string]any{"TaskId": id})
+	}
+}
+
+// The gallery lists every shipped template with its parameters and zones,
+// to a viewer too; CreateFlow starts from one by name, and refuses an
+// unknown name or a name with a Document, naming the field.
+func TestFlowTemplates(t *testing.T) {
+	e := apptest.Start(t, apptest.Options{})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	vid := c.mustCall("CreateApp", map[string]any{"Name": "gallery", "Role": "viewer"})["AppId"].(string)
+	vk := c.mustCall("CreateAppKey", map[string]any{"AppId": vid})
+	v := newSDK(t, e.Host, vk["SecretId"].(string), vk["SecretKey"].(string))
+	r := v.mustCall("DescribeFlowTemplates", map[string]any{})
+	if r["TotalCount"].(float64) < 4 {
+		t.Fatalf("templates: %.600s", toJSON(r))
+	}
+	all := toJSON(r["TemplateSet"])
+	for _, want := range []string{`"Name":"face-structuring"`, `"Name":"zone-intrusion"`, `"Name":"line-crossing-count"`, `"Name":"zone-occupancy"`,
+		`"Zones":[{"Kind":"line","Name":"count-line"}]`, `{"Default":25,"Description":"grey-level change (1-255) that counts as motion","Name":"threshold","Type":"integer"}`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("templates lack %s: %.2000s", want, all)
+		}
+	}
+	if got := toJSON(c.mustCall("DescribeFlowTemplates", map[string]any{"Category": "counting"})["TemplateSet"]); strings.Contains(got, "zone-intrusion") || !strings.Contains(got, "zone-occupancy") {
+		t.Errorf("category counting: %.400s", got)
+	}
+	for _, tpl := range r["TemplateSet"].([]any) {
+		name := tpl.(map[string]any)["Name"].(string)
+		id := c.mustCall("CreateFlow", map[string]any{"Name": "from-" + name, "TemplateName": name})["FlowId"].(string)
+		got := c.mustCall("DescribeFlowVersion", map[string]any{"FlowId": id, "Version": 1})
+		if !strings.Contains(toJSON(got), `"name":"`+name+`"`) {
+			t.Errorf("flow from template %s: %.300s", name, toJSON(got))
+		}
+	}
+	for body, field := range map[string]string{
+		`{"TemplateName": "nope"}`:                                      "TemplateName",
+		`{"TemplateName": "zone-occupancy", "Document": {"nodes": []}}`: "TemplateName",
+		`{"Name": "empty"}`:                                             "Document",
+	} {
+		var req map[string]any
+		_ = json.Unmarshal([]byte(body), &req)
+		if got := signedRaw(t, e, apptest.AdminSecretID, apptest.AdminSecretKey, "CreateFlow", req); !strings.Contains(got, field) {
+			t.Errorf("CreateFlow %s: %s, want an error naming %s", body, got, field)
+		}
+	}
+	if got := signedRaw(t, e, vk["SecretId"].(string), vk["SecretKey"].(string), "CreateFlow", map[string]any{"TemplateName": "zone-occupancy"}); !strings.Contains(got, "AuthFailure") {
+		t.Errorf("a viewer created a flow: %s", got)
 	}
 }
