@@ -222,3 +222,72 @@ func TestFlowTemplates(t *testing.T) {
 		t.Errorf("a viewer created a flow: %s", got)
 	}
 }
+
+// Three cameras replay the bundled demo photos in one task: two of group
+// lobby, one of group gate. Per camera the photos give several best shots a
+// pass; deduplicated per group, lobby and gate store one each. The test
+// widens the template's 10 s window to an hour so that the count does not
+// depend on how fast this machine runs; the flow is otherwise the template.
+func TestTemplateFaceBestShotGroup(t *testing.T) {
+	media := t.TempDir()
+	e := apptest.Start(t, apptest.Options{Args: []string{"--media.root", media}})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	photos, err := filepath.Glob("../../examples/demo/photos/*.jpg")
+	if err != nil || len(photos) == 0 {
+		t.Fatalf("demo photos: %v %v", photos, err)
+	}
+	for _, p := range photos {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(media, filepath.Base(p)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc, err := os.ReadFile("../../examples/flows/face-bestshot-group.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wide := strings.Replace(string(doc), `"window": "10s"`, `"window": "1h"`, 1)
+	if wide == string(doc) {
+		t.Fatal("the template's dedup window moved")
+	}
+	var sources []any
+	devGroup := map[string]string{}
+	for _, d := range []struct{ name, group string }{{"lobby-a", "lobby"}, {"lobby-b", "lobby"}, {"gate", "gate"}} {
+		id := c.mustCall("CreateDevice", map[string]any{"Name": d.name, "Group": d.group, "Driver": "replay", "Address": media, "Fps": 4})["DeviceId"].(string)
+		devGroup[id] = d.group
+		sources = append(sources, map[string]any{"Type": "device", "Id": id})
+	}
+	flowID := c.mustCall("CreateFlow", map[string]any{"Name": "best-per-group", "Document": wide})["FlowId"].(string)
+	taskID := c.mustCall("CreateTask", map[string]any{"Name": "best-per-group", "FlowId": flowID, "Start": true, "Sources": sources})["TaskId"].(string)
+	perGroup := func() map[string]int {
+		r := c.mustCall("DescribeRecords", map[string]any{"TaskIds": []string{taskID}, "Types": []string{"face"}, "Limit": 100})
+		n := map[string]int{}
+		for _, rec := range r["RecordSet"].([]any) {
+			d := rec.(map[string]any)["Data"].(map[string]any)
+			if d["Group"] != devGroup[d["Device"].(string)] {
+				t.Errorf("record of device %v says group %v", d["Device"], d["Group"])
+			}
+			n[d["Group"].(string)]++
+		}
+		return n
+	}
+	testenv.Eventually(t, 90*time.Second, "a best shot of each group", func() bool {
+		n := perGroup()
+		return n["lobby"] > 0 && n["gate"] > 0
+	})
+	// Two more passes over the photos on every camera: nothing more is kept.
+	start := c.mustCall("DescribeTaskStats", map[string]any{"TaskId": taskID})["Completed"].(float64)
+	testenv.Eventually(t, 90*time.Second, "two more passes", func() bool {
+		return c.mustCall("DescribeTaskStats", map[string]any{"TaskId": taskID})["Completed"].(float64) >= start+float64(3*2*len(photos))
+	})
+	if n := perGroup(); n["lobby"] != 1 || n["gate"] != 1 {
+		t.Errorf("best shots per group: %v, want lobby 1 and gate 1", n)
+	}
+	if s := c.mustCall("DescribeTaskStats", map[string]any{"TaskId": taskID}); s["Failed"].(float64) != 0 {
+		t.Errorf("messages failed: %v", toJSON(s))
+	}
+	c.mustCall("StopTask", map[string]any{"TaskId": taskID})
+}

@@ -19,6 +19,7 @@ import (
 // templateInfo is what a flow document does not say about itself.
 var templateInfo = map[string]struct{ category string }{
 	"face-structuring":    {"faces"},
+	"face-bestshot-group": {"faces"},
 	"zone-intrusion":      {"security"},
 	"line-crossing-count": {"counting"},
 	"zone-occupancy":      {"counting"},
@@ -138,7 +139,7 @@ func templateDocument(name string) (json.RawMessage, error) {
 }
 
 func registerTemplateActions(reg *api.Registry) {
-	api.Register(reg, api.Spec{Name: "DescribeFlowTemplates", Summary: "List the flow templates shipped with Tianshu (face structuring, zone intrusion, line crossing count, zone occupancy): each with its category, parameters, the device zones it expects and its document. CreateFlow with TemplateName creates a flow from one.", Permission: flowRead},
+	api.Register(reg, api.Spec{Name: "DescribeFlowTemplates", Summary: "List the flow templates shipped with Tianshu (face structuring, face best shot per camera group, zone intrusion, line crossing count, zone occupancy): each with its category, parameters, the device zones it expects and its document. CreateFlow with TemplateName creates a flow from one.", Permission: flowRead},
 		func(_ context.Context, _ *api.Caller, r *DescribeFlowTemplatesRequest) (*DescribeFlowTemplatesResponse, error) {
 			all, err := templates()
 			if err != nil {
