@@ -47,6 +47,17 @@ func movingSquare(t *testing.T, dir string) {
 	}
 }
 
+// clip writes the moving square into a new folder name under media.
+func clip(t *testing.T, media, name string) string {
+	t.Helper()
+	d := filepath.Join(media, name)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	movingSquare(t, d)
+	return d
+}
+
 // templateTask runs an example flow over a replay device of the moving
 // square with the given zones and returns a function listing the task's
 // records of one type (their Data as JSON).
@@ -77,13 +88,7 @@ func TestTemplateZoneIntrusion(t *testing.T) {
 	media := t.TempDir()
 	e := apptest.Start(t, apptest.Options{Args: []string{"--media.root", media}})
 	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
-	hit, miss := filepath.Join(media, "hit"), filepath.Join(media, "miss")
-	for _, d := range []string{hit, miss} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		movingSquare(t, d)
-	}
+	hit, miss := clip(t, media, "hit"), clip(t, media, "miss")
 	zone := func(pts [][2]float64) []any {
 		return []any{map[string]any{"Name": "intrusion", "Kind": "polygon", "Points": pts}}
 	}
@@ -142,13 +147,7 @@ func TestTemplateZoneOccupancy(t *testing.T) {
 	media := t.TempDir()
 	e := apptest.Start(t, apptest.Options{Args: []string{"--media.root", media}})
 	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
-	path, top := filepath.Join(media, "path"), filepath.Join(media, "top")
-	for _, d := range []string{path, top} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		movingSquare(t, d)
-	}
+	path, top := clip(t, media, "path"), clip(t, media, "top")
 	zone := func(pts [][2]float64) []any {
 		return []any{map[string]any{"Name": "occupancy", "Kind": "polygon", "Points": pts}}
 	}
