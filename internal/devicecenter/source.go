@@ -74,7 +74,9 @@ func (ts *TaskSource) Run(ctx context.Context, emit pipeline.Emit) error {
 	}
 	sink := device.SinkFuncs{
 		OnFrame: func(f device.Frame) {
-			data := map[string]any{"device": ts.dev.ID, "frame": int64(f.Seq), "width": int64(f.Width), "height": int64(f.Height)}
+			// group lets a flow treat the cameras of one group as one (dedup
+			// scope task keyed by it).
+			data := map[string]any{"device": ts.dev.ID, "group": ts.dev.Group, "frame": int64(f.Seq), "width": int64(f.Width), "height": int64(f.Height)}
 			if f.Image != nil {
 				data["image"] = media.Image{Bytes: f.Image, ContentType: "image/jpeg"}
 			}

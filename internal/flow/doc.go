@@ -162,7 +162,7 @@
 //	publish       config {type}; mapped inputs (subject apart) -> Sinks.Publish; output {published}
 //	track         inputs {objects}; config {iou 0.3, maxAge 1s, maxTracks}; output {objects (+trackId), ended, active}
 //	bestshot      inputs {objects, ended}; config {score expr over item, emitAfter, maxAge 2s}; output {best}
-//	dedup         inputs {items}; config {key expr, window}; output {items}
+//	dedup         inputs {items}; config {key expr, window, scope device|task}; output {items}
 //	throttle      inputs {items}?; config {limit, interval, key expr}; output {items} or {passed}
 //	window        inputs {items}?; config {interval, key expr, emit every|close}; output {start, counts, total, closed}
 //	zone          inputs {objects}; config {polygon | line, mode inside|outside|enter|leave|cross, anchor bottom|center}

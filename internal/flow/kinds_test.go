@@ -480,6 +480,12 @@ func TestStreamKinds(t *testing.T) {
 				{500 * time.Millisecond, map[string]any{"o": []any{box(1)}}, "dev-2", "1"},
 				{1600 * time.Millisecond, map[string]any{"o": []any{box(1)}}, "", "1"},
 			}},
+		{"dedup across the task's devices", `{"id": "n", "kind": "dedup", "inputs": {"items": "$input.o"}, "config": {"key": "item['label']", "window": "1s", "scope": "task"}}`, "len($n.items)",
+			[]step{
+				{0, map[string]any{"o": []any{box(1)}}, "", "1"},
+				{500 * time.Millisecond, map[string]any{"o": []any{box(1)}}, "dev-2", "stopped"},
+				{1600 * time.Millisecond, map[string]any{"o": []any{box(1)}}, "dev-2", "1"},
+			}},
 		{"throttle messages", `{"id": "n", "kind": "throttle", "config": {"limit": 2, "interval": "1s"}}`, "$n.passed",
 			[]step{
 				{0, nil, "", "true"},
@@ -652,4 +658,11 @@ func TestCustomKind(t *testing.T) {
 		}
 	}()
 	reg.Register(&Kind{Name: "noop", Compile: kindNoop().Compile})
+}
+
+func TestDedupScopeChecked(t *testing.T) {
+	errs := validateDoc(t, `{"nodes": [{"id": "n", "kind": "dedup", "inputs": {"items": "$input.o"}, "config": {"key": "item['label']", "window": "1s", "scope": "galaxy"}}]}`, testOptions())
+	if !strings.Contains(fmt.Sprint(errs), "config.scope") {
+		t.Errorf("scope galaxy: %v", errs)
+	}
 }

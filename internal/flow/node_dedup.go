@@ -29,8 +29,13 @@ func kindDedup() *Kind {
 				b.Errorf("config.window", "missing window duration")
 			}
 			w := b.Duration("config.window", cfg.Window, time.Minute)
+			switch cfg.Scope {
+			case "", "device", "task":
+			default:
+				b.Errorf("config.scope", "unknown scope %q; use device or task", cfg.Scope)
+			}
 			b.DeclareOutputs([]string{"items"})
-			return &dedupNode{items: b.RequireArg("items"), key: key, window: w, maxKeys: maxKeys}
+			return &dedupNode{items: b.RequireArg("items"), key: key, window: w, maxKeys: maxKeys, task: cfg.Scope == "task"}
 		},
 	}
 }
@@ -38,6 +43,7 @@ func kindDedup() *Kind {
 type dedupConfig struct {
 	streamCommon `required:"key"`
 	Window       string `json:"window" format:"duration" required:"true" example:"1m" doc:"how long a key stays seen"`
+	Scope        string `json:"scope" enum:"device|task" default:"device" doc:"device: keys are seen per device (message key); task: across all the task's devices, so a key such as a camera group's name spans cameras"`
 }
 
 type dedupNode struct {
@@ -45,6 +51,8 @@ type dedupNode struct {
 	key     *function.Expr
 	window  time.Duration
 	maxKeys int
+	// task: keys are not partitioned by the message key (the device).
+	task bool
 }
 
 type dedupState struct {
@@ -59,7 +67,12 @@ func (n *dedupNode) Run(ctx context.Context, c *Call) (any, error) {
 	}
 	keys := make([]string, len(items))
 	for i, it := range items {
-		if keys[i], err = itemKey(ctx, c, n.key, it); err != nil {
+		if n.task {
+			keys[i], err = n.key.EvalString(ctx, it)
+		} else {
+			keys[i], err = itemKey(ctx, c, n.key, it)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("config.key: %w", err)
 		}
 	}

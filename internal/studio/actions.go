@@ -24,8 +24,12 @@ type CreateFlowRequest struct {
 	ProjectId   string `json:"ProjectId" validate:"max=64"`
 	Name        string `json:"Name" validate:"max=128"`
 	Description string `json:"Description" validate:"max=1024"`
-	// Document is the flow as a JSON object, or a string holding JSON or YAML.
-	Document json.RawMessage `json:"Document" validate:"required"`
+	// Document is the flow as a JSON object, or a string holding JSON or
+	// YAML; give it or TemplateName.
+	Document json.RawMessage `json:"Document"`
+	// TemplateName starts from a flow template (DescribeFlowTemplates)
+	// instead of a Document.
+	TemplateName string `json:"TemplateName" validate:"max=64"`
 }
 
 // CreateFlowResponse is the response of CreateFlow.
@@ -236,8 +240,21 @@ func versionInfo(v Version) FlowVersionInfo {
 func RegisterActions(reg *api.Registry, s *Service) {
 	registerKindActions(reg, s)
 	registerTestRunAction(reg, s)
-	api.Register(reg, api.Spec{Name: "CreateFlow", Summary: "Create a flow from a JSON (or YAML) document; it becomes version 1.", Permission: flowWrite, Audit: true},
+	registerTemplateActions(reg)
+	api.Register(reg, api.Spec{Name: "CreateFlow", Summary: "Create a flow from a JSON (or YAML) document, or from a flow template (TemplateName); it becomes version 1.", Permission: flowWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *CreateFlowRequest) (*CreateFlowResponse, error) {
+			switch {
+			case r.TemplateName != "" && len(r.Document) > 0:
+				return nil, api.InvalidValue("TemplateName", "give a Document or a TemplateName, not both")
+			case r.TemplateName == "" && len(r.Document) == 0:
+				return nil, api.Missing("Document")
+			case r.TemplateName != "":
+				t, err := templateDocument(r.TemplateName)
+				if err != nil {
+					return nil, err
+				}
+				r.Document = t
+			}
 			doc, err := document(r.Document)
 			if err != nil {
 				return nil, err

@@ -1,0 +1,157 @@
+package studio
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"sort"
+
+	"github.com/tianshu-ai/tianshu/examples"
+	"github.com/tianshu-ai/tianshu/internal/api"
+)
+
+// The template gallery: the example flows shipped in the binary
+// (examples/flows), offered to the editor with what a person must set up
+// before a task can use one — its parameters and the zones it expects drawn
+// on the device. CreateFlow takes a TemplateName to start from one.
+
+// templateInfo is what a flow document does not say about itself.
+var templateInfo = map[string]struct{ category string }{
+	"face-structuring":    {"faces"},
+	"face-bestshot-group": {"faces"},
+	"zone-intrusion":      {"security"},
+	"line-crossing-count": {"counting"},
+	"zone-occupancy":      {"counting"},
+}
+
+// FlowTemplate is one entry of the gallery.
+type FlowTemplate struct {
+	Name        string `json:"Name"`
+	Description string `json:"Description"`
+	// Category groups templates in the gallery: faces, security, counting.
+	Category   string                  `json:"Category"`
+	Parameters []FlowTemplateParameter `json:"Parameters"`
+	// Zones are the zones and lines the flow looks up by name on the
+	// task's devices (draw them in Devices → Zones and lines).
+	Zones []FlowTemplateZone `json:"Zones"`
+	// Document is the flow document, ready for CreateFlow.
+	Document json.RawMessage `json:"Document"`
+}
+
+// FlowTemplateParameter is a parameter a task may set.
+type FlowTemplateParameter struct {
+	Name        string `json:"Name"`
+	Type        string `json:"Type"`
+	Default     any    `json:"Default"`
+	Description string `json:"Description"`
+}
+
+// FlowTemplateZone is a device zone a template needs: polygon or line.
+type FlowTemplateZone struct {
+	Name string `json:"Name"`
+	Kind string `json:"Kind"`
+}
+
+// DescribeFlowTemplatesRequest is the request of DescribeFlowTemplates.
+type DescribeFlowTemplatesRequest struct {
+	// Category keeps the templates of one category.
+	Category string `json:"Category" validate:"max=64"`
+}
+
+// DescribeFlowTemplatesResponse is the response of DescribeFlowTemplates.
+type DescribeFlowTemplatesResponse struct {
+	TemplateSet []FlowTemplate `json:"TemplateSet"`
+	TotalCount  int            `json:"TotalCount"`
+}
+
+// templates reads the gallery from the embedded example flows, by name.
+func templates() ([]FlowTemplate, error) {
+	names := make([]string, 0, len(templateInfo))
+	for n := range templateInfo {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]FlowTemplate, 0, len(names))
+	for _, n := range names {
+		doc, err := fs.ReadFile(examples.FS, "flows/"+n+".json")
+		if err != nil {
+			return nil, fmt.Errorf("flow template %s: %w", n, err)
+		}
+		var d struct {
+			Description string `json:"description"`
+			Parameters  map[string]struct {
+				Type        string `json:"type"`
+				Default     any    `json:"default"`
+				Description string `json:"description"`
+			} `json:"parameters"`
+			Nodes []struct {
+				Kind   string `json:"kind"`
+				Config struct {
+					Zone string `json:"zone"`
+					Mode string `json:"mode"`
+				} `json:"config"`
+			} `json:"nodes"`
+		}
+		if err := json.Unmarshal(doc, &d); err != nil {
+			return nil, fmt.Errorf("flow template %s: %w", n, err)
+		}
+		t := FlowTemplate{Name: n, Description: d.Description, Category: templateInfo[n].category,
+			Parameters: []FlowTemplateParameter{}, Zones: []FlowTemplateZone{}, Document: doc}
+		for _, p := range sortedNames(d.Parameters) {
+			ps := d.Parameters[p]
+			t.Parameters = append(t.Parameters, FlowTemplateParameter{Name: p, Type: ps.Type, Default: ps.Default, Description: ps.Description})
+		}
+		for _, node := range d.Nodes {
+			if node.Kind != "zone" || node.Config.Zone == "" {
+				continue
+			}
+			kind := "polygon"
+			if node.Config.Mode == "cross" {
+				kind = "line"
+			}
+			t.Zones = append(t.Zones, FlowTemplateZone{Name: node.Config.Zone, Kind: kind})
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// templateDocument is the document of the template called name.
+func templateDocument(name string) (json.RawMessage, error) {
+	if _, ok := templateInfo[name]; !ok {
+		return nil, api.InvalidValue("TemplateName", "no flow template %q; DescribeFlowTemplates lists them", name)
+	}
+	doc, err := fs.ReadFile(examples.FS, "flows/"+name+".json")
+	if err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+func registerTemplateActions(reg *api.Registry) {
+	api.Register(reg, api.Spec{Name: "DescribeFlowTemplates", Summary: "List the flow templates shipped with Tianshu (face structuring, face best shot per camera group, zone intrusion, line crossing count, zone occupancy): each with its category, parameters, the device zones it expects and its document. CreateFlow with TemplateName creates a flow from one.", Permission: flowRead},
+		func(_ context.Context, _ *api.Caller, r *DescribeFlowTemplatesRequest) (*DescribeFlowTemplatesResponse, error) {
+			all, err := templates()
+			if err != nil {
+				return nil, err
+			}
+			out := &DescribeFlowTemplatesResponse{TemplateSet: []FlowTemplate{}}
+			for _, t := range all {
+				if r.Category == "" || r.Category == t.Category {
+					out.TemplateSet = append(out.TemplateSet, t)
+				}
+			}
+			out.TotalCount = len(out.TemplateSet)
+			return out, nil
+		})
+}
