@@ -35,13 +35,7 @@ func TestRolesPage(t *testing.T) {
 		apitest.CheckPaging(t, platformAdminApp, reg, "DescribeRoles", "Name", ``, with("a1", "a2", "b1", "b2", "c1"))
 		apitest.CheckPaging(t, platformAdminApp, reg, "DescribeRoles", "Name", `"ProjectId": "`+apitest.ProjectB+`"`, with("b1", "b2"))
 
-		acts, err := reg.MatchActions("Actions", []string{"DescribeRoles"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		role := &api.Role{Name: "roles", Actions: acts}
-		c := &api.Caller{UserID: "usr-r", UserName: "r"}
-		c.SetGrants(api.NewGrants(false, []api.Binding{{ProjectID: apitest.ProjectA, Role: role.Narrow(api.Scope{DeviceIDs: []string{"dev-1"}})}, {ProjectID: apitest.ProjectB, Role: role}}))
+		c := roleReader(t, reg)
 		apitest.CheckPaging(t, c, reg, "DescribeRoles", "Name", ``, with("a1", "a2", "b1", "b2"))
 	})
 }
