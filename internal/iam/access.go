@@ -303,11 +303,12 @@ func scanRole(s interface{ Scan(...any) error }) (CustomRole, error) {
 func (a *Access) listRoles(ctx context.Context, projects, roleIDs []string) ([]CustomRole, error) {
 	var w store.Where
 	cond, args := w.In("project_id", projects).In("id", roleIDs).SQL()
-	return a.queryRoles(ctx, cond, args)
+	return a.queryRoles(ctx, cond, "", args)
 }
 
-func (a *Access) queryRoles(ctx context.Context, cond string, args []any) ([]CustomRole, error) {
-	rows, err := a.db.Query(ctx, "SELECT "+roleColumns+" FROM roles"+cond+" ORDER BY project_id, name", args...)
+func (a *Access) queryRoles(ctx context.Context, cond, page string, args []any) ([]CustomRole, error) {
+	// id breaks ties so that pages never repeat or skip a role.
+	rows, err := a.db.Query(ctx, "SELECT "+roleColumns+" FROM roles"+cond+" ORDER BY project_id, name, id"+page, args...)
 	if err != nil {
 		return nil, fmt.Errorf("iam: roles: %w", err)
 	}
@@ -337,7 +338,24 @@ func (a *Access) Roles(ctx context.Context, projectID string) ([]CustomRole, err
 func (a *Access) RolesIn(ctx context.Context, projects store.Projects) ([]CustomRole, error) {
 	var w store.Where
 	cond, args := w.InProjects("project_id", projects).SQL()
-	return a.queryRoles(ctx, cond, args)
+	return a.queryRoles(ctx, cond, "", args)
+}
+
+// RolesPage is one page of RolesIn (limit roles from offset, in the same
+// order) and the total, counted over the same condition; limit 0 only
+// counts.
+func (a *Access) RolesPage(ctx context.Context, projects store.Projects, offset, limit int) ([]CustomRole, int, error) {
+	var w store.Where
+	cond, args := w.InProjects("project_id", projects).SQL()
+	var total int
+	if err := a.db.QueryRow(ctx, "SELECT COUNT(*) FROM roles"+cond, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("iam: count roles: %w", err)
+	}
+	if limit == 0 || offset >= total {
+		return nil, total, nil
+	}
+	rs, err := a.queryRoles(ctx, cond, " LIMIT ? OFFSET ?", append(args, limit, offset))
+	return rs, total, err
 }
 
 // Role returns a custom role by id.

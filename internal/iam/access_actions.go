@@ -36,6 +36,7 @@ type CreateRoleResponse struct {
 // DescribeRolesRequest is the request of DescribeRoles.
 type DescribeRolesRequest struct {
 	ProjectId string `json:"ProjectId" validate:"max=64"`
+	api.Paging
 }
 
 // RoleInfo is a role: built-in (no RoleId, every project) or custom.
@@ -178,20 +179,24 @@ func RegisterAccessActions(reg *api.Registry, a *Access) {
 			if project == "" {
 				project = "*" // the built-ins are every project's
 			}
+			// One list, built-ins first: the page takes what it reaches of
+			// the built-ins, then the custom roles from where they begin.
+			off, lim := r.Page()
+			builtins := api.Roles()
 			out := &DescribeRolesResponse{RoleSet: []RoleInfo{}}
-			for _, name := range api.Roles() {
+			for _, name := range builtins[min(off, len(builtins)):min(off+lim, len(builtins))] {
 				role, _ := reg.BuiltinRole(name)
 				out.RoleSet = append(out.RoleSet, RoleInfo{ProjectId: project, Name: name, Description: builtinSummaries[name], BuiltIn: true,
 					Actions: reg.Names(role.Actions), DeviceIds: []string{}, DeviceGroups: []string{}, TaskIds: []string{}})
 			}
-			rs, err := a.RolesIn(ctx, c.ListIn(r.ProjectId, nil))
+			rs, total, err := a.RolesPage(ctx, c.ListIn(r.ProjectId, nil), max(off-len(builtins), 0), lim-len(out.RoleSet))
 			if err != nil {
 				return nil, err
 			}
 			for _, cr := range rs {
 				out.RoleSet = append(out.RoleSet, roleInfo(cr))
 			}
-			out.TotalCount = len(out.RoleSet)
+			out.TotalCount = len(builtins) + total
 			return out, nil
 		})
 	api.Register(reg, api.Spec{Name: "ModifyRole", Summary: "Change a custom role's description, actions or resource scopes; its members' rights change with it.",

@@ -156,9 +156,27 @@ func (p *Projects) Create(ctx context.Context, id, name, description string) (*P
 
 // List returns every project, oldest first.
 func (p *Projects) List(ctx context.Context) ([]Project, error) {
-	rows, err := p.db.Query(ctx, "SELECT id, name, description, created_at, max_apps, max_devices, max_tasks, max_storage_bytes FROM projects ORDER BY created_at, id")
+	ps, _, err := p.Page(ctx, store.Projects{All: true}, nil, 0, -1)
+	return ps, err
+}
+
+// Page returns limit projects from offset (limit -1: every one) of those
+// in (only ids, when given), oldest first, and how many there are,
+// counted over the same condition.
+func (p *Projects) Page(ctx context.Context, in store.Projects, ids []string, offset, limit int) ([]Project, int, error) {
+	var w store.Where
+	cond, args := w.InProjects("id", in).In("id", ids).SQL()
+	var total int
+	if err := p.db.QueryRow(ctx, "SELECT COUNT(*) FROM projects"+cond, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	page := ""
+	if limit >= 0 {
+		page, args = " LIMIT ? OFFSET ?", append(args, limit, offset)
+	}
+	rows, err := p.db.Query(ctx, "SELECT id, name, description, created_at, max_apps, max_devices, max_tasks, max_storage_bytes FROM projects"+cond+" ORDER BY created_at, id"+page, args...)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer rows.Close()
 	var out []Project
@@ -166,12 +184,12 @@ func (p *Projects) List(ctx context.Context) ([]Project, error) {
 		var pr Project
 		var c int64
 		if err := rows.Scan(&pr.ID, &pr.Name, &pr.Description, &c, &pr.Quotas.Apps, &pr.Quotas.Devices, &pr.Quotas.Tasks, &pr.Quotas.StorageBytes); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		pr.CreatedAt = time.UnixMilli(c).UTC()
 		out = append(out, pr)
 	}
-	return out, rows.Err()
+	return out, total, rows.Err()
 }
 
 // CreateProjectRequest is the request of CreateProject.
@@ -186,7 +204,11 @@ type CreateProjectResponse struct {
 }
 
 // DescribeProjectsRequest is the request of DescribeProjects.
-type DescribeProjectsRequest struct{}
+type DescribeProjectsRequest struct {
+	// ProjectIds lists only these projects (those the caller sees).
+	ProjectIds []string `json:"ProjectIds" validate:"max=100"`
+	api.Paging
+}
 
 // ProjectInfo is one project.
 type ProjectInfo struct {
@@ -260,22 +282,21 @@ func RegisterProjectActions(reg *api.Registry, p *Projects) {
 			}
 			return &ModifyProjectQuotaResponse{}, nil
 		})
-	api.Register(reg, api.Spec{Name: "DescribeProjects", Summary: "List the projects where the caller holds a role (every project for platform admins), with their quotas.", Permission: api.Permission{Resource: "project", Access: api.Read}},
+	api.Register(reg, api.Spec{Name: "DescribeProjects", Summary: "List the projects where the caller holds a role (every project for platform admins), oldest first, with their quotas.", Permission: api.Permission{Resource: "project", Access: api.Read}},
 		func(ctx context.Context, c *api.Caller, r *DescribeProjectsRequest) (*DescribeProjectsResponse, error) {
-			ps, err := p.List(ctx)
+			// Only the projects where the caller holds a role that grants
+			// this action (every one for a platform admin).
+			off, lim := r.Page()
+			ps, total, err := p.Page(ctx, c.ListIn("", nil), r.ProjectIds, off, lim)
 			if err != nil {
 				return nil, err
 			}
-			out := &DescribeProjectsResponse{ProjectSet: make([]ProjectInfo, 0, len(ps))}
+			out := &DescribeProjectsResponse{TotalCount: total, ProjectSet: make([]ProjectInfo, 0, len(ps))}
 			for _, pr := range ps {
-				if !c.Sees(pr.ID) { // only the projects the caller holds a role in
-					continue
-				}
 				q := p.effective(pr.Quotas)
 				out.ProjectSet = append(out.ProjectSet, ProjectInfo{ProjectId: pr.ID, Name: pr.Name, Description: pr.Description,
 					CreatedTime: pr.CreatedAt.Format(time.RFC3339), Quota: ProjectQuota{MaxApps: q.Apps, MaxDevices: q.Devices, MaxTasks: q.Tasks, MaxStorageBytes: int64(q.StorageBytes)}})
 			}
-			out.TotalCount = len(out.ProjectSet)
 			return out, nil
 		})
 }

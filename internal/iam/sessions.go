@@ -168,11 +168,28 @@ func (s *Sessions) forget(match func(api.Session) bool) {
 
 // List returns the live sessions of a user, newest first.
 func (s *Sessions) List(ctx context.Context, userID string) ([]SessionInfo, error) {
+	out, _, err := s.Page(ctx, userID, 0, -1)
+	return out, err
+}
+
+// Page returns limit (-1: every one) of a user's live sessions from
+// offset, newest first, and how many live sessions the user has, counted
+// over the same condition.
+func (s *Sessions) Page(ctx context.Context, userID string, offset, limit int) ([]SessionInfo, int, error) {
 	now := s.now().UnixMilli()
-	rows, err := s.db.Query(ctx, `SELECT id, source_ip, created_at, last_seen_at, expires_at FROM sessions
-		WHERE user_id = ? AND expires_at > ? AND last_seen_at > ? ORDER BY created_at DESC, id`, userID, now, now-s.cfg.IdleTimeout.Milliseconds())
+	var w store.Where
+	cond, args := w.Add("user_id = ? AND expires_at > ? AND last_seen_at > ?", userID, now, now-s.cfg.IdleTimeout.Milliseconds()).SQL()
+	var total int
+	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM sessions"+cond, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("iam: count sessions: %w", err)
+	}
+	page := ""
+	if limit >= 0 {
+		page, args = " LIMIT ? OFFSET ?", append(args, limit, offset)
+	}
+	rows, err := s.db.Query(ctx, "SELECT id, source_ip, created_at, last_seen_at, expires_at FROM sessions"+cond+" ORDER BY created_at DESC, id"+page, args...)
 	if err != nil {
-		return nil, fmt.Errorf("iam: list sessions: %w", err)
+		return nil, 0, fmt.Errorf("iam: list sessions: %w", err)
 	}
 	defer rows.Close()
 	var out []SessionInfo
@@ -180,12 +197,12 @@ func (s *Sessions) List(ctx context.Context, userID string) ([]SessionInfo, erro
 		x := SessionInfo{UserID: userID}
 		var c, l, e int64
 		if err := rows.Scan(&x.ID, &x.SourceIP, &c, &l, &e); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		x.Created, x.LastSeen, x.ExpiresAt = time.UnixMilli(c).UTC(), time.UnixMilli(l).UTC(), time.UnixMilli(e).UTC()
 		out = append(out, x)
 	}
-	return out, rows.Err()
+	return out, total, rows.Err()
 }
 
 // Delete ends one session of a user; it returns api.ErrSessionNotFound

@@ -74,13 +74,7 @@ func TestRoleListUnion(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	acts, err := reg.MatchActions("Actions", []string{"DescribeRoles"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	role := &api.Role{Name: "roles", Actions: acts}
-	c := &api.Caller{UserID: "usr-r", UserName: "r"}
-	c.SetGrants(api.NewGrants(false, []api.Binding{{ProjectID: apitest.ProjectA, Role: role.Narrow(api.Scope{DeviceIDs: []string{"dev-1"}})}, {ProjectID: apitest.ProjectB, Role: role}}))
+	c := roleReader(t, reg)
 	for _, x := range []struct{ body, project, want string }{
 		{``, "*", "a1,b1,b2"},
 		{`"ProjectId": "` + apitest.ProjectB + `"`, apitest.ProjectB, "b1,b2"},
@@ -113,4 +107,18 @@ func unionAccess(t *testing.T, db *store.DB) (*iam.Access, *api.Registry) {
 		exec(t, db, "INSERT INTO projects (id, name, description, created_at, updated_at) VALUES (?, ?, '', 0, 0)", p, p)
 	}
 	return a, reg
+}
+
+// roleReader is a person who may list roles in ProjectA (narrowed to a
+// device, which does not narrow roles) and in ProjectB, and not in ProjectC.
+func roleReader(t *testing.T, reg *api.Registry) *api.Caller {
+	t.Helper()
+	acts, err := reg.MatchActions("Actions", []string{"DescribeRoles"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := &api.Role{Name: "roles", Actions: acts}
+	c := &api.Caller{UserID: "usr-r", UserName: "r"}
+	c.SetGrants(api.NewGrants(false, []api.Binding{{ProjectID: apitest.ProjectA, Role: role.Narrow(api.Scope{DeviceIDs: []string{"dev-1"}})}, {ProjectID: apitest.ProjectB, Role: role}}))
+	return c
 }

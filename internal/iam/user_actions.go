@@ -147,6 +147,11 @@ type MySessionInfo struct {
 	Current bool `json:"Current"`
 }
 
+// DescribeMySessionsRequest is the request of DescribeMySessions.
+type DescribeMySessionsRequest struct {
+	api.Paging
+}
+
 // DescribeMySessionsResponse is the response of DescribeMySessions.
 type DescribeMySessionsResponse struct {
 	TotalCount int             `json:"TotalCount"`
@@ -322,12 +327,13 @@ func RegisterUserActions(reg *api.Registry, l *Logins) {
 
 	api.Register(reg, api.Spec{Name: "DescribeMySessions", Summary: "List your live sessions, newest first.",
 		Permission: api.Permission{Resource: "session", Access: api.Read}, Self: true},
-		func(ctx context.Context, c *api.Caller, r *Empty) (*DescribeMySessionsResponse, error) {
-			ss, err := sessions.List(ctx, c.UserID)
+		func(ctx context.Context, c *api.Caller, r *DescribeMySessionsRequest) (*DescribeMySessionsResponse, error) {
+			off, lim := r.Page()
+			ss, total, err := sessions.Page(ctx, c.UserID, off, lim)
 			if err != nil {
 				return nil, err
 			}
-			out := &DescribeMySessionsResponse{TotalCount: len(ss), SessionSet: make([]MySessionInfo, 0, len(ss))}
+			out := &DescribeMySessionsResponse{TotalCount: total, SessionSet: make([]MySessionInfo, 0, len(ss))}
 			for _, s := range ss {
 				out.SessionSet = append(out.SessionSet, MySessionInfo{SessionId: s.ID, SourceIp: s.SourceIP,
 					CreatedTime: s.Created.Format(time.RFC3339), LastSeenTime: s.LastSeen.Format(time.RFC3339),

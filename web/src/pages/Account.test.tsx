@@ -55,4 +55,16 @@ describe("Account", () => {
     expect(sent.some((s) => s.action === "LogoutEverywhere")).toBe(true);
     off();
   });
+
+  it("pages the sessions from the server by the offset in the URL", async () => {
+    window.history.replaceState(null, "", "/account?offset=20");
+    const sent = stubActions({ DescribeMySessions: () => ({ TotalCount: 21, SessionSet: [
+      { SessionId: "ses-21", SourceIp: "10.0.0.9", CreatedTime: "t0", LastSeenTime: "t0", ExpireTime: "t2", Current: false },
+    ] }) });
+    render(<Account />, { wrapper: wrap });
+    expect(await screen.findByText("21–21 of 21")).toBeTruthy();
+    expect(sent.find((s) => s.action === "DescribeMySessions")?.body).toEqual({ Offset: 20, Limit: 20 });
+    expect(screen.getByRole("link", { name: "Previous" }).getAttribute("href")).toBe("/account");
+    window.history.replaceState(null, "", "/");
+  });
 });

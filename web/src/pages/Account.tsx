@@ -4,6 +4,8 @@ import { ConfirmDelete } from "../components/ConfirmDelete";
 import { Field } from "../components/Field";
 import { FormShell, useForm } from "../components/FormShell";
 import { ErrorLine, ListTable } from "../components/ListTable";
+import { offsetOf, PAGE, Pager } from "../components/Pager";
+import { useRoute } from "../router";
 import { useSession } from "../session";
 import { shortTime } from "../time";
 import { useAction } from "../useAction";
@@ -25,7 +27,12 @@ const COLUMNS = [{ label: "Session" }, { label: "From" }, { label: "Last seen", 
 /** Account is every person's own: change the password, see and end their sessions, sign out everywhere. */
 export function Account() {
   const s = useSession();
-  const { value: list, error, reload } = usePolled(() => call<{ TotalCount: number; SessionSet: MySession[] }>("DescribeMySessions"), 30000, []);
+  const offset = offsetOf(useRoute().query);
+  const { value: list, error, reload } = usePolled(
+    () => call<{ TotalCount: number; SessionSet: MySession[] }>("DescribeMySessions", { Offset: offset, Limit: PAGE }),
+    30000,
+    [offset],
+  );
   return (
     <section aria-labelledby="page-title">
       <div className="page-head">
@@ -64,6 +71,7 @@ export function Account() {
           </tr>
         ))}
       </ListTable>
+      <Pager label="Pages of sessions" offset={offset} total={list?.TotalCount ?? 0} />
       <SignOutEverywhere />
     </section>
   );

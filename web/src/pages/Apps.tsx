@@ -17,6 +17,7 @@ import { can, useSession } from "../session";
 import { useAction } from "../useAction";
 import { useLoad } from "../useLoad";
 import { usePolled } from "../usePoll";
+import { loadRoles } from "./Roles";
 
 /** AppInfo is an app as DescribeApps answers it. */
 export interface AppInfo {
@@ -69,7 +70,7 @@ export function Apps() {
 async function loadApps(projectId: string, offset: number, quota: boolean) {
   const [apps, projects] = await Promise.all([
     call<{ TotalCount: number; AppSet: AppInfo[] }>("DescribeApps", { ProjectId: projectId, Offset: offset, Limit: PAGE }),
-    quota ? call<{ ProjectSet: Project[] }>("DescribeProjects").catch(() => undefined) : undefined,
+    quota ? call<{ ProjectSet: Project[] }>("DescribeProjects", { ProjectIds: [projectId] }).catch(() => undefined) : undefined,
   ]);
   const maxApps = projects?.ProjectSet.find((p) => p.ProjectId === projectId)?.Quota.MaxApps ?? 0;
   return { ...apps, maxApps };
@@ -126,8 +127,7 @@ function AppList(props: { projectId: string; offset: number; adding: boolean }) 
 /** roleNames answers the roles an app of the project may be given: the built-in ones and the project's own. */
 export async function roleNames(projectId: string, mayRead: boolean): Promise<string[]> {
   if (!mayRead) return BUILT_IN_ROLES;
-  const r = await call<{ RoleSet: { Name: string; BuiltIn: boolean }[] }>("DescribeRoles", { ProjectId: projectId });
-  const custom = r.RoleSet.filter((x) => !x.BuiltIn).map((x) => x.Name);
+  const custom = (await loadRoles(projectId)).filter((x) => !x.BuiltIn).map((x) => x.Name);
   return [...BUILT_IN_ROLES, ...custom];
 }
 

@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { cleanup, fireEvent, render, screen } from "@testing-library/react";
-import { grantable, matched, matches, RoleForm, scopeText } from "./Roles";
+import { grantable, matched, matches, RoleForm, Roles, scopeText } from "./Roles";
 import type { RoleInfo, Resources } from "./Roles";
-import { stubActions } from "../testServer";
+import type { ReactNode } from "react";
+import { SessionContext } from "../session";
+import { sessionFor, stubActions } from "../testServer";
 
 afterEach(() => {
   cleanup();
@@ -67,5 +69,27 @@ describe("RoleForm", () => {
     expect(err.getAttribute("data-field-error")).toBe("Actions[1]");
     expect(err.textContent).toBe(`"*Devise*" matches no action a role may grant`);
     expect(screen.getByLabelText("Pattern 2").getAttribute("aria-invalid")).toBe("true");
+  });
+});
+
+describe("Roles", () => {
+  it("pages the roles from the server by ?offset= and still offers the owner's actions to a new role", async () => {
+    window.history.replaceState(null, "", "/roles?offset=20&add=1");
+    const owner = role({ RoleId: "", Name: "owner", BuiltIn: true, Actions: ACTIONS });
+    const sent = stubActions({
+      DescribeRoles: (b) => (b.Offset === 20
+        ? { TotalCount: 21, RoleSet: [role({ RoleId: "role-21", Name: "late" })] }
+        : { TotalCount: 21, RoleSet: [owner] }),
+    });
+    const wrap = ({ children }: { children: ReactNode }) => (
+      <SessionContext.Provider value={sessionFor(["DescribeRoles", "CreateRole"])}>{children}</SessionContext.Provider>
+    );
+    render(<Roles />, { wrapper: wrap });
+    expect(await screen.findByText("late")).toBeTruthy();
+    expect(screen.getByRole("navigation", { name: "Pages of roles" }).textContent).toContain("21–21 of 21");
+    const asked = sent.filter((s) => s.action === "DescribeRoles").map((s) => s.body);
+    expect(asked).toContainEqual({ ProjectId: "demo", Offset: 20, Limit: 20 });
+    expect(asked).toContainEqual({ ProjectId: "demo", Limit: 1 });
+    window.history.replaceState(null, "", "/");
   });
 });

@@ -6,6 +6,7 @@ import { ConfirmDelete } from "../components/ConfirmDelete";
 import { Field } from "../components/Field";
 import { ErrorLine, ListTable } from "../components/ListTable";
 import { closeForm, PageHead } from "../components/PageHead";
+import { offsetOf, PAGE, Pager } from "../components/Pager";
 import { formErrors, noErrors } from "../errors";
 import type { FormErrors } from "../errors";
 import { Link } from "../Layout";
@@ -29,10 +30,22 @@ export interface RoleInfo {
   CreatedTime: string;
 }
 
-/** loadRoles answers the roles a member of the project may hold: the built-in ones, then the project's own. */
+/** ROLES_MAX is the most roles a picker offers: the built-in ones and the first custom ones, one page of the server's largest. */
+const ROLES_MAX = 100;
+
+/** loadRoles answers the roles a member of the project may hold (up to ROLES_MAX): the built-in ones, then the project's own. */
 export async function loadRoles(projectId: string): Promise<RoleInfo[]> {
-  const r = await call<{ RoleSet: RoleInfo[] }>("DescribeRoles", { ProjectId: projectId });
+  const r = await call<{ RoleSet: RoleInfo[] }>("DescribeRoles", { ProjectId: projectId, Limit: ROLES_MAX });
   return r.RoleSet;
+}
+
+/** loadRolePage answers one page of the project's roles and every action a role may grant (the owner's, first of the list). */
+async function loadRolePage(projectId: string, offset: number) {
+  const [page, first] = await Promise.all([
+    call<{ TotalCount: number; RoleSet: RoleInfo[] }>("DescribeRoles", { ProjectId: projectId, Offset: offset, Limit: PAGE }),
+    offset === 0 ? null : call<{ RoleSet: RoleInfo[] }>("DescribeRoles", { ProjectId: projectId, Limit: 1 }),
+  ]);
+  return { ...page, actions: grantable((first ?? page).RoleSet) };
 }
 
 /**
@@ -96,37 +109,49 @@ export function Roles() {
   const route = useRoute();
   const projectId = s.project?.ProjectId ?? "";
   const open = route.query.get("role") ?? "";
-  const adding = route.query.get("add") === "1" && can(s, "CreateRole");
-  const { value: roles, error, reload } = usePolled(() => loadRoles(projectId), 30000, [projectId]);
   const res = useResources(projectId, can(s, "DescribeDevices") && can(s, "DescribeTasks"));
+  if (open) return <RoleDetail projectId={projectId} open={open} res={res} />;
+  return <RoleList projectId={projectId} offset={offsetOf(route.query)} adding={route.query.get("add") === "1" && can(s, "CreateRole")} res={res} />;
+}
+
+/** RoleDetail shows one role (?role=, a RoleId or a built-in's name), in a form to a person who may change it. */
+function RoleDetail(props: { projectId: string; open: string; res: Resources }) {
+  const s = useSession();
+  const { projectId, open, res } = props;
+  const { value: roles, error, reload } = usePolled(() => loadRoles(projectId), 30000, [projectId]);
   const list = roles ?? [];
   const role = list.find((r) => (r.RoleId || r.Name) === open);
+  return (
+    <section aria-labelledby="page-title">
+      <p>
+        <Link to={withQuery({ role: undefined })}>← All roles</Link>
+      </p>
+      <ErrorLine error={error} />
+      {!roles && !error && <p className="loading">Loading…</p>}
+      {roles && !role && <ErrorLine error={`No role ${open} in project ${projectId}.`} />}
+      {role && (role.BuiltIn || !can(s, "ModifyRole")
+        ? <RoleView role={role} res={res} />
+        : <RoleForm key={role.RoleId} projectId={projectId} role={role} actions={grantable(list)} res={res} onDone={(changed) => {
+          navigate(withQuery({ role: undefined }));
+          if (changed) reload();
+        }} />)}
+    </section>
+  );
+}
 
-  if (open) {
-    return (
-      <section aria-labelledby="page-title">
-        <p>
-          <Link to={withQuery({ role: undefined })}>← All roles</Link>
-        </p>
-        <ErrorLine error={error} />
-        {!roles && !error && <p className="loading">Loading…</p>}
-        {roles && !role && <ErrorLine error={`No role ${open} in project ${projectId}.`} />}
-        {role && (role.BuiltIn || !can(s, "ModifyRole")
-          ? <RoleView role={role} res={res} />
-          : <RoleForm key={role.RoleId} projectId={projectId} role={role} actions={grantable(list)} res={res} onDone={(changed) => {
-            navigate(withQuery({ role: undefined }));
-            if (changed) reload();
-          }} />)}
-      </section>
-    );
-  }
+/** RoleList is one page (?offset=) of the project's roles, built-in ones first. */
+function RoleList(props: { projectId: string; offset: number; adding: boolean; res: Resources }) {
+  const s = useSession();
+  const { projectId, offset, adding, res } = props;
+  const { value: page, error, reload } = usePolled(() => loadRolePage(projectId, offset), 30000, [projectId, offset]);
+  const list = page?.RoleSet ?? [];
   return (
     <section aria-labelledby="page-title">
       <PageHead title="Roles" add={can(s, "CreateRole") && !adding && "Create role"} />
-      {adding && <RoleForm projectId={projectId} actions={grantable(list)} res={res} onDone={closeForm(reload)} />}
+      {adding && <RoleForm projectId={projectId} actions={page?.actions ?? []} res={res} onDone={closeForm(reload)} />}
       <ErrorLine error={error} />
       <ListTable caption={`Roles of project ${projectId}`} columns={[{ label: "Role" }, { label: "Grants" }, { label: "Narrowed to", wide: true }]}
-        empty="No roles." isEmpty={roles?.length === 0}>
+        empty="No roles." isEmpty={page?.RoleSet.length === 0}>
         {list.map((r) => (
           <tr key={r.RoleId || r.Name} data-role={r.Name}>
             <th scope="row">
@@ -151,6 +176,7 @@ export function Roles() {
           </tr>
         ))}
       </ListTable>
+      {page && <Pager label="Pages of roles" offset={offset} total={page.TotalCount} />}
     </section>
   );
 }

@@ -52,3 +52,23 @@ describe("Users", () => {
     expect(screen.getByRole("alert").textContent).toContain("Only platform administrators");
   });
 });
+
+describe("Projects", () => {
+  it("pages the projects by ?projectoffset=, apart from the users' ?offset=", async () => {
+    window.history.replaceState(null, "", "/users?offset=20&projectoffset=20");
+    const sent = stubActions({
+      DescribeUsers: () => ({ TotalCount: 21, UserSet: [] }),
+      DescribeProjects: () => ({ TotalCount: 22, ProjectSet: [
+        { ProjectId: "prj-21", Name: "site-21", Description: "", CreatedTime: "", Quota: { MaxApps: 0, MaxDevices: 0, MaxTasks: 0, MaxStorageBytes: 0 } },
+        { ProjectId: "prj-22", Name: "site-22", Description: "", CreatedTime: "", Quota: { MaxApps: 0, MaxDevices: 0, MaxTasks: 0, MaxStorageBytes: 0 } },
+      ] }),
+    });
+    render(<Users />, { wrapper: wrap(["DescribeUsers", "DescribeProjects"]) });
+    expect(await screen.findByText("site-22")).toBeTruthy();
+    expect(sent.find((s) => s.action === "DescribeProjects")?.body).toEqual({ Offset: 20, Limit: 20 });
+    const pages = screen.getByRole("navigation", { name: "Pages of projects" });
+    expect(pages.textContent).toContain("21–22 of 22");
+    expect(pages.querySelector("a")?.getAttribute("href")).toBe("/users?offset=20");
+    window.history.replaceState(null, "", "/");
+  });
+});

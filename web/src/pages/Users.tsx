@@ -44,7 +44,7 @@ export function Users() {
   return (
     <>
       <UserList offset={offset} adding={route.query.get("add") === "1" && can(s, "CreateUser")} reset={route.query.get("reset") ?? ""} />
-      {can(s, "DescribeProjects") && <Projects adding={route.query.get("addproject") === "1" && can(s, "CreateProject")} />}
+      {can(s, "DescribeProjects") && <Projects offset={offsetOf(route.query, PROJECT_OFFSET)} adding={route.query.get("addproject") === "1" && can(s, "CreateProject")} />}
     </>
   );
 }
@@ -171,10 +171,17 @@ function ResetPassword(props: { user: UserInfo; onDone(): void }) {
   );
 }
 
-/** Projects lists the projects and creates one (platform admins). */
-function Projects(props: { adding: boolean }) {
+/** PROJECT_OFFSET is the query key of the projects' page: ?offset= pages the users above them. */
+const PROJECT_OFFSET = "projectoffset";
+
+/** Projects lists one page (?projectoffset=) of the projects and creates one (platform admins). */
+function Projects(props: { offset: number; adding: boolean }) {
   const s = useSession();
-  const { value: list, error, reload } = usePolled(() => call<{ TotalCount: number; ProjectSet: ProjectInfo[] }>("DescribeProjects"), 30000, []);
+  const { value: list, error, reload } = usePolled(
+    () => call<{ TotalCount: number; ProjectSet: ProjectInfo[] }>("DescribeProjects", { Offset: props.offset, Limit: PAGE }),
+    30000,
+    [props.offset],
+  );
   const [f, setF] = useState({ Name: "", Description: "" });
   const form = useForm(["Name", "Description"]);
   const close = (changed: boolean) => {
@@ -217,6 +224,7 @@ function Projects(props: { adding: boolean }) {
           </tr>
         ))}
       </ListTable>
+      <Pager label="Pages of projects" offset={props.offset} total={list?.TotalCount ?? 0} param={PROJECT_OFFSET} />
     </section>
   );
 }
