@@ -195,7 +195,7 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
 
   const place = (): XY => {
     const xs = graph.nodes.map((n) => n.position.x);
-    return { x: (xs.length ? Math.max(...xs) : -260) + 260, y: 0 };
+    return { x: (xs.length ? Math.max(...xs) : -260) + 260, y: 0 }; // right of everything, where nothing is in the way
   };
   const add = (kind: string, config: Record<string, unknown> | undefined, base: string, at?: XY) => {
     if (!doc) return;

@@ -185,7 +185,12 @@ export function graphToDoc(meta: FlowDoc, nodes: readonly GraphNode[], edges: re
   return out;
 }
 
-/** layout places nodes in columns by their depth (longest path from a node with no predecessor), in document order within a column. */
+/**
+ * layout places nodes in rows by their depth (longest path from a node with
+ * no predecessor), in document order within a row: top to bottom, so a
+ * chain fits the editor's canvas, which is taller than wide beside the
+ * palette and the node panel.
+ */
 export function layout(ids: readonly string[], edges: readonly { source: string; target: string }[]): Record<string, XY> {
   const preds = new Map<string, string[]>(ids.map((id) => [id, []]));
   for (const e of edges) if (preds.has(e.target) && preds.has(e.source) && e.source !== e.target) preds.get(e.target)?.push(e.source);
@@ -207,7 +212,7 @@ export function layout(ids: readonly string[], edges: readonly { source: string;
     const d = depthOf(id);
     const row = rows.get(d) ?? 0;
     rows.set(d, row + 1);
-    out[id] = { x: d * 260, y: row * 160 };
+    out[id] = { x: row * 260, y: d * 190 };
   }
   return out;
 }
