@@ -1,5 +1,6 @@
 // Flows: the demo's face-structuring flow opened in the editor, a setting
-// out of bounds shown on its node and fixed, a new version saved; a viewer
+// out of bounds shown on its node and fixed, a new version saved; a new flow
+// built from the palette and saved; a viewer
 // sees the flow but no New flow or Save.
 
 export async function admin({ page, shoot, check, step, goTo }) {
@@ -42,6 +43,22 @@ export async function admin({ page, shoot, check, step, goTo }) {
   check((await panel.getByLabel("iou", { exact: true }).inputValue()) === "0.35", "the saved version has the new iou");
   await page.getByRole("link", { name: "← All flows" }).click();
   await page.locator('tr[data-flow="face-structuring"]').getByText(`v${version + 1}`).waitFor();
+
+  step("a new flow: a node from the palette, its input mapped, saved as version 1");
+  await page.getByRole("button", { name: "New flow" }).click();
+  await page.getByRole("heading", { name: "New flow" }).waitFor();
+  const name = `browser-flow-${Date.now()}`;
+  await page.getByLabel("Flow name").fill(name);
+  await page.getByRole("button", { name: "Add face-detect" }).click();
+  await page.locator('.flow-node[data-node="faceDetect"]').waitFor();
+  const required = page.locator('.flow-node[data-node="faceDetect"]').getByTestId("node-errors");
+  await required.waitFor();
+  const inputs = page.locator("aside", { has: page.getByRole("heading", { name: "Node faceDetect" }) }).getByLabel("Inputs (JSON)");
+  await inputs.fill('{"image": "$input.image"}');
+  await required.waitFor({ state: "detached" });
+  await page.getByRole("button", { name: "Save flow" }).click();
+  await page.getByRole("heading", { name: `Flow ${name} v1` }).waitFor();
+  await page.locator('.flow-node[data-node="faceDetect"]').waitFor();
 }
 
 export async function viewer({ page, base, check, step }) {

@@ -458,8 +458,18 @@ function ConfigField(props: { field: SchemaField; value: unknown; error: string;
 }
 
 function JsonArea(props: { label: string; name: string; value: unknown; error: string; onChange(v: unknown): void }) {
-  const [text, setText] = useState(() => JSON.stringify(props.value, null, 1));
+  const shown = JSON.stringify(props.value, null, 1);
+  const [text, setText] = useState(shown);
   const [bad, setBad] = useState("");
+  // A wire drawn on the canvas changes the inputs while the panel is open: show them, unless what is typed says the same.
+  const [seen, setSeen] = useState(shown);
+  if (shown !== seen) {
+    setSeen(shown);
+    if (!sameJson(text, props.value)) {
+      setText(shown);
+      setBad("");
+    }
+  }
   const id = `json-${props.name}`;
   const error = bad || props.error;
   return (
@@ -481,4 +491,12 @@ function JsonArea(props: { label: string; name: string; value: unknown; error: s
       )}
     </div>
   );
+}
+
+function sameJson(text: string, v: unknown): boolean {
+  try {
+    return JSON.stringify(JSON.parse(text)) === JSON.stringify(v);
+  } catch {
+    return false;
+  }
 }
