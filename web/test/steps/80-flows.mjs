@@ -19,6 +19,20 @@ export async function admin({ page, shoot, check, step, goTo }) {
   const status = page.getByTestId("validation-status");
   await page.waitForFunction((el) => el?.textContent?.startsWith("No problems found."), await status.elementHandle());
 
+  step("a wire between ports whose types do not connect is refused, with the reason");
+  const from = await page.locator('.flow-node[data-node="detect"] [data-handleid="out:width"]').boundingBox();
+  const to = await page.locator('.flow-node[data-node="track"] [data-handleid="in:objects"]').boundingBox();
+  check(from !== null && to !== null, "the ports have handles");
+  await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(to.x + to.width / 2, to.y + to.height / 2, { steps: 8 });
+  await page.mouse.up();
+  const refused = page.getByTestId("connect-refused");
+  await refused.waitFor();
+  check(/\$detect\.width is an integer, but input "objects" of track takes a list of objects/.test(await refused.textContent()),
+    `the reason: ${await refused.textContent()}`);
+  check(!(await status.textContent()).includes("Unsaved"), "a refused wire changes nothing");
+
   step("a setting out of its bounds is shown on its node and beside its field");
   await page.locator('.flow-node[data-node="track"]').click();
   check(/[?&]node=track/.test(page.url()), `node panel URL: ${page.url()}`);
