@@ -12,6 +12,7 @@ import { Apps } from "./pages/Apps";
 import { Account } from "./pages/Account";
 import { Audit } from "./pages/Audit";
 import { Devices } from "./pages/Devices";
+import { Flows } from "./pages/Flows";
 import { Members } from "./pages/Members";
 import { Live } from "./pages/Live";
 import { Overview } from "./pages/Overview";
@@ -27,6 +28,7 @@ const components: Record<string, ComponentType> = {
   "/overview": Overview,
   "/devices": Devices,
   "/algorithms": Algorithms,
+  "/flows": Flows,
   "/live": Live,
   "/tasks": Tasks,
   "/records": Records,

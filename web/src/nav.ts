@@ -14,6 +14,7 @@ export const nav: readonly PageEntry[] = [
   { path: "/devices", label: "Devices", needs: "DescribeDevices" },
   { path: "/live", label: "Live", needs: "DescribeTasks" },
   { path: "/algorithms", label: "Algorithms", needs: "DescribeAlgorithms" },
+  { path: "/flows", label: "Flows", needs: "DescribeFlows" },
   { path: "/tasks", label: "Tasks", needs: "DescribeTasks" },
   { path: "/records", label: "Records", needs: "DescribeRecords" },
   { path: "/apps", label: "Apps", needs: "DescribeApps" },

@@ -1,0 +1,109 @@
+import { describe, expect, it } from "vitest";
+import { compatible, connect, connectionRefusal, disconnect, docToGraph, graphToDoc, layout, removeNode } from "./graph";
+import type { FlowDoc, NodeKinds, PortType } from "./graph";
+import faceText from "../../../../examples/flows/face-structuring.json?raw";
+
+// The demo's flow, as the platform stores it.
+const FACE = JSON.parse(faceText) as FlowDoc;
+
+// PortTypeSet as DescribeFlowNodeKinds answers it (flow.Compatible's families).
+const TYPES: PortType[] = [
+  { Name: "any", CompatibleWith: ["any", "image", "objects", "object", "list", "string", "number", "integer", "bool"] },
+  { Name: "image", CompatibleWith: ["any", "image"] },
+  { Name: "objects", CompatibleWith: ["any", "objects", "list"] },
+  { Name: "list", CompatibleWith: ["any", "objects", "list"] },
+  { Name: "number", CompatibleWith: ["any", "number", "integer"] },
+  { Name: "integer", CompatibleWith: ["any", "number", "integer"] },
+  { Name: "string", CompatibleWith: ["any", "string"] },
+];
+
+const KINDS: NodeKinds = {
+  KindSet: [
+    { Name: "track", Doc: "", Category: "stream", Inputs: [{ Name: "objects", Type: "objects", Required: true }], MoreInputs: false,
+      Outputs: [{ Name: "objects", Type: "objects" }, { Name: "ended", Type: "objects" }], OutputsOpen: false, FromContract: false, ConfigSchema: null },
+    { Name: "algorithm", Doc: "", Category: "algorithm", Inputs: null, MoreInputs: true, Outputs: null, OutputsOpen: true, FromContract: true, ConfigSchema: null },
+  ],
+  AlgorithmSet: [{ AlgorithmId: "alg-face-detect", Name: "face detect", Description: "", Version: "1", Kind: "algorithm", Config: { algorithm: "alg-face-detect" },
+    Inputs: [{ Name: "image", Type: "image", Required: true }], Outputs: [{ Name: "faces", Type: "objects" }], OutputsOpen: false }],
+  PortTypeSet: TYPES,
+};
+
+function roundTrip(doc: FlowDoc): FlowDoc {
+  const g = docToGraph(doc, KINDS);
+  const meta = { ...doc };
+  delete meta.nodes;
+  return graphToDoc(meta, g.nodes, g.edges);
+}
+
+describe("document and graph", () => {
+  it("draws the demo's nodes, its edges and the wires of its input paths", () => {
+    const g = docToGraph(FACE, KINDS);
+    expect(g.nodes.map((n) => n.id)).toEqual(["detect", "faces", "track", "best", "keep"]);
+    const ids = g.edges.map((e) => e.id);
+    expect(ids).toContain("c:edges:detect>faces");
+    expect(ids).toContain("d:detect.faces>faces.items");
+    expect(ids).toContain("d:track.ended>best.ended");
+    // $input and $params are not nodes: no wire.
+    expect(g.edges.some((e) => e.source === "input" || e.source === "params")).toBe(false);
+    // Ports: the contract's, the kind's, and those the document reads.
+    const detect = g.nodes.find((n) => n.id === "detect");
+    expect(detect?.data.inputs.map((p) => p.Name)).toEqual(["image", "minSize", "quality"]);
+    expect(detect?.data.outputs.map((p) => p.Name)).toEqual(["faces"]);
+    expect(g.nodes.find((n) => n.id === "faces")?.data.outputs.map((p) => p.Name)).toEqual(["results"]);
+  });
+
+  it("writes back every field of the document", () => {
+    expect(roundTrip(FACE)).toEqual(FACE);
+    const odd: FlowDoc = {
+      name: "x", output: { a: "$b" }, extra: [1, 2],
+      nodes: [
+        { id: "a", kind: "noop", next: ["b"], timeout: "2s", retry: { max: 1 }, onError: "route", errorNext: "c", description: "d" },
+        { id: "b", kind: "passthrough", inputs: { v: "$a.x[0]", lit: "$$a", deep: { k: "$a" } }, next: [] },
+        { id: "c", kind: "noop" },
+      ],
+    };
+    expect(roundTrip(odd)).toEqual(odd);
+  });
+
+  it("lays nodes out by depth", () => {
+    const pos = layout(["a", "b", "c", "d"], [{ source: "a", target: "b" }, { source: "b", target: "c" }, { source: "a", target: "d" }]);
+    expect(pos.a).toEqual({ x: 0, y: 0 });
+    expect(pos.b?.y).toBe(pos.d?.y);
+    expect(pos.b?.x).not.toBe(pos.d?.x);
+    expect((pos.c?.y ?? 0) > (pos.b?.y ?? 0)).toBe(true);
+    // A cycle is laid out anyway.
+    expect(Object.keys(layout(["a", "b"], [{ source: "a", target: "b" }, { source: "b", target: "a" }]))).toEqual(["a", "b"]);
+  });
+
+  it("connects, disconnects and removes by changing the document", () => {
+    let doc: FlowDoc = { nodes: [{ id: "a", kind: "noop" }, { id: "b", kind: "track" }] };
+    doc = connect(doc, "a", "out:faces", "b", "in:objects");
+    expect(doc.nodes?.[1]?.inputs).toEqual({ objects: "$a.faces" });
+    doc = connect(doc, "a", "next", "b", "flow");
+    expect(doc.edges).toEqual([{ from: "a", to: "b" }]);
+    const g = docToGraph(doc, KINDS);
+    for (const e of g.edges) doc = disconnect(doc, e);
+    expect(doc.nodes?.[1]?.inputs).toEqual({});
+    expect(doc.edges).toEqual([]);
+    doc = removeNode({ nodes: [{ id: "a", kind: "noop", next: ["b"] }, { id: "b", kind: "noop" }], edges: [{ from: "a", to: "b" }] }, "b");
+    expect(doc).toEqual({ nodes: [{ id: "a", kind: "noop", next: [] }], edges: [] });
+  });
+});
+
+describe("port compatibility", () => {
+  it("follows PortTypeSet", () => {
+    expect(compatible(TYPES, "objects", "list")).toBe(true);
+    expect(compatible(TYPES, "integer", "number")).toBe(true);
+    expect(compatible(TYPES, "image", "any")).toBe(true);
+    expect(compatible(TYPES, "any", "image")).toBe(true);
+    expect(compatible(TYPES, "", "image")).toBe(true);
+    expect(compatible(TYPES, "image", "objects")).toBe(false);
+    expect(compatible(TYPES, "integer", "image")).toBe(false);
+  });
+
+  it("says why a connection is refused", () => {
+    expect(connectionRefusal(TYPES, "detect", { Name: "faces", Type: "objects" }, "track", { Name: "objects", Type: "objects" })).toBe("");
+    expect(connectionRefusal(TYPES, "twice", { Name: "y", Type: "integer" }, "z", { Name: "objects", Type: "objects" }))
+      .toBe('$twice.y is an integer, but input "objects" of z takes a list of objects');
+  });
+});
