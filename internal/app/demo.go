@@ -206,7 +206,7 @@ See the stored faces (the demo app's key is in %[5]s):
   %[8]s ctl DescribeRecords --ProjectId %[2]s --Types '["face"]' --Limit 5
   %[8]s ctl DescribeTaskStats --TaskId %[4]s
 
-Download the newest best shot (a signed URL of the record) to face.jpg:
+Download the newest best shot (the first signed URL of the record: its crop) to face.jpg:
 
   curl -so face.jpg "$(%[8]s ctl DescribeRecords --ProjectId %[2]s --Types '["face"]' --Limit 1 | sed -n 's/^ *"\(http[^"]*\)".*/\1/p' | head -1)"
 

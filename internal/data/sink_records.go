@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/event"
@@ -89,9 +91,11 @@ func (rs *RecordSink) externalize(ctx context.Context, r pipeline.Record, v any,
 	case []byte:
 		content = x
 	case map[string]any:
+		// In key order, so that a record's ObjectKeys are in the same order
+		// every time (a face's Crop before its Image).
 		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = rs.externalize(ctx, r, e, objects)
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			out[k] = rs.externalize(ctx, r, x[k], objects)
 		}
 		return out
 	case []any:
