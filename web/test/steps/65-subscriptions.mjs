@@ -111,11 +111,23 @@ export async function admin({ page, shoot, check, step, goTo }) {
 
   step("aimed back at the receiver, the dead letters are delivered again after a confirmation");
   await edit(`${receiver()}/hook`, "5");
-  await replay.getByLabel("The dead letters").check();
-  await replay.getByRole("button", { name: "Replay…" }).click();
-  await replay.getByRole("button", { name: "Confirm replay" }).click();
-  await replay.getByText(/^\d+ dead letters queued for delivery\.$/).waitFor();
-  await until("no dead letters left", async () => (await value("dead").textContent()) === "0" && (await page.locator("tr[data-dead-letter]").count()) === 0);
+  // An event already on its way to the failing URL when the subscription
+  // was changed can still become a dead letter after a replay: as a person
+  // would, replay the dead letters again until none is left.
+  const noneLeft = async () => (await value("dead").textContent()) === "0" && (await page.locator("tr[data-dead-letter]").count()) === 0;
+  for (let round = 1; ; round++) {
+    await replay.getByLabel("The dead letters").check();
+    await replay.getByRole("button", { name: "Replay…" }).click();
+    await replay.getByRole("button", { name: "Confirm replay" }).click();
+    await replay.getByText(/^\d+ dead letters queued for delivery\.$/).waitFor();
+    try {
+      await until("no dead letters left", noneLeft, 20000);
+      break;
+    } catch (e) {
+      if (round === 4) throw e;
+      step(`dead letters left after replay ${round}: replay them again`);
+    }
+  }
 
   step("delete it");
   await page.getByRole("button", { name: "Delete console-hook" }).click();
