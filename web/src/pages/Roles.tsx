@@ -15,6 +15,7 @@ import { can, useSession } from "../session";
 import type { Device, Task } from "../types";
 import { useLoad } from "../useLoad";
 import { usePolled } from "../usePoll";
+import { FormButtons } from "../components/FormButtons";
 
 /** RoleInfo is a role as DescribeRoles answers it: built-in (no RoleId) or a custom role of the project. */
 export interface RoleInfo {
@@ -317,14 +318,7 @@ export function RoleForm(props: { projectId: string; role?: RoleInfo; actions: r
         <Checks legend="Tasks" name="TaskIds" value={form.TaskIds} onChange={set("TaskIds")} error={errors.fields.TaskIds}
           choices={props.res.tasks.map((t) => ({ value: t.TaskId, label: t.Name }))} empty="The project has no tasks." />
       </div>
-      <div className="buttons">
-        <button type="submit" disabled={busy}>
-          Save role
-        </button>
-        <button type="button" className="secondary" onClick={() => props.onDone(false)}>
-          Cancel
-        </button>
-      </div>
+      <FormButtons save="Save role" busy={busy} onCancel={() => props.onDone(false)} />
       {busy && <p className="muted small">Saving…</p>}
     </form>
   );

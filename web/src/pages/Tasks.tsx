@@ -16,6 +16,7 @@ import type { Device, Flow, FlowParameter, FlowVersion, TaskEvent, TaskInfo, Tas
 import { useLoad } from "../useLoad";
 import { useAction } from "../useAction";
 import { usePolled } from "../usePoll";
+import { FormButtons } from "../components/FormButtons";
 
 const REFRESH_MS = 5000;
 const COLUMNS = [{ label: "Name" }, { label: "Status" }, { label: "Flow", wide: true }, { label: "Fps in / out", wide: true },
@@ -500,14 +501,7 @@ export function CreateTask(props: { projectId: string; onDone(created: boolean):
       <label className="check">
         <input type="checkbox" checked={form.Start} onChange={(e) => set("Start")(e.target.checked)} /> Start it now
       </label>
-      <div className="buttons">
-        <button type="submit" disabled={busy}>
-          Save task
-        </button>
-        <button type="button" className="secondary" onClick={() => props.onDone(false)}>
-          Cancel
-        </button>
-      </div>
+      <FormButtons save="Save task" busy={busy} onCancel={() => props.onDone(false)} />
     </form>
   );
 }
