@@ -5,7 +5,7 @@ import { cleanup, render, screen } from "@testing-library/react";
 import { SessionContext } from "../session";
 import { sessionFor, stubActions } from "../testServer";
 import { Flows } from "./Flows";
-import { errorsByPlace } from "./flows/FlowEditor";
+import { errorsByPlace } from "./flows/validation";
 import { docToGraph } from "./flows/graph";
 
 const FLOW = { FlowId: "flow-1", ProjectId: "demo", Name: "face-structuring", Description: "faces", LatestVersion: 3, CreatedTime: "2026-12-06T10:00:00Z" };

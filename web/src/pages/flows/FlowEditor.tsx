@@ -4,8 +4,8 @@
 // ValidateFlow's errors on the node or wire they name.
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { DragEvent } from "react";
-import { Background, Controls, Handle, Position, ReactFlow, ReactFlowProvider, applyNodeChanges, useReactFlow } from "@xyflow/react";
-import type { Connection, Edge, EdgeChange, Node, NodeChange, NodeProps } from "@xyflow/react";
+import { Background, Controls, ReactFlow, ReactFlowProvider, applyNodeChanges, useReactFlow } from "@xyflow/react";
+import type { Connection, Edge, EdgeChange, NodeChange } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import "./editor.css";
 import { call } from "../../api";
@@ -17,23 +17,15 @@ import { can, useSession } from "../../session";
 import { useLoad } from "../../useLoad";
 import { useAction } from "../../useAction";
 import { addNode, connect, connectionRefusal, disconnect, docToGraph, FLOW, NEXT, removeNode, uniqueId, updateNode } from "./graph";
-import type { FlowDoc, FlowNode, GraphEdge, NodeKinds, Port, XY } from "./graph";
-import { readValue, schemaFields, showValue } from "./schema";
-import type { SchemaField } from "./schema";
-
-/** ValidationError is one of ValidateFlow's ErrorSet. */
-export interface ValidationError {
-  NodeId: string;
-  Edge?: { From: string; To: string } | null;
-  Field: string;
-  Message: string;
-}
-
-type NodeData = { node: FlowNode; inputs: Port[]; outputs: Port[]; errors: string[] };
-type EditorNode = Node<NodeData, "flow">;
+import type { FlowDoc, FlowNode, NodeKinds, XY } from "./graph";
+import { NODE_TYPES } from "./NodeView";
+import type { EditorNode } from "./NodeView";
+import { NodePanel } from "./NodePanel";
+import { Palette } from "./Palette";
+import { errorsByPlace } from "./validation";
+import type { ValidationError } from "./validation";
 
 const VALIDATE_MS = 400;
-const CATEGORIES = ["algorithm", "logic", "stream", "sink", "utility"];
 const EMPTY: FlowDoc = { name: "new-flow", nodes: [] };
 
 // Positions are not part of the flow document (the engine refuses unknown
@@ -47,29 +39,6 @@ function loadPositions(flowId: string): Record<string, XY> {
   } catch {
     return {};
   }
-}
-
-/** errorsByPlace pins each error on the wire it names, else on its node (the top one for a body's "outer/inner"), else on the document. */
-export function errorsByPlace(errors: readonly ValidationError[], edges: readonly GraphEdge[]) {
-  const onNode: Record<string, string[]> = {};
-  const onEdge: Record<string, string[]> = {};
-  const onDoc: string[] = [];
-  for (const e of errors) {
-    const text = e.Field ? `${e.Field}: ${e.Message}` : e.Message;
-    if (e.Edge?.From && e.Edge.To) {
-      const input = e.Field.startsWith("inputs.") ? e.Field.slice(7) : "";
-      const between = edges.filter((g) => g.source === e.Edge?.From && g.target === e.Edge.To);
-      const wire = between.find((g) => g.data.input === input) ?? between[0];
-      if (wire) {
-        (onEdge[wire.id] ??= []).push(text);
-        continue;
-      }
-    }
-    const top = e.NodeId.split("/")[0] ?? "";
-    if (top) (onNode[top] ??= []).push(e.NodeId.includes("/") ? `${e.NodeId}: ${text}` : text);
-    else onDoc.push(text);
-  }
-  return { onNode, onEdge, onDoc };
 }
 
 export default function FlowEditorPage(props: { projectId: string; flowId: string; version: number }) {
@@ -295,208 +264,3 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
   );
 }
 
-function FlowNodeView(props: NodeProps<EditorNode>) {
-  const { node, inputs, outputs, errors } = props.data;
-  return (
-    <div className={errors.length ? "flow-node flow-node-invalid" : "flow-node"} data-node={node.id} aria-invalid={errors.length ? true : undefined}>
-      <Handle type="target" position={Position.Left} id={FLOW} className="handle-control" />
-      <div className="flow-node-head">
-        <strong>{node.id}</strong> <span className="muted small">{node.kind === "algorithm" ? String(node.config?.algorithm ?? "algorithm") : node.kind}</span>
-      </div>
-      <div className="flow-node-ports">
-        <ul>
-          {inputs.map((p) => (
-            <li key={p.Name} className="port port-in" title={`${p.Name}: ${p.Type}${p.Required ? " (required)" : ""}`}>
-              <Handle type="target" position={Position.Left} id={`in:${p.Name}`} className={`handle-${p.Type}`} />
-              {p.Name} <span className="muted">{p.Type}</span>
-            </li>
-          ))}
-        </ul>
-        <ul>
-          {outputs.map((p) => (
-            <li key={p.Name} className="port port-out" title={`${p.Name}: ${p.Type}`}>
-              {p.Name} <span className="muted">{p.Type}</span>
-              <Handle type="source" position={Position.Right} id={`out:${p.Name}`} className={`handle-${p.Type}`} />
-            </li>
-          ))}
-        </ul>
-      </div>
-      {errors.length > 0 && (
-        <ul className="flow-node-errors" data-testid="node-errors">
-          {errors.map((m) => <li key={m}>{m}</li>)}
-        </ul>
-      )}
-      <Handle type="source" position={Position.Right} id={NEXT} className="handle-control" />
-    </div>
-  );
-}
-
-const NODE_TYPES = { flow: FlowNodeView };
-
-function Palette(props: { kinds: NodeKinds; onAdd(kind: string, config: Record<string, unknown> | undefined, base: string): void }) {
-  const drag = (e: DragEvent, payload: object) => {
-    e.dataTransfer.setData("application/x-tianshu-node", JSON.stringify(payload));
-    e.dataTransfer.effectAllowed = "copy";
-  };
-  const others = props.kinds.KindSet.filter((k) => !CATEGORIES.includes(k.Category));
-  return (
-    <nav className="flow-palette" aria-label="Node kinds">
-      {CATEGORIES.map((cat) => {
-        const entries = cat === "algorithm"
-          ? props.kinds.AlgorithmSet.map((a) => ({ key: a.AlgorithmId, label: a.Name || a.AlgorithmId, doc: a.Description, kind: a.Kind || "algorithm", config: a.Config, base: baseName(a.AlgorithmId) }))
-          : props.kinds.KindSet.filter((k) => k.Category === cat).map((k) => ({ key: k.Name, label: k.Name, doc: k.Doc, kind: k.Name, config: undefined, base: k.Name }));
-        if (entries.length === 0) return null;
-        return (
-          <details key={cat} open={cat === "algorithm"}>
-            <summary>{cat}</summary>
-            <ul>
-              {entries.map((x) => (
-                <li key={x.key}>
-                  <button type="button" className="secondary palette-entry" draggable title={x.doc} aria-label={`Add ${x.label}`}
-                    onDragStart={(e) => drag(e, { kind: x.kind, config: x.config, base: x.base })} onClick={() => props.onAdd(x.kind, x.config, x.base)}>
-                    {x.label}
-                  </button>
-                </li>
-              ))}
-            </ul>
-          </details>
-        );
-      })}
-      {others.length > 0 && <p className="muted small">Also: {others.map((k) => k.Name).join(", ")}</p>}
-    </nav>
-  );
-}
-
-function baseName(algorithmId: string): string {
-  return algorithmId.replace(/^alg-/, "").replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-}
-
-function NodePanel(props: { node: FlowNode; kinds: NodeKinds; errors: ValidationError[]; editable: boolean; onChange(n: FlowNode): void; onRemove(): void; onClose(): void }) {
-  const { node } = props;
-  const kind = props.kinds.KindSet.find((k) => k.Name === node.kind);
-  const fields = schemaFields(kind?.ConfigSchema);
-  const errorOf = (field: string) => props.errors.filter((e) => e.Field === field || e.Field.startsWith(`${field}.`) || e.Field.startsWith(`${field}[`)).map((e) => e.Message).join("; ");
-  const placed = new Set([...fields.map((f) => `config.${f.name}`), "inputs"]);
-  const rest = props.errors.filter((e) => ![...placed].some((p) => e.Field === p || e.Field.startsWith(`${p}.`) || e.Field.startsWith(`${p}[`)));
-  const setConfig = (name: string, v: unknown) => {
-    const config = Object.fromEntries(Object.entries(node.config ?? {}).filter(([k]) => k !== name));
-    if (v !== undefined) config[name] = v;
-    props.onChange({ ...node, config });
-  };
-  return (
-    <aside className="flow-panel card" aria-labelledby="node-panel-title">
-      <div className="page-head">
-        <h2 id="node-panel-title">Node {node.id}</h2>
-        <button type="button" className="secondary" onClick={props.onClose}>
-          Close
-        </button>
-      </div>
-      <p className="muted small">
-        {node.kind}
-        {kind?.Doc ? `: ${kind.Doc}` : ""}
-      </p>
-      {rest.length > 0 && (
-        <ul className="form-error">
-          {rest.map((e) => <li key={`${e.Field}|${e.Message}`}>{e.Field ? `${e.Field}: ${e.Message}` : e.Message}</li>)}
-        </ul>
-      )}
-      <fieldset disabled={!props.editable}>
-        <legend>Config</legend>
-        {fields.length === 0 && <p className="muted small">No settings.</p>}
-        {fields.map((f) => (
-          <ConfigField key={f.name} field={f} value={node.config?.[f.name]} error={errorOf(`config.${f.name}`)} onChange={(v) => setConfig(f.name, v)} />
-        ))}
-        <JsonArea label="Inputs (JSON)" name="inputs" value={node.inputs ?? {}} error={errorOf("inputs")}
-          onChange={(v) => props.onChange({ ...node, inputs: v as Record<string, unknown> })} />
-      </fieldset>
-      {props.editable && (
-        <button type="button" className="danger" onClick={props.onRemove}>
-          Delete node {node.id}
-        </button>
-      )}
-    </aside>
-  );
-}
-
-function ConfigField(props: { field: SchemaField; value: unknown; error: string; onChange(v: unknown): void }) {
-  const f = props.field;
-  const [text, setText] = useState(() => showValue(f, props.value));
-  const id = `cfg-${f.name}`;
-  const hint = [f.doc, f.default !== undefined ? `default ${JSON.stringify(f.default)}` : "", f.min !== undefined ? `min ${f.min}` : "", f.max !== undefined ? `max ${f.max}` : ""]
-    .filter(Boolean).join("; ");
-  const set = (t: string) => {
-    setText(t);
-    props.onChange(readValue(f, t));
-  };
-  const common = { id, name: `config.${f.name}`, "aria-invalid": props.error ? true : undefined, "aria-describedby": `${id}-hint${props.error ? ` ${id}-error` : ""}` };
-  return (
-    <div className={props.error ? "field field-invalid" : "field"} data-field={`config.${f.name}`}>
-      <label htmlFor={id}>
-        {f.name}
-        {f.required ? " (required)" : ""}
-      </label>
-      {f.widget === "enum" || f.widget === "bool" ? (
-        <select {...common} value={text} onChange={(e) => set(e.target.value)}>
-          <option value="">{f.default !== undefined ? `default (${String(f.default)})` : "unset"}</option>
-          {(f.widget === "bool" ? ["true", "false"] : f.options).map((o) => <option key={o} value={o}>{o}</option>)}
-        </select>
-      ) : f.widget === "json" ? (
-        <textarea {...common} rows={3} value={text} onChange={(e) => set(e.target.value)} />
-      ) : (
-        <input {...common} type={f.widget === "text" ? "text" : "number"} step={f.widget === "integer" ? 1 : "any"} value={text} onChange={(e) => set(e.target.value)} />
-      )}
-      <div className="field-hint" id={`${id}-hint`}>
-        {hint}
-      </div>
-      {props.error && (
-        <div className="field-error" id={`${id}-error`} data-field-error={`config.${f.name}`}>
-          {props.error}
-        </div>
-      )}
-    </div>
-  );
-}
-
-function JsonArea(props: { label: string; name: string; value: unknown; error: string; onChange(v: unknown): void }) {
-  const shown = JSON.stringify(props.value, null, 1);
-  const [text, setText] = useState(shown);
-  const [bad, setBad] = useState("");
-  // A wire drawn on the canvas changes the inputs while the panel is open: show them, unless what is typed says the same.
-  const [seen, setSeen] = useState(shown);
-  if (shown !== seen) {
-    setSeen(shown);
-    if (!sameJson(text, props.value)) {
-      setText(shown);
-      setBad("");
-    }
-  }
-  const id = `json-${props.name}`;
-  const error = bad || props.error;
-  return (
-    <div className={error ? "field field-invalid" : "field"}>
-      <label htmlFor={id}>{props.label}</label>
-      <textarea id={id} name={props.name} rows={5} value={text} aria-invalid={error ? true : undefined} onChange={(e) => {
-        setText(e.target.value);
-        try {
-          props.onChange(JSON.parse(e.target.value));
-          setBad("");
-        } catch {
-          setBad("not valid JSON");
-        }
-      }} />
-      {error && (
-        <div className="field-error" data-field-error={props.name}>
-          {error}
-        </div>
-      )}
-    </div>
-  );
-}
-
-function sameJson(text: string, v: unknown): boolean {
-  try {
-    return JSON.stringify(JSON.parse(text)) === JSON.stringify(v);
-  } catch {
-    return false;
-  }
-}

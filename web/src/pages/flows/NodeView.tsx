@@ -1,0 +1,47 @@
+// A flow node drawn on the canvas: its ports as handles, its problems under it.
+import { Handle, Position } from "@xyflow/react";
+import type { Node, NodeProps } from "@xyflow/react";
+import { FLOW, NEXT } from "./graph";
+import type { FlowNode, Port } from "./graph";
+
+export type NodeData = { node: FlowNode; inputs: Port[]; outputs: Port[]; errors: string[] };
+export type EditorNode = Node<NodeData, "flow">;
+
+export function FlowNodeView(props: NodeProps<EditorNode>) {
+  const { node, inputs, outputs, errors } = props.data;
+  return (
+    <div className={errors.length ? "flow-node flow-node-invalid" : "flow-node"} data-node={node.id} aria-invalid={errors.length ? true : undefined}>
+      <Handle type="target" position={Position.Left} id={FLOW} className="handle-control" />
+      <div className="flow-node-head">
+        <strong>{node.id}</strong> <span className="muted small">{node.kind === "algorithm" ? String(node.config?.algorithm ?? "algorithm") : node.kind}</span>
+      </div>
+      <div className="flow-node-ports">
+        <ul>
+          {inputs.map((p) => (
+            <li key={p.Name} className="port port-in" title={`${p.Name}: ${p.Type}${p.Required ? " (required)" : ""}`}>
+              <Handle type="target" position={Position.Left} id={`in:${p.Name}`} className={`handle-${p.Type}`} />
+              {p.Name} <span className="muted">{p.Type}</span>
+            </li>
+          ))}
+        </ul>
+        <ul>
+          {outputs.map((p) => (
+            <li key={p.Name} className="port port-out" title={`${p.Name}: ${p.Type}`}>
+              {p.Name} <span className="muted">{p.Type}</span>
+              <Handle type="source" position={Position.Right} id={`out:${p.Name}`} className={`handle-${p.Type}`} />
+            </li>
+          ))}
+        </ul>
+      </div>
+      {errors.length > 0 && (
+        <ul className="flow-node-errors" data-testid="node-errors">
+          {errors.map((m) => <li key={m}>{m}</li>)}
+        </ul>
+      )}
+      <Handle type="source" position={Position.Right} id={NEXT} className="handle-control" />
+    </div>
+  );
+}
+
+export const NODE_TYPES = { flow: FlowNodeView };
+
