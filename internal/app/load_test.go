@@ -48,8 +48,8 @@ func TestNoErrorUnderLoad(t *testing.T) {
 	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 	flowID := c.mustCall("CreateFlow", map[string]any{"Document": faceRouteFlow})["FlowId"].(string)
 	// The load is the point: the app's own rate limits (and, above, the
-	// project's) are lifted, as a
-	// platform admin does for a trusted integration.
+	// project's) are lifted, as a platform admin does for a trusted
+	// integration.
 	appID := c.mustCall("DescribeApps", map[string]any{"Limit": 1})["AppSet"].([]any)[0].(map[string]any)["AppId"]
 	c.mustCall("ModifyApp", map[string]any{"AppId": appID, "RateLimit": map[string]any{"ReadRps": 1e6, "WriteRps": 1e6, "Burst": 1e7}})
 
