@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/store"
@@ -42,7 +43,9 @@ type Audit struct {
 	// unchained counts the events staged since one last did.
 	inWriter  bool
 	unchained atomic.Int64
-	metrics   auditMetrics
+	// known holds the events this process staged until they are chained.
+	known   stagedCache
+	metrics auditMetrics
 }
 
 // AuditOption configures an Audit.
@@ -146,12 +149,17 @@ func (a *Audit) lockAndChain(ctx context.Context, tx *store.Tx) (head, error) {
 // has committed, wakes the chainer (or, where writers chain, chains).
 func (a *Audit) WithEvent(ctx context.Context, event func() (api.AuditEvent, bool)) (context.Context, func() bool) {
 	a.prepare.Do(func() { a.db.PrepareCached(context.WithoutCancel(ctx), a.chainQueries()...) })
+	// staged is the event as last staged: the one that committed, when
+	// one did (a transaction that rolls back gives the unit to the next,
+	// which stages it anew).
+	var staged stagedEvent
 	ctx, u := a.db.WithUnit(ctx, func(ctx context.Context, tx *store.Tx) (bool, error) {
 		e, ok := event()
 		if !ok {
 			return false, nil
 		}
-		return true, a.stageTx(ctx, tx, e)
+		staged = a.stage(e)
+		return true, a.stageTx(ctx, tx, staged)
 	})
 	// Staging is all the unit does: where the change is one statement,
 	// the store may run the event's row with it more cheaply than in a
@@ -161,11 +169,13 @@ func (a *Audit) WithEvent(ctx context.Context, event func() (api.AuditEvent, boo
 		if !ok {
 			return store.UnitRow{}, false
 		}
-		return store.UnitRow{Into: stageInto, Args: a.stage(e).args()}, true
+		staged = a.stage(e)
+		return store.UnitRow{Into: stageInto, Args: staged.args()}, true
 	})
 	return ctx, func() bool {
 		ok := u.Committed()
 		if ok {
+			a.known.put(staged)
 			a.wake(1)
 			a.chainAfterWrite(ctx)
 		}
@@ -252,7 +262,7 @@ func deleteChunkQuery(k int) string {
 func (a *Audit) chainQueries() []string {
 	qs := []string{stageQuery, readStagedQuery, headQuery(a.db.Dialect()), setHeadQuery}
 	for _, k := range chainChunks {
-		qs = append(qs, insertChunkQuery(k), deleteChunkQuery(k))
+		qs = append(qs, insertChunkQuery(k), deleteChunkQuery(k), readRowsQuery(k))
 	}
 	return qs
 }
@@ -263,6 +273,7 @@ func normalize(e api.AuditEvent) api.AuditEvent {
 	if e.ProjectID == "" {
 		e.ProjectID = "default"
 	}
+	e.ProjectID = clip(e.ProjectID, 64)
 	e.Actor = clip(e.Actor, 128)
 	e.Detail = clip(e.Detail, 4096)
 	e.Resource = clip(e.Resource, 256)
@@ -528,9 +539,12 @@ func (a *Audit) Verify(ctx context.Context) (int64, error) {
 	return res.Checked, fmt.Errorf("iam: audit chain broken at event %d: %s", res.BrokenSeq, res.Reason)
 }
 
+// clip returns s cut to at most n bytes and made valid UTF-8 (a column of
+// a store that checks its text would refuse it otherwise, and the chain
+// hashes what the column holds).
 func clip(s string, n int) string {
-	if len(s) <= n {
+	if len(s) <= n && utf8.ValidString(s) {
 		return s
 	}
-	return strings.ToValidUTF8(s[:n], "")
+	return strings.ToValidUTF8(s[:min(len(s), n)], "")
 }
