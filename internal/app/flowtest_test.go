@@ -93,6 +93,9 @@ func TestRunFlowTestOnPictures(t *testing.T) {
 	if frame["ContentType"] != "image/png" || !bytes.Equal(fetch(t, frame["ObjectUrl"].(string)), photo) {
 		t.Errorf("frame reference %v does not serve the photo", frame)
 	}
+	if in := run["Input"].(map[string]any); in["upload"] != uploadID || in["image"].(map[string]any)["ObjectKey"] != frame["ObjectKey"] {
+		t.Errorf("the run's input %v", in)
+	}
 	crop := nodes["crop"]["Output"].(map[string]any)["image"].(map[string]any)
 	if b := fetch(t, crop["ObjectUrl"].(string)); len(b) == 0 || crop["Size"].(float64) != float64(len(b)) {
 		t.Errorf("crop reference %v", crop)
@@ -108,6 +111,12 @@ func TestRunFlowTestOnPictures(t *testing.T) {
 	}
 	if got := only["crop"]["Output"].(map[string]any)["image"].(map[string]any); got["ObjectKey"] != crop["ObjectKey"] {
 		t.Errorf("the pinned run cropped %v, the full run %v", got, crop)
+	}
+	// The detector alone, on the message of the whole run: its picture
+	// reference is read back from Input (the editor's "Run this node").
+	det := nodesByID(t, c.mustCall("RunFlowTest", map[string]any{"Document": testRunFlow, "NodeId": "detect", "Input": run["Input"]}))["detect"]
+	if faces := det["Output"].(map[string]any)["faces"].([]any); len(faces) != 1 {
+		t.Errorf("detect alone on the run's input: %v", det)
 	}
 	if _, code := c.call("RunFlowTest", map[string]any{"Document": testRunFlow, "NodeId": "ghost"}); code != "InvalidParameterValue" {
 		t.Errorf("unknown NodeId: %q", code)

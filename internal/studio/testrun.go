@@ -63,6 +63,8 @@ type RunFlowTestRequest struct {
 	DeviceId string `json:"DeviceId" validate:"max=64"`
 	RecordId string `json:"RecordId" validate:"max=64"`
 	// Input holds the message's other fields ($input); at most 1 MiB.
+	// Picture references of this project's test runs in it (an earlier
+	// run's Input) are read back as pictures.
 	Input map[string]any `json:"Input"`
 	// Parameters are the template parameters ($params).
 	Parameters map[string]any `json:"Parameters"`
@@ -81,6 +83,10 @@ type RunFlowTestRequest struct {
 // an hour. A run that fails still answers, with RunError set and the nodes
 // as far as they got. Sinks are captured, not written.
 type RunFlowTestResponse struct {
+	// Input is the message the flow ran on ($input), its picture as a
+	// reference: what the console draws a node's boxes over when the
+	// node's own output holds no picture.
+	Input     map[string]any   `json:"Input"`
 	Output    map[string]any   `json:"Output"`
 	NodeSet   []NodeRun        `json:"NodeSet"`
 	RecordSet []CapturedRecord `json:"RecordSet"`
@@ -136,7 +142,13 @@ func (s *Service) RunTest(ctx context.Context, c *api.Caller, r *RunFlowTestRequ
 	if err := plan.CheckParams(params); err != nil {
 		return nil, api.InvalidValue("Parameters", "%v", err)
 	}
-	data := api.NormalizeMap(r.Input)
+	// The input may hold picture references an earlier run answered (its
+	// Input, for a node run alone on the message of a whole run).
+	in0, err := s.readRefs(ctx, project, api.NormalizeMap(r.Input), "Input")
+	if err != nil {
+		return nil, err
+	}
+	data, _ := in0.(map[string]any)
 	if data == nil {
 		data = map[string]any{}
 	}
@@ -200,6 +212,8 @@ func (s *Service) RunTest(ctx context.Context, c *api.Caller, r *RunFlowTestRequ
 		nr.Output, budget = bounded(pics.replace(pctx, n.Output, 0), budget)
 		out.NodeSet = append(out.NodeSet, nr)
 	}
+	inMap, _ := bounded(pics.replace(pctx, data, 0), maxTestNodeOutput)
+	out.Input, _ = inMap.(map[string]any)
 	outMap, _ := bounded(pics.replace(pctx, anyMap(res.Output), 0), maxTestNodeOutput)
 	out.Output, _ = outMap.(map[string]any)
 	if out.Output == nil {
@@ -318,28 +332,27 @@ func (s *Service) testPicture(ctx context.Context, c *api.Caller, project string
 // of this project's test runs), so a node downstream of an image gets the
 // image again.
 func (s *Service) readPinned(ctx context.Context, project string, pinned map[string]any) (map[string]any, error) {
+	out := make(map[string]any, len(pinned))
+	for id, v := range pinned {
+		r, err := s.readRefs(ctx, project, v, "PinnedOutputs."+id)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = r
+	}
+	return out, nil
+}
+
+// readRefs returns v with the picture references of this project's test
+// runs in it read back as pictures; errors name the field at.
+func (s *Service) readRefs(ctx context.Context, project string, v any, at string) (any, error) {
 	prefix := fmt.Sprintf(testObjectPrefixFmt, project)
 	var walk func(v any, at string) (any, error)
 	walk = func(v any, at string) (any, error) {
 		switch x := v.(type) {
 		case map[string]any:
 			if key, ok := x["ObjectKey"].(string); ok && strings.HasPrefix(key, prefix) && s.o.Blob != nil {
-				rc, info, err := s.o.Blob.Get(ctx, key)
-				if errors.Is(err, blob.ErrNotFound) {
-					return nil, api.InvalidValue(at, "picture %s has expired; run the upstream nodes again", key)
-				}
-				if err != nil {
-					return nil, err
-				}
-				defer rc.Close()
-				b, err := io.ReadAll(io.LimitReader(rc, maxTestImageBytes+1))
-				if err != nil {
-					return nil, err
-				}
-				if len(b) > maxTestImageBytes {
-					return nil, api.Errorf(api.LimitExceeded, "%s: picture larger than %d bytes", at, maxTestImageBytes)
-				}
-				return media.Image{Bytes: b, ContentType: info.ContentType}, nil
+				return s.readTestPicture(ctx, key, at)
 			}
 			out := make(map[string]any, len(x))
 			for k, e := range x {
@@ -363,15 +376,27 @@ func (s *Service) readPinned(ctx context.Context, project string, pinned map[str
 		}
 		return v, nil
 	}
-	out := make(map[string]any, len(pinned))
-	for id, v := range pinned {
-		r, err := walk(v, "PinnedOutputs."+id)
-		if err != nil {
-			return nil, err
-		}
-		out[id] = r
+	return walk(v, at)
+}
+
+// readTestPicture reads back one picture a test run stored.
+func (s *Service) readTestPicture(ctx context.Context, key, at string) (media.Image, error) {
+	rc, info, err := s.o.Blob.Get(ctx, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return media.Image{}, api.InvalidValue(at, "picture %s has expired; run the upstream nodes again", key)
 	}
-	return out, nil
+	if err != nil {
+		return media.Image{}, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxTestImageBytes+1))
+	if err != nil {
+		return media.Image{}, err
+	}
+	if len(b) > maxTestImageBytes {
+		return media.Image{}, api.Errorf(api.LimitExceeded, "%s: picture larger than %d bytes", at, maxTestImageBytes)
+	}
+	return media.Image{Bytes: b, ContentType: info.ContentType}, nil
 }
 
 // testPictures stores the pictures of one run's outputs, each once (by
