@@ -1,8 +1,12 @@
 // Flow test runs: the demo's face-structuring flow run in the editor on an
 // uploaded demo photo, every node's result on the canvas, the detect node's
 // boxes drawn over the photo, one node (track) run alone on the outputs
-// pinned from that run, and its two runs compared side by side; a viewer
-// has no run controls.
+// pinned from that run, and its two runs compared side by side; a short
+// video made by ffmpeg from the photo run frame by frame; a viewer has no
+// run controls.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 async function openFlow(page) {
@@ -58,6 +62,27 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
   check((await compare.getByTestId("testrun-run").count()) === 2, "two runs side by side");
   await compare.getByTestId("testrun-boxes").first().locator("rect").first().waitFor();
   await shoot(page, "flow-testrun", [bar, compare, page.locator('.flow-node[data-node="track"]').getByTestId("node-result")]);
+
+  step("a short video runs frame by frame; the frame slider shows each frame's results");
+  const video = join(mkdtempSync(join(tmpdir(), "tianshu-testrun-")), "face.mp4");
+  execFileSync("ffmpeg", ["-y", "-loglevel", "error", "-loop", "1", "-t", "1", "-i", join(media, "1-astronaut.jpg"),
+    "-f", "lavfi", "-t", "1", "-i", "color=black:s=512x512:r=10", "-filter_complex",
+    "[0:v]scale=512:512,fps=10,format=yuv420p[a];[1:v]format=yuv420p[b];[a][b]concat=n=2:v=1[v]", "-map", "[v]", "-pix_fmt", "yuv420p", video]);
+  await detect.click();
+  await bar.getByLabel("File").setInputFiles(video);
+  await bar.getByRole("button", { name: "Run flow" }).click();
+  await page.waitForFunction((el) => /^Run #\d+ on face\.mp4 · \d+ frames/.test(el?.textContent ?? ""), await status.elementHandle(), { timeout: 120000 });
+  check(!(await status.textContent()).includes("failed"), `the video run: ${await status.textContent()}`);
+  const frames = Number(/(\d+) frames/.exec(await status.textContent())[1]);
+  check(frames >= 8 && frames <= 12, `2 s at 5 frames a second: ${frames} frames`);
+  const slider = page.getByRole("slider", { name: "Frame" });
+  const badge = detect.getByTestId("node-result");
+  check(!/1 object$/.test(await badge.textContent()), `the last frame (black) has no face: ${await badge.textContent()}`);
+  await slider.fill("1");
+  await page.waitForFunction((el) => / · 1 object$/.test(el?.textContent ?? ""), await badge.elementHandle());
+  await page.getByTestId("testrun-frame").getByText(/^Frame 1 of \d+/).waitFor();
+  await page.getByRole("region", { name: "Test runs of detect" }).getByTestId("testrun-boxes").locator("rect").first().waitFor();
+  await shoot(page, "flow-testrun-video", [slider, badge]);
 }
 
 export async function viewer({ page, base, check, step }) {

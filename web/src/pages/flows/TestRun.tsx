@@ -46,6 +46,8 @@ export interface TestRun {
   history: History;
   /** shown is what each node shows on the canvas: its latest result (at the chosen frame of a video run). */
   shown: Record<string, NodeRun>;
+  /** framePicture is the chosen frame's picture of a video run. */
+  framePicture?: PictureRef;
   runFlow(): void;
   runNode(id: string): void;
 }
@@ -146,8 +148,10 @@ export function useTestRun(projectId: string, flowId: string, doc: FlowDoc | und
     return out;
   }, [history, latest, frame]);
 
+  const f = latest?.resp.FrameSet?.[frame - 1];
+  const framePicture = f ? pictureOf(f.Input) : undefined;
   return { projectId, source, setSource, file, setFile, deviceId, setDeviceId, recordId, setRecordId, devices, records, action, progress,
-    latest, frame, setFrame, history, shown, runFlow, runNode };
+    latest, frame, setFrame, history, shown, framePicture, runFlow, runNode };
 }
 
 /** TestRunBar picks the input and runs the flow. */
@@ -217,7 +221,8 @@ export function NodeResult(props: { run: NodeRun }) {
   const r = props.run;
   return (
     <div className={`flow-node-result ${r.Status === "ok" ? "result-ok" : "result-bad"}`} data-testid="node-result" title={r.Error || summary(r)}>
-      {r.Status} · {ms(r.DurationUs)} · {summary(r)}
+      {r.Status} · {ms(r.DurationUs)}
+      {r.Status === "ok" || r.Error ? ` · ${r.Status === "ok" ? summary(r) : r.Error}` : ""}
     </div>
   );
 }
@@ -232,11 +237,11 @@ export function TestRunResults(props: { t: TestRun; nodeId: string; onSelect(id:
       <h2 id="testrun-title">{nodeId ? `Test runs of ${nodeId}` : "Test run"}</h2>
       {frames.length > 0 && (
         <label className="inline-field testrun-frame">
-          <span>Frame {t.frame} of {frames.length}</span>
+          <span data-testid="testrun-frame">Frame {t.frame} of {frames.length} ({((frames[t.frame - 1]?.TimeMs ?? 0) / 1000).toFixed(1)} s)</span>
           <input type="range" min={1} max={frames.length} value={t.frame} onChange={(e) => t.setFrame(Number(e.target.value))} aria-label="Frame" />
         </label>
       )}
-      {nodeId ? <NodeRuns t={t} nodeId={nodeId} /> : <RunNodes t={t} onSelect={props.onSelect} />}
+      {nodeId ? <NodeRuns key={nodeId} t={t} nodeId={nodeId} /> : <RunNodes t={t} onSelect={props.onSelect} />}
     </section>
   );
 }
@@ -277,7 +282,8 @@ function NodeRuns(props: { t: TestRun; nodeId: string }) {
   const runs = props.t.history[props.nodeId] ?? [];
   const [picked, setPicked] = useState<number[]>([]);
   const current = props.t.shown[props.nodeId];
-  const head = runs[0];
+  // The latest run of a video shows the chosen frame.
+  const head = runs[0] && props.t.framePicture && runs[0].seq === props.t.latest?.seq ? { ...runs[0], picture: props.t.framePicture, frame: props.t.frame } : runs[0];
   const compare = picked.map((seq) => runs.find((r) => r.seq === seq)).filter((r): r is RunEntry => r !== undefined);
   const toggle = (seq: number) => setPicked((p) => (p.includes(seq) ? p.filter((s) => s !== seq) : [...p, seq].slice(-2)));
   if (!current || !head) return <p className="muted small">This node has not run yet.</p>;

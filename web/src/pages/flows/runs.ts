@@ -39,6 +39,7 @@ export interface TestRunResponse {
 /** TestRunFrame is one frame of a video test run. */
 export interface TestRunFrame {
   Frame: number;
+  TimeMs: number;
   Input: Record<string, unknown> | null;
   NodeSet: NodeRun[];
   RunError: string;
