@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,9 @@ func TestRunFlowTestOnPictures(t *testing.T) {
 	if frame["ContentType"] != "image/png" || !bytes.Equal(fetch(t, frame["ObjectUrl"].(string)), photo) {
 		t.Errorf("frame reference %v does not serve the photo", frame)
 	}
+	if in := run["Input"].(map[string]any); in["upload"] != uploadID || in["image"].(map[string]any)["ObjectKey"] != frame["ObjectKey"] {
+		t.Errorf("the run's input %v", in)
+	}
 	crop := nodes["crop"]["Output"].(map[string]any)["image"].(map[string]any)
 	if b := fetch(t, crop["ObjectUrl"].(string)); len(b) == 0 || crop["Size"].(float64) != float64(len(b)) {
 		t.Errorf("crop reference %v", crop)
@@ -108,6 +112,12 @@ func TestRunFlowTestOnPictures(t *testing.T) {
 	}
 	if got := only["crop"]["Output"].(map[string]any)["image"].(map[string]any); got["ObjectKey"] != crop["ObjectKey"] {
 		t.Errorf("the pinned run cropped %v, the full run %v", got, crop)
+	}
+	// The detector alone, on the message of the whole run: its picture
+	// reference is read back from Input (the editor's "Run this node").
+	det := nodesByID(t, c.mustCall("RunFlowTest", map[string]any{"Document": testRunFlow, "NodeId": "detect", "Input": run["Input"]}))["detect"]
+	if faces := det["Output"].(map[string]any)["faces"].([]any); len(faces) != 1 {
+		t.Errorf("detect alone on the run's input: %v", det)
 	}
 	if _, code := c.call("RunFlowTest", map[string]any{"Document": testRunFlow, "NodeId": "ghost"}); code != "InvalidParameterValue" {
 		t.Errorf("unknown NodeId: %q", code)
@@ -178,5 +188,94 @@ func TestRunFlowTestOnPictures(t *testing.T) {
 		if _, code := other.call("RunFlowTest", map[string]any{"Document": testRunFlow, field: id}); code != "ResourceNotFound" {
 			t.Errorf("%s of another project: %q", field, code)
 		}
+	}
+}
+
+// videoFlow follows faces and keeps each person's best shot until the
+// track ends: a record comes out only when the tracker's memory carries
+// from frame to frame.
+const videoFlow = `{"name": "video-test-run",
+  "inputs": {"image": {"type": "image", "required": true}, "frame": {"type": "integer"}},
+  "nodes": [
+    {"id": "detect", "kind": "algorithm", "config": {"algorithm": "alg-face-detect"}, "inputs": {"image": "$input.image"}},
+    {"id": "track", "kind": "track", "inputs": {"objects": "$detect.faces"}, "config": {"maxAge": "500ms"}},
+    {"id": "best", "kind": "bestshot", "inputs": {"objects": "$track.objects", "ended": "$track.ended"}, "config": {"score": "item[\"score\"]", "maxAge": "500ms"}},
+    {"id": "keep", "kind": "store", "config": {"type": "face"}, "inputs": {"TrackId": "$best.best[0].trackId", "Frame": "$input.frame"}}
+  ],
+  "edges": [{"from": "detect", "to": "track"}, {"from": "track", "to": "best"}, {"from": "best", "to": "keep"}]}`
+
+// makeVideo encodes an MP4 with ffmpeg from args (inputs and filters).
+func makeVideo(t *testing.T, args ...string) []byte {
+	t.Helper()
+	bin := testenv.NeedCommand(t, "ffmpeg")
+	out := t.TempDir() + "/v.mp4"
+	cmd := exec.Command(bin, append(append([]string{"-y", "-loglevel", "error"}, args...), "-pix_fmt", "yuv420p", out)...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A short video runs through the flow frame by frame, as one stream: the
+// demo photo for a second, then two seconds of black; the face is
+// followed across frames and, once it is gone, its best shot is stored
+// (captured). A long video is cut at 50 frames.
+func TestRunFlowTestOnVideo(t *testing.T) {
+	video := makeVideo(t, "-loop", "1", "-t", "1", "-i", "../../examples/demo/photos/1-astronaut.jpg",
+		"-f", "lavfi", "-t", "2", "-i", "color=black:s=512x512:r=10",
+		"-filter_complex", "[0:v]scale=512:512,fps=10,format=yuv420p[a];[1:v]format=yuv420p[b];[a][b]concat=n=2:v=1[v]", "-map", "[v]")
+	e := apptest.Start(t, apptest.Options{})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	tok := c.mustCall("CreateUploadToken", map[string]any{})
+	uploadID := tusUploadType(t, tok["Endpoint"].(string), tok["Token"].(string), "face.mp4", "video/mp4", video)
+
+	run := c.mustCall("RunFlowTest", map[string]any{"Document": videoFlow, "UploadId": uploadID})
+	if run["RunError"] != "" {
+		t.Fatalf("run failed: %v", run["RunError"])
+	}
+	frames := run["FrameSet"].([]any)
+	if len(frames) < 10 || len(frames) > 20 {
+		t.Fatalf("3 s at 5 frames a second: %d frames", len(frames))
+	}
+	faces := func(f any) int {
+		m := f.(map[string]any)
+		return len(nodesByID(t, m)["detect"]["Output"].(map[string]any)["faces"].([]any))
+	}
+	first, lastF := frames[0].(map[string]any), frames[len(frames)-1].(map[string]any)
+	if faces(first) != 1 || faces(lastF) != 0 {
+		t.Errorf("faces in the first and last frames: %d, %d", faces(first), faces(lastF))
+	}
+	if first["Frame"].(float64) != 1 || first["Input"].(map[string]any)["image"].(map[string]any)["ObjectUrl"] == nil {
+		t.Errorf("first frame %v", first)
+	}
+	if second := frames[1].(map[string]any); second["TimeMs"].(float64) != 200 {
+		t.Errorf("the second frame's time: %v", second["TimeMs"])
+	}
+	recs := run["RecordSet"].([]any)
+	if len(recs) != 1 || recs[0].(map[string]any)["Data"].(map[string]any)["TrackId"].(float64) != 1 {
+		t.Errorf("one best shot once the track ended (state carried across frames): %v", recs)
+	}
+	if n := len(run["NodeSet"].([]any)); n == 0 {
+		t.Errorf("the last frame's nodes: %v", run["NodeSet"])
+	}
+
+	long := makeVideo(t, "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=12")
+	longID := tusUploadType(t, tok["Endpoint"].(string), tok["Token"].(string), "long.mp4", "video/mp4", long)
+	run = c.mustCall("RunFlowTest", map[string]any{"Document": videoFlow, "UploadId": longID})
+	if n := len(run["FrameSet"].([]any)); n != 50 || run["RunError"] != "" {
+		t.Errorf("a 12 s video: %d frames (want 50), %v", n, run["RunError"])
+	}
+	// One node alone runs on one picture, not on a video.
+	if _, code := c.call("RunFlowTest", map[string]any{"Document": videoFlow, "UploadId": longID, "NodeId": "detect"}); code != "InvalidParameterValue" {
+		t.Errorf("a node alone on a video: %q", code)
+	}
+	// Not a video at all: refused, naming the upload.
+	junk := tusUploadType(t, tok["Endpoint"].(string), tok["Token"].(string), "junk.mp4", "video/mp4", []byte("not a video"))
+	if _, code := c.call("RunFlowTest", map[string]any{"Document": videoFlow, "UploadId": junk}); code != "InvalidParameterValue" {
+		t.Errorf("a broken video: %q", code)
 	}
 }

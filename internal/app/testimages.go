@@ -5,6 +5,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/data"
+	"github.com/tianshu-ai/tianshu/internal/device"
 	"github.com/tianshu-ai/tianshu/internal/devicecenter"
 	"github.com/tianshu-ai/tianshu/internal/media"
 	"github.com/tianshu-ai/tianshu/internal/studio"
@@ -30,4 +31,14 @@ func (t testImages) DeviceSnapshot(ctx context.Context, c *api.Caller, projectID
 
 func (t testImages) RecordImage(ctx context.Context, c *api.Caller, projectID, recordID, field string, max int64) (media.Image, error) {
 	return t.data.RecordImage(ctx, c, projectID, recordID, field, max)
+}
+
+// UploadVideo decodes a video upload with the same ffmpeg path tasks read
+// uploaded videos with, sampled at lim.FPS.
+func (t testImages) UploadVideo(ctx context.Context, _ *api.Caller, projectID, uploadID, field string, lim studio.VideoLimits, fn func(media.Frame) error) (bool, error) {
+	url, err := t.data.UploadVideoURL(ctx, projectID, uploadID, field, lim.MaxBytes)
+	if err != nil || url == "" {
+		return false, err
+	}
+	return true, device.DecodeVideoAt(ctx, url, lim.FPS, fn)
 }

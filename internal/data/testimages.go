@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/blob"
@@ -18,18 +19,9 @@ import (
 // UploadImage reads a completed picture upload of projectID, at most max
 // bytes; errors name field. Another project's upload is not found.
 func (s *Service) UploadImage(ctx context.Context, projectID, uploadID, field string, max int64) (media.Image, error) {
-	u, err := s.Upload(ctx, uploadID)
-	if e, ok := api.AsError(err); ok && e.Code == api.ResourceNotFound {
-		return media.Image{}, api.NotFound(field, uploadID)
-	}
+	u, err := s.completedUpload(ctx, projectID, uploadID, field)
 	if err != nil {
 		return media.Image{}, err
-	}
-	if u.ProjectID != projectID {
-		return media.Image{}, api.NotFound(field, uploadID)
-	}
-	if u.BlobKey == "" {
-		return media.Image{}, api.InvalidValue(field, "upload %s is %s, not completed", uploadID, u.State)
 	}
 	if !strings.HasPrefix(u.ContentType, "image/") {
 		return media.Image{}, api.InvalidValue(field, "upload %s is %s, not a picture", uploadID, u.ContentType)
@@ -42,6 +34,39 @@ func (s *Service) UploadImage(ctx context.Context, projectID, uploadID, field st
 		ct = u.ContentType
 	}
 	return media.Image{Bytes: b, ContentType: ct}, nil
+}
+
+// UploadVideoURL returns a signed URL to a completed video upload of
+// projectID of at most max bytes, for a test run to decode, or "" when the
+// upload is not a video; errors name field.
+func (s *Service) UploadVideoURL(ctx context.Context, projectID, uploadID, field string, max int64) (string, error) {
+	u, err := s.completedUpload(ctx, projectID, uploadID, field)
+	if err != nil || !strings.HasPrefix(u.ContentType, "video/") {
+		return "", err
+	}
+	if u.Size > max {
+		return "", api.Errorf(api.LimitExceeded, "%s: the video is %d bytes; the limit is %d", field, u.Size, max)
+	}
+	return s.blobs.PresignGet(ctx, u.BlobKey, time.Hour)
+}
+
+// completedUpload returns a completed upload of projectID; another
+// project's is not found.
+func (s *Service) completedUpload(ctx context.Context, projectID, uploadID, field string) (Upload, error) {
+	u, err := s.Upload(ctx, uploadID)
+	if e, ok := api.AsError(err); ok && e.Code == api.ResourceNotFound {
+		return Upload{}, api.NotFound(field, uploadID)
+	}
+	if err != nil {
+		return Upload{}, err
+	}
+	if u.ProjectID != projectID {
+		return Upload{}, api.NotFound(field, uploadID)
+	}
+	if u.BlobKey == "" {
+		return Upload{}, api.InvalidValue(field, "upload %s is %s, not completed", uploadID, u.State)
+	}
+	return u, nil
 }
 
 // RecordImage reads the first picture among the objects of a record of

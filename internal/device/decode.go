@@ -79,7 +79,13 @@ func DecodeVideo(ctx context.Context, bin, input string, fps float64, width int,
 // the frames handed over as media frames: what a consumer that knows no
 // device types (the data center's upload source) takes as its decoder.
 func DecodeVideoFrames(ctx context.Context, input string, fn func(media.Frame) error) error {
-	return DecodeVideo(ctx, "", input, 0, 0, func(f Frame) error {
+	return DecodeVideoAt(ctx, input, 0, fn)
+}
+
+// DecodeVideoAt is DecodeVideoFrames resampled to fps frames a second (0:
+// the video's own rate): what a flow test run samples a short video with.
+func DecodeVideoAt(ctx context.Context, input string, fps float64, fn func(media.Frame) error) error {
+	return DecodeVideo(ctx, "", input, fps, 0, func(f Frame) error {
 		return fn(media.Frame{Seq: f.Seq, Time: f.Time, Image: media.Image{Bytes: f.Image, ContentType: "image/jpeg"}, Width: f.Width, Height: f.Height})
 	})
 }

@@ -28,6 +28,18 @@ type TestImages interface {
 	UploadImage(ctx context.Context, c *api.Caller, projectID, uploadID, field string, max int64) (media.Image, error)
 	DeviceSnapshot(ctx context.Context, c *api.Caller, projectID, deviceID, field string, max int64) (media.Image, error)
 	RecordImage(ctx context.Context, c *api.Caller, projectID, recordID, field string, max int64) (media.Image, error)
+	// UploadVideo decodes a completed video upload of projectID (at most
+	// lim.MaxBytes) at lim.FPS frames a second, calling fn for each frame
+	// in order until the video ends or fn fails (its error is returned).
+	// It answers false, with nothing decoded, when the upload is not a
+	// video.
+	UploadVideo(ctx context.Context, c *api.Caller, projectID, uploadID, field string, lim VideoLimits, fn func(media.Frame) error) (bool, error)
+}
+
+// VideoLimits bound the decoding of a test run's video.
+type VideoLimits struct {
+	MaxBytes int64
+	FPS      float64
 }
 
 // Bounds of a test run (docs/flows.md, Test runs).
@@ -38,6 +50,10 @@ const (
 	maxTestNodeOutput   = 1 << 20  // one node's output in the response, as JSON
 	maxTestTotalOutput  = 8 << 20  // every node's output together
 	maxTestImages       = 32       // pictures stored per run
+	maxTestVideoImages  = 256      // pictures stored per video run (each frame, and its crops)
+	maxTestVideoBytes   = 64 << 20 // an uploaded video
+	maxTestVideoFrames  = 50       // frames run from a video
+	testVideoFPS        = 5        // frames a second sampled from a video
 	maxTestStoredBytes  = 64 << 20 // their bytes
 	defaultTestTimeout  = 30 * time.Second
 	testObjectTTL       = time.Hour // how long the pictures' URLs, and the pictures, last
@@ -63,6 +79,8 @@ type RunFlowTestRequest struct {
 	DeviceId string `json:"DeviceId" validate:"max=64"`
 	RecordId string `json:"RecordId" validate:"max=64"`
 	// Input holds the message's other fields ($input); at most 1 MiB.
+	// Picture references of this project's test runs in it (an earlier
+	// run's Input) are read back as pictures.
 	Input map[string]any `json:"Input"`
 	// Parameters are the template parameters ($params).
 	Parameters map[string]any `json:"Parameters"`
@@ -81,6 +99,10 @@ type RunFlowTestRequest struct {
 // an hour. A run that fails still answers, with RunError set and the nodes
 // as far as they got. Sinks are captured, not written.
 type RunFlowTestResponse struct {
+	// Input is the message the flow ran on ($input), its picture as a
+	// reference: what the console draws a node's boxes over when the
+	// node's own output holds no picture.
+	Input     map[string]any   `json:"Input"`
 	Output    map[string]any   `json:"Output"`
 	NodeSet   []NodeRun        `json:"NodeSet"`
 	RecordSet []CapturedRecord `json:"RecordSet"`
@@ -89,6 +111,23 @@ type RunFlowTestResponse struct {
 	// "Error": API 3.0 clients read Response.Error as the call's failure.)
 	RunError   string `json:"RunError"`
 	DurationUs int64  `json:"DurationUs"`
+	// FrameSet holds each frame's run when UploadId names a video: the
+	// flow ran over its frames in order as one stream (tracks, best shots
+	// and dedup carry from frame to frame). Input, Output and NodeSet are
+	// then the last frame's; RecordSet and EventSet hold every frame's.
+	FrameSet []TestFrame `json:"FrameSet,omitempty"`
+}
+
+// TestFrame is one video frame's run in a test run.
+type TestFrame struct {
+	// Frame counts the frames run, from 1.
+	Frame int `json:"Frame"`
+	// TimeMs is the frame's time from the start of the video.
+	TimeMs     int64          `json:"TimeMs"`
+	Input      map[string]any `json:"Input"`
+	NodeSet    []NodeRun      `json:"NodeSet"`
+	RunError   string         `json:"RunError"`
+	DurationUs int64          `json:"DurationUs"`
 }
 
 func registerTestRunAction(reg *api.Registry, s *Service) {
@@ -136,17 +175,29 @@ func (s *Service) RunTest(ctx context.Context, c *api.Caller, r *RunFlowTestRequ
 	if err := plan.CheckParams(params); err != nil {
 		return nil, api.InvalidValue("Parameters", "%v", err)
 	}
-	data := api.NormalizeMap(r.Input)
-	if data == nil {
-		data = map[string]any{}
-	}
-	key, err := s.testPicture(ctx, c, project, r, data)
+	// The input may hold picture references an earlier run answered (its
+	// Input, for a node run alone on the message of a whole run).
+	in0, err := s.readRefs(ctx, project, api.NormalizeMap(r.Input), "Input")
 	if err != nil {
 		return nil, err
+	}
+	data, _ := in0.(map[string]any)
+	if data == nil {
+		data = map[string]any{}
 	}
 	timeout := defaultTestTimeout
 	if r.TimeoutMs > 0 {
 		timeout = time.Duration(r.TimeoutMs) * time.Millisecond
+	}
+	// A video runs frame by frame; a node alone runs on one picture.
+	if r.UploadId != "" && r.NodeId == "" && s.o.TestImages != nil {
+		if out, ok, err := s.runTestVideo(ctx, c, project, plan, r, data, params, timeout); ok || err != nil {
+			return out, err
+		}
+	}
+	key, err := s.testPicture(ctx, c, project, r, data)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -177,40 +228,66 @@ func (s *Service) RunTest(ctx context.Context, c *api.Caller, r *RunFlowTestRequ
 	}
 	out := &RunFlowTestResponse{DurationUs: time.Since(start).Microseconds(), NodeSet: make([]NodeRun, 0, len(res.Nodes)),
 		RecordSet: sinks.records, EventSet: sinks.events}
-	switch {
-	case runErr == nil:
-	case errors.Is(runErr, context.DeadlineExceeded):
-		out.RunError = fmt.Sprintf("the test run exceeded %s", timeout)
-	default:
-		var le *function.LimitError
-		if errors.As(runErr, &le) {
-			out.RunError = "limit exceeded: " + runErr.Error()
-		} else {
-			out.RunError = runErr.Error()
-		}
-	}
+	out.RunError = runError(runErr, timeout)
 	// Pictures are stored after the run, under a context of their own: a
 	// run that used up its time still shows what it produced.
 	pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer pcancel()
-	pics := &testPictures{s: s, project: project, seen: map[string]map[string]any{}}
+	pics := &testPictures{s: s, project: project, seen: map[string]map[string]any{}, max: maxTestImages}
 	budget := maxTestTotalOutput
-	for _, n := range res.Nodes {
-		nr := NodeRun{NodeId: n.ID, Kind: n.Kind, Status: string(n.Status), DurationUs: n.Duration.Microseconds(), Attempts: n.Attempts, Error: n.Error}
-		nr.Output, budget = bounded(pics.replace(pctx, n.Output, 0), budget)
-		out.NodeSet = append(out.NodeSet, nr)
-	}
+	out.NodeSet, budget = pics.nodeRuns(pctx, res.Nodes, budget)
+	out.Input, _ = pics.message(pctx, data, budget)
 	outMap, _ := bounded(pics.replace(pctx, anyMap(res.Output), 0), maxTestNodeOutput)
 	out.Output, _ = outMap.(map[string]any)
 	if out.Output == nil {
 		out.Output = map[string]any{"Truncated": true}
 	}
+	s.finishTest(pctx, pics, out, r.NodeId)
+	return out, nil
+}
+
+// runError says why a test run failed; "" when it did not.
+func runError(err error, timeout time.Duration) string {
+	var le *function.LimitError
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("the test run exceeded %s", timeout)
+	case errors.As(err, &le):
+		return "limit exceeded: " + err.Error()
+	}
+	return err.Error()
+}
+
+// nodeRuns turns the engine's node results into the answer's, pictures
+// stored and replaced by references, within what is left of budget.
+func (tp *testPictures) nodeRuns(ctx context.Context, nodes []flow.NodeResult, budget int) ([]NodeRun, int) {
+	out := make([]NodeRun, 0, len(nodes))
+	for _, n := range nodes {
+		nr := NodeRun{NodeId: n.ID, Kind: n.Kind, Status: string(n.Status), DurationUs: n.Duration.Microseconds(), Attempts: n.Attempts, Error: n.Error}
+		nr.Output, budget = bounded(tp.replace(ctx, n.Output, 0), budget)
+		out = append(out, nr)
+	}
+	return out, budget
+}
+
+// message is a run's input message with its pictures as references.
+func (tp *testPictures) message(ctx context.Context, data map[string]any, budget int) (map[string]any, int) {
+	v, budget := bounded(tp.replace(ctx, data, 0), min(budget, maxTestNodeOutput))
+	m, _ := v.(map[string]any)
+	return m, budget
+}
+
+// finishTest replaces the pictures of the captured records and events,
+// sweeps old test pictures and logs the run.
+func (s *Service) finishTest(ctx context.Context, pics *testPictures, out *RunFlowTestResponse, node string) {
 	for i := range out.RecordSet {
-		d, _ := bounded(pics.replace(pctx, anyMap(out.RecordSet[i].Data), 0), maxTestNodeOutput)
+		d, _ := bounded(pics.replace(ctx, anyMap(out.RecordSet[i].Data), 0), maxTestNodeOutput)
 		out.RecordSet[i].Data, _ = d.(map[string]any)
 	}
 	for i := range out.EventSet {
-		d, _ := bounded(pics.replace(pctx, anyMap(out.EventSet[i].Data), 0), maxTestNodeOutput)
+		d, _ := bounded(pics.replace(ctx, anyMap(out.EventSet[i].Data), 0), maxTestNodeOutput)
 		out.EventSet[i].Data, _ = d.(map[string]any)
 	}
 	if out.RecordSet == nil {
@@ -219,10 +296,9 @@ func (s *Service) RunTest(ctx context.Context, c *api.Caller, r *RunFlowTestRequ
 	if out.EventSet == nil {
 		out.EventSet = []CapturedEvent{}
 	}
-	s.sweepTestObjects(pctx, project)
-	s.o.Logger.Info("flow test run", "project", project, "node", r.NodeId, "nodes", len(out.NodeSet), "failed", out.RunError != "",
-		"duration_us", out.DurationUs, "pictures", len(pics.seen))
-	return out, nil
+	s.sweepTestObjects(ctx, pics.project)
+	s.o.Logger.Info("flow test run", "project", pics.project, "node", node, "nodes", len(out.NodeSet), "frames", len(out.FrameSet),
+		"failed", out.RunError != "", "duration_us", out.DurationUs, "pictures", len(pics.seen))
 }
 
 func anyMap(m map[string]any) any {
@@ -318,28 +394,27 @@ func (s *Service) testPicture(ctx context.Context, c *api.Caller, project string
 // of this project's test runs), so a node downstream of an image gets the
 // image again.
 func (s *Service) readPinned(ctx context.Context, project string, pinned map[string]any) (map[string]any, error) {
+	out := make(map[string]any, len(pinned))
+	for id, v := range pinned {
+		r, err := s.readRefs(ctx, project, v, "PinnedOutputs."+id)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = r
+	}
+	return out, nil
+}
+
+// readRefs returns v with the picture references of this project's test
+// runs in it read back as pictures; errors name the field at.
+func (s *Service) readRefs(ctx context.Context, project string, v any, at string) (any, error) {
 	prefix := fmt.Sprintf(testObjectPrefixFmt, project)
 	var walk func(v any, at string) (any, error)
 	walk = func(v any, at string) (any, error) {
 		switch x := v.(type) {
 		case map[string]any:
 			if key, ok := x["ObjectKey"].(string); ok && strings.HasPrefix(key, prefix) && s.o.Blob != nil {
-				rc, info, err := s.o.Blob.Get(ctx, key)
-				if errors.Is(err, blob.ErrNotFound) {
-					return nil, api.InvalidValue(at, "picture %s has expired; run the upstream nodes again", key)
-				}
-				if err != nil {
-					return nil, err
-				}
-				defer rc.Close()
-				b, err := io.ReadAll(io.LimitReader(rc, maxTestImageBytes+1))
-				if err != nil {
-					return nil, err
-				}
-				if len(b) > maxTestImageBytes {
-					return nil, api.Errorf(api.LimitExceeded, "%s: picture larger than %d bytes", at, maxTestImageBytes)
-				}
-				return media.Image{Bytes: b, ContentType: info.ContentType}, nil
+				return s.readTestPicture(ctx, key, at)
 			}
 			out := make(map[string]any, len(x))
 			for k, e := range x {
@@ -363,15 +438,27 @@ func (s *Service) readPinned(ctx context.Context, project string, pinned map[str
 		}
 		return v, nil
 	}
-	out := make(map[string]any, len(pinned))
-	for id, v := range pinned {
-		r, err := walk(v, "PinnedOutputs."+id)
-		if err != nil {
-			return nil, err
-		}
-		out[id] = r
+	return walk(v, at)
+}
+
+// readTestPicture reads back one picture a test run stored.
+func (s *Service) readTestPicture(ctx context.Context, key, at string) (media.Image, error) {
+	rc, info, err := s.o.Blob.Get(ctx, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return media.Image{}, api.InvalidValue(at, "picture %s has expired; run the upstream nodes again", key)
 	}
-	return out, nil
+	if err != nil {
+		return media.Image{}, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxTestImageBytes+1))
+	if err != nil {
+		return media.Image{}, err
+	}
+	if len(b) > maxTestImageBytes {
+		return media.Image{}, api.Errorf(api.LimitExceeded, "%s: picture larger than %d bytes", at, maxTestImageBytes)
+	}
+	return media.Image{Bytes: b, ContentType: info.ContentType}, nil
 }
 
 // testPictures stores the pictures of one run's outputs, each once (by
@@ -381,6 +468,7 @@ type testPictures struct {
 	project string
 	seen    map[string]map[string]any // sha256 -> reference
 	bytes   int
+	max     int // pictures stored
 }
 
 const maxTestDepth = 64
@@ -428,8 +516,8 @@ func (tp *testPictures) ref(ctx context.Context, b []byte, ct string) map[string
 	case tp.s.o.Blob == nil:
 		r["Omitted"] = "pictures are not stored on this platform"
 		return r
-	case len(tp.seen) >= maxTestImages || tp.bytes+len(b) > maxTestStoredBytes:
-		r["Omitted"] = fmt.Sprintf("more than %d pictures or %d bytes in one test run", maxTestImages, maxTestStoredBytes)
+	case len(tp.seen) >= tp.max || tp.bytes+len(b) > maxTestStoredBytes:
+		r["Omitted"] = fmt.Sprintf("more than %d pictures or %d bytes in one test run", tp.max, maxTestStoredBytes)
 		return r
 	}
 	key := fmt.Sprintf(testObjectPrefixFmt, tp.project) + id[:32] + media.Extension(ct)

@@ -22,6 +22,7 @@ import { NODE_TYPES } from "./NodeView";
 import type { EditorNode } from "./NodeView";
 import { NodePanel } from "./NodePanel";
 import { Palette } from "./Palette";
+import { TestRunBar, TestRunResults, useTestRun } from "./TestRun";
 import { errorsByPlace } from "./validation";
 import type { ValidationError } from "./validation";
 
@@ -65,6 +66,8 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
   const positions = useRef<Record<string, XY>>(loadPositions(props.flowId));
   const save = useAction();
   const flow = useReactFlow();
+  const runnable = can(s, "RunFlowTest");
+  const testRun = useTestRun(props.projectId, props.flowId, doc, runnable);
 
   useLoad(() => call<NodeKinds>("DescribeFlowNodeKinds", { ProjectId: props.projectId }), setKinds, (e) => setLoadError(describe(e)), [props.projectId]);
   useLoad(
@@ -104,11 +107,11 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
       const old = new Map(prev.map((n) => [n.id, n]));
       return graph.nodes.map((g) => {
         const o = old.get(g.id);
-        const data = { ...g.data, errors: places.onNode[g.id] ?? [] };
+        const data = { ...g.data, errors: places.onNode[g.id] ?? [], result: testRun.shown[g.id] };
         return o ? { ...o, data, selected: g.id === selected } : { id: g.id, type: "flow", position: g.position, data, selected: g.id === selected };
       });
     });
-  }, [graph.nodes, places.onNode, selected]);
+  }, [graph.nodes, places.onNode, selected, testRun.shown]);
 
   const edges = useMemo<Edge[]>(
     () => graph.edges.map((e) => {
@@ -233,6 +236,7 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
           {places.onDoc.map((m) => <li key={m}>{m}</li>)}
         </ul>
       )}
+      {runnable && <TestRunBar t={testRun} nodeId={node ? node.id : ""} />}
       <div className="flow-editor">
         {editable && kinds && <Palette kinds={kinds} onAdd={(k, c, b) => add(k, c, b)} />}
         <div className="flow-canvas" onDragOver={(e) => e.preventDefault()} onDrop={onDrop} data-testid="flow-canvas">
@@ -260,6 +264,7 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
           </label>
         )}
       </div>
+      {runnable && <TestRunResults t={testRun} nodeId={node ? node.id : ""} onSelect={select} />}
     </section>
   );
 }

@@ -3,8 +3,10 @@ import { Handle, Position } from "@xyflow/react";
 import type { Node, NodeProps } from "@xyflow/react";
 import { FLOW, NEXT } from "./graph";
 import type { FlowNode, Port } from "./graph";
+import type { NodeRun } from "./runs";
+import { NodeResult } from "./TestRun";
 
-export type NodeData = { node: FlowNode; inputs: Port[]; outputs: Port[]; errors: string[] };
+export type NodeData = { node: FlowNode; inputs: Port[]; outputs: Port[]; errors: string[]; result?: NodeRun };
 export type EditorNode = Node<NodeData, "flow">;
 
 export function FlowNodeView(props: NodeProps<EditorNode>) {
@@ -38,6 +40,7 @@ export function FlowNodeView(props: NodeProps<EditorNode>) {
           {errors.map((m) => <li key={m}>{m}</li>)}
         </ul>
       )}
+      {props.data.result && <NodeResult run={props.data.result} />}
       <Handle type="source" position={Position.Right} id={NEXT} className="handle-control" />
     </div>
   );
