@@ -364,9 +364,12 @@ func (w *Worker) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	now := w.d.Now().UnixMilli()
+	// The node goes first: were it still there when its tasks turn Pending,
+	// the scheduler could place one back on it, and the task would wait
+	// on a node that no longer exists.
+	_, _ = w.d.DB.Exec(ctx, "DELETE FROM nodes WHERE id = ?", w.id)
 	_, _ = w.d.DB.Exec(ctx, "UPDATE tasks SET status = ?, node_id = '', updated_at = ? WHERE node_id = ? AND desired_state = ?", StatusPending, now, w.id, DesiredRunning)
 	_, _ = w.d.DB.Exec(ctx, "UPDATE tasks SET status = ?, node_id = '', updated_at = ? WHERE node_id = ?", StatusStopped, now, w.id)
-	_, _ = w.d.DB.Exec(ctx, "DELETE FROM nodes WHERE id = ?", w.id)
 	w.d.Logger.Info("worker stopped", "node", w.id)
 }
 
