@@ -23,6 +23,8 @@ import type { EditorNode } from "./NodeView";
 import { NodePanel } from "./NodePanel";
 import { Palette } from "./Palette";
 import { errorsByPlace } from "./validation";
+import { History, VersionDiff } from "./History";
+import { parseRange } from "./diff";
 import type { ValidationError } from "./validation";
 
 const VALIDATE_MS = 400;
@@ -42,9 +44,10 @@ function loadPositions(flowId: string): Record<string, XY> {
 }
 
 export default function FlowEditorPage(props: { projectId: string; flowId: string; version: number }) {
+  const diff = parseRange(useRoute().query.get("diff"));
   return (
     <ReactFlowProvider>
-      <FlowEditor {...props} />
+      {diff && props.flowId ? <VersionDiff projectId={props.projectId} flowId={props.flowId} from={diff[0]} to={diff[1]} /> : <FlowEditor {...props} />}
     </ReactFlowProvider>
   );
 }
@@ -260,6 +263,7 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
           </label>
         )}
       </div>
+      {props.flowId && <History flowId={props.flowId} version={props.version} open={route.query.has("history")} />}
     </section>
   );
 }
