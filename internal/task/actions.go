@@ -36,6 +36,24 @@ type CreateTaskResponse struct {
 	FlowVersion int64  `json:"FlowVersion"`
 }
 
+// ModifyTaskFlowVersionRequest is the request of ModifyTaskFlowVersion.
+type ModifyTaskFlowVersionRequest struct {
+	TaskId string `json:"TaskId" validate:"required,max=64"`
+	// FlowVersion 0 (or absent) means the flow's latest version.
+	FlowVersion int64 `json:"FlowVersion" validate:"min=0"`
+	// Parameters, when given, replace the task's parameters in the same
+	// step (for a version that declares other parameters).
+	Parameters map[string]any `json:"Parameters"`
+}
+
+// ModifyTaskFlowVersionResponse is the response of ModifyTaskFlowVersion.
+type ModifyTaskFlowVersionResponse struct {
+	TaskId string `json:"TaskId"`
+	// PreviousFlowVersion is the version the task ran before.
+	PreviousFlowVersion int64 `json:"PreviousFlowVersion"`
+	FlowVersion         int64 `json:"FlowVersion"`
+}
+
 // TaskIdRequest names one task.
 type TaskIdRequest struct {
 	TaskId string `json:"TaskId" validate:"required,max=64"`
@@ -51,21 +69,24 @@ type DescribeTasksRequest struct {
 
 // TaskInfo is a task as DescribeTasks returns it.
 type TaskInfo struct {
-	TaskId       string                `json:"TaskId"`
-	ProjectId    string                `json:"ProjectId"`
-	Name         string                `json:"Name"`
-	Description  string                `json:"Description"`
-	FlowId       string                `json:"FlowId"`
-	FlowVersion  int64                 `json:"FlowVersion"`
-	Sources      []pipeline.SourceSpec `json:"Sources"`
-	Parameters   map[string]any        `json:"Parameters"`
-	Constraints  Constraints           `json:"Constraints"`
-	DesiredState string                `json:"DesiredState"`
-	Status       string                `json:"Status"`
-	Reason       string                `json:"Reason"`
-	NodeId       string                `json:"NodeId"`
-	CreatedTime  string                `json:"CreatedTime"`
-	UpdatedTime  string                `json:"UpdatedTime"`
+	TaskId      string `json:"TaskId"`
+	ProjectId   string `json:"ProjectId"`
+	Name        string `json:"Name"`
+	Description string `json:"Description"`
+	FlowId      string `json:"FlowId"`
+	FlowVersion int64  `json:"FlowVersion"`
+	// LatestFlowVersion is the flow's newest version: a task on an older
+	// one can move to it (ModifyTaskFlowVersion).
+	LatestFlowVersion int64                 `json:"LatestFlowVersion"`
+	Sources           []pipeline.SourceSpec `json:"Sources"`
+	Parameters        map[string]any        `json:"Parameters"`
+	Constraints       Constraints           `json:"Constraints"`
+	DesiredState      string                `json:"DesiredState"`
+	Status            string                `json:"Status"`
+	Reason            string                `json:"Reason"`
+	NodeId            string                `json:"NodeId"`
+	CreatedTime       string                `json:"CreatedTime"`
+	UpdatedTime       string                `json:"UpdatedTime"`
 }
 
 // DescribeTasksResponse is the response of DescribeTasks.
@@ -132,6 +153,22 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			c.SetResource(t.ID)
 			return &CreateTaskResponse{TaskId: t.ID, FlowVersion: t.FlowVersion}, nil
 		})
+	api.Register(reg, api.Spec{Name: "ModifyTaskFlowVersion", Summary: "Move a task to another version of its flow. A running task keeps running: its worker finishes the messages in flight and continues on the new version from the sources' saved positions.", Permission: taskWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *ModifyTaskFlowVersionRequest) (*ModifyTaskFlowVersionResponse, error) {
+			c.SetResource(r.TaskId)
+			if _, err := s.visible(ctx, c, r.TaskId); err != nil {
+				return nil, err
+			}
+			var params map[string]any
+			if r.Parameters != nil {
+				params = api.NormalizeMap(r.Parameters)
+			}
+			from, to, err := s.MoveToVersion(ctx, r.TaskId, r.FlowVersion, params)
+			if err != nil {
+				return nil, err
+			}
+			return &ModifyTaskFlowVersionResponse{TaskId: r.TaskId, PreviousFlowVersion: from, FlowVersion: to}, nil
+		})
 	api.Register(reg, api.Spec{Name: "StartTask", Summary: "Ask for a task to run; the scheduler places it on a worker.", Permission: taskWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *TaskIdRequest) (*Empty, error) {
 			c.SetResource(r.TaskId)
@@ -168,8 +205,18 @@ func RegisterActions(reg *api.Registry, s *Service) {
 				return nil, err
 			}
 			out := &DescribeTasksResponse{TotalCount: total, TaskSet: make([]TaskInfo, 0, len(ts))}
+			latest := map[string]int64{}
 			for _, t := range ts {
-				out.TaskSet = append(out.TaskSet, taskInfo(t))
+				info := taskInfo(t)
+				v, ok := latest[t.FlowID]
+				if !ok {
+					// A flow a task uses cannot be deleted: a failure here is
+					// the store's, and the field then stays 0.
+					v, _, _ = s.flows(ctx, t.FlowID, 0)
+					latest[t.FlowID] = v
+				}
+				info.LatestFlowVersion = v
+				out.TaskSet = append(out.TaskSet, info)
 			}
 			return out, nil
 		})

@@ -37,6 +37,10 @@ type runner struct {
 	latest   chan *item // live sources: one slot, newest wins
 	cancel   context.CancelFunc
 	done     chan struct{}
+	// stopSources ends the sources only; sourcesDone closes once they
+	// have (drainStop).
+	stopSources context.CancelFunc
+	sourcesDone chan struct{}
 	// result is why the runner ended: nil (stopped), ErrSourceDone
 	// (completed) or a failure.
 	result error
@@ -151,6 +155,8 @@ func (r *runner) start(parent context.Context) {
 	ctx, cancel := context.WithCancel(parent)
 	r.cancel = cancel
 	r.done = make(chan struct{})
+	srcCtx, stopSources := context.WithCancel(ctx)
+	r.stopSources, r.sourcesDone = stopSources, make(chan struct{})
 	r.queue = make(chan *item, r.inflight)
 	r.latest = make(chan *item, 1)
 	var workers sync.WaitGroup
@@ -168,7 +174,7 @@ func (r *runner) start(parent context.Context) {
 		srcs.Add(1)
 		go func() {
 			defer srcs.Done()
-			err := r.runSource(ctx, i, src)
+			err := r.runSource(srcCtx, i, src)
 			if errors.Is(err, pipeline.ErrSourceDone) {
 				if finished.Add(1) == int64(len(r.sources)) {
 					select {
@@ -179,6 +185,10 @@ func (r *runner) start(parent context.Context) {
 			}
 		}()
 	}
+	go func() {
+		srcs.Wait()
+		close(r.sourcesDone)
+	}()
 	go func() {
 		defer close(r.done)
 		select {
@@ -192,14 +202,22 @@ func (r *runner) start(parent context.Context) {
 		}
 		srcs.Wait()
 		workers.Wait()
+		stopSources()
 		r.ackRemaining(context.Canceled)
 	}()
 }
 
 // drain waits until queued messages are processed.
-func (r *runner) drain() {
+func (r *runner) drain() { r.drainUntil(nil) }
+
+// drainUntil is drain that gives up when quit closes.
+func (r *runner) drainUntil(quit <-chan struct{}) {
 	for len(r.queue) > 0 || len(r.latest) > 0 || r.stats.received.Load() > r.stats.completed.Load()+r.stats.failed.Load()+r.stats.dropped.Load() {
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-quit:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
 
@@ -225,6 +243,32 @@ func (r *runner) ackRemaining(err error) {
 func (r *runner) stop() {
 	r.cancel()
 	<-r.done
+}
+
+// drainStop stops the runner without cutting a message short: the sources
+// end first, the messages they emitted are processed (for at most grace),
+// then the rest stops. Every message is then acknowledged, so the sources'
+// positions cover all of them and whoever continues the task (the same
+// worker on a new flow version) neither skips nor repeats one.
+func (r *runner) drainStop(grace time.Duration) {
+	r.stopSources()
+	deadline := time.After(grace)
+	select {
+	case <-r.sourcesDone:
+		drained := make(chan struct{})
+		quit := make(chan struct{})
+		go func() {
+			defer close(drained)
+			r.drainUntil(quit)
+		}()
+		select {
+		case <-drained:
+		case <-deadline:
+			close(quit)
+		}
+	case <-deadline:
+	}
+	r.stop()
 }
 
 // runSource runs one source, restarting it with exponential backoff when

@@ -199,8 +199,11 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 			if n == nil {
 				continue
 			}
+			// The node must still be there: one that shut down since
+			// liveNodes read it has handed its tasks back as Pending.
 			res, err := tx.Exec(ctx, `UPDATE tasks SET status = ?, node_id = ?, epoch = epoch + 1, updated_at = ?
-				WHERE id = ? AND status = ? AND desired_state = ?`, StatusScheduled, n.id, now, p.id, StatusPending, DesiredRunning)
+				WHERE id = ? AND status = ? AND desired_state = ? AND EXISTS (SELECT 1 FROM nodes WHERE id = ?)`,
+				StatusScheduled, n.id, now, p.id, StatusPending, DesiredRunning, n.id)
 			if err != nil {
 				return err
 			}

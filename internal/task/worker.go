@@ -181,9 +181,12 @@ func (w *Worker) reconcile(ctx context.Context) error {
 			w.mu.Lock()
 			r, ok := w.runners[t.ID]
 			w.mu.Unlock()
-			if !ok {
+			switch {
+			case !ok:
 				w.startRunner(ctx, t)
-			} else {
+			case movedVersion(r.task, t):
+				w.switchVersion(ctx, r, t)
+			default:
 				select {
 				case <-r.done: // the runner ended by itself
 					res := r.result
@@ -197,6 +200,41 @@ func (w *Worker) reconcile(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// movedVersion reports whether a running task was moved to another flow
+// version or given other parameters (ModifyTaskFlowVersion).
+func movedVersion(running, now *Task) bool {
+	if running.FlowVersion != now.FlowVersion {
+		return true
+	}
+	a, _ := json.Marshal(running.Parameters)
+	b, _ := json.Marshal(now.Parameters)
+	return string(a) != string(b)
+}
+
+// switchGrace bounds how long a version switch waits for the messages in
+// flight before it cuts them short (they are then redelivered).
+// (a heartbeat waits meanwhile, so it stays well under the lease).
+const switchGrace = 3 * time.Second
+
+// switchVersion moves a running task to the flow version (and parameters)
+// its row now names without losing its place: the runner stops after the
+// messages in flight, its sources' last positions are written under the
+// same placement, and the new runner's sources start from them.
+func (w *Worker) switchVersion(ctx context.Context, r *runner, t *Task) {
+	was := r.task
+	r.drainStop(switchGrace)
+	w.stopRunner(t.ID, true)
+	w.startRunner(ctx, t)
+	w.mu.Lock()
+	_, running := w.runners[t.ID]
+	w.mu.Unlock()
+	if running {
+		w.d.Service.Event(ctx, t.ID, "version_switched", w.id, fmt.Sprintf("now running flow %s version %d (was %d); sources continue from their saved positions",
+			t.FlowID, t.FlowVersion, was.FlowVersion))
+		w.d.Logger.Info("task switched flow version", "task", t.ID, "node", w.id, "from", was.FlowVersion, "to", t.FlowVersion)
+	}
 }
 
 func (w *Worker) startRunner(ctx context.Context, t *Task) {
@@ -326,9 +364,12 @@ func (w *Worker) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	now := w.d.Now().UnixMilli()
+	// The node goes first: were it still there when its tasks turn Pending,
+	// the scheduler could place one back on it, and the task would wait
+	// on a node that no longer exists.
+	_, _ = w.d.DB.Exec(ctx, "DELETE FROM nodes WHERE id = ?", w.id)
 	_, _ = w.d.DB.Exec(ctx, "UPDATE tasks SET status = ?, node_id = '', updated_at = ? WHERE node_id = ? AND desired_state = ?", StatusPending, now, w.id, DesiredRunning)
 	_, _ = w.d.DB.Exec(ctx, "UPDATE tasks SET status = ?, node_id = '', updated_at = ? WHERE node_id = ?", StatusStopped, now, w.id)
-	_, _ = w.d.DB.Exec(ctx, "DELETE FROM nodes WHERE id = ?", w.id)
 	w.d.Logger.Info("worker stopped", "node", w.id)
 }
 

@@ -80,6 +80,8 @@ export interface TaskInfo extends Task {
   Description: string;
   FlowId: string;
   FlowVersion: number;
+  /** LatestFlowVersion is the flow's newest version (a task on an older one can move to it). */
+  LatestFlowVersion?: number;
   Sources: TaskSource[];
   Parameters: Record<string, unknown> | null;
   DesiredState: string;

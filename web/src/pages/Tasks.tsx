@@ -12,6 +12,7 @@ import type { FormErrors } from "../errors";
 import { Link } from "../Layout";
 import { navigate, useRoute, withQuery } from "../router";
 import { can, useSession } from "../session";
+import { MoveVersion } from "../components/MoveVersion";
 import type { Device, Flow, FlowParameter, FlowVersion, TaskEvent, TaskInfo, TaskSource, TaskStats } from "../types";
 import { useLoad } from "../useLoad";
 import { useAction } from "../useAction";
@@ -221,8 +222,10 @@ function TaskDetail(props: { taskId: string }) {
             <dt>Id</dt>
             <dd>{t.TaskId}</dd>
             <dt>Flow</dt>
-            <dd title={t.FlowId}>
+            <dd title={t.FlowId} data-testid="task-flow">
               {flows[t.FlowId] ?? t.FlowId} v{t.FlowVersion}
+              {t.LatestFlowVersion !== undefined && t.LatestFlowVersion > t.FlowVersion && <span className="muted small"> (latest: v{t.LatestFlowVersion})</span>}{" "}
+              <MoveVersion task={t} onMoved={reload} />
             </dd>
             <dt>Sources</dt>
             <dd>{t.Sources.map((x) => `${x.Type} ${(x.Type === "device" && devices[x.Id]) || x.Id}`).join(", ")}</dd>

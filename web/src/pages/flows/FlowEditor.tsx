@@ -24,6 +24,8 @@ import { NodePanel } from "./NodePanel";
 import { Palette } from "./Palette";
 import { TestRunBar, TestRunResults, useTestRun } from "./TestRun";
 import { errorsByPlace } from "./validation";
+import { History, VersionDiff } from "./History";
+import { parseRange } from "./diff";
 import type { ValidationError } from "./validation";
 
 const VALIDATE_MS = 400;
@@ -43,9 +45,10 @@ function loadPositions(flowId: string): Record<string, XY> {
 }
 
 export default function FlowEditorPage(props: { projectId: string; flowId: string; version: number }) {
+  const diff = parseRange(useRoute().query.get("diff"));
   return (
     <ReactFlowProvider>
-      <FlowEditor {...props} />
+      {diff && props.flowId ? <VersionDiff projectId={props.projectId} flowId={props.flowId} from={diff[0]} to={diff[1]} /> : <FlowEditor {...props} />}
     </ReactFlowProvider>
   );
 }
@@ -265,6 +268,7 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
         )}
       </div>
       {runnable && <TestRunResults t={testRun} nodeId={node ? node.id : ""} onSelect={select} />}
+      {props.flowId && <History flowId={props.flowId} version={props.version} open={route.query.has("history")} />}
     </section>
   );
 }
