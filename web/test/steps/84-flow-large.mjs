@@ -100,7 +100,8 @@ export async function admin({ page, shoot, check, step, goTo }) {
   await card.getByRole("button", { name: "Create flow" }).click();
   // The title is the document's name; the flow is called what was typed.
   await page.getByRole("heading", { name: "Flow zone-intrusion v1" }).waitFor();
-  check(/[?&]flow=flow-[^&]+&version=1/.test(page.url()), `editor URL: ${page.url()}`);
+  const intrusionId = /[?&]flow=(flow-[^&]+)&version=1/.exec(page.url())?.[1];
+  check(intrusionId, `editor URL: ${page.url()}`);
   for (const id of ["motion", "track", "enter", "each"]) await page.locator(`.flow-node[data-node="${id}"]`).waitFor();
   await noProblems();
 
@@ -194,6 +195,25 @@ export async function admin({ page, shoot, check, step, goTo }) {
   await page.getByRole("button", { name: "Save flow" }).click();
   await page.getByRole("heading", { name: `Flow ${large.name} v1` }).waitFor();
   await page.waitForFunction(() => document.querySelectorAll(".react-flow__node").length === 200);
+
+  step("a subflow node opens the flow it runs, read-only, with a way back");
+  const outer = { name: "outer", inputs: { image: { type: "image", required: true } },
+    nodes: [{ id: "inner", kind: "subflow", config: { flow: intrusionId }, inputs: { image: "$input.image" } }] };
+  await page.getByRole("button", { name: "Import…" }).click();
+  await form.getByLabel("a new flow").check();
+  await form.getByLabel("Or paste the document").fill(JSON.stringify(outer));
+  await form.getByRole("button", { name: "Import" }).click();
+  await page.getByRole("heading", { name: "New flow" }).waitFor();
+  await page.locator('.flow-node[data-node="inner"]').click();
+  await page.getByRole("button", { name: `Open flow ${intrusionId}` }).click();
+  await page.getByRole("heading", { name: /^Flow zone-intrusion v/ }).waitFor();
+  check(new RegExp(`[?&]flow=${intrusionId}`).test(page.url()) && /[?&]parent=new/.test(page.url()), `subflow URL: ${page.url()}`);
+  await page.locator('.flow-node[data-node="each"]').waitFor();
+  check((await page.getByRole("button", { name: "Undo" }).count()) === 0 && (await page.getByRole("button", { name: /^Save/ }).count()) === 0,
+    "the flow a subflow runs is shown read-only");
+  await page.getByRole("link", { name: "← Back to the flow that runs this one" }).click();
+  await page.getByRole("heading", { name: "New flow" }).waitFor();
+  await page.locator('.flow-node[data-node="inner"]').waitFor();
 }
 
 export async function viewer({ page, base, check, step }) {

@@ -150,7 +150,7 @@ export function EditorTools(p: ToolsProps) {
           <button type="button" className="small" onClick={() => navigate(withQuery({ scope: [...scope, node.id].join("/"), node: undefined }))}>Open body of {node.id}</button>
         )}
         {sub && (
-          <button type="button" className="small" onClick={() => navigate(withQuery({ flow: sub, version: Number(node?.config?.version) || undefined, parent: `${p.flowId}@${p.version}`, node: undefined, scope: undefined }))}>
+          <button type="button" className="small" onClick={() => navigate(withQuery({ flow: sub, version: Number(node?.config?.version) || undefined, parent: `${p.flowId || "new"}@${p.version || ""}`, node: undefined, scope: undefined }))}>
             Open flow {sub}
           </button>
         )}
