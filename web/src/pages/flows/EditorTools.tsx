@@ -90,6 +90,7 @@ export function EditorTools(p: ToolsProps) {
     const onKey = (e: KeyboardEvent) => {
       if (!(e.ctrlKey || e.metaKey) || e.altKey || typing(e.target)) return;
       const k = e.key.toLowerCase();
+      if (k === "c" && selectedIds().length === 0) return; // nothing to copy: the browser copies the selected text
       const act = k === "c" ? copy : !editable ? undefined : k === "v" ? paste : k === "y" || (k === "z" && e.shiftKey) ? redo : k === "z" ? undo : undefined;
       if (!act) return;
       e.preventDefault();
