@@ -119,6 +119,8 @@ export async function admin({ page, shoot, check, step, goTo }) {
   await status.getByText("Unsaved changes").waitFor();
   await page.keyboard.press("Control+z");
   await page.locator('.flow-node[data-node="tell"]').waitFor();
+  // The node and its wire went in one step: one undo brings back the flow as it was saved.
+  await status.getByText("Unsaved changes").waitFor({ state: "detached" });
   await crumbs.getByRole("link", { name: "zone-intrusion" }).click();
   await page.locator('.flow-node[data-node="motion"]').waitFor();
 
@@ -135,10 +137,26 @@ export async function admin({ page, shoot, check, step, goTo }) {
   check(fromJson.nodes[3].config.body.nodes.length === 2, "the foreach body is in the export, as it was before the undone edit");
   check(JSON.stringify(parseYaml(yaml.text)) === JSON.stringify(fromJson), "the YAML export is the same document");
 
+  step("import: a document that is not a flow is refused with the reason; one that is becomes the next version's draft");
+  await page.getByRole("button", { name: "Import…" }).click();
+  const form = page.getByRole("region", { name: "Import a flow document" });
+  const pasteBox = form.getByLabel("Or paste the document");
+  await pasteBox.fill("nodes:\n  - id: a\n");
+  await form.getByRole("button", { name: "Import" }).click();
+  check((await form.getByTestId("import-error").textContent()) === "nodes[0].kind: want a string", "the import error names the field");
+  fromJson.nodes[1].config.iou = 0.4;
+  await pasteBox.fill(JSON.stringify(fromJson));
+  await form.getByRole("button", { name: "Import" }).click();
+  await status.getByText("Unsaved changes").waitFor();
+  await page.locator('.flow-node[data-node="track"]').click();
+  const iou = page.locator("aside", { has: page.getByRole("heading", { name: "Node track" }) }).getByLabel("iou", { exact: true });
+  check((await iou.inputValue()) === "0.4", "the imported document is the draft");
+  await page.getByRole("button", { name: "Undo" }).click();
+  await status.getByText("Unsaved changes").waitFor({ state: "detached" });
+
   step("import: a 200-node flow from a YAML file, as a new flow");
   const large = largeFlow(`large-${Date.now()}`);
   await page.getByRole("button", { name: "Import…" }).click();
-  const form = page.getByRole("region", { name: "Import a flow document" });
   await form.getByLabel("JSON or YAML file").setInputFiles({ name: "large.yaml", mimeType: "application/yaml", buffer: Buffer.from(stringify(large)) });
   await form.getByLabel("a new flow").check();
   await page.waitForFunction((el) => el?.value.includes("s9_19"), await form.getByLabel("Or paste the document").elementHandle());

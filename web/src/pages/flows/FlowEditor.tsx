@@ -24,7 +24,7 @@ import { NodePanel } from "./NodePanel";
 import { Palette } from "./Palette";
 import { errorsByPlace } from "./validation";
 import { EditorTools, takeDraft } from "./EditorTools";
-import { historyReducer, start } from "./history";
+import { batch, historyReducer, start } from "./history";
 import { bodyAt, editBody, errorsIn, parseScope, positionsIn, posKey } from "./scope";
 import type { ValidationError } from "./validation";
 
@@ -132,7 +132,8 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
     [graph.edges, places.onEdge, editable],
   );
 
-  const change = useCallback((f: (d: FlowDoc) => FlowDoc) => dispatch({ type: "apply", edit: (d) => (d ? editBody(d, scope, f) : d) }), [scope]);
+  // The edits of one event (a node and its wires deleted) are one undo step.
+  const change = useCallback((f: (d: FlowDoc) => FlowDoc) => dispatch({ type: "apply", edit: (d) => (d ? editBody(d, scope, f) : d), group: batch() }), [scope]);
   const select = (id: string) => navigate(withQuery({ node: id || undefined }), true);
 
   const onNodesChange = (changes: NodeChange<EditorNode>[]) => {

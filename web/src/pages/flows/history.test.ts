@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { historyReducer, LIMIT, record, redo, start, undo } from "./history";
+import { batch, historyReducer, LIMIT, record, redo, start, undo } from "./history";
 
 describe("history", () => {
   it("undoes and redoes edits in order", () => {
@@ -44,5 +44,23 @@ describe("history", () => {
     let h = historyReducer(start("a"), { type: "apply", edit: () => "b" });
     h = historyReducer(h, { type: "reset", present: "v2" });
     expect(h).toEqual({ past: [], present: "v2", future: [] });
+  });
+
+  it("edits of one group are one step", () => {
+    let h = record(start("a"), "b", 1);
+    h = record(h, "c", 1);
+    h = record(h, "d", 2);
+    expect(h.past).toEqual(["a", "c"]);
+    h = undo(h);
+    expect(h.present).toBe("c");
+    expect(undo(h).present).toBe("a");
+    expect(record(record(start(0), 1), 2).past).toEqual([0, 1]); // no group: a step each
+  });
+
+  it("a batch is one task of the event loop", async () => {
+    const a = batch();
+    expect(batch()).toBe(a);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(batch()).toBe(a + 1);
   });
 });

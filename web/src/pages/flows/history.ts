@@ -9,22 +9,29 @@ export interface History<T> {
   past: T[];
   present: T;
   future: T[];
+  /** group is the batch of the last edit: edits of one batch are one step. */
+  group?: number;
 }
 
 export function start<T>(present: T): History<T> {
   return { past: [], present, future: [] };
 }
 
-/** record makes next the present; the old present becomes the last step back, the steps forward are gone. */
-export function record<T>(h: History<T>, next: T, limit = LIMIT): History<T> {
+/**
+ * record makes next the present; the old present becomes the last step
+ * back, the steps forward are gone. An edit of the same group as the last
+ * one joins its step (deleting a node removes its wires in the same step).
+ */
+export function record<T>(h: History<T>, next: T, group?: number, limit = LIMIT): History<T> {
   if (Object.is(next, h.present)) return h;
-  return { past: [...h.past, h.present].slice(-limit), present: next, future: [] };
+  if (group !== undefined && group === h.group) return { ...h, present: next, future: [] };
+  return { past: [...h.past, h.present].slice(-limit), present: next, future: [], group };
 }
 
 export function undo<T>(h: History<T>): History<T> {
   const prev = h.past[h.past.length - 1];
   if (h.past.length === 0) return h;
-  return { past: h.past.slice(0, -1), present: prev as T, future: [h.present, ...h.future] };
+  return { past: h.past.slice(0, -1), present: prev as T, future: [h.present, ...h.future].slice(0, LIMIT) };
 }
 
 export function redo<T>(h: History<T>): History<T> {
@@ -33,7 +40,7 @@ export function redo<T>(h: History<T>): History<T> {
 }
 
 export type HistoryAction<T> =
-  | { type: "apply"; edit: (present: T) => T }
+  | { type: "apply"; edit: (present: T) => T; group?: number }
   | { type: "reset"; present: T }
   | { type: "undo" }
   | { type: "redo" };
@@ -42,7 +49,7 @@ export type HistoryAction<T> =
 export function historyReducer<T>(h: History<T>, a: HistoryAction<T>): History<T> {
   switch (a.type) {
     case "apply":
-      return record(h, a.edit(h.present));
+      return record(h, a.edit(h.present), a.group);
     case "reset":
       return start(a.present);
     case "undo":
@@ -50,4 +57,17 @@ export function historyReducer<T>(h: History<T>, a: HistoryAction<T>): History<T
     case "redo":
       return redo(h);
   }
+}
+
+let batchId = 0;
+let batchOpen = false;
+
+/** batch answers the same number for every call of one task of the event loop (one key press, one click): the group of its edits. */
+export function batch(): number {
+  if (!batchOpen) {
+    batchOpen = true;
+    batchId++;
+    setTimeout(() => (batchOpen = false), 0);
+  }
+  return batchId;
 }
