@@ -4,7 +4,7 @@
 // page records the time between animation frames; prints one JSON line.
 // Run by BenchmarkFlowEditorLarge (flow_bench_test.go).
 import { chromium } from "playwright-core";
-import { env, launchBrowser, signInByApi } from "./lib.mjs";
+import { env, launchBrowser, newWatchedPage, signInByApi } from "./lib.mjs";
 import { largeFlow, measureFrames } from "./steps/84-flow-large.mjs";
 
 const base = env("TIANSHU_URL");
@@ -13,11 +13,7 @@ const seconds = Number(env("TIANSHU_SECONDS", "4"));
 const nodes = Number(env("TIANSHU_NODES", "200"));
 const browser = await launchBrowser(chromium);
 try {
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-  const errors = [];
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
-  });
+  const { page, errors } = await newWatchedPage(browser);
   const csrf = await signInByApi(page, base, password);
   const flowId = await page.evaluate(async ({ csrf, doc }) => {
     const headers = { "Content-Type": "application/json", "X-TC-Action": "CreateFlow", "X-Tianshu-CSRF": csrf };

@@ -70,3 +70,13 @@ export async function signInByApi(page, base, password) {
     return csrf;
   }, password);
 }
+
+/** newWatchedPage opens a 1280×800 page whose console errors are collected in errors. */
+export async function newWatchedPage(browser) {
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  const errors = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+  return { page, errors };
+}

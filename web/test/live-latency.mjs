@@ -4,7 +4,7 @@
 // the part its flow took, for TIANSHU_SECONDS, and prints one JSON line.
 // Run by BenchmarkLiveViewInBrowser (live_bench_test.go).
 import { chromium } from "playwright-core";
-import { env, launchBrowser, signInByApi } from "./lib.mjs";
+import { env, launchBrowser, newWatchedPage, signInByApi } from "./lib.mjs";
 
 const base = env("TIANSHU_URL");
 const password = env("TIANSHU_ADMIN_PASSWORD");
@@ -12,11 +12,7 @@ const live = env("TIANSHU_LIVE_PATH");
 const seconds = Number(env("TIANSHU_SECONDS", "20"));
 const browser = await launchBrowser(chromium);
 try {
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-  const errors = [];
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
-  });
+  const { page, errors } = await newWatchedPage(browser);
   await signInByApi(page, base, password);
   await page.goto(`${base}${live}`);
   const tiles = page.getByTestId("live-tile");
