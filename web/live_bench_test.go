@@ -27,17 +27,11 @@ import (
 // the ratio is what the live view adds on top of the task. Run:
 // go test ./web -run '^$' -bench LiveViewInBrowser -benchtime 1x
 func BenchmarkLiveViewInBrowser(b *testing.B) {
-	node := testenv.NeedCommand(b, "node")
+	node, chromium, ok := browserTools(b)
+	if !ok {
+		return
+	}
 	ffmpeg := testenv.NeedCommand(b, "ffmpeg")
-	chromium := testenv.Getenv("CHROMIUM", "/usr/bin/chromium")
-	if _, err := os.Stat(chromium); err != nil {
-		testenv.Unavailable(b, "Chromium not found: "+err.Error())
-		return
-	}
-	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core")); err != nil {
-		testenv.Unavailable(b, "web/node_modules is not installed: "+err.Error())
-		return
-	}
 	// TIANSHU_BENCH_LIVE_ARGS passes flags to the platform, e.g.
 	// "--worker.in-flight 1": one frame of a camera at a time, the newest.
 	e := apptest.Start(b, apptest.Options{Args: strings.Fields(os.Getenv("TIANSHU_BENCH_LIVE_ARGS"))})

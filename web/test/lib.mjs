@@ -48,3 +48,35 @@ export async function goTo(page, label, heading = label) {
   await page.getByRole("navigation", { name: "Pages" }).getByRole("link", { name: label }).click();
   await page.getByRole("heading", { name: heading, exact: true }).first().waitFor();
 }
+
+/** launchBrowser starts Debian's Chromium ($CHROMIUM) headless, as the benchmarks' scripts drive it. */
+export function launchBrowser(chromium) {
+  return chromium.launch({
+    executablePath: env("CHROMIUM", "/usr/bin/chromium"),
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+}
+
+/** signInByApi signs the page in as admin with Login (no sign-in form) and answers the CSRF token the console keeps. */
+export async function signInByApi(page, base, password) {
+  await page.goto(`${base}/`);
+  return page.evaluate(async (pw) => {
+    const r = await fetch("/", { method: "POST", headers: { "Content-Type": "application/json", "X-TC-Action": "Login" },
+      body: JSON.stringify({ UserName: "admin", Password: pw }) });
+    const csrf = (await r.json()).Response.CsrfToken;
+    localStorage.setItem("tianshu.csrf", csrf);
+    return csrf;
+  }, password);
+}
+
+/** newWatchedPage opens a 1280×800 page whose console errors are collected in errors. */
+export async function newWatchedPage(browser) {
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  const errors = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+  return { page, errors };
+}

@@ -4,30 +4,16 @@
 // the part its flow took, for TIANSHU_SECONDS, and prints one JSON line.
 // Run by BenchmarkLiveViewInBrowser (live_bench_test.go).
 import { chromium } from "playwright-core";
-import { env } from "./lib.mjs";
+import { env, launchBrowser, newWatchedPage, signInByApi } from "./lib.mjs";
 
 const base = env("TIANSHU_URL");
 const password = env("TIANSHU_ADMIN_PASSWORD");
 const live = env("TIANSHU_LIVE_PATH");
 const seconds = Number(env("TIANSHU_SECONDS", "20"));
-const browser = await chromium.launch({
-  executablePath: env("CHROMIUM", "/usr/bin/chromium"),
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchBrowser(chromium);
 try {
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-  const errors = [];
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
-  });
-  await page.goto(`${base}/`);
-  await page.evaluate(async (pw) => {
-    const r = await fetch("/", { method: "POST", headers: { "Content-Type": "application/json", "X-TC-Action": "Login" },
-      body: JSON.stringify({ UserName: "admin", Password: pw }) });
-    localStorage.setItem("tianshu.csrf", (await r.json()).Response.CsrfToken);
-  }, password);
+  const { page, errors } = await newWatchedPage(browser);
+  await signInByApi(page, base, password);
   await page.goto(`${base}${live}`);
   const tiles = page.getByTestId("live-tile");
   await page.waitForFunction(() => {

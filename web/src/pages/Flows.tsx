@@ -7,6 +7,7 @@ import { Link } from "../Layout";
 import { navigate, useRoute, withQuery } from "../router";
 import { can, useSession } from "../session";
 import { useLoad } from "../useLoad";
+import { TemplateGallery } from "./flows/TemplateGallery";
 
 // The editor (and @xyflow/react with it) is its own chunk, loaded when a flow
 // is opened: the shell every page downloads does not grow by it.
@@ -31,9 +32,10 @@ export function Flows() {
   if (flowId)
     return (
       <Suspense fallback={<p className="loading">Loading the editor…</p>}>
-        <FlowEditor projectId={projectId} flowId={flowId === "new" ? "" : flowId} version={Number(route.query.get("version") ?? 0) || 0} />
+        <FlowEditor key={flowId} projectId={projectId} flowId={flowId === "new" ? "" : flowId} version={Number(route.query.get("version") ?? 0) || 0} />
       </Suspense>
     );
+  if (route.query.has("templates")) return <TemplateGallery projectId={projectId} />;
   return <FlowList projectId={projectId} offset={offsetOf(route.query)} />;
 }
 
@@ -55,9 +57,14 @@ function FlowList(props: { projectId: string; offset: number }) {
       <div className="page-head">
         <h1 id="page-title">Flows</h1>
         {can(s, "CreateFlow") && (
-          <button type="button" onClick={() => navigate(withQuery({ flow: "new", offset: undefined }))}>
-            New flow
-          </button>
+          <div className="row-actions">
+            <button type="button" onClick={() => navigate(withQuery({ flow: "new", offset: undefined }))}>
+              New flow
+            </button>
+            <button type="button" className="secondary" onClick={() => navigate(withQuery({ templates: 1, offset: undefined }))}>
+              New from template
+            </button>
+          </div>
         )}
       </div>
       <ErrorLine error={error} />

@@ -2,9 +2,9 @@
 // lazily): the flow document drawn with @xyflow/react, a palette from
 // DescribeFlowNodeKinds, a config form from each kind's JSON Schema, and
 // ValidateFlow's errors on the node or wire they name.
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
 import type { DragEvent } from "react";
-import { Background, Controls, ReactFlow, ReactFlowProvider, applyNodeChanges, useReactFlow } from "@xyflow/react";
+import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyNodeChanges, useReactFlow } from "@xyflow/react";
 import type { Connection, Edge, EdgeChange, NodeChange } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import "./editor.css";
@@ -26,6 +26,9 @@ import { TestRunBar, TestRunResults, useTestRun } from "./TestRun";
 import { errorsByPlace } from "./validation";
 import { History, VersionDiff } from "./History";
 import { parseRange } from "./diff";
+import { EditorTools, takeDraft } from "./EditorTools";
+import { batch, historyReducer, start } from "./history";
+import { bodyAt, editBody, errorsIn, parseScope, positionsIn, posKey } from "./scope";
 import type { ValidationError } from "./validation";
 
 const VALIDATE_MS = 400;
@@ -57,9 +60,15 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
   const s = useSession();
   const route = useRoute();
   const selected = route.query.get("node") ?? "";
-  const editable = can(s, props.flowId ? "ModifyFlow" : "CreateFlow");
+  const parent = route.query.get("parent") ?? ""; // opened from a subflow node: read-only
+  const editable = can(s, props.flowId ? "ModifyFlow" : "CreateFlow") && !parent;
   const [kinds, setKinds] = useState<NodeKinds>();
-  const [doc, setDoc] = useState<FlowDoc | undefined>(props.flowId ? undefined : EMPTY);
+  const [history, dispatch] = useReducer(historyReducer<FlowDoc | undefined>, props.flowId ? undefined : (takeDraft(route.query.has("draft")) ?? EMPTY), start);
+  const doc = history.present;
+  const setDoc = (d: FlowDoc) => dispatch({ type: "reset", present: d });
+  const scopeText = route.query.get("scope");
+  const scope = useMemo(() => parseScope(scopeText), [scopeText]);
+  const view = useMemo(() => (doc ? bodyAt(doc, scope) : undefined), [doc, scope]);
   const [saved, setSaved] = useState<FlowDoc | undefined>(props.flowId ? undefined : EMPTY);
   const [loadError, setLoadError] = useState<string>();
   const [errors, setErrors] = useState<ValidationError[]>([]);
@@ -100,10 +109,11 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
     };
   }, [doc, props.projectId]);
 
-  const graph = useMemo(() => docToGraph(doc ?? EMPTY, kinds, positions.current), [doc, kinds]);
-  const places = useMemo(() => errorsByPlace(errors, graph.edges), [errors, graph.edges]);
+  const graph = useMemo(() => docToGraph(view ?? EMPTY, kinds, positionsIn(positions.current, scope)), [view, kinds, scope]);
+  const places = useMemo(() => errorsByPlace(errorsIn(errors, scope), graph.edges), [errors, graph.edges, scope]);
 
   // React Flow keeps each node's measured size and drag state: merge them into the nodes drawn from the document.
+  // The URL's node is selected; others stay selected beside it (Shift+click, a box), none without it.
   const [nodes, setNodes] = useState<EditorNode[]>([]);
   useEffect(() => {
     setNodes((prev) => {
@@ -111,7 +121,7 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
       return graph.nodes.map((g) => {
         const o = old.get(g.id);
         const data = { ...g.data, errors: places.onNode[g.id] ?? [], result: testRun.shown[g.id] };
-        return o ? { ...o, data, selected: g.id === selected } : { id: g.id, type: "flow", position: g.position, data, selected: g.id === selected };
+        return o ? { ...o, data, selected: g.id === selected || (!!o.selected && selected !== "") } : { id: g.id, type: "flow", position: g.position, data, selected: g.id === selected };
       });
     });
   }, [graph.nodes, places.onNode, selected, testRun.shown]);
@@ -128,16 +138,17 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
     [graph.edges, places.onEdge, editable],
   );
 
-  const change = useCallback((f: (d: FlowDoc) => FlowDoc) => setDoc((d) => (d ? f(d) : d)), []);
+  // The edits of one event (a node and its wires deleted) are one undo step.
+  const change = useCallback((f: (d: FlowDoc) => FlowDoc) => dispatch({ type: "apply", edit: (d) => (d ? editBody(d, scope, f) : d), group: batch() }), [scope]);
   const select = (id: string) => navigate(withQuery({ node: id || undefined }), true);
 
   const onNodesChange = (changes: NodeChange<EditorNode>[]) => {
     for (const c of changes) {
       if (c.type === "remove" && editable) change((d) => removeNode(d, c.id));
-      if (c.type === "position" && c.position) positions.current = { ...positions.current, [c.id]: c.position };
+      if (c.type === "position" && c.position) positions.current = { ...positions.current, [posKey(scope, c.id)]: c.position };
       if (c.type === "select" && c.selected) select(c.id);
     }
-    setNodes((ns) => applyNodeChanges(changes.filter((c) => c.type !== "remove" && c.type !== "select"), ns));
+    setNodes((ns) => applyNodeChanges(changes.filter((c) => c.type !== "remove"), ns));
     if (props.flowId && changes.some((c) => c.type === "position" && !c.dragging)) {
       localStorage.setItem(positionsKey(props.flowId), JSON.stringify(positions.current));
     }
@@ -173,9 +184,9 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
     return { x: (xs.length ? Math.max(...xs) : -260) + 260, y: 0 }; // right of everything, where nothing is in the way
   };
   const add = (kind: string, config: Record<string, unknown> | undefined, base: string, at?: XY) => {
-    if (!doc) return;
-    const id = uniqueId(doc, base);
-    positions.current = { ...positions.current, [id]: at ?? place() };
+    if (!view) return;
+    const id = uniqueId(view, base);
+    positions.current = { ...positions.current, [posKey(scope, id)]: at ?? place() };
     const node: FlowNode = { id, kind };
     if (config) node.config = { ...config };
     change((d) => addNode(d, node));
@@ -201,7 +212,7 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
   });
 
   const dirty = doc !== saved;
-  const node = doc?.nodes?.find((n) => n.id === selected);
+  const node = view?.nodes?.find((n) => n.id === selected);
   const title = props.flowId ? `Flow ${doc?.name ?? props.flowId} v${props.version || ""}` : "New flow";
   return (
     <section aria-labelledby="page-title" className="flow-editor-page">
@@ -239,6 +250,8 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
           {places.onDoc.map((m) => <li key={m}>{m}</li>)}
         </ul>
       )}
+      <EditorTools doc={doc} view={view} scope={scope} history={history} dispatch={dispatch} change={change} positions={positions} selected={selected}
+        flowId={props.flowId} version={props.version} parent={parent} editable={editable} />
       {runnable && <TestRunBar t={testRun} nodeId={node ? node.id : ""} />}
       <div className="flow-editor">
         {editable && kinds && <Palette kinds={kinds} onAdd={(k, c, b) => add(k, c, b)} />}
@@ -246,9 +259,12 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
           {doc && (
             <ReactFlow<EditorNode> nodes={nodes} edges={edges} nodeTypes={NODE_TYPES} onNodesChange={onNodesChange} onEdgesChange={onEdgesChange}
               onConnect={onConnect} nodesConnectable={editable} nodesDraggable elementsSelectable deleteKeyCode={editable ? ["Delete", "Backspace"] : null}
-              onPaneClick={() => select("")} fitView minZoom={0.2} proOptions={{ hideAttribution: true }}>
+              onPaneClick={() => select("")} fitView minZoom={0.05} proOptions={{ hideAttribution: true }} multiSelectionKeyCode={["Shift", "Meta", "Control"]}
+              onNodeClick={(e, n) => !(e.shiftKey || e.metaKey || e.ctrlKey) && select(n.id)}
+              onNodeDoubleClick={(_, n) => n.data.node.kind === "foreach" && navigate(withQuery({ scope: [...scope, n.id].join("/"), node: undefined }))}>
               <Background />
               <Controls showInteractive={false} />
+              <MiniMap pannable zoomable ariaLabel="Minimap" />
             </ReactFlow>
           )}
         </div>
@@ -260,7 +276,7 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
               select("");
             }} onClose={() => select("")} />
         )}
-        {!node && editable && (
+        {!node && editable && scope.length === 0 && (
           <label className="flow-name inline-field">
             <span>Flow name</span>
             <input value={doc?.name ?? ""} maxLength={128} onChange={(e) => change((d) => ({ ...d, name: e.target.value }))} />
