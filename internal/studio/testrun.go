@@ -196,7 +196,8 @@ func (s *Service) RunTest(ctx context.Context, c *api.Caller, r *RunFlowTestRequ
 	pics := &testPictures{s: s, project: project, seen: map[string]map[string]any{}}
 	budget := maxTestTotalOutput
 	for _, n := range res.Nodes {
-		nr := NodeRun{NodeId: n.ID, Kind: n.Kind, Status: string(n.Status), DurationUs: n.Duration.Microseconds(), Attempts: n.Attempts, Error: n.Error}
+		nr := NodeRun{NodeId: n.ID, Kind: n.Kind, Status: string(n.Status), DurationUs: n.Duration.Microseconds(), Attempts: n.Attempts, Error: n.Error,
+			Line: n.Line, Column: n.Column}
 		nr.Output, budget = bounded(pics.replace(pctx, n.Output, 0), budget)
 		out.NodeSet = append(out.NodeSet, nr)
 	}
