@@ -16,7 +16,7 @@ import { navigate, useRoute, withQuery } from "../../router";
 import { can, useSession } from "../../session";
 import { useLoad } from "../../useLoad";
 import { useAction } from "../../useAction";
-import { addNode, connect, connectionRefusal, disconnect, docToGraph, FLOW, NEXT, removeNode, uniqueId, updateNode } from "./graph";
+import { addNode, connect, connectionRefusal, disconnect, docToGraph, FLOW, INPUT, NEXT, removeNode, uniqueId, updateNode } from "./graph";
 import type { FlowDoc, FlowNode, NodeKinds, XY } from "./graph";
 import { NODE_TYPES } from "./NodeView";
 import type { EditorNode } from "./NodeView";
@@ -96,19 +96,20 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
 
   const graph = useMemo(() => docToGraph(doc ?? EMPTY, kinds, positions.current), [doc, kinds]);
   const places = useMemo(() => errorsByPlace(errors, graph.edges), [errors, graph.edges]);
+  const drawn = useMemo(() => (graph.input ? [graph.input, ...graph.nodes] : graph.nodes), [graph]);
 
   // React Flow keeps each node's measured size and drag state: merge them into the nodes drawn from the document.
   const [nodes, setNodes] = useState<EditorNode[]>([]);
   useEffect(() => {
     setNodes((prev) => {
       const old = new Map(prev.map((n) => [n.id, n]));
-      return graph.nodes.map((g) => {
+      return drawn.map((g) => {
         const o = old.get(g.id);
         const data = { ...g.data, errors: places.onNode[g.id] ?? [] };
-        return o ? { ...o, data, selected: g.id === selected } : { id: g.id, type: "flow", position: g.position, data, selected: g.id === selected };
+        return o ? { ...o, data, selected: g.id === selected } : { id: g.id, type: "flow", position: g.position, data, selected: g.id === selected, deletable: g.id !== INPUT };
       });
     });
-  }, [graph.nodes, places.onNode, selected]);
+  }, [drawn, places.onNode, selected]);
 
   const edges = useMemo<Edge[]>(
     () => graph.edges.map((e) => {
@@ -144,7 +145,7 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
     }
   };
   const onConnect = (c: Connection) => {
-    const src = graph.nodes.find((n) => n.id === c.source);
+    const src = drawn.find((n) => n.id === c.source);
     const dst = graph.nodes.find((n) => n.id === c.target);
     if (!src || !dst || !kinds) return;
     const sh = c.sourceHandle ?? NEXT;

@@ -3,6 +3,9 @@ import { useState } from "react";
 import type { FlowNode, NodeKinds } from "./graph";
 import { readValue, schemaFields, showValue } from "./schema";
 import type { SchemaField } from "./schema";
+import { ScriptField } from "./ScriptField";
+import { scriptMarks } from "./scriptMarks";
+import type { ScriptMark } from "./scriptMarks";
 import type { ValidationError } from "./validation";
 
 export function NodePanel(props: { node: FlowNode; kinds: NodeKinds; errors: ValidationError[]; editable: boolean; onChange(n: FlowNode): void; onRemove(): void; onClose(): void }) {
@@ -38,7 +41,8 @@ export function NodePanel(props: { node: FlowNode; kinds: NodeKinds; errors: Val
         <legend>Config</legend>
         {fields.length === 0 && <p className="muted small">No settings.</p>}
         {fields.map((f) => (
-          <ConfigField key={f.name} field={f} value={node.config?.[f.name]} error={errorOf(`config.${f.name}`)} onChange={(v) => setConfig(f.name, v)} />
+          <ConfigField key={f.name} field={f} value={node.config?.[f.name]} error={errorOf(`config.${f.name}`)} onChange={(v) => setConfig(f.name, v)}
+            marks={scriptMarks(props.errors, `config.${f.name}`)} readOnly={!props.editable} />
         ))}
         <JsonArea label="Inputs (JSON)" name="inputs" value={node.inputs ?? {}} error={errorOf("inputs")}
           onChange={(v) => props.onChange({ ...node, inputs: v as Record<string, unknown> })} />
@@ -52,7 +56,7 @@ export function NodePanel(props: { node: FlowNode; kinds: NodeKinds; errors: Val
   );
 }
 
-function ConfigField(props: { field: SchemaField; value: unknown; error: string; onChange(v: unknown): void }) {
+function ConfigField(props: { field: SchemaField; value: unknown; error: string; marks: ScriptMark[]; readOnly: boolean; onChange(v: unknown): void }) {
   const f = props.field;
   const [text, setText] = useState(() => showValue(f, props.value));
   const id = `cfg-${f.name}`;
@@ -65,7 +69,7 @@ function ConfigField(props: { field: SchemaField; value: unknown; error: string;
   const common = { id, name: `config.${f.name}`, "aria-invalid": props.error ? true : undefined, "aria-describedby": `${id}-hint${props.error ? ` ${id}-error` : ""}` };
   return (
     <div className={props.error ? "field field-invalid" : "field"} data-field={`config.${f.name}`}>
-      <label htmlFor={id}>
+      <label htmlFor={id} id={`${id}-label`}>
         {f.name}
         {f.required ? " (required)" : ""}
       </label>
@@ -74,6 +78,8 @@ function ConfigField(props: { field: SchemaField; value: unknown; error: string;
           <option value="">{f.default !== undefined ? `default (${String(f.default)})` : "unset"}</option>
           {(f.widget === "bool" ? ["true", "false"] : f.options).map((o) => <option key={o} value={o}>{o}</option>)}
         </select>
+      ) : f.widget === "script" ? (
+        <ScriptField id={id} value={text} readOnly={props.readOnly} marks={props.marks} labelledBy={`${id}-label`} describedBy={common["aria-describedby"]} onChange={set} />
       ) : f.widget === "json" ? (
         <textarea {...common} rows={3} value={text} onChange={(e) => set(e.target.value)} />
       ) : (

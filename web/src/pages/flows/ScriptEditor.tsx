@@ -1,0 +1,84 @@
+// The code editor of a script field (a config property with format
+// "script"): CodeMirror 6 with Python highlighting (Starlark is a Python
+// dialect), line numbers, and the server's errors for the field underlined
+// at their line and column. Loaded on demand, in a chunk of its own, when
+// a node panel first shows a script.
+import { useEffect, useRef } from "react";
+import { basicSetup, EditorView } from "codemirror";
+import { Annotation, EditorState } from "@codemirror/state";
+import { python } from "@codemirror/lang-python";
+import { lintGutter, setDiagnostics } from "@codemirror/lint";
+import { markRange } from "./scriptMarks";
+import type { ScriptMark } from "./scriptMarks";
+
+export interface ScriptEditorProps {
+  id: string;
+  value: string;
+  readOnly: boolean;
+  marks: ScriptMark[];
+  /** the ids of the label and of the hint and error texts, for assistive technology */
+  labelledBy: string;
+  describedBy: string;
+  onChange(text: string): void;
+}
+
+const THEME = EditorView.theme({
+  "&": { border: "1px solid var(--line)", borderRadius: "6px", fontSize: "0.82rem", backgroundColor: "var(--card)" },
+  "&.cm-focused": { outline: "2px solid var(--accent)" },
+  ".cm-scroller": { fontFamily: "ui-monospace, monospace", minHeight: "8rem", maxHeight: "22rem" },
+});
+
+// Text set from outside (the document changed under the panel) is not the person's edit.
+const external = Annotation.define<boolean>();
+
+export default function ScriptEditor(p: ScriptEditorProps) {
+  const host = useRef<HTMLDivElement>(null);
+  const view = useRef<EditorView | null>(null);
+  const onChange = useRef(p.onChange);
+  const first = useRef(p.value);
+  useEffect(() => {
+    onChange.current = p.onChange;
+  }, [p.onChange]);
+
+  useEffect(() => {
+    if (!host.current) return;
+    const v = new EditorView({
+      parent: host.current,
+      state: EditorState.create({
+        doc: first.current,
+        extensions: [
+          basicSetup, python(), lintGutter(), THEME,
+          EditorState.readOnly.of(p.readOnly), EditorView.editable.of(!p.readOnly),
+          EditorView.contentAttributes.of({ id: p.id, "aria-labelledby": p.labelledBy, "aria-describedby": p.describedBy, "aria-multiline": "true" }),
+          EditorView.updateListener.of((u) => {
+            if (u.docChanged && !u.transactions.some((t) => t.annotation(external))) onChange.current(u.state.doc.toString());
+          }),
+        ],
+      }),
+    });
+    view.current = v;
+    return () => {
+      v.destroy();
+      view.current = null;
+    };
+  }, [p.readOnly, p.id, p.labelledBy, p.describedBy]);
+
+  useEffect(() => {
+    const v = view.current;
+    if (v && v.state.doc.toString() !== p.value) {
+      v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: p.value }, annotations: external.of(true) });
+    }
+  }, [p.value]);
+
+  // The marks are the last validation's; keyed by their text so a re-render does not move them back.
+  const key = JSON.stringify(p.marks);
+  useEffect(() => {
+    const v = view.current;
+    if (!v) return;
+    const marks = JSON.parse(key) as ScriptMark[];
+    const text = v.state.doc.toString();
+    v.dispatch(setDiagnostics(v.state, marks.map((m) => ({ ...markRange(text, m), severity: "error" as const, message: m.message, source: `line ${m.line}, column ${m.column}` }))));
+  }, [key, p.readOnly]);
+
+  return <div ref={host} className="script-editor" data-testid="script-editor" data-readonly={p.readOnly ? "true" : undefined} />;
+}
