@@ -247,7 +247,7 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
           )}
         </div>
         {node && kinds && (
-          <NodePanel key={node.id} node={node} kinds={kinds} errors={errors.filter((e) => e.NodeId === node.id)} editable={editable}
+          <NodePanel key={node.id} node={node} kinds={kinds} projectId={props.projectId} errors={errors.filter((e) => e.NodeId === node.id)} editable={editable}
             onChange={(n) => change((d) => updateNode(d, node.id, () => n))}
             onRemove={() => {
               change((d) => removeNode(d, node.id));

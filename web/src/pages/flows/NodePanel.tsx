@@ -4,12 +4,15 @@ import type { FlowNode, NodeKinds } from "./graph";
 import { readValue, schemaFields, showValue } from "./schema";
 import type { SchemaField } from "./schema";
 import { ScriptField } from "./ScriptField";
+import { ZonePicker } from "./ZonePicker";
 import { scriptMarks } from "./scriptMarks";
 import type { ScriptMark } from "./scriptMarks";
 import type { ValidationError } from "./validation";
 
-export function NodePanel(props: { node: FlowNode; kinds: NodeKinds; errors: ValidationError[]; editable: boolean; onChange(n: FlowNode): void; onRemove(): void; onClose(): void }) {
+export function NodePanel(props: { node: FlowNode; kinds: NodeKinds; errors: ValidationError[]; editable: boolean; projectId: string; onChange(n: FlowNode): void; onRemove(): void; onClose(): void }) {
   const { node } = props;
+  // Bumped when a picker rewrites the config, so the fields show what it wrote.
+  const [picked, setPicked] = useState(0);
   const kind = props.kinds.KindSet.find((k) => k.Name === node.kind);
   const fields = schemaFields(kind?.ConfigSchema);
   const errorOf = (field: string) => props.errors.filter((e) => e.Field === field || e.Field.startsWith(`${field}.`) || e.Field.startsWith(`${field}[`)).map((e) => e.Message).join("; ");
@@ -39,9 +42,15 @@ export function NodePanel(props: { node: FlowNode; kinds: NodeKinds; errors: Val
       )}
       <fieldset disabled={!props.editable}>
         <legend>Config</legend>
+        {node.kind === "zone" && (
+          <ZonePicker projectId={props.projectId} config={node.config ?? {}} editable={props.editable} onChange={(config) => {
+            props.onChange({ ...node, config });
+            setPicked((n) => n + 1);
+          }} />
+        )}
         {fields.length === 0 && <p className="muted small">No settings.</p>}
         {fields.map((f) => (
-          <ConfigField key={f.name} field={f} value={node.config?.[f.name]} error={errorOf(`config.${f.name}`)} onChange={(v) => setConfig(f.name, v)}
+          <ConfigField key={`${f.name}:${picked}`} field={f} value={node.config?.[f.name]} error={errorOf(`config.${f.name}`)} onChange={(v) => setConfig(f.name, v)}
             marks={scriptMarks(props.errors, `config.${f.name}`)} readOnly={!props.editable} />
         ))}
         <JsonArea label="Inputs (JSON)" name="inputs" value={node.inputs ?? {}} error={errorOf("inputs")}

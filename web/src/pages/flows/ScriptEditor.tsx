@@ -4,18 +4,20 @@
 // at their line and column. Loaded on demand, in a chunk of its own, when
 // a node panel first shows a script.
 import { useEffect, useRef } from "react";
-import { basicSetup, EditorView } from "codemirror";
+import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
+import { bracketMatching, defaultHighlightStyle, indentOnInput, syntaxHighlighting } from "@codemirror/language";
 import { Annotation, EditorState } from "@codemirror/state";
+import { drawSelection, EditorView, highlightActiveLine, highlightActiveLineGutter, keymap, lineNumbers } from "@codemirror/view";
 import { python } from "@codemirror/lang-python";
 import { lintGutter, setDiagnostics } from "@codemirror/lint";
-import { markRange } from "./scriptMarks";
-import type { ScriptMark } from "./scriptMarks";
+import type { PlacedMark } from "./scriptMarks";
 
 export interface ScriptEditorProps {
   id: string;
   value: string;
   readOnly: boolean;
-  marks: ScriptMark[];
+  /** the server's errors for the field, placed in value (markRange) */
+  marks: PlacedMark[];
   /** the ids of the label and of the hint and error texts, for assistive technology */
   labelledBy: string;
   describedBy: string;
@@ -47,7 +49,10 @@ export default function ScriptEditor(p: ScriptEditorProps) {
       state: EditorState.create({
         doc: first.current,
         extensions: [
-          basicSetup, python(), lintGutter(), THEME,
+          // What a script needs, not all of CodeMirror's basicSetup (no autocompletion, search or folding): a smaller chunk.
+          lineNumbers(), highlightActiveLineGutter(), highlightActiveLine(), drawSelection(), history(), indentOnInput(), bracketMatching(),
+          syntaxHighlighting(defaultHighlightStyle, { fallback: true }), keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
+          python(), lintGutter(), THEME,
           EditorState.readOnly.of(p.readOnly), EditorView.editable.of(!p.readOnly),
           EditorView.contentAttributes.of({ id: p.id, "aria-labelledby": p.labelledBy, "aria-describedby": p.describedBy, "aria-multiline": "true" }),
           EditorView.updateListener.of((u) => {
@@ -75,9 +80,10 @@ export default function ScriptEditor(p: ScriptEditorProps) {
   useEffect(() => {
     const v = view.current;
     if (!v) return;
-    const marks = JSON.parse(key) as ScriptMark[];
-    const text = v.state.doc.toString();
-    v.dispatch(setDiagnostics(v.state, marks.map((m) => ({ ...markRange(text, m), severity: "error" as const, message: m.message, source: `line ${m.line}, column ${m.column}` }))));
+    const marks = JSON.parse(key) as PlacedMark[];
+    const end = v.state.doc.length;
+    v.dispatch(setDiagnostics(v.state, marks.map((m) => ({ from: Math.min(m.from, end), to: Math.min(m.to, end), severity: "error" as const, message: m.message,
+      source: `line ${m.line}, column ${m.column}` }))));
   }, [key, p.readOnly]);
 
   return <div ref={host} className="script-editor" data-testid="script-editor" data-readonly={p.readOnly ? "true" : undefined} />;

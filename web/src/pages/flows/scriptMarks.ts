@@ -11,6 +11,17 @@ export interface ScriptMark {
   message: string;
 }
 
+/** PlacedMark is a mark with the range of the text it underlines. */
+export interface PlacedMark extends ScriptMark {
+  from: number;
+  to: number;
+}
+
+/** placeMarks places each mark in text. */
+export function placeMarks(text: string, marks: readonly ScriptMark[]): PlacedMark[] {
+  return marks.map((m) => ({ ...m, ...markRange(text, m) }));
+}
+
 /** scriptMarks answers the errors of field that carry a position. */
 export function scriptMarks(errors: readonly ValidationError[], field: string): ScriptMark[] {
   return errors.filter((e) => e.Field === field && (e.Line ?? 0) > 0).map((e) => ({ line: e.Line ?? 0, column: e.Column ?? 0, message: e.Message }));
