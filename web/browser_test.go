@@ -121,7 +121,7 @@ var consolePages = []string{
 	"signin", "overview", "devices", "devices-add", "devices-viewer", "device-detail", "devices-discover", "live", "tasks", "task-detail", "tasks-create",
 	"records", "records-filtered", "records-bulk-delete", "record-detail", "audit", "algorithms", "algorithm-onboard", "algorithm-detail", "algorithm-try",
 	"apps", "app-detail", "app-key-secret", "subscriptions", "subscriptions-create", "subscription-detail",
-	"members", "roles", "role-edit", "users", "my-account", "flows", "flow-editor",
+	"members", "roles", "role-edit", "users", "my-account", "flows", "flow-editor", "flow-script", "flow-zone",
 }
 
 // examplePackage packs the bundled example algorithm package

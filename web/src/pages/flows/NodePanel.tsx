@@ -78,7 +78,7 @@ function ConfigField(props: { field: SchemaField; value: unknown; error: string;
   const common = { id, name: `config.${f.name}`, "aria-invalid": props.error ? true : undefined, "aria-describedby": `${id}-hint${props.error ? ` ${id}-error` : ""}` };
   return (
     <div className={props.error ? "field field-invalid" : "field"} data-field={`config.${f.name}`}>
-      <label htmlFor={id} id={`${id}-label`}>
+      <label htmlFor={id}>
         {f.name}
         {f.required ? " (required)" : ""}
       </label>
@@ -88,7 +88,7 @@ function ConfigField(props: { field: SchemaField; value: unknown; error: string;
           {(f.widget === "bool" ? ["true", "false"] : f.options).map((o) => <option key={o} value={o}>{o}</option>)}
         </select>
       ) : f.widget === "script" ? (
-        <ScriptField id={id} value={text} readOnly={props.readOnly} marks={props.marks} labelledBy={`${id}-label`} describedBy={common["aria-describedby"]} onChange={set} />
+        <ScriptField id={id} value={text} readOnly={props.readOnly} marks={props.marks} label={f.name} onChange={set} />
       ) : f.widget === "json" ? (
         <textarea {...common} rows={3} value={text} onChange={(e) => set(e.target.value)} />
       ) : (

@@ -3,6 +3,13 @@
 // dialect), line numbers, and the server's errors for the field underlined
 // at their line and column. Loaded on demand, in a chunk of its own, when
 // a node panel first shows a script.
+//
+// The editor lives in a shadow root: CodeMirror styles itself with a
+// <style> element in a document, which the console's Content-Security-
+// Policy (style-src 'self') refuses, but with a constructed style sheet in
+// a shadow root, which it allows. (Without its styles the editor loses
+// white-space: pre, and the browser types no-break spaces.) ids do not
+// cross a shadow root, so the editor is named by aria-label.
 import { useEffect, useRef } from "react";
 import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
 import { bracketMatching, defaultHighlightStyle, indentOnInput, syntaxHighlighting } from "@codemirror/language";
@@ -18,9 +25,8 @@ export interface ScriptEditorProps {
   readOnly: boolean;
   /** the server's errors for the field, placed in value (markRange) */
   marks: PlacedMark[];
-  /** the ids of the label and of the hint and error texts, for assistive technology */
-  labelledBy: string;
-  describedBy: string;
+  /** the field's name, for assistive technology */
+  label: string;
   onChange(text: string): void;
 }
 
@@ -44,8 +50,12 @@ export default function ScriptEditor(p: ScriptEditorProps) {
 
   useEffect(() => {
     if (!host.current) return;
+    const root = host.current.shadowRoot ?? host.current.attachShadow({ mode: "open" });
+    const parent = document.createElement("div");
+    root.replaceChildren(parent);
     const v = new EditorView({
-      parent: host.current,
+      root,
+      parent,
       state: EditorState.create({
         doc: first.current,
         extensions: [
@@ -54,7 +64,7 @@ export default function ScriptEditor(p: ScriptEditorProps) {
           syntaxHighlighting(defaultHighlightStyle, { fallback: true }), keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
           python(), lintGutter(), THEME,
           EditorState.readOnly.of(p.readOnly), EditorView.editable.of(!p.readOnly),
-          EditorView.contentAttributes.of({ id: p.id, "aria-labelledby": p.labelledBy, "aria-describedby": p.describedBy, "aria-multiline": "true" }),
+          EditorView.contentAttributes.of({ "aria-label": p.label, "aria-multiline": "true" }),
           EditorView.updateListener.of((u) => {
             if (u.docChanged && !u.transactions.some((t) => t.annotation(external))) onChange.current(u.state.doc.toString());
           }),
@@ -66,7 +76,7 @@ export default function ScriptEditor(p: ScriptEditorProps) {
       v.destroy();
       view.current = null;
     };
-  }, [p.readOnly, p.id, p.labelledBy, p.describedBy]);
+  }, [p.readOnly, p.label]);
 
   useEffect(() => {
     const v = view.current;
@@ -86,5 +96,5 @@ export default function ScriptEditor(p: ScriptEditorProps) {
       source: `line ${m.line}, column ${m.column}` }))));
   }, [key, p.readOnly]);
 
-  return <div ref={host} className="script-editor" data-testid="script-editor" data-readonly={p.readOnly ? "true" : undefined} />;
+  return <div ref={host} id={p.id} className="script-editor" data-testid="script-editor" data-readonly={p.readOnly ? "true" : undefined} />;
 }

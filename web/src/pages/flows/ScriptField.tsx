@@ -12,7 +12,7 @@ const ScriptEditor = lazy(() => import("./ScriptEditor"));
 // editor's chunk would need a module namespace object, and its helper would land in the shell.
 export function ScriptField(p: Omit<ScriptEditorProps, "marks"> & { marks: ScriptMark[] }) {
   return (
-    <Suspense fallback={<textarea id={p.id} rows={8} value={p.value} readOnly aria-labelledby={p.labelledBy} aria-busy="true" />}>
+    <Suspense fallback={<textarea id={p.id} rows={8} value={p.value} readOnly aria-label={p.label} aria-busy="true" />}>
       <ScriptEditor {...p} marks={placeMarks(p.value, p.marks)} />
     </Suspense>
   );

@@ -81,8 +81,13 @@ describe("document and graph", () => {
     let doc: FlowDoc = { nodes: [{ id: "a", kind: "noop" }, { id: "b", kind: "track" }] };
     doc = connect(doc, "a", "out:faces", "b", "in:objects");
     expect(doc.nodes?.[1]?.inputs).toEqual({ objects: "$a.faces" });
+    // The engine reads only an ancestor's output: the wire brought the edge a -> b with it.
+    expect(doc.edges).toEqual([{ from: "a", to: "b" }]);
     doc = connect(doc, "a", "next", "b", "flow");
     expect(doc.edges).toEqual([{ from: "a", to: "b" }]);
+    // A node that already runs before (here through b) brings no second edge.
+    const chain = connect({ nodes: [{ id: "a", kind: "noop", next: ["b"] }, { id: "b", kind: "noop", next: ["c"] }, { id: "c", kind: "noop" }] }, "a", "out:x", "c", "in:x");
+    expect(chain.edges).toBeUndefined();
     const g = docToGraph(doc, KINDS);
     for (const e of g.edges) doc = disconnect(doc, e);
     expect(doc.nodes?.[1]?.inputs).toEqual({});

@@ -304,16 +304,41 @@ export function removeNode(doc: FlowDoc, id: string): FlowDoc {
   return out;
 }
 
-/** connect maps the target's input to the source's output field, or adds a control edge between the NEXT and FLOW handles. */
+/**
+ * connect maps the target's input to the source's output field (adding the
+ * edge source -> target when source does not already run before target),
+ * or adds a control edge between the NEXT and FLOW handles.
+ */
 export function connect(doc: FlowDoc, source: string, sourceHandle: string, target: string, targetHandle: string): FlowDoc {
   if (target === INPUT) return doc; // nothing feeds the message
   if (targetHandle.startsWith("in:")) {
     const field = sourceHandle.startsWith("out:") ? sourceHandle.slice(4) : "";
     const path = field ? `$${source}.${field}` : `$${source}`;
-    return updateNode(doc, target, (n) => ({ ...n, inputs: { ...n.inputs, [targetHandle.slice(3)]: path } }));
+    const mapped = updateNode(doc, target, (n) => ({ ...n, inputs: { ...n.inputs, [targetHandle.slice(3)]: path } }));
+    // The engine reads only the outputs of a node's ancestors: a wire from a node that does not yet run before the target adds that edge too.
+    if (source === INPUT || runsBefore(doc, source, target)) return mapped;
+    return { ...mapped, edges: [...(doc.edges ?? []), { from: source, to: target }] };
   }
   if (source === INPUT || (doc.edges ?? []).some((e) => e.from === source && e.to === target)) return doc; // every node runs after the message arrives
   return { ...doc, edges: [...(doc.edges ?? []), { from: source, to: target }] };
+}
+
+/** runsBefore reports whether a is an ancestor of b through next lists and edges. */
+export function runsBefore(doc: FlowDoc, a: string, b: string): boolean {
+  const succ = new Map<string, string[]>();
+  const add = (f: string, t: string) => succ.set(f, [...(succ.get(f) ?? []), t]);
+  for (const n of doc.nodes ?? []) for (const t of n.next ?? []) add(n.id, t);
+  for (const e of doc.edges ?? []) add(e.from, e.to);
+  const seen = new Set<string>();
+  const todo = [...(succ.get(a) ?? [])];
+  while (todo.length > 0) {
+    const id = todo.pop() ?? "";
+    if (id === b) return true;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    todo.push(...(succ.get(id) ?? []));
+  }
+  return false;
 }
 
 /** disconnect removes what an edge stands for: the input mapping, the next entry or the edges pair. */

@@ -11,8 +11,10 @@ describe("script marks", () => {
   });
   it("clamps places past the text", () => {
     expect(markRange(text, { line: 9, column: 1 })).toEqual({ from: text.length, to: text.length });
-    const endOfLine = markRange(text, { line: 1, column: 80 });
-    expect(endOfLine).toEqual({ from: 16, to: 16 });
+    // At the end of a line, its last character.
+    expect(markRange(text, { line: 1, column: 80 })).toEqual({ from: 15, to: 16 });
+    const newline = markRange(text, { line: 2, column: 22 });
+    expect(text.slice(newline.from, newline.to)).toBe("+");
   });
   it("keeps the errors of the field that have a place", () => {
     const marks = scriptMarks([

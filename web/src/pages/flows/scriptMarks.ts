@@ -30,8 +30,9 @@ export function scriptMarks(errors: readonly ValidationError[], field: string): 
 /**
  * markRange answers the text range [from, to) a mark underlines: from the
  * column (clamped to its line; a line past the end is the last line) to the
- * end of the word there, or one character when no word starts there, or
- * nothing at the end of a line.
+ * end of the word there, or one character when no word starts there; at
+ * the end of a line (Starlark's "got newline"), its last character, so the
+ * mark is seen; nothing only on an empty line.
  */
 export function markRange(text: string, m: { line: number; column: number }): { from: number; to: number } {
   const lines = text.split("\n");
@@ -39,7 +40,7 @@ export function markRange(text: string, m: { line: number; column: number }): { 
   let start = 0;
   for (let i = 0; i < li; i++) start += (lines[i] ?? "").length + 1;
   const line = lines[li] ?? "";
-  const col = Math.min(Math.max(m.column, 1) - 1, line.length);
+  const col = Math.min(Math.max(m.column, 1) - 1, Math.max(line.length - 1, 0));
   const word = /^[A-Za-z0-9_]+/.exec(line.slice(col));
   const len = word ? word[0].length : col < line.length ? 1 : 0;
   return { from: start + col, to: start + col + len };
