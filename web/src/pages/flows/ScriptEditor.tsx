@@ -12,7 +12,7 @@
 // cross a shadow root, so the editor is named by aria-label.
 import { useEffect, useRef } from "react";
 import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
-import { bracketMatching, defaultHighlightStyle, indentOnInput, syntaxHighlighting } from "@codemirror/language";
+import { bracketMatching, defaultHighlightStyle, indentOnInput, indentUnit, syntaxHighlighting } from "@codemirror/language";
 import { Annotation, EditorState } from "@codemirror/state";
 import { drawSelection, EditorView, highlightActiveLine, highlightActiveLineGutter, keymap, lineNumbers } from "@codemirror/view";
 import { python } from "@codemirror/lang-python";
@@ -62,7 +62,7 @@ export default function ScriptEditor(p: ScriptEditorProps) {
           // What a script needs, not all of CodeMirror's basicSetup (no autocompletion, search or folding): a smaller chunk.
           lineNumbers(), highlightActiveLineGutter(), highlightActiveLine(), drawSelection(), history(), indentOnInput(), bracketMatching(),
           syntaxHighlighting(defaultHighlightStyle, { fallback: true }), keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
-          python(), lintGutter(), THEME,
+          python(), indentUnit.of("    "), lintGutter(), THEME,
           EditorState.readOnly.of(p.readOnly), EditorView.editable.of(!p.readOnly),
           EditorView.contentAttributes.of({ "aria-label": p.label, "aria-multiline": "true" }),
           EditorView.updateListener.of((u) => {
