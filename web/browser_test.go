@@ -123,6 +123,7 @@ var consolePages = []string{
 	"apps", "app-detail", "app-key-secret", "subscriptions", "subscriptions-create", "subscription-detail",
 	"members", "roles", "role-edit", "users", "my-account", "flows", "flow-editor", "flow-testrun", "flow-history", "flow-diff",
 	"flow-templates", "flow-large",
+	"flow-script", "flow-zone",
 }
 
 // examplePackage packs the bundled example algorithm package

@@ -1012,10 +1012,17 @@ func (b *Builder) Script(field, src string) *function.Program {
 		p, err = function.CompileContext(b.c.ctx, b.n.path, src, b.c.opts.FunctionLimits)
 	}
 	if err != nil {
-		b.Errorf(field, "%v", err)
+		b.scriptErr(field, err)
 		return nil
 	}
 	return p
+}
+
+// scriptErr reports a script's or expression's compile error on field,
+// placed at its line and column when it has one.
+func (b *Builder) scriptErr(field string, err error) {
+	line, col := function.Position(err)
+	b.c.errs = append(b.c.errs, &Error{Node: b.n.path, Field: field, Msg: err.Error(), Line: line, Column: col})
 }
 
 // Expr compiles an expression over vars, reporting errors on field.
@@ -1026,7 +1033,7 @@ func (b *Builder) Expr(field, src string, vars []string) *function.Expr {
 	}
 	e, err := function.CompileExpr(b.n.path, src, vars, b.c.opts.FunctionLimits)
 	if err != nil {
-		b.Errorf(field, "%v", err)
+		b.scriptErr(field, err)
 		return nil
 	}
 	return e

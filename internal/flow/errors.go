@@ -12,12 +12,16 @@ import (
 // when the problem is a connection, the edge: an edge of the document, or
 // the data dependency from a node whose output a path reads to the node
 // that reads it, its ends named like Node. An editor pins each problem on
-// the node or edge it names.
+// the node or edge it names. Line and Column (1-based) place a script's or
+// expression's problem inside the field's text; they are 0 for any other
+// problem.
 type Error struct {
-	Node  string
-	Edge  *EdgeSpec
-	Field string
-	Msg   string
+	Node   string
+	Edge   *EdgeSpec
+	Field  string
+	Msg    string
+	Line   int
+	Column int
 }
 
 // Error formats as `node "det": config.algorithm: unknown algorithm "x"`,

@@ -198,11 +198,15 @@ var statusNames = [...]Status{StatusPending, StatusPending, StatusOK, StatusSkip
 
 // NodeResult is one node's part of a traced run.
 type NodeResult struct {
-	ID       string        `json:"id"`
-	Kind     string        `json:"kind"`
-	Status   Status        `json:"status"`
-	Output   any           `json:"output,omitempty"`
-	Error    string        `json:"error,omitempty"`
+	ID     string `json:"id"`
+	Kind   string `json:"kind"`
+	Status Status `json:"status"`
+	Output any    `json:"output,omitempty"`
+	Error  string `json:"error,omitempty"`
+	// Line and Column place a script's failure in its text (see
+	// function.Position); 0 when the error has no place.
+	Line     int           `json:"line,omitempty"`
+	Column   int           `json:"column,omitempty"`
 	Duration time.Duration `json:"duration"`
 	Attempts int           `json:"attempts,omitempty"`
 }
@@ -760,6 +764,7 @@ func (r *run) traces() []NodeResult {
 		nr := NodeResult{ID: n.id, Kind: n.kindName, Status: statusNames[s.state.Load()], Output: s.out, Duration: s.dur, Attempts: int(s.attempts)}
 		if s.err != nil {
 			nr.Error = s.err.Error()
+			nr.Line, nr.Column = function.Position(s.err)
 		}
 		out = append(out, nr)
 	}

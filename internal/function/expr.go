@@ -31,7 +31,7 @@ func CompileExpr(name, src string, vars []string, limits Limits) (*Expr, error) 
 	if _, err := fileOptions().ParseExpr(name, src, 0); err != nil {
 		var se syntax.Error
 		if errors.As(err, &se) {
-			return nil, fmt.Errorf("expression %q: %d:%d: %s", name, se.Pos.Line, se.Pos.Col, se.Msg)
+			return nil, at(fmt.Errorf("expression %q: %d:%d: %s", name, se.Pos.Line, se.Pos.Col, se.Msg), se.Pos)
 		}
 		return nil, fmt.Errorf("expression %q: %w", name, err)
 	}
@@ -45,10 +45,14 @@ func CompileExpr(name, src string, vars []string, limits Limits) (*Expr, error) 
 	body := "def main(__args):\n    " + unpackVars(vars) + "return (\n" + src + "\n)\n"
 	p, err := compileWrapped(name, body, limits)
 	if err != nil {
-		// Positions refer to the wrapper, not to src: keep the message only.
+		// Positions refer to the wrapper: src starts on its line
+		// len(vars)+3 ("def main", one line per variable, "return (").
 		var rl resolve.ErrorList
 		if errors.As(err, &rl) && len(rl) > 0 {
-			return nil, fmt.Errorf("expression %q: %s", name, rl[0].Msg)
+			return nil, &posError{err: fmt.Errorf("expression %q: %s", name, rl[0].Msg), line: max(int(rl[0].Pos.Line)-len(vars)-2, 1), col: int(rl[0].Pos.Col)}
+		}
+		if line, col := Position(err); line > len(vars)+2 {
+			return nil, &posError{err: err, line: line - len(vars) - 2, col: col}
 		}
 		return nil, err
 	}
@@ -109,6 +113,10 @@ func (e *Expr) eval(ctx context.Context, args []any) (starlark.Value, *worker, e
 	w.args[0] = nil
 	if err = w.end(err); err != nil {
 		p.threads.Put(w)
+		if line, col := Position(err); line > len(e.vars)+2 {
+			// The backtrace's positions are the wrapper's (see CompileExpr).
+			err = &posError{err: err, line: line - len(e.vars) - 2, col: col}
+		}
 		return nil, nil, err
 	}
 	return v, w, nil

@@ -254,11 +254,11 @@ func parse(name, src string, limits Limits) (*starlark.Program, *env, error) {
 	}
 	for _, st := range f.Stmts {
 		if l, ok := st.(*syntax.LoadStmt); ok {
-			return nil, nil, fmt.Errorf("function %q: %s: load() is not allowed; json, math, time and re are predeclared", name, l.Load)
+			return nil, nil, at(fmt.Errorf("function %q: %s: load() is not allowed; json, math, time and re are predeclared", name, l.Load), l.Load)
 		}
 	}
 	if id := reservedIdent(f); id != nil {
-		return nil, nil, fmt.Errorf("function %q: %s: names starting with __ are reserved", name, id.NamePos)
+		return nil, nil, at(fmt.Errorf("function %q: %s: names starting with __ are reserved", name, id.NamePos), id.NamePos)
 	}
 	guardFile(f)
 	e := newEnv(limits)

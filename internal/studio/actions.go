@@ -124,12 +124,16 @@ type ValidateFlowRequest struct {
 // editor can pin it: on node NodeId (empty: the document), on Edge when
 // the problem is a connection (an edge of the document, or the data
 // dependency from a node whose output a path reads to the reader), and at
-// Field inside the node ("config.cases[1].when", "inputs.image").
+// Field inside the node ("config.cases[1].when", "inputs.image"). Line
+// and Column (1-based) place a script's or expression's error inside the
+// field's text (a syntax error, an undefined name); 0 for other problems.
 type FlowError struct {
 	NodeId  string    `json:"NodeId"`
 	Edge    *FlowEdge `json:"Edge,omitempty"`
 	Field   string    `json:"Field"`
 	Message string    `json:"Message"`
+	Line    int       `json:"Line"`
+	Column  int       `json:"Column"`
 }
 
 // FlowEdge names an edge by the ids of its ends.
@@ -168,6 +172,10 @@ type NodeRun struct {
 	Attempts   int    `json:"Attempts,omitempty"`
 	Output     any    `json:"Output,omitempty"`
 	Error      string `json:"Error,omitempty"`
+	// Line and Column place a script's failure in its text, when
+	// Starlark's backtrace has a place for it; absent otherwise.
+	Line   int `json:"Line,omitempty"`
+	Column int `json:"Column,omitempty"`
 }
 
 // CapturedRecord is a record a store node would have written.
@@ -347,7 +355,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			errs := s.Validate(ctx, r.ProjectId, doc)
 			out := &ValidateFlowResponse{Valid: len(errs) == 0, ErrorSet: make([]FlowError, 0, len(errs))}
 			for _, e := range errs {
-				fe := FlowError{NodeId: e.Node, Field: e.Field, Message: e.Msg}
+				fe := FlowError{NodeId: e.Node, Field: e.Field, Message: e.Msg, Line: e.Line, Column: e.Column}
 				if e.Edge != nil {
 					fe.Edge = &FlowEdge{From: e.Edge.From, To: e.Edge.To}
 				}

@@ -265,7 +265,8 @@ func runError(err error, timeout time.Duration) string {
 func (tp *testPictures) nodeRuns(ctx context.Context, nodes []flow.NodeResult, budget int) ([]NodeRun, int) {
 	out := make([]NodeRun, 0, len(nodes))
 	for _, n := range nodes {
-		nr := NodeRun{NodeId: n.ID, Kind: n.Kind, Status: string(n.Status), DurationUs: n.Duration.Microseconds(), Attempts: n.Attempts, Error: n.Error}
+		nr := NodeRun{NodeId: n.ID, Kind: n.Kind, Status: string(n.Status), DurationUs: n.Duration.Microseconds(), Attempts: n.Attempts, Error: n.Error,
+			Line: n.Line, Column: n.Column}
 		nr.Output, budget = bounded(tp.replace(ctx, n.Output, 0), budget)
 		out = append(out, nr)
 	}

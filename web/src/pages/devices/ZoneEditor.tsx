@@ -11,6 +11,10 @@ interface Props {
   readOnly: boolean;
   /** errors by field, as the server names them: "Zones[1].Name". */
   errors: Record<string, string>;
+  /** at most this many zones and lines (default MAX_ZONES, a device's limit) */
+  max?: number;
+  /** false: names are shown, not edited (a flow node's single inline shape has none of its own) */
+  named?: boolean;
 }
 
 type Draft = { kind: Zone["Kind"]; points: Point[] } | null;
@@ -71,7 +75,7 @@ export function ZoneEditor(p: Props) {
     }
   }
 
-  const full = p.zones.length >= MAX_ZONES;
+  const full = p.zones.length >= (p.max ?? MAX_ZONES);
   return (
     <div className="zone-editor">
       {!p.readOnly && (
@@ -181,7 +185,7 @@ function ZoneList(p: Props & { sel: { zone: number; point: number }; setSel(s: {
           <li key={i} className={p.sel.zone === i ? "zone-item selected" : "zone-item"} data-zone={z.Name}>
             <label>
               <span>{z.Kind === "line" ? "Line" : "Zone"} {i + 1} name</span>
-              <input value={z.Name} readOnly={p.readOnly} maxLength={64} aria-invalid={nameErr ? true : undefined}
+              <input value={z.Name} readOnly={p.readOnly || p.named === false} maxLength={64} aria-invalid={nameErr ? true : undefined}
                 onFocus={() => p.setSel({ zone: i, point: -1 })}
                 onChange={(e) => p.setZone(i, { ...z, Name: e.target.value })} />
             </label>

@@ -16,7 +16,7 @@ import { navigate, useRoute, withQuery } from "../../router";
 import { can, useSession } from "../../session";
 import { useLoad } from "../../useLoad";
 import { useAction } from "../../useAction";
-import { addNode, connect, connectionRefusal, disconnect, docToGraph, FLOW, NEXT, removeNode, uniqueId, updateNode } from "./graph";
+import { addNode, connect, connectionRefusal, disconnect, docToGraph, FLOW, INPUT, NEXT, removeNode, uniqueId, updateNode } from "./graph";
 import type { FlowDoc, FlowNode, NodeKinds, XY } from "./graph";
 import { NODE_TYPES } from "./NodeView";
 import type { EditorNode } from "./NodeView";
@@ -111,6 +111,7 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
 
   const graph = useMemo(() => docToGraph(view ?? EMPTY, kinds, positionsIn(positions.current, scope)), [view, kinds, scope]);
   const places = useMemo(() => errorsByPlace(errorsIn(errors, scope), graph.edges), [errors, graph.edges, scope]);
+  const drawn = useMemo(() => (graph.input ? [graph.input, ...graph.nodes] : graph.nodes), [graph]);
 
   // React Flow keeps each node's measured size and drag state: merge them into the nodes drawn from the document.
   // The URL's node is selected; others stay selected beside it (Shift+click, a box), none without it.
@@ -118,13 +119,15 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
   useEffect(() => {
     setNodes((prev) => {
       const old = new Map(prev.map((n) => [n.id, n]));
-      return graph.nodes.map((g) => {
+      return drawn.map((g) => {
         const o = old.get(g.id);
         const data = { ...g.data, errors: places.onNode[g.id] ?? [], result: testRun.shown[g.id] };
-        return o ? { ...o, data, selected: g.id === selected || (!!o.selected && selected !== "") } : { id: g.id, type: "flow", position: g.position, data, selected: g.id === selected };
+        return o
+          ? { ...o, data, selected: g.id === selected || (!!o.selected && selected !== "") }
+          : { id: g.id, type: "flow", position: g.position, data, selected: g.id === selected, deletable: g.id !== INPUT };
       });
     });
-  }, [graph.nodes, places.onNode, selected, testRun.shown]);
+  }, [drawn, places.onNode, selected, testRun.shown]);
 
   const edges = useMemo<Edge[]>(
     () => graph.edges.map((e) => {
@@ -161,7 +164,7 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
     }
   };
   const onConnect = (c: Connection) => {
-    const src = graph.nodes.find((n) => n.id === c.source);
+    const src = drawn.find((n) => n.id === c.source);
     const dst = graph.nodes.find((n) => n.id === c.target);
     if (!src || !dst || !kinds) return;
     const sh = c.sourceHandle ?? NEXT;
@@ -269,7 +272,7 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
           )}
         </div>
         {node && kinds && (
-          <NodePanel key={node.id} node={node} kinds={kinds} errors={errors.filter((e) => e.NodeId === node.id)} editable={editable}
+          <NodePanel key={node.id} node={node} kinds={kinds} projectId={props.projectId} errors={errors.filter((e) => e.NodeId === node.id)} editable={editable}
             onChange={(n) => change((d) => updateNode(d, node.id, () => n))}
             onRemove={() => {
               change((d) => removeNode(d, node.id));

@@ -3,10 +3,16 @@ import { useState } from "react";
 import type { FlowNode, NodeKinds } from "./graph";
 import { readValue, schemaFields, showValue } from "./schema";
 import type { SchemaField } from "./schema";
+import { ScriptField } from "./ScriptField";
+import { ZonePicker } from "./ZonePicker";
+import { scriptMarks } from "./scriptMarks";
+import type { ScriptMark } from "./scriptMarks";
 import type { ValidationError } from "./validation";
 
-export function NodePanel(props: { node: FlowNode; kinds: NodeKinds; errors: ValidationError[]; editable: boolean; onChange(n: FlowNode): void; onRemove(): void; onClose(): void }) {
+export function NodePanel(props: { node: FlowNode; kinds: NodeKinds; errors: ValidationError[]; editable: boolean; projectId: string; onChange(n: FlowNode): void; onRemove(): void; onClose(): void }) {
   const { node } = props;
+  // Bumped when a picker rewrites the config, so the fields show what it wrote.
+  const [picked, setPicked] = useState(0);
   const kind = props.kinds.KindSet.find((k) => k.Name === node.kind);
   const fields = schemaFields(kind?.ConfigSchema);
   const errorOf = (field: string) => props.errors.filter((e) => e.Field === field || e.Field.startsWith(`${field}.`) || e.Field.startsWith(`${field}[`)).map((e) => e.Message).join("; ");
@@ -36,9 +42,16 @@ export function NodePanel(props: { node: FlowNode; kinds: NodeKinds; errors: Val
       )}
       <fieldset disabled={!props.editable}>
         <legend>Config</legend>
+        {node.kind === "zone" && (
+          <ZonePicker projectId={props.projectId} config={node.config ?? {}} editable={props.editable} onChange={(config) => {
+            props.onChange({ ...node, config });
+            setPicked((n) => n + 1);
+          }} />
+        )}
         {fields.length === 0 && <p className="muted small">No settings.</p>}
         {fields.map((f) => (
-          <ConfigField key={f.name} field={f} value={node.config?.[f.name]} error={errorOf(`config.${f.name}`)} onChange={(v) => setConfig(f.name, v)} />
+          <ConfigField key={`${f.name}:${picked}`} field={f} value={node.config?.[f.name]} error={errorOf(`config.${f.name}`)} onChange={(v) => setConfig(f.name, v)}
+            marks={scriptMarks(props.errors, `config.${f.name}`)} readOnly={!props.editable} />
         ))}
         <JsonArea label="Inputs (JSON)" name="inputs" value={node.inputs ?? {}} error={errorOf("inputs")}
           onChange={(v) => props.onChange({ ...node, inputs: v as Record<string, unknown> })} />
@@ -52,7 +65,7 @@ export function NodePanel(props: { node: FlowNode; kinds: NodeKinds; errors: Val
   );
 }
 
-function ConfigField(props: { field: SchemaField; value: unknown; error: string; onChange(v: unknown): void }) {
+function ConfigField(props: { field: SchemaField; value: unknown; error: string; marks: ScriptMark[]; readOnly: boolean; onChange(v: unknown): void }) {
   const f = props.field;
   const [text, setText] = useState(() => showValue(f, props.value));
   const id = `cfg-${f.name}`;
@@ -74,6 +87,8 @@ function ConfigField(props: { field: SchemaField; value: unknown; error: string;
           <option value="">{f.default !== undefined ? `default (${String(f.default)})` : "unset"}</option>
           {(f.widget === "bool" ? ["true", "false"] : f.options).map((o) => <option key={o} value={o}>{o}</option>)}
         </select>
+      ) : f.widget === "script" ? (
+        <ScriptField id={id} value={text} readOnly={props.readOnly} marks={props.marks} label={f.name} onChange={set} />
       ) : f.widget === "json" ? (
         <textarea {...common} rows={3} value={text} onChange={(e) => set(e.target.value)} />
       ) : (

@@ -1,7 +1,7 @@
 // A flow node drawn on the canvas: its ports as handles, its problems under it.
 import { Handle, Position } from "@xyflow/react";
 import type { Node, NodeProps } from "@xyflow/react";
-import { FLOW, NEXT } from "./graph";
+import { FLOW, INPUT_KIND, NEXT } from "./graph";
 import type { FlowNode, Port } from "./graph";
 import type { NodeRun } from "./runs";
 import { NodeResult } from "./TestRun";
@@ -11,6 +11,7 @@ export type EditorNode = Node<NodeData, "flow">;
 
 export function FlowNodeView(props: NodeProps<EditorNode>) {
   const { node, inputs, outputs, errors } = props.data;
+  if (node.kind === INPUT_KIND) return <InputNodeView outputs={outputs} />;
   return (
     <div className={errors.length ? "flow-node flow-node-invalid" : "flow-node"} data-node={node.id} aria-invalid={errors.length ? true : undefined}>
       <Handle type="target" position={Position.Left} id={FLOW} className="handle-control" />
@@ -42,6 +43,26 @@ export function FlowNodeView(props: NodeProps<EditorNode>) {
       )}
       {props.data.result && <NodeResult run={props.data.result} />}
       <Handle type="source" position={Position.Right} id={NEXT} className="handle-control" />
+    </div>
+  );
+}
+
+// The flow's input (the message), not a node of the document: wiring one of its fields into a node maps $input.<field>.
+function InputNodeView(props: { outputs: Port[] }) {
+  return (
+    <div className="flow-node flow-node-input" data-node="input" title="The message the flow receives ($input)">
+      <div className="flow-node-head">
+        <strong>Input</strong> <span className="muted small">the message</span>
+      </div>
+      <ul className="flow-node-input-ports">
+        {props.outputs.map((p) => (
+          <li key={p.Name} className="port port-out" title={`$input.${p.Name}: ${p.Type}${p.Doc ? ` (${p.Doc})` : ""}`}>
+            {p.Name} <span className="muted">{p.Type}</span>
+            <Handle type="source" position={Position.Right} id={`out:${p.Name}`} className={`handle-${p.Type}`} />
+          </li>
+        ))}
+      </ul>
+      <Handle type="source" position={Position.Right} id={NEXT} className="handle-control" title="the whole message ($input)" />
     </div>
   );
 }

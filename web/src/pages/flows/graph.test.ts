@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compatible, connect, connectionRefusal, disconnect, docToGraph, graphToDoc, layout, removeNode } from "./graph";
+import { compatible, connect, connectionRefusal, disconnect, docToGraph, graphToDoc, INPUT, inputPorts, layout, MESSAGE_FIELDS, removeNode } from "./graph";
 import type { FlowDoc, NodeKinds, PortType } from "./graph";
 import faceText from "../../../../examples/flows/face-structuring.json?raw";
 
@@ -43,8 +43,10 @@ describe("document and graph", () => {
     expect(ids).toContain("c:edges:detect>faces");
     expect(ids).toContain("d:detect.faces>faces.items");
     expect(ids).toContain("d:track.ended>best.ended");
-    // $input and $params are not nodes: no wire.
-    expect(g.edges.some((e) => e.source === "input" || e.source === "params")).toBe(false);
+    // $input is drawn as the Input node, with a wire per mapping that reads it; $params is not a node.
+    expect(g.edges.some((e) => e.source === "params")).toBe(false);
+    expect(g.edges.filter((e) => e.source === INPUT).map((e) => e.id)).toEqual(["d:input.image>detect.image", "d:input.image>faces.image", "d:input.device>keep.device", "d:input.frame>keep.frame"]);
+    expect(g.input?.data.outputs.map((p) => p.Name)).toEqual(["image", "device", "frame"]);
     // Ports: the contract's, the kind's, and those the document reads.
     const detect = g.nodes.find((n) => n.id === "detect");
     expect(detect?.data.inputs.map((p) => p.Name)).toEqual(["image", "minSize", "quality"]);
@@ -79,8 +81,13 @@ describe("document and graph", () => {
     let doc: FlowDoc = { nodes: [{ id: "a", kind: "noop" }, { id: "b", kind: "track" }] };
     doc = connect(doc, "a", "out:faces", "b", "in:objects");
     expect(doc.nodes?.[1]?.inputs).toEqual({ objects: "$a.faces" });
+    // The engine reads only an ancestor's output: the wire brought the edge a -> b with it.
+    expect(doc.edges).toEqual([{ from: "a", to: "b" }]);
     doc = connect(doc, "a", "next", "b", "flow");
     expect(doc.edges).toEqual([{ from: "a", to: "b" }]);
+    // A node that already runs before (here through b) brings no second edge.
+    const chain = connect({ nodes: [{ id: "a", kind: "noop", next: ["b"] }, { id: "b", kind: "noop", next: ["c"] }, { id: "c", kind: "noop" }] }, "a", "out:x", "c", "in:x");
+    expect(chain.edges).toBeUndefined();
     const g = docToGraph(doc, KINDS);
     for (const e of g.edges) doc = disconnect(doc, e);
     expect(doc.nodes?.[1]?.inputs).toEqual({});
@@ -105,5 +112,31 @@ describe("port compatibility", () => {
     expect(connectionRefusal(TYPES, "detect", { Name: "faces", Type: "objects" }, "track", { Name: "objects", Type: "objects" })).toBe("");
     expect(connectionRefusal(TYPES, "twice", { Name: "y", Type: "integer" }, "z", { Name: "objects", Type: "objects" }))
       .toBe('$twice.y is an integer, but input "objects" of z takes a list of objects');
+  });
+});
+
+describe("the Input node", () => {
+  it("offers the message's fields, or the inputs the document declares, and any field read", () => {
+    const plain = docToGraph({ nodes: [{ id: "a", kind: "noop", inputs: { v: "$input.custom" } }] }, KINDS);
+    expect(plain.input?.data.outputs.map((p) => p.Name)).toEqual([...MESSAGE_FIELDS.map((p) => p.Name), "custom"]);
+    expect(plain.input?.data.outputs.find((p) => p.Name === "image")?.Type).toBe("image");
+    expect(plain.nodes.map((n) => n.id)).toEqual(["a"]);
+    expect(inputPorts({ inputs: { label: { type: "string" }, x: {} } })).toEqual([{ Name: "label", Type: "string", Doc: "" }, { Name: "x", Type: "any", Doc: "" }]);
+    // A node wrongly called input: no Input node, so no two nodes share the id.
+    expect(docToGraph({ nodes: [{ id: "input", kind: "noop" }] }, KINDS).input).toBeUndefined();
+  });
+
+  it("wires the message into a node by writing the mapping, and is never part of the document", () => {
+    let doc: FlowDoc = { nodes: [{ id: "detect", kind: "algorithm", config: { algorithm: "alg-face-detect" } }] };
+    doc = connect(doc, INPUT, "out:image", "detect", "in:image");
+    expect(doc.nodes?.[0]?.inputs).toEqual({ image: "$input.image" });
+    // Control edges from or to it mean nothing: refused.
+    expect(connect(doc, INPUT, "next", "detect", "flow")).toBe(doc);
+    expect(connect(doc, "detect", "out:faces", INPUT, "in:x")).toBe(doc);
+    const g = docToGraph(doc, KINDS);
+    const wire = g.edges.find((e) => e.source === INPUT);
+    expect(wire).toMatchObject({ sourceHandle: "out:image", targetHandle: "in:image", data: { origin: "input", field: "image", input: "image" } });
+    expect(graphToDoc({}, g.nodes, g.edges)).toEqual(doc);
+    if (wire) expect(disconnect(doc, wire).nodes?.[0]?.inputs).toEqual({});
   });
 });

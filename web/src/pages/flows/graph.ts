@@ -137,10 +137,53 @@ export function portsOf(node: FlowNode, kinds: NodeKinds | undefined, read: Read
   return { inputs, outputs };
 }
 
-/** docToGraph draws the document; positions are those given, others are laid out by depth. */
-export function docToGraph(doc: FlowDoc, kinds: NodeKinds | undefined, positions: Record<string, XY> = {}): { nodes: GraphNode[]; edges: GraphEdge[] } {
+/**
+ * INPUT is the flow's input drawn as a node of its own: not part of the
+ * document (no node may be called "input": $input is the message), its
+ * output ports are the message's fields, and a wire from it is an input
+ * mapping that reads $input.<field>.
+ */
+export const INPUT = "input";
+/** INPUT_KIND is the kind the Input node is drawn with; no node kind has that name. */
+export const INPUT_KIND = "(input)";
+
+/**
+ * MESSAGE_FIELDS are the fields of the message a task's device source
+ * hands a flow (internal/devicecenter/source.go): the frame, its device
+ * and the device's group, its sequence number and size; an event of the
+ * device brings event and data (and image when it has a snapshot).
+ */
+export const MESSAGE_FIELDS: readonly Port[] = [
+  { Name: "image", Type: "image", Doc: "the frame (or an event's snapshot), an encoded picture" },
+  { Name: "device", Type: "string", Doc: "the device's id" },
+  { Name: "group", Type: "string", Doc: "the device's group" },
+  { Name: "frame", Type: "integer", Doc: "the frame's sequence number" },
+  { Name: "width", Type: "integer", Doc: "the frame's width in pixels" },
+  { Name: "height", Type: "integer", Doc: "the frame's height in pixels" },
+  { Name: "event", Type: "string", Doc: "an event's type" },
+  { Name: "data", Type: "object", Doc: "an event's data" },
+];
+
+/** inputPorts answers the Input node's ports: the inputs the document declares, else the message's fields, and every other field it reads. */
+export function inputPorts(doc: FlowDoc, read: ReadonlySet<string> = new Set()): Port[] {
+  const declared = doc.inputs as Record<string, { type?: string; description?: string }> | undefined;
+  const out: Port[] = declared && typeof declared === "object" && Object.keys(declared).length > 0
+    ? Object.entries(declared).map(([name, spec]) => ({ Name: name, Type: spec.type || "any", Doc: spec.description ?? "" }))
+    : [...MESSAGE_FIELDS];
+  for (const name of read) if (name && !out.some((p) => p.Name === name)) out.push({ Name: name, Type: "any" });
+  return out;
+}
+
+/**
+ * docToGraph draws the document; positions are those given, others are
+ * laid out by depth. input is the Input node (above the others), absent
+ * only when a node of the document is (wrongly) called "input".
+ */
+export function docToGraph(doc: FlowDoc, kinds: NodeKinds | undefined, positions: Record<string, XY> = {}): { nodes: GraphNode[]; edges: GraphEdge[]; input?: GraphNode } {
   const list = doc.nodes ?? [];
   const ids = new Set(list.map((n) => n.id));
+  const withInput = !ids.has(INPUT);
+  if (withInput) ids.add(INPUT);
   const edges: GraphEdge[] = [];
   const read = new Map<string, Set<string>>();
   for (const n of list) {
@@ -160,10 +203,13 @@ export function docToGraph(doc: FlowDoc, kinds: NodeKinds | undefined, positions
       });
     }
   }
-  const laid = layout(list.map((n) => n.id), edges);
+  const laid = layout(list.map((n) => n.id), edges.filter((e) => e.source !== INPUT));
   const nodes = list.map((n) => ({ id: n.id, position: positions[n.id] ?? laid[n.id] ?? { x: 0, y: 0 },
     data: { node: n, ...portsOf(n, kinds, read.get(n.id)) } }));
-  return { nodes, edges };
+  if (!withInput) return { nodes, edges };
+  const input: GraphNode = { id: INPUT, position: positions[INPUT] ?? { x: 0, y: -190 },
+    data: { node: { id: INPUT, kind: INPUT_KIND }, inputs: [], outputs: inputPorts(doc, read.get(INPUT)) } };
+  return { nodes, edges, input };
 }
 
 function control(from: string, to: string, origin: "next" | "edges"): GraphEdge {
@@ -258,15 +304,41 @@ export function removeNode(doc: FlowDoc, id: string): FlowDoc {
   return out;
 }
 
-/** connect maps the target's input to the source's output field, or adds a control edge between the NEXT and FLOW handles. */
+/**
+ * connect maps the target's input to the source's output field (adding the
+ * edge source -> target when source does not already run before target),
+ * or adds a control edge between the NEXT and FLOW handles.
+ */
 export function connect(doc: FlowDoc, source: string, sourceHandle: string, target: string, targetHandle: string): FlowDoc {
+  if (target === INPUT) return doc; // nothing feeds the message
   if (targetHandle.startsWith("in:")) {
     const field = sourceHandle.startsWith("out:") ? sourceHandle.slice(4) : "";
     const path = field ? `$${source}.${field}` : `$${source}`;
-    return updateNode(doc, target, (n) => ({ ...n, inputs: { ...n.inputs, [targetHandle.slice(3)]: path } }));
+    const mapped = updateNode(doc, target, (n) => ({ ...n, inputs: { ...n.inputs, [targetHandle.slice(3)]: path } }));
+    // The engine reads only the outputs of a node's ancestors: a wire from a node that does not yet run before the target adds that edge too.
+    if (source === INPUT || runsBefore(doc, source, target)) return mapped;
+    return { ...mapped, edges: [...(doc.edges ?? []), { from: source, to: target }] };
   }
-  if ((doc.edges ?? []).some((e) => e.from === source && e.to === target)) return doc;
+  if (source === INPUT || (doc.edges ?? []).some((e) => e.from === source && e.to === target)) return doc; // every node runs after the message arrives
   return { ...doc, edges: [...(doc.edges ?? []), { from: source, to: target }] };
+}
+
+/** runsBefore reports whether a is an ancestor of b through next lists and edges. */
+export function runsBefore(doc: FlowDoc, a: string, b: string): boolean {
+  const succ = new Map<string, string[]>();
+  const add = (f: string, t: string) => succ.set(f, [...(succ.get(f) ?? []), t]);
+  for (const n of doc.nodes ?? []) for (const t of n.next ?? []) add(n.id, t);
+  for (const e of doc.edges ?? []) add(e.from, e.to);
+  const seen = new Set<string>();
+  const todo = [...(succ.get(a) ?? [])];
+  while (todo.length > 0) {
+    const id = todo.pop() ?? "";
+    if (id === b) return true;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    todo.push(...(succ.get(id) ?? []));
+  }
+  return false;
 }
 
 /** disconnect removes what an edge stands for: the input mapping, the next entry or the edges pair. */

@@ -15,6 +15,7 @@ const SCHEMA: JsonSchema = {
     polygon: { type: "array", items: { type: "array" } },
     body: { type: "object" },
     either: { type: ["string", "number"] },
+    script: { type: "string", format: "script" },
   },
 };
 
@@ -23,7 +24,7 @@ describe("schema forms", () => {
     const f = schemaFields(SCHEMA);
     expect(f.map((x) => [x.name, x.widget])).toEqual([
       ["iou", "number"], ["maxAge", "text"], ["maxTracks", "integer"], ["skipFailed", "bool"], ["mode", "enum"],
-      ["polygon", "json"], ["body", "json"], ["either", "json"],
+      ["polygon", "json"], ["body", "json"], ["either", "json"], ["script", "script"],
     ]);
     const iou = f[0];
     expect(iou).toMatchObject({ doc: "overlap", default: 0.3, min: 0, max: 1, required: false });

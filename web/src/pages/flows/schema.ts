@@ -3,7 +3,8 @@
 // has no widget of its own (arrays, objects, mixed types) is edited as JSON.
 import type { JsonSchema } from "./graph";
 
-export type Widget = "text" | "number" | "integer" | "bool" | "enum" | "json";
+/** script: a code editor (format "script", a Starlark source); the others are plain inputs. */
+export type Widget = "text" | "number" | "integer" | "bool" | "enum" | "json" | "script";
 
 export interface SchemaField {
   name: string;
@@ -28,7 +29,7 @@ export function schemaFields(schema: JsonSchema | null | undefined): SchemaField
     const t = typeOf(p);
     let widget: Widget = "json";
     if (p.enum && p.enum.every((v) => typeof v === "string")) widget = "enum";
-    else if (t === "string") widget = "text";
+    else if (t === "string") widget = p.format === "script" ? "script" : "text";
     else if (t === "number") widget = "number";
     else if (t === "integer") widget = "integer";
     else if (t === "boolean") widget = "bool";

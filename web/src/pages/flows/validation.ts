@@ -7,6 +7,9 @@ export interface ValidationError {
   Edge?: { From: string; To: string } | null;
   Field: string;
   Message: string;
+  /** Line and Column (1-based) place a script's error in the field's text; 0 or absent otherwise. */
+  Line?: number;
+  Column?: number;
 }
 
 /** errorsByPlace pins each error on the wire it names, else on its node (the top one for a body's "outer/inner"), else on the document. */
