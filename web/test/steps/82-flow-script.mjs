@@ -72,7 +72,8 @@ export async function admin({ page, shoot, check, step, goTo }) {
   // Deleted first: typing over a selection of highlighted words makes Chrome keep their look with a style attribute, which the CSP refuses (and logs).
   await page.keyboard.press("Backspace");
   await page.keyboard.type("def main(input):\nreturn {'faces': input}\n");
-  await fnErrors.waitFor({ state: "detached" });
+  await fnErrors.waitFor({ state: "detached", timeout: 15000 })
+    .catch(async () => check(false, `the fixed script still has problems: ${await fnErrors.textContent()}; the script: ${await code.textContent()}`));
   await mark.first().waitFor({ state: "detached" });
   await page.locator(".react-flow__controls-fitview").click();
 

@@ -47,7 +47,11 @@ export interface ToolsProps {
   editable: boolean;
 }
 
-const typing = (t: EventTarget | null) => t instanceof HTMLElement && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
+// The event's own target: the script editor lives in a shadow root, whose host is what window sees.
+const typing = (e: KeyboardEvent) => {
+  const t = e.composedPath()[0] ?? e.target;
+  return t instanceof HTMLElement && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
+};
 
 export function EditorTools(p: ToolsProps) {
   const flow = useReactFlow();
@@ -88,7 +92,7 @@ export function EditorTools(p: ToolsProps) {
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (!(e.ctrlKey || e.metaKey) || e.altKey || typing(e.target)) return;
+      if (!(e.ctrlKey || e.metaKey) || e.altKey || typing(e)) return;
       const k = e.key.toLowerCase();
       if (k === "c" && selectedIds().length === 0) return; // nothing to copy: the browser copies the selected text
       const act = k === "c" ? copy : !editable ? undefined : k === "v" ? paste : k === "y" || (k === "z" && e.shiftKey) ? redo : k === "z" ? undo : undefined;

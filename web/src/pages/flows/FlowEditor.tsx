@@ -182,9 +182,10 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
     change((d) => connect(d, src.id, sh, dst.id, th));
   };
 
+  // A new node goes right of everything, by each node's drawn width, where nothing is in the way.
   const place = (): XY => {
-    const xs = graph.nodes.map((n) => n.position.x);
-    return { x: (xs.length ? Math.max(...xs) : -260) + 260, y: 0 }; // right of everything, where nothing is in the way
+    const right = nodes.map((n) => n.position.x + (n.measured?.width ?? 240));
+    return { x: right.length ? Math.max(...right) + 40 : 0, y: 0 };
   };
   const add = (kind: string, config: Record<string, unknown> | undefined, base: string, at?: XY) => {
     if (!view) return;
