@@ -123,7 +123,7 @@ var consolePages = []string{
 	"apps", "app-detail", "app-key-secret", "subscriptions", "subscriptions-create", "subscription-detail",
 	"members", "roles", "role-edit", "users", "my-account", "flows", "flow-editor", "flow-testrun", "flow-history", "flow-diff",
 	"flow-templates", "flow-large",
-	"flow-script", "flow-zone",
+	"flow-script", "flow-zone", "flow-studio-miswired", "flow-studio-testrun", "flow-studio-diff", "flow-studio-records",
 }
 
 // examplePackage packs the bundled example algorithm package

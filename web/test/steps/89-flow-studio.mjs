@@ -28,11 +28,15 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
   await page.getByLabel("Flow name").fill(name);
   const palette = page.getByRole("navigation", { name: "Node kinds" });
   const canvas = page.getByTestId("flow-canvas");
-  const box = await canvas.boundingBox();
+  // The empty flow's problem is shown above the canvas first: drag once the page stops moving.
+  await page.getByTestId("document-errors").waitFor();
   const dropAt = async (label, x, y) => {
+    const box = await canvas.boundingBox();
     await palette.getByRole("button", { name: `Add ${label}` }).dragTo(canvas, { targetPosition: { x: box.width * x, y: box.height * y } });
+    await page.locator(`.flow-node[data-node="${label === "face-detect" ? "faceDetect" : label}"]`).waitFor();
+    await page.locator(".react-flow__controls-fitview").click(); // everything in view, handles included
   };
-  await dropAt("face-detect", 0.3, 0.2);
+  await dropAt("face-detect", 0.65, 0.25);
   const detect = page.locator('.flow-node[data-node="faceDetect"]');
   await detect.waitFor();
   const status = page.getByTestId("validation-status");
@@ -44,7 +48,7 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
 
   step("a tracker dragged in below, the detector's faces wired into it");
   await palette.getByText("stream", { exact: true }).click();
-  await dropAt("track", 0.55, 0.65);
+  await dropAt("track", 0.9, 0.7);
   const track = page.locator('.flow-node[data-node="track"]');
   await track.waitFor();
   await wire(page, check, detect.locator('[data-handleid="out:faces"]'), track.locator('[data-handleid="in:objects"]'));
@@ -53,12 +57,12 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
 
   step("a store dragged in; its fields mapped to the tracked faces and the frame");
   await palette.getByText("sink", { exact: true }).click();
-  await dropAt("store", 0.85, 0.3);
+  await dropAt("store", 0.95, 0.2);
   const store = page.locator('.flow-node[data-node="store"]');
   await store.waitFor();
   await store.click();
   const storePanel = page.locator("aside", { has: page.getByRole("heading", { name: "Node store" }) });
-  await storePanel.getByLabel("type", { exact: true }).fill("studio-face");
+  await storePanel.getByLabel(/^type/).fill("studio-face");
   await storePanel.getByLabel("Inputs (JSON)").fill('{"Faces": "$track.objects", "Image": "$input.image", "Device": "$input.device"}');
   await page.locator('.react-flow__edge[aria-label^="track to store"]').first().waitFor();
   await page.waitForFunction((el) => el?.textContent?.startsWith("No problems found."), await status.elementHandle(), { timeout: 30000 });

@@ -16,7 +16,7 @@ import { navigate, useRoute, withQuery } from "../../router";
 import { can, useSession } from "../../session";
 import { useLoad } from "../../useLoad";
 import { useAction } from "../../useAction";
-import { addNode, connect, connectionRefusal, disconnect, docToGraph, FLOW, INPUT, NEXT, removeNode, uniqueId, updateNode } from "./graph";
+import { addNode, connect, connectionRefusal, disconnect, docToGraph, FLOW, INPUT, NEXT, orderInputs, removeNode, uniqueId, updateNode } from "./graph";
 import type { FlowDoc, FlowNode, NodeKinds, XY } from "./graph";
 import { NODE_TYPES } from "./NodeView";
 import type { EditorNode } from "./NodeView";
@@ -274,7 +274,7 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
         </div>
         {node && kinds && (
           <NodePanel key={node.id} node={node} kinds={kinds} projectId={props.projectId} errors={errors.filter((e) => e.NodeId === node.id)} editable={editable}
-            onChange={(n) => change((d) => updateNode(d, node.id, () => n))}
+            onChange={(n) => change((d) => orderInputs(updateNode(d, node.id, () => n), node.id))}
             onRemove={() => {
               change((d) => removeNode(d, node.id));
               select("");

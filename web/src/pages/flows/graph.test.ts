@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compatible, connect, connectionRefusal, disconnect, docToGraph, graphToDoc, INPUT, inputPorts, layout, MESSAGE_FIELDS, removeNode } from "./graph";
+import { compatible, connect, connectionRefusal, disconnect, docToGraph, graphToDoc, INPUT, inputPorts, layout, MESSAGE_FIELDS, orderInputs, removeNode } from "./graph";
 import type { FlowDoc, NodeKinds, PortType } from "./graph";
 import faceText from "../../../../examples/flows/face-structuring.json?raw";
 
@@ -138,5 +138,20 @@ describe("the Input node", () => {
     expect(wire).toMatchObject({ sourceHandle: "out:image", targetHandle: "in:image", data: { origin: "input", field: "image", input: "image" } });
     expect(graphToDoc({}, g.nodes, g.edges)).toEqual(doc);
     if (wire) expect(disconnect(doc, wire).nodes?.[0]?.inputs).toEqual({});
+  });
+});
+
+describe("orderInputs", () => {
+  it("adds the edge from each node a typed mapping reads, once, when it does not run before", () => {
+    const doc: FlowDoc = {
+      nodes: [
+        { id: "det", kind: "algorithm", next: ["trk"] },
+        { id: "trk", kind: "track" },
+        { id: "save", kind: "store", inputs: { Faces: "$trk.objects", Frame: { pic: ["$det.image"] }, Image: "$input.image", Lit: "$$trk" } },
+      ],
+    };
+    const out = orderInputs(doc, "save");
+    expect(out.edges).toEqual([{ from: "trk", to: "save" }]);
+    expect(orderInputs(out, "save")).toBe(out);
   });
 });

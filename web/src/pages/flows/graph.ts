@@ -323,6 +323,30 @@ export function connect(doc: FlowDoc, source: string, sourceHandle: string, targ
   return { ...doc, edges: [...(doc.edges ?? []), { from: source, to: target }] };
 }
 
+/**
+ * orderInputs adds the edge from every node that target's inputs read (at any
+ * depth of a mapped object or list) and that does not yet run before target,
+ * as drawing the wire does: a mapping typed in the panel works like one drawn.
+ */
+export function orderInputs(doc: FlowDoc, target: string): FlowDoc {
+  const node = (doc.nodes ?? []).find((n) => n.id === target);
+  if (!node?.inputs) return doc;
+  const ids = new Set((doc.nodes ?? []).map((n) => n.id));
+  const sources = new Set<string>();
+  const walk = (v: unknown) => {
+    const r = readsFrom(v, ids);
+    if (r) sources.add(r.node);
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === "object") Object.values(v).forEach(walk);
+  };
+  walk(node.inputs);
+  let out = doc;
+  for (const source of sources) {
+    if (source !== target && !runsBefore(out, source, target)) out = { ...out, edges: [...(out.edges ?? []), { from: source, to: target }] };
+  }
+  return out;
+}
+
 /** runsBefore reports whether a is an ancestor of b through next lists and edges. */
 export function runsBefore(doc: FlowDoc, a: string, b: string): boolean {
   const succ = new Map<string, string[]>();
