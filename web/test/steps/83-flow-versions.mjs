@@ -24,7 +24,7 @@ export async function admin({ page, shoot, check, step, goTo }) {
   step("the History panel lists the versions newest first, with who and when");
   const history = page.getByTestId("flow-history");
   await history.locator("summary").click();
-  check(/[?&]history=1/.test(page.url()), `history in the URL: ${page.url()}`);
+  await page.waitForURL(/[?&]history=1/); // the toggle event comes a moment after the click
   const newest = history.locator(`tr[data-version="${after}"]`);
   await newest.waitFor();
   check((await newest.textContent()).includes("iou for the versions test"), `the comment: ${await newest.textContent()}`);
