@@ -1,7 +1,8 @@
 // The studio end to end, as a newcomer uses it: a face flow built on an
 // empty canvas by dragging kinds from the palette and drawing wires (the
 // frame from the Input node into a face detector, its faces into a tracker,
-// the tracked faces stored with the frame), a miswired node marked by the
+// the tracked faces, the frame and the device into the store's "+ input"),
+// a miswired node marked by the
 // server and undone, a test run on a bundled photo with the face boxed in
 // the detector's output, saved; a parameter changed and saved again; the
 // two versions compared; a task started on the new version over the demo
@@ -55,15 +56,22 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
   await page.locator('.react-flow__edge[aria-label^="faceDetect to track"]').first().waitFor();
   await page.waitForFunction((el) => el?.textContent?.startsWith("No problems found."), await status.elementHandle(), { timeout: 30000 });
 
-  step("a store dragged in; its fields mapped to the tracked faces and the frame");
+  step("a store dragged in; the tracked faces, the frame and the device wired into its \"+ input\"");
   await palette.getByText("sink", { exact: true }).click();
   await dropAt("store", 0.95, 0.2);
   const store = page.locator('.flow-node[data-node="store"]');
-  await store.waitFor();
   await store.click();
   const storePanel = page.locator("aside", { has: page.getByRole("heading", { name: "Node store" }) });
   await storePanel.getByLabel(/^type/).fill("studio-face");
-  await storePanel.getByLabel("Inputs (JSON)").fill('{"Faces": "$track.objects", "Image": "$input.image", "Device": "$input.device"}');
+  const more = store.locator('[data-handleid="in:+"]');
+  await wire(page, check, track.locator('[data-handleid="out:objects"]'), more);
+  await store.locator('[data-handleid="in:objects"]').waitFor();
+  await wire(page, check, page.locator('.flow-node[data-node="input"] [data-handleid="out:image"]'), more);
+  await store.locator('[data-handleid="in:image"]').waitFor();
+  await wire(page, check, page.locator('.flow-node[data-node="input"] [data-handleid="out:device"]'), more);
+  await store.locator('[data-handleid="in:device"]').waitFor();
+  const mapped = JSON.parse(await storePanel.getByLabel("Inputs (JSON)").inputValue());
+  check(mapped.objects === "$track.objects" && mapped.image === "$input.image" && mapped.device === "$input.device", `the wires are the store's fields: ${JSON.stringify(mapped)}`);
   await page.locator('.react-flow__edge[aria-label^="track to store"]').first().waitFor();
   await page.waitForFunction((el) => el?.textContent?.startsWith("No problems found."), await status.elementHandle(), { timeout: 30000 });
 

@@ -16,7 +16,7 @@ import { navigate, useRoute, withQuery } from "../../router";
 import { can, useSession } from "../../session";
 import { useLoad } from "../../useLoad";
 import { useAction } from "../../useAction";
-import { addNode, connect, connectionRefusal, disconnect, docToGraph, FLOW, INPUT, NEXT, orderInputs, removeNode, uniqueId, updateNode } from "./graph";
+import { addNode, connect, connectionRefusal, disconnect, docToGraph, FLOW, INPUT, MORE, moreInputName, NEXT, orderInputs, removeNode, uniqueId, updateNode } from "./graph";
 import type { FlowDoc, FlowNode, NodeKinds, XY } from "./graph";
 import { NODE_TYPES } from "./NodeView";
 import type { EditorNode } from "./NodeView";
@@ -168,7 +168,8 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
     const dst = graph.nodes.find((n) => n.id === c.target);
     if (!src || !dst || !kinds) return;
     const sh = c.sourceHandle ?? NEXT;
-    const th = c.targetHandle ?? FLOW;
+    // A wire to "+ input" adds an input named after the source's field.
+    const th = c.targetHandle === MORE ? `in:${moreInputName(dst.data.node, sh.startsWith("out:") ? sh.slice(4) : src.id)}` : (c.targetHandle ?? FLOW);
     const from = src.data.outputs.find((p) => `out:${p.Name}` === sh);
     const to = dst.data.inputs.find((p) => `in:${p.Name}` === th);
     if (from && to) {

@@ -1,12 +1,12 @@
 // A flow node drawn on the canvas: its ports as handles, its problems under it.
 import { Handle, Position } from "@xyflow/react";
 import type { Node, NodeProps } from "@xyflow/react";
-import { FLOW, INPUT_KIND, NEXT } from "./graph";
+import { FLOW, INPUT_KIND, MORE, NEXT } from "./graph";
 import type { FlowNode, Port } from "./graph";
 import type { NodeRun } from "./runs";
 import { NodeResult } from "./TestRun";
 
-export type NodeData = { node: FlowNode; inputs: Port[]; outputs: Port[]; errors: string[]; result?: NodeRun };
+export type NodeData = { node: FlowNode; inputs: Port[]; outputs: Port[]; more?: boolean; errors: string[]; result?: NodeRun };
 export type EditorNode = Node<NodeData, "flow">;
 
 export function FlowNodeView(props: NodeProps<EditorNode>) {
@@ -26,6 +26,12 @@ export function FlowNodeView(props: NodeProps<EditorNode>) {
               {p.Name} <span className="muted">{p.Type}</span>
             </li>
           ))}
+          {props.data.more && (
+            <li className="port port-in port-more" title="Wire any output here to add it as an input of its name">
+              <Handle type="target" position={Position.Left} id={MORE} className="handle-any" />
+              <span className="muted">+ input</span>
+            </li>
+          )}
         </ul>
         <ul>
           {outputs.map((p) => (

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compatible, connect, connectionRefusal, disconnect, docToGraph, graphToDoc, INPUT, inputPorts, layout, MESSAGE_FIELDS, orderInputs, removeNode } from "./graph";
+import { compatible, connect, connectionRefusal, disconnect, docToGraph, graphToDoc, INPUT, inputPorts, layout, MESSAGE_FIELDS, moreInputName, orderInputs, removeNode, takesMore } from "./graph";
 import type { FlowDoc, NodeKinds, PortType } from "./graph";
 import faceText from "../../../../examples/flows/face-structuring.json?raw";
 
@@ -153,5 +153,20 @@ describe("orderInputs", () => {
     const out = orderInputs(doc, "save");
     expect(out.edges).toEqual([{ from: "trk", to: "save" }]);
     expect(orderInputs(out, "save")).toBe(out);
+  });
+});
+
+describe("inputs of any name", () => {
+  it("names a wired input after the source's field, unique among the node's inputs", () => {
+    const node = { id: "save", kind: "store", inputs: { objects: "$a.objects" } };
+    expect(moreInputName(node, "objects")).toBe("objects2");
+    expect(moreInputName(node, "image")).toBe("image");
+    expect(moreInputName(node, "")).toBe("value");
+  });
+  it("is offered by kinds that take more inputs, not by algorithms (their contract names them)", () => {
+    expect(takesMore({ id: "x", kind: "algorithm" }, KINDS)).toBe(false);
+    expect(takesMore({ id: "x", kind: "track" }, KINDS)).toBe(false);
+    const store = { Name: "store", Doc: "", Category: "sink", Inputs: null, MoreInputs: true, Outputs: null, OutputsOpen: false, FromContract: false, ConfigSchema: null };
+    expect(takesMore({ id: "x", kind: "store" }, { ...KINDS, KindSet: [...KINDS.KindSet, store] })).toBe(true);
   });
 });

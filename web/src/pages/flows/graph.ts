@@ -93,7 +93,7 @@ export interface XY {
 export interface GraphNode {
   id: string;
   position: XY;
-  data: { node: FlowNode; inputs: Port[]; outputs: Port[] };
+  data: { node: FlowNode; inputs: Port[]; outputs: Port[]; more?: boolean };
 }
 
 /** GraphEdge is a control edge (from next or edges) or a data edge (an input reading another node's output). */
@@ -135,6 +135,23 @@ export function portsOf(node: FlowNode, kinds: NodeKinds | undefined, read: Read
   const outputs = [...outs];
   for (const name of read) if (name && !outputs.some((p) => p.Name === name)) outputs.push({ Name: name, Type: "any" });
   return { inputs, outputs };
+}
+
+/** MORE is the handle of a node that takes inputs of any name (store, publish, function): a wire to it adds one. */
+export const MORE = "in:+";
+
+/** takesMore reports whether a node takes inputs of any name beside its kind's (not an algorithm: its contract names them). */
+export function takesMore(node: FlowNode, kinds: NodeKinds | undefined): boolean {
+  const kind = kinds?.KindSet.find((k) => k.Name === node.kind);
+  return !!kind?.MoreInputs && !kind.FromContract;
+}
+
+/** moreInputName names the input a wire to MORE adds: the source's field, made unique among the node's inputs. */
+export function moreInputName(node: FlowNode, field: string): string {
+  const base = field.replace(/[^A-Za-z0-9_]/g, "") || "value";
+  const taken = new Set(Object.keys(node.inputs ?? {}));
+  if (!taken.has(base)) return base;
+  for (let i = 2; ; i++) if (!taken.has(`${base}${i}`)) return `${base}${i}`;
 }
 
 /**
@@ -205,7 +222,7 @@ export function docToGraph(doc: FlowDoc, kinds: NodeKinds | undefined, positions
   }
   const laid = layout(list.map((n) => n.id), edges.filter((e) => e.source !== INPUT));
   const nodes = list.map((n) => ({ id: n.id, position: positions[n.id] ?? laid[n.id] ?? { x: 0, y: 0 },
-    data: { node: n, ...portsOf(n, kinds, read.get(n.id)) } }));
+    data: { node: n, ...portsOf(n, kinds, read.get(n.id)), more: takesMore(n, kinds) } }));
   if (!withInput) return { nodes, edges };
   const input: GraphNode = { id: INPUT, position: positions[INPUT] ?? { x: 0, y: -190 },
     data: { node: { id: INPUT, kind: INPUT_KIND }, inputs: [], outputs: inputPorts(doc, read.get(INPUT)) } };
