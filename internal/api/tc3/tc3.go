@@ -59,26 +59,33 @@ func ParseAuthorization(h string) (Authorization, error) {
 	if !ok {
 		return a, fmt.Errorf("%w: want algorithm %s", ErrMalformed, Algorithm)
 	}
-	for _, part := range strings.Split(rest, ",") {
+	for {
+		part, more, again := strings.Cut(rest, ",")
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
 			return a, fmt.Errorf("%w: %q is not key=value", ErrMalformed, part)
 		}
 		switch k {
 		case "Credential":
-			f := strings.Split(v, "/")
-			if len(f) != 4 || f[3] != "tc3_request" || f[0] == "" || f[2] == "" {
+			id, r1, ok1 := strings.Cut(v, "/")
+			date, r2, ok2 := strings.Cut(r1, "/")
+			service, last, ok3 := strings.Cut(r2, "/")
+			if !ok1 || !ok2 || !ok3 || last != "tc3_request" || id == "" || service == "" {
 				return a, fmt.Errorf("%w: Credential must be SecretId/date/service/tc3_request", ErrMalformed)
 			}
-			if _, err := time.Parse("2006-01-02", f[1]); err != nil {
-				return a, fmt.Errorf("%w: Credential date %q is not YYYY-MM-DD", ErrMalformed, f[1])
+			if _, err := time.Parse("2006-01-02", date); err != nil {
+				return a, fmt.Errorf("%w: Credential date %q is not YYYY-MM-DD", ErrMalformed, date)
 			}
-			a.SecretID, a.Date, a.Service = f[0], f[1], f[2]
+			a.SecretID, a.Date, a.Service = id, date, service
 		case "SignedHeaders":
 			a.SignedHeaders = strings.Split(strings.ToLower(v), ";")
 		case "Signature":
 			a.Signature = strings.ToLower(v)
 		}
+		if !again {
+			break
+		}
+		rest = more
 	}
 	if a.SecretID == "" || len(a.SignedHeaders) == 0 || a.Signature == "" {
 		return a, fmt.Errorf("%w: Credential, SignedHeaders and Signature are all required", ErrMalformed)
