@@ -57,7 +57,7 @@ type Gateway struct {
 	// oks and latencies hold each action label's metric children, bound
 	// once (label -> child), so that a request does not hash its labels.
 	oks, latencies sync.Map
-	authFail failureGate
+	authFail       failureGate
 	// secureCookies marks session cookies Secure even over plain HTTP (a
 	// TLS-terminating proxy in front; the public URL is https).
 	secureCookies bool
