@@ -273,28 +273,37 @@ func (s *Service) ListApps(ctx context.Context, projectID string, appIDs, names,
 func (s *Service) ListAppsIn(ctx context.Context, projects store.Projects, appIDs, names, roles []string, offset, limit int) ([]App, int, error) {
 	var w store.Where
 	cond, args := w.InProjects("a.project_id", projects).In("a.id", appIDs).In("a.name", names).In("a.role", roles).SQL()
-	var total int
-	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM apps a"+cond, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("appcenter: count apps: %w", err)
-	}
+	// One statement: the page and, as an uncorrelated subquery evaluated
+	// once, the total (a read per request fewer than counting apart).
+	list := append(append(append([]any(nil), args...), args...), limit, offset)
 	rows, err := s.db.Query(ctx, `SELECT a.id, a.project_id, a.name, a.description, a.role, a.status, a.created_at, a.read_rps, a.write_rps, a.burst,
-		(SELECT COUNT(*) FROM app_keys k WHERE k.app_id = a.id AND k.status = 'active')
-		FROM apps a`+cond+` ORDER BY a.created_at DESC, a.id DESC LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+		(SELECT COUNT(*) FROM app_keys k WHERE k.app_id = a.id AND k.status = 'active'),
+		(SELECT COUNT(*) FROM apps a`+cond+`)
+		FROM apps a`+cond+` ORDER BY a.created_at DESC, a.id DESC LIMIT ? OFFSET ?`, list...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("appcenter: list apps: %w", err)
 	}
 	defer rows.Close()
 	var out []App
+	total := -1
 	for rows.Next() {
 		var a App
 		var created int64
-		if err := rows.Scan(&a.ID, &a.ProjectID, &a.Name, &a.Description, &a.Role, &a.Status, &created, &a.ReadRPS, &a.WriteRPS, &a.Burst, &a.ActiveKeys); err != nil {
+		if err := rows.Scan(&a.ID, &a.ProjectID, &a.Name, &a.Description, &a.Role, &a.Status, &created, &a.ReadRPS, &a.WriteRPS, &a.Burst, &a.ActiveKeys, &total); err != nil {
 			return nil, 0, err
 		}
 		a.CreatedAt = time.UnixMilli(created).UTC()
 		out = append(out, a)
 	}
-	return out, total, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	if total < 0 { // an empty page (past the end, or Limit 0) carries no total
+		if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM apps a"+cond, args...).Scan(&total); err != nil {
+			return nil, 0, fmt.Errorf("appcenter: count apps: %w", err)
+		}
+	}
+	return out, total, nil
 }
 
 // forget drops cached credentials of the given SecretIds (all when none).
