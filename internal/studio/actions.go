@@ -357,10 +357,13 @@ func RegisterActions(reg *api.Registry, s *Service) {
 		})
 	api.Register(reg, api.Spec{Name: "InvokeFlow", Summary: "Run a flow version once on an input and return its output and, with Trace, every node's output and timing. Sinks are captured, not written.", Permission: flowWrite},
 		func(ctx context.Context, c *api.Caller, r *InvokeFlowRequest) (*InvokeFlowResponse, error) {
-			if err := s.visible(ctx, c, r.FlowId); err != nil {
+			// One read of the flow's row: visibility, and the version
+			// whose plan (cached: versions are immutable) runs.
+			f, err := s.visibleFlow(ctx, c, r.FlowId)
+			if err != nil {
 				return nil, err
 			}
-			plan, v, err := s.Plan(ctx, r.FlowId, r.Version)
+			plan, v, err := s.planOf(ctx, f, r.Version)
 			if err != nil {
 				return nil, apiError(err)
 			}
@@ -437,12 +440,18 @@ func (c *captureSinks) Publish(_ context.Context, e flow.Event) error {
 // visible checks that the caller may act on a flow; flows of other
 // projects are "not found".
 func (s *Service) visible(ctx context.Context, c *api.Caller, id string) error {
+	_, err := s.visibleFlow(ctx, c, id)
+	return err
+}
+
+// visibleFlow is visible returning the flow.
+func (s *Service) visibleFlow(ctx context.Context, c *api.Caller, id string) (*Flow, error) {
 	f, err := s.Get(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !c.Sees(f.ProjectID) {
-		return api.NotFound("FlowId", id)
+		return nil, api.NotFound("FlowId", id)
 	}
-	return nil
+	return f, nil
 }
