@@ -357,11 +357,15 @@ func RegisterActions(reg *api.Registry, s *Service) {
 		})
 	api.Register(reg, api.Spec{Name: "InvokeFlow", Summary: "Run a flow version once on an input and return its output and, with Trace, every node's output and timing. Sinks are captured, not written.", Permission: flowWrite},
 		func(ctx context.Context, c *api.Caller, r *InvokeFlowRequest) (*InvokeFlowResponse, error) {
-			// One read of the flow's row: visibility, and the version
-			// whose plan (cached: versions are immutable) runs.
-			f, err := s.visibleFlow(ctx, c, r.FlowId)
+			// The flow's row (cached for flowCacheTTL) says who sees it
+			// and which version is latest; that version's plan is cached
+			// (versions are immutable).
+			f, err := s.getForRun(ctx, r.FlowId)
 			if err != nil {
 				return nil, err
+			}
+			if !c.Sees(f.ProjectID) {
+				return nil, api.NotFound("FlowId", r.FlowId)
 			}
 			plan, v, err := s.planOf(ctx, f, r.Version)
 			if err != nil {
@@ -440,18 +444,12 @@ func (c *captureSinks) Publish(_ context.Context, e flow.Event) error {
 // visible checks that the caller may act on a flow; flows of other
 // projects are "not found".
 func (s *Service) visible(ctx context.Context, c *api.Caller, id string) error {
-	_, err := s.visibleFlow(ctx, c, id)
-	return err
-}
-
-// visibleFlow is visible returning the flow.
-func (s *Service) visibleFlow(ctx context.Context, c *api.Caller, id string) (*Flow, error) {
 	f, err := s.Get(ctx, id)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !c.Sees(f.ProjectID) {
-		return nil, api.NotFound("FlowId", id)
+		return api.NotFound("FlowId", id)
 	}
-	return f, nil
+	return nil
 }

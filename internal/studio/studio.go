@@ -77,7 +77,25 @@ type Service struct {
 
 	mu    sync.Mutex
 	plans map[string]cachedPlan // "flowID@version" → compiled plan
+	// flows caches flow rows for runs (InvokeFlow), flowGen counts local
+	// changes so that a read racing one is not cached.
+	flows   map[string]cachedFlow
+	flowGen uint64
 	swept map[string]time.Time  // project → last sweep of its test-run pictures
+}
+
+// flowCacheTTL bounds how long InvokeFlow on one replica may keep running
+// a flow's previous latest version, or a flow deleted, after another
+// replica changed or deleted it (docs/flows.md). The replica that made the
+// change forgets its entry at once.
+const flowCacheTTL = 2 * time.Second
+
+// maxCachedFlows bounds the flow-row cache.
+const maxCachedFlows = 4096
+
+type cachedFlow struct {
+	f  *Flow
+	at time.Time
 }
 
 // cachedPlan is a version (immutable) and its compiled plan.
@@ -100,7 +118,7 @@ func New(db *store.DB, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{db: db, o: o, reg: flow.NewRegistry(), plans: map[string]cachedPlan{}, swept: map[string]time.Time{}}
+	return &Service{db: db, o: o, reg: flow.NewRegistry(), plans: map[string]cachedPlan{}, flows: map[string]cachedFlow{}, swept: map[string]time.Time{}}
 }
 
 // Flow is a flow and its latest version number.
@@ -301,6 +319,7 @@ func (s *Service) Modify(ctx context.Context, flowID string, name, description *
 	}
 	now := s.o.Now()
 	version := f.LatestVersion
+	defer s.forgetFlow(flowID)
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		var latest int64
 		if err := tx.QueryRow(ctx, "SELECT latest_version FROM flows WHERE id = ?"+tx.Dialect().ForUpdate(), flowID).Scan(&latest); err != nil {
@@ -346,6 +365,7 @@ func (s *Service) Modify(ctx context.Context, flowID string, name, description *
 // deleted; a task's creation locks it too (LockForUse), so a task created
 // at the same time is either seen here or finds the flow gone.
 func (s *Service) Delete(ctx context.Context, flowID string) error {
+	defer s.forgetFlow(flowID)
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		// Flow documents are normalised JSON: a subflow's id appears quoted.
 		found, n, err := tx.LockUsers(ctx, "flows", flowID, "SELECT COUNT(*) FROM flow_versions WHERE flow_id <> ? AND document LIKE ?", flowID, "%\""+flowID+"\"%")
@@ -415,6 +435,40 @@ func (s *Service) Get(ctx context.Context, flowID string) (*Flow, error) {
 	}
 	f.CreatedAt, f.UpdatedAt = time.UnixMilli(c).UTC(), time.UnixMilli(u).UTC()
 	return &f, nil
+}
+
+// getForRun is Get for running a flow: a row read within flowCacheTTL is
+// reused. Unknown flows are not cached.
+func (s *Service) getForRun(ctx context.Context, flowID string) (*Flow, error) {
+	now := s.o.Now()
+	s.mu.Lock()
+	c, ok := s.flows[flowID]
+	gen := s.flowGen
+	s.mu.Unlock()
+	if ok && !now.Before(c.at) && now.Sub(c.at) < flowCacheTTL {
+		return c.f, nil
+	}
+	f, err := s.Get(ctx, flowID)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.flowGen == gen { // no local change raced the read
+		if len(s.flows) >= maxCachedFlows {
+			s.flows = map[string]cachedFlow{}
+		}
+		s.flows[flowID] = cachedFlow{f: f, at: now}
+	}
+	s.mu.Unlock()
+	return f, nil
+}
+
+// forgetFlow drops a changed or deleted flow's cached row.
+func (s *Service) forgetFlow(flowID string) {
+	s.mu.Lock()
+	delete(s.flows, flowID)
+	s.flowGen++
+	s.mu.Unlock()
 }
 
 // SetInUse sets the guard of DeleteFlow after construction: the tasks
