@@ -81,7 +81,7 @@ type Service struct {
 	// changes so that a read racing one is not cached.
 	flows   map[string]cachedFlow
 	flowGen uint64
-	swept map[string]time.Time  // project → last sweep of its test-run pictures
+	swept   map[string]time.Time // project → last sweep of its test-run pictures
 }
 
 // flowCacheTTL bounds how long InvokeFlow on one replica may keep running
