@@ -26,8 +26,9 @@ import (
 const MaxActiveKeys = 2
 
 // keyCacheTTL bounds how long a replica may keep accepting a key that
-// another replica deleted; this replica forgets it at once.
-const keyCacheTTL = 10 * time.Second
+// another replica disabled or deleted (or the old role and limits of its
+// app); this replica forgets it at once (docs/security.md, Signatures).
+const keyCacheTTL = 2 * time.Second
 
 // App is an application.
 type App struct {
@@ -45,8 +46,11 @@ type Service struct {
 	log *slog.Logger
 	now func() time.Time
 
-	mu       sync.Mutex
-	cache    map[string]cachedKey
+	mu    sync.Mutex
+	cache map[string]cachedKey
+	// gen counts local forgets, so that a lookup racing one does not
+	// cache what it read before the change.
+	gen      uint64
 	bindings Bindings
 	quotas   api.Quotas
 }
@@ -233,6 +237,7 @@ func (s *Service) ResolveKey(ctx context.Context, secretID string) (api.Credenti
 	now := s.now()
 	s.mu.Lock()
 	c, ok := s.cache[secretID]
+	gen := s.gen
 	s.mu.Unlock()
 	if ok && now.Before(c.expires) {
 		return c.cred, nil
@@ -256,10 +261,12 @@ func (s *Service) ResolveKey(ctx context.Context, secretID string) (api.Credenti
 	cred := api.Credential{SecretKey: key, AppID: appID, ProjectID: projectID, Role: role, ReadRPS: readRPS, WriteRPS: writeRPS, Burst: burst,
 		RequireSignedAction: signedAction != 0}
 	s.mu.Lock()
-	if len(s.cache) > 10000 { // bounded: drop everything rather than track age
-		s.cache = map[string]cachedKey{}
+	if s.gen == gen { // no local change raced the read
+		if len(s.cache) > 10000 { // bounded: drop everything rather than track age
+			s.cache = map[string]cachedKey{}
+		}
+		s.cache[secretID] = cachedKey{cred: cred, expires: now.Add(keyCacheTTL)}
 	}
-	s.cache[secretID] = cachedKey{cred: cred, expires: now.Add(keyCacheTTL)}
 	s.mu.Unlock()
 	return cred, nil
 }
@@ -310,6 +317,7 @@ func (s *Service) ListAppsIn(ctx context.Context, projects store.Projects, appID
 func (s *Service) forget(secretIDs ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gen++
 	if len(secretIDs) == 0 {
 		s.cache = map[string]cachedKey{}
 		return
