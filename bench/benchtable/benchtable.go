@@ -34,6 +34,10 @@ type Row struct {
 	// Baseline is the same work done directly, measured in the same run;
 	// 0 means there is no baseline and the ratio is not shown.
 	Baseline float64
+	// Load is the machine's one-minute load average when the row was
+	// recorded (Record fills it in from /proc/loadavg); 0 is unknown. On a
+	// shared machine it says how much other work the figures competed with.
+	Load float64 `json:",omitempty"`
 }
 
 // Line is the JSON form of a recorded row: the row and the name of the
@@ -50,6 +54,9 @@ type Line struct {
 // the same file at once.
 func Record(tb testing.TB, r Row) {
 	tb.Helper()
+	if r.Load == 0 {
+		r.Load = LoadAverage()
+	}
 	tb.Log(r.String())
 	path := os.Getenv(EnvOut)
 	if path == "" {
@@ -72,12 +79,28 @@ func Record(tb testing.TB, r Row) {
 	}
 }
 
+// LoadAverage returns the one-minute load average from /proc/loadavg, or 0
+// where it cannot be read (not Linux).
+func LoadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f, _, _ := strings.Cut(string(b), " ")
+	v, err := strconv.ParseFloat(f, 64)
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
 // Print writes rows as an aligned text table: metric, tianshu, baseline,
-// ratio, target. Names are left-aligned, figures right-aligned.
+// ratio, target, and the load average when the row was recorded. Names are
+// left-aligned, figures right-aligned.
 func Print(w io.Writer, rows []Row) error {
-	cells := [][]string{{"metric", "tianshu", "baseline", "ratio", "target"}}
+	cells := [][]string{{"metric", "tianshu", "baseline", "ratio", "load", "target"}}
 	for _, r := range rows {
-		cells = append(cells, []string{r.Metric, Format(r.Tianshu, r.Unit), orDash(r.Baseline, r.Unit), Ratio(r), orNone(r.Target)})
+		cells = append(cells, []string{r.Metric, Format(r.Tianshu, r.Unit), orDash(r.Baseline, r.Unit), Ratio(r), loadCell(r.Load), orNone(r.Target)})
 	}
 	width := make([]int, len(cells[0]))
 	for _, row := range cells {
@@ -229,6 +252,13 @@ func orDash(v float64, unit string) string {
 	return Format(v, unit)
 }
 
+func loadCell(v float64) string {
+	if v == 0 {
+		return "—"
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
 func orNone(s string) string {
 	if s == "" {
 		return "—"
@@ -238,6 +268,6 @@ func orNone(s string) string {
 
 // String returns the row as one line, for logs.
 func (r Row) String() string {
-	return fmt.Sprintf("%s: %s (baseline %s, ratio %s, target %s)", r.Metric, Format(r.Tianshu, r.Unit),
-		orDash(r.Baseline, r.Unit), Ratio(r), orNone(r.Target))
+	return fmt.Sprintf("%s: %s (baseline %s, ratio %s, target %s, load %s)", r.Metric, Format(r.Tianshu, r.Unit),
+		orDash(r.Baseline, r.Unit), Ratio(r), orNone(r.Target), loadCell(r.Load))
 }

@@ -49,15 +49,15 @@ func TestRatio(t *testing.T) {
 func TestPrintAligns(t *testing.T) {
 	var b strings.Builder
 	if err := Print(&b, []Row{
-		{Metric: "gateway DescribeApps req/s", Unit: "req/s", Target: "≥ 0.7× direct", Tianshu: 8300, Baseline: 10000},
+		{Metric: "gateway DescribeApps req/s", Unit: "req/s", Target: "≥ 0.7× direct", Tianshu: 8300, Baseline: 10000, Load: 3.25},
 		{Metric: "idle RSS", Unit: "B", Tianshu: 30 << 20},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	want := `metric                          tianshu      baseline  ratio  target
----------------------------------------------------------------------------
-gateway DescribeApps req/s  8,300 req/s  10,000 req/s  0.83×  ≥ 0.7× direct
-idle RSS                       30.0 MiB             —      —  —
+	want := `metric                          tianshu      baseline  ratio  load  target
+---------------------------------------------------------------------------------
+gateway DescribeApps req/s  8,300 req/s  10,000 req/s  0.83×   3.2  ≥ 0.7× direct
+idle RSS                       30.0 MiB             —      —     —  —
 `
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -52,7 +54,10 @@ type Gateway struct {
 	now      func() time.Time
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
-	authFail failureGate
+	// oks and latencies hold each action label's metric children, bound
+	// once (label -> child), so that a request does not hash its labels.
+	oks, latencies sync.Map
+	authFail       failureGate
 	// secureCookies marks session cookies Secure even over plain HTTP (a
 	// TLS-terminating proxy in front; the public URL is https).
 	secureCookies bool
@@ -120,7 +125,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
 		}
 	}
-	c := &Caller{RequestID: uuid.NewString(), SourceIP: sourceIP(r)}
+	c := &Caller{RequestID: newRequestID(), SourceIP: sourceIP(r)}
 	resp, action, err := g.serve(r, c)
 	code := "OK"
 	if err != nil {
@@ -144,9 +149,49 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		label = "unknown" // bounded metric cardinality for junk action names
 	}
 	d := g.now().Sub(start)
-	g.requests.WithLabelValues(label, code).Inc()
-	g.latency.WithLabelValues(label).Observe(d.Seconds())
-	g.log.Info("action served", "action", label, "code", code, "request_id", c.RequestID, "app", c.AppID, "user", c.UserName, "duration_ms", float64(d.Microseconds())/1000)
+	if code == "OK" {
+		g.okCounter(label).Inc()
+	} else {
+		g.requests.WithLabelValues(label, code).Inc()
+	}
+	g.latencyOf(label).Observe(d.Seconds())
+	// The access log is at info: when the level is above, its arguments
+	// are not even built.
+	if g.log.Enabled(r.Context(), slog.LevelInfo) {
+		g.log.Info("action served", "action", label, "code", code, "request_id", c.RequestID, "app", c.AppID, "user", c.UserName, "duration_ms", float64(d.Microseconds())/1000)
+	}
+}
+
+// okCounter returns label's requests counter for code OK, bound on the
+// label's first success (so that a series appears only once it counts).
+// Labels are bounded: registered action names and "unknown".
+func (g *Gateway) okCounter(label string) prometheus.Counter {
+	if m, ok := g.oks.Load(label); ok {
+		return m.(prometheus.Counter)
+	}
+	m, _ := g.oks.LoadOrStore(label, g.requests.WithLabelValues(label, "OK"))
+	return m.(prometheus.Counter)
+}
+
+// latencyOf returns label's latency histogram, bound on first use.
+func (g *Gateway) latencyOf(label string) prometheus.Observer {
+	if m, ok := g.latencies.Load(label); ok {
+		return m.(prometheus.Observer)
+	}
+	m, _ := g.latencies.LoadOrStore(label, g.latency.WithLabelValues(label))
+	return m.(prometheus.Observer)
+}
+
+// newRequestID returns a random (version 4) UUID, as uuid.NewString does,
+// with one allocation instead of two.
+func newRequestID() string {
+	var u uuid.UUID
+	if _, err := rand.Read(u[:]); err != nil {
+		return uuid.NewString()
+	}
+	u[6] = (u[6] & 0x0f) | 0x40 // version 4
+	u[8] = (u[8] & 0x3f) | 0x80 // variant RFC 4122
+	return u.String()
 }
 
 // deadlineBody lifts the body's read deadline once the whole body has
@@ -184,12 +229,12 @@ func (g *Gateway) serve(r *http.Request, c *Caller) (resp any, action string, er
 }
 
 func (g *Gateway) serveAction(r *http.Request, c *Caller) (any, string, error) {
-	action := r.Header.Get("X-TC-Action")
+	action := r.Header.Get("X-Tc-Action") // canonical form: Get does not allocate
 	c.Action = action
 	if r.Method != http.MethodPost {
 		return nil, action, Errorf(UnsupportedProtocol, "method %s: the action API takes POST with a JSON body", r.Method)
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 			return nil, action, Errorf(UnsupportedProtocol, "Content-Type %q: want application/json", ct)
 		}
@@ -212,7 +257,7 @@ func (g *Gateway) serveAction(r *http.Request, c *Caller) (any, string, error) {
 	if !ok {
 		return nil, action, Errorf(InvalidAction, "X-TC-Action: no action named %q", truncate(action, 64))
 	}
-	if v := r.Header.Get("X-TC-Version"); v != "" && v != Version {
+	if v := r.Header.Get("X-Tc-Version"); v != "" && v != Version {
 		return nil, action, Errorf(NoSuchVersion, "X-TC-Version: %q is not served; use %s", truncate(v, 32), Version)
 	}
 	if a.Public {
@@ -326,13 +371,15 @@ func (g *Gateway) limit(ctx context.Context, a *Action, c *Caller, cred Credenti
 	if burst == 0 {
 		burst = g.cfg.DefaultBurst
 	}
-	who := "app " + cred.AppID
-	key := "app:" + cred.AppID
-	if c.UserID != "" {
-		who, key = "user "+c.UserName, "user:"+c.UserID
-	}
-	if err := g.allow(ctx, who, key+":"+string(a.Permission.Access), string(a.Permission.Access)+" ", rate, burst); err != nil {
-		return err
+	if rate > 0 { // the names are built only for a limit that applies
+		who := "app " + cred.AppID
+		key := "app:" + cred.AppID
+		if c.UserID != "" {
+			who, key = "user "+c.UserName, "user:"+c.UserID
+		}
+		if err := g.allow(ctx, who, key+":"+string(a.Permission.Access), string(a.Permission.Access)+" ", rate, burst); err != nil {
+			return err
+		}
 	}
 	// A person's request is charged to its project once its body is
 	// decoded and the project it acts on known (Caller.chargeProject).
@@ -346,7 +393,7 @@ func (g *Gateway) limit(ctx context.Context, a *Action, c *Caller, cred Credenti
 // chargeProject takes one request from the project's budget, which all
 // its apps and people share; "" is none.
 func (g *Gateway) chargeProject(ctx context.Context, projectID string) error {
-	if projectID == "" {
+	if projectID == "" || g.cfg.ProjectRPS <= 0 {
 		return nil
 	}
 	return g.allow(ctx, "project "+projectID, "project:"+projectID, "", g.cfg.ProjectRPS, g.cfg.ProjectBurst)
@@ -391,7 +438,7 @@ func (g *Gateway) authenticate(r *http.Request, a *Action, body []byte, c *Calle
 	// Signed calls name the version they were written for (the official
 	// SDKs always send it), so that a change of version cannot silently
 	// change what an old signature means.
-	if r.Header.Get("X-TC-Version") == "" {
+	if r.Header.Get("X-Tc-Version") == "" {
 		return Credential{}, Missing("X-TC-Version")
 	}
 	if !auth.Signs("content-type") || !auth.Signs("host") {
@@ -403,7 +450,7 @@ func (g *Gateway) authenticate(r *http.Request, a *Action, body []byte, c *Calle
 	if !scopeServiceOK(auth.Service, r.Host) {
 		return Credential{}, Errorf(AuthFailureSignatureFailure, "credential scope %q: service %q is not %q", truncate(auth.Scope(), 64), truncate(auth.Service, 32), Service)
 	}
-	ts, err := strconv.ParseInt(r.Header.Get("X-TC-Timestamp"), 10, 64)
+	ts, err := strconv.ParseInt(r.Header.Get("X-Tc-Timestamp"), 10, 64)
 	if err != nil {
 		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "X-TC-Timestamp: want Unix seconds")
 	}
@@ -423,7 +470,7 @@ func (g *Gateway) authenticate(r *http.Request, a *Action, body []byte, c *Calle
 	if cred.RequireSignedAction && !auth.Signs("x-tc-action") {
 		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "SignedHeaders: key %s requires x-tc-action to be signed", auth.SecretID)
 	}
-	if err := g.remember(r.Context(), auth, ts, r.Header.Get("X-TC-Action")); err != nil {
+	if err := g.remember(r.Context(), auth, ts, r.Header.Get("X-Tc-Action")); err != nil {
 		return Credential{}, err
 	}
 	c.AppID, c.ProjectID, c.Role, c.SecretID = cred.AppID, cred.ProjectID, cred.Role, auth.SecretID
@@ -646,21 +693,22 @@ func writeError(w http.ResponseWriter, requestID string, e *Error) {
 
 // writeResponse writes {"Response": {...resp fields..., "RequestId": id}}.
 func writeResponse(w http.ResponseWriter, requestID string, resp any) {
+	out := responseBufs.Get().(*bytes.Buffer)
+	defer putResponseBuf(out)
+	out.Reset()
+	const prefix = `{"Response":`
+	out.WriteString(prefix)
 	// No HTML escaping: answers are JSON for programs, and signed URLs
 	// should read as they are ("&", not "\u0026").
-	var enc bytes.Buffer
-	e := json.NewEncoder(&enc)
+	e := json.NewEncoder(out)
 	e.SetEscapeHTML(false)
 	err := e.Encode(resp)
-	b := bytes.TrimRight(enc.Bytes(), "\n")
+	b := bytes.TrimRight(out.Bytes()[len(prefix):], "\n")
 	if err != nil || len(b) < 2 || b[0] != '{' {
 		writeError(w, requestID, Errorf(InternalError, "response encoding failed; quote RequestId %s", requestID))
 		return
 	}
-	var out bytes.Buffer
-	out.Grow(len(b) + 64)
-	out.WriteString(`{"Response":`)
-	out.Write(b[:len(b)-1])
+	out.Truncate(len(prefix) + len(b) - 1) // drop the object's "}"
 	if len(b) > 2 {
 		out.WriteByte(',')
 	}
@@ -670,9 +718,24 @@ func writeResponse(w http.ResponseWriter, requestID string, resp any) {
 	writeJSON(w, out.Bytes())
 }
 
+// responseBufs holds answer buffers: writeJSON copies an answer into the
+// connection's buffer, so one is free again once written.
+var responseBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putResponseBuf(b *bytes.Buffer) {
+	if b.Cap() <= 64<<10 { // a rare huge answer is not kept
+		responseBufs.Put(b)
+	}
+}
+
+// jsonContentType is the Content-Type header's value, shared by every
+// answer (net/http only reads it).
+var jsonContentType = []string{"application/json"}
+
 func writeJSON(w http.ResponseWriter, b []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
 }

@@ -56,6 +56,7 @@ func (c *clock) add(d time.Duration) {
 // (keys sealed by a real secrets box) and the real audit log, on a fresh
 // SQLite store.
 type gatewayEnv struct {
+	gw      *api.Gateway
 	srv     *httptest.Server
 	db      *store.DB
 	clk     *clock
@@ -69,7 +70,7 @@ type gatewayEnv struct {
 
 const maxBody = 4096
 
-func newGateway(t *testing.T) *gatewayEnv {
+func newGateway(t testing.TB) *gatewayEnv {
 	t.Helper()
 	return newGatewayWith(t, nil)
 }
@@ -85,7 +86,7 @@ func withConfig(cfg api.Config) func(*api.Config, *api.GatewayOptions) {
 
 // newGatewayWith is newGateway with change applied to the gateway's
 // configuration and options before it is made.
-func newGatewayWith(t *testing.T, change func(*api.Config, *api.GatewayOptions)) *gatewayEnv {
+func newGatewayWith(t testing.TB, change func(*api.Config, *api.GatewayOptions)) *gatewayEnv {
 	t.Helper()
 	db := storetest.Open(t, "sqlite")
 	box, err := secrets.New(bytes.Repeat([]byte{9}, secrets.KeySize))
@@ -111,6 +112,8 @@ func newGatewayWith(t *testing.T, change func(*api.Config, *api.GatewayOptions))
 				return &struct{}{}, nil
 			}
 		})
+	api.Register(reg, api.Spec{Name: "NopThing", Summary: "Answers an empty response (the gateway's own cost).", Permission: api.Permission{Resource: "thing", Access: api.Read}},
+		func(context.Context, *api.Caller, *struct{}) (*struct{}, error) { return &struct{}{}, nil })
 	api.Register(reg, api.Spec{Name: "FailThing", Summary: "Fails with a plain error.", Permission: api.Permission{Resource: "thing", Access: api.Read}},
 		func(context.Context, *api.Caller, *struct{}) (*struct{}, error) {
 			return nil, errors.New("disk on fire")
@@ -126,8 +129,8 @@ func newGatewayWith(t *testing.T, change func(*api.Config, *api.GatewayOptions))
 	if change != nil {
 		change(&cfg, &opt)
 	}
-	gw := api.NewGateway(cfg, reg, opt)
-	e.srv = httptest.NewServer(gw)
+	e.gw = api.NewGateway(cfg, reg, opt)
+	e.srv = httptest.NewServer(e.gw)
 	t.Cleanup(e.srv.Close)
 
 	e.admin, e.adminID = e.newApp(t, "root", api.RoleAdmin)
@@ -135,7 +138,7 @@ func newGatewayWith(t *testing.T, change func(*api.Config, *api.GatewayOptions))
 	return e
 }
 
-func (e *gatewayEnv) newApp(t *testing.T, name, role string) (tc3.Signer, string) {
+func (e *gatewayEnv) newApp(t testing.TB, name, role string) (tc3.Signer, string) {
 	t.Helper()
 	ctx := context.Background()
 	a, err := e.apps.CreateApp(ctx, "default", name, "", role)

@@ -26,8 +26,9 @@ import (
 const MaxActiveKeys = 2
 
 // keyCacheTTL bounds how long a replica may keep accepting a key that
-// another replica deleted; this replica forgets it at once.
-const keyCacheTTL = 10 * time.Second
+// another replica disabled or deleted (or the old role and limits of its
+// app); this replica forgets it at once (docs/security.md, Signatures).
+const keyCacheTTL = 2 * time.Second
 
 // App is an application.
 type App struct {
@@ -45,8 +46,11 @@ type Service struct {
 	log *slog.Logger
 	now func() time.Time
 
-	mu       sync.Mutex
-	cache    map[string]cachedKey
+	mu    sync.Mutex
+	cache map[string]cachedKey
+	// gen counts local forgets, so that a lookup racing one does not
+	// cache what it read before the change.
+	gen      uint64
 	bindings Bindings
 	quotas   api.Quotas
 }
@@ -233,6 +237,7 @@ func (s *Service) ResolveKey(ctx context.Context, secretID string) (api.Credenti
 	now := s.now()
 	s.mu.Lock()
 	c, ok := s.cache[secretID]
+	gen := s.gen
 	s.mu.Unlock()
 	if ok && now.Before(c.expires) {
 		return c.cred, nil
@@ -256,10 +261,12 @@ func (s *Service) ResolveKey(ctx context.Context, secretID string) (api.Credenti
 	cred := api.Credential{SecretKey: key, AppID: appID, ProjectID: projectID, Role: role, ReadRPS: readRPS, WriteRPS: writeRPS, Burst: burst,
 		RequireSignedAction: signedAction != 0}
 	s.mu.Lock()
-	if len(s.cache) > 10000 { // bounded: drop everything rather than track age
-		s.cache = map[string]cachedKey{}
+	if s.gen == gen { // no local change raced the read
+		if len(s.cache) > 10000 { // bounded: drop everything rather than track age
+			s.cache = map[string]cachedKey{}
+		}
+		s.cache[secretID] = cachedKey{cred: cred, expires: now.Add(keyCacheTTL)}
 	}
-	s.cache[secretID] = cachedKey{cred: cred, expires: now.Add(keyCacheTTL)}
 	s.mu.Unlock()
 	return cred, nil
 }
@@ -273,34 +280,44 @@ func (s *Service) ListApps(ctx context.Context, projectID string, appIDs, names,
 func (s *Service) ListAppsIn(ctx context.Context, projects store.Projects, appIDs, names, roles []string, offset, limit int) ([]App, int, error) {
 	var w store.Where
 	cond, args := w.InProjects("a.project_id", projects).In("a.id", appIDs).In("a.name", names).In("a.role", roles).SQL()
-	var total int
-	if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM apps a"+cond, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("appcenter: count apps: %w", err)
-	}
+	// One statement: the page and, as an uncorrelated subquery evaluated
+	// once, the total (a read per request fewer than counting apart).
+	list := append(append(append([]any(nil), args...), args...), limit, offset)
 	rows, err := s.db.Query(ctx, `SELECT a.id, a.project_id, a.name, a.description, a.role, a.status, a.created_at, a.read_rps, a.write_rps, a.burst,
-		(SELECT COUNT(*) FROM app_keys k WHERE k.app_id = a.id AND k.status = 'active')
-		FROM apps a`+cond+` ORDER BY a.created_at DESC, a.id DESC LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+		(SELECT COUNT(*) FROM app_keys k WHERE k.app_id = a.id AND k.status = 'active'),
+		(SELECT COUNT(*) FROM apps a`+cond+`)
+		FROM apps a`+cond+` ORDER BY a.created_at DESC, a.id DESC LIMIT ? OFFSET ?`, list...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("appcenter: list apps: %w", err)
 	}
 	defer rows.Close()
 	var out []App
+	total := -1
 	for rows.Next() {
 		var a App
 		var created int64
-		if err := rows.Scan(&a.ID, &a.ProjectID, &a.Name, &a.Description, &a.Role, &a.Status, &created, &a.ReadRPS, &a.WriteRPS, &a.Burst, &a.ActiveKeys); err != nil {
+		if err := rows.Scan(&a.ID, &a.ProjectID, &a.Name, &a.Description, &a.Role, &a.Status, &created, &a.ReadRPS, &a.WriteRPS, &a.Burst, &a.ActiveKeys, &total); err != nil {
 			return nil, 0, err
 		}
 		a.CreatedAt = time.UnixMilli(created).UTC()
 		out = append(out, a)
 	}
-	return out, total, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	if total < 0 { // an empty page (past the end, or Limit 0) carries no total
+		if err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM apps a"+cond, args...).Scan(&total); err != nil {
+			return nil, 0, fmt.Errorf("appcenter: count apps: %w", err)
+		}
+	}
+	return out, total, nil
 }
 
 // forget drops cached credentials of the given SecretIds (all when none).
 func (s *Service) forget(secretIDs ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gen++
 	if len(secretIDs) == 0 {
 		s.cache = map[string]cachedKey{}
 		return

@@ -229,7 +229,7 @@ func TestResolveKey(t *testing.T) {
 	}
 
 	// Another replica keeps its cached credential at most keyCacheTTL
-	// (10 s) after this one deletes the key.
+	// (2 s) after this one deletes the key.
 	other := e.replica()
 	if _, err := other.ResolveKey(ctx, id); err != nil {
 		t.Fatal(err)
@@ -243,7 +243,7 @@ func TestResolveKey(t *testing.T) {
 	if _, err := other.ResolveKey(ctx, id); err != nil {
 		t.Errorf("other replica within the cache TTL: %v; want the cached credential", err)
 	}
-	e.clk.add(10 * time.Second)
+	e.clk.add(2 * time.Second)
 	if _, err := other.ResolveKey(ctx, id); !errors.Is(err, api.ErrKeyNotFound) {
 		t.Errorf("other replica after the cache TTL: %v; want ErrKeyNotFound", err)
 	}

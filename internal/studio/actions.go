@@ -365,10 +365,17 @@ func RegisterActions(reg *api.Registry, s *Service) {
 		})
 	api.Register(reg, api.Spec{Name: "InvokeFlow", Summary: "Run a flow version once on an input and return its output and, with Trace, every node's output and timing. Sinks are captured, not written.", Permission: flowWrite},
 		func(ctx context.Context, c *api.Caller, r *InvokeFlowRequest) (*InvokeFlowResponse, error) {
-			if err := s.visible(ctx, c, r.FlowId); err != nil {
+			// The flow's row (cached for flowCacheTTL) says who sees it
+			// and which version is latest; that version's plan is cached
+			// (versions are immutable).
+			f, err := s.getForRun(ctx, r.FlowId)
+			if err != nil {
 				return nil, err
 			}
-			plan, v, err := s.Plan(ctx, r.FlowId, r.Version)
+			if !c.Sees(f.ProjectID) {
+				return nil, api.NotFound("FlowId", r.FlowId)
+			}
+			plan, v, err := s.planOf(ctx, f, r.Version)
 			if err != nil {
 				return nil, apiError(err)
 			}

@@ -76,12 +76,38 @@ type Service struct {
 	reg *flow.Registry
 
 	mu    sync.Mutex
-	plans map[string]*flow.Plan // "flowID@version" → compiled plan
-	swept map[string]time.Time  // project → last sweep of its test-run pictures
+	plans map[string]cachedPlan // "flowID@version" → compiled plan
+	// flows caches flow rows for runs (InvokeFlow), flowGen counts local
+	// changes so that a read racing one is not cached.
+	flows   map[string]cachedFlow
+	flowGen uint64
+	swept   map[string]time.Time // project → last sweep of its test-run pictures
+}
+
+// flowCacheTTL bounds how long InvokeFlow on one replica may keep running
+// a flow's previous latest version, or a flow deleted, after another
+// replica changed or deleted it (docs/flows.md). The replica that made the
+// change forgets its entry at once.
+const flowCacheTTL = 2 * time.Second
+
+// maxCachedFlows bounds the flow-row cache.
+const maxCachedFlows = 4096
+
+type cachedFlow struct {
+	f  *Flow
+	at time.Time
+}
+
+// cachedPlan is a version (immutable) and its compiled plan.
+type cachedPlan struct {
+	p *flow.Plan
+	v *Version
 }
 
 // maxCachedPlans bounds the plan cache; versions are immutable, so an
-// entry never goes stale, only cold.
+// entry never goes stale, only cold. A flow's versions go only with the
+// flow, whose row every lookup reads first (Plan), so a deleted flow's
+// cached plans are never served, here or on another replica.
 const maxCachedPlans = 256
 
 // New returns the studio over db.
@@ -92,7 +118,7 @@ func New(db *store.DB, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{db: db, o: o, reg: flow.NewRegistry(), plans: map[string]*flow.Plan{}, swept: map[string]time.Time{}}
+	return &Service{db: db, o: o, reg: flow.NewRegistry(), plans: map[string]cachedPlan{}, flows: map[string]cachedFlow{}, swept: map[string]time.Time{}}
 }
 
 // Flow is a flow and its latest version number.
@@ -293,6 +319,7 @@ func (s *Service) Modify(ctx context.Context, flowID string, name, description *
 	}
 	now := s.o.Now()
 	version := f.LatestVersion
+	defer s.forgetFlow(flowID)
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		var latest int64
 		if err := tx.QueryRow(ctx, "SELECT latest_version FROM flows WHERE id = ?"+tx.Dialect().ForUpdate(), flowID).Scan(&latest); err != nil {
@@ -338,6 +365,7 @@ func (s *Service) Modify(ctx context.Context, flowID string, name, description *
 // deleted; a task's creation locks it too (LockForUse), so a task created
 // at the same time is either seen here or finds the flow gone.
 func (s *Service) Delete(ctx context.Context, flowID string) error {
+	defer s.forgetFlow(flowID)
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		// Flow documents are normalised JSON: a subflow's id appears quoted.
 		found, n, err := tx.LockUsers(ctx, "flows", flowID, "SELECT COUNT(*) FROM flow_versions WHERE flow_id <> ? AND document LIKE ?", flowID, "%\""+flowID+"\"%")
@@ -409,6 +437,40 @@ func (s *Service) Get(ctx context.Context, flowID string) (*Flow, error) {
 	return &f, nil
 }
 
+// getForRun is Get for running a flow: a row read within flowCacheTTL is
+// reused. Unknown flows are not cached.
+func (s *Service) getForRun(ctx context.Context, flowID string) (*Flow, error) {
+	now := s.o.Now()
+	s.mu.Lock()
+	c, ok := s.flows[flowID]
+	gen := s.flowGen
+	s.mu.Unlock()
+	if ok && !now.Before(c.at) && now.Sub(c.at) < flowCacheTTL {
+		return c.f, nil
+	}
+	f, err := s.Get(ctx, flowID)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.flowGen == gen { // no local change raced the read
+		if len(s.flows) >= maxCachedFlows {
+			s.flows = map[string]cachedFlow{}
+		}
+		s.flows[flowID] = cachedFlow{f: f, at: now}
+	}
+	s.mu.Unlock()
+	return f, nil
+}
+
+// forgetFlow drops a changed or deleted flow's cached row.
+func (s *Service) forgetFlow(flowID string) {
+	s.mu.Lock()
+	delete(s.flows, flowID)
+	s.flowGen++
+	s.mu.Unlock()
+}
+
 // SetInUse sets the guard of DeleteFlow after construction: the tasks
 // service, which answers it, is built after the studio because it resolves
 // flow versions through it. Call it before the studio serves.
@@ -437,13 +499,19 @@ func (s *Service) GetVersion(ctx context.Context, flowID string, version int64) 
 	if err != nil {
 		return nil, err
 	}
+	return s.versionOf(ctx, f, version)
+}
+
+// versionOf returns one version (0: the latest) of f.
+func (s *Service) versionOf(ctx context.Context, f *Flow, version int64) (*Version, error) {
+	flowID := f.ID
 	if version == 0 {
 		version = f.LatestVersion
 	}
 	v := Version{FlowID: flowID, ProjectID: f.ProjectID, Version: version}
 	var doc string
 	var created int64
-	err = s.db.QueryRow(ctx, `SELECT document, digest, comment, created_by, created_at FROM flow_versions WHERE flow_id = ? AND version = ?`, flowID, version).
+	err := s.db.QueryRow(ctx, `SELECT document, digest, comment, created_by, created_at FROM flow_versions WHERE flow_id = ? AND version = ?`, flowID, version).
 		Scan(&doc, &v.Digest, &v.Comment, &v.CreatedBy, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, api.NotFound("Version", flowID+"@"+strconv.FormatInt(version, 10))
@@ -515,22 +583,36 @@ func (s *Service) List(ctx context.Context, projects store.Projects, flowIDs, na
 // Plan returns the compiled plan of a version (0: latest), compiling it
 // once; tasks and InvokeFlow share it.
 func (s *Service) Plan(ctx context.Context, flowID string, version int64) (*flow.Plan, *Version, error) {
-	v, err := s.GetVersion(ctx, flowID, version)
+	f, err := s.Get(ctx, flowID)
 	if err != nil {
 		return nil, nil, err
 	}
-	key := flowID + "@" + strconv.FormatInt(v.Version, 10)
+	return s.planOf(ctx, f, version)
+}
+
+// planOf is Plan for a flow already read: a cached version costs no
+// further read (versions are immutable; the returned Version is shared
+// and must not be changed).
+func (s *Service) planOf(ctx context.Context, f *Flow, version int64) (*flow.Plan, *Version, error) {
+	if version == 0 {
+		version = f.LatestVersion
+	}
+	key := f.ID + "@" + strconv.FormatInt(version, 10)
 	s.mu.Lock()
-	p, ok := s.plans[key]
+	c, ok := s.plans[key]
 	s.mu.Unlock()
 	if ok {
-		return p, v, nil
+		return c.p, c.v, nil
+	}
+	v, err := s.versionOf(ctx, f, version)
+	if err != nil {
+		return nil, nil, err
 	}
 	spec, err := flow.Parse(v.Document, flow.Limits{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("studio: stored version %s no longer parses: %w", key, err)
 	}
-	p, err = flow.Compile(ctx, spec, s.options(ctx, v.ProjectID))
+	p, err := flow.Compile(ctx, spec, s.options(ctx, v.ProjectID))
 	if err != nil {
 		var fe flow.Errors
 		if errors.As(err, &fe) {
@@ -541,9 +623,9 @@ func (s *Service) Plan(ctx context.Context, flowID string, version int64) (*flow
 	}
 	s.mu.Lock()
 	if len(s.plans) >= maxCachedPlans {
-		s.plans = map[string]*flow.Plan{}
+		s.plans = map[string]cachedPlan{}
 	}
-	s.plans[key] = p
+	s.plans[key] = cachedPlan{p: p, v: v}
 	s.mu.Unlock()
 	return p, v, nil
 }

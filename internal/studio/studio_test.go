@@ -52,7 +52,7 @@ type env struct {
 // newEnv runs the studio over a fresh SQLite store with the real algorithm
 // runtime, which serves one in-test builtin, alg-double (y = 2x): the
 // shipped builtins need images, and this flow logic needs none.
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{db: storetest.Open(t, "sqlite"), clk: &clock{t: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)}}

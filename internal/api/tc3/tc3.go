@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -60,26 +59,33 @@ func ParseAuthorization(h string) (Authorization, error) {
 	if !ok {
 		return a, fmt.Errorf("%w: want algorithm %s", ErrMalformed, Algorithm)
 	}
-	for _, part := range strings.Split(rest, ",") {
+	for {
+		part, more, again := strings.Cut(rest, ",")
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
 			return a, fmt.Errorf("%w: %q is not key=value", ErrMalformed, part)
 		}
 		switch k {
 		case "Credential":
-			f := strings.Split(v, "/")
-			if len(f) != 4 || f[3] != "tc3_request" || f[0] == "" || f[2] == "" {
+			id, r1, ok1 := strings.Cut(v, "/")
+			date, r2, ok2 := strings.Cut(r1, "/")
+			service, last, ok3 := strings.Cut(r2, "/")
+			if !ok1 || !ok2 || !ok3 || last != "tc3_request" || id == "" || service == "" {
 				return a, fmt.Errorf("%w: Credential must be SecretId/date/service/tc3_request", ErrMalformed)
 			}
-			if _, err := time.Parse("2006-01-02", f[1]); err != nil {
-				return a, fmt.Errorf("%w: Credential date %q is not YYYY-MM-DD", ErrMalformed, f[1])
+			if _, err := time.Parse("2006-01-02", date); err != nil {
+				return a, fmt.Errorf("%w: Credential date %q is not YYYY-MM-DD", ErrMalformed, date)
 			}
-			a.SecretID, a.Date, a.Service = f[0], f[1], f[2]
+			a.SecretID, a.Date, a.Service = id, date, service
 		case "SignedHeaders":
 			a.SignedHeaders = strings.Split(strings.ToLower(v), ";")
 		case "Signature":
 			a.Signature = strings.ToLower(v)
 		}
+		if !again {
+			break
+		}
+		rest = more
 	}
 	if a.SecretID == "" || len(a.SignedHeaders) == 0 || a.Signature == "" {
 		return a, fmt.Errorf("%w: Credential, SignedHeaders and Signature are all required", ErrMalformed)
@@ -140,42 +146,142 @@ func hmacSHA256(key []byte, msg string) []byte {
 // the Host they sign — with the port (Go) or without (Node.js) — so both
 // forms are tried when host is signed. The timestamp window is the caller's
 // business; Verify only checks that the scope date matches the timestamp.
+//
+// Verify runs on every signed request, so it builds the canonical request
+// and the string to sign in a pooled buffer and computes the HMAC from the
+// derived key's precomputed pads: no allocation on the common path.
 func Verify(r *http.Request, body []byte, a Authorization, secretKey string, timestamp int64) bool {
-	if a.Date != Date(timestamp) {
+	var date [16]byte
+	if string(time.Unix(timestamp, 0).UTC().AppendFormat(date[:0], "2006-01-02")) != a.Date {
 		return false
 	}
-	want, err := hex.DecodeString(a.Signature)
-	if err != nil {
+	var want [sha256.Size]byte
+	if len(a.Signature) != 2*len(want) {
 		return false
 	}
-	headers := make(map[string]string, len(a.SignedHeaders))
+	if _, err := hex.Decode(want[:], []byte(a.Signature)); err != nil {
+		return false
+	}
+	names := a.SignedHeaders
+	if !sort.StringsAreSorted(names) {
+		names = append([]string(nil), names...)
+		sort.Strings(names)
+	}
 	signsHost := false
-	for _, n := range a.SignedHeaders {
+	for _, n := range names {
 		if n == "host" {
 			signsHost = true
-			continue
 		}
-		headers[n] = r.Header.Get(n)
 	}
-	hosts := []string{""}
-	if signsHost {
-		hosts = hostForms(r.Host)
-	}
-	key := SigningKey(secretKey, a.Date, a.Service)
+	key := signingKeyOf(secretKey, a.Date, a.Service)
+	var bodyHash [2 * sha256.Size]byte
 	bodySum := sha256.Sum256(body)
-	for _, h := range hosts {
-		if signsHost {
-			headers["host"] = h
+	hex.Encode(bodyHash[:], bodySum[:])
+	bp := bufPool.Get().(*[]byte)
+	defer putBuf(bp)
+	// Which host form matched is no secret (the client chose it), so
+	// stopping at the first match leaks nothing; each comparison is
+	// constant-time.
+	forms := [2]string{r.Host, ""}
+	if signsHost {
+		forms[1] = hostWithoutPort(r.Host)
+	}
+	for i, h := range forms {
+		if i > 0 && h == "" {
+			break
 		}
-		c := canonicalRequest(r.Method, canonicalURI(r), r.URL.RawQuery, headers, a.SignedHeaders, hex.EncodeToString(bodySum[:]))
-		// Which host form matched is no secret (the client chose it), so
-		// stopping at the first match leaks nothing; each comparison is
-		// constant-time.
-		if hmac.Equal(signWithKey(key, a.Date, a.Service, timestamp, c), want) {
+		buf := appendCanonical((*bp)[:0], r, names, h, bodyHash[:])
+		n := len(buf)
+		buf = append(buf, key.ipad[:]...)
+		buf = appendStringToSign(buf, timestamp, a.Date, a.Service, buf[:n])
+		*bp = buf[:0]
+		if mac := key.macPadded(buf[n:]); hmac.Equal(mac[:], want[:]) {
 			return true
 		}
 	}
 	return false
+}
+
+// appendCanonical appends the canonical request of r to b, with the signed
+// header names (sorted), host as the value of "host", and the hex body hash.
+func appendCanonical(b []byte, r *http.Request, names []string, host string, bodyHash []byte) []byte {
+	b = append(b, r.Method...)
+	b = append(b, '\n')
+	b = append(b, canonicalURI(r)...)
+	b = append(b, '\n')
+	b = append(b, r.URL.RawQuery...)
+	b = append(b, '\n')
+	for _, n := range names {
+		v := host
+		if n != "host" {
+			v = headerValue(r.Header, n)
+		}
+		b = append(b, n...)
+		b = append(b, ':')
+		b = append(b, strings.TrimSpace(v)...)
+		b = append(b, '\n')
+	}
+	b = append(b, '\n')
+	for i, n := range names {
+		if i > 0 {
+			b = append(b, ';')
+		}
+		b = append(b, n...)
+	}
+	b = append(b, '\n')
+	return append(b, bodyHash...)
+}
+
+// appendStringToSign appends the string to sign of a canonical request.
+func appendStringToSign(b []byte, timestamp int64, date, service string, canonical []byte) []byte {
+	h := sha256.Sum256(canonical)
+	b = append(b, Algorithm...)
+	b = append(b, '\n')
+	b = strconv.AppendInt(b, timestamp, 10)
+	b = append(b, '\n')
+	b = append(b, date...)
+	b = append(b, '/')
+	b = append(b, service...)
+	b = append(b, "/tc3_request\n"...)
+	return hex.AppendEncode(b, h[:])
+}
+
+// headerValue is h.Get(name) for a lower-case name, without allocating for
+// the headers signed in practice.
+func headerValue(h http.Header, name string) string {
+	canonical := name
+	switch name {
+	case "content-type":
+		canonical = "Content-Type"
+	case "x-tc-action":
+		canonical = "X-Tc-Action"
+	case "x-tc-traceid":
+		canonical = "X-Tc-Traceid"
+	case "x-tc-timestamp":
+		canonical = "X-Tc-Timestamp"
+	case "x-tc-version":
+		canonical = "X-Tc-Version"
+	case "x-tc-region":
+		canonical = "X-Tc-Region"
+	case "x-tc-language":
+		canonical = "X-Tc-Language"
+	default:
+		return h.Get(name)
+	}
+	if v := h[canonical]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// putBuf returns a buffer to the pool unless a request with huge signed
+// headers grew it.
+func putBuf(bp *[]byte) {
+	if cap(*bp) <= 16<<10 {
+		bufPool.Put(bp)
+	}
 }
 
 // SigningKey derives the per-day, per-service key of the specification:
@@ -183,28 +289,63 @@ func Verify(r *http.Request, body []byte, a Authorization, secretKey string, tim
 // The key changes once a day, so it is remembered: three HMACs fewer per
 // request on both the signing and the verifying side.
 func SigningKey(secretKey, date, service string) []byte {
-	id := date + "\x00" + service + "\x00" + secretKey
-	if k, ok := signingKeys.Load(id); ok {
-		return k.([]byte)
+	return signingKeyOf(secretKey, date, service).key[:]
+}
+
+// derivedKey is a signing key with its HMAC pads, ready to sign.
+type derivedKey struct {
+	key        [sha256.Size]byte
+	ipad, opad [sha256.BlockSize]byte
+}
+
+// macPadded returns HMAC-SHA256 under k of the message that follows the
+// inner pad at the start of padded (ipad || message).
+func (k *derivedKey) macPadded(padded []byte) [sha256.Size]byte {
+	inner := sha256.Sum256(padded)
+	var outer [sha256.BlockSize + sha256.Size]byte
+	copy(outer[:], k.opad[:])
+	copy(outer[sha256.BlockSize:], inner[:])
+	return sha256.Sum256(outer[:])
+}
+
+type keyID struct{ date, service, secret string }
+
+func signingKeyOf(secretKey, date, service string) *derivedKey {
+	id := keyID{date, service, secretKey}
+	signingKeys.RLock()
+	k, ok := signingKeys.m[id]
+	signingKeys.RUnlock()
+	if ok {
+		return k
 	}
-	k := hmacSHA256([]byte("TC3"+secretKey), date)
-	k = hmacSHA256(k, service)
-	k = hmacSHA256(k, "tc3_request")
-	if signingKeyCount.Add(1) > maxSigningKeys {
-		signingKeys.Clear() // bounded: yesterday's keys go too
-		signingKeyCount.Store(0)
+	raw := hmacSHA256([]byte("TC3"+secretKey), date)
+	raw = hmacSHA256(raw, service)
+	raw = hmacSHA256(raw, "tc3_request")
+	k = &derivedKey{}
+	copy(k.key[:], raw)
+	for i := range k.ipad {
+		var b byte
+		if i < len(k.key) {
+			b = k.key[i]
+		}
+		k.ipad[i], k.opad[i] = b^0x36, b^0x5c
 	}
-	signingKeys.Store(id, k)
+	signingKeys.Lock()
+	if signingKeys.m == nil || len(signingKeys.m) >= maxSigningKeys {
+		signingKeys.m = map[keyID]*derivedKey{} // bounded: yesterday's keys go too
+	}
+	signingKeys.m[id] = k
+	signingKeys.Unlock()
 	return k
 }
 
 // signingKeys memoizes derived keys. It is package state only as a cache of
 // a pure function: any process, any test sees the same keys it would have
 // computed.
-var (
-	signingKeys     sync.Map
-	signingKeyCount atomic.Int64
-)
+var signingKeys struct {
+	sync.RWMutex
+	m map[keyID]*derivedKey
+}
 
 const maxSigningKeys = 10000
 
@@ -221,15 +362,16 @@ func canonicalURI(r *http.Request) string {
 	return "/"
 }
 
-// hostForms returns the Host as sent and, when it carries a port, without it.
-func hostForms(host string) []string {
+// hostWithoutPort returns the Host without its port, or "" when it has
+// none (then only the form as sent is tried).
+func hostWithoutPort(host string) string {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		if strings.Contains(h, ":") { // IPv6 literal: SDKs sign it bracketed
 			h = "[" + h + "]"
 		}
-		return []string{host, h}
+		return h
 	}
-	return []string{host}
+	return ""
 }
 
 // Signer signs outgoing requests, for Tianshu's own CLI and benchmarks.

@@ -1,0 +1,105 @@
+package studio_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/studio"
+)
+
+// faceRoute is the flow of the issue's InvokeFlow row (and of
+// internal/app's TestNoErrorUnderLoad): a function keeps the adults of a
+// list of faces, a switch routes on how many.
+const faceRoute = `{
+  "name": "face-route",
+  "inputs": {"faces": {"type": "list", "required": true}},
+  "nodes": [
+    {"id": "shape", "kind": "function", "inputs": {"faces": "$input.faces"},
+     "config": {"script": "def main(input, params):\n    return {\"adults\": [f for f in input[\"faces\"] if f[\"age\"] >= 18]}"}},
+    {"id": "route", "kind": "switch", "inputs": {"n": "$shape.adults"},
+     "config": {"cases": [{"when": "len(n) > 2", "next": "many"}], "default": "few"}},
+    {"id": "many", "kind": "noop"},
+    {"id": "few", "kind": "noop"}
+  ],
+  "edges": [{"from": "shape", "to": "route"}],
+  "output": {"adults": "$shape.adults"}
+}`
+
+// BenchmarkInvokeFlow measures the InvokeFlow action on a 5-face payload as
+// the gateway calls it once a request is authorized (decoding, the flow's
+// lookup, the run, the answer's encoding), without HTTP or signatures.
+func BenchmarkInvokeFlow(b *testing.B) {
+	e := newEnv(b)
+	ctx := context.Background()
+	f, err := e.s.Create(ctx, "", "", "", []byte(faceRoute), "user:bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	faces := make([]map[string]any, 5)
+	for i := range faces {
+		faces[i] = map[string]any{"age": 10 + 5*i, "box": []int{i * 10, 20, 40, 40}}
+	}
+	body, _ := json.Marshal(map[string]any{"FlowId": f.ID, "Input": map[string]any{"faces": faces, "seq": "1"}})
+	a, ok := e.reg.Lookup("InvokeFlow")
+	if !ok {
+		b.Fatal("no InvokeFlow")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := a.Call(ctx, &api.Caller{}, body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := json.Marshal(resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// InvokeFlow reuses a flow's row for a short while (flowCacheTTL): the
+// replica that changes or deletes a flow runs the change at once, another
+// replica on the same store within the bound.
+func TestInvokeFlowFollowsChanges(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	other := &env{db: e.db, clk: e.clk, s: studio.New(e.db, studio.Options{Now: e.clk.now}), reg: api.NewRegistry()}
+	studio.RegisterActions(other.reg, other.s)
+	const doc = `{"name": "echo", "nodes": [{"id": "out", "kind": "passthrough", "inputs": {"y": "$input.x"}}]}`
+	f, err := e.s.Create(ctx, "", "", "", []byte(doc), "user:alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	invoke := func(r *env) (int64, error) {
+		var out studio.InvokeFlowResponse
+		err := call(t, r, nil, "InvokeFlow", map[string]any{"FlowId": f.ID, "Input": map[string]any{"x": 1}}, &out)
+		return out.Version, err
+	}
+	for _, r := range []*env{e, other} {
+		if v, err := invoke(r); err != nil || v != 1 {
+			t.Fatalf("InvokeFlow = version %d, %v; want 1", v, err)
+		}
+	}
+	changed := strings.Replace(doc, `"echo"`, `"echo2"`, 1)
+	if _, err := e.s.Modify(ctx, f.ID, nil, nil, []byte(changed), "", "user:alice"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := invoke(e); err != nil || v != 2 {
+		t.Fatalf("InvokeFlow on the replica that changed it = version %d, %v; want 2 at once", v, err)
+	}
+	e.clk.add(2 * time.Second)
+	if v, err := invoke(other); err != nil || v != 2 {
+		t.Fatalf("InvokeFlow on another replica after the bound = version %d, %v; want 2", v, err)
+	}
+	if err := e.s.Delete(ctx, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = invoke(e)
+	wantCode(t, err, api.ResourceNotFound, "")
+	e.clk.add(2 * time.Second)
+	_, err = invoke(other)
+	wantCode(t, err, api.ResourceNotFound, "")
+}
