@@ -46,8 +46,9 @@ const (
 
 // Upload is a tus upload. Once Completed, BlobKey names the object in the
 // blob store (uploads/<project>/<id>/<name>), which tasks read as a source;
-// SHA256, its content's hash, follows shortly after (empty until then; see
-// RunDigests).
+// SHA256, its content's hash, is stored with the completion when the
+// upload was written through this process, else shortly after (empty until
+// then; see RunDigests).
 type Upload struct {
 	ID, ProjectID, Name, ContentType string
 	Size                             int64

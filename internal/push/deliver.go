@@ -339,15 +339,15 @@ func (r *runner) handle(ctx context.Context, m bus.Message) error {
 		r.c.ack(m.Seq)
 		return nil
 	}
-	g := s.met.inFlight.WithLabelValues(ChannelWebhook)
-	g.Inc()
+	met := &s.met.webhook
+	met.inFlight.Inc()
 	err := s.post(ctx, r.sub.URL, r.key, eventID(m), m.Data, m.Header[event.HeaderTraceParent])
-	g.Dec()
+	met.inFlight.Dec()
 	if err == nil {
 		r.c.delivered.Add(1)
 		r.c.ack(m.Seq)
-		s.met.delivered.WithLabelValues(ChannelWebhook).Inc()
-		s.met.latency.WithLabelValues(ChannelWebhook).Observe(s.now().Sub(m.Time).Seconds())
+		met.delivered.Inc()
+		met.latency.Observe(s.now().Sub(m.Time).Seconds())
 		return nil
 	}
 	if ctx.Err() != nil {
@@ -355,7 +355,7 @@ func (r *runner) handle(ctx context.Context, m bus.Message) error {
 	}
 	r.c.failed.Add(1)
 	r.c.note(err, s.now())
-	s.met.failed.WithLabelValues(ChannelWebhook).Inc()
+	met.failed.Inc()
 	if m.Attempt >= r.sub.MaxAttempts || s.now().Sub(m.Time) >= r.sub.MaxAge {
 		if derr := s.deadLetter(ctx, r.sub.ID, m, err); derr != nil {
 			s.log.Error("dead letter not stored", "subscription", r.sub.ID, "seq", m.Seq, "err", derr)
@@ -363,12 +363,12 @@ func (r *runner) handle(ctx context.Context, m bus.Message) error {
 		}
 		r.c.dead.Add(1)
 		r.c.ack(m.Seq)
-		s.met.dead.WithLabelValues(ChannelWebhook).Inc()
+		met.dead.Inc()
 		s.log.Warn("webhook event dead-lettered", "subscription", r.sub.ID, "seq", m.Seq, "attempts", m.Attempt, "err", err)
 		return nil
 	}
 	r.c.retried.Add(1)
-	s.met.retried.WithLabelValues(ChannelWebhook).Inc()
+	met.retried.Inc()
 	s.log.Debug("webhook failed, will retry", "subscription", r.sub.ID, "seq", m.Seq, "attempt", m.Attempt, "err", err)
 	return err
 }
@@ -406,12 +406,12 @@ func (r *runner) replayDeadLetters(ctx context.Context) {
 					return // delivered again on the next replay: at least once
 				}
 				r.c.delivered.Add(1)
-				s.met.delivered.WithLabelValues(ChannelWebhook).Inc()
+				s.met.webhook.delivered.Inc()
 				continue
 			}
 			r.c.failed.Add(1)
 			r.c.note(err, s.now())
-			s.met.failed.WithLabelValues(ChannelWebhook).Inc()
+			s.met.webhook.failed.Inc()
 			if _, err := s.db.Exec(ctx, `UPDATE subscription_dead_letters SET replay = 0, attempts = attempts + 1, last_error = ?
 				WHERE subscription_id = ? AND seq = ?`, truncate(err.Error(), 1024), r.sub.ID, int64(d.Seq)); err != nil {
 				return

@@ -48,11 +48,15 @@ func (s *Service) post(ctx context.Context, url string, key []byte, id string, b
 		return err
 	}
 	ts := s.now().Unix()
-	req.Header.Set("Content-Type", event.ContentType)
-	req.Header.Set("User-Agent", "tianshu-push/1")
-	req.Header.Set(HeaderWebhookID, id)
-	req.Header.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(HeaderWebhookSignature, SignWebhook(key, id, ts, body))
+	// Set in their canonical form, sparing a canonicalisation per header
+	// per webhook.
+	req.Header = http.Header{
+		"Content-Type":      {event.ContentType},
+		"User-Agent":        {"tianshu-push/1"},
+		"Webhook-Id":        {id},
+		"Webhook-Timestamp": {strconv.FormatInt(ts, 10)},
+		"Webhook-Signature": {SignWebhook(key, id, ts, body)},
+	}
 	if traceparent != "" {
 		// The receiver continues the trace the event began at its source.
 		req.Header.Set(event.HeaderTraceParent, traceparent)

@@ -130,6 +130,10 @@ func (b *Bus) ensureConsumer(ctx context.Context, topic, durable string, opts bu
 		}
 		if opts.Untracked {
 			cfg.AckPolicy, cfg.AckWait, cfg.MaxDeliver, cfg.MaxAckPending = jetstream.AckNonePolicy, 0, 0, 0
+			// Its subscriber keeps its own position, so the server need
+			// not: a file-backed durable rewrites its state file (create,
+			// write, rename) up to ten times a second while it delivers.
+			cfg.MemoryStorage = true
 		}
 		switch {
 		case opts.StartSeq > 0:
