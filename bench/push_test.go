@@ -640,7 +640,9 @@ func benchPushWebhook(b *testing.B) {
 		return req
 	}
 	runLoad(hc, pushBaselineClients, warm, rawReq)
+	rawCPU0 := processCPU()
 	raw := runLoad(hc, pushBaselineClients, d, rawReq)
+	rawCPU := processCPU() - rawCPU0
 	if raw.errs > 0 || len(raw.lat) == 0 {
 		b.Fatalf("raw POST loop: %d failed, %d done, last: %v", raw.errs, len(raw.lat), raw.lastErr)
 	}
@@ -667,6 +669,9 @@ func benchPushWebhook(b *testing.B) {
 	b.ReportMetric(whHalf.rate(), "hook10-half-ev/s")
 	b.ReportMetric(whHalf.quantile(0.99)*1e3, "hook10-half-p99-ms")
 	b.ReportMetric(raw.rps(), "raw-post/s")
+	if n := len(raw.lat); n > 0 {
+		b.ReportMetric(float64((rawCPU / time.Duration(n)).Microseconds()), "raw-cpu-µs/post")
+	}
 	b.ReportMetric(raw.quantile(0.5)*1e3, "raw-p50-ms")
 	b.ReportMetric(raw.quantile(0.99)*1e3, "raw-p99-ms")
 	b.Logf("published/s: webhook %.0f (half %.0f); receiver connections opened during the webhook runs: %d (max), %d (half); webhook attempts failed %d, retried %d",

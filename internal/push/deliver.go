@@ -266,7 +266,7 @@ func (s *Service) release(id string) {
 type runner struct {
 	s      *Service
 	sub    *Subscription
-	key    []byte
+	sig    *signer
 	match  *matcher
 	c      counters
 	cancel context.CancelFunc
@@ -285,7 +285,7 @@ func (s *Service) startRunner(sub *Subscription) (*runner, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &runner{s: s, sub: sub, key: key, match: m, cancel: cancel, done: make(chan struct{})}
+	r := &runner{s: s, sub: sub, sig: newSigner(key), match: m, cancel: cancel, done: make(chan struct{})}
 	go r.run(ctx)
 	return r, nil
 }
@@ -341,7 +341,7 @@ func (r *runner) handle(ctx context.Context, m bus.Message) error {
 	}
 	met := &s.met.webhook
 	met.inFlight.Inc()
-	err := s.post(ctx, r.sub.URL, r.key, eventID(m), m.Data, m.Header[event.HeaderTraceParent])
+	err := s.post(ctx, r.sub.URL, r.sig, eventID(m), m.Data, m.Header[event.HeaderTraceParent])
 	met.inFlight.Dec()
 	if err == nil {
 		r.c.delivered.Add(1)
@@ -397,7 +397,7 @@ func (r *runner) replayDeadLetters(ctx context.Context) {
 			return
 		}
 		for _, d := range dls {
-			err := s.post(ctx, r.sub.URL, r.key, d.EventID, d.Data, "")
+			err := s.post(ctx, r.sub.URL, r.sig, d.EventID, d.Data, "")
 			if ctx.Err() != nil {
 				return
 			}
