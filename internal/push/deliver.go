@@ -167,23 +167,79 @@ func (s *Service) flush(ctx context.Context, sub *Subscription, c *counters) {
 // sends again only what was delivered in that last moment and what was in
 // flight.
 func (s *Service) savePosition(ctx context.Context, sub *Subscription, c *counters, force bool) {
-	c.mu.Lock()
-	if !c.known || (!c.moved && !force) {
-		c.mu.Unlock()
+	p, ok := c.position(force)
+	if !ok {
 		return
 	}
-	floor, above := c.floor, ""
+	if _, err := s.db.Exec(ctx, savePositionSQL, p.args(sub)...); err != nil {
+		c.retrySave()
+		s.log.Warn("subscription position not saved", "subscription", sub.ID, "err", err)
+	}
+}
+
+const savePositionSQL = "UPDATE subscriptions SET acked_seq = ?, acked_above = ?, start_pending = 0 WHERE id = ? AND (start_pending = 0 OR generation = ?)"
+
+// position is a deliverer's position to save.
+type position struct {
+	floor uint64
+	above string
+}
+
+func (p position) args(sub *Subscription) []any {
+	return []any{int64(p.floor), p.above, sub.ID, sub.Generation}
+}
+
+// position returns the position to save, if it moved since the last save
+// (always with force), and marks it saved.
+func (c *counters) position(force bool) (position, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.known || (!c.moved && !force) {
+		return position{}, false
+	}
+	p := position{floor: c.floor}
 	if !c.ordered {
-		above = encodeAbove(floor, c.above)
+		p.above = encodeAbove(p.floor, c.above)
 	}
 	c.moved = false
+	return p, true
+}
+
+// retrySave marks the position unsaved after a failed save: the next save
+// tries again.
+func (c *counters) retrySave() {
+	c.mu.Lock()
+	c.moved = true
 	c.mu.Unlock()
-	if _, err := s.db.Exec(ctx, "UPDATE subscriptions SET acked_seq = ?, acked_above = ?, start_pending = 0 WHERE id = ? AND (start_pending = 0 OR generation = ?)",
-		int64(floor), above, sub.ID, sub.Generation); err != nil {
-		c.mu.Lock()
-		c.moved = true // try again next time
-		c.mu.Unlock()
-		s.log.Warn("subscription position not saved", "subscription", sub.ID, "err", err)
+}
+
+// savePositions saves the moved positions of the runners in one
+// transaction: one commit for all of them instead of one each, every
+// SavePosition.
+func (s *Service) savePositions(ctx context.Context, runners []*runner) {
+	var moved []*runner
+	var ps []position
+	for _, r := range runners {
+		if p, ok := r.c.position(false); ok {
+			moved, ps = append(moved, r), append(ps, p)
+		}
+	}
+	if len(moved) == 0 {
+		return
+	}
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		for i, r := range moved {
+			if _, err := tx.Exec(ctx, savePositionSQL, ps[i].args(r.sub)...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for _, r := range moved {
+			r.c.retrySave()
+		}
+		s.log.Warn("subscription positions not saved", "subscriptions", len(moved), "err", err)
 	}
 }
 
@@ -460,9 +516,7 @@ func (s *Service) awaitTick(ctx context.Context, tick, save <-chan time.Time) bo
 			s.mu.Lock()
 			runners := slices.Collect(maps.Values(s.runners))
 			s.mu.Unlock()
-			for _, r := range runners {
-				s.savePosition(ctx, r.sub, &r.c, false)
-			}
+			s.savePositions(ctx, runners)
 		case <-ctx.Done():
 			return false
 		}
