@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -640,7 +641,9 @@ func benchPushWebhook(b *testing.B) {
 		return req
 	}
 	runLoad(hc, pushBaselineClients, warm, rawReq)
+	rawCPU0 := processCPU()
 	raw := runLoad(hc, pushBaselineClients, d, rawReq)
+	rawCPU := processCPU() - rawCPU0
 	if raw.errs > 0 || len(raw.lat) == 0 {
 		b.Fatalf("raw POST loop: %d failed, %d done, last: %v", raw.errs, len(raw.lat), raw.lastErr)
 	}
@@ -648,7 +651,7 @@ func benchPushWebhook(b *testing.B) {
 
 	// Webhooks at half the measured load.
 	conns0 = conns.Load()
-	whHalf := pb.load(ctx, pushSubs, warm, d, wh.pubRate()/2)
+	whHalf := pb.load(ctx, pushSubs, warm, d, halfRate(b, wh.pubRate()))
 	whHalfConns := conns.Load() - conns0
 	var failed, retried int64
 	for _, id := range hookIDs {
@@ -667,6 +670,9 @@ func benchPushWebhook(b *testing.B) {
 	b.ReportMetric(whHalf.rate(), "hook10-half-ev/s")
 	b.ReportMetric(whHalf.quantile(0.99)*1e3, "hook10-half-p99-ms")
 	b.ReportMetric(raw.rps(), "raw-post/s")
+	if n := len(raw.lat); n > 0 {
+		b.ReportMetric(float64((rawCPU / time.Duration(n)).Microseconds()), "raw-cpu-µs/post")
+	}
 	b.ReportMetric(raw.quantile(0.5)*1e3, "raw-p50-ms")
 	b.ReportMetric(raw.quantile(0.99)*1e3, "raw-p99-ms")
 	b.Logf("published/s: webhook %.0f (half %.0f); receiver connections opened during the webhook runs: %d (max), %d (half); webhook attempts failed %d, retried %d",
@@ -678,6 +684,22 @@ func benchPushWebhook(b *testing.B) {
 	rec(benchtable.Row{Metric: "push webhook p50 (max load)", Unit: "s", Tianshu: wh.quantile(0.5), Baseline: raw.quantile(0.5)})
 	rec(benchtable.Row{Metric: "push webhook p99 (max load)", Unit: "s", Tianshu: wh.quantile(0.99), Baseline: raw.quantile(0.99)})
 	rec(benchtable.Row{Metric: "push webhook p99 at half load", Unit: "s", Target: "p99 ≤ 50 ms at half load", Tianshu: whHalf.quantile(0.99)})
+}
+
+// halfRate is the publish rate of the webhook half-load row: half of max,
+// the rate measured at maximum load, or BENCH_PUSH_HALF_RATE (events/s
+// published) to compare two builds at the same load on a machine whose
+// maximum swings between runs.
+func halfRate(b *testing.B, max float64) float64 {
+	v := os.Getenv("BENCH_PUSH_HALF_RATE")
+	if v == "" {
+		return max / 2
+	}
+	r, err := strconv.ParseFloat(v, 64)
+	if err != nil || r <= 0 {
+		b.Fatalf("BENCH_PUSH_HALF_RATE=%q: want a positive number of events/s", v)
+	}
+	return r
 }
 
 // base64Key returns the key bytes of a whsec_ secret.

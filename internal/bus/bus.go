@@ -162,7 +162,9 @@ type SubscribeOptions struct {
 	// their own position and re-create the durable from it on every start
 	// (push deliverers), which spares the backend a round of
 	// acknowledgement work per message. A durable's tracking is fixed when
-	// it is created.
+	// it is created. The backend may keep an untracked durable's position
+	// in memory only: after the backend restarts, the durable may be gone
+	// and is created again at the start position.
 	Untracked bool
 }
 

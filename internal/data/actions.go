@@ -242,7 +242,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			return &CreateUploadTokenResponse{Token: tok, Endpoint: s.o.PublicURL + UploadPath, ProjectId: g.ProjectID, MaxSize: g.MaxSize,
 				ExpiredTime: g.Expires.UTC().Format(time.RFC3339)}, nil
 		})
-	api.Register(reg, api.Spec{Name: "DescribeUploads", Summary: "List tus uploads, newest first: state (uploading, completed, expired), size, and for completed ones the object key and SHA-256 (computed after the last PATCH is answered: empty for about a second per GB). Without ProjectId: every project where the caller's roles grant it.", Permission: uploadRead, Union: true},
+	api.Register(reg, api.Spec{Name: "DescribeUploads", Summary: "List tus uploads, newest first: state (uploading, completed, expired), size, and for completed ones the object key and SHA-256 (computed as the PATCH bodies are written and stored with the completion; for an upload resumed in another process, computed after the last PATCH is answered: empty for about a second per GB). Without ProjectId: every project where the caller's roles grant it.", Permission: uploadRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeUploadsRequest) (*DescribeUploadsResponse, error) {
 			off, lim := r.Page()
 			ups, total, err := s.Uploads(ctx, c.ListIn(r.ProjectId, nil), r.UploadIds, off, lim)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"sync"
 	"time"
@@ -14,13 +15,15 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/blob"
 )
 
-// An upload's SHA-256 is computed after its last PATCH is answered, not
-// before: the 204 waits only for the bytes to be durable in the blob store,
-// so an upload runs at the speed of the network and the disk, and hashing
-// (about 1 GB/s per core with SHA-NI, slower than a fast link into the page
-// cache) runs beside the next request instead of in front of it. Until the
-// digest is stored the upload's SHA256 is empty. Clients that want each
-// chunk checked before it is accepted send Upload-Checksum.
+// An upload's SHA-256 is computed while its PATCH bodies are written, by a
+// goroutine beside the one writing (the hash reads each 1 MiB buffer after
+// it reached the file, while the next one is read from the network), and
+// stored with the upload's completion. The running hash lives in the
+// process's memory (see runningHashes): an upload resumed in another
+// process, or after a restart, is hashed after its last PATCH instead, read
+// back from the blob store by RunDigests, and until then its SHA256 is
+// empty. Clients that want each chunk checked before it is accepted send
+// Upload-Checksum.
 
 // digestQueue bounds the uploads waiting for their digest in one process;
 // those that do not fit (and those a crash interrupted) are found by the
@@ -113,30 +116,85 @@ func (s *Service) objectSHA256(ctx context.Context, key string) (string, error) 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 // bodyReader passes a PATCH body to the staging store. Its WriteTo, which
-// the staging store's io.Copy into the file uses, copies through a 1 MiB
-// buffer and starts the disk writing every writebackEvery bytes.
-type bodyReader struct{ io.Reader }
+// the staging store's io.Copy into the file uses, copies through 1 MiB
+// buffers and starts the disk writing every writebackEvery bytes. With h
+// set it also hashes what it wrote, beside the writing; hashed counts the
+// bytes h got.
+type bodyReader struct {
+	io.Reader
+	h      hash.Hash
+	hashed *int64
+}
 
 const writebackEvery = 8 << 20
 
+// fillAtLeast is how much a PATCH body's copy gathers before each write.
+const fillAtLeast = 256 << 10
+
 // WriteTo implements io.WriterTo.
 func (r bodyReader) WriteTo(w io.Writer) (int64, error) {
-	bp := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(bp)
-	buf := *bp
+	if r.h == nil {
+		bp := copyBuffers.Get().(*[]byte)
+		defer copyBuffers.Put(bp)
+		return r.copy(w, func() []byte { return *bp }, func([]byte) {})
+	}
+	// Two buffers: one is hashed while the other is filled and written.
+	free := make(chan *[]byte, 2)
+	for range 2 {
+		free <- copyBuffers.Get().(*[]byte)
+	}
+	type chunk struct {
+		bp *[]byte
+		n  int
+	}
+	written := make(chan chunk, 2)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for c := range written {
+			r.h.Write((*c.bp)[:c.n])
+			*r.hashed += int64(c.n)
+			free <- c.bp
+		}
+	}()
+	var cur *[]byte
+	n, err := r.copy(w, func() []byte { cur = <-free; return *cur }, func(b []byte) { written <- chunk{cur, len(b)} })
+	close(written)
+	<-done
+	for range 2 {
+		copyBuffers.Put(<-free)
+	}
+	return n, err
+}
+
+// copy reads into the buffers next gives and writes them to w, passing
+// what was written of each to wrote (every buffer, written or not, goes to
+// wrote exactly once, possibly empty).
+func (r bodyReader) copy(w io.Writer, next func() []byte, wrote func([]byte)) (int64, error) {
 	var total, unsynced int64
 	for {
-		n, rerr := r.Read(buf)
+		buf := next()
+		// Gather at least fillAtLeast bytes (a network read gives tens of
+		// KiB): fewer writes, and fewer hand-overs to the hash.
+		n, rerr := 0, error(nil)
+		for n < min(fillAtLeast, len(buf)) && rerr == nil {
+			var m int
+			m, rerr = r.Read(buf[n:])
+			n += m
+		}
+		k := 0
+		var werr error
 		if n > 0 {
-			k, werr := w.Write(buf[:n])
+			k, werr = w.Write(buf[:n])
 			total += int64(k)
-			if werr != nil {
-				return total, werr
-			}
-			if unsynced += int64(k); unsynced >= writebackEvery {
-				startWriteback(w)
-				unsynced = 0
-			}
+		}
+		wrote(buf[:k])
+		if werr != nil {
+			return total, werr
+		}
+		if unsynced += int64(k); unsynced >= writebackEvery {
+			startWriteback(w)
+			unsynced = 0
 		}
 		if rerr == io.EOF {
 			return total, nil

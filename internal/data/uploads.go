@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"database/sql"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -44,8 +46,9 @@ const (
 
 // Upload is a tus upload. Once Completed, BlobKey names the object in the
 // blob store (uploads/<project>/<id>/<name>), which tasks read as a source;
-// SHA256, its content's hash, follows shortly after (empty until then; see
-// RunDigests).
+// SHA256, its content's hash, is stored with the completion when the
+// upload was written through this process, else shortly after (empty until
+// then; see RunDigests).
 type Upload struct {
 	ID, ProjectID, Name, ContentType string
 	Size                             int64
@@ -64,16 +67,68 @@ type uploads struct {
 	fs     filestore.FileStore
 	locker *memorylocker.MemoryLocker
 	tus    http.Handler
+
+	// hashes are the running SHA-256 of the uploads in progress that
+	// this process has written from their first byte (see WriteChunk).
+	hashMu sync.Mutex
+	hashes map[string]runningHash
+}
+
+// runningHash is the SHA-256 of an upload's first offset bytes.
+type runningHash struct {
+	h      hash.Hash
+	offset int64
+}
+
+// maxRunningHashes bounds the running hashes one process keeps; uploads
+// begun beyond it are hashed after their last PATCH (RunDigests).
+const maxRunningHashes = 4096
+
+// takeHash removes and returns id's running hash if it covers exactly the
+// first offset bytes; at offset 0 it starts one. It returns nil when the
+// bytes before offset were not hashed here.
+func (u *uploads) takeHash(id string, offset int64) hash.Hash {
+	u.hashMu.Lock()
+	defer u.hashMu.Unlock()
+	rh, ok := u.hashes[id]
+	delete(u.hashes, id)
+	switch {
+	case ok && rh.offset == offset:
+		return rh.h
+	case offset == 0 && len(u.hashes) < maxRunningHashes:
+		return sha256.New()
+	}
+	return nil
+}
+
+// putHash keeps id's running hash, now covering offset bytes.
+func (u *uploads) putHash(id string, h hash.Hash, offset int64) {
+	u.hashMu.Lock()
+	u.hashes[id] = runningHash{h: h, offset: offset}
+	u.hashMu.Unlock()
+}
+
+// uploadSHA256 returns and forgets id's SHA-256 when its running hash
+// covers exactly size bytes, else "".
+func (u *uploads) uploadSHA256(id string, size int64) string {
+	u.hashMu.Lock()
+	rh, ok := u.hashes[id]
+	delete(u.hashes, id)
+	u.hashMu.Unlock()
+	if !ok || rh.offset != size {
+		return ""
+	}
+	return hex.EncodeToString(rh.h.Sum(nil))
 }
 
 func (s *Service) newUploads() (*uploads, error) {
 	if err := os.MkdirAll(s.o.StagingDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data: staging dir: %w", err)
 	}
-	u := &uploads{s: s, fs: filestore.New(s.o.StagingDir), locker: memorylocker.New()}
+	u := &uploads{s: s, fs: filestore.New(s.o.StagingDir), locker: memorylocker.New(), hashes: map[string]runningHash{}}
 	u.fs.DirModePerm, u.fs.FileModePerm = 0o750, 0o640
 	composer := tusd.NewStoreComposer()
-	st := checksumStore{fs: u.fs}
+	st := checksumStore{fs: u.fs, u: u}
 	composer.UseCore(st)
 	composer.UseTerminater(st)
 	u.locker.UseIn(composer)
@@ -335,14 +390,19 @@ func (u *uploads) complete(ctx context.Context, info tusd.FileInfo) error {
 		return fmt.Errorf("upload %s is %s", info.ID, up.State)
 	}
 	key := "uploads/" + up.ProjectID + "/" + up.ID + "/" + up.Name
+	// Taken before the move: an upload that fails to complete is hashed
+	// after all by RunDigests once a later attempt completes it.
+	sum := u.uploadSHA256(info.ID, info.Size)
 	// Adopt moves the staged file into the file backend (no copy, and no
 	// read: the upload id is the ETag of an object that never changes) and
-	// streams it to other backends. The SHA-256 follows (see RunDigests).
+	// streams it to other backends. The SHA-256 was computed as the bytes
+	// were written, unless the upload was resumed in another process (then
+	// RunDigests computes it).
 	if _, err := blob.Adopt(ctx, s.blobs, key, info.Storage[filestore.StorageKeyPath], up.ContentType, up.ID); err != nil {
 		return fmt.Errorf("move upload %s into the blob store: %w", up.ID, err)
 	}
-	res, err := s.db.Exec(ctx, "UPDATE uploads SET state = ?, blob_key = ?, size = ? WHERE id = ? AND state = ?",
-		UploadCompleted, key, info.Size, up.ID, UploadUploading)
+	res, err := s.db.Exec(ctx, "UPDATE uploads SET state = ?, blob_key = ?, size = ?, sha256 = ? WHERE id = ? AND state = ?",
+		UploadCompleted, key, info.Size, sum, up.ID, UploadUploading)
 	if err != nil {
 		return fmt.Errorf("mark upload %s completed: %w", up.ID, err)
 	}
@@ -352,15 +412,21 @@ func (u *uploads) complete(ctx context.Context, info tusd.FileInfo) error {
 		return fmt.Errorf("upload %s expired before it completed", up.ID)
 	}
 	u.removeStaged(info.ID)
-	s.queueDigest(up.ID)
+	if sum == "" {
+		s.queueDigest(up.ID)
+	}
 	s.m.uploads.WithLabelValues("completed").Inc()
 	s.m.uploadBytes.Add(float64(info.Size))
 	s.log.Info("upload completed", "upload", up.ID, "project", up.ProjectID, "size", info.Size, "key", key)
 	return nil
 }
 
-// removeStaged deletes an upload's staged files, if any.
+// removeStaged deletes an upload's staged files, if any, and its running
+// hash.
 func (u *uploads) removeStaged(id string) {
+	u.hashMu.Lock()
+	delete(u.hashes, id)
+	u.hashMu.Unlock()
 	for _, p := range []string{filepath.Join(u.fs.Path, id), filepath.Join(u.fs.Path, id+".info")} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			u.s.log.Warn("staged upload file not removed", "path", p, "err", err)
@@ -370,6 +436,9 @@ func (u *uploads) removeStaged(id string) {
 
 // markGone forgets a terminated upload.
 func (u *uploads) markGone(ctx context.Context, id, event string) {
+	u.hashMu.Lock()
+	delete(u.hashes, id)
+	u.hashMu.Unlock()
 	if _, err := u.s.db.Exec(ctx, "DELETE FROM uploads WHERE id = ? AND state = ?", id, UploadUploading); err != nil {
 		u.s.log.Warn("upload row not deleted", "upload", id, "err", err)
 	}
@@ -519,14 +588,21 @@ func (u *uploads) sweepOne(ctx context.Context, id string) {
 // checksumStore is tusd's filestore with the checksum extension: when a
 // request carries Upload-Checksum, a chunk whose digest differs is cut off
 // again and answered with 460, as if it had never arrived.
-type checksumStore struct{ fs filestore.FileStore }
+// It also keeps the running SHA-256 of each upload (see uploads.hashes).
+type checksumStore struct {
+	fs filestore.FileStore
+	u  *uploads
+}
 
 func (c checksumStore) NewUpload(ctx context.Context, info tusd.FileInfo) (tusd.Upload, error) {
 	up, err := c.fs.NewUpload(ctx, info)
 	if err != nil {
 		return nil, err
 	}
-	return checksumUpload{up}, nil
+	if info, err = up.GetInfo(ctx); err != nil {
+		return nil, err
+	}
+	return checksumUpload{up, c.u, info.ID}, nil
 }
 
 func (c checksumStore) GetUpload(ctx context.Context, id string) (tusd.Upload, error) {
@@ -534,28 +610,50 @@ func (c checksumStore) GetUpload(ctx context.Context, id string) (tusd.Upload, e
 	if err != nil {
 		return nil, err
 	}
-	return checksumUpload{up}, nil
+	return checksumUpload{up, c.u, id}, nil
 }
 
 func (c checksumStore) AsTerminatableUpload(up tusd.Upload) tusd.TerminatableUpload {
 	return c.fs.AsTerminatableUpload(up.(checksumUpload).Upload)
 }
 
-type checksumUpload struct{ tusd.Upload }
+type checksumUpload struct {
+	tusd.Upload
+	u  *uploads
+	id string
+}
 
-// WriteChunk stores a PATCH's bytes. When the request carries
-// Upload-Checksum, a chunk whose digest differs is cut off again and
-// answered with 460, as if it had never arrived.
+// WriteChunk stores a PATCH's bytes, adding them to the upload's running
+// SHA-256. When the request carries Upload-Checksum, a chunk whose digest
+// differs is cut off again and answered with 460, as if it had never
+// arrived.
 func (c checksumUpload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
+	// tusd holds the upload's lock: no other request writes it meanwhile.
+	var hashed int64
+	body := bodyReader{Reader: src, h: c.u.takeHash(c.id, offset), hashed: &hashed}
+	// keep puts the running hash back if it covers exactly what is in
+	// the file after the chunk's n bytes (an interrupted body keeps what
+	// arrived).
+	keep := func(n int64) {
+		if body.h != nil && hashed == n {
+			c.u.putHash(c.id, body.h, offset+n)
+		}
+	}
 	want, ok := ctx.Value(checksumKey{}).(checksum)
 	if !ok {
-		return c.Upload.WriteChunk(ctx, offset, bodyReader{src})
+		n, err := c.Upload.WriteChunk(ctx, offset, body)
+		keep(n)
+		return n, err
 	}
 	h := newHash(want.alg)
-	n, err := c.Upload.WriteChunk(ctx, offset, bodyReader{io.TeeReader(src, h)})
+	body.Reader = io.TeeReader(src, h)
+	n, err := c.Upload.WriteChunk(ctx, offset, body)
 	if err == nil && hashEqual(h.Sum(nil), want.sum) {
+		keep(n)
 		return n, nil
 	}
+	// The chunk is cut off below: the running hash, which has it, is
+	// dropped (the upload is hashed after its last PATCH).
 	// Cut the chunk off again: tusd derives the offset from the file size.
 	info, ierr := c.GetInfo(ctx)
 	if ierr != nil {

@@ -167,23 +167,79 @@ func (s *Service) flush(ctx context.Context, sub *Subscription, c *counters) {
 // sends again only what was delivered in that last moment and what was in
 // flight.
 func (s *Service) savePosition(ctx context.Context, sub *Subscription, c *counters, force bool) {
-	c.mu.Lock()
-	if !c.known || (!c.moved && !force) {
-		c.mu.Unlock()
+	p, ok := c.position(force)
+	if !ok {
 		return
 	}
-	floor, above := c.floor, ""
+	if _, err := s.db.Exec(ctx, savePositionSQL, p.args(sub)...); err != nil {
+		c.retrySave()
+		s.log.Warn("subscription position not saved", "subscription", sub.ID, "err", err)
+	}
+}
+
+const savePositionSQL = "UPDATE subscriptions SET acked_seq = ?, acked_above = ?, start_pending = 0 WHERE id = ? AND (start_pending = 0 OR generation = ?)"
+
+// position is a deliverer's position to save.
+type position struct {
+	floor uint64
+	above string
+}
+
+func (p position) args(sub *Subscription) []any {
+	return []any{int64(p.floor), p.above, sub.ID, sub.Generation}
+}
+
+// position returns the position to save, if it moved since the last save
+// (always with force), and marks it saved.
+func (c *counters) position(force bool) (position, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.known || (!c.moved && !force) {
+		return position{}, false
+	}
+	p := position{floor: c.floor}
 	if !c.ordered {
-		above = encodeAbove(floor, c.above)
+		p.above = encodeAbove(p.floor, c.above)
 	}
 	c.moved = false
+	return p, true
+}
+
+// retrySave marks the position unsaved after a failed save: the next save
+// tries again.
+func (c *counters) retrySave() {
+	c.mu.Lock()
+	c.moved = true
 	c.mu.Unlock()
-	if _, err := s.db.Exec(ctx, "UPDATE subscriptions SET acked_seq = ?, acked_above = ?, start_pending = 0 WHERE id = ? AND (start_pending = 0 OR generation = ?)",
-		int64(floor), above, sub.ID, sub.Generation); err != nil {
-		c.mu.Lock()
-		c.moved = true // try again next time
-		c.mu.Unlock()
-		s.log.Warn("subscription position not saved", "subscription", sub.ID, "err", err)
+}
+
+// savePositions saves the moved positions of the runners in one
+// transaction: one commit for all of them instead of one each, every
+// SavePosition.
+func (s *Service) savePositions(ctx context.Context, runners []*runner) {
+	var moved []*runner
+	var ps []position
+	for _, r := range runners {
+		if p, ok := r.c.position(false); ok {
+			moved, ps = append(moved, r), append(ps, p)
+		}
+	}
+	if len(moved) == 0 {
+		return
+	}
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		for i, r := range moved {
+			if _, err := tx.Exec(ctx, savePositionSQL, ps[i].args(r.sub)...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for _, r := range moved {
+			r.c.retrySave()
+		}
+		s.log.Warn("subscription positions not saved", "subscriptions", len(moved), "err", err)
 	}
 }
 
@@ -266,7 +322,7 @@ func (s *Service) release(id string) {
 type runner struct {
 	s      *Service
 	sub    *Subscription
-	key    []byte
+	sig    *signer
 	match  *matcher
 	c      counters
 	cancel context.CancelFunc
@@ -285,7 +341,7 @@ func (s *Service) startRunner(sub *Subscription) (*runner, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &runner{s: s, sub: sub, key: key, match: m, cancel: cancel, done: make(chan struct{})}
+	r := &runner{s: s, sub: sub, sig: newSigner(key), match: m, cancel: cancel, done: make(chan struct{})}
 	go r.run(ctx)
 	return r, nil
 }
@@ -339,15 +395,15 @@ func (r *runner) handle(ctx context.Context, m bus.Message) error {
 		r.c.ack(m.Seq)
 		return nil
 	}
-	g := s.met.inFlight.WithLabelValues(ChannelWebhook)
-	g.Inc()
-	err := s.post(ctx, r.sub.URL, r.key, eventID(m), m.Data, m.Header[event.HeaderTraceParent])
-	g.Dec()
+	met := &s.met.webhook
+	met.inFlight.Inc()
+	err := s.post(ctx, r.sub.URL, r.sig, eventID(m), m.Data, m.Header[event.HeaderTraceParent])
+	met.inFlight.Dec()
 	if err == nil {
 		r.c.delivered.Add(1)
 		r.c.ack(m.Seq)
-		s.met.delivered.WithLabelValues(ChannelWebhook).Inc()
-		s.met.latency.WithLabelValues(ChannelWebhook).Observe(s.now().Sub(m.Time).Seconds())
+		met.delivered.Inc()
+		met.latency.Observe(s.now().Sub(m.Time).Seconds())
 		return nil
 	}
 	if ctx.Err() != nil {
@@ -355,7 +411,7 @@ func (r *runner) handle(ctx context.Context, m bus.Message) error {
 	}
 	r.c.failed.Add(1)
 	r.c.note(err, s.now())
-	s.met.failed.WithLabelValues(ChannelWebhook).Inc()
+	met.failed.Inc()
 	if m.Attempt >= r.sub.MaxAttempts || s.now().Sub(m.Time) >= r.sub.MaxAge {
 		if derr := s.deadLetter(ctx, r.sub.ID, m, err); derr != nil {
 			s.log.Error("dead letter not stored", "subscription", r.sub.ID, "seq", m.Seq, "err", derr)
@@ -363,12 +419,12 @@ func (r *runner) handle(ctx context.Context, m bus.Message) error {
 		}
 		r.c.dead.Add(1)
 		r.c.ack(m.Seq)
-		s.met.dead.WithLabelValues(ChannelWebhook).Inc()
+		met.dead.Inc()
 		s.log.Warn("webhook event dead-lettered", "subscription", r.sub.ID, "seq", m.Seq, "attempts", m.Attempt, "err", err)
 		return nil
 	}
 	r.c.retried.Add(1)
-	s.met.retried.WithLabelValues(ChannelWebhook).Inc()
+	met.retried.Inc()
 	s.log.Debug("webhook failed, will retry", "subscription", r.sub.ID, "seq", m.Seq, "attempt", m.Attempt, "err", err)
 	return err
 }
@@ -397,7 +453,7 @@ func (r *runner) replayDeadLetters(ctx context.Context) {
 			return
 		}
 		for _, d := range dls {
-			err := s.post(ctx, r.sub.URL, r.key, d.EventID, d.Data, "")
+			err := s.post(ctx, r.sub.URL, r.sig, d.EventID, d.Data, "")
 			if ctx.Err() != nil {
 				return
 			}
@@ -406,12 +462,12 @@ func (r *runner) replayDeadLetters(ctx context.Context) {
 					return // delivered again on the next replay: at least once
 				}
 				r.c.delivered.Add(1)
-				s.met.delivered.WithLabelValues(ChannelWebhook).Inc()
+				s.met.webhook.delivered.Inc()
 				continue
 			}
 			r.c.failed.Add(1)
 			r.c.note(err, s.now())
-			s.met.failed.WithLabelValues(ChannelWebhook).Inc()
+			s.met.webhook.failed.Inc()
 			if _, err := s.db.Exec(ctx, `UPDATE subscription_dead_letters SET replay = 0, attempts = attempts + 1, last_error = ?
 				WHERE subscription_id = ? AND seq = ?`, truncate(err.Error(), 1024), r.sub.ID, int64(d.Seq)); err != nil {
 				return
@@ -460,9 +516,7 @@ func (s *Service) awaitTick(ctx context.Context, tick, save <-chan time.Time) bo
 			s.mu.Lock()
 			runners := slices.Collect(maps.Values(s.runners))
 			s.mu.Unlock()
-			for _, r := range runners {
-				s.savePosition(ctx, r.sub, &r.c, false)
-			}
+			s.savePositions(ctx, runners)
 		case <-ctx.Done():
 			return false
 		}

@@ -11,6 +11,16 @@ type metrics struct {
 	delivered, failed, retried, dead *prometheus.CounterVec
 	latency                          *prometheus.HistogramVec
 	inFlight                         *prometheus.GaugeVec
+	// webhook holds the webhook channel's children, bound once: each
+	// delivery updates several.
+	webhook channelMetrics
+}
+
+// channelMetrics are one channel's children of the metrics.
+type channelMetrics struct {
+	delivered, failed, retried, dead prometheus.Counter
+	latency                          prometheus.Observer
+	inFlight                         prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -31,6 +41,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Events sent and not yet acknowledged, per channel."}, ch),
 	}
 	if reg == nil {
+		m.bind()
 		return m, nil
 	}
 	var err error
@@ -52,5 +63,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if m.inFlight, err = telemetry.Register(reg, m.inFlight); err != nil {
 		return nil, err
 	}
+	m.bind()
 	return m, nil
+}
+
+func (m *metrics) bind() {
+	ch := ChannelWebhook
+	m.webhook = channelMetrics{delivered: m.delivered.WithLabelValues(ch), failed: m.failed.WithLabelValues(ch),
+		retried: m.retried.WithLabelValues(ch), dead: m.dead.WithLabelValues(ch),
+		latency: m.latency.WithLabelValues(ch), inFlight: m.inFlight.WithLabelValues(ch)}
 }

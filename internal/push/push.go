@@ -193,7 +193,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, db: cfg.DB, bus: cfg.Bus, log: cfg.Logger.With("component", "push"), met: met,
 		runners: map[string]*runner{}, sessions: map[string]*session{}}
-	s.client = newWebhookClient(cfg.Outbound, cfg.WebhookTimeout, cfg.MaxInFlight)
+	s.client = newWebhookClient(cfg.Outbound, cfg.MaxInFlight)
 	return s, nil
 }
 

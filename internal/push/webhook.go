@@ -18,7 +18,9 @@ import (
 
 // newWebhookClient returns the client webhooks are posted with: every
 // connection is checked by p on the address it is about to reach.
-func newWebhookClient(p *netpolicy.Policy, timeout time.Duration, perHost int) *http.Client {
+// A request's time limit is its context's (see post), not the client's: a
+// client Timeout costs a goroutine and a timer per request.
+func newWebhookClient(p *netpolicy.Policy, perHost int) *http.Client {
 	d := p.Guard(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
 	tr := &http.Transport{
 		// No proxy: the policy must judge the receiver's address, not a
@@ -35,24 +37,31 @@ func newWebhookClient(p *netpolicy.Policy, timeout time.Duration, perHost int) *
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-	return &http.Client{Transport: tr, Timeout: timeout,
+	return &http.Client{Transport: tr,
 		// A redirect is not an acknowledgement, and following it would
 		// reach an address nobody checked at creation.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-// post sends one signed webhook and returns nil on a 2xx answer.
-func (s *Service) post(ctx context.Context, url string, key []byte, id string, body []byte, traceparent string) error {
+// post sends one signed webhook and returns nil on a 2xx answer within
+// WebhookTimeout.
+func (s *Service) post(ctx context.Context, url string, sig *signer, id string, body []byte, traceparent string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.WebhookTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	ts := s.now().Unix()
-	req.Header.Set("Content-Type", event.ContentType)
-	req.Header.Set("User-Agent", "tianshu-push/1")
-	req.Header.Set(HeaderWebhookID, id)
-	req.Header.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(HeaderWebhookSignature, SignWebhook(key, id, ts, body))
+	// Set in their canonical form, sparing a canonicalisation per header
+	// per webhook.
+	req.Header = http.Header{
+		"Content-Type":      {event.ContentType},
+		"User-Agent":        {"tianshu-push/1"},
+		"Webhook-Id":        {id},
+		"Webhook-Timestamp": {strconv.FormatInt(ts, 10)},
+		"Webhook-Signature": {sig.sign(id, ts, body)},
+	}
 	if traceparent != "" {
 		// The receiver continues the trace the event began at its source.
 		req.Header.Set(event.HeaderTraceParent, traceparent)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
@@ -40,10 +39,11 @@ const (
 // Subscribe implements bus.Bus.
 //
 // A subscription pulls only as many messages as it has room for
-// (MaxInFlight × 4), dispatches each to one of MaxInFlight workers by a
-// hash of its key so that a key's messages are handled one after another
-// in stream order, and retries a failing handler in place, so the
-// messages behind it on the same key wait instead of overtaking it. Every
+// (MaxInFlight × 4), hands each to whichever of MaxInFlight workers is
+// free once the key's earlier messages are done, so that a key's messages
+// are handled one after another in stream order while a slow one holds up
+// no other key, and retries a failing handler in place, so the messages
+// behind it on the same key wait instead of overtaking it. Every
 // message it holds, running or waiting, is kept "in progress" on the
 // server every AckWait/3, so AckWait only matters once the holder is gone.
 func (b *Bus) Subscribe(ctx context.Context, topic, durable string, opts bus.SubscribeOptions, h bus.Handler) (bus.Subscription, error) {
@@ -130,6 +130,10 @@ func (b *Bus) ensureConsumer(ctx context.Context, topic, durable string, opts bu
 		}
 		if opts.Untracked {
 			cfg.AckPolicy, cfg.AckWait, cfg.MaxDeliver, cfg.MaxAckPending = jetstream.AckNonePolicy, 0, 0, 0
+			// Its subscriber keeps its own position, so the server need
+			// not: a file-backed durable rewrites its state file (create,
+			// write, rename) up to ten times a second while it delivers.
+			cfg.MemoryStorage = true
 		}
 		switch {
 		case opts.StartSeq > 0:
@@ -182,9 +186,18 @@ type subscription struct {
 	cancel context.CancelFunc
 	// slots holds one token per message taken from the server and not yet
 	// resolved (acked, nak'ed, terminated); its capacity is the prefetch.
-	slots  chan struct{}
-	queues []chan *delivery // one per worker
-	done   chan struct{}    // closed when fetching and all workers ended
+	slots chan struct{}
+	// ready holds the messages any worker may take: with one worker every
+	// message in arrival order; with more, at most one per key (its
+	// oldest), the later ones waiting in waiting until it is resolved.
+	ready   chan *delivery
+	workers int
+	done    chan struct{} // closed when fetching and all workers ended
+
+	keyMu sync.Mutex
+	// waiting holds, for every key with a message ready or running, the
+	// key's later messages in stream order (an empty slice when none).
+	waiting map[string][]*delivery
 
 	mu   sync.Mutex
 	held map[*delivery]struct{} // kept in progress by heartbeat
@@ -225,31 +238,37 @@ func newSubscription(b *Bus, topic, durable string, cons jetstream.Consumer, opt
 		ctx:         ctx,
 		cancel:      cancel,
 		slots:       make(chan struct{}, opts.Prefetch),
-		queues:      make([]chan *delivery, opts.MaxInFlight),
+		workers:     opts.MaxInFlight,
+		waiting:     map[string][]*delivery{},
 		done:        make(chan struct{}),
 		held:        map[*delivery]struct{}{},
 	}
 	if s.ackWait <= 0 {
 		s.ackWait = defaultAckWait
 	}
-	for i := range s.queues {
-		s.queues[i] = make(chan *delivery, cap(s.slots))
-	}
+	// Never blocks: it can take every slot.
+	s.ready = make(chan *delivery, cap(s.slots))
 	return s
 }
 
 func (s *subscription) start() {
 	var workers sync.WaitGroup
-	for _, q := range s.queues {
-		workers.Go(func() { s.work(q) })
+	for range s.workers {
+		workers.Go(s.work)
 	}
 	go s.heartbeat()
 	go func() {
 		s.fetchLoop()
-		for _, q := range s.queues {
-			close(q)
-		}
 		workers.Wait()
+		// Nothing dispatches or releases any more: hand back what is left.
+		for len(s.ready) > 0 {
+			s.giveBack(<-s.ready)
+		}
+		for _, q := range s.waiting {
+			for _, d := range q {
+				s.giveBack(d)
+			}
+		}
 		close(s.done)
 	}()
 }
@@ -421,7 +440,37 @@ func (s *subscription) dispatch(msg jetstream.Msg) {
 		s.held[d] = struct{}{}
 		s.mu.Unlock()
 	}
-	s.queues[s.worker(d.m)] <- d // never blocks: each queue can take every slot
+	if s.workers == 1 || d.m.Key == "" {
+		// One worker takes messages in stream order, which keeps every
+		// key's; keyless messages have no order to keep.
+		s.ready <- d
+		return
+	}
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	if q, busy := s.waiting[d.m.Key]; busy {
+		s.waiting[d.m.Key] = append(q, d)
+		return
+	}
+	s.waiting[d.m.Key] = nil
+	s.ready <- d
+}
+
+// release makes the next message of d's key ready, now that d is resolved
+// (with more than one worker).
+func (s *subscription) release(d *delivery) {
+	if s.workers == 1 || d.m.Key == "" {
+		return
+	}
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	q := s.waiting[d.m.Key]
+	if len(q) == 0 {
+		delete(s.waiting, d.m.Key)
+		return
+	}
+	s.waiting[d.m.Key] = q[1:]
+	s.ready <- q[0]
 }
 
 // hasPrefixFold reports whether s begins with prefix, ignoring case.
@@ -429,28 +478,24 @@ func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
-// worker picks the worker for a message: by key, so that a key's
-// messages queue behind each other, or by sequence when there is no key.
-func (s *subscription) worker(m bus.Message) int {
-	n := uint64(len(s.queues))
-	if n == 1 {
-		return 0
-	}
-	if m.Key == "" {
-		return int(m.Seq % n)
-	}
-	h := fnv.New64a()
-	h.Write([]byte(m.Key))
-	return int(h.Sum64() % n)
-}
-
-func (s *subscription) work(q <-chan *delivery) {
-	for d := range q {
-		if s.ctx.Err() != nil {
-			s.giveBack(d)
-			continue
+// work handles ready messages until the subscription stops; each worker
+// takes whichever is ready, so a slow message holds up only the later ones
+// of its own key, not those of other keys.
+func (s *subscription) work() {
+	for {
+		select {
+		case d := <-s.ready:
+			if s.ctx.Err() != nil {
+				s.giveBack(d)
+				continue
+			}
+			s.handle(d)
+			if s.ctx.Err() == nil {
+				s.release(d)
+			}
+		case <-s.ctx.Done():
+			return
 		}
-		s.handle(d)
 	}
 }
 
