@@ -22,7 +22,7 @@ try {
     return r.FlowId;
   }, { csrf, doc: largeFlow(`large-bench-${Date.now()}`, nodes) });
   await page.goto(`${base}/flows?project=default&flow=${flowId}&version=1`);
-  await page.waitForFunction((n) => document.querySelectorAll(".react-flow__node").length === n, nodes, { timeout: 60000 });
+  await page.waitForFunction((n) => document.querySelectorAll('.react-flow__node:not([data-id="input"])').length === n, nodes, { timeout: 60000 });
   await page.getByRole("button", { name: "Auto-layout" }).click();
   await page.waitForTimeout(500);
   const f = await measureFrames(page, seconds * 1000);

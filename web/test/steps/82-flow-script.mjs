@@ -126,8 +126,8 @@ export async function admin({ page, shoot, check, step, goTo }) {
   await page.mouse.up();
   await page.locator(".react-flow__controls-fitview").click();
   await drag(page, check, det.locator('[data-handleid="out:faces"]'), zoneNode.locator('[data-handleid="in:objects"]'));
-  await page.locator('.react-flow__edge[data-id="d:faceDetect.faces>zone.objects"]').waitFor();
-  await page.locator('.react-flow__edge[data-id="c:edges:faceDetect>zone"]').waitFor();
+  await page.locator('.react-flow__edge[data-id="d:faceDetect.faces>zone.objects"]').waitFor({ state: "attached" });
+  await page.locator('.react-flow__edge[data-id="c:edges:faceDetect>zone"]').waitFor({ state: "attached" });
   await zoneNode.getByTestId("node-errors").waitFor({ state: "detached", timeout: 10000 })
     .catch(async () => check(false, `the zone node has no problem: ${await zoneNode.getByTestId("node-errors").textContent()}`));
   const status = page.getByTestId("validation-status");

@@ -35,7 +35,9 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
     const box = await canvas.boundingBox();
     await palette.getByRole("button", { name: `Add ${label}` }).dragTo(canvas, { targetPosition: { x: box.width * x, y: box.height * y } });
     await page.locator(`.flow-node[data-node="${label === "face-detect" ? "faceDetect" : label}"]`).waitFor();
-    await page.locator(".react-flow__controls-fitview").click(); // everything in view, handles included
+    // Laid out left to right and fitted: nothing overlaps, every handle in view.
+    await page.getByRole("button", { name: "Auto-layout" }).click();
+    await page.waitForTimeout(300);
   };
   await dropAt("face-detect", 0.65, 0.25);
   const detect = page.locator('.flow-node[data-node="faceDetect"]');
@@ -44,7 +46,7 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
 
   step("the Input node's image wired into the detector");
   await wire(page, check, page.locator('.flow-node[data-node="input"] [data-handleid="out:image"]'), detect.locator('[data-handleid="in:image"]'));
-  await page.locator('.react-flow__edge[aria-label^="input to faceDetect"]').waitFor();
+  await page.locator('.react-flow__edge[aria-label^="input to faceDetect"]').waitFor({ state: "attached" });
   await detect.getByTestId("node-errors").waitFor({ state: "detached" });
 
   step("a tracker dragged in below, the detector's faces wired into it");
@@ -53,7 +55,7 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
   const track = page.locator('.flow-node[data-node="track"]');
   await track.waitFor();
   await wire(page, check, detect.locator('[data-handleid="out:faces"]'), track.locator('[data-handleid="in:objects"]'));
-  await page.locator('.react-flow__edge[aria-label^="faceDetect to track"]').first().waitFor();
+  await page.locator('.react-flow__edge[aria-label^="faceDetect to track"]').first().waitFor({ state: "attached" });
   await page.waitForFunction((el) => el?.textContent?.startsWith("No problems found."), await status.elementHandle(), { timeout: 30000 });
 
   step("a store dragged in; the tracked faces, the frame and the device wired into its \"+ input\"");
@@ -72,7 +74,7 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
   await store.locator('[data-handleid="in:device"]').waitFor();
   const mapped = JSON.parse(await storePanel.getByLabel("Inputs (JSON)").inputValue());
   check(mapped.objects === "$track.objects" && mapped.image === "$input.image" && mapped.device === "$input.device", `the wires are the store's fields: ${JSON.stringify(mapped)}`);
-  await page.locator('.react-flow__edge[aria-label^="track to store"]').first().waitFor();
+  await page.locator('.react-flow__edge[aria-label^="track to store"]').first().waitFor({ state: "attached" });
   await page.waitForFunction((el) => el?.textContent?.startsWith("No problems found."), await status.elementHandle(), { timeout: 30000 });
 
   step("a miswired node: the store's record id wired back into the detector closes a loop; the server marks it; undone");

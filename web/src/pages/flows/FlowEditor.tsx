@@ -111,7 +111,8 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
 
   const graph = useMemo(() => docToGraph(view ?? EMPTY, kinds, positionsIn(positions.current, scope)), [view, kinds, scope]);
   const places = useMemo(() => errorsByPlace(errorsIn(errors, scope), graph.edges), [errors, graph.edges, scope]);
-  const drawn = useMemo(() => (graph.input ? [graph.input, ...graph.nodes] : graph.nodes), [graph]);
+  // The Input node is the flow's message: a body reads its foreach's inputs instead, so it has none.
+  const drawn = useMemo(() => (graph.input && scope.length === 0 ? [graph.input, ...graph.nodes] : graph.nodes), [graph, scope]);
 
   // React Flow keeps each node's measured size and drag state: merge them into the nodes drawn from the document.
   // The URL's node is selected; others stay selected beside it (Shift+click, a box), none without it.
