@@ -4,34 +4,26 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"testing"
 )
 
-// faceRouteFlow is the issue's InvokeFlow flow: a function keeps the adults
-// of a list of faces, a switch routes on how many (internal/app's
-// TestNoErrorUnderLoad runs the same).
-const faceRouteFlow = `{
-  "name": "face-route",
-  "inputs": {"faces": {"type": "list", "required": true}},
-  "nodes": [
-    {"id": "shape", "kind": "function", "inputs": {"faces": "$input.faces"},
-     "config": {"script": "def main(input, params):\n    return {\"adults\": [f for f in input[\"faces\"] if f[\"age\"] >= 18]}"}},
-    {"id": "route", "kind": "switch", "inputs": {"n": "$shape.adults"},
-     "config": {"cases": [{"when": "len(n) > 2", "next": "many"}], "default": "few"}},
-    {"id": "many", "kind": "noop"},
-    {"id": "few", "kind": "noop"}
-  ],
-  "edges": [{"from": "shape", "to": "route"}],
-  "output": {"adults": "$shape.adults"}
-}`
+// faceRouteFile is the issue's InvokeFlow flow: a function keeps the adults
+// of a list of faces, a switch routes on how many (internal/studio's
+// BenchmarkInvokeFlow and internal/app's TestNoErrorUnderLoad run it too).
+const faceRouteFile = "../internal/flow/testdata/face-route.json"
 
-// BenchmarkInvokeFlowGateway measures InvokeFlow of faceRouteFlow on a
+// BenchmarkInvokeFlowGateway measures InvokeFlow of that flow on a
 // 5-face payload through the signed gateway against the same logic as a
 // hand-written Go JSON handler (decode, filter, route, encode), with the
 // load of BenchmarkGateway.
 func BenchmarkInvokeFlowGateway(b *testing.B) {
 	p := startPlatform(b)
-	f, err := p.Studio.Create(context.Background(), "", "", "", []byte(faceRouteFlow), "user:bench")
+	doc, err := os.ReadFile(faceRouteFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := p.Studio.Create(context.Background(), "", "", "", doc, "user:bench")
 	if err != nil {
 		b.Fatal(err)
 	}

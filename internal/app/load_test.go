@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,22 +20,9 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
-// The hot path's flow (issue #18): a script shapes five faces, a switch
-// routes on how many are adults.
-const faceRouteFlow = `{
-  "name": "face-route",
-  "inputs": {"faces": {"type": "list", "required": true}},
-  "nodes": [
-    {"id": "shape", "kind": "function", "inputs": {"faces": "$input.faces"},
-     "config": {"script": "def main(input, params):\n    return {\"adults\": [f for f in input[\"faces\"] if f[\"age\"] >= 18]}"}},
-    {"id": "route", "kind": "switch", "inputs": {"n": "$shape.adults"},
-     "config": {"cases": [{"when": "len(n) > 2", "next": "many"}], "default": "few"}},
-    {"id": "many", "kind": "noop"},
-    {"id": "few", "kind": "noop"}
-  ],
-  "edges": [{"from": "shape", "to": "route"}],
-  "output": {"adults": "$shape.adults"}
-}`
+// faceRouteFile is the hot path's flow (issue #18): a script keeps the
+// adults of a list of faces, a switch routes on how many.
+const faceRouteFile = "../flow/testdata/face-route.json"
 
 // TestNoErrorUnderLoad calls InvokeFlow and DescribeApps from many clients
 // at once, far more than the machine has cores, and expects every correct
@@ -46,7 +34,11 @@ func TestNoErrorUnderLoad(t *testing.T) {
 	problems := &levelLines{levels: []string{`"level":"ERROR"`, `"level":"WARN"`}}
 	e := apptest.Start(t, apptest.Options{Logs: problems, Args: []string{"--api.project-rps", "0"}})
 	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
-	flowID := c.mustCall("CreateFlow", map[string]any{"Document": faceRouteFlow})["FlowId"].(string)
+	doc, err := os.ReadFile(faceRouteFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flowID := c.mustCall("CreateFlow", map[string]any{"Document": string(doc)})["FlowId"].(string)
 	// The load is the point: the app's own rate limits (and, above, the
 	// project's) are lifted, as a platform admin does for a trusted
 	// integration.

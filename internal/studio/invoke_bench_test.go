@@ -3,6 +3,7 @@ package studio_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,23 +12,10 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/studio"
 )
 
-// faceRoute is the flow of the issue's InvokeFlow row (and of
+// faceRouteFile is the flow of the issue's InvokeFlow row (and of
 // internal/app's TestNoErrorUnderLoad): a function keeps the adults of a
 // list of faces, a switch routes on how many.
-const faceRoute = `{
-  "name": "face-route",
-  "inputs": {"faces": {"type": "list", "required": true}},
-  "nodes": [
-    {"id": "shape", "kind": "function", "inputs": {"faces": "$input.faces"},
-     "config": {"script": "def main(input, params):\n    return {\"adults\": [f for f in input[\"faces\"] if f[\"age\"] >= 18]}"}},
-    {"id": "route", "kind": "switch", "inputs": {"n": "$shape.adults"},
-     "config": {"cases": [{"when": "len(n) > 2", "next": "many"}], "default": "few"}},
-    {"id": "many", "kind": "noop"},
-    {"id": "few", "kind": "noop"}
-  ],
-  "edges": [{"from": "shape", "to": "route"}],
-  "output": {"adults": "$shape.adults"}
-}`
+const faceRouteFile = "../flow/testdata/face-route.json"
 
 // BenchmarkInvokeFlow measures the InvokeFlow action on a 5-face payload as
 // the gateway calls it once a request is authorized (decoding, the flow's
@@ -35,7 +23,11 @@ const faceRoute = `{
 func BenchmarkInvokeFlow(b *testing.B) {
 	e := newEnv(b)
 	ctx := context.Background()
-	f, err := e.s.Create(ctx, "", "", "", []byte(faceRoute), "user:bench")
+	doc, err := os.ReadFile(faceRouteFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := e.s.Create(ctx, "", "", "", doc, "user:bench")
 	if err != nil {
 		b.Fatal(err)
 	}
