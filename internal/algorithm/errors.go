@@ -24,8 +24,9 @@ var (
 	// ErrBadResponse: the instance answered with something that is not a
 	// valid response (not JSON, too large, wrong shape).
 	ErrBadResponse = errors.New("algorithm: bad response")
-	// ErrContainerRuntime: containers cannot run yet.
-	ErrContainerRuntime = errors.New("container runtime requires Kubernetes (not yet available)")
+	// ErrContainerRuntime: no container runtime is configured
+	// (Options.Containers), so container versions cannot run.
+	ErrContainerRuntime = errors.New("container runtime requires Kubernetes, which is not configured")
 	// ErrStopped: the version was stopped while the call waited.
 	ErrStopped = errors.New("algorithm: version stopped")
 )

@@ -74,6 +74,20 @@ type Options struct {
 	// followed. Process algorithms, which the platform starts on loopback
 	// itself, are not subject to it. Nil checks nothing.
 	Outbound *netpolicy.Policy
+	// Containers runs container versions (internal/kube on Kubernetes).
+	// Nil: applying a container version fails with ErrContainerRuntime.
+	Containers ContainerRuntime
+}
+
+// ContainerRuntime runs container versions somewhere the platform does
+// not supervise itself. Deploy creates or updates what runs a version and
+// refuses an impossible one with a *FieldError, leaving nothing behind;
+// Remove deletes all of it (what is gone is no error); URL is the base URL
+// the version answers its protocol at once its replicas are ready.
+type ContainerRuntime interface {
+	Deploy(ctx context.Context, v Version) error
+	Remove(ctx context.Context, ref Ref) error
+	URL(ref Ref) string
 }
 
 func (o *Options) defaults() {
@@ -215,7 +229,7 @@ func (m *Manager) Apply(ctx context.Context, v Version) error {
 	if err := v.Validate(); err != nil {
 		return err
 	}
-	if v.Runtime == RuntimeContainer {
+	if v.Runtime == RuntimeContainer && m.opts.Containers == nil {
 		return ErrContainerRuntime
 	}
 	v.Endpoints = slices.Clone(v.Endpoints)
@@ -231,6 +245,14 @@ func (m *Manager) Apply(ctx context.Context, v Version) error {
 		m.mu.Unlock()
 		return nil
 	}
+	if v.Runtime == RuntimeContainer {
+		// Before the running definition is stopped: a refused one (an
+		// impossible GPU request) leaves the version as it was, and an
+		// accepted one updates its objects in place.
+		if err := m.opts.Containers.Deploy(ctx, v); err != nil {
+			return err
+		}
+	}
 	if old != nil {
 		// Stop first: the new definition may need the same GPUs, and
 		// both would share metric series.
@@ -239,6 +261,11 @@ func (m *Manager) Apply(ctx context.Context, v Version) error {
 		m.mu.Unlock()
 		if err := m.stopDeployment(ctx, old, false); err != nil {
 			return err
+		}
+		if old.v.Runtime == RuntimeContainer && v.Runtime != RuntimeContainer {
+			if err := m.opts.Containers.Remove(ctx, ref); err != nil {
+				return fmt.Errorf("stopping %s: %w", old.v.ref(), err)
+			}
 		}
 	}
 	d, err := m.build(ctx, v)
@@ -271,7 +298,9 @@ func (m *Manager) build(ctx context.Context, v Version) (*deployment, error) {
 		d.sticky = strings.Split(v.Sticky, ".")
 	}
 	base := httpBase{client: m.client, maxResp: m.opts.MaxResponseBytes, idempotent: v.Idempotent}
-	if v.Runtime == RuntimeProcess {
+	if v.Runtime == RuntimeProcess || v.Runtime == RuntimeContainer {
+		// The platform made both: the outbound policy, which may refuse
+		// a cluster's private addresses, is for endpoints others run.
 		base.client = m.procClient
 	}
 	switch v.protocol() {
@@ -319,6 +348,14 @@ func (m *Manager) build(ctx context.Context, v Version) (*deployment, error) {
 			d.wg.Add(1)
 			go d.watchEndpoint(in)
 		}
+	case RuntimeContainer:
+		// Apply deployed it. One instance: the runtime's service, which balances over the
+		// replicas that pass their readiness probes.
+		url := m.opts.Containers.URL(Ref{ID: v.AlgorithmID, Version: v.Version})
+		in := d.newInstance("service", url)
+		d.insts = []*instance{in}
+		d.wg.Add(1)
+		go d.watchEndpoint(in)
 	case RuntimeProcess:
 		spec, gpus, cleanup, err := m.prepareProcess(ctx, d)
 		if err != nil {
@@ -461,6 +498,13 @@ func (m *Manager) stopDeployment(ctx context.Context, d *deployment, forget bool
 	}
 	for _, in := range d.insts {
 		in.setStatus(StatusStopped, "")
+	}
+	// A replaced container version is updated in place by the next
+	// Deploy; a stopped one goes.
+	if forget && d.v.Runtime == RuntimeContainer {
+		if err := m.opts.Containers.Remove(ctx, Ref{ID: d.v.AlgorithmID, Version: d.v.Version}); err != nil {
+			return fmt.Errorf("stopping %s: %w", d.v.ref(), err)
+		}
 	}
 	if forget {
 		for _, in := range d.insts {

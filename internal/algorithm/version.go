@@ -68,6 +68,9 @@ type Version struct {
 	Replicas int `json:"replicas,omitempty"`
 	// Resources are what one replica needs.
 	Resources Resources `json:"resources"`
+	// Placement says which Kubernetes nodes may run a container
+	// version's replicas.
+	Placement Placement `json:"placement"`
 	// Sticky, when set, is the input path (e.g. "camera" or "meta.device")
 	// whose value routes calls consistently to the same instance.
 	Sticky string `json:"sticky,omitempty"`
@@ -111,6 +114,24 @@ type Resources struct {
 	MemoryMB    int     `json:"memoryMB,omitempty"`
 	GPU         float64 `json:"gpu,omitempty"`
 	GPUMemoryMB int     `json:"gpuMemoryMB,omitempty"`
+}
+
+// Placement constrains where a container version's pods run: on nodes
+// carrying every NodeSelector label, and on tainted nodes only when a
+// toleration matches the taint.
+type Placement struct {
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	Tolerations  []Toleration      `json:"tolerations,omitempty"`
+}
+
+// Toleration lets pods run on nodes with a matching taint (Kubernetes'
+// toleration: Operator "Equal" (default) or "Exists"; Effect empty for
+// all, or NoSchedule, PreferNoSchedule, NoExecute).
+type Toleration struct {
+	Key      string `json:"key,omitempty"`
+	Operator string `json:"operator,omitempty"`
+	Value    string `json:"value,omitempty"`
+	Effect   string `json:"effect,omitempty"`
 }
 
 // Batch configures micro-batching: up to Max requests, or what arrived
@@ -251,6 +272,9 @@ func (v *Version) Validate() error {
 	case r.GPUMemoryMB < 0:
 		return bad("resources.gpuMemoryMB", "must not be negative")
 	}
+	if err := v.Placement.validate(v.Runtime); err != nil {
+		return err
+	}
 	if v.Sticky != "" {
 		for _, part := range strings.Split(v.Sticky, ".") {
 			if part == "" {
@@ -302,6 +326,73 @@ func (v *Version) Validate() error {
 	}
 	return nil
 }
+
+// Limits on a placement.
+const (
+	maxNodeSelector = 32
+	maxTolerations  = 32
+	maxLabelPart    = 253 // a label key's prefix may be a DNS subdomain
+)
+
+var labelValuePattern = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$`)
+
+// validate checks a placement: only container versions take one, with
+// Kubernetes label keys and values and known toleration operators and
+// effects.
+func (p *Placement) validate(runtime string) error {
+	bad := func(field, format string, args ...any) error {
+		return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	if runtime != RuntimeContainer && (len(p.NodeSelector) > 0 || len(p.Tolerations) > 0) {
+		return bad("placement", "only the container runtime takes a placement")
+	}
+	if len(p.NodeSelector) > maxNodeSelector {
+		return bad("placement.nodeSelector", "at most %d labels", maxNodeSelector)
+	}
+	for k, val := range p.NodeSelector {
+		if k == "" || len(k) > maxLabelPart {
+			return bad("placement.nodeSelector", "label key %q must be 1-%d characters", k, maxLabelPart)
+		}
+		if !labelValuePattern.MatchString(val) {
+			return bad("placement.nodeSelector["+k+"]", "label value %q must be at most 63 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", val)
+		}
+	}
+	if len(p.Tolerations) > maxTolerations {
+		return bad("placement.tolerations", "at most %d tolerations", maxTolerations)
+	}
+	for i, t := range p.Tolerations {
+		field := fmt.Sprintf("placement.tolerations[%d]", i)
+		if len(t.Key) > maxLabelPart {
+			return bad(field+".key", "longer than %d characters", maxLabelPart)
+		}
+		switch t.Operator {
+		case "", "Equal":
+			if t.Key == "" {
+				return bad(field+".key", "required with operator Equal")
+			}
+		case "Exists":
+			if t.Value != "" {
+				return bad(field+".value", "must be empty with operator Exists")
+			}
+		default:
+			return bad(field+".operator", "unknown operator %q; use Equal or Exists", t.Operator)
+		}
+		if !labelValuePattern.MatchString(t.Value) {
+			return bad(field+".value", "must be at most 63 letters, digits, '.', '_' or '-'")
+		}
+		switch t.Effect {
+		case "", "NoSchedule", "PreferNoSchedule", "NoExecute":
+		default:
+			return bad(field+".effect", "unknown effect %q; use NoSchedule, PreferNoSchedule or NoExecute", t.Effect)
+		}
+	}
+	return nil
+}
+
+// HealthCheckPath is the path a version's instances answer health checks
+// on: its own HealthPath, else its protocol's; "" means none (http-mapped
+// without a HealthPath, builtins).
+func (v *Version) HealthCheckPath() string { return healthPathOf(v) }
 
 // protocol is the effective protocol: tianshu-v1 when empty, except for
 // builtins which speak none.

@@ -7,8 +7,11 @@
 // status themselves. A kube-controller-manager is started on request, so
 // that Deployments get ReplicaSets and Pods (which then stay Pending).
 //
-// When a binary is missing the test is skipped with the reason, or fails in
-// CI (see testenv.Unavailable). The package uses the standard library only,
+// When a binary is missing the test is skipped with the reason. It fails
+// instead where TIANSHU_REQUIRE_KUBE=1: CI sets that once it runs
+// scripts/install-kube.sh (a cold build of the control plane takes longer
+// than CI's budget allows on a fresh machine, so CI does not require it
+// yet; see docs/kubernetes.md). The package uses the standard library only,
 // so a test can reach the API server with net/http or with client-go.
 package kubetest
 
@@ -37,8 +40,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 // KubeVersion is the Kubernetes release scripts/install-kube.sh builds;
@@ -139,13 +140,26 @@ func repoRoot() string {
 	}
 }
 
+// Required reports whether missing control plane programs fail tests
+// (TIANSHU_REQUIRE_KUBE=1) instead of skipping them.
+func Required() bool { return os.Getenv("TIANSHU_REQUIRE_KUBE") == "1" }
+
+// unavailable skips the test with reason, or fails it when Required.
+func unavailable(t testing.TB, reason string) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("required (TIANSHU_REQUIRE_KUBE=1): %s", reason)
+	}
+	t.Skip(reason)
+}
+
 // Start starts a control plane for one test, stopped when the test ends.
 // It skips the test (fails it in CI) when a binary is missing.
 func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
 	etcd, apiserver, cm, err := Binaries()
 	if err != nil && (etcd == "" || apiserver == "" || (opts.ControllerManager && cm == "")) {
-		testenv.Unavailable(t, err.Error())
+		unavailable(t, err.Error())
 		return nil
 	}
 	if !opts.ControllerManager {
@@ -181,7 +195,7 @@ func (s *Shared) Get(t testing.TB) *Env {
 	if s.env == nil && s.err == nil {
 		etcd, apiserver, cm, err := Binaries()
 		if err != nil && (etcd == "" || apiserver == "" || (s.Options.ControllerManager && cm == "")) {
-			testenv.Unavailable(t, err.Error())
+			unavailable(t, err.Error())
 			return nil
 		}
 		if !s.Options.ControllerManager {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -70,7 +72,14 @@ func TestControlPlane(t *testing.T) {
 		t.Fatalf("limited user listing deployments: %v, want HTTP 403", err)
 	}
 
-	if b, err := os.ReadFile(e.Kubeconfig); err != nil || len(b) == 0 {
+	// The kubeconfig works for kubectl, where one is installed (it is
+	// optional: client-go is what the code uses).
+	if kubectl, err := exec.LookPath("kubectl"); err == nil {
+		out, err := exec.CommandContext(ctx, kubectl, "--kubeconfig", e.Kubeconfig, "get", "nodes", "-o", "name").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "node/gpu-node-1") {
+			t.Fatalf("kubectl get nodes: %v\n%s", err, out)
+		}
+	} else if b, err := os.ReadFile(e.Kubeconfig); err != nil || len(b) == 0 {
 		t.Fatalf("kubeconfig %s: %v", e.Kubeconfig, err)
 	}
 }

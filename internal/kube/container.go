@@ -1,0 +1,449 @@
+// Package kube runs container algorithm versions on Kubernetes: each
+// version becomes a Deployment and a Service, anchored on a ConfigMap that
+// owns both, so that everything of a version is found by its labels and
+// removed together (by us, or by Kubernetes' garbage collector when the
+// anchor goes). The package is the only one that imports client-go, and is
+// loaded only where a Kubernetes runtime is configured.
+package kube
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	appsclient "k8s.io/client-go/kubernetes/typed/apps/v1"
+	coreclient "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+
+	"github.com/tianshu-ai/tianshu/internal/algorithm"
+)
+
+// Extended resource names of GPUs: the NVIDIA device plugin's whole GPUs,
+// and HAMi's memory (MiB) and core share (percent of one GPU) of a
+// fraction of one.
+const (
+	ResourceGPU      corev1.ResourceName = "nvidia.com/gpu"
+	ResourceGPUMem   corev1.ResourceName = "nvidia.com/gpumem"
+	ResourceGPUCores corev1.ResourceName = "nvidia.com/gpucores"
+)
+
+// Labels and annotations on every object of a version.
+const (
+	LabelManagedBy  = "app.kubernetes.io/managed-by"
+	LabelComponent  = "app.kubernetes.io/component"
+	LabelVersionKey = "tianshu.ai/version-key" // the selector: a hash of algorithm@version
+	AnnotAlgorithm  = "tianshu.ai/algorithm"
+	AnnotVersion    = "tianshu.ai/version"
+	managedBy       = "tianshu"
+	component       = "algorithm"
+)
+
+// ContainerPort is the port a container version's image listens on; the
+// container gets it in $PORT too, as processes do.
+const ContainerPort = 8080
+
+// Runtime creates, updates and removes the Kubernetes objects of container
+// versions in one namespace.
+type Runtime struct {
+	ns   string
+	apps appsclient.AppsV1Interface
+	core coreclient.CoreV1Interface
+	log  *slog.Logger
+}
+
+var _ algorithm.ContainerRuntime = (*Runtime)(nil)
+
+// New returns a runtime working in namespace through the API server cfg
+// points at. It makes no request.
+func New(cfg *rest.Config, namespace string, log *slog.Logger) (*Runtime, error) {
+	if namespace == "" {
+		return nil, errors.New("kube: namespace is required")
+	}
+	apps, err := appsclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kube: %w", err)
+	}
+	core, err := coreclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kube: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Runtime{ns: namespace, apps: apps, core: core, log: log}, nil
+}
+
+// Name is the Kubernetes name of a version's objects: "algo-", the id and
+// version made DNS-safe and shortened, and a hash of both, so two versions
+// never share a name and every name is a valid DNS label (≤ 63).
+func Name(ref algorithm.Ref) string {
+	return "algo-" + dnsPart(ref.ID, 20) + "-" + dnsPart(ref.Version, 16) + "-" + key(ref)[:10]
+}
+
+// key is the label value that selects a version's objects.
+func key(ref algorithm.Ref) string {
+	sum := sha256.Sum256([]byte(ref.ID + "@" + ref.Version))
+	return hex.EncodeToString(sum[:])[:40]
+}
+
+// Selector is the label selector of everything of one version.
+func Selector(ref algorithm.Ref) string { return LabelVersionKey + "=" + key(ref) }
+
+// dnsPart lower-cases s, maps what a DNS label cannot hold to '-', and
+// cuts it to n characters.
+func dnsPart(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + ('a' - 'A')
+		}
+		return '-'
+	}, s)
+	if len(s) > n {
+		s = s[:n]
+	}
+	return strings.Trim(s, "-")
+}
+
+// Deploy creates a version's objects, or brings existing ones to the
+// version's definition. A request no node can satisfy is refused before
+// anything is created, as a *algorithm.FieldError naming the field. When
+// creating the Deployment or Service fails, what was created is removed.
+func (r *Runtime) Deploy(ctx context.Context, v algorithm.Version) error {
+	if v.Runtime != algorithm.RuntimeContainer {
+		return &algorithm.FieldError{Field: "runtime", Msg: "the Kubernetes runtime runs container versions only"}
+	}
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	res, err := podResources(v.Resources)
+	if err != nil {
+		return err
+	}
+	if err := r.checkCapacity(ctx, v, res); err != nil {
+		return err
+	}
+	ref := algorithm.Ref{ID: v.AlgorithmID, Version: v.Version}
+	anchor, created, err := r.ensureAnchor(ctx, v)
+	if err != nil {
+		return err
+	}
+	owner := []metav1.OwnerReference{{
+		APIVersion: "v1", Kind: "ConfigMap", Name: anchor.Name, UID: anchor.UID,
+		Controller: ptr(true), BlockOwnerDeletion: ptr(true),
+	}}
+	dep := r.deployment(v, res, owner)
+	svc := r.service(ref, owner)
+	if err := r.apply(ctx, dep, svc); err != nil {
+		if created {
+			// Nothing half-made stays behind: the anchor and whatever
+			// was created under it go.
+			if rmErr := r.Remove(context.WithoutCancel(ctx), ref); rmErr != nil {
+				r.log.Warn("kube cleanup after failed deploy failed", "algorithm", ref.ID, "version", ref.Version, "err", rmErr)
+			}
+		}
+		return err
+	}
+	r.log.Info("kube version deployed", "algorithm", ref.ID, "version", ref.Version, "name", anchor.Name, "namespace", r.ns)
+	return nil
+}
+
+// ensureAnchor creates or updates the ConfigMap that owns a version's
+// objects and records its definition.
+func (r *Runtime) ensureAnchor(ctx context.Context, v algorithm.Version) (*corev1.ConfigMap, bool, error) {
+	ref := algorithm.Ref{ID: v.AlgorithmID, Version: v.Version}
+	def, err := json.Marshal(v) // Secrets are not marshalled (json:"-")
+	if err != nil {
+		return nil, false, err
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: r.meta(ref),
+		Data:       map[string]string{"version.json": string(def)},
+	}
+	got, err := r.core.ConfigMaps(r.ns).Create(ctx, cm, metav1.CreateOptions{})
+	if err == nil {
+		return got, true, nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return nil, false, fmt.Errorf("kube: create configmap %s/%s: %w", r.ns, cm.Name, err)
+	}
+	old, err := r.core.ConfigMaps(r.ns).Get(ctx, cm.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, false, fmt.Errorf("kube: get configmap %s/%s: %w", r.ns, cm.Name, err)
+	}
+	old.Labels, old.Annotations, old.Data = cm.Labels, cm.Annotations, cm.Data
+	got, err = r.core.ConfigMaps(r.ns).Update(ctx, old, metav1.UpdateOptions{})
+	if err != nil {
+		return nil, false, fmt.Errorf("kube: update configmap %s/%s: %w", r.ns, cm.Name, err)
+	}
+	return got, false, nil
+}
+
+// apply creates the Deployment and Service, or updates their specs.
+func (r *Runtime) apply(ctx context.Context, dep *appsv1.Deployment, svc *corev1.Service) error {
+	deps := r.apps.Deployments(r.ns)
+	if _, err := deps.Create(ctx, dep, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
+		old, err := deps.Get(ctx, dep.Name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("kube: get deployment %s/%s: %w", r.ns, dep.Name, err)
+		}
+		old.Labels, old.Annotations, old.OwnerReferences, old.Spec = dep.Labels, dep.Annotations, dep.OwnerReferences, dep.Spec
+		if _, err := deps.Update(ctx, old, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("kube: update deployment %s/%s: %w", r.ns, dep.Name, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("kube: create deployment %s/%s: %w", r.ns, dep.Name, err)
+	}
+	svcs := r.core.Services(r.ns)
+	if _, err := svcs.Create(ctx, svc, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
+		old, err := svcs.Get(ctx, svc.Name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("kube: get service %s/%s: %w", r.ns, svc.Name, err)
+		}
+		// The cluster IP the API server assigned stays.
+		old.Labels, old.Annotations, old.OwnerReferences = svc.Labels, svc.Annotations, svc.OwnerReferences
+		old.Spec.Selector, old.Spec.Ports = svc.Spec.Selector, svc.Spec.Ports
+		if _, err := svcs.Update(ctx, old, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("kube: update service %s/%s: %w", r.ns, svc.Name, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("kube: create service %s/%s: %w", r.ns, svc.Name, err)
+	}
+	return nil
+}
+
+// Remove deletes everything of a version: the Deployment (and, through
+// the garbage collector, its ReplicaSets and Pods), the Service and the
+// anchor. Removing what does not exist is not an error.
+func (r *Runtime) Remove(ctx context.Context, ref algorithm.Ref) error {
+	name := Name(ref)
+	bg := metav1.DeletePropagationBackground
+	opts := metav1.DeleteOptions{PropagationPolicy: &bg}
+	var errs []error
+	if err := r.apps.Deployments(r.ns).Delete(ctx, name, opts); err != nil && !apierrors.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("kube: delete deployment %s/%s: %w", r.ns, name, err))
+	}
+	if err := r.core.Services(r.ns).Delete(ctx, name, opts); err != nil && !apierrors.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("kube: delete service %s/%s: %w", r.ns, name, err))
+	}
+	if err := r.core.ConfigMaps(r.ns).Delete(ctx, name, opts); err != nil && !apierrors.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("kube: delete configmap %s/%s: %w", r.ns, name, err))
+	}
+	if len(errs) == 0 {
+		r.log.Info("kube version removed", "algorithm", ref.ID, "version", ref.Version, "name", name, "namespace", r.ns)
+	}
+	return errors.Join(errs...)
+}
+
+// URL is the in-cluster base URL of a version's Service, which the
+// invoker calls.
+func (r *Runtime) URL(ref algorithm.Ref) string {
+	return "http://" + Name(ref) + "." + r.ns + ".svc:" + strconv.Itoa(ContainerPort)
+}
+
+// meta is the name, labels and annotations of a version's objects.
+func (r *Runtime) meta(ref algorithm.Ref) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:      Name(ref),
+		Namespace: r.ns,
+		Labels: map[string]string{
+			LabelManagedBy:  managedBy,
+			LabelComponent:  component,
+			LabelVersionKey: key(ref),
+		},
+		// Ids may hold characters label values may not; annotations
+		// keep them exact.
+		Annotations: map[string]string{AnnotAlgorithm: ref.ID, AnnotVersion: ref.Version},
+	}
+}
+
+// deployment renders a version's Deployment.
+func (r *Runtime) deployment(v algorithm.Version, res corev1.ResourceRequirements, owner []metav1.OwnerReference) *appsv1.Deployment {
+	ref := algorithm.Ref{ID: v.AlgorithmID, Version: v.Version}
+	meta := r.meta(ref)
+	meta.OwnerReferences = owner
+	replicas := int32(max(v.Replicas, 1))
+	c := corev1.Container{
+		Name:      "algorithm",
+		Image:     v.Image,
+		Ports:     []corev1.ContainerPort{{Name: "http", ContainerPort: ContainerPort, Protocol: corev1.ProtocolTCP}},
+		Env:       []corev1.EnvVar{{Name: "PORT", Value: strconv.Itoa(ContainerPort)}},
+		Resources: res,
+	}
+	handler := corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("http")}}
+	if p := v.HealthCheckPath(); p != "" {
+		handler = corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: p, Port: intstr.FromString("http")}}
+	}
+	c.ReadinessProbe = &corev1.Probe{ProbeHandler: handler, PeriodSeconds: 5, FailureThreshold: 2}
+	// Liveness is slower to act than readiness: a busy instance is taken
+	// out of rotation long before it is restarted.
+	c.LivenessProbe = &corev1.Probe{ProbeHandler: handler, InitialDelaySeconds: 30, PeriodSeconds: 10, FailureThreshold: 6}
+	var tol []corev1.Toleration
+	for _, t := range v.Placement.Tolerations {
+		tol = append(tol, corev1.Toleration{Key: t.Key, Operator: corev1.TolerationOperator(t.Operator),
+			Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
+	}
+	podMeta := metav1.ObjectMeta{Labels: meta.Labels, Annotations: meta.Annotations}
+	return &appsv1.Deployment{
+		ObjectMeta: meta,
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{LabelVersionKey: key(ref)}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: podMeta,
+				Spec: corev1.PodSpec{
+					Containers:   []corev1.Container{c},
+					NodeSelector: v.Placement.NodeSelector,
+					Tolerations:  tol,
+					// An algorithm needs no API access.
+					AutomountServiceAccountToken: ptr(false),
+				},
+			},
+		},
+	}
+}
+
+// service renders a version's Service.
+func (r *Runtime) service(ref algorithm.Ref, owner []metav1.OwnerReference) *corev1.Service {
+	meta := r.meta(ref)
+	meta.OwnerReferences = owner
+	return &corev1.Service{
+		ObjectMeta: meta,
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{LabelVersionKey: key(ref)},
+			Ports: []corev1.ServicePort{{Name: "http", Port: ContainerPort,
+				TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}},
+		},
+	}
+}
+
+// podResources turns a version's resources into a container's requests
+// and limits: CPU and memory requested and limited alike (a predictable
+// QoS class); whole GPUs as nvidia.com/gpu; a fraction of one as HAMi's
+// one shared GPU with a core share (nvidia.com/gpucores, percent) and,
+// when given, its memory (nvidia.com/gpumem, MiB).
+func podResources(r algorithm.Resources) (corev1.ResourceRequirements, error) {
+	req := corev1.ResourceList{}
+	lim := corev1.ResourceList{}
+	if r.CPU > 0 {
+		q := resource.NewMilliQuantity(int64(math.Ceil(r.CPU*1000)), resource.DecimalSI)
+		req[corev1.ResourceCPU], lim[corev1.ResourceCPU] = *q, *q
+	}
+	if r.MemoryMB > 0 {
+		q := resource.NewQuantity(int64(r.MemoryMB)<<20, resource.BinarySI)
+		req[corev1.ResourceMemory], lim[corev1.ResourceMemory] = *q, *q
+	}
+	switch {
+	case r.GPU >= 1:
+		lim[ResourceGPU] = *resource.NewQuantity(int64(r.GPU), resource.DecimalSI)
+	case r.GPU > 0:
+		lim[ResourceGPU] = *resource.NewQuantity(1, resource.DecimalSI)
+		lim[ResourceGPUCores] = *resource.NewQuantity(int64(math.Ceil(r.GPU*100)), resource.DecimalSI)
+	}
+	if r.GPUMemoryMB > 0 {
+		if r.GPU == 0 {
+			return corev1.ResourceRequirements{}, &algorithm.FieldError{Field: "resources.gpuMemoryMB", Msg: "needs resources.gpu"}
+		}
+		lim[ResourceGPUMem] = *resource.NewQuantity(int64(r.GPUMemoryMB), resource.DecimalSI)
+	}
+	// Extended resources cannot be overcommitted: their requests must
+	// equal their limits. Kubernetes copies limits to requests on Pods
+	// but not in a Deployment's template, so say it here.
+	for _, name := range []corev1.ResourceName{ResourceGPU, ResourceGPUCores, ResourceGPUMem} {
+		if q, ok := lim[name]; ok {
+			req[name] = q
+		}
+	}
+	out := corev1.ResourceRequirements{}
+	if len(req) > 0 {
+		out.Requests = req
+	}
+	if len(lim) > 0 {
+		out.Limits = lim
+	}
+	return out, nil
+}
+
+// checkCapacity refuses a version whose GPU request no node can meet: for
+// each GPU resource it asks for, some node that the placement's node
+// selector admits must have at least that much allocatable. Versions that
+// ask for no GPU are not checked (CPU and memory fit somewhere as the
+// cluster scales; a GPU request that fits nowhere never will).
+func (r *Runtime) checkCapacity(ctx context.Context, v algorithm.Version, res corev1.ResourceRequirements) error {
+	want := map[corev1.ResourceName]resource.Quantity{}
+	for _, name := range []corev1.ResourceName{ResourceGPU, ResourceGPUCores, ResourceGPUMem} {
+		if q, ok := res.Limits[name]; ok {
+			want[name] = q
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	sel := ""
+	if len(v.Placement.NodeSelector) > 0 {
+		var parts []string
+		for k, val := range v.Placement.NodeSelector {
+			parts = append(parts, k+"="+val)
+		}
+		sel = strings.Join(parts, ",")
+	}
+	nodes, err := r.core.Nodes().List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return fmt.Errorf("kube: list nodes to check GPU capacity: %w", err)
+	}
+	field := map[corev1.ResourceName]string{
+		ResourceGPU: "resources.gpu", ResourceGPUCores: "resources.gpu", ResourceGPUMem: "resources.gpuMemoryMB",
+	}
+	for _, name := range []corev1.ResourceName{ResourceGPU, ResourceGPUCores, ResourceGPUMem} {
+		q, ok := want[name]
+		if !ok {
+			continue
+		}
+		var best resource.Quantity
+		bestNode := ""
+		for _, n := range nodes.Items {
+			have, ok := n.Status.Allocatable[name]
+			if !ok {
+				continue
+			}
+			if have.Cmp(q) >= 0 {
+				bestNode = n.Name
+				best = have
+				break
+			}
+			if bestNode == "" || have.Cmp(best) > 0 {
+				best, bestNode = have, n.Name
+			}
+		}
+		if bestNode != "" && best.Cmp(q) >= 0 {
+			continue
+		}
+		where := "no node"
+		if sel != "" {
+			where = "no node matching placement.nodeSelector " + sel
+		}
+		msg := fmt.Sprintf("asks for %s %s per replica but %s offers any", q.String(), name, where)
+		if bestNode != "" {
+			msg = fmt.Sprintf("asks for %s %s per replica but the largest node (%s) has %s allocatable", q.String(), name, bestNode, best.String())
+		}
+		return &algorithm.FieldError{Field: field[name], Msg: msg}
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,413 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	appsclient "k8s.io/client-go/kubernetes/typed/apps/v1"
+	coreclient "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+
+	"github.com/tianshu-ai/tianshu/internal/algorithm"
+	"github.com/tianshu-ai/tianshu/internal/kube/kubetest"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
+)
+
+// One real etcd + kube-apiserver (+ kube-controller-manager, for the
+// garbage collector) for the package; each test works in a namespace and
+// on nodes of its own.
+var cluster = &kubetest.Shared{Options: kubetest.Options{ControllerManager: true}}
+
+func TestMain(m *testing.M) { cluster.Main(m) }
+
+func restConfig(e *kubetest.Env, token string) *rest.Config {
+	return &rest.Config{Host: e.Host, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: e.CAPEM}}
+}
+
+// fixture is a namespace, a runtime in it, admin clients to inspect what
+// it made, and GPU nodes labelled for this test only.
+type fixture struct {
+	env  *kubetest.Env
+	ns   string
+	rt   *Runtime
+	core coreclient.CoreV1Interface
+	apps appsclient.AppsV1Interface
+	pool map[string]string // the node selector that picks this test's nodes
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	e := cluster.Get(t)
+	ns := e.CreateNamespace(t)
+	cfg := restConfig(e, e.AdminToken)
+	rt, err := New(cfg, ns, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{env: e, ns: ns, rt: rt, pool: map[string]string{"tianshu.ai/pool": ns}}
+	f.core, _ = coreclient.NewForConfig(cfg)
+	f.apps, _ = appsclient.NewForConfig(cfg)
+	ctx := context.Background()
+	// Two nodes as a kubelet with the NVIDIA device plugin and HAMi would
+	// report them: 2 and 4 GPUs, 24 GiB of GPU memory each.
+	for i, gpus := range []string{"2", "4"} {
+		name := ns + "-n" + string(rune('0'+i))
+		if err := e.CreateNode(ctx, name, f.pool, map[string]string{
+			"cpu": "16", "memory": "64Gi", "pods": "110",
+			"nvidia.com/gpu": gpus, "nvidia.com/gpucores": "100", "nvidia.com/gpumem": "24576",
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.core.Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	}
+	return f
+}
+
+func (f *fixture) version(id string) algorithm.Version {
+	return algorithm.Version{
+		AlgorithmID: id, Version: "1.0",
+		Runtime: algorithm.RuntimeContainer, Image: "registry.example/face-detect:1.0",
+		Contract: algorithm.Contract{
+			Inputs:  []algorithm.Field{{Name: "image", Type: "image"}},
+			Outputs: []algorithm.Field{{Name: "objects", Type: "objects"}},
+		},
+		Replicas:  2,
+		Resources: algorithm.Resources{CPU: 1.5, MemoryMB: 2048, GPU: 1},
+		Placement: algorithm.Placement{NodeSelector: f.pool, Tolerations: []algorithm.Toleration{
+			{Key: "nvidia.com/gpu", Operator: "Exists", Effect: "NoSchedule"}}},
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestDeployCreatesVersionObjects checks the Deployment and Service a
+// version becomes: image, replicas, resources, probes on the protocol's
+// health path, placement, labels, and owner references to the anchor.
+func TestDeployCreatesVersionObjects(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t)
+	v := f.version("Face_Detect")
+	if err := f.rt.Deploy(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	ref := algorithm.Ref{ID: v.AlgorithmID, Version: v.Version}
+	name := Name(ref)
+	anchor, err := f.core.ConfigMaps(f.ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep, err := f.apps.Deployments(f.ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *dep.Spec.Replicas != 2 {
+		t.Errorf("replicas = %d, want 2", *dep.Spec.Replicas)
+	}
+	c := dep.Spec.Template.Spec.Containers[0]
+	if c.Image != v.Image {
+		t.Errorf("image = %q", c.Image)
+	}
+	for res, want := range map[corev1.ResourceName]string{"cpu": "1500m", "memory": "2Gi", ResourceGPU: "1"} {
+		if q := c.Resources.Limits[res]; q.String() != want {
+			t.Errorf("limits[%s] = %s, want %s", res, q.String(), want)
+		}
+	}
+	if q := c.Resources.Requests[ResourceGPU]; q.String() != "1" {
+		t.Errorf("requests[nvidia.com/gpu] = %s, want 1 (equal to the limit)", q.String())
+	}
+	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != algorithm.TianshuHealthPath {
+		t.Errorf("readiness probe = %+v, want GET %s", c.ReadinessProbe, algorithm.TianshuHealthPath)
+	}
+	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != algorithm.TianshuHealthPath {
+		t.Errorf("liveness probe = %+v", c.LivenessProbe)
+	}
+	ps := dep.Spec.Template.Spec
+	if ps.NodeSelector["tianshu.ai/pool"] != f.ns || len(ps.Tolerations) != 1 || ps.Tolerations[0].Key != "nvidia.com/gpu" {
+		t.Errorf("placement: nodeSelector %v, tolerations %+v", ps.NodeSelector, ps.Tolerations)
+	}
+	if dep.Annotations[AnnotAlgorithm] != "Face_Detect" || dep.Labels[LabelVersionKey] == "" {
+		t.Errorf("labels %v annotations %v", dep.Labels, dep.Annotations)
+	}
+	svc, err := f.core.Services(f.ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Spec.Selector[LabelVersionKey] != dep.Spec.Selector.MatchLabels[LabelVersionKey] || svc.Spec.Ports[0].Port != ContainerPort {
+		t.Errorf("service selector %v ports %+v", svc.Spec.Selector, svc.Spec.Ports)
+	}
+	for _, o := range []metav1.Object{dep, svc} {
+		refs := o.GetOwnerReferences()
+		if len(refs) != 1 || refs[0].UID != anchor.UID || refs[0].Kind != "ConfigMap" {
+			t.Errorf("%s owner references = %+v, want the anchor %s", o.GetName(), refs, anchor.UID)
+		}
+	}
+	// Everything of the version answers its selector.
+	list, err := f.apps.Deployments(f.ns).List(ctx, metav1.ListOptions{LabelSelector: Selector(ref)})
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("deployments by selector: %v, %d", err, len(list.Items))
+	}
+}
+
+// TestFractionalGPUUsesHAMiResources checks that half a GPU with 4 GiB
+// becomes one shared GPU, 50 % of its cores and 4096 MiB of its memory.
+func TestFractionalGPUUsesHAMiResources(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t)
+	v := f.version("half")
+	v.Resources = algorithm.Resources{GPU: 0.5, GPUMemoryMB: 4096}
+	if err := f.rt.Deploy(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	dep, err := f.apps.Deployments(f.ns).Get(ctx, Name(algorithm.Ref{ID: "half", Version: "1.0"}), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := dep.Spec.Template.Spec.Containers[0].Resources.Limits
+	for res, want := range map[corev1.ResourceName]string{ResourceGPU: "1", ResourceGPUCores: "50", ResourceGPUMem: "4096"} {
+		if q := lim[res]; q.String() != want {
+			t.Errorf("limits[%s] = %s, want %s", res, q.String(), want)
+		}
+	}
+}
+
+// TestImpossibleGPURequestIsRefused checks that asking for more than any
+// node has fails with the field named, and leaves nothing behind.
+func TestImpossibleGPURequestIsRefused(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t)
+	cases := []struct {
+		res   algorithm.Resources
+		field string
+	}{
+		{algorithm.Resources{GPU: 8}, "resources.gpu"},
+		{algorithm.Resources{GPU: 0.5, GPUMemoryMB: 32768}, "resources.gpuMemoryMB"},
+	}
+	for _, c := range cases {
+		v := f.version("toobig")
+		v.Resources = c.res
+		err := f.rt.Deploy(ctx, v)
+		var fe *algorithm.FieldError
+		if !errors.As(err, &fe) || fe.Field != c.field {
+			t.Fatalf("resources %+v: err = %v, want a FieldError on %s", c.res, err, c.field)
+		}
+		t.Logf("refused: %v", err)
+	}
+	// A selector that matches no node is refused as well.
+	v := f.version("nowhere")
+	v.Placement.NodeSelector = map[string]string{"tianshu.ai/pool": "none"}
+	if err := f.rt.Deploy(ctx, v); err == nil {
+		t.Fatal("a GPU version placed on no node was accepted")
+	}
+	f.assertEmpty(t)
+}
+
+// TestRedeployReconciles checks that deploying again brings objects back
+// to the definition: a changed image and replica count, a Service someone
+// deleted by hand recreated, and a Deployment edited by hand reset.
+func TestRedeployReconciles(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t)
+	v := f.version("recon")
+	if err := f.rt.Deploy(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	name := Name(algorithm.Ref{ID: "recon", Version: "1.0"})
+	if err := f.core.Services(f.ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dep, _ := f.apps.Deployments(f.ns).Get(ctx, name, metav1.GetOptions{})
+	dep.Spec.Template.Spec.Containers[0].Image = "evil.example/other:1"
+	if _, err := f.apps.Deployments(f.ns).Update(ctx, dep, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	v.Replicas = 3
+	if err := f.rt.Deploy(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	dep, err := f.apps.Deployments(f.ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dep.Spec.Template.Spec.Containers[0].Image; got != v.Image || *dep.Spec.Replicas != 3 {
+		t.Fatalf("after redeploy: image %s replicas %d", got, *dep.Spec.Replicas)
+	}
+	if _, err := f.core.Services(f.ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+		t.Fatalf("service not recreated: %v", err)
+	}
+}
+
+// TestRemoveDeletesEverything checks that Remove leaves nothing of the
+// version, and that removing twice is fine.
+func TestRemoveDeletesEverything(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t)
+	v := f.version("gone")
+	if err := f.rt.Deploy(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	ref := algorithm.Ref{ID: "gone", Version: "1.0"}
+	for range 2 {
+		if err := f.rt.Remove(ctx, ref); err != nil {
+			t.Fatal(err)
+		}
+	}
+	name := Name(ref)
+	if _, err := f.apps.Deployments(f.ns).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("deployment: %v, want not found", err)
+	}
+	if _, err := f.core.Services(f.ns).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("service: %v, want not found", err)
+	}
+	if _, err := f.core.ConfigMaps(f.ns).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("anchor: %v, want not found", err)
+	}
+}
+
+// TestAnchorDeletionCascades checks the owner references with the real
+// garbage collector: deleting only the anchor ConfigMap removes the
+// Deployment and Service; and the Deployment controller made a
+// ReplicaSet for the version's pods meanwhile.
+func TestAnchorDeletionCascades(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t)
+	v := f.version("cascade")
+	if err := f.rt.Deploy(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	ref := algorithm.Ref{ID: "cascade", Version: "1.0"}
+	testenv.Eventually(t, time.Minute, "a ReplicaSet of the version", func() bool {
+		rs, err := f.apps.ReplicaSets(f.ns).List(ctx, metav1.ListOptions{LabelSelector: Selector(ref)})
+		return err == nil && len(rs.Items) == 1
+	})
+	if err := f.core.ConfigMaps(f.ns).Delete(ctx, Name(ref), metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 2*time.Minute, "the garbage collector to delete the Deployment and Service", func() bool {
+		_, errD := f.apps.Deployments(f.ns).Get(ctx, Name(ref), metav1.GetOptions{})
+		_, errS := f.core.Services(f.ns).Get(ctx, Name(ref), metav1.GetOptions{})
+		return apierrors.IsNotFound(errD) && apierrors.IsNotFound(errS)
+	})
+}
+
+// TestRBACDeniedLeavesNothing checks a runtime whose identity may not
+// create objects in the namespace: a clear error, nothing created.
+func TestRBACDeniedLeavesNothing(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t)
+	limited, err := New(restConfig(f.env, f.env.LimitedToken), f.ns, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := f.version("denied")
+	v.Resources = algorithm.Resources{CPU: 1} // no GPU: no node listing needed
+	err = limited.Deploy(ctx, v)
+	if !apierrors.IsForbidden(errors.Unwrap(err)) {
+		t.Fatalf("err = %v, want forbidden", err)
+	}
+	t.Logf("denied: %v", err)
+	f.assertEmpty(t)
+
+	// Allowed the anchor but not the Deployment: what was created goes.
+	role := map[string]any{
+		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+		"metadata": map[string]any{"name": "anchors-only"},
+		"rules": []any{map[string]any{"apiGroups": []string{""}, "resources": []string{"configmaps", "services"},
+			"verbs": []string{"get", "create", "update", "delete"}}},
+	}
+	binding := map[string]any{
+		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+		"metadata": map[string]any{"name": "anchors-only"},
+		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "anchors-only"},
+		"subjects": []any{map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": kubetest.LimitedUser}},
+	}
+	base := "/apis/rbac.authorization.k8s.io/v1/namespaces/" + f.ns
+	if err := f.env.Do(ctx, "", "POST", base+"/roles", role, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.env.Do(ctx, "", "POST", base+"/rolebindings", binding, nil); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "the role to take effect", func() bool {
+		_, err := limited.core.ConfigMaps(f.ns).Get(ctx, "none", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+	err = limited.Deploy(ctx, v)
+	if !apierrors.IsForbidden(errors.Unwrap(err)) || !strings.Contains(err.Error(), "deployment") {
+		t.Fatalf("err = %v, want the deployment forbidden", err)
+	}
+	t.Logf("denied: %v", err)
+	f.assertEmpty(t)
+}
+
+// assertEmpty fails the test if any anchor or Deployment is left in the
+// fixture's namespace.
+func (f *fixture) assertEmpty(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	cms, err1 := f.core.ConfigMaps(f.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + managedBy})
+	deps, err2 := f.apps.Deployments(f.ns).List(ctx, metav1.ListOptions{})
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
+	if len(cms.Items)+len(deps.Items) != 0 {
+		t.Fatalf("left behind: %d anchors, %d deployments", len(cms.Items), len(deps.Items))
+	}
+}
+
+// TestBadPlacementNamesField checks placement validation.
+func TestBadPlacementNamesField(t *testing.T) {
+	v := algorithm.Version{AlgorithmID: "a", Version: "1", Runtime: algorithm.RuntimeContainer, Image: "x",
+		Contract:  algorithm.Contract{Inputs: []algorithm.Field{{Name: "i", Type: "json"}}},
+		Placement: algorithm.Placement{Tolerations: []algorithm.Toleration{{Key: "k", Operator: "Maybe"}}}}
+	var fe *algorithm.FieldError
+	if err := v.Validate(); !errors.As(err, &fe) || fe.Field != "placement.tolerations[0].operator" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestManagerRunsContainerVersion checks the algorithm manager with this
+// runtime: applying a container version creates its objects, and stopping
+// it removes them. (No kubelet runs the image, so the instance never
+// becomes ready here.)
+func TestManagerRunsContainerVersion(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t)
+	m, err := algorithm.New(algorithm.Options{Containers: f.rt, HealthInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	v := f.version("managed")
+	if err := m.Apply(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	ref := algorithm.Ref{ID: "managed", Version: "1.0"}
+	if _, err := f.apps.Deployments(f.ns).Get(ctx, Name(ref), metav1.GetOptions{}); err != nil {
+		t.Fatalf("deployment after Apply: %v", err)
+	}
+	insts, err := m.Instances(ref)
+	if err != nil || len(insts) != 1 {
+		t.Fatalf("instances: %v %+v", err, insts)
+	}
+	v.Resources.GPU = 16
+	var fe *algorithm.FieldError
+	if err := m.Apply(ctx, v); !errors.As(err, &fe) || fe.Field != "resources.gpu" {
+		t.Fatalf("apply with 16 GPUs: %v, want a FieldError on resources.gpu", err)
+	}
+	if err := m.Stop(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.apps.Deployments(f.ns).Get(ctx, Name(ref), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("deployment after Stop: %v, want not found", err)
+	}
+}
