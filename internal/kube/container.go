@@ -2,8 +2,9 @@
 // version becomes a Deployment and a Service, anchored on a ConfigMap that
 // owns both, so that everything of a version is found by its labels and
 // removed together (by us, or by Kubernetes' garbage collector when the
-// anchor goes). The package is the only one that imports client-go, and is
-// loaded only where a Kubernetes runtime is configured.
+// anchor goes). It talks to the API server with plain REST requests whose
+// bodies are the k8s.io/api types (see client.go for why not client-go),
+// and is loaded only where a Kubernetes runtime is configured.
 package kube
 
 import (
@@ -20,13 +21,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	appsclient "k8s.io/client-go/kubernetes/typed/apps/v1"
-	coreclient "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
 )
@@ -58,33 +55,37 @@ const ContainerPort = 8080
 // Runtime creates, updates and removes the Kubernetes objects of container
 // versions in one namespace.
 type Runtime struct {
-	ns   string
-	apps appsclient.AppsV1Interface
-	core coreclient.CoreV1Interface
-	log  *slog.Logger
+	ns  string
+	c   *client
+	log *slog.Logger
 }
 
 var _ algorithm.ContainerRuntime = (*Runtime)(nil)
 
 // New returns a runtime working in namespace through the API server cfg
 // points at. It makes no request.
-func New(cfg *rest.Config, namespace string, log *slog.Logger) (*Runtime, error) {
+func New(cfg Config, namespace string, log *slog.Logger) (*Runtime, error) {
 	if namespace == "" {
 		return nil, errors.New("kube: namespace is required")
 	}
-	apps, err := appsclient.NewForConfig(cfg)
+	c, err := newClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kube: %w", err)
-	}
-	core, err := coreclient.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kube: %w", err)
+		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runtime{ns: namespace, apps: apps, core: core, log: log}, nil
+	return &Runtime{ns: namespace, c: c, log: log}, nil
 }
+
+// Kinds of objects the runtime touches: API group and plural.
+const (
+	groupCore, groupApps = "", "apps/v1"
+	configMaps           = "configmaps"
+	services             = "services"
+	deployments          = "deployments"
+	nodes                = "nodes"
+)
 
 // Name is the Kubernetes name of a version's objects: "algo-", the id and
 // version made DNS-safe and shortened, and a hash of both, so two versions
@@ -172,23 +173,24 @@ func (r *Runtime) ensureAnchor(ctx context.Context, v algorithm.Version) (*corev
 		return nil, false, err
 	}
 	cm := &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: r.meta(ref),
 		Data:       map[string]string{"version.json": string(def)},
 	}
-	got, err := r.core.ConfigMaps(r.ns).Create(ctx, cm, metav1.CreateOptions{})
+	got := &corev1.ConfigMap{}
+	err = r.c.create(ctx, groupCore, r.ns, configMaps, cm, got)
 	if err == nil {
 		return got, true, nil
 	}
-	if !apierrors.IsAlreadyExists(err) {
+	if !IsAlreadyExists(err) {
 		return nil, false, fmt.Errorf("kube: create configmap %s/%s: %w", r.ns, cm.Name, err)
 	}
-	old, err := r.core.ConfigMaps(r.ns).Get(ctx, cm.Name, metav1.GetOptions{})
-	if err != nil {
+	old := &corev1.ConfigMap{}
+	if err := r.c.get(ctx, groupCore, r.ns, configMaps, cm.Name, old); err != nil {
 		return nil, false, fmt.Errorf("kube: get configmap %s/%s: %w", r.ns, cm.Name, err)
 	}
 	old.Labels, old.Annotations, old.Data = cm.Labels, cm.Annotations, cm.Data
-	got, err = r.core.ConfigMaps(r.ns).Update(ctx, old, metav1.UpdateOptions{})
-	if err != nil {
+	if err := r.c.update(ctx, groupCore, r.ns, configMaps, cm.Name, old, got); err != nil {
 		return nil, false, fmt.Errorf("kube: update configmap %s/%s: %w", r.ns, cm.Name, err)
 	}
 	return got, false, nil
@@ -196,29 +198,27 @@ func (r *Runtime) ensureAnchor(ctx context.Context, v algorithm.Version) (*corev
 
 // apply creates the Deployment and Service, or updates their specs.
 func (r *Runtime) apply(ctx context.Context, dep *appsv1.Deployment, svc *corev1.Service) error {
-	deps := r.apps.Deployments(r.ns)
-	if _, err := deps.Create(ctx, dep, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
-		old, err := deps.Get(ctx, dep.Name, metav1.GetOptions{})
-		if err != nil {
+	if err := r.c.create(ctx, groupApps, r.ns, deployments, dep, nil); IsAlreadyExists(err) {
+		old := &appsv1.Deployment{}
+		if err := r.c.get(ctx, groupApps, r.ns, deployments, dep.Name, old); err != nil {
 			return fmt.Errorf("kube: get deployment %s/%s: %w", r.ns, dep.Name, err)
 		}
 		old.Labels, old.Annotations, old.OwnerReferences, old.Spec = dep.Labels, dep.Annotations, dep.OwnerReferences, dep.Spec
-		if _, err := deps.Update(ctx, old, metav1.UpdateOptions{}); err != nil {
+		if err := r.c.update(ctx, groupApps, r.ns, deployments, dep.Name, old, nil); err != nil {
 			return fmt.Errorf("kube: update deployment %s/%s: %w", r.ns, dep.Name, err)
 		}
 	} else if err != nil {
 		return fmt.Errorf("kube: create deployment %s/%s: %w", r.ns, dep.Name, err)
 	}
-	svcs := r.core.Services(r.ns)
-	if _, err := svcs.Create(ctx, svc, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
-		old, err := svcs.Get(ctx, svc.Name, metav1.GetOptions{})
-		if err != nil {
+	if err := r.c.create(ctx, groupCore, r.ns, services, svc, nil); IsAlreadyExists(err) {
+		old := &corev1.Service{}
+		if err := r.c.get(ctx, groupCore, r.ns, services, svc.Name, old); err != nil {
 			return fmt.Errorf("kube: get service %s/%s: %w", r.ns, svc.Name, err)
 		}
 		// The cluster IP the API server assigned stays.
 		old.Labels, old.Annotations, old.OwnerReferences = svc.Labels, svc.Annotations, svc.OwnerReferences
 		old.Spec.Selector, old.Spec.Ports = svc.Spec.Selector, svc.Spec.Ports
-		if _, err := svcs.Update(ctx, old, metav1.UpdateOptions{}); err != nil {
+		if err := r.c.update(ctx, groupCore, r.ns, services, svc.Name, old, nil); err != nil {
 			return fmt.Errorf("kube: update service %s/%s: %w", r.ns, svc.Name, err)
 		}
 	} else if err != nil {
@@ -232,17 +232,13 @@ func (r *Runtime) apply(ctx context.Context, dep *appsv1.Deployment, svc *corev1
 // anchor. Removing what does not exist is not an error.
 func (r *Runtime) Remove(ctx context.Context, ref algorithm.Ref) error {
 	name := Name(ref)
-	bg := metav1.DeletePropagationBackground
-	opts := metav1.DeleteOptions{PropagationPolicy: &bg}
 	var errs []error
-	if err := r.apps.Deployments(r.ns).Delete(ctx, name, opts); err != nil && !apierrors.IsNotFound(err) {
-		errs = append(errs, fmt.Errorf("kube: delete deployment %s/%s: %w", r.ns, name, err))
-	}
-	if err := r.core.Services(r.ns).Delete(ctx, name, opts); err != nil && !apierrors.IsNotFound(err) {
-		errs = append(errs, fmt.Errorf("kube: delete service %s/%s: %w", r.ns, name, err))
-	}
-	if err := r.core.ConfigMaps(r.ns).Delete(ctx, name, opts); err != nil && !apierrors.IsNotFound(err) {
-		errs = append(errs, fmt.Errorf("kube: delete configmap %s/%s: %w", r.ns, name, err))
+	for _, k := range []struct{ group, plural, kind string }{
+		{groupApps, deployments, "deployment"}, {groupCore, services, "service"}, {groupCore, configMaps, "configmap"},
+	} {
+		if err := r.c.remove(ctx, k.group, r.ns, k.plural, name); err != nil && !IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("kube: delete %s %s/%s: %w", k.kind, r.ns, name, err))
+		}
 	}
 	if len(errs) == 0 {
 		r.log.Info("kube version removed", "algorithm", ref.ID, "version", ref.Version, "name", name, "namespace", r.ns)
@@ -300,6 +296,7 @@ func (r *Runtime) deployment(v algorithm.Version, res corev1.ResourceRequirement
 	}
 	podMeta := metav1.ObjectMeta{Labels: meta.Labels, Annotations: meta.Annotations}
 	return &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: meta,
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &replicas,
@@ -323,6 +320,7 @@ func (r *Runtime) service(ref algorithm.Ref, owner []metav1.OwnerReference) *cor
 	meta := r.meta(ref)
 	meta.OwnerReferences = owner
 	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: meta,
 		Spec: corev1.ServiceSpec{
 			Selector: map[string]string{LabelVersionKey: key(ref)},
@@ -402,8 +400,8 @@ func (r *Runtime) checkCapacity(ctx context.Context, v algorithm.Version, res co
 		}
 		sel = strings.Join(parts, ",")
 	}
-	nodes, err := r.core.Nodes().List(ctx, metav1.ListOptions{LabelSelector: sel})
-	if err != nil {
+	var nodeList corev1.NodeList
+	if err := r.c.list(ctx, groupCore, "", nodes, sel, &nodeList); err != nil {
 		return fmt.Errorf("kube: list nodes to check GPU capacity: %w", err)
 	}
 	field := map[corev1.ResourceName]string{
@@ -416,7 +414,7 @@ func (r *Runtime) checkCapacity(ctx context.Context, v algorithm.Version, res co
 		}
 		var best resource.Quantity
 		bestNode := ""
-		for _, n := range nodes.Items {
+		for _, n := range nodeList.Items {
 			have, ok := n.Status.Allocatable[name]
 			if !ok {
 				continue

@@ -7,12 +7,9 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	appsclient "k8s.io/client-go/kubernetes/typed/apps/v1"
-	coreclient "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
 	"github.com/tianshu-ai/tianshu/internal/kube/kubetest"
@@ -26,8 +23,8 @@ var cluster = &kubetest.Shared{Options: kubetest.Options{ControllerManager: true
 
 func TestMain(m *testing.M) { cluster.Main(m) }
 
-func restConfig(e *kubetest.Env, token string) *rest.Config {
-	return &rest.Config{Host: e.Host, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: e.CAPEM}}
+func config(e *kubetest.Env, token string) Config {
+	return Config{Host: e.Host, BearerToken: token, CAPEM: e.CAPEM}
 }
 
 // fixture is a namespace, a runtime in it, admin clients to inspect what
@@ -36,8 +33,7 @@ type fixture struct {
 	env  *kubetest.Env
 	ns   string
 	rt   *Runtime
-	core coreclient.CoreV1Interface
-	apps appsclient.AppsV1Interface
+	c    *client           // the admin's, to inspect what the runtime made
 	pool map[string]string // the node selector that picks this test's nodes
 }
 
@@ -45,14 +41,13 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	e := cluster.Get(t)
 	ns := e.CreateNamespace(t)
-	cfg := restConfig(e, e.AdminToken)
+	cfg := config(e, e.AdminToken)
 	rt, err := New(cfg, ns, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{env: e, ns: ns, rt: rt, pool: map[string]string{"tianshu.ai/pool": ns}}
-	f.core, _ = coreclient.NewForConfig(cfg)
-	f.apps, _ = appsclient.NewForConfig(cfg)
+	f.c = rt.c
 	ctx := context.Background()
 	// Two nodes as a kubelet with the NVIDIA device plugin and HAMi would
 	// report them: 2 and 4 GPUs, 24 GiB of GPU memory each.
@@ -64,9 +59,24 @@ func newFixture(t *testing.T) *fixture {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = f.core.Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+		t.Cleanup(func() { _ = f.c.remove(context.Background(), groupCore, "", nodes, name) })
 	}
 	return f
+}
+
+func (f *fixture) configMap(ctx context.Context, name string) (*corev1.ConfigMap, error) {
+	out := &corev1.ConfigMap{}
+	return out, f.c.get(ctx, groupCore, f.ns, configMaps, name, out)
+}
+
+func (f *fixture) deployment(ctx context.Context, name string) (*appsv1.Deployment, error) {
+	out := &appsv1.Deployment{}
+	return out, f.c.get(ctx, groupApps, f.ns, deployments, name, out)
+}
+
+func (f *fixture) service(ctx context.Context, name string) (*corev1.Service, error) {
+	out := &corev1.Service{}
+	return out, f.c.get(ctx, groupCore, f.ns, services, name, out)
 }
 
 func (f *fixture) version(id string) algorithm.Version {
@@ -102,11 +112,11 @@ func TestDeployCreatesVersionObjects(t *testing.T) {
 	}
 	ref := algorithm.Ref{ID: v.AlgorithmID, Version: v.Version}
 	name := Name(ref)
-	anchor, err := f.core.ConfigMaps(f.ns).Get(ctx, name, metav1.GetOptions{})
+	anchor, err := f.configMap(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dep, err := f.apps.Deployments(f.ns).Get(ctx, name, metav1.GetOptions{})
+	dep, err := f.deployment(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +148,7 @@ func TestDeployCreatesVersionObjects(t *testing.T) {
 	if dep.Annotations[AnnotAlgorithm] != "Face_Detect" || dep.Labels[LabelVersionKey] == "" {
 		t.Errorf("labels %v annotations %v", dep.Labels, dep.Annotations)
 	}
-	svc, err := f.core.Services(f.ns).Get(ctx, name, metav1.GetOptions{})
+	svc, err := f.service(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +162,8 @@ func TestDeployCreatesVersionObjects(t *testing.T) {
 		}
 	}
 	// Everything of the version answers its selector.
-	list, err := f.apps.Deployments(f.ns).List(ctx, metav1.ListOptions{LabelSelector: Selector(ref)})
+	var list appsv1.DeploymentList
+	err = f.c.list(ctx, groupApps, f.ns, deployments, Selector(ref), &list)
 	if err != nil || len(list.Items) != 1 {
 		t.Fatalf("deployments by selector: %v, %d", err, len(list.Items))
 	}
@@ -168,7 +179,7 @@ func TestFractionalGPUUsesHAMiResources(t *testing.T) {
 	if err := f.rt.Deploy(ctx, v); err != nil {
 		t.Fatal(err)
 	}
-	dep, err := f.apps.Deployments(f.ns).Get(ctx, Name(algorithm.Ref{ID: "half", Version: "1.0"}), metav1.GetOptions{})
+	dep, err := f.deployment(ctx, Name(algorithm.Ref{ID: "half", Version: "1.0"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,26 +233,26 @@ func TestRedeployReconciles(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := Name(algorithm.Ref{ID: "recon", Version: "1.0"})
-	if err := f.core.Services(f.ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+	if err := f.c.remove(ctx, groupCore, f.ns, services, name); err != nil {
 		t.Fatal(err)
 	}
-	dep, _ := f.apps.Deployments(f.ns).Get(ctx, name, metav1.GetOptions{})
+	dep, _ := f.deployment(ctx, name)
 	dep.Spec.Template.Spec.Containers[0].Image = "evil.example/other:1"
-	if _, err := f.apps.Deployments(f.ns).Update(ctx, dep, metav1.UpdateOptions{}); err != nil {
+	if err := f.c.update(ctx, groupApps, f.ns, deployments, name, dep, nil); err != nil {
 		t.Fatal(err)
 	}
 	v.Replicas = 3
 	if err := f.rt.Deploy(ctx, v); err != nil {
 		t.Fatal(err)
 	}
-	dep, err := f.apps.Deployments(f.ns).Get(ctx, name, metav1.GetOptions{})
+	dep, err := f.deployment(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := dep.Spec.Template.Spec.Containers[0].Image; got != v.Image || *dep.Spec.Replicas != 3 {
 		t.Fatalf("after redeploy: image %s replicas %d", got, *dep.Spec.Replicas)
 	}
-	if _, err := f.core.Services(f.ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+	if _, err := f.service(ctx, name); err != nil {
 		t.Fatalf("service not recreated: %v", err)
 	}
 }
@@ -262,13 +273,13 @@ func TestRemoveDeletesEverything(t *testing.T) {
 		}
 	}
 	name := Name(ref)
-	if _, err := f.apps.Deployments(f.ns).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := f.deployment(ctx, name); !IsNotFound(err) {
 		t.Errorf("deployment: %v, want not found", err)
 	}
-	if _, err := f.core.Services(f.ns).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := f.service(ctx, name); !IsNotFound(err) {
 		t.Errorf("service: %v, want not found", err)
 	}
-	if _, err := f.core.ConfigMaps(f.ns).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := f.configMap(ctx, name); !IsNotFound(err) {
 		t.Errorf("anchor: %v, want not found", err)
 	}
 }
@@ -286,16 +297,17 @@ func TestAnchorDeletionCascades(t *testing.T) {
 	}
 	ref := algorithm.Ref{ID: "cascade", Version: "1.0"}
 	testenv.Eventually(t, time.Minute, "a ReplicaSet of the version", func() bool {
-		rs, err := f.apps.ReplicaSets(f.ns).List(ctx, metav1.ListOptions{LabelSelector: Selector(ref)})
+		var rs appsv1.ReplicaSetList
+		err := f.c.list(ctx, groupApps, f.ns, "replicasets", Selector(ref), &rs)
 		return err == nil && len(rs.Items) == 1
 	})
-	if err := f.core.ConfigMaps(f.ns).Delete(ctx, Name(ref), metav1.DeleteOptions{}); err != nil {
+	if err := f.c.remove(ctx, groupCore, f.ns, configMaps, Name(ref)); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 2*time.Minute, "the garbage collector to delete the Deployment and Service", func() bool {
-		_, errD := f.apps.Deployments(f.ns).Get(ctx, Name(ref), metav1.GetOptions{})
-		_, errS := f.core.Services(f.ns).Get(ctx, Name(ref), metav1.GetOptions{})
-		return apierrors.IsNotFound(errD) && apierrors.IsNotFound(errS)
+		_, errD := f.deployment(ctx, Name(ref))
+		_, errS := f.service(ctx, Name(ref))
+		return IsNotFound(errD) && IsNotFound(errS)
 	})
 }
 
@@ -304,14 +316,14 @@ func TestAnchorDeletionCascades(t *testing.T) {
 func TestRBACDeniedLeavesNothing(t *testing.T) {
 	f := newFixture(t)
 	ctx := ctxT(t)
-	limited, err := New(restConfig(f.env, f.env.LimitedToken), f.ns, nil)
+	limited, err := New(config(f.env, f.env.LimitedToken), f.ns, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := f.version("denied")
 	v.Resources = algorithm.Resources{CPU: 1} // no GPU: no node listing needed
 	err = limited.Deploy(ctx, v)
-	if !apierrors.IsForbidden(errors.Unwrap(err)) {
+	if !IsForbidden(err) {
 		t.Fatalf("err = %v, want forbidden", err)
 	}
 	t.Logf("denied: %v", err)
@@ -338,11 +350,11 @@ func TestRBACDeniedLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 30*time.Second, "the role to take effect", func() bool {
-		_, err := limited.core.ConfigMaps(f.ns).Get(ctx, "none", metav1.GetOptions{})
-		return apierrors.IsNotFound(err)
+		err := limited.c.get(ctx, groupCore, f.ns, configMaps, "none", &corev1.ConfigMap{})
+		return IsNotFound(err)
 	})
 	err = limited.Deploy(ctx, v)
-	if !apierrors.IsForbidden(errors.Unwrap(err)) || !strings.Contains(err.Error(), "deployment") {
+	if !IsForbidden(err) || !strings.Contains(err.Error(), "deployment") {
 		t.Fatalf("err = %v, want the deployment forbidden", err)
 	}
 	t.Logf("denied: %v", err)
@@ -354,8 +366,10 @@ func TestRBACDeniedLeavesNothing(t *testing.T) {
 func (f *fixture) assertEmpty(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	cms, err1 := f.core.ConfigMaps(f.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + managedBy})
-	deps, err2 := f.apps.Deployments(f.ns).List(ctx, metav1.ListOptions{})
+	var cms corev1.ConfigMapList
+	var deps appsv1.DeploymentList
+	err1 := f.c.list(ctx, groupCore, f.ns, configMaps, LabelManagedBy+"="+managedBy, &cms)
+	err2 := f.c.list(ctx, groupApps, f.ns, deployments, "", &deps)
 	if err := errors.Join(err1, err2); err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +406,7 @@ func TestManagerRunsContainerVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := algorithm.Ref{ID: "managed", Version: "1.0"}
-	if _, err := f.apps.Deployments(f.ns).Get(ctx, Name(ref), metav1.GetOptions{}); err != nil {
+	if _, err := f.deployment(ctx, Name(ref)); err != nil {
 		t.Fatalf("deployment after Apply: %v", err)
 	}
 	insts, err := m.Instances(ref)
@@ -407,7 +421,7 @@ func TestManagerRunsContainerVersion(t *testing.T) {
 	if err := m.Stop(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.apps.Deployments(f.ns).Get(ctx, Name(ref), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := f.deployment(ctx, Name(ref)); !IsNotFound(err) {
 		t.Fatalf("deployment after Stop: %v, want not found", err)
 	}
 }
