@@ -116,11 +116,17 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("HTTP %d %s", e.Code, e.Reason)
 }
 
-// IsNotFound, IsAlreadyExists and IsForbidden classify an error of the
-// API server, wrapped or not.
-func IsNotFound(err error) bool      { return hasCode(err, http.StatusNotFound) }
+// IsNotFound reports whether err, wrapped or not, is the API server's
+// 404: the object does not exist.
+func IsNotFound(err error) bool { return hasCode(err, http.StatusNotFound) }
+
+// IsAlreadyExists reports whether err is the API server's answer to
+// creating an object whose name is taken.
 func IsAlreadyExists(err error) bool { return hasReason(err, "AlreadyExists") }
-func IsForbidden(err error) bool     { return hasCode(err, http.StatusForbidden) }
+
+// IsForbidden reports whether err is the API server's 403: RBAC (or an
+// admission rule) denied the request.
+func IsForbidden(err error) bool { return hasCode(err, http.StatusForbidden) }
 
 func hasCode(err error, code int) bool {
 	var se *StatusError
@@ -189,7 +195,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 	return nil
 }
 
-// resource is the REST path of one kind of namespaced object, e.g.
+// resourcePath is the REST path of one kind of namespaced object, e.g.
 // /apis/apps/v1/namespaces/NS/deployments.
 func resourcePath(group, ns, plural string) string {
 	prefix := "/api/v1"
