@@ -246,6 +246,43 @@ func (r *Runtime) Remove(ctx context.Context, ref algorithm.Ref) error {
 	return errors.Join(errs...)
 }
 
+// Status is how far a version's Deployment has come, as its controller
+// and the kubelets report it.
+type Status struct {
+	// Desired is the replica count asked for; Updated run the current
+	// definition; Ready pass their readiness probe; Available have been
+	// ready long enough.
+	Desired, Updated, Ready, Available int
+	// Message is the reason of a failing Progressing or ReplicaFailure
+	// condition (e.g. a quota exceeded), empty when none fails.
+	Message string
+}
+
+// Status reads the Deployment's status. A version that was never deployed
+// (or was removed) answers an error for which IsNotFound holds.
+func (r *Runtime) Status(ctx context.Context, ref algorithm.Ref) (Status, error) {
+	var dep appsv1.Deployment
+	if err := r.c.get(ctx, groupApps, r.ns, deployments, Name(ref), &dep); err != nil {
+		return Status{}, fmt.Errorf("kube: get deployment %s/%s: %w", r.ns, Name(ref), err)
+	}
+	st := Status{
+		Updated:   int(dep.Status.UpdatedReplicas),
+		Ready:     int(dep.Status.ReadyReplicas),
+		Available: int(dep.Status.AvailableReplicas),
+	}
+	if dep.Spec.Replicas != nil {
+		st.Desired = int(*dep.Spec.Replicas)
+	}
+	for _, c := range dep.Status.Conditions {
+		failing := (c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse) ||
+			(c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue)
+		if failing {
+			st.Message = c.Reason + ": " + c.Message
+		}
+	}
+	return st, nil
+}
+
 // URL is the in-cluster base URL of a version's Service, which the
 // invoker calls.
 func (r *Runtime) URL(ref algorithm.Ref) string {

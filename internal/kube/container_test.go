@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -423,5 +424,77 @@ func TestManagerRunsContainerVersion(t *testing.T) {
 	}
 	if _, err := f.deployment(ctx, Name(ref)); !IsNotFound(err) {
 		t.Fatalf("deployment after Stop: %v, want not found", err)
+	}
+}
+
+// TestStatusFollowsDeployment plays the kubelet's part: it marks one of
+// the version's two pods (made by the real Deployment and ReplicaSet
+// controllers) running and ready, and checks that Status sees one ready
+// replica of two.
+func TestStatusFollowsDeployment(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t)
+	ref := algorithm.Ref{ID: "status", Version: "1.0"}
+	if _, err := f.rt.Status(ctx, ref); !IsNotFound(err) {
+		t.Fatalf("status before deploy: %v, want not found", err)
+	}
+	if err := f.rt.Deploy(ctx, f.version("status")); err != nil {
+		t.Fatal(err)
+	}
+	var pods corev1.PodList
+	testenv.Eventually(t, time.Minute, "the ReplicaSet controller to create 2 pods", func() bool {
+		err := f.c.list(ctx, groupCore, f.ns, "pods", Selector(ref), &pods)
+		return err == nil && len(pods.Items) == 2
+	})
+	pod := pods.Items[0]
+	now := metav1.Now()
+	pod.Status.Phase = corev1.PodRunning
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}
+	path := resourcePath(groupCore, f.ns, "pods") + "/" + pod.Name + "/status"
+	if err := f.c.do(ctx, http.MethodPut, path, nil, &pod, nil); err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	var err error
+	testenv.Eventually(t, time.Minute, "one ready replica in the Deployment's status", func() bool {
+		st, err = f.rt.Status(ctx, ref)
+		return err == nil && st.Ready == 1
+	})
+	if st.Desired != 2 || st.Updated != 2 {
+		t.Fatalf("status = %+v", st)
+	}
+	t.Logf("status: %+v", st)
+}
+
+// TestAPIServerGoneIsAnError stops a control plane of its own under the
+// runtime: Deploy, Status and Remove then answer errors naming what they
+// tried, promptly, instead of hanging or succeeding.
+func TestAPIServerGoneIsAnError(t *testing.T) {
+	e := kubetest.Start(t, kubetest.Options{})
+	ctx := ctxT(t)
+	cfg := config(e, e.AdminToken)
+	cfg.Timeout = 5 * time.Second
+	rt, err := New(cfg, "default", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := algorithm.Version{AlgorithmID: "gone", Version: "1", Runtime: algorithm.RuntimeContainer, Image: "r/x:1",
+		Contract: algorithm.Contract{Inputs: []algorithm.Field{{Name: "image", Type: "image"}}}}
+	if err := rt.Deploy(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	e.Stop()
+	ref := algorithm.Ref{ID: "gone", Version: "1"}
+	v.Replicas = 2
+	if err := rt.Deploy(ctx, v); err == nil || !strings.Contains(err.Error(), "configmap") {
+		t.Fatalf("deploy with the API server gone: %v", err)
+	} else {
+		t.Logf("deploy: %v", err)
+	}
+	if _, err := rt.Status(ctx, ref); err == nil {
+		t.Fatal("status with the API server gone succeeded")
+	}
+	if err := rt.Remove(ctx, ref); err == nil {
+		t.Fatal("remove with the API server gone succeeded")
 	}
 }
