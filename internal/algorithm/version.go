@@ -70,7 +70,7 @@ type Version struct {
 	Resources Resources `json:"resources"`
 	// Placement says which Kubernetes nodes may run a container
 	// version's replicas.
-	Placement Placement `json:"placement"`
+	Placement Placement `json:"placement,omitzero"`
 	// Sticky, when set, is the input path (e.g. "camera" or "meta.device")
 	// whose value routes calls consistently to the same instance.
 	Sticky string `json:"sticky,omitempty"`

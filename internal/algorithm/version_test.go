@@ -37,6 +37,23 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"mapping.request", func(v *Version) { v.Protocol = ProtocolHTTPMapped }},
 		{"mapping", func(v *Version) { v.Mapping.Request = "def main(i): return {}" }},
 		{"healthPath", func(v *Version) { v.HealthPath = "health" }},
+		{"placement", func(v *Version) { v.Placement.NodeSelector = map[string]string{"gpu": "a100"} }},
+		{"placement.nodeSelector[gpu]", func(v *Version) {
+			v.Runtime, v.Endpoints, v.Image = RuntimeContainer, nil, "r/x:1"
+			v.Placement.NodeSelector = map[string]string{"gpu": "-bad"}
+		}},
+		{"placement.tolerations[0].operator", func(v *Version) {
+			v.Runtime, v.Endpoints, v.Image = RuntimeContainer, nil, "r/x:1"
+			v.Placement.Tolerations = []Toleration{{Key: "k", Operator: "Maybe"}}
+		}},
+		{"placement.tolerations[0].key", func(v *Version) {
+			v.Runtime, v.Endpoints, v.Image = RuntimeContainer, nil, "r/x:1"
+			v.Placement.Tolerations = []Toleration{{Operator: "Equal", Value: "x"}}
+		}},
+		{"placement.tolerations[0].effect", func(v *Version) {
+			v.Runtime, v.Endpoints, v.Image = RuntimeContainer, nil, "r/x:1"
+			v.Placement.Tolerations = []Toleration{{Key: "k", Effect: "Sometimes"}}
+		}},
 	}
 	for _, c := range cases {
 		v := validVersion()

@@ -379,17 +379,6 @@ func (f *fixture) assertEmpty(t *testing.T) {
 	}
 }
 
-// TestBadPlacementNamesField checks placement validation.
-func TestBadPlacementNamesField(t *testing.T) {
-	v := algorithm.Version{AlgorithmID: "a", Version: "1", Runtime: algorithm.RuntimeContainer, Image: "x",
-		Contract:  algorithm.Contract{Inputs: []algorithm.Field{{Name: "i", Type: "json"}}},
-		Placement: algorithm.Placement{Tolerations: []algorithm.Toleration{{Key: "k", Operator: "Maybe"}}}}
-	var fe *algorithm.FieldError
-	if err := v.Validate(); !errors.As(err, &fe) || fe.Field != "placement.tolerations[0].operator" {
-		t.Fatalf("err = %v", err)
-	}
-}
-
 // TestManagerRunsContainerVersion checks the algorithm manager with this
 // runtime: applying a container version creates its objects, and stopping
 // it removes them. (No kubelet runs the image, so the instance never
