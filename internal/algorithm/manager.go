@@ -77,6 +77,10 @@ type Options struct {
 	// Containers runs container versions (internal/kube on Kubernetes).
 	// Nil: applying a container version fails with ErrContainerRuntime.
 	Containers ContainerRuntime
+	// ReconcileInterval is how often a running container version is
+	// deployed again, which undoes edits and deletions made by hand
+	// (default 30s).
+	ReconcileInterval time.Duration
 }
 
 // ContainerRuntime runs container versions somewhere the platform does
@@ -111,6 +115,7 @@ func (o *Options) defaults() {
 	set(&o.RestartBackoff, 500*time.Millisecond)
 	set(&o.MaxRestartBackoff, 30*time.Second)
 	set(&o.BreakerCooldown, 5*time.Second)
+	set(&o.ReconcileInterval, 30*time.Second)
 	if o.MaxImageBytes <= 0 {
 		o.MaxImageBytes = 32 << 20
 	}
@@ -354,8 +359,9 @@ func (m *Manager) build(ctx context.Context, v Version) (*deployment, error) {
 		url := m.opts.Containers.URL(Ref{ID: v.AlgorithmID, Version: v.Version})
 		in := d.newInstance("service", url)
 		d.insts = []*instance{in}
-		d.wg.Add(1)
+		d.wg.Add(2)
 		go d.watchEndpoint(in)
+		go d.reconcileContainer()
 	case RuntimeProcess:
 		spec, gpus, cleanup, err := m.prepareProcess(ctx, d)
 		if err != nil {
@@ -387,6 +393,34 @@ func (m *Manager) build(ctx context.Context, v Version) (*deployment, error) {
 		}()
 	}
 	return d, nil
+}
+
+// reconcileContainer deploys a container version again every
+// ReconcileInterval until it stops, so objects edited or deleted by hand
+// come back to the definition.
+func (d *deployment) reconcileContainer() {
+	defer d.wg.Done()
+	t := time.NewTicker(d.m.opts.ReconcileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-d.ctx.Done():
+			return
+		}
+		// Not while an Apply or Stop runs: a replaced definition must not
+		// be deployed again after its successor. They hold the lock
+		// while they cancel d.ctx, so the check below sees it.
+		if !d.m.lifecycle.TryLock() {
+			continue
+		}
+		if d.ctx.Err() == nil {
+			if err := d.m.opts.Containers.Deploy(d.ctx, d.v); err != nil && d.ctx.Err() == nil {
+				d.m.log.Warn("container version reconcile failed", "algorithm", d.v.AlgorithmID, "version", d.v.Version, "err", err)
+			}
+		}
+		d.m.lifecycle.Unlock()
+	}
 }
 
 // healthPathOf is the version's health path: its own, else the

@@ -380,13 +380,15 @@ func (f *fixture) assertEmpty(t *testing.T) {
 }
 
 // TestManagerRunsContainerVersion checks the algorithm manager with this
-// runtime: applying a container version creates its objects, and stopping
-// it removes them. (No kubelet runs the image, so the instance never
+// runtime: applying a container version creates its objects, the manager
+// recreates one deleted by hand, an impossible update is refused, and
+// stopping the version removes everything. (No kubelet runs the image, so the instance never
 // becomes ready here.)
 func TestManagerRunsContainerVersion(t *testing.T) {
 	f := newFixture(t)
 	ctx := ctxT(t)
-	m, err := algorithm.New(algorithm.Options{Containers: f.rt, HealthInterval: 50 * time.Millisecond})
+	m, err := algorithm.New(algorithm.Options{Containers: f.rt, HealthInterval: 50 * time.Millisecond,
+		ReconcileInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,6 +405,14 @@ func TestManagerRunsContainerVersion(t *testing.T) {
 	if err != nil || len(insts) != 1 {
 		t.Fatalf("instances: %v %+v", err, insts)
 	}
+	// Someone deletes the Service by hand: the manager puts it back.
+	if err := f.c.remove(ctx, groupCore, f.ns, services, Name(ref)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "the manager to recreate the Service", func() bool {
+		_, err := f.service(ctx, Name(ref))
+		return err == nil
+	})
 	v.Resources.GPU = 16
 	var fe *algorithm.FieldError
 	if err := m.Apply(ctx, v); !errors.As(err, &fe) || fe.Field != "resources.gpu" {
