@@ -71,6 +71,10 @@ type Version struct {
 	// Placement says which Kubernetes nodes may run a container
 	// version's replicas.
 	Placement Placement `json:"placement,omitzero"`
+	// Autoscale, for a container version, lets Kubernetes scale its
+	// replicas between MinReplicas and MaxReplicas on CPU use; Replicas
+	// is then only the starting count.
+	Autoscale Autoscale `json:"autoscale,omitzero"`
 	// Sticky, when set, is the input path (e.g. "camera" or "meta.device")
 	// whose value routes calls consistently to the same instance.
 	Sticky string `json:"sticky,omitempty"`
@@ -122,6 +126,15 @@ type Resources struct {
 type Placement struct {
 	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
 	Tolerations  []Toleration      `json:"tolerations,omitempty"`
+}
+
+// Autoscale bounds a HorizontalPodAutoscaler: MaxReplicas > 0 enables
+// it; CPUPercent is the target average CPU use, as a percentage of
+// resources.cpu (default 80).
+type Autoscale struct {
+	MinReplicas int `json:"minReplicas,omitempty"`
+	MaxReplicas int `json:"maxReplicas,omitempty"`
+	CPUPercent  int `json:"cpuPercent,omitempty"`
 }
 
 // Toleration lets pods run on nodes with a matching taint (Kubernetes'
@@ -274,6 +287,20 @@ func (v *Version) Validate() error {
 	}
 	if err := v.Placement.validate(v.Runtime); err != nil {
 		return err
+	}
+	if a := v.Autoscale; a != (Autoscale{}) {
+		switch {
+		case v.Runtime != RuntimeContainer:
+			return bad("autoscale", "only the container runtime autoscales")
+		case a.MaxReplicas < 1 || a.MaxReplicas > maxReplicas:
+			return bad("autoscale.maxReplicas", "must be between 1 and %d", maxReplicas)
+		case a.MinReplicas < 0 || a.MinReplicas > a.MaxReplicas:
+			return bad("autoscale.minReplicas", "must be between 0 (meaning 1) and autoscale.maxReplicas")
+		case a.CPUPercent < 0 || a.CPUPercent > 100:
+			return bad("autoscale.cpuPercent", "must be between 0 (meaning 80) and 100")
+		case r.CPU == 0:
+			return bad("resources.cpu", "autoscaling on CPU use needs a CPU request")
+		}
 	}
 	if v.Sticky != "" {
 		for _, part := range strings.Split(v.Sticky, ".") {

@@ -50,6 +50,15 @@ func TestValidateNamesTheField(t *testing.T) {
 			v.Runtime, v.Endpoints, v.Image = RuntimeContainer, nil, "r/x:1"
 			v.Placement.Tolerations = []Toleration{{Operator: "Equal", Value: "x"}}
 		}},
+		{"autoscale", func(v *Version) { v.Autoscale.MaxReplicas = 2 }},
+		{"autoscale.minReplicas", func(v *Version) {
+			v.Runtime, v.Endpoints, v.Image = RuntimeContainer, nil, "r/x:1"
+			v.Autoscale = Autoscale{MinReplicas: 3, MaxReplicas: 2}
+		}},
+		{"resources.cpu", func(v *Version) {
+			v.Runtime, v.Endpoints, v.Image = RuntimeContainer, nil, "r/x:1"
+			v.Autoscale = Autoscale{MaxReplicas: 2}
+		}},
 		{"placement.tolerations[0].effect", func(v *Version) {
 			v.Runtime, v.Endpoints, v.Image = RuntimeContainer, nil, "r/x:1"
 			v.Placement.Tolerations = []Toleration{{Key: "k", Effect: "Sometimes"}}

@@ -1,6 +1,6 @@
 // Package kube runs container algorithm versions on Kubernetes: each
-// version becomes a Deployment and a Service, anchored on a ConfigMap that
-// owns both, so that everything of a version is found by its labels and
+// version becomes a Deployment, a Service and, when it autoscales, a
+// HorizontalPodAutoscaler, anchored on a ConfigMap that owns them all, so that everything of a version is found by its labels and
 // removed together (by us, or by Kubernetes' garbage collector when the
 // anchor goes). It talks to the API server with plain REST requests whose
 // bodies are the k8s.io/api types (see client.go for why not client-go),
@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -81,9 +82,11 @@ func New(cfg Config, namespace string, log *slog.Logger) (*Runtime, error) {
 // Kinds of objects the runtime touches: API group and plural.
 const (
 	groupCore, groupApps = "", "apps/v1"
+	groupAutoscaling     = "autoscaling/v2"
 	configMaps           = "configmaps"
 	services             = "services"
 	deployments          = "deployments"
+	autoscalers          = "horizontalpodautoscalers"
 	nodes                = "nodes"
 )
 
@@ -150,7 +153,11 @@ func (r *Runtime) Deploy(ctx context.Context, v algorithm.Version) error {
 	}}
 	dep := r.deployment(v, res, owner)
 	svc := r.service(ref, owner)
-	if err := r.apply(ctx, dep, svc); err != nil {
+	err = r.apply(ctx, dep, svc, v.Autoscale.MaxReplicas > 0)
+	if err == nil {
+		err = r.applyAutoscaler(ctx, v, owner)
+	}
+	if err != nil {
 		if created {
 			// Nothing half-made stays behind: the anchor and whatever
 			// was created under it go.
@@ -197,13 +204,19 @@ func (r *Runtime) ensureAnchor(ctx context.Context, v algorithm.Version) (*corev
 }
 
 // apply creates the Deployment and Service, or updates their specs.
-func (r *Runtime) apply(ctx context.Context, dep *appsv1.Deployment, svc *corev1.Service) error {
+func (r *Runtime) apply(ctx context.Context, dep *appsv1.Deployment, svc *corev1.Service, autoscaled bool) error {
 	if err := r.c.create(ctx, groupApps, r.ns, deployments, dep, nil); IsAlreadyExists(err) {
 		old := &appsv1.Deployment{}
 		if err := r.c.get(ctx, groupApps, r.ns, deployments, dep.Name, old); err != nil {
 			return fmt.Errorf("kube: get deployment %s/%s: %w", r.ns, dep.Name, err)
 		}
+		replicas := old.Spec.Replicas
 		old.Labels, old.Annotations, old.OwnerReferences, old.Spec = dep.Labels, dep.Annotations, dep.OwnerReferences, dep.Spec
+		if autoscaled {
+			// The autoscaler owns the count; setting it back would
+			// undo its work on every reconcile.
+			old.Spec.Replicas = replicas
+		}
 		if err := r.c.update(ctx, groupApps, r.ns, deployments, dep.Name, old, nil); err != nil {
 			return fmt.Errorf("kube: update deployment %s/%s: %w", r.ns, dep.Name, err)
 		}
@@ -234,7 +247,8 @@ func (r *Runtime) Remove(ctx context.Context, ref algorithm.Ref) error {
 	name := Name(ref)
 	var errs []error
 	for _, k := range []struct{ group, plural, kind string }{
-		{groupApps, deployments, "deployment"}, {groupCore, services, "service"}, {groupCore, configMaps, "configmap"},
+		{groupAutoscaling, autoscalers, "horizontalpodautoscaler"}, {groupApps, deployments, "deployment"},
+		{groupCore, services, "service"}, {groupCore, configMaps, "configmap"},
 	} {
 		if err := r.c.remove(ctx, k.group, r.ns, k.plural, name); err != nil && !IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("kube: delete %s %s/%s: %w", k.kind, r.ns, name, err))
@@ -244,6 +258,53 @@ func (r *Runtime) Remove(ctx context.Context, ref algorithm.Ref) error {
 		r.log.Info("kube version removed", "algorithm", ref.ID, "version", ref.Version, "name", name, "namespace", r.ns)
 	}
 	return errors.Join(errs...)
+}
+
+// applyAutoscaler creates or updates the version's HorizontalPodAutoscaler
+// on CPU use, or deletes one the version no longer asks for.
+func (r *Runtime) applyAutoscaler(ctx context.Context, v algorithm.Version, owner []metav1.OwnerReference) error {
+	ref := algorithm.Ref{ID: v.AlgorithmID, Version: v.Version}
+	name := Name(ref)
+	a := v.Autoscale
+	if a.MaxReplicas == 0 {
+		if err := r.c.remove(ctx, groupAutoscaling, r.ns, autoscalers, name); err != nil && !IsNotFound(err) {
+			return fmt.Errorf("kube: delete horizontalpodautoscaler %s/%s: %w", r.ns, name, err)
+		}
+		return nil
+	}
+	minR, cpu := int32(max(a.MinReplicas, 1)), int32(a.CPUPercent)
+	if cpu == 0 {
+		cpu = 80
+	}
+	meta := r.meta(ref)
+	meta.OwnerReferences = owner
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler"},
+		ObjectMeta: meta,
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
+			MinReplicas:    &minR,
+			MaxReplicas:    int32(a.MaxReplicas),
+			Metrics: []autoscalingv2.MetricSpec{{
+				Type: autoscalingv2.ResourceMetricSourceType,
+				Resource: &autoscalingv2.ResourceMetricSource{Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{
+					Type: autoscalingv2.UtilizationMetricType, AverageUtilization: &cpu}},
+			}},
+		},
+	}
+	if err := r.c.create(ctx, groupAutoscaling, r.ns, autoscalers, hpa, nil); IsAlreadyExists(err) {
+		old := &autoscalingv2.HorizontalPodAutoscaler{}
+		if err := r.c.get(ctx, groupAutoscaling, r.ns, autoscalers, name, old); err != nil {
+			return fmt.Errorf("kube: get horizontalpodautoscaler %s/%s: %w", r.ns, name, err)
+		}
+		old.Labels, old.Annotations, old.OwnerReferences, old.Spec = hpa.Labels, hpa.Annotations, hpa.OwnerReferences, hpa.Spec
+		if err := r.c.update(ctx, groupAutoscaling, r.ns, autoscalers, name, old, nil); err != nil {
+			return fmt.Errorf("kube: update horizontalpodautoscaler %s/%s: %w", r.ns, name, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("kube: create horizontalpodautoscaler %s/%s: %w", r.ns, name, err)
+	}
+	return nil
 }
 
 // Status is how far a version's Deployment has come, as its controller

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -495,5 +496,60 @@ func TestAPIServerGoneIsAnError(t *testing.T) {
 	}
 	if err := rt.Remove(ctx, ref); err == nil {
 		t.Fatal("remove with the API server gone succeeded")
+	}
+}
+
+// TestAutoscalerOwnsReplicas checks the HorizontalPodAutoscaler of an
+// autoscaled version, that deploying again leaves the replica count the
+// autoscaler set, and that turning autoscaling off removes it.
+func TestAutoscalerOwnsReplicas(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t)
+	v := f.version("scaled")
+	v.Resources = algorithm.Resources{CPU: 1, MemoryMB: 512}
+	v.Autoscale = algorithm.Autoscale{MinReplicas: 1, MaxReplicas: 5, CPUPercent: 60}
+	if err := f.rt.Deploy(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	ref := algorithm.Ref{ID: "scaled", Version: "1.0"}
+	name := Name(ref)
+	var hpa autoscalingv2.HorizontalPodAutoscaler
+	if err := f.c.get(ctx, groupAutoscaling, f.ns, autoscalers, name, &hpa); err != nil {
+		t.Fatal(err)
+	}
+	anchor, err := f.configMap(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := hpa.Spec
+	if sp.ScaleTargetRef.Name != name || *sp.MinReplicas != 1 || sp.MaxReplicas != 5 ||
+		*sp.Metrics[0].Resource.Target.AverageUtilization != 60 || hpa.OwnerReferences[0].UID != anchor.UID {
+		t.Fatalf("autoscaler = %+v", hpa)
+	}
+	// The autoscaler (played by hand) scales to 4; a reconcile keeps it.
+	dep, err := f.deployment(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	four := int32(4)
+	dep.Spec.Replicas = &four
+	if err := f.c.update(ctx, groupApps, f.ns, deployments, name, dep, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.rt.Deploy(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if dep, err = f.deployment(ctx, name); err != nil || *dep.Spec.Replicas != 4 {
+		t.Fatalf("replicas after reconcile = %d (%v), want the autoscaler's 4", *dep.Spec.Replicas, err)
+	}
+	v.Autoscale = algorithm.Autoscale{}
+	if err := f.rt.Deploy(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.get(ctx, groupAutoscaling, f.ns, autoscalers, name, &hpa); !IsNotFound(err) {
+		t.Fatalf("autoscaler after turning it off: %v, want not found", err)
+	}
+	if dep, err = f.deployment(ctx, name); err != nil || *dep.Spec.Replicas != 2 {
+		t.Fatalf("replicas without autoscaler = %d (%v), want the version's 2", *dep.Spec.Replicas, err)
 	}
 }
