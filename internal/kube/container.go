@@ -315,8 +315,16 @@ type Status struct {
 	// ready long enough.
 	Desired, Updated, Ready, Available int
 	// Message is the reason of a failing Progressing or ReplicaFailure
-	// condition (e.g. a quota exceeded), empty when none fails.
+	// condition (e.g. a quota exceeded), or of a pod's container that
+	// cannot start (e.g. ErrImagePull for a missing image); empty when
+	// nothing fails.
 	Message string
+}
+
+// Waiting reasons of a container that mean it will not start by itself.
+var stuckReasons = map[string]bool{
+	"ErrImagePull": true, "ImagePullBackOff": true, "InvalidImageName": true,
+	"CrashLoopBackOff": true, "CreateContainerConfigError": true, "CreateContainerError": true,
 }
 
 // Status reads the Deployment's status. A version that was never deployed
@@ -339,6 +347,22 @@ func (r *Runtime) Status(ctx context.Context, ref algorithm.Ref) (Status, error)
 			(c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue)
 		if failing {
 			st.Message = c.Reason + ": " + c.Message
+		}
+	}
+	if st.Message == "" && st.Ready < st.Desired {
+		// The kubelet reports why a container does not start on its
+		// pod, not on the Deployment.
+		var pods corev1.PodList
+		if err := r.c.list(ctx, groupCore, r.ns, "pods", Selector(ref), &pods); err != nil {
+			return st, fmt.Errorf("kube: list pods of %s/%s: %w", r.ns, Name(ref), err)
+		}
+		for _, p := range pods.Items {
+			for _, cs := range p.Status.ContainerStatuses {
+				if w := cs.State.Waiting; w != nil && stuckReasons[w.Reason] {
+					st.Message = fmt.Sprintf("pod %s: %s: %s", p.Name, w.Reason, w.Message)
+					return st, nil
+				}
+			}
 		}
 	}
 	return st, nil

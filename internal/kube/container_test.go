@@ -430,7 +430,8 @@ func TestManagerRunsContainerVersion(t *testing.T) {
 // TestStatusFollowsDeployment plays the kubelet's part: it marks one of
 // the version's two pods (made by the real Deployment and ReplicaSet
 // controllers) running and ready, and checks that Status sees one ready
-// replica of two.
+// replica of two; then the other pod's image cannot be pulled, and Status
+// says so.
 func TestStatusFollowsDeployment(t *testing.T) {
 	f := newFixture(t)
 	ctx := ctxT(t)
@@ -460,8 +461,22 @@ func TestStatusFollowsDeployment(t *testing.T) {
 		st, err = f.rt.Status(ctx, ref)
 		return err == nil && st.Ready == 1
 	})
-	if st.Desired != 2 || st.Updated != 2 {
+	if st.Desired != 2 || st.Updated != 2 || st.Message != "" {
 		t.Fatalf("status = %+v", st)
+	}
+	t.Logf("status: %+v", st)
+
+	// The other pod's image cannot be pulled, as its kubelet reports.
+	pod = pods.Items[1]
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "algorithm", Image: "registry.example/face-detect:1.0",
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+			Reason: "ErrImagePull", Message: "manifest unknown: registry.example/face-detect:1.0"}}}}
+	path = resourcePath(groupCore, f.ns, "pods") + "/" + pod.Name + "/status"
+	if err := f.c.do(ctx, http.MethodPut, path, nil, &pod, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = f.rt.Status(ctx, ref); err != nil || !strings.Contains(st.Message, "ErrImagePull: manifest unknown") {
+		t.Fatalf("status with a missing image = %+v, %v", st, err)
 	}
 	t.Logf("status: %+v", st)
 }
