@@ -124,6 +124,10 @@ func IsNotFound(err error) bool { return hasCode(err, http.StatusNotFound) }
 // creating an object whose name is taken.
 func IsAlreadyExists(err error) bool { return hasReason(err, "AlreadyExists") }
 
+// IsConflict reports whether err is the API server's 409 for a write
+// based on an outdated resourceVersion: someone else wrote in between.
+func IsConflict(err error) bool { return hasReason(err, "Conflict") }
+
 // IsForbidden reports whether err is the API server's 403: RBAC (or an
 // admission rule) denied the request.
 func IsForbidden(err error) bool { return hasCode(err, http.StatusForbidden) }

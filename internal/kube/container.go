@@ -185,31 +185,15 @@ func (r *Runtime) ensureAnchor(ctx context.Context, v algorithm.Version) (*corev
 		Data:       map[string]string{"version.json": string(def)},
 	}
 	got := &corev1.ConfigMap{}
-	err = r.c.create(ctx, groupCore, r.ns, configMaps, cm, got)
-	if err == nil {
-		return got, true, nil
-	}
-	if !IsAlreadyExists(err) {
-		return nil, false, fmt.Errorf("kube: create configmap %s/%s: %w", r.ns, cm.Name, err)
-	}
-	old := &corev1.ConfigMap{}
-	if err := r.c.get(ctx, groupCore, r.ns, configMaps, cm.Name, old); err != nil {
-		return nil, false, fmt.Errorf("kube: get configmap %s/%s: %w", r.ns, cm.Name, err)
-	}
-	old.Labels, old.Annotations, old.Data = cm.Labels, cm.Annotations, cm.Data
-	if err := r.c.update(ctx, groupCore, r.ns, configMaps, cm.Name, old, got); err != nil {
-		return nil, false, fmt.Errorf("kube: update configmap %s/%s: %w", r.ns, cm.Name, err)
-	}
-	return got, false, nil
+	created, err := upsert(ctx, r, groupCore, configMaps, cm.Name, cm, got, func(old *corev1.ConfigMap) {
+		old.Labels, old.Annotations, old.Data = cm.Labels, cm.Annotations, cm.Data
+	})
+	return got, created, err
 }
 
 // apply creates the Deployment and Service, or updates their specs.
 func (r *Runtime) apply(ctx context.Context, dep *appsv1.Deployment, svc *corev1.Service, autoscaled bool) error {
-	if err := r.c.create(ctx, groupApps, r.ns, deployments, dep, nil); IsAlreadyExists(err) {
-		old := &appsv1.Deployment{}
-		if err := r.c.get(ctx, groupApps, r.ns, deployments, dep.Name, old); err != nil {
-			return fmt.Errorf("kube: get deployment %s/%s: %w", r.ns, dep.Name, err)
-		}
+	if _, err := upsert(ctx, r, groupApps, deployments, dep.Name, dep, nil, func(old *appsv1.Deployment) {
 		replicas := old.Spec.Replicas
 		old.Labels, old.Annotations, old.OwnerReferences, old.Spec = dep.Labels, dep.Annotations, dep.OwnerReferences, dep.Spec
 		if autoscaled {
@@ -217,28 +201,54 @@ func (r *Runtime) apply(ctx context.Context, dep *appsv1.Deployment, svc *corev1
 			// undo its work on every reconcile.
 			old.Spec.Replicas = replicas
 		}
-		if err := r.c.update(ctx, groupApps, r.ns, deployments, dep.Name, old, nil); err != nil {
-			return fmt.Errorf("kube: update deployment %s/%s: %w", r.ns, dep.Name, err)
-		}
-	} else if err != nil {
-		return fmt.Errorf("kube: create deployment %s/%s: %w", r.ns, dep.Name, err)
+	}); err != nil {
+		return err
 	}
-	if err := r.c.create(ctx, groupCore, r.ns, services, svc, nil); IsAlreadyExists(err) {
-		old := &corev1.Service{}
-		if err := r.c.get(ctx, groupCore, r.ns, services, svc.Name, old); err != nil {
-			return fmt.Errorf("kube: get service %s/%s: %w", r.ns, svc.Name, err)
-		}
+	_, err := upsert(ctx, r, groupCore, services, svc.Name, svc, nil, func(old *corev1.Service) {
 		// The cluster IP the API server assigned stays.
 		old.Labels, old.Annotations, old.OwnerReferences = svc.Labels, svc.Annotations, svc.OwnerReferences
 		old.Spec.Selector, old.Spec.Ports = svc.Spec.Selector, svc.Spec.Ports
-		if err := r.c.update(ctx, groupCore, r.ns, services, svc.Name, old, nil); err != nil {
-			return fmt.Errorf("kube: update service %s/%s: %w", r.ns, svc.Name, err)
-		}
-	} else if err != nil {
-		return fmt.Errorf("kube: create service %s/%s: %w", r.ns, svc.Name, err)
-	}
-	return nil
+	})
+	return err
 }
+
+// upsert creates obj (the API server's copy into out, when not nil), or,
+// when it exists, reads the stored object, lets merge copy what the
+// runtime owns into it and writes it back: what others own (a Service's
+// cluster IP, status, fields the API server defaulted) stays. A write
+// that lost a race with another writer (a controller) is retried on a
+// fresh read. It reports whether it created the object.
+func upsert[T any](ctx context.Context, r *Runtime, group, plural, name string, obj, out *T, merge func(old *T)) (bool, error) {
+	kind := strings.TrimSuffix(plural, "s")
+	var dst any // a nil *T in an interface is not a nil interface
+	if out != nil {
+		dst = out
+	}
+	err := r.c.create(ctx, group, r.ns, plural, obj, dst)
+	if err == nil {
+		return true, nil
+	}
+	if !IsAlreadyExists(err) {
+		return false, fmt.Errorf("kube: create %s %s/%s: %w", kind, r.ns, name, err)
+	}
+	for attempt := 1; ; attempt++ {
+		old := new(T)
+		if err := r.c.get(ctx, group, r.ns, plural, name, old); err != nil {
+			return false, fmt.Errorf("kube: get %s %s/%s: %w", kind, r.ns, name, err)
+		}
+		merge(old)
+		err := r.c.update(ctx, group, r.ns, plural, name, old, dst)
+		if err == nil {
+			return false, nil
+		}
+		if !IsConflict(err) || attempt == maxConflictRetries {
+			return false, fmt.Errorf("kube: update %s %s/%s: %w", kind, r.ns, name, err)
+		}
+	}
+}
+
+// maxConflictRetries bounds upsert's read-merge-write attempts.
+const maxConflictRetries = 5
 
 // Remove deletes everything of a version: the Deployment (and, through
 // the garbage collector, its ReplicaSets and Pods), the Service and the
@@ -292,19 +302,10 @@ func (r *Runtime) applyAutoscaler(ctx context.Context, v algorithm.Version, owne
 			}},
 		},
 	}
-	if err := r.c.create(ctx, groupAutoscaling, r.ns, autoscalers, hpa, nil); IsAlreadyExists(err) {
-		old := &autoscalingv2.HorizontalPodAutoscaler{}
-		if err := r.c.get(ctx, groupAutoscaling, r.ns, autoscalers, name, old); err != nil {
-			return fmt.Errorf("kube: get horizontalpodautoscaler %s/%s: %w", r.ns, name, err)
-		}
+	_, err := upsert(ctx, r, groupAutoscaling, autoscalers, name, hpa, nil, func(old *autoscalingv2.HorizontalPodAutoscaler) {
 		old.Labels, old.Annotations, old.OwnerReferences, old.Spec = hpa.Labels, hpa.Annotations, hpa.OwnerReferences, hpa.Spec
-		if err := r.c.update(ctx, groupAutoscaling, r.ns, autoscalers, name, old, nil); err != nil {
-			return fmt.Errorf("kube: update horizontalpodautoscaler %s/%s: %w", r.ns, name, err)
-		}
-	} else if err != nil {
-		return fmt.Errorf("kube: create horizontalpodautoscaler %s/%s: %w", r.ns, name, err)
-	}
-	return nil
+	})
+	return err
 }
 
 // Status is how far a version's Deployment has come, as its controller

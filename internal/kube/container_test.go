@@ -76,6 +76,21 @@ func (f *fixture) deployment(ctx context.Context, name string) (*appsv1.Deployme
 	return out, f.c.get(ctx, groupApps, f.ns, deployments, name, out)
 }
 
+// editDeployment changes a Deployment as a person with kubectl edit
+// would, again on a fresh copy when a controller wrote in between.
+func (f *fixture) editDeployment(ctx context.Context, name string, edit func(*appsv1.Deployment)) error {
+	for {
+		d, err := f.deployment(ctx, name)
+		if err != nil {
+			return err
+		}
+		edit(d)
+		if err := f.c.update(ctx, groupApps, f.ns, deployments, name, d, nil); !IsConflict(err) {
+			return err
+		}
+	}
+}
+
 func (f *fixture) service(ctx context.Context, name string) (*corev1.Service, error) {
 	out := &corev1.Service{}
 	return out, f.c.get(ctx, groupCore, f.ns, services, name, out)
@@ -238,9 +253,9 @@ func TestRedeployReconciles(t *testing.T) {
 	if err := f.c.remove(ctx, groupCore, f.ns, services, name); err != nil {
 		t.Fatal(err)
 	}
-	dep, _ := f.deployment(ctx, name)
-	dep.Spec.Template.Spec.Containers[0].Image = "evil.example/other:1"
-	if err := f.c.update(ctx, groupApps, f.ns, deployments, name, dep, nil); err != nil {
+	if err := f.editDeployment(ctx, name, func(d *appsv1.Deployment) {
+		d.Spec.Template.Spec.Containers[0].Image = "evil.example/other:1"
+	}); err != nil {
 		t.Fatal(err)
 	}
 	v.Replicas = 3
@@ -542,19 +557,15 @@ func TestAutoscalerOwnsReplicas(t *testing.T) {
 		t.Fatalf("autoscaler = %+v", hpa)
 	}
 	// The autoscaler (played by hand) scales to 4; a reconcile keeps it.
-	dep, err := f.deployment(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
 	four := int32(4)
-	dep.Spec.Replicas = &four
-	if err := f.c.update(ctx, groupApps, f.ns, deployments, name, dep, nil); err != nil {
+	if err := f.editDeployment(ctx, name, func(d *appsv1.Deployment) { d.Spec.Replicas = &four }); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.rt.Deploy(ctx, v); err != nil {
 		t.Fatal(err)
 	}
-	if dep, err = f.deployment(ctx, name); err != nil || *dep.Spec.Replicas != 4 {
+	dep, err := f.deployment(ctx, name)
+	if err != nil || *dep.Spec.Replicas != 4 {
 		t.Fatalf("replicas after reconcile = %d (%v), want the autoscaler's 4", *dep.Spec.Replicas, err)
 	}
 	v.Autoscale = algorithm.Autoscale{}
