@@ -447,7 +447,7 @@ func (g *Gateway) authenticate(r *http.Request, a *Action, body []byte, c *Calle
 		}
 		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "Authorization: required (TC3-HMAC-SHA256), or the session cookie from Login")
 	}
-	auth, err := tc3.ParseAuthorization(h)
+	auth, err := c.authorization(r)
 	if err != nil {
 		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "Authorization: %v", err)
 	}
@@ -600,7 +600,7 @@ func (g *Gateway) recordAuthFailure(r *http.Request, a *Action, c *Caller, err e
 	default:
 		return
 	}
-	auth, perr := tc3.ParseAuthorization(r.Header.Get("Authorization"))
+	auth, perr := c.authorization(r)
 	if perr != nil {
 		return
 	}
