@@ -35,8 +35,9 @@ const MaxActiveKeys = 2
 // listing apps as they were (docs/security.md, Signatures).
 const DefaultCacheTTL = 2 * time.Second
 
-// maxCachedLists bounds the app-list cache: distinct filters and pages.
-const maxCachedLists = 1024
+// maxCachedLists bounds the app-list cache: distinct filters and pages
+// (at most 100 apps each, so a few MB at worst).
+const maxCachedLists = 256
 
 // changedSubject is the bus subject on which a replica tells the others
 // that apps or keys changed.
