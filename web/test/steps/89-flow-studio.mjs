@@ -116,6 +116,7 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
   }
   await edge("crop", "(output)");
   await noProblems();
+  await layout();
   await shoot(page, "flow-studio-body", [node("crop"), node("(output)"), crumbs]);
 
   step("back on the flow: a tracker reads the foreach's results; the foreach renamed faces, the wire follows");
@@ -171,6 +172,7 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
   await edge("input", "publish");
   await edge("store", "publish");
   await noProblems();
+  await layout();
   await shoot(page, "flow-studio-keep", [node("store"), node("publish")]);
   await crumbs.getByRole("link", { name: name }).click();
   await node("faceDetect").waitFor();
@@ -183,6 +185,13 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
   await page.waitForFunction((el) => /problems? found/.test(el?.textContent ?? "") && !el.textContent.startsWith("No"), await status.elementHandle(), { timeout: 30000 });
   const marked = page.locator('.flow-node[data-node="faceDetect"] [data-testid="node-errors"], .react-flow__edge.edge-invalid');
   await marked.first().waitFor();
+  // Zoomed in on the detector (the wheel zooms where the mouse is), so the mark can be read.
+  const at = await node("faceDetect").boundingBox();
+  await page.mouse.move(at.x + at.width / 2, at.y + at.height / 2);
+  for (let i = 0; i < 4; i++) {
+    await page.mouse.wheel(0, -200);
+    await page.waitForTimeout(100);
+  }
   await shoot(page, "flow-studio-miswired", [marked.first()]);
   await page.getByRole("button", { name: "Undo" }).click();
   await noProblems();
