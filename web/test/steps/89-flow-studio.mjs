@@ -103,6 +103,10 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
   const opsPanel = panelOf("imageOps");
   await opsPanel.getByRole("group", { name: "Inputs" }).getByLabel(/^op/).fill("crop");
   await opsPanel.getByRole("group", { name: "Inputs" }).getByLabel(/^margin/).fill("0.25");
+  // An id the engine refuses is refused with the reason, and nothing changes.
+  await opsPanel.getByLabel("Id", { exact: true }).fill("item");
+  await opsPanel.getByRole("button", { name: "Rename" }).click();
+  check((await opsPanel.locator('[data-field-error="id"]').textContent()) === '"item" is reserved for paths ($item)', "a reserved id is refused");
   await rename("imageOps", "crop");
   const cropped = JSON.parse(await panelOf("crop").getByLabel("Inputs (JSON)").inputValue());
   check(cropped.image === "$input.image" && cropped.box === "$item.box" && cropped.op === "crop" && cropped.margin === 0.25, `the crop's inputs: ${JSON.stringify(cropped)}`);
