@@ -154,9 +154,9 @@ type InvokeFlowRequest struct {
 	// Version 0 (or absent) means the latest.
 	Version int64 `json:"Version" validate:"min=0"`
 	// Input is the message ($input).
-	Input map[string]any `json:"Input"`
+	Input api.Object `json:"Input"`
 	// Parameters are the template parameters ($params).
-	Parameters map[string]any `json:"Parameters"`
+	Parameters api.Object `json:"Parameters"`
 	// Trace returns every node's output, status and duration.
 	Trace bool `json:"Trace"`
 	// TimeoutMs bounds the run (default 30000, at most 300000).
@@ -197,7 +197,7 @@ type CapturedEvent struct {
 type InvokeFlowResponse struct {
 	FlowId     string           `json:"FlowId"`
 	Version    int64            `json:"Version"`
-	Output     map[string]any   `json:"Output"`
+	Output     api.ObjectOut    `json:"Output"`
 	NodeSet    []NodeRun        `json:"NodeSet"`
 	RecordSet  []CapturedRecord `json:"RecordSet"`
 	EventSet   []CapturedEvent  `json:"EventSet"`
@@ -379,7 +379,15 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			if err != nil {
 				return nil, apiError(err)
 			}
-			params := api.NormalizeMap(r.Parameters)
+			// api.Object holds normalized numbers already.
+			params := map[string]any(r.Parameters)
+			if params == nil {
+				params = map[string]any{}
+			}
+			input := map[string]any(r.Input)
+			if input == nil {
+				input = map[string]any{}
+			}
 			if err := plan.CheckParams(params); err != nil {
 				return nil, api.InvalidValue("Parameters", "%v", err)
 			}
@@ -391,7 +399,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			defer cancel()
 			sinks := &captureSinks{}
 			start := time.Now()
-			res, err := plan.Run(ctx, flow.Input{Data: api.NormalizeMap(r.Input), Params: params, Sinks: sinks, Trace: r.Trace, Key: "invoke"})
+			res, err := plan.Run(ctx, flow.Input{Data: input, Params: params, Sinks: sinks, Trace: r.Trace, Key: "invoke"})
 			if err != nil {
 				if errors.Is(err, flow.ErrBadInput) {
 					return nil, api.InvalidValue("Input", "%v", err)
