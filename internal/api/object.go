@@ -57,6 +57,10 @@ type objDecoder struct {
 	b    []byte
 	i    int
 	keys []string // keys seen so far, reused: objects of a list repeat them
+	// strict refuses what checkJSON would (a key twice in one object, a
+	// NUL character) and raw control characters, for a body that no other
+	// decoder has checked (see fastPlan).
+	strict bool
 }
 
 var errObjSyntax = errors.New("malformed JSON in a free-form object")
@@ -127,6 +131,11 @@ func (d *objDecoder) object() (map[string]any, error) {
 		v, err := d.value()
 		if err != nil {
 			return nil, err
+		}
+		if d.strict {
+			if _, dup := m[k]; dup {
+				return nil, errObjSyntax
+			}
 		}
 		m[k] = v
 		d.space()
@@ -220,8 +229,13 @@ func (d *objDecoder) str() (string, error) {
 			return s, nil
 		case c == '\\':
 			plain = false
+			if d.strict && d.i+5 < len(d.b) && string(d.b[d.i+1:d.i+6]) == "u0000" {
+				return "", errObjSyntax
+			}
 			d.i += 2
 			continue
+		case c < 0x20:
+			return "", errObjSyntax // not JSON
 		case c >= utf8.RuneSelf:
 			ascii = false
 		}
@@ -249,7 +263,7 @@ func (d *objDecoder) number() (any, error) {
 		break
 	}
 	s := d.b[start:d.i]
-	if len(s) == 0 {
+	if !validNumber(s) {
 		return nil, errObjSyntax
 	}
 	if integral {
@@ -265,6 +279,45 @@ func (d *objDecoder) number() (any, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// validNumber reports whether s is a JSON number:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func validNumber(s []byte) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
 }
 
 // smallInt parses up to 18 digits with an optional minus without

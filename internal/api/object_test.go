@@ -153,4 +153,70 @@ func BenchmarkObjectDecode(b *testing.B) {
 			}
 		}
 	})
+	b.Run("fast", func(b *testing.B) { // what Register runs for such a request
+		p := fastPlanOf(reflect.TypeFor[fastReq]())
+		b.ReportAllocs()
+		for b.Loop() {
+			var r fastReq
+			if !p.decode(body, reflect.ValueOf(&r).Elem()) {
+				b.Fatal("fast path gave up")
+			}
+		}
+	})
+}
+
+// fastReq is shaped like InvokeFlow's request.
+type fastReq struct {
+	FlowId     string `json:"FlowId"`
+	Version    int64  `json:"Version"`
+	Input      Object `json:"Input"`
+	Parameters Object `json:"Parameters,omitempty"`
+	Trace      bool   `json:"Trace"`
+	TimeoutMs  int    `json:"TimeoutMs"`
+}
+
+// TestFastPlanAgreesWithDecodeStrict: on every body, the fast path either
+// gives up or decodes what decodeStrict decodes; it gives up on every body
+// decodeStrict refuses.
+func TestFastPlanAgreesWithDecodeStrict(t *testing.T) {
+	p := fastPlanOf(reflect.TypeFor[fastReq]())
+	if p == nil {
+		t.Fatal("no fast plan for an InvokeFlow-shaped request")
+	}
+	if fastPlanOf(reflect.TypeFor[benchTask]()) != nil {
+		t.Error("fast plan for a request with lists and structs")
+	}
+	bodies := []string{
+		`{}`, ` {} `, `{"FlowId": "f-1", "Version": 3, "Trace": true, "TimeoutMs": 100}`,
+		`{"FlowId": "f\u00e9\n", "Input": null, "Parameters": {"k": [1, 2.5, "x", null, true, {"y": {}}]}}`,
+		`{"FlowId": "f", "Version": -1, "Trace": false}`,
+		// refused, or unusual enough to be left to decodeStrict
+		`{"flowid": "f"}`, `{"FlowId": "a", "FlowId": "b"}`, `{"Input": {"a": 1, "a": 2}}`, `{"Input": {"a": "\u0000"}}`,
+		`{"FlowId": "\u0000"}`, `{"Fl\u006fwId": "f"}`, `{"Other": 1}`, `{"FlowId": 1}`, `{"Version": "1"}`, `{"Version": 1.0}`,
+		`{"Version": 1e2}`, `{"Version": 99999999999999999999}`, `{"Version": 01}`, `{"Version": -}`, `{"Trace": 1}`,
+		`{"Trace": tru}`, `{"Input": [1]}`, `{"Input": {"a": 1,}}`, `{"Input": {"a": [1,]}}`, `{"Input": {"a": .5}}`,
+		`{"Input": {"a": 1.}}`, `{"Input": {"a": 1e}}`, `{"Input": {"a": "x\y"}}`, "{\"Input\": {\"a\": \"x\ty\"}}",
+		`{"FlowId": "f"} x`, `{"FlowId": "f",}`, `{"FlowId" "f"}`, `[]`, ``, `{"FlowId": "f"`, `{"Input": {"a": truex}}`,
+		"{\"FlowId\": \"a\xffb\"}", `{"Input": {"k\u00e9": 1, "k\u00e9": 2}}`,
+	}
+	const plain = 5 // the first bodies are plain: the fast path must take them
+	for i, body := range bodies {
+		var want fastReq
+		werr := decodeStrict([]byte(body), &want)
+		var got fastReq
+		ok := p.decode([]byte(body), reflect.ValueOf(&got).Elem())
+		if i < plain && !ok {
+			t.Errorf("%s: the fast path gave up on a plain body", body)
+		}
+		switch {
+		case ok && werr != nil:
+			t.Errorf("%s: fast path decoded a body decodeStrict refuses (%v)", body, werr)
+		case ok:
+			Normalize(map[string]any(want.Input))
+			Normalize(map[string]any(want.Parameters))
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s:\n fast %#v\nwant %#v", body, got, want)
+			}
+		}
+	}
 }
