@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"math"
@@ -416,11 +417,19 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, ']'), nil
 	}
-	out, err := json.Marshal(v)
-	if err != nil {
+	return appendMarshal(b, v)
+}
+
+// appendMarshal appends v as encoding/json encodes it without HTML
+// escaping: the caller's encoder escapes what it returns, or not.
+func appendMarshal(b []byte, v any) ([]byte, error) {
+	var buf bytes.Buffer
+	e := json.NewEncoder(&buf)
+	e.SetEscapeHTML(false)
+	if err := e.Encode(v); err != nil {
 		return nil, err
 	}
-	return append(b, out...), nil
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...), nil
 }
 
 // appendFloat formats f as encoding/json does (ES6 number form).

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -69,7 +71,7 @@ func TestObjectOutEncodesAsEncodingJSON(t *testing.T) {
 				m[k] = l
 			}
 		}
-		m["typed"] = []map[string]any{{"int": 3, "t": struct{ A int }{1}}} // left to encoding/json
+		m["typed"] = []map[string]any{{"int": 3, "t": struct{ A string }{"<&>"}}} // left to encoding/json
 		for _, html := range []bool{true, false} {
 			var got, want bytes.Buffer
 			eg, ew := json.NewEncoder(&got), json.NewEncoder(&want)
@@ -217,6 +219,34 @@ func TestFastPlanAgreesWithDecodeStrict(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("%s:\n fast %#v\nwant %#v", body, got, want)
 			}
+		}
+	}
+}
+
+type appendedResp struct {
+	Name string
+	N    int
+}
+
+func (r *appendedResp) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"Name":`...)
+	b = AppendJSONString(b, r.Name)
+	b = append(b, `,"N":`...)
+	b = strconv.AppendInt(b, int64(r.N), 10)
+	return append(b, '}'), nil
+}
+
+type plainResp appendedResp
+
+// TestWriteResponseAppender: an answer that encodes itself is wrapped in
+// the envelope exactly as one encoding/json encodes.
+func TestWriteResponseAppender(t *testing.T) {
+	for _, name := range []string{"x", "<&> \u2028 é", strings.Repeat("long ", 2000)} {
+		a, p := httptest.NewRecorder(), httptest.NewRecorder()
+		writeResponse(a, "req-1", &appendedResp{Name: name, N: 7})
+		writeResponse(p, "req-1", &plainResp{Name: name, N: 7})
+		if a.Body.String() != p.Body.String() {
+			t.Errorf("appended %s\nplain    %s", a.Body.String(), p.Body.String())
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -468,4 +469,37 @@ func (s *Service) visible(ctx context.Context, c *api.Caller, id string) error {
 		return api.NotFound("FlowId", id)
 	}
 	return nil
+}
+
+// AppendJSON encodes the answer as encoding/json would (HTML escaping off),
+// the output without reflection: InvokeFlow is a hot path.
+func (r *InvokeFlowResponse) AppendJSON(b []byte) ([]byte, error) {
+	var err error
+	b = append(b, `{"FlowId":`...)
+	b = api.AppendJSONString(b, r.FlowId)
+	b = append(b, `,"Version":`...)
+	b = strconv.AppendInt(b, r.Version, 10)
+	b = append(b, `,"Output":`...)
+	if b, err = api.AppendJSONValue(b, map[string]any(r.Output)); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		name  string
+		empty bool
+		v     any
+	}{
+		{`,"NodeSet":`, r.NodeSet != nil && len(r.NodeSet) == 0, r.NodeSet},
+		{`,"RecordSet":`, r.RecordSet != nil && len(r.RecordSet) == 0, r.RecordSet},
+		{`,"EventSet":`, r.EventSet != nil && len(r.EventSet) == 0, r.EventSet},
+	} {
+		b = append(b, f.name...)
+		if f.empty {
+			b = append(b, "[]"...)
+		} else if b, err = api.AppendJSONValue(b, f.v); err != nil {
+			return nil, err
+		}
+	}
+	b = append(b, `,"DurationUs":`...)
+	b = strconv.AppendInt(b, r.DurationUs, 10)
+	return append(b, '}'), nil
 }

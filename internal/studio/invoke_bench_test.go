@@ -1,6 +1,7 @@
 package studio_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -52,7 +53,7 @@ func BenchmarkInvokeFlow(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := json.Marshal(resp); err != nil {
+				if _, err := resp.(api.JSONAppender).AppendJSON(nil); err != nil { // as the gateway encodes it
 					b.Fatal(err)
 				}
 			}
@@ -102,4 +103,31 @@ func TestInvokeFlowFollowsChanges(t *testing.T) {
 	e.clk.add(2 * time.Second)
 	_, err = invoke(other)
 	wantCode(t, err, api.ResourceNotFound, "")
+}
+
+// The answer InvokeFlow encodes itself is the one encoding/json writes.
+func TestInvokeFlowResponseAppendJSON(t *testing.T) {
+	for _, r := range []studio.InvokeFlowResponse{
+		{},
+		{FlowId: "flow-1", Version: 3, Output: api.ObjectOut{"a": []any{int64(1), 2.5, "<&>", nil, map[string]any{"b": true}}},
+			NodeSet: []studio.NodeRun{}, RecordSet: []studio.CapturedRecord{}, EventSet: []studio.CapturedEvent{}, DurationUs: 12},
+		{FlowId: "f\u00e9\"", Output: api.ObjectOut{},
+			NodeSet:   []studio.NodeRun{{NodeId: "n", Kind: "function", Status: "ok", DurationUs: 4, Output: map[string]any{"x": "<y>"}}},
+			RecordSet: []studio.CapturedRecord{{RecordId: "rec-1", Type: "face", Data: map[string]any{"k": 1}}},
+			EventSet:  []studio.CapturedEvent{{Type: "t", Subject: "s", Data: map[string]any{}}}},
+	} {
+		var want bytes.Buffer
+		e := json.NewEncoder(&want)
+		e.SetEscapeHTML(false)
+		if err := e.Encode(&r); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := strings.TrimSuffix(want.String(), "\n"); string(got) != w {
+			t.Errorf("AppendJSON:\n got %s\nwant %s", got, w)
+		}
+	}
 }
