@@ -45,7 +45,12 @@ func createFlow(b *testing.B, p *app.Platform, file string) []byte {
 	if err != nil {
 		b.Fatal(err)
 	}
-	body, _ := json.Marshal(map[string]any{"FlowId": f.ID, "Input": map[string]any{"faces": benchFaces()}})
+	return facesBody(f.ID, benchFaces())
+}
+
+// facesBody is the InvokeFlow request of flow id on faces.
+func facesBody(id string, faces []benchFace) []byte {
+	body, _ := json.Marshal(map[string]any{"FlowId": id, "Input": map[string]any{"faces": faces}})
 	return body
 }
 
@@ -71,7 +76,23 @@ type facesRequest struct {
 func BenchmarkInvokeFlowGateway(b *testing.B) {
 	p := startPlatform(b)
 	body := createFlow(b, p, faceRouteFile)
-	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	compareWithBare(b, p, "InvokeFlow", body, routeHandler(), "InvokeFlow function → switch, 5 faces", "the same logic as a Go handler")
+}
+
+// BenchmarkInvokeFlowSplit measures InvokeFlow of the face-split flow
+// (split → function → join: a foreach with a function body) on the 5-face
+// payload through the signed gateway against the same logic as a Go
+// handler (decode, per face: adult and box area, encode the list).
+func BenchmarkInvokeFlowSplit(b *testing.B) {
+	p := startPlatform(b)
+	body := createFlow(b, p, faceSplitFile)
+	compareWithBare(b, p, "InvokeFlow", body, splitHandler(), "InvokeFlow split → function → join (foreach), 5 faces", "the same logic as a Go handler")
+}
+
+// routeHandler is the face-route flow written as a Go handler: decode,
+// keep the adults, route on how many, encode.
+func routeHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req facesRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -89,21 +110,16 @@ func BenchmarkInvokeFlowGateway(b *testing.B) {
 		}
 		writeJSON(w, map[string]any{"FlowId": req.FlowId, "Output": map[string]any{"adults": adults}, "Route": route})
 	})
-	compareWithBare(b, p, "InvokeFlow", body, bare, "InvokeFlow function → switch, 5 faces", "the same logic as a Go handler")
 }
 
-// BenchmarkInvokeFlowSplit measures InvokeFlow of the face-split flow
-// (split → function → join: a foreach with a function body) on the 5-face
-// payload through the signed gateway against the same logic as a Go
-// handler (decode, per face: adult and box area, encode the list).
-func BenchmarkInvokeFlowSplit(b *testing.B) {
-	p := startPlatform(b)
-	body := createFlow(b, p, faceSplitFile)
+// splitHandler is the face-split flow written as a Go handler: decode,
+// per face its adult flag and box area, encode the list.
+func splitHandler() http.Handler {
 	type scored struct {
 		Adult bool `json:"adult"`
 		Area  int  `json:"area"`
 	}
-	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req facesRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -119,5 +135,4 @@ func BenchmarkInvokeFlowSplit(b *testing.B) {
 		}
 		writeJSON(w, map[string]any{"FlowId": req.FlowId, "Output": map[string]any{"faces": out}})
 	})
-	compareWithBare(b, p, "InvokeFlow", body, bare, "InvokeFlow split → function → join (foreach), 5 faces", "the same logic as a Go handler")
 }
