@@ -199,6 +199,31 @@ func toStarlark(v any, budget *int, depth int) (starlark.Value, error) {
 	return Opaque{V: v}, charge(budget, scalarCost)
 }
 
+// fieldsToStarlark converts names[i]: values[i] into a dict as toStarlark
+// converts the same map, keys in the order given.
+func fieldsToStarlark(names []string, values []any, budget *int, depth int) (starlark.Value, error) {
+	if depth < 0 {
+		return nil, errDepth
+	}
+	if err := charge(budget, scalarCost); err != nil {
+		return nil, err
+	}
+	d := starlark.NewDict(len(names))
+	for i, k := range names {
+		sv, err := toStarlark(values[i], budget, depth-1)
+		if err != nil {
+			return nil, err
+		}
+		if err := charge(budget, len(k)); err != nil {
+			return nil, err
+		}
+		if err := d.SetKey(starlark.String(k), sv); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
 // fromStarlark converts a script's value back to plain Go values, charging
 // its size to budget; depth also stops self-referencing lists and dicts.
 func fromStarlark(v starlark.Value, budget *int, depth int) (any, error) {
