@@ -180,10 +180,12 @@ type Program struct {
 	name    string
 	main    *starlark.Function
 	nparams int
-	limits  Limits
-	env     *env
-	threads sync.Pool
-	slots   chan struct{} // the gate's slots of this program's key; nil: no gate
+	// paramsUnused: main's second parameter is never read.
+	paramsUnused bool
+	limits       Limits
+	env          *env
+	threads      sync.Pool
+	slots        chan struct{} // the gate's slots of this program's key; nil: no gate
 }
 
 // Name returns the name given to Compile.
@@ -240,6 +242,14 @@ func CompileContext(ctx context.Context, name, src string, limits Limits) (*Prog
 	}
 	p.main = fn
 	p.nparams = fn.NumParams()
+	if p.nparams == 2 {
+		// A params that the script never names (its one identifier is the
+		// parameter itself) cannot be observed: it is passed as None
+		// instead of converted.
+		name, _ := fn.Param(1)
+		p.paramsUnused = e.names[name] == 1
+	}
+	e.names = nil
 	return p, nil
 }
 
@@ -260,8 +270,16 @@ func parse(name, src string, limits Limits) (*starlark.Program, *env, error) {
 	if id := reservedIdent(f); id != nil {
 		return nil, nil, at(fmt.Errorf("function %q: %s: names starting with __ are reserved", name, id.NamePos), id.NamePos)
 	}
+	names := map[string]int{}
+	syntax.Walk(f, func(n syntax.Node) bool {
+		if id, ok := n.(*syntax.Ident); ok {
+			names[id.Name]++
+		}
+		return true
+	})
 	guardFile(f)
 	e := newEnv(limits)
+	e.names = names
 	prog, err := starlark.FileProgram(f, e.predeclared.Has)
 	if err != nil {
 		return nil, nil, fmt.Errorf("function %q: %w", name, err)
@@ -390,7 +408,7 @@ func (p *Program) call(ctx context.Context, input any, names []string, values []
 	args[0] = in
 	if p.nparams == 2 {
 		var pv starlark.Value = starlark.None
-		if params != nil {
+		if params != nil && !p.paramsUnused {
 			if pv, err = toStarlark(params, &budget, p.limits.MaxDepth); err != nil {
 				return nil, p.convErr(err, LimitInputSize, p.limits.MaxInputBytes)
 			}

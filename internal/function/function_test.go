@@ -293,3 +293,34 @@ func TestTimeLimitAcrossReusedWorkers(t *testing.T) {
 		long("back to back")
 	}
 }
+
+// Values a script or an expression never names are not converted: an
+// oversized params does not count against the input limit unless read.
+func TestUnreadValuesNotConverted(t *testing.T) {
+	big := map[string]any{"a": strings.Repeat("x", 1000)}
+	l := Limits{MaxInputBytes: 200}
+	ctx := context.Background()
+	unread := mustCompile(t, "def main(input, params):\n    return input", l)
+	if got, err := unread.Call(ctx, int64(1), big); err != nil || got != int64(1) {
+		t.Errorf("params unread: %v, %v", got, err)
+	}
+	read := mustCompile(t, "def main(input, params):\n    return input if input else params", l)
+	var le *LimitError
+	if _, err := read.Call(ctx, int64(1), big); !errors.As(err, &le) || le.Limit != LimitInputSize {
+		t.Errorf("params read: %v; want the input-size limit", err)
+	}
+	e, err := CompileExpr("e", "len(n) > 2", []string{"n", "params"}, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := e.EvalBool(ctx, []any{int64(1), int64(2), int64(3)}, big); err != nil || !ok {
+		t.Errorf("expression with params unread: %v, %v", ok, err)
+	}
+	e, err = CompileExpr("e", "len(n) > 2 and params", []string{"n", "params"}, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.EvalBool(ctx, []any{int64(1), int64(2), int64(3)}, big); !errors.As(err, &le) || le.Limit != LimitInputSize {
+		t.Errorf("expression with params read: %v; want the input-size limit", err)
+	}
+}
