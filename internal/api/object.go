@@ -66,16 +66,7 @@ type objDecoder struct {
 
 var errObjSyntax = errors.New("malformed JSON in a free-form object")
 
-func (d *objDecoder) space() {
-	for d.i < len(d.b) {
-		switch d.b[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
+func (d *objDecoder) space() { d.i = skipJSONSpace(d.b, d.i) }
 
 func (d *objDecoder) value() (any, error) {
 	if d.i >= len(d.b) {
