@@ -325,7 +325,7 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 			}
 			return out, nil
 		})
-	api.Register(reg, api.Spec{Name: "InvokeAlgorithm", Summary: "Call a version once with an image (base64) and other inputs, for tests and the console.", Permission: algWrite},
+	api.Register(reg, api.Spec{Name: "InvokeAlgorithm", Summary: "Call a version once with an image (base64) and other inputs, for tests and the console.", Permission: algWrite, Invoke: true},
 		func(ctx context.Context, c *api.Caller, r *InvokeAlgorithmRequest) (*InvokeAlgorithmResponse, error) {
 			if err := s.visible(ctx, c, r.AlgorithmId); err != nil {
 				return nil, err

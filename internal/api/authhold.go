@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -22,13 +23,29 @@ import (
 // address and, when it presents one, its SecretId.
 func authHoldKeys(r *http.Request, c *Caller) (addr, secret string) {
 	addr = "authfail:addr:" + c.SourceIP
-	if h := r.Header.Get("Authorization"); h != "" {
-		if auth, err := tc3.ParseAuthorization(h); err == nil && auth.SecretID != "" {
-			secret = "authfail:secret:" + truncate(auth.SecretID, 64)
-		}
+	if auth, err := c.authorization(r); err == nil && auth.SecretID != "" {
+		secret = "authfail:secret:" + truncate(auth.SecretID, 64)
 	}
 	return addr, secret
 }
+
+// authorization returns r's Authorization header parsed, parsing it on
+// the first call only; ErrNoAuthorization when there is none.
+func (c *Caller) authorization(r *http.Request) (tc3.Authorization, error) {
+	if !c.authSeen {
+		c.authSeen = true
+		if h := r.Header.Get("Authorization"); h == "" {
+			c.authErr = errNoAuthorization
+		} else {
+			c.auth, c.authErr = tc3.ParseAuthorization(h)
+		}
+	}
+	return c.auth, c.authErr
+}
+
+// errNoAuthorization is Caller.authorization's answer for a request
+// without the header.
+var errNoAuthorization = errors.New("api: no Authorization header")
 
 // checkAuthHold answers RequestLimitExceeded while the request's address
 // or SecretId is held. A counter failure lets the request through, as the

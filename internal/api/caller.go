@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tianshu-ai/tianshu/internal/api/tc3"
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
 )
 
@@ -32,6 +33,11 @@ type Caller struct {
 	// charge takes a person's request from the budget of the project it
 	// acts on, once that is known (set by the gateway for sessions).
 	charge func(ctx context.Context, projectID string) error
+	// auth is the request's Authorization header, parsed once for the
+	// failure hold, the signature check and the failure count.
+	auth     tc3.Authorization
+	authErr  error
+	authSeen bool
 }
 
 // Allowed reports whether the caller's built-in Role grants actions of

@@ -62,7 +62,7 @@ func CodeTable() []CodeInfo {
 		{AuthFailureInvalidSession, "The session cookie names no session: it was logged out, revoked, or never issued. Log in again."},
 		{AuthFailureSessionExpired, "The session was idle too long or reached its maximum age. Log in again."},
 		{AuthFailureInvalidCSRFToken, "A call with a session cookie lacks the X-Tianshu-CSRF header, or it is not the CsrfToken that Login returned for this session."},
-		{RequestLimitExceeded, "A request rate limit (the app's, the person's or the project's) was exceeded, or the source address or SecretId is held after too many failed authentications. The message says when to retry."},
+		{RequestLimitExceeded, "A request rate limit (the app's, the person's or the project's) was exceeded, or the source address or SecretId is held after too many failed authentications; the message says when to retry. Or the server is busy (message `server busy: …`): the action's class (read, write or invoke) is at this server's concurrency limit and the call found the queue full or waited past api.concurrency.queue_wait. Nothing was done; retry after the Retry-After header's seconds (1), with a new signature. The official SDKs retry this code when told to (RateLimitExceededMaxRetries)."},
 		{RequestSizeLimitExceeded, "The request body is larger than the gateway accepts."},
 		{InvalidAction, "X-TC-Action names no action."},
 		{NoSuchVersion, "X-TC-Version names an API version this server does not serve."},

@@ -58,6 +58,8 @@ type Gateway struct {
 	// once (label -> child), so that a request does not hash its labels.
 	oks, latencies sync.Map
 	authFail       failureGate
+	// gates bound the calls running at once, per action class.
+	gates gates
 	// secureCookies marks session cookies Secure even over plain HTTP (a
 	// TLS-terminating proxy in front; the public URL is https).
 	secureCookies bool
@@ -107,6 +109,7 @@ func NewGateway(cfg Config, reg *Registry, o GatewayOptions) *Gateway {
 	}, []string{"action"})
 	g.requests = telemetry.MustRegister(o.Registerer, g.requests)
 	g.latency = telemetry.MustRegister(o.Registerer, g.latency)
+	g.gates = newGates(cfg, o.Registerer)
 	return g
 }
 
@@ -261,6 +264,11 @@ func (g *Gateway) serveAction(r *http.Request, c *Caller) (any, string, error) {
 		return nil, action, Errorf(NoSuchVersion, "X-TC-Version: %q is not served; use %s", truncate(v, 32), Version)
 	}
 	if a.Public {
+		release, err := g.gates.of(a).acquire(r.Context())
+		if err != nil {
+			return nil, action, err
+		}
+		defer release()
 		resp, err := a.call(r.Context(), c, body)
 		g.record(r.Context(), a, c, body, err)
 		return resp, action, err
@@ -277,6 +285,14 @@ func (g *Gateway) serveAction(r *http.Request, c *Caller) (any, string, error) {
 	if err := g.limit(r.Context(), a, c, cred); err != nil {
 		return nil, action, err
 	}
+	// The class's slot is taken once the caller is known and within its
+	// rate (a flood of bad signatures or one runaway key does not take
+	// the slots of others) and held until the action returns.
+	release, err := g.gates.of(a).acquire(r.Context())
+	if err != nil {
+		return nil, action, err
+	}
+	defer release()
 	if a.Self {
 		if c.UserID == "" {
 			err := Errorf(AuthFailureUnauthorizedOperation, "%s acts on the calling person's own account: call it with a session from Login, not an app's key", a.Name)
@@ -431,7 +447,7 @@ func (g *Gateway) authenticate(r *http.Request, a *Action, body []byte, c *Calle
 		}
 		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "Authorization: required (TC3-HMAC-SHA256), or the session cookie from Login")
 	}
-	auth, err := tc3.ParseAuthorization(h)
+	auth, err := c.authorization(r)
 	if err != nil {
 		return Credential{}, Errorf(AuthFailureInvalidAuthorization, "Authorization: %v", err)
 	}
@@ -584,7 +600,7 @@ func (g *Gateway) recordAuthFailure(r *http.Request, a *Action, c *Caller, err e
 	default:
 		return
 	}
-	auth, perr := tc3.ParseAuthorization(r.Header.Get("Authorization"))
+	auth, perr := c.authorization(r)
 	if perr != nil {
 		return
 	}

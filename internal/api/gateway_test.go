@@ -66,6 +66,10 @@ type gatewayEnv struct {
 	admin   tc3.Signer // admin app of the default project
 	adminID string
 	viewer  tc3.Signer // viewer app of the default project
+	// BlockThing (an Invoke action) signals entered and waits for release
+	// to close.
+	entered chan struct{}
+	release chan struct{}
 }
 
 const maxBody = 4096
@@ -93,7 +97,8 @@ func newGatewayWith(t testing.TB, change func(*api.Config, *api.GatewayOptions))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &gatewayEnv{clk: &clock{t: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)}, metrics: prometheus.NewRegistry(), db: db}
+	e := &gatewayEnv{clk: &clock{t: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)}, metrics: prometheus.NewRegistry(), db: db,
+		entered: make(chan struct{}, 16), release: make(chan struct{})}
 	log := slog.New(slog.DiscardHandler)
 	e.apps = appcenter.New(db, box, log, e.clk.now)
 	e.audit = iam.NewAudit(db, e.clk.now)
@@ -109,6 +114,16 @@ func newGatewayWith(t testing.TB, change func(*api.Config, *api.GatewayOptions))
 			case <-ctx.Done():
 				return nil, fmt.Errorf("context ended after the body was read: %w", ctx.Err())
 			case <-time.After(600 * time.Millisecond):
+				return &struct{}{}, nil
+			}
+		})
+	api.Register(reg, api.Spec{Name: "BlockThing", Summary: "Runs until the test releases it.", Permission: api.Permission{Resource: "thing", Access: api.Write}, Invoke: true},
+		func(ctx context.Context, _ *api.Caller, _ *struct{}) (*struct{}, error) {
+			e.entered <- struct{}{}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-e.release:
 				return &struct{}{}, nil
 			}
 		})
@@ -201,6 +216,13 @@ func (e *gatewayEnv) postAt(t *testing.T, s tc3.Signer, action, body string, sig
 
 func (e *gatewayEnv) do(t *testing.T, req *http.Request) reply {
 	t.Helper()
+	_, r := e.doRaw(t, req)
+	return r
+}
+
+// doRaw is do returning the HTTP response too (its body read).
+func (e *gatewayEnv) doRaw(t *testing.T, req *http.Request) (*http.Response, reply) {
+	t.Helper()
 	res, err := e.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +243,7 @@ func (e *gatewayEnv) do(t *testing.T, req *http.Request) reply {
 	if err := json.Unmarshal(env["Response"], &r.resp); err != nil {
 		t.Fatalf("Response is not an object: %s", b)
 	}
-	return r
+	return res, r
 }
 
 var requestID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)

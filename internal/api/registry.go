@@ -65,6 +65,11 @@ type Spec struct {
 	// of every project where the caller's roles grant the action, instead
 	// of one of them.
 	Union bool
+	// Invoke marks an action that runs a flow or an algorithm on the
+	// caller's input: CPU work far heavier than a read or a write of the
+	// store, so the gateway bounds such calls in a class of their own
+	// (api.concurrency.invoke).
+	Invoke bool
 }
 
 // Action is a registered action.

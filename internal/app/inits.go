@@ -93,6 +93,7 @@ func (p *Platform) initBlob(ctx context.Context) (func(context.Context) error, e
 
 func (p *Platform) initApps(context.Context) (func(context.Context) error, error) {
 	p.Apps = appcenter.New(p.DB, p.Box, p.log, p.now)
+	p.Apps.SetCacheTTL(p.cfg.API.AppCacheTTL)
 	p.Apps.UseBindings(p.Access) // apps' roles are project role bindings
 	return nil, nil
 }
@@ -178,10 +179,23 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 		Keys: p.Apps, Sessions: p.Sessions, Authorizer: p.Access, Auditor: p.Audit.Auditor(), Limiter: lim, Failures: lim, Replays: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
 		SecureCookies: strings.HasPrefix(p.cfg.PublicURL, "https://"),
 	})
+	// Replicas on one store tell each other when apps or keys change, so
+	// that their caches forget at once; a bus without ephemeral messages
+	// (Kafka) leaves it to the cache TTL.
+	stopListening := func() {}
+	if eph, ok := p.Bus.(bus.Ephemeral); ok {
+		if stopListening, err = p.Apps.UseInvalidations(eph); err != nil {
+			_ = lim.Close()
+			return nil, err
+		}
+	}
 	lv := p.cfg.API.Live
 	p.Live = task.NewLive(p.Tasks, p.Previews, p.Box.DeriveKey("live-ticket"),
 		task.LiveConfig{MaxViewers: lv.MaxViewers, MaxViewersPerProject: lv.MaxViewersPerProject}, p.log, p.Metrics)
-	return func(context.Context) error { return lim.Close() }, nil
+	return func(context.Context) error {
+		stopListening()
+		return lim.Close()
+	}, nil
 }
 
 // NewRegistry returns the registry of every action. p may be nil when the

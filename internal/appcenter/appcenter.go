@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,10 +27,29 @@ import (
 // hold: two, so that a key can be rotated without downtime.
 const MaxActiveKeys = 2
 
-// keyCacheTTL bounds how long a replica may keep accepting a key that
-// another replica disabled or deleted (or the old role and limits of its
-// app); this replica forgets it at once (docs/security.md, Signatures).
-const keyCacheTTL = 2 * time.Second
+// DefaultCacheTTL is how long a replica trusts the keys and app lists it
+// read (api.app_cache_ttl). A change forgets them at once on the replica
+// that made it and, over the bus, on the others; the TTL bounds how long a
+// replica the bus did not reach (a lost message, a bus without ephemeral
+// messages) keeps accepting a key another replica disabled or deleted, or
+// listing apps as they were (docs/security.md, Signatures).
+const DefaultCacheTTL = 2 * time.Second
+
+// maxCachedLists bounds the app-list cache: distinct filters and pages
+// (at most 100 apps each, so a few MB at worst).
+const maxCachedLists = 256
+
+// changedSubject is the bus subject on which a replica tells the others
+// that apps or keys changed.
+const changedSubject = "appcenter.changed"
+
+// Invalidations carries "apps or keys changed" between the replicas on one
+// store: messages nobody stores, delivered to whoever listens
+// (bus.Ephemeral implements it).
+type Invalidations interface {
+	Send(subject string, data []byte) error
+	Listen(subject string, h func(data []byte)) (stop func(), err error)
+}
 
 // App is an application.
 type App struct {
@@ -48,9 +69,13 @@ type Service struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedKey
-	// gen counts local forgets, so that a lookup racing one does not
-	// cache what it read before the change.
+	// lists caches app lists (ListAppsIn) by their query.
+	lists map[string]cachedList
+	// gen counts forgets, local or told over the bus, so that a lookup
+	// racing one does not cache what it read before the change.
 	gen      uint64
+	ttl      time.Duration
+	changes  Invalidations
 	bindings Bindings
 	quotas   api.Quotas
 }
@@ -102,12 +127,58 @@ type cachedKey struct {
 	expires time.Time
 }
 
+type cachedList struct {
+	apps    []App
+	total   int
+	expires time.Time
+}
+
 // New returns the application center over db.
 func New(db *store.DB, box *secrets.Box, log *slog.Logger, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{db: db, box: box, log: log, now: now, cache: map[string]cachedKey{}}
+	return &Service{db: db, box: box, log: log, now: now, cache: map[string]cachedKey{}, lists: map[string]cachedList{}, ttl: DefaultCacheTTL}
+}
+
+// SetCacheTTL sets how long keys and app lists are trusted without asking
+// the store (0: ask every time).
+func (s *Service) SetCacheTTL(d time.Duration) {
+	s.mu.Lock()
+	s.ttl = d
+	s.mu.Unlock()
+}
+
+// UseInvalidations makes every change of apps or keys through this service
+// tell the other replicas over inv, and listens for theirs: a change then
+// applies to every replica's caches at once, not after the cache TTL. stop
+// stops listening.
+func (s *Service) UseInvalidations(inv Invalidations) (stop func(), err error) {
+	stop, err = inv.Listen(changedSubject, func([]byte) { s.forget() })
+	if err != nil {
+		return nil, fmt.Errorf("appcenter: listen for changes: %w", err)
+	}
+	s.mu.Lock()
+	s.changes = inv
+	s.mu.Unlock()
+	return stop, nil
+}
+
+// changed forgets what this replica cached and tells the others to. Every
+// write of apps or app_keys calls it once it has written, whatever its
+// result (a failed write may still have changed a row).
+func (s *Service) changed() {
+	s.forget()
+	s.mu.Lock()
+	inv := s.changes
+	s.mu.Unlock()
+	if inv == nil {
+		return
+	}
+	if err := inv.Send(changedSubject, nil); err != nil {
+		// The others still forget within the TTL.
+		s.log.Warn("app change not announced to other replicas", "err", err)
+	}
 }
 
 // CreateApp creates an app in a project.
@@ -140,6 +211,7 @@ func (s *Service) CreateApp(ctx context.Context, projectID, name, description, r
 	if err != nil {
 		return nil, fmt.Errorf("appcenter: insert app: %w", err)
 	}
+	defer s.changed() // after the binding, or after the insert is undone
 	if b := s.binder(); b != nil {
 		if err := b.SetAppRole(ctx, a.ID, projectID, role); err != nil {
 			// No app without its binding: undo the insert.
@@ -212,12 +284,13 @@ func (s *Service) CreateKeyWith(ctx context.Context, appID string, o KeyOptions)
 	if err != nil {
 		return "", "", err
 	}
+	s.changed() // the app's count of active keys
 	s.log.Info("app key created", "app", appID, "secret_id", secretID, "require_signed_action", o.RequireSignedAction)
 	return secretID, secretKey, nil
 }
 
 // DeleteKey deletes one of an app's key pairs. Calls signed with it fail
-// from then on (on other replicas within keyCacheTTL).
+// from then on (on other replicas as soon as the bus tells them, within the cache TTL at worst).
 func (s *Service) DeleteKey(ctx context.Context, appID, secretID string) error {
 	res, err := s.db.Exec(ctx, "DELETE FROM app_keys WHERE app_id = ? AND secret_id = ?", appID, secretID)
 	if err != nil {
@@ -226,7 +299,7 @@ func (s *Service) DeleteKey(ctx context.Context, appID, secretID string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return api.NotFound("SecretId", secretID)
 	}
-	s.forget(secretID)
+	s.changed()
 	s.log.Info("app key deleted", "app", appID, "secret_id", secretID)
 	return nil
 }
@@ -237,7 +310,7 @@ func (s *Service) ResolveKey(ctx context.Context, secretID string) (api.Credenti
 	now := s.now()
 	s.mu.Lock()
 	c, ok := s.cache[secretID]
-	gen := s.gen
+	gen, ttl := s.gen, s.ttl
 	s.mu.Unlock()
 	if ok && now.Before(c.expires) {
 		return c.cred, nil
@@ -261,11 +334,11 @@ func (s *Service) ResolveKey(ctx context.Context, secretID string) (api.Credenti
 	cred := api.Credential{SecretKey: key, AppID: appID, ProjectID: projectID, Role: role, ReadRPS: readRPS, WriteRPS: writeRPS, Burst: burst,
 		RequireSignedAction: signedAction != 0}
 	s.mu.Lock()
-	if s.gen == gen { // no local change raced the read
+	if s.gen == gen && ttl > 0 { // no change raced the read
 		if len(s.cache) > 10000 { // bounded: drop everything rather than track age
 			s.cache = map[string]cachedKey{}
 		}
-		s.cache[secretID] = cachedKey{cred: cred, expires: now.Add(keyCacheTTL)}
+		s.cache[secretID] = cachedKey{cred: cred, expires: now.Add(ttl)}
 	}
 	s.mu.Unlock()
 	return cred, nil
@@ -277,9 +350,61 @@ func (s *Service) ListApps(ctx context.Context, projectID string, appIDs, names,
 }
 
 // ListAppsIn is ListApps over the apps of projects (a union list).
+// Lists are cached (the gateway's hottest read) until a change of apps or
+// keys, here or told by another replica, or the cache TTL.
 func (s *Service) ListAppsIn(ctx context.Context, projects store.Projects, appIDs, names, roles []string, offset, limit int) ([]App, int, error) {
 	var w store.Where
 	cond, args := w.InProjects("a.project_id", projects).In("a.id", appIDs).In("a.name", names).In("a.role", roles).SQL()
+	key, cacheable := listKey(cond, args, offset, limit)
+	now := s.now()
+	s.mu.Lock()
+	c, hit := s.lists[key]
+	gen, ttl := s.gen, s.ttl
+	s.mu.Unlock()
+	if cacheable && hit && now.Before(c.expires) {
+		return slices.Clone(c.apps), c.total, nil
+	}
+	apps, total, err := s.listApps(ctx, cond, args, offset, limit)
+	if err != nil || !cacheable || ttl <= 0 {
+		return apps, total, err
+	}
+	s.mu.Lock()
+	if s.gen == gen { // no change raced the read
+		if len(s.lists) >= maxCachedLists {
+			s.lists = map[string]cachedList{}
+		}
+		s.lists[key] = cachedList{apps: slices.Clone(apps), total: total, expires: now.Add(ttl)}
+	}
+	s.mu.Unlock()
+	return apps, total, nil
+}
+
+// listKey is the cache key of a list query: its condition, arguments and
+// page. Conditions that read other tables (a role narrowed to some
+// resources) are not cached: a change there would not forget them.
+func listKey(cond string, args []any, offset, limit int) (string, bool) {
+	if strings.Contains(cond, "SELECT") {
+		return "", false
+	}
+	var b strings.Builder
+	b.WriteString(cond)
+	for _, a := range args {
+		str, ok := a.(string)
+		if !ok {
+			return "", false
+		}
+		b.WriteByte(0)
+		b.WriteString(str)
+	}
+	b.WriteByte(0)
+	b.WriteString(strconv.Itoa(offset))
+	b.WriteByte(0)
+	b.WriteString(strconv.Itoa(limit))
+	return b.String(), true
+}
+
+// listApps reads a list of apps and their total from the store.
+func (s *Service) listApps(ctx context.Context, cond string, args []any, offset, limit int) ([]App, int, error) {
 	// One statement: the page and, as an uncorrelated subquery evaluated
 	// once, the total (a read per request fewer than counting apart).
 	list := append(append(append([]any(nil), args...), args...), limit, offset)
@@ -313,18 +438,13 @@ func (s *Service) ListAppsIn(ctx context.Context, projects store.Projects, appID
 	return out, total, nil
 }
 
-// forget drops cached credentials of the given SecretIds (all when none).
-func (s *Service) forget(secretIDs ...string) {
+// forget drops every cached credential and app list.
+func (s *Service) forget() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
-	if len(secretIDs) == 0 {
-		s.cache = map[string]cachedKey{}
-		return
-	}
-	for _, id := range secretIDs {
-		delete(s.cache, id)
-	}
+	clear(s.cache)
+	clear(s.lists)
 }
 
 // AppChange is what ModifyApp changes; nil fields stay as they are.
@@ -335,7 +455,7 @@ type AppChange struct {
 }
 
 // ModifyApp changes an app. A role or limit change applies to calls signed
-// with its keys at once on this replica (within keyCacheTTL elsewhere).
+// with its keys at once on this replica (on others as soon as the bus tells them, within the cache TTL at worst).
 func (s *Service) ModifyApp(ctx context.Context, appID string, ch AppChange) error {
 	sets := []string{"updated_at = ?"}
 	args := []any{s.now().UnixMilli()}
@@ -379,7 +499,7 @@ func (s *Service) ModifyApp(ctx context.Context, appID string, ch AppChange) err
 	if n, _ := res.RowsAffected(); n == 0 {
 		return api.NotFound("AppId", appID)
 	}
-	s.forget()
+	s.changed()
 	s.log.Info("app modified", "app", appID)
 	return nil
 }
@@ -408,12 +528,12 @@ func (s *Service) DeleteApp(ctx context.Context, appID string) error {
 	if err != nil {
 		return err
 	}
+	s.changed()
 	if b := s.binder(); b != nil {
 		if err := b.Forget(ctx, appID); err != nil {
 			return err
 		}
 	}
-	s.forget()
 	s.log.Info("app deleted", "app", appID)
 	return nil
 }
@@ -472,7 +592,7 @@ func (s *Service) SetKeyStatus(ctx context.Context, appID, secretID, status stri
 
 // SetKeyRequireSignedAction turns on or off a key pair's requirement that
 // its signatures cover X-TC-Action. It takes effect at once on this
-// replica, and on others within keyCacheTTL.
+// replica, and on others as soon as the bus tells them (within the cache TTL at worst).
 func (s *Service) SetKeyRequireSignedAction(ctx context.Context, appID, secretID string, on bool) error {
 	if err := s.updateKey(ctx, appID, secretID, "require_signed_action", boolInt(on)); err != nil {
 		return err
@@ -494,7 +614,7 @@ func (s *Service) updateKey(ctx context.Context, appID, secretID, column string,
 			return api.NotFound("SecretId", secretID)
 		}
 	}
-	s.forget(secretID)
+	s.changed()
 	return nil
 }
 

@@ -228,8 +228,9 @@ func TestResolveKey(t *testing.T) {
 		t.Errorf("re-enabled key: %v", err)
 	}
 
-	// Another replica keeps its cached credential at most keyCacheTTL
-	// (2 s) after this one deletes the key.
+	// Another replica that is not told over the bus keeps its cached
+	// credential at most the cache TTL (DefaultCacheTTL, 2 s) after this
+	// one deletes the key.
 	other := e.replica()
 	if _, err := other.ResolveKey(ctx, id); err != nil {
 		t.Fatal(err)

@@ -364,7 +364,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			}
 			return out, nil
 		})
-	api.Register(reg, api.Spec{Name: "InvokeFlow", Summary: "Run a flow version once on an input and return its output and, with Trace, every node's output and timing. Sinks are captured, not written.", Permission: flowWrite},
+	api.Register(reg, api.Spec{Name: "InvokeFlow", Summary: "Run a flow version once on an input and return its output and, with Trace, every node's output and timing. Sinks are captured, not written.", Permission: flowWrite, Invoke: true},
 		func(ctx context.Context, c *api.Caller, r *InvokeFlowRequest) (*InvokeFlowResponse, error) {
 			// The flow's row (cached for flowCacheTTL) says who sees it
 			// and which version is latest; that version's plan is cached

@@ -131,7 +131,7 @@ type TestFrame struct {
 }
 
 func registerTestRunAction(reg *api.Registry, s *Service) {
-	api.Register(reg, api.Spec{Name: "RunFlowTest", Summary: "Run a flow document (saved or not) once on one picture (an upload, a device's current snapshot or a stored record's) and return every node's output and timing, pictures as signed URLs; with NodeId, run that node alone on pinned upstream outputs. Sinks are captured, not written.", Permission: flowWrite},
+	api.Register(reg, api.Spec{Name: "RunFlowTest", Summary: "Run a flow document (saved or not) once on one picture (an upload, a device's current snapshot or a stored record's) and return every node's output and timing, pictures as signed URLs; with NodeId, run that node alone on pinned upstream outputs. Sinks are captured, not written.", Permission: flowWrite, Invoke: true},
 		func(ctx context.Context, c *api.Caller, r *RunFlowTestRequest) (*RunFlowTestResponse, error) {
 			return s.RunTest(ctx, c, r)
 		})

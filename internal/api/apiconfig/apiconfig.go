@@ -58,14 +58,22 @@ type Config struct {
 	Sessions Sessions `yaml:"sessions"`
 	// Live limits the console's live view streams.
 	Live Live `yaml:"live"`
+	// AppCacheTTL is how long a replica trusts the app keys and app lists
+	// it read without asking the store again (0: ask on every call). A
+	// change applies at once on the replica that made it and, told over
+	// the bus, on the others; the TTL bounds a replica the bus did not
+	// reach.
+	AppCacheTTL time.Duration `yaml:"app_cache_ttl"`
+	// Concurrency bounds the action calls running at once, per class.
+	Concurrency Concurrency `yaml:"concurrency"`
 }
 
 // Default returns the gateway's defaults.
 func Default() Config {
 	return Config{MaxBodyBytes: 4 << 20, BodyReadTimeout: 30 * time.Second, MaxConnections: 1024, SignatureWindow: 300 * time.Second,
-		DefaultReadRPS: 200, DefaultWriteRPS: 50, ProjectRPS: 1000,
+		DefaultReadRPS: 200, DefaultWriteRPS: 50, ProjectRPS: 1000, AppCacheTTL: 2 * time.Second,
 		Quotas:       Quotas{Apps: 100, Devices: 1000, Tasks: 1000},
-		AuthFailures: DefaultAuthFailures(), Sessions: DefaultSessions(), Live: DefaultLive()}
+		AuthFailures: DefaultAuthFailures(), Sessions: DefaultSessions(), Live: DefaultLive(), Concurrency: DefaultConcurrency()}
 }
 
 // RegisterFlags binds the fields to flags prefixed "api.", with the current
@@ -94,9 +102,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Quotas.Devices, "api.quotas.devices", c.Quotas.Devices, "devices a project may hold unless a platform admin set its own quota (0: no quota)")
 	fs.IntVar(&c.Quotas.Tasks, "api.quotas.tasks", c.Quotas.Tasks, "tasks a project may hold unless a platform admin set its own quota (0: no quota)")
 	fs.Int64Var(&c.Quotas.StorageBytes, "api.quotas.storage-bytes", c.Quotas.StorageBytes, "bytes of records and uploads a project may hold unless a platform admin set its own quota (0: no quota)")
+	fs.DurationVar(&c.AppCacheTTL, "api.app-cache-ttl", c.AppCacheTTL, "how long a replica trusts app keys and app lists it read; changes through other replicas arrive over the bus at once, this bounds a replica the bus missed (0: read the store on every call)")
 	c.AuthFailures.RegisterFlags(fs)
 	c.Sessions.RegisterFlags(fs)
 	c.Live.RegisterFlags(fs)
+	c.Concurrency.RegisterFlags(fs)
 }
 
 // Validate checks the configuration; errors name the field as the YAML
@@ -111,6 +121,9 @@ func (c Config) Validate() error {
 	if c.Quotas.Apps < 0 || c.Quotas.Devices < 0 || c.Quotas.Tasks < 0 || c.Quotas.StorageBytes < 0 {
 		return errors.New("api.quotas.apps, devices, tasks, storage-bytes: must not be negative")
 	}
+	if c.AppCacheTTL < 0 || c.AppCacheTTL > time.Minute {
+		return errors.New("api.app_cache_ttl: must be between 0 and 1m")
+	}
 	if c.MaxConnections < 0 {
 		return errors.New("api.max_connections: must not be negative")
 	}
@@ -120,7 +133,7 @@ func (c Config) Validate() error {
 	if c.DefaultReadRPS < 0 || c.DefaultWriteRPS < 0 || c.DefaultBurst < 0 || c.ProjectRPS < 0 || c.ProjectBurst < 0 {
 		return errors.New("api.default_read_rps, default_write_rps, default_burst, project_rps, project_burst: must not be negative")
 	}
-	return errors.Join(c.AuthFailures.Validate(), c.Sessions.Validate(), c.Live.Validate())
+	return errors.Join(c.AuthFailures.Validate(), c.Sessions.Validate(), c.Live.Validate(), c.Concurrency.Validate())
 }
 
 // Quotas are a project's default quotas.

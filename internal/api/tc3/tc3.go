@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -174,11 +175,7 @@ func Verify(r *http.Request, body []byte, a Authorization, secretKey string, tim
 		}
 	}
 	key := signingKeyOf(secretKey, a.Date, a.Service)
-	var bodyHash [2 * sha256.Size]byte
-	bodySum := sha256.Sum256(body)
-	hex.Encode(bodyHash[:], bodySum[:])
-	bp := bufPool.Get().(*[]byte)
-	defer putBuf(bp)
+	bodyHash := hexSum(body)
 	// Which host form matched is no secret (the client chose it), so
 	// stopping at the first match leaks nothing; each comparison is
 	// constant-time.
@@ -190,16 +187,34 @@ func Verify(r *http.Request, body []byte, a Authorization, secretKey string, tim
 		if i > 0 && h == "" {
 			break
 		}
-		buf := appendCanonical((*bp)[:0], r, names, h, bodyHash[:])
-		n := len(buf)
-		buf = append(buf, key.ipad[:]...)
-		buf = appendStringToSign(buf, timestamp, a.Date, a.Service, buf[:n])
-		*bp = buf[:0]
-		if mac := key.macPadded(buf[n:]); hmac.Equal(mac[:], want[:]) {
+		if mac := requestMAC(r, names, h, bodyHash[:], key, timestamp, a.Date, a.Service); hmac.Equal(mac[:], want[:]) {
 			return true
 		}
 	}
 	return false
+}
+
+// hexSum is the hex SHA-256 of body, as canonical requests carry it.
+func hexSum(body []byte) [2 * sha256.Size]byte {
+	var out [2 * sha256.Size]byte
+	sum := sha256.Sum256(body)
+	hex.Encode(out[:], sum[:])
+	return out
+}
+
+// requestMAC is the signature (unencoded) of r under key: the HMAC of the
+// string to sign of its canonical request, with the signed header names
+// (sorted) and host as the value of "host". Signing and verifying share
+// it, in a pooled buffer: no allocation per request.
+func requestMAC(r *http.Request, names []string, host string, bodyHash []byte, key *derivedKey, timestamp int64, date, service string) [sha256.Size]byte {
+	bp := bufPool.Get().(*[]byte)
+	defer putBuf(bp)
+	buf := appendCanonical((*bp)[:0], r, names, host, bodyHash)
+	n := len(buf)
+	buf = append(buf, key.ipad[:]...)
+	buf = appendStringToSign(buf, timestamp, date, service, buf[:n])
+	*bp = buf[:0]
+	return key.macPadded(buf[n:])
 }
 
 // appendCanonical appends the canonical request of r to b, with the signed
@@ -409,23 +424,35 @@ func (s Signer) Sign(r *http.Request, body []byte, now time.Time) {
 		_, _ = rand.Read(b[:])
 		r.Header.Set("X-TC-TraceId", hex.EncodeToString(b[:]))
 	}
-	signed := []string{"content-type", "host", "x-tc-traceid"}
-	values := map[string]string{"content-type": r.Header.Get("Content-Type"), "host": host, "x-tc-traceid": r.Header.Get("X-TC-TraceId")}
-	if a := r.Header.Get("X-TC-Action"); a != "" {
+	var fixed [8]string
+	signed := append(fixed[:0], "content-type", "host", "x-tc-traceid")
+	if r.Header.Get("X-TC-Action") != "" {
 		signed = append(signed, "x-tc-action")
-		values["x-tc-action"] = a
 	}
 	for _, h := range s.Headers {
-		if _, dup := values[h]; dup {
-			continue
+		if !slices.Contains(signed, h) {
+			signed = append(signed, h)
 		}
-		signed = append(signed, h)
-		values[h] = r.Header.Get(h)
 	}
 	sort.Strings(signed)
-	c := CanonicalRequest(r.Method, canonicalURI(r), r.URL.RawQuery, values, signed, body)
 	date := Date(ts)
-	sig := Signature(s.SecretKey, date, service, ts, c)
-	r.Header.Set("Authorization", fmt.Sprintf("%s Credential=%s/%s/%s/tc3_request, SignedHeaders=%s, Signature=%s",
-		Algorithm, s.SecretID, date, service, strings.Join(signed, ";"), sig))
+	bodyHash := hexSum(body)
+	mac := requestMAC(r, signed, host, bodyHash[:], signingKeyOf(s.SecretKey, date, service), ts, date, service)
+	a := make([]byte, 0, 256)
+	a = append(a, Algorithm+" Credential="...)
+	a = append(a, s.SecretID...)
+	a = append(a, '/')
+	a = append(a, date...)
+	a = append(a, '/')
+	a = append(a, service...)
+	a = append(a, "/tc3_request, SignedHeaders="...)
+	for i, n := range signed {
+		if i > 0 {
+			a = append(a, ';')
+		}
+		a = append(a, n...)
+	}
+	a = append(a, ", Signature="...)
+	a = hex.AppendEncode(a, mac[:])
+	r.Header.Set("Authorization", string(a))
 }

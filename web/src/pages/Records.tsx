@@ -252,8 +252,8 @@ export function objectUrl(r: RecordInfo, key: string | undefined): string | unde
   return u ? sameOrigin(u) : undefined;
 }
 
-/** FRAME_FIELDS are the Data fields that hold the whole frame a record was found in. */
-const FRAME_FIELDS = ["Image", "Frame", "Snapshot"];
+/** FRAME_FIELDS are the Data fields that hold the whole frame a record was found in (a store wired in the flow editor names them in lower case). */
+const FRAME_FIELDS = ["Image", "Frame", "Snapshot", "image", "frame", "snapshot"];
 
 /** frameKey is the object key of the frame a record was found in, if it stored one. */
 export function frameKey(r: RecordInfo): string | undefined {

@@ -42,6 +42,9 @@ export async function measureFrames(page, ms = 4000) {
     return null;
   }, box);
   if (!at) throw new Error("no empty spot of the pane to drag");
+  const viewport = () => page.evaluate(() => document.querySelector(".react-flow__viewport")?.style.transform ?? "");
+  const before = await viewport();
+  const seen = new Set([before]);
   await page.evaluate(() => {
     const w = window;
     w.__frames = [];
@@ -60,6 +63,7 @@ export async function measureFrames(page, ms = 4000) {
   for (let i = 0; Date.now() - started < ms / 2; i++) {
     const a = i / 10;
     await page.mouse.move(at.x + Math.cos(a) * 120 - 120, at.y + Math.sin(a) * 80);
+    if (i === 5) seen.add(await viewport());
   }
   await page.mouse.up();
   const cx = box.x + box.width / 2;
@@ -69,18 +73,22 @@ export async function measureFrames(page, ms = 4000) {
     await page.mouse.wheel(0, i % 20 < 10 ? -60 : 60);
     await page.waitForTimeout(16);
   }
-  return page.evaluate(() => {
+  seen.add(await viewport());
+  const f = await page.evaluate(() => {
     const w = window;
     w.__framesOn = false;
     const d = w.__frames.slice(1).sort((a, b) => a - b);
     const q = (p) => d[Math.min(d.length - 1, Math.floor(p * d.length))];
     const total = w.__frames.reduce((a, b) => a + b, 0);
-    return { frames: d.length, ms: Math.round(total), p50: 1000 / q(0.5), worst5: 1000 / q(0.95), maxMs: d[d.length - 1] };
+    // The mean over the whole pan and zoom: frames drawn per second of it.
+    return { frames: d.length, ms: Math.round(total), mean: (w.__frames.length * 1000) / total, p50: 1000 / q(0.5), worst5: 1000 / q(0.95), maxMs: d[d.length - 1] };
   });
+  return { ...f, moved: seen.size > 1 };
 }
 
 export async function admin({ page, shoot, check, step, goTo }) {
-  const nodes = page.locator('.react-flow__node:not([data-id="input"])'); // the document's nodes, not the Input node
+  // The document's nodes, not the Input node (nor a body's Item and Output).
+  const nodes = page.locator('.react-flow__node:not([data-id="input"]):not([data-id="item"]):not([data-id="(output)"])');
   const status = page.getByTestId("validation-status");
   const noProblems = async () => page.waitForFunction((el) => el?.textContent?.startsWith("No problems found."), await status.elementHandle());
 
@@ -177,13 +185,31 @@ export async function admin({ page, shoot, check, step, goTo }) {
 
   step("200 nodes: pan and zoom, frame times measured in the page");
   const f = await measureFrames(page);
-  console.log(`FLOW-LARGE-FPS 200 nodes: ${f.frames} frames in ${f.ms} ms, p50 ${f.p50.toFixed(1)} fps, worst 5% ${f.worst5.toFixed(1)} fps, longest frame ${f.maxMs.toFixed(1)} ms`);
-  check(f.frames > 0, "frames were drawn while panning and zooming");
+  console.log(`FLOW-LARGE-FPS 200 nodes: ${f.frames} frames in ${f.ms} ms, mean ${f.mean.toFixed(1)} fps, p50 ${f.p50.toFixed(1)} fps, worst 5% ${f.worst5.toFixed(1)} fps, longest frame ${f.maxMs.toFixed(1)} ms`);
+  // Behaviour, not speed: the canvas kept drawing and the pan and zoom moved the view.
+  check(f.frames > 0 && f.moved, `frames were drawn and the view moved while panning and zooming: ${JSON.stringify(f)}`);
   await page.getByRole("button", { name: "Auto-layout" }).click();
   await shoot(page, "flow-large", [page.locator('.flow-node[data-node="s0_0"]'), page.getByRole("toolbar", { name: "Flow tools" })]);
 
-  step("copy and paste two wired nodes: fresh ids, the wire between them kept");
+  step("a box drawn with Shift+drag on the pane selects the nodes in it");
   await page.getByRole("button", { name: "Auto-layout" }).click();
+  await page.waitForTimeout(300);
+  const first = await page.locator('.react-flow__node[data-id="s0_0"]').boundingBox();
+  const second = await page.locator('.react-flow__node[data-id="s0_1"]').boundingBox();
+  const corner = { x: Math.min(first.x, second.x) - 6, y: Math.min(first.y, second.y) - 6 };
+  check(await page.evaluate(({ x, y }) => document.elementFromPoint(x, y)?.classList.contains("react-flow__pane"), corner), "the box starts on the empty pane");
+  await page.keyboard.down("Shift");
+  await page.mouse.move(corner.x, corner.y);
+  await page.mouse.down();
+  await page.mouse.move(Math.max(first.x + first.width, second.x + second.width) + 6, Math.max(first.y + first.height, second.y + second.height) + 6, { steps: 8 });
+  await page.mouse.up();
+  await page.keyboard.up("Shift");
+  const boxed = await page.locator(".react-flow__node.selected").evaluateAll((els) => els.map((e) => e.getAttribute("data-id")));
+  check(boxed.includes("s0_0") && boxed.includes("s0_1"), `the box selected s0_0 and s0_1: ${boxed}`);
+  await page.locator(".react-flow__pane").click({ position: { x: 5, y: 5 } });
+  await page.waitForFunction(() => document.querySelectorAll(".react-flow__node.selected").length === 0);
+
+  step("copy and paste two wired nodes: fresh ids, the wire between them kept");
   await page.locator('.react-flow__node[data-id="s0_0"]').click();
   await page.keyboard.down("Shift");
   await page.locator('.react-flow__node[data-id="s0_1"]').click();
@@ -198,6 +224,14 @@ export async function admin({ page, shoot, check, step, goTo }) {
   for (const id of [pasted[1], pasted[2]]) await page.locator(`.flow-node[data-node="${id}"]`).waitFor();
   check((await page.locator(`.react-flow__edge[aria-label="${pasted[1]} to ${pasted[2]}"]`).count()) === 2, "the pasted nodes are wired to each other (next, and the input)");
   await noProblems();
+
+  step("the pasted nodes are the selection: one Delete removes both, one undo brings them back");
+  const chosen = await page.locator(".react-flow__node.selected").evaluateAll((els) => els.map((e) => e.getAttribute("data-id")).sort());
+  check(chosen.join() === [pasted[1], pasted[2]].sort().join(), `selected after the paste: ${chosen}`);
+  await page.keyboard.press("Delete");
+  await page.waitForFunction(() => document.querySelectorAll('.react-flow__node:not([data-id="input"])').length === 200);
+  await page.keyboard.press("Control+z");
+  await page.waitForFunction(() => document.querySelectorAll('.react-flow__node:not([data-id="input"])').length === 202);
 
   step("undo and redo, by key and by button");
   await page.keyboard.press("Control+z");

@@ -45,6 +45,7 @@ export interface ToolsProps {
   version: number;
   parent: string; // "flowId@version" of the flow whose subflow node opened this one (read-only then)
   editable: boolean;
+  onPasted(ids: string[]): void; // the pasted nodes' ids: they become the selection
 }
 
 // The event's own target: the script editor lives in a shadow root, whose host is what window sees.
@@ -77,6 +78,7 @@ export function EditorTools(p: ToolsProps) {
     const r = pasteNodes(view, clip);
     for (const [id, at] of Object.entries(r.positions)) p.positions.current[posKey(scope, id)] = at;
     p.change((d) => pasteNodes(d, clip).doc);
+    p.onPasted(Object.values(r.ids));
     setNotice(`Pasted ${Object.values(r.ids).join(", ")}.`);
   };
   const undo = () => dispatch({ type: "undo" });

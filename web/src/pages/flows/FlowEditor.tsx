@@ -16,7 +16,7 @@ import { navigate, useRoute, withQuery } from "../../router";
 import { can, useSession } from "../../session";
 import { useLoad } from "../../useLoad";
 import { useAction } from "../../useAction";
-import { addNode, connect, connectionRefusal, disconnect, docToGraph, FLOW, INPUT, MORE, moreInputName, NEXT, orderInputs, removeNode, uniqueId, updateNode } from "./graph";
+import { addNode, connect, connectionRefusal, disconnect, docToGraph, FLOW, idProblem, INPUT, ITEM, MORE, moreInputName, NEXT, orderInputs, OUTPUT, removeNode, renameNode, uniqueId, updateNode } from "./graph";
 import type { FlowDoc, FlowNode, NodeKinds, XY } from "./graph";
 import { NODE_TYPES } from "./NodeView";
 import type { EditorNode } from "./NodeView";
@@ -28,7 +28,7 @@ import { History, VersionDiff } from "./History";
 import { parseRange } from "./diff";
 import { EditorTools, takeDraft } from "./EditorTools";
 import { batch, historyReducer, start } from "./history";
-import { bodyAt, editBody, errorsIn, parseScope, positionsIn, posKey } from "./scope";
+import { bodyAt, bodyPorts, editBody, errorsIn, parseScope, positionsIn, posKey } from "./scope";
 import type { ValidationError } from "./validation";
 
 const VALIDATE_MS = 400;
@@ -109,23 +109,29 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
     };
   }, [doc, props.projectId]);
 
-  const graph = useMemo(() => docToGraph(view ?? EMPTY, kinds, positionsIn(positions.current, scope)), [view, kinds, scope]);
+  // A body's canvas draws what it reads (its foreach's inputs, the element) and its output mapping beside its nodes.
+  const body = useMemo(() => (doc ? bodyPorts(doc, scope, kinds) : undefined), [doc, scope, kinds]);
+  const graph = useMemo(() => docToGraph(view ?? EMPTY, kinds, positionsIn(positions.current, scope), body), [view, kinds, scope, body]);
   const places = useMemo(() => errorsByPlace(errorsIn(errors, scope), graph.edges), [errors, graph.edges, scope]);
-  // The Input node is the flow's message: a body reads its foreach's inputs instead, so it has none.
-  const drawn = useMemo(() => (graph.input && scope.length === 0 ? [graph.input, ...graph.nodes] : graph.nodes), [graph, scope]);
+  const drawn = useMemo(() => [graph.input, graph.item, ...graph.nodes, graph.output].filter((n) => !!n), [graph]);
+  // Pasted nodes become the selection, once they are drawn.
+  const selectNext = useRef<ReadonlySet<string>>(new Set());
 
   // React Flow keeps each node's measured size and drag state: merge them into the nodes drawn from the document.
   // The URL's node is selected; others stay selected beside it (Shift+click, a box), none without it.
   const [nodes, setNodes] = useState<EditorNode[]>([]);
   useEffect(() => {
+    const chosen = selectNext.current;
+    if (chosen.size > 0 && drawn.some((g) => chosen.has(g.id))) selectNext.current = new Set();
     setNodes((prev) => {
       const old = new Map(prev.map((n) => [n.id, n]));
       return drawn.map((g) => {
         const o = old.get(g.id);
         const data = { ...g.data, errors: places.onNode[g.id] ?? [], result: testRun.shown[g.id] };
+        if (chosen.size > 0) return { ...(o ?? { id: g.id, type: "flow", position: g.position }), data, selected: chosen.has(g.id) };
         return o
           ? { ...o, data, selected: g.id === selected || (!!o.selected && selected !== "") }
-          : { id: g.id, type: "flow", position: g.position, data, selected: g.id === selected, deletable: g.id !== INPUT };
+          : { id: g.id, type: "flow", position: g.position, data, selected: g.id === selected, deletable: ![INPUT, ITEM, OUTPUT].includes(g.id) };
       });
     });
   }, [drawn, places.onNode, selected, testRun.shown]);
@@ -135,7 +141,7 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
       const problems = places.onEdge[e.id];
       return {
         id: e.id, source: e.source, target: e.target, sourceHandle: e.sourceHandle, targetHandle: e.targetHandle, data: e.data,
-        className: problems ? "edge-invalid" : e.data.origin === "input" ? "edge-data" : "edge-control",
+        className: problems ? "edge-invalid" : e.data.origin === "input" || e.data.origin === "output" ? "edge-data" : "edge-control",
         label: problems?.join("; "), deletable: editable, ariaLabel: `${e.source} to ${e.target}${problems ? ": " + problems.join("; ") : ""}`,
       };
     }),
@@ -166,11 +172,11 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
   };
   const onConnect = (c: Connection) => {
     const src = drawn.find((n) => n.id === c.source);
-    const dst = graph.nodes.find((n) => n.id === c.target);
+    const dst = drawn.find((n) => n.id === c.target);
     if (!src || !dst || !kinds) return;
     const sh = c.sourceHandle ?? NEXT;
     // A wire to "+ input" adds an input named after the source's field.
-    const th = c.targetHandle === MORE ? `in:${moreInputName(dst.data.node, sh.startsWith("out:") ? sh.slice(4) : src.id)}` : (c.targetHandle ?? FLOW);
+    const th = c.targetHandle === MORE ? `in:${sh.startsWith("out:") ? moreInputName(dst.data.node, sh.slice(4), src.id) : moreInputName(dst.data.node, src.id)}` : (c.targetHandle ?? FLOW);
     const from = src.data.outputs.find((p) => `out:${p.Name}` === sh);
     const to = dst.data.inputs.find((p) => `in:${p.Name}` === th);
     if (from && to) {
@@ -217,6 +223,19 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
     navigate(withQuery({ flow: r.FlowId, version: r.Version, node: undefined }));
   });
 
+  // A node renamed: the wires follow (renameNode); its position and its body's are kept under the new id too.
+  const rename = (from: string, to: string): string => {
+    const why = view ? idProblem(view, to, from) : "";
+    if (why) return why;
+    const key = posKey(scope, from);
+    for (const [k, at] of Object.entries(positions.current)) {
+      if (k === key || k.startsWith(`${key}/`)) positions.current[posKey(scope, to) + k.slice(key.length)] = at;
+    }
+    change((d) => renameNode(d, from, to));
+    navigate(withQuery({ node: to }), true);
+    return "";
+  };
+
   const dirty = doc !== saved;
   const node = view?.nodes?.find((n) => n.id === selected);
   const title = props.flowId ? `Flow ${doc?.name ?? props.flowId} v${props.version || ""}` : "New flow";
@@ -257,7 +276,10 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
         </ul>
       )}
       <EditorTools doc={doc} view={view} scope={scope} history={history} dispatch={dispatch} change={change} positions={positions} selected={selected}
-        flowId={props.flowId} version={props.version} parent={parent} editable={editable} />
+        flowId={props.flowId} version={props.version} parent={parent} editable={editable} onPasted={(ids) => {
+          selectNext.current = new Set(ids);
+          select(ids[0] ?? "");
+        }} />
       {runnable && <TestRunBar t={testRun} nodeId={node ? node.id : ""} />}
       <div className="flow-editor">
         {editable && kinds && <Palette kinds={kinds} onAdd={(k, c, b) => add(k, c, b)} />}
@@ -276,7 +298,7 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
         </div>
         {node && kinds && (
           <NodePanel key={node.id} node={node} kinds={kinds} projectId={props.projectId} errors={errors.filter((e) => e.NodeId === node.id)} editable={editable}
-            onChange={(n) => change((d) => orderInputs(updateNode(d, node.id, () => n), node.id))}
+            onChange={(n) => change((d) => orderInputs(updateNode(d, node.id, () => n), node.id))} onRename={(to) => rename(node.id, to)}
             onRemove={() => {
               change((d) => removeNode(d, node.id));
               select("");

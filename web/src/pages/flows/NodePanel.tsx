@@ -1,6 +1,8 @@
 // The panel of the selected node: its settings as a form generated from its kind's JSON Schema, its inputs, its problems.
 import { useState } from "react";
+import { portsOf } from "./graph";
 import type { FlowNode, NodeKinds } from "./graph";
+import { InputFields } from "./InputFields";
 import { readValue, schemaFields, showValue } from "./schema";
 import type { SchemaField } from "./schema";
 import { ScriptField } from "./ScriptField";
@@ -9,7 +11,8 @@ import { scriptMarks } from "./scriptMarks";
 import type { ScriptMark } from "./scriptMarks";
 import type { ValidationError } from "./validation";
 
-export function NodePanel(props: { node: FlowNode; kinds: NodeKinds; errors: ValidationError[]; editable: boolean; projectId: string; onChange(n: FlowNode): void; onRemove(): void; onClose(): void }) {
+export function NodePanel(props: { node: FlowNode; kinds: NodeKinds; errors: ValidationError[]; editable: boolean; projectId: string; onChange(n: FlowNode): void;
+  onRename(to: string): string; onRemove(): void; onClose(): void }) {
   const { node } = props;
   // Bumped when a picker rewrites the config, so the fields show what it wrote.
   const [picked, setPicked] = useState(0);
@@ -35,6 +38,7 @@ export function NodePanel(props: { node: FlowNode; kinds: NodeKinds; errors: Val
         {node.kind}
         {kind?.Doc ? `: ${kind.Doc}` : ""}
       </p>
+      {props.editable && <RenameField id={node.id} onRename={props.onRename} />}
       {rest.length > 0 && (
         <ul className="form-error">
           {rest.map((e) => <li key={`${e.Field}|${e.Message}`}>{e.Field ? `${e.Field}: ${e.Message}` : e.Message}</li>)}
@@ -53,6 +57,10 @@ export function NodePanel(props: { node: FlowNode; kinds: NodeKinds; errors: Val
           <ConfigField key={`${f.name}:${picked}`} field={f} value={node.config?.[f.name]} error={errorOf(`config.${f.name}`)} onChange={(v) => setConfig(f.name, v)}
             marks={scriptMarks(props.errors, `config.${f.name}`)} readOnly={!props.editable} />
         ))}
+      </fieldset>
+      <fieldset disabled={!props.editable}>
+        <InputFields ports={portsOf(node, props.kinds).inputs} inputs={node.inputs ?? {}} error={(name) => errorOf(`inputs.${name}`)}
+          onChange={(inputs) => props.onChange({ ...node, inputs })} />
         <JsonArea label="Inputs (JSON)" name="inputs" value={node.inputs ?? {}} error={errorOf("inputs")}
           onChange={(v) => props.onChange({ ...node, inputs: v as Record<string, unknown> })} />
       </fieldset>
@@ -148,4 +156,25 @@ function sameJson(text: string, v: unknown): boolean {
   } catch {
     return false;
   }
+}
+
+// The node's id, renamed in place: the wires that read it follow.
+function RenameField(props: { id: string; onRename(to: string): string }) {
+  const [text, setText] = useState(props.id);
+  const [problem, setProblem] = useState("");
+  const submit = () => setProblem(text === props.id ? "" : props.onRename(text.trim()));
+  return (
+    <form className={problem ? "field field-invalid" : "field"} onSubmit={(e) => {
+      e.preventDefault();
+      submit();
+    }}>
+      <label htmlFor="node-id">Id</label>
+      <div className="row-actions start">
+        <input id="node-id" value={text} maxLength={64} aria-invalid={problem ? true : undefined} aria-describedby={problem ? "node-id-error" : undefined}
+          onChange={(e) => setText(e.target.value)} />
+        <button type="submit" className="secondary small" disabled={text === props.id}>Rename</button>
+      </div>
+      {problem && <div className="field-error" id="node-id-error" data-field-error="id">{problem}</div>}
+    </form>
+  );
 }

@@ -1,7 +1,7 @@
 // A flow node drawn on the canvas: its ports as handles, its problems under it.
 import { Handle, Position } from "@xyflow/react";
 import type { Node, NodeProps } from "@xyflow/react";
-import { FLOW, INPUT_KIND, MORE, NEXT } from "./graph";
+import { FLOW, INPUT_KIND, ITEM_KIND, MORE, NEXT, OUTPUT_KIND } from "./graph";
 import type { FlowNode, Port } from "./graph";
 import type { NodeRun } from "./runs";
 import { NodeResult } from "./TestRun";
@@ -11,7 +11,8 @@ export type EditorNode = Node<NodeData, "flow">;
 
 export function FlowNodeView(props: NodeProps<EditorNode>) {
   const { node, inputs, outputs, errors } = props.data;
-  if (node.kind === INPUT_KIND) return <InputNodeView outputs={outputs} />;
+  if (node.kind === INPUT_KIND || node.kind === ITEM_KIND) return <InputNodeView node={node} outputs={outputs} />;
+  if (node.kind === OUTPUT_KIND) return <OutputNodeView inputs={inputs} errors={errors} />;
   return (
     <div className={errors.length ? "flow-node flow-node-invalid" : "flow-node"} data-node={node.id} aria-invalid={errors.length ? true : undefined}>
       <Handle type="target" position={Position.Left} id={FLOW} className="handle-control" />
@@ -53,22 +54,55 @@ export function FlowNodeView(props: NodeProps<EditorNode>) {
   );
 }
 
-// The flow's input (the message), not a node of the document: wiring one of its fields into a node maps $input.<field>.
-function InputNodeView(props: { outputs: Port[] }) {
+// The flow's input (the message), or in a foreach body its foreach's inputs ($input) and the element ($item): not nodes of the document.
+// Wiring one of its fields into a node maps $input.<field> (or $item.<field>).
+function InputNodeView(props: { node: FlowNode; outputs: Port[] }) {
+  const item = props.node.kind === ITEM_KIND;
+  const root = item ? "$item" : "$input";
+  const what = typeof props.node.description === "string" ? props.node.description : "the message";
   return (
-    <div className="flow-node flow-node-input" data-node="input" title="The message the flow receives ($input)">
+    <div className="flow-node flow-node-input" data-node={props.node.id} title={item ? "The element the body runs for ($item)" : `The ${what} (${root})`}>
       <div className="flow-node-head">
-        <strong>Input</strong> <span className="muted small">the message</span>
+        <strong>{item ? "Item" : "Input"}</strong> <span className="muted small">{item ? "each element" : what}</span>
       </div>
       <ul className="flow-node-input-ports">
         {props.outputs.map((p) => (
-          <li key={p.Name} className="port port-out" title={`$input.${p.Name}: ${p.Type}${p.Doc ? ` (${p.Doc})` : ""}`}>
+          <li key={p.Name} className="port port-out" title={`${root}.${p.Name}: ${p.Type}${p.Doc ? ` (${p.Doc})` : ""}`}>
             {p.Name} <span className="muted">{p.Type}</span>
             <Handle type="source" position={Position.Right} id={`out:${p.Name}`} className={`handle-${p.Type}`} />
           </li>
         ))}
+        {props.outputs.length === 0 && !item && <li className="muted small">Wire values into the foreach's + input to use them here.</li>}
       </ul>
-      <Handle type="source" position={Position.Right} id={NEXT} className="handle-control" title="the whole message ($input)" />
+      <Handle type="source" position={Position.Right} id={NEXT} className="handle-control" title={item ? "the whole element ($item)" : "the whole message ($input)"} />
+    </div>
+  );
+}
+
+// A foreach body's output mapping: what each element's result holds. A wire to "+ output" adds a field named after the source's.
+function OutputNodeView(props: { inputs: Port[]; errors: string[] }) {
+  return (
+    <div className="flow-node flow-node-input" data-node="(output)" title="Each element's result: the foreach's results hold one per element">
+      <div className="flow-node-head">
+        <strong>Output</strong> <span className="muted small">each element's result</span>
+      </div>
+      <ul className="flow-node-input-ports">
+        {props.inputs.map((p) => (
+          <li key={p.Name} className="port port-in" title={p.Name}>
+            <Handle type="target" position={Position.Left} id={`in:${p.Name}`} className="handle-any" />
+            {p.Name}
+          </li>
+        ))}
+        <li className="port port-in port-more" title="Wire any output here to add it to the result under its name">
+          <Handle type="target" position={Position.Left} id={MORE} className="handle-any" />
+          <span className="muted">+ output</span>
+        </li>
+      </ul>
+      {props.errors.length > 0 && (
+        <ul className="flow-node-errors" data-testid="node-errors">
+          {props.errors.map((m) => <li key={m}>{m}</li>)}
+        </ul>
+      )}
     </div>
   );
 }

@@ -2,7 +2,7 @@
 // them and where they were drawn; pasted, each node gets a fresh id, the
 // wires among the copies name the new ids, and inputs that read a node
 // that was not copied are dropped (the paste is not wired to the rest).
-import { readsFrom, uniqueId } from "./graph";
+import { readsFrom, renamePaths, uniqueId } from "./graph";
 import type { FlowDoc, FlowNode, XY } from "./graph";
 
 export interface Clip {
@@ -45,19 +45,9 @@ export function pasteNodes(doc: FlowDoc, clip: Clip, offset: XY = { x: 40, y: 40
     ids[n.id] = id;
     out = { ...out, nodes: [...(out.nodes ?? []), { id, kind: n.kind }] }; // reserve the id
   }
-  const copied = new Set(Object.keys(ids));
-  const rename = (v: unknown): unknown => {
-    if (typeof v === "string") {
-      const r = readsFrom(v, copied);
-      return r ? `$${ids[r.node]}${v.slice(r.node.length + 1)}` : v;
-    }
-    if (Array.isArray(v)) return v.map(rename);
-    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rename(x)]));
-    return v;
-  };
   const fresh = clip.nodes.map((n) => {
     const c: FlowNode = { ...structuredClone(n), id: ids[n.id] ?? n.id };
-    if (c.inputs) c.inputs = rename(c.inputs) as Record<string, unknown>;
+    if (c.inputs) c.inputs = renamePaths(c.inputs, ids) as Record<string, unknown>;
     if (c.next) c.next = c.next.map((t) => ids[t] ?? t);
     return c;
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compatible, connect, connectionRefusal, disconnect, docToGraph, graphToDoc, INPUT, inputPorts, layout, MESSAGE_FIELDS, moreInputName, orderInputs, removeNode, takesMore } from "./graph";
+import { compatible, connect, connectionRefusal, disconnect, docToGraph, graphToDoc, idProblem, INPUT, inputPorts, ITEM, layout, MESSAGE_FIELDS, moreInputName, orderInputs, OUTPUT, removeNode, renameNode, takesMore } from "./graph";
 import type { FlowDoc, NodeKinds, PortType } from "./graph";
 import faceText from "../../../../examples/flows/face-structuring.json?raw";
 
@@ -162,11 +162,89 @@ describe("inputs of any name", () => {
     expect(moreInputName(node, "objects")).toBe("objects2");
     expect(moreInputName(node, "image")).toBe("image");
     expect(moreInputName(node, "")).toBe("value");
+    // Beside a field of that name, one from a node is named after the node too; from the message, numbered.
+    expect(moreInputName(node, "objects", "track")).toBe("trackObjects");
+    expect(moreInputName(node, "objects", INPUT)).toBe("objects2");
   });
   it("is offered by kinds that take more inputs, not by algorithms (their contract names them)", () => {
     expect(takesMore({ id: "x", kind: "algorithm" }, KINDS)).toBe(false);
     expect(takesMore({ id: "x", kind: "track" }, KINDS)).toBe(false);
     const store = { Name: "store", Doc: "", Category: "sink", Inputs: null, MoreInputs: true, Outputs: null, OutputsOpen: false, FromContract: false, ConfigSchema: null };
     expect(takesMore({ id: "x", kind: "store" }, { ...KINDS, KindSet: [...KINDS.KindSet, store] })).toBe(true);
+  });
+});
+
+describe("renaming a node", () => {
+  it("renames its id and everything that names it: inputs at any depth, next, edges, switch targets, errorNext, the output", () => {
+    const doc: FlowDoc = {
+      output: { faces: "$detect.faces", n: "$detector" },
+      nodes: [
+        { id: "detect", kind: "algorithm", next: ["pick"], errorNext: "detect" },
+        { id: "detector", kind: "noop", inputs: { v: "$detect" } },
+        { id: "pick", kind: "switch", inputs: { f: "$detect.faces", deep: { l: ["$detect.width", "$$detect"] } }, config: { cases: [{ when: "True", next: "detect" }], default: "detect" } },
+      ],
+      edges: [{ from: "detect", to: "detector" }],
+    };
+    const out = renameNode(doc, "detect", "faces");
+    expect(out).toEqual({
+      output: { faces: "$faces.faces", n: "$detector" },
+      nodes: [
+        { id: "faces", kind: "algorithm", next: ["pick"], errorNext: "faces" },
+        { id: "detector", kind: "noop", inputs: { v: "$faces" } },
+        { id: "pick", kind: "switch", inputs: { f: "$faces.faces", deep: { l: ["$faces.width", "$$detect"] } }, config: { cases: [{ when: "True", next: "faces" }], default: "faces" } },
+      ],
+      edges: [{ from: "faces", to: "detector" }],
+    });
+    // The wires drawn follow: the same edges, under the new id.
+    expect(docToGraph(doc, KINDS).edges.map((e) => e.id)).toEqual(["c:next:detect>pick", "c:edges:detect>detector", "d:detect.>detector.v", "d:detect.faces>pick.f"]);
+    expect(docToGraph(out, KINDS).edges.map((e) => e.id)).toEqual(["c:next:faces>pick", "c:edges:faces>detector", "d:faces.>detector.v", "d:faces.faces>pick.f"]);
+    expect(renameNode(doc, "detect", "detect")).toBe(doc);
+  });
+
+  it("refuses an id the engine refuses", () => {
+    const doc: FlowDoc = { nodes: [{ id: "a", kind: "noop" }, { id: "b", kind: "noop" }] };
+    expect(idProblem(doc, "c")).toBe("");
+    expect(idProblem(doc, "a", "a")).toBe("");
+    expect(idProblem(doc, "b", "a")).toBe("there is already a node b");
+    expect(idProblem(doc, "item")).toBe('"item" is reserved for paths ($item)');
+    expect(idProblem(doc, "2x")).toMatch(/^ids are letters/);
+    expect(idProblem(doc, "x".repeat(65))).toBe("at most 64 characters");
+  });
+});
+
+describe("a foreach body's canvas", () => {
+  const body = { input: [{ Name: "image", Type: "image" }], item: [{ Name: "box", Type: "list" }, { Name: "score", Type: "number" }] };
+
+  it("draws its foreach's inputs, the element and the output mapping, with their wires", () => {
+    const doc: FlowDoc = {
+      nodes: [{ id: "crop", kind: "algorithm", config: { algorithm: "alg-face-detect" }, inputs: { image: "$input.image", box: "$item.box" } }],
+      output: { box: "$item.box", crop: "$crop.faces", frame: "$input.image", q: "$item.quality" },
+    };
+    const g = docToGraph(doc, KINDS, {}, body);
+    expect(g.input?.data.outputs.map((p) => p.Name)).toEqual(["image"]);
+    // A field read beyond those known gets a port.
+    expect(g.item?.data.outputs.map((p) => p.Name)).toEqual(["box", "score", "quality"]);
+    expect(g.output?.data.inputs.map((p) => p.Name)).toEqual(["box", "crop", "frame", "q"]);
+    expect(g.edges.filter((e) => e.target === OUTPUT).map((e) => e.id)).toEqual(["o:item.box>box", "o:crop.faces>crop", "o:input.image>frame", "o:item.quality>q"]);
+    expect(g.edges.find((e) => e.id === "d:item.box>crop.box")?.sourceHandle).toBe("out:box");
+    // Nothing of it is in the document.
+    expect(graphToDoc({ output: doc.output }, g.nodes, g.edges)).toEqual(doc);
+    // Without body (the flow itself): no Item, no Output.
+    expect(docToGraph(doc, KINDS).item).toBeUndefined();
+    expect(docToGraph(doc, KINDS).output).toBeUndefined();
+  });
+
+  it("wires the element and the output by changing the document", () => {
+    let doc: FlowDoc = { nodes: [{ id: "crop", kind: "noop" }] };
+    doc = connect(doc, ITEM, "out:box", "crop", "in:box");
+    doc = connect(doc, "crop", "out:image", OUTPUT, "in:crop");
+    doc = connect(doc, ITEM, "next", OUTPUT, "in:whole");
+    expect(doc).toEqual({ nodes: [{ id: "crop", kind: "noop", inputs: { box: "$item.box" } }], output: { crop: "$crop.image", whole: "$item" } });
+    // No control edge to or from either.
+    expect(connect(doc, ITEM, "next", "crop", "flow")).toBe(doc);
+    expect(connect(doc, "crop", "next", OUTPUT, "flow")).toBe(doc);
+    expect(connect(doc, "crop", "out:x", ITEM, "in:x")).toBe(doc);
+    const wire = docToGraph(doc, KINDS, {}, body).edges.find((e) => e.id === "o:crop.image>crop");
+    expect(wire && disconnect(doc, wire).output).toEqual({ whole: "$item" });
   });
 });

@@ -103,7 +103,7 @@ export interface GraphEdge {
   target: string;
   sourceHandle: string;
   targetHandle: string;
-  data: { origin: "next" | "edges" | "input"; field?: string; input?: string };
+  data: { origin: "next" | "edges" | "input" | "output"; field?: string; input?: string };
 }
 
 /** NEXT and FLOW are the handles of control edges: a node's successors leave from NEXT and enter at FLOW. */
@@ -146,11 +146,17 @@ export function takesMore(node: FlowNode, kinds: NodeKinds | undefined): boolean
   return !!kind?.MoreInputs && !kind.FromContract;
 }
 
-/** moreInputName names the input a wire to MORE adds: the source's field, made unique among the node's inputs. */
-export function moreInputName(node: FlowNode, field: string): string {
+/**
+ * moreInputName names the input a wire to MORE adds: the source's field;
+ * when the node has an input of that name, the source's id and the field
+ * (cropImage beside image), then a number.
+ */
+export function moreInputName(node: FlowNode, field: string, source = ""): string {
   const base = field.replace(/[^A-Za-z0-9_]/g, "") || "value";
   const taken = new Set(Object.keys(node.inputs ?? {}));
   if (!taken.has(base)) return base;
+  const qualified = source.replace(/[^A-Za-z0-9_]/g, "") + base.charAt(0).toUpperCase() + base.slice(1);
+  if (source && source !== INPUT && !taken.has(qualified)) return qualified;
   for (let i = 2; ; i++) if (!taken.has(`${base}${i}`)) return `${base}${i}`;
 }
 
@@ -163,6 +169,24 @@ export function moreInputName(node: FlowNode, field: string): string {
 export const INPUT = "input";
 /** INPUT_KIND is the kind the Input node is drawn with; no node kind has that name. */
 export const INPUT_KIND = "(input)";
+
+/**
+ * ITEM and OUTPUT are drawn on a foreach body's canvas beside its Input
+ * node (the foreach's other mapped inputs): ITEM is the element the body
+ * runs for ($item, a wire from one of its fields maps $item.<field>), and
+ * OUTPUT is the body's output mapping, one port per field (a wire to its
+ * "+ output" adds one). Neither is a node of the document.
+ */
+export const ITEM = "item";
+export const ITEM_KIND = "(item)";
+export const OUTPUT = "(output)";
+export const OUTPUT_KIND = "(output)";
+
+/** BodyPorts are the ports of a body canvas' Input and Item nodes (scope.ts bodyPorts). */
+export interface BodyPorts {
+  input: Port[];
+  item: Port[];
+}
 
 /**
  * MESSAGE_FIELDS are the fields of the message a task's device source
@@ -187,22 +211,33 @@ export function inputPorts(doc: FlowDoc, read: ReadonlySet<string> = new Set()):
   const out: Port[] = declared && typeof declared === "object" && Object.keys(declared).length > 0
     ? Object.entries(declared).map(([name, spec]) => ({ Name: name, Type: spec.type || "any", Doc: spec.description ?? "" }))
     : [...MESSAGE_FIELDS];
-  for (const name of read) if (name && !out.some((p) => p.Name === name)) out.push({ Name: name, Type: "any" });
-  return out;
+  return withRead(out, read);
 }
 
 /**
  * docToGraph draws the document; positions are those given, others are
  * laid out by depth. input is the Input node (above the others), absent
- * only when a node of the document is (wrongly) called "input".
+ * only when a node of the document is (wrongly) called "input". Given
+ * body (the document is a foreach body), the Input node has the foreach's
+ * inputs, and item and output are drawn too.
  */
-export function docToGraph(doc: FlowDoc, kinds: NodeKinds | undefined, positions: Record<string, XY> = {}): { nodes: GraphNode[]; edges: GraphEdge[]; input?: GraphNode } {
+export function docToGraph(doc: FlowDoc, kinds: NodeKinds | undefined, positions: Record<string, XY> = {}, body?: BodyPorts):
+  { nodes: GraphNode[]; edges: GraphEdge[]; input?: GraphNode; item?: GraphNode; output?: GraphNode } {
   const list = doc.nodes ?? [];
   const ids = new Set(list.map((n) => n.id));
   const withInput = !ids.has(INPUT);
   if (withInput) ids.add(INPUT);
+  const withItem = !!body && !ids.has(ITEM);
+  if (withItem) ids.add(ITEM);
   const edges: GraphEdge[] = [];
   const read = new Map<string, Set<string>>();
+  const reads = (value: unknown) => {
+    const r = readsFrom(value, ids);
+    if (!r) return undefined;
+    if (!read.has(r.node)) read.set(r.node, new Set());
+    read.get(r.node)?.add(r.field);
+    return r;
+  };
   for (const n of list) {
     for (const to of n.next ?? []) edges.push(control(n.id, to, "next"));
   }
@@ -211,8 +246,7 @@ export function docToGraph(doc: FlowDoc, kinds: NodeKinds | undefined, positions
     for (const [input, value] of Object.entries(n.inputs ?? {})) {
       const r = readsFrom(value, ids);
       if (!r || r.node === n.id) continue;
-      if (!read.has(r.node)) read.set(r.node, new Set());
-      read.get(r.node)?.add(r.field);
+      reads(value);
       edges.push({
         id: `d:${r.node}.${r.field}>${n.id}.${input}`, source: r.node, target: n.id,
         sourceHandle: r.field ? `out:${r.field}` : NEXT, targetHandle: `in:${input}`,
@@ -220,13 +254,48 @@ export function docToGraph(doc: FlowDoc, kinds: NodeKinds | undefined, positions
       });
     }
   }
-  const laid = layout(list.map((n) => n.id), edges.filter((e) => e.source !== INPUT));
+  const mapping = outputOf(doc);
+  if (body) {
+    for (const [name, value] of Object.entries(mapping)) {
+      const r = reads(value);
+      if (!r) continue;
+      edges.push({
+        id: `o:${r.node}.${r.field}>${name}`, source: r.node, target: OUTPUT,
+        sourceHandle: r.field ? `out:${r.field}` : NEXT, targetHandle: `in:${name}`,
+        data: { origin: "output", field: r.field, input: name },
+      });
+    }
+  }
+  const laid = layout(list.map((n) => n.id), edges.filter((e) => e.source !== INPUT && e.source !== ITEM && e.target !== OUTPUT));
   const nodes = list.map((n) => ({ id: n.id, position: positions[n.id] ?? laid[n.id] ?? { x: 0, y: 0 },
     data: { node: n, ...portsOf(n, kinds, read.get(n.id)), more: takesMore(n, kinds) } }));
-  if (!withInput) return { nodes, edges };
-  const input: GraphNode = { id: INPUT, position: positions[INPUT] ?? { x: 0, y: -190 },
-    data: { node: { id: INPUT, kind: INPUT_KIND }, inputs: [], outputs: inputPorts(doc, read.get(INPUT)) } };
-  return { nodes, edges, input };
+  const out: { nodes: GraphNode[]; edges: GraphEdge[]; input?: GraphNode; item?: GraphNode; output?: GraphNode } = { nodes, edges };
+  if (withInput) {
+    const ports = body ? withRead(body.input, read.get(INPUT)) : inputPorts(doc, read.get(INPUT));
+    const node: FlowNode = body ? { id: INPUT, kind: INPUT_KIND, description: "the foreach's inputs" } : { id: INPUT, kind: INPUT_KIND };
+    out.input = { id: INPUT, position: positions[INPUT] ?? { x: 0, y: -190 }, data: { node, inputs: [], outputs: ports } };
+  }
+  if (body && withItem) {
+    out.item = { id: ITEM, position: positions[ITEM] ?? { x: 280, y: -190 }, data: { node: { id: ITEM, kind: ITEM_KIND }, inputs: [], outputs: withRead(body.item, read.get(ITEM)) } };
+  }
+  if (body) {
+    const bottom = Math.max(0, ...nodes.map((n) => n.position.y)) + 190;
+    out.output = { id: OUTPUT, position: positions[OUTPUT] ?? { x: 0, y: bottom },
+      data: { node: { id: OUTPUT, kind: OUTPUT_KIND, inputs: mapping }, inputs: Object.keys(mapping).map((name) => ({ Name: name, Type: "any" })), outputs: [], more: true } };
+  }
+  return out;
+}
+
+/** outputOf answers the document's output mapping ({} when it has none). */
+export function outputOf(doc: FlowDoc): Record<string, unknown> {
+  const o = doc.output;
+  return o && typeof o === "object" && !Array.isArray(o) ? (o as Record<string, unknown>) : {};
+}
+
+function withRead(ports: readonly Port[], read: ReadonlySet<string> = new Set()): Port[] {
+  const out = [...ports];
+  for (const name of read) if (name && !out.some((p) => p.Name === name)) out.push({ Name: name, Type: "any" });
+  return out;
 }
 
 function control(from: string, to: string, origin: "next" | "edges"): GraphEdge {
@@ -327,16 +396,18 @@ export function removeNode(doc: FlowDoc, id: string): FlowDoc {
  * or adds a control edge between the NEXT and FLOW handles.
  */
 export function connect(doc: FlowDoc, source: string, sourceHandle: string, target: string, targetHandle: string): FlowDoc {
-  if (target === INPUT) return doc; // nothing feeds the message
+  if (target === INPUT || target === ITEM) return doc; // nothing feeds the message or the element
+  const given = source === INPUT || source === ITEM; // there before every node runs
   if (targetHandle.startsWith("in:")) {
     const field = sourceHandle.startsWith("out:") ? sourceHandle.slice(4) : "";
     const path = field ? `$${source}.${field}` : `$${source}`;
+    if (target === OUTPUT) return { ...doc, output: { ...outputOf(doc), [targetHandle.slice(3)]: path } };
     const mapped = updateNode(doc, target, (n) => ({ ...n, inputs: { ...n.inputs, [targetHandle.slice(3)]: path } }));
     // The engine reads only the outputs of a node's ancestors: a wire from a node that does not yet run before the target adds that edge too.
-    if (source === INPUT || runsBefore(doc, source, target)) return mapped;
+    if (given || runsBefore(doc, source, target)) return mapped;
     return { ...mapped, edges: [...(doc.edges ?? []), { from: source, to: target }] };
   }
-  if (source === INPUT || (doc.edges ?? []).some((e) => e.from === source && e.to === target)) return doc; // every node runs after the message arrives
+  if (given || target === OUTPUT || (doc.edges ?? []).some((e) => e.from === source && e.to === target)) return doc; // every node runs after the message arrives
   return { ...doc, edges: [...(doc.edges ?? []), { from: source, to: target }] };
 }
 
@@ -391,5 +462,58 @@ export function disconnect(doc: FlowDoc, e: GraphEdge): FlowDoc {
       return updateNode(doc, e.source, (n) => ({ ...n, next: (n.next ?? []).filter((t) => t !== e.target) }));
     case "edges":
       return { ...doc, edges: (doc.edges ?? []).filter((p) => !(p.from === e.source && p.to === e.target)) };
+    case "output":
+      return { ...doc, output: Object.fromEntries(Object.entries(outputOf(doc)).filter(([k]) => k !== e.data.input)) };
   }
+}
+
+/** renamePaths answers v with every path that reads a node of ids ($old, $old.field...) reading ids[old] instead, at any depth of an object or list. */
+export function renamePaths(v: unknown, ids: Readonly<Record<string, string>>): unknown {
+  if (typeof v === "string") {
+    const r = readsFrom(v, new Set(Object.keys(ids)));
+    return r ? `$${ids[r.node]}${v.slice(r.node.length + 1)}` : v;
+  }
+  if (Array.isArray(v)) return v.map((x) => renamePaths(x, ids));
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, renamePaths(x, ids)]));
+  return v;
+}
+
+/** idProblem answers why id cannot name a node of doc (ValidateFlow's rules), or "" when it can. */
+export function idProblem(doc: FlowDoc, id: string, except = ""): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(id)) return "ids are letters, digits, _ and -, starting with a letter or _";
+  if (id.length > 64) return "at most 64 characters";
+  if (["input", "params", "item", "index"].includes(id)) return `"${id}" is reserved for paths ($${id})`;
+  if (id !== except && (doc.nodes ?? []).some((n) => n.id === id)) return `there is already a node ${id}`;
+  return "";
+}
+
+/**
+ * renameNode calls node from `to` instead: the other nodes' inputs that read
+ * it, next lists, edges, a switch's case and default targets, errorNext and
+ * the output mapping follow. A foreach body does not see its flow's nodes,
+ * so bodies are left as they are.
+ */
+export function renameNode(doc: FlowDoc, from: string, to: string): FlowDoc {
+  if (from === to) return doc;
+  const ids = { [from]: to };
+  const name = (t: unknown) => (t === from ? to : t);
+  const out: FlowDoc = {
+    ...doc,
+    nodes: (doc.nodes ?? []).map((n) => {
+      const c: FlowNode = { ...n, id: name(n.id) as string };
+      if (n.inputs) c.inputs = renamePaths(n.inputs, ids) as Record<string, unknown>;
+      if (n.next) c.next = n.next.map((t) => name(t) as string);
+      if (n.errorNext === from) c.errorNext = to;
+      if (n.kind === "switch" && n.config) {
+        const cfg = { ...n.config };
+        if (Array.isArray(cfg.cases)) cfg.cases = cfg.cases.map((k: unknown) => (k && typeof k === "object" ? { ...k, next: name((k as { next?: unknown }).next) } : k));
+        if (cfg.default === from) cfg.default = to;
+        c.config = cfg;
+      }
+      return c;
+    }),
+  };
+  if (doc.edges) out.edges = doc.edges.map((e) => ({ from: name(e.from) as string, to: name(e.to) as string }));
+  if (doc.output !== undefined) out.output = renamePaths(doc.output, ids);
+  return out;
 }

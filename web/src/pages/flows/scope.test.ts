@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { FlowDoc } from "./graph";
+import type { FlowDoc, NodeKinds } from "./graph";
 import { addNode } from "./graph";
-import { bodyAt, editBody, errorsIn, parseScope, positionsIn, posKey } from "./scope";
+import { bodyAt, bodyPorts, editBody, errorsIn, parseScope, positionsIn, posKey } from "./scope";
+import faceText from "../../../../examples/flows/face-structuring.json?raw";
 
 const doc: FlowDoc = {
   nodes: [
@@ -44,5 +45,29 @@ describe("nested canvases", () => {
       { NodeId: "save", Field: "inputs.Box", Message: "bad", Edge: { From: "a", To: "save" } },
       { NodeId: "", Field: "enter.config.zone", Message: "missing", Edge: null },
     ]);
+  });
+});
+
+describe("what a body reads", () => {
+  const face = JSON.parse(faceText) as FlowDoc;
+  const kinds: NodeKinds = {
+    KindSet: [
+      { Name: "algorithm", Doc: "", Category: "algorithm", Inputs: null, MoreInputs: true, Outputs: null, OutputsOpen: true, FromContract: true, ConfigSchema: null },
+      { Name: "track", Doc: "", Category: "stream", Inputs: [{ Name: "objects", Type: "objects" }], MoreInputs: false, Outputs: [{ Name: "objects", Type: "objects" }], OutputsOpen: false, FromContract: false, ConfigSchema: null },
+      { Name: "bestshot", Doc: "", Category: "stream", Inputs: [{ Name: "objects", Type: "objects" }], MoreInputs: false, Outputs: [{ Name: "best", Type: "objects" }], OutputsOpen: false, FromContract: false, ConfigSchema: null },
+    ],
+    AlgorithmSet: [{ AlgorithmId: "alg-face-detect", Name: "", Description: "", Version: "1", Kind: "algorithm", Config: {}, Inputs: [{ Name: "image", Type: "image" }], Outputs: [{ Name: "faces", Type: "objects" }], OutputsOpen: false }],
+    PortTypeSet: [],
+  };
+  it("is the foreach's inputs and the fields of an element: an object's, or those of the body the list comes from", () => {
+    expect(bodyPorts(face, [], kinds)).toBeUndefined();
+    const faces = bodyPorts(face, ["faces"], kinds);
+    expect(faces?.input).toEqual([{ Name: "image", Type: "image", Doc: 'the foreach\'s input image: "$input.image"' }]);
+    expect(faces?.item.map((p) => p.Name)).toEqual(["box", "score", "label", "trackId"]);
+    // best.best <- track.objects <- faces.results: the fields the faces body outputs, and an object's.
+    const keep = bodyPorts(face, ["keep"], kinds);
+    expect(keep?.input.map((p) => `${p.Name}:${p.Type}`)).toEqual(["device:string", "frame:integer"]);
+    expect(keep?.item.map((p) => p.Name)).toEqual(["box", "score", "quality", "crop", "frame", "label", "trackId"]);
+    expect(bodyPorts(face, ["detect"], kinds)).toBeUndefined();
   });
 });
