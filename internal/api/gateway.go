@@ -714,12 +714,20 @@ func writeResponse(w http.ResponseWriter, requestID string, resp any) {
 	out.Reset()
 	const prefix = `{"Response":`
 	out.WriteString(prefix)
-	// No HTML escaping: answers are JSON for programs, and signed URLs
-	// should read as they are ("&", not "\u0026").
-	e := json.NewEncoder(out)
-	e.SetEscapeHTML(false)
-	err := e.Encode(resp)
-	b := bytes.TrimRight(out.Bytes()[len(prefix):], "\n")
+	var b []byte
+	var err error
+	if a, ok := resp.(JSONAppender); ok {
+		b, err = a.AppendJSON(out.AvailableBuffer())
+		out.Write(b) // in place when it fitted: b is then the buffer's own tail
+		b = out.Bytes()[len(prefix):]
+	} else {
+		// No HTML escaping: answers are JSON for programs, and signed URLs
+		// should read as they are ("&", not "\u0026").
+		e := json.NewEncoder(out)
+		e.SetEscapeHTML(false)
+		err = e.Encode(resp)
+		b = bytes.TrimRight(out.Bytes()[len(prefix):], "\n")
+	}
 	if err != nil || len(b) < 2 || b[0] != '{' {
 		writeError(w, requestID, Errorf(InternalError, "response encoding failed; quote RequestId %s", requestID))
 		return
@@ -733,6 +741,22 @@ func writeResponse(w http.ResponseWriter, requestID string, resp any) {
 	out.WriteString(`"}}`)
 	writeJSON(w, out.Bytes())
 }
+
+// JSONAppender is a response that encodes itself, on a hot path, as
+// encoding/json with HTML escaping off would encode it, without reflection
+// (InvokeFlow's). The gateway calls AppendJSON instead of encoding/json.
+type JSONAppender interface {
+	AppendJSON(b []byte) ([]byte, error)
+}
+
+// AppendJSONString appends s quoted as a JSON string (no HTML escaping),
+// for JSONAppender implementations.
+func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }
+
+// AppendJSONValue appends v as encoding/json encodes it (no HTML escaping;
+// maps and lists of decoded JSON without reflection), for JSONAppender
+// implementations.
+func AppendJSONValue(b []byte, v any) ([]byte, error) { return appendJSON(b, v) }
 
 // responseBufs holds answer buffers: writeJSON copies an answer into the
 // connection's buffer, so one is free again once written.

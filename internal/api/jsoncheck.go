@@ -41,15 +41,20 @@ const (
 	nulCharMsg = "contains a NUL character (U+0000)"
 )
 
-func (s *jsonScan) skipSpace() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
+func (s *jsonScan) skipSpace() { s.i = skipJSONSpace(s.b, s.i) }
+
+// skipJSONSpace returns the index of the first byte at or after i in b
+// that is not JSON white space.
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
 		case ' ', '\t', '\n', '\r':
-			s.i++
+			i++
 		default:
-			return
+			return i
 		}
 	}
+	return i
 }
 
 // value checks the value at s.i, of Go type t (nil: free-form), and moves

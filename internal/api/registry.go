@@ -120,6 +120,7 @@ func Register[Req, Resp any](r *Registry, s Spec, h Handler[Req, Resp]) {
 		projectField = f.Index[0]
 	}
 	a := &Action{Spec: s, Request: rt, Response: reflect.TypeFor[Resp](), index: len(r.list)}
+	fast := fastPlanOf(rt)
 	// The project is checked before the rest of the request is validated,
 	// so that a caller learns nothing about a project it has no role in.
 	a.call = func(ctx context.Context, c *Caller, body []byte) (any, error) {
@@ -127,8 +128,11 @@ func Register[Req, Resp any](r *Registry, s Spec, h Handler[Req, Resp]) {
 			c.act = a
 		}
 		req := new(Req)
-		if err := decodeStrict(body, req); err != nil {
-			return nil, err
+		if fast == nil || !fast.decode(body, reflect.ValueOf(req).Elem()) {
+			*req = *new(Req) // the fast path may have filled part of it
+			if err := decodeStrict(body, req); err != nil {
+				return nil, err
+			}
 		}
 		project := ""
 		if projectField >= 0 {

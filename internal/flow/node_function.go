@@ -33,18 +33,23 @@ func compileFunction(b *Builder) Node {
 	if prog == nil {
 		return nil
 	}
-	return &functionNode{prog: prog}
+	return &functionNode{prog: prog, names: b.ArgNames()}
 }
 
-type functionNode struct{ prog *function.Program }
+type functionNode struct {
+	prog  *function.Program
+	names []string // of the mapped inputs, in their order
+}
 
 func (n *functionNode) Run(ctx context.Context, c *Call) (any, error) {
-	var in any
-	if len(c.n.args) == 0 {
-		in = c.Input()
-	} else {
-		in = c.Args()
-	}
 	// Script failures are deterministic: never retried (see retryable).
-	return n.prog.Call(ctx, in, c.Params())
+	if len(n.names) == 0 {
+		return n.prog.Call(ctx, c.Input(), c.Params())
+	}
+	var buf [8]any
+	values := buf[:0]
+	for i := range n.names {
+		values = append(values, c.Arg(i))
+	}
+	return n.prog.CallFields(ctx, n.names, values, c.Params())
 }

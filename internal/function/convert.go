@@ -99,14 +99,7 @@ func toStarlark(v any, budget *int, depth int) (starlark.Value, error) {
 		}
 		d := starlark.NewDict(len(x))
 		for k, e := range x {
-			sv, err := toStarlark(e, budget, depth-1)
-			if err != nil {
-				return nil, err
-			}
-			if err := charge(budget, len(k)); err != nil {
-				return nil, err
-			}
-			if err := d.SetKey(starlark.String(k), sv); err != nil {
+			if err := setConverted(d, k, e, budget, depth-1); err != nil {
 				return nil, err
 			}
 		}
@@ -197,6 +190,36 @@ func toStarlark(v any, budget *int, depth int) (starlark.Value, error) {
 		return starlark.Bool(rv.Bool()), charge(budget, scalarCost)
 	}
 	return Opaque{V: v}, charge(budget, scalarCost)
+}
+
+// fieldsToStarlark converts names[i]: values[i] into a dict as toStarlark
+// converts the same map, keys in the order given.
+func fieldsToStarlark(names []string, values []any, budget *int, depth int) (starlark.Value, error) {
+	if depth < 0 {
+		return nil, errDepth
+	}
+	if err := charge(budget, scalarCost); err != nil {
+		return nil, err
+	}
+	d := starlark.NewDict(len(names))
+	for i, k := range names {
+		if err := setConverted(d, k, values[i], budget, depth-1); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// setConverted sets d[k] to e converted, charging both to budget.
+func setConverted(d *starlark.Dict, k string, e any, budget *int, depth int) error {
+	sv, err := toStarlark(e, budget, depth)
+	if err != nil {
+		return err
+	}
+	if err := charge(budget, len(k)); err != nil {
+		return err
+	}
+	return d.SetKey(starlark.String(k), sv)
 }
 
 // fromStarlark converts a script's value back to plain Go values, charging

@@ -17,6 +17,7 @@ import (
 type Expr struct {
 	prog *Program
 	vars []string
+	used []bool // vars the expression names; the others are passed as None
 }
 
 // CompileExpr compiles one expression (no statements) whose free names are
@@ -28,7 +29,8 @@ func CompileExpr(name, src string, vars []string, limits Limits) (*Expr, error) 
 	if len(src) > limits.MaxSourceBytes {
 		return nil, &LimitError{Program: name, Limit: LimitSourceSize, Max: fmt.Sprint(limits.MaxSourceBytes, " bytes")}
 	}
-	if _, err := fileOptions().ParseExpr(name, src, 0); err != nil {
+	parsed, err := fileOptions().ParseExpr(name, src, 0)
+	if err != nil {
 		var se syntax.Error
 		if errors.As(err, &se) {
 			return nil, at(fmt.Errorf("expression %q: %d:%d: %s", name, se.Pos.Line, se.Pos.Col, se.Msg), se.Pos)
@@ -56,7 +58,20 @@ func CompileExpr(name, src string, vars []string, limits Limits) (*Expr, error) 
 		}
 		return nil, err
 	}
-	return &Expr{prog: p, vars: vars}, nil
+	// A variable the expression never names cannot be observed, so its
+	// value is not converted (a switch's params, most often).
+	named := map[string]bool{}
+	syntax.Walk(parsed, func(n syntax.Node) bool {
+		if id, ok := n.(*syntax.Ident); ok {
+			named[id.Name] = true
+		}
+		return true
+	})
+	used := make([]bool, len(vars))
+	for i, v := range vars {
+		used[i] = named[v]
+	}
+	return &Expr{prog: p, vars: vars, used: used}, nil
 }
 
 func unpackVars(vars []string) string {
@@ -100,6 +115,10 @@ func (e *Expr) eval(ctx context.Context, args []any) (starlark.Value, *worker, e
 	budget := p.limits.MaxInputBytes
 	elems := make(starlark.Tuple, len(args))
 	for i, a := range args {
+		if i < len(e.used) && !e.used[i] {
+			elems[i] = starlark.None
+			continue
+		}
 		v, err := toStarlark(a, &budget, p.limits.MaxDepth)
 		if err != nil {
 			p.threads.Put(w)

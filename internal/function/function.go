@@ -180,10 +180,12 @@ type Program struct {
 	name    string
 	main    *starlark.Function
 	nparams int
-	limits  Limits
-	env     *env
-	threads sync.Pool
-	slots   chan struct{} // the gate's slots of this program's key; nil: no gate
+	// paramsUnused: main's second parameter is never read.
+	paramsUnused bool
+	limits       Limits
+	env          *env
+	threads      sync.Pool
+	slots        chan struct{} // the gate's slots of this program's key; nil: no gate
 }
 
 // Name returns the name given to Compile.
@@ -240,6 +242,14 @@ func CompileContext(ctx context.Context, name, src string, limits Limits) (*Prog
 	}
 	p.main = fn
 	p.nparams = fn.NumParams()
+	if p.nparams == 2 {
+		// A params that the script never names (its one identifier is the
+		// parameter itself) cannot be observed: it is passed as None
+		// instead of converted.
+		name, _ := fn.Param(1)
+		p.paramsUnused = e.names[name] == 1
+	}
+	e.names = nil
 	return p, nil
 }
 
@@ -260,8 +270,16 @@ func parse(name, src string, limits Limits) (*starlark.Program, *env, error) {
 	if id := reservedIdent(f); id != nil {
 		return nil, nil, at(fmt.Errorf("function %q: %s: names starting with __ are reserved", name, id.NamePos), id.NamePos)
 	}
+	names := map[string]int{}
+	syntax.Walk(f, func(n syntax.Node) bool {
+		if id, ok := n.(*syntax.Ident); ok {
+			names[id.Name]++
+		}
+		return true
+	})
 	guardFile(f)
 	e := newEnv(limits)
+	e.names = names
 	prog, err := starlark.FileProgram(f, e.predeclared.Has)
 	if err != nil {
 		return nil, nil, fmt.Errorf("function %q: %w", name, err)
@@ -356,6 +374,16 @@ func noRelease() {}
 // time.Time, time.Duration, or a Go value that passed through opaque).
 // Cancelling ctx stops the script within a few thousand steps.
 func (p *Program) Call(ctx context.Context, input any, params map[string]any) (any, error) {
+	return p.call(ctx, input, nil, nil, params)
+}
+
+// CallFields is Call with an input dict of names[i]: values[i], in that
+// order, converted straight into the script's dict (no Go map in between).
+func (p *Program) CallFields(ctx context.Context, names []string, values []any, params map[string]any) (any, error) {
+	return p.call(ctx, nil, names, values, params)
+}
+
+func (p *Program) call(ctx context.Context, input any, names []string, values []any, params map[string]any) (any, error) {
 	if p.main == nil {
 		return nil, &ScriptError{Program: p.name, Err: errors.New("the program was only checked, not compiled")}
 	}
@@ -367,7 +395,12 @@ func (p *Program) Call(ctx context.Context, input any, params map[string]any) (a
 	w := p.threads.Get().(*worker)
 	defer p.threads.Put(w)
 	budget := p.limits.MaxInputBytes
-	in, err := toStarlark(input, &budget, p.limits.MaxDepth)
+	var in starlark.Value
+	if names != nil {
+		in, err = fieldsToStarlark(names, values, &budget, p.limits.MaxDepth)
+	} else {
+		in, err = toStarlark(input, &budget, p.limits.MaxDepth)
+	}
 	if err != nil {
 		return nil, p.convErr(err, LimitInputSize, p.limits.MaxInputBytes)
 	}
@@ -375,7 +408,7 @@ func (p *Program) Call(ctx context.Context, input any, params map[string]any) (a
 	args[0] = in
 	if p.nparams == 2 {
 		var pv starlark.Value = starlark.None
-		if params != nil {
+		if params != nil && !p.paramsUnused {
 			if pv, err = toStarlark(params, &budget, p.limits.MaxDepth); err != nil {
 				return nil, p.convErr(err, LimitInputSize, p.limits.MaxInputBytes)
 			}
@@ -428,6 +461,7 @@ type worker struct {
 	mu      sync.Mutex
 	running bool
 	timer   *time.Timer
+	armed   bool // the timer will fire: back-to-back calls share it
 	stopCtx func() bool
 }
 
@@ -457,10 +491,16 @@ func (w *worker) begin(ctx context.Context, l Limits) {
 	w.th.Uncancel()
 	w.th.SetMaxExecutionSteps(min(limitCheckPeriod, l.MaxSteps))
 	w.running = true
-	if w.timer == nil {
+	// An armed timer fires at an earlier call's deadline, no later than
+	// this one's (the limits are the program's), and onTimer then waits
+	// for what is left: a call neither resets nor stops it.
+	switch {
+	case w.timer == nil:
 		w.timer = time.AfterFunc(l.MaxDuration, w.onTimer)
-	} else {
+		w.armed = true
+	case !w.armed:
 		w.timer.Reset(l.MaxDuration)
+		w.armed = true
 	}
 	w.mu.Unlock()
 	if ctx.Done() != nil {
@@ -470,8 +510,14 @@ func (w *worker) begin(ctx context.Context, l Limits) {
 
 func (w *worker) onTimer() {
 	w.mu.Lock()
-	if w.running && !time.Now().Before(w.deadline) {
+	switch left := time.Until(w.deadline); {
+	case !w.running:
+		w.armed = false
+	case left <= 0:
 		w.stop(LimitTime)
+		w.armed = false
+	default: // armed for an earlier call: wait for this one's deadline
+		w.timer.Reset(left)
 	}
 	w.mu.Unlock()
 }
@@ -528,7 +574,6 @@ func (w *worker) onSteps(th *starlark.Thread) {
 func (w *worker) end(err error) error {
 	w.mu.Lock()
 	w.running = false
-	w.timer.Stop()
 	w.mu.Unlock()
 	if w.stopCtx != nil {
 		w.stopCtx()

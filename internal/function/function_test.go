@@ -246,3 +246,81 @@ func BenchmarkCall10FieldMapping(b *testing.B) {
 		}
 	}
 }
+
+// CallFields converts its names and values as Call converts the same map,
+// keys in the given order, under the same input limit.
+func TestCallFields(t *testing.T) {
+	p := mustCompile(t, "def main(input, params):\n    return {'keys': list(input.keys()), 'in': input, 'k': params['k']}", Limits{})
+	names, values := []string{"b", "a"}, []any{[]any{int64(1), "x"}, map[string]any{"c": 2.5}}
+	got, err := p.CallFields(context.Background(), names, values, map[string]any{"k": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"keys": []any{"b", "a"}, "in": map[string]any{"b": values[0], "a": values[1]}, "k": true}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("CallFields = %#v, want %#v", got, want)
+	}
+	small := mustCompile(t, "def main(input):\n    return 1", Limits{MaxInputBytes: 64})
+	_, err = small.CallFields(context.Background(), []string{"s"}, []any{strings.Repeat("x", 100)}, nil)
+	var le *LimitError
+	if !errors.As(err, &le) || le.Limit != LimitInputSize {
+		t.Errorf("CallFields over the input limit = %v, want the input-size limit", err)
+	}
+}
+
+// A worker's timer is shared by back-to-back calls and re-armed after it
+// fired idle: either way a long call is stopped by the time limit.
+func TestTimeLimitAcrossReusedWorkers(t *testing.T) {
+	p := mustCompile(t, "def main(input):\n    if input:\n        while True:\n            pass\n    return 1", Limits{MaxDuration: 20 * time.Millisecond, MaxSteps: 1 << 62, MaxMemoryBytes: 1 << 40})
+	ctx := context.Background()
+	long := func(when string) {
+		t.Helper()
+		_, err := p.Call(ctx, true, nil)
+		var le *LimitError
+		if !errors.As(err, &le) || le.Limit != LimitTime {
+			t.Errorf("%s: long call = %v, want the time limit", when, err)
+		}
+	}
+	for range 1000 { // quick calls arm the timer once
+		if _, err := p.Call(ctx, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long("after quick calls")
+	time.Sleep(50 * time.Millisecond) // the timer fires while the worker is idle
+	long("after an idle worker's timer fired")
+	for range 3 {
+		long("back to back")
+	}
+}
+
+// Values a script or an expression never names are not converted: an
+// oversized params does not count against the input limit unless read.
+func TestUnreadValuesNotConverted(t *testing.T) {
+	big := map[string]any{"a": strings.Repeat("x", 1000)}
+	l := Limits{MaxInputBytes: 200}
+	ctx := context.Background()
+	unread := mustCompile(t, "def main(input, params):\n    return input", l)
+	if got, err := unread.Call(ctx, int64(1), big); err != nil || got != int64(1) {
+		t.Errorf("params unread: %v, %v", got, err)
+	}
+	read := mustCompile(t, "def main(input, params):\n    return input if input else params", l)
+	var le *LimitError
+	if _, err := read.Call(ctx, int64(1), big); !errors.As(err, &le) || le.Limit != LimitInputSize {
+		t.Errorf("params read: %v; want the input-size limit", err)
+	}
+	e, err := CompileExpr("e", "len(n) > 2", []string{"n", "params"}, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := e.EvalBool(ctx, []any{int64(1), int64(2), int64(3)}, big); err != nil || !ok {
+		t.Errorf("expression with params unread: %v, %v", ok, err)
+	}
+	e, err = CompileExpr("e", "len(n) > 2 and params", []string{"n", "params"}, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.EvalBool(ctx, []any{int64(1), int64(2), int64(3)}, big); !errors.As(err, &le) || le.Limit != LimitInputSize {
+		t.Errorf("expression with params read: %v; want the input-size limit", err)
+	}
+}

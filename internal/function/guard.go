@@ -17,6 +17,9 @@ import (
 type env struct {
 	limits      Limits
 	predeclared starlark.StringDict
+	// names counts the identifiers of the script as written (before the
+	// guards), to tell a parameter that nothing reads.
+	names map[string]int
 }
 
 const elemCost = 16 // approximate bytes per list element

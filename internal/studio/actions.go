@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -154,9 +155,9 @@ type InvokeFlowRequest struct {
 	// Version 0 (or absent) means the latest.
 	Version int64 `json:"Version" validate:"min=0"`
 	// Input is the message ($input).
-	Input map[string]any `json:"Input"`
+	Input api.Object `json:"Input"`
 	// Parameters are the template parameters ($params).
-	Parameters map[string]any `json:"Parameters"`
+	Parameters api.Object `json:"Parameters"`
 	// Trace returns every node's output, status and duration.
 	Trace bool `json:"Trace"`
 	// TimeoutMs bounds the run (default 30000, at most 300000).
@@ -197,7 +198,7 @@ type CapturedEvent struct {
 type InvokeFlowResponse struct {
 	FlowId     string           `json:"FlowId"`
 	Version    int64            `json:"Version"`
-	Output     map[string]any   `json:"Output"`
+	Output     api.ObjectOut    `json:"Output"`
 	NodeSet    []NodeRun        `json:"NodeSet"`
 	RecordSet  []CapturedRecord `json:"RecordSet"`
 	EventSet   []CapturedEvent  `json:"EventSet"`
@@ -379,7 +380,15 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			if err != nil {
 				return nil, apiError(err)
 			}
-			params := api.NormalizeMap(r.Parameters)
+			// api.Object holds normalized numbers already.
+			params := map[string]any(r.Parameters)
+			if params == nil {
+				params = map[string]any{}
+			}
+			input := map[string]any(r.Input)
+			if input == nil {
+				input = map[string]any{}
+			}
 			if err := plan.CheckParams(params); err != nil {
 				return nil, api.InvalidValue("Parameters", "%v", err)
 			}
@@ -391,7 +400,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			defer cancel()
 			sinks := &captureSinks{}
 			start := time.Now()
-			res, err := plan.Run(ctx, flow.Input{Data: api.NormalizeMap(r.Input), Params: params, Sinks: sinks, Trace: r.Trace, Key: "invoke"})
+			res, err := plan.Run(ctx, flow.Input{Data: input, Params: params, Sinks: sinks, Trace: r.Trace, Key: "invoke"})
 			if err != nil {
 				if errors.Is(err, flow.ErrBadInput) {
 					return nil, api.InvalidValue("Input", "%v", err)
@@ -460,4 +469,37 @@ func (s *Service) visible(ctx context.Context, c *api.Caller, id string) error {
 		return api.NotFound("FlowId", id)
 	}
 	return nil
+}
+
+// AppendJSON encodes the answer as encoding/json would (HTML escaping off),
+// the output without reflection: InvokeFlow is a hot path.
+func (r *InvokeFlowResponse) AppendJSON(b []byte) ([]byte, error) {
+	var err error
+	b = append(b, `{"FlowId":`...)
+	b = api.AppendJSONString(b, r.FlowId)
+	b = append(b, `,"Version":`...)
+	b = strconv.AppendInt(b, r.Version, 10)
+	b = append(b, `,"Output":`...)
+	if b, err = api.AppendJSONValue(b, map[string]any(r.Output)); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		name  string
+		empty bool
+		v     any
+	}{
+		{`,"NodeSet":`, r.NodeSet != nil && len(r.NodeSet) == 0, r.NodeSet},
+		{`,"RecordSet":`, r.RecordSet != nil && len(r.RecordSet) == 0, r.RecordSet},
+		{`,"EventSet":`, r.EventSet != nil && len(r.EventSet) == 0, r.EventSet},
+	} {
+		b = append(b, f.name...)
+		if f.empty {
+			b = append(b, "[]"...)
+		} else if b, err = api.AppendJSONValue(b, f.v); err != nil {
+			return nil, err
+		}
+	}
+	b = append(b, `,"DurationUs":`...)
+	b = strconv.AppendInt(b, r.DurationUs, 10)
+	return append(b, '}'), nil
 }
