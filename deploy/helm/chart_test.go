@@ -201,8 +201,48 @@ func TestChart(t *testing.T) {
 			}
 			checkProcesses(t, objs)
 			checkSet(t, set, objs)
+			// helm install --dry-run=server: lookup reads the cluster
+			// (the generated master key and password are kept on an
+			// upgrade through it) and the notes render.
+			b, err := run(t, helm, "install", "tianshu", chartDir, "-n", ns, "--kubeconfig", env.Kubeconfig, "--dry-run=server", "-f", values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			notes := b[bytes.Index(b, []byte("NOTES:")):]
+			if !bytes.Contains(notes, []byte("helm test -n "+ns+" tianshu")) {
+				t.Errorf("notes:\n%s", notes)
+			}
+			if testing.Verbose() && (set == "demo" || set == "scaled") {
+				t.Logf("%s", notes)
+			}
 		})
 	}
+
+	// The generated master key and admin password are read back from the
+	// release's Secret (lookup), not made again, when it exists.
+	t.Run("keeps generated secrets", func(t *testing.T) {
+		key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+		// As an earlier install of the release left it (Helm's ownership
+		// marks).
+		meta := map[string]any{"name": "tianshu", "labels": map[string]any{"app.kubernetes.io/managed-by": "Helm"},
+			"annotations": map[string]any{"meta.helm.sh/release-name": "tianshu", "meta.helm.sh/release-namespace": ns}}
+		secret := map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": meta,
+			"stringData": map[string]any{"master-key": key, "admin-password": "kept-password"}}
+		if err := env.Do(ctx, "", http.MethodPost, "/api/v1/namespaces/"+ns+"/secrets", secret, nil); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = env.Do(ctx, "", http.MethodDelete, "/api/v1/namespaces/"+ns+"/secrets/tianshu", nil, nil) }()
+		b, err := run(t, helm, "install", "tianshu", chartDir, "-n", ns, "--kubeconfig", env.Kubeconfig, "--dry-run=server")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"master-key: " + base64.StdEncoding.EncodeToString([]byte(key)),
+			"admin-password: " + base64.StdEncoding.EncodeToString([]byte("kept-password"))} {
+			if !bytes.Contains(b, []byte(want)) {
+				t.Errorf("the rendered Secret does not keep %q", want)
+			}
+		}
+	})
 
 	// The checks above would catch a mistake: a misspelt field and a
 	// wrong type each fail both kubeconform and the dry run.
@@ -253,7 +293,7 @@ func TestChartRefusesBadValues(t *testing.T) {
 	}{
 		{[]string{"db.url=postgres://db/t"}, "bus.url (or bus.existingSecret)"},
 		{[]string{"db.url=postgres://db/t", "bus.url=nats://n:4222"}, "blob.url (or blob.existingSecret)"},
-		{[]string{"db.url=sqlite:///x.db"}, "db.url: must start with postgres:// or mysql://"},
+		{[]string{"db.url=sqlite:///x.db"}, "db.url: must start with postgres://, mysql:// or mariadb://"},
 		{[]string{"db.url=postgres://db/t", "bus.url=nats://n:4222", "blob.url=s3://b", "demo=true"}, "demo: the face-structuring demo runs only in the embedded install"},
 		{[]string{"db.url=postgres://db/t", "bus.url=nats://n:4222", "blob.url=s3://b", `workers.pools=[{"name":"GPU_pool"}]`}, `workers.pools[].name: "GPU_pool"`},
 		{[]string{"db.url=postgres://db/t", "bus.url=nats://n:4222", "blob.url=s3://b", `workers.pools=[{"name":"gpu","kind":"StatefulSet"}]`}, `workers.pools[gpu].kind: "StatefulSet"`},
