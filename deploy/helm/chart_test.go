@@ -284,7 +284,8 @@ func TestChart(t *testing.T) {
 }
 
 // TestChartRefusesBadValues: values that cannot work fail the rendering
-// with a message naming the value.
+// with a message naming the value: misspelt keys, types and ranges through
+// values.schema.json, combinations through templates/validate.yaml.
 func TestChartRefusesBadValues(t *testing.T) {
 	helm, _, _ := tools(t)
 	for _, c := range []struct {
@@ -295,8 +296,12 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{[]string{"db.url=postgres://db/t", "bus.url=nats://n:4222"}, "blob.url (or blob.existingSecret)"},
 		{[]string{"db.url=sqlite:///x.db"}, "db.url: must start with postgres://, mysql:// or mariadb://"},
 		{[]string{"db.url=postgres://db/t", "bus.url=nats://n:4222", "blob.url=s3://b", "demo=true"}, "demo: the face-structuring demo runs only in the embedded install"},
-		{[]string{"db.url=postgres://db/t", "bus.url=nats://n:4222", "blob.url=s3://b", `workers.pools=[{"name":"GPU_pool"}]`}, `workers.pools[].name: "GPU_pool"`},
-		{[]string{"db.url=postgres://db/t", "bus.url=nats://n:4222", "blob.url=s3://b", `workers.pools=[{"name":"gpu","kind":"StatefulSet"}]`}, `workers.pools[gpu].kind: "StatefulSet"`},
+		{[]string{"db.url=postgres://db/t", "bus.url=nats://n:4222", "blob.url=s3://b", `workers.pools=[{"name":"GPU_pool"}]`}, `at '/workers/pools/0/name'`},
+		{[]string{"db.url=postgres://db/t", "bus.url=nats://n:4222", "blob.url=s3://b", `workers.pools=[{"name":"gpu","kind":"StatefulSet"}]`}, `at '/workers/pools/0/kind': value must be one of 'Deployment', 'DaemonSet'`},
+		// values.schema.json: a misspelt key is an error, not ignored.
+		{[]string{"contol.replicas=3"}, "additional properties 'contol' not allowed"},
+		{[]string{"control.replicas=0"}, "at '/control/replicas': minimum: got 0, want 1"},
+		{[]string{"log.level=verbose"}, "at '/log/level'"},
 		{[]string{"admin.secretId=AKIDx"}, "admin.secretKey: set with admin.secretId"},
 	} {
 		args := []string{"template", "t", chartDir}
