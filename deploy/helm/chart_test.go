@@ -419,21 +419,7 @@ func checkSet(t *testing.T, set string, objs []object) {
 // or a backend URL scheme the binary does not know fails here.
 func checkProcesses(t *testing.T, objs []object) {
 	t.Helper()
-	secrets := map[string]map[string]string{}
-	for _, o := range objs {
-		if o.kind() != "Secret" {
-			continue
-		}
-		data := map[string]string{}
-		for k, v := range get(o, "data").(map[string]any) {
-			b, err := base64.StdEncoding.DecodeString(v.(string))
-			if err != nil {
-				t.Fatalf("%s: %s: %v", o, k, err)
-			}
-			data[k] = string(b)
-		}
-		secrets[o.name()] = data
-	}
+	secrets := renderedSecrets(t, objs)
 	standIn := map[string]string{
 		"TIANSHU_DB": "postgres://tianshu:pw@db:5432/tianshu", "TIANSHU_BUS": "nats://nats:4222",
 		"TIANSHU_BLOB": "s3://bucket?region=us-east-1", "TIANSHU_CACHE": "redis://redis:6379",
@@ -444,35 +430,10 @@ func checkProcesses(t *testing.T, objs []object) {
 		if o.kind() != "Deployment" && o.kind() != "DaemonSet" {
 			continue
 		}
-		c := get(o, "spec", "template", "spec", "containers", 0)
-		var args []string
-		for _, a := range get(c, "args").([]any) {
-			args = append(args, a.(string))
-		}
+		args, env := containerCommand(t, o, secrets, standIn)
 		if len(args) == 0 || args[0] != "serve" {
 			t.Errorf("%s: args %v do not start with serve", o, args)
 			continue
-		}
-		env := map[string]string{}
-		for _, e := range get(c, "env").([]any) {
-			name := get(e, "name").(string)
-			if v, ok := get(e, "value").(string); ok {
-				env[name] = v
-				continue
-			}
-			ref, ok := get(e, "valueFrom", "secretKeyRef").(map[string]any)
-			if !ok {
-				continue
-			}
-			if s, ok := secrets[ref["name"].(string)]; ok {
-				v, ok := s[ref["key"].(string)]
-				if !ok && ref["optional"] != true {
-					t.Errorf("%s: %s: key %s not in Secret %s", o, name, ref["key"], ref["name"])
-				}
-				env[name] = v
-			} else {
-				env[name] = standIn[name]
-			}
 		}
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -494,6 +455,65 @@ func checkProcesses(t *testing.T, objs []object) {
 	if n == 0 {
 		t.Error("no Tianshu process rendered")
 	}
+}
+
+// renderedSecrets returns the data of the Secrets among objs, decoded.
+func renderedSecrets(t *testing.T, objs []object) map[string]map[string]string {
+	t.Helper()
+	secrets := map[string]map[string]string{}
+	for _, o := range objs {
+		if o.kind() != "Secret" {
+			continue
+		}
+		data := map[string]string{}
+		for k, v := range get(o, "data").(map[string]any) {
+			b, err := base64.StdEncoding.DecodeString(v.(string))
+			if err != nil {
+				t.Fatalf("%s: %s: %v", o, k, err)
+			}
+			data[k] = string(b)
+		}
+		secrets[o.name()] = data
+	}
+	return secrets
+}
+
+// containerCommand returns the arguments and environment of the first
+// container of a workload: plain values, and Secret references resolved
+// from secrets or, for a Secret not rendered (an existingSecret), from
+// standIn by variable name.
+func containerCommand(t *testing.T, o object, secrets map[string]map[string]string, standIn map[string]string) ([]string, map[string]string) {
+	t.Helper()
+	c := get(o, "spec", "template", "spec", "containers", 0)
+	var args []string
+	for _, a := range get(c, "args").([]any) {
+		args = append(args, a.(string))
+	}
+	env := map[string]string{}
+	for _, e := range get(c, "env").([]any) {
+		name := get(e, "name").(string)
+		if v, ok := get(e, "value").(string); ok {
+			env[name] = v
+			continue
+		}
+		ref, ok := get(e, "valueFrom", "secretKeyRef").(map[string]any)
+		if !ok {
+			continue
+		}
+		if s, ok := secrets[ref["name"].(string)]; ok {
+			v, ok := s[ref["key"].(string)]
+			if !ok {
+				if ref["optional"] != true {
+					t.Errorf("%s: %s: key %s not in Secret %s", o, name, ref["key"], ref["name"])
+				}
+				continue
+			}
+			env[name] = v
+		} else if v, ok := standIn[name]; ok {
+			env[name] = v
+		}
+	}
+	return args, env
 }
 
 // resource is where the API serves one kind.
