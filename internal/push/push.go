@@ -172,6 +172,11 @@ type Service struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	stopped  bool
+
+	hubMu sync.Mutex
+	hubs  map[string]*hub // webhook fan-out per events topic (fanout.go)
+	// ringEvents bounds a hub's ring (hubRingEvents; tests make it small).
+	ringEvents int
 }
 
 // New returns a Service. It starts nothing; call Start to deliver webhooks.
@@ -192,7 +197,8 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("push: metrics: %w", err)
 	}
 	s := &Service{cfg: cfg, db: cfg.DB, bus: cfg.Bus, log: cfg.Logger.With("component", "push"), met: met,
-		runners: map[string]*runner{}, sessions: map[string]*session{}}
+		runners: map[string]*runner{}, sessions: map[string]*session{}, hubs: map[string]*hub{},
+		ringEvents: hubRingEvents}
 	s.client = newWebhookClient(cfg.Outbound, cfg.MaxInFlight)
 	return s, nil
 }

@@ -34,6 +34,9 @@ const (
 	// flushTimeout bounds Stop's wait for its acknowledgements to reach
 	// the server.
 	flushTimeout = 10 * time.Second
+	// untrackedInactive is how long an untracked durable lasts without a
+	// subscription pulling from it.
+	untrackedInactive = time.Hour
 )
 
 // Subscribe implements bus.Bus.
@@ -134,6 +137,10 @@ func (b *Bus) ensureConsumer(ctx context.Context, topic, durable string, opts bu
 			// not: a file-backed durable rewrites its state file (create,
 			// write, rename) up to ten times a second while it delivers.
 			cfg.MemoryStorage = true
+			// Nor need it outlive its subscriber for long: one left
+			// behind by a crash (push re-creates its durables on every
+			// start under new or the same names) is forgotten.
+			cfg.InactiveThreshold = untrackedInactive
 		}
 		switch {
 		case opts.StartSeq > 0:
