@@ -373,7 +373,7 @@ func (r *runner) run(ctx context.Context) {
 		// a dispatcher of its own.
 		last, _ := s.resume(ctx, r.sub, &r.c, s.cfg.MaxInFlight)
 		last--
-		d := newDispatcher(s.cfg.MaxInFlight, 4*s.cfg.MaxInFlight, s.cfg.RetryDelay, r.handle)
+		d := newDispatcher(s.cfg.MaxInFlight, 4*s.cfg.MaxInFlight, s.cfg.RetryDelay, s.log.With("subscription", r.sub.ID), r.handle)
 		d.start(ctx)
 		s.log.Info("subscription delivery started", "subscription", r.sub.ID, "url", r.sub.URL)
 		r.feed(ctx, last, d)

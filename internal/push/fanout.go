@@ -3,7 +3,10 @@ package push
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -28,8 +31,8 @@ import (
 // memory is bounded however far a subscription falls behind.
 //
 // The ring holds no position: after a crash or restart each runner starts
-// from its own saved floor, and the hub starts anew at the events stored
-// from then on.
+// from its own saved floor, and the hub starts anew just after the newest
+// event of its topic.
 
 const (
 	// hubRingEvents and hubRingBytes bound a hub's ring: the oldest event
@@ -109,13 +112,33 @@ func (h *hub) run(ctx context.Context) {
 	s := h.s
 	// A durable of its own per start: the ring starts empty, at the
 	// events stored from now on. An untracked durable left behind by a
-	// crash costs the bus little and is forgotten with its memory.
+	// crash costs the bus little and is forgotten (natsbus: after an hour).
 	durable := ids.New("push-hub")
 	opts := bus.SubscribeOptions{MaxInFlight: 1, Prefetch: hubPrefetch, MaxDeliver: -1, Untracked: true,
 		AckWait: s.cfg.AckWait, StartTime: s.now()}
+	if th, ok := s.bus.(TopicHead); ok {
+		// Just after the newest event: the ring serves the runners that
+		// are up to date from the start. Without the head, the ring's
+		// floor is known once the first event stored from now on comes.
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		last, err := th.LastSeq(lctx, h.topic)
+		cancel()
+		if err == nil {
+			opts.StartSeq = last + 1
+		}
+	}
 	for {
 		bs, err := s.bus.Subscribe(ctx, h.topic, durable, opts, h.append)
 		if err == nil {
+			if opts.StartSeq > 0 {
+				// Every event after the head comes, in order.
+				h.mu.Lock()
+				if !h.known {
+					h.floor, h.known = opts.StartSeq-1, true
+					h.wakeAll()
+				}
+				h.mu.Unlock()
+			}
 			s.log.Debug("webhook hub started", "topic", h.topic, "durable", durable)
 			<-ctx.Done()
 			if err := bs.Stop(); err != nil {
@@ -162,14 +185,19 @@ func (h *hub) append(_ context.Context, m bus.Message) error {
 		clear(h.ring[:drop])
 		h.ring = h.ring[drop:]
 	}
+	h.wakeAll()
+	h.mu.Unlock()
+	return nil
+}
+
+// wakeAll signals every reader, without blocking; h.mu is held.
+func (h *hub) wakeAll() {
 	for _, w := range h.wake {
 		select {
 		case w <- struct{}{}:
 		default:
 		}
 	}
-	h.mu.Unlock()
-	return nil
 }
 
 // read copies into buf the events after last, up to len(buf). ok is false
@@ -310,6 +338,7 @@ type dispatcher struct {
 	h       func(ctx context.Context, m bus.Message) error
 	retry   time.Duration
 	workers int
+	log     *slog.Logger
 
 	// slots holds a token per event put and not yet done.
 	slots chan struct{}
@@ -324,10 +353,10 @@ type dispatcher struct {
 	wg      sync.WaitGroup
 }
 
-func newDispatcher(workers, prefetch int, retry time.Duration, h func(ctx context.Context, m bus.Message) error) *dispatcher {
+func newDispatcher(workers, prefetch int, retry time.Duration, log *slog.Logger, h func(ctx context.Context, m bus.Message) error) *dispatcher {
 	workers = max(1, workers)
 	prefetch = max(prefetch, workers)
-	return &dispatcher{h: h, retry: retry, workers: workers, slots: make(chan struct{}, prefetch),
+	return &dispatcher{h: h, retry: retry, workers: workers, log: log, slots: make(chan struct{}, prefetch),
 		ready: make(chan bus.Message, prefetch), waiting: map[string][]bus.Message{}}
 }
 
@@ -398,7 +427,7 @@ func (d *dispatcher) work(ctx context.Context) {
 // from the floor).
 func (d *dispatcher) handle(ctx context.Context, m bus.Message) bool {
 	for {
-		if d.h(ctx, m) == nil {
+		if d.call(ctx, m) == nil {
 			return true
 		}
 		if ctx.Err() != nil {
@@ -413,6 +442,18 @@ func (d *dispatcher) handle(ctx context.Context, m bus.Message) bool {
 		}
 		m.Attempt++
 	}
+}
+
+// call runs the handler, turning a panic into an error (retried like
+// one): one bad event must not bring down the process.
+func (d *dispatcher) call(ctx context.Context, m bus.Message) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			d.log.Error("webhook handler panicked", "seq", m.Seq, "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("push: handler panicked: %v", p)
+		}
+	}()
+	return d.h(ctx, m)
 }
 
 // maxRetryDelay caps the pause between two attempts at one event.

@@ -3,6 +3,10 @@ package push
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,4 +186,56 @@ func value(m prometheus.Metric) float64 {
 		return d.Gauge.GetValue()
 	}
 	return d.Counter.GetValue()
+}
+
+// The dispatcher retries a failing event in place, holding back only the
+// later events of its key, and survives a panicking handler.
+func TestDispatcherKeyOrderAndRetries(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string][]uint64{}
+	tries := map[uint64]int{}
+	h := func(_ context.Context, m bus.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		tries[m.Seq]++
+		switch {
+		case m.Seq == 1 && tries[1] == 1:
+			panic("first try of 1")
+		case m.Key == "slow" && tries[m.Seq] < 3:
+			return fmt.Errorf("refused")
+		}
+		got[m.Key] = append(got[m.Key], m.Seq)
+		return nil
+	}
+	d := newDispatcher(4, 16, time.Millisecond, slog.New(slog.DiscardHandler), h)
+	ctx, cancel := context.WithCancel(context.Background())
+	d.start(ctx)
+	for seq := uint64(1); seq <= 40; seq++ {
+		key := "fast" + strconv.Itoa(int(seq%3))
+		if seq%4 == 0 {
+			key = "slow"
+		}
+		if !d.put(ctx, bus.Message{Seq: seq, Key: key}) {
+			t.Fatal("put refused")
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, "every event handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, s := range got {
+			n += len(s)
+		}
+		return n == 40
+	})
+	cancel()
+	d.wait()
+	for key, seqs := range got {
+		if !slices.IsSorted(seqs) {
+			t.Errorf("key %s handled out of order: %v", key, seqs)
+		}
+	}
+	if tries[1] != 2 || tries[4] != 3 {
+		t.Errorf("tries of 1 and 4: %d, %d", tries[1], tries[4])
+	}
 }
