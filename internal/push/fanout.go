@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"runtime/debug"
 	"sort"
 	"sync"
@@ -433,7 +432,7 @@ func (d *dispatcher) handle(ctx context.Context, m bus.Message) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		t := time.NewTimer(retryDelay(d.retry, m.Attempt))
+		t := time.NewTimer(bus.RetryDelay(d.retry, m.Attempt))
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -454,20 +453,4 @@ func (d *dispatcher) call(ctx context.Context, m bus.Message) (err error) {
 		}
 	}()
 	return d.h(ctx, m)
-}
-
-// maxRetryDelay caps the pause between two attempts at one event.
-const maxRetryDelay = 30 * time.Second
-
-// retryDelay is the pause after attempt failed: first, doubled per
-// further attempt up to maxRetryDelay (or first if larger), ±20 %, so
-// that events that failed together do not retry in lock step.
-func retryDelay(first time.Duration, attempt int) time.Duration {
-	limit := max(maxRetryDelay, first)
-	d := first
-	for i := 1; i < attempt && d < limit; i++ {
-		d *= 2
-	}
-	d = min(d, limit)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -22,7 +21,6 @@ const (
 	defaultAckWait    = 30 * time.Second
 	defaultMaxDeliver = 10
 	defaultRetryDelay = 100 * time.Millisecond
-	maxRetryDelay     = 30 * time.Second
 	// prefetch is how many messages a subscription holds per worker
 	// (running or waiting their turn) unless SubscribeOptions.Prefetch
 	// says otherwise.
@@ -535,7 +533,7 @@ func (s *subscription) handle(d *delivery) {
 			}
 			return
 		}
-		delay := retryDelay(s.opts.RetryDelay, d.m.Attempt)
+		delay := bus.RetryDelay(s.opts.RetryDelay, d.m.Attempt)
 		s.log.Warn("bus handler failed", "seq", d.m.Seq, "key", d.m.Key, "attempt", d.m.Attempt, "retry_in", delay, "err", err)
 		t := time.NewTimer(delay)
 		select {
@@ -559,18 +557,6 @@ func (s *subscription) call(m bus.Message) (err error) {
 		}
 	}()
 	return s.h(s.ctx, m)
-}
-
-func retryDelay(first time.Duration, attempt int) time.Duration {
-	limit := max(maxRetryDelay, first)
-	d := first
-	for i := 1; i < attempt && d < limit; i++ {
-		d *= 2
-	}
-	d = min(d, limit)
-	// ±20% jitter, so that a batch that failed together does not retry in
-	// lock step.
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 // giveBack hands a message back to the server on Stop, for another
