@@ -1,0 +1,172 @@
+package algorithm
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/draw"
+	_ "image/jpeg" // decoders for the images a model-file version receives
+	_ "image/png"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+)
+
+// servingProto calls a serving runtime's OIP v2 server: it decodes the
+// image, builds the input tensor as the descriptor says, sends it with
+// OIP's binary tensor data extension (no JSON numbers on the hot path),
+// and decodes the output tensor into the version's outputs.
+type servingProto struct {
+	httpBase
+	s        *Serving
+	maxImage int64
+}
+
+const servingHealthPath = "/v2/health/ready"
+
+func newServingProto(h httpBase, v *Version, maxImage int64) *servingProto {
+	return &servingProto{httpBase: h, s: v.Serving, maxImage: maxImage}
+}
+
+func (p *servingProto) health(ctx context.Context, in *instance) error {
+	return httpHealth(ctx, &p.httpBase, in.address()+servingHealthPath)
+}
+
+func (p *servingProto) inferBatch(context.Context, *instance, []map[string]any) ([]itemResult, error) {
+	return nil, errNoBatch
+}
+
+func (p *servingProto) infer(ctx context.Context, in *instance, inputs map[string]any) (map[string]any, error) {
+	name, data, _, err := splitImage(inputs)
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		return nil, fmt.Errorf("%w: no image input", ErrBadInput)
+	}
+	if int64(len(data)) > p.maxImage {
+		return nil, fmt.Errorf("%w: input %q is %d bytes, over %d", ErrBadInput, name, len(data), p.maxImage)
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: input %q is not a JPEG or PNG image: %v", ErrBadInput, name, err)
+	}
+	if cfg.Width*cfg.Height > 100<<20 {
+		return nil, fmt.Errorf("%w: input %q is %dx%d, over 100 megapixels", ErrBadInput, name, cfg.Width, cfg.Height)
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: input %q: %v", ErrBadInput, name, err)
+	}
+	rgba, ok := img.(*image.RGBA)
+	if !ok || rgba.Rect.Min != (image.Point{}) {
+		rgba = image.NewRGBA(image.Rect(0, 0, img.Bounds().Dx(), img.Bounds().Dy()))
+		draw.Draw(rgba, rgba.Rect, img, img.Bounds().Min, draw.Src)
+	}
+	sw, sh := rgba.Rect.Dx(), rgba.Rect.Dy()
+	tensor, shape := p.s.Input.preprocess(rgba.Pix, rgba.Stride, sw, sh)
+
+	out, oshape, err := p.run(ctx, in, tensor, shape)
+	if err != nil {
+		return nil, err
+	}
+	switch p.s.Output.Kind {
+	case KindClassify:
+		return p.s.Output.classify(out), nil
+	default:
+		sx := float32(sw) / float32(p.s.Input.Width)
+		sy := float32(sh) / float32(p.s.Input.Height)
+		return p.s.Output.detect(out, oshape, sx, sy)
+	}
+}
+
+// run sends one FP32 tensor and returns the descriptor's output tensor.
+func (p *servingProto) run(ctx context.Context, in *instance, tensor []float32, shape []int) ([]float32, []int, error) {
+	head, err := json.Marshal(map[string]any{
+		"inputs": []any{map[string]any{"name": p.s.Input.Tensor, "shape": shape, "datatype": "FP32",
+			"parameters": map[string]any{"binary_data_size": 4 * len(tensor)}}},
+		"parameters": map[string]any{"binary_data_output": true},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	body := make([]byte, len(head)+4*len(tensor))
+	copy(body, head)
+	raw := body[len(head):]
+	for i, f := range tensor {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(f))
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, in.address()+"/v2/models/"+servingModelID+"/infer", bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	hr.Header["Content-Type"] = []string{"application/octet-stream"}
+	hr.Header["Inference-Header-Content-Length"] = []string{strconv.Itoa(len(head))}
+	resp, err := p.do(hr)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer drain(resp)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, p.maxResp+1))
+	if err != nil {
+		return nil, nil, &transportError{err: fmt.Errorf("reading response: %w", err), sent: true}
+	}
+	if int64(len(b)) > p.maxResp {
+		return nil, nil, fmt.Errorf("%w: response larger than %d bytes", ErrBadResponse, p.maxResp)
+	}
+	hlen := len(b)
+	if h := resp.Header.Get("Inference-Header-Content-Length"); h != "" {
+		if hlen, err = strconv.Atoi(h); err != nil || hlen < 0 || hlen > len(b) {
+			return nil, nil, fmt.Errorf("%w: bad Inference-Header-Content-Length %q", ErrBadResponse, h)
+		}
+	}
+	var res struct {
+		Outputs []struct {
+			Name       string    `json:"name"`
+			Shape      []int     `json:"shape"`
+			Datatype   string    `json:"datatype"`
+			Data       []float32 `json:"data"`
+			Parameters struct {
+				Size int `json:"binary_data_size"`
+			} `json:"parameters"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal(b[:hlen], &res); err != nil {
+		return nil, nil, fmt.Errorf("%w: not valid JSON (%v): %q", ErrBadResponse, err, snippet(b[:hlen]))
+	}
+	off := hlen
+	for _, o := range res.Outputs {
+		size := o.Parameters.Size
+		if size < 0 || off+size > len(b) {
+			return nil, nil, fmt.Errorf("%w: output %q's binary data runs past the body", ErrBadResponse, o.Name)
+		}
+		data := b[off : off+size]
+		off += size
+		if o.Name != p.s.Output.Tensor {
+			continue
+		}
+		if o.Datatype != "FP32" {
+			return nil, nil, fmt.Errorf("%w: output %q is %s, not FP32", ErrBadResponse, o.Name, o.Datatype)
+		}
+		n := 1
+		for _, d := range o.Shape {
+			n *= d
+		}
+		vals := o.Data
+		if size > 0 {
+			vals = make([]float32, size/4)
+			for i := range vals {
+				vals[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+			}
+		}
+		if len(vals) != n {
+			return nil, nil, fmt.Errorf("%w: output %q has shape %v but %d values", ErrBadResponse, o.Name, o.Shape, len(vals))
+		}
+		return vals, o.Shape, nil
+	}
+	return nil, nil, fmt.Errorf("%w: no output %q", ErrBadResponse, p.s.Output.Tensor)
+}
