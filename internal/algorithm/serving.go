@@ -308,53 +308,67 @@ func (in *ServingInput) preprocess(pix []uint8, stride, sw, sh int) ([]float32, 
 	if scale == 0 {
 		scale = 1.0 / 255
 	}
-	var mean, inv [3]float32
+	// (v*scale - mean) / std as one multiply-add per value: v*mul + add.
+	var mul, add [3]float32
 	for c := range 3 {
-		inv[c] = 1
-		if in.Mean != nil {
-			mean[c] = float32(in.Mean[c])
-		}
+		inv := float32(1)
 		if in.Std != nil {
-			inv[c] = float32(1 / in.Std[c])
+			inv = float32(1 / in.Std[c])
 		}
+		mean := float32(0)
+		if in.Mean != nil {
+			mean = float32(in.Mean[c])
+		}
+		mul[c], add[c] = scale*inv, -mean*inv
 	}
 	// Source channel for each tensor channel: R,G,B or B,G,R.
 	src := [3]int{0, 1, 2}
 	if in.Channels == ChannelsBGR {
 		src = [3]int{2, 1, 0}
 	}
+	// Bilinear sampling positions, per column computed once.
+	type tap struct {
+		o0, o1 int // byte offsets of the two source pixels
+		f      float32
+	}
+	taps := func(n, sn int) []tap {
+		t := make([]tap, n)
+		f := float32(sn) / float32(n)
+		for i := range t {
+			s := (float32(i)+0.5)*f - 0.5
+			i0 := int(s)
+			if s < 0 {
+				s, i0 = 0, 0
+			}
+			i1 := min(i0+1, sn-1)
+			t[i] = tap{i0, i1, s - float32(i0)}
+		}
+		return t
+	}
+	cols, rows := taps(w, sw), taps(h, sh)
 	nhwc := in.Layout == LayoutNHWC
 	out := make([]float32, 3*w*h)
 	plane := w * h
-	fx := float32(sw) / float32(w)
-	fy := float32(sh) / float32(h)
-	for y := range h {
-		syf := (float32(y)+0.5)*fy - 0.5
-		y0 := int(syf)
-		if syf < 0 {
-			syf, y0 = 0, 0
-		}
-		y1 := min(y0+1, sh-1)
-		dy := syf - float32(y0)
-		r0, r1 := pix[y0*stride:], pix[y1*stride:]
-		for x := range w {
-			sxf := (float32(x)+0.5)*fx - 0.5
-			x0 := int(sxf)
-			if sxf < 0 {
-				sxf, x0 = 0, 0
-			}
-			x1 := min(x0+1, sw-1)
-			dx := sxf - float32(x0)
+	for y, ry := range rows {
+		r0, r1 := pix[ry.o0*stride:ry.o0*stride+sw*4], pix[ry.o1*stride:ry.o1*stride+sw*4]
+		dy := ry.f
+		for x, cx := range cols {
+			a0, a1, dx := cx.o0*4, cx.o1*4, cx.f
+			p00, p01 := r0[a0:a0+3:a0+3], r0[a1:a1+3:a1+3]
+			p10, p11 := r1[a0:a0+3:a0+3], r1[a1:a1+3:a1+3]
+			var v [3]float32
 			for c := range 3 {
-				s := src[c]
-				a := float32(r0[x0*4+s])*(1-dx) + float32(r0[x1*4+s])*dx
-				b := float32(r1[x0*4+s])*(1-dx) + float32(r1[x1*4+s])*dx
-				v := ((a*(1-dy)+b*dy)*scale - mean[c]) * inv[c]
-				if nhwc {
-					out[(y*w+x)*3+c] = v
-				} else {
-					out[c*plane+y*w+x] = v
-				}
+				top := float32(p00[c]) + (float32(p01[c])-float32(p00[c]))*dx
+				bot := float32(p10[c]) + (float32(p11[c])-float32(p10[c]))*dx
+				v[c] = top + (bot-top)*dy
+			}
+			r, g, b := v[src[0]]*mul[0]+add[0], v[src[1]]*mul[1]+add[1], v[src[2]]*mul[2]+add[2]
+			if nhwc {
+				o := out[(y*w+x)*3 : (y*w+x)*3+3 : (y*w+x)*3+3]
+				o[0], o[1], o[2] = r, g, b
+			} else {
+				i := y*w + x
+				out[i], out[plane+i], out[2*plane+i] = r, g, b
 			}
 		}
 	}

@@ -67,9 +67,12 @@ function toOrt(t, bin) {
     if (bin.length !== count * Arr.BYTES_PER_ELEMENT) {
       throw bad(`input ${t.name}: ${bin.length} bytes for shape [${t.shape}] of ${t.datatype}`);
     }
-    // Copy: the slice may not be aligned for the typed array.
-    data = new Arr(count);
-    Buffer.from(data.buffer).set(bin);
+    if (bin.byteOffset % Arr.BYTES_PER_ELEMENT === 0) {
+      data = new Arr(bin.buffer, bin.byteOffset, count); // aligned: a view, no copy
+    } else {
+      data = new Arr(count);
+      Buffer.from(data.buffer).set(bin);
+    }
   } else {
     const flat = Array.isArray(t.data) ? t.data.flat(Infinity) : [];
     if (flat.length !== count) throw bad(`input ${t.name}: ${flat.length} elements for shape [${t.shape}]`);
