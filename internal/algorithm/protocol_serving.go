@@ -14,6 +14,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"unsafe"
 )
 
 // servingProto calls a serving runtime's OIP v2 server: it decodes the
@@ -116,15 +117,16 @@ func (p *servingProto) run(ctx context.Context, in *instance, tensor []float32, 
 	for len(head)%4 != 0 {
 		head = append(head, ' ')
 	}
-	body := make([]byte, len(head)+4*len(tensor))
-	copy(body, head)
-	raw := body[len(head):]
-	for i, f := range tensor {
-		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(f))
-	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, in.address()+"/v2/models/"+servingModelID+"/infer", bytes.NewReader(body))
+	raw := floatBytes(tensor)
+	size := int64(len(head) + len(raw))
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, in.address()+"/v2/models/"+servingModelID+"/infer",
+		io.MultiReader(bytes.NewReader(head), bytes.NewReader(raw)))
 	if err != nil {
 		return nil, nil, err
+	}
+	hr.ContentLength = size
+	hr.GetBody = func() (io.ReadCloser, error) { // for replays on a stale connection
+		return io.NopCloser(io.MultiReader(bytes.NewReader(head), bytes.NewReader(raw))), nil
 	}
 	hr.Header["Content-Type"] = []string{"application/octet-stream"}
 	hr.Header["Inference-Header-Content-Length"] = []string{strconv.Itoa(len(head))}
@@ -191,4 +193,25 @@ func (p *servingProto) run(ctx context.Context, in *instance, tensor []float32, 
 		return vals, o.Shape, nil
 	}
 	return nil, nil, fmt.Errorf("%w: no output %q", ErrBadResponse, p.s.Output.Tensor)
+}
+
+// littleEndian says whether this machine stores floats as OIP's binary
+// extension sends them, so that a tensor can be sent without copying.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// floatBytes returns the tensor's little-endian bytes: a view of its
+// memory where the machine is little-endian (no 600 kB copy per call for
+// a 224×224 image), else an encoded copy.
+func floatBytes(t []float32) []byte {
+	if littleEndian {
+		if len(t) == 0 {
+			return nil
+		}
+		return unsafe.Slice((*byte)(unsafe.Pointer(&t[0])), 4*len(t))
+	}
+	b := make([]byte, 4*len(t))
+	for i, f := range t {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+	}
+	return b
 }
