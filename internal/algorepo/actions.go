@@ -66,8 +66,9 @@ type CreateAlgorithmVersionRequest struct {
 	Version string `json:"Version" validate:"max=64"`
 	// Definition is the version: contract, protocol (tianshu-v1, oip-v2,
 	// http-mapped), runtime (endpoint, process, container), endpoints,
-	// package, replicas, resources, batch, timeout, mapping scripts. See
-	// docs/algorithms.md.
+	// package, replicas, resources, batch, timeout, mapping scripts; or
+	// serving, the descriptor of a model-file version (serving runtime,
+	// input tensor, output decoding). See docs/algorithms.md.
 	Definition json.RawMessage `json:"Definition" validate:"required"`
 	// PackageBase64 is an install package (tar.gz or zip with a manifest)
 	// for the process runtime, up to the request size limit; larger ones

@@ -364,3 +364,45 @@ func TestServingRuntimeCrashRestarts(t *testing.T) {
 		t.Errorf("last error = %q", st[0].LastError)
 	}
 }
+
+// The decoders on tensors written by hand: yolov5's objectness times class
+// score, per-class NMS (an overlapping box of another class is kept),
+// maxDetections; sigmoid and top-k for classification.
+func TestServingDecoders(t *testing.T) {
+	// [1, N=4, 5+2]: cx, cy, w, h, obj, s0, s1.
+	rows := [][]float32{
+		{10, 10, 8, 8, 0.9, 0.9, 0.1},  // 0.81 class 0
+		{11, 10, 8, 8, 0.9, 0.1, 0.8},  // 0.72 class 1: overlaps the first, other class: kept
+		{10, 11, 8, 8, 0.8, 0.9, 0.0},  // 0.72 class 0: suppressed by the first
+		{30, 30, 4, 4, 0.5, 0.45, 0.0}, // 0.225: under 0.25
+	}
+	var data []float32
+	for _, r := range rows {
+		data = append(data, r...)
+	}
+	o := ServingOutput{Kind: KindDetect, Format: FormatYOLOv5, Labels: []string{"a", "b"}}
+	out, err := o.detect(data, []int{1, 4, 7}, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := out["objects"].([]any)
+	if len(objs) != 2 || objs[0].(map[string]any)["label"] != "a" || objs[1].(map[string]any)["label"] != "b" ||
+		objs[0].(map[string]any)["score"] != 0.81 || !equalBox(objs[0].(map[string]any)["box"], 6, 6, 8, 8) {
+		t.Fatalf("yolov5: %v", out)
+	}
+	o.MaxDetections = 1
+	if out, _ := o.detect(data, []int{1, 4, 7}, 1, 1); len(out["objects"].([]any)) != 1 {
+		t.Errorf("maxDetections 1: %v", out)
+	}
+	if _, err := o.detect(data, []int{4, 7, 1, 1}, 1, 1); !errors.Is(err, ErrBadResponse) {
+		t.Errorf("rank 4: %v", err)
+	}
+
+	c := ServingOutput{Kind: KindClassify, Activation: ActSigmoid, TopK: 2}
+	res := c.classify([]float32{0, 2, -1})
+	classes := res["classes"].([]any)
+	if res["label"] != "class1" || math.Abs(res["score"].(float64)-1/(1+math.Exp(-2))) > 1e-9 || len(classes) != 2 ||
+		classes[1].(map[string]any)["index"] != 0 {
+		t.Errorf("sigmoid top-2: %v", res)
+	}
+}

@@ -140,20 +140,7 @@ func TestONNXModelFileAlgorithm(t *testing.T) {
 	flowID := c.mustCall("CreateFlow", map[string]any{"Document": doc})["FlowId"].(string)
 	tok := c.mustCall("CreateUploadToken", map[string]any{})
 	pic := tusUpload(t, tok["Endpoint"].(string), tok["Token"].(string), "shot.png", pngImage(64, 48))
-	taskID := c.mustCall("CreateTask", map[string]any{"Name": "onnx", "FlowId": flowID, "Start": true,
-		"Sources": []any{map[string]any{"Type": "upload", "Id": pic}}})["TaskId"].(string)
-	testenv.Eventually(t, 60*time.Second, "task Completed", func() bool {
-		r := c.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any)
-		if r["Status"] == "Failed" {
-			t.Fatalf("task failed: %v", r["Reason"])
-		}
-		return r["Status"] == "Completed"
-	})
-	recs := c.mustCall("DescribeRecords", map[string]any{"TaskIds": []string{taskID}})
-	if recs["TotalCount"].(float64) != 1 {
-		t.Fatalf("DescribeRecords = %v", recs)
-	}
-	data := toJSON(recs["RecordSet"].([]any)[0].(map[string]any)["Data"])
+	data := toJSON(uploadTaskRecord(t, c, "onnx", flowID, pic)["Data"])
 	if !strings.Contains(data, `"label":"person"`) || !strings.Contains(data, `"label":"car"`) {
 		t.Errorf("record data %s", data)
 	}
