@@ -440,6 +440,9 @@ func onboardModel(ctx context.Context, s *Service, pkgs PackageStore, r *CreateA
 		return err
 	}
 	defer rc.Close()
+	if size > algorithm.MaxModelBytes {
+		return api.InvalidValue("Definition.serving.model", "the model file is %d bytes, over %d", size, int64(algorithm.MaxModelBytes))
+	}
 	info, err := algorithm.ReadModelInfo(rc, size)
 	if errors.Is(err, algorithm.ErrNotONNX) {
 		field := "Definition.serving.model"

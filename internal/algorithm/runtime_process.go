@@ -194,12 +194,12 @@ func (m *Manager) servingDir(ctx context.Context, v *Version) (dir, model string
 	if err != nil {
 		return "", "", err
 	}
-	n, err := io.Copy(f, io.LimitReader(rc, maxModelBytes+1))
+	n, err := io.Copy(f, io.LimitReader(rc, MaxModelBytes+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil && n > maxModelBytes {
-		err = fmt.Errorf("larger than %d bytes", int64(maxModelBytes))
+	if err == nil && n > MaxModelBytes {
+		err = fmt.Errorf("larger than %d bytes", int64(MaxModelBytes))
 	}
 	if err == nil {
 		// A process running as --exec.user must be able to read it.

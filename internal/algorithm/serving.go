@@ -55,6 +55,9 @@ func servingRuntimeNames() string {
 	return strings.Join(n, ", ")
 }
 
+// MaxModelBytes is the largest model file a serving runtime takes.
+const MaxModelBytes = 2 << 30
+
 // Limits on a serving descriptor.
 const (
 	maxModelSide   = 8192
@@ -64,7 +67,6 @@ const (
 	maxDetections  = 1000
 	maxThreads     = 64
 	maxTensorName  = 256
-	maxModelBytes  = 2 << 30
 	maxModelHeader = 64 << 20 // bytes of an ONNX file read for its metadata
 )
 
