@@ -5,6 +5,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
@@ -62,8 +66,9 @@ type CreateAlgorithmVersionRequest struct {
 	Version string `json:"Version" validate:"max=64"`
 	// Definition is the version: contract, protocol (tianshu-v1, oip-v2,
 	// http-mapped), runtime (endpoint, process, container), endpoints,
-	// package, replicas, resources, batch, timeout, mapping scripts. See
-	// docs/algorithms.md.
+	// package, replicas, resources, batch, timeout, mapping scripts; or
+	// serving, the descriptor of a model-file version (serving runtime,
+	// input tensor, output decoding). See docs/algorithms.md.
 	Definition json.RawMessage `json:"Definition" validate:"required"`
 	// PackageBase64 is an install package (tar.gz or zip with a manifest)
 	// for the process runtime, up to the request size limit; larger ones
@@ -72,6 +77,11 @@ type CreateAlgorithmVersionRequest struct {
 	// PackageUploadId names a package uploaded with tus (CreateUploadToken,
 	// then /files/), for packages of any size.
 	PackageUploadId string `json:"PackageUploadId" validate:"max=64"`
+	// ModelUploadId names a model file uploaded with tus, for a model-file
+	// version (Definition.serving): it becomes serving.model. The file's
+	// inputs and outputs are read and checked against the descriptor here,
+	// and a mismatch is refused naming the tensor and its shape.
+	ModelUploadId string `json:"ModelUploadId" validate:"max=64"`
 	// Start runs the version at once.
 	Start bool `json:"Start"`
 	// Secrets are values the version uses without showing them: an
@@ -164,6 +174,10 @@ type Empty struct{}
 type PackageStore interface {
 	PutPackage(ctx context.Context, algID, version string, data []byte) (key string, err error)
 	UploadedPackage(ctx context.Context, projectID, uploadID string) (key string, err error)
+	// UploadedModel returns the blob key of a completed model upload, and
+	// OpenModel reads a model file by key (fs.ErrNotExist when absent).
+	UploadedModel(ctx context.Context, projectID, uploadID string) (key string, err error)
+	OpenModel(ctx context.Context, key string) (rc io.ReadCloser, size int64, err error)
 }
 
 // RegisterActions adds the repository's actions to reg; s and pkgs may be
@@ -208,6 +222,7 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 			if err != nil {
 				return nil, err
 			}
+			def.FillServingDefaults()
 			if err := SetSecrets(&def, r.Secrets); err != nil {
 				return nil, err
 			}
@@ -251,6 +266,9 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 					return nil, err
 				}
 				def.Package = key
+			}
+			if err := onboardModel(ctx, s, pkgs, r, &def); err != nil {
+				return nil, err
 			}
 			v, err := s.CreateVersion(ctx, r.AlgorithmId, r.Version, def, r.Start)
 			if err != nil {
@@ -385,4 +403,69 @@ func (s *Service) visible(ctx context.Context, c *api.Caller, id string) error {
 		return api.NotFound("AlgorithmId", id)
 	}
 	return nil
+}
+
+// onboardModel gives a model-file version its uploaded model, reads the
+// model's inputs and outputs and checks them against the descriptor,
+// filling the tensor names it left out.
+func onboardModel(ctx context.Context, s *Service, pkgs PackageStore, r *CreateAlgorithmVersionRequest, def *algorithm.Version) error {
+	if def.Serving == nil {
+		if r.ModelUploadId != "" {
+			return api.InvalidValue("ModelUploadId", "only a model-file version (Definition.serving) takes a model file")
+		}
+		return nil
+	}
+	if r.ModelUploadId != "" {
+		a, err := s.Get(ctx, r.AlgorithmId)
+		if err != nil {
+			return err
+		}
+		key, err := pkgs.UploadedModel(ctx, a.ProjectID, r.ModelUploadId)
+		if err != nil {
+			return err
+		}
+		def.Serving.Model = key
+	}
+	if def.Serving.Model == "" {
+		return api.Errorf(api.MissingParameter, "ModelUploadId: a model-file version needs its model file: upload it over tus and name the upload")
+	}
+	if err := def.Serving.Validate(); err != nil {
+		return fieldError(err)
+	}
+	rc, size, err := pkgs.OpenModel(ctx, def.Serving.Model)
+	if errors.Is(err, fs.ErrNotExist) {
+		return api.InvalidValue("Definition.serving.model", "no model file %q", def.Serving.Model)
+	}
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if size > algorithm.MaxModelBytes {
+		return api.InvalidValue("Definition.serving.model", "the model file is %d bytes, over %d", size, int64(algorithm.MaxModelBytes))
+	}
+	info, err := algorithm.ReadModelInfo(rc, size)
+	if errors.Is(err, algorithm.ErrNotONNX) {
+		field := "Definition.serving.model"
+		if r.ModelUploadId != "" {
+			field = "ModelUploadId"
+		}
+		return api.InvalidValue(field, "the file is not an ONNX model (%v)", strings.TrimPrefix(err.Error(), algorithm.ErrNotONNX.Error()+": "))
+	}
+	if err != nil {
+		return fmt.Errorf("reading model %s: %w", def.Serving.Model, err)
+	}
+	if err := algorithm.CheckServing(def.Serving, info); err != nil {
+		return fieldError(err)
+	}
+	return nil
+}
+
+// fieldError turns an *algorithm.FieldError into InvalidParameterValue
+// naming Definition.<field>.
+func fieldError(err error) error {
+	var fe *algorithm.FieldError
+	if errors.As(err, &fe) {
+		return api.InvalidValue("Definition."+fe.Field, "%s", fe.Msg)
+	}
+	return api.InvalidValue("Definition", "%v", err)
 }

@@ -36,6 +36,10 @@ type Options struct {
 	// OpenPackage reads a package from the blob store by key; a Package
 	// that is not a local path is looked up here.
 	OpenPackage func(ctx context.Context, key string) (io.ReadCloser, error)
+	// ServingDir holds the serving runtimes' package directories (the
+	// repository's runtimes/, with their node_modules installed): a
+	// model-file version runs the one its Serving.Runtime names.
+	ServingDir string
 	// PackageLimits bound unpacking.
 	PackageLimits PackageLimits
 	// GPUs are the node's GPU indices for CUDA_VISIBLE_DEVICES; empty
@@ -315,6 +319,9 @@ func (m *Manager) build(ctx context.Context, v Version) (*deployment, error) {
 		d.proto = &tianshuV1{httpBase: base, healthPath: healthPathOf(&v)}
 	case ProtocolOIPV2:
 		d.proto = newOIP(base, &v)
+		if v.Serving != nil {
+			d.proto = newServingProto(base, &v, m.opts.MaxImageBytes)
+		}
 	case ProtocolHTTPMapped:
 		p, err := newMapped(base, &v, m.opts.MaxImageBytes)
 		if err != nil {
@@ -428,6 +435,9 @@ func (d *deployment) reconcileContainer() {
 func healthPathOf(v *Version) string {
 	if v.HealthPath != "" {
 		return v.HealthPath
+	}
+	if v.Serving != nil {
+		return servingHealthPath
 	}
 	switch v.protocol() {
 	case ProtocolTianshuV1:

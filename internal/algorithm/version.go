@@ -100,6 +100,11 @@ type Version struct {
 	// process receives them in its environment. Errors, LastError and
 	// process logs show them masked.
 	Secrets map[string]string `json:"-"`
+	// Serving makes the version a model file run by a serving runtime
+	// (runtime process, protocol oip-v2): no package, the platform's own
+	// server runs the model and does the pre- and post-processing the
+	// descriptor declares. See serving.go.
+	Serving *Serving `json:"serving,omitempty"`
 }
 
 // secretValues returns the values of the version's secrets, for masking.
@@ -255,13 +260,26 @@ func (v *Version) Validate() error {
 			}
 		}
 	case RuntimeProcess:
-		if v.Package == "" {
+		if v.Serving != nil {
+			if v.Package != "" {
+				return bad("package", "a model-file version (serving) takes no package")
+			}
+			if v.Protocol != ProtocolOIPV2 {
+				return bad("protocol", "a model-file version (serving) speaks oip-v2, not %q", v.Protocol)
+			}
+			if err := v.Serving.validate("serving"); err != nil {
+				return err
+			}
+		} else if v.Package == "" {
 			return bad("package", "the process runtime needs a package")
 		}
 	case RuntimeContainer:
 		if v.Image == "" {
 			return bad("image", "the container runtime needs an image reference")
 		}
+	}
+	if v.Serving != nil && v.Runtime != RuntimeProcess {
+		return bad("serving", "a model file runs on the process runtime, not %q", v.Runtime)
 	}
 	if v.Runtime != RuntimeEndpoint && len(v.Endpoints) > 0 {
 		return bad("endpoints", "only the endpoint runtime takes endpoints")

@@ -331,9 +331,16 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 			return nil, err
 		}
 	}
+	servingDir := p.cfg.Worker.ServingDir
+	if servingDir != "" {
+		if servingDir, err = filepath.Abs(servingDir); err != nil {
+			return nil, err
+		}
+	}
 	m, err := algorithm.New(algorithm.Options{
-		GPUs:   gpu.Indices(gpus),
-		Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		ServingDir: servingDir,
+		GPUs:       gpu.Indices(gpus),
+		Logger:     p.log, Registerer: p.Metrics, Now: p.now,
 		WorkDir: workDir,
 		Exec:    pol,
 		OpenPackage: func(ctx context.Context, key string) (io.ReadCloser, error) {
