@@ -198,7 +198,14 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
   await edge("faceDetect", "(output)");
   await noProblems();
   await layout();
-  await shoot(page, "flow-studio-output", [node("faceDetect"), node("(output)")]);
+  // Zoomed in on the Output node (the wheel zooms where the mouse is), so its field can be read.
+  const outAt = await node("(output)").boundingBox();
+  await page.mouse.move(outAt.x + outAt.width / 2, outAt.y + outAt.height / 2);
+  for (let i = 0; i < 4; i++) {
+    await page.mouse.wheel(0, -200);
+    await page.waitForTimeout(100);
+  }
+  await shoot(page, "flow-studio-output", [node("(output)")]);
 
   step("a miswired node: a wire from the best shot back to the detector closes a loop; the server marks it; undone");
   await wire(page, check, handle("bestshot", "next"), handle("faceDetect", "flow"));
