@@ -60,46 +60,59 @@ const (
 	LabelHealth    = "io.tianshu.health"
 )
 
-// Registry is a registry the operator allows images to be pulled from and
-// pushed to. PasswordSealed is sealed by the Box given to New (a token
-// works as the password); it is opened only to authenticate a request.
+// Registry is a registry the operator allows images to be pulled from
+// and pushed to.
 type Registry struct {
-	Host           string `json:"host"` // "registry.example.com" or "10.0.0.5:5000"
-	Username       string `json:"username,omitempty"`
-	PasswordSealed string `json:"passwordSealed,omitempty"`
+	Host string `yaml:"host" json:"host"` // "registry.example.com" or "10.0.0.5:5000"
 	// PlainHTTP allows http:// (a registry on a trusted network).
-	PlainHTTP bool `json:"plainHttp,omitempty"`
+	PlainHTTP bool `yaml:"plain_http" json:"plainHttp,omitempty"`
 }
 
 // Config is the operator's image-building setup.
 type Config struct {
 	// Bases are the base images by name ("debian-slim", "python",
 	// "node", "onnxruntime"), as references in an allowed registry.
-	Bases map[string]string
+	Bases map[string]string `yaml:"bases"`
 	// Registries are the only registries reached; every other is refused.
-	Registries []Registry
+	Registries []Registry `yaml:"registries"`
 	// Platform is the platform picked from a multi-platform base
 	// (default linux/amd64).
-	Platform string
+	Platform string `yaml:"platform"`
 	// MaxLayerBytes bounds the package layer (default 2 GiB, the
 	// process runtime's bound for an unpacked package).
-	MaxLayerBytes int64
+	MaxLayerBytes int64 `yaml:"max_layer_bytes"`
+}
+
+// Enabled reports whether building is configured: a base and a registry.
+func (c Config) Enabled() bool { return len(c.Bases) > 0 && len(c.Registries) > 0 }
+
+// Credentials returns the username and the sealed password (or token) a
+// registry is logged in to with; both empty: anonymously. The password is
+// opened with Deps.Box only to authenticate a request.
+type Credentials func(ctx context.Context, host string) (username, passwordSealed string, err error)
+
+// Deps are what a builder uses besides its configuration; all optional.
+type Deps struct {
+	Box         *secrets.Box      // opens sealed passwords
+	Credentials Credentials       // nil: every registry anonymously
+	Policy      *netpolicy.Policy // outbound policy of every connection
+	Registerer  prometheus.Registerer
+	Logger      *slog.Logger
 }
 
 // Builder builds and pushes images. It is safe for concurrent use.
 type Builder struct {
 	cfg      Config
-	box      *secrets.Box
+	deps     Deps
 	platform v1.Platform
 	tr       http.RoundTripper
 	log      *slog.Logger
 	metrics  *metrics
 }
 
-// New returns a builder. box opens the registries' sealed passwords (nil
-// when none has one); pol is the outbound policy every connection to a
-// registry passes (nil: none); reg receives the metrics (nil: none).
-func New(cfg Config, box *secrets.Box, pol *netpolicy.Policy, reg prometheus.Registerer, log *slog.Logger) (*Builder, error) {
+// New returns a builder; its configuration errors name the field.
+func New(cfg Config, deps Deps) (*Builder, error) {
+	log := deps.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -110,29 +123,27 @@ func New(cfg Config, box *secrets.Box, pol *netpolicy.Policy, reg prometheus.Reg
 		cfg.Platform = "linux/amd64"
 	}
 	p, err := v1.ParsePlatform(cfg.Platform)
-	if err != nil {
-		return nil, fmt.Errorf("imagebuild: platform %q: %w", cfg.Platform, err)
+	if err != nil || p.OS == "" || p.Architecture == "" || strings.Count(cfg.Platform, "/") > 2 {
+		return nil, fmt.Errorf("imagebuild: platform: %q is not os/arch[/variant]", cfg.Platform)
 	}
 	seen := map[string]bool{}
 	for i, r := range cfg.Registries {
-		if _, err := name.NewRegistry(r.Host); err != nil || r.Host == "" || strings.Contains(r.Host, "/") {
+		if _, err := name.NewRegistry(r.Host, name.StrictValidation); err != nil || r.Host == "" || strings.ContainsAny(r.Host, "/@") {
 			return nil, fmt.Errorf("imagebuild: registries[%d].host: %q is not a registry host", i, r.Host)
 		}
 		if seen[r.Host] {
 			return nil, fmt.Errorf("imagebuild: registries[%d].host: %q is listed twice", i, r.Host)
 		}
 		seen[r.Host] = true
-		if r.PasswordSealed != "" {
-			if box == nil {
-				return nil, fmt.Errorf("imagebuild: registries[%d].passwordSealed: no secrets box to open it", i)
-			}
-			if _, err := box.Open(r.PasswordSealed); err != nil {
-				return nil, fmt.Errorf("imagebuild: registries[%d].passwordSealed: %w", i, err)
-			}
+	}
+	b := &Builder{cfg: cfg, deps: deps, platform: *p, log: log}
+	for _, n := range sortedKeys(cfg.Bases) {
+		if _, _, err := b.parse(cfg.Bases[n]); err != nil {
+			return nil, fmt.Errorf("imagebuild: bases.%s: %v", n, err)
 		}
 	}
-	d := pol.Guard(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
-	tr := &http.Transport{
+	d := deps.Policy.Guard(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
+	b.tr = &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
 		TLSHandshakeTimeout:   10 * time.Second,
@@ -140,11 +151,21 @@ func New(cfg Config, box *secrets.Box, pol *netpolicy.Policy, reg prometheus.Reg
 		MaxIdleConnsPerHost:   4,
 		IdleConnTimeout:       90 * time.Second,
 	}
-	m, err := newMetrics(reg)
-	if err != nil {
+	if b.metrics, err = newMetrics(deps.Registerer); err != nil {
 		return nil, err
 	}
-	return &Builder{cfg: cfg, box: box, platform: *p, tr: tr, log: log, metrics: m}, nil
+	return b, nil
+}
+
+// Bases returns the names of the base images, sorted.
+func (b *Builder) Bases() []string { return sortedKeys(b.cfg.Bases) }
+
+// Registries returns the allowed registries.
+func (b *Builder) Registries() []Registry { return slices.Clone(b.cfg.Registries) }
+
+// Allowed reports whether host is an allowed registry.
+func (b *Builder) Allowed(host string) bool {
+	return slices.ContainsFunc(b.cfg.Registries, func(r Registry) bool { return r.Host == host })
 }
 
 // Request is one build: the unpacked package of a version, the base it
@@ -192,7 +213,7 @@ func Tag(algorithmID, version string) string {
 }
 
 // Build builds the image of req and pushes it. Errors about the request
-// are *algorithm.FieldError naming image.base, image.repository or the
+// are *algorithm.FieldError naming imageBuild.base, imageBuild.repository or the
 // package's manifest field.
 func (b *Builder) Build(ctx context.Context, req Request) (res *Result, err error) {
 	start := time.Now()
@@ -207,33 +228,33 @@ func (b *Builder) Build(ctx context.Context, req Request) (res *Result, err erro
 	}
 	baseRef, ok := b.cfg.Bases[req.Base]
 	if !ok {
-		return nil, bad("image.base", "%q is not a base image of this installation (known: %s)", req.Base, strings.Join(sortedKeys(b.cfg.Bases), ", "))
+		return nil, bad("imageBuild.base", "%q is not a base image of this installation (known: %s)", req.Base, strings.Join(sortedKeys(b.cfg.Bases), ", "))
 	}
-	base, baseOpts, err := b.reference(baseRef)
+	base, baseOpts, err := b.reference(ctx, baseRef)
 	if err != nil {
-		return nil, bad("image.base", "%s (%q): %v", req.Base, baseRef, err)
+		return nil, bad("imageBuild.base", "%s (%q): %v", req.Base, baseRef, err)
 	}
 	repo, err := name.NewRepository(req.Repository, b.nameOpts(req.Repository)...)
 	if err != nil {
-		return nil, bad("image.repository", "%q: %v", req.Repository, err)
+		return nil, bad("imageBuild.repository", "%q: %v", req.Repository, err)
 	}
 	tagRef := repo.Tag(Tag(req.AlgorithmID, req.Version))
-	pushRef, pushOpts, err := b.reference(tagRef.String())
+	pushRef, pushOpts, err := b.reference(ctx, tagRef.String())
 	if err != nil {
-		return nil, bad("image.repository", "%q: %v", req.Repository, err)
+		return nil, bad("imageBuild.repository", "%q: %v", req.Repository, err)
 	}
 	man, err := algorithm.ReadImageManifest(req.PackageDir)
 	if err != nil {
 		return nil, fmt.Errorf("package: %w", err)
 	}
 
-	baseImg, err := remote.Image(base, append(baseOpts, remote.WithContext(ctx), remote.WithPlatform(b.platform))...)
+	baseImg, err := remote.Image(base, append(baseOpts, remote.WithPlatform(b.platform))...)
 	if err != nil {
-		return nil, bad("image.base", "%s (%s): %s", req.Base, baseRef, registryError(err, base.Context().RegistryStr()))
+		return nil, bad("imageBuild.base", "%s (%s): %s", req.Base, baseRef, registryError(err, base.Context().RegistryStr()))
 	}
 	baseDigest, err := baseImg.Digest()
 	if err != nil {
-		return nil, bad("image.base", "%s (%s): %s", req.Base, baseRef, registryError(err, base.Context().RegistryStr()))
+		return nil, bad("imageBuild.base", "%s (%s): %s", req.Base, baseRef, registryError(err, base.Context().RegistryStr()))
 	}
 	layerFile, err := os.CreateTemp("", "tianshu-image-layer-*.tar")
 	if err != nil {
@@ -252,18 +273,17 @@ func (b *Builder) Build(ctx context.Context, req Request) (res *Result, err erro
 	res = &Result{Image: repo.Digest(digest.String()).String(), Digest: digest.String(), Tag: tagRef.String(), BaseDigest: baseDigest.String()}
 
 	// The tag is immutable: an existing one must hold this very image.
-	pushCtx := append(pushOpts, remote.WithContext(ctx))
-	if d, err := remote.Head(pushRef, pushCtx...); err == nil {
+	if d, err := remote.Head(pushRef, pushOpts...); err == nil {
 		if d.Digest != digest {
 			return nil, fmt.Errorf("%w: %s holds %s, the build gives %s (a new package or base takes a new version)", ErrImmutable, tagRef, d.Digest, digest)
 		}
 		b.log.Info("image already in registry", "algorithm", req.AlgorithmID, "version", req.Version, "image", res.Image)
 		return res, nil
 	} else if !isNotFound(err) {
-		return nil, bad("image.repository", "%s", registryError(err, repo.RegistryStr()))
+		return nil, bad("imageBuild.repository", "%s", registryError(err, repo.RegistryStr()))
 	}
-	if err := remote.Write(pushRef, img, pushCtx...); err != nil {
-		return nil, bad("image.repository", "push %s: %s", tagRef, registryError(err, repo.RegistryStr()))
+	if err := remote.Write(pushRef, img, pushOpts...); err != nil {
+		return nil, bad("imageBuild.repository", "push %s: %s", tagRef, registryError(err, repo.RegistryStr()))
 	}
 	res.Pushed = true
 	b.log.Info("image built", "algorithm", req.AlgorithmID, "version", req.Version, "image", res.Image, "base", req.Base, "baseDigest", res.BaseDigest)
@@ -455,31 +475,46 @@ func writeLayer(w io.Writer, dir string, maxBytes int64) error {
 	return tw.Close()
 }
 
+// parse parses ref and checks that its registry is allowed.
+func (b *Builder) parse(ref string) (name.Reference, string, error) {
+	r, err := name.ParseReference(ref, b.nameOpts(ref)...)
+	if err != nil {
+		return nil, "", err
+	}
+	host := r.Context().RegistryStr()
+	if !b.Allowed(host) {
+		return nil, "", fmt.Errorf("registry %s is not allowed (the operator's image registries: %s)", host, strings.Join(b.hosts(), ", "))
+	}
+	return r, host, nil
+}
+
 // reference parses ref, checks that its registry is allowed and returns
 // the remote options (transport, credentials) for it.
-func (b *Builder) reference(ref string) (name.Reference, []remote.Option, error) {
-	r, err := name.ParseReference(ref, b.nameOpts(ref)...)
+func (b *Builder) reference(ctx context.Context, ref string) (name.Reference, []remote.Option, error) {
+	r, host, err := b.parse(ref)
 	if err != nil {
 		return nil, nil, err
 	}
-	host := r.Context().RegistryStr()
-	i := slices.IndexFunc(b.cfg.Registries, func(x Registry) bool { return x.Host == host })
-	if i < 0 {
-		return nil, nil, fmt.Errorf("registry %s is not allowed (the operator's image registries: %s)", host, strings.Join(b.hosts(), ", "))
-	}
-	reg := b.cfg.Registries[i]
 	auth := authn.Anonymous
-	if reg.Username != "" || reg.PasswordSealed != "" {
-		pw := ""
-		if reg.PasswordSealed != "" {
-			if pw, err = b.box.Open(reg.PasswordSealed); err != nil {
-				return nil, nil, fmt.Errorf("registry %s: credentials: %w", host, err)
-			}
+	if b.deps.Credentials != nil {
+		user, sealed, err := b.deps.Credentials(ctx, host)
+		if err != nil {
+			return nil, nil, fmt.Errorf("registry %s: credentials: %w", host, err)
 		}
-		auth = &authn.Basic{Username: reg.Username, Password: pw}
+		if user != "" || sealed != "" {
+			pw := ""
+			if sealed != "" {
+				if b.deps.Box == nil {
+					return nil, nil, fmt.Errorf("registry %s: credentials: no secrets box to open the password", host)
+				}
+				if pw, err = b.deps.Box.Open(sealed); err != nil {
+					return nil, nil, fmt.Errorf("registry %s: credentials: %w", host, err)
+				}
+			}
+			auth = &authn.Basic{Username: user, Password: pw}
+		}
 	}
-	opts := []remote.Option{remote.WithTransport(b.tr), remote.WithAuth(auth), remote.WithUserAgent("tianshu")}
-	return r, opts, nil
+	return r, []remote.Option{remote.WithTransport(b.tr), remote.WithAuth(auth), remote.WithUserAgent("tianshu"), remote.WithContext(ctx)}, nil
 }
 
 // nameOpts allows plain HTTP for a reference in a registry so marked.

@@ -127,10 +127,16 @@ func examplePackage(t *testing.T) string {
 	return unpacked
 }
 
-func newBuilder(t *testing.T, cfg imagebuild.Config, box *secrets.Box) (*imagebuild.Builder, *prometheus.Registry) {
+// logins is a registry's credentials: user and sealed password by host.
+type logins map[string][2]string
+
+func newBuilder(t *testing.T, cfg imagebuild.Config, box *secrets.Box, creds logins) (*imagebuild.Builder, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	b, err := imagebuild.New(cfg, box, nil, reg, nil)
+	b, err := imagebuild.New(cfg, imagebuild.Deps{Box: box, Registerer: reg, Credentials: func(_ context.Context, host string) (string, string, error) {
+		c := creds[host]
+		return c[0], c[1], nil
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,8 +169,8 @@ func TestBuildExamplePackageRoundTrip(t *testing.T) {
 	box := newBox(t)
 	b, reg := newBuilder(t, imagebuild.Config{
 		Bases:      map[string]string{"node": baseRef},
-		Registries: []imagebuild.Registry{{Host: host, Username: "builder", PasswordSealed: box.Seal("s3cret"), PlainHTTP: true}},
-	}, box)
+		Registries: []imagebuild.Registry{{Host: host, PlainHTTP: true}},
+	}, box, logins{host: {"builder", box.Seal("s3cret")}})
 	req := imagebuild.Request{AlgorithmID: "alg-face", Version: "1", PackageDir: pkg, Base: "node", Repository: host + "/algorithms/face"}
 	res, err := b.Build(ctx(t), req)
 	if err != nil {
@@ -326,7 +332,7 @@ func smallPackage(t *testing.T) string {
 func TestBuildPackageCommand(t *testing.T) {
 	host := testRegistry(t, "", "", false)
 	baseRef, _ := pushBase(t, host, "", "")
-	b, _ := newBuilder(t, imagebuild.Config{Bases: map[string]string{"slim": baseRef}, Registries: []imagebuild.Registry{{Host: host, PlainHTTP: true}}}, nil)
+	b, _ := newBuilder(t, imagebuild.Config{Bases: map[string]string{"slim": baseRef}, Registries: []imagebuild.Registry{{Host: host, PlainHTTP: true}}}, nil, nil)
 	res, err := b.Build(ctx(t), imagebuild.Request{AlgorithmID: "alg-s", Version: "v1.0", PackageDir: smallPackage(t), Base: "slim", Repository: host + "/small"})
 	if err != nil {
 		t.Fatal(err)
@@ -375,10 +381,10 @@ func TestBuildErrors(t *testing.T) {
 		host := testRegistry(t, "builder", "right", false)
 		baseRef, _ := pushBase(t, host, "builder", "right")
 		b, _ := newBuilder(t, imagebuild.Config{Bases: map[string]string{"node": baseRef},
-			Registries: []imagebuild.Registry{{Host: host, Username: "builder", PasswordSealed: box.Seal("wrong"), PlainHTTP: true}}}, box)
+			Registries: []imagebuild.Registry{{Host: host, PlainHTTP: true}}}, box, logins{host: {"builder", box.Seal("wrong")}})
 		_, err := b.Build(ctx(t), req("node", host+"/algorithms/e"))
 		t.Log(err)
-		fieldErr(t, err, "image.base", "refused the credentials", host)
+		fieldErr(t, err, "imageBuild.base", "refused the credentials", host)
 		if strings.Contains(err.Error(), "wrong") {
 			t.Errorf("error shows the password: %v", err)
 		}
@@ -387,36 +393,32 @@ func TestBuildErrors(t *testing.T) {
 		host := testRegistry(t, "builder", "right", true)
 		baseRef, _ := pushBase(t, host, "builder", "right")
 		b, _ := newBuilder(t, imagebuild.Config{Bases: map[string]string{"node": baseRef},
-			Registries: []imagebuild.Registry{{Host: host, PlainHTTP: true}}}, nil)
+			Registries: []imagebuild.Registry{{Host: host, PlainHTTP: true}}}, nil, nil)
 		_, err := b.Build(ctx(t), req("node", host+"/algorithms/e"))
 		t.Log(err)
-		fieldErr(t, err, "image.repository", "refused the credentials", host)
+		fieldErr(t, err, "imageBuild.repository", "refused the credentials", host)
 	})
 	host := testRegistry(t, "", "", false)
 	baseRef, _ := pushBase(t, host, "", "")
 	b, _ := newBuilder(t, imagebuild.Config{
-		Bases:      map[string]string{"node": baseRef, "gone": host + "/base/none:1", "elsewhere": "registry.invalid/base/x:1"},
-		Registries: []imagebuild.Registry{{Host: host, PlainHTTP: true}}}, nil)
+		Bases:      map[string]string{"node": baseRef, "gone": host + "/base/none:1"},
+		Registries: []imagebuild.Registry{{Host: host, PlainHTTP: true}}}, nil, nil)
 	t.Run("missing base", func(t *testing.T) {
 		_, err := b.Build(ctx(t), req("gone", host+"/algorithms/e"))
 		t.Log(err)
-		fieldErr(t, err, "image.base", "not found", "gone")
+		fieldErr(t, err, "imageBuild.base", "not found", "gone")
 	})
 	t.Run("unknown base name", func(t *testing.T) {
 		_, err := b.Build(ctx(t), req("python", host+"/algorithms/e"))
-		fieldErr(t, err, "image.base", `"python" is not a base image`, "node")
-	})
-	t.Run("base registry not allowed", func(t *testing.T) {
-		_, err := b.Build(ctx(t), req("elsewhere", host+"/algorithms/e"))
-		fieldErr(t, err, "image.base", "registry.invalid is not allowed")
+		fieldErr(t, err, "imageBuild.base", `"python" is not a base image`, "node")
 	})
 	t.Run("push registry not allowed", func(t *testing.T) {
 		_, err := b.Build(ctx(t), req("node", "registry.invalid/algorithms/e"))
-		fieldErr(t, err, "image.repository", "not allowed")
+		fieldErr(t, err, "imageBuild.repository", "not allowed")
 	})
 	t.Run("bad repository", func(t *testing.T) {
 		_, err := b.Build(ctx(t), req("node", host+"/Upper Case"))
-		fieldErr(t, err, "image.repository")
+		fieldErr(t, err, "imageBuild.repository")
 	})
 	t.Run("package without manifest", func(t *testing.T) {
 		r := req("node", host+"/algorithms/e")
@@ -429,17 +431,17 @@ func TestBuildErrors(t *testing.T) {
 
 // TestNewRefusesBadConfig checks the operator's configuration errors.
 func TestNewRefusesBadConfig(t *testing.T) {
-	box := newBox(t)
 	for _, c := range []struct {
 		cfg  imagebuild.Config
 		want string
 	}{
 		{imagebuild.Config{Registries: []imagebuild.Registry{{Host: ""}}}, "registries[0].host"},
+		{imagebuild.Config{Registries: []imagebuild.Registry{{Host: "a.example/x"}}}, "registries[0].host"},
 		{imagebuild.Config{Registries: []imagebuild.Registry{{Host: "a.example"}, {Host: "a.example"}}}, "listed twice"},
-		{imagebuild.Config{Registries: []imagebuild.Registry{{Host: "a.example", PasswordSealed: "v1:garbage"}}}, "registries[0].passwordSealed"},
+		{imagebuild.Config{Registries: []imagebuild.Registry{{Host: "a.example"}}, Bases: map[string]string{"py": "b.example/python:3"}}, "bases.py: registry b.example is not allowed"},
 		{imagebuild.Config{Platform: "not/a/plat/form/x"}, "platform"},
 	} {
-		if _, err := imagebuild.New(c.cfg, box, nil, nil, nil); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := imagebuild.New(c.cfg, imagebuild.Deps{}); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.cfg, err, c.want)
 		}
 	}
