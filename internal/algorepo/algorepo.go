@@ -26,6 +26,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/imagebuild"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
@@ -57,6 +58,10 @@ type VersionRow struct {
 type Service struct {
 	db  *store.DB
 	box *secrets.Box // seals versions' secrets; nil: none are taken
+	// images builds container versions' images from packages; nil: not
+	// configured. openPackage reads a stored package for it.
+	images      *imagebuild.Builder
+	openPackage OpenPackageFunc
 	// m is this process's algorithm runtime; nil until StartRuntime, and
 	// for good in processes that run none.
 	m   *algorithm.Manager

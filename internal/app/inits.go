@@ -29,6 +29,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/gpu"
 	"github.com/tianshu-ai/tianshu/internal/iam"
 	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/imagebuild"
 	"github.com/tianshu-ai/tianshu/internal/pipeline"
 	"github.com/tianshu-ai/tianshu/internal/push"
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
@@ -304,6 +305,19 @@ func (p *Platform) initAlgorithms(context.Context) (func(context.Context) error,
 	}
 	p.Algos = algorepo.New(p.DB, builtins, p.log, p.now)
 	p.Algos.UseSecrets(p.Box)
+	if c := p.cfg.Images; c.Enabled() {
+		// Registries are reached under the outbound policy, besides
+		// being the operator's list.
+		b, err := imagebuild.New(c, imagebuild.Deps{Box: p.Box, Credentials: p.Algos.RegistryCredential,
+			Policy: p.outbound, Registerer: p.Metrics, Logger: p.log})
+		if err != nil {
+			return nil, err
+		}
+		p.Algos.UseImages(b, func(ctx context.Context, key string) (io.ReadCloser, error) {
+			rc, _, err := p.Blob.Get(ctx, key)
+			return rc, err
+		})
+	}
 	return nil, nil
 }
 

@@ -45,6 +45,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
+	"github.com/tianshu-ai/tianshu/internal/imagebuild/imageconfig"
 	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 )
@@ -60,31 +61,12 @@ const (
 	LabelHealth    = "io.tianshu.health"
 )
 
-// Registry is a registry the operator allows images to be pulled from
-// and pushed to.
-type Registry struct {
-	Host string `yaml:"host" json:"host"` // "registry.example.com" or "10.0.0.5:5000"
-	// PlainHTTP allows http:// (a registry on a trusted network).
-	PlainHTTP bool `yaml:"plain_http" json:"plainHttp,omitempty"`
-}
-
-// Config is the operator's image-building setup.
-type Config struct {
-	// Bases are the base images by name ("debian-slim", "python",
-	// "node", "onnxruntime"), as references in an allowed registry.
-	Bases map[string]string `yaml:"bases"`
-	// Registries are the only registries reached; every other is refused.
-	Registries []Registry `yaml:"registries"`
-	// Platform is the platform picked from a multi-platform base
-	// (default linux/amd64).
-	Platform string `yaml:"platform"`
-	// MaxLayerBytes bounds the package layer (default 2 GiB, the
-	// process runtime's bound for an unpacked package).
-	MaxLayerBytes int64 `yaml:"max_layer_bytes"`
-}
-
-// Enabled reports whether building is configured: a base and a registry.
-func (c Config) Enabled() bool { return len(c.Bases) > 0 && len(c.Registries) > 0 }
+// Registry and Config are the operator's configuration (package
+// imageconfig, which the root configuration nests).
+type (
+	Registry = imageconfig.Registry
+	Config   = imageconfig.Config
+)
 
 // Credentials returns the username and the sealed password (or token) a
 // registry is logged in to with; both empty: anonymously. The password is
@@ -121,6 +103,9 @@ func New(cfg Config, deps Deps) (*Builder, error) {
 	}
 	if cfg.Platform == "" {
 		cfg.Platform = "linux/amd64"
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	p, err := v1.ParsePlatform(cfg.Platform)
 	if err != nil || p.OS == "" || p.Architecture == "" || strings.Count(cfg.Platform, "/") > 2 {

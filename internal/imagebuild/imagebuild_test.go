@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,95 +14,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
 	"github.com/tianshu-ai/tianshu/internal/imagebuild"
+	"github.com/tianshu-ai/tianshu/internal/imagebuild/imagebuildtest"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
-
-// testRegistry is go-containerregistry's registry server (a real OCI
-// distribution implementation, in memory) on loopback. With a user, every
-// request needs basic auth (or, with writeOnly, only writes do).
-func testRegistry(t *testing.T, user, pass string, writeOnly bool) string {
-	t.Helper()
-	reg := registry.New()
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if user != "" && !(writeOnly && (r.Method == http.MethodGet || r.Method == http.MethodHead)) {
-			u, p, ok := r.BasicAuth()
-			if !ok || u != user || p != pass {
-				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
-				return
-			}
-		}
-		reg.ServeHTTP(w, r)
-	})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
-
-// pushBase pushes a tiny OCI base image (two layers: an os-release and a
-// stand-in for the node binary) to host and returns its reference.
-func pushBase(t *testing.T, host, user, pass string) (string, v1.Image) {
-	t.Helper()
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	for _, f := range []struct{ name, body string }{
-		{"etc/os-release", "ID=tianshu-test-base\n"},
-		{"usr/local/bin/node", "#!/bin/sh\necho not node\n"},
-	} {
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		_ = tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o755, Size: int64(len(f.body)), Typeflag: tar.TypeReg})
-		_, _ = tw.Write([]byte(f.body))
-		_ = tw.Close()
-		var err error
-		if img, err = mutate.AppendLayers(img, static.NewLayer(gzipped(t, buf.Bytes()), types.OCILayer)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cf, _ := img.ConfigFile()
-	cfg := cf.Config
-	cfg.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "NODE_VERSION=test"}
-	cfg.Labels = map[string]string{"base.label": "kept"}
-	img, err := mutate.Config(img, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := host + "/base/node:test"
-	r, _ := name.ParseReference(ref, name.Insecure)
-	auth := authn.Anonymous
-	if user != "" {
-		auth = &authn.Basic{Username: user, Password: pass}
-	}
-	if err := remote.Write(r, img, remote.WithAuth(auth)); err != nil {
-		t.Fatalf("push base: %v", err)
-	}
-	return ref, img
-}
-
-func gzipped(t *testing.T, b []byte) []byte {
-	t.Helper()
-	cmd := exec.Command("gzip", "-9n")
-	cmd.Stdin = bytes.NewReader(b)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 // examplePackage packs and unpacks the bundled example package
 // (examples/algorithms/face-attributes-node) as an upload would give it.
@@ -164,8 +83,8 @@ func ctx(t *testing.T) context.Context {
 // that the version's image is reproducible and immutable.
 func TestBuildExamplePackageRoundTrip(t *testing.T) {
 	pkg := examplePackage(t)
-	host := testRegistry(t, "builder", "s3cret", false)
-	baseRef, base := pushBase(t, host, "builder", "s3cret")
+	host := imagebuildtest.Registry(t, "builder", "s3cret", false)
+	baseRef, base := imagebuildtest.PushBase(t, host, "builder", "s3cret")
 	box := newBox(t)
 	b, reg := newBuilder(t, imagebuild.Config{
 		Bases:      map[string]string{"node": baseRef},
@@ -181,11 +100,7 @@ func TestBuildExamplePackageRoundTrip(t *testing.T) {
 	}
 
 	// Pull it back by digest.
-	ref, _ := name.ParseReference(res.Image, name.Insecure)
-	img, err := remote.Image(ref, remote.WithAuth(&authn.Basic{Username: "builder", Password: "s3cret"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := imagebuildtest.Pull(t, res.Image, "builder", "s3cret")
 	if d, _ := img.Digest(); d.String() != res.Digest {
 		t.Fatalf("pulled digest %s, built %s", d, res.Digest)
 	}
@@ -330,18 +245,14 @@ func smallPackage(t *testing.T) string {
 // entrypoint is its path in the image and $PORT and $PACKAGE_DIR in the
 // arguments are the container's.
 func TestBuildPackageCommand(t *testing.T) {
-	host := testRegistry(t, "", "", false)
-	baseRef, _ := pushBase(t, host, "", "")
+	host := imagebuildtest.Registry(t, "", "", false)
+	baseRef, _ := imagebuildtest.PushBase(t, host, "", "")
 	b, _ := newBuilder(t, imagebuild.Config{Bases: map[string]string{"slim": baseRef}, Registries: []imagebuild.Registry{{Host: host, PlainHTTP: true}}}, nil, nil)
 	res, err := b.Build(ctx(t), imagebuild.Request{AlgorithmID: "alg-s", Version: "v1.0", PackageDir: smallPackage(t), Base: "slim", Repository: host + "/small"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, _ := name.ParseReference(res.Image, name.Insecure)
-	img, err := remote.Image(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := imagebuildtest.Pull(t, res.Image, "", "")
 	cf, _ := img.ConfigFile()
 	if want := []string{imagebuild.AppDir + "/bin/serve"}; !slices.Equal(cf.Config.Entrypoint, want) {
 		t.Errorf("entrypoint %q, want %q", cf.Config.Entrypoint, want)
@@ -378,8 +289,8 @@ func TestBuildErrors(t *testing.T) {
 	}
 
 	t.Run("wrong password", func(t *testing.T) {
-		host := testRegistry(t, "builder", "right", false)
-		baseRef, _ := pushBase(t, host, "builder", "right")
+		host := imagebuildtest.Registry(t, "builder", "right", false)
+		baseRef, _ := imagebuildtest.PushBase(t, host, "builder", "right")
 		b, _ := newBuilder(t, imagebuild.Config{Bases: map[string]string{"node": baseRef},
 			Registries: []imagebuild.Registry{{Host: host, PlainHTTP: true}}}, box, logins{host: {"builder", box.Seal("wrong")}})
 		_, err := b.Build(ctx(t), req("node", host+"/algorithms/e"))
@@ -390,16 +301,16 @@ func TestBuildErrors(t *testing.T) {
 		}
 	})
 	t.Run("push needs credentials", func(t *testing.T) {
-		host := testRegistry(t, "builder", "right", true)
-		baseRef, _ := pushBase(t, host, "builder", "right")
+		host := imagebuildtest.Registry(t, "builder", "right", true)
+		baseRef, _ := imagebuildtest.PushBase(t, host, "builder", "right")
 		b, _ := newBuilder(t, imagebuild.Config{Bases: map[string]string{"node": baseRef},
 			Registries: []imagebuild.Registry{{Host: host, PlainHTTP: true}}}, nil, nil)
 		_, err := b.Build(ctx(t), req("node", host+"/algorithms/e"))
 		t.Log(err)
 		fieldErr(t, err, "imageBuild.repository", "refused the credentials", host)
 	})
-	host := testRegistry(t, "", "", false)
-	baseRef, _ := pushBase(t, host, "", "")
+	host := imagebuildtest.Registry(t, "", "", false)
+	baseRef, _ := imagebuildtest.PushBase(t, host, "", "")
 	b, _ := newBuilder(t, imagebuild.Config{
 		Bases:      map[string]string{"node": baseRef, "gone": host + "/base/none:1"},
 		Registries: []imagebuild.Registry{{Host: host, PlainHTTP: true}}}, nil, nil)
@@ -438,7 +349,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{imagebuild.Config{Registries: []imagebuild.Registry{{Host: ""}}}, "registries[0].host"},
 		{imagebuild.Config{Registries: []imagebuild.Registry{{Host: "a.example/x"}}}, "registries[0].host"},
 		{imagebuild.Config{Registries: []imagebuild.Registry{{Host: "a.example"}, {Host: "a.example"}}}, "listed twice"},
-		{imagebuild.Config{Registries: []imagebuild.Registry{{Host: "a.example"}}, Bases: map[string]string{"py": "b.example/python:3"}}, "bases.py: registry b.example is not allowed"},
+		{imagebuild.Config{Registries: []imagebuild.Registry{{Host: "a.example"}}, Bases: map[string]string{"py": "b.example/python:3"}}, "images.bases.py: registry b.example is not in images.registries"},
 		{imagebuild.Config{Platform: "not/a/plat/form/x"}, "platform"},
 	} {
 		if _, err := imagebuild.New(c.cfg, imagebuild.Deps{}); err == nil || !strings.Contains(err.Error(), c.want) {
