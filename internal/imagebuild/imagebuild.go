@@ -80,6 +80,9 @@ type Deps struct {
 	Policy      *netpolicy.Policy // outbound policy of every connection
 	Registerer  prometheus.Registerer
 	Logger      *slog.Logger
+	// Transports replace the network for some registries by host: the
+	// built-in registry is reached in-process (builtinreg.Transport).
+	Transports map[string]http.RoundTripper
 }
 
 // Builder builds and pushes images. It is safe for concurrent use.
@@ -499,7 +502,11 @@ func (b *Builder) reference(ctx context.Context, ref string) (name.Reference, []
 			auth = &authn.Basic{Username: user, Password: pw}
 		}
 	}
-	return r, []remote.Option{remote.WithTransport(b.tr), remote.WithAuth(auth), remote.WithUserAgent("tianshu"), remote.WithContext(ctx)}, nil
+	tr := b.tr
+	if t, ok := b.deps.Transports[host]; ok {
+		tr = t
+	}
+	return r, []remote.Option{remote.WithTransport(tr), remote.WithAuth(auth), remote.WithUserAgent("tianshu"), remote.WithContext(ctx)}, nil
 }
 
 // nameOpts allows plain HTTP for a reference in a registry so marked.
