@@ -24,6 +24,14 @@ func (s *Service) UseImages(b *imagebuild.Builder, open OpenPackageFunc) {
 	s.images, s.openPackage = b, open
 }
 
+// RegistryLogin is the built-in registry's push login.
+type RegistryLogin struct{ Host, Username, Password string }
+
+// UseBuiltinRegistry tells the repository about the built-in registry,
+// whose push login DescribeBuiltinRegistryLogin gives platform admins (to
+// push base images there).
+func (s *Service) UseBuiltinRegistry(login RegistryLogin) { s.builtinLogin = &login }
+
 // ImageBuilder returns the builder given to UseImages (nil: none); its
 // Credentials come from RegistryCredential.
 func (s *Service) ImageBuilder() *imagebuild.Builder { return s.images }
@@ -114,6 +122,12 @@ func (s *Service) buildImage(ctx context.Context, def *algorithm.Version, pkgFie
 	if s.images == nil || s.openPackage == nil {
 		return errNoImages
 	}
+	// The rest of the definition is checked before anything is pushed.
+	check := *def
+	check.Image = "(built from the package)"
+	if err := validate(check); err != nil {
+		return err
+	}
 	rc, err := s.openPackage(ctx, def.Package)
 	if err != nil {
 		return err
@@ -190,6 +204,8 @@ type ImageRegistryInfo struct {
 	// HasCredential says whether credentials are kept.
 	Username      string `json:"Username"`
 	HasCredential bool   `json:"HasCredential"`
+	// Builtin marks the built-in registry (its login is the platform's).
+	Builtin bool `json:"Builtin"`
 }
 
 // DescribeImageBuildSettingsResponse is the response of DescribeImageBuildSettings.
@@ -199,11 +215,18 @@ type DescribeImageBuildSettingsResponse struct {
 	RegistrySet []ImageRegistryInfo `json:"RegistrySet"`
 }
 
+// BuiltinRegistryLoginResponse is the response of DescribeBuiltinRegistryLogin.
+type BuiltinRegistryLoginResponse struct {
+	Host     string `json:"Host"`
+	Username string `json:"Username"`
+	Password string `json:"Password"`
+}
+
 // registerImageActions adds the image-building actions.
 func registerImageActions(reg *api.Registry, s *Service) {
 	admin := func(c *api.Caller) error {
 		if !c.PlatformAdmin() {
-			return api.Errorf(api.AuthFailureUnauthorizedOperation, "registry credentials are set by platform admins only")
+			return api.Errorf(api.AuthFailureUnauthorizedOperation, "registry logins are for platform admins only")
 		}
 		return nil
 	}
@@ -229,6 +252,17 @@ func registerImageActions(reg *api.Registry, s *Service) {
 			c.SetResource(r.Host)
 			return &Empty{}, s.DeleteRegistryCredential(ctx, r.Host)
 		})
+	api.Register(reg, api.Spec{Name: "DescribeBuiltinRegistryLogin", Summary: "The push login of the built-in image registry, to push base images to it (e.g. crane push). Platform admins only.", Permission: algWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, _ *Empty) (*BuiltinRegistryLoginResponse, error) {
+			if err := admin(c); err != nil {
+				return nil, err
+			}
+			if s.builtinLogin == nil {
+				return nil, api.Errorf(api.FailedOperation, "no built-in registry on this server (images.builtin_registry.addr)")
+			}
+			l := s.builtinLogin
+			return &BuiltinRegistryLoginResponse{Host: l.Host, Username: l.Username, Password: l.Password}, nil
+		})
 	api.Register(reg, api.Spec{Name: "DescribeImageBuildSettings", Summary: "The base images and registries the operator configured for building container images from install packages, and which registries have credentials.", Permission: algRead},
 		func(ctx context.Context, c *api.Caller, _ *Empty) (*DescribeImageBuildSettingsResponse, error) {
 			out := &DescribeImageBuildSettingsResponse{Bases: []string{}, RegistrySet: []ImageRegistryInfo{}}
@@ -242,7 +276,8 @@ func registerImageActions(reg *api.Registry, s *Service) {
 			out.Enabled, out.Bases = true, s.images.Bases()
 			for _, r := range s.images.Registries() {
 				u, ok := users[r.Host]
-				out.RegistrySet = append(out.RegistrySet, ImageRegistryInfo{Host: r.Host, PlainHttp: r.PlainHTTP, Username: u, HasCredential: ok})
+				builtin := s.builtinLogin != nil && r.Host == s.builtinLogin.Host
+				out.RegistrySet = append(out.RegistrySet, ImageRegistryInfo{Host: r.Host, PlainHttp: r.PlainHTTP, Username: u, HasCredential: ok || builtin, Builtin: builtin})
 			}
 			return out, nil
 		})

@@ -139,7 +139,7 @@ func TestCreateContainerVersionBuildsImage(t *testing.T) {
 	}
 
 	// Bad requests name the field.
-	wrong := map[string]any{"runtime": "container", "contract": map[string]any{}, "image": "x/y:1", "imageBuild": map[string]any{"base": "node", "repository": host + "/a"}}
+	wrong := map[string]any{"runtime": "container", "contract": def["contract"], "image": "x/y:1", "imageBuild": map[string]any{"base": "node", "repository": host + "/a"}}
 	err = call(t, e, appA, "CreateAlgorithmVersion", map[string]any{"AlgorithmId": created.AlgorithmId, "Definition": wrong, "PackageBase64": smallPackage(t, "")}, nil)
 	wantCode(t, err, api.InvalidParameterValue, "Definition.image: give image or imageBuild, not both")
 	delete(wrong, "image")
@@ -154,6 +154,10 @@ func TestCreateContainerVersionBuildsImage(t *testing.T) {
 	if !strings.Contains(err.Error(), "registry.invalid is not allowed") {
 		t.Errorf("error %v", err)
 	}
+	// The definition is checked before anything is built.
+	invalid := map[string]any{"runtime": "container", "contract": map[string]any{}, "imageBuild": map[string]any{"base": "node", "repository": host + "/algorithms/invalid"}}
+	err = call(t, e, appA, "CreateAlgorithmVersion", map[string]any{"AlgorithmId": created.AlgorithmId, "Definition": invalid, "PackageBase64": smallPackage(t, "")}, nil)
+	wantCode(t, err, api.InvalidParameterValue, "Definition.contract.inputs: declare at least one input")
 	noCmd := base64.StdEncoding.EncodeToString(tarGz(t, map[string]string{"manifest.json": `{"name":"x"}`}))
 	err = call(t, e, appA, "CreateAlgorithmVersion", map[string]any{"AlgorithmId": created.AlgorithmId, "Definition": def, "PackageBase64": noCmd}, nil)
 	wantCode(t, err, api.InvalidParameterValue, "PackageBase64: manifest.command: required")

@@ -110,6 +110,10 @@ func New(cfg Config, deps Deps) (*Builder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if h := cfg.BuiltinHost(); h != "" {
+		// The built-in registry is one of the allowed registries.
+		cfg.Registries = append(slices.Clone(cfg.Registries), Registry{Host: h, PlainHTTP: true})
+	}
 	p, err := v1.ParsePlatform(cfg.Platform)
 	if err != nil || p.OS == "" || p.Architecture == "" || strings.Count(cfg.Platform, "/") > 2 {
 		return nil, fmt.Errorf("imagebuild: platform: %q is not os/arch[/variant]", cfg.Platform)

@@ -34,6 +34,9 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/blob"
 )
 
+// PushUser is the user name of the push login.
+const PushUser = "tianshu"
+
 // MaxManifestBytes bounds a manifest (the distribution spec's own
 // suggestion is 4 MiB).
 const MaxManifestBytes = 4 << 20

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"regexp"
 	"sort"
 	"strings"
@@ -36,16 +37,45 @@ type Config struct {
 	// MaxLayerBytes bounds the package layer (0: 2 GiB, the process
 	// runtime's bound for an unpacked package).
 	MaxLayerBytes int64 `yaml:"max_layer_bytes"`
+	// Builtin serves a registry of the platform's own, for sites without
+	// one.
+	Builtin Builtin `yaml:"builtin_registry"`
+}
+
+// Builtin is the built-in registry: images kept in the blob store,
+// served on a listener of its own (the distribution API lives at /v2/).
+type Builtin struct {
+	// Addr is where it listens (host:port); empty: no built-in registry.
+	Addr string `yaml:"addr"`
+	// Host is the host[:port] the cluster's nodes pull from, which image
+	// references name (default Addr).
+	Host string `yaml:"host"`
+}
+
+// BuiltinHost is the built-in registry's host in image references; empty
+// when there is none.
+func (c Config) BuiltinHost() string {
+	if c.Builtin.Addr == "" {
+		return ""
+	}
+	if c.Builtin.Host != "" {
+		return c.Builtin.Host
+	}
+	return c.Builtin.Addr
 }
 
 // Enabled reports whether building is configured: a base and a registry.
-func (c Config) Enabled() bool { return len(c.Bases) > 0 && len(c.Registries) > 0 }
+func (c Config) Enabled() bool {
+	return len(c.Bases) > 0 && (len(c.Registries) > 0 || c.Builtin.Addr != "")
+}
 
 // RegisterFlags binds the scalar fields to flags prefixed "images."; bases
 // and registries are lists, set in the YAML file.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Platform, "images.platform", c.Platform, "platform picked from a multi-platform base image, os/arch[/variant] (default linux/amd64)")
 	fs.Int64Var(&c.MaxLayerBytes, "images.max-layer-bytes", c.MaxLayerBytes, "largest install package built into an image layer, in bytes (0: 2 GiB)")
+	fs.StringVar(&c.Builtin.Addr, "images.builtin-registry.addr", c.Builtin.Addr, "serve the built-in image registry on this host:port (empty: none)")
+	fs.StringVar(&c.Builtin.Host, "images.builtin-registry.host", c.Builtin.Host, "host[:port] the cluster's nodes pull built-in registry images from (default its addr)")
 }
 
 var (
@@ -53,6 +83,12 @@ var (
 	hostPort = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$`)
 	platform = regexp.MustCompile(`^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$`)
 )
+
+// listenAddr reports whether s is host:port or :port.
+func listenAddr(s string) bool {
+	h, p, err := net.SplitHostPort(s)
+	return err == nil && p != "" && (h == "" || hostPort.MatchString(h) || hostPort.MatchString("["+h+"]"))
+}
 
 // Validate checks the configuration; errors name the field as the YAML
 // file spells it.
@@ -71,6 +107,19 @@ func (c Config) Validate() error {
 		}
 		hosts[r.Host] = true
 	}
+	if h := c.BuiltinHost(); h != "" {
+		switch {
+		case !listenAddr(c.Builtin.Addr):
+			bad("builtin_registry.addr", "%q is not host:port or :port", c.Builtin.Addr)
+		case strings.HasPrefix(h, ":"):
+			bad("builtin_registry.host", "required when builtin_registry.addr names no host: the host[:port] the cluster's nodes pull from")
+		case !hostPort.MatchString(h):
+			bad("builtin_registry.host", "%q is not host[:port]", h)
+		case hosts[h]:
+			bad("builtin_registry.host", "%q is also in images.registries", h)
+		}
+		hosts[h] = true
+	}
 	names := make([]string, 0, len(c.Bases))
 	for n := range c.Bases {
 		names = append(names, n)
@@ -86,7 +135,7 @@ func (c Config) Validate() error {
 		if !ok || len(ref) > 512 {
 			bad("bases."+n, "%q is not a reference with its registry (registry.example.com/base/python:3.12)", ref)
 		} else if !hosts[host] {
-			bad("bases."+n, "registry %s is not in images.registries", host)
+			bad("bases."+n, "registry %s is not in images.registries (nor the built-in registry)", host)
 		}
 	}
 	if c.Platform != "" && !platform.MatchString(c.Platform) {
