@@ -186,6 +186,9 @@ type Result struct {
 	Pushed bool
 }
 
+// BuildTimeout bounds one build, base pull and push included.
+const BuildTimeout = 15 * time.Minute
+
 // ErrImmutable is wrapped when a version's tag exists with another image.
 var ErrImmutable = errors.New("imagebuild: a version's image is immutable")
 
@@ -208,6 +211,8 @@ func Tag(algorithmID, version string) string {
 // are *algorithm.FieldError naming imageBuild.base, imageBuild.repository or the
 // package's manifest field.
 func (b *Builder) Build(ctx context.Context, req Request) (res *Result, err error) {
+	ctx, cancel := context.WithTimeout(ctx, BuildTimeout)
+	defer cancel()
 	start := time.Now()
 	defer func() {
 		b.metrics.observe(err, time.Since(start))
