@@ -135,8 +135,15 @@ func New(cfg Config, deps Deps) (*Builder, error) {
 		}
 	}
 	d := deps.Policy.Guard(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second})
+	// With a policy no proxy is used: the policy would see the proxy's
+	// address instead of the registry's (or of the storage a registry
+	// redirects blob downloads to, which the policy checks too).
+	proxy := http.ProxyFromEnvironment
+	if deps.Policy != nil {
+		proxy = nil
+	}
 	b.tr = &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		Proxy:                 proxy,
 		DialContext:           d.DialContext,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,

@@ -21,6 +21,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
 	"github.com/tianshu-ai/tianshu/internal/imagebuild"
 	"github.com/tianshu-ai/tianshu/internal/imagebuild/imagebuildtest"
+	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
@@ -314,6 +315,23 @@ func TestBuildErrors(t *testing.T) {
 	b, _ := newBuilder(t, imagebuild.Config{
 		Bases:      map[string]string{"node": baseRef, "gone": host + "/base/none:1"},
 		Registries: []imagebuild.Registry{{Host: host, PlainHTTP: true}}}, nil, nil)
+	t.Run("outbound policy refuses the registry", func(t *testing.T) {
+		pol, err := netpolicy.New(netpolicy.Default()) // loopback is refused
+		if err != nil {
+			t.Fatal(err)
+		}
+		pb, err := imagebuild.New(imagebuild.Config{Bases: map[string]string{"node": baseRef}, Registries: []imagebuild.Registry{{Host: host, PlainHTTP: true}}},
+			imagebuild.Deps{Policy: pol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = pb.Build(ctx(t), req("node", host+"/algorithms/e"))
+		t.Log(err)
+		fieldErr(t, err, "imageBuild.base", "outbound policy")
+		if !errors.Is(err, netpolicy.ErrRefused) && !strings.Contains(err.Error(), "refused") {
+			t.Errorf("error %v does not say the policy refused", err)
+		}
+	})
 	t.Run("missing base", func(t *testing.T) {
 		_, err := b.Build(ctx(t), req("gone", host+"/algorithms/e"))
 		t.Log(err)
