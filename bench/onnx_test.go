@@ -7,7 +7,6 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -182,19 +181,4 @@ func BenchmarkONNXServing(b *testing.B) {
 		Target: "≤ 1.2× ONNX Runtime direct", Tianshu: invokeNs, Baseline: directNs + prepNs})
 	benchtable.Record(b, benchtable.Row{Metric: what + ", CPU, vs the same pre-processing + session.run", Unit: "ns",
 		Target: "≤ 1.2× ONNX Runtime direct", Tianshu: invokeCPUNs, Baseline: directCPUNs + prepCPUNs})
-}
-
-// procCPU is the user + system CPU time a process has used, from
-// /proc/PID/stat (in clock ticks of 10 ms).
-func procCPU(b *testing.B, pid int) time.Duration {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		b.Fatal(err)
-	}
-	// Fields after the command name, which may hold spaces: state is the
-	// first; utime and stime are the 12th and 13th.
-	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
 }

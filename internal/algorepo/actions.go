@@ -71,8 +71,10 @@ type CreateAlgorithmVersionRequest struct {
 	// input tensor, output decoding). See docs/algorithms.md.
 	Definition json.RawMessage `json:"Definition" validate:"required"`
 	// PackageBase64 is an install package (tar.gz or zip with a manifest)
-	// for the process runtime, up to the request size limit; larger ones
-	// are uploaded first and named by Definition.package (a blob key).
+	// for the process runtime, or for a container version whose image is
+	// built from it (Definition.imageBuild), up to the request size
+	// limit; larger ones are uploaded first and named by
+	// Definition.package (a blob key).
 	PackageBase64 string `json:"PackageBase64" validate:"max=4194304"`
 	// PackageUploadId names a package uploaded with tus (CreateUploadToken,
 	// then /files/), for packages of any size.
@@ -233,13 +235,18 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 				return nil, api.Errorf(api.AuthFailureUnauthorizedOperation,
 					"Definition.runtime: versions that run a program on the server (runtime %q) are created by platform admins only", algorithm.RuntimeProcess)
 			}
+			if err := checkImageBuild(&def, r.PackageBase64 != "" || r.PackageUploadId != ""); err != nil {
+				return nil, err
+			}
+			// A container version takes a package only to build its image.
+			takesPackage := def.Runtime == algorithm.RuntimeProcess || def.ImageBuild != nil
 			if r.PackageBase64 != "" {
 				data, err := base64.StdEncoding.DecodeString(r.PackageBase64)
 				if err != nil {
 					return nil, api.InvalidValue("PackageBase64", "not base64: %v", err)
 				}
-				if def.Runtime != algorithm.RuntimeProcess {
-					return nil, api.InvalidValue("PackageBase64", "only the process runtime takes a package")
+				if !takesPackage {
+					return nil, api.InvalidValue("PackageBase64", "only the process runtime, and a container version with imageBuild, take a package")
 				}
 				if _, err := s.Get(ctx, r.AlgorithmId); err != nil {
 					return nil, err
@@ -254,8 +261,8 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 				if r.PackageBase64 != "" {
 					return nil, api.InvalidValue("PackageUploadId", "give PackageBase64 or PackageUploadId, not both")
 				}
-				if def.Runtime != algorithm.RuntimeProcess {
-					return nil, api.InvalidValue("PackageUploadId", "only the process runtime takes a package")
+				if !takesPackage {
+					return nil, api.InvalidValue("PackageUploadId", "only the process runtime, and a container version with imageBuild, take a package")
 				}
 				a, err := s.Get(ctx, r.AlgorithmId)
 				if err != nil {
@@ -270,12 +277,29 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 			if err := onboardModel(ctx, s, pkgs, r, &def); err != nil {
 				return nil, err
 			}
-			v, err := s.CreateVersion(ctx, r.AlgorithmId, r.Version, def, r.Start)
+			version := r.Version
+			if def.ImageBuild != nil {
+				// The image is built and pushed before the version is
+				// stored, which records it by digest.
+				if version, err = s.versionForBuild(ctx, r.AlgorithmId, version); err != nil {
+					return nil, err
+				}
+				def.AlgorithmID, def.Version = r.AlgorithmId, version
+				pkgField := "PackageBase64"
+				if r.PackageUploadId != "" {
+					pkgField = "PackageUploadId"
+				}
+				if err := s.buildImage(ctx, &def, pkgField); err != nil {
+					return nil, err
+				}
+			}
+			v, err := s.CreateVersion(ctx, r.AlgorithmId, version, def, r.Start)
 			if err != nil {
 				return nil, err
 			}
 			return &CreateAlgorithmVersionResponse{AlgorithmId: r.AlgorithmId, Version: v}, nil
 		})
+	registerImageActions(reg, s)
 	api.Register(reg, api.Spec{Name: "DescribeAlgorithmVersions", Summary: "List an algorithm's versions with their definitions, newest first.", Permission: algRead},
 		func(ctx context.Context, c *api.Caller, r *AlgorithmIdRequest) (*DescribeAlgorithmVersionsResponse, error) {
 			if err := s.visible(ctx, c, r.AlgorithmId); err != nil {

@@ -51,7 +51,7 @@ func (m *Manager) prepareProcess(ctx context.Context, d *deployment) (*procSpec,
 			_ = os.RemoveAll(filepath.Dir(model))
 		}
 	}
-	man, err := readManifest(dir, m.opts.Exec)
+	man, err := readManifest(dir, m.opts.Exec, false)
 	if err != nil {
 		cleanup()
 		return nil, nil, nil, fmt.Errorf("package %s: %w", v.Package, err)

@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +32,8 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/gpu"
 	"github.com/tianshu-ai/tianshu/internal/iam"
 	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/imagebuild"
+	"github.com/tianshu-ai/tianshu/internal/imagebuild/builtinreg"
 	"github.com/tianshu-ai/tianshu/internal/pipeline"
 	"github.com/tianshu-ai/tianshu/internal/push"
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
@@ -192,9 +197,20 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	lv := p.cfg.API.Live
 	p.Live = task.NewLive(p.Tasks, p.Previews, p.Box.DeriveKey("live-ticket"),
 		task.LiveConfig{MaxViewers: lv.MaxViewers, MaxViewersPerProject: lv.MaxViewersPerProject}, p.log, p.Metrics)
-	return func(context.Context) error {
+	// Images are built where versions are created: the action API.
+	stopImages, err := p.initImages(ctx)
+	if err != nil {
 		stopListening()
-		return lim.Close()
+		_ = lim.Close()
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		stopListening()
+		var err error
+		if stopImages != nil {
+			err = stopImages(ctx)
+		}
+		return errors.Join(err, lim.Close())
 	}, nil
 }
 
@@ -305,6 +321,61 @@ func (p *Platform) initAlgorithms(context.Context) (func(context.Context) error,
 	p.Algos = algorepo.New(p.DB, builtins, p.log, p.now)
 	p.Algos.UseSecrets(p.Box)
 	return nil, nil
+}
+
+// initImages sets up building container images from install packages
+// when the configuration asks for it, and the built-in registry.
+func (p *Platform) initImages(ctx context.Context) (func(context.Context) error, error) {
+	c := p.cfg.Images
+	if !c.Enabled() {
+		return nil, nil
+	}
+	// Registries are reached under the outbound policy, besides being
+	// the operator's list; the built-in one in-process.
+	deps := imagebuild.Deps{Box: p.Box, Credentials: p.Algos.RegistryCredential,
+		Policy: p.outbound, Registerer: p.Metrics, Logger: p.log}
+	var stop func(context.Context) error
+	if host := c.BuiltinHost(); host != "" {
+		login := algorepo.RegistryLogin{Host: host, Username: builtinreg.PushUser, Password: hex.EncodeToString(p.Box.DeriveKey("builtin-registry push"))}
+		reg, err := builtinreg.New(ctx, p.Blob, builtinreg.Options{PushUser: login.Username, PushPassword: login.Password,
+			MaxBlobBytes: max(c.MaxLayerBytes, algorithm.DefaultMaxUnpackedBytes) + 64<<20, Logger: p.log})
+		if err != nil {
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", c.Builtin.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("images.builtin_registry.addr %s: %w", c.Builtin.Addr, err)
+		}
+		srv := &http.Server{Handler: reg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				p.log.Error("built-in registry stopped", "err", err)
+			}
+		}()
+		p.log.Info("built-in registry listening", "addr", ln.Addr().String(), "host", host)
+		stop = srv.Shutdown
+		sealed, others := p.Box.Seal(login.Password), deps.Credentials
+		deps.Credentials = func(ctx context.Context, h string) (string, string, error) {
+			if h == host {
+				return login.Username, sealed, nil
+			}
+			return others(ctx, h)
+		}
+		deps.Transports = map[string]http.RoundTripper{host: reg.Transport()}
+		p.Algos.UseBuiltinRegistry(login)
+	}
+	b, err := imagebuild.New(c, deps)
+	if err != nil {
+		if stop != nil {
+			_ = stop(ctx)
+		}
+		return nil, err
+	}
+	p.Algos.UseImages(b, func(ctx context.Context, key string) (io.ReadCloser, error) {
+		rc, _, err := p.Blob.Get(ctx, key)
+		return rc, err
+	})
+	return stop, nil
 }
 
 // initRuntime starts this process's algorithm instances: the builtins and

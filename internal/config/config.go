@@ -14,8 +14,8 @@
 // Each component owns its part of the tree (a Config with RegisterFlags and
 // Validate) and the root nests them. Config imports only backends (to ask
 // their registries which URL schemes exist) and components' leaf config
-// packages (apiconfig, workerconfig, auditconfig, netpolicy, execpolicy), never a
-// domain package.
+// packages (apiconfig, workerconfig, auditconfig, netpolicy, execpolicy,
+// imageconfig), never a domain package.
 package config
 
 import (
@@ -39,6 +39,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/iam/auditconfig"
+	"github.com/tianshu-ai/tianshu/internal/imagebuild/imageconfig"
 	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
 	"github.com/tianshu-ai/tianshu/internal/store"
@@ -88,6 +89,9 @@ type Config struct {
 	// Media where replay devices may read.
 	Exec  execpolicy.Config      `yaml:"exec"`
 	Media execpolicy.MediaConfig `yaml:"media"`
+	// Images are the base images and registries for building container
+	// algorithm images from install packages (off until both are set).
+	Images imageconfig.Config `yaml:"images"`
 }
 
 // LogConfig configures logging.
@@ -154,6 +158,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Outbound.RegisterFlags(fs)
 	c.Exec.RegisterFlags(fs)
 	c.Media.RegisterFlags(fs)
+	c.Images.RegisterFlags(fs)
 }
 
 // Load builds the configuration from args (flags, without the subcommand)
@@ -313,7 +318,7 @@ func (c *Config) Validate() error {
 	if c.Store.MinFreeBytes < 0 {
 		bad("store.min_free_bytes", "%d must not be negative", c.Store.MinFreeBytes)
 	}
-	for _, part := range []interface{ Validate() error }{c.API, c.Worker, c.Audit, c.Outbound, c.Exec, c.Media} {
+	for _, part := range []interface{ Validate() error }{c.API, c.Worker, c.Audit, c.Outbound, c.Exec, c.Media, c.Images} {
 		err := part.Validate()
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
 			for _, e := range j.Unwrap() {
