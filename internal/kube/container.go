@@ -309,18 +309,8 @@ func (r *Runtime) applyAutoscaler(ctx context.Context, v algorithm.Version, owne
 }
 
 // Status is how far a version's Deployment has come, as its controller
-// and the kubelets report it.
-type Status struct {
-	// Desired is the replica count asked for; Updated run the current
-	// definition; Ready pass their readiness probe; Available have been
-	// ready long enough.
-	Desired, Updated, Ready, Available int
-	// Message is the reason of a failing Progressing or ReplicaFailure
-	// condition (e.g. a quota exceeded), or of a pod's container that
-	// cannot start (e.g. ErrImagePull for a missing image); empty when
-	// nothing fails.
-	Message string
-}
+// and the kubelets report it (see algorithm.ContainerStatus).
+type Status = algorithm.ContainerStatus
 
 // Waiting reasons of a container that mean it will not start by itself.
 var stuckReasons = map[string]bool{
