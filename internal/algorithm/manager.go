@@ -94,6 +94,9 @@ type ContainerRuntime interface {
 	Remove(ctx context.Context, ref Ref) error
 	URL(ref Ref) string
 	Status(ctx context.Context, ref Ref) (ContainerStatus, error)
+	// Check refuses with a *FieldError what the cluster cannot run (more
+	// GPUs than any node has), creating nothing.
+	Check(ctx context.Context, v Version) error
 }
 
 // ContainerStatus is how far a container version's replicas have come, as
@@ -301,6 +304,16 @@ func (m *Manager) Apply(ctx context.Context, v Version) error {
 	m.mu.Unlock()
 	m.log.Info("algorithm version applied", "algorithm", v.AlgorithmID, "version", v.Version, "runtime", v.Runtime, "instances", len(d.insts))
 	return nil
+}
+
+// CheckContainer asks the container runtime whether it could run v (a
+// *FieldError when not), without deploying anything. Versions of other
+// runtimes, and any version when no container runtime is configured, pass.
+func (m *Manager) CheckContainer(ctx context.Context, v Version) error {
+	if v.Runtime != RuntimeContainer || m.opts.Containers == nil {
+		return nil
+	}
+	return m.opts.Containers.Check(ctx, v)
 }
 
 // build creates the deployment and starts its runtime.

@@ -24,7 +24,7 @@ import (
 // (kubetest; there is no kubelet, so this test writes the pods' status as
 // one would): --kube.kubeconfig configures the cluster, CreateAlgorithmVersion
 // deploys the version, an impossible GPU request is refused with nothing
-// created, DescribeAlgorithmInstances shows the replicas and why one cannot
+// saved or created, DescribeAlgorithmInstances shows the replicas and why one cannot
 // start (ErrImagePull), and DeleteAlgorithm removes every object.
 func TestContainerVersionOnKubernetes(t *testing.T) {
 	env := kubetest.Start(t, kubetest.Options{ControllerManager: true})
@@ -62,9 +62,13 @@ func TestContainerVersionOnKubernetes(t *testing.T) {
 		t.Fatalf("the version's Service: %v", err)
 	}
 
-	// More GPUs than any node has: refused, and nothing of it is created.
-	if _, code := c.call("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Version": "2", "Definition": def(4), "Start": true}); code != "FailedOperation" {
-		t.Fatalf("4 GPUs on a 2-GPU node: code %q, want FailedOperation", code)
+	// More GPUs than any node has: refused as a bad parameter, not saved,
+	// and nothing of it is created in the cluster.
+	if _, code := c.call("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Version": "2", "Definition": def(4), "Start": true}); code != "InvalidParameterValue" {
+		t.Fatalf("4 GPUs on a 2-GPU node: code %q, want InvalidParameterValue", code)
+	}
+	if vs := c.mustCall("DescribeAlgorithmVersions", map[string]any{"AlgorithmId": algID})["VersionSet"].([]any); len(vs) != 1 {
+		t.Fatalf("versions after the refused one: %v, want only 1", vs)
 	}
 	if n := countObjects(ctx, t, env, ns, algorithm.Ref{ID: algID, Version: "2"}); n != 0 {
 		t.Fatalf("the refused version left %d objects", n)
