@@ -143,6 +143,19 @@ type InstanceInfo struct {
 	Outstanding int64    `json:"Outstanding"`
 	Breaker     string   `json:"Breaker"`
 	LogLines    []string `json:"LogLines"`
+	// Replicas: a container version's replicas in the cluster, as last
+	// read (absent for other runtimes, and until the first read).
+	Replicas *ReplicaInfo `json:"Replicas,omitempty"`
+}
+
+// ReplicaInfo is how far a container version's replicas have come.
+type ReplicaInfo struct {
+	Desired   int `json:"Desired"`
+	Updated   int `json:"Updated"`
+	Ready     int `json:"Ready"`
+	Available int `json:"Available"`
+	// Message says why replicas are missing, e.g. "pod …: ErrImagePull: …".
+	Message string `json:"Message"`
 }
 
 // DescribeAlgorithmInstancesResponse is the response of DescribeAlgorithmInstances.
@@ -344,7 +357,7 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 			c.SetResource(r.AlgorithmId + "@" + r.Version)
 			return &Empty{}, s.SetDesired(ctx, r.AlgorithmId, r.Version, Stopped)
 		})
-	api.Register(reg, api.Spec{Name: "DescribeAlgorithmInstances", Summary: "The instances on the answering node: status, health, address, restarts, last error, recent log lines.", Permission: algRead},
+	api.Register(reg, api.Spec{Name: "DescribeAlgorithmInstances", Summary: "The instances on the answering node: status, health, address, restarts, last error, recent log lines, a container version's replicas.", Permission: algRead},
 		func(ctx context.Context, c *api.Caller, r *AlgorithmVersionRequest) (*DescribeAlgorithmInstancesResponse, error) {
 			if err := s.visible(ctx, c, r.AlgorithmId); err != nil {
 				return nil, err
@@ -359,6 +372,9 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 					Restarts: i.Restarts, LastError: i.LastError, Pid: i.PID, Gpus: i.GPUs, Outstanding: i.Outstanding, Breaker: i.Breaker, LogLines: []string{}}
 				if info.Gpus == nil {
 					info.Gpus = []int{}
+				}
+				if r := i.Replicas; r != nil {
+					info.Replicas = &ReplicaInfo{Desired: r.Desired, Updated: r.Updated, Ready: r.Ready, Available: r.Available, Message: r.Message}
 				}
 				for _, l := range i.Logs {
 					info.LogLines = append(info.LogLines, l.Time.UTC().Format("15:04:05.000")+" "+l.Stream+" "+l.Text)

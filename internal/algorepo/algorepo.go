@@ -295,6 +295,18 @@ func (s *Service) CreateVersion(ctx context.Context, algID, version string, def 
 	if start {
 		desired = Running
 	}
+	if s.m != nil {
+		// A container version the cluster cannot run (more GPUs than any
+		// node has) is refused before it is saved. Other failures (the
+		// API server unreachable) do not block saving; starting reports them.
+		if err := s.m.CheckContainer(ctx, def); err != nil {
+			var fe *algorithm.FieldError
+			if errors.As(err, &fe) {
+				return "", api.InvalidValue("Definition."+fe.Field, "%s", fe.Msg)
+			}
+			s.log.Warn("container version not checked", "algorithm", algID, "err", err)
+		}
+	}
 	now := s.now().UnixMilli()
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		if version == "" {

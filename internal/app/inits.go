@@ -34,6 +34,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/ids"
 	"github.com/tianshu-ai/tianshu/internal/imagebuild"
 	"github.com/tianshu-ai/tianshu/internal/imagebuild/builtinreg"
+	"github.com/tianshu-ai/tianshu/internal/kube"
 	"github.com/tianshu-ai/tianshu/internal/pipeline"
 	"github.com/tianshu-ai/tianshu/internal/push"
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
@@ -402,6 +403,10 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 			return nil, err
 		}
 	}
+	containers, err := p.containerRuntime()
+	if err != nil {
+		return nil, err
+	}
 	servingDir := p.cfg.Worker.ServingDir
 	if servingDir != "" {
 		if servingDir, err = filepath.Abs(servingDir); err != nil {
@@ -410,6 +415,7 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 	}
 	m, err := algorithm.New(algorithm.Options{
 		ServingDir: servingDir,
+		Containers: containers,
 		GPUs:       gpu.Indices(gpus),
 		Logger:     p.log, Registerer: p.Metrics, Now: p.now,
 		WorkDir: workDir,
@@ -436,6 +442,43 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 		_ = stopLoop(ctx)
 		return m.Close(ctx)
 	}, nil
+}
+
+// containerRuntime returns the Kubernetes runtime of container versions
+// when --kube.kubeconfig or --kube.in-cluster configures a cluster, and nil
+// otherwise (container versions are then refused). Building it makes no
+// request and starts nothing: the algorithm manager calls it when a
+// container version is applied.
+func (p *Platform) containerRuntime() (algorithm.ContainerRuntime, error) {
+	kc := p.cfg.Kube
+	if !kc.Enabled() {
+		return nil, nil
+	}
+	var (
+		cfg kube.Config
+		ns  string
+		err error
+	)
+	if kc.InCluster {
+		cfg, ns, err = kube.InCluster()
+	} else {
+		cfg, ns, err = kube.LoadKubeconfig(kc.Kubeconfig)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if kc.Namespace != "" {
+		ns = kc.Namespace
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	rt, err := kube.New(cfg, ns, p.log)
+	if err != nil {
+		return nil, err
+	}
+	p.log.Info("kubernetes runtime configured", "host", cfg.Host, "namespace", ns, "in_cluster", kc.InCluster)
+	return rt, nil
 }
 
 // execPolicies returns the exec policy and media roots of the
