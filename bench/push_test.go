@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -323,11 +324,13 @@ func (pb *pushBench) load(ctx context.Context, subs int, warm, d time.Duration, 
 	}
 	time.Sleep(warm)
 	pb.rec.start()
+	stopProfile := pb.profileWindow(rate)
 	cpu0 := processCPU()
 	measuring.Store(true)
 	time.Sleep(time.Until(end))
 	measuring.Store(false)
 	cpu := processCPU() - cpu0
+	stopProfile()
 	lat, window := pb.rec.stop()
 	wg.Wait()
 	if err, _ := pubErr.Load().(error); err != nil {
@@ -339,6 +342,28 @@ func (pb *pushBench) load(ctx context.Context, subs int, warm, d time.Duration, 
 		pb.b.Fatalf("%d events refused or unparsable at the receiver", n)
 	}
 	return pushResult{received: len(lat), published: int(measuredPub.Load()), window: window, lat: lat, cpu: cpu}
+}
+
+// profileWindow writes a CPU profile of the measured window of a run at
+// maximum load (rate 0) to the file BENCH_PUSH_PROFILE names, if set, and
+// returns what ends it: a profile of the whole benchmark mixes in setup,
+// the raw baseline and the half-load run.
+func (pb *pushBench) profileWindow(rate float64) (stop func()) {
+	name := os.Getenv("BENCH_PUSH_PROFILE")
+	if name == "" || rate != 0 {
+		return func() {}
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		pb.b.Fatalf("BENCH_PUSH_PROFILE: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		pb.b.Fatalf("BENCH_PUSH_PROFILE: %v", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }
 
 // grpcSubscriber is one stock grpc-go client streaming a subscription.

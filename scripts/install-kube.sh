@@ -19,7 +19,17 @@ cache="${TIANSHU_KUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tianshu/kube-$ver-$
 bin="$root/.tools/kube/bin"
 progs=(kube-apiserver kube-controller-manager)
 
-if ! command -v etcd >/dev/null; then
+# --no-etcd: build and link the Kubernetes programs only (.ci/run builds
+# them in the background while apt is busy, and installs etcd after).
+no_etcd=0
+for a in "$@"; do
+	case "$a" in
+	--no-etcd) no_etcd=1 ;;
+	*) echo "install-kube: unknown argument $a (only --no-etcd)" >&2; exit 2 ;;
+	esac
+done
+
+if ((!no_etcd)) && ! command -v etcd >/dev/null; then
 	if [[ $(id -u) -ne 0 ]]; then
 		echo "install-kube: need root to install etcd-server" >&2
 		exit 1
@@ -56,4 +66,8 @@ fi
 
 mkdir -p "$bin"
 for p in "${progs[@]}"; do ln -sfn "$cache/$p" "$bin/$p"; done
-echo "install-kube: $ver ready in .tools/kube/bin ($(command -v etcd) $(etcd --version | awk 'NR==1{print $3}'))"
+if command -v etcd >/dev/null; then
+	echo "install-kube: $ver ready in .tools/kube/bin ($(command -v etcd) $(etcd --version | awk 'NR==1{print $3}'))"
+else
+	echo "install-kube: $ver ready in .tools/kube/bin (etcd not installed yet)"
+fi

@@ -161,6 +161,11 @@ func TestChart(t *testing.T) {
 	schemas := writeSchemas(t, env)
 	resources := discover(t, env)
 	ns := env.CreateNamespace(t)
+	// containerRuntime.namespace of ci/scaled-values.yaml.
+	algoNS := map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "tianshu-algorithms"}}
+	if err := env.Do(ctx, "", http.MethodPost, "/api/v1/namespaces", algoNS, nil); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "the default ServiceAccount of "+ns, func() bool {
 		return env.Do(ctx, "", http.MethodGet, "/api/v1/namespaces/"+ns+"/serviceaccounts/default", nil, nil) == nil
 	})
@@ -381,7 +386,19 @@ func checkSet(t *testing.T, set string, objs []object) {
 			"ServiceMonitor/tianshu", "Role/tianshu-runtime", "RoleBinding/tianshu-runtime", "Pod/tianshu-test-health"} {
 			must(n)
 		}
-		cr := must("ClusterRole/tianshu-" + get(byName["Role/tianshu-runtime"], "metadata", "namespace").(string) + "-nodes")
+		if ns := get(must("Role/tianshu-runtime"), "metadata", "namespace"); ns != "tianshu-algorithms" {
+			t.Errorf("Role in %v, want containerRuntime.namespace", ns)
+		}
+		for _, a := range []string{"--kube.in-cluster", "--kube.namespace=tianshu-algorithms"} {
+			if !slices.Contains(args(w), a) || slices.Contains(args(c), a) {
+				t.Errorf("%s: worker args %v, control args %v", a, args(w), args(c))
+			}
+		}
+		if get(w, "spec", "template", "spec", "automountServiceAccountToken") != true {
+			t.Error("the worker does not mount its service account token")
+		}
+		releaseNS := get(must("RoleBinding/tianshu-runtime"), "subjects", 0, "namespace").(string)
+		cr := must("ClusterRole/tianshu-" + releaseNS + "-nodes")
 		if v := get(cr, "rules", 0, "verbs"); fmt.Sprint(v) != "[get list]" {
 			t.Errorf("node verbs %v", v)
 		}

@@ -5,6 +5,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
@@ -62,16 +66,24 @@ type CreateAlgorithmVersionRequest struct {
 	Version string `json:"Version" validate:"max=64"`
 	// Definition is the version: contract, protocol (tianshu-v1, oip-v2,
 	// http-mapped), runtime (endpoint, process, container), endpoints,
-	// package, replicas, resources, batch, timeout, mapping scripts. See
-	// docs/algorithms.md.
+	// package, replicas, resources, batch, timeout, mapping scripts; or
+	// serving, the descriptor of a model-file version (serving runtime,
+	// input tensor, output decoding). See docs/algorithms.md.
 	Definition json.RawMessage `json:"Definition" validate:"required"`
 	// PackageBase64 is an install package (tar.gz or zip with a manifest)
-	// for the process runtime, up to the request size limit; larger ones
-	// are uploaded first and named by Definition.package (a blob key).
+	// for the process runtime, or for a container version whose image is
+	// built from it (Definition.imageBuild), up to the request size
+	// limit; larger ones are uploaded first and named by
+	// Definition.package (a blob key).
 	PackageBase64 string `json:"PackageBase64" validate:"max=4194304"`
 	// PackageUploadId names a package uploaded with tus (CreateUploadToken,
 	// then /files/), for packages of any size.
 	PackageUploadId string `json:"PackageUploadId" validate:"max=64"`
+	// ModelUploadId names a model file uploaded with tus, for a model-file
+	// version (Definition.serving): it becomes serving.model. The file's
+	// inputs and outputs are read and checked against the descriptor here,
+	// and a mismatch is refused naming the tensor and its shape.
+	ModelUploadId string `json:"ModelUploadId" validate:"max=64"`
 	// Start runs the version at once.
 	Start bool `json:"Start"`
 	// Secrets are values the version uses without showing them: an
@@ -131,6 +143,19 @@ type InstanceInfo struct {
 	Outstanding int64    `json:"Outstanding"`
 	Breaker     string   `json:"Breaker"`
 	LogLines    []string `json:"LogLines"`
+	// Replicas: a container version's replicas in the cluster, as last
+	// read (absent for other runtimes, and until the first read).
+	Replicas *ReplicaInfo `json:"Replicas,omitempty"`
+}
+
+// ReplicaInfo is how far a container version's replicas have come.
+type ReplicaInfo struct {
+	Desired   int `json:"Desired"`
+	Updated   int `json:"Updated"`
+	Ready     int `json:"Ready"`
+	Available int `json:"Available"`
+	// Message says why replicas are missing, e.g. "pod …: ErrImagePull: …".
+	Message string `json:"Message"`
 }
 
 // DescribeAlgorithmInstancesResponse is the response of DescribeAlgorithmInstances.
@@ -164,6 +189,10 @@ type Empty struct{}
 type PackageStore interface {
 	PutPackage(ctx context.Context, algID, version string, data []byte) (key string, err error)
 	UploadedPackage(ctx context.Context, projectID, uploadID string) (key string, err error)
+	// UploadedModel returns the blob key of a completed model upload, and
+	// OpenModel reads a model file by key (fs.ErrNotExist when absent).
+	UploadedModel(ctx context.Context, projectID, uploadID string) (key string, err error)
+	OpenModel(ctx context.Context, key string) (rc io.ReadCloser, size int64, err error)
 }
 
 // RegisterActions adds the repository's actions to reg; s and pkgs may be
@@ -208,6 +237,7 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 			if err != nil {
 				return nil, err
 			}
+			def.FillServingDefaults()
 			if err := SetSecrets(&def, r.Secrets); err != nil {
 				return nil, err
 			}
@@ -218,13 +248,18 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 				return nil, api.Errorf(api.AuthFailureUnauthorizedOperation,
 					"Definition.runtime: versions that run a program on the server (runtime %q) are created by platform admins only", algorithm.RuntimeProcess)
 			}
+			if err := checkImageBuild(&def, r.PackageBase64 != "" || r.PackageUploadId != ""); err != nil {
+				return nil, err
+			}
+			// A container version takes a package only to build its image.
+			takesPackage := def.Runtime == algorithm.RuntimeProcess || def.ImageBuild != nil
 			if r.PackageBase64 != "" {
 				data, err := base64.StdEncoding.DecodeString(r.PackageBase64)
 				if err != nil {
 					return nil, api.InvalidValue("PackageBase64", "not base64: %v", err)
 				}
-				if def.Runtime != algorithm.RuntimeProcess {
-					return nil, api.InvalidValue("PackageBase64", "only the process runtime takes a package")
+				if !takesPackage {
+					return nil, api.InvalidValue("PackageBase64", "only the process runtime, and a container version with imageBuild, take a package")
 				}
 				if _, err := s.Get(ctx, r.AlgorithmId); err != nil {
 					return nil, err
@@ -239,8 +274,8 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 				if r.PackageBase64 != "" {
 					return nil, api.InvalidValue("PackageUploadId", "give PackageBase64 or PackageUploadId, not both")
 				}
-				if def.Runtime != algorithm.RuntimeProcess {
-					return nil, api.InvalidValue("PackageUploadId", "only the process runtime takes a package")
+				if !takesPackage {
+					return nil, api.InvalidValue("PackageUploadId", "only the process runtime, and a container version with imageBuild, take a package")
 				}
 				a, err := s.Get(ctx, r.AlgorithmId)
 				if err != nil {
@@ -252,12 +287,32 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 				}
 				def.Package = key
 			}
-			v, err := s.CreateVersion(ctx, r.AlgorithmId, r.Version, def, r.Start)
+			if err := onboardModel(ctx, s, pkgs, r, &def); err != nil {
+				return nil, err
+			}
+			version := r.Version
+			if def.ImageBuild != nil {
+				// The image is built and pushed before the version is
+				// stored, which records it by digest.
+				if version, err = s.versionForBuild(ctx, r.AlgorithmId, version); err != nil {
+					return nil, err
+				}
+				def.AlgorithmID, def.Version = r.AlgorithmId, version
+				pkgField := "PackageBase64"
+				if r.PackageUploadId != "" {
+					pkgField = "PackageUploadId"
+				}
+				if err := s.buildImage(ctx, &def, pkgField); err != nil {
+					return nil, err
+				}
+			}
+			v, err := s.CreateVersion(ctx, r.AlgorithmId, version, def, r.Start)
 			if err != nil {
 				return nil, err
 			}
 			return &CreateAlgorithmVersionResponse{AlgorithmId: r.AlgorithmId, Version: v}, nil
 		})
+	registerImageActions(reg, s)
 	api.Register(reg, api.Spec{Name: "DescribeAlgorithmVersions", Summary: "List an algorithm's versions with their definitions, newest first.", Permission: algRead},
 		func(ctx context.Context, c *api.Caller, r *AlgorithmIdRequest) (*DescribeAlgorithmVersionsResponse, error) {
 			if err := s.visible(ctx, c, r.AlgorithmId); err != nil {
@@ -302,7 +357,7 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 			c.SetResource(r.AlgorithmId + "@" + r.Version)
 			return &Empty{}, s.SetDesired(ctx, r.AlgorithmId, r.Version, Stopped)
 		})
-	api.Register(reg, api.Spec{Name: "DescribeAlgorithmInstances", Summary: "The instances on the answering node: status, health, address, restarts, last error, recent log lines.", Permission: algRead},
+	api.Register(reg, api.Spec{Name: "DescribeAlgorithmInstances", Summary: "The instances on the answering node: status, health, address, restarts, last error, recent log lines, a container version's replicas.", Permission: algRead},
 		func(ctx context.Context, c *api.Caller, r *AlgorithmVersionRequest) (*DescribeAlgorithmInstancesResponse, error) {
 			if err := s.visible(ctx, c, r.AlgorithmId); err != nil {
 				return nil, err
@@ -317,6 +372,9 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 					Restarts: i.Restarts, LastError: i.LastError, Pid: i.PID, Gpus: i.GPUs, Outstanding: i.Outstanding, Breaker: i.Breaker, LogLines: []string{}}
 				if info.Gpus == nil {
 					info.Gpus = []int{}
+				}
+				if r := i.Replicas; r != nil {
+					info.Replicas = &ReplicaInfo{Desired: r.Desired, Updated: r.Updated, Ready: r.Ready, Available: r.Available, Message: r.Message}
 				}
 				for _, l := range i.Logs {
 					info.LogLines = append(info.LogLines, l.Time.UTC().Format("15:04:05.000")+" "+l.Stream+" "+l.Text)
@@ -385,4 +443,69 @@ func (s *Service) visible(ctx context.Context, c *api.Caller, id string) error {
 		return api.NotFound("AlgorithmId", id)
 	}
 	return nil
+}
+
+// onboardModel gives a model-file version its uploaded model, reads the
+// model's inputs and outputs and checks them against the descriptor,
+// filling the tensor names it left out.
+func onboardModel(ctx context.Context, s *Service, pkgs PackageStore, r *CreateAlgorithmVersionRequest, def *algorithm.Version) error {
+	if def.Serving == nil {
+		if r.ModelUploadId != "" {
+			return api.InvalidValue("ModelUploadId", "only a model-file version (Definition.serving) takes a model file")
+		}
+		return nil
+	}
+	if r.ModelUploadId != "" {
+		a, err := s.Get(ctx, r.AlgorithmId)
+		if err != nil {
+			return err
+		}
+		key, err := pkgs.UploadedModel(ctx, a.ProjectID, r.ModelUploadId)
+		if err != nil {
+			return err
+		}
+		def.Serving.Model = key
+	}
+	if def.Serving.Model == "" {
+		return api.Errorf(api.MissingParameter, "ModelUploadId: a model-file version needs its model file: upload it over tus and name the upload")
+	}
+	if err := def.Serving.Validate(); err != nil {
+		return fieldError(err)
+	}
+	rc, size, err := pkgs.OpenModel(ctx, def.Serving.Model)
+	if errors.Is(err, fs.ErrNotExist) {
+		return api.InvalidValue("Definition.serving.model", "no model file %q", def.Serving.Model)
+	}
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if size > algorithm.MaxModelBytes {
+		return api.InvalidValue("Definition.serving.model", "the model file is %d bytes, over %d", size, int64(algorithm.MaxModelBytes))
+	}
+	info, err := algorithm.ReadModelInfo(rc, size)
+	if errors.Is(err, algorithm.ErrNotONNX) {
+		field := "Definition.serving.model"
+		if r.ModelUploadId != "" {
+			field = "ModelUploadId"
+		}
+		return api.InvalidValue(field, "the file is not an ONNX model (%v)", strings.TrimPrefix(err.Error(), algorithm.ErrNotONNX.Error()+": "))
+	}
+	if err != nil {
+		return fmt.Errorf("reading model %s: %w", def.Serving.Model, err)
+	}
+	if err := algorithm.CheckServing(def.Serving, info); err != nil {
+		return fieldError(err)
+	}
+	return nil
+}
+
+// fieldError turns an *algorithm.FieldError into InvalidParameterValue
+// naming Definition.<field>.
+func fieldError(err error) error {
+	var fe *algorithm.FieldError
+	if errors.As(err, &fe) {
+		return api.InvalidValue("Definition."+fe.Field, "%s", fe.Msg)
+	}
+	return api.InvalidValue("Definition", "%v", err)
 }

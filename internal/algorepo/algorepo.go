@@ -26,6 +26,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/imagebuild"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
@@ -57,6 +58,11 @@ type VersionRow struct {
 type Service struct {
 	db  *store.DB
 	box *secrets.Box // seals versions' secrets; nil: none are taken
+	// images builds container versions' images from packages; nil: not
+	// configured. openPackage reads a stored package for it.
+	images       *imagebuild.Builder
+	openPackage  OpenPackageFunc
+	builtinLogin *RegistryLogin // nil: no built-in registry
 	// m is this process's algorithm runtime; nil until StartRuntime, and
 	// for good in processes that run none.
 	m   *algorithm.Manager
@@ -289,6 +295,18 @@ func (s *Service) CreateVersion(ctx context.Context, algID, version string, def 
 	if start {
 		desired = Running
 	}
+	if s.m != nil {
+		// A container version the cluster cannot run (more GPUs than any
+		// node has) is refused before it is saved. Other failures (the
+		// API server unreachable) do not block saving; starting reports them.
+		if err := s.m.CheckContainer(ctx, def); err != nil {
+			var fe *algorithm.FieldError
+			if errors.As(err, &fe) {
+				return "", api.InvalidValue("Definition."+fe.Field, "%s", fe.Msg)
+			}
+			s.log.Warn("container version not checked", "algorithm", algID, "err", err)
+		}
+	}
 	now := s.now().UnixMilli()
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		if version == "" {
@@ -301,12 +319,8 @@ func (s *Service) CreateVersion(ctx context.Context, algID, version string, def 
 			version = v
 		}
 		def.AlgorithmID, def.Version = algID, version
-		if err := def.Validate(); err != nil {
-			var fe *algorithm.FieldError
-			if errors.As(err, &fe) {
-				return api.InvalidValue("Definition."+fe.Field, "%s", fe.Msg)
-			}
-			return api.InvalidValue("Definition", "%v", err)
+		if err := validate(def); err != nil {
+			return err
 		}
 		b, _ := json.Marshal(def)
 		_, err := tx.Exec(ctx, `INSERT INTO algorithm_versions (algorithm_id, version, definition, desired_state, created_at, updated_at)
@@ -331,6 +345,18 @@ func (s *Service) CreateVersion(ctx context.Context, algID, version string, def 
 		return version, s.applyNow(ctx, def)
 	}
 	return version, nil
+}
+
+// validate checks a definition; errors name the field under Definition.
+func validate(def algorithm.Version) error {
+	if err := def.Validate(); err != nil {
+		var fe *algorithm.FieldError
+		if errors.As(err, &fe) {
+			return api.InvalidValue("Definition."+fe.Field, "%s", fe.Msg)
+		}
+		return api.InvalidValue("Definition", "%v", err)
+	}
+	return nil
 }
 
 // nextVersion returns the name for an unnamed version of algID: one more

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -222,7 +223,7 @@ func TestVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Inputs) != 2 || c.Inputs[0] != (flow.Field{Name: "image", Type: "image", Required: true}) || c.Outputs[0] != (flow.Field{Name: "plates", Type: "objects"}) {
+	if len(c.Inputs) != 2 || !reflect.DeepEqual(c.Inputs[0], flow.Field{Name: "image", Type: "image", Required: true}) || !reflect.DeepEqual(c.Outputs[0], flow.Field{Name: "plates", Type: "objects"}) {
 		t.Errorf("contract of version 1 = %+v", c)
 	}
 	if _, err := e.s.Contract(ctx, flow.AlgorithmRef{ID: a.ID, Version: "9"}); !errors.Is(err, flow.ErrUnknownAlgorithm) {

@@ -31,17 +31,19 @@ var flowTypes = map[string]string{
 // string, json any; objects stay objects, which validation tells apart
 // from images and scalars).
 func flowContract(c *algorithm.Contract) *flow.Contract {
-	fc := &flow.Contract{
-		Inputs:  make([]flow.Field, len(c.Inputs)),
-		Outputs: make([]flow.Field, len(c.Outputs)),
+	return &flow.Contract{Inputs: flowFields(c.Inputs), Outputs: flowFields(c.Outputs)}
+}
+
+// flowFields converts contract fields, and the fields of their items.
+func flowFields(fields []algorithm.Field) []flow.Field {
+	out := make([]flow.Field, len(fields))
+	for i, f := range fields {
+		out[i] = flow.Field{Name: f.Name, Type: flowTypes[f.Type], Required: f.Required, Doc: f.Doc}
+		if len(f.Items) > 0 {
+			out[i].Items = flowFields(f.Items)
+		}
 	}
-	for i, f := range c.Inputs {
-		fc.Inputs[i] = flow.Field{Name: f.Name, Type: flowTypes[f.Type], Required: f.Required, Doc: f.Doc}
-	}
-	for i, f := range c.Outputs {
-		fc.Outputs[i] = flow.Field{Name: f.Name, Type: flowTypes[f.Type], Required: f.Required, Doc: f.Doc}
-	}
-	return fc
+	return out
 }
 
 // runtimeRef converts a flow reference to the runtime's.

@@ -15,10 +15,15 @@ import (
 
 func TestFlowContract(t *testing.T) {
 	c := &algorithm.Contract{
-		Inputs:  []algorithm.Field{{Name: "image", Type: algorithm.TypeImage, Required: true}, {Name: "hint", Type: algorithm.TypeText}},
-		Outputs: []algorithm.Field{{Name: "objects", Type: algorithm.TypeObjects}, {Name: "vec", Type: algorithm.TypeEmbedding}, {Name: "raw", Type: algorithm.TypeJSON}},
+		Inputs: []algorithm.Field{{Name: "image", Type: algorithm.TypeImage, Required: true}, {Name: "hint", Type: algorithm.TypeText}},
+		Outputs: []algorithm.Field{{Name: "objects", Type: algorithm.TypeObjects, Items: []algorithm.Field{{Name: "label", Type: algorithm.TypeText}}},
+			{Name: "vec", Type: algorithm.TypeEmbedding}, {Name: "raw", Type: algorithm.TypeJSON}},
 	}
 	fc := flowContract(c)
+	// The fields of an element come along, their types mapped too.
+	if items := fc.Outputs[0].Items; len(items) != 1 || items[0].Name != "label" || items[0].Type != "string" || fc.Outputs[1].Items != nil {
+		t.Fatalf("items %+v", fc.Outputs)
+	}
 	got := []string{fc.Inputs[0].Type, fc.Inputs[1].Type, fc.Outputs[0].Type, fc.Outputs[1].Type, fc.Outputs[2].Type}
 	want := []string{"image", "string", "objects", "list", "any"}
 	for i := range want {

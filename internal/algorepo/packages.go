@@ -3,6 +3,7 @@ package algorepo
 import (
 	"bytes"
 	"context"
+	"io"
 
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/ids"
@@ -25,6 +26,20 @@ var _ PackageStore = BlobPackages{}
 // UploadedPackage returns the blob key of a completed upload of the project.
 func (bp BlobPackages) UploadedPackage(ctx context.Context, projectID, uploadID string) (string, error) {
 	return bp.Uploaded(ctx, projectID, uploadID, "PackageUploadId")
+}
+
+// UploadedModel returns the blob key of a completed model upload.
+func (bp BlobPackages) UploadedModel(ctx context.Context, projectID, uploadID string) (string, error) {
+	return bp.Uploaded(ctx, projectID, uploadID, "ModelUploadId")
+}
+
+// OpenModel reads a model file from the blob store.
+func (bp BlobPackages) OpenModel(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	rc, info, err := bp.Blob.Get(ctx, key)
+	if err != nil {
+		return nil, 0, err
+	}
+	return rc, info.Size, nil
 }
 
 // PutPackage stores an inline package and returns its key.

@@ -46,7 +46,7 @@ func (s *Service) UseSecrets(box *secrets.Box) { s.box = box }
 // SealedColumns lists the repository's columns sealed under the master
 // key, for `tianshu secrets rotate`.
 func SealedColumns() []reseal.Column {
-	return []reseal.Column{{Table: "algorithm_secrets", Key: "id", Column: "secrets_enc"}}
+	return []reseal.Column{{Table: "algorithm_secrets", Key: "id", Column: "secrets_enc"}, {Table: "image_registry_credentials", Key: "host", Column: "password_enc"}}
 }
 
 // SetSecrets checks a version's secrets and puts them on def: the values

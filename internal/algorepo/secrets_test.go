@@ -210,7 +210,7 @@ func TestRotateAlgorithmSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	cols := algorepo.SealedColumns()
-	if len(cols) != 1 || cols[0].String() != "algorithm_secrets.secrets_enc" {
+	if len(cols) != 2 || cols[0].String() != "algorithm_secrets.secrets_enc" || cols[1].String() != "image_registry_credentials.password_enc" {
 		t.Fatalf("sealed columns %v", cols)
 	}
 	if n, err := reseal.Run(ctx, e.db, rotating, cols[0], nil); err != nil || n.Resealed != 1 {

@@ -41,12 +41,16 @@ type Contract struct {
 	MaxBatch int     `json:"maxBatch,omitempty"`
 }
 
-// Field is one input or output of a contract.
+// Field is one input or output of a contract. Items, for an objects or
+// list output, declares the fields of each element (a detector's per-face
+// box, score, quality ...), so that an editor can offer them; one level,
+// not checked against what the algorithm returns.
 type Field struct {
-	Name     string `json:"name"`
-	Type     string `json:"type"`
-	Required bool   `json:"required,omitempty"`
-	Doc      string `json:"doc,omitempty"`
+	Name     string  `json:"name"`
+	Type     string  `json:"type"`
+	Required bool    `json:"required,omitempty"`
+	Doc      string  `json:"doc,omitempty"`
+	Items    []Field `json:"items,omitempty"`
 }
 
 var namePattern = idPattern
@@ -59,21 +63,24 @@ func (c *Contract) validate(prefix string) error {
 		name   string
 		fields []Field
 	}{{"inputs", c.Inputs}, {"outputs", c.Outputs}} {
-		if len(part.fields) > maxFields {
-			return &FieldError{Field: prefix + "." + part.name, Msg: fmt.Sprintf("at most %d fields", maxFields)}
+		if err := validateFields(prefix+"."+part.name, part.fields); err != nil {
+			return err
 		}
-		seen := map[string]bool{}
 		for i, f := range part.fields {
-			at := fmt.Sprintf("%s.%s[%d]", prefix, part.name, i)
-			if !namePattern.MatchString(f.Name) {
-				return &FieldError{Field: at + ".name", Msg: fmt.Sprintf("invalid name %q", f.Name)}
+			if len(f.Items) == 0 {
+				continue
 			}
-			if seen[f.Name] {
-				return &FieldError{Field: at + ".name", Msg: fmt.Sprintf("duplicate name %q", f.Name)}
+			at := fmt.Sprintf("%s.%s[%d].items", prefix, part.name, i)
+			if part.name != "outputs" || (f.Type != TypeObjects && f.Type != TypeList) {
+				return &FieldError{Field: at, Msg: "only an output of type objects or list declares the fields of its items"}
 			}
-			seen[f.Name] = true
-			if !slices.Contains(types, f.Type) {
-				return &FieldError{Field: at + ".type", Msg: fmt.Sprintf("unknown type %q; use image, objects, embedding, text, json, number, integer, bool, object or list", f.Type)}
+			if err := validateFields(at, f.Items); err != nil {
+				return err
+			}
+			for j, item := range f.Items {
+				if len(item.Items) > 0 {
+					return &FieldError{Field: fmt.Sprintf("%s[%d].items", at, j), Msg: "items are declared one level deep"}
+				}
 			}
 		}
 	}
@@ -86,11 +93,42 @@ func (c *Contract) validate(prefix string) error {
 	return nil
 }
 
+// validateFields checks a list of fields at the path at: how many, their
+// names (valid, not repeated) and types.
+func validateFields(at string, fields []Field) error {
+	if len(fields) > maxFields {
+		return &FieldError{Field: at, Msg: fmt.Sprintf("at most %d fields", maxFields)}
+	}
+	seen := map[string]bool{}
+	for i, f := range fields {
+		at := fmt.Sprintf("%s[%d]", at, i)
+		if !namePattern.MatchString(f.Name) {
+			return &FieldError{Field: at + ".name", Msg: fmt.Sprintf("invalid name %q", f.Name)}
+		}
+		if seen[f.Name] {
+			return &FieldError{Field: at + ".name", Msg: fmt.Sprintf("duplicate name %q", f.Name)}
+		}
+		seen[f.Name] = true
+		if !slices.Contains(types, f.Type) {
+			return &FieldError{Field: at + ".type", Msg: fmt.Sprintf("unknown type %q; use image, objects, embedding, text, json, number, integer, bool, object or list", f.Type)}
+		}
+	}
+	return nil
+}
+
 // clone returns a copy that shares no slices with c, so callers cannot
 // change a running version's contract.
 func (c *Contract) clone() *Contract {
 	out := *c
-	out.Inputs = slices.Clone(c.Inputs)
-	out.Outputs = slices.Clone(c.Outputs)
+	out.Inputs = cloneFields(c.Inputs)
+	out.Outputs = cloneFields(c.Outputs)
 	return &out
+}
+
+func cloneFields(fields []Field) []Field {
+	out := slices.Clone(fields)
+	for i := range out {
+		out[i].Items = slices.Clone(out[i].Items)
+	}
+	return out
 }

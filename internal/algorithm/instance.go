@@ -37,6 +37,8 @@ type InstanceStatus struct {
 	Outstanding int64     `json:"outstanding"`
 	Breaker     string    `json:"breaker"` // closed, half-open, open
 	Logs        []LogLine `json:"logs,omitempty"`
+	// Replicas are the cluster's replicas of a container version.
+	Replicas *ContainerStatus `json:"replicas,omitempty"`
 }
 
 // instance is one place a version's calls can go. Invocation reads only
@@ -65,6 +67,7 @@ type instance struct {
 	pid       int
 	gpus      []int
 	logs      *logRing
+	replicas  *ContainerStatus // container versions: as last read from the cluster
 
 	onReady func() // wakes callers waiting for a ready instance
 	now     func() time.Time
@@ -149,6 +152,11 @@ func (in *instance) snapshot(alg, ver string) InstanceStatus {
 	}
 	if in.logs != nil {
 		s.Logs = in.logs.lines()
+	}
+	if in.replicas != nil {
+		r := *in.replicas
+		r.Message = redact.Text(r.Message, in.secrets...)
+		s.Replicas = &r
 	}
 	return s
 }

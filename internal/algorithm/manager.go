@@ -36,6 +36,10 @@ type Options struct {
 	// OpenPackage reads a package from the blob store by key; a Package
 	// that is not a local path is looked up here.
 	OpenPackage func(ctx context.Context, key string) (io.ReadCloser, error)
+	// ServingDir holds the serving runtimes' package directories (the
+	// repository's runtimes/, with their node_modules installed): a
+	// model-file version runs the one its Serving.Runtime names.
+	ServingDir string
 	// PackageLimits bound unpacking.
 	PackageLimits PackageLimits
 	// GPUs are the node's GPU indices for CUDA_VISIBLE_DEVICES; empty
@@ -87,11 +91,32 @@ type Options struct {
 // not supervise itself. Deploy creates or updates what runs a version and
 // refuses an impossible one with a *FieldError, leaving nothing behind;
 // Remove deletes all of it (what is gone is no error); URL is the base URL
-// the version answers its protocol at once its replicas are ready.
+// the version answers its protocol at once its replicas are ready; Status
+// tells how far its replicas have come.
 type ContainerRuntime interface {
 	Deploy(ctx context.Context, v Version) error
 	Remove(ctx context.Context, ref Ref) error
 	URL(ref Ref) string
+	Status(ctx context.Context, ref Ref) (ContainerStatus, error)
+	// Check refuses with a *FieldError what the cluster cannot run (more
+	// GPUs than any node has), creating nothing.
+	Check(ctx context.Context, v Version) error
+}
+
+// ContainerStatus is how far a container version's replicas have come, as
+// the cluster reports it.
+type ContainerStatus struct {
+	// Desired is the replica count asked for; Updated run the current
+	// definition; Ready pass their readiness probe; Available have been
+	// ready long enough.
+	Desired   int `json:"desired"`
+	Updated   int `json:"updated"`
+	Ready     int `json:"ready"`
+	Available int `json:"available"`
+	// Message says why replicas are missing: a failing condition of the
+	// cluster (a quota exceeded) or a container that cannot start (e.g.
+	// "ErrImagePull" for a missing image); empty when nothing fails.
+	Message string `json:"message,omitempty"`
 }
 
 func (o *Options) defaults() {
@@ -264,7 +289,7 @@ func (m *Manager) Apply(ctx context.Context, v Version) error {
 		m.mu.Lock()
 		delete(m.deps, ref)
 		m.mu.Unlock()
-		if err := m.stopDeployment(ctx, old, false); err != nil {
+		if err := m.stopDeployment(ctx, old, false, false); err != nil {
 			return err
 		}
 		if old.v.Runtime == RuntimeContainer && v.Runtime != RuntimeContainer {
@@ -283,6 +308,16 @@ func (m *Manager) Apply(ctx context.Context, v Version) error {
 	m.mu.Unlock()
 	m.log.Info("algorithm version applied", "algorithm", v.AlgorithmID, "version", v.Version, "runtime", v.Runtime, "instances", len(d.insts))
 	return nil
+}
+
+// CheckContainer asks the container runtime whether it could run v (a
+// *FieldError when not), without deploying anything. Versions of other
+// runtimes, and any version when no container runtime is configured, pass.
+func (m *Manager) CheckContainer(ctx context.Context, v Version) error {
+	if v.Runtime != RuntimeContainer || m.opts.Containers == nil {
+		return nil
+	}
+	return m.opts.Containers.Check(ctx, v)
 }
 
 // build creates the deployment and starts its runtime.
@@ -315,6 +350,9 @@ func (m *Manager) build(ctx context.Context, v Version) (*deployment, error) {
 		d.proto = &tianshuV1{httpBase: base, healthPath: healthPathOf(&v)}
 	case ProtocolOIPV2:
 		d.proto = newOIP(base, &v)
+		if v.Serving != nil {
+			d.proto = newServingProto(base, &v, m.opts.MaxImageBytes)
+		}
 	case ProtocolHTTPMapped:
 		p, err := newMapped(base, &v, m.opts.MaxImageBytes)
 		if err != nil {
@@ -423,11 +461,32 @@ func (d *deployment) reconcileContainer() {
 	}
 }
 
+// containerStatus reads the replicas of a container version into in and
+// returns the cluster's reason for missing ones ("" when none).
+func (d *deployment) containerStatus(in *instance) string {
+	ctx, cancel := context.WithTimeout(d.ctx, min(d.m.opts.HealthInterval, 5*time.Second))
+	defer cancel()
+	st, err := d.m.opts.Containers.Status(ctx, Ref{ID: d.v.AlgorithmID, Version: d.v.Version})
+	if err != nil {
+		if d.ctx.Err() == nil {
+			d.m.log.Debug("container version status failed", "algorithm", d.v.AlgorithmID, "version", d.v.Version, "err", err)
+		}
+		return ""
+	}
+	in.mu.Lock()
+	in.replicas = &st
+	in.mu.Unlock()
+	return st.Message
+}
+
 // healthPathOf is the version's health path: its own, else the
 // protocol's ("" for http-mapped: no check).
 func healthPathOf(v *Version) string {
 	if v.HealthPath != "" {
 		return v.HealthPath
+	}
+	if v.Serving != nil {
+		return servingHealthPath
 	}
 	switch v.protocol() {
 	case ProtocolTianshuV1:
@@ -454,6 +513,17 @@ func (d *deployment) watchEndpoint(in *instance) {
 			in.setStatus(StatusStopped, "")
 			return
 		}
+		var why string
+		if err != nil {
+			why = "health check: " + err.Error()
+		}
+		if d.v.Runtime == RuntimeContainer {
+			// The cluster knows why replicas are missing (an image that
+			// cannot be pulled), which says more than a failed check.
+			if msg := d.containerStatus(in); msg != "" {
+				why = msg
+			}
+		}
 		switch {
 		case err == nil || errors.Is(err, errNoHealthCheck):
 			fails = 0
@@ -461,7 +531,7 @@ func (d *deployment) watchEndpoint(in *instance) {
 		default:
 			fails++
 			if fails >= 2 || in.statusOf() == StatusStarting {
-				in.setStatus(StatusUnhealthy, "health check: "+err.Error())
+				in.setStatus(StatusUnhealthy, why)
 			}
 		}
 		select {
@@ -479,6 +549,12 @@ func (d *deployment) watchEndpoint(in *instance) {
 // Stop returns when they are gone or ctx ends. Stopping what is not
 // running is not an error.
 func (m *Manager) Stop(ctx context.Context, ref Ref) error {
+	return m.stop(ctx, ref, true)
+}
+
+// stop stops what Stop does; removeContainers also removes container
+// versions from their cluster.
+func (m *Manager) stop(ctx context.Context, ref Ref, removeContainers bool) error {
 	m.lifecycle.Lock()
 	defer m.lifecycle.Unlock()
 	var stop []*deployment
@@ -495,14 +571,16 @@ func (m *Manager) Stop(ctx context.Context, ref Ref) error {
 	m.mu.Unlock()
 	var errs []error
 	for _, d := range stop {
-		if err := m.stopDeployment(ctx, d, true); err != nil {
+		if err := m.stopDeployment(ctx, d, true, removeContainers); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Close stops every version.
+// Close stops every version this process runs. Container versions keep
+// running in their cluster: a platform that restarts (a rolling update of
+// its own pods) finds them there and takes them over; Stop removes them.
 func (m *Manager) Close(ctx context.Context) error {
 	m.mu.RLock()
 	ids := map[string]bool{}
@@ -512,12 +590,12 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.mu.RUnlock()
 	var errs []error
 	for id := range ids {
-		errs = append(errs, m.Stop(ctx, Ref{ID: id}))
+		errs = append(errs, m.stop(ctx, Ref{ID: id}, false))
 	}
 	return errors.Join(errs...)
 }
 
-func (m *Manager) stopDeployment(ctx context.Context, d *deployment, forget bool) error {
+func (m *Manager) stopDeployment(ctx context.Context, d *deployment, forget, removeContainer bool) error {
 	d.cancel()
 	done := make(chan struct{})
 	go func() {
@@ -535,7 +613,7 @@ func (m *Manager) stopDeployment(ctx context.Context, d *deployment, forget bool
 	}
 	// A replaced container version is updated in place by the next
 	// Deploy; a stopped one goes.
-	if forget && d.v.Runtime == RuntimeContainer {
+	if forget && removeContainer && d.v.Runtime == RuntimeContainer {
 		if err := m.opts.Containers.Remove(ctx, Ref{ID: d.v.AlgorithmID, Version: d.v.Version}); err != nil {
 			return fmt.Errorf("stopping %s: %w", d.v.ref(), err)
 		}

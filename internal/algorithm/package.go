@@ -58,11 +58,16 @@ var ErrNoManifest = errors.New("package has no manifest.json or manifest.yaml at
 // ReadManifest reads and checks the manifest of an unpacked package: the
 // command must exist (and be executable) inside the package and every
 // model file must be there. Errors name the offending manifest field.
-func ReadManifest(dir string) (*Manifest, error) { return readManifest(dir, nil) }
+func ReadManifest(dir string) (*Manifest, error) { return readManifest(dir, nil, false) }
+
+// ReadImageManifest is ReadManifest for a package built into an OCI image:
+// a bare command that is not in the package ("node", "python3") is left to
+// the image's PATH, as the base image provides it.
+func ReadImageManifest(dir string) (*Manifest, error) { return readManifest(dir, nil, true) }
 
 // readManifest is ReadManifest that also finds a bare command in the exec
-// policy's allowed directories.
-func readManifest(dir string, pol *execpolicy.Policy) (*Manifest, error) {
+// policy's allowed directories, or with bareFromPath accepts any bare name.
+func readManifest(dir string, pol *execpolicy.Policy, bareFromPath bool) (*Manifest, error) {
 	var raw []byte
 	var name string
 	for _, n := range ManifestNames {
@@ -102,8 +107,12 @@ func readManifest(dir string, pol *execpolicy.Policy) (*Manifest, error) {
 	if m.Command == "" {
 		return nil, bad("command", "required")
 	}
-	if _, err := m.resolveCommand(dir, pol); err != nil {
-		return nil, bad("command", "%v", err)
+	// With bareFromPath, a bare name not in the package is left to the
+	// image's PATH.
+	if !bareFromPath || m.InPackage(dir) {
+		if _, err := m.resolveCommand(dir, pol); err != nil {
+			return nil, bad("command", "%v", err)
+		}
 	}
 	if m.PortEnv == "" {
 		m.PortEnv = "PORT"
@@ -143,6 +152,18 @@ func envName(s string) bool {
 		}
 	}
 	return true
+}
+
+// InPackage reports whether the command names a file of the package
+// (a path, or a bare name present at the package's root) rather than a
+// program found elsewhere.
+func (m *Manifest) InPackage(dir string) bool {
+	c := m.Command
+	if strings.ContainsAny(c, `/\`) {
+		return true
+	}
+	_, err := os.Lstat(filepath.Join(dir, c))
+	return err == nil
 }
 
 // resolveCommand returns the real path of the command: inside the

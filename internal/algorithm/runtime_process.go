@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -31,7 +32,14 @@ type procSpec struct {
 // manifest and reserves GPUs; the returned cleanup undoes both.
 func (m *Manager) prepareProcess(ctx context.Context, d *deployment) (*procSpec, [][]int, func(), error) {
 	v := &d.v
-	dir, unpacked, err := m.packageDir(ctx, v)
+	var dir, model string
+	var unpacked bool
+	var err error
+	if v.Serving != nil {
+		dir, model, err = m.servingDir(ctx, v)
+	} else {
+		dir, unpacked, err = m.packageDir(ctx, v)
+	}
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -39,8 +47,11 @@ func (m *Manager) prepareProcess(ctx context.Context, d *deployment) (*procSpec,
 		if unpacked {
 			_ = os.RemoveAll(dir)
 		}
+		if model != "" && model != v.Serving.Model {
+			_ = os.RemoveAll(filepath.Dir(model))
+		}
 	}
-	man, err := readManifest(dir, m.opts.Exec)
+	man, err := readManifest(dir, m.opts.Exec, false)
 	if err != nil {
 		cleanup()
 		return nil, nil, nil, fmt.Errorf("package %s: %w", v.Package, err)
@@ -74,6 +85,11 @@ func (m *Manager) prepareProcess(ctx context.Context, d *deployment) (*procSpec,
 		spec.env[k] = val
 	}
 	spec.env["PACKAGE_DIR"] = dir
+	if v.Serving != nil {
+		spec.env["MODEL_PATH"] = model
+		spec.env["MODEL_NAME"] = servingModelID
+		spec.env["THREADS"] = strconv.Itoa(max(v.Serving.Threads, 1))
+	}
 	switch {
 	case man.Health != "":
 		spec.healthPath = man.Health
@@ -135,6 +151,65 @@ func (m *Manager) packageDir(ctx context.Context, v *Version) (dir string, unpac
 		return "", false, fmt.Errorf("package %s: %w", v.Package, err)
 	}
 	return dst, true, nil
+}
+
+// servingDir returns the serving runtime's package directory and the
+// model file's local path: the version's own when it is a local file,
+// else a copy of the blob under WorkDir.
+func (m *Manager) servingDir(ctx context.Context, v *Version) (dir, model string, err error) {
+	rt, ok := LookupServingRuntime(v.Serving.Runtime)
+	if !ok {
+		return "", "", &FieldError{Field: "serving.runtime", Msg: fmt.Sprintf("unknown serving runtime %q", v.Serving.Runtime)}
+	}
+	if m.opts.ServingDir == "" {
+		return "", "", &FieldError{Field: "serving.runtime", Msg: "this node has no serving runtimes directory (--worker.serving-dir)"}
+	}
+	dir = filepath.Join(m.opts.ServingDir, rt.Dir)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
+		return "", "", &FieldError{Field: "serving.runtime", Msg: fmt.Sprintf("serving runtime %s is not installed on this node: %s has no node_modules", rt.Name, dir)}
+	}
+	if st, err := os.Stat(v.Serving.Model); err == nil && st.Mode().IsRegular() {
+		return dir, v.Serving.Model, nil
+	}
+	if m.opts.OpenPackage == nil {
+		return "", "", &FieldError{Field: "serving.model", Msg: fmt.Sprintf("%q is not a local file and no blob store is configured", v.Serving.Model)}
+	}
+	rc, err := m.opts.OpenPackage(ctx, v.Serving.Model)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", "", &FieldError{Field: "serving.model", Msg: fmt.Sprintf("model file %q not found", v.Serving.Model)}
+		}
+		return "", "", fmt.Errorf("model %s: %w", v.Serving.Model, err)
+	}
+	defer rc.Close()
+	mdir := filepath.Join(m.opts.WorkDir, "models", v.AlgorithmID+"@"+v.Version)
+	if err := os.RemoveAll(mdir); err != nil {
+		return "", "", err
+	}
+	if err := os.MkdirAll(mdir, 0o755); err != nil {
+		return "", "", err
+	}
+	model = filepath.Join(mdir, "model."+rt.Format)
+	f, err := os.Create(model)
+	if err != nil {
+		return "", "", err
+	}
+	n, err := io.Copy(f, io.LimitReader(rc, MaxModelBytes+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n > MaxModelBytes {
+		err = fmt.Errorf("larger than %d bytes", int64(MaxModelBytes))
+	}
+	if err == nil {
+		// A process running as --exec.user must be able to read it.
+		err = m.opts.Exec.Share(mdir)
+	}
+	if err != nil {
+		_ = os.RemoveAll(mdir)
+		return "", "", fmt.Errorf("model %s: %w", v.Serving.Model, err)
+	}
+	return dir, model, nil
 }
 
 // supervise runs one replica until the deployment stops: start, wait for

@@ -60,6 +60,11 @@ type Version struct {
 	Package string `json:"package,omitempty"`
 	// Image is the OCI image reference of a container runtime version.
 	Image string `json:"image,omitempty"`
+	// ImageBuild, for a container version created with an install
+	// package, has the platform build Image from it (internal/imagebuild):
+	// the package as one layer on the base image of that name, pushed to
+	// Repository; Image then records the result by digest.
+	ImageBuild *ImageBuild `json:"imageBuild,omitempty"`
 	// Model and ModelVersion name the model on an oip-v2 server (Model
 	// defaults to AlgorithmID; ModelVersion may be empty).
 	Model        string `json:"model,omitempty"`
@@ -100,6 +105,11 @@ type Version struct {
 	// process receives them in its environment. Errors, LastError and
 	// process logs show them masked.
 	Secrets map[string]string `json:"-"`
+	// Serving makes the version a model file run by a serving runtime
+	// (runtime process, protocol oip-v2): no package, the platform's own
+	// server runs the model and does the pre- and post-processing the
+	// descriptor declares. See serving.go.
+	Serving *Serving `json:"serving,omitempty"`
 }
 
 // secretValues returns the values of the version's secrets, for masking.
@@ -109,6 +119,20 @@ func (v *Version) secretValues() []string {
 		out = append(out, val)
 	}
 	return out
+}
+
+// ImageBuild says how to build a container version's image from its
+// install package.
+type ImageBuild struct {
+	// Base names one of the operator's base images.
+	Base string `json:"base"`
+	// Repository is where the image is pushed, in an allowed registry
+	// ("registry.example.com/algorithms/plates"); the tag is
+	// <algorithm>-<version>.
+	Repository string `json:"repository"`
+	// BaseDigest is the digest of the base image the build used; the
+	// platform sets it.
+	BaseDigest string `json:"baseDigest,omitempty"`
 }
 
 // Resources are what one replica of a version needs. GPU may be a
@@ -255,13 +279,36 @@ func (v *Version) Validate() error {
 			}
 		}
 	case RuntimeProcess:
-		if v.Package == "" {
+		if v.Serving != nil {
+			if v.Package != "" {
+				return bad("package", "a model-file version (serving) takes no package")
+			}
+			if v.Protocol != ProtocolOIPV2 {
+				return bad("protocol", "a model-file version (serving) speaks oip-v2, not %q", v.Protocol)
+			}
+			if err := v.Serving.validate("serving"); err != nil {
+				return err
+			}
+		} else if v.Package == "" {
 			return bad("package", "the process runtime needs a package")
 		}
 	case RuntimeContainer:
 		if v.Image == "" {
-			return bad("image", "the container runtime needs an image reference")
+			return bad("image", "the container runtime needs an image reference (or imageBuild and a package)")
 		}
+	}
+	if b := v.ImageBuild; b != nil {
+		switch {
+		case v.Runtime != RuntimeContainer:
+			return bad("imageBuild", "only the container runtime builds an image")
+		case b.Base == "" || len(b.Base) > 64:
+			return bad("imageBuild.base", "required, up to 64 characters")
+		case b.Repository == "" || len(b.Repository) > 255:
+			return bad("imageBuild.repository", "required, up to 255 characters")
+		}
+	}
+	if v.Serving != nil && v.Runtime != RuntimeProcess {
+		return bad("serving", "a model file runs on the process runtime, not %q", v.Runtime)
 	}
 	if v.Runtime != RuntimeEndpoint && len(v.Endpoints) > 0 {
 		return bad("endpoints", "only the endpoint runtime takes endpoints")

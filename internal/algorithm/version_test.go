@@ -63,6 +63,18 @@ func TestValidateNamesTheField(t *testing.T) {
 			v.Runtime, v.Endpoints, v.Image = RuntimeContainer, nil, "r/x:1"
 			v.Placement.Tolerations = []Toleration{{Key: "k", Effect: "Sometimes"}}
 		}},
+		{"contract.outputs[0].items[1].name", func(v *Version) {
+			v.Contract.Outputs[0].Items = []Field{{Name: "box", Type: TypeList}, {Name: "box", Type: TypeNumber}}
+		}},
+		{"contract.outputs[0].items[0].type", func(v *Version) { v.Contract.Outputs[0].Items = []Field{{Name: "box", Type: "blob"}} }},
+		{"contract.outputs[0].items[0].items", func(v *Version) {
+			v.Contract.Outputs[0].Items = []Field{{Name: "parts", Type: TypeList, Items: []Field{{Name: "x", Type: TypeNumber}}}}
+		}},
+		{"contract.inputs[0].items", func(v *Version) { v.Contract.Inputs[0].Items = []Field{{Name: "x", Type: TypeNumber}} }},
+		{"contract.outputs[1].items", func(v *Version) {
+			v.Contract.Outputs = append(v.Contract.Outputs, Field{Name: "n", Type: TypeNumber, Items: []Field{{Name: "x", Type: TypeNumber}}})
+		}},
+		{"contract.outputs[0].items", func(v *Version) { v.Contract.Outputs[0].Items = make([]Field, 65) }},
 	}
 	for _, c := range cases {
 		v := validVersion()
@@ -75,6 +87,11 @@ func TestValidateNamesTheField(t *testing.T) {
 		}
 	}
 	v := validVersion()
+	if err := v.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// An objects output declares the fields of its items.
+	v.Contract.Outputs = []Field{{Name: "faces", Type: TypeObjects, Items: []Field{{Name: "box", Type: TypeList}, {Name: "quality", Type: TypeObject}}}}
 	if err := v.Validate(); err != nil {
 		t.Fatal(err)
 	}

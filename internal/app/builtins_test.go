@@ -28,6 +28,20 @@ func TestBuiltinVisionAlgorithms(t *testing.T) {
 		t.Fatalf("faces in astronaut.png: %v", faces)
 	}
 	f := faces[0].(map[string]any)
+	// The contract declares every field of a face, for the editor's Item node.
+	declared := map[string]bool{}
+	for _, a := range c.mustCall("DescribeFlowNodeKinds", map[string]any{})["AlgorithmSet"].([]any) {
+		if a := a.(map[string]any); a["AlgorithmId"] == "alg-face-detect" {
+			for _, it := range a["Outputs"].([]any)[0].(map[string]any)["Items"].([]any) {
+				declared[it.(map[string]any)["Name"].(string)] = true
+			}
+		}
+	}
+	for k := range f {
+		if !declared[k] {
+			t.Errorf("a face's field %q is not declared in the contract's items %v", k, declared)
+		}
+	}
 	box := f["box"].([]any)
 	if box[0].(float64) < 150 || box[0].(float64) > 200 || f["score"].(float64) <= 0 {
 		t.Fatalf("face %v", f)

@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +32,9 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/gpu"
 	"github.com/tianshu-ai/tianshu/internal/iam"
 	"github.com/tianshu-ai/tianshu/internal/ids"
+	"github.com/tianshu-ai/tianshu/internal/imagebuild"
+	"github.com/tianshu-ai/tianshu/internal/imagebuild/builtinreg"
+	"github.com/tianshu-ai/tianshu/internal/kube"
 	"github.com/tianshu-ai/tianshu/internal/pipeline"
 	"github.com/tianshu-ai/tianshu/internal/push"
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
@@ -192,9 +198,20 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	lv := p.cfg.API.Live
 	p.Live = task.NewLive(p.Tasks, p.Previews, p.Box.DeriveKey("live-ticket"),
 		task.LiveConfig{MaxViewers: lv.MaxViewers, MaxViewersPerProject: lv.MaxViewersPerProject}, p.log, p.Metrics)
-	return func(context.Context) error {
+	// Images are built where versions are created: the action API.
+	stopImages, err := p.initImages(ctx)
+	if err != nil {
 		stopListening()
-		return lim.Close()
+		_ = lim.Close()
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		stopListening()
+		var err error
+		if stopImages != nil {
+			err = stopImages(ctx)
+		}
+		return errors.Join(err, lim.Close())
 	}, nil
 }
 
@@ -307,6 +324,61 @@ func (p *Platform) initAlgorithms(context.Context) (func(context.Context) error,
 	return nil, nil
 }
 
+// initImages sets up building container images from install packages
+// when the configuration asks for it, and the built-in registry.
+func (p *Platform) initImages(ctx context.Context) (func(context.Context) error, error) {
+	c := p.cfg.Images
+	if !c.Enabled() {
+		return nil, nil
+	}
+	// Registries are reached under the outbound policy, besides being
+	// the operator's list; the built-in one in-process.
+	deps := imagebuild.Deps{Box: p.Box, Credentials: p.Algos.RegistryCredential,
+		Policy: p.outbound, Registerer: p.Metrics, Logger: p.log}
+	var stop func(context.Context) error
+	if host := c.BuiltinHost(); host != "" {
+		login := algorepo.RegistryLogin{Host: host, Username: builtinreg.PushUser, Password: hex.EncodeToString(p.Box.DeriveKey("builtin-registry push"))}
+		reg, err := builtinreg.New(ctx, p.Blob, builtinreg.Options{PushUser: login.Username, PushPassword: login.Password,
+			MaxBlobBytes: max(c.MaxLayerBytes, algorithm.DefaultMaxUnpackedBytes) + 64<<20, Logger: p.log})
+		if err != nil {
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", c.Builtin.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("images.builtin_registry.addr %s: %w", c.Builtin.Addr, err)
+		}
+		srv := &http.Server{Handler: reg, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				p.log.Error("built-in registry stopped", "err", err)
+			}
+		}()
+		p.log.Info("built-in registry listening", "addr", ln.Addr().String(), "host", host)
+		stop = srv.Shutdown
+		sealed, others := p.Box.Seal(login.Password), deps.Credentials
+		deps.Credentials = func(ctx context.Context, h string) (string, string, error) {
+			if h == host {
+				return login.Username, sealed, nil
+			}
+			return others(ctx, h)
+		}
+		deps.Transports = map[string]http.RoundTripper{host: reg.Transport()}
+		p.Algos.UseBuiltinRegistry(login)
+	}
+	b, err := imagebuild.New(c, deps)
+	if err != nil {
+		if stop != nil {
+			_ = stop(ctx)
+		}
+		return nil, err
+	}
+	p.Algos.UseImages(b, func(ctx context.Context, key string) (io.ReadCloser, error) {
+		rc, _, err := p.Blob.Get(ctx, key)
+		return rc, err
+	})
+	return stop, nil
+}
+
 // initRuntime starts this process's algorithm instances: the builtins and
 // every version desired running, kept in step with the repository.
 func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error, error) {
@@ -331,9 +403,21 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 			return nil, err
 		}
 	}
+	containers, err := p.containerRuntime()
+	if err != nil {
+		return nil, err
+	}
+	servingDir := p.cfg.Worker.ServingDir
+	if servingDir != "" {
+		if servingDir, err = filepath.Abs(servingDir); err != nil {
+			return nil, err
+		}
+	}
 	m, err := algorithm.New(algorithm.Options{
-		GPUs:   gpu.Indices(gpus),
-		Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		ServingDir: servingDir,
+		Containers: containers,
+		GPUs:       gpu.Indices(gpus),
+		Logger:     p.log, Registerer: p.Metrics, Now: p.now,
 		WorkDir: workDir,
 		Exec:    pol,
 		OpenPackage: func(ctx context.Context, key string) (io.ReadCloser, error) {
@@ -358,6 +442,43 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 		_ = stopLoop(ctx)
 		return m.Close(ctx)
 	}, nil
+}
+
+// containerRuntime returns the Kubernetes runtime of container versions
+// when --kube.kubeconfig or --kube.in-cluster configures a cluster, and nil
+// otherwise (container versions are then refused). Building it makes no
+// request and starts nothing: the algorithm manager calls it when a
+// container version is applied.
+func (p *Platform) containerRuntime() (algorithm.ContainerRuntime, error) {
+	kc := p.cfg.Kube
+	if !kc.Enabled() {
+		return nil, nil
+	}
+	var (
+		cfg kube.Config
+		ns  string
+		err error
+	)
+	if kc.InCluster {
+		cfg, ns, err = kube.InCluster()
+	} else {
+		cfg, ns, err = kube.LoadKubeconfig(kc.Kubeconfig)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if kc.Namespace != "" {
+		ns = kc.Namespace
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	rt, err := kube.New(cfg, ns, p.log)
+	if err != nil {
+		return nil, err
+	}
+	p.log.Info("kubernetes runtime configured", "host", cfg.Host, "namespace", ns, "in_cluster", kc.InCluster)
+	return rt, nil
 }
 
 // execPolicies returns the exec policy and media roots of the

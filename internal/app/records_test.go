@@ -58,6 +58,34 @@ func tusUploadType(t *testing.T, endpoint, token, name, ctype string, body []byt
 	return path.Base(loc)
 }
 
+// runUploadTask runs a task of the flow over one uploaded file until it is
+// Completed and returns its id.
+func runUploadTask(t *testing.T, c *sdk, name, flowID, uploadID string) string {
+	t.Helper()
+	taskID := c.mustCall("CreateTask", map[string]any{"Name": name, "FlowId": flowID, "Start": true,
+		"Sources": []any{map[string]any{"Type": "upload", "Id": uploadID}}})["TaskId"].(string)
+	testenv.Eventually(t, 60*time.Second, "task Completed", func() bool {
+		r := c.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any)
+		if r["Status"] == "Failed" {
+			t.Fatalf("task failed: %v", r["Reason"])
+		}
+		return r["Status"] == "Completed"
+	})
+	return taskID
+}
+
+// uploadTaskRecord runs a task of the flow over one uploaded file until it
+// is Completed and returns the one record it stored.
+func uploadTaskRecord(t *testing.T, c *sdk, name, flowID, uploadID string) map[string]any {
+	t.Helper()
+	taskID := runUploadTask(t, c, name, flowID, uploadID)
+	recs := c.mustCall("DescribeRecords", map[string]any{"TaskIds": []string{taskID}})
+	if recs["TotalCount"].(float64) != 1 {
+		t.Fatalf("DescribeRecords = %v", recs)
+	}
+	return recs["RecordSet"].([]any)[0].(map[string]any)
+}
+
 // A picture uploaded with tus becomes a batch task's source; the store node
 // writes a record with the picture as an object; the task ends Completed;
 // DescribeRecords returns the record with a signed URL that serves it.
@@ -71,20 +99,7 @@ func TestUploadTaskStoresRecords(t *testing.T) {
 	doc := `{"name": "keep", "nodes": [{"id": "save", "kind": "store", "config": {"type": "picture"},
 	  "inputs": {"image": "$input.image", "name": "$input.name"}}]}`
 	flowID := c.mustCall("CreateFlow", map[string]any{"Document": doc})["FlowId"].(string)
-	taskID := c.mustCall("CreateTask", map[string]any{"Name": "archive", "FlowId": flowID, "Start": true,
-		"Sources": []any{map[string]any{"Type": "upload", "Id": uploadID}}})["TaskId"].(string)
-	testenv.Eventually(t, 60*time.Second, "task Completed", func() bool {
-		r := c.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any)
-		if r["Status"] == "Failed" {
-			t.Fatalf("task failed: %v", r["Reason"])
-		}
-		return r["Status"] == "Completed"
-	})
-	recs := c.mustCall("DescribeRecords", map[string]any{"TaskIds": []string{taskID}})
-	if recs["TotalCount"].(float64) != 1 {
-		t.Fatalf("DescribeRecords = %v", recs)
-	}
-	rec := recs["RecordSet"].([]any)[0].(map[string]any)
+	rec := uploadTaskRecord(t, c, "archive", flowID, uploadID)
 	if toJSON(rec["Data"]) == "" || rec["Type"] != "picture" {
 		t.Fatalf("record %v", rec)
 	}
@@ -123,15 +138,7 @@ func TestUploadedVideoTask(t *testing.T) {
 	doc := `{"name": "frames", "nodes": [{"id": "save", "kind": "store", "config": {"type": "frame"},
 	  "inputs": {"frame": "$input.frame", "width": "$input.width"}}]}`
 	flowID := c.mustCall("CreateFlow", map[string]any{"Document": doc})["FlowId"].(string)
-	taskID := c.mustCall("CreateTask", map[string]any{"Name": "clip", "FlowId": flowID, "Start": true,
-		"Sources": []any{map[string]any{"Type": "upload", "Id": uploadID}}})["TaskId"].(string)
-	testenv.Eventually(t, 60*time.Second, "task Completed", func() bool {
-		r := c.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any)
-		if r["Status"] == "Failed" {
-			t.Fatalf("task failed: %v", r["Reason"])
-		}
-		return r["Status"] == "Completed"
-	})
+	taskID := runUploadTask(t, c, "clip", flowID, uploadID)
 	if n := c.mustCall("DescribeRecords", map[string]any{"TaskIds": []string{taskID}})["TotalCount"].(float64); n != 10 {
 		t.Fatalf("%v frame records, want 10 (2 s at 5 fps)", n)
 	}

@@ -163,8 +163,9 @@ type SubscribeOptions struct {
 	// (push deliverers), which spares the backend a round of
 	// acknowledgement work per message. A durable's tracking is fixed when
 	// it is created. The backend may keep an untracked durable's position
-	// in memory only: after the backend restarts, the durable may be gone
-	// and is created again at the start position.
+	// in memory only: after the backend restarts, or after an hour without
+	// a running subscription, the durable may be gone and is created again
+	// at the start position.
 	Untracked bool
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidateTopic(t *testing.T) {
@@ -99,5 +100,17 @@ func TestOpenErrors(t *testing.T) {
 	_, err = Open(context.Background(), "nats://user:secret@h:bad port", Options{})
 	if err == nil || strings.Contains(err.Error(), "secret") {
 		t.Errorf("Open of a bad URL = %v, want an error without the password", err)
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 4: 800 * time.Millisecond, 30: MaxRetryDelay} {
+		got := RetryDelay(100*time.Millisecond, attempt)
+		if got < want*8/10 || got > want*12/10 {
+			t.Errorf("RetryDelay(attempt %d) = %v, want %v ±20%%", attempt, got, want)
+		}
+	}
+	if got := RetryDelay(time.Minute, 3); got < 48*time.Second || got > 72*time.Second {
+		t.Errorf("RetryDelay(1m, 3) = %v, want 1m ±20%%", got)
 	}
 }

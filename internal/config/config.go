@@ -14,8 +14,8 @@
 // Each component owns its part of the tree (a Config with RegisterFlags and
 // Validate) and the root nests them. Config imports only backends (to ask
 // their registries which URL schemes exist) and components' leaf config
-// packages (apiconfig, workerconfig, auditconfig, netpolicy, execpolicy), never a
-// domain package.
+// packages (apiconfig, workerconfig, auditconfig, netpolicy, execpolicy,
+// imageconfig), never a domain package.
 package config
 
 import (
@@ -39,6 +39,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/iam/auditconfig"
+	"github.com/tianshu-ai/tianshu/internal/imagebuild/imageconfig"
 	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
 	"github.com/tianshu-ai/tianshu/internal/store"
@@ -88,7 +89,31 @@ type Config struct {
 	// Media where replay devices may read.
 	Exec  execpolicy.Config      `yaml:"exec"`
 	Media execpolicy.MediaConfig `yaml:"media"`
+	// Images are the base images and registries for building container
+	// algorithm images from install packages (off until both are set).
+	Images imageconfig.Config `yaml:"images"`
+	// Kube is the Kubernetes cluster that runs container algorithm
+	// versions; none when unset.
+	Kube KubeConfig `yaml:"kube"`
 }
+
+// KubeConfig says which Kubernetes cluster runs `container` algorithm
+// versions (internal/kube). With neither Kubeconfig nor InCluster nothing
+// of the runtime starts, and a container version is refused.
+type KubeConfig struct {
+	// Kubeconfig is a kubeconfig file; its current context is used.
+	Kubeconfig string `yaml:"kubeconfig"`
+	// InCluster uses the pod's service account (the platform runs in
+	// the cluster). Explicit, never guessed from KUBERNETES_SERVICE_HOST:
+	// a platform pod that merely runs on Kubernetes does not deploy there.
+	InCluster bool `yaml:"in_cluster"`
+	// Namespace holds the versions' objects; default: the kubeconfig
+	// context's, else the service account's, else "default".
+	Namespace string `yaml:"namespace"`
+}
+
+// Enabled says whether a cluster is configured.
+func (k KubeConfig) Enabled() bool { return k.Kubeconfig != "" || k.InCluster }
 
 // LogConfig configures logging.
 type LogConfig struct {
@@ -148,12 +173,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Log.Level, "log.level", c.Log.Level, "log level: debug, info, warn, error")
 	fs.StringVar(&c.Log.Format, "log.format", c.Log.Format, "log format: json or text")
 	fs.Int64Var(&c.Store.MinFreeBytes, "store.min-free-bytes", c.Store.MinFreeBytes, "free space (bytes) below which /readyz fails the disk check, on the data dir and the SQLite database's file system (0: no check)")
+	fs.StringVar(&c.Kube.Kubeconfig, "kube.kubeconfig", c.Kube.Kubeconfig, "kubeconfig file of the Kubernetes cluster that runs container algorithm versions (its current context; default: no cluster)")
+	fs.BoolVar(&c.Kube.InCluster, "kube.in-cluster", c.Kube.InCluster, "run container algorithm versions in the cluster this pod runs in, with its service account")
+	fs.StringVar(&c.Kube.Namespace, "kube.namespace", c.Kube.Namespace, "namespace of the container versions' objects (default: the kubeconfig context's, the service account's, or default)")
 	c.API.RegisterFlags(fs)
 	c.Worker.RegisterFlags(fs)
 	c.Audit.RegisterFlags(fs)
 	c.Outbound.RegisterFlags(fs)
 	c.Exec.RegisterFlags(fs)
 	c.Media.RegisterFlags(fs)
+	c.Images.RegisterFlags(fs)
 }
 
 // Load builds the configuration from args (flags, without the subcommand)
@@ -313,7 +342,13 @@ func (c *Config) Validate() error {
 	if c.Store.MinFreeBytes < 0 {
 		bad("store.min_free_bytes", "%d must not be negative", c.Store.MinFreeBytes)
 	}
-	for _, part := range []interface{ Validate() error }{c.API, c.Worker, c.Audit, c.Outbound, c.Exec, c.Media} {
+	if c.Kube.Kubeconfig != "" && c.Kube.InCluster {
+		bad("kube.in_cluster", "cannot be set together with kube.kubeconfig")
+	}
+	if ns := c.Kube.Namespace; ns != "" && !isDNSLabel(ns) {
+		bad("kube.namespace", "%q is not a DNS label (lower-case letters, digits and '-', at most 63)", ns)
+	}
+	for _, part := range []interface{ Validate() error }{c.API, c.Worker, c.Audit, c.Outbound, c.Exec, c.Media, c.Images} {
 		err := part.Validate()
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
 			for _, e := range j.Unwrap() {
@@ -346,4 +381,18 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// isDNSLabel reports whether s is an RFC 1123 label, as Kubernetes
+// namespaces are.
+func isDNSLabel(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
 }

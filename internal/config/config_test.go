@@ -182,3 +182,29 @@ func TestMaxPackageBytes(t *testing.T) {
 		t.Fatalf("max_package_bytes 0: %v", err)
 	}
 }
+
+// The Kubernetes cluster is off by default and configured by a kubeconfig
+// or the pod's service account, never both (issue #19).
+func TestKubeConfig(t *testing.T) {
+	dir := t.TempDir()
+	load := func(args []string, env map[string]string) (Config, error) {
+		return Load(flag.NewFlagSet("t", flag.ContinueOnError), append([]string{"--data-dir", dir}, args...), func(k string) string { return env[k] })
+	}
+	c, err := load(nil, map[string]string{"KUBERNETES_SERVICE_HOST": "10.96.0.1"})
+	if err != nil || c.Kube.Enabled() {
+		t.Fatalf("default kube = %+v (%v); want none, even in a pod", c.Kube, err)
+	}
+	c, err = load([]string{"--kube.kubeconfig", "/etc/kube.yaml"}, map[string]string{"TIANSHU_KUBE_NAMESPACE": "algos"})
+	if err != nil || !c.Kube.Enabled() || c.Kube.Kubeconfig != "/etc/kube.yaml" || c.Kube.Namespace != "algos" {
+		t.Errorf("kube from flag and env = %+v, %v", c.Kube, err)
+	}
+	if c, err = load([]string{"--kube.in-cluster"}, nil); err != nil || !c.Kube.Enabled() {
+		t.Errorf("--kube.in-cluster = %+v, %v", c.Kube, err)
+	}
+	_, err = load([]string{"--kube.in-cluster", "--kube.kubeconfig", "/k", "--kube.namespace", "Algos_1"}, nil)
+	for _, want := range []string{"config: kube.in_cluster: cannot be set together", "config: kube.namespace: \"Algos_1\" is not a DNS label"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}

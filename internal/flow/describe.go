@@ -54,12 +54,15 @@ func Compatible(from, to string) bool {
 	return f == TypeAny || t == TypeAny || f == t
 }
 
-// Port is one input port or output field of a node kind.
+// Port is one input port or output field of a node kind; Items, for an
+// algorithm's objects or list output, the fields its contract declares
+// for each element.
 type Port struct {
 	Name     string `json:"name"`
 	Type     string `json:"type"`
 	Required bool   `json:"required,omitempty"`
 	Doc      string `json:"doc,omitempty"`
+	Items    []Port `json:"items,omitempty"`
 }
 
 // Node kind categories, for grouping an editor's palette.
@@ -225,7 +228,10 @@ func tagValue(v string, t reflect.Type) any {
 func ContractPorts(fields []Field) []Port {
 	out := make([]Port, len(fields))
 	for i, f := range fields {
-		out[i] = Port(f)
+		out[i] = Port{Name: f.Name, Type: f.Type, Required: f.Required, Doc: f.Doc}
+		if len(f.Items) > 0 {
+			out[i].Items = ContractPorts(f.Items)
+		}
 	}
 	return out
 }

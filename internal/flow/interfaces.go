@@ -14,11 +14,14 @@ type AlgorithmRef struct {
 
 // Field is one input or output of an algorithm's contract. Type is one of
 // image, string, number, integer, bool, object, list, any (or empty).
+// Items are the fields of each element of an objects or list output, as
+// the contract declares them (for an editor; not checked).
 type Field struct {
 	Name     string
 	Type     string
 	Required bool
 	Doc      string
+	Items    []Field
 }
 
 // Contract is what an algorithm version declares about its inputs and

@@ -30,6 +30,9 @@ type Config struct {
 	// CAPEM holds the certificates the server's must chain to; empty
 	// means the system's roots.
 	CAPEM []byte
+	// ClientCertPEM and ClientKeyPEM, when set, authenticate with a
+	// client certificate (kubeconfigs of kubeadm, kind, minikube).
+	ClientCertPEM, ClientKeyPEM []byte
 	// Timeout bounds one request (default 30s).
 	Timeout time.Duration
 }
@@ -84,6 +87,13 @@ func newClient(c Config) (*client, error) {
 			return nil, errors.New("kube: no certificate in the CA PEM")
 		}
 		tlsConf.RootCAs = pool
+	}
+	if len(c.ClientCertPEM) > 0 {
+		cert, err := tls.X509KeyPair(c.ClientCertPEM, c.ClientKeyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("kube: client certificate: %w", err)
+		}
+		tlsConf.Certificates = []tls.Certificate{cert}
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {

@@ -135,11 +135,8 @@ func (r *Runtime) Deploy(ctx context.Context, v algorithm.Version) error {
 	if err := v.Validate(); err != nil {
 		return err
 	}
-	res, err := podResources(v.Resources)
+	res, err := r.check(ctx, v)
 	if err != nil {
-		return err
-	}
-	if err := r.checkCapacity(ctx, v, res); err != nil {
 		return err
 	}
 	ref := algorithm.Ref{ID: v.AlgorithmID, Version: v.Version}
@@ -169,6 +166,21 @@ func (r *Runtime) Deploy(ctx context.Context, v algorithm.Version) error {
 	}
 	r.log.Info("kube version deployed", "algorithm", ref.ID, "version", ref.Version, "name", anchor.Name, "namespace", r.ns)
 	return nil
+}
+
+// Check refuses, as a *algorithm.FieldError, a version's resources that no
+// node the placement admits can give one replica; it creates nothing.
+func (r *Runtime) Check(ctx context.Context, v algorithm.Version) error {
+	_, err := r.check(ctx, v)
+	return err
+}
+
+func (r *Runtime) check(ctx context.Context, v algorithm.Version) (corev1.ResourceRequirements, error) {
+	res, err := podResources(v.Resources)
+	if err != nil {
+		return res, err
+	}
+	return res, r.checkCapacity(ctx, v, res)
 }
 
 // ensureAnchor creates or updates the ConfigMap that owns a version's
@@ -309,18 +321,8 @@ func (r *Runtime) applyAutoscaler(ctx context.Context, v algorithm.Version, owne
 }
 
 // Status is how far a version's Deployment has come, as its controller
-// and the kubelets report it.
-type Status struct {
-	// Desired is the replica count asked for; Updated run the current
-	// definition; Ready pass their readiness probe; Available have been
-	// ready long enough.
-	Desired, Updated, Ready, Available int
-	// Message is the reason of a failing Progressing or ReplicaFailure
-	// condition (e.g. a quota exceeded), or of a pod's container that
-	// cannot start (e.g. ErrImagePull for a missing image); empty when
-	// nothing fails.
-	Message string
-}
+// and the kubelets report it (see algorithm.ContainerStatus).
+type Status = algorithm.ContainerStatus
 
 // Waiting reasons of a container that mean it will not start by itself.
 var stuckReasons = map[string]bool{

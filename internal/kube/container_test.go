@@ -397,8 +397,9 @@ func (f *fixture) assertEmpty(t *testing.T) {
 
 // TestManagerRunsContainerVersion checks the algorithm manager with this
 // runtime: applying a container version creates its objects, the manager
-// recreates one deleted by hand, an impossible update is refused, and
-// stopping the version removes everything. (No kubelet runs the image, so the instance never
+// recreates one deleted by hand, an impossible update is refused,
+// stopping the version removes everything, and closing the manager leaves
+// a running version in the cluster. (No kubelet runs the image, so the instance never
 // becomes ready here.)
 func TestManagerRunsContainerVersion(t *testing.T) {
 	f := newFixture(t)
@@ -439,6 +440,18 @@ func TestManagerRunsContainerVersion(t *testing.T) {
 	}
 	if _, err := f.deployment(ctx, Name(ref)); !IsNotFound(err) {
 		t.Fatalf("deployment after Stop: %v, want not found", err)
+	}
+	// Closing the manager (the platform stops or restarts) leaves the
+	// version running in the cluster.
+	v.Resources.GPU = 1
+	if err := m.Apply(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.deployment(ctx, Name(ref)); err != nil {
+		t.Fatalf("deployment after Close: %v, want it kept", err)
 	}
 }
 

@@ -255,35 +255,12 @@ func (s *Service) subscribe(ctx context.Context, sub *Subscription, opts bus.Sub
 	// The floor, not the bus, is where delivery resumes: the bus need not
 	// track acknowledgements.
 	opts.AckWait, opts.Untracked = s.cfg.AckWait, true
-	var above map[uint64]struct{}
-	if !sub.StartPending {
-		var saved int64
-		var list string
-		err := s.db.QueryRow(ctx, "SELECT acked_seq, COALESCE(acked_above, '') FROM subscriptions WHERE id = ?", sub.ID).Scan(&saved, &list)
-		if err == nil && uint64(saved) == sub.Stats.AckedSeq {
-			above = decodeAbove(sub.Stats.AckedSeq, list)
-		}
-	}
-	c.mu.Lock()
-	c.above = above
-	switch {
-	case sub.StartPending && sub.StartSeq == 0:
+	opts.StartSeq, opts.StartTime = s.resume(ctx, sub, c, opts.MaxInFlight)
+	if byTime(sub) {
 		// By time: the first sequence is unknown until the first event,
 		// so handle events one at a time until the next start.
-		opts.StartTime = sub.StartTime
 		opts.MaxInFlight = 1
-		c.floor, c.known, c.ordered = 0, false, true
-	case sub.StartPending:
-		opts.StartSeq = sub.StartSeq
-		c.floor, c.known, c.ordered = sub.StartSeq-1, true, opts.MaxInFlight <= 1
-	default:
-		opts.StartSeq = sub.Stats.AckedSeq + 1
-		c.floor, c.known, c.ordered = sub.Stats.AckedSeq, true, opts.MaxInFlight <= 1
 	}
-	if c.streamed {
-		c.ordered = false
-	}
-	c.mu.Unlock()
 	if err := s.bus.DeleteConsumer(ctx, sub.Topic(), sub.ID); err != nil && !errors.Is(err, bus.ErrNotFound) {
 		return nil, err
 	}
@@ -294,6 +271,48 @@ func (s *Service) subscribe(ctx context.Context, sub *Subscription, opts bus.Sub
 		return h(ctx, m)
 	})
 }
+
+// resume sets c to the position delivery of sub resumes from, and returns
+// where on the bus: a start sequence, or (for a Create or Replay by time)
+// a start time, when c's floor is unknown until the first event and events
+// must be handled one at a time in sequence order. Events above the floor
+// acknowledged before are skipped (c.done) as long as the saved list of
+// them matches the floor.
+func (s *Service) resume(ctx context.Context, sub *Subscription, c *counters, maxInFlight int) (uint64, time.Time) {
+	var above map[uint64]struct{}
+	if !sub.StartPending {
+		var saved int64
+		var list string
+		err := s.db.QueryRow(ctx, "SELECT acked_seq, COALESCE(acked_above, '') FROM subscriptions WHERE id = ?", sub.ID).Scan(&saved, &list)
+		if err == nil && uint64(saved) == sub.Stats.AckedSeq {
+			above = decodeAbove(sub.Stats.AckedSeq, list)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.above = above
+	var startSeq uint64
+	var startTime time.Time
+	switch {
+	case byTime(sub):
+		startTime = sub.StartTime
+		c.floor, c.known, c.ordered = 0, false, true
+	case sub.StartPending:
+		startSeq = sub.StartSeq
+		c.floor, c.known, c.ordered = sub.StartSeq-1, true, maxInFlight <= 1
+	default:
+		startSeq = sub.Stats.AckedSeq + 1
+		c.floor, c.known, c.ordered = sub.Stats.AckedSeq, true, maxInFlight <= 1
+	}
+	if c.streamed {
+		c.ordered = false
+	}
+	return startSeq, startTime
+}
+
+// byTime reports a start pending at a time (or at the oldest event, with
+// a zero time) rather than at a sequence.
+func byTime(sub *Subscription) bool { return sub.StartPending && sub.StartSeq == 0 }
 
 // claim takes or renews the lease of subscription id for this replica.
 func (s *Service) claim(ctx context.Context, id string) (bool, error) {
@@ -349,6 +368,20 @@ func (s *Service) startRunner(sub *Subscription) (*runner, error) {
 func (r *runner) run(ctx context.Context) {
 	defer close(r.done)
 	s := r.s
+	if !byTime(r.sub) {
+		// From a known floor: through the topic's hub (fanout.go), with
+		// a dispatcher of its own.
+		last, _ := s.resume(ctx, r.sub, &r.c, s.cfg.MaxInFlight)
+		last--
+		d := newDispatcher(s.cfg.MaxInFlight, 4*s.cfg.MaxInFlight, s.cfg.RetryDelay, s.log.With("subscription", r.sub.ID), r.handle)
+		d.start(ctx)
+		s.log.Info("subscription delivery started", "subscription", r.sub.ID, "url", r.sub.URL)
+		r.feed(ctx, last, d)
+		d.wait()
+		return
+	}
+	// By time: one event at a time from the subscription's own durable
+	// until the floor is known (needsRestart).
 	opts := bus.SubscribeOptions{MaxInFlight: s.cfg.MaxInFlight, MaxDeliver: -1, RetryDelay: s.cfg.RetryDelay}
 	for {
 		bs, err := s.subscribe(ctx, r.sub, opts, &r.c, r.handle)

@@ -78,9 +78,15 @@ func fastConfig(c *Config) {
 
 func newEnv(t *testing.T, adjust func(*Config)) *env {
 	t.Helper()
+	return newEnvOn(t, "nats://embedded", adjust)
+}
+
+// newEnvOn is newEnv on the bus at busURL.
+func newEnvOn(t *testing.T, busURL string, adjust func(*Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	db := storetest.Open(t, testenv.Getenv("TIANSHU_PUSH_TEST_DIALECT", "sqlite"))
-	b, err := bus.Open(ctx, "nats://embedded", bus.Options{DataDir: t.TempDir()})
+	b, err := bus.Open(ctx, busURL, bus.Options{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

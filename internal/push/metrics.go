@@ -11,6 +11,8 @@ type metrics struct {
 	delivered, failed, retried, dead *prometheus.CounterVec
 	latency                          *prometheus.HistogramVec
 	inFlight                         *prometheus.GaugeVec
+	ownReaders                       prometheus.Gauge
+	ownReads                         prometheus.Counter
 	// webhook holds the webhook channel's children, bound once: each
 	// delivery updates several.
 	webhook channelMetrics
@@ -21,6 +23,11 @@ type channelMetrics struct {
 	delivered, failed, retried, dead prometheus.Counter
 	latency                          prometheus.Observer
 	inFlight                         prometheus.Gauge
+	// ownReaders counts the webhook subscriptions reading their own bus
+	// durable rather than their topic's shared reader (fanout.go), and
+	// ownReads how often one started to.
+	ownReaders prometheus.Gauge
+	ownReads   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -39,6 +46,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}}, ch),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tianshu_push_in_flight",
 			Help: "Events sent and not yet acknowledged, per channel."}, ch),
+		ownReaders: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tianshu_push_webhook_own_readers",
+			Help: "Webhook subscriptions reading the bus through their own durable (started behind, or fell behind, their topic's shared reader)."}),
+		ownReads: prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_push_webhook_own_reads_total",
+			Help: "Times a webhook subscription started reading the bus through its own durable."}),
 	}
 	if reg == nil {
 		m.bind()
@@ -63,6 +74,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if m.inFlight, err = telemetry.Register(reg, m.inFlight); err != nil {
 		return nil, err
 	}
+	if m.ownReaders, err = telemetry.Register(reg, m.ownReaders); err != nil {
+		return nil, err
+	}
+	if m.ownReads, err = telemetry.Register(reg, m.ownReads); err != nil {
+		return nil, err
+	}
 	m.bind()
 	return m, nil
 }
@@ -71,5 +88,6 @@ func (m *metrics) bind() {
 	ch := ChannelWebhook
 	m.webhook = channelMetrics{delivered: m.delivered.WithLabelValues(ch), failed: m.failed.WithLabelValues(ch),
 		retried: m.retried.WithLabelValues(ch), dead: m.dead.WithLabelValues(ch),
-		latency: m.latency.WithLabelValues(ch), inFlight: m.inFlight.WithLabelValues(ch)}
+		latency: m.latency.WithLabelValues(ch), inFlight: m.inFlight.WithLabelValues(ch),
+		ownReaders: m.ownReaders, ownReads: m.ownReads}
 }

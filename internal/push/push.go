@@ -3,17 +3,20 @@
 // once and in order per key (the event subject), over signed webhooks, a
 // gRPC server stream with explicit acknowledgements, or server-sent events.
 //
-// Each subscription has one bus durable consumer on its project's events
-// topic (events.<project>), named after the subscription id. The bus keeps
-// per-key order only within one subscription of a durable, so exactly one
-// replica delivers a subscription at a time: the holder of the lease row in
-// the subscriptions table. For webhooks every replica that runs Start
-// competes for the leases of active webhook subscriptions; a gRPC or SSE
-// stream takes the lease of its subscription while it is connected.
+// A subscription reads its project's events topic (events.<project>):
+// a gRPC or SSE stream through a bus durable named after the subscription
+// id; a webhook through its topic's hub on this replica (one shared bus
+// reader and a bounded ring, fanout.go), or through such a durable of its
+// own while it is behind what the ring holds. Per-key order holds only
+// within one reader, so exactly one replica delivers a subscription at a
+// time: the holder of the lease row in the subscriptions table. For
+// webhooks every replica that runs Start competes for the leases of active
+// webhook subscriptions; a gRPC or SSE stream takes the lease of its
+// subscription while it is connected.
 //
 // Each deliverer tracks its acknowledgement floor (every event up to it is
-// handled) and saves it every Reconcile and when it stops. Every start
-// re-creates the durable just after the saved floor, so a new deliverer
+// handled) and saves it every SavePosition and when it stops. Every start
+// resumes just after the saved floor, so a new deliverer
 // (after a restart, a crash, a lease move or a reconnect) gets events in
 // sequence order; the events above the floor that were already delivered
 // come again. The bus hands back what a stopped subscriber held in no
@@ -172,6 +175,11 @@ type Service struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	stopped  bool
+
+	hubMu sync.Mutex
+	hubs  map[string]*hub // webhook fan-out per events topic (fanout.go)
+	// ringEvents bounds a hub's ring (hubRingEvents; tests make it small).
+	ringEvents int
 }
 
 // New returns a Service. It starts nothing; call Start to deliver webhooks.
@@ -192,7 +200,8 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("push: metrics: %w", err)
 	}
 	s := &Service{cfg: cfg, db: cfg.DB, bus: cfg.Bus, log: cfg.Logger.With("component", "push"), met: met,
-		runners: map[string]*runner{}, sessions: map[string]*session{}}
+		runners: map[string]*runner{}, sessions: map[string]*session{}, hubs: map[string]*hub{},
+		ringEvents: hubRingEvents}
 	s.client = newWebhookClient(cfg.Outbound, cfg.MaxInFlight)
 	return s, nil
 }

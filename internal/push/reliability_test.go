@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -69,12 +70,14 @@ func pushd() int {
 }
 
 // TestReliabilityKill9 publishes events (TIANSHU_PUSH_RELIABILITY_EVENTS,
-// default 100,000, about 20 s here) while a
-// push gateway process delivers them to a webhook receiver, and kills the
-// gateway with SIGKILL twice during delivery. The receiver, which verifies
-// every signature, must see every event at least once and, per key, the
-// first deliveries in publish order. Duplicates are events delivered after
-// the dead gateway's last saved floor (saved every 100ms here) or in flight.
+// default 100,000, about 20 s here) while a push gateway process delivers
+// them to two webhook subscriptions, and kills the gateway with SIGKILL
+// twice during delivery. The second receiver refuses one request in five,
+// so that its subscription runs behind the first, at a floor of its own.
+// Each receiver, which verifies every signature, must see every event at
+// least once and, per key, the first deliveries in publish order.
+// Duplicates are events delivered after the dead gateway's last saved
+// floor (saved every 100ms here) or in flight.
 func TestReliabilityKill9(t *testing.T) {
 	testenv.NeedTCP(t, "NATS", "127.0.0.1:4222")
 	if testing.Short() {
@@ -115,12 +118,20 @@ func TestReliabilityKill9(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newReceiver(t)
-	sub := &Subscription{Channel: ChannelWebhook, URL: r.srv.URL}
-	if err := svc.Create(ctx, Scope{ProjectID: project, AppID: "app-rel"}, sub); err != nil {
-		t.Fatal(err)
+	// Two subscriptions of the project, each at its own floor: the second
+	// receiver refuses one request in five, so that it runs behind the
+	// first and retries while the gateway is killed.
+	r, flaky := newReceiver(t), newReceiver(t)
+	var calls atomic.Int64
+	refuse := func() bool { return calls.Add(1)%5 == 0 }
+	flaky.fail.Store(&refuse)
+	for _, rr := range []*receiver{r, flaky} {
+		sub := &Subscription{Channel: ChannelWebhook, URL: rr.srv.URL, MaxAttempts: 1000}
+		if err := svc.Create(ctx, Scope{ProjectID: project, AppID: "app-rel"}, sub); err != nil {
+			t.Fatal(err)
+		}
+		rr.setSecret(sub.Secret)
 	}
-	r.setSecret(sub.Secret)
 
 	var procs []*exec.Cmd
 	start := func(i int) *exec.Cmd {
@@ -175,13 +186,15 @@ func TestReliabilityKill9(t *testing.T) {
 	if pubErr != nil {
 		t.Fatal(pubErr)
 	}
-	testenv.Eventually(t, 180*time.Second, "every event", func() bool { return r.distinct() == n })
-	r.checkOrder(t, evIDs)
-	r.mu.Lock()
-	dups := r.total - len(r.seen)
-	r.mu.Unlock()
-	t.Logf("%d events, %d deliveries, %d duplicates", n, n+dups, dups)
-	if dups > n/10 {
-		t.Errorf("%d duplicates for %d events", dups, n)
+	for name, rr := range map[string]*receiver{"steady": r, "flaky": flaky} {
+		testenv.Eventually(t, 180*time.Second, "every event at the "+name+" receiver", func() bool { return rr.distinct() == n })
+		rr.checkOrder(t, evIDs)
+		rr.mu.Lock()
+		dups := rr.total - len(rr.seen)
+		rr.mu.Unlock()
+		t.Logf("%s receiver: %d events, %d deliveries, %d duplicates", name, n, n+dups, dups)
+		if dups > n/10 {
+			t.Errorf("%s receiver: %d duplicates for %d events", name, dups, n)
+		}
 	}
 }

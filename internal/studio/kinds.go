@@ -15,11 +15,21 @@ type DescribeFlowNodeKindsRequest struct {
 }
 
 // FlowPort is one input port or output field of a node kind or algorithm.
+// Items, on an algorithm's objects or list output, are the fields its
+// contract declares for each element (absent when it declares none).
 type FlowPort struct {
-	Name     string `json:"Name"`
-	Type     string `json:"Type"`
-	Required bool   `json:"Required"`
-	Doc      string `json:"Doc"`
+	Name     string          `json:"Name"`
+	Type     string          `json:"Type"`
+	Required bool            `json:"Required"`
+	Doc      string          `json:"Doc"`
+	Items    []FlowItemField `json:"Items,omitempty"`
+}
+
+// FlowItemField is one field of each element of a list output.
+type FlowItemField struct {
+	Name string `json:"Name"`
+	Type string `json:"Type"`
+	Doc  string `json:"Doc"`
 }
 
 // FlowNodeKind describes one node kind: its ports and its config's JSON
@@ -80,6 +90,9 @@ func flowPorts(ports []flow.Port) []FlowPort {
 			typ = flow.TypeAny
 		}
 		out[i] = FlowPort{Name: p.Name, Type: typ, Required: p.Required, Doc: p.Doc}
+		for _, it := range p.Items {
+			out[i].Items = append(out[i].Items, FlowItemField{Name: it.Name, Type: it.Type, Doc: it.Doc})
+		}
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package studio_test
 
 import (
 	"encoding/json"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -34,7 +35,7 @@ func TestDescribeFlowNodeKinds(t *testing.T) {
 		t.Fatalf("kinds %v, want %v", names, want)
 	}
 	zone := kinds["zone"]
-	if zone.Category != flow.CategoryStream || len(zone.Inputs) != 4 || zone.Inputs[0] != (studio.FlowPort{Name: "objects", Type: "objects", Required: true, Doc: zone.Inputs[0].Doc}) || zone.OutputsOpen {
+	if zone.Category != flow.CategoryStream || len(zone.Inputs) != 4 || !reflect.DeepEqual(zone.Inputs[0], studio.FlowPort{Name: "objects", Type: "objects", Required: true, Doc: zone.Inputs[0].Doc}) || zone.OutputsOpen {
 		t.Errorf("zone = %+v", zone)
 	}
 	props, _ := zone.ConfigSchema["properties"].(map[string]any)

@@ -11,7 +11,8 @@
 // They run on the CPU with TensorFlow.js and its WebAssembly backend; every
 // file is read from node_modules, nothing is downloaded.
 //
-// Usage: PORT=8080 node server.js        serve on 127.0.0.1:$PORT
+// Usage: PORT=8080 node server.js        serve on 127.0.0.1:$PORT ($HOST when
+//                                        set: an image sets 0.0.0.0)
 //        node server.js --check [image]  load the models, run once, print, exit
 
 const fs = require('node:fs');
@@ -399,7 +400,8 @@ function serve() {
   });
   server.keepAliveTimeout = 60_000;
   server.headersTimeout = 65_000;
-  server.listen(port, '127.0.0.1', () => console.log(`${NAME} ${VERSION} listening on 127.0.0.1:${port}`));
+  const host = process.env.HOST || '127.0.0.1';
+  server.listen(port, host, () => console.log(`${NAME} ${VERSION} listening on ${host}:${port}`));
   const t0 = Date.now();
   loadModels().then((m) => {
     models = m;

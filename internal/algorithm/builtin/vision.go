@@ -35,7 +35,12 @@ func All() (map[string]algorithm.Builtin, error) {
 			Inputs: []algorithm.Field{{Name: "image", Type: algorithm.TypeImage, Required: true},
 				{Name: "model", Type: "text"}, {Name: "minSize", Type: "integer"}, {Name: "maxSize", Type: "integer"},
 				{Name: "scaleFactor", Type: "number"}, {Name: "minNeighbors", Type: "integer"}, {Name: "quality", Type: "bool"}},
-			Outputs: []algorithm.Field{{Name: "faces", Type: algorithm.TypeObjects}, {Name: "width", Type: "integer"}, {Name: "height", Type: "integer"}},
+			Outputs: []algorithm.Field{{Name: "faces", Type: algorithm.TypeObjects, Items: []algorithm.Field{
+				{Name: "box", Type: "list", Doc: "[x, y, w, h] in the picture's pixels"}, {Name: "label", Type: "text", Doc: "face"},
+				{Name: "neighbors", Type: "integer", Doc: "how many detections merged into this one"},
+				{Name: "score", Type: "number", Doc: "the quality score, 0 to 1 (0 without quality)"},
+				{Name: "quality", Type: "object", Doc: "score, size, sharpness, brightness, contrast, frontalness (with quality, the default)"}}},
+				{Name: "width", Type: "integer"}, {Name: "height", Type: "integer"}},
 		}},
 		"face-quality": {Func: faceQuality, Contract: algorithm.Contract{
 			Inputs:  []algorithm.Field{{Name: "image", Type: algorithm.TypeImage, Required: true}, {Name: "box", Type: "list", Required: true}},
@@ -50,7 +55,8 @@ func All() (map[string]algorithm.Builtin, error) {
 		"motion": {Func: m.detect, Contract: algorithm.Contract{
 			Inputs: []algorithm.Field{{Name: "image", Type: algorithm.TypeImage, Required: true}, {Name: "key", Type: "text"},
 				{Name: "threshold", Type: "integer"}, {Name: "minRatio", Type: "number"}},
-			Outputs: []algorithm.Field{{Name: "motion", Type: "bool"}, {Name: "ratio", Type: "number"}, {Name: "objects", Type: algorithm.TypeObjects}},
+			Outputs: []algorithm.Field{{Name: "motion", Type: "bool"}, {Name: "ratio", Type: "number"}, {Name: "objects", Type: algorithm.TypeObjects, Items: []algorithm.Field{
+				{Name: "box", Type: "list", Doc: "[x, y, w, h] of a moving region"}, {Name: "label", Type: "text", Doc: "motion"}, {Name: "score", Type: "number", Doc: "the frame's changed ratio"}}}},
 		}},
 	}, nil
 }

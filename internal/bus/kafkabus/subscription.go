@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"math/rand/v2"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -26,7 +25,6 @@ const (
 	defaultAckWait    = 30 * time.Second
 	defaultMaxDeliver = 10
 	defaultRetryDelay = 100 * time.Millisecond
-	maxRetryDelay     = 30 * time.Second
 	// prefetch is how many records a subscription takes per worker unless
 	// SubscribeOptions.Prefetch says otherwise.
 	prefetch = 4
@@ -986,7 +984,7 @@ func (s *subscription) handle(d *delivery) bool {
 			s.die(d, err)
 			return true
 		}
-		delay := retryDelay(s.opts.RetryDelay, d.m.Attempt)
+		delay := bus.RetryDelay(s.opts.RetryDelay, d.m.Attempt)
 		s.log.Warn("bus handler failed", "seq", d.m.Seq, "key", d.m.Key, "attempt", d.m.Attempt, "retry_in", delay, "err", err)
 		t := time.NewTimer(delay)
 		select {
@@ -1017,16 +1015,4 @@ func (s *subscription) call(m bus.Message) (err error) {
 		}
 	}()
 	return s.h(s.ctx, m)
-}
-
-func retryDelay(first time.Duration, attempt int) time.Duration {
-	limit := max(maxRetryDelay, first)
-	d := first
-	for i := 1; i < attempt && d < limit; i++ {
-		d *= 2
-	}
-	d = min(d, limit)
-	// ±20% jitter, so that a batch that failed together does not retry in
-	// lock step.
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }

@@ -276,15 +276,6 @@ func TestStreamName(t *testing.T) {
 	}
 }
 
-func TestRetryDelay(t *testing.T) {
-	for attempt, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 4: 800 * time.Millisecond, 30: maxRetryDelay} {
-		got := retryDelay(100*time.Millisecond, attempt)
-		if got < want*8/10 || got > want*12/10 {
-			t.Errorf("retryDelay(attempt %d) = %v, want %v ±20%%", attempt, got, want)
-		}
-	}
-}
-
 func TestLastSeq(t *testing.T) {
 	ctx := context.Background()
 	b, err := bus.Open(ctx, "nats://embedded", bus.Options{DataDir: t.TempDir()})

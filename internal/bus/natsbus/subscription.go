@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -22,7 +21,6 @@ const (
 	defaultAckWait    = 30 * time.Second
 	defaultMaxDeliver = 10
 	defaultRetryDelay = 100 * time.Millisecond
-	maxRetryDelay     = 30 * time.Second
 	// prefetch is how many messages a subscription holds per worker
 	// (running or waiting their turn) unless SubscribeOptions.Prefetch
 	// says otherwise.
@@ -34,6 +32,9 @@ const (
 	// flushTimeout bounds Stop's wait for its acknowledgements to reach
 	// the server.
 	flushTimeout = 10 * time.Second
+	// untrackedInactive is how long an untracked durable lasts without a
+	// subscription pulling from it.
+	untrackedInactive = time.Hour
 )
 
 // Subscribe implements bus.Bus.
@@ -134,6 +135,10 @@ func (b *Bus) ensureConsumer(ctx context.Context, topic, durable string, opts bu
 			// not: a file-backed durable rewrites its state file (create,
 			// write, rename) up to ten times a second while it delivers.
 			cfg.MemoryStorage = true
+			// Nor need it outlive its subscriber for long: one left
+			// behind by a crash (push re-creates its durables on every
+			// start under new or the same names) is forgotten.
+			cfg.InactiveThreshold = untrackedInactive
 		}
 		switch {
 		case opts.StartSeq > 0:
@@ -528,7 +533,7 @@ func (s *subscription) handle(d *delivery) {
 			}
 			return
 		}
-		delay := retryDelay(s.opts.RetryDelay, d.m.Attempt)
+		delay := bus.RetryDelay(s.opts.RetryDelay, d.m.Attempt)
 		s.log.Warn("bus handler failed", "seq", d.m.Seq, "key", d.m.Key, "attempt", d.m.Attempt, "retry_in", delay, "err", err)
 		t := time.NewTimer(delay)
 		select {
@@ -552,18 +557,6 @@ func (s *subscription) call(m bus.Message) (err error) {
 		}
 	}()
 	return s.h(s.ctx, m)
-}
-
-func retryDelay(first time.Duration, attempt int) time.Duration {
-	limit := max(maxRetryDelay, first)
-	d := first
-	for i := 1; i < attempt && d < limit; i++ {
-		d *= 2
-	}
-	d = min(d, limit)
-	// ±20% jitter, so that a batch that failed together does not retry in
-	// lock step.
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 // giveBack hands a message back to the server on Stop, for another

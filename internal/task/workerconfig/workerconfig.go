@@ -29,6 +29,10 @@ type Config struct {
 	// MaxPackageBytes bounds an algorithm package's unpacked size on this
 	// node: a small archive that unpacks beyond it is refused.
 	MaxPackageBytes int64 `yaml:"max_package_bytes"`
+	// ServingDir holds the serving runtimes that run model-file versions
+	// (a checkout's runtimes/, with npm ci run in each); relative paths are
+	// from the working directory.
+	ServingDir string `yaml:"serving_dir"`
 
 	// Interval is how often the worker heartbeats and reconciles. The
 	// process sets it (from LeaseTTL); it is not read from the file.
@@ -41,7 +45,7 @@ type Config struct {
 // Default returns the defaults: 16 tasks of 4 messages in flight each, a
 // 6 s lease, a 1 s heartbeat and packages of up to 2 GiB unpacked.
 func Default() Config {
-	return Config{Capacity: 16, InFlight: 4, LeaseTTL: 6 * time.Second, Interval: time.Second, MaxPackageBytes: 2 << 30}
+	return Config{Capacity: 16, InFlight: 4, LeaseTTL: 6 * time.Second, Interval: time.Second, MaxPackageBytes: 2 << 30, ServingDir: "runtimes"}
 }
 
 // RegisterFlags binds the file's fields to flags prefixed "worker.", with
@@ -65,6 +69,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Capacity, "worker.capacity", c.Capacity, "tasks this worker runs at once")
 	fs.IntVar(&c.InFlight, "worker.in-flight", c.InFlight, "messages of one task processed concurrently")
 	fs.DurationVar(&c.LeaseTTL, "worker.lease-ttl", c.LeaseTTL, "how long a silent worker keeps its tasks before they move")
+	fs.StringVar(&c.ServingDir, "worker.serving-dir", c.ServingDir, "directory of the serving runtimes that run model-file algorithm versions (onnx-cpu: its onnx-node/)")
 	fs.Int64Var(&c.MaxPackageBytes, "worker.max-package-bytes", c.MaxPackageBytes, "largest unpacked size of an algorithm package on this node, in bytes")
 }
 

@@ -5,7 +5,8 @@
 // node's box and the Input node's frame into image-ops, op typed in the
 // node panel) and maps the result on the Output node; a tracker, renamed
 // nodes whose wires follow; a best shot set to emit within a second; a
-// second foreach whose body stores each best shot and publishes it. Then a
+// second foreach whose body stores each best shot and publishes it; the
+// detector's faces wired on the flow's Output node (its output mapping). Then a
 // miswired node marked by the server and undone, a test run on a bundled
 // photo with the face boxed in the detector's output, saved; a parameter
 // changed and saved again; the two versions compared; a task started on
@@ -13,7 +14,11 @@
 import { join } from "node:path";
 
 // wire draws a wire with the mouse from one handle to another, both in view and not under the canvas' controls.
+// The view is fitted first: a wire dragged near the canvas' edge pans it (React Flow's auto-pan), which can push
+// the next wire's handles out of view or under the node panel.
 async function wire(page, check, from, to) {
+  await page.getByRole("button", { name: "Fit View" }).click();
+  await page.waitForTimeout(100);
   const a = await from.boundingBox();
   const b = await to.boundingBox();
   check(a !== null && b !== null, "both ends of the wire have handles");
@@ -92,6 +97,9 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
   await crumbs.getByText("body of foreach").waitFor();
   await handle("input", "out:image").waitFor();
   await handle("item", "out:box").waitFor();
+  // The element's fields are those the detector's contract declares for a face (its quality too), and its position, $index.
+  await handle("item", "out:quality").waitFor();
+  await handle("item", "out:$index").waitFor();
   await handle("(output)", "in:+").waitFor();
 
   step("in the body: image-ops crops the face (the frame and the face's box wired in, op typed), renamed crop");
@@ -112,9 +120,9 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
   check(cropped.image === "$input.image" && cropped.box === "$item.box" && cropped.op === "crop" && cropped.margin === 0.25, `the crop's inputs: ${JSON.stringify(cropped)}`);
 
   step("each face's result wired on the Output node: the box, the score, the frame and the crop");
-  await layout();
   const out = handle("(output)", "in:+");
   for (const [from, port, field] of [["item", "out:box", "box"], ["item", "out:score", "score"], ["input", "out:image", "image"], ["crop", "out:image", "cropImage"]]) {
+    await layout();
     await wire(page, check, handle(from, port), out);
     await handle("(output)", `in:${field}`).waitFor();
   }
@@ -184,6 +192,21 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
   await noProblems();
   await shoot(page, "flow-studio-built", [node("faceDetect"), node("faces"), node("track"), node("bestshot"), node("keep")]);
 
+  step("the flow's output wired on its Output node: the detector's faces are what the flow returns");
+  await wire(page, check, handle("faceDetect", "out:faces"), handle("(output)", "in:+"));
+  await handle("(output)", "in:faces").waitFor();
+  await edge("faceDetect", "(output)");
+  await noProblems();
+  await layout();
+  // Zoomed in on the Output node (the wheel zooms where the mouse is), so its field can be read.
+  const outAt = await node("(output)").boundingBox();
+  await page.mouse.move(outAt.x + outAt.width / 2, outAt.y + outAt.height / 2);
+  for (let i = 0; i < 4; i++) {
+    await page.mouse.wheel(0, -200);
+    await page.waitForTimeout(100);
+  }
+  await shoot(page, "flow-studio-output", [node("(output)")]);
+
   step("a miswired node: a wire from the best shot back to the detector closes a loop; the server marks it; undone");
   await wire(page, check, handle("bestshot", "next"), handle("faceDetect", "flow"));
   await page.waitForFunction((el) => /problems? found/.test(el?.textContent ?? "") && !el.textContent.startsWith("No"), await status.elementHandle(), { timeout: 30000 });
@@ -217,6 +240,10 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
   step("saved as version 1; the tracker's iou changed and saved as version 2");
   await page.getByRole("button", { name: "Save flow" }).click();
   await page.getByRole("heading", { name: `Flow ${name} v1` }).waitFor();
+  // Loaded again from the server: the saved document's output mapping is drawn as the wire into Output.
+  await page.reload();
+  await handle("(output)", "in:faces").waitFor();
+  await edge("faceDetect", "(output)");
   await page.locator('.flow-node[data-node="track"]').click();
   const trackPanel = page.locator("aside", { has: page.getByRole("heading", { name: "Node track" }) });
   await trackPanel.getByLabel("iou", { exact: true }).fill("0.4");

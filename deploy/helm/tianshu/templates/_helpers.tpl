@@ -160,7 +160,7 @@ The pod spec of one Tianshu process: (dict "ctx" $ "target" "worker" "args"
 {{- define "tianshu.podSpec" -}}
 {{- $ := .ctx -}}
 serviceAccountName: {{ include "tianshu.serviceAccountName" $ }}
-automountServiceAccountToken: {{ $.Values.rbac.create }}
+automountServiceAccountToken: {{ $.Values.containerRuntime.enabled }}
 terminationGracePeriodSeconds: {{ $.Values.terminationGracePeriodSeconds }}
 {{- with $.Values.imagePullSecrets }}
 imagePullSecrets:
@@ -189,6 +189,10 @@ containers:
       - --target={{ .target }}
       {{- range .args }}
       - {{ . | quote }}
+      {{- end }}
+      {{- if and $.Values.containerRuntime.enabled (has .target (list "all" "worker")) }}
+      - --kube.in-cluster
+      - --kube.namespace={{ default $.Release.Namespace $.Values.containerRuntime.namespace }}
       {{- end }}
       {{- range $.Values.extraArgs }}
       - {{ . | quote }}

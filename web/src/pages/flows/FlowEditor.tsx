@@ -129,12 +129,14 @@ function FlowEditor(props: { projectId: string; flowId: string; version: number 
         const o = old.get(g.id);
         const data = { ...g.data, errors: places.onNode[g.id] ?? [], result: testRun.shown[g.id] };
         if (chosen.size > 0) return { ...(o ?? { id: g.id, type: "flow", position: g.position }), data, selected: chosen.has(g.id) };
+        // The Output node stays below the nodes (as drawn now: the document loaded, nodes added or imported) until it is moved.
+        const position = g.id === OUTPUT && !o?.dragging ? (positions.current[posKey(scope, OUTPUT)] ?? g.position) : o?.position;
         return o
-          ? { ...o, data, selected: g.id === selected || (!!o.selected && selected !== "") }
+          ? { ...o, data, position: position ?? o.position, selected: g.id === selected || (!!o.selected && selected !== "") }
           : { id: g.id, type: "flow", position: g.position, data, selected: g.id === selected, deletable: ![INPUT, ITEM, OUTPUT].includes(g.id) };
       });
     });
-  }, [drawn, places.onNode, selected, testRun.shown]);
+  }, [drawn, places.onNode, selected, testRun.shown, scope]);
 
   const edges = useMemo<Edge[]>(
     () => graph.edges.map((e) => {

@@ -12,7 +12,7 @@ export type EditorNode = Node<NodeData, "flow">;
 export function FlowNodeView(props: NodeProps<EditorNode>) {
   const { node, inputs, outputs, errors } = props.data;
   if (node.kind === INPUT_KIND || node.kind === ITEM_KIND) return <InputNodeView node={node} outputs={outputs} />;
-  if (node.kind === OUTPUT_KIND) return <OutputNodeView inputs={inputs} errors={errors} />;
+  if (node.kind === OUTPUT_KIND) return <OutputNodeView node={node} inputs={inputs} errors={errors} />;
   return (
     <div className={errors.length ? "flow-node flow-node-invalid" : "flow-node"} data-node={node.id} aria-invalid={errors.length ? true : undefined}>
       <Handle type="target" position={Position.Left} id={FLOW} className="handle-control" />
@@ -79,12 +79,16 @@ function InputNodeView(props: { node: FlowNode; outputs: Port[] }) {
   );
 }
 
-// A foreach body's output mapping: what each element's result holds. A wire to "+ output" adds a field named after the source's.
-function OutputNodeView(props: { inputs: Port[]; errors: string[] }) {
+// The flow's output mapping (what InvokeFlow and a test run return), or a foreach body's (what each element's result holds).
+// A wire to "+ output" adds a field named after the source's.
+function OutputNodeView(props: { node: FlowNode; inputs: Port[]; errors: string[] }) {
+  const what = typeof props.node.description === "string" ? props.node.description : "what the flow returns";
+  const body = what !== "what the flow returns";
   return (
-    <div className="flow-node flow-node-input" data-node="(output)" title="Each element's result: the foreach's results hold one per element">
+    <div className="flow-node flow-node-input" data-node="(output)"
+      title={body ? "Each element's result: the foreach's results hold one per element" : "The flow's output: what InvokeFlow returns; without one, every node's output by node id"}>
       <div className="flow-node-head">
-        <strong>Output</strong> <span className="muted small">each element's result</span>
+        <strong>Output</strong> <span className="muted small">{what}</span>
       </div>
       <ul className="flow-node-input-ports">
         {props.inputs.map((p) => (

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compatible, connect, connectionRefusal, disconnect, docToGraph, graphToDoc, idProblem, INPUT, inputPorts, ITEM, layout, MESSAGE_FIELDS, moreInputName, orderInputs, OUTPUT, removeNode, renameNode, takesMore } from "./graph";
+import { compatible, connect, connectionRefusal, disconnect, docToGraph, graphToDoc, idProblem, INDEX, INPUT, inputPorts, ITEM, layout, MESSAGE_FIELDS, moreInputName, orderInputs, OUTPUT, removeNode, renameNode, takesMore } from "./graph";
 import type { FlowDoc, NodeKinds, PortType } from "./graph";
 import faceText from "../../../../examples/flows/face-structuring.json?raw";
 
@@ -195,9 +195,9 @@ describe("renaming a node", () => {
       ],
       edges: [{ from: "faces", to: "detector" }],
     });
-    // The wires drawn follow: the same edges, under the new id.
-    expect(docToGraph(doc, KINDS).edges.map((e) => e.id)).toEqual(["c:next:detect>pick", "c:edges:detect>detector", "d:detect.>detector.v", "d:detect.faces>pick.f"]);
-    expect(docToGraph(out, KINDS).edges.map((e) => e.id)).toEqual(["c:next:faces>pick", "c:edges:faces>detector", "d:faces.>detector.v", "d:faces.faces>pick.f"]);
+    // The wires drawn follow: the same edges (the output's too), under the new id.
+    expect(docToGraph(doc, KINDS).edges.map((e) => e.id)).toEqual(["c:next:detect>pick", "c:edges:detect>detector", "d:detect.>detector.v", "d:detect.faces>pick.f", "o:detect.faces>faces", "o:detector.>n"]);
+    expect(docToGraph(out, KINDS).edges.map((e) => e.id)).toEqual(["c:next:faces>pick", "c:edges:faces>detector", "d:faces.>detector.v", "d:faces.faces>pick.f", "o:faces.faces>faces", "o:detector.>n"]);
     expect(renameNode(doc, "detect", "detect")).toBe(doc);
   });
 
@@ -223,15 +223,26 @@ describe("a foreach body's canvas", () => {
     const g = docToGraph(doc, KINDS, {}, body);
     expect(g.input?.data.outputs.map((p) => p.Name)).toEqual(["image"]);
     // A field read beyond those known gets a port.
-    expect(g.item?.data.outputs.map((p) => p.Name)).toEqual(["box", "score", "quality"]);
+    expect(g.item?.data.outputs.map((p) => p.Name)).toEqual(["box", "score", "quality", INDEX]);
     expect(g.output?.data.inputs.map((p) => p.Name)).toEqual(["box", "crop", "frame", "q"]);
     expect(g.edges.filter((e) => e.target === OUTPUT).map((e) => e.id)).toEqual(["o:item.box>box", "o:crop.faces>crop", "o:input.image>frame", "o:item.quality>q"]);
     expect(g.edges.find((e) => e.id === "d:item.box>crop.box")?.sourceHandle).toBe("out:box");
     // Nothing of it is in the document.
     expect(graphToDoc({ output: doc.output }, g.nodes, g.edges)).toEqual(doc);
-    // Without body (the flow itself): no Item, no Output.
+    // Without body (the flow itself): no Item.
     expect(docToGraph(doc, KINDS).item).toBeUndefined();
-    expect(docToGraph(doc, KINDS).output).toBeUndefined();
+  });
+
+  it("draws $index from the Item node's index port and wires it as $index", () => {
+    let doc: FlowDoc = { nodes: [{ id: "crop", kind: "noop", inputs: { at: "$index" } }] };
+    const g = docToGraph(doc, KINDS, {}, body);
+    expect(g.item?.data.outputs.find((p) => p.Name === INDEX)?.Type).toBe("integer");
+    expect(g.edges.map((e) => [e.source, e.sourceHandle, e.targetHandle])).toEqual([[ITEM, `out:${INDEX}`, "in:at"]]);
+    doc = connect(doc, ITEM, `out:${INDEX}`, OUTPUT, "in:n");
+    expect(doc.output).toEqual({ n: "$index" });
+    expect(docToGraph(doc, KINDS, {}, body).edges.find((e) => e.target === OUTPUT)?.id).toBe(`o:${ITEM}.${INDEX}>n`);
+    // At the top there is no $index: a node (wrongly) reading it is not wired.
+    expect(docToGraph(doc, KINDS).edges).toEqual([]);
   });
 
   it("wires the element and the output by changing the document", () => {
@@ -246,5 +257,35 @@ describe("a foreach body's canvas", () => {
     expect(connect(doc, "crop", "out:x", ITEM, "in:x")).toBe(doc);
     const wire = docToGraph(doc, KINDS, {}, body).edges.find((e) => e.id === "o:crop.image>crop");
     expect(wire && disconnect(doc, wire).output).toEqual({ whole: "$item" });
+  });
+});
+
+describe("the flow's Output node", () => {
+  it("draws the flow's output mapping as wires into Output, wires by changing output, and unwires by removing the field", () => {
+    const doc: FlowDoc = {
+      nodes: [{ id: "detect", kind: "algorithm", config: { algorithm: "alg-face-detect" }, inputs: { image: "$input.image" } }],
+      output: { faces: "$detect.faces", frame: "$input.image", fixed: 3 },
+    };
+    const g = docToGraph(doc, KINDS);
+    expect(g.output.data.node.description).toBe("what the flow returns");
+    expect(g.output.data.inputs.map((p) => p.Name)).toEqual(["faces", "frame", "fixed"]);
+    expect(g.output.data.more).toBe(true);
+    // A literal has a port but no wire.
+    expect(g.edges.filter((e) => e.target === OUTPUT).map((e) => [e.id, e.sourceHandle, e.targetHandle])).toEqual([
+      ["o:detect.faces>faces", "out:faces", "in:faces"], ["o:input.image>frame", "out:image", "in:frame"]]);
+    // Nothing of it is in the nodes, and it lies below them.
+    expect(graphToDoc({ output: doc.output }, g.nodes, g.edges)).toEqual(doc);
+    expect(g.output.position.y).toBeGreaterThan(Math.max(...g.nodes.map((n) => n.position.y)));
+
+    let d: FlowDoc = { nodes: [{ id: "detect", kind: "noop" }] };
+    d = connect(d, "detect", "out:faces", OUTPUT, "in:faces");
+    d = connect(d, INPUT, "out:device", OUTPUT, "in:device");
+    expect(d).toEqual({ nodes: [{ id: "detect", kind: "noop" }], output: { faces: "$detect.faces", device: "$input.device" } });
+    // No control edge into it.
+    expect(connect(d, "detect", "next", OUTPUT, "flow")).toBe(d);
+    const wire = docToGraph(d, KINDS).edges.find((e) => e.id === "o:detect.faces>faces");
+    expect(wire && disconnect(d, wire).output).toEqual({ device: "$input.device" });
+    // A document without output has an empty Output node.
+    expect(docToGraph({ nodes: [] }, KINDS).output.data.inputs).toEqual([]);
   });
 });

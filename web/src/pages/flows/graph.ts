@@ -31,6 +31,8 @@ export interface Port {
   Type: string;
   Required?: boolean;
   Doc?: string;
+  /** Items are the fields of each element of an algorithm's objects or list output, as its contract declares them. */
+  Items?: Port[] | null;
 }
 
 /** NodeKind is one entry of DescribeFlowNodeKinds' KindSet. */
@@ -171,16 +173,20 @@ export const INPUT = "input";
 export const INPUT_KIND = "(input)";
 
 /**
- * ITEM and OUTPUT are drawn on a foreach body's canvas beside its Input
- * node (the foreach's other mapped inputs): ITEM is the element the body
- * runs for ($item, a wire from one of its fields maps $item.<field>), and
- * OUTPUT is the body's output mapping, one port per field (a wire to its
- * "+ output" adds one). Neither is a node of the document.
+ * ITEM is drawn on a foreach body's canvas beside its Input node (the
+ * foreach's other mapped inputs): the element the body runs for ($item, a
+ * wire from one of its fields maps $item.<field>; its INDEX port maps
+ * $index, the element's position). OUTPUT is the output mapping of the
+ * flow (what InvokeFlow returns) or of the body (each element's result),
+ * one port per field (a wire to its "+ output" adds one). Neither is a
+ * node of the document.
  */
 export const ITEM = "item";
 export const ITEM_KIND = "(item)";
 export const OUTPUT = "(output)";
 export const OUTPUT_KIND = "(output)";
+/** INDEX is the Item node's port for $index (a name no field has: fields are letters, digits, _ and -). */
+export const INDEX = "$index";
 
 /** BodyPorts are the ports of a body canvas' Input and Item nodes (scope.ts bodyPorts). */
 export interface BodyPorts {
@@ -217,22 +223,24 @@ export function inputPorts(doc: FlowDoc, read: ReadonlySet<string> = new Set()):
 /**
  * docToGraph draws the document; positions are those given, others are
  * laid out by depth. input is the Input node (above the others), absent
- * only when a node of the document is (wrongly) called "input". Given
- * body (the document is a foreach body), the Input node has the foreach's
- * inputs, and item and output are drawn too.
+ * only when a node of the document is (wrongly) called "input"; output is
+ * the Output node (below them). Given body (the document is a foreach
+ * body), the Input node has the foreach's inputs, and item is drawn too.
  */
 export function docToGraph(doc: FlowDoc, kinds: NodeKinds | undefined, positions: Record<string, XY> = {}, body?: BodyPorts):
-  { nodes: GraphNode[]; edges: GraphEdge[]; input?: GraphNode; item?: GraphNode; output?: GraphNode } {
+  { nodes: GraphNode[]; edges: GraphEdge[]; input?: GraphNode; item?: GraphNode; output: GraphNode } {
   const list = doc.nodes ?? [];
   const ids = new Set(list.map((n) => n.id));
   const withInput = !ids.has(INPUT);
   if (withInput) ids.add(INPUT);
   const withItem = !!body && !ids.has(ITEM);
   if (withItem) ids.add(ITEM);
+  const withIndex = withItem && !ids.has("index");
+  if (withIndex) ids.add("index"); // $index: the Item node's INDEX port
   const edges: GraphEdge[] = [];
   const read = new Map<string, Set<string>>();
   const reads = (value: unknown) => {
-    const r = readsFrom(value, ids);
+    const r = pathOf(value);
     if (!r) return undefined;
     if (!read.has(r.node)) read.set(r.node, new Set());
     read.get(r.node)?.add(r.field);
@@ -242,9 +250,14 @@ export function docToGraph(doc: FlowDoc, kinds: NodeKinds | undefined, positions
     for (const to of n.next ?? []) edges.push(control(n.id, to, "next"));
   }
   for (const e of doc.edges ?? []) edges.push(control(e.from, e.to, "edges"));
+  // $index is drawn from the Item node's INDEX port.
+  const pathOf = (value: unknown) => {
+    const r = readsFrom(value, ids);
+    return withIndex && r?.node === "index" ? (r.field ? undefined : { node: ITEM, field: INDEX }) : r;
+  };
   for (const n of list) {
     for (const [input, value] of Object.entries(n.inputs ?? {})) {
-      const r = readsFrom(value, ids);
+      const r = pathOf(value);
       if (!r || r.node === n.id) continue;
       reads(value);
       edges.push({
@@ -255,35 +268,35 @@ export function docToGraph(doc: FlowDoc, kinds: NodeKinds | undefined, positions
     }
   }
   const mapping = outputOf(doc);
-  if (body) {
-    for (const [name, value] of Object.entries(mapping)) {
-      const r = reads(value);
-      if (!r) continue;
-      edges.push({
-        id: `o:${r.node}.${r.field}>${name}`, source: r.node, target: OUTPUT,
-        sourceHandle: r.field ? `out:${r.field}` : NEXT, targetHandle: `in:${name}`,
-        data: { origin: "output", field: r.field, input: name },
-      });
-    }
+  for (const [name, value] of Object.entries(mapping)) {
+    const r = reads(value);
+    if (!r) continue;
+    edges.push({
+      id: `o:${r.node}.${r.field}>${name}`, source: r.node, target: OUTPUT,
+      sourceHandle: r.field ? `out:${r.field}` : NEXT, targetHandle: `in:${name}`,
+      data: { origin: "output", field: r.field, input: name },
+    });
   }
   const laid = layout(list.map((n) => n.id), edges.filter((e) => e.source !== INPUT && e.source !== ITEM && e.target !== OUTPUT));
   const nodes = list.map((n) => ({ id: n.id, position: positions[n.id] ?? laid[n.id] ?? { x: 0, y: 0 },
     data: { node: n, ...portsOf(n, kinds, read.get(n.id)), more: takesMore(n, kinds) } }));
-  const out: { nodes: GraphNode[]; edges: GraphEdge[]; input?: GraphNode; item?: GraphNode; output?: GraphNode } = { nodes, edges };
+  const out: { nodes: GraphNode[]; edges: GraphEdge[]; input?: GraphNode; item?: GraphNode } = { nodes, edges };
   if (withInput) {
     const ports = body ? withRead(body.input, read.get(INPUT)) : inputPorts(doc, read.get(INPUT));
     const node: FlowNode = body ? { id: INPUT, kind: INPUT_KIND, description: "the foreach's inputs" } : { id: INPUT, kind: INPUT_KIND };
     out.input = { id: INPUT, position: positions[INPUT] ?? { x: 0, y: -190 }, data: { node, inputs: [], outputs: ports } };
   }
   if (body && withItem) {
-    out.item = { id: ITEM, position: positions[ITEM] ?? { x: 280, y: -190 }, data: { node: { id: ITEM, kind: ITEM_KIND }, inputs: [], outputs: withRead(body.item, read.get(ITEM)) } };
+    const index: Port = { Name: INDEX, Type: "integer", Doc: "the element's position in items, from 0" };
+    out.item = { id: ITEM, position: positions[ITEM] ?? { x: 280, y: -190 },
+      data: { node: { id: ITEM, kind: ITEM_KIND }, inputs: [], outputs: [...withRead(body.item, read.get(ITEM)).filter((p) => p.Name !== INDEX), index] } };
   }
-  if (body) {
-    const bottom = Math.max(0, ...nodes.map((n) => n.position.y)) + 190;
-    out.output = { id: OUTPUT, position: positions[OUTPUT] ?? { x: 0, y: bottom },
-      data: { node: { id: OUTPUT, kind: OUTPUT_KIND, inputs: mapping }, inputs: Object.keys(mapping).map((name) => ({ Name: name, Type: "any" })), outputs: [], more: true } };
-  }
-  return out;
+  // The output mapping: the flow's result, or each element's in a body.
+  const bottom = Math.max(0, ...nodes.map((n) => n.position.y)) + 190;
+  const description = body ? "each element's result" : "what the flow returns";
+  const output: GraphNode = { id: OUTPUT, position: positions[OUTPUT] ?? { x: 0, y: bottom },
+    data: { node: { id: OUTPUT, kind: OUTPUT_KIND, inputs: mapping, description }, inputs: Object.keys(mapping).map((name) => ({ Name: name, Type: "any" })), outputs: [], more: true } };
+  return { ...out, output };
 }
 
 /** outputOf answers the document's output mapping ({} when it has none). */
@@ -400,7 +413,7 @@ export function connect(doc: FlowDoc, source: string, sourceHandle: string, targ
   const given = source === INPUT || source === ITEM; // there before every node runs
   if (targetHandle.startsWith("in:")) {
     const field = sourceHandle.startsWith("out:") ? sourceHandle.slice(4) : "";
-    const path = field ? `$${source}.${field}` : `$${source}`;
+    const path = source === ITEM && field === INDEX ? INDEX : field ? `$${source}.${field}` : `$${source}`;
     if (target === OUTPUT) return { ...doc, output: { ...outputOf(doc), [targetHandle.slice(3)]: path } };
     const mapped = updateNode(doc, target, (n) => ({ ...n, inputs: { ...n.inputs, [targetHandle.slice(3)]: path } }));
     // The engine reads only the outputs of a node's ancestors: a wire from a node that does not yet run before the target adds that edge too.

@@ -70,4 +70,18 @@ describe("what a body reads", () => {
     expect(keep?.item.map((p) => p.Name)).toEqual(["box", "score", "quality", "crop", "frame", "label", "trackId"]);
     expect(bodyPorts(face, ["detect"], kinds)).toBeUndefined();
   });
+
+  it("is the fields the algorithm's contract declares for an element, where it declares them", () => {
+    const items = [{ Name: "box", Type: "list" }, { Name: "score", Type: "number" }, { Name: "quality", Type: "object", Doc: "sharpness ..." }];
+    const declared: NodeKinds = { ...kinds, AlgorithmSet: kinds.AlgorithmSet.map((a) => ({ ...a, Outputs: [{ Name: "faces", Type: "objects", Items: items }] })) };
+    const faces = bodyPorts(face, ["faces"], declared);
+    expect(faces?.item).toEqual([{ Name: "box", Type: "list", Doc: "" }, { Name: "score", Type: "number", Doc: "" }, { Name: "quality", Type: "object", Doc: "sharpness ..." }]);
+    // Through a tracker: the declared fields and the track's id.
+    const f: FlowDoc = { nodes: [
+      { id: "detect", kind: "algorithm", config: { algorithm: "alg-face-detect" } },
+      { id: "track", kind: "track", inputs: { objects: "$detect.faces" } },
+      { id: "each", kind: "foreach", inputs: { items: "$track.objects" } },
+    ] };
+    expect(bodyPorts(f, ["each"], declared)?.item.map((p) => p.Name)).toEqual(["box", "score", "quality", "label", "trackId"]);
+  });
 });

@@ -75,7 +75,8 @@ export const OBJECT_FIELDS: readonly Port[] = [
  * bodyPorts answers what the body the scope names can read, for its
  * canvas' Input and Item nodes: the foreach's mapped inputs other than
  * items ($input.<name>), and the fields of an element of items ($item.<field>):
- * an object's fields when items is a list of objects, the output fields of
+ * those the algorithm's contract declares for the list's items, else an
+ * object's fields when items is a list of objects, the output fields of
  * a foreach body the list comes from, followed back through the nodes that
  * pass objects on (track, bestshot ...). undefined at the top.
  */
@@ -105,7 +106,10 @@ export function bodyPorts(doc: FlowDoc, scope: Scope, kinds: NodeKinds | undefin
       // Without an output mapping an element is every body node's output, by node id.
       return (mapped.length ? mapped : (body.nodes ?? []).map((b) => b.id)).map((name) => ({ Name: name, Type: "any" }));
     }
-    if (fieldOf(value)?.Type !== "objects") return [];
+    const field = fieldOf(value);
+    // The fields the algorithm's contract declares for an element (a detector's face: box, score, quality ...).
+    if (field?.Items?.length) return field.Items.map((p) => ({ Name: p.Name, Type: p.Type, Doc: p.Doc ?? "" }));
+    if (field?.Type !== "objects") return [];
     // A node that passes objects on (track, bestshot ...) keeps the fields of the objects it reads.
     const from = n?.inputs?.objects !== undefined ? elementOf(n.inputs.objects, depth + 1) : [];
     return [...from, ...OBJECT_FIELDS.filter((f) => !from.some((p) => p.Name === f.Name))];

@@ -1,0 +1,172 @@
+'use strict';
+// Tianshu serving runtime "onnx-cpu": one ONNX model behind a small Open
+// Inference Protocol v2 (KServe v2) REST server, run by ONNX Runtime on
+// the CPU. The platform starts it as a supervised process with
+//   PORT        the loopback port to listen on
+//   MODEL_PATH  the .onnx file
+//   MODEL_NAME  the model's name in URLs (default "model")
+//   THREADS     intra-op threads (default 1)
+// Requests carry FP32 tensors as JSON data or with the binary tensor data
+// extension (Inference-Header-Content-Length); outputs are sent binary
+// when the request asks for it ("binary_data_output": true).
+
+const http = require('http');
+const ort = require('onnxruntime-node');
+
+const port = Number(process.env.PORT || 8080);
+const modelPath = process.env.MODEL_PATH;
+const modelName = process.env.MODEL_NAME || 'model';
+const threads = Number(process.env.THREADS || 1);
+const maxBody = Number(process.env.MAX_BODY_BYTES || 64 << 20);
+
+if (!modelPath) {
+  console.error('MODEL_PATH is not set');
+  process.exit(2);
+}
+
+const dtypes = { FP32: 'float32', FP64: 'float64', INT64: 'int64', INT32: 'int32', UINT8: 'uint8', INT8: 'int8', BOOL: 'bool' };
+const arrays = { FP32: Float32Array, FP64: Float64Array, INT64: BigInt64Array, INT32: Int32Array, UINT8: Uint8Array, INT8: Int8Array };
+const names = Object.fromEntries(Object.entries(dtypes).map(([k, v]) => [v, k]));
+
+function send(res, status, obj) {
+  const b = Buffer.from(JSON.stringify(obj));
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': b.length });
+  res.end(b);
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let n = 0;
+    req.on('data', (c) => {
+      n += c.length;
+      if (n > maxBody) {
+        reject(Object.assign(new Error(`request larger than ${maxBody} bytes`), { status: 413 }));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function bad(msg) {
+  return Object.assign(new Error(msg), { status: 400 });
+}
+
+// toOrt builds one input tensor from its JSON header and, with the binary
+// extension, its bytes.
+function toOrt(t, bin) {
+  const Arr = arrays[t.datatype];
+  if (!Arr) throw bad(`input ${t.name}: datatype ${t.datatype} is not supported`);
+  const count = t.shape.reduce((a, b) => a * b, 1);
+  let data;
+  if (bin) {
+    if (bin.length !== count * Arr.BYTES_PER_ELEMENT) {
+      throw bad(`input ${t.name}: ${bin.length} bytes for shape [${t.shape}] of ${t.datatype}`);
+    }
+    if (bin.byteOffset % Arr.BYTES_PER_ELEMENT === 0) {
+      data = new Arr(bin.buffer, bin.byteOffset, count); // aligned: a view, no copy
+    } else {
+      data = new Arr(count);
+      Buffer.from(data.buffer).set(bin);
+    }
+  } else {
+    const flat = Array.isArray(t.data) ? t.data.flat(Infinity) : [];
+    if (flat.length !== count) throw bad(`input ${t.name}: ${flat.length} elements for shape [${t.shape}]`);
+    data = Arr === BigInt64Array ? BigInt64Array.from(flat.map(BigInt)) : Arr.from(flat);
+  }
+  return new ort.Tensor(dtypes[t.datatype], data, t.shape);
+}
+
+async function main() {
+  const session = await ort.InferenceSession.create(modelPath, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
+  const base = `/v2/models/${modelName}`;
+
+  async function infer(req, res) {
+    const body = await readBody(req);
+    const hlen = req.headers['inference-header-content-length'];
+    const headLen = hlen === undefined ? body.length : Number(hlen);
+    if (!Number.isInteger(headLen) || headLen < 0 || headLen > body.length) throw bad('bad Inference-Header-Content-Length');
+    let head;
+    try {
+      head = JSON.parse(body.subarray(0, headLen).toString('utf8'));
+    } catch (e) {
+      throw bad('request is not JSON: ' + e.message);
+    }
+    if (!head || !Array.isArray(head.inputs)) throw bad('request has no inputs');
+    const feeds = {};
+    let off = headLen;
+    for (const t of head.inputs) {
+      if (!session.inputNames.includes(t.name)) throw bad(`no input ${t.name}; the model takes ${session.inputNames.join(', ')}`);
+      if (!Array.isArray(t.shape)) throw bad(`input ${t.name}: no shape`);
+      const size = t.parameters && t.parameters.binary_data_size;
+      let bin = null;
+      if (size !== undefined) {
+        if (off + size > body.length) throw bad(`input ${t.name}: binary data runs past the body`);
+        bin = body.subarray(off, off + size);
+        off += size;
+      }
+      feeds[t.name] = toOrt(t, bin);
+    }
+    const binaryOut = !!(head.parameters && head.parameters.binary_data_output);
+    let results;
+    try {
+      results = await session.run(feeds);
+    } catch (e) {
+      throw bad('inference failed: ' + e.message);
+    }
+    const outputs = [];
+    const bufs = [];
+    for (const name of session.outputNames) {
+      const r = results[name];
+      const out = { name, shape: r.dims.map(Number), datatype: names[r.type] || r.type };
+      if (binaryOut && r.data.buffer) {
+        const b = Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength);
+        out.parameters = { binary_data_size: b.length };
+        bufs.push(b);
+      } else {
+        out.data = Array.from(r.data, (x) => (typeof x === 'bigint' ? Number(x) : x));
+      }
+      outputs.push(out);
+    }
+    const headOut = Buffer.from(JSON.stringify({ model_name: modelName, outputs }));
+    const headers = { 'Content-Type': bufs.length ? 'application/octet-stream' : 'application/json' };
+    if (bufs.length) headers['Inference-Header-Content-Length'] = headOut.length;
+    const all = Buffer.concat([headOut, ...bufs]);
+    headers['Content-Length'] = all.length;
+    res.writeHead(200, headers);
+    res.end(all);
+  }
+
+  const server = http.createServer((req, res) => {
+    const url = req.url.split('?')[0];
+    if (req.method === 'GET' && (url === '/v2/health/ready' || url === '/v2/health/live' || url === base + '/ready')) {
+      return send(res, 200, { ready: true });
+    }
+    if (req.method === 'GET' && url === base) {
+      return send(res, 200, { name: modelName, platform: 'onnxruntime', inputs: session.inputNames.map((n) => ({ name: n })), outputs: session.outputNames.map((n) => ({ name: n })) });
+    }
+    if (req.method === 'POST' && url === base + '/infer') {
+      infer(req, res).catch((e) => {
+        if (!res.headersSent) send(res, e.status || 500, { error: e.message });
+      });
+      return;
+    }
+    send(res, 404, { error: `no route ${req.method} ${url}` });
+  });
+  server.keepAliveTimeout = 60000;
+  server.listen(port, '127.0.0.1', () => console.log(JSON.stringify({ msg: 'listening', port, model: modelPath, inputs: session.inputNames, outputs: session.outputNames })));
+  process.on('SIGTERM', () => server.close(() => process.exit(0)));
+}
+
+main().catch((e) => {
+  console.error('cannot load model: ' + e.message);
+  process.exit(1);
+});
