@@ -57,6 +57,7 @@ type Service struct {
 	zones    zoneCache
 	snaps    snapshotURLs
 	quotas   api.Quotas
+	stall    *stalls // nil: no stall detection
 }
 
 // UseQuotas makes Create refuse a device beyond its project's quota of
@@ -421,7 +422,15 @@ func (s *Service) ReportStatus(ctx context.Context, st device.Status) {
 	s.mu.Lock()
 	prev := s.lastSeen[st.DeviceID]
 	s.lastSeen[st.DeviceID] = status
+	sd := s.stall
 	s.mu.Unlock()
+	if sd != nil {
+		online := 0.0
+		if status == "online" {
+			online = 1
+		}
+		sd.m.online.WithLabelValues(st.DeviceID).Set(online)
+	}
 	if prev != status && s.events != nil && (status == "online" || status == "offline" || status == "error") {
 		if d, err := s.Get(ctx, st.DeviceID); err == nil {
 			s.publishStatus(ctx, d, prev)
