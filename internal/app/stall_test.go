@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -46,72 +47,14 @@ func TestFrozenReplayDeviceStalls(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	subID := c.mustCall("CreateSubscription", map[string]any{"Name": "stalls", "Channel": map[string]any{"Type": "sse"},
-		"Filter": map[string]any{"Types": []string{"tianshu.device.*", "tianshu.task.*"}}})["SubscriptionId"].(string)
-	exp := time.Now().Add(time.Hour).Unix()
-	u := fmt.Sprintf("%s%s?subscription=%s&secret_id=%s&expires=%d&signature=%s", e.Endpoint, push.SSEPath, subID, apptest.AdminSecretID, exp,
-		push.SignStream(apptest.AdminSecretKey, subID, exp))
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("SSE: %s %s", resp.Status, b)
-	}
-	type seen struct {
-		typ  string
-		data map[string]any
-		time time.Time // the event's time attribute
-		at   time.Time // when it arrived here
-	}
-	events := make(chan seen, 64)
-	go func() {
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			if line, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				var ce struct {
-					Type string         `json:"type"`
-					Time time.Time      `json:"time"`
-					Data map[string]any `json:"data"`
-				}
-				if json.Unmarshal([]byte(line), &ce) == nil {
-					events <- seen{ce.Type, ce.Data, ce.Time, time.Now()}
-				}
-			}
-		}
-		close(events)
-	}()
+	events := stallEvents(t, ctx, e, c)
 
 	devID := c.mustCall("CreateDevice", map[string]any{"Name": "freezing", "Driver": "replay", "Address": video, "Fps": 10})["DeviceId"].(string)
-	doc := `{"name": "frames", "nodes": [{"id": "n", "kind": "noop", "inputs": {"frame": "$input.frame"}}]}`
-	flowID := c.mustCall("CreateFlow", map[string]any{"Document": doc})["FlowId"].(string)
 	started := time.Now()
-	taskID := c.mustCall("CreateTask", map[string]any{"Name": "watch", "FlowId": flowID, "Start": true,
-		"Sources": []any{map[string]any{"Type": "device", "Id": devID}}})["TaskId"].(string)
+	taskID := watchDevice(t, c, devID)
 
 	got := map[string]int{}
-	wait := func(typ string) seen {
-		t.Helper()
-		for {
-			select {
-			case ev, ok := <-events:
-				if !ok {
-					t.Fatalf("SSE ended before %s", typ)
-				}
-				got[ev.typ]++
-				t.Logf("%s after %v: %v", ev.typ, ev.at.Sub(started).Round(10*time.Millisecond), ev.data)
-				if ev.typ == typ {
-					return ev
-				}
-			case <-ctx.Done():
-				t.Fatalf("no %s", typ)
-			}
-		}
-	}
+	wait := func(typ string) stallEvent { t.Helper(); return waitStall(t, ctx, events, got, started, typ) }
 	stalledEv := wait("tianshu.device.stalled")
 	if stalledEv.data["DeviceId"] != devID || stalledEv.data["Reason"] != "frozen" || stalledEv.data["TaskId"] != taskID {
 		t.Errorf("device.stalled data %v", stalledEv.data)
@@ -143,5 +86,112 @@ func TestFrozenReplayDeviceStalls(t *testing.T) {
 	})
 	if _, ok := scrape(t, e, `tianshu_device_last_frame_age_seconds{device="`+devID+`"}`); !ok {
 		t.Error("no tianshu_device_last_frame_age_seconds for the device")
+	}
+}
+
+// stallEvent is a device or task event as an SSE subscriber receives it.
+type stallEvent struct {
+	typ  string
+	data map[string]any
+	time time.Time // the event's time attribute
+	at   time.Time // when it arrived here
+}
+
+// stallEvents subscribes to the default project's device and task events
+// over SSE, as a browser would, and returns what arrives.
+func stallEvents(t *testing.T, ctx context.Context, e *apptest.Env, c *sdk) <-chan stallEvent {
+	t.Helper()
+	subID := c.mustCall("CreateSubscription", map[string]any{"Name": "stalls", "Channel": map[string]any{"Type": "sse"},
+		"Filter": map[string]any{"Types": []string{"tianshu.device.*", "tianshu.task.*"}}})["SubscriptionId"].(string)
+	exp := time.Now().Add(time.Hour).Unix()
+	u := fmt.Sprintf("%s%s?subscription=%s&secret_id=%s&expires=%d&signature=%s", e.Endpoint, push.SSEPath, subID, apptest.AdminSecretID, exp,
+		push.SignStream(apptest.AdminSecretKey, subID, exp))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("SSE: %s %s", resp.Status, b)
+	}
+	events := make(chan stallEvent, 64)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if line, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var ce struct {
+					Type string         `json:"type"`
+					Time time.Time      `json:"time"`
+					Data map[string]any `json:"data"`
+				}
+				if json.Unmarshal([]byte(line), &ce) == nil {
+					events <- stallEvent{ce.Type, ce.Data, ce.Time, time.Now()}
+				}
+			}
+		}
+		close(events)
+	}()
+
+	return events
+}
+
+// watchDevice starts a task that reads device devID and returns its id.
+func watchDevice(t *testing.T, c *sdk, devID string) string {
+	t.Helper()
+	doc := `{"name": "frames", "nodes": [{"id": "n", "kind": "noop", "inputs": {"frame": "$input.frame"}}]}`
+	flowID := c.mustCall("CreateFlow", map[string]any{"Document": doc})["FlowId"].(string)
+	return c.mustCall("CreateTask", map[string]any{"Name": "watch-" + devID, "FlowId": flowID, "Start": true,
+		"Sources": []any{map[string]any{"Type": "device", "Id": devID}}})["TaskId"].(string)
+}
+
+// waitStall returns the next event of type typ, counting in got every
+// event it passes and logging each with its time since started.
+func waitStall(t *testing.T, ctx context.Context, events <-chan stallEvent, got map[string]int, started time.Time, typ string) stallEvent {
+	t.Helper()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatalf("SSE ended before %s", typ)
+			}
+			got[ev.typ]++
+			t.Logf("%s after %v: %v", ev.typ, ev.at.Sub(started).Round(10*time.Millisecond), ev.data)
+			if ev.typ == typ {
+				return ev
+			}
+		case <-ctx.Done():
+			t.Fatalf("no %s", typ)
+		}
+	}
+}
+
+// A replay camera that plays its folder once and stops sending frames
+// raises tianshu.device.stalled with reason no_frames, after the stall
+// period the operator set (--worker.stall-after 2s).
+func TestEndedReplayDeviceStalls(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 3 {
+		if err := os.WriteFile(filepath.Join(dir, string(rune('a'+i))+".jpg"), jpegImage(t, 32, 24, uint8(60*i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := apptest.Start(t, apptest.Options{Args: []string{"--media.root", dir, "--worker.stall-after", "2s"}})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	events := stallEvents(t, ctx, e, c)
+	devID := c.mustCall("CreateDevice", map[string]any{"Name": "once", "Driver": "replay", "Address": dir, "Fps": 10,
+		"Options": map[string]any{"loop": false}})["DeviceId"].(string)
+	started := time.Now()
+	taskID := watchDevice(t, c, devID)
+	ev := waitStall(t, ctx, events, map[string]int{}, started, "tianshu.device.stalled")
+	if ev.data["Reason"] != "no_frames" || ev.data["TaskId"] != taskID || ev.data["StallAfterSeconds"] != 2.0 {
+		t.Errorf("device.stalled data %v", ev.data)
+	}
+	if v, ok := scrape(t, e, `tianshu_task_stalled{task="`+taskID+`"}`); !ok || v != 1 {
+		t.Errorf("tianshu_task_stalled = %v (present %v)", v, ok)
 	}
 }

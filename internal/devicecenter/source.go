@@ -74,7 +74,7 @@ func (ts *TaskSource) Run(ctx context.Context, emit pipeline.Emit) error {
 	}
 	var watch *frameWatch
 	if st := ts.s.stalls(); st != nil {
-		watch = &frameWatch{st: st}
+		watch = newFrameWatch(st, cfg.FPS)
 		defer ts.stallDone(watch)
 	}
 	sink := device.SinkFuncs{

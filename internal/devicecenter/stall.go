@@ -114,12 +114,25 @@ func (s *Service) stalls() *stalls {
 // came and when the picture last changed.
 type frameWatch struct {
 	st *stalls
+	// after is the stall period for this device: the operator's, or three
+	// frame intervals of a device configured slower than that allows.
+	after time.Duration
 
 	mu      sync.Mutex
 	seen    bool
 	hash    uint64
 	last    time.Time
 	changed time.Time
+}
+
+// newFrameWatch returns the watch of a device configured at fps (0: the
+// driver's default rate).
+func newFrameWatch(st *stalls, fps float64) *frameWatch {
+	after := st.after
+	if fps > 0 {
+		after = max(after, time.Duration(3*float64(time.Second)/fps))
+	}
+	return &frameWatch{st: st, after: after}
 }
 
 // frame notes a frame received at now. The picture is compared by a hash:
@@ -163,9 +176,9 @@ func (w *frameWatch) state(now time.Time) (stalled bool, reason string, age, sam
 	}
 	age, same = now.Sub(w.last), now.Sub(w.changed)
 	switch {
-	case age >= w.st.after:
+	case age >= w.after:
 		return true, StallNoFrames, age, same, true
-	case same >= w.st.after:
+	case same >= w.after:
 		return true, StallFrozen, age, same, true
 	}
 	return false, "", age, same, true
@@ -202,7 +215,7 @@ func (ts *TaskSource) checkStall(ctx context.Context, w *frameWatch) {
 		"LastFrameAgeSeconds": age.Seconds(), "UnchangedSeconds": same.Seconds()}
 	if stalled {
 		data["Reason"] = reason
-		data["StallAfterSeconds"] = st.after.Seconds()
+		data["StallAfterSeconds"] = w.after.Seconds()
 	}
 	if taskBefore != stalled {
 		typ := event.TaskRecoveredType

@@ -12,7 +12,11 @@ import (
 // picture (frozen), by JPEG bytes or by sampled pixels, and is not armed
 // before the first frame.
 func TestFrameWatch(t *testing.T) {
-	w := &frameWatch{st: &stalls{after: 5 * time.Second, seed: maphash.MakeSeed()}}
+	st := &stalls{after: 5 * time.Second, seed: maphash.MakeSeed()}
+	if w := newFrameWatch(st, 0.1); w.after != 30*time.Second {
+		t.Errorf("a device at 0.1 fps stalls after %v, want three frame intervals (30s)", w.after)
+	}
+	w := newFrameWatch(st, 25)
 	t0 := time.Unix(1000, 0)
 	if stalled, _, _, _, armed := w.state(t0.Add(time.Hour)); stalled || armed {
 		t.Fatal("stalled before any frame")
