@@ -169,8 +169,9 @@ func waitStall(t *testing.T, ctx context.Context, events <-chan stallEvent, got 
 }
 
 // A replay camera that plays its folder once and stops sending frames
-// raises tianshu.device.stalled with reason no_frames, after the stall
-// period the operator set (--worker.stall-after 2s).
+// raises tianshu.device.stalled with reason no_frames, after the device's
+// own stall period (Options.stall_event_after 3s) rather than the
+// operator's (--worker.stall-after 2s); an out-of-range period is refused.
 func TestEndedReplayDeviceStalls(t *testing.T) {
 	dir := t.TempDir()
 	for i := range 3 {
@@ -183,12 +184,16 @@ func TestEndedReplayDeviceStalls(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	events := stallEvents(t, ctx, e, c)
+	if _, code := c.call("CreateDevice", map[string]any{"Name": "bad", "Driver": "replay", "Address": dir,
+		"Options": map[string]any{"stall_event_after": "10ms"}}); code != "InvalidParameterValue" {
+		t.Errorf("stall_event_after 10ms: %q, want InvalidParameterValue", code)
+	}
 	devID := c.mustCall("CreateDevice", map[string]any{"Name": "once", "Driver": "replay", "Address": dir, "Fps": 10,
-		"Options": map[string]any{"loop": false}})["DeviceId"].(string)
+		"Options": map[string]any{"loop": false, "stall_event_after": "3s"}})["DeviceId"].(string)
 	started := time.Now()
 	taskID := watchDevice(t, c, devID)
 	ev := waitStall(t, ctx, events, map[string]int{}, started, "tianshu.device.stalled")
-	if ev.data["Reason"] != "no_frames" || ev.data["TaskId"] != taskID || ev.data["StallAfterSeconds"] != 2.0 {
+	if ev.data["Reason"] != "no_frames" || ev.data["TaskId"] != taskID || ev.data["StallAfterSeconds"] != 3.0 {
 		t.Errorf("device.stalled data %v", ev.data)
 	}
 	if v, ok := scrape(t, e, `tianshu_task_stalled{task="`+taskID+`"}`); !ok || v != 1 {

@@ -74,7 +74,7 @@ func (ts *TaskSource) Run(ctx context.Context, emit pipeline.Emit) error {
 	}
 	var watch *frameWatch
 	if st := ts.s.stalls(); st != nil {
-		watch = newFrameWatch(st, cfg.FPS)
+		watch = newFrameWatch(st, cfg)
 		defer ts.stallDone(watch)
 	}
 	sink := device.SinkFuncs{

@@ -125,12 +125,17 @@ type frameWatch struct {
 	changed time.Time
 }
 
-// newFrameWatch returns the watch of a device configured at fps (0: the
-// driver's default rate).
-func newFrameWatch(st *stalls, fps float64) *frameWatch {
+// newFrameWatch returns the watch of a device configured as cfg: its own
+// stall period (Options.stall_event_after) when it has one, else the
+// operator's, raised to three frame intervals for a device configured
+// slower than that allows.
+func newFrameWatch(st *stalls, cfg device.Config) *frameWatch {
+	if own, ok := cfg.StallEventAfter(); ok {
+		return &frameWatch{st: st, after: own}
+	}
 	after := st.after
-	if fps > 0 {
-		after = max(after, time.Duration(3*float64(time.Second)/fps))
+	if cfg.FPS > 0 {
+		after = max(after, time.Duration(3*float64(time.Second)/cfg.FPS))
 	}
 	return &frameWatch{st: st, after: after}
 }

@@ -27,7 +27,7 @@ func BenchmarkStallWatch(b *testing.B) {
 	}
 	pic := buf.Bytes()
 	pixels := make([]byte, 1280*720*3)
-	w := newFrameWatch(&stalls{after: 5 * time.Second, seed: maphash.MakeSeed()}, 0)
+	w := newFrameWatch(&stalls{after: 5 * time.Second, seed: maphash.MakeSeed()}, device.Config{})
 	now := time.Now()
 	b.ResetTimer()
 	t0 := time.Now()

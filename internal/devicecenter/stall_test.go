@@ -13,10 +13,14 @@ import (
 // before the first frame.
 func TestFrameWatch(t *testing.T) {
 	st := &stalls{after: 5 * time.Second, seed: maphash.MakeSeed()}
-	if w := newFrameWatch(st, 0.1); w.after != 30*time.Second {
+	if w := newFrameWatch(st, device.Config{FPS: 0.1}); w.after != 30*time.Second {
 		t.Errorf("a device at 0.1 fps stalls after %v, want three frame intervals (30s)", w.after)
 	}
-	w := newFrameWatch(st, 25)
+	own := device.Config{FPS: 0.1, Options: map[string]any{device.OptStallEventAfter: "2s"}}
+	if w := newFrameWatch(st, own); w.after != 2*time.Second {
+		t.Errorf("a device with stall_event_after 2s stalls after %v", w.after)
+	}
+	w := newFrameWatch(st, device.Config{FPS: 25})
 	t0 := time.Unix(1000, 0)
 	if stalled, _, _, _, armed := w.state(t0.Add(time.Hour)); stalled || armed {
 		t.Fatal("stalled before any frame")
