@@ -517,6 +517,11 @@ func (p *Platform) initDevices(context.Context) (func(context.Context) error, er
 		events = p.Bus
 	}
 	p.Devices = devicecenter.New(p.DB, p.Box, rt, events, p.log, p.now)
+	if after := p.cfg.Worker.StallAfter; after > 0 {
+		if err := p.Devices.UseStallDetection(after, p.Metrics); err != nil {
+			return nil, err
+		}
+	}
 	stopProber := func(context.Context) error { return nil }
 	if p.Running(ModScheduler) {
 		// The control plane probes devices that no running task reports on.
