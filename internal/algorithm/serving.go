@@ -303,7 +303,9 @@ func ServingContract(kind string) Contract {
 		c.Outputs = []Field{{Name: "objects", Type: TypeObjects}}
 	case KindOCR:
 		c.Outputs = []Field{{Name: "text", Type: TypeText, Doc: "the lines read, in reading order, one per line"},
-			{Name: "objects", Type: TypeObjects, Doc: "one per text box: its box, the text as label, the recognizer's score"}}
+			{Name: "objects", Type: TypeObjects, Doc: "one per text box: its box, the text as label, the recognizer's score"},
+			{Name: "width", Type: TypeInteger, Doc: "the image's width in pixels"},
+			{Name: "height", Type: TypeInteger, Doc: "the image's height in pixels"}}
 	}
 	return c
 }

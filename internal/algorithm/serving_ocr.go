@@ -293,5 +293,5 @@ func (p *servingProto) ocr(ctx context.Context, in *instance, rgba *image.RGBA) 
 			"attributes": map[string]any{"text": text, "detectionScore": math.Round(b.score*1e4) / 1e4},
 		})
 	}
-	return map[string]any{"text": strings.Join(lines, "\n"), "objects": objs}, nil
+	return map[string]any{"text": strings.Join(lines, "\n"), "objects": objs, "width": int64(sw), "height": int64(sh)}, nil
 }
