@@ -32,11 +32,11 @@ type procSpec struct {
 // manifest and reserves GPUs; the returned cleanup undoes both.
 func (m *Manager) prepareProcess(ctx context.Context, d *deployment) (*procSpec, [][]int, func(), error) {
 	v := &d.v
-	var dir, model string
+	var dir, model, recModel string
 	var unpacked bool
 	var err error
 	if v.Serving != nil {
-		dir, model, err = m.servingDir(ctx, v)
+		dir, model, recModel, err = m.servingDir(ctx, v)
 	} else {
 		dir, unpacked, err = m.packageDir(ctx, v)
 	}
@@ -89,8 +89,8 @@ func (m *Manager) prepareProcess(ctx context.Context, d *deployment) (*procSpec,
 		spec.env["MODEL_PATH"] = model
 		spec.env["MODEL_NAME"] = servingModelID
 		spec.env["THREADS"] = strconv.Itoa(max(v.Serving.Threads, 1))
-		if r := v.Serving.Recognition; r != nil {
-			spec.env["EXTRA_MODELS"] = ocrRecModelID + "=" + r.local
+		if recModel != "" {
+			spec.env["EXTRA_MODELS"] = ocrRecModelID + "=" + recModel
 		}
 	}
 	switch {
@@ -157,35 +157,36 @@ func (m *Manager) packageDir(ctx context.Context, v *Version) (dir string, unpac
 }
 
 // servingDir returns the serving runtime's package directory and the
-// model file's local path: the version's own when it is a local file,
-// else a copy of the blob under WorkDir.
-func (m *Manager) servingDir(ctx context.Context, v *Version) (dir, model string, err error) {
+// model files' local paths (the recognizer's only for kind ocr): the
+// version's own when they are local files, else copies of the blobs under
+// WorkDir.
+func (m *Manager) servingDir(ctx context.Context, v *Version) (dir, model, recModel string, err error) {
 	rt, ok := LookupServingRuntime(v.Serving.Runtime)
 	if !ok {
-		return "", "", &FieldError{Field: "serving.runtime", Msg: fmt.Sprintf("unknown serving runtime %q", v.Serving.Runtime)}
+		return "", "", "", &FieldError{Field: "serving.runtime", Msg: fmt.Sprintf("unknown serving runtime %q", v.Serving.Runtime)}
 	}
 	if m.opts.ServingDir == "" {
-		return "", "", &FieldError{Field: "serving.runtime", Msg: "this node has no serving runtimes directory (--worker.serving-dir)"}
+		return "", "", "", &FieldError{Field: "serving.runtime", Msg: "this node has no serving runtimes directory (--worker.serving-dir)"}
 	}
 	dir = filepath.Join(m.opts.ServingDir, rt.Dir)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
-		return "", "", &FieldError{Field: "serving.runtime", Msg: fmt.Sprintf("serving runtime %s is not installed on this node: %s has no node_modules", rt.Name, dir)}
+		return "", "", "", &FieldError{Field: "serving.runtime", Msg: fmt.Sprintf("serving runtime %s is not installed on this node: %s has no node_modules", rt.Name, dir)}
 	}
 	mdir := filepath.Join(m.opts.WorkDir, "models", v.AlgorithmID+"@"+v.Version)
 	if err := os.RemoveAll(mdir); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	model, err = m.modelFile(ctx, v.Serving.Model, "serving.model", mdir, "model."+rt.Format)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	if r := v.Serving.Recognition; r != nil {
-		if r.local, err = m.modelFile(ctx, r.Model, "serving.recognition.model", mdir, "recognition."+rt.Format); err != nil {
+		if recModel, err = m.modelFile(ctx, r.Model, "serving.recognition.model", mdir, "recognition."+rt.Format); err != nil {
 			_ = os.RemoveAll(mdir)
-			return "", "", err
+			return "", "", "", err
 		}
 	}
-	return dir, model, nil
+	return dir, model, recModel, nil
 }
 
 // modelFile returns a model file's local path: key itself when it is a

@@ -57,8 +57,6 @@ type ServingRecognition struct {
 	// Characters are the dictionary: class i+1 is Characters[i] (class 0
 	// is CTC's blank).
 	Characters []string `json:"characters"`
-
-	local string // the model's path on this node, while it runs
 }
 
 func (r *ServingRecognition) validate(bad func(field, format string, args ...any) error) error {
