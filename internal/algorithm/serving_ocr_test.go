@@ -2,6 +2,7 @@ package algorithm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -184,5 +185,48 @@ func TestOCRDecoders(t *testing.T) {
 	}
 	if _, _, err := r.ctcDecode(data, []int{1, 4, 4}); err == nil {
 		t.Error("a short output decoded")
+	}
+}
+
+func TestOCRDescriptorErrorsNameTheField(t *testing.T) {
+	ocr := func() *Serving {
+		return &Serving{Runtime: "onnx-cpu", Model: "det.onnx", Input: ServingInput{Width: 960, Height: 960},
+			Output: ServingOutput{Kind: KindOCR}, Recognition: &ServingRecognition{Model: "rec.onnx", Characters: []string{"a", "b"}}}
+	}
+	for _, c := range []struct {
+		field string
+		edit  func(s *Serving)
+	}{
+		{"serving.recognition", func(s *Serving) { s.Recognition = nil }},
+		{"serving.recognition.model", func(s *Serving) { s.Recognition.Model = "" }},
+		{"serving.recognition.characters", func(s *Serving) { s.Recognition.Characters = nil }},
+		{"serving.recognition.characters[1]", func(s *Serving) { s.Recognition.Characters[1] = strings.Repeat("x", 65) }},
+		{"serving.recognition.height", func(s *Serving) { s.Recognition.Height = 1000 }},
+		{"serving.recognition.maxWidth", func(s *Serving) { s.Recognition.MaxWidth = -1 }},
+		{"serving.output.threshold", func(s *Serving) { s.Output.Threshold = 1.5 }},
+		{"serving.output.boxThreshold", func(s *Serving) { s.Output.BoxThreshold = -1 }},
+		{"serving.output.unclip", func(s *Serving) { s.Output.Unclip = 11 }},
+		{"serving.output", func(s *Serving) { s.Output.Labels = []string{"x"} }},
+		{"serving.recognition", func(s *Serving) { s.Output.Kind = KindDetect; s.Output.Format = FormatYOLOv8 }},
+	} {
+		v := servingVersion("ocr", ocr())
+		c.edit(v.Serving)
+		var fe *FieldError
+		if err := v.Validate(); !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%s: got %v", c.field, err)
+		}
+	}
+	v := servingVersion("ocr", ocr())
+	if err := v.Validate(); err != nil {
+		t.Fatalf("valid descriptor: %v", err)
+	}
+	if len(v.Contract.Outputs) != 4 || v.Contract.Outputs[0].Name != "text" {
+		t.Errorf("contract: %+v", v.Contract)
+	}
+	// The detector's input size: fitted, never enlarged, multiples of 32.
+	for _, c := range [][6]int{{640, 360, 960, 960, 640, 384}, {1920, 1080, 960, 960, 960, 544}, {10, 10, 960, 960, 32, 32}} {
+		if w, h := ocrSize(c[0], c[1], c[2], c[3]); w != c[4] || h != c[5] {
+			t.Errorf("ocrSize(%d, %d, %d, %d) = %d, %d; want %d, %d", c[0], c[1], c[2], c[3], w, h, c[4], c[5])
+		}
 	}
 }
