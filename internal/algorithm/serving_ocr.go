@@ -20,7 +20,8 @@ import (
 // multiple of 32; the probability map is thresholded at Output.Threshold;
 // each 8-connected region of text pixels whose mean probability reaches
 // Output.BoxThreshold becomes an axis-aligned box, grown on every side by
-// area×Unclip/perimeter (DB's unclip of a rectangle). Recognition: each
+// area×Unclip/perimeter (DB's unclip of a rectangle); boxes of one line
+// grown into each other are merged. Recognition: each
 // box is cropped from the original image, scaled to the recognizer's
 // height, normalized as (v/255-0.5)/0.5 and decoded greedily: the best
 // class per step, repeats and blanks dropped.
@@ -183,6 +184,7 @@ func (o *ServingOutput) detectText(prob []float32, w, h int) []textBox {
 		}
 		boxes = append(boxes, b)
 	}
+	boxes = mergeOverlapping(boxes)
 	// Reading order: top to bottom by line, left to right within one.
 	sort.SliceStable(boxes, func(a, b int) bool {
 		ya, yb := (boxes[a].y0+boxes[a].y1)/2, (boxes[b].y0+boxes[b].y1)/2
@@ -193,6 +195,30 @@ func (o *ServingOutput) detectText(prob []float32, w, h int) []textBox {
 	})
 	if len(boxes) > limit {
 		boxes = boxes[:limit]
+	}
+	return boxes
+}
+
+// mergeOverlapping joins boxes that overlap after growing and share most
+// of their height (words of one line grown into each other), so that a
+// line is read whole rather than as crops that cut into their neighbours.
+func mergeOverlapping(boxes []textBox) []textBox {
+	for merged := true; merged; {
+		merged = false
+		for i := 0; i < len(boxes); i++ {
+			for j := i + 1; j < len(boxes); j++ {
+				a, b := boxes[i], boxes[j]
+				ov := min(a.y1, b.y1) - max(a.y0, b.y0)
+				if min(a.x1, b.x1) <= max(a.x0, b.x0) || ov < 0.5*min(a.y1-a.y0, b.y1-b.y0) {
+					continue
+				}
+				boxes[i] = textBox{x0: min(a.x0, b.x0), y0: min(a.y0, b.y0), x1: max(a.x1, b.x1), y1: max(a.y1, b.y1),
+					score: (a.score*(a.x1-a.x0) + b.score*(b.x1-b.x0)) / ((a.x1 - a.x0) + (b.x1 - b.x0))}
+				boxes = append(boxes[:j], boxes[j+1:]...)
+				merged = true
+				j--
+			}
+		}
 	}
 	return boxes
 }

@@ -230,3 +230,16 @@ func TestOCRDescriptorErrorsNameTheField(t *testing.T) {
 		}
 	}
 }
+
+// Words of one line grown into each other become one box; lines apart
+// stay apart.
+func TestOCRMergesOverlappingWords(t *testing.T) {
+	got := mergeOverlapping([]textBox{
+		{x0: 0, y0: 10, x1: 30, y1: 30, score: 1},
+		{x0: 25, y0: 11, x1: 80, y1: 31, score: 0.5},
+		{x0: 0, y0: 40, x1: 50, y1: 60, score: 0.9},
+	})
+	if len(got) != 2 || got[0].x0 != 0 || got[0].x1 != 80 || got[0].y0 != 10 || got[0].y1 != 31 || got[1].y0 != 40 {
+		t.Errorf("merged %+v", got)
+	}
+}
