@@ -23,13 +23,7 @@ var rulesDir = filepath.Join("..", "..", "deploy", "prometheus")
 // running), so that no rule watches a name that does not exist. Without
 // promtool the test skips, and fails under TIANSHU_CI.
 func TestAlertRules(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the demo; skipped with -short")
-	}
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		testenv.Unavailable(t, "no promtool: install Debian's prometheus")
-	}
+	promtool := needPromtool(t)
 	files, err := filepath.Glob(filepath.Join(rulesDir, "*.rules.yml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no rule files in %s: %v", rulesDir, err)
@@ -75,8 +69,19 @@ func TestAlertRules(t *testing.T) {
 
 	e := runningDemo(t)
 	fams := scrapeFamilies(t, e.Endpoint)
+	missing := notExported(fams, used)
+	if len(missing) > 0 {
+		t.Errorf("alert rules name metrics a running platform does not export:\n%s", strings.Join(missing, "\n"))
+	}
+	t.Logf("the rules name %d metrics", len(used))
+}
+
+// notExported returns the metric names of used (each with the rules or
+// panels naming it) that a scrape's families do not hold, sorted; a
+// histogram's or summary's _bucket, _sum and _count count as its family.
+func notExported(fams map[string][2]string, used map[string][]string) []string {
 	var missing []string
-	for n, alerts := range used {
+	for n, users := range used {
 		base := n
 		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
 			if b, ok := strings.CutSuffix(n, suffix); ok && (fams[b][0] == "histogram" || fams[b][0] == "summary") {
@@ -84,12 +89,24 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 		if _, ok := fams[base]; !ok {
-			missing = append(missing, n+" (in "+strings.Join(alerts, ", ")+")")
+			missing = append(missing, n+" (in "+strings.Join(users, ", ")+")")
 		}
 	}
 	sort.Strings(missing)
-	if len(missing) > 0 {
-		t.Errorf("alert rules name metrics a running platform does not export:\n%s", strings.Join(missing, "\n"))
+	return missing
+}
+
+// needPromtool returns the path of Debian's promtool for a test that also
+// runs the demo: it skips with -short, and without promtool (failing
+// under TIANSHU_CI).
+func needPromtool(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the demo; skipped with -short")
 	}
-	t.Logf("the rules name %d metrics", len(used))
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		testenv.Unavailable(t, "no promtool: install Debian's prometheus")
+	}
+	return promtool
 }

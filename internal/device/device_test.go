@@ -98,6 +98,40 @@ func TestLatestFrameWins(t *testing.T) {
 	}
 }
 
+// TestDriverCountersFromFirstSource: a driver's frame, drop, event and
+// reconnect counters are exported at 0 as soon as one of its sources
+// opens, before anything happened to count.
+func TestDriverCountersFromFirstSource(t *testing.T) {
+	rt, reg := newTestRuntime(t)
+	dir := imageFolder(t, 1, 16, 16)
+	src, err := rt.Open(context.Background(), Config{ID: "z", Driver: "replay", Address: dir, FPS: 1}, &recorder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"tianshu_device_frames_total": false, "tianshu_device_drops_total": false,
+		"tianshu_device_events_total": false, "tianshu_device_reconnects_total": false}
+	for _, mf := range mfs {
+		if _, ok := want[mf.GetName()]; !ok {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				want[mf.GetName()] = want[mf.GetName()] || l.GetName() == "driver" && l.GetValue() == "replay"
+			}
+		}
+	}
+	for name, ok := range want {
+		if !ok {
+			t.Errorf("%s has no series for driver replay", name)
+		}
+	}
+}
+
 func TestReplayFolder(t *testing.T) {
 	rt, _ := newTestRuntime(t)
 	dir := imageFolder(t, 3, 80, 60)

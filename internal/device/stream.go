@@ -83,6 +83,13 @@ func startStream(env *Env, cfg Config, sink Sink, run session) *stream {
 	s.st = Status{DeviceID: cfg.ID, Driver: cfg.Driver, State: StateConnecting, Since: now}
 	s.statuses = append(s.statuses, s.st)
 	env.m.sources.WithLabelValues(cfg.Driver, string(StateConnecting)).Inc()
+	// A driver's counters show at 0 from its first source on, so that a
+	// rate over them reads 0, not "no data", until something happens
+	// (dashboards, alerts, and a scrape that lists every name).
+	env.m.frames.WithLabelValues(cfg.Driver)
+	env.m.drops.WithLabelValues(cfg.Driver)
+	env.m.events.WithLabelValues(cfg.Driver)
+	env.m.reconnects.WithLabelValues(cfg.Driver)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); s.loop(ctx) }()
