@@ -199,11 +199,11 @@ func New(cfg Config, o Options) (*Server, error) {
 
 // Start listens on Config.Addr, UDP and TCP, and serves until Close.
 func (s *Server) Start(ctx context.Context) error {
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.cfg.ServerID), sipgo.WithUserAgentHostname(s.cfg.Realm))
+	ua, quiet, err := newUA(s.log, s.cfg.ServerID, s.cfg.Realm)
 	if err != nil {
 		return fmt.Errorf("gb28181: %w", err)
 	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(s.log))
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
 	if err != nil {
 		return fmt.Errorf("gb28181: %w", err)
 	}
@@ -219,7 +219,7 @@ func (s *Server) Start(ctx context.Context) error {
 		_ = ua.Close()
 		return fmt.Errorf("gb28181: listen udp %s: %w", udpAddr, err)
 	}
-	client, err := sipgo.NewClient(ua, sipgo.WithClientLogger(s.log))
+	client, err := sipgo.NewClient(ua, sipgo.WithClientLogger(quiet))
 	if err != nil {
 		return fmt.Errorf("gb28181: %w", err)
 	}
@@ -491,9 +491,11 @@ func (s *Server) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	s.mu.Lock()
 	ss := s.sessions[id]
 	s.mu.Unlock()
-	if ss == nil {
+	if ss == nil || !sameHost(ss.Addr, req.Source()) {
 		// Not registered (or the server restarted): 403 makes devices
-		// register again.
+		// register again. A message in a registered device's name from
+		// another host is refused too: keepalives prove nothing unless
+		// they come from where the device authenticated.
 		s.m.messages.WithLabelValues("unregistered").Inc()
 		s.respond(req, tx, 403, "Forbidden")
 		return
@@ -527,6 +529,12 @@ func (s *Server) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 			}
 		}
 	}
+}
+
+func sameHost(a, b string) bool {
+	ha, _, _ := net.SplitHostPort(a)
+	hb, _, _ := net.SplitHostPort(b)
+	return ha != "" && ha == hb
 }
 
 func metricCmd(c string) string {

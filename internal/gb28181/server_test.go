@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -242,5 +244,54 @@ func TestWrongPasswordAndUnknownDeviceRefused(t *testing.T) {
 	}
 	if n := audit.count(); n != 2 {
 		t.Fatalf("audit events after the limit %d, want 2", n)
+	}
+}
+
+// TestGarbageDoesNotHurt sends malformed and oversized SIP over UDP and
+// TCP, a MESSAGE with a broken body, and a keepalive from an unregistered
+// id: the server answers what it can, stays up, and a device registers
+// afterwards as usual.
+func TestGarbageDoesNotHurt(t *testing.T) {
+	dir := newTestDir(map[string]string{devID: "pw"})
+	s := startServer(t, dir, Config{}, nil)
+	u, err := net.Dial("udp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	big := strings.Repeat("A", 70000)
+	for _, g := range []string{"", "\x00\x01\x02", "REGISTER\r\n\r\n", "REGISTER sip:x SIP/2.0\r\nContent-Length: 99999999\r\n\r\n",
+		"MESSAGE sip:34020000002000000001@x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bK1\r\nFrom: <sip:" + devID + "@x>;tag=1\r\nTo: <sip:y@x>\r\nCall-ID: 1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 5\r\n\r\n<Noti",
+		"REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:1\r\n" + big[:60000] + "\r\n\r\n"} {
+		_, _ = u.Write([]byte(g))
+	}
+	tc, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = tc.Write([]byte("REGISTER sip:x SIP/2.0\r\nX: " + big + "\r\n\r\n"))
+	_, _ = tc.Write([]byte("garbage\r\n\r\n" + big))
+	tc.Close()
+	// A simulator in this process sends a broken document after registering.
+	sm, err := NewSimulator(SimConfig{Server: s.Addr(), DeviceID: devID, Password: "pw", Keepalive: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sm.Run(ctx) }()
+	waitFor(t, "registration after garbage", 10*time.Second, func() bool { on, _ := dir.isOnline(devID); return on })
+	if err := sm.send(context.Background(), []byte("<Notify><CmdType>Keepalive</CmdType><SN>1</SN>")); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Fatalf("broken document: %v, want 400", err)
+	}
+	if err := sm.send(context.Background(), []byte(strings.Repeat("<a>", MaxBodyBytes/3+10))); err == nil {
+		t.Fatal("oversized document accepted")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if on, _ := dir.isOnline(devID); on {
+		t.Fatal("still online after unregistering")
 	}
 }

@@ -102,13 +102,13 @@ func NewSimulator(cfg SimConfig) (*Simulator, error) {
 // Run registers, keeps alive and answers queries until ctx ends, then
 // unregisters. A refused registration returns ErrRegisterRefused.
 func (sm *Simulator) Run(ctx context.Context) error {
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(sm.cfg.DeviceID), sipgo.WithUserAgentHostname(sm.cfg.ServerID[:10]))
+	ua, quiet, err := newUA(sm.cfg.Logger, sm.cfg.DeviceID, sm.cfg.ServerID[:10])
 	if err != nil {
 		return err
 	}
 	defer ua.Close()
 	sm.ua = ua
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(sm.cfg.Logger))
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (sm *Simulator) Run(ctx context.Context) error {
 		}
 		opts = append(opts, sipgo.WithClientConnectionAddr(sm.laddr))
 	}
-	sm.client, err = sipgo.NewClient(ua, append(opts, sipgo.WithClientLogger(sm.cfg.Logger))...)
+	sm.client, err = sipgo.NewClient(ua, append(opts, sipgo.WithClientLogger(quiet))...)
 	if err != nil {
 		return err
 	}
