@@ -160,6 +160,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[string]*Session
+	used     map[string]nonceUse      // device id → the last nonce it proved
 	waiters  map[string]chan *Message // device id + "/" + SN → answer
 	sn       atomic.Int64
 
@@ -192,7 +193,7 @@ func New(cfg Config, o Options) (*Server, error) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	s := &Server{cfg: cfg, dir: o.Directory, log: o.Logger.With("component", "gb28181"), audit: o.Auditor, lim: o.Limiter, now: o.Now, m: m, key: key,
-		sessions: map[string]*Session{}, waiters: map[string]chan *Message{}}
+		sessions: map[string]*Session{}, waiters: map[string]chan *Message{}, used: map[string]nonceUse{}}
 	s.sn.Store(time.Now().Unix() % 100000)
 	return s, nil
 }
@@ -285,25 +286,42 @@ func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, r
 	}
 }
 
-// nonce is a timestamp signed with the server's key: stateless, so a
-// flood of REGISTERs costs no memory.
+// nonceUse is the last nonce a device proved and its count: a nonce is
+// good once per count, so a captured REGISTER cannot be replayed (it is
+// challenged again), while a device that counts up with qop=auth keeps
+// its nonce.
+type nonceUse struct {
+	nonce string
+	nc    int
+	at    time.Time
+}
+
+// nonce is a timestamp and a random part signed with the server's key:
+// stateless, so a flood of REGISTERs costs no memory, and unique, so that
+// each challenge's answer is good once.
 func (s *Server) nonce() string {
-	ts := strconv.FormatInt(s.now().Unix(), 16)
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	body := strconv.FormatInt(s.now().Unix(), 16) + "." + hex.EncodeToString(r[:])
+	return body + "." + s.sign(body)
+}
+
+func (s *Server) sign(body string) string {
 	mac := hmac.New(sha256.New, s.key)
-	mac.Write([]byte(ts))
-	return ts + "." + hex.EncodeToString(mac.Sum(nil)[:12])
+	mac.Write([]byte(body))
+	return hex.EncodeToString(mac.Sum(nil)[:12])
 }
 
 func (s *Server) nonceValid(n string) bool {
-	ts, sig, ok := strings.Cut(n, ".")
-	if !ok {
+	i := strings.LastIndexByte(n, '.')
+	if i < 0 {
 		return false
 	}
-	mac := hmac.New(sha256.New, s.key)
-	mac.Write([]byte(ts))
-	if subtle.ConstantTimeCompare([]byte(sig), []byte(hex.EncodeToString(mac.Sum(nil)[:12]))) != 1 {
+	body, sig := n[:i], n[i+1:]
+	if subtle.ConstantTimeCompare([]byte(sig), []byte(s.sign(body))) != 1 {
 		return false
 	}
+	ts, _, _ := strings.Cut(body, ".")
 	t, err := strconv.ParseInt(ts, 16, 64)
 	if err != nil {
 		return false
@@ -386,6 +404,17 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if !digestOK(cr, req.Method.String(), pass) {
 		s.refuse(ctx, req, tx, id, host, "wrong_password", 403, "Forbidden")
+		return
+	}
+	s.mu.Lock()
+	u, seen := s.used[id]
+	replay := seen && u.nonce == cr.Nonce && cr.Nc <= u.nc
+	if !replay {
+		s.used[id] = nonceUse{nonce: cr.Nonce, nc: cr.Nc, at: s.now()}
+	}
+	s.mu.Unlock()
+	if replay {
+		s.challenge(req, tx) // used before: a replay, or a device reusing it
 		return
 	}
 	expires := s.expiresOf(req)
@@ -580,6 +609,11 @@ func (s *Server) sweep(ctx context.Context) {
 		var offline []change
 		online := 0
 		s.mu.Lock()
+		for id, u := range s.used {
+			if now.Sub(u.at) > 10*time.Minute { // the nonce has expired anyway
+				delete(s.used, id)
+			}
+		}
 		for id, ss := range s.sessions {
 			switch {
 			case now.After(ss.Expires):

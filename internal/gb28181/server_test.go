@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
+
 	"github.com/tianshu-ai/tianshu/internal/api"
 )
 
@@ -293,5 +295,34 @@ func TestGarbageDoesNotHurt(t *testing.T) {
 	}
 	if on, _ := dir.isOnline(devID); on {
 		t.Fatal("still online after unregistering")
+	}
+}
+
+// TestReplayedRegisterIsChallenged: a REGISTER captured with its digest
+// and sent again is challenged, not accepted.
+func TestReplayedRegisterIsChallenged(t *testing.T) {
+	dir := newTestDir(map[string]string{devID: "pw"})
+	s := startServer(t, dir, Config{}, nil)
+	ua, _ := sipgo.NewUA()
+	defer ua.Close()
+	c, err := sipgo.NewClient(ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	req := benchRegister(s.Addr(), devID, "")
+	res, err := c.Do(ctx, req)
+	if err != nil || res.StatusCode != 401 {
+		t.Fatalf("first REGISTER: %v %v", res, err)
+	}
+	auth, err := authorize(res, req, devID, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{200, 401} {
+		res, err := c.Do(ctx, benchRegister(s.Addr(), devID, auth))
+		if err != nil || res.StatusCode != want {
+			t.Fatalf("REGISTER %d with the same digest: %v %v, want %d", i, res, err, want)
+		}
 	}
 }
