@@ -67,7 +67,7 @@ func TestGB28181Devices(t *testing.T) {
 	const nvrID = "34020000001320000001"
 	nvr := c.mustCall("CreateDevice", map[string]any{"Name": "nvr-1", "Driver": "gb28181", "Address": nvrID, "Password": "gb-s3cret", "Group": "lobby"})["DeviceId"].(string)
 	sim := gb28181.SimConfig{Server: sipAddr, DeviceID: nvrID, Password: "gb-s3cret", Keepalive: 300 * time.Millisecond,
-		Channels: []gb28181.SimChannel{{ID: "34020000001310000001", Name: "大门入口"}, {ID: "34020000001310000002", Name: "停车场"}, {ID: "34020000002150000001", Name: "a business group, not a channel"}, {ID: "34020000001310000003", Name: "大门入口"}}}
+		Channels: []gb28181.SimChannel{{ID: "34020000001310000001", Name: "大门入口"}, {ID: "34020000001310000002", Name: "停车场"}, {ID: "34020000002150000001", Name: "a business group, not a channel"}, {ID: "34020000001310000003", Name: "大门入口"}, {ID: "34020000001310000004", Name: "备用", Off: true}}}
 
 	// Refused: a wrong password, and an id no device has.
 	for i, bad := range []gb28181.SimConfig{{Server: sipAddr, DeviceID: nvrID, Password: "wrong"}, {Server: sipAddr, DeviceID: "34020000001320000077", Password: "gb-s3cret", Transport: "tcp"}} {
@@ -94,7 +94,7 @@ func TestGB28181Devices(t *testing.T) {
 	}
 	waitUntil(t, 20*time.Second, func() bool {
 		ds := devices()
-		return len(ds) == 4 && ds[nvrID]["Status"] == "online" && ds["34020000001310000003"]["Status"] == "online"
+		return len(ds) == 5 && ds[nvrID]["Status"] == "online" && ds["34020000001310000003"]["Status"] == "online" && ds["34020000001310000004"]["Status"] == "offline"
 	})
 	ds := devices()
 	ch1, ch3 := ds["34020000001310000001"], ds["34020000001310000003"]
@@ -114,6 +114,9 @@ func TestGB28181Devices(t *testing.T) {
 	if p := c.mustCall("ProbeDevice", map[string]any{"DeviceId": ch1["DeviceId"]}); p["Online"] != true {
 		t.Fatalf("probe of a channel: %v", p)
 	}
+	if p := c.mustCall("ProbeDevice", map[string]any{"DeviceId": ds["34020000001310000004"]["DeviceId"]}); p["Online"] != false || !strings.Contains(p["Message"].(string), "off") {
+		t.Fatalf("probe of a channel the catalog says is off: %v", p)
+	}
 
 	kill()
 	waitUntil(t, 20*time.Second, func() bool {
@@ -128,8 +131,8 @@ func TestGB28181Devices(t *testing.T) {
 		ds := devices()
 		return ds[nvrID]["Status"] == "online" && ds["34020000001310000002"]["Status"] == "online"
 	})
-	if n := len(devices()); n != 4 {
-		t.Fatalf("%d gb28181 devices after the restart, want 4", n)
+	if n := len(devices()); n != 5 {
+		t.Fatalf("%d gb28181 devices after the restart, want 5", n)
 	}
 }
 

@@ -11,8 +11,9 @@ import (
 // platform, so the driver asks the server, never the device's address.
 type GBServer interface {
 	// Registered reports whether the device with this GB id is registered
-	// and sending keepalives.
-	Registered(id string) (online, known bool)
+	// and sending keepalives; with channel set, whether that channel of
+	// it is on as its catalog says (known false while no catalog named it).
+	Registered(id, channel string) (online, known bool)
 	// DeviceInfo asks a registered device what it is.
 	DeviceInfo(ctx context.Context, id string) (map[string]any, error)
 }
@@ -98,15 +99,23 @@ func gbRegistered(env *Env, cfg Config) (GBServer, string, error) {
 		return nil, "", statusErrf(ReasonConfig, "gb28181: the platform's SIP server is off (start it with --gb28181.addr)")
 	}
 	id := cfg.Address
-	if p, _ := cfg.optString("parent", ""); p != "" {
+	p, _ := cfg.optString("parent", "")
+	if p != "" {
 		id = p
 	}
-	online, known := srv.Registered(id)
+	online, known := srv.Registered(id, "")
 	if !known {
 		return srv, id, statusErrf(ReasonUnreachable, "gb28181: device %s has not registered", id)
 	}
 	if !online {
 		return srv, id, statusErrf(ReasonTimeout, "gb28181: device %s stopped sending keepalives", id)
+	}
+	if p != "" {
+		if on, known := srv.Registered(p, cfg.Address); !known {
+			return srv, id, statusErrf(ReasonUnreachable, "gb28181: channel %s is not in the catalog of %s", cfg.Address, p)
+		} else if !on {
+			return srv, id, statusErrf(ReasonUnreachable, "gb28181: the catalog of %s says channel %s is off", p, cfg.Address)
+		}
 	}
 	return srv, id, nil
 }

@@ -210,9 +210,13 @@ func clipName(s string, n int) string {
 }
 
 // Registered implements device.GBServer.
-func (g *GB28181) Registered(id string) (online, known bool) {
+func (g *GB28181) Registered(id, channel string) (online, known bool) {
 	ss, ok := g.srv.Session(id)
-	return ss.Online, ok
+	if !ok || channel == "" {
+		return ss.Online, ok
+	}
+	on, ok := ss.Channels[channel]
+	return on, ok
 }
 
 // DeviceInfo implements device.GBServer.

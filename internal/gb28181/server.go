@@ -139,7 +139,12 @@ type Session struct {
 	Expires         time.Time
 	LastKeepalive   time.Time
 	Online          bool
+	// Channels are the catalog's channels and whether each is on.
+	Channels map[string]bool
 }
+
+// maxChannels bounds the channels remembered per device.
+const maxChannels = 4096
 
 // Server is the GB/T 28181 SIP server.
 type Server struct {
@@ -260,7 +265,7 @@ func (s *Server) Sessions() []Session {
 	defer s.mu.Unlock()
 	out := make([]Session, 0, len(s.sessions))
 	for _, ss := range s.sessions {
-		out = append(out, *ss)
+		out = append(out, ss.copy())
 	}
 	return out
 }
@@ -273,7 +278,16 @@ func (s *Server) Session(id string) (Session, bool) {
 	if !ok {
 		return Session{}, false
 	}
-	return *ss, true
+	return ss.copy(), true
+}
+
+func (ss *Session) copy() Session {
+	c := *ss
+	c.Channels = make(map[string]bool, len(ss.Channels))
+	for k, v := range ss.Channels {
+		c.Channels[k] = v
+	}
+	return c
 }
 
 func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string, hdrs ...sip.Header) {
@@ -546,6 +560,18 @@ func (s *Server) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 	case m.Root == "Response" || m.CmdType == "Catalog":
 		s.keepalive(ctx, id) // any message proves the device is there
 		if m.CmdType == "Catalog" {
+			s.mu.Lock()
+			if ss := s.sessions[id]; ss != nil {
+				if ss.Channels == nil {
+					ss.Channels = map[string]bool{}
+				}
+				for _, it := range m.Items {
+					if _, ok := ss.Channels[it.DeviceID]; ok || len(ss.Channels) < maxChannels {
+						ss.Channels[it.DeviceID] = it.Online()
+					}
+				}
+			}
+			s.mu.Unlock()
 			s.dir.Catalog(ctx, id, m.SumNum, m.Items)
 		}
 		s.mu.Lock()

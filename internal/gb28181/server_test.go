@@ -168,7 +168,7 @@ func TestSimulatorRegistersKeepsAliveAndAnswersCatalog(t *testing.T) {
 			dir := newTestDir(map[string]string{devID: "s3cret"})
 			s := startServer(t, dir, Config{KeepaliveTimeout: 1500 * time.Millisecond}, nil)
 			sim := SimConfig{Server: s.Addr(), Transport: transport, DeviceID: devID, Password: "s3cret", Keepalive: 300 * time.Millisecond,
-				Channels: []SimChannel{{ch1, "大门入口"}, {ch2, "停车场 东"}, {ch3, "Lobby"}}}
+				Channels: []SimChannel{{ID: ch1, Name: "大门入口"}, {ID: ch2, Name: "停车场 东"}, {ID: ch3, Name: "Lobby"}}}
 			_, kill := startSim(t, sim)
 			waitFor(t, "registration", 10*time.Second, func() bool { on, _ := dir.isOnline(devID); return on })
 			waitFor(t, "catalog", 10*time.Second, func() bool {

@@ -19,6 +19,8 @@ import (
 // SimChannel is one camera channel of a simulated device.
 type SimChannel struct {
 	ID, Name string
+	// Off makes the catalog say the channel is off.
+	Off bool
 }
 
 // SimConfig describes a simulated GB/T 28181 device.
@@ -308,8 +310,8 @@ func (sm *Simulator) catalog(sn int) [][]byte {
 		fmt.Fprintf(&b, "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Response>\r\n<CmdType>Catalog</CmdType>\r\n<SN>%d</SN>\r\n<DeviceID>%s</DeviceID>\r\n<SumNum>%d</SumNum>\r\n<DeviceList Num=\"%d\">\r\n",
 			sn, sm.cfg.DeviceID, len(chans), end-start)
 		for _, c := range chans[start:end] {
-			fmt.Fprintf(&b, "<Item>\r\n<DeviceID>%s</DeviceID>\r\n<Name>%s</Name>\r\n<Manufacturer>%s</Manufacturer>\r\n<Model>%s</Model>\r\n<CivilCode>%s</CivilCode>\r\n<Parental>0</Parental>\r\n<ParentID>%s</ParentID>\r\n<Status>ON</Status>\r\n</Item>\r\n",
-				xmlText(c.ID), xmlText(c.Name), xmlText(sm.cfg.Manufacturer), xmlText(sm.cfg.Model), sm.cfg.DeviceID[:10], sm.cfg.DeviceID)
+			fmt.Fprintf(&b, "<Item>\r\n<DeviceID>%s</DeviceID>\r\n<Name>%s</Name>\r\n<Manufacturer>%s</Manufacturer>\r\n<Model>%s</Model>\r\n<CivilCode>%s</CivilCode>\r\n<Parental>0</Parental>\r\n<ParentID>%s</ParentID>\r\n<Status>%s</Status>\r\n</Item>\r\n",
+				xmlText(c.ID), xmlText(c.Name), xmlText(sm.cfg.Manufacturer), xmlText(sm.cfg.Model), sm.cfg.DeviceID[:10], sm.cfg.DeviceID, onOff(c.Off))
 		}
 		b.WriteString("</DeviceList>\r\n</Response>\r\n")
 		doc, err := EncodeGBK(b.String())
@@ -322,4 +324,11 @@ func (sm *Simulator) catalog(sn int) [][]byte {
 		}
 	}
 	return out
+}
+
+func onOff(off bool) string {
+	if off {
+		return "OFF"
+	}
+	return "ON"
 }
