@@ -326,3 +326,31 @@ func TestReplayedRegisterIsChallenged(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistrationExpires: a registration not renewed ends at its expiry
+// (the device goes offline with that reason), and one shorter than
+// MinExpires is answered 423.
+func TestRegistrationExpires(t *testing.T) {
+	dir := newTestDir(map[string]string{devID: "pw"})
+	s := startServer(t, dir, Config{MinExpires: time.Second, KeepaliveTimeout: time.Hour}, nil)
+	_, kill := startSim(t, SimConfig{Server: s.Addr(), DeviceID: devID, Password: "pw", Expires: 2 * time.Second, Keepalive: time.Hour})
+	waitFor(t, "registration", 10*time.Second, func() bool { on, _ := dir.isOnline(devID); return on })
+	kill() // killed: no unregistration, no renewal
+	waitFor(t, "expiry", 10*time.Second, func() bool { on, ok := dir.isOnline(devID); return ok && !on })
+	dir.mu.Lock()
+	last := dir.reasons[devID][len(dir.reasons[devID])-1]
+	dir.mu.Unlock()
+	if last != ReasonExpired {
+		t.Fatalf("reason %q, want %q", last, ReasonExpired)
+	}
+	if _, ok := s.Session(devID); ok {
+		t.Fatal("an expired session is kept")
+	}
+	strict := startServer(t, dir, Config{}, nil) // MinExpires 60s
+	sm, _ := NewSimulator(SimConfig{Server: strict.Addr(), DeviceID: devID, Password: "pw", Expires: 10 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sm.Run(ctx); !errors.Is(err, ErrRegisterRefused) || !strings.Contains(err.Error(), "423") {
+		t.Fatalf("too brief: %v", err)
+	}
+}
