@@ -354,3 +354,19 @@ func TestRegistrationExpires(t *testing.T) {
 		t.Fatalf("too brief: %v", err)
 	}
 }
+
+// TestPlatformPassword: a device without a password of its own proves the
+// platform's; without either it is refused.
+func TestPlatformPassword(t *testing.T) {
+	dir := newTestDir(map[string]string{devID: ""})
+	s := startServer(t, dir, Config{Password: "platform-pw"}, nil)
+	_, kill := startSim(t, SimConfig{Server: s.Addr(), DeviceID: devID, Password: "platform-pw"})
+	waitFor(t, "registration with the platform password", 10*time.Second, func() bool { on, _ := dir.isOnline(devID); return on })
+	kill()
+	none := startServer(t, newTestDir(map[string]string{devID: ""}), Config{}, nil)
+	cmd, _ := startSim(t, SimConfig{Server: none.Addr(), DeviceID: devID, Password: ""})
+	waitFor(t, "refusal", 10*time.Second, func() bool { return cmd.ProcessState != nil })
+	if code := cmd.ProcessState.ExitCode(); code != 3 {
+		t.Fatalf("no password anywhere: exit %d, want 3 (refused)", code)
+	}
+}
