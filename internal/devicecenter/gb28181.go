@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/device"
 	"github.com/tianshu-ai/tianshu/internal/gb28181"
 )
+
+// MaxGBChannels bounds the channel devices one GB/T 28181 device's
+// catalog can create.
+const MaxGBChannels = 4096
 
 // GB28181 connects the device center and the GB/T 28181 SIP server: it is
 // the server's Directory (which devices may register, with which
@@ -17,6 +22,9 @@ import (
 type GB28181 struct {
 	s   *Service
 	srv *gb28181.Server
+	// catalogs serialises catalog handling: documents of one catalog
+	// arrive concurrently, and a channel is looked up then created.
+	catalogs sync.Mutex
 }
 
 // GB28181Directory returns the directory a gb28181.Server is built with;
@@ -138,6 +146,8 @@ func gbReason(r string) string {
 // id), named as the device names it, with Options.parent naming the
 // registrant; its status follows the catalog's.
 func (g *GB28181) Catalog(ctx context.Context, id string, _ int, items []gb28181.CatalogItem) {
+	g.catalogs.Lock()
+	defer g.catalogs.Unlock()
 	parent, err := g.registrant(ctx, id)
 	if err != nil {
 		return
@@ -169,6 +179,16 @@ func (g *GB28181) channel(ctx context.Context, parent *Device, it gb28181.Catalo
 		if d.ProjectID == parent.ProjectID && parentOf(d) == parent.Config.Address {
 			return d.ID, nil
 		}
+	}
+	// A device names its own channels: bound how many devices it can
+	// make, whatever the project's quota.
+	var n int
+	if err := g.s.db.QueryRow(ctx, "SELECT COUNT(*) FROM devices WHERE driver = 'gb28181' AND project_id = ? AND options LIKE ?",
+		parent.ProjectID, `%"parent":"`+parent.Config.Address+`"%`).Scan(&n); err != nil {
+		return "", err
+	}
+	if n >= MaxGBChannels {
+		return "", fmt.Errorf("gb28181: device %s has %d channels, the limit", parent.ID, MaxGBChannels)
 	}
 	opts := map[string]any{"parent": parent.Config.Address}
 	for k, v := range map[string]string{"manufacturer": it.Manufacturer, "model": it.Model, "civil_code": it.CivilCode} {
