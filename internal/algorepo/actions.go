@@ -84,6 +84,11 @@ type CreateAlgorithmVersionRequest struct {
 	// inputs and outputs are read and checked against the descriptor here,
 	// and a mismatch is refused naming the tensor and its shape.
 	ModelUploadId string `json:"ModelUploadId" validate:"max=64"`
+	// RecognitionModelUploadId names the text recognizer's model file,
+	// uploaded with tus, for an OCR version (Definition.serving.output.kind
+	// ocr): it becomes serving.recognition.model and is checked against
+	// serving.recognition like the main model.
+	RecognitionModelUploadId string `json:"RecognitionModelUploadId" validate:"max=64"`
 	// Start runs the version at once.
 	Start bool `json:"Start"`
 	// Secrets are values the version uses without showing them: an
@@ -450,10 +455,24 @@ func (s *Service) visible(ctx context.Context, c *api.Caller, id string) error {
 // filling the tensor names it left out.
 func onboardModel(ctx context.Context, s *Service, pkgs PackageStore, r *CreateAlgorithmVersionRequest, def *algorithm.Version) error {
 	if def.Serving == nil {
-		if r.ModelUploadId != "" {
+		if r.ModelUploadId != "" || r.RecognitionModelUploadId != "" {
 			return api.InvalidValue("ModelUploadId", "only a model-file version (Definition.serving) takes a model file")
 		}
 		return nil
+	}
+	if r.RecognitionModelUploadId != "" {
+		if def.Serving.Recognition == nil {
+			return api.InvalidValue("RecognitionModelUploadId", "only an OCR version (Definition.serving.recognition) takes a recognizer")
+		}
+		a, err := s.Get(ctx, r.AlgorithmId)
+		if err != nil {
+			return err
+		}
+		key, err := pkgs.UploadedModel(ctx, a.ProjectID, r.RecognitionModelUploadId)
+		if err != nil {
+			return err
+		}
+		def.Serving.Recognition.Model = key
 	}
 	if r.ModelUploadId != "" {
 		a, err := s.Get(ctx, r.AlgorithmId)
@@ -472,32 +491,50 @@ func onboardModel(ctx context.Context, s *Service, pkgs PackageStore, r *CreateA
 	if err := def.Serving.Validate(); err != nil {
 		return fieldError(err)
 	}
-	rc, size, err := pkgs.OpenModel(ctx, def.Serving.Model)
-	if errors.Is(err, fs.ErrNotExist) {
-		return api.InvalidValue("Definition.serving.model", "no model file %q", def.Serving.Model)
-	}
+	info, err := readModel(ctx, pkgs, def.Serving.Model, "Definition.serving.model", "ModelUploadId", r.ModelUploadId != "")
 	if err != nil {
 		return err
-	}
-	defer rc.Close()
-	if size > algorithm.MaxModelBytes {
-		return api.InvalidValue("Definition.serving.model", "the model file is %d bytes, over %d", size, int64(algorithm.MaxModelBytes))
-	}
-	info, err := algorithm.ReadModelInfo(rc, size)
-	if errors.Is(err, algorithm.ErrNotONNX) {
-		field := "Definition.serving.model"
-		if r.ModelUploadId != "" {
-			field = "ModelUploadId"
-		}
-		return api.InvalidValue(field, "the file is not an ONNX model (%v)", strings.TrimPrefix(err.Error(), algorithm.ErrNotONNX.Error()+": "))
-	}
-	if err != nil {
-		return fmt.Errorf("reading model %s: %w", def.Serving.Model, err)
 	}
 	if err := algorithm.CheckServing(def.Serving, info); err != nil {
 		return fieldError(err)
 	}
+	if rec := def.Serving.Recognition; rec != nil {
+		info, err := readModel(ctx, pkgs, rec.Model, "Definition.serving.recognition.model", "RecognitionModelUploadId", r.RecognitionModelUploadId != "")
+		if err != nil {
+			return err
+		}
+		if err := algorithm.CheckRecognition(rec, info); err != nil {
+			return fieldError(err)
+		}
+	}
 	return nil
+}
+
+// readModel reads a model file's inputs and outputs; errors name field,
+// or uploadField when the file was uploaded.
+func readModel(ctx context.Context, pkgs PackageStore, key, field, uploadField string, uploaded bool) (*algorithm.ModelInfo, error) {
+	rc, size, err := pkgs.OpenModel(ctx, key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, api.InvalidValue(field, "no model file %q", key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if size > algorithm.MaxModelBytes {
+		return nil, api.InvalidValue(field, "the model file is %d bytes, over %d", size, int64(algorithm.MaxModelBytes))
+	}
+	info, err := algorithm.ReadModelInfo(rc, size)
+	if errors.Is(err, algorithm.ErrNotONNX) {
+		if uploaded {
+			field = uploadField
+		}
+		return nil, api.InvalidValue(field, "the file is not an ONNX model (%v)", strings.TrimPrefix(err.Error(), algorithm.ErrNotONNX.Error()+": "))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading model %s: %w", key, err)
+	}
+	return info, nil
 }
 
 // fieldError turns an *algorithm.FieldError into InvalidParameterValue

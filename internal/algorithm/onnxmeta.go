@@ -344,6 +344,9 @@ func CheckServing(s *Serving, info *ModelInfo) error {
 		return bad("input", "the model's input %s is not float32, which this runtime feeds", ti)
 	}
 	want := []int64{1, 3, int64(in.Height), int64(in.Width)}
+	if s.Output.Kind == KindOCR {
+		want = []int64{1, 3, -1, -1} // the image's own size, fitted
+	}
 	layout := LayoutNCHW
 	if in.Layout == LayoutNHWC {
 		want, layout = []int64{1, int64(in.Height), int64(in.Width), 3}, LayoutNHWC
@@ -352,7 +355,7 @@ func CheckServing(s *Serving, info *ModelInfo) error {
 		return bad("input", "the model's input %s has rank %d; the descriptor feeds %s %v", ti, len(ti.Shape), layout, want)
 	}
 	for i, d := range ti.Shape {
-		if d >= 0 && d != want[i] {
+		if d >= 0 && want[i] >= 0 && d != want[i] {
 			return bad("input", "the model's input %s does not match the descriptor's %s %v (dimension %d is %d, not %d)",
 				ti, layout, want, i, d, want[i])
 		}
@@ -384,6 +387,10 @@ func CheckServing(s *Serving, info *ModelInfo) error {
 		if len(classes) == 1 && classes[0] >= 0 && nl > 0 && classes[0] != nl {
 			return bad("output.labels", "%d labels for the model's output %s of %d classes", nl, to, classes[0])
 		}
+	case KindOCR:
+		if len(to.Shape) != 4 || to.Shape[1] > 1 {
+			return bad("output", "the model's output %s is not a text probability map [1, 1, H, W]", to)
+		}
 	case KindDetect:
 		if len(to.Shape) != 3 || to.Shape[0] > 1 {
 			return bad("output", "the model's output %s is not %s's [1, %s]", to, out.Format, map[string]string{FormatYOLOv8: "4+C, N", FormatYOLOv5: "N, 5+C"}[out.Format])
@@ -400,4 +407,47 @@ func CheckServing(s *Serving, info *ModelInfo) error {
 		}
 	}
 	return nil
+}
+
+// CheckRecognition checks an OCR version's recognizer against its
+// descriptor: one float32 input [1, 3, height, W], an output [1, T, C] of
+// as many classes as characters plus the blank; it fills the tensor names
+// left out.
+func CheckRecognition(r *ServingRecognition, info *ModelInfo) error {
+	bad := func(field, format string, args ...any) error {
+		return &FieldError{Field: "serving.recognition." + field, Msg: fmt.Sprintf(format, args...)}
+	}
+	if len(info.Inputs) != 1 {
+		return bad("model", "the recognizer has %d inputs; one image tensor is fed", len(info.Inputs))
+	}
+	in := info.Inputs[0]
+	if r.Tensor == "" {
+		r.Tensor = in.Name
+	}
+	if in.Name != r.Tensor {
+		return bad("tensor", "the recognizer has no input %q; its input: %s", r.Tensor, in)
+	}
+	h := int64(r.Height)
+	if h == 0 {
+		h = ocrRecHeight
+	}
+	if in.ElemType != 1 || len(in.Shape) != 4 || (in.Shape[1] >= 0 && in.Shape[1] != 3) || (in.Shape[2] >= 0 && in.Shape[2] != h) {
+		return bad("height", "the recognizer's input %s is not float32 [1, 3, %d, W]", in, h)
+	}
+	if r.Output == "" && len(info.Outputs) > 0 {
+		r.Output = info.Outputs[0].Name
+	}
+	for _, o := range info.Outputs {
+		if o.Name != r.Output {
+			continue
+		}
+		if o.ElemType != 1 || len(o.Shape) != 3 {
+			return bad("output", "the recognizer's output %s is not float32 [1, T, C]", o)
+		}
+		if c := o.Shape[2]; c >= 0 && c != int64(len(r.Characters))+1 {
+			return bad("characters", "%d characters for the recognizer's output %s of %d classes (the blank and one per character)", len(r.Characters), o, c)
+		}
+		return nil
+	}
+	return bad("output", "the recognizer has no output %q", r.Output)
 }

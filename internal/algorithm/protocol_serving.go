@@ -52,12 +52,16 @@ func (p *servingProto) infer(ctx context.Context, in *instance, inputs map[strin
 	if int64(len(data)) > p.maxImage {
 		return nil, fmt.Errorf("%w: input %q is %d bytes, over %d", ErrBadInput, name, len(data), p.maxImage)
 	}
-	tensor, shape, sw, sh, err := p.s.Input.tensor(data)
+	rgba, err := decodeRGBA(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: input %q: %v", ErrBadInput, name, err)
 	}
-
-	out, oshape, err := p.run(ctx, in, tensor, shape)
+	if p.s.Output.Kind == KindOCR {
+		return p.ocr(ctx, in, rgba)
+	}
+	sw, sh := rgba.Rect.Dx(), rgba.Rect.Dy()
+	tensor, shape := p.s.Input.preprocess(rgba.Pix, rgba.Stride, sw, sh)
+	out, oshape, err := p.run(ctx, in, servingModelID, p.s.Input.Tensor, p.s.Output.Tensor, tensor, shape)
 	if err != nil {
 		return nil, err
 	}
@@ -81,31 +85,42 @@ func (s *Serving) InputTensor(img []byte) ([]float32, []int, error) {
 
 // tensor decodes the image and preprocesses it; sw and sh are its size.
 func (in *ServingInput) tensor(data []byte) (t []float32, shape []int, sw, sh int, err error) {
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
-	if err != nil {
-		return nil, nil, 0, 0, fmt.Errorf("not a JPEG or PNG image: %v", err)
-	}
-	if cfg.Width*cfg.Height > 100<<20 {
-		return nil, nil, 0, 0, fmt.Errorf("%dx%d is over 100 megapixels", cfg.Width, cfg.Height)
-	}
-	img, _, err := image.Decode(bytes.NewReader(data))
+	rgba, err := decodeRGBA(data)
 	if err != nil {
 		return nil, nil, 0, 0, err
-	}
-	rgba, ok := img.(*image.RGBA)
-	if !ok || rgba.Rect.Min != (image.Point{}) {
-		rgba = image.NewRGBA(image.Rect(0, 0, img.Bounds().Dx(), img.Bounds().Dy()))
-		draw.Draw(rgba, rgba.Rect, img, img.Bounds().Min, draw.Src)
 	}
 	sw, sh = rgba.Rect.Dx(), rgba.Rect.Dy()
 	t, shape = in.preprocess(rgba.Pix, rgba.Stride, sw, sh)
 	return t, shape, sw, sh, nil
 }
 
-// run sends one FP32 tensor and returns the descriptor's output tensor.
-func (p *servingProto) run(ctx context.Context, in *instance, tensor []float32, shape []int) ([]float32, []int, error) {
+// decodeRGBA decodes a JPEG or PNG image of at most 100 megapixels into
+// RGBA pixels whose rectangle starts at 0,0.
+func decodeRGBA(data []byte) (*image.RGBA, error) {
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("not a JPEG or PNG image: %v", err)
+	}
+	if cfg.Width*cfg.Height > 100<<20 {
+		return nil, fmt.Errorf("%dx%d is over 100 megapixels", cfg.Width, cfg.Height)
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	rgba, ok := img.(*image.RGBA)
+	if !ok || rgba.Rect.Min != (image.Point{}) {
+		rgba = image.NewRGBA(image.Rect(0, 0, img.Bounds().Dx(), img.Bounds().Dy()))
+		draw.Draw(rgba, rgba.Rect, img, img.Bounds().Min, draw.Src)
+	}
+	return rgba, nil
+}
+
+// run sends one FP32 tensor to the model called model and returns its
+// output tensor named output.
+func (p *servingProto) run(ctx context.Context, in *instance, model, input, output string, tensor []float32, shape []int) ([]float32, []int, error) {
 	head, err := json.Marshal(map[string]any{
-		"inputs": []any{map[string]any{"name": p.s.Input.Tensor, "shape": shape, "datatype": "FP32",
+		"inputs": []any{map[string]any{"name": input, "shape": shape, "datatype": "FP32",
 			"parameters": map[string]any{"binary_data_size": 4 * len(tensor)}}},
 		"parameters": map[string]any{"binary_data_output": true},
 	})
@@ -119,7 +134,7 @@ func (p *servingProto) run(ctx context.Context, in *instance, tensor []float32, 
 	}
 	raw := floatBytes(tensor)
 	size := int64(len(head) + len(raw))
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, in.address()+"/v2/models/"+servingModelID+"/infer",
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, in.address()+"/v2/models/"+model+"/infer",
 		io.MultiReader(bytes.NewReader(head), bytes.NewReader(raw)))
 	if err != nil {
 		return nil, nil, err
@@ -170,7 +185,7 @@ func (p *servingProto) run(ctx context.Context, in *instance, tensor []float32, 
 		}
 		data := b[off : off+size]
 		off += size
-		if o.Name != p.s.Output.Tensor {
+		if o.Name != output {
 			continue
 		}
 		if o.Datatype != "FP32" {
@@ -192,7 +207,7 @@ func (p *servingProto) run(ctx context.Context, in *instance, tensor []float32, 
 		}
 		return vals, o.Shape, nil
 	}
-	return nil, nil, fmt.Errorf("%w: no output %q", ErrBadResponse, p.s.Output.Tensor)
+	return nil, nil, fmt.Errorf("%w: no output %q", ErrBadResponse, output)
 }
 
 // littleEndian says whether this machine stores floats as OIP's binary

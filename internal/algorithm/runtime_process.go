@@ -32,11 +32,11 @@ type procSpec struct {
 // manifest and reserves GPUs; the returned cleanup undoes both.
 func (m *Manager) prepareProcess(ctx context.Context, d *deployment) (*procSpec, [][]int, func(), error) {
 	v := &d.v
-	var dir, model string
+	var dir, model, recModel string
 	var unpacked bool
 	var err error
 	if v.Serving != nil {
-		dir, model, err = m.servingDir(ctx, v)
+		dir, model, recModel, err = m.servingDir(ctx, v)
 	} else {
 		dir, unpacked, err = m.packageDir(ctx, v)
 	}
@@ -47,8 +47,8 @@ func (m *Manager) prepareProcess(ctx context.Context, d *deployment) (*procSpec,
 		if unpacked {
 			_ = os.RemoveAll(dir)
 		}
-		if model != "" && model != v.Serving.Model {
-			_ = os.RemoveAll(filepath.Dir(model))
+		if v.Serving != nil {
+			_ = os.RemoveAll(filepath.Join(m.opts.WorkDir, "models", v.AlgorithmID+"@"+v.Version))
 		}
 	}
 	man, err := readManifest(dir, m.opts.Exec, false)
@@ -89,6 +89,9 @@ func (m *Manager) prepareProcess(ctx context.Context, d *deployment) (*procSpec,
 		spec.env["MODEL_PATH"] = model
 		spec.env["MODEL_NAME"] = servingModelID
 		spec.env["THREADS"] = strconv.Itoa(max(v.Serving.Threads, 1))
+		if recModel != "" {
+			spec.env["EXTRA_MODELS"] = ocrRecModelID + "=" + recModel
+		}
 	}
 	switch {
 	case man.Health != "":
@@ -154,45 +157,62 @@ func (m *Manager) packageDir(ctx context.Context, v *Version) (dir string, unpac
 }
 
 // servingDir returns the serving runtime's package directory and the
-// model file's local path: the version's own when it is a local file,
-// else a copy of the blob under WorkDir.
-func (m *Manager) servingDir(ctx context.Context, v *Version) (dir, model string, err error) {
+// model files' local paths (the recognizer's only for kind ocr): the
+// version's own when they are local files, else copies of the blobs under
+// WorkDir.
+func (m *Manager) servingDir(ctx context.Context, v *Version) (dir, model, recModel string, err error) {
 	rt, ok := LookupServingRuntime(v.Serving.Runtime)
 	if !ok {
-		return "", "", &FieldError{Field: "serving.runtime", Msg: fmt.Sprintf("unknown serving runtime %q", v.Serving.Runtime)}
+		return "", "", "", &FieldError{Field: "serving.runtime", Msg: fmt.Sprintf("unknown serving runtime %q", v.Serving.Runtime)}
 	}
 	if m.opts.ServingDir == "" {
-		return "", "", &FieldError{Field: "serving.runtime", Msg: "this node has no serving runtimes directory (--worker.serving-dir)"}
+		return "", "", "", &FieldError{Field: "serving.runtime", Msg: "this node has no serving runtimes directory (--worker.serving-dir)"}
 	}
 	dir = filepath.Join(m.opts.ServingDir, rt.Dir)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
-		return "", "", &FieldError{Field: "serving.runtime", Msg: fmt.Sprintf("serving runtime %s is not installed on this node: %s has no node_modules", rt.Name, dir)}
+		return "", "", "", &FieldError{Field: "serving.runtime", Msg: fmt.Sprintf("serving runtime %s is not installed on this node: %s has no node_modules", rt.Name, dir)}
 	}
-	if st, err := os.Stat(v.Serving.Model); err == nil && st.Mode().IsRegular() {
-		return dir, v.Serving.Model, nil
-	}
-	if m.opts.OpenPackage == nil {
-		return "", "", &FieldError{Field: "serving.model", Msg: fmt.Sprintf("%q is not a local file and no blob store is configured", v.Serving.Model)}
-	}
-	rc, err := m.opts.OpenPackage(ctx, v.Serving.Model)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", "", &FieldError{Field: "serving.model", Msg: fmt.Sprintf("model file %q not found", v.Serving.Model)}
-		}
-		return "", "", fmt.Errorf("model %s: %w", v.Serving.Model, err)
-	}
-	defer rc.Close()
 	mdir := filepath.Join(m.opts.WorkDir, "models", v.AlgorithmID+"@"+v.Version)
 	if err := os.RemoveAll(mdir); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
+	model, err = m.modelFile(ctx, v.Serving.Model, "serving.model", mdir, "model."+rt.Format)
+	if err != nil {
+		return "", "", "", err
+	}
+	if r := v.Serving.Recognition; r != nil {
+		if recModel, err = m.modelFile(ctx, r.Model, "serving.recognition.model", mdir, "recognition."+rt.Format); err != nil {
+			_ = os.RemoveAll(mdir)
+			return "", "", "", err
+		}
+	}
+	return dir, model, recModel, nil
+}
+
+// modelFile returns a model file's local path: key itself when it is a
+// local file, else a copy of the blob as mdir/name.
+func (m *Manager) modelFile(ctx context.Context, key, field, mdir, name string) (string, error) {
+	if st, err := os.Stat(key); err == nil && st.Mode().IsRegular() {
+		return key, nil
+	}
+	if m.opts.OpenPackage == nil {
+		return "", &FieldError{Field: field, Msg: fmt.Sprintf("%q is not a local file and no blob store is configured", key)}
+	}
+	rc, err := m.opts.OpenPackage(ctx, key)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", &FieldError{Field: field, Msg: fmt.Sprintf("model file %q not found", key)}
+		}
+		return "", fmt.Errorf("model %s: %w", key, err)
+	}
+	defer rc.Close()
 	if err := os.MkdirAll(mdir, 0o755); err != nil {
-		return "", "", err
+		return "", err
 	}
-	model = filepath.Join(mdir, "model."+rt.Format)
+	model := filepath.Join(mdir, name)
 	f, err := os.Create(model)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
 	n, err := io.Copy(f, io.LimitReader(rc, MaxModelBytes+1))
 	if cerr := f.Close(); err == nil {
@@ -207,9 +227,9 @@ func (m *Manager) servingDir(ctx context.Context, v *Version) (dir, model string
 	}
 	if err != nil {
 		_ = os.RemoveAll(mdir)
-		return "", "", fmt.Errorf("model %s: %w", v.Serving.Model, err)
+		return "", fmt.Errorf("model %s: %w", key, err)
 	}
-	return dir, model, nil
+	return model, nil
 }
 
 // supervise runs one replica until the deployment stops: start, wait for

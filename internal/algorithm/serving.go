@@ -99,6 +99,8 @@ type Serving struct {
 	Threads int           `json:"threads,omitempty"`
 	Input   ServingInput  `json:"input"`
 	Output  ServingOutput `json:"output"`
+	// Recognition is the second model of kind ocr, the text recognizer.
+	Recognition *ServingRecognition `json:"recognition,omitempty"`
 }
 
 // ServingInput says how an image becomes the input tensor: it is resized
@@ -147,6 +149,11 @@ type ServingOutput struct {
 	Confidence    float64 `json:"confidence,omitempty"`
 	IoU           float64 `json:"iou,omitempty"`
 	MaxDetections int     `json:"maxDetections,omitempty"`
+	// OCR: the probability map's threshold (0.3), a text box's least
+	// mean probability (0.6) and how much a box grows (1.5).
+	Threshold    float64 `json:"threshold,omitempty"`
+	BoxThreshold float64 `json:"boxThreshold,omitempty"`
+	Unclip       float64 `json:"unclip,omitempty"`
 }
 
 // Validate checks the descriptor; errors are *FieldError naming the field
@@ -217,6 +224,12 @@ func (s *Serving) validate(prefix string) error {
 		}
 	}
 	out := &s.Output
+	if out.Kind != KindOCR && s.Recognition != nil {
+		return bad("recognition", "only kind ocr has a recognizer")
+	}
+	if out.Kind != KindOCR && (out.Threshold != 0 || out.BoxThreshold != 0 || out.Unclip != 0) {
+		return bad("output", "threshold, boxThreshold and unclip are for kind ocr")
+	}
 	if len(out.Tensor) > maxTensorName {
 		return bad("output.tensor", "longer than %d bytes", maxTensorName)
 	}
@@ -261,10 +274,17 @@ func (s *Serving) validate(prefix string) error {
 		if out.TopK != 0 || out.Activation != "" {
 			return bad("output", "topK and activation are for kind classification")
 		}
+	case KindOCR:
+		if err := out.validateOCR(bad); err != nil {
+			return err
+		}
+		if err := s.Recognition.validate(bad); err != nil {
+			return err
+		}
 	case "":
-		return bad("output.kind", "required: classification or detection")
+		return bad("output.kind", "required: classification, detection or ocr")
 	default:
-		return bad("output.kind", "unknown kind %q; use classification or detection", out.Kind)
+		return bad("output.kind", "unknown kind %q; use classification, detection or ocr", out.Kind)
 	}
 	return nil
 }
@@ -281,6 +301,11 @@ func ServingContract(kind string) Contract {
 			{Name: "classes", Type: TypeList, Doc: "the top-k classes: {label, index, score}"}}
 	case KindDetect:
 		c.Outputs = []Field{{Name: "objects", Type: TypeObjects}}
+	case KindOCR:
+		c.Outputs = []Field{{Name: "text", Type: TypeText, Doc: "the lines read, in reading order, one per line"},
+			{Name: "objects", Type: TypeObjects, Doc: "one per text box: its box, the text as label, the recognizer's score"},
+			{Name: "width", Type: TypeInteger, Doc: "the image's width in pixels"},
+			{Name: "height", Type: TypeInteger, Doc: "the image's height in pixels"}}
 	}
 	return c
 }

@@ -135,6 +135,13 @@ func TestReplayDeviceTask(t *testing.T) {
 		r := c.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any)
 		return r["Status"] == "Stopped"
 	})
+	online := `tianshu_device_online{device="` + devID + `"}`
+	if v, ok := scrape(t, e, online); !ok || v != 1 {
+		t.Errorf("%s = %v (present %v), want 1", online, v, ok)
+	}
 	c.mustCall("DeleteTask", map[string]any{"TaskId": taskID})
 	c.mustCall("DeleteDevice", map[string]any{"DeviceId": devID})
+	if _, ok := scrape(t, e, online); ok {
+		t.Errorf("%s still exported after DeleteDevice", online)
+	}
 }

@@ -518,6 +518,11 @@ func (p *Platform) initDevices(ctx context.Context) (func(context.Context) error
 		events = p.Bus
 	}
 	p.Devices = devicecenter.New(p.DB, p.Box, rt, events, p.log, p.now)
+	if after := p.cfg.Worker.StallAfter; after > 0 {
+		if err := p.Devices.UseStallDetection(after, p.Metrics); err != nil {
+			return nil, err
+		}
+	}
 	stopGB := func() error { return nil }
 	if gc := p.cfg.GB28181; gc.Addr != "" {
 		// The GB/T 28181 SIP server cameras register to (off by default).

@@ -200,6 +200,9 @@ func TestFlowTemplates(t *testing.T) {
 	}
 	for _, tpl := range r["TemplateSet"].([]any) {
 		name := tpl.(map[string]any)["Name"].(string)
+		if algs, _ := tpl.(map[string]any)["Algorithms"].([]any); len(algs) > 0 {
+			continue // needs an algorithm of the user's: TestOCRModelFilesAndTextReadingTemplate
+		}
 		id := c.mustCall("CreateFlow", map[string]any{"Name": "from-" + name, "TemplateName": name})["FlowId"].(string)
 		got := c.mustCall("DescribeFlowVersion", map[string]any{"FlowId": id, "Version": 1})
 		if !strings.Contains(toJSON(got), `"name":"`+name+`"`) {

@@ -182,6 +182,9 @@ func (c Config) Validate() error {
 	if c.Width != 0 && (c.Width < MinWidth || c.Width > MaxWidth) {
 		return fieldErr("Width", "must be 0 or between %d and %d", MinWidth, MaxWidth)
 	}
+	if _, err := c.optDuration(OptStallEventAfter, 0, MinStallEventAfter, MaxStallEventAfter); err != nil {
+		return err
+	}
 	return d.Validate(c)
 }
 

@@ -27,7 +27,7 @@ type httpSnapshotDriver struct{}
 
 func init() { Register("http-snapshot", httpSnapshotDriver{}) }
 
-var httpSnapshotOptions = []Option{optAuth, snapTimeout, optMaxBytes}
+var httpSnapshotOptions = []Option{optAuth, snapTimeout, optMaxBytes, optStallEventAfter}
 
 func (httpSnapshotDriver) Spec() DriverSpec {
 	return DriverSpec{Description: "Polls a JPEG snapshot URL with Basic or Digest authentication.",

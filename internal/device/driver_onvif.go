@@ -31,7 +31,7 @@ var onvifOptions = []Option{
 	{Name: "mode", Type: "string", Default: "stream", Enum: []string{"stream", "snapshot"}, Description: "Read the profile's RTSP stream, or poll its snapshot URL."},
 	{Name: "profile", Type: "string", Description: "Media profile token or name; empty: the first."},
 	{Name: "timeout", Type: "duration", Default: "5s", Description: "Timeout of each SOAP call and snapshot request (100ms to 5m)."},
-	optTransport, optFFmpeg, optFormat, optQuality, optStall, optAuth, optMaxBytes,
+	optTransport, optFFmpeg, optFormat, optQuality, optStall, optAuth, optMaxBytes, optStallEventAfter,
 }
 
 func (onvifDriver) Spec() DriverSpec {

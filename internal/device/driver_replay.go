@@ -38,7 +38,7 @@ func init() { Register("replay", replayDriver{}) }
 
 var replayOptions = []Option{
 	{Name: "loop", Type: "boolean", Default: true, Description: "Start over at the end."},
-	optFFmpeg, optFormat, optQuality,
+	optFFmpeg, optFormat, optQuality, optStallEventAfter,
 }
 
 func (replayDriver) Spec() DriverSpec {

@@ -35,7 +35,7 @@ func (rtspDriver) check(env *Env, cfg Config) (Config, error) {
 
 func init() { Register("rtsp", rtspDriver{}) }
 
-var rtspOptions = []Option{optTransport, optFFmpeg, optFormat, optQuality, streamTimeout, optStall}
+var rtspOptions = []Option{optTransport, optFFmpeg, optFormat, optQuality, streamTimeout, optStall, optStallEventAfter}
 
 func (rtspDriver) Spec() DriverSpec {
 	return DriverSpec{Description: "Decodes an RTSP stream with ffmpeg.",

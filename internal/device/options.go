@@ -1,6 +1,9 @@
 package device
 
-import "sort"
+import (
+	"sort"
+	"time"
+)
 
 // Option describes one entry of a driver's Options (or a common Config
 // field) for forms and docs: the console builds a driver's add and edit
@@ -102,4 +105,28 @@ var (
 	optAuth       = Option{Name: "auth", Type: "string", Default: "auto", Enum: []string{"auto", "basic", "digest"}, Description: "HTTP authentication scheme."}
 	optMaxBytes   = Option{Name: "max_bytes", Type: "integer", Default: 16 << 20, Min: num(1024), Max: num(256 << 20), Description: "Largest snapshot accepted, in bytes."}
 	snapTimeout   = Option{Name: "timeout", Type: "duration", Default: "5s", Description: "Timeout of each request (100ms to 5m)."}
+	// optStallEventAfter is read by the device center, not the driver:
+	// every driver that delivers frames accepts it (OptStallEventAfter).
+	optStallEventAfter = Option{Name: OptStallEventAfter, Type: "duration",
+		Description: "While a task reads the device: how long without a new frame (none, or the same picture) before device.stalled is raised (1s to 1h); empty: the worker's --worker.stall-after."}
 )
+
+// OptStallEventAfter is the option that sets a device's stall period
+// (Config.StallEventAfter).
+const OptStallEventAfter = "stall_event_after"
+
+// Bounds of a device's stall period.
+const (
+	MinStallEventAfter = time.Second
+	MaxStallEventAfter = time.Hour
+)
+
+// StallEventAfter returns the device's own stall period (its
+// stall_event_after option), and false when it has none.
+func (c Config) StallEventAfter() (time.Duration, bool) {
+	if _, ok := c.Options[OptStallEventAfter]; !ok {
+		return 0, false
+	}
+	d, err := c.optDuration(OptStallEventAfter, 0, MinStallEventAfter, MaxStallEventAfter)
+	return d, err == nil
+}

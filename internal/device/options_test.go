@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestDriversDescribe holds every registered driver to its spec: it
@@ -77,6 +78,31 @@ func TestDriversDescribe(t *testing.T) {
 		names := optionNames(s.Options)
 		if len(slices.Compact(slices.Sorted(slices.Values(names)))) != len(names) {
 			t.Errorf("driver %s declares an option twice: %v", s.Name, names)
+		}
+	}
+}
+
+// A device's own stall period is a duration between 1s and 1h, and a
+// value out of range is refused naming the option.
+func TestStallEventAfterOption(t *testing.T) {
+	cfg := Config{ID: "dev-1", Driver: "replay", Address: "/srv/x"}
+	if _, ok := cfg.StallEventAfter(); ok {
+		t.Error("a device without the option has a stall period")
+	}
+	for v, want := range map[any]time.Duration{"3s": 3 * time.Second, 90.0: 90 * time.Second} {
+		cfg.Options = map[string]any{OptStallEventAfter: v}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%v refused: %v", v, err)
+		}
+		if got, ok := cfg.StallEventAfter(); !ok || got != want {
+			t.Errorf("%v: %v %v, want %v", v, got, ok, want)
+		}
+	}
+	for _, v := range []any{"500ms", "2h", -1.0} {
+		cfg.Options = map[string]any{OptStallEventAfter: v}
+		var fe *FieldError
+		if err := cfg.Validate(); !errors.As(err, &fe) || fe.Field != "Options."+OptStallEventAfter {
+			t.Errorf("%v: %v, want an error naming Options.%s", v, err, OptStallEventAfter)
 		}
 	}
 }

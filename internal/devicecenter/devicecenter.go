@@ -57,6 +57,7 @@ type Service struct {
 	zones    zoneCache
 	snaps    snapshotURLs
 	quotas   api.Quotas
+	stall    *stalls // nil: no stall detection
 }
 
 // UseQuotas makes Create refuse a device beyond its project's quota of
@@ -370,7 +371,7 @@ func (s *Service) Modify(ctx context.Context, id string, ch Change) error {
 // creation locks it too (LockForUse): a task created at the same time
 // either is counted here or finds the device gone.
 func (s *Service) Delete(ctx context.Context, id string) error {
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		found, n, err := tx.LockUsers(ctx, "devices", id, "SELECT COUNT(*) FROM tasks WHERE sources LIKE ?", "%\""+id+"\"%")
 		switch {
 		case err != nil:
@@ -383,6 +384,20 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 		_, err = tx.Exec(ctx, "DELETE FROM devices WHERE id = ?", id)
 		return err
 	})
+	if err == nil {
+		s.mu.Lock()
+		delete(s.lastSeen, id)
+		sd := s.stall
+		s.mu.Unlock()
+		if sd != nil {
+			// This process's series of the device; other replicas keep
+			// theirs until they restart.
+			sd.m.online.DeleteLabelValues(id)
+			sd.m.stallsTotal.DeleteLabelValues(id)
+			sd.m.frames.DeleteLabelValues(id)
+		}
+	}
+	return err
 }
 
 // LockForUse locks the devices ids in tx, the transaction that stores
@@ -421,7 +436,15 @@ func (s *Service) ReportStatus(ctx context.Context, st device.Status) {
 	s.mu.Lock()
 	prev := s.lastSeen[st.DeviceID]
 	s.lastSeen[st.DeviceID] = status
+	sd := s.stall
 	s.mu.Unlock()
+	if sd != nil {
+		online := 0.0
+		if status == "online" {
+			online = 1
+		}
+		sd.m.online.WithLabelValues(st.DeviceID).Set(online)
+	}
 	if prev != status && s.events != nil && (status == "online" || status == "offline" || status == "error") {
 		if d, err := s.Get(ctx, st.DeviceID); err == nil {
 			s.publishStatus(ctx, d, prev)

@@ -72,8 +72,17 @@ func (ts *TaskSource) Run(ctx context.Context, emit pipeline.Emit) error {
 		acks = &ackTracker{}
 		ts.mu.Unlock()
 	}
+	var watch *frameWatch
+	if st := ts.s.stalls(); st != nil {
+		watch = newFrameWatch(st, cfg)
+		defer ts.stallDone(watch)
+	}
 	sink := device.SinkFuncs{
 		OnFrame: func(f device.Frame) {
+			if watch != nil {
+				watch.frame(f, ts.s.now())
+				watch.st.m.frames.WithLabelValues(ts.dev.ID).Inc()
+			}
 			// group lets a flow treat the cameras of one group as one (dedup
 			// scope task keyed by it).
 			data := map[string]any{"device": ts.dev.ID, "group": ts.dev.Group, "frame": int64(f.Seq), "width": int64(f.Width), "height": int64(f.Height)}
@@ -111,6 +120,14 @@ func (ts *TaskSource) Run(ctx context.Context, emit pipeline.Emit) error {
 	// Report frame rate and last frame time periodically while running.
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
+	// The stall check runs on a ticker of its own so that a stall is seen
+	// within a second of the stall period; without detection it never fires.
+	var stallC <-chan time.Time
+	if watch != nil {
+		st := time.NewTicker(stallCheckEvery)
+		defer st.Stop()
+		stallC = st.C
+	}
 	for {
 		select {
 		case <-rctx.Done():
@@ -122,6 +139,8 @@ func (ts *TaskSource) Run(ctx context.Context, emit pipeline.Emit) error {
 			return context.Cause(rctx)
 		case <-t.C:
 			ts.s.ReportStatus(context.WithoutCancel(ctx), src.Status())
+		case <-stallC:
+			ts.checkStall(ctx, watch)
 		}
 	}
 }

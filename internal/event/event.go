@@ -148,3 +148,19 @@ func RecordID(eventID string) string {
 
 // DeviceStatusType is the event type of a device entering status.
 func DeviceStatusType(status string) string { return "tianshu.device." + status }
+
+// Stall event types: a device a task reads, or the task itself, stopped
+// getting new frames (none arrive, or the same picture again), and got
+// them again.
+const (
+	DeviceStalledType   = "tianshu.device.stalled"
+	DeviceRecoveredType = "tianshu.device.recovered"
+	TaskStalledType     = "tianshu.task.stalled"
+	TaskRecoveredType   = "tianshu.task.recovered"
+)
+
+// StallID is the id of a stall event of the given type about subject (a
+// device or task id) at t.
+func StallID(subject, typ string, t time.Time) string {
+	return subject + ":" + typ + ":" + strconv.FormatInt(t.UnixNano(), 10)
+}

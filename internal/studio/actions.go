@@ -31,6 +31,10 @@ type CreateFlowRequest struct {
 	// TemplateName starts from a flow template (DescribeFlowTemplates)
 	// instead of a Document.
 	TemplateName string `json:"TemplateName" validate:"max=64"`
+	// TemplateAlgorithms maps the template's placeholder algorithm ids
+	// (DescribeFlowTemplates' Algorithms) to algorithms of yours, e.g.
+	// {"alg-ocr": "alg-…"} for text-reading; each placeholder is required.
+	TemplateAlgorithms map[string]string `json:"TemplateAlgorithms" validate:"max=16"`
 }
 
 // CreateFlowResponse is the response of CreateFlow.
@@ -257,8 +261,10 @@ func RegisterActions(reg *api.Registry, s *Service) {
 				return nil, api.InvalidValue("TemplateName", "give a Document or a TemplateName, not both")
 			case r.TemplateName == "" && len(r.Document) == 0:
 				return nil, api.Missing("Document")
+			case r.TemplateName == "" && len(r.TemplateAlgorithms) > 0:
+				return nil, api.InvalidValue("TemplateAlgorithms", "only with a TemplateName")
 			case r.TemplateName != "":
-				t, err := templateDocument(r.TemplateName)
+				t, err := templateDocument(r.TemplateName, r.TemplateAlgorithms)
 				if err != nil {
 					return nil, err
 				}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
@@ -363,10 +364,22 @@ func (s *Service) Event(ctx context.Context, taskID, typ, nodeID, msg string) {
 		msg = msg[:2000]
 	}
 	_, err := s.db.Exec(ctx, "INSERT INTO task_events (id, task_id, time_ms, type, node_id, message) VALUES (?, ?, ?, ?, ?, ?)",
-		ids.New("tev"), taskID, s.now().UnixMilli(), typ, nodeID, msg)
+		eventID(), taskID, s.now().UnixMilli(), typ, nodeID, msg)
 	if err != nil {
 		s.log.Warn("task event not recorded", "task", taskID, "type", typ, "err", err)
 	}
+}
+
+// eventSeq numbers this process's task events, so that its ids sort in
+// the order they were recorded.
+var eventSeq atomic.Uint64
+
+// eventID returns a task event id that sorts after every earlier one of
+// this process: events are listed newest first by time, then by id, and
+// two recorded in the same millisecond (a move and its restart) keep
+// their order. The random part keeps replicas' ids apart.
+func eventID() string {
+	return fmt.Sprintf("tev-%016x-%s", eventSeq.Add(1), ids.Random(8, "abcdefghijklmnopqrstuvwxyz0123456789"))
 }
 
 // EventRow is one task event.

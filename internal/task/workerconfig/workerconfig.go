@@ -33,6 +33,10 @@ type Config struct {
 	// (a checkout's runtimes/, with npm ci run in each); relative paths are
 	// from the working directory.
 	ServingDir string `yaml:"serving_dir"`
+	// StallAfter is how long a device a task reads may send no frame, or
+	// only the same frame, before it counts as stalled (device.stalled
+	// and task.stalled events, tianshu_device_stalled).
+	StallAfter time.Duration `yaml:"stall_after"`
 
 	// Interval is how often the worker heartbeats and reconciles. The
 	// process sets it (from LeaseTTL); it is not read from the file.
@@ -43,9 +47,10 @@ type Config struct {
 }
 
 // Default returns the defaults: 16 tasks of 4 messages in flight each, a
-// 6 s lease, a 1 s heartbeat and packages of up to 2 GiB unpacked.
+// 6 s lease, a 1 s heartbeat, packages of up to 2 GiB unpacked and devices
+// stalled after 5 s without a new frame.
 func Default() Config {
-	return Config{Capacity: 16, InFlight: 4, LeaseTTL: 6 * time.Second, Interval: time.Second, MaxPackageBytes: 2 << 30, ServingDir: "runtimes"}
+	return Config{Capacity: 16, InFlight: 4, LeaseTTL: 6 * time.Second, Interval: time.Second, MaxPackageBytes: 2 << 30, ServingDir: "runtimes", StallAfter: 5 * time.Second}
 }
 
 // RegisterFlags binds the file's fields to flags prefixed "worker.", with
@@ -70,6 +75,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.InFlight, "worker.in-flight", c.InFlight, "messages of one task processed concurrently")
 	fs.DurationVar(&c.LeaseTTL, "worker.lease-ttl", c.LeaseTTL, "how long a silent worker keeps its tasks before they move")
 	fs.StringVar(&c.ServingDir, "worker.serving-dir", c.ServingDir, "directory of the serving runtimes that run model-file algorithm versions (onnx-cpu: its onnx-node/)")
+	fs.DurationVar(&c.StallAfter, "worker.stall-after", c.StallAfter, "how long a device a task reads may send no new frame (none, or the same picture again) before it is reported stalled")
 	fs.Int64Var(&c.MaxPackageBytes, "worker.max-package-bytes", c.MaxPackageBytes, "largest unpacked size of an algorithm package on this node, in bytes")
 }
 
@@ -85,6 +91,9 @@ func (c Config) Validate() error {
 	}
 	if c.LeaseTTL < 2*time.Second || c.LeaseTTL > 10*time.Minute {
 		errs = append(errs, errors.New("worker.lease_ttl: must be between 2s and 10m"))
+	}
+	if c.StallAfter < time.Second || c.StallAfter > time.Hour {
+		errs = append(errs, errors.New("worker.stall_after: must be between 1s and 1h"))
 	}
 	if c.MaxPackageBytes < 1<<20 || c.MaxPackageBytes > 1<<40 {
 		errs = append(errs, errors.New("worker.max_package_bytes: must be between 1 MiB and 1 TiB"))

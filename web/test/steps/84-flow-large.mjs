@@ -102,6 +102,14 @@ export async function admin({ page, shoot, check, step, goTo }) {
   check(/threshold/.test(await card.textContent()) && /polygon "intrusion"/.test(await card.textContent()), "the card lists the parameters and the zone to draw");
   await shoot(page, "flow-templates", [card, card.getByRole("button", { name: "Create flow" })]);
 
+  step("a template that needs an algorithm of yours asks for it, and sends it");
+  const ocrCard = page.locator('article[data-template="text-reading"]');
+  await ocrCard.waitFor();
+  const ocrField = ocrCard.getByLabel("Your algorithm for alg-ocr");
+  await ocrField.fill("alg-nope");
+  await ocrCard.getByRole("button", { name: "Create flow" }).click();
+  await ocrCard.getByText(/unknown algorithm "alg-nope"/).waitFor();
+
   step("a flow created from the zone-intrusion template opens in the editor");
   const name = `intrusion-${Date.now()}`;
   await card.getByLabel("Flow name").fill(name);

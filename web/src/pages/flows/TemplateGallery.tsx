@@ -17,6 +17,9 @@ interface Template {
   Category: string;
   Parameters: { Name: string; Type: string; Default: unknown; Description: string }[];
   Zones: { Name: string; Kind: string }[];
+  // Placeholder algorithm ids the template names for algorithms the user
+  // brings (text-reading: alg-ocr); CreateFlow maps each to one of theirs.
+  Algorithms?: string[];
 }
 
 export function TemplateGallery(props: { projectId: string }) {
@@ -43,9 +46,13 @@ export function TemplateGallery(props: { projectId: string }) {
 function TemplateCard(props: { t: Template; projectId: string }) {
   const { t } = props;
   const [name, setName] = useState(t.Name);
+  const [algs, setAlgs] = useState<Record<string, string>>({});
+  const placeholders = t.Algorithms ?? [];
   const create = useAction();
   const submit = () => create.run(async () => {
-    const r = await call<{ FlowId: string; Version: number }>("CreateFlow", { ProjectId: props.projectId, Name: name, TemplateName: t.Name });
+    const params: Record<string, unknown> = { ProjectId: props.projectId, Name: name, TemplateName: t.Name };
+    if (placeholders.length > 0) params.TemplateAlgorithms = algs;
+    const r = await call<{ FlowId: string; Version: number }>("CreateFlow", params);
     navigate(withQuery({ templates: undefined, flow: r.FlowId, version: r.Version }));
   });
   return (
@@ -79,6 +86,13 @@ function TemplateCard(props: { t: Template; projectId: string }) {
           <span>Flow name</span>
           <input value={name} maxLength={128} required onChange={(e) => setName(e.target.value)} />
         </label>
+        {placeholders.map((a) => (
+          <label key={a} className="inline-field">
+            <span>Your algorithm for <code>{a}</code></span>
+            <input value={algs[a] ?? ""} maxLength={64} required placeholder="alg-…"
+              onChange={(e) => setAlgs({ ...algs, [a]: e.target.value.trim() })} />
+          </label>
+        ))}
         <button type="submit" disabled={create.busy}>{create.busy ? "Creating…" : "Create flow"}</button>
       </form>
       <ErrorLine error={create.error} />
