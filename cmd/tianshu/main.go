@@ -7,6 +7,7 @@
 //	tianshu secrets stage|rotate|status     rotate the master key (docs/secrets.md)
 //	tianshu version                         print the version
 //	tianshu docs                            print the API reference (docs/api.md)
+//	tianshu gb28181-sim [flags]             run a simulated GB/T 28181 camera
 package main
 
 import (
@@ -46,6 +47,7 @@ commands:
   secrets   rotate the master key: tianshu secrets stage|rotate|status
   version   print the version
   docs      print the API reference
+  gb28181-sim  run a simulated GB/T 28181 camera against a platform's SIP server
 
 Run 'tianshu COMMAND -h' for a command's flags.
 `
@@ -72,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	case "docs":
 		fmt.Fprint(stdout, api.Markdown(app.NewRegistry(nil)))
 		return 0
+	case "gb28181-sim":
+		return gbSim(args[1:], stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -222,6 +222,7 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		{[]string{"--http-addr", "nonsense"}, "http_addr"},
 		{[]string{"--target", "api,nosuch"}, `unknown target "nosuch"`},
 		{[]string{"--log.level", "loud"}, "log.level"},
+		{[]string{"--gb28181.addr", "127.0.0.1:0", "--gb28181.server-id", "123"}, "gb28181.server-id"},
 	} {
 		out, err := runCmd(cleanEnv(), append([]string{"serve", "--data-dir", t.TempDir()}, c.args...)...)
 		if err == nil || !strings.Contains(string(out), c.want) {

@@ -29,6 +29,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/function"
+	"github.com/tianshu-ai/tianshu/internal/gb28181"
 	"github.com/tianshu-ai/tianshu/internal/gpu"
 	"github.com/tianshu-ai/tianshu/internal/iam"
 	"github.com/tianshu-ai/tianshu/internal/ids"
@@ -498,7 +499,7 @@ func (p *Platform) execPolicies() (*execpolicy.Policy, *execpolicy.Media, error)
 	return p.execPol, p.media, p.execErr
 }
 
-func (p *Platform) initDevices(context.Context) (func(context.Context) error, error) {
+func (p *Platform) initDevices(ctx context.Context) (func(context.Context) error, error) {
 	pol, media, err := p.execPolicies()
 	if err != nil {
 		return nil, err
@@ -522,6 +523,26 @@ func (p *Platform) initDevices(context.Context) (func(context.Context) error, er
 			return nil, err
 		}
 	}
+	stopGB := func() error { return nil }
+	if gc := p.cfg.GB28181; gc.Addr != "" {
+		// The GB/T 28181 SIP server cameras register to (off by default).
+		dir := p.Devices.GB28181Directory()
+		var auditor api.Auditor
+		if p.Audit != nil {
+			auditor = p.Audit
+		}
+		srv, err := gb28181.New(gb28181.Config{Addr: gc.Addr, ServerID: gc.ServerID, Realm: gc.Realm, Password: gc.Password, KeepaliveTimeout: gc.KeepaliveTimeout},
+			gb28181.Options{Directory: dir, Logger: p.log, Registerer: p.Metrics, Auditor: auditor, Now: p.now})
+		if err != nil {
+			return nil, err
+		}
+		if err := srv.Start(ctx); err != nil {
+			return nil, err
+		}
+		dir.Attach(srv)
+		p.GB28181 = srv
+		stopGB = srv.Close
+	}
 	stopProber := func(context.Context) error { return nil }
 	if p.Running(ModScheduler) {
 		// The control plane probes devices that no running task reports on.
@@ -531,6 +552,7 @@ func (p *Platform) initDevices(context.Context) (func(context.Context) error, er
 	}
 	return func(ctx context.Context) error {
 		_ = stopProber(ctx)
+		_ = stopGB()
 		return rt.Close()
 	}, nil
 }

@@ -65,7 +65,7 @@ var deps = map[string][]string{
 	ModFlows:   {ModStore, ModAlgos},
 	ModTasks:   {ModStore, ModFlows},
 	ModData:    {ModStore, ModBlob},
-	ModDevices: {ModStore, ModSecrets, ModBlob, ModBus},
+	ModDevices: {ModStore, ModSecrets, ModBlob, ModBus, ModIAM}, // iam: the audit log of refused GB28181 registrations
 
 	ModRuntime:   {ModAlgos, ModBlob},
 	ModAPI:       {ModApps, ModIAM, ModAlgos, ModFlows, ModTasks, ModData, ModDevices, ModBlob},

@@ -29,6 +29,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/devicecenter"
 	"github.com/tianshu-ai/tianshu/internal/execpolicy"
+	"github.com/tianshu-ai/tianshu/internal/gb28181"
 	"github.com/tianshu-ai/tianshu/internal/gpu"
 	"github.com/tianshu-ai/tianshu/internal/iam"
 	"github.com/tianshu-ai/tianshu/internal/netpolicy"
@@ -78,8 +79,10 @@ type Platform struct {
 	Algos    *algorepo.Service
 	Data     *data.Service
 	Devices  *devicecenter.Service
-	Push     *push.Service
-	Worker   *task.Worker
+	// GB28181 is the GB/T 28181 SIP server, nil while --gb28181.addr is unset.
+	GB28181 *gb28181.Server
+	Push    *push.Service
+	Worker  *task.Worker
 	// Previews taps the frames of this process's tasks for the live view;
 	// Live serves them (with the api module).
 	Previews *task.Previews

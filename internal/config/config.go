@@ -38,6 +38,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/execpolicy"
+	"github.com/tianshu-ai/tianshu/internal/gb28181/gbconfig"
 	"github.com/tianshu-ai/tianshu/internal/iam/auditconfig"
 	"github.com/tianshu-ai/tianshu/internal/imagebuild/imageconfig"
 	"github.com/tianshu-ai/tianshu/internal/netpolicy"
@@ -95,6 +96,9 @@ type Config struct {
 	// Kube is the Kubernetes cluster that runs container algorithm
 	// versions; none when unset.
 	Kube KubeConfig `yaml:"kube"`
+	// GB28181 is the SIP server GB/T 28181 cameras register to; off
+	// until its address is set.
+	GB28181 gbconfig.Config `yaml:"gb28181"`
 }
 
 // KubeConfig says which Kubernetes cluster runs `container` algorithm
@@ -149,6 +153,7 @@ func Default() Config {
 		Audit:           auditconfig.Default(),
 		Outbound:        netpolicy.Default(),
 		Exec:            execpolicy.Default(),
+		GB28181:         gbconfig.Default(),
 	}
 }
 
@@ -183,6 +188,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Exec.RegisterFlags(fs)
 	c.Media.RegisterFlags(fs)
 	c.Images.RegisterFlags(fs)
+	c.GB28181.RegisterFlags(fs)
 }
 
 // Load builds the configuration from args (flags, without the subcommand)
@@ -323,6 +329,9 @@ func (c *Config) Validate() error {
 			}
 			bad(v.field, "scheme %q is not one of %s", u.Scheme, have)
 		}
+	}
+	if err := c.GB28181.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("config: %w", err))
 	}
 	if len(c.Targets) == 0 {
 		bad("targets", "at least one target is required")

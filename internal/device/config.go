@@ -23,7 +23,7 @@ type Config struct {
 	// ID is the device's id; frames, events and statuses carry it.
 	ID string `json:"id"`
 	// Driver names a registered driver: replay, http-snapshot, rtsp, onvif,
-	// mqtt, adapter.
+	// mqtt, adapter, gb28181.
 	Driver string `json:"driver"`
 	// Address is where the device is: a URL (http://, rtsp://, tcp:// for an
 	// MQTT broker, the ONVIF device service) or, for replay and adapter, a
@@ -157,7 +157,7 @@ func fieldErr(field, format string, args ...any) error {
 }
 
 // planned lists drivers the design names but this version does not ship.
-func planned(name string) bool { return name == "gb28181" }
+func planned(string) bool { return false }
 
 // Validate checks the common fields and the driver's own, and names the first
 // bad field. A planned or unknown driver is refused with an error wrapping

@@ -43,14 +43,30 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestGB28181Planned(t *testing.T) {
+// TestGB28181Driver: the address is a GB id, streams are refused with a
+// clear error, and without the SIP server a probe says so. The driver
+// with a real server is tested in internal/app (TestGB28181Devices).
+func TestGB28181Driver(t *testing.T) {
 	err := Config{ID: "d", Driver: "gb28181", Address: "sip:34020000001320000001@10.0.0.2"}.Validate()
-	if !errors.Is(err, ErrUnsupportedDriver) || !strings.Contains(err.Error(), "unsupported driver: gb28181 is planned") {
-		t.Fatalf("got %v", err)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "Address" {
+		t.Fatalf("sip URL as address: %v", err)
+	}
+	cfg := Config{ID: "d", Driver: "gb28181", Address: "34020000001320000001"}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := cfg
+	bad.Options = map[string]any{"parent": "12"}
+	if err := bad.Validate(); !errors.As(err, &fe) || fe.Field != "Options.parent" {
+		t.Fatalf("bad parent: %v", err)
 	}
 	rt, _ := newTestRuntime(t)
-	if _, err := rt.Open(context.Background(), Config{ID: "d", Driver: "gb28181"}, nil); !errors.Is(err, ErrUnsupportedDriver) {
+	if _, err := rt.Open(context.Background(), cfg, nil); !errors.Is(err, ErrLiveVideoUnsupported) || ReasonOf(err) != ReasonConfig {
 		t.Fatalf("Open: %v", err)
+	}
+	if _, err := rt.Probe(context.Background(), cfg); ReasonOf(err) != ReasonConfig || !strings.Contains(err.Error(), "--gb28181.addr") {
+		t.Fatalf("Probe without a server: %v", err)
 	}
 }
 

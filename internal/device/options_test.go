@@ -20,6 +20,7 @@ func TestDriversDescribe(t *testing.T) {
 		"http-snapshot": {Address: "http://cam/snap.jpg"},
 		"mqtt":          {Address: "tcp://broker:1883", Options: map[string]any{"topic": "cams/#"}},
 		"adapter":       {Address: "x", Options: map[string]any{"command": "/opt/adapter"}},
+		"gb28181":       {Address: "34020000001320000001"},
 	}
 	specs := Specs()
 	if len(specs) != len(Drivers()) {

@@ -78,6 +78,7 @@ type Env struct {
 	// addresses they hand to ffmpeg; nil checks nothing.
 	Outbound *netpolicy.Policy
 	m        *metrics
+	gb       gbHolder
 }
 
 // Runtime opens and probes devices with shared logger, metrics and clock,

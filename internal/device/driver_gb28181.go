@@ -1,0 +1,143 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+)
+
+// GBServer is the GB/T 28181 SIP server as the gb28181 driver sees it
+// (internal/gb28181 through the device center): devices register to the
+// platform, so the driver asks the server, never the device's address.
+type GBServer interface {
+	// Registered reports whether the device with this GB id is registered
+	// and sending keepalives; with channel set, whether that channel of
+	// it is on as its catalog says (known false while no catalog named it).
+	Registered(id, channel string) (online, known bool)
+	// DeviceInfo asks a registered device what it is.
+	DeviceInfo(ctx context.Context, id string) (map[string]any, error)
+}
+
+// ErrLiveVideoUnsupported is what opening a gb28181 stream returns: this
+// version registers devices and reads their catalogs, and plays no video.
+var ErrLiveVideoUnsupported = errors.New("gb28181: live video not yet supported (this version does registration, keepalive and catalog; INVITE/RTP is planned)")
+
+// gbHolder lets the server be attached after the runtime exists (the
+// server needs the device center, which needs the runtime).
+type gbHolder struct{ p atomic.Pointer[GBServer] }
+
+func (h *gbHolder) get() GBServer {
+	if p := h.p.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// UseGB28181 attaches the GB/T 28181 SIP server the gb28181 driver asks;
+// without one every gb28181 device probes offline with a config reason.
+func (r *Runtime) UseGB28181(s GBServer) { r.env.gb.p.Store(&s) }
+
+// gb28181Driver: a camera or NVR that registers to the platform's SIP
+// server (--gb28181.addr). Address is its 20-digit GB id; Password, when
+// set, is the one it must prove (else the platform's). Channels found in
+// its catalog become devices of their own with Options.parent naming it.
+type gb28181Driver struct{}
+
+func init() { Register("gb28181", gb28181Driver{}) }
+
+var gbOptions = []Option{
+	{Name: "parent", Type: "string", Description: "GB id of the device this channel belongs to (set for channels found in a catalog)."},
+	{Name: "manufacturer", Type: "string", Description: "Manufacturer as the catalog reports it."},
+	{Name: "model", Type: "string", Description: "Model as the catalog reports it."},
+	{Name: "civil_code", Type: "string", Description: "Civil (administrative region) code from the catalog."},
+}
+
+func (gb28181Driver) Spec() DriverSpec {
+	return DriverSpec{Description: "A GB/T 28181 camera or NVR that registers to the platform's SIP server; its catalog's channels become devices. Live video is not yet supported.",
+		Fields: []Option{address("The device's 20-digit GB/T 28181 id (for a channel, the channel's id)."),
+			{Name: "Password", Type: "string", Secret: true, Description: "SIP digest password this device registers with; empty: the platform password (--gb28181.password). Encrypted at rest and never shown again."}},
+		Options: gbOptions}
+}
+
+func gbIDValid(id string) bool {
+	if len(id) != 20 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (gb28181Driver) Validate(cfg Config) error {
+	if !gbIDValid(cfg.Address) {
+		return fieldErr("Address", "must be the device's 20-digit GB/T 28181 id, such as 34020000001320000001")
+	}
+	if cfg.Username != "" && cfg.Username != cfg.Address {
+		return fieldErr("Username", "must be empty: a GB/T 28181 device authenticates with its id (Address)")
+	}
+	if err := cfg.checkOptions(optionNames(gbOptions)...); err != nil {
+		return err
+	}
+	for _, o := range gbOptions {
+		if _, err := cfg.optString(o.Name, ""); err != nil {
+			return err
+		}
+	}
+	if p, _ := cfg.optString("parent", ""); p != "" && !gbIDValid(p) {
+		return fieldErr("Options.parent", "must be a 20-digit GB/T 28181 id")
+	}
+	return nil
+}
+
+// registered answers for a device or, for a channel, its parent.
+func gbRegistered(env *Env, cfg Config) (GBServer, string, error) {
+	srv := env.gb.get()
+	if srv == nil {
+		return nil, "", statusErrf(ReasonConfig, "gb28181: the platform's SIP server is off (start it with --gb28181.addr)")
+	}
+	id := cfg.Address
+	p, _ := cfg.optString("parent", "")
+	if p != "" {
+		id = p
+	}
+	online, known := srv.Registered(id, "")
+	if !known {
+		return srv, id, statusErrf(ReasonUnreachable, "gb28181: device %s has not registered", id)
+	}
+	if !online {
+		return srv, id, statusErrf(ReasonTimeout, "gb28181: device %s stopped sending keepalives", id)
+	}
+	if p != "" {
+		if on, known := srv.Registered(p, cfg.Address); !known {
+			return srv, id, statusErrf(ReasonUnreachable, "gb28181: channel %s is not in the catalog of %s", cfg.Address, p)
+		} else if !on {
+			return srv, id, statusErrf(ReasonUnreachable, "gb28181: the catalog of %s says channel %s is off", p, cfg.Address)
+		}
+	}
+	return srv, id, nil
+}
+
+func (gb28181Driver) Probe(ctx context.Context, env *Env, cfg Config) (ProbeResult, error) {
+	srv, id, err := gbRegistered(env, cfg)
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	info := map[string]any{"registered_as": id}
+	if id == cfg.Address {
+		if di, err := srv.DeviceInfo(ctx, id); err == nil {
+			for k, v := range di {
+				info[k] = v
+			}
+		} else {
+			info["device_info_error"] = err.Error()
+		}
+	}
+	return ProbeResult{Online: true, Info: info}, nil
+}
+
+func (gb28181Driver) Open(context.Context, *Env, Config, Sink) (Source, error) {
+	return nil, &StatusError{Reason: ReasonConfig, Err: ErrLiveVideoUnsupported}
+}

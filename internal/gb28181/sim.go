@@ -1,0 +1,334 @@
+package gb28181
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// SimChannel is one camera channel of a simulated device.
+type SimChannel struct {
+	ID, Name string
+	// Off makes the catalog say the channel is off.
+	Off bool
+}
+
+// SimConfig describes a simulated GB/T 28181 device.
+type SimConfig struct {
+	// Server is the platform's SIP address (host:port); ServerID its id.
+	Server, ServerID string
+	// Transport is udp (default) or tcp.
+	Transport string
+	// DeviceID and Password are the device's credentials.
+	DeviceID, Password string
+	// Local is the address to bind (default 127.0.0.1:0).
+	Local string
+	// Expires is the registration asked for (default 3600s); Keepalive
+	// the interval between keepalives (default 60s).
+	Expires, Keepalive time.Duration
+	// Channels are answered to catalog queries, names sent in GBK.
+	Channels []SimChannel
+	// Name, Manufacturer and Model answer DeviceInfo.
+	Name, Manufacturer, Model string
+	Logger                    *slog.Logger
+}
+
+// ErrRegisterRefused is returned by Run when the platform refuses the
+// registration (wrong password, unknown device).
+var ErrRegisterRefused = errors.New("gb28181 sim: registration refused")
+
+// Simulator is a GB/T 28181 device: it registers with digest
+// authentication, sends keepalives, and answers catalog and device info
+// queries. It is a real SIP user agent (sipgo) for tests and for people
+// trying the platform without a camera (tianshu gb28181-sim).
+type Simulator struct {
+	cfg    SimConfig
+	ua     *sipgo.UserAgent
+	client *sipgo.Client
+	conn   net.PacketConn
+	laddr  string
+
+	mu sync.Mutex
+	sn int
+}
+
+// NewSimulator returns a simulator; Run starts it.
+func NewSimulator(cfg SimConfig) (*Simulator, error) {
+	if cfg.Transport == "" {
+		cfg.Transport = "udp"
+	}
+	cfg.Transport = strings.ToLower(cfg.Transport)
+	if cfg.Transport != "udp" && cfg.Transport != "tcp" {
+		return nil, fmt.Errorf("gb28181 sim: transport %q: want udp or tcp", cfg.Transport)
+	}
+	if !ValidID(cfg.DeviceID) {
+		return nil, fmt.Errorf("gb28181 sim: device id %q must be 20 digits", cfg.DeviceID)
+	}
+	if cfg.ServerID == "" {
+		cfg.ServerID = "34020000002000000001"
+	}
+	if cfg.Local == "" {
+		cfg.Local = "127.0.0.1:0"
+	}
+	if cfg.Expires <= 0 {
+		cfg.Expires = time.Hour
+	}
+	if cfg.Keepalive <= 0 {
+		cfg.Keepalive = time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Name == "" {
+		cfg.Name = "Tianshu GB28181 simulator"
+	}
+	if cfg.Manufacturer == "" {
+		cfg.Manufacturer = "Tianshu"
+	}
+	if cfg.Model == "" {
+		cfg.Model = "gb28181-sim"
+	}
+	return &Simulator{cfg: cfg}, nil
+}
+
+// Run registers, keeps alive and answers queries until ctx ends, then
+// unregisters. A refused registration returns ErrRegisterRefused.
+func (sm *Simulator) Run(ctx context.Context) error {
+	ua, quiet, err := newUA(sm.cfg.Logger, sm.cfg.DeviceID, sm.cfg.ServerID[:10])
+	if err != nil {
+		return err
+	}
+	defer ua.Close()
+	sm.ua = ua
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
+	if err != nil {
+		return err
+	}
+	srv.OnMessage(sm.onMessage)
+	var opts []sipgo.ClientOption
+	if sm.cfg.Transport == "udp" {
+		// Send and receive on one socket, as cameras do, so the platform's
+		// queries reach the address it saw the REGISTER come from.
+		conn, err := net.ListenPacket("udp", sm.cfg.Local)
+		if err != nil {
+			return fmt.Errorf("gb28181 sim: %w", err)
+		}
+		sm.conn, sm.laddr = conn, conn.LocalAddr().String()
+		go func() { _ = srv.ServeUDP(conn) }()
+		// Requests go out through the listening socket once the transport
+		// layer has it.
+		for i := 0; i < 200; i++ {
+			if _, err := srv.TransportLayer().GetConnection("udp", sm.laddr); err == nil {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		opts = append(opts, sipgo.WithClientConnectionAddr(sm.laddr))
+	}
+	sm.client, err = sipgo.NewClient(ua, append(opts, sipgo.WithClientLogger(quiet))...)
+	if err != nil {
+		return err
+	}
+	if err := sm.register(ctx, sm.cfg.Expires); err != nil {
+		return err
+	}
+	sm.cfg.Logger.Info("gb28181 sim registered", "device", sm.cfg.DeviceID, "server", sm.cfg.Server, "transport", sm.cfg.Transport)
+	t := time.NewTicker(sm.cfg.Keepalive)
+	defer t.Stop()
+	reregister := time.NewTimer(sm.cfg.Expires * 3 / 4)
+	defer reregister.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = sm.register(uctx, 0)
+			cancel()
+			return nil
+		case <-t.C:
+			if err := sm.keepalive(ctx); err != nil {
+				sm.cfg.Logger.Warn("gb28181 sim keepalive failed", "err", err)
+				if errors.Is(err, ErrRegisterRefused) {
+					// The platform forgot us (restarted): register again.
+					if err := sm.register(ctx, sm.cfg.Expires); err != nil && ctx.Err() == nil {
+						sm.cfg.Logger.Warn("gb28181 sim register failed", "err", err)
+					}
+				}
+			}
+		case <-reregister.C:
+			if err := sm.register(ctx, sm.cfg.Expires); err != nil && ctx.Err() == nil {
+				sm.cfg.Logger.Warn("gb28181 sim register failed", "err", err)
+			}
+			reregister.Reset(sm.cfg.Expires * 3 / 4)
+		}
+	}
+}
+
+func (sm *Simulator) uri() sip.Uri {
+	host, portS, _ := net.SplitHostPort(sm.cfg.Server)
+	port, _ := strconv.Atoi(portS)
+	u := sip.Uri{Scheme: "sip", User: sm.cfg.ServerID, Host: host, Port: port}
+	if sm.cfg.Transport == "tcp" {
+		u.UriParams = sip.NewParams()
+		u.UriParams.Add("transport", "tcp")
+	}
+	return u
+}
+
+func (sm *Simulator) newRequest(method sip.RequestMethod) *sip.Request {
+	req := sip.NewRequest(method, sm.uri())
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: sm.cfg.DeviceID, Host: sm.cfg.ServerID[:10]}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(10))
+	req.AppendHeader(from)
+	if method == sip.REGISTER {
+		req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: sm.cfg.DeviceID, Host: sm.cfg.ServerID[:10]}})
+	} else {
+		req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: sm.cfg.ServerID, Host: sm.cfg.ServerID[:10]}})
+	}
+	req.SetTransport(strings.ToUpper(sm.cfg.Transport))
+	return req
+}
+
+// register sends REGISTER (expires 0 unregisters), answering the digest
+// challenge.
+func (sm *Simulator) register(ctx context.Context, expires time.Duration) error {
+	req := sm.newRequest(sip.REGISTER)
+	host := "127.0.0.1"
+	port := 5060
+	if sm.laddr != "" {
+		h, p, _ := net.SplitHostPort(sm.laddr)
+		host = h
+		port, _ = strconv.Atoi(p)
+	}
+	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: sm.cfg.DeviceID, Host: host, Port: port}})
+	exp := sip.ExpiresHeader(uint32(expires / time.Second))
+	req.AppendHeader(&exp)
+	res, err := sm.client.Do(ctx, req)
+	if err != nil {
+		return fmt.Errorf("gb28181 sim: register: %w", err)
+	}
+	if res.StatusCode == 401 {
+		res, err = sm.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: sm.cfg.DeviceID, Password: sm.cfg.Password})
+		if err != nil {
+			return fmt.Errorf("gb28181 sim: register: %w", err)
+		}
+	}
+	if !res.IsSuccess() {
+		return fmt.Errorf("%w: %d %s", ErrRegisterRefused, res.StatusCode, res.Reason)
+	}
+	return nil
+}
+
+func (sm *Simulator) nextSN() int {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	sm.sn++
+	return sm.sn
+}
+
+// send delivers one MANSCDP document to the platform.
+func (sm *Simulator) send(ctx context.Context, body []byte) error {
+	req := sm.newRequest(sip.MESSAGE)
+	req.AppendHeader(sip.NewHeader("Content-Type", "Application/MANSCDP+xml"))
+	req.SetBody(body)
+	res, err := sm.client.Do(ctx, req)
+	if err != nil {
+		return err
+	}
+	if res.StatusCode == 403 {
+		return fmt.Errorf("%w: %d %s", ErrRegisterRefused, res.StatusCode, res.Reason)
+	}
+	if !res.IsSuccess() {
+		return fmt.Errorf("gb28181 sim: message answered %d %s", res.StatusCode, res.Reason)
+	}
+	return nil
+}
+
+func (sm *Simulator) keepalive(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	body := fmt.Sprintf("<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n<SN>%d</SN>\r\n<DeviceID>%s</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n",
+		sm.nextSN(), sm.cfg.DeviceID)
+	return sm.send(ctx, []byte(body))
+}
+
+func (sm *Simulator) onMessage(req *sip.Request, tx sip.ServerTransaction) {
+	m, err := Parse(req.Body())
+	if err != nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request", nil))
+		return
+	}
+	_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var docs [][]byte
+		switch m.CmdType {
+		case "Catalog":
+			docs = sm.catalog(m.SN)
+		case "DeviceInfo":
+			docs = [][]byte{sm.deviceInfo(m.SN)}
+		default:
+			return
+		}
+		for _, d := range docs {
+			if err := sm.send(ctx, d); err != nil {
+				sm.cfg.Logger.Warn("gb28181 sim answer not sent", "cmd", m.CmdType, "err", err)
+				return
+			}
+		}
+	}()
+}
+
+func (sm *Simulator) deviceInfo(sn int) []byte {
+	doc := fmt.Sprintf("<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Response>\r\n<CmdType>DeviceInfo</CmdType>\r\n<SN>%d</SN>\r\n<DeviceID>%s</DeviceID>\r\n<Result>OK</Result>\r\n<DeviceName>%s</DeviceName>\r\n<Manufacturer>%s</Manufacturer>\r\n<Model>%s</Model>\r\n<Firmware>1.0</Firmware>\r\n<Channel>%d</Channel>\r\n</Response>\r\n",
+		sn, sm.cfg.DeviceID, xmlText(sm.cfg.Name), xmlText(sm.cfg.Manufacturer), xmlText(sm.cfg.Model), len(sm.cfg.Channels))
+	b, err := EncodeGBK(doc)
+	if err != nil {
+		return []byte(doc)
+	}
+	return b
+}
+
+// catalog answers in documents of at most 2 items, as devices split long
+// catalogs, with names in GBK.
+func (sm *Simulator) catalog(sn int) [][]byte {
+	var out [][]byte
+	chans := sm.cfg.Channels
+	for start := 0; start < len(chans) || start == 0; start += 2 {
+		end := min(start+2, len(chans))
+		var b strings.Builder
+		fmt.Fprintf(&b, "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Response>\r\n<CmdType>Catalog</CmdType>\r\n<SN>%d</SN>\r\n<DeviceID>%s</DeviceID>\r\n<SumNum>%d</SumNum>\r\n<DeviceList Num=\"%d\">\r\n",
+			sn, sm.cfg.DeviceID, len(chans), end-start)
+		for _, c := range chans[start:end] {
+			fmt.Fprintf(&b, "<Item>\r\n<DeviceID>%s</DeviceID>\r\n<Name>%s</Name>\r\n<Manufacturer>%s</Manufacturer>\r\n<Model>%s</Model>\r\n<CivilCode>%s</CivilCode>\r\n<Parental>0</Parental>\r\n<ParentID>%s</ParentID>\r\n<Status>%s</Status>\r\n</Item>\r\n",
+				xmlText(c.ID), xmlText(c.Name), xmlText(sm.cfg.Manufacturer), xmlText(sm.cfg.Model), sm.cfg.DeviceID[:10], sm.cfg.DeviceID, onOff(c.Off))
+		}
+		b.WriteString("</DeviceList>\r\n</Response>\r\n")
+		doc, err := EncodeGBK(b.String())
+		if err != nil {
+			doc = []byte(b.String())
+		}
+		out = append(out, doc)
+		if len(chans) == 0 {
+			break
+		}
+	}
+	return out
+}
+
+func onOff(off bool) string {
+	if off {
+		return "OFF"
+	}
+	return "ON"
+}
