@@ -20,7 +20,7 @@ func gbSim(args []string, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("gb28181-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := gb28181.SimConfig{}
-	var channels string
+	var channels, changes string
 	fs.StringVar(&c.Server, "server", "127.0.0.1:5060", "the platform's SIP server (host:port, --gb28181.addr)")
 	fs.StringVar(&c.ServerID, "server-id", "34020000002000000001", "the platform's 20-digit SIP id (--gb28181.server-id)")
 	fs.StringVar(&c.Transport, "transport", "udp", "udp or tcp")
@@ -30,6 +30,9 @@ func gbSim(args []string, stderr io.Writer, getenv func(string) string) int {
 	fs.DurationVar(&c.Expires, "expires", 0, "registration period asked for (default 1h)")
 	fs.StringVar(&channels, "channels", "34020000001310000001=大门入口,34020000001310000002=停车场",
 		"catalog channels as id=name pairs, comma-separated (names are sent in GBK)")
+	fs.StringVar(&changes, "changes", "",
+		"catalog changes to notify after the first catalog answer, as EVENT:id=name items, comma-separated (EVENT: ADD, DEL, UPDATE, ON, OFF)")
+	fs.DurationVar(&c.ChangesAfter, "changes-after", 0, "wait between the first catalog answer and the change notification (default 1s)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -48,6 +51,14 @@ func gbSim(args []string, stderr io.Writer, getenv func(string) string) int {
 			return 2
 		}
 		c.Channels = append(c.Channels, gb28181.SimChannel{ID: id, Name: name})
+	}
+	for _, item := range strings.Split(changes, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		ev, rest, _ := strings.Cut(item, ":")
+		id, name, _ := strings.Cut(rest, "=")
+		c.Changes = append(c.Changes, gb28181.SimChange{Event: ev, SimChannel: gb28181.SimChannel{ID: id, Name: name}})
 	}
 	c.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	sm, err := gb28181.NewSimulator(c)

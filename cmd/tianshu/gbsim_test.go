@@ -35,6 +35,10 @@ func TestGBSim(t *testing.T) {
 	if code := gbSim([]string{"-channels", "12=a"}, &errb, env); code != 2 || !strings.Contains(errb.String(), "-channels") {
 		t.Fatalf("bad channel: %d %s", code, errb.String())
 	}
+	errb.Reset()
+	if code := gbSim([]string{"-changes", "MOVE:34020000001310000001=a"}, &errb, env); code != 2 || !strings.Contains(errb.String(), `"MOVE"`) {
+		t.Fatalf("bad change: %d %s", code, errb.String())
+	}
 	srv, err := gb28181.New(gb28181.Config{Addr: "127.0.0.1:0"}, gb28181.Options{Directory: noDevices{}})
 	if err != nil {
 		t.Fatal(err)

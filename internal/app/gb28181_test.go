@@ -59,7 +59,9 @@ func startGBSim(t *testing.T, c gb28181.SimConfig) (*exec.Cmd, func()) {
 // devices with their GBK names decoded and their parent kept, a wrong
 // password and an unknown id are refused and audited, keepalive loss
 // takes the NVR and its channels offline, and a restarted simulator comes
-// back without duplicating channels. Streams are refused clearly.
+// back without duplicating channels, its catalog change notification is
+// applied (DEL deletes a channel's device, UPDATE renames, OFF and ADD),
+// and deleting the NVR deletes its channels. Streams are refused clearly.
 func TestGB28181Devices(t *testing.T) {
 	e := apptest.Start(t, apptest.Options{Args: []string{"--gb28181.addr", "127.0.0.1:0", "--gb28181.keepalive-timeout", "1500ms"}})
 	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
@@ -129,13 +131,49 @@ func TestGB28181Devices(t *testing.T) {
 	if r := devices()[nvrID]["Reason"]; r != "timeout" {
 		t.Fatalf("offline reason %v", r)
 	}
+	// The restarted NVR answers the same catalog, then notifies changes
+	// (a NOTIFY with an Event per item): one channel deleted, one renamed,
+	// one switched off, one added.
+	sim.Changes = []gb28181.SimChange{{Event: "DEL", SimChannel: gb28181.SimChannel{ID: "34020000001310000002"}},
+		{Event: "UPDATE", SimChannel: gb28181.SimChannel{ID: "34020000001310000004", Name: "后门"}},
+		{Event: "OFF", SimChannel: gb28181.SimChannel{ID: "34020000001310000001"}},
+		{Event: "ADD", SimChannel: gb28181.SimChannel{ID: "34020000001310000005", Name: "新通道"}}}
 	startGBSim(t, sim)
-	waitUntil(t, 20*time.Second, func() bool {
+	waitUntil(t, 30*time.Second, func() bool {
 		ds := devices()
-		return ds[nvrID]["Status"] == "online" && ds["34020000001310000002"]["Status"] == "online"
+		return ds[nvrID]["Status"] == "online" && ds["34020000001310000005"] != nil && ds["34020000001310000002"] == nil &&
+			ds["34020000001310000004"]["Name"] == "后门" && ds["34020000001310000001"]["Status"] == "offline"
 	})
-	if n := len(devices()); n != 5 {
-		t.Fatalf("%d gb28181 devices after the restart, want 5", n)
+	ds = devices()
+	// Not duplicated by the second catalog: four channels kept, one added.
+	if len(ds) != 5 || ds["34020000001310000005"]["Name"] != "新通道" || ds["34020000001310000005"]["Status"] != "online" ||
+		ds["34020000001310000005"]["Options"].(map[string]any)["parent"] != nvrID || ds["34020000001310000003"]["Status"] != "online" {
+		t.Fatalf("after the catalog change: %s", toJSON(ds))
+	}
+	if p := c.mustCall("ProbeDevice", map[string]any{"DeviceId": ds["34020000001310000001"]["DeviceId"]}); p["Online"] != false {
+		t.Fatalf("probe of a channel switched off: %v", p)
+	}
+
+	// Deleting the NVR deletes its channels, and only them: another
+	// gb28181 device stays.
+	const otherID = "34020000001320000009"
+	c.mustCall("CreateDevice", map[string]any{"Name": "nvr-2", "Driver": "gb28181", "Address": otherID})
+	// While a task reads from a channel, nothing is deleted.
+	doc := `{"name": "frames", "nodes": [{"id": "save", "kind": "store", "config": {"type": "frame"},
+	  "inputs": {"frame": "$input.frame", "device": "$input.device"}}]}`
+	flowID := c.mustCall("CreateFlow", map[string]any{"Document": doc})["FlowId"].(string)
+	taskID := c.mustCall("CreateTask", map[string]any{"Name": "watch-channel", "FlowId": flowID,
+		"Sources": []any{map[string]any{"Type": "device", "Id": ds["34020000001310000003"]["DeviceId"]}}})["TaskId"].(string)
+	if _, code := c.call("DeleteDevice", map[string]any{"DeviceId": nvr}); code != "ResourceInUse" {
+		t.Fatalf("DeleteDevice while a task reads a channel: %q", code)
+	}
+	if n := len(devices()); n != 6 {
+		t.Fatalf("%d gb28181 devices after a refused delete, want 6", n)
+	}
+	c.mustCall("DeleteTask", map[string]any{"TaskId": taskID})
+	c.mustCall("DeleteDevice", map[string]any{"DeviceId": nvr})
+	if ds := devices(); len(ds) != 1 || ds[otherID] == nil {
+		t.Fatalf("gb28181 devices after deleting the NVR: %s", toJSON(ds))
 	}
 }
 

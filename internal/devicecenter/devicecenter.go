@@ -369,9 +369,14 @@ func (s *Service) Modify(ctx context.Context, id string, ch Change) error {
 // Delete removes a device unless a task reads from it. The device row is
 // locked while the tasks are counted and it is deleted, and a task's
 // creation locks it too (LockForUse): a task created at the same time
-// either is counted here or finds the device gone.
+// either is counted here or finds the device gone. A GB/T 28181 device
+// takes its channels' devices with it (those whose Options.parent names
+// it), in the same transaction: all go, or none when a task reads from
+// one of them.
 func (s *Service) Delete(ctx context.Context, id string) error {
+	gone := []string{id}
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		gone = gone[:1]
 		found, n, err := tx.LockUsers(ctx, "devices", id, "SELECT COUNT(*) FROM tasks WHERE sources LIKE ?", "%\""+id+"\"%")
 		switch {
 		case err != nil:
@@ -381,23 +386,83 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 		case n > 0:
 			return api.Errorf(api.ResourceInUse, "DeviceId: %d task(s) read from %s; delete them first", n, id)
 		}
+		kids, err := gbChannels(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		for _, k := range kids {
+			_, n, err := tx.LockUsers(ctx, "devices", k, "SELECT COUNT(*) FROM tasks WHERE sources LIKE ?", "%\""+k+"\"%")
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				return api.Errorf(api.ResourceInUse, "DeviceId: %d task(s) read from %s, a channel of %s; delete them first", n, k, id)
+			}
+			if _, err := tx.Exec(ctx, "DELETE FROM devices WHERE id = ?", k); err != nil {
+				return err
+			}
+			gone = append(gone, k)
+		}
 		_, err = tx.Exec(ctx, "DELETE FROM devices WHERE id = ?", id)
 		return err
 	})
 	if err == nil {
 		s.mu.Lock()
-		delete(s.lastSeen, id)
+		for _, g := range gone {
+			delete(s.lastSeen, g)
+		}
 		sd := s.stall
 		s.mu.Unlock()
 		if sd != nil {
 			// This process's series of the device; other replicas keep
 			// theirs until they restart.
-			sd.m.online.DeleteLabelValues(id)
-			sd.m.stallsTotal.DeleteLabelValues(id)
-			sd.m.frames.DeleteLabelValues(id)
+			for _, g := range gone {
+				sd.m.online.DeleteLabelValues(g)
+				sd.m.stallsTotal.DeleteLabelValues(g)
+				sd.m.frames.DeleteLabelValues(g)
+			}
 		}
 	}
 	return err
+}
+
+// gbChannels returns the ids of the channel devices of device id when it
+// is a GB/T 28181 device that registers (no parent of its own); none
+// otherwise.
+func gbChannels(ctx context.Context, tx *store.Tx, id string) ([]string, error) {
+	var driver, address, projectID, options string
+	if err := tx.QueryRow(ctx, "SELECT driver, address, project_id, options FROM devices WHERE id = ?", id).Scan(&driver, &address, &projectID, &options); err != nil {
+		return nil, err
+	}
+	if driver != "gb28181" || address == "" || optionParent(options) != "" {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, "SELECT id, options FROM devices WHERE driver = 'gb28181' AND project_id = ? AND options LIKE ? AND id <> ? LIMIT 10000",
+		projectID, `%"parent":"`+address+`"%`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var kids []string
+	for rows.Next() {
+		var k, opts string
+		if err := rows.Scan(&k, &opts); err != nil {
+			return nil, err
+		}
+		if optionParent(opts) == address {
+			kids = append(kids, k)
+		}
+	}
+	return kids, rows.Err()
+}
+
+// optionParent reads Options.parent from a device's stored options.
+func optionParent(options string) string {
+	var o struct {
+		Parent string `json:"parent"`
+	}
+	_ = json.Unmarshal([]byte(options), &o)
+	return o.Parent
 }
 
 // LockForUse locks the devices ids in tx, the transaction that stores

@@ -144,7 +144,10 @@ func gbReason(r string) string {
 // Catalog implements gb28181.Directory: every channel becomes a device of
 // the registrant's project and group (created once, found again by its
 // id), named as the device names it, with Options.parent naming the
-// registrant; its status follows the catalog's.
+// registrant; its status follows the catalog's. Change notifications are
+// applied: ADD creates, UPDATE renames, ON/OFF set the status, DEL deletes
+// the channel's device (or, while a task reads from it, leaves it offline
+// saying why).
 func (g *GB28181) Catalog(ctx context.Context, id string, _ int, items []gb28181.CatalogItem) {
 	g.catalogs.Lock()
 	defer g.catalogs.Unlock()
@@ -156,10 +159,17 @@ func (g *GB28181) Catalog(ctx context.Context, id string, _ int, items []gb28181
 		if !it.Channel() || !gb28181.ValidID(it.DeviceID) || it.DeviceID == id {
 			continue
 		}
-		devID, err := g.channel(ctx, parent, it)
+		if it.Deleted() {
+			g.removeChannel(ctx, parent, it.DeviceID)
+			continue
+		}
+		devID, found, err := g.channel(ctx, parent, it)
 		if err != nil {
 			g.s.log.Warn("gb28181 channel not saved", "gb_id", it.DeviceID, "parent", parent.ID, "err", err)
 			continue
+		}
+		if found && it.Event == gb28181.EventUpdate && it.Name != "" {
+			g.rename(ctx, devID, it)
 		}
 		st := device.Status{DeviceID: devID, Driver: "gb28181", State: device.StateOnline}
 		if !it.Online() {
@@ -169,26 +179,73 @@ func (g *GB28181) Catalog(ctx context.Context, id string, _ int, items []gb28181
 	}
 }
 
-// channel returns the device of a catalog item, creating it.
-func (g *GB28181) channel(ctx context.Context, parent *Device, it gb28181.CatalogItem) (string, error) {
-	ds, err := g.gbDevices(ctx, it.DeviceID)
+// findChannel returns the device of channel gbID under parent, nil if none.
+func (g *GB28181) findChannel(ctx context.Context, parent *Device, gbID string) (*Device, error) {
+	ds, err := g.gbDevices(ctx, gbID)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	for _, d := range ds {
 		if d.ProjectID == parent.ProjectID && parentOf(d) == parent.Config.Address {
-			return d.ID, nil
+			return d, nil
 		}
+	}
+	return nil, nil
+}
+
+// removeChannel deletes the device of a channel the catalog dropped.
+func (g *GB28181) removeChannel(ctx context.Context, parent *Device, gbID string) {
+	d, err := g.findChannel(ctx, parent, gbID)
+	if err != nil || d == nil {
+		return
+	}
+	err = g.s.Delete(ctx, d.ID)
+	var ae *api.Error
+	switch {
+	case err == nil:
+		g.s.log.Info("gb28181 channel removed", "device", d.ID, "gb_id", gbID, "parent", parent.ID)
+	case errors.As(err, &ae) && ae.Code == api.ResourceInUse:
+		g.s.ReportStatus(ctx, device.Status{DeviceID: d.ID, Driver: "gb28181", State: device.StateOffline, Reason: device.ReasonUnreachable,
+			LastError: "gb28181: the device removed the channel from its catalog; delete the tasks reading from it, then the device"})
+	default:
+		g.s.log.Warn("gb28181 channel not removed", "device", d.ID, "gb_id", gbID, "err", err)
+	}
+}
+
+// rename gives a channel's device the name an UPDATE notification carries
+// (the channel id appended where the name is taken).
+func (g *GB28181) rename(ctx context.Context, devID string, it gb28181.CatalogItem) {
+	var err error
+	for _, n := range []string{clipName(it.Name, 128), clipName(it.Name, 107) + " (" + it.DeviceID + ")"} {
+		_, err = g.s.db.Exec(ctx, "UPDATE devices SET name = ?, updated_at = ? WHERE id = ? AND name <> ?", n, g.s.now().UnixMilli(), devID, n)
+		if !g.s.db.IsUniqueViolation(err) {
+			break
+		}
+	}
+	if err != nil {
+		g.s.log.Warn("gb28181 channel not renamed", "device", devID, "gb_id", it.DeviceID, "err", err)
+	}
+}
+
+// channel returns the device of a catalog item, creating it; found says
+// it existed.
+func (g *GB28181) channel(ctx context.Context, parent *Device, it gb28181.CatalogItem) (string, bool, error) {
+	d, err := g.findChannel(ctx, parent, it.DeviceID)
+	if err != nil || d != nil {
+		if d != nil {
+			return d.ID, true, nil
+		}
+		return "", false, err
 	}
 	// A device names its own channels: bound how many devices it can
 	// make, whatever the project's quota.
 	var n int
 	if err := g.s.db.QueryRow(ctx, "SELECT COUNT(*) FROM devices WHERE driver = 'gb28181' AND project_id = ? AND options LIKE ?",
 		parent.ProjectID, `%"parent":"`+parent.Config.Address+`"%`).Scan(&n); err != nil {
-		return "", err
+		return "", false, err
 	}
 	if n >= MaxGBChannels {
-		return "", fmt.Errorf("gb28181: device %s has %d channels, the limit", parent.ID, MaxGBChannels)
+		return "", false, fmt.Errorf("gb28181: device %s has %d channels, the limit", parent.ID, MaxGBChannels)
 	}
 	opts := map[string]any{"parent": parent.Config.Address}
 	for k, v := range map[string]string{"manufacturer": it.Manufacturer, "model": it.Model, "civil_code": it.CivilCode} {
@@ -211,11 +268,11 @@ func (g *GB28181) channel(ctx context.Context, parent *Device, it gb28181.Catalo
 		}
 		if err == nil {
 			g.s.log.Info("gb28181 channel added", "device", d.ID, "gb_id", it.DeviceID, "parent", parent.ID)
-			return d.ID, nil
+			return d.ID, false, nil
 		}
-		return "", err
+		return "", false, err
 	}
-	return "", err
+	return "", false, err
 }
 
 // clipName cuts s to n bytes on a character boundary.

@@ -70,13 +70,36 @@ type CatalogItem struct {
 	Status    string `xml:"Status"`
 	IPAddress string `xml:"IPAddress"`
 	Port      int    `xml:"Port"`
+	// Event is set in catalog change notifications: ADD, DEL, UPDATE, ON,
+	// OFF (also VLOST, DEFECT); "" in answers to a catalog query.
+	Event string `xml:"Event"`
 }
 
-// Online reports whether the item's status says it is on.
+// Catalog change events (CatalogItem.Event), upper-cased.
+const (
+	EventAdd    = "ADD"
+	EventDel    = "DEL"
+	EventUpdate = "UPDATE"
+	EventOn     = "ON"
+	EventOff    = "OFF"
+)
+
+// Online reports whether the item is on: an ON or OFF event says so,
+// else its status does.
 func (it CatalogItem) Online() bool {
+	switch it.Event {
+	case EventOn:
+		return true
+	case EventOff, "VLOST", "DEFECT":
+		return false
+	}
 	s := strings.ToUpper(strings.TrimSpace(it.Status))
 	return s == "ON" || s == "ONLINE" || s == "OK"
 }
+
+// Deleted reports whether the item is a notification that the channel
+// left the catalog.
+func (it CatalogItem) Deleted() bool { return it.Event == EventDel || it.Event == "DELETE" }
 
 // Channel reports whether the item is a video channel (a camera or
 // encoder channel by its GB/T 28181 type code: 131, 132) rather than a
@@ -152,6 +175,7 @@ func Parse(body []byte) (*Message, error) {
 	for _, it := range w.DeviceList.Items {
 		it.DeviceID, it.Name, it.Manufacturer, it.Model = clean(it.DeviceID), clean(it.Name), clean(it.Manufacturer), clean(it.Model)
 		it.CivilCode, it.Address, it.ParentID, it.Status, it.IPAddress = clean(it.CivilCode), clean(it.Address), clean(it.ParentID), clean(it.Status), clean(it.IPAddress)
+		it.Event = strings.ToUpper(clean(it.Event))
 		if it.DeviceID == "" {
 			continue
 		}

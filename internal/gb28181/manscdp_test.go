@@ -88,3 +88,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestParseCatalogEvents: a catalog change notification's events are read
+// (upper-cased) and decide the item's status and deletion.
+func TestParseCatalogEvents(t *testing.T) {
+	m, err := Parse(gbk(t, `<?xml version="1.0" encoding="GB2312"?>
+<Notify><CmdType>Catalog</CmdType><SN>9</SN><DeviceID>34020000001320000001</DeviceID><SumNum>3</SumNum><DeviceList Num="3">
+<Item><DeviceID>34020000001310000001</DeviceID><Status>ON</Status><Event>off</Event></Item>
+<Item><DeviceID>34020000001310000002</DeviceID><Event>ON</Event></Item>
+<Item><DeviceID>34020000001310000003</DeviceID><Event>DEL</Event></Item></DeviceList></Notify>`))
+	if err != nil || m.Root != "Notify" || len(m.Items) != 3 {
+		t.Fatalf("%+v %v", m, err)
+	}
+	if it := m.Items[0]; it.Event != EventOff || it.Online() || it.Deleted() {
+		t.Fatalf("OFF: %+v", it)
+	}
+	if it := m.Items[1]; !it.Online() || it.Deleted() {
+		t.Fatalf("ON: %+v", it)
+	}
+	if it := m.Items[2]; !it.Deleted() {
+		t.Fatalf("DEL: %+v", it)
+	}
+}

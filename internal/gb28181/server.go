@@ -49,7 +49,8 @@ type Directory interface {
 	// missing), with one of the Reason* strings.
 	Status(ctx context.Context, id string, online bool, reason string)
 	// Catalog hands over the catalog items one document of the device's
-	// catalog carried; sum is how many the device says it has in all.
+	// catalog carried, or one change notification (items with Event
+	// set); sum is how many the device says it has in all.
 	Catalog(ctx context.Context, id string, sum int, items []CatalogItem)
 }
 
@@ -566,6 +567,10 @@ func (s *Server) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 					ss.Channels = map[string]bool{}
 				}
 				for _, it := range m.Items {
+					if it.Deleted() {
+						delete(ss.Channels, it.DeviceID)
+						continue
+					}
 					if _, ok := ss.Channels[it.DeviceID]; ok || len(ss.Channels) < maxChannels {
 						ss.Channels[it.DeviceID] = it.Online()
 					}

@@ -199,8 +199,28 @@ func TestSimulatorRegistersKeepsAliveAndAnswersCatalog(t *testing.T) {
 			if last != ReasonKeepaliveTimeout {
 				t.Fatalf("offline reason %q", last)
 			}
+			// The restarted device notifies catalog changes in a NOTIFY.
+			const ch4 = "34020000001310000004"
+			sim.Changes = []SimChange{{Event: "DEL", SimChannel: SimChannel{ID: ch2}}, {Event: "OFF", SimChannel: SimChannel{ID: ch1}},
+				{Event: "ADD", SimChannel: SimChannel{ID: ch4, Name: "新通道"}}}
+			sim.ChangesAfter = 200 * time.Millisecond
 			startSim(t, sim)
 			waitFor(t, "online after restart", 10*time.Second, func() bool { on, _ := dir.isOnline(devID); return on })
+			waitFor(t, "catalog change", 10*time.Second, func() bool {
+				dir.mu.Lock()
+				defer dir.mu.Unlock()
+				return dir.items[devID][ch4].Event == EventAdd
+			})
+			dir.mu.Lock()
+			del, off, add := dir.items[devID][ch2], dir.items[devID][ch1], dir.items[devID][ch4]
+			dir.mu.Unlock()
+			if !del.Deleted() || off.Online() || !add.Online() || add.Name != "新通道" {
+				t.Fatalf("changes: %+v %+v %+v", del, off, add)
+			}
+			ss, _ = s.Session(devID)
+			if _, ok := ss.Channels[ch2]; ok || ss.Channels[ch1] || !ss.Channels[ch4] {
+				t.Fatalf("session channels after the change: %v", ss.Channels)
+			}
 		})
 	}
 }

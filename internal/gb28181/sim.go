@@ -23,6 +23,13 @@ type SimChannel struct {
 	Off bool
 }
 
+// SimChange is one change to a simulated device's catalog.
+type SimChange struct {
+	// Event is ADD, DEL, UPDATE, ON or OFF.
+	Event string
+	SimChannel
+}
+
 // SimConfig describes a simulated GB/T 28181 device.
 type SimConfig struct {
 	// Server is the platform's SIP address (host:port); ServerID its id.
@@ -38,6 +45,11 @@ type SimConfig struct {
 	Expires, Keepalive time.Duration
 	// Channels are answered to catalog queries, names sent in GBK.
 	Channels []SimChannel
+	// Changes are notified in one catalog NOTIFY (an Event per item),
+	// ChangesAfter (default 1s) after the first catalog answer; later
+	// catalog answers have them applied.
+	Changes      []SimChange
+	ChangesAfter time.Duration
 	// Name, Manufacturer and Model answer DeviceInfo.
 	Name, Manufacturer, Model string
 	Logger                    *slog.Logger
@@ -58,8 +70,10 @@ type Simulator struct {
 	conn   net.PacketConn
 	laddr  string
 
-	mu sync.Mutex
-	sn int
+	mu       sync.Mutex
+	sn       int
+	channels []SimChannel
+	changes  sync.Once
 }
 
 // NewSimulator returns a simulator; Run starts it.
@@ -86,6 +100,19 @@ func NewSimulator(cfg SimConfig) (*Simulator, error) {
 	if cfg.Keepalive <= 0 {
 		cfg.Keepalive = time.Minute
 	}
+	if cfg.ChangesAfter <= 0 {
+		cfg.ChangesAfter = time.Second
+	}
+	for _, c := range cfg.Changes {
+		switch strings.ToUpper(c.Event) {
+		case EventAdd, EventDel, EventUpdate, EventOn, EventOff:
+		default:
+			return nil, fmt.Errorf("gb28181 sim: change event %q: want ADD, DEL, UPDATE, ON or OFF", c.Event)
+		}
+		if !ValidID(c.ID) {
+			return nil, fmt.Errorf("gb28181 sim: change of channel %q: not a 20-digit id", c.ID)
+		}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -98,7 +125,7 @@ func NewSimulator(cfg SimConfig) (*Simulator, error) {
 	if cfg.Model == "" {
 		cfg.Model = "gb28181-sim"
 	}
-	return &Simulator{cfg: cfg}, nil
+	return &Simulator{cfg: cfg, channels: append([]SimChannel(nil), cfg.Channels...)}, nil
 }
 
 // Run registers, keeps alive and answers queries until ctx ends, then
@@ -237,7 +264,16 @@ func (sm *Simulator) nextSN() int {
 
 // send delivers one MANSCDP document to the platform.
 func (sm *Simulator) send(ctx context.Context, body []byte) error {
-	req := sm.newRequest(sip.MESSAGE)
+	return sm.sendAs(ctx, sip.MESSAGE, body)
+}
+
+// sendAs delivers one MANSCDP document in a MESSAGE or a NOTIFY.
+func (sm *Simulator) sendAs(ctx context.Context, method sip.RequestMethod, body []byte) error {
+	req := sm.newRequest(method)
+	if method == sip.NOTIFY {
+		req.AppendHeader(sip.NewHeader("Event", "Catalog"))
+		req.AppendHeader(sip.NewHeader("Subscription-State", "active"))
+	}
 	req.AppendHeader(sip.NewHeader("Content-Type", "Application/MANSCDP+xml"))
 	req.SetBody(body)
 	res, err := sm.client.Do(ctx, req)
@@ -286,12 +322,65 @@ func (sm *Simulator) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 				return
 			}
 		}
+		if m.CmdType == "Catalog" && len(sm.cfg.Changes) > 0 {
+			sm.changes.Do(func() { go sm.notifyChanges() })
+		}
 	}()
+}
+
+// notifyChanges sends the configured catalog changes in NOTIFYs (two
+// items each, as catalogs are split to fit a UDP datagram) and applies
+// them to the catalog.
+func (sm *Simulator) notifyChanges() {
+	time.Sleep(sm.cfg.ChangesAfter)
+	chans := make([]SimChannel, len(sm.cfg.Changes))
+	events := make([]string, len(sm.cfg.Changes))
+	for i, c := range sm.cfg.Changes {
+		events[i] = strings.ToUpper(c.Event)
+		chans[i] = c.SimChannel
+		chans[i].Off = events[i] == EventOff || (events[i] != EventOn && c.Off)
+		sm.apply(events[i], c.SimChannel)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, doc := range sm.catalogDocs("Notify", sm.nextSN(), chans, events) {
+		if err := sm.sendAs(ctx, sip.NOTIFY, doc); err != nil {
+			sm.cfg.Logger.Warn("gb28181 sim catalog change not sent", "err", err)
+			return
+		}
+	}
+	sm.cfg.Logger.Info("gb28181 sim catalog change sent", "items", len(chans))
+}
+
+// apply changes the catalog as event ev on channel c says.
+func (sm *Simulator) apply(ev string, c SimChannel) {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	for i := range sm.channels {
+		if sm.channels[i].ID != c.ID {
+			continue
+		}
+		switch ev {
+		case EventDel:
+			sm.channels = append(sm.channels[:i], sm.channels[i+1:]...)
+		case EventOn, EventOff:
+			sm.channels[i].Off = ev == EventOff
+		default:
+			if c.Name != "" {
+				sm.channels[i].Name = c.Name
+			}
+			sm.channels[i].Off = c.Off
+		}
+		return
+	}
+	if ev == EventAdd || ev == EventUpdate {
+		sm.channels = append(sm.channels, c)
+	}
 }
 
 func (sm *Simulator) deviceInfo(sn int) []byte {
 	doc := fmt.Sprintf("<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Response>\r\n<CmdType>DeviceInfo</CmdType>\r\n<SN>%d</SN>\r\n<DeviceID>%s</DeviceID>\r\n<Result>OK</Result>\r\n<DeviceName>%s</DeviceName>\r\n<Manufacturer>%s</Manufacturer>\r\n<Model>%s</Model>\r\n<Firmware>1.0</Firmware>\r\n<Channel>%d</Channel>\r\n</Response>\r\n",
-		sn, sm.cfg.DeviceID, xmlText(sm.cfg.Name), xmlText(sm.cfg.Manufacturer), xmlText(sm.cfg.Model), len(sm.cfg.Channels))
+		sn, sm.cfg.DeviceID, xmlText(sm.cfg.Name), xmlText(sm.cfg.Manufacturer), xmlText(sm.cfg.Model), sm.channelCount())
 	b, err := EncodeGBK(doc)
 	if err != nil {
 		return []byte(doc)
@@ -299,21 +388,38 @@ func (sm *Simulator) deviceInfo(sn int) []byte {
 	return b
 }
 
-// catalog answers in documents of at most 2 items, as devices split long
-// catalogs, with names in GBK.
+func (sm *Simulator) channelCount() int {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	return len(sm.channels)
+}
+
+// catalog answers a catalog query.
 func (sm *Simulator) catalog(sn int) [][]byte {
+	sm.mu.Lock()
+	chans := append([]SimChannel(nil), sm.channels...)
+	sm.mu.Unlock()
+	return sm.catalogDocs("Response", sn, chans, nil)
+}
+
+// catalogDocs writes chans (with events[i] as their Event, when given) in
+// documents of at most 2 items, as devices split long catalogs, with
+// names in GBK.
+func (sm *Simulator) catalogDocs(root string, sn int, chans []SimChannel, events []string) [][]byte {
 	var out [][]byte
-	chans := sm.cfg.Channels
 	for start := 0; start < len(chans) || start == 0; start += 2 {
 		end := min(start+2, len(chans))
 		var b strings.Builder
-		fmt.Fprintf(&b, "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Response>\r\n<CmdType>Catalog</CmdType>\r\n<SN>%d</SN>\r\n<DeviceID>%s</DeviceID>\r\n<SumNum>%d</SumNum>\r\n<DeviceList Num=\"%d\">\r\n",
-			sn, sm.cfg.DeviceID, len(chans), end-start)
-		for _, c := range chans[start:end] {
-			fmt.Fprintf(&b, "<Item>\r\n<DeviceID>%s</DeviceID>\r\n<Name>%s</Name>\r\n<Manufacturer>%s</Manufacturer>\r\n<Model>%s</Model>\r\n<CivilCode>%s</CivilCode>\r\n<Parental>0</Parental>\r\n<ParentID>%s</ParentID>\r\n<Status>%s</Status>\r\n</Item>\r\n",
-				xmlText(c.ID), xmlText(c.Name), xmlText(sm.cfg.Manufacturer), xmlText(sm.cfg.Model), sm.cfg.DeviceID[:10], sm.cfg.DeviceID, onOff(c.Off))
+		fmt.Fprintf(&b, "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<%s>\r\n<CmdType>Catalog</CmdType>\r\n<SN>%d</SN>\r\n<DeviceID>%s</DeviceID>\r\n<SumNum>%d</SumNum>\r\n<DeviceList Num=\"%d\">\r\n",
+			root, sn, sm.cfg.DeviceID, len(chans), end-start)
+		for i := start; i < end; i++ {
+			ev := ""
+			if events != nil {
+				ev = events[i]
+			}
+			sm.writeItem(&b, chans[i], chans[i].Off, ev)
 		}
-		b.WriteString("</DeviceList>\r\n</Response>\r\n")
+		fmt.Fprintf(&b, "</DeviceList>\r\n</%s>\r\n", root)
 		doc, err := EncodeGBK(b.String())
 		if err != nil {
 			doc = []byte(b.String())
@@ -324,6 +430,16 @@ func (sm *Simulator) catalog(sn int) [][]byte {
 		}
 	}
 	return out
+}
+
+// writeItem writes one catalog item, with an Event unless ev is "".
+func (sm *Simulator) writeItem(b *strings.Builder, c SimChannel, off bool, ev string) {
+	fmt.Fprintf(b, "<Item>\r\n<DeviceID>%s</DeviceID>\r\n<Name>%s</Name>\r\n<Manufacturer>%s</Manufacturer>\r\n<Model>%s</Model>\r\n<CivilCode>%s</CivilCode>\r\n<Parental>0</Parental>\r\n<ParentID>%s</ParentID>\r\n<Status>%s</Status>\r\n",
+		xmlText(c.ID), xmlText(c.Name), xmlText(sm.cfg.Manufacturer), xmlText(sm.cfg.Model), sm.cfg.DeviceID[:10], sm.cfg.DeviceID, onOff(off))
+	if ev != "" {
+		fmt.Fprintf(b, "<Event>%s</Event>\r\n", xmlText(ev))
+	}
+	b.WriteString("</Item>\r\n")
 }
 
 func onOff(off bool) string {
