@@ -293,7 +293,7 @@ func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
 			}
 			return &Empty{}, s.Modify(ctx, r.DeviceId, ch)
 		})
-	api.Register(reg, api.Spec{Name: "DeleteDevice", Summary: "Delete a device; refused while a task reads from it.", Permission: devWrite, Audit: true},
+	api.Register(reg, api.Spec{Name: "DeleteDevice", Summary: "Delete a device, and a GB/T 28181 device's channel devices with it; refused while a task reads from any of them.", Permission: devWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *DeviceIdRequest) (*Empty, error) {
 			if err := s.visible(ctx, c, r.DeviceId); err != nil {
 				return nil, err
