@@ -138,6 +138,9 @@ func TestGB28181Devices(t *testing.T) {
 		{Event: "UPDATE", SimChannel: gb28181.SimChannel{ID: "34020000001310000004", Name: "后门"}},
 		{Event: "OFF", SimChannel: gb28181.SimChannel{ID: "34020000001310000001"}},
 		{Event: "ADD", SimChannel: gb28181.SimChannel{ID: "34020000001310000005", Name: "新通道"}}}
+	// Well after the catalog answer's documents are handled: one handled
+	// after the DEL would bring the channel back.
+	sim.ChangesAfter = 2 * time.Second
 	startGBSim(t, sim)
 	waitUntil(t, 30*time.Second, func() bool {
 		ds := devices()
