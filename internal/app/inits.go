@@ -115,6 +115,7 @@ func (p *Platform) initIAM(context.Context) (func(context.Context) error, error)
 	p.Projects = p.projectQuotas()
 	p.Access = iam.NewAccess(p.DB, p.now)
 	p.Access.SetTTL(p.cfg.API.GrantsCacheTTL)
+	p.Users.OnRoleChange(p.Access.Changed) // grants hold who is a platform admin
 	// The gateway records through the queue (Audit.Auditor): an audited
 	// change stages its event in its own transaction, other events are
 	// staged before the call answers, and the queue's chainer hashes staged

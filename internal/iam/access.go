@@ -112,6 +112,11 @@ func (a *Access) forget() {
 	a.mu.Unlock()
 }
 
+// Changed forgets every cached grant and tells the other replicas to; the
+// user store calls it when an account role (platform admin or not)
+// changes, which grants read too.
+func (a *Access) Changed() { a.changed() }
+
 // changed forgets every cached grant and tells the other replicas to:
 // after a change of roles or bindings, whatever the write's result (a
 // failed write may still have changed a row).
