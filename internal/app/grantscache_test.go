@@ -71,3 +71,33 @@ func TestGrantsCacheInvalidatedAcrossReplicas(t *testing.T) {
 		return read() == ""
 	})
 }
+
+// A session ended through one replica (its user disabled) is refused on
+// the others at once, told over the bus: two platforms on one SQLite store
+// and the real NATS, each trusting the sessions it looked up for a minute.
+func TestSessionEndedAcrossReplicas(t *testing.T) {
+	testenv.NeedTCP(t, "NATS", "127.0.0.1:4222")
+	args := []string{"--db", "sqlite://" + t.TempDir() + "/shared.db", "--bus", testenv.NATSURL(),
+		"--api.sessions.cache-ttl", "1m", "--api.sessions.idle-timeout", "10m"}
+	key := map[string]string{"TIANSHU_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+	a := apptest.Start(t, apptest.Options{Args: args, Env: key})
+	b := apptest.Start(t, apptest.Options{Args: args, Env: key})
+	admin := login(t, a.Endpoint, "admin", apptest.AdminPassword)
+	id := admin.mustCall("CreateUser", map[string]any{"UserName": "leaver", "Password": "the leaver's phrase"})["UserId"].(string)
+	u := login(t, b.Endpoint, "leaver", "the leaver's phrase")
+	u.mustCall("DescribeMySessions", nil) // b caches the session
+
+	// The cache is real: the session ended behind IAM's back (a raw
+	// delete, announced to nobody) still works on b.
+	if _, err := a.P.DB.Exec(context.Background(), "DELETE FROM sessions WHERE user_id = ?", id); err != nil {
+		t.Fatal(err)
+	}
+	if _, code := u.call("DescribeMySessions", nil); code != "" {
+		t.Fatalf("b refused at once a session ended behind its back (%s): its sessions are not cached", code)
+	}
+	admin.mustCall("ModifyUser", map[string]any{"UserId": id, "Status": "disabled"})
+	testenv.Eventually(t, 30*time.Second, "b to refuse the session of the user disabled through a", func() bool {
+		_, code := u.call("DescribeMySessions", nil)
+		return strings.HasPrefix(code, "AuthFailure")
+	})
+}

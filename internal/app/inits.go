@@ -206,7 +206,14 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 			_ = lim.Close()
 			return nil, err
 		}
-		stopListening = func() { stopApps(); stopAccess() }
+		stopSessions, err := p.Sessions.UseInvalidations(eph, p.log)
+		if err != nil {
+			stopApps()
+			stopAccess()
+			_ = lim.Close()
+			return nil, err
+		}
+		stopListening = func() { stopApps(); stopAccess(); stopSessions() }
 	}
 	lv := p.cfg.API.Live
 	p.Live = task.NewLive(p.Tasks, p.Previews, p.Box.DeriveKey("live-ticket"),

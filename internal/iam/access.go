@@ -125,12 +125,18 @@ func (a *Access) changed() {
 	a.mu.Lock()
 	inv, log := a.changes, a.log
 	a.mu.Unlock()
+	announce(inv, log, changedSubject, "access change not announced to other replicas")
+}
+
+// announce sends an empty message on subject when there is a bus; a
+// failure is logged as msg, since the other replicas still forget within
+// their cache TTL.
+func announce(inv bus.Ephemeral, log *slog.Logger, subject, msg string) {
 	if inv == nil {
 		return
 	}
-	if err := inv.Send(changedSubject, nil); err != nil && log != nil {
-		// The others still forget within the TTL.
-		log.Warn("access change not announced to other replicas", "err", err)
+	if err := inv.Send(subject, nil); err != nil && log != nil {
+		log.Warn(msg, "subject", subject, "err", err)
 	}
 }
 
