@@ -144,12 +144,11 @@ func (s *Sessions) Create(ctx context.Context, userID, sourceIP string) (NewSess
 func (s *Sessions) ResolveSession(ctx context.Context, token string) (api.Session, error) {
 	th := hashHex(token)
 	now := s.now()
-	s.mu.Lock()
-	gen := s.gen
-	s.mu.Unlock()
+	var gen uint64
 	if s.cfg.CacheTTL > 0 {
 		s.mu.Lock()
 		c, ok := s.cache[th]
+		gen = s.gen
 		s.mu.Unlock()
 		ms := now.UnixMilli()
 		if ok && now.Sub(c.fetched) < s.cfg.CacheTTL && ms < c.expires && ms-c.lastSeen < lastSeenStep.Milliseconds() {
