@@ -114,6 +114,8 @@ func (p *Platform) initIAM(context.Context) (func(context.Context) error, error)
 	}
 	p.Projects = p.projectQuotas()
 	p.Access = iam.NewAccess(p.DB, p.now)
+	p.Access.SetTTL(p.cfg.API.GrantsCacheTTL)
+	p.Users.OnRoleChange(p.Access.Changed) // grants hold who is a platform admin
 	// The gateway records through the queue (Audit.Auditor): an audited
 	// change stages its event in its own transaction, other events are
 	// staged before the call answers, and the queue's chainer hashes staged
@@ -191,10 +193,27 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	// (Kafka) leaves it to the cache TTL.
 	stopListening := func() {}
 	if eph, ok := p.Bus.(bus.Ephemeral); ok {
-		if stopListening, err = p.Apps.UseInvalidations(eph); err != nil {
+		stopApps, err := p.Apps.UseInvalidations(eph)
+		if err != nil {
 			_ = lim.Close()
 			return nil, err
 		}
+		// Roles and bindings likewise: a role revoked through one
+		// replica is refused on every one at once.
+		stopAccess, err := p.Access.UseInvalidations(eph, p.log)
+		if err != nil {
+			stopApps()
+			_ = lim.Close()
+			return nil, err
+		}
+		stopSessions, err := p.Sessions.UseInvalidations(eph, p.log)
+		if err != nil {
+			stopApps()
+			stopAccess()
+			_ = lim.Close()
+			return nil, err
+		}
+		stopListening = func() { stopApps(); stopAccess(); stopSessions() }
 	}
 	lv := p.cfg.API.Live
 	p.Live = task.NewLive(p.Tasks, p.Previews, p.Box.DeriveKey("live-ticket"),

@@ -6,20 +6,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/ids"
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
 
 // DefaultGrantsTTL is how long a principal's resolved grants are reused.
-// A change made through this replica applies at once; replicas that did
-// not make it converge within the TTL.
+// A change made through this replica applies at once; the other replicas
+// forget theirs when it is announced on the bus (UseInvalidations), and
+// the TTL bounds a replica the announcement missed.
 const DefaultGrantsTTL = 5 * time.Second
+
+// changedSubject is the bus subject on which a replica tells the others
+// that roles or role bindings changed.
+const changedSubject = "iam.access.changed"
 
 // Access keeps custom roles and role bindings, and resolves what a caller
 // may do (api.Authorizer), caching each principal's compiled grants.
@@ -31,6 +38,11 @@ type Access struct {
 	mu    sync.Mutex
 	reg   *api.Registry
 	cache map[string]cachedGrants
+	// gen counts forgets, local or told over the bus, so that a lookup
+	// racing one does not cache what it read before the change.
+	gen     uint64
+	changes bus.Ephemeral
+	log     *slog.Logger
 }
 
 type cachedGrants struct {
@@ -67,11 +79,65 @@ func (a *Access) registry() (*api.Registry, error) {
 	return a.reg, nil
 }
 
-// forget drops every cached grant: after a change of roles or bindings.
+// SetTTL sets how long a principal's grants are trusted without asking
+// the store (0: ask on every call).
+func (a *Access) SetTTL(d time.Duration) {
+	a.mu.Lock()
+	a.ttl = d
+	a.cache = map[string]cachedGrants{}
+	a.mu.Unlock()
+}
+
+// UseInvalidations makes every change of roles or bindings through this
+// replica tell the others over inv, and listens for theirs, so that a
+// revoked role is refused on every replica at once rather than after the
+// TTL. log receives a change that could not be announced. stop stops
+// listening.
+func (a *Access) UseInvalidations(inv bus.Ephemeral, log *slog.Logger) (stop func(), err error) {
+	stop, err = inv.Listen(changedSubject, func([]byte) { a.forget() })
+	if err != nil {
+		return nil, fmt.Errorf("iam: listen for access changes: %w", err)
+	}
+	a.mu.Lock()
+	a.changes, a.log = inv, log
+	a.mu.Unlock()
+	return stop, nil
+}
+
+// forget drops every cached grant on this replica.
 func (a *Access) forget() {
 	a.mu.Lock()
 	a.cache = map[string]cachedGrants{}
+	a.gen++
 	a.mu.Unlock()
+}
+
+// Changed forgets every cached grant and tells the other replicas to; the
+// user store calls it when an account role (platform admin or not)
+// changes, which grants read too.
+func (a *Access) Changed() { a.changed() }
+
+// changed forgets every cached grant and tells the other replicas to:
+// after a change of roles or bindings, whatever the write's result (a
+// failed write may still have changed a row).
+func (a *Access) changed() {
+	a.forget()
+	a.mu.Lock()
+	inv, log := a.changes, a.log
+	a.mu.Unlock()
+	announce(inv, log, changedSubject, "access change not announced to other replicas")
+}
+
+// announce sends an empty message on subject when there is a bus; a
+// failure is logged as msg, since the other replicas still forget within
+// their cache TTL.
+func announce(inv bus.Ephemeral, log *slog.Logger, subject, msg string) {
+	if inv == nil {
+		return
+	}
+	if err := inv.Send(subject, nil); err != nil && log != nil {
+		log.Warn(msg, "subject", subject, "err", err)
+	}
 }
 
 // Grants implements api.Authorizer. A user whose account role is "admin",
@@ -82,8 +148,9 @@ func (a *Access) Grants(ctx context.Context, c *api.Caller) (*api.Grants, error)
 	now := a.now()
 	a.mu.Lock()
 	e, ok := a.cache[p]
+	ttl, gen := a.ttl, a.gen
 	a.mu.Unlock()
-	if ok && now.Sub(e.at) < a.ttl {
+	if ok && now.Sub(e.at) < ttl {
 		return e.g, nil
 	}
 	g, err := a.resolve(ctx, p, c.UserID != "")
@@ -91,7 +158,9 @@ func (a *Access) Grants(ctx context.Context, c *api.Caller) (*api.Grants, error)
 		return nil, err
 	}
 	a.mu.Lock()
-	a.cache[p] = cachedGrants{g: g, at: now}
+	if ttl > 0 && a.gen == gen { // not what was read before a change
+		a.cache[p] = cachedGrants{g: g, at: now}
+	}
 	a.mu.Unlock()
 	return g, nil
 }
@@ -244,7 +313,7 @@ func (a *Access) CreateRole(ctx context.Context, r *CustomRole) error {
 	if err != nil {
 		return fmt.Errorf("iam: create role: %w", err)
 	}
-	a.forget()
+	a.changed()
 	return nil
 }
 
@@ -406,7 +475,7 @@ func (a *Access) ModifyRole(ctx context.Context, id string, ch RoleChange) error
 		r.Description, acts, scopes, a.now().UnixMilli(), id); err != nil {
 		return fmt.Errorf("iam: modify role: %w", err)
 	}
-	a.forget()
+	a.changed()
 	return nil
 }
 
@@ -416,7 +485,7 @@ func (a *Access) DeleteRole(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return a.db.InTx(ctx, func(tx *store.Tx) error {
+	err = a.db.InTx(ctx, func(tx *store.Tx) error {
 		var n int
 		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM role_bindings WHERE project_id = ? AND role = ?", r.ProjectID, r.Name).Scan(&n); err != nil {
 			return err
@@ -424,12 +493,15 @@ func (a *Access) DeleteRole(ctx context.Context, id string) error {
 		if n > 0 {
 			return api.Errorf(api.ResourceInUse, "RoleId: %d member(s) of project %s hold role %q; remove them from it first", n, r.ProjectID, r.Name)
 		}
-		if _, err := tx.Exec(ctx, "DELETE FROM roles WHERE id = ?", id); err != nil {
-			return err
-		}
-		a.forget()
-		return nil
+		_, err := tx.Exec(ctx, "DELETE FROM roles WHERE id = ?", id)
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	// Announced once committed, so that no replica rereads the old rows.
+	a.changed()
+	return nil
 }
 
 // checkPrincipal answers ResourceNotFound for a principal that is neither
@@ -507,7 +579,7 @@ func (a *Access) SetRoles(ctx context.Context, principal, project string, roles 
 	if err != nil {
 		return fmt.Errorf("iam: set roles: %w", err)
 	}
-	a.forget()
+	a.changed()
 	return nil
 }
 
@@ -539,7 +611,7 @@ func (a *Access) RemoveRole(ctx context.Context, principal, project, role string
 	if n, _ := res.RowsAffected(); n == 0 {
 		return api.NotFound("PrincipalId", principal)
 	}
-	a.forget()
+	a.changed()
 	return nil
 }
 
@@ -557,7 +629,7 @@ func (a *Access) Forget(ctx context.Context, principal string) error {
 	if _, err := a.db.Exec(ctx, "DELETE FROM role_bindings WHERE principal_id = ?", principal); err != nil {
 		return fmt.Errorf("iam: forget principal: %w", err)
 	}
-	a.forget()
+	a.changed()
 	return nil
 }
 

@@ -211,6 +211,21 @@ func TestAccess(t *testing.T) {
 		if g, _ := a.Grants(ctx, &api.Caller{AppID: "app-x"}); g.PlatformAdmin() || len(g.Projects()) != 0 {
 			t.Errorf("after the TTL: %v", g.Projects())
 		}
+
+		// An account role changed through the user store is forgotten at
+		// once: grants hold who is a platform admin.
+		users := iam.NewUsers(db, clk.now)
+		users.OnRoleChange(a.Changed)
+		if g, _ := a.Grants(ctx, root); !g.PlatformAdmin() { // cached anew
+			t.Fatal("root is no platform admin")
+		}
+		viewer := api.RoleViewer
+		if err := users.Modify(ctx, "usr-root", iam.UserChange{Role: &viewer}); err != nil {
+			t.Fatal(err)
+		}
+		if g, _ := a.Grants(ctx, root); g.PlatformAdmin() {
+			t.Error("a user demoted from admin is still a platform admin")
+		}
 	})
 }
 

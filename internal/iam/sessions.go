@@ -9,11 +9,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/api/apiconfig"
+	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/ids"
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
@@ -31,7 +33,8 @@ const keepExpired = 24 * time.Hour
 //
 // Resolved sessions are cached for cfg.CacheTTL, as app keys are, so that a
 // person's call costs no more than an app's; ending a session drops it from
-// this replica's cache at once.
+// this replica's cache at once and, announced on the bus
+// (UseInvalidations), from the other replicas' caches.
 type Sessions struct {
 	db  *store.DB
 	cfg apiconfig.Sessions
@@ -39,6 +42,40 @@ type Sessions struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedSession // by token hash
+	// gen counts forgets, so that a lookup racing one does not cache what
+	// it read before the session ended.
+	gen     uint64
+	changes bus.Ephemeral
+	log     *slog.Logger
+}
+
+// sessionsEndedSubject is the bus subject on which a replica tells the
+// others that sessions ended.
+const sessionsEndedSubject = "iam.sessions.ended"
+
+// UseInvalidations makes every session ended through this replica tell
+// the others over inv, and listens for theirs (each forgets every cached
+// session), so that an ended session is refused on every replica at once
+// rather than after cfg.CacheTTL. stop stops listening.
+func (s *Sessions) UseInvalidations(inv bus.Ephemeral, log *slog.Logger) (stop func(), err error) {
+	stop, err = inv.Listen(sessionsEndedSubject, func([]byte) { s.forget(func(api.Session) bool { return true }) })
+	if err != nil {
+		return nil, fmt.Errorf("iam: listen for ended sessions: %w", err)
+	}
+	s.mu.Lock()
+	s.changes, s.log = inv, log
+	s.mu.Unlock()
+	return stop, nil
+}
+
+// ended forgets the matching sessions again, now that the store no longer
+// holds them, and tells the other replicas to forget theirs.
+func (s *Sessions) ended(match func(api.Session) bool) {
+	s.forget(match)
+	s.mu.Lock()
+	inv, log := s.changes, s.log
+	s.mu.Unlock()
+	announce(inv, log, sessionsEndedSubject, "ended sessions not announced to other replicas")
 }
 
 type cachedSession struct {
@@ -107,9 +144,11 @@ func (s *Sessions) Create(ctx context.Context, userID, sourceIP string) (NewSess
 func (s *Sessions) ResolveSession(ctx context.Context, token string) (api.Session, error) {
 	th := hashHex(token)
 	now := s.now()
+	var gen uint64
 	if s.cfg.CacheTTL > 0 {
 		s.mu.Lock()
 		c, ok := s.cache[th]
+		gen = s.gen
 		s.mu.Unlock()
 		ms := now.UnixMilli()
 		if ok && now.Sub(c.fetched) < s.cfg.CacheTTL && ms < c.expires && ms-c.lastSeen < lastSeenStep.Milliseconds() {
@@ -149,7 +188,9 @@ func (s *Sessions) ResolveSession(ctx context.Context, token string) (api.Sessio
 		if len(s.cache) >= maxCachedSessions {
 			s.cache = map[string]cachedSession{}
 		}
-		s.cache[th] = cachedSession{s: out, lastSeen: lastSeen, expires: expires, fetched: now}
+		if s.gen == gen { // not what was read before a session ended
+			s.cache[th] = cachedSession{s: out, lastSeen: lastSeen, expires: expires, fetched: now}
+		}
 		s.mu.Unlock()
 	}
 	return out, nil
@@ -159,6 +200,7 @@ func (s *Sessions) ResolveSession(ctx context.Context, token string) (api.Sessio
 func (s *Sessions) forget(match func(api.Session) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gen++
 	for k, c := range s.cache {
 		if match(c.s) {
 			delete(s.cache, k)
@@ -210,6 +252,7 @@ func (s *Sessions) Page(ctx context.Context, userID string, offset, limit int) (
 func (s *Sessions) Delete(ctx context.Context, userID, id string) error {
 	s.forget(func(c api.Session) bool { return c.ID == id })
 	res, err := s.db.Exec(ctx, "DELETE FROM sessions WHERE id = ? AND user_id = ?", id, userID)
+	s.ended(func(c api.Session) bool { return c.ID == id })
 	if err != nil {
 		return fmt.Errorf("iam: delete session: %w", err)
 	}
@@ -224,6 +267,7 @@ func (s *Sessions) Delete(ctx context.Context, userID, id string) error {
 func (s *Sessions) DeleteUser(ctx context.Context, userID, except string) (int, error) {
 	s.forget(func(c api.Session) bool { return c.UserID == userID && c.ID != except })
 	res, err := s.db.Exec(ctx, "DELETE FROM sessions WHERE user_id = ? AND id <> ?", userID, except)
+	s.ended(func(c api.Session) bool { return c.UserID == userID && c.ID != except })
 	if err != nil {
 		return 0, fmt.Errorf("iam: delete sessions: %w", err)
 	}

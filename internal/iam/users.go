@@ -18,7 +18,14 @@ type Users struct {
 	// dummy is a hash that unknown names are checked against, so that they
 	// take as long as wrong passwords.
 	dummy string
+	// roleChanged is told when a user's account role may have changed.
+	roleChanged func()
 }
+
+// OnRoleChange makes Modify call f after it wrote a user's account role,
+// and Delete after it removed a user: the grants cache (Access.Changed)
+// holds whether a user is a platform admin.
+func (u *Users) OnRoleChange(f func()) { u.roleChanged = f }
 
 // NewUsers returns the user store over db.
 func NewUsers(db *store.DB, now func() time.Time) *Users {
@@ -143,6 +150,9 @@ func (u *Users) Modify(ctx context.Context, id string, ch UserChange) error {
 		}
 	}
 	res, err := u.db.Exec(ctx, "UPDATE users SET "+sets+" WHERE id = ?", append(args, id)...)
+	if ch.Role != nil && u.roleChanged != nil {
+		u.roleChanged()
+	}
 	if u.db.IsUniqueViolation(err) {
 		return fmt.Errorf("%w: %s", ErrUserExists, *ch.Name)
 	}
@@ -165,6 +175,9 @@ func (u *Users) SetPassword(ctx context.Context, id, password string) error {
 // Delete removes a user.
 func (u *Users) Delete(ctx context.Context, id string) error {
 	res, err := u.db.Exec(ctx, "DELETE FROM users WHERE id = ?", id)
+	if u.roleChanged != nil {
+		u.roleChanged()
+	}
 	if err != nil {
 		return fmt.Errorf("iam: delete user: %w", err)
 	}

@@ -64,6 +64,10 @@ type Config struct {
 	// the bus, on the others; the TTL bounds a replica the bus did not
 	// reach.
 	AppCacheTTL time.Duration `yaml:"app_cache_ttl"`
+	// GrantsCacheTTL is how long a replica trusts a principal's roles and
+	// bindings it read (0: ask on every call). Like AppCacheTTL, changes
+	// reach the other replicas over the bus; the TTL bounds one it missed.
+	GrantsCacheTTL time.Duration `yaml:"grants_cache_ttl"`
 	// Concurrency bounds the action calls running at once, per class.
 	Concurrency Concurrency `yaml:"concurrency"`
 }
@@ -71,7 +75,7 @@ type Config struct {
 // Default returns the gateway's defaults.
 func Default() Config {
 	return Config{MaxBodyBytes: 4 << 20, BodyReadTimeout: 30 * time.Second, MaxConnections: 1024, SignatureWindow: 300 * time.Second,
-		DefaultReadRPS: 200, DefaultWriteRPS: 50, ProjectRPS: 1000, AppCacheTTL: 2 * time.Second,
+		DefaultReadRPS: 200, DefaultWriteRPS: 50, ProjectRPS: 1000, AppCacheTTL: 2 * time.Second, GrantsCacheTTL: 5 * time.Second,
 		Quotas:       Quotas{Apps: 100, Devices: 1000, Tasks: 1000},
 		AuthFailures: DefaultAuthFailures(), Sessions: DefaultSessions(), Live: DefaultLive(), Concurrency: DefaultConcurrency()}
 }
@@ -103,6 +107,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Quotas.Tasks, "api.quotas.tasks", c.Quotas.Tasks, "tasks a project may hold unless a platform admin set its own quota (0: no quota)")
 	fs.Int64Var(&c.Quotas.StorageBytes, "api.quotas.storage-bytes", c.Quotas.StorageBytes, "bytes of records and uploads a project may hold unless a platform admin set its own quota (0: no quota)")
 	fs.DurationVar(&c.AppCacheTTL, "api.app-cache-ttl", c.AppCacheTTL, "how long a replica trusts app keys and app lists it read; changes through other replicas arrive over the bus at once, this bounds a replica the bus missed (0: read the store on every call)")
+	fs.DurationVar(&c.GrantsCacheTTL, "api.grants-cache-ttl", c.GrantsCacheTTL, "how long a replica trusts the roles and role bindings it read for a caller; changes through other replicas arrive over the bus at once, this bounds a replica the bus missed (0: read the store on every call)")
 	c.AuthFailures.RegisterFlags(fs)
 	c.Sessions.RegisterFlags(fs)
 	c.Live.RegisterFlags(fs)
@@ -123,6 +128,9 @@ func (c Config) Validate() error {
 	}
 	if c.AppCacheTTL < 0 || c.AppCacheTTL > time.Minute {
 		return errors.New("api.app_cache_ttl: must be between 0 and 1m")
+	}
+	if c.GrantsCacheTTL < 0 || c.GrantsCacheTTL > time.Minute {
+		return errors.New("api.grants_cache_ttl: must be between 0 and 1m")
 	}
 	if c.MaxConnections < 0 {
 		return errors.New("api.max_connections: must not be negative")

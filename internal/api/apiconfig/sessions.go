@@ -25,8 +25,8 @@ type Sessions struct {
 	LockMax         time.Duration `yaml:"lock_max"`
 	// CacheTTL is how long a replica trusts a session it looked up without
 	// asking the store again (0: ask on every call). A logout or revocation
-	// takes effect at once on the replica that served it and within
-	// CacheTTL on the others.
+	// takes effect at once on the replica that served it and, told over
+	// the bus, on the others; CacheTTL bounds a replica the bus missed.
 	CacheTTL time.Duration `yaml:"cache_ttl"`
 }
 
@@ -46,7 +46,7 @@ func (c *Sessions) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.FailureWindow, "api.sessions.failure-window", c.FailureWindow, "how long failed logins are remembered after the last one")
 	fs.DurationVar(&c.LockBase, "api.sessions.lock-base", c.LockBase, "first lockout after too many failed logins; doubles with each further failure")
 	fs.DurationVar(&c.LockMax, "api.sessions.lock-max", c.LockMax, "longest lockout")
-	fs.DurationVar(&c.CacheTTL, "api.sessions.cache-ttl", c.CacheTTL, "how long a replica trusts a session it looked up before asking the store again; revocation reaches other replicas within it (0: every call asks)")
+	fs.DurationVar(&c.CacheTTL, "api.sessions.cache-ttl", c.CacheTTL, "how long a replica trusts a session it looked up before asking the store again; revocation reaches other replicas over the bus at once, this bounds a replica the bus missed (0: every call asks)")
 }
 
 // Validate checks the configuration.
