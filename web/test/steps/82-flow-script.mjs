@@ -5,18 +5,9 @@
 // here on its picture; the flow is saved. A viewer's code editor is
 // read-only.
 
-const FLOW = "script-flow";
+import { wire } from "../lib.mjs";
 
-// drag draws a wire from one handle to another with the mouse.
-async function drag(page, check, from, to) {
-  const a = await from.boundingBox();
-  const b = await to.boundingBox();
-  check(a !== null && b !== null, "both ends of the wire have handles");
-  await page.mouse.move(a.x + a.width / 2, a.y + a.height / 2);
-  await page.mouse.down();
-  await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2, { steps: 8 });
-  await page.mouse.up();
-}
+const FLOW = "script-flow";
 
 export async function admin({ page, shoot, check, step, goTo }) {
   step("the demo camera has a zone drawn on it (drawn now if it has none)");
@@ -71,7 +62,9 @@ export async function admin({ page, shoot, check, step, goTo }) {
   await page.keyboard.press("ControlOrMeta+a");
   // Deleted first: typing over a selection of highlighted words makes Chrome keep their look with a style attribute, which the CSP refuses (and logs).
   await page.keyboard.press("Backspace");
-  await page.keyboard.type("def main(input):\nreturn {'faces': input}\n");
+  // Inserted as one edit, indented as the editor would: typed key by key, a validation answer
+  // arriving between two keys could land the rest of the text elsewhere.
+  await page.keyboard.insertText("def main(input):\n    return {'faces': input}\n");
   await fnErrors.waitFor({ state: "detached", timeout: 15000 })
     .catch(async () => check(false, `the fixed script still has problems: ${await fnErrors.textContent()}; the script: ${await code.textContent()}`));
   await mark.first().waitFor({ state: "detached" });
@@ -83,7 +76,7 @@ export async function admin({ page, shoot, check, step, goTo }) {
   await det.waitFor();
   await det.getByTestId("node-errors").waitFor();
   await page.locator(".react-flow__controls-fitview").click();
-  await drag(page, check, page.locator('.flow-node[data-node="input"] [data-handleid="out:image"]'), det.locator('[data-handleid="in:image"]'));
+  await wire(page, check, page.locator('.flow-node[data-node="input"] [data-handleid="out:image"]'), det.locator('[data-handleid="in:image"]'));
   await det.getByTestId("node-errors").waitFor({ state: "detached" });
   await page.locator('.react-flow__edge[aria-label^="input to faceDetect"]').waitFor();
   await det.click();
@@ -118,6 +111,9 @@ export async function admin({ page, shoot, check, step, goTo }) {
     `the polygon is in the picture's pixels: ${JSON.stringify(polygon)}`);
 
   step("its objects wired from the detector, the flow has no problem and is saved");
+  // Drawing the polygon scrolled the page to the picker: bring the canvas back into view, or a
+  // handle may lie outside the window, where the mouse cannot reach it.
+  await page.getByTestId("flow-canvas").scrollIntoViewIfNeeded();
   // New nodes are placed side by side: move the zone below the detector so its ports are apart.
   const head = await zoneNode.locator(".flow-node-head").boundingBox();
   await page.mouse.move(head.x + 10, head.y + head.height / 2);
@@ -125,7 +121,7 @@ export async function admin({ page, shoot, check, step, goTo }) {
   await page.mouse.move(head.x + 10, head.y + 160, { steps: 8 });
   await page.mouse.up();
   await page.locator(".react-flow__controls-fitview").click();
-  await drag(page, check, det.locator('[data-handleid="out:faces"]'), zoneNode.locator('[data-handleid="in:objects"]'));
+  await wire(page, check, det.locator('[data-handleid="out:faces"]'), zoneNode.locator('[data-handleid="in:objects"]'));
   await page.locator('.react-flow__edge[data-id="d:faceDetect.faces>zone.objects"]').waitFor({ state: "attached" });
   await page.locator('.react-flow__edge[data-id="c:edges:faceDetect>zone"]').waitFor({ state: "attached" });
   await zoneNode.getByTestId("node-errors").waitFor({ state: "detached", timeout: 10000 })

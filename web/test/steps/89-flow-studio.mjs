@@ -12,28 +12,7 @@
 // changed and saved again; the two versions compared; a task started on
 // the new version over the demo camera, its records found and one opened.
 import { join } from "node:path";
-
-// wire draws a wire with the mouse from one handle to another, both in view and not under the canvas' controls.
-// The view is fitted first: a wire dragged near the canvas' edge pans it (React Flow's auto-pan), which can push
-// the next wire's handles out of view or under the node panel.
-async function wire(page, check, from, to) {
-  await page.getByRole("button", { name: "Fit View" }).click();
-  await page.waitForTimeout(100);
-  const a = await from.boundingBox();
-  const b = await to.boundingBox();
-  check(a !== null && b !== null, "both ends of the wire have handles");
-  for (const [h, at] of [[from, a], [to, b]]) {
-    const top = await h.evaluate((el, p) => {
-      const hit = document.elementFromPoint(p.x, p.y);
-      return hit?.closest(".react-flow__handle") === el ? "" : `${hit?.tagName}.${hit?.className?.baseVal ?? hit?.className} ${hit?.getAttribute("data-handleid") ?? ""}`;
-    }, { x: at.x + at.width / 2, y: at.y + at.height / 2 });
-    check(top === "", `the handle ${await h.getAttribute("data-handleid")} of ${await h.getAttribute("data-nodeid")} at ${JSON.stringify(at)} is in view, not under ${top}`);
-  }
-  await page.mouse.move(a.x + a.width / 2, a.y + a.height / 2);
-  await page.mouse.down();
-  await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2, { steps: 10 });
-  await page.mouse.up();
-}
+import { wire } from "../lib.mjs";
 
 export async function admin({ page, media, shoot, check, step, goTo }) {
   step("studio: a new flow, face-detect dragged from the palette onto the empty canvas");
