@@ -34,6 +34,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/app"
 	"github.com/tianshu-ai/tianshu/internal/config"
 	"github.com/tianshu-ai/tianshu/internal/kube/kubetest"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 const chartDir = "tianshu"
@@ -605,13 +606,7 @@ func dryRun(ctx context.Context, env *kubetest.Env, resources map[string]resourc
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after 60s", what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testenv.Eventually(t, 60*time.Second, what, ok)
 }
 
 // createCRD creates the CustomResourceDefinition in file and waits until

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/app/apptest"
 	"github.com/tianshu-ai/tianshu/internal/gb28181"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 // TestMain doubles as a GB/T 28181 camera: with GB28181_SIM set to a JSON
@@ -182,11 +183,5 @@ func TestGB28181Devices(t *testing.T) {
 
 func waitUntil(t *testing.T, d time.Duration, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, d, "the condition", f)
 }

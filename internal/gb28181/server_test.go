@@ -16,6 +16,7 @@ import (
 	"github.com/emiago/sipgo"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
 // TestMain doubles as the simulator process: with GB28181_SIM set to a
@@ -128,13 +129,7 @@ func (a *recAudit) count() int {
 
 func waitFor(t *testing.T, what string, d time.Duration, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, d, what, f)
 }
 
 const (
