@@ -62,9 +62,9 @@ export async function admin({ page, shoot, check, step, goTo }) {
   await page.keyboard.press("ControlOrMeta+a");
   // Deleted first: typing over a selection of highlighted words makes Chrome keep their look with a style attribute, which the CSP refuses (and logs).
   await page.keyboard.press("Backspace");
-  // Inserted as one edit, indented as the editor would: typed key by key, a validation answer
-  // arriving between two keys could land the rest of the text elsewhere.
-  await page.keyboard.insertText("def main(input):\n    return {'faces': input}\n");
+  // Typed key by key, as a person does: validation answers arrive between the keys, and every key
+  // must still land where it was typed (the editor indents the second line itself).
+  await page.keyboard.type("def main(input):\nreturn {'faces': input}\n", { delay: 20 });
   await fnErrors.waitFor({ state: "detached", timeout: 15000 })
     .catch(async () => check(false, `the fixed script still has problems: ${await fnErrors.textContent()}; the script: ${await code.textContent()}`));
   await mark.first().waitFor({ state: "detached" });

@@ -10,7 +10,7 @@
 // a shadow root, which it allows. (Without its styles the editor loses
 // white-space: pre, and the browser types no-break spaces.) ids do not
 // cross a shadow root, so the editor is named by aria-label.
-import { useEffect, useRef } from "react";
+import { useEffect, useLayoutEffect, useRef } from "react";
 import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
 import { bracketMatching, defaultHighlightStyle, indentOnInput, indentUnit, syntaxHighlighting } from "@codemirror/language";
 import { Annotation, EditorState } from "@codemirror/state";
@@ -36,6 +36,9 @@ const THEME = EditorView.theme({
   ".cm-scroller": { fontFamily: "ui-monospace, monospace", minHeight: "8rem", maxHeight: "22rem" },
 });
 
+// At most this many edits are remembered as waiting for their echo (a person types far fewer between two renders).
+const MAX_PENDING = 256;
+
 // Text set from outside (the document changed under the panel) is not the person's edit.
 const external = Annotation.define<boolean>();
 
@@ -44,6 +47,8 @@ export default function ScriptEditor(p: ScriptEditorProps) {
   const view = useRef<EditorView | null>(null);
   const onChange = useRef(p.onChange);
   const first = useRef(p.value);
+  // What this editor reported through onChange and the parent has not echoed back yet (oldest first).
+  const sent = useRef<string[]>([]);
   useEffect(() => {
     onChange.current = p.onChange;
   }, [p.onChange]);
@@ -66,7 +71,11 @@ export default function ScriptEditor(p: ScriptEditorProps) {
           EditorState.readOnly.of(p.readOnly), EditorView.editable.of(!p.readOnly),
           EditorView.contentAttributes.of({ "aria-label": p.label, "aria-multiline": "true" }),
           EditorView.updateListener.of((u) => {
-            if (u.docChanged && !u.transactions.some((t) => t.annotation(external))) onChange.current(u.state.doc.toString());
+            if (!u.docChanged || u.transactions.some((t) => t.annotation(external))) return;
+            const text = u.state.doc.toString();
+            sent.current.push(text);
+            if (sent.current.length > MAX_PENDING) sent.current.shift();
+            onChange.current(text);
           }),
         ],
       }),
@@ -78,9 +87,20 @@ export default function ScriptEditor(p: ScriptEditorProps) {
     };
   }, [p.readOnly, p.label]);
 
-  useEffect(() => {
+  // A value the editor itself sent is an echo, not a new text: the parent may render it after
+  // the person has typed further (a validation answer re-rendering the panel between two
+  // keys), and writing it back would drop those keys and move the cursor. Only a value the
+  // editor never sent replaces the text. Applied during commit, before the next key can arrive.
+  useLayoutEffect(() => {
     const v = view.current;
-    if (v && v.state.doc.toString() !== p.value) {
+    if (!v) return;
+    const echo = sent.current.indexOf(p.value);
+    if (echo >= 0) {
+      sent.current.splice(0, echo + 1);
+      return;
+    }
+    if (v.state.doc.toString() !== p.value) {
+      sent.current = [];
       v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: p.value }, annotations: external.of(true) });
     }
   }, [p.value]);
