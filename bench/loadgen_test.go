@@ -17,9 +17,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/tianshu-ai/tianshu/internal/api"
-	"github.com/tianshu-ai/tianshu/internal/api/tc3"
 )
 
 // The load generator of the gateway rows works as wrk does, the issue's
@@ -76,20 +73,14 @@ func wireBytes(req *http.Request) []byte {
 }
 
 // signedWire makes requests of action with body to url, each signed anew
-// with the bench's admin key (a random trace id each, so that every one
-// has its own signature).
+// with the bench's admin key (signedRequests: a random trace id each, so
+// that every one has its own signature).
 func signedWire(url, action string, body []byte) wireSource {
-	signer := tc3.Signer{SecretID: benchSecretID, SecretKey: benchSecretKey}
+	newReq := signedRequests(url, action, body)
 	return wireSource{addr: hostOf(url), once: true, make: func(n int) [][]byte {
 		out := make([][]byte, n)
-		now := time.Now()
 		for i := range out {
-			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("X-TC-Action", action)
-			req.Header.Set("X-TC-Version", api.Version)
-			signer.Sign(req, body, now)
-			out[i] = wireBytes(req)
+			out[i] = wireBytes(newReq())
 		}
 		return out
 	}}
