@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -130,12 +129,7 @@ func BenchmarkNodeRED(b *testing.B) {
 	} {
 		b.Run(strings.TrimPrefix(c.path, "/"), func(b *testing.B) {
 			body := facesBody("flow-node-red", faces)
-			req := func() *http.Request {
-				r, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, url+c.path, bytes.NewReader(body))
-				r.Header.Set("Content-Type", "application/json")
-				return r
-			}
-			compareSides(b, req, cpu, body, c.bare, c.metric, "the same logic as a Go handler", "report")
+			compareSides(b, plainWire(url+c.path, body), cpu, body, c.bare, c.metric, "the same logic as a Go handler", "report")
 		})
 	}
 }

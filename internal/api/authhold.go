@@ -54,6 +54,9 @@ func (g *Gateway) checkAuthHold(ctx context.Context, r *http.Request, c *Caller)
 	if g.failures == nil {
 		return nil
 	}
+	if h, ok := g.failures.(HoldHinter); ok && !h.MayHold() {
+		return nil
+	}
 	addr, secret := authHoldKeys(r, c)
 	keys := []string{addr}
 	if secret != "" && g.cfg.AuthFailures.SecretFailures > 0 {

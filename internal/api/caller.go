@@ -182,6 +182,14 @@ type FailureCounter interface {
 	Held(ctx context.Context, keys ...string) (time.Duration, error)
 }
 
+// HoldHinter is a FailureCounter that knows cheaply when no key can be
+// held (internal/ratelimit's in-memory one): MayHold false lets the
+// gateway skip the hold check of every request. A counter shared between
+// replicas (Redis) cannot know without asking, and does not implement it.
+type HoldHinter interface {
+	MayHold() bool
+}
+
 // KeyResolver finds the credential of a SecretId. It returns an error
 // wrapping ErrKeyNotFound for unknown or deleted keys.
 type KeyResolver interface {

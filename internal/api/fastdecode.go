@@ -6,21 +6,25 @@ import (
 	"strings"
 )
 
-// fastPlan decodes, in one pass and without encoding/json, the requests
-// whose fields are all strings, integers, booleans and Objects (InvokeFlow
-// is one). It takes only the plain case: keys spelt exactly as the fields'
-// JSON names, each once, values of the fields' types, no NUL character,
-// nothing after the object. Anything else, malformed or merely unusual (a
-// key in another case, an escaped key), makes it give up, and the request
-// is decoded again by decodeStrict, so every error and every unusual
-// spelling is handled exactly as for any other action.
+// fastPlan decodes, in one pass and without encoding/json, the plain
+// requests: those whose body names only fields that are strings, integers,
+// booleans and Objects (InvokeFlow's are all such; DescribeApps' {"Limit":1}
+// is one too), including the fields of embedded structs such as Paging.
+// It takes only the plain case: keys spelt exactly as the fields' JSON
+// names, each once, values of the fields' types, no NUL character, nothing
+// after the object; an empty body is the empty object, as for
+// decodeStrict. Anything else, malformed or merely unusual (a key in
+// another case, an escaped key, a field of another type such as a list),
+// makes it give up, and the request is decoded again by decodeStrict, so
+// every error and every unusual spelling is handled exactly as for any
+// other action.
 type fastPlan struct {
 	fields []fastField
 }
 
 type fastField struct {
 	name  string
-	index int
+	index []int
 	kind  fastKind
 }
 
@@ -31,30 +35,57 @@ const (
 	fastInt
 	fastBool
 	fastObject
+	// fastOther is a field the plan does not decode: a body that names it
+	// goes to decodeStrict.
+	fastOther
 )
 
 var objectFieldType = reflect.TypeFor[Object]()
 
-// fastPlanOf returns the plan of struct type t, or nil when a field is of
-// another kind or has options that change its decoding.
+// fastPlanOf returns the plan of struct type t, or nil when a field has
+// options that change its decoding or two fields share a name (which
+// encoding/json resolves by rules the plan does not repeat).
 func fastPlanOf(t reflect.Type) *fastPlan {
-	if t.Kind() != reflect.Struct || t.NumField() > 64 {
+	if t.Kind() != reflect.Struct {
 		return nil
 	}
 	p := &fastPlan{}
+	if !p.add(t, nil) || len(p.fields) > 64 {
+		return nil
+	}
+	for i := range p.fields {
+		for j := range i {
+			if p.fields[i].name == p.fields[j].name {
+				return nil
+			}
+		}
+	}
+	return p
+}
+
+// add adds the fields of struct type t, at index path at, and those of
+// the structs it embeds.
+func (p *fastPlan) add(t reflect.Type, at []int) bool {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if !f.IsExported() || f.Anonymous {
-			return nil
+		index := append(append([]int(nil), at...), i)
+		if f.Anonymous {
+			if f.Type.Kind() != reflect.Struct || f.Tag.Get("json") != "" || !p.add(f.Type, index) {
+				return false
+			}
+			continue
+		}
+		if !f.IsExported() {
+			return false
 		}
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "-" || (opts != "" && opts != "omitempty") {
-			return nil
+			return false
 		}
 		if name == "" {
 			name = f.Name
 		}
-		ff := fastField{name: name, index: i}
+		ff := fastField{name: name, index: index, kind: fastOther}
 		switch {
 		case f.Type == objectFieldType:
 			ff.kind = fastObject
@@ -64,12 +95,10 @@ func fastPlanOf(t reflect.Type) *fastPlan {
 			ff.kind = fastInt
 		case f.Type.Kind() == reflect.Bool:
 			ff.kind = fastBool
-		default:
-			return nil
 		}
 		p.fields = append(p.fields, ff)
 	}
-	return p
+	return true
 }
 
 // decode fills v (a zero struct of the plan's type) from body and reports
@@ -77,7 +106,10 @@ func fastPlanOf(t reflect.Type) *fastPlan {
 func (p *fastPlan) decode(body []byte, v reflect.Value) bool {
 	d := objDecoder{b: body, strict: true}
 	d.space()
-	if d.i >= len(body) || body[d.i] != '{' {
+	if d.i == len(body) {
+		return true // an empty body is the empty object
+	}
+	if body[d.i] != '{' {
 		return false
 	}
 	d.i++
@@ -155,7 +187,10 @@ func (p *fastPlan) value(d *objDecoder, f *fastField, v reflect.Value) bool {
 	if d.b[d.i] == 'n' { // null leaves a field as it is, as encoding/json does
 		return d.literal("null") == nil
 	}
-	fv := v.Field(f.index)
+	if f.kind == fastOther {
+		return false
+	}
+	fv := v.FieldByIndex(f.index)
 	switch f.kind {
 	case fastString:
 		if d.b[d.i] != '"' {

@@ -185,8 +185,9 @@ func TestFastPlanAgreesWithDecodeStrict(t *testing.T) {
 	if p == nil {
 		t.Fatal("no fast plan for an InvokeFlow-shaped request")
 	}
-	if fastPlanOf(reflect.TypeFor[benchTask]()) != nil {
-		t.Error("fast plan for a request with lists and structs")
+	if p := fastPlanOf(reflect.TypeFor[benchTask]()); p == nil ||
+		p.decode([]byte(`{"Name": "t", "Sources": []}`), reflect.ValueOf(new(benchTask)).Elem()) {
+		t.Error("the fast plan of a request with lists decoded a body naming a list")
 	}
 	bodies := []string{
 		`{}`, ` {} `, `{"FlowId": "f-1", "Version": 3, "Trace": true, "TimeoutMs": 100}`,
@@ -219,6 +220,39 @@ func TestFastPlanAgreesWithDecodeStrict(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("%s:\n fast %#v\nwant %#v", body, got, want)
 			}
+		}
+	}
+}
+
+// pagedReq is shaped like DescribeApps' request: lists, and Paging
+// embedded.
+type pagedReq struct {
+	ProjectId string   `json:"ProjectId"`
+	AppIds    []string `json:"AppIds"`
+	Filters   []Filter `json:"Filters"`
+	Paging
+}
+
+// TestFastPlanEmbedded: the fast path decodes the fields of an embedded
+// struct and gives up on a body naming a field it does not decode, as
+// decodeStrict would decode them.
+func TestFastPlanEmbedded(t *testing.T) {
+	p := fastPlanOf(reflect.TypeFor[pagedReq]())
+	if p == nil {
+		t.Fatal("no fast plan for a DescribeApps-shaped request")
+	}
+	for i, body := range []string{`{"Limit":1}`, ``, ` `, `{"ProjectId": "p", "Offset": 3, "Limit": 10}`,
+		`{"AppIds": ["a"]}`, `{"Filters": []}`, `{"limit": 1}`, `{"Paging": {"Limit": 1}}`, `{"Limit": 1.5}`} {
+		var want, got pagedReq
+		werr := decodeStrict([]byte(body), &want)
+		ok := p.decode([]byte(body), reflect.ValueOf(&got).Elem())
+		switch {
+		case i < 4 && !ok:
+			t.Errorf("%q: the fast path gave up on a plain body", body)
+		case i >= 4 && ok:
+			t.Errorf("%q: the fast path decoded a body it should leave to decodeStrict", body)
+		case ok && (werr != nil || !reflect.DeepEqual(got, want)):
+			t.Errorf("%q: fast %#v, decodeStrict %#v (%v)", body, got, want, werr)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package appcenter
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
@@ -100,6 +101,47 @@ type AppKeyRequest struct {
 type DescribeAppsResponse struct {
 	TotalCount int       `json:"TotalCount"`
 	AppSet     []AppInfo `json:"AppSet"`
+}
+
+// AppendJSON encodes the answer as encoding/json would (HTML escaping off),
+// without reflection: DescribeApps is the call a signed client makes most
+// (encoding/json was a sixth of the gateway's CPU for it, issue #18).
+func (r *DescribeAppsResponse) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"TotalCount":`...)
+	b = strconv.AppendInt(b, int64(r.TotalCount), 10)
+	b = append(b, `,"AppSet":`...)
+	if r.AppSet == nil {
+		return append(b, "null}"...), nil
+	}
+	b = append(b, '[')
+	var err error
+	for i := range r.AppSet {
+		a := &r.AppSet[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		for _, f := range [...]struct{ name, v string }{{`{"AppId":`, a.AppId}, {`,"ProjectId":`, a.ProjectId},
+			{`,"Name":`, a.Name}, {`,"Description":`, a.Description}, {`,"Role":`, a.Role}, {`,"Status":`, a.Status}} {
+			b = append(b, f.name...)
+			b = api.AppendJSONString(b, f.v)
+		}
+		b = append(b, `,"ActiveKeyCount":`...)
+		b = strconv.AppendInt(b, int64(a.ActiveKeyCount), 10)
+		b = append(b, `,"RateLimit":{"ReadRps":`...)
+		if b, err = api.AppendJSONValue(b, a.RateLimit.ReadRps); err != nil {
+			return nil, err
+		}
+		b = append(b, `,"WriteRps":`...)
+		if b, err = api.AppendJSONValue(b, a.RateLimit.WriteRps); err != nil {
+			return nil, err
+		}
+		b = append(b, `,"Burst":`...)
+		b = strconv.AppendInt(b, int64(a.RateLimit.Burst), 10)
+		b = append(b, `},"CreatedTime":`...)
+		b = api.AppendJSONString(b, a.CreatedTime)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), nil
 }
 
 // CreateAppKeyRequest is the request of CreateAppKey.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -82,6 +83,17 @@ type attemptState struct {
 type memAttempts struct {
 	mu sync.Mutex
 	m  map[string]*attemptState
+	// holdsEnd is when the last hold started so far ends (Unix ns; set
+	// under mu): before it no key can be held.
+	holdsEnd atomic.Int64
+}
+
+// MayHold reports whether a key may be held now. It is false when no hold
+// was ever started, or the last one has ended: then Held answers 0 for
+// every key, and a caller checking every request (the gateway) need not
+// build keys nor take the lock to ask.
+func (m *Memory) MayHold() bool {
+	return m.att.holdsEnd.Load() > m.now().UnixNano()
 }
 
 // Attempt implements Attempts.
@@ -117,6 +129,9 @@ func (m *Memory) Attempt(_ context.Context, key string, b Backoff) (bool, time.D
 	hold := b.hold(s.count)
 	s.until = now.Add(hold)
 	s.expire = now.Add(max(b.Window, hold))
+	if hold > 0 && s.until.UnixNano() > m.att.holdsEnd.Load() {
+		m.att.holdsEnd.Store(s.until.UnixNano())
+	}
 	return true, 0, nil
 }
 
