@@ -51,6 +51,12 @@ type UnitRow struct {
 	Args []any
 }
 
+// Placeholders returns the `?` placeholders of the row's values,
+// separated by commas.
+func (r UnitRow) Placeholders() string {
+	return strings.Repeat(", ?", len(r.Args))[2:]
+}
+
 // SetRow offers the unit's work as one row, where all its function does
 // is insert that row: a change made by one statement outside a
 // transaction of the caller's then commits with the row in that one
@@ -161,12 +167,15 @@ type folder interface {
 
 // A rowUnit is a Plugin that runs a change and an insert in a
 // transaction of its own on one connection more cheaply than InTx
-// (SQLite: cached BEGIN and COMMIT, no database/sql transaction).
+// (SQLite: cached BEGIN and COMMIT, no database/sql transaction; MySQL:
+// the transaction as one multi-statement text, one round trip instead of
+// four).
 type rowUnit interface {
 	// ExecWithRow runs change and then, only when change changed a row,
-	// insert, committing both or neither, on conn; it reports the rows
-	// change changed.
-	ExecWithRow(ctx context.Context, conn *sql.Conn, change string, args []any, insert string, insertArgs []any) (int64, error)
+	// the insert of row, committing both or neither, on conn; it reports
+	// the rows change changed. A failure leaves no transaction open on
+	// conn.
+	ExecWithRow(ctx context.Context, conn *sql.Conn, change string, args []any, row UnitRow) (int64, error)
 }
 
 // execFolded runs query with ctx's pending unit folded in, where the
@@ -192,16 +201,15 @@ func (db *DB) execFolded(ctx context.Context, query string, args []any) (res sql
 		u.end(false)
 		return nil, false, nil
 	}
-	ph := strings.Repeat(", ?", len(row.Args))[2:]
 	var n int64
 	if fold {
-		q := db.dialect.Rebind(f.Fold(query, "INSERT INTO "+row.Into+" SELECT "+ph))
+		q := db.dialect.Rebind(f.Fold(query, "INSERT INTO "+row.Into+" SELECT "+row.Placeholders()))
 		all := append(append(make([]any, 0, len(args)+len(row.Args)), args...), row.Args...)
 		// Not queried a second time on a lost connection, as Exec: the
 		// statement may have been applied.
 		err = db.queryRow(ctx, q, all).Scan(&n)
 	} else {
-		n, err = db.execWithRow(ctx, r, query, args, "INSERT INTO "+row.Into+" VALUES ("+ph+")", row.Args)
+		n, err = db.execWithRow(ctx, r, query, args, row)
 	}
 	u.end(err == nil && n > 0) // a statement that changed nothing inserted nothing
 	if err != nil {
@@ -212,13 +220,13 @@ func (db *DB) execFolded(ctx context.Context, query string, args []any) (res sql
 }
 
 // execWithRow runs r's row unit on a connection of its own.
-func (db *DB) execWithRow(ctx context.Context, r rowUnit, query string, args []any, insert string, insertArgs []any) (int64, error) {
+func (db *DB) execWithRow(ctx context.Context, r rowUnit, query string, args []any, row UnitRow) (int64, error) {
 	conn, err := db.DB.Conn(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close()
-	return r.ExecWithRow(ctx, conn, db.dialect.Rebind(query), args, db.dialect.Rebind(insert), insertArgs)
+	return r.ExecWithRow(ctx, conn, db.dialect.Rebind(query), args, row)
 }
 
 // foldable reports whether query is one INSERT, UPDATE or DELETE that a

@@ -101,6 +101,13 @@ func (Dialect) DataSource(u *url.URL) (string, string, error) {
 	// callers that answer NotFound for 0 rows must not for that.
 	q.Set("clientFoundRows", "true")
 	q.Set("parseTime", "true") // goose scans its version table into time.Time
+	// Values written into the statement's text by the driver (which
+	// escapes them for the connection's mode and refuses charsets where
+	// that is unsafe; utf8mb4 is safe), not sent apart: a statement with
+	// arguments is one round trip instead of a prepare, an execute and a
+	// close, and an audited change with its event can be sent as one
+	// multi-statement transaction (ExecWithRow).
+	q.Set("interpolateParams", "true")
 	fmt.Fprintf(&b, "tcp(%s)/%s?%s", host, db, q.Encode())
 	return "mysql", b.String(), nil
 }

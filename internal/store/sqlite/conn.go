@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+
+	"github.com/tianshu-ai/tianshu/internal/store"
 )
 
 // driverName is the database/sql driver the store opens: modernc's, whose
@@ -99,7 +101,7 @@ func (c *conn) exec(ctx context.Context, query string, args []driver.NamedValue)
 // ExecWithRow implements the store's row unit: change, and insert when
 // change changed a row, in one transaction on sc, so that they commit
 // together or not at all. It reports the rows change changed.
-func (Dialect) ExecWithRow(ctx context.Context, sc *sql.Conn, change string, args []any, insert string, insertArgs []any) (n int64, err error) {
+func (Dialect) ExecWithRow(ctx context.Context, sc *sql.Conn, change string, args []any, row store.UnitRow) (n int64, err error) {
 	err = sc.Raw(func(dc any) error {
 		c, ok := dc.(*conn)
 		if !ok {
@@ -109,11 +111,11 @@ func (Dialect) ExecWithRow(ctx context.Context, sc *sql.Conn, change string, arg
 		if err != nil {
 			return err
 		}
-		iargs, err := named(insertArgs)
+		iargs, err := named(row.Args)
 		if err != nil {
 			return err
 		}
-		n, err = c.execWithRow(ctx, change, cargs, insert, iargs)
+		n, err = c.execWithRow(ctx, change, cargs, "INSERT INTO "+row.Into+" VALUES ("+row.Placeholders()+")", iargs)
 		return err
 	})
 	return n, err

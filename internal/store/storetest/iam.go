@@ -254,6 +254,13 @@ func unitRowCommitsWithChange(t *testing.T, db *store.DB) {
 	if n, _ := res.RowsAffected(); err != nil || n != 1 || !u.Committed() || count("row-1") != 1 {
 		t.Fatalf("change: err %v, rows %d, committed %v, unit rows %d", err, n, u.Committed(), count("row-1"))
 	}
+	// The same values again: the row matched counts as changed on every
+	// engine (MySQL counts rows found, clientFoundRows), so the unit runs.
+	c3, u3 := withRow("row-3", &ready)
+	res, err = db.Exec(c3, "UPDATE settings SET updated_at = ? WHERE name = ?", 2, "a")
+	if n, _ := res.RowsAffected(); err != nil || n != 1 || !u3.Committed() || count("row-3") != 1 {
+		t.Fatalf("same values: err %v, rows %d, committed %v, unit rows %d", err, n, u3.Committed(), count("row-3"))
+	}
 	if _, err := db.Exec(c, "DELETE FROM settings WHERE name = ?", "a"); err != nil || count("row-1") != 1 {
 		t.Fatalf("the unit ran twice: err %v, rows %d", err, count("row-1"))
 	}
