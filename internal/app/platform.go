@@ -39,6 +39,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/studio"
 	"github.com/tianshu-ai/tianshu/internal/task"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
+	"github.com/tianshu-ai/tianshu/internal/tracing/tracesdk"
 	"github.com/tianshu-ai/tianshu/web"
 )
 
@@ -62,6 +63,9 @@ type Platform struct {
 
 	// Metrics is this platform's Prometheus registry, served at /metrics.
 	Metrics *prometheus.Registry
+	// Tracing is this platform's OpenTelemetry tracing; its Provider is
+	// nil (no span anywhere) unless --otel.* turned it on.
+	Tracing *tracesdk.Tracing
 
 	DB       *store.DB
 	Bus      bus.Bus
@@ -148,6 +152,9 @@ func New(cfg config.Config, o Options) (*Platform, error) {
 		if _, err := telemetry.Register[prometheus.Collector](p.Metrics, c); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
+	}
+	if p.Tracing, err = tracesdk.New(cfg.Otel, tracesdk.Options{Logger: p.log, Registerer: p.Metrics, Instance: cfg.Worker.Name}); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	return p, nil
 }
@@ -334,6 +341,9 @@ func (p *Platform) Stop(ctx context.Context) error {
 	}
 	p.endStreams()
 	errs = append(errs, p.stopModules(ctx)...)
+	if err := p.Tracing.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("tracing: %w", err))
+	}
 	p.log.Info("tianshu stopped")
 	return errors.Join(errs...)
 }
