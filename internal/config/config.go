@@ -103,6 +103,9 @@ type Config struct {
 	// Otel is tracing: OTLP export and recent traces in memory; off
 	// until an endpoint or a ring size is set.
 	Otel telemetry.TraceConfig `yaml:"otel"`
+	// Influx writes the metrics to InfluxDB in line protocol; off until
+	// its URL is set.
+	Influx telemetry.InfluxConfig `yaml:"influx"`
 }
 
 // KubeConfig says which Kubernetes cluster runs `container` algorithm
@@ -159,6 +162,7 @@ func Default() Config {
 		Exec:            execpolicy.Default(),
 		GB28181:         gbconfig.Default(),
 		Otel:            telemetry.DefaultTraceConfig(),
+		Influx:          telemetry.DefaultInfluxConfig(),
 	}
 }
 
@@ -195,6 +199,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Images.RegisterFlags(fs)
 	c.GB28181.RegisterFlags(fs)
 	c.Otel.RegisterFlags(fs)
+	c.Influx.RegisterFlags(fs)
 }
 
 // Load builds the configuration from args (flags, without the subcommand)
@@ -363,7 +368,7 @@ func (c *Config) Validate() error {
 	if ns := c.Kube.Namespace; ns != "" && !isDNSLabel(ns) {
 		bad("kube.namespace", "%q is not a DNS label (lower-case letters, digits and '-', at most 63)", ns)
 	}
-	for _, part := range []interface{ Validate() error }{c.API, c.Worker, c.Audit, c.Outbound, c.Exec, c.Media, c.Images, c.Otel} {
+	for _, part := range []interface{ Validate() error }{c.API, c.Worker, c.Audit, c.Outbound, c.Exec, c.Media, c.Images, c.Otel, c.Influx} {
 		err := part.Validate()
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
 			for _, e := range j.Unwrap() {

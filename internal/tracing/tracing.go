@@ -38,6 +38,10 @@ const (
 	KeySource    = attribute.Key("tianshu.source")
 	KeyAction    = attribute.Key("tianshu.action")
 	KeySub       = attribute.Key("tianshu.subscription")
+	// KeyForce marks a span the sampler records whatever its trace's
+	// decision: the error span End makes for a failure in a sampled-out
+	// trace.
+	KeyForce = attribute.Key("tianshu.force")
 )
 
 // Tracer returns tp's tracer for the instrumented package name, or nil
@@ -89,9 +93,19 @@ func TraceParent(ctx context.Context) string {
 	return event.TraceParent{TraceID: sc.TraceID().String(), SpanID: sc.SpanID().String(), Sampled: sc.IsSampled()}.String()
 }
 
-// End ends span, marking it failed with err's message when err is not nil.
+// End ends span, marking it failed with err's message when err is not
+// nil. A span that is not recorded (its trace was sampled out) gets a
+// child span "error" that is, so a failure is exported whatever the
+// sampling: its trace id and parent name where it happened.
 func End(span trace.Span, err error) {
 	if err != nil {
+		if !span.IsRecording() && span.SpanContext().IsValid() {
+			ctx := trace.ContextWithRemoteSpanContext(context.Background(), span.SpanContext())
+			_, es := span.TracerProvider().Tracer("tianshu/errors").Start(ctx, "error", trace.WithAttributes(KeyForce.Bool(true)))
+			es.RecordError(err)
+			es.SetStatus(codes.Error, err.Error())
+			es.End()
+		}
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
 	}

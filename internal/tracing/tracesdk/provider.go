@@ -5,15 +5,17 @@
 // Only the app imports it; instrumented packages see the trace API alone
 // (internal/tracing), so the SDK and the exporters stay out of them.
 //
-// Sampling is decided per trace in two steps. The head sampler records
-// every span (so the ring sees every trace, and an error anywhere can still
-// keep its trace) and marks a share of traces sampled, by trace id, so
-// every process agrees. The tail processor holds a trace's spans until its
-// local root ends, then exports them when the trace was sampled or any of
-// its spans failed. A trace that spans processes (a webhook delivery after
-// the bus) is decided per process: the delivery's part is exported when
-// the message's part was sampled (the traceparent's flag) or when the
-// delivery failed.
+// Sampling is decided per trace in two steps. The head sampler marks a
+// share of traces sampled, by trace id, so every process agrees. While
+// the ring of recent traces is on it records every span (the ring holds
+// every trace); the tail processor then holds a trace's spans until its
+// local root ends and exports them when the trace was sampled or any of
+// its spans failed. With the ring off, sampled-out traces are not
+// recorded at all (their cost is the nil-span path), and a failure in one
+// is exported as a lone error span in its trace, under the span that
+// failed: a head-sampling approximation of "keep failed traces". A trace
+// that spans processes (a webhook delivery after the bus) is decided per
+// process: the delivery's part follows the traceparent's sampled flag.
 package tracesdk
 
 import (
@@ -32,6 +34,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
+	"github.com/tianshu-ai/tianshu/internal/tracing"
 )
 
 // Options are the collaborators of New.
@@ -82,7 +85,7 @@ func New(cfg telemetry.TraceConfig, o Options) (*Tracing, error) {
 	proc := newTail(exp, recent, o.Logger, o.Registerer)
 	res := resource.NewSchemaless(attribute.String("service.name", o.Service), attribute.String("service.instance.id", o.Instance))
 	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithSampler(headSampler{ratio: sdktrace.TraceIDRatioBased(cfg.SampleRatio)}),
+		sdktrace.WithSampler(headSampler{ratio: sdktrace.TraceIDRatioBased(cfg.SampleRatio), recordAll: recent != nil}),
 		sdktrace.WithSpanProcessor(proc),
 		sdktrace.WithResource(res))
 	if recent != nil {
@@ -127,22 +130,40 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 	return t.tp.Shutdown(ctx)
 }
 
-// headSampler records every span and marks a trace sampled as ratio
-// decides for a new trace, or as its parent was (a remote parent's flag
-// included), so all spans of a trace agree.
-type headSampler struct{ ratio sdktrace.Sampler }
+// headSampler marks a new trace sampled as ratio decides, and a
+// continued one as its parent was (a remote parent's flag included), so
+// all spans of a trace agree. With recordAll (the ring is on) it records
+// the spans of sampled-out traces too, for the ring and for the tail
+// processor's "keep failed traces"; without, it drops them, so a
+// sampled-out message costs next to nothing, and a failure in it is
+// exported as a lone error span (tracing.End, marked KeyForce).
+type headSampler struct {
+	ratio     sdktrace.Sampler
+	recordAll bool
+}
 
 func (s headSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
 	psc := trace.SpanContextFromContext(p.ParentContext)
 	var sampled bool
-	if psc.IsValid() {
+	switch {
+	case psc.IsValid():
 		sampled = psc.IsSampled()
-	} else {
+	default:
 		sampled = s.ratio.ShouldSample(p).Decision == sdktrace.RecordAndSample
 	}
-	d := sdktrace.RecordOnly
-	if sampled {
+	if !sampled {
+		for _, kv := range p.Attributes {
+			if kv.Key == tracing.KeyForce {
+				sampled = true
+			}
+		}
+	}
+	d := sdktrace.Drop
+	switch {
+	case sampled:
 		d = sdktrace.RecordAndSample
+	case s.recordAll:
+		d = sdktrace.RecordOnly
 	}
 	return sdktrace.SamplingResult{Decision: d, Tracestate: psc.TraceState()}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/tracing/otlptest"
 )
 
-func newTracing(t *testing.T, cfg telemetry.TraceConfig) *Tracing {
+func newTracing(t testing.TB, cfg telemetry.TraceConfig) *Tracing {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -71,26 +71,34 @@ func TestExportOverGRPCAndHTTP(t *testing.T) {
 	}
 }
 
-// At ratio 0 a trace is exported only when one of its spans failed, and
-// then whole; the ring keeps both.
+// At ratio 0 a trace is exported only when one of its spans failed. With
+// the ring on, every span is recorded and the failed trace is exported
+// whole (the tail decision), and the ring keeps both; with it off,
+// sampled-out spans are not recorded and the failure is exported as a
+// lone error span in its trace, under the span that failed.
 func TestErrorsAlwaysExported(t *testing.T) {
 	rcv := otlptest.Start(t)
-	cfg := telemetry.DefaultTraceConfig()
-	cfg.Endpoint, cfg.SampleRatio, cfg.RecentTraces = rcv.GRPCURL, 0, 10
-	tr := newTracing(t, cfg)
-	ok := twoSpans(tr.Provider(), "default", nil)
-	failed := twoSpans(tr.Provider(), "default", errors.New("algorithm timed out"))
-	if err := tr.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(rcv.Trace(ok)); n != 0 {
-		t.Errorf("sampled-out trace: %d spans exported", n)
-	}
-	if n := len(rcv.Trace(failed)); n != 2 {
-		t.Errorf("failed trace: %d spans exported, want 2", n)
-	}
-	if n := len(tr.Recent().Trace(ok)); n != 2 {
-		t.Errorf("ring holds %d spans of the sampled-out trace, want 2", n)
+	for _, ring := range []int{10, 0} {
+		cfg := telemetry.DefaultTraceConfig()
+		cfg.Endpoint, cfg.SampleRatio, cfg.RecentTraces = rcv.GRPCURL, 0, ring
+		tr := newTracing(t, cfg)
+		ok := twoSpans(tr.Provider(), "default", nil)
+		failed := twoSpans(tr.Provider(), "default", errors.New("algorithm timed out"))
+		if err := tr.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(rcv.Trace(ok)); n != 0 {
+			t.Errorf("ring %d: sampled-out trace: %d spans exported", ring, n)
+		}
+		got := rcv.Trace(failed)
+		switch {
+		case ring > 0 && len(got) != 2:
+			t.Errorf("ring on: failed trace: %d spans exported, want 2", len(got))
+		case ring > 0 && len(tr.Recent().Trace(ok)) != 2:
+			t.Errorf("ring on: it holds %d spans of the sampled-out trace, want 2", len(tr.Recent().Trace(ok)))
+		case ring == 0 && (len(got) != 1 || got[0].GetName() != "error" || got[0].GetStatus().GetMessage() != "algorithm timed out"):
+			t.Errorf("ring off: failed trace exported %v, want one error span", got)
+		}
 	}
 }
 
