@@ -188,7 +188,7 @@ func convert(s sdktrace.ReadOnlySpan) (Span, int64) {
 	sp.Attributes = make(map[string]string, len(attrs))
 	size := int64(320 + len(sp.Name) + len(sp.StatusMessage))
 	for _, kv := range attrs {
-		v := kv.Value.Emit()
+		v := kv.Value.String()
 		switch kv.Key {
 		case tracing.KeyProject:
 			sp.ProjectId = v
