@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tianshu-ai/tianshu/internal/tracing"
 )
 
 // batcher gathers concurrent calls of a batching version into one call of
@@ -117,11 +121,14 @@ func (b *batcher) send(batch []*batchReq) {
 	b.d.batchSize.Observe(float64(len(live)))
 	if len(live) == 1 {
 		r := live[0]
+		var inst string
 		r.err = b.d.do(ctx, "", false, func(ctx context.Context, in *instance) error {
 			var err error
 			r.out, err = b.d.proto.infer(ctx, in, r.inputs)
+			inst = in.id
 			return err
 		})
+		noteBatch(live, inst)
 		close(r.done)
 		return
 	}
@@ -137,6 +144,7 @@ func (b *batcher) send(batch []*batchReq) {
 		inst = in.id
 		return err
 	})
+	noteBatch(live, inst)
 	for i, r := range live {
 		switch {
 		case err != nil:
@@ -149,5 +157,15 @@ func (b *batcher) send(batch []*batchReq) {
 			r.out = res[i].out
 		}
 		close(r.done)
+	}
+}
+
+// noteBatch sets the batch size and instance on each member's call span
+// (the batch's own context carries none of them).
+func noteBatch(live []*batchReq, inst string) {
+	for _, r := range live {
+		if sp := trace.SpanFromContext(r.ctx); sp.IsRecording() {
+			sp.SetAttributes(tracing.KeyBatchSize.Int(len(live)), tracing.KeyInstance.String(inst))
+		}
 	}
 }

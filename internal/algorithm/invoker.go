@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tianshu-ai/tianshu/internal/function"
 	"github.com/tianshu-ai/tianshu/internal/media"
 	"github.com/tianshu-ai/tianshu/internal/redact"
+	"github.com/tianshu-ai/tianshu/internal/tracing"
 )
 
 // maxAttempts bounds the tries of one call, first included.
@@ -61,8 +63,13 @@ func (d *deployment) readyWait() <-chan struct{} {
 }
 
 // invoke is one call as the flow engine makes it.
-func (d *deployment) invoke(ctx context.Context, inputs map[string]any) (map[string]any, error) {
+func (d *deployment) invoke(ctx context.Context, inputs map[string]any) (out map[string]any, err error) {
 	start := time.Now()
+	if d.m.tracer != nil && trace.SpanContextFromContext(ctx).IsValid() {
+		var span trace.Span
+		ctx, span = d.startSpan(ctx)
+		defer func() { tracing.End(span, err) }()
+	}
 	if err := d.checkInputs(inputs); err != nil {
 		d.fail("", ReasonBadInput)
 		return nil, d.wrap("", ReasonBadInput, err)
@@ -72,8 +79,6 @@ func (d *deployment) invoke(ctx context.Context, inputs map[string]any) (map[str
 		ctx, cancel = context.WithTimeout(ctx, d.timeout)
 		defer cancel()
 	}
-	var out map[string]any
-	var err error
 	if d.batcher != nil {
 		out, err = d.batcher.submit(ctx, inputs)
 	} else {
@@ -89,6 +94,21 @@ func (d *deployment) invoke(ctx context.Context, inputs map[string]any) (map[str
 		err = maskSecrets(err, d.v.secretValues())
 	}
 	return out, err
+}
+
+// startSpan opens the call's span. Its instance is set by do, its batch
+// size by the batcher (1 without one).
+func (d *deployment) startSpan(ctx context.Context) (context.Context, trace.Span) {
+	proto := d.v.Protocol
+	if proto == "" {
+		proto = d.v.Runtime // builtin
+	}
+	ctx, span := d.m.tracer.Start(ctx, "algorithm.call "+d.v.AlgorithmID, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(tracing.KeyAlgorithm.String(d.v.AlgorithmID+"@"+d.v.Version), tracing.KeyProtocol.String(proto)))
+	if d.batcher == nil {
+		span.SetAttributes(tracing.KeyBatchSize.Int(1))
+	}
+	return ctx, span
 }
 
 // maskedError is an error whose message shows the version's secrets
@@ -175,6 +195,9 @@ func (d *deployment) do(ctx context.Context, key string, hasKey bool, attempt fu
 			return d.wrap("", reason, err)
 		}
 		tried[n] = in
+		if sp := trace.SpanFromContext(ctx); sp.IsRecording() {
+			sp.SetAttributes(tracing.KeyInstance.String(in.id))
+		}
 		in.outstanding.Add(1)
 		in.inFlight.Inc()
 		in.requests.Inc()

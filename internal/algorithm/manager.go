@@ -19,9 +19,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/netpolicy"
+	"github.com/tianshu-ai/tianshu/internal/tracing"
 )
 
 // Options configure a Manager. Zero fields take the defaults noted.
@@ -29,6 +31,10 @@ type Options struct {
 	Logger     *slog.Logger          // default: discard
 	Registerer prometheus.Registerer // nil: metrics are not registered
 	Now        func() time.Time      // default time.Now; breakers use it
+	// Tracer records a span per call inside the caller's trace (protocol,
+	// instance, batch size), and HTTP calls carry its traceparent; nil:
+	// tracing is off.
+	Tracer trace.TracerProvider
 
 	// WorkDir receives unpacked packages (default: a directory under
 	// os.TempDir()).
@@ -166,6 +172,8 @@ type Ref struct {
 // flows: algorepo adapts it to the flow engine. All methods are safe for
 // concurrent use.
 type Manager struct {
+	// tracer starts the calls' spans; nil while tracing is off.
+	tracer  trace.Tracer
 	opts    Options
 	log     *slog.Logger
 	now     func() time.Time
@@ -194,7 +202,7 @@ func New(opts Options) (*Manager, error) {
 		if opts.Transport != nil {
 			return opts.Transport
 		}
-		return &http.Transport{
+		return tracing.HTTPTransport(&http.Transport{
 			Proxy:               nil, // a proxy would hide the endpoint from the policy
 			DialContext:         p.Guard(&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConns:        1024,
@@ -202,9 +210,10 @@ func New(opts Options) (*Manager, error) {
 			IdleConnTimeout:     90 * time.Second,
 			DisableCompression:  true, // images do not compress; save the CPU
 			TLSHandshakeTimeout: 10 * time.Second,
-		}
+		}, opts.Tracer != nil)
 	}
 	return &Manager{
+		tracer:  tracing.Tracer(opts.Tracer, "tianshu/algorithm"),
 		opts:    opts,
 		log:     opts.Logger,
 		now:     opts.Now,

@@ -21,11 +21,14 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tianshu-ai/tianshu/internal/api/apiconfig"
 	"github.com/tianshu-ai/tianshu/internal/api/tc3"
 	redactpkg "github.com/tianshu-ai/tianshu/internal/redact"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
+	"github.com/tianshu-ai/tianshu/internal/tracing"
 )
 
 // ErrKeyNotFound is wrapped by KeyResolver errors for unknown SecretIds.
@@ -41,6 +44,7 @@ func DefaultConfig() Config { return apiconfig.Default() }
 
 // Gateway serves the action API at POST /.
 type Gateway struct {
+	tracer   trace.Tracer // nil: tracing is off
 	cfg      Config
 	reg      *Registry
 	keys     KeyResolver
@@ -86,12 +90,15 @@ type GatewayOptions struct {
 	// SecureCookies marks the session cookie Secure on every response, for
 	// a platform served over https behind a proxy.
 	SecureCookies bool
+	// Tracer records a span per action call (continuing the request's
+	// traceparent); nil: tracing is off.
+	Tracer trace.TracerProvider
 }
 
 // NewGateway returns a gateway over reg.
 func NewGateway(cfg Config, reg *Registry, o GatewayOptions) *Gateway {
 	g := &Gateway{cfg: cfg, reg: reg, keys: o.Keys, sessions: o.Sessions, authz: o.Authorizer, audit: o.Auditor, limiter: o.Limiter, failures: o.Failures, replays: o.Replays, log: o.Logger, now: o.Now,
-		secureCookies: o.SecureCookies}
+		secureCookies: o.SecureCookies, tracer: tracing.Tracer(o.Tracer, "tianshu/api")}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -129,7 +136,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c := &Caller{RequestID: newRequestID(), SourceIP: sourceIP(r)}
+	var span trace.Span
+	if g.tracer != nil {
+		var ctx context.Context
+		ctx, span = g.tracer.Start(tracing.Remote(r.Context(), r.Header.Get("Traceparent")), "api.action", trace.WithSpanKind(trace.SpanKindServer))
+		r = r.WithContext(ctx)
+	}
 	resp, action, err := g.serve(r, c)
+	if span != nil {
+		defer endActionSpan(span, c, action, err)
+	}
 	code := "OK"
 	if err != nil {
 		e, ok := AsError(err)
@@ -163,6 +179,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.log.Enabled(r.Context(), slog.LevelInfo) {
 		g.log.Info("action served", "action", label, "code", code, "request_id", c.RequestID, "app", c.AppID, "user", c.UserName, "duration_ms", float64(d.Microseconds())/1000)
 	}
+}
+
+// endActionSpan names the call's span for its action and ends it with the
+// call's project (so DescribeTrace shows it to that project) and result.
+func endActionSpan(span trace.Span, c *Caller, action string, err error) {
+	span.SetName("api " + action)
+	span.SetAttributes(tracing.KeyAction.String(action), attribute.String("tianshu.request_id", c.RequestID))
+	if p := c.ActedProject(); p != "" {
+		span.SetAttributes(tracing.KeyProject.String(p))
+	}
+	tracing.End(span, err)
 }
 
 // okCounter returns label's requests counter for code OK, bound on the

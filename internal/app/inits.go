@@ -44,6 +44,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/studio"
 	"github.com/tianshu-ai/tianshu/internal/task"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
+	"github.com/tianshu-ai/tianshu/internal/tracing/tracesdk"
 )
 
 func (p *Platform) initStore(ctx context.Context) (func(context.Context) error, error) {
@@ -185,7 +186,7 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	p.Tasks.UseQuotas(p.Projects)
 	p.Devices.UseQuotas(p.Projects)
 	p.Gateway = api.NewGateway(p.cfg.API, p.Registry, api.GatewayOptions{
-		Keys: p.Apps, Sessions: p.Sessions, Authorizer: p.Access, Auditor: p.Audit.Auditor(), Limiter: lim, Failures: lim, Replays: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now,
+		Keys: p.Apps, Sessions: p.Sessions, Authorizer: p.Access, Auditor: p.Audit.Auditor(), Limiter: lim, Failures: lim, Replays: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now, Tracer: p.Tracing.Provider(),
 		SecureCookies: strings.HasPrefix(p.cfg.PublicURL, "https://"),
 	})
 	// Replicas on one store tell each other when apps or keys change, so
@@ -257,7 +258,9 @@ func registerActions(reg *api.Registry, p *Platform) {
 	var devices *devicecenter.Service
 	var snaps devicecenter.SnapshotStore
 	var subs *push.Service
+	var recent *tracesdk.Recent
 	if p != nil {
+		recent = p.Tracing.Recent()
 		subs, logins = p.Push, p.Logins
 		apps, audit, flows, tasks, algos, records, devices, projects = p.Apps, p.Audit, p.Studio, p.Tasks, p.Algos, p.Data, p.Devices, p.Projects
 		access = p.Access
@@ -275,6 +278,7 @@ func registerActions(reg *api.Registry, p *Platform) {
 	data.RegisterActions(reg, records)
 	devicecenter.RegisterActions(reg, devices, snaps)
 	push.RegisterActions(reg, subs)
+	tracesdk.RegisterActions(reg, recent)
 }
 
 func (p *Platform) initScheduler(context.Context) (func(context.Context) error, error) {
@@ -294,7 +298,7 @@ func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error,
 	writer := p.Data.NewWriter(data.WriterOptions{FlushInterval: 10 * time.Millisecond})
 	cfg.Interval = min(time.Second, cfg.LeaseTTL/4)
 	p.Worker = task.NewWorker(cfg, task.WorkerDeps{
-		DB: p.DB, Service: p.Tasks, Bus: p.Bus, Logger: p.log, Metrics: p.Metrics, Now: p.now, Previews: p.Previews,
+		DB: p.DB, Service: p.Tasks, Bus: p.Bus, Logger: p.log, Metrics: p.Metrics, Now: p.now, Previews: p.Previews, Tracer: p.Tracing.Provider(),
 		Plan: func(ctx context.Context, flowID string, version int64, tr flow.Tracer) (*flow.Plan, error) {
 			return p.Studio.Compile(ctx, flowID, version, tr)
 		},
@@ -437,7 +441,7 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 		ServingDir: servingDir,
 		Containers: containers,
 		GPUs:       gpu.Indices(gpus),
-		Logger:     p.log, Registerer: p.Metrics, Now: p.now,
+		Logger:     p.log, Registerer: p.Metrics, Now: p.now, Tracer: p.Tracing.Provider(),
 		WorkDir: workDir,
 		Exec:    pol,
 		OpenPackage: func(ctx context.Context, key string) (io.ReadCloser, error) {
@@ -577,7 +581,7 @@ func (p *Platform) initDevices(ctx context.Context) (func(context.Context) error
 }
 
 func (p *Platform) initPush(ctx context.Context) (func(context.Context) error, error) {
-	svc, err := push.New(push.Config{DB: p.DB, Bus: p.Bus, Box: p.Box, Keys: p.Apps, Logger: p.log, Registerer: p.Metrics, Now: p.now,
+	svc, err := push.New(push.Config{DB: p.DB, Bus: p.Bus, Box: p.Box, Keys: p.Apps, Logger: p.log, Registerer: p.Metrics, Now: p.now, Tracer: p.Tracing.Provider(),
 		Outbound: p.outbound,
 		NodeID:   p.cfg.Worker.Name + "/" + ids.New("push")})
 	if err != nil {

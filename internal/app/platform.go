@@ -39,6 +39,8 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/studio"
 	"github.com/tianshu-ai/tianshu/internal/task"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
+	"github.com/tianshu-ai/tianshu/internal/telemetry/influx"
+	"github.com/tianshu-ai/tianshu/internal/tracing/tracesdk"
 	"github.com/tianshu-ai/tianshu/web"
 )
 
@@ -62,6 +64,12 @@ type Platform struct {
 
 	// Metrics is this platform's Prometheus registry, served at /metrics.
 	Metrics *prometheus.Registry
+	// Tracing is this platform's OpenTelemetry tracing; its Provider is
+	// nil (no span anywhere) unless --otel.* turned it on.
+	Tracing *tracesdk.Tracing
+	// Influx writes Metrics to InfluxDB; nil unless --influx.url is set.
+	Influx     *influx.Writer
+	influxStop func()
 
 	DB       *store.DB
 	Bus      bus.Bus
@@ -149,6 +157,9 @@ func New(cfg config.Config, o Options) (*Platform, error) {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
+	if p.Tracing, err = tracesdk.New(cfg.Otel, tracesdk.Options{Logger: p.log, Registerer: p.Metrics, Instance: cfg.Worker.Name}); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	return p, nil
 }
 
@@ -221,6 +232,10 @@ func (p *Platform) Start(ctx context.Context) error {
 	if p.Registry != nil {
 		registerActions(p.Registry, p)
 	}
+	if err := p.startInflux(); err != nil {
+		closeListeners()
+		return err
+	}
 	p.routes()
 	var handler http.Handler = p.mux
 	if p.grpc != nil {
@@ -256,6 +271,26 @@ func (p *Platform) Start(ctx context.Context) error {
 	p.serveGRPC()
 	p.ready.Store(true)
 	p.log.Info("tianshu ready", "addr", p.Addr(), "grpc_addr", p.GRPCAddr(), "targets", p.order, "db", p.DBDialect())
+	return nil
+}
+
+// startInflux starts writing the metrics to InfluxDB, when configured;
+// it writes once more when the platform stops.
+func (p *Platform) startInflux() error {
+	if p.cfg.Influx.URL == "" {
+		return nil
+	}
+	w, err := influx.New(p.cfg.Influx, p.Metrics, p.Metrics, p.log)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.Run(ctx)
+	}()
+	p.Influx, p.influxStop = w, func() { cancel(); <-done }
 	return nil
 }
 
@@ -334,6 +369,12 @@ func (p *Platform) Stop(ctx context.Context) error {
 	}
 	p.endStreams()
 	errs = append(errs, p.stopModules(ctx)...)
+	if p.influxStop != nil {
+		p.influxStop()
+	}
+	if err := p.Tracing.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("tracing: %w", err))
+	}
 	p.log.Info("tianshu stopped")
 	return errors.Join(errs...)
 }

@@ -15,7 +15,7 @@
 // Validate) and the root nests them. Config imports only backends (to ask
 // their registries which URL schemes exist) and components' leaf config
 // packages (apiconfig, workerconfig, auditconfig, netpolicy, execpolicy,
-// imageconfig), never a domain package.
+// imageconfig, telemetry), never a domain package.
 package config
 
 import (
@@ -45,6 +45,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/task/workerconfig"
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
 // Config is the root of the configuration tree.
@@ -99,6 +100,12 @@ type Config struct {
 	// GB28181 is the SIP server GB/T 28181 cameras register to; off
 	// until its address is set.
 	GB28181 gbconfig.Config `yaml:"gb28181"`
+	// Otel is tracing: OTLP export and recent traces in memory; off
+	// until an endpoint or a ring size is set.
+	Otel telemetry.TraceConfig `yaml:"otel"`
+	// Influx writes the metrics to InfluxDB in line protocol; off until
+	// its URL is set.
+	Influx telemetry.InfluxConfig `yaml:"influx"`
 }
 
 // KubeConfig says which Kubernetes cluster runs `container` algorithm
@@ -154,6 +161,8 @@ func Default() Config {
 		Outbound:        netpolicy.Default(),
 		Exec:            execpolicy.Default(),
 		GB28181:         gbconfig.Default(),
+		Otel:            telemetry.DefaultTraceConfig(),
+		Influx:          telemetry.DefaultInfluxConfig(),
 	}
 }
 
@@ -189,6 +198,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Media.RegisterFlags(fs)
 	c.Images.RegisterFlags(fs)
 	c.GB28181.RegisterFlags(fs)
+	c.Otel.RegisterFlags(fs)
+	c.Influx.RegisterFlags(fs)
 }
 
 // Load builds the configuration from args (flags, without the subcommand)
@@ -357,7 +368,7 @@ func (c *Config) Validate() error {
 	if ns := c.Kube.Namespace; ns != "" && !isDNSLabel(ns) {
 		bad("kube.namespace", "%q is not a DNS label (lower-case letters, digits and '-', at most 63)", ns)
 	}
-	for _, part := range []interface{ Validate() error }{c.API, c.Worker, c.Audit, c.Outbound, c.Exec, c.Media, c.Images} {
+	for _, part := range []interface{ Validate() error }{c.API, c.Worker, c.Audit, c.Outbound, c.Exec, c.Media, c.Images, c.Otel, c.Influx} {
 		err := part.Validate()
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
 			for _, e := range j.Unwrap() {

@@ -23,6 +23,7 @@ import (
 	adapterv1 "github.com/tianshu-ai/tianshu/api/adapter/v1"
 	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/netpolicy"
+	"github.com/tianshu-ai/tianshu/internal/tracing"
 )
 
 // adapterDriver runs an out-of-process vendor adapter (api/adapter/v1,
@@ -210,8 +211,9 @@ func startAdapter(ctx context.Context, env *Env, cfg Config) (*adapterProc, erro
 		return nil, statusErrf(ReasonProcess, "start adapter %s: %w", command, err)
 	}
 	go func() { p.werr = p.cmd.Wait(); close(p.exited) }()
-	p.conn, err = grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	// Calls made inside a trace carry its traceparent in their metadata.
+	p.conn, err = grpc.NewClient("unix://"+sock, append(tracing.GRPCClientOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))...)
 	if err != nil {
 		p.stop()
 		return nil, statusErr(ReasonProcess, err)

@@ -11,9 +11,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/store"
+	"github.com/tianshu-ai/tianshu/internal/tracing"
 )
 
 // counters are a deliverer's counts since they were last flushed to the
@@ -430,7 +434,7 @@ func (r *runner) handle(ctx context.Context, m bus.Message) error {
 	}
 	met := &s.met.webhook
 	met.inFlight.Inc()
-	err := s.post(ctx, r.sub.URL, r.sig, eventID(m), m.Data, m.Header[event.HeaderTraceParent])
+	err := r.post(ctx, m)
 	met.inFlight.Dec()
 	if err == nil {
 		r.c.delivered.Add(1)
@@ -459,6 +463,23 @@ func (r *runner) handle(ctx context.Context, m bus.Message) error {
 	r.c.retried.Add(1)
 	met.retried.Inc()
 	s.log.Debug("webhook failed, will retry", "subscription", r.sub.ID, "seq", m.Seq, "attempt", m.Attempt, "err", err)
+	return err
+}
+
+// post sends m to the webhook; while tracing, inside a delivery span
+// whose traceparent the webhook carries, so the receiver continues the
+// trace under this delivery.
+func (r *runner) post(ctx context.Context, m bus.Message) error {
+	s, tp := r.s, m.Header[event.HeaderTraceParent]
+	if s.tracer == nil {
+		return s.post(ctx, r.sub.URL, r.sig, eventID(m), m.Data, tp)
+	}
+	id := eventID(m)
+	ctx, span := s.tracer.Start(tracing.Remote(ctx, tp), "push.webhook", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(tracing.KeyProject.String(r.sub.ProjectID), tracing.KeySub.String(r.sub.ID),
+			tracing.KeyEvent.String(id), attribute.Int("tianshu.attempt", m.Attempt)))
+	err := s.post(ctx, r.sub.URL, r.sig, id, m.Data, tracing.TraceParent(ctx))
+	tracing.End(span, err)
 	return err
 }
 

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/bus"
@@ -43,6 +44,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/netpolicy"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store"
+	"github.com/tianshu-ai/tianshu/internal/tracing"
 )
 
 // Channels a subscription delivers over.
@@ -95,6 +97,10 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Tracer records a span per webhook delivery, a child of the event's
+	// traceparent, which the webhook then carries; nil: tracing is off
+	// (the webhook carries the event's traceparent as it is).
+	Tracer trace.TracerProvider
 	// NodeID names this replica in lease rows; empty picks a random one.
 	// Give every replica its own.
 	NodeID string
@@ -162,6 +168,7 @@ func (c *Config) withDefaults() {
 // webhook delivery with Start and Stop; serve streams with GRPCServer /
 // RegisterGRPC and SSEHandler.
 type Service struct {
+	tracer trace.Tracer
 	cfg    Config
 	db     *store.DB
 	bus    bus.Bus
@@ -203,6 +210,7 @@ func New(cfg Config) (*Service, error) {
 		runners: map[string]*runner{}, sessions: map[string]*session{}, hubs: map[string]*hub{},
 		ringEvents: hubRingEvents}
 	s.client = newWebhookClient(cfg.Outbound, cfg.MaxInFlight)
+	s.tracer = tracing.Tracer(cfg.Tracer, "tianshu/push")
 	return s, nil
 }
 

@@ -10,9 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/pipeline"
+	"github.com/tianshu-ai/tianshu/internal/tracing"
 )
 
 // runner runs one task on this worker: its sources feed a bounded set of
@@ -31,6 +34,8 @@ type runner struct {
 
 	// tap hands frames to the live view while somebody watches.
 	tap *tap
+	// ot starts the spans of each message; nil while tracing is off.
+	ot trace.Tracer
 
 	inflight int
 	queue    chan *item // back-pressured sources
@@ -46,10 +51,12 @@ type runner struct {
 	result error
 }
 
-// item is a message with the index of the source that emitted it.
+// item is a message with the index of the source that emitted it and,
+// while tracing, when it was emitted (its trace's start).
 type item struct {
 	pipeline.Message
-	source int
+	source  int
+	emitted time.Time
 }
 
 // taskStats are a task's counters and per-node latencies on this worker.
@@ -69,12 +76,24 @@ type nodeStats struct {
 	n             int
 }
 
-// tracer records each node's duration for DescribeTaskStats.
-type tracer struct{ s *taskStats }
+// tracer records each node's duration for DescribeTaskStats and, while
+// tracing, a span per node inside the message's trace.
+type tracer struct {
+	s  *taskStats
+	ot trace.Tracer
+}
 
-func (t tracer) StartNode(ctx context.Context, _, node, _ string) (context.Context, func(error)) {
+func (t tracer) StartNode(ctx context.Context, flowName, node, kind string) (context.Context, func(error)) {
 	start := time.Now()
+	var span trace.Span
+	if t.ot != nil && trace.SpanContextFromContext(ctx).IsValid() {
+		ctx, span = t.ot.Start(ctx, "flow.node "+node, trace.WithAttributes(tracing.KeyFlow.String(flowName),
+			tracing.KeyNode.String(node), tracing.KeyNodeKind.String(kind)))
+	}
 	return ctx, func(err error) {
+		if span != nil {
+			tracing.End(span, err)
+		}
 		d := time.Since(start)
 		t.s.mu.Lock()
 		ns := t.s.nodes[node]
@@ -275,9 +294,9 @@ func (r *runner) drainStop(grace time.Duration) {
 // it fails, until ctx ends or it reports ErrSourceDone.
 func (r *runner) runSource(ctx context.Context, index int, src pipeline.Source) error {
 	backoff := 200 * time.Millisecond
-	emit := func(ctx context.Context, m pipeline.Message) error { return r.emitQueued(ctx, &item{m, index}) }
+	emit := func(ctx context.Context, m pipeline.Message) error { return r.emitQueued(ctx, r.newItem(m, index)) }
 	if src.Live() {
-		emit = func(ctx context.Context, m pipeline.Message) error { return r.emitLatest(&item{m, index}) }
+		emit = func(ctx context.Context, m pipeline.Message) error { return r.emitLatest(r.newItem(m, index)) }
 	}
 	for {
 		start := time.Now()
@@ -300,6 +319,14 @@ func (r *runner) runSource(ctx context.Context, index int, src pipeline.Source) 
 		}
 		backoff = min(backoff*2, 30*time.Second)
 	}
+}
+
+func (r *runner) newItem(m pipeline.Message, source int) *item {
+	it := &item{Message: m, source: source}
+	if r.ot != nil {
+		it.emitted = time.Now()
+	}
+	return it
 }
 
 func (r *runner) emitQueued(ctx context.Context, m *item) error {
@@ -343,40 +370,73 @@ func (r *runner) work(ctx context.Context) {
 		case it = <-r.queue:
 		case it = <-r.latest:
 		}
-		m := &it.Message
-		sinks := &messageSinks{r: r, msg: m}
-		// Only while somebody watches is the run traced (the live view
-		// draws what its nodes found) and its frame handed over.
-		watched := r.tap.watched()
-		res, err := r.plan.Run(ctx, flow.Input{Data: m.Data, Params: r.task.Parameters, Time: m.Time, Key: m.Key, State: r.state, Sinks: sinks, Trace: watched})
-		if watched {
-			if f := previewOf(r.task.ID, it.source, m, res, time.Now()); f != nil {
-				r.tap.publish(f)
-			}
-		}
-		if err != nil {
-			r.stats.failed.Add(1)
-			if ctx.Err() == nil {
-				r.noteError(err.Error())
-			}
-		} else {
-			r.stats.completed.Add(1)
-		}
-		if m.Ack != nil {
-			switch {
-			case ctx.Err() != nil:
-				m.Ack(ctx.Err())
-			case sinks.failed.Load() && err != nil:
-				// The sink's reason (a storage quota, a store outage) is
-				// what the source reports as the task's LastError.
-				m.Ack(fmt.Errorf("a sink failed; redeliver: %w", err))
-			case sinks.failed.Load():
-				m.Ack(errors.New("a sink failed; redeliver"))
-			default:
-				m.Ack(nil) // a message the flow itself failed on is not retried forever
-			}
+		r.process(ctx, it)
+	}
+}
+
+// process runs one message through the flow and its sinks and hands its
+// acknowledgement back.
+func (r *runner) process(ctx context.Context, it *item) {
+	m := &it.Message
+	sinks := &messageSinks{r: r, msg: m}
+	// Only while somebody watches is the run traced (the live view
+	// draws what its nodes found) and its frame handed over.
+	watched := r.tap.watched()
+	mctx, span := ctx, trace.Span(nil)
+	if r.ot != nil {
+		mctx, span = r.startMessage(ctx, it)
+	}
+	res, err := r.plan.Run(mctx, flow.Input{Data: m.Data, Params: r.task.Parameters, Time: m.Time, Key: m.Key, State: r.state, Sinks: sinks, Trace: watched})
+	if watched {
+		if f := previewOf(r.task.ID, it.source, m, res, time.Now()); f != nil {
+			r.tap.publish(f)
 		}
 	}
+	if span != nil {
+		tracing.End(span, err)
+	}
+	if err != nil {
+		r.stats.failed.Add(1)
+		if ctx.Err() == nil {
+			r.noteError(err.Error())
+		}
+	} else {
+		r.stats.completed.Add(1)
+	}
+	if m.Ack != nil {
+		switch {
+		case ctx.Err() != nil:
+			m.Ack(ctx.Err())
+		case sinks.failed.Load() && err != nil:
+			// The sink's reason (a storage quota, a store outage) is
+			// what the source reports as the task's LastError.
+			m.Ack(fmt.Errorf("a sink failed; redeliver: %w", err))
+		case sinks.failed.Load():
+			m.Ack(errors.New("a sink failed; redeliver"))
+		default:
+			m.Ack(nil) // a message the flow itself failed on is not retried forever
+		}
+	}
+}
+
+// startMessage opens the message's trace (joining the one it arrived
+// with, from another task's event) with a first span for its source: from
+// when the source emitted it to when a worker took it.
+func (r *runner) startMessage(ctx context.Context, it *item) (context.Context, trace.Span) {
+	m := &it.Message
+	var src pipeline.SourceSpec
+	if it.source < len(r.task.Sources) {
+		src = r.task.Sources[it.source]
+	}
+	ctx, span := r.ot.Start(tracing.Remote(ctx, m.TraceParent), "task.message", trace.WithTimestamp(it.emitted),
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(tracing.KeyProject.String(r.task.ProjectID), tracing.KeyTask.String(r.task.ID),
+			tracing.KeyDevice.String(m.Key), tracing.KeyMessage.String(m.ID)))
+	_, read := r.ot.Start(ctx, "source.read "+src.Type, trace.WithTimestamp(it.emitted),
+		trace.WithAttributes(tracing.KeyProject.String(r.task.ProjectID), tracing.KeyTask.String(r.task.ID),
+			tracing.KeySource.String(src.Type+":"+src.Id)))
+	read.End()
+	return ctx, span
 }
 
 func (r *runner) noteError(msg string) {

@@ -8,9 +8,12 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/pipeline"
+	"github.com/tianshu-ai/tianshu/internal/tracing"
 )
 
 // messageSinks implements flow.Sinks for one message: the ids it makes
@@ -46,8 +49,17 @@ func (s *messageSinks) Store(ctx context.Context, rec flow.Record) (string, erro
 	if s.r.records == nil {
 		return "", fmt.Errorf("store node: this process has no record store")
 	}
+	var span trace.Span
+	if s.r.ot != nil {
+		ctx, span = s.r.ot.Start(ctx, "records.write", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(tracing.KeyProject.String(s.r.task.ProjectID), tracing.KeyTask.String(s.r.task.ID)))
+	}
 	id, err := s.r.records.StoreRecord(ctx, pipeline.Record{ProjectID: s.r.task.ProjectID, TaskID: s.r.task.ID, DeviceID: s.msg.Key,
 		Type: rec.Type, Time: rec.Time, Data: rec.Data, EventID: s.id("rec", rec.Origin)})
+	if span != nil {
+		span.SetAttributes(tracing.KeyRecord.String(id))
+		tracing.End(span, err)
+	}
 	if err != nil {
 		s.failed.Store(true)
 		return "", err
@@ -67,12 +79,30 @@ func (s *messageSinks) Publish(ctx context.Context, ev flow.Event) error {
 		t = s.msg.Time
 	}
 	ce := event.New(s.id("evt", ev.Origin), event.TaskSource(s.r.task.ID), ev.Type, ev.Subject, t, ev.Data)
-	ce.TraceParent, ce.TaskID, ce.ProjectID = event.ChildOf(s.traceID()), s.r.task.ID, s.r.task.ProjectID
+	ce.TaskID, ce.ProjectID = s.r.task.ID, s.r.task.ProjectID
+	var span trace.Span
+	if s.r.ot != nil && trace.SpanContextFromContext(ctx).IsValid() {
+		// The event's traceparent is this span's: a subscriber's
+		// delivery continues the trace under it.
+		ctx, span = s.r.ot.Start(ctx, "bus.publish", trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(tracing.KeyProject.String(s.r.task.ProjectID), tracing.KeyTask.String(s.r.task.ID), tracing.KeyEvent.String(ce.ID)))
+		ce.TraceParent = tracing.TraceParent(ctx)
+	} else {
+		ce.TraceParent = event.ChildOf(s.traceID())
+	}
+	err := s.publish(ctx, ev.Subject, &ce)
+	if span != nil {
+		tracing.End(span, err)
+	}
+	return err
+}
+
+func (s *messageSinks) publish(ctx context.Context, subject string, ce *event.Event) error {
 	b, err := ce.Marshal()
 	if err != nil {
 		return err
 	}
-	_, err = s.r.bus.Publish(ctx, event.Topic(s.r.task.ProjectID), ev.Subject, b, ce.Headers())
+	_, err = s.r.bus.Publish(ctx, event.Topic(s.r.task.ProjectID), subject, b, ce.Headers())
 	if err != nil {
 		s.failed.Store(true)
 		return err

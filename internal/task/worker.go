@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/flow"
@@ -22,6 +23,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/task/workerconfig"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
+	"github.com/tianshu-ai/tianshu/internal/tracing"
 )
 
 // PlanFunc compiles a task's flow version with a tracer of its own, so the
@@ -50,6 +52,9 @@ type WorkerDeps struct {
 	Logger   *slog.Logger
 	Metrics  prometheus.Registerer
 	Now      func() time.Time
+	// Tracer records a trace per message (source, each node, records,
+	// publishing); nil: tracing is off and no span is started.
+	Tracer trace.TracerProvider
 }
 
 // Worker is one node that runs tasks placed on it. Tasks are added and
@@ -240,7 +245,8 @@ func (w *Worker) switchVersion(ctx context.Context, r *runner, t *Task) {
 
 func (w *Worker) startRunner(ctx context.Context, t *Task) {
 	st := &taskStats{nodes: map[string]*nodeStats{}, windowStart: w.d.Now()}
-	plan, err := w.d.Plan(ctx, t.FlowID, t.FlowVersion, tracer{st})
+	ot := tracing.Tracer(w.d.Tracer, "tianshu/task")
+	plan, err := w.d.Plan(ctx, t.FlowID, t.FlowVersion, tracer{s: st, ot: ot})
 	if err == nil {
 		err = plan.CheckParams(t.Parameters)
 	}
@@ -275,7 +281,7 @@ func (w *Worker) startRunner(ctx context.Context, t *Task) {
 		sources = append(sources, src)
 	}
 	r := &runner{task: t, plan: plan, state: flow.NewState(w.d.Now), sources: sources, records: w.d.Records, bus: w.d.Bus,
-		log: w.d.Logger, stats: st, inflight: max(1, w.cfg.InFlight), checkpoints: cps}
+		log: w.d.Logger, stats: st, inflight: max(1, w.cfg.InFlight), checkpoints: cps, ot: ot}
 	if w.d.Previews != nil {
 		r.tap = w.d.Previews.acquire(t.ID)
 		r.tap.running.Add(1)

@@ -1,0 +1,147 @@
+package task
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/data"
+	"github.com/tianshu-ai/tianshu/internal/flow"
+	"github.com/tianshu-ai/tianshu/internal/pipeline"
+	"github.com/tianshu-ai/tianshu/internal/store/storetest"
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
+	"github.com/tianshu-ai/tianshu/internal/tracing"
+	"github.com/tianshu-ai/tianshu/internal/tracing/otlptest"
+	"github.com/tianshu-ai/tianshu/internal/tracing/tracesdk"
+)
+
+// traceBenchFlows are the flows of BenchmarkTracingOverhead: sinks is a
+// face flow without its detector (a foreach over 4 items, each stored in
+// SQLite through the batching writer and published on embedded NATS);
+// nodes is 6 passthrough nodes in a row, all CPU and no I/O, the worst
+// case for the cost of a span per node.
+var traceBenchFlows = map[string]string{
+	"sinks": `{"name": "faces", "nodes": [{"id": "each", "kind": "foreach", "inputs": {"items": "$input.items"},
+  "config": {"concurrency": 4, "body": {"nodes": [
+    {"id": "save", "kind": "store", "config": {"type": "face"}, "inputs": {"n": "$item", "box": [120, 80, 64, 64], "score": 0.97}},
+    {"id": "pub", "kind": "publish", "config": {"type": "tianshu.face.captured"}, "inputs": {"RecordId": "$save.recordId", "n": "$item"}}],
+    "edges": [{"from": "save", "to": "pub"}]}}}]}`,
+	"nodes": `{"name": "chain", "nodes": [{"id": "a", "kind": "passthrough", "inputs": {"items": "$input.items"}},
+    {"id": "b", "kind": "passthrough", "inputs": {"v": "$a.items"}}, {"id": "c", "kind": "passthrough", "inputs": {"v": "$b.v"}},
+    {"id": "d", "kind": "passthrough", "inputs": {"v": "$c.v"}}, {"id": "e", "kind": "passthrough", "inputs": {"v": "$d.v"}},
+    {"id": "f", "kind": "passthrough", "inputs": {"v": "$e.v"}}],
+    "edges": [{"from": "a", "to": "b"}, {"from": "b", "to": "c"}, {"from": "c", "to": "d"}, {"from": "d", "to": "e"}, {"from": "e", "to": "f"}]}`,
+}
+
+// BenchmarkTracingOverhead measures a task's messages/s through the worker's
+// own per-message path (runner.process: trace, flow, sinks, ack) with
+// tracing off, which is the code as it was before tracing plus one nil
+// check per message and node, against tracing on, exporting over OTLP
+// gRPC to a real receiver (otlptest), at sample ratio 1 and 0.01, for
+// each of traceBenchFlows. x-off is each mode's rate over off's (goal:
+// ≥ 0.90 at ratio 1, ≥ 0.98 at 0.01); the modes alternate in rounds so
+// drift falls on all alike.
+func BenchmarkTracingOverhead(b *testing.B) {
+	for _, name := range []string{"sinks", "nodes"} {
+		b.Run(name, func(b *testing.B) { benchTracing(b, traceBenchFlows[name]) })
+	}
+}
+
+func benchTracing(b *testing.B, doc string) {
+	ctx := context.Background()
+	db := storetest.Open(b, "sqlite")
+	dsvc, err := data.New(db, nil, data.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := dsvc.NewWriter(data.WriterOptions{FlushInterval: 10 * time.Millisecond})
+	defer func() { _ = w.Close(ctx) }()
+	bb, err := bus.Open(ctx, "nats://embedded", bus.Options{DataDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = bb.Close() }()
+	spec, err := flow.Parse([]byte(doc), flow.Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rcv := otlptest.Start(b)
+	type mode struct {
+		name string
+		r    *runner
+		took time.Duration
+	}
+	var modes []*mode
+	for _, m := range []struct {
+		name  string
+		ratio float64
+	}{{"off", -1}, {"ratio1", 1}, {"ratio0.01", 0.01}} {
+		var ot trace.Tracer
+		if m.ratio >= 0 {
+			cfg := telemetry.DefaultTraceConfig()
+			cfg.Endpoint, cfg.SampleRatio = rcv.GRPCURL, m.ratio
+			tr, err := tracesdk.New(cfg, tracesdk.Options{Registerer: prometheus.NewRegistry()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = tr.Shutdown(ctx) }()
+			ot = tracing.Tracer(tr.Provider(), "tianshu/task")
+		}
+		st := &taskStats{nodes: map[string]*nodeStats{}}
+		plan, err := flow.Compile(ctx, spec, flow.Options{Tracer: tracer{s: st, ot: ot}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := &runner{task: &Task{ID: "task-bench", ProjectID: "default", Sources: []pipeline.SourceSpec{{Type: "device", Id: "dev-1"}}},
+			plan: plan, records: dsvc.NewRecordSink(w), bus: bb, log: slog.New(slog.DiscardHandler), stats: st, ot: ot}
+		modes = append(modes, &mode{name: m.name, r: r})
+	}
+	var seq atomic.Int64
+	items := []any{0, 1, 2, 3}
+	run := func(r *runner, n int) time.Duration {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for p := range benchInflight {
+			wg.Go(func() {
+				for i := p; i < n; i += benchInflight {
+					it := r.newItem(pipeline.Message{ID: fmt.Sprintf("m-%d", seq.Add(1)), Key: "dev-1", Time: time.Now(),
+						Data: map[string]any{"items": items}}, 0)
+					r.process(ctx, it)
+				}
+			})
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	const rounds = 10
+	b.ResetTimer()
+	for i := range rounds {
+		n := b.N / rounds
+		if i < b.N%rounds {
+			n++
+		}
+		for _, m := range modes {
+			m.took += run(m.r, n)
+		}
+	}
+	b.StopTimer()
+	off := float64(b.N) / modes[0].took.Seconds()
+	for _, m := range modes {
+		if f := m.r.stats.failed.Load(); f > 0 {
+			b.Fatalf("%s: %d messages failed: %s", m.name, f, m.r.stats.lastError)
+		}
+		rate := float64(b.N) / m.took.Seconds()
+		b.ReportMetric(rate, m.name+"-msg/s")
+		if m.name != "off" {
+			b.ReportMetric(rate/off, m.name+"-x-off")
+		}
+	}
+}

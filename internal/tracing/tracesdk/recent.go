@@ -1,0 +1,202 @@
+package tracesdk
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
+	"github.com/tianshu-ai/tianshu/internal/tracing"
+)
+
+// Span is one span as DescribeTrace returns it.
+type Span struct {
+	TraceId      string `json:"TraceId"`
+	SpanId       string `json:"SpanId"`
+	ParentSpanId string `json:"ParentSpanId"`
+	Name         string `json:"Name"`
+	// StartTime and EndTime are RFC 3339 with nanoseconds; DurationUs is
+	// their difference in microseconds.
+	StartTime  string `json:"StartTime"`
+	EndTime    string `json:"EndTime"`
+	DurationUs int64  `json:"DurationUs"`
+	// Status is ok, error or unset; StatusMessage the error's message.
+	Status        string            `json:"Status"`
+	StatusMessage string            `json:"StatusMessage,omitempty"`
+	ProjectId     string            `json:"ProjectId"`
+	TaskId        string            `json:"TaskId,omitempty"`
+	Attributes    map[string]string `json:"Attributes"`
+
+	start time.Time
+}
+
+// maxSpansPerTrace bounds one trace in the ring.
+const maxSpansPerTrace = 1000
+
+// Recent is a bounded ring of the process's recent traces: at most
+// maxTraces traces and about maxBytes of spans; the oldest trace goes
+// first. A trace's spans may arrive in several parts (the message's, then
+// each delivery's): they join one entry while it is still in the ring.
+type Recent struct {
+	mu        sync.Mutex
+	maxTraces int
+	maxBytes  int64
+	bytes     int64
+	traces    map[string]*entry
+	order     []string // trace ids, oldest first
+	records   map[string]string
+}
+
+type entry struct {
+	spans   []Span
+	bytes   int64
+	records []string
+}
+
+// NewRecent returns a ring of at most maxTraces traces and maxBytes.
+func NewRecent(maxTraces int, maxBytes int64) *Recent {
+	return &Recent{maxTraces: maxTraces, maxBytes: maxBytes, traces: map[string]*entry{}, records: map[string]string{}}
+}
+
+func (r *Recent) register(reg prometheus.Registerer) {
+	telemetry.MustRegister(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_trace_recent_traces",
+		Help: "Traces held in memory for DescribeTrace."}, func() float64 {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return float64(len(r.traces))
+	}))
+	telemetry.MustRegister(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_trace_recent_bytes",
+		Help: "Approximate size of the traces held in memory for DescribeTrace."}, func() float64 {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return float64(r.bytes)
+	}))
+}
+
+// add takes the spans of one finished part of a trace: the spans of one
+// process under one local root.
+func (r *Recent) add(spans []sdktrace.ReadOnlySpan) {
+	if len(spans) == 0 {
+		return
+	}
+	conv := make([]Span, 0, len(spans))
+	var size int64
+	var recs []string
+	for _, s := range spans {
+		sp, n := convert(s)
+		conv = append(conv, sp)
+		size += n
+		if id := sp.Attributes[string(tracing.KeyRecord)]; id != "" {
+			recs = append(recs, id)
+		}
+	}
+	// A part is one piece of work (a task's message, a subscription's
+	// delivery, an action): spans that carry no project (a flow node's,
+	// an algorithm call's) belong to the project and task of those that do.
+	var project, task string
+	for i := range conv {
+		if conv[i].ProjectId != "" {
+			project, task = conv[i].ProjectId, conv[i].TaskId
+			break
+		}
+	}
+	for i := range conv {
+		if conv[i].ProjectId == "" {
+			conv[i].ProjectId, conv[i].TaskId = project, task
+		}
+	}
+	id := conv[0].TraceId
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.traces[id]
+	if e == nil {
+		e = &entry{}
+		r.traces[id] = e
+		r.order = append(r.order, id)
+	}
+	if room := maxSpansPerTrace - len(e.spans); len(conv) > room {
+		conv = conv[:max(0, room)]
+	}
+	e.spans = append(e.spans, conv...)
+	e.bytes += size
+	r.bytes += size
+	for _, rec := range recs {
+		e.records = append(e.records, rec)
+		r.records[rec] = id
+	}
+	for len(r.order) > 1 && (len(r.order) > r.maxTraces || r.bytes > r.maxBytes) {
+		r.evictOldestLocked()
+	}
+}
+
+func (r *Recent) evictOldestLocked() {
+	id := r.order[0]
+	r.order[0] = ""
+	r.order = r.order[1:]
+	e := r.traces[id]
+	delete(r.traces, id)
+	r.bytes -= e.bytes
+	for _, rec := range e.records {
+		if r.records[rec] == id {
+			delete(r.records, rec)
+		}
+	}
+}
+
+// Trace returns a copy of trace id's spans ordered by start time, or nil.
+func (r *Recent) Trace(id string) []Span {
+	r.mu.Lock()
+	e := r.traces[id]
+	var out []Span
+	if e != nil {
+		out = append(out, e.spans...)
+	}
+	r.mu.Unlock()
+	sort.SliceStable(out, func(i, j int) bool { return out[i].start.Before(out[j].start) })
+	return out
+}
+
+// TraceOfRecord returns the trace id of the trace that wrote record id
+// while it is still in the ring.
+func (r *Recent) TraceOfRecord(id string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.records[id]
+	return t, ok
+}
+
+// convert copies s into a Span and estimates its size in memory.
+func convert(s sdktrace.ReadOnlySpan) (Span, int64) {
+	sc := s.SpanContext()
+	sp := Span{TraceId: sc.TraceID().String(), SpanId: sc.SpanID().String(), Name: s.Name(),
+		StartTime: s.StartTime().UTC().Format(time.RFC3339Nano), EndTime: s.EndTime().UTC().Format(time.RFC3339Nano),
+		DurationUs: s.EndTime().Sub(s.StartTime()).Microseconds(), Status: "unset", start: s.StartTime()}
+	if p := s.Parent(); p.IsValid() {
+		sp.ParentSpanId = p.SpanID().String()
+	}
+	switch st := s.Status(); st.Code {
+	case codes.Ok:
+		sp.Status = "ok"
+	case codes.Error:
+		sp.Status, sp.StatusMessage = "error", st.Description
+	}
+	attrs := s.Attributes()
+	sp.Attributes = make(map[string]string, len(attrs))
+	size := int64(320 + len(sp.Name) + len(sp.StatusMessage))
+	for _, kv := range attrs {
+		v := kv.Value.String()
+		switch kv.Key {
+		case tracing.KeyProject:
+			sp.ProjectId = v
+		case tracing.KeyTask:
+			sp.TaskId = v
+		}
+		sp.Attributes[string(kv.Key)] = v
+		size += int64(len(kv.Key)+len(v)) + 48
+	}
+	return sp, size
+}

@@ -1,0 +1,236 @@
+package tracesdk
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
+)
+
+// Bounds of the tail processor.
+const (
+	// maxPending bounds the traces whose local root has not ended yet; a
+	// span of another trace beyond it is dropped.
+	maxPending = 8192
+	// maxPendingSpans bounds one pending trace (a foreach over many faces).
+	maxPendingSpans = 2048
+	// staleAfter is when a pending trace whose root never ended (a span
+	// that outlived its root) is flushed anyway, checked when full.
+	staleAfter = 30 * time.Second
+	// exportQueue bounds the traces waiting for the exporter.
+	exportQueue = 1024
+	// exportBatch is how many spans one export carries at most, and
+	// exportEvery how long a partial batch waits.
+	exportBatch   = 512
+	exportEvery   = time.Second
+	exportTimeout = 10 * time.Second
+)
+
+// tail is the span processor: it groups the spans of each trace until the
+// trace's local root ends, then hands the group to the ring and, when the
+// trace was sampled or failed, to the exporter.
+type tail struct {
+	exp    sdktrace.SpanExporter
+	recent *Recent
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	pending map[trace.TraceID]*group
+
+	queue    chan []sdktrace.ReadOnlySpan
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+
+	traces   *prometheus.CounterVec
+	exported prometheus.Counter
+	dropped  *prometheus.CounterVec
+}
+
+type group struct {
+	spans   []sdktrace.ReadOnlySpan
+	sampled bool
+	failed  bool
+	first   time.Time
+}
+
+func newTail(exp sdktrace.SpanExporter, recent *Recent, log *slog.Logger, reg prometheus.Registerer) *tail {
+	t := &tail{exp: exp, recent: recent, log: log, pending: map[trace.TraceID]*group{},
+		queue: make(chan []sdktrace.ReadOnlySpan, exportQueue), stop: make(chan struct{}), done: make(chan struct{}),
+		traces: telemetry.MustRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_trace_traces_total",
+			Help: "Local parts of traces finished, by export decision: sampled, error (kept for a failed span), dropped (sampled out), none (no exporter)."}, []string{"decision"})),
+		exported: telemetry.MustRegister(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_trace_spans_exported_total",
+			Help: "Spans the OTLP exporter accepted."})),
+		dropped: telemetry.MustRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_trace_spans_dropped_total",
+			Help: "Spans lost before export, by reason: queue_full, export_failed, pending_full, trace_too_long."}, []string{"reason"})),
+	}
+	if exp != nil {
+		go t.export()
+	} else {
+		close(t.done)
+	}
+	return t
+}
+
+// OnStart implements sdktrace.SpanProcessor.
+func (t *tail) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+
+// OnEnd implements sdktrace.SpanProcessor.
+func (t *tail) OnEnd(s sdktrace.ReadOnlySpan) {
+	sc := s.SpanContext()
+	id := sc.TraceID()
+	root := !s.Parent().IsValid() || s.Parent().IsRemote()
+	t.mu.Lock()
+	g := t.pending[id]
+	if g == nil {
+		if len(t.pending) >= maxPending && !t.flushStaleLocked(time.Now()) {
+			t.mu.Unlock()
+			t.dropped.WithLabelValues("pending_full").Inc()
+			return
+		}
+		g = &group{first: time.Now()}
+		if !root {
+			t.pending[id] = g
+		}
+	}
+	if len(g.spans) < maxPendingSpans {
+		g.spans = append(g.spans, s)
+	} else {
+		t.dropped.WithLabelValues("trace_too_long").Inc()
+	}
+	g.sampled = g.sampled || sc.IsSampled()
+	g.failed = g.failed || s.Status().Code == codes.Error
+	if root {
+		delete(t.pending, id)
+	}
+	t.mu.Unlock()
+	if root {
+		t.finish(g)
+	}
+}
+
+// flushStaleLocked finishes pending traces older than staleAfter; it
+// reports whether room was made.
+func (t *tail) flushStaleLocked(now time.Time) bool {
+	var stale []*group
+	for id, g := range t.pending {
+		if now.Sub(g.first) > staleAfter {
+			stale = append(stale, g)
+			delete(t.pending, id)
+		}
+	}
+	for _, g := range stale {
+		go t.finish(g)
+	}
+	return len(stale) > 0
+}
+
+func (t *tail) finish(g *group) {
+	if t.recent != nil {
+		t.recent.add(g.spans)
+	}
+	decision := "none"
+	switch {
+	case t.exp == nil:
+	case g.sampled:
+		decision = "sampled"
+	case g.failed:
+		decision = "error"
+	default:
+		decision = "dropped"
+	}
+	t.traces.WithLabelValues(decision).Inc()
+	if decision != "sampled" && decision != "error" {
+		return
+	}
+	select {
+	case t.queue <- g.spans:
+	default:
+		t.dropped.WithLabelValues("queue_full").Add(float64(len(g.spans)))
+	}
+}
+
+// export batches queued traces to the exporter until Shutdown.
+func (t *tail) export() {
+	defer close(t.done)
+	tick := time.NewTicker(exportEvery)
+	defer tick.Stop()
+	var batch []sdktrace.ReadOnlySpan
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), exportTimeout)
+		err := t.exp.ExportSpans(ctx, batch)
+		cancel()
+		if err != nil {
+			t.dropped.WithLabelValues("export_failed").Add(float64(len(batch)))
+			t.log.Warn("trace export failed", "spans", len(batch), "err", err)
+		} else {
+			t.exported.Add(float64(len(batch)))
+		}
+		batch = nil
+	}
+	for {
+		select {
+		case spans := <-t.queue:
+			batch = append(batch, spans...)
+			if len(batch) >= exportBatch {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		case <-t.stop:
+			for {
+				select {
+				case spans := <-t.queue:
+					batch = append(batch, spans...)
+				default:
+					flush()
+					return
+				}
+			}
+		}
+	}
+}
+
+// ForceFlush implements sdktrace.SpanProcessor: it exports what is
+// queued, not the traces whose root is still open.
+func (t *tail) ForceFlush(ctx context.Context) error {
+	if t.exp == nil {
+		return nil
+	}
+	for len(t.queue) > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// Shutdown implements sdktrace.SpanProcessor.
+func (t *tail) Shutdown(ctx context.Context) error {
+	t.stopOnce.Do(func() {
+		if t.exp != nil {
+			close(t.stop)
+		}
+	})
+	select {
+	case <-t.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if t.exp != nil {
+		return t.exp.Shutdown(ctx)
+	}
+	return nil
+}

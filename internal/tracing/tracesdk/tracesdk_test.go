@@ -1,0 +1,151 @@
+package tracesdk
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
+	"github.com/tianshu-ai/tianshu/internal/tracing"
+	"github.com/tianshu-ai/tianshu/internal/tracing/otlptest"
+)
+
+func newTracing(t testing.TB, cfg telemetry.TraceConfig) *Tracing {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := New(cfg, Options{Registerer: prometheus.NewRegistry(), Instance: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// twoSpans makes a trace of a root and a child failing with err, and
+// returns its trace id.
+func twoSpans(tp trace.TracerProvider, project string, err error) string {
+	tr := tp.Tracer("test")
+	ctx, root := tr.Start(context.Background(), "root", trace.WithAttributes(tracing.KeyProject.String(project)))
+	_, child := tr.Start(ctx, "child", trace.WithAttributes(tracing.KeyProject.String(project), tracing.KeyRecord.String("rec-"+project)))
+	tracing.End(child, err)
+	root.End()
+	return root.SpanContext().TraceID().String()
+}
+
+// Spans reach a real OTLP receiver (otlptest: the collector's trace
+// service with the protocol's own types) over gRPC and over HTTP, parent
+// links intact.
+func TestExportOverGRPCAndHTTP(t *testing.T) {
+	rcv := otlptest.Start(t)
+	for _, proto := range []string{"grpc", "http"} {
+		t.Run(proto, func(t *testing.T) {
+			cfg := telemetry.DefaultTraceConfig()
+			cfg.Endpoint, cfg.Protocol, cfg.SampleRatio = rcv.GRPCURL, proto, 1
+			if proto == "http" {
+				cfg.Endpoint = rcv.HTTPURL
+			}
+			tr := newTracing(t, cfg)
+			id := twoSpans(tr.Provider(), "default", nil)
+			if err := tr.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			spans := rcv.Trace(id)
+			if len(spans) != 2 || rcv.Requests(proto) == 0 {
+				t.Fatalf("received %d spans of the trace, %d %s requests", len(spans), rcv.Requests(proto), proto)
+			}
+			byName := map[string][]byte{}
+			for _, s := range spans {
+				byName[s.GetName()] = s.GetSpanId()
+			}
+			for _, s := range spans {
+				if s.GetName() == "child" && string(s.GetParentSpanId()) != string(byName["root"]) {
+					t.Fatal("child's parent is not root")
+				}
+			}
+		})
+	}
+}
+
+// At ratio 0 a trace is exported only when one of its spans failed. With
+// the ring on, every span is recorded and the failed trace is exported
+// whole (the tail decision), and the ring keeps both; with it off,
+// sampled-out spans are not recorded and the failure is exported as a
+// lone error span in its trace, under the span that failed.
+func TestErrorsAlwaysExported(t *testing.T) {
+	rcv := otlptest.Start(t)
+	for _, ring := range []int{10, 0} {
+		cfg := telemetry.DefaultTraceConfig()
+		cfg.Endpoint, cfg.SampleRatio, cfg.RecentTraces = rcv.GRPCURL, 0, ring
+		tr := newTracing(t, cfg)
+		ok := twoSpans(tr.Provider(), "default", nil)
+		failed := twoSpans(tr.Provider(), "default", errors.New("algorithm timed out"))
+		if err := tr.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(rcv.Trace(ok)); n != 0 {
+			t.Errorf("ring %d: sampled-out trace: %d spans exported", ring, n)
+		}
+		got := rcv.Trace(failed)
+		switch {
+		case ring > 0 && len(got) != 2:
+			t.Errorf("ring on: failed trace: %d spans exported, want 2", len(got))
+		case ring > 0 && len(tr.Recent().Trace(ok)) != 2:
+			t.Errorf("ring on: it holds %d spans of the sampled-out trace, want 2", len(tr.Recent().Trace(ok)))
+		case ring == 0 && (len(got) != 1 || got[0].GetName() != "error" || got[0].GetStatus().GetMessage() != "algorithm timed out"):
+			t.Errorf("ring off: failed trace exported %v, want one error span", got)
+		}
+	}
+}
+
+// The ring forgets the oldest trace beyond its bound, and DescribeTrace
+// shows a caller only its own project's spans.
+func TestRecentAndDescribeTrace(t *testing.T) {
+	cfg := telemetry.DefaultTraceConfig()
+	cfg.RecentTraces = 2
+	tr := newTracing(t, cfg)
+	first := twoSpans(tr.Provider(), "prj-a", nil)
+	a := twoSpans(tr.Provider(), "prj-a", errors.New("boom"))
+	b := twoSpans(tr.Provider(), "prj-b", nil)
+	r := tr.Recent()
+	if r.Trace(first) != nil {
+		t.Error("the oldest trace is still in a ring of 2")
+	}
+	caller := &api.Caller{AppID: "app-1", ProjectID: "prj-a", Role: "viewer"}
+	got, err := describeTrace(caller, r, &DescribeTraceRequest{RecordId: "rec-prj-a"})
+	if err != nil || got.TraceId != a || len(got.SpanSet) != 2 {
+		t.Fatalf("DescribeTrace by record = %+v, %v", got, err)
+	}
+	if s := got.SpanSet[1]; s.Name != "child" || s.Status != "error" || s.StatusMessage != "boom" || s.ParentSpanId != got.SpanSet[0].SpanId {
+		t.Errorf("child span = %+v", s)
+	}
+	if _, err := describeTrace(caller, r, &DescribeTraceRequest{TraceId: b}); !isCode(err, api.ResourceNotFound) {
+		t.Errorf("another project's trace: %v", err)
+	}
+	if _, err := describeTrace(caller, r, &DescribeTraceRequest{TraceId: "xyz"}); !isCode(err, api.InvalidParameterValue) {
+		t.Errorf("malformed TraceId: %v", err)
+	}
+	if _, err := describeTrace(caller, nil, &DescribeTraceRequest{TraceId: a}); !isCode(err, api.FailedOperation) {
+		t.Errorf("ring off: %v", err)
+	}
+}
+
+func isCode(err error, code api.Code) bool {
+	e, ok := api.AsError(err)
+	return ok && e.Code == code
+}
+
+// Off, there is no provider at all: instrumented code starts no span.
+func TestOffByDefault(t *testing.T) {
+	tr := newTracing(t, telemetry.DefaultTraceConfig())
+	if tr.Provider() != nil || tr.Recent() != nil {
+		t.Fatal("tracing is on by default")
+	}
+	if err := tr.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
