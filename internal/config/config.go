@@ -37,6 +37,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/api/apiconfig"
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/edge/edgeconfig"
 	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/gb28181/gbconfig"
 	"github.com/tianshu-ai/tianshu/internal/iam/auditconfig"
@@ -99,6 +100,9 @@ type Config struct {
 	// GB28181 is the SIP server GB/T 28181 cameras register to; off
 	// until its address is set.
 	GB28181 gbconfig.Config `yaml:"gb28181"`
+	// Edge is the cloud-edge link: a cloud's leaf listener for edge
+	// nodes, or the cloud an edge node joins.
+	Edge edgeconfig.Config `yaml:"edge"`
 }
 
 // KubeConfig says which Kubernetes cluster runs `container` algorithm
@@ -154,6 +158,7 @@ func Default() Config {
 		Outbound:        netpolicy.Default(),
 		Exec:            execpolicy.Default(),
 		GB28181:         gbconfig.Default(),
+		Edge:            edgeconfig.Default(),
 	}
 }
 
@@ -189,6 +194,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Media.RegisterFlags(fs)
 	c.Images.RegisterFlags(fs)
 	c.GB28181.RegisterFlags(fs)
+	c.Edge.RegisterFlags(fs)
 }
 
 // Load builds the configuration from args (flags, without the subcommand)
@@ -331,6 +337,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.GB28181.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("config: %w", err))
+	}
+	if err := c.Edge.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("config: %w", err))
 	}
 	if len(c.Targets) == 0 {
