@@ -336,4 +336,3 @@ func (s natsLog) Debugf(format string, v ...any) {
 func (s natsLog) Tracef(format string, v ...any) {
 	s.l.Debug("edge nats trace", "text", fmt.Sprintf(format, v...))
 }
-

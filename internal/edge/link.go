@@ -191,7 +191,7 @@ func (l *Link) metrics() {
 		forwarded: telemetry.MustRegister(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_edge_records_forwarded_total",
 			Help: "Records this edge node forwarded and the cloud acknowledged."})),
 		dropped: telemetry.MustRegister(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_edge_records_dropped_total",
-			Help: "Records this edge node stored locally but will not forward, by reason: buffer_full (stop-ingesting refused them), oldest_dropped (drop-oldest made room), refused (the cloud refused them)."}, []string{"reason"})),
+			Help: "Records this edge node stored locally but will not forward, by reason: buffer_full (stop-ingesting refused them), oldest_dropped (drop-oldest made room)."}, []string{"reason"})),
 	}
 }
 
