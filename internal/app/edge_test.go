@@ -145,10 +145,11 @@ func TestEdgeStoreAndForward(t *testing.T) {
 	if running != 1 {
 		t.Errorf("task started %d times", running)
 	}
-	n, err := cloud.P.EdgeNodes.Get(ctx, nodeID)
-	if err != nil || n.Forwarded != 50 {
-		t.Errorf("node forwarded count %d, %v", n.Forwarded, err)
-	}
+	// The count of forwarded records is written with the next heartbeat.
+	testenv.Eventually(t, 30*time.Second, "50 forwarded records counted", func() bool {
+		n, err := cloud.P.EdgeNodes.Get(ctx, nodeID)
+		return err == nil && n.Forwarded == 50
+	})
 
 	// Revocation cuts the link; the edge keeps buffering.
 	cc.mustCall("DeleteEdgeNode", map[string]any{"EdgeNodeId": nodeID})

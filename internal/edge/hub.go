@@ -56,6 +56,10 @@ type HubServer struct {
 
 	mu    sync.Mutex
 	conns map[string]map[uint64]bool // node id → its leaf connections
+	// forwarded counts records accepted per node since its last
+	// heartbeat, which writes them to the store: one commit per batch
+	// fewer.
+	forwarded map[string]int64
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -96,7 +100,7 @@ func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
 	if o.Sweep <= 0 {
 		o.Sweep = time.Second
 	}
-	h := &HubServer{o: o, log: o.Logger, conns: map[string]map[uint64]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
+	h := &HubServer{o: o, log: o.Logger, conns: map[string]map[uint64]bool{}, forwarded: map[string]int64{}, stop: make(chan struct{}), done: make(chan struct{})}
 	opts := &server.Options{
 		ServerName: "tianshu-edge-hub",
 		// Clients are this process's own, in-process; the only port is
@@ -219,7 +223,14 @@ func (h *HubServer) beat(node string, m *nats.Msg) linkReply {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := h.o.Nodes.Seen(ctx, node, b.Beat, time.Duration(b.RttUs)*time.Microsecond); err != nil {
+	h.mu.Lock()
+	fwd := h.forwarded[node]
+	delete(h.forwarded, node)
+	h.mu.Unlock()
+	if err := h.o.Nodes.Seen(ctx, node, b.Beat, time.Duration(b.RttUs)*time.Microsecond, fwd); err != nil {
+		h.mu.Lock()
+		h.forwarded[node] += fwd
+		h.mu.Unlock()
 		return linkReply{Error: err.Error()}
 	}
 	return linkReply{}
@@ -249,7 +260,9 @@ func (h *HubServer) records(node string, m *nats.Msg) linkReply {
 		return linkReply{Error: err.Error()}
 	}
 	h.m.received.WithLabelValues("stored").Add(float64(len(recs)))
-	_ = h.o.Nodes.Forwarded(ctx, node, len(recs))
+	h.mu.Lock()
+	h.forwarded[node] += int64(len(recs))
+	h.mu.Unlock()
 	return linkReply{Accepted: len(recs)}
 }
 

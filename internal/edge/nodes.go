@@ -193,8 +193,9 @@ type Beat struct {
 // maxVersions bounds what a node may report.
 const maxVersions = 64
 
-// Seen records a heartbeat of node id with the link's latency.
-func (s *Nodes) Seen(ctx context.Context, id string, b Beat, latency time.Duration) error {
+// Seen records a heartbeat of node id with the link's latency, and
+// forwarded more records accepted from it.
+func (s *Nodes) Seen(ctx context.Context, id string, b Beat, latency time.Duration, forwarded int64) error {
 	if len(b.Versions) > maxVersions {
 		return fmt.Errorf("edge: %d versions reported; at most %d", len(b.Versions), maxVersions)
 	}
@@ -206,14 +207,8 @@ func (s *Nodes) Seen(ctx context.Context, id string, b Beat, latency time.Durati
 	vs, _ := json.Marshal(b.Versions)
 	now := s.now().UnixMilli()
 	_, err := s.db.Exec(ctx, `UPDATE edge_nodes SET last_seen_ms = ?, latency_us = ?, buffer_depth = ?, buffer_bytes = ?,
-		buffer_oldest_ms = ?, versions = ?, updated_at = ? WHERE id = ?`,
-		now, latency.Microseconds(), b.BufferDepth, b.BufferBytes, b.BufferOldestMs, string(vs), now, id)
-	return err
-}
-
-// Forwarded adds n to the records the cloud accepted from node id.
-func (s *Nodes) Forwarded(ctx context.Context, id string, n int) error {
-	_, err := s.db.Exec(ctx, "UPDATE edge_nodes SET forwarded = forwarded + ?, last_seen_ms = ? WHERE id = ?", n, s.now().UnixMilli(), id)
+		buffer_oldest_ms = ?, versions = ?, forwarded = forwarded + ?, updated_at = ? WHERE id = ?`,
+		now, latency.Microseconds(), b.BufferDepth, b.BufferBytes, b.BufferOldestMs, string(vs), forwarded, now, id)
 	return err
 }
 
