@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -67,26 +66,9 @@ func (c *cloudEnd) startHub(t testing.TB, addr string) {
 	t.Cleanup(func() { _ = h.Close() })
 }
 
-// logBuffer collects a component's logs for a test to look for one.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *logBuffer) Has(s string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Contains(l.b.String(), s)
-}
-
 // startEdge joins with token (unless dir holds a credential) and starts a
 // link.
-func startEdge(t testing.TB, c *cloudEnd, dir, token string, logs *logBuffer) *Link {
+func startEdge(t testing.TB, c *cloudEnd, dir, token string, logs *testenv.LogBuffer) *Link {
 	t.Helper()
 	cfg := edgeconfig.Default()
 	cfg.Cloud, cfg.JoinToken, cfg.Heartbeat = c.join.URL, token, 100*time.Millisecond
@@ -166,10 +148,10 @@ func TestLinkRefusesForgedCredentialAndWrongCertificate(t *testing.T) {
 	// A token pinning another certificate.
 	_, tok2 := newNode(t, c, "site-2")
 	forged := tok2[:len(tok2)-64] + strings.Repeat("0", 64)
-	logs := &logBuffer{}
+	logs := &testenv.LogBuffer{}
 	l2 := startEdge(t, c, t.TempDir(), forged, logs)
 	testenv.Eventually(t, 30*time.Second, "edge refuses the hub's certificate", func() bool {
-		return logs.Has("not the one the join token pins")
+		return strings.Contains(logs.String(), "not the one the join token pins")
 	})
 	if l2.Up() {
 		t.Fatal("link up with a certificate the token does not pin")

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tianshu-ai/tianshu/internal/bus/natsbus"
 	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
@@ -120,7 +121,7 @@ func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: hub server: %w", err)
 	}
-	srv.SetLoggerV2(natsLog{o.Logger}, false, false, false)
+	srv.SetLoggerV2(natsbus.ServerLog(o.Logger), false, false, false)
 	srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
@@ -327,25 +328,3 @@ func (h *HubServer) close() {
 
 // HubDir is where a cloud keeps its hub's certificate under its data dir.
 func HubDir(dataDir string) string { return filepath.Join(dataDir, "edge") }
-
-// natsLog routes the link servers' logs to slog under constant messages.
-type natsLog struct{ l *slog.Logger }
-
-func (s natsLog) Noticef(format string, v ...any) {
-	s.l.Debug("edge nats notice", "text", fmt.Sprintf(format, v...))
-}
-func (s natsLog) Warnf(format string, v ...any) {
-	s.l.Warn("edge nats warning", "text", fmt.Sprintf(format, v...))
-}
-func (s natsLog) Fatalf(format string, v ...any) {
-	s.l.Error("edge nats fatal error", "text", fmt.Sprintf(format, v...))
-}
-func (s natsLog) Errorf(format string, v ...any) {
-	s.l.Warn("edge nats error", "text", fmt.Sprintf(format, v...))
-}
-func (s natsLog) Debugf(format string, v ...any) {
-	s.l.Debug("edge nats debug", "text", fmt.Sprintf(format, v...))
-}
-func (s natsLog) Tracef(format string, v ...any) {
-	s.l.Debug("edge nats trace", "text", fmt.Sprintf(format, v...))
-}

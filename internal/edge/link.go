@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tianshu-ai/tianshu/internal/bus/natsbus"
 	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/edge/edgeconfig"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
@@ -112,7 +113,7 @@ func StartLink(ctx context.Context, o LinkOptions) (*Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: link server: %w", err)
 	}
-	srv.SetLoggerV2(natsLog{o.Logger}, false, false, false)
+	srv.SetLoggerV2(natsbus.ServerLog(o.Logger), false, false, false)
 	srv.Start()
 	if !srv.ReadyForConnections(60 * time.Second) {
 		srv.Shutdown()
