@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,6 +151,24 @@ func TestEdgeStoreAndForward(t *testing.T) {
 		n, err := cloud.P.EdgeNodes.Get(ctx, nodeID)
 		return err == nil && n.Forwarded == 50
 	})
+
+	// Both ends' edge metrics are documented (TestMetricsDocumented runs
+	// neither a hub nor a link).
+	names, _ := documentedMetrics(t)
+	seen := 0
+	for _, env := range []*apptest.Env{cloud, e} {
+		for name := range scrapeFamilies(t, env.Endpoint) {
+			if strings.HasPrefix(name, "tianshu_edge_") {
+				seen++
+				if !names[name] {
+					t.Errorf("docs/metrics.md does not list %s", name)
+				}
+			}
+		}
+	}
+	if seen < 8 {
+		t.Errorf("only %d edge metric families exported", seen)
+	}
 
 	// Revocation cuts the link; the edge keeps buffering.
 	cc.mustCall("DeleteEdgeNode", map[string]any{"EdgeNodeId": nodeID})
