@@ -99,22 +99,29 @@ func newNode(t testing.TB, c *cloudEnd, name string) (string, string) {
 }
 
 // A node may use only its own subjects: a request to another node's
-// records subject gets no answer, its own does.
+// records subject gets no answer, its own does, and the object keys it
+// sends are not kept.
 func TestLinkIsolatesNodes(t *testing.T) {
 	c := startCloud(t)
 	_, tokA := newNode(t, c, "a")
 	idB, _ := newNode(t, c, "b")
 	a := startEdge(t, c, t.TempDir(), tokA, nil)
 	testenv.Eventually(t, 30*time.Second, "link up", a.Up)
-	batch, _ := json.Marshal([]wireRecord{{ID: "rec-0000000000000000001", Type: "t", Data: json.RawMessage(`{}`)}})
+	batch, _ := json.Marshal([]wireRecord{{ID: "rec-0000000000000000001", Type: "t", Data: json.RawMessage(`{}`),
+		Objects: []string{"tasks/task-other/frame.jpg"}}})
 	if _, err := a.nc.Request(fmt.Sprintf(subjectRecords, idB), batch, 2*time.Second); err == nil {
 		t.Fatal("node a's request on node b's subject was answered")
 	}
 	if err := a.send(context.Background(), fmt.Sprintf(subjectRecords, a.NodeID()), batch, 1); err != nil {
 		t.Fatalf("own subject: %v", err)
 	}
-	if recs, _, err := c.data.Records(context.Background(), data.Query{}); err != nil || len(recs) != 1 {
+	recs, _, err := c.data.Records(context.Background(), data.Query{})
+	if err != nil || len(recs) != 1 {
 		t.Fatalf("cloud records %d, %v", len(recs), err)
+	}
+	// Object keys name the edge's objects, never the cloud's.
+	if len(recs[0].Objects) != 0 {
+		t.Errorf("forwarded record kept object keys %v", recs[0].Objects)
 	}
 }
 

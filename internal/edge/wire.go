@@ -41,9 +41,13 @@ func toWire(r data.Record) wireRecord {
 		Data: r.Data, Objects: r.Objects, Bytes: r.Bytes}
 }
 
+// record is w as the cloud stores it. Object keys are dropped: objects stay
+// on the edge, and a key the edge names could be one of the cloud's own
+// objects of another project (whose URLs DescribeRecords would sign, and
+// which deleting the record could delete).
 func (w wireRecord) record(projectID string) data.Record {
 	return data.Record{ID: w.ID, ProjectID: projectID, TaskID: w.TaskID, DeviceID: w.DeviceID, Type: w.Type,
-		Time: time.UnixMilli(w.TimeMs).UTC(), Data: w.Data, Objects: w.Objects, Bytes: w.Bytes}
+		Time: time.UnixMilli(w.TimeMs).UTC(), Data: w.Data, Bytes: w.Bytes}
 }
 
 // beatMsg is a heartbeat; RttUs is the round trip of the previous one.
