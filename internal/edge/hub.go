@@ -310,12 +310,23 @@ func (h *HubServer) cut() {
 
 // Close stops the hub; edges keep buffering until it is back.
 func (h *HubServer) Close() error {
+	var err error
 	h.closeOnce.Do(func() {
 		close(h.stop)
 		<-h.done
 		h.close()
+		// Counts not yet written with a heartbeat; a crash loses them
+		// (the count is a figure for people, the records are stored).
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for node, n := range h.forwarded {
+			err = errors.Join(err, h.o.Nodes.addForwarded(ctx, node, n))
+		}
+		clear(h.forwarded)
 	})
-	return nil
+	return err
 }
 
 func (h *HubServer) close() {

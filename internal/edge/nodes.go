@@ -212,6 +212,12 @@ func (s *Nodes) Seen(ctx context.Context, id string, b Beat, latency time.Durati
 	return err
 }
 
+// addForwarded adds n to the records the cloud accepted from node id.
+func (s *Nodes) addForwarded(ctx context.Context, id string, n int64) error {
+	_, err := s.db.Exec(ctx, "UPDATE edge_nodes SET forwarded = forwarded + ? WHERE id = ?", n, id)
+	return err
+}
+
 const nodeColumns = `id, project_id, name, description, joined_ms, last_seen_ms, latency_us, buffer_depth, buffer_bytes,
 	buffer_oldest_ms, forwarded, versions, created_at`
 
