@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -26,6 +27,8 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/device"
 	"github.com/tianshu-ai/tianshu/internal/devicecenter"
+	"github.com/tianshu-ai/tianshu/internal/edge"
+	"github.com/tianshu-ai/tianshu/internal/edge/edgeconfig"
 	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/function"
@@ -62,6 +65,7 @@ func (p *Platform) initStore(ctx context.Context) (func(context.Context) error, 
 		return nil, fmt.Errorf("store: metrics: %w", err)
 	}
 	p.DB = db
+	p.EdgeNodes = edge.NewNodes(db, p.now)
 	return func(context.Context) error { return db.Close() }, nil
 }
 
@@ -277,8 +281,48 @@ func registerActions(reg *api.Registry, p *Platform) {
 	algorepo.RegisterActions(reg, algos, pkgs)
 	data.RegisterActions(reg, records)
 	devicecenter.RegisterActions(reg, devices, snaps)
+	var edges *edge.Nodes
+	window := 3 * edgeconfig.Default().Heartbeat
+	if p != nil {
+		edges, window = p.EdgeNodes, 3*p.cfg.Edge.Heartbeat
+	}
+	edge.RegisterActions(reg, edges, window)
 	push.RegisterActions(reg, subs)
 	tracesdk.RegisterActions(reg, recent)
+}
+
+func (p *Platform) initEdgeHub(ctx context.Context) (func(context.Context) error, error) {
+	if p.cfg.Edge.LeafAddr == "" {
+		return nil, nil
+	}
+	h, err := edge.StartHub(ctx, edge.HubOptions{Addr: p.cfg.Edge.LeafAddr, Advertise: p.cfg.Edge.LeafAdvertise,
+		Dir: edge.HubDir(p.cfg.DataDir), Nodes: p.EdgeNodes, Records: p.Data, Logger: p.log, Registerer: p.Metrics})
+	if err != nil {
+		return nil, err
+	}
+	p.EdgeHub = h
+	return func(context.Context) error { return h.Close() }, nil
+}
+
+func (p *Platform) initEdgeLink(ctx context.Context) (func(context.Context) error, error) {
+	if p.cfg.Edge.Cloud == "" {
+		return nil, errors.New("edge: --cloud is required with --target=edge")
+	}
+	l, err := edge.StartLink(ctx, edge.LinkOptions{Config: p.cfg.Edge, Dir: edge.HubDir(p.cfg.DataDir), Box: p.Box,
+		Versions: map[string]string{"tianshu": buildVersion()}, Logger: p.log, Registerer: p.Metrics, Now: p.now})
+	if err != nil {
+		return nil, err
+	}
+	p.EdgeLink = l
+	return func(context.Context) error { return l.Close() }, nil
+}
+
+// buildVersion is the binary's module version ("(devel)" in a work tree).
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.Main.Version
+	}
+	return "unknown"
 }
 
 func (p *Platform) initScheduler(context.Context) (func(context.Context) error, error) {
@@ -295,7 +339,12 @@ func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error,
 	cfg.GPUs = p.gpus
 	// Store nodes wait for their batch to commit: a short interval keeps
 	// that wait small when traffic is light; under load batches fill first.
-	writer := p.Data.NewWriter(data.WriterOptions{FlushInterval: 10 * time.Millisecond})
+	wo := data.WriterOptions{FlushInterval: 10 * time.Millisecond}
+	if p.EdgeLink != nil {
+		// On an edge, committed records are also buffered for the cloud.
+		wo.OnFlush = p.EdgeLink.OnFlush
+	}
+	writer := p.Data.NewWriter(wo)
 	cfg.Interval = min(time.Second, cfg.LeaseTTL/4)
 	p.Worker = task.NewWorker(cfg, task.WorkerDeps{
 		DB: p.DB, Service: p.Tasks, Bus: p.Bus, Logger: p.log, Metrics: p.Metrics, Now: p.now, Previews: p.Previews, Tracer: p.Tracing.Provider(),

@@ -46,10 +46,13 @@ const (
 	ModScheduler = "scheduler" // places tasks on workers (one active, elected)
 	ModWorker    = "worker"    // runs the tasks placed on this node
 	ModPush      = "push"      // message gateway: subscriptions over webhook, gRPC, SSE
+	ModEdgeHub   = "edgehub"   // cloud: edge nodes' TLS leaf links and the records they forward (on with --edge.leaf-addr)
+	ModEdgeLink  = "edgelink"  // edge: this site's link to its cloud and its disk buffer (--cloud, --join-token)
 
 	// Groups.
 	ModControl = "control" // every module but the worker and the runtime: the control plane
 	ModAll     = "all"     // every module
+	ModEdge    = "edge"    // an edge box: every module, plus the link to its cloud
 )
 
 // deps is the dependency map: a module runs only after its dependencies.
@@ -73,9 +76,13 @@ var deps = map[string][]string{
 	ModScheduler: {ModTasks},
 	ModWorker:    {ModTasks, ModFlows, ModRuntime, ModData, ModDevices, ModBus},
 	ModPush:      {ModApps, ModStore, ModSecrets, ModBus},
+	ModEdgeHub:   {ModStore, ModData},
+	ModEdgeLink:  {ModSecrets, ModData},
 
-	ModControl: {ModAPI, ModBus, ModBootstrap, ModScheduler, ModPush},
+	ModControl: {ModAPI, ModBus, ModBootstrap, ModScheduler, ModPush, ModEdgeHub},
 	ModAll:     {ModControl, ModWorker},
+	// The link starts before the worker, whose records it buffers.
+	ModEdge: {ModEdgeLink, ModAll},
 }
 
 // initFuncs maps each module to the method that builds it (inits.go). An
@@ -99,6 +106,9 @@ func (p *Platform) initFuncs() map[string]initFunc {
 		ModScheduler: p.initScheduler,
 		ModWorker:    p.initWorker,
 		ModPush:      p.initPush,
+		ModEdgeHub:   p.initEdgeHub,
+		ModEdgeLink:  p.initEdgeLink,
+		ModEdge:      nothing,
 		ModControl:   nothing,
 		ModAll:       nothing,
 	}

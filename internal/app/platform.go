@@ -28,6 +28,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/config"
 	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/devicecenter"
+	"github.com/tianshu-ai/tianshu/internal/edge"
 	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/gb28181"
 	"github.com/tianshu-ai/tianshu/internal/gpu"
@@ -91,6 +92,12 @@ type Platform struct {
 	GB28181 *gb28181.Server
 	Push    *push.Service
 	Worker  *task.Worker
+	// EdgeNodes is the register of edge nodes (with the store); EdgeHub
+	// the cloud's leaf listener, nil without --edge.leaf-addr; EdgeLink
+	// this edge's link to its cloud, nil unless the edge target runs.
+	EdgeNodes *edge.Nodes
+	EdgeHub   *edge.HubServer
+	EdgeLink  *edge.Link
 	// Previews taps the frames of this process's tasks for the live view;
 	// Live serves them (with the api module).
 	Previews *task.Previews
@@ -425,6 +432,9 @@ func (p *Platform) routes() {
 	}
 	if p.Push != nil {
 		p.mux.Handle(push.SSEPath, p.endOnStop(p.Push.SSEHandler()))
+	}
+	if p.EdgeNodes != nil && p.Gateway != nil {
+		p.mux.Handle("POST "+edge.JoinPath, http.MaxBytesHandler(edge.JoinHandler(p.EdgeNodes, p.log), 4<<10))
 	}
 	if p.Data != nil {
 		// tus takes every method and streams large bodies: it sits beside

@@ -37,6 +37,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/api/apiconfig"
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/bus"
+	"github.com/tianshu-ai/tianshu/internal/edge/edgeconfig"
 	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/gb28181/gbconfig"
 	"github.com/tianshu-ai/tianshu/internal/iam/auditconfig"
@@ -106,6 +107,9 @@ type Config struct {
 	// Influx writes the metrics to InfluxDB in line protocol; off until
 	// its URL is set.
 	Influx telemetry.InfluxConfig `yaml:"influx"`
+	// Edge is the cloud-edge link: a cloud's leaf listener for edge
+	// nodes, or the cloud an edge node joins.
+	Edge edgeconfig.Config `yaml:"edge"`
 }
 
 // KubeConfig says which Kubernetes cluster runs `container` algorithm
@@ -163,6 +167,7 @@ func Default() Config {
 		GB28181:         gbconfig.Default(),
 		Otel:            telemetry.DefaultTraceConfig(),
 		Influx:          telemetry.DefaultInfluxConfig(),
+		Edge:            edgeconfig.Default(),
 	}
 }
 
@@ -200,6 +205,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.GB28181.RegisterFlags(fs)
 	c.Otel.RegisterFlags(fs)
 	c.Influx.RegisterFlags(fs)
+	c.Edge.RegisterFlags(fs)
 }
 
 // Load builds the configuration from args (flags, without the subcommand)
@@ -342,6 +348,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.GB28181.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("config: %w", err))
+	}
+	if err := c.Edge.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("config: %w", err))
 	}
 	if len(c.Targets) == 0 {

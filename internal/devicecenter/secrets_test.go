@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,27 +20,10 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type secretsEnv struct {
 	svc   *devicecenter.Service
 	reg   *api.Registry
-	logs  *logBuffer
+	logs  *testenv.LogBuffer
 	admin *api.Caller
 	view  *api.Caller
 }
@@ -53,7 +35,7 @@ func newSecretsEnv(t *testing.T) *secretsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &testenv.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// The adapter test runs /bin/true: the exec policy allows that one file.
 	pol, err := execpolicy.New(execpolicy.Config{Allow: []string{"/bin/true"}, Limits: execpolicy.Default().Limits})

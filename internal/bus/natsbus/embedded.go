@@ -74,6 +74,11 @@ func startEmbedded(cfg config, dataDir string, log *slog.Logger) (*server.Server
 	return srv, nil
 }
 
+// ServerLog returns a nats-server logger that routes its printf-style logs
+// to l under constant messages, as the embedded bus logs its own server's;
+// other servers embedded in the process (the edge link's) use it too.
+func ServerLog(l *slog.Logger) server.Logger { return serverLog{l} }
+
 // serverLog routes nats-server's printf-style logs to slog under constant
 // messages. Notices (its start-up banner among them) go to debug: the bus
 // logs its own one-line summary.

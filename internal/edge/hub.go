@@ -1,0 +1,341 @@
+package edge
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tianshu-ai/tianshu/internal/bus/natsbus"
+	"github.com/tianshu-ai/tianshu/internal/data"
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
+)
+
+// RecordInserter stores forwarded records, skipping ids it has (the data
+// center's Insert).
+type RecordInserter interface {
+	Insert(ctx context.Context, recs []data.Record) error
+}
+
+// HubOptions configure the cloud's hub.
+type HubOptions struct {
+	// Addr is the leaf listener's host:port; Advertise what edges dial
+	// (default: the bound address).
+	Addr, Advertise string
+	// Dir keeps the hub's certificate.
+	Dir     string
+	Nodes   *Nodes
+	Records RecordInserter
+	// Sweep is how often the hub cuts links of deleted nodes.
+	Sweep      time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// HubServer is the cloud end of the links: a NATS server that accepts only
+// TLS leaf connections of edge nodes holding a valid credential, each
+// allowed only its own subjects.
+type HubServer struct {
+	o    HubOptions
+	srv  *server.Server
+	nc   *nats.Conn
+	m    *hubMetrics
+	log  *slog.Logger
+	addr string
+
+	mu    sync.Mutex
+	conns map[string]map[uint64]bool // node id → its leaf connections
+	// forwarded counts records accepted per node since its last
+	// heartbeat, which writes them to the store: one commit per batch
+	// fewer.
+	forwarded map[string]int64
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+type hubMetrics struct {
+	links    prometheus.GaugeFunc
+	refused  prometheus.Counter
+	received *prometheus.CounterVec
+}
+
+// StartHub starts the hub and records its address and certificate for
+// CreateEdgeNode's tokens.
+func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
+	host, port, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("edge: leaf address %q: %w", o.Addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return nil, fmt.Errorf("edge: leaf address %q: bad port", o.Addr)
+	}
+	if p == 0 {
+		p = server.RANDOM_PORT
+	}
+	advHost := host
+	if o.Advertise != "" {
+		advHost, _, _ = net.SplitHostPort(o.Advertise)
+	}
+	cert, fp, err := hubCertificate(o.Dir, []string{advHost})
+	if err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Sweep <= 0 {
+		o.Sweep = time.Second
+	}
+	h := &HubServer{o: o, log: o.Logger, conns: map[string]map[uint64]bool{}, forwarded: map[string]int64{}, stop: make(chan struct{}), done: make(chan struct{})}
+	opts := &server.Options{
+		ServerName: "tianshu-edge-hub",
+		// Clients are this process's own, in-process; the only port is
+		// the leaf listener.
+		DontListen: true,
+		NoSigs:     true,
+		MaxPayload: maxLinkMessage,
+		LeafNode: server.LeafNodeOpts{
+			Host:       host,
+			Port:       p,
+			TLSConfig:  &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
+			TLSTimeout: 5,
+		},
+		CustomClientAuthentication: h,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("edge: hub server: %w", err)
+	}
+	srv.SetLoggerV2(natsbus.ServerLog(o.Logger), false, false, false)
+	srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return nil, errors.New("edge: hub server not ready")
+	}
+	h.srv = srv
+	// The server writes the port it picked back into opts.
+	bound := net.JoinHostPort(host, strconv.Itoa(opts.LeafNode.Port))
+	adv := o.Advertise
+	if adv == "" {
+		adv = bound
+	}
+	h.nc, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("edge-hub"), nats.MaxReconnects(-1))
+	if err != nil {
+		srv.Shutdown()
+		return nil, fmt.Errorf("edge: hub connection: %w", err)
+	}
+	h.m = &hubMetrics{
+		links: telemetry.MustRegister(o.Registerer, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_edge_hub_links",
+			Help: "Edge nodes' leaf connections this cloud process holds."}, func() float64 { return float64(srv.NumLeafNodes()) })),
+		refused: telemetry.MustRegister(o.Registerer, prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_edge_hub_refused_total",
+			Help: "Leaf connections the hub refused: unknown node, revoked or wrong credential."})),
+		received: telemetry.MustRegister(o.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_edge_records_received_total",
+			Help: "Records edge nodes forwarded to this cloud process, by outcome: stored (new or already stored, the store skips ids it has) or refused."}, []string{"outcome"})),
+	}
+	for _, sub := range []struct {
+		subject string
+		fn      func(node string, m *nats.Msg) linkReply
+	}{{"edge.*.beat", h.beat}, {"edge.*.records", h.records}} {
+		if _, err := h.nc.QueueSubscribe(sub.subject, "hub", h.handle(sub.fn)); err != nil {
+			h.close()
+			return nil, err
+		}
+	}
+	if err := o.Nodes.setHub(ctx, Hub{LeafURL: "tls://" + adv, Fingerprint: fp}); err != nil {
+		h.close()
+		return nil, err
+	}
+	go h.sweep()
+	h.addr = bound
+	h.log.Info("edge hub listening", "addr", bound, "advertise", adv, "fingerprint", fp)
+	return h, nil
+}
+
+// Addr is the leaf listener's bound address.
+func (h *HubServer) Addr() string { return h.addr }
+
+// Check authenticates a connection (server.Authentication). In-process
+// clients are the hub's own; a leaf must name an edge node and its
+// credential, and may then use only that node's subjects.
+func (h *HubServer) Check(c server.ClientAuthentication) bool {
+	switch c.Kind() {
+	case server.CLIENT:
+		// The hub has no client listener: a client is this process's.
+		return true
+	case server.LEAF:
+	default:
+		return false
+	}
+	o := c.GetOpts()
+	node, cred := o.Username, o.Password
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if !strings.HasPrefix(node, "edge-") || !h.o.Nodes.Authenticate(ctx, node, cred) {
+		h.m.refused.Inc()
+		h.log.Warn("edge link refused", "node", node, "remote", c.RemoteAddress().String())
+		return false
+	}
+	own := []string{"edge." + node + ".>", "_INBOX.>"}
+	c.RegisterUser(&server.User{Username: node, Permissions: &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: own},
+		Subscribe: &server.SubjectPermission{Allow: own},
+	}})
+	h.mu.Lock()
+	if h.conns[node] == nil {
+		h.conns[node] = map[uint64]bool{}
+	}
+	h.conns[node][c.GetID()] = true
+	h.mu.Unlock()
+	h.log.Info("edge link accepted", "node", node, "remote", c.RemoteAddress().String())
+	return true
+}
+
+// handle answers a link request of the node the subject names.
+func (h *HubServer) handle(fn func(node string, m *nats.Msg) linkReply) nats.MsgHandler {
+	return func(m *nats.Msg) {
+		parts := strings.Split(m.Subject, ".")
+		if len(parts) != 3 || m.Reply == "" {
+			return
+		}
+		b, _ := json.Marshal(fn(parts[1], m))
+		_ = m.Respond(b)
+	}
+}
+
+func (h *HubServer) beat(node string, m *nats.Msg) linkReply {
+	var b beatMsg
+	if err := json.Unmarshal(m.Data, &b); err != nil {
+		return linkReply{Error: "heartbeat: " + err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h.mu.Lock()
+	fwd := h.forwarded[node]
+	delete(h.forwarded, node)
+	h.mu.Unlock()
+	if err := h.o.Nodes.Seen(ctx, node, b.Beat, time.Duration(b.RttUs)*time.Microsecond, fwd); err != nil {
+		h.mu.Lock()
+		h.forwarded[node] += fwd
+		h.mu.Unlock()
+		return linkReply{Error: err.Error()}
+	}
+	return linkReply{}
+}
+
+func (h *HubServer) records(node string, m *nats.Msg) linkReply {
+	var batch []wireRecord
+	if err := json.Unmarshal(m.Data, &batch); err != nil || len(batch) > maxBatch {
+		h.m.received.WithLabelValues("refused").Add(float64(len(batch)))
+		return linkReply{Error: fmt.Sprintf("records: not a batch of at most %d records", maxBatch)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := h.o.Nodes.Get(ctx, node)
+	if err != nil {
+		return linkReply{Error: "node: " + err.Error()}
+	}
+	recs := make([]data.Record, len(batch))
+	for i, w := range batch {
+		recs[i] = w.record(n.ProjectID)
+	}
+	if err := h.o.Records.Insert(ctx, recs); err != nil {
+		h.log.Error("edge records not stored", "node", node, "records", len(recs), "err", err)
+		if errors.Is(err, data.ErrInvalidRecord) {
+			h.m.received.WithLabelValues("refused").Add(float64(len(recs)))
+		}
+		return linkReply{Error: err.Error()}
+	}
+	h.m.received.WithLabelValues("stored").Add(float64(len(recs)))
+	h.mu.Lock()
+	h.forwarded[node] += int64(len(recs))
+	h.mu.Unlock()
+	return linkReply{Accepted: len(recs)}
+}
+
+// sweep cuts the links of nodes that were deleted.
+func (h *HubServer) sweep() {
+	defer close(h.done)
+	t := time.NewTicker(h.o.Sweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		h.cut()
+	}
+}
+
+func (h *HubServer) cut() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	live, err := h.o.Nodes.live(ctx)
+	if err != nil {
+		h.log.Warn("edge sweep failed", "err", err)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for node, ids := range h.conns {
+		for id := range ids {
+			if h.srv.GetLeafNode(id) == nil {
+				delete(ids, id) // gone by itself
+			} else if !live[node] {
+				_ = h.srv.DisconnectClientByID(id)
+				delete(ids, id)
+				h.log.Info("edge link cut", "node", node, "reason", "node deleted")
+			}
+		}
+		if len(ids) == 0 {
+			delete(h.conns, node)
+		}
+	}
+}
+
+// Close stops the hub; edges keep buffering until it is back.
+func (h *HubServer) Close() error {
+	var err error
+	h.closeOnce.Do(func() {
+		close(h.stop)
+		<-h.done
+		h.close()
+		// Counts not yet written with a heartbeat; a crash loses them
+		// (the count is a figure for people, the records are stored).
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for node, n := range h.forwarded {
+			err = errors.Join(err, h.o.Nodes.addForwarded(ctx, node, n))
+		}
+		clear(h.forwarded)
+	})
+	return err
+}
+
+func (h *HubServer) close() {
+	if h.nc != nil {
+		h.nc.Close()
+	}
+	h.srv.Shutdown()
+	h.srv.WaitForShutdown()
+}
+
+// HubDir is where a cloud keeps its hub's certificate under its data dir.
+func HubDir(dataDir string) string { return filepath.Join(dataDir, "edge") }

@@ -1,0 +1,417 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tianshu-ai/tianshu/internal/bus/natsbus"
+	"github.com/tianshu-ai/tianshu/internal/data"
+	"github.com/tianshu-ai/tianshu/internal/edge/edgeconfig"
+	"github.com/tianshu-ai/tianshu/internal/secrets"
+	"github.com/tianshu-ai/tianshu/internal/telemetry"
+)
+
+// LinkOptions configure an edge's end of the link.
+type LinkOptions struct {
+	Config edgeconfig.Config
+	// Dir keeps the credential and the buffer (<data dir>/edge).
+	Dir string
+	// Box seals the credential at rest.
+	Box *secrets.Box
+	// Versions are reported in every heartbeat.
+	Versions   map[string]string
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Link is an edge node's end: its NATS server (JetStream domain
+// edge-<node>) with the leaf connection to the cloud's hub, the outbox
+// stream that buffers records on disk, and the forwarder that empties it
+// in order.
+type Link struct {
+	o      LinkOptions
+	cred   credential
+	srv    *server.Server
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	outbox jetstream.Stream
+	log    *slog.Logger
+	m      *linkMetrics
+
+	wake    chan struct{}
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	up      atomic.Bool
+	rttUs   atomic.Int64
+	lastSeq atomic.Uint64 // the last record the cloud acknowledged
+}
+
+type linkMetrics struct {
+	forwarded prometheus.Counter
+	dropped   *prometheus.CounterVec
+}
+
+// NodeID is the node this edge joined as.
+func (l *Link) NodeID() string { return l.cred.NodeID }
+
+// StartLink joins (once) and starts the link. Without the cloud it still
+// starts: records buffer until the hub is reachable.
+func StartLink(ctx context.Context, o LinkOptions) (*Link, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	cred, err := loadOrJoin(ctx, o.Dir, o.Config.Cloud, o.Config.JoinToken, o.Box, joinClient())
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := url.Parse(cred.LeafURL)
+	if err != nil {
+		return nil, fmt.Errorf("edge: leaf URL %q: %w", cred.LeafURL, err)
+	}
+	leaf.User = url.UserPassword(cred.NodeID, cred.secret)
+	l := &Link{o: o, cred: cred, log: o.Logger.With("node", cred.NodeID), wake: make(chan struct{}, 1)}
+	opts := &server.Options{
+		ServerName: cred.NodeID,
+		DontListen: true,
+		NoSigs:     true,
+		JetStream:  true,
+		// A domain per site keeps the site's JetStream API its own on
+		// the link.
+		JetStreamDomain: strings.ReplaceAll(cred.NodeID, "-", "_"),
+		StoreDir:        filepath.Join(o.Dir, "nats"),
+		MaxPayload:      maxLinkMessage,
+		LeafNode: server.LeafNodeOpts{
+			ReconnectInterval: time.Second,
+			Remotes: []*server.RemoteLeafOpts{{
+				URLs: []*url.URL{leaf}, TLS: true, TLSConfig: pinnedTLS(cred.Fingerprint), TLSTimeout: 5,
+				// Only replies and the node's own subjects cross; the
+				// hub enforces the same from its side.
+				DenyImports: []string{"edge.outbox", "$JS.>"},
+				DenyExports: []string{"edge.outbox", "$JS.>"},
+			}},
+		},
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("edge: link server: %w", err)
+	}
+	srv.SetLoggerV2(natsbus.ServerLog(o.Logger), false, false, false)
+	srv.Start()
+	if !srv.ReadyForConnections(60 * time.Second) {
+		srv.Shutdown()
+		return nil, errors.New("edge: link server not ready")
+	}
+	l.srv = srv
+	if l.nc, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("edge-link"), nats.MaxReconnects(-1)); err != nil {
+		l.shutdown()
+		return nil, err
+	}
+	if err := l.openOutbox(ctx); err != nil {
+		l.shutdown()
+		return nil, err
+	}
+	l.metrics()
+	run, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	l.wg.Add(2)
+	go func() { defer l.wg.Done(); l.forward(run) }()
+	go func() { defer l.wg.Done(); l.heartbeat(run) }()
+	l.log.Info("edge link started", "cloud", cred.LeafURL, "buffer_bytes", o.Config.BufferBytes, "policy", o.Config.BufferPolicy)
+	return l, nil
+}
+
+func (l *Link) openOutbox(ctx context.Context) error {
+	var err error
+	if l.js, err = jetstream.New(l.nc); err != nil {
+		return err
+	}
+	discard := jetstream.DiscardOld
+	if l.o.Config.BufferPolicy == edgeconfig.PolicyStopIngesting {
+		discard = jetstream.DiscardNew
+	}
+	l.outbox, err = l.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: outboxStream, Subjects: []string{outboxSubject}, Storage: jetstream.FileStorage,
+		Retention: jetstream.LimitsPolicy, MaxBytes: l.o.Config.BufferBytes, Discard: discard,
+		Duplicates: 2 * time.Minute,
+	})
+	if err != nil {
+		return fmt.Errorf("edge: outbox stream: %w", err)
+	}
+	return nil
+}
+
+func (l *Link) metrics() {
+	r := l.o.Registerer
+	state := func() jetstream.StreamState {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		info, err := l.outbox.Info(ctx)
+		if err != nil {
+			return jetstream.StreamState{}
+		}
+		return info.State
+	}
+	telemetry.MustRegister(r, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_edge_buffer_records",
+		Help: "Records this edge node holds in its disk buffer that the cloud has not acknowledged."}, func() float64 { return float64(state().Msgs) }))
+	telemetry.MustRegister(r, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_edge_buffer_bytes",
+		Help: "Bytes of this edge node's disk buffer in use."}, func() float64 { return float64(state().Bytes) }))
+	telemetry.MustRegister(r, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_edge_buffer_oldest_age_seconds",
+		Help: "Age of the oldest record in this edge node's buffer (0: empty)."}, func() float64 {
+		s := state()
+		if s.Msgs == 0 {
+			return 0
+		}
+		return l.o.Now().Sub(s.FirstTime).Seconds()
+	}))
+	telemetry.MustRegister(r, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_edge_link_up",
+		Help: "1 while this edge node's last heartbeat reached the cloud, else 0."}, func() float64 {
+		if l.up.Load() {
+			return 1
+		}
+		return 0
+	}))
+	l.m = &linkMetrics{
+		forwarded: telemetry.MustRegister(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_edge_records_forwarded_total",
+			Help: "Records this edge node forwarded and the cloud acknowledged."})),
+		dropped: telemetry.MustRegister(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_edge_records_dropped_total",
+			Help: "Records this edge node stored locally but will not forward, by reason: buffer_full (stop-ingesting refused them), oldest_dropped (drop-oldest made room)."}, []string{"reason"})),
+	}
+}
+
+// Enqueue puts records (committed to the edge's store) in the outbox, in
+// order. Under stop-ingesting a full buffer refuses them: they stay in the
+// edge's store only, counted in tianshu_edge_records_dropped_total.
+func (l *Link) Enqueue(ctx context.Context, recs []data.Record) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(recs))
+	for _, r := range recs {
+		b, _ := json.Marshal(toWire(r))
+		f, err := l.js.PublishAsync(outboxSubject, b, jetstream.WithMsgID(r.ID))
+		if err != nil {
+			l.m.dropped.WithLabelValues("buffer_full").Add(float64(len(recs) - len(futures)))
+			return fmt.Errorf("edge: buffer: %w", err)
+		}
+		futures = append(futures, f)
+	}
+	var refused int
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case <-f.Err():
+			refused++
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	if refused > 0 {
+		l.m.dropped.WithLabelValues("buffer_full").Add(float64(refused))
+		return fmt.Errorf("edge: buffer full: %d of %d records not buffered", refused, len(recs))
+	}
+	return nil
+}
+
+// OnFlush is a data.WriterOptions.OnFlush that buffers each committed
+// batch for the cloud.
+func (l *Link) OnFlush(batch []data.Record, err error) {
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := l.Enqueue(ctx, batch); err != nil {
+		l.log.Warn("edge records not buffered", "records", len(batch), "err", err)
+	}
+}
+
+// forward sends the outbox to the cloud in order, a batch at a time, and
+// removes a batch once the cloud acknowledged it. A batch that fails is
+// sent again, unchanged, until it succeeds: the cloud skips the ids it
+// already has, so a batch whose answer was lost is stored once.
+func (l *Link) forward(ctx context.Context) {
+	subject := fmt.Sprintf(subjectRecords, l.cred.NodeID)
+	var cons jetstream.Consumer
+	var next uint64 // the sequence the batch after this one should start at
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		if cons == nil {
+			info, err := l.outbox.Info(ctx)
+			if err != nil {
+				l.pause(ctx, backoff)
+				continue
+			}
+			next = max(info.State.FirstSeq, l.lastSeq.Load()+1)
+			cons, err = l.outbox.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+				DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: next})
+			if err != nil {
+				cons = nil
+				l.pause(ctx, backoff)
+				continue
+			}
+		}
+		msgs, err := cons.FetchNoWait(maxBatch)
+		if err != nil {
+			cons = nil
+			l.pause(ctx, backoff)
+			continue
+		}
+		var batch []json.RawMessage
+		var last uint64
+		for m := range msgs.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				continue
+			}
+			if md.Sequence.Stream > next && next > 0 {
+				// drop-oldest removed these before they were sent.
+				l.m.dropped.WithLabelValues("oldest_dropped").Add(float64(md.Sequence.Stream - next))
+			}
+			next = md.Sequence.Stream + 1
+			last = md.Sequence.Stream
+			batch = append(batch, json.RawMessage(m.Data()))
+		}
+		if len(batch) == 0 {
+			l.pause(ctx, time.Second)
+			continue
+		}
+		body, _ := json.Marshal(batch)
+		for ctx.Err() == nil {
+			err := l.send(ctx, subject, body, len(batch))
+			if err == nil {
+				break
+			}
+			l.log.Debug("edge batch not forwarded", "records", len(batch), "err", err)
+			l.pause(ctx, backoff)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		l.lastSeq.Store(last)
+		l.m.forwarded.Add(float64(len(batch)))
+		if err := l.outbox.Purge(ctx, jetstream.WithPurgeSequence(last+1)); err != nil {
+			l.log.Warn("edge buffer not purged", "err", err)
+		}
+	}
+}
+
+// send forwards one batch and waits for the cloud's answer.
+func (l *Link) send(ctx context.Context, subject string, body []byte, n int) error {
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := l.nc.RequestWithContext(rctx, subject, body)
+	if err != nil {
+		return err
+	}
+	var r linkReply
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return err
+	}
+	if r.Error != "" {
+		return errors.New(r.Error)
+	}
+	if r.Accepted != n {
+		return fmt.Errorf("cloud accepted %d of %d records", r.Accepted, n)
+	}
+	return nil
+}
+
+// pause waits d, or less when records arrive or the link stops.
+func (l *Link) pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-l.wake:
+	}
+}
+
+// heartbeat tells the cloud the node is alive, with its buffer and
+// versions, every Heartbeat.
+func (l *Link) heartbeat(ctx context.Context) {
+	subject := fmt.Sprintf(subjectBeat, l.cred.NodeID)
+	t := time.NewTicker(l.o.Config.Heartbeat)
+	defer t.Stop()
+	for {
+		b := beatMsg{Beat: Beat{Versions: l.o.Versions}, RttUs: l.rttUs.Load()}
+		if info, err := l.outbox.Info(ctx); err == nil {
+			b.BufferDepth, b.BufferBytes = int64(info.State.Msgs), int64(info.State.Bytes)
+			if info.State.Msgs > 0 {
+				b.BufferOldestMs = info.State.FirstTime.UnixMilli()
+			}
+		}
+		body, _ := json.Marshal(b)
+		start := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, l.o.Config.Heartbeat)
+		resp, err := l.nc.RequestWithContext(rctx, subject, body)
+		cancel()
+		var r linkReply
+		if err == nil {
+			err = json.Unmarshal(resp.Data, &r)
+		}
+		if err == nil && r.Error == "" {
+			l.rttUs.Store(time.Since(start).Microseconds())
+			if !l.up.Swap(true) {
+				l.log.Info("edge link up")
+			}
+		} else if l.up.Swap(false) {
+			l.log.Warn("edge link down", "err", err, "reply", r.Error)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Up reports whether the last heartbeat reached the cloud.
+func (l *Link) Up() bool { return l.up.Load() }
+
+// Buffered returns the records waiting in the outbox.
+func (l *Link) Buffered(ctx context.Context) (uint64, error) {
+	info, err := l.outbox.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.Msgs, nil
+}
+
+// Close stops forwarding; what is buffered stays on disk for the next
+// start.
+func (l *Link) Close() error {
+	if l.cancel != nil {
+		l.cancel()
+	}
+	l.wg.Wait()
+	l.shutdown()
+	return nil
+}
+
+func (l *Link) shutdown() {
+	if l.nc != nil {
+		l.nc.Close()
+	}
+	l.srv.Shutdown()
+	l.srv.WaitForShutdown()
+}

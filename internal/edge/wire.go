@@ -1,0 +1,63 @@
+package edge
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/data"
+)
+
+// Subjects on the link. <node> is the edge node's id; the hub lets a node
+// publish only under its own.
+const (
+	subjectBeat    = "edge.%s.beat"    // heartbeat: Beat → beatReply
+	subjectRecords = "edge.%s.records" // records: []wireRecord → recordsReply
+	outboxSubject  = "edge.outbox"     // the edge's own buffer stream
+	outboxStream   = "edge_outbox"
+)
+
+// maxBatch bounds the records of one forward: a batch is one link message.
+const maxBatch = 500
+
+// maxLinkMessage bounds a link message, the hub's max_payload.
+const maxLinkMessage = 8 << 20
+
+// wireRecord is a record on the link: its id, kept, makes forwarding
+// idempotent. The project is not sent: the cloud files a node's records
+// under the node's own project.
+type wireRecord struct {
+	ID       string          `json:"Id"`
+	TaskID   string          `json:"TaskId"`
+	DeviceID string          `json:"DeviceId"`
+	Type     string          `json:"Type"`
+	TimeMs   int64           `json:"TimeMs"`
+	Data     json.RawMessage `json:"Data"`
+	Objects  []string        `json:"Objects,omitempty"`
+	Bytes    int64           `json:"Bytes"`
+}
+
+func toWire(r data.Record) wireRecord {
+	return wireRecord{ID: r.ID, TaskID: r.TaskID, DeviceID: r.DeviceID, Type: r.Type, TimeMs: r.Time.UnixMilli(),
+		Data: r.Data, Objects: r.Objects, Bytes: r.Bytes}
+}
+
+// record is w as the cloud stores it. Object keys are dropped: objects stay
+// on the edge, and a key the edge names could be one of the cloud's own
+// objects of another project (whose URLs DescribeRecords would sign, and
+// which deleting the record could delete).
+func (w wireRecord) record(projectID string) data.Record {
+	return data.Record{ID: w.ID, ProjectID: projectID, TaskID: w.TaskID, DeviceID: w.DeviceID, Type: w.Type,
+		Time: time.UnixMilli(w.TimeMs).UTC(), Data: w.Data, Bytes: w.Bytes}
+}
+
+// beatMsg is a heartbeat; RttUs is the round trip of the previous one.
+type beatMsg struct {
+	Beat
+	RttUs int64 `json:"RttUs"`
+}
+
+// linkReply answers a heartbeat or a batch: Error empty means done.
+type linkReply struct {
+	Accepted int    `json:"Accepted,omitempty"`
+	Error    string `json:"Error,omitempty"`
+}
