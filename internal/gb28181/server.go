@@ -154,10 +154,10 @@ type Session struct {
 	Transport, Addr string
 	Registered      time.Time
 	// LastRegister is the last successful REGISTER (a refresh, or the first).
-	LastRegister time.Time
-	Expires         time.Time
-	LastKeepalive   time.Time
-	Online          bool
+	LastRegister  time.Time
+	Expires       time.Time
+	LastKeepalive time.Time
+	Online        bool
 	// Channels are the catalog's channels and whether each is on.
 	Channels map[string]bool
 }
