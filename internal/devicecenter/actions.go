@@ -233,6 +233,7 @@ func info(d *Device) DeviceInfo {
 // RegisterActions adds the device center's actions to reg; s may be nil
 // for docs.
 func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
+	registerGB28181Actions(reg, s)
 	api.Register(reg, api.Spec{Name: "CreateDevice", Summary: "Add a camera or sensor: driver, address, credentials (encrypted at rest), frame rate, group, edge node.", Permission: devWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *CreateDeviceRequest) (*CreateDeviceResponse, error) {
 			d := &Device{ProjectID: r.ProjectId, Name: r.Name, Description: r.Description, Group: r.Group, EdgeNode: r.EdgeNode, Config: r.config(), Zones: r.Zones}

@@ -14,34 +14,35 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
-// readPS reads at least n bytes of a stream's program stream.
-func readPS(t *testing.T, st *Stream, n int) []byte {
+// decodeFirst has ffmpeg decode the stream with the device driver's
+// input options until its first frame, and returns the codec ffmpeg
+// found, the frame (JPEG) and the program stream it read.
+func decodeFirst(t *testing.T, st io.Reader) (string, []byte, []byte) {
 	t.Helper()
-	var buf bytes.Buffer
+	ff := testenv.NeedCommand(t, "ffmpeg")
+	var ps bytes.Buffer
+	cmd := exec.Command(ff, "-hide_banner", "-nostdin", "-loglevel", "info", "-fflags", "nobuffer", "-probesize", "65536", "-analyzeduration", "500000",
+		"-f", "mpeg", "-i", "pipe:0", "-frames:v", "1", "-f", "image2pipe", "-c:v", "mjpeg", "pipe:1")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(in, io.TeeReader(st, &ps)); _ = in.Close() }()
 	done := make(chan error, 1)
-	go func() { _, err := io.CopyN(&buf, st, int64(n)); done <- err }()
+	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("reading the stream: %v", err)
+			t.Fatalf("ffmpeg: %v: %s", err, errb.String())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("only %d bytes of program stream in 30s", buf.Len())
-	}
-	return buf.Bytes()
-}
-
-// decodeOne has ffmpeg decode ps (as the device driver does) and returns
-// the codec it found and the first frame as JPEG.
-func decodeOne(t *testing.T, ps []byte) (string, []byte) {
-	t.Helper()
-	ff := testenv.NeedCommand(t, "ffmpeg")
-	cmd := exec.Command(ff, "-hide_banner", "-loglevel", "info", "-f", "mpeg", "-i", "pipe:0", "-frames:v", "1", "-f", "image2pipe", "-c:v", "mjpeg", "pipe:1")
-	cmd.Stdin = bytes.NewReader(ps)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("ffmpeg: %v: %s", err, errb.String())
+		_ = cmd.Process.Kill()
+		t.Fatalf("no frame in 30s: %s", errb.String())
 	}
 	codec := ""
 	for _, c := range []string{"h264", "hevc"} {
@@ -49,7 +50,7 @@ func decodeOne(t *testing.T, ps []byte) (string, []byte) {
 			codec = c
 		}
 	}
-	return codec, out.Bytes()
+	return codec, out.Bytes(), ps.Bytes()
 }
 
 // TestLiveVideo invites a simulated camera (a separate process) for a
@@ -70,17 +71,22 @@ func TestLiveVideo(t *testing.T) {
 			startSim(t, SimConfig{Server: s.Addr(), DeviceID: devID, Password: "s3cret", Codec: tc.codec, Record: rec,
 				Channels: []SimChannel{{ID: ch1, Name: "gate"}}})
 			waitFor(t, "registration", 10*time.Second, func() bool { on, _ := dir.isOnline(devID); return on })
+			start := time.Now()
 			st, err := s.Play(context.Background(), devID, ch1, tc.transport == "tcp")
 			if err != nil {
 				t.Fatal(err)
 			}
-			ps := readPS(t, st, 64<<10)
-			if in, err := ScanPS(ps); err != nil || in.Packs == 0 || in.Maps == 0 || Codec(in.VideoType) != tc.codec {
-				t.Fatalf("program stream: %+v, %v", in, err)
-			}
-			codec, jpg := decodeOne(t, ps)
+			codec, jpg, ps := decodeFirst(t, st)
+			d0, _ := s.MediaDiag(devID, ch1)
+			// The answer waits for the simulated camera's first encoding of
+			// its video when that has not finished yet.
+			t.Logf("INVITE to first decoded frame: %v (answer after %v, first RTP after %v; %s over %s)", time.Since(start).Round(time.Millisecond),
+				d0.Answered.Sub(d0.Invited).Round(time.Millisecond), d0.FirstPacket.Sub(d0.Invited).Round(time.Millisecond), tc.codec, tc.transport)
 			if codec != tc.want || len(jpg) < 100 || jpg[0] != 0xFF || jpg[1] != 0xD8 {
 				t.Fatalf("ffmpeg decoded %q, %d bytes", codec, len(jpg))
+			}
+			if in, err := ScanPS(ps[:min(len(ps), 4096)]); err != nil || in.Packs == 0 || in.Maps == 0 || Codec(in.VideoType) != tc.codec {
+				t.Fatalf("program stream: %+v, %v", in, err)
 			}
 			d, ok := s.MediaDiag(devID, ch1)
 			if !ok || d.Packets == 0 || d.Bytes == 0 || !d.Active || d.Codec != tc.codec || d.WrongSSRC != 0 ||

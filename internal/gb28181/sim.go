@@ -212,6 +212,8 @@ func (sm *Simulator) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Encode the video now, as a camera has it ready before anyone asks.
+	go func() { _, _ = sm.simVideo(context.WithoutCancel(ctx)) }()
 	if err := sm.register(ctx, sm.cfg.Expires); err != nil {
 		return err
 	}
