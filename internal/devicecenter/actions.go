@@ -21,7 +21,7 @@ var (
 // DeviceSpec is a device's configuration in requests.
 type DeviceSpec struct {
 	// Driver is replay, http-snapshot, rtsp, onvif, mqtt, adapter or
-	// gb28181 (registration and catalog; docs/devices.md).
+	// gb28181 (registration, catalog, live video, PTZ; docs/devices.md).
 	Driver  string `json:"Driver" validate:"required,max=32"`
 	Address string `json:"Address" validate:"required,max=2048"`
 	// Credentials inside Address (rtsp://user:pass@host/…) are taken out

@@ -68,6 +68,8 @@ type SimConfig struct {
 	// appended to, one line each.
 	Record string
 	Logger *slog.Logger
+	// lavfi makes Video a lavfi graph (benchmarks).
+	lavfi bool
 }
 
 // ErrRegisterRefused is returned by Run when the platform refuses the

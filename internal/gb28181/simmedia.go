@@ -34,7 +34,10 @@ func (sm *Simulator) simVideo(ctx context.Context) ([]accessUnit, error) {
 
 func encodeSimVideo(ctx context.Context, cfg SimConfig) ([]accessUnit, error) {
 	in := []string{"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=320x240:rate=%d", cfg.FPS), "-t", "4"}
-	if cfg.Video != "" {
+	switch {
+	case cfg.lavfi:
+		in = []string{"-f", "lavfi", "-i", cfg.Video}
+	case cfg.Video != "":
 		in = []string{"-i", cfg.Video, "-t", "20", "-r", fmt.Sprint(cfg.FPS)}
 	}
 	gop := fmt.Sprint(cfg.FPS) // a key frame a second
