@@ -133,12 +133,6 @@ func (st *Stream) Diag() MediaDiag {
 	return d
 }
 
-func (st *Stream) setErr(err error) {
-	st.mu.Lock()
-	st.diag.LastError = err.Error()
-	st.mu.Unlock()
-}
-
 // listenMedia opens a receive port: the first free one of the configured
 // range (from a rotating start), else any.
 func (s *Server) listenMedia(tcp bool, ip string) (net.PacketConn, net.Listener, int, error) {

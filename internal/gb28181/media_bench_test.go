@@ -80,7 +80,6 @@ func ffmpegDemux(b *testing.B, ff string, feed func(io.Writer) error) time.Durat
 func BenchmarkDepacketize(b *testing.B) {
 	ff := testenv.NeedCommand(b, "ffmpeg")
 	ps, pkts := benchPS(b)
-	b.SetBytes(int64(len(ps)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var alone, base, ours []float64

@@ -277,6 +277,15 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.cancel()
+	s.mu.Lock()
+	plays := make([]*Stream, 0, len(s.plays))
+	for _, st := range s.plays {
+		plays = append(plays, st)
+	}
+	s.mu.Unlock()
+	for _, st := range plays {
+		st.end(errors.New("gb28181: the SIP server stopped"))
+	}
 	_ = s.udp.Close()
 	_ = s.tcp.Close()
 	err := s.ua.Close()

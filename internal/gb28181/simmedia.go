@@ -60,17 +60,16 @@ func encodeSimVideo(ctx context.Context, cfg SimConfig) ([]accessUnit, error) {
 	if out.Len() > maxSimVideo {
 		return nil, fmt.Errorf("gb28181 sim: encoded video of %d bytes, more than %d", out.Len(), maxSimVideo)
 	}
-	aus := SplitAccessUnits(out.Bytes(), cfg.Codec == "h265")
+	aus := splitAccessUnits(out.Bytes(), cfg.Codec == "h265")
 	if len(aus) == 0 || !aus[0].key {
 		return nil, errors.New("gb28181 sim: the encoded video does not start with a key frame")
 	}
 	return aus, nil
 }
 
-// SplitAccessUnits cuts an Annex B stream with access unit delimiters
-// into frames (exported for the benchmark's use through the package's
-// tests only).
-func SplitAccessUnits(b []byte, hevc bool) []accessUnit {
+// splitAccessUnits cuts an Annex B stream with access unit delimiters
+// into frames.
+func splitAccessUnits(b []byte, hevc bool) []accessUnit {
 	var out []accessUnit
 	start := -1
 	key := false
