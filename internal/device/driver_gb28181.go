@@ -93,13 +93,7 @@ func (gb28181Driver) Validate(cfg Config) error {
 	if _, err := cfg.optOneOf("transport", "udp", "tcp"); err != nil {
 		return err
 	}
-	if _, err := cfg.optOneOf("format", string(FormatJPEG), string(FormatRGB24), string(FormatGray)); err != nil {
-		return err
-	}
-	if _, err := cfg.optInt("quality", 5, 2, 31); err != nil {
-		return err
-	}
-	if _, err := cfg.optDuration("stall", 15*time.Second, time.Second, 10*time.Minute); err != nil {
+	if err := validateDecodeOptions(cfg); err != nil {
 		return err
 	}
 	if p, _ := cfg.optString("parent", ""); p != "" && !gbIDValid(p) {
