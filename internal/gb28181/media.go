@@ -334,6 +334,7 @@ func (st *Stream) receive() {
 	timeout := s.cfg.NoMediaTimeout
 	buf := make([]byte, MaxRTPPacket)
 	var ro reorder
+	fw := &frameWriter{w: st.pw}
 	lastGood := time.Now()
 	codecKnown := false
 	var read func() ([]byte, net.Addr, error)
@@ -391,10 +392,7 @@ func (st *Stream) receive() {
 		if !codecKnown || st.packets.Load() == 1 {
 			codecKnown = st.firstPacket(p, from)
 		}
-		if err := ro.push(p, func(payload []byte) error {
-			_, err := st.pw.Write(payload)
-			return err
-		}, &st.lost); err != nil {
+		if err := ro.push(p, fw.add, &st.lost); err != nil {
 			return // the reader closed
 		}
 	}
@@ -449,12 +447,17 @@ func noMedia(err error, timeout time.Duration) error {
 type reorder struct {
 	started bool
 	next    uint16
-	held    map[uint16][]byte
+	held    map[uint16]heldPacket
+}
+
+type heldPacket struct {
+	payload []byte
+	marker  bool
 }
 
 const reorderDepth = 32
 
-func (r *reorder) push(p RTPPacket, out func([]byte) error, lost *atomic.Uint64) error {
+func (r *reorder) push(p RTPPacket, out func(payload []byte, marker bool) error, lost *atomic.Uint64) error {
 	if !r.started {
 		r.started, r.next = true, p.Seq
 	}
@@ -463,16 +466,16 @@ func (r *reorder) push(p RTPPacket, out func([]byte) error, lost *atomic.Uint64)
 	case d < 0: // late or duplicate
 		return nil
 	case d == 0:
-		if err := out(p.Payload); err != nil {
+		if err := out(p.Payload, p.Marker); err != nil {
 			return err
 		}
 		r.next++
 	default:
 		if r.held == nil {
-			r.held = map[uint16][]byte{}
+			r.held = map[uint16]heldPacket{}
 		}
 		if _, dup := r.held[p.Seq]; !dup {
-			r.held[p.Seq] = append([]byte(nil), p.Payload...)
+			r.held[p.Seq] = heldPacket{append([]byte(nil), p.Payload...), p.Marker}
 		}
 		if len(r.held) <= reorderDepth {
 			return nil
@@ -488,16 +491,37 @@ func (r *reorder) push(p RTPPacket, out func([]byte) error, lost *atomic.Uint64)
 		r.next += uint16(best)
 	}
 	for {
-		b, ok := r.held[r.next]
+		h, ok := r.held[r.next]
 		if !ok {
 			return nil
 		}
 		delete(r.held, r.next)
-		if err := out(b); err != nil {
+		if err := out(h.payload, h.marker); err != nil {
 			return err
 		}
 		r.next++
 	}
+}
+
+// frameWriter gathers the payloads of one frame (up to the packet with
+// the RTP marker, or maxFrameWrite bytes) and writes them at once: the
+// decoder's input then wakes once a frame, not once a packet, and no
+// latency is added (a frame decodes only once whole).
+type frameWriter struct {
+	w   io.Writer
+	buf []byte
+}
+
+const maxFrameWrite = 256 << 10
+
+func (f *frameWriter) add(payload []byte, marker bool) error {
+	f.buf = append(f.buf, payload...)
+	if !marker && len(f.buf) < maxFrameWrite {
+		return nil
+	}
+	_, err := f.w.Write(f.buf)
+	f.buf = f.buf[:0]
+	return err
 }
 
 // MediaDiag returns the diagnosis of the channel's last stream.

@@ -35,17 +35,17 @@ func benchPS(b *testing.B) (ps []byte, pkts [][]byte) {
 }
 
 // depacketize is the receive path's work per packet without the socket:
-// parse, check the SSRC, put in order, hand on the payload.
+// parse, check the SSRC, put in order, hand on a frame at a time.
 func depacketize(pkts [][]byte, ssrc uint32, w io.Writer) error {
 	var ro reorder
 	var lost atomic.Uint64
-	out := func(p []byte) error { _, err := w.Write(p); return err }
+	fw := &frameWriter{w: w}
 	for _, b := range pkts {
 		p, err := ParseRTP(b)
 		if err != nil || p.SSRC != ssrc {
 			continue
 		}
-		if err := ro.push(p, out, &lost); err != nil {
+		if err := ro.push(p, fw.add, &lost); err != nil {
 			return err
 		}
 	}

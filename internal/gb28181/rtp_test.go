@@ -46,7 +46,7 @@ func TestReorder(t *testing.T) {
 	var got []byte
 	var lost atomic.Uint64
 	var r reorder
-	out := func(b []byte) error { got = append(got, b...); return nil }
+	out := func(b []byte, _ bool) error { got = append(got, b...); return nil }
 	for _, s := range []uint16{65534, 0, 65535, 1, 1, 0, 3} { // wraps, reordered, duplicated, 2 lost
 		_ = r.push(RTPPacket{Seq: s, Payload: []byte{byte(s)}}, out, &lost)
 	}
