@@ -90,7 +90,7 @@ func TestLiveVideo(t *testing.T) {
 			}
 			d, ok := s.MediaDiag(devID, ch1)
 			if !ok || d.Packets == 0 || d.Bytes == 0 || !d.Active || d.Codec != tc.codec || d.WrongSSRC != 0 ||
-				!strings.Contains(d.SDPSent, "y="+d.SSRCExpected) || !strings.Contains(d.SDPReceived, "sendonly") || d.Remote == "" {
+				!strings.Contains(d.SDPSent, "y="+d.SSRCExpected) || !strings.Contains(d.SDPReceived, "sendonly") || strings.Contains(d.SDPReceived, "m=video 0 ") || d.Remote == "" {
 				t.Fatalf("diagnosis: %+v", d)
 			}
 			if err := st.Close(); err != nil {

@@ -152,8 +152,26 @@ func (sm *Simulator) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if sm.cfg.SSRC != "" {
 		ssrc = sm.cfg.SSRC
 	}
+	proto := "udp"
+	if offer.TCP {
+		proto = "tcp"
+	}
+	// Connect first, so the answer names the port the media comes from.
+	to := net.JoinHostPort(offer.IP, fmt.Sprint(offer.Port))
+	d := net.Dialer{Timeout: 5 * time.Second}
+	conn, err := d.DialContext(ctx, proto, to)
+	if err != nil {
+		cancel()
+		sm.cfg.Logger.Warn("gb28181 sim cannot reach the media address", "to", to, "err", err)
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+		return
+	}
 	host, _, _ := net.SplitHostPort(sm.laddrOr())
-	answer := SDP{Origin: channel, Session: "Play", IP: host, Port: 0, TCP: offer.TCP, Setup: "active", Direction: "sendonly", SSRC: offer.SSRC}
+	lport := 0
+	if _, p, err := net.SplitHostPort(conn.LocalAddr().String()); err == nil {
+		fmt.Sscan(p, &lport)
+	}
+	answer := SDP{Origin: channel, Session: "Play", IP: host, Port: lport, TCP: offer.TCP, Setup: "active", Direction: "sendonly", SSRC: offer.SSRC}
 	if answer.IP == "" || net.ParseIP(answer.IP) == nil {
 		answer.IP = "127.0.0.1"
 	}
@@ -166,6 +184,7 @@ func (sm *Simulator) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: channel, Host: answer.IP, Port: port}})
 	if err := tx.Respond(res); err != nil {
 		cancel()
+		_ = conn.Close()
 		return
 	}
 	callID := req.CallID().Value()
@@ -176,15 +195,11 @@ func (sm *Simulator) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	sm.streams[callID] = st
 	sm.mu.Unlock()
-	proto := "udp"
-	if offer.TCP {
-		proto = "tcp"
-	}
 	sm.record("INVITE %s %s %s:%d ssrc=%s", channel, proto, offer.IP, offer.Port, offer.SSRC)
-	sm.cfg.Logger.Info("gb28181 sim streaming", "channel", channel, "to", net.JoinHostPort(offer.IP, fmt.Sprint(offer.Port)), "transport", proto)
+	sm.cfg.Logger.Info("gb28181 sim streaming", "channel", channel, "to", to, "transport", proto)
 	go func() {
 		defer close(st.done)
-		if err := sm.stream(ctx, video, proto, net.JoinHostPort(offer.IP, fmt.Sprint(offer.Port)), ssrcValue(ssrc)); err != nil && ctx.Err() == nil {
+		if err := sm.stream(ctx, video, conn, proto == "tcp", ssrcValue(ssrc)); err != nil && ctx.Err() == nil {
 			sm.cfg.Logger.Warn("gb28181 sim stream ended", "err", err)
 		}
 	}()
@@ -239,15 +254,10 @@ func (sm *Simulator) stopStreams() {
 // rtpPayload bounds the payload of the RTP packets the simulator sends.
 const rtpPayload = 1400
 
-// send streams the video, looped, as PS over RTP at the configured rate
-// until ctx ends: UDP datagrams, or RFC 4571 frames over a TCP
-// connection it opens (TCP active).
-func (sm *Simulator) stream(ctx context.Context, video []accessUnit, proto, to string, ssrc uint32) error {
-	d := net.Dialer{Timeout: 5 * time.Second}
-	conn, err := d.DialContext(ctx, proto, to)
-	if err != nil {
-		return err
-	}
+// stream sends the video, looped, as PS over RTP on conn at the
+// configured rate until ctx ends: UDP datagrams, or RFC 4571 frames over
+// the TCP connection the camera opened (TCP active).
+func (sm *Simulator) stream(ctx context.Context, video []accessUnit, conn net.Conn, tcp bool, ssrc uint32) error {
 	defer conn.Close()
 	go func() { <-ctx.Done(); _ = conn.Close() }()
 	st := byte(StreamTypeH264)
@@ -268,7 +278,7 @@ func (sm *Simulator) stream(ctx context.Context, video []accessUnit, proto, to s
 			end := min(off+rtpPayload, len(ps))
 			pkt = AppendRTP(pkt[:0], RTPPacket{PayloadType: 96, Marker: end == len(ps), Seq: seq, Timestamp: uint32(pts), SSRC: ssrc, Payload: ps[off:end]})
 			seq++
-			if proto == "udp" {
+			if !tcp {
 				if _, err := conn.Write(pkt); err != nil {
 					return err
 				}
@@ -276,7 +286,7 @@ func (sm *Simulator) stream(ctx context.Context, video []accessUnit, proto, to s
 			}
 			out = AppendFramed(out, pkt)
 		}
-		if proto == "tcp" {
+		if tcp {
 			if _, err := conn.Write(out); err != nil {
 				return err
 			}
