@@ -33,6 +33,12 @@ func gbSim(args []string, stderr io.Writer, getenv func(string) string) int {
 	fs.StringVar(&changes, "changes", "",
 		"catalog changes to notify after the first catalog answer, as EVENT:id=name items, comma-separated (EVENT: ADD, DEL, UPDATE, ON, OFF)")
 	fs.DurationVar(&c.ChangesAfter, "changes-after", 0, "wait between the first catalog answer and the change notification (default 1s)")
+	fs.StringVar(&c.Codec, "codec", "h264", "live video codec: h264 or h265")
+	fs.StringVar(&c.Video, "video", "", "video file sent as live video (its first 20s, looped, re-encoded by ffmpeg; default: a test pattern)")
+	fs.StringVar(&c.FFmpeg, "ffmpeg", "ffmpeg", "the ffmpeg that encodes the live video")
+	fs.IntVar(&c.FPS, "fps", 10, "live video frame rate")
+	fs.StringVar(&c.SSRC, "ssrc", "", "send this SSRC instead of the one the INVITE asks for (to see the platform refuse it)")
+	fs.StringVar(&c.Record, "record", "", "append each INVITE, BYE and DeviceControl (PTZ) received to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -62,7 +62,7 @@ func startGBSim(t *testing.T, c gb28181.SimConfig) (*exec.Cmd, func()) {
 // takes the NVR and its channels offline, and a restarted simulator comes
 // back without duplicating channels, its catalog change notification is
 // applied (DEL deletes a channel's device, UPDATE renames, OFF and ADD),
-// and deleting the NVR deletes its channels. Streams are refused clearly.
+// and deleting the NVR deletes its channels. (Live video: TestGB28181LiveVideo.)
 func TestGB28181Devices(t *testing.T) {
 	e := apptest.Start(t, apptest.Options{Args: []string{"--gb28181.addr", "127.0.0.1:0", "--gb28181.keepalive-timeout", "1500ms"}})
 	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)

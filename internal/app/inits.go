@@ -603,7 +603,9 @@ func (p *Platform) initDevices(ctx context.Context) (func(context.Context) error
 		if p.Audit != nil {
 			auditor = p.Audit
 		}
-		srv, err := gb28181.New(gb28181.Config{Addr: gc.Addr, ServerID: gc.ServerID, Realm: gc.Realm, Password: gc.Password, KeepaliveTimeout: gc.KeepaliveTimeout},
+		lo, hi := gc.PortRange()
+		srv, err := gb28181.New(gb28181.Config{Addr: gc.Addr, ServerID: gc.ServerID, Realm: gc.Realm, Password: gc.Password, KeepaliveTimeout: gc.KeepaliveTimeout,
+			MediaIP: gc.MediaIP, MediaPortMin: lo, MediaPortMax: hi, NoMediaTimeout: gc.NoMediaTimeout},
 			gb28181.Options{Directory: dir, Logger: p.log, Registerer: p.Metrics, Auditor: auditor, Now: p.now})
 		if err != nil {
 			return nil, err

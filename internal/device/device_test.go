@@ -43,9 +43,9 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// TestGB28181Driver: the address is a GB id, streams are refused with a
-// clear error, and without the SIP server a probe says so. The driver
-// with a real server is tested in internal/app (TestGB28181Devices).
+// TestGB28181Driver: the address is a GB id, options are checked, and
+// without the SIP server a probe says so. The driver with a real server
+// is tested in internal/app (TestGB28181Devices, TestGB28181LiveVideo).
 func TestGB28181Driver(t *testing.T) {
 	err := Config{ID: "d", Driver: "gb28181", Address: "sip:34020000001320000001@10.0.0.2"}.Validate()
 	var fe *FieldError
@@ -61,10 +61,11 @@ func TestGB28181Driver(t *testing.T) {
 	if err := bad.Validate(); !errors.As(err, &fe) || fe.Field != "Options.parent" {
 		t.Fatalf("bad parent: %v", err)
 	}
-	rt, _ := newTestRuntime(t)
-	if _, err := rt.Open(context.Background(), cfg, nil); !errors.Is(err, ErrLiveVideoUnsupported) || ReasonOf(err) != ReasonConfig {
-		t.Fatalf("Open: %v", err)
+	bad.Options = map[string]any{"transport": "sctp"}
+	if err := bad.Validate(); !errors.As(err, &fe) || fe.Field != "Options.transport" {
+		t.Fatalf("bad transport: %v", err)
 	}
+	rt, _ := newTestRuntime(t)
 	if _, err := rt.Probe(context.Background(), cfg); ReasonOf(err) != ReasonConfig || !strings.Contains(err.Error(), "--gb28181.addr") {
 		t.Fatalf("Probe without a server: %v", err)
 	}

@@ -2,8 +2,9 @@ package device
 
 import (
 	"context"
-	"errors"
+	"io"
 	"sync/atomic"
+	"time"
 )
 
 // GBServer is the GB/T 28181 SIP server as the gb28181 driver sees it
@@ -16,11 +17,12 @@ type GBServer interface {
 	Registered(id, channel string) (online, known bool)
 	// DeviceInfo asks a registered device what it is.
 	DeviceInfo(ctx context.Context, id string) (map[string]any, error)
+	// Play invites the registered device id to send channel's live video
+	// (RTP over TCP, the device connecting, when tcp) and returns its
+	// MPEG-2 program stream; the read error says why it stopped (no RTP
+	// for a while, the device hung up). Close hangs up.
+	Play(ctx context.Context, id, channel string, tcp bool) (io.ReadCloser, error)
 }
-
-// ErrLiveVideoUnsupported is what opening a gb28181 stream returns: this
-// version registers devices and reads their catalogs, and plays no video.
-var ErrLiveVideoUnsupported = errors.New("gb28181: live video not yet supported (this version does registration, keepalive and catalog; INVITE/RTP is planned)")
 
 // gbHolder lets the server be attached after the runtime exists (the
 // server needs the device center, which needs the runtime).
@@ -50,10 +52,12 @@ var gbOptions = []Option{
 	{Name: "manufacturer", Type: "string", Description: "Manufacturer as the catalog reports it."},
 	{Name: "model", Type: "string", Description: "Model as the catalog reports it."},
 	{Name: "civil_code", Type: "string", Description: "Civil (administrative region) code from the catalog."},
+	{Name: "transport", Type: "string", Default: "udp", Enum: []string{"udp", "tcp"}, Description: "Live video RTP transport: udp, or tcp (the device connects to the platform's media port)."},
+	optFormat, optQuality, optStall,
 }
 
 func (gb28181Driver) Spec() DriverSpec {
-	return DriverSpec{Description: "A GB/T 28181 camera or NVR that registers to the platform's SIP server; its catalog's channels become devices. Live video is not yet supported.",
+	return DriverSpec{Description: "A GB/T 28181 camera or NVR that registers to the platform's SIP server; its catalog's channels become devices. Live video: INVITE, PS over RTP (UDP or TCP), decoded by ffmpeg.",
 		Fields: []Option{address("The device's 20-digit GB/T 28181 id (for a channel, the channel's id)."),
 			{Name: "Password", Type: "string", Secret: true, Description: "SIP digest password this device registers with; empty: the platform password (--gb28181.password). Encrypted at rest and never shown again."}},
 		Options: gbOptions}
@@ -81,10 +85,16 @@ func (gb28181Driver) Validate(cfg Config) error {
 	if err := cfg.checkOptions(optionNames(gbOptions)...); err != nil {
 		return err
 	}
-	for _, o := range gbOptions {
-		if _, err := cfg.optString(o.Name, ""); err != nil {
+	for _, n := range []string{"parent", "manufacturer", "model", "civil_code"} {
+		if _, err := cfg.optString(n, ""); err != nil {
 			return err
 		}
+	}
+	if _, err := cfg.optOneOf("transport", "udp", "tcp"); err != nil {
+		return err
+	}
+	if err := validateDecodeOptions(cfg); err != nil {
+		return err
 	}
 	if p, _ := cfg.optString("parent", ""); p != "" && !gbIDValid(p) {
 		return fieldErr("Options.parent", "must be a 20-digit GB/T 28181 id")
@@ -138,6 +148,33 @@ func (gb28181Driver) Probe(ctx context.Context, env *Env, cfg Config) (ProbeResu
 	return ProbeResult{Online: true, Info: info}, nil
 }
 
-func (gb28181Driver) Open(context.Context, *Env, Config, Sink) (Source, error) {
-	return nil, &StatusError{Reason: ReasonConfig, Err: ErrLiveVideoUnsupported}
+// Open plays the channel's live video: each session invites the device
+// (through its parent, for a channel) and hands the program stream to
+// ffmpeg on its standard input, as RTSP devices' streams are decoded; a
+// stream that stops (no RTP, the device's BYE) ends the session and the
+// next one invites again.
+func (gb28181Driver) Open(_ context.Context, env *Env, cfg Config, sink Sink) (Source, error) {
+	transport, _ := cfg.optOneOf("transport", "udp", "tcp")
+	format, _ := cfg.optOneOf("format", string(FormatJPEG), string(FormatRGB24), string(FormatGray))
+	quality, _ := cfg.optInt("quality", 5, 2, 31)
+	stall, _ := cfg.optDuration("stall", 15*time.Second, time.Second, 10*time.Minute)
+	return startStream(env, cfg, sink, func(ctx context.Context, em *emitter) error {
+		srv, id, err := gbRegistered(env, cfg)
+		if err != nil {
+			return err
+		}
+		ps, err := srv.Play(ctx, id, cfg.Address, transport == "tcp")
+		if err != nil {
+			return statusErr(ReasonUnreachable, err)
+		}
+		defer ps.Close()
+		return runFFmpeg(ctx, em, ffmpegJob{
+			// A short probe: the program stream map names the codec, and
+			// the first key frame is all ffmpeg needs to start.
+			input: []string{"-fflags", "nobuffer", "-probesize", "65536", "-analyzeduration", "500000", "-f", "mpeg", "-i", "pipe:0"},
+			stdin: ps, stdinReason: ReasonStreamEnded,
+			fps: cfg.FPS, width: cfg.Width, format: PixelFormat(format), quality: quality,
+			firstFrame: 20 * time.Second, stall: stall,
+		})
+	}), nil
 }

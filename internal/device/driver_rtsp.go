@@ -61,13 +61,19 @@ func validateFFmpegOptions(cfg Config) error {
 	if _, err := cfg.optString("ffmpeg", ""); err != nil {
 		return err
 	}
+	if _, err := cfg.optDuration("timeout", 10*time.Second, time.Second, 5*time.Minute); err != nil {
+		return err
+	}
+	return validateDecodeOptions(cfg)
+}
+
+// validateDecodeOptions checks the options of frames decoded by ffmpeg:
+// format, quality, stall.
+func validateDecodeOptions(cfg Config) error {
 	if _, err := cfg.optOneOf("format", string(FormatJPEG), string(FormatRGB24), string(FormatGray)); err != nil {
 		return err
 	}
 	if _, err := cfg.optInt("quality", 5, 2, 31); err != nil {
-		return err
-	}
-	if _, err := cfg.optDuration("timeout", 10*time.Second, time.Second, 5*time.Minute); err != nil {
 		return err
 	}
 	_, err := cfg.optDuration("stall", 15*time.Second, time.Second, 10*time.Minute)

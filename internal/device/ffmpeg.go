@@ -31,6 +31,11 @@ type ffmpegJob struct {
 	// inputScript, when set, is written to the child's file descriptor 3
 	// (the input is then "pipe:3"): what must stay off the command line.
 	inputScript string
+	// stdin, when set, is copied to the child's standard input (the input
+	// is then "pipe:0"); its read error, other than EOF, ends the session
+	// with stdinReason.
+	stdin       io.Reader
+	stdinReason string
 	// fps > 0 adds an fps filter; width > 0 a scale filter keeping the aspect.
 	fps     float64
 	width   int
@@ -105,6 +110,12 @@ func runFFmpeg(parent context.Context, em *emitter, j ffmpegJob) error {
 	if err != nil {
 		return statusErr(ReasonProcess, err)
 	}
+	var stdin io.WriteCloser
+	if j.stdin != nil {
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return statusErr(ReasonProcess, err)
+		}
+	}
 	var script *os.File
 	if j.inputScript != "" {
 		r, w, err := os.Pipe()
@@ -126,6 +137,18 @@ func runFFmpeg(parent context.Context, em *emitter, j ffmpegJob) error {
 		go func() {
 			_, _ = io.WriteString(script, j.inputScript)
 			_ = script.Close()
+		}()
+	}
+	var inErr atomic.Pointer[error]
+	if stdin != nil {
+		// The input's failure (a network stream that stops) closes
+		// ffmpeg's input; ffmpeg then ends and the error says why.
+		go func() {
+			_, err := io.Copy(stdin, j.stdin)
+			if err != nil && ctx.Err() == nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, os.ErrClosed) {
+				inErr.Store(&err)
+			}
+			_ = stdin.Close()
 		}()
 	}
 	pid := cmd.Process.Pid
@@ -206,6 +229,9 @@ func runFFmpeg(parent context.Context, em *emitter, j ffmpegJob) error {
 		return parent.Err()
 	}
 	msg := strings.TrimSpace(tail.String())
+	if e := inErr.Load(); e != nil {
+		return statusErrf(j.stdinReason, "%v (ffmpeg: %d frames: %s)", *e, frames, orNone(msg))
+	}
 	var st errStalled
 	switch {
 	case errors.As(stalled, &st):

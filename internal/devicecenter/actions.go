@@ -21,7 +21,7 @@ var (
 // DeviceSpec is a device's configuration in requests.
 type DeviceSpec struct {
 	// Driver is replay, http-snapshot, rtsp, onvif, mqtt, adapter or
-	// gb28181 (registration and catalog; docs/devices.md).
+	// gb28181 (registration, catalog, live video, PTZ; docs/devices.md).
 	Driver  string `json:"Driver" validate:"required,max=32"`
 	Address string `json:"Address" validate:"required,max=2048"`
 	// Credentials inside Address (rtsp://user:pass@host/…) are taken out
@@ -233,6 +233,7 @@ func info(d *Device) DeviceInfo {
 // RegisterActions adds the device center's actions to reg; s may be nil
 // for docs.
 func RegisterActions(reg *api.Registry, s *Service, snaps SnapshotStore) {
+	registerGB28181Actions(reg, s)
 	api.Register(reg, api.Spec{Name: "CreateDevice", Summary: "Add a camera or sensor: driver, address, credentials (encrypted at rest), frame rate, group, edge node.", Permission: devWrite, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *CreateDeviceRequest) (*CreateDeviceResponse, error) {
 			d := &Device{ProjectID: r.ProjectId, Name: r.Name, Description: r.Description, Group: r.Group, EdgeNode: r.EdgeNode, Config: r.config(), Zones: r.Zones}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
@@ -58,6 +59,7 @@ type Service struct {
 	snaps    snapshotURLs
 	quotas   api.Quotas
 	stall    *stalls // nil: no stall detection
+	gb       atomic.Pointer[GB28181]
 }
 
 // UseQuotas makes Create refuse a device beyond its project's quota of

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
@@ -35,6 +36,7 @@ func (s *Service) GB28181Directory() *GB28181 { return &GB28181{s: s} }
 func (g *GB28181) Attach(srv *gb28181.Server) {
 	g.srv = srv
 	g.s.rt.UseGB28181(g)
+	g.s.gb.Store(g)
 }
 
 // gbDevices returns the gb28181 devices whose Address is id; parents
@@ -306,4 +308,13 @@ func (g *GB28181) DeviceInfo(ctx context.Context, id string) (map[string]any, er
 	return map[string]any{"name": m.DeviceName, "manufacturer": m.Manufacturer, "model": m.Model, "firmware": m.Firmware,
 		"channels": m.Channel, "transport": ss.Transport, "remote_addr": ss.Addr,
 		"registered": ss.Registered.UTC().Format("2006-01-02T15:04:05Z"), "last_keepalive": ss.LastKeepalive.UTC().Format("2006-01-02T15:04:05.000Z")}, nil
+}
+
+// Play implements device.GBServer.
+func (g *GB28181) Play(ctx context.Context, id, channel string, tcp bool) (io.ReadCloser, error) {
+	st, err := g.srv.Play(ctx, id, channel, tcp)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }

@@ -52,6 +52,8 @@ type Message struct {
 	// those of this document (a catalog comes in several).
 	SumNum int
 	Items  []CatalogItem
+	// PTZCmd is a DeviceControl's 8-byte command, in hex.
+	PTZCmd string
 }
 
 // CatalogItem is one entry of a catalog: a channel (camera), or a
@@ -125,6 +127,7 @@ type wireMessage struct {
 	Firmware     string `xml:"Firmware"`
 	Channel      string `xml:"Channel"`
 	SumNum       string `xml:"SumNum"`
+	PTZCmd       string `xml:"PTZCmd"`
 	DeviceList   struct {
 		Items []CatalogItem `xml:"Item"`
 	} `xml:"DeviceList"`
@@ -162,7 +165,7 @@ func Parse(body []byte) (*Message, error) {
 	}
 	m := &Message{Root: w.XMLName.Local, CmdType: clean(w.CmdType), DeviceID: clean(w.DeviceID), Status: clean(w.Status),
 		Result: clean(w.Result), DeviceName: clean(w.DeviceName), Manufacturer: clean(w.Manufacturer), Model: clean(w.Model),
-		Firmware: clean(w.Firmware)}
+		Firmware: clean(w.Firmware), PTZCmd: clean(w.PTZCmd)}
 	if m.Root == "" || m.CmdType == "" {
 		return nil, errors.New("gb28181: MANSCDP document: no CmdType")
 	}

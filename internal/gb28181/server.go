@@ -89,6 +89,16 @@ type Config struct {
 	// 10); past that they are dropped unanswered.
 	RefusedRate  float64
 	RefusedBurst int
+	// MediaIP is the address devices send live video to, as they see the
+	// platform (its public address behind NAT); empty: our address on the
+	// route to each device.
+	MediaIP string
+	// MediaPortMin and MediaPortMax bound the RTP receive ports (one per
+	// stream); 0: any free port.
+	MediaPortMin, MediaPortMax int
+	// NoMediaTimeout ends a stream that receives no RTP this long (default
+	// 10s); its reader then invites again.
+	NoMediaTimeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -116,6 +126,12 @@ func (c *Config) defaults() {
 	if c.RefusedBurst <= 0 {
 		c.RefusedBurst = 10
 	}
+	if c.NoMediaTimeout <= 0 {
+		c.NoMediaTimeout = 10 * time.Second
+	}
+	if c.MediaPortMax < c.MediaPortMin {
+		c.MediaPortMax = c.MediaPortMin
+	}
 }
 
 // Options are the server's collaborators.
@@ -137,9 +153,11 @@ type Session struct {
 	// Transport is UDP or TCP; Addr the device's address (host:port).
 	Transport, Addr string
 	Registered      time.Time
-	Expires         time.Time
-	LastKeepalive   time.Time
-	Online          bool
+	// LastRegister is the last successful REGISTER (a refresh, or the first).
+	LastRegister  time.Time
+	Expires       time.Time
+	LastKeepalive time.Time
+	Online        bool
 	// Channels are the catalog's channels and whether each is on.
 	Channels map[string]bool
 }
@@ -169,6 +187,10 @@ type Server struct {
 	used     map[string]nonceUse      // device id → the last nonce it proved
 	waiters  map[string]chan *Message // device id + "/" + SN → answer
 	sn       atomic.Int64
+	media    map[string]*Stream // device id + "/" + channel → its last stream
+	plays    map[string]*Stream // Call-ID → live stream
+	portNext atomic.Int64
+	ssrcSeq  atomic.Int64
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -199,7 +221,8 @@ func New(cfg Config, o Options) (*Server, error) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	s := &Server{cfg: cfg, dir: o.Directory, log: o.Logger.With("component", "gb28181"), audit: o.Auditor, lim: o.Limiter, now: o.Now, m: m, key: key,
-		sessions: map[string]*Session{}, waiters: map[string]chan *Message{}, used: map[string]nonceUse{}}
+		sessions: map[string]*Session{}, waiters: map[string]chan *Message{}, used: map[string]nonceUse{},
+		media: map[string]*Stream{}, plays: map[string]*Stream{}}
 	s.sn.Store(time.Now().Unix() % 100000)
 	return s, nil
 }
@@ -234,6 +257,7 @@ func (s *Server) Start(ctx context.Context) error {
 	srv.OnRegister(s.onRegister)
 	srv.OnMessage(s.onMessage)
 	srv.OnNotify(s.onMessage)
+	srv.OnBye(s.onBye)
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.wg.Add(3)
 	go func() { defer s.wg.Done(); _ = srv.ServeUDP(udp) }()
@@ -253,6 +277,15 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.cancel()
+	s.mu.Lock()
+	plays := make([]*Stream, 0, len(s.plays))
+	for _, st := range s.plays {
+		plays = append(plays, st)
+	}
+	s.mu.Unlock()
+	for _, st := range plays {
+		st.end(errors.New("gb28181: the SIP server stopped"))
+	}
 	_ = s.udp.Close()
 	_ = s.tcp.Close()
 	err := s.ua.Close()
@@ -462,7 +495,7 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		s.sessions[id] = ss
 	}
 	ss.Transport, ss.Addr = strings.ToUpper(req.Transport()), src
-	ss.Expires, ss.LastKeepalive, ss.Online = now.Add(expires), now, true
+	ss.Expires, ss.LastKeepalive, ss.LastRegister, ss.Online = now.Add(expires), now, now, true
 	s.mu.Unlock()
 	s.m.registers.WithLabelValues("ok").Inc()
 	exp := sip.ExpiresHeader(uint32(expires / time.Second))
@@ -745,9 +778,14 @@ func (s *Server) ask(ctx context.Context, id, cmd string) (*Message, error) {
 }
 
 type metrics struct {
-	registers *prometheus.CounterVec
-	messages  *prometheus.CounterVec
-	online    prometheus.Gauge
+	registers    *prometheus.CounterVec
+	messages     *prometheus.CounterVec
+	online       prometheus.Gauge
+	invites      *prometheus.CounterVec
+	rtpPackets   prometheus.Counter
+	rtpBytes     prometheus.Counter
+	ssrcMismatch prometheus.Counter
+	rtpMalformed prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) (*metrics, error) {
@@ -757,6 +795,12 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_gb28181_messages_total",
 			Help: "MESSAGE requests from devices by command type (malformed, unregistered for refused ones)."}, []string{"type"}),
 		online: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tianshu_gb28181_devices_online", Help: "Registered devices whose keepalives arrive."}),
+		invites: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_gb28181_invites_total",
+			Help: "Live video INVITEs by outcome (ok, refused, timeout, error)."}, []string{"result"}),
+		rtpPackets:   prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_gb28181_rtp_packets_total", Help: "RTP packets of live video accepted."}),
+		rtpBytes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_gb28181_rtp_bytes_total", Help: "Bytes of accepted RTP packets of live video."}),
+		ssrcMismatch: prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_gb28181_rtp_ssrc_mismatch_total", Help: "RTP packets dropped for carrying another SSRC than the stream's."}),
+		rtpMalformed: prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_gb28181_rtp_malformed_total", Help: "Datagrams or frames on a media port that are not RTP."}),
 	}
 	var err error
 	if m.registers, err = telemetry.Register(r, m.registers); err != nil {
@@ -767,6 +811,14 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 	}
 	if m.online, err = telemetry.Register(r, m.online); err != nil {
 		return nil, fmt.Errorf("gb28181: register metrics: %w", err)
+	}
+	if m.invites, err = telemetry.Register(r, m.invites); err != nil {
+		return nil, fmt.Errorf("gb28181: register metrics: %w", err)
+	}
+	for _, c := range []*prometheus.Counter{&m.rtpPackets, &m.rtpBytes, &m.ssrcMismatch, &m.rtpMalformed} {
+		if *c, err = telemetry.Register(r, *c); err != nil {
+			return nil, fmt.Errorf("gb28181: register metrics: %w", err)
+		}
 	}
 	return m, nil
 }

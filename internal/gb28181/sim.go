@@ -52,7 +52,24 @@ type SimConfig struct {
 	ChangesAfter time.Duration
 	// Name, Manufacturer and Model answer DeviceInfo.
 	Name, Manufacturer, Model string
-	Logger                    *slog.Logger
+	// Codec is the live video's codec: h264 (default) or h265.
+	Codec string
+	// Video is a file ffmpeg reads for the live video (its first 20s,
+	// looped); empty: a 4-second test pattern.
+	Video string
+	// FFmpeg is the ffmpeg that encodes it (default: ffmpeg on PATH).
+	FFmpeg string
+	// FPS is the video's frame rate (default 10).
+	FPS int
+	// SSRC, when set, is the SSRC sent instead of the one the INVITE asks
+	// for (a misconfigured camera).
+	SSRC string
+	// Record is a file each INVITE, BYE and DeviceControl received is
+	// appended to, one line each.
+	Record string
+	Logger *slog.Logger
+	// lavfi makes Video a lavfi graph (benchmarks).
+	lavfi bool
 }
 
 // ErrRegisterRefused is returned by Run when the platform refuses the
@@ -74,6 +91,12 @@ type Simulator struct {
 	sn       int
 	channels []SimChannel
 	changes  sync.Once
+	streams  map[string]*simStream // Call-ID → stream being sent
+
+	videoOnce sync.Once
+	video     []accessUnit
+	videoErr  error
+	recMu     sync.Mutex
 }
 
 // NewSimulator returns a simulator; Run starts it.
@@ -125,6 +148,27 @@ func NewSimulator(cfg SimConfig) (*Simulator, error) {
 	if cfg.Model == "" {
 		cfg.Model = "gb28181-sim"
 	}
+	switch cfg.Codec {
+	case "":
+		cfg.Codec = "h264"
+	case "h264", "h265":
+	default:
+		return nil, fmt.Errorf("gb28181 sim: codec %q: want h264 or h265", cfg.Codec)
+	}
+	if cfg.FFmpeg == "" {
+		cfg.FFmpeg = "ffmpeg"
+	}
+	if cfg.FPS == 0 {
+		cfg.FPS = 10
+	}
+	if cfg.FPS < 1 || cfg.FPS > 60 {
+		return nil, fmt.Errorf("gb28181 sim: fps %d: want 1-60", cfg.FPS)
+	}
+	if cfg.SSRC != "" {
+		if _, err := strconv.ParseUint(cfg.SSRC, 10, 32); err != nil || len(cfg.SSRC) > 10 {
+			return nil, fmt.Errorf("gb28181 sim: ssrc %q: want at most 10 digits", cfg.SSRC)
+		}
+	}
 	return &Simulator{cfg: cfg, channels: append([]SimChannel(nil), cfg.Channels...)}, nil
 }
 
@@ -142,6 +186,10 @@ func (sm *Simulator) Run(ctx context.Context) error {
 		return err
 	}
 	srv.OnMessage(sm.onMessage)
+	srv.OnInvite(sm.onInvite)
+	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	srv.OnBye(sm.onBye)
+	defer sm.stopStreams()
 	var opts []sipgo.ClientOption
 	if sm.cfg.Transport == "udp" {
 		// Send and receive on one socket, as cameras do, so the platform's
@@ -166,6 +214,8 @@ func (sm *Simulator) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Encode the video now, as a camera has it ready before anyone asks.
+	go func() { _, _ = sm.simVideo(context.WithoutCancel(ctx)) }()
 	if err := sm.register(ctx, sm.cfg.Expires); err != nil {
 		return err
 	}
@@ -313,6 +363,9 @@ func (sm *Simulator) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 			docs = sm.catalog(m.SN)
 		case "DeviceInfo":
 			docs = [][]byte{sm.deviceInfo(m.SN)}
+		case "DeviceControl":
+			sm.record("DeviceControl %s PTZCmd=%s", m.DeviceID, m.PTZCmd)
+			return
 		default:
 			return
 		}

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -29,12 +31,34 @@ type Config struct {
 	// KeepaliveTimeout is how long a registered device may stay silent
 	// before it is offline.
 	KeepaliveTimeout time.Duration `yaml:"keepalive_timeout"`
+	// MediaIP is the address devices send live video to, as they see the
+	// platform: its public (NAT) address when they are elsewhere; empty:
+	// the platform's address on the route to each device.
+	MediaIP string `yaml:"media_ip"`
+	// MediaPorts is the range of RTP receive ports, "min-max" (one port a
+	// stream; open it in the firewall); empty: any free port.
+	MediaPorts string `yaml:"media_ports"`
+	// NoMediaTimeout ends a live stream receiving no RTP this long; the
+	// device is invited again.
+	NoMediaTimeout time.Duration `yaml:"no_media_timeout"`
+}
+
+// PortRange returns MediaPorts' bounds (0, 0 when empty); Validate has
+// checked it.
+func (c Config) PortRange() (lo, hi int) {
+	a, b, ok := strings.Cut(c.MediaPorts, "-")
+	if !ok {
+		return 0, 0
+	}
+	lo, _ = strconv.Atoi(strings.TrimSpace(a))
+	hi, _ = strconv.Atoi(strings.TrimSpace(b))
+	return lo, hi
 }
 
 // Default returns the defaults: off, server id 34020000002000000001,
-// keepalive timeout 3m.
+// keepalive timeout 3m, no-media timeout 10s.
 func Default() Config {
-	return Config{ServerID: "34020000002000000001", KeepaliveTimeout: 3 * time.Minute}
+	return Config{ServerID: "34020000002000000001", KeepaliveTimeout: 3 * time.Minute, NoMediaTimeout: 10 * time.Second}
 }
 
 // RegisterFlags binds the fields to gb28181.* flags.
@@ -44,6 +68,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Realm, "gb28181.realm", c.Realm, "SIP digest realm / domain (default: the first 10 digits of the server id)")
 	fs.StringVar(&c.Password, "gb28181.password", c.Password, "platform SIP password for devices without one of their own (prefer the TIANSHU_GB28181_PASSWORD environment variable)")
 	fs.DurationVar(&c.KeepaliveTimeout, "gb28181.keepalive-timeout", c.KeepaliveTimeout, "a registered device silent this long is offline")
+	fs.StringVar(&c.MediaIP, "gb28181.media-ip", c.MediaIP, "IP address devices send live video (RTP) to, as they reach the platform (its public address behind NAT; default: the local address on the route to each device)")
+	fs.StringVar(&c.MediaPorts, "gb28181.media-ports", c.MediaPorts, "RTP receive port range for live video, min-max (one port per stream; default: any free port)")
+	fs.DurationVar(&c.NoMediaTimeout, "gb28181.no-media-timeout", c.NoMediaTimeout, "a live stream receiving no RTP this long is invited again")
 }
 
 // Validate names the first bad field.
@@ -67,6 +94,18 @@ func (c Config) Validate() error {
 	}
 	if len(c.Password) > 256 {
 		return errors.New("gb28181.password: at most 256 bytes")
+	}
+	if c.MediaIP != "" && net.ParseIP(c.MediaIP) == nil {
+		return fmt.Errorf("gb28181.media-ip: %q is not an IP address", c.MediaIP)
+	}
+	if c.MediaPorts != "" {
+		lo, hi := c.PortRange()
+		if lo < 1024 || hi > 65535 || hi < lo {
+			return fmt.Errorf("gb28181.media-ports: %q: want min-max within 1024-65535", c.MediaPorts)
+		}
+	}
+	if c.NoMediaTimeout < time.Second || c.NoMediaTimeout > 5*time.Minute {
+		return errors.New("gb28181.no-media-timeout: must be between 1s and 5m")
 	}
 	return nil
 }

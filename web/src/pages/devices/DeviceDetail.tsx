@@ -6,6 +6,7 @@ import { navigate, withQuery } from "../../router";
 import { can, useSession } from "../../session";
 import { useLoad } from "../../useLoad";
 import { sameOrigin } from "../Records";
+import { GBDiagnosis } from "./GBDiagnosis";
 import { forgetSnapshot } from "./Thumb";
 import type { DeviceInfo } from "./types";
 import { ZoneEditor } from "./ZoneEditor";
@@ -95,6 +96,7 @@ export function DeviceDetail(props: { id: string }) {
           )}
         </dl>
       )}
+      {dev?.Driver === "gb28181" && <GBDiagnosis id={props.id} />}
       <div className="card">
         <div className="page-head">
           <h2>Zones and lines</h2>
