@@ -40,10 +40,11 @@ type cameraInput struct {
 }
 
 // cameraInputs generates the benchmark's inputs under media with ffmpeg:
-// "photos", the bundled photos letterboxed to 720p, each held for 5 s with
+// "photos", the bundled photos letterboxed to 720p, each held for 3 s with
 // a little sensor noise (a still scene); "moving", two of them panned and
 // zoomed across a plain background for 10 s (two faces whose paths are
-// known); and "vtest", OpenCV's vtest.avi (people walking) at 720p 5 fps,
+// known); and "vtest", the first 12 s of OpenCV's vtest.avi (people
+// walking) at 720p 5 fps,
 // only where TIANSHU_VTEST names it or it was extracted under /tmp (see
 // docs/benchmarks.md).
 func cameraInputs(b *testing.B, ff, root string) []cameraInput {
@@ -67,7 +68,7 @@ func cameraInputs(b *testing.B, ff, root string) []cameraInput {
 	var ins []cameraInput
 	d := mk("photos")
 	for i, p := range photos {
-		run("-loop", "1", "-framerate", strconv.Itoa(camerasFPS), "-t", "5", "-i", p,
+		run("-loop", "1", "-framerate", strconv.Itoa(camerasFPS), "-t", "3", "-i", p,
 			"-vf", "scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1,noise=alls=3:allf=t",
 			"-q:v", "3", filepath.Join(d, fmt.Sprintf("p%d-%%03d.jpg", i)))
 	}
@@ -82,7 +83,7 @@ func cameraInputs(b *testing.B, ff, root string) []cameraInput {
 	ins = append(ins, cameraInput{"moving", d})
 	if v := vtestPath(); v != "" {
 		d = mk("vtest")
-		run("-i", v, "-vf", fmt.Sprintf("scale=1280:720,fps=%d", camerasFPS), "-frames:v", "200", "-q:v", "3", filepath.Join(d, "v-%04d.jpg"))
+		run("-i", v, "-vf", fmt.Sprintf("scale=1280:720,fps=%d", camerasFPS), "-frames:v", "60", "-q:v", "3", filepath.Join(d, "v-%04d.jpg"))
 		ins = append(ins, cameraInput{"vtest", d})
 	} else {
 		b.Log("vtest input skipped: set TIANSHU_VTEST to OpenCV's vtest.avi (apt-get download opencv-doc; dpkg-deb -x it under /tmp)")
@@ -169,13 +170,14 @@ func taskCounters(b *testing.B, p *app.Platform, ids []string) (received, comple
 }
 
 // runCameras plays in on n replay cameras at 5 fps through the template
-// and measures the server's CPU per processed frame over the window.
-func runCameras(b *testing.B, p *app.Platform, flowID string, in cameraInput, n int, window time.Duration) camerasRun {
+// with the task parameters params and measures the server's CPU per
+// processed frame over the window.
+func runCameras(b *testing.B, p *app.Platform, flowID string, in cameraInput, params map[string]any, n int, window time.Duration) camerasRun {
 	var tasks []string
 	for i := range n {
-		dev := adminCall(b, p, "CreateDevice", map[string]any{"Name": fmt.Sprintf("%s-%d", in.name, i), "Driver": "replay",
-			"Address": in.dir, "Fps": camerasFPS})
-		t := adminCall(b, p, "CreateTask", map[string]any{"Name": fmt.Sprintf("%s-%d", in.name, i), "FlowId": flowID,
+		name := fmt.Sprintf("%s-%v-%d", in.name, params["gate"], i)
+		dev := adminCall(b, p, "CreateDevice", map[string]any{"Name": name, "Driver": "replay", "Address": in.dir, "Fps": camerasFPS})
+		t := adminCall(b, p, "CreateTask", map[string]any{"Name": name, "FlowId": flowID, "Parameters": params,
 			"Sources": []any{map[string]any{"Type": "device", "Id": dev["DeviceId"]}}, "Start": true})
 		tasks = append(tasks, t["TaskId"].(string))
 	}
@@ -189,17 +191,12 @@ func runCameras(b *testing.B, p *app.Platform, flowID string, in cameraInput, n 
 			})
 		}
 	}()
-	// Warm up: every camera has had frames processed and stats saved.
-	testenv.Eventually(b, 2*time.Minute, "every camera processing frames", func() bool {
-		for _, id := range tasks {
-			st := adminCall(b, p, "DescribeTaskStats", map[string]any{"TaskId": id})
-			if c, _ := st["Completed"].(float64); c < 3 {
-				return false
-			}
-		}
-		return true
+	// Warm up: the cameras have had frames processed and stats saved (on
+	// a machine busy with other work, overloaded cameras may take long).
+	testenv.Eventually(b, 5*time.Minute, "the cameras processing frames", func() bool {
+		_, c, _, _, _, _ := taskCounters(b, p, tasks)
+		return c >= int64(2*n)
 	})
-	time.Sleep(2 * time.Second) // the first seconds hold start-up work
 	r0, c0, d0, f0, rec0, dec0 := taskCounters(b, p, tasks)
 	cpu0, t0 := serverCPU(b), time.Now()
 	time.Sleep(window)
@@ -224,9 +221,11 @@ func runCameras(b *testing.B, p *app.Platform, flowID string, in cameraInput, n 
 // BenchmarkCameras runs N replay cameras (BENCH_CAMERAS, default 8) of
 // 1280×720 JPEG frames at 5 fps through the real platform and the
 // face-structuring template, on each input of cameraInputs, for
-// BENCH_DURATION (default 20 s) each: the server's CPU seconds per
-// processed frame (this process and its children, getrusage), the frames
-// per second sustained against those offered, and the frames dropped.
+// BENCH_DURATION (default 20 s) each, first with the template's gate
+// parameter off (every frame searched in full: the baseline) and then as
+// shipped: the server's CPU seconds per processed frame (this process and
+// its children, getrusage), the frames per second sustained against those
+// offered, and the frames dropped.
 // Beside them, on the same frames: the share of the face tracks that
 // full-frame detection on every frame finds which the template's settings
 // find too (trackShare, offline and deterministic), and OpenCV's
@@ -262,28 +261,42 @@ func BenchmarkCameras(b *testing.B) {
 		files, _ := filepath.Glob(filepath.Join(in.dir, "*.jpg"))
 		slices.Sort(files)
 		share := trackShare(b, detect, detectIn, files)
-		cv := openCVPerFrame(b, files)
-		run := runCameras(b, p, flowID, in, n, window)
-		b.Logf("%s: %d cameras, %.1f of %.0f fps, %d dropped, %d failed (%s), %.1f ms CPU per frame (%.2f cameras per core at 5 fps), load %.1f; decisions %v",
-			in.name, n, run.fps, run.offered, run.dropped, run.failed, run.firstError, 1000*run.cpuPerFrame,
-			1/(run.cpuPerFrame*camerasFPS), benchtable.LoadAverage(), run.decisions)
 		b.Logf("%s: face tracks: full detection %d, template %d found (%.1f%%), boxes %d of %d (%.1f%%); detect CPU per frame full %.1f ms, template %.1f ms",
 			in.name, share.refTracks, share.found, 100*share.share(), share.boxesFound, share.refBoxes, 100*share.boxShare(),
 			1000*share.fullCPU, 1000*share.gatedCPU)
+		cv := openCVPerFrame(b, files)
+		// The baseline: the same template with gate off, every frame
+		// searched in full (what it did before gating); then as shipped.
+		full := runCameras(b, p, flowID, in, map[string]any{"gate": false}, n, window)
+		logRun(b, in.name+" gate off", n, full)
+		run := runCameras(b, p, flowID, in, map[string]any{}, n, window)
+		logRun(b, in.name+" as shipped", n, run)
 		label := fmt.Sprintf("cameras 720p 5 fps, %s", in.name)
-		benchtable.Record(b, benchtable.Row{Metric: label + ": server CPU per frame (vs OpenCV detect per frame)", Unit: "s",
-			Target: "≤ 0.05 s (≥ 4 cameras per core)", Tianshu: run.cpuPerFrame, Baseline: cv})
+		benchtable.Record(b, benchtable.Row{Metric: label + ": server CPU per frame (vs gate off)", Unit: "s",
+			Target: "≤ 0.05 s (≥ 4 cameras per core)", Tianshu: run.cpuPerFrame, Baseline: full.cpuPerFrame})
+		if cv > 0 {
+			benchtable.Record(b, benchtable.Row{Metric: label + ": server CPU per frame (vs OpenCV detect per frame)", Unit: "s",
+				Tianshu: run.cpuPerFrame, Baseline: cv})
+		}
 		benchtable.Record(b, benchtable.Row{Metric: fmt.Sprintf("%s: sustained fps, %d cameras (vs offered)", label, n), Unit: "fps",
 			Target: "= offered, no drops", Tianshu: run.fps, Baseline: run.offered})
-		benchtable.Record(b, benchtable.Row{Metric: fmt.Sprintf("%s: frames dropped in window, %d cameras", label, n), Unit: "frames",
-			Target: "0", Tianshu: float64(run.dropped)})
+		benchtable.Record(b, benchtable.Row{Metric: fmt.Sprintf("%s: frames dropped in window, %d cameras (vs gate off)", label, n), Unit: "frames",
+			Target: "0", Tianshu: float64(run.dropped), Baseline: float64(full.dropped)})
 		benchtable.Record(b, benchtable.Row{Metric: label + ": face tracks found vs full detection on every frame", Unit: "tracks",
 			Target: "≥ 98%", Tianshu: float64(share.found), Baseline: float64(share.refTracks)})
 		b.ReportMetric(1000*run.cpuPerFrame, in.name+"-cpu-ms/frame")
+		b.ReportMetric(1000*full.cpuPerFrame, in.name+"-gateoff-cpu-ms/frame")
 		b.ReportMetric(run.fps, in.name+"-fps")
 		b.ReportMetric(float64(run.dropped), in.name+"-dropped")
 		b.ReportMetric(100*share.share(), in.name+"-%tracks")
 	}
+}
+
+// logRun logs what n cameras did.
+func logRun(b *testing.B, what string, n int, run camerasRun) {
+	b.Logf("%s: %d cameras, %.1f of %.0f fps, %d dropped, %d failed (%s), %.1f ms CPU per frame (%.2f cameras per core at 5 fps), load %.1f; decisions %v",
+		what, n, run.fps, run.offered, run.dropped, run.failed, run.firstError, 1000*run.cpuPerFrame,
+		1/(run.cpuPerFrame*camerasFPS), benchtable.LoadAverage(), run.decisions)
 }
 
 // templateDetectInputs returns the literal inputs of the template's detect
