@@ -193,10 +193,17 @@ func runCameras(b *testing.B, p *app.Platform, flowID string, in cameraInput, pa
 	}()
 	// Warm up: the cameras have had frames processed and stats saved (on
 	// a machine busy with other work, overloaded cameras may take long).
-	testenv.Eventually(b, 5*time.Minute, "the cameras processing frames", func() bool {
-		_, c, _, _, _, _ := taskCounters(b, p, tasks)
-		return c >= int64(2*n)
-	})
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		r, c, d, f, _, _ := taskCounters(b, p, tasks)
+		if c >= int64(2*n) {
+			break
+		}
+		if time.Now().After(deadline) {
+			st := adminCall(b, p, "DescribeTaskStats", map[string]any{"TaskId": tasks[0]})
+			b.Fatalf("%s: the cameras processed %d frames in 5 min (received %d, dropped %d, failed %d); first task: %v", in.name, c, r, d, f, st)
+		}
+		time.Sleep(time.Second)
+	}
 	r0, c0, d0, f0, rec0, dec0 := taskCounters(b, p, tasks)
 	cpu0, t0 := serverCPU(b), time.Now()
 	time.Sleep(window)
@@ -221,7 +228,8 @@ func runCameras(b *testing.B, p *app.Platform, flowID string, in cameraInput, pa
 // BenchmarkCameras runs N replay cameras (BENCH_CAMERAS, default 8) of
 // 1280×720 JPEG frames at 5 fps through the real platform and the
 // face-structuring template, on each input of cameraInputs, for
-// BENCH_DURATION (default 20 s) each, first with the template's gate
+// BENCH_DURATION (default 20 s) each (BENCH_INPUTS=photos,moving picks
+// inputs), first with the template's gate
 // parameter off (every frame searched in full: the baseline) and then as
 // shipped: the server's CPU seconds per processed frame (this process and
 // its children, getrusage), the frames per second sustained against those
@@ -257,7 +265,11 @@ func BenchmarkCameras(b *testing.B) {
 	}
 	detect := algs["face-detect"].Func
 	b.ResetTimer()
+	only := os.Getenv("BENCH_INPUTS")
 	for _, in := range inputs {
+		if only != "" && !slices.Contains(strings.Split(only, ","), in.name) {
+			continue
+		}
 		files, _ := filepath.Glob(filepath.Join(in.dir, "*.jpg"))
 		slices.Sort(files)
 		share := trackShare(b, detect, detectIn, files)
