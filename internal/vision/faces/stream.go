@@ -91,7 +91,7 @@ func (s *Stream) Detect(ctx context.Context, g *image.Gray, opt Options) (Result
 	s.since++
 	bounds := g.Rect
 	if mres.First || s.since >= s.opt.FullEvery || mres.Ratio >= s.opt.MaxMotion || s.opt.FullEvery == 1 {
-		return s.full(ctx, g, opt, !mres.First)
+		return s.full(ctx, g, opt)
 	}
 	if !mres.Motion {
 		return s.carry(g, opt, nil, nil)
@@ -124,7 +124,7 @@ func (s *Stream) Detect(ctx context.Context, g *image.Gray, opt Options) (Result
 		area += r.Dx() * r.Dy()
 	}
 	if 2*area >= bounds.Dx()*bounds.Dy() {
-		return s.full(ctx, g, opt, true)
+		return s.full(ctx, g, opt)
 	}
 	var found []Face
 	for _, r := range rois {
@@ -142,48 +142,15 @@ func (s *Stream) Detect(ctx context.Context, g *image.Gray, opt Options) (Result
 	return s.carry(g, opt, rois, found)
 }
 
-// full detects over the whole frame; compare says whether the faces carried
-// so far belong to the same picture (not the first frame of a size).
-func (s *Stream) full(ctx context.Context, g *image.Gray, opt Options, compare bool) (Result, Decision, error) {
+// full detects over the whole frame.
+func (s *Stream) full(ctx context.Context, g *image.Gray, opt Options) (Result, Decision, error) {
 	res, err := s.d.DetectGray(ctx, g, opt)
 	if err != nil {
 		return Result{}, "", err
 	}
 	s.since = 0
-	// Where this pass disagrees with what was carried (a face came or went
-	// without motion: a detection that flickers with sensor noise, or a
-	// still face the last pass missed), the next pass comes sooner.
-	if compare && !sameFaces(s.faces, res.Faces) {
-		s.since = s.opt.FullEvery - max(1, s.opt.FullEvery/4)
-	}
 	s.faces = append(s.faces[:0], res.Faces...)
 	return res, Detected, nil
-}
-
-// sameFaces reports whether every face of a overlaps one of b by half its
-// box and the other way round.
-func sameFaces(a, b []Face) bool {
-	covered := func(f Face, in []Face) bool {
-		r := f.Box.Rect()
-		for _, g := range in {
-			o := r.Intersect(g.Box.Rect())
-			if 2*o.Dx()*o.Dy() >= r.Dx()*r.Dy() {
-				return true
-			}
-		}
-		return false
-	}
-	for _, f := range a {
-		if !covered(f, b) {
-			return false
-		}
-	}
-	for _, f := range b {
-		if !covered(f, a) {
-			return false
-		}
-	}
-	return true
 }
 
 // carry returns found plus the previous faces outside every searched
