@@ -42,6 +42,13 @@ const (
 // port with a fresh data dir and fixed admin credentials, stopped at cleanup.
 func startPlatform(b *testing.B) *app.Platform {
 	b.Helper()
+	return startPlatformIn(b, b.TempDir())
+}
+
+// startPlatformIn is startPlatform on the data dir dir (its media root is
+// dir/media).
+func startPlatformIn(b *testing.B, dir string) *app.Platform {
+	b.Helper()
 	getenv := func(k string) string {
 		switch k {
 		case "TIANSHU_ADMIN_SECRET_ID":
@@ -57,7 +64,7 @@ func startPlatform(b *testing.B) *app.Platform {
 	fs.SetOutput(io.Discard)
 	// The benchmarks measure the gateway's own cost at full speed: the
 	// default rate limits (which they would trip at once) are off.
-	cfg, err := config.Load(fs, []string{"--data-dir", b.TempDir(), "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--log.level", "error",
+	cfg, err := config.Load(fs, []string{"--data-dir", dir, "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--log.level", "error",
 		"--api.default-read-rps", "0", "--api.default-write-rps", "0", "--api.project-rps", "0"}, getenv)
 	if err != nil {
 		b.Fatal(err)

@@ -11,6 +11,7 @@ type taskCollector struct {
 	messages *prometheus.Desc
 	records  *prometheus.Desc
 	events   *prometheus.Desc
+	frames   *prometheus.Desc
 }
 
 func newTaskCollector(w *Worker) *taskCollector {
@@ -20,6 +21,9 @@ func newTaskCollector(w *Worker) *taskCollector {
 			[]string{"task", "outcome"}, nil),
 		records: prometheus.NewDesc("tianshu_task_records_total", "Records a task running on this worker stored.", []string{"task"}, nil),
 		events:  prometheus.NewDesc("tianshu_task_events_total", "Events a task running on this worker published.", []string{"task"}, nil),
+		frames: prometheus.NewDesc("tianshu_task_frames_total",
+			"Frames of a task running on this worker by what its gated detector did: detected (whole frame), motion (changed regions only), tracked (objects carried over), skipped (nothing to do). Only flows that output a decision.",
+			[]string{"task", "decision"}, nil),
 	}
 }
 
@@ -28,6 +32,7 @@ func (c *taskCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.messages
 	ch <- c.records
 	ch <- c.events
+	ch <- c.frames
 }
 
 // Collect implements prometheus.Collector.
@@ -42,5 +47,10 @@ func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.records, prometheus.CounterValue, float64(s.records.Load()), id)
 		ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(s.events.Load()), id)
+		for i, d := range frameDecisions {
+			if n := s.frames[i].Load(); n > 0 {
+				ch <- prometheus.MustNewConstMetric(c.frames, prometheus.CounterValue, float64(n), id, d)
+			}
+		}
 	}
 }

@@ -62,12 +62,15 @@ type item struct {
 // taskStats are a task's counters and per-node latencies on this worker.
 type taskStats struct {
 	received, completed, dropped, failed, records, events atomic.Int64
-	mu                                                    sync.Mutex
-	nodes                                                 map[string]*nodeStats
-	lastError                                             string
-	windowStart                                           time.Time
-	windowIn, windowOut                                   int64
-	fpsIn, fpsOut                                         float64
+	// frames counts what a gated detector did per frame, by decision
+	// (frameDecisions), where the flow outputs one as "decision".
+	frames              [len(frameDecisions)]atomic.Int64
+	mu                  sync.Mutex
+	nodes               map[string]*nodeStats
+	lastError           string
+	windowStart         time.Time
+	windowIn, windowOut int64
+	fpsIn, fpsOut       float64
 }
 
 type nodeStats struct {
@@ -111,21 +114,61 @@ func (t tracer) StartNode(ctx context.Context, flowName, node, kind string) (con
 	}
 }
 
+// frameDecisions are the per-frame decisions a flow may report in its
+// output "decision" (the face-detect algorithm's with gate): whole-frame
+// detection, detection in changed regions only, objects carried over, or
+// nothing to do.
+var frameDecisions = [...]string{"detected", "motion", "tracked", "skipped"}
+
+// FrameDecisions counts a task's frames by what its detector did with them.
+type FrameDecisions struct {
+	Detected int64 `json:"Detected"`
+	Motion   int64 `json:"Motion"`
+	Tracked  int64 `json:"Tracked"`
+	Skipped  int64 `json:"Skipped"`
+}
+
+// countDecision counts the "decision" of a flow's output, or of a node's
+// output where the flow declares none (then Output holds every node's).
+func (s *taskStats) countDecision(out map[string]any) {
+	d, ok := out["decision"].(string)
+	for _, v := range out {
+		if ok {
+			break
+		}
+		if m, isMap := v.(map[string]any); isMap {
+			d, ok = m["decision"].(string)
+		}
+	}
+	if !ok {
+		return
+	}
+	for i, name := range frameDecisions {
+		if d == name {
+			s.frames[i].Add(1)
+			return
+		}
+	}
+}
+
 // Stats is a task's statistics as stored and as DescribeTaskStats returns.
 type Stats struct {
-	NodeId       string      `json:"NodeId"`
-	FpsIn        float64     `json:"FpsIn"`
-	FpsOut       float64     `json:"FpsOut"`
-	Received     int64       `json:"Received"`
-	Completed    int64       `json:"Completed"`
-	Dropped      int64       `json:"Dropped"`
-	Failed       int64       `json:"Failed"`
-	Records      int64       `json:"Records"`
-	Events       int64       `json:"Events"`
-	LastError    string      `json:"LastError,omitempty"`
-	NodeLatency  []NodeStats `json:"NodeLatency"`
-	UpdatedTime  string      `json:"UpdatedTime"`
-	RunningSince string      `json:"RunningSince,omitempty"`
+	NodeId    string  `json:"NodeId"`
+	FpsIn     float64 `json:"FpsIn"`
+	FpsOut    float64 `json:"FpsOut"`
+	Received  int64   `json:"Received"`
+	Completed int64   `json:"Completed"`
+	Dropped   int64   `json:"Dropped"`
+	Failed    int64   `json:"Failed"`
+	Records   int64   `json:"Records"`
+	Events    int64   `json:"Events"`
+	LastError string  `json:"LastError,omitempty"`
+	// Frames is set for flows that report a per-frame decision (the
+	// face-structuring template with gating on).
+	Frames       *FrameDecisions `json:"Frames,omitempty"`
+	NodeLatency  []NodeStats     `json:"NodeLatency"`
+	UpdatedTime  string          `json:"UpdatedTime"`
+	RunningSince string          `json:"RunningSince,omitempty"`
 }
 
 // NodeStats is one flow node's latency on a task.
@@ -148,6 +191,9 @@ func (s *taskStats) snapshot(now time.Time) Stats {
 	st := Stats{FpsIn: round2(s.fpsIn), FpsOut: round2(s.fpsOut), Received: in, Completed: out, Dropped: s.dropped.Load(),
 		Failed: s.failed.Load(), Records: s.records.Load(), Events: s.events.Load(), LastError: s.lastError,
 		UpdatedTime: now.UTC().Format(time.RFC3339Nano), NodeLatency: []NodeStats{}}
+	if f := (FrameDecisions{s.frames[0].Load(), s.frames[1].Load(), s.frames[2].Load(), s.frames[3].Load()}); f != (FrameDecisions{}) {
+		st.Frames = &f
+	}
 	for id, ns := range s.nodes {
 		n := min(ns.n, len(ns.ring))
 		d := append([]time.Duration(nil), ns.ring[:n]...)
@@ -402,6 +448,7 @@ func (r *runner) process(ctx context.Context, it *item) {
 		}
 	} else {
 		r.stats.completed.Add(1)
+		r.stats.countDecision(res.Output)
 	}
 	if m.Ack != nil {
 		switch {

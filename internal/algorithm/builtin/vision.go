@@ -29,24 +29,32 @@ func All() (map[string]algorithm.Builtin, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &motionState{detectors: map[string]*motion.Detector{}}
+	dc := &decodeCache{}
+	m := &motionState{detectors: map[string]*motion.Detector{}, frames: dc}
+	fd := &faceDetector{haar: haar, lbp: lbp, streams: map[string]*faceStream{}, frames: dc}
+	ops := imageOps{frames: dc}
 	return map[string]algorithm.Builtin{
-		"face-detect": {Func: faceDetect(haar, lbp), Contract: algorithm.Contract{
+		"face-detect": {Func: fd.detect, Contract: algorithm.Contract{
 			Inputs: []algorithm.Field{{Name: "image", Type: algorithm.TypeImage, Required: true},
 				{Name: "model", Type: "text"}, {Name: "minSize", Type: "integer"}, {Name: "maxSize", Type: "integer"},
-				{Name: "scaleFactor", Type: "number"}, {Name: "minNeighbors", Type: "integer"}, {Name: "quality", Type: "bool"}},
+				{Name: "scaleFactor", Type: "number"}, {Name: "minNeighbors", Type: "integer"}, {Name: "quality", Type: "bool"},
+				{Name: "gate", Type: "bool", Doc: "detect only where the frame changed since the stream's previous one, carrying the other faces over (with key; without one every frame is searched in full)"},
+				{Name: "key", Type: "text", Doc: "the stream (camera) the frame belongs to, for gate"},
+				{Name: "fullEvery", Type: "integer", Doc: "with gate: search the whole frame at least every this many frames (default 10; 1 turns gating off)"},
+				{Name: "maxMotion", Type: "number", Doc: "with gate: the changed share of the frame from which the whole frame is searched (default 0.25)"}},
 			Outputs: []algorithm.Field{{Name: "faces", Type: algorithm.TypeObjects, Items: []algorithm.Field{
 				{Name: "box", Type: "list", Doc: "[x, y, w, h] in the picture's pixels"}, {Name: "label", Type: "text", Doc: "face"},
 				{Name: "neighbors", Type: "integer", Doc: "how many detections merged into this one"},
 				{Name: "score", Type: "number", Doc: "the quality score, 0 to 1 (0 without quality)"},
 				{Name: "quality", Type: "object", Doc: "score, size, sharpness, brightness, contrast, frontalness (with quality, the default)"}}},
-				{Name: "width", Type: "integer"}, {Name: "height", Type: "integer"}},
+				{Name: "width", Type: "integer"}, {Name: "height", Type: "integer"},
+				{Name: "decision", Type: "text", Doc: "what was done with the frame: detected (whole frame), motion (changed regions only), tracked (faces carried over), skipped (nothing to do); detected without gate"}},
 		}},
-		"face-quality": {Func: faceQuality, Contract: algorithm.Contract{
+		"face-quality": {Func: ops.faceQuality, Contract: algorithm.Contract{
 			Inputs:  []algorithm.Field{{Name: "image", Type: algorithm.TypeImage, Required: true}, {Name: "box", Type: "list", Required: true}},
 			Outputs: []algorithm.Field{{Name: "score", Type: "number"}, {Name: "size", Type: "integer"}, {Name: "sharpness", Type: "number"}, {Name: "brightness", Type: "number"}, {Name: "contrast", Type: "number"}, {Name: "frontalness", Type: "number"}},
 		}},
-		"image-ops": {Func: imageOps, Contract: algorithm.Contract{
+		"image-ops": {Func: ops.run, Contract: algorithm.Contract{
 			Inputs: []algorithm.Field{{Name: "image", Type: algorithm.TypeImage, Required: true}, {Name: "op", Type: "text", Required: true},
 				{Name: "box", Type: "list"}, {Name: "boxes", Type: "list"}, {Name: "margin", Type: "number"}, {Name: "width", Type: "integer"},
 				{Name: "height", Type: "integer"}, {Name: "quality", Type: "integer"}, {Name: "strength", Type: "integer"}},
@@ -79,16 +87,72 @@ func imageBytes(in map[string]any) ([]byte, error) {
 	return nil, fmt.Errorf("%w: image: not an image", algorithm.ErrBadInput)
 }
 
-func decode(in map[string]any) (image.Image, error) {
-	b, err := imageBytes(in)
-	if err != nil {
-		return nil, err
+// decodeCache keeps the last few decoded frames by their encoded bytes, so
+// that the nodes of one flow run that take the same frame (face-detect,
+// then a crop per face) decode it once. An entry is found by the identity
+// of the bytes (same backing array and length), never by content: a
+// frame's bytes are not changed once made, and the entry keeps them alive,
+// so their address cannot be reused for other bytes while it is cached.
+// Decoded images are shared read-only: every operation here copies before
+// it changes pixels.
+type decodeCache struct {
+	mu   sync.Mutex
+	next int
+	ring [decodeCacheSize]struct {
+		data []byte
+		img  image.Image
+	}
+}
+
+// decodeCacheSize covers the frames in flight of a few cameras; a 720p
+// frame takes 1.4 MB decoded.
+const decodeCacheSize = 16
+
+func (c *decodeCache) get(b []byte) image.Image {
+	if len(b) == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.ring {
+		e := &c.ring[i]
+		if len(e.data) == len(b) && &e.data[0] == &b[0] {
+			return e.img
+		}
+	}
+	return nil
+}
+
+func (c *decodeCache) put(b []byte, img image.Image) {
+	if len(b) == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.ring[c.next].data, c.ring[c.next].img = b, img
+	c.next = (c.next + 1) % len(c.ring)
+	c.mu.Unlock()
+}
+
+// decode returns the decoded image of b, from the cache when it is there.
+func (c *decodeCache) decode(b []byte) (image.Image, error) {
+	if img := c.get(b); img != nil {
+		return img, nil
 	}
 	img, _, err := imageops.DecodeBytes(b, imageops.Limits{})
 	if err != nil {
 		return nil, fmt.Errorf("%w: image: %v", algorithm.ErrBadInput, err)
 	}
+	c.put(b, img)
 	return img, nil
+}
+
+// decodeInput decodes the "image" input.
+func (c *decodeCache) decodeInput(in map[string]any) (image.Image, error) {
+	b, err := imageBytes(in)
+	if err != nil {
+		return nil, err
+	}
+	return c.decode(b)
 }
 
 func num(in map[string]any, k string) (float64, bool) {
@@ -132,52 +196,129 @@ func boxList(r image.Rectangle) []any {
 	return []any{int64(r.Min.X), int64(r.Min.Y), int64(r.Dx()), int64(r.Dy())}
 }
 
-func faceDetect(haar, lbp *faces.Detector) algorithm.Func {
-	return func(ctx context.Context, in map[string]any) (map[string]any, error) {
-		b, err := imageBytes(in)
-		if err != nil {
+// faceDetector is the face-detect algorithm: stateless, or with gate one
+// faces.Stream per key, bounded.
+type faceDetector struct {
+	haar, lbp *faces.Detector
+	frames    *decodeCache
+	mu        sync.Mutex
+	streams   map[string]*faceStream
+}
+
+// faceStream serialises one stream's frames: a faces.Stream compares each
+// frame with the one before.
+type faceStream struct {
+	mu    sync.Mutex
+	s     *faces.Stream
+	model string
+	gate  faces.GateOptions
+}
+
+const maxFaceStreams = 10000
+
+// stream returns the key's gated detector, made anew when the model or the
+// gate options changed.
+func (fd *faceDetector) stream(key string, d *faces.Detector, opt faces.GateOptions) (*faceStream, error) {
+	fd.mu.Lock()
+	defer fd.mu.Unlock()
+	st := fd.streams[key]
+	if st != nil && st.model == d.Model() && st.gate == opt {
+		return st, nil
+	}
+	s, err := faces.NewStream(d, opt)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", algorithm.ErrBadInput, err)
+	}
+	if len(fd.streams) >= maxFaceStreams {
+		fd.streams = map[string]*faceStream{}
+	}
+	st = &faceStream{s: s, model: d.Model(), gate: opt}
+	fd.streams[key] = st
+	return st, nil
+}
+
+func (fd *faceDetector) detect(ctx context.Context, in map[string]any) (map[string]any, error) {
+	b, err := imageBytes(in)
+	if err != nil {
+		return nil, err
+	}
+	d := fd.haar
+	if m, _ := in["model"].(string); m == faces.ModelLBP {
+		d = fd.lbp
+	} else if m != "" && m != faces.ModelHaar {
+		return nil, fmt.Errorf("%w: model: %q is not haar or lbp", algorithm.ErrBadInput, m)
+	}
+	opt := faces.Options{Quality: true}
+	if v, ok := num(in, "minSize"); ok {
+		opt.MinSize = int(v)
+	}
+	if v, ok := num(in, "maxSize"); ok {
+		opt.MaxSize = int(v)
+	}
+	if v, ok := num(in, "scaleFactor"); ok {
+		opt.ScaleFactor = v
+	}
+	if v, ok := num(in, "minNeighbors"); ok {
+		opt.MinNeighbors = int(v)
+	}
+	if q, ok := in["quality"].(bool); ok {
+		opt.Quality = q
+	}
+	gate, _ := in["gate"].(bool)
+	key, _ := in["key"].(string)
+	// A frame of no stream (an InvokeFlow call) has nothing to compare
+	// with: it is searched in full.
+	gate = gate && key != ""
+	if len(key) > 256 {
+		return nil, fmt.Errorf("%w: key: longer than 256 bytes", algorithm.ErrBadInput)
+	}
+	var gopt faces.GateOptions
+	if v, ok := num(in, "fullEvery"); ok {
+		if v < 1 || v > 1000 {
+			return nil, fmt.Errorf("%w: fullEvery: %v, want 1 to 1000", algorithm.ErrBadInput, v)
+		}
+		gopt.FullEvery = int(v)
+	}
+	if v, ok := num(in, "maxMotion"); ok {
+		if !(v > 0 && v <= 1) {
+			return nil, fmt.Errorf("%w: maxMotion: %v, want above 0, at most 1", algorithm.ErrBadInput, v)
+		}
+		gopt.MaxMotion = v
+	}
+	img, err := fd.frames.decode(b)
+	if err != nil {
+		return nil, err
+	}
+	g := imageops.Gray(img)
+	var res faces.Result
+	dec := faces.Detected
+	if gate {
+		var st *faceStream
+		if st, err = fd.stream(key, d, gopt); err != nil {
 			return nil, err
 		}
-		d := haar
-		if m, _ := in["model"].(string); m == faces.ModelLBP {
-			d = lbp
-		} else if m != "" && m != faces.ModelHaar {
-			return nil, fmt.Errorf("%w: model: %q is not haar or lbp", algorithm.ErrBadInput, m)
-		}
-		opt := faces.Options{Quality: true}
-		if v, ok := num(in, "minSize"); ok {
-			opt.MinSize = int(v)
-		}
-		if v, ok := num(in, "maxSize"); ok {
-			opt.MaxSize = int(v)
-		}
-		if v, ok := num(in, "scaleFactor"); ok {
-			opt.ScaleFactor = v
-		}
-		if v, ok := num(in, "minNeighbors"); ok {
-			opt.MinNeighbors = int(v)
-		}
-		if q, ok := in["quality"].(bool); ok {
-			opt.Quality = q
-		}
-		res, err := d.DetectBytes(ctx, b, opt)
-		if err != nil {
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("%w: image: %v", algorithm.ErrBadInput, err)
-		}
-		out := make([]any, 0, len(res.Faces))
-		for _, f := range res.Faces {
-			o := map[string]any{"box": boxList(f.Box.Rect()), "label": "face", "neighbors": int64(f.Neighbors), "score": 0.0}
-			if f.Quality != nil {
-				o["score"] = f.Quality.Score
-				o["quality"] = qualityMap(*f.Quality)
-			}
-			out = append(out, o)
-		}
-		return map[string]any{"faces": out, "width": int64(res.Width), "height": int64(res.Height)}, nil
+		st.mu.Lock()
+		res, dec, err = st.s.Detect(ctx, g, opt)
+		st.mu.Unlock()
+	} else {
+		res, err = d.DetectGray(ctx, g, opt)
 	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: image: %v", algorithm.ErrBadInput, err)
+	}
+	out := make([]any, 0, len(res.Faces))
+	for _, f := range res.Faces {
+		o := map[string]any{"box": boxList(f.Box.Rect()), "label": "face", "neighbors": int64(f.Neighbors), "score": 0.0}
+		if f.Quality != nil {
+			o["score"] = f.Quality.Score
+			o["quality"] = qualityMap(*f.Quality)
+		}
+		out = append(out, o)
+	}
+	return map[string]any{"faces": out, "width": int64(res.Width), "height": int64(res.Height), "decision": string(dec)}, nil
 }
 
 func qualityMap(m quality.Metrics) map[string]any {
@@ -185,8 +326,11 @@ func qualityMap(m quality.Metrics) map[string]any {
 		"contrast": m.Contrast, "frontalness": m.Frontalness}
 }
 
-func faceQuality(_ context.Context, in map[string]any) (map[string]any, error) {
-	img, err := decode(in)
+// imageOps runs the image-ops and face-quality algorithms.
+type imageOps struct{ frames *decodeCache }
+
+func (o imageOps) faceQuality(_ context.Context, in map[string]any) (map[string]any, error) {
+	img, err := o.frames.decodeInput(in)
 	if err != nil {
 		return nil, err
 	}
@@ -203,8 +347,8 @@ func faceQuality(_ context.Context, in map[string]any) (map[string]any, error) {
 
 // imageOps: op crop (box, margin), resize (width, height), mosaic or blur
 // (boxes, strength), encode (quality). The result is a JPEG image.
-func imageOps(_ context.Context, in map[string]any) (map[string]any, error) {
-	img, err := decode(in)
+func (o imageOps) run(_ context.Context, in map[string]any) (map[string]any, error) {
+	img, err := o.frames.decodeInput(in)
 	if err != nil {
 		return nil, err
 	}
@@ -271,12 +415,13 @@ func imageOps(_ context.Context, in map[string]any) (map[string]any, error) {
 type motionState struct {
 	mu        sync.Mutex
 	detectors map[string]*motion.Detector
+	frames    *decodeCache
 }
 
 const maxMotionStreams = 10000
 
 func (m *motionState) detect(_ context.Context, in map[string]any) (map[string]any, error) {
-	img, err := decode(in)
+	img, err := m.frames.decodeInput(in)
 	if err != nil {
 		return nil, err
 	}

@@ -45,11 +45,11 @@ describe("document and graph", () => {
     expect(ids).toContain("d:track.ended>best.ended");
     // $input is drawn as the Input node, with a wire per mapping that reads it; $params is not a node.
     expect(g.edges.some((e) => e.source === "params")).toBe(false);
-    expect(g.edges.filter((e) => e.source === INPUT).map((e) => e.id)).toEqual(["d:input.image>detect.image", "d:input.image>faces.image", "d:input.device>keep.device", "d:input.frame>keep.frame"]);
+    expect(g.edges.filter((e) => e.source === INPUT).map((e) => e.id)).toEqual(["d:input.image>detect.image", "d:input.device>detect.key", "d:input.image>faces.image", "d:input.device>keep.device", "d:input.frame>keep.frame"]);
     expect(g.input?.data.outputs.map((p) => p.Name)).toEqual(["image", "device", "frame"]);
     // Ports: the contract's, the kind's, and those the document reads.
     const detect = g.nodes.find((n) => n.id === "detect");
-    expect(detect?.data.inputs.map((p) => p.Name)).toEqual(["image", "minSize", "quality"]);
+    expect(detect?.data.inputs.map((p) => p.Name)).toEqual(["image", "minSize", "quality", "gate", "key", "fullEvery"]);
     expect(detect?.data.outputs.map((p) => p.Name)).toEqual(["faces"]);
     expect(g.nodes.find((n) => n.id === "faces")?.data.outputs.map((p) => p.Name)).toEqual(["results"]);
   });

@@ -1,0 +1,86 @@
+package builtin
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/tianshu-ai/tianshu/internal/algorithm"
+	"github.com/tianshu-ai/tianshu/internal/media"
+)
+
+// TestFaceDetectGate: with gate and a key the second, unchanged frame is
+// not searched again and its face is carried over; without a key every
+// frame is searched; bad gate options are refused naming the input.
+func TestFaceDetectGate(t *testing.T) {
+	all, err := All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	detect := all["face-detect"].Func
+	raw, err := os.ReadFile("../../vision/cascade/testdata/astronaut.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := media.Image{Bytes: raw, ContentType: "image/png"}
+	ctx := context.Background()
+	call := func(extra map[string]any) (map[string]any, error) {
+		in := map[string]any{"image": img, "minSize": 40, "model": "lbp"}
+		for k, v := range extra {
+			in[k] = v
+		}
+		return detect(ctx, in)
+	}
+	var faces int
+	for i, want := range []string{"detected", "tracked", "tracked"} {
+		out, err := call(map[string]any{"gate": true, "key": "cam-1", "fullEvery": 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := out["faces"].([]any)
+		if i == 0 {
+			faces = len(got)
+		}
+		if out["decision"] != want || len(got) != faces || faces == 0 {
+			t.Errorf("frame %d: decision %v (want %s), %d faces (first frame %d)", i, out["decision"], want, len(got), faces)
+		}
+	}
+	for range 2 {
+		out, err := call(map[string]any{"gate": true})
+		if err != nil || out["decision"] != "detected" {
+			t.Errorf("no key: %v, %v", out["decision"], err)
+		}
+	}
+	for _, bad := range []map[string]any{{"gate": true, "key": "k", "fullEvery": 0}, {"gate": true, "key": "k", "maxMotion": 2.0},
+		{"gate": true, "key": strings.Repeat("k", 300)}} {
+		_, err := call(bad)
+		if !errors.Is(err, algorithm.ErrBadInput) {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+}
+
+// TestDecodeCache: a frame's bytes decode once; other bytes of the same
+// content do not hit the entry.
+func TestDecodeCache(t *testing.T) {
+	raw, err := os.ReadFile("../../vision/cascade/testdata/messi5.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c decodeCache
+	a, err := c.decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := c.decode(raw); b != a {
+		t.Error("same bytes decoded again")
+	}
+	if c.get(append([]byte(nil), raw...)) != nil {
+		t.Error("a copy of the bytes hit the cache")
+	}
+	if _, err := c.decode([]byte("nope")); !errors.Is(err, algorithm.ErrBadInput) {
+		t.Errorf("garbage: %v", err)
+	}
+}

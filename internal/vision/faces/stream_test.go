@@ -1,0 +1,178 @@
+package faces_test
+
+import (
+	"context"
+	"image"
+	"image/draw"
+	"os"
+	"testing"
+
+	"github.com/tianshu-ai/tianshu/internal/vision/faces"
+	"github.com/tianshu-ai/tianshu/internal/vision/imageops"
+)
+
+// scene draws generated frames: a textured background (40 px squares, so
+// that a camera moving over it changes much of the picture) with the
+// astronaut photo (one face, about 60 px) pasted at a position.
+type scene struct {
+	t     *testing.T
+	w, h  int
+	photo *image.Gray
+}
+
+func newScene(t *testing.T, w, h int) *scene {
+	data, err := os.ReadFile("../cascade/testdata/astronaut.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _, err := imageops.DecodeBytes(data, imageops.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := imageops.Resize(imageops.Gray(img), 300, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &scene{t: t, w: w, h: h, photo: small.(*image.Gray)}
+}
+
+// frame is the scene seen from camera offset (dx, dy), the photo at (px,
+// py), every pixel plus light (clamped).
+func (s *scene) frame(dx, dy, px, py, light int) *image.Gray {
+	g := image.NewGray(image.Rect(0, 0, s.w, s.h))
+	for y := range s.h {
+		for x := range s.w {
+			v := 70
+			if ((x+dx)/40+(y+dy)/40)%2 == 0 {
+				v = 150
+			}
+			g.Pix[y*g.Stride+x] = uint8(v)
+		}
+	}
+	r := s.photo.Rect.Add(image.Pt(px-dx, py-dy))
+	draw.Draw(g, r, s.photo, image.Point{}, draw.Src)
+	if light != 0 {
+		for i, v := range g.Pix {
+			g.Pix[i] = uint8(min(255, max(0, int(v)+light)))
+		}
+	}
+	return g
+}
+
+func newStream(t *testing.T, opt faces.GateOptions) (*faces.Detector, *faces.Stream) {
+	d, err := faces.New(faces.ModelLBP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := faces.NewStream(d, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, s
+}
+
+var gateOpt = faces.Options{MinSize: 40, Quality: true}
+
+// step runs one frame through the stream and through full detection and
+// checks that the stream found every face full detection found, at
+// about the same place.
+func step(t *testing.T, d *faces.Detector, s *faces.Stream, g *image.Gray, want faces.Decision) faces.Result {
+	t.Helper()
+	ctx := context.Background()
+	got, dec, err := s.Detect(ctx, g, gateOpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dec != want {
+		t.Errorf("decision %q, want %q", dec, want)
+	}
+	full, err := d.DetectGray(ctx, g, gateOpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.Faces) == 0 {
+		t.Fatal("full detection finds no face in the generated frame")
+	}
+	for _, f := range full.Faces {
+		best := 0.0
+		for _, h := range got.Faces {
+			best = max(best, overlap(f.Box.Rect(), h.Box.Rect()))
+		}
+		if best < 0.5 {
+			t.Errorf("%s: face %+v of full detection not found (best IoU %.2f) in %+v", dec, f.Box, best, got.Faces)
+		}
+	}
+	for _, h := range got.Faces {
+		if h.Quality == nil {
+			t.Errorf("%s: face %+v without quality", dec, h.Box)
+		}
+	}
+	return got
+}
+
+func overlap(a, b image.Rectangle) float64 {
+	in := a.Intersect(b)
+	if in.Empty() {
+		return 0
+	}
+	ia := float64(in.Dx() * in.Dy())
+	return ia / (float64(a.Dx()*a.Dy()+b.Dx()*b.Dy()) - ia)
+}
+
+// TestStreamStillAndMoving: a still face is detected once, carried over
+// (tracked) until the periodic full pass, then followed through motion
+// regions while it moves; an empty still scene is skipped.
+func TestStreamStillAndMoving(t *testing.T) {
+	sc := newScene(t, 960, 540)
+	d, s := newStream(t, faces.GateOptions{FullEvery: 6})
+	step(t, d, s, sc.frame(0, 0, 100, 30, 0), faces.Detected)
+	for range 5 {
+		step(t, d, s, sc.frame(0, 0, 100, 30, 0), faces.Tracked)
+	}
+	step(t, d, s, sc.frame(0, 0, 100, 30, 0), faces.Detected) // the periodic full pass
+	for i := range 4 {
+		step(t, d, s, sc.frame(0, 0, 100+12*(i+1), 30+4*(i+1), 0), faces.Motion)
+	}
+
+	empty := &scene{t: t, w: 640, h: 360, photo: image.NewGray(image.Rect(0, 0, 1, 1))}
+	_, s = newStream(t, faces.GateOptions{})
+	ctx := context.Background()
+	for i, want := range []faces.Decision{faces.Detected, faces.Skipped, faces.Skipped} {
+		res, dec, err := s.Detect(ctx, empty.frame(0, 0, 0, 0, 0), gateOpt)
+		if err != nil || dec != want || len(res.Faces) != 0 {
+			t.Errorf("empty frame %d: %q (want %q), %d faces, %v", i, dec, want, len(res.Faces), err)
+		}
+	}
+}
+
+// TestStreamShakeLightSize: a camera that shakes, a sudden change of
+// light and a frame of another size each degrade gating to full detection
+// instead of missing the face.
+func TestStreamShakeLightSize(t *testing.T) {
+	sc := newScene(t, 960, 540)
+	d, s := newStream(t, faces.GateOptions{FullEvery: 100})
+	step(t, d, s, sc.frame(0, 0, 100, 30, 0), faces.Detected)
+	step(t, d, s, sc.frame(0, 0, 100, 30, 0), faces.Tracked)
+	for i, off := range []image.Point{{14, 9}, {-10, -12}, {12, 10}} {
+		t.Logf("shake %d", i)
+		step(t, d, s, sc.frame(off.X, off.Y, 100, 30, 0), faces.Detected)
+	}
+	step(t, d, s, sc.frame(12, 10, 100, 30, 0), faces.Tracked)
+	step(t, d, s, sc.frame(12, 10, 100, 30, 60), faces.Detected) // the light comes on
+	step(t, d, s, sc.frame(12, 10, 100, 30, 60), faces.Tracked)
+	big := newScene(t, 1024, 576)
+	step(t, d, s, big.frame(0, 0, 300, 100, 0), faces.Detected) // another frame size
+	step(t, d, s, big.frame(0, 0, 300, 100, 0), faces.Tracked)
+}
+
+func TestStreamBadOptions(t *testing.T) {
+	d, err := faces.New(faces.ModelLBP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opt := range []faces.GateOptions{{FullEvery: -1}, {FullEvery: 1001}, {MaxMotion: 1.5}, {Threshold: 300}} {
+		if _, err := faces.NewStream(d, opt); err == nil {
+			t.Errorf("%+v accepted", opt)
+		}
+	}
+}
