@@ -100,13 +100,7 @@ func TestFaceAttributesNodePackage(t *testing.T) {
 		t.Fatalf("package is %d bytes, over the 3 MiB a CreateAlgorithmVersion request can carry", len(pkg))
 	}
 
-	// The manifest's command is "node": the operator allows where it lives.
-	realNode, err := filepath.EvalSymlinks(node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := apptest.Start(t, apptest.Options{Args: []string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode)}})
-	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	c := nodePlatform(t, node)
 	algID := c.mustCall("CreateAlgorithm", map[string]any{"Name": "face-attributes"})["AlgorithmId"].(string)
 	def := map[string]any{"runtime": "process", "protocol": "tianshu-v1", "replicas": 1, "timeout": "20s",
 		"contract": map[string]any{
@@ -209,12 +203,7 @@ func TestFaceAttributesNodeEmbedding(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("packed %d bytes with the embedding model", len(pkg))
-	realNode, err := filepath.EvalSymlinks(node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := apptest.Start(t, apptest.Options{Args: []string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode)}})
-	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	c := nodePlatform(t, node)
 	tok := c.mustCall("CreateUploadToken", map[string]any{"MaxSize": len(pkg)})
 	up := tusUploadType(t, tok["Endpoint"].(string), tok["Token"].(string), "face-attributes-node.tar.gz", "application/gzip", pkg)
 	algID := c.mustCall("CreateAlgorithm", map[string]any{"Name": "face-embedding"})["AlgorithmId"].(string)
@@ -261,4 +250,15 @@ func TestFaceAttributesNodeEmbedding(t *testing.T) {
 	if _, ok := out["Outputs"].(map[string]any)["objects"].([]any)[0].(map[string]any)["attributes"].(map[string]any)["embedding"]; ok {
 		t.Errorf("an embedding without asking: %v", out)
 	}
+}
+
+// nodePlatform starts a platform whose operator allows node, the command
+// of face-attributes-node's manifest, and returns an admin client.
+func nodePlatform(t *testing.T, node string) *sdk {
+	realNode, err := filepath.EvalSymlinks(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := apptest.Start(t, apptest.Options{Args: []string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode)}})
+	return newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm/algotest"
-	"github.com/tianshu-ai/tianshu/internal/app/apptest"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
@@ -20,13 +19,7 @@ import (
 // the reason in LastError and its log lines. An algorithm beside them
 // answers throughout.
 func TestServingOutOfMemory(t *testing.T) {
-	servingDir, allow := algotest.ServingDir(t)
-	e := apptest.Start(t, apptest.Options{Args: []string{"--exec.allow", strings.Join(allow, ","), "--worker.serving-dir", servingDir}})
-	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
-	upload := func(name string, body []byte) string {
-		tok := c.mustCall("CreateUploadToken", map[string]any{})
-		return tusUploadType(t, tok["Endpoint"].(string), tok["Token"].(string), name, "application/octet-stream", body)
-	}
+	c, upload := servingPlatform(t)
 	descriptor := func(memoryMB int) map[string]any {
 		return map[string]any{"resources": map[string]any{"addressSpaceMB": memoryMB},
 			"serving": map[string]any{"runtime": "onnx-cpu", "input": map[string]any{"width": 8, "height": 8},

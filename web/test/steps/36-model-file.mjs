@@ -5,6 +5,7 @@
 // starts on the onnx-cpu runtime and Try it answers a class. Skipped when
 // the harness found no runtime installed (TIANSHU_ONNX_MODEL empty).
 import { join } from "node:path";
+import { stopAndDelete } from "../lib.mjs";
 
 const NAME = "tiny-classifier-e2e";
 const LABELS = ["dark", "middle", "bright"];
@@ -66,11 +67,5 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
   await shoot(page, "algorithm-model-try", [out]);
 
   step("model file: stop and delete it");
-  await version.getByRole("button", { name: "Stop version 1" }).click();
-  await page.getByText("No instances run here.").waitFor({ timeout: 60000 });
-  await page.getByRole("link", { name: "← All algorithms" }).click();
-  const row = page.locator(`tr[data-algorithm="${NAME}"]`);
-  await row.getByRole("button", { name: `Delete ${NAME}` }).click();
-  await row.getByRole("button", { name: `Confirm deleting ${NAME}` }).click();
-  await row.waitFor({ state: "detached" });
+  await stopAndDelete(page, version, NAME);
 }
