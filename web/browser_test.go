@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tianshu-ai/tianshu/internal/algorithm/algotest"
 	"github.com/tianshu-ai/tianshu/internal/app/apptest"
 	"github.com/tianshu-ai/tianshu/internal/push"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
@@ -50,7 +51,24 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := apptest.Start(t, apptest.Options{Args: []string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode)}})
+	args := []string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode)}
+	// The model-file step uploads a tiny classifier written here; it runs
+	// on the repository's onnx-cpu runtime when that is installed.
+	model := ""
+	if serving, err := filepath.Abs(filepath.Join("..", "runtimes")); err == nil {
+		if _, err := os.Stat(filepath.Join(serving, "onnx-node", "node_modules", "onnxruntime-node")); err == nil {
+			args = append(args, "--worker.serving-dir", serving)
+			model = filepath.Join(t.TempDir(), "tiny-classifier.onnx")
+			if err := os.WriteFile(model, algotest.TinyClassifier(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		} else if testenv.InCI() {
+			t.Fatalf("runtimes/onnx-node has no node_modules (npm ci --omit=dev --ignore-scripts --prefix runtimes/onnx-node): %v", err)
+		} else {
+			t.Logf("the model-file step is skipped: runtimes/onnx-node has no node_modules (%v)", err)
+		}
+	}
+	e := apptest.Start(t, apptest.Options{Args: args})
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	if _, err := e.P.SetupDemo(ctx); err != nil {
@@ -76,6 +94,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		"TIANSHU_MEDIA="+filepath.Join(e.DataDir, "demo", "photos"),
 		"TIANSHU_SCREENSHOTS="+shots,
 		"TIANSHU_ALGORITHM_PACKAGE="+pkg,
+		"TIANSHU_ONNX_MODEL="+model,
 		"CHROMIUM="+chromium,
 		"TIANSHU_RECEIVER="+hook,
 	)

@@ -26,6 +26,9 @@ type procSpec struct {
 	portEnv    string
 	healthPath string // empty: the port accepting connections is enough
 	startup    time.Duration
+	// memory is each replica's address space limit in bytes
+	// (resources.addressSpaceMB), 0 for the operator's limit alone.
+	memory uint64
 }
 
 // prepareProcess resolves the package to an unpacked directory, reads its
@@ -99,6 +102,11 @@ func (m *Manager) prepareProcess(ctx context.Context, d *deployment) (*procSpec,
 	default:
 		spec.healthPath = healthPathOf(v)
 	}
+	addrMB := v.Resources.AddressSpaceMB
+	if addrMB == 0 {
+		addrMB = man.Resources.AddressSpaceMB
+	}
+	spec.memory = uint64(addrMB) << 20
 	gpu := v.Resources.GPU
 	if gpu == 0 {
 		gpu = man.Resources.GPU
@@ -341,7 +349,7 @@ func (d *deployment) runOnce(in *instance, spec *procSpec, gpus []int) runResult
 		envList = append(envList, k+"="+v)
 	}
 	child, err := d.m.opts.Exec.Command(context.Background(), execpolicy.Spec{Path: spec.command, Args: args, Env: envList,
-		Dir: spec.dir, NoAddressSpaceLimit: len(gpus) > 0})
+		Dir: spec.dir, NoAddressSpaceLimit: len(gpus) > 0, AddressSpace: spec.memory})
 	if err != nil {
 		return runResult{reason: "cannot start " + spec.command + ": " + err.Error(), fatal: true}
 	}

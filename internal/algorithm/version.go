@@ -142,6 +142,12 @@ type Resources struct {
 	MemoryMB    int     `json:"memoryMB,omitempty"`
 	GPU         float64 `json:"gpu,omitempty"`
 	GPUMemoryMB int     `json:"gpuMemoryMB,omitempty"`
+	// AddressSpaceMB is each process replica's address space limit
+	// (RLIMIT_AS) in MiB, under the operator's --exec.rlimit-as: what makes
+	// a model that allocates too much fail alone. MemoryMB is not used for
+	// it: Node.js and ONNX Runtime reserve far more address space than the
+	// memory they use, so a memory figure would stop them from starting.
+	AddressSpaceMB int `json:"addressSpaceMB,omitempty"`
 }
 
 // Placement constrains where a container version's pods run: on nodes
@@ -331,6 +337,10 @@ func (v *Version) Validate() error {
 		return bad("resources.gpu", "above 1 must be a whole number of GPUs")
 	case r.GPUMemoryMB < 0:
 		return bad("resources.gpuMemoryMB", "must not be negative")
+	case r.AddressSpaceMB != 0 && (r.AddressSpaceMB < 64 || r.AddressSpaceMB > 1<<20):
+		return bad("resources.addressSpaceMB", "must be between 64 and 1048576 (1 TiB), or 0 for the operator's limit")
+	case r.AddressSpaceMB != 0 && v.Runtime != RuntimeProcess:
+		return bad("resources.addressSpaceMB", "applies to the process runtime only")
 	}
 	if err := v.Placement.validate(v.Runtime); err != nil {
 		return err

@@ -30,6 +30,11 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"replicas", func(v *Version) { v.Replicas = 3 }},
 		{"resources.gpu", func(v *Version) { v.Resources.GPU = 1.5 }},
 		{"resources.cpu", func(v *Version) { v.Resources.CPU = -1 }},
+		{"resources.addressSpaceMB", func(v *Version) { v.Resources.AddressSpaceMB = 1024 }}, // endpoint: not a process
+		{"resources.addressSpaceMB", func(v *Version) {
+			v.Runtime, v.Endpoints, v.Package = RuntimeProcess, nil, "/opt/pkg"
+			v.Resources.AddressSpaceMB = 32
+		}},
 		{"batch.max", func(v *Version) { v.Batch.Max = 8 }},
 		{"batch.wait", func(v *Version) { v.Batch.Wait = Duration(time.Hour) }},
 		{"timeout", func(v *Version) { v.Timeout = -1 }},

@@ -7,6 +7,7 @@ import (
 	"image/draw"
 	"image/jpeg"
 	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,10 +27,19 @@ const faceAttributesDir = "../../examples/algorithms/face-attributes-node"
 // Haar cascade finds (internal/vision/cascade/testdata/reference.json).
 func astronautFace(t *testing.T) []byte {
 	t.Helper()
+	const x, y, s, margin = 177, 66, 95, 0.4
+	m := int(margin * s)
+	return cropJPEG(t, skimagePhoto(t, "astronaut.png"), image.Rect(x-m, y-m, x+s+m, y+s+m))
+}
+
+// skimagePhoto reads one of scikit-image's sample photos (Debian's
+// python3-skimage; the astronaut is also in this repository).
+func skimagePhoto(t *testing.T, name string) image.Image {
+	t.Helper()
 	var src string
 	for _, p := range []string{
-		"../vision/cascade/testdata/astronaut.png",
-		"/usr/lib/python3/dist-packages/skimage/data/astronaut.png", // Debian's python3-skimage
+		"../vision/cascade/testdata/" + name,
+		"/usr/lib/python3/dist-packages/skimage/data/" + name, // Debian's python3-skimage
 	} {
 		if _, err := os.Stat(p); err == nil {
 			src = p
@@ -37,7 +47,7 @@ func astronautFace(t *testing.T) []byte {
 		}
 	}
 	if src == "" {
-		testenv.Unavailable(t, "no astronaut.png: install Debian's python3-skimage")
+		testenv.Unavailable(t, "no "+name+": install Debian's python3-skimage")
 	}
 	f, err := os.Open(src)
 	if err != nil {
@@ -48,9 +58,12 @@ func astronautFace(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const x, y, s, margin = 177, 66, 95, 0.4
-	m := int(margin * s)
-	r := image.Rect(x-m, y-m, x+s+m, y+s+m)
+	return img
+}
+
+// cropJPEG returns r of img as a JPEG.
+func cropJPEG(t *testing.T, img image.Image, r image.Rectangle) []byte {
+	t.Helper()
 	if !r.In(img.Bounds()) {
 		t.Fatalf("crop %v outside the %v photo", r, img.Bounds())
 	}
@@ -87,13 +100,7 @@ func TestFaceAttributesNodePackage(t *testing.T) {
 		t.Fatalf("package is %d bytes, over the 3 MiB a CreateAlgorithmVersion request can carry", len(pkg))
 	}
 
-	// The manifest's command is "node": the operator allows where it lives.
-	realNode, err := filepath.EvalSymlinks(node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := apptest.Start(t, apptest.Options{Args: []string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode)}})
-	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	c := nodePlatform(t, node)
 	algID := c.mustCall("CreateAlgorithm", map[string]any{"Name": "face-attributes"})["AlgorithmId"].(string)
 	def := map[string]any{"runtime": "process", "protocol": "tianshu-v1", "replicas": 1, "timeout": "20s",
 		"contract": map[string]any{
@@ -168,4 +175,90 @@ func TestFaceAttributesNodePackage(t *testing.T) {
 		return len(c.mustCall("DescribeAlgorithmInstances", map[string]any{"AlgorithmId": algID})["InstanceSet"].([]any)) == 0
 	})
 	c.mustCall("DeleteAlgorithm", map[string]any{"AlgorithmId": algID})
+}
+
+// The package's optional face embedding (PACK_EMBEDDING=1: Human's faceres,
+// 1024 values), uploaded over tus as the package is over what
+// PackageBase64 carries: the astronaut's face cropped twice is one person,
+// the cameraman another.
+func TestFaceAttributesNodeEmbedding(t *testing.T) {
+	node := testenv.NeedCommand(t, "node")
+	if _, err := os.Stat(filepath.Join(faceAttributesDir, "node_modules", "@vladmandic", "human-models", "models", "faceres.bin")); err != nil {
+		testenv.Unavailable(t, "face-attributes-node has no node_modules: run npm ci --omit=dev --ignore-scripts --prefix examples/algorithms/face-attributes-node")
+	}
+	astro := skimagePhoto(t, "astronaut.png")
+	faces := map[string][]byte{
+		"astronaut":         cropJPEG(t, astro, image.Rect(139, 28, 310, 199)),
+		"astronaut-shifted": cropJPEG(t, astro, image.Rect(147, 22, 312, 187)),
+		"cameraman":         cropJPEG(t, skimagePhoto(t, "camera.png"), image.Rect(190, 40, 330, 180)),
+	}
+	pkgPath := filepath.Join(t.TempDir(), "face-attributes-node.tar.gz")
+	cmd := exec.Command("bash", filepath.Join(faceAttributesDir, "pack.sh"), pkgPath)
+	cmd.Env = append(os.Environ(), "PACK_EMBEDDING=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pack.sh: %v\n%s", err, out)
+	}
+	pkg, err := os.ReadFile(pkgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("packed %d bytes with the embedding model", len(pkg))
+	c := nodePlatform(t, node)
+	tok := c.mustCall("CreateUploadToken", map[string]any{"MaxSize": len(pkg)})
+	up := tusUploadType(t, tok["Endpoint"].(string), tok["Token"].(string), "face-attributes-node.tar.gz", "application/gzip", pkg)
+	algID := c.mustCall("CreateAlgorithm", map[string]any{"Name": "face-embedding"})["AlgorithmId"].(string)
+	def := map[string]any{"runtime": "process", "protocol": "tianshu-v1", "timeout": "60s",
+		"contract": map[string]any{
+			"inputs": []any{map[string]any{"name": "image", "type": "image", "required": true},
+				map[string]any{"name": "embedding", "type": "bool"}},
+			"outputs": []any{map[string]any{"name": "objects", "type": "objects"}}}}
+	c.mustCall("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Definition": def, "PackageUploadId": up, "Start": true})
+	testenv.Eventually(t, 120*time.Second, "face-embedding instance ready", func() bool {
+		is := c.mustCall("DescribeAlgorithmInstances", map[string]any{"AlgorithmId": algID})["InstanceSet"].([]any)
+		return len(is) == 1 && is[0].(map[string]any)["Status"] == "ready"
+	})
+	emb := map[string][]float64{}
+	for name, face := range faces {
+		out := c.mustCall("InvokeAlgorithm", map[string]any{"AlgorithmId": algID, "Image": base64.StdEncoding.EncodeToString(face),
+			"Inputs": map[string]any{"embedding": true}})
+		objs, _ := out["Outputs"].(map[string]any)["objects"].([]any)
+		if len(objs) != 1 {
+			t.Fatalf("%s: %v", name, out)
+		}
+		vs, _ := objs[0].(map[string]any)["attributes"].(map[string]any)["embedding"].([]any)
+		if len(vs) != 1024 {
+			t.Fatalf("%s: embedding of %d values, want 1024", name, len(vs))
+		}
+		for _, v := range vs {
+			emb[name] = append(emb[name], v.(float64))
+		}
+	}
+	cos := func(a, b []float64) float64 {
+		var d, na, nb float64
+		for i := range a {
+			d, na, nb = d+a[i]*b[i], na+a[i]*a[i], nb+b[i]*b[i]
+		}
+		return d / math.Sqrt(na*nb)
+	}
+	same, other := cos(emb["astronaut"], emb["astronaut-shifted"]), cos(emb["astronaut"], emb["cameraman"])
+	t.Logf("cosine similarity: astronaut, shifted %.3f; astronaut, cameraman %.3f", same, other)
+	if same < 0.85 || other > 0.7 {
+		t.Errorf("cosine similarity: same face %.3f (want >= 0.85), another person %.3f (want <= 0.7)", same, other)
+	}
+	// Without the flag, no embedding is computed.
+	out := c.mustCall("InvokeAlgorithm", map[string]any{"AlgorithmId": algID, "Image": base64.StdEncoding.EncodeToString(faces["astronaut"])})
+	if _, ok := out["Outputs"].(map[string]any)["objects"].([]any)[0].(map[string]any)["attributes"].(map[string]any)["embedding"]; ok {
+		t.Errorf("an embedding without asking: %v", out)
+	}
+}
+
+// nodePlatform starts a platform whose operator allows node, the command
+// of face-attributes-node's manifest, and returns an admin client.
+func nodePlatform(t *testing.T, node string) *sdk {
+	realNode, err := filepath.EvalSymlinks(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := apptest.Start(t, apptest.Options{Args: []string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode)}})
+	return newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 }

@@ -43,14 +43,7 @@ func (s *sdk) callError(action string, params map[string]any) (code, msg string)
 // field, the tensor and its shape.
 func TestONNXModelFileAlgorithm(t *testing.T) {
 	models := algotest.ONNXModels(t)
-	servingDir, allow := algotest.ServingDir(t)
-	e := apptest.Start(t, apptest.Options{Args: []string{"--exec.allow", strings.Join(allow, ","), "--worker.serving-dir", servingDir}})
-	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
-
-	upload := func(name string, body []byte) string {
-		tok := c.mustCall("CreateUploadToken", map[string]any{})
-		return tusUploadType(t, tok["Endpoint"].(string), tok["Token"].(string), name, "application/octet-stream", body)
-	}
+	c, upload := servingPlatform(t)
 	yolo, err := os.ReadFile(filepath.Join(models, "yolo.onnx"))
 	if err != nil {
 		t.Fatal(err)
@@ -143,5 +136,17 @@ func TestONNXModelFileAlgorithm(t *testing.T) {
 	data := toJSON(uploadTaskRecord(t, c, "onnx", flowID, pic)["Data"])
 	if !strings.Contains(data, `"label":"person"`) || !strings.Contains(data, `"label":"car"`) {
 		t.Errorf("record data %s", data)
+	}
+}
+
+// servingPlatform starts a platform with the repository's serving runtimes
+// and returns an admin client and a function uploading a file over tus.
+func servingPlatform(t *testing.T) (*sdk, func(name string, body []byte) string) {
+	servingDir, allow := algotest.ServingDir(t)
+	e := apptest.Start(t, apptest.Options{Args: []string{"--exec.allow", strings.Join(allow, ","), "--worker.serving-dir", servingDir}})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	return c, func(name string, body []byte) string {
+		tok := c.mustCall("CreateUploadToken", map[string]any{})
+		return tusUploadType(t, tok["Endpoint"].(string), tok["Token"].(string), name, "application/octet-stream", body)
 	}
 }

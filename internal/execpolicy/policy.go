@@ -198,6 +198,10 @@ type Spec struct {
 	Dir string
 	// NoAddressSpaceLimit exempts a child from RLIMIT_AS (GPU processes).
 	NoAddressSpaceLimit bool
+	// AddressSpace, when set, is a lower RLIMIT_AS in bytes for this child
+	// (an algorithm version's resources.addressSpaceMB); the operator's limit
+	// still caps it, and NoAddressSpaceLimit does not lift it.
+	AddressSpace uint64
 }
 
 // Child is a command built by the policy, not started yet. Callers set its
@@ -258,6 +262,9 @@ func (p *Policy) Command(ctx context.Context, s Spec) (*Child, error) {
 	lim := p.limits
 	if s.NoAddressSpaceLimit {
 		lim.AddressSpace = 0
+	}
+	if s.AddressSpace > 0 && (lim.AddressSpace == 0 || s.AddressSpace < lim.AddressSpace) {
+		lim.AddressSpace = s.AddressSpace
 	}
 	return &Child{Cmd: cmd, Home: home, limits: lim}, nil
 }

@@ -130,6 +130,12 @@ async function main() {
     try {
       results = await session.run(feeds);
     } catch (e) {
+      // Out of memory is this process's limit (resources.addressSpaceMB), not the caller's input.
+      if (/Failed to allocate memory|Cannot allocate memory|bad_alloc/.test(e.message)) {
+        const err = new Error('out of memory: ' + e.message);
+        err.status = 507;
+        throw err;
+      }
       throw bad('inference failed: ' + e.message);
     }
     const outputs = [];

@@ -103,3 +103,14 @@ export async function wire(page, check, from, to) {
   await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2, { steps: 10 });
   await page.mouse.up();
 }
+
+/** stopAndDelete stops version 1 of the algorithm NAME shown on its page, goes back to the list and deletes it. */
+export async function stopAndDelete(page, version, name) {
+  await version.getByRole("button", { name: "Stop version 1" }).click();
+  await page.getByText("No instances run here.").waitFor({ timeout: 60000 });
+  await page.getByRole("link", { name: "← All algorithms" }).click();
+  const row = page.locator(`tr[data-algorithm="${name}"]`);
+  await row.getByRole("button", { name: `Delete ${name}` }).click();
+  await row.getByRole("button", { name: `Confirm deleting ${name}` }).click();
+  await row.waitFor({ state: "detached" });
+}

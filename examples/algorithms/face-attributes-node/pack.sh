@@ -38,6 +38,11 @@ files=(
 	$nm/pngjs/package.json $nm/pngjs/LICENSE
 )
 for f in $nm/pngjs/lib/*.js; do files+=("$f"); done
+# PACK_EMBEDDING=1 adds Human's faceres model (7 MB) for the face embedding:
+# the package is then ~8.1 MB, over what PackageBase64 carries (upload it).
+if [ "${PACK_EMBEDDING:-0}" = 1 ]; then
+	files+=($models/models/faceres.json $models/models/faceres.bin)
+fi
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT

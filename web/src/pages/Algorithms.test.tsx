@@ -7,6 +7,7 @@ import { SessionContext } from "../session";
 import type { Session } from "../session";
 import { Algorithms, caption, definitionOf, objectsOf, placeError, runtimes, VersionForm } from "./Algorithms";
 import { ApiError } from "../api";
+import { DEFAULT_SERVING, dictionaryOf, servingOf } from "./serving";
 
 const READ = ["DescribeAlgorithms", "DescribeAlgorithmVersions", "DescribeAlgorithmInstances"];
 const WRITE = ["CreateAlgorithm", "CreateAlgorithmVersion", "StartAlgorithmVersion", "StopAlgorithmVersion", "DeleteAlgorithm", "InvokeAlgorithm"];
@@ -48,7 +49,7 @@ function renderForm(platformAdmin: boolean, onDone = vi.fn()) {
 describe("VersionForm", () => {
   it("offers the package runtime to platform admins only", () => {
     expect(runtimes(session(false)).map((r) => r.name)).toEqual(["endpoint", "container"]);
-    expect(runtimes(session(true)).map((r) => r.name)).toEqual(["endpoint", "process", "container"]);
+    expect(runtimes(session(true)).map((r) => r.name)).toEqual(["endpoint", "process", "model", "container"]);
     renderForm(false);
     const options = Array.from((screen.getByLabelText("Runtime") as HTMLSelectElement).options).map((o) => o.value);
     expect(options).toEqual(["endpoint", "container"]);
@@ -89,6 +90,62 @@ describe("VersionForm", () => {
     expect(screen.getByLabelText("Inputs").getAttribute("aria-invalid")).toBe("true");
     expect(document.querySelector('[data-field-error="PackageUploadId"]')?.textContent).toBe("choose the package file");
     expect(calls).toEqual([]);
+  });
+});
+
+describe("VersionForm with a model file", () => {
+  it("asks for the model file and numbers before calling, with each error at its field", () => {
+    const calls = server({});
+    renderForm(true);
+    fireEvent.change(screen.getByLabelText("Runtime"), { target: { value: "model" } });
+    expect(screen.queryByLabelText("Inputs")).toBeNull();
+    expect(screen.queryByLabelText("Protocol")).toBeNull();
+    fireEvent.change(screen.getByLabelText("Scale"), { target: { value: "1/255" } });
+    fireEvent.change(screen.getByLabelText("Output kind"), { target: { value: "detection" } });
+    fireEvent.change(screen.getByLabelText("Confidence threshold"), { target: { value: "0.2.1" } });
+    fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    const placed = Array.from(document.querySelectorAll("[data-field-error]")).map((e) => [e.getAttribute("data-field-error"), e.textContent]);
+    expect(placed).toEqual([
+      ["ModelUploadId", "choose the model file"],
+      ["serving.input.scale", "not a number: 1/255"],
+      ["serving.output.confidence", "not a number: 0.2.1"],
+    ]);
+    expect(screen.getByLabelText("Scale").getAttribute("aria-invalid")).toBe("true");
+    expect(calls).toEqual([]);
+  });
+
+  it("asks OCR for the recognizer and its dictionary", () => {
+    server({});
+    renderForm(true);
+    fireEvent.change(screen.getByLabelText("Runtime"), { target: { value: "model" } });
+    fireEvent.change(screen.getByLabelText("Output kind"), { target: { value: "ocr" } });
+    expect(screen.queryByLabelText("Labels")).toBeNull();
+    fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    const placed = Array.from(document.querySelectorAll("[data-field-error]")).map((e) => e.getAttribute("data-field-error"));
+    expect(placed).toEqual(["ModelUploadId", "RecognitionModelUploadId", "dictionary"]);
+  });
+
+  it("builds the descriptor, leaving empty fields to the server's defaults", () => {
+    const form = { Name: "", Description: "", protocol: "tianshu-v1", endpoints: "", image: "", inputs: "[]", outputs: "[]",
+      timeout: "", replicas: "2", Start: true, runtime: "model" };
+    const serving = { ...DEFAULT_SERVING, width: "32", height: "32", mean: "0.485, 0.456 0.406", kind: "detection", labels: "person\n car \n\n",
+      confidence: "0.3" };
+    expect(definitionOf(form, serving).def).toEqual({ replicas: 2, serving: { runtime: "onnx-cpu",
+      input: { width: 32, height: 32, layout: "NCHW", channels: "RGB", mean: [0.485, 0.456, 0.406] },
+      output: { kind: "detection", format: "yolov8", labels: ["person", "car"], confidence: 0.3 } } });
+    expect(servingOf({ ...DEFAULT_SERVING, kind: "classification", topK: "2" }).serving.output).toEqual({ kind: "classification", activation: "softmax", topK: 2 });
+    const ocr = servingOf({ ...DEFAULT_SERVING, kind: "ocr" }, dictionaryOf("a\r\nb\n"));
+    expect(ocr.serving.recognition).toEqual({ characters: ["a", "b", " "] });
+    expect(ocr.serving.output).toEqual({ kind: "ocr" });
+  });
+
+  it("shows the server's descriptor and model errors at their fields", () => {
+    const at = (m: string) => placeError(new ApiError("InvalidParameterValue", m)).fields;
+    expect(at('Definition.serving.input.layout: unknown layout "CHW"; use NCHW or NHWC')).toEqual({ "serving.input.layout": 'unknown layout "CHW"; use NCHW or NHWC' });
+    expect(at("Definition.serving.input.mean[1]: not finite")).toEqual({ "serving.input.mean": "[1]: not finite" });
+    expect(at('Definition.serving.input: the model\'s input "images" float32 [1,3,8,8] does not match')).toEqual({
+      "serving.input": 'the model\'s input "images" float32 [1,3,8,8] does not match' });
+    expect(at("ModelUploadId: the file is not an ONNX model (x)")).toEqual({ ModelUploadId: "the file is not an ONNX model (x)" });
   });
 });
 

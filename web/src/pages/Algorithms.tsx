@@ -15,6 +15,8 @@ import type { Session } from "../session";
 import { upload } from "../tus";
 import { useAction } from "../useAction";
 import { usePolled } from "../usePoll";
+import { DEFAULT_SERVING, dictionaryOf, servingField, ServingFields, servingOf } from "./serving";
+import type { ServingState } from "./serving";
 
 // Response shapes of the algorithm actions (docs/api.md, docs/algorithms.md).
 
@@ -102,6 +104,8 @@ export function runtimes(s: Pick<Session, "me">): Runtime[] {
   if (s.me.PlatformAdmin) {
     out.push({ name: "process", label: "Package (the platform runs it)",
       hint: "A .tar.gz or .zip with manifest.json at its root; its command must be under a directory the operator allowed (--exec.allow)." });
+    out.push({ name: "model", label: "Model file (a serving runtime runs it)",
+      hint: "An .onnx file and how to feed it an image and read its output; no code. Runs as a process version (protocol oip-v2)." });
   }
   out.push({ name: "container", label: "Container image", hint: "Recorded with the version; running containers needs Kubernetes, which this server does not offer yet." });
   return out;
@@ -412,11 +416,19 @@ interface VersionFormState {
 }
 
 // The fields of the form, as the server names them in its errors (Definition. dropped).
-const FORM_FIELDS = ["Name", "Description", "PackageUploadId", "runtime", "protocol", "endpoints", "image", "contract", "timeout", "replicas"];
+const FORM_FIELDS = ["Name", "Description", "PackageUploadId", "ModelUploadId", "RecognitionModelUploadId", "runtime", "protocol", "endpoints", "image", "contract", "timeout", "replicas"];
 
 /** definitionOf builds a version's Definition from the form; contract text that is not JSON is refused before anything is sent. */
-export function definitionOf(f: VersionFormState): { def: Record<string, unknown>; errors: Record<string, string> } {
+export function definitionOf(f: VersionFormState, serving?: ServingState, characters: string[] = []): { def: Record<string, unknown>; errors: Record<string, string> } {
   const errors: Record<string, string> = {};
+  if (f.runtime === "model") {
+    // runtime, protocol and contract are the server's to fill in from the descriptor and the model.
+    const s = servingOf(serving ?? DEFAULT_SERVING, characters);
+    const def: Record<string, unknown> = { serving: s.serving };
+    if (f.replicas.trim()) def.replicas = Number(f.replicas);
+    if (f.timeout.trim()) def.timeout = f.timeout.trim();
+    return { def, errors: s.errors };
+  }
   const list = (text: string, field: string): unknown => {
     try {
       return JSON.parse(text || "[]") as unknown;
@@ -439,6 +451,10 @@ export function definitionOf(f: VersionFormState): { def: Record<string, unknown
 
 /** placeError puts an error of CreateAlgorithm or CreateAlgorithmVersion next to its field: contract errors keep their path. */
 export function placeError(e: unknown): FormErrors {
+  if (e instanceof ApiError && e.field?.startsWith("Definition.serving")) {
+    const f = servingField(e.field.slice("Definition.".length));
+    if (f) return { fields: { [f]: e.field === `Definition.${f}` ? e.detail : `${e.field.slice(`Definition.${f}`.length).replace(/^\./, "")}: ${e.detail}` } };
+  }
   if (e instanceof ApiError && e.field?.startsWith("Definition.contract.")) {
     const rest = e.field.slice("Definition.contract.".length);
     const side = rest.startsWith("outputs") ? "outputs" : "inputs";
@@ -451,12 +467,14 @@ export function placeError(e: unknown): FormErrors {
 interface Progress {
   sent: number;
   total: number;
+  field?: string;
 }
 
 /**
  * VersionForm onboards: with algorithm unset it creates an algorithm and its
- * first version, else a new version of algorithm. A package is uploaded with
- * tus first, its progress shown; what was created or uploaded is kept, so
+ * first version, else a new version of algorithm. A package, or a model
+ * file with its serving descriptor, is uploaded with tus first, its
+ * progress shown; what was created or uploaded is kept, so
  * sending again after fixing a field repeats neither.
  */
 export function VersionForm(props: { projectId: string; algorithm?: AlgorithmInfo; onDone(algorithmId: string | false): void }) {
@@ -466,21 +484,40 @@ export function VersionForm(props: { projectId: string; algorithm?: AlgorithmInf
     Name: "", Description: "", runtime: offered.find((r) => r.name === "process")?.name ?? "endpoint", protocol: "tianshu-v1",
     endpoints: "", image: "", inputs: DEFAULT_INPUTS, outputs: DEFAULT_OUTPUTS, timeout: "", replicas: "1", Start: true,
   });
-  const [file, setFile] = useState<File | null>(null);
+  const [serving, setServing] = useState<ServingState>(DEFAULT_SERVING);
+  const [files, setFiles] = useState<Partial<Record<UploadField, File>>>({});
   const [progress, setProgress] = useState<Progress | null>(null);
   const [errors, setErrors] = useState<FormErrors>(noErrors);
   const [busy, setBusy] = useState(false);
   const created = useRef<string>(props.algorithm?.AlgorithmId ?? "");
-  const uploaded = useRef<{ file: File; id: string } | null>(null);
+  const uploaded = useRef<Partial<Record<UploadField, { file: File; id: string }>>>({});
   const set = <K extends keyof VersionFormState>(k: K) => (v: VersionFormState[K]) => setForm((f) => ({ ...f, [k]: v }));
   const runtime = offered.find((r) => r.name === form.runtime);
   const fileId = useId();
+  const model = form.runtime === "model";
+  const ocr = model && serving.kind === "ocr";
+  const pickFile = (field: UploadField) => (f: File | null) => {
+    setFiles((fs) => ({ ...fs, [field]: f ?? undefined }));
+    setProgress(null);
+  };
 
   async function save(e: FormEvent) {
     e.preventDefault();
     setErrors(noErrors);
-    const { def, errors: local } = definitionOf(form);
-    if (form.runtime === "process" && !file) local.PackageUploadId = "choose the package file";
+    // The files this version needs, as the fields the server names in its errors.
+    const need: [UploadField, string][] = form.runtime === "process" ? [["PackageUploadId", "choose the package file"]]
+      : model ? [["ModelUploadId", "choose the model file"], ...(ocr ? [["RecognitionModelUploadId", "choose the recognition model file"] as [UploadField, string]] : [])]
+      : [];
+    const local: Record<string, string> = {};
+    let characters: string[] = [];
+    if (ocr) {
+      const dict = files.dictionary;
+      if (dict) characters = dictionaryOf(await dict.text());
+      else local["serving.recognition.characters"] = "choose the dictionary file";
+    }
+    const built = definitionOf(form, serving, characters);
+    Object.assign(local, built.errors);
+    for (const [field, msg] of need) if (!files[field]) local[field] = msg;
     if (Object.keys(local).length > 0) {
       setErrors({ fields: local });
       return;
@@ -491,19 +528,21 @@ export function VersionForm(props: { projectId: string; algorithm?: AlgorithmInf
         const r = await call<{ AlgorithmId: string }>("CreateAlgorithm", { ProjectId: props.projectId, Name: form.Name, Description: form.Description });
         created.current = r.AlgorithmId;
       }
-      const body: Record<string, unknown> = { AlgorithmId: created.current, Definition: def, Start: form.Start };
-      if (form.runtime === "process" && file) {
-        if (uploaded.current?.file !== file) {
-          let id: string;
+      const body: Record<string, unknown> = { AlgorithmId: created.current, Definition: built.def, Start: form.Start };
+      for (const [field] of need) {
+        const file = files[field];
+        if (!file) continue;
+        let done = uploaded.current[field];
+        if (done?.file !== file) {
           try {
-            id = await uploadPackage(props.projectId, file, setProgress);
+            done = { file, id: await uploadFile(props.projectId, file, (p) => setProgress({ ...p, field })) };
           } catch (err) {
-            setErrors({ fields: { PackageUploadId: err instanceof ApiError ? describe(err) : String(err instanceof Error ? err.message : err) } });
+            setErrors({ fields: { [field]: err instanceof ApiError ? describe(err) : String(err instanceof Error ? err.message : err) } });
             return;
           }
-          uploaded.current = { file, id };
+          uploaded.current[field] = done;
         }
-        body.PackageUploadId = uploaded.current.id;
+        body[field] = done.id;
       }
       await call("CreateAlgorithmVersion", body);
       props.onDone(created.current);
@@ -516,7 +555,10 @@ export function VersionForm(props: { projectId: string; algorithm?: AlgorithmInf
 
   const pct = progress && progress.total > 0 ? Math.floor((100 * progress.sent) / progress.total) : 0;
   const title = props.algorithm ? `Add a version to ${props.algorithm.Name}` : "Onboard an algorithm";
-  const pkgError = errors.fields.PackageUploadId;
+  const fileField = (field: UploadField, label: string, accept: string, empty: string) => (
+    <FileField key={field} field={field} label={label} accept={accept} empty={empty} file={files[field] ?? null} onFile={pickFile(field)}
+      progress={progress?.field === field ? progress : null} error={errors.fields[field === "dictionary" ? "serving.recognition.characters" : field]} />
+  );
   return (
     <form className="card" onSubmit={save} aria-labelledby="onboard-title" noValidate>
       <h2 id="onboard-title">{title}</h2>
@@ -547,8 +589,10 @@ export function VersionForm(props: { projectId: string; algorithm?: AlgorithmInf
             </div>
           )}
         </div>
-        <Field label="Protocol" name="protocol" value={form.protocol} onChange={set("protocol")} error={errors.fields.protocol} options={PROTOCOLS}
-          hint="tianshu-v1: image bytes in, JSON out; oip-v2: KServe/Triton; http-mapped: any HTTP API through scripts." />
+        {!model && (
+          <Field label="Protocol" name="protocol" value={form.protocol} onChange={set("protocol")} error={errors.fields.protocol} options={PROTOCOLS}
+            hint="tianshu-v1: image bytes in, JSON out; oip-v2: KServe/Triton; http-mapped: any HTTP API through scripts." />
+        )}
         {form.runtime === "endpoint" && (
           <TextArea label="Endpoints" name="endpoints" value={form.endpoints} onChange={set("endpoints")} error={errors.fields.endpoints}
             hint="e.g. http://10.0.0.5:8080" rows={2} />
@@ -556,45 +600,32 @@ export function VersionForm(props: { projectId: string; algorithm?: AlgorithmInf
         {form.runtime === "container" && (
           <Field label="Image" name="image" value={form.image} onChange={set("image")} error={errors.fields.image} hint="e.g. registry.example.com/plates:1.2" />
         )}
-        {form.runtime === "process" && (
-          <>
-            <div className={pkgError ? "field field-invalid" : "field"}>
-              <label htmlFor={fileId}>Package</label>
-              <input id={fileId} type="file" name="PackageUploadId" accept=".tar.gz,.tgz,.zip,application/gzip,application/zip"
-                aria-invalid={pkgError ? true : undefined} aria-describedby={pkgError ? `${fileId}-error` : `${fileId}-progress`}
-                onChange={(e) => {
-                  setFile(e.target.files?.[0] ?? null);
-                  setProgress(null);
-                }} />
-              <div className="field-hint" id={`${fileId}-progress`}>
-                {progress ? (
-                  <span className="upload">
-                    <progress max={progress.total} value={progress.sent} aria-label="Package upload" data-testid="upload-progress" />{" "}
-                    <span data-testid="upload-percent">{pct}%</span> · {bytes(progress.sent)} of {bytes(progress.total)}
-                  </span>
-                ) : file ? (
-                  `${file.name}, ${bytes(file.size)}; uploaded in resumable chunks when saved.`
-                ) : (
-                  "A .tar.gz or .zip with manifest.json at its root."
-                )}
-              </div>
-              {pkgError && (
-                <div className="field-error" id={`${fileId}-error`} role="alert" data-field-error="PackageUploadId">
-                  {pkgError}
-                </div>
-              )}
-            </div>
-            <Field label="Replicas" name="replicas" value={form.replicas} onChange={set("replicas")} error={errors.fields.replicas} type="number" />
-          </>
+        {form.runtime === "process" && fileField("PackageUploadId", "Package", ".tar.gz,.tgz,.zip,application/gzip,application/zip", "A .tar.gz or .zip with manifest.json at its root.")}
+        {model && fileField("ModelUploadId", "Model file", ".onnx", ocr ? "The text detector's .onnx file." : "An .onnx file, up to 2 GiB.")}
+        {(form.runtime === "process" || model) && (
+          <Field label="Replicas" name="replicas" value={form.replicas} onChange={set("replicas")} error={errors.fields.replicas} type="number" />
         )}
         <Field label="Timeout" name="timeout" value={form.timeout} onChange={set("timeout")} error={errors.fields.timeout} hint="Per call, e.g. 2s; empty: the default." />
       </div>
-      <fieldset className="form-grid">
-        <legend>Contract</legend>
-        <TextArea label="Inputs" name="inputs" value={form.inputs} onChange={set("inputs")} error={errors.fields.inputs ?? errors.fields.contract}
-          hint="JSON: [{name, type, required}]; types image, objects, embedding, text, json, number, integer, bool, object, list." />
-        <TextArea label="Outputs" name="outputs" value={form.outputs} onChange={set("outputs")} error={errors.fields.outputs} />
-      </fieldset>
+      {model ? (
+        <ServingFields value={serving} onChange={setServing} errors={errors.fields} extra={
+          <>
+            {fileField("RecognitionModelUploadId", "Recognition model file", ".onnx", "The CTC text recognizer's .onnx file.")}
+            {fileField("dictionary", "Dictionary", ".txt,text/plain", "The recognizer's characters, one a line (PaddleOCR: ppocr_keys_v1.txt).")}
+            <label className="check">
+              <input type="checkbox" checked={serving.space} onChange={(e) => setServing({ ...serving, space: e.target.checked })} /> Add a space as the last
+              character (PaddleOCR)
+            </label>
+          </>
+        } />
+      ) : (
+        <fieldset className="form-grid">
+          <legend>Contract</legend>
+          <TextArea label="Inputs" name="inputs" value={form.inputs} onChange={set("inputs")} error={errors.fields.inputs ?? errors.fields.contract}
+            hint="JSON: [{name, type, required}]; types image, objects, embedding, text, json, number, integer, bool, object, list." />
+          <TextArea label="Outputs" name="outputs" value={form.outputs} onChange={set("outputs")} error={errors.fields.outputs} />
+        </fieldset>
+      )}
       <label className="check">
         <input type="checkbox" checked={form.Start} onChange={(e) => set("Start")(e.target.checked)} /> Start it now
       </label>
@@ -610,7 +641,41 @@ export function VersionForm(props: { projectId: string; algorithm?: AlgorithmInf
   );
 }
 
-async function uploadPackage(projectId: string, file: File, onProgress: (p: Progress) => void): Promise<string> {
+/** UploadField is a file of the form: those the server takes as uploads by the field's name, and the OCR dictionary read here. */
+type UploadField = "PackageUploadId" | "ModelUploadId" | "RecognitionModelUploadId" | "dictionary";
+
+/** FileField is a file input with the upload's progress under it and the server's error for it. */
+function FileField(p: { field: UploadField; label: string; accept: string; empty: string; file: File | null; onFile(f: File | null): void;
+  progress: Progress | null; error: string | undefined }) {
+  const id = useId();
+  const pct = p.progress && p.progress.total > 0 ? Math.floor((100 * p.progress.sent) / p.progress.total) : 0;
+  return (
+    <div className={p.error ? "field field-invalid" : "field"}>
+      <label htmlFor={id}>{p.label}</label>
+      <input id={id} type="file" name={p.field} accept={p.accept} aria-invalid={p.error ? true : undefined}
+        aria-describedby={p.error ? `${id}-error` : `${id}-progress`} onChange={(e) => p.onFile(e.target.files?.[0] ?? null)} />
+      <div className="field-hint" id={`${id}-progress`}>
+        {p.progress ? (
+          <span className="upload">
+            <progress max={p.progress.total} value={p.progress.sent} aria-label={`${p.label} upload`} data-testid="upload-progress" />{" "}
+            <span data-testid="upload-percent">{pct}%</span> · {bytes(p.progress.sent)} of {bytes(p.progress.total)}
+          </span>
+        ) : p.file ? (
+          p.field === "dictionary" ? `${p.file.name}, ${bytes(p.file.size)}; read when saved.` : `${p.file.name}, ${bytes(p.file.size)}; uploaded in resumable chunks when saved.`
+        ) : (
+          p.empty
+        )}
+      </div>
+      {p.error && (
+        <div className="field-error" id={`${id}-error`} role="alert" data-field-error={p.field}>
+          {p.error}
+        </div>
+      )}
+    </div>
+  );
+}
+
+async function uploadFile(projectId: string, file: File, onProgress: (p: Progress) => void): Promise<string> {
   const t = await call<{ Token: string; Endpoint: string }>("CreateUploadToken", { ProjectId: projectId, MaxSize: file.size });
   return upload({
     endpoint: t.Endpoint || "/files/", token: t.Token, file, name: file.name, scope: projectId,

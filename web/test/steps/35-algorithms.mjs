@@ -5,7 +5,7 @@
 // box drawn, then stop and delete it. One chunk of the upload is dropped on
 // the way: the upload goes on from where the server is. A viewer sees no write buttons.
 import { join } from "node:path";
-import { env } from "../lib.mjs";
+import { env, stopAndDelete } from "../lib.mjs";
 
 const NAME = "face-attributes-e2e";
 
@@ -115,13 +115,7 @@ export async function admin({ page, base, media, shoot, check, step, goTo }) {
   await shoot(page, "algorithm-try", [canvas, tryForm.getByTestId("try-summary")]);
 
   step("stop and delete it: the demo is as it was");
-  await version.getByRole("button", { name: "Stop version 1" }).click();
-  await page.getByText("No instances run here.").waitFor({ timeout: 60000 });
-  await page.getByRole("link", { name: "← All algorithms" }).click();
-  const row = page.locator(`tr[data-algorithm="${NAME}"]`);
-  await row.getByRole("button", { name: `Delete ${NAME}` }).click();
-  await row.getByRole("button", { name: `Confirm deleting ${NAME}` }).click();
-  await row.waitFor({ state: "detached" });
+  await stopAndDelete(page, version, NAME);
 }
 
 export async function viewer({ page, base, check, step }) {
