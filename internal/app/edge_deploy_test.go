@@ -183,4 +183,11 @@ func TestEdgeDeploy(t *testing.T) {
 	if after, _ := e.P.Tasks.Get(ctx, taskID); after.NodeID != local.NodeID {
 		t.Errorf("the edge's task moved from node %s to %s", local.NodeID, after.NodeID)
 	}
+
+	// StopTask on the cloud stops the edge's copy; the cloud shows it.
+	cc.mustCall("StopTask", map[string]any{"TaskId": taskID})
+	testenv.Eventually(t, 30*time.Second, "the edge task Stopped", func() bool {
+		tk, err := e.P.Tasks.Get(ctx, taskID)
+		return err == nil && tk.Status == "Stopped" && cloudTask(taskID)["Status"] == "Stopped"
+	})
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
@@ -119,8 +120,16 @@ func (s edgeSite) ApplyDevice(ctx context.Context, d edge.DesiredDevice) error {
 }
 
 func (s edgeSite) Apply(ctx context.Context, d edge.DesiredTask, f edge.FlowVersion) error {
-	if err := s.p.Studio.Import(ctx, "default", f.FlowID, f.Name, f.Version, f.Document); err != nil {
-		return err
+	version, params := d.FlowVersion, d.Parameters
+	ierr := s.p.Studio.Import(ctx, "default", f.FlowID, f.Name, f.Version, f.Document)
+	if ierr != nil {
+		// The task keeps the version it runs; the rest of its desired
+		// state (stop, start) still applies.
+		cur, err := s.p.Tasks.Get(ctx, d.ID)
+		if err != nil {
+			return ierr
+		}
+		version, params = cur.FlowVersion, nil
 	}
 	var sources []pipeline.SourceSpec
 	if err := json.Unmarshal(d.Sources, &sources); err != nil {
@@ -130,8 +139,9 @@ func (s edgeSite) Apply(ctx context.Context, d edge.DesiredTask, f edge.FlowVers
 	if d.Run {
 		desired = task.DesiredRunning
 	}
-	return s.p.Tasks.Apply(ctx, &task.Task{ID: d.ID, ProjectID: "default", Name: d.Name, FlowID: d.FlowID,
-		FlowVersion: d.FlowVersion, Sources: sources, Parameters: d.Parameters, Desired: desired})
+	err := s.p.Tasks.Apply(ctx, &task.Task{ID: d.ID, ProjectID: "default", Name: d.Name, FlowID: d.FlowID,
+		FlowVersion: version, Sources: sources, Parameters: params, Desired: desired})
+	return errors.Join(ierr, err)
 }
 
 func (s edgeSite) Report(ctx context.Context, taskID string) (edge.TaskReport, error) {
