@@ -184,6 +184,19 @@ func TestEdgeDeploy(t *testing.T) {
 		t.Errorf("the edge's task moved from node %s to %s", local.NodeID, after.NodeID)
 	}
 
+	// A node's report of another node's task changes nothing; an unknown
+	// status is refused.
+	pl := cloud.P.EdgePlacement()
+	if err := pl.Report(ctx, "edge-other", edge.TaskReport{ID: taskID, Status: "Failed", Error: "forged"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pl.Report(ctx, nodeID, edge.TaskReport{ID: taskID, Status: "Exploded"}); err == nil {
+		t.Error("a report with status Exploded was accepted")
+	}
+	if tk := cloudTask(taskID); tk["Status"] != "Running" || strings.Contains(tk["EdgeError"].(string), "forged") {
+		t.Errorf("another node's report changed the task: %v", tk)
+	}
+
 	// StopTask on the cloud stops the edge's copy; the cloud shows it.
 	cc.mustCall("StopTask", map[string]any{"TaskId": taskID})
 	testenv.Eventually(t, 30*time.Second, "the edge task Stopped", func() bool {
