@@ -43,6 +43,9 @@ func TestEdgeDeploy(t *testing.T) {
 		t.Fatal(err)
 	}
 	devID := cc.mustCall("CreateDevice", map[string]any{"Name": "cam", "Driver": "replay", "Address": dir, "Fps": 5, "EdgeNode": nodeID})["DeviceId"].(string)
+	if _, code := cc.call("ModifyDevice", map[string]any{"DeviceId": devID, "EdgeNode": "edge-none"}); code != "ResourceNotFound" {
+		t.Errorf("device moved to an unknown edge node: %q", code)
+	}
 	flowID := cc.mustCall("CreateFlow", map[string]any{"Document": edgeFlowV(1)})["FlowId"].(string)
 	camFlow := cc.mustCall("CreateFlow", map[string]any{"Document": `{"name": "cam", "nodes": [
 	  {"id": "save", "kind": "store", "config": {"type": "edge.cam"}, "inputs": {"w": "$input.width"}}]}`})["FlowId"].(string)
