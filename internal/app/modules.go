@@ -76,8 +76,8 @@ var deps = map[string][]string{
 	ModScheduler: {ModTasks},
 	ModWorker:    {ModTasks, ModFlows, ModRuntime, ModData, ModDevices, ModBus},
 	ModPush:      {ModApps, ModStore, ModSecrets, ModBus},
-	ModEdgeHub:   {ModStore, ModData},
-	ModEdgeLink:  {ModSecrets, ModData},
+	ModEdgeHub:   {ModStore, ModData, ModFlows, ModTasks, ModDevices},
+	ModEdgeLink:  {ModSecrets, ModData, ModFlows, ModTasks, ModDevices},
 
 	ModControl: {ModAPI, ModBus, ModBootstrap, ModScheduler, ModPush, ModEdgeHub},
 	ModAll:     {ModControl, ModWorker},

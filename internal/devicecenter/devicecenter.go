@@ -60,6 +60,27 @@ type Service struct {
 	quotas   api.Quotas
 	stall    *stalls // nil: no stall detection
 	gb       atomic.Pointer[GB28181]
+	// edgeCheck checks a device's EdgeNode; nil until UseEdgeNodes.
+	edgeCheck func(ctx context.Context, projectID, nodeID string) error
+}
+
+// UseEdgeNodes makes Create and Modify check a device's EdgeNode against
+// the project's edge nodes (check answers ResourceNotFound for one that
+// is not). Call it before the service serves.
+func (s *Service) UseEdgeNodes(check func(ctx context.Context, projectID, nodeID string) error) {
+	s.edgeCheck = check
+}
+
+// checkEdge checks a device's edge node ("" is none).
+func (s *Service) checkEdge(ctx context.Context, projectID, nodeID string) error {
+	if nodeID == "" || s.edgeCheck == nil {
+		return nil
+	}
+	err := s.edgeCheck(ctx, projectID, nodeID)
+	if e, ok := api.AsError(err); ok && e.Code == api.ResourceNotFound {
+		return api.NotFound("EdgeNode", nodeID)
+	}
+	return err
 }
 
 // UseQuotas makes Create refuse a device beyond its project's quota of
@@ -117,6 +138,12 @@ func apiField(f string) string {
 
 // Create stores a device after validating its configuration.
 func (s *Service) Create(ctx context.Context, d *Device) error {
+	d.ID = ""
+	return s.create(ctx, d)
+}
+
+// create stores d, under a new id unless it has one.
+func (s *Service) create(ctx context.Context, d *Device) error {
 	if d.ProjectID == "" {
 		d.ProjectID = "default"
 	}
@@ -124,7 +151,12 @@ func (s *Service) Create(ctx context.Context, d *Device) error {
 	if err := s.db.QueryRow(ctx, "SELECT 1 FROM projects WHERE id = ?", d.ProjectID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
 		return api.NotFound("ProjectId", d.ProjectID)
 	}
-	d.ID = ids.New("dev")
+	if err := s.checkEdge(ctx, d.ProjectID, d.EdgeNode); err != nil {
+		return err
+	}
+	if d.ID == "" {
+		d.ID = ids.New("dev")
+	}
 	d.Config.ID = d.ID
 	addr, user, pass, err := takeCredentials(d.Config.Address, &d.Config.Username, &d.Config.Password)
 	if err != nil {
@@ -331,6 +363,11 @@ func (s *Service) Modify(ctx context.Context, id string, ch Change) error {
 	set(&d.Config.Password, ch.Password)
 	set(&d.Group, ch.Group)
 	set(&d.EdgeNode, ch.EdgeNode)
+	if ch.EdgeNode != nil {
+		if err := s.checkEdge(ctx, d.ProjectID, d.EdgeNode); err != nil {
+			return err
+		}
+	}
 	if ch.Options != nil {
 		d.Config.Options = ch.Options
 	}

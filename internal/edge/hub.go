@@ -38,6 +38,9 @@ type HubOptions struct {
 	Dir     string
 	Nodes   *Nodes
 	Records RecordInserter
+	// Placement serves the tasks placed on nodes; nil answers nodes that
+	// this cloud places none.
+	Placement Placement
 	// Sweep is how often the hub cuts links of deleted nodes.
 	Sweep      time.Duration
 	Logger     *slog.Logger
@@ -149,8 +152,8 @@ func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
 	}
 	for _, sub := range []struct {
 		subject string
-		fn      func(node string, m *nats.Msg) linkReply
-	}{{"edge.*.beat", h.beat}, {"edge.*.records", h.records}} {
+		fn      func(node string, m *nats.Msg) any
+	}{{"edge.*.beat", h.beat}, {"edge.*.records", h.records}, {"edge.*.sync", h.sync}} {
 		if _, err := h.nc.QueueSubscribe(sub.subject, "hub", h.handle(sub.fn)); err != nil {
 			h.close()
 			return nil, err
@@ -206,18 +209,22 @@ func (h *HubServer) Check(c server.ClientAuthentication) bool {
 }
 
 // handle answers a link request of the node the subject names.
-func (h *HubServer) handle(fn func(node string, m *nats.Msg) linkReply) nats.MsgHandler {
+func (h *HubServer) handle(fn func(node string, m *nats.Msg) any) nats.MsgHandler {
 	return func(m *nats.Msg) {
 		parts := strings.Split(m.Subject, ".")
 		if len(parts) != 3 || m.Reply == "" {
 			return
 		}
 		b, _ := json.Marshal(fn(parts[1], m))
+		if len(b) > maxLinkMessage {
+			h.log.Error("edge reply too large", "node", parts[1], "subject", m.Subject, "bytes", len(b))
+			b, _ = json.Marshal(linkReply{Error: fmt.Sprintf("reply of %d bytes exceeds the link's %d", len(b), maxLinkMessage)})
+		}
 		_ = m.Respond(b)
 	}
 }
 
-func (h *HubServer) beat(node string, m *nats.Msg) linkReply {
+func (h *HubServer) beat(node string, m *nats.Msg) any {
 	var b beatMsg
 	if err := json.Unmarshal(m.Data, &b); err != nil {
 		return linkReply{Error: "heartbeat: " + err.Error()}
@@ -237,7 +244,7 @@ func (h *HubServer) beat(node string, m *nats.Msg) linkReply {
 	return linkReply{}
 }
 
-func (h *HubServer) records(node string, m *nats.Msg) linkReply {
+func (h *HubServer) records(node string, m *nats.Msg) any {
 	var batch []wireRecord
 	if err := json.Unmarshal(m.Data, &batch); err != nil || len(batch) > maxBatch {
 		h.m.received.WithLabelValues("refused").Add(float64(len(batch)))

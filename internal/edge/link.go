@@ -33,7 +33,9 @@ type LinkOptions struct {
 	// Box seals the credential at rest.
 	Box *secrets.Box
 	// Versions are reported in every heartbeat.
-	Versions   map[string]string
+	Versions map[string]string
+	// Site applies the tasks the cloud places here; nil runs none.
+	Site       Site
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -134,6 +136,10 @@ func StartLink(ctx context.Context, o LinkOptions) (*Link, error) {
 	l.wg.Add(2)
 	go func() { defer l.wg.Done(); l.forward(run) }()
 	go func() { defer l.wg.Done(); l.heartbeat(run) }()
+	if o.Site != nil {
+		l.wg.Add(1)
+		go func() { defer l.wg.Done(); l.deploy(run) }()
+	}
 	l.log.Info("edge link started", "cloud", cred.LeafURL, "buffer_bytes", o.Config.BufferBytes, "policy", o.Config.BufferPolicy)
 	return l, nil
 }

@@ -28,6 +28,10 @@ type CreateTaskRequest struct {
 	Constraints *Constraints          `json:"Constraints"`
 	// Start places the task at once (otherwise call StartTask).
 	Start bool `json:"Start"`
+	// EdgeNodeId places the task on an edge node of the project: that
+	// site runs it, never a cloud worker. A task reading from devices of
+	// an edge node goes there without it.
+	EdgeNodeId string `json:"EdgeNodeId" validate:"max=64"`
 }
 
 // CreateTaskResponse is the response of CreateTask.
@@ -85,8 +89,16 @@ type TaskInfo struct {
 	Status            string                `json:"Status"`
 	Reason            string                `json:"Reason"`
 	NodeId            string                `json:"NodeId"`
-	CreatedTime       string                `json:"CreatedTime"`
-	UpdatedTime       string                `json:"UpdatedTime"`
+	// EdgeNodeId is the edge node that runs the task ("" for the
+	// cloud's workers). Status and Reason are then what that node last
+	// reported, EdgeFlowVersion the flow version it runs (it keeps the
+	// previous one while FlowVersion does not compile there) and
+	// EdgeError its last error applying the task.
+	EdgeNodeId      string `json:"EdgeNodeId"`
+	EdgeFlowVersion int64  `json:"EdgeFlowVersion"`
+	EdgeError       string `json:"EdgeError"`
+	CreatedTime     string `json:"CreatedTime"`
+	UpdatedTime     string `json:"UpdatedTime"`
 }
 
 // DescribeTasksResponse is the response of DescribeTasks.
@@ -131,6 +143,7 @@ func taskInfo(t *Task) TaskInfo {
 	return TaskInfo{TaskId: t.ID, ProjectId: t.ProjectID, Name: t.Name, Description: t.Description, FlowId: t.FlowID,
 		FlowVersion: t.FlowVersion, Sources: t.Sources, Parameters: t.Parameters, Constraints: t.Constraints,
 		DesiredState: t.Desired, Status: t.Status, Reason: t.Reason, NodeId: t.NodeID,
+		EdgeNodeId: t.EdgeNode, EdgeFlowVersion: t.EdgeVersion, EdgeError: t.EdgeError,
 		CreatedTime: t.CreatedAt.Format(time.RFC3339), UpdatedTime: t.UpdatedAt.Format(time.RFC3339)}
 }
 
@@ -143,7 +156,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 				return nil, err
 			}
 			t := &Task{ProjectID: r.ProjectId, Name: r.Name, Description: r.Description, FlowID: r.FlowId, FlowVersion: r.FlowVersion,
-				Sources: r.Sources, Parameters: api.NormalizeMap(r.Parameters)}
+				Sources: r.Sources, Parameters: api.NormalizeMap(r.Parameters), EdgeNode: r.EdgeNodeId}
 			if r.Constraints != nil {
 				t.Constraints = *r.Constraints
 			}

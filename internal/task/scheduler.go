@@ -169,7 +169,7 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rows, err := s.db.Query(ctx, "SELECT id, constraints FROM tasks WHERE status = ? AND desired_state = ? ORDER BY updated_at, id LIMIT 1000", StatusPending, DesiredRunning)
+	rows, err := s.db.Query(ctx, "SELECT id, constraints FROM tasks WHERE status = ? AND desired_state = ? AND edge_node = '' ORDER BY updated_at, id LIMIT 1000", StatusPending, DesiredRunning)
 	if err != nil {
 		return err
 	}

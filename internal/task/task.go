@@ -67,6 +67,11 @@ type Task struct {
 	Epoch                            int64
 	Stats                            json.RawMessage
 	CreatedAt, UpdatedAt             time.Time
+	// EdgeNode is the edge node that runs the task ("" on the cloud's own
+	// workers); EdgeVersion and EdgeError are what the node last reported:
+	// the flow version it runs and its last error applying the task.
+	EdgeNode, EdgeError string
+	EdgeVersion         int64
 }
 
 // Service is the task center's control side: the rows and their state
@@ -90,6 +95,24 @@ type Service struct {
 	lockFlows, lockDevices UseLock
 	// params checks a new task's parameters; nil until SetParamCheck.
 	params ParamCheck
+	// edgeCheck and deviceEdge place tasks on edge nodes; nil until
+	// SetEdgePlacement.
+	edgeCheck  EdgeCheck
+	deviceEdge DeviceEdge
+}
+
+// EdgeCheck answers ResourceNotFound naming EdgeNodeId when the edge node
+// is not one of the project's.
+type EdgeCheck func(ctx context.Context, projectID, nodeID string) error
+
+// DeviceEdge returns the edge node a device belongs to ("" for none).
+type DeviceEdge func(ctx context.Context, deviceID string) (string, error)
+
+// SetEdgePlacement lets Create place tasks on edge nodes: a task takes
+// its devices' edge node, or the one it names. Call it before the service
+// serves.
+func (s *Service) SetEdgePlacement(check EdgeCheck, deviceEdge DeviceEdge) {
+	s.edgeCheck, s.deviceEdge = check, deviceEdge
 }
 
 // UseLock locks, in tx, the rows of the things a new task uses (its flow,
@@ -160,6 +183,9 @@ func (s *Service) Create(ctx context.Context, t *Task, start bool) error {
 			return err
 		}
 	}
+	if err := s.placeOnEdge(ctx, t); err != nil {
+		return err
+	}
 	t.ID = ids.New("task")
 	t.Desired, t.Status = DesiredStopped, StatusStopped
 	if start {
@@ -184,16 +210,44 @@ func (s *Service) Create(ctx context.Context, t *Task, start bool) error {
 	return nil
 }
 
+// placeOnEdge sets t's edge node from its device sources, which must all
+// be of one site, or checks the one it names against the project's.
+func (s *Service) placeOnEdge(ctx context.Context, t *Task) error {
+	if s.deviceEdge != nil {
+		for i, src := range t.Sources {
+			if src.Type != "device" {
+				continue
+			}
+			node, err := s.deviceEdge(ctx, src.Id)
+			if err != nil {
+				return err
+			}
+			if node != "" && t.EdgeNode == "" {
+				t.EdgeNode = node
+			} else if node != t.EdgeNode {
+				return api.InvalidValue(fmt.Sprintf("Sources[%d].Id", i), "device %s is on edge node %q, the task on %q: a task runs at one site", src.Id, node, t.EdgeNode)
+			}
+		}
+	}
+	if t.EdgeNode == "" {
+		return nil
+	}
+	if s.edgeCheck == nil {
+		return api.InvalidValue("EdgeNodeId", "this platform places no tasks on edge nodes")
+	}
+	return s.edgeCheck(ctx, t.ProjectID, t.EdgeNode)
+}
+
 // insertTask writes the task's row in tx.
 func (s *Service) insertTask(ctx context.Context, tx *store.Tx, t *Task) error {
 	src, _ := json.Marshal(t.Sources)
 	par, _ := json.Marshal(t.Parameters)
 	con, _ := json.Marshal(t.Constraints)
 	_, err := tx.Exec(ctx, `INSERT INTO tasks (id, project_id, name, description, flow_id, flow_version, sources, parameters, constraints,
-		desired_state, status, reason, node_id, epoch, stats, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', 0, '{}', ?, ?)`,
+		desired_state, status, reason, node_id, epoch, stats, created_at, updated_at, edge_node)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', 0, '{}', ?, ?, ?)`,
 		t.ID, t.ProjectID, t.Name, t.Description, t.FlowID, t.FlowVersion, string(src), string(par), string(con),
-		t.Desired, t.Status, t.CreatedAt.UnixMilli(), t.UpdatedAt.UnixMilli())
+		t.Desired, t.Status, t.CreatedAt.UnixMilli(), t.UpdatedAt.UnixMilli(), t.EdgeNode)
 	return err
 }
 
@@ -218,14 +272,14 @@ func (s *Service) lockUses(ctx context.Context, tx *store.Tx, t *Task) error {
 }
 
 const taskColumns = `id, project_id, name, description, flow_id, flow_version, sources, parameters, constraints,
-	desired_state, status, reason, node_id, epoch, stats, created_at, updated_at`
+	desired_state, status, reason, node_id, epoch, stats, created_at, updated_at, edge_node, edge_version, edge_error`
 
 func scanTask(sc interface{ Scan(...any) error }) (*Task, error) {
 	var t Task
 	var src, par, con, stats string
 	var c, u int64
 	if err := sc.Scan(&t.ID, &t.ProjectID, &t.Name, &t.Description, &t.FlowID, &t.FlowVersion, &src, &par, &con,
-		&t.Desired, &t.Status, &t.Reason, &t.NodeID, &t.Epoch, &stats, &c, &u); err != nil {
+		&t.Desired, &t.Status, &t.Reason, &t.NodeID, &t.Epoch, &stats, &c, &u, &t.EdgeNode, &t.EdgeVersion, &t.EdgeError); err != nil {
 		return nil, err
 	}
 	_ = json.Unmarshal([]byte(src), &t.Sources)
@@ -272,7 +326,7 @@ func (s *Service) Stop(ctx context.Context, id string) error {
 		return err
 	}
 	status := StatusStopping
-	if t.NodeID == "" {
+	if t.NodeID == "" && (t.EdgeNode == "" || t.Status == StatusPending) {
 		status = StatusStopped
 	}
 	if t.Status == StatusStopped || t.Status == StatusCompleted || t.Status == StatusFailed {

@@ -1,0 +1,157 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/device"
+	"github.com/tianshu-ai/tianshu/internal/devicecenter"
+	"github.com/tianshu-ai/tianshu/internal/edge"
+	"github.com/tianshu-ai/tianshu/internal/pipeline"
+	"github.com/tianshu-ai/tianshu/internal/store"
+	"github.com/tianshu-ai/tianshu/internal/task"
+)
+
+// edgeOfProject answers ResourceNotFound naming EdgeNodeId unless node is
+// an edge node of the project.
+func (p *Platform) edgeOfProject(ctx context.Context, projectID, node string) error {
+	n, err := p.EdgeNodes.Get(ctx, node)
+	if err != nil {
+		return err
+	}
+	if n.ProjectID != projectID {
+		return api.NotFound("EdgeNodeId", node)
+	}
+	return nil
+}
+
+// deviceEdge returns the edge node of a device.
+func (p *Platform) deviceEdge(ctx context.Context, deviceID string) (string, error) {
+	d, err := p.Devices.Get(ctx, deviceID)
+	if err != nil {
+		return "", err
+	}
+	return d.EdgeNode, nil
+}
+
+// cloudPlacement is the cloud's side of deploy: the tasks placed on edge
+// nodes, with their flow versions, from the task service and the studio.
+type cloudPlacement struct{ p *Platform }
+
+func (c cloudPlacement) Desired(ctx context.Context, node string) (edge.Desired, error) {
+	var out edge.Desired
+	devs, _, err := c.p.Devices.List(ctx, devicecenter.Filter{Projects: store.Projects{All: true}, EdgeNodes: []string{node}}, 0, maxEdgeDevices)
+	if err != nil {
+		return out, err
+	}
+	for _, d := range devs {
+		// List masks credentials; Get has them.
+		full, err := c.p.Devices.Get(ctx, d.ID)
+		if err != nil {
+			return out, err
+		}
+		zones, _ := json.Marshal(full.Zones)
+		out.Devices = append(out.Devices, edge.DesiredDevice{ID: full.ID, Name: full.Name, Description: full.Description,
+			Driver: full.Config.Driver, Address: full.Config.Address, Username: full.Config.Username, Password: full.Config.Password,
+			Options: full.Config.Options, Fps: full.Config.FPS, Width: full.Config.Width, Group: full.Group, Zones: zones})
+	}
+	ts, err := c.p.Tasks.EdgeTasks(ctx, node)
+	if err != nil {
+		return out, err
+	}
+	tasks := make([]edge.DesiredTask, 0, len(ts))
+	var flows []edge.FlowVersion
+	seen := map[string]bool{}
+	for _, t := range ts {
+		src, _ := json.Marshal(t.Sources)
+		tasks = append(tasks, edge.DesiredTask{ID: t.ID, Name: t.Name, FlowID: t.FlowID, FlowVersion: t.FlowVersion,
+			Sources: src, Parameters: t.Parameters, Run: t.Desired == task.DesiredRunning})
+		key := fmt.Sprintf("%s@%d", t.FlowID, t.FlowVersion)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		f, err := c.p.Studio.Get(ctx, t.FlowID)
+		if err != nil {
+			return out, err
+		}
+		v, err := c.p.Studio.GetVersion(ctx, t.FlowID, t.FlowVersion)
+		if err != nil {
+			return out, err
+		}
+		flows = append(flows, edge.FlowVersion{FlowID: t.FlowID, Name: f.Name, Version: v.Version, Document: v.Document})
+	}
+	out.Tasks, out.Flows = tasks, flows
+	return out, nil
+}
+
+// maxEdgeDevices bounds the devices one edge node is sent.
+const maxEdgeDevices = 1000
+
+// knownStatus are the task statuses an edge may report.
+var knownStatus = map[string]bool{task.StatusPending: true, task.StatusScheduled: true, task.StatusRunning: true,
+	task.StatusStopping: true, task.StatusStopped: true, task.StatusFailed: true, task.StatusCompleted: true}
+
+func (c cloudPlacement) Report(ctx context.Context, node string, r edge.TaskReport) error {
+	if !knownStatus[r.Status] {
+		return fmt.Errorf("edge: task %s: unknown status %q", r.ID, r.Status)
+	}
+	return c.p.Tasks.ReportEdge(ctx, node, r.ID, task.EdgeState{Status: r.Status, Reason: r.Reason, Error: r.Error, FlowVersion: r.FlowVersion})
+}
+
+// edgeSite is the edge's side of deploy: the cloud's flow versions go
+// into the studio under their ids and numbers, its tasks into the task
+// service under theirs, all in the edge's default project.
+type edgeSite struct{ p *Platform }
+
+func (s edgeSite) ApplyDevice(ctx context.Context, d edge.DesiredDevice) error {
+	var zones []devicecenter.Zone
+	if len(d.Zones) > 0 {
+		if err := json.Unmarshal(d.Zones, &zones); err != nil {
+			return fmt.Errorf("zones: %w", err)
+		}
+	}
+	return s.p.Devices.Import(ctx, &devicecenter.Device{ID: d.ID, ProjectID: "default", Name: d.Name, Description: d.Description,
+		Group: d.Group, Zones: zones, Config: device.Config{Driver: d.Driver, Address: d.Address, Username: d.Username,
+			Password: d.Password, Options: d.Options, FPS: d.Fps, Width: d.Width}})
+}
+
+func (s edgeSite) Apply(ctx context.Context, d edge.DesiredTask, f edge.FlowVersion) error {
+	version, params := d.FlowVersion, d.Parameters
+	ierr := s.p.Studio.Import(ctx, "default", f.FlowID, f.Name, f.Version, f.Document)
+	if ierr != nil {
+		// The task keeps the version it runs; the rest of its desired
+		// state (stop, start) still applies.
+		cur, err := s.p.Tasks.Get(ctx, d.ID)
+		if err != nil {
+			return ierr
+		}
+		version, params = cur.FlowVersion, nil
+	}
+	var sources []pipeline.SourceSpec
+	if err := json.Unmarshal(d.Sources, &sources); err != nil {
+		return fmt.Errorf("edge: task %s: sources: %w", d.ID, err)
+	}
+	desired := task.DesiredStopped
+	if d.Run {
+		desired = task.DesiredRunning
+	}
+	err := s.p.Tasks.Apply(ctx, &task.Task{ID: d.ID, ProjectID: "default", Name: d.Name, FlowID: d.FlowID,
+		FlowVersion: version, Sources: sources, Parameters: params, Desired: desired})
+	return errors.Join(ierr, err)
+}
+
+func (s edgeSite) Report(ctx context.Context, taskID string) (edge.TaskReport, error) {
+	t, err := s.p.Tasks.Get(ctx, taskID)
+	if err != nil {
+		return edge.TaskReport{}, err
+	}
+	return edge.TaskReport{ID: t.ID, Status: t.Status, Reason: t.Reason, FlowVersion: t.FlowVersion}, nil
+}
+
+// EdgePlacement is what this cloud's hub serves edge nodes as their
+// desired state (for a hub started outside the module, as tests do).
+func (p *Platform) EdgePlacement() edge.Placement { return cloudPlacement{p} }

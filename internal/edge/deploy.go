@@ -1,0 +1,225 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// subjectSync is the deploy exchange: the edge sends its reports of the
+// tasks the cloud placed on it and gets back the whole desired state.
+const subjectSync = "edge.%s.sync" // syncMsg → syncReply
+
+// maxPlaced bounds the tasks of one node's desired state and report.
+const maxPlaced = 1000
+
+// DesiredTask is a task the cloud placed on an edge node, as the node
+// should run it. Its flow version is one of the reply's Flows.
+type DesiredTask struct {
+	ID          string          `json:"Id"`
+	Name        string          `json:"Name"`
+	FlowID      string          `json:"FlowId"`
+	FlowVersion int64           `json:"FlowVersion"`
+	Sources     json.RawMessage `json:"Sources"`
+	Parameters  map[string]any  `json:"Parameters"`
+	// Run is the desired state: running, or stopped.
+	Run bool `json:"Run"`
+}
+
+// FlowVersion is a flow version a desired task uses, sent once per reply.
+type FlowVersion struct {
+	FlowID   string          `json:"FlowId"`
+	Name     string          `json:"Name"`
+	Version  int64           `json:"Version"`
+	Document json.RawMessage `json:"Document"`
+}
+
+func (f FlowVersion) key() string { return f.FlowID + "@" + strconv.FormatInt(f.Version, 10) }
+
+// TaskReport is an edge node's report of a placed task: its local status,
+// the flow version it runs, and the last error applying the cloud's state
+// (a version that did not validate there, say).
+type TaskReport struct {
+	ID          string `json:"Id"`
+	Status      string `json:"Status"`
+	Reason      string `json:"Reason"`
+	FlowVersion int64  `json:"FlowVersion"`
+	Error       string `json:"Error"`
+}
+
+type syncMsg struct {
+	Tasks []TaskReport `json:"Tasks"`
+}
+
+// DesiredDevice is a device of an edge node, with its credentials: the
+// edge needs them to reach the camera (the link is TLS; the edge seals
+// them at rest with its own key).
+type DesiredDevice struct {
+	ID          string          `json:"Id"`
+	Name        string          `json:"Name"`
+	Description string          `json:"Description"`
+	Driver      string          `json:"Driver"`
+	Address     string          `json:"Address"`
+	Username    string          `json:"Username"`
+	Password    string          `json:"Password"`
+	Options     map[string]any  `json:"Options"`
+	Fps         float64         `json:"Fps"`
+	Width       int             `json:"Width"`
+	Group       string          `json:"Group"`
+	Zones       json.RawMessage `json:"Zones"`
+}
+
+// Desired is an edge node's whole desired state: its devices, its tasks
+// and the flow versions they use.
+type Desired struct {
+	Devices []DesiredDevice `json:"Devices"`
+	Tasks   []DesiredTask   `json:"Tasks"`
+	Flows   []FlowVersion   `json:"Flows"`
+}
+
+type syncReply struct {
+	Desired
+	Error string `json:"Error,omitempty"`
+}
+
+// Placement is the cloud's side of deploy: the tasks it placed on a node,
+// with the flow versions they use, and where a node's reports go. A report
+// names a task of the node; others must change nothing.
+type Placement interface {
+	Desired(ctx context.Context, node string) (Desired, error)
+	Report(ctx context.Context, node string, r TaskReport) error
+}
+
+// Site is the edge's side: ApplyDevice makes the local device match d;
+// Apply makes the local task match d, creating f here first when it is
+// new, and changes nothing when f does not validate here (the task keeps
+// its version); applying what already holds must restart nothing. Report
+// returns the local state of a task.
+type Site interface {
+	ApplyDevice(ctx context.Context, d DesiredDevice) error
+	Apply(ctx context.Context, d DesiredTask, f FlowVersion) error
+	Report(ctx context.Context, taskID string) (TaskReport, error)
+}
+
+// sync handles a node's deploy exchange on the hub.
+func (h *HubServer) sync(node string, m *nats.Msg) any {
+	if h.o.Placement == nil {
+		return syncReply{Error: "this cloud places no tasks on edge nodes"}
+	}
+	var in syncMsg
+	if err := json.Unmarshal(m.Data, &in); err != nil || len(in.Tasks) > maxPlaced {
+		return syncReply{Error: fmt.Sprintf("sync: not a report of at most %d tasks", maxPlaced)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, r := range in.Tasks {
+		if err := h.o.Placement.Report(ctx, node, r); err != nil {
+			h.log.Warn("edge task report not stored", "node", node, "task", r.ID, "err", err)
+		}
+	}
+	d, err := h.o.Placement.Desired(ctx, node)
+	if err != nil {
+		h.log.Error("edge desired state failed", "node", node, "err", err)
+		return syncReply{Error: "desired state: " + err.Error()}
+	}
+	return syncReply{Desired: d}
+}
+
+// deploy asks the cloud for the desired state every heartbeat and applies
+// it. The state is whole each time, kept in the cloud's store: whatever
+// changed while the link was down is applied at the first exchange after,
+// and applying an unchanged state changes nothing.
+func (l *Link) deploy(ctx context.Context) {
+	subject := fmt.Sprintf(subjectSync, l.cred.NodeID)
+	t := time.NewTicker(l.o.Config.Heartbeat)
+	defer t.Stop()
+	var placed []string
+	failed := map[string]string{} // task → its last error applying
+	for {
+		msg := syncMsg{}
+		for _, id := range placed {
+			r, err := l.o.Site.Report(ctx, id)
+			if err != nil {
+				continue
+			}
+			r.ID, r.Error = id, failed[id]
+			msg.Tasks = append(msg.Tasks, r)
+		}
+		if reply, err := l.exchange(ctx, subject, msg); err == nil {
+			devErr := map[string]string{}
+			for _, d := range reply.Devices {
+				if err := l.o.Site.ApplyDevice(ctx, d); err != nil {
+					devErr[d.ID] = "device " + d.ID + ": " + err.Error()
+				}
+			}
+			placed = placed[:0]
+			flows := map[string]FlowVersion{}
+			for _, f := range reply.Flows {
+				flows[f.key()] = f
+			}
+			for _, d := range reply.Tasks {
+				placed = append(placed, d.ID)
+				f, ok := flows[FlowVersion{FlowID: d.FlowID, Version: d.FlowVersion}.key()]
+				err := errors.New("the cloud sent no document for the task's flow version")
+				if ok {
+					err = l.o.Site.Apply(ctx, d, f)
+				}
+				if e := sourceErrors(d, devErr); e != "" && err == nil {
+					err = errors.New(e)
+				}
+				if err != nil {
+					if failed[d.ID] != err.Error() {
+						l.log.Warn("edge task not applied", "task", d.ID, "flow", d.FlowID, "version", d.FlowVersion, "err", err)
+					}
+					failed[d.ID] = err.Error()
+				} else {
+					delete(failed, d.ID)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (l *Link) exchange(ctx context.Context, subject string, msg syncMsg) (*syncReply, error) {
+	body, _ := json.Marshal(msg)
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := l.nc.RequestWithContext(rctx, subject, body)
+	if err != nil {
+		return nil, err
+	}
+	var r syncReply
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return nil, err
+	}
+	if r.Error != "" {
+		return nil, errors.New(r.Error)
+	}
+	return &r, nil
+}
+
+// sourceErrors is why the devices d reads from were not applied, if any
+// of them failed.
+func sourceErrors(d DesiredTask, devErr map[string]string) string {
+	if len(devErr) == 0 {
+		return ""
+	}
+	var src []struct{ Type, Id string }
+	_ = json.Unmarshal(d.Sources, &src)
+	for _, s := range src {
+		if e := devErr[s.Id]; s.Type == "device" && e != "" {
+			return e
+		}
+	}
+	return ""
+}
