@@ -163,39 +163,37 @@ func (h *ringHandler) Enabled(_ context.Context, l slog.Level) bool {
 }
 
 func (h *ringHandler) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(h.pre)
+	b := make([]byte, 0, len(h.pre)+32*r.NumAttrs())
+	b = append(b, h.pre...)
 	comp := h.component
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == "component" && h.prefix == "" {
 			comp = a.Value.String()
 		}
-		appendAttr(&b, h.prefix, a)
-		return b.Len() < MaxLogLineBytes
+		b = appendAttr(b, h.prefix, a)
+		return len(b) < MaxLogLineBytes
 	})
-	fields := b.String()
-	if len(fields) > MaxLogLineBytes {
-		fields = fields[:MaxLogLineBytes] + "…"
+	if len(b) > MaxLogLineBytes {
+		b = append(b[:MaxLogLineBytes], "…"...)
 	}
 	msg := r.Message
 	if len(msg) > MaxLogLineBytes {
 		msg = msg[:MaxLogLineBytes] + "…"
 	}
-	h.ring.add(LogLine{Time: r.Time, Level: r.Level, Component: comp, Message: msg, Fields: fields})
+	h.ring.add(LogLine{Time: r.Time, Level: r.Level, Component: comp, Message: msg, Fields: string(b)})
 	return nil
 }
 
 func (h *ringHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	n := *h
-	var b strings.Builder
-	b.WriteString(h.pre)
+	b := []byte(h.pre)
 	for _, a := range as {
 		if a.Key == "component" && h.prefix == "" {
 			n.component = a.Value.String()
 		}
-		appendAttr(&b, h.prefix, a)
+		b = appendAttr(b, h.prefix, a)
 	}
-	n.pre = b.String()
+	n.pre = string(b)
 	return &n
 }
 
@@ -208,8 +206,9 @@ func (h *ringHandler) WithGroup(name string) slog.Handler {
 	return &n
 }
 
-// appendAttr writes a as " key=value" (groups flattened to dotted keys).
-func appendAttr(b *strings.Builder, prefix string, a slog.Attr) {
+// appendAttr appends a to b as " key=value" (groups flattened to dotted
+// keys), quoting a value as the text handler does.
+func appendAttr(b []byte, prefix string, a slog.Attr) []byte {
 	v := a.Value.Resolve()
 	if v.Kind() == slog.KindGroup {
 		p := prefix
@@ -217,22 +216,32 @@ func appendAttr(b *strings.Builder, prefix string, a slog.Attr) {
 			p += a.Key + "."
 		}
 		for _, g := range v.Group() {
-			appendAttr(b, p, g)
+			b = appendAttr(b, p, g)
 		}
-		return
+		return b
 	}
 	if a.Equal(slog.Attr{}) {
-		return
+		return b
 	}
-	if b.Len() > 0 {
-		b.WriteByte(' ')
+	if len(b) > 0 {
+		b = append(b, ' ')
 	}
-	b.WriteString(prefix)
-	b.WriteString(a.Key)
-	b.WriteByte('=')
+	b = append(b, prefix...)
+	b = append(b, a.Key...)
+	b = append(b, '=')
+	switch v.Kind() {
+	case slog.KindInt64:
+		return strconv.AppendInt(b, v.Int64(), 10)
+	case slog.KindUint64:
+		return strconv.AppendUint(b, v.Uint64(), 10)
+	case slog.KindFloat64:
+		return strconv.AppendFloat(b, v.Float64(), 'g', -1, 64)
+	case slog.KindBool:
+		return strconv.AppendBool(b, v.Bool())
+	}
 	s := v.String()
 	if s == "" || strings.ContainsAny(s, " =\"\n\t") {
-		s = strconv.Quote(s)
+		return strconv.AppendQuote(b, s)
 	}
-	b.WriteString(s)
+	return append(b, s...)
 }
