@@ -315,7 +315,7 @@ func (m *Manager) Apply(ctx context.Context, v Version) error {
 	m.deps[ref] = d
 	m.current[v.AlgorithmID] = v.Version
 	m.mu.Unlock()
-	m.log.Info("algorithm version applied", "algorithm", v.AlgorithmID, "version", v.Version, "runtime", v.Runtime, "instances", len(d.insts))
+	m.log.InfoContext(ctx, "algorithm version applied", "algorithm", v.AlgorithmID, "version", v.Version, "runtime", v.Runtime, "instances", len(d.insts))
 	return nil
 }
 
@@ -633,7 +633,7 @@ func (m *Manager) stopDeployment(ctx context.Context, d *deployment, forget, rem
 		}
 		m.metrics.forgetVersion(d.v.AlgorithmID, d.v.Version)
 	}
-	m.log.Info("algorithm version stopped", "algorithm", d.v.AlgorithmID, "version", d.v.Version)
+	m.log.InfoContext(ctx, "algorithm version stopped", "algorithm", d.v.AlgorithmID, "version", d.v.Version)
 	return nil
 }
 

@@ -66,7 +66,7 @@ func (g *Gateway) checkAuthHold(ctx context.Context, r *http.Request, c *Caller)
 	for _, k := range keys {
 		d, err := g.failures.Held(ctx, k)
 		if err != nil {
-			g.log.Warn("failure counter unavailable", "err", err)
+			g.log.WarnContext(ctx, "failure counter unavailable", "err", err)
 			return nil
 		}
 		if d > 0 {
@@ -94,13 +94,13 @@ func (g *Gateway) countAuthFailure(ctx context.Context, r *http.Request, c *Call
 	addr, secret := authHoldKeys(r, c)
 	b := ratelimit.Backoff{Free: f.AddressFailures, Window: f.FailureWindow, Base: f.LockBase, Max: f.LockMax}
 	if _, _, err := g.failures.Attempt(ctx, addr, b); err != nil {
-		g.log.Warn("failure counter unavailable", "err", err)
+		g.log.WarnContext(ctx, "failure counter unavailable", "err", err)
 		return
 	}
 	if secret != "" && f.SecretFailures > 0 {
 		b.Free = f.SecretFailures
 		if _, _, err := g.failures.Attempt(ctx, secret, b); err != nil {
-			g.log.Warn("failure counter unavailable", "err", err)
+			g.log.WarnContext(ctx, "failure counter unavailable", "err", err)
 		}
 	}
 }

@@ -49,11 +49,12 @@ func builtinIndex(name string) int {
 var iamResources = map[string]bool{"app": true, "project": true, "role": true, "member": true, "audit": true, "user": true}
 
 // PlatformOnly reports whether actions of permission p act on the platform
-// rather than on one project (creating projects, managing user accounts):
+// rather than on one project (creating projects, managing user accounts,
+// reading the process's logs, resource "platform"):
 // only platform admins run them, and no role, built-in or custom, grants
 // them.
 func (p Permission) PlatformOnly() bool {
-	return (p.Resource == "project" && p.Access == Write) || p.Resource == "user"
+	return (p.Resource == "project" && p.Access == Write) || p.Resource == "user" || p.Resource == "platform"
 }
 
 // BuiltinAllows reports whether built-in role grants the actions of

@@ -136,6 +136,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c := &Caller{RequestID: newRequestID(), SourceIP: sourceIP(r)}
+	r = r.WithContext(telemetry.WithRequestID(r.Context(), c.RequestID))
 	var span trace.Span
 	if g.tracer != nil {
 		var ctx context.Context
@@ -151,9 +152,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e, ok := AsError(err)
 		if !ok {
 			if e, ok = FaultError(err, c.RequestID); ok {
-				g.log.Warn("action failed: a backend cannot serve", "action", action, "code", e.Code, "request_id", c.RequestID, "app", c.AppID, "err", err)
+				g.log.WarnContext(r.Context(), "action failed: a backend cannot serve", "action", action, "code", e.Code, "request_id", c.RequestID, "app", c.AppID, "err", err)
 			} else {
-				g.log.Error("action failed", "action", action, "request_id", c.RequestID, "app", c.AppID, "err", err)
+				g.log.ErrorContext(r.Context(), "action failed", "action", action, "request_id", c.RequestID, "app", c.AppID, "err", err)
 				e = Errorf(InternalError, "internal error; quote RequestId %s", c.RequestID)
 			}
 		}
@@ -177,7 +178,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The access log is at info: when the level is above, its arguments
 	// are not even built.
 	if g.log.Enabled(r.Context(), slog.LevelInfo) {
-		g.log.Info("action served", "action", label, "code", code, "request_id", c.RequestID, "app", c.AppID, "user", c.UserName, "duration_ms", float64(d.Microseconds())/1000)
+		g.log.InfoContext(r.Context(), "action served", "action", label, "code", code, "request_id", c.RequestID, "app", c.AppID, "user", c.UserName, "duration_ms", float64(d.Microseconds())/1000)
 	}
 }
 
@@ -454,7 +455,7 @@ func (g *Gateway) allow(ctx context.Context, who, key, class string, rate float6
 	}
 	ok, retry, err := g.limiter.Allow(ctx, key, rate, burst)
 	if err != nil {
-		g.log.Warn("rate limiter unavailable", "caller", who, "err", err)
+		g.log.WarnContext(ctx, "rate limiter unavailable", "caller", who, "err", err)
 		return nil
 	}
 	if !ok {
@@ -580,10 +581,10 @@ func (g *Gateway) remember(ctx context.Context, auth tc3.Authorization, ts int64
 	fresh, err := g.replays.Remember(ctx, key, ttl)
 	if err != nil {
 		if g.cfg.SignatureReplayFailOpen {
-			g.log.Warn("replay cache unavailable; accepting the signature unchecked", "secret_id", auth.SecretID, "err", err)
+			g.log.WarnContext(ctx, "replay cache unavailable; accepting the signature unchecked", "secret_id", auth.SecretID, "err", err)
 			return nil
 		}
-		g.log.Error("replay cache unavailable; refusing signed requests", "secret_id", auth.SecretID, "err", err)
+		g.log.ErrorContext(ctx, "replay cache unavailable; refusing signed requests", "secret_id", auth.SecretID, "err", err)
 		return Errorf(ResourceUnavailable, "signature replay check unavailable; retry shortly with a new signature")
 	}
 	if !fresh {
@@ -657,7 +658,7 @@ func (g *Gateway) recordAuthFailure(r *http.Request, a *Action, c *Caller, err e
 func (g *Gateway) append(ctx context.Context, ev AuditEvent) {
 	// The audit write must not be cancelled by a client that hangs up.
 	if aerr := g.audit.Record(context.WithoutCancel(ctx), ev); aerr != nil {
-		g.log.Error("audit record failed", "action", ev.Action, "request_id", ev.RequestID, "err", aerr)
+		g.log.ErrorContext(ctx, "audit record failed", "action", ev.Action, "request_id", ev.RequestID, "err", aerr)
 	}
 }
 

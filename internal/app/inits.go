@@ -39,6 +39,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/imagebuild"
 	"github.com/tianshu-ai/tianshu/internal/imagebuild/builtinreg"
 	"github.com/tianshu-ai/tianshu/internal/kube"
+	"github.com/tianshu-ai/tianshu/internal/logview"
 	"github.com/tianshu-ai/tianshu/internal/pipeline"
 	"github.com/tianshu-ai/tianshu/internal/push"
 	"github.com/tianshu-ai/tianshu/internal/ratelimit"
@@ -193,7 +194,7 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	p.Tasks.UseQuotas(p.Projects)
 	p.Devices.UseQuotas(p.Projects)
 	p.Gateway = api.NewGateway(p.cfg.API, p.Registry, api.GatewayOptions{
-		Keys: p.Apps, Sessions: p.Sessions, Authorizer: p.Access, Auditor: p.Audit.Auditor(), Limiter: lim, Failures: lim, Replays: lim, Logger: p.log, Registerer: p.Metrics, Now: p.now, Tracer: p.Tracing.Provider(),
+		Keys: p.Apps, Sessions: p.Sessions, Authorizer: p.Access, Auditor: p.Audit.Auditor(), Limiter: lim, Failures: lim, Replays: lim, Logger: p.log.With("component", "api"), Registerer: p.Metrics, Now: p.now, Tracer: p.Tracing.Provider(),
 		SecureCookies: strings.HasPrefix(p.cfg.PublicURL, "https://"),
 	})
 	// Replicas on one store tell each other when apps or keys change, so
@@ -266,8 +267,9 @@ func registerActions(reg *api.Registry, p *Platform) {
 	var snaps devicecenter.SnapshotStore
 	var subs *push.Service
 	var recent *tracesdk.Recent
+	var logs *telemetry.LogRing
 	if p != nil {
-		recent = p.Tracing.Recent()
+		recent, logs = p.Tracing.Recent(), p.Logs
 		subs, logins = p.Push, p.Logins
 		apps, audit, flows, tasks, algos, records, devices, projects = p.Apps, p.Audit, p.Studio, p.Tasks, p.Algos, p.Data, p.Devices, p.Projects
 		access = p.Access
@@ -292,6 +294,7 @@ func registerActions(reg *api.Registry, p *Platform) {
 	edge.RegisterActions(reg, edges, window)
 	push.RegisterActions(reg, subs)
 	tracesdk.RegisterActions(reg, recent)
+	logview.RegisterActions(reg, logs)
 }
 
 func (p *Platform) initEdgeHub(ctx context.Context) (func(context.Context) error, error) {
@@ -350,7 +353,7 @@ func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error,
 	writer := p.Data.NewWriter(wo)
 	cfg.Interval = min(time.Second, cfg.LeaseTTL/4)
 	p.Worker = task.NewWorker(cfg, task.WorkerDeps{
-		DB: p.DB, Service: p.Tasks, Bus: p.Bus, Logger: p.log, Metrics: p.Metrics, Now: p.now, Previews: p.Previews, Tracer: p.Tracing.Provider(),
+		DB: p.DB, Service: p.Tasks, Bus: p.Bus, Logger: p.log.With("component", "task"), Metrics: p.Metrics, Now: p.now, Previews: p.Previews, Tracer: p.Tracing.Provider(),
 		Plan: func(ctx context.Context, flowID string, version int64, tr flow.Tracer) (*flow.Plan, error) {
 			return p.Studio.Compile(ctx, flowID, version, tr)
 		},
@@ -374,7 +377,7 @@ func (p *Platform) projectQuotas() *iam.Projects {
 }
 
 func (p *Platform) initData(ctx context.Context) (func(context.Context) error, error) {
-	svc, err := data.New(p.DB, p.Blob, data.Options{Logger: p.log, Registerer: p.Metrics, Now: p.now,
+	svc, err := data.New(p.DB, p.Blob, data.Options{Logger: p.log.With("component", "data"), Registerer: p.Metrics, Now: p.now,
 		TokenKey: p.Box.DeriveKey("upload-token"), StagingDir: filepath.Join(p.cfg.DataDir, "uploads"), PublicURL: p.cfg.PublicBase(p.Addr())})
 	if err != nil {
 		return nil, err
@@ -493,7 +496,7 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 		ServingDir: servingDir,
 		Containers: containers,
 		GPUs:       gpu.Indices(gpus),
-		Logger:     p.log, Registerer: p.Metrics, Now: p.now, Tracer: p.Tracing.Provider(),
+		Logger:     p.log.With("component", "algorithm"), Registerer: p.Metrics, Now: p.now, Tracer: p.Tracing.Provider(),
 		WorkDir: workDir,
 		Exec:    pol,
 		OpenPackage: func(ctx context.Context, key string) (io.ReadCloser, error) {

@@ -68,6 +68,8 @@ type Platform struct {
 	// Tracing is this platform's OpenTelemetry tracing; its Provider is
 	// nil (no span anywhere) unless --otel.* turned it on.
 	Tracing *tracesdk.Tracing
+	// Logs are the last lines each component logged (--log.recent-*).
+	Logs *telemetry.LogRing
 	// Influx writes Metrics to InfluxDB; nil unless --influx.url is set.
 	Influx     *influx.Writer
 	influxStop func()
@@ -152,6 +154,11 @@ func New(cfg config.Config, o Options) (*Platform, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	// Every line written within a request or a traced message carries its
+	// request_id and trace_id; the last lines of each component stay in
+	// memory for DescribeLogs.
+	p.Logs = telemetry.NewLogRing(cfg.Log.RecentLines, cfg.Log.RecentBytes)
+	p.log = slog.New(telemetry.WithContextFields(telemetry.Tee(p.log.Handler(), p.Logs.Handler(telemetry.ParseLevel(cfg.Log.Level)))))
 	if p.getenv == nil {
 		p.getenv = os.Getenv
 	}

@@ -132,9 +132,20 @@ func (k KubeConfig) Enabled() bool { return k.Kubeconfig != "" || k.InCluster }
 
 // LogConfig configures logging.
 type LogConfig struct {
-	Level  string `yaml:"level"`  // debug, info, warn, error
-	Format string `yaml:"format"` // json or text
+	Level string `yaml:"level"` // debug, info, warn, error
+	// Format is json, text, or auto: text on a terminal, JSON otherwise.
+	Format string `yaml:"format"`
+	// RecentLines and RecentBytes bound the last lines kept in memory per
+	// component for DescribeLogs (RecentLines 0: none).
+	RecentLines int   `yaml:"recent_lines"`
+	RecentBytes int64 `yaml:"recent_bytes"`
 }
+
+// Limits of LogConfig's ring.
+const (
+	MaxLogRecentLines = 100_000
+	MaxLogRecentBytes = 256 << 20
+)
 
 // StoreConfig configures what readiness asks of the machine's disk.
 type StoreConfig struct {
@@ -157,7 +168,7 @@ func Default() Config {
 		Targets:         []string{"all"},
 		ShutdownGrace:   20 * time.Second,
 		ShutdownTimeout: 15 * time.Second,
-		Log:             LogConfig{Level: "info", Format: "json"},
+		Log:             LogConfig{Level: "info", Format: "auto", RecentLines: 1000, RecentBytes: 1 << 20},
 		Store:           StoreConfig{MinFreeBytes: DefaultMinFreeBytes},
 		API:             apiconfig.Default(),
 		Worker:          workerconfig.Default(),
@@ -190,7 +201,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "on SIGTERM, how long requests already accepted may take to be answered before their connections are closed")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "after the grace period, how long the modules (tasks, push, backends) may take to stop")
 	fs.StringVar(&c.Log.Level, "log.level", c.Log.Level, "log level: debug, info, warn, error")
-	fs.StringVar(&c.Log.Format, "log.format", c.Log.Format, "log format: json or text")
+	fs.StringVar(&c.Log.Format, "log.format", c.Log.Format, "log format: json, text, or auto (text when stderr is a terminal, JSON otherwise)")
+	fs.IntVar(&c.Log.RecentLines, "log.recent-lines", c.Log.RecentLines, "last log lines kept in memory per component for DescribeLogs and the console (0: none)")
+	fs.Int64Var(&c.Log.RecentBytes, "log.recent-bytes", c.Log.RecentBytes, "memory cap (bytes) of the last log lines kept per component")
 	fs.Int64Var(&c.Store.MinFreeBytes, "store.min-free-bytes", c.Store.MinFreeBytes, "free space (bytes) below which /readyz fails the disk check, on the data dir and the SQLite database's file system (0: no check)")
 	fs.StringVar(&c.Kube.Kubeconfig, "kube.kubeconfig", c.Kube.Kubeconfig, "kubeconfig file of the Kubernetes cluster that runs container algorithm versions (its current context; default: no cluster)")
 	fs.BoolVar(&c.Kube.InCluster, "kube.in-cluster", c.Kube.InCluster, "run container algorithm versions in the cluster this pod runs in, with its service account")
@@ -365,8 +378,14 @@ func (c *Config) Validate() error {
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}
-	if c.Log.Format != "json" && c.Log.Format != "text" {
-		bad("log.format", "%q is not json or text", c.Log.Format)
+	if c.Log.Format != "json" && c.Log.Format != "text" && c.Log.Format != "auto" {
+		bad("log.format", "%q is not json, text or auto", c.Log.Format)
+	}
+	if c.Log.RecentLines < 0 || c.Log.RecentLines > MaxLogRecentLines {
+		bad("log.recent_lines", "%d is not between 0 and %d", c.Log.RecentLines, MaxLogRecentLines)
+	}
+	if c.Log.RecentBytes < 64<<10 || c.Log.RecentBytes > MaxLogRecentBytes {
+		bad("log.recent_bytes", "%d is not between 64 KiB and 256 MiB", c.Log.RecentBytes)
 	}
 	if c.Store.MinFreeBytes < 0 {
 		bad("store.min_free_bytes", "%d must not be negative", c.Store.MinFreeBytes)

@@ -208,3 +208,23 @@ func TestKubeConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestLogConfig(t *testing.T) {
+	load := func(args []string, env map[string]string) (Config, error) {
+		return Load(flag.NewFlagSet("t", flag.ContinueOnError), append([]string{"--data-dir", t.TempDir()}, args...), func(k string) string { return env[k] })
+	}
+	c, err := load(nil, nil)
+	if err != nil || c.Log.Format != "auto" || c.Log.RecentLines != 1000 || c.Log.RecentBytes != 1<<20 {
+		t.Fatalf("defaults: %+v %v", c.Log, err)
+	}
+	c, err = load([]string{"--log.format", "text", "--log.recent-lines", "0"}, map[string]string{"TIANSHU_LOG_RECENT_BYTES": "65536"})
+	if err != nil || c.Log.Format != "text" || c.Log.RecentLines != 0 || c.Log.RecentBytes != 64<<10 {
+		t.Fatalf("set: %+v %v", c.Log, err)
+	}
+	_, err = load([]string{"--log.format", "yaml", "--log.recent-lines", "-1", "--log.recent-bytes", "10"}, nil)
+	for _, f := range []string{"log.format", "log.recent_lines", "log.recent_bytes"} {
+		if err == nil || !strings.Contains(err.Error(), f) {
+			t.Errorf("error %v does not name %s", err, f)
+		}
+	}
+}

@@ -89,9 +89,9 @@ func (j *Retention) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if n, err := j.RunOnce(ctx); err != nil && ctx.Err() == nil {
-			j.s.log.Warn("retention round failed", "deleted", n, "err", err)
+			j.s.log.WarnContext(ctx, "retention round failed", "deleted", n, "err", err)
 		} else if n > 0 {
-			j.s.log.Info("retention round", "deleted", n)
+			j.s.log.InfoContext(ctx, "retention round", "deleted", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -40,7 +40,7 @@ func (s *Service) RunDigests(ctx context.Context) {
 			return
 		case id := <-s.digests:
 			if err := s.digest(ctx, id); err != nil && ctx.Err() == nil {
-				s.log.Warn("upload digest failed", "upload", id, "err", err)
+				s.log.WarnContext(ctx, "upload digest failed", "upload", id, "err", err)
 			}
 		}
 	}
@@ -91,7 +91,7 @@ func (s *Service) digest(ctx context.Context, id string) error {
 		return fmt.Errorf("data: store upload %s digest: %w", id, err)
 	}
 	s.m.uploads.WithLabelValues("digested").Inc()
-	s.log.Info("upload digested", "upload", id, "size", up.Size, "sha256", sum, "duration", time.Since(start))
+	s.log.InfoContext(ctx, "upload digested", "upload", id, "size", up.Size, "sha256", sum, "duration", time.Since(start))
 	return nil
 }
 

@@ -417,7 +417,7 @@ func (u *uploads) complete(ctx context.Context, info tusd.FileInfo) error {
 	}
 	s.m.uploads.WithLabelValues("completed").Inc()
 	s.m.uploadBytes.Add(float64(info.Size))
-	s.log.Info("upload completed", "upload", up.ID, "project", up.ProjectID, "size", info.Size, "key", key)
+	s.log.InfoContext(ctx, "upload completed", "upload", up.ID, "project", up.ProjectID, "size", info.Size, "key", key)
 	return nil
 }
 
@@ -440,10 +440,10 @@ func (u *uploads) markGone(ctx context.Context, id, event string) {
 	delete(u.hashes, id)
 	u.hashMu.Unlock()
 	if _, err := u.s.db.Exec(ctx, "DELETE FROM uploads WHERE id = ? AND state = ?", id, UploadUploading); err != nil {
-		u.s.log.Warn("upload row not deleted", "upload", id, "err", err)
+		u.s.log.WarnContext(ctx, "upload row not deleted", "upload", id, "err", err)
 	}
 	u.s.m.uploads.WithLabelValues(event).Inc()
-	u.s.log.Info("upload terminated", "upload", id)
+	u.s.log.InfoContext(ctx, "upload terminated", "upload", id)
 }
 
 // Upload returns an upload by id; a Completed one's BlobKey can be read
@@ -517,7 +517,7 @@ func (s *Service) DeleteUpload(ctx context.Context, id string) error {
 		return fmt.Errorf("data: delete upload %s: %w", id, err)
 	}
 	s.recountStorage(up.ProjectID)
-	s.log.Info("upload deleted", "upload", id)
+	s.log.InfoContext(ctx, "upload deleted", "upload", id)
 	return nil
 }
 
@@ -533,7 +533,7 @@ func (s *Service) expireUploads(ctx context.Context) error {
 	}
 	if n, _ := res.RowsAffected(); n > 0 {
 		s.m.uploads.WithLabelValues("expired").Add(float64(n))
-		s.log.Info("uploads expired", "count", n)
+		s.log.InfoContext(ctx, "uploads expired", "count", n)
 	}
 	if s.up == nil {
 		return nil
@@ -579,7 +579,7 @@ func (u *uploads) sweepOne(ctx context.Context, id string) {
 		info, err := staged.GetInfo(ctx)
 		if err == nil && !info.SizeIsDeferred && info.Offset == info.Size {
 			if err := u.complete(ctx, info); err != nil {
-				u.s.log.Warn("staged upload not completed", "upload", id, "err", err)
+				u.s.log.WarnContext(ctx, "staged upload not completed", "upload", id, "err", err)
 			}
 		}
 	}

@@ -158,7 +158,7 @@ func (s *Service) flush(ctx context.Context, sub *Subscription, c *counters) {
 			args = append(args, lastErr, at.UnixMilli())
 		}
 		if _, err := s.db.Exec(ctx, q+" WHERE id = ?", append(args, sub.ID)...); err != nil {
-			s.log.Warn("subscription counters not saved", "subscription", sub.ID, "err", err)
+			s.log.WarnContext(ctx, "subscription counters not saved", "subscription", sub.ID, "err", err)
 		}
 	}
 	s.savePosition(ctx, sub, c, true)
@@ -177,7 +177,7 @@ func (s *Service) savePosition(ctx context.Context, sub *Subscription, c *counte
 	}
 	if _, err := s.db.Exec(ctx, savePositionSQL, p.args(sub)...); err != nil {
 		c.retrySave()
-		s.log.Warn("subscription position not saved", "subscription", sub.ID, "err", err)
+		s.log.WarnContext(ctx, "subscription position not saved", "subscription", sub.ID, "err", err)
 	}
 }
 
@@ -243,7 +243,7 @@ func (s *Service) savePositions(ctx context.Context, runners []*runner) {
 		for _, r := range moved {
 			r.c.retrySave()
 		}
-		s.log.Warn("subscription positions not saved", "subscriptions", len(moved), "err", err)
+		s.log.WarnContext(ctx, "subscription positions not saved", "subscriptions", len(moved), "err", err)
 	}
 }
 
@@ -379,7 +379,7 @@ func (r *runner) run(ctx context.Context) {
 		last--
 		d := newDispatcher(s.cfg.MaxInFlight, 4*s.cfg.MaxInFlight, s.cfg.RetryDelay, s.log.With("subscription", r.sub.ID), r.handle)
 		d.start(ctx)
-		s.log.Info("subscription delivery started", "subscription", r.sub.ID, "url", r.sub.URL)
+		s.log.InfoContext(ctx, "subscription delivery started", "subscription", r.sub.ID, "url", r.sub.URL)
 		r.feed(ctx, last, d)
 		d.wait()
 		return
@@ -390,14 +390,14 @@ func (r *runner) run(ctx context.Context) {
 	for {
 		bs, err := s.subscribe(ctx, r.sub, opts, &r.c, r.handle)
 		if err == nil {
-			s.log.Info("subscription delivery started", "subscription", r.sub.ID, "url", r.sub.URL)
+			s.log.InfoContext(ctx, "subscription delivery started", "subscription", r.sub.ID, "url", r.sub.URL)
 			<-ctx.Done()
 			if err := bs.Stop(); err != nil {
-				s.log.Warn("subscription delivery stop failed", "subscription", r.sub.ID, "err", err)
+				s.log.WarnContext(ctx, "subscription delivery stop failed", "subscription", r.sub.ID, "err", err)
 			}
 			return
 		}
-		s.log.Warn("subscription delivery not started", "subscription", r.sub.ID, "err", err)
+		s.log.WarnContext(ctx, "subscription delivery not started", "subscription", r.sub.ID, "err", err)
 		r.c.note(err, s.now())
 		select {
 		case <-time.After(s.cfg.Reconcile):
@@ -451,18 +451,18 @@ func (r *runner) handle(ctx context.Context, m bus.Message) error {
 	met.failed.Inc()
 	if m.Attempt >= r.sub.MaxAttempts || s.now().Sub(m.Time) >= r.sub.MaxAge {
 		if derr := s.deadLetter(ctx, r.sub.ID, m, err); derr != nil {
-			s.log.Error("dead letter not stored", "subscription", r.sub.ID, "seq", m.Seq, "err", derr)
+			s.log.ErrorContext(ctx, "dead letter not stored", "subscription", r.sub.ID, "seq", m.Seq, "err", derr)
 			return err
 		}
 		r.c.dead.Add(1)
 		r.c.ack(m.Seq)
 		met.dead.Inc()
-		s.log.Warn("webhook event dead-lettered", "subscription", r.sub.ID, "seq", m.Seq, "attempts", m.Attempt, "err", err)
+		s.log.WarnContext(ctx, "webhook event dead-lettered", "subscription", r.sub.ID, "seq", m.Seq, "attempts", m.Attempt, "err", err)
 		return nil
 	}
 	r.c.retried.Add(1)
 	met.retried.Inc()
-	s.log.Debug("webhook failed, will retry", "subscription", r.sub.ID, "seq", m.Seq, "attempt", m.Attempt, "err", err)
+	s.log.DebugContext(ctx, "webhook failed, will retry", "subscription", r.sub.ID, "seq", m.Seq, "attempt", m.Attempt, "err", err)
 	return err
 }
 
@@ -598,7 +598,7 @@ func (s *Service) tick(ctx context.Context, lastRenew *time.Time) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn("subscription leases not renewed", "err", err)
+		s.log.WarnContext(ctx, "subscription leases not renewed", "err", err)
 		if now.Sub(*lastRenew) > s.cfg.LeaseTTL/2 {
 			// Others may take our leases soon: stop before they can.
 			s.stopRunners(false)
@@ -608,14 +608,14 @@ func (s *Service) tick(ctx context.Context, lastRenew *time.Time) {
 	*lastRenew = now
 	rows, err := s.db.Query(ctx, "SELECT "+subColumns+" FROM subscriptions WHERE channel = ?", ChannelWebhook)
 	if err != nil {
-		s.log.Warn("subscriptions not loaded", "err", err)
+		s.log.WarnContext(ctx, "subscriptions not loaded", "err", err)
 		return
 	}
 	subs := map[string]*Subscription{}
 	for rows.Next() {
 		sub, err := s.scanSub(rows)
 		if err != nil {
-			s.log.Warn("subscription not loaded", "err", err)
+			s.log.WarnContext(ctx, "subscription not loaded", "err", err)
 			continue
 		}
 		subs[sub.ID] = sub
@@ -650,7 +650,7 @@ func (s *Service) tick(ctx context.Context, lastRenew *time.Time) {
 			if nr, err := s.startRunner(sub); err == nil {
 				running[id] = nr
 			} else {
-				s.log.Warn("subscription delivery not started", "subscription", id, "err", err)
+				s.log.WarnContext(ctx, "subscription delivery not started", "subscription", id, "err", err)
 				s.release(id)
 			}
 		case r.needsRestart():
@@ -681,7 +681,7 @@ func (s *Service) tick(ctx context.Context, lastRenew *time.Time) {
 		}
 		r, err := s.startRunner(sub)
 		if err != nil {
-			s.log.Warn("subscription delivery not started", "subscription", id, "err", err)
+			s.log.WarnContext(ctx, "subscription delivery not started", "subscription", id, "err", err)
 			s.release(id)
 			continue
 		}

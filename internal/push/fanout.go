@@ -138,19 +138,19 @@ func (h *hub) run(ctx context.Context) {
 				}
 				h.mu.Unlock()
 			}
-			s.log.Debug("webhook hub started", "topic", h.topic, "durable", durable)
+			s.log.DebugContext(ctx, "webhook hub started", "topic", h.topic, "durable", durable)
 			<-ctx.Done()
 			if err := bs.Stop(); err != nil {
-				s.log.Warn("webhook hub stop failed", "topic", h.topic, "err", err)
+				s.log.WarnContext(ctx, "webhook hub stop failed", "topic", h.topic, "err", err)
 			}
 			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			if err := s.bus.DeleteConsumer(dctx, h.topic, durable); err != nil && !errors.Is(err, bus.ErrNotFound) {
-				s.log.Warn("webhook hub durable not deleted", "topic", h.topic, "durable", durable, "err", err)
+				s.log.WarnContext(ctx, "webhook hub durable not deleted", "topic", h.topic, "durable", durable, "err", err)
 			}
 			cancel()
 			return
 		}
-		s.log.Warn("webhook hub not started", "topic", h.topic, "err", err)
+		s.log.WarnContext(ctx, "webhook hub not started", "topic", h.topic, "err", err)
 		select {
 		case <-time.After(s.cfg.Reconcile):
 		case <-ctx.Done():
@@ -290,7 +290,7 @@ func (r *runner) readOwn(ctx context.Context, h *hub, wake <-chan struct{}, last
 			bs, err = s.bus.Subscribe(ctx, r.sub.Topic(), r.sub.ID, opts, handler)
 		}
 		if err != nil {
-			s.log.Warn("subscription delivery not started", "subscription", r.sub.ID, "err", err)
+			s.log.WarnContext(ctx, "subscription delivery not started", "subscription", r.sub.ID, "err", err)
 			r.c.note(err, s.now())
 			select {
 			case <-time.After(s.cfg.Reconcile):
@@ -298,7 +298,7 @@ func (r *runner) readOwn(ctx context.Context, h *hub, wake <-chan struct{}, last
 			}
 			continue
 		}
-		s.log.Debug("webhook subscription reads its own durable", "subscription", r.sub.ID, "from", last+1)
+		s.log.DebugContext(ctx, "webhook subscription reads its own durable", "subscription", r.sub.ID, "from", last+1)
 	wait:
 		for {
 			select {
@@ -315,14 +315,14 @@ func (r *runner) readOwn(ctx context.Context, h *hub, wake <-chan struct{}, last
 		}
 		// Stop waits for the handler: at is final after it.
 		if err := bs.Stop(); err != nil {
-			s.log.Warn("subscription delivery stop failed", "subscription", r.sub.ID, "err", err)
+			s.log.WarnContext(ctx, "subscription delivery stop failed", "subscription", r.sub.ID, "err", err)
 		}
 		last = at.Load()
 		if ctx.Err() == nil {
 			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			_ = s.bus.DeleteConsumer(dctx, r.sub.Topic(), r.sub.ID)
 			cancel()
-			s.log.Debug("webhook subscription reads the hub", "subscription", r.sub.ID, "from", last+1)
+			s.log.DebugContext(ctx, "webhook subscription reads the hub", "subscription", r.sub.ID, "from", last+1)
 		}
 		return last
 	}
@@ -448,7 +448,7 @@ func (d *dispatcher) handle(ctx context.Context, m bus.Message) bool {
 func (d *dispatcher) call(ctx context.Context, m bus.Message) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			d.log.Error("webhook handler panicked", "seq", m.Seq, "panic", p, "stack", string(debug.Stack()))
+			d.log.ErrorContext(ctx, "webhook handler panicked", "seq", m.Seq, "panic", p, "stack", string(debug.Stack()))
 			err = fmt.Errorf("push: handler panicked: %v", p)
 		}
 	}()

@@ -233,7 +233,7 @@ func (s *Service) Start(ctx context.Context) error {
 	lctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan struct{})
 	go s.loop(lctx)
-	s.log.Info("push delivery started", "node", s.cfg.NodeID)
+	s.log.InfoContext(ctx, "push delivery started", "node", s.cfg.NodeID)
 	return nil
 }
 

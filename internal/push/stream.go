@@ -215,7 +215,7 @@ func (s *Service) openSession(ctx context.Context, sub *Subscription, channel st
 		return fail(err)
 	}
 	go ss.renew()
-	s.log.Info("subscription stream opened", "subscription", sub.ID, "channel", channel)
+	s.log.InfoContext(ctx, "subscription stream opened", "subscription", sub.ID, "channel", channel)
 	return ss, nil
 }
 

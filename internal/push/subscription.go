@@ -197,7 +197,7 @@ func (s *Service) Create(ctx context.Context, sc Scope, sub *Subscription) error
 	if err != nil {
 		return fmt.Errorf("push: insert subscription: %w", err)
 	}
-	s.log.Info("subscription created", "subscription", sub.ID, "project", sub.ProjectID, "app", sub.AppID, "channel", sub.Channel)
+	s.log.InfoContext(ctx, "subscription created", "subscription", sub.ID, "project", sub.ProjectID, "app", sub.AppID, "channel", sub.Channel)
 	return nil
 }
 
@@ -368,7 +368,7 @@ func (s *Service) ReplayDeadLetters(ctx context.Context, sc Scope, id string) (i
 		return 0, err
 	}
 	n, _ := res.RowsAffected()
-	s.log.Info("subscription dead letters replayed", "subscription", id, "count", n)
+	s.log.InfoContext(ctx, "subscription dead letters replayed", "subscription", id, "count", n)
 	return int(n), nil
 }
 
@@ -406,7 +406,7 @@ func (s *Service) update(ctx context.Context, sc Scope, id string, fn func(sub *
 		return err
 	})
 	if err == nil {
-		s.log.Info("subscription changed", "subscription", id)
+		s.log.InfoContext(ctx, "subscription changed", "subscription", id)
 	}
 	return err
 }
@@ -428,9 +428,9 @@ func (s *Service) Delete(ctx context.Context, sc Scope, id string) error {
 		return err
 	}
 	if err := s.bus.DeleteConsumer(ctx, sub.Topic(), sub.ID); err != nil && !errors.Is(err, bus.ErrNotFound) {
-		s.log.Warn("subscription durable not deleted", "subscription", id, "err", err)
+		s.log.WarnContext(ctx, "subscription durable not deleted", "subscription", id, "err", err)
 	}
-	s.log.Info("subscription deleted", "subscription", id)
+	s.log.InfoContext(ctx, "subscription deleted", "subscription", id)
 	return nil
 }
 

@@ -66,7 +66,7 @@ func (w *Worker) relayPreviews(ctx context.Context) {
 		}()
 	})
 	if err != nil {
-		w.d.Logger.Warn("live view relay not started", "node", w.id, "err", err)
+		w.d.Logger.WarnContext(ctx, "live view relay not started", "node", w.id, "err", err)
 		return
 	}
 	<-ctx.Done()
@@ -77,7 +77,7 @@ func (w *Worker) relayPreviews(ctx context.Context) {
 func (w *Worker) relay(ctx context.Context, eph bus.Ephemeral, want liveWant, wanted func() bool) {
 	sub := w.d.Previews.Subscribe(want.T, want.S)
 	defer sub.Stop()
-	w.d.Logger.Info("live view relay started", "task", want.T, "source", want.S, "node", w.id)
+	w.d.Logger.InfoContext(ctx, "live view relay started", "task", want.T, "source", want.S, "node", w.id)
 	subject := liveFramesSubject(want.T, want.S)
 	tick := time.NewTicker(liveWantEvery)
 	defer tick.Stop()
@@ -88,14 +88,14 @@ func (w *Worker) relay(ctx context.Context, eph bus.Ephemeral, want liveWant, wa
 			return
 		case <-tick.C:
 			if !wanted() || !w.d.Previews.Running(want.T) {
-				w.d.Logger.Info("live view relay stopped", "task", want.T, "source", want.S, "node", w.id)
+				w.d.Logger.InfoContext(ctx, "live view relay stopped", "task", want.T, "source", want.S, "node", w.id)
 				return
 			}
 		case f := <-sub.C:
 			buf = appendFrameHeader(buf[:0], f, sub.Dropped(), time.Now())
 			buf = append(buf, f.JPEG...)
 			if err := eph.Send(subject, buf); err != nil {
-				w.d.Logger.Warn("live view frame not relayed", "task", want.T, "err", err)
+				w.d.Logger.WarnContext(ctx, "live view frame not relayed", "task", want.T, "err", err)
 			}
 		}
 	}

@@ -354,7 +354,7 @@ func (r *runner) runSource(ctx context.Context, index int, src pipeline.Source) 
 			err = errors.New("source ended")
 		}
 		r.noteError(fmt.Sprintf("source failed: %v", err))
-		r.log.Warn("task source failed", "task", r.task.ID, "err", err, "retry_in", backoff)
+		r.log.WarnContext(ctx, "task source failed", "task", r.task.ID, "err", err, "retry_in", backoff)
 		if time.Since(start) > time.Minute {
 			backoff = 200 * time.Millisecond
 		}

@@ -75,22 +75,22 @@ func (s *Scheduler) Run(ctx context.Context) {
 	for {
 		ok, err := s.acquire(ctx)
 		if err != nil && ctx.Err() == nil {
-			s.log.Warn("scheduler lease failed", "err", err)
+			s.log.WarnContext(ctx, "scheduler lease failed", "err", err)
 		}
 		if ok != leading {
 			leading = ok
 			if ok {
-				s.log.Info("scheduler elected", "holder", s.holder)
+				s.log.InfoContext(ctx, "scheduler elected", "holder", s.holder)
 				s.leader.Set(1)
 			} else {
-				s.log.Info("scheduler lost leadership", "holder", s.holder)
+				s.log.InfoContext(ctx, "scheduler lost leadership", "holder", s.holder)
 				s.leader.Set(0)
 			}
 		}
 		if leading {
 			start := time.Now()
 			if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("scheduling pass failed", "err", err)
+				s.log.WarnContext(ctx, "scheduling pass failed", "err", err)
 			}
 			s.tickTime.Observe(time.Since(start).Seconds())
 		}
@@ -210,7 +210,7 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 			if c, _ := res.RowsAffected(); c == 1 {
 				n.used++
 				s.placed.Inc()
-				s.log.Info("task placed", "task", p.id, "node", n.id)
+				s.log.InfoContext(ctx, "task placed", "task", p.id, "node", n.id)
 			}
 		}
 		return nil
@@ -247,7 +247,7 @@ func (s *Scheduler) expireNode(ctx context.Context, nodeID string, now int64) er
 	}
 	_, err = s.db.Exec(ctx, "DELETE FROM nodes WHERE id = ? AND lease_expires_ms < ?", nodeID, now)
 	if err == nil {
-		s.log.Warn("node expired", "node", nodeID, "tasks_moved", len(ts))
+		s.log.WarnContext(ctx, "node expired", "node", nodeID, "tasks_moved", len(ts))
 	}
 	return err
 }

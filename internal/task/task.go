@@ -206,7 +206,7 @@ func (s *Service) Create(ctx context.Context, t *Task, start bool) error {
 		return err
 	}
 	s.Event(ctx, t.ID, "created", "", fmt.Sprintf("flow %s version %d", t.FlowID, t.FlowVersion))
-	s.log.Info("task created", "task", t.ID, "flow", t.FlowID, "version", t.FlowVersion, "start", start)
+	s.log.InfoContext(ctx, "task created", "task", t.ID, "flow", t.FlowID, "version", t.FlowVersion, "start", start)
 	return nil
 }
 
@@ -420,7 +420,7 @@ func (s *Service) Event(ctx context.Context, taskID, typ, nodeID, msg string) {
 	_, err := s.db.Exec(ctx, "INSERT INTO task_events (id, task_id, time_ms, type, node_id, message) VALUES (?, ?, ?, ?, ?, ?)",
 		eventID(), taskID, s.now().UnixMilli(), typ, nodeID, msg)
 	if err != nil {
-		s.log.Warn("task event not recorded", "task", taskID, "type", typ, "err", err)
+		s.log.WarnContext(ctx, "task event not recorded", "task", taskID, "type", typ, "err", err)
 	}
 }
 
@@ -524,6 +524,6 @@ func (s *Service) MoveToVersion(ctx context.Context, id string, version int64, p
 		msg = fmt.Sprintf("flow %s version %d: parameters changed", t.FlowID, v)
 	}
 	s.Event(ctx, id, "version_changed", "", msg)
-	s.log.Info("task moved to a flow version", "task", id, "flow", t.FlowID, "from", t.FlowVersion, "to", v)
+	s.log.InfoContext(ctx, "task moved to a flow version", "task", id, "flow", t.FlowID, "from", t.FlowVersion, "to", v)
 	return t.FlowVersion, v, nil
 }

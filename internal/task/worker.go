@@ -93,7 +93,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.register(ctx); err != nil {
 		return err
 	}
-	w.d.Logger.Info("worker registered", "node", w.id, "name", w.cfg.Name, "capacity", w.cfg.Capacity, "labels", w.cfg.Labels)
+	w.d.Logger.InfoContext(ctx, "worker registered", "node", w.id, "name", w.cfg.Name, "capacity", w.cfg.Capacity, "labels", w.cfg.Labels)
 	relayCtx, stopRelay := context.WithCancel(ctx)
 	defer stopRelay()
 	go w.relayPreviews(relayCtx)
@@ -103,7 +103,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	for {
 		if err := w.heartbeat(ctx); err != nil {
 			if ctx.Err() == nil {
-				w.d.Logger.Warn("worker heartbeat failed", "node", w.id, "err", err)
+				w.d.Logger.WarnContext(ctx, "worker heartbeat failed", "node", w.id, "err", err)
 			}
 			// Without a heartbeat for a whole lease the scheduler has moved
 			// our tasks: stop them here to bound duplicates.
@@ -113,7 +113,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		} else {
 			lastBeat = w.d.Now()
 			if err := w.reconcile(ctx); err != nil && ctx.Err() == nil {
-				w.d.Logger.Warn("worker reconcile failed", "node", w.id, "err", err)
+				w.d.Logger.WarnContext(ctx, "worker reconcile failed", "node", w.id, "err", err)
 			}
 			w.saveStats(ctx)
 			w.saveCheckpoints(ctx)
@@ -239,7 +239,7 @@ func (w *Worker) switchVersion(ctx context.Context, r *runner, t *Task) {
 	if running {
 		w.d.Service.Event(ctx, t.ID, "version_switched", w.id, fmt.Sprintf("now running flow %s version %d (was %d); sources continue from their saved positions",
 			t.FlowID, t.FlowVersion, was.FlowVersion))
-		w.d.Logger.Info("task switched flow version", "task", t.ID, "node", w.id, "from", was.FlowVersion, "to", t.FlowVersion)
+		w.d.Logger.InfoContext(ctx, "task switched flow version", "task", t.ID, "node", w.id, "from", was.FlowVersion, "to", t.FlowVersion)
 	}
 }
 
@@ -259,7 +259,7 @@ func (w *Worker) startRunner(ctx context.Context, t *Task) {
 	var saved map[int]string
 	if slices.ContainsFunc(t.Sources, func(s pipeline.SourceSpec) bool { return s.DropPolicy == pipeline.DropNone }) {
 		if saved, err = loadCheckpoints(ctx, w.d.DB, t.ID); err != nil {
-			w.d.Logger.Warn("task not started: checkpoints unreadable; retrying", "task", t.ID, "err", err)
+			w.d.Logger.WarnContext(ctx, "task not started: checkpoints unreadable; retrying", "task", t.ID, "err", err)
 			return // the next reconcile tries again
 		}
 	}
@@ -300,7 +300,7 @@ func (w *Worker) startRunner(ctx context.Context, t *Task) {
 			w.d.Service.Event(ctx, t.ID, "running", w.id, "started on "+w.cfg.Name)
 		}
 	}
-	w.d.Logger.Info("task started", "task", t.ID, "node", w.id, "epoch", t.Epoch, "checkpoints", len(saved))
+	w.d.Logger.InfoContext(ctx, "task started", "task", t.ID, "node", w.id, "epoch", t.Epoch, "checkpoints", len(saved))
 }
 
 // stopRunner stops a task's runner; with flush it then writes the sources'
@@ -355,12 +355,12 @@ func (w *Worker) finish(ctx context.Context, t *Task, status, reason string) {
 	res, err := w.d.DB.Exec(ctx, `UPDATE tasks SET status = ?, desired_state = ?, reason = ?, node_id = '', updated_at = ?
 		WHERE id = ? AND node_id = ?`, status, DesiredStopped, reason, w.d.Now().UnixMilli(), t.ID, w.id)
 	if err != nil {
-		w.d.Logger.Warn("task state not saved", "task", t.ID, "status", status, "err", err)
+		w.d.Logger.WarnContext(ctx, "task state not saved", "task", t.ID, "status", status, "err", err)
 		return
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
 		w.d.Service.Event(ctx, t.ID, strings.ToLower(status), w.id, reason)
-		w.d.Logger.Info("task finished", "task", t.ID, "status", status, "reason", reason)
+		w.d.Logger.InfoContext(ctx, "task finished", "task", t.ID, "status", status, "reason", reason)
 	}
 }
 
@@ -397,7 +397,7 @@ func (w *Worker) saveStats(ctx context.Context) {
 		st.NodeId = w.id
 		b, _ := json.Marshal(st)
 		if _, err := w.d.DB.Exec(ctx, "UPDATE tasks SET stats = ? WHERE id = ? AND node_id = ?", string(b), r.task.ID, w.id); err != nil && ctx.Err() == nil {
-			w.d.Logger.Warn("task stats not saved", "task", r.task.ID, "err", err)
+			w.d.Logger.WarnContext(ctx, "task stats not saved", "task", r.task.ID, "err", err)
 		}
 	}
 }
@@ -421,9 +421,9 @@ func (w *Worker) flushCheckpoints(ctx context.Context, r *runner) {
 	case err != nil:
 		r.checkpoints.putBack(pos)
 		if ctx.Err() == nil {
-			w.d.Logger.Warn("task checkpoint not saved", "task", r.task.ID, "err", err)
+			w.d.Logger.WarnContext(ctx, "task checkpoint not saved", "task", r.task.ID, "err", err)
 		}
 	case !owner:
-		w.d.Logger.Info("task checkpoint not saved: the task is no longer placed here", "task", r.task.ID, "node", w.id, "epoch", r.task.Epoch)
+		w.d.Logger.InfoContext(ctx, "task checkpoint not saved: the task is no longer placed here", "task", r.task.ID, "node", w.id, "epoch", r.task.Epoch)
 	}
 }

@@ -23,6 +23,7 @@ import { Roles } from "./pages/Roles";
 import { SignIn } from "./pages/SignIn";
 import { Tasks } from "./pages/Tasks";
 import { Users } from "./pages/Users";
+import { Logs } from "./pages/Logs";
 
 const components: Record<string, ComponentType> = {
   "/overview": Overview,
@@ -38,6 +39,7 @@ const components: Record<string, ComponentType> = {
   "/members": Members,
   "/roles": Roles,
   "/users": Users,
+  "/logs": Logs,
   "/account": Account,
 };
 

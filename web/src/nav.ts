@@ -23,4 +23,5 @@ export const nav: readonly PageEntry[] = [
   { path: "/roles", label: "Roles", needs: "DescribeRoles" },
   { path: "/users", label: "Users", needs: "DescribeUsers" },
   { path: "/audit", label: "Audit", needs: "DescribeAuditEvents" },
+  { path: "/logs", label: "Logs", needs: "DescribeLogs" },
 ];

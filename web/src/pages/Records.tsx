@@ -5,6 +5,7 @@ import { ConfirmDelete } from "../components/ConfirmDelete";
 import { Field } from "../components/Field";
 import { ErrorLine, ListTable } from "../components/ListTable";
 import { PageHead } from "../components/PageHead";
+import { TraceWaterfall } from "../components/TraceWaterfall";
 import { offsetOf, PAGE, Pager } from "../components/Pager";
 import { describe, formErrors, noErrors } from "../errors";
 import type { FormErrors } from "../errors";
@@ -612,6 +613,12 @@ function RecordDetail(props: { id: string }) {
               </figure>
             ))}
           </div>
+          {can(s, "DescribeTrace") && (
+            <>
+              <h2>Trace</h2>
+              <TraceWaterfall recordId={record.RecordId} />
+            </>
+          )}
           <pre className="json card" data-testid="record-json">
             {JSON.stringify({ ...record, ObjectUrls: undefined }, null, 2)}
           </pre>
