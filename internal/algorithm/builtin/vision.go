@@ -292,6 +292,17 @@ func (fd *faceDetector) detect(ctx context.Context, in map[string]any) (map[stri
 		}
 		gopt.MaxMotion = v
 	}
+	// A camera's frames are searched in turn, and a frame waits for its
+	// stream before it takes a slot: a slot is never held by a frame that
+	// only waits for the one before it while a core stays idle.
+	var st *faceStream
+	if gate {
+		if st, err = fd.stream(key, d, gopt); err != nil {
+			return nil, err
+		}
+		st.mu.Lock()
+		defer st.mu.Unlock()
+	}
 	select {
 	case fd.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -305,14 +316,8 @@ func (fd *faceDetector) detect(ctx context.Context, in map[string]any) (map[stri
 	g := imageops.Gray(img)
 	var res faces.Result
 	dec := faces.Detected
-	if gate {
-		var st *faceStream
-		if st, err = fd.stream(key, d, gopt); err != nil {
-			return nil, err
-		}
-		st.mu.Lock()
+	if st != nil {
 		res, dec, err = st.s.Detect(ctx, g, opt)
-		st.mu.Unlock()
 	} else {
 		res, err = d.DetectGray(ctx, g, opt)
 	}
