@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"runtime"
 	"sync"
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
@@ -31,7 +32,8 @@ func All() (map[string]algorithm.Builtin, error) {
 	}
 	dc := &decodeCache{}
 	m := &motionState{detectors: map[string]*motion.Detector{}, frames: dc}
-	fd := &faceDetector{haar: haar, lbp: lbp, streams: map[string]*faceStream{}, frames: dc}
+	fd := &faceDetector{haar: haar, lbp: lbp, streams: map[string]*faceStream{}, frames: dc,
+		slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	ops := imageOps{frames: dc}
 	return map[string]algorithm.Builtin{
 		"face-detect": {Func: fd.detect, Contract: algorithm.Contract{
@@ -203,6 +205,11 @@ type faceDetector struct {
 	frames    *decodeCache
 	mu        sync.Mutex
 	streams   map[string]*faceStream
+	// slots bounds the frames decoded and searched at once to one per
+	// core: every task runs several messages at a time (worker in_flight),
+	// and eight cameras would otherwise hold 32 decoded frames and 8 MB
+	// detection workspaces, all competing for the same cores.
+	slots chan struct{}
 }
 
 // faceStream serialises one stream's frames: a faces.Stream compares each
@@ -285,6 +292,23 @@ func (fd *faceDetector) detect(ctx context.Context, in map[string]any) (map[stri
 		}
 		gopt.MaxMotion = v
 	}
+	// A camera's frames are searched in turn, and a frame waits for its
+	// stream before it takes a slot: a slot is never held by a frame that
+	// only waits for the one before it while a core stays idle.
+	var st *faceStream
+	if gate {
+		if st, err = fd.stream(key, d, gopt); err != nil {
+			return nil, err
+		}
+		st.mu.Lock()
+		defer st.mu.Unlock()
+	}
+	select {
+	case fd.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-fd.slots }()
 	img, err := fd.frames.decode(b)
 	if err != nil {
 		return nil, err
@@ -292,14 +316,8 @@ func (fd *faceDetector) detect(ctx context.Context, in map[string]any) (map[stri
 	g := imageops.Gray(img)
 	var res faces.Result
 	dec := faces.Detected
-	if gate {
-		var st *faceStream
-		if st, err = fd.stream(key, d, gopt); err != nil {
-			return nil, err
-		}
-		st.mu.Lock()
+	if st != nil {
 		res, dec, err = st.s.Detect(ctx, g, opt)
-		st.mu.Unlock()
 	} else {
 		res, err = d.DetectGray(ctx, g, opt)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
 	"github.com/tianshu-ai/tianshu/internal/media"
+	"github.com/tianshu-ai/tianshu/internal/vision/faces"
 )
 
 // TestFaceDetectGate: with gate and a key the second, unchanged frame is
@@ -82,5 +83,40 @@ func TestDecodeCache(t *testing.T) {
 	}
 	if _, err := c.decode([]byte("nope")); !errors.Is(err, algorithm.ErrBadInput) {
 		t.Errorf("garbage: %v", err)
+	}
+}
+
+// TestFaceDetectSlots: face-detect searches at most one frame per core at
+// a time; a call that finds every slot taken waits for one, and gives up
+// with its context.
+func TestFaceDetectSlots(t *testing.T) {
+	haar, err := faces.New(faces.ModelHaar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := &faceDetector{haar: haar, lbp: haar, streams: map[string]*faceStream{}, frames: &decodeCache{}, slots: make(chan struct{}, 1)}
+	raw, err := os.ReadFile("../../vision/cascade/testdata/astronaut.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]any{"image": media.Image{Bytes: raw, ContentType: "image/png"}, "minSize": 40}
+	fd.slots <- struct{}{} // another frame is being searched
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := fd.detect(ctx, in)
+		done <- err
+	}()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("all slots taken, context cancelled: %v, want context.Canceled", err)
+	}
+	<-fd.slots
+	out, err := fd.detect(context.Background(), in)
+	if err != nil || len(out["faces"].([]any)) == 0 {
+		t.Fatalf("with a free slot: %v faces, %v", out["faces"], err)
+	}
+	if len(fd.slots) != 0 {
+		t.Errorf("%d slots still taken after the call", len(fd.slots))
 	}
 }

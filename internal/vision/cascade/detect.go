@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"sync"
 )
 
 // Params are detectMultiScale's parameters, with OpenCV's meaning.
@@ -106,6 +107,45 @@ type workspace struct {
 	sq      []uint32 // integral of squares, modulo 2³² (window sums stay exact)
 }
 
+// workspaces keeps the buffers of finished calls for the next ones: a
+// 720p frame needs about 8 MB of them, and a camera stream asks for them
+// several times a second. Callers bound how many calls run at once (the
+// built-in face-detect runs at most one per core), which bounds the pool.
+var workspaces sync.Pool // *workspace
+
+// getWorkspace returns a workspace whose buffers hold n pixels and planes
+// of plane integral entries (two for tilted cascades, with squares when
+// sq), reusing a pooled one when it is large enough. Every entry Detect
+// reads is written first (resizeBilinear, integral), so reused buffers
+// need no clearing.
+func getWorkspace(n, plane int, tilted, sq bool) *workspace {
+	ws, _ := workspaces.Get().(*workspace)
+	if ws == nil {
+		ws = &workspace{}
+	}
+	sums := plane
+	ws.tiltOff = 0
+	if tilted {
+		sums = 2 * plane
+		ws.tiltOff = plane
+	}
+	ws.small = grow(ws.small, n)
+	ws.sum = grow(ws.sum, sums)
+	ws.sq = ws.sq[:0]
+	if sq {
+		ws.sq = grow(ws.sq, plane)
+	}
+	return ws
+}
+
+// grow returns b resliced to n, or a new slice when b cannot hold n.
+func grow[T any](b []T, n int) []T {
+	if cap(b) < n {
+		return make([]T, n)
+	}
+	return b[:n]
+}
+
 func (c *Cascade) detectRaw(ctx context.Context, img *image.Gray, p Params) ([]image.Rectangle, error) {
 	if img == nil {
 		return nil, errors.New("cascade: nil image")
@@ -126,16 +166,8 @@ func (c *Cascade) detectRaw(ctx context.Context, img *image.Gray, p Params) ([]i
 	}
 	stride := W + 1
 	plane := stride * (H + 1)
-	ws := &workspace{small: make([]uint8, W*H)}
-	if c.tilted {
-		ws.sum = make([]int32, 2*plane)
-		ws.tiltOff = plane
-	} else {
-		ws.sum = make([]int32, plane)
-	}
-	if c.feature == Haar {
-		ws.sq = make([]uint32, plane)
-	}
+	ws := getWorkspace(W*H, plane, c.tilted, c.feature == Haar)
+	defer workspaces.Put(ws)
 	var ev evaluator
 	if c.feature == Haar {
 		ev = c.newHaarEval(stride, ws)
@@ -269,12 +301,12 @@ func linearTable(sn, dn int) ([]int32, []uint32) {
 	return off, alpha
 }
 
-// integral fills sum (and sq when non-nil) with the integral image of the
+// integral fills sum (and sq when not empty) with the integral image of the
 // w×h image img: sum[(y+1)*stride+(x+1)] is the sum of img over [0,x]×[0,y];
 // row 0 and column 0 are zero.
 func integral(img []uint8, w, h, stride int, sum []int32, sq []uint32) {
 	clear(sum[:stride])
-	if sq != nil {
+	if len(sq) > 0 {
 		clear(sq[:stride])
 	}
 	for y := 0; y < h; y++ {
@@ -283,7 +315,7 @@ func integral(img []uint8, w, h, stride int, sum []int32, sq []uint32) {
 		cur := sum[(y+1)*stride : (y+1)*stride+w+1]
 		cur[0] = 0
 		var run int32
-		if sq == nil {
+		if len(sq) == 0 {
 			for x, v := range src {
 				run += int32(v)
 				cur[x+1] = prev[x+1] + run
