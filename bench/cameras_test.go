@@ -21,6 +21,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/app"
 	"github.com/tianshu-ai/tianshu/internal/media"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
+	"github.com/tianshu-ai/tianshu/internal/vision/imageops"
 )
 
 // The cameras benchmark's settings; BENCH_CAMERAS and BENCH_DURATION
@@ -424,7 +425,7 @@ func trackShare(b *testing.B, detect func(context.Context, map[string]any) (map[
 		for _, fb := range tr {
 			res.refBoxes++
 			for _, g := range got[fb.frame] {
-				if iou(g, fb.box) >= 0.3 {
+				if imageops.IoU(g, fb.box) >= 0.3 {
 					hit = true
 					res.boxesFound++
 					break
@@ -465,7 +466,7 @@ func iouTracks(frames [][]image.Rectangle) [][]frameBox {
 				if used[j] {
 					continue
 				}
-				if v := iou(t.boxes[len(t.boxes)-1].box, bx); v >= bestIoU {
+				if v := imageops.IoU(t.boxes[len(t.boxes)-1].box, bx); v >= bestIoU {
 					best, bestIoU = j, v
 				}
 			}
@@ -493,15 +494,6 @@ func iouTracks(frames [][]image.Rectangle) [][]frameBox {
 		out = append(out, t.boxes)
 	}
 	return out
-}
-
-func iou(a, b image.Rectangle) float64 {
-	in := a.Intersect(b)
-	if in.Empty() {
-		return 0
-	}
-	ia := float64(in.Dx() * in.Dy())
-	return ia / (float64(a.Dx()*a.Dy()+b.Dx()*b.Dy()) - ia)
 }
 
 // openCVFrameTimer prints OpenCV's CPU seconds per frame for decoding a

@@ -98,15 +98,6 @@ func loadGray(t testing.TB, name string) *image.Gray {
 	return imageops.Gray(img)
 }
 
-func iou(a, b image.Rectangle) float64 {
-	in := a.Intersect(b)
-	if in.Empty() {
-		return 0
-	}
-	ia := float64(in.Dx() * in.Dy())
-	return ia / (float64(a.Dx()*a.Dy()+b.Dx()*b.Dy()) - ia)
-}
-
 // match pairs each reference box with an unused box of ours at the
 // highest IoU ≥ 0.5, greedily, and counts matches and exact equals.
 func match(ref, got []image.Rectangle) (matched, exact int) {
@@ -115,7 +106,7 @@ func match(ref, got []image.Rectangle) (matched, exact int) {
 		best, bi := 0.5, -1
 		for i, g := range got {
 			if !used[i] {
-				if v := iou(r, g); v >= best {
+				if v := imageops.IoU(r, g); v >= best {
 					best, bi = v, i
 				}
 			}

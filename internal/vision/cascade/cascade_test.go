@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tianshu-ai/tianshu/internal/vision/cascade"
+	"github.com/tianshu-ai/tianshu/internal/vision/imageops"
 )
 
 func TestLoadEmbedded(t *testing.T) {
@@ -128,7 +129,7 @@ func TestDetectEdgeCases(t *testing.T) {
 	found := false
 	for _, d := range part {
 		for _, f := range full {
-			if iou(d.Rect, f.Rect) > 0.7 {
+			if imageops.IoU(d.Rect, f.Rect) > 0.7 {
 				found = true
 			}
 		}

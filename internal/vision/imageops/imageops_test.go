@@ -382,3 +382,20 @@ func FuzzDecode(f *testing.F) {
 		_ = imageops.Gray(img)
 	})
 }
+
+func TestIoU(t *testing.T) {
+	a := image.Rect(0, 0, 10, 10)
+	for _, c := range []struct {
+		b    image.Rectangle
+		want float64
+	}{
+		{a, 1},
+		{image.Rect(20, 20, 30, 30), 0},
+		{image.Rect(5, 0, 15, 10), 50.0 / 150},
+		{image.Rect(0, 0, 5, 5), 25.0 / 100},
+	} {
+		if got := imageops.IoU(a, c.b); got != c.want {
+			t.Errorf("IoU(%v, %v) = %v, want %v", a, c.b, got, c.want)
+		}
+	}
+}

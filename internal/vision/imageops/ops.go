@@ -314,3 +314,14 @@ func boxLine(in, out []int32, rad int) {
 		out[i] = (sum + cnt/2) / cnt
 	}
 }
+
+// IoU is the intersection over union of two boxes: 0 when they do not
+// overlap, 1 when they are the same box.
+func IoU(a, b image.Rectangle) float64 {
+	in := a.Intersect(b)
+	if in.Empty() {
+		return 0
+	}
+	ia := float64(in.Dx() * in.Dy())
+	return ia / (float64(a.Dx()*a.Dy()+b.Dx()*b.Dy()) - ia)
+}
