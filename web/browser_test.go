@@ -51,7 +51,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode)}
+	args := []string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode),
+		// Recent traces kept, so a record's detail shows the trace that wrote it (step 92).
+		"--otel.recent-traces", "20000", "--otel.recent-bytes", strconv.Itoa(64 << 20)}
 	// The model-file step uploads a tiny classifier written here; it runs
 	// on the repository's onnx-cpu runtime when that is installed.
 	model := ""

@@ -80,10 +80,12 @@ function LogList() {
             options={[{ value: "", label: "info (default)" }, ...LEVELS.map((l) => ({ value: l, label: l }))]} />
           <Contains value={route.query.get("contains") ?? ""} />
         </div>
-        <label className="small">
+        <label className="check small">
           <input type="checkbox" checked={auto} onChange={(e) => setAuto(e.target.checked)} /> Refresh every {REFRESH_MS / 1000} s
-        </label>{" "}
-        <button type="button" onClick={reload}>Refresh now</button>
+        </label>
+        <div className="buttons">
+          <button type="button" onClick={reload}>Refresh now</button>
+        </div>
       </form>
       <ErrorLine error={error} />
       {value?.Truncated && <p className="muted small">Only the newest lines fit in one answer: narrow the filters.</p>}
