@@ -212,6 +212,20 @@ describe("an algorithm's page", () => {
     expect(screen.getByRole("link", { name: "Try it" })).toBeTruthy();
   });
 
+  it("shows a container version's replicas as the cluster reports them, with the reason some are missing", async () => {
+    server({ ...answers, DescribeAlgorithmInstances: () => ({ InstanceSet: [{ Version: "1", InstanceId: "0", Address: "http://faces-1.tianshu.svc:8080",
+      Status: "starting", Since: "2026-12-06T14:00:00Z", Restarts: 0, LastError: "", Pid: 0, Gpus: [], Outstanding: 0, Breaker: "closed", LogLines: [],
+      Replicas: { Desired: 2, Updated: 2, Ready: 1, Available: 1, Message: "ErrImagePull" } }] }) });
+    window.history.pushState(null, "", "/algorithms?project=demo&algorithm=alg-1");
+    render(
+      <SessionContext.Provider value={session(true, READ)}>
+        <Algorithms />
+      </SessionContext.Provider>,
+    );
+    const replicas = await screen.findByTestId("instance-replicas");
+    expect(replicas.textContent).toBe("1 of 2 ready (2 updated, 1 available) ErrImagePull");
+  });
+
   it("shows a viewer no button that writes", async () => {
     open(READ);
     await screen.findByText("listening", { exact: false });

@@ -69,6 +69,22 @@ export interface InstanceInfo {
   Outstanding: number;
   Breaker: string;
   LogLines: string[];
+  /** the cluster's replicas of a container version (Kubernetes), absent for other runtimes */
+  Replicas?: ReplicaStatus;
+}
+
+/** ReplicaStatus is what the cluster reports of a container version's replicas. */
+export interface ReplicaStatus {
+  Desired: number;
+  Updated: number;
+  Ready: number;
+  Available: number;
+  Message?: string;
+}
+
+/** replicasText says a container version's replicas in one line, e.g. "1 of 2 ready (2 updated, 1 available)". */
+export function replicasText(r: ReplicaStatus): string {
+  return `${r.Ready} of ${r.Desired} ready (${r.Updated} updated, ${r.Available} available)`;
 }
 
 /** DetectedObject is an item of an output of type objects: a box in pixels of the image sent. */
@@ -357,6 +373,15 @@ function Instances(props: { instances: InstanceInfo[] }) {
               {i.Pid > 0 && <span className="muted small"> pid {i.Pid}</span>}
               {i.Gpus.length > 0 && <span className="muted small"> GPUs {i.Gpus.join(", ")}</span>}
             </dd>
+            {i.Replicas && (
+              <>
+                <dt>Replicas</dt>
+                <dd data-testid="instance-replicas">
+                  {replicasText(i.Replicas)}
+                  {i.Replicas.Message && <span className="form-error detail"> {i.Replicas.Message}</span>}
+                </dd>
+              </>
+            )}
             <dt>Calls in flight</dt>
             <dd>{i.Outstanding}</dd>
             {i.LastError && (
