@@ -626,23 +626,20 @@ func createCRD(t *testing.T, env *kubetest.Env, file string) {
 		t.Fatalf("create CRD %s: %v", file, err)
 	}
 	name := get(crd, "metadata", "name").(string)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var conds []any
+	testenv.EventuallyExplained(t, 30*time.Second, "CRD "+name+" established", func() bool {
 		var got map[string]any
 		if err := env.Do(ctx, "", http.MethodGet, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"+name, nil, &got); err != nil {
 			t.Fatal(err)
 		}
-		conds, _ := get(got, "status", "conditions").([]any)
+		conds, _ = get(got, "status", "conditions").([]any)
 		for _, c := range conds {
 			if get(c, "type") == "Established" && get(c, "status") == "True" {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("CRD %s not established after 30s: %v", name, conds)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return false
+	}, func() string { return fmt.Sprint(conds) })
 }
 
 // writeSchemas turns the API server's OpenAPI v2 document into the JSON
@@ -660,19 +657,13 @@ func writeSchemas(t *testing.T, env *kubetest.Env) string {
 	var doc struct {
 		Definitions map[string]map[string]any `json:"definitions"`
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Eventually(t, 30*time.Second, "ServiceMonitor in /openapi/v2", func() bool {
 		if err := env.Do(context.Background(), "", http.MethodGet, "/openapi/v2", nil, &doc); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := doc.Definitions["com.coreos.monitoring.v1.ServiceMonitor"]; ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("ServiceMonitor not in /openapi/v2 after 30s")
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		_, ok := doc.Definitions["com.coreos.monitoring.v1.ServiceMonitor"]
+		return ok
+	})
 	defs := map[string]any{}
 	for name, d := range doc.Definitions {
 		defs[name] = strictSchema(d)

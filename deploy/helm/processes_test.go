@@ -131,28 +131,25 @@ workers:
 
 	client := &http.Client{Timeout: 5 * time.Second}
 	for _, p := range procs {
-		deadline := time.Now().Add(120 * time.Second)
-		for {
-			resp, err := client.Get("http://" + p.addr + "/readyz")
-			if err == nil {
-				body := new(bytes.Buffer)
-				_, _ = body.ReadFrom(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					t.Logf("%s ready: %s", p.name, strings.ReplaceAll(strings.TrimSpace(body.String()), "\n", "; "))
-					break
-				}
-			}
+		testenv.EventuallyExplained(t, 120*time.Second, p.name+" ready", func() bool {
 			select {
 			case err := <-p.done:
 				t.Fatalf("%s exited: %v\n%s", p.name, err, p.log)
 			default:
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s not ready after 120s\n%s", p.name, p.log)
+			resp, err := client.Get("http://" + p.addr + "/readyz")
+			if err != nil {
+				return false
 			}
-			time.Sleep(250 * time.Millisecond)
-		}
+			body := new(bytes.Buffer)
+			_, _ = body.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return false
+			}
+			t.Logf("%s ready: %s", p.name, strings.ReplaceAll(strings.TrimSpace(body.String()), "\n", "; "))
+			return true
+		}, func() string { return p.log.String() })
 	}
 
 	// docs/kubernetes.md's scaled walk-through: a face-structuring task on
@@ -169,22 +166,20 @@ workers:
 	taskID := signedCall(t, control, "CreateTask", map[string]any{"ProjectId": "default", "Name": "door-faces", "FlowId": flowID,
 		"Sources": []any{map[string]any{"Type": "device", "Id": deviceID}}, "Constraints": map[string]any{"Labels": map[string]any{"site": "test"}},
 		"Start": true})["TaskId"]
-	deadline := time.Now().Add(120 * time.Second)
-	for {
+	testenv.EventuallyExplained(t, 120*time.Second, "a face record of task "+fmt.Sprint(taskID), func() bool {
 		r := signedCall(t, control, "DescribeRecords", map[string]any{"ProjectId": "default", "TaskIds": []any{taskID}, "Types": []any{"face"}, "Limit": 5})
-		if n, _ := r["TotalCount"].(float64); n > 0 {
+		n, _ := r["TotalCount"].(float64)
+		if n > 0 {
 			t.Logf("task %s stored %v face records", taskID, n)
-			break
 		}
-		if time.Now().After(deadline) {
-			var logs strings.Builder
-			for _, p := range procs {
-				fmt.Fprintf(&logs, "== %s\n%s\n", p.name, tailString(p.log.String(), 3000))
-			}
-			t.Fatalf("no face record of task %s after 120s: %v\n%s", taskID, signedCall(t, control, "DescribeTasks", map[string]any{"ProjectId": "default"}), logs.String())
+		return n > 0
+	}, func() string {
+		var logs strings.Builder
+		for _, p := range procs {
+			fmt.Fprintf(&logs, "== %s\n%s\n", p.name, tailString(p.log.String(), 3000))
 		}
-		time.Sleep(time.Second)
-	}
+		return fmt.Sprint(signedCall(t, control, "DescribeTasks", map[string]any{"ProjectId": "default"})) + "\n" + logs.String()
+	})
 
 	for _, p := range procs {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)

@@ -74,9 +74,20 @@ func RedisURL() string { return Getenv("TIANSHU_TEST_REDIS", "redis://127.0.0.1:
 // rather than for fixed times, which are flaky on a shared machine.
 func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	EventuallyExplained(t, d, what, cond, nil)
+}
+
+// EventuallyExplained is Eventually whose failure also says what was seen
+// last (explain, when not nil, is called once, at the deadline): the
+// state, a process's log.
+func EventuallyExplained(t testing.TB, d time.Duration, what string, cond func() bool, explain func() string) {
+	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
+			if explain != nil {
+				t.Fatalf("timed out after %s waiting for %s: %s", d, what, explain())
+			}
 			t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
 		time.Sleep(20 * time.Millisecond)
