@@ -5,6 +5,8 @@ import (
 	"io"
 	"sync/atomic"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/gb28181"
 )
 
 // GBServer is the GB/T 28181 SIP server as the gb28181 driver sees it
@@ -63,20 +65,8 @@ func (gb28181Driver) Spec() DriverSpec {
 		Options: gbOptions}
 }
 
-func gbIDValid(id string) bool {
-	if len(id) != 20 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < '0' || id[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 func (gb28181Driver) Validate(cfg Config) error {
-	if !gbIDValid(cfg.Address) {
+	if !gb28181.ValidID(cfg.Address) {
 		return fieldErr("Address", "must be the device's 20-digit GB/T 28181 id, such as 34020000001320000001")
 	}
 	if cfg.Username != "" && cfg.Username != cfg.Address {
@@ -96,7 +86,7 @@ func (gb28181Driver) Validate(cfg Config) error {
 	if err := validateDecodeOptions(cfg); err != nil {
 		return err
 	}
-	if p, _ := cfg.optString("parent", ""); p != "" && !gbIDValid(p) {
+	if p, _ := cfg.optString("parent", ""); p != "" && !gb28181.ValidID(p) {
 		return fieldErr("Options.parent", "must be a 20-digit GB/T 28181 id")
 	}
 	return nil
