@@ -266,6 +266,10 @@ type run struct {
 	merged     map[string]any
 	stateOnce  sync.Once
 	state      *State
+	// memo shares the message's conversions into and out of Starlark
+	// between its script calls (see function.Memo); a root run's, reached
+	// by nested runs through the context.
+	memo function.Memo
 }
 
 func (p *Plan) get() *run {
@@ -292,6 +296,7 @@ func (p *Plan) put(r *run) {
 	}
 	r.ctx, r.cancel, r.input, r.scope, r.item, r.parent, r.isItem = nil, nil, Input{}, nil, nil, nil, false
 	r.err, r.merged, r.state = nil, nil, nil
+	r.memo.Reset()
 	r.failed.Store(false)
 	r.paramsOnce = sync.Once{}
 	r.stateOnce = sync.Once{}
@@ -308,7 +313,7 @@ func (p *Plan) Run(ctx context.Context, in Input) (Result, error) {
 		return Result{}, err
 	}
 	r := p.get()
-	r.ctx = ctx
+	r.ctx = function.WithMemo(ctx, &r.memo)
 	r.input = in
 	r.scope = in.Data
 	r.runAll()

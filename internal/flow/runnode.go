@@ -1,6 +1,8 @@
 package flow
 
 import (
+	"github.com/tianshu-ai/tianshu/internal/function"
+
 	"context"
 	"fmt"
 	"sort"
@@ -37,7 +39,7 @@ func (p *Plan) RunNode(ctx context.Context, in Input, id string, pinned map[stri
 		}
 	}
 	r := p.get()
-	r.ctx = ctx
+	r.ctx = function.WithMemo(ctx, &r.memo)
 	r.input = in
 	r.input.Trace = true
 	r.scope = in.Data

@@ -111,21 +111,11 @@ func (e *Expr) Vars() []string { return e.vars }
 
 func (e *Expr) eval(ctx context.Context, args []any) (starlark.Value, *worker, error) {
 	p := e.prog
-	w := p.threads.Get().(*worker)
-	budget := p.limits.MaxInputBytes
-	elems := make(starlark.Tuple, len(args))
-	for i, a := range args {
-		if i < len(e.used) && !e.used[i] {
-			elems[i] = starlark.None
-			continue
-		}
-		v, err := toStarlark(a, &budget, p.limits.MaxDepth)
-		if err != nil {
-			p.threads.Put(w)
-			return nil, nil, p.convErr(err, LimitInputSize, p.limits.MaxInputBytes)
-		}
-		elems[i] = v
+	elems, err := e.convertArgs(memoOf(ctx), args)
+	if err != nil {
+		return nil, nil, err
 	}
+	w := p.threads.Get().(*worker)
 	w.args[0] = elems
 	w.begin(ctx, p.limits)
 	v, err := starlark.Call(&w.th, p.main, w.args[:1], nil)
@@ -141,6 +131,29 @@ func (e *Expr) eval(ctx context.Context, args []any) (starlark.Value, *worker, e
 	return v, w, nil
 }
 
+// convertArgs converts the variables the expression names.
+func (e *Expr) convertArgs(memo *Memo, args []any) (starlark.Tuple, error) {
+	p := e.prog
+	if memo != nil {
+		memo.mu.Lock()
+		defer memo.mu.Unlock()
+	}
+	c := toConv{budget: p.limits.MaxInputBytes, memo: memo, low: p.limits.MaxDepth}
+	elems := make(starlark.Tuple, len(args))
+	for i, a := range args {
+		if i < len(e.used) && !e.used[i] {
+			elems[i] = starlark.None
+			continue
+		}
+		v, err := c.value(a, p.limits.MaxDepth)
+		if err != nil {
+			return nil, p.convErr(err, LimitInputSize, p.limits.MaxInputBytes)
+		}
+		elems[i] = v
+	}
+	return elems, nil
+}
+
 // Eval evaluates the expression with args bound to Vars() in order and
 // returns the result as a Go value.
 func (e *Expr) Eval(ctx context.Context, args ...any) (any, error) {
@@ -149,12 +162,7 @@ func (e *Expr) Eval(ctx context.Context, args ...any) (any, error) {
 		return nil, err
 	}
 	defer e.prog.threads.Put(w)
-	budget := e.prog.limits.MaxOutputBytes
-	out, err := fromStarlark(v, &budget, e.prog.limits.MaxDepth)
-	if err != nil {
-		return nil, e.prog.convErr(err, LimitOutputSize, e.prog.limits.MaxOutputBytes)
-	}
-	return out, nil
+	return e.prog.convertResult(memoOf(ctx), v)
 }
 
 // EvalBool evaluates the expression and returns its Python truth value,

@@ -372,7 +372,10 @@ func noRelease() {}
 // Call runs main(input, params) and returns its result converted to Go
 // values (nil, bool, int64, float64, string, []byte, []any, map[string]any,
 // time.Time, time.Duration, or a Go value that passed through opaque).
-// Cancelling ctx stops the script within a few thousand steps.
+// input and params reach the script frozen: it cannot change them in place.
+// Under a context from WithMemo, conversions are shared with the message's
+// other calls (see Memo). Cancelling ctx stops the script within
+// milliseconds (ctxPoll, or a few thousand steps).
 func (p *Program) Call(ctx context.Context, input any, params map[string]any) (any, error) {
 	return p.call(ctx, input, nil, nil, params)
 }
@@ -394,12 +397,34 @@ func (p *Program) call(ctx context.Context, input any, names []string, values []
 	defer release()
 	w := p.threads.Get().(*worker)
 	defer p.threads.Put(w)
-	budget := p.limits.MaxInputBytes
+	memo := memoOf(ctx)
+	args, err := p.convertArgs(memo, w, input, names, values, params)
+	if err != nil {
+		return nil, err
+	}
+	w.begin(ctx, p.limits)
+	v, err := starlark.Call(&w.th, p.main, args, nil)
+	w.args[0], w.args[1] = nil, nil
+	if err = w.end(err); err != nil {
+		return nil, err
+	}
+	return p.convertResult(memo, v)
+}
+
+// convertArgs converts the call's input (input, or names: values) and
+// params into w's argument slots.
+func (p *Program) convertArgs(memo *Memo, w *worker, input any, names []string, values []any, params map[string]any) ([]starlark.Value, error) {
+	if memo != nil {
+		memo.mu.Lock()
+		defer memo.mu.Unlock()
+	}
+	c := toConv{budget: p.limits.MaxInputBytes, memo: memo, low: p.limits.MaxDepth}
 	var in starlark.Value
+	var err error
 	if names != nil {
-		in, err = fieldsToStarlark(names, values, &budget, p.limits.MaxDepth)
+		in, err = c.fields(names, values, p.limits.MaxDepth)
 	} else {
-		in, err = toStarlark(input, &budget, p.limits.MaxDepth)
+		in, err = c.value(input, p.limits.MaxDepth)
 	}
 	if err != nil {
 		return nil, p.convErr(err, LimitInputSize, p.limits.MaxInputBytes)
@@ -409,21 +434,25 @@ func (p *Program) call(ctx context.Context, input any, names []string, values []
 	if p.nparams == 2 {
 		var pv starlark.Value = starlark.None
 		if params != nil && !p.paramsUnused {
-			if pv, err = toStarlark(params, &budget, p.limits.MaxDepth); err != nil {
+			if pv, err = c.value(params, p.limits.MaxDepth); err != nil {
 				return nil, p.convErr(err, LimitInputSize, p.limits.MaxInputBytes)
 			}
 		}
 		args = w.args[:2]
 		args[1] = pv
 	}
-	w.begin(ctx, p.limits)
-	v, err := starlark.Call(&w.th, p.main, args, nil)
-	w.args[0], w.args[1] = nil, nil
-	if err = w.end(err); err != nil {
-		return nil, err
+	return args, nil
+}
+
+// convertResult converts a call's result back to Go values.
+func (p *Program) convertResult(memo *Memo, v starlark.Value) (any, error) {
+	if memo != nil {
+		memo.mu.Lock()
+		defer memo.mu.Unlock()
 	}
-	obudget := p.limits.MaxOutputBytes
-	out, err := fromStarlark(v, &obudget, p.limits.MaxDepth)
+	budget := p.limits.MaxOutputBytes
+	c := fromConv{budget: &budget, memo: memo}
+	out, err := c.value(v, p.limits.MaxDepth)
 	if err != nil {
 		return nil, p.convErr(err, LimitOutputSize, p.limits.MaxOutputBytes)
 	}
@@ -454,15 +483,15 @@ type worker struct {
 	alloc    int // bytes charged to the memory budget
 	args     [2]starlark.Value
 
-	// The timer and the context's AfterFunc cancel the thread between any
-	// two steps, not only every limitCheckPeriod steps: one step of a
-	// guarded builtin may take milliseconds. mu orders them against the
-	// worker's reuse by the next call.
+	// The timer cancels the thread between any two steps, not only every
+	// limitCheckPeriod steps: one step may take milliseconds. It stops a
+	// call at its deadline and, polling, when its context ends (cheaper
+	// than registering with each call's context). mu orders it against
+	// the worker's reuse by the next call.
 	mu      sync.Mutex
 	running bool
 	timer   *time.Timer
 	armed   bool // the timer will fire: back-to-back calls share it
-	stopCtx func() bool
 }
 
 func (p *Program) newWorker() *worker {
@@ -491,22 +520,25 @@ func (w *worker) begin(ctx context.Context, l Limits) {
 	w.th.Uncancel()
 	w.th.SetMaxExecutionSteps(min(limitCheckPeriod, l.MaxSteps))
 	w.running = true
-	// An armed timer fires at an earlier call's deadline, no later than
-	// this one's (the limits are the program's), and onTimer then waits
-	// for what is left: a call neither resets nor stops it.
+	// The timer fires every ctxPoll at most (and at the deadline), while a
+	// call runs: an armed timer fires no later than this call's first poll,
+	// and onTimer then checks this call's context and deadline: a call
+	// neither resets nor stops it.
 	switch {
 	case w.timer == nil:
-		w.timer = time.AfterFunc(l.MaxDuration, w.onTimer)
+		w.timer = time.AfterFunc(min(l.MaxDuration, ctxPoll), w.onTimer)
 		w.armed = true
 	case !w.armed:
-		w.timer.Reset(l.MaxDuration)
+		w.timer.Reset(min(l.MaxDuration, ctxPoll))
 		w.armed = true
 	}
 	w.mu.Unlock()
-	if ctx.Done() != nil {
-		w.stopCtx = context.AfterFunc(ctx, func() { w.onContext(ctx) })
-	}
 }
+
+// ctxPoll is how often a running call's context is checked between steps,
+// besides every limitCheckPeriod steps: one step (a membership test on a
+// long list, a guarded builtin) may take milliseconds.
+const ctxPoll = 20 * time.Millisecond
 
 func (w *worker) onTimer() {
 	w.mu.Lock()
@@ -516,16 +548,11 @@ func (w *worker) onTimer() {
 	case left <= 0:
 		w.stop(LimitTime)
 		w.armed = false
-	default: // armed for an earlier call: wait for this one's deadline
-		w.timer.Reset(left)
-	}
-	w.mu.Unlock()
-}
-
-func (w *worker) onContext(ctx context.Context) {
-	w.mu.Lock()
-	if w.running && w.ctx == ctx {
+	case w.ctx.Err() != nil:
 		w.stop("context")
+		w.armed = false
+	default:
+		w.timer.Reset(min(left, ctxPoll))
 	}
 	w.mu.Unlock()
 }
@@ -575,10 +602,6 @@ func (w *worker) end(err error) error {
 	w.mu.Lock()
 	w.running = false
 	w.mu.Unlock()
-	if w.stopCtx != nil {
-		w.stopCtx()
-		w.stopCtx = nil
-	}
 	if err == nil {
 		return nil
 	}
