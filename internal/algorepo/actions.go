@@ -44,13 +44,35 @@ type DescribeAlgorithmsRequest struct {
 
 // AlgorithmInfo is an algorithm as DescribeAlgorithms returns it.
 type AlgorithmInfo struct {
-	AlgorithmId    string `json:"AlgorithmId"`
-	ProjectId      string `json:"ProjectId"`
-	Name           string `json:"Name"`
-	Description    string `json:"Description"`
+	AlgorithmId    string      `json:"AlgorithmId"`
+	ProjectId      string      `json:"ProjectId"`
+	Name           string      `json:"Name"`
+	Description    string      `json:"Description"`
+	CurrentVersion string      `json:"CurrentVersion"`
+	Canary         *CanaryInfo `json:"Canary,omitempty"`
+	Builtin        bool        `json:"Builtin"`
+	CreatedTime    string      `json:"CreatedTime,omitempty"`
+}
+
+// CanaryInfo is an algorithm's canary: the share of cameras (of the device
+// groups, or all) whose messages call Version instead of the current one.
+type CanaryInfo struct {
+	Version      string   `json:"Version"`
+	Percent      int      `json:"Percent"`
+	DeviceGroups []string `json:"DeviceGroups"`
+}
+
+// SetAlgorithmCanaryRequest starts, changes or (Version empty) ends a canary.
+type SetAlgorithmCanaryRequest struct {
+	AlgorithmId  string   `json:"AlgorithmId" validate:"required,max=64"`
+	Version      string   `json:"Version" validate:"max=64"`
+	Percent      int      `json:"Percent" validate:"min=0,max=100"`
+	DeviceGroups []string `json:"DeviceGroups" validate:"max=100"`
+}
+
+// PromoteAlgorithmCanaryResponse names the version that became current.
+type PromoteAlgorithmCanaryResponse struct {
 	CurrentVersion string `json:"CurrentVersion"`
-	Builtin        bool   `json:"Builtin"`
-	CreatedTime    string `json:"CreatedTime,omitempty"`
 }
 
 // DescribeAlgorithmsResponse is the response of DescribeAlgorithms.
@@ -226,6 +248,9 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 			out := &DescribeAlgorithmsResponse{TotalCount: total, AlgorithmSet: make([]AlgorithmInfo, 0, len(as))}
 			for _, a := range as {
 				info := AlgorithmInfo{AlgorithmId: a.ID, ProjectId: a.ProjectID, Name: a.Name, Description: a.Description, CurrentVersion: a.CurrentVersion, Builtin: a.Builtin}
+				if c := a.Canary; c != nil {
+					info.Canary = &CanaryInfo{Version: c.Version, Percent: c.Percent, DeviceGroups: append([]string{}, c.DeviceGroups...)}
+				}
 				if !a.CreatedAt.IsZero() {
 					info.CreatedTime = a.CreatedAt.Format(time.RFC3339)
 				}
@@ -361,6 +386,26 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 			}
 			c.SetResource(r.AlgorithmId + "@" + r.Version)
 			return &Empty{}, s.SetDesired(ctx, r.AlgorithmId, r.Version, Stopped)
+		})
+	api.Register(reg, api.Spec{Name: "SetAlgorithmCanary", Summary: "Send a share of the cameras (Percent, of DeviceGroups or all) to another running version, for flows that call the algorithm without naming a version; an empty Version ends the canary.", Permission: algWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *SetAlgorithmCanaryRequest) (*Empty, error) {
+			if err := s.visible(ctx, c, r.AlgorithmId); err != nil {
+				return nil, err
+			}
+			c.SetResource(r.AlgorithmId)
+			return &Empty{}, s.SetCanary(ctx, r.AlgorithmId, Canary{Version: r.Version, Percent: r.Percent, DeviceGroups: r.DeviceGroups})
+		})
+	api.Register(reg, api.Spec{Name: "PromoteAlgorithmCanary", Summary: "Make the canary's version the current one for every camera, and end the canary.", Permission: algWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *AlgorithmIdRequest) (*PromoteAlgorithmCanaryResponse, error) {
+			if err := s.visible(ctx, c, r.AlgorithmId); err != nil {
+				return nil, err
+			}
+			c.SetResource(r.AlgorithmId)
+			v, err := s.PromoteCanary(ctx, r.AlgorithmId)
+			if err != nil {
+				return nil, err
+			}
+			return &PromoteAlgorithmCanaryResponse{CurrentVersion: v}, nil
 		})
 	api.Register(reg, api.Spec{Name: "DescribeAlgorithmInstances", Summary: "The instances on the answering node: status, health, address, restarts, last error, recent log lines, a container version's replicas.", Permission: algRead},
 		func(ctx context.Context, c *api.Caller, r *AlgorithmVersionRequest) (*DescribeAlgorithmInstancesResponse, error) {

@@ -45,6 +45,7 @@ type Algorithm struct {
 	ID, ProjectID, Name, Description, CurrentVersion string
 	CreatedAt                                        time.Time
 	Builtin                                          bool
+	Canary                                           *Canary // nil: none
 }
 
 // VersionRow is a stored version.
@@ -68,6 +69,8 @@ type Service struct {
 	m   *algorithm.Manager
 	log *slog.Logger
 	now func() time.Time
+
+	canaries canaryCache
 
 	mu       sync.Mutex
 	builtins map[string]algorithm.Builtin // by algorithm id
@@ -230,12 +233,14 @@ func (s *Service) Get(ctx context.Context, id string) (*Algorithm, error) {
 	}
 	var a Algorithm
 	var c int64
-	err := s.db.QueryRow(ctx, "SELECT id, project_id, name, description, current_version, created_at FROM algorithms WHERE id = ?", id).
-		Scan(&a.ID, &a.ProjectID, &a.Name, &a.Description, &a.CurrentVersion, &c)
+	var canary string
+	err := s.db.QueryRow(ctx, "SELECT id, project_id, name, description, current_version, created_at, canary FROM algorithms WHERE id = ?", id).
+		Scan(&a.ID, &a.ProjectID, &a.Name, &a.Description, &a.CurrentVersion, &c, &canary)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, api.NotFound("AlgorithmId", id)
 	}
 	a.CreatedAt = time.UnixMilli(c).UTC()
+	a.Canary = parseCanary(canary)
 	return &a, err
 }
 
@@ -256,7 +261,7 @@ func (s *Service) ListIn(ctx context.Context, projects store.Projects, algIDs, n
 	}
 	var w store.Where
 	cond, args := w.InProjects("project_id", projects).In("id", algIDs).In("name", names).SQL()
-	rows, err := s.db.Query(ctx, "SELECT id, project_id, name, description, current_version, created_at FROM algorithms"+cond+" ORDER BY created_at DESC, id", args...)
+	rows, err := s.db.Query(ctx, "SELECT id, project_id, name, description, current_version, created_at, canary FROM algorithms"+cond+" ORDER BY created_at DESC, id", args...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -264,10 +269,12 @@ func (s *Service) ListIn(ctx context.Context, projects store.Projects, algIDs, n
 	for rows.Next() {
 		var a Algorithm
 		var c int64
-		if err := rows.Scan(&a.ID, &a.ProjectID, &a.Name, &a.Description, &a.CurrentVersion, &c); err != nil {
+		var canary string
+		if err := rows.Scan(&a.ID, &a.ProjectID, &a.Name, &a.Description, &a.CurrentVersion, &c, &canary); err != nil {
 			return nil, 0, err
 		}
 		a.CreatedAt = time.UnixMilli(c).UTC()
+		a.Canary = parseCanary(canary)
 		out = append(out, a)
 	}
 	total := len(out)
@@ -334,7 +341,10 @@ func (s *Service) CreateVersion(ctx context.Context, algID, version string, def 
 		if err := s.insertSecrets(ctx, tx, def); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, "UPDATE algorithms SET current_version = ?, updated_at = ? WHERE id = ?", version, now, algID)
+		// A version created running becomes the current one; one created
+		// stopped only when there is none yet (it is started, or tried as a
+		// canary, later).
+		_, err = tx.Exec(ctx, "UPDATE algorithms SET current_version = ?, updated_at = ? WHERE id = ? AND (? OR current_version = '')", version, now, algID, start)
 		return err
 	})
 	if err != nil {
@@ -471,6 +481,13 @@ func (s *Service) SetDesired(ctx context.Context, algID, version, desired string
 		return err
 	}
 	if desired == Running {
+		// Starting a version makes it the current one, unless it is the
+		// canary's (then only the canary's cameras call it).
+		if !s.isBuiltin(algID) {
+			if err := s.makeCurrent(ctx, algID, v.Def.Version); err != nil {
+				return err
+			}
+		}
 		return s.applyNow(ctx, v.Def)
 	}
 	s.Reconcile(ctx)

@@ -45,6 +45,21 @@ type Algorithms interface {
 	Contract(ctx context.Context, ref AlgorithmRef) (*Contract, error)
 }
 
+// RoutedAlgorithms is Algorithms that may pick the version per camera (a
+// canary): an algorithm node that names no version calls InvokeFor with
+// the message's route instead of Invoke.
+type RoutedAlgorithms interface {
+	Algorithms
+	InvokeFor(ctx context.Context, ref AlgorithmRef, r Route, inputs map[string]any) (map[string]any, error)
+}
+
+// Route says where a message comes from: Key is its partition key (a
+// camera's device id) and Group the device's group, from the message's
+// "group" field.
+type Route struct {
+	Key, Group string
+}
+
 // Zones resolves the named zones drawn on devices (polygons and lines in
 // normalized coordinates, 0..1 of the frame's width and height) for zone
 // nodes that name one. It is called per message, so an implementation

@@ -88,16 +88,27 @@ func compileAlgorithm(b *Builder) Node {
 		}
 		b.DeclarePorts(ContractPorts(contract.Inputs), outs)
 	}
-	return &algorithmNode{algos: algos, ref: ref}
+	n := &algorithmNode{algos: algos, ref: ref}
+	if ra, ok := algos.(RoutedAlgorithms); ok && ref.Version == "" {
+		n.routed = ra
+	}
+	return n
 }
 
 type algorithmNode struct {
-	algos Algorithms
-	ref   AlgorithmRef
+	algos  Algorithms
+	ref    AlgorithmRef
+	routed RoutedAlgorithms // set when the version is the algorithm's to pick
 }
 
 func (n *algorithmNode) Run(ctx context.Context, c *Call) (any, error) {
-	out, err := n.algos.Invoke(ctx, n.ref, c.Args())
+	var out map[string]any
+	var err error
+	if n.routed != nil {
+		out, err = n.routed.InvokeFor(ctx, n.ref, c.route(), c.Args())
+	} else {
+		out, err = n.algos.Invoke(ctx, n.ref, c.Args())
+	}
 	if err != nil || out == nil {
 		return nil, err
 	}

@@ -795,6 +795,16 @@ func (r *run) nested(ctx context.Context, body *Plan, scope, item any, index int
 	return out, err
 }
 
+// route is where the message comes from: its key, and the "group" field
+// of the message itself (not of a foreach item).
+func (c *Call) route() Route {
+	r := Route{Key: c.r.input.Key}
+	if m, ok := c.r.input.Data.(map[string]any); ok {
+		r.Group, _ = m["group"].(string)
+	}
+	return r
+}
+
 // NodeID returns the node's id ("outer/inner" inside bodies).
 func (c *Call) NodeID() string { return c.n.path }
 
