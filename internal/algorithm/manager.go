@@ -51,6 +51,9 @@ type Options struct {
 	// GPUs are the node's GPU indices for CUDA_VISIBLE_DEVICES; empty
 	// when the node has none.
 	GPUs []int
+	// SMI is the nvidia-smi that SampleGPUMemory asks (empty: the one on
+	// PATH).
+	SMI string
 	// ProcessEnv adds KEY=VALUE pairs to every process's environment
 	// (which otherwise holds only the manifest's env and the exec policy's
 	// own PATH, HOME and TMPDIR: nothing of the server's, so that platform

@@ -16,6 +16,7 @@ type metrics struct {
 	breaker   *prometheus.GaugeVec     // algorithm, version, instance
 	ready     *prometheus.GaugeVec     // algorithm, version, instance
 	restarts  *prometheus.CounterVec   // algorithm, version, instance
+	gpuMemory *prometheus.GaugeVec     // algorithm, version, instance
 	batchSize *prometheus.HistogramVec // algorithm, version
 }
 
@@ -52,6 +53,10 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Name: "tianshu_algorithm_instance_restarts_total",
 			Help: "Process instance restarts.",
 		}, il),
+		gpuMemory: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tianshu_algorithm_instance_gpu_memory_bytes",
+			Help: "GPU memory a process instance (its process group) holds, as nvidia-smi last reported it; instances with GPUs only.",
+		}, il),
 		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tianshu_algorithm_batch_size",
 			Help:    "Items per call sent to a batching version.",
@@ -83,6 +88,9 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 	if m.restarts, err = telemetry.Register(r, m.restarts); err != nil {
 		return nil, err
 	}
+	if m.gpuMemory, err = telemetry.Register(r, m.gpuMemory); err != nil {
+		return nil, err
+	}
 	if m.batchSize, err = telemetry.Register(r, m.batchSize); err != nil {
 		return nil, err
 	}
@@ -97,6 +105,7 @@ func (m *metrics) forget(alg, ver, inst string) {
 	m.breaker.Delete(l)
 	m.ready.Delete(l)
 	m.restarts.Delete(l)
+	m.gpuMemory.Delete(l)
 	m.errors.DeletePartialMatch(l)
 }
 

@@ -11,3 +11,6 @@ func signalGroup(pid int, _ bool) {
 		_ = p.Kill()
 	}
 }
+
+// groupOf is pid itself where there are no process groups.
+func groupOf(pid int) int { return pid }

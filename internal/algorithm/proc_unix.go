@@ -12,3 +12,12 @@ func signalGroup(pid int, kill bool) {
 	}
 	_ = syscall.Kill(-pid, sig)
 }
+
+// groupOf returns the process group of pid (0 when it is gone).
+func groupOf(pid int) int {
+	g, err := syscall.Getpgid(pid)
+	if err != nil {
+		return 0
+	}
+	return g
+}

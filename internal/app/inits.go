@@ -517,7 +517,15 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 		p.Algos.Run(ctx, 2*time.Second)
 		return nil
 	})
+	stopGPU := func(context.Context) error { return nil }
+	if len(gpus) > 0 {
+		stopGPU = p.loop(ModRuntime, func(ctx context.Context) error {
+			m.WatchGPUMemory(ctx, 15*time.Second)
+			return nil
+		})
+	}
 	return func(ctx context.Context) error {
+		_ = stopGPU(ctx)
 		_ = stopLoop(ctx)
 		return m.Close(ctx)
 	}, nil

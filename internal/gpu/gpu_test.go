@@ -38,3 +38,27 @@ func TestDetectReal(t *testing.T) {
 	}
 	t.Logf("this node has %d GPU(s): %+v", len(gpus), gpus)
 }
+
+// ProcessMemory reads nvidia-smi's compute processes (a stand-in script:
+// this machine has no GPU), summing a process's use over GPUs.
+func TestProcessMemoryParsesNvidiaSmi(t *testing.T) {
+	smi := filepath.Join(t.TempDir(), "nvidia-smi")
+	script := "#!/bin/sh\nprintf '4242, 1024\\n4242, 512\\n77, 300\\n'\n"
+	if err := os.WriteFile(smi, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	used, err := ProcessMemory(context.Background(), smi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(used) != 2 || used[4242] != 1536<<20 || used[77] != 300<<20 {
+		t.Fatalf("used = %v", used)
+	}
+	bad := filepath.Join(t.TempDir(), "nvidia-smi")
+	if err := os.WriteFile(bad, []byte("#!/bin/sh\necho 'pid, MiB'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ProcessMemory(context.Background(), bad); err == nil {
+		t.Error("an unexpected line was taken")
+	}
+}
