@@ -41,21 +41,36 @@ const maxSpansPerTrace = 1000
 // maxTraces traces and about maxBytes of spans; the oldest trace goes
 // first. A trace's spans may arrive in several parts (the message's, then
 // each delivery's): they join one entry while it is still in the ring.
+//
+// Failed traces (a span with an error status) go last: while they are at
+// most a quarter of the ring, the oldest trace that did not fail is
+// evicted before them, so the trace of a node error a task's page lists
+// outlives the many good messages that follow it.
 type Recent struct {
 	mu        sync.Mutex
 	maxTraces int
 	maxBytes  int64
 	bytes     int64
 	traces    map[string]*entry
-	order     []string // trace ids, oldest first
-	records   map[string]string
+	// order and failed are trace ids, oldest first: of the traces that
+	// have not failed, and of those that have. An id of a trace that
+	// failed after it was queued in order stays there and is skipped.
+	order       []string
+	failed      []string
+	failedBytes int64
+	records     map[string]string
 }
 
 type entry struct {
 	spans   []Span
 	bytes   int64
 	records []string
+	failed  bool
 }
+
+// failedShare is the part of the ring's bounds failed traces may hold
+// before they are evicted like the others: 1/failedShare.
+const failedShare = 4
 
 // NewRecent returns a ring of at most maxTraces traces and maxBytes.
 func NewRecent(maxTraces int, maxBytes int64) *Recent {
@@ -86,10 +101,12 @@ func (r *Recent) add(spans []sdktrace.ReadOnlySpan) {
 	conv := make([]Span, 0, len(spans))
 	var size int64
 	var recs []string
+	failed := false
 	for _, s := range spans {
 		sp, n := convert(s)
 		conv = append(conv, sp)
 		size += n
+		failed = failed || sp.Status == "error"
 		if id := sp.Attributes[string(tracing.KeyRecord)]; id != "" {
 			recs = append(recs, id)
 		}
@@ -124,22 +141,51 @@ func (r *Recent) add(spans []sdktrace.ReadOnlySpan) {
 	e.spans = append(e.spans, conv...)
 	e.bytes += size
 	r.bytes += size
+	if e.failed {
+		r.failedBytes += size
+	}
 	for _, rec := range recs {
 		e.records = append(e.records, rec)
 		r.records[rec] = id
 	}
-	for len(r.order) > 1 && (len(r.order) > r.maxTraces || r.bytes > r.maxBytes) {
-		r.evictOldestLocked()
+	if failed && !e.failed {
+		e.failed = true
+		r.failed = append(r.failed, id)
+		r.failedBytes += e.bytes
+	}
+	for len(r.traces) > 1 && (len(r.traces) > r.maxTraces || r.bytes > r.maxBytes) {
+		r.evictLocked()
 	}
 }
 
-func (r *Recent) evictOldestLocked() {
-	id := r.order[0]
-	r.order[0] = ""
-	r.order = r.order[1:]
-	e := r.traces[id]
+// evictLocked forgets one trace: the oldest that did not fail, unless
+// failed traces hold more than their share of the ring or no other is
+// left.
+func (r *Recent) evictLocked() {
+	overShare := len(r.failed) > max(1, r.maxTraces/failedShare) || r.failedBytes > r.maxBytes/failedShare
+	for !overShare && len(r.order) > 0 {
+		id := r.order[0]
+		r.order[0] = ""
+		r.order = r.order[1:]
+		if e := r.traces[id]; e != nil && !e.failed {
+			r.forgetLocked(id, e)
+			return
+		}
+	}
+	if len(r.failed) > 0 {
+		id := r.failed[0]
+		r.failed[0] = ""
+		r.failed = r.failed[1:]
+		r.forgetLocked(id, r.traces[id])
+	}
+}
+
+func (r *Recent) forgetLocked(id string, e *entry) {
 	delete(r.traces, id)
 	r.bytes -= e.bytes
+	if e.failed {
+		r.failedBytes -= e.bytes
+	}
 	for _, rec := range e.records {
 		if r.records[rec] == id {
 			delete(r.records, rec)

@@ -149,3 +149,35 @@ func TestOffByDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A failed trace outlives the good ones that follow it while failed
+// traces hold at most a quarter of the ring; past that share, the oldest
+// failed trace goes first.
+func TestRecentKeepsFailedTracesLonger(t *testing.T) {
+	cfg := telemetry.DefaultTraceConfig()
+	cfg.RecentTraces = 8
+	tr := newTracing(t, cfg)
+	r := tr.Recent()
+	failed := twoSpans(tr.Provider(), "default", errors.New("node failed"))
+	var good []string
+	for range 20 {
+		good = append(good, twoSpans(tr.Provider(), "default", nil))
+	}
+	if len(r.Trace(failed)) != 2 {
+		t.Fatal("the failed trace was evicted by 20 good ones in a ring of 8")
+	}
+	if r.Trace(good[12]) != nil || len(r.Trace(good[19])) != 2 {
+		t.Error("good traces are not evicted oldest first")
+	}
+	// A ring of 8 keeps 2 failed traces ahead of good ones: a third
+	// makes the oldest failed one go.
+	second := twoSpans(tr.Provider(), "default", errors.New("node failed"))
+	third := twoSpans(tr.Provider(), "default", errors.New("node failed"))
+	for range 10 {
+		twoSpans(tr.Provider(), "default", nil)
+	}
+	if r.Trace(failed) != nil || len(r.Trace(second)) != 2 || len(r.Trace(third)) != 2 {
+		t.Errorf("failed traces kept: first %d, second %d, third %d spans; want 0, 2, 2",
+			len(r.Trace(failed)), len(r.Trace(second)), len(r.Trace(third)))
+	}
+}
