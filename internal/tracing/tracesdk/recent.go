@@ -30,6 +30,10 @@ type Span struct {
 	ProjectId     string            `json:"ProjectId"`
 	TaskId        string            `json:"TaskId,omitempty"`
 	Attributes    map[string]string `json:"Attributes"`
+	// Process names the process that recorded the span (its
+	// --worker.name or host, and its targets), where the platform's roles
+	// run in several.
+	Process string `json:"Process,omitempty"`
 
 	start time.Time
 }
@@ -47,6 +51,8 @@ const maxSpansPerTrace = 1000
 // evicted before them, so the trace of a node error a task's page lists
 // outlives the many good messages that follow it.
 type Recent struct {
+	// process names this process in its spans (Span.Process).
+	process   string
 	mu        sync.Mutex
 	maxTraces int
 	maxBytes  int64
@@ -72,9 +78,10 @@ type entry struct {
 // before they are evicted like the others: 1/failedShare.
 const failedShare = 4
 
-// NewRecent returns a ring of at most maxTraces traces and maxBytes.
-func NewRecent(maxTraces int, maxBytes int64) *Recent {
-	return &Recent{maxTraces: maxTraces, maxBytes: maxBytes, traces: map[string]*entry{}, records: map[string]string{}}
+// NewRecent returns a ring of at most maxTraces traces and maxBytes;
+// process names this process in its spans.
+func NewRecent(maxTraces int, maxBytes int64, process string) *Recent {
+	return &Recent{process: process, maxTraces: maxTraces, maxBytes: maxBytes, traces: map[string]*entry{}, records: map[string]string{}}
 }
 
 func (r *Recent) register(reg prometheus.Registerer) {
@@ -125,6 +132,7 @@ func (r *Recent) add(spans []sdktrace.ReadOnlySpan) {
 		if conv[i].ProjectId == "" {
 			conv[i].ProjectId, conv[i].TaskId = project, task
 		}
+		conv[i].Process = r.process
 	}
 	id := conv[0].TraceId
 	r.mu.Lock()
