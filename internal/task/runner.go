@@ -88,14 +88,50 @@ type nodeStats struct {
 type tracer struct {
 	s  *taskStats
 	ot trace.Tracer
+	// spans holds each node's span name and attributes, made once: a
+	// message starts a span per node, and building them anew each time
+	// was a good part of tracing's cost per message.
+	spans *nodeSpans
+}
+
+func newTracer(s *taskStats, ot trace.Tracer) tracer {
+	return tracer{s: s, ot: ot, spans: &nodeSpans{m: map[nodeSpanKey]nodeSpan{}}}
+}
+
+type nodeSpans struct {
+	mu sync.RWMutex
+	m  map[nodeSpanKey]nodeSpan
+}
+
+type nodeSpanKey struct{ flow, node, kind string }
+
+type nodeSpan struct {
+	name string
+	opts []trace.SpanStartOption
+}
+
+func (n *nodeSpans) get(flowName, node, kind string) nodeSpan {
+	k := nodeSpanKey{flowName, node, kind}
+	n.mu.RLock()
+	ns, ok := n.m[k]
+	n.mu.RUnlock()
+	if ok {
+		return ns
+	}
+	ns = nodeSpan{name: "flow.node " + node, opts: []trace.SpanStartOption{trace.WithAttributes(tracing.KeyFlow.String(flowName),
+		tracing.KeyNode.String(node), tracing.KeyNodeKind.String(kind))}}
+	n.mu.Lock()
+	n.m[k] = ns
+	n.mu.Unlock()
+	return ns
 }
 
 func (t tracer) StartNode(ctx context.Context, flowName, node, kind string) (context.Context, func(error)) {
 	start := time.Now()
 	var span trace.Span
-	if t.ot != nil && trace.SpanContextFromContext(ctx).IsValid() {
-		ctx, span = t.ot.Start(ctx, "flow.node "+node, trace.WithAttributes(tracing.KeyFlow.String(flowName),
-			tracing.KeyNode.String(node), tracing.KeyNodeKind.String(kind)))
+	if t.ot != nil {
+		ns := t.spans.get(flowName, node, kind)
+		ctx, span = tracing.Child(ctx, t.ot, ns.name, ns.opts...)
 	}
 	return ctx, func(err error) {
 		if span != nil {
@@ -529,10 +565,15 @@ func (r *runner) startMessage(ctx context.Context, it *item) (context.Context, t
 	if it.source < len(r.task.Sources) {
 		src = r.task.Sources[it.source]
 	}
+	// The attributes are set once the span is known to be recorded: a
+	// sampled-out message (without the ring) pays for none of them.
 	ctx, span := r.ot.Start(tracing.Remote(ctx, m.TraceParent), "task.message", trace.WithTimestamp(it.emitted),
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(tracing.KeyProject.String(r.task.ProjectID), tracing.KeyTask.String(r.task.ID),
-			tracing.KeyDevice.String(m.Key), tracing.KeyMessage.String(m.ID)))
+		trace.WithSpanKind(trace.SpanKindConsumer))
+	if !span.IsRecording() {
+		return ctx, span
+	}
+	span.SetAttributes(tracing.KeyProject.String(r.task.ProjectID), tracing.KeyTask.String(r.task.ID),
+		tracing.KeyDevice.String(m.Key), tracing.KeyMessage.String(m.ID))
 	_, read := r.ot.Start(ctx, "source.read "+src.Type, trace.WithTimestamp(it.emitted),
 		trace.WithAttributes(tracing.KeyProject.String(r.task.ProjectID), tracing.KeyTask.String(r.task.ID),
 			tracing.KeySource.String(src.Type+":"+src.Id)))

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -67,11 +68,23 @@ type Recent struct {
 	records     map[string]string
 }
 
+// entry is one trace: its parts as the SDK ended them. They are turned
+// into Spans only when read (DescribeTrace is rare, messages are not).
 type entry struct {
-	spans   []Span
+	parts   []part
+	nspans  int
 	bytes   int64
 	records []string
 	failed  bool
+}
+
+// part is the spans of one piece of work (a task's message, a
+// subscription's delivery, an action), with the project and task of
+// those of its spans that name one: the others (a flow node's, an
+// algorithm call's) belong to them.
+type part struct {
+	spans         []sdktrace.ReadOnlySpan
+	project, task string
 }
 
 // failedShare is the part of the ring's bounds failed traces may hold
@@ -105,36 +118,27 @@ func (r *Recent) add(spans []sdktrace.ReadOnlySpan) {
 	if len(spans) == 0 {
 		return
 	}
-	conv := make([]Span, 0, len(spans))
 	var size int64
 	var recs []string
 	failed := false
+	p := part{spans: spans}
+	found := false
 	for _, s := range spans {
-		sp, n := convert(s)
-		conv = append(conv, sp)
-		size += n
-		failed = failed || sp.Status == "error"
-		if id := sp.Attributes[string(tracing.KeyRecord)]; id != "" {
-			recs = append(recs, id)
+		size += sizeOf(s)
+		failed = failed || s.Status().Code == codes.Error
+		for _, kv := range s.Attributes() {
+			switch kv.Key {
+			case tracing.KeyRecord:
+				recs = append(recs, kv.Value.AsString())
+			case tracing.KeyProject:
+				if !found {
+					p.project, found = kv.Value.AsString(), true
+					p.task = taskOf(s)
+				}
+			}
 		}
 	}
-	// A part is one piece of work (a task's message, a subscription's
-	// delivery, an action): spans that carry no project (a flow node's,
-	// an algorithm call's) belong to the project and task of those that do.
-	var project, task string
-	for i := range conv {
-		if conv[i].ProjectId != "" {
-			project, task = conv[i].ProjectId, conv[i].TaskId
-			break
-		}
-	}
-	for i := range conv {
-		if conv[i].ProjectId == "" {
-			conv[i].ProjectId, conv[i].TaskId = project, task
-		}
-		conv[i].Process = r.process
-	}
-	id := conv[0].TraceId
+	id := spans[0].SpanContext().TraceID().String()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.traces[id]
@@ -143,10 +147,11 @@ func (r *Recent) add(spans []sdktrace.ReadOnlySpan) {
 		r.traces[id] = e
 		r.order = append(r.order, id)
 	}
-	if room := maxSpansPerTrace - len(e.spans); len(conv) > room {
-		conv = conv[:max(0, room)]
+	if room := maxSpansPerTrace - e.nspans; len(p.spans) > room {
+		p.spans = p.spans[:max(0, room)]
 	}
-	e.spans = append(e.spans, conv...)
+	e.parts = append(e.parts, p)
+	e.nspans += len(p.spans)
 	e.bytes += size
 	r.bytes += size
 	if e.failed {
@@ -201,17 +206,50 @@ func (r *Recent) forgetLocked(id string, e *entry) {
 	}
 }
 
-// Trace returns a copy of trace id's spans ordered by start time, or nil.
+// Trace returns trace id's spans ordered by start time, or nil.
 func (r *Recent) Trace(id string) []Span {
 	r.mu.Lock()
 	e := r.traces[id]
-	var out []Span
+	var parts []part
 	if e != nil {
-		out = append(out, e.spans...)
+		parts = append(parts, e.parts...)
 	}
 	r.mu.Unlock()
+	var out []Span
+	for _, p := range parts {
+		for _, s := range p.spans {
+			sp, _ := convert(s)
+			if sp.ProjectId == "" {
+				sp.ProjectId, sp.TaskId = p.project, p.task
+			}
+			sp.Process = r.process
+			out = append(out, sp)
+		}
+	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].start.Before(out[j].start) })
 	return out
+}
+
+func taskOf(s sdktrace.ReadOnlySpan) string {
+	for _, kv := range s.Attributes() {
+		if kv.Key == tracing.KeyTask {
+			return kv.Value.AsString()
+		}
+	}
+	return ""
+}
+
+// sizeOf estimates what span s holds in memory.
+func sizeOf(s sdktrace.ReadOnlySpan) int64 {
+	n := int64(320 + len(s.Name()) + len(s.Status().Description))
+	for _, kv := range s.Attributes() {
+		v := 16
+		if kv.Value.Type() == attribute.STRING {
+			v = len(kv.Value.AsString())
+		}
+		n += int64(len(kv.Key)+v) + 48
+	}
+	return n
 }
 
 // TraceOfRecord returns the trace id of the trace that wrote record id
