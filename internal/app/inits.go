@@ -293,8 +293,20 @@ func registerActions(reg *api.Registry, p *Platform) {
 	}
 	edge.RegisterActions(reg, edges, window)
 	push.RegisterActions(reg, subs)
-	tracesdk.RegisterActions(reg, recent)
-	logview.RegisterActions(reg, logs)
+	var tracePeers tracesdk.Asker
+	if p != nil && p.tracePeers != nil {
+		tracePeers = p.tracePeers
+	}
+	tracesdk.RegisterActions(reg, recent, tracePeers)
+	var logPeers logview.Asker
+	process := ""
+	if p != nil {
+		process = p.processName()
+		if p.logPeers != nil {
+			logPeers = p.logPeers
+		}
+	}
+	logview.RegisterActions(reg, logs, process, logPeers)
 }
 
 func (p *Platform) initEdgeHub(ctx context.Context) (func(context.Context) error, error) {

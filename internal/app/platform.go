@@ -34,6 +34,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/gpu"
 	"github.com/tianshu-ai/tianshu/internal/iam"
 	"github.com/tianshu-ai/tianshu/internal/netpolicy"
+	"github.com/tianshu-ai/tianshu/internal/peers"
 	"github.com/tianshu-ai/tianshu/internal/push"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/store"
@@ -70,6 +71,11 @@ type Platform struct {
 	Tracing *tracesdk.Tracing
 	// Logs are the last lines each component logged (--log.recent-*).
 	Logs *telemetry.LogRing
+	// tracePeers and logPeers ask the platform's other processes for
+	// their parts of a trace and their log lines (and answer theirs);
+	// nil when the bus carries no ephemeral messages (or, for traces,
+	// tracing in memory is off).
+	tracePeers, logPeers *peers.Peers
 	// Influx writes Metrics to InfluxDB; nil unless --influx.url is set.
 	Influx     *influx.Writer
 	influxStop func()
@@ -171,10 +177,20 @@ func New(cfg config.Config, o Options) (*Platform, error) {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
-	if p.Tracing, err = tracesdk.New(cfg.Otel, tracesdk.Options{Logger: p.log, Registerer: p.Metrics, Instance: cfg.Worker.Name}); err != nil {
+	if p.Tracing, err = tracesdk.New(cfg.Otel, tracesdk.Options{Logger: p.log, Registerer: p.Metrics, Instance: cfg.Worker.Name, Process: p.processName()}); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	return p, nil
+}
+
+// processName names this process to the others and in what it shows of
+// theirs: its worker name (or host) and its targets, "w1 (worker)".
+func (p *Platform) processName() string {
+	name := p.cfg.Worker.Name
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	return name + " (" + strings.Join(p.cfg.Targets, ",") + ")"
 }
 
 // Start listens, initialises every module in dependency order, then serves.
@@ -242,6 +258,11 @@ func (p *Platform) Start(ctx context.Context) error {
 		p.stops = append(p.stops, namedStop{name, stop})
 		p.states.set(name, StateRunning)
 		p.log.Debug("module started", "module", name, "duration_ms", time.Since(t0).Milliseconds())
+	}
+	if err := p.startPeers(ctx); err != nil {
+		closeListeners()
+		p.stopModules(context.Background())
+		return err
 	}
 	if p.Registry != nil {
 		registerActions(p.Registry, p)

@@ -3,11 +3,13 @@ package app_test
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,4 +156,71 @@ func TestFrameTraceEndToEnd(t *testing.T) {
 		}
 	}
 	c.mustCall("StopTask", map[string]any{"TaskId": taskID})
+}
+
+// failFlow fails every message in its check node.
+const failFlow = `{"name": "refuses", "nodes": [
+  {"id": "check", "kind": "function", "inputs": {"dev": "$input.device"},
+   "config": {"script": "def main(input, params):\n    fail(\"no entry for \" + input[\"dev\"])"}},
+  {"id": "save", "kind": "store", "config": {"type": "never"}, "inputs": {"ok": "$check.ok"}}],
+  "edges": [{"from": "check", "to": "save"}]}`
+
+// A node's failure on a message is kept in the task's stats with the
+// message's trace id, and that trace is kept whatever the sampling: with
+// a ratio of 0 it is exported to the OTLP receiver because it failed, and
+// DescribeTrace by the error's TraceId shows the message's spans with the
+// failed node's (and the message's) error status and message.
+func TestNodeErrorCarriesItsTrace(t *testing.T) {
+	rcv := otlptest.Start(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.jpg"), jpegImage(t, 32, 24, 90), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := apptest.Start(t, apptest.Options{Args: []string{"--media.root", dir, "--otel.endpoint", rcv.GRPCURL,
+		"--otel.sample-ratio", "0", "--otel.recent-traces", "100"}})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	devID := c.mustCall("CreateDevice", map[string]any{"Name": "replay-1", "Driver": "replay", "Address": dir, "Fps": 5})["DeviceId"].(string)
+	flowID := c.mustCall("CreateFlow", map[string]any{"Document": failFlow})["FlowId"].(string)
+	taskID := c.mustCall("CreateTask", map[string]any{"Name": "refuses", "FlowId": flowID, "Start": true,
+		"Sources": []any{map[string]any{"Type": "device", "Id": devID}}})["TaskId"].(string)
+
+	var nodeErr map[string]any
+	testenv.Eventually(t, 60*time.Second, "a node error in the task's stats", func() bool {
+		errs, _ := c.mustCall("DescribeTaskStats", map[string]any{"TaskId": taskID})["NodeErrors"].([]any)
+		if len(errs) == 0 {
+			return false
+		}
+		nodeErr = errs[0].(map[string]any)
+		return true
+	})
+	traceID, _ := nodeErr["TraceId"].(string)
+	if nodeErr["NodeId"] != "check" || !strings.Contains(nodeErr["Message"].(string), "no entry for "+devID) || len(traceID) != 32 {
+		t.Fatalf("node error %v", nodeErr)
+	}
+	c.mustCall("StopTask", map[string]any{"TaskId": taskID})
+
+	got := c.mustCall("DescribeTrace", map[string]any{"TraceId": traceID})
+	byName := map[string]map[string]any{}
+	for _, s := range got["SpanSet"].([]any) {
+		s := s.(map[string]any)
+		byName[s["Name"].(string)] = s
+	}
+	for _, name := range []string{"flow.node check", "task.message"} {
+		s := byName[name]
+		if s == nil || s["Status"] != "error" || !strings.Contains(fmt.Sprint(s["StatusMessage"]), "no entry for "+devID) {
+			t.Errorf("DescribeTrace: span %s = %v, want error status naming the failure; spans %v", name, s, got["SpanSet"])
+		}
+	}
+	if byName["source.read device"] == nil || byName["flow.node save"] != nil {
+		t.Errorf("DescribeTrace spans %v: want the source read and no save", got["SpanSet"])
+	}
+	// Sampled out (ratio 0) yet exported: the trace failed.
+	testenv.Eventually(t, 30*time.Second, "the failed trace at the receiver", func() bool {
+		for _, s := range rcv.Trace(traceID) {
+			if s.GetName() == "flow.node check" && s.GetStatus().GetMessage() != "" {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,10 +65,13 @@ type taskStats struct {
 	received, completed, dropped, failed, records, events atomic.Int64
 	// frames counts what a gated detector did per frame, by decision
 	// (frameDecisions), where the flow outputs one as "decision".
-	frames              [len(frameDecisions)]atomic.Int64
-	mu                  sync.Mutex
-	nodes               map[string]*nodeStats
-	lastError           string
+	frames    [len(frameDecisions)]atomic.Int64
+	mu        sync.Mutex
+	nodes     map[string]*nodeStats
+	lastError string
+	// nodeErrors are the last maxNodeErrors failures of a node, oldest
+	// first.
+	nodeErrors          []NodeError
 	windowStart         time.Time
 	windowIn, windowOut int64
 	fpsIn, fpsOut       float64
@@ -84,20 +88,66 @@ type nodeStats struct {
 type tracer struct {
 	s  *taskStats
 	ot trace.Tracer
+	// spans holds each node's span name and attributes, made once: a
+	// message starts a span per node, and building them anew each time
+	// was a good part of tracing's cost per message.
+	spans *nodeSpans
+}
+
+func newTracer(s *taskStats, ot trace.Tracer) tracer {
+	return tracer{s: s, ot: ot, spans: &nodeSpans{m: map[nodeSpanKey]nodeSpan{}}}
+}
+
+type nodeSpans struct {
+	mu sync.RWMutex
+	m  map[nodeSpanKey]nodeSpan
+}
+
+type nodeSpanKey struct{ flow, node, kind string }
+
+type nodeSpan struct {
+	name string
+	opts []trace.SpanStartOption
+}
+
+func (n *nodeSpans) get(flowName, node, kind string) nodeSpan {
+	k := nodeSpanKey{flowName, node, kind}
+	n.mu.RLock()
+	ns, ok := n.m[k]
+	n.mu.RUnlock()
+	if ok {
+		return ns
+	}
+	ns = nodeSpan{name: "flow.node " + node, opts: []trace.SpanStartOption{trace.WithAttributes(tracing.KeyFlow.String(flowName),
+		tracing.KeyNode.String(node), tracing.KeyNodeKind.String(kind))}}
+	n.mu.Lock()
+	n.m[k] = ns
+	n.mu.Unlock()
+	return ns
 }
 
 func (t tracer) StartNode(ctx context.Context, flowName, node, kind string) (context.Context, func(error)) {
 	start := time.Now()
 	var span trace.Span
-	if t.ot != nil && trace.SpanContextFromContext(ctx).IsValid() {
-		ctx, span = t.ot.Start(ctx, "flow.node "+node, trace.WithAttributes(tracing.KeyFlow.String(flowName),
-			tracing.KeyNode.String(node), tracing.KeyNodeKind.String(kind)))
+	if t.ot != nil {
+		ns := t.spans.get(flowName, node, kind)
+		ctx, span = tracing.Child(ctx, t.ot, ns.name, ns.opts...)
 	}
 	return ctx, func(err error) {
 		if span != nil {
 			tracing.End(span, err)
 		}
 		d := time.Since(start)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			// The node's trace, so the console can draw the message's
+			// path up to the failure (kept as long as the ring of recent
+			// traces holds it; failed traces are kept first).
+			var traceID string
+			if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+				traceID = sc.TraceID().String()
+			}
+			t.s.noteNodeError(node, err, traceID, start.Add(d))
+		}
 		t.s.mu.Lock()
 		ns := t.s.nodes[node]
 		if ns == nil {
@@ -112,6 +162,40 @@ func (t tracer) StartNode(ctx context.Context, flowName, node, kind string) (con
 		ns.n++
 		t.s.mu.Unlock()
 	}
+}
+
+// Bounds of the node errors a task's stats keep.
+const (
+	maxNodeErrors       = 10
+	maxNodeErrorMessage = 512
+)
+
+// NodeError is one failure of a flow node on a message, as a task's stats
+// keep it: the console lists them on the task's page and draws the trace
+// of each (DescribeTrace by TraceId).
+type NodeError struct {
+	NodeId  string `json:"NodeId"`
+	Time    string `json:"Time"`
+	Message string `json:"Message"`
+	// TraceId is the message's trace, "" while tracing is off.
+	TraceId string `json:"TraceId,omitempty"`
+}
+
+// noteNodeError keeps node's failure err, dropping the oldest past
+// maxNodeErrors.
+func (s *taskStats) noteNodeError(node string, err error, traceID string, at time.Time) {
+	msg := err.Error()
+	if len(msg) > maxNodeErrorMessage {
+		msg = strings.ToValidUTF8(msg[:maxNodeErrorMessage], "") + "…"
+	}
+	e := NodeError{NodeId: node, Time: at.UTC().Format(time.RFC3339Nano), Message: msg, TraceId: traceID}
+	s.mu.Lock()
+	if len(s.nodeErrors) == maxNodeErrors {
+		copy(s.nodeErrors, s.nodeErrors[1:])
+		s.nodeErrors = s.nodeErrors[:maxNodeErrors-1]
+	}
+	s.nodeErrors = append(s.nodeErrors, e)
+	s.mu.Unlock()
 }
 
 // frameDecisions are the per-frame decisions a flow may report in its
@@ -165,10 +249,13 @@ type Stats struct {
 	LastError string  `json:"LastError,omitempty"`
 	// Frames is set for flows that report a per-frame decision (the
 	// face-structuring template with gating on).
-	Frames       *FrameDecisions `json:"Frames,omitempty"`
-	NodeLatency  []NodeStats     `json:"NodeLatency"`
-	UpdatedTime  string          `json:"UpdatedTime"`
-	RunningSince string          `json:"RunningSince,omitempty"`
+	Frames      *FrameDecisions `json:"Frames,omitempty"`
+	NodeLatency []NodeStats     `json:"NodeLatency"`
+	// NodeErrors are the last failures of the flow's nodes on this
+	// worker (at most 10), newest first, each with its message's trace.
+	NodeErrors   []NodeError `json:"NodeErrors,omitempty"`
+	UpdatedTime  string      `json:"UpdatedTime"`
+	RunningSince string      `json:"RunningSince,omitempty"`
 }
 
 // NodeStats is one flow node's latency on a task.
@@ -202,6 +289,9 @@ func (s *taskStats) snapshot(now time.Time) Stats {
 			P50Ms: ms(quantile(d, 0.5)), P99Ms: ms(quantile(d, 0.99))})
 	}
 	sort.Slice(st.NodeLatency, func(i, j int) bool { return st.NodeLatency[i].NodeId < st.NodeLatency[j].NodeId })
+	for i := len(s.nodeErrors) - 1; i >= 0; i-- {
+		st.NodeErrors = append(st.NodeErrors, s.nodeErrors[i])
+	}
 	return st
 }
 
@@ -475,10 +565,15 @@ func (r *runner) startMessage(ctx context.Context, it *item) (context.Context, t
 	if it.source < len(r.task.Sources) {
 		src = r.task.Sources[it.source]
 	}
+	// The attributes are set once the span is known to be recorded: a
+	// sampled-out message (without the ring) pays for none of them.
 	ctx, span := r.ot.Start(tracing.Remote(ctx, m.TraceParent), "task.message", trace.WithTimestamp(it.emitted),
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(tracing.KeyProject.String(r.task.ProjectID), tracing.KeyTask.String(r.task.ID),
-			tracing.KeyDevice.String(m.Key), tracing.KeyMessage.String(m.ID)))
+		trace.WithSpanKind(trace.SpanKindConsumer))
+	if !span.IsRecording() {
+		return ctx, span
+	}
+	span.SetAttributes(tracing.KeyProject.String(r.task.ProjectID), tracing.KeyTask.String(r.task.ID),
+		tracing.KeyDevice.String(m.Key), tracing.KeyMessage.String(m.ID))
 	_, read := r.ot.Start(ctx, "source.read "+src.Type, trace.WithTimestamp(it.emitted),
 		trace.WithAttributes(tracing.KeyProject.String(r.task.ProjectID), tracing.KeyTask.String(r.task.ID),
 			tracing.KeySource.String(src.Type+":"+src.Id)))

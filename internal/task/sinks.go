@@ -51,7 +51,7 @@ func (s *messageSinks) Store(ctx context.Context, rec flow.Record) (string, erro
 	}
 	var span trace.Span
 	if s.r.ot != nil {
-		ctx, span = s.r.ot.Start(ctx, "records.write", trace.WithSpanKind(trace.SpanKindClient),
+		ctx, span = tracing.Child(ctx, s.r.ot, "records.write", trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(tracing.KeyProject.String(s.r.task.ProjectID), tracing.KeyTask.String(s.r.task.ID)))
 	}
 	id, err := s.r.records.StoreRecord(ctx, pipeline.Record{ProjectID: s.r.task.ProjectID, TaskID: s.r.task.ID, DeviceID: s.msg.Key,
@@ -84,7 +84,7 @@ func (s *messageSinks) Publish(ctx context.Context, ev flow.Event) error {
 	if s.r.ot != nil && trace.SpanContextFromContext(ctx).IsValid() {
 		// The event's traceparent is this span's: a subscriber's
 		// delivery continues the trace under it.
-		ctx, span = s.r.ot.Start(ctx, "bus.publish", trace.WithSpanKind(trace.SpanKindProducer),
+		ctx, span = tracing.Child(ctx, s.r.ot, "bus.publish", trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(tracing.KeyProject.String(s.r.task.ProjectID), tracing.KeyTask.String(s.r.task.ID), tracing.KeyEvent.String(ce.ID)))
 		ce.TraceParent = tracing.TraceParent(ctx)
 	} else {

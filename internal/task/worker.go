@@ -246,7 +246,7 @@ func (w *Worker) switchVersion(ctx context.Context, r *runner, t *Task) {
 func (w *Worker) startRunner(ctx context.Context, t *Task) {
 	st := &taskStats{nodes: map[string]*nodeStats{}, windowStart: w.d.Now()}
 	ot := tracing.Tracer(w.d.Tracer, "tianshu/task")
-	plan, err := w.d.Plan(ctx, t.FlowID, t.FlowVersion, tracer{s: st, ot: ot})
+	plan, err := w.d.Plan(ctx, t.FlowID, t.FlowVersion, newTracer(st, ot))
 	if err == nil {
 		err = plan.CheckParams(t.Parameters)
 	}

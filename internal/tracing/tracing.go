@@ -54,6 +54,22 @@ func Tracer(tp trace.TracerProvider, name string) trace.Tracer {
 	return tp.Tracer(name)
 }
 
+// Child starts a span under the span in ctx when that span is recorded.
+// Otherwise (a trace sampled out while no ring of recent traces records
+// everything, or no span at all) it starts none and returns ctx and its
+// span, unrecorded: ending it does nothing, and End with an error still
+// exports the failure as an error span under it. A sampled-out message
+// then costs one unrecorded span instead of one per node, sink and call.
+// Use it only under a local parent: a remote one (a traceparent that came
+// in) is never recorded here, and its first local span must be started.
+func Child(ctx context.Context, t trace.Tracer, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	parent := trace.SpanFromContext(ctx)
+	if t == nil || !parent.IsRecording() {
+		return ctx, parent
+	}
+	return t.Start(ctx, name, opts...)
+}
+
 // Remote returns ctx carrying the span context of traceparent as a remote
 // parent, so the next span started joins that trace. A missing or
 // malformed traceparent leaves ctx as it is (a new trace starts).

@@ -105,8 +105,17 @@ export interface TaskStats {
   Events: number;
   LastError: string;
   NodeLatency: { NodeId: string; Count: number; Errors: number; P50Ms: number; P99Ms: number }[] | null;
+  /** NodeErrors are the last failures of the flow's nodes, newest first; TraceId is "" or absent while tracing is off. */
+  NodeErrors?: NodeError[];
   UpdatedTime: string;
   RunningSince: string;
+}
+
+export interface NodeError {
+  NodeId: string;
+  Time: string;
+  Message: string;
+  TraceId?: string;
 }
 
 export interface TaskEvent {

@@ -31,6 +31,9 @@ type Receiver struct {
 
 	mu    sync.Mutex
 	spans []*tracepb.Span
+	// instances are the service.instance.id of each span's resource (the
+	// process that sent it), by span.
+	instances map[*tracepb.Span]string
 	// Requests counts export requests by protocol ("grpc", "http").
 	requests map[string]int
 }
@@ -38,7 +41,7 @@ type Receiver struct {
 // Start runs a receiver until the test ends.
 func Start(t testing.TB) *Receiver {
 	t.Helper()
-	r := &Receiver{requests: map[string]int{}}
+	r := &Receiver{requests: map[string]int{}, instances: map[*tracepb.Span]string{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -85,10 +88,27 @@ func (r *Receiver) take(protocol string, req *coltracepb.ExportTraceServiceReque
 	defer r.mu.Unlock()
 	r.requests[protocol]++
 	for _, rs := range req.GetResourceSpans() {
+		var instance string
+		for _, kv := range rs.GetResource().GetAttributes() {
+			if kv.GetKey() == "service.instance.id" {
+				instance = kv.GetValue().GetStringValue()
+			}
+		}
 		for _, ss := range rs.GetScopeSpans() {
 			r.spans = append(r.spans, ss.GetSpans()...)
+			for _, s := range ss.GetSpans() {
+				r.instances[s] = instance
+			}
 		}
 	}
+}
+
+// Instance returns the service.instance.id of the resource s came with:
+// which process sent it.
+func (r *Receiver) Instance(s *tracepb.Span) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.instances[s]
 }
 
 // Requests returns how many export requests came over protocol.

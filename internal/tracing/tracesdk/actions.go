@@ -22,21 +22,26 @@ type DescribeTraceRequest struct {
 type DescribeTraceResponse struct {
 	TraceId string `json:"TraceId"`
 	// SpanSet are the trace's spans this caller may see, by start time:
-	// only spans of the projects (and tasks) its roles reach.
+	// only spans of the projects (and tasks) its roles reach. With roles
+	// in several processes, the spans every process holds.
 	SpanSet []Span `json:"SpanSet"`
+	// UnansweredProcesses names the processes that did not answer in
+	// time: their spans may be missing.
+	UnansweredProcesses []string `json:"UnansweredProcesses,omitempty"`
 }
 
 // RegisterActions registers DescribeTrace over r (nil: tracing in memory
-// is off, and the action says so).
-func RegisterActions(reg *api.Registry, r *Recent) {
-	api.Register(reg, api.Spec{Name: "DescribeTrace", Summary: "Read one recent trace (a message's path from its source through the flow's nodes and algorithm calls to the records written and each push delivery) from this process's memory, by trace id or by record id. Shows only the spans of projects and tasks the caller sees.",
+// is off, and the action says so) and others, the platform's other
+// processes (nil: none, or a bus that cannot ask them).
+func RegisterActions(reg *api.Registry, r *Recent, others Asker) {
+	api.Register(reg, api.Spec{Name: "DescribeTrace", Summary: "Read one recent trace (a message's path from its source through the flow's nodes and algorithm calls to the records written and each push delivery) from memory, by trace id or by record id: this process's and, with roles in several processes, every process's. Shows only the spans of projects and tasks the caller sees.",
 		Permission: api.Permission{Resource: "task", Access: api.Read}},
 		func(ctx context.Context, c *api.Caller, req *DescribeTraceRequest) (*DescribeTraceResponse, error) {
-			return describeTrace(c, r, req)
+			return describeTrace(ctx, c, r, others, req)
 		})
 }
 
-func describeTrace(c *api.Caller, r *Recent, req *DescribeTraceRequest) (*DescribeTraceResponse, error) {
+func describeTrace(ctx context.Context, c *api.Caller, r *Recent, others Asker, req *DescribeTraceRequest) (*DescribeTraceResponse, error) {
 	switch {
 	case req.TraceId == "" && req.RecordId == "":
 		return nil, api.Missing("TraceId")
@@ -54,13 +59,21 @@ func describeTrace(c *api.Caller, r *Recent, req *DescribeTraceRequest) (*Descri
 	id, field := req.TraceId, "TraceId"
 	if req.RecordId != "" {
 		field = "RecordId"
-		var ok bool
-		if id, ok = r.TraceOfRecord(req.RecordId); !ok {
-			return nil, api.NotFound("trace of RecordId", req.RecordId)
-		}
+		id, _ = r.TraceOfRecord(req.RecordId)
+	}
+	var spans []Span
+	var missing []string
+	switch {
+	case others != nil:
+		spans, id, missing = gather(ctx, r, others, id, req.RecordId)
+	case id != "":
+		spans = r.Trace(id)
+	}
+	if id == "" {
+		return nil, api.NotFound("trace of RecordId", req.RecordId)
 	}
 	var out []Span
-	for _, s := range r.Trace(id) {
+	for _, s := range spans {
 		switch {
 		case s.ProjectId == "":
 		case s.TaskId != "" && c.SeesTask(s.ProjectId, s.TaskId):
@@ -75,5 +88,5 @@ func describeTrace(c *api.Caller, r *Recent, req *DescribeTraceRequest) (*Descri
 		}
 		return nil, api.NotFound("TraceId", id)
 	}
-	return &DescribeTraceResponse{TraceId: id, SpanSet: out}, nil
+	return &DescribeTraceResponse{TraceId: id, SpanSet: out, UnansweredProcesses: missing}, nil
 }

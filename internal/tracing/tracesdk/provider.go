@@ -44,6 +44,9 @@ type Options struct {
 	// Service and Instance name this process in the spans' resource
 	// (service.name, service.instance.id).
 	Service, Instance string
+	// Process names this process in the spans DescribeTrace shows (its
+	// name and targets); default Instance.
+	Process string
 }
 
 // Tracing is one process's tracing: nil Provider when it is off.
@@ -80,7 +83,10 @@ func New(cfg telemetry.TraceConfig, o Options) (*Tracing, error) {
 	}
 	var recent *Recent
 	if cfg.RecentTraces > 0 {
-		recent = NewRecent(cfg.RecentTraces, cfg.RecentBytes)
+		if o.Process == "" {
+			o.Process = o.Instance
+		}
+		recent = NewRecent(cfg.RecentTraces, cfg.RecentBytes, o.Process)
 	}
 	proc := newTail(exp, recent, o.Logger, o.Registerer)
 	res := resource.NewSchemaless(attribute.String("service.name", o.Service), attribute.String("service.instance.id", o.Instance))

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -30,6 +31,10 @@ type Span struct {
 	ProjectId     string            `json:"ProjectId"`
 	TaskId        string            `json:"TaskId,omitempty"`
 	Attributes    map[string]string `json:"Attributes"`
+	// Process names the process that recorded the span (its
+	// --worker.name or host, and its targets), where the platform's roles
+	// run in several.
+	Process string `json:"Process,omitempty"`
 
 	start time.Time
 }
@@ -41,25 +46,55 @@ const maxSpansPerTrace = 1000
 // maxTraces traces and about maxBytes of spans; the oldest trace goes
 // first. A trace's spans may arrive in several parts (the message's, then
 // each delivery's): they join one entry while it is still in the ring.
+//
+// Failed traces (a span with an error status) go last: while they are at
+// most a quarter of the ring, the oldest trace that did not fail is
+// evicted before them, so the trace of a node error a task's page lists
+// outlives the many good messages that follow it.
 type Recent struct {
+	// process names this process in its spans (Span.Process).
+	process   string
 	mu        sync.Mutex
 	maxTraces int
 	maxBytes  int64
 	bytes     int64
 	traces    map[string]*entry
-	order     []string // trace ids, oldest first
-	records   map[string]string
+	// order and failed are trace ids, oldest first: of the traces that
+	// have not failed, and of those that have. An id of a trace that
+	// failed after it was queued in order stays there and is skipped.
+	order       []string
+	failed      []string
+	failedBytes int64
+	records     map[string]string
 }
 
+// entry is one trace: its parts as the SDK ended them. They are turned
+// into Spans only when read (DescribeTrace is rare, messages are not).
 type entry struct {
-	spans   []Span
+	parts   []part
+	nspans  int
 	bytes   int64
 	records []string
+	failed  bool
 }
 
-// NewRecent returns a ring of at most maxTraces traces and maxBytes.
-func NewRecent(maxTraces int, maxBytes int64) *Recent {
-	return &Recent{maxTraces: maxTraces, maxBytes: maxBytes, traces: map[string]*entry{}, records: map[string]string{}}
+// part is the spans of one piece of work (a task's message, a
+// subscription's delivery, an action), with the project and task of
+// those of its spans that name one: the others (a flow node's, an
+// algorithm call's) belong to them.
+type part struct {
+	spans         []sdktrace.ReadOnlySpan
+	project, task string
+}
+
+// failedShare is the part of the ring's bounds failed traces may hold
+// before they are evicted like the others: 1/failedShare.
+const failedShare = 4
+
+// NewRecent returns a ring of at most maxTraces traces and maxBytes;
+// process names this process in its spans.
+func NewRecent(maxTraces int, maxBytes int64, process string) *Recent {
+	return &Recent{process: process, maxTraces: maxTraces, maxBytes: maxBytes, traces: map[string]*entry{}, records: map[string]string{}}
 }
 
 func (r *Recent) register(reg prometheus.Registerer) {
@@ -83,33 +118,27 @@ func (r *Recent) add(spans []sdktrace.ReadOnlySpan) {
 	if len(spans) == 0 {
 		return
 	}
-	conv := make([]Span, 0, len(spans))
 	var size int64
 	var recs []string
+	failed := false
+	p := part{spans: spans}
+	found := false
 	for _, s := range spans {
-		sp, n := convert(s)
-		conv = append(conv, sp)
-		size += n
-		if id := sp.Attributes[string(tracing.KeyRecord)]; id != "" {
-			recs = append(recs, id)
+		size += sizeOf(s)
+		failed = failed || s.Status().Code == codes.Error
+		for _, kv := range s.Attributes() {
+			switch kv.Key {
+			case tracing.KeyRecord:
+				recs = append(recs, kv.Value.AsString())
+			case tracing.KeyProject:
+				if !found {
+					p.project, found = kv.Value.AsString(), true
+					p.task = taskOf(s)
+				}
+			}
 		}
 	}
-	// A part is one piece of work (a task's message, a subscription's
-	// delivery, an action): spans that carry no project (a flow node's,
-	// an algorithm call's) belong to the project and task of those that do.
-	var project, task string
-	for i := range conv {
-		if conv[i].ProjectId != "" {
-			project, task = conv[i].ProjectId, conv[i].TaskId
-			break
-		}
-	}
-	for i := range conv {
-		if conv[i].ProjectId == "" {
-			conv[i].ProjectId, conv[i].TaskId = project, task
-		}
-	}
-	id := conv[0].TraceId
+	id := spans[0].SpanContext().TraceID().String()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.traces[id]
@@ -118,28 +147,58 @@ func (r *Recent) add(spans []sdktrace.ReadOnlySpan) {
 		r.traces[id] = e
 		r.order = append(r.order, id)
 	}
-	if room := maxSpansPerTrace - len(e.spans); len(conv) > room {
-		conv = conv[:max(0, room)]
+	if room := maxSpansPerTrace - e.nspans; len(p.spans) > room {
+		p.spans = p.spans[:max(0, room)]
 	}
-	e.spans = append(e.spans, conv...)
+	e.parts = append(e.parts, p)
+	e.nspans += len(p.spans)
 	e.bytes += size
 	r.bytes += size
+	if e.failed {
+		r.failedBytes += size
+	}
 	for _, rec := range recs {
 		e.records = append(e.records, rec)
 		r.records[rec] = id
 	}
-	for len(r.order) > 1 && (len(r.order) > r.maxTraces || r.bytes > r.maxBytes) {
-		r.evictOldestLocked()
+	if failed && !e.failed {
+		e.failed = true
+		r.failed = append(r.failed, id)
+		r.failedBytes += e.bytes
+	}
+	for len(r.traces) > 1 && (len(r.traces) > r.maxTraces || r.bytes > r.maxBytes) {
+		r.evictLocked()
 	}
 }
 
-func (r *Recent) evictOldestLocked() {
-	id := r.order[0]
-	r.order[0] = ""
-	r.order = r.order[1:]
-	e := r.traces[id]
+// evictLocked forgets one trace: the oldest that did not fail, unless
+// failed traces hold more than their share of the ring or no other is
+// left.
+func (r *Recent) evictLocked() {
+	overShare := len(r.failed) > max(1, r.maxTraces/failedShare) || r.failedBytes > r.maxBytes/failedShare
+	for !overShare && len(r.order) > 0 {
+		id := r.order[0]
+		r.order[0] = ""
+		r.order = r.order[1:]
+		if e := r.traces[id]; e != nil && !e.failed {
+			r.forgetLocked(id, e)
+			return
+		}
+	}
+	if len(r.failed) > 0 {
+		id := r.failed[0]
+		r.failed[0] = ""
+		r.failed = r.failed[1:]
+		r.forgetLocked(id, r.traces[id])
+	}
+}
+
+func (r *Recent) forgetLocked(id string, e *entry) {
 	delete(r.traces, id)
 	r.bytes -= e.bytes
+	if e.failed {
+		r.failedBytes -= e.bytes
+	}
 	for _, rec := range e.records {
 		if r.records[rec] == id {
 			delete(r.records, rec)
@@ -147,17 +206,50 @@ func (r *Recent) evictOldestLocked() {
 	}
 }
 
-// Trace returns a copy of trace id's spans ordered by start time, or nil.
+// Trace returns trace id's spans ordered by start time, or nil.
 func (r *Recent) Trace(id string) []Span {
 	r.mu.Lock()
 	e := r.traces[id]
-	var out []Span
+	var parts []part
 	if e != nil {
-		out = append(out, e.spans...)
+		parts = append(parts, e.parts...)
 	}
 	r.mu.Unlock()
+	var out []Span
+	for _, p := range parts {
+		for _, s := range p.spans {
+			sp, _ := convert(s)
+			if sp.ProjectId == "" {
+				sp.ProjectId, sp.TaskId = p.project, p.task
+			}
+			sp.Process = r.process
+			out = append(out, sp)
+		}
+	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].start.Before(out[j].start) })
 	return out
+}
+
+func taskOf(s sdktrace.ReadOnlySpan) string {
+	for _, kv := range s.Attributes() {
+		if kv.Key == tracing.KeyTask {
+			return kv.Value.AsString()
+		}
+	}
+	return ""
+}
+
+// sizeOf estimates what span s holds in memory.
+func sizeOf(s sdktrace.ReadOnlySpan) int64 {
+	n := int64(320 + len(s.Name()) + len(s.Status().Description))
+	for _, kv := range s.Attributes() {
+		v := 16
+		if kv.Value.Type() == attribute.STRING {
+			v = len(kv.Value.AsString())
+		}
+		n += int64(len(kv.Key)+v) + 48
+	}
+	return n
 }
 
 // TraceOfRecord returns the trace id of the trace that wrote record id

@@ -3,13 +3,19 @@ package tracesdk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/bus"
+	_ "github.com/tianshu-ai/tianshu/internal/bus/natsbus"
+	"github.com/tianshu-ai/tianshu/internal/peers"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 	"github.com/tianshu-ai/tianshu/internal/tracing"
 	"github.com/tianshu-ai/tianshu/internal/tracing/otlptest"
 )
@@ -116,20 +122,20 @@ func TestRecentAndDescribeTrace(t *testing.T) {
 		t.Error("the oldest trace is still in a ring of 2")
 	}
 	caller := &api.Caller{AppID: "app-1", ProjectID: "prj-a", Role: "viewer"}
-	got, err := describeTrace(caller, r, &DescribeTraceRequest{RecordId: "rec-prj-a"})
+	got, err := describeTrace(context.Background(), caller, r, nil, &DescribeTraceRequest{RecordId: "rec-prj-a"})
 	if err != nil || got.TraceId != a || len(got.SpanSet) != 2 {
 		t.Fatalf("DescribeTrace by record = %+v, %v", got, err)
 	}
 	if s := got.SpanSet[1]; s.Name != "child" || s.Status != "error" || s.StatusMessage != "boom" || s.ParentSpanId != got.SpanSet[0].SpanId {
 		t.Errorf("child span = %+v", s)
 	}
-	if _, err := describeTrace(caller, r, &DescribeTraceRequest{TraceId: b}); !isCode(err, api.ResourceNotFound) {
+	if _, err := describeTrace(context.Background(), caller, r, nil, &DescribeTraceRequest{TraceId: b}); !isCode(err, api.ResourceNotFound) {
 		t.Errorf("another project's trace: %v", err)
 	}
-	if _, err := describeTrace(caller, r, &DescribeTraceRequest{TraceId: "xyz"}); !isCode(err, api.InvalidParameterValue) {
+	if _, err := describeTrace(context.Background(), caller, r, nil, &DescribeTraceRequest{TraceId: "xyz"}); !isCode(err, api.InvalidParameterValue) {
 		t.Errorf("malformed TraceId: %v", err)
 	}
-	if _, err := describeTrace(caller, nil, &DescribeTraceRequest{TraceId: a}); !isCode(err, api.FailedOperation) {
+	if _, err := describeTrace(context.Background(), caller, nil, nil, &DescribeTraceRequest{TraceId: a}); !isCode(err, api.FailedOperation) {
 		t.Errorf("ring off: %v", err)
 	}
 }
@@ -147,5 +153,95 @@ func TestOffByDefault(t *testing.T) {
 	}
 	if err := tr.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A failed trace outlives the good ones that follow it while failed
+// traces hold at most a quarter of the ring; past that share, the oldest
+// failed trace goes first.
+func TestRecentKeepsFailedTracesLonger(t *testing.T) {
+	cfg := telemetry.DefaultTraceConfig()
+	cfg.RecentTraces = 8
+	tr := newTracing(t, cfg)
+	r := tr.Recent()
+	failed := twoSpans(tr.Provider(), "default", errors.New("node failed"))
+	var good []string
+	for range 20 {
+		good = append(good, twoSpans(tr.Provider(), "default", nil))
+	}
+	if len(r.Trace(failed)) != 2 {
+		t.Fatal("the failed trace was evicted by 20 good ones in a ring of 8")
+	}
+	if r.Trace(good[12]) != nil || len(r.Trace(good[19])) != 2 {
+		t.Error("good traces are not evicted oldest first")
+	}
+	// A ring of 8 keeps 2 failed traces ahead of good ones: a third
+	// makes the oldest failed one go.
+	second := twoSpans(tr.Provider(), "default", errors.New("node failed"))
+	third := twoSpans(tr.Provider(), "default", errors.New("node failed"))
+	for range 10 {
+		twoSpans(tr.Provider(), "default", nil)
+	}
+	if r.Trace(failed) != nil || len(r.Trace(second)) != 2 || len(r.Trace(third)) != 2 {
+		t.Errorf("failed traces kept: first %d, second %d, third %d spans; want 0, 2, 2",
+			len(r.Trace(failed)), len(r.Trace(second)), len(r.Trace(third)))
+	}
+}
+
+// With roles in two processes (two rings, two peers on one embedded
+// NATS), DescribeTrace by record id on the process that did not write the
+// record finds the trace at the other, and shows both processes' parts:
+// the writer's spans and its own (a delivery in the same trace).
+func TestDescribeTraceGathersOtherProcesses(t *testing.T) {
+	b, err := bus.Open(context.Background(), "nats://embedded", bus.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	eph := b.(bus.Ephemeral)
+	cfg := telemetry.DefaultTraceConfig()
+	cfg.RecentTraces = 10
+	worker, err := New(cfg, Options{Registerer: prometheus.NewRegistry(), Instance: "w1", Process: "w1 (worker)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	control, err := New(cfg, Options{Registerer: prometheus.NewRegistry(), Instance: "cp", Process: "cp (control)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := twoSpans(worker.Provider(), "default", nil)
+	// The control plane's part of the same trace: a delivery under the
+	// worker's root, as the bus carries its traceparent.
+	sc, _ := tracing.SpanContext(fmt.Sprintf("00-%s-%s-01", id, worker.Recent().Trace(id)[0].SpanId))
+	_, d := control.Provider().Tracer("test").Start(trace.ContextWithRemoteSpanContext(context.Background(), sc), "push.webhook",
+		trace.WithAttributes(tracing.KeyProject.String("default")))
+	d.End()
+
+	wp, err := peers.Serve(eph, "t.trace", worker.Recent().Answer, peers.Options{Name: "w1 (worker)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wp.Stop()
+	cp, err := peers.Serve(eph, "t.trace", control.Recent().Answer, peers.Options{Name: "cp (control)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Stop()
+	testenv.Eventually(t, 10*time.Second, "the control plane knows the worker", func() bool { return cp.Known() == 1 })
+
+	caller := &api.Caller{AppID: "app-1", ProjectID: "default", Role: "viewer"}
+	got, err := describeTrace(context.Background(), caller, control.Recent(), cp, &DescribeTraceRequest{RecordId: "rec-default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]string{}
+	for _, s := range got.SpanSet {
+		by[s.Name] = s.Process
+	}
+	if got.TraceId != id || len(got.SpanSet) != 3 || by["root"] != "w1 (worker)" || by["child"] != "w1 (worker)" || by["push.webhook"] != "cp (control)" {
+		t.Errorf("DescribeTrace %s: spans by process %v, want root and child from the worker, push.webhook here", got.TraceId, by)
+	}
+	if got.SpanSet[0].Name != "root" {
+		t.Errorf("spans not by start time: first %s", got.SpanSet[0].Name)
 	}
 }

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { cleanup, fireEvent, render, screen } from "@testing-library/react";
 import { stubActions } from "../testServer";
-import { durationText, layoutTrace, MIN_WIDTH_PCT, timeUs, TraceWaterfall } from "./TraceWaterfall";
+import { durationText, firstFailure, layoutTrace, MIN_WIDTH_PCT, timeUs, TraceWaterfall } from "./TraceWaterfall";
 import type { Span } from "./TraceWaterfall";
 
 afterEach(() => {
@@ -57,6 +57,20 @@ describe("layoutTrace", () => {
   });
 });
 
+describe("firstFailure", () => {
+  it("is the earliest failed span without a failed child", () => {
+    const failed = (s: Span) => ({ ...s, Status: "error" });
+    expect(firstFailure([
+      failed(span("msg", "", "2026-12-07T00:00:00Z", 1000)),
+      failed(span("detect", "msg", "2026-12-07T00:00:00.0001Z", 500)),
+      failed(span("call", "detect", "2026-12-07T00:00:00.0002Z", 200)),
+      failed(span("later", "msg", "2026-12-07T00:00:00.0007Z", 10)),
+      span("ok", "msg", "2026-12-07T00:00:00.00005Z", 10),
+    ])).toBe("call");
+    expect(firstFailure([span("ok", "", "2026-12-07T00:00:00Z", 10)])).toBe("");
+  });
+});
+
 describe("durationText", () => {
   it("picks a unit", () => {
     expect([durationText(12), durationText(1500), durationText(250_000), durationText(2_500_000)]).toEqual(["12 µs", "1.50 ms", "250.0 ms", "2.50 s"]);
@@ -70,6 +84,20 @@ describe("TraceWaterfall", () => {
     fireEvent.click(await screen.findByRole("button", { name: "node detect" }));
     expect(screen.getByTestId("span-attributes").textContent).toContain("tianshu.node");
     expect(screen.getAllByTestId("span-row")).toHaveLength(2);
+  });
+  it("reads a trace by id and marks its failed spans", async () => {
+    const sent = stubActions({ DescribeTrace: () => ({ TraceId: "t1", SpanSet: [{ ...span("msg", "", "2026-12-07T00:00:00Z", 1000, "task.message"), Status: "error", StatusMessage: "boom" }] }) });
+    render(<TraceWaterfall traceId="t1" />);
+    const row = await screen.findByTestId("span-row");
+    expect(sent[0]?.body).toEqual({ TraceId: "t1" });
+    expect(row.getAttribute("data-status")).toBe("error");
+    expect(row.querySelector(".span-bar.span-error")).not.toBeNull();
+    expect(screen.getByTestId("span-attributes").textContent).toContain("boom");
+  });
+  it("says an error's trace was forgotten", async () => {
+    stubActions({ DescribeTrace: () => ({ Error: { Code: "ResourceNotFound", Message: "TraceId t1 not found" } }) });
+    render(<TraceWaterfall traceId="t1" />);
+    expect((await screen.findByTestId("trace-note")).textContent).toContain("No trace is kept for this error");
   });
   it("says how to turn traces on when the server keeps none", async () => {
     stubActions({ DescribeTrace: () => ({ Error: { Code: "FailedOperation", Message: "tracing in memory is off on this server: set --otel.recent-traces" } }) });

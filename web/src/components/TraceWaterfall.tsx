@@ -88,25 +88,46 @@ export function durationText(us: number): string {
   return `${(us / 1_000_000).toFixed(2)} s`;
 }
 
-/** traceNote is what the page says when DescribeTrace has no trace to show. */
-export function traceNote(e: unknown): string {
+/** traceNote is what the page says when DescribeTrace has no trace to show; of is what the trace belongs to ("record", "error"). */
+export function traceNote(e: unknown, of = "record"): string {
   if (e instanceof ApiError && e.code === "FailedOperation")
-    return "This server keeps no traces in memory. Start it with --otel.recent-traces N (for example 256) to see each record's path here.";
+    return `This server keeps no traces in memory. Start it with --otel.recent-traces N (for example 256) to see each ${of}'s path here.`;
   if (e instanceof ApiError && e.code === "ResourceNotFound")
-    return "No trace is kept for this record: its trace was not sampled, or the server's ring of recent traces (--otel.recent-traces, --otel.recent-bytes) has forgotten it.";
+    return `No trace is kept for this ${of}: the server's ring of recent traces (--otel.recent-traces, --otel.recent-bytes) has forgotten it.`;
   return describe(e);
 }
 
-/** TraceWaterfall shows the trace that wrote a record: spans as bars on a time axis, indented by parent; a click shows a span's attributes. */
-export function TraceWaterfall(props: { recordId: string }) {
+/** firstFailure is the failed span where a failure began: the earliest failed span none of whose children failed; "" when none failed. */
+export function firstFailure(spans: readonly Span[]): string {
+  const failed = spans.filter((s) => s.Status === "error");
+  const parents = new Set(failed.map((s) => s.ParentSpanId));
+  const leaves = failed.filter((s) => !parents.has(s.SpanId));
+  leaves.sort((a, b) => timeUs(a.StartTime) - timeUs(b.StartTime));
+  return leaves[0]?.SpanId ?? "";
+}
+
+/** TraceOf names the trace to show: the one that wrote a record, or one by its id (a node error's). */
+export type TraceOf = { recordId: string; traceId?: undefined } | { traceId: string; recordId?: undefined };
+
+/** TraceWaterfall shows a trace (the one that wrote a record, or one by id): spans as bars on a time axis, indented by parent; a click shows a span's attributes, and failed spans are marked. */
+export function TraceWaterfall(props: TraceOf) {
   const [spans, setSpans] = useState<Span[] | null>(null);
   const [note, setNote] = useState("");
   const [open, setOpen] = useState("");
+  const key = props.recordId ?? props.traceId;
   useLoad(
-    () => call<{ TraceId: string; SpanSet: Span[] }>("DescribeTrace", { RecordId: props.recordId }),
-    (r) => setSpans(r.SpanSet),
-    (e) => setNote(traceNote(e)),
-    [props.recordId],
+    () => {
+      setSpans(null);
+      setNote("");
+      return call<{ TraceId: string; SpanSet: Span[] }>("DescribeTrace", props.recordId !== undefined ? { RecordId: props.recordId } : { TraceId: props.traceId });
+    },
+    (r) => {
+      setSpans(r.SpanSet);
+      // An error's trace opens at the span that failed, its message shown.
+      if (props.traceId !== undefined) setOpen(firstFailure(r.SpanSet));
+    },
+    (e) => setNote(traceNote(e, props.recordId !== undefined ? "record" : "error")),
+    [key],
   );
   if (note) return <p className="muted small" data-testid="trace-note">{note}</p>;
   if (!spans) return null;
@@ -119,10 +140,11 @@ export function TraceWaterfall(props: { recordId: string }) {
       </p>
       <ol className="waterfall">
         {bars.map((b) => (
-          <li key={b.span.SpanId} data-testid="span-row">
+          <li key={b.span.SpanId} data-testid="span-row" data-status={b.span.Status}>
             <button type="button" className="span-name" style={{ paddingLeft: `${b.depth}rem` }} aria-expanded={open === b.span.SpanId}
               onClick={() => setOpen(open === b.span.SpanId ? "" : b.span.SpanId)}>
               {b.span.Name}
+              {b.span.Status === "error" && <span className="span-failed"> failed</span>}
             </button>
             <span className="span-track">
               <span className={`span-bar${b.span.Status === "error" ? " span-error" : ""}`} style={{ left: `${b.leftPct}%`, width: `${b.widthPct}%` }}

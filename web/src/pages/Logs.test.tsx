@@ -45,6 +45,30 @@ describe("Logs", () => {
     await vi.waitFor(() => expect(sent.at(-1)?.body).toEqual({ Limit: LIMIT, Component: "api", Level: "warn" }));
   });
 
+  it("names each line's process and filters by process when the roles run in several, and says who did not answer", async () => {
+    const several = () => ({
+      ...answer(),
+      LogSet: answer().LogSet.map((l, i) => ({ ...l, Process: i === 0 ? "w1 (worker)" : "cp (control)" })),
+      ProcessSet: ["cp (control)", "w1 (worker)"],
+      UnansweredProcesses: ["w2 (worker)"],
+    });
+    const sent = stubActions({ DescribeLogs: several });
+    render(<Logs />, { wrapper: wrap(["DescribeLogs"]) });
+    await screen.findByText("task stats not saved");
+    expect(screen.getAllByTestId("line-process").map((e) => e.textContent)).toEqual(["w1 (worker)", "cp (control)"]);
+    expect(screen.getByRole("status").textContent).toContain("w2 (worker)");
+    fireEvent.change(screen.getByLabelText("Process"), { target: { value: "w1 (worker)" } });
+    await vi.waitFor(() => expect(sent.at(-1)?.body).toEqual({ Limit: LIMIT, Process: "w1 (worker)" }));
+  });
+
+  it("shows no process where the platform runs in one", async () => {
+    stubActions({ DescribeLogs: () => ({ ...answer(), ProcessSet: ["vm (all)"] }) });
+    render(<Logs />, { wrapper: wrap(["DescribeLogs"]) });
+    await screen.findByText("task stats not saved");
+    expect(screen.queryByLabelText("Process")).toBeNull();
+    expect(screen.queryAllByTestId("line-process")).toHaveLength(0);
+  });
+
   it("tells a person who is no platform admin so, and asks nothing", () => {
     const sent = stubActions({ DescribeLogs: answer });
     render(<Logs />, { wrapper: wrap(["DescribeTasks"]) });

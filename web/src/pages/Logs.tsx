@@ -21,18 +21,25 @@ export interface LogLine {
   Component: string;
   Message: string;
   Fields: string;
+  /** Process names the process that logged the line (its worker name or host, and its targets). */
+  Process?: string;
 }
 
 interface Logs {
   LogSet: LogLine[];
   ComponentSet: string[];
+  /** ProcessSet names the processes whose lines were read: this one first, then every other that answered. */
+  ProcessSet?: string[];
+  UnansweredProcesses?: string[];
   Truncated: boolean;
 }
 
-/** logsBody turns the URL's search (component, level, contains) into DescribeLogs' request. */
+/** logsBody turns the URL's search (component, process, level, contains) into DescribeLogs' request. */
 export function logsBody(q: URLSearchParams): Record<string, unknown> {
   const b: Record<string, unknown> = { Limit: LIMIT };
   const component = q.get("component");
+  const process = q.get("process");
+  if (process) b.Process = process;
   const level = q.get("level");
   const contains = q.get("contains");
   if (component) b.Component = component;
@@ -66,16 +73,23 @@ function LogList() {
   const { value, error, reload } = usePolled(() => call<Logs>("DescribeLogs", body), auto ? REFRESH_MS : PAUSED_MS, [key, auto]);
   const set = (k: string) => (v: string) => navigate(withQuery({ [k]: v || undefined }));
   const components = value?.ComponentSet ?? [];
+  const processes = value?.ProcessSet ?? [];
+  // With the platform's roles in one process, its name says nothing: shown only when there are several.
+  const several = processes.length > 1 || Boolean(route.query.get("process"));
   return (
     <section aria-labelledby="page-title">
       <PageHead title="Logs" />
       <p className="muted small">
-        The last lines this server kept in memory (<code>--log.recent-lines</code> per component), newest first. Search a request's lines by its RequestId.
+        The last lines the server's processes kept in memory (<code>--log.recent-lines</code> per component), newest first. Search a request's lines by its RequestId.
       </p>
       <form className="card" aria-label="Filter log lines" noValidate onSubmit={(e) => e.preventDefault()}>
         <div className="form-grid">
           <Field label="Component" name="Component" value={route.query.get("component") ?? ""} onChange={set("component")}
             options={[{ value: "", label: "every component" }, ...components.map((c) => ({ value: c, label: c }))]} />
+          {several && (
+            <Field label="Process" name="Process" value={route.query.get("process") ?? ""} onChange={set("process")}
+              options={[{ value: "", label: "every process" }, ...processes.map((p) => ({ value: p, label: p }))]} />
+          )}
           <Field label="Lowest level" name="Level" value={route.query.get("level") ?? ""} onChange={set("level")}
             options={[{ value: "", label: "info (default)" }, ...LEVELS.map((l) => ({ value: l, label: l }))]} />
           <Contains value={route.query.get("contains") ?? ""} />
@@ -89,12 +103,20 @@ function LogList() {
       </form>
       <ErrorLine error={error} />
       {value?.Truncated && <p className="muted small">Only the newest lines fit in one answer: narrow the filters.</p>}
+      {(value?.UnansweredProcesses ?? []).length > 0 && (
+        <p className="form-error" role="status">
+          Not answered in time, their lines are missing: {value?.UnansweredProcesses?.join(", ")}
+        </p>
+      )}
       <ListTable caption="Log lines, newest first" columns={COLUMNS} empty="No lines match." isEmpty={value?.LogSet.length === 0}>
         {value?.LogSet.map((l, i) => (
           <tr key={`${l.Time}-${i}`} data-level={l.Level}>
             <td className="wide-only small">{l.Time}</td>
             <td><span className={`status ${levelClass(l.Level)}`}>{l.Level}</span></td>
-            <td>{l.Component}</td>
+            <td>
+              {l.Component}
+              {several && l.Process && <div className="muted small" data-testid="line-process">{l.Process}</div>}
+            </td>
             <td>{l.Message}</td>
             <td className="wide-only small detail"><code>{l.Fields}</code></td>
             <td />

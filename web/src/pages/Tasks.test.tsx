@@ -3,7 +3,11 @@
 // because jsdom has no server to reach.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { cleanup, fireEvent, render, screen } from "@testing-library/react";
-import { CreateTask, declaredParameters, parameterValue, sourcesOf } from "./Tasks";
+import type { ReactNode } from "react";
+import { SessionContext } from "../session";
+import { sessionFor, stubActions } from "../testServer";
+import type { Span } from "../components/TraceWaterfall";
+import { CreateTask, declaredParameters, NodeErrors, parameterValue, sourcesOf } from "./Tasks";
 
 const doc = { name: "faces", parameters: { minFaceSize: { type: "integer", default: 40, description: "smallest face" } } };
 
@@ -99,5 +103,54 @@ describe("parameters", () => {
     expect(parameterValue("boolean", "true")).toBe(true);
     expect(parameterValue("object", '{"a":1}')).toEqual({ a: 1 });
     expect(parameterValue("string", "7")).toBe("7");
+  });
+});
+
+describe("NodeErrors", () => {
+  const errors = [
+    { NodeId: "check", Time: "2026-12-07T00:00:02Z", Message: 'node "check" (function): no entry', TraceId: "4bf92f3577b34da6a3ce929d0e0e4736" },
+    { NodeId: "detect", Time: "2026-12-07T00:00:01Z", Message: "algorithm timed out" },
+  ];
+  const span = (id: string, parent: string, name: string, status: string, start: string): Span => ({
+    TraceId: "4bf92f3577b34da6a3ce929d0e0e4736", SpanId: id, ParentSpanId: parent, Name: name, StartTime: start, EndTime: "", DurationUs: 100,
+    Status: status, StatusMessage: status === "error" ? "no entry" : undefined, ProjectId: "demo", Attributes: {},
+  });
+  const wrap = (actions: string[]) => ({ children }: { children: ReactNode }) => (
+    <SessionContext.Provider value={sessionFor(actions)}>{children}</SessionContext.Provider>
+  );
+
+  it("opens an error's trace by its id at the span that failed, and keeps it open when the error leaves the list", async () => {
+    const sent = stubActions({
+      DescribeTrace: () => ({ TraceId: "4bf92f3577b34da6a3ce929d0e0e4736", SpanSet: [
+        span("m", "", "task.message", "error", "2026-12-07T00:00:00Z"),
+        span("r", "m", "source.read device", "unset", "2026-12-07T00:00:00.0001Z"),
+        span("c", "m", "flow.node check", "error", "2026-12-07T00:00:00.0002Z"),
+      ] }),
+    });
+    const { rerender } = render(<NodeErrors errors={errors} />, { wrapper: wrap(["DescribeTrace"]) });
+    expect(screen.getAllByTestId("node-error")).toHaveLength(2);
+    // The error without a trace (tracing off on its worker) says so and has no button.
+    expect(screen.getAllByRole("button", { name: /^Trace of/ })).toHaveLength(1);
+    expect(screen.getByText(/no trace: tracing is off/)).toBeTruthy();
+    fireEvent.click(screen.getByRole("button", { name: "Trace of the check error at 2026-12-07T00:00:02Z" }));
+    const attrs = await screen.findByTestId("span-attributes");
+    expect(sent.at(-1)).toEqual({ action: "DescribeTrace", body: { TraceId: "4bf92f3577b34da6a3ce929d0e0e4736" } });
+    expect(attrs.textContent).toContain("flow.node check");
+    expect(attrs.textContent).toContain("no entry");
+    const rows = screen.getAllByTestId("span-row");
+    expect(rows.map((r) => r.getAttribute("data-status"))).toEqual(["error", "unset", "error"]);
+    // Newer errors push this one out of the list: its trace stays open.
+    rerender(<NodeErrors errors={[{ NodeId: "detect", Time: "2026-12-07T00:00:03Z", Message: "algorithm timed out" }]} />);
+    expect(screen.getByTestId("node-error-trace").textContent).toContain("check");
+    fireEvent.click(screen.getByRole("button", { name: "Close trace" }));
+    expect(screen.queryByTestId("node-error-trace")).toBeNull();
+  });
+
+  it("offers no trace to a caller without DescribeTrace, and shows nothing without errors", () => {
+    stubActions({});
+    const { container, rerender } = render(<NodeErrors errors={errors} />, { wrapper: wrap([]) });
+    expect(screen.queryAllByRole("button")).toHaveLength(0);
+    rerender(<NodeErrors errors={[]} />);
+    expect(container.textContent).toBe("");
   });
 });

@@ -13,7 +13,8 @@ import { Link } from "../Layout";
 import { navigate, useRoute, withQuery } from "../router";
 import { can, useSession } from "../session";
 import { MoveVersion } from "../components/MoveVersion";
-import type { Device, Flow, FlowParameter, FlowVersion, TaskEvent, TaskInfo, TaskSource, TaskStats } from "../types";
+import { TraceWaterfall } from "../components/TraceWaterfall";
+import type { Device, Flow, FlowParameter, FlowVersion, NodeError, TaskEvent, TaskInfo, TaskSource, TaskStats } from "../types";
 import { useLoad } from "../useLoad";
 import { useAction } from "../useAction";
 import { usePolled } from "../usePoll";
@@ -284,6 +285,7 @@ function TaskDetail(props: { taskId: string }) {
               </tbody>
             </table>
           </div>
+          <NodeErrors errors={st.NodeErrors ?? []} />
           <h2 className="section-title">Recent events</h2>
           <ul className="events">
             {d.events.map((e, i) => (
@@ -296,6 +298,52 @@ function TaskDetail(props: { taskId: string }) {
         </>
       )}
     </section>
+  );
+}
+
+/**
+ * NodeErrors lists the last failures of the flow's nodes; Trace on one opens
+ * its message's trace waterfall below the list, at the span that failed. The
+ * chosen error stays open while newer errors push it out of the list.
+ */
+export function NodeErrors(props: { errors: NodeError[] }) {
+  const s = useSession();
+  const [chosen, setChosen] = useState<NodeError | null>(null);
+  if (props.errors.length === 0 && !chosen) return null;
+  const traces = can(s, "DescribeTrace");
+  const same = (a: NodeError | null, b: NodeError) => a !== null && a.Time === b.Time && a.NodeId === b.NodeId && a.TraceId === b.TraceId;
+  return (
+    <>
+      <h2 className="section-title">Node errors</h2>
+      <ul className="events node-errors">
+        {props.errors.map((e) => (
+          <li key={`${e.Time}:${e.NodeId}:${e.TraceId ?? ""}`} data-testid="node-error" data-node={e.NodeId}>
+            <span className="muted small">{e.Time}</span> <strong>{e.NodeId}</strong> <span className="form-error">{e.Message}</span>{" "}
+            {traces && e.TraceId && (
+              <button type="button" className="secondary" aria-pressed={same(chosen, e)} onClick={() => setChosen(same(chosen, e) ? null : e)}
+                aria-label={`Trace of the ${e.NodeId} error at ${e.Time}`}>
+                Trace
+              </button>
+            )}
+            {traces && !e.TraceId && <span className="muted small">(no trace: tracing is off on the worker)</span>}
+          </li>
+        ))}
+      </ul>
+      {chosen?.TraceId && (
+        <div className="node-error-trace" data-testid="node-error-trace">
+          <div className="page-head">
+            <h3>
+              Trace of the <code>{chosen.NodeId}</code> error at {chosen.Time}
+            </h3>
+            <button type="button" className="secondary" onClick={() => setChosen(null)}>
+              Close trace
+            </button>
+          </div>
+          <p className="form-error">{chosen.Message}</p>
+          <TraceWaterfall traceId={chosen.TraceId} />
+        </div>
+      )}
+    </>
   );
 }
 
