@@ -21,8 +21,17 @@ type ServingRuntime struct {
 	Name string
 	// Format is the model file format it serves ("onnx").
 	Format string
+	// Protocol is what the platform speaks to it (oip-v2).
+	Protocol string
+	// Kinds are the output kinds its descriptors may declare, and
+	// DetectionFormats the layouts of kind detection.
+	Kinds            []string
+	DetectionFormats []string
 	// Dir is its package directory under Options.ServingDir.
 	Dir string
+	// Requires are paths under Dir that an installed copy has (its
+	// dependencies with their native libraries).
+	Requires []string
 	// Doc says what it is, for docs and errors.
 	Doc string
 }
@@ -30,12 +39,22 @@ type ServingRuntime struct {
 // servingRuntimes are the serving runtimes this build knows: a fixed table,
 // like the field types, not state.
 var servingRuntimes = []ServingRuntime{
-	{Name: "onnx-cpu", Format: "onnx", Dir: "onnx-node",
+	{Name: "onnx-cpu", Format: "onnx", Protocol: ProtocolOIPV2,
+		Kinds: []string{KindClassify, KindDetect, KindOCR}, DetectionFormats: []string{FormatYOLOv8, FormatYOLOv5},
+		Dir: "onnx-node", Requires: []string{"node_modules/onnxruntime-node"},
 		Doc: "ONNX Runtime on the CPU (npm onnxruntime-node) behind a small OIP v2 server in Node.js"},
 }
 
 // ServingRuntimes returns the serving runtimes this build knows.
-func ServingRuntimes() []ServingRuntime { return slices.Clone(servingRuntimes) }
+func ServingRuntimes() []ServingRuntime {
+	out := slices.Clone(servingRuntimes)
+	for i := range out {
+		out[i].Kinds = slices.Clone(out[i].Kinds)
+		out[i].DetectionFormats = slices.Clone(out[i].DetectionFormats)
+		out[i].Requires = slices.Clone(out[i].Requires)
+	}
+	return out
+}
 
 // LookupServingRuntime returns the serving runtime called name.
 func LookupServingRuntime(name string) (ServingRuntime, bool) {
