@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/tianshu-ai/tianshu/internal/algorithm/algotest"
 	"github.com/tianshu-ai/tianshu/internal/execpolicy"
 	"github.com/tianshu-ai/tianshu/internal/media"
@@ -404,5 +406,40 @@ func TestServingDecoders(t *testing.T) {
 	if res["label"] != "class1" || math.Abs(res["score"].(float64)-1/(1+math.Exp(-2))) > 1e-9 || len(classes) != 2 ||
 		classes[1].(map[string]any)["index"] != 0 {
 		t.Errorf("sigmoid top-2: %v", res)
+	}
+}
+
+// Input tensors reach the runtime through system shared memory: each
+// call's tensor goes through a registered region instead of the request's
+// body, and the region's file is gone from /dev/shm once registered.
+func TestServingSharedMemory(t *testing.T) {
+	const shmDir = "/dev/shm"
+	if _, err := os.Stat(shmDir); err != nil {
+		t.Skip("no /dev/shm: tensors go in the body")
+	}
+	models := algotest.ONNXModels(t)
+	m := servingManager(t)
+	cls := filepath.Join(models, "classifier.onnx")
+	applyServing(t, m, servingVersion("cls", classifierServing(cls)), cls)
+	for range 3 {
+		out, err := m.Invoke(context.Background(), ref("cls", "1"), map[string]any{"image": grayPNG(t, 40, 30, 0)})
+		if err != nil || out["label"] != "dark" {
+			t.Fatalf("Invoke = %v, %v", out, err)
+		}
+	}
+	count := func(transport string) float64 {
+		var d dto.Metric
+		if err := m.metrics.tensors.WithLabelValues("cls", "1", transport).Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		return d.GetCounter().GetValue()
+	}
+	shm, body := count("shm"), count("body")
+	if shm != 3 || body != 0 {
+		t.Errorf("tensors: %v by shared memory, %v in the body; want 3 and 0", shm, body)
+	}
+	left, _ := filepath.Glob(filepath.Join(shmDir, "tianshu-tensor-*"))
+	if len(left) != 0 {
+		t.Errorf("region files left under %s: %v", shmDir, left)
 	}
 }

@@ -1,0 +1,37 @@
+//go:build linux
+
+package algorithm
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// shmDir holds system shared memory: shm_open("/name") is /dev/shm/name.
+const shmDir = "/dev/shm"
+
+// shmCreate makes a file of size bytes under /dev/shm, readable by a
+// runtime running as another user, and maps it; remove deletes the file
+// (the mapping stays).
+func shmCreate(size int) (name string, mem []byte, remove func(), err error) {
+	f, err := os.CreateTemp(shmDir, "tianshu-tensor-*")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	defer f.Close()
+	remove = func() { _ = os.Remove(f.Name()) }
+	if err = f.Chmod(0o644); err == nil {
+		err = f.Truncate(int64(size))
+	}
+	if err == nil {
+		mem, err = syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	}
+	if err != nil {
+		remove()
+		return "", nil, nil, err
+	}
+	return filepath.Base(f.Name()), mem, remove, nil
+}
+
+func shmUnmap(mem []byte) { _ = syscall.Munmap(mem) }
