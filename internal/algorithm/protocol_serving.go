@@ -15,6 +15,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -90,8 +91,9 @@ func (p *servingProto) infer(ctx context.Context, in *instance, inputs map[strin
 		return p.ocr(ctx, in, rgba)
 	}
 	sw, sh := rgba.Rect.Dx(), rgba.Rect.Dy()
-	tensor, shape := p.s.Input.preprocess(rgba.Pix, rgba.Stride, sw, sh)
-	out, oshape, err := p.run(ctx, in, servingModelID, p.s.Input.Tensor, p.s.Output.Tensor, tensor, shape)
+	buf := p.tensorBuf(ctx, in, 3*p.s.Input.Width*p.s.Input.Height)
+	tensor, shape := p.s.Input.preprocessInto(buf.f, rgba.Pix, rgba.Stride, sw, sh)
+	out, oshape, err := p.run(ctx, in, servingModelID, p.s.Input.Tensor, p.s.Output.Tensor, tensor, shape, buf)
 	if err != nil {
 		return nil, err
 	}
@@ -146,20 +148,58 @@ func decodeRGBA(data []byte) (*image.RGBA, error) {
 	return rgba, nil
 }
 
+// tensorBuf is where a tensor of n floats is built: a free shared memory
+// region, so that it is written once and not copied, when one holds it;
+// else nothing (preprocessInto allocates).
+type tensorBuf struct {
+	f    []float32
+	pool *shmPool
+	r    *shmRegion
+}
+
+func (p *servingProto) tensorBuf(ctx context.Context, in *instance, n int) tensorBuf {
+	if !littleEndian {
+		return tensorBuf{}
+	}
+	pool, r := p.shm.acquire(ctx, &p.httpBase, in, 4*n)
+	if r == nil {
+		return tensorBuf{}
+	}
+	return tensorBuf{f: unsafe.Slice((*float32)(unsafe.Pointer(&r.mem[0])), n), pool: pool, r: r}
+}
+
 // run sends one FP32 tensor to the model called model and returns its
-// output tensor named output.
-func (p *servingProto) run(ctx context.Context, in *instance, model, input, output string, tensor []float32, shape []int) ([]float32, []int, error) {
+// output tensor named output. The tensor goes through a shared memory
+// region: buf's, where the caller built it (released here), or a free one
+// it is copied into; else in the body.
+func (p *servingProto) run(ctx context.Context, in *instance, model, input, output string, tensor []float32, shape []int, buf tensorBuf) ([]float32, []int, error) {
 	raw := floatBytes(tensor)
-	if pool, r := p.shm.acquire(ctx, &p.httpBase, in, len(raw)); r != nil {
-		copy(r.mem, raw)
+	pool, r := buf.pool, buf.r
+	switch {
+	case r != nil && len(raw) > len(r.mem):
+		pool.release(r)
+		pool, r = nil, nil
+	case r != nil && unsafe.SliceData(tensor) != unsafe.SliceData(buf.f):
+		copy(r.mem, raw) // built elsewhere after all
+	case r == nil:
+		if pool, r = p.shm.acquire(ctx, &p.httpBase, in, len(raw)); r != nil {
+			copy(r.mem, raw)
+		}
+	}
+	if r != nil {
 		params := map[string]any{"shared_memory_region": r.name, "shared_memory_byte_size": len(raw)}
 		out, oshape, err := p.send(ctx, in, model, input, output, shape, params, nil)
-		pool.release(r)
 		var re *RemoteError
 		if !errors.As(err, &re) || !strings.Contains(re.Message, "shared memory region") {
+			pool.release(r)
 			p.viaShm.Inc()
 			return out, oshape, err
 		}
+		if buf.r != nil {
+			// The tensor lives in the region: the body needs its own copy.
+			raw = slices.Clone(raw)
+		}
+		pool.release(r)
 		// The process lost its registrations (it restarted on the same
 		// port): new regions next time, the body this time.
 		p.shm.drop(in, pool)

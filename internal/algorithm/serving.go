@@ -349,6 +349,12 @@ func (v *Version) FillServingDefaults() {
 
 // preprocess turns a decoded RGBA image into the model's input tensor.
 func (in *ServingInput) preprocess(pix []uint8, stride, sw, sh int) ([]float32, []int) {
+	return in.preprocessInto(nil, pix, stride, sw, sh)
+}
+
+// preprocessInto is preprocess writing into out when it holds the tensor
+// (a shared memory region), else into a new slice.
+func (in *ServingInput) preprocessInto(out []float32, pix []uint8, stride, sw, sh int) ([]float32, []int) {
 	w, h := in.Width, in.Height
 	scale := float32(in.Scale)
 	if scale == 0 {
@@ -393,7 +399,10 @@ func (in *ServingInput) preprocess(pix []uint8, stride, sw, sh int) ([]float32, 
 	}
 	cols, rows := taps(w, sw), taps(h, sh)
 	nhwc := in.Layout == LayoutNHWC
-	out := make([]float32, 3*w*h)
+	if len(out) < 3*w*h {
+		out = make([]float32, 3*w*h)
+	}
+	out = out[:3*w*h]
 	plane := w * h
 	for y, ry := range rows {
 		r0, r1 := pix[ry.o0*stride:ry.o0*stride+sw*4], pix[ry.o1*stride:ry.o1*stride+sw*4]

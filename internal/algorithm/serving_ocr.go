@@ -303,8 +303,9 @@ func (p *servingProto) ocr(ctx context.Context, in *instance, rgba *image.RGBA) 
 	sw, sh := rgba.Rect.Dx(), rgba.Rect.Dy()
 	det := p.s.Input
 	det.Width, det.Height = ocrSize(sw, sh, p.s.Input.Width, p.s.Input.Height)
-	tensor, shape := det.preprocess(rgba.Pix, rgba.Stride, sw, sh)
-	prob, pshape, err := p.run(ctx, in, servingModelID, p.s.Input.Tensor, p.s.Output.Tensor, tensor, shape)
+	buf := p.tensorBuf(ctx, in, 3*det.Width*det.Height)
+	tensor, shape := det.preprocessInto(buf.f, rgba.Pix, rgba.Stride, sw, sh)
+	prob, pshape, err := p.run(ctx, in, servingModelID, p.s.Input.Tensor, p.s.Output.Tensor, tensor, shape, buf)
 	if err != nil {
 		return nil, err
 	}
@@ -353,7 +354,7 @@ func (p *servingProto) ocr(ctx context.Context, in *instance, rgba *image.RGBA) 
 			t, s = recIn.preprocess(crop.Pix, crop.Stride, r.Dx(), r.Dy())
 			quad = [4]point{{float64(r.Min.X), float64(r.Min.Y)}, {float64(r.Max.X), float64(r.Min.Y)}, {float64(r.Max.X), float64(r.Max.Y)}, {float64(r.Min.X), float64(r.Max.Y)}}
 		}
-		out, oshape, err := p.run(ctx, in, ocrRecModelID, rec.Tensor, rec.Output, t, s)
+		out, oshape, err := p.run(ctx, in, ocrRecModelID, rec.Tensor, rec.Output, t, s, tensorBuf{})
 		if err != nil {
 			return nil, err
 		}
