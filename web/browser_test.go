@@ -56,7 +56,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		"--otel.recent-traces", "20000", "--otel.recent-bytes", strconv.Itoa(64 << 20)}
 	// The model-file step uploads a tiny classifier written here; it runs
 	// on the repository's onnx-cpu runtime when that is installed.
-	model := ""
+	// The OCR step onboards the PaddleOCR models the runtime installs.
+	model, ocrModels := "", ""
 	if serving, err := filepath.Abs(filepath.Join("..", "runtimes")); err == nil {
 		if _, err := os.Stat(filepath.Join(serving, "onnx-node", "node_modules", "onnxruntime-node")); err == nil {
 			args = append(args, "--worker.serving-dir", serving)
@@ -64,6 +65,8 @@ func TestConsoleInBrowser(t *testing.T) {
 			if err := os.WriteFile(model, algotest.TinyClassifier(), 0o644); err != nil {
 				t.Fatal(err)
 			}
+			det, _, _ := algotest.OCRModels(t)
+			ocrModels = filepath.Dir(det)
 		} else if testenv.InCI() {
 			t.Fatalf("runtimes/onnx-node has no node_modules (npm ci --omit=dev --ignore-scripts --prefix runtimes/onnx-node): %v", err)
 		} else {
@@ -97,6 +100,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		"TIANSHU_SCREENSHOTS="+shots,
 		"TIANSHU_ALGORITHM_PACKAGE="+pkg,
 		"TIANSHU_ONNX_MODEL="+model,
+		"TIANSHU_OCR_MODELS="+ocrModels,
 		"CHROMIUM="+chromium,
 		"TIANSHU_RECEIVER="+hook,
 	)

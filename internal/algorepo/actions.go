@@ -343,6 +343,7 @@ func RegisterActions(reg *api.Registry, s *Service, pkgs PackageStore) {
 			return &CreateAlgorithmVersionResponse{AlgorithmId: r.AlgorithmId, Version: v}, nil
 		})
 	registerImageActions(reg, s)
+	registerServingActions(reg, s)
 	api.Register(reg, api.Spec{Name: "DescribeAlgorithmVersions", Summary: "List an algorithm's versions with their definitions, newest first.", Permission: algRead},
 		func(ctx context.Context, c *api.Caller, r *AlgorithmIdRequest) (*DescribeAlgorithmVersionsResponse, error) {
 			if err := s.visible(ctx, c, r.AlgorithmId); err != nil {

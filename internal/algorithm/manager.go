@@ -363,7 +363,7 @@ func (m *Manager) build(ctx context.Context, v Version) (*deployment, error) {
 	case ProtocolOIPV2:
 		d.proto = newOIP(base, &v)
 		if v.Serving != nil {
-			d.proto = newServingProto(base, &v, m.opts.MaxImageBytes)
+			d.proto = newServingProto(base, &v, m.opts.MaxImageBytes, m.metrics.tensors)
 		}
 	case ProtocolHTTPMapped:
 		p, err := newMapped(base, &v, m.opts.MaxImageBytes)
@@ -613,6 +613,9 @@ func (m *Manager) stopDeployment(ctx context.Context, d *deployment, forget, rem
 	go func() {
 		d.wg.Wait()
 		d.stopRT()
+		if c, ok := d.proto.(io.Closer); ok {
+			_ = c.Close()
+		}
 		close(done)
 	}()
 	select {

@@ -18,6 +18,8 @@ type metrics struct {
 	restarts  *prometheus.CounterVec   // algorithm, version, instance
 	gpuMemory *prometheus.GaugeVec     // algorithm, version, instance
 	batchSize *prometheus.HistogramVec // algorithm, version
+	// tensors counts input tensors sent to serving runtimes by transport.
+	tensors *prometheus.CounterVec // algorithm, version, transport
 }
 
 func newMetrics(r prometheus.Registerer) (*metrics, error) {
@@ -62,6 +64,10 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Help:    "Items per call sent to a batching version.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 		}, vl),
+		tensors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tianshu_algorithm_serving_tensors_total",
+			Help: "Input tensors sent to a serving runtime (model-file versions) by transport: shm (a system shared memory region) or body (the request's body).",
+		}, []string{"algorithm", "version", "transport"}),
 	}
 	if r == nil {
 		return m, nil
@@ -94,6 +100,9 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 	if m.batchSize, err = telemetry.Register(r, m.batchSize); err != nil {
 		return nil, err
 	}
+	if m.tensors, err = telemetry.Register(r, m.tensors); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -107,6 +116,7 @@ func (m *metrics) forget(alg, ver, inst string) {
 	m.restarts.Delete(l)
 	m.gpuMemory.Delete(l)
 	m.errors.DeletePartialMatch(l)
+	m.tensors.DeletePartialMatch(l)
 }
 
 // forgetVersion removes a version's own series.

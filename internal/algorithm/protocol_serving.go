@@ -2,9 +2,11 @@ package algorithm
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/draw"
@@ -13,8 +15,12 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"unsafe"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // servingProto calls a serving runtime's OIP v2 server: it decodes the
@@ -25,13 +31,38 @@ type servingProto struct {
 	httpBase
 	s        *Serving
 	maxImage int64
+	shm      shmPools
+	// viaShm and viaBody count the tensors sent each way.
+	viaShm, viaBody prometheus.Counter
 }
+
+// shmMaxRegion bounds one shared memory region; larger tensors go in the
+// body.
+const shmMaxRegion = 32 << 20
 
 const servingHealthPath = "/v2/health/ready"
 
-func newServingProto(h httpBase, v *Version, maxImage int64) *servingProto {
-	return &servingProto{httpBase: h, s: v.Serving, maxImage: maxImage}
+func newServingProto(h httpBase, v *Version, maxImage int64, tensors *prometheus.CounterVec) *servingProto {
+	p := &servingProto{httpBase: h, s: v.Serving, maxImage: maxImage,
+		viaShm: tensors.WithLabelValues(v.AlgorithmID, v.Version, "shm"), viaBody: tensors.WithLabelValues(v.AlgorithmID, v.Version, "body")}
+	// A region holds the largest input tensor the descriptor makes.
+	in := v.Serving.Input
+	size := 12 * in.Width * in.Height
+	if v.Serving.Output.Kind == KindOCR {
+		w, h := ocrSize(in.Width, in.Height, in.Width, in.Height)
+		size = 12 * w * h
+		if r := v.Serving.Recognition; r != nil {
+			size = max(size, 12*cmp.Or(r.Height, ocrRecHeight)*cmp.Or(r.MaxWidth, ocrRecMaxWidth))
+		}
+	}
+	if size <= shmMaxRegion {
+		p.shm.size = size
+	}
+	return p
 }
+
+// Close unmaps the shared memory regions.
+func (p *servingProto) Close() error { return p.shm.Close() }
 
 func (p *servingProto) health(ctx context.Context, in *instance) error {
 	return httpHealth(ctx, &p.httpBase, in.address()+servingHealthPath)
@@ -60,8 +91,9 @@ func (p *servingProto) infer(ctx context.Context, in *instance, inputs map[strin
 		return p.ocr(ctx, in, rgba)
 	}
 	sw, sh := rgba.Rect.Dx(), rgba.Rect.Dy()
-	tensor, shape := p.s.Input.preprocess(rgba.Pix, rgba.Stride, sw, sh)
-	out, oshape, err := p.run(ctx, in, servingModelID, p.s.Input.Tensor, p.s.Output.Tensor, tensor, shape)
+	buf := p.tensorBuf(ctx, in, 3*p.s.Input.Width*p.s.Input.Height)
+	tensor, shape := p.s.Input.preprocessInto(buf.f, rgba.Pix, rgba.Stride, sw, sh)
+	out, oshape, err := p.run(ctx, in, servingModelID, p.s.Input.Tensor, p.s.Output.Tensor, tensor, shape, buf)
 	if err != nil {
 		return nil, err
 	}
@@ -116,12 +148,72 @@ func decodeRGBA(data []byte) (*image.RGBA, error) {
 	return rgba, nil
 }
 
+// tensorBuf is where a tensor of n floats is built: a free shared memory
+// region, so that it is written once and not copied, when one holds it;
+// else nothing (preprocessInto allocates).
+type tensorBuf struct {
+	f    []float32
+	pool *shmPool
+	r    *shmRegion
+}
+
+func (p *servingProto) tensorBuf(ctx context.Context, in *instance, n int) tensorBuf {
+	if !littleEndian {
+		return tensorBuf{}
+	}
+	pool, r := p.shm.acquire(ctx, &p.httpBase, in, 4*n)
+	if r == nil {
+		return tensorBuf{}
+	}
+	return tensorBuf{f: unsafe.Slice((*float32)(unsafe.Pointer(&r.mem[0])), n), pool: pool, r: r}
+}
+
 // run sends one FP32 tensor to the model called model and returns its
-// output tensor named output.
-func (p *servingProto) run(ctx context.Context, in *instance, model, input, output string, tensor []float32, shape []int) ([]float32, []int, error) {
+// output tensor named output. The tensor goes through a shared memory
+// region: buf's, where the caller built it (released here), or a free one
+// it is copied into; else in the body.
+func (p *servingProto) run(ctx context.Context, in *instance, model, input, output string, tensor []float32, shape []int, buf tensorBuf) ([]float32, []int, error) {
+	raw := floatBytes(tensor)
+	pool, r := buf.pool, buf.r
+	switch {
+	case r != nil && len(raw) > len(r.mem):
+		pool.release(r)
+		pool, r = nil, nil
+	case r != nil && unsafe.SliceData(tensor) != unsafe.SliceData(buf.f):
+		copy(r.mem, raw) // built elsewhere after all
+	case r == nil:
+		if pool, r = p.shm.acquire(ctx, &p.httpBase, in, len(raw)); r != nil {
+			copy(r.mem, raw)
+		}
+	}
+	if r != nil {
+		params := map[string]any{"shared_memory_region": r.name, "shared_memory_byte_size": len(raw)}
+		out, oshape, err := p.send(ctx, in, model, input, output, shape, params, nil)
+		var re *RemoteError
+		if !errors.As(err, &re) || !strings.Contains(re.Message, "shared memory region") {
+			pool.release(r)
+			p.viaShm.Inc()
+			return out, oshape, err
+		}
+		if buf.r != nil {
+			// The tensor lives in the region: the body needs its own copy.
+			raw = slices.Clone(raw)
+		}
+		pool.release(r)
+		// The process lost its registrations (it restarted on the same
+		// port): new regions next time, the body this time.
+		p.shm.drop(in, pool)
+	}
+	p.viaBody.Inc()
+	return p.send(ctx, in, model, input, output, shape, map[string]any{"binary_data_size": len(raw)}, raw)
+}
+
+// send sends one inference request whose input tensor is raw in the body
+// (binary data extension) or, with raw nil, where params say (a shared
+// memory region).
+func (p *servingProto) send(ctx context.Context, in *instance, model, input, output string, shape []int, params map[string]any, raw []byte) ([]float32, []int, error) {
 	head, err := json.Marshal(map[string]any{
-		"inputs": []any{map[string]any{"name": input, "shape": shape, "datatype": "FP32",
-			"parameters": map[string]any{"binary_data_size": 4 * len(tensor)}}},
+		"inputs":     []any{map[string]any{"name": input, "shape": shape, "datatype": "FP32", "parameters": params}},
 		"parameters": map[string]any{"binary_data_output": true},
 	})
 	if err != nil {
@@ -132,7 +224,6 @@ func (p *servingProto) run(ctx context.Context, in *instance, model, input, outp
 	for len(head)%4 != 0 {
 		head = append(head, ' ')
 	}
-	raw := floatBytes(tensor)
 	size := int64(len(head) + len(raw))
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, in.address()+"/v2/models/"+model+"/infer",
 		io.MultiReader(bytes.NewReader(head), bytes.NewReader(raw)))

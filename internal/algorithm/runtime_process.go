@@ -173,12 +173,8 @@ func (m *Manager) servingDir(ctx context.Context, v *Version) (dir, model, recMo
 	if !ok {
 		return "", "", "", &FieldError{Field: "serving.runtime", Msg: fmt.Sprintf("unknown serving runtime %q", v.Serving.Runtime)}
 	}
-	if m.opts.ServingDir == "" {
-		return "", "", "", &FieldError{Field: "serving.runtime", Msg: "this node has no serving runtimes directory (--worker.serving-dir)"}
-	}
-	dir = filepath.Join(m.opts.ServingDir, rt.Dir)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
-		return "", "", "", &FieldError{Field: "serving.runtime", Msg: fmt.Sprintf("serving runtime %s is not installed on this node: %s has no node_modules", rt.Name, dir)}
+	if dir, err = m.servingRuntimeDir(rt); err != nil {
+		return "", "", "", &FieldError{Field: "serving.runtime", Msg: err.Error()}
 	}
 	mdir := filepath.Join(m.opts.WorkDir, "models", v.AlgorithmID+"@"+v.Version)
 	if err := os.RemoveAll(mdir); err != nil {
@@ -195,6 +191,40 @@ func (m *Manager) servingDir(ctx context.Context, v *Version) (dir, model, recMo
 		}
 	}
 	return dir, model, recModel, nil
+}
+
+// ServingRuntimeAvailable says whether this node can run the serving
+// runtime called name: nil when it can, else an error saying why not (no
+// serving directory, the runtime not installed in it, its command not
+// allowed by the exec policy), the same words a version's start fails with.
+func (m *Manager) ServingRuntimeAvailable(name string) error {
+	rt, ok := LookupServingRuntime(name)
+	if !ok {
+		return fmt.Errorf("unknown serving runtime %q", name)
+	}
+	_, err := m.servingRuntimeDir(rt)
+	return err
+}
+
+// servingRuntimeDir returns the runtime's installed package directory, or
+// why it cannot run here.
+func (m *Manager) servingRuntimeDir(rt ServingRuntime) (string, error) {
+	if m.opts.ServingDir == "" {
+		return "", errors.New("this node has no serving runtimes directory (--worker.serving-dir)")
+	}
+	dir := filepath.Join(m.opts.ServingDir, rt.Dir)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return "", fmt.Errorf("serving runtime %s is not installed on this node: no directory %s", rt.Name, dir)
+	}
+	for _, r := range rt.Requires {
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(r))); err != nil {
+			return "", fmt.Errorf("serving runtime %s is not installed on this node: %s has no %s (npm ci --omit=dev --ignore-scripts --prefix %s)", rt.Name, dir, r, dir)
+		}
+	}
+	if _, err := readManifest(dir, m.opts.Exec, false); err != nil {
+		return "", fmt.Errorf("serving runtime %s cannot start on this node: %v", rt.Name, err)
+	}
+	return dir, nil
 }
 
 // modelFile returns a model file's local path: key itself when it is a

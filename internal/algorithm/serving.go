@@ -21,8 +21,17 @@ type ServingRuntime struct {
 	Name string
 	// Format is the model file format it serves ("onnx").
 	Format string
+	// Protocol is what the platform speaks to it (oip-v2).
+	Protocol string
+	// Kinds are the output kinds its descriptors may declare, and
+	// DetectionFormats the layouts of kind detection.
+	Kinds            []string
+	DetectionFormats []string
 	// Dir is its package directory under Options.ServingDir.
 	Dir string
+	// Requires are paths under Dir that an installed copy has (its
+	// dependencies with their native libraries).
+	Requires []string
 	// Doc says what it is, for docs and errors.
 	Doc string
 }
@@ -30,12 +39,22 @@ type ServingRuntime struct {
 // servingRuntimes are the serving runtimes this build knows: a fixed table,
 // like the field types, not state.
 var servingRuntimes = []ServingRuntime{
-	{Name: "onnx-cpu", Format: "onnx", Dir: "onnx-node",
+	{Name: "onnx-cpu", Format: "onnx", Protocol: ProtocolOIPV2,
+		Kinds: []string{KindClassify, KindDetect, KindOCR}, DetectionFormats: []string{FormatYOLOv8, FormatYOLOv5},
+		Dir: "onnx-node", Requires: []string{"node_modules/onnxruntime-node"},
 		Doc: "ONNX Runtime on the CPU (npm onnxruntime-node) behind a small OIP v2 server in Node.js"},
 }
 
 // ServingRuntimes returns the serving runtimes this build knows.
-func ServingRuntimes() []ServingRuntime { return slices.Clone(servingRuntimes) }
+func ServingRuntimes() []ServingRuntime {
+	out := slices.Clone(servingRuntimes)
+	for i := range out {
+		out[i].Kinds = slices.Clone(out[i].Kinds)
+		out[i].DetectionFormats = slices.Clone(out[i].DetectionFormats)
+		out[i].Requires = slices.Clone(out[i].Requires)
+	}
+	return out
+}
 
 // LookupServingRuntime returns the serving runtime called name.
 func LookupServingRuntime(name string) (ServingRuntime, bool) {
@@ -330,6 +349,12 @@ func (v *Version) FillServingDefaults() {
 
 // preprocess turns a decoded RGBA image into the model's input tensor.
 func (in *ServingInput) preprocess(pix []uint8, stride, sw, sh int) ([]float32, []int) {
+	return in.preprocessInto(nil, pix, stride, sw, sh)
+}
+
+// preprocessInto is preprocess writing into out when it holds the tensor
+// (a shared memory region), else into a new slice.
+func (in *ServingInput) preprocessInto(out []float32, pix []uint8, stride, sw, sh int) ([]float32, []int) {
 	w, h := in.Width, in.Height
 	scale := float32(in.Scale)
 	if scale == 0 {
@@ -374,7 +399,10 @@ func (in *ServingInput) preprocess(pix []uint8, stride, sw, sh int) ([]float32, 
 	}
 	cols, rows := taps(w, sw), taps(h, sh)
 	nhwc := in.Layout == LayoutNHWC
-	out := make([]float32, 3*w*h)
+	if len(out) < 3*w*h {
+		out = make([]float32, 3*w*h)
+	}
+	out = out[:3*w*h]
 	plane := w * h
 	for y, ry := range rows {
 		r0, r1 := pix[ry.o0*stride:ry.o0*stride+sw*4], pix[ry.o1*stride:ry.o1*stride+sw*4]

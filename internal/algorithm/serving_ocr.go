@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -19,10 +20,12 @@ import (
 // Input.Width×Input.Height (never enlarged), each side rounded up to a
 // multiple of 32; the probability map is thresholded at Output.Threshold;
 // each 8-connected region of text pixels whose mean probability reaches
-// Output.BoxThreshold becomes an axis-aligned box, grown on every side by
-// area×Unclip/perimeter (DB's unclip of a rectangle); boxes of one line
-// grown into each other are merged. Recognition: each
-// box is cropped from the original image, scaled to the recognizer's
+// Output.BoxThreshold becomes an axis-aligned box, or, for text turned by
+// 2° or more, the rotated rectangle around it (serving_ocr_rotated.go),
+// grown on every side by area×Unclip/perimeter (DB's unclip of a
+// rectangle); boxes of one line grown into each other are merged.
+// Recognition: each box is cropped from the original image (a turned one
+// sampled straight along its rectangle), scaled to the recognizer's
 // height, normalized as (v/255-0.5)/0.5 and decoded greedily: the best
 // class per step, repeats and blanks dropped.
 
@@ -112,10 +115,13 @@ func (o *ServingOutput) validateOCR(bad func(field, format string, args ...any) 
 	return nil
 }
 
-// textBox is one detected text region in detector-input pixels.
+// textBox is one detected text region in detector-input pixels: an
+// axis-aligned box, or, for turned text, the rotated rectangle rect with
+// x0…y1 the box around it.
 type textBox struct {
 	x0, y0, x1, y1 float64
 	score          float64
+	rect           *rotRect
 }
 
 // detectText finds the text boxes in a probability map of w×h.
@@ -137,6 +143,11 @@ func (o *ServingOutput) detectText(prob []float32, w, h int) []textBox {
 		limit = ocrMaxBoxes
 	}
 	seen := make([]bool, w*h)
+	// The first and last column of each row of the region being filled.
+	first, last := make([]int, h), make([]int, h)
+	for y := range h {
+		first[y], last[y] = w, -1
+	}
 	var stack []int
 	var boxes []textBox
 	for start := range prob {
@@ -153,6 +164,7 @@ func (o *ServingOutput) detectText(prob []float32, w, h int) []textBox {
 			stack = stack[:len(stack)-1]
 			x, y := i%w, i/w
 			x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x), max(y1, y)
+			first[y], last[y] = min(first[y], x), max(last[y], x)
 			sum += float64(prob[i])
 			n++
 			for dy := -1; dy <= 1; dy++ {
@@ -169,12 +181,22 @@ func (o *ServingOutput) detectText(prob []float32, w, h int) []textBox {
 				}
 			}
 		}
+		rows := [2][]int{slices.Clone(first[y0 : y1+1]), slices.Clone(last[y0 : y1+1])}
+		for y := y0; y <= y1; y++ {
+			first[y], last[y] = w, -1
+		}
 		bw, bh := float64(x1-x0+1), float64(y1-y0+1)
 		if min(bw, bh) < ocrMinSide {
 			continue
 		}
 		score := sum / float64(n)
 		if score < boxThr {
+			continue
+		}
+		if r := regionRect(y0, rows[0], rows[1]); r.turned() && r.s >= ocrMinSide {
+			// Turned text: its own rectangle, grown the same way.
+			b := newTextBox(r.grow(r.l*r.s*ratio/(2*(r.l+r.s))), score)
+			boxes = append(boxes, b)
 			continue
 		}
 		d := bw * bh * ratio / (2 * (bw + bh))
@@ -184,7 +206,7 @@ func (o *ServingOutput) detectText(prob []float32, w, h int) []textBox {
 		}
 		boxes = append(boxes, b)
 	}
-	boxes = mergeOverlapping(boxes)
+	boxes = mergeOverlapping(joinTurned(boxes))
 	// Reading order: top to bottom by line, left to right within one.
 	sort.SliceStable(boxes, func(a, b int) bool {
 		ya, yb := (boxes[a].y0+boxes[a].y1)/2, (boxes[b].y0+boxes[b].y1)/2
@@ -208,6 +230,9 @@ func mergeOverlapping(boxes []textBox) []textBox {
 		for i := 0; i < len(boxes); i++ {
 			for j := i + 1; j < len(boxes); j++ {
 				a, b := boxes[i], boxes[j]
+				if a.rect != nil || b.rect != nil {
+					continue // turned lines were joined by joinTurned
+				}
 				ov := min(a.y1, b.y1) - max(a.y0, b.y0)
 				if min(a.x1, b.x1) <= max(a.x0, b.x0) || ov < 0.5*min(a.y1-a.y0, b.y1-b.y0) {
 					continue
@@ -221,6 +246,15 @@ func mergeOverlapping(boxes []textBox) []textBox {
 		}
 	}
 	return boxes
+}
+
+// polygonOf is a box's corners as [[x, y], …] in image pixels, to 0.01.
+func polygonOf(q [4]point) []any {
+	out := make([]any, 4)
+	for i, p := range q {
+		out[i] = []any{math.Round(p.x*100) / 100, math.Round(p.y*100) / 100}
+	}
+	return out
 }
 
 // ctcDecode decodes a recognizer's [1,T,C] output greedily; the score is
@@ -269,8 +303,9 @@ func (p *servingProto) ocr(ctx context.Context, in *instance, rgba *image.RGBA) 
 	sw, sh := rgba.Rect.Dx(), rgba.Rect.Dy()
 	det := p.s.Input
 	det.Width, det.Height = ocrSize(sw, sh, p.s.Input.Width, p.s.Input.Height)
-	tensor, shape := det.preprocess(rgba.Pix, rgba.Stride, sw, sh)
-	prob, pshape, err := p.run(ctx, in, servingModelID, p.s.Input.Tensor, p.s.Output.Tensor, tensor, shape)
+	buf := p.tensorBuf(ctx, in, 3*det.Width*det.Height)
+	tensor, shape := det.preprocessInto(buf.f, rgba.Pix, rgba.Stride, sw, sh)
+	prob, pshape, err := p.run(ctx, in, servingModelID, p.s.Input.Tensor, p.s.Output.Tensor, tensor, shape, buf)
 	if err != nil {
 		return nil, err
 	}
@@ -296,10 +331,30 @@ func (p *servingProto) ocr(ctx context.Context, in *instance, rgba *image.RGBA) 
 		if r.Dx() < 2 || r.Dy() < 2 {
 			continue
 		}
-		crop := rgba.SubImage(r).(*image.RGBA)
-		recIn.Width = min(maxW, max(8, int(math.Ceil(float64(height)*float64(r.Dx())/float64(r.Dy())))))
-		t, s := recIn.preprocess(crop.Pix, crop.Stride, r.Dx(), r.Dy())
-		out, oshape, err := p.run(ctx, in, ocrRecModelID, rec.Tensor, rec.Output, t, s)
+		var t []float32
+		var s []int
+		var quad [4]point
+		angle := 0.0
+		if b.rect != nil {
+			// Turned text: sampled along its rectangle into a straight line.
+			for i, p := range b.rect.corners() {
+				quad[i] = p.mulXY(sx, sy)
+			}
+			long, high := quad[1].sub(quad[0]).length(), quad[3].sub(quad[0]).length()
+			if long < 2 || high < 2 {
+				continue
+			}
+			recIn.Width = min(maxW, max(8, int(math.Ceil(float64(height)*long/high))))
+			line := straighten(rgba, quad, recIn.Width, height)
+			t, s = recIn.preprocess(line.Pix, line.Stride, recIn.Width, height)
+			angle = b.rect.angle()
+		} else {
+			crop := rgba.SubImage(r).(*image.RGBA)
+			recIn.Width = min(maxW, max(8, int(math.Ceil(float64(height)*float64(r.Dx())/float64(r.Dy())))))
+			t, s = recIn.preprocess(crop.Pix, crop.Stride, r.Dx(), r.Dy())
+			quad = [4]point{{float64(r.Min.X), float64(r.Min.Y)}, {float64(r.Max.X), float64(r.Min.Y)}, {float64(r.Max.X), float64(r.Max.Y)}, {float64(r.Min.X), float64(r.Max.Y)}}
+		}
+		out, oshape, err := p.run(ctx, in, ocrRecModelID, rec.Tensor, rec.Output, t, s, tensorBuf{})
 		if err != nil {
 			return nil, err
 		}
@@ -314,7 +369,8 @@ func (p *servingProto) ocr(ctx context.Context, in *instance, rgba *image.RGBA) 
 		objs = append(objs, map[string]any{
 			"box":   []any{float64(r.Min.X), float64(r.Min.Y), float64(r.Dx()), float64(r.Dy())},
 			"label": text, "score": math.Round(score*1e4) / 1e4,
-			"attributes": map[string]any{"text": text, "detectionScore": math.Round(b.score*1e4) / 1e4},
+			"attributes": map[string]any{"text": text, "detectionScore": math.Round(b.score*1e4) / 1e4,
+				"polygon": polygonOf(quad), "angle": math.Round(angle*10) / 10},
 		})
 	}
 	return map[string]any{"text": strings.Join(lines, "\n"), "objects": objs, "width": int64(sw), "height": int64(sh)}, nil

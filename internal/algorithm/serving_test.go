@@ -7,12 +7,15 @@ import (
 	"image"
 	"image/png"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm/algotest"
 	"github.com/tianshu-ai/tianshu/internal/execpolicy"
@@ -404,5 +407,98 @@ func TestServingDecoders(t *testing.T) {
 	if res["label"] != "class1" || math.Abs(res["score"].(float64)-1/(1+math.Exp(-2))) > 1e-9 || len(classes) != 2 ||
 		classes[1].(map[string]any)["index"] != 0 {
 		t.Errorf("sigmoid top-2: %v", res)
+	}
+}
+
+// Input tensors reach the runtime through system shared memory: each
+// call's tensor goes through a registered region instead of the request's
+// body, and the region's file is gone from /dev/shm once registered.
+func TestServingSharedMemory(t *testing.T) {
+	const shmDir = "/dev/shm"
+	if _, err := os.Stat(shmDir); err != nil {
+		t.Skip("no /dev/shm: tensors go in the body")
+	}
+	models := algotest.ONNXModels(t)
+	m := servingManager(t)
+	cls := filepath.Join(models, "classifier.onnx")
+	applyServing(t, m, servingVersion("cls", classifierServing(cls)), cls)
+	for range 3 {
+		out, err := m.Invoke(context.Background(), ref("cls", "1"), map[string]any{"image": grayPNG(t, 40, 30, 0)})
+		if err != nil || out["label"] != "dark" {
+			t.Fatalf("Invoke = %v, %v", out, err)
+		}
+	}
+	count := func(transport string) float64 {
+		var d dto.Metric
+		if err := m.metrics.tensors.WithLabelValues("cls", "1", transport).Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		return d.GetCounter().GetValue()
+	}
+	shm, body := count("shm"), count("body")
+	if shm != 3 || body != 0 {
+		t.Errorf("tensors: %v by shared memory, %v in the body; want 3 and 0", shm, body)
+	}
+	left, _ := filepath.Glob(filepath.Join(shmDir, "tianshu-tensor-*"))
+	if len(left) != 0 {
+		t.Errorf("region files left under %s: %v", shmDir, left)
+	}
+}
+
+// A runtime that lost its regions (it restarted on the same port) answers
+// so; the call is sent again in the body, and the next one registers new
+// regions.
+func TestServingSharedMemoryLost(t *testing.T) {
+	if _, err := os.Stat("/dev/shm"); err != nil {
+		t.Skip("no /dev/shm: tensors go in the body")
+	}
+	models := algotest.ONNXModels(t)
+	m := servingManager(t)
+	cls := filepath.Join(models, "classifier.onnx")
+	applyServing(t, m, servingVersion("cls", classifierServing(cls)), cls)
+	invoke := func() {
+		t.Helper()
+		out, err := m.Invoke(context.Background(), ref("cls", "1"), map[string]any{"image": grayPNG(t, 40, 30, 0)})
+		if err != nil || out["label"] != "dark" {
+			t.Fatalf("Invoke = %v, %v", out, err)
+		}
+	}
+	count := func(transport string) float64 {
+		var d dto.Metric
+		if err := m.metrics.tensors.WithLabelValues("cls", "1", transport).Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		return d.GetCounter().GetValue()
+	}
+	invoke()
+	d, err := m.lookup(ref("cls", "1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := d.proto.(*servingProto)
+	in := d.insts[0]
+	pool := p.shm.pool(in)
+	pool.mu.Lock()
+	names := make([]string, 0, len(pool.free))
+	for _, r := range pool.free {
+		names = append(names, r.name)
+	}
+	pool.mu.Unlock()
+	if len(names) != 1 {
+		t.Fatalf("regions %v, want one", names)
+	}
+	// The server forgets the region, as a new process on the port would.
+	resp, err := http.Post(in.address()+"/v2/systemsharedmemory/region/"+names[0]+"/unregister", "application/json", strings.NewReader("{}"))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("unregister: %v %v", resp, err)
+	}
+	_ = resp.Body.Close()
+	invoke()
+	if shm, body := count("shm"), count("body"); shm != 1 || body != 1 {
+		t.Errorf("after the region was lost: %v by shared memory, %v in the body; want 1 and 1", shm, body)
+	}
+	invoke()
+	if shm := count("shm"); shm != 2 {
+		t.Errorf("the next call: %v by shared memory in all, want 2 (a new region)", shm)
 	}
 }

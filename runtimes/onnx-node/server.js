@@ -8,10 +8,13 @@
 //   THREADS     intra-op threads (default 1)
 //   EXTRA_MODELS more models served beside it, as name=path pairs
 //               separated by ";" (an OCR version's recognizer)
-// Requests carry FP32 tensors as JSON data or with the binary tensor data
-// extension (Inference-Header-Content-Length); outputs are sent binary
-// when the request asks for it ("binary_data_output": true).
+// Requests carry FP32 tensors as JSON data, with the binary tensor data
+// extension (Inference-Header-Content-Length), or in a system shared
+// memory region (the extension of Triton's name: a file under /dev/shm the
+// caller registered, named by the input's shared_memory_region); outputs
+// are sent binary when the request asks for it ("binary_data_output": true).
 
+const fs = require('fs');
 const http = require('http');
 const ort = require('onnxruntime-node');
 
@@ -52,6 +55,57 @@ function readBody(req) {
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
+}
+
+// System shared memory regions by name: the open file, where the
+// region starts in it and its size, and a buffer of that size that a
+// request's tensor is read into (one request uses a region at a time).
+const maxRegions = 64;
+const regions = new Map();
+
+async function registerRegion(req, name) {
+  const body = await readBody(req);
+  let r;
+  try {
+    r = JSON.parse(body.toString('utf8'));
+  } catch (e) {
+    throw bad('request is not JSON: ' + e.message);
+  }
+  if (!r || typeof r.key !== 'string' || !/^\/[A-Za-z0-9._-]{1,200}$/.test(r.key)) throw bad('key: a shared memory key "/name" is required');
+  const offset = r.offset || 0;
+  if (!Number.isInteger(offset) || offset < 0) throw bad('offset: must be a non-negative integer');
+  if (!Number.isInteger(r.byte_size) || r.byte_size < 1 || r.byte_size > maxBody) throw bad(`byte_size: must be between 1 and ${maxBody}`);
+  if (regions.has(name)) throw bad(`shared memory region ${name} is already registered`);
+  if (regions.size >= maxRegions) throw bad(`at most ${maxRegions} shared memory regions`);
+  let fd;
+  try {
+    fd = fs.openSync('/dev/shm' + r.key, 'r');
+  } catch (e) {
+    throw bad(`cannot open shared memory ${r.key}: ${e.message}`);
+  }
+  regions.set(name, { fd, offset, size: r.byte_size, buf: Buffer.allocUnsafeSlow(r.byte_size) });
+}
+
+function unregisterRegion(name) {
+  const r = regions.get(name);
+  if (!r) throw bad(`no shared memory region ${name}`);
+  fs.closeSync(r.fd);
+  regions.delete(name);
+}
+
+// regionData reads an input's tensor from the shared memory region its
+// parameters name.
+function regionData(t, p) {
+  const r = regions.get(p.shared_memory_region);
+  if (!r) throw bad(`input ${t.name}: unknown shared memory region ${p.shared_memory_region}`);
+  const size = p.shared_memory_byte_size;
+  const off = p.shared_memory_offset || 0;
+  if (!Number.isInteger(size) || !Number.isInteger(off) || off < 0 || size < 0 || off + size > r.size) {
+    throw bad(`input ${t.name}: ${size} bytes at ${off} do not fit in shared memory region ${p.shared_memory_region} of ${r.size}`);
+  }
+  const n = fs.readSync(r.fd, r.buf, 0, size, r.offset + off);
+  if (n !== size) throw bad(`input ${t.name}: read ${n} of ${size} bytes from shared memory region ${p.shared_memory_region}`);
+  return r.buf.subarray(0, size);
 }
 
 function bad(msg) {
@@ -118,7 +172,9 @@ async function main() {
       if (!Array.isArray(t.shape)) throw bad(`input ${t.name}: no shape`);
       const size = t.parameters && t.parameters.binary_data_size;
       let bin = null;
-      if (size !== undefined) {
+      if (t.parameters && t.parameters.shared_memory_region !== undefined) {
+        bin = regionData(t, t.parameters);
+      } else if (size !== undefined) {
         if (off + size > body.length) throw bad(`input ${t.name}: binary data runs past the body`);
         bin = body.subarray(off, off + size);
         off += size;
@@ -165,6 +221,12 @@ async function main() {
     const url = req.url.split('?')[0];
     if (req.method === 'GET' && (url === '/v2/health/ready' || url === '/v2/health/live')) {
       return send(res, 200, { ready: true });
+    }
+    const shm = /^\/v2\/systemsharedmemory\/region\/([A-Za-z0-9._-]{1,200})\/(register|unregister)$/.exec(url);
+    if (shm && req.method === 'POST') {
+      const done = shm[2] === 'register' ? registerRegion(req, shm[1]) : (async () => unregisterRegion(shm[1]))();
+      done.then(() => send(res, 200, {}), (e) => send(res, e.status || 500, { error: e.message }));
+      return;
     }
     const m = /^\/v2\/models\/([^/]+)(\/ready|\/infer)?$/.exec(url);
     const name = m && m[1];

@@ -93,11 +93,42 @@ describe("VersionForm", () => {
   });
 });
 
+/** ONNX_CPU is onnx-cpu as DescribeServingRuntimes answers it; available says whether this node runs it. */
+function onnxCPU(available = true) {
+  return { Name: "onnx-cpu", Description: "ONNX Runtime on the CPU", Protocol: "oip-v2", ModelFormats: ["onnx"],
+    OutputKinds: ["classification", "detection", "ocr"], DetectionFormats: ["yolov8", "yolov5"], Available: available,
+    Reason: available ? "" : "serving runtime onnx-cpu is not installed on this node: /srv/runtimes/onnx-node has no node_modules/onnxruntime-node" };
+}
+
+/** modelForm renders the form, picks the model-file runtime and waits for the server's serving runtimes. */
+async function modelForm(rts: object[] = [onnxCPU()]) {
+  const calls = server({ DescribeServingRuntimes: () => ({ TotalCount: rts.length, RuntimeSet: rts }) });
+  renderForm(true);
+  fireEvent.change(screen.getByLabelText("Runtime"), { target: { value: "model" } });
+  await vi.waitFor(() => expect((screen.getByLabelText("Serving runtime") as HTMLSelectElement).options.length).toBe(rts.length));
+  return calls;
+}
+
 describe("VersionForm with a model file", () => {
-  it("asks for the model file and numbers before calling, with each error at its field", () => {
-    const calls = server({});
-    renderForm(true);
-    fireEvent.change(screen.getByLabelText("Runtime"), { target: { value: "model" } });
+  it("offers the server's serving runtimes, their output kinds and layouts, and says why one cannot run here", async () => {
+    const other = { ...onnxCPU(), Name: "other", ModelFormats: ["tflite"], OutputKinds: ["classification"], DetectionFormats: [] };
+    await modelForm([onnxCPU(false), other]);
+    const select = screen.getByLabelText("Serving runtime") as HTMLSelectElement;
+    expect(Array.from(select.options).map((o) => o.textContent)).toEqual(["onnx-cpu (onnx) — not available here", "other (tflite)"]);
+    // The first the node can run is chosen; its kinds only.
+    expect(select.value).toBe("other");
+    const kinds = () => Array.from((screen.getByLabelText("Output kind") as HTMLSelectElement).options).map((o) => o.value);
+    expect(kinds()).toEqual(["classification"]);
+    expect((screen.getByLabelText("Model file") as HTMLInputElement).accept).toBe(".tflite");
+    fireEvent.change(select, { target: { value: "onnx-cpu" } });
+    expect(kinds()).toEqual(["classification", "detection", "ocr"]);
+    expect(screen.getByText(/^Not available on this node: serving runtime onnx-cpu is not installed/)).toBeTruthy();
+    fireEvent.change(screen.getByLabelText("Output kind"), { target: { value: "detection" } });
+    expect(Array.from((screen.getByLabelText("Format") as HTMLSelectElement).options).map((o) => o.value)).toEqual(["yolov8", "yolov5"]);
+  });
+
+  it("asks for the model file and numbers before calling, with each error at its field", async () => {
+    const calls = await modelForm();
     expect(screen.queryByLabelText("Inputs")).toBeNull();
     expect(screen.queryByLabelText("Protocol")).toBeNull();
     fireEvent.change(screen.getByLabelText("Scale"), { target: { value: "1/255" } });
@@ -111,13 +142,11 @@ describe("VersionForm with a model file", () => {
       ["serving.output.confidence", "not a number: 0.2.1"],
     ]);
     expect(screen.getByLabelText("Scale").getAttribute("aria-invalid")).toBe("true");
-    expect(calls).toEqual([]);
+    expect(calls.map((c) => c.action)).toEqual(["DescribeServingRuntimes"]);
   });
 
-  it("asks OCR for the recognizer and its dictionary", () => {
-    server({});
-    renderForm(true);
-    fireEvent.change(screen.getByLabelText("Runtime"), { target: { value: "model" } });
+  it("asks OCR for the recognizer and its dictionary", async () => {
+    await modelForm();
     fireEvent.change(screen.getByLabelText("Output kind"), { target: { value: "ocr" } });
     expect(screen.queryByLabelText("Labels")).toBeNull();
     fireEvent.click(screen.getByRole("button", { name: "Save" }));
@@ -128,7 +157,7 @@ describe("VersionForm with a model file", () => {
   it("builds the descriptor, leaving empty fields to the server's defaults", () => {
     const form = { Name: "", Description: "", protocol: "tianshu-v1", endpoints: "", image: "", inputs: "[]", outputs: "[]",
       timeout: "", replicas: "2", Start: true, runtime: "model" };
-    const serving = { ...DEFAULT_SERVING, width: "32", height: "32", mean: "0.485, 0.456 0.406", kind: "detection", labels: "person\n car \n\n",
+    const serving = { ...DEFAULT_SERVING, runtime: "onnx-cpu", width: "32", height: "32", mean: "0.485, 0.456 0.406", kind: "detection", labels: "person\n car \n\n",
       confidence: "0.3" };
     expect(definitionOf(form, serving).def).toEqual({ replicas: 2, serving: { runtime: "onnx-cpu",
       input: { width: 32, height: 32, layout: "NCHW", channels: "RGB", mean: [0.485, 0.456, 0.406] },

@@ -14,9 +14,10 @@ import { can, useSession } from "../session";
 import type { Session } from "../session";
 import { upload } from "../tus";
 import { useAction } from "../useAction";
+import { useLoad } from "../useLoad";
 import { usePolled } from "../usePoll";
-import { DEFAULT_SERVING, dictionaryOf, servingField, ServingFields, servingOf } from "./serving";
-import type { ServingState } from "./serving";
+import { accepts, DEFAULT_SERVING, dictionaryOf, pickRuntime, servingField, ServingFields, servingOf, withRuntime } from "./serving";
+import type { ServingRuntime, ServingState } from "./serving";
 
 // Response shapes of the algorithm actions (docs/api.md, docs/algorithms.md).
 
@@ -521,6 +522,18 @@ export function VersionForm(props: { projectId: string; algorithm?: AlgorithmInf
   const fileId = useId();
   const model = form.runtime === "model";
   const ocr = model && serving.kind === "ocr";
+  // The serving runtimes come from the server, with whether this node runs each.
+  const [servingRuntimes, setServingRuntimes] = useState<ServingRuntime[] | null>(null);
+  useLoad(
+    () => (model && !servingRuntimes ? call<{ RuntimeSet: ServingRuntime[] }>("DescribeServingRuntimes", {}) : null),
+    (r) => {
+      setServingRuntimes(r.RuntimeSet);
+      setServing((sv) => withRuntime(sv, r.RuntimeSet, pickRuntime(r.RuntimeSet, sv.runtime)));
+    },
+    (err) => setErrors({ fields: { "serving.runtime": err instanceof ApiError ? describe(err) : String(err) } }),
+    [model],
+  );
+  const modelAccept = accepts(servingRuntimes?.find((r) => r.Name === serving.runtime)) || ".onnx";
   const pickFile = (field: UploadField) => (f: File | null) => {
     setFiles((fs) => ({ ...fs, [field]: f ?? undefined }));
     setProgress(null);
@@ -626,16 +639,16 @@ export function VersionForm(props: { projectId: string; algorithm?: AlgorithmInf
           <Field label="Image" name="image" value={form.image} onChange={set("image")} error={errors.fields.image} hint="e.g. registry.example.com/plates:1.2" />
         )}
         {form.runtime === "process" && fileField("PackageUploadId", "Package", ".tar.gz,.tgz,.zip,application/gzip,application/zip", "A .tar.gz or .zip with manifest.json at its root.")}
-        {model && fileField("ModelUploadId", "Model file", ".onnx", ocr ? "The text detector's .onnx file." : "An .onnx file, up to 2 GiB.")}
+        {model && fileField("ModelUploadId", "Model file", modelAccept, ocr ? "The text detector's .onnx file." : "An .onnx file, up to 2 GiB.")}
         {(form.runtime === "process" || model) && (
           <Field label="Replicas" name="replicas" value={form.replicas} onChange={set("replicas")} error={errors.fields.replicas} type="number" />
         )}
         <Field label="Timeout" name="timeout" value={form.timeout} onChange={set("timeout")} error={errors.fields.timeout} hint="Per call, e.g. 2s; empty: the default." />
       </div>
       {model ? (
-        <ServingFields value={serving} onChange={setServing} errors={errors.fields} extra={
+        <ServingFields value={serving} onChange={setServing} errors={errors.fields} runtimes={servingRuntimes} extra={
           <>
-            {fileField("RecognitionModelUploadId", "Recognition model file", ".onnx", "The CTC text recognizer's .onnx file.")}
+            {fileField("RecognitionModelUploadId", "Recognition model file", modelAccept, "The CTC text recognizer's .onnx file.")}
             {fileField("dictionary", "Dictionary", ".txt,text/plain", "The recognizer's characters, one a line (PaddleOCR: ppocr_keys_v1.txt).")}
             <label className="check">
               <input type="checkbox" checked={serving.space} onChange={(e) => setServing({ ...serving, space: e.target.checked })} /> Add a space as the last

@@ -4,18 +4,58 @@
 import { useId } from "react";
 import type { ReactNode } from "react";
 import { Field } from "../components/Field";
+import type { Option } from "../components/Field";
 
-/** SERVING_RUNTIMES are the serving runtimes a model file may name; the server has no action listing them yet. */
-export const SERVING_RUNTIMES = [{ value: "onnx-cpu", label: "onnx-cpu (ONNX Runtime on the CPU)" }];
-const KINDS = [
-  { value: "classification", label: "Classification (one score per class)" },
-  { value: "detection", label: "Detection (YOLO boxes, scores, classes)" },
-  { value: "ocr", label: "OCR (text detection + recognition)" },
-];
-const FORMATS = [
-  { value: "yolov8", label: "yolov8: [1, 4+C, N] (YOLOv8/v11)" },
-  { value: "yolov5", label: "yolov5: [1, N, 5+C] (YOLOv5/v7)" },
-];
+/** ServingRuntime is a serving runtime as DescribeServingRuntimes answers it: what it takes and whether the answering node runs it. */
+export interface ServingRuntime {
+  Name: string;
+  Description: string;
+  Protocol: string;
+  ModelFormats: string[];
+  OutputKinds: string[];
+  DetectionFormats: string[];
+  Available: boolean;
+  Reason: string;
+}
+
+/** KIND_LABELS and FORMAT_LABELS describe the output kinds and detection layouts a runtime lists; one not here shows its name. */
+const KIND_LABELS: Record<string, string> = {
+  classification: "Classification (one score per class)",
+  detection: "Detection (YOLO boxes, scores, classes)",
+  ocr: "OCR (text detection + recognition)",
+};
+const FORMAT_LABELS: Record<string, string> = {
+  yolov8: "yolov8: [1, 4+C, N] (YOLOv8/v11)",
+  yolov5: "yolov5: [1, N, 5+C] (YOLOv5/v7)",
+};
+
+/** runtimeOptions are the runtimes as a select's choices; one this node cannot run says so. */
+export function runtimeOptions(rts: readonly ServingRuntime[]): Option[] {
+  return rts.map((r) => ({ value: r.Name, label: `${r.Name} (${r.ModelFormats.join(", ")})${r.Available ? "" : " — not available here"}` }));
+}
+
+/**
+ * pickRuntime is the runtime a form starts with, or keeps: the one chosen if
+ * the server lists it, else the first the node can run, else the first.
+ */
+export function pickRuntime(rts: readonly ServingRuntime[], chosen: string): string {
+  if (rts.some((r) => r.Name === chosen)) return chosen;
+  return (rts.find((r) => r.Available) ?? rts[0])?.Name ?? "";
+}
+
+/** withRuntime is the form with runtime name chosen, and its output kind and detection format ones that runtime decodes. */
+export function withRuntime(s: ServingState, rts: readonly ServingRuntime[], name: string): ServingState {
+  const rt = rts.find((r) => r.Name === name);
+  if (!rt) return { ...s, runtime: name };
+  const kind = rt.OutputKinds.includes(s.kind) ? s.kind : (rt.OutputKinds[0] ?? s.kind);
+  const format = rt.DetectionFormats.includes(s.format) ? s.format : (rt.DetectionFormats[0] ?? s.format);
+  return { ...s, runtime: name, kind, format };
+}
+
+/** accepts is the file input's accept list for a runtime's model formats (".onnx"). */
+export function accepts(rt: ServingRuntime | undefined): string {
+  return rt ? rt.ModelFormats.map((f) => `.${f}`).join(",") : "";
+}
 
 /** ServingState is the descriptor as typed: numbers stay text until sent, so that an empty field means the server's default. */
 export interface ServingState {
@@ -43,7 +83,7 @@ export interface ServingState {
 }
 
 export const DEFAULT_SERVING: ServingState = {
-  runtime: "onnx-cpu", threads: "", width: "224", height: "224", layout: "NCHW", channels: "RGB", scale: "", mean: "", std: "",
+  runtime: "", threads: "", width: "224", height: "224", layout: "NCHW", channels: "RGB", scale: "", mean: "", std: "",
   kind: "classification", labels: "", activation: "softmax", topK: "", format: "yolov8", confidence: "", iou: "", maxDetections: "",
   threshold: "", boxThreshold: "", space: true,
 };
@@ -140,8 +180,22 @@ function Group(p: { legend: string; error?: string | undefined; name: string; ch
  * for it; errors are keyed as SERVING_FIELDS. extra is shown in the output
  * group (the OCR recognizer's files).
  */
-export function ServingFields(p: { value: ServingState; onChange(s: ServingState): void; errors: Record<string, string>; extra?: ReactNode }) {
+export function ServingFields(p: {
+  value: ServingState;
+  onChange(s: ServingState): void;
+  errors: Record<string, string>;
+  /** runtimes are the server's (DescribeServingRuntimes); null while they load. */
+  runtimes: readonly ServingRuntime[] | null;
+  extra?: ReactNode;
+}) {
   const v = p.value;
+  const rt = p.runtimes?.find((r) => r.Name === v.runtime);
+  const kinds = (rt?.OutputKinds ?? []).map((k) => ({ value: k, label: KIND_LABELS[k] ?? k }));
+  const formats = (rt?.DetectionFormats ?? []).map((f) => ({ value: f, label: FORMAT_LABELS[f] ?? f }));
+  const runtimeHint = !p.runtimes ? "Loading the server's serving runtimes…"
+    : p.runtimes.length === 0 ? "The server offers no serving runtime."
+    : rt && !rt.Available ? `Not available on this node: ${rt.Reason}`
+    : rt ? `${rt.Description}. Speaks ${rt.Protocol}.` : undefined;
   const e = (f: string) => p.errors[`serving.${f}`];
   const set = <K extends keyof ServingState>(k: K) => (x: ServingState[K]) => p.onChange({ ...v, [k]: x });
   const labelsId = useId();
@@ -149,7 +203,8 @@ export function ServingFields(p: { value: ServingState; onChange(s: ServingState
   return (
     <>
       <Group legend="Serving" name="serving.runtime" error={undefined}>
-        <Field label="Serving runtime" name="serving.runtime" value={v.runtime} onChange={set("runtime")} error={e("runtime")} options={SERVING_RUNTIMES} />
+        <Field label="Serving runtime" name="serving.runtime" value={v.runtime} onChange={(name) => p.onChange(withRuntime(v, p.runtimes ?? [], name))} error={e("runtime")}
+          options={runtimeOptions(p.runtimes ?? [])} hint={runtimeHint} />
         <Field label="Threads" name="serving.threads" value={v.threads} onChange={set("threads")} error={e("threads")} type="number"
           hint="ONNX Runtime threads per replica, 1–64; empty: 1." />
       </Group>
@@ -168,10 +223,10 @@ export function ServingFields(p: { value: ServingState; onChange(s: ServingState
           hint="Three values, e.g. 0.229, 0.224, 0.225; empty: 1." />
       </Group>
       <Group legend="Output: how the model's answer is read" name="serving.output" error={e("output")}>
-        <Field label="Output kind" name="serving.output.kind" value={v.kind} onChange={set("kind")} error={e("output.kind")} options={KINDS} />
+        <Field label="Output kind" name="serving.output.kind" value={v.kind} onChange={set("kind")} error={e("output.kind")} options={kinds} />
         {v.kind === "detection" && (
           <>
-            <Field label="Format" name="serving.output.format" value={v.format} onChange={set("format")} error={e("output.format")} options={FORMATS} />
+            <Field label="Format" name="serving.output.format" value={v.format} onChange={set("format")} error={e("output.format")} options={formats} />
             <Field label="Confidence threshold" name="serving.output.confidence" value={v.confidence} onChange={set("confidence")}
               error={e("output.confidence")} hint="Candidates under it are dropped; empty: 0.25." />
             <Field label="NMS IoU" name="serving.output.iou" value={v.iou} onChange={set("iou")} error={e("output.iou")}

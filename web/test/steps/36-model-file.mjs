@@ -24,7 +24,12 @@ export async function admin({ page, media, shoot, check, step, goTo }) {
   await form.getByLabel("Runtime").selectOption("model");
   await form.getByLabel("Name").fill(NAME);
   await form.getByLabel("Model file").setInputFiles(model);
-  check((await form.getByLabel("Serving runtime").inputValue()) === "onnx-cpu", "the runtime is onnx-cpu");
+  // The serving runtimes come from DescribeServingRuntimes, each saying whether this node runs it.
+  const runtime = form.getByLabel("Serving runtime");
+  await runtime.locator('option[value="onnx-cpu"]').waitFor({ state: "attached" });
+  check((await runtime.inputValue()) === "onnx-cpu", "the runtime is onnx-cpu");
+  const runtimeHint = await form.locator(`[id="${await runtime.getAttribute("aria-describedby")}"]`).textContent();
+  check(/Speaks oip-v2/.test(runtimeHint), `the runtime is available here: ${runtimeHint}`);
   // 16×8 is not the model's 8×8: the server reads the file and says so at the input.
   await form.getByLabel("Width").fill("8");
   await form.getByLabel("Height").fill("16");
