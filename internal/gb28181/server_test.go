@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 }
 
 // startSim runs a simulator in a child process; the returned func kills it.
-func startSim(t *testing.T, c SimConfig) (*exec.Cmd, func()) {
+func startSim(t testing.TB, c SimConfig) (*exec.Cmd, func()) {
 	t.Helper()
 	b, _ := json.Marshal(c)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
