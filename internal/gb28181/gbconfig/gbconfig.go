@@ -68,13 +68,27 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Realm, "gb28181.realm", c.Realm, "SIP digest realm / domain (default: the first 10 digits of the server id)")
 	fs.StringVar(&c.Password, "gb28181.password", c.Password, "platform SIP password for devices without one of their own (prefer the TIANSHU_GB28181_PASSWORD environment variable)")
 	fs.DurationVar(&c.KeepaliveTimeout, "gb28181.keepalive-timeout", c.KeepaliveTimeout, "a registered device silent this long is offline")
-	fs.StringVar(&c.MediaIP, "gb28181.media-ip", c.MediaIP, "IP address devices send live video (RTP) to, as they reach the platform (its public address behind NAT; default: the local address on the route to each device)")
+	fs.StringVar(&c.MediaIP, "gb28181.media-ip", c.MediaIP, "IP address devices send live video (RTP) to, as they reach this process (the SIP server's, or a worker's that receives the video of its tasks; its public address behind NAT; default: the local address on the route to each device)")
 	fs.StringVar(&c.MediaPorts, "gb28181.media-ports", c.MediaPorts, "RTP receive port range for live video, min-max (one port per stream; default: any free port)")
 	fs.DurationVar(&c.NoMediaTimeout, "gb28181.no-media-timeout", c.NoMediaTimeout, "a live stream receiving no RTP this long is invited again")
 }
 
 // Validate names the first bad field.
 func (c Config) Validate() error {
+	// The media settings serve a worker without the SIP server too: it
+	// receives the video the control plane's server invites for it.
+	if c.MediaIP != "" && net.ParseIP(c.MediaIP) == nil {
+		return fmt.Errorf("gb28181.media-ip: %q is not an IP address", c.MediaIP)
+	}
+	if c.MediaPorts != "" {
+		lo, hi := c.PortRange()
+		if lo < 1024 || hi > 65535 || hi < lo {
+			return fmt.Errorf("gb28181.media-ports: %q: want min-max within 1024-65535", c.MediaPorts)
+		}
+	}
+	if c.NoMediaTimeout < time.Second || c.NoMediaTimeout > 5*time.Minute {
+		return errors.New("gb28181.no-media-timeout: must be between 1s and 5m")
+	}
 	if c.Addr == "" {
 		return nil
 	}
@@ -94,18 +108,6 @@ func (c Config) Validate() error {
 	}
 	if len(c.Password) > 256 {
 		return errors.New("gb28181.password: at most 256 bytes")
-	}
-	if c.MediaIP != "" && net.ParseIP(c.MediaIP) == nil {
-		return fmt.Errorf("gb28181.media-ip: %q is not an IP address", c.MediaIP)
-	}
-	if c.MediaPorts != "" {
-		lo, hi := c.PortRange()
-		if lo < 1024 || hi > 65535 || hi < lo {
-			return fmt.Errorf("gb28181.media-ports: %q: want min-max within 1024-65535", c.MediaPorts)
-		}
-	}
-	if c.NoMediaTimeout < time.Second || c.NoMediaTimeout > 5*time.Minute {
-		return errors.New("gb28181.no-media-timeout: must be between 1s and 5m")
 	}
 	return nil
 }
