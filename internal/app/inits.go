@@ -632,6 +632,19 @@ func (p *Platform) initDevices(ctx context.Context) (func(context.Context) error
 			}
 			stopGB = func() error { stopRemote(); return srv.Close() }
 		}
+		if gc.Upper != "" {
+			// Cascading: this platform registers to an upper one as a
+			// lower platform and answers its catalog and PTZ commands.
+			link, err := gb28181.NewCascade(gb28181.CascadeConfig{Upper: gc.Upper, UpperID: gc.UpperID, ID: gc.ServerID, Password: gc.UpperPassword,
+				Transport: gc.UpperTransport, Keepalive: gc.UpperKeepalive, Logger: p.log}, dir.CascadeSource(gc.UpperProject))
+			if err != nil {
+				_ = stopGB()
+				return nil, err
+			}
+			stopLink := p.loop(ModDevices, link.Run)
+			stopSIP := stopGB
+			stopGB = func() error { _ = stopLink(context.Background()); return stopSIP() }
+		}
 	} else if eph, ok := p.Bus.(bus.Ephemeral); ok && p.Running(ModWorker) && !p.Running(ModAPI) {
 		// A worker on its own: the control plane's SIP server invites
 		// devices to send video to this process's media ports.

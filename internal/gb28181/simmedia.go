@@ -130,6 +130,11 @@ func (sm *Simulator) record(format string, args ...any) {
 }
 
 func (sm *Simulator) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if sm.cfg.noVideo {
+		// The cascade does not relay live video to the upper platform (yet).
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+		return
+	}
 	offer, err := ParseSDP(req.Body())
 	if err != nil {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
