@@ -155,15 +155,17 @@ const gbStep = "25-gb28181.mjs"
 
 // startGBCamera creates a GB/T 28181 camera in the demo project and runs a
 // simulated one registering as it (in this process: the console is under
-// test, not the simulator), whose channel 东门 the GB28181 step steers. It
-// returns the file the camera records each DeviceControl in.
+// test, not the simulator), whose channel east-gate the GB28181 step
+// steers. The name is ASCII because the Chromium here has no CJK font;
+// GBK names are tested in internal/app. It returns the file the camera
+// records each DeviceControl in.
 func startGBCamera(t *testing.T, ctx context.Context, e *apptest.Env, admin *person) string {
 	t.Helper()
 	const camID = "34020000001320000031"
 	admin.call(t, "CreateDevice", map[string]any{"ProjectId": "demo", "Name": "gb-camera", "Driver": "gb28181", "Address": camID, "Password": "gb-pass"})
 	rec := filepath.Join(t.TempDir(), "ptz")
 	sm, err := gb28181.NewSimulator(gb28181.SimConfig{Server: e.P.GB28181.Addr(), DeviceID: camID, Password: "gb-pass", Record: rec,
-		Channels: []gb28181.SimChannel{{ID: "34020000001310000031", Name: "东门"}}})
+		Channels: []gb28181.SimChannel{{ID: "34020000001310000031", Name: "east-gate"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

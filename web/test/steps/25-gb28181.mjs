@@ -1,5 +1,5 @@
 // GB/T 28181: a simulated camera (web/browser_test.go runs it) registered as
-// gb-camera of the demo project, and its catalog's channel 东门 became a
+// gb-camera of the demo project, and its catalog's channel east-gate became a
 // device. On the channel's page the admin steers it with the PTZ pad: a
 // move at a chosen speed, a zoom, a stop, each answered with the command
 // the camera acknowledged (the Go test then reads what the camera
@@ -8,10 +8,10 @@
 
 async function openChannel(page, goTo) {
   await goTo("Devices");
-  const row = page.locator('tr[data-device="东门"]');
+  const row = page.locator('tr[data-device="east-gate"]');
   await row.waitFor();
-  await row.getByRole("link", { name: "东门" }).click();
-  await page.getByRole("heading", { name: "东门", exact: true }).waitFor();
+  await row.getByRole("link", { name: "east-gate" }).click();
+  await page.getByRole("heading", { name: "east-gate", exact: true }).waitFor();
 }
 
 export async function admin({ page, shoot, check, step, goTo }) {
