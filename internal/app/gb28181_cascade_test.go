@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,9 +17,11 @@ import (
 // with its own password; its catalog is the lower platform's channels: a
 // camera (a simulator process) registering to the lower platform later
 // appears at the upper one through a catalog change notification, under
-// the lower platform, and a PTZ action on the upper platform reaches the
-// camera through the lower one.
+// the lower platform; a PTZ action on the upper platform reaches the
+// camera through the lower one, and a task on the upper platform gets
+// the camera's live video (the INVITE passed on, the media direct).
 func TestGB28181Cascade(t *testing.T) {
+	testenv.NeedCommand(t, "ffmpeg")
 	const lowerID = "34020000002000000002"
 	upper := apptest.Start(t, apptest.Options{Args: []string{"--gb28181.addr", "127.0.0.1:0"}})
 	up := newSDK(t, upper.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
@@ -60,7 +63,29 @@ func TestGB28181Cascade(t *testing.T) {
 		return strings.Contains(readFile(t, rec), "DeviceControl "+chID+" PTZCmd=")
 	}, func() string { return readFile(t, rec) })
 	_, h, _ := strings.Cut(readFile(t, rec), "PTZCmd=")
-	if p, err := gb28181.ParsePTZ(strings.TrimSpace(h)); err != nil || p != (gb28181.PTZ{Pan: -1, Speed: 90}) {
+	if p, err := gb28181.ParsePTZ(strings.TrimSpace(strings.SplitN(h, "\n", 2)[0])); err != nil || p != (gb28181.PTZ{Pan: -1, Speed: 90}) {
 		t.Errorf("the camera got %+v (%v), want left at 90", p, err)
 	}
+
+	// Live video at the upper platform: its INVITE is passed on to the
+	// camera with the upper platform's media address; stopping the task
+	// hangs the camera up through the lower platform.
+	doc := `{"name": "frames", "nodes": [{"id": "save", "kind": "store", "config": {"type": "frame"},
+	  "inputs": {"frame": "$input.frame", "device": "$input.device", "width": "$input.width"}}]}`
+	flowID := up.mustCall("CreateFlow", map[string]any{"Document": doc})["FlowId"].(string)
+	taskID := up.mustCall("CreateTask", map[string]any{"Name": "branch-gate", "FlowId": flowID, "Start": true,
+		"Sources": []any{map[string]any{"Type": "device", "Id": upCh["DeviceId"]}}})["TaskId"].(string)
+	testenv.EventuallyExplained(t, 60*time.Second, "frame records at the upper platform", func() bool {
+		return up.mustCall("DescribeRecords", map[string]any{"TaskIds": []string{taskID}, "Limit": 1})["TotalCount"].(float64) >= 3
+	}, func() string {
+		return toJSON(up.mustCall("DescribeDeviceDiagnosis", map[string]any{"DeviceId": upCh["DeviceId"]})) + "\ncamera: " + readFile(t, rec)
+	})
+	st := up.mustCall("DescribeDeviceDiagnosis", map[string]any{"DeviceId": upCh["DeviceId"]})["Stream"].(map[string]any)
+	if !strings.Contains(readFile(t, rec), fmt.Sprintf("INVITE %s udp 127.0.0.1:%v", chID, st["LocalPort"])) || st["WrongSsrcPackets"].(float64) != 0 {
+		t.Errorf("the camera was not invited to the upper platform's port %v: %s\n%s", st["LocalPort"], readFile(t, rec), toJSON(st))
+	}
+	up.mustCall("StopTask", map[string]any{"TaskId": taskID})
+	testenv.EventuallyExplained(t, 20*time.Second, "the camera hung up through the lower platform", func() bool {
+		return strings.Contains(readFile(t, rec), "BYE "+chID)
+	}, func() string { return readFile(t, rec) })
 }

@@ -63,12 +63,36 @@ func (c cascadeSource) Channels(ctx context.Context) ([]gb28181.SimChannel, erro
 // Control implements gb28181.CascadeSource: the command goes to the
 // camera (through its parent) that registered here.
 func (c cascadeSource) Control(ctx context.Context, channel string, cmd gb28181.PTZ) error {
-	ds, err := c.channels(ctx, channel)
+	d, err := c.channel(ctx, channel)
 	if err != nil {
 		return err
 	}
-	if len(ds) == 0 {
-		return fmt.Errorf("gb28181 cascade: channel %s is not one of project %s", channel, c.project)
+	return c.g.srv.ControlPTZ(ctx, parentOf(d), channel, cmd)
+}
+
+// channel is the project's channel device with that GB id.
+func (c cascadeSource) channel(ctx context.Context, channel string) (*Device, error) {
+	ds, err := c.channels(ctx, channel)
+	if err != nil {
+		return nil, err
 	}
-	return c.g.srv.ControlPTZ(ctx, parentOf(ds[0]), channel, cmd)
+	if len(ds) == 0 {
+		return nil, fmt.Errorf("%w: channel %s is not one of project %s", gb28181.ErrUnknownDevice, channel, c.project)
+	}
+	return ds[0], nil
+}
+
+// Invite implements gb28181.CascadeSource: the camera registered here
+// (through its parent) is invited to send to the upper platform.
+func (c cascadeSource) Invite(ctx context.Context, channel string, media gb28181.MediaAddr) (*gb28181.Call, error) {
+	d, err := c.channel(ctx, channel)
+	if err != nil {
+		return nil, err
+	}
+	return c.g.srv.Invite(ctx, parentOf(d), channel, media)
+}
+
+// Hangup implements gb28181.CascadeSource.
+func (c cascadeSource) Hangup(ctx context.Context, callID string) error {
+	return c.g.srv.Hangup(ctx, callID)
 }

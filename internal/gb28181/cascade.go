@@ -37,14 +37,22 @@ type CascadeSource interface {
 	// Control carries out a PTZ command the upper platform sent for one
 	// of those channels.
 	Control(ctx context.Context, channel string, cmd PTZ) error
+	// Invite has the channel's camera send its live video to media (the
+	// upper platform's receiver) and returns the call; Hangup(call ID)
+	// is how it ends.
+	Invite(ctx context.Context, channel string, media MediaAddr) (*Call, error)
+	Hangup(ctx context.Context, callID string) error
 }
 
 // Cascade registers the platform to an upper platform and answers it as
 // a device with many channels does: keepalives, catalog (the source's
 // channels, names in GBK), device info, and PTZ commands handed to the
-// source. Live video for the upper platform is refused (488) for now. To
-// the upper platform a lower platform is one device, so the link is the
-// same SIP user agent as the simulator, fed by the platform.
+// source, and INVITEs passed on to the channel's camera with the upper
+// platform's media address, so the video goes from the camera to the
+// upper platform directly (this platform relays no media: the camera
+// must reach the upper platform's media address). To the upper platform
+// a lower platform is one device, so the link is the same SIP user agent
+// as the simulator, fed by the platform.
 type Cascade struct {
 	cfg CascadeConfig
 	src CascadeSource
@@ -81,7 +89,25 @@ func (c *Cascade) agent() (*Simulator, error) {
 	return NewSimulator(SimConfig{Server: c.cfg.Upper, ServerID: c.cfg.UpperID, Transport: c.cfg.Transport, DeviceID: c.cfg.ID,
 		Password: c.cfg.Password, Local: c.cfg.Local, Expires: c.cfg.Expires, Keepalive: c.cfg.Keepalive, Logger: c.cfg.Logger,
 		Name: "Tianshu", Manufacturer: "Tianshu", Model: "platform",
-		list: c.src.Channels, control: c.src.Control, noVideo: true})
+		list: c.src.Channels, control: c.src.Control, invite: c.invite})
+}
+
+// invite passes the upper platform's INVITE on to the channel's camera,
+// with the upper platform's media address: the camera sends to it
+// directly. The answer is the camera's, with the SSRC it was asked for.
+func (c *Cascade) invite(ctx context.Context, channel string, offer SDP) (SDP, func(context.Context) error, error) {
+	call, err := c.src.Invite(ctx, channel, MediaAddr{IP: offer.IP, Port: offer.Port, TCP: offer.TCP})
+	if err != nil {
+		return SDP{}, nil, err
+	}
+	hangup := func(ctx context.Context) error { return c.src.Hangup(ctx, call.ID) }
+	answer, err := ParseSDP([]byte(call.SDPReceived))
+	if err != nil {
+		_ = hangup(ctx)
+		return SDP{}, nil, fmt.Errorf("gb28181 cascade: the camera's answer: %w", err)
+	}
+	answer.Origin, answer.SSRC = c.cfg.ID, call.SSRC
+	return answer, hangup, nil
 }
 
 // Run registers and keeps the registration until ctx ends (then it

@@ -72,10 +72,12 @@ type SimConfig struct {
 	lavfi bool
 	// The cascade (Cascade) is this user agent with its catalog, its
 	// PTZ and its video from the platform: list gives the channels
-	// (instead of Channels), control forwards a DeviceControl, and
-	// noVideo refuses INVITE.
+	// (instead of Channels), control forwards a DeviceControl, invite
+	// passes an INVITE on (hangup ends what it started), and noVideo
+	// refuses INVITE.
 	list    func(context.Context) ([]SimChannel, error)
 	control func(ctx context.Context, channel string, cmd PTZ) error
+	invite  func(ctx context.Context, channel string, offer SDP) (answer SDP, hangup func(context.Context) error, err error)
 	noVideo bool
 }
 
@@ -225,7 +227,7 @@ func (sm *Simulator) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !sm.cfg.noVideo {
+	if !sm.cfg.noVideo && sm.cfg.invite == nil {
 		// Encode the video now, as a camera has it ready before anyone asks.
 		go func() { _, _ = sm.simVideo(context.WithoutCancel(ctx)) }()
 	}
