@@ -56,6 +56,9 @@ type remoteRequest struct {
 	Media    MediaAddr `json:"media"`
 	CallID   string    `json:"call_id,omitempty"`
 	Receiver string    `json:"receiver,omitempty"`
+	// WaitMs is how long the requester waits for the answer: an INVITE
+	// answered later is hung up at once, as nobody receives its video.
+	WaitMs int64 `json:"wait_ms,omitempty"`
 }
 
 type remoteReply struct {
@@ -178,7 +181,14 @@ func (s *Server) serveRemote(req remoteRequest) (remoteReply, bool) {
 		}
 		return remoteReply{Info: m}, true
 	}
+	received := time.Now()
 	c, err := s.Invite(context.Background(), req.Device, req.Channel, req.Media)
+	if late := req.WaitMs > 0 && time.Since(received) > time.Duration(req.WaitMs)*time.Millisecond; err == nil && late {
+		hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.Hangup(hctx, c.ID)
+		cancel()
+		err = fmt.Errorf("%w: %s channel %s: answered after the requester stopped waiting", ErrInvite, req.Device, req.Channel)
+	}
 	transport := "UDP"
 	if req.Media.TCP {
 		transport = "TCP"
@@ -360,8 +370,12 @@ func (r *Remote) Play(ctx context.Context, id, channel string, tcp bool) (*Strea
 		return nil, err
 	}
 	st.diag.Receiver = r.name
-	rep, err := r.ask(ctx, remoteRequest{Op: opInvite, Device: id, Channel: channel, Receiver: r.name,
-		Media: MediaAddr{IP: st.diag.MediaIP, Port: st.diag.LocalPort, TCP: tcp}}, r.wait)
+	wait := r.wait
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		wait = time.Until(dl)
+	}
+	rep, err := r.ask(ctx, remoteRequest{Op: opInvite, Device: id, Channel: channel, Receiver: r.name, WaitMs: wait.Milliseconds(),
+		Media: MediaAddr{IP: st.diag.MediaIP, Port: st.diag.LocalPort, TCP: tcp}}, wait)
 	if err == nil && rep.Call == nil {
 		err = errors.New("gb28181: relay: an answer without the call")
 	}
