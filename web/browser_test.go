@@ -11,13 +11,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/algorithm/algotest"
 	"github.com/tianshu-ai/tianshu/internal/app/apptest"
+	"github.com/tianshu-ai/tianshu/internal/gb28181"
 	"github.com/tianshu-ai/tianshu/internal/push"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
@@ -52,6 +55,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	args := []string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode),
+		// The GB/T 28181 step steers a simulated camera's channel (step 25).
+		"--gb28181.addr", "127.0.0.1:0",
 		// Recent traces kept, so a record's detail shows the trace that wrote it (step 92).
 		"--otel.recent-traces", "20000", "--otel.recent-bytes", strconv.Itoa(64 << 20)}
 	// The model-file step uploads a tiny classifier written here; it runs
@@ -85,6 +90,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	admin.call(t, "CreateProjectMember", map[string]any{"ProjectId": "demo", "PrincipalId": u["UserId"], "Role": "viewer"})
 
 	hook := startReceiver(t)
+	ptzLog := startGBCamera(t, ctx, e, admin)
 
 	shots := os.Getenv("TIANSHU_SCREENSHOTS")
 	if shots == "" {
@@ -137,13 +143,47 @@ func TestConsoleInBrowser(t *testing.T) {
 			}
 		}
 	}
+	if regexp.MustCompile(os.Getenv("TIANSHU_STEPS")).MatchString(gbStep) {
+		// What the pad sent reached the camera: the move, the zoom and the stop.
+		for _, want := range []string{"PTZCmd=A50F0109", "PTZCmd=A50F0120", "PTZCmd=A50F0100"} {
+			if b, _ := os.ReadFile(ptzLog); !strings.Contains(string(b), want) {
+				t.Errorf("the camera did not receive %s: %s", want, b)
+			}
+		}
+	}
 	t.Logf("screenshots in %s", shots)
+}
+
+// gbStep is the browser step that steers the GB/T 28181 camera.
+const gbStep = "25-gb28181.mjs"
+
+// startGBCamera creates a GB/T 28181 camera in the demo project and runs a
+// simulated one registering as it (in this process: the console is under
+// test, not the simulator), whose channel east-gate the GB28181 step
+// steers. The name is ASCII because the Chromium here has no CJK font;
+// GBK names are tested in internal/app. It returns the file the camera
+// records each DeviceControl in.
+func startGBCamera(t *testing.T, ctx context.Context, e *apptest.Env, admin *person) string {
+	t.Helper()
+	const camID = "34020000001320000031"
+	admin.call(t, "CreateDevice", map[string]any{"ProjectId": "demo", "Name": "gb-camera", "Driver": "gb28181", "Address": camID, "Password": "gb-pass"})
+	rec := filepath.Join(t.TempDir(), "ptz")
+	sm, err := gb28181.NewSimulator(gb28181.SimConfig{Server: e.P.GB28181.Addr(), DeviceID: camID, Password: "gb-pass", Record: rec,
+		Channels: []gb28181.SimChannel{{ID: "34020000001310000031", Name: "east-gate"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = sm.Run(sctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	return rec
 }
 
 // consolePages are the screenshots the browser test must take, each at
 // 1280 and 390 px.
 var consolePages = []string{
-	"signin", "overview", "devices", "devices-add", "devices-viewer", "device-detail", "devices-discover", "live", "tasks", "task-detail", "tasks-create",
+	"signin", "overview", "devices", "devices-add", "devices-viewer", "device-detail", "device-ptz", "devices-discover", "live", "tasks", "task-detail", "tasks-create",
 	"records", "records-filtered", "records-bulk-delete", "record-detail", "audit", "algorithms", "algorithm-onboard", "algorithm-detail", "algorithm-try",
 	"apps", "app-detail", "app-key-secret", "subscriptions", "subscriptions-create", "subscription-detail",
 	"members", "roles", "role-edit", "users", "my-account", "flows", "flow-editor", "flow-testrun", "flow-history", "flow-diff",

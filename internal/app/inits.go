@@ -642,6 +642,39 @@ func (p *Platform) initDevices(ctx context.Context) (func(context.Context) error
 		dir.Attach(srv)
 		p.GB28181 = srv
 		stopGB = srv.Close
+		if eph, ok := p.Bus.(bus.Ephemeral); ok {
+			// Workers in other processes ask this server to invite devices
+			// for them (gb28181.Remote).
+			stopRemote, err := srv.ServeRemote(eph)
+			if err != nil {
+				_ = srv.Close()
+				return nil, err
+			}
+			stopGB = func() error { stopRemote(); return srv.Close() }
+		}
+		if gc.Upper != "" {
+			// Cascading: this platform registers to an upper one as a
+			// lower platform and answers its catalog and PTZ commands.
+			link, err := gb28181.NewCascade(gb28181.CascadeConfig{Upper: gc.Upper, UpperID: gc.UpperID, ID: gc.ServerID, Password: gc.UpperPassword,
+				Transport: gc.UpperTransport, Keepalive: gc.UpperKeepalive, Logger: p.log}, dir.CascadeSource(gc.UpperProject))
+			if err != nil {
+				_ = stopGB()
+				return nil, err
+			}
+			stopLink := p.loop(ModDevices, link.Run)
+			stopSIP := stopGB
+			stopGB = func() error { _ = stopLink(context.Background()); return stopSIP() }
+		}
+	} else if eph, ok := p.Bus.(bus.Ephemeral); ok && p.Running(ModWorker) && !p.Running(ModAPI) {
+		// A worker on its own: the control plane's SIP server invites
+		// devices to send video to this process's media ports.
+		lo, hi := gc.PortRange()
+		r, err := gb28181.NewRemote(gb28181.Config{ServerID: gc.ServerID, MediaIP: gc.MediaIP, MediaPortMin: lo, MediaPortMax: hi, NoMediaTimeout: gc.NoMediaTimeout},
+			gb28181.RemoteOptions{Relay: eph, Name: p.cfg.Worker.Name, Logger: p.log, Registerer: p.Metrics, Now: p.now})
+		if err != nil {
+			return nil, err
+		}
+		p.Devices.UseRemoteGB28181(r)
 	}
 	stopProber := func(context.Context) error { return nil }
 	if p.Running(ModScheduler) {

@@ -66,6 +66,11 @@ type GBStreamDiagnosis struct {
 	LastPacketTime  string `json:"LastPacketTime"`
 	EndTime         string `json:"EndTime"`
 	LastError       string `json:"LastError"`
+	// Receiver is the worker that receives the stream when the platform
+	// runs as separate processes (the SIP server invited the device for
+	// it); empty: the SIP server's process. Its counters are as that
+	// worker last reported them (every 2 s).
+	Receiver string `json:"Receiver"`
 }
 
 // DescribeDeviceDiagnosisResponse is why a GB/T 28181 device or channel
@@ -242,7 +247,7 @@ func (g *GB28181) diagnose(d *Device, id string) *DescribeDeviceDiagnosisRespons
 		SdpSent: md.SDPSent, SdpReceived: md.SDPReceived, SsrcExpected: md.SSRCExpected, SsrcSeen: append([]string{}, md.SSRCSeen...),
 		RtpPackets: md.Packets, RtpBytes: md.Bytes, WrongSsrcPackets: md.WrongSSRC, MalformedPackets: md.Malformed, LostPackets: md.Lost,
 		Codec: md.Codec, InviteTime: stamp(md.Invited), AnswerTime: stamp(md.Answered), FirstPacketTime: stamp(md.FirstPacket),
-		LastPacketTime: stamp(md.LastPacket), EndTime: stamp(md.Ended), LastError: md.LastError}
+		LastPacketTime: stamp(md.LastPacket), EndTime: stamp(md.Ended), LastError: md.LastError, Receiver: md.Receiver}
 	switch {
 	case md.Answered.IsZero():
 		hint("the device did not accept the INVITE: %s", md.LastError)

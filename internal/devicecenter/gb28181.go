@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/device"
@@ -305,9 +306,53 @@ func (g *GB28181) DeviceInfo(ctx context.Context, id string) (map[string]any, er
 		return nil, err
 	}
 	ss, _ := g.srv.Session(id)
+	return deviceInfo(m, ss), nil
+}
+
+// deviceInfo is what a probe reports of a registered device.
+func deviceInfo(m *gb28181.Message, ss gb28181.Session) map[string]any {
 	return map[string]any{"name": m.DeviceName, "manufacturer": m.Manufacturer, "model": m.Model, "firmware": m.Firmware,
 		"channels": m.Channel, "transport": ss.Transport, "remote_addr": ss.Addr,
-		"registered": ss.Registered.UTC().Format("2006-01-02T15:04:05Z"), "last_keepalive": ss.LastKeepalive.UTC().Format("2006-01-02T15:04:05.000Z")}, nil
+		"registered": ss.Registered.UTC().Format("2006-01-02T15:04:05Z"), "last_keepalive": ss.LastKeepalive.UTC().Format("2006-01-02T15:04:05.000Z")}
+}
+
+// UseRemoteGB28181 makes the gb28181 driver of this process, which runs
+// no SIP server (a worker), reach devices through r: the SIP server of
+// another process of the platform invites them to send video here.
+func (s *Service) UseRemoteGB28181(r *gb28181.Remote) { s.rt.UseGB28181(remoteGB{r}) }
+
+// remoteGB is device.GBServer over a Remote.
+type remoteGB struct{ r *gb28181.Remote }
+
+func (g remoteGB) Registered(id, channel string) (online, known bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ss, err := g.r.Session(ctx, id)
+	if err != nil {
+		return false, false
+	}
+	if channel == "" {
+		return ss.Online, true
+	}
+	on, ok := ss.Channels[channel]
+	return on, ok
+}
+
+func (g remoteGB) DeviceInfo(ctx context.Context, id string) (map[string]any, error) {
+	m, err := g.r.DeviceInfo(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ss, _ := g.r.Session(ctx, id)
+	return deviceInfo(m, ss), nil
+}
+
+func (g remoteGB) Play(ctx context.Context, id, channel string, tcp bool) (io.ReadCloser, error) {
+	st, err := g.r.Play(ctx, id, channel, tcp)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // Play implements device.GBServer.

@@ -52,6 +52,9 @@ type MediaDiag struct {
 	Ended                                      time.Time
 	Active                                     bool
 	LastError                                  string
+	// Receiver names the process that receives the stream when it is not
+	// the SIP server's (a worker, through Remote); empty: the server's.
+	Receiver string
 }
 
 // maxSSRCSeen bounds MediaDiag.SSRCSeen.
@@ -60,15 +63,16 @@ const maxSSRCSeen = 4
 // Stream is one live stream of a channel: Read returns its program
 // stream bytes in order; Close hangs up (BYE) and frees the port.
 type Stream struct {
-	s      *Server
-	key    string
-	callID string
-	dialog *sipgo.DialogClientSession
-	pr     *io.PipeReader
-	pw     *io.PipeWriter
-	udp    net.PacketConn
-	tcp    net.Listener
-	ssrc   uint32
+	rx   *receiver
+	key  string
+	pr   *io.PipeReader
+	pw   *io.PipeWriter
+	udp  net.PacketConn
+	tcp  net.Listener
+	ssrc uint32
+	// hangup ends the dialog (BYE), here or through the process whose
+	// SIP server holds it; nil: nothing to hang up.
+	hangup func(context.Context) error
 
 	mu   sync.Mutex
 	diag MediaDiag
@@ -86,13 +90,12 @@ func (st *Stream) Read(p []byte) (int, error) { return st.pr.Read(p) }
 func (st *Stream) Close() error {
 	st.end(nil)
 	<-st.done
+	if st.hangup == nil {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	err := st.dialog.Bye(ctx)
-	st.s.mu.Lock()
-	delete(st.s.plays, st.callID)
-	st.s.mu.Unlock()
-	if err != nil {
+	if err := st.hangup(ctx); err != nil {
 		return fmt.Errorf("gb28181: BYE: %w", err)
 	}
 	return nil
@@ -105,7 +108,7 @@ func (st *Stream) end(err error) {
 			err = io.ErrClosedPipe
 		}
 		st.mu.Lock()
-		st.diag.Active, st.diag.Ended = false, st.s.now()
+		st.diag.Active, st.diag.Ended = false, st.rx.now()
 		if !errors.Is(err, io.ErrClosedPipe) {
 			st.diag.LastError = err.Error()
 		}
@@ -133,10 +136,20 @@ func (st *Stream) Diag() MediaDiag {
 	return d
 }
 
-// listenMedia opens a receive port: the first free one of the configured
+// receiver opens media ports and receives live streams on them: the SIP
+// server's own, or those of a worker whose streams another process's
+// SIP server invites (Remote).
+type receiver struct {
+	cfg      Config // MediaIP, MediaPortMin/Max, NoMediaTimeout
+	m        *metrics
+	now      func() time.Time
+	portNext atomic.Int64
+}
+
+// listen opens a receive port: the first free one of the configured
 // range (from a rotating start), else any.
-func (s *Server) listenMedia(tcp bool, ip string) (net.PacketConn, net.Listener, int, error) {
-	lo, hi := s.cfg.MediaPortMin, s.cfg.MediaPortMax
+func (rx *receiver) listen(tcp bool, ip string) (net.PacketConn, net.Listener, int, error) {
+	lo, hi := rx.cfg.MediaPortMin, rx.cfg.MediaPortMax
 	try := func(port int) (net.PacketConn, net.Listener, int, error) {
 		addr := net.JoinHostPort(ip, strconv.Itoa(port))
 		if tcp {
@@ -161,7 +174,7 @@ func (s *Server) listenMedia(tcp bool, ip string) (net.PacketConn, net.Listener,
 	n := hi - lo + 1
 	var last error
 	for i := 0; i < n; i++ {
-		port := lo + int(s.portNext.Add(1)-1)%n
+		port := lo + int(rx.portNext.Add(1)-1)%n
 		u, t, p, err := try(port)
 		if err == nil {
 			return u, t, p, nil
@@ -171,25 +184,90 @@ func (s *Server) listenMedia(tcp bool, ip string) (net.PacketConn, net.Listener,
 	return nil, nil, 0, fmt.Errorf("gb28181: no free media port in %d-%d: %w", lo, hi, last)
 }
 
-// nextSSRC returns a live-video SSRC as GB/T 28181 forms it: 0, five
-// digits of the SIP domain, a four-digit sequence.
-func (s *Server) nextSSRC() string {
-	dom := s.cfg.Realm + "0000000000"
-	return "0" + dom[3:8] + fmt.Sprintf("%04d", s.ssrcSeq.Add(1)%10000)
-}
-
 // mediaIPFor is the address the device must send media to: the
-// configured one (the platform's address as the device sees it, behind
+// configured one (the receiver's address as the device sees it, behind
 // NAT), else our address on the route to the device.
-func (s *Server) mediaIPFor(deviceAddr string) string {
-	if s.cfg.MediaIP != "" {
-		return s.cfg.MediaIP
+func (rx *receiver) mediaIPFor(deviceAddr string) string {
+	if rx.cfg.MediaIP != "" {
+		return rx.cfg.MediaIP
 	}
 	if c, err := net.Dial("udp", deviceAddr); err == nil { // no packet is sent
 		defer c.Close()
 		return c.LocalAddr().(*net.UDPAddr).IP.String()
 	}
 	return "127.0.0.1"
+}
+
+// open listens for a stream of channel of device id whose device is at
+// deviceAddr; start begins receiving once the SSRC is agreed.
+func (rx *receiver) open(id, channel, deviceAddr string, tcp bool) (*Stream, error) {
+	mediaIP := rx.mediaIPFor(deviceAddr)
+	listenIP := ""
+	if rx.cfg.MediaIP == "" {
+		listenIP = mediaIP
+	}
+	udp, tl, port, err := rx.listen(tcp, listenIP)
+	if err != nil {
+		return nil, err
+	}
+	transport := "UDP"
+	if tcp {
+		transport = "TCP"
+	}
+	pr, pw := io.Pipe()
+	return &Stream{rx: rx, key: id + "/" + channel, pr: pr, pw: pw, udp: udp, tcp: tl, done: make(chan struct{}),
+		diag: MediaDiag{DeviceID: id, Channel: channel, Transport: transport, MediaIP: mediaIP, LocalPort: port, Invited: rx.now(), Active: true}}, nil
+}
+
+// fail ends a stream that never started receiving.
+func (st *Stream) fail(err error) {
+	st.end(err)
+	close(st.done)
+}
+
+// answered notes the agreed call on the stream and starts receiving.
+func (st *Stream) answered(c *Call, hangup func(context.Context) error) {
+	st.mu.Lock()
+	st.diag.SDPSent, st.diag.SDPReceived, st.diag.Answered, st.diag.SSRCExpected = c.SDPSent, c.SDPReceived, c.Answered, c.SSRC
+	st.mu.Unlock()
+	st.ssrc = ssrcValue(c.SSRC)
+	st.hangup = hangup
+	go st.receive()
+}
+
+// MediaAddr is where a device is to send a stream's RTP: the receiver's
+// address as the device sees it.
+type MediaAddr struct {
+	IP   string
+	Port int
+	// TCP asks for RTP over TCP, the device connecting (passive).
+	TCP bool
+}
+
+// Call is a live-video dialog with a device, as offered and answered.
+type Call struct {
+	// ID is the dialog's Call-ID, by which Hangup ends it.
+	ID string
+	// SSRC is the one the stream's packets must carry (the answer's y=,
+	// else the offer's).
+	SSRC                 string
+	SDPSent, SDPReceived string
+	Invited, Answered    time.Time
+}
+
+// call is a dialog the server holds, and its stream when received here.
+type call struct {
+	dialog *sipgo.DialogClientSession
+	stream *Stream
+	// key is device id + "/" + channel.
+	key string
+}
+
+// nextSSRC returns a live-video SSRC as GB/T 28181 forms it: 0, five
+// digits of the SIP domain, a four-digit sequence.
+func (s *Server) nextSSRC() string {
+	dom := s.cfg.Realm + "0000000000"
+	return "0" + dom[3:8] + fmt.Sprintf("%04d", s.ssrcSeq.Add(1)%10000)
 }
 
 // Play invites the device id to send channel's live video, over RTP on
@@ -205,34 +283,51 @@ func (s *Server) Play(ctx context.Context, id, channel string, tcp bool) (*Strea
 	if !ok || !ss.Online {
 		return nil, fmt.Errorf("%w: %s", ErrNotRegistered, id)
 	}
-	mediaIP := s.mediaIPFor(ss.Addr)
-	listenIP := ""
-	if s.cfg.MediaIP == "" {
-		listenIP = mediaIP
-	}
-	udp, tl, port, err := s.listenMedia(tcp, listenIP)
+	st, err := s.rx.open(id, channel, ss.Addr, tcp)
 	if err != nil {
 		return nil, err
 	}
-	transport := "UDP"
-	if tcp {
-		transport = "TCP"
-	}
-	offer := SDP{Origin: s.cfg.ServerID, Session: "Play", IP: mediaIP, Port: port, TCP: tcp, Setup: "passive", Direction: "recvonly", SSRC: s.nextSSRC()}
-	pr, pw := io.Pipe()
-	st := &Stream{s: s, key: id + "/" + channel, pr: pr, pw: pw, udp: udp, tcp: tl, done: make(chan struct{}),
-		diag: MediaDiag{DeviceID: id, Channel: channel, Transport: transport, MediaIP: mediaIP, LocalPort: port,
-			SDPSent: string(offer.Marshal()), SSRCExpected: offer.SSRC, Invited: s.now(), Active: true}}
 	s.mu.Lock()
 	s.media[st.key] = st
 	s.mu.Unlock()
-	fail := func(err error) (*Stream, error) {
-		st.end(err)
-		close(st.done)
-		s.m.invites.WithLabelValues(inviteResult(err)).Inc()
+	c, err := s.invite(ctx, id, channel, MediaAddr{IP: st.diag.MediaIP, Port: st.diag.LocalPort, TCP: tcp}, st)
+	if err != nil {
+		st.mu.Lock()
+		st.diag.SDPSent, st.diag.SDPReceived = c.SDPSent, c.SDPReceived
+		st.mu.Unlock()
+		st.fail(err)
 		return nil, err
 	}
+	st.answered(c, func(ctx context.Context) error { return s.Hangup(ctx, c.ID) })
+	s.log.Info("gb28181 stream started", "device", id, "channel", channel, "transport", st.diag.Transport, "port", st.diag.LocalPort, "ssrc", c.SSRC)
+	return st, nil
+}
 
+// Invite asks the registered device id to send channel's live video to
+// media, a receiver that may be in another process (a worker), and
+// returns the answered call; Hangup ends it. A failed INVITE returns the
+// call as far as it went (the SDP sent) with the error.
+func (s *Server) Invite(ctx context.Context, id, channel string, media MediaAddr) (*Call, error) {
+	if !ValidID(channel) {
+		return &Call{}, fmt.Errorf("gb28181: channel %q is not a 20-digit id", clean(channel))
+	}
+	return s.invite(ctx, id, channel, media, nil)
+}
+
+// invite runs the INVITE dialog; st, when set, is the stream receiving
+// here, which the device's BYE ends.
+func (s *Server) invite(ctx context.Context, id, channel string, media MediaAddr, st *Stream) (*Call, error) {
+	c := &Call{Invited: s.now()}
+	ss, ok := s.Session(id)
+	if !ok || !ss.Online {
+		return c, fmt.Errorf("%w: %s", ErrNotRegistered, id)
+	}
+	offer := SDP{Origin: s.cfg.ServerID, Session: "Play", IP: media.IP, Port: media.Port, TCP: media.TCP, Setup: "passive", Direction: "recvonly", SSRC: s.nextSSRC()}
+	c.SDPSent, c.SSRC = string(offer.Marshal()), offer.SSRC
+	fail := func(err error) (*Call, error) {
+		s.m.invites.WithLabelValues(inviteResult(err)).Inc()
+		return c, err
+	}
 	host, portS, err := net.SplitHostPort(ss.Addr)
 	if err != nil {
 		return fail(fmt.Errorf("gb28181: device %s address %q: %w", id, ss.Addr, err))
@@ -248,7 +343,7 @@ func (s *Server) Play(ctx context.Context, id, channel string, tcp bool) (*Strea
 	req.SetBody(offer.Marshal())
 	req.SetDestination(ss.Addr)
 	la := s.udp.LocalAddr().(*net.UDPAddr)
-	sipHost := mediaIP
+	sipHost := s.rx.mediaIPFor(ss.Addr)
 	if ss.Transport == "TCP" {
 		req.SetTransport("TCP")
 	} else {
@@ -263,16 +358,12 @@ func (s *Server) Play(ctx context.Context, id, channel string, tcp bool) (*Strea
 	if err != nil {
 		return fail(fmt.Errorf("%w: %s channel %s: %w", ErrInvite, id, channel, err))
 	}
-	st.dialog = dlg
 	if err := dlg.WaitAnswer(ictx, sipgo.AnswerOptions{}); err != nil {
 		_ = dlg.Close()
 		return fail(fmt.Errorf("%w: %s channel %s: %w", ErrInvite, id, channel, err))
 	}
 	body := dlg.InviteResponse.Body()
-	st.mu.Lock()
-	st.diag.SDPReceived = string(body[:min(len(body), maxSDP)])
-	st.diag.Answered = s.now()
-	st.mu.Unlock()
+	c.SDPReceived, c.Answered = string(body[:min(len(body), maxSDP)]), s.now()
 	answer, err := ParseSDP(body)
 	if err != nil {
 		_ = dlg.Ack(ictx)
@@ -280,20 +371,29 @@ func (s *Server) Play(ctx context.Context, id, channel string, tcp bool) (*Strea
 		return fail(fmt.Errorf("%w: %s channel %s: the answer: %w", ErrInvite, id, channel, err))
 	}
 	if answer.SSRC != "" {
-		st.diag.SSRCExpected = answer.SSRC
+		c.SSRC = answer.SSRC
 	}
-	st.ssrc = ssrcValue(st.diag.SSRCExpected)
 	if err := dlg.Ack(ictx); err != nil {
 		return fail(fmt.Errorf("%w: %s channel %s: ACK: %w", ErrInvite, id, channel, err))
 	}
-	st.callID = req.CallID().Value()
+	c.ID = req.CallID().Value()
 	s.mu.Lock()
-	s.plays[st.callID] = st
+	s.calls[c.ID] = &call{dialog: dlg, stream: st, key: id + "/" + channel}
 	s.mu.Unlock()
 	s.m.invites.WithLabelValues("ok").Inc()
-	s.log.Info("gb28181 stream started", "device", id, "channel", channel, "transport", transport, "port", port, "ssrc", st.diag.SSRCExpected)
-	go st.receive()
-	return st, nil
+	return c, nil
+}
+
+// Hangup ends the call (BYE); an unknown call is already over.
+func (s *Server) Hangup(ctx context.Context, callID string) error {
+	s.mu.Lock()
+	c := s.calls[callID]
+	delete(s.calls, callID)
+	s.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	return c.dialog.Bye(ctx)
 }
 
 func inviteResult(err error) string {
@@ -314,24 +414,26 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		id = h.Value()
 	}
 	s.mu.Lock()
-	st := s.plays[id]
-	delete(s.plays, id)
+	c := s.calls[id]
+	delete(s.calls, id)
 	s.mu.Unlock()
-	if st == nil {
+	if c == nil {
 		s.respond(req, tx, 481, "Call/Transaction Does Not Exist")
 		return
 	}
 	s.respond(req, tx, 200, "OK")
-	s.log.Info("gb28181 stream ended by the device", "device", st.diag.DeviceID, "channel", st.diag.Channel)
-	st.end(ErrStreamEnded)
+	s.log.Info("gb28181 stream ended by the device", "stream", c.key)
+	if c.stream != nil {
+		c.stream.end(ErrStreamEnded)
+	}
 }
 
 // receive reads RTP until the stream ends, hands the payloads on in
 // order, and ends the stream when none comes for NoMediaTimeout.
 func (st *Stream) receive() {
 	defer close(st.done)
-	s := st.s
-	timeout := s.cfg.NoMediaTimeout
+	rx := st.rx
+	timeout := rx.cfg.NoMediaTimeout
 	buf := make([]byte, MaxRTPPacket)
 	var ro reorder
 	fw := &frameWriter{w: st.pw}
@@ -371,12 +473,12 @@ func (st *Stream) receive() {
 		p, err := ParseRTP(b)
 		if err != nil {
 			st.bad.Add(1)
-			s.m.rtpMalformed.Inc()
+			rx.m.rtpMalformed.Inc()
 			continue
 		}
 		if p.SSRC != st.ssrc {
 			st.wrong.Add(1)
-			s.m.ssrcMismatch.Inc()
+			rx.m.ssrcMismatch.Inc()
 			st.sawSSRC(p.SSRC)
 			if time.Since(lastGood) > timeout {
 				st.end(fmt.Errorf("%w for %v: packets carry SSRC %010d, expected %s", ErrNoMedia, timeout, p.SSRC, st.diag.SSRCExpected))
@@ -387,8 +489,8 @@ func (st *Stream) receive() {
 		lastGood = time.Now()
 		st.packets.Add(1)
 		st.bytes.Add(uint64(len(b)))
-		s.m.rtpPackets.Inc()
-		s.m.rtpBytes.Add(float64(len(b)))
+		rx.m.rtpPackets.Inc()
+		rx.m.rtpBytes.Add(float64(len(b)))
 		if !codecKnown || st.packets.Load() == 1 {
 			codecKnown = st.firstPacket(p, from)
 		}
@@ -417,7 +519,7 @@ func (st *Stream) sawSSRC(v uint32) {
 func (st *Stream) firstPacket(p RTPPacket, from net.Addr) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	now := st.s.now()
+	now := st.rx.now()
 	if st.diag.FirstPacket.IsZero() {
 		st.diag.FirstPacket = now
 		if from != nil {
@@ -524,13 +626,18 @@ func (f *frameWriter) add(payload []byte, marker bool) error {
 	return err
 }
 
-// MediaDiag returns the diagnosis of the channel's last stream.
+// MediaDiag returns the diagnosis of the channel's last stream, received
+// here or, invited for another process, as that process last reported it.
 func (s *Server) MediaDiag(id, channel string) (MediaDiag, bool) {
+	key := id + "/" + channel
 	s.mu.Lock()
-	st := s.media[id+"/"+channel]
+	st := s.media[key]
+	rd, remote := s.remote[key]
 	s.mu.Unlock()
-	if st == nil {
-		return MediaDiag{}, false
+	if st != nil {
+		if d := st.Diag(); !remote || !rd.Invited.After(d.Invited) {
+			return d, true
+		}
 	}
-	return st.Diag(), true
+	return rd, remote
 }

@@ -112,7 +112,9 @@ func TestLiveVideo(t *testing.T) {
 func TestWrongSSRCIsRefused(t *testing.T) {
 	testenv.NeedCommand(t, "ffmpeg")
 	dir := newTestDir(map[string]string{devID: "s3cret"})
-	s := startServer(t, dir, Config{NoMediaTimeout: 1500 * time.Millisecond}, nil)
+	// Long enough that the first wrong packets arrive within it on a
+	// loaded machine (the error then names their SSRC).
+	s := startServer(t, dir, Config{NoMediaTimeout: 4 * time.Second}, nil)
 	startSim(t, SimConfig{Server: s.Addr(), DeviceID: devID, Password: "s3cret", SSRC: "1234567890", Channels: []SimChannel{{ID: ch1, Name: "gate"}}})
 	waitFor(t, "registration", 10*time.Second, func() bool { on, _ := dir.isOnline(devID); return on })
 	st, err := s.Play(context.Background(), devID, ch1, false)

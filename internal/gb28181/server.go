@@ -187,9 +187,10 @@ type Server struct {
 	used     map[string]nonceUse      // device id → the last nonce it proved
 	waiters  map[string]chan *Message // device id + "/" + SN → answer
 	sn       atomic.Int64
-	media    map[string]*Stream // device id + "/" + channel → its last stream
-	plays    map[string]*Stream // Call-ID → live stream
-	portNext atomic.Int64
+	media    map[string]*Stream   // device id + "/" + channel → its last stream
+	calls    map[string]*call     // Call-ID → live-video dialog
+	remote   map[string]MediaDiag // device id + "/" + channel → its last stream received elsewhere
+	rx       *receiver
 	ssrcSeq  atomic.Int64
 
 	cancel context.CancelFunc
@@ -222,7 +223,8 @@ func New(cfg Config, o Options) (*Server, error) {
 	_, _ = rand.Read(key)
 	s := &Server{cfg: cfg, dir: o.Directory, log: o.Logger.With("component", "gb28181"), audit: o.Auditor, lim: o.Limiter, now: o.Now, m: m, key: key,
 		sessions: map[string]*Session{}, waiters: map[string]chan *Message{}, used: map[string]nonceUse{},
-		media: map[string]*Stream{}, plays: map[string]*Stream{}}
+		media: map[string]*Stream{}, calls: map[string]*call{}, remote: map[string]MediaDiag{}}
+	s.rx = &receiver{cfg: cfg, m: m, now: o.Now}
 	s.sn.Store(time.Now().Unix() % 100000)
 	return s, nil
 }
@@ -278,9 +280,11 @@ func (s *Server) Close() error {
 	}
 	s.cancel()
 	s.mu.Lock()
-	plays := make([]*Stream, 0, len(s.plays))
-	for _, st := range s.plays {
-		plays = append(plays, st)
+	plays := make([]*Stream, 0, len(s.calls))
+	for _, c := range s.calls {
+		if c.stream != nil {
+			plays = append(plays, c.stream)
+		}
 	}
 	s.mu.Unlock()
 	for _, st := range plays {

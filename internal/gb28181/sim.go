@@ -70,6 +70,15 @@ type SimConfig struct {
 	Logger *slog.Logger
 	// lavfi makes Video a lavfi graph (benchmarks).
 	lavfi bool
+	// The cascade (Cascade) is this user agent with its catalog, its
+	// PTZ and its video from the platform: list gives the channels
+	// (instead of Channels), control forwards a DeviceControl, invite
+	// passes an INVITE on (hangup ends what it started), and noVideo
+	// refuses INVITE.
+	list    func(context.Context) ([]SimChannel, error)
+	control func(ctx context.Context, channel string, cmd PTZ) error
+	invite  func(ctx context.Context, channel string, offer SDP) (answer SDP, hangup func(context.Context) error, err error)
+	noVideo bool
 }
 
 // ErrRegisterRefused is returned by Run when the platform refuses the
@@ -92,6 +101,10 @@ type Simulator struct {
 	channels []SimChannel
 	changes  sync.Once
 	streams  map[string]*simStream // Call-ID → stream being sent
+
+	// announced is, for the cascade, the catalog the upper platform last
+	// learnt (answered or notified); nil until it asked.
+	announced map[string]SimChannel
 
 	videoOnce sync.Once
 	video     []accessUnit
@@ -214,8 +227,10 @@ func (sm *Simulator) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Encode the video now, as a camera has it ready before anyone asks.
-	go func() { _, _ = sm.simVideo(context.WithoutCancel(ctx)) }()
+	if !sm.cfg.noVideo && sm.cfg.invite == nil {
+		// Encode the video now, as a camera has it ready before anyone asks.
+		go func() { _, _ = sm.simVideo(context.WithoutCancel(ctx)) }()
+	}
 	if err := sm.register(ctx, sm.cfg.Expires); err != nil {
 		return err
 	}
@@ -232,6 +247,9 @@ func (sm *Simulator) Run(ctx context.Context) error {
 			cancel()
 			return nil
 		case <-t.C:
+			if sm.cfg.list != nil {
+				sm.notifyCatalog(ctx)
+			}
 			if err := sm.keepalive(ctx); err != nil {
 				sm.cfg.Logger.Warn("gb28181 sim keepalive failed", "err", err)
 				if errors.Is(err, ErrRegisterRefused) {
@@ -360,11 +378,14 @@ func (sm *Simulator) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		var docs [][]byte
 		switch m.CmdType {
 		case "Catalog":
-			docs = sm.catalog(m.SN)
+			docs = sm.catalog(ctx, m.SN)
 		case "DeviceInfo":
-			docs = [][]byte{sm.deviceInfo(m.SN)}
+			docs = [][]byte{sm.deviceInfo(ctx, m.SN)}
 		case "DeviceControl":
 			sm.record("DeviceControl %s PTZCmd=%s", m.DeviceID, m.PTZCmd)
+			if sm.cfg.control != nil {
+				sm.forward(ctx, m)
+			}
 			return
 		default:
 			return
@@ -431,9 +452,20 @@ func (sm *Simulator) apply(ev string, c SimChannel) {
 	}
 }
 
-func (sm *Simulator) deviceInfo(sn int) []byte {
+// forward hands a DeviceControl on (the cascade: to the channel's device).
+func (sm *Simulator) forward(ctx context.Context, m *Message) {
+	cmd, err := ParsePTZ(m.PTZCmd)
+	if err == nil {
+		err = sm.cfg.control(ctx, m.DeviceID, cmd)
+	}
+	if err != nil {
+		sm.cfg.Logger.Warn("gb28181 cascade control not forwarded", "channel", m.DeviceID, "err", err)
+	}
+}
+
+func (sm *Simulator) deviceInfo(ctx context.Context, sn int) []byte {
 	doc := fmt.Sprintf("<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Response>\r\n<CmdType>DeviceInfo</CmdType>\r\n<SN>%d</SN>\r\n<DeviceID>%s</DeviceID>\r\n<Result>OK</Result>\r\n<DeviceName>%s</DeviceName>\r\n<Manufacturer>%s</Manufacturer>\r\n<Model>%s</Model>\r\n<Firmware>1.0</Firmware>\r\n<Channel>%d</Channel>\r\n</Response>\r\n",
-		sn, sm.cfg.DeviceID, xmlText(sm.cfg.Name), xmlText(sm.cfg.Manufacturer), xmlText(sm.cfg.Model), sm.channelCount())
+		sn, sm.cfg.DeviceID, xmlText(sm.cfg.Name), xmlText(sm.cfg.Manufacturer), xmlText(sm.cfg.Model), len(sm.currentChannels(ctx)))
 	b, err := EncodeGBK(doc)
 	if err != nil {
 		return []byte(doc)
@@ -441,18 +473,89 @@ func (sm *Simulator) deviceInfo(sn int) []byte {
 	return b
 }
 
-func (sm *Simulator) channelCount() int {
+// currentChannels are the channels now: the cascade's list, else the
+// configured ones with their changes applied.
+func (sm *Simulator) currentChannels(ctx context.Context) []SimChannel {
+	if sm.cfg.list != nil {
+		chans, err := sm.cfg.list(ctx)
+		if err != nil {
+			sm.cfg.Logger.Warn("gb28181 cascade catalog unavailable", "err", err)
+		}
+		return chans
+	}
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
-	return len(sm.channels)
+	return append([]SimChannel(nil), sm.channels...)
 }
 
 // catalog answers a catalog query.
-func (sm *Simulator) catalog(sn int) [][]byte {
-	sm.mu.Lock()
-	chans := append([]SimChannel(nil), sm.channels...)
-	sm.mu.Unlock()
+func (sm *Simulator) catalog(ctx context.Context, sn int) [][]byte {
+	chans := sm.currentChannels(ctx)
+	if sm.cfg.list != nil {
+		sm.mu.Lock()
+		sm.announced = map[string]SimChannel{}
+		for _, c := range chans {
+			sm.announced[c.ID] = c
+		}
+		sm.mu.Unlock()
+	}
 	return sm.catalogDocs("Response", sn, chans, nil)
+}
+
+// notifyCatalog tells the upper platform (the cascade) how the channels
+// changed since it last learnt them: a NOTIFY with an ADD, DEL, UPDATE,
+// ON or OFF per changed channel.
+func (sm *Simulator) notifyCatalog(ctx context.Context) {
+	cur := sm.currentChannels(ctx)
+	sm.mu.Lock()
+	if sm.announced == nil {
+		sm.mu.Unlock()
+		return
+	}
+	var chans []SimChannel
+	var events []string
+	seen := map[string]bool{}
+	for _, c := range cur {
+		seen[c.ID] = true
+		was, ok := sm.announced[c.ID]
+		switch {
+		case !ok:
+			chans, events = append(chans, c), append(events, EventAdd)
+		case was.Name != c.Name:
+			chans, events = append(chans, c), append(events, EventUpdate)
+		case was.Off != c.Off && c.Off:
+			chans, events = append(chans, c), append(events, EventOff)
+		case was.Off != c.Off:
+			chans, events = append(chans, c), append(events, EventOn)
+		}
+	}
+	for id, was := range sm.announced {
+		if !seen[id] {
+			chans, events = append(chans, was), append(events, EventDel)
+		}
+	}
+	sm.mu.Unlock()
+	if len(chans) == 0 {
+		return
+	}
+	nctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for _, doc := range sm.catalogDocs("Notify", sm.nextSN(), chans, events) {
+		if err := sm.sendAs(nctx, sip.NOTIFY, doc); err != nil {
+			sm.cfg.Logger.Warn("gb28181 cascade catalog change not sent", "err", err)
+			return
+		}
+	}
+	sm.mu.Lock()
+	for i, c := range chans {
+		if events[i] == EventDel {
+			delete(sm.announced, c.ID)
+		} else {
+			sm.announced[c.ID] = c
+		}
+	}
+	sm.mu.Unlock()
+	sm.cfg.Logger.Info("gb28181 cascade catalog change sent", "items", len(chans))
 }
 
 // catalogDocs writes chans (with events[i] as their Event, when given) in

@@ -131,11 +131,15 @@ func (sm *Simulator) record(format string, args ...any) {
 
 func (sm *Simulator) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	offer, err := ParseSDP(req.Body())
-	if err != nil {
+	if err != nil || sm.cfg.noVideo {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
 		return
 	}
 	channel := req.Recipient.User
+	if sm.cfg.invite != nil {
+		sm.passInvite(req, tx, channel, offer)
+		return
+	}
 	if !sm.hasChannel(channel) && channel != sm.cfg.DeviceID {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 404, "Not Found", nil))
 		return
@@ -203,6 +207,52 @@ func (sm *Simulator) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			sm.cfg.Logger.Warn("gb28181 sim stream ended", "err", err)
 		}
 	}()
+}
+
+// passInvite hands an INVITE on (the cascade: the channel's camera is
+// invited to send to the inviter's media address) and answers with the
+// camera's answer; the inviter's BYE hangs the camera up.
+func (sm *Simulator) passInvite(req *sip.Request, tx sip.ServerTransaction, channel string, offer SDP) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	answer, hangup, err := sm.cfg.invite(ctx, channel, offer)
+	cancel()
+	if err != nil {
+		sm.cfg.Logger.Warn("gb28181 cascade INVITE not passed on", "channel", channel, "err", err)
+		code, reason := 488, "Not Acceptable Here"
+		if errors.Is(err, ErrNotRegistered) || errors.Is(err, ErrUnknownDevice) {
+			code, reason = 404, "Not Found"
+		}
+		_ = tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
+		return
+	}
+	res := sip.NewSDPResponseFromRequest(req, answer.Marshal())
+	host, portS, _ := net.SplitHostPort(sm.laddrOr())
+	port := 5060
+	fmt.Sscan(portS, &port)
+	res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: channel, Host: host, Port: port}})
+	if err := tx.Respond(res); err != nil {
+		hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = hangup(hctx)
+		cancel()
+		return
+	}
+	// The stream is the camera's: ending it here is hanging the camera up.
+	done := make(chan struct{})
+	close(done)
+	st := &simStream{done: done, cancel: func() {
+		hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := hangup(hctx); err != nil {
+			sm.cfg.Logger.Warn("gb28181 cascade BYE not passed on", "channel", channel, "err", err)
+		}
+	}}
+	sm.mu.Lock()
+	if sm.streams == nil {
+		sm.streams = map[string]*simStream{}
+	}
+	sm.streams[req.CallID().Value()] = st
+	sm.mu.Unlock()
+	sm.cfg.Logger.Info("gb28181 cascade INVITE passed on", "channel", channel, "media", net.JoinHostPort(offer.IP, fmt.Sprint(offer.Port)))
 }
 
 func (sm *Simulator) laddrOr() string {

@@ -41,6 +41,21 @@ type Config struct {
 	// NoMediaTimeout ends a live stream receiving no RTP this long; the
 	// device is invited again.
 	NoMediaTimeout time.Duration `yaml:"no_media_timeout"`
+	// Upper is an upper-level platform's SIP address (host:port) the
+	// platform registers to as a lower platform (cascading); empty: none.
+	Upper string `yaml:"upper"`
+	// UpperID is the upper platform's 20-digit id.
+	UpperID string `yaml:"upper_id"`
+	// UpperPassword is the password the upper platform gave this one.
+	// Prefer TIANSHU_GB28181_UPPER_PASSWORD over the flag.
+	UpperPassword string `yaml:"upper_password"`
+	// UpperTransport is udp or tcp.
+	UpperTransport string `yaml:"upper_transport"`
+	// UpperProject is the project whose GB/T 28181 channels the upper
+	// platform's catalog lists (and whose cameras it may steer).
+	UpperProject string `yaml:"upper_project"`
+	// UpperKeepalive is the interval between keepalives to it.
+	UpperKeepalive time.Duration `yaml:"upper_keepalive"`
 }
 
 // PortRange returns MediaPorts' bounds (0, 0 when empty); Validate has
@@ -58,7 +73,8 @@ func (c Config) PortRange() (lo, hi int) {
 // Default returns the defaults: off, server id 34020000002000000001,
 // keepalive timeout 3m, no-media timeout 10s.
 func Default() Config {
-	return Config{ServerID: "34020000002000000001", KeepaliveTimeout: 3 * time.Minute, NoMediaTimeout: 10 * time.Second}
+	return Config{ServerID: "34020000002000000001", KeepaliveTimeout: 3 * time.Minute, NoMediaTimeout: 10 * time.Second,
+		UpperTransport: "udp", UpperProject: "default", UpperKeepalive: time.Minute}
 }
 
 // RegisterFlags binds the fields to gb28181.* flags.
@@ -68,15 +84,41 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Realm, "gb28181.realm", c.Realm, "SIP digest realm / domain (default: the first 10 digits of the server id)")
 	fs.StringVar(&c.Password, "gb28181.password", c.Password, "platform SIP password for devices without one of their own (prefer the TIANSHU_GB28181_PASSWORD environment variable)")
 	fs.DurationVar(&c.KeepaliveTimeout, "gb28181.keepalive-timeout", c.KeepaliveTimeout, "a registered device silent this long is offline")
-	fs.StringVar(&c.MediaIP, "gb28181.media-ip", c.MediaIP, "IP address devices send live video (RTP) to, as they reach the platform (its public address behind NAT; default: the local address on the route to each device)")
+	fs.StringVar(&c.MediaIP, "gb28181.media-ip", c.MediaIP, "IP address devices send live video (RTP) to, as they reach this process (the SIP server's, or a worker's that receives the video of its tasks; its public address behind NAT; default: the local address on the route to each device)")
 	fs.StringVar(&c.MediaPorts, "gb28181.media-ports", c.MediaPorts, "RTP receive port range for live video, min-max (one port per stream; default: any free port)")
 	fs.DurationVar(&c.NoMediaTimeout, "gb28181.no-media-timeout", c.NoMediaTimeout, "a live stream receiving no RTP this long is invited again")
+	fs.StringVar(&c.Upper, "gb28181.upper", c.Upper, "an upper-level GB/T 28181 platform (host:port) to register to as a lower platform, answering its catalog with the channels of --gb28181.upper-project (default: none)")
+	fs.StringVar(&c.UpperID, "gb28181.upper-id", c.UpperID, "the upper platform's 20-digit SIP id")
+	fs.StringVar(&c.UpperPassword, "gb28181.upper-password", c.UpperPassword, "the password the upper platform gave this platform (prefer the TIANSHU_GB28181_UPPER_PASSWORD environment variable)")
+	fs.StringVar(&c.UpperTransport, "gb28181.upper-transport", c.UpperTransport, "udp or tcp to the upper platform")
+	fs.StringVar(&c.UpperProject, "gb28181.upper-project", c.UpperProject, "the project whose GB/T 28181 channels the upper platform sees and may steer")
+	fs.DurationVar(&c.UpperKeepalive, "gb28181.upper-keepalive", c.UpperKeepalive, "interval between keepalives to the upper platform")
 }
 
 // Validate names the first bad field.
 func (c Config) Validate() error {
+	// The media settings serve a worker without the SIP server too: it
+	// receives the video the control plane's server invites for it.
+	if c.MediaIP != "" && net.ParseIP(c.MediaIP) == nil {
+		return fmt.Errorf("gb28181.media-ip: %q is not an IP address", c.MediaIP)
+	}
+	if c.MediaPorts != "" {
+		lo, hi := c.PortRange()
+		if lo < 1024 || hi > 65535 || hi < lo {
+			return fmt.Errorf("gb28181.media-ports: %q: want min-max within 1024-65535", c.MediaPorts)
+		}
+	}
+	if c.NoMediaTimeout < time.Second || c.NoMediaTimeout > 5*time.Minute {
+		return errors.New("gb28181.no-media-timeout: must be between 1s and 5m")
+	}
 	if c.Addr == "" {
+		if c.Upper != "" {
+			return errors.New("gb28181.upper: needs the SIP server on (--gb28181.addr): the upper platform's commands go to the cameras registered here")
+		}
 		return nil
+	}
+	if err := c.validateUpper(); err != nil {
+		return err
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("gb28181.addr: %v", err)
@@ -95,17 +137,31 @@ func (c Config) Validate() error {
 	if len(c.Password) > 256 {
 		return errors.New("gb28181.password: at most 256 bytes")
 	}
-	if c.MediaIP != "" && net.ParseIP(c.MediaIP) == nil {
-		return fmt.Errorf("gb28181.media-ip: %q is not an IP address", c.MediaIP)
+	return nil
+}
+
+// validateUpper checks the cascading settings, when an upper platform is set.
+func (c Config) validateUpper() error {
+	if c.Upper == "" {
+		return nil
 	}
-	if c.MediaPorts != "" {
-		lo, hi := c.PortRange()
-		if lo < 1024 || hi > 65535 || hi < lo {
-			return fmt.Errorf("gb28181.media-ports: %q: want min-max within 1024-65535", c.MediaPorts)
-		}
+	if _, _, err := net.SplitHostPort(c.Upper); err != nil {
+		return fmt.Errorf("gb28181.upper: %v", err)
 	}
-	if c.NoMediaTimeout < time.Second || c.NoMediaTimeout > 5*time.Minute {
-		return errors.New("gb28181.no-media-timeout: must be between 1s and 5m")
+	if len(c.UpperID) != 20 || strings.Trim(c.UpperID, "0123456789") != "" {
+		return errors.New("gb28181.upper-id: must be 20 digits")
+	}
+	if len(c.UpperPassword) > 256 {
+		return errors.New("gb28181.upper-password: at most 256 bytes")
+	}
+	if c.UpperTransport != "udp" && c.UpperTransport != "tcp" {
+		return errors.New("gb28181.upper-transport: want udp or tcp")
+	}
+	if c.UpperProject == "" || len(c.UpperProject) > 64 {
+		return errors.New("gb28181.upper-project: want a project id")
+	}
+	if c.UpperKeepalive < time.Second || c.UpperKeepalive > time.Hour {
+		return errors.New("gb28181.upper-keepalive: must be between 1s and 1h")
 	}
 	return nil
 }

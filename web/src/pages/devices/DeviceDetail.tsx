@@ -7,6 +7,7 @@ import { can, useSession } from "../../session";
 import { useLoad } from "../../useLoad";
 import { sameOrigin } from "../Records";
 import { GBDiagnosis } from "./GBDiagnosis";
+import { PTZPad } from "./PTZPad";
 import { forgetSnapshot } from "./Thumb";
 import type { DeviceInfo } from "./types";
 import { ZoneEditor } from "./ZoneEditor";
@@ -96,6 +97,7 @@ export function DeviceDetail(props: { id: string }) {
           )}
         </dl>
       )}
+      {dev?.Driver === "gb28181" && typeof dev.Options?.parent === "string" && <PTZPad id={props.id} />}
       {dev?.Driver === "gb28181" && <GBDiagnosis id={props.id} />}
       <div className="card">
         <div className="page-head">

@@ -19,14 +19,15 @@ describe("GBDiagnosis", () => {
         InCatalog: true, ChannelOn: true, Hints: ["RTP arrives with SSRC [1234567890], but the INVITE asked for 0200000001"],
         Stream: { Active: true, Transport: "UDP", MediaIp: "203.0.113.5", LocalPort: 30002, Remote: "198.51.100.7:40000", SdpSent: "v=0 sent",
           SdpReceived: "v=0 received", SsrcExpected: "0200000001", SsrcSeen: ["1234567890"], RtpPackets: 0, RtpBytes: 0, WrongSsrcPackets: 311,
-          MalformedPackets: 0, LostPackets: 0, Codec: "", InviteTime: "2026-12-06T10:00:01.000Z", FirstPacketTime: "", LastPacketTime: "", LastError: "" },
+          MalformedPackets: 0, LostPackets: 0, Codec: "", InviteTime: "2026-12-06T10:00:01.000Z", FirstPacketTime: "", LastPacketTime: "", LastError: "",
+          Receiver: "w1" },
       }),
     });
     render(<GBDiagnosis id="dev-1" />);
     expect(await screen.findByText(/but the INVITE asked for 0200000001/)).toBeTruthy();
     expect(screen.getByText(/311 wrong SSRC/)).toBeTruthy();
     expect(screen.getByText(/expected 0200000001, also seen 1234567890/)).toBeTruthy();
-    expect(screen.getByText(/UDP to 203\.0\.113\.5:30002/)).toBeTruthy();
+    expect(screen.getByText(/UDP to 203\.0\.113\.5:30002, from 198\.51\.100\.7:40000, received by worker w1/)).toBeTruthy();
     expect(screen.getByText(/12 s ago/)).toBeTruthy();
     expect(sent[0]).toEqual({ action: "DescribeDeviceDiagnosis", body: { DeviceId: "dev-1" } });
   });

@@ -25,6 +25,8 @@ export interface GBStream {
   FirstPacketTime: string;
   LastPacketTime: string;
   LastError: string;
+  /** Receiver is the worker receiving the stream, when not the SIP server's process. */
+  Receiver?: string;
 }
 
 /** GBDiagnosisResult is DescribeDeviceDiagnosis's answer. */
@@ -95,6 +97,7 @@ export function GBDiagnosis(props: { id: string }) {
                   {st.Active ? "active" : "ended"}, {st.Transport} to {st.MediaIp}:{st.LocalPort}
                   {st.Remote && `, from ${st.Remote}`}
                   {st.Codec && `, ${st.Codec}`}
+                  {st.Receiver && `, received by worker ${st.Receiver}`}
                 </dd>
                 <dt>RTP</dt>
                 <dd>
