@@ -110,19 +110,27 @@ func (s *Service) StartRuntime(ctx context.Context, m *algorithm.Manager) error 
 	return nil
 }
 
-// Run reconciles every interval until ctx ends.
+// Run reconciles every interval until ctx ends, and scales the versions
+// that scale to zero to their use every scaleEvery intervals.
 func (s *Service) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	for {
+	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			s.Reconcile(ctx)
+			if i%scaleEvery == 0 {
+				s.ScaleToUse(ctx)
+			}
 		}
 	}
 }
+
+// scaleEvery is how many reconcile intervals pass between two checks of
+// which versions running tasks use.
+const scaleEvery = 5
 
 // Reconcile applies versions desired running to the local runtime and
 // stops the others; without a runtime it does nothing.

@@ -110,6 +110,8 @@ type ContainerRuntime interface {
 	// Check refuses with a *FieldError what the cluster cannot run (more
 	// GPUs than any node has), creating nothing.
 	Check(ctx context.Context, v Version) error
+	// Scale sets a deployed version's replica count (scale to zero).
+	Scale(ctx context.Context, ref Ref, replicas int) error
 }
 
 // ContainerStatus is how far a container version's replicas have come, as
@@ -488,6 +490,9 @@ func (d *deployment) containerStatus(in *instance) string {
 	in.mu.Lock()
 	in.replicas = &st
 	in.mu.Unlock()
+	if st.Desired == 0 && d.v.ScaleToZero && st.Message == "" {
+		return "scaled to zero: no running task calls this version"
+	}
 	return st.Message
 }
 
@@ -672,6 +677,24 @@ func (m *Manager) Invoke(ctx context.Context, ref Ref, inputs map[string]any) (m
 		return nil, err
 	}
 	return d.invoke(ctx, inputs)
+}
+
+// Scale runs a running container version that scales to zero on no
+// replica (in use false) or on its Replicas; other versions are left as
+// they are. An unknown reference wraps ErrUnknownAlgorithm.
+func (m *Manager) Scale(ctx context.Context, ref Ref, inUse bool) error {
+	d, err := m.lookup(ref)
+	if err != nil {
+		return err
+	}
+	if !d.v.ScaleToZero || d.v.Runtime != RuntimeContainer || m.opts.Containers == nil {
+		return nil
+	}
+	n := 0
+	if inUse {
+		n = d.v.replicas()
+	}
+	return m.opts.Containers.Scale(ctx, ref, n)
 }
 
 // Contract returns a copy of a running version's contract; an unknown

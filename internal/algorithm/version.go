@@ -80,6 +80,10 @@ type Version struct {
 	// replicas between MinReplicas and MaxReplicas on CPU use; Replicas
 	// is then only the starting count.
 	Autoscale Autoscale `json:"autoscale,omitzero"`
+	// ScaleToZero, for a container version, keeps no replica running while
+	// no running task's flow calls the version, and Replicas while one
+	// does (algorepo decides; the runtime's Scale carries it out).
+	ScaleToZero bool `json:"scaleToZero,omitempty"`
 	// Sticky, when set, is the input path (e.g. "camera" or "meta.device")
 	// whose value routes calls consistently to the same instance.
 	Sticky string `json:"sticky,omitempty"`
@@ -142,6 +146,9 @@ type Resources struct {
 	MemoryMB    int     `json:"memoryMB,omitempty"`
 	GPU         float64 `json:"gpu,omitempty"`
 	GPUMemoryMB int     `json:"gpuMemoryMB,omitempty"`
+	// GPUSharing says how a container version's GPUs are shared (one of
+	// the GPUSharing* names; empty: whole GPUs from 1 up, HAMi below 1).
+	GPUSharing string `json:"gpuSharing,omitempty"`
 	// AddressSpaceMB is each process replica's address space limit
 	// (RLIMIT_AS) in MiB, under the operator's --exec.rlimit-as: what makes
 	// a model that allocates too much fail alone. MemoryMB is not used for
@@ -149,6 +156,20 @@ type Resources struct {
 	// memory they use, so a memory figure would stop them from starting.
 	AddressSpaceMB int `json:"addressSpaceMB,omitempty"`
 }
+
+// How a container version's GPUs are shared with other pods.
+const (
+	// GPUSharingExclusive: whole GPUs (the NVIDIA device plugin's
+	// nvidia.com/gpu), gpu a whole number.
+	GPUSharingExclusive = "exclusive"
+	// GPUSharingHAMi: HAMi's shared GPUs, a fraction of one (or whole ones)
+	// with its cores and memory accounted and isolated.
+	GPUSharingHAMi = "hami"
+	// GPUSharingTimeSliced: time slices of GPUs the NVIDIA device plugin
+	// shares by time-slicing (renamed nvidia.com/gpu.shared), gpu a whole
+	// number of slices; no memory isolation, so gpuMemoryMB is refused.
+	GPUSharingTimeSliced = "time-sliced"
+)
 
 // Placement constrains where a container version's pods run: on nodes
 // carrying every NodeSelector label, and on tainted nodes only when a
@@ -165,7 +186,16 @@ type Autoscale struct {
 	MinReplicas int `json:"minReplicas,omitempty"`
 	MaxReplicas int `json:"maxReplicas,omitempty"`
 	CPUPercent  int `json:"cpuPercent,omitempty"`
+	// InFlight, when set, scales on the invoker's queue instead of (or,
+	// with CPUPercent, as well as) CPU: the target of calls in flight to the
+	// version per replica, read as the external metric
+	// tianshu_algorithm_in_flight_requests{algorithm,version} (the cluster
+	// needs a metrics adapter serving it, e.g. prometheus-adapter).
+	InFlight int `json:"inFlight,omitempty"`
 }
+
+// usesCPU reports whether the autoscaler scales on CPU use.
+func (a Autoscale) usesCPU() bool { return a.CPUPercent > 0 || a.InFlight == 0 }
 
 // Toleration lets pods run on nodes with a matching taint (Kubernetes'
 // toleration: Operator "Equal" (default) or "Exists"; Effect empty for
@@ -239,9 +269,7 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // Validate checks the definition and returns the first problem as a
 // *FieldError naming the field; errors.As finds it.
 func (v *Version) Validate() error {
-	bad := func(field, format string, args ...any) error {
-		return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
-	}
+	bad := fieldErr
 	if !idPattern.MatchString(v.AlgorithmID) {
 		return bad("algorithmId", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
@@ -342,6 +370,9 @@ func (v *Version) Validate() error {
 	case r.AddressSpaceMB != 0 && v.Runtime != RuntimeProcess:
 		return bad("resources.addressSpaceMB", "applies to the process runtime only")
 	}
+	if err := r.validateSharing(v.Runtime); err != nil {
+		return err
+	}
 	if err := v.Placement.validate(v.Runtime); err != nil {
 		return err
 	}
@@ -355,8 +386,18 @@ func (v *Version) Validate() error {
 			return bad("autoscale.minReplicas", "must be between 0 (meaning 1) and autoscale.maxReplicas")
 		case a.CPUPercent < 0 || a.CPUPercent > 100:
 			return bad("autoscale.cpuPercent", "must be between 0 (meaning 80) and 100")
-		case r.CPU == 0:
+		case a.InFlight < 0 || a.InFlight > 10000:
+			return bad("autoscale.inFlight", "must be between 0 (not used) and 10000 calls per replica")
+		case a.usesCPU() && r.CPU == 0:
 			return bad("resources.cpu", "autoscaling on CPU use needs a CPU request")
+		}
+	}
+	if v.ScaleToZero {
+		switch {
+		case v.Runtime != RuntimeContainer:
+			return bad("scaleToZero", "only the container runtime scales to zero")
+		case v.Autoscale.MaxReplicas > 0:
+			return bad("scaleToZero", "cannot be combined with autoscale (a HorizontalPodAutoscaler keeps at least one replica)")
 		}
 	}
 	if v.Sticky != "" {
@@ -424,9 +465,7 @@ var labelValuePattern = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A
 // Kubernetes label keys and values and known toleration operators and
 // effects.
 func (p *Placement) validate(runtime string) error {
-	bad := func(field, format string, args ...any) error {
-		return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
-	}
+	bad := fieldErr
 	if runtime != RuntimeContainer && (len(p.NodeSelector) > 0 || len(p.Tolerations) > 0) {
 		return bad("placement", "only the container runtime takes a placement")
 	}
@@ -503,3 +542,38 @@ func (v *Version) ref() string { return v.AlgorithmID + "@" + v.Version }
 
 // itoa is strconv.Itoa, kept short for labels.
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// fieldErr is a *FieldError on field with a formatted message.
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (r Resources) validateSharing(runtime string) error {
+	bad := fieldErr
+	whole := r.GPU >= 1 && r.GPU == float64(int(r.GPU))
+	switch r.GPUSharing {
+	case "":
+		return nil
+	case GPUSharingExclusive:
+		if !whole {
+			return bad("resources.gpu", "exclusive GPUs are whole: 1 or more")
+		}
+	case GPUSharingHAMi:
+		if r.GPU <= 0 {
+			return bad("resources.gpu", "HAMi sharing needs a share of a GPU (above 0)")
+		}
+	case GPUSharingTimeSliced:
+		if !whole {
+			return bad("resources.gpu", "time-sliced GPUs are counted in whole slices: 1 or more")
+		}
+		if r.GPUMemoryMB > 0 {
+			return bad("resources.gpuMemoryMB", "time-slicing does not isolate GPU memory; use gpuSharing hami to reserve it")
+		}
+	default:
+		return bad("resources.gpuSharing", "must be %s, %s or %s", GPUSharingExclusive, GPUSharingHAMi, GPUSharingTimeSliced)
+	}
+	if runtime != RuntimeContainer {
+		return bad("resources.gpuSharing", "applies to the container runtime only")
+	}
+	return nil
+}

@@ -30,6 +30,32 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"replicas", func(v *Version) { v.Replicas = 3 }},
 		{"resources.gpu", func(v *Version) { v.Resources.GPU = 1.5 }},
 		{"resources.cpu", func(v *Version) { v.Resources.CPU = -1 }},
+		{"autoscale.inFlight", func(v *Version) {
+			v.Runtime, v.Endpoints, v.Image = RuntimeContainer, nil, "r/x:1"
+			v.Autoscale = Autoscale{MaxReplicas: 2, InFlight: -1}
+		}},
+		{"scaleToZero", func(v *Version) { v.ScaleToZero = true }}, // endpoint
+		{"scaleToZero", func(v *Version) {
+			v.Runtime, v.Endpoints, v.Image = RuntimeContainer, nil, "r/x:1"
+			v.ScaleToZero, v.Autoscale = true, Autoscale{MaxReplicas: 2, InFlight: 3}
+		}},
+		{"resources.gpuSharing", func(v *Version) { v.Resources.GPU, v.Resources.GPUSharing = 1, GPUSharingTimeSliced }}, // endpoint: no GPUs to share
+		{"resources.gpuSharing", func(v *Version) {
+			v.Runtime, v.Endpoints, v.Image = RuntimeContainer, nil, "r/x:1"
+			v.Resources.GPU, v.Resources.GPUSharing = 1, "mps"
+		}},
+		{"resources.gpu", func(v *Version) {
+			v.Runtime, v.Endpoints, v.Image = RuntimeContainer, nil, "r/x:1"
+			v.Resources.GPU, v.Resources.GPUSharing = 0.5, GPUSharingTimeSliced
+		}},
+		{"resources.gpuMemoryMB", func(v *Version) {
+			v.Runtime, v.Endpoints, v.Image = RuntimeContainer, nil, "r/x:1"
+			v.Resources.GPU, v.Resources.GPUMemoryMB, v.Resources.GPUSharing = 1, 4096, GPUSharingTimeSliced
+		}},
+		{"resources.gpu", func(v *Version) {
+			v.Runtime, v.Endpoints, v.Image = RuntimeContainer, nil, "r/x:1"
+			v.Resources.GPU, v.Resources.GPUSharing = 0.25, GPUSharingExclusive
+		}},
 		{"resources.addressSpaceMB", func(v *Version) { v.Resources.AddressSpaceMB = 1024 }}, // endpoint: not a process
 		{"resources.addressSpaceMB", func(v *Version) {
 			v.Runtime, v.Endpoints, v.Package = RuntimeProcess, nil, "/opt/pkg"

@@ -112,6 +112,55 @@ func TestContainerVersionOnKubernetes(t *testing.T) {
 	}
 }
 
+// TestContainerVersionScalesToZero runs a container version that scales
+// to zero through the API against a real kube-apiserver: it is deployed
+// with no replica, a task whose flow calls it (naming no version) brings
+// its replicas up, and stopping the task takes them back to zero; the
+// instance says why it has none.
+func TestContainerVersionScalesToZero(t *testing.T) {
+	env := kubetest.Start(t, kubetest.Options{})
+	ns := env.CreateNamespace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	e := apptest.Start(t, apptest.Options{Args: []string{"--kube.kubeconfig", env.Kubeconfig, "--kube.namespace", ns}})
+	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	algID := c.mustCall("CreateAlgorithm", map[string]any{"Name": "idle-detector"})["AlgorithmId"].(string)
+	c.mustCall("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Version": "1", "Start": true, "Definition": map[string]any{
+		"runtime": "container", "protocol": "tianshu-v1", "image": "registry.example/detector:1.0", "replicas": 2, "scaleToZero": true,
+		"contract": map[string]any{"inputs": []any{map[string]any{"name": "image", "type": "image", "required": true}},
+			"outputs": []any{map[string]any{"name": "objects", "type": "objects"}}}}})
+	if _, code := c.call("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Version": "2", "Definition": map[string]any{
+		"runtime": "container", "image": "registry.example/detector:1.0", "scaleToZero": true, "resources": map[string]any{"cpu": 1},
+		"autoscale": map[string]any{"maxReplicas": 3}, "contract": map[string]any{"inputs": []any{}}}}); code != "InvalidParameterValue" {
+		t.Errorf("scale to zero with an autoscaler: %q, want InvalidParameterValue", code)
+	}
+	name := kube.Name(algorithm.Ref{ID: algID, Version: "1"})
+	replicas := func() int32 {
+		var dep appsv1.Deployment
+		if err := env.Do(ctx, "", http.MethodGet, "/apis/apps/v1/namespaces/"+ns+"/deployments/"+name, nil, &dep); err != nil {
+			t.Fatalf("the version's Deployment: %v", err)
+		}
+		return *dep.Spec.Replicas
+	}
+	if n := replicas(); n != 0 {
+		t.Fatalf("no task uses the version, yet it has %d replicas", n)
+	}
+	testenv.Eventually(t, time.Minute, "the instance to say it is scaled to zero", func() bool {
+		is := c.mustCall("DescribeAlgorithmInstances", map[string]any{"AlgorithmId": algID})["InstanceSet"].([]any)
+		return len(is) == 1 && strings.Contains(is[0].(map[string]any)["LastError"].(string), "scaled to zero")
+	})
+
+	doc := map[string]any{"name": "detect", "nodes": []any{map[string]any{"id": "d", "kind": "algorithm",
+		"config": map[string]any{"algorithm": algID}, "inputs": map[string]any{"image": "$input.image"}}}}
+	flowID := c.mustCall("CreateFlow", map[string]any{"Document": doc})["FlowId"].(string)
+	taskID := c.mustCall("CreateTask", map[string]any{"Name": "uses-it", "FlowId": flowID, "Start": true,
+		"Sources": []any{map[string]any{"Type": "topic", "Id": "in.frames"}}})["TaskId"].(string)
+	testenv.Eventually(t, time.Minute, "a running task to bring the replicas up", func() bool { return replicas() == 2 })
+
+	c.mustCall("StopTask", map[string]any{"TaskId": taskID})
+	testenv.Eventually(t, time.Minute, "the stopped task to let them go", func() bool { return replicas() == 0 })
+}
+
 // countObjects counts a version's anchor, Deployment, Service and
 // autoscaler in ns.
 func countObjects(ctx context.Context, t *testing.T, env *kubetest.Env, ns string, ref algorithm.Ref) int {

@@ -36,7 +36,19 @@ const (
 	ResourceGPU      corev1.ResourceName = "nvidia.com/gpu"
 	ResourceGPUMem   corev1.ResourceName = "nvidia.com/gpumem"
 	ResourceGPUCores corev1.ResourceName = "nvidia.com/gpucores"
+	// ResourceGPUShared is a time slice of a GPU as the NVIDIA device
+	// plugin names it when time-slicing renames shared GPUs
+	// (renameByDefault), so that a pod asks for a slice or a whole GPU.
+	ResourceGPUShared corev1.ResourceName = "nvidia.com/gpu.shared"
 )
+
+// InFlightMetric is the platform's metric of calls in flight to an
+// algorithm instance, which an autoscaler on the invoker's queue reads
+// through the cluster's external metrics API.
+const InFlightMetric = "tianshu_algorithm_in_flight_requests"
+
+// gpuResources are the extended resources a version's GPUs may ask for.
+var gpuResources = []corev1.ResourceName{ResourceGPU, ResourceGPUShared, ResourceGPUCores, ResourceGPUMem}
 
 // Labels and annotations on every object of a version.
 const (
@@ -150,7 +162,7 @@ func (r *Runtime) Deploy(ctx context.Context, v algorithm.Version) error {
 	}}
 	dep := r.deployment(v, res, owner)
 	svc := r.service(ref, owner)
-	err = r.apply(ctx, dep, svc, v.Autoscale.MaxReplicas > 0)
+	err = r.apply(ctx, dep, svc, v.Autoscale.MaxReplicas > 0 || v.ScaleToZero)
 	if err == nil {
 		err = r.applyAutoscaler(ctx, v, owner)
 	}
@@ -204,13 +216,14 @@ func (r *Runtime) ensureAnchor(ctx context.Context, v algorithm.Version) (*corev
 }
 
 // apply creates the Deployment and Service, or updates their specs.
-func (r *Runtime) apply(ctx context.Context, dep *appsv1.Deployment, svc *corev1.Service, autoscaled bool) error {
+func (r *Runtime) apply(ctx context.Context, dep *appsv1.Deployment, svc *corev1.Service, keepReplicas bool) error {
 	if _, err := upsert(ctx, r, groupApps, deployments, dep.Name, dep, nil, func(old *appsv1.Deployment) {
 		replicas := old.Spec.Replicas
 		old.Labels, old.Annotations, old.OwnerReferences, old.Spec = dep.Labels, dep.Annotations, dep.OwnerReferences, dep.Spec
-		if autoscaled {
-			// The autoscaler owns the count; setting it back would
-			// undo its work on every reconcile.
+		if keepReplicas {
+			// The autoscaler (or the platform's scaling to zero) owns
+			// the count; setting it back would undo its work on every
+			// reconcile.
 			old.Spec.Replicas = replicas
 		}
 	}); err != nil {
@@ -262,6 +275,32 @@ func upsert[T any](ctx context.Context, r *Runtime, group, plural, name string, 
 // maxConflictRetries bounds upsert's read-merge-write attempts.
 const maxConflictRetries = 5
 
+// Scale sets the replica count of a version's Deployment (which must
+// exist); setting what it already has changes nothing.
+func (r *Runtime) Scale(ctx context.Context, ref algorithm.Ref, replicas int) error {
+	name := Name(ref)
+	for attempt := 0; ; attempt++ {
+		dep := &appsv1.Deployment{}
+		if err := r.c.get(ctx, groupApps, r.ns, deployments, name, dep); err != nil {
+			return err
+		}
+		if dep.Spec.Replicas != nil && int(*dep.Spec.Replicas) == replicas {
+			return nil
+		}
+		n := int32(replicas)
+		dep.Spec.Replicas = &n
+		err := r.c.update(ctx, groupApps, r.ns, deployments, name, dep, nil)
+		if IsConflict(err) && attempt < 4 {
+			continue // the controller wrote its status meanwhile: read it again
+		}
+		if err != nil {
+			return err
+		}
+		r.log.Info("kube version scaled", "algorithm", ref.ID, "version", ref.Version, "replicas", replicas)
+		return nil
+	}
+}
+
 // Remove deletes everything of a version: the Deployment (and, through
 // the garbage collector, its ReplicaSets and Pods), the Service and the
 // anchor. Removing what does not exist is not an error.
@@ -298,6 +337,28 @@ func (r *Runtime) applyAutoscaler(ctx context.Context, v algorithm.Version, owne
 	if cpu == 0 {
 		cpu = 80
 	}
+	var metrics []autoscalingv2.MetricSpec
+	if a.CPUPercent > 0 || a.InFlight == 0 {
+		metrics = append(metrics, autoscalingv2.MetricSpec{
+			Type: autoscalingv2.ResourceMetricSourceType,
+			Resource: &autoscalingv2.ResourceMetricSource{Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{
+				Type: autoscalingv2.UtilizationMetricType, AverageUtilization: &cpu}},
+		})
+	}
+	if a.InFlight > 0 {
+		// The invoker's queue, as the platform exports it: an external
+		// metric (the calls are counted where they are made, not in the
+		// pods), divided by the replicas for the average.
+		metrics = append(metrics, autoscalingv2.MetricSpec{
+			Type: autoscalingv2.ExternalMetricSourceType,
+			External: &autoscalingv2.ExternalMetricSource{
+				Metric: autoscalingv2.MetricIdentifier{Name: InFlightMetric, Selector: &metav1.LabelSelector{
+					MatchLabels: map[string]string{"algorithm": ref.ID, "version": ref.Version}}},
+				Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType,
+					AverageValue: resource.NewQuantity(int64(a.InFlight), resource.DecimalSI)},
+			},
+		})
+	}
 	meta := r.meta(ref)
 	meta.OwnerReferences = owner
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{
@@ -307,11 +368,7 @@ func (r *Runtime) applyAutoscaler(ctx context.Context, v algorithm.Version, owne
 			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
 			MinReplicas:    &minR,
 			MaxReplicas:    int32(a.MaxReplicas),
-			Metrics: []autoscalingv2.MetricSpec{{
-				Type: autoscalingv2.ResourceMetricSourceType,
-				Resource: &autoscalingv2.ResourceMetricSource{Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{
-					Type: autoscalingv2.UtilizationMetricType, AverageUtilization: &cpu}},
-			}},
+			Metrics:        metrics,
 		},
 	}
 	_, err := upsert(ctx, r, groupAutoscaling, autoscalers, name, hpa, nil, func(old *autoscalingv2.HorizontalPodAutoscaler) {
@@ -399,6 +456,9 @@ func (r *Runtime) deployment(v algorithm.Version, res corev1.ResourceRequirement
 	meta := r.meta(ref)
 	meta.OwnerReferences = owner
 	replicas := int32(max(v.Replicas, 1))
+	if v.ScaleToZero {
+		replicas = 0 // until a running task uses it (Scale)
+	}
 	c := corev1.Container{
 		Name:      "algorithm",
 		Image:     v.Image,
@@ -459,7 +519,8 @@ func (r *Runtime) service(ref algorithm.Ref, owner []metav1.OwnerReference) *cor
 // and limits: CPU and memory requested and limited alike (a predictable
 // QoS class); whole GPUs as nvidia.com/gpu; a fraction of one as HAMi's
 // one shared GPU with a core share (nvidia.com/gpucores, percent) and,
-// when given, its memory (nvidia.com/gpumem, MiB).
+// when given, its memory (nvidia.com/gpumem, MiB); time slices as
+// nvidia.com/gpu.shared.
 func podResources(r algorithm.Resources) (corev1.ResourceRequirements, error) {
 	req := corev1.ResourceList{}
 	lim := corev1.ResourceList{}
@@ -472,6 +533,8 @@ func podResources(r algorithm.Resources) (corev1.ResourceRequirements, error) {
 		req[corev1.ResourceMemory], lim[corev1.ResourceMemory] = *q, *q
 	}
 	switch {
+	case r.GPUSharing == algorithm.GPUSharingTimeSliced:
+		lim[ResourceGPUShared] = *resource.NewQuantity(int64(r.GPU), resource.DecimalSI)
 	case r.GPU >= 1:
 		lim[ResourceGPU] = *resource.NewQuantity(int64(r.GPU), resource.DecimalSI)
 	case r.GPU > 0:
@@ -487,7 +550,7 @@ func podResources(r algorithm.Resources) (corev1.ResourceRequirements, error) {
 	// Extended resources cannot be overcommitted: their requests must
 	// equal their limits. Kubernetes copies limits to requests on Pods
 	// but not in a Deployment's template, so say it here.
-	for _, name := range []corev1.ResourceName{ResourceGPU, ResourceGPUCores, ResourceGPUMem} {
+	for _, name := range gpuResources {
 		if q, ok := lim[name]; ok {
 			req[name] = q
 		}
@@ -509,7 +572,7 @@ func podResources(r algorithm.Resources) (corev1.ResourceRequirements, error) {
 // cluster scales; a GPU request that fits nowhere never will).
 func (r *Runtime) checkCapacity(ctx context.Context, v algorithm.Version, res corev1.ResourceRequirements) error {
 	want := map[corev1.ResourceName]resource.Quantity{}
-	for _, name := range []corev1.ResourceName{ResourceGPU, ResourceGPUCores, ResourceGPUMem} {
+	for _, name := range gpuResources {
 		if q, ok := res.Limits[name]; ok {
 			want[name] = q
 		}
@@ -530,9 +593,9 @@ func (r *Runtime) checkCapacity(ctx context.Context, v algorithm.Version, res co
 		return fmt.Errorf("kube: list nodes to check GPU capacity: %w", err)
 	}
 	field := map[corev1.ResourceName]string{
-		ResourceGPU: "resources.gpu", ResourceGPUCores: "resources.gpu", ResourceGPUMem: "resources.gpuMemoryMB",
+		ResourceGPU: "resources.gpu", ResourceGPUShared: "resources.gpu", ResourceGPUCores: "resources.gpu", ResourceGPUMem: "resources.gpuMemoryMB",
 	}
-	for _, name := range []corev1.ResourceName{ResourceGPU, ResourceGPUCores, ResourceGPUMem} {
+	for _, name := range gpuResources {
 		q, ok := want[name]
 		if !ok {
 			continue

@@ -208,6 +208,143 @@ func TestFractionalGPUUsesHAMiResources(t *testing.T) {
 	}
 }
 
+// TestTimeSlicedGPUAsksForSlices checks that a time-sliced version asks
+// for slices of shared GPUs (nvidia.com/gpu.shared), not whole ones, and is
+// refused, naming resources.gpu, where no node offers enough slices.
+func TestTimeSlicedGPUAsksForSlices(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t)
+	if err := f.env.CreateNode(ctx, f.ns+"-ts", f.pool, map[string]string{
+		"cpu": "16", "memory": "64Gi", "pods": "110", "nvidia.com/gpu.shared": "8",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.c.remove(context.Background(), groupCore, "", nodes, f.ns+"-ts") })
+	v := f.version("slices")
+	v.Resources = algorithm.Resources{GPU: 2, GPUSharing: algorithm.GPUSharingTimeSliced}
+	if err := v.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.rt.Deploy(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	dep, err := f.deployment(ctx, Name(algorithm.Ref{ID: "slices", Version: "1.0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := dep.Spec.Template.Spec.Containers[0].Resources
+	if q := res.Limits[ResourceGPUShared]; q.String() != "2" {
+		t.Errorf("limits[%s] = %s, want 2", ResourceGPUShared, q.String())
+	}
+	if q := res.Requests[ResourceGPUShared]; q.String() != "2" {
+		t.Errorf("requests[%s] = %s, want 2 (extended resources are not overcommitted)", ResourceGPUShared, q.String())
+	}
+	if _, ok := res.Limits[ResourceGPU]; ok {
+		t.Errorf("a time-sliced version asks for whole GPUs: %v", res.Limits)
+	}
+
+	big := f.version("manyslices")
+	big.Resources = algorithm.Resources{GPU: 16, GPUSharing: algorithm.GPUSharingTimeSliced}
+	err = f.rt.Deploy(ctx, big)
+	var fe *algorithm.FieldError
+	if !errors.As(err, &fe) || fe.Field != "resources.gpu" || !strings.Contains(fe.Msg, string(ResourceGPUShared)) {
+		t.Fatalf("16 slices where a node has 8: %v", err)
+	}
+	if _, err := f.deployment(ctx, Name(algorithm.Ref{ID: "manyslices", Version: "1.0"})); err == nil {
+		t.Error("the refused version's Deployment exists")
+	}
+}
+
+// TestScaleToZero checks that a version that scales to zero is created
+// with no replica, that Scale sets the count, and that deploying again (the
+// manager's reconcile) keeps the count Scale set.
+func TestScaleToZero(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t)
+	v := f.version("idle")
+	v.Replicas, v.ScaleToZero = 3, true
+	if err := f.rt.Deploy(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	ref := algorithm.Ref{ID: "idle", Version: "1.0"}
+	replicas := func() int32 {
+		t.Helper()
+		dep, err := f.deployment(ctx, Name(ref))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *dep.Spec.Replicas
+	}
+	if n := replicas(); n != 0 {
+		t.Fatalf("a new scale-to-zero version has %d replicas", n)
+	}
+	if err := f.rt.Scale(ctx, ref, 3); err != nil {
+		t.Fatal(err)
+	}
+	if n := replicas(); n != 3 {
+		t.Fatalf("after Scale(3): %d replicas", n)
+	}
+	if err := f.rt.Deploy(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if n := replicas(); n != 3 {
+		t.Fatalf("deploying again reset the count to %d", n)
+	}
+	if err := f.rt.Scale(ctx, ref, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := replicas(); n != 0 {
+		t.Fatalf("after Scale(0): %d replicas", n)
+	}
+	if err := f.rt.Scale(ctx, algorithm.Ref{ID: "never", Version: "1"}, 1); err == nil {
+		t.Fatal("scaling a version with no Deployment succeeded")
+	}
+}
+
+// TestAutoscalerOnTheInvokersQueue checks that autoscale.inFlight makes
+// the autoscaler read the platform's in-flight calls to the version as an
+// external metric (average per replica), alone or beside CPU, and that the
+// API server takes the object as written.
+func TestAutoscalerOnTheInvokersQueue(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t)
+	for _, tc := range []struct {
+		name    string
+		a       algorithm.Autoscale
+		metrics int
+	}{
+		{"queue", algorithm.Autoscale{MaxReplicas: 6, InFlight: 4}, 1},
+		{"queuecpu", algorithm.Autoscale{MaxReplicas: 6, InFlight: 4, CPUPercent: 70}, 2},
+	} {
+		v := f.version(tc.name)
+		v.Resources = algorithm.Resources{CPU: 1}
+		if tc.a.CPUPercent == 0 {
+			v.Resources = algorithm.Resources{} // no CPU request needed for the queue alone
+		}
+		v.Autoscale = tc.a
+		if err := v.Validate(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if err := f.rt.Deploy(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+		ref := algorithm.Ref{ID: tc.name, Version: "1.0"}
+		var hpa autoscalingv2.HorizontalPodAutoscaler
+		if err := f.c.get(ctx, groupAutoscaling, f.ns, autoscalers, Name(ref), &hpa); err != nil {
+			t.Fatal(err)
+		}
+		ms := hpa.Spec.Metrics
+		if len(ms) != tc.metrics {
+			t.Fatalf("%s: %d metrics, want %d: %+v", tc.name, len(ms), tc.metrics, ms)
+		}
+		ext := ms[len(ms)-1].External
+		if ext == nil || ext.Metric.Name != InFlightMetric || ext.Metric.Selector.MatchLabels["algorithm"] != tc.name ||
+			ext.Metric.Selector.MatchLabels["version"] != "1.0" || ext.Target.Type != autoscalingv2.AverageValueMetricType || ext.Target.AverageValue.String() != "4" {
+			t.Errorf("%s: external metric %+v", tc.name, ext)
+		}
+	}
+}
+
 // TestImpossibleGPURequestIsRefused checks that asking for more than any
 // node has fails with the field named, and leaves nothing behind.
 func TestImpossibleGPURequestIsRefused(t *testing.T) {
