@@ -110,8 +110,9 @@ func (s *Service) StartRuntime(ctx context.Context, m *algorithm.Manager) error 
 	return nil
 }
 
-// Run reconciles every interval until ctx ends, and scales the versions
-// that scale to zero to their use every scaleEvery intervals.
+// Run reconciles every interval until ctx ends, and every scaleEvery
+// intervals scales the versions that scale to zero to their use and prunes
+// the cluster of versions no longer wanted.
 func (s *Service) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -123,6 +124,7 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 			s.Reconcile(ctx)
 			if i%scaleEvery == 0 {
 				s.ScaleToUse(ctx)
+				s.Prune(ctx)
 			}
 		}
 	}

@@ -130,3 +130,33 @@ func refOf(key string) algorithm.Ref {
 	id, version, _ := strings.Cut(key, "@")
 	return algorithm.Ref{ID: id, Version: version}
 }
+
+// wanted returns the versions desired running.
+func (s *Service) wanted(ctx context.Context) (map[algorithm.Ref]bool, error) {
+	rows, err := s.db.Query(ctx, "SELECT algorithm_id, version FROM algorithm_versions WHERE desired_state = ?", Running)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	want := map[algorithm.Ref]bool{}
+	for rows.Next() {
+		var r algorithm.Ref
+		if err := rows.Scan(&r.ID, &r.Version); err != nil {
+			return nil, err
+		}
+		want[r] = true
+	}
+	return want, rows.Err()
+}
+
+// Prune removes from the cluster the container versions this platform
+// deployed that are no longer desired running: stopped or deleted while no
+// process with the runtime ran to remove them.
+func (s *Service) Prune(ctx context.Context) {
+	if s.m == nil {
+		return
+	}
+	if _, err := s.m.PruneContainers(ctx, s.wanted); err != nil && ctx.Err() == nil {
+		s.log.Warn("container versions not pruned", "err", err)
+	}
+}

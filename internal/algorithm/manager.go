@@ -112,6 +112,8 @@ type ContainerRuntime interface {
 	Check(ctx context.Context, v Version) error
 	// Scale sets a deployed version's replica count (scale to zero).
 	Scale(ctx context.Context, ref Ref, replicas int) error
+	// Deployed lists the versions whose objects this platform deployed.
+	Deployed(ctx context.Context) ([]Ref, error)
 }
 
 // ContainerStatus is how far a container version's replicas have come, as
@@ -695,6 +697,42 @@ func (m *Manager) Scale(ctx context.Context, ref Ref, inUse bool) error {
 		n = d.v.replicas()
 	}
 	return m.opts.Containers.Scale(ctx, ref, n)
+}
+
+// PruneContainers removes the cluster objects of container versions this
+// platform deployed that wanted does not hold and this manager does not
+// run: those stopped or deleted while no process with the runtime ran. It
+// lists the cluster before calling wanted, so a version deployed meanwhile
+// is not seen, and one deployed before is already wanted.
+func (m *Manager) PruneContainers(ctx context.Context, wanted func(context.Context) (map[Ref]bool, error)) ([]Ref, error) {
+	if m.opts.Containers == nil {
+		return nil, nil
+	}
+	deployed, err := m.opts.Containers.Deployed(ctx)
+	if err != nil || len(deployed) == 0 {
+		return nil, err
+	}
+	want, err := wanted(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var removed []Ref
+	var errs []error
+	for _, r := range deployed {
+		m.mu.RLock()
+		_, running := m.deps[r]
+		m.mu.RUnlock()
+		if want[r] || running {
+			continue
+		}
+		if err := m.opts.Containers.Remove(ctx, r); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.log.Info("container version pruned", "algorithm", r.ID, "version", r.Version)
+		removed = append(removed, r)
+	}
+	return removed, errors.Join(errs...)
 }
 
 // Contract returns a copy of a running version's contract; an unknown

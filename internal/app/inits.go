@@ -494,7 +494,7 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 			return nil, err
 		}
 	}
-	containers, err := p.containerRuntime()
+	containers, err := p.containerRuntime(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -548,7 +548,7 @@ func (p *Platform) initRuntime(ctx context.Context) (func(context.Context) error
 // otherwise (container versions are then refused). Building it makes no
 // request and starts nothing: the algorithm manager calls it when a
 // container version is applied.
-func (p *Platform) containerRuntime() (algorithm.ContainerRuntime, error) {
+func (p *Platform) containerRuntime(ctx context.Context) (algorithm.ContainerRuntime, error) {
 	kc := p.cfg.Kube
 	if !kc.Enabled() {
 		return nil, nil
@@ -576,6 +576,14 @@ func (p *Platform) containerRuntime() (algorithm.ContainerRuntime, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Objects carry the platform's id, so that versions stopped or deleted
+	// while no process with the runtime ran are found and removed, and
+	// another platform's objects in the namespace never are.
+	id, err := p.platformID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kube: platform id: %w", err)
+	}
+	rt.SetPlatform(id)
 	p.log.Info("kubernetes runtime configured", "host", cfg.Host, "namespace", ns, "in_cluster", kc.InCluster)
 	return rt, nil
 }

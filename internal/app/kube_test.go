@@ -118,11 +118,7 @@ func TestContainerVersionOnKubernetes(t *testing.T) {
 // its replicas up, and stopping the task takes them back to zero; the
 // instance says why it has none.
 func TestContainerVersionScalesToZero(t *testing.T) {
-	env := kubetest.Start(t, kubetest.Options{})
-	ns := env.CreateNamespace(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	e := apptest.Start(t, apptest.Options{Args: []string{"--kube.kubeconfig", env.Kubeconfig, "--kube.namespace", ns}})
+	env, ns, ctx, e := startOnKube(t)
 	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 	algID := c.mustCall("CreateAlgorithm", map[string]any{"Name": "idle-detector"})["AlgorithmId"].(string)
 	c.mustCall("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Version": "1", "Start": true, "Definition": map[string]any{
@@ -159,6 +155,54 @@ func TestContainerVersionScalesToZero(t *testing.T) {
 
 	c.mustCall("StopTask", map[string]any{"TaskId": taskID})
 	testenv.Eventually(t, time.Minute, "the stopped task to let them go", func() bool { return replicas() == 0 })
+}
+
+// TestContainerVersionsPruned checks that the objects of a version this
+// platform deployed but no longer wants (stopped or deleted while no
+// process with the runtime ran: here, deployed by hand under the
+// platform's id with no version in the store) are removed, and that
+// another platform's objects in the same namespace are left alone.
+func TestContainerVersionsPruned(t *testing.T) {
+	env, ns, ctx, e := startOnKube(t)
+	var platform string
+	if err := e.P.DB.QueryRow(ctx, "SELECT value FROM settings WHERE name = 'platform_id'").Scan(&platform); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := kube.LoadKubeconfig(env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy := func(platform, id string) algorithm.Ref {
+		rt, err := kube.New(cfg, ns, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt.SetPlatform(platform)
+		v := algorithm.Version{AlgorithmID: id, Version: "1", Runtime: algorithm.RuntimeContainer, Image: "registry.example/x:1",
+			Contract: algorithm.Contract{Inputs: []algorithm.Field{{Name: "image", Type: algorithm.TypeImage, Required: true}}}}
+		if err := rt.Deploy(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+		return algorithm.Ref{ID: id, Version: "1"}
+	}
+	ghost := deploy(platform, "alg-ghost")
+	foreign := deploy("another-platform", "alg-theirs")
+	testenv.Eventually(t, time.Minute, "the unwanted version's objects removed", func() bool { return countObjects(ctx, t, env, ns, ghost) == 0 })
+	if n := countObjects(ctx, t, env, ns, foreign); n != 3 {
+		t.Errorf("another platform's version has %d objects left, want its 3", n)
+	}
+}
+
+// startOnKube starts a platform whose container runtime is a real
+// kube-apiserver's fresh namespace (no controller manager).
+func startOnKube(t *testing.T) (*kubetest.Env, string, context.Context, *apptest.Env) {
+	t.Helper()
+	env := kubetest.Start(t, kubetest.Options{})
+	ns := env.CreateNamespace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	e := apptest.Start(t, apptest.Options{Args: []string{"--kube.kubeconfig", env.Kubeconfig, "--kube.namespace", ns}})
+	return env, ns, ctx, e
 }
 
 // countObjects counts a version's anchor, Deployment, Service and

@@ -55,6 +55,7 @@ const (
 	LabelManagedBy  = "app.kubernetes.io/managed-by"
 	LabelComponent  = "app.kubernetes.io/component"
 	LabelVersionKey = "tianshu.ai/version-key" // the selector: a hash of algorithm@version
+	LabelPlatform   = "tianshu.ai/platform"    // the platform that deployed it (SetPlatform)
 	AnnotAlgorithm  = "tianshu.ai/algorithm"
 	AnnotVersion    = "tianshu.ai/version"
 	managedBy       = "tianshu"
@@ -68,9 +69,36 @@ const ContainerPort = 8080
 // Runtime creates, updates and removes the Kubernetes objects of container
 // versions in one namespace.
 type Runtime struct {
-	ns  string
-	c   *client
-	log *slog.Logger
+	ns       string
+	c        *client
+	log      *slog.Logger
+	platform string // labels what this platform deploys; "" : unlabelled, never pruned
+}
+
+// SetPlatform labels every object deployed from now on with the
+// platform's id, which Deployed lists by; call it before the first Deploy.
+func (r *Runtime) SetPlatform(id string) { r.platform = id }
+
+// Deployed lists the versions whose objects this platform deployed in the
+// namespace (by their anchors): none when no platform id is set, since
+// then nothing tells this platform's objects from another's.
+func (r *Runtime) Deployed(ctx context.Context) ([]algorithm.Ref, error) {
+	if r.platform == "" {
+		return nil, nil
+	}
+	var list corev1.ConfigMapList
+	sel := LabelManagedBy + "=" + managedBy + "," + LabelComponent + "=" + component + "," + LabelPlatform + "=" + r.platform
+	if err := r.c.list(ctx, groupCore, r.ns, configMaps, sel, &list); err != nil {
+		return nil, fmt.Errorf("kube: list the platform's versions: %w", err)
+	}
+	out := make([]algorithm.Ref, 0, len(list.Items))
+	for _, cm := range list.Items {
+		id, ver := cm.Annotations[AnnotAlgorithm], cm.Annotations[AnnotVersion]
+		if id != "" && ver != "" {
+			out = append(out, algorithm.Ref{ID: id, Version: ver})
+		}
+	}
+	return out, nil
 }
 
 var _ algorithm.ContainerRuntime = (*Runtime)(nil)
@@ -436,7 +464,7 @@ func (r *Runtime) URL(ref algorithm.Ref) string {
 
 // meta is the name, labels and annotations of a version's objects.
 func (r *Runtime) meta(ref algorithm.Ref) metav1.ObjectMeta {
-	return metav1.ObjectMeta{
+	m := metav1.ObjectMeta{
 		Name:      Name(ref),
 		Namespace: r.ns,
 		Labels: map[string]string{
@@ -448,6 +476,10 @@ func (r *Runtime) meta(ref algorithm.Ref) metav1.ObjectMeta {
 		// keep them exact.
 		Annotations: map[string]string{AnnotAlgorithm: ref.ID, AnnotVersion: ref.Version},
 	}
+	if r.platform != "" {
+		m.Labels[LabelPlatform] = r.platform
+	}
+	return m
 }
 
 // deployment renders a version's Deployment.

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"sort"
 	"context"
 	"errors"
 	"net/http"
@@ -342,6 +343,46 @@ func TestAutoscalerOnTheInvokersQueue(t *testing.T) {
 			ext.Metric.Selector.MatchLabels["version"] != "1.0" || ext.Target.Type != autoscalingv2.AverageValueMetricType || ext.Target.AverageValue.String() != "4" {
 			t.Errorf("%s: external metric %+v", tc.name, ext)
 		}
+	}
+}
+
+// TestDeployedListsThisPlatformsVersions checks that each platform lists
+// only the versions it deployed in a namespace it shares, and that a
+// runtime with no platform id lists none (it cannot tell them apart).
+func TestDeployedListsThisPlatformsVersions(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t)
+	other, err := New(config(f.env, f.env.AdminToken), f.ns, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rt.SetPlatform("p1")
+	other.SetPlatform("p2")
+	for _, id := range []string{"a", "b"} {
+		if err := f.rt.Deploy(ctx, f.version(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := other.Deploy(ctx, f.version("c")); err != nil {
+		t.Fatal(err)
+	}
+	mine, err := f.rt.Deployed(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(mine, func(i, j int) bool { return mine[i].ID < mine[j].ID })
+	if len(mine) != 2 || mine[0] != (algorithm.Ref{ID: "a", Version: "1.0"}) || mine[1].ID != "b" {
+		t.Errorf("p1 deployed %v", mine)
+	}
+	if theirs, err := other.Deployed(ctx); err != nil || len(theirs) != 1 || theirs[0].ID != "c" {
+		t.Errorf("p2 deployed %v, %v", theirs, err)
+	}
+	anon, err := New(config(f.env, f.env.AdminToken), f.ns, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if none, err := anon.Deployed(ctx); err != nil || none != nil {
+		t.Errorf("a runtime without a platform id lists %v, %v", none, err)
 	}
 }
 
