@@ -64,7 +64,7 @@ func startGBSim(t *testing.T, c gb28181.SimConfig) (*exec.Cmd, func()) {
 // applied (DEL deletes a channel's device, UPDATE renames, OFF and ADD),
 // and deleting the NVR deletes its channels. (Live video: TestGB28181LiveVideo.)
 func TestGB28181Devices(t *testing.T) {
-	e := apptest.Start(t, apptest.Options{Args: []string{"--gb28181.addr", "127.0.0.1:0", "--gb28181.keepalive-timeout", "1500ms"}})
+	e := apptest.Start(t, apptest.Options{Args: []string{"--gb28181.addr", "127.0.0.1:0", "--gb28181.keepalive-timeout", "3s"}})
 	c := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 	sipAddr := e.P.GB28181.Addr()
 	const nvrID = "34020000001320000001"
