@@ -113,7 +113,7 @@ func TestEdgeDeploy(t *testing.T) {
 	cc.mustCall("ModifyTaskFlowVersion", map[string]any{"TaskId": taskID, "FlowVersion": 2})
 	produce(10, 15) // still version 1: the edge cannot know yet
 	h2, err := edge.StartHub(ctx, edge.HubOptions{Addr: addr, Dir: edge.HubDir(cloud.DataDir), Nodes: cloud.P.EdgeNodes,
-		Records: cloud.P.Data, Placement: cloud.P.EdgePlacement()})
+		Records: cloud.P.Data, Events: cloud.P.Bus, Placement: cloud.P.EdgePlacement()})
 	if err != nil {
 		t.Fatal(err)
 	}

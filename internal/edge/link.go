@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,9 +19,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/bus/natsbus"
 	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/edge/edgeconfig"
+	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
@@ -35,11 +38,28 @@ type LinkOptions struct {
 	// Versions are reported in every heartbeat.
 	Versions map[string]string
 	// Site applies the tasks the cloud places here; nil runs none.
-	Site       Site
+	Site Site
+	// Events is the edge's bus: the events its tasks publish on the
+	// default project's events topic are buffered and forwarded with the
+	// records, for the cloud's subscriptions. Nil forwards records only.
+	Events     EventSource
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
 }
+
+// EventSource is the edge's bus as the link reads it (bus.Bus is one).
+type EventSource interface {
+	Subscribe(ctx context.Context, topic, durable string, opts bus.SubscribeOptions, h bus.Handler) (bus.Subscription, error)
+}
+
+// eventsDurable is the link's durable consumer of the edge's events topic:
+// its position is what has been buffered.
+const eventsDurable = "edge-link"
+
+// edgeProject is the edge's project that the cloud's tasks run in: its
+// events are the ones forwarded.
+const edgeProject = "default"
 
 // Link is an edge node's end: its NATS server (JetStream domain
 // edge-<node>) with the leaf connection to the cloud's hub, the outbox
@@ -55,6 +75,7 @@ type Link struct {
 	log    *slog.Logger
 	m      *linkMetrics
 
+	events  bus.Subscription // nil without Events
 	wake    chan struct{}
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -65,6 +86,7 @@ type Link struct {
 
 type linkMetrics struct {
 	forwarded prometheus.Counter
+	events    prometheus.Counter
 	dropped   *prometheus.CounterVec
 }
 
@@ -131,6 +153,16 @@ func StartLink(ctx context.Context, o LinkOptions) (*Link, error) {
 		return nil, err
 	}
 	l.metrics()
+	if o.Events != nil {
+		// One handler: the buffer keeps the order the events were
+		// published in, which per key is the order a subscriber sees.
+		l.events, err = o.Events.Subscribe(ctx, event.Topic(edgeProject), eventsDurable,
+			bus.SubscribeOptions{MaxInFlight: 1, Prefetch: maxBatch, MaxDeliver: -1}, l.bufferEvent)
+		if err != nil {
+			l.shutdown()
+			return nil, fmt.Errorf("edge: events subscription: %w", err)
+		}
+	}
 	run, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
 	l.wg.Add(2)
@@ -197,21 +229,56 @@ func (l *Link) metrics() {
 	l.m = &linkMetrics{
 		forwarded: telemetry.MustRegister(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_edge_records_forwarded_total",
 			Help: "Records this edge node forwarded and the cloud acknowledged."})),
+		events: telemetry.MustRegister(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_edge_events_forwarded_total",
+			Help: "Events of this edge node's tasks forwarded to the cloud and acknowledged by it."})),
 		dropped: telemetry.MustRegister(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_edge_records_dropped_total",
 			Help: "Records this edge node stored locally but will not forward, by reason: buffer_full (stop-ingesting refused them), oldest_dropped (drop-oldest made room)."}, []string{"reason"})),
 	}
+}
+
+// outboxItem is one message for the outbox: its id deduplicates a
+// repeated enqueue within the stream's window.
+type outboxItem struct {
+	id   string
+	body []byte
 }
 
 // Enqueue puts records (committed to the edge's store) in the outbox, in
 // order. Under stop-ingesting a full buffer refuses them: they stay in the
 // edge's store only, counted in tianshu_edge_records_dropped_total.
 func (l *Link) Enqueue(ctx context.Context, recs []data.Record) error {
-	futures := make([]jetstream.PubAckFuture, 0, len(recs))
-	for _, r := range recs {
+	items := make([]outboxItem, len(recs))
+	for i, r := range recs {
 		b, _ := json.Marshal(toWire(r))
-		f, err := l.js.PublishAsync(outboxSubject, b, jetstream.WithMsgID(r.ID))
+		items[i] = outboxItem{id: r.ID, body: b}
+	}
+	return l.enqueue(ctx, items)
+}
+
+// bufferEvent puts one event of the edge's tasks in the outbox. An event
+// the full buffer refuses (stop-ingesting) is counted and let go, as a
+// record is: the edge's own subscriptions still have it.
+func (l *Link) bufferEvent(ctx context.Context, m bus.Message) error {
+	id := m.Header[event.HeaderID]
+	if id == "" {
+		id = fmt.Sprintf("%s#%d", m.Topic, m.Seq)
+	}
+	b, _ := json.Marshal(wireEvent{Kind: kindEvent, ID: id, Key: m.Key, Event: m.Data})
+	if err := l.enqueue(ctx, []outboxItem{{id: id, body: b}}); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		l.log.Warn("edge event not buffered", "event", id, "err", err)
+	}
+	return nil
+}
+
+func (l *Link) enqueue(ctx context.Context, items []outboxItem) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(items))
+	for _, it := range items {
+		f, err := l.js.PublishAsync(outboxSubject, it.body, jetstream.WithMsgID(it.id))
 		if err != nil {
-			l.m.dropped.WithLabelValues("buffer_full").Add(float64(len(recs) - len(futures)))
+			l.m.dropped.WithLabelValues("buffer_full").Add(float64(len(items) - len(futures)))
 			return fmt.Errorf("edge: buffer: %w", err)
 		}
 		futures = append(futures, f)
@@ -232,7 +299,7 @@ func (l *Link) Enqueue(ctx context.Context, recs []data.Record) error {
 	}
 	if refused > 0 {
 		l.m.dropped.WithLabelValues("buffer_full").Add(float64(refused))
-		return fmt.Errorf("edge: buffer full: %d of %d records not buffered", refused, len(recs))
+		return fmt.Errorf("edge: buffer full: %d of %d items not buffered", refused, len(items))
 	}
 	return nil
 }
@@ -283,6 +350,7 @@ func (l *Link) forward(ctx context.Context) {
 		}
 		var batch []json.RawMessage
 		var last uint64
+		events := 0
 		for m := range msgs.Messages() {
 			md, err := m.Metadata()
 			if err != nil {
@@ -295,6 +363,9 @@ func (l *Link) forward(ctx context.Context) {
 			next = md.Sequence.Stream + 1
 			last = md.Sequence.Stream
 			batch = append(batch, json.RawMessage(m.Data()))
+			if bytes.Contains(m.Data(), eventMark) {
+				events++
+			}
 		}
 		if len(batch) == 0 {
 			l.pause(ctx, time.Second)
@@ -313,12 +384,17 @@ func (l *Link) forward(ctx context.Context) {
 			return
 		}
 		l.lastSeq.Store(last)
-		l.m.forwarded.Add(float64(len(batch)))
+		l.m.forwarded.Add(float64(len(batch) - events))
+		l.m.events.Add(float64(events))
 		if err := l.outbox.Purge(ctx, jetstream.WithPurgeSequence(last+1)); err != nil {
 			l.log.Warn("edge buffer not purged", "err", err)
 		}
 	}
 }
+
+// eventMark starts every event in the outbox (wireEvent's first field);
+// no record holds it, whose first field is Id.
+var eventMark = []byte(`{"Kind":"event"`)
 
 // send forwards one batch and waits for the cloud's answer.
 func (l *Link) send(ctx context.Context, subject string, body []byte, n int) error {
@@ -406,6 +482,9 @@ func (l *Link) Buffered(ctx context.Context) (uint64, error) {
 // Close stops forwarding; what is buffered stays on disk for the next
 // start.
 func (l *Link) Close() error {
+	if l.events != nil {
+		_ = l.events.Stop()
+	}
 	if l.cancel != nil {
 		l.cancel()
 	}
