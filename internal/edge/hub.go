@@ -48,6 +48,9 @@ type HubOptions struct {
 	// Events receives the events edges forward; nil drops them (counted
 	// as refused).
 	Events EventPublisher
+	// Artifacts holds the algorithm packages and model files nodes
+	// fetch (the blob store); nil serves none.
+	Artifacts ArtifactStore
 	// Placement serves the tasks placed on nodes; nil answers nodes that
 	// this cloud places none.
 	Placement Placement
@@ -74,6 +77,9 @@ type HubServer struct {
 	// heartbeat, which writes them to the store: one commit per batch
 	// fewer.
 	forwarded map[string]int64
+	// artifacts are, per node, the blob keys its last desired state
+	// named: the only ones it may read.
+	artifacts map[string]map[string]bool
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -115,7 +121,7 @@ func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
 	if o.Sweep <= 0 {
 		o.Sweep = time.Second
 	}
-	h := &HubServer{o: o, log: o.Logger, conns: map[string]map[uint64]bool{}, forwarded: map[string]int64{}, stop: make(chan struct{}), done: make(chan struct{})}
+	h := &HubServer{o: o, log: o.Logger, conns: map[string]map[uint64]bool{}, forwarded: map[string]int64{}, artifacts: map[string]map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
 	opts := &server.Options{
 		ServerName: "tianshu-edge-hub",
 		// Clients are this process's own, in-process; the only port is
@@ -170,7 +176,7 @@ func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
 	for _, sub := range []struct {
 		subject string
 		fn      func(node string, m *nats.Msg) any
-	}{{"edge.*.beat", h.beat}, {"edge.*.records", h.records}, {"edge.*.sync", h.sync}} {
+	}{{"edge.*.beat", h.beat}, {"edge.*.records", h.records}, {"edge.*.sync", h.sync}, {"edge.*.artifact", h.artifact}} {
 		if _, err := h.nc.QueueSubscribe(sub.subject, "hub", h.handle(sub.fn)); err != nil {
 			h.close()
 			return nil, err
