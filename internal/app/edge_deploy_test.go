@@ -312,3 +312,68 @@ func TestEdgeDeployAlgorithm(t *testing.T) {
 	}
 	cc.mustCall("StopTask", map[string]any{"TaskId": taskID})
 }
+
+// Deleting an edge node stops its tasks (StartTask then refuses them by
+// the node's name), takes its devices off it, revokes its credential and
+// cuts its link; the edge learns that its credential was refused, forgets
+// it and stops dialling the cloud.
+func TestEdgeDeleteNode(t *testing.T) {
+	ctx := context.Background()
+	media := t.TempDir()
+	if err := os.WriteFile(filepath.Join(media, "a.jpg"), jpegImage(t, 32, 24, 60), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cloud := apptest.Start(t, apptest.Options{Args: []string{"--edge.leaf-addr", "127.0.0.1:0", "--edge.heartbeat", "200ms", "--media.root", media}})
+	cc := newSDK(t, cloud.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	r := cc.mustCall("CreateEdgeNode", map[string]any{"Name": "site-gone"})
+	nodeID, token := r["EdgeNodeId"].(string), r["JoinToken"].(string)
+	devID := cc.mustCall("CreateDevice", map[string]any{"Name": "cam", "Driver": "replay", "Address": media, "Fps": 2, "EdgeNode": nodeID})["DeviceId"].(string)
+	flowID := cc.mustCall("CreateFlow", map[string]any{"Document": `{"name": "cam", "nodes": [
+	  {"id": "save", "kind": "store", "config": {"type": "edge.cam"}, "inputs": {"w": "$input.width"}}]}`})["FlowId"].(string)
+	taskID := cc.mustCall("CreateTask", map[string]any{"Name": "cam", "FlowId": flowID, "Start": true,
+		"Sources": []any{map[string]any{"Type": "device", "Id": devID}}})["TaskId"].(string)
+	cloudTask := func() map[string]any {
+		return cc.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any)
+	}
+
+	e := apptest.Start(t, apptest.Options{Args: []string{"--target", "edge", "--cloud", cloud.Endpoint, "--join-token", token, "--edge.heartbeat", "200ms", "--media.root", media}})
+	testenv.Eventually(t, 30*time.Second, "the task running on the edge", func() bool { return cloudTask()["Status"] == "Running" })
+	if _, err := os.Stat(filepath.Join(edge.HubDir(e.DataDir), "link.json")); err != nil {
+		t.Fatalf("the edge's credential: %v", err)
+	}
+
+	out := cc.mustCall("DeleteEdgeNode", map[string]any{"EdgeNodeId": nodeID})
+	if out["UnplacedDevices"] != float64(1) || out["StoppedTasks"] != float64(1) {
+		t.Errorf("DeleteEdgeNode = %v", out)
+	}
+	if tk := cloudTask(); tk["Status"] != "Stopped" || !strings.Contains(tk["Reason"].(string), nodeID+" deleted") || tk["EdgeNodeId"] != nodeID {
+		t.Errorf("the node's task after the delete: %v", tk)
+	}
+	if d, err := cloud.P.Devices.Get(ctx, devID); err != nil || d.EdgeNode != "" {
+		t.Errorf("the node's device after the delete: edge node %q, %v", d.EdgeNode, err)
+	}
+	if _, code := cc.call("StartTask", map[string]any{"TaskId": taskID}); code != "ResourceNotFound" {
+		t.Errorf("StartTask of a task of the deleted node: %q", code)
+	}
+	if _, code := cc.call("DeleteEdgeNode", map[string]any{"EdgeNodeId": nodeID}); code != "ResourceNotFound" {
+		t.Errorf("second DeleteEdgeNode: %q", code)
+	}
+
+	// The edge: link cut, credential refused and forgotten, no more dials.
+	testenv.Eventually(t, 30*time.Second, "the edge knows it was revoked", func() bool {
+		return !e.P.EdgeLink.Up() && e.P.EdgeLink.Revoked() && !e.P.EdgeLink.Dialling()
+	})
+	if _, err := os.Stat(filepath.Join(edge.HubDir(e.DataDir), "link.json")); !os.IsNotExist(err) {
+		t.Errorf("the edge kept its credential: %v", err)
+	}
+	// What the edge still stores is buffered, for a node joined anew.
+	before, _ := e.P.EdgeLink.Buffered(ctx)
+	if _, err := e.P.Bus.Publish(ctx, "events.default", "x", []byte(`{"specversion": "1.0", "id": "late-1", "source": "/t", "type": "t"}`),
+		map[string]string{"id": "late-1"}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "buffering after revocation", func() bool {
+		n, err := e.P.EdgeLink.Buffered(ctx)
+		return err == nil && n > before
+	})
+}

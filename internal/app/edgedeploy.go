@@ -42,6 +42,16 @@ func (p *Platform) deviceEdge(ctx context.Context, deviceID string) (string, err
 	return d.EdgeNode, nil
 }
 
+// unplaceEdge stops the tasks of an edge node being deleted and takes its
+// devices off it.
+func (p *Platform) unplaceEdge(ctx context.Context, node string) (devices, tasks int, err error) {
+	if tasks, err = p.Tasks.StopEdge(ctx, node, "edge node "+node+" deleted"); err != nil {
+		return 0, 0, err
+	}
+	devices, err = p.Devices.UnplaceEdge(ctx, node)
+	return devices, tasks, err
+}
+
 // cloudPlacement is the cloud's side of deploy: the tasks placed on edge
 // nodes, with their flow versions, from the task service and the studio.
 type cloudPlacement struct{ p *Platform }

@@ -183,6 +183,7 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	// Devices and tasks may be placed on the project's edge nodes.
 	p.Tasks.SetEdgePlacement(p.edgeOfProject, p.deviceEdge)
 	p.Devices.UseEdgeNodes(p.edgeOfProject)
+	p.EdgeNodes.OnDelete(p.unplaceEdge)
 	// A task's insert and a delete of its flow or a device it reads from
 	// lock the same row: one decision whatever the interleaving.
 	p.Tasks.SetUseLocks(p.Studio.LockForUse, p.Devices.LockForUse)

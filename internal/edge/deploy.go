@@ -150,6 +150,10 @@ func (h *HubServer) sync(node string, m *nats.Msg) any {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if ok, err := h.o.Nodes.joined(ctx, node); err != nil || !ok {
+		// Deleted while its link was still up: nothing it says counts.
+		return syncReply{Error: "edge node " + node + " is not a joined node"}
+	}
 	for _, r := range in.Tasks {
 		if err := h.o.Placement.Report(ctx, node, r); err != nil {
 			h.log.Warn("edge task report not stored", "node", node, "task", r.ID, "err", err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -68,6 +69,7 @@ const edgeProject = "default"
 type Link struct {
 	o      LinkOptions
 	cred   credential
+	opts   *server.Options
 	srv    *server.Server
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -80,6 +82,8 @@ type Link struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	up      atomic.Bool
+	revoked atomic.Bool
+	idle    atomic.Bool // the leaf remote is disabled
 	rttUs   atomic.Int64
 	lastSeq atomic.Uint64 // the last record the cloud acknowledged
 }
@@ -133,6 +137,7 @@ func StartLink(ctx context.Context, o LinkOptions) (*Link, error) {
 			}},
 		},
 	}
+	l.opts = opts
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("edge: link server: %w", err)
@@ -434,6 +439,7 @@ func (l *Link) heartbeat(ctx context.Context) {
 	subject := fmt.Sprintf(subjectBeat, l.cred.NodeID)
 	t := time.NewTicker(l.o.Config.Heartbeat)
 	defer t.Stop()
+	down := 0 // heartbeats missed in a row
 	for {
 		b := beatMsg{Beat: Beat{Versions: l.o.Versions}, RttUs: l.rttUs.Load()}
 		if info, err := l.outbox.Info(ctx); err == nil {
@@ -456,8 +462,16 @@ func (l *Link) heartbeat(ctx context.Context) {
 			if !l.up.Swap(true) {
 				l.log.Info("edge link up")
 			}
-		} else if l.up.Swap(false) {
-			l.log.Warn("edge link down", "err", err, "reply", r.Error)
+			down = 0
+		} else {
+			if l.up.Swap(false) {
+				l.log.Warn("edge link down", "err", err, "reply", r.Error)
+			}
+			// A link refused for a while may be a revoked one: ask the
+			// cloud over HTTP, which answers without the link.
+			if down++; down%revocationCheckBeats == 0 && !l.revoked.Load() {
+				l.checkRevoked(ctx)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -466,6 +480,55 @@ func (l *Link) heartbeat(ctx context.Context) {
 		}
 	}
 }
+
+// revocationCheckBeats is how many heartbeats in a row must fail before
+// the edge asks the cloud whether its credential still holds (and again
+// after as many more).
+const revocationCheckBeats = 5
+
+// checkRevoked asks the cloud whether the node's credential holds; when
+// the cloud refuses it, the node was deleted: the edge forgets the
+// credential (link.json) and stops dialling, and keeps buffering. Joining
+// again takes a new node's token and a restart.
+func (l *Link) checkRevoked(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err := checkCredential(cctx, l.o.Config.Cloud, l.cred, joinClient())
+	if !errors.Is(err, errRevoked) {
+		if err != nil {
+			l.log.Debug("edge credential not checked", "err", err)
+		}
+		return
+	}
+	l.revoked.Store(true)
+	l.log.Warn("edge credential revoked", "cloud", l.o.Config.Cloud)
+	if err := os.Remove(credentialFile(l.o.Dir)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		l.log.Error("edge credential not removed", "err", err)
+	}
+	opts := l.opts.Clone()
+	// Clone shares the remotes; the server compares the old ones with
+	// these.
+	opts.LeafNode.Remotes = make([]*server.RemoteLeafOpts, len(l.opts.LeafNode.Remotes))
+	for i, r := range l.opts.LeafNode.Remotes {
+		c := *r
+		c.Disabled = true
+		opts.LeafNode.Remotes[i] = &c
+	}
+	if err := l.srv.ReloadOptions(opts); err != nil {
+		l.log.Error("edge link not stopped", "err", err)
+		return
+	}
+	l.opts = opts
+	l.idle.Store(true)
+}
+
+// Revoked reports whether the cloud refused the node's credential: the
+// node was deleted there, and the edge no longer dials it.
+func (l *Link) Revoked() bool { return l.revoked.Load() }
+
+// Dialling reports whether the link server keeps a leaf connection to the
+// cloud (or tries to).
+func (l *Link) Dialling() bool { return !l.idle.Load() }
 
 // Up reports whether the last heartbeat reached the cloud.
 func (l *Link) Up() bool { return l.up.Load() }
