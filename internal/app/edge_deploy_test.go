@@ -285,6 +285,18 @@ func TestEdgeDeployAlgorithm(t *testing.T) {
 	if n := len(instances(ec)); n != 1 {
 		t.Errorf("the edge runs %d instances", n)
 	}
+	// The cloud sees what the node runs, and lists the site's records.
+	testenv.Eventually(t, 30*time.Second, "the node reports its deployed versions", func() bool {
+		n, err := cloud.P.EdgeNodes.Get(ctx, nodeID)
+		return err == nil && n.Versions["algorithm/"+algID] == "1" && n.Versions["flow/"+flowID] == "1" && n.Versions["tianshu"] != ""
+	})
+	site := cc.mustCall("DescribeRecords", map[string]any{"EdgeNodeIds": []string{nodeID}, "Types": []string{"edge.detected"}, "Limit": 1})
+	if total := site["TotalCount"].(float64); total < 3 {
+		t.Errorf("DescribeRecords of the site: %v records", total)
+	}
+	if n := cc.mustCall("DescribeRecords", map[string]any{"EdgeNodeIds": []string{"edge-other"}})["TotalCount"]; n != float64(0) {
+		t.Errorf("DescribeRecords of another site: %v records", n)
+	}
 	if n := len(instances(cc)); n != 0 {
 		t.Errorf("the cloud runs %d instances of a version it never started", n)
 	}

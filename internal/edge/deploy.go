@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -226,6 +228,7 @@ func (l *Link) deploy(ctx context.Context) {
 					delete(failed, d.ID)
 				}
 			}
+			l.setDeployed(ctx, reply.Tasks, algs)
 		}
 		select {
 		case <-ctx.Done():
@@ -308,4 +311,50 @@ func (l *Link) applyAlgorithms(ctx context.Context, want []DesiredAlgorithm, app
 		l.log.Info("edge algorithm retired", "algorithm", id, "version", version)
 	}
 	return errs
+}
+
+// setDeployed records what the node runs of the cloud's, for its
+// heartbeats: "flow/<id>" → the versions its tasks run, "algorithm/<id>"
+// → the versions applied here, each a sorted list.
+func (l *Link) setDeployed(ctx context.Context, tasks []DesiredTask, algs map[string]bool) {
+	vs := map[string][]string{}
+	for _, d := range tasks {
+		if r, err := l.o.Site.Report(ctx, d.ID); err == nil && r.FlowVersion > 0 {
+			vs["flow/"+d.FlowID] = append(vs["flow/"+d.FlowID], strconv.FormatInt(r.FlowVersion, 10))
+		}
+	}
+	for key := range algs {
+		id, version, _ := strings.Cut(key, "@")
+		vs["algorithm/"+id] = append(vs["algorithm/"+id], version)
+	}
+	out := make(map[string]string, len(vs))
+	for k, list := range vs {
+		slices.Sort(list)
+		out[k] = strings.Join(slices.Compact(list), ",")
+	}
+	l.deployedMu.Lock()
+	l.deployed = out
+	l.deployedMu.Unlock()
+}
+
+// versions are what a heartbeat reports: the binary's, then what was
+// deployed here, within what the cloud takes (maxVersions entries of at
+// most 128 bytes each), by name.
+func (l *Link) versions() map[string]string {
+	out := maps.Clone(l.o.Versions)
+	if out == nil {
+		out = map[string]string{}
+	}
+	l.deployedMu.Lock()
+	defer l.deployedMu.Unlock()
+	for _, k := range slices.Sorted(maps.Keys(l.deployed)) {
+		v := l.deployed[k]
+		if len(out) >= maxVersions {
+			break
+		}
+		if len(k) <= 128 && len(v) <= 128 {
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -84,6 +84,9 @@ type Link struct {
 	up      atomic.Bool
 	revoked atomic.Bool
 	idle    atomic.Bool // the leaf remote is disabled
+
+	deployedMu sync.Mutex
+	deployed   map[string]string // what runs here of the cloud's (setDeployed)
 	rttUs   atomic.Int64
 	lastSeq atomic.Uint64 // the last record the cloud acknowledged
 }
@@ -441,7 +444,7 @@ func (l *Link) heartbeat(ctx context.Context) {
 	defer t.Stop()
 	down := 0 // heartbeats missed in a row
 	for {
-		b := beatMsg{Beat: Beat{Versions: l.o.Versions}, RttUs: l.rttUs.Load()}
+		b := beatMsg{Beat: Beat{Versions: l.versions()}, RttUs: l.rttUs.Load()}
 		if info, err := l.outbox.Info(ctx); err == nil {
 			b.BufferDepth, b.BufferBytes = int64(info.State.Msgs), int64(info.State.Bytes)
 			if info.State.Msgs > 0 {
