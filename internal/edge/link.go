@@ -87,8 +87,8 @@ type Link struct {
 
 	deployedMu sync.Mutex
 	deployed   map[string]string // what runs here of the cloud's (setDeployed)
-	rttUs   atomic.Int64
-	lastSeq atomic.Uint64 // the last record the cloud acknowledged
+	rttUs      atomic.Int64
+	lastSeq    atomic.Uint64 // the last record the cloud acknowledged
 }
 
 type linkMetrics struct {
