@@ -288,25 +288,19 @@ func (h *HubServer) records(node string, m *nats.Msg) any {
 	recs := make([]data.Record, 0, len(batch))
 	var evs []wireEvent
 	for i, raw := range batch {
-		var kind struct{ Kind string }
-		if err := json.Unmarshal(raw, &kind); err != nil {
+		// One decode per item: a record and an event share Id, and Kind
+		// tells them apart.
+		var item wireItem
+		if err := json.Unmarshal(raw, &item); err != nil {
 			return h.refuse(len(batch), fmt.Sprintf("item %d: %v", i, err))
 		}
-		switch kind.Kind {
+		switch item.Kind {
 		case "":
-			var w wireRecord
-			if err := json.Unmarshal(raw, &w); err != nil {
-				return h.refuse(len(batch), fmt.Sprintf("item %d: %v", i, err))
-			}
-			recs = append(recs, w.record(n.ProjectID))
+			recs = append(recs, item.wireRecord.record(n.ProjectID))
 		case kindEvent:
-			var w wireEvent
-			if err := json.Unmarshal(raw, &w); err != nil {
-				return h.refuse(len(batch), fmt.Sprintf("item %d: %v", i, err))
-			}
-			evs = append(evs, w)
+			evs = append(evs, wireEvent{Kind: item.Kind, ID: item.ID, Key: item.Key, Event: item.Event})
 		default:
-			return h.refuse(len(batch), fmt.Sprintf("item %d: unknown kind %q", i, kind.Kind))
+			return h.refuse(len(batch), fmt.Sprintf("item %d: unknown kind %q", i, item.Kind))
 		}
 	}
 	if len(evs) > 0 && h.o.Events == nil {

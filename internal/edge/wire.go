@@ -53,6 +53,15 @@ type wireEvent struct {
 	Event json.RawMessage `json:"Event"`
 }
 
+// wireItem is an item of the outbox as the hub reads it: a record, or an
+// event when Kind says so.
+type wireItem struct {
+	Kind string `json:"Kind"`
+	wireRecord
+	Key   string          `json:"Key"`
+	Event json.RawMessage `json:"Event"`
+}
+
 // kindEvent marks a wireEvent; records carry no Kind (the outbox held only
 // records before events crossed the link, and such a buffer still reads).
 const kindEvent = "event"
