@@ -357,10 +357,16 @@ func TestEdgeStoreAndForward(t *testing.T) {
 		t.Errorf("task started %d times", running)
 	}
 	// The count of forwarded records is written with the next heartbeat.
-	testenv.Eventually(t, 30*time.Second, "forwarded records counted", func() bool {
+	// (A batch sent again after its answer was lost, as the cut may do, is
+	// counted again: the figure is for people, the store is what counts.)
+	var forwarded int64
+	testenv.EventuallyExplained(t, 30*time.Second, "forwarded records counted", func() bool {
 		n, err := cloud.P.EdgeNodes.Get(ctx, nodeID)
-		return err == nil && n.Forwarded == int64(len(local))
-	})
+		if err == nil {
+			forwarded = n.Forwarded
+		}
+		return forwarded >= int64(len(local)) && forwarded <= int64(len(local))+500
+	}, func() string { return fmt.Sprintf("%d counted, %d records", forwarded, len(local)) })
 
 	// Both ends' edge metrics are documented (TestMetricsDocumented runs
 	// neither a hub nor a link).
