@@ -58,7 +58,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		// The GB/T 28181 step steers a simulated camera's channel (step 25).
 		"--gb28181.addr", "127.0.0.1:0",
 		// Recent traces kept, so a record's detail shows the trace that wrote it (step 92).
-		"--otel.recent-traces", "20000", "--otel.recent-bytes", strconv.Itoa(64 << 20)}
+		"--otel.recent-traces", "20000", "--otel.recent-bytes", strconv.Itoa(64 << 20),
+		// Edge nodes join it (step 93).
+		"--edge.leaf-addr", "127.0.0.1:0", "--edge.heartbeat", "1s"}
 	// The model-file step uploads a tiny classifier written here; it runs
 	// on the repository's onnx-cpu runtime when that is installed.
 	// The OCR step onboards the PaddleOCR models the runtime installs.
@@ -81,11 +83,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	e := apptest.Start(t, apptest.Options{Args: args})
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	if _, err := e.P.SetupDemo(ctx); err != nil {
+	demo, err := e.P.SetupDemo(ctx)
+	if err != nil {
 		t.Fatalf("demo: %v", err)
 	}
 	viewerPassword := "viewer-password-0123"
 	admin := session(t, e.Endpoint, "admin", apptest.AdminPassword)
+	joinSite(t, e, admin, demo.FlowId)
 	u := admin.call(t, "CreateUser", map[string]any{"UserName": "vic", "Password": viewerPassword, "Role": "viewer"})
 	admin.call(t, "CreateProjectMember", map[string]any{"ProjectId": "demo", "PrincipalId": u["UserId"], "Role": "viewer"})
 
@@ -184,11 +188,27 @@ func startGBCamera(t *testing.T, ctx context.Context, e *apptest.Env, admin *per
 // 1280 and 390 px.
 var consolePages = []string{
 	"signin", "overview", "devices", "devices-add", "devices-viewer", "device-detail", "device-ptz", "devices-discover", "live", "tasks", "task-detail", "tasks-create",
+	"sites", "sites-add", "records-site", "devices-site",
 	"records", "records-filtered", "records-bulk-delete", "record-detail", "audit", "algorithms", "algorithm-onboard", "algorithm-detail", "algorithm-try",
 	"apps", "app-detail", "app-key-secret", "subscriptions", "subscriptions-create", "subscription-detail",
 	"members", "roles", "role-edit", "users", "my-account", "flows", "flow-editor", "flow-testrun", "flow-history", "flow-diff",
 	"flow-templates", "flow-large",
 	"flow-script", "flow-zone", "flow-studio-miswired", "flow-studio-testrun", "flow-studio-diff", "flow-studio-records",
+}
+
+// joinSite makes step 93's site: an edge node of the demo project, a second
+// platform in this process as its edge box (joined with the node's token),
+// a camera on the node and a task over it with the demo's flow, left
+// stopped so that the other steps see no more records or live tiles.
+func joinSite(t *testing.T, e *apptest.Env, admin *person, flowID string) {
+	node := admin.call(t, "CreateEdgeNode", map[string]any{"ProjectId": "demo", "Name": "north-gate", "Description": "gate cameras"})
+	photos := filepath.Join(e.DataDir, "demo", "photos")
+	apptest.Start(t, apptest.Options{Args: []string{"--target", "edge", "--cloud", e.Endpoint, "--join-token", node["JoinToken"].(string),
+		"--edge.heartbeat", "1s", "--media.root", photos}})
+	dev := admin.call(t, "CreateDevice", map[string]any{"ProjectId": "demo", "Name": "gate-cam", "Driver": "replay", "Address": photos,
+		"Fps": 1, "EdgeNode": node["EdgeNodeId"]})
+	admin.call(t, "CreateTask", map[string]any{"ProjectId": "demo", "Name": "gate-faces", "FlowId": flowID, "Start": false,
+		"Sources": []any{map[string]any{"Type": "device", "Id": dev["DeviceId"]}}})
 }
 
 // examplePackage packs the bundled example algorithm package

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/app/apptest"
+	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/edge"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
@@ -113,7 +115,7 @@ func TestEdgeDeploy(t *testing.T) {
 	cc.mustCall("ModifyTaskFlowVersion", map[string]any{"TaskId": taskID, "FlowVersion": 2})
 	produce(10, 15) // still version 1: the edge cannot know yet
 	h2, err := edge.StartHub(ctx, edge.HubOptions{Addr: addr, Dir: edge.HubDir(cloud.DataDir), Nodes: cloud.P.EdgeNodes,
-		Records: cloud.P.Data, Placement: cloud.P.EdgePlacement()})
+		Records: cloud.P.Data, Events: cloud.P.Bus, Placement: cloud.P.EdgePlacement()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,5 +207,185 @@ func TestEdgeDeploy(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, "the edge task Stopped", func() bool {
 		tk, err := e.P.Tasks.Get(ctx, taskID)
 		return err == nil && tk.Status == "Stopped" && cloudTask(taskID)["Status"] == "Stopped"
+	})
+}
+
+// A flow version that calls an install package (the tianshu-v1 test
+// server, as a vendor ships it) is placed on an edge node from the cloud:
+// the cloud pushes the algorithm version with the flow, the edge fetches
+// the package over the link into its own blob store, runs it under the
+// cloud's ids and calls it from the task (the cloud runs no instance of
+// it). Rolling the task back to a version without the algorithm stops it
+// on the edge; rolling forward again restarts it from the package already
+// there. Two platforms, each on its own SQLite store and embedded bus.
+func TestEdgeDeployAlgorithm(t *testing.T) {
+	ctx := context.Background()
+	media := t.TempDir()
+	if err := os.WriteFile(filepath.Join(media, "a.jpg"), jpegImage(t, 64, 48, 60), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pkg := v1Package(t)
+	cloud := apptest.Start(t, apptest.Options{Args: []string{"--edge.leaf-addr", "127.0.0.1:0", "--edge.heartbeat", "200ms", "--media.root", media}})
+	cc := newSDK(t, cloud.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	r := cc.mustCall("CreateEdgeNode", map[string]any{"Name": "site-alg"})
+	nodeID, token := r["EdgeNodeId"].(string), r["JoinToken"].(string)
+
+	// The version is stored on the cloud, not started there.
+	algID := cc.mustCall("CreateAlgorithm", map[string]any{"Name": "vendor-detector"})["AlgorithmId"].(string)
+	def := map[string]any{"runtime": "process", "protocol": "tianshu-v1", "replicas": 1,
+		"contract": map[string]any{"inputs": []any{map[string]any{"name": "image", "type": "image", "required": true}},
+			"outputs": []any{map[string]any{"name": "objects", "type": "objects"}}}}
+	cc.mustCall("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Definition": def, "PackageBase64": base64.StdEncoding.EncodeToString(pkg)})
+	detect := `{"name": "edge-detect", "nodes": [
+	  {"id": "det", "kind": "algorithm", "config": {"algorithm": "` + algID + `"}, "inputs": {"image": "$input.image"}},
+	  {"id": "save", "kind": "store", "config": {"type": "edge.detected"}, "inputs": {"objects": "$det.objects", "frame": "$input.frame"}}],
+	  "edges": [{"from": "det", "to": "save"}]}`
+	plain := `{"name": "edge-detect", "nodes": [
+	  {"id": "save", "kind": "store", "config": {"type": "edge.plain"}, "inputs": {"frame": "$input.frame"}}]}`
+	flowID := cc.mustCall("CreateFlow", map[string]any{"Document": detect})["FlowId"].(string)
+	cc.mustCall("ModifyFlow", map[string]any{"FlowId": flowID, "Document": plain})
+	devID := cc.mustCall("CreateDevice", map[string]any{"Name": "cam", "Driver": "replay", "Address": media, "Fps": 5, "EdgeNode": nodeID})["DeviceId"].(string)
+	taskID := cc.mustCall("CreateTask", map[string]any{"Name": "detect", "FlowId": flowID, "FlowVersion": 1, "Start": true,
+		"Sources": []any{map[string]any{"Type": "device", "Id": devID}}})["TaskId"].(string)
+
+	e := apptest.Start(t, apptest.Options{Args: []string{"--target", "edge", "--cloud", cloud.Endpoint, "--join-token", token, "--edge.heartbeat", "200ms", "--media.root", media}})
+	ec := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	count := func(typ string) int {
+		var n int
+		if err := cloud.P.DB.QueryRow(ctx, "SELECT COUNT(*) FROM records WHERE task_id = ? AND type = ?", taskID, typ).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	instances := func(c *sdk) []any {
+		return c.mustCall("DescribeAlgorithmInstances", map[string]any{"AlgorithmId": algID})["InstanceSet"].([]any)
+	}
+	edgeVersion := func() (string, string) {
+		row, err := e.P.Algos.GetVersion(ctx, algID, "1")
+		if err != nil {
+			return "", err.Error()
+		}
+		return row.Desired, row.Def.Package
+	}
+	testenv.EventuallyExplained(t, 90*time.Second, "records of the edge's calls to the pushed algorithm in the cloud", func() bool { return count("edge.detected") >= 3 },
+		func() string {
+			d, pk := edgeVersion()
+			return fmt.Sprintf("edge version: %s %s; cloud task %v", d, pk, cc.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"])
+		})
+	var objects string
+	if err := cloud.P.DB.QueryRow(ctx, "SELECT data FROM records WHERE task_id = ? AND type = 'edge.detected' LIMIT 1", taskID).Scan(&objects); err != nil || !strings.Contains(objects, `"objects":[{`) {
+		t.Errorf("a detected record: %s, %v", objects, err)
+	}
+	if desired, pk := edgeVersion(); desired != "running" || !strings.HasPrefix(pk, "edge-artifacts/packages/"+algID+"/") {
+		t.Errorf("the edge's copy of the version: %s, package %q", desired, pk)
+	}
+	if a, err := e.P.Algos.Get(ctx, algID); err != nil || a.ProjectID != "default" || a.Name != "vendor-detector" || a.CurrentVersion != "1" {
+		t.Errorf("the edge's copy of the algorithm: %+v, %v", a, err)
+	}
+	if n := len(instances(ec)); n != 1 {
+		t.Errorf("the edge runs %d instances", n)
+	}
+	// The cloud sees what the node runs, and lists the site's records.
+	testenv.Eventually(t, 30*time.Second, "the node reports its deployed versions", func() bool {
+		n, err := cloud.P.EdgeNodes.Get(ctx, nodeID)
+		return err == nil && n.Versions["algorithm/"+algID] == "1" && n.Versions["flow/"+flowID] == "1" && n.Versions["tianshu"] != ""
+	})
+	site := cc.mustCall("DescribeRecords", map[string]any{"EdgeNodeIds": []string{nodeID}, "Types": []string{"edge.detected"}, "Limit": 1})
+	if total := site["TotalCount"].(float64); total < 3 {
+		t.Errorf("DescribeRecords of the site: %v records", total)
+	}
+	if n := cc.mustCall("DescribeRecords", map[string]any{"EdgeNodeIds": []string{"edge-other"}})["TotalCount"]; n != float64(0) {
+		t.Errorf("DescribeRecords of another site: %v records", n)
+	}
+	if n := len(instances(cc)); n != 0 {
+		t.Errorf("the cloud runs %d instances of a version it never started", n)
+	}
+
+	// Rollback to the version without the algorithm: the edge stops it.
+	cc.mustCall("ModifyTaskFlowVersion", map[string]any{"TaskId": taskID, "FlowVersion": 2})
+	testenv.Eventually(t, 60*time.Second, "the algorithm stopped on the edge, records of version 2", func() bool {
+		desired, _ := edgeVersion()
+		return desired == "stopped" && len(instances(ec)) == 0 && count("edge.plain") > 0
+	})
+	// And forward again: it runs again from the package the edge kept.
+	before := count("edge.detected")
+	cc.mustCall("ModifyTaskFlowVersion", map[string]any{"TaskId": taskID, "FlowVersion": 1})
+	testenv.Eventually(t, 60*time.Second, "the algorithm running again on the edge, new detected records", func() bool {
+		desired, _ := edgeVersion()
+		return desired == "running" && len(instances(ec)) == 1 && count("edge.detected") > before
+	})
+	fetched := 0
+	_ = e.P.Blob.List(ctx, "edge-artifacts/", func(blob.Info) error { fetched++; return nil })
+	if fetched != 1 {
+		t.Errorf("the edge holds %d artifacts", fetched)
+	}
+	if tk := cc.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any); tk["EdgeError"] != "" {
+		t.Errorf("the task's edge error: %v", tk["EdgeError"])
+	}
+	cc.mustCall("StopTask", map[string]any{"TaskId": taskID})
+}
+
+// Deleting an edge node stops its tasks (StartTask then refuses them by
+// the node's name), takes its devices off it, revokes its credential and
+// cuts its link; the edge learns that its credential was refused, forgets
+// it and stops dialling the cloud.
+func TestEdgeDeleteNode(t *testing.T) {
+	ctx := context.Background()
+	media := t.TempDir()
+	if err := os.WriteFile(filepath.Join(media, "a.jpg"), jpegImage(t, 32, 24, 60), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cloud := apptest.Start(t, apptest.Options{Args: []string{"--edge.leaf-addr", "127.0.0.1:0", "--edge.heartbeat", "200ms", "--media.root", media}})
+	cc := newSDK(t, cloud.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	r := cc.mustCall("CreateEdgeNode", map[string]any{"Name": "site-gone"})
+	nodeID, token := r["EdgeNodeId"].(string), r["JoinToken"].(string)
+	devID := cc.mustCall("CreateDevice", map[string]any{"Name": "cam", "Driver": "replay", "Address": media, "Fps": 2, "EdgeNode": nodeID})["DeviceId"].(string)
+	flowID := cc.mustCall("CreateFlow", map[string]any{"Document": `{"name": "cam", "nodes": [
+	  {"id": "save", "kind": "store", "config": {"type": "edge.cam"}, "inputs": {"w": "$input.width"}}]}`})["FlowId"].(string)
+	taskID := cc.mustCall("CreateTask", map[string]any{"Name": "cam", "FlowId": flowID, "Start": true,
+		"Sources": []any{map[string]any{"Type": "device", "Id": devID}}})["TaskId"].(string)
+	cloudTask := func() map[string]any {
+		return cc.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any)
+	}
+
+	e := apptest.Start(t, apptest.Options{Args: []string{"--target", "edge", "--cloud", cloud.Endpoint, "--join-token", token, "--edge.heartbeat", "200ms", "--media.root", media}})
+	testenv.Eventually(t, 30*time.Second, "the task running on the edge", func() bool { return cloudTask()["Status"] == "Running" })
+	if _, err := os.Stat(filepath.Join(edge.HubDir(e.DataDir), "link.json")); err != nil {
+		t.Fatalf("the edge's credential: %v", err)
+	}
+
+	out := cc.mustCall("DeleteEdgeNode", map[string]any{"EdgeNodeId": nodeID})
+	if out["UnplacedDevices"] != float64(1) || out["StoppedTasks"] != float64(1) {
+		t.Errorf("DeleteEdgeNode = %v", out)
+	}
+	if tk := cloudTask(); tk["Status"] != "Stopped" || !strings.Contains(tk["Reason"].(string), nodeID+" deleted") || tk["EdgeNodeId"] != nodeID {
+		t.Errorf("the node's task after the delete: %v", tk)
+	}
+	if d, err := cloud.P.Devices.Get(ctx, devID); err != nil || d.EdgeNode != "" {
+		t.Errorf("the node's device after the delete: edge node %q, %v", d.EdgeNode, err)
+	}
+	if _, code := cc.call("StartTask", map[string]any{"TaskId": taskID}); code != "ResourceNotFound" {
+		t.Errorf("StartTask of a task of the deleted node: %q", code)
+	}
+	if _, code := cc.call("DeleteEdgeNode", map[string]any{"EdgeNodeId": nodeID}); code != "ResourceNotFound" {
+		t.Errorf("second DeleteEdgeNode: %q", code)
+	}
+
+	// The edge: link cut, credential refused and forgotten, no more dials.
+	testenv.Eventually(t, 30*time.Second, "the edge knows it was revoked", func() bool {
+		return !e.P.EdgeLink.Up() && e.P.EdgeLink.Revoked() && !e.P.EdgeLink.Dialling()
+	})
+	if _, err := os.Stat(filepath.Join(edge.HubDir(e.DataDir), "link.json")); !os.IsNotExist(err) {
+		t.Errorf("the edge kept its credential: %v", err)
+	}
+	// What the edge still stores is buffered, for a node joined anew.
+	before, _ := e.P.EdgeLink.Buffered(ctx)
+	if _, err := e.P.Bus.Publish(ctx, "events.default", "x", []byte(`{"specversion": "1.0", "id": "late-1", "source": "/t", "type": "t"}`),
+		map[string]string{"id": "late-1"}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "buffering after revocation", func() bool {
+		n, err := e.P.EdgeLink.Buffered(ctx)
+		return err == nil && n > before
 	})
 }

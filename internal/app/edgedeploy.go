@@ -5,8 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"path/filepath"
 
+	"github.com/tianshu-ai/tianshu/internal/algorepo"
+	"github.com/tianshu-ai/tianshu/internal/algorithm"
 	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/device"
 	"github.com/tianshu-ai/tianshu/internal/devicecenter"
 	"github.com/tianshu-ai/tianshu/internal/edge"
@@ -35,6 +40,16 @@ func (p *Platform) deviceEdge(ctx context.Context, deviceID string) (string, err
 		return "", err
 	}
 	return d.EdgeNode, nil
+}
+
+// unplaceEdge stops the tasks of an edge node being deleted and takes its
+// devices off it.
+func (p *Platform) unplaceEdge(ctx context.Context, node string) (devices, tasks int, err error) {
+	if tasks, err = p.Tasks.StopEdge(ctx, node, "edge node "+node+" deleted"); err != nil {
+		return 0, 0, err
+	}
+	devices, err = p.Devices.UnplaceEdge(ctx, node)
+	return devices, tasks, err
 }
 
 // cloudPlacement is the cloud's side of deploy: the tasks placed on edge
@@ -85,8 +100,89 @@ func (c cloudPlacement) Desired(ctx context.Context, node string) (edge.Desired,
 		flows = append(flows, edge.FlowVersion{FlowID: t.FlowID, Name: f.Name, Version: v.Version, Document: v.Document})
 	}
 	out.Tasks, out.Flows = tasks, flows
+	out.Algorithms, err = c.algorithms(ctx, flows)
+	return out, err
+}
+
+// algorithms returns the algorithm versions the flow versions call, with
+// the artifacts they need; built-in algorithms every edge has.
+func (c cloudPlacement) algorithms(ctx context.Context, flows []edge.FlowVersion) ([]edge.DesiredAlgorithm, error) {
+	var out []edge.DesiredAlgorithm
+	index := map[string]int{}
+	for _, f := range flows {
+		refs, err := c.p.Studio.AlgorithmRefs(ctx, f.FlowID, f.Version)
+		if err != nil {
+			return nil, err
+		}
+		for _, ref := range refs {
+			a, err := c.p.Algos.Get(ctx, ref.ID)
+			if err != nil {
+				return nil, fmt.Errorf("flow %s version %d calls %s: %w", f.FlowID, f.Version, ref.ID, err)
+			}
+			if a.Builtin {
+				continue
+			}
+			row, err := c.p.Algos.GetVersion(ctx, ref.ID, ref.Version)
+			if err != nil {
+				return nil, fmt.Errorf("flow %s version %d calls %s: %w", f.FlowID, f.Version, ref.ID, err)
+			}
+			key := ref.ID + "@" + row.Def.Version
+			i, ok := index[key]
+			if !ok {
+				arts, err := c.artifacts(ctx, row.Def)
+				if err != nil {
+					return nil, fmt.Errorf("algorithm %s: %w", key, err)
+				}
+				def, _ := json.Marshal(row.Def)
+				i = len(out)
+				index[key] = i
+				out = append(out, edge.DesiredAlgorithm{AlgorithmID: ref.ID, Name: a.Name, Version: row.Def.Version, Definition: def, Artifacts: arts})
+			}
+			out[i].Current = out[i].Current || ref.Version == ""
+			out[i].Flows = append(out[i].Flows, fmt.Sprintf("%s@%d", f.FlowID, f.Version))
+		}
+	}
 	return out, nil
 }
+
+// artifacts are the blobs a version names: a process version's install
+// package and a serving version's model files, when they are blob keys
+// (not paths on the cloud's own disk, which no edge can read).
+func (c cloudPlacement) artifacts(ctx context.Context, def algorithm.Version) ([]edge.Artifact, error) {
+	var out []edge.Artifact
+	for _, key := range artifactKeys(&def) {
+		info, err := c.p.Blob.Stat(ctx, *key)
+		if err != nil {
+			return nil, fmt.Errorf("artifact %s: %w", *key, err)
+		}
+		out = append(out, edge.Artifact{Key: *key, Size: info.Size})
+	}
+	return out, nil
+}
+
+// artifactKeys points at the fields of def that name blobs.
+func artifactKeys(def *algorithm.Version) []*string {
+	var keys []*string
+	blobKey := func(s *string) {
+		if *s != "" && !filepath.IsAbs(*s) {
+			keys = append(keys, s)
+		}
+	}
+	if def.Runtime == algorithm.RuntimeProcess && def.Serving == nil {
+		blobKey(&def.Package)
+	}
+	if def.Serving != nil {
+		blobKey(&def.Serving.Model)
+		if def.Serving.Recognition != nil {
+			blobKey(&def.Serving.Recognition.Model)
+		}
+	}
+	return keys
+}
+
+// edgeArtifactPrefix is where an edge keeps the cloud's artifacts in its
+// blob store, under the cloud's keys.
+const edgeArtifactPrefix = "edge-artifacts/"
 
 // maxEdgeDevices bounds the devices one edge node is sent.
 const maxEdgeDevices = 1000
@@ -117,6 +213,70 @@ func (s edgeSite) ApplyDevice(ctx context.Context, d edge.DesiredDevice) error {
 	return s.p.Devices.Import(ctx, &devicecenter.Device{ID: d.ID, ProjectID: "default", Name: d.Name, Description: d.Description,
 		Group: d.Group, Zones: zones, Config: device.Config{Driver: d.Driver, Address: d.Address, Username: d.Username,
 			Password: d.Password, Options: d.Options, FPS: d.Fps, Width: d.Width}})
+}
+
+// ApplyAlgorithm fetches the artifacts of a pushed algorithm version that
+// this edge lacks into its blob store, points the definition at them and
+// imports the version under the cloud's ids into the default project,
+// running.
+func (s edgeSite) ApplyAlgorithm(ctx context.Context, a edge.DesiredAlgorithm, fetch edge.Fetch) error {
+	var def algorithm.Version
+	if err := json.Unmarshal(a.Definition, &def); err != nil {
+		return fmt.Errorf("definition: %w", err)
+	}
+	if def.Version != a.Version {
+		return fmt.Errorf("definition of version %q sent as %q", def.Version, a.Version)
+	}
+	sizes := map[string]int64{}
+	for _, art := range a.Artifacts {
+		sizes[art.Key] = art.Size
+	}
+	for _, key := range artifactKeys(&def) {
+		size, ok := sizes[*key]
+		if !ok {
+			return fmt.Errorf("artifact %s not sent", *key)
+		}
+		local := edgeArtifactPrefix + *key
+		if info, err := s.p.Blob.Stat(ctx, local); err != nil || info.Size != size {
+			if err := s.download(ctx, fetch, *key, local, size); err != nil {
+				return err
+			}
+		}
+		*key = local
+	}
+	return s.p.Algos.Import(ctx, "default", a.AlgorithmID, a.Name, def, a.Current)
+}
+
+// download copies an artifact of the cloud's into this edge's blob store.
+func (s edgeSite) download(ctx context.Context, fetch edge.Fetch, key, local string, size int64) error {
+	if size > s.p.cfg.Worker.MaxPackageBytes && s.p.cfg.Worker.MaxPackageBytes > 0 {
+		return fmt.Errorf("artifact %s: %d bytes, over this edge's --worker.max-package-bytes", key, size)
+	}
+	rc, err := fetch(ctx, key)
+	if err != nil {
+		return fmt.Errorf("artifact %s: %w", key, err)
+	}
+	defer rc.Close()
+	info, err := s.p.Blob.Put(ctx, local, io.LimitReader(rc, size), blob.PutOptions{ContentType: "application/octet-stream", Size: size})
+	if err != nil {
+		return fmt.Errorf("artifact %s: %w", key, err)
+	}
+	if info.Size != size {
+		_ = s.p.Blob.Delete(ctx, local)
+		return fmt.Errorf("artifact %s: got %d of %d bytes", key, info.Size, size)
+	}
+	s.p.log.Info("edge artifact fetched", "key", key, "bytes", size)
+	return nil
+}
+
+// RetireAlgorithm stops a pushed version no task here calls any more; its
+// artifacts stay for a rollback.
+func (s edgeSite) RetireAlgorithm(ctx context.Context, algorithmID, version string) error {
+	err := s.p.Algos.SetDesired(ctx, algorithmID, version, algorepo.Stopped)
+	if e, ok := api.AsError(err); ok && e.Code == api.ResourceNotFound {
+		return nil
+	}
+	return err
 }
 
 func (s edgeSite) Apply(ctx context.Context, d edge.DesiredTask, f edge.FlowVersion) error {

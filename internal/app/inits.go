@@ -183,6 +183,7 @@ func (p *Platform) initAPI(ctx context.Context) (func(context.Context) error, er
 	// Devices and tasks may be placed on the project's edge nodes.
 	p.Tasks.SetEdgePlacement(p.edgeOfProject, p.deviceEdge)
 	p.Devices.UseEdgeNodes(p.edgeOfProject)
+	p.EdgeNodes.OnDelete(p.unplaceEdge)
 	// A task's insert and a delete of its flow or a device it reads from
 	// lock the same row: one decision whatever the interleaving.
 	p.Tasks.SetUseLocks(p.Studio.LockForUse, p.Devices.LockForUse)
@@ -314,7 +315,7 @@ func (p *Platform) initEdgeHub(ctx context.Context) (func(context.Context) error
 		return nil, nil
 	}
 	h, err := edge.StartHub(ctx, edge.HubOptions{Addr: p.cfg.Edge.LeafAddr, Advertise: p.cfg.Edge.LeafAdvertise,
-		Dir: edge.HubDir(p.cfg.DataDir), Nodes: p.EdgeNodes, Records: p.Data, Placement: cloudPlacement{p}, Logger: p.log, Registerer: p.Metrics})
+		Dir: edge.HubDir(p.cfg.DataDir), Nodes: p.EdgeNodes, Records: p.Data, Events: p.Bus, Artifacts: p.Blob, Placement: cloudPlacement{p}, Logger: p.log, Registerer: p.Metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +328,7 @@ func (p *Platform) initEdgeLink(ctx context.Context) (func(context.Context) erro
 		return nil, errors.New("edge: --cloud is required with --target=edge")
 	}
 	l, err := edge.StartLink(ctx, edge.LinkOptions{Config: p.cfg.Edge, Dir: edge.HubDir(p.cfg.DataDir), Box: p.Box,
-		Versions: map[string]string{"tianshu": buildVersion()}, Site: edgeSite{p}, Logger: p.log, Registerer: p.Metrics, Now: p.now})
+		Versions: map[string]string{"tianshu": buildVersion()}, Site: edgeSite{p}, Events: p.Bus, Logger: p.log, Registerer: p.Metrics, Now: p.now})
 	if err != nil {
 		return nil, err
 	}

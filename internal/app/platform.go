@@ -463,6 +463,7 @@ func (p *Platform) routes() {
 	}
 	if p.EdgeNodes != nil && p.Gateway != nil {
 		p.mux.Handle("POST "+edge.JoinPath, http.MaxBytesHandler(edge.JoinHandler(p.EdgeNodes, p.log), 4<<10))
+		p.mux.Handle("POST "+edge.CheckPath, http.MaxBytesHandler(edge.CheckHandler(p.EdgeNodes, p.log), 4<<10))
 	}
 	if p.Data != nil {
 		// tus takes every method and streams large bodies: it sits beside

@@ -39,6 +39,9 @@ type DescribeRecordsRequest struct {
 	StartTime  string            `json:"StartTime" validate:"max=64"`
 	EndTime    string            `json:"EndTime" validate:"max=64"`
 	Attributes []AttributeFilter `json:"Attributes" validate:"max=10"`
+	// EdgeNodeIds keeps the records of those sites: of devices placed on
+	// the edge nodes, or of tasks placed on them.
+	EdgeNodeIds []string `json:"EdgeNodeIds" validate:"max=100"`
 	api.Paging
 }
 
@@ -138,7 +141,7 @@ type DescribeUploadsResponse struct {
 // RegisterActions adds the data center's actions to reg. s may be nil when
 // the registry only feeds docs or the CLI.
 func RegisterActions(reg *api.Registry, s *Service) {
-	api.Register(reg, api.Spec{Name: "DescribeRecords", Summary: "List records, newest first, filtered by task, device, type, time range (StartTime inclusive, EndTime exclusive, RFC 3339) and top-level Data fields (Attributes: Op = or != compares the field's text, < <= > >= its number; a record without the field matches none); objects come with signed URLs. Without ProjectId: every project where the caller's roles grant it; a role narrowed to devices or tasks lists their records.", Permission: recordRead, Union: true},
+	api.Register(reg, api.Spec{Name: "DescribeRecords", Summary: "List records, newest first, filtered by task, device, type, site (EdgeNodeIds: records of the edge nodes' devices or tasks), time range (StartTime inclusive, EndTime exclusive, RFC 3339) and top-level Data fields (Attributes: Op = or != compares the field's text, < <= > >= its number; a record without the field matches none); objects come with signed URLs. Without ProjectId: every project where the caller's roles grant it; a role narrowed to devices or tasks lists their records.", Permission: recordRead, Union: true},
 		func(ctx context.Context, c *api.Caller, r *DescribeRecordsRequest) (*DescribeRecordsResponse, error) {
 			start, err := parseTime("StartTime", r.StartTime)
 			if err != nil {
@@ -149,7 +152,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 				return nil, err
 			}
 			in := c.ListIn(r.ProjectId, recordReach)
-			q := Query{Projects: &in, TaskIDs: r.TaskIds, DeviceIDs: r.DeviceIds, Types: r.Types, Start: start, End: end}
+			q := Query{Projects: &in, TaskIDs: r.TaskIds, DeviceIDs: r.DeviceIds, Types: r.Types, EdgeNodes: r.EdgeNodeIds, Start: start, End: end}
 			for _, a := range r.Attributes {
 				q.Attributes = append(q.Attributes, Attribute(a))
 			}

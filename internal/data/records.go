@@ -255,6 +255,10 @@ type Query struct {
 	Projects                  *store.Projects
 	IDs                       []string
 	TaskIDs, DeviceIDs, Types []string
+	// EdgeNodes keeps the records of the devices or tasks placed on these
+	// edge nodes (the device center and the task service keep them in
+	// the same store).
+	EdgeNodes []string
 	// Start (inclusive) and End (exclusive) bound the record's Time; zero
 	// leaves that side open.
 	Start, End time.Time
@@ -271,6 +275,14 @@ func (s *Service) where(q Query) (string, []any, error) {
 		w.Eq("project_id", q.ProjectID)
 	}
 	w.In("id", q.IDs).In("task_id", q.TaskIDs).In("device_id", q.DeviceIDs).In("type", q.Types)
+	if len(q.EdgeNodes) > 0 {
+		var on, devs, tasks store.Where
+		c, a := on.In("edge_node", q.EdgeNodes).SQL()
+		devs.Add("device_id IN (SELECT id FROM devices"+c+")", a...)
+		tasks.Add("task_id IN (SELECT id FROM tasks"+c+")", a...)
+		oc, oa := store.Or(&devs, &tasks)
+		w.Add(oc, oa...)
+	}
 	if !q.Start.IsZero() {
 		w.Add("time_ms >= ?", q.Start.UnixMilli())
 	}

@@ -49,3 +49,15 @@ func importedAs(d *Device) string {
 		d.Config.FPS, d.Config.Width, d.Group, zones})
 	return string(b)
 }
+
+// UnplaceEdge takes every device off an edge node that is being deleted:
+// they become devices of no site, which ModifyDevice can put on another
+// node. It returns how many it changed.
+func (s *Service) UnplaceEdge(ctx context.Context, nodeID string) (int, error) {
+	res, err := s.db.Exec(ctx, "UPDATE devices SET edge_node = '', updated_at = ? WHERE edge_node = ?", s.now().UnixMilli(), nodeID)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}

@@ -65,6 +65,16 @@ type EdgeNodeIdRequest struct {
 	EdgeNodeId string `json:"EdgeNodeId" validate:"required,max=64"`
 }
 
+// DeleteEdgeNodeResponse is the response of DeleteEdgeNode.
+type DeleteEdgeNodeResponse struct {
+	// UnplacedDevices counts the node's devices, now of no site (put them
+	// on another node with ModifyDevice).
+	UnplacedDevices int `json:"UnplacedDevices"`
+	// StoppedTasks counts the node's tasks, now Stopped; StartTask refuses
+	// them (ResourceNotFound naming EdgeNodeId).
+	StoppedTasks int `json:"StoppedTasks"`
+}
+
 // Empty is a response with no fields.
 type Empty struct{}
 
@@ -119,8 +129,8 @@ func RegisterActions(reg *api.Registry, s *Nodes, window time.Duration) {
 			}
 			return out, nil
 		})
-	api.Register(reg, api.Spec{Name: "DeleteEdgeNode", Summary: "Delete an edge node: its credential is revoked at once and its link cut; records it forwarded stay.", Permission: edgeWrite, Audit: true},
-		func(ctx context.Context, c *api.Caller, r *EdgeNodeIdRequest) (*Empty, error) {
+	api.Register(reg, api.Spec{Name: "DeleteEdgeNode", Summary: "Delete an edge node: its tasks are stopped, its devices taken off it, its credential revoked at once and its link cut; records it forwarded stay. The edge learns it is revoked, forgets its credential and stops dialling.", Permission: edgeWrite, Audit: true},
+		func(ctx context.Context, c *api.Caller, r *EdgeNodeIdRequest) (*DeleteEdgeNodeResponse, error) {
 			n, err := s.Get(ctx, r.EdgeNodeId)
 			if err != nil {
 				return nil, err
@@ -129,6 +139,17 @@ func RegisterActions(reg *api.Registry, s *Nodes, window time.Duration) {
 				return nil, api.NotFound("EdgeNodeId", r.EdgeNodeId)
 			}
 			c.SetResource(n.ID)
-			return &Empty{}, s.Delete(ctx, n.ID)
+			// Revoked first: from here the node's reports change
+			// nothing, and it can no longer undo what follows.
+			if err := s.Delete(ctx, n.ID); err != nil {
+				return nil, err
+			}
+			var out DeleteEdgeNodeResponse
+			if s.unplace != nil {
+				if out.UnplacedDevices, out.StoppedTasks, err = s.unplace(ctx, n.ID); err != nil {
+					return nil, err
+				}
+			}
+			return &out, nil
 		})
 }

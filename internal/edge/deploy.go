@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -74,12 +77,39 @@ type DesiredDevice struct {
 	Zones       json.RawMessage `json:"Zones"`
 }
 
-// Desired is an edge node's whole desired state: its devices, its tasks
-// and the flow versions they use.
+// DesiredAlgorithm is an algorithm version a pushed flow version calls:
+// its definition as the cloud stores it, and the artifacts (install
+// package, model files) the definition names by blob key, which the edge
+// fetches over the link (subjectArtifact) when it lacks them.
+type DesiredAlgorithm struct {
+	AlgorithmID string          `json:"AlgorithmId"`
+	Name        string          `json:"Name"`
+	Version     string          `json:"Version"`
+	Definition  json.RawMessage `json:"Definition"`
+	// Current says a flow node names the algorithm without a version:
+	// this version must be the edge's current one.
+	Current   bool       `json:"Current"`
+	Artifacts []Artifact `json:"Artifacts"`
+	// Flows are the flow versions ("flow@version") that call it.
+	Flows []string `json:"Flows"`
+}
+
+// Key is the version's "id@version".
+func (a DesiredAlgorithm) Key() string { return a.AlgorithmID + "@" + a.Version }
+
+// Artifact is a blob of the cloud's an algorithm version needs.
+type Artifact struct {
+	Key  string `json:"Key"`
+	Size int64  `json:"Size"`
+}
+
+// Desired is an edge node's whole desired state: its devices, its tasks,
+// the flow versions they use and the algorithm versions those call.
 type Desired struct {
-	Devices []DesiredDevice `json:"Devices"`
-	Tasks   []DesiredTask   `json:"Tasks"`
-	Flows   []FlowVersion   `json:"Flows"`
+	Devices    []DesiredDevice    `json:"Devices"`
+	Algorithms []DesiredAlgorithm `json:"Algorithms"`
+	Tasks      []DesiredTask      `json:"Tasks"`
+	Flows      []FlowVersion      `json:"Flows"`
 }
 
 type syncReply struct {
@@ -96,12 +126,17 @@ type Placement interface {
 }
 
 // Site is the edge's side: ApplyDevice makes the local device match d;
-// Apply makes the local task match d, creating f here first when it is
-// new, and changes nothing when f does not validate here (the task keeps
-// its version); applying what already holds must restart nothing. Report
-// returns the local state of a task.
+// ApplyAlgorithm makes algorithm version a run here, reading the artifacts
+// it lacks with fetch, and RetireAlgorithm stops a version the cloud no
+// longer wants here (its artifacts stay, so a rollback restarts it without
+// a download); Apply makes the local task match d, creating f here first
+// when it is new, and changes nothing when f does not validate here (the
+// task keeps its version); applying what already holds must restart
+// nothing. Report returns the local state of a task.
 type Site interface {
 	ApplyDevice(ctx context.Context, d DesiredDevice) error
+	ApplyAlgorithm(ctx context.Context, a DesiredAlgorithm, fetch Fetch) error
+	RetireAlgorithm(ctx context.Context, algorithmID, version string) error
 	Apply(ctx context.Context, d DesiredTask, f FlowVersion) error
 	Report(ctx context.Context, taskID string) (TaskReport, error)
 }
@@ -117,6 +152,10 @@ func (h *HubServer) sync(node string, m *nats.Msg) any {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if ok, err := h.o.Nodes.joined(ctx, node); err != nil || !ok {
+		// Deleted while its link was still up: nothing it says counts.
+		return syncReply{Error: "edge node " + node + " is not a joined node"}
+	}
 	for _, r := range in.Tasks {
 		if err := h.o.Placement.Report(ctx, node, r); err != nil {
 			h.log.Warn("edge task report not stored", "node", node, "task", r.ID, "err", err)
@@ -127,6 +166,7 @@ func (h *HubServer) sync(node string, m *nats.Msg) any {
 		h.log.Error("edge desired state failed", "node", node, "err", err)
 		return syncReply{Error: "desired state: " + err.Error()}
 	}
+	h.allow(node, d)
 	return syncReply{Desired: d}
 }
 
@@ -140,6 +180,9 @@ func (l *Link) deploy(ctx context.Context) {
 	defer t.Stop()
 	var placed []string
 	failed := map[string]string{} // task → its last error applying
+	// algorithm versions applied here, by "id@version": those the next
+	// state leaves out are retired.
+	algs, algFailed := map[string]bool{}, map[string]string{}
 	for {
 		msg := syncMsg{}
 		for _, id := range placed {
@@ -157,6 +200,7 @@ func (l *Link) deploy(ctx context.Context) {
 					devErr[d.ID] = "device " + d.ID + ": " + err.Error()
 				}
 			}
+			algErr := l.applyAlgorithms(ctx, reply.Algorithms, algs, algFailed)
 			placed = placed[:0]
 			flows := map[string]FlowVersion{}
 			for _, f := range reply.Flows {
@@ -172,6 +216,9 @@ func (l *Link) deploy(ctx context.Context) {
 				if e := sourceErrors(d, devErr); e != "" && err == nil {
 					err = errors.New(e)
 				}
+				if e := algErr[f.key()]; e != "" && err != nil {
+					err = fmt.Errorf("%w (%s)", err, e)
+				}
 				if err != nil {
 					if failed[d.ID] != err.Error() {
 						l.log.Warn("edge task not applied", "task", d.ID, "flow", d.FlowID, "version", d.FlowVersion, "err", err)
@@ -181,6 +228,7 @@ func (l *Link) deploy(ctx context.Context) {
 					delete(failed, d.ID)
 				}
 			}
+			l.setDeployed(ctx, reply.Tasks, algs)
 		}
 		select {
 		case <-ctx.Done():
@@ -222,4 +270,91 @@ func sourceErrors(d DesiredTask, devErr map[string]string) string {
 		}
 	}
 	return ""
+}
+
+// applyAlgorithms applies the algorithm versions of a desired state and
+// retires those applied before that it no longer names; applied is
+// updated. It returns, by flow version key, why a version it calls could
+// not be applied (joined to the flow's own error, which says which node).
+func (l *Link) applyAlgorithms(ctx context.Context, want []DesiredAlgorithm, applied map[string]bool, lastErr map[string]string) map[string]string {
+	errs := map[string]string{}
+	keep := map[string]bool{}
+	for _, a := range want {
+		keep[a.Key()] = true
+		if err := l.o.Site.ApplyAlgorithm(ctx, a, l.fetch); err != nil {
+			msg := "algorithm " + a.Key() + ": " + err.Error()
+			for _, f := range a.Flows {
+				errs[f] = msg
+			}
+			if !applied[a.Key()] || lastErr[a.Key()] != msg {
+				l.log.Warn("edge algorithm not applied", "algorithm", a.AlgorithmID, "version", a.Version, "err", err)
+			}
+			lastErr[a.Key()] = msg
+			continue
+		}
+		delete(lastErr, a.Key())
+		if !applied[a.Key()] {
+			l.log.Info("edge algorithm applied", "algorithm", a.AlgorithmID, "version", a.Version)
+		}
+		applied[a.Key()] = true
+	}
+	for key := range applied {
+		if keep[key] {
+			continue
+		}
+		id, version, _ := strings.Cut(key, "@")
+		if err := l.o.Site.RetireAlgorithm(ctx, id, version); err != nil {
+			l.log.Warn("edge algorithm not retired", "algorithm", id, "version", version, "err", err)
+			continue
+		}
+		delete(applied, key)
+		l.log.Info("edge algorithm retired", "algorithm", id, "version", version)
+	}
+	return errs
+}
+
+// setDeployed records what the node runs of the cloud's, for its
+// heartbeats: "flow/<id>" → the versions its tasks run, "algorithm/<id>"
+// → the versions applied here, each a sorted list.
+func (l *Link) setDeployed(ctx context.Context, tasks []DesiredTask, algs map[string]bool) {
+	vs := map[string][]string{}
+	for _, d := range tasks {
+		if r, err := l.o.Site.Report(ctx, d.ID); err == nil && r.FlowVersion > 0 {
+			vs["flow/"+d.FlowID] = append(vs["flow/"+d.FlowID], strconv.FormatInt(r.FlowVersion, 10))
+		}
+	}
+	for key := range algs {
+		id, version, _ := strings.Cut(key, "@")
+		vs["algorithm/"+id] = append(vs["algorithm/"+id], version)
+	}
+	out := make(map[string]string, len(vs))
+	for k, list := range vs {
+		slices.Sort(list)
+		out[k] = strings.Join(slices.Compact(list), ",")
+	}
+	l.deployedMu.Lock()
+	l.deployed = out
+	l.deployedMu.Unlock()
+}
+
+// versions are what a heartbeat reports: the binary's, then what was
+// deployed here, within what the cloud takes (maxVersions entries of at
+// most 128 bytes each), by name.
+func (l *Link) versions() map[string]string {
+	out := maps.Clone(l.o.Versions)
+	if out == nil {
+		out = map[string]string{}
+	}
+	l.deployedMu.Lock()
+	defer l.deployedMu.Unlock()
+	for _, k := range slices.Sorted(maps.Keys(l.deployed)) {
+		v := l.deployed[k]
+		if len(out) >= maxVersions {
+			break
+		}
+		if len(k) <= 128 && len(v) <= 128 {
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/bus/natsbus"
 	"github.com/tianshu-ai/tianshu/internal/data"
+	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
@@ -27,6 +28,12 @@ import (
 // center's Insert).
 type RecordInserter interface {
 	Insert(ctx context.Context, recs []data.Record) error
+}
+
+// EventPublisher puts forwarded events on the cloud's bus (bus.Bus does),
+// where the cloud's subscriptions deliver them.
+type EventPublisher interface {
+	Publish(ctx context.Context, topic, key string, data []byte, header map[string]string) (uint64, error)
 }
 
 // HubOptions configure the cloud's hub.
@@ -38,6 +45,12 @@ type HubOptions struct {
 	Dir     string
 	Nodes   *Nodes
 	Records RecordInserter
+	// Events receives the events edges forward; nil drops them (counted
+	// as refused).
+	Events EventPublisher
+	// Artifacts holds the algorithm packages and model files nodes
+	// fetch (the blob store); nil serves none.
+	Artifacts ArtifactStore
 	// Placement serves the tasks placed on nodes; nil answers nodes that
 	// this cloud places none.
 	Placement Placement
@@ -64,6 +77,9 @@ type HubServer struct {
 	// heartbeat, which writes them to the store: one commit per batch
 	// fewer.
 	forwarded map[string]int64
+	// artifacts are, per node, the blob keys its last desired state
+	// named: the only ones it may read.
+	artifacts map[string]map[string]bool
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -74,6 +90,7 @@ type hubMetrics struct {
 	links    prometheus.GaugeFunc
 	refused  prometheus.Counter
 	received *prometheus.CounterVec
+	events   *prometheus.CounterVec
 }
 
 // StartHub starts the hub and records its address and certificate for
@@ -104,7 +121,7 @@ func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
 	if o.Sweep <= 0 {
 		o.Sweep = time.Second
 	}
-	h := &HubServer{o: o, log: o.Logger, conns: map[string]map[uint64]bool{}, forwarded: map[string]int64{}, stop: make(chan struct{}), done: make(chan struct{})}
+	h := &HubServer{o: o, log: o.Logger, conns: map[string]map[uint64]bool{}, forwarded: map[string]int64{}, artifacts: map[string]map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
 	opts := &server.Options{
 		ServerName: "tianshu-edge-hub",
 		// Clients are this process's own, in-process; the only port is
@@ -113,10 +130,14 @@ func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
 		NoSigs:     true,
 		MaxPayload: maxLinkMessage,
 		LeafNode: server.LeafNodeOpts{
-			Host:       host,
-			Port:       p,
-			TLSConfig:  &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
-			TLSTimeout: 5,
+			Host: host,
+			Port: p,
+			// Edges dial only the address their join named: without
+			// this the server tells them its bound address too, and an
+			// edge behind a proxy or NAT would reconnect around it.
+			NoAdvertise: true,
+			TLSConfig:   &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
+			TLSTimeout:  5,
 		},
 		CustomClientAuthentication: h,
 	}
@@ -149,11 +170,13 @@ func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
 			Help: "Leaf connections the hub refused: unknown node, revoked or wrong credential."})),
 		received: telemetry.MustRegister(o.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_edge_records_received_total",
 			Help: "Records edge nodes forwarded to this cloud process, by outcome: stored (new or already stored, the store skips ids it has) or refused."}, []string{"outcome"})),
+		events: telemetry.MustRegister(o.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_edge_events_received_total",
+			Help: "Events edge nodes forwarded to this cloud process, by outcome: published (on the cloud's bus, which drops an id it has within its window) or refused."}, []string{"outcome"})),
 	}
 	for _, sub := range []struct {
 		subject string
 		fn      func(node string, m *nats.Msg) any
-	}{{"edge.*.beat", h.beat}, {"edge.*.records", h.records}, {"edge.*.sync", h.sync}} {
+	}{{"edge.*.beat", h.beat}, {"edge.*.records", h.records}, {"edge.*.sync", h.sync}, {"edge.*.artifact", h.artifact}} {
 		if _, err := h.nc.QueueSubscribe(sub.subject, "hub", h.handle(sub.fn)); err != nil {
 			h.close()
 			return nil, err
@@ -244,11 +267,17 @@ func (h *HubServer) beat(node string, m *nats.Msg) any {
 	return linkReply{}
 }
 
+// records stores a batch of the node's outbox: its records under their own
+// ids, then its events on the cloud's bus under theirs, in the order the
+// edge buffered them. It answers only once both are done, so a batch is
+// either wholly taken or sent again; a batch sent twice stores and
+// publishes nothing twice (the store skips ids it has, the bus drops ids
+// it has within its deduplication window).
 func (h *HubServer) records(node string, m *nats.Msg) any {
-	var batch []wireRecord
+	var batch []json.RawMessage
 	if err := json.Unmarshal(m.Data, &batch); err != nil || len(batch) > maxBatch {
 		h.m.received.WithLabelValues("refused").Add(float64(len(batch)))
-		return linkReply{Error: fmt.Sprintf("records: not a batch of at most %d records", maxBatch)}
+		return linkReply{Error: fmt.Sprintf("records: not a batch of at most %d records and events", maxBatch)}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -256,9 +285,28 @@ func (h *HubServer) records(node string, m *nats.Msg) any {
 	if err != nil {
 		return linkReply{Error: "node: " + err.Error()}
 	}
-	recs := make([]data.Record, len(batch))
-	for i, w := range batch {
-		recs[i] = w.record(n.ProjectID)
+	recs := make([]data.Record, 0, len(batch))
+	var evs []wireEvent
+	for i, raw := range batch {
+		// One decode per item: a record and an event share Id, and Kind
+		// tells them apart.
+		var item wireItem
+		if err := json.Unmarshal(raw, &item); err != nil {
+			return h.refuse(len(batch), fmt.Sprintf("item %d: %v", i, err))
+		}
+		switch item.Kind {
+		case "":
+			recs = append(recs, item.wireRecord.record(n.ProjectID))
+		case kindEvent:
+			evs = append(evs, wireEvent{Kind: item.Kind, ID: item.ID, Key: item.Key, Event: item.Event})
+		default:
+			return h.refuse(len(batch), fmt.Sprintf("item %d: unknown kind %q", i, item.Kind))
+		}
+	}
+	if len(evs) > 0 && h.o.Events == nil {
+		// Nowhere to put them; they must not hold back the records.
+		h.m.events.WithLabelValues("refused").Add(float64(len(evs)))
+		evs = nil
 	}
 	if err := h.o.Records.Insert(ctx, recs); err != nil {
 		h.log.Error("edge records not stored", "node", node, "records", len(recs), "err", err)
@@ -268,10 +316,49 @@ func (h *HubServer) records(node string, m *nats.Msg) any {
 		return linkReply{Error: err.Error()}
 	}
 	h.m.received.WithLabelValues("stored").Add(float64(len(recs)))
+	for _, w := range evs {
+		if err := h.publish(ctx, n.ProjectID, w); err != nil {
+			h.log.Error("edge event not published", "node", node, "event", w.ID, "err", err)
+			return linkReply{Error: "event " + w.ID + ": " + err.Error()}
+		}
+	}
 	h.mu.Lock()
 	h.forwarded[node] += int64(len(recs))
 	h.mu.Unlock()
-	return linkReply{Accepted: len(recs)}
+	return linkReply{Accepted: len(batch)}
+}
+
+// refuse answers a batch that cannot be read; the edge sends it again
+// (a newer cloud may read it).
+func (h *HubServer) refuse(n int, why string) linkReply {
+	h.m.received.WithLabelValues("refused").Add(float64(n))
+	return linkReply{Error: "records: " + why}
+}
+
+// publish puts an edge's event on the events topic of the node's project,
+// as the project's own: its projectid becomes the node's project, its id
+// and key stay. An item that is no event is skipped, counted and logged:
+// sending it again would not mend it, and it must not hold back the rest.
+func (h *HubServer) publish(ctx context.Context, projectID string, w wireEvent) error {
+	ev, err := event.Decode(w.Event)
+	if err == nil && ev.ID != w.ID {
+		err = fmt.Errorf("event id %q differs from the item's %q", ev.ID, w.ID)
+	}
+	if err != nil {
+		h.m.events.WithLabelValues("refused").Inc()
+		h.log.Warn("edge event refused", "event", w.ID, "err", err)
+		return nil
+	}
+	ev.ProjectID = projectID
+	b, err := ev.Marshal()
+	if err != nil {
+		return err
+	}
+	if _, err := h.o.Events.Publish(ctx, event.Topic(projectID), w.Key, b, ev.Headers()); err != nil {
+		return err
+	}
+	h.m.events.WithLabelValues("published").Inc()
+	return nil
 }
 
 // sweep cuts the links of nodes that were deleted.

@@ -145,3 +145,65 @@ func loadOrJoin(ctx context.Context, dir, cloud, token string, box *secrets.Box,
 
 // joinClient is the HTTP client of the join exchange.
 func joinClient() *http.Client { return &http.Client{Timeout: 30 * time.Second} }
+
+// CheckPath is the cloud's endpoint where an edge whose link is refused
+// asks whether its credential still holds.
+const CheckPath = "/edge/check"
+
+type checkRequest struct {
+	NodeId     string `json:"NodeId"`
+	Credential string `json:"Credential"`
+}
+
+// CheckHandler serves POST /edge/check: a node id and credential in, 200
+// while the credential holds, 403 once the node was deleted (or the
+// credential is not its own). The caller learns nothing else.
+func CheckHandler(nodes *Nodes, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		answer := func(code int, msg string) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			_ = json.NewEncoder(w).Encode(joinResponse{Error: msg})
+		}
+		var req checkRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, maxJoinBody)).Decode(&req); err != nil || req.NodeId == "" || req.Credential == "" {
+			answer(http.StatusBadRequest, "NodeId and Credential: required")
+			return
+		}
+		if !nodes.Authenticate(r.Context(), req.NodeId, req.Credential) {
+			log.Info("edge credential check refused", "node", req.NodeId, "remote", r.RemoteAddr)
+			answer(http.StatusForbidden, ErrBadToken.Error())
+			return
+		}
+		answer(http.StatusOK, "")
+	})
+}
+
+// errRevoked means the cloud refused the node's credential: the node was
+// deleted.
+var errRevoked = errors.New("edge: the cloud refused this node's credential (the node was deleted)")
+
+// checkCredential asks the cloud whether c still holds: nil when it does,
+// errRevoked when the cloud refuses it, another error when the cloud
+// could not say.
+func checkCredential(ctx context.Context, cloud string, c credential, client *http.Client) error {
+	body, _ := json.Marshal(checkRequest{NodeId: c.NodeID, Credential: c.secret})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(cloud, "/")+CheckPath, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxJoinBody))
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return nil
+	case http.StatusForbidden:
+		return errRevoked
+	}
+	return fmt.Errorf("edge: credential check: %s", resp.Status)
+}

@@ -1,12 +1,14 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,9 +20,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/bus/natsbus"
 	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/edge/edgeconfig"
+	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
@@ -35,11 +39,28 @@ type LinkOptions struct {
 	// Versions are reported in every heartbeat.
 	Versions map[string]string
 	// Site applies the tasks the cloud places here; nil runs none.
-	Site       Site
+	Site Site
+	// Events is the edge's bus: the events its tasks publish on the
+	// default project's events topic are buffered and forwarded with the
+	// records, for the cloud's subscriptions. Nil forwards records only.
+	Events     EventSource
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
 }
+
+// EventSource is the edge's bus as the link reads it (bus.Bus is one).
+type EventSource interface {
+	Subscribe(ctx context.Context, topic, durable string, opts bus.SubscribeOptions, h bus.Handler) (bus.Subscription, error)
+}
+
+// eventsDurable is the link's durable consumer of the edge's events topic:
+// its position is what has been buffered.
+const eventsDurable = "edge-link"
+
+// edgeProject is the edge's project that the cloud's tasks run in: its
+// events are the ones forwarded.
+const edgeProject = "default"
 
 // Link is an edge node's end: its NATS server (JetStream domain
 // edge-<node>) with the leaf connection to the cloud's hub, the outbox
@@ -48,6 +69,7 @@ type LinkOptions struct {
 type Link struct {
 	o      LinkOptions
 	cred   credential
+	opts   *server.Options
 	srv    *server.Server
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -55,16 +77,23 @@ type Link struct {
 	log    *slog.Logger
 	m      *linkMetrics
 
+	events  bus.Subscription // nil without Events
 	wake    chan struct{}
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	up      atomic.Bool
-	rttUs   atomic.Int64
-	lastSeq atomic.Uint64 // the last record the cloud acknowledged
+	revoked atomic.Bool
+	idle    atomic.Bool // the leaf remote is disabled
+
+	deployedMu sync.Mutex
+	deployed   map[string]string // what runs here of the cloud's (setDeployed)
+	rttUs      atomic.Int64
+	lastSeq    atomic.Uint64 // the last record the cloud acknowledged
 }
 
 type linkMetrics struct {
 	forwarded prometheus.Counter
+	events    prometheus.Counter
 	dropped   *prometheus.CounterVec
 }
 
@@ -111,6 +140,7 @@ func StartLink(ctx context.Context, o LinkOptions) (*Link, error) {
 			}},
 		},
 	}
+	l.opts = opts
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("edge: link server: %w", err)
@@ -131,6 +161,16 @@ func StartLink(ctx context.Context, o LinkOptions) (*Link, error) {
 		return nil, err
 	}
 	l.metrics()
+	if o.Events != nil {
+		// One handler: the buffer keeps the order the events were
+		// published in, which per key is the order a subscriber sees.
+		l.events, err = o.Events.Subscribe(ctx, event.Topic(edgeProject), eventsDurable,
+			bus.SubscribeOptions{MaxInFlight: 1, Prefetch: maxBatch, MaxDeliver: -1}, l.bufferEvent)
+		if err != nil {
+			l.shutdown()
+			return nil, fmt.Errorf("edge: events subscription: %w", err)
+		}
+	}
 	run, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
 	l.wg.Add(2)
@@ -197,21 +237,56 @@ func (l *Link) metrics() {
 	l.m = &linkMetrics{
 		forwarded: telemetry.MustRegister(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_edge_records_forwarded_total",
 			Help: "Records this edge node forwarded and the cloud acknowledged."})),
+		events: telemetry.MustRegister(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_edge_events_forwarded_total",
+			Help: "Events of this edge node's tasks forwarded to the cloud and acknowledged by it."})),
 		dropped: telemetry.MustRegister(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_edge_records_dropped_total",
 			Help: "Records this edge node stored locally but will not forward, by reason: buffer_full (stop-ingesting refused them), oldest_dropped (drop-oldest made room)."}, []string{"reason"})),
 	}
+}
+
+// outboxItem is one message for the outbox: its id deduplicates a
+// repeated enqueue within the stream's window.
+type outboxItem struct {
+	id   string
+	body []byte
 }
 
 // Enqueue puts records (committed to the edge's store) in the outbox, in
 // order. Under stop-ingesting a full buffer refuses them: they stay in the
 // edge's store only, counted in tianshu_edge_records_dropped_total.
 func (l *Link) Enqueue(ctx context.Context, recs []data.Record) error {
-	futures := make([]jetstream.PubAckFuture, 0, len(recs))
-	for _, r := range recs {
+	items := make([]outboxItem, len(recs))
+	for i, r := range recs {
 		b, _ := json.Marshal(toWire(r))
-		f, err := l.js.PublishAsync(outboxSubject, b, jetstream.WithMsgID(r.ID))
+		items[i] = outboxItem{id: r.ID, body: b}
+	}
+	return l.enqueue(ctx, items)
+}
+
+// bufferEvent puts one event of the edge's tasks in the outbox. An event
+// the full buffer refuses (stop-ingesting) is counted and let go, as a
+// record is: the edge's own subscriptions still have it.
+func (l *Link) bufferEvent(ctx context.Context, m bus.Message) error {
+	id := m.Header[event.HeaderID]
+	if id == "" {
+		id = fmt.Sprintf("%s#%d", m.Topic, m.Seq)
+	}
+	b, _ := json.Marshal(wireEvent{Kind: kindEvent, ID: id, Key: m.Key, Event: m.Data})
+	if err := l.enqueue(ctx, []outboxItem{{id: id, body: b}}); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		l.log.Warn("edge event not buffered", "event", id, "err", err)
+	}
+	return nil
+}
+
+func (l *Link) enqueue(ctx context.Context, items []outboxItem) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(items))
+	for _, it := range items {
+		f, err := l.js.PublishAsync(outboxSubject, it.body, jetstream.WithMsgID(it.id))
 		if err != nil {
-			l.m.dropped.WithLabelValues("buffer_full").Add(float64(len(recs) - len(futures)))
+			l.m.dropped.WithLabelValues("buffer_full").Add(float64(len(items) - len(futures)))
 			return fmt.Errorf("edge: buffer: %w", err)
 		}
 		futures = append(futures, f)
@@ -232,7 +307,7 @@ func (l *Link) Enqueue(ctx context.Context, recs []data.Record) error {
 	}
 	if refused > 0 {
 		l.m.dropped.WithLabelValues("buffer_full").Add(float64(refused))
-		return fmt.Errorf("edge: buffer full: %d of %d records not buffered", refused, len(recs))
+		return fmt.Errorf("edge: buffer full: %d of %d items not buffered", refused, len(items))
 	}
 	return nil
 }
@@ -283,6 +358,7 @@ func (l *Link) forward(ctx context.Context) {
 		}
 		var batch []json.RawMessage
 		var last uint64
+		events := 0
 		for m := range msgs.Messages() {
 			md, err := m.Metadata()
 			if err != nil {
@@ -295,6 +371,9 @@ func (l *Link) forward(ctx context.Context) {
 			next = md.Sequence.Stream + 1
 			last = md.Sequence.Stream
 			batch = append(batch, json.RawMessage(m.Data()))
+			if bytes.Contains(m.Data(), eventMark) {
+				events++
+			}
 		}
 		if len(batch) == 0 {
 			l.pause(ctx, time.Second)
@@ -313,12 +392,17 @@ func (l *Link) forward(ctx context.Context) {
 			return
 		}
 		l.lastSeq.Store(last)
-		l.m.forwarded.Add(float64(len(batch)))
+		l.m.forwarded.Add(float64(len(batch) - events))
+		l.m.events.Add(float64(events))
 		if err := l.outbox.Purge(ctx, jetstream.WithPurgeSequence(last+1)); err != nil {
 			l.log.Warn("edge buffer not purged", "err", err)
 		}
 	}
 }
+
+// eventMark starts every event in the outbox (wireEvent's first field);
+// no record holds it, whose first field is Id.
+var eventMark = []byte(`{"Kind":"event"`)
 
 // send forwards one batch and waits for the cloud's answer.
 func (l *Link) send(ctx context.Context, subject string, body []byte, n int) error {
@@ -358,8 +442,9 @@ func (l *Link) heartbeat(ctx context.Context) {
 	subject := fmt.Sprintf(subjectBeat, l.cred.NodeID)
 	t := time.NewTicker(l.o.Config.Heartbeat)
 	defer t.Stop()
+	down := 0 // heartbeats missed in a row
 	for {
-		b := beatMsg{Beat: Beat{Versions: l.o.Versions}, RttUs: l.rttUs.Load()}
+		b := beatMsg{Beat: Beat{Versions: l.versions()}, RttUs: l.rttUs.Load()}
 		if info, err := l.outbox.Info(ctx); err == nil {
 			b.BufferDepth, b.BufferBytes = int64(info.State.Msgs), int64(info.State.Bytes)
 			if info.State.Msgs > 0 {
@@ -380,8 +465,16 @@ func (l *Link) heartbeat(ctx context.Context) {
 			if !l.up.Swap(true) {
 				l.log.Info("edge link up")
 			}
-		} else if l.up.Swap(false) {
-			l.log.Warn("edge link down", "err", err, "reply", r.Error)
+			down = 0
+		} else {
+			if l.up.Swap(false) {
+				l.log.Warn("edge link down", "err", err, "reply", r.Error)
+			}
+			// A link refused for a while may be a revoked one: ask the
+			// cloud over HTTP, which answers without the link.
+			if down++; down%revocationCheckBeats == 0 && !l.revoked.Load() {
+				l.checkRevoked(ctx)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -390,6 +483,55 @@ func (l *Link) heartbeat(ctx context.Context) {
 		}
 	}
 }
+
+// revocationCheckBeats is how many heartbeats in a row must fail before
+// the edge asks the cloud whether its credential still holds (and again
+// after as many more).
+const revocationCheckBeats = 5
+
+// checkRevoked asks the cloud whether the node's credential holds; when
+// the cloud refuses it, the node was deleted: the edge forgets the
+// credential (link.json) and stops dialling, and keeps buffering. Joining
+// again takes a new node's token and a restart.
+func (l *Link) checkRevoked(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err := checkCredential(cctx, l.o.Config.Cloud, l.cred, joinClient())
+	if !errors.Is(err, errRevoked) {
+		if err != nil {
+			l.log.Debug("edge credential not checked", "err", err)
+		}
+		return
+	}
+	l.revoked.Store(true)
+	l.log.Warn("edge credential revoked", "cloud", l.o.Config.Cloud)
+	if err := os.Remove(credentialFile(l.o.Dir)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		l.log.Error("edge credential not removed", "err", err)
+	}
+	opts := l.opts.Clone()
+	// Clone shares the remotes; the server compares the old ones with
+	// these.
+	opts.LeafNode.Remotes = make([]*server.RemoteLeafOpts, len(l.opts.LeafNode.Remotes))
+	for i, r := range l.opts.LeafNode.Remotes {
+		c := *r
+		c.Disabled = true
+		opts.LeafNode.Remotes[i] = &c
+	}
+	if err := l.srv.ReloadOptions(opts); err != nil {
+		l.log.Error("edge link not stopped", "err", err)
+		return
+	}
+	l.opts = opts
+	l.idle.Store(true)
+}
+
+// Revoked reports whether the cloud refused the node's credential: the
+// node was deleted there, and the edge no longer dials it.
+func (l *Link) Revoked() bool { return l.revoked.Load() }
+
+// Dialling reports whether the link server keeps a leaf connection to the
+// cloud (or tries to).
+func (l *Link) Dialling() bool { return !l.idle.Load() }
 
 // Up reports whether the last heartbeat reached the cloud.
 func (l *Link) Up() bool { return l.up.Load() }
@@ -406,6 +548,9 @@ func (l *Link) Buffered(ctx context.Context) (uint64, error) {
 // Close stops forwarding; what is buffered stays on disk for the next
 // start.
 func (l *Link) Close() error {
+	if l.events != nil {
+		_ = l.events.Stop()
+	}
 	if l.cancel != nil {
 		l.cancel()
 	}

@@ -72,9 +72,18 @@ func (n *Node) Online(now time.Time, window time.Duration) bool {
 
 // Nodes is the cloud's register of edge nodes.
 type Nodes struct {
-	db  *store.DB
-	now func() time.Time
+	db      *store.DB
+	now     func() time.Time
+	unplace UnplaceFunc
 }
+
+// UnplaceFunc takes what was placed on an edge node off it before the
+// node is deleted, and says how many devices and tasks it changed.
+type UnplaceFunc func(ctx context.Context, nodeID string) (devices, tasks int, err error)
+
+// OnDelete sets what DeleteEdgeNode does to the node's devices and tasks;
+// call it before serving.
+func (s *Nodes) OnDelete(f UnplaceFunc) { s.unplace = f }
 
 // NewNodes returns the register over db.
 func NewNodes(db *store.DB, now func() time.Time) *Nodes {
@@ -317,6 +326,13 @@ func (s *Nodes) setHub(ctx context.Context, h Hub) error {
 		s.db.Dialect().OnConflict([]string{"name"}, "leaf_url", "fingerprint", "updated_at"),
 		hubName, h.LeafURL, h.Fingerprint, s.now().UnixMilli())
 	return err
+}
+
+// joined reports whether node id exists and holds a credential.
+func (s *Nodes) joined(ctx context.Context, id string) (bool, error) {
+	var n int
+	err := s.db.QueryRow(ctx, "SELECT COUNT(*) FROM edge_nodes WHERE id = ? AND credential_hash <> ''", id).Scan(&n)
+	return n > 0, err
 }
 
 // live returns the ids of every node that holds a credential.

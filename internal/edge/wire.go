@@ -41,6 +41,31 @@ func toWire(r data.Record) wireRecord {
 		Data: r.Data, Objects: r.Objects, Bytes: r.Bytes}
 }
 
+// wireEvent is an event a task on the edge published (a CloudEvent on the
+// edge's events topic of its default project), on its way to the cloud's
+// bus, where the cloud's subscriptions deliver it. Kind tells it from a
+// record in the outbox; Key is the bus key it was published with (its
+// subject), which keeps per-key order in the cloud.
+type wireEvent struct {
+	Kind  string          `json:"Kind"`
+	ID    string          `json:"Id"`
+	Key   string          `json:"Key"`
+	Event json.RawMessage `json:"Event"`
+}
+
+// wireItem is an item of the outbox as the hub reads it: a record, or an
+// event when Kind says so.
+type wireItem struct {
+	Kind string `json:"Kind"`
+	wireRecord
+	Key   string          `json:"Key"`
+	Event json.RawMessage `json:"Event"`
+}
+
+// kindEvent marks a wireEvent; records carry no Kind (the outbox held only
+// records before events crossed the link, and such a buffer still reads).
+const kindEvent = "event"
+
 // record is w as the cloud stores it. Object keys are dropped: objects stay
 // on the edge, and a key the edge names could be one of the cloud's own
 // objects of another project (whose URLs DescribeRecords would sign, and

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/store"
 )
 
@@ -47,4 +48,42 @@ func (s *Service) Import(ctx context.Context, projectID, flowID, name string, v 
 		}
 		return s.insertVersion(ctx, tx, flowID, v, norm, used, "from the cloud", "cloud", now)
 	})
+}
+
+// AlgorithmRefs returns the algorithm versions version v of flow flowID
+// calls, as its nodes name them (an empty Version is the algorithm's
+// current one), each once, in the order validation met them: what an edge
+// must have before the version validates there.
+func (s *Service) AlgorithmRefs(ctx context.Context, flowID string, v int64) ([]flow.AlgorithmRef, error) {
+	f, err := s.Get(ctx, flowID)
+	if err != nil {
+		return nil, err
+	}
+	ver, err := s.GetVersion(ctx, flowID, v)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := flow.Parse(ver.Document, flow.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("flow %s version %d: %w", flowID, v, err)
+	}
+	opts := s.options(ctx, f.ProjectID)
+	opts.CheckScripts, opts.Metrics = true, nil
+	if opts.Algorithms == nil {
+		return nil, nil
+	}
+	refs := &algorithmRefs{Algorithms: opts.Algorithms}
+	opts.Algorithms = refs
+	// A stored version validated when it was made; what it calls is
+	// what matters here, not whether it still validates.
+	_ = flow.Validate(ctx, spec, opts)
+	var out []flow.AlgorithmRef
+	seen := map[flow.AlgorithmRef]bool{}
+	for _, r := range refs.refs {
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }

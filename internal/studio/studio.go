@@ -196,14 +196,16 @@ type uses struct {
 // algorithmRefs records the algorithms that a validation looked up.
 type algorithmRefs struct {
 	flow.Algorithms
-	mu  sync.Mutex
-	ids []string
+	mu   sync.Mutex
+	ids  []string
+	refs []flow.AlgorithmRef
 }
 
 // Contract implements flow.Algorithms.
 func (r *algorithmRefs) Contract(ctx context.Context, ref flow.AlgorithmRef) (*flow.Contract, error) {
 	r.mu.Lock()
 	r.ids = append(r.ids, ref.ID)
+	r.refs = append(r.refs, ref)
 	r.mu.Unlock()
 	return r.Algorithms.Contract(ctx, ref)
 }

@@ -30,6 +30,27 @@ func (s *Service) EdgeTasks(ctx context.Context, nodeID string) ([]*Task, error)
 	return out, rows.Err()
 }
 
+// StopEdge stops every task placed on an edge node that is being deleted:
+// desired stopped, status Stopped with the reason, an event each. They
+// keep their edge node, so that StartTask refuses them by name rather than
+// run them on a worker that cannot reach the site's cameras. It returns
+// how many tasks it stopped.
+func (s *Service) StopEdge(ctx context.Context, nodeID, reason string) (int, error) {
+	ts, err := s.EdgeTasks(ctx, nodeID)
+	if err != nil {
+		return 0, err
+	}
+	now := s.now().UnixMilli()
+	for _, t := range ts {
+		if _, err := s.db.Exec(ctx, `UPDATE tasks SET desired_state = ?, status = ?, reason = ?, updated_at = ? WHERE id = ? AND edge_node = ?`,
+			DesiredStopped, StatusStopped, reason, now, t.ID, nodeID); err != nil {
+			return 0, err
+		}
+		s.Event(ctx, t.ID, "stopped", "", reason)
+	}
+	return len(ts), nil
+}
+
 // EdgeState is what an edge node reports of one of its tasks.
 type EdgeState struct {
 	Status, Reason, Error string

@@ -311,6 +311,15 @@ func (s *Service) Start(ctx context.Context, id string) error {
 	if t.Status == StatusStopping {
 		return api.Errorf(api.ResourceInUse, "TaskId: task %s is stopping; start it again once it is Stopped", id)
 	}
+	if t.EdgeNode != "" && s.edgeCheck != nil {
+		// The node may have been deleted since the task was placed on it.
+		if err := s.edgeCheck(ctx, t.ProjectID, t.EdgeNode); err != nil {
+			if e, ok := api.AsError(err); ok && e.Code == api.ResourceNotFound {
+				return api.Errorf(api.ResourceNotFound, "EdgeNodeId: task %s runs on edge node %s, which was deleted; create the task anew for another site", id, t.EdgeNode)
+			}
+			return err
+		}
+	}
 	_, err = s.db.Exec(ctx, `UPDATE tasks SET desired_state = ?, status = ?, reason = '', node_id = '', updated_at = ? WHERE id = ?`,
 		DesiredRunning, StatusPending, s.now().UnixMilli(), id)
 	if err == nil {

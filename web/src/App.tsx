@@ -12,6 +12,7 @@ import { Apps } from "./pages/Apps";
 import { Account } from "./pages/Account";
 import { Audit } from "./pages/Audit";
 import { Devices } from "./pages/Devices";
+import { EdgeNodes } from "./pages/EdgeNodes";
 import { Flows } from "./pages/Flows";
 import { Members } from "./pages/Members";
 import { Live } from "./pages/Live";
@@ -28,6 +29,7 @@ import { Logs } from "./pages/Logs";
 const components: Record<string, ComponentType> = {
   "/overview": Overview,
   "/devices": Devices,
+  "/sites": EdgeNodes,
   "/algorithms": Algorithms,
   "/flows": Flows,
   "/live": Live,

@@ -12,6 +12,7 @@ export interface PageEntry {
 export const nav: readonly PageEntry[] = [
   { path: "/overview", label: "Overview", needs: "" },
   { path: "/devices", label: "Devices", needs: "DescribeDevices" },
+  { path: "/sites", label: "Sites", needs: "DescribeEdgeNodes" },
   { path: "/live", label: "Live", needs: "DescribeTasks" },
   { path: "/algorithms", label: "Algorithms", needs: "DescribeAlgorithms" },
   { path: "/flows", label: "Flows", needs: "DescribeFlows" },

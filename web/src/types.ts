@@ -22,6 +22,8 @@ export interface Device {
   Driver: string;
   Address: string;
   Group: string;
+  /** EdgeNode is the site (edge node) the device stands at; "" for none. */
+  EdgeNode: string;
   Status: string;
   Reason: string;
   LastError: string;

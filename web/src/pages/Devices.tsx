@@ -13,6 +13,8 @@ import { can, useSession } from "../session";
 import type { ProbeResponse } from "../types";
 import { useLoad } from "../useLoad";
 import { usePolled } from "../usePoll";
+import { loadSites } from "./EdgeNodes";
+import type { EdgeNodeInfo } from "./EdgeNodes";
 import { DeviceDetail } from "./devices/DeviceDetail";
 import { deviceBody, fieldNames, hint, initialValues, keyOf } from "./devices/driverForm";
 import type { DriverSpec, OptionSpec, Values } from "./devices/driverForm";
@@ -20,7 +22,8 @@ import { forgetSnapshot, Thumb } from "./devices/Thumb";
 import type { DeviceInfo, Discovered } from "./devices/types";
 
 const REFRESH_MS = 5000;
-const COLUMNS = [{ label: "Picture" }, { label: "Name" }, { label: "Status" }, { label: "Driver", wide: true }, { label: "Address", wide: true }, { label: "Group", wide: true }];
+const COLUMNS = [{ label: "Picture" }, { label: "Name" }, { label: "Status" }, { label: "Driver", wide: true }, { label: "Address", wide: true }, { label: "Group", wide: true },
+  { label: "Site", wide: true }];
 const OWN_FIELDS = ["Name", "Driver", "Group", "Description"] as const;
 
 /** Devices lists the project's devices with their status and last picture; adds (after a probe), edits, deletes and discovers them; ?device= opens one. */
@@ -47,10 +50,15 @@ function DeviceList() {
     (e) => setDriversError(describe(e)),
     [adding, editId],
   );
+  const site = route.query.get("site") ?? "";
+  const [sites, setSites] = useState<EdgeNodeInfo[]>([]);
+  useLoad(() => loadSites(projectId, can(s, "DescribeEdgeNodes")), setSites, () => setSites([]), [projectId]);
   const { value: list, error, reload } = usePolled(
-    () => call<{ TotalCount: number; DeviceSet: DeviceInfo[] }>("DescribeDevices", { ProjectId: projectId, Offset: offset, Limit: PAGE }),
+    () => call<{ TotalCount: number; DeviceSet: DeviceInfo[] }>("DescribeDevices", {
+      ProjectId: projectId, Offset: offset, Limit: PAGE, ...(site ? { Filters: [{ Name: "EdgeNode", Values: [site] }] } : {}),
+    }),
     REFRESH_MS,
-    [projectId, offset],
+    [projectId, offset, site],
   );
   const editing = list?.DeviceSet.find((d) => d.DeviceId === editId);
   const prefill: Values = {};
@@ -93,10 +101,18 @@ function DeviceList() {
             }
           }} />
       )}
+      {(sites.length > 0 || site) && (
+        <div className="filters">
+          <Field label="Site" name="site" value={site} onChange={(v) => navigate(withQuery({ site: v, offset: undefined }))}
+            options={[{ value: "", label: "any" }, ...sites.map((n) => ({ value: n.EdgeNodeId, label: n.Name })),
+              ...(site && !sites.some((n) => n.EdgeNodeId === site) ? [{ value: site, label: site }] : [])]} />
+        </div>
+      )}
       <ErrorLine error={error} />
       <ListTable caption={`Devices of project ${projectId}`} columns={COLUMNS} empty="No devices yet." isEmpty={list?.DeviceSet.length === 0}>
         {list?.DeviceSet.map((d) => (
-          <DeviceRow key={d.DeviceId} d={d} mayEdit={can(s, "ModifyDevice")} mayDelete={can(s, "DeleteDevice")} onDeleted={reload} />
+          <DeviceRow key={d.DeviceId} d={d} site={sites.find((n) => n.EdgeNodeId === d.EdgeNode)?.Name ?? d.EdgeNode}
+            mayEdit={can(s, "ModifyDevice")} mayDelete={can(s, "DeleteDevice")} onDeleted={reload} />
         ))}
       </ListTable>
       <Pager label="Pages of devices" offset={offset} total={total} />
@@ -104,7 +120,7 @@ function DeviceList() {
   );
 }
 
-function DeviceRow(p: { d: DeviceInfo; mayEdit: boolean; mayDelete: boolean; onDeleted(): void }) {
+function DeviceRow(p: { d: DeviceInfo; site: string; mayEdit: boolean; mayDelete: boolean; onDeleted(): void }) {
   const d = p.d;
   const zones = d.Zones?.length ?? 0;
   return (
@@ -128,6 +144,7 @@ function DeviceRow(p: { d: DeviceInfo; mayEdit: boolean; mayDelete: boolean; onD
       <td className="wide-only">{d.Driver}</td>
       <td className="address wide-only">{d.Address}</td>
       <td className="wide-only">{d.Group}</td>
+      <td className="wide-only" data-col="site">{p.site}</td>
       <td>
         <div className="row-actions">
           {p.mayEdit && (

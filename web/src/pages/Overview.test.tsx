@@ -16,7 +16,7 @@ const numbers: Numbers = {
     ErrorSet: [{ TaskId: "task-2", TaskName: "lobby", Time: "2026-12-06T10:00:09Z", Type: "node_lost", NodeId: "n", Message: "lease lapsed" }],
   },
   offline: [{ DeviceId: "dev-1", Name: "door", Reason: "unreachable", LastError: "", ProjectId: "demo", Description: "", Driver: "rtsp", Address: "",
-    Group: "", Status: "offline", MeasuredFps: 0, CreatedTime: "" }],
+    Group: "", EdgeNode: "", Status: "offline", MeasuredFps: 0, CreatedTime: "" }],
   subscriptions: [{ SubscriptionId: "sub-1", Name: "hook", Channel: "webhook", Status: "active", Lag: 4, DeadLetterCount: 1,
     LastError: "HTTP 500", LastErrorTime: "2026-12-06T10:00:01Z" }],
 };

@@ -22,22 +22,26 @@ afterEach(() => {
 
 describe("searchBody", () => {
   it("sends only the filters set, times in UTC", () => {
-    const b = searchBody("demo", { task: "task-1", device: "", type: "face", from: "2026-12-06T10:00", to: "", attrs: [] });
+    const b = searchBody("demo", { task: "task-1", device: "", site: "", type: "face", from: "2026-12-06T10:00", to: "", attrs: [] });
     expect(b.ProjectId).toBe("demo");
     expect(b.TaskIds).toEqual(["task-1"]);
     expect(b.Types).toEqual(["face"]);
     expect(b.DeviceIds).toBeUndefined();
+    expect(b.EdgeNodeIds).toBeUndefined();
     expect(b.StartTime).toBe(new Date("2026-12-06T10:00").toISOString());
     expect(b.EndTime).toBeUndefined();
     expect(b.Attributes).toBeUndefined();
   });
   it("sends attribute filters with their comparison, leaving out those without a field", () => {
-    const b = searchBody("demo", { task: "", device: "", type: "", from: "", to: "",
+    const b = searchBody("demo", { task: "", device: "", site: "", type: "", from: "", to: "",
       attrs: [{ name: "Quality", op: ">=", value: "0.8" }, { name: "", op: "=", value: "x" }, { name: "gender", op: "=", value: "female" }] });
     expect(b.Attributes).toEqual([{ Name: "Quality", Op: ">=", Value: "0.8" }, { Name: "gender", Op: "=", Value: "female" }]);
   });
+  it("sends a site as the edge node whose records are wanted", () => {
+    expect(searchBody("demo", { task: "", device: "", site: "edge-1", type: "", from: "", to: "", attrs: [] }).EdgeNodeIds).toEqual(["edge-1"]);
+  });
   it("leaves a time it cannot read for the server to refuse", () => {
-    expect(searchBody("demo", { task: "", device: "", type: "", from: "", to: "soon", attrs: [] }).EndTime).toBe("soon");
+    expect(searchBody("demo", { task: "", device: "", site: "", type: "", from: "", to: "soon", attrs: [] }).EndTime).toBe("soon");
   });
 });
 

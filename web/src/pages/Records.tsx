@@ -14,6 +14,8 @@ import { navigate, useRoute, withQuery } from "../router";
 import { can, useSession } from "../session";
 import { utcTime } from "../time";
 import type { Device, DescribeRecordsResponse, RecordInfo, TaskInfo } from "../types";
+import { loadSites } from "./EdgeNodes";
+import type { EdgeNodeInfo } from "./EdgeNodes";
 import { useAction } from "../useAction";
 import { useLoad } from "../useLoad";
 import { usePolled } from "../usePoll";
@@ -27,7 +29,7 @@ export const DELETE_BATCH = 100;
 /** MAX_ATTRS is how many attribute filters DescribeRecords takes. */
 export const MAX_ATTRS = 10;
 const COLUMNS = [{ label: "Select" }, { label: "Crop" }, { label: "Time" }, { label: "Type", wide: true }, { label: "Task", wide: true }, { label: "Device", wide: true }];
-const FIELDS = ["TaskIds", "DeviceIds", "Types", "StartTime", "EndTime", "Attributes", ...Array.from({ length: MAX_ATTRS }, (_, i) => [`Attributes[${i}].Name`, `Attributes[${i}].Op`, `Attributes[${i}].Value`]).flat()];
+const FIELDS = ["TaskIds", "DeviceIds", "EdgeNodeIds", "Types", "StartTime", "EndTime", "Attributes", ...Array.from({ length: MAX_ATTRS }, (_, i) => [`Attributes[${i}].Name`, `Attributes[${i}].Op`, `Attributes[${i}].Value`]).flat()];
 /** OPS are the comparisons an attribute filter makes: text for = and !=, numbers for the others. */
 export const OPS = ["=", "!=", "<", "<=", ">", ">="] as const;
 
@@ -42,6 +44,8 @@ export interface Attr {
 export interface Search {
   task: string;
   device: string;
+  /** site is an edge node: the records of its devices and tasks. */
+  site: string;
   type: string;
   from: string;
   to: string;
@@ -63,7 +67,7 @@ export function attrText(a: Attr): string {
 
 export function searchOf(q: URLSearchParams): Search {
   const attrs = q.getAll("attr").map(parseAttr).filter((a): a is Attr => a !== null);
-  return { task: q.get("task") ?? "", device: q.get("device") ?? "", type: q.get("type") ?? "", from: q.get("from") ?? "", to: q.get("to") ?? "", attrs };
+  return { task: q.get("task") ?? "", device: q.get("device") ?? "", site: q.get("site") ?? "", type: q.get("type") ?? "", from: q.get("from") ?? "", to: q.get("to") ?? "", attrs };
 }
 
 /** searchBody turns a search into DescribeRecords' filters; a time the browser cannot read goes as typed, for the server to name. */
@@ -71,6 +75,7 @@ export function searchBody(projectId: string, s: Search): Record<string, unknown
   const b: Record<string, unknown> = { ProjectId: projectId };
   if (s.task) b.TaskIds = [s.task];
   if (s.device) b.DeviceIds = [s.device];
+  if (s.site) b.EdgeNodeIds = [s.site];
   if (s.type) b.Types = [s.type];
   if (s.from) b.StartTime = utcTime(s.from);
   if (s.to) b.EndTime = utcTime(s.to);
@@ -82,8 +87,8 @@ export function searchBody(projectId: string, s: Search): Record<string, unknown
 /** searchUrl is the URL of a search: the current page with the search's keys, from its first page. */
 export function searchUrl(s: Search): string {
   const q = new URLSearchParams(window.location.search);
-  for (const k of ["task", "device", "type", "from", "to", "attr", "offset"]) q.delete(k);
-  for (const k of ["task", "device", "type", "from", "to"] as const) if (s[k]) q.set(k, s[k]);
+  for (const k of ["task", "device", "site", "type", "from", "to", "attr", "offset"]) q.delete(k);
+  for (const k of ["task", "device", "site", "type", "from", "to"] as const) if (s[k]) q.set(k, s[k]);
   for (const a of s.attrs) if (a.name) q.append("attr", attrText(a));
   const qs = q.toString();
   return qs ? `${window.location.pathname}?${qs}` : window.location.pathname;
@@ -115,6 +120,7 @@ export function Records() {
 interface Names {
   tasks: TaskInfo[];
   devices: Device[];
+  sites: EdgeNodeInfo[];
 }
 
 /** nameOf is the name of the task or device with id, or the id when it is not (or no longer) known. */
@@ -123,15 +129,16 @@ export function nameOf(list: readonly { id: string; name: string }[], id: string
 }
 
 function useNames(projectId: string): [Names, string] {
-  const [names, setNames] = useState<Names>({ tasks: [], devices: [] });
+  const [names, setNames] = useState<Names>({ tasks: [], devices: [], sites: [] });
   const [error, setError] = useState("");
   const s = useSession();
   useLoad(
     () => Promise.all([
       can(s, "DescribeTasks") ? call<{ TaskSet: TaskInfo[] }>("DescribeTasks", { ProjectId: projectId, Limit: 100 }) : { TaskSet: [] },
       can(s, "DescribeDevices") ? call<{ DeviceSet: Device[] }>("DescribeDevices", { ProjectId: projectId, Limit: 100 }) : { DeviceSet: [] },
+      loadSites(projectId, can(s, "DescribeEdgeNodes")),
     ]),
-    ([t, d]) => setNames({ tasks: t.TaskSet, devices: d.DeviceSet }),
+    ([t, d, e]) => setNames({ tasks: t.TaskSet, devices: d.DeviceSet, sites: e }),
     (e) => setError(describe(e)),
     [projectId],
   );
@@ -192,7 +199,8 @@ function RecordList(props: { search: Search; offset: number }) {
   return (
     <section aria-labelledby="page-title">
       <PageHead title="Records" />
-      <SearchForm key={JSON.stringify(search)} search={search} errors={errors} tasks={tasks} devices={devices} error={namesError} />
+      <SearchForm key={JSON.stringify(search)} search={search} errors={errors} tasks={tasks} devices={devices}
+        sites={names.sites.map((n) => ({ id: n.EdgeNodeId, name: n.Name }))} error={namesError} />
       <Export body={body} />
       {mayDelete && (
         <BulkDelete projectId={projectId} body={body} total={list?.TotalCount ?? 0} selected={[...selected]}
@@ -279,9 +287,10 @@ function Thumbnail(props: { record: RecordInfo }) {
 }
 
 function SearchForm(props: { search: Search; errors: FormErrors; tasks: { id: string; name: string }[]; devices: { id: string; name: string }[];
+  sites: { id: string; name: string }[];
   error: string }) {
   const [form, setForm] = useState<Search>(props.search);
-  const set = (k: "task" | "device" | "type" | "from" | "to") => (v: string) => setForm((f) => ({ ...f, [k]: v }));
+  const set = (k: "task" | "device" | "site" | "type" | "from" | "to") => (v: string) => setForm((f) => ({ ...f, [k]: v }));
   const setAttr = (i: number, a: Partial<Attr>) => setForm((f) => ({ ...f, attrs: f.attrs.map((x, j) => (j === i ? { ...x, ...a } : x)) }));
   function submit(e: FormEvent) {
     e.preventDefault();
@@ -299,6 +308,9 @@ function SearchForm(props: { search: Search; errors: FormErrors; tasks: { id: st
       <div className="form-grid">
         <Field label="Task" name="TaskIds" value={form.task} onChange={set("task")} error={f.TaskIds} options={options(props.tasks, form.task)} />
         <Field label="Device" name="DeviceIds" value={form.device} onChange={set("device")} error={f.DeviceIds} options={options(props.devices, form.device)} />
+        {(props.sites.length > 0 || form.site) && (
+          <Field label="Site" name="EdgeNodeIds" value={form.site} onChange={set("site")} error={f.EdgeNodeIds} options={options(props.sites, form.site)} />
+        )}
         <Field label="Type" name="Types" value={form.type} onChange={set("type")} error={f.Types} hint="e.g. face; empty: any." />
         <Field label="From" name="StartTime" type="datetime-local" value={form.from} onChange={set("from")} error={f.StartTime} />
         <Field label="Until" name="EndTime" type="datetime-local" value={form.to} onChange={set("to")} error={f.EndTime} />
