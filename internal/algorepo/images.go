@@ -116,8 +116,9 @@ func (s *Service) registryUsers(ctx context.Context) (map[string]string, error) 
 }
 
 // buildImage builds the image of a container version from its stored
-// package (def.Package) and records it in def: Image by digest, and the
-// base's digest. pkgField names the request field that gave the package.
+// package (def.Package), or from its model file (def.Serving) and the
+// serving runtime, and records it in def: Image by digest, and the base's
+// digest. pkgField names the request field that gave the package.
 func (s *Service) buildImage(ctx context.Context, def *algorithm.Version, pkgField string) error {
 	if s.images == nil || s.openPackage == nil {
 		return errNoImages
@@ -128,24 +129,42 @@ func (s *Service) buildImage(ctx context.Context, def *algorithm.Version, pkgFie
 	if err := validate(check); err != nil {
 		return err
 	}
-	rc, err := s.openPackage(ctx, def.Package)
-	if err != nil {
-		return err
-	}
 	dir, err := os.MkdirTemp("", "tianshu-image-package-*")
 	if err != nil {
-		rc.Close()
 		return err
 	}
 	defer os.RemoveAll(dir)
 	pkg := dir + string(os.PathSeparator) + "pkg"
-	err = algorithm.Unpack(rc, pkg, algorithm.PackageLimits{})
-	rc.Close()
-	if err != nil {
-		return api.InvalidValue(pkgField, "%v", err)
+	var runtimeDir string
+	if def.Serving != nil {
+		// A model file: its files and a manifest that starts the serving
+		// runtime on them, over the runtime's own layer.
+		if s.m == nil {
+			return api.Errorf(api.FailedOperation, "Definition.serving: this node has no algorithm runtime to take the serving runtime from")
+		}
+		if err := os.Mkdir(pkg, 0o755); err != nil {
+			return err
+		}
+		if runtimeDir, err = s.m.ServingImage(ctx, def, pkg, imagebuild.AppDir); err != nil {
+			var fe *algorithm.FieldError
+			if errors.As(err, &fe) {
+				return api.InvalidValue("Definition."+fe.Field, "%s", fe.Msg)
+			}
+			return err
+		}
+	} else {
+		rc, err := s.openPackage(ctx, def.Package)
+		if err != nil {
+			return err
+		}
+		err = algorithm.Unpack(rc, pkg, algorithm.PackageLimits{})
+		rc.Close()
+		if err != nil {
+			return api.InvalidValue(pkgField, "%v", err)
+		}
 	}
 	res, err := s.images.Build(ctx, imagebuild.Request{AlgorithmID: def.AlgorithmID, Version: def.Version, PackageDir: pkg,
-		Base: def.ImageBuild.Base, Repository: def.ImageBuild.Repository})
+		Base: def.ImageBuild.Base, Repository: def.ImageBuild.Repository, RuntimeDir: runtimeDir})
 	var fe *algorithm.FieldError
 	switch {
 	case err == nil:
@@ -295,8 +314,10 @@ func checkImageBuild(def *algorithm.Version, hasPackage bool) error {
 		return api.InvalidValue("Definition.image", "give image or imageBuild, not both")
 	case def.ImageBuild.BaseDigest != "":
 		return api.InvalidValue("Definition.imageBuild.baseDigest", "is set by the platform")
-	case !hasPackage:
-		return api.InvalidValue("PackageUploadId", "imageBuild needs the install package (PackageUploadId or PackageBase64)")
+	case def.Serving != nil && hasPackage:
+		return api.InvalidValue("PackageUploadId", "a model-file version (Definition.serving) is built from its model file, not a package")
+	case !hasPackage && def.Serving == nil:
+		return api.InvalidValue("PackageUploadId", "imageBuild needs the install package (PackageUploadId or PackageBase64), or a model file (Definition.serving and ModelUploadId)")
 	}
 	return nil
 }

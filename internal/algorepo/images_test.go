@@ -144,7 +144,7 @@ func TestCreateContainerVersionBuildsImage(t *testing.T) {
 	wantCode(t, err, api.InvalidParameterValue, "Definition.image: give image or imageBuild, not both")
 	delete(wrong, "image")
 	err = call(t, e, appA, "CreateAlgorithmVersion", map[string]any{"AlgorithmId": created.AlgorithmId, "Definition": wrong}, nil)
-	wantCode(t, err, api.InvalidParameterValue, "PackageUploadId: imageBuild needs the install package (PackageUploadId or PackageBase64)")
+	wantCode(t, err, api.InvalidParameterValue, "PackageUploadId: imageBuild needs the install package (PackageUploadId or PackageBase64), or a model file (Definition.serving and ModelUploadId)")
 	wrong["imageBuild"] = map[string]any{"base": "python", "repository": host + "/a"}
 	err = call(t, e, appA, "CreateAlgorithmVersion", map[string]any{"AlgorithmId": created.AlgorithmId, "Definition": wrong, "PackageBase64": smallPackage(t, "")}, nil)
 	wantCode(t, err, api.InvalidParameterValue, `Definition.imageBuild.base: "python" is not a base image of this installation (known: node)`)

@@ -55,7 +55,9 @@ func newServingProto(h httpBase, v *Version, maxImage int64, tensors *prometheus
 			size = max(size, 12*cmp.Or(r.Height, ocrRecHeight)*cmp.Or(r.MaxWidth, ocrRecMaxWidth))
 		}
 	}
-	if size <= shmMaxRegion {
+	if size <= shmMaxRegion && v.Runtime == RuntimeProcess {
+		// Only a process on this node shares its memory; a container's
+		// server gets its tensors in the request.
 		p.shm.size = size
 	}
 	return p

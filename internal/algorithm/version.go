@@ -328,7 +328,20 @@ func (v *Version) Validate() error {
 		}
 	case RuntimeContainer:
 		if v.Image == "" {
-			return bad("image", "the container runtime needs an image reference (or imageBuild and a package)")
+			return bad("image", "the container runtime needs an image reference (or imageBuild and a package or a model file)")
+		}
+		if v.Serving != nil {
+			switch {
+			case v.ImageBuild == nil:
+				return bad("serving", "a model file runs in a container built from it: give imageBuild")
+			case v.Package != "":
+				return bad("package", "a model-file version (serving) takes no package")
+			case v.Protocol != ProtocolOIPV2:
+				return bad("protocol", "a model-file version (serving) speaks oip-v2, not %q", v.Protocol)
+			}
+			if err := v.Serving.validate("serving"); err != nil {
+				return err
+			}
 		}
 	}
 	if b := v.ImageBuild; b != nil {
@@ -341,8 +354,8 @@ func (v *Version) Validate() error {
 			return bad("imageBuild.repository", "required, up to 255 characters")
 		}
 	}
-	if v.Serving != nil && v.Runtime != RuntimeProcess {
-		return bad("serving", "a model file runs on the process runtime, not %q", v.Runtime)
+	if v.Serving != nil && v.Runtime != RuntimeProcess && v.Runtime != RuntimeContainer {
+		return bad("serving", "a model file runs on the process runtime, or in a container built from it, not %q", v.Runtime)
 	}
 	if v.Runtime != RuntimeEndpoint && len(v.Endpoints) > 0 {
 		return bad("endpoints", "only the endpoint runtime takes endpoints")

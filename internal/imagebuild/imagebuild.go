@@ -178,6 +178,11 @@ type Request struct {
 	// Repository is where the image goes ("registry.example.com/algorithms/plates");
 	// its registry must be allowed. The tag is <algorithm>-<version>.
 	Repository string
+	// RuntimeDir, when set, is laid at AppDir as a layer of its own under
+	// the package's (a serving runtime that runs the package's model
+	// files): the same directory gives the same layer, which registries
+	// keep once for every version built on it.
+	RuntimeDir string
 }
 
 // Result is a pushed image.
@@ -266,7 +271,16 @@ func (b *Builder) Build(ctx context.Context, req Request) (res *Result, err erro
 	}
 	defer os.Remove(layerFile.Name())
 	defer layerFile.Close()
-	img, err := b.compose(baseImg, baseRef, baseDigest, man, req, layerFile)
+	var rtFile *os.File
+	if req.RuntimeDir != "" {
+		// The layers' tars stay in their files until the push has read them.
+		if rtFile, err = os.CreateTemp("", "tianshu-image-runtime-*.tar"); err != nil {
+			return nil, err
+		}
+		defer os.Remove(rtFile.Name())
+		defer rtFile.Close()
+	}
+	img, err := b.compose(baseImg, baseRef, baseDigest, man, req, layerFile, rtFile)
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +309,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (res *Result, err erro
 }
 
 // compose puts the package layer and the manifest's process on the base.
-func (b *Builder) compose(base v1.Image, baseRef string, baseDigest v1.Hash, man *algorithm.Manifest, req Request, layerFile *os.File) (v1.Image, error) {
+func (b *Builder) compose(base v1.Image, baseRef string, baseDigest v1.Hash, man *algorithm.Manifest, req Request, layerFile, rtFile *os.File) (v1.Image, error) {
 	mt, err := base.MediaType()
 	if err != nil {
 		return nil, err
@@ -304,14 +318,20 @@ func (b *Builder) compose(base v1.Image, baseRef string, baseDigest v1.Hash, man
 	if mt == types.OCIManifestSchema1 {
 		layerType = types.OCILayer
 	}
+	if req.RuntimeDir != "" {
+		rtLayer, err := fileLayer(rtFile, req.RuntimeDir, b.cfg.MaxLayerBytes, layerType)
+		if err != nil {
+			return nil, err
+		}
+		if base, err = mutate.Append(base, mutate.Addendum{
+			Layer: rtLayer, MediaType: layerType,
+			History: v1.History{CreatedBy: "tianshu: serving runtime " + man.Name + " " + man.Version},
+		}); err != nil {
+			return nil, err
+		}
+	}
 	// The layer's tar stays in layerFile until the push has read it.
-	if err := writeLayer(layerFile, req.PackageDir, b.cfg.MaxLayerBytes); err != nil {
-		return nil, err
-	}
-	if err := layerFile.Sync(); err != nil {
-		return nil, err
-	}
-	layer, err := tarball.LayerFromFile(layerFile.Name(), tarball.WithMediaType(layerType))
+	layer, err := fileLayer(layerFile, req.PackageDir, b.cfg.MaxLayerBytes, layerType)
 	if err != nil {
 		return nil, err
 	}
@@ -405,6 +425,20 @@ func (b *Builder) compose(base v1.Image, baseRef string, baseDigest v1.Hash, man
 // version (internal/kube.ContainerPort; not imported, to keep the
 // Kubernetes client out of this package).
 const containerPort = 8080
+
+// fileLayer writes dir's files as a layer into f and returns the layer,
+// read from f.
+func fileLayer(f *os.File, dir string, maxBytes int64, mt types.MediaType) (v1.Layer, error) {
+	if err := writeLayer(f, dir, maxBytes); err != nil {
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		return nil, err
+	}
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(io.NewSectionReader(f, 0, 1<<62)), nil
+	}, tarball.WithMediaType(mt))
+}
 
 // writeLayer writes the package's files as a tar stream under AppDir,
 // in name order, owned by root, with the epoch as their time.
