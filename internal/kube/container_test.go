@@ -1,10 +1,10 @@
 package kube
 
 import (
-	"sort"
 	"context"
 	"errors"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 	"time"
