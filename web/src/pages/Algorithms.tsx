@@ -18,6 +18,8 @@ import { useLoad } from "../useLoad";
 import { usePolled } from "../usePoll";
 import { accepts, DEFAULT_SERVING, dictionaryOf, pickRuntime, servingField, ServingFields, servingOf, withRuntime } from "./serving";
 import type { ServingRuntime, ServingState } from "./serving";
+import { CanaryCard } from "./Canary";
+import type { Canary } from "./Canary";
 
 // Response shapes of the algorithm actions (docs/api.md, docs/algorithms.md).
 
@@ -27,6 +29,7 @@ export interface AlgorithmInfo {
   Name: string;
   Description: string;
   CurrentVersion: string;
+  Canary?: Canary | null;
   Builtin: boolean;
   CreatedTime?: string;
 }
@@ -227,6 +230,10 @@ function AlgorithmDetail(props: { algorithmId: string; projectId: string }) {
               </>
             )}
           </dl>
+          {!a.Builtin && (
+            <CanaryCard key={JSON.stringify(a.Canary ?? null) + a.CurrentVersion} algorithmId={a.AlgorithmId} current={a.CurrentVersion} canary={a.Canary}
+              versions={d.versions.map((v) => v.Version)} onChanged={reload} />
+          )}
           {trying !== null && can(s, "InvokeAlgorithm") && (
             <TryIt algorithmId={a.AlgorithmId} versions={d.versions} version={trying || a.CurrentVersion} />
           )}
