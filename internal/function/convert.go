@@ -313,12 +313,6 @@ func frozenList(elems []starlark.Value) *starlark.List {
 	return l
 }
 
-// fromStarlark converts a script's value back to plain Go values, charging
-// its size to budget; depth also stops self-referencing lists and dicts.
-func fromStarlark(v starlark.Value, budget *int, depth int) (any, error) {
-	return (&fromConv{budget: budget}).value(v, depth)
-}
-
 // fromConv converts a script's value back to Go values for one call. With a
 // memo, a frozen dict or list that was converted from a Go value in the same
 // message gives back that Go value (its size charged again): it cannot have
@@ -510,5 +504,5 @@ func ToStarlark(v any) (starlark.Value, error) {
 // FromStarlark converts a Starlark value the way Call converts results.
 func FromStarlark(v starlark.Value) (any, error) {
 	budget := math.MaxInt
-	return fromStarlark(v, &budget, DefaultLimits().MaxDepth)
+	return (&fromConv{budget: &budget}).value(v, DefaultLimits().MaxDepth)
 }
