@@ -506,6 +506,14 @@ func onboardModel(ctx context.Context, s *Service, pkgs PackageStore, r *CreateA
 		}
 		return nil
 	}
+	// Model files come only from the caller's own uploads: a blob key named
+	// in the definition could be another project's file.
+	if def.Serving.Model != "" {
+		return api.InvalidValue("Definition.serving.model", "is set by the platform from ModelUploadId; upload the model over tus and name the upload")
+	}
+	if rec := def.Serving.Recognition; rec != nil && rec.Model != "" {
+		return api.InvalidValue("Definition.serving.recognition.model", "is set by the platform from RecognitionModelUploadId")
+	}
 	if r.RecognitionModelUploadId != "" {
 		if def.Serving.Recognition == nil {
 			return api.InvalidValue("RecognitionModelUploadId", "only an OCR version (Definition.serving.recognition) takes a recognizer")

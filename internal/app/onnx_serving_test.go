@@ -68,6 +68,20 @@ func TestONNXModelFileAlgorithm(t *testing.T) {
 	if code != "InvalidParameterValue" || !strings.Contains(msg, `Definition.serving.input: the model's input "images" float32 [1,3,32,32] does not match the descriptor's NCHW [1 3 64 32]`) {
 		t.Errorf("shape mismatch: %s %s", code, msg)
 	}
+	// A model named by its blob key (another project's upload, say) instead
+	// of an upload of the caller's is refused, with or without an upload.
+	for _, withUpload := range []bool{false, true} {
+		d = descriptor()
+		d["serving"].(map[string]any)["model"] = "uploads/other-project/model.onnx"
+		req := map[string]any{"AlgorithmId": algID, "Definition": d}
+		if withUpload {
+			req["ModelUploadId"] = up
+		}
+		code, msg = c.callError("CreateAlgorithmVersion", req)
+		if code != "InvalidParameterValue" || !strings.Contains(msg, "Definition.serving.model: is set by the platform from ModelUploadId") {
+			t.Errorf("a model named by key (upload %v): %s %s", withUpload, code, msg)
+		}
+	}
 	d = descriptor()
 	d["serving"].(map[string]any)["output"].(map[string]any)["format"] = "ssd"
 	code, msg = c.callError("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Definition": d, "ModelUploadId": up})
