@@ -311,7 +311,9 @@ func TestCancellation(t *testing.T) {
 // error naming node and limit, while other messages keep being served.
 func TestRunawayScriptsIsolated(t *testing.T) {
 	opts := testOptions()
-	opts.FunctionLimits = function.Limits{MaxSteps: 1 << 40, MaxDuration: 300 * time.Millisecond, MaxMemoryBytes: 1 << 40}
+	// The time limit leaves the string case (about 100 ms of fresh memory on a
+	// quiet machine) room to reach its own limit first on a loaded one.
+	opts.FunctionLimits = function.Limits{MaxSteps: 1 << 40, MaxDuration: 2 * time.Second, MaxMemoryBytes: 1 << 40}
 	p := compileDoc(t, `{"nodes": [{"id": "fn", "kind": "function", "inputs": {"mode": "$input.mode", "v": "$input.v"}, "config": {"script": `+
 		`"def main(input):\n    if input['mode'] == 'loop':\n        while True:\n            pass\n    if input['mode'] == 'string':\n        s = 'x'\n        for i in range(100):\n            s += s\n    if input['mode'] == 'recurse':\n        return main(input)\n    return input['v'] + 1"}}], "output": {"v": "$fn"}}`, opts)
 	var wg sync.WaitGroup

@@ -17,7 +17,8 @@ import (
 type Expr struct {
 	prog *Program
 	vars []string
-	used []bool // vars the expression names; the others are passed as None
+	used []bool  // vars the expression names; the others are passed as None
+	fast *direct // evaluates it on Go values when it is simple enough (direct.go)
 }
 
 // CompileExpr compiles one expression (no statements) whose free names are
@@ -71,7 +72,7 @@ func CompileExpr(name, src string, vars []string, limits Limits) (*Expr, error) 
 	for i, v := range vars {
 		used[i] = named[v]
 	}
-	return &Expr{prog: p, vars: vars, used: used}, nil
+	return &Expr{prog: p, vars: vars, used: used, fast: compileDirectExpr(parsed, vars, used, limits)}, nil
 }
 
 func unpackVars(vars []string) string {
@@ -154,9 +155,32 @@ func (e *Expr) convertArgs(memo *Memo, args []any) (starlark.Tuple, error) {
 	return elems, nil
 }
 
+// direct evaluates the expression on Go values when it can; ok false:
+// evaluate it in Starlark.
+func (e *Expr) direct(args []any) (any, bool) {
+	if e.fast == nil {
+		return nil, false
+	}
+	return e.fast.eval(args)
+}
+
 // Eval evaluates the expression with args bound to Vars() in order and
 // returns the result as a Go value.
 func (e *Expr) Eval(ctx context.Context, args ...any) (any, error) {
+	// As for Program: a container of the input comes back as itself only
+	// under a memo, so without one only a scalar is evaluated directly.
+	if v, ok := e.direct(args); ok {
+		if r, ok := result(v, e.prog.limits); ok {
+			switch r.(type) {
+			case map[string]any, []any:
+				if memoOf(ctx) != nil {
+					return r, nil
+				}
+			default:
+				return r, nil
+			}
+		}
+	}
 	v, w, err := e.eval(ctx, args)
 	if err != nil {
 		return nil, err
@@ -168,6 +192,11 @@ func (e *Expr) Eval(ctx context.Context, args ...any) (any, error) {
 // EvalBool evaluates the expression and returns its Python truth value,
 // without converting the result.
 func (e *Expr) EvalBool(ctx context.Context, args ...any) (bool, error) {
+	if v, ok := e.direct(args); ok {
+		if t, ok := truth(v); ok {
+			return t, nil
+		}
+	}
 	v, w, err := e.eval(ctx, args)
 	if err != nil {
 		return false, err
@@ -179,6 +208,19 @@ func (e *Expr) EvalBool(ctx context.Context, args ...any) (bool, error) {
 // EvalFloat evaluates the expression and returns it as a number (ints are
 // converted); anything else is a ScriptError.
 func (e *Expr) EvalFloat(ctx context.Context, args ...any) (float64, error) {
+	if v, ok := e.direct(args); ok {
+		switch x := v.(type) {
+		case float64:
+			return x, nil
+		case int64:
+			return float64(x), nil
+		case bool:
+			if x {
+				return 1, nil
+			}
+			return 0, nil
+		}
+	}
 	v, w, err := e.eval(ctx, args)
 	if err != nil {
 		return 0, err
@@ -202,6 +244,11 @@ func (e *Expr) EvalFloat(ctx context.Context, args ...any) (float64, error) {
 // EvalString evaluates the expression and returns it as a string key:
 // strings as they are, other values in their Starlark form.
 func (e *Expr) EvalString(ctx context.Context, args ...any) (string, error) {
+	if v, ok := e.direct(args); ok {
+		if s, ok := v.(string); ok {
+			return s, nil
+		}
+	}
 	v, w, err := e.eval(ctx, args)
 	if err != nil {
 		return "", err

@@ -186,6 +186,9 @@ type Program struct {
 	env          *env
 	threads      sync.Pool
 	slots        chan struct{} // the gate's slots of this program's key; nil: no gate
+	// fast evaluates main on Go values when the script is simple enough
+	// (direct.go); nil otherwise.
+	fast *direct
 }
 
 // Name returns the name given to Compile.
@@ -250,6 +253,7 @@ func CompileContext(ctx context.Context, name, src string, limits Limits) (*Prog
 		p.paramsUnused = e.names[name] == 1
 	}
 	e.names = nil
+	p.fast = compileDirect(src, limits)
 	return p, nil
 }
 
@@ -395,9 +399,16 @@ func (p *Program) call(ctx context.Context, input any, names []string, values []
 		return nil, err
 	}
 	defer release()
+	memo := memoOf(ctx)
+	// Evaluated directly only under a memo: a value of the input returned
+	// unchanged is then the same Go value in both ways.
+	if p.fast != nil && memo != nil {
+		if out, ok := p.fast.call(input, names, values, params, p.nparams == 2 && !p.paramsUnused); ok {
+			return out, nil
+		}
+	}
 	w := p.threads.Get().(*worker)
 	defer p.threads.Put(w)
-	memo := memoOf(ctx)
 	args, err := p.convertArgs(memo, w, input, names, values, params)
 	if err != nil {
 		return nil, err

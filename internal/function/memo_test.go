@@ -48,7 +48,9 @@ func TestMemoSharesConversions(t *testing.T) {
 		map[string]any{"age": int64(12), "box": []any{int64(1), int64(2)}},
 		map[string]any{"age": int64(40), "box": []any{int64(3), int64(4)}},
 	}
-	keep := mustCompile(t, "def main(input):\n    return {'adults': [f for f in input['faces'] if f['age'] >= 18], 'all': input['faces']}", Limits{})
+	// In Starlark (direct evaluation, which these scripts qualify for,
+	// converts nothing: TestDirectScripts).
+	keep := starlarkOnly(t, "def main(input):\n    return {'adults': [f for f in input['faces'] if f['age'] >= 18], 'all': input['faces']}", Limits{})
 	var m Memo
 	ctx := WithMemo(context.Background(), &m)
 	out, err := keep.CallFields(ctx, []string{"faces"}, []any{faces}, nil)
@@ -65,7 +67,7 @@ func TestMemoSharesConversions(t *testing.T) {
 	}
 	// The next call of the message sees the same frozen values.
 	n := len(m.entries)
-	count := mustCompile(t, "def main(input):\n    return len(input['a']) + len(input['f'])", Limits{})
+	count := starlarkOnly(t, "def main(input):\n    return len(input['a']) + len(input['f'])", Limits{})
 	if got, err := count.CallFields(ctx, []string{"a", "f"}, []any{adults, faces}, nil); err != nil || got != int64(3) {
 		t.Fatalf("count = %v, %v", got, err)
 	}
