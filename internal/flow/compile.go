@@ -132,7 +132,7 @@ func (c *compiler) compileFlow(spec *Spec, prefix string, depth int, sc scope) *
 		c.errf(where, "nodes", "a flow needs at least one node")
 		return nil
 	}
-	p := &Plan{name: c.flow, prefix: prefix, nodes: make([]node, len(spec.Nodes)), hasItem: sc.item,
+	p := &Plan{project: -1, name: c.flow, prefix: prefix, nodes: make([]node, len(spec.Nodes)), hasItem: sc.item,
 		metrics: c.opts.Metrics, tracer: c.opts.Tracer, log: c.opts.Logger, params: sc.params}
 	p.timed = c.opts.Metrics != nil
 	if c.opts.Metrics != nil && depth == 0 {
@@ -336,7 +336,22 @@ func (c *compiler) compileFlow(spec *Spec, prefix string, depth int, sc scope) *
 		v := c.compileValue(p, spec.Output[name], -1, nil, index, sc, where, "output."+name, 0)
 		p.output = append(p.output, outField{name: name, v: v})
 	}
+	p.project = projectedNode(p.output)
 	return p
+}
+
+// projectedNode returns the node whose output the fields repeat key for
+// key, or -1.
+func projectedNode(fields []outField) int32 {
+	node := int32(-1)
+	for _, o := range fields {
+		cp := o.v.path
+		if cp == nil || cp.root != rootNode || len(cp.steps) != 1 || cp.steps[0].IsIndex || cp.steps[0].Key != o.name || (node >= 0 && cp.node != node) {
+			return -1
+		}
+		node = cp.node
+	}
+	return node
 }
 
 func (c *compiler) compileNode(p *Plan, i int, ns *NodeSpec, anc []bitset, index map[string]int, depth int, sc scope) {

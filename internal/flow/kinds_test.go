@@ -668,3 +668,25 @@ func TestDedupScopeChecked(t *testing.T) {
 		t.Errorf("scope galaxy: %v", errs)
 	}
 }
+
+// An output that repeats one node's fields key for key is that node's map
+// when the map has exactly those keys, and a map of its own otherwise.
+func TestOutputProjectsOneNode(t *testing.T) {
+	p := compileDoc(t, `{"nodes": [{"id": "fn", "kind": "function", "inputs": {"extra": "$input.extra"}, "config": {"script": `+
+		`"def main(input):\n    if input['extra']:\n        return {'a': 1, 'b': 2, 'c': 3}\n    return {'a': 1, 'b': 2}"}}], "output": {"a": "$fn.a", "b": "$fn.b"}}`, testOptions())
+	for _, extra := range []bool{false, true} {
+		res, err := p.Run(context.Background(), Input{Data: map[string]any{"extra": extra}, Trace: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]any{"a": int64(1), "b": int64(2)}
+		if !reflect.DeepEqual(res.Output, want) {
+			t.Fatalf("extra %v: output %v, want %v", extra, res.Output, want)
+		}
+		node := res.Nodes[len(res.Nodes)-1].Output.(map[string]any)
+		shared := reflect.ValueOf(node).UnsafePointer() == reflect.ValueOf(res.Output).UnsafePointer()
+		if shared == extra {
+			t.Errorf("extra %v: output shared with the node's map: %v", extra, shared)
+		}
+	}
+}

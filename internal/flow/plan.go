@@ -21,12 +21,17 @@ import (
 // of messages concurrently; per-message state comes from a pool, so a run
 // of a linear flow allocates almost nothing.
 type Plan struct {
-	name           string
-	prefix         string
-	nodes          []node
-	sources        []int32
-	order          []int32
-	output         []outField
+	name    string
+	prefix  string
+	nodes   []node
+	sources []int32
+	order   []int32
+	output  []outField
+	// project is the node whose output map the output repeats key for key
+	// ({"a": "$n.a", "b": "$n.b"}), or -1: such an output is that map
+	// itself when it has exactly those keys (values between nodes are
+	// never changed in place, so it can be shared).
+	project        int32
 	params         map[string]ParamSpec
 	paramDefaults  map[string]any
 	requiredInputs []string
@@ -258,6 +263,7 @@ type run struct {
 	isItem     bool // a foreach item's run: its index is part of Origin
 	parent     *run
 	slots      []slot
+	queue      [16]int32 // runAll's queue of nodes to run inline
 	wg         sync.WaitGroup
 	errMu      sync.Mutex
 	err        error
@@ -353,8 +359,7 @@ func (p *Plan) checkInput(in *Input) error {
 
 // runAll starts the sources and waits for every node to be resolved.
 func (r *run) runAll() {
-	var buf [16]int32
-	q := buf[:0]
+	q := r.queue[:0]
 	var blocking []int32
 	for _, i := range r.p.sources {
 		r.slots[i].state.Store(stRunning)
@@ -754,11 +759,36 @@ func (r *run) output() map[string]any {
 		}
 		return m
 	}
+	if m, ok := r.projected(); ok {
+		return m
+	}
 	m := make(map[string]any, len(r.p.output))
 	for i := range r.p.output {
 		m[r.p.output[i].name] = r.eval(&r.p.output[i].v)
 	}
 	return m
+}
+
+// projected returns the output as its project node's own map, when the
+// plan has such a node and the map has exactly the output's keys.
+func (r *run) projected() (map[string]any, bool) {
+	if r.p.project < 0 {
+		return nil, false
+	}
+	s := &r.slots[r.p.project]
+	if st := s.state.Load(); st != stOK && st != stRouted {
+		return nil, false
+	}
+	m, ok := s.out.(map[string]any)
+	if !ok || len(m) != len(r.p.output) {
+		return nil, false
+	}
+	for i := range r.p.output {
+		if _, ok := m[r.p.output[i].name]; !ok {
+			return nil, false
+		}
+	}
+	return m, true
 }
 
 func (r *run) traces() []NodeResult {

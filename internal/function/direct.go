@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"strings"
+	"sync"
 
 	"go.starlark.net/syntax"
 )
@@ -45,6 +46,7 @@ type direct struct {
 	in, pr int    // program: the slots of input and params (-1: none)
 	limits Limits // the program's limits
 	maxOps int
+	pool   sync.Pool // of *dctx
 }
 
 // dexpr evaluates an expression; ok false gives up (run in Starlark).
@@ -88,12 +90,24 @@ func newDirect(limits Limits) *direct {
 	return &direct{in: -1, pr: -1, limits: limits, maxOps: ops}
 }
 
+// ctx returns a fresh evaluation state, pooled: put gives it back.
 func (d *direct) ctx() *dctx {
-	c := &dctx{slots: make([]any, d.nslots), maxOps: d.maxOps, maxMade: d.limits.MaxMemoryBytes / 128, maxStr: d.limits.MaxValueBytes / 2}
+	c, _ := d.pool.Get().(*dctx)
+	if c == nil {
+		c = &dctx{slots: make([]any, d.nslots)}
+	}
+	*c = dctx{slots: c.slots, maxOps: d.maxOps, maxMade: d.limits.MaxMemoryBytes / 128, maxStr: d.limits.MaxValueBytes / 2}
 	for i := range c.slots {
 		c.slots[i] = unbound{}
 	}
 	return c
+}
+
+// put returns c to the pool, holding none of the call's values.
+func (d *direct) put(c *dctx) {
+	clear(c.slots)
+	c.names, c.values = nil, nil
+	d.pool.Put(c)
 }
 
 // compileDirect returns src's main compiled for direct evaluation, or nil
@@ -1185,6 +1199,7 @@ func (d *direct) call(input any, names []string, values []any, params map[string
 		return nil, false
 	}
 	c := d.ctx()
+	defer d.put(c)
 	if names != nil {
 		c.names, c.values = names, values
 		c.slots[d.in] = fields{}
@@ -1225,6 +1240,7 @@ func result(v any, l Limits) (any, bool) {
 func (d *direct) eval(args []any) (any, bool) {
 	l := d.limits
 	c := d.ctx()
+	defer d.put(c)
 	in := 0
 	for i, s := range d.vars {
 		if s < 0 || i >= len(args) {
