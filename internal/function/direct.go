@@ -64,7 +64,7 @@ type dctx struct {
 	maxMade int
 	maxStr  int
 	names   []string // CallFields' input
-	values  []any
+	values  []any    // a copy (the caller's slice does not escape)
 }
 
 // step counts one evaluated node; false once the evaluation has done more
@@ -96,7 +96,7 @@ func (d *direct) ctx() *dctx {
 	if c == nil {
 		c = &dctx{slots: make([]any, d.nslots)}
 	}
-	*c = dctx{slots: c.slots, maxOps: d.maxOps, maxMade: d.limits.MaxMemoryBytes / 128, maxStr: d.limits.MaxValueBytes / 2}
+	*c = dctx{slots: c.slots, values: c.values[:0], maxOps: d.maxOps, maxMade: d.limits.MaxMemoryBytes / 128, maxStr: d.limits.MaxValueBytes / 2}
 	for i := range c.slots {
 		c.slots[i] = unbound{}
 	}
@@ -106,7 +106,8 @@ func (d *direct) ctx() *dctx {
 // put returns c to the pool, holding none of the call's values.
 func (d *direct) put(c *dctx) {
 	clear(c.slots)
-	c.names, c.values = nil, nil
+	clear(c.values)
+	c.names = nil
 	d.pool.Put(c)
 }
 
@@ -1201,7 +1202,7 @@ func (d *direct) call(input any, names []string, values []any, params map[string
 	c := d.ctx()
 	defer d.put(c)
 	if names != nil {
-		c.names, c.values = names, values
+		c.names, c.values = names, append(c.values, values...)
 		c.slots[d.in] = fields{}
 	} else {
 		v, ok := leaf(input)
