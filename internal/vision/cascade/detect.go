@@ -72,10 +72,12 @@ func (c *Cascade) Detect(ctx context.Context, img *image.Gray, p Params) ([]Dete
 // wholly inside a region: a region search finds every raw window that
 // Detect finds inside it, not what a pyramid of the cropped region would
 // find (its resized pixels fall elsewhere, so borderline windows differ).
-// It evaluates every position of the step grid (Detect skips the position
-// after one its first stage rejects), so its raw windows are a superset of
-// Detect's in the regions. The raw windows of all regions are grouped
-// together, as Detect groups them.
+// Like Detect it skips the grid position after one that the first stage
+// rejects; a region's rows start at its own edge, so near that edge the
+// positions skipped can differ from the whole-image search's, which
+// matters only where a window right after a first-stage reject passes
+// every stage (on the test photos the windows are the same). The raw
+// windows of all regions are grouped together, as Detect groups them.
 func (c *Cascade) DetectRegions(ctx context.Context, img *image.Gray, regions []image.Rectangle, p Params) ([]Detection, error) {
 	if len(regions) == 0 {
 		return nil, nil
@@ -222,7 +224,7 @@ func (c *Cascade) detectRaw(ctx context.Context, img *image.Gray, regions []imag
 		// part searches the windows whose top-left corners are the step
 		// grid's points in [x0, x1] × [y0, y1] of the w×h resized image,
 		// resizing and integrating only the pixels they cover.
-		part := func(x0, y0, x1, y1 int, skip bool) {
+		part := func(x0, y0, x1, y1 int) {
 			pw, ph := x1-x0+c.winW, y1-y0+c.winH
 			resizeBilinear(img, w, h, image.Rect(x0, y0, x0+pw, y0+ph), ws.small)
 			integral(ws.small, pw, ph, stride, ws.sum, ws.sq)
@@ -237,14 +239,14 @@ func (c *Cascade) detectRaw(ctx context.Context, img *image.Gray, regions []imag
 						rx := roundHalfEven32(float32(x) * sc)
 						ry := roundHalfEven32(float32(y) * sc)
 						out = append(out, image.Rect(ox+rx, oy+ry, ox+rx+winW, oy+ry+winH))
-					} else if r == 0 && skip {
+					} else if r == 0 {
 						x += step
 					}
 				}
 			}
 		}
 		if regions == nil {
-			part(0, 0, (w-c.winW)/step*step, (h-c.winH)/step*step, true)
+			part(0, 0, (w-c.winW)/step*step, (h-c.winH)/step*step)
 			continue
 		}
 		for _, rg := range regions {
@@ -257,7 +259,7 @@ func (c *Cascade) detectRaw(ctx context.Context, img *image.Gray, regions []imag
 			if x0 > x1 || y0 > y1 {
 				continue
 			}
-			part(x0, y0, x1/step*step, y1/step*step, false)
+			part(x0, y0, x1/step*step, y1/step*step)
 		}
 	}
 	return out, nil

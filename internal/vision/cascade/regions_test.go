@@ -11,7 +11,8 @@ import (
 // TestDetectRegions checks that a region search finds every raw window
 // the whole-image search finds inside the region, at the same pixels
 // (both cascades, regions at odd offsets and crossing the border, and a
-// sub-image as input), and that the windows it adds lie inside a region.
+// sub-image as input), and that every window it finds lies inside a
+// region.
 func TestDetectRegions(t *testing.T) {
 	haar, err := cascade.FrontalFaceHaar()
 	if err != nil {
