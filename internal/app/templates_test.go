@@ -272,6 +272,10 @@ func TestTemplateFaceBestShotGroup(t *testing.T) {
 			if d["Group"] != devGroup[d["Device"].(string)] {
 				t.Errorf("record of device %v says group %v", d["Device"], d["Group"])
 			}
+			// The best shot is cropped from the frame it was found in.
+			if crop, _ := d["Crop"].(map[string]any); crop == nil || crop["ObjectKey"] == "" {
+				t.Errorf("record without a crop: %s", toJSON(d))
+			}
 			n[d["Group"].(string)]++
 		}
 		return n

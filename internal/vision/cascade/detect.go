@@ -59,18 +59,46 @@ var ErrImageTooLarge = errors.New("cascade: image too large")
 // across levels; downscale very large frames first when faces are known
 // to be big.
 func (c *Cascade) Detect(ctx context.Context, img *image.Gray, p Params) ([]Detection, error) {
-	raw, err := c.detectRaw(ctx, img, p)
+	raw, err := c.detectRaw(ctx, img, nil, p)
 	if err != nil {
 		return nil, err
 	}
+	return group(raw, p), nil
+}
+
+// DetectRegions finds objects in the regions of img (in img's
+// coordinates), searching exactly the windows that Detect on the whole of
+// img searches, at the same pyramid scales and positions, less those not
+// wholly inside a region: a region search finds every raw window that
+// Detect finds inside it, not what a pyramid of the cropped region would
+// find (its resized pixels fall elsewhere, so borderline windows differ).
+// Like Detect it skips the grid position after one that the first stage
+// rejects; a region's rows start at its own edge, so near that edge the
+// positions skipped can differ from the whole-image search's, which
+// matters only where a window right after a first-stage reject passes
+// every stage (on the test photos the windows are the same). The raw
+// windows of all regions are grouped together, as Detect groups them.
+func (c *Cascade) DetectRegions(ctx context.Context, img *image.Gray, regions []image.Rectangle, p Params) ([]Detection, error) {
+	if len(regions) == 0 {
+		return nil, nil
+	}
+	raw, err := c.detectRaw(ctx, img, regions, p)
+	if err != nil {
+		return nil, err
+	}
+	return group(raw, p), nil
+}
+
+// group merges raw windows as Detect reports them.
+func group(raw []image.Rectangle, p Params) []Detection {
 	if p.MinNeighbors <= 0 {
 		out := make([]Detection, len(raw))
 		for i, r := range raw {
 			out[i] = Detection{Rect: r, Neighbors: 1}
 		}
-		return out, nil
+		return out
 	}
-	return GroupRectangles(raw, p.MinNeighbors, 0.2), nil
+	return GroupRectangles(raw, p.MinNeighbors, 0.2)
 }
 
 // scales lists the pyramid's scale factors for an image of w×h, as float32
@@ -146,7 +174,9 @@ func grow[T any](b []T, n int) []T {
 	return b[:n]
 }
 
-func (c *Cascade) detectRaw(ctx context.Context, img *image.Gray, p Params) ([]image.Rectangle, error) {
+// detectRaw returns the raw windows over the whole of img (regions nil)
+// or wholly inside regions (img coordinates).
+func (c *Cascade) detectRaw(ctx context.Context, img *image.Gray, regions []image.Rectangle, p Params) ([]image.Rectangle, error) {
 	if img == nil {
 		return nil, errors.New("cascade: nil image")
 	}
@@ -185,33 +215,62 @@ func (c *Cascade) detectRaw(ctx context.Context, img *image.Gray, p Params) ([]i
 		if w < c.winW || h < c.winH {
 			continue
 		}
-		resizeBilinear(img, w, h, ws.small)
-		integral(ws.small, w, h, stride, ws.sum, ws.sq)
-		if c.tilted {
-			tiltedIntegral(ws.small, w, h, stride, ws.sum[ws.tiltOff:])
-		}
 		step := 2
 		if sc >= 2 {
 			step = 1
 		}
 		winW := roundHalfEven32(float32(c.winW) * sc)
 		winH := roundHalfEven32(float32(c.winH) * sc)
-		for y := 0; y+c.winH <= h; y += step {
-			row := y * stride
-			for x := 0; x+c.winW <= w; x += step {
-				r := ev.run(row + x)
-				if r > 0 {
-					rx := roundHalfEven32(float32(x) * sc)
-					ry := roundHalfEven32(float32(y) * sc)
-					out = append(out, image.Rect(ox+rx, oy+ry, ox+rx+winW, oy+ry+winH))
-				} else if r == 0 {
-					x += step
+		// part searches the windows whose top-left corners are the step
+		// grid's points in [x0, x1] × [y0, y1] of the w×h resized image,
+		// resizing and integrating only the pixels they cover.
+		part := func(x0, y0, x1, y1 int) {
+			pw, ph := x1-x0+c.winW, y1-y0+c.winH
+			resizeBilinear(img, w, h, image.Rect(x0, y0, x0+pw, y0+ph), ws.small)
+			integral(ws.small, pw, ph, stride, ws.sum, ws.sq)
+			if c.tilted {
+				tiltedIntegral(ws.small, pw, ph, stride, ws.sum[ws.tiltOff:])
+			}
+			for y := y0; y <= y1; y += step {
+				row := (y - y0) * stride
+				for x := x0; x <= x1; x += step {
+					r := ev.run(row + x - x0)
+					if r > 0 {
+						rx := roundHalfEven32(float32(x) * sc)
+						ry := roundHalfEven32(float32(y) * sc)
+						out = append(out, image.Rect(ox+rx, oy+ry, ox+rx+winW, oy+ry+winH))
+					} else if r == 0 {
+						x += step
+					}
 				}
 			}
+		}
+		if regions == nil {
+			part(0, 0, (w-c.winW)/step*step, (h-c.winH)/step*step)
+			continue
+		}
+		for _, rg := range regions {
+			// The grid points whose window, scaled back, lies in rg.
+			rg = rg.Sub(img.Rect.Min)
+			x0 := alignUp(ceilDiv(rg.Min.X, sc), step)
+			y0 := alignUp(ceilDiv(rg.Min.Y, sc), step)
+			x1 := min(floorDiv(rg.Max.X, sc), w) - c.winW
+			y1 := min(floorDiv(rg.Max.Y, sc), h) - c.winH
+			if x0 > x1 || y0 > y1 {
+				continue
+			}
+			part(x0, y0, x1/step*step, y1/step*step)
 		}
 	}
 	return out, nil
 }
+
+// ceilDiv and floorDiv are ⌈v/s⌉ and ⌊v/s⌋ for v ≥ 0, clamped at 0.
+func ceilDiv(v int, s float32) int  { return max(0, int(math.Ceil(float64(float32(v)/s)))) }
+func floorDiv(v int, s float32) int { return max(0, int(math.Floor(float64(float32(v)/s)))) }
+
+// alignUp rounds v up to a multiple of step.
+func alignUp(v, step int) int { return (v + step - 1) / step * step }
 
 // evaluator runs the cascade on the window whose top-left corner is at
 // integral-image offset p: 1 when every stage passes, -k when stage k
@@ -225,28 +284,32 @@ func roundHalfEven(v float64) int { return int(math.RoundToEven(v)) }
 
 func roundHalfEven32(v float32) int { return int(math.RoundToEven(float64(v))) }
 
-// resizeBilinear resizes src to w×h into dst (w*h bytes, rows w apart)
-// with bilinear interpolation at pixel centres, in 8-bit fixed point
-// weights with round-to-nearest, the bit-exact form of OpenCV's
-// INTER_LINEAR_EXACT.
-func resizeBilinear(src *image.Gray, w, h int, dst []uint8) {
+// resizeBilinear resizes src to w×h with bilinear interpolation at pixel
+// centres, in 8-bit fixed point weights with round-to-nearest, the
+// bit-exact form of OpenCV's INTER_LINEAR_EXACT, and writes the part r of
+// the result into dst (r.Dx()*r.Dy() bytes, rows r.Dx() apart): each pixel
+// is the one the whole resize gives there.
+func resizeBilinear(src *image.Gray, w, h int, r image.Rectangle, dst []uint8) {
 	sw, sh := src.Rect.Dx(), src.Rect.Dy()
 	pix, sstride := src.Pix[src.PixOffset(src.Rect.Min.X, src.Rect.Min.Y):], src.Stride
+	rw := r.Dx()
 	if w == sw && h == sh {
-		for y := 0; y < h; y++ {
-			copy(dst[y*w:(y+1)*w], pix[y*sstride:y*sstride+w])
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			o := y*sstride + r.Min.X
+			copy(dst[(y-r.Min.Y)*rw:(y-r.Min.Y+1)*rw], pix[o:o+rw])
 		}
 		return
 	}
 	xo, xa := linearTable(sw, w)
 	yo, ya := linearTable(sh, h)
-	r0 := make([]uint32, w)
-	r1 := make([]uint32, w)
-	for y := 0; y < h; y++ {
+	xo, xa = xo[r.Min.X:r.Max.X], xa[r.Min.X:r.Max.X]
+	r0 := make([]uint32, rw)
+	r1 := make([]uint32, rw)
+	for y := r.Min.Y; y < r.Max.Y; y++ {
 		a := ya[y]
 		s0 := pix[int(yo[y])*sstride:]
 		hrow(s0, xo, xa, r0)
-		out := dst[y*w : (y+1)*w]
+		out := dst[(y-r.Min.Y)*rw : (y-r.Min.Y+1)*rw]
 		if a == 0 {
 			for x := range out {
 				out[x] = uint8((r0[x]*256 + 1<<15) >> 16)

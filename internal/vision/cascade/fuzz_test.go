@@ -43,3 +43,38 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDetectRegions searches arbitrary regions (inside, across and
+// outside the image, empty, inverted) of a sub-image: it must not panic,
+// and every window it reports must lie in a region, give or take the
+// pixel that scaling back rounds.
+func FuzzDetectRegions(f *testing.F) {
+	c, err := cascade.FrontalFaceLBP()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(0, 0, 64, 48, 10, 10, 60, 40)
+	f.Add(-100, -5, 20, 300, 30, 2, 31, 3)
+	f.Add(50, 40, 10, 5, -1, -1, 1000, 1000)
+	base := image.NewGray(image.Rect(0, 0, 80, 60))
+	for i := range base.Pix {
+		base.Pix[i] = uint8(i*13 + i/80*7)
+	}
+	img := base.SubImage(image.Rect(7, 5, 71, 53)).(*image.Gray)
+	f.Fuzz(func(t *testing.T, x0, y0, x1, y1, x2, y2, x3, y3 int) {
+		clamp := func(v int) int { return max(-1000, min(1000, v)) }
+		regions := []image.Rectangle{
+			{Min: image.Pt(clamp(x0), clamp(y0)), Max: image.Pt(clamp(x1), clamp(y1))},
+			{Min: image.Pt(clamp(x2), clamp(y2)), Max: image.Pt(clamp(x3), clamp(y3))},
+		}
+		got, err := c.DetectRegions(context.Background(), img, regions, cascade.Params{ScaleFactor: 1.2, MinNeighbors: 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range got {
+			if !d.Rect.In(regions[0].Inset(-1)) && !d.Rect.In(regions[1].Inset(-1)) {
+				t.Fatalf("window %v outside the regions %v", d.Rect, regions)
+			}
+		}
+	})
+}

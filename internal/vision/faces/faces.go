@@ -124,6 +124,27 @@ func (d *Detector) DetectImage(ctx context.Context, img image.Image, opt Options
 
 // DetectGray detects faces in a grayscale image.
 func (d *Detector) DetectGray(ctx context.Context, g *image.Gray, opt Options) (Result, error) {
+	dets, err := d.c.Detect(ctx, g, params(opt))
+	if err != nil {
+		return Result{}, err
+	}
+	return d.result(g, dets, opt)
+}
+
+// DetectRegions detects faces in the regions of g (g's coordinates) as
+// DetectGray would find them there: the same pyramid and windows as a
+// search of the whole of g, restricted to the regions (see
+// cascade.DetectRegions).
+func (d *Detector) DetectRegions(ctx context.Context, g *image.Gray, regions []image.Rectangle, opt Options) (Result, error) {
+	dets, err := d.c.DetectRegions(ctx, g, regions, params(opt))
+	if err != nil {
+		return Result{}, err
+	}
+	return d.result(g, dets, opt)
+}
+
+// params turns Options into the cascade's parameters.
+func params(opt Options) cascade.Params {
 	p := cascade.DefaultParams()
 	if opt.ScaleFactor != 0 {
 		p.ScaleFactor = opt.ScaleFactor
@@ -136,10 +157,11 @@ func (d *Detector) DetectGray(ctx context.Context, g *image.Gray, opt Options) (
 	}
 	p.MinSize = image.Pt(opt.MinSize, opt.MinSize)
 	p.MaxSize = image.Pt(opt.MaxSize, opt.MaxSize)
-	dets, err := d.c.Detect(ctx, g, p)
-	if err != nil {
-		return Result{}, err
-	}
+	return p
+}
+
+// result builds the Result of dets found in g, with quality when asked.
+func (d *Detector) result(g *image.Gray, dets []cascade.Detection, opt Options) (Result, error) {
 	res := Result{Width: g.Rect.Dx(), Height: g.Rect.Dy(), Model: d.model, Faces: make([]Face, 0, len(dets)), Best: -1}
 	for _, det := range dets {
 		f := Face{Box: BoxOf(det.Rect.Sub(g.Rect.Min)), Neighbors: det.Neighbors}

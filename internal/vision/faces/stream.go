@@ -126,20 +126,16 @@ func (s *Stream) Detect(ctx context.Context, g *image.Gray, opt Options) (Result
 	if 2*area >= bounds.Dx()*bounds.Dy() {
 		return s.full(ctx, g, opt)
 	}
-	var found []Face
-	for _, r := range rois {
-		res, err := s.d.DetectGray(ctx, g.SubImage(r).(*image.Gray), Options{ScaleFactor: opt.ScaleFactor,
-			MinNeighbors: opt.MinNeighbors, MinSize: opt.MinSize, MaxSize: opt.MaxSize})
-		if err != nil {
-			return Result{}, "", err
-		}
-		for _, f := range res.Faces {
-			f.Box.X += r.Min.X - bounds.Min.X
-			f.Box.Y += r.Min.Y - bounds.Min.Y
-			found = append(found, f)
-		}
+	// The regions are searched with the whole frame's pyramid, so that a
+	// face is found there exactly when a full pass would find it (a
+	// pyramid of the cropped region samples other pixels, and borderline
+	// faces came and went with it).
+	res, err := s.d.DetectRegions(ctx, g, rois, Options{ScaleFactor: opt.ScaleFactor,
+		MinNeighbors: opt.MinNeighbors, MinSize: opt.MinSize, MaxSize: opt.MaxSize})
+	if err != nil {
+		return Result{}, "", err
 	}
-	return s.carry(g, opt, rois, found)
+	return s.carry(g, opt, rois, res.Faces)
 }
 
 // full detects over the whole frame.

@@ -67,7 +67,7 @@ describe("what a body reads", () => {
     // best.best <- track.objects <- faces.results: the fields the faces body outputs, and an object's.
     const keep = bodyPorts(face, ["keep"], kinds);
     expect(keep?.input.map((p) => `${p.Name}:${p.Type}`)).toEqual(["device:string", "frame:integer"]);
-    expect(keep?.item.map((p) => p.Name)).toEqual(["box", "score", "quality", "crop", "frame", "label", "trackId"]);
+    expect(keep?.item.map((p) => p.Name)).toEqual(["box", "score", "quality", "frame", "label", "trackId"]);
     expect(bodyPorts(face, ["detect"], kinds)).toBeUndefined();
   });
 
