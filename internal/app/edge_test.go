@@ -125,12 +125,37 @@ func (p *linkProxy) cut() {
 
 func (p *linkProxy) restore() { p.mu.Lock(); p.down = false; p.mu.Unlock() }
 
-// outageFlow stores a record per frame of the camera and publishes an
-// event naming it, for the cloud's subscriptions.
+// outageFlow stores a record per frame of the camera, with a crop of the
+// frame (an object in the blob store), and publishes an event naming it,
+// for the cloud's subscriptions.
 const outageFlow = `{"name": "edge-frames", "nodes": [
-  {"id": "save", "kind": "store", "config": {"type": "edge.frame"}, "inputs": {"frame": "$input.frame", "w": "$input.width"}},
+  {"id": "crop", "kind": "algorithm", "config": {"algorithm": "alg-image-ops"},
+   "inputs": {"image": "$input.image", "op": "crop", "box": [4, 4, 16, 12], "quality": 85}},
+  {"id": "save", "kind": "store", "config": {"type": "edge.frame"}, "inputs": {"frame": "$input.frame", "w": "$input.width", "crop": "$crop.image"}},
   {"id": "tell", "kind": "publish", "config": {"type": "tianshu.edge.frame"}, "inputs": {"record": "$save.recordId", "frame": "$input.frame"}}],
-  "edges": [{"from": "save", "to": "tell"}]}`
+  "edges": [{"from": "crop", "to": "save"}, {"from": "save", "to": "tell"}]}`
+
+// recordCrops fetches, through DescribeRecords' signed URLs, the objects of
+// each record of a task, by record id.
+func recordCrops(t *testing.T, c *sdk, taskID string) map[string][][]byte {
+	t.Helper()
+	out := map[string][][]byte{}
+	for off := 0; ; off += 100 {
+		r := c.mustCall("DescribeRecords", map[string]any{"TaskIds": []string{taskID}, "Offset": off, "Limit": 100})
+		set := r["RecordSet"].([]any)
+		for _, x := range set {
+			rec := x.(map[string]any)
+			var objs [][]byte
+			for _, u := range rec["ObjectUrls"].([]any) {
+				objs = append(objs, fetch(t, u.(string)))
+			}
+			out[rec["RecordId"].(string)] = objs
+		}
+		if len(set) < 100 {
+			return out
+		}
+	}
+}
 
 // hookReceiver is an app's webhook endpoint: it checks each delivery's
 // signature and keeps the events in the order they came.
@@ -320,6 +345,19 @@ func TestEdgeStoreAndForward(t *testing.T) {
 	if err := cloud.P.DB.QueryRow(ctx, "SELECT project_id FROM records WHERE id = ?", local[0]).Scan(&project); err != nil || project != "default" {
 		t.Errorf("forwarded record's project %q, %v", project, err)
 	}
+	// Each record's crop crossed with it, through the outage: the cloud's
+	// URL serves the edge's bytes.
+	ec := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	edgeCrops, cloudCrops := recordCrops(t, ec, taskID), recordCrops(t, cc, taskID)
+	if len(cloudCrops) != len(local) || len(edgeCrops) != len(local) {
+		t.Fatalf("records with objects read: edge %d, cloud %d, of %d", len(edgeCrops), len(cloudCrops), len(local))
+	}
+	for _, id := range local {
+		ep, cp := edgeCrops[id], cloudCrops[id]
+		if len(ep) != 1 || len(cp) != 1 || len(ep[0]) == 0 || !bytes.Equal(ep[0], cp[0]) {
+			t.Fatalf("record %s: the cloud's objects (%d) differ from the edge's (%d)", id, len(cp), len(ep))
+		}
+	}
 
 	// The webhook got every event once, in the order the edge published
 	// them (one camera: one key), each naming one of the records.
@@ -346,7 +384,6 @@ func TestEdgeStoreAndForward(t *testing.T) {
 	}
 
 	// The task ran through: one start.
-	ec := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 	running := 0
 	for _, ev := range ec.mustCall("DescribeTaskEvents", map[string]any{"TaskId": taskID})["EventSet"].([]any) {
 		if ev.(map[string]any)["Type"] == "running" {
