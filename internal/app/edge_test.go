@@ -290,6 +290,14 @@ func TestEdgeStoreAndForward(t *testing.T) {
 	testenv.Eventually(t, 60*time.Second, "the edge camera's records and events in the cloud", func() bool {
 		return cloudRecords() >= 10 && len(hook.received()) >= 10
 	})
+	// The camera's status on the cloud is the edge's.
+	camera := func() map[string]any {
+		return cc.mustCall("DescribeDevices", map[string]any{"DeviceIds": []string{devID}})["DeviceSet"].([]any)[0].(map[string]any)
+	}
+	testenv.EventuallyExplained(t, 30*time.Second, "the edge camera online on the cloud", func() bool {
+		c := camera()
+		return c["Status"] == "online" && c["LastFrameTime"] != "" && c["StatusTime"] != ""
+	}, func() string { return fmt.Sprint(camera()) })
 	edgeTask := func() map[string]any {
 		tk, err := e.P.Tasks.Get(ctx, taskID)
 		if err != nil {
@@ -310,6 +318,12 @@ func TestEdgeStoreAndForward(t *testing.T) {
 	cutAt, inCloud, atEdge := time.Now(), cloudRecords(), len(taskRecordIDs(t, e, taskID))
 	testenv.EventuallyExplained(t, 30*time.Second, "the cloud shows the node offline", func() bool { return node()["Status"] == "offline" },
 		func() string { return fmt.Sprintf("%v; now %s", node(), time.Now().UTC().Format(time.RFC3339Nano)) })
+	// The cloud does not know the camera's status any more, and says why;
+	// it keeps the last frame time the edge reported.
+	testenv.EventuallyExplained(t, 30*time.Second, "the edge camera unknown on the cloud", func() bool {
+		c := camera()
+		return c["Status"] == "unknown" && c["Reason"] == "edge_not_reporting" && c["LastFrameTime"] != "" && c["MeasuredFps"] == 0.0
+	}, func() string { return fmt.Sprint(camera()) })
 	testenv.Eventually(t, 90*time.Second, "60 s of outage", func() bool { return time.Since(cutAt) >= 60*time.Second })
 	buffered, err := e.P.EdgeLink.Buffered(ctx)
 	if err != nil || buffered < 10 {
@@ -327,6 +341,10 @@ func TestEdgeStoreAndForward(t *testing.T) {
 	// The network is back. The task is stopped from the cloud (through the
 	// link) so that the set of records is final.
 	px.restore()
+	testenv.EventuallyExplained(t, 30*time.Second, "the edge camera online on the cloud again", func() bool {
+		c := camera()
+		return c["Status"] == "online" && c["Reason"] == ""
+	}, func() string { return fmt.Sprint(camera()) })
 	cc.mustCall("StopTask", map[string]any{"TaskId": taskID})
 	testenv.Eventually(t, 60*time.Second, "the edge's task stopped and its buffer empty", func() bool {
 		n, err := e.P.EdgeLink.Buffered(ctx)

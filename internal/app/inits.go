@@ -320,7 +320,8 @@ func (p *Platform) initEdgeHub(ctx context.Context) (func(context.Context) error
 		return nil, err
 	}
 	p.EdgeHub = h
-	return func(context.Context) error { return h.Close() }, nil
+	stopStale := p.loop(ModEdgeHub, p.staleEdgeDevices)
+	return func(ctx context.Context) error { _ = stopStale(ctx); return h.Close() }, nil
 }
 
 func (p *Platform) initEdgeLink(ctx context.Context) (func(context.Context) error, error) {

@@ -55,8 +55,21 @@ type TaskReport struct {
 	Error       string `json:"Error"`
 }
 
+// DeviceReport is an edge node's report of one of its devices, as its own
+// device center shows it: the cloud shows it in DescribeDevices. Times
+// are the edge's clock.
+type DeviceReport struct {
+	ID          string  `json:"Id"`
+	Status      string  `json:"Status"`
+	Reason      string  `json:"Reason"`
+	LastError   string  `json:"LastError"`
+	LastFrameMs int64   `json:"LastFrameMs"`
+	MeasuredFps float64 `json:"MeasuredFps"`
+}
+
 type syncMsg struct {
-	Tasks []TaskReport `json:"Tasks"`
+	Tasks   []TaskReport   `json:"Tasks"`
+	Devices []DeviceReport `json:"Devices"`
 }
 
 // DesiredDevice is a device of an edge node, with its credentials: the
@@ -123,6 +136,9 @@ type syncReply struct {
 type Placement interface {
 	Desired(ctx context.Context, node string) (Desired, error)
 	Report(ctx context.Context, node string, r TaskReport) error
+	// ReportDevice stores the status of a device of the node; a device
+	// of another node must change nothing.
+	ReportDevice(ctx context.Context, node string, r DeviceReport) error
 }
 
 // Site is the edge's side: ApplyDevice makes the local device match d;
@@ -139,6 +155,8 @@ type Site interface {
 	RetireAlgorithm(ctx context.Context, algorithmID, version string) error
 	Apply(ctx context.Context, d DesiredTask, f FlowVersion) error
 	Report(ctx context.Context, taskID string) (TaskReport, error)
+	// DeviceReport returns the local status of a device.
+	DeviceReport(ctx context.Context, deviceID string) (DeviceReport, error)
 }
 
 // sync handles a node's deploy exchange on the hub.
@@ -147,8 +165,8 @@ func (h *HubServer) sync(node string, m *nats.Msg) any {
 		return syncReply{Error: "this cloud places no tasks on edge nodes"}
 	}
 	var in syncMsg
-	if err := json.Unmarshal(m.Data, &in); err != nil || len(in.Tasks) > maxPlaced {
-		return syncReply{Error: fmt.Sprintf("sync: not a report of at most %d tasks", maxPlaced)}
+	if err := json.Unmarshal(m.Data, &in); err != nil || len(in.Tasks) > maxPlaced || len(in.Devices) > maxPlaced {
+		return syncReply{Error: fmt.Sprintf("sync: not a report of at most %d tasks and %d devices", maxPlaced, maxPlaced)}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -159,6 +177,11 @@ func (h *HubServer) sync(node string, m *nats.Msg) any {
 	for _, r := range in.Tasks {
 		if err := h.o.Placement.Report(ctx, node, r); err != nil {
 			h.log.Warn("edge task report not stored", "node", node, "task", r.ID, "err", err)
+		}
+	}
+	for _, r := range in.Devices {
+		if err := h.o.Placement.ReportDevice(ctx, node, r); err != nil {
+			h.log.Warn("edge device report not stored", "node", node, "device", r.ID, "err", err)
 		}
 	}
 	d, err := h.o.Placement.Desired(ctx, node)
@@ -178,7 +201,7 @@ func (l *Link) deploy(ctx context.Context) {
 	subject := fmt.Sprintf(subjectSync, l.cred.NodeID)
 	t := time.NewTicker(l.o.Config.Heartbeat)
 	defer t.Stop()
-	var placed []string
+	var placed, devices []string
 	failed := map[string]string{} // task → its last error applying
 	// algorithm versions applied here, by "id@version": those the next
 	// state leaves out are retired.
@@ -193,9 +216,17 @@ func (l *Link) deploy(ctx context.Context) {
 			r.ID, r.Error = id, failed[id]
 			msg.Tasks = append(msg.Tasks, r)
 		}
+		for _, id := range devices {
+			if r, err := l.o.Site.DeviceReport(ctx, id); err == nil {
+				r.ID = id
+				msg.Devices = append(msg.Devices, r)
+			}
+		}
 		if reply, err := l.exchange(ctx, subject, msg); err == nil {
 			devErr := map[string]string{}
+			devices = devices[:0]
 			for _, d := range reply.Devices {
+				devices = append(devices, d.ID)
 				if err := l.o.Site.ApplyDevice(ctx, d); err != nil {
 					devErr[d.ID] = "device " + d.ID + ": " + err.Error()
 				}
@@ -358,3 +389,4 @@ func (l *Link) versions() map[string]string {
 	}
 	return out
 }
+
