@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -204,8 +206,10 @@ func (l *Link) deploy(ctx context.Context) {
 	var placed, devices []string
 	failed := map[string]string{} // task → its last error applying
 	// algorithm versions applied here, by "id@version": those the next
-	// state leaves out are retired.
-	algs, algFailed := map[string]bool{}, map[string]string{}
+	// state leaves out are retired. The list is on disk: an edge that
+	// restarts while the cloud is away still retires, at the first
+	// exchange after, what it applied before.
+	algs, algFailed := l.loadApplied(), map[string]string{}
 	for {
 		msg := syncMsg{}
 		for _, id := range placed {
@@ -231,7 +235,13 @@ func (l *Link) deploy(ctx context.Context) {
 					devErr[d.ID] = "device " + d.ID + ": " + err.Error()
 				}
 			}
+			before := strings.Join(slices.Sorted(maps.Keys(algs)), " ")
 			algErr := l.applyAlgorithms(ctx, reply.Algorithms, algs, algFailed)
+			if after := slices.Sorted(maps.Keys(algs)); strings.Join(after, " ") != before {
+				if err := l.saveApplied(after); err != nil {
+					l.log.Error("edge applied versions not saved", "err", err)
+				}
+			}
 			placed = placed[:0]
 			flows := map[string]FlowVersion{}
 			for _, f := range reply.Flows {
@@ -390,3 +400,64 @@ func (l *Link) versions() map[string]string {
 	return out
 }
 
+// appliedFile keeps the algorithm versions the edge applied of the
+// cloud's (<data dir>/edge/applied.json).
+func appliedFile(dir string) string { return filepath.Join(dir, "applied.json") }
+
+type appliedState struct {
+	// Algorithms are "id@version".
+	Algorithms []string `json:"Algorithms"`
+}
+
+// loadApplied reads the applied versions; a missing or unreadable file is
+// none (logged: the versions it named are then retired only once wanted
+// and unwanted again).
+func (l *Link) loadApplied() map[string]bool {
+	out := map[string]bool{}
+	b, err := os.ReadFile(appliedFile(l.o.Dir))
+	if errors.Is(err, os.ErrNotExist) {
+		return out
+	}
+	var st appliedState
+	if err == nil {
+		err = json.Unmarshal(b, &st)
+	}
+	if err != nil {
+		l.log.Error("edge applied versions not read", "err", err)
+		return out
+	}
+	for _, k := range st.Algorithms {
+		out[k] = true
+	}
+	return out
+}
+
+// saveApplied writes the applied versions atomically and durably: a kill
+// -9 leaves the old list or the new one.
+func (l *Link) saveApplied(keys []string) error {
+	b, _ := json.Marshal(appliedState{Algorithms: keys})
+	tmp := appliedFile(l.o.Dir) + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, appliedFile(l.o.Dir)); err != nil {
+		return err
+	}
+	if d, err := os.Open(l.o.Dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
