@@ -232,7 +232,7 @@ func (h *HubServer) Check(c server.ClientAuthentication) bool {
 		h.log.Warn("edge link refused", "node", node, "remote", c.RemoteAddress().String())
 		return false
 	}
-	own := []string{"edge." + node + ".>", "_INBOX.>"}
+	own := []string{"edge." + node + ".>", inboxPrefix(node) + ".>"}
 	c.RegisterUser(&server.User{Username: node, Permissions: &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: own},
 		Subscribe: &server.SubjectPermission{Allow: own},
@@ -246,6 +246,10 @@ func (h *HubServer) Check(c server.ClientAuthentication) bool {
 	h.log.Info("edge link accepted", "node", node, "remote", c.RemoteAddress().String())
 	return true
 }
+
+// inboxPrefix is the prefix of a node's reply subjects: the only inboxes it
+// may use.
+func inboxPrefix(node string) string { return "_INBOX_" + node }
 
 // handle answers a link request of the node the subject names.
 func (h *HubServer) handle(fn func(node string, m *nats.Msg) any) nats.MsgHandler {

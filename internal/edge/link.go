@@ -165,7 +165,11 @@ func StartLink(ctx context.Context, o LinkOptions) (*Link, error) {
 		return nil, errors.New("edge: link server not ready")
 	}
 	l.srv = srv
-	if l.nc, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("edge-link"), nats.MaxReconnects(-1)); err != nil {
+	// Replies come to the node's own inboxes: the hub lets a node
+	// subscribe to no other, so no node can read another's answers (its
+	// desired state carries device credentials and algorithm secrets).
+	if l.nc, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("edge-link"), nats.MaxReconnects(-1),
+		nats.CustomInboxPrefix(inboxPrefix(cred.NodeID))); err != nil {
 		l.shutdown()
 		return nil, err
 	}

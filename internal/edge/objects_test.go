@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/blob/fileblob"
 	"github.com/tianshu-ai/tianshu/internal/data"
@@ -128,6 +130,51 @@ func TestLinkForwardsRecordObjects(t *testing.T) {
 			}
 		} else if !bytes.Equal(b, crops[edgeKey]) {
 			t.Errorf("cloud object %s: %d bytes differ from the edge's %d", key, len(b), len(crops[edgeKey]))
+		}
+	}
+}
+
+// A node's answers reach only that node: another node subscribing to
+// every inbox (the shared one and the first node's own) gets none of the
+// first node's replies, which carry device credentials and secrets.
+func TestLinkRepliesReachOnlyTheirNode(t *testing.T) {
+	c := startCloud(t)
+	idA, tokA := newNode(t, c, "a")
+	_, tokB := newNode(t, c, "b")
+	a := startEdge(t, c, t.TempDir(), tokA, nil)
+	b := startEdge(t, c, t.TempDir(), tokB, nil)
+	testenv.Eventually(t, 30*time.Second, "links up", func() bool { return a.Up() && b.Up() })
+	var subs []*nats.Subscription
+	for _, subject := range []string{"_INBOX.>", inboxPrefix(idA) + ".>", ">"} {
+		s, err := b.nc.SubscribeSync(subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	if err := b.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	batch, _ := json.Marshal([]wireRecord{{ID: "rec-0000000000000000002", Type: "t", Data: json.RawMessage(`{}`)}})
+	for range 3 {
+		if err := a.send(context.Background(), fmt.Sprintf(subjectRecords, idA), batch, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b's own request after a's: the hub answers in order on b's leaf, so
+	// anything of a's routed to b would already be queued.
+	if err := b.send(context.Background(), fmt.Sprintf(subjectRecords, b.NodeID()), batch, 1); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range subs {
+		for {
+			m, err := s.NextMsg(0)
+			if err != nil {
+				break
+			}
+			if strings.HasPrefix(m.Subject, "_INBOX") && !strings.HasPrefix(m.Subject, inboxPrefix(b.NodeID())) {
+				t.Errorf("subscription %d of node b got %s: %s", i, m.Subject, m.Data)
+			}
 		}
 	}
 }
