@@ -134,10 +134,14 @@ func (c cloudPlacement) algorithms(ctx context.Context, flows []edge.FlowVersion
 				if err != nil {
 					return nil, fmt.Errorf("algorithm %s: %w", key, err)
 				}
+				secrets, err := c.p.Algos.VersionSecrets(ctx, row.Def)
+				if err != nil {
+					return nil, fmt.Errorf("algorithm %s: %w", key, err)
+				}
 				def, _ := json.Marshal(row.Def)
 				i = len(out)
 				index[key] = i
-				out = append(out, edge.DesiredAlgorithm{AlgorithmID: ref.ID, Name: a.Name, Version: row.Def.Version, Definition: def, Artifacts: arts})
+				out = append(out, edge.DesiredAlgorithm{AlgorithmID: ref.ID, Name: a.Name, Version: row.Def.Version, Definition: def, Artifacts: arts, Secrets: secrets})
 			}
 			out[i].Current = out[i].Current || ref.Version == ""
 			out[i].Flows = append(out[i].Flows, fmt.Sprintf("%s@%d", f.FlowID, f.Version))
@@ -275,6 +279,7 @@ func (s edgeSite) ApplyAlgorithm(ctx context.Context, a edge.DesiredAlgorithm, f
 		}
 		*key = local
 	}
+	def.Secrets = a.Secrets
 	return s.p.Algos.Import(ctx, "default", a.AlgorithmID, a.Name, def, a.Current)
 }
 

@@ -105,6 +105,10 @@ type DesiredAlgorithm struct {
 	// this version must be the edge's current one.
 	Current   bool       `json:"Current"`
 	Artifacts []Artifact `json:"Artifacts"`
+	// Secrets are the values of the definition's secretNames: the link is
+	// TLS and only the node's own replies reach it; the edge seals them
+	// under its own master key and never shows them.
+	Secrets map[string]string `json:"Secrets,omitempty"`
 	// Flows are the flow versions ("flow@version") that call it.
 	Flows []string `json:"Flows"`
 }
