@@ -278,16 +278,32 @@ type outboxItem struct {
 // edge's blob store into the same message, within maxRecordObjects bytes;
 // the ones past that, or that cannot be read, are left on the edge
 // (counted in tianshu_edge_objects_buffered_total).
+//
+// Records are buffered in groups of at most enqueueBytes, so that a batch
+// of records with large objects is never all in memory at once.
 func (l *Link) Enqueue(ctx context.Context, recs []data.Record) error {
-	items := make([]outboxItem, len(recs))
-	for i, r := range recs {
+	var items []outboxItem
+	var size int
+	for _, r := range recs {
 		w := toWire(r)
 		w.Blobs = l.recordObjects(ctx, r)
 		b, _ := json.Marshal(w)
-		items[i] = outboxItem{id: r.ID, body: b}
+		items = append(items, outboxItem{id: r.ID, body: b})
+		if size += len(b); size >= enqueueBytes {
+			if err := l.enqueue(ctx, items); err != nil {
+				return err
+			}
+			items, size = items[:0], 0
+		}
+	}
+	if len(items) == 0 {
+		return nil
 	}
 	return l.enqueue(ctx, items)
 }
+
+// enqueueBytes bounds the records Enqueue holds in memory at once.
+const enqueueBytes = 16 << 20
 
 // recordObjects reads the objects of r that its own task stored.
 func (l *Link) recordObjects(ctx context.Context, r data.Record) []wireBlob {
