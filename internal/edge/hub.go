@@ -24,6 +24,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/bus/natsbus"
 	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/event"
+	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
@@ -51,8 +52,11 @@ type HubOptions struct {
 	// Addr is the leaf listener's host:port; Advertise what edges dial
 	// (default: the bound address).
 	Addr, Advertise string
-	// Dir keeps the hub's certificate.
+	// Dir keeps the hub's certificate when Box is nil; with Box, the
+	// certificate is the store's, shared by every replica, its key sealed
+	// with Box (one found in Dir, from an earlier version, is copied there).
 	Dir     string
+	Box     *secrets.Box
 	Nodes   *Nodes
 	Records RecordInserter
 	// Events receives the events edges forward; nil drops them (counted
@@ -125,7 +129,7 @@ func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
 	if o.Advertise != "" {
 		advHost, _, _ = net.SplitHostPort(o.Advertise)
 	}
-	cert, fp, err := hubCertificate(o.Dir, []string{advHost})
+	cert, fp, err := hubCertificate(ctx, o.Nodes.db, o.Box, o.Dir, []string{advHost})
 	if err != nil {
 		return nil, err
 	}
