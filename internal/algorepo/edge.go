@@ -21,14 +21,24 @@ func (s *Service) GetVersion(ctx context.Context, algID, version string) (*Versi
 // in projectID when it is new here, and makes the version desired running
 // (applying it here at once). current makes it the algorithm's current
 // version, which flow nodes naming no version call. A version already here
-// keeps its definition (versions are immutable) and is only started.
+// keeps its definition (versions are immutable) and is only started. The
+// values of the version's secrets (def.Secrets, one for each of
+// def.SecretNames) are sealed here as CreateAlgorithmVersion seals them:
+// never shown by this platform's API.
 func (s *Service) Import(ctx context.Context, projectID, algID, name string, def algorithm.Version, current bool) error {
 	def.AlgorithmID = algID
 	if err := validate(def); err != nil {
 		return fmt.Errorf("algorithm %s version %s: %w", algID, def.Version, err)
 	}
-	if len(def.SecretNames) > 0 {
-		return fmt.Errorf("algorithm %s version %s: versions with secrets are not deployed to edge nodes", algID, def.Version)
+	// The secrets' values come with the definition (the cloud's, over the
+	// link); they are sealed here under this platform's own master key.
+	if len(def.Secrets) != len(def.SecretNames) {
+		return fmt.Errorf("algorithm %s version %s: %d secret values for %d secrets", algID, def.Version, len(def.Secrets), len(def.SecretNames))
+	}
+	for _, n := range def.SecretNames {
+		if def.Secrets[n] == "" {
+			return fmt.Errorf("algorithm %s version %s: no value for secret %s", algID, def.Version, n)
+		}
 	}
 	b, _ := json.Marshal(def)
 	now := s.now().UnixMilli()
@@ -59,6 +69,9 @@ func (s *Service) Import(ctx context.Context, projectID, algID, name string, def
 				VALUES (?, ?, ?, ?, ?, ?)`, algID, def.Version, string(b), Running, now, now); err != nil {
 				return err
 			}
+			if err := s.insertSecrets(ctx, tx, def); err != nil {
+				return err
+			}
 		} else if _, err := tx.Exec(ctx, "UPDATE algorithm_versions SET desired_state = ?, updated_at = ? WHERE algorithm_id = ? AND version = ? AND desired_state <> ?",
 			Running, now, algID, def.Version, Running); err != nil {
 			return err
@@ -83,4 +96,17 @@ func (s *Service) Import(ctx context.Context, projectID, algID, name string, def
 		return nil // running already: nothing restarts
 	}
 	return s.applyNow(ctx, row.Def)
+}
+
+// VersionSecrets returns the values of a stored version's secrets (nil
+// when it has none), for an edge node the version is deployed to.
+func (s *Service) VersionSecrets(ctx context.Context, def algorithm.Version) (map[string]string, error) {
+	if len(def.SecretNames) == 0 {
+		return nil, nil
+	}
+	def.Secrets = nil
+	if err := s.loadSecrets(ctx, &def); err != nil {
+		return nil, err
+	}
+	return def.Secrets, nil
 }

@@ -114,7 +114,7 @@ func TestEdgeDeploy(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, "edge sees the link down", func() bool { return !e.P.EdgeLink.Up() })
 	cc.mustCall("ModifyTaskFlowVersion", map[string]any{"TaskId": taskID, "FlowVersion": 2})
 	produce(10, 15) // still version 1: the edge cannot know yet
-	h2, err := edge.StartHub(ctx, edge.HubOptions{Addr: addr, Dir: edge.HubDir(cloud.DataDir), Nodes: cloud.P.EdgeNodes,
+	h2, err := edge.StartHub(ctx, edge.HubOptions{Addr: addr, Dir: edge.HubDir(cloud.DataDir), Box: cloud.P.Box, Nodes: cloud.P.EdgeNodes,
 		Records: cloud.P.Data, Events: cloud.P.Bus, Placement: cloud.P.EdgePlacement()})
 	if err != nil {
 		t.Fatal(err)

@@ -125,12 +125,37 @@ func (p *linkProxy) cut() {
 
 func (p *linkProxy) restore() { p.mu.Lock(); p.down = false; p.mu.Unlock() }
 
-// outageFlow stores a record per frame of the camera and publishes an
-// event naming it, for the cloud's subscriptions.
+// outageFlow stores a record per frame of the camera, with a crop of the
+// frame (an object in the blob store), and publishes an event naming it,
+// for the cloud's subscriptions.
 const outageFlow = `{"name": "edge-frames", "nodes": [
-  {"id": "save", "kind": "store", "config": {"type": "edge.frame"}, "inputs": {"frame": "$input.frame", "w": "$input.width"}},
+  {"id": "crop", "kind": "algorithm", "config": {"algorithm": "alg-image-ops"},
+   "inputs": {"image": "$input.image", "op": "crop", "box": [4, 4, 16, 12], "quality": 85}},
+  {"id": "save", "kind": "store", "config": {"type": "edge.frame"}, "inputs": {"frame": "$input.frame", "w": "$input.width", "crop": "$crop.image"}},
   {"id": "tell", "kind": "publish", "config": {"type": "tianshu.edge.frame"}, "inputs": {"record": "$save.recordId", "frame": "$input.frame"}}],
-  "edges": [{"from": "save", "to": "tell"}]}`
+  "edges": [{"from": "crop", "to": "save"}, {"from": "save", "to": "tell"}]}`
+
+// recordCrops fetches, through DescribeRecords' signed URLs, the objects of
+// each record of a task, by record id.
+func recordCrops(t *testing.T, c *sdk, taskID string) map[string][][]byte {
+	t.Helper()
+	out := map[string][][]byte{}
+	for off := 0; ; off += 100 {
+		r := c.mustCall("DescribeRecords", map[string]any{"TaskIds": []string{taskID}, "Offset": off, "Limit": 100})
+		set := r["RecordSet"].([]any)
+		for _, x := range set {
+			rec := x.(map[string]any)
+			var objs [][]byte
+			for _, u := range rec["ObjectUrls"].([]any) {
+				objs = append(objs, fetch(t, u.(string)))
+			}
+			out[rec["RecordId"].(string)] = objs
+		}
+		if len(set) < 100 {
+			return out
+		}
+	}
+}
 
 // hookReceiver is an app's webhook endpoint: it checks each delivery's
 // signature and keeps the events in the order they came.
@@ -265,6 +290,14 @@ func TestEdgeStoreAndForward(t *testing.T) {
 	testenv.Eventually(t, 60*time.Second, "the edge camera's records and events in the cloud", func() bool {
 		return cloudRecords() >= 10 && len(hook.received()) >= 10
 	})
+	// The camera's status on the cloud is the edge's.
+	camera := func() map[string]any {
+		return cc.mustCall("DescribeDevices", map[string]any{"DeviceIds": []string{devID}})["DeviceSet"].([]any)[0].(map[string]any)
+	}
+	testenv.EventuallyExplained(t, 30*time.Second, "the edge camera online on the cloud", func() bool {
+		c := camera()
+		return c["Status"] == "online" && c["LastFrameTime"] != "" && c["StatusTime"] != ""
+	}, func() string { return fmt.Sprint(camera()) })
 	edgeTask := func() map[string]any {
 		tk, err := e.P.Tasks.Get(ctx, taskID)
 		if err != nil {
@@ -285,6 +318,12 @@ func TestEdgeStoreAndForward(t *testing.T) {
 	cutAt, inCloud, atEdge := time.Now(), cloudRecords(), len(taskRecordIDs(t, e, taskID))
 	testenv.EventuallyExplained(t, 30*time.Second, "the cloud shows the node offline", func() bool { return node()["Status"] == "offline" },
 		func() string { return fmt.Sprintf("%v; now %s", node(), time.Now().UTC().Format(time.RFC3339Nano)) })
+	// The cloud does not know the camera's status any more, and says why;
+	// it keeps the last frame time the edge reported.
+	testenv.EventuallyExplained(t, 30*time.Second, "the edge camera unknown on the cloud", func() bool {
+		c := camera()
+		return c["Status"] == "unknown" && c["Reason"] == "edge_not_reporting" && c["LastFrameTime"] != "" && c["MeasuredFps"] == 0.0
+	}, func() string { return fmt.Sprint(camera()) })
 	testenv.Eventually(t, 90*time.Second, "60 s of outage", func() bool { return time.Since(cutAt) >= 60*time.Second })
 	buffered, err := e.P.EdgeLink.Buffered(ctx)
 	if err != nil || buffered < 10 {
@@ -302,6 +341,10 @@ func TestEdgeStoreAndForward(t *testing.T) {
 	// The network is back. The task is stopped from the cloud (through the
 	// link) so that the set of records is final.
 	px.restore()
+	testenv.EventuallyExplained(t, 30*time.Second, "the edge camera online on the cloud again", func() bool {
+		c := camera()
+		return c["Status"] == "online" && c["Reason"] == ""
+	}, func() string { return fmt.Sprint(camera()) })
 	cc.mustCall("StopTask", map[string]any{"TaskId": taskID})
 	testenv.Eventually(t, 60*time.Second, "the edge's task stopped and its buffer empty", func() bool {
 		n, err := e.P.EdgeLink.Buffered(ctx)
@@ -319,6 +362,35 @@ func TestEdgeStoreAndForward(t *testing.T) {
 	var project string
 	if err := cloud.P.DB.QueryRow(ctx, "SELECT project_id FROM records WHERE id = ?", local[0]).Scan(&project); err != nil || project != "default" {
 		t.Errorf("forwarded record's project %q, %v", project, err)
+	}
+	// Each record's crop crossed with it, through the outage: the cloud's
+	// URL serves the edge's bytes.
+	ec := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	edgeCrops, cloudCrops := recordCrops(t, ec, taskID), recordCrops(t, cc, taskID)
+	if len(cloudCrops) != len(local) || len(edgeCrops) != len(local) {
+		t.Fatalf("records with objects read: edge %d, cloud %d, of %d", len(edgeCrops), len(cloudCrops), len(local))
+	}
+	// (A frame whose crop call failed on the loaded machine stores its
+	// record without one, on both ends.)
+	withCrop, afterCut := 0, 0
+	for i, id := range local {
+		ep, cp := edgeCrops[id], cloudCrops[id]
+		if len(ep) != len(cp) || len(ep) > 1 {
+			t.Fatalf("record %s: the cloud has %d objects, the edge %d", id, len(cp), len(ep))
+		}
+		if len(ep) == 1 {
+			if len(ep[0]) == 0 || !bytes.Equal(ep[0], cp[0]) {
+				t.Fatalf("record %s: the cloud's crop (%d bytes) differs from the edge's (%d)", id, len(cp[0]), len(ep[0]))
+			}
+			withCrop++
+			if i >= inCloud {
+				afterCut++
+			}
+		}
+	}
+	t.Logf("crops: %d of %d records, %d made during or after the outage", withCrop, len(local), afterCut)
+	if withCrop < len(local)*9/10 || afterCut == 0 {
+		t.Fatalf("%d of %d records have a crop, %d of them made during or after the outage", withCrop, len(local), afterCut)
 	}
 
 	// The webhook got every event once, in the order the edge published
@@ -346,7 +418,6 @@ func TestEdgeStoreAndForward(t *testing.T) {
 	}
 
 	// The task ran through: one start.
-	ec := newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 	running := 0
 	for _, ev := range ec.mustCall("DescribeTaskEvents", map[string]any{"TaskId": taskID})["EventSet"].([]any) {
 		if ev.(map[string]any)["Type"] == "running" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/algorepo"
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
@@ -133,10 +134,14 @@ func (c cloudPlacement) algorithms(ctx context.Context, flows []edge.FlowVersion
 				if err != nil {
 					return nil, fmt.Errorf("algorithm %s: %w", key, err)
 				}
+				secrets, err := c.p.Algos.VersionSecrets(ctx, row.Def)
+				if err != nil {
+					return nil, fmt.Errorf("algorithm %s: %w", key, err)
+				}
 				def, _ := json.Marshal(row.Def)
 				i = len(out)
 				index[key] = i
-				out = append(out, edge.DesiredAlgorithm{AlgorithmID: ref.ID, Name: a.Name, Version: row.Def.Version, Definition: def, Artifacts: arts})
+				out = append(out, edge.DesiredAlgorithm{AlgorithmID: ref.ID, Name: a.Name, Version: row.Def.Version, Definition: def, Artifacts: arts, Secrets: secrets})
 			}
 			out[i].Current = out[i].Current || ref.Version == ""
 			out[i].Flows = append(out[i].Flows, fmt.Sprintf("%s@%d", f.FlowID, f.Version))
@@ -198,6 +203,36 @@ func (c cloudPlacement) Report(ctx context.Context, node string, r edge.TaskRepo
 	return c.p.Tasks.ReportEdge(ctx, node, r.ID, task.EdgeState{Status: r.Status, Reason: r.Reason, Error: r.Error, FlowVersion: r.FlowVersion})
 }
 
+// ReportDevice stores what the node says of one of its devices; a device
+// of another node is left alone (ResourceNotFound).
+func (c cloudPlacement) ReportDevice(ctx context.Context, node string, r edge.DeviceReport) error {
+	st := device.Status{DeviceID: r.ID, State: device.State(r.Status), Reason: r.Reason, LastError: r.LastError, MeasuredFPS: r.MeasuredFps}
+	if r.LastFrameMs > 0 {
+		st.LastFrameTime = time.UnixMilli(r.LastFrameMs)
+	}
+	return c.p.Devices.ReportEdge(ctx, node, st)
+}
+
+// staleEdgeDevices marks unknown, every heartbeat, the devices of edge
+// nodes that have not reported for three heartbeats (the nodes' online
+// window).
+func (p *Platform) staleEdgeDevices(ctx context.Context) error {
+	t := time.NewTicker(p.cfg.Edge.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if n, err := p.Devices.StaleEdge(ctx, p.now().Add(-3*p.cfg.Edge.Heartbeat)); err != nil {
+			p.log.Warn("edge devices not marked stale", "err", err)
+		} else if n > 0 {
+			p.log.Info("edge devices marked stale", "devices", n)
+		}
+	}
+}
+
 // edgeSite is the edge's side of deploy: the cloud's flow versions go
 // into the studio under their ids and numbers, its tasks into the task
 // service under theirs, all in the edge's default project.
@@ -244,6 +279,7 @@ func (s edgeSite) ApplyAlgorithm(ctx context.Context, a edge.DesiredAlgorithm, f
 		}
 		*key = local
 	}
+	def.Secrets = a.Secrets
 	return s.p.Algos.Import(ctx, "default", a.AlgorithmID, a.Name, def, a.Current)
 }
 
@@ -310,6 +346,20 @@ func (s edgeSite) Report(ctx context.Context, taskID string) (edge.TaskReport, e
 		return edge.TaskReport{}, err
 	}
 	return edge.TaskReport{ID: t.ID, Status: t.Status, Reason: t.Reason, FlowVersion: t.FlowVersion}, nil
+}
+
+// DeviceReport is the status of a device of the cloud's, as this edge's
+// device center has it.
+func (s edgeSite) DeviceReport(ctx context.Context, deviceID string) (edge.DeviceReport, error) {
+	d, err := s.p.Devices.Get(ctx, deviceID)
+	if err != nil {
+		return edge.DeviceReport{}, err
+	}
+	r := edge.DeviceReport{ID: d.ID, Status: d.Status, Reason: d.Reason, LastError: d.LastError, MeasuredFps: d.MeasuredFPS}
+	if !d.LastFrame.IsZero() {
+		r.LastFrameMs = d.LastFrame.UnixMilli()
+	}
+	return r, nil
 }
 
 // EdgePlacement is what this cloud's hub serves edge nodes as their

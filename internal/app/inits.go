@@ -315,12 +315,13 @@ func (p *Platform) initEdgeHub(ctx context.Context) (func(context.Context) error
 		return nil, nil
 	}
 	h, err := edge.StartHub(ctx, edge.HubOptions{Addr: p.cfg.Edge.LeafAddr, Advertise: p.cfg.Edge.LeafAdvertise,
-		Dir: edge.HubDir(p.cfg.DataDir), Nodes: p.EdgeNodes, Records: p.Data, Events: p.Bus, Artifacts: p.Blob, Placement: cloudPlacement{p}, Logger: p.log, Registerer: p.Metrics})
+		Dir: edge.HubDir(p.cfg.DataDir), Box: p.Box, Nodes: p.EdgeNodes, Records: p.Data, Events: p.Bus, Objects: p.Blob, Artifacts: p.Blob, Placement: cloudPlacement{p}, Logger: p.log, Registerer: p.Metrics})
 	if err != nil {
 		return nil, err
 	}
 	p.EdgeHub = h
-	return func(context.Context) error { return h.Close() }, nil
+	stopStale := p.loop(ModEdgeHub, p.staleEdgeDevices)
+	return func(ctx context.Context) error { _ = stopStale(ctx); return h.Close() }, nil
 }
 
 func (p *Platform) initEdgeLink(ctx context.Context) (func(context.Context) error, error) {
@@ -328,7 +329,7 @@ func (p *Platform) initEdgeLink(ctx context.Context) (func(context.Context) erro
 		return nil, errors.New("edge: --cloud is required with --target=edge")
 	}
 	l, err := edge.StartLink(ctx, edge.LinkOptions{Config: p.cfg.Edge, Dir: edge.HubDir(p.cfg.DataDir), Box: p.Box,
-		Versions: map[string]string{"tianshu": buildVersion()}, Site: edgeSite{p}, Events: p.Bus, Logger: p.log, Registerer: p.Metrics, Now: p.now})
+		Versions: map[string]string{"tianshu": buildVersion()}, Site: edgeSite{p}, Events: p.Bus, Objects: p.Blob, Logger: p.log, Registerer: p.Metrics, Now: p.now})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/algorepo"
 	"github.com/tianshu-ai/tianshu/internal/appcenter"
 	"github.com/tianshu-ai/tianshu/internal/devicecenter"
+	"github.com/tianshu-ai/tianshu/internal/edge"
 	"github.com/tianshu-ai/tianshu/internal/push"
 	"github.com/tianshu-ai/tianshu/internal/secrets/reseal"
 )
@@ -13,7 +14,7 @@ import (
 // starts keeping sealed values adds its columns here.
 func SealedColumns() []reseal.Column {
 	var out []reseal.Column
-	for _, cols := range [][]reseal.Column{algorepo.SealedColumns(), appcenter.SealedColumns(), devicecenter.SealedColumns(), push.SealedColumns()} {
+	for _, cols := range [][]reseal.Column{algorepo.SealedColumns(), appcenter.SealedColumns(), devicecenter.SealedColumns(), edge.SealedColumns(), push.SealedColumns()} {
 		out = append(out, cols...)
 	}
 	return out

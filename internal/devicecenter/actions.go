@@ -86,9 +86,12 @@ type DeviceInfo struct {
 	Reason        string         `json:"Reason"`
 	LastError     string         `json:"LastError"`
 	LastFrameTime string         `json:"LastFrameTime"`
-	MeasuredFps   float64        `json:"MeasuredFps"`
-	CreatedTime   string         `json:"CreatedTime"`
-	Zones         []Zone         `json:"Zones"`
+	// StatusTime is when Status was last reported (by a worker, the
+	// prober or the device's edge node).
+	StatusTime  string  `json:"StatusTime"`
+	MeasuredFps float64 `json:"MeasuredFps"`
+	CreatedTime string  `json:"CreatedTime"`
+	Zones       []Zone  `json:"Zones"`
 }
 
 // DescribeDevicesResponse is the response of DescribeDevices.
@@ -226,6 +229,9 @@ func info(d *Device) DeviceInfo {
 	}
 	if !d.LastFrame.IsZero() {
 		di.LastFrameTime = d.LastFrame.Format(time.RFC3339Nano)
+	}
+	if !d.StatusTime.IsZero() {
+		di.StatusTime = d.StatusTime.Format(time.RFC3339Nano)
 	}
 	return di
 }

@@ -598,10 +598,12 @@ func (s *Service) Probe(ctx context.Context, cfg device.Config) (device.ProbeRes
 }
 
 // ProbeAll probes every device whose status nobody reported for maxAge
-// (devices no task reads from), at most parallel at once.
+// (devices no task reads from), at most parallel at once. Devices of edge
+// nodes are not probed: their site reaches them, and reports their status
+// (ReportEdge).
 func (s *Service) ProbeAll(ctx context.Context, maxAge time.Duration, parallel int) {
 	cutoff := s.now().Add(-maxAge).UnixMilli()
-	rows, err := s.db.Query(ctx, "SELECT "+deviceColumns+" FROM devices WHERE status_ms < ? LIMIT 1000", cutoff)
+	rows, err := s.db.Query(ctx, "SELECT "+deviceColumns+" FROM devices WHERE status_ms < ? AND edge_node = '' LIMIT 1000", cutoff)
 	if err != nil {
 		return
 	}

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
+	"github.com/tianshu-ai/tianshu/internal/device"
+	"github.com/tianshu-ai/tianshu/internal/redact"
 )
 
 // Import makes device d.ID here match d, as another platform (the cloud,
@@ -55,6 +58,55 @@ func importedAs(d *Device) string {
 // node. It returns how many it changed.
 func (s *Service) UnplaceEdge(ctx context.Context, nodeID string) (int, error) {
 	res, err := s.db.Exec(ctx, "UPDATE devices SET edge_node = '', updated_at = ? WHERE edge_node = ?", s.now().UnixMilli(), nodeID)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// edgeStates are the states an edge node may report of its devices.
+var edgeStates = map[device.State]bool{device.StateConnecting: true, device.StateOnline: true, device.StateOffline: true, device.StateError: true, "unknown": true}
+
+// ReportEdge stores the status of a device as edge node nodeID, where it
+// runs, reports it: a device of another node (or of none) is left alone
+// and answers ResourceNotFound naming DeviceId. Its status time is this
+// platform's clock, so that StaleEdge can tell a node that stopped
+// reporting. No event is published: the edge's own status events reach
+// the cloud with its other events.
+func (s *Service) ReportEdge(ctx context.Context, nodeID string, st device.Status) error {
+	if !edgeStates[st.State] {
+		return api.InvalidValue("Status", "%q is not a device status", st.State)
+	}
+	var lf int64
+	if !st.LastFrameTime.IsZero() {
+		lf = st.LastFrameTime.UnixMilli()
+	}
+	res, err := s.db.Exec(ctx, `UPDATE devices SET status = ?, reason = ?, last_error = ?, last_frame_ms = CASE WHEN ? > last_frame_ms THEN ? ELSE last_frame_ms END,
+		measured_fps = ?, status_ms = ? WHERE id = ? AND edge_node = ?`, string(st.State), clip(st.Reason, 200), clip(redact.URLs(st.LastError), 2000),
+		lf, lf, st.MeasuredFPS, s.now().UnixMilli(), st.DeviceID, nodeID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return api.NotFound("DeviceId", st.DeviceID)
+	}
+	return nil
+}
+
+// ReasonEdgeStale is the reason of a device whose edge node stopped
+// reporting: its status is unknown, and its last frame time is the last
+// one the node reported.
+const ReasonEdgeStale = "edge_not_reporting"
+
+// StaleEdge marks unknown, with ReasonEdgeStale, the devices of edge nodes
+// that reported nothing since cutoff (their link is down, or the node is
+// gone). Their StatusTime stays that of the node's last report, their
+// LastFrameTime and LastError what it last said. It returns how many it
+// marked.
+func (s *Service) StaleEdge(ctx context.Context, cutoff time.Time) (int, error) {
+	res, err := s.db.Exec(ctx, "UPDATE devices SET status = 'unknown', reason = ?, measured_fps = 0 WHERE edge_node <> '' AND status_ms < ? AND (status <> 'unknown' OR reason <> ?)",
+		ReasonEdgeStale, cutoff.UnixMilli(), ReasonEdgeStale)
 	if err != nil {
 		return 0, err
 	}

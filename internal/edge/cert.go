@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -17,21 +19,85 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/secrets"
+	"github.com/tianshu-ai/tianshu/internal/secrets/reseal"
+	"github.com/tianshu-ai/tianshu/internal/store"
 )
 
-// hubCertificate loads the hub's certificate from dir, generating a
-// self-signed one (ECDSA P-256, ten years) on first start. Edges trust it
-// by its SHA-256, which their join tokens carry, so no CA is involved.
-func hubCertificate(dir string, hosts []string) (tls.Certificate, string, error) {
+// hubCertificate returns the hub's certificate and its SHA-256, which join
+// tokens carry, so no CA is involved. With a box it is the one in the
+// store (edge_hub_certificates), shared by every cloud replica that serves
+// the leaf port: the first hub puts it there (the one in dir when an
+// earlier version generated it, so that tokens already issued keep
+// working; otherwise a new one), and the others load it. Without a box it
+// is dir's, generated on first start (self-signed ECDSA P-256, ten years).
+func hubCertificate(ctx context.Context, db *store.DB, box *secrets.Box, dir string, hosts []string) (tls.Certificate, string, error) {
 	certFile, keyFile := filepath.Join(dir, "hub-cert.pem"), filepath.Join(dir, "hub-key.pem")
-	if c, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil {
-		return c, Fingerprint(c.Certificate[0]), nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return tls.Certificate{}, "", fmt.Errorf("edge: hub certificate: %w", err)
+	certPEM, errC := os.ReadFile(certFile)
+	keyPEM, errK := os.ReadFile(keyFile)
+	if errC != nil && !errors.Is(errC, os.ErrNotExist) || errK != nil && !errors.Is(errK, os.ErrNotExist) {
+		return tls.Certificate{}, "", fmt.Errorf("edge: hub certificate: %w", errors.Join(errC, errK))
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if box != nil {
+		var cp, sealed string
+		err := db.QueryRow(ctx, "SELECT cert_pem, key_enc FROM edge_hub_certificates WHERE name = ?", hubName).Scan(&cp, &sealed)
+		if errors.Is(err, sql.ErrNoRows) {
+			if errC != nil || errK != nil {
+				if certPEM, keyPEM, err = newHubCertificate(hosts); err != nil {
+					return tls.Certificate{}, "", err
+				}
+			}
+			// Of replicas starting together, the first insert wins; all
+			// read back the winner's.
+			if _, err := db.Exec(ctx, "INSERT INTO edge_hub_certificates (name, cert_pem, key_enc, created_at) VALUES (?, ?, ?, ?)"+
+				db.Dialect().OnConflict([]string{"name"}), hubName, string(certPEM), box.Seal(string(keyPEM)), time.Now().UnixMilli()); err != nil {
+				return tls.Certificate{}, "", fmt.Errorf("edge: hub certificate: %w", err)
+			}
+			err = db.QueryRow(ctx, "SELECT cert_pem, key_enc FROM edge_hub_certificates WHERE name = ?", hubName).Scan(&cp, &sealed)
+		}
+		if err != nil {
+			return tls.Certificate{}, "", fmt.Errorf("edge: hub certificate: %w", err)
+		}
+		key, err := box.Open(sealed)
+		if err != nil {
+			return tls.Certificate{}, "", fmt.Errorf("edge: hub certificate key: %w", err)
+		}
+		return keyPair([]byte(cp), []byte(key))
+	}
+	if errC == nil && errK == nil {
+		return keyPair(certPEM, keyPEM)
+	}
+	certPEM, keyPEM, err := newHubCertificate(hosts)
 	if err != nil {
 		return tls.Certificate{}, "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return tls.Certificate{}, "", err
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		return tls.Certificate{}, "", err
+	}
+	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
+		return tls.Certificate{}, "", err
+	}
+	return keyPair(certPEM, keyPEM)
+}
+
+func keyPair(certPEM, keyPEM []byte) (tls.Certificate, string, error) {
+	c, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, "", fmt.Errorf("edge: hub certificate: %w", err)
+	}
+	return c, Fingerprint(c.Certificate[0]), nil
+}
+
+// newHubCertificate generates a self-signed certificate (ECDSA P-256, ten
+// years) in PEM.
+func newHubCertificate(hosts []string) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
 	}
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 	tmpl := &x509.Certificate{
@@ -51,26 +117,19 @@ func hubCertificate(dir string, hosts []string) (tls.Certificate, string, error)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return tls.Certificate{}, "", err
+		return nil, nil, err
 	}
 	kb, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		return tls.Certificate{}, "", err
+		return nil, nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return tls.Certificate{}, "", err
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		return tls.Certificate{}, "", err
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return tls.Certificate{}, "", err
-	}
-	c, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return tls.Certificate{}, "", err
-	}
-	return c, Fingerprint(der), nil
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), nil
+}
+
+// SealedColumns lists the hub's columns sealed under the master key, for
+// `tianshu secrets rotate`.
+func SealedColumns() []reseal.Column {
+	return []reseal.Column{{Table: "edge_hub_certificates", Key: "name", Column: "key_enc"}}
 }
 
 // Fingerprint is the lower-case hex SHA-256 of a DER certificate.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,8 +57,21 @@ type TaskReport struct {
 	Error       string `json:"Error"`
 }
 
+// DeviceReport is an edge node's report of one of its devices, as its own
+// device center shows it: the cloud shows it in DescribeDevices. Times
+// are the edge's clock.
+type DeviceReport struct {
+	ID          string  `json:"Id"`
+	Status      string  `json:"Status"`
+	Reason      string  `json:"Reason"`
+	LastError   string  `json:"LastError"`
+	LastFrameMs int64   `json:"LastFrameMs"`
+	MeasuredFps float64 `json:"MeasuredFps"`
+}
+
 type syncMsg struct {
-	Tasks []TaskReport `json:"Tasks"`
+	Tasks   []TaskReport   `json:"Tasks"`
+	Devices []DeviceReport `json:"Devices"`
 }
 
 // DesiredDevice is a device of an edge node, with its credentials: the
@@ -90,6 +105,10 @@ type DesiredAlgorithm struct {
 	// this version must be the edge's current one.
 	Current   bool       `json:"Current"`
 	Artifacts []Artifact `json:"Artifacts"`
+	// Secrets are the values of the definition's secretNames: the link is
+	// TLS and only the node's own replies reach it; the edge seals them
+	// under its own master key and never shows them.
+	Secrets map[string]string `json:"Secrets,omitempty"`
 	// Flows are the flow versions ("flow@version") that call it.
 	Flows []string `json:"Flows"`
 }
@@ -123,6 +142,9 @@ type syncReply struct {
 type Placement interface {
 	Desired(ctx context.Context, node string) (Desired, error)
 	Report(ctx context.Context, node string, r TaskReport) error
+	// ReportDevice stores the status of a device of the node; a device
+	// of another node must change nothing.
+	ReportDevice(ctx context.Context, node string, r DeviceReport) error
 }
 
 // Site is the edge's side: ApplyDevice makes the local device match d;
@@ -139,6 +161,8 @@ type Site interface {
 	RetireAlgorithm(ctx context.Context, algorithmID, version string) error
 	Apply(ctx context.Context, d DesiredTask, f FlowVersion) error
 	Report(ctx context.Context, taskID string) (TaskReport, error)
+	// DeviceReport returns the local status of a device.
+	DeviceReport(ctx context.Context, deviceID string) (DeviceReport, error)
 }
 
 // sync handles a node's deploy exchange on the hub.
@@ -147,8 +171,8 @@ func (h *HubServer) sync(node string, m *nats.Msg) any {
 		return syncReply{Error: "this cloud places no tasks on edge nodes"}
 	}
 	var in syncMsg
-	if err := json.Unmarshal(m.Data, &in); err != nil || len(in.Tasks) > maxPlaced {
-		return syncReply{Error: fmt.Sprintf("sync: not a report of at most %d tasks", maxPlaced)}
+	if err := json.Unmarshal(m.Data, &in); err != nil || len(in.Tasks) > maxPlaced || len(in.Devices) > maxPlaced {
+		return syncReply{Error: fmt.Sprintf("sync: not a report of at most %d tasks and %d devices", maxPlaced, maxPlaced)}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -159,6 +183,11 @@ func (h *HubServer) sync(node string, m *nats.Msg) any {
 	for _, r := range in.Tasks {
 		if err := h.o.Placement.Report(ctx, node, r); err != nil {
 			h.log.Warn("edge task report not stored", "node", node, "task", r.ID, "err", err)
+		}
+	}
+	for _, r := range in.Devices {
+		if err := h.o.Placement.ReportDevice(ctx, node, r); err != nil {
+			h.log.Warn("edge device report not stored", "node", node, "device", r.ID, "err", err)
 		}
 	}
 	d, err := h.o.Placement.Desired(ctx, node)
@@ -178,11 +207,13 @@ func (l *Link) deploy(ctx context.Context) {
 	subject := fmt.Sprintf(subjectSync, l.cred.NodeID)
 	t := time.NewTicker(l.o.Config.Heartbeat)
 	defer t.Stop()
-	var placed []string
+	var placed, devices []string
 	failed := map[string]string{} // task → its last error applying
 	// algorithm versions applied here, by "id@version": those the next
-	// state leaves out are retired.
-	algs, algFailed := map[string]bool{}, map[string]string{}
+	// state leaves out are retired. The list is on disk: an edge that
+	// restarts while the cloud is away still retires, at the first
+	// exchange after, what it applied before.
+	algs, algFailed := l.loadApplied(), map[string]string{}
 	for {
 		msg := syncMsg{}
 		for _, id := range placed {
@@ -193,14 +224,28 @@ func (l *Link) deploy(ctx context.Context) {
 			r.ID, r.Error = id, failed[id]
 			msg.Tasks = append(msg.Tasks, r)
 		}
+		for _, id := range devices {
+			if r, err := l.o.Site.DeviceReport(ctx, id); err == nil {
+				r.ID = id
+				msg.Devices = append(msg.Devices, r)
+			}
+		}
 		if reply, err := l.exchange(ctx, subject, msg); err == nil {
 			devErr := map[string]string{}
+			devices = devices[:0]
 			for _, d := range reply.Devices {
+				devices = append(devices, d.ID)
 				if err := l.o.Site.ApplyDevice(ctx, d); err != nil {
 					devErr[d.ID] = "device " + d.ID + ": " + err.Error()
 				}
 			}
+			before := strings.Join(slices.Sorted(maps.Keys(algs)), " ")
 			algErr := l.applyAlgorithms(ctx, reply.Algorithms, algs, algFailed)
+			if after := slices.Sorted(maps.Keys(algs)); strings.Join(after, " ") != before {
+				if err := l.saveApplied(after); err != nil {
+					l.log.Error("edge applied versions not saved", "err", err)
+				}
+			}
 			placed = placed[:0]
 			flows := map[string]FlowVersion{}
 			for _, f := range reply.Flows {
@@ -357,4 +402,66 @@ func (l *Link) versions() map[string]string {
 		}
 	}
 	return out
+}
+
+// appliedFile keeps the algorithm versions the edge applied of the
+// cloud's (<data dir>/edge/applied.json).
+func appliedFile(dir string) string { return filepath.Join(dir, "applied.json") }
+
+type appliedState struct {
+	// Algorithms are "id@version".
+	Algorithms []string `json:"Algorithms"`
+}
+
+// loadApplied reads the applied versions; a missing or unreadable file is
+// none (logged: the versions it named are then retired only once wanted
+// and unwanted again).
+func (l *Link) loadApplied() map[string]bool {
+	out := map[string]bool{}
+	b, err := os.ReadFile(appliedFile(l.o.Dir))
+	if errors.Is(err, os.ErrNotExist) {
+		return out
+	}
+	var st appliedState
+	if err == nil {
+		err = json.Unmarshal(b, &st)
+	}
+	if err != nil {
+		l.log.Error("edge applied versions not read", "err", err)
+		return out
+	}
+	for _, k := range st.Algorithms {
+		out[k] = true
+	}
+	return out
+}
+
+// saveApplied writes the applied versions atomically and durably: a kill
+// -9 leaves the old list or the new one.
+func (l *Link) saveApplied(keys []string) error {
+	b, _ := json.Marshal(appliedState{Algorithms: keys})
+	tmp := appliedFile(l.o.Dir) + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, appliedFile(l.o.Dir)); err != nil {
+		return err
+	}
+	if d, err := os.Open(l.o.Dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
 }

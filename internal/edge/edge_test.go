@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tianshu-ai/tianshu/internal/blob"
+	"github.com/tianshu-ai/tianshu/internal/blob/fileblob"
 	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/edge/edgeconfig"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
@@ -35,6 +37,7 @@ func (h *HubServer) refusals() float64 {
 // data center's records over it, a running hub and the join endpoint.
 type cloudEnd struct {
 	db    *store.DB
+	blobs *fileblob.Store
 	nodes *Nodes
 	data  *data.Service
 	hub   *HubServer
@@ -47,6 +50,9 @@ func startCloud(t testing.TB) *cloudEnd {
 	c := &cloudEnd{db: storetest.Open(t, "sqlite"), dir: t.TempDir()}
 	c.nodes = NewNodes(c.db, nil)
 	var err error
+	if c.blobs, err = fileblob.New(t.TempDir(), blob.Options{}); err != nil {
+		t.Fatal(err)
+	}
 	if c.data, err = data.New(c.db, nil, data.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +64,7 @@ func startCloud(t testing.TB) *cloudEnd {
 
 func (c *cloudEnd) startHub(t testing.TB, addr string) {
 	t.Helper()
-	h, err := StartHub(context.Background(), HubOptions{Addr: addr, Dir: c.dir, Nodes: c.nodes, Records: c.data, Sweep: 100 * time.Millisecond})
+	h, err := StartHub(context.Background(), HubOptions{Addr: addr, Dir: c.dir, Nodes: c.nodes, Records: c.data, Objects: c.blobs, Sweep: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +76,12 @@ func (c *cloudEnd) startHub(t testing.TB, addr string) {
 // link.
 func startEdge(t testing.TB, c *cloudEnd, dir, token string, logs *testenv.LogBuffer) *Link {
 	t.Helper()
+	return startEdgeWith(t, c, dir, token, logs, nil)
+}
+
+// startEdgeWith is startEdge with the options changed by with.
+func startEdgeWith(t testing.TB, c *cloudEnd, dir, token string, logs *testenv.LogBuffer, with func(*LinkOptions)) *Link {
+	t.Helper()
 	cfg := edgeconfig.Default()
 	cfg.Cloud, cfg.JoinToken, cfg.Heartbeat = c.join.URL, token, 100*time.Millisecond
 	box, err := secrets.New(bytes.Repeat([]byte{7}, 32))
@@ -79,6 +91,9 @@ func startEdge(t testing.TB, c *cloudEnd, dir, token string, logs *testenv.LogBu
 	o := LinkOptions{Config: cfg, Dir: dir, Box: box, Versions: map[string]string{"tianshu": "test"}}
 	if logs != nil {
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if with != nil {
+		with(&o)
 	}
 	l, err := StartLink(context.Background(), o)
 	if err != nil {

@@ -1,11 +1,13 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -18,9 +20,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/bus/natsbus"
 	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/event"
+	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
 )
 
@@ -36,18 +40,31 @@ type EventPublisher interface {
 	Publish(ctx context.Context, topic, key string, data []byte, header map[string]string) (uint64, error)
 }
 
+// ObjectWriter is the cloud's blob store as the hub writes records'
+// objects into it (blob.Store is one).
+type ObjectWriter interface {
+	Stat(ctx context.Context, key string) (blob.Info, error)
+	Put(ctx context.Context, key string, r io.Reader, o blob.PutOptions) (blob.Info, error)
+}
+
 // HubOptions configure the cloud's hub.
 type HubOptions struct {
 	// Addr is the leaf listener's host:port; Advertise what edges dial
 	// (default: the bound address).
 	Addr, Advertise string
-	// Dir keeps the hub's certificate.
+	// Dir keeps the hub's certificate when Box is nil; with Box, the
+	// certificate is the store's, shared by every replica, its key sealed
+	// with Box (one found in Dir, from an earlier version, is copied there).
 	Dir     string
+	Box     *secrets.Box
 	Nodes   *Nodes
 	Records RecordInserter
 	// Events receives the events edges forward; nil drops them (counted
 	// as refused).
 	Events EventPublisher
+	// Objects keeps the objects (crops, frames) that cross with records
+	// (the blob store); nil stores records without them.
+	Objects ObjectWriter
 	// Artifacts holds the algorithm packages and model files nodes
 	// fetch (the blob store); nil serves none.
 	Artifacts ArtifactStore
@@ -91,6 +108,7 @@ type hubMetrics struct {
 	refused  prometheus.Counter
 	received *prometheus.CounterVec
 	events   *prometheus.CounterVec
+	objects  *prometheus.CounterVec
 }
 
 // StartHub starts the hub and records its address and certificate for
@@ -111,7 +129,7 @@ func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
 	if o.Advertise != "" {
 		advHost, _, _ = net.SplitHostPort(o.Advertise)
 	}
-	cert, fp, err := hubCertificate(o.Dir, []string{advHost})
+	cert, fp, err := hubCertificate(ctx, o.Nodes.db, o.Box, o.Dir, []string{advHost})
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +190,8 @@ func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
 			Help: "Records edge nodes forwarded to this cloud process, by outcome: stored (new or already stored, the store skips ids it has) or refused."}, []string{"outcome"})),
 		events: telemetry.MustRegister(o.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_edge_events_received_total",
 			Help: "Events edge nodes forwarded to this cloud process, by outcome: published (on the cloud's bus, which drops an id it has within its window) or refused."}, []string{"outcome"})),
+		objects: telemetry.MustRegister(o.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_edge_objects_received_total",
+			Help: "Objects (crops, frames) edge nodes forwarded with their records, by outcome: stored, present (already stored: a batch sent again), refused (a key outside the record's task)."}, []string{"outcome"})),
 	}
 	for _, sub := range []struct {
 		subject string
@@ -216,7 +236,7 @@ func (h *HubServer) Check(c server.ClientAuthentication) bool {
 		h.log.Warn("edge link refused", "node", node, "remote", c.RemoteAddress().String())
 		return false
 	}
-	own := []string{"edge." + node + ".>", "_INBOX.>"}
+	own := []string{"edge." + node + ".>", inboxPrefix(node) + ".>"}
 	c.RegisterUser(&server.User{Username: node, Permissions: &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: own},
 		Subscribe: &server.SubjectPermission{Allow: own},
@@ -230,6 +250,10 @@ func (h *HubServer) Check(c server.ClientAuthentication) bool {
 	h.log.Info("edge link accepted", "node", node, "remote", c.RemoteAddress().String())
 	return true
 }
+
+// inboxPrefix is the prefix of a node's reply subjects: the only inboxes it
+// may use.
+func inboxPrefix(node string) string { return "_INBOX_" + node }
 
 // handle answers a link request of the node the subject names.
 func (h *HubServer) handle(fn func(node string, m *nats.Msg) any) nats.MsgHandler {
@@ -296,7 +320,12 @@ func (h *HubServer) records(node string, m *nats.Msg) any {
 		}
 		switch item.Kind {
 		case "":
-			recs = append(recs, item.wireRecord.record(n.ProjectID))
+			rec := item.wireRecord.record(n.ProjectID)
+			if err := h.storeObjects(ctx, node, item.wireRecord, &rec); err != nil {
+				h.log.Error("edge objects not stored", "node", node, "record", rec.ID, "err", err)
+				return linkReply{Error: "record " + rec.ID + ": " + err.Error()}
+			}
+			recs = append(recs, rec)
 		case kindEvent:
 			evs = append(evs, wireEvent{Kind: item.Kind, ID: item.ID, Key: item.Key, Event: item.Event})
 		default:
@@ -326,6 +355,49 @@ func (h *HubServer) records(node string, m *nats.Msg) any {
 	h.forwarded[node] += int64(len(recs))
 	h.mu.Unlock()
 	return linkReply{Accepted: len(batch)}
+}
+
+// storeObjects puts the objects that crossed with a record into the
+// cloud's blob store, under the record's task in the node's project
+// (projects/<project>/tasks/<task>/<the path it had on the edge>), and
+// gives rec their keys, in the document too. An object already there is
+// left as it is: a batch sent again stores nothing twice, and an edge
+// never overwrites an object of the cloud's. Objects go before their
+// record, so a stored record's objects are there.
+func (h *HubServer) storeObjects(ctx context.Context, node string, w wireRecord, rec *data.Record) error {
+	if len(w.Blobs) == 0 {
+		return nil
+	}
+	if h.o.Objects == nil {
+		h.m.objects.WithLabelValues("refused").Add(float64(len(w.Blobs)))
+		return nil
+	}
+	for _, b := range w.Blobs {
+		path, ok := taskObjectPath(b.Key, w.TaskID)
+		key := "projects/" + rec.ProjectID + "/tasks/" + w.TaskID + "/" + path
+		if !ok || blob.ValidateKey(key) != nil || len(rec.Objects) >= data.MaxRecordObjects {
+			h.m.objects.WithLabelValues("refused").Inc()
+			h.log.Warn("edge object refused", "node", node, "record", rec.ID, "key", b.Key)
+			continue
+		}
+		if _, err := h.o.Objects.Stat(ctx, key); err == nil {
+			h.m.objects.WithLabelValues("present").Inc()
+		} else if !errors.Is(err, blob.ErrNotFound) {
+			return fmt.Errorf("object %s: %w", key, err)
+		} else {
+			if _, err := h.o.Objects.Put(ctx, key, bytes.NewReader(b.Data), blob.PutOptions{ContentType: b.ContentType, Size: int64(len(b.Data))}); err != nil {
+				return fmt.Errorf("object %s: %w", key, err)
+			}
+			h.m.objects.WithLabelValues("stored").Inc()
+		}
+		rec.Objects = append(rec.Objects, key)
+		if key != b.Key {
+			// The document names its objects ({"ObjectKey": key}): a
+			// key is a JSON string without escapes.
+			rec.Data = bytes.ReplaceAll(rec.Data, []byte(`"`+b.Key+`"`), []byte(`"`+key+`"`))
+		}
+	}
+	return nil
 }
 
 // refuse answers a batch that cannot be read; the edge sends it again

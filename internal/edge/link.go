@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/bus"
 	"github.com/tianshu-ai/tianshu/internal/bus/natsbus"
 	"github.com/tianshu-ai/tianshu/internal/data"
@@ -43,7 +45,11 @@ type LinkOptions struct {
 	// Events is the edge's bus: the events its tasks publish on the
 	// default project's events topic are buffered and forwarded with the
 	// records, for the cloud's subscriptions. Nil forwards records only.
-	Events     EventSource
+	Events EventSource
+	// Objects is the edge's blob store: the objects (crops, frames) of
+	// its tasks' records are read from it into the buffer with their
+	// records. Nil forwards records without their objects.
+	Objects    ObjectReader
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -52,6 +58,12 @@ type LinkOptions struct {
 // EventSource is the edge's bus as the link reads it (bus.Bus is one).
 type EventSource interface {
 	Subscribe(ctx context.Context, topic, durable string, opts bus.SubscribeOptions, h bus.Handler) (bus.Subscription, error)
+}
+
+// ObjectReader is the edge's blob store as the link reads it (blob.Store is
+// one).
+type ObjectReader interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, blob.Info, error)
 }
 
 // eventsDurable is the link's durable consumer of the edge's events topic:
@@ -95,6 +107,7 @@ type linkMetrics struct {
 	forwarded prometheus.Counter
 	events    prometheus.Counter
 	dropped   *prometheus.CounterVec
+	objects   *prometheus.CounterVec
 }
 
 // NodeID is the node this edge joined as.
@@ -152,7 +165,11 @@ func StartLink(ctx context.Context, o LinkOptions) (*Link, error) {
 		return nil, errors.New("edge: link server not ready")
 	}
 	l.srv = srv
-	if l.nc, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("edge-link"), nats.MaxReconnects(-1)); err != nil {
+	// Replies come to the node's own inboxes: the hub lets a node
+	// subscribe to no other, so no node can read another's answers (its
+	// desired state carries device credentials and algorithm secrets).
+	if l.nc, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("edge-link"), nats.MaxReconnects(-1),
+		nats.CustomInboxPrefix(inboxPrefix(cred.NodeID))); err != nil {
 		l.shutdown()
 		return nil, err
 	}
@@ -240,7 +257,9 @@ func (l *Link) metrics() {
 		events: telemetry.MustRegister(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_edge_events_forwarded_total",
 			Help: "Events of this edge node's tasks forwarded to the cloud and acknowledged by it."})),
 		dropped: telemetry.MustRegister(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_edge_records_dropped_total",
-			Help: "Records this edge node stored locally but will not forward, by reason: buffer_full (stop-ingesting refused them), oldest_dropped (drop-oldest made room)."}, []string{"reason"})),
+			Help: "Records this edge node stored locally but will not forward, by reason: buffer_full (stop-ingesting refused them), oldest_dropped (drop-oldest made room), too_large (over the link's item bound)."}, []string{"reason"})),
+		objects: telemetry.MustRegister(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_edge_objects_buffered_total",
+			Help: "Objects (crops, frames) of this edge node's records, by outcome: buffered (with their record, for the cloud), too_large (past the record's object bound), unreadable (not in the edge's blob store), not_task_object (not the record's task's own, an upload say): the last three cross without the object."}, []string{"outcome"})),
 	}
 }
 
@@ -254,13 +273,107 @@ type outboxItem struct {
 // Enqueue puts records (committed to the edge's store) in the outbox, in
 // order. Under stop-ingesting a full buffer refuses them: they stay in the
 // edge's store only, counted in tianshu_edge_records_dropped_total.
+//
+// A record's objects (its task's crops and frames) are read from the
+// edge's blob store into the same message, within maxRecordObjects bytes;
+// the ones past that, or that cannot be read, are left on the edge
+// (counted in tianshu_edge_objects_buffered_total).
+//
+// Records are buffered in groups of at most enqueueBytes, so that a batch
+// of records with large objects is never all in memory at once.
 func (l *Link) Enqueue(ctx context.Context, recs []data.Record) error {
-	items := make([]outboxItem, len(recs))
-	for i, r := range recs {
-		b, _ := json.Marshal(toWire(r))
-		items[i] = outboxItem{id: r.ID, body: b}
+	var items []outboxItem
+	var size int
+	for _, r := range recs {
+		w := toWire(r)
+		w.Blobs = l.recordObjects(ctx, r)
+		b, _ := json.Marshal(w)
+		items = append(items, outboxItem{id: r.ID, body: b})
+		if size += len(b); size >= enqueueBytes {
+			if err := l.enqueue(ctx, items); err != nil {
+				return err
+			}
+			items, size = items[:0], 0
+		}
+	}
+	if len(items) == 0 {
+		return nil
 	}
 	return l.enqueue(ctx, items)
+}
+
+// enqueueBytes bounds the records Enqueue holds in memory at once.
+const enqueueBytes = 16 << 20
+
+// recordObjects reads the objects of r that its own task stored.
+func (l *Link) recordObjects(ctx context.Context, r data.Record) []wireBlob {
+	if l.o.Objects == nil || len(r.Objects) == 0 {
+		return nil
+	}
+	var out []wireBlob
+	budget := int64(maxRecordObjects)
+	for _, key := range r.Objects {
+		if _, ok := taskObjectPath(key, r.TaskID); !ok {
+			l.m.objects.WithLabelValues("not_task_object").Inc()
+			continue
+		}
+		b, ctype, err := readObject(ctx, l.o.Objects, key, budget)
+		switch {
+		case errors.Is(err, errObjectTooLarge):
+			l.m.objects.WithLabelValues("too_large").Inc()
+			continue
+		case err != nil:
+			l.m.objects.WithLabelValues("unreadable").Inc()
+			l.log.Warn("edge object not buffered", "record", r.ID, "key", key, "err", err)
+			continue
+		}
+		budget -= int64(len(b))
+		out = append(out, wireBlob{Key: key, ContentType: ctype, Data: b})
+		l.m.objects.WithLabelValues("buffered").Inc()
+	}
+	return out
+}
+
+var errObjectTooLarge = errors.New("object over the record's bound")
+
+// readObject reads an object of at most limit bytes.
+func readObject(ctx context.Context, s ObjectReader, key string, limit int64) ([]byte, string, error) {
+	rc, info, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rc.Close()
+	if info.Size > limit {
+		return nil, "", errObjectTooLarge
+	}
+	b, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return nil, "", err
+	}
+	if int64(len(b)) > limit {
+		return nil, "", errObjectTooLarge
+	}
+	return b, info.ContentType, nil
+}
+
+// taskObjectPath returns the part of key after its task's prefix when key
+// is an object taskID stored (projects/<project>/tasks/<task>/<path>, what
+// data.PutObject makes): only those cross the link, under the same path in
+// the node's project.
+func taskObjectPath(key, taskID string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, "projects/")
+	if !ok || taskID == "" || strings.Contains(taskID, "/") {
+		return "", false
+	}
+	project, rest, ok := strings.Cut(rest, "/")
+	if !ok || project == "" {
+		return "", false
+	}
+	path, ok := strings.CutPrefix(rest, "tasks/"+taskID+"/")
+	if !ok || path == "" || blob.ValidateKey(key) != nil {
+		return "", false
+	}
+	return path, true
 }
 
 // bufferEvent puts one event of the edge's tasks in the outbox. An event
@@ -283,10 +396,16 @@ func (l *Link) bufferEvent(ctx context.Context, m bus.Message) error {
 
 func (l *Link) enqueue(ctx context.Context, items []outboxItem) error {
 	futures := make([]jetstream.PubAckFuture, 0, len(items))
-	for _, it := range items {
+	for i, it := range items {
+		if len(it.body) > maxItemBytes {
+			// It would never fit a batch; it stays on the edge only.
+			l.m.dropped.WithLabelValues("too_large").Inc()
+			l.log.Warn("edge item too large for the link", "id", it.id, "bytes", len(it.body))
+			continue
+		}
 		f, err := l.js.PublishAsync(outboxSubject, it.body, jetstream.WithMsgID(it.id))
 		if err != nil {
-			l.m.dropped.WithLabelValues("buffer_full").Add(float64(len(items) - len(futures)))
+			l.m.dropped.WithLabelValues("buffer_full").Add(float64(len(items) - i))
 			return fmt.Errorf("edge: buffer: %w", err)
 		}
 		futures = append(futures, f)
@@ -335,6 +454,13 @@ func (l *Link) forward(ctx context.Context) {
 	var next uint64 // the sequence the batch after this one should start at
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
+		if l.srv.NumLeafNodes() == 0 {
+			// No link: the buffer keeps the records, and its policy
+			// decides alone what an outage drops (a batch read now
+			// would be held until the link is back).
+			l.pause(ctx, backoff)
+			continue
+		}
 		if cons == nil {
 			info, err := l.outbox.Info(ctx)
 			if err != nil {
@@ -350,7 +476,9 @@ func (l *Link) forward(ctx context.Context) {
 				continue
 			}
 		}
-		msgs, err := cons.FetchNoWait(maxBatch)
+		// Bounded by bytes too: a batch is one link message, and records
+		// carry their objects.
+		msgs, err := cons.Fetch(maxBatch, jetstream.FetchMaxBytes(maxBatchBytes), jetstream.FetchMaxWait(100*time.Millisecond))
 		if err != nil {
 			cons = nil
 			l.pause(ctx, backoff)

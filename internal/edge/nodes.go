@@ -305,8 +305,9 @@ type Hub struct {
 	LeafURL, Fingerprint string
 }
 
-// hubName is the one hub row; several cloud replicas would each need the
-// same certificate and an address in front of them.
+// hubName is the one hub row (and certificate row). Replicas share the
+// certificate (edge_hub_certificates) and write the row on start, so its
+// leaf URL is the last one started's: give them one advertised address.
 const hubName = "default"
 
 // Hub returns the running hub's address and certificate, ErrNoHub when

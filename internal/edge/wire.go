@@ -34,7 +34,31 @@ type wireRecord struct {
 	Data     json.RawMessage `json:"Data"`
 	Objects  []string        `json:"Objects,omitempty"`
 	Bytes    int64           `json:"Bytes"`
+	// Blobs are the record's objects (crops, frames) that cross the link
+	// with it, in the same outbox message: a record and its objects are
+	// buffered, dropped and forwarded together.
+	Blobs []wireBlob `json:"Blobs,omitempty"`
 }
+
+// wireBlob is an object of a record on the link, under its key on the edge
+// (projects/<project>/tasks/<task>/…); the cloud files it under the same
+// path in the node's project.
+type wireBlob struct {
+	Key         string `json:"Key"`
+	ContentType string `json:"ContentType"`
+	Data        []byte `json:"Data"`
+}
+
+// Object bounds: a record's objects cross the link within maxRecordObjects
+// bytes (raw; base64 in JSON makes 4/3 of it), so that the record, its
+// document (data.MaxRecordData) and its objects stay one outbox message
+// within maxItemBytes; a batch of items is read from the outbox within
+// maxBatchBytes, one link message.
+const (
+	maxRecordObjects = 4 << 20
+	maxItemBytes     = 7 << 20
+	maxBatchBytes    = maxLinkMessage - 512<<10
+)
 
 func toWire(r data.Record) wireRecord {
 	return wireRecord{ID: r.ID, TaskID: r.TaskID, DeviceID: r.DeviceID, Type: r.Type, TimeMs: r.Time.UnixMilli(),
@@ -66,10 +90,11 @@ type wireItem struct {
 // records before events crossed the link, and such a buffer still reads).
 const kindEvent = "event"
 
-// record is w as the cloud stores it. Object keys are dropped: objects stay
-// on the edge, and a key the edge names could be one of the cloud's own
-// objects of another project (whose URLs DescribeRecords would sign, and
-// which deleting the record could delete).
+// record is w as the cloud stores it, without object keys: the hub adds
+// those of the objects that crossed with it, under the cloud's keys (a key
+// the edge names could be one of the cloud's own objects of another
+// project, whose URLs DescribeRecords would sign, and which deleting the
+// record could delete).
 func (w wireRecord) record(projectID string) data.Record {
 	return data.Record{ID: w.ID, ProjectID: projectID, TaskID: w.TaskID, DeviceID: w.DeviceID, Type: w.Type,
 		Time: time.UnixMilli(w.TimeMs).UTC(), Data: w.Data, Bytes: w.Bytes}
