@@ -213,7 +213,8 @@ func edgeEventIDs(t *testing.T, e *apptest.Env, taskID string, want int) []strin
 		t.Fatal(err)
 	}
 	defer sub.Stop()
-	testenv.Eventually(t, 30*time.Second, "the edge's events read back", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= want })
+	testenv.EventuallyExplained(t, 90*time.Second, "the edge's events read back", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= want },
+		func() string { mu.Lock(); defer mu.Unlock(); return fmt.Sprintf("%d of %d", len(got), want) })
 	mu.Lock()
 	defer mu.Unlock()
 	return slices.Clone(got)
