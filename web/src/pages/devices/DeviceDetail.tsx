@@ -8,6 +8,7 @@ import { useLoad } from "../../useLoad";
 import { sameOrigin } from "../Records";
 import { GBDiagnosis } from "./GBDiagnosis";
 import { PTZPad } from "./PTZPad";
+import { reasonText } from "./status";
 import { forgetSnapshot } from "./Thumb";
 import type { DeviceInfo } from "./types";
 import { ZoneEditor } from "./ZoneEditor";
@@ -83,7 +84,8 @@ export function DeviceDetail(props: { id: string }) {
         <dl className="facts">
           <dt>Status</dt>
           <dd>
-            <span className={`status status-${dev.Status || "unknown"}`}>{dev.Status || "unknown"}</span> {dev.Reason || dev.LastError}
+            <span className={`status status-${dev.Status || "unknown"}`}>{dev.Status || "unknown"}</span> {reasonText(dev.Reason) || dev.LastError}
+            {dev.StatusTime && <span className="muted"> (reported {new Date(dev.StatusTime).toLocaleString()})</span>}
           </dd>
           <dt>Driver</dt>
           <dd>{dev.Driver}</dd>

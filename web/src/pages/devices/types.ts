@@ -10,6 +10,8 @@ export interface DeviceInfo extends Device {
   Width: number;
   Zones: Zone[] | null;
   LastFrameTime: string;
+  /** StatusTime is when the status was last reported ("" when never). */
+  StatusTime?: string;
 }
 
 /** Discovered is a device that answered WS-Discovery. */
