@@ -311,9 +311,20 @@ func Normalize(v []float32) []float32 {
 }
 
 // Dot is the inner product of two vectors of the same length (the cosine
-// similarity of unit vectors). Unrolled by eight: it is the index's inner
-// loop.
+// similarity of unit vectors); b must be at least as long as a. It is the
+// index's inner loop: on amd64 with AVX2 and FMA it runs in assembly
+// (dot_amd64.s), elsewhere in Go unrolled by eight.
 func Dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	if len(a) == 0 {
+		return 0
+	}
+	return dot(a, b)
+}
+
+// dotGo is Dot in Go, for other architectures and as the reference the
+// assembly is tested against.
+func dotGo(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3, s4, s5, s6, s7 float32
 	i := 0

@@ -54,6 +54,7 @@ type Index struct {
 	log       *slog.Logger
 	src       vectors.Source
 	efMin     int
+	efCons    int
 	snapBytes int64
 	m         *metrics
 
@@ -83,7 +84,9 @@ type Index struct {
 
 // open is the registered factory: hnsw:///dir, or hnsw:// for
 // <DataDir>/vectors. Query parameters: ef (search breadth floor, default
-// 96), snapshot_bytes (log size that triggers a snapshot).
+// 64), ef_construction (insert breadth, default 48; it applies to
+// partitions created after the open), snapshot_bytes (log size that
+// triggers a snapshot).
 func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, error) {
 	dir := u.Path
 	if u.Host != "" {
@@ -95,10 +98,10 @@ func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, er
 		}
 		dir = filepath.Join(o.DataDir, "vectors")
 	}
-	ix := &Index{dir: dir, log: o.Logger, src: o.Source, efMin: defaultEfMin, snapBytes: defaultSnapshotBytes,
+	ix := &Index{dir: dir, log: o.Logger, src: o.Source, efMin: defaultEfMin, efCons: defaultEfCons, snapBytes: defaultSnapshotBytes,
 		parts: map[pkey]*graph{}, deletedDuring: map[string]bool{}}
 	q := u.Query()
-	for name, dst := range map[string]*int{"ef": &ix.efMin} {
+	for name, dst := range map[string]*int{"ef": &ix.efMin, "ef_construction": &ix.efCons} {
 		if s := q.Get(name); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < 1 || n > 4096 {
@@ -253,7 +256,7 @@ func (ix *Index) partition(k pkey, dim int) *graph {
 	defer ix.pmu.Unlock()
 	if g = ix.parts[k]; g == nil {
 		g = newGraph(dim)
-		g.efMin = ix.efMin
+		g.efMin, g.efCons = ix.efMin, ix.efCons
 		ix.parts[k] = g
 	}
 	return g

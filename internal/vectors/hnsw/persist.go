@@ -322,7 +322,7 @@ func (ix *Index) readSnapshot() error {
 		if err != nil {
 			return err
 		}
-		g.efMin = ix.efMin
+		g.efMin, g.efCons = ix.efMin, ix.efCons
 		parts[k] = g
 	}
 	if r.err != nil {

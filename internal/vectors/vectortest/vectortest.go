@@ -183,28 +183,33 @@ func Clustered(r *rand.Rand, n, ids, dim int, spread float64) [][]float32 {
 	return out
 }
 
-// Exact returns the ids of the k vectors most similar to q (brute force).
+// Exact returns the indexes of the k vectors most similar to q by brute
+// force, most similar first (ties by index): one pass keeping the best k
+// in a sorted slice. vecs must be unit length.
 func Exact(vecs [][]float32, q []float32, k int) []int {
 	type sc struct {
 		i int
 		s float32
 	}
-	all := make([]sc, len(vecs))
+	q = vectors.Normalize(q)
+	best := make([]sc, 0, k+1)
 	for i, v := range vecs {
-		all[i] = sc{i, vectors.Dot(vectors.Normalize(q), v)}
-	}
-	slices.SortFunc(all, func(a, b sc) int {
-		if a.s != b.s {
-			if a.s > b.s {
-				return -1
-			}
-			return 1
+		s := vectors.Dot(q, v)
+		if len(best) == k && s <= best[k-1].s {
+			continue
 		}
-		return a.i - b.i
-	})
-	out := make([]int, min(k, len(all)))
-	for i := range out {
-		out[i] = all[i].i
+		j := len(best)
+		for j > 0 && best[j-1].s < s {
+			j--
+		}
+		best = slices.Insert(best, j, sc{i, s})
+		if len(best) > k {
+			best = best[:k]
+		}
+	}
+	out := make([]int, len(best))
+	for i, b := range best {
+		out[i] = b.i
 	}
 	return out
 }
