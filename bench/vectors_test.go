@@ -244,4 +244,3 @@ func vecDirSize(b *testing.B, dir string) int64 {
 	}
 	return total
 }
-
