@@ -116,28 +116,54 @@ func benchVectors(b *testing.B, n, dim int) {
 		truth[i] = vectortest.Exact(base, q, vecK)
 		exact[i] = time.Since(t)
 	}
-	lat := make([]time.Duration, vecQueries)
-	found := 0
-	cpu0 = cpuTime(b)
-	for i, q := range queries {
-		t := time.Now()
-		hits, err := ix.Search(ctx, q, vecK, f)
-		lat[i] = time.Since(t)
-		if err != nil {
-			b.Fatal(err)
-		}
-		got := map[string]bool{}
-		for _, h := range hits {
-			got[h.ID] = true
-		}
-		for _, j := range truth[i] {
-			if got[fmt.Sprintf("rec-%08d", j)] {
-				found++
+	// Search breadths to measure (TIANSHU_BENCH_VECTOR_EFS, default the
+	// index's own); the last one stays set for the rest.
+	efs := []int{0}
+	if s := os.Getenv("TIANSHU_BENCH_VECTOR_EFS"); s != "" {
+		efs = nil
+		for _, f := range strings.Split(s, ",") {
+			ef, err := strconv.Atoi(f)
+			if err != nil || ef < 1 {
+				b.Fatalf("TIANSHU_BENCH_VECTOR_EFS=%q", s)
 			}
+			efs = append(efs, ef)
 		}
 	}
-	recall := float64(found) / float64(vecQueries*vecK)
-	searchCPU := (cpuTime(b) - cpu0) / vecQueries
+	type efResult struct {
+		ef          int
+		lat         []time.Duration
+		recall      float64
+		cpuPerQuery time.Duration
+	}
+	var results []efResult
+	for _, ef := range efs {
+		if ef > 0 {
+			ix.(interface{ SetSearchEf(int) }).SetSearchEf(ef)
+		}
+		res := efResult{ef: ef, lat: make([]time.Duration, vecQueries)}
+		found := 0
+		cpu0 = cpuTime(b)
+		for i, q := range queries {
+			t := time.Now()
+			hits, err := ix.Search(ctx, q, vecK, f)
+			res.lat[i] = time.Since(t)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got := map[string]bool{}
+			for _, h := range hits {
+				got[h.ID] = true
+			}
+			for _, j := range truth[i] {
+				if got[fmt.Sprintf("rec-%08d", j)] {
+					found++
+				}
+			}
+		}
+		res.recall = float64(found) / float64(vecQueries*vecK)
+		res.cpuPerQuery = (cpuTime(b) - cpu0) / vecQueries
+		results = append(results, res)
+	}
 
 	// Inserts while one goroutine searches.
 	var stop atomic.Bool
@@ -169,19 +195,24 @@ func benchVectors(b *testing.B, n, dim int) {
 	diskPerM := float64(disk) * 1e6 / float64(n+len(live))
 
 	name := fmt.Sprintf("vector index %s×%d-d", humanCount(n), dim)
-	benchtable.Record(b, benchtable.Row{Metric: name + " top-10 search p50 (baseline: exact scan)", Unit: "s",
-		Target: "≤ 10 ms", Tianshu: vecPct(lat, 50).Seconds(), Baseline: vecPct(exact, 50).Seconds()})
-	benchtable.Record(b, benchtable.Row{Metric: name + " top-10 search p99 (baseline: exact scan)", Unit: "s",
-		Tianshu: vecPct(lat, 99).Seconds(), Baseline: vecPct(exact, 99).Seconds()})
-	benchtable.Record(b, benchtable.Row{Metric: name + " recall@10 against the exact scan", Unit: "",
-		Target: "≥ 0.95", Tianshu: recall})
+	for _, r := range results {
+		sname := name
+		if r.ef > 0 {
+			sname = fmt.Sprintf("%s ef %d", name, r.ef)
+		}
+		benchtable.Record(b, benchtable.Row{Metric: sname + " top-10 search p50 (baseline: exact scan)", Unit: "s",
+			Target: "≤ 10 ms", Tianshu: vecPct(r.lat, 50).Seconds(), Baseline: vecPct(exact, 50).Seconds()})
+		benchtable.Record(b, benchtable.Row{Metric: sname + " top-10 search p99 (baseline: exact scan)", Unit: "s",
+			Tianshu: vecPct(r.lat, 99).Seconds(), Baseline: vecPct(exact, 99).Seconds()})
+		benchtable.Record(b, benchtable.Row{Metric: sname + " recall@10 against the exact scan", Unit: "",
+			Target: "≥ 0.95", Tianshu: r.recall})
+		benchtable.Record(b, benchtable.Row{Metric: sname + " CPU per search", Unit: "s", Tianshu: r.cpuPerQuery.Seconds()})
+	}
 	benchtable.Record(b, benchtable.Row{Metric: name + " build, 2 writers, batches of 500", Unit: "vectors/s", Tianshu: buildRate})
 	benchtable.Record(b, benchtable.Row{Metric: name + " inserts while 1 goroutine searches, 2 writers", Unit: "vectors/s",
 		Target: "≥ 10,000/s", Tianshu: liveRate})
 	benchtable.Record(b, benchtable.Row{Metric: name + " search p50 during those inserts", Unit: "s",
 		Tianshu: vecPct(searches, 50).Seconds()})
-	benchtable.Record(b, benchtable.Row{Metric: name + " CPU per search (all cores, the process)", Unit: "s",
-		Tianshu: searchCPU.Seconds()})
 	benchtable.Record(b, benchtable.Row{Metric: name + " CPU per insert while building", Unit: "s",
 		Tianshu: buildCPU.Seconds() / float64(n)})
 	benchtable.Record(b, benchtable.Row{Metric: name + " CPU per insert+search while searching", Unit: "s",

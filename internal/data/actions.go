@@ -260,6 +260,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			}
 			return out, nil
 		})
+	registerSearch(reg, s)
 }
 
 func (s *Service) recordInfo(ctx context.Context, r Record) (RecordInfo, error) {

@@ -17,8 +17,8 @@ import (
 // at a million faces.
 const (
 	defaultM      = 16
-	defaultEfCons = 48
-	defaultEfMin  = 64
+	defaultEfCons = 64
+	defaultEfMin  = 128
 	// maxVisitFactor bounds a filtered search's graph walk at this many
 	// times ef nodes before it switches to an exact scan of the partition:
 	// a walk that finds few allowed nodes is slower than scanning.

@@ -84,7 +84,7 @@ type Index struct {
 
 // open is the registered factory: hnsw:///dir, or hnsw:// for
 // <DataDir>/vectors. Query parameters: ef (search breadth floor, default
-// 64), ef_construction (insert breadth, default 48; it applies to
+// 128), ef_construction (insert breadth, default 64; it applies to
 // partitions created after the open), snapshot_bytes (log size that
 // triggers a snapshot).
 func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, error) {
@@ -458,6 +458,21 @@ func (g *graph) filter(f *vectors.Filter) func(uint32) bool {
 			return false
 		}
 		return g.tms[i] >= lo && g.tms[i] < hi
+	}
+}
+
+// SetSearchEf sets the search breadth floor (the URL's ef) of every
+// partition: benchmarks and operators trade recall for latency with it
+// without rebuilding anything.
+func (ix *Index) SetSearchEf(ef int) {
+	ef = max(1, min(ef, 4096))
+	ix.pmu.Lock()
+	defer ix.pmu.Unlock()
+	ix.efMin = ef
+	for _, g := range ix.parts {
+		g.mu.Lock()
+		g.efMin = ef
+		g.mu.Unlock()
 	}
 }
 
