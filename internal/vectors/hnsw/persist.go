@@ -92,6 +92,7 @@ func (ix *Index) replayEntry(payload []byte) error {
 	switch op := d.u8(); op {
 	case 'U':
 		n := int(d.u32())
+		var batch []vectors.Item
 		for range n {
 			it := vectors.Item{ID: d.str(), ProjectID: d.str(), Type: d.str(), DeviceID: d.str(), TaskID: d.str()}
 			it.Time = time.UnixMilli(d.i64()).UTC()
@@ -106,11 +107,12 @@ func (ix *Index) replayEntry(payload []byte) error {
 			if d.err != nil {
 				return d.err
 			}
-			if err := vectors.CheckItems([]vectors.Item{it}, ix.dimOf); err != nil {
-				return err
-			}
-			ix.apply(it)
+			batch = append(batch, it)
 		}
+		if err := vectors.CheckItems(batch, ix.dimOf); err != nil {
+			return err
+		}
+		ix.applyBatch(batch)
 	case 'D':
 		n := int(d.u32())
 		for range n {
