@@ -286,6 +286,9 @@ func registerActions(reg *api.Registry, p *Platform) {
 	studio.RegisterActions(reg, flows)
 	task.RegisterActions(reg, tasks)
 	algorepo.RegisterActions(reg, algos, pkgs)
+	if records != nil && algos != nil {
+		records.UseFaceEmbedder(faceEmbedder{algos})
+	}
 	data.RegisterActions(reg, records)
 	devicecenter.RegisterActions(reg, devices, snaps)
 	var edges *edge.Nodes

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"encoding/base64"
 	"image"
 	"os"
 	"os/exec"
@@ -184,6 +185,34 @@ func TestSearchFacesAcrossCameras(t *testing.T) {
 	}
 	if !devSeen[devs["gate"]] || !devSeen[devs["hall"]] {
 		t.Errorf("threshold 0.85 found the astronaut on %v; want both cameras", devSeen)
+	}
+	// A photo instead of a record: the hall's framing, its largest face
+	// embedded by the same algorithm, finds the astronaut at the gate.
+	hallPhoto, err := os.ReadFile(filepath.Join(hall, "1.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The algorithm's one process may be restarting on a loaded machine
+	// (its health checks time out): a failed call is retried.
+	testenv.Eventually(t, 90*time.Second, "a search by photo", func() bool {
+		r, code := c.call("SearchFaces", map[string]any{"Image": base64.StdEncoding.EncodeToString(hallPhoto), "AlgorithmId": algID,
+			"DeviceIds": []string{devs["gate"]}, "Limit": 5})
+		if code != "" {
+			t.Logf("search by photo: %s; retrying", code)
+			return false
+		}
+		res = r
+		return true
+	})
+	hits = res["FaceSet"].([]any)
+	if len(hits) == 0 || hits[0].(map[string]any)["Similarity"].(float64) < 0.85 || len(res["QueryBox"].([]any)) != 4 {
+		t.Errorf("search by the hall's photo on the gate: %v", toJSON(res))
+	} else {
+		t.Logf("by photo: query box %v, top hit at the gate %v", res["QueryBox"], hits[0].(map[string]any)["Similarity"])
+	}
+	// A photo without a face says so, naming Image.
+	if _, code := c.call("SearchFaces", map[string]any{"Image": base64.StdEncoding.EncodeToString(jpegImage(t, 320, 240, 128)), "AlgorithmId": algID}); code != "InvalidParameterValue" {
+		t.Errorf("a photo without a face: %q; want InvalidParameterValue", code)
 	}
 	for _, id := range tasks {
 		c.mustCall("StopTask", map[string]any{"TaskId": id})

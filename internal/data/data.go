@@ -79,7 +79,8 @@ type Service struct {
 	stmtMu  sync.Mutex
 	insStmt *sql.Stmt // see fullInsert
 
-	vectors vectors.Index // nil: embeddings are stored, not indexed; see UseVectors
+	vectors  vectors.Index // nil: embeddings are stored, not indexed; see UseVectors
+	embedder FaceEmbedder  // nil: SearchFaces takes no Image
 
 	quotas  api.Quotas // nil: no storage quota; set before serving
 	quotaMu sync.Mutex

@@ -169,12 +169,17 @@ func TestEmbeddings(t *testing.T) {
 			code api.Code
 			in   string
 		}{
-			{map[string]any{}, api.MissingParameter, "RecordId or Embedding"},
+			{map[string]any{}, api.MissingParameter, "RecordId, Embedding or Image"},
+			{map[string]any{"Image": "aGk="}, api.MissingParameter, "AlgorithmId"},
+			{map[string]any{"Image": "aGk=", "AlgorithmId": "alg-x", "Box": []int{1, 2, 0, 4}}, api.InvalidParameterValue, "Box"},
+			{map[string]any{"Image": "not base64!", "AlgorithmId": "alg-x"}, api.InvalidParameterValue, "Image"},
+			{map[string]any{"Image": "aGk=", "AlgorithmId": "alg-x"}, api.ResourceUnavailable, "Image"},
+			{map[string]any{"Image": "aGk=", "RecordId": aliceIDs[0]}, api.InvalidParameterValue, "Image"},
 			{map[string]any{"RecordId": plain}, api.InvalidParameterValue, "RecordId"},
 			{map[string]any{"RecordId": "rec-none"}, api.ResourceNotFound, "RecordId"},
 			{map[string]any{"Embedding": []float64{1, 2, 3}}, api.InvalidParameterValue, "Embedding"},
 			{map[string]any{"Embedding": make([]float64, 64)}, api.InvalidParameterValue, "Embedding"},
-			{map[string]any{"RecordId": aliceIDs[0], "Embedding": bob[0]}, api.InvalidParameterValue, "Embedding"},
+			{map[string]any{"RecordId": aliceIDs[0], "Embedding": bob[0]}, api.InvalidParameterValue, "RecordId, Embedding and Image"},
 			{map[string]any{"RecordId": aliceIDs[0], "Threshold": 1.5}, api.InvalidParameterValue, "Threshold"},
 			{map[string]any{"RecordId": aliceIDs[0], "Offset": 990, "Limit": 20}, api.InvalidParameterValue, "Offset"},
 			{map[string]any{"RecordId": aliceIDs[0], "StartTime": "yesterday"}, api.InvalidParameterValue, "StartTime"},

@@ -2,6 +2,7 @@ package data
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math"
@@ -11,10 +12,31 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/vectors"
 )
 
+// FaceEmbedder turns a photo into the embedding of one face in it: the
+// largest one the face detector finds, or the one box ([x, y, w, h] in
+// the photo's pixels) names, cropped and given to the embedding algorithm
+// algorithmID (which the caller must see). It answers the embedding and
+// the box used, or API errors naming Image, Box or AlgorithmId (no face
+// in the photo: InvalidParameterValue on Image). The platform wires it
+// (internal/app) since the data center does not call algorithms itself.
+type FaceEmbedder interface {
+	EmbedFace(ctx context.Context, c *api.Caller, algorithmID string, image []byte, box []int) ([]float32, []int, error)
+}
+
+// UseFaceEmbedder lets SearchFaces take a photo (Image); call it before
+// serving.
+func (s *Service) UseFaceEmbedder(e FaceEmbedder) { s.embedder = e }
+
 // SearchFacesRequest is the request of SearchFaces: the face to look for
-// is an existing record's (RecordId) or a descriptor (Embedding).
+// is an existing record's (RecordId), a descriptor (Embedding), or a
+// photo's (Image with the embedding AlgorithmId, and optionally a Box).
 type SearchFacesRequest struct {
 	ProjectId string `json:"ProjectId" validate:"max=64"`
+	// Image is a photo (JPEG or PNG, base64): its largest face, or the
+	// one Box names, is embedded by AlgorithmId and searched for.
+	Image       string `json:"Image" validate:"max=4194304"`
+	AlgorithmId string `json:"AlgorithmId" validate:"max=64"`
+	Box         []int  `json:"Box" validate:"max=4"`
 	// RecordId searches with that record's stored embedding.
 	RecordId string `json:"RecordId" validate:"max=64"`
 	// Embedding searches with a descriptor of the partition's model and
@@ -50,10 +72,12 @@ type FaceHit struct {
 type SearchFacesResponse struct {
 	FaceSet []FaceHit `json:"FaceSet"`
 	HasMore bool      `json:"HasMore"`
+	// QueryBox is the face of Image that was searched for, [x, y, w, h].
+	QueryBox []int `json:"QueryBox,omitempty"`
 }
 
 func registerSearch(reg *api.Registry, s *Service) {
-	api.Register(reg, api.Spec{Name: "SearchFaces", Summary: "Find the records whose face is most similar to a given one: an existing record's (RecordId) or a descriptor (Embedding), in one project and record type (default face), filtered by devices, tasks and time range (StartTime inclusive, EndTime exclusive, RFC 3339) and a similarity Threshold, most similar first with signed crop URLs; Offset and Limit page (at most 1000 hits deep). A role narrowed to devices or tasks finds their records only. Answers ResourceUnavailable while the vector index is rebuilt from the store.", Permission: recordRead, Audit: true},
+	api.Register(reg, api.Spec{Name: "SearchFaces", Summary: "Find the records whose face is most similar to a given one: an existing record's (RecordId), a descriptor (Embedding), or a photo's (Image, base64: its largest face, or the one Box names, embedded by AlgorithmId; no face is InvalidParameterValue on Image), in one project and record type (default face), filtered by devices, tasks and time range (StartTime inclusive, EndTime exclusive, RFC 3339) and a similarity Threshold, most similar first with signed crop URLs; Offset and Limit page (at most 1000 hits deep). A role narrowed to devices or tasks finds their records only. Answers ResourceUnavailable while the vector index is rebuilt from the store.", Permission: recordRead, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *SearchFacesRequest) (*SearchFacesResponse, error) {
 			return s.searchFaces(ctx, c, r)
 		})
@@ -85,9 +109,37 @@ func (s *Service) searchFaces(ctx context.Context, c *api.Caller, r *SearchFaces
 	}
 	in := c.ListIn(project, recordReach)
 	var q []float32
+	var queryBox []int
+	given := 0
+	for _, set := range []bool{r.RecordId != "", len(r.Embedding) > 0, r.Image != ""} {
+		if set {
+			given++
+		}
+	}
 	switch {
-	case r.RecordId != "" && len(r.Embedding) > 0:
-		return nil, api.InvalidValue("Embedding", "give either RecordId or Embedding, not both")
+	case given > 1:
+		return nil, api.InvalidValue("Image", "give one of RecordId, Embedding and Image")
+	case r.Image != "":
+		if r.AlgorithmId == "" {
+			return nil, api.Missing("AlgorithmId")
+		}
+		if len(r.Box) != 0 && (len(r.Box) != 4 || r.Box[0] < 0 || r.Box[1] < 0 || r.Box[2] <= 0 || r.Box[3] <= 0) {
+			return nil, api.InvalidValue("Box", "%v: [x, y, w, h] with w and h above 0", r.Box)
+		}
+		img, err := base64.StdEncoding.DecodeString(r.Image)
+		if err != nil {
+			return nil, api.InvalidValue("Image", "not base64: %v", err)
+		}
+		if s.embedder == nil {
+			return nil, api.Errorf(api.ResourceUnavailable, "Image: searching by photo needs the algorithms module in this process")
+		}
+		c.SetResource("image")
+		if q, queryBox, err = s.embedder.EmbedFace(ctx, c, r.AlgorithmId, img, r.Box); err != nil {
+			return nil, err
+		}
+		if err := vectors.CheckVector(q, "embedding"); err != nil {
+			return nil, api.InvalidValue("AlgorithmId", "algorithm %s answered an unusable embedding: %s", r.AlgorithmId, trimPrefix(err))
+		}
 	case r.RecordId != "":
 		c.SetResource(r.RecordId)
 		if ok, err := s.reaches(ctx, in, r.RecordId); err != nil || !ok {
@@ -112,7 +164,7 @@ func (s *Service) searchFaces(ctx context.Context, c *api.Caller, r *SearchFaces
 			return nil, api.InvalidValue("Embedding", "%s", trimPrefix(err))
 		}
 	default:
-		return nil, api.Missing("RecordId or Embedding")
+		return nil, api.Missing("RecordId, Embedding or Image")
 	}
 	if s.vectors == nil {
 		return nil, api.Errorf(api.ResourceUnavailable, "vector index: none is configured on this platform")
@@ -128,8 +180,11 @@ func (s *Service) searchFaces(ctx context.Context, c *api.Caller, r *SearchFaces
 		return nil, api.Errorf(api.ResourceUnavailable, "vector index: %s", trimPrefix(err))
 	case errors.Is(err, vectors.ErrDimension):
 		field := "Embedding"
-		if r.RecordId != "" {
+		switch {
+		case r.RecordId != "":
 			field = "RecordId"
+		case r.Image != "":
+			field = "AlgorithmId"
 		}
 		return nil, api.InvalidValue(field, "%s", trimPrefix(err))
 	case err != nil:
@@ -148,7 +203,7 @@ func (s *Service) searchFaces(ctx context.Context, c *api.Caller, r *SearchFaces
 	if err != nil {
 		return nil, err
 	}
-	out := &SearchFacesResponse{FaceSet: []FaceHit{}}
+	out := &SearchFacesResponse{FaceSet: []FaceHit{}, QueryBox: queryBox}
 	n := 0
 	for _, h := range hits {
 		rec, ok := recs[h.ID]
