@@ -115,8 +115,17 @@ func TestTornLogTail(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// No Close: the log is all there is, as after kill -9.
-	logPath := filepath.Join(dir, "index.log")
+	// No Close: the log is all there is, as after kill -9; a copy of the
+	// directory is what the next process finds (this one keeps the lock).
+	crashed := t.TempDir()
+	b, err := os.ReadFile(filepath.Join(dir, "index.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(crashed, "index.log")
+	if err := os.WriteFile(logPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	st, err := os.Stat(logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +137,7 @@ func TestTornLogTail(t *testing.T) {
 	// A header claiming 500 bytes, then 10 of them.
 	f.Write([]byte{0xf4, 0x01, 0, 0, 1, 2, 3, 4, 'U', 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Close()
-	ix2 := openDir(t, dir, vectors.Options{})
+	ix2 := openDir(t, crashed, vectors.Options{})
 	defer ix2.Close()
 	findsAll(t, ix2, its)
 	if st2, _ := os.Stat(logPath); st2.Size() != st.Size() {
@@ -246,6 +255,18 @@ func TestSnapshotWhileWriting(t *testing.T) {
 	ix = openDir(t, dir, vectors.Options{})
 	defer ix.Close()
 	findsAll(t, ix, its)
+}
+
+// TestOneProcess: a second opener of a directory in use is refused, and
+// may open it once the first has closed.
+func TestOneProcess(t *testing.T) {
+	dir := t.TempDir()
+	ix := openDir(t, dir, vectors.Options{})
+	if _, err := vectors.Open(context.Background(), "hnsw://"+dir, vectors.Options{}); err == nil || !strings.Contains(err.Error(), "another process") {
+		t.Fatalf("second Open = %v; want refused", err)
+	}
+	ix.Close()
+	openDir(t, dir, vectors.Options{}).Close()
 }
 
 func TestBadURL(t *testing.T) {

@@ -67,6 +67,7 @@ type Index struct {
 	logMu   sync.Mutex
 	logf    *os.File
 	logSize int64
+	lock    *os.File // flock on <dir>/LOCK; nil where there is none
 
 	pmu   sync.RWMutex
 	parts map[pkey]*graph
@@ -124,6 +125,10 @@ func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, er
 		return nil, err
 	}
 	if err := ix.load(); err != nil {
+		if ix.lock != nil {
+			ix.lock.Close()
+		}
+		ix.m.unregister()
 		return nil, err
 	}
 	return ix, nil
@@ -135,6 +140,11 @@ func (ix *Index) load() error {
 	if err := os.MkdirAll(ix.dir, 0o700); err != nil {
 		return fmt.Errorf("hnsw: %w", err)
 	}
+	lock, err := lockDir(ix.dir)
+	if err != nil {
+		return err
+	}
+	ix.lock = lock
 	// No snapshot means the index was never complete here (first start,
 	// lost files, or a rebuild cut short): rebuild after the log's replay.
 	_, statErr := os.Stat(filepath.Join(ix.dir, snapName))
@@ -573,6 +583,9 @@ func (ix *Index) Close() error {
 	defer ix.logMu.Unlock()
 	if cerr := ix.logf.Close(); err == nil {
 		err = cerr
+	}
+	if ix.lock != nil {
+		ix.lock.Close() // releases the flock
 	}
 	ix.m.unregister()
 	return err
