@@ -111,6 +111,27 @@ func TestEmbeddings(t *testing.T) {
 		if got, err := svc.Embedding(ctx, aliceIDs[0]); err != nil || len(got) != 64 || float64(got[3]) != float64(float32(alice[0][3])) {
 			t.Errorf("stored embedding = %d values, %v", len(got), err)
 		}
+		// Responses leave it out unless asked.
+		var one data.DescribeRecordResponse
+		if err := call(t, registry(svc), admin, "DescribeRecord", map[string]any{"RecordId": aliceIDs[0]}, &one); err != nil || one.Record.Embedding != nil {
+			t.Errorf("DescribeRecord without WithEmbedding: %v, %v", one.Record.Embedding, err)
+		}
+		if err := call(t, registry(svc), admin, "DescribeRecord", map[string]any{"RecordId": aliceIDs[0], "WithEmbedding": true}, &one); err != nil || len(one.Record.Embedding) != 64 {
+			t.Errorf("DescribeRecord with WithEmbedding: %d values, %v", len(one.Record.Embedding), err)
+		}
+		var list data.DescribeRecordsResponse
+		if err := call(t, registry(svc), admin, "DescribeRecords", map[string]any{"WithEmbedding": true, "Limit": 100}, &list); err != nil {
+			t.Fatal(err)
+		}
+		with := 0
+		for _, r := range list.RecordSet {
+			if len(r.Embedding) == 64 {
+				with++
+			}
+		}
+		if with != 12 || len(list.RecordSet) != 13 {
+			t.Errorf("DescribeRecords WithEmbedding: %d of %d records with an embedding; want 12 of 13", with, len(list.RecordSet))
+		}
 		if p, _ := svc.Record(ctx, plain); !strings.Contains(string(p.Data), `"Embedding":"not a list"`) {
 			t.Errorf("a non-list Embedding field left the document: %s", p.Data)
 		}
