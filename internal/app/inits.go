@@ -49,6 +49,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/task"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
 	"github.com/tianshu-ai/tianshu/internal/tracing/tracesdk"
+	"github.com/tianshu-ai/tianshu/internal/vectors"
 )
 
 func (p *Platform) initStore(ctx context.Context) (func(context.Context) error, error) {
@@ -285,6 +286,9 @@ func registerActions(reg *api.Registry, p *Platform) {
 	studio.RegisterActions(reg, flows)
 	task.RegisterActions(reg, tasks)
 	algorepo.RegisterActions(reg, algos, pkgs)
+	if records != nil && algos != nil {
+		records.UseFaceEmbedder(faceEmbedder{algos})
+	}
 	data.RegisterActions(reg, records)
 	devicecenter.RegisterActions(reg, devices, snaps)
 	var edges *edge.Nodes
@@ -400,11 +404,26 @@ func (p *Platform) initData(ctx context.Context) (func(context.Context) error, e
 	// Records enter on workers, which may run without the IAM module:
 	// the storage quota is read from the store here.
 	svc.UseQuotas(p.projectQuotas())
+	// The vector index of record embeddings (SearchFaces), rebuilt from
+	// the store's embeddings when its files are missing or corrupt.
+	ix, err := vectors.Open(ctx, p.cfg.Vectors, vectors.Options{DataDir: p.cfg.DataDir, Source: svc.VectorSource(),
+		Logger: p.log.With("component", "vectors"), Registerer: p.Metrics})
+	if err != nil {
+		return nil, err
+	}
+	svc.UseVectors(ix)
 	ret := svc.NewRetention(data.RetentionOptions{Interval: time.Minute})
-	return p.loop(ModData, func(ctx context.Context) error {
+	stop := p.loop(ModData, func(ctx context.Context) error {
 		go svc.RunDigests(ctx)
 		return ret.Run(ctx)
-	}), nil
+	})
+	return func(ctx context.Context) error {
+		err := stop(ctx)
+		if cerr := ix.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}, nil
 }
 
 func (p *Platform) initAlgorithms(context.Context) (func(context.Context) error, error) {

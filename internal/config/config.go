@@ -9,7 +9,7 @@
 //  4. command-line flags.
 //
 // Embedded and scaled-out installations share this schema; they differ only
-// in the backend URLs (db, bus, blob, cache).
+// in the backend URLs (db, bus, blob, cache, vectors).
 //
 // Each component owns its part of the tree (a Config with RegisterFlags and
 // Validate) and the root nests them. Config imports only backends (to ask
@@ -47,6 +47,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/task/workerconfig"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
+	"github.com/tianshu-ai/tianshu/internal/vectors"
 )
 
 // Config is the root of the configuration tree.
@@ -70,6 +71,10 @@ type Config struct {
 	Bus   string `yaml:"bus"`
 	Blob  string `yaml:"blob"`
 	Cache string `yaml:"cache"`
+	// Vectors is the vector index of record embeddings (SearchFaces):
+	// hnsw:///dir (embedded, default under DataDir) or postgres://… with
+	// pgvector.
+	Vectors string `yaml:"vectors"`
 	// ShutdownGrace bounds the first part of a graceful stop: the HTTP
 	// server answers what it accepted and requests in flight finish; what
 	// is still open then is closed.
@@ -197,6 +202,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Bus, "bus", c.Bus, "bus URL: nats://embedded, nats://host:4222 or kafka://host:9092[,host2:9092] (default nats://embedded)")
 	fs.StringVar(&c.Blob, "blob", c.Blob, "object store URL: file:///dir or s3://bucket?endpoint=... (default file under data-dir)")
 	fs.StringVar(&c.Cache, "cache", c.Cache, "cache URL for rate limits and sessions: memory:// or redis://host:6379 (default memory://)")
+	fs.StringVar(&c.Vectors, "vectors", c.Vectors, "vector index URL for face search: hnsw:///dir or postgres://...?table=... with pgvector (default hnsw under data-dir)")
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "set up (once) and run the face structuring demo: a replay camera, a flow, a task, an app and an SSE subscription")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "on SIGTERM, how long requests already accepted may take to be answered before their connections are closed")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "after the grace period, how long the modules (tasks, push, backends) may take to stop")
@@ -303,6 +309,9 @@ func (c *Config) applyDefaults() {
 	if c.Cache == "" {
 		c.Cache = "memory://"
 	}
+	if c.Vectors == "" {
+		c.Vectors = "hnsw://" + filepath.Join(c.DataDir, "vectors")
+	}
 	if len(c.Media.Root) == 0 {
 		c.Media.Root = DefaultMediaRoots(c.DataDir)
 	}
@@ -346,6 +355,7 @@ func (c *Config) Validate() error {
 		{"bus", c.Bus, bus.Schemes()},
 		{"blob", c.Blob, blob.Schemes()},
 		{"cache", c.Cache, ratelimit.Schemes()},
+		{"vectors", c.Vectors, vectors.Schemes()},
 	} {
 		u, err := url.Parse(v.url)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	_ "github.com/tianshu-ai/tianshu/internal/store/mysql"
 	_ "github.com/tianshu-ai/tianshu/internal/store/postgres"
 	_ "github.com/tianshu-ai/tianshu/internal/store/sqlite"
+	_ "github.com/tianshu-ai/tianshu/internal/vectors/hnsw"
 )
 
 // defaults < file < env < flags, as the package documents.

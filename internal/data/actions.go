@@ -42,6 +42,9 @@ type DescribeRecordsRequest struct {
 	// EdgeNodeIds keeps the records of those sites: of devices placed on
 	// the edge nodes, or of tasks placed on them.
 	EdgeNodeIds []string `json:"EdgeNodeIds" validate:"max=100"`
+	// WithEmbedding adds each record's stored embedding (SearchFaces'
+	// descriptor), which responses leave out otherwise.
+	WithEmbedding bool `json:"WithEmbedding"`
 	api.Paging
 }
 
@@ -58,6 +61,9 @@ type RecordInfo struct {
 	ObjectKeys  []string        `json:"ObjectKeys"`
 	ObjectUrls  []string        `json:"ObjectUrls"`
 	CreatedTime string          `json:"CreatedTime"`
+	// Embedding is the record's stored embedding, only when asked
+	// (WithEmbedding) and the record has one.
+	Embedding []float32 `json:"Embedding,omitempty"`
 }
 
 // DescribeRecordsResponse is the response of DescribeRecords.
@@ -70,6 +76,8 @@ type DescribeRecordsResponse struct {
 type DescribeRecordRequest struct {
 	ProjectId string `json:"ProjectId" validate:"max=64"`
 	RecordId  string `json:"RecordId" validate:"required,max=64"`
+	// WithEmbedding adds the record's stored embedding.
+	WithEmbedding bool `json:"WithEmbedding"`
 }
 
 // DescribeRecordResponse is the response of DescribeRecord.
@@ -167,6 +175,11 @@ func RegisterActions(reg *api.Registry, s *Service) {
 				if err != nil {
 					return nil, err
 				}
+				if r.WithEmbedding {
+					if info.Embedding, err = s.Embedding(ctx, rec.ID); err != nil {
+						return nil, err
+					}
+				}
 				out.RecordSet = append(out.RecordSet, info)
 			}
 			return out, nil
@@ -191,6 +204,11 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			info, err := s.recordInfo(ctx, rec)
 			if err != nil {
 				return nil, err
+			}
+			if r.WithEmbedding {
+				if info.Embedding, err = s.Embedding(ctx, rec.ID); err != nil {
+					return nil, err
+				}
 			}
 			return &DescribeRecordResponse{Record: info}, nil
 		})
@@ -260,6 +278,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			}
 			return out, nil
 		})
+	registerSearch(reg, s)
 }
 
 func (s *Service) recordInfo(ctx context.Context, r Record) (RecordInfo, error) {

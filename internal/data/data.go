@@ -18,6 +18,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/store"
+	"github.com/tianshu-ai/tianshu/internal/vectors"
 )
 
 // Defaults of Options.
@@ -77,6 +78,9 @@ type Service struct {
 
 	stmtMu  sync.Mutex
 	insStmt *sql.Stmt // see fullInsert
+
+	vectors  vectors.Index // nil: embeddings are stored, not indexed; see UseVectors
+	embedder FaceEmbedder  // nil: SearchFaces takes no Image
 
 	quotas  api.Quotas // nil: no storage quota; set before serving
 	quotaMu sync.Mutex

@@ -17,6 +17,8 @@ type metrics struct {
 	uploadBytes  prometheus.Counter     // bytes moved into the blob store
 	objects      prometheus.Counter     // objects put through PutObject
 	refused      *prometheus.CounterVec // reason: storage_quota
+
+	embeddingsRefused prometheus.Counter // stored but not indexed (dimension)
 }
 
 func newMetrics(r prometheus.Registerer) (*metrics, error) {
@@ -50,6 +52,9 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tianshu_data_records_refused_total", Help: "Records of tasks' store nodes refused before anything was written, by reason (storage_quota).",
 		}, []string{"reason"}),
+		embeddingsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tianshu_data_embeddings_not_indexed_total", Help: "Record embeddings stored but refused by the vector index (another dimension than their project and type's: a different model).",
+		}),
 	}
 	if r == nil {
 		return m, nil
@@ -80,6 +85,9 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.objects, err = telemetry.Register(r, m.objects); err != nil {
+		return nil, err
+	}
+	if m.embeddingsRefused, err = telemetry.Register(r, m.embeddingsRefused); err != nil {
 		return nil, err
 	}
 	return m, nil

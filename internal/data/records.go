@@ -16,6 +16,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/ids"
 	"github.com/tianshu-ai/tianshu/internal/store"
+	"github.com/tianshu-ai/tianshu/internal/vectors"
 )
 
 // Record limits, checked before a record is queued so that one bad record
@@ -58,6 +59,11 @@ type Record struct {
 	Bytes int64
 	// CreatedAt is when the record was written; set by the store.
 	CreatedAt time.Time
+	// Embedding, when set, is stored beside the record (not in Data) and
+	// indexed for similarity search (SearchFaces); vectors.MaxDim values
+	// at most, finite and not all zero. Records read back leave it empty:
+	// Service.Embedding returns it.
+	Embedding []float32
 }
 
 // recordIDChars is Crockford's base32, as ids uses.
@@ -115,6 +121,11 @@ func (s *Service) prepare(r *Record) error {
 	if len(r.Objects) > MaxRecordObjects {
 		return fmt.Errorf("%w: %d objects; at most %d", ErrInvalidRecord, len(r.Objects), MaxRecordObjects)
 	}
+	if len(r.Embedding) > 0 {
+		if err := vectors.CheckVector(r.Embedding, "Embedding"); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidRecord, err)
+		}
+	}
 	return nil
 }
 
@@ -143,6 +154,10 @@ func (s *Service) insert(ctx context.Context, recs []Record) error {
 	}
 	now := s.o.Now().UnixMilli()
 	start := time.Now()
+	if err := s.indexEmbeddings(ctx, recs); err != nil {
+		s.m.writeErrors.Add(float64(len(recs)))
+		return err
+	}
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		for lo := 0; lo < len(recs); lo += rowsPerStatement {
 			chunk := recs[lo:min(lo+rowsPerStatement, len(recs))]
@@ -166,7 +181,7 @@ func (s *Service) insert(ctx context.Context, recs []Record) error {
 				return fmt.Errorf("data: insert %d records: %w", len(chunk), err)
 			}
 		}
-		return nil
+		return s.insertEmbeddings(ctx, tx, recs)
 	})
 	if err != nil {
 		s.m.writeErrors.Add(float64(len(recs)))
@@ -488,11 +503,32 @@ func (s *Service) deleteBatch(ctx context.Context, where string, args []any, rea
 			return 0, 0, fmt.Errorf("data: delete object %s: %w", k, err)
 		}
 	}
-	res, err := s.db.Exec(ctx, "DELETE FROM records WHERE id IN ("+placeholders(len(recIDs))+")", recIDs...)
+	var n int64
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.Exec(ctx, "DELETE FROM records WHERE id IN ("+placeholders(len(recIDs))+")", recIDs...)
+		if err != nil {
+			return fmt.Errorf("data: delete records: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		if _, err := tx.Exec(ctx, "DELETE FROM record_embeddings WHERE record_id IN ("+placeholders(len(recIDs))+")", recIDs...); err != nil {
+			return fmt.Errorf("data: delete embeddings: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("data: delete records: %w", err)
+		return 0, 0, err
 	}
-	n, _ := res.RowsAffected()
+	// After the store: a crash in between leaves index entries without
+	// records, which SearchFaces drops; a rebuild clears them.
+	if s.vectors != nil {
+		ids := make([]string, len(recIDs))
+		for i, id := range recIDs {
+			ids[i] = id.(string)
+		}
+		if err := s.vectors.Delete(ctx, ids); err != nil {
+			s.log.Warn("vector index delete failed; stale entries are dropped at search", "records", len(ids), "err", err)
+		}
+	}
 	s.m.deleted.WithLabelValues(reason).Add(float64(n))
 	s.quotaMu.Lock()
 	clear(s.storage) // counted again from the store at the next check

@@ -44,13 +44,14 @@ func (rs *RecordSink) StoreRecord(ctx context.Context, r pipeline.Record) (strin
 		return "", err
 	}
 	var objects []string
-	dataJSON, err := json.Marshal(rs.externalize(ctx, r, r.Data, &objects))
+	doc, emb := takeEmbedding(r.Data)
+	dataJSON, err := json.Marshal(rs.externalize(ctx, r, doc, &objects))
 	if err != nil {
 		return "", fmt.Errorf("record data: %w", err)
 	}
 	rs.s.chargeStorage(r.ProjectID, int64(len(dataJSON)))
 	rec := Record{ID: event.RecordID(r.EventID), ProjectID: r.ProjectID, TaskID: r.TaskID, DeviceID: r.DeviceID,
-		Type: r.Type, Time: r.Time, Data: dataJSON, Objects: objects, Bytes: objBytes + int64(len(dataJSON))}
+		Type: r.Type, Time: r.Time, Data: dataJSON, Objects: objects, Bytes: objBytes + int64(len(dataJSON)) + 4*int64(len(emb)), Embedding: emb}
 	return rs.w.WriteSync(ctx, rec)
 }
 
