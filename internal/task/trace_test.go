@@ -82,7 +82,7 @@ func TestSampledOutFailureIsTraced(t *testing.T) {
 		t.Fatalf("ring: trace %s = %+v, want the message, its read and node d", id, spans)
 	case msg.SpanId != bad.root.SpanContext().SpanID().String() || msg.ParentSpanId != "":
 		t.Errorf("ring: message span %s (parent %q), the message carried span %s", msg.SpanId, msg.ParentSpanId, bad.root.SpanContext().SpanID())
-	case d.ParentSpanId != msg.SpanId || read.ParentSpanId != msg.SpanId:
+	case d.ParentSpanId != msg.SpanId || read.ParentSpanId != msg.SpanId || read.SpanId == msg.SpanId || d.SpanId == msg.SpanId:
 		t.Errorf("ring: node d's parent %s, read's %s; message %s", d.ParentSpanId, read.ParentSpanId, msg.SpanId)
 	case d.Status != "error" || msg.Status != "error" || d.Attributes["tianshu.node"] != "d" || msg.TaskId != "task-1" || msg.Attributes["tianshu.message"] != "m-bad":
 		t.Errorf("ring: node d %+v, message %+v", d, msg)

@@ -93,7 +93,7 @@ func (r *Root) Start(ctx context.Context, t trace.Tracer, traceparent, name stri
 	if sampled {
 		// With the ids chosen here (tracesdk's id generator takes them),
 		// so the SDK's sampler decides on the same trace id.
-		r.span = r.begin(context.WithValue(r.parentContext(ctx), idsKey{}, ids{tid, sid}), false)
+		r.span = r.begin(r.parentContext(ctx), tid, sid, false)
 		r.recording = r.span.IsRecording()
 		if r.recording {
 			return trace.ContextWithSpan(ctx, r.span), r.span
@@ -115,9 +115,10 @@ func (r *Root) parentContext(ctx context.Context) context.Context {
 	return ctx
 }
 
-// begin starts the SDK span with the Describer's attributes; forced marks
-// it kept whatever the sampling (KeyForce).
-func (r *Root) begin(ctx context.Context, forced bool) trace.Span {
+// begin starts the SDK span under parent with ids tid and sid (handed to
+// tracesdk's id generator for this span alone) and the Describer's
+// attributes; forced marks it kept whatever the sampling (KeyForce).
+func (r *Root) begin(parent context.Context, tid trace.TraceID, sid trace.SpanID, forced bool) trace.Span {
 	opts := []trace.SpanStartOption{trace.WithTimestamp(r.start), trace.WithSpanKind(r.kind)}
 	if !r.parent.IsValid() {
 		opts = append(opts, trace.WithNewRoot())
@@ -128,9 +129,9 @@ func (r *Root) begin(ctx context.Context, forced bool) trace.Span {
 	if r.describe != nil {
 		opts = append(opts, trace.WithAttributes(r.describe.SpanAttributes()...))
 	}
-	ctx, s := r.t.Start(ctx, r.name, opts...)
+	_, s := r.t.Start(context.WithValue(parent, idsKey{}, ids{tid, sid}), r.name, opts...)
 	if r.describe != nil && s.IsRecording() {
-		r.describe.SpanStarted(ctx)
+		r.describe.SpanStarted(trace.ContextWithSpan(parent, s))
 	}
 	return s
 }
@@ -139,8 +140,7 @@ func (r *Root) begin(ctx context.Context, forced bool) trace.Span {
 // sampled out; r.mu is held.
 func (r *Root) madeLocked() trace.Span {
 	if r.span == nil {
-		ctx := context.WithValue(r.parentContext(context.Background()), idsKey{}, ids{r.sc.TraceID(), r.sc.SpanID()})
-		r.span = r.begin(ctx, true)
+		r.span = r.begin(r.parentContext(context.Background()), r.sc.TraceID(), r.sc.SpanID(), true)
 		r.made.Store(true)
 	}
 	return r.span
@@ -196,8 +196,9 @@ type Sub struct {
 	opts   []trace.SpanStartOption
 }
 
-// Child starts a span named name at start under the span in ctx when that
-// span is recorded. Otherwise (a sampled-out trace, or no span at all) it
+// Child starts a span named name under the span in ctx when that span is
+// recorded; start is the time now, which a span made after the fact
+// starts at. Otherwise (a sampled-out trace, or no span at all) it
 // starts none and returns ctx unchanged: End makes the span then only if
 // it fails. Use it only under a local parent: a remote one (a
 // traceparent that came in) is never recorded here, and its first local
@@ -207,8 +208,8 @@ func Child(ctx context.Context, t trace.Tracer, name string, start time.Time, op
 	if t == nil || !parent.IsRecording() {
 		return ctx, Sub{parent: parent, name: name, start: start, opts: opts}
 	}
-	o := make([]trace.SpanStartOption, 0, len(opts)+1)
-	ctx, s := t.Start(ctx, name, append(append(o, opts...), trace.WithTimestamp(start))...)
+	// Started now: start (just taken) is what the SDK takes itself.
+	ctx, s := t.Start(ctx, name, opts...)
 	return ctx, Sub{span: s}
 }
 
