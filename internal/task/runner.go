@@ -158,11 +158,21 @@ func (n *nodeSpans) get(flowName, node, kind string) nodeSpan {
 func (t tracer) StartNode(ctx context.Context, flowName, node, kind string) (context.Context, func(error)) {
 	start := time.Now()
 	var span tracing.Sub
-	if t.ot != nil {
+	switch {
+	case t.ot == nil:
+	case tracing.Recording(ctx):
 		ns := t.spans.get(flowName, node, kind)
 		ctx, span = tracing.Child(ctx, t.ot, ns.name, start, ns.opts...)
+	default:
+		// Sampled out: named only if it fails (the lookup of its name
+		// and attributes was most of a sampled-out message's cost).
+		span = tracing.Pending(ctx, start)
 	}
 	return ctx, func(err error) {
+		if err != nil && t.ot != nil && !span.Recording() {
+			ns := t.spans.get(flowName, node, kind)
+			span = span.Named(ns.name, ns.opts...)
+		}
 		span.End(err)
 		d := time.Since(start)
 		if err != nil && !errors.Is(err, context.Canceled) {

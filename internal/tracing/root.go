@@ -213,6 +213,29 @@ func Child(ctx context.Context, t trace.Tracer, name string, start time.Time, op
 	return ctx, Sub{span: s}
 }
 
+// Pending is a child span under the span in ctx that is not started (its
+// trace is sampled out, or ctx holds no span), from start: what Child
+// returns then, for a caller that names the span (Named) only if it
+// fails, as finding its name and options costs more than the rest.
+func Pending(ctx context.Context, start time.Time) Sub {
+	return Sub{parent: trace.SpanFromContext(ctx), start: start}
+}
+
+// Recording reports whether the span in ctx is recorded: a child of it
+// is then started (Child), else Pending is enough.
+func Recording(ctx context.Context) bool {
+	return trace.SpanFromContext(ctx).IsRecording()
+}
+
+// Named returns s named name with options opts, when it was not started:
+// what End makes of it if it fails.
+func (s Sub) Named(name string, opts ...trace.SpanStartOption) Sub {
+	if s.span == nil {
+		s.name, s.opts = name, opts
+	}
+	return s
+}
+
 // Recording says whether the span was started (its trace is sampled).
 func (s Sub) Recording() bool { return s.span != nil }
 

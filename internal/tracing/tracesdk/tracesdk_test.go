@@ -103,8 +103,8 @@ func TestErrorsAlwaysExported(t *testing.T) {
 		tr := newTracing(t, cfg)
 		ok := twoSpans(tr.Provider(), "default", nil)
 		failed := twoSpans(tr.Provider(), "default", errors.New("algorithm timed out"))
-		_, api := tr.Provider().Tracer("test").Start(context.Background(), "api.action")
-		tracing.End(api, errors.New("denied"))
+		_, action := tr.Provider().Tracer("test").Start(context.Background(), "api.action")
+		tracing.End(action, errors.New("denied"))
 		if err := tr.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -128,11 +128,14 @@ func TestErrorsAlwaysExported(t *testing.T) {
 			t.Errorf("ring %d: child [%d, %d] not inside root [%d, %d]", ring, child.GetStartTimeUnixNano(), child.GetEndTimeUnixNano(),
 				root.GetStartTimeUnixNano(), root.GetEndTimeUnixNano())
 		}
-		lone := rcv.Trace(api.SpanContext().TraceID().String())
+		lone := rcv.Trace(action.SpanContext().TraceID().String())
 		if len(lone) != 1 || lone[0].GetName() != "error" || lone[0].GetStatus().GetMessage() != "denied" {
 			t.Errorf("ring %d: a sampled-out SDK span's failure exported %v, want one error span", ring, lone)
 		}
 		if ring > 0 {
+			if n := len(tr.Recent().Trace(action.SpanContext().TraceID().String())); n != 0 {
+				t.Errorf("ring on: it holds %d spans of the failed action, which names no project", n)
+			}
 			if n := len(tr.Recent().Trace(ok)); n != 0 {
 				t.Errorf("ring on: it holds %d spans of the sampled-out trace", n)
 			}
