@@ -59,13 +59,11 @@ type item struct {
 	pipeline.Message
 	source  int
 	emitted time.Time
-	// run, taken and root are the message's trace while tracing is on:
-	// its root span, made only when the trace is sampled or something in
-	// it fails (its attributes and source read are made then), and when
-	// a worker took the message.
-	run   *runner
-	taken time.Time
-	root  tracing.Root
+	// run and root are the message's trace while tracing is on: its root
+	// span, made only when the trace is sampled or something in it fails
+	// (its attributes and source read are made then).
+	run  *runner
+	root tracing.Root
 }
 
 // SpanAttributes implements tracing.Describer: the message span's
@@ -76,7 +74,9 @@ func (it *item) SpanAttributes() []attribute.KeyValue {
 }
 
 // SpanStarted implements tracing.Describer: the message's first span is
-// its source's, from when the source emitted it to when a worker took it.
+// its source's, from when the source emitted it to when a worker took it
+// (now, for a sampled message; when its first node started, for one made
+// after the fact).
 func (it *item) SpanStarted(ctx context.Context) {
 	r := it.run
 	var src pipeline.SourceSpec
@@ -86,7 +86,7 @@ func (it *item) SpanStarted(ctx context.Context) {
 	_, read := r.ot.Start(ctx, "source.read "+src.Type, trace.WithTimestamp(it.emitted),
 		trace.WithAttributes(tracing.KeyProject.String(r.task.ProjectID), tracing.KeyTask.String(r.task.ID),
 			tracing.KeySource.String(src.Type+":"+src.Id)))
-	read.End(trace.WithTimestamp(it.taken))
+	read.End(trace.WithTimestamp(it.root.FirstChild()))
 }
 
 // taskStats are a task's counters and per-node latencies on this worker.
@@ -158,15 +158,15 @@ func (n *nodeSpans) get(flowName, node, kind string) nodeSpan {
 func (t tracer) StartNode(ctx context.Context, flowName, node, kind string) (context.Context, func(error)) {
 	start := time.Now()
 	var span tracing.Sub
-	switch {
-	case t.ot == nil:
-	case tracing.Recording(ctx):
-		ns := t.spans.get(flowName, node, kind)
-		ctx, span = tracing.Child(ctx, t.ot, ns.name, start, ns.opts...)
-	default:
-		// Sampled out: named only if it fails (the lookup of its name
-		// and attributes was most of a sampled-out message's cost).
+	if t.ot != nil {
+		// Sampled out, the span is named only if it fails: the lookup
+		// of its name and attributes was most of a sampled-out
+		// message's cost.
 		span = tracing.Pending(ctx, start)
+		if span.ParentRecording() {
+			ns := t.spans.get(flowName, node, kind)
+			ctx, span = span.Start(ctx, t.ot, ns.name, ns.opts...)
+		}
 	}
 	return ctx, func(err error) {
 		if err != nil && t.ot != nil && !span.Recording() {
@@ -597,7 +597,6 @@ func (r *runner) process(ctx context.Context, it *item) {
 // with, from another task's event): a sampled message's spans at once, a
 // sampled-out one's only if something in it fails (tracing.Root).
 func (r *runner) startMessage(ctx context.Context, it *item) context.Context {
-	it.taken = time.Now()
 	ctx, _ = it.root.Start(ctx, r.ot, it.TraceParent, "task.message", it.emitted, trace.SpanKindConsumer, it)
 	return ctx
 }

@@ -70,6 +70,18 @@ type Root struct {
 	span      trace.Span
 	made      atomic.Bool
 	recording bool
+	// first is when the first pending child started (Unix ns; 0: none).
+	first atomic.Int64
+}
+
+// FirstChild is when the root's first child that was not started
+// (Pending) began, or now when none has: where a sampled-out message's
+// source read ends, without reading the clock once more per message.
+func (r *Root) FirstChild() time.Time {
+	if ns := r.first.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Now()
 }
 
 // Start begins the root span named name at start, in the trace that
@@ -213,18 +225,30 @@ func Child(ctx context.Context, t trace.Tracer, name string, start time.Time, op
 	return ctx, Sub{span: s}
 }
 
-// Pending is a child span under the span in ctx that is not started (its
-// trace is sampled out, or ctx holds no span), from start: what Child
-// returns then, for a caller that names the span (Named) only if it
-// fails, as finding its name and options costs more than the rest.
+// Pending is a child span under the span in ctx, from start, not
+// started yet: Start starts it when its parent is recorded; else it is
+// named (Named) only if it fails, for a caller that finds a span's name
+// and options at a cost. It notes start as the first child's start of a
+// sampled-out Root (Root.FirstChild).
 func Pending(ctx context.Context, start time.Time) Sub {
-	return Sub{parent: trace.SpanFromContext(ctx), start: start}
+	p := trace.SpanFromContext(ctx)
+	if r, ok := p.(*Root); ok {
+		r.first.CompareAndSwap(0, start.UnixNano())
+	}
+	return Sub{parent: p, start: start}
 }
 
-// Recording reports whether the span in ctx is recorded: a child of it
-// is then started (Child), else Pending is enough.
-func Recording(ctx context.Context) bool {
-	return trace.SpanFromContext(ctx).IsRecording()
+// ParentRecording reports whether a pending span's parent is recorded:
+// it should then be started.
+func (s Sub) ParentRecording() bool {
+	return s.span == nil && s.parent != nil && s.parent.IsRecording()
+}
+
+// Start starts pending span s named name under its (recorded) parent,
+// which ctx carries.
+func (s Sub) Start(ctx context.Context, t trace.Tracer, name string, opts ...trace.SpanStartOption) (context.Context, Sub) {
+	ctx, span := t.Start(ctx, name, opts...)
+	return ctx, Sub{span: span}
 }
 
 // Named returns s named name with options opts, when it was not started:
