@@ -8,9 +8,7 @@ import (
 )
 
 // TraceConfig configures OpenTelemetry tracing (internal/tracing/tracesdk).
-// By default a process keeps its recent traces in memory (1 % of them,
-// and every one in which something failed) and exports none. Tracing is
-// off when neither an OTLP endpoint nor the in-memory ring is set: then
+// Tracing is off unless an OTLP endpoint or an in-memory ring is set: then
 // no span is started anywhere and the trace API costs nothing.
 type TraceConfig struct {
 	// Endpoint is the OTLP receiver's URL (http://collector:4317 for gRPC,
@@ -30,12 +28,13 @@ type TraceConfig struct {
 	RecentBytes  int64 `yaml:"recent_bytes"`
 }
 
-// DefaultTraceConfig keeps the last 256 traces in memory, of 1 % of
-// messages and every failure, and exports none: the console shows a
-// failing node's trace on a fresh server, for about 1 % more CPU on a
-// flow of nothing but engine work (docs/benchmarks.md, issue #22).
+// DefaultTraceConfig is tracing off, with the ratio and ring size used
+// once it is turned on. The ring alone (--otel.recent-traces 256) is not
+// on by default: on a flow of nothing but engine work it cost 6–12 % of
+// CPU per message under load at ratio 0.01 (docs/benchmarks.md, issue
+// #22), more than the 2 % a default may cost.
 func DefaultTraceConfig() TraceConfig {
-	return TraceConfig{Protocol: "grpc", SampleRatio: 0.01, RecentTraces: 256, RecentBytes: 16 << 20}
+	return TraceConfig{Protocol: "grpc", SampleRatio: 0.1, RecentBytes: 16 << 20}
 }
 
 // Enabled says whether any span is recorded.
@@ -46,7 +45,7 @@ func (c *TraceConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Endpoint, "otel.endpoint", c.Endpoint, "OTLP trace receiver URL, e.g. http://collector:4317 (grpc) or http://collector:4318 (http); empty: traces are not exported")
 	fs.StringVar(&c.Protocol, "otel.protocol", c.Protocol, "OTLP protocol: grpc or http")
 	fs.Float64Var(&c.SampleRatio, "otel.sample-ratio", c.SampleRatio, "share of traces recorded and exported (0..1), by trace id; a trace in which something fails is always kept")
-	fs.IntVar(&c.RecentTraces, "otel.recent-traces", c.RecentTraces, "recent traces kept in memory for DescribeTrace and the console (0: none; with no --otel.endpoint either, tracing is off)")
+	fs.IntVar(&c.RecentTraces, "otel.recent-traces", c.RecentTraces, "recent traces kept in memory for DescribeTrace and the console (0: none)")
 	fs.Int64Var(&c.RecentBytes, "otel.recent-bytes", c.RecentBytes, "memory cap (bytes) of the recent traces")
 }
 

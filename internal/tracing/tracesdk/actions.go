@@ -54,7 +54,7 @@ func describeTrace(ctx context.Context, c *api.Caller, r *Recent, others Asker, 
 		}
 	}
 	if r == nil {
-		return nil, api.Errorf(api.FailedOperation, "tracing in memory is off on this server (--otel.recent-traces 0)")
+		return nil, api.Errorf(api.FailedOperation, "tracing in memory is off on this server: set --otel.recent-traces")
 	}
 	id, field := req.TraceId, "TraceId"
 	if req.RecordId != "" {

@@ -22,7 +22,7 @@ func BenchmarkMessageSpans(b *testing.B) {
 	}{{"sampled-out", 0}, {"sampled", 1}} {
 		b.Run(c.name, func(b *testing.B) {
 			cfg := telemetry.DefaultTraceConfig()
-			cfg.SampleRatio = c.ratio
+			cfg.SampleRatio, cfg.RecentTraces = c.ratio, 256
 			tr := newTracing(b, cfg)
 			defer func() { _ = tr.Shutdown(context.Background()) }()
 			t := tr.Provider().Tracer("bench")

@@ -91,9 +91,9 @@ export function durationText(us: number): string {
 /** traceNote is what the page says when DescribeTrace has no trace to show; of is what the trace belongs to ("record", "error"). */
 export function traceNote(e: unknown, of = "record"): string {
   if (e instanceof ApiError && e.code === "FailedOperation")
-    return `This server keeps no traces in memory (it was started with --otel.recent-traces 0). Without that flag it keeps the last 256, to show each ${of}'s path here.`;
+    return `This server keeps no traces in memory. Start it with --otel.recent-traces N (for example 256) to see each ${of}'s path here.`;
   if (e instanceof ApiError && e.code === "ResourceNotFound")
-    return `No trace is kept for this ${of}: only a share of messages is traced (--otel.sample-ratio, 1 % by default; every failure is), and the server's ring of recent traces (--otel.recent-traces, --otel.recent-bytes) forgets the oldest.`;
+    return `No trace is kept for this ${of}: only a share of messages is traced (--otel.sample-ratio; every failure is), and the server's ring of recent traces (--otel.recent-traces, --otel.recent-bytes) forgets the oldest.`;
   return describe(e);
 }
 
