@@ -29,10 +29,10 @@ type TraceConfig struct {
 }
 
 // DefaultTraceConfig is tracing off, with the ratio and ring size used
-// once it is turned on. The ring alone (--otel.recent-traces 256) is not
-// on by default: on a flow of nothing but engine work it cost 6–12 % of
-// CPU per message under load at ratio 0.01 (docs/benchmarks.md, issue
-// #22), more than the 2 % a default may cost.
+// once it is turned on. The ring alone (--otel.recent-traces 256 at ratio
+// 0.01) is not on by default: on a flow of nothing but engine work it
+// cost 4–12 % of CPU per message (docs/benchmarks.md, issue #22), more
+// than the 2 % a default may cost.
 func DefaultTraceConfig() TraceConfig {
 	return TraceConfig{Protocol: "grpc", SampleRatio: 0.1, RecentBytes: 16 << 20}
 }
