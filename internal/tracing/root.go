@@ -278,7 +278,8 @@ func (s Sub) End(err error) {
 	switch {
 	case s.span != nil:
 		End(s.span, err)
-	case err == nil || s.parent == nil:
+	case err == nil || s.parent == nil || s.parent.IsRecording():
+		// A recorded parent is its caller's to end, not this span's.
 	default:
 		if r, ok := s.parent.(*Root); ok {
 			r.fail(s.name, s.start, s.opts, err)
