@@ -57,8 +57,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	args := []string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode),
 		// The GB/T 28181 step steers a simulated camera's channel (step 25).
 		"--gb28181.addr", "127.0.0.1:0",
-		// Recent traces kept, so a record's detail shows the trace that wrote it (step 92).
-		"--otel.recent-traces", "20000", "--otel.recent-bytes", strconv.Itoa(64 << 20),
+		// Every message traced and recent traces kept, so a record's detail shows the trace
+		// that wrote it (step 92).
+		"--otel.sample-ratio", "1", "--otel.recent-traces", "20000", "--otel.recent-bytes", strconv.Itoa(64 << 20),
 		// Edge nodes join it (step 93).
 		"--edge.leaf-addr", "127.0.0.1:0", "--edge.heartbeat", "1s"}
 	// The model-file step uploads a tiny classifier written here; it runs

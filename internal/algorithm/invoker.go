@@ -66,9 +66,9 @@ func (d *deployment) readyWait() <-chan struct{} {
 func (d *deployment) invoke(ctx context.Context, inputs map[string]any) (out map[string]any, err error) {
 	start := time.Now()
 	if d.m.tracer != nil && trace.SpanContextFromContext(ctx).IsValid() {
-		var span trace.Span
-		ctx, span = d.startSpan(ctx)
-		defer func() { tracing.End(span, err) }()
+		var span tracing.Sub
+		ctx, span = d.startSpan(ctx, start)
+		defer func() { span.End(err) }()
 	}
 	if err := d.checkInputs(inputs); err != nil {
 		d.fail("", ReasonBadInput)
@@ -98,12 +98,13 @@ func (d *deployment) invoke(ctx context.Context, inputs map[string]any) (out map
 
 // startSpan opens the call's span. Its instance is set by do, its batch
 // size by the batcher (1 without one).
-func (d *deployment) startSpan(ctx context.Context) (context.Context, trace.Span) {
+// A sampled-out message's call starts none, unless it fails (tracing.Sub).
+func (d *deployment) startSpan(ctx context.Context, start time.Time) (context.Context, tracing.Sub) {
 	proto := d.v.Protocol
 	if proto == "" {
 		proto = d.v.Runtime // builtin
 	}
-	ctx, span := d.m.tracer.Start(ctx, "algorithm.call "+d.v.AlgorithmID, trace.WithSpanKind(trace.SpanKindClient),
+	ctx, span := tracing.Child(ctx, d.m.tracer, "algorithm.call "+d.v.AlgorithmID, start, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(tracing.KeyAlgorithm.String(d.v.AlgorithmID+"@"+d.v.Version), tracing.KeyProtocol.String(proto)))
 	if d.batcher == nil {
 		span.SetAttributes(tracing.KeyBatchSize.Int(1))

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tianshu-ai/tianshu/internal/bus"
@@ -58,6 +59,34 @@ type item struct {
 	pipeline.Message
 	source  int
 	emitted time.Time
+	// run and root are the message's trace while tracing is on: its root
+	// span, made only when the trace is sampled or something in it fails
+	// (its attributes and source read are made then).
+	run  *runner
+	root tracing.Root
+}
+
+// SpanAttributes implements tracing.Describer: the message span's
+// attributes.
+func (it *item) SpanAttributes() []attribute.KeyValue {
+	return []attribute.KeyValue{tracing.KeyProject.String(it.run.task.ProjectID), tracing.KeyTask.String(it.run.task.ID),
+		tracing.KeyDevice.String(it.Key), tracing.KeyMessage.String(it.ID)}
+}
+
+// SpanStarted implements tracing.Describer: the message's first span is
+// its source's, from when the source emitted it to when a worker took it
+// (now, for a sampled message; when its first node started, for one made
+// after the fact).
+func (it *item) SpanStarted(ctx context.Context) {
+	r := it.run
+	var src pipeline.SourceSpec
+	if it.source < len(r.task.Sources) {
+		src = r.task.Sources[it.source]
+	}
+	_, read := r.ot.Start(ctx, "source.read "+src.Type, trace.WithTimestamp(it.emitted),
+		trace.WithAttributes(tracing.KeyProject.String(r.task.ProjectID), tracing.KeyTask.String(r.task.ID),
+			tracing.KeySource.String(src.Type+":"+src.Id)))
+	read.End(trace.WithTimestamp(it.root.FirstChild()))
 }
 
 // taskStats are a task's counters and per-node latencies on this worker.
@@ -128,15 +157,23 @@ func (n *nodeSpans) get(flowName, node, kind string) nodeSpan {
 
 func (t tracer) StartNode(ctx context.Context, flowName, node, kind string) (context.Context, func(error)) {
 	start := time.Now()
-	var span trace.Span
+	var span tracing.Sub
 	if t.ot != nil {
-		ns := t.spans.get(flowName, node, kind)
-		ctx, span = tracing.Child(ctx, t.ot, ns.name, ns.opts...)
+		// Sampled out, the span is named only if it fails: the lookup
+		// of its name and attributes was most of a sampled-out
+		// message's cost.
+		span = tracing.Pending(ctx, start)
+		if span.ParentRecording() {
+			ns := t.spans.get(flowName, node, kind)
+			ctx, span = span.Start(ctx, t.ot, ns.name, ns.opts...)
+		}
 	}
 	return ctx, func(err error) {
-		if span != nil {
-			tracing.End(span, err)
+		if err != nil && t.ot != nil && !span.Recording() {
+			ns := t.spans.get(flowName, node, kind)
+			span = span.Named(ns.name, ns.opts...)
 		}
+		span.End(err)
 		d := time.Since(start)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			// The node's trace, so the console can draw the message's
@@ -460,7 +497,7 @@ func (r *runner) runSource(ctx context.Context, index int, src pipeline.Source) 
 func (r *runner) newItem(m pipeline.Message, source int) *item {
 	it := &item{Message: m, source: source}
 	if r.ot != nil {
-		it.emitted = time.Now()
+		it.emitted, it.run = time.Now(), r
 	}
 	return it
 }
@@ -518,9 +555,9 @@ func (r *runner) process(ctx context.Context, it *item) {
 	// Only while somebody watches is the run traced (the live view
 	// draws what its nodes found) and its frame handed over.
 	watched := r.tap.watched()
-	mctx, span := ctx, trace.Span(nil)
+	mctx := ctx
 	if r.ot != nil {
-		mctx, span = r.startMessage(ctx, it)
+		mctx = r.startMessage(ctx, it)
 	}
 	res, err := r.plan.Run(mctx, flow.Input{Data: m.Data, Params: r.task.Parameters, Time: m.Time, Key: m.Key, State: r.state, Sinks: sinks, Trace: watched})
 	if watched {
@@ -528,8 +565,8 @@ func (r *runner) process(ctx context.Context, it *item) {
 			r.tap.publish(f)
 		}
 	}
-	if span != nil {
-		tracing.End(span, err)
+	if r.ot != nil {
+		it.root.Finish(err)
 	}
 	if err != nil {
 		r.stats.failed.Add(1)
@@ -557,28 +594,11 @@ func (r *runner) process(ctx context.Context, it *item) {
 }
 
 // startMessage opens the message's trace (joining the one it arrived
-// with, from another task's event) with a first span for its source: from
-// when the source emitted it to when a worker took it.
-func (r *runner) startMessage(ctx context.Context, it *item) (context.Context, trace.Span) {
-	m := &it.Message
-	var src pipeline.SourceSpec
-	if it.source < len(r.task.Sources) {
-		src = r.task.Sources[it.source]
-	}
-	// The attributes are set once the span is known to be recorded: a
-	// sampled-out message (without the ring) pays for none of them.
-	ctx, span := r.ot.Start(tracing.Remote(ctx, m.TraceParent), "task.message", trace.WithTimestamp(it.emitted),
-		trace.WithSpanKind(trace.SpanKindConsumer))
-	if !span.IsRecording() {
-		return ctx, span
-	}
-	span.SetAttributes(tracing.KeyProject.String(r.task.ProjectID), tracing.KeyTask.String(r.task.ID),
-		tracing.KeyDevice.String(m.Key), tracing.KeyMessage.String(m.ID))
-	_, read := r.ot.Start(ctx, "source.read "+src.Type, trace.WithTimestamp(it.emitted),
-		trace.WithAttributes(tracing.KeyProject.String(r.task.ProjectID), tracing.KeyTask.String(r.task.ID),
-			tracing.KeySource.String(src.Type+":"+src.Id)))
-	read.End()
-	return ctx, span
+// with, from another task's event): a sampled message's spans at once, a
+// sampled-out one's only if something in it fails (tracing.Root).
+func (r *runner) startMessage(ctx context.Context, it *item) context.Context {
+	ctx, _ = it.root.Start(ctx, r.ot, it.TraceParent, "task.message", it.emitted, trace.SpanKindConsumer, it)
+	return ctx
 }
 
 func (r *runner) noteError(msg string) {

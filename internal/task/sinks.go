@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -49,17 +50,15 @@ func (s *messageSinks) Store(ctx context.Context, rec flow.Record) (string, erro
 	if s.r.records == nil {
 		return "", fmt.Errorf("store node: this process has no record store")
 	}
-	var span trace.Span
+	var span tracing.Sub
 	if s.r.ot != nil {
-		ctx, span = tracing.Child(ctx, s.r.ot, "records.write", trace.WithSpanKind(trace.SpanKindClient),
+		ctx, span = tracing.Child(ctx, s.r.ot, "records.write", time.Now(), trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(tracing.KeyProject.String(s.r.task.ProjectID), tracing.KeyTask.String(s.r.task.ID)))
 	}
 	id, err := s.r.records.StoreRecord(ctx, pipeline.Record{ProjectID: s.r.task.ProjectID, TaskID: s.r.task.ID, DeviceID: s.msg.Key,
 		Type: rec.Type, Time: rec.Time, Data: rec.Data, EventID: s.id("rec", rec.Origin)})
-	if span != nil {
-		span.SetAttributes(tracing.KeyRecord.String(id))
-		tracing.End(span, err)
-	}
+	span.SetAttributes(tracing.KeyRecord.String(id))
+	span.End(err)
 	if err != nil {
 		s.failed.Store(true)
 		return "", err
@@ -80,20 +79,18 @@ func (s *messageSinks) Publish(ctx context.Context, ev flow.Event) error {
 	}
 	ce := event.New(s.id("evt", ev.Origin), event.TaskSource(s.r.task.ID), ev.Type, ev.Subject, t, ev.Data)
 	ce.TaskID, ce.ProjectID = s.r.task.ID, s.r.task.ProjectID
-	var span trace.Span
+	var span tracing.Sub
 	if s.r.ot != nil && trace.SpanContextFromContext(ctx).IsValid() {
 		// The event's traceparent is this span's: a subscriber's
 		// delivery continues the trace under it.
-		ctx, span = tracing.Child(ctx, s.r.ot, "bus.publish", trace.WithSpanKind(trace.SpanKindProducer),
+		ctx, span = tracing.Child(ctx, s.r.ot, "bus.publish", time.Now(), trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(tracing.KeyProject.String(s.r.task.ProjectID), tracing.KeyTask.String(s.r.task.ID), tracing.KeyEvent.String(ce.ID)))
 		ce.TraceParent = tracing.TraceParent(ctx)
 	} else {
 		ce.TraceParent = event.ChildOf(s.traceID())
 	}
 	err := s.publish(ctx, ev.Subject, &ce)
-	if span != nil {
-		tracing.End(span, err)
-	}
+	span.End(err)
 	return err
 }
 

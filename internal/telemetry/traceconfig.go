@@ -17,9 +17,10 @@ type TraceConfig struct {
 	Endpoint string `yaml:"endpoint"`
 	// Protocol is grpc or http (OTLP/HTTP with protobuf bodies).
 	Protocol string `yaml:"protocol"`
-	// SampleRatio is the share of traces exported, decided per trace id
-	// (so every process keeps the same traces). Traces with an error are
-	// exported whatever the ratio.
+	// SampleRatio is the share of traces recorded (kept in memory and
+	// exported), decided per trace id (so every process keeps the same
+	// traces). A trace in which something fails is kept whatever the
+	// ratio: the failing spans and the message's.
 	SampleRatio float64 `yaml:"sample_ratio"`
 	// RecentTraces is how many recent traces this process keeps in memory
 	// for DescribeTrace (0: none), and RecentBytes caps their size.
@@ -28,7 +29,10 @@ type TraceConfig struct {
 }
 
 // DefaultTraceConfig is tracing off, with the ratio and ring size used
-// once it is turned on.
+// once it is turned on. The ring alone (--otel.recent-traces 256 at ratio
+// 0.01) is not on by default: on a flow of nothing but engine work it
+// cost 4–12 % of CPU per message (docs/benchmarks.md, issue #22), more
+// than the 2 % a default may cost.
 func DefaultTraceConfig() TraceConfig {
 	return TraceConfig{Protocol: "grpc", SampleRatio: 0.1, RecentBytes: 16 << 20}
 }
@@ -40,7 +44,7 @@ func (c TraceConfig) Enabled() bool { return c.Endpoint != "" || c.RecentTraces 
 func (c *TraceConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Endpoint, "otel.endpoint", c.Endpoint, "OTLP trace receiver URL, e.g. http://collector:4317 (grpc) or http://collector:4318 (http); empty: traces are not exported")
 	fs.StringVar(&c.Protocol, "otel.protocol", c.Protocol, "OTLP protocol: grpc or http")
-	fs.Float64Var(&c.SampleRatio, "otel.sample-ratio", c.SampleRatio, "share of traces exported (0..1), by trace id; traces with an error are always exported")
+	fs.Float64Var(&c.SampleRatio, "otel.sample-ratio", c.SampleRatio, "share of traces recorded and exported (0..1), by trace id; a trace in which something fails is always kept")
 	fs.IntVar(&c.RecentTraces, "otel.recent-traces", c.RecentTraces, "recent traces kept in memory for DescribeTrace and the console (0: none)")
 	fs.Int64Var(&c.RecentBytes, "otel.recent-bytes", c.RecentBytes, "memory cap (bytes) of the recent traces")
 }

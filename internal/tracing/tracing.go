@@ -54,22 +54,6 @@ func Tracer(tp trace.TracerProvider, name string) trace.Tracer {
 	return tp.Tracer(name)
 }
 
-// Child starts a span under the span in ctx when that span is recorded.
-// Otherwise (a trace sampled out while no ring of recent traces records
-// everything, or no span at all) it starts none and returns ctx and its
-// span, unrecorded: ending it does nothing, and End with an error still
-// exports the failure as an error span under it. A sampled-out message
-// then costs one unrecorded span instead of one per node, sink and call.
-// Use it only under a local parent: a remote one (a traceparent that came
-// in) is never recorded here, and its first local span must be started.
-func Child(ctx context.Context, t trace.Tracer, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
-	parent := trace.SpanFromContext(ctx)
-	if t == nil || !parent.IsRecording() {
-		return ctx, parent
-	}
-	return t.Start(ctx, name, opts...)
-}
-
 // Remote returns ctx carrying the span context of traceparent as a remote
 // parent, so the next span started joins that trace. A missing or
 // malformed traceparent leaves ctx as it is (a new trace starts).
@@ -112,8 +96,13 @@ func TraceParent(ctx context.Context) string {
 // End ends span, marking it failed with err's message when err is not
 // nil. A span that is not recorded (its trace was sampled out) gets a
 // child span "error" that is, so a failure is exported whatever the
-// sampling: its trace id and parent name where it happened.
+// sampling: its trace id and parent name where it happened; a sampled-out
+// Root makes its own span instead (Root.Finish).
 func End(span trace.Span, err error) {
+	if r, ok := span.(*Root); ok {
+		r.Finish(err)
+		return
+	}
 	if err != nil {
 		if !span.IsRecording() && span.SpanContext().IsValid() {
 			ctx := trace.ContextWithRemoteSpanContext(context.Background(), span.SpanContext())

@@ -5,17 +5,17 @@
 // Only the app imports it; instrumented packages see the trace API alone
 // (internal/tracing), so the SDK and the exporters stay out of them.
 //
-// Sampling is decided per trace in two steps. The head sampler marks a
-// share of traces sampled, by trace id, so every process agrees. While
-// the ring of recent traces is on it records every span (the ring holds
-// every trace); the tail processor then holds a trace's spans until its
-// local root ends and exports them when the trace was sampled or any of
-// its spans failed. With the ring off, sampled-out traces are not
-// recorded at all (their cost is the nil-span path), and a failure in one
-// is exported as a lone error span in its trace, under the span that
-// failed: a head-sampling approximation of "keep failed traces". A trace
-// that spans processes (a webhook delivery after the bus) is decided per
-// process: the delivery's part follows the traceparent's sampled flag.
+// Sampling is decided per trace, at its head: a share of new traces is
+// sampled, by trace id, so every process agrees, and a continued trace
+// follows its parent's flag. A sampled-out trace records nothing: a
+// task's message starts no span at all (tracing.Root), and when
+// something in it fails, its root span and the failing span are made
+// then, with their real start times and ids, and kept whatever the
+// sampling (KeyForce). The tail processor holds a trace's spans until
+// its local root ends and hands them to the ring of recent traces and the
+// exporter together. A trace that spans processes (a webhook delivery
+// after the bus) is decided per process: the delivery's part follows the
+// traceparent's sampled flag.
 package tracesdk
 
 import (
@@ -51,8 +51,9 @@ type Options struct {
 
 // Tracing is one process's tracing: nil Provider when it is off.
 type Tracing struct {
-	tp     *sdktrace.TracerProvider
-	recent *Recent
+	tp       *sdktrace.TracerProvider
+	provider provider
+	recent   *Recent
 }
 
 // New builds tracing for cfg. With cfg not Enabled it returns a Tracing
@@ -90,14 +91,16 @@ func New(cfg telemetry.TraceConfig, o Options) (*Tracing, error) {
 	}
 	proc := newTail(exp, recent, o.Logger, o.Registerer)
 	res := resource.NewSchemaless(attribute.String("service.name", o.Service), attribute.String("service.instance.id", o.Instance))
+	sampler := headSampler{ratio: cfg.SampleRatio}
 	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithSampler(headSampler{ratio: sdktrace.TraceIDRatioBased(cfg.SampleRatio), recordAll: recent != nil}),
+		sdktrace.WithSampler(sampler),
+		sdktrace.WithIDGenerator(idGenerator{}),
 		sdktrace.WithSpanProcessor(proc),
 		sdktrace.WithResource(res))
 	if recent != nil {
 		recent.register(o.Registerer)
 	}
-	return &Tracing{tp: tp, recent: recent}, nil
+	return &Tracing{tp: tp, provider: provider{tp, sampler}, recent: recent}, nil
 }
 
 // httpTracesURL adds OTLP/HTTP's default path, /v1/traces, to an
@@ -117,7 +120,7 @@ func (t *Tracing) Provider() trace.TracerProvider {
 	if t == nil || t.tp == nil {
 		return nil
 	}
-	return t.tp
+	return t.provider
 }
 
 // Recent is the ring of recent traces; nil when none is kept.
@@ -128,6 +131,15 @@ func (t *Tracing) Recent() *Recent {
 	return t.recent
 }
 
+// ForceFlush exports the traces that have ended and returns once the
+// exporter has.
+func (t *Tracing) ForceFlush(ctx context.Context) error {
+	if t == nil || t.tp == nil {
+		return nil
+	}
+	return t.tp.ForceFlush(ctx)
+}
+
 // Shutdown exports what is queued and stops the exporter.
 func (t *Tracing) Shutdown(ctx context.Context) error {
 	if t == nil || t.tp == nil {
@@ -136,16 +148,51 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 	return t.tp.Shutdown(ctx)
 }
 
-// headSampler marks a new trace sampled as ratio decides, and a
-// continued one as its parent was (a remote parent's flag included), so
-// all spans of a trace agree. With recordAll (the ring is on) it records
-// the spans of sampled-out traces too, for the ring and for the tail
-// processor's "keep failed traces"; without, it drops them, so a
-// sampled-out message costs next to nothing, and a failure in it is
-// exported as a lone error span (tracing.End, marked KeyForce).
+// provider is the SDK's tracer provider whose tracers also take the head
+// decision for a new trace before any span starts (tracing.HeadSampler).
+type provider struct {
+	*sdktrace.TracerProvider
+	s headSampler
+}
+
+func (p provider) Tracer(name string, opts ...trace.TracerOption) trace.Tracer {
+	return tracer{p.TracerProvider.Tracer(name, opts...), p.s}
+}
+
+type tracer struct {
+	trace.Tracer
+	s headSampler
+}
+
+// SampleNew implements tracing.HeadSampler.
+func (t tracer) SampleNew(id trace.TraceID) bool { return tracing.Sampled(id, t.s.ratio) }
+
+// idGenerator is the SDK's: random ids, or those a tracing.Root chose for
+// its span (the trace id it sampled on, the span id its events carry).
+type idGenerator struct{}
+
+func (idGenerator) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
+	if t, s, ok := tracing.PresetIDs(ctx); ok {
+		return t, s
+	}
+	return tracing.NewTraceID(), tracing.NewSpanID()
+}
+
+func (idGenerator) NewSpanID(ctx context.Context, id trace.TraceID) trace.SpanID {
+	if t, s, ok := tracing.PresetIDs(ctx); ok && t == id {
+		return s
+	}
+	return tracing.NewSpanID()
+}
+
+// headSampler marks a new trace sampled as ratio decides (by trace id,
+// tracing.Sampled), and a continued one as its parent was (a remote
+// parent's flag included), so all spans of a trace agree; a span marked
+// KeyForce (a failure in a sampled-out trace, made after the fact) is
+// sampled whatever the trace's decision. A sampled-out span is dropped:
+// not recorded at all.
 type headSampler struct {
-	ratio     sdktrace.Sampler
-	recordAll bool
+	ratio float64
 }
 
 func (s headSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
@@ -155,7 +202,7 @@ func (s headSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.Sampli
 	case psc.IsValid():
 		sampled = psc.IsSampled()
 	default:
-		sampled = s.ratio.ShouldSample(p).Decision == sdktrace.RecordAndSample
+		sampled = tracing.Sampled(p.TraceID, s.ratio)
 	}
 	if !sampled {
 		for _, kv := range p.Attributes {
@@ -165,13 +212,10 @@ func (s headSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.Sampli
 		}
 	}
 	d := sdktrace.Drop
-	switch {
-	case sampled:
+	if sampled {
 		d = sdktrace.RecordAndSample
-	case s.recordAll:
-		d = sdktrace.RecordOnly
 	}
 	return sdktrace.SamplingResult{Decision: d, Tracestate: psc.TraceState()}
 }
 
-func (s headSampler) Description() string { return "TianshuHead{" + s.ratio.Description() + "}" }
+func (s headSampler) Description() string { return fmt.Sprintf("TianshuHead{%g}", s.ratio) }

@@ -113,7 +113,8 @@ func (r *Recent) register(reg prometheus.Registerer) {
 }
 
 // add takes the spans of one finished part of a trace: the spans of one
-// process under one local root.
+// process under one local root. A part none of whose spans names a
+// project is not kept.
 func (r *Recent) add(spans []sdktrace.ReadOnlySpan) {
 	if len(spans) == 0 {
 		return
@@ -137,6 +138,11 @@ func (r *Recent) add(spans []sdktrace.ReadOnlySpan) {
 				}
 			}
 		}
+	}
+	if !found {
+		// No span names a project (the lone error span of a sampled-out
+		// action): DescribeTrace would never show it, so it takes no room.
+		return
 	}
 	id := spans[0].SpanContext().TraceID().String()
 	r.mu.Lock()

@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
+	"github.com/tianshu-ai/tianshu/internal/tracing"
 )
 
 // Bounds of the tail processor.
@@ -34,8 +34,9 @@ const (
 )
 
 // tail is the span processor: it groups the spans of each trace until the
-// trace's local root ends, then hands the group to the ring and, when the
-// trace was sampled or failed, to the exporter.
+// trace's local root ends, then hands the group to the ring and the
+// exporter. Every span it sees is recorded: the spans of a sampled trace,
+// or those made for a failure in a sampled-out one.
 type tail struct {
 	exp    sdktrace.SpanExporter
 	recent *Recent
@@ -48,6 +49,9 @@ type tail struct {
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
+	// flushes asks the exporter to export what it holds now; it closes
+	// the channel sent when it has.
+	flushes chan chan struct{}
 
 	traces   *prometheus.CounterVec
 	exported prometheus.Counter
@@ -55,17 +59,18 @@ type tail struct {
 }
 
 type group struct {
-	spans   []sdktrace.ReadOnlySpan
-	sampled bool
-	failed  bool
-	first   time.Time
+	spans []sdktrace.ReadOnlySpan
+	// forced: the trace was sampled out and its spans were made because
+	// something in it failed (its root is marked KeyForce).
+	forced bool
+	first  time.Time
 }
 
 func newTail(exp sdktrace.SpanExporter, recent *Recent, log *slog.Logger, reg prometheus.Registerer) *tail {
 	t := &tail{exp: exp, recent: recent, log: log, pending: map[trace.TraceID]*group{},
-		queue: make(chan []sdktrace.ReadOnlySpan, exportQueue), stop: make(chan struct{}), done: make(chan struct{}),
+		queue: make(chan []sdktrace.ReadOnlySpan, exportQueue), stop: make(chan struct{}), done: make(chan struct{}), flushes: make(chan chan struct{}),
 		traces: telemetry.MustRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_trace_traces_total",
-			Help: "Local parts of traces finished, by export decision: sampled, error (kept for a failed span), dropped (sampled out), none (no exporter)."}, []string{"decision"})),
+			Help: "Local parts of traces finished, by export decision: sampled, error (sampled out, kept for a failed span), none (no exporter; in memory only). Sampled-out traces record nothing and are not counted."}, []string{"decision"})),
 		exported: telemetry.MustRegister(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_trace_spans_exported_total",
 			Help: "Spans the OTLP exporter accepted."})),
 		dropped: telemetry.MustRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_trace_spans_dropped_total",
@@ -105,15 +110,23 @@ func (t *tail) OnEnd(s sdktrace.ReadOnlySpan) {
 	} else {
 		t.dropped.WithLabelValues("trace_too_long").Inc()
 	}
-	g.sampled = g.sampled || sc.IsSampled()
-	g.failed = g.failed || s.Status().Code == codes.Error
 	if root {
+		g.forced = forced(s)
 		delete(t.pending, id)
 	}
 	t.mu.Unlock()
 	if root {
 		t.finish(g)
 	}
+}
+
+func forced(s sdktrace.ReadOnlySpan) bool {
+	for _, kv := range s.Attributes() {
+		if kv.Key == tracing.KeyForce {
+			return true
+		}
+	}
+	return false
 }
 
 // flushStaleLocked finishes pending traces older than staleAfter; it
@@ -136,18 +149,17 @@ func (t *tail) finish(g *group) {
 	if t.recent != nil {
 		t.recent.add(g.spans)
 	}
-	decision := "none"
-	switch {
-	case t.exp == nil:
-	case g.sampled:
-		decision = "sampled"
-	case g.failed:
+	// Only recorded traces come here: sampled ones, and the failures
+	// made after the fact in sampled-out ones.
+	decision := "sampled"
+	if g.forced {
 		decision = "error"
-	default:
-		decision = "dropped"
+	}
+	if t.exp == nil {
+		decision = "none"
 	}
 	t.traces.WithLabelValues(decision).Inc()
-	if decision != "sampled" && decision != "error" {
+	if t.exp == nil {
 		return
 	}
 	select {
@@ -187,6 +199,17 @@ func (t *tail) export() {
 			}
 		case <-tick.C:
 			flush()
+		case done := <-t.flushes:
+			for drained := false; !drained; {
+				select {
+				case spans := <-t.queue:
+					batch = append(batch, spans...)
+				default:
+					drained = true
+				}
+			}
+			flush()
+			close(done)
 		case <-t.stop:
 			for {
 				select {
@@ -201,20 +224,27 @@ func (t *tail) export() {
 	}
 }
 
-// ForceFlush implements sdktrace.SpanProcessor: it exports what is
-// queued, not the traces whose root is still open.
+// ForceFlush implements sdktrace.SpanProcessor: it exports the traces
+// queued and the batch being gathered, and returns once the exporter
+// has; not the traces whose root is still open.
 func (t *tail) ForceFlush(ctx context.Context) error {
 	if t.exp == nil {
 		return nil
 	}
-	for len(t.queue) > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
+	done := make(chan struct{})
+	select {
+	case t.flushes <- done:
+	case <-t.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return nil
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Shutdown implements sdktrace.SpanProcessor.

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/bus"
@@ -32,14 +34,23 @@ func newTracing(t testing.TB, cfg telemetry.TraceConfig) *Tracing {
 	return tr
 }
 
-// twoSpans makes a trace of a root and a child failing with err, and
-// returns its trace id.
+// attrs are a root span's attributes (tracing.Describer).
+type attrs []attribute.KeyValue
+
+func (a attrs) SpanAttributes() []attribute.KeyValue { return a }
+func (attrs) SpanStarted(context.Context)            {}
+
+// twoSpans makes a trace the way a task's message is traced: a root
+// (tracing.Root) and a child (tracing.Child) failing with err, the root
+// failing with it; it returns the trace id.
 func twoSpans(tp trace.TracerProvider, project string, err error) string {
 	tr := tp.Tracer("test")
-	ctx, root := tr.Start(context.Background(), "root", trace.WithAttributes(tracing.KeyProject.String(project)))
-	_, child := tr.Start(ctx, "child", trace.WithAttributes(tracing.KeyProject.String(project), tracing.KeyRecord.String("rec-"+project)))
-	tracing.End(child, err)
-	root.End()
+	var root tracing.Root
+	ctx, _ := root.Start(context.Background(), tr, "", "root", time.Now(), trace.SpanKindConsumer, attrs{tracing.KeyProject.String(project)})
+	_, child := tracing.Child(ctx, tr, "child", time.Now(),
+		trace.WithAttributes(tracing.KeyProject.String(project), tracing.KeyRecord.String("rec-"+project)))
+	child.End(err)
+	root.Finish(err)
 	return root.SpanContext().TraceID().String()
 }
 
@@ -77,11 +88,13 @@ func TestExportOverGRPCAndHTTP(t *testing.T) {
 	}
 }
 
-// At ratio 0 a trace is exported only when one of its spans failed. With
-// the ring on, every span is recorded and the failed trace is exported
-// whole (the tail decision), and the ring keeps both; with it off,
-// sampled-out spans are not recorded and the failure is exported as a
-// lone error span in its trace, under the span that failed.
+// At ratio 0 a trace is recorded only when one of its spans failed: a
+// sampled-out message starts no span, and its failure makes the root's
+// span and the failing child's after the fact, connected, with their
+// start times and the trace id the message carried; the ring (when on)
+// and the exporter get them both. A span started the SDK's way (not a
+// tracing.Root's child) whose trace was sampled out still exports its
+// failure as a lone error span under it.
 func TestErrorsAlwaysExported(t *testing.T) {
 	rcv := otlptest.Start(t)
 	for _, ring := range []int{10, 0} {
@@ -90,6 +103,8 @@ func TestErrorsAlwaysExported(t *testing.T) {
 		tr := newTracing(t, cfg)
 		ok := twoSpans(tr.Provider(), "default", nil)
 		failed := twoSpans(tr.Provider(), "default", errors.New("algorithm timed out"))
+		_, action := tr.Provider().Tracer("test").Start(context.Background(), "api.action")
+		tracing.End(action, errors.New("denied"))
 		if err := tr.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -97,13 +112,37 @@ func TestErrorsAlwaysExported(t *testing.T) {
 			t.Errorf("ring %d: sampled-out trace: %d spans exported", ring, n)
 		}
 		got := rcv.Trace(failed)
+		byName := map[string]*tracepb.Span{}
+		for _, s := range got {
+			byName[s.GetName()] = s
+		}
+		root, child := byName["root"], byName["child"]
 		switch {
-		case ring > 0 && len(got) != 2:
-			t.Errorf("ring on: failed trace: %d spans exported, want 2", len(got))
-		case ring > 0 && len(tr.Recent().Trace(ok)) != 2:
-			t.Errorf("ring on: it holds %d spans of the sampled-out trace, want 2", len(tr.Recent().Trace(ok)))
-		case ring == 0 && (len(got) != 1 || got[0].GetName() != "error" || got[0].GetStatus().GetMessage() != "algorithm timed out"):
-			t.Errorf("ring off: failed trace exported %v, want one error span", got)
+		case len(got) != 2 || root == nil || child == nil:
+			t.Fatalf("ring %d: failed trace: exported %v, want root and child", ring, got)
+		case string(child.GetParentSpanId()) != string(root.GetSpanId()) || len(root.GetParentSpanId()) != 0:
+			t.Errorf("ring %d: child's parent %x, root %x (parent %x)", ring, child.GetParentSpanId(), root.GetSpanId(), root.GetParentSpanId())
+		case child.GetStatus().GetMessage() != "algorithm timed out" || root.GetStatus().GetCode() != tracepb.Status_STATUS_CODE_ERROR:
+			t.Errorf("ring %d: statuses child %v, root %v", ring, child.GetStatus(), root.GetStatus())
+		case child.GetStartTimeUnixNano() < root.GetStartTimeUnixNano() || root.GetEndTimeUnixNano() < child.GetEndTimeUnixNano():
+			t.Errorf("ring %d: child [%d, %d] not inside root [%d, %d]", ring, child.GetStartTimeUnixNano(), child.GetEndTimeUnixNano(),
+				root.GetStartTimeUnixNano(), root.GetEndTimeUnixNano())
+		}
+		lone := rcv.Trace(action.SpanContext().TraceID().String())
+		if len(lone) != 1 || lone[0].GetName() != "error" || lone[0].GetStatus().GetMessage() != "denied" {
+			t.Errorf("ring %d: a sampled-out SDK span's failure exported %v, want one error span", ring, lone)
+		}
+		if ring > 0 {
+			if n := len(tr.Recent().Trace(action.SpanContext().TraceID().String())); n != 0 {
+				t.Errorf("ring on: it holds %d spans of the failed action, which names no project", n)
+			}
+			if n := len(tr.Recent().Trace(ok)); n != 0 {
+				t.Errorf("ring on: it holds %d spans of the sampled-out trace", n)
+			}
+			if spans := tr.Recent().Trace(failed); len(spans) != 2 || spans[0].Name != "root" || spans[1].ParentSpanId != spans[0].SpanId ||
+				spans[1].Status != "error" || spans[0].ProjectId != "default" {
+				t.Errorf("ring on: failed trace %+v, want root then its failed child", spans)
+			}
 		}
 	}
 }
@@ -112,7 +151,7 @@ func TestErrorsAlwaysExported(t *testing.T) {
 // shows a caller only its own project's spans.
 func TestRecentAndDescribeTrace(t *testing.T) {
 	cfg := telemetry.DefaultTraceConfig()
-	cfg.RecentTraces = 2
+	cfg.RecentTraces, cfg.SampleRatio = 2, 1
 	tr := newTracing(t, cfg)
 	first := twoSpans(tr.Provider(), "prj-a", nil)
 	a := twoSpans(tr.Provider(), "prj-a", errors.New("boom"))
@@ -161,7 +200,7 @@ func TestOffByDefault(t *testing.T) {
 // failed trace goes first.
 func TestRecentKeepsFailedTracesLonger(t *testing.T) {
 	cfg := telemetry.DefaultTraceConfig()
-	cfg.RecentTraces = 8
+	cfg.RecentTraces, cfg.SampleRatio = 8, 1
 	tr := newTracing(t, cfg)
 	r := tr.Recent()
 	failed := twoSpans(tr.Provider(), "default", errors.New("node failed"))
@@ -200,7 +239,7 @@ func TestDescribeTraceGathersOtherProcesses(t *testing.T) {
 	defer b.Close()
 	eph := b.(bus.Ephemeral)
 	cfg := telemetry.DefaultTraceConfig()
-	cfg.RecentTraces = 10
+	cfg.RecentTraces, cfg.SampleRatio = 10, 1
 	worker, err := New(cfg, Options{Registerer: prometheus.NewRegistry(), Instance: "w1", Process: "w1 (worker)"})
 	if err != nil {
 		t.Fatal(err)

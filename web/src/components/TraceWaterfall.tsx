@@ -93,7 +93,7 @@ export function traceNote(e: unknown, of = "record"): string {
   if (e instanceof ApiError && e.code === "FailedOperation")
     return `This server keeps no traces in memory. Start it with --otel.recent-traces N (for example 256) to see each ${of}'s path here.`;
   if (e instanceof ApiError && e.code === "ResourceNotFound")
-    return `No trace is kept for this ${of}: the server's ring of recent traces (--otel.recent-traces, --otel.recent-bytes) has forgotten it.`;
+    return `No trace is kept for this ${of}: only a share of messages is traced (--otel.sample-ratio; every failure is), and the server's ring of recent traces (--otel.recent-traces, --otel.recent-bytes) forgets the oldest.`;
   return describe(e);
 }
 
