@@ -142,10 +142,25 @@ func (ix *Index) ensureTable(ctx context.Context, dim int) error {
 	if dim <= maxIndexedDim {
 		stmts = append(stmts, `CREATE INDEX IF NOT EXISTS `+t+`_hnsw ON `+t+` USING hnsw (embedding vector_ip_ops) WITH (m = 16, ef_construction = 64)`)
 	}
+	// CREATE … IF NOT EXISTS is not safe against itself: two sessions
+	// creating the same table at once can fail with "already exists". The
+	// creators (writers of this process and of other replicas) take a
+	// transaction-scoped advisory lock on the table's name first.
+	tx, err := ix.db.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap("create vector table", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, t); err != nil {
+		return wrap("create vector table", err)
+	}
 	for _, s := range stmts {
-		if _, err := ix.db.ExecContext(ctx, s); err != nil {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
 			return wrap("create vector table", err)
 		}
+	}
+	if err := tx.Commit(); err != nil {
+		return wrap("create vector table", err)
 	}
 	ix.mu.Lock()
 	ix.tables[dim] = true
