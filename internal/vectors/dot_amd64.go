@@ -10,9 +10,40 @@ var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //go:noescape
 func dotAVX2(a, b []float32) float32
 
+// dotQAVX2 is in dot_amd64.s; len(b) ≥ len(a), len(a) a multiple of 8.
+//
+//go:noescape
+func dotQAVX2(a []float32, b []int8) float32
+
+// dotQQAVX2 is in dot_amd64.s; len(b) ≥ len(a), len(a) a multiple of 16.
+//
+//go:noescape
+func dotQQAVX2(a, b []int8) int32
+
+// prefetchRowsAsm is in dot_amd64.s.
+//
+//go:noescape
+func prefetchRowsAsm(base []int8, stride int, ids []uint32)
+
 func dot(a, b []float32) float32 {
 	if hasAVX2FMA {
 		return dotAVX2(a, b)
 	}
 	return dotGo(a, b)
 }
+
+func dotQ(a []float32, b []int8) float32 {
+	if hasAVX2FMA {
+		return dotQAVX2(a, b)
+	}
+	return dotQGo(a, b)
+}
+
+func dotQQ(a, b []int8) int32 {
+	if hasAVX2FMA {
+		return dotQQAVX2(a, b)
+	}
+	return dotQQGo(a, b)
+}
+
+func prefetchRows(base []int8, stride int, ids []uint32) { prefetchRowsAsm(base, stride, ids) }

@@ -3,3 +3,9 @@
 package vectors
 
 func dot(a, b []float32) float32 { return dotGo(a, b) }
+
+func dotQ(a []float32, b []int8) float32 { return dotQGo(a, b) }
+
+func dotQQ(a, b []int8) int32 { return dotQQGo(a, b) }
+
+func prefetchRows([]int8, int, []uint32) {}

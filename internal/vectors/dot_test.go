@@ -56,3 +56,86 @@ func BenchmarkDot128(b *testing.B) {
 		}
 	})
 }
+
+// TestDotQ compares DotQ (assembly where the CPU has it) with the Go loop
+// on every length up to 300, and Quantize's error with the float32 dot
+// product of unit vectors.
+func TestDotQ(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 2))
+	for n := 1; n <= 300; n++ {
+		a, b := make([]float32, n), make([]float32, n)
+		for i := range a {
+			a[i], b[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+		}
+		a, b = Normalize(a), Normalize(b)
+		q := make([]int8, n+3) // longer than a: only len(a) bytes count
+		s := Quantize(q[:n], b)
+		got := DotQ(a, q)
+		var want float32
+		for i := range a {
+			want += a[i] * float32(q[i])
+		}
+		if math.Abs(float64(got-want)) > 1e-3*math.Max(1, math.Abs(float64(want))) {
+			t.Fatalf("n=%d: DotQ = %v; Go loop = %v", n, got, want)
+		}
+		if d := math.Abs(float64(s*got - Dot(a, b))); d > 0.02 {
+			t.Fatalf("n=%d: quantized dot %v, float32 %v: error %v", n, s*got, Dot(a, b), d)
+		}
+	}
+	if Quantize(make([]int8, 4), make([]float32, 4)) != 0 {
+		t.Fatal("Quantize of the zero vector: want scale 0")
+	}
+}
+
+func TestDotQQ(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for n := 1; n <= 300; n++ {
+		a, b := make([]int8, n), make([]int8, n+7)
+		for i := range a {
+			a[i] = int8(r.IntN(255) - 127)
+		}
+		for i := range b {
+			b[i] = int8(r.IntN(255) - 127)
+		}
+		var want int32
+		for i := range a {
+			want += int32(a[i]) * int32(b[i])
+		}
+		if got := DotQQ(a, b); got != want {
+			t.Fatalf("n=%d: DotQQ = %d; want %d", n, got, want)
+		}
+	}
+	a := make([]int8, MaxDim)
+	for i := range a {
+		a[i] = -127
+	}
+	if got := DotQQ(a, a); got != 127*127*MaxDim {
+		t.Fatalf("DotQQ at the limits = %d", got)
+	}
+}
+
+func TestPrefetchRows(t *testing.T) {
+	for _, stride := range []int{8, 128, 1024} {
+		base := make([]int8, 10*stride)
+		PrefetchRows(base, stride, []uint32{0, 9, 3})
+		PrefetchRows(base, stride, nil)
+		PrefetchRows(base, stride, []uint32{1 << 30}) // far outside: a hint, never a fault
+	}
+}
+
+func BenchmarkDotQ128(b *testing.B) {
+	x, y := make([]float32, 128), make([]int8, 128)
+	for i := range x {
+		x[i], y[i] = float32(i), int8(i-64)
+	}
+	b.Run("asm", func(b *testing.B) {
+		for b.Loop() {
+			DotQ(x, y)
+		}
+	})
+	b.Run("go", func(b *testing.B) {
+		for b.Loop() {
+			dotQGo(x, y)
+		}
+	})
+}
