@@ -36,7 +36,12 @@ type graph struct {
 	efMin  int
 	ml     float64
 
-	vecs  []float32 // n·dim, unit length
+	vecs []float32 // n·dim, unit length
+	// q8 and scale are vecs quantized (vectors.Quantize), what the walks
+	// read: a quarter of the bytes per distance. Final candidates are
+	// ranked again with vecs.
+	q8    []int8    // n·dim
+	scale []float32 // n
 	nbr0  []uint32  // n·m0 level-0 neighbours
 	dist0 []float32 // n·m0 their distances, to prune without recomputing
 	cnt0  []uint8   // n: level-0 neighbours in use
@@ -55,6 +60,14 @@ type graph struct {
 	entry    uint32
 	maxLevel int
 	hasEntry bool
+	ndead    int // tombstones: nodes in the slices that byID no longer names
+
+	// epoch changes when a compaction replaces the slices: an insert
+	// that planned its links before must plan them again.
+	epoch uint64
+	// removed collects the ids removed while a compaction copies the
+	// graph (nil otherwise), to remove them from the copy too.
+	removed []string
 
 	visited sync.Pool // *visitSet
 }
@@ -73,7 +86,25 @@ func (g *graph) vec(i uint32) []float32 {
 	return g.vecs[o : o+g.dim : o+g.dim]
 }
 
+func (g *graph) row(i uint32) []int8 {
+	o := int(i) * g.dim
+	return g.q8[o : o+g.dim : o+g.dim]
+}
+
+// dist is the exact distance of q to node i; distQ the one the walks use,
+// against the quantized vector.
 func (g *graph) dist(q []float32, i uint32) float32 { return 1 - vectors.Dot(q, g.vec(i)) }
+
+func (g *graph) distQ(q []float32, i uint32) float32 {
+	return 1 - g.scale[i]*vectors.DotQ(q, g.row(i))
+}
+
+// distQQ is the distance between two nodes by their quantized vectors:
+// the candidates a neighbour selection compares were just walked, so
+// their quantized rows are in cache where their float32 ones are not.
+func (g *graph) distQQ(a, b uint32) float32 {
+	return 1 - g.scale[a]*g.scale[b]*float32(vectors.DotQQ(g.row(a), g.row(b)))
+}
 
 func (g *graph) neighbours(i uint32, lvl int) []uint32 {
 	if lvl == 0 {
@@ -187,6 +218,7 @@ type visitSet struct {
 	cands minHeap
 	res   maxHeap
 	ok    maxHeap
+	fresh []uint32 // a node's neighbours not visited yet
 }
 
 func (g *graph) getVisit() *visitSet {
@@ -210,8 +242,10 @@ func (g *graph) getVisit() *visitSet {
 func (g *graph) greedy(q []float32, ep cand, lvl int) cand {
 	for changed := true; changed; {
 		changed = false
-		for _, nb := range g.neighbours(ep.id, lvl) {
-			if d := g.dist(q, nb); d < ep.d {
+		nbs := g.neighbours(ep.id, lvl)
+		vectors.PrefetchRows(g.q8, g.dim, nbs)
+		for _, nb := range nbs {
+			if d := g.distQ(q, nb); d < ep.d {
 				ep, changed = cand{d, nb}, true
 			}
 		}
@@ -233,18 +267,25 @@ func (g *graph) searchLayer(v *visitSet, q []float32, ep cand, ef, lvl int, allo
 		ok.push(ep)
 	}
 	visits := 1
+	fresh := v.fresh[:0]
 	for len(cands) > 0 {
 		c := cands.pop()
 		if c.d > all[0].d && len(all) >= ef {
 			break
 		}
+		// The neighbours not visited yet are prefetched together, then
+		// measured: their loads overlap instead of each waiting on memory.
+		fresh = fresh[:0]
 		for _, nb := range g.neighbours(c.id, lvl) {
-			if v.marks[nb] == v.gen {
-				continue
+			if v.marks[nb] != v.gen {
+				v.marks[nb] = v.gen
+				fresh = append(fresh, nb)
 			}
-			v.marks[nb] = v.gen
+		}
+		vectors.PrefetchRows(g.q8, g.dim, fresh)
+		for _, nb := range fresh {
 			visits++
-			d := g.dist(q, nb)
+			d := g.distQ(q, nb)
 			if len(all) < ef || d < all[0].d {
 				cands.push(cand{d, nb})
 				all.push(cand{d, nb})
@@ -272,7 +313,7 @@ func (g *graph) searchLayer(v *visitSet, q []float32, ep cand, ef, lvl int, allo
 	for i := len(h) - 1; i >= 0; i-- {
 		res[i] = h.pop()
 	}
-	v.cands, v.res, v.ok = cands[:0], all[:0], ok[:0]
+	v.cands, v.res, v.ok, v.fresh = cands[:0], all[:0], ok[:0], fresh
 	return res, exhausted
 }
 
@@ -301,9 +342,8 @@ func (g *graph) selectNeighbours(cs []cand, m int) []cand {
 
 // diverse reports whether c is nearer to the node than to every kept one.
 func (g *graph) diverse(c cand, kept []cand) bool {
-	cv := g.vec(c.id)
 	for _, k := range kept {
-		if 1-vectors.Dot(cv, g.vec(k.id)) < c.d {
+		if g.distQQ(c.id, k.id) < c.d {
 			return false
 		}
 	}
@@ -333,7 +373,7 @@ func (g *graph) prepare(q []float32, lvl int) plan {
 	}
 	v := g.getVisit()
 	defer g.visited.Put(v)
-	ep := cand{g.dist(q, g.entry), g.entry}
+	ep := cand{g.distQ(q, g.entry), g.entry}
 	for l := g.maxLevel; l > lvl; l-- {
 		ep = g.greedy(q, ep, l)
 	}
@@ -359,6 +399,8 @@ func (g *graph) prepare(q []float32, lvl int) plan {
 func (g *graph) add(id string, q []float32, dev, task string, tms int64, p plan) uint32 {
 	i := uint32(g.n())
 	g.vecs = append(g.vecs, q...)
+	g.q8 = append(g.q8, make([]int8, g.dim)...)
+	g.scale = append(g.scale, vectors.Quantize(g.row(i), q))
 	g.nbr0 = append(g.nbr0, make([]uint32, g.m0)...)
 	g.dist0 = append(g.dist0, make([]float32, g.m0)...)
 	g.cnt0 = append(g.cnt0, 0)
@@ -418,10 +460,9 @@ func (g *graph) link(from, to uint32, d float32, l int) {
 		g.upper[from][l-1] = append(nb, to)
 		return
 	}
-	fv := g.vec(from)
 	cs := make([]cand, 0, len(nb)+1)
 	for _, x := range nb {
-		cs = append(cs, cand{1 - vectors.Dot(fv, g.vec(x)), x})
+		cs = append(cs, cand{g.distQQ(from, x), x})
 	}
 	cs = append(cs, cand{d, to})
 	slices.SortFunc(cs, func(a, b cand) int { return cmp.Compare(a.d, b.d) })
@@ -434,7 +475,8 @@ func (g *graph) link(from, to uint32, d float32, l int) {
 }
 
 // search returns the k nearest live nodes to q that allow keeps (nil: all),
-// nearest first.
+// nearest first. The walk ranks by the quantized vectors; its ef
+// candidates are ranked again by the exact distance.
 func (g *graph) search(q []float32, k, ef int, allow func(uint32) bool) []cand {
 	if !g.hasEntry {
 		return nil
@@ -442,7 +484,7 @@ func (g *graph) search(q []float32, k, ef int, allow func(uint32) bool) []cand {
 	ef = max(ef, k, g.efMin)
 	v := g.getVisit()
 	defer g.visited.Put(v)
-	ep := cand{g.dist(q, g.entry), g.entry}
+	ep := cand{g.distQ(q, g.entry), g.entry}
 	for l := g.maxLevel; l > 0; l-- {
 		ep = g.greedy(q, ep, l)
 	}
@@ -451,6 +493,10 @@ func (g *graph) search(q []float32, k, ef int, allow func(uint32) bool) []cand {
 	if exhausted && len(res) < k {
 		return g.scan(q, k, live)
 	}
+	for i := range res {
+		res[i].d = g.dist(q, res[i].id)
+	}
+	slices.SortFunc(res, func(a, b cand) int { return cmp.Compare(a.d, b.d) })
 	if len(res) > k {
 		res = res[:k]
 	}
@@ -487,6 +533,78 @@ func (g *graph) remove(id string) bool {
 		return false
 	}
 	g.dead[i] = true
+	g.ndead++
 	delete(g.byID, id)
+	if g.removed != nil {
+		g.removed = append(g.removed, id)
+	}
 	return true
+}
+
+// entry is a vector to insert: its id, filter fields and unit vector.
+type entry struct {
+	id, dev, task string
+	tms           int64
+	q             []float32
+}
+
+// insert adds entries to g, each replacing a live node of its id. Each
+// entry's neighbours are searched under the read lock, one entry at a
+// time so that a waiting writer holds searches back for one entry's walk
+// at most, then the entries are linked under one write lock, where they
+// are also offered to each other (they could not see each other while
+// searching). Linking every entry under its own write lock made inserts
+// wait for every search in flight each time: measured, inserts while
+// searching ran at a fifth of the build rate.
+func (g *graph) insert(es []entry) {
+	plans := make([]plan, len(es))
+	for i := range es {
+		plans[i].level = g.randomLevel()
+	}
+	for {
+		g.mu.RLock()
+		epoch := g.epoch
+		g.mu.RUnlock()
+		for i := range es {
+			g.mu.RLock()
+			if g.epoch == epoch {
+				plans[i] = g.prepare(es[i].q, plans[i].level)
+			}
+			g.mu.RUnlock()
+		}
+		g.mu.Lock()
+		if g.epoch == epoch {
+			break // keeps the write lock
+		}
+		g.mu.Unlock() // a compaction replaced the nodes the plans name
+	}
+	defer g.mu.Unlock()
+	added := make([]uint32, 0, len(es))
+	for i := range es {
+		e := &es[i]
+		g.remove(e.id)
+		p := plans[i]
+		// The chunk's earlier entries are candidates too, on the levels
+		// both reach.
+		for j, n := range added {
+			if g.dead[n] {
+				continue
+			}
+			d := 1 - vectors.Dot(e.q, es[j].q)
+			for l := 0; l <= min(p.level, plans[j].level); l++ {
+				p.links[l] = append(p.links[l], cand{d, n})
+			}
+		}
+		if len(added) > 0 {
+			for l := range p.links {
+				slices.SortFunc(p.links[l], func(a, b cand) int { return cmp.Compare(a.d, b.d) })
+				m := g.m
+				if l == 0 {
+					m = g.m0
+				}
+				p.links[l] = g.selectNeighbours(p.links[l], m)
+			}
+		}
+		added = append(added, g.add(e.id, e.q, e.dev, e.task, e.tms, p))
+	}
 }

@@ -203,6 +203,7 @@ func TestCorruptSnapshotRebuilds(t *testing.T) {
 	}
 }
 
+// counter reads a counter or gauge without labels.
 func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -211,6 +212,9 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name {
+			if m := mf.GetMetric()[0]; m.GetGauge() != nil {
+				return m.GetGauge().GetValue()
+			}
 			return mf.GetMetric()[0].GetCounter().GetValue()
 		}
 	}
@@ -292,8 +296,30 @@ func TestKill9(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "TIANSHU_VECTORS_CHILD="+dir)
+	acked := 0
+	killChild(t, "TestKill9", "TIANSHU_VECTORS_CHILD="+dir, func(line string) bool {
+		if n, ok := strings.CutPrefix(line, "acked "); ok {
+			acked, _ = strconv.Atoi(n)
+		}
+		return acked >= 300
+	})
+	if acked < 300 {
+		t.Fatalf("child acknowledged %d upserts before dying", acked)
+	}
+	ix := openDir(t, dir, vectors.Options{})
+	defer ix.Close()
+	findsAll(t, ix, items(100000, 6)[:acked])
+	t.Logf("%d acknowledged upserts survived kill -9", acked)
+}
+
+// killChild runs the test named run in a child process with env added,
+// hands each line it prints to line, kills it with SIGKILL once line
+// returns true, and hands line what the child printed until it died (it
+// was acknowledged too).
+func killChild(t *testing.T, run, env string, line func(string) bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+run+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -302,30 +328,13 @@ func TestKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := bufio.NewScanner(out)
-	acked := 0
-	for sc.Scan() {
-		if n, ok := strings.CutPrefix(sc.Text(), "acked "); ok {
-			acked, _ = strconv.Atoi(n)
-			if acked >= 300 {
-				break
-			}
-		}
+	for sc.Scan() && !line(sc.Text()) {
 	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	// What the child printed after our last read was acknowledged too.
 	for sc.Scan() {
-		if n, ok := strings.CutPrefix(sc.Text(), "acked "); ok {
-			acked, _ = strconv.Atoi(n)
-		}
+		line(sc.Text())
 	}
 	_ = cmd.Wait()
-	if acked < 300 {
-		t.Fatalf("child acknowledged %d upserts before dying", acked)
-	}
-	ix := openDir(t, dir, vectors.Options{})
-	defer ix.Close()
-	findsAll(t, ix, items(100000, 6)[:acked])
-	t.Logf("%d acknowledged upserts survived kill -9", acked)
 }

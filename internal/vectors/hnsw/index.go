@@ -15,7 +15,6 @@
 package hnsw
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +22,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -39,6 +37,10 @@ func init() { vectors.Register("hnsw", open) }
 const (
 	snapName = "index.snap"
 	logName  = "index.log"
+	// defaultCompactShare is the share of a partition's nodes that may be
+	// tombstones before it is compacted: a quarter more memory and walk
+	// for dead nodes, against a copy of the partition each time.
+	defaultCompactShare = 0.25
 	// defaultSnapshotBytes is the log size at which the index writes a
 	// snapshot and empties the log: at 128-d about 200,000 changes, which
 	// an open replays in about 20 s.
@@ -58,7 +60,9 @@ type Index struct {
 	efMin     int
 	efCons    int
 	snapBytes int64
-	m         *metrics
+	// compactShare: see defaultCompactShare; 1 never compacts.
+	compactShare float64
+	m            *metrics
 
 	// applyMu: writers hold it shared from their log append to the end of
 	// their apply; a snapshot holds it exclusively, so it sees every
@@ -79,17 +83,22 @@ type Index struct {
 	rbMu          sync.Mutex
 	deletedDuring map[string]bool
 
-	snapping atomic.Bool
-	closed   atomic.Bool
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
+	snapping   atomic.Bool
+	compacting atomic.Bool
+	closed     atomic.Bool
+	// ctx is cancelled by Close, stopping a rebuild or compaction.
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
 // open is the registered factory: hnsw:///dir, or hnsw:// for
 // <DataDir>/vectors. Query parameters: ef (search breadth floor, default
 // 128), ef_construction (insert breadth, default 64; it applies to
 // partitions created after the open), snapshot_bytes (log size that
-// triggers a snapshot).
+// triggers a snapshot), compact_share (share of a partition's nodes that
+// may be tombstones before it is compacted, default 0.25; 1 never
+// compacts).
 func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, error) {
 	dir := u.Path
 	if u.Host != "" {
@@ -102,7 +111,7 @@ func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, er
 		dir = filepath.Join(o.DataDir, "vectors")
 	}
 	ix := &Index{dir: dir, log: o.Logger, src: o.Source, efMin: defaultEfMin, efCons: defaultEfCons, snapBytes: defaultSnapshotBytes,
-		parts: map[pkey]*graph{}, deletedDuring: map[string]bool{}}
+		compactShare: defaultCompactShare, parts: map[pkey]*graph{}, deletedDuring: map[string]bool{}}
 	q := u.Query()
 	for name, dst := range map[string]*int{"ef": &ix.efMin, "ef_construction": &ix.efCons} {
 		if s := q.Get(name); s != "" {
@@ -119,6 +128,13 @@ func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, er
 			return nil, fmt.Errorf("hnsw: snapshot_bytes=%q: want at least 1024", s)
 		}
 		ix.snapBytes = n
+	}
+	if s := q.Get("compact_share"); s != "" {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(f >= 0.01 && f <= 1) {
+			return nil, fmt.Errorf("hnsw: compact_share=%q: want 0.01..1", s)
+		}
+		ix.compactShare = f
 	}
 	var err error
 	if ix.m, err = newMetrics(o.Registerer, ix); err != nil {
@@ -188,7 +204,7 @@ func (ix *Index) load() error {
 	}
 	ix.logf, ix.logSize = f, st.Size()
 	ctx, cancel := context.WithCancel(context.Background())
-	ix.stop = cancel
+	ix.ctx, ix.stop = ctx, cancel
 	if (noSnap || corrupt) && ix.src != nil {
 		ix.rebuilding.Store(true)
 		ix.wg.Add(1)
@@ -304,17 +320,10 @@ func (ix *Index) applyBatch(items []vectors.Item) {
 
 func (ix *Index) applyChunk(k pkey, items []vectors.Item) {
 	g := ix.partition(k, len(items[0].Vector))
-	qs := make([][]float32, len(items))
-	plans := make([]plan, len(items))
-	for i := range items {
-		qs[i] = vectors.Normalize(items[i].Vector)
-		plans[i].level = g.randomLevel()
+	es := make([]entry, len(items))
+	for i, it := range items {
+		es[i] = entry{id: it.ID, dev: it.DeviceID, task: it.TaskID, tms: it.Time.UnixMilli(), q: vectors.Normalize(it.Vector)}
 	}
-	g.mu.RLock()
-	for i := range items {
-		plans[i] = g.prepare(qs[i], plans[i].level)
-	}
-	g.mu.RUnlock()
 	ix.pmu.RLock()
 	for ok, og := range ix.parts {
 		if ok != k {
@@ -326,35 +335,7 @@ func (ix *Index) applyChunk(k pkey, items []vectors.Item) {
 		}
 	}
 	ix.pmu.RUnlock()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	added := make([]uint32, 0, len(items))
-	for i, it := range items {
-		g.remove(it.ID)
-		p := plans[i]
-		// The chunk's earlier items are candidates too, on the levels
-		// both reach.
-		for j, n := range added {
-			if g.dead[n] {
-				continue
-			}
-			d := 1 - vectors.Dot(qs[i], qs[j])
-			for l := 0; l <= min(p.level, plans[j].level); l++ {
-				p.links[l] = append(p.links[l], cand{d, n})
-			}
-		}
-		if len(added) > 0 {
-			for l := range p.links {
-				slices.SortFunc(p.links[l], func(a, b cand) int { return cmp.Compare(a.d, b.d) })
-				m := g.m
-				if l == 0 {
-					m = g.m0
-				}
-				p.links[l] = g.selectNeighbours(p.links[l], m)
-			}
-		}
-		added = append(added, g.add(it.ID, qs[i], it.DeviceID, it.TaskID, it.Time.UnixMilli(), p))
-	}
+	g.insert(es)
 }
 
 func (ix *Index) applyDelete(id string) {
@@ -414,6 +395,7 @@ func (ix *Index) Upsert(ctx context.Context, items []vectors.Item) error {
 	}
 	ix.m.upserts.Add(float64(len(items)))
 	ix.maybeSnapshot()
+	ix.maybeCompact()
 	return ctx.Err()
 }
 
@@ -453,6 +435,7 @@ func (ix *Index) Delete(ctx context.Context, ids []string) error {
 		ix.rbMu.Unlock()
 	}
 	ix.maybeSnapshot()
+	ix.maybeCompact()
 	return nil
 }
 
@@ -567,6 +550,19 @@ func (ix *Index) Stats(ctx context.Context) (vectors.Stats, error) {
 	return s, nil
 }
 
+// tombstones counts the deleted and replaced nodes the graphs still hold.
+func (ix *Index) tombstones() int {
+	ix.pmu.RLock()
+	defer ix.pmu.RUnlock()
+	n := 0
+	for _, g := range ix.parts {
+		g.mu.RLock()
+		n += g.ndead
+		g.mu.RUnlock()
+	}
+	return n
+}
+
 // Close implements vectors.Index: it stops a rebuild, writes a snapshot
 // when the log holds changes, and closes the log.
 func (ix *Index) Close() error {
@@ -597,6 +593,7 @@ type metrics struct {
 	searchSeconds prometheus.Histogram
 	upserts       prometheus.Counter
 	rebuilds      prometheus.Counter
+	compactions   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, ix *Index) (*metrics, error) {
@@ -607,6 +604,8 @@ func newMetrics(reg prometheus.Registerer, ix *Index) (*metrics, error) {
 			Help: "Vectors added to or replaced in the index."}),
 		rebuilds: prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_vectors_rebuilds_total",
 			Help: "Rebuilds of the embedded index from the store (missing or corrupt files)."}),
+		compactions: prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_vectors_compactions_total",
+			Help: "Partitions of the embedded index copied without their deleted vectors."}),
 	}
 	items := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_vectors_items",
 		Help: "Live vectors in the index."}, func() float64 {
@@ -620,7 +619,11 @@ func newMetrics(reg prometheus.Registerer, ix *Index) (*metrics, error) {
 		}
 		return 0
 	})
-	m.cs = []prometheus.Collector{m.searchSeconds, m.upserts, m.rebuilds, items, rebuilding}
+	tombstones := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_vectors_tombstones",
+		Help: "Deleted or replaced vectors the embedded index still holds until it compacts them."}, func() float64 {
+		return float64(ix.tombstones())
+	})
+	m.cs = []prometheus.Collector{m.searchSeconds, m.upserts, m.rebuilds, m.compactions, items, rebuilding, tombstones}
 	if reg != nil {
 		for i, c := range m.cs {
 			if err := reg.Register(c); err != nil {

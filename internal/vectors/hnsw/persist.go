@@ -424,9 +424,15 @@ func readGraph(r *sreader) (pkey, *graph, error) {
 		if r.err != nil {
 			return k, nil, r.err
 		}
-		if !g.dead[i] {
+		if g.dead[i] {
+			g.ndead++
+		} else {
 			g.byID[g.ids[i]] = uint32(i)
 		}
+	}
+	g.q8, g.scale = make([]int8, n*dim), make([]float32, n)
+	for i := range uint32(n) {
+		g.scale[i] = vectors.Quantize(g.row(i), g.vec(i))
 	}
 	return k, g, nil
 }
