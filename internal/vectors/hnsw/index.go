@@ -71,6 +71,15 @@ type Index struct {
 	logMu   sync.Mutex
 	logf    *os.File
 	logSize int64
+	// Group commit (appendLog), under logMu: entries appended and not
+	// yet written, the buffer the last write used, how many entries were
+	// appended and synced, whether a sync runs (logCond: it ended), and
+	// the error that ended logging.
+	pending, spare   []byte
+	appended, synced uint64
+	syncing          bool
+	logCond          *sync.Cond
+	logErr           error
 	lock    *os.File // flock on <dir>/LOCK; nil where there is none
 
 	pmu   sync.RWMutex
@@ -136,6 +145,7 @@ func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, er
 		}
 		ix.compactShare = f
 	}
+	ix.logCond = sync.NewCond(&ix.logMu)
 	var err error
 	if ix.m, err = newMetrics(o.Registerer, ix); err != nil {
 		return nil, err
@@ -594,6 +604,7 @@ type metrics struct {
 	upserts       prometheus.Counter
 	rebuilds      prometheus.Counter
 	compactions   prometheus.Counter
+	logSyncs      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, ix *Index) (*metrics, error) {
@@ -606,6 +617,8 @@ func newMetrics(reg prometheus.Registerer, ix *Index) (*metrics, error) {
 			Help: "Rebuilds of the embedded index from the store (missing or corrupt files)."}),
 		compactions: prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_vectors_compactions_total",
 			Help: "Partitions of the embedded index copied without their deleted vectors."}),
+		logSyncs: prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_vectors_log_syncs_total",
+			Help: "Writes and fsyncs of the embedded index's log; concurrent Upserts and Deletes share one (group commit)."}),
 	}
 	items := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_vectors_items",
 		Help: "Live vectors in the index."}, func() float64 {
@@ -623,7 +636,7 @@ func newMetrics(reg prometheus.Registerer, ix *Index) (*metrics, error) {
 		Help: "Deleted or replaced vectors the embedded index still holds until it compacts them."}, func() float64 {
 		return float64(ix.tombstones())
 	})
-	m.cs = []prometheus.Collector{m.searchSeconds, m.upserts, m.rebuilds, m.compactions, items, rebuilding, tombstones}
+	m.cs = []prometheus.Collector{m.searchSeconds, m.upserts, m.rebuilds, m.compactions, m.logSyncs, items, rebuilding, tombstones}
 	if reg != nil {
 		for i, c := range m.cs {
 			if err := reg.Register(c); err != nil {

@@ -17,27 +17,57 @@ import (
 // snapMagic starts a snapshot; the number is the format's version.
 const snapMagic = "TSVECS1\n"
 
-// appendLog writes one entry (length, CRC-32C, payload) and syncs it.
+// appendLog writes one entry (length, CRC-32C, payload) and returns once
+// it is synced. Concurrent callers share syncs (group commit): the first
+// to find no sync running writes and syncs every entry appended so far
+// while the others wait for it, so N writers pay about one fsync per
+// round instead of N. A failed write or sync fails every later append
+// until the index is reopened (the file's tail is then unknown; the open
+// cuts a torn entry off).
 func (ix *Index) appendLog(payload []byte) error {
 	if len(payload) > maxLogEntry {
 		return fmt.Errorf("%w: a batch of %d bytes; at most %d", vectors.ErrInvalid, len(payload), maxLogEntry)
 	}
-	hdr := make([]byte, 8, 8+len(payload))
-	binary.LittleEndian.PutUint32(hdr, uint32(len(payload)))
+	var hdr [8]byte
+	binary.LittleEndian.PutUint32(hdr[:], uint32(len(payload)))
 	binary.LittleEndian.PutUint32(hdr[4:], crc32.Checksum(payload, castagnoli))
-	buf := append(hdr, payload...)
 	ix.logMu.Lock()
 	defer ix.logMu.Unlock()
 	if ix.closed.Load() {
 		return vectors.ErrClosed
 	}
-	if _, err := ix.logf.Write(buf); err != nil {
-		return fmt.Errorf("hnsw: write log: %w", err)
+	if ix.logErr != nil {
+		return ix.logErr
 	}
-	if err := ix.logf.Sync(); err != nil {
-		return fmt.Errorf("hnsw: sync log: %w", err)
+	ix.pending = append(append(ix.pending, hdr[:]...), payload...)
+	ix.appended++
+	seq := ix.appended
+	for ix.synced < seq {
+		if ix.logErr != nil {
+			return ix.logErr
+		}
+		if ix.syncing {
+			ix.logCond.Wait()
+			continue
+		}
+		batch, upto := ix.pending, ix.appended
+		ix.pending, ix.syncing = ix.spare[:0], true
+		ix.logMu.Unlock()
+		_, err := ix.logf.Write(batch)
+		if err == nil {
+			err = ix.logf.Sync()
+		}
+		ix.logMu.Lock()
+		ix.spare, ix.syncing = batch[:0], false
+		if err != nil {
+			ix.logErr = fmt.Errorf("hnsw: write log: %w", err)
+		} else {
+			ix.synced = upto
+			ix.logSize += int64(len(batch))
+			ix.m.logSyncs.Inc()
+		}
+		ix.logCond.Broadcast()
 	}
-	ix.logSize += int64(len(buf))
 	return nil
 }
 
