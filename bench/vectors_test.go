@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tianshu-ai/tianshu/bench/benchtable"
 	"github.com/tianshu-ai/tianshu/internal/vectors"
 	_ "github.com/tianshu-ai/tianshu/internal/vectors/hnsw"
@@ -33,8 +35,17 @@ import (
 // each person. Queries are 200 new shots of known identities.
 //
 // It prints top-10 search p50 and p99 against the exact scan's, recall@10
-// against the exact scan, the build rate, the insert rate while one
-// goroutine searches, and the index's heap and disk per million vectors.
+// against the exact scan, the build rate, the insert rate (2 writers,
+// batches of 500, each Upsert fsynced) while one goroutine searches flat
+// out and while one searches 50 times a second, with the searches' p50 and
+// p99 meanwhile, and the index's heap and disk per million vectors; then
+// it deletes 30% of the vectors, which the index compacts in the
+// background while a goroutine searches, and prints the compaction's
+// time, the searches meanwhile, recall@10 afterwards against an exact
+// scan of what is left, and heap and disk per million before and after.
+// The pgvector backend has no row here: it runs only where
+// TIANSHU_TEST_PGVECTOR names a server (docs/search.md), and a million
+// rows through it is a run of its own.
 func BenchmarkVectorIndex(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("TIANSHU_BENCH_VECTORS"); s != "" {
@@ -63,15 +74,19 @@ func BenchmarkVectorIndex(b *testing.B) {
 const (
 	vecQueries = 200
 	vecK       = 10
-	// vecLive is how many more vectors go in while a goroutine searches.
-	vecLive = 50_000
+	// vecLive is how many more vectors go in while a goroutine searches,
+	// once flat out and once at vecPaced searches a second.
+	vecLive  = 50_000
+	vecPaced = 50
+	// vecDeleteShare of the vectors are deleted to measure compaction.
+	vecDeleteShare = 0.3
 )
 
 func benchVectors(b *testing.B, n, dim int) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(29, uint64(dim)))
-	all := vectortest.Clustered(r, n+vecQueries+vecLive, max(n/100, 10), dim, 0.6)
-	base, queries, live := all[:n], all[n:n+vecQueries], all[n+vecQueries:]
+	all := vectortest.Clustered(r, n+vecQueries+2*vecLive, max(n/100, 10), dim, 0.6)
+	base, queries, live, paced := all[:n], all[n:n+vecQueries], all[n+vecQueries:n+vecQueries+vecLive], all[n+vecQueries+vecLive:]
 	items := func(vs [][]float32, off int) []vectors.Item {
 		out := make([]vectors.Item, len(vs))
 		t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
@@ -87,11 +102,13 @@ func benchVectors(b *testing.B, n, dim int) {
 	runtime.ReadMemStats(&before)
 	// TIANSHU_BENCH_VECTOR_PARAMS (say "ef=96&ef_construction=64") tunes
 	// the index.
-	ix, err := vectors.Open(ctx, "hnsw://"+dir+"?"+os.Getenv("TIANSHU_BENCH_VECTOR_PARAMS"), vectors.Options{})
+	ixURL := "hnsw://" + dir + "?" + os.Getenv("TIANSHU_BENCH_VECTOR_PARAMS")
+	reg := prometheus.NewRegistry()
+	ix, err := vectors.Open(ctx, ixURL, vectors.Options{Registerer: reg})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ix.Close()
+	defer func() { ix.Close() }()
 
 	// Build: two writers, batches of 500 (the records writer's batch).
 	baseItems := items(base, 0)
@@ -165,9 +182,51 @@ func benchVectors(b *testing.B, n, dim int) {
 		results = append(results, res)
 	}
 
-	// Inserts while one goroutine searches.
+	// Inserts while one goroutine searches, flat out and paced.
+	flat := vecInsertWhileSearching(b, ix, items(live, n), queries, f, 0)
+	slow := vecInsertWhileSearching(b, ix, items(paced, n+vecLive), queries, f, vecPaced)
+	total := n + 2*vecLive
+
+	// Heap and disk of the whole index: the snapshot Close writes, and the
+	// heap of the index reopened from it (no garbage of the build).
+	heapDisk := func() (heap, disk float64) {
+		start := time.Now()
+		if err := ix.Close(); err != nil {
+			b.Fatal(err)
+		}
+		closeTime := time.Since(start)
+		disk = float64(vecDirSize(b, dir))
+		runtime.GC()
+		var m0 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		start = time.Now()
+		reg = prometheus.NewRegistry()
+		if ix, err = vectors.Open(ctx, ixURL, vectors.Options{Registerer: reg}); err != nil {
+			b.Fatal(err)
+		}
+		openTime := time.Since(start)
+		runtime.GC()
+		var m1 runtime.MemStats
+		runtime.ReadMemStats(&m1)
+		b.Logf("snapshot at close %v, reopen %v", closeTime.Round(time.Millisecond), openTime.Round(time.Millisecond))
+		return float64(m1.HeapAlloc) - float64(m0.HeapAlloc), disk
+	}
+	heapAll, diskAll := heapDisk()
+
+	// Delete 30%, every third id or so, spread over every identity; the
+	// index compacts once its tombstones pass compact_share (0.25) while a
+	// goroutine searches flat out.
+	var del []string
+	keep := make([]bool, n)
+	for i := range n {
+		if float64(i%10) < vecDeleteShare*10 {
+			del = append(del, fmt.Sprintf("rec-%08d", i))
+		} else {
+			keep[i] = true
+		}
+	}
 	var stop atomic.Bool
-	var searches []time.Duration
+	var during []time.Duration
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := 0; !stop.Load(); i++ {
@@ -176,23 +235,53 @@ func benchVectors(b *testing.B, n, dim int) {
 				b.Error(err)
 				return
 			}
-			searches = append(searches, time.Since(t))
+			during = append(during, time.Since(t))
 		}
 	})
-	start, cpu0 = time.Now(), cpuTime(b)
-	insertAll(b, ix, items(live, n), 2)
-	liveRate := float64(len(live)) / time.Since(start).Seconds()
-	liveCPU := cpuTime(b) - cpu0
+	start = time.Now()
+	for lo := 0; lo < len(del); lo += vectors.MaxBatch {
+		if err := ix.Delete(ctx, del[lo:min(lo+vectors.MaxBatch, len(del))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	deleteTime := time.Since(start)
+	for vecMetric(b, reg, "tianshu_vectors_compactions_total") < 1 {
+		time.Sleep(100 * time.Millisecond) // a benchmark's progress poll, not a test's wait
+	}
+	compactTime := time.Since(start)
+	// Deletes that land while the copy is made stay as tombstones in it.
+	tombstonesLeft := vecMetric(b, reg, "tianshu_vectors_tombstones")
 	stop.Store(true)
 	wg.Wait()
-
-	start = time.Now()
+	// Recall after the compaction against an exact scan of what is left.
+	var left [][]float32
+	var leftID []int
+	for i, v := range base {
+		if keep[i] {
+			left, leftID = append(left, v), append(leftID, i)
+		}
+	}
+	found := 0
+	for _, q := range queries {
+		hits, err := ix.Search(ctx, q, vecK, f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, h := range hits {
+			got[h.ID] = true
+		}
+		for _, j := range vectortest.Exact(left, q, vecK) {
+			if got[fmt.Sprintf("rec-%08d", leftID[j])] {
+				found++
+			}
+		}
+	}
+	recallAfter := float64(found) / float64(vecQueries*vecK)
+	heapLeft, diskLeft := heapDisk()
 	if err := ix.Close(); err != nil {
 		b.Fatal(err)
 	}
-	closeTime := time.Since(start)
-	disk := vecDirSize(b, dir)
-	diskPerM := float64(disk) * 1e6 / float64(n+len(live))
 
 	name := fmt.Sprintf("vector index %s×%d-d", humanCount(n), dim)
 	for _, r := range results {
@@ -209,17 +298,101 @@ func benchVectors(b *testing.B, n, dim int) {
 		benchtable.Record(b, benchtable.Row{Metric: sname + " CPU per search", Unit: "s", Tianshu: r.cpuPerQuery.Seconds()})
 	}
 	benchtable.Record(b, benchtable.Row{Metric: name + " build, 2 writers, batches of 500", Unit: "vectors/s", Tianshu: buildRate})
-	benchtable.Record(b, benchtable.Row{Metric: name + " inserts while 1 goroutine searches, 2 writers", Unit: "vectors/s",
-		Target: "≥ 10,000/s", Tianshu: liveRate})
-	benchtable.Record(b, benchtable.Row{Metric: name + " search p50 during those inserts", Unit: "s",
-		Tianshu: vecPct(searches, 50).Seconds()})
 	benchtable.Record(b, benchtable.Row{Metric: name + " CPU per insert while building", Unit: "s",
 		Tianshu: buildCPU.Seconds() / float64(n)})
-	benchtable.Record(b, benchtable.Row{Metric: name + " CPU per insert+search while searching", Unit: "s",
-		Tianshu: liveCPU.Seconds() / float64(len(live))})
-	benchtable.Record(b, benchtable.Row{Metric: name + " heap per million vectors", Unit: "B", Tianshu: heapPerM})
-	benchtable.Record(b, benchtable.Row{Metric: name + " disk per million vectors (snapshot)", Unit: "B", Tianshu: diskPerM})
-	b.Logf("build %v, snapshot at close %v, %d searches during inserts", build.Round(time.Millisecond), closeTime.Round(time.Millisecond), len(searches))
+	for _, r := range []struct {
+		how string
+		vecLiveResult
+	}{{"1 goroutine searching flat out", flat}, {fmt.Sprintf("1 goroutine searching %d/s", vecPaced), slow}} {
+		benchtable.Record(b, benchtable.Row{Metric: name + " inserts while " + r.how + ", 2 writers, batches of 500", Unit: "vectors/s",
+			Target: "≥ 10,000/s", Tianshu: r.rate, Baseline: buildRate})
+		benchtable.Record(b, benchtable.Row{Metric: name + " top-10 search p50 during those inserts (baseline: exact scan)", Unit: "s",
+			Tianshu: vecPct(r.searches, 50).Seconds(), Baseline: vecPct(exact, 50).Seconds()})
+		benchtable.Record(b, benchtable.Row{Metric: name + " top-10 search p99 during those inserts (baseline: exact scan)", Unit: "s",
+			Tianshu: vecPct(r.searches, 99).Seconds(), Baseline: vecPct(exact, 99).Seconds()})
+		benchtable.Record(b, benchtable.Row{Metric: name + " CPU per insert (searches included) meanwhile", Unit: "s",
+			Tianshu: r.cpu.Seconds() / float64(vecLive)})
+		b.Logf("%s: %d searches during %d inserts", r.how, len(r.searches), vecLive)
+	}
+	benchtable.Record(b, benchtable.Row{Metric: name + " heap per million vectors after the build (before reopening)", Unit: "B", Tianshu: heapPerM})
+	perM := 1e6 / float64(total)
+	benchtable.Record(b, benchtable.Row{Metric: name + " heap per million vectors, reopened", Unit: "B", Tianshu: heapAll * perM})
+	benchtable.Record(b, benchtable.Row{Metric: name + " disk per million vectors (snapshot)", Unit: "B", Tianshu: diskAll * perM})
+	benchtable.Record(b, benchtable.Row{Metric: fmt.Sprintf("%s delete %.0f%% (%d ids, batches of %d)", name, vecDeleteShare*100, len(del), vectors.MaxBatch),
+		Unit: "s", Tianshu: deleteTime.Seconds()})
+	benchtable.Record(b, benchtable.Row{Metric: name + " from the first delete to the compaction's end", Unit: "s", Tianshu: compactTime.Seconds()})
+	benchtable.Record(b, benchtable.Row{Metric: name + " tombstones left after the compaction (deletes made while it copied)", Unit: "",
+		Tianshu: tombstonesLeft})
+	benchtable.Record(b, benchtable.Row{Metric: name + " top-10 search p50 while compacting (baseline: exact scan)", Unit: "s",
+		Tianshu: vecPct(during, 50).Seconds(), Baseline: vecPct(exact, 50).Seconds()})
+	benchtable.Record(b, benchtable.Row{Metric: name + " top-10 search p99 while compacting (baseline: exact scan)", Unit: "s",
+		Tianshu: vecPct(during, 99).Seconds(), Baseline: vecPct(exact, 99).Seconds()})
+	benchtable.Record(b, benchtable.Row{Metric: name + " recall@10 after compacting, against an exact scan of what is left", Unit: "",
+		Target: "≥ 0.95", Tianshu: recallAfter})
+	// Per million vectors the index held before the deletes, so that the
+	// drop is what compaction gave back.
+	benchtable.Record(b, benchtable.Row{Metric: name + " heap per million vectors held, after deleting 30% and compacting (baseline: before)", Unit: "B",
+		Tianshu: heapLeft * perM, Baseline: heapAll * perM})
+	benchtable.Record(b, benchtable.Row{Metric: name + " disk per million vectors held, after deleting 30% and compacting (baseline: before)", Unit: "B",
+		Tianshu: diskLeft * perM, Baseline: diskAll * perM})
+	b.Logf("build %v, %d searches while compacting; no pgvector row: TIANSHU_TEST_PGVECTOR is not set (docs/search.md)", build.Round(time.Millisecond), len(during))
+}
+
+type vecLiveResult struct {
+	rate     float64
+	searches []time.Duration
+	cpu      time.Duration
+}
+
+// vecInsertWhileSearching inserts items with 2 writers while one goroutine
+// searches, perSecond times a second (0: flat out).
+func vecInsertWhileSearching(b *testing.B, ix vectors.Index, items []vectors.Item, queries [][]float32, f vectors.Filter, perSecond int) vecLiveResult {
+	var res vecLiveResult
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var tick *time.Ticker
+		if perSecond > 0 {
+			tick = time.NewTicker(time.Second / time.Duration(perSecond))
+			defer tick.Stop()
+		}
+		for i := 0; !stop.Load(); i++ {
+			if tick != nil {
+				<-tick.C
+			}
+			t := time.Now()
+			if _, err := ix.Search(context.Background(), queries[i%len(queries)], vecK, f); err != nil {
+				b.Error(err)
+				return
+			}
+			res.searches = append(res.searches, time.Since(t))
+		}
+	})
+	start, cpu0 := time.Now(), cpuTime(b)
+	insertAll(b, ix, items, 2)
+	res.rate = float64(len(items)) / time.Since(start).Seconds()
+	res.cpu = cpuTime(b) - cpu0
+	stop.Store(true)
+	wg.Wait()
+	return res
+}
+
+// vecMetric reads a counter or gauge of the index's registry.
+func vecMetric(b *testing.B, reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			if m := mf.GetMetric()[0]; m.GetGauge() != nil {
+				return m.GetGauge().GetValue()
+			}
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	b.Fatalf("no metric %s", name)
+	return 0
 }
 
 func insertAll(b *testing.B, ix vectors.Index, items []vectors.Item, writers int) {

@@ -80,7 +80,7 @@ type Index struct {
 	syncing          bool
 	logCond          *sync.Cond
 	logErr           error
-	lock    *os.File // flock on <dir>/LOCK; nil where there is none
+	lock             *os.File // flock on <dir>/LOCK; nil where there is none
 
 	pmu   sync.RWMutex
 	parts map[pkey]*graph
