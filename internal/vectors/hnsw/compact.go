@@ -2,6 +2,9 @@ package hnsw
 
 import (
 	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -61,34 +64,25 @@ func (ix *Index) compact(ctx context.Context, k pkey, g *graph) bool {
 	g.mu.Unlock()
 	ng := newGraph(g.dim)
 	ng.m, ng.m0, ng.efCons, ng.efMin = g.m, g.m0, g.efCons, g.efMin
-	// copyLive inserts g's live nodes in [from, to) into ng; g's read lock
-	// is held around each chunk's gathering only (g.mu held: under the
-	// write lock, for the last catch-up).
+	// copyLive inserts g's live nodes in [from, to) into ng, chunk by
+	// chunk from GOMAXPROCS goroutines (the copy is a build: it takes as
+	// long as inserting the live nodes); g's read lock is held around
+	// each chunk's gathering only. locked: g's write lock is held (the
+	// last catch-up), one goroutine does it all.
 	copyLive := func(from, to int, locked bool) {
-		es := make([]entry, 0, chunk)
-		for lo := from; lo < to; lo += chunk {
-			es = es[:0]
-			if !locked {
-				g.mu.RLock()
-			}
-			for i := uint32(lo); i < uint32(min(lo+chunk, to)); i++ {
-				if !g.dead[i] {
-					// vecs' values never change once written, so the
-					// entry may keep pointing into them.
-					es = append(es, entry{id: g.ids[i], dev: g.strs[g.dev[i]], task: g.strs[g.task[i]], tms: g.tms[i], q: g.vec(i)})
-				}
-			}
-			if !locked {
-				g.mu.RUnlock()
-			}
-			if len(es) > 0 {
-				ng.insert(es)
-			}
-			if !locked && ctx.Err() != nil {
-				return
-			}
+		workers := runtime.GOMAXPROCS(0)
+		if locked {
+			workers = 1
 		}
+		var next atomic.Int64
+		next.Store(int64(from))
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() { copyChunks(ctx, g, ng, &next, to, locked) })
+		}
+		wg.Wait()
 	}
+
 	// Copy, then catch up with what was written meanwhile until little is
 	// left, so the write lock is held for a short final step only.
 	done := 0
@@ -133,4 +127,33 @@ func (g *graph) adopt(ng *graph) {
 	g.entry, g.maxLevel, g.hasEntry, g.ndead = ng.entry, ng.maxLevel, ng.hasEntry, ng.ndead
 	g.removed = nil
 	g.epoch++
+}
+
+// copyChunks is one of copyLive's goroutines: it takes chunks of g's nodes
+// from next until to, and inserts their live ones into ng.
+func copyChunks(ctx context.Context, g, ng *graph, next *atomic.Int64, to int, locked bool) {
+	es := make([]entry, 0, chunk)
+	for {
+		lo := int(next.Add(chunk)) - chunk
+		if lo >= to || !locked && ctx.Err() != nil {
+			return
+		}
+		es = es[:0]
+		if !locked {
+			g.mu.RLock()
+		}
+		for i := uint32(lo); i < uint32(min(lo+chunk, to)); i++ {
+			if !g.dead[i] {
+				// vecs' values never change once written, so the entry
+				// may keep pointing into them.
+				es = append(es, entry{id: g.ids[i], dev: g.strs[g.dev[i]], task: g.strs[g.task[i]], tms: g.tms[i], q: g.vec(i)})
+			}
+		}
+		if !locked {
+			g.mu.RUnlock()
+		}
+		if len(es) > 0 {
+			ng.insert(es)
+		}
+	}
 }
