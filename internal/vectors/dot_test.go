@@ -78,6 +78,15 @@ func TestDotQ(t *testing.T) {
 		if math.Abs(float64(got-want)) > 1e-3*math.Max(1, math.Abs(float64(want))) {
 			t.Fatalf("n=%d: DotQ = %v; Go loop = %v", n, got, want)
 		}
+		if n8 := n &^ 7; n8 > 0 { // the Go loop other architectures run
+			var w8 float32
+			for i := range n8 {
+				w8 += a[i] * float32(q[i])
+			}
+			if g8 := dotQGo(a[:n8], q[:n8]); math.Abs(float64(g8-w8)) > 1e-3*math.Max(1, math.Abs(float64(w8))) {
+				t.Fatalf("n=%d: dotQGo = %v; want %v", n, g8, w8)
+			}
+		}
 		if d := math.Abs(float64(s*got - Dot(a, b))); d > 0.02 {
 			t.Fatalf("n=%d: quantized dot %v, float32 %v: error %v", n, s*got, Dot(a, b), d)
 		}
@@ -103,6 +112,15 @@ func TestDotQQ(t *testing.T) {
 		}
 		if got := DotQQ(a, b); got != want {
 			t.Fatalf("n=%d: DotQQ = %d; want %d", n, got, want)
+		}
+		if n16 := n &^ 15; n16 > 0 {
+			var w16 int32
+			for i := range n16 {
+				w16 += int32(a[i]) * int32(b[i])
+			}
+			if got := dotQQGo(a[:n16], b[:n16]); got != w16 {
+				t.Fatalf("n=%d: dotQQGo = %d; want %d", n, got, w16)
+			}
 		}
 	}
 	a := make([]int8, MaxDim)
