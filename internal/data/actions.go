@@ -280,6 +280,7 @@ func RegisterActions(reg *api.Registry, s *Service) {
 		})
 	registerSearch(reg, s)
 	registerSearchRecords(reg, s)
+	registerWatchlists(reg, s)
 }
 
 func (s *Service) recordInfo(ctx context.Context, r Record) (RecordInfo, error) {
