@@ -135,7 +135,14 @@ func (s *Service) watchSet(ctx context.Context, projectID string) (*watchSet, er
 	if set != nil && now.Sub(set.checked) < WatchRecheck {
 		return set, nil
 	}
-	c.loading.Lock()
+	if set == nil {
+		c.loading.Lock()
+	} else if !c.loading.TryLock() {
+		// Another call is checking or reloading (seconds for 10,000
+		// people of 1024 values): match with the lists loaded meanwhile,
+		// so hits are not held up behind a change.
+		return set, nil
+	}
 	defer c.loading.Unlock()
 	c.mu.Lock()
 	set = c.sets[projectID]
