@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,14 +20,16 @@ import (
 )
 
 // TestWatchlistHitReachesWebhook is issue #29's watchlist check on real
-// parts: a replay camera over the demo's astronaut and facemark photos, a
-// flow that detects faces (built-in cascade), crops and embeds each with
-// the face-attributes package (faceres, a supervised Node.js process),
-// stores it and matches it against the project's watchlists; a watchlist
-// holds the astronaut, from another framing of her photo (skimage's) sent
-// as a reference photo. A webhook subscriber (a real HTTP server) receives
-// tianshu.watchlist.hit for her, the other person hits nothing, and the
-// hits are records that SearchRecords finds.
+// parts: two replay cameras, "gate" over the demo's astronaut photo and
+// "hall" over its facemark photo (another person), each a task of the
+// gallery's face-watchlist template, which detects faces (built-in
+// cascade), follows them, crops and embeds each with the face-attributes
+// package (faceres, a supervised Node.js process), stores it and matches
+// it against the project's watchlists. A watchlist holds the astronaut,
+// from another framing of her photo (skimage's) sent as a reference photo.
+// A webhook subscriber (a real HTTP server) receives tianshu.watchlist.hit
+// for her at the gate, the other person hits nothing, and the hits are
+// records that SearchRecords finds.
 func TestWatchlistHitReachesWebhook(t *testing.T) {
 	node := testenv.NeedCommand(t, "node")
 	if _, err := os.Stat(filepath.Join(faceAttributesDir, "node_modules", "@vladmandic", "human-models", "models", "faceres.bin")); err != nil {
@@ -37,12 +40,14 @@ func TestWatchlistHitReachesWebhook(t *testing.T) {
 		t.Fatal(err)
 	}
 	media := t.TempDir()
-	gate := filepath.Join(media, "gate")
-	if err := os.MkdirAll(gate, 0o755); err != nil {
-		t.Fatal(err)
+	gate, hall := filepath.Join(media, "gate"), filepath.Join(media, "hall")
+	for _, d := range []string{gate, hall} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	copyFile(t, "../../examples/demo/photos/1-astronaut.jpg", filepath.Join(gate, "1.jpg"))
-	copyFile(t, "../../examples/demo/photos/4-facemark.jpg", filepath.Join(gate, "2.jpg"))
+	copyFile(t, "../../examples/demo/photos/4-facemark.jpg", filepath.Join(hall, "1.jpg"))
 	reference := cropJPEG(t, skimagePhoto(t, "astronaut.png"), image.Rect(60, 0, 460, 400))
 
 	e := apptest.Start(t, apptest.Options{Args: []string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode), "--media.root", media}})
@@ -110,59 +115,56 @@ func TestWatchlistHitReachesWebhook(t *testing.T) {
 		t.Errorf("a reference photo without a face: %q; want InvalidParameterValue", code)
 	}
 
-	doc := `{"name": "face-watchlist", "nodes": [
-	  {"id": "detect", "kind": "algorithm", "config": {"algorithm": "alg-face-detect"}, "inputs": {"image": "$input.image", "minSize": 40}},
-	  {"id": "faces", "kind": "foreach", "inputs": {"items": "$detect.faces", "image": "$input.image", "width": "$input.width"},
-	   "config": {"concurrency": 1, "body": {
-	     "nodes": [
-	       {"id": "crop", "kind": "algorithm", "config": {"algorithm": "alg-image-ops"},
-	        "inputs": {"image": "$input.image", "op": "crop", "box": "$item.box", "margin": 0.4, "quality": 90}},
-	       {"id": "embed", "kind": "algorithm", "config": {"algorithm": "` + algID + `"}, "inputs": {"image": "$crop.image", "embedding": true}},
-	       {"id": "save", "kind": "store", "config": {"type": "face"},
-	        "inputs": {"Box": "$item.box", "Width": "$input.width", "Crop": "$crop.image", "Embedding": "$embed.objects[0].attributes.embedding"}},
-	       {"id": "match", "kind": "match",
-	        "inputs": {"embedding": "$embed.objects[0].attributes.embedding", "recordId": "$save.recordId", "crop": "$crop.image", "box": "$item.box"}}
-	     ],
-	     "edges": [{"from": "crop", "to": "embed"}, {"from": "embed", "to": "save"}, {"from": "save", "to": "match"}]}}}
-	], "edges": [{"from": "detect", "to": "faces"}]}`
-	flowID := c.mustCall("CreateFlow", map[string]any{"Document": doc})["FlowId"].(string)
-	dev := c.mustCall("CreateDevice", map[string]any{"Name": "gate", "Driver": "replay", "Address": gate, "Fps": 1})["DeviceId"].(string)
-	task := c.mustCall("CreateTask", map[string]any{"Name": "watch-gate", "FlowId": flowID, "Start": true,
-		"Sources": []any{map[string]any{"Type": "device", "Id": dev}}})["TaskId"].(string)
+	// The gallery's face-watchlist template, with the embedding algorithm
+	// for its placeholder: as a user would set it up.
+	flowID := c.mustCall("CreateFlow", map[string]any{"Name": "watch", "TemplateName": "face-watchlist",
+		"TemplateAlgorithms": map[string]string{"alg-face-embedding": algID}})["FlowId"].(string)
+	devs := map[string]string{}
+	var tasks []string
+	for _, name := range []string{"gate", "hall"} {
+		devs[name] = c.mustCall("CreateDevice", map[string]any{"Name": name, "Driver": "replay", "Address": filepath.Join(media, name), "Fps": 1})["DeviceId"].(string)
+		tasks = append(tasks, c.mustCall("CreateTask", map[string]any{"Name": "watch-" + name, "FlowId": flowID, "Start": true,
+			"Sources": []any{map[string]any{"Type": "device", "Id": devs[name]}}})["TaskId"].(string))
+	}
 
-	faceWidths := func() map[string]float64 {
-		r := c.mustCall("SearchRecords", map[string]any{"TaskIds": []string{task}, "Types": []string{"face"}, "Limit": 100})
-		out := map[string]float64{}
+	// The face records by id, with their device.
+	faceDevices := func() map[string]string {
+		r := c.mustCall("SearchRecords", map[string]any{"TaskIds": tasks, "Types": []string{"face"}, "Limit": 100})
+		out := map[string]string{}
 		for _, x := range r["RecordSet"].([]any) {
 			m := x.(map[string]any)
-			w, _ := m["Data"].(map[string]any)["Width"].(float64)
-			out[m["RecordId"].(string)] = w
+			out[m["RecordId"].(string)] = m["DeviceId"].(string)
 		}
 		return out
 	}
-	testenv.EventuallyExplained(t, 240*time.Second, "a hit on the webhook, and face records of both people", func() bool {
+	testenv.EventuallyExplained(t, 240*time.Second, "a hit on the webhook, and face records on both cameras", func() bool {
 		mu.Lock()
 		n := len(hits)
 		mu.Unlock()
-		seen := map[float64]bool{}
-		for _, w := range faceWidths() {
-			seen[w] = true
+		seen := map[string]bool{}
+		for _, d := range faceDevices() {
+			seen[d] = true
 		}
-		return n > 0 && seen[512] && seen[1162]
+		return n > 0 && seen[devs["gate"]] && seen[devs["hall"]]
 	}, func() string {
-		return toJSON(faceWidths()) + "\nstats " + toJSON(c.mustCall("DescribeTaskStats", map[string]any{"TaskId": task}))
+		var b strings.Builder
+		b.WriteString(toJSON(faceDevices()))
+		for _, id := range tasks {
+			b.WriteString("\nstats " + toJSON(c.mustCall("DescribeTaskStats", map[string]any{"TaskId": id})))
+		}
+		return b.String()
 	})
-	widths := faceWidths()
+	faces := faceDevices()
 	mu.Lock()
 	got := append([]map[string]any(nil), hits...)
 	mu.Unlock()
 	for _, h := range got {
-		t.Logf("hit: person %v, similarity %v, face width %v", h["PersonName"], h["Similarity"], widths[h["FaceRecordId"].(string)])
+		t.Logf("hit: person %v, similarity %v, device %v", h["PersonName"], h["Similarity"], faces[h["FaceRecordId"].(string)])
 		if h["PersonId"] != personID || h["WatchlistId"] != listID || h["Similarity"].(float64) < 0.85 || h["RecordId"] == "" {
 			t.Errorf("hit %v", h)
 		}
-		if widths[h["FaceRecordId"].(string)] != 512 {
-			t.Errorf("a hit for a face that is not the astronaut's (width %v): %v", widths[h["FaceRecordId"].(string)], h)
+		if d := faces[h["FaceRecordId"].(string)]; d != devs["gate"] {
+			t.Errorf("a hit for a face that is not the astronaut's (device %v): %v", d, h)
 		}
 	}
 	// The hits are records, with the face's crop, found by SearchRecords.
@@ -172,8 +174,13 @@ func TestWatchlistHitReachesWebhook(t *testing.T) {
 		t.Fatalf("SearchRecords of the hits: %v", toJSON(r))
 	}
 	hit := r["RecordSet"].([]any)[0].(map[string]any)
-	if len(hit["ObjectUrls"].([]any)) != 1 || hit["DeviceId"] != dev {
-		t.Errorf("hit record without its crop or device: %v", toJSON(hit))
+	if len(hit["ObjectUrls"].([]any)) != 1 || hit["DeviceId"] != devs["gate"] {
+		t.Errorf("hit record without its crop or not of the gate: %v", toJSON(hit))
 	}
-	c.mustCall("StopTask", map[string]any{"TaskId": task})
+	if r := c.mustCall("SearchRecords", map[string]any{"Types": []string{"watchlist_hit"}, "DeviceIds": []string{devs["hall"]}}); r["TotalCount"].(float64) != 0 {
+		t.Errorf("the other person hit: %v", toJSON(r))
+	}
+	for _, id := range tasks {
+		c.mustCall("StopTask", map[string]any{"TaskId": id})
+	}
 }
