@@ -180,6 +180,16 @@ func TestWatchlistHitReachesWebhook(t *testing.T) {
 	if r := c.mustCall("SearchRecords", map[string]any{"Types": []string{"watchlist_hit"}, "DeviceIds": []string{devs["hall"]}}); r["TotalCount"].(float64) != 0 {
 		t.Errorf("the other person hit: %v", toJSON(r))
 	}
+	// Managing watchlists is audited, naming the person.
+	testenv.Eventually(t, 30*time.Second, "CreateWatchlistPerson in the audit log", func() bool {
+		r := c.mustCall("DescribeAuditEvents", map[string]any{"Filters": []map[string]any{{"Name": "Action", "Values": []string{"CreateWatchlistPerson"}}}})
+		for _, ev := range r["AuditEventSet"].([]any) {
+			if ev.(map[string]any)["Resource"] == personID {
+				return true
+			}
+		}
+		return false
+	})
 	for _, id := range tasks {
 		c.mustCall("StopTask", map[string]any{"TaskId": id})
 	}
