@@ -85,7 +85,13 @@ type matchNode struct {
 }
 
 func (n *matchNode) Run(ctx context.Context, c *Call) (any, error) {
-	emb, err := floats(c.Arg(n.embedding))
+	raw := c.Arg(n.embedding)
+	if raw == nil {
+		// The model described no face (say, a crop it found none in):
+		// nothing to match, which is not the message's failure.
+		return map[string]any{"hits": []any{}, "matched": false}, nil
+	}
+	emb, err := floats(raw)
 	if err != nil {
 		return nil, fmt.Errorf("match: input embedding: %w", err)
 	}
@@ -172,8 +178,6 @@ func floats(v any) ([]float32, error) {
 			}
 		}
 		return out, nil
-	case nil:
-		return nil, fmt.Errorf("missing (the face has no embedding)")
 	}
 	return nil, fmt.Errorf("%T is not a list of numbers", v)
 }

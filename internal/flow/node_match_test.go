@@ -50,6 +50,10 @@ func TestMatchNode(t *testing.T) {
 	if _, err := p.Run(t.Context(), Input{Key: "dev-1", Sinks: sinks, Data: map[string]any{"emb": "nope"}}); err == nil {
 		t.Error("an embedding that is not a list of numbers runs")
 	}
+	// A face the model described no embedding for matches nothing.
+	if res, err := p.Run(t.Context(), Input{Key: "dev-1", Sinks: sinks, Data: map[string]any{}}); err != nil || res.Output["m"].(map[string]any)["matched"] != false {
+		t.Errorf("a face without an embedding: %v, %v", res.Output, err)
+	}
 	if errs := validateDoc(t, doc, testOptions()); len(errs) != 1 || errs[0].Field != "kind" {
 		t.Errorf("without watchlists: %v", errs)
 	}
