@@ -245,10 +245,13 @@ func registerWatchlists(reg *api.Registry, s *Service) {
 					return err
 				}
 				if n > 0 {
-					return api.Errorf(api.ResourceInUse, "Name: project %s has a watchlist named %q", w.ProjectID, w.Name)
+					return listNameInUse(&w)
 				}
 				if _, err := tx.Exec(ctx, "UPDATE watchlists SET name = ?, description = ?, threshold = ?, enabled = ?, updated_at = ? WHERE id = ?",
 					w.Name, w.Description, w.Threshold, boolInt(w.Enabled), s.o.Now().UnixMilli(), w.ID); err != nil {
+					if s.db.IsUniqueViolation(err) {
+						return listNameInUse(&w)
+					}
 					return fmt.Errorf("data: update watchlist: %w", err)
 				}
 				return s.bumpWatchVersion(ctx, tx, w.ProjectID)

@@ -115,14 +115,22 @@ func (s *Service) createWatchlist(ctx context.Context, w *Watchlist) error {
 		if n, err = s.count(ctx, tx, "SELECT COUNT(*) FROM watchlists WHERE project_id = ? AND name = ?", w.ProjectID, w.Name); err != nil {
 			return err
 		} else if n > 0 {
-			return api.Errorf(api.ResourceInUse, "Name: project %s has a watchlist named %q", w.ProjectID, w.Name)
+			return listNameInUse(w)
 		}
 		if _, err := tx.Exec(ctx, "INSERT INTO watchlists (id, project_id, name, description, threshold, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 			w.ID, w.ProjectID, w.Name, w.Description, w.Threshold, boolInt(w.Enabled), now, now); err != nil {
+			if s.db.IsUniqueViolation(err) { // a concurrent create of the same name
+				return listNameInUse(w)
+			}
 			return fmt.Errorf("data: insert watchlist: %w", err)
 		}
 		return s.bumpWatchVersion(ctx, tx, w.ProjectID)
 	})
+}
+
+// listNameInUse is the error of a second list of w's name in its project.
+func listNameInUse(w *Watchlist) error {
+	return api.Errorf(api.ResourceInUse, "Name: project %s has a watchlist named %q", w.ProjectID, w.Name)
 }
 
 func boolInt(b bool) int {
