@@ -26,6 +26,7 @@ var templateInfo = map[string]struct {
 }{
 	"face-structuring":    {"faces", nil},
 	"face-bestshot-group": {"faces", nil},
+	"face-watchlist":      {"faces", []string{"alg-face-embedding"}},
 	"zone-intrusion":      {"security", nil},
 	"line-crossing-count": {"counting", nil},
 	"zone-occupancy":      {"counting", nil},
