@@ -6,7 +6,7 @@ import (
 	"image"
 	"image/draw"
 	"image/jpeg"
-	"image/png"
+	_ "image/png" // decoder for readImage
 	"math"
 	"os"
 	"os/exec"
@@ -49,12 +49,18 @@ func skimagePhoto(t *testing.T, name string) image.Image {
 	if src == "" {
 		testenv.Unavailable(t, "no "+name+": install Debian's python3-skimage")
 	}
-	f, err := os.Open(src)
+	return readImage(t, src)
+}
+
+// readImage decodes a PNG or JPEG file.
+func readImage(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	img, err := png.Decode(f)
+	img, _, err := image.Decode(f)
 	if err != nil {
 		t.Fatal(err)
 	}
