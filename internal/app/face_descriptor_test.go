@@ -24,7 +24,8 @@ func descriptorDefinition(dim int) map[string]any {
 	return map[string]any{"runtime": "process", "protocol": "tianshu-v1", "timeout": "60s",
 		"contract": map[string]any{
 			"inputs": []any{map[string]any{"name": "image", "type": "image", "required": true},
-				map[string]any{"name": "margin", "type": "number"}, map[string]any{"name": "align", "type": "bool"}},
+				map[string]any{"name": "margin", "type": "number"}, map[string]any{"name": "align", "type": "bool"},
+				map[string]any{"name": "embedding", "type": "bool"}},
 			"outputs": []any{map[string]any{"name": "embedding", "type": "embedding", "dim": dim}}}}
 }
 

@@ -89,7 +89,8 @@ func TestWatchlistHitReachesWebhook(t *testing.T) {
 		"contract": map[string]any{
 			"inputs": []any{map[string]any{"name": "image", "type": "image", "required": true},
 				map[string]any{"name": "embedding", "type": "bool"}},
-			"outputs": []any{map[string]any{"name": "objects", "type": "objects"}}}}
+			"outputs": []any{map[string]any{"name": "objects", "type": "objects"},
+				map[string]any{"name": "embedding", "type": "embedding", "dim": 1024}}}}
 	c.mustCall("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Definition": def, "PackageUploadId": up, "Start": true})
 	testenv.Eventually(t, 180*time.Second, "face-embedding instance ready", func() bool {
 		is := c.mustCall("DescribeAlgorithmInstances", map[string]any{"AlgorithmId": algID})["InstanceSet"].([]any)
@@ -118,7 +119,7 @@ func TestWatchlistHitReachesWebhook(t *testing.T) {
 	// The gallery's face-watchlist template, with the embedding algorithm
 	// for its placeholder: as a user would set it up.
 	flowID := c.mustCall("CreateFlow", map[string]any{"Name": "watch", "TemplateName": "face-watchlist",
-		"TemplateAlgorithms": map[string]string{"alg-face-embedding": algID}})["FlowId"].(string)
+		"TemplateAlgorithms": map[string]string{"alg-face-descriptor": algID}})["FlowId"].(string)
 	devs := map[string]string{}
 	var tasks []string
 	for _, name := range []string{"gate", "hall"} {

@@ -43,7 +43,7 @@ func kindMatch() *Kind {
 		Blocking: true,
 		Category: CategorySink,
 		Inputs: []Port{
-			{Name: "embedding", Type: TypeList, Required: true, Doc: "the face's descriptor (a list of numbers), e.g. $embed.objects[0].attributes.embedding"},
+			{Name: "embedding", Type: TypeList, Required: true, Doc: "the face's descriptor (a list of numbers), e.g. $embed.embedding (an algorithm's embedding output)"},
 			{Name: "recordId", Type: TypeString, Doc: "the face's stored record ($save.recordId), named by the hit"},
 			{Name: "crop", Type: TypeImage, Doc: "the face's crop, stored with the hit record"},
 			{Name: "box", Type: TypeList, Doc: "the face's box [x, y, w, h] in the frame"},

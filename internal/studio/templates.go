@@ -29,7 +29,7 @@ var templateInfo = map[string]struct {
 }{
 	"face-structuring":    {"faces", nil, []string{FaceDescriptorPlaceholder}},
 	"face-bestshot-group": {"faces", nil, []string{FaceDescriptorPlaceholder}},
-	"face-watchlist":      {"faces", []string{"alg-face-embedding"}, nil},
+	"face-watchlist":      {"faces", []string{FaceDescriptorPlaceholder}, nil},
 	"zone-intrusion":      {"security", nil, nil},
 	"line-crossing-count": {"counting", nil, nil},
 	"zone-occupancy":      {"counting", nil, nil},
@@ -196,7 +196,7 @@ func templateDocument(name string, algs map[string]string) (json.RawMessage, err
 		return nil, err
 	}
 	replaceAlgorithms(v, algs)
-	if d := algs[FaceDescriptorPlaceholder]; d != "" {
+	if d := algs[FaceDescriptorPlaceholder]; d != "" && slices.Contains(templateInfo[name].optional, FaceDescriptorPlaceholder) {
 		if err := describeBestShots(v, d); err != nil {
 			return nil, fmt.Errorf("flow template %s: %w", name, err)
 		}
@@ -236,7 +236,7 @@ func describeBestShots(doc any, alg string) error {
 			map[string]any{"id": "facecrop", "kind": "algorithm", "config": map[string]any{"algorithm": "alg-image-ops"},
 				"inputs": map[string]any{"image": "$item.frame", "op": "crop", "box": "$item.box", "margin": descriptorCropMargin, "quality": descriptorCropQuality}},
 			map[string]any{"id": "embed", "kind": "algorithm", "config": map[string]any{"algorithm": alg}, "onError": "skip",
-				"inputs": map[string]any{"image": "$facecrop.image"}})
+				"inputs": map[string]any{"image": "$facecrop.image", "embedding": true}})
 		edges, _ := body["edges"].([]any)
 		body["edges"] = append(edges, map[string]any{"from": "facecrop", "to": "embed"}, map[string]any{"from": "embed", "to": "save"})
 		return nil

@@ -48,7 +48,9 @@ const EMOTIONS = ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutr
 
 const CONTRACT = {
   inputs: [{ name: 'image', type: 'image', required: true }, { name: 'margin', type: 'number' }, { name: 'embedding', type: 'bool' }],
-  outputs: [{ name: 'objects', type: 'objects' }],
+  // embedding (with {"embedding": true}): faceres' descriptor as the contract's
+  // embedding type, the same values as objects[0].attributes.embedding.
+  outputs: [{ name: 'objects', type: 'objects' }, { name: 'embedding', type: 'embedding', dim: 1024 }],
 };
 
 // ---- models ---------------------------------------------------------------
@@ -167,9 +169,9 @@ function infer(m, body, contentType, p) {
     if (!m.embedding) throw new HTTPError(400, 'this package has no embedding model: pack it with PACK_EMBEDDING=1 ./pack.sh');
     attributes.embedding = embed(m, img, margin);
   }
-  return {
-    objects: [{ box: [0, 0, img.width, img.height], label: 'face', score: 1, attributes }],
-  };
+  const out = { objects: [{ box: [0, 0, img.width, img.height], label: 'face', score: 1, attributes }] };
+  if (attributes.embedding) out.embedding = attributes.embedding;
+  return out;
 }
 
 main({

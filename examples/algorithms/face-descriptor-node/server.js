@@ -38,7 +38,10 @@ const LANDMARK_INPUT = 112; // the landmark network's input side
 const DEFAULT_MARGIN = 0.4;
 
 const CONTRACT = {
-  inputs: [{ name: 'image', type: 'image', required: true }, { name: 'margin', type: 'number' }, { name: 'align', type: 'bool' }],
+  // embedding: accepted so that a flow written for the face-attributes package
+  // ({"embedding": true}) runs unchanged; this package always answers one.
+  inputs: [{ name: 'image', type: 'image', required: true }, { name: 'margin', type: 'number' }, { name: 'align', type: 'bool' },
+    { name: 'embedding', type: 'bool' }],
   outputs: [{ name: 'embedding', type: 'embedding', dim: DIM }],
 };
 
@@ -184,6 +187,7 @@ async function infer(m, body, contentType, p) {
   const img = decode(body, contentType);
   const margin = numberParam(p, 'margin', DEFAULT_MARGIN, 0, 2);
   const align = boolParam(p, 'align', true);
+  boolParam(p, 'embedding', true); // checked, and always answered
   const { embedding, eyes } = await describe(img, margin, align);
   const out = { embedding };
   if (eyes) out.eyes = eyes;
@@ -194,7 +198,7 @@ main({
   name: NAME,
   version: VERSION,
   contract: CONTRACT,
-  params: ['margin', 'align'],
+  params: ['margin', 'align', 'embedding'],
   load,
   infer,
   checkParams: () => ({}),
