@@ -56,15 +56,20 @@ func TestWatchlistHitReachesWebhook(t *testing.T) {
 	// The webhook subscriber.
 	var mu sync.Mutex
 	var hits []map[string]any
+	// From each hit's frame (the event's time: when the camera's frame was
+	// read) to its arrival here, as a figure (not asserted: shared machine).
+	var latencies []time.Duration
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		var ev struct {
 			Type string         `json:"type"`
+			Time time.Time      `json:"time"`
 			Data map[string]any `json:"data"`
 		}
 		if err := json.Unmarshal(body, &ev); err == nil && ev.Type == "tianshu.watchlist.hit" {
 			mu.Lock()
 			hits = append(hits, ev.Data)
+			latencies = append(latencies, time.Since(ev.Time))
 			mu.Unlock()
 		}
 	}))
@@ -158,6 +163,7 @@ func TestWatchlistHitReachesWebhook(t *testing.T) {
 	faces := faceDevices()
 	mu.Lock()
 	got := append([]map[string]any(nil), hits...)
+	t.Logf("frame → webhook latency of the hits (detection, crop, embedding, store, match, hit record, push): %v", latencies)
 	mu.Unlock()
 	for _, h := range got {
 		t.Logf("hit: person %v, similarity %v, device %v", h["PersonName"], h["Similarity"], faces[h["FaceRecordId"].(string)])
