@@ -114,34 +114,9 @@ func (s *Stream) Detect(ctx context.Context, g *image.Gray, opt Options) (Result
 	if s.opt.LocalScales < 0 {
 		return s.regions(ctx, g, opt, mres)
 	}
-	// Follow each carried face: search a window around where it was
-	// (moved by its last motion), and the moving boxes that window
-	// touches, at the scales near its size.
-	var found []track
-	var lost []track
-	var followed []image.Rectangle // the areas searched around the faces found again
-	for _, t := range s.tracks {
-		nt, others, searched, ok, err := s.follow(ctx, g, t, mres.Boxes, opt)
-		if err != nil {
-			return Result{}, "", err
-		}
-		for _, o := range others {
-			if !overlapsFace(o.Box.Rect(), found) {
-				found = append(found, o)
-			}
-		}
-		if !ok {
-			lost = append(lost, t)
-			continue
-		}
-		// The face found again replaces one that another face's search
-		// found there first: it keeps its motion.
-		if i := sameFace(nt.Box.Rect(), found); i >= 0 {
-			found[i] = nt
-		} else {
-			found = append(found, nt)
-		}
-		followed = append(followed, searched...)
+	found, lost, followed, err := s.follow(ctx, g, mres.Boxes, opt)
+	if err != nil {
+		return Result{}, "", err
 	}
 	// New faces are searched where the picture changed and no face found
 	// again explains the change: each moving box that touches no followed
@@ -204,67 +179,116 @@ type track struct {
 	misses int
 }
 
-// follow searches for t's face in a window around its box moved by its
-// last motion, grown by half its side plus that motion, and in the moving
-// boxes that window touches (grown by half its side: faces that move with
-// it, a group or a picture, are of about its size), at the pyramid scales
-// within LocalScales steps of its size. It returns the face found in the
-// window closest to where it was expected, the other faces found, and the
-// areas searched.
-func (s *Stream) follow(ctx context.Context, g *image.Gray, t track, moving []image.Rectangle, opt Options) (track, []track, []image.Rectangle, bool, error) {
-	r := t.Box.Rect().Add(t.v)
-	side := max(r.Dx(), r.Dy())
-	m := side/2 + max(abs(t.v.X), abs(t.v.Y))
-	bounds := g.Rect.Sub(g.Rect.Min)
-	win := image.Rect(r.Min.X-m, r.Min.Y-m, r.Max.X+m, r.Max.Y+m).Intersect(bounds)
-	if win.Empty() {
-		return t, nil, nil, false, nil
+// follow searches for the stream's faces again: each in a window around
+// its box moved by its last motion, grown by half its side plus that
+// motion, at the pyramid scales within LocalScales steps of its size; and
+// in the moving boxes that such a window touches, directly or through
+// other moving boxes within half a face of each other, each grown by half
+// the largest of those faces, once, at the scales of those faces (faces
+// that move with one, a group or a picture, are of about its size). It
+// returns the faces found again (each the detection in its window closest
+// to where it was expected) and the new ones found, the faces not found
+// again, and the areas searched for the faces found again: the motion
+// that those faces explain.
+func (s *Stream) follow(ctx context.Context, g *image.Gray, moving []image.Rectangle, opt Options) (found, lost []track, followed []image.Rectangle, err error) {
+	type area struct {
+		r      image.Rectangle
+		lo, hi int   // the face sides searched
+		side   int   // the largest face's side
+		owners []int // the faces it is searched for
 	}
-	areas := []image.Rectangle{win}
-	for _, b := range moving {
-		if b = b.Sub(g.Rect.Min); b.Overlaps(win) {
-			areas = append(areas, image.Rect(b.Min.X-side/2, b.Min.Y-side/2, b.Max.X+side/2, b.Max.Y+side/2).Intersect(bounds))
+	bounds := g.Rect.Sub(g.Rect.Min)
+	k := math.Pow(params(opt).ScaleFactor, float64(s.opt.LocalScales))
+	n := len(s.tracks)
+	wins, preds := make([]image.Rectangle, n), make([]image.Rectangle, n)
+	var areas []area
+	for i, t := range s.tracks {
+		r := t.Box.Rect().Add(t.v)
+		side := max(r.Dx(), r.Dy())
+		m := side/2 + max(abs(t.v.X), abs(t.v.Y))
+		preds[i] = r
+		wins[i] = image.Rect(r.Min.X-m, r.Min.Y-m, r.Max.X+m, r.Max.Y+m).Intersect(bounds)
+		if !wins[i].Empty() {
+			areas = append(areas, area{wins[i], int(float64(side) / k), int(math.Ceil(float64(side) * k)), side, []int{i}})
 		}
 	}
-	areas = mergeRects(areas)
-	p := params(opt)
-	sf := p.ScaleFactor
-	k := float64(s.opt.LocalScales)
-	lo := int(math.Floor(float64(side) / math.Pow(sf, k)))
-	hi := int(math.Ceil(float64(side) * math.Pow(sf, k)))
-	p.MinSize = image.Pt(max(lo, p.MinSize.X), max(lo, p.MinSize.Y))
-	if p.MaxSize.X <= 0 || hi < p.MaxSize.X {
-		p.MaxSize = image.Pt(hi, hi)
+	used := make([]bool, len(moving))
+	for grew := true; grew; {
+		grew = false
+		for j, b := range moving {
+			if used[j] {
+				continue
+			}
+			b = b.Sub(g.Rect.Min)
+			na := area{lo: math.MaxInt}
+			for _, a := range areas {
+				if b.Overlaps(a.r) {
+					na.lo, na.hi, na.side = min(na.lo, a.lo), max(na.hi, a.hi), max(na.side, a.side)
+					na.owners = append(na.owners, a.owners...)
+				}
+			}
+			if na.side > 0 {
+				na.r = image.Rect(b.Min.X-na.side/2, b.Min.Y-na.side/2, b.Max.X+na.side/2, b.Max.Y+na.side/2).Intersect(bounds)
+				areas = append(areas, na)
+				used[j], grew = true, true
+			}
+		}
 	}
-	rs := make([]image.Rectangle, len(areas))
-	for i, a := range areas {
-		rs[i] = a.Add(g.Rect.Min)
+	var dets []track
+	for _, a := range areas {
+		p := params(opt)
+		p.MinSize = image.Pt(max(a.lo, p.MinSize.X), max(a.lo, p.MinSize.Y))
+		if p.MaxSize.X <= 0 || a.hi < p.MaxSize.X {
+			p.MaxSize = image.Pt(a.hi, a.hi)
+		}
+		ds, err := s.d.c.DetectRegions(ctx, g, []image.Rectangle{a.r.Add(g.Rect.Min)}, p)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for _, det := range ds {
+			if b := det.Rect.Sub(g.Rect.Min); !overlapsFace(b, dets) {
+				dets = append(dets, track{Face: Face{Box: BoxOf(b), Neighbors: det.Neighbors}})
+			}
+		}
 	}
-	dets, err := s.d.c.DetectRegions(ctx, g, rs, p)
-	if err != nil {
-		return t, nil, nil, false, err
-	}
-	best, bestIoU := -1, 0.0
-	faces := make([]track, len(dets))
-	for i, det := range dets {
-		b := det.Rect.Sub(g.Rect.Min)
-		faces[i] = track{Face: Face{Box: BoxOf(b), Neighbors: det.Neighbors}}
-		c := b.Min.Add(b.Max).Div(2)
-		if !c.In(win) {
+	taken := make([]bool, len(dets))
+	foundTrack := make([]bool, n)
+	for i, t := range s.tracks {
+		best, bestIoU := -1, 0.0
+		for j, d := range dets {
+			b := d.Box.Rect()
+			if taken[j] || !b.Min.Add(b.Max).Div(2).In(wins[i]) {
+				continue
+			}
+			if v := imageops.IoU(b, preds[i]); best < 0 || v > bestIoU {
+				best, bestIoU = j, v
+			}
+		}
+		if best < 0 {
+			lost = append(lost, t)
 			continue
 		}
-		if v := imageops.IoU(b, r); best < 0 || v > bestIoU {
-			best, bestIoU = i, v
+		taken[best], foundTrack[i] = true, true
+		nt := dets[best]
+		c0 := t.Box.Rect().Min.Add(t.Box.Rect().Max)
+		c1 := nt.Box.Rect().Min.Add(nt.Box.Rect().Max)
+		nt.v = c1.Sub(c0).Div(2)
+		found = append(found, nt)
+	}
+	for j, d := range dets {
+		if !taken[j] && !overlapsFace(d.Box.Rect(), found) {
+			found = append(found, d)
 		}
 	}
-	if best < 0 {
-		return t, faces, areas, false, nil
+	for _, a := range areas {
+		for _, o := range a.owners {
+			if foundTrack[o] {
+				followed = append(followed, a.r)
+				break
+			}
+		}
 	}
-	nt := faces[best]
-	c0 := t.Box.Rect().Min.Add(t.Box.Rect().Max)
-	c1 := nt.Box.Rect().Min.Add(nt.Box.Rect().Max)
-	nt.v = c1.Sub(c0).Div(2)
-	return nt, append(faces[:best], faces[best+1:]...), areas, true, nil
+	return found, lost, followed, nil
 }
 
 // regions is Detect without local searches (LocalScales < 0): the moving
