@@ -51,7 +51,7 @@ func All() (map[string]algorithm.Builtin, error) {
 				{Name: "score", Type: "number", Doc: "the quality score, 0 to 1 (0 without quality)"},
 				{Name: "quality", Type: "object", Doc: "score, size, sharpness, brightness, contrast, frontalness (with quality, the default)"}}},
 				{Name: "width", Type: "integer"}, {Name: "height", Type: "integer"},
-				{Name: "decision", Type: "text", Doc: "what was done with the frame: detected (whole frame), motion (changed regions only), tracked (faces carried over), skipped (nothing to do); detected without gate"}},
+				{Name: "decision", Type: "text", Doc: "what was done with the frame: detected (whole frame), motion (new faces searched where the picture changed unexplained by a followed face), tracked (faces followed by searches near their last boxes), skipped (nothing to do); detected without gate"}},
 		}},
 		"face-quality": {Func: ops.faceQuality, Contract: algorithm.Contract{
 			Inputs:  []algorithm.Field{{Name: "image", Type: algorithm.TypeImage, Required: true}, {Name: "box", Type: "list", Required: true}},
@@ -320,7 +320,7 @@ func (fd *faceDetector) detect(ctx context.Context, in map[string]any) (map[stri
 	if err != nil {
 		return nil, err
 	}
-	g := imageops.Gray(img)
+	g := imageops.Luma(img) // read-only: the decoded frame is shared through the cache
 	var res faces.Result
 	dec := faces.Detected
 	if st != nil {
