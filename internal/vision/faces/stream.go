@@ -55,8 +55,8 @@ type GateOptions struct {
 	// LocalScales is how many pyramid scale steps either side of a
 	// carried face's size the face is searched for again on each gated
 	// frame, in a window around its last box; default 2 (3 found the
-	// same faces at 1.2 times the CPU on a moving input, 1 lost a face in
-	// some frames). Negative turns
+	// same faces at 1.1–1.25 times the CPU on a moving input, 1 lost a
+	// face in a frame). Negative turns
 	// these local searches off: carried faces are then searched again only
 	// when a moving region touches them, at every scale.
 	LocalScales int
