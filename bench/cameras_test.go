@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -270,6 +271,12 @@ func BenchmarkCameras(b *testing.B) {
 		b.Fatal(err)
 	}
 	detect := algs["face-detect"].Func
+	var variants []map[string]any
+	if v := os.Getenv("BENCH_VARIANTS"); v != "" {
+		if err := json.Unmarshal([]byte(v), &variants); err != nil {
+			b.Fatalf("BENCH_VARIANTS: want a JSON list of face-detect inputs: %v", err)
+		}
+	}
 	b.ResetTimer()
 	only := os.Getenv("BENCH_INPUTS")
 	for _, in := range inputs {
@@ -278,13 +285,15 @@ func BenchmarkCameras(b *testing.B) {
 		}
 		files, _ := filepath.Glob(filepath.Join(in.dir, "*.jpg"))
 		slices.Sort(files)
-		share := trackShare(b, detect, detectIn, files)
-		b.Logf("%s: face tracks: full detection %d, template %d found (%.1f%%); of %d tracks of 3 frames or more %d found; of %d with a box on a frame the template searched %d found; boxes %d of %d (%.1f%%); detect CPU per frame full %.1f ms, template %.1f ms (of which decode and luma alone %.1f ms)",
-			in.name, share.refTracks, share.found, 100*share.share(), share.stable, share.stableFound, share.searched, share.searchedFound,
-			share.boxesFound, share.refBoxes, 100*share.boxShare(), 1000*share.fullCPU, 1000*share.gatedCPU, 1000*share.decodeCPU)
-		for _, m := range share.missed {
-			b.Logf("%s: not found: %s", in.name, m)
+		// BENCH_VARIANTS: other face-detect inputs over the template's,
+		// measured offline in the same run before the template's own.
+		for _, v := range variants {
+			in2 := maps.Clone(detectIn)
+			maps.Copy(in2, v)
+			logShare(b, fmt.Sprintf("%s %v", in.name, v), trackShare(b, detect, in2, files))
 		}
+		share := trackShare(b, detect, detectIn, files)
+		logShare(b, in.name, share)
 		cv := openCVPerFrame(b, files)
 		if offline {
 			b.Logf("%s: OpenCV detect %.1f ms per frame; platform runs skipped (BENCH_OFFLINE)", in.name, 1000*cv)
@@ -318,6 +327,18 @@ func BenchmarkCameras(b *testing.B) {
 		b.ReportMetric(run.fps, in.name+"-fps")
 		b.ReportMetric(float64(run.dropped), in.name+"-dropped")
 		b.ReportMetric(100*share.share(), in.name+"-%tracks")
+	}
+}
+
+// logShare logs the offline comparison of what's face tracks with full
+// detection's, and each track not found.
+func logShare(b *testing.B, what string, share shareResult) {
+	b.Logf("%s: face tracks: full detection %d, template %d found (%.1f%%); of %d tracks of 3 frames or more %d found; of %d with a box on a frame the template searched %d found; boxes %d of %d (%.1f%%); detect CPU per frame full %.1f ms, template %.1f ms (%.2fx; of which decode and luma alone %.1f ms); decisions %v",
+		what, share.refTracks, share.found, 100*share.share(), share.stable, share.stableFound, share.searched, share.searchedFound,
+		share.boxesFound, share.refBoxes, 100*share.boxShare(), 1000*share.fullCPU, 1000*share.gatedCPU, share.gatedCPU/share.fullCPU,
+		1000*share.decodeCPU, share.decisions)
+	for _, m := range share.missed {
+		b.Logf("%s: not found: %s", what, m)
 	}
 }
 
@@ -384,6 +405,7 @@ type shareResult struct {
 	missed            []string
 	fullCPU, gatedCPU float64 // detect CPU seconds per frame
 	decodeCPU         float64 // decode and luma alone, per frame
+	decisions         map[string]int
 }
 
 func (s shareResult) share() float64 {
@@ -419,6 +441,7 @@ func trackShare(b *testing.B, detect func(context.Context, map[string]any) (map[
 	boxes := func(in map[string]any) ([][]image.Rectangle, []string, float64) {
 		out := make([][]image.Rectangle, len(frames))
 		decisions := make([]string, len(frames))
+		key := fmt.Sprintf("share:%s:%d", filepath.Dir(files[0]), time.Now().UnixNano()) // a new stream
 		t0 := cpuTime(b)
 		for i, raw := range frames {
 			args := map[string]any{}
@@ -426,7 +449,7 @@ func trackShare(b *testing.B, detect func(context.Context, map[string]any) (map[
 				args[k] = v
 			}
 			args["image"] = media.Image{Bytes: raw, ContentType: "image/jpeg"}
-			args["key"] = "share:" + filepath.Dir(files[0])
+			args["key"] = key
 			res, err := detect(context.Background(), args)
 			if err != nil {
 				b.Fatalf("face-detect %s: %v", files[i], err)
@@ -455,7 +478,10 @@ func trackShare(b *testing.B, detect func(context.Context, map[string]any) (map[
 		_ = imageops.Gray(img)
 	}
 	decodeCPU := (cpuTime(b) - t0).Seconds() / float64(len(frames))
-	res := shareResult{fullCPU: fullCPU, gatedCPU: gatedCPU, decodeCPU: decodeCPU}
+	res := shareResult{fullCPU: fullCPU, gatedCPU: gatedCPU, decodeCPU: decodeCPU, decisions: map[string]int{}}
+	for _, d := range decisions {
+		res.decisions[d]++
+	}
 	for _, tr := range iouTracks(ref) {
 		res.refTracks++
 		hit, searched := false, false

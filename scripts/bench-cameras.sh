@@ -10,6 +10,8 @@
 #   BENCH_DURATION=60s scripts/bench-cameras.sh 8
 #   TIANSHU_VTEST=/path/to/vtest.avi scripts/bench-cameras.sh 8
 #   BENCH_OFFLINE=1 scripts/bench-cameras.sh   # tracks and detect CPU only, no platform
+#   BENCH_VARIANTS='[{"localScales":-1}]' BENCH_OFFLINE=1 scripts/bench-cameras.sh
+#                                   # also other face-detect inputs, same run
 #
 # Needs ffmpeg; OpenCV's column needs python3-opencv (/usr/bin/python3).
 set -uo pipefail

@@ -45,13 +45,24 @@ type Contract struct {
 // list output, declares the fields of each element (a detector's per-face
 // box, score, quality ...), so that an editor can offer them; one level,
 // not checked against what the algorithm returns.
+//
+// Dim, for an embedding, is the number of values every answer carries
+// (a 128-value face descriptor: 128): a wrong-dimension model is refused
+// where the platform can see it (the tianshu-v1 package's metadata when
+// an instance starts) and every answer of another length is refused, so a
+// model swapped behind a version cannot mix dimensions in one index.
 type Field struct {
 	Name     string  `json:"name"`
 	Type     string  `json:"type"`
 	Required bool    `json:"required,omitempty"`
 	Doc      string  `json:"doc,omitempty"`
+	Dim      int     `json:"dim,omitempty"`
 	Items    []Field `json:"items,omitempty"`
 }
+
+// MaxEmbeddingDim is the most values an embedding field may declare: what
+// the data center stores and indexes beside a record.
+const MaxEmbeddingDim = 2048
 
 var namePattern = idPattern
 
@@ -111,6 +122,62 @@ func validateFields(at string, fields []Field) error {
 		seen[f.Name] = true
 		if !slices.Contains(types, f.Type) {
 			return &FieldError{Field: at + ".type", Msg: fmt.Sprintf("unknown type %q; use image, objects, embedding, text, json, number, integer, bool, object or list", f.Type)}
+		}
+		switch {
+		case f.Dim != 0 && f.Type != TypeEmbedding:
+			return &FieldError{Field: at + ".dim", Msg: "only an embedding declares a dimension"}
+		case f.Dim < 0 || f.Dim > MaxEmbeddingDim:
+			return &FieldError{Field: at + ".dim", Msg: fmt.Sprintf("must be between 1 and %d (0: not declared)", MaxEmbeddingDim)}
+		}
+	}
+	return nil
+}
+
+// checkOutputs refuses an answer whose embedding outputs do not have the
+// dimension the contract declares, or are not lists of numbers.
+func (c *Contract) checkOutputs(out map[string]any) error {
+	for _, f := range c.Outputs {
+		if f.Type != TypeEmbedding || f.Dim == 0 {
+			continue
+		}
+		v, ok := out[f.Name]
+		if !ok || v == nil {
+			continue // a missing output is the flow's concern, as for any type
+		}
+		l, ok := v.([]any)
+		if !ok {
+			return fmt.Errorf("output %s is a %T, not the list of %d numbers the contract declares", f.Name, v, f.Dim)
+		}
+		if len(l) != f.Dim {
+			return fmt.Errorf("output %s has %d values; the contract declares an embedding of dim %d", f.Name, len(l), f.Dim)
+		}
+		for i, x := range l {
+			if _, ok := x.(float64); !ok {
+				return fmt.Errorf("output %s[%d] is a %T, not a number", f.Name, i, x)
+			}
+		}
+	}
+	return nil
+}
+
+// declaresDim reports whether an output declares an embedding's dimension.
+func (c *Contract) declaresDim() bool {
+	return slices.ContainsFunc(c.Outputs, func(f Field) bool { return f.Type == TypeEmbedding && f.Dim != 0 })
+}
+
+// checkMetadata compares the contract with the one a tianshu-v1 package
+// declares at /v1/metadata: an embedding output both declare with
+// different dimensions is a model that does not fit the version.
+func (c *Contract) checkMetadata(md *Contract) error {
+	for i, f := range c.Outputs {
+		if f.Type != TypeEmbedding || f.Dim == 0 {
+			continue
+		}
+		for _, g := range md.Outputs {
+			if g.Name == f.Name && g.Dim != 0 && g.Dim != f.Dim {
+				return &FieldError{Field: fmt.Sprintf("contract.outputs[%d].dim", i),
+					Msg: fmt.Sprintf("the package's /v1/metadata declares output %s as an embedding of dim %d; the definition declares %d", f.Name, g.Dim, f.Dim)}
+			}
 		}
 	}
 	return nil

@@ -89,6 +89,12 @@ func (d *deployment) invoke(ctx context.Context, inputs map[string]any) (out map
 			return err
 		})
 	}
+	if err == nil {
+		if cerr := d.v.Contract.checkOutputs(out); cerr != nil {
+			d.fail("", ReasonBadResponse)
+			out, err = nil, d.wrap("", ReasonBadResponse, fmt.Errorf("%w: %v", ErrBadResponse, cerr))
+		}
+	}
 	d.duration.Observe(time.Since(start).Seconds())
 	if err != nil && len(d.v.Secrets) > 0 {
 		err = maskSecrets(err, d.v.secretValues())

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -574,5 +575,45 @@ def main(resp):
 	var fe *FieldError
 	if err := m.Apply(context.Background(), bad); !errors.As(err, &fe) || fe.Field != "mapping.request" {
 		t.Fatalf("bad script: %v", err)
+	}
+}
+
+// An embedding output of a declared dimension: answers of that length pass,
+// another length (the wrong model behind the version) is refused as a bad
+// response naming the contract's shape, before any record is made of it.
+func TestEmbeddingDimension(t *testing.T) {
+	var dim atomic.Int64
+	dim.Store(4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == TianshuMetadataPath {
+			json.NewEncoder(w).Encode(map[string]any{"contract": map[string]any{"outputs": []any{map[string]any{"name": "embedding", "type": "embedding", "dim": dim.Load()}}}})
+			return
+		}
+		if r.URL.Path != TianshuInferPath {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"embedding": make([]float64, dim.Load())})
+	}))
+	defer srv.Close()
+	m := newManager(t, Options{})
+	v := endpointVersion("descriptor", srv.URL)
+	v.Contract.Outputs = []Field{{Name: "embedding", Type: TypeEmbedding, Dim: 4}}
+	applyReady(t, m, v)
+	out, err := m.Invoke(context.Background(), ref("descriptor", ""), map[string]any{"image": pngImage(t, 3, 3)})
+	if err != nil || len(out["embedding"].([]any)) != 4 {
+		t.Fatalf("4 values: %v, %v", out, err)
+	}
+	dim.Store(6)
+	_, err = m.Invoke(context.Background(), ref("descriptor", ""), map[string]any{"image": pngImage(t, 3, 3)})
+	if !errors.Is(err, ErrBadResponse) || !strings.Contains(err.Error(), "output embedding has 6 values; the contract declares an embedding of dim 4") {
+		t.Fatalf("6 values: %v", err)
+	}
+	var md Metadata
+	if err := json.Unmarshal([]byte(`{"contract": {"outputs": [{"name": "embedding", "type": "embedding", "dim": 512}]}}`), &md); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Contract.checkMetadata(&md.Contract); err == nil || err.Error() != "contract.outputs[0].dim: the package's /v1/metadata declares output embedding as an embedding of dim 512; the definition declares 4" {
+		t.Fatalf("metadata of dim 512: %v", err)
 	}
 }

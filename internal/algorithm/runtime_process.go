@@ -450,6 +450,10 @@ starting:
 		}
 	}
 	poll.Stop()
+	if err := d.checkMetadata(addr); err != nil {
+		stopProcess(pid, exited)
+		return runResult{reason: err.Error(), fatal: true}
+	}
 	in.setStatus(StatusReady, "")
 	readyAt := time.Now()
 	d.m.log.Info("algorithm instance ready", "algorithm", d.v.AlgorithmID, "version", d.v.Version, "instance", in.id, "pid", pid, "addr", addr)
@@ -509,4 +513,23 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// checkMetadata refuses a tianshu-v1 package whose /v1/metadata declares an
+// embedding output with another dimension than the version's contract:
+// the wrong model, found before any record is described with it. A package
+// without metadata (optional in the protocol) is not checked here; every
+// answer still is (Contract.checkOutputs).
+func (d *deployment) checkMetadata(addr string) error {
+	if d.v.protocol() != ProtocolTianshuV1 || !d.v.Contract.declaresDim() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
+	defer cancel()
+	md, err := FetchMetadata(ctx, d.m.procClient, addr)
+	if err != nil {
+		d.m.log.Debug("algorithm metadata not read", "algorithm", d.v.AlgorithmID, "version", d.v.Version, "err", err)
+		return nil
+	}
+	return d.v.Contract.checkMetadata(&md.Contract)
 }

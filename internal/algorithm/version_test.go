@@ -21,6 +21,9 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"contract.inputs", func(v *Version) { v.Contract.Inputs = nil }},
 		{"contract.inputs[0].type", func(v *Version) { v.Contract.Inputs[0].Type = "blob" }},
 		{"contract.outputs[0].name", func(v *Version) { v.Contract.Outputs[0].Name = "bad name" }},
+		{"contract.outputs[0].dim", func(v *Version) { v.Contract.Outputs[0].Dim = 128 }}, // objects
+		{"contract.outputs[0].dim", func(v *Version) { v.Contract.Outputs[0] = Field{Name: "embedding", Type: TypeEmbedding, Dim: 4096} }},
+		{"contract.outputs[0].dim", func(v *Version) { v.Contract.Outputs[0] = Field{Name: "embedding", Type: TypeEmbedding, Dim: -1} }},
 		{"runtime", func(v *Version) { v.Runtime = "vm" }},
 		{"protocol", func(v *Version) { v.Protocol = "grpc" }},
 		{"endpoints", func(v *Version) { v.Endpoints = nil }},

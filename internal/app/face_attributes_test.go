@@ -6,7 +6,7 @@ import (
 	"image"
 	"image/draw"
 	"image/jpeg"
-	"image/png"
+	_ "image/png" // decoder for readImage
 	"math"
 	"os"
 	"os/exec"
@@ -34,7 +34,7 @@ func astronautFace(t *testing.T) []byte {
 
 // skimagePhoto reads one of scikit-image's sample photos (Debian's
 // python3-skimage; the astronaut is also in this repository).
-func skimagePhoto(t *testing.T, name string) image.Image {
+func skimagePhoto(t testing.TB, name string) image.Image {
 	t.Helper()
 	var src string
 	for _, p := range []string{
@@ -49,12 +49,23 @@ func skimagePhoto(t *testing.T, name string) image.Image {
 	if src == "" {
 		testenv.Unavailable(t, "no "+name+": install Debian's python3-skimage")
 	}
-	f, err := os.Open(src)
+	return readImage(t, src)
+}
+
+// readImage decodes a PNG or JPEG file.
+func readImage(t testing.TB, path string) image.Image {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	img, err := png.Decode(f)
+	return readImageBytes(t, b)
+}
+
+// readImageBytes decodes a PNG or JPEG picture.
+func readImageBytes(t testing.TB, b []byte) image.Image {
+	t.Helper()
+	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +73,7 @@ func skimagePhoto(t *testing.T, name string) image.Image {
 }
 
 // cropJPEG returns r of img as a JPEG.
-func cropJPEG(t *testing.T, img image.Image, r image.Rectangle) []byte {
+func cropJPEG(t testing.TB, img image.Image, r image.Rectangle) []byte {
 	t.Helper()
 	if !r.In(img.Bounds()) {
 		t.Fatalf("crop %v outside the %v photo", r, img.Bounds())
@@ -182,41 +193,15 @@ func TestFaceAttributesNodePackage(t *testing.T) {
 // PackageBase64 carries: the astronaut's face cropped twice is one person,
 // the cameraman another.
 func TestFaceAttributesNodeEmbedding(t *testing.T) {
-	node := testenv.NeedCommand(t, "node")
-	if _, err := os.Stat(filepath.Join(faceAttributesDir, "node_modules", "@vladmandic", "human-models", "models", "faceres.bin")); err != nil {
-		testenv.Unavailable(t, "face-attributes-node has no node_modules: run npm ci --omit=dev --ignore-scripts --prefix examples/algorithms/face-attributes-node")
-	}
+	node := needFaceres(t)
 	astro := skimagePhoto(t, "astronaut.png")
 	faces := map[string][]byte{
 		"astronaut":         cropJPEG(t, astro, image.Rect(139, 28, 310, 199)),
 		"astronaut-shifted": cropJPEG(t, astro, image.Rect(147, 22, 312, 187)),
 		"cameraman":         cropJPEG(t, skimagePhoto(t, "camera.png"), image.Rect(190, 40, 330, 180)),
 	}
-	pkgPath := filepath.Join(t.TempDir(), "face-attributes-node.tar.gz")
-	cmd := exec.Command("bash", filepath.Join(faceAttributesDir, "pack.sh"), pkgPath)
-	cmd.Env = append(os.Environ(), "PACK_EMBEDDING=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("pack.sh: %v\n%s", err, out)
-	}
-	pkg, err := os.ReadFile(pkgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("packed %d bytes with the embedding model", len(pkg))
 	c := nodePlatform(t, node)
-	tok := c.mustCall("CreateUploadToken", map[string]any{"MaxSize": len(pkg)})
-	up := tusUploadType(t, tok["Endpoint"].(string), tok["Token"].(string), "face-attributes-node.tar.gz", "application/gzip", pkg)
-	algID := c.mustCall("CreateAlgorithm", map[string]any{"Name": "face-embedding"})["AlgorithmId"].(string)
-	def := map[string]any{"runtime": "process", "protocol": "tianshu-v1", "timeout": "60s",
-		"contract": map[string]any{
-			"inputs": []any{map[string]any{"name": "image", "type": "image", "required": true},
-				map[string]any{"name": "embedding", "type": "bool"}},
-			"outputs": []any{map[string]any{"name": "objects", "type": "objects"}}}}
-	c.mustCall("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Definition": def, "PackageUploadId": up, "Start": true})
-	testenv.Eventually(t, 120*time.Second, "face-embedding instance ready", func() bool {
-		is := c.mustCall("DescribeAlgorithmInstances", map[string]any{"AlgorithmId": algID})["InstanceSet"].([]any)
-		return len(is) == 1 && is[0].(map[string]any)["Status"] == "ready"
-	})
+	algID := onboardFaceres(t, c)
 	emb := map[string][]float64{}
 	for name, face := range faces {
 		out := c.mustCall("InvokeAlgorithm", map[string]any{"AlgorithmId": algID, "Image": base64.StdEncoding.EncodeToString(face),
@@ -252,13 +237,61 @@ func TestFaceAttributesNodeEmbedding(t *testing.T) {
 	}
 }
 
+// needFaceres skips (or fails, in CI) without node and face-attributes-node's
+// node_modules with the faceres model, and returns node's path.
+func needFaceres(t testing.TB) string {
+	node := testenv.NeedCommand(t, "node")
+	if _, err := os.Stat(filepath.Join(faceAttributesDir, "node_modules", "@vladmandic", "human-models", "models", "faceres.bin")); err != nil {
+		testenv.Unavailable(t, "face-attributes-node has no node_modules: run npm ci --omit=dev --ignore-scripts --prefix examples/algorithms/face-attributes-node")
+	}
+	return node
+}
+
+// onboardFaceres packs face-attributes-node with its embedding model
+// (PACK_EMBEDDING=1, ~8.1 MB: uploaded over tus), creates an algorithm with
+// it, waits for its instance and returns the algorithm's id.
+func onboardFaceres(t testing.TB, c *sdk) string {
+	t.Helper()
+	pkgPath := filepath.Join(t.TempDir(), "face-attributes-node.tar.gz")
+	cmd := exec.Command("bash", filepath.Join(faceAttributesDir, "pack.sh"), pkgPath)
+	cmd.Env = append(os.Environ(), "PACK_EMBEDDING=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pack.sh: %v\n%s", err, out)
+	}
+	pkg, err := os.ReadFile(pkgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := c.mustCall("CreateUploadToken", map[string]any{"MaxSize": len(pkg)})
+	up := tusUploadType(t, tok["Endpoint"].(string), tok["Token"].(string), "face-attributes-node.tar.gz", "application/gzip", pkg)
+	algID := c.mustCall("CreateAlgorithm", map[string]any{"Name": "face-embedding"})["AlgorithmId"].(string)
+	def := map[string]any{"runtime": "process", "protocol": "tianshu-v1", "timeout": "60s",
+		"contract": map[string]any{
+			"inputs": []any{map[string]any{"name": "image", "type": "image", "required": true},
+				map[string]any{"name": "embedding", "type": "bool"}},
+			"outputs": []any{map[string]any{"name": "objects", "type": "objects"}}}}
+	c.mustCall("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Definition": def, "PackageUploadId": up, "Start": true})
+	testenv.Eventually(t, 180*time.Second, "face-embedding instance ready", func() bool {
+		is := c.mustCall("DescribeAlgorithmInstances", map[string]any{"AlgorithmId": algID})["InstanceSet"].([]any)
+		return len(is) == 1 && is[0].(map[string]any)["Status"] == "ready"
+	})
+	return algID
+}
+
 // nodePlatform starts a platform whose operator allows node, the command
-// of face-attributes-node's manifest, and returns an admin client.
-func nodePlatform(t *testing.T, node string) *sdk {
+// of the Node.js examples' manifests, with more flags, and returns an
+// admin client.
+func nodePlatform(t testing.TB, node string, args ...string) *sdk {
+	_, c := nodeEnv(t, node, args...)
+	return c
+}
+
+// nodeEnv is nodePlatform that returns the platform too.
+func nodeEnv(t testing.TB, node string, args ...string) (*apptest.Env, *sdk) {
 	realNode, err := filepath.EvalSymlinks(node)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := apptest.Start(t, apptest.Options{Args: []string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode)}})
-	return newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	e := apptest.Start(t, apptest.Options{Args: append([]string{"--exec.allow", filepath.Dir(node) + "," + filepath.Dir(realNode)}, args...)})
+	return e, newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 }

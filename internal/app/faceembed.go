@@ -13,15 +13,18 @@ import (
 )
 
 // faceEmbedder is SearchFaces' photo path (data.FaceEmbedder): the
-// built-in face detector finds the faces, the largest one (or the box the
-// caller names) is cropped with the margin the face-structuring template
+// built-in face detector finds the faces, the largest one it is sure of
+// (or the box the caller names) is cropped with the margin the face-structuring template
 // uses, and the caller's embedding algorithm describes the crop.
 type faceEmbedder struct{ algos *algorepo.Service }
 
-// The detector's smallest face and the crop's margin around it.
+// The detector's smallest face and the crop's margin around it; a face is
+// a candidate when it has at least 1/searchSureRatio of the neighbouring
+// detections of the surest face.
 const (
 	searchMinFace    = 20
 	searchCropMargin = 0.4
+	searchSureRatio  = 2
 )
 
 func (e faceEmbedder) EmbedFace(ctx context.Context, c *api.Caller, algorithmID string, img []byte, box []int) ([]float32, []int, error) {
@@ -38,11 +41,22 @@ func (e faceEmbedder) EmbedFace(ctx context.Context, c *api.Caller, algorithmID 
 		if err != nil {
 			return nil, nil, invokeErr("Image", "face detection", err)
 		}
+		// The largest face of those the detector is sure of: a false
+		// detection (a patch, a shoulder) gathers few of the cascade's
+		// neighbouring windows (4-7 where a face gathers 35-43 on the
+		// demo's photos) yet may be larger than the face.
 		faces, _ := out["faces"].([]any)
+		sure := int64(0)
+		for _, f := range faces {
+			n, _ := f.(map[string]any)["neighbors"].(int64)
+			sure = max(sure, n)
+		}
 		best := -1
 		for _, f := range faces {
-			b := intBox(f.(map[string]any)["box"])
-			if len(b) == 4 && b[2]*b[3] > best {
+			m := f.(map[string]any)
+			n, _ := m["neighbors"].(int64)
+			b := intBox(m["box"])
+			if len(b) == 4 && n*searchSureRatio >= sure && b[2]*b[3] > best {
 				best, box = b[2]*b[3], b
 			}
 		}

@@ -154,6 +154,13 @@ func (p *Platform) initFlows(context.Context) (func(context.Context) error, erro
 				return nil
 			}
 			return p.Devices.ZonesFor(projectID)
+		},
+		// Likewise the data center, which keeps the watchlists.
+		WatchlistsFor: func(projectID string) flow.Watchlists {
+			if p.Data == nil {
+				return nil
+			}
+			return watchlists{data: p.Data, project: projectID}
 		}})
 	return nil, nil
 }

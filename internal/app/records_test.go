@@ -23,7 +23,7 @@ func tusUpload(t *testing.T, endpoint, token, name string, body []byte) string {
 	return tusUploadType(t, endpoint, token, name, "image/png", body)
 }
 
-func tusUploadType(t *testing.T, endpoint, token, name, ctype string, body []byte) string {
+func tusUploadType(t testing.TB, endpoint, token, name, ctype string, body []byte) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, endpoint, nil)
 	req.Header.Set("Tus-Resumable", "1.0.0")

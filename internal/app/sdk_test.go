@@ -41,13 +41,13 @@ func nextSecond() {
 // Signatures); like any client that repeats a call (polling), call waits
 // for the next second before sending one it sent in this second.
 type sdk struct {
-	t      *testing.T
+	t      testing.TB
 	client *common.Client
 	mu     sync.Mutex
 	sent   map[string]int64 // action and params → Unix second last sent
 }
 
-func newSDK(t *testing.T, host, secretID, secretKey string) *sdk {
+func newSDK(t testing.TB, host, secretID, secretKey string) *sdk {
 	cpf := profile.NewClientProfile()
 	cpf.HttpProfile.Endpoint = host
 	cpf.HttpProfile.Scheme = "HTTP"

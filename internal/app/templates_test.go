@@ -209,6 +209,20 @@ func TestFlowTemplates(t *testing.T) {
 			t.Errorf("flow from template %s: %.300s", name, toJSON(got))
 		}
 	}
+	// The face templates' optional descriptor: mapped, the best shots are
+	// described by it (an unknown algorithm is refused when the flow
+	// compiles, naming it); a placeholder a template lacks is refused.
+	for _, name := range []string{"face-structuring", "face-bestshot-group"} {
+		got := signedRaw(t, e, apptest.AdminSecretID, apptest.AdminSecretKey, "CreateFlow", map[string]any{"TemplateName": name,
+			"TemplateAlgorithms": map[string]string{"alg-face-descriptor": "alg-nope"}})
+		if !strings.Contains(got, `node \"keep/embed\": config.algorithm: unknown algorithm \"alg-nope\"`) {
+			t.Errorf("%s with an unknown descriptor: %s", name, got)
+		}
+	}
+	if got := signedRaw(t, e, apptest.AdminSecretID, apptest.AdminSecretKey, "CreateFlow", map[string]any{"TemplateName": "zone-occupancy",
+		"TemplateAlgorithms": map[string]string{"alg-face-descriptor": "alg-x"}}); !strings.Contains(got, "TemplateAlgorithms") {
+		t.Errorf("a placeholder the template lacks: %s", got)
+	}
 	for body, field := range map[string]string{
 		`{"TemplateName": "nope"}`:                                      "TemplateName",
 		`{"TemplateName": "zone-occupancy", "Document": {"nodes": []}}`: "TemplateName",

@@ -279,6 +279,8 @@ func RegisterActions(reg *api.Registry, s *Service) {
 			return out, nil
 		})
 	registerSearch(reg, s)
+	registerSearchRecords(reg, s)
+	registerWatchlists(reg, s)
 }
 
 func (s *Service) recordInfo(ctx context.Context, r Record) (RecordInfo, error) {

@@ -81,6 +81,7 @@ type Service struct {
 
 	vectors  vectors.Index // nil: embeddings are stored, not indexed; see UseVectors
 	embedder FaceEmbedder  // nil: SearchFaces takes no Image
+	watch    watchCache    // projects' watchlists in memory (MatchFace)
 
 	quotas  api.Quotas // nil: no storage quota; set before serving
 	quotaMu sync.Mutex

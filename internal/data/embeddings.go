@@ -32,7 +32,8 @@ func (s *Service) Vectors() vectors.Index { return s.vectors }
 
 // takeEmbedding returns a record's data without EmbeddingField (a
 // shallow copy: the flow may share the map) and the field's values; a
-// field that is not a list of numbers stays in the document.
+// null field is dropped without an embedding, and a field that is not a
+// list of numbers stays in the document.
 func takeEmbedding(data any) (any, []float32) {
 	m, ok := data.(map[string]any)
 	if !ok {
@@ -44,6 +45,7 @@ func takeEmbedding(data any) (any, []float32) {
 	}
 	var out []float32
 	switch x := raw.(type) {
+	case nil: // a describing node that failed and was skipped: no embedding
 	case []float32:
 		out = append(out, x...)
 	case []float64:

@@ -135,6 +135,11 @@ func TestEmbeddings(t *testing.T) {
 		if p, _ := svc.Record(ctx, plain); !strings.Contains(string(p.Data), `"Embedding":"not a list"`) {
 			t.Errorf("a non-list Embedding field left the document: %s", p.Data)
 		}
+		// A null Embedding (a describing node that failed and was skipped)
+		// is dropped: the record is stored without an embedding.
+		if p, _ := svc.Record(ctx, put(40, "dev-gate", nil)); strings.Contains(string(p.Data), "Embedding") {
+			t.Errorf("a null Embedding stayed in the document: %s", p.Data)
+		}
 
 		areg := registry(svc)
 		var resp data.SearchFacesResponse

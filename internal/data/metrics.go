@@ -19,6 +19,10 @@ type metrics struct {
 	refused      *prometheus.CounterVec // reason: storage_quota
 
 	embeddingsRefused prometheus.Counter // stored but not indexed (dimension)
+
+	watchMatched      prometheus.Counter // faces compared with watchlists
+	watchHits         prometheus.Counter
+	watchMatchSeconds prometheus.Histogram
 }
 
 func newMetrics(r prometheus.Registerer) (*metrics, error) {
@@ -55,6 +59,16 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		embeddingsRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tianshu_data_embeddings_not_indexed_total", Help: "Record embeddings stored but refused by the vector index (another dimension than their project and type's: a different model).",
 		}),
+		watchMatched: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tianshu_data_watchlist_faces_matched_total", Help: "Faces that match nodes compared with their project's enabled watchlists.",
+		}),
+		watchHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tianshu_data_watchlist_hits_total", Help: "Watchlist hits: a face at or above a list's threshold for one of its people (one per list).",
+		}),
+		watchMatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tianshu_data_watchlist_match_seconds", Help: "Time to compare one face with its project's watchlists (in memory, after the lists are loaded).",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 4, 9),
+		}),
 	}
 	if r == nil {
 		return m, nil
@@ -88,6 +102,15 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.embeddingsRefused, err = telemetry.Register(r, m.embeddingsRefused); err != nil {
+		return nil, err
+	}
+	if m.watchMatched, err = telemetry.Register(r, m.watchMatched); err != nil {
+		return nil, err
+	}
+	if m.watchHits, err = telemetry.Register(r, m.watchHits); err != nil {
+		return nil, err
+	}
+	if m.watchMatchSeconds, err = telemetry.Register(r, m.watchMatchSeconds); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -278,6 +278,9 @@ type Query struct {
 	// leaves that side open.
 	Start, End time.Time
 	Attributes []Attribute
+	// Conditions are typed filters on fields of the document, nested ones
+	// included (SearchRecords).
+	Conditions []Condition
 	// Offset and Limit page the results, newest first; Limit 0 means 20.
 	Offset, Limit int
 }
@@ -310,6 +313,10 @@ func (s *Service) where(q Query) (string, []any, error) {
 			return "", nil, err
 		}
 		w.Add(cond, arg)
+	}
+	for _, c := range q.Conditions {
+		cond, args := c.sql(s.db.Dialect(), "data")
+		w.Add(cond, args...)
 	}
 	cond, args := w.SQL()
 	return cond, args, nil

@@ -27,6 +27,8 @@ type Options struct {
 	// Zones resolves zone nodes that name a device's zone; nil refuses
 	// them at run time.
 	Zones Zones
+	// Watchlists matches faces for match nodes; nil refuses them.
+	Watchlists Watchlists
 	// Metrics, when set, receives per-node metrics. Timing every node costs
 	// two clock reads per node.
 	Metrics *Metrics
@@ -1056,6 +1058,9 @@ func (b *Builder) Expr(field, src string, vars []string) *function.Expr {
 
 // Zones returns the device zones, or nil if none were given.
 func (b *Builder) Zones() Zones { return b.c.opts.Zones }
+
+// Watchlists returns the watchlist matcher, or nil if none was given.
+func (b *Builder) Watchlists() Watchlists { return b.c.opts.Watchlists }
 
 // Algorithms returns the algorithm interface, or nil if none was given.
 func (b *Builder) Algorithms() Algorithms { return b.c.opts.Algorithms }

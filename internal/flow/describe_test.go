@@ -22,7 +22,7 @@ func describeOptions(reg *Registry) Options {
 	}, func(context.Context, map[string]any) (map[string]any, error) {
 		return map[string]any{"faces": []any{}}, nil
 	})
-	return Options{Registry: reg, Algorithms: algos,
+	return Options{Registry: reg, Algorithms: algos, Watchlists: fakeWatchlists{},
 		Flows: fakeFlows{"flow-example@": `{"nodes": [{"id": "inner", "kind": "noop"}]}`}}
 }
 

@@ -22,15 +22,16 @@ type Dialect interface {
 	// ForUpdate is the suffix that locks selected rows for the rest of the
 	// transaction ("" where the whole database is locked by the transaction).
 	ForUpdate() string
-	// JSONText is an expression for the text of the top-level field of the
-	// JSON document in column. Every dialect yields the same text for the
+	// JSONText is an expression for the text of a field of the JSON
+	// document in column: a top-level field name, or a dotted path of
+	// names into nested objects (Attributes.age). Every dialect yields the same text for the
 	// same JSON value: strings unquoted, numbers as written, true and false
 	// as words, null as SQL NULL; comparisons with it are byte-exact. Both
 	// names are written into the SQL text, so callers must pass identifiers
 	// they have checked, never user input as is.
 	JSONText(column, field string) string
-	// JSONNumber is an expression for the top-level field of the JSON
-	// document in column as a double when it is a JSON number, and SQL NULL
+	// JSONNumber is an expression for a field (a name or dotted path, as
+	// for JSONText) of the JSON document in column as a double when it is a JSON number, and SQL NULL
 	// otherwise (a string "7" is not a number), so that range comparisons
 	// mean the same on every engine. The names are written into the SQL
 	// text as with JSONText.

@@ -34,6 +34,9 @@ type CreateFlowRequest struct {
 	// TemplateAlgorithms maps the template's placeholder algorithm ids
 	// (DescribeFlowTemplates' Algorithms) to algorithms of yours, e.g.
 	// {"alg-ocr": "alg-…"} for text-reading; each placeholder is required.
+	// The optional ones (OptionalAlgorithms) may be mapped too: the face
+	// templates' {"alg-face-descriptor": "alg-…"} stores each best shot's
+	// embedding for SearchFaces.
 	TemplateAlgorithms map[string]string `json:"TemplateAlgorithms" validate:"max=16"`
 }
 

@@ -42,6 +42,9 @@ type Options struct {
 	// Algorithms checks algorithm nodes and runs them in InvokeFlow; nil
 	// refuses algorithm nodes as unknown.
 	Algorithms flow.Algorithms
+	// WatchlistsFor returns the watchlists match nodes of a project's flows
+	// compare faces with; nil (or a nil result) refuses match nodes.
+	WatchlistsFor func(projectID string) flow.Watchlists
 	// ZonesFor returns the device zones a flow of a project may name in its
 	// zone nodes (its project's devices); nil: zone nodes cannot name one.
 	ZonesFor func(projectID string) flow.Zones
@@ -219,7 +222,11 @@ func (s *Service) options(ctx context.Context, projectID string) flow.Options {
 	if s.o.ZonesFor != nil {
 		zones = s.o.ZonesFor(projectID)
 	}
-	return flow.Options{Registry: s.reg, Algorithms: algs, Flows: &projectFlows{s: s, ctx: ctx, projectID: projectID}, Zones: zones,
+	var lists flow.Watchlists
+	if s.o.WatchlistsFor != nil {
+		lists = s.o.WatchlistsFor(projectID)
+	}
+	return flow.Options{Registry: s.reg, Algorithms: algs, Flows: &projectFlows{s: s, ctx: ctx, projectID: projectID}, Zones: zones, Watchlists: lists,
 		Metrics: s.o.Metrics, Logger: s.o.Logger, FunctionLimits: function.Limits{Gate: s.o.ScriptGate, GateKey: projectID}}
 }
 

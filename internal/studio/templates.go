@@ -3,6 +3,7 @@ package studio
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -18,19 +19,39 @@ import (
 // on the device. CreateFlow takes a TemplateName to start from one.
 
 // templateInfo is what a flow document does not say about itself: its
-// category and the placeholder algorithm ids it names for algorithms the
-// user brings (CreateFlow's TemplateAlgorithms replaces them).
+// category, the placeholder algorithm ids it names for algorithms the user
+// brings (CreateFlow's TemplateAlgorithms replaces them) and the optional
+// ones the user may bring.
 var templateInfo = map[string]struct {
 	category   string
 	algorithms []string
+	optional   []string
 }{
-	"face-structuring":    {"faces", nil},
-	"face-bestshot-group": {"faces", nil},
-	"zone-intrusion":      {"security", nil},
-	"line-crossing-count": {"counting", nil},
-	"zone-occupancy":      {"counting", nil},
-	"text-reading":        {"text", []string{"alg-ocr"}},
+	"face-structuring":    {"faces", nil, []string{FaceDescriptorPlaceholder}},
+	"face-bestshot-group": {"faces", nil, []string{FaceDescriptorPlaceholder}},
+	"face-watchlist":      {"faces", []string{FaceDescriptorPlaceholder}, nil},
+	"zone-intrusion":      {"security", nil, nil},
+	"line-crossing-count": {"counting", nil, nil},
+	"zone-occupancy":      {"counting", nil, nil},
+	"text-reading":        {"text", []string{"alg-ocr"}, nil},
 }
+
+// FaceDescriptorPlaceholder is the face templates' optional algorithm:
+// mapped by CreateFlow's TemplateAlgorithms to an algorithm whose contract
+// has an embedding output (examples/algorithms/face-descriptor-node), each
+// best shot is cropped as SearchFaces crops a photo's face (margin 0.4),
+// described by it and stored with its embedding, so SearchFaces finds it.
+// It is chosen when the flow is made, not as a task parameter: a flow's
+// algorithm nodes are checked against their contracts when it is compiled.
+const FaceDescriptorPlaceholder = "alg-face-descriptor"
+
+// The crop that the face descriptor sees: SearchFaces' photo path
+// (internal/app/faceembed.go) crops with the same margin, so both sides of
+// a search are described from the same framing.
+const (
+	descriptorCropMargin  = 0.4
+	descriptorCropQuality = 90
+)
 
 // FlowTemplate is one entry of the gallery.
 type FlowTemplate struct {
@@ -46,6 +67,11 @@ type FlowTemplate struct {
 	// algorithm of yours (text-reading: alg-ocr, an OCR model-file
 	// version); CreateFlow's TemplateAlgorithms maps each to yours.
 	Algorithms []string `json:"Algorithms"`
+	// OptionalAlgorithms are placeholders CreateFlow's TemplateAlgorithms
+	// may map: the face templates' alg-face-descriptor, an algorithm with
+	// an embedding output (face-descriptor-node), makes the flow store each
+	// best shot's embedding for SearchFaces; without it none is stored.
+	OptionalAlgorithms []string `json:"OptionalAlgorithms"`
 	// Document is the flow document, ready for CreateFlow.
 	Document json.RawMessage `json:"Document"`
 }
@@ -109,7 +135,7 @@ func templates() ([]FlowTemplate, error) {
 		}
 		t := FlowTemplate{Name: n, Description: d.Description, Category: templateInfo[n].category,
 			Parameters: []FlowTemplateParameter{}, Zones: []FlowTemplateZone{}, Document: doc,
-			Algorithms: append([]string{}, templateInfo[n].algorithms...)}
+			Algorithms: append([]string{}, templateInfo[n].algorithms...), OptionalAlgorithms: append([]string{}, templateInfo[n].optional...)}
 		for _, p := range sortedNames(d.Parameters) {
 			ps := d.Parameters[p]
 			t.Parameters = append(t.Parameters, FlowTemplateParameter{Name: p, Type: ps.Type, Default: ps.Default, Description: ps.Description})
@@ -149,8 +175,8 @@ func templateDocument(name string, algs map[string]string) (json.RawMessage, err
 		if len(v) > 64 {
 			return nil, api.InvalidValue("TemplateAlgorithms."+k, "longer than 64 bytes")
 		}
-		if !slices.Contains(info.algorithms, k) {
-			return nil, api.InvalidValue("TemplateAlgorithms", "the template %s has no placeholder algorithm %q (it has: %v)", name, k, info.algorithms)
+		if !slices.Contains(info.algorithms, k) && !slices.Contains(info.optional, k) {
+			return nil, api.InvalidValue("TemplateAlgorithms", "the template %s has no placeholder algorithm %q (it has: %v)", name, k, slices.Concat(info.algorithms, info.optional))
 		}
 	}
 	for _, a := range info.algorithms {
@@ -162,7 +188,7 @@ func templateDocument(name string, algs map[string]string) (json.RawMessage, err
 	if err != nil {
 		return nil, err
 	}
-	if len(info.algorithms) == 0 {
+	if len(algs) == 0 {
 		return doc, nil
 	}
 	var v any
@@ -170,7 +196,52 @@ func templateDocument(name string, algs map[string]string) (json.RawMessage, err
 		return nil, err
 	}
 	replaceAlgorithms(v, algs)
+	if d := algs[FaceDescriptorPlaceholder]; d != "" && slices.Contains(templateInfo[name].optional, FaceDescriptorPlaceholder) {
+		if err := describeBestShots(v, d); err != nil {
+			return nil, fmt.Errorf("flow template %s: %w", name, err)
+		}
+	}
 	return json.Marshal(v)
+}
+
+// describeBestShots adds the face descriptor to a face template: in the
+// body of its node "keep" (one best shot per run), "facecrop" crops the
+// face as SearchFaces does, "embed" describes it with alg, and "save"
+// stores the result as the record's Embedding (kept beside the record, not
+// in its JSON). A description that fails leaves the best shot stored
+// without one (onError skip: the Embedding is null, which the data center
+// drops), rather than losing the record.
+func describeBestShots(doc any, alg string) error {
+	nodes, _ := doc.(map[string]any)["nodes"].([]any)
+	for _, n := range nodes {
+		keep, _ := n.(map[string]any)
+		if keep["id"] != "keep" {
+			continue
+		}
+		cfg, _ := keep["config"].(map[string]any)
+		body, _ := cfg["body"].(map[string]any)
+		inner, _ := body["nodes"].([]any)
+		var save map[string]any
+		for _, b := range inner {
+			if m, _ := b.(map[string]any); m["id"] == "save" {
+				save = m
+			}
+		}
+		inputs, _ := save["inputs"].(map[string]any)
+		if inputs == nil {
+			return errors.New(`node "keep" has no "save" node with inputs`)
+		}
+		inputs["Embedding"] = "$embed.embedding"
+		body["nodes"] = append(inner,
+			map[string]any{"id": "facecrop", "kind": "algorithm", "config": map[string]any{"algorithm": "alg-image-ops"},
+				"inputs": map[string]any{"image": "$item.frame", "op": "crop", "box": "$item.box", "margin": descriptorCropMargin, "quality": descriptorCropQuality}},
+			map[string]any{"id": "embed", "kind": "algorithm", "config": map[string]any{"algorithm": alg}, "onError": "skip",
+				"inputs": map[string]any{"image": "$facecrop.image", "embedding": true}})
+		edges, _ := body["edges"].([]any)
+		body["edges"] = append(edges, map[string]any{"from": "facecrop", "to": "embed"}, map[string]any{"from": "embed", "to": "save"})
+		return nil
+	}
+	return errors.New(`no node "keep" stores the best shots`)
 }
 
 // replaceAlgorithms sets config.algorithm of every algorithm node, in

@@ -22,7 +22,7 @@ func newTaskCollector(w *Worker) *taskCollector {
 		records: prometheus.NewDesc("tianshu_task_records_total", "Records a task running on this worker stored.", []string{"task"}, nil),
 		events:  prometheus.NewDesc("tianshu_task_events_total", "Events a task running on this worker published.", []string{"task"}, nil),
 		frames: prometheus.NewDesc("tianshu_task_frames_total",
-			"Frames of a task running on this worker by what its gated detector did: detected (whole frame), motion (changed regions only), tracked (objects carried over), skipped (nothing to do). Only flows that output a decision.",
+			"Frames of a task running on this worker by what its gated detector did: detected (whole frame), motion (new objects searched where the picture changed), tracked (objects followed near their last boxes), skipped (nothing to do). Only flows that output a decision.",
 			[]string{"task", "decision"}, nil),
 	}
 }

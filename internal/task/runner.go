@@ -237,8 +237,9 @@ func (s *taskStats) noteNodeError(node string, err error, traceID string, at tim
 
 // frameDecisions are the per-frame decisions a flow may report in its
 // output "decision" (the face-detect algorithm's with gate): whole-frame
-// detection, detection in changed regions only, objects carried over, or
-// nothing to do.
+// detection, detection where the picture changed unexplained by a followed
+// object, objects followed (searched near their last boxes), or nothing to
+// do.
 var frameDecisions = [...]string{"detected", "motion", "tracked", "skipped"}
 
 // FrameDecisions counts a task's frames by what its detector did with them.

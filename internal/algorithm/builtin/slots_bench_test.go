@@ -7,16 +7,13 @@ import (
 	"image/color"
 	"image/draw"
 	"image/jpeg"
-	"os"
 	"runtime"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/media"
 	"github.com/tianshu-ai/tianshu/internal/vision/faces"
-	"github.com/tianshu-ai/tianshu/internal/vision/imageops"
 )
 
 // BenchmarkFaceDetectSlots runs 32 concurrent full-frame face-detect calls
@@ -26,14 +23,7 @@ import (
 // shipped one slot per core, and reports the process CPU per frame of
 // each and their ratio, measured in the same run.
 func BenchmarkFaceDetectSlots(b *testing.B) {
-	raw, err := os.ReadFile("../../vision/cascade/testdata/astronaut.png")
-	if err != nil {
-		b.Fatal(err)
-	}
-	face, _, err := imageops.DecodeBytes(raw, imageops.Limits{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	face := astronaut(b)
 	const calls, frames = 32, 48 // more frames than the decode cache holds
 	jpegs := make([][]byte, frames)
 	for i := range jpegs {
@@ -46,13 +36,6 @@ func BenchmarkFaceDetectSlots(b *testing.B) {
 		}
 		jpegs[i] = buf.Bytes()
 	}
-	cpu := func() time.Duration {
-		var ru syscall.Rusage
-		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-			b.Fatal(err)
-		}
-		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
 	haar, err := faces.New(faces.ModelHaar)
 	if err != nil {
 		b.Fatal(err)
@@ -63,7 +46,7 @@ func BenchmarkFaceDetectSlots(b *testing.B) {
 		var next sync.Mutex
 		i := 0
 		var wg sync.WaitGroup
-		start := cpu()
+		start := processCPU(b)
 		for range calls {
 			wg.Go(func() {
 				for {
@@ -85,7 +68,7 @@ func BenchmarkFaceDetectSlots(b *testing.B) {
 			})
 		}
 		wg.Wait()
-		return float64(cpu()-start) / float64(time.Millisecond) / float64(n)
+		return float64(processCPU(b)-start) / float64(time.Millisecond) / float64(n)
 	}
 	b.ResetTimer()
 	before := run(calls)

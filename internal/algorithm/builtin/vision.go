@@ -43,14 +43,15 @@ func All() (map[string]algorithm.Builtin, error) {
 				{Name: "gate", Type: "bool", Doc: "detect only where the frame changed since the stream's previous one, carrying the other faces over (with key; without one every frame is searched in full)"},
 				{Name: "key", Type: "text", Doc: "the stream (camera) the frame belongs to, for gate"},
 				{Name: "fullEvery", Type: "integer", Doc: "with gate: search the whole frame at least every this many frames (default 10; 1 turns gating off)"},
-				{Name: "maxMotion", Type: "number", Doc: "with gate: the changed share of the frame from which the whole frame is searched (default 0.25)"}},
+				{Name: "maxMotion", Type: "number", Doc: "with gate: the changed share of the frame from which the whole frame is searched (default 0.25)"},
+				{Name: "localScales", Type: "integer", Doc: "with gate: each carried face is searched for again on every frame around its last box, at this many pyramid scales either side of its size (default 3; -1: carried faces are searched again only where the picture changed, at every scale)"}},
 			Outputs: []algorithm.Field{{Name: "faces", Type: algorithm.TypeObjects, Items: []algorithm.Field{
 				{Name: "box", Type: "list", Doc: "[x, y, w, h] in the picture's pixels"}, {Name: "label", Type: "text", Doc: "face"},
 				{Name: "neighbors", Type: "integer", Doc: "how many detections merged into this one"},
 				{Name: "score", Type: "number", Doc: "the quality score, 0 to 1 (0 without quality)"},
 				{Name: "quality", Type: "object", Doc: "score, size, sharpness, brightness, contrast, frontalness (with quality, the default)"}}},
 				{Name: "width", Type: "integer"}, {Name: "height", Type: "integer"},
-				{Name: "decision", Type: "text", Doc: "what was done with the frame: detected (whole frame), motion (changed regions only), tracked (faces carried over), skipped (nothing to do); detected without gate"}},
+				{Name: "decision", Type: "text", Doc: "what was done with the frame: detected (whole frame), motion (new faces searched where the picture changed unexplained by a followed face), tracked (faces followed by searches near their last boxes), skipped (nothing to do); detected without gate"}},
 		}},
 		"face-quality": {Func: ops.faceQuality, Contract: algorithm.Contract{
 			Inputs:  []algorithm.Field{{Name: "image", Type: algorithm.TypeImage, Required: true}, {Name: "box", Type: "list", Required: true}},
@@ -292,6 +293,12 @@ func (fd *faceDetector) detect(ctx context.Context, in map[string]any) (map[stri
 		}
 		gopt.MaxMotion = v
 	}
+	if v, ok := num(in, "localScales"); ok {
+		if v != -1 && (v < 1 || v > 20) {
+			return nil, fmt.Errorf("%w: localScales: %v, want -1 or 1 to 20", algorithm.ErrBadInput, v)
+		}
+		gopt.LocalScales = int(v)
+	}
 	// A camera's frames are searched in turn, and a frame waits for its
 	// stream before it takes a slot: a slot is never held by a frame that
 	// only waits for the one before it while a core stays idle.
@@ -313,7 +320,7 @@ func (fd *faceDetector) detect(ctx context.Context, in map[string]any) (map[stri
 	if err != nil {
 		return nil, err
 	}
-	g := imageops.Gray(img)
+	g := imageops.Luma(img) // read-only: the decoded frame is shared through the cache
 	var res faces.Result
 	dec := faces.Detected
 	if st != nil {

@@ -55,7 +55,7 @@ func TestFaceDetectGate(t *testing.T) {
 		}
 	}
 	for _, bad := range []map[string]any{{"gate": true, "key": "k", "fullEvery": 0}, {"gate": true, "key": "k", "maxMotion": 2.0},
-		{"gate": true, "key": strings.Repeat("k", 300)}} {
+		{"gate": true, "key": strings.Repeat("k", 300)}, {"gate": true, "key": "k", "localScales": 0}, {"gate": true, "key": "k", "localScales": 21}} {
 		_, err := call(bad)
 		if !errors.Is(err, algorithm.ErrBadInput) {
 			t.Errorf("%v: %v", bad, err)

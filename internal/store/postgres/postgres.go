@@ -31,8 +31,12 @@ func (Dialect) Name() string { return "postgres" }
 // ForUpdate implements store.Dialect.
 func (Dialect) ForUpdate() string { return " FOR UPDATE" }
 
-// JSONText implements store.Dialect.
+// JSONText implements store.Dialect; a dotted path becomes a text array
+// path (#>> '{Attributes,age}').
 func (Dialect) JSONText(column, field string) string {
+	if strings.Contains(field, ".") {
+		return fmt.Sprintf("(%s::jsonb)#>>'{%s}'", column, strings.ReplaceAll(field, ".", ","))
+	}
 	return fmt.Sprintf("(%s::jsonb)->>'%s'", column, field)
 }
 
@@ -47,6 +51,10 @@ func (Dialect) Fold(change, insert string) string {
 // JSONNumber implements store.Dialect: the text of a jsonb number always
 // casts to double precision, and CASE evaluates the cast only for numbers.
 func (Dialect) JSONNumber(column, field string) string {
+	if strings.Contains(field, ".") {
+		path := strings.ReplaceAll(field, ".", ",")
+		return fmt.Sprintf("(CASE WHEN jsonb_typeof((%[1]s::jsonb)#>'{%[2]s}') = 'number' THEN ((%[1]s::jsonb)#>>'{%[2]s}')::double precision END)", column, path)
+	}
 	return fmt.Sprintf("(CASE WHEN jsonb_typeof((%[1]s::jsonb)->'%[2]s') = 'number' THEN ((%[1]s::jsonb)->>'%[2]s')::double precision END)", column, field)
 }
 

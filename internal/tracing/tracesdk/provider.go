@@ -1,6 +1,7 @@
-// Package tracesdk turns tracing on: the OpenTelemetry SDK's tracer
-// provider with Tianshu's sampler and span processor, the OTLP exporter
-// (gRPC or HTTP), and the ring of recent traces DescribeTrace reads.
+// Package tracesdk turns tracing on: Tianshu's own light tracer provider
+// (span.go) with its head sampler and tail span processor, the OTLP
+// exporters' clients (gRPC or HTTP), and the ring of recent traces
+// DescribeTrace reads.
 //
 // Only the app imports it; instrumented packages see the trace API alone
 // (internal/tracing), so the SDK and the exporters stay out of them.
@@ -26,15 +27,12 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
-	"github.com/tianshu-ai/tianshu/internal/tracing"
 )
 
 // Options are the collaborators of New.
@@ -49,10 +47,9 @@ type Options struct {
 	Process string
 }
 
-// Tracing is one process's tracing: nil Provider when it is off.
+// Tracing is one process's tracing: nil provider when it is off.
 type Tracing struct {
-	tp       *sdktrace.TracerProvider
-	provider provider
+	provider *provider
 	recent   *Recent
 }
 
@@ -68,17 +65,15 @@ func New(cfg telemetry.TraceConfig, o Options) (*Tracing, error) {
 	if o.Service == "" {
 		o.Service = "tianshu"
 	}
-	var exp sdktrace.SpanExporter
+	var client otlptrace.Client
 	if cfg.Endpoint != "" {
-		var err error
-		ctx := context.Background()
 		switch cfg.Protocol {
 		case "http":
-			exp, err = otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(httpTracesURL(cfg.Endpoint)))
+			client = otlptracehttp.NewClient(otlptracehttp.WithEndpointURL(httpTracesURL(cfg.Endpoint)))
 		default:
-			exp, err = otlptracegrpc.New(ctx, otlptracegrpc.WithEndpointURL(cfg.Endpoint))
+			client = otlptracegrpc.NewClient(otlptracegrpc.WithEndpointURL(cfg.Endpoint))
 		}
-		if err != nil {
+		if err := client.Start(context.Background()); err != nil {
 			return nil, fmt.Errorf("otel.endpoint: %w", err)
 		}
 	}
@@ -89,18 +84,11 @@ func New(cfg telemetry.TraceConfig, o Options) (*Tracing, error) {
 		}
 		recent = NewRecent(cfg.RecentTraces, cfg.RecentBytes, o.Process)
 	}
-	proc := newTail(exp, recent, o.Logger, o.Registerer)
-	res := resource.NewSchemaless(attribute.String("service.name", o.Service), attribute.String("service.instance.id", o.Instance))
-	sampler := headSampler{ratio: cfg.SampleRatio}
-	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithSampler(sampler),
-		sdktrace.WithIDGenerator(idGenerator{}),
-		sdktrace.WithSpanProcessor(proc),
-		sdktrace.WithResource(res))
+	proc := newTail(client, protoResource(o.Service, o.Instance), recent, o.Logger, o.Registerer)
 	if recent != nil {
 		recent.register(o.Registerer)
 	}
-	return &Tracing{tp: tp, provider: provider{tp, sampler}, recent: recent}, nil
+	return &Tracing{provider: &provider{tail: proc, ratio: cfg.SampleRatio}, recent: recent}, nil
 }
 
 // httpTracesURL adds OTLP/HTTP's default path, /v1/traces, to an
@@ -117,7 +105,7 @@ func httpTracesURL(endpoint string) string {
 // Provider is the tracer provider instrumented packages take; nil when
 // tracing is off (they then start no span at all).
 func (t *Tracing) Provider() trace.TracerProvider {
-	if t == nil || t.tp == nil {
+	if t == nil || t.provider == nil {
 		return nil
 	}
 	return t.provider
@@ -134,88 +122,16 @@ func (t *Tracing) Recent() *Recent {
 // ForceFlush exports the traces that have ended and returns once the
 // exporter has.
 func (t *Tracing) ForceFlush(ctx context.Context) error {
-	if t == nil || t.tp == nil {
+	if t == nil || t.provider == nil {
 		return nil
 	}
-	return t.tp.ForceFlush(ctx)
+	return t.provider.tail.ForceFlush(ctx)
 }
 
 // Shutdown exports what is queued and stops the exporter.
 func (t *Tracing) Shutdown(ctx context.Context) error {
-	if t == nil || t.tp == nil {
+	if t == nil || t.provider == nil {
 		return nil
 	}
-	return t.tp.Shutdown(ctx)
+	return t.provider.tail.Shutdown(ctx)
 }
-
-// provider is the SDK's tracer provider whose tracers also take the head
-// decision for a new trace before any span starts (tracing.HeadSampler).
-type provider struct {
-	*sdktrace.TracerProvider
-	s headSampler
-}
-
-func (p provider) Tracer(name string, opts ...trace.TracerOption) trace.Tracer {
-	return tracer{p.TracerProvider.Tracer(name, opts...), p.s}
-}
-
-type tracer struct {
-	trace.Tracer
-	s headSampler
-}
-
-// SampleNew implements tracing.HeadSampler.
-func (t tracer) SampleNew(id trace.TraceID) bool { return tracing.Sampled(id, t.s.ratio) }
-
-// idGenerator is the SDK's: random ids, or those a tracing.Root chose for
-// its span (the trace id it sampled on, the span id its events carry).
-type idGenerator struct{}
-
-func (idGenerator) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
-	if t, s, ok := tracing.PresetIDs(ctx); ok {
-		return t, s
-	}
-	return tracing.NewTraceID(), tracing.NewSpanID()
-}
-
-func (idGenerator) NewSpanID(ctx context.Context, id trace.TraceID) trace.SpanID {
-	if t, s, ok := tracing.PresetIDs(ctx); ok && t == id {
-		return s
-	}
-	return tracing.NewSpanID()
-}
-
-// headSampler marks a new trace sampled as ratio decides (by trace id,
-// tracing.Sampled), and a continued one as its parent was (a remote
-// parent's flag included), so all spans of a trace agree; a span marked
-// KeyForce (a failure in a sampled-out trace, made after the fact) is
-// sampled whatever the trace's decision. A sampled-out span is dropped:
-// not recorded at all.
-type headSampler struct {
-	ratio float64
-}
-
-func (s headSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
-	psc := trace.SpanContextFromContext(p.ParentContext)
-	var sampled bool
-	switch {
-	case psc.IsValid():
-		sampled = psc.IsSampled()
-	default:
-		sampled = tracing.Sampled(p.TraceID, s.ratio)
-	}
-	if !sampled {
-		for _, kv := range p.Attributes {
-			if kv.Key == tracing.KeyForce {
-				sampled = true
-			}
-		}
-	}
-	d := sdktrace.Drop
-	if sampled {
-		d = sdktrace.RecordAndSample
-	}
-	return sdktrace.SamplingResult{Decision: d, Tracestate: psc.TraceState()}
-}
-
-func (s headSampler) Description() string { return fmt.Sprintf("TianshuHead{%g}", s.ratio) }

@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
 	"github.com/tianshu-ai/tianshu/internal/tracing"
@@ -38,6 +37,10 @@ type Span struct {
 
 	start time.Time
 }
+
+// spanBytes is what a span holds in memory besides its name, status and
+// attributes.
+const spanBytes = 320
 
 // maxSpansPerTrace bounds one trace in the ring.
 const maxSpansPerTrace = 1000
@@ -83,7 +86,7 @@ type entry struct {
 // those of its spans that name one: the others (a flow node's, an
 // algorithm call's) belong to them.
 type part struct {
-	spans         []sdktrace.ReadOnlySpan
+	spans         []*span
 	project, task string
 }
 
@@ -115,7 +118,7 @@ func (r *Recent) register(reg prometheus.Registerer) {
 // add takes the spans of one finished part of a trace: the spans of one
 // process under one local root. A part none of whose spans names a
 // project is not kept.
-func (r *Recent) add(spans []sdktrace.ReadOnlySpan) {
+func (r *Recent) add(spans []*span) {
 	if len(spans) == 0 {
 		return
 	}
@@ -126,8 +129,8 @@ func (r *Recent) add(spans []sdktrace.ReadOnlySpan) {
 	found := false
 	for _, s := range spans {
 		size += sizeOf(s)
-		failed = failed || s.Status().Code == codes.Error
-		for _, kv := range s.Attributes() {
+		failed = failed || s.status == codes.Error
+		for _, kv := range s.attrs {
 			switch kv.Key {
 			case tracing.KeyRecord:
 				recs = append(recs, kv.Value.AsString())
@@ -144,7 +147,7 @@ func (r *Recent) add(spans []sdktrace.ReadOnlySpan) {
 		// action): DescribeTrace would never show it, so it takes no room.
 		return
 	}
-	id := spans[0].SpanContext().TraceID().String()
+	id := spans[0].sc.TraceID().String()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.traces[id]
@@ -236,19 +239,15 @@ func (r *Recent) Trace(id string) []Span {
 	return out
 }
 
-func taskOf(s sdktrace.ReadOnlySpan) string {
-	for _, kv := range s.Attributes() {
-		if kv.Key == tracing.KeyTask {
-			return kv.Value.AsString()
-		}
-	}
-	return ""
+func taskOf(s *span) string {
+	v, _ := s.attr(tracing.KeyTask)
+	return v.AsString()
 }
 
 // sizeOf estimates what span s holds in memory.
-func sizeOf(s sdktrace.ReadOnlySpan) int64 {
-	n := int64(320 + len(s.Name()) + len(s.Status().Description))
-	for _, kv := range s.Attributes() {
+func sizeOf(s *span) int64 {
+	n := int64(spanBytes + len(s.name) + len(s.desc))
+	for _, kv := range s.attrs {
 		v := 16
 		if kv.Value.Type() == attribute.STRING {
 			v = len(kv.Value.AsString())
@@ -268,23 +267,22 @@ func (r *Recent) TraceOfRecord(id string) (string, bool) {
 }
 
 // convert copies s into a Span and estimates its size in memory.
-func convert(s sdktrace.ReadOnlySpan) (Span, int64) {
-	sc := s.SpanContext()
-	sp := Span{TraceId: sc.TraceID().String(), SpanId: sc.SpanID().String(), Name: s.Name(),
-		StartTime: s.StartTime().UTC().Format(time.RFC3339Nano), EndTime: s.EndTime().UTC().Format(time.RFC3339Nano),
-		DurationUs: s.EndTime().Sub(s.StartTime()).Microseconds(), Status: "unset", start: s.StartTime()}
-	if p := s.Parent(); p.IsValid() {
-		sp.ParentSpanId = p.SpanID().String()
+func convert(s *span) (Span, int64) {
+	sp := Span{TraceId: s.sc.TraceID().String(), SpanId: s.sc.SpanID().String(), Name: s.name,
+		StartTime: s.start.UTC().Format(time.RFC3339Nano), EndTime: s.end.UTC().Format(time.RFC3339Nano),
+		DurationUs: s.end.Sub(s.start).Microseconds(), Status: "unset", start: s.start}
+	if s.parent.IsValid() {
+		sp.ParentSpanId = s.parent.SpanID().String()
 	}
-	switch st := s.Status(); st.Code {
+	switch s.status {
 	case codes.Ok:
 		sp.Status = "ok"
 	case codes.Error:
-		sp.Status, sp.StatusMessage = "error", st.Description
+		sp.Status, sp.StatusMessage = "error", s.desc
 	}
-	attrs := s.Attributes()
+	attrs := s.attributes()
 	sp.Attributes = make(map[string]string, len(attrs))
-	size := int64(320 + len(sp.Name) + len(sp.StatusMessage))
+	size := int64(spanBytes + len(sp.Name) + len(sp.StatusMessage))
 	for _, kv := range attrs {
 		v := kv.Value.String()
 		switch kv.Key {

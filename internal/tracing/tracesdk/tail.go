@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/trace"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
-	"github.com/tianshu-ai/tianshu/internal/tracing"
 )
 
 // Bounds of the tail processor.
@@ -38,14 +38,17 @@ const (
 // exporter. Every span it sees is recorded: the spans of a sampled trace,
 // or those made for a failure in a sampled-out one.
 type tail struct {
-	exp    sdktrace.SpanExporter
+	// exp is the OTLP client (nil: no export) and res the resource its
+	// requests name.
+	exp    otlptrace.Client
+	res    *resourcepb.Resource
 	recent *Recent
 	log    *slog.Logger
 
 	mu      sync.Mutex
 	pending map[trace.TraceID]*group
 
-	queue    chan []sdktrace.ReadOnlySpan
+	queue    chan []*span
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
@@ -59,16 +62,16 @@ type tail struct {
 }
 
 type group struct {
-	spans []sdktrace.ReadOnlySpan
+	spans []*span
 	// forced: the trace was sampled out and its spans were made because
 	// something in it failed (its root is marked KeyForce).
 	forced bool
 	first  time.Time
 }
 
-func newTail(exp sdktrace.SpanExporter, recent *Recent, log *slog.Logger, reg prometheus.Registerer) *tail {
-	t := &tail{exp: exp, recent: recent, log: log, pending: map[trace.TraceID]*group{},
-		queue: make(chan []sdktrace.ReadOnlySpan, exportQueue), stop: make(chan struct{}), done: make(chan struct{}), flushes: make(chan chan struct{}),
+func newTail(exp otlptrace.Client, res *resourcepb.Resource, recent *Recent, log *slog.Logger, reg prometheus.Registerer) *tail {
+	t := &tail{exp: exp, res: res, recent: recent, log: log, pending: map[trace.TraceID]*group{},
+		queue: make(chan []*span, exportQueue), stop: make(chan struct{}), done: make(chan struct{}), flushes: make(chan chan struct{}),
 		traces: telemetry.MustRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_trace_traces_total",
 			Help: "Local parts of traces finished, by export decision: sampled, error (sampled out, kept for a failed span), none (no exporter; in memory only). Sampled-out traces record nothing and are not counted."}, []string{"decision"})),
 		exported: telemetry.MustRegister(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_trace_spans_exported_total",
@@ -84,14 +87,10 @@ func newTail(exp sdktrace.SpanExporter, recent *Recent, log *slog.Logger, reg pr
 	return t
 }
 
-// OnStart implements sdktrace.SpanProcessor.
-func (t *tail) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
-
-// OnEnd implements sdktrace.SpanProcessor.
-func (t *tail) OnEnd(s sdktrace.ReadOnlySpan) {
-	sc := s.SpanContext()
-	id := sc.TraceID()
-	root := !s.Parent().IsValid() || s.Parent().IsRemote()
+// onEnd takes a span that ended.
+func (t *tail) onEnd(s *span) {
+	id := s.sc.TraceID()
+	root := s.root()
 	t.mu.Lock()
 	g := t.pending[id]
 	if g == nil {
@@ -100,7 +99,7 @@ func (t *tail) OnEnd(s sdktrace.ReadOnlySpan) {
 			t.dropped.WithLabelValues("pending_full").Inc()
 			return
 		}
-		g = &group{first: time.Now()}
+		g = &group{first: s.start, spans: make([]*span, 0, 8)}
 		if !root {
 			t.pending[id] = g
 		}
@@ -111,22 +110,13 @@ func (t *tail) OnEnd(s sdktrace.ReadOnlySpan) {
 		t.dropped.WithLabelValues("trace_too_long").Inc()
 	}
 	if root {
-		g.forced = forced(s)
+		g.forced = hasForce(s.attrs)
 		delete(t.pending, id)
 	}
 	t.mu.Unlock()
 	if root {
 		t.finish(g)
 	}
-}
-
-func forced(s sdktrace.ReadOnlySpan) bool {
-	for _, kv := range s.Attributes() {
-		if kv.Key == tracing.KeyForce {
-			return true
-		}
-	}
-	return false
 }
 
 // flushStaleLocked finishes pending traces older than staleAfter; it
@@ -174,13 +164,13 @@ func (t *tail) export() {
 	defer close(t.done)
 	tick := time.NewTicker(exportEvery)
 	defer tick.Stop()
-	var batch []sdktrace.ReadOnlySpan
+	var batch []*span
 	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), exportTimeout)
-		err := t.exp.ExportSpans(ctx, batch)
+		err := t.exp.UploadTraces(ctx, resourceSpans(t.res, batch))
 		cancel()
 		if err != nil {
 			t.dropped.WithLabelValues("export_failed").Add(float64(len(batch)))
@@ -224,7 +214,7 @@ func (t *tail) export() {
 	}
 }
 
-// ForceFlush implements sdktrace.SpanProcessor: it exports the traces
+// ForceFlush exports the traces
 // queued and the batch being gathered, and returns once the exporter
 // has; not the traces whose root is still open.
 func (t *tail) ForceFlush(ctx context.Context) error {
@@ -247,7 +237,7 @@ func (t *tail) ForceFlush(ctx context.Context) error {
 	}
 }
 
-// Shutdown implements sdktrace.SpanProcessor.
+// Shutdown exports what is queued and stops the exporter's client.
 func (t *tail) Shutdown(ctx context.Context) error {
 	t.stopOnce.Do(func() {
 		if t.exp != nil {
@@ -260,7 +250,7 @@ func (t *tail) Shutdown(ctx context.Context) error {
 		return ctx.Err()
 	}
 	if t.exp != nil {
-		return t.exp.Shutdown(ctx)
+		return t.exp.Stop(ctx)
 	}
 	return nil
 }

@@ -133,6 +133,29 @@ type workspace struct {
 	sum     []int32
 	tiltOff int
 	sq      []uint32 // integral of squares, modulo 2³² (window sums stay exact)
+	// ev is the last call's evaluator, for cascade evC over rows evStride
+	// apart with the tilted integral at evTilt.
+	ev               evaluator
+	evC              *Cascade
+	evStride, evTilt int
+}
+
+// evaluator returns c's evaluator for integral rows stride apart in ws,
+// the last call's when it was made for the same cascade and layout:
+// making one lays out every feature's offsets (some 750 kB for the Haar
+// cascade), which a frame's small local searches would otherwise repeat
+// call after call.
+func (ws *workspace) evaluator(c *Cascade, stride int) evaluator {
+	if ws.ev != nil && ws.evC == c && ws.evStride == stride && ws.evTilt == ws.tiltOff {
+		return ws.ev
+	}
+	if c.feature == Haar {
+		ws.ev = c.newHaarEval(stride, ws)
+	} else {
+		ws.ev = c.newLBPEval(stride, ws)
+	}
+	ws.evC, ws.evStride, ws.evTilt = c, stride, ws.tiltOff
+	return ws.ev
 }
 
 // workspaces keeps the buffers of finished calls for the next ones: a
@@ -198,12 +221,7 @@ func (c *Cascade) detectRaw(ctx context.Context, img *image.Gray, regions []imag
 	plane := stride * (H + 1)
 	ws := getWorkspace(W*H, plane, c.tilted, c.feature == Haar)
 	defer workspaces.Put(ws)
-	var ev evaluator
-	if c.feature == Haar {
-		ev = c.newHaarEval(stride, ws)
-	} else {
-		ev = c.newLBPEval(stride, ws)
-	}
+	ev := ws.evaluator(c, stride)
 	ox, oy := img.Rect.Min.X, img.Rect.Min.Y
 	var out []image.Rectangle
 	for _, sc := range scales {

@@ -119,23 +119,39 @@ func overlap(a, b image.Rectangle) float64 {
 	return ia / (float64(a.Dx()*a.Dy()+b.Dx()*b.Dy()) - ia)
 }
 
-// TestStreamStillAndMoving: a still face is detected once, carried over
-// (tracked) until the periodic full pass, then followed through motion
-// regions while it moves; an empty still scene is skipped.
+// TestStreamStillAndMoving: a still face is detected once, followed
+// (tracked) until the periodic full pass, then followed while it moves,
+// its motion explained by it; a second face that appears elsewhere is
+// found through the motion it makes; an empty still scene is skipped.
+// Without local searches (LocalScales -1) the moving face is found in
+// its motion regions instead.
 func TestStreamStillAndMoving(t *testing.T) {
 	sc := newScene(t, 960, 540)
-	d, s := newStream(t, faces.GateOptions{FullEvery: 6})
-	step(t, d, s, sc.frame(0, 0, 100, 30, 0), faces.Detected)
-	for range 5 {
-		step(t, d, s, sc.frame(0, 0, 100, 30, 0), faces.Tracked)
-	}
-	step(t, d, s, sc.frame(0, 0, 100, 30, 0), faces.Detected) // the periodic full pass
-	for i := range 4 {
-		step(t, d, s, sc.frame(0, 0, 100+12*(i+1), 30+4*(i+1), 0), faces.Motion)
+	for _, local := range []int{0, -1} {
+		t.Logf("LocalScales %d", local)
+		d, s := newStream(t, faces.GateOptions{FullEvery: 6, LocalScales: local})
+		step(t, d, s, sc.frame(0, 0, 100, 30, 0), faces.Detected)
+		for range 5 {
+			step(t, d, s, sc.frame(0, 0, 100, 30, 0), faces.Tracked)
+		}
+		step(t, d, s, sc.frame(0, 0, 100, 30, 0), faces.Detected) // the periodic full pass
+		moving := faces.Tracked
+		if local < 0 {
+			moving = faces.Motion
+		}
+		for i := range 2 {
+			step(t, d, s, sc.frame(0, 0, 100+4*(i+1), 30+2*(i+1), 0), moving)
+		}
+		// A second face appears at the other side.
+		g := sc.frame(0, 0, 108, 34, 0)
+		draw.Draw(g, sc.photo.Rect.Add(image.Pt(600, 200)), sc.photo, image.Point{}, draw.Src)
+		if got := step(t, d, s, g, faces.Motion); len(got.Faces) != 2 {
+			t.Errorf("LocalScales %d: %d faces after the second appeared, want 2", local, len(got.Faces))
+		}
 	}
 
 	empty := &scene{t: t, w: 640, h: 360, photo: image.NewGray(image.Rect(0, 0, 1, 1))}
-	_, s = newStream(t, faces.GateOptions{})
+	_, s := newStream(t, faces.GateOptions{})
 	ctx := context.Background()
 	for i, want := range []faces.Decision{faces.Detected, faces.Skipped, faces.Skipped} {
 		res, dec, err := s.Detect(ctx, empty.frame(0, 0, 0, 0, 0), gateOpt)
@@ -170,7 +186,7 @@ func TestStreamBadOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, opt := range []faces.GateOptions{{FullEvery: -1}, {FullEvery: 1001}, {MaxMotion: 1.5}, {Threshold: 300}} {
+	for _, opt := range []faces.GateOptions{{FullEvery: -1}, {FullEvery: 1001}, {MaxMotion: 1.5}, {Threshold: 300}, {LocalScales: 21}} {
 		if _, err := faces.NewStream(d, opt); err == nil {
 			t.Errorf("%+v accepted", opt)
 		}

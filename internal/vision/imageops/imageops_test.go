@@ -399,3 +399,28 @@ func TestIoU(t *testing.T) {
 		}
 	}
 }
+
+// TestLuma: Luma gives what Gray gives, over the Y plane of a YCbCr image
+// (a sub-image too) without copying it.
+func TestLuma(t *testing.T) {
+	m := image.NewYCbCr(image.Rect(0, 0, 37, 21), image.YCbCrSubsampleRatio420)
+	for i := range m.Y {
+		m.Y[i] = uint8(i * 7)
+	}
+	for _, img := range []*image.YCbCr{m, m.SubImage(image.Rect(5, 3, 30, 20)).(*image.YCbCr)} {
+		got, want := imageops.Luma(img), imageops.Gray(img)
+		if got.Rect != want.Rect {
+			t.Fatalf("rect %v, want %v", got.Rect, want.Rect)
+		}
+		for y := got.Rect.Min.Y; y < got.Rect.Max.Y; y++ {
+			for x := got.Rect.Min.X; x < got.Rect.Max.X; x++ {
+				if g, w := got.GrayAt(x, y), want.GrayAt(x, y); g != w {
+					t.Fatalf("(%d, %d): %v, want %v", x, y, g, w)
+				}
+			}
+		}
+		if &got.Pix[0] != &img.Y[img.YOffset(img.Rect.Min.X, img.Rect.Min.Y)] {
+			t.Error("Luma copied the Y plane")
+		}
+	}
+}

@@ -20,6 +20,10 @@ interface Template {
   // Placeholder algorithm ids the template names for algorithms the user
   // brings (text-reading: alg-ocr); CreateFlow maps each to one of theirs.
   Algorithms?: string[];
+  // Placeholders the user may map: the face templates' alg-face-descriptor
+  // (an algorithm with an embedding output) stores each best shot's
+  // embedding for SearchFaces.
+  OptionalAlgorithms?: string[];
 }
 
 export function TemplateGallery(props: { projectId: string }) {
@@ -48,10 +52,12 @@ function TemplateCard(props: { t: Template; projectId: string }) {
   const [name, setName] = useState(t.Name);
   const [algs, setAlgs] = useState<Record<string, string>>({});
   const placeholders = t.Algorithms ?? [];
+  const optional = t.OptionalAlgorithms ?? [];
   const create = useAction();
   const submit = () => create.run(async () => {
     const params: Record<string, unknown> = { ProjectId: props.projectId, Name: name, TemplateName: t.Name };
-    if (placeholders.length > 0) params.TemplateAlgorithms = algs;
+    const mapped = Object.fromEntries(Object.entries(algs).filter(([, v]) => v !== ""));
+    if (Object.keys(mapped).length > 0) params.TemplateAlgorithms = mapped;
     const r = await call<{ FlowId: string; Version: number }>("CreateFlow", params);
     navigate(withQuery({ templates: undefined, flow: r.FlowId, version: r.Version }));
   });
@@ -90,6 +96,13 @@ function TemplateCard(props: { t: Template; projectId: string }) {
           <label key={a} className="inline-field">
             <span>Your algorithm for <code>{a}</code></span>
             <input value={algs[a] ?? ""} maxLength={64} required placeholder="alg-…"
+              onChange={(e) => setAlgs({ ...algs, [a]: e.target.value.trim() })} />
+          </label>
+        ))}
+        {optional.map((a) => (
+          <label key={a} className="inline-field">
+            <span>Optional: your algorithm for <code>{a}</code></span>
+            <input value={algs[a] ?? ""} maxLength={64} placeholder="alg-… (none)"
               onChange={(e) => setAlgs({ ...algs, [a]: e.target.value.trim() })} />
           </label>
         ))}
