@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -85,6 +86,15 @@ type Index struct {
 	pmu   sync.RWMutex
 	parts map[pkey]*graph
 
+	// busy holds the ids of the writes between their log append and the
+	// end of their apply (busyCond: one ended). A write naming an id that
+	// is busy waits for it first, so the writes of one id are applied in
+	// the order the log holds them, which is what a reopen replays;
+	// writes of other ids share the log's syncs as before.
+	busyMu   sync.Mutex
+	busyCond *sync.Cond
+	busy     map[string]struct{}
+
 	// While rebuilding, rbMu orders the rebuild's check-and-insert of each
 	// stored item with live writes, and deletedDuring keeps the ids
 	// deleted meanwhile so the rebuild does not bring them back.
@@ -120,7 +130,8 @@ func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, er
 		dir = filepath.Join(o.DataDir, "vectors")
 	}
 	ix := &Index{dir: dir, log: o.Logger, src: o.Source, efMin: defaultEfMin, efCons: defaultEfCons, snapBytes: defaultSnapshotBytes,
-		compactShare: defaultCompactShare, parts: map[pkey]*graph{}, deletedDuring: map[string]bool{}}
+		compactShare: defaultCompactShare, parts: map[pkey]*graph{}, deletedDuring: map[string]bool{}, busy: map[string]struct{}{}}
+	ix.busyCond = sync.NewCond(&ix.busyMu)
 	q := u.Query()
 	for name, dst := range map[string]*int{"ef": &ix.efMin, "ef_construction": &ix.efCons} {
 		if s := q.Get(name); s != "" {
@@ -358,6 +369,28 @@ func (ix *Index) applyDelete(id string) {
 	}
 }
 
+// claim marks ids busy, once none of them is.
+func (ix *Index) claim(ids []string) {
+	ix.busyMu.Lock()
+	defer ix.busyMu.Unlock()
+	for slices.ContainsFunc(ids, func(id string) bool { _, ok := ix.busy[id]; return ok }) {
+		ix.busyCond.Wait()
+	}
+	for _, id := range ids {
+		ix.busy[id] = struct{}{}
+	}
+}
+
+// release ends a write's claim on ids.
+func (ix *Index) release(ids []string) {
+	ix.busyMu.Lock()
+	for _, id := range ids {
+		delete(ix.busy, id)
+	}
+	ix.busyMu.Unlock()
+	ix.busyCond.Broadcast()
+}
+
 // Upsert implements vectors.Index.
 func (ix *Index) Upsert(ctx context.Context, items []vectors.Item) error {
 	if ix.closed.Load() {
@@ -385,6 +418,12 @@ func (ix *Index) Upsert(ctx context.Context, items []vectors.Item) error {
 			e.f32(x)
 		}
 	}
+	ids := make([]string, len(items))
+	for i := range items {
+		ids[i] = items[i].ID
+	}
+	ix.claim(ids)
+	defer ix.release(ids)
 	ix.applyMu.RLock()
 	defer ix.applyMu.RUnlock()
 	if err := ix.appendLog(e.b); err != nil {
@@ -426,6 +465,8 @@ func (ix *Index) Delete(ctx context.Context, ids []string) error {
 	for _, id := range ids {
 		e.str(id)
 	}
+	ix.claim(ids)
+	defer ix.release(ids)
 	ix.applyMu.RLock()
 	defer ix.applyMu.RUnlock()
 	if err := ix.appendLog(e.b); err != nil {
