@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"image"
 	"runtime"
 	"sync"
@@ -44,7 +45,7 @@ func All() (map[string]algorithm.Builtin, error) {
 				{Name: "key", Type: "text", Doc: "the stream (camera) the frame belongs to, for gate"},
 				{Name: "fullEvery", Type: "integer", Doc: "with gate: search the whole frame at least every this many frames (default 10; 1 turns gating off)"},
 				{Name: "maxMotion", Type: "number", Doc: "with gate: the changed share of the frame from which the whole frame is searched (default 0.25)"},
-				{Name: "localScales", Type: "integer", Doc: "with gate: each carried face is searched for again on every frame around its last box, at this many pyramid scales either side of its size (default 3; -1: carried faces are searched again only where the picture changed, at every scale)"}},
+				{Name: "localScales", Type: "integer", Doc: "with gate: each carried face is searched for again on every frame around its last box, at this many pyramid scales either side of its size (default 2; -1: carried faces are searched again only where the picture changed, at every scale)"}},
 			Outputs: []algorithm.Field{{Name: "faces", Type: algorithm.TypeObjects, Items: []algorithm.Field{
 				{Name: "box", Type: "list", Doc: "[x, y, w, h] in the picture's pixels"}, {Name: "label", Type: "text", Doc: "face"},
 				{Name: "neighbors", Type: "integer", Doc: "how many detections merged into this one"},
@@ -304,6 +305,16 @@ func (fd *faceDetector) detect(ctx context.Context, in map[string]any) (map[stri
 	// only waits for the one before it while a core stays idle.
 	var st *faceStream
 	if gate {
+		// Each camera's periodic full passes at its own phase, from its
+		// key, so that cameras started together spread them over the
+		// ticks instead of all searching their whole frame on one.
+		every := gopt.FullEvery
+		if every == 0 {
+			every = faces.DefaultFullEvery
+		}
+		h := fnv.New32a()
+		h.Write([]byte(key))
+		gopt.Phase = int(h.Sum32() % uint32(every))
 		if st, err = fd.stream(key, d, gopt); err != nil {
 			return nil, err
 		}

@@ -37,6 +37,9 @@ const (
 // Decisions lists every Decision.
 var Decisions = []Decision{Detected, Motion, Tracked, Skipped}
 
+// DefaultFullEvery is GateOptions.FullEvery's default.
+const DefaultFullEvery = 10
+
 // GateOptions tune a Stream. Zero values take the defaults noted.
 type GateOptions struct {
 	// FullEvery is the most frames from one full-frame detection to the
@@ -60,6 +63,14 @@ type GateOptions struct {
 	// these local searches off: carried faces are then searched again only
 	// when a moving region touches them, at every scale.
 	LocalScales int
+	// Phase moves the periodic full passes: the first comes Phase frames
+	// sooner than FullEvery after the stream's first frame, and every
+	// FullEvery frames after it (0 ≤ Phase < FullEvery). Cameras started
+	// together with different phases do not all search their whole frame
+	// on the same tick: eight cameras' full passes at once took four
+	// times a tick's CPU and made the latest-frame-wins sources drop
+	// frames that an even spread leaves time for.
+	Phase int
 }
 
 // Stream detects faces in one camera's consecutive frames, cheaply where
@@ -83,7 +94,7 @@ type Stream struct {
 // NewStream returns a Stream detecting with d.
 func NewStream(d *Detector, opt GateOptions) (*Stream, error) {
 	if opt.FullEvery == 0 {
-		opt.FullEvery = 10
+		opt.FullEvery = DefaultFullEvery
 	}
 	if opt.MaxMotion == 0 {
 		opt.MaxMotion = 0.25
@@ -91,8 +102,9 @@ func NewStream(d *Detector, opt GateOptions) (*Stream, error) {
 	if opt.LocalScales == 0 {
 		opt.LocalScales = 2
 	}
-	if opt.FullEvery < 1 || opt.FullEvery > 1000 || opt.MaxMotion < 0 || opt.MaxMotion > 1 || opt.LocalScales > 20 {
-		return nil, fmt.Errorf("faces: gate options: fullEvery %d (1–1000), maxMotion %v (0–1), localScales %d (at most 20)", opt.FullEvery, opt.MaxMotion, opt.LocalScales)
+	if opt.FullEvery < 1 || opt.FullEvery > 1000 || opt.MaxMotion < 0 || opt.MaxMotion > 1 || opt.LocalScales > 20 || opt.Phase < 0 || opt.Phase >= opt.FullEvery {
+		return nil, fmt.Errorf("faces: gate options: fullEvery %d (1–1000), maxMotion %v (0–1), localScales %d (at most 20), phase %d (0–fullEvery−1)",
+			opt.FullEvery, opt.MaxMotion, opt.LocalScales, opt.Phase)
 	}
 	m, err := motion.New(motion.Config{Threshold: opt.Threshold})
 	if err != nil {
@@ -109,7 +121,11 @@ func (s *Stream) Detect(ctx context.Context, g *image.Gray, opt Options) (Result
 	}
 	s.since++
 	if mres.First || s.since >= s.opt.FullEvery || mres.Ratio >= s.opt.MaxMotion || s.opt.FullEvery == 1 {
-		return s.full(ctx, g, opt)
+		res, dec, err := s.full(ctx, g, opt)
+		if mres.First {
+			s.since = s.opt.Phase
+		}
+		return res, dec, err
 	}
 	if s.opt.LocalScales < 0 {
 		return s.regions(ctx, g, opt, mres)
