@@ -249,7 +249,8 @@ func needFaceres(t testing.TB) string {
 
 // onboardFaceres packs face-attributes-node with its embedding model
 // (PACK_EMBEDDING=1, ~8.1 MB: uploaded over tus), creates an algorithm with
-// it, waits for its instance and returns the algorithm's id.
+// it (its contract's embedding output declared, dim 1024), waits for its
+// instance and returns the algorithm's id.
 func onboardFaceres(t testing.TB, c *sdk) string {
 	t.Helper()
 	pkgPath := filepath.Join(t.TempDir(), "face-attributes-node.tar.gz")
@@ -269,7 +270,8 @@ func onboardFaceres(t testing.TB, c *sdk) string {
 		"contract": map[string]any{
 			"inputs": []any{map[string]any{"name": "image", "type": "image", "required": true},
 				map[string]any{"name": "embedding", "type": "bool"}},
-			"outputs": []any{map[string]any{"name": "objects", "type": "objects"}}}}
+			"outputs": []any{map[string]any{"name": "objects", "type": "objects"},
+				map[string]any{"name": "embedding", "type": "embedding", "dim": 1024}}}}
 	c.mustCall("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Definition": def, "PackageUploadId": up, "Start": true})
 	testenv.Eventually(t, 180*time.Second, "face-embedding instance ready", func() bool {
 		is := c.mustCall("DescribeAlgorithmInstances", map[string]any{"AlgorithmId": algID})["InstanceSet"].([]any)

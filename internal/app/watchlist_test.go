@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -77,30 +76,7 @@ func TestWatchlistHitReachesWebhook(t *testing.T) {
 	c.mustCall("CreateSubscription", map[string]any{"Name": "alarms", "Channel": map[string]any{"Type": "webhook", "Webhook": map[string]any{"Url": receiver.URL}},
 		"Filter": map[string]any{"Types": []string{"tianshu.watchlist.*"}}})
 
-	pkgPath := filepath.Join(t.TempDir(), "face-attributes-node.tar.gz")
-	cmd := exec.Command("bash", filepath.Join(faceAttributesDir, "pack.sh"), pkgPath)
-	cmd.Env = append(os.Environ(), "PACK_EMBEDDING=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("pack.sh: %v\n%s", err, out)
-	}
-	pkg, err := os.ReadFile(pkgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := c.mustCall("CreateUploadToken", map[string]any{"MaxSize": len(pkg)})
-	up := tusUploadType(t, tok["Endpoint"].(string), tok["Token"].(string), "face-attributes-node.tar.gz", "application/gzip", pkg)
-	algID := c.mustCall("CreateAlgorithm", map[string]any{"Name": "face-embedding"})["AlgorithmId"].(string)
-	def := map[string]any{"runtime": "process", "protocol": "tianshu-v1", "timeout": "60s",
-		"contract": map[string]any{
-			"inputs": []any{map[string]any{"name": "image", "type": "image", "required": true},
-				map[string]any{"name": "embedding", "type": "bool"}},
-			"outputs": []any{map[string]any{"name": "objects", "type": "objects"},
-				map[string]any{"name": "embedding", "type": "embedding", "dim": 1024}}}}
-	c.mustCall("CreateAlgorithmVersion", map[string]any{"AlgorithmId": algID, "Definition": def, "PackageUploadId": up, "Start": true})
-	testenv.Eventually(t, 180*time.Second, "face-embedding instance ready", func() bool {
-		is := c.mustCall("DescribeAlgorithmInstances", map[string]any{"AlgorithmId": algID})["InstanceSet"].([]any)
-		return len(is) == 1 && is[0].(map[string]any)["Status"] == "ready"
-	})
+	algID := onboardFaceres(t, c)
 
 	// The watchlist and its person, from a reference photo.
 	listID := c.mustCall("CreateWatchlist", map[string]any{"Name": "wanted", "Threshold": 0.85})["WatchlistId"].(string)

@@ -422,30 +422,44 @@ func (ix *Index) Upsert(ctx context.Context, items []vectors.Item) error {
 	for i := range items {
 		ids[i] = items[i].ID
 	}
+	err := ix.write(ids, e.b, func(rebuilding bool) {
+		ix.applyBatch(items)
+		if rebuilding {
+			for _, it := range items {
+				delete(ix.deletedDuring, it.ID)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	ix.m.upserts.Add(float64(len(items)))
+	return ctx.Err()
+}
+
+// write logs entry, a write of ids, and applies it (apply is told whether
+// a rebuild runs; rbMu is then held): writes of the same ids wait for one
+// another, and a snapshot sees every logged write applied. It then starts
+// a snapshot or a compaction when one is due.
+func (ix *Index) write(ids []string, entry []byte, apply func(rebuilding bool)) error {
 	ix.claim(ids)
 	defer ix.release(ids)
 	ix.applyMu.RLock()
 	defer ix.applyMu.RUnlock()
-	if err := ix.appendLog(e.b); err != nil {
+	if err := ix.appendLog(entry); err != nil {
 		return err
 	}
 	rb := ix.rebuilding.Load()
 	if rb {
 		ix.rbMu.Lock()
 	}
-	ix.applyBatch(items)
-	if rb {
-		for _, it := range items {
-			delete(ix.deletedDuring, it.ID)
-		}
-	}
+	apply(rb)
 	if rb {
 		ix.rbMu.Unlock()
 	}
-	ix.m.upserts.Add(float64(len(items)))
 	ix.maybeSnapshot()
 	ix.maybeCompact()
-	return ctx.Err()
+	return nil
 }
 
 // Delete implements vectors.Index.
@@ -465,29 +479,14 @@ func (ix *Index) Delete(ctx context.Context, ids []string) error {
 	for _, id := range ids {
 		e.str(id)
 	}
-	ix.claim(ids)
-	defer ix.release(ids)
-	ix.applyMu.RLock()
-	defer ix.applyMu.RUnlock()
-	if err := ix.appendLog(e.b); err != nil {
-		return err
-	}
-	rb := ix.rebuilding.Load()
-	if rb {
-		ix.rbMu.Lock()
-	}
-	for _, id := range ids {
-		ix.applyDelete(id)
-		if rb {
-			ix.deletedDuring[id] = true
+	return ix.write(ids, e.b, func(rebuilding bool) {
+		for _, id := range ids {
+			ix.applyDelete(id)
+			if rebuilding {
+				ix.deletedDuring[id] = true
+			}
 		}
-	}
-	if rb {
-		ix.rbMu.Unlock()
-	}
-	ix.maybeSnapshot()
-	ix.maybeCompact()
-	return nil
+	})
 }
 
 // Search implements vectors.Index.
