@@ -43,7 +43,7 @@ func All() (map[string]algorithm.Builtin, error) {
 				{Name: "scaleFactor", Type: "number"}, {Name: "minNeighbors", Type: "integer"}, {Name: "quality", Type: "bool"},
 				{Name: "gate", Type: "bool", Doc: "detect only where the frame changed since the stream's previous one, carrying the other faces over (with key; without one every frame is searched in full)"},
 				{Name: "key", Type: "text", Doc: "the stream (camera) the frame belongs to, for gate"},
-				{Name: "fullEvery", Type: "integer", Doc: "with gate: search the whole frame at least every this many frames (default 10; 1 turns gating off)"},
+				{Name: "fullEvery", Type: "integer", Doc: "with gate: every this many frames, search again what changed since the last such search and where the detector nearly found a face (default 10; 1 turns gating off)"},
 				{Name: "maxMotion", Type: "number", Doc: "with gate: the changed share of the frame from which the whole frame is searched (default 0.25)"},
 				{Name: "localScales", Type: "integer", Doc: "with gate: each carried face is searched for again on every frame around its last box, at this many pyramid scales either side of its size (default 2; -1: carried faces are searched again only where the picture changed, at every scale)"}},
 			Outputs: []algorithm.Field{{Name: "faces", Type: algorithm.TypeObjects, Items: []algorithm.Field{
@@ -305,9 +305,8 @@ func (fd *faceDetector) detect(ctx context.Context, in map[string]any) (map[stri
 	// only waits for the one before it while a core stays idle.
 	var st *faceStream
 	if gate {
-		// Each camera's periodic full passes at its own phase, from its
-		// key, so that cameras started together spread them over the
-		// ticks instead of all searching their whole frame on one.
+		// Each camera's refresh passes at its own phase, from its key, so
+		// that cameras started together spread them over the ticks.
 		every := gopt.FullEvery
 		if every == 0 {
 			every = faces.DefaultFullEvery

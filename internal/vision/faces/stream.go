@@ -6,6 +6,7 @@ import (
 	"image"
 	"math"
 
+	"github.com/tianshu-ai/tianshu/internal/vision/cascade"
 	"github.com/tianshu-ai/tianshu/internal/vision/imageops"
 	"github.com/tianshu-ai/tianshu/internal/vision/motion"
 	"github.com/tianshu-ai/tianshu/internal/vision/quality"
@@ -42,11 +43,13 @@ const DefaultFullEvery = 10
 
 // GateOptions tune a Stream. Zero values take the defaults noted.
 type GateOptions struct {
-	// FullEvery is the most frames from one full-frame detection to the
-	// next (FullEvery−1 gated frames in between), so that a face that
-	// appeared without motion (or was missed in a motion region) is found
-	// within that many frames; default 10 (2 s at 5 fps). 1 detects on
-	// every frame (gating off).
+	// FullEvery is how many frames apart the stream looks again at what
+	// changed since its last look (a refresh pass: the frame is compared
+	// with the one of the last refresh or whole-frame search, and every
+	// part that differs is searched at every scale), so that a face that
+	// appeared too slowly for the frame-to-frame motion (or was missed in
+	// a motion region) is found within that many frames; default 10 (2 s
+	// at 5 fps). 1 detects on every frame (gating off).
 	FullEvery int
 	// MaxMotion is the changed share of the frame (motion ratio) at and
 	// above which the frame gets full detection: the camera panned or
@@ -63,13 +66,13 @@ type GateOptions struct {
 	// these local searches off: carried faces are then searched again only
 	// when a moving region touches them, at every scale.
 	LocalScales int
-	// Phase moves the periodic full passes: the first comes Phase frames
+	// Phase moves the refresh passes: the first comes Phase frames
 	// sooner than FullEvery after the stream's first frame, and every
 	// FullEvery frames after it (0 ≤ Phase < FullEvery). Cameras started
-	// together with different phases do not all search their whole frame
-	// on the same tick: eight cameras' full passes at once took four
-	// times a tick's CPU and made the latest-frame-wins sources drop
-	// frames that an even spread leaves time for.
+	// together with different phases do not all refresh on the same
+	// tick: eight cameras' whole-frame passes at once took four times a
+	// tick's CPU and made the latest-frame-wins sources drop frames that
+	// an even spread leaves time for.
 	Phase int
 }
 
@@ -80,15 +83,24 @@ type GateOptions struct {
 // last motion, and in the moving areas that window touches, at the
 // pyramid scales near its size (a tracker carrying boxes between
 // detections); new faces are searched at every scale only where the
-// picture changed and no face followed explains it; and every FullEvery
-// frames, or when much of the frame changed, the whole frame is searched. A Stream is not safe
-// for concurrent use: keep one per camera and feed it frames in order.
+// picture changed and no face followed explains it; every FullEvery
+// frames, everything that changed since the last such look is searched
+// (a refresh pass); and when much of the frame changed, the whole frame
+// is. A Stream is not safe for concurrent use: keep one per camera and
+// feed it frames in order.
 type Stream struct {
 	d      *Detector
 	opt    GateOptions
 	motion *motion.Detector
+	// ref compares a frame with the one of the last refresh pass or
+	// whole-frame search (it sees only those frames).
+	ref *motion.Detector
+	// cands are the clusters of raw detector windows of the last refresh
+	// pass or whole-frame search (faces and near-faces, found or not):
+	// where noise may tip a borderline face over the threshold.
+	cands  []candidate
 	tracks []track
-	since  int // frames since the last full detection
+	since  int // frames since the last refresh pass or full detection
 }
 
 // NewStream returns a Stream detecting with d.
@@ -110,7 +122,11 @@ func NewStream(d *Detector, opt GateOptions) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stream{d: d, opt: opt, motion: m}, nil
+	ref, err := motion.New(motion.Config{Threshold: opt.Threshold})
+	if err != nil {
+		return nil, err
+	}
+	return &Stream{d: d, opt: opt, motion: m, ref: ref}, nil
 }
 
 // Detect finds the faces of the next frame g of the stream and says how.
@@ -120,15 +136,29 @@ func (s *Stream) Detect(ctx context.Context, g *image.Gray, opt Options) (Result
 		return Result{}, "", err
 	}
 	s.since++
-	if mres.First || s.since >= s.opt.FullEvery || mres.Ratio >= s.opt.MaxMotion || s.opt.FullEvery == 1 {
+	if mres.First || mres.Ratio >= s.opt.MaxMotion || s.opt.FullEvery == 1 {
 		res, dec, err := s.full(ctx, g, opt)
 		if mres.First {
 			s.since = s.opt.Phase
 		}
 		return res, dec, err
 	}
+	// The refresh pass, every FullEvery frames: what a whole-frame search
+	// could find that the frame-to-frame searches did not look for.
+	var refresh *[]track
+	if s.since >= s.opt.FullEvery {
+		s.since = 0
+		faces, whole, err := s.refresh(ctx, g, opt)
+		if err != nil {
+			return Result{}, "", err
+		}
+		if whole {
+			return s.full(ctx, g, opt)
+		}
+		refresh = &faces
+	}
 	if s.opt.LocalScales < 0 {
-		return s.regions(ctx, g, opt, mres)
+		return s.regions(ctx, g, opt, mres, refresh)
 	}
 	found, lost, followed, err := s.follow(ctx, g, mres.Boxes, opt)
 	if err != nil {
@@ -139,15 +169,14 @@ func (s *Stream) Detect(ctx context.Context, g *image.Gray, opt Options) (Result
 	// window, grown by the smallest face side, at every scale.
 	var rois []image.Rectangle
 	if mres.Motion {
-		grow := s.grow(opt)
 		for _, b := range mres.Boxes {
-			if overlapsAny(b, followed) {
-				continue
+			if !overlapsAny(b, followed) {
+				rois = append(rois, b)
 			}
-			rois = append(rois, image.Rect(b.Min.X-grow, b.Min.Y-grow, b.Max.X+grow, b.Max.Y+grow).Intersect(g.Rect))
 		}
-		rois = mergeRects(rois)
+		rois = s.grown(g, opt, rois)
 	}
+	rois = mergeRects(rois)
 	dec := Tracked
 	if len(rois) > 0 {
 		if 2*area(rois) >= g.Rect.Dx()*g.Rect.Dy() {
@@ -164,6 +193,14 @@ func (s *Stream) Detect(ctx context.Context, g *image.Gray, opt Options) (Result
 		}
 		dec = Motion
 	}
+	if refresh != nil {
+		for _, f := range *refresh {
+			if !overlapsFace(f.Box.Rect(), found) {
+				found = append(found, f)
+			}
+		}
+		dec = Motion
+	}
 	// A face not found again is carried a few frames (a detection that
 	// flickers with noise), unless a region searched for new faces
 	// covered it.
@@ -174,10 +211,96 @@ func (s *Stream) Detect(ctx context.Context, g *image.Gray, opt Options) (Result
 		t.misses++
 		found = append(found, t)
 	}
-	if len(found) == 0 && len(rois) == 0 {
+	if len(found) == 0 && len(rois) == 0 && refresh == nil {
 		dec = Skipped
 	}
 	return s.keep(g, opt, found), dec, nil
+}
+
+// candidate is a cluster of overlapping raw detector windows: its
+// bounds and the smallest and largest window side in it.
+type candidate struct {
+	r      image.Rectangle
+	lo, hi int
+}
+
+// clusters joins overlapping raw windows into candidates.
+func clusters(raw []image.Rectangle) []candidate {
+	var cs []candidate
+	for _, r := range raw {
+		c := candidate{r, r.Dx(), r.Dx()}
+		// Join every cluster c overlaps, until it overlaps none.
+		for joined := true; joined; {
+			joined = false
+			for i := 0; i < len(cs); i++ {
+				if cs[i].r.Overlaps(c.r) {
+					c = candidate{c.r.Union(cs[i].r), min(c.lo, cs[i].lo), max(c.hi, cs[i].hi)}
+					cs[i] = cs[len(cs)-1]
+					cs = cs[:len(cs)-1]
+					joined = true
+					break
+				}
+			}
+		}
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// refresh is the refresh pass: the parts of g that differ from the frame
+// of the last refresh pass or whole-frame search (a face that came too
+// slowly for the frame-to-frame motion) are searched at every scale, and
+// the candidates of that search (where noise may now tip a borderline
+// face over the threshold) at the scales near theirs; the raw windows
+// are grouped together as a whole-frame search groups them. whole says
+// that so much changed that the whole frame is to be searched instead.
+func (s *Stream) refresh(ctx context.Context, g *image.Gray, opt Options) (faces []track, whole bool, err error) {
+	rres, err := s.ref.Update(g)
+	if err != nil {
+		return nil, false, err
+	}
+	changed := mergeRects(s.grown(g, opt, rres.Boxes))
+	if rres.First || rres.Ratio >= s.opt.MaxMotion || 2*area(changed) >= g.Rect.Dx()*g.Rect.Dy() {
+		return nil, true, nil
+	}
+	p := params(opt)
+	minN := p.MinNeighbors
+	p.MinNeighbors = 0
+	raw, err := s.rawIn(ctx, g, changed, p)
+	if err != nil {
+		return nil, false, err
+	}
+	k := math.Pow(p.ScaleFactor, float64(max(1, s.opt.LocalScales)))
+	for _, c := range s.cands {
+		cp := p
+		lo, hi := int(float64(c.lo)/k), int(math.Ceil(float64(c.hi)*k))
+		cp.MinSize = image.Pt(max(lo, p.MinSize.X), max(lo, p.MinSize.Y))
+		if p.MaxSize.X <= 0 || hi < p.MaxSize.X {
+			cp.MaxSize = image.Pt(hi, hi)
+		}
+		m := c.hi / 2
+		region := image.Rect(c.r.Min.X-m, c.r.Min.Y-m, c.r.Max.X+m, c.r.Max.Y+m).Intersect(g.Rect)
+		more, err := s.rawIn(ctx, g, []image.Rectangle{region}, cp)
+		if err != nil {
+			return nil, false, err
+		}
+		raw = append(raw, more...)
+	}
+	s.cands = clusters(raw)
+	for _, det := range cascade.GroupRectangles(raw, minN, 0.2) {
+		faces = append(faces, track{Face: Face{Box: BoxOf(det.Rect.Sub(g.Rect.Min)), Neighbors: det.Neighbors}})
+	}
+	return faces, false, nil
+}
+
+// rawIn returns the raw windows (p.MinNeighbors 0) in regions of g.
+func (s *Stream) rawIn(ctx context.Context, g *image.Gray, regions []image.Rectangle, p cascade.Params) ([]image.Rectangle, error) {
+	dets, err := s.d.c.DetectRegions(ctx, g, regions, p)
+	out := make([]image.Rectangle, 0, len(dets))
+	for _, d := range dets {
+		out = append(out, d.Rect)
+	}
+	return out, err
 }
 
 // maxMisses is how many gated frames in a row a face may go unfound by
@@ -310,22 +433,28 @@ func (s *Stream) follow(ctx context.Context, g *image.Gray, moving []image.Recta
 // regions is Detect without local searches (LocalScales < 0): the moving
 // regions, plus the carried faces they touch, are searched at every
 // scale; the other faces are carried over unsearched.
-func (s *Stream) regions(ctx context.Context, g *image.Gray, opt Options, mres motion.Result) (Result, Decision, error) {
+func (s *Stream) regions(ctx context.Context, g *image.Gray, opt Options, mres motion.Result, refresh *[]track) (Result, Decision, error) {
 	var found []track
+	if refresh != nil {
+		found = append(found, *refresh...)
+	}
 	if !mres.Motion {
-		found = append(found, s.tracks...)
+		for _, t := range s.tracks {
+			if !overlapsFace(t.Box.Rect(), found) {
+				found = append(found, t)
+			}
+		}
 		dec := Tracked
-		if len(found) == 0 {
+		switch {
+		case refresh != nil:
+			dec = Motion
+		case len(found) == 0:
 			dec = Skipped
 		}
 		return s.keep(g, opt, found), dec, nil
 	}
 	bounds := g.Rect
-	grow := s.grow(opt)
-	var rois []image.Rectangle
-	for _, b := range mres.Boxes {
-		rois = append(rois, image.Rect(b.Min.X-grow, b.Min.Y-grow, b.Max.X+grow, b.Max.Y+grow).Intersect(bounds))
-	}
+	rois := s.grown(g, opt, mres.Boxes)
 	// A previous face that a moving region touches is searched for
 	// around where it was.
 	for _, f := range s.tracks {
@@ -351,29 +480,53 @@ func (s *Stream) regions(ctx context.Context, g *image.Gray, opt Options, mres m
 		return Result{}, "", err
 	}
 	for _, det := range dets {
-		found = append(found, track{Face: Face{Box: BoxOf(det.Rect.Sub(g.Rect.Min)), Neighbors: det.Neighbors}})
+		if b := det.Rect.Sub(g.Rect.Min); !overlapsFace(b, found) {
+			found = append(found, track{Face: Face{Box: BoxOf(b), Neighbors: det.Neighbors}})
+		}
 	}
 	// Faces outside every searched region are carried over.
 	for _, t := range s.tracks {
-		if !overlapsAny(t.Box.Rect(), rois) {
+		if !overlapsAny(t.Box.Rect(), rois) && !overlapsFace(t.Box.Rect(), found) {
 			found = append(found, t)
 		}
 	}
 	return s.keep(g, opt, found), Motion, nil
 }
 
-// grow is how far a moving box is grown to make a region to search: the
-// smallest face side searched, at least two detector windows, so that a
-// face reaching out of the box is still whole in the region.
-func (s *Stream) grow(opt Options) int {
+// grown makes the regions to search of boxes that changed: each grown
+// by the smallest face side searched, at least two detector windows, so
+// that a face reaching out of its box is still whole in its region.
+func (s *Stream) grown(g *image.Gray, opt Options, boxes []image.Rectangle) []image.Rectangle {
 	winW, _ := s.d.c.WindowSize()
-	return max(opt.MinSize, 2*winW)
+	grow := max(opt.MinSize, 2*winW)
+	out := make([]image.Rectangle, 0, len(boxes))
+	for _, b := range boxes {
+		out = append(out, image.Rect(b.Min.X-grow, b.Min.Y-grow, b.Max.X+grow, b.Max.Y+grow).Intersect(g.Rect))
+	}
+	return out
 }
 
 // full detects over the whole frame.
 func (s *Stream) full(ctx context.Context, g *image.Gray, opt Options) (Result, Decision, error) {
-	res, err := s.d.DetectGray(ctx, g, opt)
+	p := params(opt)
+	minN := p.MinNeighbors
+	p.MinNeighbors = 0
+	raw, err := s.d.c.Detect(ctx, g, p)
 	if err != nil {
+		return Result{}, "", err
+	}
+	rects := make([]image.Rectangle, len(raw))
+	for i, r := range raw {
+		rects[i] = r.Rect
+	}
+	s.cands = clusters(rects)
+	res, err := s.d.result(g, cascade.GroupRectangles(rects, minN, 0.2), opt)
+	if err != nil {
+		return Result{}, "", err
+	}
+	// The next refresh pass compares with this frame.
+	s.ref.Reset()
+	if _, err := s.ref.Update(g); err != nil {
 		return Result{}, "", err
 	}
 	s.since = 0

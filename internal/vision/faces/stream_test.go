@@ -120,7 +120,8 @@ func overlap(a, b image.Rectangle) float64 {
 }
 
 // TestStreamStillAndMoving: a still face is detected once, followed
-// (tracked) until the periodic full pass, then followed while it moves,
+// (tracked), searched again where it is by a refresh pass, then followed
+// while it moves,
 // its motion explained by it; a second face that appears elsewhere is
 // found through the motion it makes; an empty still scene is skipped.
 // Without local searches (LocalScales -1) the moving face is found in
@@ -134,7 +135,9 @@ func TestStreamStillAndMoving(t *testing.T) {
 		for range 5 {
 			step(t, d, s, sc.frame(0, 0, 100, 30, 0), faces.Tracked)
 		}
-		step(t, d, s, sc.frame(0, 0, 100, 30, 0), faces.Detected) // the periodic full pass
+		// The refresh pass: nothing changed, the face's own candidate
+		// windows are searched again.
+		step(t, d, s, sc.frame(0, 0, 100, 30, 0), faces.Motion)
 		moving := faces.Tracked
 		if local < 0 {
 			moving = faces.Motion
