@@ -192,7 +192,7 @@ func startGBCamera(t *testing.T, ctx context.Context, e *apptest.Env, admin *per
 var consolePages = []string{
 	"signin", "overview", "devices", "devices-add", "devices-viewer", "device-detail", "device-ptz", "devices-discover", "live", "tasks", "task-detail", "tasks-create",
 	"sites", "sites-add", "records-site", "devices-site",
-	"records", "records-filtered", "records-bulk-delete", "record-detail", "audit", "algorithms", "algorithm-onboard", "algorithm-detail", "algorithm-try",
+	"records", "records-filtered", "records-bulk-delete", "record-detail", "search", "search-attributes", "watchlists", "watchlists-viewer", "audit", "algorithms", "algorithm-onboard", "algorithm-detail", "algorithm-try",
 	"apps", "app-detail", "app-key-secret", "subscriptions", "subscriptions-create", "subscription-detail",
 	"members", "roles", "role-edit", "users", "my-account", "flows", "flow-editor", "flow-testrun", "flow-history", "flow-diff",
 	"flow-templates", "flow-large",

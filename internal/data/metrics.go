@@ -23,6 +23,8 @@ type metrics struct {
 	watchMatched      prometheus.Counter // faces compared with watchlists
 	watchHits         prometheus.Counter
 	watchMatchSeconds prometheus.Histogram
+	watchReloads      *prometheus.CounterVec // how: full, changes
+	watchFacesLoaded  prometheus.Counter     // reference faces read into a matcher
 }
 
 func newMetrics(r prometheus.Registerer) (*metrics, error) {
@@ -69,6 +71,12 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Name: "tianshu_data_watchlist_match_seconds", Help: "Time to compare one face with its project's watchlists (in memory, after the lists are loaded).",
 			Buckets: prometheus.ExponentialBuckets(0.00005, 4, 9),
 		}),
+		watchReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tianshu_data_watchlist_reloads_total", Help: "Times a matcher brought a project's watchlists up to date, by how: full (the whole project, at first use or when the change log cannot say what changed) or changes (only the lists and people changed).",
+		}, []string{"how"}),
+		watchFacesLoaded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tianshu_data_watchlist_faces_loaded_total", Help: "Reference faces read from the store into a matcher's memory (a full reload reads every face of a project's enabled lists; a change only the faces of the people changed).",
+		}),
 	}
 	if r == nil {
 		return m, nil
@@ -111,6 +119,12 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.watchMatchSeconds, err = telemetry.Register(r, m.watchMatchSeconds); err != nil {
+		return nil, err
+	}
+	if m.watchReloads, err = telemetry.Register(r, m.watchReloads); err != nil {
+		return nil, err
+	}
+	if m.watchFacesLoaded, err = telemetry.Register(r, m.watchFacesLoaded); err != nil {
 		return nil, err
 	}
 	return m, nil

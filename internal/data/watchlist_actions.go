@@ -3,6 +3,8 @@ package data
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/api"
@@ -254,7 +256,7 @@ func registerWatchlists(reg *api.Registry, s *Service) {
 					}
 					return fmt.Errorf("data: update watchlist: %w", err)
 				}
-				return s.bumpWatchVersion(ctx, tx, w.ProjectID)
+				return s.bumpWatchVersion(ctx, tx, w.ProjectID, listChange(w.ID))
 			})
 		})
 	api.Register(reg, api.Spec{Name: "DeleteWatchlist", Summary: "Delete a watchlist; its people stay (on their other lists, or on none).", Permission: watchlistWrite, Audit: true},
@@ -271,7 +273,7 @@ func registerWatchlists(reg *api.Registry, s *Service) {
 				if _, err := tx.Exec(ctx, "DELETE FROM watchlists WHERE id = ?", w.ID); err != nil {
 					return fmt.Errorf("data: delete watchlist: %w", err)
 				}
-				return s.bumpWatchVersion(ctx, tx, w.ProjectID)
+				return s.bumpWatchVersion(ctx, tx, w.ProjectID, listChange(w.ID))
 			})
 		})
 	api.Register(reg, api.Spec{Name: "DescribeWatchlists", Summary: "List watchlists by project and name, with how many people each holds. Without ProjectId: every project where the caller's roles grant it.", Permission: watchlistRead, Union: true},
@@ -330,7 +332,7 @@ func registerWatchlists(reg *api.Registry, s *Service) {
 				if err := s.insertFaces(ctx, tx, project, p.ID, faces); err != nil {
 					return err
 				}
-				return s.bumpWatchVersion(ctx, tx, project)
+				return s.bumpWatchVersion(ctx, tx, project, personChange(p.ID))
 			})
 			if err != nil {
 				return nil, err
@@ -390,7 +392,7 @@ func registerWatchlists(reg *api.Registry, s *Service) {
 					p.Name, p.ExternalID, p.Notes, s.o.Now().UnixMilli(), p.ID); err != nil {
 					return fmt.Errorf("data: update person: %w", err)
 				}
-				return s.bumpWatchVersion(ctx, tx, p.ProjectID)
+				return s.bumpWatchVersion(ctx, tx, p.ProjectID, personChange(p.ID))
 			})
 			if err != nil {
 				return nil, err
@@ -412,7 +414,7 @@ func registerWatchlists(reg *api.Registry, s *Service) {
 				return &DeleteWatchlistPeopleResponse{}, err
 			}
 			err = s.db.InTx(ctx, func(tx *store.Tx) error {
-				projects := map[string]bool{}
+				projects := map[string][]watchChange{}
 				for _, p := range ps {
 					for _, q := range []string{"DELETE FROM watchlist_faces WHERE person_id = ?", "DELETE FROM watchlist_members WHERE person_id = ?",
 						"DELETE FROM watchlist_people WHERE id = ?"} {
@@ -420,10 +422,11 @@ func registerWatchlists(reg *api.Registry, s *Service) {
 							return fmt.Errorf("data: delete person: %w", err)
 						}
 					}
-					projects[p.ProjectID] = true
+					projects[p.ProjectID] = append(projects[p.ProjectID], personChange(p.ID))
 				}
-				for p := range projects {
-					if err := s.bumpWatchVersion(ctx, tx, p); err != nil {
+				// In one order, so that two deletes lock projects' seqs alike.
+				for _, p := range slices.Sorted(maps.Keys(projects)) {
+					if err := s.bumpWatchVersion(ctx, tx, p, projects[p]...); err != nil {
 						return err
 					}
 				}

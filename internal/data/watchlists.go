@@ -60,13 +60,55 @@ type WatchPerson struct {
 	CreatedAt, UpdatedAt                   int64
 }
 
+// watchChange names a list or person a transaction changed.
+type watchChange struct {
+	kind string // watchChangeList or watchChangePerson
+	id   string
+}
+
+const (
+	watchChangeList   = "list"
+	watchChangePerson = "person"
+	// watchChangesKept is how many of a project's seqs keep their change
+	// rows: a matcher further behind reloads the whole project.
+	watchChangesKept = 1000
+)
+
+func listChange(id string) watchChange   { return watchChange{watchChangeList, id} }
+func personChange(id string) watchChange { return watchChange{watchChangePerson, id} }
+
 // bumpWatchVersion records, in tx, that projectID's watchlists changed:
-// matchers in every process reload them when they see a new version.
-func (s *Service) bumpWatchVersion(ctx context.Context, tx *store.Tx, projectID string) error {
-	_, err := tx.Exec(ctx, "INSERT INTO watchlist_versions (project_id, version) VALUES (?, ?)"+
-		s.db.Dialect().OnConflict([]string{"project_id"}, "version"), projectID, ids.New("v"))
-	if err != nil {
+// it increments the project's seq and logs the lists and people changed
+// under it, and matchers in every process reload just those when they see
+// the new seq. Call it after the transaction's other writes: the
+// increment locks the project's row until commit, so seqs commit in order
+// and a matcher that reads seq N finds every change up to N.
+func (s *Service) bumpWatchVersion(ctx context.Context, tx *store.Tx, projectID string, changes ...watchChange) error {
+	if _, err := tx.Exec(ctx, "INSERT INTO watchlist_versions (project_id, version) VALUES (?, ?)"+
+		s.db.Dialect().OnConflict([]string{"project_id"}, "version"), projectID, ids.New("v")); err != nil {
 		return fmt.Errorf("data: watchlist version: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "UPDATE watchlist_versions SET seq = seq + 1 WHERE project_id = ?", projectID); err != nil {
+		return fmt.Errorf("data: watchlist version: %w", err)
+	}
+	var seq int64
+	if err := tx.QueryRow(ctx, "SELECT seq FROM watchlist_versions WHERE project_id = ?", projectID).Scan(&seq); err != nil {
+		return fmt.Errorf("data: watchlist version: %w", err)
+	}
+	seen := map[watchChange]bool{}
+	for _, c := range changes {
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		if _, err := tx.Exec(ctx, "INSERT INTO watchlist_changes (project_id, seq, kind, ref_id) VALUES (?, ?, ?, ?)", projectID, seq, c.kind, c.id); err != nil {
+			return fmt.Errorf("data: watchlist change: %w", err)
+		}
+	}
+	if seq%64 == 0 && seq > watchChangesKept {
+		if _, err := tx.Exec(ctx, "DELETE FROM watchlist_changes WHERE project_id = ? AND seq <= ?", projectID, seq-watchChangesKept); err != nil {
+			return fmt.Errorf("data: prune watchlist changes: %w", err)
+		}
 	}
 	return nil
 }
@@ -124,7 +166,7 @@ func (s *Service) createWatchlist(ctx context.Context, w *Watchlist) error {
 			}
 			return fmt.Errorf("data: insert watchlist: %w", err)
 		}
-		return s.bumpWatchVersion(ctx, tx, w.ProjectID)
+		return s.bumpWatchVersion(ctx, tx, w.ProjectID, listChange(w.ID))
 	})
 }
 

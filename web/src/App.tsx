@@ -19,6 +19,8 @@ import { Live } from "./pages/Live";
 import { Overview } from "./pages/Overview";
 import { Planned } from "./pages/Planned";
 import { Records } from "./pages/Records";
+import { Search } from "./pages/Search";
+import { Watchlists } from "./pages/Watchlists";
 import { Subscriptions } from "./pages/Subscriptions";
 import { Roles } from "./pages/Roles";
 import { SignIn } from "./pages/SignIn";
@@ -35,6 +37,8 @@ const components: Record<string, ComponentType> = {
   "/live": Live,
   "/tasks": Tasks,
   "/records": Records,
+  "/search": Search,
+  "/watchlists": Watchlists,
   "/apps": Apps,
   "/subscriptions": Subscriptions,
   "/audit": Audit,

@@ -18,6 +18,8 @@ export const nav: readonly PageEntry[] = [
   { path: "/flows", label: "Flows", needs: "DescribeFlows" },
   { path: "/tasks", label: "Tasks", needs: "DescribeTasks" },
   { path: "/records", label: "Records", needs: "DescribeRecords" },
+  { path: "/search", label: "Search", needs: "SearchRecords" },
+  { path: "/watchlists", label: "Watchlists", needs: "DescribeWatchlists" },
   { path: "/apps", label: "Apps", needs: "DescribeApps" },
   { path: "/subscriptions", label: "Subscriptions", needs: "DescribeSubscriptions" },
   { path: "/members", label: "Members", needs: "DescribeProjectMembers" },

@@ -280,7 +280,8 @@ export function thumbUrl(r: RecordInfo): string | undefined {
   return objectUrl(r, key);
 }
 
-function Thumbnail(props: { record: RecordInfo }) {
+/** Thumbnail is a record's crop (or its first picture) as a small image. */
+export function Thumbnail(props: { record: RecordInfo }) {
   const url = thumbUrl(props.record);
   if (!url) return <span className="muted small">none</span>;
   return <img className="thumb" src={url} alt={`${props.record.Type} ${props.record.RecordId}`} loading="lazy" />;
