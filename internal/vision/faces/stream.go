@@ -98,9 +98,10 @@ type Stream struct {
 	// cands are the clusters of raw detector windows of the last refresh
 	// pass or whole-frame search (faces and near-faces, found or not):
 	// where noise may tip a borderline face over the threshold.
-	cands  []candidate
-	tracks []track
-	since  int // frames since the last refresh pass or full detection
+	cands   []candidate
+	tracks  []track
+	since   int // frames since the last refresh pass or full detection
+	follows int // frames the faces were followed on
 }
 
 // NewStream returns a Stream detecting with d.
@@ -351,6 +352,16 @@ func (s *Stream) follow(ctx context.Context, g *image.Gray, moving []image.Recta
 			areas = append(areas, area{wins[i], int(float64(side) / k), int(math.Ceil(float64(side) * k)), side, []int{i}})
 		}
 	}
+	// The moving areas the faces' windows touch are searched on every
+	// other frame: a face that moves with a followed one is found a frame
+	// later at most, and on a panned picture those areas were two thirds
+	// of the gated CPU. On the other frames they count as explained by
+	// the faces found all the same.
+	faceAreas := len(areas)
+	s.follows++
+	if s.follows%2 == 0 {
+		faceAreas = math.MaxInt
+	}
 	used := make([]bool, len(moving))
 	for grew := true; grew; {
 		grew = false
@@ -374,7 +385,7 @@ func (s *Stream) follow(ctx context.Context, g *image.Gray, moving []image.Recta
 		}
 	}
 	var dets []track
-	for _, a := range areas {
+	for _, a := range areas[:min(faceAreas, len(areas))] {
 		p := params(opt)
 		p.MinSize = image.Pt(max(a.lo, p.MinSize.X), max(a.lo, p.MinSize.Y))
 		if p.MaxSize.X <= 0 || a.hi < p.MaxSize.X {
