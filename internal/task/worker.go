@@ -169,12 +169,26 @@ func (w *Worker) reconcile(ctx context.Context) error {
 	}
 	w.mu.Lock()
 	var stale []string
-	for id := range w.runners {
-		if t, ok := assigned[id]; !ok || t.Desired != DesiredRunning || t.Epoch != w.epochs[id] {
+	var asked []*runner
+	for id, r := range w.runners {
+		t, ok := assigned[id]
+		if !ok || t.Desired != DesiredRunning || t.Epoch != w.epochs[id] {
 			stale = append(stale, id)
+			if ok && t.Desired != DesiredRunning && t.Epoch == w.epochs[id] {
+				asked = append(asked, r)
+			}
 		}
 	}
 	w.mu.Unlock()
+	// A task somebody stopped finishes the messages in flight first (all
+	// such tasks at once, each for at most switchGrace): a frame whose
+	// record is stored also publishes its event. A task that moved away
+	// is cut at once; its messages are redelivered to its new node.
+	var drains sync.WaitGroup
+	for _, r := range asked {
+		drains.Go(func() { r.drainStop(switchGrace) })
+	}
+	drains.Wait()
 	for _, id := range stale {
 		w.stopRunner(id, true)
 	}
