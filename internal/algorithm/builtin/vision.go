@@ -17,6 +17,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/media"
 	"github.com/tianshu-ai/tianshu/internal/vision/faces"
 	"github.com/tianshu-ai/tianshu/internal/vision/imageops"
+	"github.com/tianshu-ai/tianshu/internal/vision/jpegluma"
 	"github.com/tianshu-ai/tianshu/internal/vision/motion"
 	"github.com/tianshu-ai/tianshu/internal/vision/quality"
 )
@@ -99,55 +100,88 @@ func imageBytes(in map[string]any) ([]byte, error) {
 // so their address cannot be reused for other bytes while it is cached.
 // Decoded images are shared read-only: every operation here copies before
 // it changes pixels.
+//
+// Face detection and motion read the luma only: their frames are decoded
+// with jpegluma, which skips the chroma's transform, and cached as
+// *image.Gray (lumaOnly), found again by luma but never by a caller that
+// needs the colours.
 type decodeCache struct {
 	mu   sync.Mutex
 	next int
-	ring [decodeCacheSize]struct {
-		data []byte
-		img  image.Image
-	}
+	ring [decodeCacheSize]cacheEntry
+}
+
+type cacheEntry struct {
+	data     []byte
+	img      image.Image
+	lumaOnly bool
+	// eighth is a luma-only frame at an eighth of its size (its DC
+	// image).
+	eighth *image.Gray
 }
 
 // decodeCacheSize covers the frames in flight of a few cameras; a 720p
 // frame takes 1.4 MB decoded.
 const decodeCacheSize = 16
 
-func (c *decodeCache) get(b []byte) image.Image {
+// get finds b's decoded image; with luma, a luma-only one will do.
+func (c *decodeCache) get(b []byte, luma bool) (cacheEntry, bool) {
 	if len(b) == 0 {
-		return nil
+		return cacheEntry{}, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range c.ring {
 		e := &c.ring[i]
-		if len(e.data) == len(b) && &e.data[0] == &b[0] {
-			return e.img
+		if len(e.data) == len(b) && &e.data[0] == &b[0] && (luma || !e.lumaOnly) {
+			return *e, true
 		}
 	}
-	return nil
+	return cacheEntry{}, false
 }
 
-func (c *decodeCache) put(b []byte, img image.Image) {
-	if len(b) == 0 {
+func (c *decodeCache) put(e cacheEntry) {
+	if len(e.data) == 0 {
 		return
 	}
 	c.mu.Lock()
-	c.ring[c.next].data, c.ring[c.next].img = b, img
+	c.ring[c.next] = e
 	c.next = (c.next + 1) % len(c.ring)
 	c.mu.Unlock()
 }
 
 // decode returns the decoded image of b, from the cache when it is there.
 func (c *decodeCache) decode(b []byte) (image.Image, error) {
-	if img := c.get(b); img != nil {
-		return img, nil
+	if e, ok := c.get(b, false); ok {
+		return e.img, nil
 	}
 	img, _, err := imageops.DecodeBytes(b, imageops.Limits{})
 	if err != nil {
 		return nil, fmt.Errorf("%w: image: %v", algorithm.ErrBadInput, err)
 	}
-	c.put(b, img)
+	c.put(cacheEntry{data: b, img: img})
 	return img, nil
+}
+
+// luma returns the luma plane of b and, for a JPEG jpegluma reads, the
+// plane at an eighth of its size (else nil), read-only: they may be
+// shared. They come from the cache when there. A JPEG jpegluma cannot
+// read, and any other format, is decoded in full, with decode's limits
+// and errors.
+func (c *decodeCache) luma(b []byte) (g, eighth *image.Gray, err error) {
+	if e, ok := c.get(b, true); ok {
+		return imageops.Luma(e.img), e.eighth, nil
+	}
+	g, eighth, err = jpegluma.Decode(b, imageops.DefaultMaxPixels)
+	if err != nil {
+		img, err := c.decode(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		return imageops.Luma(img), nil, nil
+	}
+	c.put(cacheEntry{data: b, img: g, lumaOnly: true, eighth: eighth})
+	return g, eighth, nil
 }
 
 // decodeInput decodes the "image" input.
@@ -326,15 +360,14 @@ func (fd *faceDetector) detect(ctx context.Context, in map[string]any) (map[stri
 		return nil, ctx.Err()
 	}
 	defer func() { <-fd.slots }()
-	img, err := fd.frames.decode(b)
+	g, eighth, err := fd.frames.luma(b) // read-only: shared through the cache
 	if err != nil {
 		return nil, err
 	}
-	g := imageops.Luma(img) // read-only: the decoded frame is shared through the cache
 	var res faces.Result
 	dec := faces.Detected
 	if st != nil {
-		res, dec, err = st.s.Detect(ctx, g, opt)
+		res, dec, err = st.s.DetectScaled(ctx, g, eighth, opt)
 	} else {
 		res, err = d.DetectGray(ctx, g, opt)
 	}
@@ -456,7 +489,11 @@ type motionState struct {
 const maxMotionStreams = 10000
 
 func (m *motionState) detect(_ context.Context, in map[string]any) (map[string]any, error) {
-	img, err := m.frames.decodeInput(in)
+	b, err := imageBytes(in)
+	if err != nil {
+		return nil, err
+	}
+	img, eighth, err := m.frames.luma(b)
 	if err != nil {
 		return nil, err
 	}
@@ -482,7 +519,14 @@ func (m *motionState) detect(_ context.Context, in map[string]any) (map[string]a
 	}
 	// A detector is not safe for concurrent use: frames of one stream are
 	// compared in turn.
-	res, err := d.Update(img)
+	var res motion.Result
+	err = motion.ErrSmall
+	if eighth != nil {
+		res, err = d.UpdateSmall(img.Rect, eighth)
+	}
+	if errors.Is(err, motion.ErrSmall) {
+		res, err = d.Update(img)
+	}
 	m.mu.Unlock()
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package builtin
 import (
 	"context"
 	"errors"
+	"image"
 	"os"
 	"strings"
 	"testing"
@@ -78,11 +79,45 @@ func TestDecodeCache(t *testing.T) {
 	if b, _ := c.decode(raw); b != a {
 		t.Error("same bytes decoded again")
 	}
-	if c.get(append([]byte(nil), raw...)) != nil {
+	if _, ok := c.get(append([]byte(nil), raw...), true); ok {
 		t.Error("a copy of the bytes hit the cache")
 	}
 	if _, err := c.decode([]byte("nope")); !errors.Is(err, algorithm.ErrBadInput) {
 		t.Errorf("garbage: %v", err)
+	}
+	// A frame decoded in full serves its luma; a luma-only decode
+	// (jpegluma) serves no caller that needs the colours.
+	if g, _, err := c.luma(raw); err != nil || &g.Pix[0] != &a.(*image.YCbCr).Y[0] {
+		t.Errorf("luma of a frame decoded in full: decoded again (%v)", err)
+	}
+	other := append([]byte(nil), raw...)
+	g, eighth, err := c.luma(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eighth == nil || eighth.Rect.Dx() != (g.Rect.Dx()+7)/8 {
+		t.Errorf("luma-only decode: eighth-size image %v for %v", eighth, g.Rect)
+	}
+	if g2, e2, _ := c.luma(other); g2 != g || e2 != eighth {
+		t.Error("same bytes' luma decoded again")
+	}
+	full, err := c.decode(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := full.(*image.YCbCr); !ok {
+		t.Errorf("full decode after a luma-only one gave a %T", full)
+	}
+	if _, _, err := c.luma([]byte("nope")); !errors.Is(err, algorithm.ErrBadInput) {
+		t.Errorf("garbage's luma: %v", err)
+	}
+	// A PNG (no JPEG to read the luma of) is decoded in full.
+	png, err := os.ReadFile("../../vision/cascade/testdata/astronaut.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, _, err := c.luma(png); err != nil || g.Rect.Dx() == 0 {
+		t.Errorf("PNG's luma: %v", err)
 	}
 }
 

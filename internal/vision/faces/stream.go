@@ -2,6 +2,7 @@ package faces
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"math"
@@ -102,6 +103,12 @@ type Stream struct {
 	tracks  []track
 	since   int // frames since the last refresh pass or full detection
 	follows int // frames the faces were followed on
+	// near are the groups of two or more raw windows (near-faces, and
+	// faces) of the last whole-frame search, refresh pass or near-face
+	// watch: watched on every frame between refresh passes.
+	near []cascade.Detection
+	// small is the frame's reduced picture during DetectScaled.
+	small *image.Gray
 }
 
 // NewStream returns a Stream detecting with d.
@@ -132,7 +139,17 @@ func NewStream(d *Detector, opt GateOptions) (*Stream, error) {
 
 // Detect finds the faces of the next frame g of the stream and says how.
 func (s *Stream) Detect(ctx context.Context, g *image.Gray, opt Options) (Result, Decision, error) {
-	mres, err := s.motion.Update(g)
+	return s.DetectScaled(ctx, g, nil, opt)
+}
+
+// DetectScaled is Detect given also the frame at a reduced size, at least
+// the motion check's working width (160 px) wide: a JPEG's eighth-size DC
+// image (jpegluma), which spares the motion check shrinking g. A small nil
+// or too narrow is made from g, as Detect does.
+func (s *Stream) DetectScaled(ctx context.Context, g, small *image.Gray, opt Options) (Result, Decision, error) {
+	s.small = small
+	defer func() { s.small = nil }()
+	mres, err := s.look(s.motion, g)
 	if err != nil {
 		return Result{}, "", err
 	}
@@ -194,6 +211,21 @@ func (s *Stream) Detect(ctx context.Context, g *image.Gray, opt Options) (Result
 		}
 		dec = Motion
 	}
+	// Between refresh passes the near-faces no found face or searched
+	// region explains are searched again on every frame, each at its own
+	// size: a face that flickers around the detector's threshold on a
+	// still picture is found on the first frame it crosses it, not only
+	// when that frame is a refresh frame.
+	if refresh == nil && len(s.near) > 0 {
+		more, err := s.watchNear(ctx, g, opt, found, rois)
+		if err != nil {
+			return Result{}, "", err
+		}
+		if len(more) > 0 {
+			found = append(found, more...)
+			dec = Motion
+		}
+	}
 	if refresh != nil {
 		for _, f := range *refresh {
 			if !overlapsFace(f.Box.Rect(), found) {
@@ -216,6 +248,63 @@ func (s *Stream) Detect(ctx context.Context, g *image.Gray, opt Options) (Result
 		dec = Skipped
 	}
 	return s.keep(g, opt, found), dec, nil
+}
+
+// watchNear searches the near-faces (s.near) that neither a face found
+// nor a region searched on this frame covers, each in a window half its
+// side around it at the scales within LocalScales steps of its size, and
+// returns the faces found there that are not in found. The near-faces
+// are then those of this search and the ones left out.
+func (s *Stream) watchNear(ctx context.Context, g *image.Gray, opt Options, found []track, searched []image.Rectangle) ([]track, error) {
+	var watch, kept []cascade.Detection
+	for _, c := range s.near {
+		if overlapsFace(c.Rect, found) || overlapsAny(c.Rect, searched) {
+			kept = append(kept, c)
+		} else {
+			watch = append(watch, c)
+		}
+	}
+	p := params(opt)
+	minN := p.MinNeighbors
+	p.MinNeighbors = 0
+	k := math.Pow(p.ScaleFactor, float64(max(1, s.opt.LocalScales)))
+	var raw []image.Rectangle
+	for _, c := range watch {
+		cp := p
+		w := c.Rect.Dx()
+		lo, hi := int(float64(w)/k), int(math.Ceil(float64(w)*k))
+		cp.MinSize = image.Pt(max(lo, p.MinSize.X), max(lo, p.MinSize.Y))
+		if p.MaxSize.X <= 0 || hi < p.MaxSize.X {
+			cp.MaxSize = image.Pt(hi, hi)
+		}
+		m := w / 2
+		region := image.Rect(c.Rect.Min.X-m, c.Rect.Min.Y-m, c.Rect.Max.X+m, c.Rect.Max.Y+m).Intersect(g.Rect)
+		more, err := s.rawIn(ctx, g, []image.Rectangle{region}, cp)
+		if err != nil {
+			return nil, err
+		}
+		raw = append(raw, more...)
+	}
+	s.near = append(kept, cascade.GroupRectangles(raw, 1, 0.2)...)
+	var out []track
+	for _, det := range cascade.GroupRectangles(raw, minN, 0.2) {
+		if r := det.Rect.Sub(g.Rect.Min); !overlapsFace(r, found) {
+			out = append(out, track{Face: Face{Box: BoxOf(r), Neighbors: det.Neighbors}})
+		}
+	}
+	return out, nil
+}
+
+// look updates the motion check m with the frame g, from the frame's
+// reduced picture where DetectScaled was given one wide enough.
+func (s *Stream) look(m *motion.Detector, g *image.Gray) (motion.Result, error) {
+	if s.small != nil {
+		r, err := m.UpdateSmall(g.Rect, s.small)
+		if !errors.Is(err, motion.ErrSmall) {
+			return r, err
+		}
+	}
+	return m.Update(g)
 }
 
 // candidate is a cluster of overlapping raw detector windows: its
@@ -256,7 +345,7 @@ func clusters(raw []image.Rectangle) []candidate {
 // are grouped together as a whole-frame search groups them. whole says
 // that so much changed that the whole frame is to be searched instead.
 func (s *Stream) refresh(ctx context.Context, g *image.Gray, opt Options) (faces []track, whole bool, err error) {
-	rres, err := s.ref.Update(g)
+	rres, err := s.look(s.ref, g)
 	if err != nil {
 		return nil, false, err
 	}
@@ -271,8 +360,25 @@ func (s *Stream) refresh(ctx context.Context, g *image.Gray, opt Options) (faces
 	if err != nil {
 		return nil, false, err
 	}
+	more, err := s.nearRaw(ctx, g, s.cands, p)
+	if err != nil {
+		return nil, false, err
+	}
+	raw = append(raw, more...)
+	s.cands = clusters(raw)
+	s.near = cascade.GroupRectangles(raw, 1, 0.2)
+	for _, det := range cascade.GroupRectangles(raw, minN, 0.2) {
+		faces = append(faces, track{Face: Face{Box: BoxOf(det.Rect.Sub(g.Rect.Min)), Neighbors: det.Neighbors}})
+	}
+	return faces, false, nil
+}
+
+// nearRaw searches each candidate cluster again, in a window around it at
+// the scales near its windows', and returns the raw windows found.
+func (s *Stream) nearRaw(ctx context.Context, g *image.Gray, cands []candidate, p cascade.Params) ([]image.Rectangle, error) {
+	var raw []image.Rectangle
 	k := math.Pow(p.ScaleFactor, float64(max(1, s.opt.LocalScales)))
-	for _, c := range s.cands {
+	for _, c := range cands {
 		cp := p
 		lo, hi := int(float64(c.lo)/k), int(math.Ceil(float64(c.hi)*k))
 		cp.MinSize = image.Pt(max(lo, p.MinSize.X), max(lo, p.MinSize.Y))
@@ -283,15 +389,11 @@ func (s *Stream) refresh(ctx context.Context, g *image.Gray, opt Options) (faces
 		region := image.Rect(c.r.Min.X-m, c.r.Min.Y-m, c.r.Max.X+m, c.r.Max.Y+m).Intersect(g.Rect)
 		more, err := s.rawIn(ctx, g, []image.Rectangle{region}, cp)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		raw = append(raw, more...)
 	}
-	s.cands = clusters(raw)
-	for _, det := range cascade.GroupRectangles(raw, minN, 0.2) {
-		faces = append(faces, track{Face: Face{Box: BoxOf(det.Rect.Sub(g.Rect.Min)), Neighbors: det.Neighbors}})
-	}
-	return faces, false, nil
+	return raw, nil
 }
 
 // rawIn returns the raw windows (p.MinNeighbors 0) in regions of g.
@@ -531,13 +633,14 @@ func (s *Stream) full(ctx context.Context, g *image.Gray, opt Options) (Result, 
 		rects[i] = r.Rect
 	}
 	s.cands = clusters(rects)
+	s.near = cascade.GroupRectangles(rects, 1, 0.2)
 	res, err := s.d.result(g, cascade.GroupRectangles(rects, minN, 0.2), opt)
 	if err != nil {
 		return Result{}, "", err
 	}
 	// The next refresh pass compares with this frame.
 	s.ref.Reset()
-	if _, err := s.ref.Update(g); err != nil {
+	if _, err := s.look(s.ref, g); err != nil {
 		return Result{}, "", err
 	}
 	s.since = 0

@@ -73,13 +73,47 @@ func newStream(t *testing.T, opt faces.GateOptions) (*faces.Detector, *faces.Str
 
 var gateOpt = faces.Options{MinSize: 40, Quality: true}
 
+// reduced makes step give the stream each frame's reduced picture too
+// (DetectScaled), as face-detect does with a JPEG's eighth-size DC image.
+var reduced bool
+
+// bothWays runs fn with step calling Detect, then DetectScaled.
+func bothWays(t *testing.T, fn func(t *testing.T)) {
+	for _, r := range []bool{false, true} {
+		reduced = r
+		t.Run(map[bool]string{false: "Detect", true: "DetectScaled"}[r], fn)
+	}
+	reduced = false
+}
+
+// shrink averages s×s blocks of g (a JPEG's DC image is the s = 8 case).
+func shrink(g *image.Gray, s int) *image.Gray {
+	out := image.NewGray(image.Rect(0, 0, g.Rect.Dx()/s, g.Rect.Dy()/s))
+	for y := range out.Rect.Dy() {
+		for x := range out.Rect.Dx() {
+			sum := 0
+			for dy := range s {
+				for dx := range s {
+					sum += int(g.Pix[(y*s+dy)*g.Stride+x*s+dx])
+				}
+			}
+			out.Pix[y*out.Stride+x] = uint8((sum + s*s/2) / (s * s))
+		}
+	}
+	return out
+}
+
 // step runs one frame through the stream and through full detection and
 // checks that the stream found every face full detection found, at
 // about the same place.
 func step(t *testing.T, d *faces.Detector, s *faces.Stream, g *image.Gray, want faces.Decision) faces.Result {
 	t.Helper()
 	ctx := context.Background()
-	got, dec, err := s.Detect(ctx, g, gateOpt)
+	var small *image.Gray
+	if reduced {
+		small = shrink(g, 4)
+	}
+	got, dec, err := s.DetectScaled(ctx, g, small, gateOpt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,14 +153,17 @@ func overlap(a, b image.Rectangle) float64 {
 	return ia / (float64(a.Dx()*a.Dy()+b.Dx()*b.Dy()) - ia)
 }
 
-// TestStreamStillAndMoving: a still face is detected once, followed
+// TestStreamStillAndMoving (with and without a reduced picture): a still
+// face is detected once, followed
 // (tracked), searched again where it is by a refresh pass, then followed
 // while it moves,
 // its motion explained by it; a second face that appears elsewhere is
 // found through the motion it makes; an empty still scene is skipped.
 // Without local searches (LocalScales -1) the moving face is found in
 // its motion regions instead.
-func TestStreamStillAndMoving(t *testing.T) {
+func TestStreamStillAndMoving(t *testing.T) { bothWays(t, testStreamStillAndMoving) }
+
+func testStreamStillAndMoving(t *testing.T) {
 	sc := newScene(t, 960, 540)
 	for _, local := range []int{0, -1} {
 		t.Logf("LocalScales %d", local)
@@ -164,10 +201,13 @@ func TestStreamStillAndMoving(t *testing.T) {
 	}
 }
 
-// TestStreamShakeLightSize: a camera that shakes, a sudden change of
+// TestStreamShakeLightSize (with and without a reduced picture): a camera
+// that shakes, a sudden change of
 // light and a frame of another size each degrade gating to full detection
 // instead of missing the face.
-func TestStreamShakeLightSize(t *testing.T) {
+func TestStreamShakeLightSize(t *testing.T) { bothWays(t, testStreamShakeLightSize) }
+
+func testStreamShakeLightSize(t *testing.T) {
 	sc := newScene(t, 960, 540)
 	d, s := newStream(t, faces.GateOptions{FullEvery: 100})
 	step(t, d, s, sc.frame(0, 0, 100, 30, 0), faces.Detected)

@@ -102,13 +102,36 @@ func (d *Detector) Reset() { d.prev, d.frame = nil, image.Point{} }
 // Update compares frame with the previous one and keeps it for the next
 // call.
 func (d *Detector) Update(frame image.Image) (Result, error) {
-	fb := frame.Bounds()
+	return d.update(frame.Bounds(), func(w, h int) (*image.Gray, error) { return imageops.ResizeGray(imageops.Gray(frame), w, h) })
+}
+
+// ErrSmall is UpdateSmall's refusal of a picture narrower than the
+// working width: use Update with the frame.
+var ErrSmall = errors.New("motion: picture smaller than the working size")
+
+// UpdateSmall is Update given the frame already shrunk (a JPEG's
+// eighth-size DC image, say) instead of the frame itself: small is
+// resized to the working size as the frame would be, and the boxes are in
+// frame's coordinates. It refuses (ErrSmall) a picture narrower than the
+// working width.
+func (d *Detector) UpdateSmall(frame image.Rectangle, small *image.Gray) (Result, error) {
+	return d.update(frame, func(w, h int) (*image.Gray, error) {
+		if small.Rect.Dx() < w || small.Rect.Dy() < h {
+			return nil, fmt.Errorf("%w: %v for %dx%d", ErrSmall, small.Rect, w, h)
+		}
+		return imageops.ResizeGray(small, w, h)
+	})
+}
+
+// update compares the working frame that shrink makes with the previous
+// one.
+func (d *Detector) update(fb image.Rectangle, shrink func(w, h int) (*image.Gray, error)) (Result, error) {
 	if fb.Empty() {
 		return Result{}, fmt.Errorf("motion: empty frame")
 	}
 	w := min(d.cfg.Width, fb.Dx())
 	h := max(1, int(int64(fb.Dy())*int64(w)/int64(fb.Dx())))
-	cur, err := imageops.ResizeGray(imageops.Gray(frame), w, h)
+	cur, err := shrink(w, h)
 	if err != nil {
 		return Result{}, err
 	}

@@ -115,3 +115,55 @@ func TestMotionSmallAndBad(t *testing.T) {
 		t.Error("reset did not forget the previous frame")
 	}
 }
+
+// shrink averages s×s blocks of a grey frame (what a JPEG's DC image is).
+func shrink(m *image.RGBA, s int) *image.Gray {
+	b := m.Bounds()
+	out := image.NewGray(image.Rect(0, 0, b.Dx()/s, b.Dy()/s))
+	for y := range out.Rect.Dy() {
+		for x := range out.Rect.Dx() {
+			sum := 0
+			for dy := range s {
+				for dx := range s {
+					sum += int(m.Pix[m.PixOffset(x*s+dx, y*s+dy)])
+				}
+			}
+			out.Pix[y*out.Stride+x] = uint8((sum + s*s/2) / (s * s))
+		}
+	}
+	return out
+}
+
+// UpdateSmall, given the frames already shrunk, sees what Update sees in
+// the frames: the same motion, boxes within a working pixel or two, in
+// the frame's coordinates; a picture narrower than the working width is
+// refused.
+func TestUpdateSmall(t *testing.T) {
+	full, _ := motion.New(motion.Config{})
+	small, _ := motion.New(motion.Config{})
+	frames := []*image.RGBA{scene(image.Rect(100, 100, 180, 180)), scene(image.Rect(100, 100, 180, 180)), scene(image.Rect(300, 100, 380, 180))}
+	for i, f := range frames {
+		want, err := full.Update(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := small.UpdateSmall(f.Bounds(), shrink(f, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.First != want.First || got.Motion != want.Motion || len(got.Boxes) != len(want.Boxes) {
+			t.Fatalf("frame %d: small %+v, full %+v", i, got, want)
+		}
+		for j := range want.Boxes {
+			a, b := got.Boxes[j], want.Boxes[j]
+			if abs(a.Min.X-b.Min.X) > 8 || abs(a.Min.Y-b.Min.Y) > 8 || abs(a.Max.X-b.Max.X) > 8 || abs(a.Max.Y-b.Max.Y) > 8 {
+				t.Errorf("frame %d box %d: small %v, full %v", i, j, a, b)
+			}
+		}
+	}
+	if _, err := small.UpdateSmall(frames[0].Bounds(), shrink(frames[0], 8)); !errors.Is(err, motion.ErrSmall) {
+		t.Errorf("an 80 px picture for a 160 px working width: %v", err)
+	}
+}
+
+func abs(v int) int { return max(v, -v) }
