@@ -13,7 +13,10 @@
 //   - faces: decode → detect → assess in one call, returning plain
 //     JSON-ready structs — the "face-detect" algorithm;
 //   - motion: frame-difference motion detection with a region mask, state
-//     kept per stream — the "motion" algorithm.
+//     kept per stream — the "motion" algorithm;
+//   - jpegluma: a JPEG decoder of the luma plane alone (and its
+//     eighth-size DC image), for face detection and motion, which read
+//     nothing else of a frame.
 //
 // None of them keeps package-level state; the algorithm runtime registers
 // them as builtin algorithms.
