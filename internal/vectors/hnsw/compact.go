@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/vectors/vlog"
 )
 
 // compactMin is the fewest tombstones a partition compacts for: below
@@ -15,8 +17,8 @@ const compactMin = 100
 // maybeCompact starts compacting the first partition whose tombstones
 // pass the index's share (compact_share), unless a compaction or a
 // rebuild is running.
-func (ix *Index) maybeCompact() {
-	if ix.compactShare >= 1 || ix.rebuilding.Load() || ix.closed.Load() {
+func (ix *Index) maybeCompact(st *vlog.Store) {
+	if ix.compactShare >= 1 || st.Rebuilding() || st.Closed() {
 		return
 	}
 	ix.pmu.RLock()
@@ -35,17 +37,12 @@ func (ix *Index) maybeCompact() {
 	if g == nil || !ix.compacting.CompareAndSwap(false, true) {
 		return
 	}
-	ix.wg.Add(1)
-	go func() {
-		defer ix.wg.Done()
+	st.Go(func(ctx context.Context) {
 		defer ix.compacting.Store(false)
-		if ix.compact(ix.ctx, k, g) && ix.snapping.CompareAndSwap(false, true) {
-			defer ix.snapping.Store(false)
-			if err := ix.snapshot(); err != nil {
-				ix.log.Error("vector index snapshot after compaction failed", "dir", ix.dir, "err", err)
-			}
+		if ix.compact(ctx, k, g) {
+			st.SnapshotIfIdle(false)
 		}
-	}()
+	})
 }
 
 // compact replaces partition g by a copy without its tombstones: the live
@@ -111,7 +108,7 @@ func (ix *Index) compact(ctx context.Context, k pkey, g *graph) bool {
 	}
 	ng.mu.Unlock()
 	g.adopt(ng)
-	ix.m.compactions.Inc()
+	ix.compactions.Inc()
 	ix.log.Info("vector index partition compacted", "project", k.project, "type", k.typ,
 		"nodes_before", before, "tombstones", dead, "nodes_after", g.n(), "tombstones_after", g.ndead, "duration", time.Since(start))
 	return true

@@ -20,9 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -31,84 +29,38 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tianshu-ai/tianshu/internal/vectors"
+	"github.com/tianshu-ai/tianshu/internal/vectors/vlog"
 )
 
 func init() { vectors.Register("hnsw", open) }
 
 const (
-	snapName = "index.snap"
-	logName  = "index.log"
+	// snapMagic starts a snapshot; the number is the format's version.
+	snapMagic = "TSVECS1\n"
 	// defaultCompactShare is the share of a partition's nodes that may be
 	// tombstones before it is compacted: a quarter more memory and walk
 	// for dead nodes, against a copy of the partition each time.
 	defaultCompactShare = 0.25
-	// defaultSnapshotBytes is the log size at which the index writes a
-	// snapshot and empties the log: at 128-d about 200,000 changes, which
-	// an open replays in about 20 s.
-	defaultSnapshotBytes = 128 << 20
-	// maxLogEntry bounds one log entry (MaxBatch items of MaxDim floats
-	// fit); a longer length is corruption.
-	maxLogEntry = 1 << 28
 )
 
 type pkey struct{ project, typ string }
 
 // Index is the embedded vector index.
 type Index struct {
-	dir       string
-	log       *slog.Logger
-	src       vectors.Source
-	efMin     int
-	efCons    int
-	snapBytes int64
+	log    *slog.Logger
+	efMin  int
+	efCons int
 	// compactShare: see defaultCompactShare; 1 never compacts.
 	compactShare float64
-	m            *metrics
-
-	// applyMu: writers hold it shared from their log append to the end of
-	// their apply; a snapshot holds it exclusively, so it sees every
-	// logged change applied and none half-way.
-	applyMu sync.RWMutex
-	logMu   sync.Mutex
-	logf    *os.File
-	logSize int64
-	// Group commit (appendLog), under logMu: entries appended and not
-	// yet written, the buffer the last write used, how many entries were
-	// appended and synced, whether a sync runs (logCond: it ended), and
-	// the error that ended logging.
-	pending, spare   []byte
-	appended, synced uint64
-	syncing          bool
-	logCond          *sync.Cond
-	logErr           error
-	lock             *os.File // flock on <dir>/LOCK; nil where there is none
+	// st keeps the graphs durable (log, snapshot, rebuild); it calls the
+	// graphs through engine.
+	st          *vlog.Store
+	compactions prometheus.Counter
 
 	pmu   sync.RWMutex
 	parts map[pkey]*graph
 
-	// busy holds the ids of the writes between their log append and the
-	// end of their apply (busyCond: one ended). A write naming an id that
-	// is busy waits for it first, so the writes of one id are applied in
-	// the order the log holds them, which is what a reopen replays;
-	// writes of other ids share the log's syncs as before.
-	busyMu   sync.Mutex
-	busyCond *sync.Cond
-	busy     map[string]struct{}
-
-	// While rebuilding, rbMu orders the rebuild's check-and-insert of each
-	// stored item with live writes, and deletedDuring keeps the ids
-	// deleted meanwhile so the rebuild does not bring them back.
-	rebuilding    atomic.Bool
-	rbMu          sync.Mutex
-	deletedDuring map[string]bool
-
-	snapping   atomic.Bool
 	compacting atomic.Bool
-	closed     atomic.Bool
-	// ctx is cancelled by Close, stopping a rebuild or compaction.
-	ctx  context.Context
-	stop context.CancelFunc
-	wg   sync.WaitGroup
 }
 
 // open is the registered factory: hnsw:///dir, or hnsw:// for
@@ -129,9 +81,9 @@ func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, er
 		}
 		dir = filepath.Join(o.DataDir, "vectors")
 	}
-	ix := &Index{dir: dir, log: o.Logger, src: o.Source, efMin: defaultEfMin, efCons: defaultEfCons, snapBytes: defaultSnapshotBytes,
-		compactShare: defaultCompactShare, parts: map[pkey]*graph{}, deletedDuring: map[string]bool{}, busy: map[string]struct{}{}}
-	ix.busyCond = sync.NewCond(&ix.busyMu)
+	ix := &Index{log: o.Logger, efMin: defaultEfMin, efCons: defaultEfCons,
+		compactShare: defaultCompactShare, parts: map[pkey]*graph{}}
+	cfg := vlog.Config{Dir: dir, Magic: snapMagic, Logger: o.Logger, Source: o.Source, Registerer: o.Registerer}
 	q := u.Query()
 	for name, dst := range map[string]*int{"ef": &ix.efMin, "ef_construction": &ix.efCons} {
 		if s := q.Get(name); s != "" {
@@ -147,7 +99,7 @@ func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, er
 		if err != nil || n < 1<<10 {
 			return nil, fmt.Errorf("hnsw: snapshot_bytes=%q: want at least 1024", s)
 		}
-		ix.snapBytes = n
+		cfg.SnapshotBytes = n
 	}
 	if s := q.Get("compact_share"); s != "" {
 		f, err := strconv.ParseFloat(s, 64)
@@ -156,118 +108,41 @@ func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, er
 		}
 		ix.compactShare = f
 	}
-	ix.logCond = sync.NewCond(&ix.logMu)
-	var err error
-	if ix.m, err = newMetrics(o.Registerer, ix); err != nil {
-		return nil, err
+	ix.compactions = prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_vectors_compactions_total",
+		Help: "Partitions of the embedded index copied without their deleted vectors."})
+	tombstones := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_vectors_tombstones",
+		Help: "Deleted or replaced vectors the embedded index still holds until it compacts them."}, func() float64 {
+		return float64(ix.tombstones())
+	})
+	cfg.Collectors = []prometheus.Collector{ix.compactions, tombstones}
+	st, err := vlog.Open(cfg, (*engine)(ix))
+	if err != nil {
+		return nil, fmt.Errorf("hnsw: %w", err)
 	}
-	if err := ix.load(); err != nil {
-		if ix.lock != nil {
-			ix.lock.Close()
-		}
-		ix.m.unregister()
-		return nil, err
-	}
+	ix.st = st
 	return ix, nil
 }
 
-// load reads the snapshot and replays the log, or starts a rebuild when
-// they are missing or corrupt.
-func (ix *Index) load() error {
-	if err := os.MkdirAll(ix.dir, 0o700); err != nil {
-		return fmt.Errorf("hnsw: %w", err)
-	}
-	lock, err := lockDir(ix.dir)
-	if err != nil {
-		return err
-	}
-	ix.lock = lock
-	// No snapshot means the index was never complete here (first start,
-	// lost files, or a rebuild cut short): rebuild after the log's replay.
-	_, statErr := os.Stat(filepath.Join(ix.dir, snapName))
-	noSnap := errors.Is(statErr, os.ErrNotExist)
-	corrupt := false
-	if !noSnap {
-		if err := ix.readSnapshot(); err != nil {
-			if !errors.Is(err, errCorrupt) {
-				return err
-			}
-			ix.log.Warn("vector index snapshot corrupt; rebuilding from the store", "dir", ix.dir, "err", err)
-			corrupt = true
-		}
-	}
-	if !corrupt {
-		if err := ix.replayLog(); err != nil {
-			if !errors.Is(err, errCorrupt) {
-				return err
-			}
-			ix.log.Warn("vector index log corrupt; rebuilding from the store", "dir", ix.dir, "err", err)
-			corrupt = true
-		}
-	}
-	if corrupt {
-		ix.parts = map[pkey]*graph{}
-		for _, n := range []string{snapName, logName} {
-			p := filepath.Join(ix.dir, n)
-			if err := os.Rename(p, p+".corrupt"); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("hnsw: set corrupt file aside: %w", err)
-			}
-		}
-	}
-	f, err := os.OpenFile(filepath.Join(ix.dir, logName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("hnsw: open log: %w", err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("hnsw: %w", err)
-	}
-	ix.logf, ix.logSize = f, st.Size()
-	ctx, cancel := context.WithCancel(context.Background())
-	ix.ctx, ix.stop = ctx, cancel
-	if (noSnap || corrupt) && ix.src != nil {
-		ix.rebuilding.Store(true)
-		ix.wg.Add(1)
-		go ix.rebuild(ctx)
-	}
-	return nil
-}
+// engine is the Index as its vlog.Store sees it: the methods the store
+// calls with what it logged, replayed or rebuilt.
+type engine Index
 
-// rebuild inserts every stored item the live writes have not already
-// upserted or deleted, then snapshots.
-func (ix *Index) rebuild(ctx context.Context) {
-	defer ix.wg.Done()
-	start := time.Now()
-	n := 0
-	err := ix.src(ctx, func(it vectors.Item) error {
-		if err := vectors.CheckItems([]vectors.Item{it}, ix.dimOf); err != nil {
-			ix.log.Warn("stored vector skipped in rebuild", "id", it.ID, "err", err)
-			return nil
-		}
-		ix.rbMu.Lock()
-		defer ix.rbMu.Unlock()
-		if ix.deletedDuring[it.ID] || ix.has(it.ID) {
-			return nil
-		}
-		ix.apply(it)
-		n++
-		return ctx.Err()
-	})
-	if err != nil {
-		// The index stays unavailable: a restart rebuilds again.
-		ix.log.Error("vector index rebuild failed", "dir", ix.dir, "items", n, "err", err)
-		return
+func (e *engine) Apply(items []vectors.Item) { (*Index)(e).applyBatch(items) }
+func (e *engine) Remove(ids []string) {
+	for _, id := range ids {
+		(*Index)(e).applyDelete(id)
 	}
-	if err := ix.snapshot(); err != nil {
-		ix.log.Error("vector index snapshot after rebuild failed", "dir", ix.dir, "err", err)
-	}
-	ix.rbMu.Lock()
-	ix.rebuilding.Store(false)
-	clear(ix.deletedDuring)
-	ix.rbMu.Unlock()
-	ix.m.rebuilds.Inc()
-	ix.log.Info("vector index rebuilt", "dir", ix.dir, "items", n, "duration", time.Since(start))
+}
+func (e *engine) Has(id string) bool                 { return (*Index)(e).has(id) }
+func (e *engine) DimOf(project, typ string) int      { return (*Index)(e).dimOf(project, typ) }
+func (e *engine) Len() int                           { return (*Index)(e).items() }
+func (e *engine) WriteSnapshot(w *vlog.Writer) error { return (*Index)(e).writeSnapshot(w) }
+func (e *engine) ReadSnapshot(r *vlog.Reader) error  { return (*Index)(e).readSnapshot(r) }
+func (e *engine) AfterWrite(s *vlog.Store)           { (*Index)(e).maybeCompact(s) }
+func (e *engine) Reset() {
+	e.pmu.Lock()
+	e.parts = map[pkey]*graph{}
+	e.pmu.Unlock()
 }
 
 func (ix *Index) dimOf(project, typ string) int {
@@ -310,10 +185,6 @@ func (ix *Index) partition(k pkey, dim int) *graph {
 	}
 	return g
 }
-
-// apply puts one checked item into its graph, replacing any item of the
-// same id in any partition.
-func (ix *Index) apply(it vectors.Item) { ix.applyBatch([]vectors.Item{it}) }
 
 // chunk is how many items an insert prepares under one read lock and links
 // under one write lock. Taking the write lock once per item made inserts
@@ -369,136 +240,24 @@ func (ix *Index) applyDelete(id string) {
 	}
 }
 
-// claim marks ids busy, once none of them is.
-func (ix *Index) claim(ids []string) {
-	ix.busyMu.Lock()
-	defer ix.busyMu.Unlock()
-	for slices.ContainsFunc(ids, func(id string) bool { _, ok := ix.busy[id]; return ok }) {
-		ix.busyCond.Wait()
-	}
-	for _, id := range ids {
-		ix.busy[id] = struct{}{}
-	}
-}
-
-// release ends a write's claim on ids.
-func (ix *Index) release(ids []string) {
-	ix.busyMu.Lock()
-	for _, id := range ids {
-		delete(ix.busy, id)
-	}
-	ix.busyMu.Unlock()
-	ix.busyCond.Broadcast()
-}
-
 // Upsert implements vectors.Index.
 func (ix *Index) Upsert(ctx context.Context, items []vectors.Item) error {
-	if ix.closed.Load() {
-		return vectors.ErrClosed
-	}
-	if err := vectors.CheckItems(items, ix.dimOf); err != nil {
-		return err
-	}
-	if len(items) == 0 {
-		return nil
-	}
-	var e enc
-	e.u8('U')
-	e.u32(uint32(len(items)))
-	for i := range items {
-		it := &items[i]
-		e.str(it.ID)
-		e.str(it.ProjectID)
-		e.str(it.Type)
-		e.str(it.DeviceID)
-		e.str(it.TaskID)
-		e.i64(it.Time.UnixMilli())
-		e.u16(uint16(len(it.Vector)))
-		for _, x := range it.Vector {
-			e.f32(x)
-		}
-	}
-	ids := make([]string, len(items))
-	for i := range items {
-		ids[i] = items[i].ID
-	}
-	err := ix.write(ids, e.b, func(rebuilding bool) {
-		ix.applyBatch(items)
-		if rebuilding {
-			for _, it := range items {
-				delete(ix.deletedDuring, it.ID)
-			}
-		}
-	})
-	if err != nil {
-		return err
-	}
-	ix.m.upserts.Add(float64(len(items)))
-	return ctx.Err()
-}
-
-// write logs entry, a write of ids, and applies it (apply is told whether
-// a rebuild runs; rbMu is then held): writes of the same ids wait for one
-// another, and a snapshot sees every logged write applied. It then starts
-// a snapshot or a compaction when one is due.
-func (ix *Index) write(ids []string, entry []byte, apply func(rebuilding bool)) error {
-	ix.claim(ids)
-	defer ix.release(ids)
-	ix.applyMu.RLock()
-	defer ix.applyMu.RUnlock()
-	if err := ix.appendLog(entry); err != nil {
-		return err
-	}
-	rb := ix.rebuilding.Load()
-	if rb {
-		ix.rbMu.Lock()
-	}
-	apply(rb)
-	if rb {
-		ix.rbMu.Unlock()
-	}
-	ix.maybeSnapshot()
-	ix.maybeCompact()
-	return nil
+	return ix.st.Upsert(ctx, items)
 }
 
 // Delete implements vectors.Index.
-func (ix *Index) Delete(ctx context.Context, ids []string) error {
-	if ix.closed.Load() {
-		return vectors.ErrClosed
-	}
-	if err := vectors.CheckDelete(ids); err != nil {
-		return err
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	var e enc
-	e.u8('D')
-	e.u32(uint32(len(ids)))
-	for _, id := range ids {
-		e.str(id)
-	}
-	return ix.write(ids, e.b, func(rebuilding bool) {
-		for _, id := range ids {
-			ix.applyDelete(id)
-			if rebuilding {
-				ix.deletedDuring[id] = true
-			}
-		}
-	})
-}
+func (ix *Index) Delete(ctx context.Context, ids []string) error { return ix.st.Delete(ctx, ids) }
 
 // Search implements vectors.Index.
 func (ix *Index) Search(ctx context.Context, v []float32, k int, f vectors.Filter) ([]vectors.Hit, error) {
-	if ix.closed.Load() {
+	if ix.st.Closed() {
 		return nil, vectors.ErrClosed
 	}
 	if err := vectors.CheckSearch(v, k, f); err != nil {
 		return nil, err
 	}
-	if ix.rebuilding.Load() {
-		return nil, fmt.Errorf("%w: the index is being rebuilt from the store", vectors.ErrUnavailable)
+	if err := ix.st.Ready(); err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	ix.pmu.RLock()
@@ -525,7 +284,7 @@ func (ix *Index) Search(ctx context.Context, v []float32, k int, f vectors.Filte
 	}
 	g.mu.RUnlock()
 	vectors.SortHits(hits)
-	ix.m.searchSeconds.Observe(time.Since(start).Seconds())
+	ix.st.ObserveSearch(time.Since(start))
 	return hits, ctx.Err()
 }
 
@@ -580,24 +339,28 @@ func (ix *Index) SetSearchEf(ef int) {
 
 // Stats implements vectors.Index.
 func (ix *Index) Stats(ctx context.Context) (vectors.Stats, error) {
-	if ix.closed.Load() {
+	if ix.st.Closed() {
 		return vectors.Stats{}, vectors.ErrClosed
 	}
-	var s vectors.Stats
 	ix.pmu.RLock()
-	s.Partitions = len(ix.parts)
+	s := vectors.Stats{Partitions: len(ix.parts)}
+	ix.pmu.RUnlock()
+	s.Items = ix.items()
+	s.DiskBytes = ix.st.DiskBytes()
+	return s, nil
+}
+
+// items counts the live vectors.
+func (ix *Index) items() int {
+	ix.pmu.RLock()
+	defer ix.pmu.RUnlock()
+	n := 0
 	for _, g := range ix.parts {
 		g.mu.RLock()
-		s.Items += len(g.byID)
+		n += len(g.byID)
 		g.mu.RUnlock()
 	}
-	ix.pmu.RUnlock()
-	for _, n := range []string{snapName, logName} {
-		if st, err := os.Stat(filepath.Join(ix.dir, n)); err == nil {
-			s.DiskBytes += st.Size()
-		}
-	}
-	return s, nil
+	return n
 }
 
 // tombstones counts the deleted and replaced nodes the graphs still hold.
@@ -613,87 +376,6 @@ func (ix *Index) tombstones() int {
 	return n
 }
 
-// Close implements vectors.Index: it stops a rebuild, writes a snapshot
-// when the log holds changes, and closes the log.
-func (ix *Index) Close() error {
-	if ix.closed.Swap(true) {
-		return nil
-	}
-	ix.stop()
-	ix.wg.Wait()
-	var err error
-	if !ix.rebuilding.Load() && ix.logSize > 0 {
-		err = ix.snapshot()
-	}
-	ix.logMu.Lock()
-	defer ix.logMu.Unlock()
-	if cerr := ix.logf.Close(); err == nil {
-		err = cerr
-	}
-	if ix.lock != nil {
-		ix.lock.Close() // releases the flock
-	}
-	ix.m.unregister()
-	return err
-}
-
-type metrics struct {
-	reg           prometheus.Registerer
-	cs            []prometheus.Collector
-	searchSeconds prometheus.Histogram
-	upserts       prometheus.Counter
-	rebuilds      prometheus.Counter
-	compactions   prometheus.Counter
-	logSyncs      prometheus.Counter
-}
-
-func newMetrics(reg prometheus.Registerer, ix *Index) (*metrics, error) {
-	m := &metrics{reg: reg,
-		searchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tianshu_vectors_search_seconds",
-			Help: "Vector index searches, by duration.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
-		upserts: prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_vectors_upserted_total",
-			Help: "Vectors added to or replaced in the index."}),
-		rebuilds: prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_vectors_rebuilds_total",
-			Help: "Rebuilds of the embedded index from the store (missing or corrupt files)."}),
-		compactions: prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_vectors_compactions_total",
-			Help: "Partitions of the embedded index copied without their deleted vectors."}),
-		logSyncs: prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_vectors_log_syncs_total",
-			Help: "Writes and fsyncs of the embedded index's log; concurrent Upserts and Deletes share one (group commit)."}),
-	}
-	items := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_vectors_items",
-		Help: "Live vectors in the index."}, func() float64 {
-		s, _ := ix.Stats(context.Background())
-		return float64(s.Items)
-	})
-	rebuilding := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_vectors_rebuilding",
-		Help: "1 while the embedded index is rebuilt from the store (searches answer ResourceUnavailable)."}, func() float64 {
-		if ix.rebuilding.Load() {
-			return 1
-		}
-		return 0
-	})
-	tombstones := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_vectors_tombstones",
-		Help: "Deleted or replaced vectors the embedded index still holds until it compacts them."}, func() float64 {
-		return float64(ix.tombstones())
-	})
-	m.cs = []prometheus.Collector{m.searchSeconds, m.upserts, m.rebuilds, m.compactions, m.logSyncs, items, rebuilding, tombstones}
-	if reg != nil {
-		for i, c := range m.cs {
-			if err := reg.Register(c); err != nil {
-				for _, d := range m.cs[:i] {
-					reg.Unregister(d)
-				}
-				return nil, fmt.Errorf("hnsw: register metrics: %w", err)
-			}
-		}
-	}
-	return m, nil
-}
-
-func (m *metrics) unregister() {
-	if m.reg != nil {
-		for _, c := range m.cs {
-			m.reg.Unregister(c)
-		}
-	}
-}
+// Close implements vectors.Index: it stops a rebuild or compaction,
+// writes a snapshot when the log holds changes, and closes the log.
+func (ix *Index) Close() error { return ix.st.Close() }
