@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"bufio"
 	"net"
 	"os"
 	"os/exec"
@@ -92,4 +93,31 @@ func EventuallyExplained(t testing.TB, d time.Duration, what string, cond func()
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// KillChild runs the test named run in a child process with env added,
+// hands each line it prints to line, kills it with SIGKILL once line
+// returns true, and hands line what the child printed until it died (it
+// was acknowledged too).
+func KillChild(t *testing.T, run, env string, line func(string) bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+run+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !line(sc.Text()) {
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		line(sc.Text())
+	}
+	_ = cmd.Wait()
 }

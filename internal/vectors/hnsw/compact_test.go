@@ -173,7 +173,7 @@ func TestKill9Compaction(t *testing.T) {
 	}
 	dir := t.TempDir()
 	acked, during := 0, 0
-	killChild(t, "TestKill9Compaction", "TIANSHU_VECTORS_COMPACT_CHILD="+dir, func(line string) bool {
+	testenv.KillChild(t, "TestKill9Compaction", "TIANSHU_VECTORS_COMPACT_CHILD="+dir, func(line string) bool {
 		if f := strings.Fields(line); len(f) == 4 && f[0] == "acked" {
 			acked, _ = strconv.Atoi(f[1])
 			if f[3] == "true" {

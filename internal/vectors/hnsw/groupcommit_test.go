@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 	"github.com/tianshu-ai/tianshu/internal/vectors"
 	"github.com/tianshu-ai/tianshu/internal/vectors/hnsw"
 )
@@ -97,7 +98,7 @@ func TestKill9GroupCommit(t *testing.T) {
 	}
 	dir := t.TempDir()
 	var acked []int
-	killChild(t, "TestKill9GroupCommit", "TIANSHU_VECTORS_GROUP_CHILD="+dir, func(line string) bool {
+	testenv.KillChild(t, "TestKill9GroupCommit", "TIANSHU_VECTORS_GROUP_CHILD="+dir, func(line string) bool {
 		if s, ok := strings.CutPrefix(line, "acked "); ok {
 			i, _ := strconv.Atoi(s)
 			acked = append(acked, i)

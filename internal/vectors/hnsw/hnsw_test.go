@@ -1,13 +1,11 @@
 package hnsw_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -297,7 +295,7 @@ func TestKill9(t *testing.T) {
 	}
 	dir := t.TempDir()
 	acked := 0
-	killChild(t, "TestKill9", "TIANSHU_VECTORS_CHILD="+dir, func(line string) bool {
+	testenv.KillChild(t, "TestKill9", "TIANSHU_VECTORS_CHILD="+dir, func(line string) bool {
 		if n, ok := strings.CutPrefix(line, "acked "); ok {
 			acked, _ = strconv.Atoi(n)
 		}
@@ -310,31 +308,4 @@ func TestKill9(t *testing.T) {
 	defer ix.Close()
 	findsAll(t, ix, items(100000, 6)[:acked])
 	t.Logf("%d acknowledged upserts survived kill -9", acked)
-}
-
-// killChild runs the test named run in a child process with env added,
-// hands each line it prints to line, kills it with SIGKILL once line
-// returns true, and hands line what the child printed until it died (it
-// was acknowledged too).
-func killChild(t *testing.T, run, env string, line func(string) bool) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+run+"$", "-test.count=1")
-	cmd.Env = append(os.Environ(), env)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
-	for sc.Scan() && !line(sc.Text()) {
-	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	for sc.Scan() {
-		line(sc.Text())
-	}
-	_ = cmd.Wait()
 }

@@ -1,0 +1,430 @@
+package ivf_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tianshu-ai/tianshu/internal/testenv"
+	"github.com/tianshu-ai/tianshu/internal/vectors"
+	_ "github.com/tianshu-ai/tianshu/internal/vectors/ivf"
+	"github.com/tianshu-ai/tianshu/internal/vectors/vectortest"
+)
+
+// open opens ivf://dir?params.
+func open(t *testing.T, dir, params string, o vectors.Options) vectors.Index {
+	t.Helper()
+	ix, err := vectors.Open(context.Background(), "ivf://"+dir+"?"+params, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ix
+}
+
+// TestConformance runs the suite twice: on the default index (every
+// partition of the suite stays below flat_max: one list, scanned whole)
+// and with flat_max=50, so that the suite's larger partitions are
+// trained and searched through their lists. nprobe=16 there: the suite's
+// recall data has 10 shots a person, so a query's top 10 often holds
+// unrelated vectors (cosine ≈ 0.3), which lie in any list; at nprobe 4
+// recall was 0.82, at 8 0.87 (every list: 1.0).
+func TestConformance(t *testing.T) {
+	for _, params := range []string{"", "flat_max=50&nprobe=16"} {
+		t.Run("params="+params, func(t *testing.T) {
+			dirs := map[vectors.Index]string{}
+			vectortest.Run(t, vectortest.Backend{
+				Open: func(t *testing.T) vectors.Index {
+					dir := t.TempDir()
+					ix := open(t, dir, params, vectors.Options{})
+					dirs[ix] = dir
+					t.Cleanup(func() { ix.Close() })
+					return ix
+				},
+				Reopen: func(t *testing.T, ix vectors.Index) vectors.Index {
+					if err := ix.Close(); err != nil {
+						t.Fatal(err)
+					}
+					n := open(t, dirs[ix], params, vectors.Options{})
+					dirs[n] = dirs[ix]
+					t.Cleanup(func() { n.Close() })
+					return n
+				},
+			})
+		})
+	}
+}
+
+const dim = 32
+
+var pf = vectors.Filter{ProjectID: "p", Type: "face", MinSimilarity: -1}
+
+// clustered returns n items of n/200 identities (vectortest.Clustered),
+// ids from off, each on one of 4 devices.
+func clustered(n, off int, seed uint64) []vectors.Item {
+	r := rand.New(rand.NewPCG(seed, 29))
+	vs := vectortest.Clustered(r, n, max(n/200, 4), dim, 0.6)
+	out := make([]vectors.Item, n)
+	for i, v := range vs {
+		out[i] = vectors.Item{ID: fmt.Sprintf("rec-%06d", off+i), ProjectID: "p", Type: "face", DeviceID: fmt.Sprintf("dev-%d", i%4),
+			Time: time.UnixMilli(int64(off + i)), Vector: v}
+	}
+	return out
+}
+
+// withQueries splits the last n items off as queries: new shots of the
+// same identities.
+func withQueries(its []vectors.Item, n int) ([]vectors.Item, [][]float32) {
+	var qs [][]float32
+	for _, it := range its[len(its)-n:] {
+		qs = append(qs, it.Vector)
+	}
+	return its[:len(its)-n], qs
+}
+
+func upsertAll(t *testing.T, ix vectors.Index, its []vectors.Item) {
+	t.Helper()
+	for lo := 0; lo < len(its); lo += 500 {
+		if err := ix.Upsert(context.Background(), its[lo:min(lo+500, len(its))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// recall is recall@10 of queries against an exact scan of its.
+func recall(t *testing.T, ix vectors.Index, its []vectors.Item, queries [][]float32, f vectors.Filter) float64 {
+	t.Helper()
+	var vs [][]float32
+	var idx []int
+	for i, it := range its {
+		if f.Matches(it.DeviceID, it.TaskID, it.Time) {
+			vs, idx = append(vs, it.Vector), append(idx, i)
+		}
+	}
+	found := 0
+	for _, q := range queries {
+		hits, err := ix.Search(context.Background(), q, 10, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, h := range hits {
+			got[h.ID] = true
+		}
+		for _, j := range vectortest.Exact(vs, q, 10) {
+			if got[its[idx[j]].ID] {
+				found++
+			}
+		}
+	}
+	return float64(found) / float64(10*len(queries))
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			if m := mf.GetMetric()[0]; m.GetGauge() != nil {
+				return m.GetGauge().GetValue()
+			}
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// TestRetrain: a partition trained at flat_max is retrained in the
+// background once it has grown 4×; inserts and deletes made while the
+// retrain runs are all in the new lists, recall stays ≥ 0.95 before,
+// during and after, and a reopen keeps the trained lists.
+func TestRetrain(t *testing.T) {
+	dir := t.TempDir()
+	reg := prometheus.NewRegistry()
+	ix := open(t, dir, "flat_max=1000&nprobe=8", vectors.Options{Registerer: reg})
+	defer func() { ix.Close() }()
+	its, queries := withQueries(clustered(12050, 0, 1), 50)
+	upsertAll(t, ix, its[:1001])
+	testenv.Eventually(t, 30*time.Second, "the first training", func() bool { return counter(t, reg, "tianshu_vectors_retrains_total") == 1 })
+	if r := recall(t, ix, its[:1001], queries, pf); r < 0.95 {
+		t.Errorf("recall@10 after the first training = %.3f; want ≥ 0.95", r)
+	}
+	// Grow to 4× and keep writing while the retrain runs: inserts,
+	// replacements and deletes of vectors the retrain is moving.
+	upsertAll(t, ix, its[1001:4004])
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for lo := 4004; lo < len(its); lo += 50 {
+			if err := ix.Upsert(context.Background(), its[lo:min(lo+50, len(its))]); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := ix.Delete(context.Background(), []string{its[lo-4000].ID}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	during := recall(t, ix, its[:4004], queries[:10], pf)
+	wg.Wait()
+	testenv.Eventually(t, 60*time.Second, "the retrain after 4× growth", func() bool {
+		return counter(t, reg, "tianshu_vectors_retrains_total") >= 2
+	})
+	live := liveAfter(its)
+	check := func(when string) {
+		t.Helper()
+		st, err := ix.Stats(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Items != len(live) {
+			t.Errorf("%s: %d items; want %d", when, st.Items, len(live))
+		}
+		for _, it := range live[len(live)-200:] {
+			hits, err := ix.Search(context.Background(), it.Vector, 1, pf)
+			if err != nil || len(hits) != 1 || hits[0].ID != it.ID {
+				t.Fatalf("%s: %s (inserted during the retrain) finds %v, %v", when, it.ID, hits, err)
+			}
+		}
+		if r := recall(t, ix, live, queries, pf); r < 0.95 {
+			t.Errorf("%s: recall@10 = %.3f; want ≥ 0.95", when, r)
+		}
+	}
+	if during < 0.95 {
+		t.Errorf("recall@10 while retraining = %.3f; want ≥ 0.95", during)
+	}
+	check("after the retrain")
+	if n := counter(t, reg, "tianshu_vectors_lists"); n < 50 {
+		t.Errorf("lists = %v after training at 4,004 vectors; want 2·√4004 ≈ 127", n)
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reg = prometheus.NewRegistry()
+	ix = open(t, dir, "flat_max=1000&nprobe=8", vectors.Options{Registerer: reg})
+	check("reopened")
+	if n := counter(t, reg, "tianshu_vectors_retrains_total"); n != 0 {
+		t.Errorf("reopen retrained %v times; the snapshot holds the lists", n)
+	}
+}
+
+// liveAfter is what TestRetrain's writes leave: every item but the ones
+// deleted by the concurrent writer (its[lo-4000] for lo = 4004, 4054, …).
+func liveAfter(its []vectors.Item) []vectors.Item {
+	deleted := map[int]bool{}
+	for lo := 4004; lo < len(its); lo += 50 {
+		deleted[lo-4000] = true
+	}
+	var out []vectors.Item
+	for i, it := range its {
+		if !deleted[i] {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// TestFilteredSearch: device and time filters that leave few vectors in
+// the probed lists still find the nearest allowed ones (the search scans
+// the other lists), and MinSimilarity drops what falls below it.
+func TestFilteredSearch(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	ix := open(t, t.TempDir(), "flat_max=500&nprobe=2", vectors.Options{Registerer: reg})
+	defer ix.Close()
+	its := clustered(3000, 0, 3)
+	upsertAll(t, ix, its)
+	testenv.Eventually(t, 30*time.Second, "the training", func() bool { return counter(t, reg, "tianshu_vectors_retrains_total") == 1 })
+	queries := [][]float32{its[7].Vector, its[1500].Vector, its[2999].Vector}
+	for _, f := range []vectors.Filter{
+		{ProjectID: "p", Type: "face", MinSimilarity: -1, DeviceIDs: []string{"dev-3"}},
+		{ProjectID: "p", Type: "face", MinSimilarity: -1, Start: time.UnixMilli(100), End: time.UnixMilli(140)},
+		{ProjectID: "p", Type: "face", MinSimilarity: -1, DeviceIDs: []string{"dev-1"}, Start: time.UnixMilli(2000)},
+	} {
+		if r := recall(t, ix, its, queries, f); r < 0.95 {
+			t.Errorf("filter %+v: recall@10 = %.3f; want ≥ 0.95", f, r)
+		}
+	}
+	hits, err := ix.Search(context.Background(), its[0].Vector, 1000, vectors.Filter{ProjectID: "p", Type: "face", MinSimilarity: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) == 0 || len(hits) == 1000 {
+		t.Errorf("MinSimilarity 0.5 kept %d of 1000 hits; want some and not all", len(hits))
+	}
+	for _, h := range hits {
+		if h.Similarity < 0.5 {
+			t.Errorf("hit %s at %.3f below MinSimilarity", h.ID, h.Similarity)
+		}
+	}
+}
+
+// TestDeleteTrained: deleted vectors leave the lists of a trained
+// partition at once, and stay deleted across a reopen.
+func TestDeleteTrained(t *testing.T) {
+	dir := t.TempDir()
+	ix := open(t, dir, "flat_max=500", vectors.Options{})
+	its := clustered(2000, 0, 4)
+	upsertAll(t, ix, its)
+	var del []string
+	for i := 0; i < len(its); i += 3 {
+		del = append(del, its[i].ID)
+	}
+	if err := ix.Delete(context.Background(), del); err != nil {
+		t.Fatal(err)
+	}
+	gone := func() {
+		t.Helper()
+		for i := 0; i < len(its); i += 3 {
+			hits, err := ix.Search(context.Background(), its[i].Vector, 10, pf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range hits {
+				if h.ID == its[i].ID {
+					t.Fatalf("deleted %s found", h.ID)
+				}
+			}
+		}
+		if st, _ := ix.Stats(context.Background()); st.Items != len(its)-len(del) {
+			t.Errorf("%d items; want %d", st.Items, len(its)-len(del))
+		}
+	}
+	gone()
+	ix.Close()
+	ix = open(t, dir, "flat_max=500", vectors.Options{})
+	defer ix.Close()
+	gone()
+}
+
+// TestRebuild: a snapshot that fails its checksum, and a directory that is
+// gone, are rebuilt from the store; searches answer ErrUnavailable
+// meanwhile, writes meanwhile are kept, deletes meanwhile not undone.
+func TestRebuild(t *testing.T) {
+	its := clustered(3000, 0, 5)
+	source := func(release chan struct{}) vectors.Source {
+		return func(ctx context.Context, yield func(vectors.Item) error) error {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			for _, it := range its {
+				if err := yield(it); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	for _, how := range []string{"corrupt", "missing"} {
+		t.Run(how, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "vectors")
+			if how == "corrupt" {
+				ix := open(t, dir, "flat_max=1000", vectors.Options{})
+				upsertAll(t, ix, its)
+				if err := ix.Close(); err != nil {
+					t.Fatal(err)
+				}
+				snap := filepath.Join(dir, "index.snap")
+				b, err := os.ReadFile(snap)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b[len(b)/3] ^= 0x10
+				if err := os.WriteFile(snap, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			release := make(chan struct{})
+			reg := prometheus.NewRegistry()
+			ix := open(t, dir, "flat_max=1000", vectors.Options{Source: source(release), Registerer: reg})
+			defer ix.Close()
+			if _, err := ix.Search(context.Background(), its[0].Vector, 1, pf); !errors.Is(err, vectors.ErrUnavailable) {
+				t.Fatalf("Search while rebuilding = %v; want ErrUnavailable", err)
+			}
+			extra := clustered(1, 800000, 6)[0]
+			if err := ix.Upsert(context.Background(), []vectors.Item{extra}); err != nil {
+				t.Fatalf("Upsert while rebuilding: %v", err)
+			}
+			if err := ix.Delete(context.Background(), []string{its[5].ID}); err != nil {
+				t.Fatalf("Delete while rebuilding: %v", err)
+			}
+			close(release)
+			testenv.Eventually(t, 30*time.Second, "the rebuild to finish", func() bool {
+				_, err := ix.Search(context.Background(), its[0].Vector, 1, pf)
+				return err == nil
+			})
+			want := append(append(append([]vectors.Item{}, its[:5]...), its[6:]...), extra)
+			for _, it := range want {
+				hits, err := ix.Search(context.Background(), it.Vector, 1, pf)
+				if err != nil || len(hits) != 1 || hits[0].ID != it.ID {
+					t.Fatalf("%s finds %v, %v", it.ID, hits, err)
+				}
+			}
+			if hits, _ := ix.Search(context.Background(), its[5].Vector, 1, pf); len(hits) == 1 && hits[0].ID == its[5].ID {
+				t.Errorf("%s, deleted during the rebuild, came back", its[5].ID)
+			}
+			if n := counter(t, reg, "tianshu_vectors_rebuilds_total"); n != 1 {
+				t.Errorf("rebuilds = %v; want 1", n)
+			}
+		})
+	}
+}
+
+func TestBadURL(t *testing.T) {
+	for _, u := range []string{"ivf://host/dir", "ivf:///tmp/x?nprobe=0", "ivf:///tmp/x?lists=0", "ivf:///tmp/x?flat_max=1", "ivf:///tmp/x?snapshot_bytes=1"} {
+		if _, err := vectors.Open(context.Background(), u, vectors.Options{}); err == nil {
+			t.Errorf("Open(%q) succeeded", u)
+		}
+	}
+}
+
+// TestKill9 upserts from a child process, past flat_max so that a
+// training runs, until the test kills it with SIGKILL; every upsert the
+// child reported as acknowledged must be in the reopened index.
+func TestKill9(t *testing.T) {
+	its := clustered(60000, 0, 7)
+	if dir := os.Getenv("TIANSHU_IVF_CHILD"); dir != "" {
+		ix := open(t, dir, "flat_max=2000&snapshot_bytes=1000000", vectors.Options{})
+		for i := 0; i < len(its); i += 10 {
+			if err := ix.Upsert(context.Background(), its[i:i+10]); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Printf("acked %d\n", i+10)
+		}
+		t.Fatal("the child ran out of items before it was killed")
+	}
+	dir := t.TempDir()
+	acked := 0
+	testenv.KillChild(t, "TestKill9", "TIANSHU_IVF_CHILD="+dir, func(line string) bool {
+		if n, ok := strings.CutPrefix(line, "acked "); ok {
+			acked, _ = strconv.Atoi(n)
+		}
+		return acked >= 5000
+	})
+	if acked < 5000 {
+		t.Fatalf("child acknowledged %d upserts before dying", acked)
+	}
+	ix := open(t, dir, "flat_max=2000", vectors.Options{})
+	defer ix.Close()
+	for _, it := range its[:acked] {
+		hits, err := ix.Search(context.Background(), it.Vector, 1, pf)
+		if err != nil || len(hits) != 1 || hits[0].ID != it.ID {
+			t.Fatalf("%s finds %v, %v", it.ID, hits, err)
+		}
+	}
+	t.Logf("%d acknowledged upserts survived kill -9", acked)
+}
