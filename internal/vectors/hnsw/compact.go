@@ -21,19 +21,16 @@ func (ix *Index) maybeCompact(st *vlog.Store) {
 	if ix.compactShare >= 1 || st.Rebuilding() || st.Closed() {
 		return
 	}
-	ix.pmu.RLock()
-	var k pkey
+	var k vlog.Key
 	var g *graph
-	for pk, pg := range ix.parts {
+	ix.parts.Each(func(pk vlog.Key, pg *graph) {
 		pg.mu.RLock()
 		due := pg.ndead >= compactMin && float64(pg.ndead) > ix.compactShare*float64(pg.n())
 		pg.mu.RUnlock()
-		if due {
+		if due && g == nil {
 			k, g = pk, pg
-			break
 		}
-	}
-	ix.pmu.RUnlock()
+	})
 	if g == nil || !ix.compacting.CompareAndSwap(false, true) {
 		return
 	}
@@ -53,7 +50,7 @@ func (ix *Index) maybeCompact(st *vlog.Store) {
 // changes, so the log and snapshot stay valid throughout: kill -9 at any
 // point reopens the same items (TestKill9Compaction). A snapshot follows,
 // so the disk shrinks too.
-func (ix *Index) compact(ctx context.Context, k pkey, g *graph) bool {
+func (ix *Index) compact(ctx context.Context, k vlog.Key, g *graph) bool {
 	start := time.Now()
 	g.mu.Lock()
 	before, dead := g.n(), g.ndead
@@ -109,7 +106,7 @@ func (ix *Index) compact(ctx context.Context, k pkey, g *graph) bool {
 	ng.mu.Unlock()
 	g.adopt(ng)
 	ix.compactions.Inc()
-	ix.log.Info("vector index partition compacted", "project", k.project, "type", k.typ,
+	ix.log.Info("vector index partition compacted", "project", k.Project, "type", k.Type,
 		"nodes_before", before, "tombstones", dead, "nodes_after", g.n(), "tombstones_after", g.ndead, "duration", time.Since(start))
 	return true
 }
@@ -120,7 +117,7 @@ func (g *graph) adopt(ng *graph) {
 	g.vecs, g.q8, g.scale = ng.vecs, ng.q8, ng.scale
 	g.nbr0, g.dist0, g.cnt0, g.level, g.upper = ng.nbr0, ng.dist0, ng.cnt0, ng.level, ng.upper
 	g.dead, g.tms, g.dev, g.task, g.ids = ng.dead, ng.tms, ng.dev, ng.task, ng.ids
-	g.strs, g.strIdx, g.byID = ng.strs, ng.strIdx, ng.byID
+	g.names, g.byID = ng.names, ng.byID
 	g.entry, g.maxLevel, g.hasEntry, g.ndead = ng.entry, ng.maxLevel, ng.hasEntry, ng.ndead
 	g.removed = nil
 	g.epoch++
@@ -143,7 +140,7 @@ func copyChunks(ctx context.Context, g, ng *graph, next *atomic.Int64, to int, l
 			if !g.dead[i] {
 				// vecs' values never change once written, so the entry
 				// may keep pointing into them.
-				es = append(es, entry{id: g.ids[i], dev: g.strs[g.dev[i]], task: g.strs[g.task[i]], tms: g.tms[i], q: g.vec(i)})
+				es = append(es, entry{id: g.ids[i], dev: g.names.Strs[g.dev[i]], task: g.names.Strs[g.task[i]], tms: g.tms[i], q: g.vec(i)})
 			}
 		}
 		if !locked {

@@ -16,13 +16,9 @@ package hnsw
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
-	"path/filepath"
-	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,12 +39,10 @@ const (
 	defaultCompactShare = 0.25
 )
 
-type pkey struct{ project, typ string }
-
 // Index is the embedded vector index.
 type Index struct {
 	log    *slog.Logger
-	efMin  int
+	efMin  atomic.Int32 // SetSearchEf changes it while searches run
 	efCons int
 	// compactShare: see defaultCompactShare; 1 never compacts.
 	compactShare float64
@@ -57,8 +51,7 @@ type Index struct {
 	st          *vlog.Store
 	compactions prometheus.Counter
 
-	pmu   sync.RWMutex
-	parts map[pkey]*graph
+	parts *vlog.Parts[*graph]
 
 	compacting atomic.Bool
 }
@@ -71,43 +64,17 @@ type Index struct {
 // may be tombstones before it is compacted, default 0.25; 1 never
 // compacts).
 func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, error) {
-	dir := u.Path
-	if u.Host != "" {
-		return nil, fmt.Errorf("hnsw: the URL names a host %q; use hnsw:///absolute/dir", u.Host)
+	p := vlog.ParseURL(u, o, "vectors")
+	ix := &Index{log: o.Logger, efCons: defaultEfCons, compactShare: defaultCompactShare, parts: vlog.NewParts[*graph]()}
+	ix.efMin.Store(defaultEfMin)
+	p.Int("ef", 1, 4096, func(n int) { ix.efMin.Store(int32(n)) })
+	p.Int("ef_construction", 1, 4096, func(n int) { ix.efCons = n })
+	p.Float("compact_share", 0.01, 1, func(f float64) { ix.compactShare = f })
+	if err := p.Err(); err != nil {
+		return nil, fmt.Errorf("hnsw: %w", err)
 	}
-	if dir == "" {
-		if o.DataDir == "" {
-			return nil, errors.New("hnsw: no directory in the URL and no data dir")
-		}
-		dir = filepath.Join(o.DataDir, "vectors")
-	}
-	ix := &Index{log: o.Logger, efMin: defaultEfMin, efCons: defaultEfCons,
-		compactShare: defaultCompactShare, parts: map[pkey]*graph{}}
-	cfg := vlog.Config{Dir: dir, Magic: snapMagic, Logger: o.Logger, Source: o.Source, Registerer: o.Registerer}
-	q := u.Query()
-	for name, dst := range map[string]*int{"ef": &ix.efMin, "ef_construction": &ix.efCons} {
-		if s := q.Get(name); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > 4096 {
-				return nil, fmt.Errorf("hnsw: %s=%q: want 1..4096", name, s)
-			}
-			*dst = n
-		}
-	}
-	if s := q.Get("snapshot_bytes"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 1<<10 {
-			return nil, fmt.Errorf("hnsw: snapshot_bytes=%q: want at least 1024", s)
-		}
-		cfg.SnapshotBytes = n
-	}
-	if s := q.Get("compact_share"); s != "" {
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || !(f >= 0.01 && f <= 1) {
-			return nil, fmt.Errorf("hnsw: compact_share=%q: want 0.01..1", s)
-		}
-		ix.compactShare = f
-	}
+	cfg := p.Config
+	cfg.Magic = snapMagic
 	ix.compactions = prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_vectors_compactions_total",
 		Help: "Partitions of the embedded index copied without their deleted vectors."})
 	tombstones := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_vectors_tombstones",
@@ -133,57 +100,21 @@ func (e *engine) Remove(ids []string) {
 		(*Index)(e).applyDelete(id)
 	}
 }
-func (e *engine) Has(id string) bool                 { return (*Index)(e).has(id) }
-func (e *engine) DimOf(project, typ string) int      { return (*Index)(e).dimOf(project, typ) }
-func (e *engine) Len() int                           { return (*Index)(e).items() }
+func (e *engine) Has(id string) bool                 { return e.parts.Has(id) }
+func (e *engine) DimOf(project, typ string) int      { return e.parts.DimOf(project, typ) }
+func (e *engine) Len() int                           { return e.parts.Len() }
 func (e *engine) WriteSnapshot(w *vlog.Writer) error { return (*Index)(e).writeSnapshot(w) }
 func (e *engine) ReadSnapshot(r *vlog.Reader) error  { return (*Index)(e).readSnapshot(r) }
 func (e *engine) AfterWrite(s *vlog.Store)           { (*Index)(e).maybeCompact(s) }
-func (e *engine) Reset() {
-	e.pmu.Lock()
-	e.parts = map[pkey]*graph{}
-	e.pmu.Unlock()
-}
-
-func (ix *Index) dimOf(project, typ string) int {
-	ix.pmu.RLock()
-	defer ix.pmu.RUnlock()
-	if g := ix.parts[pkey{project, typ}]; g != nil {
-		return g.dim
-	}
-	return 0
-}
-
-func (ix *Index) has(id string) bool {
-	ix.pmu.RLock()
-	defer ix.pmu.RUnlock()
-	for _, g := range ix.parts {
-		g.mu.RLock()
-		_, ok := g.byID[id]
-		g.mu.RUnlock()
-		if ok {
-			return true
-		}
-	}
-	return false
-}
+func (e *engine) Reset()                             { e.parts.Reset() }
 
 // partition returns (creating) the graph of a project and type.
-func (ix *Index) partition(k pkey, dim int) *graph {
-	ix.pmu.RLock()
-	g := ix.parts[k]
-	ix.pmu.RUnlock()
-	if g != nil {
+func (ix *Index) partition(k vlog.Key, dim int) *graph {
+	return ix.parts.GetOrAdd(k, func() *graph {
+		g := newGraph(dim)
+		g.efMin, g.efCons = int(ix.efMin.Load()), ix.efCons
 		return g
-	}
-	ix.pmu.Lock()
-	defer ix.pmu.Unlock()
-	if g = ix.parts[k]; g == nil {
-		g = newGraph(dim)
-		g.efMin, g.efCons = ix.efMin, ix.efCons
-		ix.parts[k] = g
-	}
-	return g
+	})
 }
 
 // chunk is how many items an insert prepares under one read lock and links
@@ -200,9 +131,9 @@ const chunk = 32
 func (ix *Index) applyBatch(items []vectors.Item) {
 	for lo := 0; lo < len(items); {
 		// A run of items of one partition, at most chunk long.
-		k := pkey{items[lo].ProjectID, items[lo].Type}
+		k := vlog.Key{Project: items[lo].ProjectID, Type: items[lo].Type}
 		hi := lo + 1
-		for hi < len(items) && hi-lo < chunk && items[hi].ProjectID == k.project && items[hi].Type == k.typ {
+		for hi < len(items) && hi-lo < chunk && items[hi].ProjectID == k.Project && items[hi].Type == k.Type {
 			hi++
 		}
 		ix.applyChunk(k, items[lo:hi])
@@ -210,14 +141,13 @@ func (ix *Index) applyBatch(items []vectors.Item) {
 	}
 }
 
-func (ix *Index) applyChunk(k pkey, items []vectors.Item) {
+func (ix *Index) applyChunk(k vlog.Key, items []vectors.Item) {
 	g := ix.partition(k, len(items[0].Vector))
 	es := make([]entry, len(items))
 	for i, it := range items {
 		es[i] = entry{id: it.ID, dev: it.DeviceID, task: it.TaskID, tms: it.Time.UnixMilli(), q: vectors.Normalize(it.Vector)}
 	}
-	ix.pmu.RLock()
-	for ok, og := range ix.parts {
+	ix.parts.Each(func(ok vlog.Key, og *graph) {
 		if ok != k {
 			og.mu.Lock()
 			for _, it := range items {
@@ -225,19 +155,16 @@ func (ix *Index) applyChunk(k pkey, items []vectors.Item) {
 			}
 			og.mu.Unlock()
 		}
-	}
-	ix.pmu.RUnlock()
+	})
 	g.insert(es)
 }
 
 func (ix *Index) applyDelete(id string) {
-	ix.pmu.RLock()
-	defer ix.pmu.RUnlock()
-	for _, g := range ix.parts {
+	ix.parts.Each(func(_ vlog.Key, g *graph) {
 		g.mu.Lock()
 		g.remove(id)
 		g.mu.Unlock()
-	}
+	})
 }
 
 // Upsert implements vectors.Index.
@@ -250,28 +177,14 @@ func (ix *Index) Delete(ctx context.Context, ids []string) error { return ix.st.
 
 // Search implements vectors.Index.
 func (ix *Index) Search(ctx context.Context, v []float32, k int, f vectors.Filter) ([]vectors.Hit, error) {
-	if ix.st.Closed() {
-		return nil, vectors.ErrClosed
-	}
-	if err := vectors.CheckSearch(v, k, f); err != nil {
-		return nil, err
-	}
-	if err := ix.st.Ready(); err != nil {
+	g, ok, err := ix.parts.ForSearch(ix.st, v, k, f)
+	if err != nil || !ok {
 		return nil, err
 	}
 	start := time.Now()
-	ix.pmu.RLock()
-	g := ix.parts[pkey{f.ProjectID, f.Type}]
-	ix.pmu.RUnlock()
-	if g == nil {
-		return nil, nil
-	}
-	if g.dim != len(v) {
-		return nil, fmt.Errorf("%w: the vector has %d dimensions; partition %s/%s holds %d", vectors.ErrDimension, len(v), f.ProjectID, f.Type, g.dim)
-	}
 	q := vectors.Normalize(v)
 	g.mu.RLock()
-	allow := g.filter(&f)
+	allow := vlog.Filter(&f, &g.names, g.dev, g.task, g.tms)
 	cs := g.search(q, k, 0, allow)
 	hits := make([]vectors.Hit, 0, len(cs))
 	for _, c := range cs {
@@ -279,7 +192,7 @@ func (ix *Index) Search(ctx context.Context, v []float32, k int, f vectors.Filte
 		if sim < f.MinSimilarity {
 			continue
 		}
-		hits = append(hits, vectors.Hit{ID: g.ids[c.id], DeviceID: g.strs[g.dev[c.id]], TaskID: g.strs[g.task[c.id]],
+		hits = append(hits, vectors.Hit{ID: g.ids[c.id], DeviceID: g.names.Strs[g.dev[c.id]], TaskID: g.names.Strs[g.task[c.id]],
 			Time: time.UnixMilli(g.tms[c.id]).UTC(), Similarity: sim})
 	}
 	g.mu.RUnlock()
@@ -288,91 +201,32 @@ func (ix *Index) Search(ctx context.Context, v []float32, k int, f vectors.Filte
 	return hits, ctx.Err()
 }
 
-// filter turns f's device, task and time filters into a node predicate
-// (nil when f has none); it runs under the graph's read lock.
-func (g *graph) filter(f *vectors.Filter) func(uint32) bool {
-	if len(f.DeviceIDs) == 0 && len(f.TaskIDs) == 0 && f.Start.IsZero() && f.End.IsZero() {
-		return nil
-	}
-	set := func(vals []string) map[uint32]bool {
-		if len(vals) == 0 {
-			return nil
-		}
-		m := map[uint32]bool{}
-		for _, s := range vals {
-			if i, ok := g.strIdx[s]; ok {
-				m[i] = true
-			}
-		}
-		return m
-	}
-	devs, tasks := set(f.DeviceIDs), set(f.TaskIDs)
-	lo, hi := int64(-1<<63), int64(1<<63-1)
-	if !f.Start.IsZero() {
-		lo = f.Start.UnixMilli()
-	}
-	if !f.End.IsZero() {
-		hi = f.End.UnixMilli()
-	}
-	return func(i uint32) bool {
-		if devs != nil && !devs[g.dev[i]] || tasks != nil && !tasks[g.task[i]] {
-			return false
-		}
-		return g.tms[i] >= lo && g.tms[i] < hi
-	}
-}
-
 // SetSearchEf sets the search breadth floor (the URL's ef) of every
 // partition: benchmarks and operators trade recall for latency with it
 // without rebuilding anything.
 func (ix *Index) SetSearchEf(ef int) {
 	ef = max(1, min(ef, 4096))
-	ix.pmu.Lock()
-	defer ix.pmu.Unlock()
-	ix.efMin = ef
-	for _, g := range ix.parts {
+	ix.efMin.Store(int32(ef))
+	ix.parts.Each(func(_ vlog.Key, g *graph) {
 		g.mu.Lock()
 		g.efMin = ef
 		g.mu.Unlock()
-	}
+	})
 }
 
 // Stats implements vectors.Index.
 func (ix *Index) Stats(ctx context.Context) (vectors.Stats, error) {
-	if ix.st.Closed() {
-		return vectors.Stats{}, vectors.ErrClosed
-	}
-	ix.pmu.RLock()
-	s := vectors.Stats{Partitions: len(ix.parts)}
-	ix.pmu.RUnlock()
-	s.Items = ix.items()
-	s.DiskBytes = ix.st.DiskBytes()
-	return s, nil
-}
-
-// items counts the live vectors.
-func (ix *Index) items() int {
-	ix.pmu.RLock()
-	defer ix.pmu.RUnlock()
-	n := 0
-	for _, g := range ix.parts {
-		g.mu.RLock()
-		n += len(g.byID)
-		g.mu.RUnlock()
-	}
-	return n
+	return ix.parts.Stats(ix.st)
 }
 
 // tombstones counts the deleted and replaced nodes the graphs still hold.
 func (ix *Index) tombstones() int {
-	ix.pmu.RLock()
-	defer ix.pmu.RUnlock()
 	n := 0
-	for _, g := range ix.parts {
+	ix.parts.Each(func(_ vlog.Key, g *graph) {
 		g.mu.RLock()
 		n += g.ndead
 		g.mu.RUnlock()
-	}
+	})
 	return n
 }
 

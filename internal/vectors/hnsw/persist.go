@@ -2,7 +2,6 @@ package hnsw
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/tianshu-ai/tianshu/internal/vectors"
 	"github.com/tianshu-ai/tianshu/internal/vectors/vlog"
@@ -11,38 +10,18 @@ import (
 // writeSnapshot encodes every partition, sorted, for the store's
 // snapshot.
 func (ix *Index) writeSnapshot(w *vlog.Writer) error {
-	ix.pmu.RLock()
-	keys := make([]pkey, 0, len(ix.parts))
-	for k := range ix.parts {
-		keys = append(keys, k)
-	}
-	ix.pmu.RUnlock()
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].project != keys[j].project {
-			return keys[i].project < keys[j].project
-		}
-		return keys[i].typ < keys[j].typ
-	})
-	w.U32(uint32(len(keys)))
-	for _, k := range keys {
-		ix.pmu.RLock()
-		g := ix.parts[k]
-		ix.pmu.RUnlock()
+	return ix.parts.WriteSnapshot(w, func(w *vlog.Writer, k vlog.Key, g *graph) error {
 		g.mu.RLock()
-		err := g.write(w, k)
-		g.mu.RUnlock()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		defer g.mu.RUnlock()
+		return g.write(w, k)
+	})
 }
 
-func (g *graph) write(w *vlog.Writer, k pkey) error {
+func (g *graph) write(w *vlog.Writer, k vlog.Key) error {
 	e := &w.Enc
 	n := g.n()
-	e.Str(k.project)
-	e.Str(k.typ)
+	e.Str(k.Project)
+	e.Str(k.Type)
 	e.U32(uint32(g.dim))
 	e.U32(uint32(n))
 	e.U16(uint16(g.m))
@@ -50,8 +29,8 @@ func (g *graph) write(w *vlog.Writer, k pkey) error {
 	e.U32(g.entry)
 	e.U8(uint8(g.maxLevel))
 	e.U8(b2u(g.hasEntry))
-	e.U32(uint32(len(g.strs)))
-	for _, s := range g.strs {
+	e.U32(uint32(len(g.names.Strs)))
+	for _, s := range g.names.Strs {
 		e.Str(s)
 		if err := w.Flush(false); err != nil {
 			return err
@@ -95,27 +74,18 @@ func b2u(b bool) uint8 {
 
 // readSnapshot loads what writeSnapshot wrote.
 func (ix *Index) readSnapshot(r *vlog.Reader) error {
-	np := int(r.Next(4).U32())
-	parts := map[pkey]*graph{}
-	for range np {
+	return ix.parts.ReadSnapshot(r, func(r *vlog.Reader) (vlog.Key, *graph, error) {
 		k, g, err := readGraph(r)
-		if err != nil {
-			return err
+		if err == nil {
+			g.efMin, g.efCons = int(ix.efMin.Load()), ix.efCons
 		}
-		g.efMin, g.efCons = ix.efMin, ix.efCons
-		parts[k] = g
-	}
-	if r.Err != nil {
-		return r.Err
-	}
-	ix.pmu.Lock()
-	ix.parts = parts
-	ix.pmu.Unlock()
-	return nil
+		return k, g, err
+	})
 }
 
-func readGraph(r *vlog.Reader) (pkey, *graph, error) {
-	k := pkey{r.Str(), r.Str()}
+func readGraph(r *vlog.Reader) (vlog.Key, *graph, error) {
+	k := vlog.Key{Project: r.Str()}
+	k.Type = r.Str()
 	h := r.Next(4 + 4 + 2 + 2 + 4 + 1 + 1 + 4)
 	dim, n := int(h.U32()), int(h.U32())
 	m, m0 := int(h.U16()), int(h.U16())
@@ -125,17 +95,16 @@ func readGraph(r *vlog.Reader) (pkey, *graph, error) {
 		return k, nil, vlog.ErrCorrupt
 	}
 	if dim < 1 || dim > vectors.MaxDim || m < 2 || m > 255 || m0 < m || m0 > 255 || n > 1<<31 || nstrs > n*2+1 || (hasEntry && int(entry) >= n) {
-		return k, nil, fmt.Errorf("%w: partition %s/%s header out of range", vlog.ErrCorrupt, k.project, k.typ)
+		return k, nil, fmt.Errorf("%w: partition %s/%s header out of range", vlog.ErrCorrupt, k.Project, k.Type)
 	}
 	g := newGraph(dim)
 	g.m, g.m0 = m, m0
 	g.entry, g.maxLevel, g.hasEntry = entry, maxLevel, hasEntry
-	g.strs = make([]string, 0, nstrs)
-	g.strIdx = make(map[string]uint32, nstrs)
+	g.names = vlog.Strings{Strs: make([]string, 0, nstrs), Idx: make(map[string]uint32, nstrs)}
 	for i := range nstrs {
 		s := r.Str()
-		g.strs = append(g.strs, s)
-		g.strIdx[s] = uint32(i)
+		g.names.Strs = append(g.names.Strs, s)
+		g.names.Idx[s] = uint32(i)
 	}
 	g.vecs = make([]float32, 0, n*dim)
 	g.nbr0 = make([]uint32, n*m0)
@@ -161,7 +130,7 @@ func readGraph(r *vlog.Reader) (pkey, *graph, error) {
 		}
 		c := int(d.U8())
 		if d.Err != nil || r.Err != nil || c > m0 || int(g.dev[i]) >= nstrs || int(g.task[i]) >= nstrs {
-			return k, nil, fmt.Errorf("%w: partition %s/%s node %d", vlog.ErrCorrupt, k.project, k.typ, i)
+			return k, nil, fmt.Errorf("%w: partition %s/%s node %d", vlog.ErrCorrupt, k.Project, k.Type, i)
 		}
 		g.cnt0[i] = uint8(c)
 		nd := r.Next(8 * c)
@@ -169,24 +138,24 @@ func readGraph(r *vlog.Reader) (pkey, *graph, error) {
 		for j := range c {
 			g.nbr0[o+j], g.dist0[o+j] = nd.U32(), nd.F32()
 			if int(g.nbr0[o+j]) >= n {
-				return k, nil, fmt.Errorf("%w: partition %s/%s node %d links out of range", vlog.ErrCorrupt, k.project, k.typ, i)
+				return k, nil, fmt.Errorf("%w: partition %s/%s node %d links out of range", vlog.ErrCorrupt, k.Project, k.Type, i)
 			}
 		}
 		if lv := int(g.level[i]); lv > 0 {
 			if lv > maxLevel {
-				return k, nil, fmt.Errorf("%w: partition %s/%s node %d above the top level", vlog.ErrCorrupt, k.project, k.typ, i)
+				return k, nil, fmt.Errorf("%w: partition %s/%s node %d above the top level", vlog.ErrCorrupt, k.Project, k.Type, i)
 			}
 			g.upper[i] = make([][]uint32, lv)
 			for l := range lv {
 				c := int(r.Next(1).U8())
 				if c > m {
-					return k, nil, fmt.Errorf("%w: partition %s/%s node %d has %d links", vlog.ErrCorrupt, k.project, k.typ, i, c)
+					return k, nil, fmt.Errorf("%w: partition %s/%s node %d has %d links", vlog.ErrCorrupt, k.Project, k.Type, i, c)
 				}
 				ud := r.Next(4 * c)
 				nb := make([]uint32, c)
 				for j := range nb {
 					if nb[j] = ud.U32(); int(nb[j]) >= n {
-						return k, nil, fmt.Errorf("%w: partition %s/%s node %d links out of range", vlog.ErrCorrupt, k.project, k.typ, i)
+						return k, nil, fmt.Errorf("%w: partition %s/%s node %d links out of range", vlog.ErrCorrupt, k.Project, k.Type, i)
 					}
 				}
 				g.upper[i][l] = nb

@@ -23,13 +23,9 @@ package ivf
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
-	"path/filepath"
-	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,8 +52,6 @@ const (
 	chunk = 64
 )
 
-type pkey struct{ project, typ string }
-
 // Index is the IVF vector index.
 type Index struct {
 	log         *slog.Logger
@@ -68,8 +62,7 @@ type Index struct {
 	st          *vlog.Store
 	retrains    prometheus.Counter
 
-	pmu   sync.RWMutex
-	parts map[pkey]*part
+	parts *vlog.Parts[*part]
 }
 
 // open is the registered factory: ivf:///dir, or ivf:// for
@@ -79,58 +72,25 @@ type Index struct {
 // flat_max (vectors a partition holds before its first training, default
 // 20,000), snapshot_bytes (log size that triggers a snapshot).
 func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, error) {
-	dir := u.Path
-	if u.Host != "" {
-		return nil, fmt.Errorf("ivf: the URL names a host %q; use ivf:///absolute/dir", u.Host)
-	}
-	if dir == "" {
-		if o.DataDir == "" {
-			return nil, errors.New("ivf: no directory in the URL and no data dir")
-		}
-		// Not hnsw's <DataDir>/vectors: an operator who switches engines
-		// gets this one rebuilt from the store, and hnsw's files stay
-		// for switching back (each engine reads the other's snapshot as
-		// corrupt and would set it aside).
-		dir = filepath.Join(o.DataDir, "vectors-ivf")
-	}
-	ix := &Index{log: o.Logger, rerank: 64, flatMax: defaultFlatMax, listsFactor: defaultListsFactor, parts: map[pkey]*part{}}
+	// Not hnsw's <DataDir>/vectors: an operator who switches engines gets
+	// this one rebuilt from the store, and hnsw's files stay for
+	// switching back (each engine reads the other's snapshot as corrupt
+	// and would set it aside).
+	p := vlog.ParseURL(u, o, "vectors-ivf")
+	ix := &Index{log: o.Logger, rerank: 64, flatMax: defaultFlatMax, listsFactor: defaultListsFactor, parts: vlog.NewParts[*part]()}
 	if ix.log == nil {
 		ix.log = slog.New(slog.DiscardHandler)
 	}
 	ix.nprobe.Store(defaultNprobe)
-	cfg := vlog.Config{Dir: dir, Magic: snapMagic, Logger: ix.log, Source: o.Source, Registerer: o.Registerer}
-	q := u.Query()
-	for _, p := range []struct {
-		name   string
-		lo, hi int
-		set    func(int)
-	}{
-		{"nprobe", 1, 1 << 20, func(n int) { ix.nprobe.Store(int32(n)) }},
-		{"rerank", 1, 2 * vectors.MaxK, func(n int) { ix.rerank = n }},
-		{"flat_max", 2, 1 << 30, func(n int) { ix.flatMax = n }},
-	} {
-		if s := q.Get(p.name); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < p.lo || n > p.hi {
-				return nil, fmt.Errorf("ivf: %s=%q: want %d..%d", p.name, s, p.lo, p.hi)
-			}
-			p.set(n)
-		}
+	p.Int("nprobe", 1, 1<<20, func(n int) { ix.nprobe.Store(int32(n)) })
+	p.Int("rerank", 1, 2*vectors.MaxK, func(n int) { ix.rerank = n })
+	p.Int("flat_max", 2, 1<<30, func(n int) { ix.flatMax = n })
+	p.Float("lists", 0.1, 64, func(f float64) { ix.listsFactor = f })
+	if err := p.Err(); err != nil {
+		return nil, fmt.Errorf("ivf: %w", err)
 	}
-	if s := q.Get("lists"); s != "" {
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || !(f >= 0.1 && f <= 64) {
-			return nil, fmt.Errorf("ivf: lists=%q: want 0.1..64", s)
-		}
-		ix.listsFactor = f
-	}
-	if s := q.Get("snapshot_bytes"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 1<<10 {
-			return nil, fmt.Errorf("ivf: snapshot_bytes=%q: want at least 1024", s)
-		}
-		cfg.SnapshotBytes = n
-	}
+	cfg := p.Config
+	cfg.Magic, cfg.Logger = snapMagic, ix.log
 	ix.retrains = prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_vectors_retrains_total",
 		Help: "Trainings of an ivf partition's centroids (its first past flat_max, then each 4x growth)."})
 	lists := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_vectors_lists",
@@ -153,56 +113,17 @@ type engine Index
 
 func (e *engine) Apply(items []vectors.Item)         { (*Index)(e).apply(items) }
 func (e *engine) Remove(ids []string)                { (*Index)(e).remove(ids) }
-func (e *engine) Has(id string) bool                 { return (*Index)(e).has(id) }
-func (e *engine) DimOf(project, typ string) int      { return (*Index)(e).dimOf(project, typ) }
-func (e *engine) Len() int                           { return (*Index)(e).items() }
+func (e *engine) Has(id string) bool                 { return e.parts.Has(id) }
+func (e *engine) DimOf(project, typ string) int      { return e.parts.DimOf(project, typ) }
+func (e *engine) Len() int                           { return e.parts.Len() }
 func (e *engine) WriteSnapshot(w *vlog.Writer) error { return (*Index)(e).writeSnapshot(w) }
 func (e *engine) ReadSnapshot(r *vlog.Reader) error  { return (*Index)(e).readSnapshot(r) }
 func (e *engine) AfterWrite(s *vlog.Store)           { (*Index)(e).maybeRetrain(s) }
-func (e *engine) Reset() {
-	e.pmu.Lock()
-	e.parts = map[pkey]*part{}
-	e.pmu.Unlock()
-}
-
-func (ix *Index) dimOf(project, typ string) int {
-	ix.pmu.RLock()
-	defer ix.pmu.RUnlock()
-	if p := ix.parts[pkey{project, typ}]; p != nil {
-		return p.dim
-	}
-	return 0
-}
-
-func (ix *Index) has(id string) bool {
-	ix.pmu.RLock()
-	defer ix.pmu.RUnlock()
-	for _, p := range ix.parts {
-		p.mu.RLock()
-		_, ok := p.byID[id]
-		p.mu.RUnlock()
-		if ok {
-			return true
-		}
-	}
-	return false
-}
+func (e *engine) Reset()                             { e.parts.Reset() }
 
 // partition returns (creating) the partition of a project and type.
-func (ix *Index) partition(k pkey, dim int) *part {
-	ix.pmu.RLock()
-	p := ix.parts[k]
-	ix.pmu.RUnlock()
-	if p != nil {
-		return p
-	}
-	ix.pmu.Lock()
-	defer ix.pmu.Unlock()
-	if p = ix.parts[k]; p == nil {
-		p = newPart(dim)
-		ix.parts[k] = p
-	}
-	return p
+func (ix *Index) partition(k vlog.Key, dim int) *part {
+	return ix.parts.GetOrAdd(k, func() *part { return newPart(dim) })
 }
 
 // apply puts checked items into their partitions, in runs of one
@@ -210,9 +131,9 @@ func (ix *Index) partition(k pkey, dim int) *part {
 // they are.
 func (ix *Index) apply(items []vectors.Item) {
 	for lo := 0; lo < len(items); {
-		k := pkey{items[lo].ProjectID, items[lo].Type}
+		k := vlog.Key{Project: items[lo].ProjectID, Type: items[lo].Type}
 		hi := lo + 1
-		for hi < len(items) && hi-lo < chunk && items[hi].ProjectID == k.project && items[hi].Type == k.typ {
+		for hi < len(items) && hi-lo < chunk && items[hi].ProjectID == k.Project && items[hi].Type == k.Type {
 			hi++
 		}
 		ix.applyRun(k, items[lo:hi])
@@ -220,7 +141,7 @@ func (ix *Index) apply(items []vectors.Item) {
 	}
 }
 
-func (ix *Index) applyRun(k pkey, items []vectors.Item) {
+func (ix *Index) applyRun(k vlog.Key, items []vectors.Item) {
 	p := ix.partition(k, len(items[0].Vector))
 	dim := p.dim
 	codes := make([]int8, len(items)*dim)
@@ -230,8 +151,7 @@ func (ix *Index) applyRun(k pkey, items []vectors.Item) {
 		code := codes[i*dim : (i+1)*dim]
 		es[i] = entry{id: it.ID, dev: it.DeviceID, task: it.TaskID, tms: it.Time.UnixMilli(), q: q, code: code, scale: vectors.Quantize(code, q)}
 	}
-	ix.pmu.RLock()
-	for ok, op := range ix.parts {
+	ix.parts.Each(func(ok vlog.Key, op *part) {
 		if ok != k {
 			op.mu.Lock()
 			for _, it := range items {
@@ -239,21 +159,18 @@ func (ix *Index) applyRun(k pkey, items []vectors.Item) {
 			}
 			op.mu.Unlock()
 		}
-	}
-	ix.pmu.RUnlock()
+	})
 	p.insert(es)
 }
 
 func (ix *Index) remove(ids []string) {
-	ix.pmu.RLock()
-	defer ix.pmu.RUnlock()
-	for _, p := range ix.parts {
+	ix.parts.Each(func(_ vlog.Key, p *part) {
 		p.mu.Lock()
 		for _, id := range ids {
 			p.remove(id)
 		}
 		p.mu.Unlock()
-	}
+	})
 }
 
 // Upsert implements vectors.Index.
@@ -266,74 +183,26 @@ func (ix *Index) Delete(ctx context.Context, ids []string) error { return ix.st.
 
 // Search implements vectors.Index.
 func (ix *Index) Search(ctx context.Context, v []float32, k int, f vectors.Filter) ([]vectors.Hit, error) {
-	if ix.st.Closed() {
-		return nil, vectors.ErrClosed
-	}
-	if err := vectors.CheckSearch(v, k, f); err != nil {
-		return nil, err
-	}
-	if err := ix.st.Ready(); err != nil {
+	p, ok, err := ix.parts.ForSearch(ix.st, v, k, f)
+	if err != nil || !ok {
 		return nil, err
 	}
 	start := time.Now()
-	ix.pmu.RLock()
-	p := ix.parts[pkey{f.ProjectID, f.Type}]
-	ix.pmu.RUnlock()
-	if p == nil {
-		return nil, nil
-	}
-	if p.dim != len(v) {
-		return nil, fmt.Errorf("%w: the vector has %d dimensions; partition %s/%s holds %d", vectors.ErrDimension, len(v), f.ProjectID, f.Type, p.dim)
-	}
 	q := vectors.Normalize(v)
 	p.mu.RLock()
-	cs := p.search(q, k, int(ix.nprobe.Load()), ix.rerank, p.filter(&f))
+	cs := p.search(q, k, int(ix.nprobe.Load()), ix.rerank, vlog.Filter(&f, &p.names, p.dev, p.task, p.tms))
 	hits := make([]vectors.Hit, 0, len(cs))
 	for _, c := range cs {
 		if c.sim < f.MinSimilarity {
 			continue
 		}
-		hits = append(hits, vectors.Hit{ID: p.ids[c.slot], DeviceID: p.strs[p.dev[c.slot]], TaskID: p.strs[p.task[c.slot]],
+		hits = append(hits, vectors.Hit{ID: p.ids[c.slot], DeviceID: p.names.Strs[p.dev[c.slot]], TaskID: p.names.Strs[p.task[c.slot]],
 			Time: time.UnixMilli(p.tms[c.slot]).UTC(), Similarity: c.sim})
 	}
 	p.mu.RUnlock()
 	vectors.SortHits(hits)
 	ix.st.ObserveSearch(time.Since(start))
 	return hits, ctx.Err()
-}
-
-// filter turns f's device, task and time filters into a slot predicate
-// (nil when f has none); it runs under the partition's read lock.
-func (p *part) filter(f *vectors.Filter) func(uint32) bool {
-	if len(f.DeviceIDs) == 0 && len(f.TaskIDs) == 0 && f.Start.IsZero() && f.End.IsZero() {
-		return nil
-	}
-	set := func(vals []string) map[uint32]bool {
-		if len(vals) == 0 {
-			return nil
-		}
-		m := map[uint32]bool{}
-		for _, s := range vals {
-			if i, ok := p.strIdx[s]; ok {
-				m[i] = true
-			}
-		}
-		return m
-	}
-	devs, tasks := set(f.DeviceIDs), set(f.TaskIDs)
-	lo, hi := int64(-1<<63), int64(1<<63-1)
-	if !f.Start.IsZero() {
-		lo = f.Start.UnixMilli()
-	}
-	if !f.End.IsZero() {
-		hi = f.End.UnixMilli()
-	}
-	return func(i uint32) bool {
-		if devs != nil && !devs[p.dev[i]] || tasks != nil && !tasks[p.task[i]] {
-			return false
-		}
-		return p.tms[i] >= lo && p.tms[i] < hi
-	}
 }
 
 // SetSearchNprobe sets how many lists a search scans (the URL's nprobe):
@@ -343,40 +212,17 @@ func (ix *Index) SetSearchNprobe(n int) { ix.nprobe.Store(int32(max(1, min(n, 1<
 
 // Stats implements vectors.Index.
 func (ix *Index) Stats(ctx context.Context) (vectors.Stats, error) {
-	if ix.st.Closed() {
-		return vectors.Stats{}, vectors.ErrClosed
-	}
-	ix.pmu.RLock()
-	s := vectors.Stats{Partitions: len(ix.parts)}
-	ix.pmu.RUnlock()
-	s.Items = ix.items()
-	s.DiskBytes = ix.st.DiskBytes()
-	return s, nil
-}
-
-// items counts the live vectors.
-func (ix *Index) items() int {
-	ix.pmu.RLock()
-	defer ix.pmu.RUnlock()
-	n := 0
-	for _, p := range ix.parts {
-		p.mu.RLock()
-		n += len(p.byID)
-		p.mu.RUnlock()
-	}
-	return n
+	return ix.parts.Stats(ix.st)
 }
 
 // lists counts the inverted lists searches read.
 func (ix *Index) lists() int {
-	ix.pmu.RLock()
-	defer ix.pmu.RUnlock()
 	n := 0
-	for _, p := range ix.parts {
+	ix.parts.Each(func(_ vlog.Key, p *part) {
 		p.mu.RLock()
 		n += len(p.cur.ls)
 		p.mu.RUnlock()
-	}
+	})
 	return n
 }
 

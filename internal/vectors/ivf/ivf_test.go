@@ -2,13 +2,8 @@ package ivf_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +14,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/vectors"
 	_ "github.com/tianshu-ai/tianshu/internal/vectors/ivf"
 	"github.com/tianshu-ai/tianshu/internal/vectors/vectortest"
+	"github.com/tianshu-ai/tianshu/internal/vectors/vlog/vlogtest"
 )
 
 // open opens ivf://dir?params.
@@ -34,12 +30,14 @@ func open(t *testing.T, dir, params string, o vectors.Options) vectors.Index {
 // TestConformance runs the suite twice: on the default index (every
 // partition of the suite stays below flat_max: one list, scanned whole)
 // and with flat_max=50, so that the suite's larger partitions are
-// trained and searched through their lists. nprobe=16 there: the suite's
-// recall data has 10 shots a person, so a query's top 10 often holds
-// unrelated vectors (cosine ≈ 0.3), which lie in any list; at nprobe 4
-// recall was 0.82, at 8 0.87 (every list: 1.0).
+// trained and searched through their lists (this run checks behaviour;
+// recall at scale is the benchmark's). nprobe=32 of its ~57 lists there:
+// the suite's recall data has about 10 shots a person, so a query's top
+// 10 often holds unrelated vectors (cosine ≈ 0.3), which lie in any list;
+// recall was 0.82 at nprobe 4, 0.87 at 8, 0.948-0.96 at 16 (the lists
+// depend on when the background training ran), 1.0 with every list.
 func TestConformance(t *testing.T) {
-	for _, params := range []string{"", "flat_max=50&nprobe=16"} {
+	for _, params := range []string{"", "flat_max=50&nprobe=32"} {
 		t.Run("params="+params, func(t *testing.T) {
 			dirs := map[vectors.Index]string{}
 			vectortest.Run(t, vectortest.Backend{
@@ -129,24 +127,6 @@ func recall(t *testing.T, ix vectors.Index, its []vectors.Item, queries [][]floa
 	return float64(found) / float64(10*len(queries))
 }
 
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			if m := mf.GetMetric()[0]; m.GetGauge() != nil {
-				return m.GetGauge().GetValue()
-			}
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
-}
-
 // TestRetrain: a partition trained at flat_max is retrained in the
 // background once it has grown 4×; inserts and deletes made while the
 // retrain runs are all in the new lists, recall stays ≥ 0.95 before,
@@ -158,7 +138,7 @@ func TestRetrain(t *testing.T) {
 	defer func() { ix.Close() }()
 	its, queries := withQueries(clustered(12050, 0, 1), 50)
 	upsertAll(t, ix, its[:1001])
-	testenv.Eventually(t, 30*time.Second, "the first training", func() bool { return counter(t, reg, "tianshu_vectors_retrains_total") == 1 })
+	testenv.Eventually(t, 30*time.Second, "the first training", func() bool { return testenv.MustMetric(t, reg, "tianshu_vectors_retrains_total") == 1 })
 	if r := recall(t, ix, its[:1001], queries, pf); r < 0.95 {
 		t.Errorf("recall@10 after the first training = %.3f; want ≥ 0.95", r)
 	}
@@ -181,7 +161,7 @@ func TestRetrain(t *testing.T) {
 	during := recall(t, ix, its[:4004], queries[:10], pf)
 	wg.Wait()
 	testenv.Eventually(t, 60*time.Second, "the retrain after 4× growth", func() bool {
-		return counter(t, reg, "tianshu_vectors_retrains_total") >= 2
+		return testenv.MustMetric(t, reg, "tianshu_vectors_retrains_total") >= 2
 	})
 	live := liveAfter(its)
 	check := func(when string) {
@@ -207,7 +187,7 @@ func TestRetrain(t *testing.T) {
 		t.Errorf("recall@10 while retraining = %.3f; want ≥ 0.95", during)
 	}
 	check("after the retrain")
-	if n := counter(t, reg, "tianshu_vectors_lists"); n < 50 {
+	if n := testenv.MustMetric(t, reg, "tianshu_vectors_lists"); n < 50 {
 		t.Errorf("lists = %v after training at 4,004 vectors; want 2·√4004 ≈ 127", n)
 	}
 	if err := ix.Close(); err != nil {
@@ -216,7 +196,7 @@ func TestRetrain(t *testing.T) {
 	reg = prometheus.NewRegistry()
 	ix = open(t, dir, "flat_max=1000&nprobe=8", vectors.Options{Registerer: reg})
 	check("reopened")
-	if n := counter(t, reg, "tianshu_vectors_retrains_total"); n != 0 {
+	if n := testenv.MustMetric(t, reg, "tianshu_vectors_retrains_total"); n != 0 {
 		t.Errorf("reopen retrained %v times; the snapshot holds the lists", n)
 	}
 }
@@ -246,7 +226,7 @@ func TestFilteredSearch(t *testing.T) {
 	defer ix.Close()
 	its := clustered(3000, 0, 3)
 	upsertAll(t, ix, its)
-	testenv.Eventually(t, 30*time.Second, "the training", func() bool { return counter(t, reg, "tianshu_vectors_retrains_total") == 1 })
+	testenv.Eventually(t, 30*time.Second, "the training", func() bool { return testenv.MustMetric(t, reg, "tianshu_vectors_retrains_total") == 1 })
 	queries := [][]float32{its[7].Vector, its[1500].Vector, its[2999].Vector}
 	for _, f := range []vectors.Filter{
 		{ProjectID: "p", Type: "face", MinSimilarity: -1, DeviceIDs: []string{"dev-3"}},
@@ -309,81 +289,6 @@ func TestDeleteTrained(t *testing.T) {
 	gone()
 }
 
-// TestRebuild: a snapshot that fails its checksum, and a directory that is
-// gone, are rebuilt from the store; searches answer ErrUnavailable
-// meanwhile, writes meanwhile are kept, deletes meanwhile not undone.
-func TestRebuild(t *testing.T) {
-	its := clustered(3000, 0, 5)
-	source := func(release chan struct{}) vectors.Source {
-		return func(ctx context.Context, yield func(vectors.Item) error) error {
-			select {
-			case <-release:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			for _, it := range its {
-				if err := yield(it); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-	}
-	for _, how := range []string{"corrupt", "missing"} {
-		t.Run(how, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "vectors")
-			if how == "corrupt" {
-				ix := open(t, dir, "flat_max=1000", vectors.Options{})
-				upsertAll(t, ix, its)
-				if err := ix.Close(); err != nil {
-					t.Fatal(err)
-				}
-				snap := filepath.Join(dir, "index.snap")
-				b, err := os.ReadFile(snap)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b[len(b)/3] ^= 0x10
-				if err := os.WriteFile(snap, b, 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			release := make(chan struct{})
-			reg := prometheus.NewRegistry()
-			ix := open(t, dir, "flat_max=1000", vectors.Options{Source: source(release), Registerer: reg})
-			defer ix.Close()
-			if _, err := ix.Search(context.Background(), its[0].Vector, 1, pf); !errors.Is(err, vectors.ErrUnavailable) {
-				t.Fatalf("Search while rebuilding = %v; want ErrUnavailable", err)
-			}
-			extra := clustered(1, 800000, 6)[0]
-			if err := ix.Upsert(context.Background(), []vectors.Item{extra}); err != nil {
-				t.Fatalf("Upsert while rebuilding: %v", err)
-			}
-			if err := ix.Delete(context.Background(), []string{its[5].ID}); err != nil {
-				t.Fatalf("Delete while rebuilding: %v", err)
-			}
-			close(release)
-			testenv.Eventually(t, 30*time.Second, "the rebuild to finish", func() bool {
-				_, err := ix.Search(context.Background(), its[0].Vector, 1, pf)
-				return err == nil
-			})
-			want := append(append(append([]vectors.Item{}, its[:5]...), its[6:]...), extra)
-			for _, it := range want {
-				hits, err := ix.Search(context.Background(), it.Vector, 1, pf)
-				if err != nil || len(hits) != 1 || hits[0].ID != it.ID {
-					t.Fatalf("%s finds %v, %v", it.ID, hits, err)
-				}
-			}
-			if hits, _ := ix.Search(context.Background(), its[5].Vector, 1, pf); len(hits) == 1 && hits[0].ID == its[5].ID {
-				t.Errorf("%s, deleted during the rebuild, came back", its[5].ID)
-			}
-			if n := counter(t, reg, "tianshu_vectors_rebuilds_total"); n != 1 {
-				t.Errorf("rebuilds = %v; want 1", n)
-			}
-		})
-	}
-}
-
 func TestBadURL(t *testing.T) {
 	for _, u := range []string{"ivf://host/dir", "ivf:///tmp/x?nprobe=0", "ivf:///tmp/x?lists=0", "ivf:///tmp/x?flat_max=1", "ivf:///tmp/x?snapshot_bytes=1"} {
 		if _, err := vectors.Open(context.Background(), u, vectors.Options{}); err == nil {
@@ -392,39 +297,8 @@ func TestBadURL(t *testing.T) {
 	}
 }
 
-// TestKill9 upserts from a child process, past flat_max so that a
-// training runs, until the test kills it with SIGKILL; every upsert the
-// child reported as acknowledged must be in the reopened index.
-func TestKill9(t *testing.T) {
-	its := clustered(60000, 0, 7)
-	if dir := os.Getenv("TIANSHU_IVF_CHILD"); dir != "" {
-		ix := open(t, dir, "flat_max=2000&snapshot_bytes=1000000", vectors.Options{})
-		for i := 0; i < len(its); i += 10 {
-			if err := ix.Upsert(context.Background(), its[i:i+10]); err != nil {
-				t.Fatal(err)
-			}
-			fmt.Printf("acked %d\n", i+10)
-		}
-		t.Fatal("the child ran out of items before it was killed")
-	}
-	dir := t.TempDir()
-	acked := 0
-	testenv.KillChild(t, "TestKill9", "TIANSHU_IVF_CHILD="+dir, func(line string) bool {
-		if n, ok := strings.CutPrefix(line, "acked "); ok {
-			acked, _ = strconv.Atoi(n)
-		}
-		return acked >= 5000
-	})
-	if acked < 5000 {
-		t.Fatalf("child acknowledged %d upserts before dying", acked)
-	}
-	ix := open(t, dir, "flat_max=2000", vectors.Options{})
-	defer ix.Close()
-	for _, it := range its[:acked] {
-		hits, err := ix.Search(context.Background(), it.Vector, 1, pf)
-		if err != nil || len(hits) != 1 || hits[0].ID != it.ID {
-			t.Fatalf("%s finds %v, %v", it.ID, hits, err)
-		}
-	}
-	t.Logf("%d acknowledged upserts survived kill -9", acked)
+// TestDurability runs the embedded engines' durability suite on ivf, with
+// flat_max=200 so that its partitions are trained lists.
+func TestDurability(t *testing.T) {
+	vlogtest.Run(t, vlogtest.Engine{Scheme: "ivf", Params: "flat_max=200"})
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/tianshu-ai/tianshu/internal/vectors"
+	"github.com/tianshu-ai/tianshu/internal/vectors/vlog"
 )
 
 // noList marks a slot that a list set does not hold.
@@ -107,9 +108,8 @@ type part struct {
 	live []bool
 	free []uint32 // dead slots, reused by inserts
 
-	strs   []string
-	strIdx map[string]uint32
-	byID   map[string]uint32 // live slots only
+	names vlog.Strings      // device and task strings
+	byID  map[string]uint32 // live slots only
 
 	cur *lists
 	// next is the retrain's new list set while it is filled (nil
@@ -122,19 +122,27 @@ type part struct {
 }
 
 func newPart(dim int) *part {
-	return &part{dim: dim, strs: []string{""}, strIdx: map[string]uint32{"": 0}, byID: map[string]uint32{}, cur: newLists(nil, dim)}
+	return &part{dim: dim, names: vlog.NewStrings(), byID: map[string]uint32{}, cur: newLists(nil, dim)}
 }
 
 func (p *part) vec(i uint32) []float32 { return p.vecs[int(i)*p.dim : int(i+1)*p.dim] }
 
-func (p *part) intern(s string) uint32 {
-	if i, ok := p.strIdx[s]; ok {
-		return i
-	}
-	i := uint32(len(p.strs))
-	p.strs = append(p.strs, s)
-	p.strIdx[s] = i
-	return i
+// Dim, Has and Len make a part a vlog.Partition.
+func (p *part) Dim() int { return p.dim }
+
+// Has reports whether id is live here.
+func (p *part) Has(id string) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	_, ok := p.byID[id]
+	return ok
+}
+
+// Len is the number of live vectors.
+func (p *part) Len() int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return len(p.byID)
 }
 
 // entry is an item ready to go in: unit vector, int8 row and scale.
@@ -180,14 +188,14 @@ func (p *part) insert(es []entry) {
 			slot = p.free[n-1]
 			p.free = p.free[:n-1]
 			copy(p.vec(slot), e.q)
-			p.ids[slot], p.tms[slot], p.dev[slot], p.task[slot], p.live[slot] = e.id, e.tms, p.intern(e.dev), p.intern(e.task), true
+			p.ids[slot], p.tms[slot], p.dev[slot], p.task[slot], p.live[slot] = e.id, e.tms, p.names.Intern(e.dev), p.names.Intern(e.task), true
 		} else {
 			slot = uint32(len(p.ids))
 			p.vecs = append(p.vecs, e.q...)
 			p.ids = append(p.ids, e.id)
 			p.tms = append(p.tms, e.tms)
-			p.dev = append(p.dev, p.intern(e.dev))
-			p.task = append(p.task, p.intern(e.task))
+			p.dev = append(p.dev, p.names.Intern(e.dev))
+			p.task = append(p.task, p.names.Intern(e.task))
 			p.live = append(p.live, true)
 		}
 		p.byID[e.id] = slot

@@ -2,7 +2,6 @@ package ivf
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/tianshu-ai/tianshu/internal/vectors"
 	"github.com/tianshu-ai/tianshu/internal/vectors/vlog"
@@ -12,36 +11,16 @@ import (
 // and live vectors, each with its list. The int8 rows are not written:
 // they are quantized again at open.
 func (ix *Index) writeSnapshot(w *vlog.Writer) error {
-	ix.pmu.RLock()
-	keys := make([]pkey, 0, len(ix.parts))
-	for k := range ix.parts {
-		keys = append(keys, k)
-	}
-	ix.pmu.RUnlock()
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].project != keys[j].project {
-			return keys[i].project < keys[j].project
-		}
-		return keys[i].typ < keys[j].typ
-	})
-	w.U32(uint32(len(keys)))
-	for _, k := range keys {
-		ix.pmu.RLock()
-		p := ix.parts[k]
-		ix.pmu.RUnlock()
+	return ix.parts.WriteSnapshot(w, func(w *vlog.Writer, k vlog.Key, p *part) error {
 		p.mu.RLock()
-		err := p.write(w, k)
-		p.mu.RUnlock()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		defer p.mu.RUnlock()
+		return p.write(w, k)
+	})
 }
 
-func (p *part) write(w *vlog.Writer, k pkey) error {
-	w.Str(k.project)
-	w.Str(k.typ)
+func (p *part) write(w *vlog.Writer, k vlog.Key) error {
+	w.Str(k.Project)
+	w.Str(k.Type)
 	w.U32(uint32(p.dim))
 	w.U32(uint32(len(p.byID)))
 	w.U32(uint32(p.trainedAt))
@@ -53,8 +32,8 @@ func (p *part) write(w *vlog.Writer, k pkey) error {
 	for _, x := range p.cur.cents {
 		w.F32(x)
 	}
-	w.U32(uint32(len(p.strs)))
-	for _, s := range p.strs {
+	w.U32(uint32(len(p.names.Strs)))
+	for _, s := range p.names.Strs {
 		w.Str(s)
 		if err := w.Flush(false); err != nil {
 			return err
@@ -81,33 +60,19 @@ func (p *part) write(w *vlog.Writer, k pkey) error {
 
 // readSnapshot loads what writeSnapshot wrote.
 func (ix *Index) readSnapshot(r *vlog.Reader) error {
-	np := int(r.Next(4).U32())
-	parts := map[pkey]*part{}
-	for range np {
-		k, p, err := readPart(r)
-		if err != nil {
-			return err
-		}
-		parts[k] = p
-	}
-	if r.Err != nil {
-		return r.Err
-	}
-	ix.pmu.Lock()
-	ix.parts = parts
-	ix.pmu.Unlock()
-	return nil
+	return ix.parts.ReadSnapshot(r, readPart)
 }
 
-func readPart(r *vlog.Reader) (pkey, *part, error) {
-	k := pkey{r.Str(), r.Str()}
+func readPart(r *vlog.Reader) (vlog.Key, *part, error) {
+	k := vlog.Key{Project: r.Str()}
+	k.Type = r.Str()
 	h := r.Next(4 * 4)
 	dim, n, trainedAt, nlist := int(h.U32()), int(h.U32()), int(h.U32()), int(h.U32())
 	if r.Err != nil || h.Err != nil {
 		return k, nil, vlog.ErrCorrupt
 	}
 	if dim < 1 || dim > vectors.MaxDim || n > 1<<31 || nlist > 1<<24 {
-		return k, nil, fmt.Errorf("%w: partition %s/%s header out of range", vlog.ErrCorrupt, k.project, k.typ)
+		return k, nil, fmt.Errorf("%w: partition %s/%s header out of range", vlog.ErrCorrupt, k.Project, k.Type)
 	}
 	p := newPart(dim)
 	p.trainedAt = trainedAt
@@ -121,14 +86,13 @@ func readPart(r *vlog.Reader) (pkey, *part, error) {
 	}
 	nstrs := int(r.Next(4).U32())
 	if r.Err != nil || nstrs < 1 || nstrs > 2*n+1 {
-		return k, nil, fmt.Errorf("%w: partition %s/%s strings", vlog.ErrCorrupt, k.project, k.typ)
+		return k, nil, fmt.Errorf("%w: partition %s/%s strings", vlog.ErrCorrupt, k.Project, k.Type)
 	}
-	p.strs = make([]string, 0, nstrs)
-	p.strIdx = make(map[string]uint32, nstrs)
+	p.names = vlog.Strings{Strs: make([]string, 0, nstrs), Idx: make(map[string]uint32, nstrs)}
 	for i := range nstrs {
 		s := r.Str()
-		p.strs = append(p.strs, s)
-		p.strIdx[s] = uint32(i)
+		p.names.Strs = append(p.names.Strs, s)
+		p.names.Idx[s] = uint32(i)
 	}
 	p.vecs = make([]float32, n*dim)
 	p.ids, p.tms, p.dev, p.task, p.live = make([]string, n), make([]int64, n), make([]uint32, n), make([]uint32, n), make([]bool, n)
@@ -144,10 +108,10 @@ func readPart(r *vlog.Reader) (pkey, *part, error) {
 			v[j] = d.F32()
 		}
 		if d.Err != nil || r.Err != nil || int(p.dev[i]) >= nstrs || int(p.task[i]) >= nstrs || int(c) >= len(p.cur.ls) {
-			return k, nil, fmt.Errorf("%w: partition %s/%s vector %d", vlog.ErrCorrupt, k.project, k.typ, i)
+			return k, nil, fmt.Errorf("%w: partition %s/%s vector %d", vlog.ErrCorrupt, k.Project, k.Type, i)
 		}
 		if _, dup := p.byID[p.ids[i]]; dup {
-			return k, nil, fmt.Errorf("%w: partition %s/%s holds %q twice", vlog.ErrCorrupt, k.project, k.typ, p.ids[i])
+			return k, nil, fmt.Errorf("%w: partition %s/%s holds %q twice", vlog.ErrCorrupt, k.Project, k.Type, p.ids[i])
 		}
 		p.live[i] = true
 		p.byID[p.ids[i]] = uint32(i)

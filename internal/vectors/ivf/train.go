@@ -40,9 +40,8 @@ func (ix *Index) maybeRetrain(st *vlog.Store) {
 	if st.Closed() {
 		return
 	}
-	ix.pmu.RLock()
 	var due []*part
-	for _, p := range ix.parts {
+	ix.parts.Each(func(_ vlog.Key, p *part) {
 		p.mu.RLock()
 		n := len(p.byID)
 		d := !p.retraining && (p.trainedAt == 0 && n > ix.flatMax || p.trainedAt > 0 && n >= growth*p.trainedAt)
@@ -50,8 +49,7 @@ func (ix *Index) maybeRetrain(st *vlog.Store) {
 		if d {
 			due = append(due, p)
 		}
-	}
-	ix.pmu.RUnlock()
+	})
 	for _, p := range due {
 		p.mu.Lock()
 		start := !p.retraining
