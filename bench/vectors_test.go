@@ -247,7 +247,10 @@ func benchEngine(b *testing.B, eng vecEngine, d *vecData) {
 	flat := vecInsertWhileSearching(b, ix, items(live, n), queries, f, 0)
 	slow := vecInsertWhileSearching(b, ix, items(paced, n+vecLive), queries, f, vecPaced)
 	total := n + 2*vecLive
+	// ivf's trainings so far and its lists (the last training still runs
+	// in the background when the inserts outpaced it).
 	trainings, _ := testenv.Metric(reg, "tianshu_vectors_retrains_total")
+	lists, _ := testenv.Metric(reg, "tianshu_vectors_lists")
 
 	// Heap and disk of the whole index: the snapshot Close writes, and the
 	// heap of the index reopened from it (no garbage of the build).
@@ -389,8 +392,7 @@ func benchEngine(b *testing.B, eng vecEngine, d *vecData) {
 			Tianshu: tombstonesLeft})
 	}
 	if trainings > 0 {
-		lists, _ := testenv.Metric(reg, "tianshu_vectors_lists")
-		b.Logf("%s: %.0f trainings of the lists while building and inserting, %.0f lists at the end", eng.name, trainings, lists)
+		b.Logf("%s: %.0f trainings of the lists finished while building and inserting; %.0f lists after the inserts", eng.name, trainings, lists)
 	}
 	benchtable.Record(b, benchtable.Row{Metric: name + " top-10 search p50 while compacting (baseline: exact scan)", Unit: "s",
 		Tianshu: vecPct(during, 50).Seconds(), Baseline: vecPct(exact, 50).Seconds()})
