@@ -40,9 +40,9 @@ func init() { vectors.Register("ivf", open) }
 const (
 	// snapMagic starts a snapshot; the number is the format's version.
 	snapMagic = "TSIVF01\n"
-	// defaultNprobe lists are scanned per search: recall@10 ≥ 0.95 at a
-	// million clustered 128-d vectors (docs/benchmarks.md).
-	defaultNprobe = 16
+	// defaultNprobe lists are scanned per search: recall@10 0.95 at a
+	// million clustered 128-d vectors, 0.90 at 16 (docs/benchmarks.md).
+	defaultNprobe = 32
 	// defaultListsFactor: lists = factor·√N at a training. 2 rather than
 	// the 4 often quoted: an insert compares with every centroid, and
 	// half as many keeps it within its budget (docs/search.md).
@@ -67,7 +67,7 @@ type Index struct {
 
 // open is the registered factory: ivf:///dir, or ivf:// for
 // <DataDir>/vectors-ivf. Query parameters: nprobe (lists scanned per search,
-// default 16), rerank (int8 candidates ranked again in float32, default
+// default 32), rerank (int8 candidates ranked again in float32, default
 // 64, at least k), lists (lists per √N at a training, default 2),
 // flat_max (vectors a partition holds before its first training, default
 // 20,000), snapshot_bytes (log size that triggers a snapshot).

@@ -29,6 +29,9 @@ type lists struct {
 	cents []float32 // nlist·dim, unit length
 	ls    []list
 	where []loc // slot → its place here, list noList when not here
+	// via, in k-means (train.go), holds for each centroid the centroids
+	// nearest it.
+	via [][]uint32
 }
 
 func newLists(cents []float32, dim int) *lists {
@@ -52,6 +55,22 @@ func (s *lists) nearest(q []float32) uint32 {
 		}
 	}
 	return uint32(bi)
+}
+
+// nearestVia is nearest, comparing q only with via[from] when there is
+// such a list.
+func (s *lists) nearestVia(q []float32, from uint32) uint32 {
+	if int(from) >= len(s.via) {
+		return s.nearest(q)
+	}
+	dim := len(q)
+	best, bi := float32(-2), s.via[from][0]
+	for _, c := range s.via[from] {
+		if d := vectors.Dot(q, s.cents[int(c)*dim:int(c+1)*dim]); d > best {
+			best, bi = d, c
+		}
+	}
+	return bi
 }
 
 // holds reports whether slot has a row here.

@@ -21,7 +21,15 @@ const (
 	// centroid's mean, and a training at a million vectors stays seconds.
 	samplePerList = 40
 	// kmeansIters is how many Lloyd iterations a training runs.
-	kmeansIters = 8
+	kmeansIters = 10
+	// viaCandidates is how many centroids a sample vector is compared
+	// with in k-means iterations after the first: those nearest its last
+	// centroid (centroids move little between iterations), 16 dot
+	// products instead of one per centroid. Not for moving vectors to a
+	// retrain's new lists: tried, the new centroids nearest a vector's old
+	// one missed its nearest often (recall@10 0.98 → 0.89 at 200,000),
+	// since the old and new lists group the vectors differently.
+	viaCandidates = 16
 	// migrateChunk slots are assigned to the new lists per write lock.
 	migrateChunk = 256
 )
@@ -170,12 +178,22 @@ func kmeans(ctx context.Context, sample []float32, dim, k int, r *rand.Rand) []f
 	sums := make([]float64, k*dim)
 	counts := make([]int, k)
 	ls := &lists{cents: cents, ls: make([]list, k)}
-	for range kmeansIters {
+	for it := range kmeansIters {
 		if ctx.Err() != nil {
 			return nil
 		}
+		// The first pass compares every vector with every centroid; the
+		// later ones with the centroids near its last one (centroids move
+		// little between iterations).
+		ls.via = nil
+		if it > 0 && k > viaCandidates {
+			ls.via = make([][]uint32, k)
+			for c := range k {
+				ls.via[c] = ls.probe(cents[c*dim:(c+1)*dim], viaCandidates)
+			}
+		}
 		for i := range n {
-			assign[i] = ls.nearest(sample[i*dim : (i+1)*dim])
+			assign[i] = ls.nearestVia(sample[i*dim:(i+1)*dim], assign[i])
 		}
 		clear(sums)
 		clear(counts)
