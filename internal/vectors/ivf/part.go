@@ -1,6 +1,7 @@
 package ivf
 
 import (
+	"math"
 	"slices"
 	"sync"
 
@@ -71,6 +72,24 @@ func (s *lists) nearestVia(q []float32, from uint32) uint32 {
 		}
 	}
 	return bi
+}
+
+// nearestQ is nearest for a vector given by its int8 row (Quantize's,
+// before its scale, which is positive and changes no order): a float32 ×
+// int8 dot product per centroid (DotQ) costs about 0.6 of a float32 one,
+// and inserts and retrains compare every vector with every centroid.
+func (s *lists) nearestQ(code []int8) uint32 {
+	if s.cents == nil {
+		return 0
+	}
+	dim := len(code)
+	best, bi := float32(math.Inf(-1)), 0
+	for i := 0; i < len(s.ls); i++ {
+		if d := vectors.DotQ(s.cents[i*dim:(i+1)*dim], code); d > best {
+			best, bi = d, i
+		}
+	}
+	return uint32(bi)
 }
 
 // holds reports whether slot has a row here.
@@ -182,9 +201,9 @@ func (p *part) insert(es []entry) {
 	cur, next := p.cur, p.next
 	p.mu.RUnlock()
 	for i := range es {
-		es[i].c = cur.nearest(es[i].q)
+		es[i].c = cur.nearestQ(es[i].code)
 		if next != nil {
-			es[i].cn = next.nearest(es[i].q)
+			es[i].cn = next.nearestQ(es[i].code)
 		}
 	}
 	p.mu.Lock()
@@ -194,10 +213,10 @@ func (p *part) insert(es []entry) {
 	for i := range es {
 		e := &es[i]
 		if recur {
-			e.c = p.cur.nearest(e.q)
+			e.c = p.cur.nearestQ(e.code)
 		}
 		if renext && p.next != nil {
-			e.cn = p.next.nearest(e.q)
+			e.cn = p.next.nearestQ(e.code)
 		}
 		if old, ok := p.byID[e.id]; ok {
 			p.removeSlot(old)

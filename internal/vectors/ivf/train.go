@@ -139,8 +139,8 @@ func (ix *Index) retrain(ctx context.Context, p *part) {
 		}
 		p.mu.RUnlock()
 		for i := range ms {
-			ms[i].c = nx.nearest(ms[i].q)
 			ms[i].scale = vectors.Quantize(ms[i].code, ms[i].q)
+			ms[i].c = nx.nearestQ(ms[i].code)
 		}
 		p.mu.Lock()
 		for _, m := range ms {
