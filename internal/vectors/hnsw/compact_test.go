@@ -17,6 +17,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 	"github.com/tianshu-ai/tianshu/internal/vectors"
 	"github.com/tianshu-ai/tianshu/internal/vectors/hnsw"
+	"github.com/tianshu-ai/tianshu/internal/vectors/vlog/vlogtest"
 )
 
 func ids(its []vectors.Item) []string {
@@ -31,7 +32,7 @@ func ids(its []vectors.Item) []string {
 func notFound(t *testing.T, ix vectors.Index, its []vectors.Item) {
 	t.Helper()
 	for _, it := range its {
-		hits, err := ix.Search(context.Background(), it.Vector, 1, pf)
+		hits, err := ix.Search(context.Background(), it.Vector, 1, vlogtest.PF)
 		if err != nil || len(hits) == 1 && hits[0].ID == it.ID {
 			t.Fatalf("deleted %s: %v, %v", it.ID, hits, err)
 		}
@@ -49,7 +50,7 @@ func TestCompaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := items(3000, 7)
+	all := vlogtest.Items(3000, 7)
 	base, extra := all[:2000], all[2000:]
 	if err := ix.Upsert(context.Background(), base); err != nil {
 		t.Fatal(err)
@@ -74,7 +75,7 @@ func TestCompaction(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := 0; !stop.Load(); i++ {
-			if _, err := ix.Search(context.Background(), base[i%len(base)].Vector, 5, pf); err != nil {
+			if _, err := ix.Search(context.Background(), base[i%len(base)].Vector, 5, vlogtest.PF); err != nil {
 				t.Error(err)
 				return
 			}
@@ -116,8 +117,8 @@ func TestCompaction(t *testing.T) {
 	}
 	check := func(ix vectors.Index) {
 		t.Helper()
-		findsAll(t, ix, base[600:])
-		findsAll(t, ix, live)
+		vlogtest.FindsAll(t, ix, base[600:])
+		vlogtest.FindsAll(t, ix, live)
 		notFound(t, ix, deleted)
 		notFound(t, ix, gone)
 		s, err := ix.Stats(context.Background())
@@ -156,7 +157,7 @@ func TestKill9Compaction(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		its := items(base+20000, 8)
+		its := vlogtest.Items(base+20000, 8)
 		if err := ix.Upsert(context.Background(), its[:base]); err != nil {
 			t.Fatal(err)
 		}
@@ -187,8 +188,8 @@ func TestKill9Compaction(t *testing.T) {
 	}
 	ix := openDir(t, dir, vectors.Options{})
 	defer ix.Close()
-	its := items(base+20000, 8)
-	findsAll(t, ix, its[base/2:acked])
+	its := vlogtest.Items(base+20000, 8)
+	vlogtest.FindsAll(t, ix, its[base/2:acked])
 	notFound(t, ix, its[:base/2])
 	t.Logf("killed after %d acknowledged upserts, %d of them while compacting", acked-base, during)
 }

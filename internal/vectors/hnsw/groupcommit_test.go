@@ -16,6 +16,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/vectors"
 	"github.com/tianshu-ai/tianshu/internal/vectors/hnsw"
+	"github.com/tianshu-ai/tianshu/internal/vectors/vlog/vlogtest"
 )
 
 // BenchmarkGroupCommit upserts one item per call from 8 goroutines, the
@@ -23,7 +24,7 @@ import (
 // share fsyncs, so they go faster and sync less than once per upsert.
 func BenchmarkGroupCommit(b *testing.B) {
 	const n = 2000
-	its := items(n, 9)
+	its := vlogtest.Items(n, 9)
 	run := func(writers int) (rate, syncsPerUpsert float64) {
 		reg := prometheus.NewRegistry()
 		ix, err := vectors.Open(context.Background(), "hnsw://"+b.TempDir(), vectors.Options{Registerer: reg})

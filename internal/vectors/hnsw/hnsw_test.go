@@ -2,10 +2,7 @@ package hnsw_test
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"testing"
-	"time"
 
 	"github.com/tianshu-ai/tianshu/internal/vectors"
 	_ "github.com/tianshu-ai/tianshu/internal/vectors/hnsw"
@@ -22,57 +19,7 @@ func openDir(t *testing.T, dir string, o vectors.Options) vectors.Index {
 	return ix
 }
 
-func TestConformance(t *testing.T) {
-	dirs := map[vectors.Index]string{}
-	vectortest.Run(t, vectortest.Backend{
-		Open: func(t *testing.T) vectors.Index {
-			dir := t.TempDir()
-			ix := openDir(t, dir, vectors.Options{})
-			dirs[ix] = dir
-			t.Cleanup(func() { ix.Close() })
-			return ix
-		},
-		Reopen: func(t *testing.T, ix vectors.Index) vectors.Index {
-			if err := ix.Close(); err != nil {
-				t.Fatal(err)
-			}
-			n := openDir(t, dirs[ix], vectors.Options{})
-			dirs[n] = dirs[ix]
-			t.Cleanup(func() { n.Close() })
-			return n
-		},
-	})
-}
-
-func vec(r *rand.Rand) []float32 {
-	v := make([]float32, 32)
-	for i := range v {
-		v[i] = float32(r.NormFloat64())
-	}
-	return v
-}
-
-func items(n int, seed uint64) []vectors.Item {
-	r := rand.New(rand.NewPCG(seed, seed))
-	out := make([]vectors.Item, n)
-	for i := range out {
-		out[i] = vectors.Item{ID: fmt.Sprintf("rec-%04d", i), ProjectID: "p", Type: "face", Time: time.UnixMilli(int64(i)), Vector: vec(r)}
-	}
-	return out
-}
-
-var pf = vectors.Filter{ProjectID: "p", Type: "face", MinSimilarity: -1}
-
-// findsAll checks that every item finds itself first.
-func findsAll(t *testing.T, ix vectors.Index, its []vectors.Item) {
-	t.Helper()
-	for _, it := range its {
-		hits, err := ix.Search(context.Background(), it.Vector, 1, pf)
-		if err != nil || len(hits) != 1 || hits[0].ID != it.ID {
-			t.Fatalf("%s finds %v, %v", it.ID, hits, err)
-		}
-	}
-}
+func TestConformance(t *testing.T) { vectortest.Run(t, vlogtest.Engine{Scheme: "hnsw"}.Backend()) }
 
 func TestBadURL(t *testing.T) {
 	for _, u := range []string{"hnsw://host/dir", "hnsw:///tmp/x?ef=0", "hnsw:///tmp/x?snapshot_bytes=1"} {

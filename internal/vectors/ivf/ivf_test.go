@@ -39,25 +39,7 @@ func open(t *testing.T, dir, params string, o vectors.Options) vectors.Index {
 func TestConformance(t *testing.T) {
 	for _, params := range []string{"", "flat_max=50&nprobe=32"} {
 		t.Run("params="+params, func(t *testing.T) {
-			dirs := map[vectors.Index]string{}
-			vectortest.Run(t, vectortest.Backend{
-				Open: func(t *testing.T) vectors.Index {
-					dir := t.TempDir()
-					ix := open(t, dir, params, vectors.Options{})
-					dirs[ix] = dir
-					t.Cleanup(func() { ix.Close() })
-					return ix
-				},
-				Reopen: func(t *testing.T, ix vectors.Index) vectors.Index {
-					if err := ix.Close(); err != nil {
-						t.Fatal(err)
-					}
-					n := open(t, dirs[ix], params, vectors.Options{})
-					dirs[n] = dirs[ix]
-					t.Cleanup(func() { n.Close() })
-					return n
-				},
-			})
+			vectortest.Run(t, vlogtest.Engine{Scheme: "ivf", Params: params}.Backend())
 		})
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 	"github.com/tianshu-ai/tianshu/internal/vectors"
+	"github.com/tianshu-ai/tianshu/internal/vectors/vectortest"
 )
 
 // Engine names the engine under test.
@@ -67,6 +68,35 @@ func (e Engine) open(t *testing.T, dir, extra string, o vectors.Options) vectors
 		t.Fatal(err)
 	}
 	return ix
+}
+
+// Backend is the engine as vectortest's conformance suite opens it: a
+// new directory per index, reopened from the same directory.
+func (e Engine) Backend() vectortest.Backend {
+	var mu sync.Mutex
+	dirs := map[vectors.Index]string{}
+	opened := func(t *testing.T, ix vectors.Index, dir string) vectors.Index {
+		mu.Lock()
+		dirs[ix] = dir
+		mu.Unlock()
+		t.Cleanup(func() { ix.Close() })
+		return ix
+	}
+	return vectortest.Backend{
+		Open: func(t *testing.T) vectors.Index {
+			dir := t.TempDir()
+			return opened(t, e.open(t, dir, "", vectors.Options{}), dir)
+		},
+		Reopen: func(t *testing.T, ix vectors.Index) vectors.Index {
+			if err := ix.Close(); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			dir := dirs[ix]
+			mu.Unlock()
+			return opened(t, e.open(t, dir, "", vectors.Options{}), dir)
+		},
+	}
 }
 
 // Items returns n items of 32-d Gaussian vectors (nearly orthogonal to
