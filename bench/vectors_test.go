@@ -18,16 +18,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tianshu-ai/tianshu/bench/benchtable"
+	"github.com/tianshu-ai/tianshu/internal/testenv"
 	"github.com/tianshu-ai/tianshu/internal/vectors"
 	_ "github.com/tianshu-ai/tianshu/internal/vectors/hnsw"
+	_ "github.com/tianshu-ai/tianshu/internal/vectors/ivf"
 	"github.com/tianshu-ai/tianshu/internal/vectors/vectortest"
 )
 
 // BenchmarkVectorIndex is issue #29's index benchmark: N synthetic face
 // embeddings (default 1,000,000; TIANSHU_BENCH_VECTORS=N for quick runs)
 // of each dimension in TIANSHU_BENCH_VECTOR_DIMS (default 128, the
-// face-api descriptor; 1024 is faceres), in the embedded index, beside an
-// exact scan of the same vectors in the same run.
+// face-api descriptor; 1024 is faceres), in each embedded engine of
+// TIANSHU_BENCH_VECTOR_ENGINES (default hnsw,ivf) one after the other,
+// beside one exact scan of the same vectors in the same run.
 //
 // Distribution: N/100 identities, each a random unit centre; every vector
 // is its identity's centre plus Gaussian noise of norm ≈ 0.6, normalized
@@ -43,6 +46,12 @@ import (
 // background while a goroutine searches, and prints the compaction's
 // time, the searches meanwhile, recall@10 afterwards against an exact
 // scan of what is left, and heap and disk per million before and after.
+// Tuning: TIANSHU_BENCH_VECTOR_PARAMS (hnsw's URL query, say
+// "ef_construction=48") and TIANSHU_BENCH_VECTOR_EFS (hnsw search
+// breadths to measure); TIANSHU_BENCH_VECTOR_IVF_PARAMS (ivf's, say
+// "lists=4") and TIANSHU_BENCH_VECTOR_NPROBES (ivf lists scanned). ivf
+// removes deleted vectors from its lists at once: it has no compaction,
+// and its "compaction" rows are the deletes themselves.
 // The pgvector backend has no row here: it runs only where
 // TIANSHU_TEST_PGVECTOR names a server (docs/search.md), and a million
 // rows through it is a run of its own.
@@ -66,9 +75,56 @@ func BenchmarkVectorIndex(b *testing.B) {
 			dims = append(dims, d)
 		}
 	}
-	for _, dim := range dims {
-		b.Run(fmt.Sprintf("d%d", dim), func(b *testing.B) { benchVectors(b, n, dim) })
+	engines := []string{"hnsw", "ivf"}
+	if s := os.Getenv("TIANSHU_BENCH_VECTOR_ENGINES"); s != "" {
+		engines = strings.Split(s, ",")
+		for _, e := range engines {
+			if e != "hnsw" && e != "ivf" {
+				b.Fatalf("TIANSHU_BENCH_VECTOR_ENGINES=%q: hnsw, ivf or both", s)
+			}
+		}
 	}
+	for _, dim := range dims {
+		b.Run(fmt.Sprintf("d%d", dim), func(b *testing.B) { benchVectors(b, n, dim, engines) })
+	}
+}
+
+// vecEngine is what the benchmark needs to know of an engine: its URL
+// query, the search knob and its values to measure (TIANSHU_BENCH_VECTOR_EFS
+// or _NPROBES; 0 is the URL's own), and whether deletes leave tombstones
+// that a background compaction removes.
+type vecEngine struct {
+	name, params string
+	knob         string
+	values       []int
+	set          func(ix vectors.Index, v int)
+	compacts     bool
+}
+
+func vecEngineOf(b *testing.B, name string) vecEngine {
+	ints := func(env string) []int {
+		s := os.Getenv(env)
+		if s == "" {
+			return []int{0}
+		}
+		var out []int
+		for _, f := range strings.Split(s, ",") {
+			v, err := strconv.Atoi(f)
+			if err != nil || v < 1 {
+				b.Fatalf("%s=%q", env, s)
+			}
+			out = append(out, v)
+		}
+		return out
+	}
+	if name == "ivf" {
+		return vecEngine{name: name, params: os.Getenv("TIANSHU_BENCH_VECTOR_IVF_PARAMS"), knob: "nprobe",
+			values: ints("TIANSHU_BENCH_VECTOR_NPROBES"),
+			set:    func(ix vectors.Index, v int) { ix.(interface{ SetSearchNprobe(int) }).SetSearchNprobe(v) }}
+	}
+	return vecEngine{name: name, params: os.Getenv("TIANSHU_BENCH_VECTOR_PARAMS"), knob: "ef",
+		values: ints("TIANSHU_BENCH_VECTOR_EFS"), compacts: true,
+		set: func(ix vectors.Index, v int) { ix.(interface{ SetSearchEf(int) }).SetSearchEf(v) }}
 }
 
 const (
@@ -82,11 +138,36 @@ const (
 	vecDeleteShare = 0.3
 )
 
-func benchVectors(b *testing.B, n, dim int) {
-	ctx := context.Background()
+func benchVectors(b *testing.B, n, dim int, engines []string) {
 	r := rand.New(rand.NewPCG(29, uint64(dim)))
 	all := vectortest.Clustered(r, n+vecQueries+2*vecLive, max(n/100, 10), dim, 0.6)
-	base, queries, live, paced := all[:n], all[n:n+vecQueries], all[n+vecQueries:n+vecQueries+vecLive], all[n+vecQueries+vecLive:]
+	d := vecData{n: n, dim: dim, base: all[:n], queries: all[n : n+vecQueries], live: all[n+vecQueries : n+vecQueries+vecLive], paced: all[n+vecQueries+vecLive:]}
+	// Exact scan (baseline), which also gives the true neighbours: once,
+	// for every engine.
+	d.exact = make([]time.Duration, vecQueries)
+	d.truth = make([][]int, vecQueries)
+	for i, q := range d.queries {
+		t := time.Now()
+		d.truth[i] = vectortest.Exact(d.base, q, vecK)
+		d.exact[i] = time.Since(t)
+	}
+	for _, e := range engines {
+		b.Run(e, func(b *testing.B) { benchEngine(b, vecEngineOf(b, e), &d) })
+	}
+}
+
+// vecData is one run's vectors and the exact scan's answers.
+type vecData struct {
+	n, dim                     int
+	base, queries, live, paced [][]float32
+	exact                      []time.Duration
+	truth                      [][]int
+}
+
+func benchEngine(b *testing.B, eng vecEngine, d *vecData) {
+	ctx := context.Background()
+	n, dim := d.n, d.dim
+	base, queries, live, paced, exact, truth := d.base, d.queries, d.live, d.paced, d.exact, d.truth
 	items := func(vs [][]float32, off int) []vectors.Item {
 		out := make([]vectors.Item, len(vs))
 		t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
@@ -98,9 +179,7 @@ func benchVectors(b *testing.B, n, dim int) {
 	}
 	dir := filepath.Join(b.TempDir(), "vectors")
 	before := vecHeap()
-	// TIANSHU_BENCH_VECTOR_PARAMS (say "ef=96&ef_construction=64") tunes
-	// the index.
-	ixURL := "hnsw://" + dir + "?" + os.Getenv("TIANSHU_BENCH_VECTOR_PARAMS")
+	ixURL := eng.name + "://" + dir + "?" + eng.params
 	reg := prometheus.NewRegistry()
 	ix, err := vectors.Open(ctx, ixURL, vectors.Options{Registerer: reg})
 	if err != nil {
@@ -125,27 +204,9 @@ func benchVectors(b *testing.B, n, dim int) {
 	heapPerM := float64(after-before) * 1e6 / float64(n)
 
 	f := vectors.Filter{ProjectID: "default", Type: "face", MinSimilarity: -1}
-	// Exact scan (baseline), which also gives the true neighbours.
-	exact := make([]time.Duration, vecQueries)
-	truth := make([][]int, vecQueries)
-	for i, q := range queries {
-		t := time.Now()
-		truth[i] = vectortest.Exact(base, q, vecK)
-		exact[i] = time.Since(t)
-	}
-	// Search breadths to measure (TIANSHU_BENCH_VECTOR_EFS, default the
-	// index's own); the last one stays set for the rest.
-	efs := []int{0}
-	if s := os.Getenv("TIANSHU_BENCH_VECTOR_EFS"); s != "" {
-		efs = nil
-		for _, f := range strings.Split(s, ",") {
-			ef, err := strconv.Atoi(f)
-			if err != nil || ef < 1 {
-				b.Fatalf("TIANSHU_BENCH_VECTOR_EFS=%q", s)
-			}
-			efs = append(efs, ef)
-		}
-	}
+	// The search knob's values to measure; the last one stays set for
+	// the rest.
+	efs := eng.values
 	type efResult struct {
 		ef          int
 		lat         []time.Duration
@@ -155,7 +216,7 @@ func benchVectors(b *testing.B, n, dim int) {
 	var results []efResult
 	for _, ef := range efs {
 		if ef > 0 {
-			ix.(interface{ SetSearchEf(int) }).SetSearchEf(ef)
+			eng.set(ix, ef)
 		}
 		res := efResult{ef: ef, lat: make([]time.Duration, vecQueries)}
 		found := 0
@@ -186,6 +247,10 @@ func benchVectors(b *testing.B, n, dim int) {
 	flat := vecInsertWhileSearching(b, ix, items(live, n), queries, f, 0)
 	slow := vecInsertWhileSearching(b, ix, items(paced, n+vecLive), queries, f, vecPaced)
 	total := n + 2*vecLive
+	// ivf's trainings so far and its lists (the last training still runs
+	// in the background when the inserts outpaced it).
+	trainings, _ := testenv.Metric(reg, "tianshu_vectors_retrains_total")
+	lists, _ := testenv.Metric(reg, "tianshu_vectors_lists")
 
 	// Heap and disk of the whole index: the snapshot Close writes, and the
 	// heap of the index reopened from it (no garbage of the build).
@@ -241,12 +306,15 @@ func benchVectors(b *testing.B, n, dim int) {
 		}
 	}
 	deleteTime := time.Since(start)
-	for vecMetric(b, reg, "tianshu_vectors_compactions_total") < 1 && !b.Failed() {
-		time.Sleep(100 * time.Millisecond) // a benchmark's progress poll, not a test's wait
+	var tombstonesLeft float64
+	if eng.compacts {
+		for testenv.MustMetric(b, reg, "tianshu_vectors_compactions_total") < 1 && !b.Failed() {
+			time.Sleep(100 * time.Millisecond) // a benchmark's progress poll, not a test's wait
+		}
+		// Deletes that land while the copy is made stay as tombstones in it.
+		tombstonesLeft = testenv.MustMetric(b, reg, "tianshu_vectors_tombstones")
 	}
 	compactTime := time.Since(start)
-	// Deletes that land while the copy is made stay as tombstones in it.
-	tombstonesLeft := vecMetric(b, reg, "tianshu_vectors_tombstones")
 	stop.Store(true)
 	wg.Wait()
 	// Recall after the compaction against an exact scan of what is left.
@@ -281,11 +349,11 @@ func benchVectors(b *testing.B, n, dim int) {
 		b.Fatal(err)
 	}
 
-	name := fmt.Sprintf("vector index %s×%d-d", humanCount(n), dim)
+	name := fmt.Sprintf("vector index %s %s×%d-d", eng.name, humanCount(n), dim)
 	for _, r := range results {
 		sname := name
 		if r.ef > 0 {
-			sname = fmt.Sprintf("%s ef %d", name, r.ef)
+			sname = fmt.Sprintf("%s %s %d", name, eng.knob, r.ef)
 		}
 		benchtable.Record(b, benchtable.Row{Metric: sname + " top-10 search p50 (baseline: exact scan)", Unit: "s",
 			Target: "≤ 10 ms", Tianshu: vecPct(r.lat, 50).Seconds(), Baseline: vecPct(exact, 50).Seconds()})
@@ -318,9 +386,14 @@ func benchVectors(b *testing.B, n, dim int) {
 	benchtable.Record(b, benchtable.Row{Metric: name + " disk per million vectors (snapshot)", Unit: "B", Tianshu: diskAll * perM})
 	benchtable.Record(b, benchtable.Row{Metric: fmt.Sprintf("%s delete %.0f%% (%d ids, batches of %d)", name, vecDeleteShare*100, nDel, vectors.MaxBatch),
 		Unit: "s", Tianshu: deleteTime.Seconds()})
-	benchtable.Record(b, benchtable.Row{Metric: name + " from the first delete to the compaction's end", Unit: "s", Tianshu: compactTime.Seconds()})
-	benchtable.Record(b, benchtable.Row{Metric: name + " tombstones left after the compaction (deletes made while it copied)", Unit: "",
-		Tianshu: tombstonesLeft})
+	if eng.compacts {
+		benchtable.Record(b, benchtable.Row{Metric: name + " from the first delete to the compaction's end", Unit: "s", Tianshu: compactTime.Seconds()})
+		benchtable.Record(b, benchtable.Row{Metric: name + " tombstones left after the compaction (deletes made while it copied)", Unit: "",
+			Tianshu: tombstonesLeft})
+	}
+	if trainings > 0 {
+		b.Logf("%s: %.0f trainings of the lists finished while building and inserting; %.0f lists after the inserts", eng.name, trainings, lists)
+	}
 	benchtable.Record(b, benchtable.Row{Metric: name + " top-10 search p50 while compacting (baseline: exact scan)", Unit: "s",
 		Tianshu: vecPct(during, 50).Seconds(), Baseline: vecPct(exact, 50).Seconds()})
 	benchtable.Record(b, benchtable.Row{Metric: name + " top-10 search p99 while compacting (baseline: exact scan)", Unit: "s",
@@ -373,24 +446,6 @@ func vecInsertWhileSearching(b *testing.B, ix vectors.Index, items []vectors.Ite
 	stop.Store(true)
 	wg.Wait()
 	return res
-}
-
-// vecMetric reads a counter or gauge of the index's registry.
-func vecMetric(b *testing.B, reg *prometheus.Registry, name string) float64 {
-	mfs, err := reg.Gather()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			if m := mf.GetMetric()[0]; m.GetGauge() != nil {
-				return m.GetGauge().GetValue()
-			}
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	b.Fatalf("no metric %s", name)
-	return 0
 }
 
 func insertAll(b *testing.B, ix vectors.Index, items []vectors.Item, writers int) {

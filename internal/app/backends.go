@@ -10,5 +10,6 @@ import (
 	_ "github.com/tianshu-ai/tianshu/internal/store/postgres"   // postgres://, postgresql://
 	_ "github.com/tianshu-ai/tianshu/internal/store/sqlite"     // sqlite://, sqlite3://
 	_ "github.com/tianshu-ai/tianshu/internal/vectors/hnsw"     // hnsw://
+	_ "github.com/tianshu-ai/tianshu/internal/vectors/ivf"      // ivf://
 	_ "github.com/tianshu-ai/tianshu/internal/vectors/pgvector" // postgres://, postgresql:// (pgvector)
 )

@@ -72,8 +72,9 @@ type Config struct {
 	Blob  string `yaml:"blob"`
 	Cache string `yaml:"cache"`
 	// Vectors is the vector index of record embeddings (SearchFaces):
-	// hnsw:///dir (embedded, default under DataDir) or postgres://… with
-	// pgvector.
+	// hnsw:///dir (embedded, the default under DataDir), ivf:///dir (the
+	// embedded engine for fast inserts, docs/search.md) or postgres://…
+	// with pgvector.
 	Vectors string `yaml:"vectors"`
 	// ShutdownGrace bounds the first part of a graceful stop: the HTTP
 	// server answers what it accepted and requests in flight finish; what
@@ -202,7 +203,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Bus, "bus", c.Bus, "bus URL: nats://embedded, nats://host:4222 or kafka://host:9092[,host2:9092] (default nats://embedded)")
 	fs.StringVar(&c.Blob, "blob", c.Blob, "object store URL: file:///dir or s3://bucket?endpoint=... (default file under data-dir)")
 	fs.StringVar(&c.Cache, "cache", c.Cache, "cache URL for rate limits and sessions: memory:// or redis://host:6379 (default memory://)")
-	fs.StringVar(&c.Vectors, "vectors", c.Vectors, "vector index URL for face search: hnsw:///dir or postgres://...?table=... with pgvector (default hnsw under data-dir)")
+	fs.StringVar(&c.Vectors, "vectors", c.Vectors, "vector index URL for face search: hnsw:///dir, ivf:///dir (embedded, faster inserts) or postgres://...?table=... with pgvector (default hnsw under data-dir)")
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "set up (once) and run the face structuring demo: a replay camera, a flow, a task, an app and an SSE subscription")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "on SIGTERM, how long requests already accepted may take to be answered before their connections are closed")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "after the grace period, how long the modules (tasks, push, backends) may take to stop")

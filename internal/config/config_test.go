@@ -17,6 +17,7 @@ import (
 	_ "github.com/tianshu-ai/tianshu/internal/store/postgres"
 	_ "github.com/tianshu-ai/tianshu/internal/store/sqlite"
 	_ "github.com/tianshu-ai/tianshu/internal/vectors/hnsw"
+	_ "github.com/tianshu-ai/tianshu/internal/vectors/ivf"
 )
 
 // defaults < file < env < flags, as the package documents.
@@ -78,6 +79,11 @@ func TestValidateAcceptsRegisteredSchemes(t *testing.T) {
 	args := []string{"--data-dir", dir, "--db", "mariadb://root@127.0.0.1:3306/x", "--bus", "nats://127.0.0.1:4222", "--blob", "s3://bucket", "--cache", "rediss://127.0.0.1:6380"}
 	if _, err := Load(flag.NewFlagSet("t", flag.ContinueOnError), args, func(string) string { return "" }); err != nil {
 		t.Fatal(err)
+	}
+	for _, v := range []string{"ivf://", "ivf://" + dir + "/vectors-ivf?nprobe=32", "hnsw://"} {
+		if _, err := Load(flag.NewFlagSet("t", flag.ContinueOnError), append(args, "--vectors", v), func(string) string { return "" }); err != nil {
+			t.Errorf("--vectors %s: %v", v, err)
+		}
 	}
 }
 

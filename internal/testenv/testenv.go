@@ -5,11 +5,16 @@
 package testenv
 
 import (
+	"bufio"
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // InCI reports whether missing services and tools must fail tests instead of
@@ -92,4 +97,61 @@ func EventuallyExplained(t testing.TB, d time.Duration, what string, cond func()
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// KillChild runs the test named run (as t.Name() says it, subtests
+// included) in a child process with env added,
+// hands each line it prints to line, kills it with SIGKILL once line
+// returns true, and hands line what the child printed until it died (it
+// was acknowledged too).
+func KillChild(t *testing.T, run, env string, line func(string) bool) {
+	t.Helper()
+	parts := strings.Split(run, "/")
+	for i, p := range parts {
+		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
+	}
+	cmd := exec.Command(os.Args[0], "-test.run="+strings.Join(parts, "/"), "-test.count=1")
+	cmd.Env = append(os.Environ(), env)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !line(sc.Text()) {
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		line(sc.Text())
+	}
+	_ = cmd.Wait()
+}
+
+// Metric reads a counter or gauge without labels from g, and whether g
+// has it.
+func Metric(g prometheus.Gatherer, name string) (float64, bool) {
+	mfs, _ := g.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			if m := mf.GetMetric()[0]; m.GetGauge() != nil {
+				return m.GetGauge().GetValue(), true
+			}
+			return mf.GetMetric()[0].GetCounter().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// MustMetric is Metric for a metric g must have.
+func MustMetric(t testing.TB, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	v, ok := Metric(g, name)
+	if !ok {
+		t.Fatalf("no metric %s", name)
+	}
+	return v
 }

@@ -4,7 +4,9 @@
 //
 // Like the store, the bus and the blob store it is a backend chosen by URL:
 // the embedded default is an HNSW graph persisted in the data directory
-// (hnsw:///dir); scaled out it is PostgreSQL with pgvector (postgres://…).
+// (hnsw:///dir), the embedded alternative for fast inserts an inverted file
+// of int8 rows (ivf:///dir); scaled out it is PostgreSQL with pgvector
+// (postgres://…).
 // The index is derived data: the store keeps every embedding, and an
 // embedded index that is missing or corrupt is rebuilt from a Source while
 // Search answers ErrUnavailable. Every backend passes the conformance suite
@@ -136,8 +138,9 @@ type Source func(ctx context.Context, yield func(Item) error) error
 
 // Options are what the platform gives a backend when it opens an index.
 type Options struct {
-	// DataDir is the platform's data directory; the embedded backend
-	// defaults to <DataDir>/vectors when its URL names no directory.
+	// DataDir is the platform's data directory; the embedded backends
+	// default to <DataDir>/vectors (hnsw) and <DataDir>/vectors-ivf (ivf)
+	// when their URL names no directory.
 	DataDir string
 	// Source rebuilds the embedded index when it is missing or corrupt;
 	// nil starts an empty index instead.

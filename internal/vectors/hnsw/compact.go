@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tianshu-ai/tianshu/internal/vectors/vlog"
 )
 
 // compactMin is the fewest tombstones a partition compacts for: below
@@ -15,37 +17,29 @@ const compactMin = 100
 // maybeCompact starts compacting the first partition whose tombstones
 // pass the index's share (compact_share), unless a compaction or a
 // rebuild is running.
-func (ix *Index) maybeCompact() {
-	if ix.compactShare >= 1 || ix.rebuilding.Load() || ix.closed.Load() {
+func (ix *Index) maybeCompact(st *vlog.Store) {
+	if ix.compactShare >= 1 || st.Rebuilding() || st.Closed() {
 		return
 	}
-	ix.pmu.RLock()
-	var k pkey
+	var k vlog.Key
 	var g *graph
-	for pk, pg := range ix.parts {
+	ix.parts.Each(func(pk vlog.Key, pg *graph) {
 		pg.mu.RLock()
 		due := pg.ndead >= compactMin && float64(pg.ndead) > ix.compactShare*float64(pg.n())
 		pg.mu.RUnlock()
-		if due {
+		if due && g == nil {
 			k, g = pk, pg
-			break
 		}
-	}
-	ix.pmu.RUnlock()
+	})
 	if g == nil || !ix.compacting.CompareAndSwap(false, true) {
 		return
 	}
-	ix.wg.Add(1)
-	go func() {
-		defer ix.wg.Done()
+	st.Go(func(ctx context.Context) {
 		defer ix.compacting.Store(false)
-		if ix.compact(ix.ctx, k, g) && ix.snapping.CompareAndSwap(false, true) {
-			defer ix.snapping.Store(false)
-			if err := ix.snapshot(); err != nil {
-				ix.log.Error("vector index snapshot after compaction failed", "dir", ix.dir, "err", err)
-			}
+		if ix.compact(ctx, k, g) {
+			st.SnapshotIfIdle(false)
 		}
-	}()
+	})
 }
 
 // compact replaces partition g by a copy without its tombstones: the live
@@ -56,7 +50,7 @@ func (ix *Index) maybeCompact() {
 // changes, so the log and snapshot stay valid throughout: kill -9 at any
 // point reopens the same items (TestKill9Compaction). A snapshot follows,
 // so the disk shrinks too.
-func (ix *Index) compact(ctx context.Context, k pkey, g *graph) bool {
+func (ix *Index) compact(ctx context.Context, k vlog.Key, g *graph) bool {
 	start := time.Now()
 	g.mu.Lock()
 	before, dead := g.n(), g.ndead
@@ -111,8 +105,8 @@ func (ix *Index) compact(ctx context.Context, k pkey, g *graph) bool {
 	}
 	ng.mu.Unlock()
 	g.adopt(ng)
-	ix.m.compactions.Inc()
-	ix.log.Info("vector index partition compacted", "project", k.project, "type", k.typ,
+	ix.compactions.Inc()
+	ix.log.Info("vector index partition compacted", "project", k.Project, "type", k.Type,
 		"nodes_before", before, "tombstones", dead, "nodes_after", g.n(), "tombstones_after", g.ndead, "duration", time.Since(start))
 	return true
 }
@@ -123,7 +117,7 @@ func (g *graph) adopt(ng *graph) {
 	g.vecs, g.q8, g.scale = ng.vecs, ng.q8, ng.scale
 	g.nbr0, g.dist0, g.cnt0, g.level, g.upper = ng.nbr0, ng.dist0, ng.cnt0, ng.level, ng.upper
 	g.dead, g.tms, g.dev, g.task, g.ids = ng.dead, ng.tms, ng.dev, ng.task, ng.ids
-	g.strs, g.strIdx, g.byID = ng.strs, ng.strIdx, ng.byID
+	g.names, g.byID = ng.names, ng.byID
 	g.entry, g.maxLevel, g.hasEntry, g.ndead = ng.entry, ng.maxLevel, ng.hasEntry, ng.ndead
 	g.removed = nil
 	g.epoch++
@@ -146,7 +140,7 @@ func copyChunks(ctx context.Context, g, ng *graph, next *atomic.Int64, to int, l
 			if !g.dead[i] {
 				// vecs' values never change once written, so the entry
 				// may keep pointing into them.
-				es = append(es, entry{id: g.ids[i], dev: g.strs[g.dev[i]], task: g.strs[g.task[i]], tms: g.tms[i], q: g.vec(i)})
+				es = append(es, entry{id: g.ids[i], dev: g.names.Strs[g.dev[i]], task: g.names.Strs[g.task[i]], tms: g.tms[i], q: g.vec(i)})
 			}
 		}
 		if !locked {

@@ -17,6 +17,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 	"github.com/tianshu-ai/tianshu/internal/vectors"
 	"github.com/tianshu-ai/tianshu/internal/vectors/hnsw"
+	"github.com/tianshu-ai/tianshu/internal/vectors/vlog/vlogtest"
 )
 
 func ids(its []vectors.Item) []string {
@@ -31,7 +32,7 @@ func ids(its []vectors.Item) []string {
 func notFound(t *testing.T, ix vectors.Index, its []vectors.Item) {
 	t.Helper()
 	for _, it := range its {
-		hits, err := ix.Search(context.Background(), it.Vector, 1, pf)
+		hits, err := ix.Search(context.Background(), it.Vector, 1, vlogtest.PF)
 		if err != nil || len(hits) == 1 && hits[0].ID == it.ID {
 			t.Fatalf("deleted %s: %v, %v", it.ID, hits, err)
 		}
@@ -49,7 +50,7 @@ func TestCompaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := items(3000, 7)
+	all := vlogtest.Items(3000, 7)
 	base, extra := all[:2000], all[2000:]
 	if err := ix.Upsert(context.Background(), base); err != nil {
 		t.Fatal(err)
@@ -74,7 +75,7 @@ func TestCompaction(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := 0; !stop.Load(); i++ {
-			if _, err := ix.Search(context.Background(), base[i%len(base)].Vector, 5, pf); err != nil {
+			if _, err := ix.Search(context.Background(), base[i%len(base)].Vector, 5, vlogtest.PF); err != nil {
 				t.Error(err)
 				return
 			}
@@ -102,11 +103,11 @@ func TestCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 60*time.Second, "the compaction", func() bool {
-		return counter(t, reg, "tianshu_vectors_compactions_total") >= 1
+		return testenv.MustMetric(t, reg, "tianshu_vectors_compactions_total") >= 1
 	})
 	stop.Store(true)
 	wg.Wait()
-	if n := counter(t, reg, "tianshu_vectors_tombstones"); n > 0.2*3000 {
+	if n := testenv.MustMetric(t, reg, "tianshu_vectors_tombstones"); n > 0.2*3000 {
 		t.Errorf("%v tombstones after the compaction", n)
 	}
 	var live, gone []vectors.Item
@@ -116,8 +117,8 @@ func TestCompaction(t *testing.T) {
 	}
 	check := func(ix vectors.Index) {
 		t.Helper()
-		findsAll(t, ix, base[600:])
-		findsAll(t, ix, live)
+		vlogtest.FindsAll(t, ix, base[600:])
+		vlogtest.FindsAll(t, ix, live)
 		notFound(t, ix, deleted)
 		notFound(t, ix, gone)
 		s, err := ix.Stats(context.Background())
@@ -134,7 +135,7 @@ func TestCompaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodes := float64(s.Items) + counter(t, reg, "tianshu_vectors_tombstones")
+	nodes := float64(s.Items) + testenv.MustMetric(t, reg, "tianshu_vectors_tombstones")
 	if err := ix.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestKill9Compaction(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		its := items(base+20000, 8)
+		its := vlogtest.Items(base+20000, 8)
 		if err := ix.Upsert(context.Background(), its[:base]); err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +174,7 @@ func TestKill9Compaction(t *testing.T) {
 	}
 	dir := t.TempDir()
 	acked, during := 0, 0
-	killChild(t, "TestKill9Compaction", "TIANSHU_VECTORS_COMPACT_CHILD="+dir, func(line string) bool {
+	testenv.KillChild(t, "TestKill9Compaction", "TIANSHU_VECTORS_COMPACT_CHILD="+dir, func(line string) bool {
 		if f := strings.Fields(line); len(f) == 4 && f[0] == "acked" {
 			acked, _ = strconv.Atoi(f[1])
 			if f[3] == "true" {
@@ -187,8 +188,8 @@ func TestKill9Compaction(t *testing.T) {
 	}
 	ix := openDir(t, dir, vectors.Options{})
 	defer ix.Close()
-	its := items(base+20000, 8)
-	findsAll(t, ix, its[base/2:acked])
+	its := vlogtest.Items(base+20000, 8)
+	vlogtest.FindsAll(t, ix, its[base/2:acked])
 	notFound(t, ix, its[:base/2])
 	t.Logf("killed after %d acknowledged upserts, %d of them while compacting", acked-base, during)
 }

@@ -1,6 +1,9 @@
 package hnsw
 
-import "github.com/tianshu-ai/tianshu/internal/vectors"
+import (
+	"github.com/tianshu-ai/tianshu/internal/vectors"
+	"github.com/tianshu-ai/tianshu/internal/vectors/vlog"
+)
 
 // Compacting reports whether ix (an embedded index) is compacting a
 // partition, for tests that must act while it does.
@@ -10,10 +13,8 @@ func Compacting(ix vectors.Index) bool { return ix.(*Index).compacting.Load() }
 // id in partition project/typ, or nil.
 func VectorOf(ix vectors.Index, project, typ, id string) []float32 {
 	x := ix.(*Index)
-	x.pmu.RLock()
-	g := x.parts[pkey{project, typ}]
-	x.pmu.RUnlock()
-	if g == nil {
+	g, ok := x.parts.Get(vlog.Key{Project: project, Type: typ})
+	if !ok {
 		return nil
 	}
 	g.mu.RLock()

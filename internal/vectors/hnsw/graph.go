@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/tianshu-ai/tianshu/internal/vectors"
+	"github.com/tianshu-ai/tianshu/internal/vectors/vlog"
 )
 
 // Graph parameters. M neighbours per node above level 0 and M0 = 2·M on
@@ -53,9 +54,8 @@ type graph struct {
 	task  []uint32 // index into strs
 	ids   []string
 
-	strs   []string
-	strIdx map[string]uint32
-	byID   map[string]uint32 // live nodes only
+	names vlog.Strings      // device and task strings
+	byID  map[string]uint32 // live nodes only
 
 	entry    uint32
 	maxLevel int
@@ -74,7 +74,7 @@ type graph struct {
 
 func newGraph(dim int) *graph {
 	g := &graph{dim: dim, m: defaultM, m0: 2 * defaultM, efCons: defaultEfCons, efMin: defaultEfMin,
-		strs: []string{""}, strIdx: map[string]uint32{"": 0}, byID: map[string]uint32{}}
+		names: vlog.NewStrings(), byID: map[string]uint32{}}
 	g.ml = 1 / math.Log(float64(g.m))
 	return g
 }
@@ -114,14 +114,24 @@ func (g *graph) neighbours(i uint32, lvl int) []uint32 {
 	return g.upper[i][lvl-1]
 }
 
-func (g *graph) intern(s string) uint32 {
-	if i, ok := g.strIdx[s]; ok {
-		return i
-	}
-	i := uint32(len(g.strs))
-	g.strs = append(g.strs, s)
-	g.strIdx[s] = i
-	return i
+func (g *graph) intern(s string) uint32 { return g.names.Intern(s) }
+
+// Dim, Has and Len make a graph a vlog.Partition.
+func (g *graph) Dim() int { return g.dim }
+
+// Has reports whether id is live here.
+func (g *graph) Has(id string) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	_, ok := g.byID[id]
+	return ok
+}
+
+// Len is the number of live nodes.
+func (g *graph) Len() int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return len(g.byID)
 }
 
 // cand is a node and its distance to the query.

@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/vectors"
 	"github.com/tianshu-ai/tianshu/internal/vectors/hnsw"
+	"github.com/tianshu-ai/tianshu/internal/vectors/vlog/vlogtest"
 )
 
 // BenchmarkGroupCommit upserts one item per call from 8 goroutines, the
@@ -25,7 +24,7 @@ import (
 // share fsyncs, so they go faster and sync less than once per upsert.
 func BenchmarkGroupCommit(b *testing.B) {
 	const n = 2000
-	its := items(n, 9)
+	its := vlogtest.Items(n, 9)
 	run := func(writers int) (rate, syncsPerUpsert float64) {
 		reg := prometheus.NewRegistry()
 		ix, err := vectors.Open(context.Background(), "hnsw://"+b.TempDir(), vectors.Options{Registerer: reg})
@@ -67,55 +66,6 @@ func BenchmarkGroupCommit(b *testing.B) {
 		b.Logf("8 writers: %.0f upserts/s, %.2f fsyncs per upsert; baseline 1 writer: %.0f upserts/s, %.2f fsyncs per upsert; ratio %.2f×",
 			eight, eightSyncs, one, oneSyncs, eight/one)
 	}
-}
-
-// TestKill9GroupCommit is TestKill9 with 4 goroutines upserting one item
-// each call, so their log entries share fsyncs: every upsert a goroutine
-// reported as acknowledged must be in the reopened index.
-func TestKill9GroupCommit(t *testing.T) {
-	const n, writers = 40000, 4
-	if dir := os.Getenv("TIANSHU_VECTORS_GROUP_CHILD"); dir != "" {
-		ix := openDir(t, dir, vectors.Options{})
-		its := items(n, 10)
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for w := range writers {
-			wg.Go(func() {
-				for i := w; i < n; i += writers {
-					if err := ix.Upsert(context.Background(), its[i:i+1]); err != nil {
-						t.Error(err)
-						return
-					}
-					mu.Lock()
-					fmt.Printf("acked %d\n", i)
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-		t.Fatal("the child ran out of items before it was killed")
-	}
-	dir := t.TempDir()
-	var acked []int
-	killChild(t, "TestKill9GroupCommit", "TIANSHU_VECTORS_GROUP_CHILD="+dir, func(line string) bool {
-		if s, ok := strings.CutPrefix(line, "acked "); ok {
-			i, _ := strconv.Atoi(s)
-			acked = append(acked, i)
-		}
-		return len(acked) >= 400
-	})
-	if len(acked) < 400 {
-		t.Fatalf("child acknowledged %d upserts before dying", len(acked))
-	}
-	ix := openDir(t, dir, vectors.Options{})
-	defer ix.Close()
-	its := items(n, 10)
-	var want []vectors.Item
-	for _, i := range acked {
-		want = append(want, its[i])
-	}
-	findsAll(t, ix, want)
-	t.Logf("%d acknowledged upserts from %d goroutines survived kill -9", len(acked), writers)
 }
 
 // TestSameIDWritesReplayAsApplied: writes of one id racing each other

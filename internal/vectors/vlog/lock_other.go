@@ -1,6 +1,6 @@
 //go:build !unix
 
-package hnsw
+package vlog
 
 import "os"
 
