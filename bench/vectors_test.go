@@ -18,11 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tianshu-ai/tianshu/bench/benchtable"
-	"github.com/tianshu-ai/tianshu/internal/testenv"
 	"github.com/tianshu-ai/tianshu/internal/vectors"
 	_ "github.com/tianshu-ai/tianshu/internal/vectors/hnsw"
 	_ "github.com/tianshu-ai/tianshu/internal/vectors/ivf"
 	"github.com/tianshu-ai/tianshu/internal/vectors/vectortest"
+	"github.com/tianshu-ai/tianshu/internal/vectors/vlog/vlogtest"
 )
 
 // BenchmarkVectorIndex is issue #29's index benchmark: N synthetic face
@@ -249,8 +249,8 @@ func benchEngine(b *testing.B, eng vecEngine, d *vecData) {
 	total := n + 2*vecLive
 	// ivf's trainings so far and its lists (the last training still runs
 	// in the background when the inserts outpaced it).
-	trainings, _ := testenv.Metric(reg, "tianshu_vectors_retrains_total")
-	lists, _ := testenv.Metric(reg, "tianshu_vectors_lists")
+	trainings, _ := vlogtest.Metric(reg, "tianshu_vectors_retrains_total")
+	lists, _ := vlogtest.Metric(reg, "tianshu_vectors_lists")
 
 	// Heap and disk of the whole index: the snapshot Close writes, and the
 	// heap of the index reopened from it (no garbage of the build).
@@ -308,11 +308,11 @@ func benchEngine(b *testing.B, eng vecEngine, d *vecData) {
 	deleteTime := time.Since(start)
 	var tombstonesLeft float64
 	if eng.compacts {
-		for testenv.MustMetric(b, reg, "tianshu_vectors_compactions_total") < 1 && !b.Failed() {
+		for vlogtest.MustMetric(b, reg, "tianshu_vectors_compactions_total") < 1 && !b.Failed() {
 			time.Sleep(100 * time.Millisecond) // a benchmark's progress poll, not a test's wait
 		}
 		// Deletes that land while the copy is made stay as tombstones in it.
-		tombstonesLeft = testenv.MustMetric(b, reg, "tianshu_vectors_tombstones")
+		tombstonesLeft = vlogtest.MustMetric(b, reg, "tianshu_vectors_tombstones")
 	}
 	compactTime := time.Since(start)
 	stop.Store(true)

@@ -2,6 +2,12 @@
 // need, and one rule for what happens when one is missing: skip with a clear
 // reason on a developer's machine, fail in CI (TIANSHU_CI=1), where .ci/run is
 // responsible for installing and starting everything.
+//
+// It stays light: the test algorithm servers that tests pack and upload
+// (internal/algorithm/testdata/v1server, under the 3 MB request limit)
+// link it, so anything that pulls in a large module (Prometheus' client,
+// for one) belongs in a package of its own (vlogtest has the metric
+// helpers).
 package testenv
 
 import (
@@ -13,8 +19,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // InCI reports whether missing services and tools must fail tests instead of
@@ -129,29 +133,4 @@ func KillChild(t *testing.T, run, env string, line func(string) bool) {
 		line(sc.Text())
 	}
 	_ = cmd.Wait()
-}
-
-// Metric reads a counter or gauge without labels from g, and whether g
-// has it.
-func Metric(g prometheus.Gatherer, name string) (float64, bool) {
-	mfs, _ := g.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			if m := mf.GetMetric()[0]; m.GetGauge() != nil {
-				return m.GetGauge().GetValue(), true
-			}
-			return mf.GetMetric()[0].GetCounter().GetValue(), true
-		}
-	}
-	return 0, false
-}
-
-// MustMetric is Metric for a metric g must have.
-func MustMetric(t testing.TB, g prometheus.Gatherer, name string) float64 {
-	t.Helper()
-	v, ok := Metric(g, name)
-	if !ok {
-		t.Fatalf("no metric %s", name)
-	}
-	return v
 }

@@ -103,11 +103,11 @@ func TestCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 60*time.Second, "the compaction", func() bool {
-		return testenv.MustMetric(t, reg, "tianshu_vectors_compactions_total") >= 1
+		return vlogtest.MustMetric(t, reg, "tianshu_vectors_compactions_total") >= 1
 	})
 	stop.Store(true)
 	wg.Wait()
-	if n := testenv.MustMetric(t, reg, "tianshu_vectors_tombstones"); n > 0.2*3000 {
+	if n := vlogtest.MustMetric(t, reg, "tianshu_vectors_tombstones"); n > 0.2*3000 {
 		t.Errorf("%v tombstones after the compaction", n)
 	}
 	var live, gone []vectors.Item
@@ -135,7 +135,7 @@ func TestCompaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodes := float64(s.Items) + testenv.MustMetric(t, reg, "tianshu_vectors_tombstones")
+	nodes := float64(s.Items) + vlogtest.MustMetric(t, reg, "tianshu_vectors_tombstones")
 	if err := ix.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -120,7 +120,7 @@ func TestRetrain(t *testing.T) {
 	defer func() { ix.Close() }()
 	its, queries := withQueries(clustered(12050, 0, 1), 50)
 	upsertAll(t, ix, its[:1001])
-	testenv.Eventually(t, 30*time.Second, "the first training", func() bool { return testenv.MustMetric(t, reg, "tianshu_vectors_retrains_total") == 1 })
+	testenv.Eventually(t, 30*time.Second, "the first training", func() bool { return vlogtest.MustMetric(t, reg, "tianshu_vectors_retrains_total") == 1 })
 	if r := recall(t, ix, its[:1001], queries, pf); r < 0.95 {
 		t.Errorf("recall@10 after the first training = %.3f; want ≥ 0.95", r)
 	}
@@ -143,7 +143,7 @@ func TestRetrain(t *testing.T) {
 	during := recall(t, ix, its[:4004], queries[:10], pf)
 	wg.Wait()
 	testenv.Eventually(t, 60*time.Second, "the retrain after 4× growth", func() bool {
-		return testenv.MustMetric(t, reg, "tianshu_vectors_retrains_total") >= 2
+		return vlogtest.MustMetric(t, reg, "tianshu_vectors_retrains_total") >= 2
 	})
 	live := liveAfter(its)
 	check := func(when string) {
@@ -169,7 +169,7 @@ func TestRetrain(t *testing.T) {
 		t.Errorf("recall@10 while retraining = %.3f; want ≥ 0.95", during)
 	}
 	check("after the retrain")
-	if n := testenv.MustMetric(t, reg, "tianshu_vectors_lists"); n < 50 {
+	if n := vlogtest.MustMetric(t, reg, "tianshu_vectors_lists"); n < 50 {
 		t.Errorf("lists = %v after training at 4,004 vectors; want 2·√4004 ≈ 127", n)
 	}
 	if err := ix.Close(); err != nil {
@@ -178,7 +178,7 @@ func TestRetrain(t *testing.T) {
 	reg = prometheus.NewRegistry()
 	ix = open(t, dir, "flat_max=1000&nprobe=8", vectors.Options{Registerer: reg})
 	check("reopened")
-	if n := testenv.MustMetric(t, reg, "tianshu_vectors_retrains_total"); n != 0 {
+	if n := vlogtest.MustMetric(t, reg, "tianshu_vectors_retrains_total"); n != 0 {
 		t.Errorf("reopen retrained %v times; the snapshot holds the lists", n)
 	}
 }
@@ -208,7 +208,7 @@ func TestFilteredSearch(t *testing.T) {
 	defer ix.Close()
 	its := clustered(3000, 0, 3)
 	upsertAll(t, ix, its)
-	testenv.Eventually(t, 30*time.Second, "the training", func() bool { return testenv.MustMetric(t, reg, "tianshu_vectors_retrains_total") == 1 })
+	testenv.Eventually(t, 30*time.Second, "the training", func() bool { return vlogtest.MustMetric(t, reg, "tianshu_vectors_retrains_total") == 1 })
 	queries := [][]float32{its[7].Vector, its[1500].Vector, its[2999].Vector}
 	for _, f := range []vectors.Filter{
 		{ProjectID: "p", Type: "face", MinSimilarity: -1, DeviceIDs: []string{"dev-3"}},

@@ -242,7 +242,7 @@ func testCorruptSnapshotRebuilds(t *testing.T, e Engine) {
 	if len(hits) == 1 && hits[0].ID == "rec-0005" {
 		t.Errorf("rec-0005, deleted during the rebuild, came back")
 	}
-	if n := testenv.MustMetric(t, reg, "tianshu_vectors_rebuilds_total"); n != 1 {
+	if n := MustMetric(t, reg, "tianshu_vectors_rebuilds_total"); n != 1 {
 		t.Errorf("rebuilds = %v; want 1", n)
 	}
 }
@@ -372,4 +372,29 @@ func testKill9GroupCommit(t *testing.T, e Engine) {
 	}
 	FindsAll(t, ix, want)
 	t.Logf("%d acknowledged upserts from %d goroutines survived kill -9", len(acked), writers)
+}
+
+// Metric reads a counter or gauge without labels from g, and whether g
+// has it.
+func Metric(g prometheus.Gatherer, name string) (float64, bool) {
+	mfs, _ := g.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			if m := mf.GetMetric()[0]; m.GetGauge() != nil {
+				return m.GetGauge().GetValue(), true
+			}
+			return mf.GetMetric()[0].GetCounter().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// MustMetric is Metric for a metric g must have.
+func MustMetric(t testing.TB, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	v, ok := Metric(g, name)
+	if !ok {
+		t.Fatalf("no metric %s", name)
+	}
+	return v
 }
