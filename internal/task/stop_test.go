@@ -10,9 +10,24 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/flow"
 	"github.com/tianshu-ai/tianshu/internal/pipeline"
+	"github.com/tianshu-ai/tianshu/internal/store"
 	"github.com/tianshu-ai/tianshu/internal/store/storetest"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
+
+// runWithScheduler runs w and a scheduler (5 s leases, 50 ms ticks) until
+// the test ends; the scheduler stops first.
+func runWithScheduler(t *testing.T, db *store.DB, svc *Service, w *Worker, log *slog.Logger) {
+	wctx, stopW := context.WithCancel(context.Background())
+	wDone := make(chan struct{})
+	go func() { defer close(wDone); _ = w.Run(wctx) }()
+	t.Cleanup(func() { stopW(); <-wDone })
+	sched := NewScheduler(db, svc, SchedulerConfig{LeaseTTL: 5 * time.Second, Interval: 50 * time.Millisecond}, "test", log, nil, time.Now)
+	sctx, stopSched := context.WithCancel(context.Background())
+	schedDone := make(chan struct{})
+	go func() { defer close(schedDone); sched.Run(sctx) }()
+	t.Cleanup(func() { stopSched(); <-schedDone })
+}
 
 // holdingRecords stores records, holding the one of message n = hold
 // until release closes (or its context ends, which fails it).
@@ -68,15 +83,7 @@ func TestStopFinishesMessagesInFlight(t *testing.T) {
 	}
 	w := NewWorker(WorkerConfig{Name: "a", Capacity: 4, InFlight: 4, LeaseTTL: 5 * time.Second, Interval: 50 * time.Millisecond},
 		WorkerDeps{DB: db, Service: svc, Plan: plan, Sources: map[string]pipeline.SourceFactory{"device": factory}, Records: records, Logger: log, Now: time.Now})
-	wctx, stopW := context.WithCancel(ctx)
-	wDone := make(chan struct{})
-	go func() { defer close(wDone); _ = w.Run(wctx) }()
-	defer func() { stopW(); <-wDone }()
-	sched := NewScheduler(db, svc, SchedulerConfig{LeaseTTL: 5 * time.Second, Interval: 50 * time.Millisecond}, "test", log, nil, time.Now)
-	sctx, stopSched := context.WithCancel(ctx)
-	schedDone := make(chan struct{})
-	go func() { defer close(schedDone); sched.Run(sctx) }()
-	defer func() { stopSched(); <-schedDone }()
+	runWithScheduler(t, db, svc, w, log)
 
 	tk := &Task{Name: "count", FlowID: "flow-x", FlowVersion: 1, Sources: []pipeline.SourceSpec{{Type: "device", Id: "dev-x", DropPolicy: pipeline.DropNone}}}
 	if err := svc.Create(ctx, tk, true); err != nil {

@@ -108,15 +108,7 @@ func TestRunningTaskMovesToAnotherVersion(t *testing.T) {
 	}
 	w := NewWorker(WorkerConfig{Name: "a", Capacity: 4, InFlight: 4, LeaseTTL: 5 * time.Second, Interval: 100 * time.Millisecond},
 		WorkerDeps{DB: db, Service: svc, Plan: plan, Sources: map[string]pipeline.SourceFactory{"device": factory}, Records: records, Logger: log, Now: time.Now})
-	wctx, stopW := context.WithCancel(ctx)
-	wDone := make(chan struct{})
-	go func() { defer close(wDone); _ = w.Run(wctx) }()
-	defer func() { stopW(); <-wDone }()
-	sched := NewScheduler(db, svc, SchedulerConfig{LeaseTTL: 5 * time.Second, Interval: 50 * time.Millisecond}, "test", log, nil, time.Now)
-	sctx, stopSched := context.WithCancel(ctx)
-	schedDone := make(chan struct{})
-	go func() { defer close(schedDone); sched.Run(sctx) }()
-	defer func() { stopSched(); <-schedDone }()
+	runWithScheduler(t, db, svc, w, log)
 
 	tk := &Task{Name: "count", FlowID: "flow-x", FlowVersion: 1, Sources: []pipeline.SourceSpec{{Type: "device", Id: "dev-x", DropPolicy: pipeline.DropNone}}}
 	if err := svc.Create(ctx, tk, true); err != nil {
