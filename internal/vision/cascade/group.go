@@ -27,6 +27,40 @@ func GroupRectangles(rects []image.Rectangle, minNeighbors int, eps float64) []D
 		}
 		return out
 	}
+	groups := Groups(rects, eps)
+	var out []Detection
+	for i, g1 := range groups {
+		n1 := g1.Neighbors
+		if n1 <= minNeighbors {
+			continue
+		}
+		keep := true
+		for j, g2 := range groups {
+			n2 := g2.Neighbors
+			if j == i || n2 <= minNeighbors {
+				continue
+			}
+			r1, r2 := g1.Rect, g2.Rect
+			dx := int(math.RoundToEven(float64(r2.Dx()) * eps))
+			dy := int(math.RoundToEven(float64(r2.Dy()) * eps))
+			if r1.Min.X >= r2.Min.X-dx && r1.Min.Y >= r2.Min.Y-dy &&
+				r1.Max.X <= r2.Max.X+dx && r1.Max.Y <= r2.Max.Y+dy &&
+				(n2 > max(3, n1) || n1 < 3) {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			out = append(out, g1)
+		}
+	}
+	return out
+}
+
+// Groups is GroupRectangles' steps 1 and 2 alone: every group of similar
+// rectangles, a single one included, as the average of its rectangles
+// with Neighbors its size.
+func Groups(rects []image.Rectangle, eps float64) []Detection {
 	// Union-find over the similarity relation.
 	parent := make([]int, len(rects))
 	for i := range parent {
@@ -80,39 +114,14 @@ func GroupRectangles(rects []image.Rectangle, minNeighbors int, eps float64) []D
 		g.h += r.Dy()
 		g.n++
 	}
-	avg := make([]image.Rectangle, len(groups))
+	out := make([]Detection, len(groups))
 	for i, g := range groups {
 		s := 1 / float32(g.n)
 		x := roundHalfEven32(float32(g.x) * s)
 		y := roundHalfEven32(float32(g.y) * s)
 		w := roundHalfEven32(float32(g.w) * s)
 		h := roundHalfEven32(float32(g.h) * s)
-		avg[i] = image.Rect(x, y, x+w, y+h)
-	}
-	var out []Detection
-	for i, r1 := range avg {
-		n1 := groups[i].n
-		if n1 <= minNeighbors {
-			continue
-		}
-		keep := true
-		for j, r2 := range avg {
-			n2 := groups[j].n
-			if j == i || n2 <= minNeighbors {
-				continue
-			}
-			dx := int(math.RoundToEven(float64(r2.Dx()) * eps))
-			dy := int(math.RoundToEven(float64(r2.Dy()) * eps))
-			if r1.Min.X >= r2.Min.X-dx && r1.Min.Y >= r2.Min.Y-dy &&
-				r1.Max.X <= r2.Max.X+dx && r1.Max.Y <= r2.Max.Y+dy &&
-				(n2 > max(3, n1) || n1 < 3) {
-				keep = false
-				break
-			}
-		}
-		if keep {
-			out = append(out, Detection{Rect: r1, Neighbors: n1})
-		}
+		out[i] = Detection{Rect: image.Rect(x, y, x+w, y+h), Neighbors: g.n}
 	}
 	return out
 }

@@ -267,25 +267,20 @@ func (s *Stream) watchNear(ctx context.Context, g *image.Gray, opt Options, foun
 	p := params(opt)
 	minN := p.MinNeighbors
 	p.MinNeighbors = 0
-	k := math.Pow(p.ScaleFactor, float64(max(1, s.opt.LocalScales)))
-	var raw []image.Rectangle
-	for _, c := range watch {
-		cp := p
-		w := c.Rect.Dx()
-		lo, hi := int(float64(w)/k), int(math.Ceil(float64(w)*k))
-		cp.MinSize = image.Pt(max(lo, p.MinSize.X), max(lo, p.MinSize.Y))
-		if p.MaxSize.X <= 0 || hi < p.MaxSize.X {
-			cp.MaxSize = image.Pt(hi, hi)
-		}
-		m := w / 2
-		region := image.Rect(c.Rect.Min.X-m, c.Rect.Min.Y-m, c.Rect.Max.X+m, c.Rect.Max.Y+m).Intersect(g.Rect)
-		more, err := s.rawIn(ctx, g, []image.Rectangle{region}, cp)
-		if err != nil {
-			return nil, err
-		}
-		raw = append(raw, more...)
+	cands := make([]candidate, len(watch))
+	for i, c := range watch {
+		cands[i] = candidate{r: c.Rect, lo: c.Rect.Dx(), hi: c.Rect.Dx()}
 	}
-	s.near = append(kept, cascade.GroupRectangles(raw, 1, 0.2)...)
+	raw, quiet, err := s.nearRaw(ctx, g, cands, p)
+	if err != nil {
+		return nil, err
+	}
+	// A near-face where nothing was found is watched even so: noise that
+	// hides it on one frame shows it on another.
+	for _, c := range quiet {
+		kept = append(kept, cascade.Detection{Rect: c.r, Neighbors: 1})
+	}
+	s.near = append(kept, cascade.Groups(raw, 0.2)...)
 	var out []track
 	for _, det := range cascade.GroupRectangles(raw, minN, 0.2) {
 		if r := det.Rect.Sub(g.Rect.Min); !overlapsFace(r, found) {
@@ -360,13 +355,28 @@ func (s *Stream) refresh(ctx context.Context, g *image.Gray, opt Options) (faces
 	if err != nil {
 		return nil, false, err
 	}
-	more, err := s.nearRaw(ctx, g, s.cands, p)
+	more, quiet, err := s.nearRaw(ctx, g, s.cands, p)
 	if err != nil {
 		return nil, false, err
 	}
 	raw = append(raw, more...)
+	// Candidates and near-faces where nothing was found this time stay,
+	// where the picture did not change (a changed part was searched at
+	// every scale): on a still picture, noise hides a borderline face on
+	// some frames and shows it on others.
+	near := cascade.Groups(raw, 0.2)
+	for _, c := range s.near {
+		if !overlapsAny(c.Rect, raw) && !overlapsAny(c.Rect, changed) {
+			near = append(near, c)
+		}
+	}
+	s.near = near
 	s.cands = clusters(raw)
-	s.near = cascade.GroupRectangles(raw, 1, 0.2)
+	for _, c := range quiet {
+		if !overlapsAny(c.r, changed) {
+			s.cands = append(s.cands, c)
+		}
+	}
 	for _, det := range cascade.GroupRectangles(raw, minN, 0.2) {
 		faces = append(faces, track{Face: Face{Box: BoxOf(det.Rect.Sub(g.Rect.Min)), Neighbors: det.Neighbors}})
 	}
@@ -374,9 +384,9 @@ func (s *Stream) refresh(ctx context.Context, g *image.Gray, opt Options) (faces
 }
 
 // nearRaw searches each candidate cluster again, in a window around it at
-// the scales near its windows', and returns the raw windows found.
-func (s *Stream) nearRaw(ctx context.Context, g *image.Gray, cands []candidate, p cascade.Params) ([]image.Rectangle, error) {
-	var raw []image.Rectangle
+// the scales near its windows', and returns the raw windows found and the
+// candidates where none was.
+func (s *Stream) nearRaw(ctx context.Context, g *image.Gray, cands []candidate, p cascade.Params) (raw []image.Rectangle, quiet []candidate, err error) {
 	k := math.Pow(p.ScaleFactor, float64(max(1, s.opt.LocalScales)))
 	for _, c := range cands {
 		cp := p
@@ -389,11 +399,14 @@ func (s *Stream) nearRaw(ctx context.Context, g *image.Gray, cands []candidate, 
 		region := image.Rect(c.r.Min.X-m, c.r.Min.Y-m, c.r.Max.X+m, c.r.Max.Y+m).Intersect(g.Rect)
 		more, err := s.rawIn(ctx, g, []image.Rectangle{region}, cp)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if len(more) == 0 {
+			quiet = append(quiet, c)
 		}
 		raw = append(raw, more...)
 	}
-	return raw, nil
+	return raw, quiet, nil
 }
 
 // rawIn returns the raw windows (p.MinNeighbors 0) in regions of g.
@@ -633,7 +646,7 @@ func (s *Stream) full(ctx context.Context, g *image.Gray, opt Options) (Result, 
 		rects[i] = r.Rect
 	}
 	s.cands = clusters(rects)
-	s.near = cascade.GroupRectangles(rects, 1, 0.2)
+	s.near = cascade.Groups(rects, 0.2)
 	res, err := s.d.result(g, cascade.GroupRectangles(rects, minN, 0.2), opt)
 	if err != nil {
 		return Result{}, "", err

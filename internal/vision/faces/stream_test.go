@@ -21,7 +21,12 @@ type scene struct {
 }
 
 func newScene(t *testing.T, w, h int) *scene {
-	data, err := os.ReadFile("../cascade/testdata/astronaut.png")
+	return &scene{t: t, w: w, h: h, photo: testPhoto(t, "astronaut.png", 300, 300)}
+}
+
+// testPhoto is a photo of the cascade's testdata in grey at w×h.
+func testPhoto(t *testing.T, name string, w, h int) *image.Gray {
+	data, err := os.ReadFile("../cascade/testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,11 +34,11 @@ func newScene(t *testing.T, w, h int) *scene {
 	if err != nil {
 		t.Fatal(err)
 	}
-	small, err := imageops.Resize(imageops.Gray(img), 300, 300)
+	small, err := imageops.Resize(imageops.Gray(img), w, h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &scene{t: t, w: w, h: h, photo: small.(*image.Gray)}
+	return small.(*image.Gray)
 }
 
 // frame is the scene seen from camera offset (dx, dy), the photo at (px,
