@@ -109,6 +109,7 @@ func (ix *Index) retrain(ctx context.Context, p *part) {
 	// next; the slots that were there before are moved over chunk by
 	// chunk, their centroid found without the lock.
 	nx := newLists(cents, dim)
+	nx.group(ix.assignGroups, r)
 	p.mu.Lock()
 	p.next = nx
 	upTo := len(p.ids)
