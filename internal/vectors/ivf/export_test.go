@@ -20,12 +20,12 @@ func AssignedExactly(ix vectors.Index) (share float64, grouped, trained bool) {
 		if p.cur.cents == nil {
 			return
 		}
-		for _, w := range p.cur.where {
+		for slot, w := range p.cur.where {
 			if w.list == noList {
 				continue
 			}
 			n++
-			if p.cur.nearestExactQ(p.cur.ls[w.list].codes[int(w.pos)*p.dim:int(w.pos+1)*p.dim]) == w.list {
+			if p.cur.nearest(p.vec(uint32(slot))) == w.list {
 				same++
 			}
 		}

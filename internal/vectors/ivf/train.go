@@ -141,7 +141,7 @@ func (ix *Index) retrain(ctx context.Context, p *part) {
 		p.mu.RUnlock()
 		for i := range ms {
 			ms[i].scale = vectors.Quantize(ms[i].code, ms[i].q)
-			ms[i].c = nx.nearestQ(ms[i].code)
+			ms[i].c = nx.assign(ms[i].q, ms[i].code)
 		}
 		p.mu.Lock()
 		for _, m := range ms {
