@@ -63,12 +63,8 @@ type Index struct {
 	rerank      int
 	flatMax     int
 	listsFactor float64
-	// assignGroups is how many of a list set's centroid groups an
-	// insert or a retrain's move compares a vector's row through (0:
-	// with every centroid).
-	assignGroups int
-	st           *vlog.Store
-	retrains     prometheus.Counter
+	st          *vlog.Store
+	retrains    prometheus.Counter
 
 	parts *vlog.Parts[*part]
 }
@@ -78,9 +74,7 @@ type Index struct {
 // default 48), rerank (int8 candidates ranked again in float32, default
 // 64, at least k), lists (lists per √N at a training, default 2),
 // flat_max (vectors a partition holds before its first training, default
-// 20,000), assign_groups (centroid groups an insert is compared through,
-// default 0: every centroid; see groups), snapshot_bytes (log size that
-// triggers a snapshot).
+// 20,000), snapshot_bytes (log size that triggers a snapshot).
 func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, error) {
 	// Not hnsw's <DataDir>/vectors: an operator who switches engines gets
 	// this one rebuilt from the store, and hnsw's files stay for
@@ -96,7 +90,6 @@ func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, er
 	p.Int("rerank", 1, 2*vectors.MaxK, func(n int) { ix.rerank = n })
 	p.Int("flat_max", 2, 1<<30, func(n int) { ix.flatMax = n })
 	p.Float("lists", 0.1, 64, func(f float64) { ix.listsFactor = f })
-	p.Int("assign_groups", 0, 1<<10, func(n int) { ix.assignGroups = n })
 	if err := p.Err(); err != nil {
 		return nil, fmt.Errorf("ivf: %w", err)
 	}

@@ -183,46 +183,6 @@ func TestRetrain(t *testing.T) {
 	}
 }
 
-// TestGroupedAssignment: with the two-level assignment (assign_groups=4),
-// a partition trained past flat_max puts the large majority of its
-// vectors (those moved by the training and those inserted after it) in
-// the list of their exact nearest centroid, and recall@10 at nprobe 8
-// stays ≥ 0.95 and within 0.02 of the exact assignment's (the default) on
-// the same data. flat_max 12,000: one training (2·√12,001 ≈ 219 lists in
-// 15 groups) moves the first 12,001 vectors; the rest are inserted after
-// it.
-func TestGroupedAssignment(t *testing.T) {
-	its, queries := withQueries(clustered(16100, 0, 7), 100)
-	run := func(params string) (share, recall10 float64) {
-		t.Helper()
-		ix := open(t, t.TempDir(), "flat_max=12000&nprobe=8"+params, vectors.Options{})
-		defer ix.Close()
-		upsertAll(t, ix, its[:12500])
-		testenv.Eventually(t, 60*time.Second, "the training at flat_max", func() bool {
-			_, _, trained := ivf.AssignedExactly(ix)
-			return trained
-		})
-		upsertAll(t, ix, its[12500:])
-		share, grouped, _ := ivf.AssignedExactly(ix)
-		if grouped != (params != "") {
-			t.Errorf("%q: grouped lists %v", params, grouped)
-		}
-		return share, recall(t, ix, its, queries, pf)
-	}
-	gs, gr := run("&assign_groups=4")
-	es, er := run("")
-	t.Logf("in their exact nearest list: %.3f grouped, %.3f exact; recall@10 %.3f grouped, %.3f exact", gs, es, gr, er)
-	if es != 1 {
-		t.Errorf("exact assignment: %.3f in their nearest list; want 1", es)
-	}
-	if gs < 0.8 {
-		t.Errorf("grouped assignment: %.3f in their nearest list; want ≥ 0.8", gs)
-	}
-	if gr < 0.95 || gr < er-0.02 {
-		t.Errorf("recall@10 with the grouped assignment %.3f (exact %.3f); want ≥ 0.95 and within 0.02", gr, er)
-	}
-}
-
 // liveAfter is what TestRetrain's writes leave: every item but the ones
 // deleted by the concurrent writer (its[lo-4000] for lo = 4004, 4054, …).
 func liveAfter(its []vectors.Item) []vectors.Item {
@@ -289,8 +249,7 @@ func TestShrinkRetrain(t *testing.T) {
 	// trainings is whether n trainings have finished and none runs.
 	trainings := func(n float64) func() bool {
 		return func() bool {
-			_, _, trained := ivf.AssignedExactly(ix)
-			return trained && vlogtest.MustMetric(t, reg, "tianshu_vectors_retrains_total") == n
+			return ivf.Trained(ix) && vlogtest.MustMetric(t, reg, "tianshu_vectors_retrains_total") == n
 		}
 	}
 	testenv.Eventually(t, 30*time.Second, "the training", trainings(1))

@@ -1,9 +1,7 @@
 package ivf
 
 import (
-	"context"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"sync"
 
@@ -35,53 +33,6 @@ type lists struct {
 	// via, in k-means (train.go), holds for each centroid the centroids
 	// nearest it.
 	via [][]uint32
-	// groups is the coarse level over cents that assign goes
-	// through (nil: it compares with every centroid).
-	groups *groups
-}
-
-// groups is a two-level coarse quantizer over a list set's centroids
-// (the URL's assign_groups, off by default): the centroids clustered by a
-// small k-means into about √nlist groups. An insert's row is compared
-// with the group centroids, then with the members of the probe nearest
-// groups: at 2,000 lists and 4 groups of 45, about 225 dot products
-// instead of 2,000. A vector whose nearest centroid lies in a group it did
-// not probe goes into the best list of the groups it did. Off by default
-// because on the benchmark's data that is often: identities in random
-// directions leave the centroids no structure for groups to follow, and
-// at 2,000 lists 4 groups found the exact nearest list for 48% of the
-// vectors, 16 groups for 81% at 1.4× less CPU (docs/benchmarks.md).
-type groups struct {
-	cents   []float32  // ngroups·dim, unit length
-	members [][]uint32 // group → its centroids
-	probe   int
-}
-
-// minGroupedLists is the fewest lists a list set groups: below it, a
-// comparison with every centroid costs little more than the two levels.
-const minGroupedLists = 64
-
-// group gives s a coarse level of round(√nlist) groups, probe of them
-// compared per assignment; probe 0, or fewer lists than
-// minGroupedLists, leaves every assignment exact. Before s is shared.
-func (s *lists) group(probe int, r *rand.Rand) {
-	nlist := len(s.ls)
-	if s.cents == nil || probe < 1 || nlist < minGroupedLists {
-		return
-	}
-	dim := len(s.cents) / nlist
-	ng := int(math.Round(math.Sqrt(float64(nlist))))
-	if probe >= ng {
-		return
-	}
-	gc := kmeans(context.Background(), s.cents, dim, ng, r)
-	g := &groups{cents: gc, members: make([][]uint32, ng), probe: probe}
-	top := &lists{cents: gc, ls: make([]list, ng)}
-	for c := range nlist {
-		i := top.nearest(s.cents[c*dim : (c+1)*dim])
-		g.members[i] = append(g.members[i], uint32(c))
-	}
-	s.groups = g
 }
 
 func newLists(cents []float32, dim int) *lists {
@@ -93,7 +44,14 @@ func newLists(cents []float32, dim int) *lists {
 }
 
 // nearest returns the list of the centroid nearest a unit vector q,
-// comparing q with every centroid (DotRows, 64 centroids at a time).
+// comparing q with every centroid (DotRows, 64 centroids at a time). An
+// insert and a retrain's move assign every vector with it, so this is
+// most of their CPU: 2,000 dot products at a million vectors, 8 µs with
+// DotRows against 16 with a Dot per centroid (DotRows on the float32
+// vector is faster than DotQ on its int8 row). A two-level assignment
+// through groups of centroids was tried and dropped (docs/benchmarks.md,
+// session 15): on the benchmark's data it found the exact nearest list
+// for 48–81% of the vectors and cost recall.
 func (s *lists) nearest(q []float32) uint32 {
 	if s.cents == nil {
 		return 0
@@ -124,47 +82,6 @@ func (s *lists) nearestVia(q []float32, from uint32) uint32 {
 	for _, c := range s.via[from] {
 		if d := vectors.Dot(q, s.cents[int(c)*dim:int(c+1)*dim]); d > best {
 			best, bi = d, c
-		}
-	}
-	return bi
-}
-
-// assign returns the list a vector goes into, given as its unit vector
-// and its int8 row: its nearest centroid's, or the nearest the groups
-// find where there are groups. An insert and a retrain's move assign
-// every vector, so this is most of their CPU: 2,000 dot products at a
-// million vectors (8 µs with DotRows, 16 with a Dot per centroid; the
-// float32 vector rather than the int8 row because DotRows is faster than
-// DotQ per row).
-func (s *lists) assign(q []float32, code []int8) uint32 {
-	if s.groups != nil {
-		return s.nearestGrouped(code)
-	}
-	return s.nearest(q)
-}
-
-// nearestGrouped is assign through the groups: the probe groups whose
-// centroids are nearest the row (its scale, positive, changes no order),
-// then the nearest of their members.
-func (s *lists) nearestGrouped(code []int8) uint32 {
-	g, dim := s.groups, len(code)
-	var best [8]cand
-	t := topN{n: g.probe, h: best[:0]}
-	for i := range g.members {
-		if len(g.members[i]) == 0 {
-			continue
-		}
-		// Not t.min(): a row's dot products are on its int8 scale.
-		if d := vectors.DotQ(g.cents[i*dim:(i+1)*dim], code); len(t.h) < t.n || d > t.h[0].sim {
-			t.offer(cand{uint32(i), d})
-		}
-	}
-	bd, bi := float32(math.Inf(-1)), uint32(0)
-	for _, gi := range t.h {
-		for _, c := range g.members[gi.slot] {
-			if d := vectors.DotQ(s.cents[int(c)*dim:int(c+1)*dim], code); d > bd {
-				bd, bi = d, c
-			}
 		}
 	}
 	return bi
@@ -279,9 +196,9 @@ func (p *part) insert(es []entry) {
 	cur, next := p.cur, p.next
 	p.mu.RUnlock()
 	for i := range es {
-		es[i].c = cur.assign(es[i].q, es[i].code)
+		es[i].c = cur.nearest(es[i].q)
 		if next != nil {
-			es[i].cn = next.assign(es[i].q, es[i].code)
+			es[i].cn = next.nearest(es[i].q)
 		}
 	}
 	p.mu.Lock()
@@ -291,10 +208,10 @@ func (p *part) insert(es []entry) {
 	for i := range es {
 		e := &es[i]
 		if recur {
-			e.c = p.cur.assign(e.q, e.code)
+			e.c = p.cur.nearest(e.q)
 		}
 		if renext && p.next != nil {
-			e.cn = p.next.assign(e.q, e.code)
+			e.cn = p.next.nearest(e.q)
 		}
 		if old, ok := p.byID[e.id]; ok {
 			p.removeSlot(old)

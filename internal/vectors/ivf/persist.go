@@ -2,7 +2,6 @@ package ivf
 
 import (
 	"fmt"
-	"math/rand/v2"
 
 	"github.com/tianshu-ai/tianshu/internal/vectors"
 	"github.com/tianshu-ai/tianshu/internal/vectors/vlog"
@@ -64,8 +63,7 @@ func (ix *Index) readSnapshot(r *vlog.Reader) error {
 	return ix.parts.ReadSnapshot(r, ix.readPart)
 }
 
-// readPart reads one partition; its centroids' groups are not in the
-// snapshot but made again (a k-means over the centroids, milliseconds).
+// readPart reads one partition.
 func (ix *Index) readPart(r *vlog.Reader) (vlog.Key, *part, error) {
 	k := vlog.Key{Project: r.Str()}
 	k.Type = r.Str()
@@ -86,7 +84,6 @@ func (ix *Index) readPart(r *vlog.Reader) (vlog.Key, *part, error) {
 			cents[i] = cd.F32()
 		}
 		p.cur = newLists(cents, dim)
-		p.cur.group(ix.assignGroups, rand.New(rand.NewPCG(uint64(nlist), uint64(n))))
 	}
 	nstrs := int(r.Next(4).U32())
 	if r.Err != nil || nstrs < 1 || nstrs > 2*n+1 {

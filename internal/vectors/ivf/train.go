@@ -115,7 +115,6 @@ func (ix *Index) retrain(ctx context.Context, p *part) {
 	// next; the slots that were there before are moved over chunk by
 	// chunk, their centroid found without the lock.
 	nx := newLists(cents, dim)
-	nx.group(ix.assignGroups, r)
 	p.mu.Lock()
 	p.next = nx
 	upTo := len(p.ids)
@@ -147,7 +146,7 @@ func (ix *Index) retrain(ctx context.Context, p *part) {
 		p.mu.RUnlock()
 		for i := range ms {
 			ms[i].scale = vectors.Quantize(ms[i].code, ms[i].q)
-			ms[i].c = nx.assign(ms[i].q, ms[i].code)
+			ms[i].c = nx.nearest(ms[i].q)
 		}
 		p.mu.Lock()
 		for _, m := range ms {
