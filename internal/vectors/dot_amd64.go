@@ -20,6 +20,12 @@ func dotQAVX2(a []float32, b []int8) float32
 //go:noescape
 func dotQQAVX2(a, b []int8) int32
 
+// dot8AVX2 is in dot_amd64.s; len(q) a multiple of 8, len(rows) ≥
+// 8·len(q).
+//
+//go:noescape
+func dot8AVX2(q, rows []float32, out *[8]float32)
+
 // prefetchRowsAsm is in dot_amd64.s.
 //
 //go:noescape
@@ -44,6 +50,17 @@ func dotQQ(a, b []int8) int32 {
 		return dotQQAVX2(a, b)
 	}
 	return dotQQGo(a, b)
+}
+
+// dot8 writes the inner products of q with rows' first eight rows to
+// out and reports true, or reports false where the CPU or len(q) leaves
+// it to Dot.
+func dot8(q, rows []float32, out *[8]float32) bool {
+	if hasAVX2FMA && len(q)%8 == 0 {
+		dot8AVX2(q, rows, out)
+		return true
+	}
+	return false
 }
 
 func prefetchRows(base []int8, stride int, ids []uint32) { prefetchRowsAsm(base, stride, ids) }

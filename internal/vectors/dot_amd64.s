@@ -202,3 +202,64 @@ qqreduce:
 	VZEROUPPER
 	MOVL         X0, ret+48(FP)
 	RET
+
+// func dot8AVX2(q, rows []float32, out *[8]float32)
+//
+// The inner products of q with eight rows of len(q) values each, back to
+// back in rows: each 8-float block of q is loaded once and multiplied
+// into eight accumulators, one per row (a load per FMA fewer than eight
+// calls of dotAVX2, and no horizontal sum per row); the eight sums are
+// reduced together at the end. len(q) is a multiple of 8, len(rows) ≥
+// 8·len(q).
+TEXT ·dot8AVX2(SB), NOSPLIT, $0-56
+	MOVQ q_base+0(FP), SI
+	MOVQ q_len+8(FP), CX
+	MOVQ rows_base+24(FP), DI
+	MOVQ out+48(FP), DX
+	MOVQ CX, R8
+	SHLQ $2, R8
+	LEAQ (R8)(R8*2), R9
+	LEAQ (R8)(R8*4), R10
+	LEAQ (R9)(R9*1), R11
+	MOVQ R8, R12
+	SHLQ $3, R12
+	SUBQ R8, R12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+r8loop:
+	CMPQ        CX, $8
+	JL          r8reduce
+	VMOVUPS     (SI), Y8
+	VFMADD231PS (DI), Y8, Y0
+	VFMADD231PS (DI)(R8*1), Y8, Y1
+	VFMADD231PS (DI)(R8*2), Y8, Y2
+	VFMADD231PS (DI)(R9*1), Y8, Y3
+	VFMADD231PS (DI)(R8*4), Y8, Y4
+	VFMADD231PS (DI)(R10*1), Y8, Y5
+	VFMADD231PS (DI)(R11*1), Y8, Y6
+	VFMADD231PS (DI)(R12*1), Y8, Y7
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	SUBQ        $8, CX
+	JMP         r8loop
+
+r8reduce:
+	VHADDPS    Y1, Y0, Y0
+	VHADDPS    Y3, Y2, Y2
+	VHADDPS    Y5, Y4, Y4
+	VHADDPS    Y7, Y6, Y6
+	VHADDPS    Y2, Y0, Y0
+	VHADDPS    Y6, Y4, Y4
+	VPERM2F128 $0x20, Y4, Y0, Y1
+	VPERM2F128 $0x31, Y4, Y0, Y2
+	VADDPS     Y2, Y1, Y1
+	VMOVUPS    Y1, (DX)
+	VZEROUPPER
+	RET

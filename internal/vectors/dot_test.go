@@ -157,3 +157,52 @@ func BenchmarkDotQ128(b *testing.B) {
 		}
 	})
 }
+
+// TestDotRows compares DotRows (eight rows at a time in assembly where
+// the CPU has it) with Dot per row, for lengths the assembly takes and
+// ones it leaves to Dot, and row counts around multiples of eight.
+func TestDotRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for _, d := range []int{1, 7, 8, 16, 24, 128, 136, 512} {
+		for _, n := range []int{0, 1, 7, 8, 9, 16, 23, 64} {
+			q, rows := make([]float32, d), make([]float32, n*d+5)
+			for i := range q {
+				q[i] = float32(r.NormFloat64())
+			}
+			for i := range rows {
+				rows[i] = float32(r.NormFloat64())
+			}
+			out := make([]float32, n)
+			DotRows(out, q, rows)
+			for i := range n {
+				want := dotGo(q, rows[i*d:(i+1)*d])
+				if math.Abs(float64(out[i]-want)) > 1e-4*math.Max(1, math.Abs(float64(want))) {
+					t.Fatalf("d=%d n=%d row %d: DotRows = %v; Go loop = %v", d, n, i, out[i], want)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkDotRows128(b *testing.B) {
+	const n = 2000
+	q, rows, out := make([]float32, 128), make([]float32, n*128), make([]float32, n)
+	for i := range rows {
+		rows[i] = float32(i%97) / 97
+	}
+	for i := range q {
+		q[i] = float32(i) / 128
+	}
+	b.Run("rows", func(b *testing.B) {
+		for b.Loop() {
+			DotRows(out, q, rows)
+		}
+	})
+	b.Run("dot", func(b *testing.B) {
+		for b.Loop() {
+			for i := range out {
+				out[i] = Dot(q, rows[i*128:(i+1)*128])
+			}
+		}
+	})
+}

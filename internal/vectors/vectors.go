@@ -325,6 +325,27 @@ func Dot(a, b []float32) float32 {
 	return dot(a, b)
 }
 
+// DotRows sets out[i] to the inner product of q with the i-th of the
+// len(out) rows of len(q) values that lie back to back in rows, which
+// must hold them all. It is Dot for many rows at once (an IVF index's
+// centroids): on amd64 with AVX2 and FMA, eight rows share each load of
+// q, about twice as fast as a Dot per row at 128 dimensions.
+func DotRows(out, q, rows []float32) {
+	d := len(q)
+	rows = rows[:len(out)*d]
+	i := 0
+	if d > 0 {
+		for ; i+8 <= len(out); i += 8 {
+			if !dot8(q, rows[i*d:(i+8)*d], (*[8]float32)(out[i:i+8])) {
+				break
+			}
+		}
+	}
+	for ; i < len(out); i++ {
+		out[i] = Dot(q, rows[i*d:(i+1)*d])
+	}
+}
+
 // dotGo is Dot in Go, for other architectures and as the reference the
 // assembly is tested against.
 func dotGo(a, b []float32) float32 {

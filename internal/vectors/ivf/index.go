@@ -11,9 +11,10 @@
 // int8 row goes into its nearest centroid's list, which is all an insert
 // costs. A search scans the nprobe lists nearest to the query on the
 // int8 rows, keeps the best rerank candidates and ranks them again on the
-// float32 vectors. When a partition has grown 4× since its last training
-// it is retrained in the background: searches read the old lists, writes
-// go to both, and the new lists replace the old ones when full.
+// float32 vectors. When a partition has grown 4× since its last training,
+// or shrunk to a quarter of it while it holds more than flat_max, it is
+// retrained in the background: searches read the old lists, writes go to
+// both, and the new lists replace the old ones when full.
 //
 // Durability is hnsw's, through the same package (vlog): Upsert and
 // Delete log and fsync before they return, a snapshot empties the log,
@@ -40,12 +41,15 @@ func init() { vectors.Register("ivf", open) }
 const (
 	// snapMagic starts a snapshot; the number is the format's version.
 	snapMagic = "TSIVF01\n"
-	// defaultNprobe lists are scanned per search: recall@10 0.95 at a
-	// million clustered 128-d vectors, 0.90 at 16 (docs/benchmarks.md).
-	defaultNprobe = 32
+	// defaultNprobe lists are scanned per search: at a million clustered
+	// 128-d vectors, whose lists were trained at about a third of that
+	// (2·√330,000 ≈ 1,150 lists), recall@10 was 0.94 at 32 and 0.97 at
+	// 64 (docs/benchmarks.md, session 15); 48 keeps it ≥ 0.95 for about
+	// 0.5 ms of CPU a search.
+	defaultNprobe = 48
 	// defaultListsFactor: lists = factor·√N at a training. 2 rather than
-	// the 4 often quoted: an insert compares with every centroid, and
-	// half as many keeps it within its budget (docs/search.md).
+	// the 4 often quoted: an insert compares with every centroid (most of
+	// its CPU), and half as many halves that (docs/search.md).
 	defaultListsFactor = 2
 	// chunk is how many items an insert prepares and appends under one
 	// write lock: short enough that a search waits little for it.
@@ -67,7 +71,7 @@ type Index struct {
 
 // open is the registered factory: ivf:///dir, or ivf:// for
 // <DataDir>/vectors-ivf. Query parameters: nprobe (lists scanned per search,
-// default 32), rerank (int8 candidates ranked again in float32, default
+// default 48), rerank (int8 candidates ranked again in float32, default
 // 64, at least k), lists (lists per √N at a training, default 2),
 // flat_max (vectors a partition holds before its first training, default
 // 20,000), snapshot_bytes (log size that triggers a snapshot).
@@ -92,7 +96,7 @@ func open(ctx context.Context, u *url.URL, o vectors.Options) (vectors.Index, er
 	cfg := p.Config
 	cfg.Magic, cfg.Logger = snapMagic, ix.log
 	ix.retrains = prometheus.NewCounter(prometheus.CounterOpts{Name: "tianshu_vectors_retrains_total",
-		Help: "Trainings of an ivf partition's centroids (its first past flat_max, then each 4x growth)."})
+		Help: "Trainings of an ivf partition's centroids (its first past flat_max, then each 4x growth or shrink to a quarter)."})
 	lists := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tianshu_vectors_lists",
 		Help: "Inverted lists the ivf index holds, over all partitions (1 for a partition not yet trained)."}, func() float64 {
 		return float64(ix.lists())

@@ -12,7 +12,7 @@ import (
 
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 	"github.com/tianshu-ai/tianshu/internal/vectors"
-	_ "github.com/tianshu-ai/tianshu/internal/vectors/ivf"
+	"github.com/tianshu-ai/tianshu/internal/vectors/ivf"
 	"github.com/tianshu-ai/tianshu/internal/vectors/vectortest"
 	"github.com/tianshu-ai/tianshu/internal/vectors/vlog/vlogtest"
 )
@@ -230,6 +230,45 @@ func TestFilteredSearch(t *testing.T) {
 		if h.Similarity < 0.5 {
 			t.Errorf("hit %s at %.3f below MinSimilarity", h.ID, h.Similarity)
 		}
+	}
+}
+
+// TestShrinkRetrain: a trained partition whose deletes leave a quarter
+// of the vectors it was last trained on (and more than flat_max) is
+// trained again, to 2·√N lists of what it holds, and searches find the
+// vectors left.
+func TestShrinkRetrain(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	ix := open(t, t.TempDir(), "flat_max=500&nprobe=8", vectors.Options{Registerer: reg})
+	defer ix.Close()
+	its, queries := withQueries(clustered(2150, 0, 5), 50)
+	// One write: the training samples all 2,100.
+	if err := ix.Upsert(context.Background(), its); err != nil {
+		t.Fatal(err)
+	}
+	// trainings is whether n trainings have finished and none runs.
+	trainings := func(n float64) func() bool {
+		return func() bool {
+			return ivf.Trained(ix) && vlogtest.MustMetric(t, reg, "tianshu_vectors_retrains_total") == n
+		}
+	}
+	testenv.Eventually(t, 30*time.Second, "the training", trainings(1))
+	before := vlogtest.MustMetric(t, reg, "tianshu_vectors_lists")
+	// Keep 501: more than flat_max, at most a quarter of 2,100.
+	var del []string
+	for _, it := range its[501:] {
+		del = append(del, it.ID)
+	}
+	if err := ix.Delete(context.Background(), del); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "the training after the deletes", trainings(2))
+	after := vlogtest.MustMetric(t, reg, "tianshu_vectors_lists")
+	if after > before/1.5 {
+		t.Errorf("lists %v after shrinking to 501 vectors (%v before, 2·√2,100 ≈ 92); want 2·√501 ≈ 45", after, before)
+	}
+	if r := recall(t, ix, its[:501], queries, pf); r < 0.95 {
+		t.Errorf("recall@10 after the shrink's training = %.3f; want ≥ 0.95", r)
 	}
 }
 

@@ -60,10 +60,11 @@ func (p *part) write(w *vlog.Writer, k vlog.Key) error {
 
 // readSnapshot loads what writeSnapshot wrote.
 func (ix *Index) readSnapshot(r *vlog.Reader) error {
-	return ix.parts.ReadSnapshot(r, readPart)
+	return ix.parts.ReadSnapshot(r, ix.readPart)
 }
 
-func readPart(r *vlog.Reader) (vlog.Key, *part, error) {
+// readPart reads one partition.
+func (ix *Index) readPart(r *vlog.Reader) (vlog.Key, *part, error) {
 	k := vlog.Key{Project: r.Str()}
 	k.Type = r.Str()
 	h := r.Next(4 * 4)

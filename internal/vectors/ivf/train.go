@@ -42,8 +42,12 @@ func (ix *Index) nlistFor(n int) int {
 }
 
 // maybeRetrain starts retraining every partition that has grown past its
-// trigger: flatMax vectors the first time, growth times the last
-// training's size afterwards.
+// trigger (flatMax vectors the first time, growth times the last
+// training's size afterwards) or shrunk to a growth-th of its last
+// training's size while it still holds more than flatMax: its lists,
+// lists·√N of its size then, would otherwise stay that many (the probe
+// compares every query with every centroid, an insert every vector) and
+// that short.
 func (ix *Index) maybeRetrain(st *vlog.Store) {
 	if st.Closed() {
 		return
@@ -52,7 +56,9 @@ func (ix *Index) maybeRetrain(st *vlog.Store) {
 	ix.parts.Each(func(_ vlog.Key, p *part) {
 		p.mu.RLock()
 		n := len(p.byID)
-		d := !p.retraining && (p.trainedAt == 0 && n > ix.flatMax || p.trainedAt > 0 && n >= growth*p.trainedAt)
+		grown := p.trainedAt == 0 && n > ix.flatMax || p.trainedAt > 0 && n >= growth*p.trainedAt
+		shrunk := p.trainedAt > 0 && n > ix.flatMax && growth*n <= p.trainedAt
+		d := !p.retraining && (grown || shrunk)
 		p.mu.RUnlock()
 		if d {
 			due = append(due, p)
@@ -140,7 +146,7 @@ func (ix *Index) retrain(ctx context.Context, p *part) {
 		p.mu.RUnlock()
 		for i := range ms {
 			ms[i].scale = vectors.Quantize(ms[i].code, ms[i].q)
-			ms[i].c = nx.nearestQ(ms[i].code)
+			ms[i].c = nx.nearest(ms[i].q)
 		}
 		p.mu.Lock()
 		for _, m := range ms {
