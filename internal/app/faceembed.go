@@ -27,7 +27,7 @@ const (
 	searchSureRatio  = 2
 )
 
-func (e faceEmbedder) EmbedFace(ctx context.Context, c *api.Caller, algorithmID string, img []byte, box []int) ([]float32, []int, error) {
+func (e faceEmbedder) EmbedFace(ctx context.Context, c *api.Caller, algorithmID, field string, img []byte, box []int) ([]float32, []int, error) {
 	a, err := e.algos.Get(ctx, algorithmID)
 	if err != nil {
 		return nil, nil, err
@@ -39,7 +39,7 @@ func (e faceEmbedder) EmbedFace(ctx context.Context, c *api.Caller, algorithmID 
 	if len(box) == 0 {
 		out, err := e.algos.Invoke(ctx, flow.AlgorithmRef{ID: algorepo.BuiltinID("face-detect")}, map[string]any{"image": photo, "minSize": int64(searchMinFace)})
 		if err != nil {
-			return nil, nil, invokeErr("Image", "face detection", err)
+			return nil, nil, invokeErr(field, "face detection", err)
 		}
 		// The largest face of those the detector is sure of: a false
 		// detection (a patch, a shoulder) gathers few of the cascade's
@@ -61,7 +61,7 @@ func (e faceEmbedder) EmbedFace(ctx context.Context, c *api.Caller, algorithmID 
 			}
 		}
 		if best < 0 {
-			return nil, nil, api.InvalidValue("Image", "no face found in the photo (faces of at least %d pixels); give Box to name one", searchMinFace)
+			return nil, nil, api.InvalidValue(field, "no face found in the photo (faces of at least %d pixels); give Box to name one", searchMinFace)
 		}
 	}
 	crop, err := e.algos.Invoke(ctx, flow.AlgorithmRef{ID: algorepo.BuiltinID("image-ops")}, map[string]any{"image": photo, "op": "crop",

@@ -170,6 +170,22 @@ func TestSearchFacesAcrossCameras(t *testing.T) {
 	} else {
 		t.Logf("by photo: query box %v, top hit at the gate %v", res["QueryBox"], hits[0].(map[string]any)["Similarity"])
 	}
+	// The same photo uploaded (tus) and named by its UploadId.
+	tok := c.mustCall("CreateUploadToken", map[string]any{})
+	upID := tusUploadType(t, tok["Endpoint"].(string), tok["Token"].(string), "hall.jpg", "image/jpeg", hallPhoto)
+	testenv.Eventually(t, 90*time.Second, "a search by uploaded photo", func() bool {
+		r, code := c.call("SearchFaces", map[string]any{"UploadId": upID, "AlgorithmId": algID, "DeviceIds": []string{devs["gate"]}, "Limit": 5})
+		if code != "" {
+			t.Logf("search by upload: %s; retrying", code)
+			return false
+		}
+		res = r
+		return true
+	})
+	hits = res["FaceSet"].([]any)
+	if len(hits) == 0 || hits[0].(map[string]any)["Similarity"].(float64) < 0.85 {
+		t.Errorf("search by the hall's uploaded photo on the gate: %v", toJSON(res))
+	}
 	// A photo without a face says so, naming Image.
 	if _, code := c.call("SearchFaces", map[string]any{"Image": base64.StdEncoding.EncodeToString(jpegImage(t, 320, 240, 128)), "AlgorithmId": algID}); code != "InvalidParameterValue" {
 		t.Errorf("a photo without a face: %q; want InvalidParameterValue", code)

@@ -16,12 +16,17 @@ import (
 // largest one the face detector finds, or the one box ([x, y, w, h] in
 // the photo's pixels) names, cropped and given to the embedding algorithm
 // algorithmID (which the caller must see). It answers the embedding and
-// the box used, or API errors naming Image, Box or AlgorithmId (no face
-// in the photo: InvalidParameterValue on Image). The platform wires it
+// the box used, or API errors naming field (the request's photo field),
+// Box or AlgorithmId (no face in the photo: InvalidParameterValue on
+// field). The platform wires it
 // (internal/app) since the data center does not call algorithms itself.
 type FaceEmbedder interface {
-	EmbedFace(ctx context.Context, c *api.Caller, algorithmID string, image []byte, box []int) ([]float32, []int, error)
+	EmbedFace(ctx context.Context, c *api.Caller, algorithmID, field string, image []byte, box []int) ([]float32, []int, error)
 }
+
+// maxSearchPhotoBytes is the largest picture upload SearchFaces embeds
+// (UploadId): what Image's 4 MiB of base64 holds.
+const maxSearchPhotoBytes = 3 << 20
 
 // UseFaceEmbedder lets SearchFaces take a photo (Image); call it before
 // serving.
@@ -29,12 +34,17 @@ func (s *Service) UseFaceEmbedder(e FaceEmbedder) { s.embedder = e }
 
 // SearchFacesRequest is the request of SearchFaces: the face to look for
 // is an existing record's (RecordId), a descriptor (Embedding), or a
-// photo's (Image with the embedding AlgorithmId, and optionally a Box).
+// photo's (Image, or a picture upload's UploadId, with the embedding
+// AlgorithmId, and optionally a Box).
 type SearchFacesRequest struct {
 	ProjectId string `json:"ProjectId" validate:"max=64"`
 	// Image is a photo (JPEG or PNG, base64): its largest face, or the
 	// one Box names, is embedded by AlgorithmId and searched for.
-	Image       string `json:"Image" validate:"max=4194304"`
+	Image string `json:"Image" validate:"max=4194304"`
+	// UploadId is a completed picture upload of the project (tus,
+	// CreateUploadToken), searched as Image is: for photos too large to
+	// send inline, or already uploaded. It is read only to embed its face.
+	UploadId    string `json:"UploadId" validate:"max=64"`
 	AlgorithmId string `json:"AlgorithmId" validate:"max=64"`
 	Box         []int  `json:"Box" validate:"max=4"`
 	// RecordId searches with that record's stored embedding.
@@ -77,7 +87,7 @@ type SearchFacesResponse struct {
 }
 
 func registerSearch(reg *api.Registry, s *Service) {
-	api.Register(reg, api.Spec{Name: "SearchFaces", Summary: "Find the records whose face is most similar to a given one: an existing record's (RecordId), a descriptor (Embedding), or a photo's (Image, base64: its largest face, or the one Box names, embedded by AlgorithmId; no face is InvalidParameterValue on Image), in one project and record type (default face), filtered by devices, tasks and time range (StartTime inclusive, EndTime exclusive, RFC 3339) and a similarity Threshold, most similar first with signed crop URLs; Offset and Limit page (at most 1000 hits deep). A role narrowed to devices or tasks finds their records only. Answers ResourceUnavailable while the vector index is rebuilt from the store.", Permission: recordRead, Audit: true},
+	api.Register(reg, api.Spec{Name: "SearchFaces", Summary: "Find the records whose face is most similar to a given one: an existing record's (RecordId), a descriptor (Embedding), or a photo's (Image, base64, or UploadId, a completed picture upload of the project: its largest face, or the one Box names, embedded by AlgorithmId; no face is InvalidParameterValue on Image or UploadId), in one project and record type (default face), filtered by devices, tasks and time range (StartTime inclusive, EndTime exclusive, RFC 3339) and a similarity Threshold, most similar first with signed crop URLs; Offset and Limit page (at most 1000 hits deep). A role narrowed to devices or tasks finds their records only. Answers ResourceUnavailable while the vector index is rebuilt from the store.", Permission: recordRead, Audit: true},
 		func(ctx context.Context, c *api.Caller, r *SearchFacesRequest) (*SearchFacesResponse, error) {
 			return s.searchFaces(ctx, c, r)
 		})
@@ -111,30 +121,46 @@ func (s *Service) searchFaces(ctx context.Context, c *api.Caller, r *SearchFaces
 	var q []float32
 	var queryBox []int
 	given := 0
-	for _, set := range []bool{r.RecordId != "", len(r.Embedding) > 0, r.Image != ""} {
+	for _, set := range []bool{r.RecordId != "", len(r.Embedding) > 0, r.Image != "", r.UploadId != ""} {
 		if set {
 			given++
 		}
 	}
+	photo := "Image"
+	if r.UploadId != "" {
+		photo = "UploadId"
+	}
 	switch {
 	case given > 1:
-		return nil, api.InvalidValue("Image", "give one of RecordId, Embedding and Image")
-	case r.Image != "":
+		return nil, api.InvalidValue(photo, "give one of RecordId, Embedding, Image and UploadId")
+	case r.Image != "" || r.UploadId != "":
 		if r.AlgorithmId == "" {
 			return nil, api.Missing("AlgorithmId")
 		}
 		if len(r.Box) != 0 && (len(r.Box) != 4 || r.Box[0] < 0 || r.Box[1] < 0 || r.Box[2] <= 0 || r.Box[3] <= 0) {
 			return nil, api.InvalidValue("Box", "%v: [x, y, w, h] with w and h above 0", r.Box)
 		}
-		img, err := base64.StdEncoding.DecodeString(r.Image)
-		if err != nil {
-			return nil, api.InvalidValue("Image", "not base64: %v", err)
+		var img []byte
+		if r.UploadId != "" {
+			if !c.Sees(project) {
+				return nil, api.NotFound("UploadId", r.UploadId)
+			}
+			up, err := s.UploadImage(ctx, project, r.UploadId, "UploadId", maxSearchPhotoBytes)
+			if err != nil {
+				return nil, err
+			}
+			img = up.Bytes
+			c.SetResource(r.UploadId)
+		} else {
+			if img, err = base64.StdEncoding.DecodeString(r.Image); err != nil {
+				return nil, api.InvalidValue("Image", "not base64: %v", err)
+			}
+			c.SetResource("image")
 		}
 		if s.embedder == nil {
-			return nil, api.Errorf(api.ResourceUnavailable, "Image: searching by photo needs the algorithms module in this process")
+			return nil, api.Errorf(api.ResourceUnavailable, "%s: searching by photo needs the algorithms module in this process", photo)
 		}
-		c.SetResource("image")
-		if q, queryBox, err = s.embedder.EmbedFace(ctx, c, r.AlgorithmId, img, r.Box); err != nil {
+		if q, queryBox, err = s.embedder.EmbedFace(ctx, c, r.AlgorithmId, photo, img, r.Box); err != nil {
 			return nil, err
 		}
 		if err := vectors.CheckVector(q, "embedding"); err != nil {
@@ -183,7 +209,7 @@ func (s *Service) searchFaces(ctx context.Context, c *api.Caller, r *SearchFaces
 		switch {
 		case r.RecordId != "":
 			field = "RecordId"
-		case r.Image != "":
+		case r.Image != "" || r.UploadId != "":
 			field = "AlgorithmId"
 		}
 		return nil, api.InvalidValue(field, "%s", trimPrefix(err))

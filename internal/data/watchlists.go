@@ -417,7 +417,7 @@ func (s *Service) faceInputs(ctx context.Context, c *api.Caller, field string, i
 			if s.embedder == nil {
 				return nil, api.Errorf(api.ResourceUnavailable, "%s: reference photos need the algorithms module in this process; give Embedding", at("Image"))
 			}
-			v, box, err := s.embedder.EmbedFace(ctx, c, f.AlgorithmId, img, f.Box)
+			v, box, err := s.embedder.EmbedFace(ctx, c, f.AlgorithmId, "Image", img, f.Box)
 			if err != nil {
 				if e, ok := api.AsError(err); ok {
 					// The embedder names Image, Box or AlgorithmId: say which face.
