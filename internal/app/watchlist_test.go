@@ -150,6 +150,20 @@ func TestWatchlistHitReachesWebhook(t *testing.T) {
 			t.Errorf("a hit for a face that is not the astronaut's (device %v): %v", d, h)
 		}
 	}
+	// The hit carries its crop's signed URL: a subscriber shows the face
+	// without calling back.
+	if len(got) > 0 {
+		u, _ := got[0]["CropUrl"].(string)
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatalf("the hit's CropUrl %q: %v", u, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/jpeg" || len(b) < 1000 {
+			t.Errorf("the hit's CropUrl answers %s, %s, %d bytes; want the crop as a JPEG", resp.Status, resp.Header.Get("Content-Type"), len(b))
+		}
+	}
 	// The hits are records, with the face's crop, found by SearchRecords.
 	r := c.mustCall("SearchRecords", map[string]any{"Types": []string{"watchlist_hit"}, "Conditions": []any{
 		map[string]any{"Field": "PersonId", "Value": personID}, map[string]any{"Field": "Similarity", "Op": ">=", "Value": 0.85}}})

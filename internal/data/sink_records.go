@@ -25,7 +25,10 @@ type RecordSink struct {
 // NewRecordSink returns a record sink writing through w, a writer of s.
 func (s *Service) NewRecordSink(w *Writer) *RecordSink { return &RecordSink{s: s, w: w} }
 
-var _ pipeline.RecordStore = (*RecordSink)(nil)
+var (
+	_ pipeline.RecordStore = (*RecordSink)(nil)
+	_ pipeline.RecordCrops = (*RecordSink)(nil)
+)
 
 // StoreRecord writes a record and returns after its batch committed. The
 // record id derives from the event id, so a redelivered message writes the
@@ -53,6 +56,20 @@ func (rs *RecordSink) StoreRecord(ctx context.Context, r pipeline.Record) (strin
 	rec := Record{ID: event.RecordID(r.EventID), ProjectID: r.ProjectID, TaskID: r.TaskID, DeviceID: r.DeviceID,
 		Type: r.Type, Time: r.Time, Data: dataJSON, Objects: objects, Bytes: objBytes + int64(len(dataJSON)) + 4*int64(len(emb)), Embedding: emb}
 	return rs.w.WriteSync(ctx, rec)
+}
+
+// CropURL implements pipeline.RecordCrops: the signed URL of a stored
+// record's crop, as SearchFaces answers it.
+func (rs *RecordSink) CropURL(ctx context.Context, recordID string) (string, error) {
+	rec, err := rs.s.Record(ctx, recordID)
+	if err != nil {
+		return "", err
+	}
+	info, err := rs.s.recordInfo(ctx, rec)
+	if err != nil {
+		return "", err
+	}
+	return cropURL(info), nil
 }
 
 // binaryBytes is the size of the values externalize stores as objects.

@@ -125,6 +125,14 @@ type Sinks interface {
 	Publish(ctx context.Context, ev Event) error
 }
 
+// CropSigner is what Sinks may also do: sign the URL of the crop of a
+// record stored through them ("" where it keeps none), valid for the
+// platform's URL lifetime. Match nodes put it in their hit events, so that
+// a subscriber shows the face without calling back.
+type CropSigner interface {
+	CropURL(ctx context.Context, recordID string) (string, error)
+}
+
 // Tracer is an optional hook for tracing spans per node, kept free of any
 // tracing library: the caller adapts it to OpenTelemetry or anything else.
 // StartNode returns the context the node runs with and a function called

@@ -39,7 +39,7 @@ func kindMatch() *Kind {
 	return &Kind{
 		Name: "match",
 		Doc: "Compares a face's embedding with the project's enabled watchlists; per list whose most similar person is at or above its threshold, " +
-			"stores a watchlist_hit record (with the crop) and publishes tianshu.watchlist.hit; outputs {hits, matched}.",
+			"stores a watchlist_hit record (with the crop) and publishes tianshu.watchlist.hit (with the crop's signed URL where the record keeps it); outputs {hits, matched}.",
 		Blocking: true,
 		Category: CategorySink,
 		Inputs: []Port{
@@ -139,6 +139,15 @@ func (n *matchNode) Run(ctx context.Context, c *Call) (any, error) {
 				return nil, err
 			}
 			data["RecordId"], hit["recordId"] = id, id
+			if cs, ok := s.(CropSigner); ok && n.publish && rec["Crop"] != nil {
+				u, err := cs.CropURL(ctx, id)
+				if err != nil {
+					return nil, err
+				}
+				if u != "" {
+					data["CropUrl"] = u
+				}
+			}
 		}
 		if n.publish {
 			if err := s.Publish(ctx, Event{Type: WatchlistHitEvent, Subject: subject, Time: c.Time(), Data: data, Origin: origin}); err != nil {

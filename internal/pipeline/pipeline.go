@@ -105,6 +105,14 @@ type RecordStore interface {
 	StoreRecord(ctx context.Context, r Record) (string, error)
 }
 
+// RecordCrops is a RecordStore that also signs a stored record's crop:
+// the URL from which the picture its Crop field keeps (else its first
+// object) can be fetched without credentials for the platform's URL
+// lifetime, or "" when it keeps none.
+type RecordCrops interface {
+	CropURL(ctx context.Context, recordID string) (string, error)
+}
+
 // Record is a store node's record with its task context.
 type Record struct {
 	ProjectID, TaskID, DeviceID, Type string

@@ -67,6 +67,15 @@ func (s *messageSinks) Store(ctx context.Context, rec flow.Record) (string, erro
 	return id, nil
 }
 
+// CropURL implements flow.CropSigner where the task's record store signs
+// crops (pipeline.RecordCrops), and answers "" where it does not.
+func (s *messageSinks) CropURL(ctx context.Context, recordID string) (string, error) {
+	if rc, ok := s.r.records.(pipeline.RecordCrops); ok {
+		return rc.CropURL(ctx, recordID)
+	}
+	return "", nil
+}
+
 // Publish implements flow.Sinks: a CloudEvent on the project's events topic,
 // keyed by subject so order per device holds.
 func (s *messageSinks) Publish(ctx context.Context, ev flow.Event) error {
