@@ -331,14 +331,7 @@ func TestEdgeDeployAlgorithm(t *testing.T) {
 // it and stops dialling the cloud.
 func TestEdgeDeleteNode(t *testing.T) {
 	ctx := context.Background()
-	media := t.TempDir()
-	if err := os.WriteFile(filepath.Join(media, "a.jpg"), jpegImage(t, 32, 24, 60), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cloud := apptest.Start(t, apptest.Options{Args: []string{"--edge.leaf-addr", "127.0.0.1:0", "--edge.heartbeat", "200ms", "--media.root", media}})
-	cc := newSDK(t, cloud.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
-	r := cc.mustCall("CreateEdgeNode", map[string]any{"Name": "site-gone"})
-	nodeID, token := r["EdgeNodeId"].(string), r["JoinToken"].(string)
+	cloud, cc, media, nodeID, token := cloudWithEdgeNode(t, "site-gone")
 	devID := cc.mustCall("CreateDevice", map[string]any{"Name": "cam", "Driver": "replay", "Address": media, "Fps": 2, "EdgeNode": nodeID})["DeviceId"].(string)
 	flowID := cc.mustCall("CreateFlow", map[string]any{"Document": `{"name": "cam", "nodes": [
 	  {"id": "save", "kind": "store", "config": {"type": "edge.cam"}, "inputs": {"w": "$input.width"}}]}`})["FlowId"].(string)
@@ -388,4 +381,20 @@ func TestEdgeDeleteNode(t *testing.T) {
 		n, err := e.P.EdgeLink.Buffered(ctx)
 		return err == nil && n > before
 	})
+}
+
+// cloudWithEdgeNode starts a cloud that accepts edge nodes (heartbeat
+// 200 ms) over a media root holding one JPEG, and creates the edge node
+// name: it returns the cloud, its admin SDK, the media root, and the
+// node's id and join token.
+func cloudWithEdgeNode(t *testing.T, name string) (cloud *apptest.Env, cc *sdk, media, nodeID, token string) {
+	t.Helper()
+	media = t.TempDir()
+	if err := os.WriteFile(filepath.Join(media, "a.jpg"), jpegImage(t, 64, 48, 60), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cloud = apptest.Start(t, apptest.Options{Args: []string{"--edge.leaf-addr", "127.0.0.1:0", "--edge.heartbeat", "200ms", "--media.root", media}})
+	cc = newSDK(t, cloud.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	r := cc.mustCall("CreateEdgeNode", map[string]any{"Name": name})
+	return cloud, cc, media, r["EdgeNodeId"].(string), r["JoinToken"].(string)
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -33,14 +31,7 @@ func TestEdgeDeploySecrets(t *testing.T) {
 		w.Write([]byte(`{}`))
 	}))
 	defer vendor.Close()
-	media := t.TempDir()
-	if err := os.WriteFile(filepath.Join(media, "a.jpg"), jpegImage(t, 64, 48, 60), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cloud := apptest.Start(t, apptest.Options{Args: []string{"--edge.leaf-addr", "127.0.0.1:0", "--edge.heartbeat", "200ms", "--media.root", media}})
-	cc := newSDK(t, cloud.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
-	r := cc.mustCall("CreateEdgeNode", map[string]any{"Name": "site-sec"})
-	nodeID, token := r["EdgeNodeId"].(string), r["JoinToken"].(string)
+	cloud, cc, media, nodeID, token := cloudWithEdgeNode(t, "site-sec")
 
 	algID := cc.mustCall("CreateAlgorithm", map[string]any{"Name": "vendor-api"})["AlgorithmId"].(string)
 	def := map[string]any{"runtime": "endpoint", "protocol": "http-mapped", "endpoints": []string{vendor.URL},

@@ -155,9 +155,12 @@ func (p *Platform) initFlows(context.Context) (func(context.Context) error, erro
 			}
 			return p.Devices.ZonesFor(projectID)
 		},
-		// Likewise the data center, which keeps the watchlists.
+		// Likewise the data center, which keeps the watchlists. An edge
+		// box's data center holds none (lists are not synced to edge
+		// sites): there a match node fails to compile, saying watchlists
+		// are not available, rather than silently matching nothing.
 		WatchlistsFor: func(projectID string) flow.Watchlists {
-			if p.Data == nil {
+			if p.Data == nil || p.cfg.Edge.Cloud != "" {
 				return nil
 			}
 			return watchlists{data: p.Data, project: projectID}

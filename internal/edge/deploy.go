@@ -219,7 +219,14 @@ func (l *Link) deploy(ctx context.Context) {
 		for _, id := range placed {
 			r, err := l.o.Site.Report(ctx, id)
 			if err != nil {
-				continue
+				if failed[id] == "" {
+					continue
+				}
+				// Not on this node at all: its first apply failed (a
+				// flow that does not compile here), and that error is
+				// what the cloud must hear. The task waits (task
+				// status Pending) for a state that applies.
+				r = TaskReport{Status: "Pending"}
 			}
 			r.ID, r.Error = id, failed[id]
 			msg.Tasks = append(msg.Tasks, r)
