@@ -236,7 +236,8 @@ func TestFilteredSearch(t *testing.T) {
 // TestShrinkRetrain: a trained partition whose deletes leave a quarter
 // of the vectors it was last trained on (and more than flat_max) is
 // trained again, to 2·√N lists of what it holds, and searches find the
-// vectors left.
+// vectors left; deletes that leave a quarter again, within flat_max, put
+// it back in one list, searched exactly.
 func TestShrinkRetrain(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	ix := open(t, t.TempDir(), "flat_max=500&nprobe=8", vectors.Options{Registerer: reg})
@@ -269,6 +270,24 @@ func TestShrinkRetrain(t *testing.T) {
 	}
 	if r := recall(t, ix, its[:501], queries, pf); r < 0.95 {
 		t.Errorf("recall@10 after the shrink's training = %.3f; want ≥ 0.95", r)
+	}
+	// Shrunk again to a quarter, now within flat_max: one list again,
+	// scanned whole, so every search is exact; no training.
+	del = del[:0]
+	for _, it := range its[100:501] {
+		del = append(del, it.ID)
+	}
+	if err := ix.Delete(context.Background(), del); err != nil {
+		t.Fatal(err)
+	}
+	if n := vlogtest.MustMetric(t, reg, "tianshu_vectors_lists"); n != 1 {
+		t.Errorf("lists %v after shrinking to 100 vectors (flat_max 500); want 1", n)
+	}
+	if n := vlogtest.MustMetric(t, reg, "tianshu_vectors_retrains_total"); n != 2 {
+		t.Errorf("%v trainings; going back to one list is not one", n)
+	}
+	if r := recall(t, ix, its[:100], queries, pf); r != 1 {
+		t.Errorf("recall@10 of the one list = %.3f; want 1 (an exact scan)", r)
 	}
 }
 

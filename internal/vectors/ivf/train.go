@@ -47,7 +47,9 @@ func (ix *Index) nlistFor(n int) int {
 // training's size while it still holds more than flatMax: its lists,
 // lists·√N of its size then, would otherwise stay that many (the probe
 // compares every query with every centroid, an insert every vector) and
-// that short.
+// that short. One that shrank so to flatMax or fewer goes back to one
+// list, scanned whole (flatten): the nprobe lists of a training for many
+// more vectors would hold a small share of what is left.
 func (ix *Index) maybeRetrain(st *vlog.Store) {
 	if st.Closed() {
 		return
@@ -57,10 +59,13 @@ func (ix *Index) maybeRetrain(st *vlog.Store) {
 		p.mu.RLock()
 		n := len(p.byID)
 		grown := p.trainedAt == 0 && n > ix.flatMax || p.trainedAt > 0 && n >= growth*p.trainedAt
-		shrunk := p.trainedAt > 0 && n > ix.flatMax && growth*n <= p.trainedAt
+		shrunk := p.trainedAt > 0 && growth*n <= p.trainedAt
 		d := !p.retraining && (grown || shrunk)
 		p.mu.RUnlock()
-		if d {
+		switch {
+		case d && shrunk && n <= ix.flatMax:
+			p.flatten()
+		case d:
 			due = append(due, p)
 		}
 	})
@@ -231,4 +236,22 @@ func kmeans(ctx context.Context, sample []float32, dim, k int, r *rand.Rand) []f
 		}
 	}
 	return cents
+}
+
+// flatten puts every row of p back in one list, scanned whole, as before
+// its first training; a retrain running meanwhile leaves it as it is.
+// It holds the write lock while it copies the rows (at most flatMax).
+func (p *part) flatten() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.retraining || p.cur.cents == nil {
+		return
+	}
+	flat := newLists(nil, p.dim)
+	for _, l := range p.cur.ls {
+		for i, slot := range l.slots {
+			flat.add(slot, 0, l.codes[i*p.dim:(i+1)*p.dim], l.scales[i])
+		}
+	}
+	p.cur, p.trainedAt = flat, 0
 }
