@@ -9,19 +9,24 @@ async function totalOf(page) {
   return Number(/of (\d+)/.exec(text)?.[1] ?? NaN);
 }
 
-/** faceRecords answers DescribeRecords of the demo's face records (the newest 100), through the action API as the page calls it. */
+/**
+ * faceRecords answers DescribeRecords of the face records of the task the page's search names (the newest 100),
+ * through the action API as the page calls it: the same records the page lists (other tasks on the demo camera,
+ * such as the one the tasks step made, store faces too).
+ */
 function faceRecords(page) {
-  return page.evaluate(async () => {
+  const task = new URL(page.url()).searchParams.get("task") ?? "";
+  return page.evaluate(async (task) => {
     const r = await fetch("/", {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-TC-Action": "DescribeRecords", "X-Tianshu-CSRF": localStorage.getItem("tianshu.csrf") ?? "" },
-      body: JSON.stringify({ ProjectId: "demo", Types: ["face"], Limit: 100 }),
+      body: JSON.stringify({ ProjectId: "demo", Types: ["face"], TaskIds: task ? [task] : undefined, Limit: 100 }),
     });
     return (await r.json()).Response;
-  });
+  }, task);
 }
 
-/** qualities answers the Quality of the demo's newest face records. */
+/** qualities answers the Quality of the searched task's newest face records. */
 async function qualities(page) {
   return (await faceRecords(page)).RecordSet.map((x) => x.Data.Quality);
 }
