@@ -13,6 +13,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/blob"
+	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/device"
 	"github.com/tianshu-ai/tianshu/internal/devicecenter"
 	"github.com/tianshu-ai/tianshu/internal/edge"
@@ -213,6 +214,27 @@ func (c cloudPlacement) ReportDevice(ctx context.Context, node string, r edge.De
 	return c.p.Devices.ReportEdge(ctx, node, st)
 }
 
+// Watchlists returns the watchlists of the node's project, nil when their
+// version is have.
+func (c cloudPlacement) Watchlists(ctx context.Context, node, have string, maxBytes int) (*data.WatchlistSet, error) {
+	if c.p.Data == nil {
+		return nil, errors.New("the data center, which keeps the watchlists, does not run in this cloud process")
+	}
+	n, err := c.p.EdgeNodes.Get(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	v, err := c.p.Data.WatchlistVersion(ctx, n.ProjectID)
+	if err != nil || v == have {
+		return nil, err
+	}
+	set, err := c.p.Data.ExportWatchlists(ctx, n.ProjectID, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	return &set, nil
+}
+
 // staleEdgeDevices marks unknown, every heartbeat, the devices of edge
 // nodes that have not reported for three heartbeats (the nodes' online
 // window).
@@ -360,6 +382,15 @@ func (s edgeSite) DeviceReport(ctx context.Context, deviceID string) (edge.Devic
 		r.LastFrameMs = d.LastFrame.UnixMilli()
 	}
 	return r, nil
+}
+
+// ApplyWatchlists replaces the default project's watchlists with the
+// cloud's set; its matchers reload them.
+func (s edgeSite) ApplyWatchlists(ctx context.Context, set data.WatchlistSet) error {
+	if s.p.Data == nil {
+		return errors.New("the data center, which keeps the watchlists, does not run in this edge process")
+	}
+	return s.p.Data.ReplaceWatchlists(ctx, "default", set)
 }
 
 // EdgePlacement is what this cloud's hub serves edge nodes as their
