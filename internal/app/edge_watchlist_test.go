@@ -121,6 +121,16 @@ func TestEdgeWatchlistsTooLarge(t *testing.T) {
 	if tk["Status"] != "Running" {
 		t.Errorf("the task: %s", toJSON(tk))
 	}
+	// Trimmed back to Ann and one more person, the set syncs again and
+	// the error clears.
+	set.People, set.Faces, set.Members = set.People[:2], set.Faces[:2], set.Members[:2]
+	if err := cloud.P.Data.ReplaceWatchlists(ctx, "default", set); err != nil {
+		t.Fatal(err)
+	}
+	testenv.EventuallyExplained(t, 30*time.Second, "the trimmed set on the edge, the error cleared", func() bool {
+		tk = cc.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any)
+		return tk["EdgeError"] == "" && ec.mustCall("DescribeWatchlistPeople", map[string]any{})["TotalCount"] == float64(2)
+	}, func() string { return toJSON(tk) })
 }
 
 // edgeWatchSetup is a cloud and its edge node running a task with a match

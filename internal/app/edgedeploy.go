@@ -214,25 +214,34 @@ func (c cloudPlacement) ReportDevice(ctx context.Context, node string, r edge.De
 	return c.p.Devices.ReportEdge(ctx, node, st)
 }
 
-// Watchlists returns the watchlists of the node's project, nil when their
-// version is have.
-func (c cloudPlacement) Watchlists(ctx context.Context, node, have string, maxBytes int) (*data.WatchlistSet, error) {
+// WatchlistVersion is the watchlist version of the node's project.
+func (c cloudPlacement) WatchlistVersion(ctx context.Context, node string) (string, error) {
+	project, err := c.watchProject(ctx, node)
+	if err != nil {
+		return "", err
+	}
+	return c.p.Data.WatchlistVersion(ctx, project)
+}
+
+// Watchlists is the watchlist set of the node's project.
+func (c cloudPlacement) Watchlists(ctx context.Context, node string, maxBytes int) (data.WatchlistSet, error) {
+	project, err := c.watchProject(ctx, node)
+	if err != nil {
+		return data.WatchlistSet{}, err
+	}
+	return c.p.Data.ExportWatchlists(ctx, project, maxBytes)
+}
+
+// watchProject is the project of a node, whose watchlists it gets.
+func (c cloudPlacement) watchProject(ctx context.Context, node string) (string, error) {
 	if c.p.Data == nil {
-		return nil, errors.New("the data center, which keeps the watchlists, does not run in this cloud process")
+		return "", errors.New("the data center, which keeps the watchlists, does not run in this cloud process")
 	}
 	n, err := c.p.EdgeNodes.Get(ctx, node)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	v, err := c.p.Data.WatchlistVersion(ctx, n.ProjectID)
-	if err != nil || v == have {
-		return nil, err
-	}
-	set, err := c.p.Data.ExportWatchlists(ctx, n.ProjectID, maxBytes)
-	if err != nil {
-		return nil, err
-	}
-	return &set, nil
+	return n.ProjectID, nil
 }
 
 // staleEdgeDevices marks unknown, every heartbeat, the devices of edge

@@ -27,8 +27,11 @@ func (p *placementStub) Desired(context.Context, string) (Desired, error) {
 }
 func (p *placementStub) Report(context.Context, string, TaskReport) error         { return nil }
 func (p *placementStub) ReportDevice(context.Context, string, DeviceReport) error { return nil }
-func (p *placementStub) Watchlists(context.Context, string, string, int) (*data.WatchlistSet, error) {
-	return nil, nil
+func (p *placementStub) WatchlistVersion(context.Context, string) (string, error) {
+	return data.NoWatchlistVersion, nil
+}
+func (p *placementStub) Watchlists(context.Context, string, int) (data.WatchlistSet, error) {
+	return data.WatchlistSet{Version: data.NoWatchlistVersion}, nil
 }
 
 // siteLog is an edge's side that records what the link asks of it (the

@@ -90,6 +90,9 @@ type HubServer struct {
 
 	mu    sync.Mutex
 	conns map[string]map[uint64]bool // node id → its leaf connections
+	// tooLarge is, by node, the watchlist version last refused as over
+	// one link message.
+	tooLarge map[string]refusal
 	// forwarded counts records accepted per node since its last
 	// heartbeat, which writes them to the store: one commit per batch
 	// fewer.
@@ -141,7 +144,7 @@ func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
 	if o.Sweep <= 0 {
 		o.Sweep = time.Second
 	}
-	h := &HubServer{o: o, log: o.Logger, conns: map[string]map[uint64]bool{}, forwarded: map[string]int64{}, artifacts: map[string]map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
+	h := &HubServer{o: o, log: o.Logger, conns: map[string]map[uint64]bool{}, forwarded: map[string]int64{}, artifacts: map[string]map[string]bool{}, tooLarge: map[string]refusal{}, stop: make(chan struct{}), done: make(chan struct{})}
 	opts := &server.Options{
 		ServerName: "tianshu-edge-hub",
 		// Clients are this process's own, in-process; the only port is
@@ -474,6 +477,11 @@ func (h *HubServer) cut() {
 		}
 		if len(ids) == 0 {
 			delete(h.conns, node)
+		}
+	}
+	for node := range h.tooLarge {
+		if !live[node] {
+			delete(h.tooLarge, node)
 		}
 	}
 }

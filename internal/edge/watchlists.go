@@ -49,22 +49,47 @@ func (h *HubServer) watchlists(node string, m *nats.Msg) any {
 	if ok, err := h.o.Nodes.joined(ctx, node); err != nil || !ok {
 		return watchlistsReply{Error: "edge node " + node + " is not a joined node"}
 	}
-	set, err := h.o.Placement.Watchlists(ctx, node, in.Have, maxWatchlistBytes)
-	switch {
-	case errors.Is(err, data.ErrWatchlistsTooLarge):
-		h.m.watchlists.WithLabelValues("too_large").Inc()
-		h.log.Warn("edge watchlists too large for the link", "node", node, "err", err)
-		return watchlistsReply{Error: fmt.Sprintf("%v, one link message (docs/search.md, watchlists on edge sites)", err)}
-	case err != nil:
+	v, err := h.o.Placement.WatchlistVersion(ctx, node)
+	if err != nil {
 		h.log.Error("edge watchlists not read", "node", node, "err", err)
 		return watchlistsReply{Error: "watchlists: " + err.Error()}
-	case set == nil:
-		h.m.watchlists.WithLabelValues("unchanged").Inc()
-	default:
-		h.m.watchlists.WithLabelValues("sent").Inc()
 	}
-	return watchlistsReply{Set: set}
+	if v == in.Have {
+		h.m.watchlists.WithLabelValues("unchanged").Inc()
+		return watchlistsReply{}
+	}
+	// A version refused as too large is not read again each heartbeat.
+	h.mu.Lock()
+	r, refused := h.tooLarge[node]
+	h.mu.Unlock()
+	if refused && r.version == v {
+		h.m.watchlists.WithLabelValues("too_large").Inc()
+		return watchlistsReply{Error: r.msg}
+	}
+	set, err := h.o.Placement.Watchlists(ctx, node, maxWatchlistBytes)
+	if errors.Is(err, data.ErrWatchlistsTooLarge) {
+		h.m.watchlists.WithLabelValues("too_large").Inc()
+		h.log.Warn("edge watchlists too large for the link", "node", node, "err", err)
+		msg := fmt.Sprintf("%v, one link message (docs/search.md, watchlists on edge sites)", err)
+		h.mu.Lock()
+		h.tooLarge[node] = refusal{version: v, msg: msg}
+		h.mu.Unlock()
+		return watchlistsReply{Error: msg}
+	}
+	if err != nil {
+		h.log.Error("edge watchlists not read", "node", node, "err", err)
+		return watchlistsReply{Error: "watchlists: " + err.Error()}
+	}
+	h.mu.Lock()
+	delete(h.tooLarge, node)
+	h.mu.Unlock()
+	h.m.watchlists.WithLabelValues("sent").Inc()
+	return watchlistsReply{Set: &set}
 }
+
+// refusal is a node's project's watchlist version refused as too large,
+// with the error the node was sent.
+type refusal struct{ version, msg string }
 
 // syncWatchlists brings the edge's watchlists to the cloud's: it asks for
 // the set when the cloud's version differs from have and applies it, and
