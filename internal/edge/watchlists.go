@@ -121,18 +121,37 @@ func (l *Link) syncWatchlists(ctx context.Context, have string) (string, error) 
 	return r.Set.Version, nil
 }
 
-// matches reports whether a flow version has a match node: its tasks hear
-// why the edge's watchlists are not the cloud's.
+// matches reports whether a flow version has a match node, at the top or
+// in a body (a foreach's, say): its tasks hear why the edge's watchlists
+// are not the cloud's.
 func (f FlowVersion) matches() bool {
-	var doc struct {
-		Nodes []struct {
-			Kind string `json:"kind"`
-		} `json:"nodes"`
-	}
+	var doc any
 	_ = json.Unmarshal(f.Document, &doc)
-	for _, n := range doc.Nodes {
-		if n.Kind == "match" {
-			return true
+	return hasMatchNode(doc)
+}
+
+// hasMatchNode walks a decoded flow document for a "nodes" list holding a
+// node of kind match.
+func hasMatchNode(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		if nodes, ok := x["nodes"].([]any); ok {
+			for _, n := range nodes {
+				if m, ok := n.(map[string]any); ok && m["kind"] == "match" {
+					return true
+				}
+			}
+		}
+		for _, e := range x {
+			if hasMatchNode(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if hasMatchNode(e) {
+				return true
+			}
 		}
 	}
 	return false
