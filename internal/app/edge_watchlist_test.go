@@ -61,8 +61,14 @@ func TestEdgeWatchlistSync(t *testing.T) {
 		return lists["TotalCount"] == float64(2) && !strings.Contains(s, `"local"`) &&
 			ec.mustCall("DescribeWatchlistPeople", map[string]any{"WatchlistIds": []string{listID}})["TotalCount"] == float64(0)
 	}, func() string { return toJSON(lists) })
-	// The edge's matchers recheck within a second; then no frame hits.
-	time.Sleep(1500 * time.Millisecond)
+	// Once the edge's matcher has reloaded (it answers no hit for Ann's
+	// embedding), and the frames it matched before have been stored, no
+	// frame hits.
+	testenv.Eventually(t, 30*time.Second, "the edge's matcher without Ann", func() bool {
+		h, err := w.edge.P.Data.MatchFace(context.Background(), "default", []float32{0.6, 0.8})
+		return err == nil && len(h) == 0
+	})
+	time.Sleep(500 * time.Millisecond)
 	n := hits(ec)
 	time.Sleep(2 * time.Second) // ten frames
 	if after := hits(ec); after != n {
@@ -138,7 +144,7 @@ func TestEdgeWatchlistsTooLarge(t *testing.T) {
 // edge's, and Ann, whose reference is that embedding, on the cloud's list
 // "wanted" (threshold 0.9).
 type edgeWatchSetup struct {
-	cloud                           *apptest.Env
+	cloud, edge                     *apptest.Env
 	cc, ec                          *sdk
 	listID, personID, taskID, devID string
 }
@@ -160,7 +166,7 @@ func edgeWatch(t *testing.T, name string, more func(cc *sdk)) edgeWatchSetup {
 	w.devID = cc.mustCall("CreateDevice", map[string]any{"Name": "cam", "Driver": "replay", "Address": media, "Fps": 5, "EdgeNode": nodeID})["DeviceId"].(string)
 	w.taskID = cc.mustCall("CreateTask", map[string]any{"Name": "watch", "FlowId": flowID, "Start": true,
 		"Sources": []any{map[string]any{"Type": "device", "Id": w.devID}}})["TaskId"].(string)
-	e := apptest.Start(t, apptest.Options{Args: []string{"--target", "edge", "--cloud", cloud.Endpoint, "--join-token", token, "--edge.heartbeat", "200ms", "--media.root", media}})
-	w.ec = newSDK(t, e.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
+	w.edge = apptest.Start(t, apptest.Options{Args: []string{"--target", "edge", "--cloud", cloud.Endpoint, "--join-token", token, "--edge.heartbeat", "200ms", "--media.root", media}})
+	w.ec = newSDK(t, w.edge.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 	return w
 }
