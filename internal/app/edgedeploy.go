@@ -13,6 +13,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/algorithm"
 	"github.com/tianshu-ai/tianshu/internal/api"
 	"github.com/tianshu-ai/tianshu/internal/blob"
+	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/device"
 	"github.com/tianshu-ai/tianshu/internal/devicecenter"
 	"github.com/tianshu-ai/tianshu/internal/edge"
@@ -213,6 +214,36 @@ func (c cloudPlacement) ReportDevice(ctx context.Context, node string, r edge.De
 	return c.p.Devices.ReportEdge(ctx, node, st)
 }
 
+// WatchlistVersion is the watchlist version of the node's project.
+func (c cloudPlacement) WatchlistVersion(ctx context.Context, node string) (string, error) {
+	project, err := c.watchProject(ctx, node)
+	if err != nil {
+		return "", err
+	}
+	return c.p.Data.WatchlistVersion(ctx, project)
+}
+
+// Watchlists is the watchlist set of the node's project.
+func (c cloudPlacement) Watchlists(ctx context.Context, node string, maxBytes int) (data.WatchlistSet, error) {
+	project, err := c.watchProject(ctx, node)
+	if err != nil {
+		return data.WatchlistSet{}, err
+	}
+	return c.p.Data.ExportWatchlists(ctx, project, maxBytes)
+}
+
+// watchProject is the project of a node, whose watchlists it gets.
+func (c cloudPlacement) watchProject(ctx context.Context, node string) (string, error) {
+	if c.p.Data == nil {
+		return "", errors.New("the data center, which keeps the watchlists, does not run in this cloud process")
+	}
+	n, err := c.p.EdgeNodes.Get(ctx, node)
+	if err != nil {
+		return "", err
+	}
+	return n.ProjectID, nil
+}
+
 // staleEdgeDevices marks unknown, every heartbeat, the devices of edge
 // nodes that have not reported for three heartbeats (the nodes' online
 // window).
@@ -360,6 +391,15 @@ func (s edgeSite) DeviceReport(ctx context.Context, deviceID string) (edge.Devic
 		r.LastFrameMs = d.LastFrame.UnixMilli()
 	}
 	return r, nil
+}
+
+// ApplyWatchlists replaces the default project's watchlists with the
+// cloud's set; its matchers reload them.
+func (s edgeSite) ApplyWatchlists(ctx context.Context, set data.WatchlistSet) error {
+	if s.p.Data == nil {
+		return errors.New("the data center, which keeps the watchlists, does not run in this edge process")
+	}
+	return s.p.Data.ReplaceWatchlists(ctx, "default", set)
 }
 
 // EdgePlacement is what this cloud's hub serves edge nodes as their

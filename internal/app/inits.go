@@ -155,12 +155,10 @@ func (p *Platform) initFlows(context.Context) (func(context.Context) error, erro
 			}
 			return p.Devices.ZonesFor(projectID)
 		},
-		// Likewise the data center, which keeps the watchlists. An edge
-		// box's data center holds none (lists are not synced to edge
-		// sites): there a match node fails to compile, saying watchlists
-		// are not available, rather than silently matching nothing.
+		// Likewise the data center, which keeps the watchlists (on an
+		// edge box, its cloud's, synced by the link: internal/edge).
 		WatchlistsFor: func(projectID string) flow.Watchlists {
-			if p.Data == nil || p.cfg.Edge.Cloud != "" {
+			if p.Data == nil {
 				return nil
 			}
 			return watchlists{data: p.Data, project: projectID}

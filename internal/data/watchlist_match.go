@@ -344,6 +344,9 @@ func (s *Service) applyWatchChanges(ctx context.Context, projectID string, set *
 			lists = append(lists, c.id)
 		case watchChangePerson:
 			people = append(people, c.id)
+		case watchChangeAll:
+			rows.Close()
+			return 0, fmt.Errorf("%w: seq %d replaced the project's lists", errWatchReload, sq)
 		}
 	}
 	rows.Close()

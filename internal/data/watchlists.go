@@ -69,6 +69,9 @@ type watchChange struct {
 const (
 	watchChangeList   = "list"
 	watchChangePerson = "person"
+	// watchChangeAll says the seq replaced the project's lists whole
+	// (ReplaceWatchlists): matchers reload the project.
+	watchChangeAll = "all"
 	// watchChangesKept is how many of a project's seqs keep their change
 	// rows: a matcher further behind reloads the whole project.
 	watchChangesKept = 1000

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tianshu-ai/tianshu/internal/data"
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
@@ -26,6 +27,12 @@ func (p *placementStub) Desired(context.Context, string) (Desired, error) {
 }
 func (p *placementStub) Report(context.Context, string, TaskReport) error         { return nil }
 func (p *placementStub) ReportDevice(context.Context, string, DeviceReport) error { return nil }
+func (p *placementStub) WatchlistVersion(context.Context, string) (string, error) {
+	return data.NoWatchlistVersion, nil
+}
+func (p *placementStub) Watchlists(context.Context, string, int) (data.WatchlistSet, error) {
+	return data.WatchlistSet{Version: data.NoWatchlistVersion}, nil
+}
 
 // siteLog is an edge's side that records what the link asks of it (the
 // app's site runs algorithm versions and tasks).
@@ -54,6 +61,7 @@ func (s *siteLog) Report(_ context.Context, id string) (TaskReport, error) {
 func (s *siteLog) DeviceReport(_ context.Context, id string) (DeviceReport, error) {
 	return DeviceReport{ID: id, Status: "online"}, nil
 }
+func (s *siteLog) ApplyWatchlists(context.Context, data.WatchlistSet) error { return nil }
 func (s *siteLog) calls() (applied, retired []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

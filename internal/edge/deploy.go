@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/tianshu-ai/tianshu/internal/data"
 )
 
 // subjectSync is the deploy exchange: the edge sends its reports of the
@@ -145,6 +147,12 @@ type Placement interface {
 	// ReportDevice stores the status of a device of the node; a device
 	// of another node must change nothing.
 	ReportDevice(ctx context.Context, node string, r DeviceReport) error
+	// WatchlistVersion returns the watchlist version of the node's
+	// project.
+	WatchlistVersion(ctx context.Context, node string) (string, error)
+	// Watchlists returns the watchlist set of the node's project; a set
+	// over maxBytes is an error wrapping data.ErrWatchlistsTooLarge.
+	Watchlists(ctx context.Context, node string, maxBytes int) (data.WatchlistSet, error)
 }
 
 // Site is the edge's side: ApplyDevice makes the local device match d;
@@ -163,6 +171,9 @@ type Site interface {
 	Report(ctx context.Context, taskID string) (TaskReport, error)
 	// DeviceReport returns the local status of a device.
 	DeviceReport(ctx context.Context, deviceID string) (DeviceReport, error)
+	// ApplyWatchlists makes set the edge's watchlists, whole and at once
+	// (the edge's own lists are replaced); on an error nothing changed.
+	ApplyWatchlists(ctx context.Context, set data.WatchlistSet) error
 }
 
 // sync handles a node's deploy exchange on the hub.
@@ -213,7 +224,10 @@ func (l *Link) deploy(ctx context.Context) {
 	// state leaves out are retired. The list is on disk: an edge that
 	// restarts while the cloud is away still retires, at the first
 	// exchange after, what it applied before.
-	algs, algFailed := l.loadApplied(), map[string]string{}
+	// The watchlist version applied here is kept with them: an edge that
+	// restarts does not fetch an unchanged set again.
+	algs, lists := l.loadApplied()
+	algFailed, lastListErr := map[string]string{}, ""
 	for {
 		msg := syncMsg{}
 		for _, id := range placed {
@@ -246,10 +260,21 @@ func (l *Link) deploy(ctx context.Context) {
 					devErr[d.ID] = "device " + d.ID + ": " + err.Error()
 				}
 			}
-			before := strings.Join(slices.Sorted(maps.Keys(algs)), " ")
+			before, listsBefore := strings.Join(slices.Sorted(maps.Keys(algs)), " "), lists
 			algErr := l.applyAlgorithms(ctx, reply.Algorithms, algs, algFailed)
-			if after := slices.Sorted(maps.Keys(algs)); strings.Join(after, " ") != before {
-				if err := l.saveApplied(after); err != nil {
+			// Before the tasks, so that a new match task starts with the
+			// lists; a task with a match node hears why they are not the
+			// cloud's (its task runs on with the last set applied).
+			var listErr error
+			if lists, listErr = l.syncWatchlists(ctx, lists); listErr != nil && listErr.Error() != lastListErr {
+				l.log.Warn("edge watchlists not synced", "err", listErr)
+			}
+			lastListErr = ""
+			if listErr != nil {
+				lastListErr = listErr.Error()
+			}
+			if after := slices.Sorted(maps.Keys(algs)); strings.Join(after, " ") != before || lists != listsBefore {
+				if err := l.saveApplied(appliedState{Algorithms: after, Watchlists: lists}); err != nil {
 					l.log.Error("edge applied versions not saved", "err", err)
 				}
 			}
@@ -270,6 +295,9 @@ func (l *Link) deploy(ctx context.Context) {
 				}
 				if e := algErr[f.key()]; e != "" && err != nil {
 					err = fmt.Errorf("%w (%s)", err, e)
+				}
+				if listErr != nil && ok && f.matches() {
+					err = errors.Join(err, listErr)
 				}
 				if err != nil {
 					if failed[d.ID] != err.Error() {
@@ -418,16 +446,19 @@ func appliedFile(dir string) string { return filepath.Join(dir, "applied.json") 
 type appliedState struct {
 	// Algorithms are "id@version".
 	Algorithms []string `json:"Algorithms"`
+	// Watchlists is the version of the cloud's watchlists applied here.
+	Watchlists string `json:"Watchlists,omitempty"`
 }
 
-// loadApplied reads the applied versions; a missing or unreadable file is
-// none (logged: the versions it named are then retired only once wanted
-// and unwanted again).
-func (l *Link) loadApplied() map[string]bool {
+// loadApplied reads the applied algorithm versions and watchlist version;
+// a missing or unreadable file is none (logged: the versions it named are
+// then retired only once wanted and unwanted again, and the watchlists
+// are fetched again).
+func (l *Link) loadApplied() (algs map[string]bool, lists string) {
 	out := map[string]bool{}
 	b, err := os.ReadFile(appliedFile(l.o.Dir))
 	if errors.Is(err, os.ErrNotExist) {
-		return out
+		return out, ""
 	}
 	var st appliedState
 	if err == nil {
@@ -435,18 +466,18 @@ func (l *Link) loadApplied() map[string]bool {
 	}
 	if err != nil {
 		l.log.Error("edge applied versions not read", "err", err)
-		return out
+		return out, ""
 	}
 	for _, k := range st.Algorithms {
 		out[k] = true
 	}
-	return out
+	return out, st.Watchlists
 }
 
 // saveApplied writes the applied versions atomically and durably: a kill
 // -9 leaves the old list or the new one.
-func (l *Link) saveApplied(keys []string) error {
-	b, _ := json.Marshal(appliedState{Algorithms: keys})
+func (l *Link) saveApplied(st appliedState) error {
+	b, _ := json.Marshal(st)
 	tmp := appliedFile(l.o.Dir) + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {

@@ -90,6 +90,9 @@ type HubServer struct {
 
 	mu    sync.Mutex
 	conns map[string]map[uint64]bool // node id → its leaf connections
+	// tooLarge is, by node, the watchlist version last refused as over
+	// one link message.
+	tooLarge map[string]refusal
 	// forwarded counts records accepted per node since its last
 	// heartbeat, which writes them to the store: one commit per batch
 	// fewer.
@@ -109,6 +112,8 @@ type hubMetrics struct {
 	received *prometheus.CounterVec
 	events   *prometheus.CounterVec
 	objects  *prometheus.CounterVec
+	// watchlists counts watchlist exchanges by outcome.
+	watchlists *prometheus.CounterVec
 }
 
 // StartHub starts the hub and records its address and certificate for
@@ -139,7 +144,7 @@ func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
 	if o.Sweep <= 0 {
 		o.Sweep = time.Second
 	}
-	h := &HubServer{o: o, log: o.Logger, conns: map[string]map[uint64]bool{}, forwarded: map[string]int64{}, artifacts: map[string]map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
+	h := &HubServer{o: o, log: o.Logger, conns: map[string]map[uint64]bool{}, forwarded: map[string]int64{}, artifacts: map[string]map[string]bool{}, tooLarge: map[string]refusal{}, stop: make(chan struct{}), done: make(chan struct{})}
 	opts := &server.Options{
 		ServerName: "tianshu-edge-hub",
 		// Clients are this process's own, in-process; the only port is
@@ -192,11 +197,13 @@ func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
 			Help: "Events edge nodes forwarded to this cloud process, by outcome: published (on the cloud's bus, which drops an id it has within its window) or refused."}, []string{"outcome"})),
 		objects: telemetry.MustRegister(o.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_edge_objects_received_total",
 			Help: "Objects (crops, frames) edge nodes forwarded with their records, by outcome: stored, present (already stored: a batch sent again), refused (a key outside the record's task)."}, []string{"outcome"})),
+		watchlists: telemetry.MustRegister(o.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_edge_watchlists_sync_total",
+			Help: "Watchlist exchanges with edge nodes, by outcome: sent (the node's project's set, which differed from the node's), unchanged, too_large (refused: over one link message)."}, []string{"outcome"})),
 	}
 	for _, sub := range []struct {
 		subject string
 		fn      func(node string, m *nats.Msg) any
-	}{{"edge.*.beat", h.beat}, {"edge.*.records", h.records}, {"edge.*.sync", h.sync}, {"edge.*.artifact", h.artifact}} {
+	}{{"edge.*.beat", h.beat}, {"edge.*.records", h.records}, {"edge.*.sync", h.sync}, {"edge.*.artifact", h.artifact}, {"edge.*.watchlists", h.watchlists}} {
 		if _, err := h.nc.QueueSubscribe(sub.subject, "hub", h.handle(sub.fn)); err != nil {
 			h.close()
 			return nil, err
@@ -470,6 +477,11 @@ func (h *HubServer) cut() {
 		}
 		if len(ids) == 0 {
 			delete(h.conns, node)
+		}
+	}
+	for node := range h.tooLarge {
+		if !live[node] {
+			delete(h.tooLarge, node)
 		}
 	}
 }
