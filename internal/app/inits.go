@@ -377,6 +377,14 @@ func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error,
 		wo.OnFlush = p.EdgeLink.OnFlush
 	}
 	writer := p.Data.NewWriter(wo)
+	var records pipeline.RecordStore = p.Data.NewRecordSink(writer)
+	if p.EdgeLink != nil {
+		// Not a pipeline.RecordCrops on an edge: a crop URL of the edge's
+		// own would not reach the cloud's subscribers, whom its hit
+		// events are forwarded to (DescribeRecord on the cloud signs the
+		// forwarded crop).
+		records = struct{ pipeline.RecordStore }{records}
+	}
 	cfg.Interval = min(time.Second, cfg.LeaseTTL/4)
 	p.Worker = task.NewWorker(cfg, task.WorkerDeps{
 		DB: p.DB, Service: p.Tasks, Bus: p.Bus, Logger: p.log.With("component", "task"), Metrics: p.Metrics, Now: p.now, Previews: p.Previews, Tracer: p.Tracing.Provider(),
@@ -384,7 +392,7 @@ func (p *Platform) initWorker(ctx context.Context) (func(context.Context) error,
 			return p.Studio.Compile(ctx, flowID, version, tr)
 		},
 		Sources: map[string]pipeline.SourceFactory{"topic": task.NewTopicSource, "upload": p.Data.UploadSources(device.DecodeVideoFrames), "device": p.Devices.NewTaskSource},
-		Records: p.Data.NewRecordSink(writer),
+		Records: records,
 	})
 	stop := p.loop(ModWorker, p.Worker.Run)
 	return func(ctx context.Context) error {
