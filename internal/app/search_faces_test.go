@@ -154,16 +154,21 @@ func TestSearchFacesAcrossCameras(t *testing.T) {
 	}
 	// The algorithm's one process may be restarting on a loaded machine
 	// (its health checks time out): a failed call is retried.
-	testenv.Eventually(t, 90*time.Second, "a search by photo", func() bool {
-		r, code := c.call("SearchFaces", map[string]any{"Image": base64.StdEncoding.EncodeToString(hallPhoto), "AlgorithmId": algID,
-			"DeviceIds": []string{devs["gate"]}, "Limit": 5})
-		if code != "" {
-			t.Logf("search by photo: %s; retrying", code)
-			return false
-		}
-		res = r
-		return true
-	})
+	searchBy := func(what string, req map[string]any) map[string]any {
+		var res map[string]any
+		testenv.Eventually(t, 90*time.Second, "a search by "+what, func() bool {
+			r, code := c.call("SearchFaces", req)
+			if code != "" {
+				t.Logf("search by %s: %s; retrying", what, code)
+				return false
+			}
+			res = r
+			return true
+		})
+		return res
+	}
+	res = searchBy("photo", map[string]any{"Image": base64.StdEncoding.EncodeToString(hallPhoto), "AlgorithmId": algID,
+		"DeviceIds": []string{devs["gate"]}, "Limit": 5})
 	hits = res["FaceSet"].([]any)
 	if len(hits) == 0 || hits[0].(map[string]any)["Similarity"].(float64) < 0.85 || len(res["QueryBox"].([]any)) != 4 {
 		t.Errorf("search by the hall's photo on the gate: %v", toJSON(res))
@@ -173,15 +178,7 @@ func TestSearchFacesAcrossCameras(t *testing.T) {
 	// The same photo uploaded (tus) and named by its UploadId.
 	tok := c.mustCall("CreateUploadToken", map[string]any{})
 	upID := tusUploadType(t, tok["Endpoint"].(string), tok["Token"].(string), "hall.jpg", "image/jpeg", hallPhoto)
-	testenv.Eventually(t, 90*time.Second, "a search by uploaded photo", func() bool {
-		r, code := c.call("SearchFaces", map[string]any{"UploadId": upID, "AlgorithmId": algID, "DeviceIds": []string{devs["gate"]}, "Limit": 5})
-		if code != "" {
-			t.Logf("search by upload: %s; retrying", code)
-			return false
-		}
-		res = r
-		return true
-	})
+	res = searchBy("uploaded photo", map[string]any{"UploadId": upID, "AlgorithmId": algID, "DeviceIds": []string{devs["gate"]}, "Limit": 5})
 	hits = res["FaceSet"].([]any)
 	if len(hits) == 0 || hits[0].(map[string]any)["Similarity"].(float64) < 0.85 {
 		t.Errorf("search by the hall's uploaded photo on the gate: %v", toJSON(res))

@@ -128,99 +128,72 @@ func (s *Service) readWatchlistSet(ctx context.Context, projectID string, maxByt
 		}
 		return nil
 	}
-	rows, err := s.db.Query(ctx, "SELECT id, name, description, threshold, enabled, created_at, updated_at FROM watchlists WHERE project_id = ? ORDER BY id", projectID)
-	if err != nil {
-		return set, fmt.Errorf("data: export watchlists: %w", err)
-	}
-	for rows.Next() {
+	if _, err := exportRows(ctx, s, "watchlists", &set.Lists, grow, func(rows *sql.Rows) (SyncList, int, error) {
 		var l SyncList
 		var enabled int
-		if err := rows.Scan(&l.ID, &l.Name, &l.Description, &l.Threshold, &enabled, &l.CreatedMs, &l.UpdatedMs); err != nil {
-			rows.Close()
-			return set, fmt.Errorf("data: export watchlists: %w", err)
-		}
+		err := rows.Scan(&l.ID, &l.Name, &l.Description, &l.Threshold, &enabled, &l.CreatedMs, &l.UpdatedMs)
 		l.Enabled = enabled != 0
-		set.Lists = append(set.Lists, l)
-		if err := grow(len(l.Name) + len(l.Description)); err != nil {
-			rows.Close()
-			return set, err
-		}
+		return l, len(l.Name) + len(l.Description), err
+	}, "SELECT id, name, description, threshold, enabled, created_at, updated_at FROM watchlists WHERE project_id = ? ORDER BY id", projectID); err != nil {
+		return set, err
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return set, fmt.Errorf("data: export watchlists: %w", err)
-	}
-	rows, err = s.db.Query(ctx, "SELECT id, name, external_id, notes, created_at, updated_at FROM watchlist_people WHERE project_id = ? ORDER BY id", projectID)
-	if err != nil {
-		return set, fmt.Errorf("data: export watchlist people: %w", err)
-	}
-	for rows.Next() {
+	if _, err := exportRows(ctx, s, "watchlist people", &set.People, grow, func(rows *sql.Rows) (SyncPerson, int, error) {
 		var p SyncPerson
-		if err := rows.Scan(&p.ID, &p.Name, &p.ExternalID, &p.Notes, &p.CreatedMs, &p.UpdatedMs); err != nil {
-			rows.Close()
-			return set, fmt.Errorf("data: export watchlist people: %w", err)
-		}
-		set.People = append(set.People, p)
-		if err := grow(len(p.Name) + len(p.ExternalID) + len(p.Notes)); err != nil {
-			rows.Close()
-			return set, err
-		}
+		err := rows.Scan(&p.ID, &p.Name, &p.ExternalID, &p.Notes, &p.CreatedMs, &p.UpdatedMs)
+		return p, len(p.Name) + len(p.ExternalID) + len(p.Notes), err
+	}, "SELECT id, name, external_id, notes, created_at, updated_at FROM watchlist_people WHERE project_id = ? ORDER BY id", projectID); err != nil {
+		return set, err
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return set, fmt.Errorf("data: export watchlist people: %w", err)
-	}
-	rows, err = s.db.Query(ctx, "SELECT list_id, person_id FROM watchlist_members WHERE project_id = ? ORDER BY list_id, person_id", projectID)
-	if err != nil {
-		return set, fmt.Errorf("data: export watchlist members: %w", err)
-	}
-	for rows.Next() {
+	if _, err := exportRows(ctx, s, "watchlist members", &set.Members, grow, func(rows *sql.Rows) (SyncMember, int, error) {
 		var m SyncMember
-		if err := rows.Scan(&m.ListID, &m.PersonID); err != nil {
-			rows.Close()
-			return set, fmt.Errorf("data: export watchlist members: %w", err)
-		}
-		set.Members = append(set.Members, m)
-		if err := grow(0); err != nil {
-			rows.Close()
-			return set, err
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return set, fmt.Errorf("data: export watchlist members: %w", err)
+		err := rows.Scan(&m.ListID, &m.PersonID)
+		return m, 0, err
+	}, "SELECT list_id, person_id FROM watchlist_members WHERE project_id = ? ORDER BY list_id, person_id", projectID); err != nil {
+		return set, err
 	}
 	// The faces in pages by id, as loadWatchSet reads them.
+	const page = 2000
 	after := ""
 	for {
-		rows, err = s.db.Query(ctx, "SELECT id, person_id, algorithm_id, box, dim, vector, created_at FROM watchlist_faces WHERE project_id = ? AND id > ? ORDER BY id LIMIT 2000", projectID, after)
-		if err != nil {
-			return set, fmt.Errorf("data: export reference faces: %w", err)
-		}
-		read := 0
-		for rows.Next() {
+		read, err := exportRows(ctx, s, "reference faces", &set.Faces, grow, func(rows *sql.Rows) (SyncFace, int, error) {
 			var f SyncFace
 			var box string
-			if err := rows.Scan(&f.ID, &f.PersonID, &f.AlgorithmID, &box, &f.Dim, &f.Vector, &f.CreatedMs); err != nil {
-				rows.Close()
-				return set, fmt.Errorf("data: export reference faces: %w", err)
-			}
+			err := rows.Scan(&f.ID, &f.PersonID, &f.AlgorithmID, &box, &f.Dim, &f.Vector, &f.CreatedMs)
 			f.Box, after = json.RawMessage(box), f.ID
-			read++
-			set.Faces = append(set.Faces, f)
-			if err := grow(len(f.Vector) + len(box)); err != nil {
-				rows.Close()
-				return set, err
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return set, fmt.Errorf("data: export reference faces: %w", err)
-		}
-		if read < 2000 {
-			return set, nil
+			return f, len(f.Vector) + len(box), err
+		}, "SELECT id, person_id, algorithm_id, box, dim, vector, created_at FROM watchlist_faces WHERE project_id = ? AND id > ? ORDER BY id LIMIT "+fmt.Sprint(page), projectID, after)
+		if err != nil || read < page {
+			return set, err
 		}
 	}
+}
+
+// exportRows appends the rows of query q, each read by scan (the row and
+// its text's bytes), to out, counting each with grow; it returns how many
+// rows it read. Errors other than grow's name what was read.
+func exportRows[T any](ctx context.Context, s *Service, what string, out *[]T, grow func(int) error,
+	scan func(*sql.Rows) (T, int, error), q string, args ...any) (int, error) {
+	rows, err := s.db.Query(ctx, q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("data: export %s: %w", what, err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		v, size, err := scan(rows)
+		if err != nil {
+			return n, fmt.Errorf("data: export %s: %w", what, err)
+		}
+		*out = append(*out, v)
+		n++
+		if err := grow(size); err != nil {
+			return n, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("data: export %s: %w", what, err)
+	}
+	return n, nil
 }
 
 // ReplaceWatchlists makes set the whole of projectID's watchlists, in one

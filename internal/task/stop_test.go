@@ -15,6 +15,24 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
+// startCountTask starts a worker "a" (capacity 4, 4 in flight, 5 s leases,
+// ticking every interval) with the plan, the device sources of factory and
+// records, and a scheduler (5 s leases, 50 ms ticks) until the test ends,
+// then creates and starts the task "count" on device dev-x (DropNone); it
+// returns the worker and the task.
+func startCountTask(t *testing.T, ctx context.Context, db *store.DB, svc *Service, log *slog.Logger, interval time.Duration,
+	plan func(context.Context, string, int64, flow.Tracer) (*flow.Plan, error), factory pipeline.SourceFactory, records pipeline.RecordStore) (*Worker, *Task) {
+	t.Helper()
+	w := NewWorker(WorkerConfig{Name: "a", Capacity: 4, InFlight: 4, LeaseTTL: 5 * time.Second, Interval: interval},
+		WorkerDeps{DB: db, Service: svc, Plan: plan, Sources: map[string]pipeline.SourceFactory{"device": factory}, Records: records, Logger: log, Now: time.Now})
+	runWithScheduler(t, db, svc, w, log)
+	tk := &Task{Name: "count", FlowID: "flow-x", FlowVersion: 1, Sources: []pipeline.SourceSpec{{Type: "device", Id: "dev-x", DropPolicy: pipeline.DropNone}}}
+	if err := svc.Create(ctx, tk, true); err != nil {
+		t.Fatal(err)
+	}
+	return w, tk
+}
+
 // runWithScheduler runs w and a scheduler (5 s leases, 50 ms ticks) until
 // the test ends; the scheduler stops first.
 func runWithScheduler(t *testing.T, db *store.DB, svc *Service, w *Worker, log *slog.Logger) {
@@ -81,14 +99,7 @@ func TestStopFinishesMessagesInFlight(t *testing.T) {
 	factory := func(_ context.Context, spec pipeline.SourceSpec, env pipeline.SourceEnv) (pipeline.Source, error) {
 		return newCounterSource(env)
 	}
-	w := NewWorker(WorkerConfig{Name: "a", Capacity: 4, InFlight: 4, LeaseTTL: 5 * time.Second, Interval: 50 * time.Millisecond},
-		WorkerDeps{DB: db, Service: svc, Plan: plan, Sources: map[string]pipeline.SourceFactory{"device": factory}, Records: records, Logger: log, Now: time.Now})
-	runWithScheduler(t, db, svc, w, log)
-
-	tk := &Task{Name: "count", FlowID: "flow-x", FlowVersion: 1, Sources: []pipeline.SourceSpec{{Type: "device", Id: "dev-x", DropPolicy: pipeline.DropNone}}}
-	if err := svc.Create(ctx, tk, true); err != nil {
-		t.Fatal(err)
-	}
+	_, tk := startCountTask(t, ctx, db, svc, log, 50*time.Millisecond, plan, factory, records)
 	select {
 	case <-records.held:
 	case <-time.After(30 * time.Second):

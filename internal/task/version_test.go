@@ -106,14 +106,7 @@ func TestRunningTaskMovesToAnotherVersion(t *testing.T) {
 		}
 		return sources[i]
 	}
-	w := NewWorker(WorkerConfig{Name: "a", Capacity: 4, InFlight: 4, LeaseTTL: 5 * time.Second, Interval: 100 * time.Millisecond},
-		WorkerDeps{DB: db, Service: svc, Plan: plan, Sources: map[string]pipeline.SourceFactory{"device": factory}, Records: records, Logger: log, Now: time.Now})
-	runWithScheduler(t, db, svc, w, log)
-
-	tk := &Task{Name: "count", FlowID: "flow-x", FlowVersion: 1, Sources: []pipeline.SourceSpec{{Type: "device", Id: "dev-x", DropPolicy: pipeline.DropNone}}}
-	if err := svc.Create(ctx, tk, true); err != nil {
-		t.Fatal(err)
-	}
+	w, tk := startCountTask(t, ctx, db, svc, log, 100*time.Millisecond, plan, factory, records)
 	testenv.Eventually(t, 30*time.Second, "100 records on version 1", func() bool { return records.contiguous() >= 100 })
 	running, err := svc.Get(ctx, tk.ID)
 	if err != nil || running.Status != StatusRunning {
