@@ -118,6 +118,11 @@ func TestWebhookRestartResumesEachAtItsFloor(t *testing.T) {
 		}
 		before := publish(t, e.bus, project, "a", "t.x", 200, 10, nil)
 		testenv.Eventually(t, 60*time.Second, "every event at the good receiver", func() bool { return good.distinct() == len(before) })
+		// The receiver counts an event before its answer reaches the
+		// deliverer: a stop in between would rightly send it again.
+		testenv.Eventually(t, 30*time.Second, "every answer back", func() bool {
+			return value(e.svc.met.webhook.delivered) >= float64(len(before))
+		})
 		if err := e.svc.Stop(); err != nil {
 			t.Fatal(err)
 		}
