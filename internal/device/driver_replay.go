@@ -8,9 +8,11 @@ import (
 	"image"
 	"image/jpeg"
 	_ "image/png" // replay folders may hold PNGs
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -29,15 +31,18 @@ import (
 //
 // Address: the folder or the video file, under one of the Runtime's media
 // roots (Options.Media); any other path is refused alike, existing or not.
-// Options: loop (bool, default true), ffmpeg (a program under the exec
-// policy's allowed directories), format (jpeg, rgb24, gray; videos only),
-// quality (2-31, mjpeg).
+// Options: loop (bool, default true), start (where playback begins, as a
+// time into the folder at Fps or into the video; a loop comes back to the
+// first file or frame), ffmpeg (a program under the exec policy's allowed
+// directories), format (jpeg, rgb24, gray; videos only), quality (2-31,
+// mjpeg). With start, Seq n is the n-th frame from the start.
 type replayDriver struct{}
 
 func init() { Register("replay", replayDriver{}) }
 
 var replayOptions = []Option{
 	{Name: "loop", Type: "boolean", Default: true, Description: "Start over at the end."},
+	{Name: "start", Type: "duration", Default: "0s", Description: "Where playback begins, as a time into the video or into the folder at the device's Fps (0 to 24h): replay cameras of one clip started apart do not show the same frame at once. A loop starts over at the first frame."},
 	optFFmpeg, optFormat, optQuality, optStallEventAfter,
 }
 
@@ -57,6 +62,9 @@ func (replayDriver) Validate(cfg Config) error {
 	if _, err := cfg.optBool("loop", true); err != nil {
 		return err
 	}
+	if _, err := replayStart(cfg); err != nil {
+		return err
+	}
 	if _, err := cfg.optString("ffmpeg", ""); err != nil {
 		return err
 	}
@@ -65,6 +73,11 @@ func (replayDriver) Validate(cfg Config) error {
 	}
 	_, err := cfg.optInt("quality", 5, 2, 31)
 	return err
+}
+
+// replayStart is Options.start.
+func replayStart(cfg Config) (time.Duration, error) {
+	return cfg.optDuration("start", 0, 0, 24*time.Hour)
 }
 
 func isImageFile(name string) bool {
@@ -190,6 +203,9 @@ func (d replayDriver) Open(_ context.Context, env *Env, cfg Config, sink Sink) (
 		if loop {
 			input = append(input, "-stream_loop", "-1")
 		}
+		if start, _ := replayStart(cfg); start > 0 {
+			input = append(input, "-ss", strconv.FormatFloat(start.Seconds(), 'f', 3, 64))
+		}
 		var pace *pacer
 		if cfg.FPS > 0 {
 			// Paced here; the pipe holds ffmpeg back in between.
@@ -215,7 +231,8 @@ func (d replayDriver) Open(_ context.Context, env *Env, cfg Config, sink Sink) (
 }
 
 // replayFolder plays the folder once (or forever when loop is set), from
-// the file the next Seq names. A file that does not decode is skipped (its
+// the file the next Seq names: file Seq-1, or with Options.start, Seq-1
+// files after the one at start × fps. A file that does not decode is skipped (its
 // Seq is left out); a whole pass with no good file fails. The folder is
 // listed again at the start of every pass.
 func replayFolder(ctx context.Context, em *emitter, cfg Config, loop bool) error {
@@ -224,6 +241,7 @@ func replayFolder(ctx context.Context, em *emitter, cfg Config, loop bool) error
 		fps = 1
 	}
 	pace := newPacer(em.s.env.Clock, fps)
+	start, _ := replayStart(cfg)
 	bad := 0
 	var lastErr error
 	for {
@@ -232,8 +250,12 @@ func replayFolder(ctx context.Context, em *emitter, cfg Config, loop bool) error
 			return err
 		}
 		n := uint64(len(files))
+		first := uint64(math.Round(start.Seconds() * fps))
+		if loop {
+			first %= n
+		}
 		for {
-			i := em.nextSeq() - 1
+			i := em.nextSeq() - 1 + first
 			if !loop && i >= n {
 				return errFinished
 			}

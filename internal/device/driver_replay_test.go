@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"os"
@@ -130,6 +131,57 @@ func TestReplayFolderNoLoopResume(t *testing.T) {
 	}
 }
 
+// Options.start begins a folder at the file start × Fps names, and a loop
+// comes back to the first file; Seq counts from the start, so a resume
+// after frame K continues K files after it. Without looping, the files
+// from start to the end play once.
+func TestReplayFolderStart(t *testing.T) {
+	rt, _ := newTestRuntime(t)
+	dir := widthFolder(t, 5)
+	play := func(opts map[string]any, after uint64, n int) ([]uint64, []int) {
+		t.Helper()
+		sink := &seqSink{}
+		src, err := rt.Open(context.Background(), Config{ID: "s", Driver: "replay", Address: dir, FPS: 100, Options: opts,
+			Delivery: Delivery{Backpressure: true, After: after}}, sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		if n > 0 {
+			testenv.Eventually(t, waitLong, "frames", func() bool { s, _ := sink.snapshot(); return len(s) >= n })
+		} else {
+			waitStatus(t, src, waitLong, "replay to finish", func(s Status) bool { return s.State == StateOffline })
+		}
+		_ = src.Close()
+		seqs, widths := sink.snapshot()
+		if n > 0 {
+			seqs, widths = seqs[:n], widths[:n]
+		}
+		return seqs, widths
+	}
+	// 30 ms at 100 fps: file 3 (40 wide) first.
+	if seqs, widths := play(map[string]any{"start": "30ms"}, 0, 7); fmt.Sprint(seqs, widths) != "[1 2 3 4 5 6 7] [40 48 16 24 32 40 48]" {
+		t.Fatalf("start 30ms: seqs %v widths %v", seqs, widths)
+	}
+	// A start past the folder's length wraps when looping: 0.08 s is file 8 % 5.
+	if seqs, widths := play(map[string]any{"start": 0.08}, 6, 3); fmt.Sprint(seqs, widths) != "[7 8 9] [48 16 24]" {
+		t.Fatalf("start 0.08 after 6: seqs %v widths %v", seqs, widths)
+	}
+	if seqs, widths := play(map[string]any{"start": "30ms", "loop": false}, 0, 0); fmt.Sprint(seqs, widths) != "[1 2] [40 48]" {
+		t.Fatalf("start 30ms, no loop: seqs %v widths %v", seqs, widths)
+	}
+	if seqs, _ := play(map[string]any{"start": "1s", "loop": false}, 0, 0); len(seqs) != 0 {
+		t.Fatalf("start past the end, no loop: seqs %v", seqs)
+	}
+	for _, bad := range []any{"-1s", "25h", "soon", true} {
+		err := replayDriver{}.Validate(Config{ID: "s", Driver: "replay", Address: dir, Options: map[string]any{"start": bad}})
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "Options.start" {
+			t.Errorf("start %v: %v, want a FieldError naming Options.start", bad, err)
+		}
+	}
+}
+
 // A sink that holds a frame for a while (back-pressure) loses nothing, still
 // gets statuses meanwhile, and does not get a burst of frames afterwards:
 // the pacer starts over instead of catching up.
@@ -209,7 +261,7 @@ func TestReplayVideoResumesAfter(t *testing.T) {
 		t.Fatalf("make video: %v: %s", err, out)
 	}
 	rt, _ := newTestRuntime(t)
-	play := func(after uint64) map[uint64]int {
+	play := func(after uint64, opts ...any) map[uint64]int {
 		var mu sync.Mutex
 		levels := map[uint64]int{}
 		sink := SinkFuncs{OnFrame: func(f Frame) {
@@ -221,8 +273,12 @@ func TestReplayVideoResumesAfter(t *testing.T) {
 			levels[f.Seq] = grey(img)
 			mu.Unlock()
 		}}
+		o := map[string]any{"loop": false, "format": "gray"}
+		for i := 0; i+1 < len(opts); i += 2 {
+			o[opts[i].(string)] = opts[i+1]
+		}
 		src, err := rt.Open(context.Background(), Config{ID: "v", Driver: "replay", Address: video, FPS: 20,
-			Options: map[string]any{"loop": false, "format": "gray"}, Delivery: Delivery{Backpressure: true, After: after}}, sink)
+			Options: o, Delivery: Delivery{Backpressure: true, After: after}}, sink)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,6 +301,19 @@ func TestReplayVideoResumesAfter(t *testing.T) {
 	for seq := uint64(13); seq <= 30; seq++ {
 		if got, want := resumed[seq], full[seq]; got < want-1 || got > want+1 {
 			t.Fatalf("resumed frame Seq %d has level %d, the full replay's %d (resumed %v, full %v)", seq, got, want, resumed, full)
+		}
+	}
+	// Options.start: 0.5 s in is frame 11, Seq 1; resumed after 4, Seq 5
+	// is frame 15.
+	for _, after := range []uint64{0, 4} {
+		started := play(after, "start", "500ms")
+		if len(started) != 20-int(after) {
+			t.Fatalf("started 0.5 s in after %d: %d frames, want %d: %v", after, len(started), 20-after, started)
+		}
+		for seq := after + 1; seq <= 20; seq++ {
+			if got, want := started[seq], full[seq+10]; got < want-1 || got > want+1 {
+				t.Fatalf("started 0.5 s in, frame Seq %d has level %d, the full replay's Seq %d %d (started %v, full %v)", seq, got, seq+10, want, started, full)
+			}
 		}
 	}
 }
