@@ -134,13 +134,18 @@ func TestRetrain(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			if err := ix.Delete(context.Background(), []string{its[lo-4000].ID}); err != nil {
+			if err := ix.Delete(context.Background(), []string{its[deletedBy(lo)].ID}); err != nil {
 				t.Error(err)
 				return
 			}
 		}
 	})
-	during := recall(t, ix, its[:4004], queries[:10], pf)
+	// Recall while retraining, over the vectors no concurrent write
+	// touches (its[1001:4004], picked by time): the writer adds nearer
+	// neighbours and deletes some of the first thousand meanwhile.
+	window := pf
+	window.Start, window.End = its[1001].Time, its[4004].Time
+	during := recall(t, ix, its[1001:4004], queries[:10], window)
 	wg.Wait()
 	testenv.Eventually(t, 60*time.Second, "the retrain after 4× growth", func() bool {
 		return vlogtest.MustMetric(t, reg, "tianshu_vectors_retrains_total") >= 2
@@ -183,12 +188,16 @@ func TestRetrain(t *testing.T) {
 	}
 }
 
+// deletedBy is the item TestRetrain's concurrent writer deletes after
+// inserting its[lo:lo+50]: every sixth of the first training's.
+func deletedBy(lo int) int { return 4 + (lo-4004)/50*6 }
+
 // liveAfter is what TestRetrain's writes leave: every item but the ones
-// deleted by the concurrent writer (its[lo-4000] for lo = 4004, 4054, …).
+// deleted by the concurrent writer.
 func liveAfter(its []vectors.Item) []vectors.Item {
 	deleted := map[int]bool{}
 	for lo := 4004; lo < len(its); lo += 50 {
-		deleted[lo-4000] = true
+		deleted[deletedBy(lo)] = true
 	}
 	var out []vectors.Item
 	for i, it := range its {
