@@ -177,9 +177,15 @@ func taskCounters(b *testing.B, p *app.Platform, ids []string) (received, comple
 // processed frame over the window.
 func runCameras(b *testing.B, p *app.Platform, flowID string, in cameraInput, params map[string]any, n int, window time.Duration) camerasRun {
 	var tasks []string
+	// The cameras start apart in the clip, as real cameras do not show
+	// the same scene cut at once (in step, every loop's cut would be a
+	// whole-frame search on all n cameras in the same tick).
+	files, _ := filepath.Glob(filepath.Join(in.dir, "*.jpg"))
 	for i := range n {
 		name := fmt.Sprintf("%s-%v-%d", in.name, params["gate"], i)
-		dev := adminCall(b, p, "CreateDevice", map[string]any{"Name": name, "Driver": "replay", "Address": in.dir, "Fps": camerasFPS})
+		start := fmt.Sprintf("%dms", i*len(files)/n*1000/camerasFPS)
+		dev := adminCall(b, p, "CreateDevice", map[string]any{"Name": name, "Driver": "replay", "Address": in.dir, "Fps": camerasFPS,
+			"Options": map[string]any{"start": start}})
 		t := adminCall(b, p, "CreateTask", map[string]any{"Name": name, "FlowId": flowID, "Parameters": params,
 			"Sources": []any{map[string]any{"Type": "device", "Id": dev["DeviceId"]}}, "Start": true})
 		tasks = append(tasks, t["TaskId"].(string))
