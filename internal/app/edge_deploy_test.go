@@ -387,13 +387,13 @@ func TestEdgeDeleteNode(t *testing.T) {
 // 200 ms) over a media root holding one JPEG, and creates the edge node
 // name: it returns the cloud, its admin SDK, the media root, and the
 // node's id and join token.
-func cloudWithEdgeNode(t *testing.T, name string) (cloud *apptest.Env, cc *sdk, media, nodeID, token string) {
+func cloudWithEdgeNode(t *testing.T, name string, args ...string) (cloud *apptest.Env, cc *sdk, media, nodeID, token string) {
 	t.Helper()
 	media = t.TempDir()
 	if err := os.WriteFile(filepath.Join(media, "a.jpg"), jpegImage(t, 64, 48, 60), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cloud = apptest.Start(t, apptest.Options{Args: []string{"--edge.leaf-addr", "127.0.0.1:0", "--edge.heartbeat", "200ms", "--media.root", media}})
+	cloud = apptest.Start(t, apptest.Options{Args: append([]string{"--edge.leaf-addr", "127.0.0.1:0", "--edge.heartbeat", "200ms", "--media.root", media}, args...)})
 	cc = newSDK(t, cloud.Host, apptest.AdminSecretID, apptest.AdminSecretKey)
 	r := cc.mustCall("CreateEdgeNode", map[string]any{"Name": name})
 	return cloud, cc, media, r["EdgeNodeId"].(string), r["JoinToken"].(string)

@@ -79,17 +79,24 @@ func TestEdgeWatchlistSync(t *testing.T) {
 }
 
 // TestEdgeWatchlistsTooLarge: a project's watchlists over one link
-// message are refused, not sent in part. The edge keeps matching with the
-// set it applied before, and its task with a match node reports the
-// refusal, naming the size, in the cloud's view of the task.
+// message reach the edge in chunks, and a set over the cloud's
+// --edge.watchlist-bytes (16 MiB here) is refused, not sent in part: the
+// edge keeps matching with the set it applied before, and its task with a
+// match node reports the refusal, naming the bound, in the cloud's view of
+// the task.
 func TestEdgeWatchlistsTooLarge(t *testing.T) {
 	ctx := context.Background()
-	w := edgeWatch(t, "site-big", nil)
+	const bound = 16 << 20
+	w := edgeWatch(t, "site-big", nil, "--edge.watchlist-bytes", fmt.Sprint(bound))
 	cloud, cc, ec, listID, taskID := w.cloud, w.cc, w.ec, w.listID, w.taskID
 	hits := func() int {
 		return int(ec.mustCall("SearchRecords", map[string]any{"Types": []string{"watchlist_hit"}, "Limit": 1})["TotalCount"].(float64))
 	}
 	testenv.Eventually(t, 90*time.Second, "the edge hitting Ann", func() bool { return hits() > 0 })
+	task := func() map[string]any {
+		return cc.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any)
+	}
+	people := func() any { return ec.mustCall("DescribeWatchlistPeople", map[string]any{"Limit": 1})["TotalCount"] }
 
 	// The cloud's set grows past the link's message: 2,000 more people
 	// with a reference face of 1024 values each (about 11 MB of JSON).
@@ -102,27 +109,47 @@ func TestEdgeWatchlistsTooLarge(t *testing.T) {
 		vec[i] = byte(i * 7)
 	}
 	enc := base64.StdEncoding.EncodeToString(vec)
-	for i := range 2000 {
-		id := fmt.Sprintf("psn-big%05d", i)
-		set.People = append(set.People, data.SyncPerson{ID: id, Name: id})
-		set.Faces = append(set.Faces, data.SyncFace{ID: fmt.Sprintf("wf-big%05d", i), PersonID: id, Dim: 1024, Vector: enc})
-		set.Members = append(set.Members, data.SyncMember{ListID: listID, PersonID: id})
+	grow := func(from, to int) {
+		for i := from; i < to; i++ {
+			id := fmt.Sprintf("psn-big%05d", i)
+			set.People = append(set.People, data.SyncPerson{ID: id, Name: id})
+			set.Faces = append(set.Faces, data.SyncFace{ID: fmt.Sprintf("wf-big%05d", i), PersonID: id, Dim: 1024, Vector: enc})
+			set.Members = append(set.Members, data.SyncMember{ListID: listID, PersonID: id})
+		}
+		if err := cloud.P.Data.ReplaceWatchlists(ctx, "default", set); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := cloud.P.Data.ReplaceWatchlists(ctx, "default", set); err != nil {
-		t.Fatal(err)
-	}
+	grow(0, 2000)
 	var tk map[string]any
-	testenv.EventuallyExplained(t, 30*time.Second, "the task's EdgeError naming the set's size", func() bool {
-		tk = cc.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any)
-		msg, _ := tk["EdgeError"].(string)
-		return strings.Contains(msg, "watchlists not synced") && strings.Contains(msg, "8126464 bytes")
-	}, func() string { return toJSON(tk) })
-	t.Logf("EdgeError: %s", tk["EdgeError"])
-	// The edge matches on with the set it had: one person, still hit.
-	if n := ec.mustCall("DescribeWatchlistPeople", map[string]any{})["TotalCount"]; n != float64(1) {
-		t.Errorf("the edge holds %v people", n)
+	testenv.EventuallyExplained(t, 60*time.Second, "the 2,001 people on the edge, no error", func() bool {
+		tk = task()
+		return people() == float64(2001) && tk["EdgeError"] == ""
+	}, func() string { return fmt.Sprintf("%v people on the edge; %s", people(), toJSON(tk)) })
+	// It went in chunks: three of at most 4 MiB.
+	if c := metricValue(t, cloud, "tianshu_edge_watchlists_sync_total", map[string]string{"outcome": "chunked"}); c < 1 {
+		t.Errorf("%v sets announced in chunks", c)
+	}
+	if c := metricValue(t, cloud, "tianshu_edge_watchlist_chunks_total", map[string]string{"outcome": "sent"}); c < 3 {
+		t.Errorf("%v chunks sent", c)
 	}
 	n := hits()
+	testenv.Eventually(t, 30*time.Second, "the edge still hitting Ann with the large set", func() bool { return hits() > n })
+
+	// Past the bound (4,000 people, about 22 MB): refused, naming it.
+	grow(2000, 4000)
+	testenv.EventuallyExplained(t, 30*time.Second, "the task's EdgeError naming the bound", func() bool {
+		tk = task()
+		msg, _ := tk["EdgeError"].(string)
+		return strings.Contains(msg, "watchlists not synced") && strings.Contains(msg, fmt.Sprintf("%d bytes", bound)) &&
+			strings.Contains(msg, "--edge.watchlist-bytes")
+	}, func() string { return toJSON(tk) })
+	t.Logf("EdgeError: %s", tk["EdgeError"])
+	// The edge matches on with the set it had: 2,001 people, Ann hit.
+	if n := people(); n != float64(2001) {
+		t.Errorf("the edge holds %v people", n)
+	}
+	n = hits()
 	testenv.Eventually(t, 30*time.Second, "the edge still hitting Ann", func() bool { return hits() > n })
 	if tk["Status"] != "Running" {
 		t.Errorf("the task: %s", toJSON(tk))
@@ -134,8 +161,8 @@ func TestEdgeWatchlistsTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.EventuallyExplained(t, 30*time.Second, "the trimmed set on the edge, the error cleared", func() bool {
-		tk = cc.mustCall("DescribeTasks", map[string]any{"TaskIds": []string{taskID}})["TaskSet"].([]any)[0].(map[string]any)
-		return tk["EdgeError"] == "" && ec.mustCall("DescribeWatchlistPeople", map[string]any{})["TotalCount"] == float64(2)
+		tk = task()
+		return tk["EdgeError"] == "" && people() == float64(2)
 	}, func() string { return toJSON(tk) })
 }
 
@@ -149,11 +176,11 @@ type edgeWatchSetup struct {
 	listID, personID, taskID, devID string
 }
 
-// edgeWatch starts an edgeWatchSetup; more adds to the cloud's lists
-// before the edge starts.
-func edgeWatch(t *testing.T, name string, more func(cc *sdk)) edgeWatchSetup {
+// edgeWatch starts an edgeWatchSetup, the cloud with cloudArgs besides;
+// more adds to the cloud's lists before the edge starts.
+func edgeWatch(t *testing.T, name string, more func(cc *sdk), cloudArgs ...string) edgeWatchSetup {
 	t.Helper()
-	cloud, cc, media, nodeID, token := cloudWithEdgeNode(t, name)
+	cloud, cc, media, nodeID, token := cloudWithEdgeNode(t, name, cloudArgs...)
 	w := edgeWatchSetup{cloud: cloud, cc: cc}
 	w.listID = cc.mustCall("CreateWatchlist", map[string]any{"Name": "wanted", "Threshold": 0.9})["WatchlistId"].(string)
 	w.personID = cc.mustCall("CreateWatchlistPerson", map[string]any{"Name": "Ann", "ExternalId": "ann-1", "WatchlistIds": []string{w.listID},

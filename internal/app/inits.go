@@ -327,7 +327,7 @@ func (p *Platform) initEdgeHub(ctx context.Context) (func(context.Context) error
 		return nil, nil
 	}
 	h, err := edge.StartHub(ctx, edge.HubOptions{Addr: p.cfg.Edge.LeafAddr, Advertise: p.cfg.Edge.LeafAdvertise,
-		Dir: edge.HubDir(p.cfg.DataDir), Box: p.Box, Nodes: p.EdgeNodes, Records: p.Data, Events: p.Bus, Objects: p.Blob, Artifacts: p.Blob, Placement: cloudPlacement{p}, Logger: p.log, Registerer: p.Metrics})
+		Dir: edge.HubDir(p.cfg.DataDir), Box: p.Box, Nodes: p.EdgeNodes, Records: p.Data, Events: p.Bus, Objects: p.Blob, Artifacts: p.Blob, Placement: cloudPlacement{p}, WatchlistBytes: p.cfg.Edge.WatchlistBytes, Logger: p.log, Registerer: p.Metrics})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,8 @@ package edge
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -12,14 +14,21 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/testenv"
 )
 
-// placementStub is a cloud's desired state for a node, changed by the
-// test (the app's placement reads it from the store).
+// placementStub is a cloud's desired state for a node, and its project's
+// watchlists (none unless set), changed by the test (the app's placement
+// reads them from the store).
 type placementStub struct {
 	mu sync.Mutex
 	d  Desired
+	wl *data.WatchlistSet
 }
 
 func (p *placementStub) set(d Desired) { p.mu.Lock(); p.d = d; p.mu.Unlock() }
+func (p *placementStub) setWatchlists(s data.WatchlistSet) {
+	p.mu.Lock()
+	p.wl = &s
+	p.mu.Unlock()
+}
 func (p *placementStub) Desired(context.Context, string) (Desired, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -28,10 +37,26 @@ func (p *placementStub) Desired(context.Context, string) (Desired, error) {
 func (p *placementStub) Report(context.Context, string, TaskReport) error         { return nil }
 func (p *placementStub) ReportDevice(context.Context, string, DeviceReport) error { return nil }
 func (p *placementStub) WatchlistVersion(context.Context, string) (string, error) {
-	return data.NoWatchlistVersion, nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.wl == nil {
+		return data.NoWatchlistVersion, nil
+	}
+	return p.wl.Version, nil
 }
-func (p *placementStub) Watchlists(context.Context, string, int) (data.WatchlistSet, error) {
-	return data.WatchlistSet{Version: data.NoWatchlistVersion}, nil
+
+// Watchlists refuses a set over maxBytes as the data center's export
+// does, though only once it is whole.
+func (p *placementStub) Watchlists(_ context.Context, _ string, maxBytes int) (data.WatchlistSet, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.wl == nil {
+		return data.WatchlistSet{Version: data.NoWatchlistVersion}, nil
+	}
+	if b, _ := json.Marshal(p.wl); len(b) > maxBytes {
+		return data.WatchlistSet{}, fmt.Errorf("%w: %d bytes", data.ErrWatchlistsTooLarge, len(b))
+	}
+	return *p.wl, nil
 }
 
 // siteLog is an edge's side that records what the link asks of it (the

@@ -23,6 +23,7 @@ import (
 	"github.com/tianshu-ai/tianshu/internal/blob"
 	"github.com/tianshu-ai/tianshu/internal/bus/natsbus"
 	"github.com/tianshu-ai/tianshu/internal/data"
+	"github.com/tianshu-ai/tianshu/internal/edge/edgeconfig"
 	"github.com/tianshu-ai/tianshu/internal/event"
 	"github.com/tianshu-ai/tianshu/internal/secrets"
 	"github.com/tianshu-ai/tianshu/internal/telemetry"
@@ -71,10 +72,18 @@ type HubOptions struct {
 	// Placement serves the tasks placed on nodes; nil answers nodes that
 	// this cloud places none.
 	Placement Placement
+	// WatchlistBytes bounds a project's watchlist set sent to its nodes
+	// (default: edgeconfig's); a set over one link message is read in
+	// chunks.
+	WatchlistBytes int64
 	// Sweep is how often the hub cuts links of deleted nodes.
 	Sweep      time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+
+	// chunkHook, set by tests, runs before a watchlist chunk is
+	// answered: a test changes the set between two chunks with it.
+	chunkHook func(node string, offset int64)
 }
 
 // HubServer is the cloud end of the links: a NATS server that accepts only
@@ -90,9 +99,11 @@ type HubServer struct {
 
 	mu    sync.Mutex
 	conns map[string]map[uint64]bool // node id → its leaf connections
-	// tooLarge is, by node, the watchlist version last refused as over
-	// one link message.
-	tooLarge map[string]refusal
+	// wlSnaps are the watchlist sets serialised for nodes, one per
+	// project; wlReaders the project whose set each node may read in
+	// chunks, recorded when its exchange announced one.
+	wlSnaps   map[string]*watchlistSnapshot
+	wlReaders map[string]string
 	// forwarded counts records accepted per node since its last
 	// heartbeat, which writes them to the store: one commit per batch
 	// fewer.
@@ -112,8 +123,10 @@ type hubMetrics struct {
 	received *prometheus.CounterVec
 	events   *prometheus.CounterVec
 	objects  *prometheus.CounterVec
-	// watchlists counts watchlist exchanges by outcome.
-	watchlists *prometheus.CounterVec
+	// watchlists counts watchlist exchanges by outcome, watchlistChunks
+	// the chunks of sets read in chunks.
+	watchlists      *prometheus.CounterVec
+	watchlistChunks *prometheus.CounterVec
 }
 
 // StartHub starts the hub and records its address and certificate for
@@ -144,7 +157,11 @@ func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
 	if o.Sweep <= 0 {
 		o.Sweep = time.Second
 	}
-	h := &HubServer{o: o, log: o.Logger, conns: map[string]map[uint64]bool{}, forwarded: map[string]int64{}, artifacts: map[string]map[string]bool{}, tooLarge: map[string]refusal{}, stop: make(chan struct{}), done: make(chan struct{})}
+	if o.WatchlistBytes <= 0 {
+		o.WatchlistBytes = edgeconfig.Default().WatchlistBytes
+	}
+	h := &HubServer{o: o, log: o.Logger, conns: map[string]map[uint64]bool{}, forwarded: map[string]int64{}, artifacts: map[string]map[string]bool{},
+		wlSnaps: map[string]*watchlistSnapshot{}, wlReaders: map[string]string{}, stop: make(chan struct{}), done: make(chan struct{})}
 	opts := &server.Options{
 		ServerName: "tianshu-edge-hub",
 		// Clients are this process's own, in-process; the only port is
@@ -198,12 +215,14 @@ func StartHub(ctx context.Context, o HubOptions) (*HubServer, error) {
 		objects: telemetry.MustRegister(o.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_edge_objects_received_total",
 			Help: "Objects (crops, frames) edge nodes forwarded with their records, by outcome: stored, present (already stored: a batch sent again), refused (a key outside the record's task)."}, []string{"outcome"})),
 		watchlists: telemetry.MustRegister(o.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_edge_watchlists_sync_total",
-			Help: "Watchlist exchanges with edge nodes, by outcome: sent (the node's project's set, which differed from the node's), unchanged, too_large (refused: over one link message)."}, []string{"outcome"})),
+			Help: "Watchlist exchanges with edge nodes, by outcome: sent (the node's project's set, which differed from the node's, in the reply), chunked (announced, to be read in chunks: over one link message), unchanged, too_large (refused: over --edge.watchlist-bytes)."}, []string{"outcome"})),
+		watchlistChunks: telemetry.MustRegister(o.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tianshu_edge_watchlist_chunks_total",
+			Help: "Chunk requests of watchlist sets read in chunks by edge nodes, by outcome: sent (up to 4 MiB), moved (the set changed since announced; the node starts over), refused."}, []string{"outcome"})),
 	}
 	for _, sub := range []struct {
 		subject string
 		fn      func(node string, m *nats.Msg) any
-	}{{"edge.*.beat", h.beat}, {"edge.*.records", h.records}, {"edge.*.sync", h.sync}, {"edge.*.artifact", h.artifact}, {"edge.*.watchlists", h.watchlists}} {
+	}{{"edge.*.beat", h.beat}, {"edge.*.records", h.records}, {"edge.*.sync", h.sync}, {"edge.*.artifact", h.artifact}, {"edge.*.watchlists", h.watchlists}, {"edge.*.watchlistchunk", h.watchlistChunk}} {
 		if _, err := h.nc.QueueSubscribe(sub.subject, "hub", h.handle(sub.fn)); err != nil {
 			h.close()
 			return nil, err
@@ -479,11 +498,7 @@ func (h *HubServer) cut() {
 			delete(h.conns, node)
 		}
 	}
-	for node := range h.tooLarge {
-		if !live[node] {
-			delete(h.tooLarge, node)
-		}
-	}
+	h.dropIdleSnapshots(live, time.Now())
 }
 
 // Close stops the hub; edges keep buffering until it is back.

@@ -122,6 +122,9 @@ func StartLink(ctx context.Context, o LinkOptions) (*Link, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Config.WatchlistBytes <= 0 {
+		o.Config.WatchlistBytes = edgeconfig.Default().WatchlistBytes
+	}
 	cred, err := loadOrJoin(ctx, o.Dir, o.Config.Cloud, o.Config.JoinToken, o.Box, joinClient())
 	if err != nil {
 		return nil, err

@@ -41,12 +41,16 @@ type Config struct {
 	// Heartbeat is how often an edge reports its status to the cloud; a
 	// node silent for three heartbeats is offline.
 	Heartbeat time.Duration `yaml:"heartbeat"`
+	// WatchlistBytes bounds a project's watchlist set on the link: the
+	// cloud refuses to send a larger one, an edge to read one (it holds
+	// the whole set in memory before applying it).
+	WatchlistBytes int64 `yaml:"watchlist_bytes"`
 }
 
 // Default returns the defaults: no hub, no edge, a 1 GiB drop-oldest
-// buffer, a 5 s heartbeat.
+// buffer, a 5 s heartbeat, watchlist sets of up to 256 MiB.
 func Default() Config {
-	return Config{BufferBytes: 1 << 30, BufferPolicy: PolicyDropOldest, Heartbeat: 5 * time.Second}
+	return Config{BufferBytes: 1 << 30, BufferPolicy: PolicyDropOldest, Heartbeat: 5 * time.Second, WatchlistBytes: 256 << 20}
 }
 
 // RegisterFlags binds the fields to edge.* flags; the edge's two
@@ -59,6 +63,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.BufferBytes, "edge.buffer-bytes", c.BufferBytes, "edge: disk buffer of records not yet forwarded to the cloud, in bytes")
 	fs.StringVar(&c.BufferPolicy, "edge.buffer-policy", c.BufferPolicy, "edge: when the buffer is full: drop-oldest or stop-ingesting")
 	fs.DurationVar(&c.Heartbeat, "edge.heartbeat", c.Heartbeat, "edge: how often the node reports its status to the cloud (offline after three missed)")
+	fs.Int64Var(&c.WatchlistBytes, "edge.watchlist-bytes", c.WatchlistBytes, "both: largest watchlist set of a project on the link, in bytes of JSON (cloud: sends no larger set; edge: reads none)")
 }
 
 // Validate names the first bad field.
@@ -90,6 +95,9 @@ func (c Config) Validate() error {
 	}
 	if c.Heartbeat < 100*time.Millisecond || c.Heartbeat > 10*time.Minute {
 		return errors.New("edge.heartbeat: must be between 100ms and 10m")
+	}
+	if c.WatchlistBytes < 1<<20 || c.WatchlistBytes > 4<<30 {
+		return errors.New("edge.watchlist-bytes: must be between 1 MiB and 4 GiB")
 	}
 	return nil
 }
