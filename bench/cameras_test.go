@@ -214,8 +214,17 @@ func runCameras(b *testing.B, p *app.Platform, flowID string, in cameraInput, pa
 		time.Sleep(time.Second)
 	}
 	r0, c0, d0, f0, rec0, dec0 := taskCounters(b, p, tasks)
+	// BENCH_CAMERAS_PROFILE=prefix: a CPU profile of each input's window
+	// as shipped, in prefix.<input>.
+	var stop func()
+	if pre := os.Getenv("BENCH_CAMERAS_PROFILE"); pre != "" && len(params) == 0 {
+		stop = cpuProfile(b, "BENCH_CAMERAS_PROFILE", pre+"."+in.name)
+	}
 	cpu0, t0 := serverCPU(b), time.Now()
 	time.Sleep(window)
+	if stop != nil {
+		stop()
+	}
 	r1, c1, d1, f1, rec1, dec1 := taskCounters(b, p, tasks)
 	cpu1, el := serverCPU(b), time.Since(t0)
 	run := camerasRun{cpu: cpu1 - cpu0, received: r1 - r0, completed: c1 - c0, dropped: d1 - d0, failed: f1 - f0,

@@ -352,16 +352,24 @@ func (pb *pushBench) load(ctx context.Context, subs int, warm, d time.Duration, 
 // returns what ends it: a profile of the whole benchmark mixes in setup,
 // the raw baseline and the half-load run.
 func (pb *pushBench) profileWindow(rate float64) (stop func()) {
-	name := os.Getenv("BENCH_PUSH_PROFILE")
-	if name == "" || rate != 0 {
+	if rate != 0 {
 		return func() {}
 	}
-	f, err := os.Create(name)
+	return cpuProfile(pb.b, "BENCH_PUSH_PROFILE", os.Getenv("BENCH_PUSH_PROFILE"))
+}
+
+// cpuProfile writes a CPU profile to file until stop is called; an empty
+// file profiles nothing. env names the setting in errors.
+func cpuProfile(tb testing.TB, env, file string) (stop func()) {
+	if file == "" {
+		return func() {}
+	}
+	f, err := os.Create(file)
 	if err != nil {
-		pb.b.Fatalf("BENCH_PUSH_PROFILE: %v", err)
+		tb.Fatalf("%s: %v", env, err)
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
-		pb.b.Fatalf("BENCH_PUSH_PROFILE: %v", err)
+		tb.Fatalf("%s: %v", env, err)
 	}
 	return func() {
 		pprof.StopCPUProfile()
