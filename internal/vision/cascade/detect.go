@@ -222,6 +222,11 @@ func (c *Cascade) detectRaw(ctx context.Context, img *image.Gray, regions []imag
 	ws := getWorkspace(W*H, plane, c.tilted, c.feature == Haar)
 	defer workspaces.Put(ws)
 	ev := ws.evaluator(c, stride)
+	// hb, when set, evaluates a row's windows eight at a time.
+	hb, _ := ev.(*haarEval)
+	if hb != nil && !hb.batch8() {
+		hb = nil
+	}
 	ox, oy := img.Rect.Min.X, img.Rect.Min.Y
 	var out []image.Rectangle
 	for _, sc := range scales {
@@ -251,7 +256,21 @@ func (c *Cascade) detectRaw(ctx context.Context, img *image.Gray, regions []imag
 			}
 			for y := y0; y <= y1; y += step {
 				row := (y - y0) * stride
-				for x := x0; x <= x1; x += step {
+				x := x0
+				if hb != nil {
+					var skip bool
+					hb.hits = hb.hits[:0]
+					x, skip = hb.runRow8(row-x0, x0, x1, step)
+					for _, hx := range hb.hits {
+						rx := roundHalfEven32(float32(hx) * sc)
+						ry := roundHalfEven32(float32(y) * sc)
+						out = append(out, image.Rect(ox+rx, oy+ry, ox+rx+winW, oy+ry+winH))
+					}
+					if skip {
+						x += step
+					}
+				}
+				for ; x <= x1; x += step {
 					r := ev.run(row + x - x0)
 					if r > 0 {
 						rx := roundHalfEven32(float32(x) * sc)

@@ -54,6 +54,10 @@ type haarEval struct {
 	area   float64
 	stumps []haarStump // when c.stumps
 	feats  []haarStump // per feature (threshold and leaves unused) otherwise
+	// minOff and maxOff bound the stumps' corner offsets (runRow8 checks
+	// its loads against them); hits is runRow8's output, reused.
+	minOff, maxOff int
+	hits           []int
 }
 
 func (c *Cascade) newHaarEval(stride int, ws *workspace) *haarEval {
@@ -86,6 +90,7 @@ func (c *Cascade) newHaarEval(stride int, ws *workspace) *haarEval {
 		s.leaf[1] = float64(c.leaves[t.firstLeaf+leafIndex(n.right)])
 		e.stumps[i] = s
 	}
+	e.minOff, e.maxOff = cornerSpan(e.stumps)
 	return e
 }
 
@@ -98,6 +103,20 @@ func leafIndex(child int) int { return -child }
 const minStdDev = 10
 
 func (e *haarEval) run(p int) int {
+	inv, ok := e.normInv(p)
+	if !ok {
+		return -1
+	}
+	s := e.ws.sum[p:]
+	if e.stumps == nil {
+		return e.runTrees(s, inv)
+	}
+	return e.runFrom(s, inv, 0)
+}
+
+// normInv returns the reciprocal of the window's (area-scaled) standard
+// deviation at offset p, or false when the window is too flat to evaluate.
+func (e *haarEval) normInv(p int) (float32, bool) {
 	s := e.ws.sum[p:]
 	q := e.ws.sq[p:]
 	n := e.norm
@@ -105,33 +124,42 @@ func (e *haarEval) run(p int) int {
 	vq := q[n.tl] - q[n.tr] - q[n.bl] + q[n.br]
 	nf := e.area*float64(vq) - float64(vs)*float64(vs)
 	if !(nf > 0) {
-		return -1
+		return 0, false
 	}
 	inv := float32(1 / math.Sqrt(nf))
 	if float64(inv)*e.area >= 1/float64(minStdDev) {
-		return -1
+		return 0, false
 	}
-	if e.stumps == nil {
-		return e.runTrees(s, inv)
-	}
-	for si := range e.c.stages {
+	return inv, true
+}
+
+// runFrom runs the stump stages from stage `from` on for the window whose
+// integral starts at s, with run's result.
+func (e *haarEval) runFrom(s []int32, inv float32, from int) int {
+	for si := from; si < len(e.c.stages); si++ {
 		st := &e.c.stages[si]
-		var acc float64
-		ss := e.stumps[st.first : st.first+st.count]
-		for i := range ss {
-			w := &ss[i]
-			f := w.w[0]*float32(s[w.r[0].tl]-s[w.r[0].tr]-s[w.r[0].bl]+s[w.r[0].br]) +
-				w.w[1]*float32(s[w.r[1].tl]-s[w.r[1].tr]-s[w.r[1].bl]+s[w.r[1].br])
-			if w.w[2] != 0 {
-				f += w.w[2] * float32(s[w.r[2].tl]-s[w.r[2].tr]-s[w.r[2].bl]+s[w.r[2].br])
-			}
-			acc += w.leaf[b2i(f*inv >= w.threshold)]
-		}
-		if acc < float64(st.threshold) {
+		if stageSum(s, e.stumps[st.first:st.first+st.count], inv) < float64(st.threshold) {
 			return -si
 		}
 	}
 	return 1
+}
+
+// stageSum is the sum of the leaves that the stumps ss pick for the window
+// whose integral starts at s. haar8_amd64.s repeats its arithmetic
+// operation by operation.
+func stageSum(s []int32, ss []haarStump, inv float32) float64 {
+	var acc float64
+	for i := range ss {
+		w := &ss[i]
+		f := w.w[0]*float32(s[w.r[0].tl]-s[w.r[0].tr]-s[w.r[0].bl]+s[w.r[0].br]) +
+			w.w[1]*float32(s[w.r[1].tl]-s[w.r[1].tr]-s[w.r[1].bl]+s[w.r[1].br])
+		if w.w[2] != 0 {
+			f += w.w[2] * float32(s[w.r[2].tl]-s[w.r[2].tr]-s[w.r[2].bl]+s[w.r[2].br])
+		}
+		acc += w.leaf[b2i(f*inv >= w.threshold)]
+	}
+	return acc
 }
 
 // b2i is 1 for true and 0 for false; the compiler makes it a SETcc.
