@@ -253,13 +253,7 @@ func TestBackpressureHoldsReplay(t *testing.T) {
 // frame n of the test video is a grey of its own level, and the resumed
 // source's frames match a full replay's frame for frame.
 func TestReplayVideoResumesAfter(t *testing.T) {
-	ffmpeg := testenv.NeedCommand(t, "ffmpeg")
-	video := filepath.Join(t.TempDir(), "levels.mkv")
-	out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "color=c=black:s=32x32:r=20:d=1.5",
-		"-vf", "geq=lum='16+7*N':cb=128:cr=128", "-c:v", "ffv1", "-pix_fmt", "yuv420p", video).CombinedOutput()
-	if err != nil {
-		t.Fatalf("make video: %v: %s", err, out)
-	}
+	video := levelsVideo(t)
 	rt, _ := newTestRuntime(t)
 	play := func(after uint64, opts ...any) map[uint64]int {
 		var mu sync.Mutex
@@ -315,6 +309,59 @@ func TestReplayVideoResumesAfter(t *testing.T) {
 				t.Fatalf("started 0.5 s in, frame Seq %d has level %d, the full replay's Seq %d %d (started %v, full %v)", seq, got, seq+10, want, started, full)
 			}
 		}
+	}
+}
+
+// levelsVideo writes a 1.5 s, 20 fps video whose frame n is a grey of
+// level 16+7n.
+func levelsVideo(t *testing.T) string {
+	t.Helper()
+	ffmpeg := testenv.NeedCommand(t, "ffmpeg")
+	video := filepath.Join(t.TempDir(), "levels.mkv")
+	out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "color=c=black:s=32x32:r=20:d=1.5",
+		"-vf", "geq=lum='16+7*N':cb=128:cr=128", "-c:v", "ffv1", "-pix_fmt", "yuv420p", video).CombinedOutput()
+	if err != nil {
+		t.Fatalf("make video: %v: %s", err, out)
+	}
+	return video
+}
+
+// A looping video started 0.5 s in plays frames 10…29, then comes back to
+// frame 0, not to where it started.
+func TestReplayVideoStartLoops(t *testing.T) {
+	video := levelsVideo(t)
+	rt, _ := newTestRuntime(t)
+	var mu sync.Mutex
+	var levels []int
+	sink := SinkFuncs{OnFrame: func(f Frame) {
+		if img, err := f.Decode(); err == nil {
+			mu.Lock()
+			levels = append(levels, grey(img))
+			mu.Unlock()
+		}
+	}}
+	src, err := rt.Open(context.Background(), Config{ID: "v", Driver: "replay", Address: video, FPS: 20,
+		Options: map[string]any{"format": "gray", "start": "500ms"}, Delivery: Delivery{Backpressure: true}}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	testenv.Eventually(t, waitLong, "35 frames", func() bool { mu.Lock(); defer mu.Unlock(); return len(levels) >= 35 })
+	_ = src.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	// The levels grow from frame 10 to 29, drop at the loop, grow again.
+	drops := 0
+	for i := 1; i < 35; i++ {
+		if levels[i] < levels[i-1] {
+			drops++
+			if i != 20 || levels[i] > levels[0]/2 {
+				t.Fatalf("the loop came back at frame Seq %d to level %d (first %d): %v", i+1, levels[i], levels[0], levels)
+			}
+		}
+	}
+	if drops != 1 {
+		t.Fatalf("%d drops in level, want 1 at the loop: %v", drops, levels)
 	}
 }
 
