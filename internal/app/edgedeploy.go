@@ -214,34 +214,29 @@ func (c cloudPlacement) ReportDevice(ctx context.Context, node string, r edge.De
 	return c.p.Devices.ReportEdge(ctx, node, st)
 }
 
-// WatchlistVersion is the watchlist version of the node's project.
-func (c cloudPlacement) WatchlistVersion(ctx context.Context, node string) (string, error) {
-	project, err := c.watchProject(ctx, node)
-	if err != nil {
+// WatchlistVersion is the watchlist version of a node's project.
+func (c cloudPlacement) WatchlistVersion(ctx context.Context, project string) (string, error) {
+	if err := c.hasData(); err != nil {
 		return "", err
 	}
 	return c.p.Data.WatchlistVersion(ctx, project)
 }
 
-// Watchlists is the watchlist set of the node's project.
-func (c cloudPlacement) Watchlists(ctx context.Context, node string, maxBytes int) (data.WatchlistSet, error) {
-	project, err := c.watchProject(ctx, node)
-	if err != nil {
+// Watchlists is the watchlist set of a node's project.
+func (c cloudPlacement) Watchlists(ctx context.Context, project string, maxBytes int) (data.WatchlistSet, error) {
+	if err := c.hasData(); err != nil {
 		return data.WatchlistSet{}, err
 	}
 	return c.p.Data.ExportWatchlists(ctx, project, maxBytes)
 }
 
-// watchProject is the project of a node, whose watchlists it gets.
-func (c cloudPlacement) watchProject(ctx context.Context, node string) (string, error) {
+// hasData says why a cloud process without the data center has no
+// watchlists to give its nodes.
+func (c cloudPlacement) hasData() error {
 	if c.p.Data == nil {
-		return "", errors.New("the data center, which keeps the watchlists, does not run in this cloud process")
+		return errors.New("the data center, which keeps the watchlists, does not run in this cloud process")
 	}
-	n, err := c.p.EdgeNodes.Get(ctx, node)
-	if err != nil {
-		return "", err
-	}
-	return n.ProjectID, nil
+	return nil
 }
 
 // staleEdgeDevices marks unknown, every heartbeat, the devices of edge

@@ -147,12 +147,12 @@ type Placement interface {
 	// ReportDevice stores the status of a device of the node; a device
 	// of another node must change nothing.
 	ReportDevice(ctx context.Context, node string, r DeviceReport) error
-	// WatchlistVersion returns the watchlist version of the node's
-	// project.
-	WatchlistVersion(ctx context.Context, node string) (string, error)
-	// Watchlists returns the watchlist set of the node's project; a set
+	// WatchlistVersion returns the watchlist version of a node's
+	// project (the hub has read the node already).
+	WatchlistVersion(ctx context.Context, project string) (string, error)
+	// Watchlists returns the watchlist set of a node's project; a set
 	// over maxBytes is an error wrapping data.ErrWatchlistsTooLarge.
-	Watchlists(ctx context.Context, node string, maxBytes int) (data.WatchlistSet, error)
+	Watchlists(ctx context.Context, project string, maxBytes int) (data.WatchlistSet, error)
 }
 
 // Site is the edge's side: ApplyDevice makes the local device match d;

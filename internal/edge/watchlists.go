@@ -104,7 +104,7 @@ func (h *HubServer) watchlists(node string, m *nats.Msg) any {
 	if err != nil {
 		return watchlistsReply{Error: "node: " + err.Error()}
 	}
-	v, err := h.o.Placement.WatchlistVersion(ctx, node)
+	v, err := h.o.Placement.WatchlistVersion(ctx, n.ProjectID)
 	if err != nil {
 		h.log.Error("edge watchlists not read", "node", node, "err", err)
 		return watchlistsReply{Error: "watchlists: " + err.Error()}
@@ -148,7 +148,7 @@ func (h *HubServer) snapshot(ctx context.Context, node, project, v string) (*wat
 	h.mu.Unlock()
 	bound := h.o.WatchlistBytes
 	s = &watchlistSnapshot{version: v, used: now}
-	set, err := h.o.Placement.Watchlists(ctx, node, int(bound))
+	set, err := h.o.Placement.Watchlists(ctx, project, int(bound))
 	if errors.Is(err, data.ErrWatchlistsTooLarge) {
 		s.refused = fmt.Sprintf("%v, this cloud's --edge.watchlist-bytes (docs/search.md, watchlists on edge sites)", err)
 	} else if err != nil {

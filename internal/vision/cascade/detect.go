@@ -244,6 +244,13 @@ func (c *Cascade) detectRaw(ctx context.Context, img *image.Gray, regions []imag
 		}
 		winW := roundHalfEven32(float32(c.winW) * sc)
 		winH := roundHalfEven32(float32(c.winH) * sc)
+		// hit records the window at (x, y) of the resized image, scaled
+		// back.
+		hit := func(x, y int) {
+			rx := roundHalfEven32(float32(x) * sc)
+			ry := roundHalfEven32(float32(y) * sc)
+			out = append(out, image.Rect(ox+rx, oy+ry, ox+rx+winW, oy+ry+winH))
+		}
 		// part searches the windows whose top-left corners are the step
 		// grid's points in [x0, x1] × [y0, y1] of the w×h resized image,
 		// resizing and integrating only the pixels they cover.
@@ -262,9 +269,7 @@ func (c *Cascade) detectRaw(ctx context.Context, img *image.Gray, regions []imag
 					hb.hits = hb.hits[:0]
 					x, skip = hb.runRow8(row-x0, x0, x1, step)
 					for _, hx := range hb.hits {
-						rx := roundHalfEven32(float32(hx) * sc)
-						ry := roundHalfEven32(float32(y) * sc)
-						out = append(out, image.Rect(ox+rx, oy+ry, ox+rx+winW, oy+ry+winH))
+						hit(hx, y)
 					}
 					if skip {
 						x += step
@@ -273,9 +278,7 @@ func (c *Cascade) detectRaw(ctx context.Context, img *image.Gray, regions []imag
 				for ; x <= x1; x += step {
 					r := ev.run(row + x - x0)
 					if r > 0 {
-						rx := roundHalfEven32(float32(x) * sc)
-						ry := roundHalfEven32(float32(y) * sc)
-						out = append(out, image.Rect(ox+rx, oy+ry, ox+rx+winW, oy+ry+winH))
+						hit(x, y)
 					} else if r == 0 {
 						x += step
 					}
